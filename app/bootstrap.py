@@ -1,0 +1,76 @@
+"""Wires config -> store -> bus -> engines -> (plugins) -> MainWindow, on one qasync loop.
+
+Qt is imported here and only here for the GUI path; ``kestrel run --headless`` never imports this module.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+T0 = time.perf_counter()
+
+
+def create_app():
+    """The QApplication with Kestrel's theme (created once per process)."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Kestrel")
+    app.setOrganizationName("Kestrel")
+    qss = Path(__file__).resolve().parent.parent / "resources" / "theme" / "dark.qss"
+    if qss.exists():
+        app.setStyleSheet(qss.read_text())
+    return app
+
+
+def build(profile: Path, clock=None):
+    """Build the kernel and the window for ``profile``. Raises StoreError/ConfigError on a bad profile."""
+    from app.config import load_settings
+    from app.engine.kernel import Kernel
+    from app.engine.logring import setup_logging
+    from app.widgets.main_window import MainWindow
+
+    ring = setup_logging(profile)
+    kernel = Kernel(profile, load_settings(profile), clock=clock)
+    kernel.start()
+    window = MainWindow(kernel, ring)
+    return kernel, window
+
+
+def launch_gui(profile: Path) -> int:
+    import qasync
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.config import ConfigError
+    from app.engine.store import StoreError
+
+    app = create_app()
+    try:
+        kernel, window = build(profile)
+    except (StoreError, ConfigError) as exc:
+        print(f"kestrel: {exc}", file=sys.stderr)
+        if os.environ.get("QT_QPA_PLATFORM") != "offscreen":
+            QMessageBox.critical(None, "Kestrel cannot start", str(exc))
+        return 2
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    window.show()
+    shown = time.perf_counter() - T0
+    if os.environ.get("KESTREL_EXIT_AFTER_SHOWN"):
+        def report() -> None:
+            print(f"window shown after {shown:.3f} s (process start to show, first frame painted)", flush=True)
+            app.quit()
+        QTimer.singleShot(0, report)
+    closing = asyncio.Event()
+    app.aboutToQuit.connect(closing.set)
+    with loop:
+        task = loop.create_task(kernel.run())
+        loop.run_until_complete(closing.wait())
+        kernel.stop()
+        task.cancel()
+    kernel.close()
+    return 0

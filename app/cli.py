@@ -1,0 +1,57 @@
+"""The ``kestrel`` command line. Heavy libraries (Qt, sklearn, ccxt, akshare) load only when a command needs them.
+
+    kestrel [--profile DIR]                   open the terminal window
+    kestrel --self-test [--profile DIR]       drive the real window offscreen; exit 0 only if every step works
+    kestrel run --headless [--duration S]     the same engine, no Qt imported
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--profile", type=Path, default=argparse.SUPPRESS,
+                        help="profile folder: database, settings, logs (default: the per-user data folder)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(prog="kestrel", parents=[common],
+                                     description="Kestrel trading terminal (simulated exchange by default).")
+    parser.add_argument("--self-test", action="store_true",
+                        help="start the real window offscreen, drive feed -> chart -> order -> fill -> position -> "
+                             "kill switch -> reset; exit 0 only if every step worked")
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", parents=[common], help="run the engine")
+    run.add_argument("--headless", action="store_true", help="no window: Qt is not imported at all")
+    run.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from app.config import default_profile_dir
+
+    profile: Path = getattr(args, "profile", None) or default_profile_dir()
+    if args.command == "run":
+        if not args.headless:
+            print("kestrel run: only --headless is supported; run `kestrel` for the window.", file=sys.stderr)
+            return 2
+        from app.headless import run_headless
+
+        return run_headless(profile, args.duration)
+    if args.self_test:
+        from app.selftest import run_self_test
+
+        return run_self_test(getattr(args, "profile", None))
+    from app.bootstrap import launch_gui
+
+    return launch_gui(profile)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Settings: one typed, validated place, with defaults that run offline on the simulated exchange.
+
+Settings live in ``<profile>/settings.json``. A missing file means defaults (written out so a trader can
+see and edit them); an invalid one raises ``ConfigError`` naming each bad field, and is never overwritten.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SimSettings(_Model):
+    seed: int = 7
+    latency_ms: int = Field(5, ge=0, le=5_000)
+    step_ms: int = Field(50, ge=5, le=1_000, description="how often the sim market advances in live mode")
+    starting_cash: dict[str, float] = {"USDT": 100_000.0, "CNY": 1_000_000.0}
+
+
+class RiskSettings(_Model):
+    max_notional_manual: float = Field(50_000.0, gt=0)
+    max_notional_strategy: float = Field(25_000.0, gt=0)
+    price_collar_pct: float = Field(5.0, gt=0, le=100)
+    quote_max_age_s: float = Field(5.0, gt=0)
+    max_order_qty: dict[str, float] = {"BTC/USDT": 5.0, "ETH/USDT": 100.0, "600519.SH": 50_000.0}
+
+
+class UiSettings(_Model):
+    frame_hz: int = Field(30, ge=1, le=60, description="widgets repaint at most this often")
+    chart_timeframe_s: int = Field(60, ge=1)
+    theme: str = "dark"
+
+
+class Settings(_Model):
+    base_currency: str = "USDT"
+    fx_to_base: dict[str, float] = {"USDT": 1.0, "CNY": 0.14}
+    sim: SimSettings = SimSettings()
+    risk: RiskSettings = RiskSettings()
+    ui: UiSettings = UiSettings()
+
+
+def default_profile_dir() -> Path:
+    env = os.environ.get("KESTREL_PROFILE")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("kestrel", appauthor=False)) / "default"
+
+
+def load_settings(profile: Path) -> Settings:
+    path = profile / "settings.json"
+    if not path.exists():
+        settings = Settings()
+        profile.mkdir(parents=True, exist_ok=True)
+        path.write_text(settings.model_dump_json(indent=2))
+        return settings
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc}). Fix it, or move it away to use the defaults.") from exc
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path} has invalid settings: {problems}. Fix them, or move the file away to use "
+                          f"the defaults.") from exc

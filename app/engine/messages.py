@@ -1,0 +1,272 @@
+"""Immutable messages that travel on the bus.
+
+Naming follows the domain: identifiers are nouns, commands are imperative (``SubmitOrder``), events are past
+tense (``OrderFilled``). Every message is a frozen, slotted dataclass, so a handler can never mutate what
+another handler sees. Times are integer milliseconds since the Unix epoch (UTC) on the venue's/sim clock.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Side(str, enum.Enum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> "Side":
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(str, enum.Enum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+
+
+class TradingState(str, enum.Enum):
+    """ACTIVE trades normally; REDUCING accepts only exposure-shrinking orders; HALTED refuses all new orders."""
+
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"
+    HALTED = "HALTED"
+
+
+class OrderStatus(str, enum.Enum):
+    INITIALIZED = "INITIALIZED"  # created, not yet through risk
+    DENIED = "DENIED"  # refused by our risk engine: never left the process
+    SUBMITTED = "SUBMITTED"  # journaled and sent to the venue, no answer yet
+    ACCEPTED = "ACCEPTED"  # venue acknowledged, working
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    PENDING_CANCEL = "PENDING_CANCEL"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    REJECTED = "REJECTED"  # refused by the venue
+    UNKNOWN = "UNKNOWN"  # outcome unknown (timeout, crash): must be reconciled, never re-sent
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL
+
+    @property
+    def is_working(self) -> bool:
+        return self in _WORKING
+
+
+_TERMINAL = frozenset({OrderStatus.DENIED, OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED})
+_WORKING = frozenset(
+    {OrderStatus.SUBMITTED, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_CANCEL,
+     OrderStatus.UNKNOWN}
+)
+
+
+# --------------------------------------------------------------------------------------------- market data
+@dataclass(frozen=True, slots=True)
+class TradeTick:
+    symbol: str
+    price: float
+    size: float
+    aggressor: Side
+    trade_id: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class BookSnapshot:
+    """Top levels of an L2 book: ``bids`` best (highest) first, ``asks`` best (lowest) first."""
+
+    symbol: str
+    bids: tuple[tuple[float, float], ...]
+    asks: tuple[tuple[float, float], ...]
+    ts: int
+
+    @property
+    def best_bid(self) -> float | None:
+        return self.bids[0][0] if self.bids else None
+
+    @property
+    def best_ask(self) -> float | None:
+        return self.asks[0][0] if self.asks else None
+
+    @property
+    def mid(self) -> float | None:
+        if self.bids and self.asks:
+            return (self.bids[0][0] + self.asks[0][0]) / 2.0
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    symbol: str
+    timeframe_ms: int
+    ts: int  # bar open time
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    closed: bool = True  # False while the bar is still forming
+
+
+# ------------------------------------------------------------------------------------------------ commands
+@dataclass(frozen=True, slots=True)
+class SubmitOrder:
+    """The only way to ask for an order. It goes to the RiskEngine, never straight to a venue."""
+
+    client_order_id: str
+    symbol: str
+    venue: str
+    side: Side
+    order_type: OrderType
+    quantity: float
+    price: float | None = None  # required for LIMIT
+    actor: str = "manual"  # "manual", "strategy:<name>", "kill-switch", ...
+    reduce_only: bool = False
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    client_order_id: str
+    actor: str = "manual"
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAllOrders:
+    actor: str = "manual"
+    strategy: str | None = None  # None: every strategy and manual orders
+    ts: int = 0
+
+
+# -------------------------------------------------------------------------------------------------- events
+@dataclass(frozen=True, slots=True)
+class OrderDenied:
+    """Our risk engine refused the order; it never reached a venue. ``reason`` is a stable code."""
+
+    client_order_id: str
+    symbol: str
+    reason: str
+    message: str
+    limit: str = ""
+    observed: str = ""
+    actor: str = "manual"
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSubmitted:
+    client_order_id: str
+    symbol: str
+    venue: str
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAccepted:
+    client_order_id: str
+    venue_order_id: str
+    symbol: str
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRejected:
+    """The venue refused the order."""
+
+    client_order_id: str
+    symbol: str
+    reason: str
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilled:
+    client_order_id: str
+    venue_order_id: str
+    trade_id: str  # venue trade id: fills are de-duplicated on (venue, trade_id)
+    symbol: str
+    venue: str
+    side: Side
+    price: float
+    quantity: float
+    fee: float
+    fee_currency: str
+    liquidity: str  # "MAKER" or "TAKER"
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCanceled:
+    client_order_id: str
+    symbol: str
+    reason: str = ""
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRejected:
+    client_order_id: str
+    reason: str
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdated:
+    """Emitted by the OMS after any change of an order's state; views subscribe to this one."""
+
+    client_order_id: str
+    status: OrderStatus
+    filled_qty: float
+    avg_price: float
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TradingStateChanged:
+    state: TradingState
+    previous: TradingState
+    reason: str
+    actor: str
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class VenueStatus:
+    venue: str
+    connected: bool
+    message: str = ""
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PositionChanged:
+    symbol: str
+    quantity: float
+    avg_price: float
+    realized_pnl: float
+    unrealized_pnl: float
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AccountChanged:
+    cash: float
+    equity: float
+    currency: str
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """Something a trader must see (kill trips, cancel failures, data problems)."""
+
+    level: str  # "info", "warning", "critical"
+    title: str
+    message: str
+    ts: int = 0
+    extra: dict = field(default_factory=dict, compare=False, hash=False)

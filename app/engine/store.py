@@ -1,0 +1,219 @@
+"""The profile database: one SQLite file (WAL) holding orders, fills, risk state and settings.
+
+Opening is careful because this file holds a trader's orders and fills: a file that is not SQLite, fails
+``quick_check``, was written by a newer Kestrel, or is locked by another process raises a ``StoreError``
+with what happened and what to do, *before* anything is written to it.
+
+The order journal and fills use prepared ``sqlite3`` statements (hot path); schema creation and
+ad-hoc access go through sqlite-utils.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlite_utils
+
+SCHEMA_VERSION = 1
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used as it is. The message says what happened and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class RiskStateRecord:
+    scope: str
+    state: str
+    reason: str
+    actor: str
+    ts: int
+
+
+class Store:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._check_before_open()
+        try:
+            self.conn = sqlite3.connect(str(self.path), timeout=2.0, isolation_level=None,
+                                        check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"Cannot open the database {self.path}: {exc}. Check the folder's permissions.") from exc
+        self._check_contents()
+        self.db = sqlite_utils.Database(self.conn)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA busy_timeout=2000")
+        self._migrate()
+
+    # ------------------------------------------------------------------------------------------- opening
+    def _check_before_open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() and self.path.stat().st_size > 0:
+            with open(self.path, "rb") as fh:
+                head = fh.read(16)
+            if head != _SQLITE_MAGIC:
+                raise StoreError(
+                    f"The database {self.path} is not a SQLite file (corrupt or overwritten). Kestrel left it "
+                    f"untouched. Restore it from a backup, or move it away to start a fresh profile.")
+
+    def _check_contents(self) -> None:
+        try:
+            row = self.conn.execute("PRAGMA quick_check").fetchone()
+            if row is None or row[0] != "ok":
+                raise StoreError(
+                    f"The database {self.path} is damaged (integrity check: {row[0] if row else 'no answer'}). "
+                    f"Kestrel left it untouched. Restore it from a backup, or move it away to start fresh.")
+            has_meta = self.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+            if has_meta:
+                got = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+                version = int(got[0]) if got else 0
+                if version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"The database {self.path} was written by a newer Kestrel (schema {version}, this one "
+                        f"reads up to {SCHEMA_VERSION}). Kestrel left it untouched. Upgrade Kestrel, or use "
+                        f"another --profile.")
+            # Can we write? A second process holding a write transaction shows up here, not mid-order.
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("ROLLBACK")
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            text = str(exc)
+            if "locked" in text or "busy" in text:
+                raise StoreError(
+                    f"The database {self.path} is locked by another program (another Kestrel on the same "
+                    f"profile?). Close it, or start with another --profile.") from exc
+            raise StoreError(
+                f"The database {self.path} cannot be read ({text}). Kestrel left it untouched. Restore it from a "
+                f"backup, or move it away to start fresh.") from exc
+        except StoreError:
+            self.conn.close()
+            raise
+
+    def _migrate(self) -> None:
+        db = self.db
+        fresh = "meta" not in db.table_names()
+        with self.transaction():
+            db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+            db["settings"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+            db["orders"].create(
+                {"client_order_id": str, "symbol": str, "venue": str, "side": str, "order_type": str,
+                 "quantity": float, "price": float, "actor": str, "status": str, "filled_qty": float,
+                 "avg_price": float, "venue_order_id": str, "reason": str, "created_ts": int,
+                 "updated_ts": int},
+                pk="client_order_id", if_not_exists=True)
+            db["fills"].create(
+                {"venue": str, "trade_id": str, "client_order_id": str, "symbol": str, "side": str,
+                 "price": float, "quantity": float, "fee": float, "fee_currency": str, "liquidity": str,
+                 "ts": int},
+                pk=("venue", "trade_id"), if_not_exists=True)
+            db["risk_state"].create({"scope": str, "state": str, "reason": str, "actor": str, "ts": int},
+                                    pk="scope", if_not_exists=True)
+            if fresh:
+                db["meta"].insert_all([{"key": "schema_version", "value": str(SCHEMA_VERSION)},
+                                       {"key": "created_ms", "value": str(int(time.time() * 1000))}])
+                # A brand-new profile starts ACTIVE. An existing profile whose record is missing does not:
+                # see load_risk_state.
+                db["risk_state"].insert({"scope": "global", "state": "ACTIVE", "reason": "new profile",
+                                         "actor": "system", "ts": int(time.time() * 1000)})
+        self.db["orders"].create_index(["status"], if_not_exists=True)
+
+    # ------------------------------------------------------------------------------------------- helpers
+    def transaction(self) -> "_Tx":
+        return _Tx(self.conn)
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except sqlite3.Error:
+            pass
+
+    # ------------------------------------------------------------------------------------------ settings
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        row = self.conn.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_setting(self, key: str, value: Any) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    # ------------------------------------------------------------------------------------- order journal
+    def journal_order(self, row: dict[str, Any]) -> None:
+        """Persist a new order (before it is sent). Autocommit: durable when this returns."""
+        self.conn.execute(
+            "INSERT INTO orders(client_order_id, symbol, venue, side, order_type, quantity, price, actor, "
+            "status, filled_qty, avg_price, venue_order_id, reason, created_ts, updated_ts) "
+            "VALUES (:client_order_id, :symbol, :venue, :side, :order_type, :quantity, :price, :actor, "
+            ":status, :filled_qty, :avg_price, :venue_order_id, :reason, :created_ts, :updated_ts)", row)
+
+    def update_order(self, client_order_id: str, status: str, filled_qty: float, avg_price: float,
+                     venue_order_id: str | None, reason: str, ts: int) -> None:
+        self.conn.execute(
+            "UPDATE orders SET status=?, filled_qty=?, avg_price=?, venue_order_id=COALESCE(?, venue_order_id), "
+            "reason=?, updated_ts=? WHERE client_order_id=?",
+            (status, filled_qty, avg_price, venue_order_id, reason, ts, client_order_id))
+
+    def orders(self, statuses: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        if statuses:
+            marks = ",".join("?" * len(statuses))
+            cur = self.conn.execute(f"SELECT * FROM orders WHERE status IN ({marks}) ORDER BY created_ts", statuses)
+        else:
+            cur = self.conn.execute("SELECT * FROM orders ORDER BY created_ts")
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+    # --------------------------------------------------------------------------------------------- fills
+    def record_fill(self, row: dict[str, Any]) -> bool:
+        """Insert a fill; False if (venue, trade_id) is already recorded (a duplicate delivery)."""
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO fills(venue, trade_id, client_order_id, symbol, side, price, quantity, fee, "
+            "fee_currency, liquidity, ts) VALUES (:venue, :trade_id, :client_order_id, :symbol, :side, :price, "
+            ":quantity, :fee, :fee_currency, :liquidity, :ts)", row)
+        return cur.rowcount == 1
+
+    def fills(self) -> Iterator[dict[str, Any]]:
+        cur = self.conn.execute("SELECT * FROM fills ORDER BY ts, rowid")
+        cols = [d[0] for d in cur.description]
+        for r in cur:
+            yield dict(zip(cols, r))
+
+    # ---------------------------------------------------------------------------------------- risk state
+    def load_risk_state(self, scope: str = "global") -> RiskStateRecord:
+        """The persisted trading state. A missing or unreadable record means HALTED: fail closed."""
+        try:
+            row = self.conn.execute("SELECT scope, state, reason, actor, ts FROM risk_state WHERE scope=?",
+                                    (scope,)).fetchone()
+        except sqlite3.DatabaseError as exc:
+            return RiskStateRecord(scope, "HALTED", f"risk state unreadable ({exc})", "system", 0)
+        if row is None:
+            return RiskStateRecord(scope, "HALTED", "risk state record missing", "system", 0)
+        if row[1] not in ("ACTIVE", "REDUCING", "HALTED"):
+            return RiskStateRecord(scope, "HALTED", f"risk state record corrupt ({row[1]!r})", "system", 0)
+        return RiskStateRecord(*row)
+
+    def save_risk_state(self, rec: RiskStateRecord) -> None:
+        """Durable on return: with WAL + synchronous=NORMAL a committed write survives a process crash;
+        we force FULL for this one write so it also survives power loss."""
+        self.conn.execute("PRAGMA synchronous=FULL")
+        try:
+            self.conn.execute("INSERT OR REPLACE INTO risk_state(scope, state, reason, actor, ts) VALUES (?,?,?,?,?)",
+                              (rec.scope, rec.state, rec.reason, rec.actor, rec.ts))
+        finally:
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+
+
+class _Tx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")

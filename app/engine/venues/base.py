@@ -1,0 +1,64 @@
+"""The venue adapter contract.
+
+Only the ExecutionEngine calls ``submit``/``cancel`` on an adapter: every order reaches a venue through
+``SubmitOrder -> RiskEngine -> ExecutionEngine -> adapter``. An adapter reports back through two callbacks
+given at construction time:
+
+- ``on_report(event)``: order events for *our* orders: ``OrderAccepted``, ``OrderRejected``, ``OrderFilled``,
+  ``OrderCanceled``, ``CancelRejected``. The ExecutionEngine de-duplicates fills by ``trade_id``, drives the
+  order state machine and publishes on the bus.
+- ``on_data(msg)``: market data (``TradeTick``, ``BookSnapshot``, ``Bar``) and ``VenueStatus``, published
+  on the bus as is.
+
+Adapters never raise into the caller for venue-side problems: they report ``OrderRejected`` /
+``CancelRejected`` instead. ``submit`` is fire-and-forget; acknowledgement arrives later as a report.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from app.engine.instruments import Instrument
+from app.engine.messages import OrderType, Side
+
+Report = Callable[[Any], None]
+
+
+@dataclass(frozen=True, slots=True)
+class VenueOrder:
+    """What the ExecutionEngine sends to a venue: already risk-checked and journaled."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    quantity: float
+    price: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrderInfo:
+    """A venue's view of one open order, for reconciliation on (re)connect."""
+
+    client_order_id: str
+    venue_order_id: str
+    symbol: str
+    side: Side
+    quantity: float
+    filled: float
+    price: float | None
+
+
+class VenueAdapter(Protocol):
+    name: str
+
+    @property
+    def connected(self) -> bool: ...
+
+    def instruments(self) -> list[Instrument]: ...
+
+    def submit(self, order: VenueOrder) -> None: ...
+
+    def cancel(self, client_order_id: str) -> None: ...
+
+    def open_orders(self) -> list[OpenOrderInfo]: ...

@@ -1,0 +1,46 @@
+"""Small shared helpers for the views: formatted table items and colours."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+
+UP = QColor("#4ade80")
+DOWN = QColor("#f87171")
+MUTED = QColor("#9aa3ad")
+BID_BG = QColor("#0f2a1b")
+ASK_BG = QColor("#2e1214")
+
+
+def make_table(headers: list[str], parent=None) -> QTableWidget:
+    table = QTableWidget(0, len(headers), parent)
+    table.setHorizontalHeaderLabels(headers)
+    table.verticalHeader().setVisible(False)
+    table.verticalHeader().setDefaultSectionSize(20)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setAlternatingRowColors(True)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+    return table
+
+
+def set_cell(table: QTableWidget, row: int, col: int, text: str, color: QColor | None = None,
+             align_right: bool = True) -> None:
+    """Write a cell only if its text or colour changed (cheap repaint)."""
+    item = table.item(row, col)
+    if item is None:
+        item = QTableWidgetItem()
+        table.setItem(row, col, item)
+    if item.text() != text:
+        item.setText(text)
+    if align_right:
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    if color is not None:
+        item.setForeground(color)
+
+
+def fmt(value: float | None, decimals: int) -> str:
+    if value is None or value != value:
+        return "—"
+    return f"{value:,.{decimals}f}"

@@ -1,0 +1,163 @@
+"""The main window: docks around the chart, a frame-rate scheduler, the kill-switch hotkey, the alarm banner.
+
+Layout (dock positions and window geometry) is saved in the profile database on close and restored on
+open. The window reads engine state; it sends commands only through the bus (SubmitOrder, CancelOrder)
+or the risk engine's kill switch.
+"""
+from __future__ import annotations
+
+import base64
+
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QPushButton, QVBoxLayout, QWidget
+
+from app.engine.kernel import Kernel
+from app.engine.logring import RingHandler
+from app.engine.messages import Alert, OrderType, Side
+from app.widgets.blotter import BlotterWidget
+from app.widgets.chart import ChartWidget
+from app.widgets.frame import BusSubscriptions, FrameScheduler
+from app.widgets.ladder import LadderWidget
+from app.widgets.log_pane import LogPane
+from app.widgets.positions import PositionsWidget
+from app.widgets.risk_panel import RiskPanel
+from app.widgets.status import StatusBar
+from app.widgets.strategies import StrategyManagerWidget
+from app.widgets.ticket import TicketWidget
+from app.widgets.watchlist import WatchlistWidget
+
+KILL_HOTKEY = "Ctrl+Shift+K"
+
+
+class AlarmBanner(QWidget):
+    """A banner that stays until a person acknowledges it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.label = QLabel()
+        self.label.setObjectName("alarmBanner")
+        self.label.setWordWrap(True)
+        self.ack = QPushButton("Acknowledge")
+        self.ack.clicked.connect(self.hide)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.label, 1)
+        row.addWidget(self.ack)
+        self.hide()
+
+    def show_alert(self, alert: Alert) -> None:
+        self.label.setText(f"⚠ {alert.title}: {alert.message}")
+        self.show()
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, kernel: Kernel, ring: RingHandler) -> None:
+        super().__init__()
+        self.kernel = kernel
+        self.setWindowTitle(f"Kestrel — {kernel.profile}")
+        self.resize(1600, 900)
+        self.frames = FrameScheduler(kernel.settings.ui.frame_hz, self)
+        self._alerts: list[Alert] = []
+        self._subs = BusSubscriptions()
+        self._subs.add(kernel.bus.subscribe(Alert, self._alerts.append))
+
+        self.banner = AlarmBanner()
+        self.chart = ChartWidget(kernel)
+        central = QWidget()
+        cl = QVBoxLayout(central)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.addWidget(self.banner)
+        cl.addWidget(self.chart, 1)
+        self.setCentralWidget(central)
+
+        self.watchlist = WatchlistWidget(kernel)
+        self.ladder = LadderWidget(kernel)
+        self.ticket = TicketWidget(kernel)
+        self.blotter = BlotterWidget(kernel)
+        self.positions = PositionsWidget(kernel)
+        self.risk_panel = RiskPanel(kernel)
+        self.strategies = StrategyManagerWidget()
+        self.log_pane = LogPane(ring)
+        self.status = StatusBar(kernel)
+        self.setStatusBar(self.status)
+
+        L, R, B = (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea,
+                   Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.docks: dict[str, QDockWidget] = {}
+        for name, title, widget, area in [
+            ("watchlist", "Watchlist", self.watchlist, L), ("ticket", "Order ticket", self.ticket, L),
+            ("ladder", "Order book", self.ladder, R), ("risk", "Risk", self.risk_panel, R),
+            ("blotter", "Orders & fills", self.blotter, B), ("positions", "Positions & account", self.positions, B),
+            ("strategies", "Strategies", self.strategies, B), ("log", "Log", self.log_pane, B),
+        ]:
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"dock_{name}")
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            self.docks[name] = dock
+        self.tabifyDockWidget(self.docks["strategies"], self.docks["log"])
+        self.tabifyDockWidget(self.docks["positions"], self.docks["strategies"])
+        self.docks["positions"].raise_()
+        self.resizeDocks([self.docks["watchlist"], self.docks["ladder"]], [330, 360], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["blotter"]], [230], Qt.Orientation.Vertical)
+
+        for view in (self.chart, self.watchlist, self.ladder, self.ticket, self.blotter, self.positions,
+                     self.risk_panel, self.strategies, self.log_pane, self.status, self):
+            self.frames.add(view)
+
+        self.kill_action = QAction("Kill switch", self)
+        self.kill_action.setShortcut(QKeySequence(KILL_HOTKEY))
+        self.kill_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        self.kill_action.triggered.connect(self.risk_panel.engage_kill_switch)
+        self.addAction(self.kill_action)
+        view_menu = self.menuBar().addMenu("&View")
+        for dock in self.docks.values():
+            view_menu.addAction(dock.toggleViewAction())
+        trade_menu = self.menuBar().addMenu("&Trading")
+        trade_menu.addAction(self.kill_action)
+
+        self.watchlist.symbolSelected.connect(self.set_symbol)
+        self.ladder.tradeRequested.connect(self._ladder_trade)
+        self.restore_layout()
+        self.watchlist.select(self.chart.symbol)
+        self.frames.start()
+
+    def set_symbol(self, symbol: str) -> None:
+        self.chart.set_symbol(symbol)
+        self.ladder.set_symbol(symbol)
+        self.ticket.set_symbol(symbol)
+
+    def _ladder_trade(self, side: Side, price: float) -> None:
+        self.ticket.order_type.setCurrentText(OrderType.LIMIT.value)
+        self.ticket.set_price(price)
+        self.ticket.send(side)
+
+    def refresh(self) -> None:
+        if self._alerts:
+            alerts, self._alerts = self._alerts, []
+            worst = next((a for a in alerts if a.level == "critical"), alerts[-1])
+            if worst.level in ("critical", "warning"):
+                self.banner.show_alert(worst)
+                QApplication.beep()
+
+    # ---------------------------------------------------------------------------------------------- layout
+    def restore_layout(self) -> None:
+        geo = self.kernel.store.get_setting("ui.geometry")
+        state = self.kernel.store.get_setting("ui.window_state")
+        if geo:
+            self.restoreGeometry(QByteArray(base64.b64decode(geo)))
+        if state:
+            self.restoreState(QByteArray(base64.b64decode(state)))
+
+    def save_layout(self) -> None:
+        self.kernel.store.set_setting("ui.geometry", base64.b64encode(bytes(self.saveGeometry())).decode())
+        self.kernel.store.set_setting("ui.window_state", base64.b64encode(bytes(self.saveState())).decode())
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.frames.stop()
+        try:
+            self.save_layout()
+        finally:
+            self._subs.clear()
+            super().closeEvent(event)

@@ -1,0 +1,48 @@
+"""Positions and account: quantity, average price, realized and unrealized PnL; cash and equity."""
+from __future__ import annotations
+
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from app.engine.kernel import Kernel
+from app.widgets.common import DOWN, UP, fmt, make_table, set_cell
+
+HEADERS = ["Symbol", "Qty", "Avg price", "Mark", "Unrealized", "Realized", "Fees"]
+
+
+class PositionsWidget(QWidget):
+    def __init__(self, kernel: Kernel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._kernel = kernel
+        self._seen = -1
+        self.table = make_table(HEADERS)
+        self.cash = QLabel()
+        self.equity = QLabel()
+        top = QHBoxLayout()
+        top.addWidget(self.cash)
+        top.addStretch(1)
+        top.addWidget(self.equity)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.table)
+
+    def refresh(self) -> None:
+        pf = self._kernel.portfolio
+        if pf.version == self._seen:
+            return
+        self._seen = pf.version
+        ccy = pf.base_currency
+        self.cash.setText("Cash  " + "   ".join(f"{v:,.2f} {k}" for k, v in sorted(pf.cash.items())))
+        self.equity.setText(f"Equity  {pf.equity():,.2f} {ccy}")
+        rows = [p for p in pf.positions.values() if p.quantity or p.realized_pnl]
+        self.table.setRowCount(len(rows))
+        for r, p in enumerate(rows):
+            inst = self._kernel.instruments.get(p.symbol)
+            d = inst.price_decimals if inst else 4
+            set_cell(self.table, r, 0, p.symbol, None, False)
+            set_cell(self.table, r, 1, f"{p.quantity:g}", UP if p.quantity > 0 else DOWN if p.quantity < 0 else None)
+            set_cell(self.table, r, 2, fmt(p.avg_price, d))
+            set_cell(self.table, r, 3, fmt(p.mark, d))
+            set_cell(self.table, r, 4, fmt(p.unrealized_pnl, 2), UP if p.unrealized_pnl >= 0 else DOWN)
+            set_cell(self.table, r, 5, fmt(p.realized_pnl, 2), UP if p.realized_pnl >= 0 else DOWN)
+            set_cell(self.table, r, 6, fmt(p.fees, 4))

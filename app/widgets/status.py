@@ -1,0 +1,43 @@
+"""Status bar: each venue's connection, the trading state, messages per second, event-loop lag."""
+from __future__ import annotations
+
+import time
+
+from PySide6.QtWidgets import QLabel, QStatusBar
+
+from app.engine.kernel import Kernel
+
+
+class StatusBar(QStatusBar):
+    def __init__(self, kernel: Kernel) -> None:
+        super().__init__()
+        self._kernel = kernel
+        self.venues = QLabel()
+        self.state = QLabel()
+        self.state.setObjectName("tradingState")
+        self.rate = QLabel()
+        self.lag = QLabel()
+        for w in (self.venues, self.state, self.rate, self.lag):
+            self.addPermanentWidget(w)
+        self._last = (time.monotonic(), kernel.bus.published)
+        self.msgs_per_s = 0.0
+        self._shown_state = None
+
+    def refresh(self) -> None:
+        now = time.monotonic()
+        t0, n0 = self._last
+        if now - t0 >= 1.0:
+            self.msgs_per_s = (self._kernel.bus.published - n0) / (now - t0)
+            self._last = (now, self._kernel.bus.published)
+            self.rate.setText(f"{self.msgs_per_s:,.0f} msg/s")
+            self.lag.setText(f"loop lag p99 {self._kernel.loop_monitor.p99():.1f} ms")
+            parts = [f"{'●' if s.connected else '○'} {v} {'connected' if s.connected else 'DISCONNECTED'}"
+                     for v, s in self._kernel.venue_status.items()]
+            self.venues.setText("   ".join(parts))
+        state = self._kernel.risk.state.value
+        if state != self._shown_state:
+            self._shown_state = state
+            self.state.setText(f" {state} ")
+            self.state.setProperty("state", state)
+            self.state.style().unpolish(self.state)
+            self.state.style().polish(self.state)

@@ -1,0 +1,51 @@
+"""Watchlist: one row per instrument; choosing a row points the chart, ladder and ticket at it."""
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from app.engine.kernel import Kernel
+from app.widgets.common import DOWN, UP, fmt, make_table, set_cell
+
+HEADERS = ["Symbol", "Last", "Chg %", "Bid", "Ask", "Volume"]
+
+
+class WatchlistWidget(QWidget):
+    symbolSelected = Signal(str)
+
+    def __init__(self, kernel: Kernel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._kernel = kernel
+        self._symbols = list(kernel.instruments)
+        self._seen: dict[str, int] = {}
+        self.table = make_table(HEADERS, self)
+        self.table.setRowCount(len(self._symbols))
+        for row, sym in enumerate(self._symbols):
+            set_cell(self.table, row, 0, sym, align_right=False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.table)
+        self.table.currentCellChanged.connect(self._on_row)
+
+    def select(self, symbol: str) -> None:
+        self.table.selectRow(self._symbols.index(symbol))
+
+    def _on_row(self, row: int, *_: int) -> None:
+        if 0 <= row < len(self._symbols):
+            self.symbolSelected.emit(self._symbols[row])
+
+    def refresh(self) -> None:
+        market = self._kernel.market
+        for row, sym in enumerate(self._symbols):
+            st = market.symbols.get(sym)
+            if st is None or self._seen.get(sym) == st.version:
+                continue
+            self._seen[sym] = st.version
+            d = self._kernel.instruments[sym].price_decimals
+            color = UP if st.change_pct >= 0 else DOWN
+            set_cell(self.table, row, 1, fmt(st.last, d), color)
+            set_cell(self.table, row, 2, f"{st.change_pct:+.2f}%", color)
+            book = st.book
+            set_cell(self.table, row, 3, fmt(book.best_bid if book else None, d))
+            set_cell(self.table, row, 4, fmt(book.best_ask if book else None, d))
+            set_cell(self.table, row, 5, fmt(st.volume, 3))
