@@ -77,7 +77,7 @@ class BarAggregator:
 
 
 def synthetic_history(end_price: float, end_ts: int, n: int, timeframe_ms: int, tick_size: float,
-                      seed: int) -> np.ndarray:
+                      seed: int, volume_per_bar: float = 1.0) -> np.ndarray:
     """``n`` bars ending just before ``end_ts`` whose last close is ``end_price``: a GARCH(1,1) walk
     generated backwards, so the demo chart has history that joins the live market seamlessly."""
     rng = np.random.default_rng(seed)
@@ -101,4 +101,5 @@ def synthetic_history(end_price: float, end_ts: int, n: int, timeframe_ms: int, 
     first = (end_ts - end_ts % timeframe_ms) - n * timeframe_ms
     ts = first + timeframe_ms * np.arange(n, dtype=np.float64)
     vol = rng.gamma(2.0, 1.0, n) * (1 + np.abs(rets) / np.sqrt(omega / (1 - alpha - beta)))
+    vol *= volume_per_bar / vol.mean()
     return np.column_stack([ts, snap(opens), snap(highs), snap(lows), snap(closes), vol])

@@ -18,7 +18,7 @@ from app.engine.clock import Clock, LiveClock
 from app.engine.execution import ExecutionEngine
 from app.engine.instruments import Instrument, default_instruments
 from app.engine.market import MarketState
-from app.engine.messages import OrderType, Side, SubmitOrder, VenueStatus
+from app.engine.messages import OrderType, Side, SubmitOrder, TradeTick, VenueStatus
 from app.engine.orders import ClientOrderIdFactory
 from app.engine.portfolio import Portfolio
 from app.engine.risk import RiskEngine
@@ -78,14 +78,30 @@ class Kernel:
             self.execution.reconcile(venue)
         self.sim.advance_to(self.clock.now_ms())  # first books and prices
         tf = self.bars.timeframe_ms
+        per_bar = {s: rate * tf / 1000.0 for s, rate in self._sim_volume_rates().items()}
         for n, (symbol, inst) in enumerate(self.instruments.items()):
             price = self.sim.last_price(symbol)
             series = self.bars.get(symbol)
             if price and series.n == 0:
                 series.extend(synthetic_history(price, self.clock.now_ms(), 300, tf, inst.tick_size,
-                                                self.settings.sim.seed + n))
+                                                self.settings.sim.seed + n, per_bar.get(symbol, 1.0)))
         self.bus.publish(VenueStatus("sim", self.sim.connected, "simulated exchange", self.clock.now_ms()))
         log.info("kernel started: profile %s, trading state %s", self.profile, self.risk.state.value)
+
+    def _sim_volume_rates(self, seconds: int = 10) -> dict[str, float]:
+        """Traded volume per second of each instrument, from a throwaway run of the same market model, so
+        the demo history's volume bars match what the live market will print (~60 ms of CPU)."""
+        volume: dict[str, float] = {}
+
+        def on_data(msg: object) -> None:
+            if isinstance(msg, TradeTick):
+                volume[msg.symbol] = volume.get(msg.symbol, 0.0) + msg.size
+
+        probe = SimExchange(list(self.instruments.values()), lambda _r: None, on_data,
+                            seed=self.settings.sim.seed + 1, latency_ms=0, start_ts_ms=0)
+        for t in range(50, seconds * 1000 + 1, 50):
+            probe.advance_to(t)
+        return {s: v / seconds for s, v in volume.items()}
 
     def step(self) -> None:
         """Advance the venue to now and run the periodic checks. Called by ``run`` or by tests."""

@@ -42,24 +42,48 @@ def visible_buckets(series: BarSeries, i0: int, i1: int, max_buckets: int) -> tu
 
 
 class _SeriesItem(pg.GraphicsObject):
-    """Base for items that paint a BarSeries' visible window; paint errors are logged, never raised."""
+    """Base for items that paint a BarSeries' visible window.
+
+    Qt calls ``boundingRect`` and ``paint`` from C++: an exception escaping either kills the process, so
+    both only read cached state or are guarded. Bounds are kept incrementally (only bars added or changed
+    since the last update are scanned), so a live update is O(1), not O(history).
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.series: BarSeries | None = None
         self._failed = False
+        self._rect = QRectF()
+        self._lo = np.inf
+        self._hi = -np.inf
+        self._scanned = 0
 
     def set_series(self, series: BarSeries) -> None:
-        self.prepareGeometryChange()
         self.series = series
+        self._lo, self._hi, self._scanned = np.inf, -np.inf, 0
+        self.data_changed()
+
+    def data_changed(self) -> None:
+        """Call after the series grew or its last bar changed."""
+        try:
+            s = self.series
+            if s is not None and s.n:
+                start = max(self._scanned - 1, 0)  # the last bar may have changed since the last scan
+                lo, hi = self._y_bounds(s, start)
+                self._lo, self._hi, self._scanned = min(self._lo, lo), max(self._hi, hi), s.n
+                rect = QRectF(-1.0, self._lo, s.n + 1.0, max(self._hi - self._lo, 1e-9))
+            else:
+                rect = QRectF()
+        except Exception:  # noqa: BLE001
+            log.exception("chart data unreadable; keeping the last good view")
+            return
+        if rect != self._rect:
+            self.prepareGeometryChange()
+            self._rect = rect
         self.update()
 
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
-        s = self.series
-        if s is None or s.n == 0:
-            return QRectF()
-        lo, hi = self._y_bounds(s)
-        return QRectF(-1.0, lo, s.n + 1.0, max(hi - lo, 1e-9))
+        return self._rect
 
     def paint(self, p: QPainter, *args) -> None:
         try:
@@ -81,7 +105,7 @@ class _SeriesItem(pg.GraphicsObject):
             return None
         return i0, i1, max(int(vb.width()), 50)
 
-    def _y_bounds(self, s: BarSeries) -> tuple[float, float]:
+    def _y_bounds(self, s: BarSeries, start: int) -> tuple[float, float]:
         raise NotImplementedError
 
     def _paint(self, p: QPainter) -> None:
@@ -89,8 +113,8 @@ class _SeriesItem(pg.GraphicsObject):
 
 
 class CandleItem(_SeriesItem):
-    def _y_bounds(self, s: BarSeries) -> tuple[float, float]:
-        return float(s.column("low").min()), float(s.column("high").max())
+    def _y_bounds(self, s: BarSeries, start: int) -> tuple[float, float]:
+        return float(s.column("low")[start:].min()), float(s.column("high")[start:].max())
 
     def _paint(self, p: QPainter) -> None:
         win = self._window()
@@ -113,8 +137,8 @@ class CandleItem(_SeriesItem):
 
 
 class VolumeItem(_SeriesItem):
-    def _y_bounds(self, s: BarSeries) -> tuple[float, float]:
-        return 0.0, float(s.column("volume").max())
+    def _y_bounds(self, s: BarSeries, start: int) -> tuple[float, float]:
+        return 0.0, float(s.column("volume")[start:].max())
 
     def _paint(self, p: QPainter) -> None:
         win = self._window()
@@ -210,14 +234,12 @@ class ChartWidget(QWidget):
         self.title.setText(f"  {self.symbol}  {tf // 60}m   O {last['open']:.{d}f}  H {last['high']:.{d}f}  "
                            f"L {last['low']:.{d}f}  C {last['close']:.{d}f}  V {last['volume']:.3f}")
         self.last_line.setValue(last["close"])
-        self.candles.prepareGeometryChange()
-        self.volume.prepareGeometryChange()
+        self.candles.data_changed()
+        self.volume.data_changed()
         (x0, x1), _ = self.price_plot.viewRange()
         if self._follow and (not grew or x1 >= s.n - 3):
             span = self._visible
             self.price_plot.setXRange(s.n - span, s.n + 2, padding=0)
-        self.candles.update()
-        self.volume.update()
         self._fit_y()
 
     def _fit_y(self, *_: object) -> None:

@@ -28,6 +28,7 @@ class LadderWidget(QWidget):
         self.title = QLabel()
         self.table = make_table(HEADERS)
         self.table.setRowCount(2 * levels)
+        self.table.verticalHeader().setDefaultSectionSize(18)
         self.table.cellDoubleClicked.connect(self._on_click)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

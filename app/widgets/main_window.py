@@ -87,8 +87,9 @@ class MainWindow(QMainWindow):
         self.docks: dict[str, QDockWidget] = {}
         for name, title, widget, area in [
             ("watchlist", "Watchlist", self.watchlist, L), ("ticket", "Order ticket", self.ticket, L),
-            ("ladder", "Order book", self.ladder, R), ("risk", "Risk", self.risk_panel, R),
-            ("blotter", "Orders & fills", self.blotter, B), ("positions", "Positions & account", self.positions, B),
+            ("risk", "Risk", self.risk_panel, L), ("ladder", "Order book", self.ladder, R),
+            ("blotter", "Orders && fills", self.blotter, B),
+            ("positions", "Positions && account", self.positions, B),
             ("strategies", "Strategies", self.strategies, B), ("log", "Log", self.log_pane, B),
         ]:
             dock = QDockWidget(title, self)
@@ -99,8 +100,10 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["strategies"], self.docks["log"])
         self.tabifyDockWidget(self.docks["positions"], self.docks["strategies"])
         self.docks["positions"].raise_()
-        self.resizeDocks([self.docks["watchlist"], self.docks["ladder"]], [330, 360], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["blotter"]], [230], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["watchlist"], self.docks["ladder"]], [420, 330], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["watchlist"], self.docks["ticket"], self.docks["risk"]], [110, 200, 330],
+                         Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["blotter"]], [220], Qt.Orientation.Vertical)
 
         for view in (self.chart, self.watchlist, self.ladder, self.ticket, self.blotter, self.positions,
                      self.risk_panel, self.strategies, self.log_pane, self.status, self):

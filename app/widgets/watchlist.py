@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHeaderView, QVBoxLayout, QWidget
 
 from app.engine.kernel import Kernel
 from app.widgets.common import DOWN, UP, fmt, make_table, set_cell
@@ -20,6 +20,8 @@ class WatchlistWidget(QWidget):
         self._seen: dict[str, int] = {}
         self.table = make_table(HEADERS, self)
         self.table.setRowCount(len(self._symbols))
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
         for row, sym in enumerate(self._symbols):
             set_cell(self.table, row, 0, sym, align_right=False)
         layout = QVBoxLayout(self)

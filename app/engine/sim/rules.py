@@ -1,0 +1,48 @@
+"""Venue-side order checks of the sim exchange: what a real venue would refuse, with a readable reason.
+
+Every reason starts with a stable phrase (before any ":"), so callers and tests can match on it:
+"invalid side", "invalid order type", "invalid quantity", "invalid price", "price limit", "min notional",
+"no liquidity". (The exchange adds "unknown symbol", "duplicate client order id", "venue disconnected".)
+"""
+from __future__ import annotations
+
+import math
+
+from app.engine.instruments import Instrument
+from app.engine.messages import OrderType, Side
+from app.engine.sim.orderbook import OrderBook
+from app.engine.venues.base import VenueOrder
+
+
+def check_order(inst: Instrument, book: OrderBook, limits: tuple[int, int] | None,
+                o: VenueOrder) -> str | None:
+    """None if the venue accepts ``o``, else the reject reason. ``limits``: daily limits in ticks."""
+    if o.side not in (Side.BUY, Side.SELL):
+        return f"invalid side: {o.side}"
+    if o.order_type not in (OrderType.LIMIT, OrderType.MARKET):
+        return f"invalid order type: {o.order_type}"
+    q = o.quantity
+    if not isinstance(q, (int, float)) or not math.isfinite(q) or q <= 0:
+        return f"invalid quantity: {q}"
+    if not inst.is_on_lot(q):
+        return f"invalid quantity: {q} is not a multiple of the lot size {inst.lot_size:g}"
+    if q < inst.min_qty * (1 - 1e-9) or q > inst.max_qty * (1 + 1e-9):
+        return f"invalid quantity: {q} outside [{inst.min_qty:g}, {inst.max_qty:g}]"
+    if o.order_type == OrderType.LIMIT:
+        px = o.price
+        if not isinstance(px, (int, float)) or not math.isfinite(px) or px <= 0:
+            return f"invalid price: a limit order needs a positive price, got {px}"
+        if not inst.is_on_tick(px):
+            return f"invalid price: {px} is not a multiple of the tick size {inst.tick_size:g}"
+        if limits is not None and not limits[0] <= inst.price_to_ticks(px) <= limits[1]:
+            lo, hi = book.price(limits[0]), book.price(limits[1])
+            return f"price limit: {px} outside today's range [{lo}, {hi}]"
+        ref = float(px)
+    else:
+        best = book.best_ask_ticks() if o.side == Side.BUY else book.best_bid_ticks()
+        if best is None:
+            return "no liquidity: the opposite side of the book is empty"
+        ref = book.price(best)
+    if inst.min_notional > 0 and q * ref < inst.min_notional * (1 - 1e-9):
+        return f"min notional: {q * ref:g} below {inst.min_notional:g}"
+    return None

@@ -1,0 +1,159 @@
+"""The real window: what a trader sees and clicks."""
+from __future__ import annotations
+
+import logging
+
+from conftest import pump, table_column
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence
+from PySide6.QtTest import QTest
+
+from app.engine.messages import OrderStatus, Side
+
+
+def ticket_market(window, side: Side, qty: str, symbol: str = "BTC/USDT"):
+    t = window.ticket
+    t.set_symbol(symbol)
+    t.order_type.setCurrentText("MARKET")
+    t.quantity.setText(qty)
+    (t.buy_button if side is Side.BUY else t.sell_button).click()
+
+
+def test_ticket_order_fills_shows_in_blotter_and_moves_position(qtbot, window_factory):
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 500)
+    ticket_market(window, Side.BUY, "0.02")
+    pump(qtbot, kernel, window, 200)
+    orders = list(kernel.execution.orders.values())
+    assert len(orders) == 1 and orders[0].status is OrderStatus.FILLED
+    cid = orders[0].client_order_id
+    assert cid in table_column(window.blotter.orders, 1)
+    assert "FILLED" in table_column(window.blotter.orders, 9)
+    assert cid in table_column(window.blotter.fills, 1)
+    assert "BTC/USDT" in table_column(window.positions.table, 0)
+    assert "0.02" in table_column(window.positions.table, 1)
+    assert "FILLED" in window.ticket.status.text()
+
+
+def test_bad_ticket_input_gets_a_clear_message_never_a_traceback(qtbot, window_factory):
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 500)
+    for text, expected in [("abc", "not a number"), ("0", "INVALID_QUANTITY"), ("-1", "INVALID_QUANTITY"),
+                           ("nan", "INVALID_QUANTITY"), ("0.00015", "QTY_NOT_ON_LOT")]:
+        ticket_market(window, Side.BUY, text)
+        pump(qtbot, kernel, window, 50)
+        assert expected in window.ticket.status.text(), text
+        assert window.ticket.status.property("ok") == "false"
+    window.ticket.order_type.setCurrentText("LIMIT")
+    window.ticket.quantity.setText("0.01")
+    window.ticket.price.setText("65000.05")
+    window.ticket.buy_button.click()
+    pump(qtbot, kernel, window, 50)
+    assert "PRICE_NOT_ON_TICK" in window.ticket.status.text()
+    assert kernel.portfolio.position("BTC/USDT").quantity == 0
+    assert "PRICE_NOT_ON_TICK" in table_column(window.risk_panel.denials, 3)
+
+
+def test_kill_switch_button_blocks_the_ticket_and_shows_halted(qtbot, window_factory):
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 500)
+    window.risk_panel.kill_button.click()
+    pump(qtbot, kernel, window, 50)
+    assert kernel.store.load_risk_state().state == "HALTED"
+    assert window.risk_panel.state_label.text() == "HALTED"
+    assert "HALTED" in window.status.state.text()
+    assert window.banner.isVisible() and "HALTED" in window.banner.label.text()
+    ticket_market(window, Side.BUY, "0.01")
+    pump(qtbot, kernel, window, 50)
+    assert "TRADING_HALTED" in window.ticket.status.text()
+    assert kernel.portfolio.position("BTC/USDT").quantity == 0
+    window.banner.ack.click()
+    assert not window.banner.isVisible()
+
+
+def test_kill_hotkey_engages_the_kill_switch(qtbot, window_factory):
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 300)
+    window.activateWindow()
+    QTest.keySequence(window, QKeySequence("Ctrl+Shift+K"))
+    assert kernel.risk.state.value == "HALTED"
+
+
+def test_cancel_from_the_blotter(qtbot, window_factory):
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 500)
+    t = window.ticket
+    t.order_type.setCurrentText("LIMIT")
+    t.quantity.setText("0.01")
+    t.set_price(kernel.market.get("BTC/USDT").book.bids[2][0])  # a level the ladder shows, off the touch
+    t.buy_button.click()
+    pump(qtbot, kernel, window, 10, step=10)  # acknowledged (5 ms latency) before the book drifts away
+    (order,) = kernel.execution.orders.values()
+    assert order.status is OrderStatus.ACCEPTED
+    assert "0.01" in table_column(window.ladder.table, 0)  # our working order shows on the ladder
+    window.blotter.orders.selectRow(0)
+    window.blotter.cancel_button.click()
+    pump(qtbot, kernel, window, 100)
+    assert order.status is OrderStatus.CANCELED
+    assert "CANCELED" in table_column(window.blotter.orders, 9)
+
+
+def test_watchlist_selection_points_chart_ladder_and_ticket(qtbot, window_factory):
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 300)
+    window.watchlist.select("ETH/USDT")
+    pump(qtbot, kernel, window, 100)
+    assert window.chart.symbol == "ETH/USDT" and window.ladder.symbol == "ETH/USDT"
+    assert window.ticket.symbol.currentText() == "ETH/USDT"
+    assert "ETH/USDT" in window.chart.title.text()
+    prices = [p for p in table_column(window.ladder.table, 2) if p]
+    assert len(prices) == 20 and all(3000 < float(p) < 4000 for p in prices)
+
+
+def test_views_repaint_at_frame_rate_not_per_message(qtbot, window_factory):
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 300)
+    calls = []
+    original = window.watchlist.table.item(0, 1).setText
+    item = window.watchlist.table.item(0, 1)
+    item.setText = lambda text: (calls.append(text), original(text))  # noqa: B023
+    for _ in range(40):  # 40 market steps (hundreds of messages) with no frame in between
+        kernel.clock.advance(50)
+        kernel.step()
+    assert calls == []  # nothing redrawn without a frame
+    window.frames.tick()
+    assert len(calls) <= 1
+
+
+def test_layout_is_saved_and_restored(qtbot, window_factory, profile):
+    kernel, window = window_factory()
+    window.docks["log"].hide()
+    window.docks["ladder"].setFloating(True)
+    window.close()
+    kernel.close()
+    kernel2, window2 = window_factory(profile)
+    assert window2.docks["log"].isHidden()
+    assert window2.docks["ladder"].isFloating()
+
+
+def test_a_failing_chart_paint_is_contained(qtbot, window_factory, caplog):
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 200)
+
+    class Broken:
+        n = 100_000  # covers the visible window, so paint reads it
+        version = 1
+
+        def column(self, name):
+            raise RuntimeError("corrupt bar data")
+
+    window.chart.candles.series = Broken()
+    kestrel_log = logging.getLogger("kestrel")
+    kestrel_log.addHandler(caplog.handler)  # the app's logger does not propagate to the root
+    try:
+        window.chart.glw.grab()  # forces a paint
+    finally:
+        kestrel_log.removeHandler(caplog.handler)
+    assert "chart paint failed" in caplog.text
+    window.chart.set_symbol("BTC/USDT")  # the chart recovers on new data
+    assert not window.chart.glw.grab().isNull()
