@@ -65,6 +65,8 @@ def launch_gui(profile: Path) -> int:
             print(f"window shown after {shown:.3f} s (process start to show, first frame painted)", flush=True)
             app.quit()
         QTimer.singleShot(0, report)
+    if os.environ.get("KESTREL_QUIT_AFTER_S"):  # benchmarks and screenshots: a clean, timed run
+        QTimer.singleShot(int(float(os.environ["KESTREL_QUIT_AFTER_S"]) * 1000), app.quit)
     closing = asyncio.Event()
     app.aboutToQuit.connect(closing.set)
     with loop:
@@ -72,5 +74,9 @@ def launch_gui(profile: Path) -> int:
         loop.run_until_complete(closing.wait())
         kernel.stop()
         task.cancel()
+    import logging
+
+    logging.getLogger("kestrel").info("closing: %d frames, event-loop lag p99 %.1f ms", window.frames.frames,
+                                      kernel.loop_monitor.p99())
     kernel.close()
     return 0

@@ -185,6 +185,7 @@ class ChartWidget(QWidget):
         self.symbol = ""
         self._seen = -1
         self._follow = True
+        self._y_fitted: tuple[float, float, float] | None = None
         self.title = QLabel()
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.setBackground("#111418")
@@ -237,9 +238,8 @@ class ChartWidget(QWidget):
         self.candles.data_changed()
         self.volume.data_changed()
         (x0, x1), _ = self.price_plot.viewRange()
-        if self._follow and (not grew or x1 >= s.n - 3):
-            span = self._visible
-            self.price_plot.setXRange(s.n - span, s.n + 2, padding=0)
+        if self._follow and (not grew or x1 >= s.n - 3) and (x0, x1) != (s.n - self._visible, s.n + 2):
+            self.price_plot.setXRange(s.n - self._visible, s.n + 2, padding=0)
         self._fit_y()
 
     def _fit_y(self, *_: object) -> None:
@@ -252,6 +252,10 @@ class ChartWidget(QWidget):
             return
         lo = float(s.column("low")[i0 : i1 + 1].min())
         hi = float(s.column("high")[i0 : i1 + 1].max())
+        vmax = float(s.column("volume")[i0 : i1 + 1].max())
+        if (lo, hi, vmax) == self._y_fitted:  # unchanged: don't make the axes relayout their labels
+            return
+        self._y_fitted = (lo, hi, vmax)
         pad = (hi - lo) * 0.05 or hi * 0.001
         self.price_plot.setYRange(lo - pad, hi + pad, padding=0)
-        self.volume_plot.setYRange(0, float(s.column("volume")[i0 : i1 + 1].max()) * 1.1 or 1.0, padding=0)
+        self.volume_plot.setYRange(0, vmax * 1.1 or 1.0, padding=0)

@@ -25,6 +25,9 @@ def make_table(headers: list[str], parent=None) -> QTableWidget:
     return table
 
 
+_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+
+
 def set_cell(table: QTableWidget, row: int, col: int, text: str, color: QColor | None = None,
              align_right: bool = True) -> None:
     """Write a cell only if its text or colour changed (cheap repaint)."""
@@ -34,9 +37,9 @@ def set_cell(table: QTableWidget, row: int, col: int, text: str, color: QColor |
         table.setItem(row, col, item)
     if item.text() != text:
         item.setText(text)
-    if align_right:
-        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-    if color is not None:
+    if align_right and item.textAlignment() != _RIGHT:
+        item.setTextAlignment(_RIGHT)
+    if color is not None and item.foreground().color() != color:
         item.setForeground(color)
 
 

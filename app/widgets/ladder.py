@@ -29,6 +29,10 @@ class LadderWidget(QWidget):
         self.table = make_table(HEADERS)
         self.table.setRowCount(2 * levels)
         self.table.verticalHeader().setDefaultSectionSize(18)
+        for row in range(2 * levels):  # fixed colours: asks above, bids below (set once, not per frame)
+            for col in range(len(HEADERS)):
+                set_cell(self.table, row, col, "")
+                self.table.item(row, col).setBackground(ASK_BG if row < levels else BID_BG)
         self.table.cellDoubleClicked.connect(self._on_click)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -69,13 +73,13 @@ class LadderWidget(QWidget):
         for i in range(n):  # asks: best ask just above the middle
             row = n - 1 - i
             price, size = asks[i] if i < len(asks) else (None, None)
-            self._row(t, row, price, None, size, d, mine, ASK_BG)
+            self._row(t, row, price, None, size, d, mine)
         for i in range(n):
             row = n + i
             price, size = bids[i] if i < len(bids) else (None, None)
-            self._row(t, row, price, size, None, d, mine, BID_BG)
+            self._row(t, row, price, size, None, d, mine)
 
-    def _row(self, t, row, price, bid_size, ask_size, d, mine, bg) -> None:
+    def _row(self, t, row, price, bid_size, ask_size, d, mine) -> None:
         self._prices[row] = price
         p = None if price is None else round(price, d)
         set_cell(t, row, 0, f"{mine[(Side.BUY, p)]:g}" if (Side.BUY, p) in mine else "", UP)
@@ -83,5 +87,3 @@ class LadderWidget(QWidget):
         set_cell(t, row, 2, "" if price is None else f"{price:.{d}f}", MUTED)
         set_cell(t, row, 3, "" if ask_size is None else f"{ask_size:g}", DOWN)
         set_cell(t, row, 4, f"{mine[(Side.SELL, p)]:g}" if (Side.SELL, p) in mine else "", DOWN)
-        for c in range(5):
-            t.item(row, c).setBackground(bg)

@@ -1,7 +1,7 @@
 """Watchlist: one row per instrument; choosing a row points the chart, ladder and ticket at it."""
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHeaderView, QVBoxLayout, QWidget
 
 from app.engine.kernel import Kernel
@@ -22,6 +22,8 @@ class WatchlistWidget(QWidget):
         self.table.setRowCount(len(self._symbols))
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setMinimumHeight(30 + 20 * len(self._symbols))
         for row, sym in enumerate(self._symbols):
             set_cell(self.table, row, 0, sym, align_right=False)
         layout = QVBoxLayout(self)

@@ -1,0 +1,287 @@
+"""Directional movement and volatility: ADX, DX, PLUS_DI, MINUS_DI, ATR, NATR, TRANGE.
+
+One Wilder state machine (:func:`dm_step`) feeds all four directional indicators, exactly as
+TA-Lib's C code computes them (sums over period-1 bars, then Wilder smoothing).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._core import NAN, fma, is_zero, true_range, tx_begin, tx_end
+from ._numba_setup import jit, step
+from ._stream import Stream, make_stream
+from ._validate import period, series
+
+# kind: 0 ADX, 1 DX, 2 PLUS_DI, 3 MINUS_DI
+
+
+@step
+def dm_step(st, h, l, c, p, kind):
+    """st = (cnt, ph, pl, pc, pdm, mdm, tr, sumdx, adx, prev_out)."""
+    cnt, ph, pl, pc, pdm, mdm, tr, sdx, adx, prev = st
+    if cnt == 0:
+        return (1, h, l, c, pdm, mdm, tr, sdx, adx, prev), NAN
+    diff_p = h - ph
+    diff_m = pl - l
+    rng = true_range(h, l, pc)
+    if p == 1 and (kind == 2 or kind == 3):  # TA-Lib: +DI1 = +DM1/TR1 (no smoothing, no x100)
+        out = 0.0
+        if kind == 2 and diff_p > 0 and diff_p > diff_m:
+            out = diff_p / rng if rng > 0.0 else 0.0
+        if kind == 3 and diff_m > 0 and diff_m > diff_p:
+            out = diff_m / rng if rng > 0.0 else 0.0
+        return (2, h, l, c, pdm, mdm, tr, sdx, adx, out), out
+    plus = diff_p > 0 and diff_p > diff_m
+    minus = diff_m > 0 and diff_p < diff_m
+    if kind == 3:
+        minus = diff_m > 0 and diff_m > diff_p
+    if cnt < p:  # initial sums over p-1 bars
+        if kind == 0 or kind == 1:
+            if minus:
+                mdm += diff_m
+            elif plus:
+                pdm += diff_p
+        else:
+            if plus:
+                pdm += diff_p
+            if minus:
+                mdm += diff_m
+        tr += rng
+        return (cnt + 1, h, l, c, pdm, mdm, tr, sdx, adx, prev), NAN
+    pdm = pdm - pdm / p
+    mdm = mdm - mdm / p
+    if kind == 0 or kind == 1:
+        if minus:
+            mdm += diff_m
+        elif plus:
+            pdm += diff_p
+    else:
+        if plus:
+            pdm += diff_p
+        if minus:
+            mdm += diff_m
+    tr = tr - tr / p + rng
+    st_next = cnt + 1
+    if kind == 2 or kind == 3:
+        dm = pdm if kind == 2 else mdm
+        out = (100.0 * (dm / tr)) if tr > 0.0 else 0.0  # TA-Lib 0.8: 0 when flat or NaN
+        return (st_next, h, l, c, pdm, mdm, tr, sdx, adx, out), out
+    dx = NAN
+    if not is_zero(tr):
+        mdi = 100.0 * (mdm / tr)
+        pdi = 100.0 * (pdm / tr)
+        s = mdi + pdi
+        if not is_zero(s):
+            dx = 100.0 * (abs(mdi - pdi) / s)
+    if kind == 1:  # DX: a degenerate bar repeats the previous value (0 for the first)
+        out = dx if dx == dx else (prev if cnt > p else 0.0)
+        return (st_next, h, l, c, pdm, mdm, tr, sdx, adx, out), out
+    # ADX: p DX values are averaged, then Wilder-smoothed
+    if cnt < 2 * p - 1:
+        if dx == dx:
+            sdx += dx
+        return (st_next, h, l, c, pdm, mdm, tr, sdx, adx, prev), NAN
+    if cnt == 2 * p - 1:
+        if dx == dx:
+            sdx += dx
+        adx = sdx / p
+    elif dx == dx:
+        adx = fma(adx, float(p - 1), dx) / p
+    return (st_next, h, l, c, pdm, mdm, tr, sdx, adx, adx), adx
+
+
+@jit
+def _dm_kernel(h, l, c, begin, p, kind, out):
+    out[:begin] = NAN
+    st = (0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    for i in range(begin, h.shape[0]):
+        st, o = dm_step(st, h[i], l[i], c[i], p, kind)
+        out[i] = o
+
+
+# state: 0 pending,1 started,2 p,3 kind,4..13 st
+@jit
+def _dm_upd(buf, h, l, c, final):
+    tx_begin(buf, buf.shape[0] // 2, final)
+    out = NAN
+    if buf[1] != 0.0 or (h == h and l == l and c == c):
+        buf[1] = 1.0
+        st = (int(buf[4]), buf[5], buf[6], buf[7], buf[8], buf[9], buf[10], buf[11], buf[12], buf[13])
+        st, out = dm_step(st, h, l, c, int(buf[2]), int(buf[3]))
+        buf[4], buf[5], buf[6], buf[7], buf[8], buf[9], buf[10], buf[11], buf[12], buf[13] = st
+    tx_end(buf, final)
+    return out
+
+
+def _dm(name: str, kind: int, high, low, close, timeperiod: int, pmin: int) -> np.ndarray:
+    (h, l, c), n = series({"high": high, "low": low, "close": close})
+    p = period(timeperiod, "timeperiod", pmin)
+    out = np.empty(n)
+    from ._validate import first_valid
+
+    _dm_kernel(h, l, c, first_valid(h, l, c), p, kind, out)
+    return out
+
+
+def _dm_stream(name: str, kind: int, timeperiod: int, pmin: int) -> Stream:
+    p = period(timeperiod, "timeperiod", pmin)
+    return make_stream(name, ("high", "low", "close"), _dm_upd, [0, 0, p, kind] + [0.0] * 10,
+                       {"timeperiod": p}, ("real",))
+
+
+def adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int = 14) -> np.ndarray:
+    """Average directional index (TA-Lib ADX, lookback 2n-1)."""
+    return _dm("adx", 0, high, low, close, timeperiod, 2)
+
+
+def dx(high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int = 14) -> np.ndarray:
+    """Directional movement index (TA-Lib DX, lookback n)."""
+    return _dm("dx", 1, high, low, close, timeperiod, 2)
+
+
+def plus_di(high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int = 14) -> np.ndarray:
+    """+DI (TA-Lib PLUS_DI, lookback n; period 1 = +DM1/TR1)."""
+    return _dm("plus_di", 2, high, low, close, timeperiod, 1)
+
+
+def minus_di(high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int = 14) -> np.ndarray:
+    """-DI (TA-Lib MINUS_DI, lookback n; period 1 = -DM1/TR1)."""
+    return _dm("minus_di", 3, high, low, close, timeperiod, 1)
+
+
+def adx_stream(timeperiod: int = 14) -> Stream:
+    return _dm_stream("adx", 0, timeperiod, 2)
+
+
+def dx_stream(timeperiod: int = 14) -> Stream:
+    return _dm_stream("dx", 1, timeperiod, 2)
+
+
+def plus_di_stream(timeperiod: int = 14) -> Stream:
+    return _dm_stream("plus_di", 2, timeperiod, 1)
+
+
+def minus_di_stream(timeperiod: int = 14) -> Stream:
+    return _dm_stream("minus_di", 3, timeperiod, 1)
+
+
+# ------------------------------------------------------------------------------ ATR/NATR/TRANGE
+
+
+@step
+def _atr_val(val, c, kind):
+    """ATR/TRANGE value -> output (NATR: percent of close, 0 when close is ~0)."""
+    if kind == 1:
+        return (val / c) * 100.0 if not is_zero(c) else 0.0
+    return val
+
+
+@step
+def atr_step(st, h, l, c, p, kind):
+    """kind 0 ATR, 1 NATR, 2 TRANGE.  st = (cnt, prev_close, atr).
+
+    TA-Lib 0.8.1: seed = (sum of the first p true ranges) / p, then
+    ``atr = fma(atr, k, tr * (1 - k))`` with ``k = (p-1)/p`` (what its FMA build computes).
+    """
+    cnt, pc, a = st
+    if cnt == 0:
+        return (1, c, a), NAN
+    tr = true_range(h, l, pc)
+    if kind == 2 or p == 1:
+        val = tr
+    elif cnt < p:
+        return (cnt + 1, c, a + tr), NAN
+    elif cnt == p:
+        a = (a + tr) / p
+        val = a
+    else:
+        k = float(p - 1) / p
+        a = fma(a, k, tr * (1.0 - k))
+        val = a
+    return (cnt + 1, c, a), _atr_val(val, c, kind)
+
+
+@jit
+def _atr_kernel(h, l, c, begin, p, kind, out):
+    """Vectorised ATR/NATR/TRANGE: warm-up loop then a branch-free steady loop with the same
+    arithmetic as :func:`atr_step` (tests check equality with the streaming form)."""
+    n = h.shape[0]
+    plain = kind == 2 or p == 1
+    first = min(n, begin + (1 if plain else p))
+    out[:first] = NAN
+    if first >= n:
+        return
+    hs = h[first:]
+    ls = l[first:]
+    cs = c[first:]
+    cp = c[first - 1:]
+    o = out[first:]
+    if plain:
+        for k in range(hs.shape[0]):
+            o[k] = _atr_val(true_range(hs[k], ls[k], cp[k]), cs[k], kind)
+        return
+    a = 0.0
+    for i in range(begin + 1, first + 1):
+        a += true_range(h[i], l[i], c[i - 1])
+    a = a / p
+    out[first] = _atr_val(a, c[first], kind)
+    k = float(p - 1) / p
+    omk = 1.0 - k
+    for j in range(1, hs.shape[0]):
+        a = fma(a, k, true_range(hs[j], ls[j], cp[j]) * omk)
+        o[j] = _atr_val(a, cs[j], kind)
+
+
+@jit
+def _atr_upd(buf, h, l, c, final):
+    tx_begin(buf, buf.shape[0] // 2, final)
+    out = NAN
+    if buf[1] != 0.0 or (h == h and l == l and c == c):
+        buf[1] = 1.0
+        st, out = atr_step((int(buf[4]), buf[5], buf[6]), h, l, c, int(buf[2]), int(buf[3]))
+        buf[4], buf[5], buf[6] = st
+    tx_end(buf, final)
+    return out
+
+
+def _atr(kind: int, high, low, close, timeperiod: int) -> np.ndarray:
+    from ._validate import first_valid
+
+    (h, l, c), n = series({"high": high, "low": low, "close": close})
+    p = period(timeperiod, "timeperiod", 1)
+    out = np.empty(n)
+    _atr_kernel(h, l, c, first_valid(h, l, c), p, kind, out)
+    return out
+
+
+def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int = 14) -> np.ndarray:
+    """Average true range, Wilder smoothing (TA-Lib ATR, lookback n)."""
+    return _atr(0, high, low, close, timeperiod)
+
+
+def natr(high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int = 14) -> np.ndarray:
+    """ATR as a percent of close (TA-Lib NATR)."""
+    return _atr(1, high, low, close, timeperiod)
+
+
+def trange(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
+    """True range (TA-Lib TRANGE, lookback 1)."""
+    return _atr(2, high, low, close, 1)
+
+
+def _atr_stream(name: str, kind: int, p: int, params: dict) -> Stream:
+    return make_stream(name, ("high", "low", "close"), _atr_upd, [0, 0, p, kind, 0, 0, 0], params, ("real",))
+
+
+def atr_stream(timeperiod: int = 14) -> Stream:
+    p = period(timeperiod, "timeperiod", 1)
+    return _atr_stream("atr", 0, p, {"timeperiod": p})
+
+
+def natr_stream(timeperiod: int = 14) -> Stream:
+    p = period(timeperiod, "timeperiod", 1)
+    return _atr_stream("natr", 1, p, {"timeperiod": p})
+
+
+def trange_stream() -> Stream:
+    return _atr_stream("trange", 2, 1, {})

@@ -1,0 +1,964 @@
+"""Overlap studies (drawn over price): SMA, EMA, WMA, DEMA, TEMA, KAMA, TRIMA, BBANDS, MIDPRICE, SAR.
+
+Each indicator = one ``*_step`` (pure scalar state transition, shared) + a vectorised kernel
+looping it over an array + a streaming ``*_upd`` kernel applying it to a state buffer.
+Numbers follow TA-Lib's C code (same arithmetic order, same warm-up), NaN warm-up included.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._core import (NAN, EPS, blk_buffers, blk_elem, blk_init, ema_step, fma, is_zero, scan_max, scan_min,
+                    sma_step, tx_begin, tx_end)
+from ._numba_setup import jit, step
+from ._stream import Stream, make_stream
+from ._validate import as_series, first_valid, period, series
+from ._validate import matype as matype_param
+from ._validate import real as real_param
+
+# ----------------------------------------------------------------------------------------- SMA
+
+
+@jit
+def _sma_kernel(x, begin, p, out):
+    out[:begin] = NAN
+    cnt = 0
+    total = 0.0
+    for i in range(begin, x.shape[0]):
+        j = i - p + 1
+        xl = x[j] if j >= begin else 0.0
+        cnt, total, o = sma_step(cnt, total, x[i], xl, p)
+        out[i] = o
+
+
+# state: 0 pending, 1 started, 2 p, 3 cnt, 4 total, 5 pos, 6.. ring(p)
+@jit
+def _sma_upd(buf, x, final):
+    tx_begin(buf, buf.shape[0] // 2, final)
+    out = NAN
+    if buf[1] != 0.0 or x == x:
+        buf[1] = 1.0
+        p = int(buf[2])
+        pos = int(buf[5])
+        buf[6 + pos] = x
+        pos = pos + 1 if pos + 1 < p else 0
+        cnt, total, out = sma_step(int(buf[3]), buf[4], x, buf[6 + pos], p)
+        buf[3] = cnt
+        buf[4] = total
+        buf[5] = pos
+    tx_end(buf, final)
+    return out
+
+
+def sma(real: np.ndarray, timeperiod: int = 30) -> np.ndarray:
+    """Simple moving average (TA-Lib SMA).  NaN for the first ``timeperiod-1`` valid bars."""
+    x = as_series(real, "real")
+    p = period(timeperiod, "timeperiod", 1)
+    out = np.empty(len(x))
+    _sma_kernel(x, first_valid(x), p, out)
+    return out
+
+
+def sma_stream(timeperiod: int = 30) -> Stream:
+    p = period(timeperiod, "timeperiod", 1)
+    return make_stream("sma", ("close",), _sma_upd, [0, 0, p, 0, 0, 0] + [0.0] * p,
+                       {"timeperiod": p}, ("real",))
+
+
+# ----------------------------------------------------------------------------------------- EMA
+
+
+@jit
+def _ema_kernel(x, begin, p, out):
+    out[:begin] = NAN
+    k = 2.0 / (p + 1)
+    cnt = 0
+    acc = 0.0
+    for i in range(begin, x.shape[0]):
+        cnt, acc, o = ema_step(cnt, acc, x[i], p, k)
+        out[i] = o
+
+
+# state: 0 pending, 1 started, 2 p, 3 cnt, 4 acc
+@jit
+def _ema_upd(buf, x, final):
+    tx_begin(buf, buf.shape[0] // 2, final)
+    out = NAN
+    if buf[1] != 0.0 or x == x:
+        buf[1] = 1.0
+        p = int(buf[2])
+        cnt, acc, out = ema_step(int(buf[3]), buf[4], x, p, 2.0 / (p + 1))
+        buf[3] = cnt
+        buf[4] = acc
+    tx_end(buf, final)
+    return out
+
+
+def ema(real: np.ndarray, timeperiod: int = 30) -> np.ndarray:
+    """Exponential moving average, k=2/(n+1), seeded with the SMA of the first n values (TA-Lib)."""
+    x = as_series(real, "real")
+    p = period(timeperiod, "timeperiod", 1)
+    out = np.empty(len(x))
+    _ema_kernel(x, first_valid(x), p, out)
+    return out
+
+
+def ema_stream(timeperiod: int = 30) -> Stream:
+    p = period(timeperiod, "timeperiod", 1)
+    return make_stream("ema", ("close",), _ema_upd, [0, 0, p, 0, 0], {"timeperiod": p}, ("real",))
+
+
+# ----------------------------------------------------------------------------------------- WMA
+
+
+@step
+def _wma_step(cnt, sub, s, tv, x, xl, p, divider):
+    if p == 1:
+        return 1, sub, s, tv, x
+    if cnt < p - 1:
+        sub += x
+        s = fma(x, float(cnt + 1), s)
+        return cnt + 1, sub, s, tv, NAN
+    sub += x
+    sub -= tv
+    s = fma(x, float(p), s)
+    tv = xl
+    out = s / divider
+    s -= sub
+    return p, sub, s, tv, out
+
+
+@jit
+def _wma_kernel(x, begin, p, out):
+    out[:begin] = NAN
+    divider = float((p * (p + 1)) >> 1)
+    cnt = 0
+    sub = 0.0
+    s = 0.0
+    tv = 0.0
+    for i in range(begin, x.shape[0]):
+        j = i - p + 1
+        xl = x[j] if j >= begin else 0.0
+        cnt, sub, s, tv, o = _wma_step(cnt, sub, s, tv, x[i], xl, p, divider)
+        out[i] = o
+
+
+# state: 0 pending, 1 started, 2 p, 3 cnt, 4 sub, 5 sum, 6 tv, 7 pos, 8.. ring(p)
+@jit
+def _wma_upd(buf, x, final):
+    tx_begin(buf, buf.shape[0] // 2, final)
+    out = NAN
+    if buf[1] != 0.0 or x == x:
+        buf[1] = 1.0
+        p = int(buf[2])
+        pos = int(buf[7])
+        buf[8 + pos] = x
+        pos = pos + 1 if pos + 1 < p else 0
+        cnt, sub, s, tv, out = _wma_step(int(buf[3]), buf[4], buf[5], buf[6], x, buf[8 + pos], p,
+                                         float((p * (p + 1)) >> 1))
+        buf[3] = cnt
+        buf[4] = sub
+        buf[5] = s
+        buf[6] = tv
+        buf[7] = pos
+    tx_end(buf, final)
+    return out
+
+
+def wma(real: np.ndarray, timeperiod: int = 30) -> np.ndarray:
+    """Linearly weighted moving average (TA-Lib WMA)."""
+    x = as_series(real, "real")
+    p = period(timeperiod, "timeperiod", 1)
+    out = np.empty(len(x))
+    _wma_kernel(x, first_valid(x), p, out)
+    return out
+
+
+def wma_stream(timeperiod: int = 30) -> Stream:
+    p = period(timeperiod, "timeperiod", 1)
+    return make_stream("wma", ("close",), _wma_upd, [0, 0, p, 0, 0, 0, 0, 0] + [0.0] * p,
+                       {"timeperiod": p}, ("real",))
+
+
+# ---------------------------------------------------------------------------------- DEMA / TEMA
+
+
+@step
+def _dema_step(c1, a1, c2, a2, x, p, k):
+    c1, a1, e1 = ema_step(c1, a1, x, p, k)
+    if c1 < p:
+        return c1, a1, c2, a2, NAN
+    c2, a2, e2 = ema_step(c2, a2, e1, p, k)
+    if c2 < p:
+        return c1, a1, c2, a2, NAN
+    return c1, a1, c2, a2, fma(2.0, e1, -e2)
+
+
+@jit
+def _dema_kernel(x, begin, p, out):
+    out[:begin] = NAN
+    k = 2.0 / (p + 1)
+    c1 = 0
+    c2 = 0
+    a1 = 0.0
+    a2 = 0.0
+    for i in range(begin, x.shape[0]):
+        c1, a1, c2, a2, o = _dema_step(c1, a1, c2, a2, x[i], p, k)
+        out[i] = o
+
+
+# state: 0 pending, 1 started, 2 p, 3 c1, 4 a1, 5 c2, 6 a2
+@jit
+def _dema_upd(buf, x, final):
+    tx_begin(buf, buf.shape[0] // 2, final)
+    out = NAN
+    if buf[1] != 0.0 or x == x:
+        buf[1] = 1.0
+        p = int(buf[2])
+        c1, a1, c2, a2, out = _dema_step(int(buf[3]), buf[4], int(buf[5]), buf[6], x, p, 2.0 / (p + 1))
+        buf[3] = c1
+        buf[4] = a1
+        buf[5] = c2
+        buf[6] = a2
+    tx_end(buf, final)
+    return out
+
+
+def dema(real: np.ndarray, timeperiod: int = 30) -> np.ndarray:
+    """Double EMA: 2*EMA - EMA(EMA) (TA-Lib DEMA, lookback 2*(n-1))."""
+    x = as_series(real, "real")
+    p = period(timeperiod, "timeperiod", 1)
+    out = np.empty(len(x))
+    _dema_kernel(x, first_valid(x), p, out)
+    return out
+
+
+def dema_stream(timeperiod: int = 30) -> Stream:
+    p = period(timeperiod, "timeperiod", 1)
+    return make_stream("dema", ("close",), _dema_upd, [0, 0, p, 0, 0, 0, 0], {"timeperiod": p},
+                       ("real",))
+
+
+@step
+def _tema_step(c1, a1, c2, a2, c3, a3, x, p, k):
+    c1, a1, e1 = ema_step(c1, a1, x, p, k)
+    if c1 < p:
+        return c1, a1, c2, a2, c3, a3, NAN
+    c2, a2, e2 = ema_step(c2, a2, e1, p, k)
+    if c2 < p:
+        return c1, a1, c2, a2, c3, a3, NAN
+    c3, a3, e3 = ema_step(c3, a3, e2, p, k)
+    if c3 < p:
+        return c1, a1, c2, a2, c3, a3, NAN
+    return c1, a1, c2, a2, c3, a3, e3 + fma(3.0, e1, -(3.0 * e2))
+
+
+@jit
+def _tema_kernel(x, begin, p, out):
+    out[:begin] = NAN
+    k = 2.0 / (p + 1)
+    c1 = 0
+    c2 = 0
+    c3 = 0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    for i in range(begin, x.shape[0]):
+        c1, a1, c2, a2, c3, a3, o = _tema_step(c1, a1, c2, a2, c3, a3, x[i], p, k)
+        out[i] = o
+
+
+# state: 0 pending, 1 started, 2 p, 3 c1, 4 a1, 5 c2, 6 a2, 7 c3, 8 a3
+@jit
+def _tema_upd(buf, x, final):
+    tx_begin(buf, buf.shape[0] // 2, final)
+    out = NAN
+    if buf[1] != 0.0 or x == x:
+        buf[1] = 1.0
+        p = int(buf[2])
+        c1, a1, c2, a2, c3, a3, out = _tema_step(int(buf[3]), buf[4], int(buf[5]), buf[6],
+                                                 int(buf[7]), buf[8], x, p, 2.0 / (p + 1))
+        buf[3] = c1
+        buf[4] = a1
+        buf[5] = c2
+        buf[6] = a2
+        buf[7] = c3
+        buf[8] = a3
+    tx_end(buf, final)
+    return out
+
+
+def tema(real: np.ndarray, timeperiod: int = 30) -> np.ndarray:
+    """Triple EMA: 3*EMA - 3*EMA(EMA) + EMA(EMA(EMA)) (TA-Lib TEMA, lookback 3*(n-1))."""
+    x = as_series(real, "real")
+    p = period(timeperiod, "timeperiod", 1)
+    out = np.empty(len(x))
+    _tema_kernel(x, first_valid(x), p, out)
+    return out
+
+
+def tema_stream(timeperiod: int = 30) -> Stream:
+    p = period(timeperiod, "timeperiod", 1)
+    return make_stream("tema", ("close",), _tema_upd, [0, 0, p, 0, 0, 0, 0, 0, 0],
+                       {"timeperiod": p}, ("real",))
+
+
+# ---------------------------------------------------------------------------------------- KAMA
+
+_KAMA_MAX = 2.0 / (30.0 + 1.0)
+_KAMA_DIFF = 2.0 / (2.0 + 1.0) - _KAMA_MAX
+
+
+@step
+def _kama_step(cnt, sroc, prev_kama, prev_x, tv, x, x_trail, p):
+    """``x_trail`` = x[i-p] (the bar ``p`` bars back).  State: cnt, sumROC1, KAMA, x[i-1], trailing."""
+    if p == 1:
+        return 1, sroc, x, x, tv, x
+    if cnt < p:  # accumulate |x[j]-x[j-1]| for the first p differences
+        if cnt > 0:
+            sroc += abs(prev_x - x)
+        return cnt + 1, sroc, prev_kama, x, tv, NAN
+    if cnt == p:  # first KAMA: previous value = yesterday's price
+        sroc += abs(prev_x - x)
+        prev_kama = prev_x
+        period_roc = x - x_trail
+        tv = x_trail
+    else:
+        period_roc = x - x_trail
+        sroc -= abs(tv - x_trail)
+        sroc += abs(x - prev_x)
+        tv = x_trail
+    if sroc <= period_roc or is_zero(sroc):
+        er = 1.0
+    else:
+        er = abs(period_roc / sroc)
+    sc = fma(er, _KAMA_DIFF, _KAMA_MAX)
+    sc *= sc
+    prev_kama = fma(x - prev_kama, sc, prev_kama)
+    return p + 1, sroc, prev_kama, x, tv, prev_kama
+
+
+@jit
+def _kama_kernel(x, begin, p, out):
+    out[:begin] = NAN
+    cnt = 0
+    sroc = 0.0
+    kama = 0.0
+    px = 0.0
+    tv = 0.0
+    for i in range(begin, x.shape[0]):
+        j = i - p
+        xt = x[j] if j >= begin else 0.0
+        cnt, sroc, kama, px, tv, o = _kama_step(cnt, sroc, kama, px, tv, x[i], xt, p)
+        out[i] = o
+
+
+# state: 0 pending,1 started,2 p,3 cnt,4 sroc,5 kama,6 prev_x,7 tv,8 pos, 9.. ring(p+1)
+@jit
+def _kama_upd(buf, x, final):
+    tx_begin(buf, buf.shape[0] // 2, final)
+    out = NAN
+    if buf[1] != 0.0 or x == x:
+        buf[1] = 1.0
+        p = int(buf[2])
+        cap = p + 1
+        pos = int(buf[8])
+        buf[9 + pos] = x
+        pos = pos + 1 if pos + 1 < cap else 0
+        cnt, sroc, kama, px, tv, out = _kama_step(int(buf[3]), buf[4], buf[5], buf[6], buf[7], x,
+                                                  buf[9 + pos], p)
+        buf[3] = cnt
+        buf[4] = sroc
+        buf[5] = kama
+        buf[6] = px
+        buf[7] = tv
+        buf[8] = pos
+    tx_end(buf, final)
+    return out
+
+
+def kama(real: np.ndarray, timeperiod: int = 30) -> np.ndarray:
+    """Kaufman adaptive moving average (TA-Lib KAMA: fast 2, slow 30, lookback n)."""
+    x = as_series(real, "real")
+    p = period(timeperiod, "timeperiod", 1)
+    out = np.empty(len(x))
+    _kama_kernel(x, first_valid(x), p, out)
+    return out
+
+
+def kama_stream(timeperiod: int = 30) -> Stream:
+    p = period(timeperiod, "timeperiod", 1)
+    return make_stream("kama", ("close",), _kama_upd, [0, 0, p, 0, 0, 0, 0, 0, 0] + [0.0] * (p + 1),
+                       {"timeperiod": p}, ("real",))
+
+
+# --------------------------------------------------------------------------------------- TRIMA
+
+
+@step
+def _trima_first(x, t, p):
+    """First numerator/numeratorSub/numeratorAdd for the window starting at ``x[t]`` (TA-Lib)."""
+    half = p >> 1
+    if p % 2 == 1:
+        middle = t + half
+        today = middle + half
+    else:
+        middle = t + half - 1
+        today = middle + half
+    num = 0.0
+    nsub = 0.0
+    i = middle
+    while i >= t:
+        nsub += x[i]
+        num += nsub
+        i -= 1
+    nadd = 0.0
+    i = middle + 1
+    while i <= today:
+        nadd += x[i]
+        num += nadd
+        i += 1
+    return num, nsub, nadd
+
+
+@step
+def _trima_next(num, nsub, nadd, prev_trail, x_mid, x_today, odd):
+    """Advance the TRIMA numerators by one bar (TA-Lib steps 1-3)."""
+    num -= nsub
+    nsub -= prev_trail
+    nsub += x_mid
+    if odd:
+        num += nadd
+        nadd -= x_mid
+    else:
+        nadd -= x_mid
+        num += nadd
+    nadd += x_today
+    num += x_today
+    return num, nsub, nadd
+
+
+@step
+def _trima_factor(p):
+    half = p >> 1
+    if p % 2 == 1:
+        return 1.0 / float((half + 1) * (half + 1))
+    return 1.0 / float(half * (half + 1))
+
+
+@jit
+def _trima_kernel(x, begin, p, out):
+    n = x.shape[0]
+    out[:begin] = NAN
+    if n - begin < p:
+        out[begin:] = NAN
+        return
+    start = begin + p - 1
+    out[begin:start] = NAN
+    if p == 1:
+        for i in range(begin, n):
+            out[i] = x[i]
+        return
+    factor = _trima_factor(p)
+    odd = p % 2 == 1
+    half = p >> 1
+    num, nsub, nadd = _trima_first(x, begin, p)
+    out[start] = num * factor
+    # after the first output TA-Lib's middleIdx points one past the first sub half
+    mid = begin + half + 1 if odd else begin + half
+    trail = begin
+    for today in range(start + 1, n):
+        num, nsub, nadd = _trima_next(num, nsub, nadd, x[trail], x[mid], x[today], odd)
+        trail += 1
+        mid += 1
+        out[today] = num * factor
+
+
+# state: 0 pending,1 started,2 p,3 cnt,4 num,5 nsub,6 nadd,7 pos, 8.. ring(p)
+@jit
+def _trima_upd(buf, x, final):
+    tx_begin(buf, buf.shape[0] // 2, final)
+    out = NAN
+    if buf[1] != 0.0 or x == x:
+        buf[1] = 1.0
+        p = int(buf[2])
+        pos = int(buf[7])
+        cnt = int(buf[3])
+        ring = buf[8:8 + p]
+        if p == 1:
+            out = x
+        elif cnt < p:
+            ring[pos] = x
+            pos = pos + 1 if pos + 1 < p else 0
+            cnt += 1
+            if cnt == p:  # ring is full, oldest at pos (== 0)
+                tmp = np.empty(p)
+                for j in range(p):
+                    tmp[j] = ring[(pos + j) % p]
+                num, nsub, nadd = _trima_first(tmp, 0, p)
+                buf[4] = num
+                buf[5] = nsub
+                buf[6] = nadd
+                out = num * _trima_factor(p)
+        else:
+            odd = p % 2 == 1
+            half = p >> 1
+            # window before this bar: ring[pos] is its oldest (trail), oldest+k at (pos+k)%p
+            trail = ring[pos]
+            moff = half + 1 if odd else half
+            xm = ring[(pos + moff) % p]
+            num, nsub, nadd = _trima_next(buf[4], buf[5], buf[6], trail, xm, x, odd)
+            buf[4] = num
+            buf[5] = nsub
+            buf[6] = nadd
+            ring[pos] = x
+            pos = pos + 1 if pos + 1 < p else 0
+            out = num * _trima_factor(p)
+        buf[3] = cnt
+        buf[7] = pos
+    tx_end(buf, final)
+    return out
+
+
+def trima(real: np.ndarray, timeperiod: int = 30) -> np.ndarray:
+    """Triangular moving average (TA-Lib TRIMA: SMA of SMA, computed by TA-Lib's recurrence)."""
+    x = as_series(real, "real")
+    p = period(timeperiod, "timeperiod", 1)
+    out = np.empty(len(x))
+    _trima_kernel(x, first_valid(x), p, out)
+    return out
+
+
+def trima_stream(timeperiod: int = 30) -> Stream:
+    p = period(timeperiod, "timeperiod", 1)
+    return make_stream("trima", ("close",), _trima_upd, [0, 0, p, 0, 0, 0, 0, 0] + [0.0] * p,
+                       {"timeperiod": p}, ("real",))
+
+
+# ------------------------------------------------------------------------------- BBANDS/STDDEV
+
+
+@step
+def _var_step(cnt, K, s1, s2, run, age, prev_x, x, xl, vals, vm, i, p):
+    """Population variance of the window ending at ``vals[i & vm]`` (== ``x``).
+
+    TA-Lib 0.8 returns an accurate variance (not the cancellation-prone sum-of-squares form)
+    and exactly 0 for a constant window.  We keep sums of deviations from a shift ``K`` that is
+    re-centred on the window every ``p`` bars (O(1) amortised, no drift), and detect constant
+    windows exactly with an equal-run counter.  Returns (state..., var).
+    """
+    if cnt == 0:
+        K = x
+    run = run + 1 if (cnt > 0 and x == prev_x) else 1
+    d = x - K
+    s1 += d
+    s2 = fma(d, d, s2)
+    if cnt < p - 1:
+        return cnt + 1, K, s1, s2, run, age, x, NAN
+    if run >= p:
+        var = 0.0
+    else:
+        m1 = s1 / p
+        var = fma(-m1, m1, s2 / p)
+        if var < 0.0:
+            var = 0.0
+    dl = xl - K
+    s1 -= dl
+    s2 = fma(-dl, dl, s2)
+    age += 1
+    if age >= p:  # re-centre on the newest value and recompute the p-1 remaining terms exactly
+        K = x
+        s1 = 0.0
+        s2 = 0.0
+        for j in range(i - p + 2, i + 1):
+            dj = vals[j & vm] - K
+            s1 += dj
+            s2 = fma(dj, dj, s2)
+        age = 0
+    return p, K, s1, s2, run, age, x, var
+
+
+@step
+def _bb_step(st, x, xl, vals, vm, i, p, up, dn, ma_type, k):
+    """BBANDS: middle = SMA or EMA, deviation = population std of the window (TA-Lib rules).
+
+    ``st`` = (cnt, total, ecnt, eacc, vcnt, K, s1, s2, run, age, prev_x).
+    """
+    cnt, total, ecnt, eacc, vcnt, K, s1, s2, run, age, px = st
+    if ma_type == 0:
+        cnt, total, mid = sma_step(cnt, total, x, xl, p)
+        ok = cnt >= p
+    else:
+        ecnt, eacc, mid = ema_step(ecnt, eacc, x, p, k)
+        ok = ecnt >= p
+    vcnt, K, s1, s2, run, age, px, var = _var_step(vcnt, K, s1, s2, run, age, px, x, xl, vals, vm, i, p)
+    st = (cnt, total, ecnt, eacc, vcnt, K, s1, s2, run, age, px)
+    if not ok:
+        return st, NAN, NAN, NAN
+    sd = np.sqrt(var)
+    return st, fma(sd, up, mid), mid, fma(-sd, dn, mid)
+
+
+@jit
+def _bb_kernel(x, begin, p, up, dn, ma_type, o_up, o_mid, o_lo):
+    o_up[:begin] = NAN
+    o_mid[:begin] = NAN
+    o_lo[:begin] = NAN
+    k = 2.0 / (p + 1)
+    st = (0, 0.0, 0, 0.0, 0, 0.0, 0.0, 0.0, 0, 0, 0.0)
+    for i in range(begin, x.shape[0]):
+        j = i - p + 1
+        xl = x[j] if j >= begin else 0.0
+        st, a, b, c = _bb_step(st, x[i], xl, x, -1, i, p, up, dn, ma_type, k)
+        o_up[i] = a
+        o_mid[i] = b
+        o_lo[i] = c
+
+
+# state: 0 pending,1 started,2 p,3 up,4 dn,5 matype,6 n(bars),7..17 step state, 18.. ring(cap)
+@jit
+def _bb_upd(buf, x, final):
+    tx_begin(buf, buf.shape[0] // 2, final)
+    a = NAN
+    b = NAN
+    c = NAN
+    if buf[1] != 0.0 or x == x:
+        buf[1] = 1.0
+        p = int(buf[2])
+        i = int(buf[6])
+        cap = (buf.shape[0] // 2) - 18
+        m = cap - 1
+        ring = buf[18:18 + cap]
+        ring[i & m] = x
+        xl = ring[(i - p + 1) & m]
+        st = (int(buf[7]), buf[8], int(buf[9]), buf[10], int(buf[11]), buf[12], buf[13], buf[14],
+              int(buf[15]), int(buf[16]), buf[17])
+        st, a, b, c = _bb_step(st, x, xl, ring, m, i, p, buf[3], buf[4], int(buf[5]), 2.0 / (p + 1))
+        buf[7], buf[8], buf[9], buf[10], buf[11], buf[12] = st[0], st[1], st[2], st[3], st[4], st[5]
+        buf[13], buf[14], buf[15], buf[16], buf[17] = st[6], st[7], st[8], st[9], st[10]
+        buf[6] = i + 1
+    tx_end(buf, final)
+    return a, b, c
+
+
+def bbands(real: np.ndarray, timeperiod: int = 20, nbdevup: float = 2.0, nbdevdn: float = 2.0,
+           matype: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bollinger bands -> (upperband, middleband, lowerband), population std (TA-Lib BBANDS).
+
+    TA-Lib 0.8 defaults: timeperiod 20, nbdev 2, matype 0 (SMA); matype 1 (EMA) is also supported.
+    """
+    x = as_series(real, "real")
+    p = period(timeperiod, "timeperiod", 2)
+    up = real_param(nbdevup, "nbdevup")
+    dn = real_param(nbdevdn, "nbdevdn")
+    mt = matype_param(matype, "matype")
+    n = len(x)
+    a, b, c = np.empty(n), np.empty(n), np.empty(n)
+    _bb_kernel(x, first_valid(x), p, up, dn, mt, a, b, c)
+    return a, b, c
+
+
+def bbands_stream(timeperiod: int = 20, nbdevup: float = 2.0, nbdevdn: float = 2.0,
+                  matype: int = 0) -> Stream:
+    p = period(timeperiod, "timeperiod", 2)
+    up = real_param(nbdevup, "nbdevup")
+    dn = real_param(nbdevdn, "nbdevdn")
+    mt = matype_param(matype, "matype")
+    return make_stream("bbands", ("close",), _bb_upd, [0, 0, p, up, dn, mt] + [0.0] * 12
+                       + [0.0] * _pow2(p), {"timeperiod": p, "nbdevup": up, "nbdevdn": dn, "matype": mt},
+                       ("upperband", "middleband", "lowerband"))
+
+
+
+
+@jit
+def _stddev_kernel(x, begin, p, nbdev, out):
+    out[:begin] = NAN
+    cnt, K, s1, s2, run, age, px = 0, 0.0, 0.0, 0.0, 0, 0, 0.0
+    for i in range(begin, x.shape[0]):
+        j = i - p + 1
+        xl = x[j] if j >= begin else 0.0
+        cnt, K, s1, s2, run, age, px, var = _var_step(cnt, K, s1, s2, run, age, px, x[i], xl, x, -1, i, p)
+        out[i] = np.sqrt(var) * nbdev
+
+
+# state: 0 pending,1 started,2 p,3 nbdev,4 n(bars),5 cnt,6 K,7 s1,8 s2,9 run,10 age,11 prev_x, 12.. ring
+@jit
+def _stddev_upd(buf, x, final):
+    tx_begin(buf, buf.shape[0] // 2, final)
+    out = NAN
+    if buf[1] != 0.0 or x == x:
+        buf[1] = 1.0
+        p = int(buf[2])
+        i = int(buf[4])
+        cap = (buf.shape[0] // 2) - 12
+        m = cap - 1
+        ring = buf[12:12 + cap]
+        ring[i & m] = x
+        cnt, K, s1, s2, run, age, px, var = _var_step(int(buf[5]), buf[6], buf[7], buf[8], int(buf[9]),
+                                                      int(buf[10]), buf[11], x, ring[(i - p + 1) & m],
+                                                      ring, m, i, p)
+        out = np.sqrt(var) * buf[3]
+        buf[5], buf[6], buf[7], buf[8], buf[9], buf[10], buf[11] = cnt, K, s1, s2, run, age, px
+        buf[4] = i + 1
+    tx_end(buf, final)
+    return out
+
+
+def stddev(real: np.ndarray, timeperiod: int = 5, nbdev: float = 1.0) -> np.ndarray:
+    """Population standard deviation times ``nbdev`` (TA-Lib STDDEV; exactly 0 on a constant window)."""
+    x = as_series(real, "real")
+    p = period(timeperiod, "timeperiod", 2)
+    nb = real_param(nbdev, "nbdev")
+    out = np.empty(len(x))
+    _stddev_kernel(x, first_valid(x), p, nb, out)
+    return out
+
+
+def stddev_stream(timeperiod: int = 5, nbdev: float = 1.0) -> Stream:
+    p = period(timeperiod, "timeperiod", 2)
+    nb = real_param(nbdev, "nbdev")
+    return make_stream("stddev", ("close",), _stddev_upd, [0, 0, p, nb] + [0.0] * 8 + [0.0] * _pow2(p),
+                       {"timeperiod": p, "nbdev": nb}, ("real",))
+
+
+# ------------------------------------------------------------------------------------ MIDPRICE
+
+
+@step
+def _midprice_window(high, low, vm, trail, today):
+    """TA-Lib MIDPRICE body: scan of the window, oldest first, NaNs skipped."""
+    lo = low[trail & vm]
+    hi = high[trail & vm]
+    i = trail + 1
+    while i <= today:
+        tmp = low[i & vm]
+        if tmp < lo or lo != lo:
+            lo = tmp
+        tmp = high[i & vm]
+        if tmp > hi or hi != hi:
+            hi = tmp
+        i += 1
+    return (hi + lo) / 2.0
+
+
+@jit
+def _midprice_ref(high, low, begin, p, out):
+    """Reference kernel (streaming algorithm over arrays); NaN fallback and test oracle."""
+    n = high.shape[0]
+    out[:min(n, begin + p - 1)] = NAN
+    for today in range(begin + p - 1, n):
+        out[today] = _midprice_window(high, low, -1, today - p + 1, today)
+
+
+@jit
+def _midprice_kernel(high, low, begin, p, out):
+    """Vectorised MIDPRICE: block rolling extremes (:func:`._core.blk_elem`); falls back to
+    :func:`_midprice_ref` when the input has NaNs after its first valid bar."""
+    n = high.shape[0]
+    first = min(n, begin + p - 1)
+    out[:first] = NAN
+    if first >= n:
+        return
+    SH, SL, NH, NL = blk_buffers(p)
+    hi, lo, bad = blk_init(high, low, begin, p, SH, SL)
+    out[first] = (hi + lo) / 2.0
+    for b in range(begin + p, n, p):
+        m = min(p, n - b)
+        full = m == p
+        Hc = high[b:]
+        Lc = low[b:]
+        oc = out[b:]
+        mh, ml, fh, fl = -np.inf, np.inf, -np.inf, np.inf
+        for k in range(m):
+            mh, ml, fh, fl, hi, lo, nb = blk_elem(Hc, Lc, k, p, SH, SL, NH, NL, mh, ml, fh, fl, full)
+            bad |= nb
+            oc[k] = (hi + lo) / 2.0
+        SH, NH = NH, SH
+        SL, NL = NL, SL
+    if bad:
+        _midprice_ref(high, low, begin, p, out)
+
+
+# state: 0 pending,1 started,2 p,3 cnt,4 cap,5.. ring high(cap), ring low(cap)
+@jit
+def _midprice_upd(buf, h, l, final):
+    tx_begin(buf, buf.shape[0] // 2, final)
+    out = NAN
+    if buf[1] != 0.0 or (h == h and l == l):
+        buf[1] = 1.0
+        p = int(buf[2])
+        cnt = int(buf[3])
+        cap = int(buf[4])
+        m = cap - 1
+        buf[5 + (cnt & m)] = h
+        buf[5 + cap + (cnt & m)] = l
+        if cnt >= p - 1:
+            out = _midprice_window(buf[5:5 + cap], buf[5 + cap:5 + 2 * cap], m, cnt - p + 1, cnt)
+        buf[3] = cnt + 1
+    tx_end(buf, final)
+    return out
+
+
+def midprice(high: np.ndarray, low: np.ndarray, timeperiod: int = 14) -> np.ndarray:
+    """(highest high + lowest low) / 2 over ``timeperiod`` bars (TA-Lib MIDPRICE)."""
+    (h, l), n = series({"high": high, "low": low})
+    p = period(timeperiod, "timeperiod", 2)
+    out = np.empty(n)
+    _midprice_kernel(h, l, first_valid(h, l), p, out)
+    return out
+
+
+def _pow2(n: int) -> int:
+    c = 1
+    while c < n:
+        c <<= 1
+    return c
+
+
+def midprice_stream(timeperiod: int = 14) -> Stream:
+    p = period(timeperiod, "timeperiod", 2)
+    cap = _pow2(p)
+    return make_stream("midprice", ("high", "low"), _midprice_upd, [0, 0, p, 0, cap] + [0.0] * (2 * cap),
+                       {"timeperiod": p}, ("real",))
+
+
+# ----------------------------------------------------------------------------------------- SAR
+
+
+@step
+def _sar_step(cnt, is_long, sar, ep, af, new_h, new_l, h, l, acc, mx):
+    """TA-Lib SAR state machine.  State: cnt, is_long, sar, ep, af, newHigh, newLow."""
+    if cnt == 0:  # first bar only establishes the extreme
+        return 1, is_long, sar, ep, af, h, l, NAN
+    if cnt == 1:  # direction from -DM(1) between bar 0 and bar 1, then bootstrap like TA-Lib
+        diff_p = h - new_h
+        diff_m = new_l - l
+        is_long = 0 if (diff_m > 0 and diff_p < diff_m) else 1
+        if is_long == 1:
+            ep = h
+            sar = new_l
+        else:
+            ep = l
+            sar = new_h
+        new_l = l
+        new_h = h
+        af = acc
+    prev_l = new_l
+    prev_h = new_h
+    new_l = l
+    new_h = h
+    if is_long == 1:
+        if new_l <= sar:
+            is_long = 0
+            sar = ep
+            if sar < prev_h:
+                sar = prev_h
+            if sar < new_h:
+                sar = new_h
+            out = sar
+            af = acc
+            ep = new_l
+            sar = fma(af, ep - sar, sar)
+            if sar < prev_h:
+                sar = prev_h
+            if sar < new_h:
+                sar = new_h
+        else:
+            out = sar
+            if new_h > ep:
+                ep = new_h
+                af += acc
+                if af > mx:
+                    af = mx
+            sar = fma(af, ep - sar, sar)
+            if sar > prev_l:
+                sar = prev_l
+            if sar > new_l:
+                sar = new_l
+    elif new_h >= sar:
+        is_long = 1
+        sar = ep
+        if sar > prev_l:
+            sar = prev_l
+        if sar > new_l:
+            sar = new_l
+        out = sar
+        af = acc
+        ep = new_h
+        sar = fma(af, ep - sar, sar)
+        if sar > prev_l:
+            sar = prev_l
+        if sar > new_l:
+            sar = new_l
+    else:
+        out = sar
+        if new_l < ep:
+            ep = new_l
+            af += acc
+            if af > mx:
+                af = mx
+        sar = fma(af, ep - sar, sar)
+        if sar < prev_h:
+            sar = prev_h
+        if sar < new_h:
+            sar = new_h
+    return 2, is_long, sar, ep, af, new_h, new_l, out
+
+
+@jit
+def _sar_kernel(high, low, begin, acc, mx, out):
+    out[:begin] = NAN
+    cnt = 0
+    is_long = 1
+    sar = 0.0
+    ep = 0.0
+    af = acc
+    nh = 0.0
+    nl = 0.0
+    for i in range(begin, high.shape[0]):
+        cnt, is_long, sar, ep, af, nh, nl, o = _sar_step(cnt, is_long, sar, ep, af, nh, nl, high[i],
+                                                         low[i], acc, mx)
+        out[i] = o
+
+
+# state: 0 pending,1 started,2 acc,3 max,4 cnt,5 is_long,6 sar,7 ep,8 af,9 nh,10 nl
+@jit
+def _sar_upd(buf, h, l, final):
+    tx_begin(buf, buf.shape[0] // 2, final)
+    out = NAN
+    if buf[1] != 0.0 or (h == h and l == l):
+        buf[1] = 1.0
+        cnt, il, sar, ep, af, nh, nl, out = _sar_step(int(buf[4]), int(buf[5]), buf[6], buf[7], buf[8],
+                                                      buf[9], buf[10], h, l, buf[2], buf[3])
+        buf[4] = cnt
+        buf[5] = il
+        buf[6] = sar
+        buf[7] = ep
+        buf[8] = af
+        buf[9] = nh
+        buf[10] = nl
+    tx_end(buf, final)
+    return out
+
+
+def _sar_params(acceleration: float, maximum: float) -> tuple[float, float]:
+    acc = real_param(acceleration, "acceleration", 0.0)
+    mx = real_param(maximum, "maximum", 0.0)
+    return (mx if acc > mx else acc), mx  # TA-Lib clamps acceleration to maximum
+
+
+def sar(high: np.ndarray, low: np.ndarray, acceleration: float = 0.02,
+        maximum: float = 0.2) -> np.ndarray:
+    """Parabolic SAR (TA-Lib SAR: first bar consumed, direction from -DM of bars 0-1)."""
+    (h, l), n = series({"high": high, "low": low})
+    acc, mx = _sar_params(acceleration, maximum)
+    out = np.empty(n)
+    _sar_kernel(h, l, first_valid(h, l), acc, mx, out)
+    return out
+
+
+def sar_stream(acceleration: float = 0.02, maximum: float = 0.2) -> Stream:
+    acc, mx = _sar_params(acceleration, maximum)
+    return make_stream("sar", ("high", "low"), _sar_upd, [0, 0, acc, mx, 0, 1, 0, 0, acc, 0, 0],
+                       {"acceleration": acc, "maximum": mx}, ("real",))

@@ -1,0 +1,69 @@
+"""Launch to window shown, and the self-test's wall time, measured from outside the process.
+
+    python bench/bench_startup.py [--repeat 7]
+
+Each run starts ``python main.py`` offscreen in a fresh profile with KESTREL_EXIT_AFTER_SHOWN=1: the app
+builds the engine and the window, shows it, and quits once the first event-loop turn after show() runs.
+The time is taken by this script from spawn to that line on stdout (interpreter start and all imports
+included). The first run warms the OS file cache and is reported separately. Also reported: which heavy
+libraries (sklearn, ccxt, akshare, onnxruntime, numba) the GUI start imported — the goal is none.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from _common import ROOT, median, table
+
+HEAVY = ("sklearn", "ccxt", "akshare", "onnxruntime", "numba")
+
+
+def launch(extra_env: dict[str, str], args: list[str], marker: str) -> tuple[float, str]:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", **extra_env}
+    with tempfile.TemporaryDirectory() as prof:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "main.py", "--profile", prof, *args], cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        out = []
+        elapsed = None
+        for line in proc.stdout:
+            out.append(line)
+            if marker in line and elapsed is None:
+                elapsed = time.perf_counter() - t0
+        proc.wait(120)
+        if elapsed is None:
+            raise SystemExit(f"no {marker!r} line:\n{''.join(out)}")
+        return elapsed, "".join(out)
+
+
+def heavy_imports() -> list[str]:
+    code = ("import os, sys; os.environ['QT_QPA_PLATFORM']='offscreen'; import tempfile; "
+            "from app.bootstrap import build, create_app; create_app(); "
+            "build(__import__('pathlib').Path(tempfile.mkdtemp())); "
+            f"print([m for m in {HEAVY!r} if m in sys.modules])")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    return eval(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else [f"error: {r.stderr[-300:]}"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=7)
+    a = ap.parse_args()
+    cold, _ = launch({"KESTREL_EXIT_AFTER_SHOWN": "1"}, [], "window shown")
+    warm = [launch({"KESTREL_EXIT_AFTER_SHOWN": "1"}, [], "window shown")[0] for _ in range(a.repeat)]
+    selftest = [launch({}, ["--self-test"], "self-test passed")[0] for _ in range(max(3, a.repeat // 2))]
+    rows = [["launch -> window shown, first run [s]", f"{cold:.2f}", "-"],
+            [f"launch -> window shown, warm, median of {len(warm)} [s]", f"{median(warm):.2f}", "<= 2.0"],
+            ["launch -> window shown, warm, max [s]", f"{max(warm):.2f}", ""],
+            [f"self-test wall time, median of {len(selftest)} [s]", f"{median(selftest):.2f}", ""]]
+    print(table(["measure", "Kestrel", "goal"], rows))
+    print(f"heavy libraries imported by the GUI start: {heavy_imports() or 'none'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""The command line as a user runs it: real processes, real profile folders."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BLOCK_QT = """
+import sys
+class BlockQt:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph', 'qasync'):
+            raise ImportError(f'Qt is blocked in this test: {name}')
+sys.meta_path.insert(0, BlockQt())
+"""
+
+
+def run(args: list[str], timeout: float = 120, code: str | None = None, **env) -> subprocess.CompletedProcess:
+    e = {**os.environ, "QT_QPA_PLATFORM": "offscreen", **env}
+    cmd = [sys.executable, "-c", code] if code else [sys.executable, "main.py", *args]
+    return subprocess.run(cmd, cwd=ROOT, env=e, capture_output=True, text=True, timeout=timeout)
+
+
+def test_self_test_passes_every_step(tmp_path):
+    r = run(["--self-test", "--profile", str(tmp_path / "p")])
+    assert r.returncode == 0, r.stdout + r.stderr
+    for step in ("feed", "chart", "ticket order", "fill", "position", "kill switch", "reset"):
+        assert f"ok   {step}" in r.stdout
+    assert "self-test passed" in r.stdout
+
+
+def test_self_test_names_the_failing_step_and_exits_nonzero(tmp_path):
+    prof = tmp_path / "p"
+    prof.mkdir()
+    (prof / "kestrel.db").write_bytes(b"not a database at all" * 40)
+    r = run(["--self-test", "--profile", str(prof)])
+    assert r.returncode == 1
+    assert "FAIL start" in r.stdout and "not a SQLite file" in r.stdout
+
+
+def test_headless_runs_the_engine_without_importing_qt(tmp_path):
+    code = BLOCK_QT + f"""
+from app.cli import main
+rc = main(['run', '--headless', '--duration', '2', '--profile', {str(tmp_path / 'p')!r}])
+loaded = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph', 'qasync')]
+assert not loaded, loaded
+sys.exit(rc)
+"""
+    r = run([], code=code)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "stopped:" in r.stdout and "trades" in r.stdout
+
+
+def test_every_engine_module_imports_with_qt_unavailable():
+    code = BLOCK_QT + """
+import importlib, pkgutil, app.engine
+for m in pkgutil.walk_packages(app.engine.__path__, 'app.engine.'):
+    importlib.import_module(m.name)
+print('ok')
+"""
+    r = run([], code=code)
+    assert r.returncode == 0 and "ok" in r.stdout, r.stderr
+
+
+def test_corrupt_database_at_start_gives_a_clear_message_and_is_not_touched(tmp_path):
+    prof = tmp_path / "p"
+    prof.mkdir()
+    db = prof / "kestrel.db"
+    junk = b"\x00garbage" * 500
+    db.write_bytes(junk)
+    for args in (["--profile", str(prof)], ["run", "--headless", "--duration", "1", "--profile", str(prof)]):
+        r = run(args)
+        assert r.returncode == 2
+        assert "not a SQLite file" in r.stderr and "untouched" in r.stderr
+        assert "Traceback" not in r.stderr
+    assert db.read_bytes() == junk
+
+
+def test_invalid_settings_are_named_and_the_file_is_kept(tmp_path):
+    prof = tmp_path / "p"
+    prof.mkdir()
+    bad = '{"risk": {"max_notional_manual": -5}, "sim": {"latency_ms": "fast"}}'
+    (prof / "settings.json").write_text(bad)
+    r = run(["run", "--headless", "--duration", "1", "--profile", str(prof)])
+    assert r.returncode == 2
+    assert "risk.max_notional_manual" in r.stderr and "sim.latency_ms" in r.stderr
+    assert (prof / "settings.json").read_text() == bad
+
+
+def test_kill_latch_survives_a_hard_kill(tmp_path):
+    """HALTED engaged, then the process is killed with SIGKILL: the next start is still HALTED."""
+    prof = tmp_path / "p"
+    code = f"""
+import os, signal
+from pathlib import Path
+from app.config import load_settings
+from app.engine.kernel import Kernel
+k = Kernel(Path({str(prof)!r}), load_settings(Path({str(prof)!r})))
+k.start()
+k.risk.halt('test', actor='test')
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    r = run([], code=code)
+    assert r.returncode == -9
+    r = run(["run", "--headless", "--duration", "0.5", "--profile", str(prof)])
+    assert r.returncode == 0 and "trading state HALTED" in r.stdout
