@@ -27,12 +27,38 @@ class SimSettings(_Model):
     starting_cash: dict[str, float] = {"USDT": 100_000.0, "CNY": 1_000_000.0}
 
 
+class StrategyPermissions(_Model):
+    """What one strategy may trade. ``["*"]`` allows everything."""
+
+    symbols: list[str] = ["*"]
+    venues: list[str] = ["*"]
+    order_types: list[str] = ["*"]
+
+
 class RiskSettings(_Model):
-    max_notional_manual: float = Field(50_000.0, gt=0)
-    max_notional_strategy: float = Field(25_000.0, gt=0)
+    """Pre-trade limits and automatic kill triggers. Changed only by a person (risk panel or CLI)."""
+
+    max_notional_manual: float = Field(50_000.0, gt=0, description="quote units per order")
+    max_notional_strategy: float = Field(25_000.0, gt=0, description="quote units per order")
     price_collar_pct: float = Field(5.0, gt=0, le=100)
     quote_max_age_s: float = Field(5.0, gt=0)
     max_order_qty: dict[str, float] = {"BTC/USDT": 5.0, "ETH/USDT": 100.0, "600519.SH": 50_000.0}
+    max_position: dict[str, float] = {"BTC/USDT": 10.0, "ETH/USDT": 200.0, "600519.SH": 100_000.0}
+    max_gross_exposure_x_equity: float = Field(1.0, gt=0)
+    max_msgs_per_s_strategy: int = Field(10, ge=1)
+    max_msgs_per_s_total: int = Field(50, ge=1)
+    max_fills_per_min_strategy: int = Field(50, ge=1)
+    duplicate_window_s: float = Field(1.0, ge=0)
+    max_working_orders_strategy: int = Field(20, ge=1)
+    max_working_orders_total: int = Field(100, ge=1)
+    daily_loss_halt_pct: float = Field(2.0, gt=0, description="global halt at this % of start-of-day equity")
+    daily_loss_strategy_pct: float = Field(0.5, gt=0, description="strategy halt at this % of start-of-day equity")
+    max_drawdown_pct: float = Field(5.0, gt=0, description="global halt at this % below peak equity")
+    max_rejects_per_min_strategy: int = Field(20, ge=1)
+    max_throttle_trips_per_10s: int = Field(3, ge=1)
+    stale_data_s: float = Field(5.0, gt=0, description="market data older than this puts the venue in REDUCING")
+    cancel_alarm_s: float = Field(5.0, gt=0, description="alarm if a kill leaves an order live this long")
+    permissions: dict[str, StrategyPermissions] = {}
 
 
 class UiSettings(_Model):

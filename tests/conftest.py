@@ -47,10 +47,3 @@ def make_kernel(profile, sim_clock):
     yield make
     for k in made:
         k.close()
-
-
-def advance(kernel, ms: int, step: int = 50) -> None:
-    """Move the simulated clock forward, stepping the venue as the live loop would."""
-    for _ in range(max(ms // step, 1)):
-        kernel.clock.advance(step)
-        kernel.step()

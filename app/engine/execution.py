@@ -30,10 +30,13 @@ class ExecutionEngine:
         self._clock = clock
         self._venues: dict[str, VenueAdapter] = {}
         self.orders: dict[str, Order] = {}
+        self.working: dict[str, Order] = {}  # index of non-terminal orders: limits read it on every order
         self.version = 0  # bumps on every order change: views repaint when it moves
         for row in store.orders():
             order = Order.from_row(row)
             self.orders[order.client_order_id] = order
+            if order.status.is_working:
+                self.working[order.client_order_id] = order
 
     # ------------------------------------------------------------------------------------------- venues
     def add_venue(self, adapter: VenueAdapter) -> None:
@@ -46,18 +49,24 @@ class ExecutionEngine:
         """Compare journaled working orders with what the venue reports open.
 
         Orders we think working that the venue does not know are closed as CANCELED with the reason, so
-        they stop counting toward limits; returns human-readable lines describing each difference.
+        they stop counting toward limits (an order journaled but never sent, e.g. a crash between journal
+        and send, ends here: it is never re-sent). While the venue is disconnected nothing can be known:
+        the orders stay working and keep counting toward limits. Returns a line per difference.
         """
         adapter = self._venues[venue]
+        if not adapter.connected:
+            return [f"{venue} is disconnected: {sum(o.venue == venue for o in self.working.values())} "
+                    f"order(s) stay unresolved and keep counting toward limits"]
         venue_open = {o.client_order_id: o for o in adapter.open_orders()}
         notes = []
         for order in list(self.working_orders()):
             if order.venue != venue or order.client_order_id in venue_open:
                 continue
+            was = order.status.value
             order.reason = "not open at the venue on reconnect"
             self._set_status(order, OrderStatus.CANCELED)
-            notes.append(f"{order.client_order_id} {order.symbol}: was {order.status_before_cancel or 'working'},"
-                         f" the venue has no such open order; marked canceled")
+            notes.append(f"{order.client_order_id} {order.symbol}: was {was}, the venue has no such open "
+                         f"order; marked canceled")
         for cid in venue_open:
             if cid not in self.orders:
                 notes.append(f"the venue has an open order {cid} that is not in our journal")
@@ -67,7 +76,9 @@ class ExecutionEngine:
 
     # ------------------------------------------------------------------------------------------- orders
     def working_orders(self, symbol: str | None = None) -> Iterable[Order]:
-        return [o for o in self.orders.values() if o.status.is_working and (symbol is None or o.symbol == symbol)]
+        if symbol is None:
+            return list(self.working.values())
+        return [o for o in self.working.values() if o.symbol == symbol]
 
     def record_denied(self, cmd: SubmitOrder, reason: str) -> Order:
         order = self._new_order(cmd)
@@ -176,6 +187,10 @@ class ExecutionEngine:
                                  order.venue_order_id, order.reason, order.updated_ts)
 
     def _changed(self, order: Order) -> None:
+        if order.status.is_working:
+            self.working[order.client_order_id] = order
+        else:
+            self.working.pop(order.client_order_id, None)
         self.version += 1
         self._bus.publish(OrderUpdated(order.client_order_id, order.status, order.filled_qty, order.avg_price,
                                        order.updated_ts))

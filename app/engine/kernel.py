@@ -109,7 +109,7 @@ class Kernel:
         mono = time.monotonic()
         if mono - self._last_sync >= 0.25:
             self._last_sync = mono
-            self.risk.sync_external_state()
+            self.risk.tick()
 
     async def run(self, duration: float | None = None) -> None:
         """Drive the sim venue on the running loop until ``stop()`` or ``duration`` seconds."""

@@ -228,10 +228,25 @@ class OrderUpdated:
 
 @dataclass(frozen=True, slots=True)
 class TradingStateChanged:
+    """``scope`` is "global", "strategy:<name>" or "venue:<name>"."""
+
     state: TradingState
     previous: TradingState
     reason: str
     actor: str
+    ts: int = 0
+    scope: str = "global"
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimitsChanged:
+    """A person changed a limit (risk panel or CLI); old and new values for the log and the audit trail."""
+
+    name: str
+    old: str
+    new: str
+    actor: str
+    reason: str
     ts: int = 0
 
 

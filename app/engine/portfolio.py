@@ -71,6 +71,9 @@ class Portfolio:
             pos = self.positions[symbol] = Position(symbol)
         return pos
 
+    def fx(self, currency: str) -> float:
+        return self._fx.get(currency, 1.0)
+
     def cash_in_base(self) -> float:
         return sum(amount * self._fx.get(ccy, 1.0) for ccy, amount in self.cash.items())
 

@@ -1,21 +1,19 @@
-"""RiskEngine: the gate every order passes, and the owner of the trading state and the kill switch.
+"""RiskEngine: the gate every order passes, and the owner of trading states and the kill switch.
 
 COMMANDS     SubmitOrder, CancelOrder, CancelAllOrders arrive from the bus (ticket, ladder, strategies).
-PRE-TRADE    trading state -> known symbol -> quantity -> price -> max quantity -> notional -> collar.
-             Each check returns early with a ``Denial``; a check that raises denies the order too.
-DENIALS      become ``OrderDenied`` events with a stable reason code, the limit, the observed value and
-             the actor; the order is journaled as DENIED. Never an exception to the caller.
+PRE-TRADE    trading states (global, strategy, venue), then ``PreTradeChecks`` (risk_checks.py). A check
+             that raises denies the order.
+DENIALS      ``OrderDenied`` with a stable reason code, the limit, the observed value and the actor; the
+             order is journaled as DENIED. Never an exception to the caller.
 EGRESS       an approved order goes to ``ExecutionEngine.execute``; nothing else reaches a venue.
-
-The kill switch (``halt``) persists HALTED *first*, then refuses everything new, cancels every working
-order and tells strategies to stop. HALTED survives restarts until ``reset`` with a reason.
+KILL         ``halt`` (K1) and ``halt_strategy`` (K2) persist HALTED first, then refuse, cancel (retried until
+             terminal, alarm after ``cancel_alarm_s``) and stop strategies. ``flatten`` is separate and
+             confirmed. Automatic trips (K3 loss, K4 behaviour, K5 infrastructure) live in ``tick``/handlers.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
-import math
-from dataclasses import dataclass
-from typing import Callable
 
 from app.config import RiskSettings
 from app.engine.bus import MessageBus
@@ -24,50 +22,54 @@ from app.engine.execution import ExecutionEngine
 from app.engine.instruments import Instrument
 from app.engine.market import MarketState
 from app.engine.messages import (
-    Alert, CancelAllOrders, CancelOrder, OrderDenied, OrderType, Side, SubmitOrder, TradingState,
-    TradingStateChanged,
+    Alert, CancelAllOrders, CancelOrder, OrderDenied, OrderFilled, OrderRejected, OrderType, RiskLimitsChanged,
+    Side, SubmitOrder, TradingState, TradingStateChanged, VenueStatus,
 )
-from app.engine.portfolio import Portfolio
+from app.engine.portfolio import Portfolio, Position
+from app.engine.risk_checks import FLATTEN, Denial, PreTradeChecks
+from app.engine.risk_monitor import NS, RateBook, strategy_of
 from app.engine.store import RiskStateRecord, Store
 
 log = logging.getLogger("kestrel.risk")
-
-
-@dataclass(frozen=True, slots=True)
-class Denial:
-    reason: str  # stable code, e.g. "MAX_NOTIONAL"
-    message: str  # what happened and what to do, for the ticket and the log
-    limit: str = ""
-    observed: str = ""
-
-
-Check = Callable[[SubmitOrder, Instrument], "Denial | None"]
+H, R, A = TradingState.HALTED, TradingState.REDUCING, TradingState.ACTIVE
+PEOPLE = ("manual", "cli", "risk-panel", "self-test")
+NO_STORM = {"TRADING_HALTED", "STRATEGY_HALTED"}  # refusals caused by a halt do not feed the reject storm
 
 
 class RiskEngine:
     def __init__(self, bus: MessageBus, store: Store, clock: Clock, execution: ExecutionEngine,
                  instruments: dict[str, Instrument], market: MarketState, portfolio: Portfolio,
                  limits: RiskSettings) -> None:
-        self._bus = bus
-        self._store = store
-        self._clock = clock
-        self._execution = execution
-        self._instruments = instruments
-        self._market = market
-        self._portfolio = portfolio
-        self.limits = limits
-        rec = store.load_risk_state()
-        self.state = TradingState(rec.state)
-        self.state_reason = rec.reason
+        self.bus, self.store, self.clock = bus, store, clock
+        self.execution, self.instruments = execution, instruments
+        self.market, self.portfolio = market, portfolio
+        self.limits = RiskSettings.model_validate(store.get_setting("risk.limits")) \
+            if store.get_setting("risk.limits") else limits
+        self.rates = RateBook()
+        self.checks = PreTradeChecks(self)
+        self.state, self.state_reason = A, ""
+        self._known: dict[str, RiskStateRecord] = {}  # the records as we last wrote or read them
+        self.strategy_states: dict[str, tuple[TradingState, str]] = {}
+        self.venue_states: dict[str, tuple[TradingState, str]] = {}
+        for rec in store.risk_states():
+            self._adopt(rec)
+        if not any(r.scope == "global" for r in store.risk_states()):
+            self._adopt(store.load_risk_state())  # missing record: fail closed
         self.denials: list[OrderDenied] = []  # recent, newest last (the risk panel shows them)
+        self.alarms: list[Alert] = []
         self.version = 0
-        self._checks: list[Check] = [self._check_state, self._check_quantity, self._check_price,
-                                     self._check_max_qty, self._check_notional, self._check_collar]
+        self._kill_cancels: dict[str, list[int]] = {}  # cid -> [first sent, last sent] (monotonic ns)
+        self._strategy_books: dict[str, dict[str, Position]] = {}
+        self._sod = store.get_setting("risk.sod") or {}
+        self._peak = float(store.get_setting("risk.peak_equity") or 0.0)
         bus.subscribe(SubmitOrder, self.on_submit)
         bus.subscribe(CancelOrder, self.on_cancel)
         bus.subscribe(CancelAllOrders, self.on_cancel_all)
-        if self.state is TradingState.HALTED:
-            log.warning("starting HALTED (%s): reset the kill switch to trade", rec.reason)
+        bus.subscribe(OrderFilled, self.on_fill)
+        bus.subscribe(OrderRejected, self.on_reject)
+        bus.subscribe(VenueStatus, self.on_venue_status)
+        if self.state is H:
+            log.warning("starting HALTED (%s): reset the kill switch to trade", self.state_reason)
 
     # ------------------------------------------------------------------------------------------ commands
     def on_submit(self, cmd: SubmitOrder) -> None:
@@ -77,170 +79,348 @@ class RiskEngine:
             log.exception("risk check failed on %s", cmd.client_order_id)
             denial = Denial("RISK_CHECK_ERROR", f"A risk check failed ({exc!r}); the order was not sent.")
         if denial is None:
-            self._execution.execute(cmd)
+            self.execution.execute(cmd)
         else:
             self._deny(cmd, denial)
 
     def on_cancel(self, cmd: CancelOrder) -> None:
-        """Cancels are never blocked, in any trading state."""
-        self._execution.cancel(cmd.client_order_id)
+        """Cancels are never blocked, in any trading state; they are counted."""
+        order = self.execution.orders.get(cmd.client_order_id)
+        self.rates.of(order.actor if order else cmd.actor).cancels += 1
+        self.execution.cancel(cmd.client_order_id)
 
     def on_cancel_all(self, cmd: CancelAllOrders) -> None:
-        self._execution.cancel_all(None if cmd.strategy is None else
-                                   (lambda o: o.actor == f"strategy:{cmd.strategy}"))
+        self.execution.cancel_all(None if cmd.strategy is None else
+                                  (lambda o: o.actor == f"strategy:{cmd.strategy}"))
+
+    def check(self, cmd: SubmitOrder) -> Denial | None:
+        if cmd.client_order_id in self.execution.orders:
+            return Denial("DUPLICATE_ORDER_ID", f"Client order id {cmd.client_order_id} was already used.")
+        inst = self.instruments.get(cmd.symbol)
+        if inst is None or inst.venue != cmd.venue:
+            return Denial("UNKNOWN_SYMBOL", f"{cmd.symbol!r} is not an instrument on venue {cmd.venue!r}.")
+        return self._check_states(cmd) or self.checks.run(cmd, inst)
+
+    def _check_states(self, cmd: SubmitOrder) -> Denial | None:
+        flatten = cmd.actor == FLATTEN and cmd.reduce_only
+        if self.state is H and not flatten:
+            return Denial("TRADING_HALTED", f"Trading is HALTED ({self.state_reason}); no new orders until a "
+                          f"person resets the kill switch.", limit="ACTIVE", observed="HALTED")
+        name = strategy_of(cmd.actor)
+        st = self.strategy_states.get(name) if name else None
+        if st is not None and st[0] is H:
+            return Denial("STRATEGY_HALTED", f"Strategy {name} is HALTED ({st[1]}).", limit="ACTIVE",
+                          observed="HALTED")
+        reducing = [why for state, why in (
+            (self.state, "trading is REDUCING"), ((st or (A, ""))[0], f"strategy {name} is REDUCING"),
+            (self.venue_states.get(cmd.venue, (A, ""))[0],
+             f"venue {cmd.venue} is REDUCING ({self.venue_states.get(cmd.venue, (A, ''))[1]})"),
+        ) if state is R]
+        if (reducing or flatten or cmd.reduce_only) and not self.reduces(cmd):
+            why = "; ".join(reducing) or "the order is reduce-only"
+            return Denial("REDUCING_ONLY", f"Only orders that shrink the position are accepted: {why}.",
+                          limit="reduce only", observed="would increase exposure")
+        return None
 
     # ------------------------------------------------------------------------------------- kill switch
     def halt(self, reason: str, actor: str = "manual") -> list[str]:
-        """Engage the kill switch: persist HALTED, refuse new orders, cancel every working order.
-
-        Returns the client order ids cancels were sent for. Idempotent: halting twice re-sends cancels.
-        """
+        """K1: persist HALTED, refuse new orders, cancel every working order (retried until terminal)."""
         previous = self.state
-        self._store.save_risk_state(RiskStateRecord("global", TradingState.HALTED.value, reason, actor,
-                                                    self._clock.now_ms()))
-        self.state = TradingState.HALTED
-        self.state_reason = reason
+        self._persist("global", H, reason, actor)
+        self.state, self.state_reason = H, reason
         self.version += 1
         log.critical("KILL SWITCH engaged by %s: %s", actor, reason)
-        self._bus.publish(TradingStateChanged(TradingState.HALTED, previous, reason, actor, self._clock.now_ms()))
-        sent = self._execution.cancel_all()
-        self._bus.publish(Alert("critical", "Trading HALTED",
-                                f"Kill switch engaged by {actor}: {reason}. {len(sent)} working order(s) canceled. "
-                                f"Reset it from the risk panel when it is safe.", self._clock.now_ms()))
+        self.bus.publish(TradingStateChanged(H, previous, reason, actor, self.clock.now_ms()))
+        sent = self._cancel_for_kill(lambda o: True)
+        self._alarm("critical", "Trading HALTED", f"Kill switch engaged by {actor}: {reason}. Cancels sent for "
+                    f"{len(sent)} working order(s). Reset it from the risk panel when it is safe.")
         return sent
 
-    def reset(self, reason: str, actor: str = "manual") -> None:
-        """Return to ACTIVE. Needs a written reason; never restarts strategies by itself."""
-        if not reason.strip():
-            raise ValueError("a reset needs a reason")
-        previous = self.state
-        self._store.save_risk_state(RiskStateRecord("global", TradingState.ACTIVE.value, reason, actor,
-                                                    self._clock.now_ms()))
-        self.state = TradingState.ACTIVE
-        self.state_reason = reason
+    def halt_strategy(self, name: str, reason: str, actor: str = "manual") -> list[str]:
+        """K2: the same as ``halt``, limited to one strategy."""
+        previous = self.strategy_states.get(name, (A, ""))[0]
+        self._persist(f"strategy:{name}", H, reason, actor)
+        self.strategy_states[name] = (H, reason)
         self.version += 1
-        log.warning("kill switch reset by %s: %s", actor, reason)
-        self._bus.publish(TradingStateChanged(TradingState.ACTIVE, previous, reason, actor, self._clock.now_ms()))
+        log.critical("strategy %s HALTED by %s: %s", name, actor, reason)
+        self.bus.publish(TradingStateChanged(H, previous, reason, actor, self.clock.now_ms(), f"strategy:{name}"))
+        sent = self._cancel_for_kill(lambda o: o.actor == f"strategy:{name}")
+        self._alarm("critical", f"Strategy {name} HALTED", f"{reason} ({actor}); {len(sent)} order(s) canceled.")
+        return sent
+
+    def reset(self, reason: str, actor: str = "manual", scope: str = "global") -> None:
+        """Back to ACTIVE. A person's action with a written reason; never restarts strategies by itself."""
+        if not reason.strip():
+            raise ValueError("a reset needs a written reason")
+        if actor not in PEOPLE:
+            raise PermissionError(f"only a person can reset the kill switch, not {actor!r}")
+        if scope == "global":
+            previous, self.state, self.state_reason = self.state, A, reason
+        else:
+            previous = self.strategy_states.get(scope.split(":", 1)[1], (A, ""))[0]
+            self.strategy_states[scope.split(":", 1)[1]] = (A, reason)
+        self._persist(scope, A, reason, actor)
+        self.version += 1
+        log.warning("%s reset to ACTIVE by %s: %s", scope, actor, reason)
+        self.bus.publish(TradingStateChanged(A, previous, reason, actor, self.clock.now_ms(), scope))
+
+    def flatten(self, actor: str = "manual", confirmed: bool = False) -> list[str]:
+        """Close every position with reduce-only market orders through the normal order path."""
+        if not confirmed:
+            raise PermissionError("flattening needs an explicit confirmation")
+        sent = []
+        for pos in list(self.portfolio.positions.values()):
+            inst = self.instruments.get(pos.symbol)
+            qty = inst.round_qty_down(abs(pos.quantity)) if inst else 0.0
+            if not qty:
+                continue
+            side = Side.SELL if pos.quantity > 0 else Side.BUY
+            cid = f"F{self.clock.now_ms():x}-{len(sent) + 1}-{pos.symbol}"
+            log.warning("flatten requested by %s: %s %s %s", actor, side.value, qty, pos.symbol)
+            self.bus.publish(SubmitOrder(cid, pos.symbol, inst.venue, side, OrderType.MARKET, qty, None, FLATTEN,
+                                         reduce_only=True, ts=self.clock.now_ms()))
+            sent.append(cid)
+        return sent
+
+    def update_limits(self, changes: dict, actor: str, reason: str) -> RiskSettings:
+        """Change limits. Only a person may (risk panel or CLI); each change is logged old -> new."""
+        if actor not in PEOPLE:
+            raise PermissionError(f"limits change only by a person, not {actor!r}")
+        if not reason.strip():
+            raise ValueError("a limit change needs a written reason")
+        old = self.limits
+        new = RiskSettings.model_validate({**old.model_dump(), **changes})
+        self.store.set_setting("risk.limits", new.model_dump(mode="json"))
+        self.limits = new
+        self.version += 1
+        for name in changes:
+            before, after = getattr(old, name), getattr(new, name)
+            log.warning("risk limit %s changed by %s: %r -> %r (%s)", name, actor, before, after, reason)
+            self.bus.publish(RiskLimitsChanged(name, repr(before), repr(after), actor, reason, self.clock.now_ms()))
+        return new
+
+    # ---------------------------------------------------------------------------- automatic triggers
+    def tick(self) -> None:
+        """Periodic (kernel.step): retry kill cancels, loss/drawdown (K3), stale data (K5), outside changes."""
+        self._retry_kill_cancels()
+        self._check_loss()
+        self._check_stale_data()
+        self.sync_external_state()
+
+    def on_fill(self, fill: OrderFilled) -> None:
+        order = self.execution.orders.get(fill.client_order_id)
+        name = strategy_of(order.actor) if order else None
+        if name is None:
+            return
+        book = self._strategy_books.setdefault(name, {})
+        pos = book.setdefault(fill.symbol, Position(fill.symbol))
+        pos.apply(fill.side, fill.price, fill.quantity)
+        pos.realized_pnl -= fill.fee
+        n = self.rates.of(order.actor).fills.add(self.clock.monotonic_ns())
+        if n > self.limits.max_fills_per_min_strategy and self.strategy_states.get(name, (A,))[0] is not H:
+            self.halt_strategy(name, f"{n} fills in 60 s (limit {self.limits.max_fills_per_min_strategy})", "risk")
+        self._check_loss()
+
+    def on_reject(self, ev: OrderRejected) -> None:
+        order = self.execution.orders.get(ev.client_order_id)
+        if order is not None:
+            self._count_reject(order.actor)
+
+    def on_venue_status(self, status: VenueStatus) -> None:
+        if not status.connected:
+            self._set_venue(status.venue, R, f"disconnected: {status.message}")
+        elif self.venue_states.get(status.venue, (A,))[0] is R:
+            notes = self.execution.reconcile(status.venue)
+            self._alarm("warning", f"{status.venue} reconnected", "Reconciled: " + ("; ".join(notes) or "no differences"))
+            self._set_venue(status.venue, A, "reconnected and reconciled")
+            self._kill_cancel_now()
+
+    def throttle_tripped(self, cmd: SubmitOrder, limit: int, observed: int, which: str) -> Denial:
+        name = strategy_of(cmd.actor)
+        if name is not None:
+            trips = self.rates.of(cmd.actor).throttle_trips.add(self.clock.monotonic_ns())
+            if trips >= self.limits.max_throttle_trips_per_10s and self.strategy_states.get(name, (A,))[0] is not H:
+                self.halt_strategy(name, f"{trips} throttle trips in 10 s", "risk")
+        return Denial("THROTTLE", f"More than {limit} new orders per second ({which}); slow down.",
+                      limit=f"{limit}/s", observed=f"{observed}/s")
 
     def sync_external_state(self) -> None:
-        """Pick up a HALTED written by another process (``kestrel risk halt`` from a second terminal)."""
-        rec = self._store.load_risk_state()
-        if rec.state == TradingState.HALTED.value and self.state is not TradingState.HALTED:
-            self.halt(rec.reason or "halted from outside", rec.actor or "external")
+        """Adopt states written by another process (``kestrel risk halt|reset`` from a second terminal).
 
-    # ------------------------------------------------------------------------------------------- checks
-    def check(self, cmd: SubmitOrder) -> Denial | None:
-        if cmd.client_order_id in self._execution.orders:
-            return Denial("DUPLICATE_ORDER_ID", f"Client order id {cmd.client_order_id} was already used.")
-        inst = self._instruments.get(cmd.symbol)
-        if inst is None or inst.venue != cmd.venue:
-            return Denial("UNKNOWN_SYMBOL", f"{cmd.symbol!r} is not an instrument on venue {cmd.venue!r}.")
-        for rule in self._checks:
-            denial = rule(cmd, inst)
-            if denial is not None:
-                return denial
-        return None
+        A record that differs from the one we last wrote or read was written by someone else: a HALTED one
+        runs the full kill here (cancels included); an ACTIVE one is a person's reset."""
+        for rec in self.store.risk_states():
+            if self._known.get(rec.scope) == rec:
+                continue
+            name = rec.scope.split(":", 1)[1] if rec.scope.startswith("strategy:") else None
+            if rec.state == H.value:
+                if name is None:
+                    self.halt(rec.reason or "halted from outside", rec.actor or "external")
+                else:
+                    self.halt_strategy(name, rec.reason or "halted from outside", rec.actor or "external")
+            else:
+                previous = self.state if name is None else self.strategy_states.get(name, (A,))[0]
+                self._adopt(rec)
+                self.version += 1
+                log.warning("%s set to %s from outside by %s: %s", rec.scope, rec.state, rec.actor, rec.reason)
+                self.bus.publish(TradingStateChanged(TradingState(rec.state), previous, rec.reason, rec.actor,
+                                                     self.clock.now_ms(), rec.scope))
+            self._known[rec.scope] = rec
+        stored = self.store.get_setting("risk.limits")
+        if stored and stored != self.limits.model_dump(mode="json"):
+            self.limits = RiskSettings.model_validate(stored)
+            self.version += 1
+            log.warning("risk limits changed from outside; now in force")
 
-    def _check_state(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        if self.state is TradingState.HALTED:
-            return Denial("TRADING_HALTED", f"Trading is HALTED ({self.state_reason}); no new orders until a "
-                          f"person resets the kill switch.", limit="ACTIVE", observed="HALTED")
-        if self.state is TradingState.REDUCING and not self._reduces(cmd):
-            return Denial("REDUCING_ONLY", "Trading is REDUCING: only orders that shrink the position are "
-                          "accepted.", limit="REDUCING", observed="would increase exposure")
-        return None
-
-    def _check_quantity(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        q = cmd.quantity
-        if not isinstance(q, (int, float)) or not math.isfinite(q) or q <= 0:
-            return Denial("INVALID_QUANTITY", f"Quantity must be a positive number, got {q!r}.",
-                          limit="> 0", observed=repr(q))
-        if not inst.is_on_lot(q):
-            return Denial("QTY_NOT_ON_LOT", f"Quantity {q} is not a multiple of the lot size {inst.lot_size}.",
-                          limit=f"lot {inst.lot_size}", observed=str(q))
-        if q < inst.min_qty - 1e-12:
-            return Denial("QTY_BELOW_MIN", f"Quantity {q} is below the minimum {inst.min_qty}.",
-                          limit=str(inst.min_qty), observed=str(q))
-        if q > inst.max_qty + 1e-12:
-            return Denial("QTY_ABOVE_VENUE_MAX", f"Quantity {q} is above the venue's maximum {inst.max_qty}.",
-                          limit=str(inst.max_qty), observed=str(q))
-        return None
-
-    def _check_price(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        if cmd.order_type is OrderType.MARKET:
-            return None
-        p = cmd.price
-        if p is None or not isinstance(p, (int, float)) or not math.isfinite(p) or p <= 0:
-            return Denial("INVALID_PRICE", f"A limit order needs a positive price, got {p!r}.",
-                          limit="> 0", observed=repr(p))
-        if not inst.is_on_tick(p):
-            return Denial("PRICE_NOT_ON_TICK", f"Price {p} is not on the tick grid ({inst.tick_size}).",
-                          limit=f"tick {inst.tick_size}", observed=str(p))
-        return None
-
-    def _check_max_qty(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        limit = self.limits.max_order_qty.get(cmd.symbol)
-        if limit is not None and cmd.quantity > limit:
-            return Denial("MAX_ORDER_QTY", f"Quantity {cmd.quantity} exceeds the per-order limit {limit}.",
-                          limit=str(limit), observed=str(cmd.quantity))
-        return None
-
-    def _check_notional(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        price = self._valuation_price(cmd)
-        if price is None:
-            return Denial("NO_MARKET_DATA", f"No quote for {cmd.symbol} to value a market order; wait for data.")
-        limit = self.limits.max_notional_manual if cmd.actor == "manual" else self.limits.max_notional_strategy
-        notional = cmd.quantity * price
-        if notional > limit:
-            return Denial("MAX_NOTIONAL", f"Order value {notional:,.2f} {inst.quote} exceeds the limit "
-                          f"{limit:,.2f}.", limit=f"{limit:.2f}", observed=f"{notional:.2f}")
-        if inst.min_notional and notional < inst.min_notional:
-            return Denial("MIN_NOTIONAL", f"Order value {notional:,.2f} is below the venue minimum "
-                          f"{inst.min_notional}.", limit=str(inst.min_notional), observed=f"{notional:.2f}")
-        return None
-
-    def _check_collar(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        st = self._market.symbols.get(cmd.symbol)
-        book = st.book if st else None
-        mid = book.mid if book else None
-        if mid is None:
-            return Denial("NO_QUOTE", f"No two-sided quote for {cmd.symbol}; orders wait for market data.",
-                          observed="none")
-        age_s = (self._clock.now_ms() - st.book_ts) / 1000.0
-        if age_s > self.limits.quote_max_age_s:
-            return Denial("STALE_QUOTE", f"The last quote for {cmd.symbol} is {age_s:.1f} s old.",
-                          limit=f"{self.limits.quote_max_age_s} s", observed=f"{age_s:.1f} s")
-        if cmd.order_type is OrderType.LIMIT:
-            dev = abs(cmd.price / mid - 1.0) * 100.0
-            if dev > self.limits.price_collar_pct:
-                return Denial("PRICE_COLLAR", f"Price {cmd.price} is {dev:.2f}% away from the mid {mid:.{inst.price_decimals}f}"
-                              f" (limit ±{self.limits.price_collar_pct}%).",
-                              limit=f"{self.limits.price_collar_pct}%", observed=f"{dev:.2f}%")
-        return None
-
-    # ----------------------------------------------------------------------------------------- helpers
-    def _valuation_price(self, cmd: SubmitOrder) -> float | None:
+    # ------------------------------------------------------------------------------------------ helpers
+    def valuation_price(self, cmd: SubmitOrder) -> float | None:
         if cmd.order_type is OrderType.LIMIT:
             return cmd.price
-        st = self._market.symbols.get(cmd.symbol)
+        st = self.market.symbols.get(cmd.symbol)
         if st is None or st.book is None:
             return None
         return st.book.best_ask if cmd.side is Side.BUY else st.book.best_bid
 
-    def _reduces(self, cmd: SubmitOrder) -> bool:
-        pos = self._portfolio.position(cmd.symbol).quantity
-        working = sum(o.leaves_qty * o.side.sign for o in self._execution.working_orders(cmd.symbol))
+    def mid(self, symbol: str) -> float | None:
+        st = self.market.symbols.get(symbol)
+        return st.book.mid if st and st.book else None
+
+    def quote_of(self, symbol: str) -> str:
+        inst = self.instruments.get(symbol)
+        return inst.quote if inst else ""
+
+    def reduces(self, cmd: SubmitOrder) -> bool:
+        """Does the order shrink |position + working orders| without flipping through zero?"""
+        pos = self.portfolio.position(cmd.symbol).quantity
+        working = sum(o.leaves_qty * o.side.sign for o in self.execution.working.values() if o.symbol == cmd.symbol)
         before = pos + working
         after = before + cmd.quantity * cmd.side.sign
-        return abs(after) < abs(before) and after * before >= 0
+        return abs(after) < abs(before) - 1e-12 and after * before >= 0
+
+    def strategy_pnl(self, name: str) -> float:
+        total = 0.0
+        for sym, pos in self._strategy_books.get(name, {}).items():
+            pos.mark = self.mid(sym) or pos.mark
+            total += (pos.realized_pnl + pos.unrealized_pnl) * self.portfolio.fx(self.quote_of(sym))
+        return total
+
+    def daily_pnl(self) -> tuple[float, float]:
+        """(PnL since the start of the UTC day, start-of-day equity), in the base currency."""
+        equity = self.portfolio.equity()
+        today = dt.datetime.fromtimestamp(self.clock.now_ms() / 1000, tz=dt.timezone.utc).date().isoformat()
+        if self._sod.get("date") != today:
+            self._sod = {"date": today, "equity": equity}
+            self.store.set_setting("risk.sod", self._sod)
+        return equity - self._sod["equity"], self._sod["equity"]
+
+    def _check_loss(self) -> None:
+        pnl, sod = self.daily_pnl()
+        equity = sod + pnl
+        if equity > self._peak:
+            self._peak = equity
+            self.store.set_setting("risk.peak_equity", equity)
+        limits = self.limits
+        if self.state is not H and pnl <= -limits.daily_loss_halt_pct / 100.0 * sod:
+            self.halt(f"daily loss {pnl:,.2f} reached -{limits.daily_loss_halt_pct}% of start-of-day equity", "risk")
+        elif self.state is not H and self._peak and equity <= self._peak * (1 - limits.max_drawdown_pct / 100.0):
+            self.halt(f"drawdown from peak {self._peak:,.2f} reached {limits.max_drawdown_pct}%", "risk")
+        for name in self._strategy_books:
+            if self.strategy_states.get(name, (A,))[0] is not H:
+                spnl = self.strategy_pnl(name)
+                if spnl <= -limits.daily_loss_strategy_pct / 100.0 * sod:
+                    self.halt_strategy(name, f"strategy loss {spnl:,.2f} reached -{limits.daily_loss_strategy_pct}%"
+                                       f" of start-of-day equity", "risk")
+
+    def _check_stale_data(self) -> None:
+        now = self.clock.now_ms()
+        newest: dict[str, int] = {}
+        for sym, inst in self.instruments.items():
+            st = self.market.symbols.get(sym)
+            newest[inst.venue] = max(newest.get(inst.venue, 0), st.book_ts if st else 0)
+        for venue, ts in newest.items():
+            stale = (now - ts) / 1000.0 > self.limits.stale_data_s
+            state, why = self.venue_states.get(venue, (A, ""))
+            if stale and state is A:
+                self._set_venue(venue, R, f"market data stale for more than {self.limits.stale_data_s:g} s")
+            elif not stale and state is R and why.startswith("market data stale"):
+                self._set_venue(venue, A, "market data fresh again")
+
+    def _count_reject(self, actor: str) -> None:
+        name = strategy_of(actor)
+        if name is None:
+            return
+        n = self.rates.of(actor).rejects.add(self.clock.monotonic_ns())
+        if n > self.limits.max_rejects_per_min_strategy and self.strategy_states.get(name, (A,))[0] is not H:
+            self.halt_strategy(name, f"{n} rejects in 60 s (limit {self.limits.max_rejects_per_min_strategy})", "risk")
+
+    def _cancel_for_kill(self, predicate) -> list[str]:
+        now = self.clock.monotonic_ns()
+        sent = self.execution.cancel_all(predicate)
+        for cid in sent:
+            self._kill_cancels.setdefault(cid, [now, now])
+        for order in self.execution.working.values():  # disconnected venues: retried by tick()
+            if predicate(order):
+                self._kill_cancels.setdefault(order.client_order_id, [now, 0])
+        return sent
+
+    def _retry_kill_cancels(self) -> None:
+        if not self._kill_cancels:
+            return
+        now = self.clock.monotonic_ns()
+        for cid, times in list(self._kill_cancels.items()):
+            order = self.execution.orders.get(cid)
+            if order is None or not order.status.is_working:
+                del self._kill_cancels[cid]
+                continue
+            if now - times[1] >= NS // 2:
+                times[1] = now
+                self.execution.cancel(cid)
+            if now - times[0] >= self.limits.cancel_alarm_s * NS and len(times) == 2:
+                times.append(1)  # alarm once per order
+                self._alarm("critical", "Cancel failed", f"Order {cid} ({order.symbol}) is still live "
+                            f"{self.limits.cancel_alarm_s:g} s after the kill switch; retrying. Check the venue.")
+
+    def _kill_cancel_now(self) -> None:
+        for times in self._kill_cancels.values():
+            times[1] = 0
+        self._retry_kill_cancels()
+
+    def _set_venue(self, venue: str, state: TradingState, reason: str) -> None:
+        previous = self.venue_states.get(venue, (A, ""))[0]
+        if previous is state:
+            return
+        self.venue_states[venue] = (state, reason)
+        self.version += 1
+        log.warning("venue %s %s: %s", venue, state.value, reason)
+        self.bus.publish(TradingStateChanged(state, previous, reason, "risk", self.clock.now_ms(), f"venue:{venue}"))
+
+    def _adopt(self, rec: RiskStateRecord) -> None:
+        self._known[rec.scope] = rec
+        if rec.scope == "global":
+            self.state, self.state_reason = TradingState(rec.state), rec.reason
+        elif rec.scope.startswith("strategy:"):
+            self.strategy_states[rec.scope.split(":", 1)[1]] = (TradingState(rec.state), rec.reason)
+
+    def _persist(self, scope: str, state: TradingState, reason: str, actor: str) -> None:
+        rec = RiskStateRecord(scope, state.value, reason, actor, self.clock.now_ms())
+        self.store.save_risk_state(rec)
+        self._known[scope] = rec
+
+    def _alarm(self, level: str, title: str, message: str) -> None:
+        alert = Alert(level, title, message, self.clock.now_ms())
+        self.alarms.append(alert)
+        del self.alarms[:-50]
+        self.bus.publish(alert)
 
     def _deny(self, cmd: SubmitOrder, denial: Denial) -> None:
         event = OrderDenied(cmd.client_order_id, cmd.symbol, denial.reason, denial.message, denial.limit,
-                            denial.observed, cmd.actor, self._clock.now_ms())
+                            denial.observed, cmd.actor, self.clock.now_ms())
         log.warning("order %s denied [%s]: %s", cmd.client_order_id, denial.reason, denial.message)
-        if cmd.client_order_id not in self._execution.orders:
-            self._execution.record_denied(cmd, f"{denial.reason}: {denial.message}")
+        if cmd.client_order_id not in self.execution.orders:
+            self.execution.record_denied(cmd, f"{denial.reason}: {denial.message}")
         self.denials.append(event)
         del self.denials[:-200]
         self.version += 1
-        self._bus.publish(event)
+        self.bus.publish(event)
+        if denial.reason not in NO_STORM:
+            self._count_reject(cmd.actor)

@@ -213,6 +213,16 @@ class Store:
             return RiskStateRecord(scope, "HALTED", f"risk state record corrupt ({row[1]!r})", "system", 0)
         return RiskStateRecord(*row)
 
+    def risk_states(self) -> list[RiskStateRecord]:
+        """Every persisted scope (global, strategy:<name>); unreadable states read as HALTED."""
+        try:
+            rows = self.conn.execute("SELECT scope, state, reason, actor, ts FROM risk_state").fetchall()
+        except sqlite3.DatabaseError:
+            return [self.load_risk_state()]
+        return [RiskStateRecord(*r) if r[1] in ("ACTIVE", "REDUCING", "HALTED")
+                else RiskStateRecord(r[0], "HALTED", f"risk state record corrupt ({r[1]!r})", "system", 0)
+                for r in rows]
+
     def save_risk_state(self, rec: RiskStateRecord) -> None:
         """Durable on return: with WAL + synchronous=NORMAL a committed write survives a process crash;
         we force FULL for this one write so it also survives power loss."""

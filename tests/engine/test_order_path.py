@@ -2,7 +2,7 @@
 import math
 
 import pytest
-from conftest import advance
+from kit import advance
 
 from app.engine.messages import (
     OrderDenied, OrderFilled, OrderStatus, OrderType, Side, SubmitOrder, TradingState,
@@ -115,8 +115,7 @@ def test_unknown_symbol_and_duplicate_id_are_denied(make_kernel):
 def test_stale_quote_denies(make_kernel):
     k = make_kernel()
     advance(k, 500)
-    k.sim.set_connected(False)  # market data stops
-    k.clock.advance(6_000)
+    k.clock.advance(6_000)  # no market data for 6 s (the venue is not stepped)
     seen = denials(k)
     k.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, k.instruments["BTC/USDT"].round_price(mid(k)))
     assert [d.reason for d in seen] == ["STALE_QUOTE"]
@@ -129,7 +128,7 @@ def test_a_risk_rule_that_raises_denies_the_order(make_kernel):
     def broken(cmd, inst):
         raise ZeroDivisionError("bug in a rule")
 
-    k.risk._checks.append(broken)
+    k.risk.checks.rules.append(broken)
     seen = denials(k)
     k.submit("BTC/USDT", Side.BUY, OrderType.MARKET, 0.01)
     assert [d.reason for d in seen] == ["RISK_CHECK_ERROR"]
@@ -186,7 +185,7 @@ def test_kill_latch_survives_restart_until_a_person_resets(make_kernel, profile)
     assert [d.reason for d in seen] == ["TRADING_HALTED"]
     with pytest.raises(ValueError):
         k2.risk.reset("   ")
-    k2.risk.reset("checked the market", actor="tester")
+    k2.risk.reset("checked the market", actor="manual")
     k2.close()
     k3 = make_kernel(profile)
     assert k3.risk.state is TradingState.ACTIVE

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from conftest import pump, table_column
+from kit import pump, table_column
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
