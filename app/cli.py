@@ -3,6 +3,7 @@
     kestrel [--profile DIR]                   open the terminal window
     kestrel --self-test [--profile DIR]       drive the real window offscreen; exit 0 only if every step works
     kestrel run --headless [--duration S]     the same engine, no Qt imported
+    kestrel risk status|halt|reset|limits|set the kill switch and limits, from any terminal
 """
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", parents=[common], help="run the engine")
     run.add_argument("--headless", action="store_true", help="no window: Qt is not imported at all")
     run.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    from app.risk_cli import add_risk_commands
+
+    add_risk_commands(sub, common)
     return parser
 
 
@@ -37,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     from app.config import default_profile_dir
 
     profile: Path = getattr(args, "profile", None) or default_profile_dir()
+    if args.command == "risk":
+        from app.risk_cli import main_risk
+
+        return main_risk(args, profile)
     if args.command == "run":
         if not args.headless:
             print("kestrel run: only --headless is supported; run `kestrel` for the window.", file=sys.stderr)

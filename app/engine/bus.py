@@ -7,6 +7,8 @@ vn.py's event engine lacks.
 
 Dispatch is depth-first: a handler that publishes causes nested dispatch before ``publish`` returns.
 Handlers are matched on the message's class and its bases, so ``subscribe(object, h)`` sees everything.
+A handler that feeds itself (publishes what it reacts to) would recurse without end: nesting deeper than
+``MAX_DEPTH`` drops the message with a logged error instead.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Any, Callable
 Handler = Callable[[Any], None]
 
 log = logging.getLogger("kestrel.bus")
+MAX_DEPTH = 64
 
 
 class MessageBus:
@@ -24,6 +27,8 @@ class MessageBus:
         self._dispatch: dict[type, tuple[Handler, ...]] = {}
         self.published = 0  # total messages published: the status bar derives messages/s from it
         self.handler_errors = 0
+        self.dropped = 0  # messages dropped by the depth guard
+        self._depth = 0
         self._error_counts: dict[tuple[str, str], int] = {}
 
     def subscribe(self, msg_type: type, handler: Handler) -> Callable[[], None]:
@@ -46,11 +51,24 @@ class MessageBus:
         handlers = self._dispatch.get(type(msg))
         if handlers is None:
             handlers = self._resolve(type(msg))
-        for handler in handlers:
-            try:
-                handler(msg)
-            except Exception:  # noqa: BLE001 - one bad handler must never stop dispatch to the others
-                self._report(handler, msg)
+        if self._depth >= MAX_DEPTH:
+            self._drop(msg)
+            return
+        self._depth += 1
+        try:
+            for handler in handlers:
+                try:
+                    handler(msg)
+                except Exception:  # noqa: BLE001 - one bad handler must never stop dispatch to the others
+                    self._report(handler, msg)
+        finally:
+            self._depth -= 1
+
+    def _drop(self, msg: Any) -> None:
+        self.dropped += 1
+        if self.dropped <= 5 or self.dropped % 1000 == 0:
+            log.error("dropped %s: publish nested %d deep (a handler reacting to its own messages?); "
+                      "%d dropped so far", type(msg).__name__, MAX_DEPTH, self.dropped)
 
     def _resolve(self, msg_type: type) -> tuple[Handler, ...]:
         handlers: list[Handler] = []

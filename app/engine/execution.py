@@ -23,6 +23,15 @@ from app.engine.venues.base import VenueAdapter, VenueOrder
 log = logging.getLogger("kestrel.execution")
 
 
+class _Changed:
+    """A deferred 'order changed' notification inside a cancel batch."""
+
+    __slots__ = ("order",)
+
+    def __init__(self, order: Order) -> None:
+        self.order = order
+
+
 class ExecutionEngine:
     def __init__(self, bus: MessageBus, store: Store, clock: Clock) -> None:
         self._bus = bus
@@ -31,6 +40,7 @@ class ExecutionEngine:
         self._venues: dict[str, VenueAdapter] = {}
         self.orders: dict[str, Order] = {}
         self.working: dict[str, Order] = {}  # index of non-terminal orders: limits read it on every order
+        self._deferred: list[Any] | None = None  # venue reports held while a cancel batch is being sent
         self.version = 0  # bumps on every order change: views repaint when it moves
         for row in store.orders():
             order = Order.from_row(row)
@@ -55,6 +65,10 @@ class ExecutionEngine:
         """
         adapter = self._venues[venue]
         if not adapter.connected:
+            for order in list(self.working.values()):
+                if order.venue == venue and order.status is OrderStatus.SUBMITTED:
+                    order.reason = "sent before a restart or disconnect; not yet confirmed by the venue"
+                    self._set_status(order, OrderStatus.UNKNOWN)
             return [f"{venue} is disconnected: {sum(o.venue == venue for o in self.working.values())} "
                     f"order(s) stay unresolved and keep counting toward limits"]
         venue_open = {o.client_order_id: o for o in adapter.open_orders()}
@@ -111,23 +125,46 @@ class ExecutionEngine:
         if order is None or not order.status.is_working:
             return False
         if order.status is not OrderStatus.UNKNOWN:
-            self._set_status(order, OrderStatus.PENDING_CANCEL)
+            order.transition(OrderStatus.PENDING_CANCEL)
+            self._persist(order)
+            if self._deferred is not None:
+                self._deferred.append(_Changed(order))  # published after the batch's cancels are out
+            else:
+                self._changed(order)
         adapter = self._venues.get(order.venue)
         if adapter is not None:
             adapter.cancel(client_order_id)
         return True
 
     def cancel_all(self, predicate=None) -> list[str]:
+        """Send every cancel first; venue reports that come back meanwhile (a zero-latency venue answers
+        inside ``cancel``) are processed after the last cancel is out, so no subscriber, however slow,
+        can delay a cancel behind another order's events."""
         sent = []
-        for order in list(self.working_orders()):
-            if predicate is None or predicate(order):
-                if self.cancel(order.client_order_id):
-                    sent.append(order.client_order_id)
+        nested = self._deferred is not None
+        if not nested:
+            self._deferred = []
+        try:
+            for order in list(self.working_orders()):
+                if predicate is None or predicate(order):
+                    if self.cancel(order.client_order_id):
+                        sent.append(order.client_order_id)
+        finally:
+            if not nested:
+                held, self._deferred = self._deferred, None
+                for event in held:
+                    if isinstance(event, _Changed):
+                        self._changed(event.order)
+                    else:
+                        self.on_report(event)
         return sent
 
     # ------------------------------------------------------------------------------------------ reports
     def on_report(self, event: Any) -> None:
         """Venue reports for our orders arrive here (never straight on the bus)."""
+        if self._deferred is not None:
+            self._deferred.append(event)
+            return
         order = self.orders.get(getattr(event, "client_order_id", ""))
         if order is None:
             log.warning("report for an unknown order ignored: %r", event)

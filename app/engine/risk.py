@@ -130,8 +130,8 @@ class RiskEngine:
         self.state, self.state_reason = H, reason
         self.version += 1
         log.critical("KILL SWITCH engaged by %s: %s", actor, reason)
+        sent = self._cancel_for_kill(lambda o: True)  # before any subscriber (a slow plugin) can delay them
         self.bus.publish(TradingStateChanged(H, previous, reason, actor, self.clock.now_ms()))
-        sent = self._cancel_for_kill(lambda o: True)
         self._alarm("critical", "Trading HALTED", f"Kill switch engaged by {actor}: {reason}. Cancels sent for "
                     f"{len(sent)} working order(s). Reset it from the risk panel when it is safe.")
         return sent
@@ -143,8 +143,8 @@ class RiskEngine:
         self.strategy_states[name] = (H, reason)
         self.version += 1
         log.critical("strategy %s HALTED by %s: %s", name, actor, reason)
-        self.bus.publish(TradingStateChanged(H, previous, reason, actor, self.clock.now_ms(), f"strategy:{name}"))
         sent = self._cancel_for_kill(lambda o: o.actor == f"strategy:{name}")
+        self.bus.publish(TradingStateChanged(H, previous, reason, actor, self.clock.now_ms(), f"strategy:{name}"))
         self._alarm("critical", f"Strategy {name} HALTED", f"{reason} ({actor}); {len(sent)} order(s) canceled.")
         return sent
 

@@ -58,3 +58,21 @@ def test_log_flood_is_rate_limited(caplog):
             bus.publish(tick(i))
     assert bus.handler_errors == 3000
     assert len(caplog.records) < 10
+
+
+def test_a_handler_feeding_itself_is_stopped_by_the_depth_guard(caplog):
+    bus = MessageBus()
+    calls = []
+
+    def echo(msg):
+        calls.append(msg)
+        bus.publish(msg)  # reacts to its own message: would recurse forever
+
+    bus.subscribe(TradeTick, echo)
+    bus.subscribe(OrderDenied, calls.append)
+    with caplog.at_level("ERROR", logger="kestrel.bus"):
+        bus.publish(tick(1))
+    assert len(calls) == 64 and bus.dropped == 1 and bus.handler_errors == 0
+    assert "nested 64 deep" in caplog.text
+    bus.publish(OrderDenied("c", "", "", ""))  # the bus still works afterwards
+    assert isinstance(calls[-1], OrderDenied)

@@ -18,7 +18,7 @@ Faults for tests: ``set_connected(False)`` emits ``VenueStatus``, rejects submit
 (fills of resting orders, acks of orders already in flight); ``set_connected(True)`` delivers them in order,
 then fresh snapshots on the next ``advance_to``. ``drop_reports(True)`` *loses* reports for good (the
 venue's state still changes, so ``open_orders()`` tells the truth: what reconciliation must recover from).
-``reject_next_cancel(n)``: the next n cancels get ``CancelRejected``.
+``reject_next_cancel(n)``: the next n cancels get ``CancelRejected`` (0 stops it).
 """
 from __future__ import annotations
 
@@ -210,7 +210,8 @@ class SimExchange:
                 m.sent_version = -1
 
     def reject_next_cancel(self, n: int = 1) -> None:
-        self._reject_cancels += int(n)
+        """The next ``n`` cancels get ``CancelRejected`` (replaces any earlier count; 0 stops rejecting)."""
+        self._reject_cancels = int(n)
 
     def drop_reports(self, drop: bool) -> None:
         self._dropping = bool(drop)

@@ -1,0 +1,246 @@
+"""K1-K5, flatten, restart and outside halts, with fault injection in the sim venue."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from kit import advance
+from test_risk_controls import LOOSE, kernel_with, mid, send
+
+from app.config import RiskSettings, Settings, SimSettings
+from app.engine.clock import SimClock
+from app.engine.kernel import Kernel
+from app.engine.messages import (
+    Alert, OrderStatus, OrderType, OrderUpdated, Side, SubmitOrder, TradeTick, TradingState, TradingStateChanged,
+)
+from app.engine.store import RiskStateRecord, Store
+
+
+def rest_orders(k, n, actor="manual"):
+    inst = k.instruments["BTC/USDT"]
+    ids = [send_id(k, 0.001 + i * 0.0001, inst.round_price(mid(k) * 0.97), actor) for i in range(n)]
+    advance(k, 100)
+    assert all(k.execution.orders[c].status is OrderStatus.ACCEPTED for c in ids)
+    return ids
+
+
+def send_id(k, qty, price, actor="manual"):
+    cid = f"r{len(k.execution.orders)}"
+    k.bus.publish(SubmitOrder(cid, "BTC/USDT", "sim", Side.BUY, OrderType.LIMIT, qty, price, actor))
+    return cid
+
+
+def test_k1_with_100_working_orders_and_a_cpu_hog(make_kernel):
+    k = kernel_with(make_kernel)
+    ids = rest_orders(k, 100)
+    cancel_times, events = [], []
+    real_cancel = k.sim.cancel
+    k.sim.cancel = lambda cid: (cancel_times.append(time.perf_counter()), real_cancel(cid))
+
+    def hog(msg):  # a plugin burning 20 ms on every message it sees
+        t = time.perf_counter()
+        while time.perf_counter() - t < 0.02:
+            pass
+
+    def eager_strategy(msg):  # a plugin that keeps trying to trade on every update of the manual orders
+        if k.execution.orders[msg.client_order_id].actor != "manual":
+            return
+        events.append((time.perf_counter(), k.store.load_risk_state().state))
+        k.bus.publish(SubmitOrder(f"s{len(events)}", "BTC/USDT", "sim", Side.BUY, OrderType.MARKET, 0.001,
+                                  None, "strategy:eager"))
+
+    k.bus.subscribe(TradeTick, hog)
+    k.bus.subscribe(TradingStateChanged, hog)
+    k.bus.subscribe(OrderUpdated, hog)
+    k.bus.subscribe(OrderUpdated, eager_strategy)
+    t0 = time.perf_counter()
+    k.risk.halt("test", actor="manual")
+    assert len(cancel_times) == 100 and max(cancel_times) - t0 < 1.0
+    assert all(k.execution.orders[c].status is OrderStatus.CANCELED for c in ids)
+    eager = [o for o in k.execution.orders.values() if o.actor == "strategy:eager"]
+    assert eager and all(o.status is OrderStatus.DENIED for o in eager)  # nothing accepted after HALTED
+    assert all(state == "HALTED" for _, state in events)
+
+
+def test_venue_rejecting_cancels_is_retried_alarmed_and_stays_halted(make_kernel):
+    k = kernel_with(make_kernel)
+    (cid,) = rest_orders(k, 1)
+    alerts = []
+    k.bus.subscribe(Alert, alerts.append)
+    k.sim.reject_next_cancel(10_000)
+    k.risk.halt("test")
+    for _ in range(24):  # 6 s
+        advance(k, 250)
+        k.risk.tick()
+    assert k.execution.orders[cid].status.is_working
+    assert any(a.title == "Cancel failed" and cid in a.message for a in alerts)
+    assert k.risk.state is TradingState.HALTED
+    k.sim.reject_next_cancel(0)
+    advance(k, 600)
+    k.risk.tick()
+    advance(k, 100)
+    assert k.execution.orders[cid].status is OrderStatus.CANCELED
+
+
+def test_disconnect_during_kill_is_reconciled_and_canceled_after_reconnect(make_kernel):
+    k = kernel_with(make_kernel)
+    ids = rest_orders(k, 3)
+    k.sim.set_connected(False)
+    assert k.risk.venue_states["sim"][0] is TradingState.REDUCING  # K5
+    k.risk.halt("test")
+    advance(k, 200)
+    assert all(k.execution.orders[c].status.is_working for c in ids)
+    k.sim.set_connected(True)
+    advance(k, 200)
+    assert all(k.execution.orders[c].status is OrderStatus.CANCELED for c in ids)
+    assert k.risk.venue_states["sim"][0] is TradingState.ACTIVE and k.risk.state is TradingState.HALTED
+
+
+def test_crash_between_journal_and_send_is_never_resent(profile):
+    clock = SimClock(1_750_000_000_000)
+    settings = Settings(sim=SimSettings(latency_ms=0))
+    k = Kernel(profile, settings, clock=clock)
+    k.start()
+    advance(k, 500)
+
+    class Crash(BaseException):
+        pass
+
+    def crash(order):
+        raise Crash  # the process dies after the journal write, before the venue hears of it
+
+    k.sim.submit = crash
+    with pytest.raises(Crash):
+        k.submit("BTC/USDT", Side.BUY, OrderType.MARKET, 0.01)
+    (cid,) = k.execution.orders
+    k.store.close()
+    k2 = Kernel(profile, settings, clock=clock)  # restart; the venue is unreachable at first
+    sent = []
+    real = k2.sim.submit
+    k2.sim.submit = lambda o: (sent.append(o.client_order_id), real(o))
+    k2.sim.set_connected(False)
+    k2.start()
+    order = k2.execution.orders[cid]
+    assert order.status is OrderStatus.UNKNOWN and cid in k2.execution.working  # counts until resolved
+    assert not k2.risk.reduces(SubmitOrder("x", "BTC/USDT", "sim", Side.BUY, OrderType.MARKET, 0.005))
+    k2.sim.set_connected(True)
+    advance(k2, 200)
+    assert order.status is OrderStatus.CANCELED and cid not in sent and k2.sim.open_orders() == []
+    assert k2.portfolio.position("BTC/USDT").quantity == 0
+    k2.close()
+
+
+def test_wall_clock_jump_does_not_open_the_throttle(make_kernel, sim_clock):
+    k = kernel_with(make_kernel, max_msgs_per_s_strategy=5, quote_max_age_s=10_000, max_throttle_trips_per_10s=99)
+    far = k.instruments["BTC/USDT"].round_price(mid(k) * 0.97)
+    r = [send(k, 0.001 + i * 0.0001, Side.BUY, OrderType.LIMIT, far, "strategy:a") for i in range(6)]
+    assert r[-1] == "THROTTLE"
+    frozen = sim_clock.monotonic_ns()
+    sim_clock.monotonic_ns = lambda: frozen  # the monotonic clock does not move...
+    sim_clock.advance(3_600_000)  # the wall clock jumps an hour (NTP, DST, a user)
+    assert send(k, 0.01, Side.BUY, OrderType.LIMIT, far, "strategy:a") == "THROTTLE"
+
+
+def test_k2_per_strategy_kill_leaves_others_trading(make_kernel):
+    k = kernel_with(make_kernel)
+    mine = rest_orders(k, 2, actor="strategy:a")
+    other = rest_orders(k, 1, actor="strategy:b")
+    k.risk.halt_strategy("a", "misbehaving")
+    advance(k, 100)
+    assert all(k.execution.orders[c].status is OrderStatus.CANCELED for c in mine)
+    assert k.execution.orders[other[0]].status is OrderStatus.ACCEPTED
+    assert send(k, 0.001, actor="strategy:a") == "STRATEGY_HALTED"
+    assert send(k, 0.001, actor="strategy:b") is None
+    assert k.store.load_risk_state("strategy:a").state == "HALTED"
+
+
+def test_k3_daily_loss_halts_strategy_then_global(make_kernel):
+    k = kernel_with(make_kernel, daily_loss_strategy_pct=0.0001, daily_loss_halt_pct=0.0002)
+    for _ in range(3):  # round trips: fees and the spread make a loss
+        send(k, 0.2, Side.BUY, actor="strategy:loser")
+        advance(k, 60)
+        send(k, 0.2, Side.SELL, actor="strategy:loser")
+        advance(k, 60)
+        k.risk.tick()
+    assert k.risk.strategy_states["loser"][0] is TradingState.HALTED
+    while k.risk.state is not TradingState.HALTED and len(k.execution.orders) < 60:
+        send(k, 0.2, Side.BUY)
+        advance(k, 60)
+        send(k, 0.2, Side.SELL)
+        advance(k, 60)
+        k.risk.tick()
+    assert k.risk.state is TradingState.HALTED and "daily loss" in k.risk.state_reason
+
+
+def test_k4_reject_storm_and_throttle_trips_kill_the_strategy(make_kernel):
+    k = kernel_with(make_kernel, max_rejects_per_min_strategy=20)
+    for i in range(20):
+        send(k, -1.0, actor="strategy:spammer")
+    assert "spammer" not in k.risk.strategy_states  # 20 rejects a minute: at the limit
+    send(k, -1.0, actor="strategy:spammer")
+    assert k.risk.strategy_states["spammer"][0] is TradingState.HALTED
+    k2 = kernel_with(make_kernel, max_msgs_per_s_strategy=1, max_throttle_trips_per_10s=3)
+    far = k2.instruments["BTC/USDT"].round_price(mid(k2) * 0.97)
+    for i in range(3):  # 1 accepted, 2 throttle trips
+        send(k2, 0.001 + i * 0.0001, Side.BUY, OrderType.LIMIT, far, "strategy:fast")
+    assert "fast" not in k2.risk.strategy_states
+    send(k2, 0.0015, Side.BUY, OrderType.LIMIT, far, "strategy:fast")  # the third trip
+    assert k2.risk.strategy_states["fast"][0] is TradingState.HALTED
+
+
+def test_k5_stale_data_puts_the_venue_in_reducing_until_fresh(make_kernel):
+    k = kernel_with(make_kernel)
+    send(k, 0.01)
+    advance(k, 100)
+    k.clock.advance(5_100)  # no data for 5.1 s
+    k.risk.tick()
+    assert k.risk.venue_states["sim"][0] is TradingState.REDUCING
+    k.clock.advance(1)
+    k.sim.advance_to(k.clock.now_ms())  # data flows again
+    k.risk.tick()
+    assert k.risk.venue_states["sim"][0] is TradingState.ACTIVE
+
+
+def test_flatten_needs_confirmation_and_works_while_halted(make_kernel):
+    k = kernel_with(make_kernel)
+    send(k, 0.05)
+    send(k, 0.5, Side.SELL, symbol="ETH/USDT")
+    advance(k, 100)
+    k.risk.halt("end of day")
+    with pytest.raises(PermissionError):
+        k.risk.flatten()
+    assert send(k, 0.01, Side.SELL) == "TRADING_HALTED"  # a normal order is still refused
+    k.risk.flatten(confirmed=True)
+    advance(k, 200)
+    assert k.portfolio.position("BTC/USDT").quantity == pytest.approx(0)
+    assert k.portfolio.position("ETH/USDT").quantity == pytest.approx(0)
+    assert k.risk.state is TradingState.HALTED
+
+
+def test_reset_is_a_persons_action_with_a_reason(make_kernel):
+    k = kernel_with(make_kernel)
+    k.risk.halt("x")
+    with pytest.raises(PermissionError):
+        k.risk.reset("I am a strategy", actor="strategy:a")
+    with pytest.raises(ValueError):
+        k.risk.reset("", actor="manual")
+    k.risk.reset("checked", actor="manual")
+    assert k.risk.state is TradingState.ACTIVE
+
+
+def test_reset_from_outside_reaches_the_running_kernel(make_kernel):
+    k = kernel_with(make_kernel)
+    k.risk.halt("x")
+    other = Store(k.store.path)
+    other.save_risk_state(RiskStateRecord("global", "ACTIVE", "desk ok", "cli", 1))
+    other.close()
+    k.risk.tick()
+    assert k.risk.state is TradingState.ACTIVE and k.risk.state_reason == "desk ok"
+
+
+def test_corrupt_risk_record_starts_halted(make_kernel, profile):
+    k = kernel_with(make_kernel)
+    k.store.conn.execute("UPDATE risk_state SET state='??' WHERE scope='global'")
+    k.close()
+    k2 = make_kernel(profile)
+    assert k2.risk.state is TradingState.HALTED and "corrupt" in k2.risk.state_reason

@@ -1,0 +1,166 @@
+"""Every pre-trade control at and just over its limit, on the real kernel (SQLite, sim venue, sim clock)."""
+from __future__ import annotations
+
+import pytest
+from kit import advance
+
+from app.config import RiskSettings, StrategyPermissions
+from app.engine.messages import OrderDenied, OrderStatus, OrderType, RiskLimitsChanged, Side, SubmitOrder
+
+LOOSE = dict(max_msgs_per_s_strategy=100_000, max_msgs_per_s_total=100_000, duplicate_window_s=0.0,
+             max_fills_per_min_strategy=100_000, max_rejects_per_min_strategy=100_000,
+             max_notional_manual=1e9, max_notional_strategy=1e9, max_order_qty={}, max_position={},
+             max_working_orders_total=100_000, max_working_orders_strategy=100_000, max_gross_exposure_x_equity=1e6)
+
+
+def kernel_with(make_kernel, latency_ms=0, **risk):
+    k = make_kernel(latency_ms=latency_ms, risk=RiskSettings(**{**LOOSE, **risk}))
+    advance(k, 500)
+    return k
+
+
+def send(k, qty, side=Side.BUY, otype=OrderType.MARKET, price=None, actor="manual", symbol="BTC/USDT"):
+    seen: list[OrderDenied] = []
+    unsub = k.bus.subscribe(OrderDenied, seen.append)
+    cid = f"t{len(k.execution.orders) + 1}-{k.clock.now_ms()}"
+    k.bus.publish(SubmitOrder(cid, symbol, "sim", side, otype, qty, price, actor))
+    unsub()
+    return seen[0].reason if seen else None
+
+
+def mid(k, symbol="BTC/USDT"):
+    return k.market.get(symbol).book.mid
+
+
+def test_max_order_qty(make_kernel):
+    k = kernel_with(make_kernel, max_order_qty={"BTC/USDT": 0.05})
+    assert send(k, 0.05) is None
+    assert send(k, 0.0501) == "MAX_ORDER_QTY"
+
+
+def test_max_notional_manual_and_strategy_market_valued_at_best_opposite(make_kernel):
+    k = kernel_with(make_kernel, max_notional_manual=5_000.0, max_notional_strategy=2_500.0)
+    ask = k.market.get("BTC/USDT").book.best_ask
+    at = int(5_000.0 / ask / 0.0001) * 0.0001
+    assert send(k, round(at, 4)) is None
+    assert send(k, round(at + 0.0002, 4)) == "MAX_NOTIONAL"
+    at_s = int(2_500.0 / k.market.get("BTC/USDT").book.best_ask / 0.0001) * 0.0001
+    assert send(k, round(at_s, 4), actor="strategy:s") is None
+    assert send(k, round(at_s + 0.0002, 4), actor="strategy:s") == "MAX_NOTIONAL"
+
+
+def test_price_collar_and_quote_age(make_kernel):
+    k = kernel_with(make_kernel)
+    inst = k.instruments["BTC/USDT"]
+    m = mid(k)
+    inside = int(m * 1.05 / 0.1) * 0.1
+    assert send(k, 0.001, Side.SELL, OrderType.LIMIT, round(inside, 1)) is None
+    assert send(k, 0.001, Side.SELL, OrderType.LIMIT, inst.round_price(m * 1.0502)) == "PRICE_COLLAR"
+    k.clock.advance(5_000 - (k.clock.now_ms() - k.market.get("BTC/USDT").book_ts))  # quote exactly 5 s old
+    assert send(k, 0.001, Side.SELL, OrderType.LIMIT, inst.round_price(m * 1.01)) is None
+    k.clock.advance(1)
+    assert send(k, 0.001, Side.SELL, OrderType.LIMIT, inst.round_price(m * 1.011)) == "STALE_QUOTE"
+
+
+def test_position_limit_counts_working_orders(make_kernel):
+    k = kernel_with(make_kernel, max_position={"BTC/USDT": 0.05})
+    far = k.instruments["BTC/USDT"].round_price(mid(k) * 0.97)
+    assert send(k, 0.03, Side.BUY, OrderType.LIMIT, far) is None  # working, not filled
+    assert send(k, 0.02) is None  # 0 + 0.03 working + 0.02 = 0.05: at the limit
+    advance(k, 100)
+    assert send(k, 0.0001) == "POSITION_LIMIT"  # 0.02 filled + 0.03 working + 0.0001
+    bid = k.market.get("BTC/USDT").book.best_bid  # a marketable sell above our own working bid
+    assert send(k, 0.02, Side.SELL, OrderType.LIMIT, bid) is None  # reducing is always allowed
+
+
+def test_gross_exposure_vs_equity(make_kernel):
+    k = kernel_with(make_kernel, max_gross_exposure_x_equity=0.01)
+    cap = 0.01 * k.portfolio.equity()
+    ask = k.market.get("BTC/USDT").book.best_ask
+    assert send(k, round(int(cap * 0.95 / ask / 0.0001) * 0.0001, 4)) is None
+    advance(k, 100)
+    assert send(k, round(int(cap * 0.1 / ask / 0.0001) * 0.0001, 4)) == "GROSS_EXPOSURE"
+
+
+def test_message_throttle_per_strategy_and_overall(make_kernel):
+    k = kernel_with(make_kernel, max_msgs_per_s_strategy=10, max_msgs_per_s_total=15,
+                    max_throttle_trips_per_10s=100)
+    far = k.instruments["BTC/USDT"].round_price(mid(k) * 0.97)
+    results = [send(k, 0.001 + i * 0.0001, Side.BUY, OrderType.LIMIT, far, "strategy:a") for i in range(11)]
+    assert results == [None] * 10 + ["THROTTLE"]
+    results = [send(k, 0.001 + i * 0.0001, Side.BUY, OrderType.LIMIT, far, "strategy:b") for i in range(6)]
+    assert results == [None] * 5 + ["THROTTLE"]  # overall 15/s
+    cancels = [o.client_order_id for o in k.execution.working.values()]
+    from app.engine.messages import CancelOrder
+
+    for cid in cancels:
+        k.bus.publish(CancelOrder(cid))  # cancels are never blocked
+    assert all(k.execution.orders[c].status is OrderStatus.CANCELED for c in cancels)
+    k.clock.advance(1001)
+    assert send(k, 0.002, Side.BUY, OrderType.LIMIT, far, "strategy:a") is None
+
+
+def test_duplicate_order_within_one_second(make_kernel):
+    k = kernel_with(make_kernel, duplicate_window_s=1.0)
+    far = k.instruments["BTC/USDT"].round_price(mid(k) * 0.97)
+    assert send(k, 0.001, Side.BUY, OrderType.LIMIT, far) is None
+    assert send(k, 0.001, Side.BUY, OrderType.LIMIT, far) == "DUPLICATE_ORDER"
+    assert send(k, 0.002, Side.BUY, OrderType.LIMIT, far) is None  # not identical
+    k.clock.advance(1001)
+    assert send(k, 0.001, Side.BUY, OrderType.LIMIT, far) is None
+
+
+def test_working_orders_per_strategy_and_overall(make_kernel):
+    k = kernel_with(make_kernel, max_working_orders_strategy=20, max_working_orders_total=25)
+    far = k.instruments["BTC/USDT"].round_price(mid(k) * 0.97)
+    r = [send(k, 0.001 + i * 0.0001, Side.BUY, OrderType.LIMIT, far, "strategy:a") for i in range(21)]
+    assert r == [None] * 20 + ["MAX_WORKING_ORDERS_STRATEGY"]
+    r = [send(k, 0.001 + i * 0.0001, Side.BUY, OrderType.LIMIT, far) for i in range(6)]
+    assert r == [None] * 5 + ["MAX_WORKING_ORDERS"]
+
+
+def test_a_burst_of_2000_against_50_working_lets_exactly_50_through(make_kernel):
+    k = kernel_with(make_kernel, latency_ms=20, max_working_orders_total=50)  # all still in flight
+    far = k.instruments["BTC/USDT"].round_price(mid(k) * 0.97)
+    results = [send(k, 0.001, Side.BUY, OrderType.LIMIT, far) for _ in range(2000)]
+    assert results.count(None) == 50
+    assert set(results) == {None, "MAX_WORKING_ORDERS"}
+    advance(k, 100)
+    assert len(k.sim.open_orders()) == 50
+
+
+def test_self_match_prevention(make_kernel):
+    k = kernel_with(make_kernel)
+    inst = k.instruments["BTC/USDT"]
+    ask_side = inst.round_price(mid(k) * 1.01)
+    assert send(k, 0.001, Side.SELL, OrderType.LIMIT, ask_side) is None
+    assert send(k, 0.001, Side.BUY, OrderType.LIMIT, ask_side) == "SELF_MATCH"
+    assert send(k, 0.001, Side.BUY, OrderType.MARKET) == "SELF_MATCH"
+    assert send(k, 0.001, Side.BUY, OrderType.LIMIT, inst.round_price(ask_side - 1)) is None
+
+
+def test_strategy_permissions(make_kernel):
+    k = kernel_with(make_kernel, permissions={"eth_only": StrategyPermissions(symbols=["ETH/USDT"],
+                                                                               order_types=["LIMIT"])})
+    assert send(k, 0.001, actor="strategy:eth_only") == "NOT_PERMITTED"
+    assert send(k, 0.01, symbol="ETH/USDT", actor="strategy:eth_only") == "NOT_PERMITTED"  # market
+    price = k.instruments["ETH/USDT"].round_price(mid(k, "ETH/USDT") * 0.99)
+    assert send(k, 0.01, Side.BUY, OrderType.LIMIT, price, "strategy:eth_only", "ETH/USDT") is None
+    assert send(k, 0.001, actor="strategy:other") is None
+
+
+def test_limits_change_only_by_a_person_logged_old_and_new_and_persisted(make_kernel, profile):
+    k = kernel_with(make_kernel)
+    with pytest.raises(PermissionError):
+        k.risk.update_limits({"max_notional_manual": 1e12}, actor="strategy:greedy", reason="more")
+    with pytest.raises(ValueError):
+        k.risk.update_limits({"max_notional_manual": 1000.0}, actor="manual", reason=" ")
+    events = []
+    k.bus.subscribe(RiskLimitsChanged, events.append)
+    k.risk.update_limits({"max_notional_manual": 1000.0}, actor="manual", reason="smaller tickets today")
+    assert [(e.name, e.old, e.new, e.actor) for e in events] == [("max_notional_manual", "1000000000.0", "1000.0",
+                                                                  "manual")]
+    assert send(k, 0.02) == "MAX_NOTIONAL"
+    k.close()
+    k2 = make_kernel(profile)
+    assert k2.risk.limits.max_notional_manual == 1000.0
