@@ -1,0 +1,57 @@
+"""`kestrel risk ...` from a second terminal while a terminal is running on the same profile."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "main.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+
+
+def test_halt_from_the_cli_stops_a_running_terminal_within_one_second(tmp_path):
+    prof = tmp_path / "p"
+    running = subprocess.Popen([sys.executable, "main.py", "run", "--headless", "--duration", "20", "--profile",
+                                str(prof)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert "trading state ACTIVE" in running.stdout.readline()
+        time.sleep(1.0)
+        t_halt = dt.datetime.now()
+        r = cli("risk", "halt", "--reason", "risk desk", "--profile", str(prof))
+        assert r.returncode == 0, r.stderr
+        log = prof / "logs" / "kestrel.log"
+        deadline = time.monotonic() + 5
+        line = ""
+        while time.monotonic() < deadline and not line:
+            line = next((x for x in log.read_text().splitlines() if "KILL SWITCH engaged" in x), "")
+            time.sleep(0.05)
+        assert "risk desk" in line and "by cli" in line
+        stamp = dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+        assert (stamp - t_halt).total_seconds() < 1.0
+    finally:
+        running.kill()
+        running.wait(10)
+    status = cli("risk", "status", "--profile", str(prof))
+    assert "HALTED" in status.stdout and "risk desk" in status.stdout
+
+
+def test_reset_needs_a_reason_and_limits_need_valid_values(tmp_path):
+    prof = str(tmp_path / "p")
+    assert cli("risk", "halt", "--profile", prof).returncode == 0
+    r = cli("risk", "reset", "--profile", prof)
+    assert r.returncode == 2 and "--reason is required" in r.stderr
+    assert cli("risk", "reset", "--reason", "all clear", "--profile", prof).returncode == 0
+    assert "ACTIVE" in cli("risk", "status", "--profile", prof).stdout
+    r = cli("risk", "set", "max_notional_manual", "-5", "--reason", "x", "--profile", prof)
+    assert r.returncode == 2 and "greater than 0" in r.stderr and "Traceback" not in r.stderr
+    r = cli("risk", "set", "max_notional_manual", "1000", "--reason", "smaller", "--profile", prof)
+    assert r.returncode == 0 and "50000.0 -> 1000.0" in r.stdout
+    assert '"max_notional_manual": 1000.0' in cli("risk", "limits", "--profile", prof).stdout
+    assert "changed by cli" in (tmp_path / "p" / "logs" / "kestrel.log").read_text()
