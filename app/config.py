@@ -38,8 +38,8 @@ class StrategyPermissions(_Model):
 class RiskSettings(_Model):
     """Pre-trade limits and automatic kill triggers. Changed only by a person (risk panel or CLI)."""
 
-    max_notional_manual: float = Field(50_000.0, gt=0, description="quote units per order")
-    max_notional_strategy: float = Field(25_000.0, gt=0, description="quote units per order")
+    max_notional_manual: float = Field(50_000.0, gt=0, description="per order, in the base currency")
+    max_notional_strategy: float = Field(25_000.0, gt=0, description="per order, in the base currency")
     price_collar_pct: float = Field(5.0, gt=0, le=100)
     quote_max_age_s: float = Field(5.0, gt=0)
     max_order_qty: dict[str, float] = {"BTC/USDT": 5.0, "ETH/USDT": 100.0, "600519.SH": 50_000.0}

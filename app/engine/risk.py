@@ -61,7 +61,7 @@ class RiskEngine:
         self._kill_cancels: dict[str, list[int]] = {}  # cid -> [first sent, last sent] (monotonic ns)
         self._strategy_books: dict[str, dict[str, Position]] = {}
         self._sod = store.get_setting("risk.sod") or {}
-        self._peak = float(store.get_setting("risk.peak_equity") or 0.0)
+        self.peak_equity = float(store.get_setting("risk.peak_equity") or 0.0)
         bus.subscribe(SubmitOrder, self.on_submit)
         bus.subscribe(CancelOrder, self.on_cancel)
         bus.subscribe(CancelAllOrders, self.on_cancel_all)
@@ -316,14 +316,14 @@ class RiskEngine:
     def _check_loss(self) -> None:
         pnl, sod = self.daily_pnl()
         equity = sod + pnl
-        if equity > self._peak:
-            self._peak = equity
+        if equity > self.peak_equity:
+            self.peak_equity = equity
             self.store.set_setting("risk.peak_equity", equity)
         limits = self.limits
         if self.state is not H and pnl <= -limits.daily_loss_halt_pct / 100.0 * sod:
             self.halt(f"daily loss {pnl:,.2f} reached -{limits.daily_loss_halt_pct}% of start-of-day equity", "risk")
-        elif self.state is not H and self._peak and equity <= self._peak * (1 - limits.max_drawdown_pct / 100.0):
-            self.halt(f"drawdown from peak {self._peak:,.2f} reached {limits.max_drawdown_pct}%", "risk")
+        elif self.state is not H and self.peak_equity and equity <= self.peak_equity * (1 - limits.max_drawdown_pct / 100.0):
+            self.halt(f"drawdown from peak {self.peak_equity:,.2f} reached {limits.max_drawdown_pct}%", "risk")
         for name in self._strategy_books:
             if self.strategy_states.get(name, (A,))[0] is not H:
                 spnl = self.strategy_pnl(name)

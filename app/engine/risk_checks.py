@@ -106,11 +106,13 @@ class PreTradeChecks:
             return Denial("NO_MARKET_DATA", f"No quote for {cmd.symbol} to value a market order; wait for data.")
         notional = cmd.quantity * price
         if cmd.actor != FLATTEN:
-            limits = self.r.limits
+            limits, pf = self.r.limits, self.r.portfolio
             limit = limits.max_notional_manual if strategy_of(cmd.actor) is None else limits.max_notional_strategy
-            if notional > limit + 1e-9:
-                return Denial("MAX_NOTIONAL", f"Order value {notional:,.2f} {inst.quote} exceeds the limit "
-                              f"{limit:,.2f}.", limit=f"{limit:.2f}", observed=f"{notional:.2f}")
+            value = notional * pf.fx(inst.quote)  # limits are in the account's base currency
+            if value > limit + 1e-9:
+                return Denial("MAX_NOTIONAL", f"Order value {notional:,.2f} {inst.quote} ({value:,.2f} "
+                              f"{pf.base_currency}) exceeds the limit {limit:,.2f} {pf.base_currency}.",
+                              limit=f"{limit:.2f}", observed=f"{value:.2f}")
         if inst.min_notional and notional < inst.min_notional:
             return Denial("MIN_NOTIONAL", f"Order value {notional:,.2f} is below the venue minimum "
                           f"{inst.min_notional}.", limit=str(inst.min_notional), observed=f"{notional:.2f}")

@@ -143,6 +143,18 @@ class MainWindow(QMainWindow):
             if worst.level in ("critical", "warning"):
                 self.banner.show_alert(worst)
                 QApplication.beep()
+                self._notify(worst)
+
+    def _notify(self, alert: Alert) -> None:
+        """A desktop notification where the system has a tray; the banner stays until acknowledged anyway."""
+        from PySide6.QtWidgets import QSystemTrayIcon
+
+        if not QSystemTrayIcon.isSystemTrayAvailable():
+            return
+        if not hasattr(self, "_tray"):
+            self._tray = QSystemTrayIcon(self.windowIcon(), self)
+            self._tray.show()
+        self._tray.showMessage(f"Kestrel: {alert.title}", alert.message, QSystemTrayIcon.MessageIcon.Critical)
 
     # ---------------------------------------------------------------------------------------------- layout
     def restore_layout(self) -> None:

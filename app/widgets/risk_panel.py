@@ -1,16 +1,19 @@
-"""Risk panel: the trading state, the kill switch and its reset, the limits, and recent denials."""
+"""Risk panel: trading states (global, venues, strategies), every limit with its utilization, recent denials,
+and the kill, flatten and reset controls."""
 from __future__ import annotations
 
 import datetime as dt
 
 from PySide6.QtWidgets import (
-    QHBoxLayout, QInputDialog, QLabel, QMessageBox, QPushButton, QVBoxLayout, QWidget,
+    QHBoxLayout, QInputDialog, QLabel, QMessageBox, QPushButton, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from app.engine.kernel import Kernel
-from app.widgets.common import MUTED, make_table, set_cell
+from app.widgets.common import DOWN, MUTED, UP, make_table, set_cell
 
 DENIAL_HEADERS = ["Time", "Order", "Symbol", "Reason", "Limit", "Observed", "Actor"]
+LIMIT_HEADERS = ["Limit", "In use", "Max", "%"]
+
 
 
 class RiskPanel(QWidget):
@@ -18,43 +21,58 @@ class RiskPanel(QWidget):
         super().__init__(parent)
         self._kernel = kernel
         self._seen = -1
+        self._frames = 0
         self.state_label = QLabel()
         self.state_label.setObjectName("tradingState")
         self.reason_label = QLabel()
         self.reason_label.setWordWrap(True)
+        self.scopes_label = QLabel()
+        self.scopes_label.setWordWrap(True)
         self.kill_button = QPushButton("KILL SWITCH  (Ctrl+Shift+K)")
         self.kill_button.setObjectName("killButton")
         self.kill_button.setToolTip("Halt trading: persist HALTED, refuse new orders, cancel every working order")
+        self.flatten_button = QPushButton("Flatten…")
+        self.flatten_button.setToolTip("Close every position with market orders (asks for confirmation)")
         self.reset_button = QPushButton("Reset…")
         self.kill_button.clicked.connect(self.engage_kill_switch)
+        self.flatten_button.clicked.connect(self.ask_flatten)
         self.reset_button.clicked.connect(self.ask_reset)
-        limits = kernel.settings.risk
-        self.limits_label = QLabel(
-            f"Max notional: manual {limits.max_notional_manual:,.0f} / strategy {limits.max_notional_strategy:,.0f}"
-            f"   Collar ±{limits.price_collar_pct}% of mid   Quote max age {limits.quote_max_age_s:g} s\n"
-            "Max order qty: " + ", ".join(f"{k} {v:g}" for k, v in limits.max_order_qty.items()))
-        self.limits_label.setWordWrap(True)
+        self.limits = make_table(LIMIT_HEADERS)
         self.denials = make_table(DENIAL_HEADERS)
+        tabs = QTabWidget()
+        tabs.addTab(self.limits, "Limits")
+        tabs.addTab(self.denials, "Denials")
+        self.tabs = tabs
 
         head = QHBoxLayout()
         head.addWidget(QLabel("Trading state:"))
         head.addWidget(self.state_label)
         head.addStretch(1)
+        head.addWidget(self.flatten_button)
         head.addWidget(self.reset_button)
         layout = QVBoxLayout(self)
         layout.addLayout(head)
         layout.addWidget(self.kill_button)
         layout.addWidget(self.reason_label)
-        layout.addWidget(self.limits_label)
-        layout.addWidget(QLabel("Recent denials"))
-        layout.addWidget(self.denials, 1)
+        layout.addWidget(self.scopes_label)
+        layout.addWidget(tabs, 1)
 
+    # ------------------------------------------------------------------------------------------ actions
     def engage_kill_switch(self) -> None:
         self._kernel.risk.halt("kill switch pressed", actor="manual")
         self.refresh()
 
+    def ask_flatten(self) -> None:
+        n = sum(1 for p in self._kernel.portfolio.positions.values() if p.quantity)
+        if not n:
+            return
+        if QMessageBox.question(self, "Flatten every position",
+                                f"Send market orders to close {n} position(s)? They go through the risk gate.") \
+                == QMessageBox.StandardButton.Yes:
+            self._kernel.risk.flatten(actor="manual", confirmed=True)
+
     def ask_reset(self) -> None:
-        """A reset needs a confirmation and a written reason (audited)."""
+        """A reset needs a confirmation and a written reason (logged)."""
         if self._kernel.risk.state.value == "ACTIVE":
             return
         reason, ok = QInputDialog.getText(self, "Reset the kill switch",
@@ -66,22 +84,66 @@ class RiskPanel(QWidget):
                 == QMessageBox.StandardButton.Yes:
             self._kernel.risk.reset(reason, actor="manual")
 
+    # ------------------------------------------------------------------------------------------ drawing
     def refresh(self) -> None:
         risk = self._kernel.risk
-        if risk.version == self._seen:
-            return
-        self._seen = risk.version
+        self._frames += 1
+        if risk.version != self._seen:
+            self._seen = risk.version
+            self._draw_state()
+            self._draw_denials()
+        if self._frames % 10 == 1:  # utilization moves with the market: a few times a second is plenty
+            self._draw_limits()
+
+    def _draw_state(self) -> None:
+        risk = self._kernel.risk
         state = risk.state.value
         self.state_label.setText(state)
         self.state_label.setProperty("state", state)
         self.state_label.style().unpolish(self.state_label)
         self.state_label.style().polish(self.state_label)
         self.reason_label.setText(f"Reason: {risk.state_reason}")
+        scopes = [f"venue {v}: {s.value} ({why})" for v, (s, why) in risk.venue_states.items() if s.value != "ACTIVE"]
+        scopes += [f"strategy {n}: {s.value} ({why})" for n, (s, why) in risk.strategy_states.items()]
+        self.scopes_label.setText("\n".join(scopes) or "All venues and strategies ACTIVE")
         self.reset_button.setEnabled(state != "ACTIVE")
-        rows = risk.denials[::-1][:100]
+
+    def _draw_denials(self) -> None:
+        rows = self._kernel.risk.denials[::-1][:100]
         self.denials.setRowCount(len(rows))
         for r, d in enumerate(rows):
             t = dt.datetime.fromtimestamp(d.ts / 1000, tz=dt.timezone.utc).strftime("%H:%M:%S")
             for c, text in enumerate([t, d.client_order_id, d.symbol, d.reason, d.limit, d.observed, d.actor]):
                 set_cell(self.denials, r, c, text, MUTED if c == 0 else None, False)
             self.denials.item(r, 3).setToolTip(d.message)
+
+    def utilization(self) -> list[tuple[str, float, float]]:
+        """(name, in use, max) for every limit that has a current level."""
+        k, risk = self._kernel, self._kernel.risk
+        lim = risk.limits
+        now = k.clock.monotonic_ns()
+        pnl, sod = risk.daily_pnl()
+        equity = sod + pnl
+        rows = [
+            ("Working orders", len(k.execution.working), lim.max_working_orders_total),
+            ("Messages / s", risk.rates.total.msgs.count(now), lim.max_msgs_per_s_total),
+            ("Gross exposure", k.portfolio.gross_exposure(), lim.max_gross_exposure_x_equity * equity),
+            ("Daily loss", max(-pnl, 0.0), lim.daily_loss_halt_pct / 100.0 * sod),
+            ("Drawdown", max((risk.peak_equity or equity) - equity, 0.0), lim.max_drawdown_pct / 100.0 * (risk.peak_equity or equity)),
+        ]
+        for sym, cap in lim.max_position.items():
+            rows.append((f"Position {sym}", abs(k.portfolio.position(sym).quantity), cap))
+        rows += [("Order notional (manual)", 0.0, lim.max_notional_manual),
+                 ("Order notional (strategy)", 0.0, lim.max_notional_strategy)]
+        return rows
+
+    def _draw_limits(self) -> None:
+        rows = self.utilization()
+        self.limits.setRowCount(len(rows))
+        for r, (name, used, cap) in enumerate(rows):
+            pct = 100.0 * used / cap if cap else 0.0
+            color = DOWN if pct >= 90 else (UP if pct < 60 else None)
+            set_cell(self.limits, r, 0, name, None, False)
+            set_cell(self.limits, r, 1, f"{used:,.4g}")
+            set_cell(self.limits, r, 2, f"{cap:,.6g}")
+            set_cell(self.limits, r, 3, f"{pct:.0f}%" if used else "", color)

@@ -164,3 +164,11 @@ def test_limits_change_only_by_a_person_logged_old_and_new_and_persisted(make_ke
     k.close()
     k2 = make_kernel(profile)
     assert k2.risk.limits.max_notional_manual == 1000.0
+
+
+def test_notional_limit_is_in_the_base_currency_across_quote_currencies(make_kernel):
+    k = kernel_with(make_kernel, max_notional_manual=50_000.0)  # USDT; CNY converts at fx_to_base 0.14
+    price = k.market.get("600519.SH").book.best_ask
+    assert price * 200 * 0.14 < 50_000 < price * 300 * 0.14
+    assert send(k, 200.0, symbol="600519.SH") is None  # ~300k CNY = ~42k USDT
+    assert send(k, 300.0, symbol="600519.SH") == "MAX_NOTIONAL"

@@ -157,3 +157,20 @@ def test_a_failing_chart_paint_is_contained(qtbot, window_factory, caplog):
     assert "chart paint failed" in caplog.text
     window.chart.set_symbol("BTC/USDT")  # the chart recovers on new data
     assert not window.chart.glw.grab().isNull()
+
+
+def test_risk_panel_shows_utilization_and_states(qtbot, window_factory):
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 300)
+    ticket_market(window, Side.BUY, "0.5")
+    pump(qtbot, kernel, window, 200)
+    window.risk_panel._frames = 0
+    window.risk_panel.refresh()
+    names = table_column(window.risk_panel.limits, 0)
+    used = dict(zip(names, table_column(window.risk_panel.limits, 1)))
+    pct = dict(zip(names, table_column(window.risk_panel.limits, 3)))
+    assert used["Position BTC/USDT"] == "0.5" and pct["Position BTC/USDT"] == "5%"  # of 10 BTC
+    assert float(used["Gross exposure"].replace(",", "")) > 30_000
+    kernel.sim.set_connected(False)
+    pump(qtbot, kernel, window, 50)
+    assert "venue sim: REDUCING" in window.risk_panel.scopes_label.text()
