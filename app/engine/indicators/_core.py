@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir  # noqa: F401  (llvmlite ships with numba)
+from numba import uint64
 from numba.core import types
 from numba.extending import intrinsic
 
@@ -228,31 +229,30 @@ def pow2(n: int) -> int:
 # applied to arrays).  Values are read as ``vals[idx & vm]`` (vm = -1 for plain arrays).
 
 INF = np.inf
-U = np.uint64  # index cast: numba skips negative-index wrap-around for unsigned indices,
+U = uint64  # index cast: numba skips negative-index wrap-around for unsigned indices,
 #               which lets LLVM keep these loops tight (indices here are never negative)
 
 
 @step
 def blk_scratch(w):
-    """Scratch for :func:`blk_chunk`: suffix buffers (previous, block A, block B; +-inf
-    sentinels at index w) and the per-bar extremes of one chunk (2w bars)."""
-    S = np.empty((6, w + 1))
-    S[0::2, :] = -INF
-    S[1::2, :] = INF
-    return S, np.empty(2 * w), np.empty(2 * w)
+    """Scratch for :func:`blk_extremes`: suffix buffers (previous block, block A, block B;
+    -inf/+inf sentinels at index w) and the extremes of one chunk of bars (a multiple of 2w,
+    about 512 bars: stays in L1 while the caller consumes it)."""
+    PH = np.full(w + 1, -INF)
+    PL = np.full(w + 1, INF)
+    c = 2 * w * max(1, 512 // (2 * w))
+    return PH, PL, PH.copy(), PL.copy(), PH.copy(), PL.copy(), np.empty(c), np.empty(c)
 
 
 @step
-def blk_first(H, L, begin, w, S):
-    """First block [begin, begin+w): its suffix extremes go to ``S[0]``/``S[1]``.  Returns
+def blk_first(H, L, begin, w, SH, SL):
+    """First block [begin, begin+w): its suffix extremes go to ``SH``/``SL``.  Returns
     (highest, lowest, bad) of the block = the first full window; ``bad`` = NaN seen."""
     mh = -INF
     ml = INF
     bad = False
     Hb = H[begin:]
     Lb = L[begin:]
-    SH = S[0]
-    SL = S[1]
     for jj in range(w):
         j = U(w - 1 - jj)
         xh = Hb[j]
@@ -265,47 +265,39 @@ def blk_first(H, L, begin, w, S):
     return mh, ml, bad
 
 
-@step
-def blk_chunk(H, L, b, m, w, S, HI, LO):
-    """Rolling extremes of the ``w``-bar windows ending at bars b .. b+m-1 -> HI[:m], LO[:m].
+@jit
+def blk_extremes(H, L, b0, m, w, PH, PL, AH, AL, BH, BL, HI, LO):
+    """Rolling extremes of the ``w``-bar windows ending at bars b0 .. b0+m-1 -> HI[:m], LO[:m].
 
-    Van Herk / Gil-Werman: bars are in aligned blocks of ``w`` (``b`` is a block start); a
-    window = suffix of the previous block + prefix of the current one.  ``S[0]``/``S[1]`` hold
-    the previous block's suffix extremes on entry and this chunk's last full block's on exit.
-    A chunk is two full blocks (m == 2w) processed side by side (independent dependency chains
-    interleave, so the loops are throughput- rather than latency-bound), or one block (m <= w;
-    the last, possibly partial one).  O(1) per bar, no data-dependent branches.  Exact
-    (max/min) for NaN-free input; returns True if a NaN was seen (callers then fall back to
-    their reference kernel).
+    Van Herk / Gil-Werman: bars form aligned blocks of ``w`` (``b0`` is a block start, ``m`` a
+    multiple of 2w except for the last call); a window = suffix of the previous block + prefix
+    of its own block.  ``PH``/``PL`` hold the previous block's suffix extremes (updated on
+    return).  Blocks are processed in pairs, side by side, so independent dependency chains
+    interleave.  O(1) per bar, no data-dependent branches.  Exact for NaN-free input (max/min
+    are exact); returns True if a NaN was seen (callers then fall back to their reference
+    kernel, the streaming algorithm).  One compiled function shared by all window kernels.
     """
     bad = False
-    PH = S[0]
-    PL = S[1]
-    if m == 2 * w:
-        AH = S[2]
-        AL = S[3]
-        BH = S[4]
-        BL = S[5]
-        Ha = H[b:]
-        La = L[b:]
-        Hb = H[b + w:]
-        Lb = L[b + w:]
+    q = 0
+    while q + 2 * w <= m:
+        oa = b0 + q
+        ob = b0 + q + w
         ah = -INF
         al = INF
         bh = -INF
         bl = INF
         for jj in range(w):  # suffix extremes of both blocks, walked backwards
             j = U(w - 1 - jj)
-            x = Ha[j]
+            x = H[U(oa) + j]
             ah = x if x > ah else ah
             AH[j] = ah
-            x = La[j]
+            x = L[U(oa) + j]
             al = x if x < al else al
             AL[j] = al
-            x = Hb[j]
+            x = H[U(ob) + j]
             bh = x if x > bh else bh
             BH[j] = bh
-            x = Lb[j]
+            x = L[U(ob) + j]
             bl = x if x < bl else bl
             BL[j] = bl
         ah = -INF
@@ -313,65 +305,71 @@ def blk_chunk(H, L, b, m, w, S, HI, LO):
         bh = -INF
         bl = INF
         for j in range(w):  # prefix extremes, combined with the previous block's suffix
-            xa = Ha[j]
-            ya = La[j]
-            xb = Hb[j]
-            yb = Lb[j]
+            xa = H[U(oa + j)]
+            ya = L[U(oa + j)]
+            xb = H[U(ob + j)]
+            yb = L[U(ob + j)]
             bad |= (xa != xa) | (ya != ya) | (xb != xb) | (yb != yb)
             ah = xa if xa > ah else ah
             al = ya if ya < al else al
             bh = xb if xb > bh else bh
             bl = yb if yb < bl else bl
             s = PH[j + 1]
-            HI[j] = s if s > ah else ah
+            HI[U(q + j)] = s if s > ah else ah
             s = PL[j + 1]
-            LO[j] = s if s < al else al
+            LO[U(q + j)] = s if s < al else al
             s = AH[j + 1]
-            HI[w + j] = s if s > bh else bh
+            HI[U(q + w + j)] = s if s > bh else bh
             s = AL[j + 1]
-            LO[w + j] = s if s < bl else bl
+            LO[U(q + w + j)] = s if s < bl else bl
         for j in range(w):
             PH[j] = BH[j]
             PL[j] = BL[j]
-        return bad
-    Hc = H[b:]
-    Lc = L[b:]
-    if m == w:
-        AH = S[2]
-        AL = S[3]
-        ah = -INF
-        al = INF
-        for jj in range(w):
-            j = U(w - 1 - jj)
+        q += 2 * w
+    while q < m:  # the last one or two blocks (the final one possibly partial)
+        r = min(w, m - q)
+        Hc = H[b0 + q:]
+        Lc = L[b0 + q:]
+        if r == w:
+            ah = -INF
+            al = INF
+            for jj in range(w):
+                j = U(w - 1 - jj)
+                x = Hc[j]
+                ah = x if x > ah else ah
+                AH[j] = ah
+                x = Lc[j]
+                al = x if x < al else al
+                AL[j] = al
+        fh = -INF
+        fl = INF
+        HIc = HI[q:]
+        LOc = LO[q:]
+        for j in range(r):
             x = Hc[j]
-            ah = x if x > ah else ah
-            AH[j] = ah
-            x = Lc[j]
-            al = x if x < al else al
-            AL[j] = al
-    fh = -INF
-    fl = INF
-    for j in range(m):
-        x = Hc[j]
-        y = Lc[j]
-        bad |= (x != x) | (y != y)
-        fh = x if x > fh else fh
-        fl = y if y < fl else fl
-        s = PH[j + 1]
-        HI[j] = s if s > fh else fh
-        s = PL[j + 1]
-        LO[j] = s if s < fl else fl
-    if m == w:
-        for j in range(w):
-            PH[j] = S[2, j]
-            PL[j] = S[3, j]
+            y = Lc[j]
+            bad |= (x != x) | (y != y)
+            fh = x if x > fh else fh
+            fl = y if y < fl else fl
+            s = PH[j + 1]
+            HIc[j] = s if s > fh else fh
+            s = PL[j + 1]
+            LOc[j] = s if s < fl else fl
+        if r == w:
+            for j in range(w):
+                PH[j] = AH[j]
+                PL[j] = AL[j]
+        q += r
     return bad
 
 
 @step
 def blk_arg_step(H, L, i, w, SH, SL, SIH, SIL, pos, fh, fl, fih, fil, bad):
-    """Like :func:`blk_hl_step` but also tracks the LATEST index of each extreme (AROON ties).
-
+    """Per-bar block rolling extremes with the LATEST index of each extreme (AROON ties) over
+    plain arrays, windows [i-w+1, i].  ``SH``/``SL`` (length w+1, -inf/+inf at index w) and
+    ``SIH``/``SIL`` hold the previous block's suffix extremes and their indices; ``pos`` = bars
+    of the current block seen (start: 0 at the first bar), ``fh``/``fl`` its prefix extremes at
+    ``fih``/``fil``.  Exact for NaN-free input; ``bad`` flags a NaN (callers fall back).
     Returns (pos, fh, fl, fih, fil, bad, hi_idx, lo_idx).
     """
     if pos == w:

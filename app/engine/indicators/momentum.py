@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import NAN, EPS, ema_step, fma, is_zero, sma_step, tx_begin, tx_end
+from ._core import NAN, EPS, U, ema_step, fma, is_zero, sma_step, tx_begin, tx_end
 from ._numba_setup import jit, step
 from ._stream import Stream, make_stream
 from ._validate import as_series, first_valid, period, series
@@ -134,6 +134,8 @@ def macd_step(st, x, fast, slow, sig, kf, ks, kg):
 
 @jit
 def _macd_kernel(x, begin, fast, slow, sig, o1, o2, o3):
+    """Vectorised MACD: :func:`macd_step` for the warm-up bars, then its steady body."""
+    n = x.shape[0]
     o1[:begin] = NAN
     o2[:begin] = NAN
     o3[:begin] = NAN
@@ -141,11 +143,20 @@ def _macd_kernel(x, begin, fast, slow, sig, o1, o2, o3):
     ks = 2.0 / (slow + 1)
     kg = 2.0 / (sig + 1)
     st = (0, 0, 0.0, 0, 0.0, 0, 0.0)
-    for i in range(begin, x.shape[0]):
-        st, a, b, c = macd_step(st, x[i], fast, slow, sig, kf, ks, kg)
-        o1[i] = a
-        o2[i] = b
-        o3[i] = c
+    warm = min(n, begin + slow + sig - 1)
+    for i in range(begin, warm):
+        st, o1[i], o2[i], o3[i] = macd_step(st, x[i], fast, slow, sig, kf, ks, kg)
+    cnt, cf, af, cs, a_s, cg, ag = st
+    for i in range(warm, n):
+        u = U(i)
+        xi = x[u]
+        af = fma(xi - af, kf, af)
+        a_s = fma(xi - a_s, ks, a_s)
+        m = af - a_s
+        ag = fma(m - ag, kg, ag)
+        o1[u] = m
+        o2[u] = ag
+        o3[u] = m - ag
 
 
 # state: 0 pending,1 started,2 fast,3 slow,4 sig,5..11 step state
@@ -412,12 +423,22 @@ def trix_step(st, x, p, k):
 
 @jit
 def _trix_kernel(x, begin, p, out):
+    """Vectorised TRIX: :func:`trix_step` for the warm-up bars, then its steady body."""
+    n = x.shape[0]
     out[:begin] = NAN
     k = 2.0 / (p + 1)
     st = (0, 0.0, 0, 0.0, 0, 0.0, 0.0)
-    for i in range(begin, x.shape[0]):
-        st, o = trix_step(st, x[i], p, k)
-        out[i] = o
+    warm = min(n, begin + 3 * p - 1)
+    for i in range(begin, warm):
+        st, out[i] = trix_step(st, x[i], p, k)
+    c1, a1, c2, a2, c3, a3, prev = st
+    for i in range(warm, n):
+        u = U(i)
+        a1 = fma(x[u] - a1, k, a1)
+        a2 = fma(a1 - a2, k, a2)
+        a3 = fma(a2 - a3, k, a3)
+        out[u] = ((a3 / prev) - 1.0) * 100.0 if prev != 0.0 else 0.0
+        prev = a3
 
 
 @jit
@@ -517,6 +538,32 @@ def cci_stream(timeperiod: int = 14) -> Stream:
 
 
 @step
+def _uo_term(h, l, c, pc):
+    """ULTOSC terms of one bar: (close - true low, true range), TA-Lib's comparison order."""
+    true_low = l if l < pc else pc
+    tr = h - l
+    tmp = abs(pc - h)
+    if tmp > tr:
+        tr = tmp
+    tmp = abs(pc - l)
+    if tmp > tr:
+        tr = tmp
+    return c - true_low, tr
+
+
+@step
+def _uo_value(a1, a2, a3, b1, b2, b3):
+    out = 0.0
+    if b1 > 0.0:
+        out = fma(4.0, a1 / b1, out)
+    if b2 > 0.0:
+        out = fma(2.0, a2 / b2, out)
+    if b3 > 0.0:
+        out += a3 / b3
+    return 100.0 * (out / 7.0)
+
+
+@step
 def ultosc_step(st, ring_a, ring_b, h, l, c, p1, p2, p3):
     """TA-Lib ULTOSC.  p1<p2<p3 sorted; ring of the last p3 (close-trueLow, trueRange) terms.
 
@@ -525,15 +572,7 @@ def ultosc_step(st, ring_a, ring_b, h, l, c, p1, p2, p3):
     cnt, pc, a1, a2, a3, b1, b2, b3 = st
     if cnt == 0:
         return (1, c, a1, a2, a3, b1, b2, b3), NAN
-    true_low = l if l < pc else pc
-    cmtl = c - true_low
-    tr = h - l
-    tmp = abs(pc - h)
-    if tmp > tr:
-        tr = tmp
-    tmp = abs(pc - l)
-    if tmp > tr:
-        tr = tmp
+    cmtl, tr = _uo_term(h, l, c, pc)
     slot = cnt % p3
     ring_a[slot] = cmtl
     ring_b[slot] = tr
@@ -553,13 +592,7 @@ def ultosc_step(st, ring_a, ring_b, h, l, c, p1, p2, p3):
     b1 += tr
     b2 += tr
     b3 += tr
-    out = 0.0
-    if b1 > 0.0:
-        out = fma(4.0, a1 / b1, out)
-    if b2 > 0.0:
-        out = fma(2.0, a2 / b2, out)
-    if b3 > 0.0:
-        out += a3 / b3
+    out = _uo_value(a1, a2, a3, b1, b2, b3)
     s1 = (cnt - p1 + 1) % p3
     s2 = (cnt - p2 + 1) % p3
     s3 = (cnt - p3 + 1) % p3
@@ -569,18 +602,54 @@ def ultosc_step(st, ring_a, ring_b, h, l, c, p1, p2, p3):
     b2 -= ring_b[s2]
     a3 -= ring_a[s3]
     b3 -= ring_b[s3]
-    return (cnt + 1, c, a1, a2, a3, b1, b2, b3), 100.0 * (out / 7.0)
+    return (cnt + 1, c, a1, a2, a3, b1, b2, b3), out
 
 
 @jit
 def _ultosc_kernel(h, l, c, begin, p1, p2, p3, out):
+    """Vectorised ULTOSC: :func:`ultosc_step` for the p3 warm-up bars, then a steady loop with
+    the same arithmetic but a power-of-two ring (mask instead of ``%``).  :func:`_uo_term` is a
+    pure function of the bar, so the ring holds the very values the stream keeps."""
+    n = h.shape[0]
     out[:begin] = NAN
     ra = np.zeros(p3)
     rb = np.zeros(p3)
     st = (0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-    for i in range(begin, h.shape[0]):
-        st, o = ultosc_step(st, ra, rb, h[i], l[i], c[i], p1, p2, p3)
-        out[i] = o
+    warm = min(n, begin + p3)
+    for i in range(begin, warm):
+        st, out[i] = ultosc_step(st, ra, rb, h[i], l[i], c[i], p1, p2, p3)
+    if warm >= n:
+        return
+    cnt, pc, a1, a2, a3, b1, b2, b3 = st
+    cap = 1
+    while cap < p3:
+        cap <<= 1
+    m = cap - 1
+    RA = np.empty(cap)  # terms of the last p3 bars, slot = bar index & m
+    RB = np.empty(cap)
+    for i in range(warm - p3 + 1, warm):
+        RA[i & m], RB[i & m] = _uo_term(h[i], l[i], c[i], c[i - 1])
+    for i in range(warm, n):
+        u = U(i)
+        cm, tr = _uo_term(h[u], l[u], c[u], c[U(i - 1)])
+        RA[u & U(m)] = cm
+        RB[u & U(m)] = tr
+        a1 += cm
+        a2 += cm
+        a3 += cm
+        b1 += tr
+        b2 += tr
+        b3 += tr
+        out[u] = _uo_value(a1, a2, a3, b1, b2, b3)
+        j = U((i - p1 + 1) & m)
+        a1 -= RA[j]
+        b1 -= RB[j]
+        j = U((i - p2 + 1) & m)
+        a2 -= RA[j]
+        b2 -= RB[j]
+        j = U((i - p3 + 1) & m)
+        a3 -= RA[j]
+        b3 -= RB[j]
 
 
 # state: 0 pending,1 started,2 p1,3 p2,4 p3,5..12 step, 13.. ring a(p3), ring b(p3)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import (EPS, NAN, blk_arg_step, blk_buffers, blk_hl_step, ma_push, pow2, pow2_at_least,
-                    scan_max, scan_min, tx_begin, tx_end)
+from ._core import (EPS, NAN, blk_arg_step, blk_extremes, blk_first, blk_scratch, ma_push, pow2,
+                    pow2_at_least, scan_max, scan_min, tx_begin, tx_end)
 from ._numba_setup import jit, step
 from ._stream import Stream, make_stream
 from ._validate import as_series, first_valid, period, series
@@ -63,16 +63,24 @@ def _willr_ref(h, l, c, begin, p, out):
 
 @jit
 def _willr_kernel(h, l, c, begin, p, out):
+    """Vectorised WILLR: block rolling extremes (:func:`._core.blk_extremes`), then the same
+    per-bar value function as the stream; NaNs after the first valid bar -> :func:`_willr_ref`."""
     n = h.shape[0]
     first = min(n, begin + p - 1)
     out[:first] = NAN
-    SH, SL = blk_buffers(p)
-    pos, fh, fl, bad = 0, -np.inf, np.inf, False
-    for i in range(begin, first):
-        pos, fh, fl, bad, hi, lo = blk_hl_step(h, l, -1, i, p, SH, SL, pos, fh, fl, bad)
-    for i in range(first, n):
-        pos, fh, fl, bad, hi, lo = blk_hl_step(h, l, -1, i, p, SH, SL, pos, fh, fl, bad)
-        out[i] = _willr_value(hi, lo, c[i])
+    if first >= n:
+        return
+    PH, PL, AH, AL, BH, BL, HI, LO = blk_scratch(p)
+    hi, lo, bad = blk_first(h, l, begin, p, PH, PL)
+    out[first] = _willr_value(hi, lo, c[first])
+    C = HI.shape[0]
+    for b in range(begin + p, n, C):
+        m = min(C, n - b)
+        bad |= blk_extremes(h, l, b, m, p, PH, PL, AH, AL, BH, BL, HI, LO)
+        o = out[b:]
+        cc = c[b:]
+        for k in range(m):
+            o[k] = _willr_value(HI[k], LO[k], cc[k])
     if bad:
         _willr_ref(h, l, c, begin, p, out)
 
@@ -164,22 +172,30 @@ def _stoch_ref(h, l, c, begin, fk, sk, skt, sd, sdt, slow, o1, o2):
 
 @jit
 def _stoch_kernel(h, l, c, begin, fk, sk, skt, sd, sdt, slow, o1, o2):
+    """Vectorised STOCH/STOCHF: block rolling extremes, then the shared :func:`stoch_step`;
+    NaNs after the first valid bar -> :func:`_stoch_ref`."""
     n = h.shape[0]
     first = min(n, begin + fk - 1)
     o1[:first] = NAN
     o2[:first] = NAN
+    if first >= n:
+        return
     rk = np.zeros(pow2(sk))
     rd = np.zeros(pow2(sd))
+    PH, PL, AH, AL, BH, BL, HI, LO = blk_scratch(fk)
+    hi, lo, bad = blk_first(h, l, begin, fk, PH, PL)
     st = (0, 0, 0.0, 0, 0, 0.0)
-    SH, SL = blk_buffers(fk)
-    pos, fh, fl, bad = 0, -np.inf, np.inf, False
-    for i in range(begin, first):
-        pos, fh, fl, bad, hi, lo = blk_hl_step(h, l, -1, i, fk, SH, SL, pos, fh, fl, bad)
-    for i in range(first, n):
-        pos, fh, fl, bad, hi, lo = blk_hl_step(h, l, -1, i, fk, SH, SL, pos, fh, fl, bad)
-        st, a, b = stoch_step(st, rk, rd, fast_k(hi, lo, c[i]), fk, sk, skt, sd, sdt, slow)
-        o1[i] = a
-        o2[i] = b
+    st, o1[first], o2[first] = stoch_step(st, rk, rd, fast_k(hi, lo, c[first]), fk, sk, skt, sd, sdt, slow)
+    C = HI.shape[0]
+    for b in range(begin + fk, n, C):
+        m = min(C, n - b)
+        bad |= blk_extremes(h, l, b, m, fk, PH, PL, AH, AL, BH, BL, HI, LO)
+        p1 = o1[b:]
+        p2 = o2[b:]
+        cc = c[b:]
+        for k in range(m):
+            st, p1[k], p2[k] = stoch_step(st, rk, rd, fast_k(HI[k], LO[k], cc[k]), fk, sk, skt, sd,
+                                          sdt, slow)
     if bad:
         _stoch_ref(h, l, c, begin, fk, sk, skt, sd, sdt, slow, o1, o2)
 
@@ -387,7 +403,8 @@ def _aroon_kernel(h, l, begin, p, o_dn, o_up):
     o_dn[:first] = NAN
     o_up[:first] = NAN
     w = p + 1
-    SH, SL = blk_buffers(w)
+    SH = np.full(w + 1, -np.inf)
+    SL = np.full(w + 1, np.inf)
     SIH = np.zeros(w + 1, dtype=np.int64)
     SIL = np.zeros(w + 1, dtype=np.int64)
     pos, fh, fl, fih, fil, bad = 0, -np.inf, np.inf, 0, 0, False
@@ -470,19 +487,28 @@ def _kdj_ref(h, l, c, begin, p, m1, m2, ok, od, oj):
 
 @jit
 def _kdj_kernel(h, l, c, begin, p, m1, m2, ok, od, oj):
+    """Vectorised KDJ: block rolling extremes, then the shared :func:`kdj_step`."""
     n = h.shape[0]
     first = min(n, begin + p - 1)
     ok[:first] = NAN
     od[:first] = NAN
     oj[:first] = NAN
+    if first >= n:
+        return
+    PH, PL, AH, AL, BH, BL, HI, LO = blk_scratch(p)
+    hi, lo, bad = blk_first(h, l, begin, p, PH, PL)
     kd = (50.0, 50.0)
-    SH, SL = blk_buffers(p)
-    pos, fh, fl, bad = 0, -np.inf, np.inf, False
-    for i in range(begin, first):
-        pos, fh, fl, bad, hi, lo = blk_hl_step(h, l, -1, i, p, SH, SL, pos, fh, fl, bad)
-    for i in range(first, n):
-        pos, fh, fl, bad, hi, lo = blk_hl_step(h, l, -1, i, p, SH, SL, pos, fh, fl, bad)
-        kd, ok[i], od[i], oj[i] = kdj_step(kd, fast_k(hi, lo, c[i]), m1, m2)
+    kd, ok[first], od[first], oj[first] = kdj_step(kd, fast_k(hi, lo, c[first]), m1, m2)
+    C = HI.shape[0]
+    for b in range(begin + p, n, C):
+        m = min(C, n - b)
+        bad |= blk_extremes(h, l, b, m, p, PH, PL, AH, AL, BH, BL, HI, LO)
+        q1 = ok[b:]
+        q2 = od[b:]
+        q3 = oj[b:]
+        cc = c[b:]
+        for k in range(m):
+            kd, q1[k], q2[k], q3[k] = kdj_step(kd, fast_k(HI[k], LO[k], cc[k]), m1, m2)
     if bad:
         _kdj_ref(h, l, c, begin, p, m1, m2, ok, od, oj)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import (NAN, EPS, blk_buffers, blk_elem, blk_init, ema_step, fma, is_zero, scan_max, scan_min,
+from ._core import (NAN, EPS, U, blk_extremes, blk_first, blk_scratch, ema_step, fma, is_zero, scan_max, scan_min,
                     sma_step, tx_begin, tx_end)
 from ._numba_setup import jit, step
 from ._stream import Stream, make_stream
@@ -21,14 +21,21 @@ from ._validate import real as real_param
 
 @jit
 def _sma_kernel(x, begin, p, out):
-    out[:begin] = NAN
-    cnt = 0
+    """Vectorised SMA: seed sum, then the steady body of :func:`sma_step` (same order)."""
+    n = x.shape[0]
+    first = min(n, begin + p - 1)
+    out[:first] = NAN
+    if first >= n:
+        return
+    xs = x[begin:]
+    o = out[begin:]
     total = 0.0
-    for i in range(begin, x.shape[0]):
-        j = i - p + 1
-        xl = x[j] if j >= begin else 0.0
-        cnt, total, o = sma_step(cnt, total, x[i], xl, p)
-        out[i] = o
+    for j in range(p - 1):
+        total += xs[j]
+    for j in range(p - 1, xs.shape[0]):
+        total += xs[U(j)]
+        o[U(j)] = total / p
+        total -= xs[U(j - p + 1)]
 
 
 # state: 0 pending, 1 started, 2 p, 3 cnt, 4 total, 5 pos, 6.. ring(p)
@@ -70,13 +77,23 @@ def sma_stream(timeperiod: int = 30) -> Stream:
 
 @jit
 def _ema_kernel(x, begin, p, out):
-    out[:begin] = NAN
+    """Vectorised EMA: SMA seed, then the steady body of :func:`ema_step` (same arithmetic)."""
+    n = x.shape[0]
+    first = min(n, begin + p - 1)
+    out[:first] = NAN
+    if first >= n:
+        return
     k = 2.0 / (p + 1)
-    cnt = 0
+    xs = x[begin:]
+    o = out[begin:]
     acc = 0.0
-    for i in range(begin, x.shape[0]):
-        cnt, acc, o = ema_step(cnt, acc, x[i], p, k)
-        out[i] = o
+    for j in range(p):
+        acc += xs[j]
+    acc = acc / p
+    o[p - 1] = acc
+    for j in range(p, xs.shape[0]):
+        acc = fma(xs[U(j)] - acc, k, acc)
+        o[U(j)] = acc
 
 
 # state: 0 pending, 1 started, 2 p, 3 cnt, 4 acc
@@ -196,15 +213,22 @@ def _dema_step(c1, a1, c2, a2, x, p, k):
 
 @jit
 def _dema_kernel(x, begin, p, out):
+    """Vectorised DEMA: :func:`_dema_step` for the warm-up bars, then its steady body."""
+    n = x.shape[0]
     out[:begin] = NAN
     k = 2.0 / (p + 1)
     c1 = 0
     c2 = 0
     a1 = 0.0
     a2 = 0.0
-    for i in range(begin, x.shape[0]):
-        c1, a1, c2, a2, o = _dema_step(c1, a1, c2, a2, x[i], p, k)
-        out[i] = o
+    warm = min(n, begin + 2 * p - 1)
+    for i in range(begin, warm):
+        c1, a1, c2, a2, out[i] = _dema_step(c1, a1, c2, a2, x[i], p, k)
+    for i in range(warm, n):
+        u = U(i)
+        a1 = fma(x[u] - a1, k, a1)
+        a2 = fma(a1 - a2, k, a2)
+        out[u] = fma(2.0, a1, -a2)
 
 
 # state: 0 pending, 1 started, 2 p, 3 c1, 4 a1, 5 c2, 6 a2
@@ -255,6 +279,8 @@ def _tema_step(c1, a1, c2, a2, c3, a3, x, p, k):
 
 @jit
 def _tema_kernel(x, begin, p, out):
+    """Vectorised TEMA: :func:`_tema_step` for the warm-up bars, then its steady body."""
+    n = x.shape[0]
     out[:begin] = NAN
     k = 2.0 / (p + 1)
     c1 = 0
@@ -263,9 +289,15 @@ def _tema_kernel(x, begin, p, out):
     a1 = 0.0
     a2 = 0.0
     a3 = 0.0
-    for i in range(begin, x.shape[0]):
-        c1, a1, c2, a2, c3, a3, o = _tema_step(c1, a1, c2, a2, c3, a3, x[i], p, k)
-        out[i] = o
+    warm = min(n, begin + 3 * p - 2)
+    for i in range(begin, warm):
+        c1, a1, c2, a2, c3, a3, out[i] = _tema_step(c1, a1, c2, a2, c3, a3, x[i], p, k)
+    for i in range(warm, n):
+        u = U(i)
+        a1 = fma(x[u] - a1, k, a1)
+        a2 = fma(a1 - a2, k, a2)
+        a3 = fma(a2 - a3, k, a3)
+        out[u] = a3 + fma(3.0, a1, -(3.0 * a2))
 
 
 # state: 0 pending, 1 started, 2 p, 3 c1, 4 a1, 5 c2, 6 a2, 7 c3, 8 a3
@@ -539,6 +571,41 @@ def trima_stream(timeperiod: int = 30) -> Stream:
 
 
 @step
+def _var_value(s1, s2, run, p, ip):
+    """Population variance from the shifted sums (``ip`` = 1/p); exactly 0 on a constant window."""
+    if run >= p:
+        return 0.0
+    m1 = s1 * ip
+    var = fma(-m1, m1, s2 * ip)
+    return 0.0 if var < 0.0 else var
+
+
+@step
+def _var_slide(s1, s2, run, d, dl, p, ip):
+    """Steady-state bar: the variance of the window with ``d`` (newest deviation) added, then the
+    sums with ``dl`` (the oldest) removed.  Each sum gets ONE add per bar (the add/remove pair
+    is combined off the dependency chain).  Returns (var, s1, s2)."""
+    var = _var_value(s1 + d, fma(d, d, s2), run, p, ip)
+    s1 += d - dl
+    s2 += fma(d, d, -(dl * dl))
+    return var, s1, s2
+
+
+@step
+def _var_recentre(vals, vm, i, p):
+    """Re-centre on the newest value: shift K = x[i] and exact sums over the p-1 values that
+    stay in the window (``vals[(i-p+2 .. i) & vm]``).  Returns (K, s1, s2)."""
+    K = vals[i & vm]
+    s1 = 0.0
+    s2 = 0.0
+    for j in range(i - p + 2, i + 1):
+        dj = vals[j & vm] - K
+        s1 += dj
+        s2 = fma(dj, dj, s2)
+    return K, s1, s2
+
+
+@step
 def _var_step(cnt, K, s1, s2, run, age, prev_x, x, xl, vals, vm, i, p):
     """Population variance of the window ending at ``vals[i & vm]`` (== ``x``).
 
@@ -551,31 +618,35 @@ def _var_step(cnt, K, s1, s2, run, age, prev_x, x, xl, vals, vm, i, p):
         K = x
     run = run + 1 if (cnt > 0 and x == prev_x) else 1
     d = x - K
-    s1 += d
-    s2 = fma(d, d, s2)
     if cnt < p - 1:
+        s1 += d
+        s2 = fma(d, d, s2)
         return cnt + 1, K, s1, s2, run, age, x, NAN
-    if run >= p:
-        var = 0.0
-    else:
-        m1 = s1 / p
-        var = fma(-m1, m1, s2 / p)
-        if var < 0.0:
-            var = 0.0
-    dl = xl - K
-    s1 -= dl
-    s2 = fma(-dl, dl, s2)
+    var, s1, s2 = _var_slide(s1, s2, run, d, xl - K, p, 1.0 / p)
     age += 1
     if age >= p:  # re-centre on the newest value and recompute the p-1 remaining terms exactly
-        K = x
-        s1 = 0.0
-        s2 = 0.0
-        for j in range(i - p + 2, i + 1):
-            dj = vals[j & vm] - K
-            s1 += dj
-            s2 = fma(dj, dj, s2)
+        K, s1, s2 = _var_recentre(vals, vm, i, p)
         age = 0
     return p, K, s1, s2, run, age, x, var
+
+
+@step
+def _var_warm(xs, p):
+    """Warm-up of :func:`_var_step` over ``xs[0 .. p-2]`` (plain array, p >= 2): returns
+    (K, s1, s2, run) before the first full window."""
+    K = xs[0]
+    s1 = 0.0
+    s2 = 0.0
+    run = 0
+    px = K
+    for j in range(p - 1):
+        x = xs[j]
+        run = run + 1 if (j > 0 and x == px) else 1
+        px = x
+        d = x - K
+        s1 += d
+        s2 = fma(d, d, s2)
+    return K, s1, s2, run
 
 
 @step
@@ -601,18 +672,55 @@ def _bb_step(st, x, xl, vals, vm, i, p, up, dn, ma_type, k):
 
 @jit
 def _bb_kernel(x, begin, p, up, dn, ma_type, o_up, o_mid, o_lo):
-    o_up[:begin] = NAN
-    o_mid[:begin] = NAN
-    o_lo[:begin] = NAN
+    """Vectorised BBANDS: :func:`_bb_step` restructured like :func:`_stddev_kernel` (warm-up,
+    then chunks of p bars, re-centre at each chunk end); the middle band uses the SMA/EMA steps'
+    arithmetic in the same order, so the result is bit-identical to the stream (tested)."""
+    n = x.shape[0]
+    first = min(n, begin + p - 1)
+    o_up[:first] = NAN
+    o_mid[:first] = NAN
+    o_lo[:first] = NAN
+    if first >= n:
+        return
+    xs = x[begin:]
+    K, s1, s2, run = _var_warm(xs, p)
+    total = 0.0
+    for j in range(p - 1):  # SMA / EMA seed: running sum of the first p-1 values
+        total += xs[j]
+    px = xs[p - 2]
+    ip = 1.0 / p
     k = 2.0 / (p + 1)
-    st = (0, 0.0, 0, 0.0, 0, 0.0, 0.0, 0.0, 0, 0, 0.0)
-    for i in range(begin, x.shape[0]):
-        j = i - p + 1
-        xl = x[j] if j >= begin else 0.0
-        st, a, b, c = _bb_step(st, x[i], xl, x, -1, i, p, up, dn, ma_type, k)
-        o_up[i] = a
-        o_mid[i] = b
-        o_lo[i] = c
+    m = xs.shape[0]
+    ou = o_up[begin:]
+    om = o_mid[begin:]
+    ol = o_lo[begin:]
+    i = p - 1
+    while i < m:
+        e = min(i + p, m)
+        for j in range(i, e):
+            xj = xs[U(j)]
+            xl = xs[U(j - p + 1)]
+            run = run + 1 if xj == px else 1
+            px = xj
+            if ma_type == 0:  # sma_step
+                total += xj
+                mid = total / p
+                total -= xl
+            elif j == p - 1:  # ema_step: seed
+                total += xj
+                total = total / p
+                mid = total
+            else:
+                total = fma(xj - total, k, total)
+                mid = total
+            var, s1, s2 = _var_slide(s1, s2, run, xj - K, xl - K, p, ip)
+            sd = np.sqrt(var)
+            ou[U(j)] = fma(sd, up, mid)
+            om[U(j)] = mid
+            ol[U(j)] = fma(-sd, dn, mid)
+        if e - i == p:
+            K, s1, s2 = _var_recentre(xs, -1, e - 1, p)
+        i = e
 
 
 # state: 0 pending,1 started,2 p,3 up,4 dn,5 matype,6 n(bars),7..17 step state, 18.. ring(cap)
@@ -673,13 +781,32 @@ def bbands_stream(timeperiod: int = 20, nbdevup: float = 2.0, nbdevdn: float = 2
 
 @jit
 def _stddev_kernel(x, begin, p, nbdev, out):
-    out[:begin] = NAN
-    cnt, K, s1, s2, run, age, px = 0, 0.0, 0.0, 0.0, 0, 0, 0.0
-    for i in range(begin, x.shape[0]):
-        j = i - p + 1
-        xl = x[j] if j >= begin else 0.0
-        cnt, K, s1, s2, run, age, px, var = _var_step(cnt, K, s1, s2, run, age, px, x[i], xl, x, -1, i, p)
-        out[i] = np.sqrt(var) * nbdev
+    """Vectorised STDDEV: :func:`_var_step` restructured (warm-up, then chunks of p bars with a
+    branch-free body and the re-centre at each chunk end) -- same arithmetic, same order, so
+    bit-identical to the stream (tested)."""
+    n = x.shape[0]
+    first = min(n, begin + p - 1)
+    out[:first] = NAN
+    if first >= n:
+        return
+    xs = x[begin:]
+    K, s1, s2, run = _var_warm(xs, p)
+    px = xs[p - 2]
+    ip = 1.0 / p
+    i = p - 1  # index in xs of the first full window's newest bar
+    m = xs.shape[0]
+    o = out[begin:]
+    while i < m:
+        e = min(i + p, m)
+        for j in range(i, e):
+            xj = xs[U(j)]
+            run = run + 1 if xj == px else 1
+            px = xj
+            var, s1, s2 = _var_slide(s1, s2, run, xj - K, xs[U(j - p + 1)] - K, p, ip)
+            o[U(j)] = np.sqrt(var) * nbdev
+        if e - i == p:
+            K, s1, s2 = _var_recentre(xs, -1, e - 1, p)
+        i = e
 
 
 # state: 0 pending,1 started,2 p,3 nbdev,4 n(bars),5 cnt,6 K,7 s1,8 s2,9 run,10 age,11 prev_x, 12.. ring
@@ -753,29 +880,23 @@ def _midprice_ref(high, low, begin, p, out):
 
 @jit
 def _midprice_kernel(high, low, begin, p, out):
-    """Vectorised MIDPRICE: block rolling extremes (:func:`._core.blk_elem`); falls back to
+    """Vectorised MIDPRICE: block rolling extremes (:func:`._core.blk_extremes`); falls back to
     :func:`_midprice_ref` when the input has NaNs after its first valid bar."""
     n = high.shape[0]
     first = min(n, begin + p - 1)
     out[:first] = NAN
     if first >= n:
         return
-    SH, SL, NH, NL = blk_buffers(p)
-    hi, lo, bad = blk_init(high, low, begin, p, SH, SL)
+    PH, PL, AH, AL, BH, BL, HI, LO = blk_scratch(p)
+    hi, lo, bad = blk_first(high, low, begin, p, PH, PL)
     out[first] = (hi + lo) / 2.0
-    for b in range(begin + p, n, p):
-        m = min(p, n - b)
-        full = m == p
-        Hc = high[b:]
-        Lc = low[b:]
-        oc = out[b:]
-        mh, ml, fh, fl = -np.inf, np.inf, -np.inf, np.inf
+    C = HI.shape[0]
+    for b in range(begin + p, n, C):
+        m = min(C, n - b)
+        bad |= blk_extremes(high, low, b, m, p, PH, PL, AH, AL, BH, BL, HI, LO)
+        o = out[b:]
         for k in range(m):
-            mh, ml, fh, fl, hi, lo, nb = blk_elem(Hc, Lc, k, p, SH, SL, NH, NL, mh, ml, fh, fl, full)
-            bad |= nb
-            oc[k] = (hi + lo) / 2.0
-        SH, NH = NH, SH
-        SL, NL = NL, SL
+            o[k] = (HI[k] + LO[k]) / 2.0
     if bad:
         _midprice_ref(high, low, begin, p, out)
 

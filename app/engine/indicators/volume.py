@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import EPS, NAN, fma, tx_begin, tx_end
+from ._core import EPS, NAN, U, fma, tx_begin, tx_end
 from ._numba_setup import jit, step
 from ._stream import Stream, make_stream
 from ._validate import as_series, first_valid, period, series
@@ -28,10 +28,20 @@ def obv_step(st, c, v):
 
 @jit
 def _obv_kernel(c, v, begin, out):
+    """Vectorised OBV: the body of :func:`obv_step` as a branch-free loop."""
+    n = c.shape[0]
     out[:begin] = NAN
-    st = (0, 0.0, 0.0)
-    for i in range(begin, c.shape[0]):
-        st, out[i] = obv_step(st, c[i], v[i])
+    if begin >= n:
+        return
+    obv = v[begin]
+    out[begin] = obv
+    for i in range(begin + 1, n):
+        u = U(i)
+        x = c[u]
+        pc = c[U(i - 1)]
+        vi = v[u]
+        obv = obv + vi if x > pc else (obv - vi if x < pc else obv)
+        out[u] = obv
 
 
 @jit
@@ -125,10 +135,25 @@ def adosc_step(st, h, l, c, v, fast, slow):
 
 @jit
 def _adosc_kernel(h, l, c, v, begin, fast, slow, out):
+    """Vectorised ADOSC: first bar seeds both EMAs, then the steady body of :func:`adosc_step`."""
+    n = h.shape[0]
     out[:begin] = NAN
+    if begin >= n:
+        return
     st = (0, 0.0, 0.0, 0.0)
-    for i in range(begin, h.shape[0]):
-        st, out[i] = adosc_step(st, h[i], l[i], c[i], v[i], fast, slow)
+    st, out[begin] = adosc_step(st, h[begin], l[begin], c[begin], v[begin], fast, slow)
+    cnt, a, fe, se = st
+    fk = 2.0 / (fast + 1.0)
+    sk = 2.0 / (slow + 1.0)
+    ofk = 1.0 - fk
+    osk = 1.0 - sk
+    lb = max(fast, slow)
+    for i in range(begin + 1, n):
+        u = U(i)
+        a = ad_value(a, h[u], l[u], c[u], v[u])
+        fe = fma(fk, a, ofk * fe)
+        se = fma(sk, a, osk * se)
+        out[u] = fe - se if i - begin + 1 >= lb else NAN
 
 
 @jit

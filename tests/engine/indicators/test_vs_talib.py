@@ -1,0 +1,73 @@
+"""Every TA-Lib-covered indicator against TA-Lib itself (the dev dependency), not stored numbers.
+
+Tolerance: |ours - talib| <= 1e-9 * max(|talib|, scale) where scale is the output's natural
+unit (price level, 100 for oscillators, 1 for percent outputs, the series' magnitude for
+cumulative volume lines), and NaN positions must be identical.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+talib = pytest.importorskip("talib")
+
+import app.engine.indicators as ta  # noqa: E402
+from cases import CASES, assert_close, scale_for  # noqa: E402
+from conftest import REAL, SYNTH, with_inner_nans  # noqa: E402
+
+TALIB_CASES = [(n, i) for n in ta.TALIB_NAMES for i in range(len(CASES[n]))]
+
+
+def _run(name: str, params: dict, data: dict):
+    spec = ta.registry[name]
+    args = [data[i] for i in spec.inputs]
+    ours = spec.fn(*args, **params)
+    ref = getattr(talib, name.upper())(*args, **params)
+    return ours, ref
+
+
+@pytest.mark.parametrize("name,case", TALIB_CASES)
+def test_real_data(name: str, case: int) -> None:
+    if not REAL:
+        pytest.skip("no real data")
+    params = CASES[name][case]
+    for fname, data in REAL.items():
+        ours, ref = _run(name, params, data)
+        assert_close(f"{name}{params}@{fname}", ours, ref, scale_for(name, data, np.asarray(ref if not isinstance(ref, (tuple, list)) else ref[0])))
+
+
+@pytest.mark.parametrize("dataset", sorted(SYNTH))
+@pytest.mark.parametrize("name,case", TALIB_CASES)
+def test_synthetic(name: str, case: int, dataset: str) -> None:
+    params = CASES[name][case]
+    data = SYNTH[dataset]
+    ours, ref = _run(name, params, data)
+    first = ref if not isinstance(ref, (tuple, list)) else ref[0]
+    assert_close(f"{name}{params}@{dataset}", ours, ref, scale_for(name, data, np.asarray(first)))
+
+
+# NaNs after the first valid bar go through TA-Lib's own arithmetic.  Documented exceptions
+# (known, reported; the outputs around the NaN differ, clean data is unaffected):
+# * STDDEV/BBANDS: our accurate re-centred variance flushes a NaN once it leaves the window;
+# * STOCHF: TA-Lib 0.8 keeps %D NaN for a few more bars after a NaN %K;
+# * AROON: TA-Lib 0.8's index bookkeeping around a NaN differs from our NaN-skipping scan.
+NAN_EXCEPTIONS = {"stddev", "bbands", "stochf", "aroon"}
+
+
+@pytest.mark.parametrize("name", [n for n in ta.TALIB_NAMES])
+def test_nans_inside(name: str) -> None:
+    data = with_inner_nans()
+    ours, ref = _run(name, CASES[name][0], data)
+    first = ref if not isinstance(ref, (tuple, list)) else ref[0]
+    if name in NAN_EXCEPTIONS:
+        pytest.xfail(f"documented NaN-handling difference for {name} (see NAN_EXCEPTIONS)")
+    assert_close(f"{name}@inner-nans", ours, ref, scale_for(name, data, np.asarray(first)))
+
+
+def test_empty_input_returns_empty() -> None:
+    for name in ta.registry:
+        spec = ta.registry[name]
+        args = [np.array([], dtype=float) for _ in spec.inputs if _ != "session"]
+        out = spec.fn(*args)
+        outs = out if isinstance(out, tuple) else (out,)
+        assert all(o.shape == (0,) and o.dtype == np.float64 for o in outs), name
