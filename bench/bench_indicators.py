@@ -2,8 +2,8 @@
 
     python bench/bench_indicators.py [--sizes 1e6,1e7] [--repeat 5] [--only rsi,macd]
 
-Prints, per indicator and size: median ns/bar for ours and for TA-Lib, the ratio (ours/TA-Lib,
-<= 1.0 means we are at least as fast), and the memory-bandwidth floor measured in the same run
+Prints, per indicator and size: median ns/bar for ours and for TA-Lib (timed alternately, so load
+bursts on a shared machine affect both), the ratio (ours/TA-Lib, <= 1.0 means we are at least as fast), and the memory-bandwidth floor measured in the same run
 (median ns per float64 element for ``x.copy()``).  Then the library's cold (empty Numba cache,
 fresh subprocess) and warm import+compile time, and the streaming update cost per call.
 """
@@ -31,6 +31,22 @@ def median_time(fn, repeat: int) -> float:
         fn()
         ts.append(time.perf_counter() - t)
     return float(np.median(ts))
+
+
+def paired_median_times(fa, fb, repeat: int) -> tuple[float, float]:
+    """Median times of ``fa`` and ``fb`` measured alternately (a, b, a, b, ...) so that load
+    bursts on a shared machine hit both sides of the ratio alike."""
+    fa()
+    fb()
+    ta_, tb_ = [], []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fa()
+        ta_.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        fb()
+        tb_.append(time.perf_counter() - t)
+    return float(np.median(ta_)), float(np.median(tb_))
 
 
 def make_data(n: int) -> dict[str, np.ndarray]:
@@ -62,11 +78,13 @@ def bench_vectorised(sizes: list[int], repeat: int, only: set[str] | None) -> li
             spec = ta.registry[name]
             args = [d[i] for i in spec.inputs if i != "session"]
             kw = {"session": d["session"]} if name == "vwap" else {}
-            ours = median_time(lambda: spec.fn(*args, **kw), repeat) / n * 1e9
             ref = float("nan")
             if talib is not None and name in ta.TALIB_NAMES:
                 f = getattr(talib, name.upper())
-                ref = median_time(lambda: f(*args), repeat) / n * 1e9
+                ours, ref = paired_median_times(lambda: spec.fn(*args, **kw), lambda: f(*args), repeat)
+                ours, ref = ours / n * 1e9, ref / n * 1e9
+            else:
+                ours = median_time(lambda: spec.fn(*args, **kw), repeat) / n * 1e9
             rows.append({"name": name, "n": n, "ours": ours, "talib": ref, "floor": floor})
     return rows
 

@@ -1,9 +1,11 @@
 """Range oscillators built on rolling highest-high / lowest-low: WILLR, STOCH, STOCHF, STOCHRSI,
 AROON, and KDJ (not in TA-Lib).
 
-Rolling extremes use TA-Lib's lazy-rescan algorithm (:func:`._core.scan_max`) in both the
-vectorised and streaming forms: exact window extremes for clean data and TA-Lib's own
-behaviour when NaNs are present.
+Rolling extremes: the streams (and the ``_*_ref`` reference kernels) use TA-Lib's lazy-rescan
+algorithm (:func:`._core.scan_max`); the vectorised kernels use branch-free van Herk /
+Gil-Werman blocks (:func:`._core.blk_extremes`), which give the same (exact) extremes on
+NaN-free data.  When a NaN appears after the first valid bar the wrapper reruns the reference
+kernel, so NaN handling is the stream's (TA-Lib's) in both forms.
 """
 from __future__ import annotations
 
@@ -69,7 +71,7 @@ def _willr_kernel(h, l, c, begin, p, out):
     first = min(n, begin + p - 1)
     out[:first] = NAN
     if first >= n:
-        return
+        return False
     PH, PL, AH, AL, BH, BL, HI, LO = blk_scratch(p)
     hi, lo, bad = blk_first(h, l, begin, p, PH, PL)
     out[first] = _willr_value(hi, lo, c[first])
@@ -81,8 +83,7 @@ def _willr_kernel(h, l, c, begin, p, out):
         cc = c[b:]
         for k in range(m):
             o[k] = _willr_value(HI[k], LO[k], cc[k])
-    if bad:
-        _willr_ref(h, l, c, begin, p, out)
+    return bad
 
 
 # state: 0 pending,1 started,2 p,3 n,4 hi_idx,5 hi,6 lo_idx,7 lo, 8.. ring H(cap), ring L(cap)
@@ -114,7 +115,9 @@ def willr(high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int 
     (h, l, c), n = series({"high": high, "low": low, "close": close})
     p = period(timeperiod, "timeperiod", 2)
     out = np.empty(n)
-    _willr_kernel(h, l, c, first_valid(h, l, c), p, out)
+    fv = first_valid(h, l, c)
+    if _willr_kernel(h, l, c, fv, p, out):  # NaN inside: the reference (stream) algorithm
+        _willr_ref(h, l, c, fv, p, out)
     return out
 
 
@@ -179,7 +182,7 @@ def _stoch_kernel(h, l, c, begin, fk, sk, skt, sd, sdt, slow, o1, o2):
     o1[:first] = NAN
     o2[:first] = NAN
     if first >= n:
-        return
+        return False
     rk = np.zeros(pow2(sk))
     rd = np.zeros(pow2(sd))
     PH, PL, AH, AL, BH, BL, HI, LO = blk_scratch(fk)
@@ -196,8 +199,7 @@ def _stoch_kernel(h, l, c, begin, fk, sk, skt, sd, sdt, slow, o1, o2):
         for k in range(m):
             st, p1[k], p2[k] = stoch_step(st, rk, rd, fast_k(HI[k], LO[k], cc[k]), fk, sk, skt, sd,
                                           sdt, slow)
-    if bad:
-        _stoch_ref(h, l, c, begin, fk, sk, skt, sd, sdt, slow, o1, o2)
+    return bad
 
 
 # state: 0 pending,1 started,2 fk,3 sk,4 skt,5 sd,6 sdt,7 slow,8 n,9..12 mm,13..18 st,
@@ -250,7 +252,9 @@ def stoch(high: np.ndarray, low: np.ndarray, close: np.ndarray, fastk_period: in
     skt = matype_param(slowk_matype, "slowk_matype")
     sdt = matype_param(slowd_matype, "slowd_matype")
     a, b = np.empty(n), np.empty(n)
-    _stoch_kernel(h, l, c, first_valid(h, l, c), fk, sk, skt, sd, sdt, True, a, b)
+    fv = first_valid(h, l, c)
+    if _stoch_kernel(h, l, c, fv, fk, sk, skt, sd, sdt, True, a, b):
+        _stoch_ref(h, l, c, fv, fk, sk, skt, sd, sdt, True, a, b)
     return a, b
 
 
@@ -274,7 +278,9 @@ def stochf(high: np.ndarray, low: np.ndarray, close: np.ndarray, fastk_period: i
     fd = period(fastd_period, "fastd_period", 1)
     fdt = matype_param(fastd_matype, "fastd_matype")
     a, b = np.empty(n), np.empty(n)
-    _stoch_kernel(h, l, c, first_valid(h, l, c), fk, fd, fdt, 1, 0, False, a, b)
+    fv = first_valid(h, l, c)
+    if _stoch_kernel(h, l, c, fv, fk, fd, fdt, 1, 0, False, a, b):
+        _stoch_ref(h, l, c, fv, fk, fd, fdt, 1, 0, False, a, b)
     return a, b
 
 
@@ -415,8 +421,7 @@ def _aroon_kernel(h, l, begin, p, o_dn, o_up):
         pos, fh, fl, fih, fil, bad, ih, il = blk_arg_step(h, l, i, w, SH, SL, SIH, SIL, pos, fh, fl,
                                                           fih, fil, bad)
         o_dn[i], o_up[i] = _aroon_value((ih, 0.0, il, 0.0), i, p)
-    if bad:
-        _aroon_ref(h, l, begin, p, o_dn, o_up)
+    return bad
 
 
 # state: 0 pending,1 started,2 p,3 n,4..7 mm, 8.. H(cap), L(cap)
@@ -449,7 +454,9 @@ def aroon(high: np.ndarray, low: np.ndarray, timeperiod: int = 14) -> tuple[np.n
     (h, l), n = series({"high": high, "low": low})
     p = period(timeperiod, "timeperiod", 2)
     a, b = np.empty(n), np.empty(n)
-    _aroon_kernel(h, l, first_valid(h, l), p, a, b)
+    fv = first_valid(h, l)
+    if _aroon_kernel(h, l, fv, p, a, b):
+        _aroon_ref(h, l, fv, p, a, b)
     return a, b
 
 
@@ -494,7 +501,7 @@ def _kdj_kernel(h, l, c, begin, p, m1, m2, ok, od, oj):
     od[:first] = NAN
     oj[:first] = NAN
     if first >= n:
-        return
+        return False
     PH, PL, AH, AL, BH, BL, HI, LO = blk_scratch(p)
     hi, lo, bad = blk_first(h, l, begin, p, PH, PL)
     kd = (50.0, 50.0)
@@ -509,8 +516,7 @@ def _kdj_kernel(h, l, c, begin, p, m1, m2, ok, od, oj):
         cc = c[b:]
         for k in range(m):
             kd, q1[k], q2[k], q3[k] = kdj_step(kd, fast_k(HI[k], LO[k], cc[k]), m1, m2)
-    if bad:
-        _kdj_ref(h, l, c, begin, p, m1, m2, ok, od, oj)
+    return bad
 
 
 # state: 0 pending,1 started,2 p,3 m1,4 m2,5 n,6..9 mm,10 k,11 d, 12.. H(cap), L(cap)
@@ -553,7 +559,9 @@ def kdj(high: np.ndarray, low: np.ndarray, close: np.ndarray, fastk_period: int 
     m1 = period(signalk_period, "signalk_period", 1)
     m2 = period(signald_period, "signald_period", 1)
     a, b, j = np.empty(n), np.empty(n), np.empty(n)
-    _kdj_kernel(h, l, c, first_valid(h, l, c), p, m1, m2, a, b, j)
+    fv = first_valid(h, l, c)
+    if _kdj_kernel(h, l, c, fv, p, m1, m2, a, b, j):
+        _kdj_ref(h, l, c, fv, p, m1, m2, a, b, j)
     return a, b, j
 
 

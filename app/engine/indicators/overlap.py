@@ -886,7 +886,7 @@ def _midprice_kernel(high, low, begin, p, out):
     first = min(n, begin + p - 1)
     out[:first] = NAN
     if first >= n:
-        return
+        return False
     PH, PL, AH, AL, BH, BL, HI, LO = blk_scratch(p)
     hi, lo, bad = blk_first(high, low, begin, p, PH, PL)
     out[first] = (hi + lo) / 2.0
@@ -897,8 +897,7 @@ def _midprice_kernel(high, low, begin, p, out):
         o = out[b:]
         for k in range(m):
             o[k] = (HI[k] + LO[k]) / 2.0
-    if bad:
-        _midprice_ref(high, low, begin, p, out)
+    return bad
 
 
 # state: 0 pending,1 started,2 p,3 cnt,4 cap,5.. ring high(cap), ring low(cap)
@@ -926,7 +925,9 @@ def midprice(high: np.ndarray, low: np.ndarray, timeperiod: int = 14) -> np.ndar
     (h, l), n = series({"high": high, "low": low})
     p = period(timeperiod, "timeperiod", 2)
     out = np.empty(n)
-    _midprice_kernel(h, l, first_valid(h, l), p, out)
+    fv = first_valid(h, l)
+    if _midprice_kernel(h, l, fv, p, out):  # NaN inside: the reference (stream) algorithm
+        _midprice_ref(h, l, fv, p, out)
     return out
 
 
