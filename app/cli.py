@@ -4,6 +4,7 @@
     kestrel --self-test [--profile DIR]       drive the real window offscreen; exit 0 only if every step works
     kestrel run --headless [--duration S]     the same engine, no Qt imported
     kestrel risk status|halt|reset|limits|set the kill switch and limits, from any terminal
+    kestrel audit verify|checkpoint           check the hash-chained audit trail; export a signed checkpoint
 """
 from __future__ import annotations
 
@@ -30,9 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", parents=[common], help="run the engine")
     run.add_argument("--headless", action="store_true", help="no window: Qt is not imported at all")
     run.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    from app.audit_cli import add_audit_commands
     from app.risk_cli import add_risk_commands
 
     add_risk_commands(sub, common)
+    add_audit_commands(sub, common)
     return parser
 
 
@@ -41,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     from app.config import default_profile_dir
 
     profile: Path = getattr(args, "profile", None) or default_profile_dir()
+    if args.command == "audit":
+        from app.audit_cli import run_audit_command
+
+        return run_audit_command(args, profile)
     if args.command == "risk":
         from app.risk_cli import main_risk
 

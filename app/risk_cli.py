@@ -41,6 +41,15 @@ def main_risk(args: argparse.Namespace, profile: Path) -> int:
     except (StoreError, Exception) as exc:  # noqa: BLE001 - a clear message, never a traceback
         print(f"kestrel risk: {exc}", file=sys.stderr)
         return 2
+    def audit(kind: str, payload: dict) -> None:
+        from app.engine.audit import AuditLog
+        from app.engine.clock import LiveClock
+
+        try:
+            AuditLog(store.conn, LiveClock()).append(kind, PEOPLE_ACTOR, payload)
+        except Exception as exc:  # noqa: BLE001 - the command itself took effect; say the trail did not
+            print(f"kestrel risk: warning: the audit trail could not record this ({exc})", file=sys.stderr)
+
     try:
         cmd = args.risk_command
         scope = f"strategy:{args.strategy}" if getattr(args, "strategy", None) else "global"
@@ -51,6 +60,7 @@ def main_risk(args: argparse.Namespace, profile: Path) -> int:
         if cmd == "halt":
             store.save_risk_state(RiskStateRecord(scope, "HALTED", args.reason or "halted from the command line",
                                                   PEOPLE_ACTOR, int(time.time() * 1000)))
+            audit("RiskStateSet", {"scope": scope, "state": "HALTED", "reason": args.reason})
             print(f"{scope}: HALTED. A running terminal stops trading and cancels its orders within 1 s.")
             return 0
         if cmd == "reset":
@@ -59,6 +69,7 @@ def main_risk(args: argparse.Namespace, profile: Path) -> int:
                 return 2
             store.save_risk_state(RiskStateRecord(scope, "ACTIVE", args.reason, PEOPLE_ACTOR,
                                                   int(time.time() * 1000)))
+            audit("RiskStateSet", {"scope": scope, "state": "ACTIVE", "reason": args.reason})
             print(f"{scope}: ACTIVE ({args.reason}). Strategies are not restarted.")
             return 0
         current = RiskSettings.model_validate(store.get_setting("risk.limits") or settings.risk.model_dump())
@@ -90,6 +101,8 @@ def main_risk(args: argparse.Namespace, profile: Path) -> int:
             logging.getLogger("kestrel.risk").warning("risk limit %s changed by cli: %r -> %r (%s)", args.name,
                                                       getattr(current, args.name), getattr(new, args.name),
                                                       args.reason)
+            audit("RiskLimitsChanged", {"name": args.name, "old": repr(getattr(current, args.name)),
+                                        "new": repr(getattr(new, args.name)), "reason": args.reason})
             print(f"{args.name}: {getattr(current, args.name)!r} -> {getattr(new, args.name)!r}")
             return 0
         return 2

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 from app.config import Settings
+from app.engine.audit import AuditError, AuditLog
+from app.engine.audit_recorder import AuditRecorder
 from app.engine.bars import BarAggregator, synthetic_history
 from app.engine.bus import MessageBus
 from app.engine.clock import Clock, LiveClock
@@ -23,7 +25,7 @@ from app.engine.orders import ClientOrderIdFactory
 from app.engine.portfolio import Portfolio
 from app.engine.risk import RiskEngine
 from app.engine.sim import SimExchange
-from app.engine.store import Store
+from app.engine.store import Store, StoreError
 
 log = logging.getLogger("kestrel.kernel")
 
@@ -52,6 +54,12 @@ class Kernel:
         self.clock = clock or LiveClock()
         self.store = Store(self.profile / "kestrel.db")
         self.bus = MessageBus()
+        try:
+            self.audit = AuditLog(self.store.conn, self.clock)
+        except AuditError as exc:
+            self.store.close()
+            raise StoreError(f"The audit trail in {self.store.path} cannot be continued: {exc}") from exc
+        self.audit_recorder = AuditRecorder(self.bus, self.audit)  # first subscriber: commands before effects
         insts = instruments or default_instruments()
         self.instruments: dict[str, Instrument] = {i.symbol: i for i in insts}
         self.market = MarketState(self.bus)
@@ -110,6 +118,7 @@ class Kernel:
         if mono - self._last_sync >= 0.25:
             self._last_sync = mono
             self.risk.tick()
+        self.audit_recorder.flush()
 
     async def run(self, duration: float | None = None) -> None:
         """Drive the sim venue on the running loop until ``stop()`` or ``duration`` seconds."""
@@ -130,6 +139,7 @@ class Kernel:
 
     def close(self) -> None:
         self.stop()
+        self.audit_recorder.flush()
         self.store.close()
 
     # ------------------------------------------------------------------------------------------ commands

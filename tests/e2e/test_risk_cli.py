@@ -55,3 +55,23 @@ def test_reset_needs_a_reason_and_limits_need_valid_values(tmp_path):
     assert r.returncode == 0 and "50000.0 -> 1000.0" in r.stdout
     assert '"max_notional_manual": 1000.0' in cli("risk", "limits", "--profile", prof).stdout
     assert "changed by cli" in (tmp_path / "p" / "logs" / "kestrel.log").read_text()
+
+
+def test_the_terminal_and_the_cli_write_one_verifiable_audit_trail(tmp_path):
+    prof = tmp_path / "p"
+    r = subprocess.run([sys.executable, "main.py", "--self-test", "--profile", str(prof)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert cli("risk", "halt", "--reason", "desk", "--profile", str(prof)).returncode == 0
+    assert cli("risk", "set", "max_notional_manual", "1000", "--reason", "smaller", "--profile", str(prof)).returncode == 0
+    v = cli("audit", "verify", "--profile", str(prof))
+    assert v.returncode == 0 and "audit trail intact" in v.stdout, v.stdout + v.stderr
+    import sqlite3
+
+    conn = sqlite3.connect(prof / "kestrel.db")
+    kinds = [k for (k,) in conn.execute("SELECT kind FROM audit ORDER BY seq")]
+    conn.close()
+    for kind in ("SubmitOrder", "OrderSubmitted", "OrderAccepted", "OrderFilled", "OrderDenied", "TradingStateChanged",
+                 "RiskStateSet", "RiskLimitsChanged"):
+        assert kind in kinds, kind
+    assert kinds.index("SubmitOrder") < kinds.index("OrderSubmitted") < kinds.index("OrderFilled")
