@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from PySide6.QtWidgets import (
-    QHBoxLayout, QInputDialog, QLabel, QMessageBox, QPushButton, QTabWidget, QVBoxLayout, QWidget,
+    QHBoxLayout, QHeaderView, QInputDialog, QLabel, QMessageBox, QPushButton, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from app.engine.kernel import Kernel
@@ -38,6 +38,7 @@ class RiskPanel(QWidget):
         self.flatten_button.clicked.connect(self.ask_flatten)
         self.reset_button.clicked.connect(self.ask_reset)
         self.limits = make_table(LIMIT_HEADERS)
+        self.limits.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.denials = make_table(DENIAL_HEADERS)
         tabs = QTabWidget()
         tabs.addTab(self.limits, "Limits")
@@ -144,6 +145,10 @@ class RiskPanel(QWidget):
             pct = 100.0 * used / cap if cap else 0.0
             color = DOWN if pct >= 90 else (UP if pct < 60 else None)
             set_cell(self.limits, r, 0, name, None, False)
-            set_cell(self.limits, r, 1, f"{used:,.4g}")
-            set_cell(self.limits, r, 2, f"{cap:,.6g}")
+            set_cell(self.limits, r, 1, _num(used))
+            set_cell(self.limits, r, 2, _num(cap))
             set_cell(self.limits, r, 3, f"{pct:.0f}%" if used else "", color)
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:,.4g}"
