@@ -43,6 +43,7 @@ class RateBook:
         self.total = ActorRates()
         self.actors: dict[str, ActorRates] = {}
         self._recent: dict[tuple, int] = {}
+        self._prune_at = 10_000
 
     def of(self, actor: str) -> ActorRates:
         rates = self.actors.get(actor)
@@ -54,9 +55,10 @@ class RateBook:
         """True if the same order key was seen within the window; records it either way."""
         last = self._recent.get(key)
         self._recent[key] = now
-        if len(self._recent) > 10_000:  # bounded: drop what is older than the window
-            edge = now - window_ns
+        if len(self._recent) > self._prune_at:  # drop what is older than the window, amortized O(1):
+            edge = now - window_ns             # the next prune waits until the map doubles again
             self._recent = {k: t for k, t in self._recent.items() if t > edge}
+            self._prune_at = max(10_000, 2 * len(self._recent))
         return last is not None and now - last <= window_ns
 
 

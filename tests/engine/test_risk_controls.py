@@ -172,3 +172,18 @@ def test_notional_limit_is_in_the_base_currency_across_quote_currencies(make_ker
     assert price * 200 * 0.14 < 50_000 < price * 300 * 0.14
     assert send(k, 200.0, symbol="600519.SH") is None  # ~300k CNY = ~42k USDT
     assert send(k, 300.0, symbol="600519.SH") == "MAX_NOTIONAL"
+
+
+def test_duplicate_memory_stays_cheap_under_a_burst_of_distinct_orders():
+    """50k distinct orders inside one window: pruning must not turn each check into a scan of the map."""
+    from app.engine.risk_monitor import NS, RateBook
+
+    rates = RateBook()
+    rebuilds = 0
+    for i in range(50_000):
+        before = rates._recent
+        assert not rates.seen_within(("manual", "X", i), 5, NS)
+        rebuilds += rates._recent is not before
+    assert rebuilds <= 3  # the threshold doubles after each prune: not a rebuild of the map on every call
+    assert rates.seen_within(("manual", "X", 7), 6, NS)  # still remembered within the window
+    assert not rates.seen_within(("manual", "X", 7), 6 + 2 * NS, NS)  # forgotten after it
