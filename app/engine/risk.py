@@ -43,8 +43,8 @@ class RiskEngine:
         self.bus, self.store, self.clock = bus, store, clock
         self.execution, self.instruments = execution, instruments
         self.market, self.portfolio = market, portfolio
-        self.limits = RiskSettings.model_validate(store.get_setting("risk.limits")) \
-            if store.get_setting("risk.limits") else limits
+        stored = store.get_setting("risk.limits")  # a person's changes outlive settings.json's defaults
+        self.limits = RiskSettings.model_validate(stored) if stored else limits
         self.rates = RateBook()
         self.checks = PreTradeChecks(self)
         self.state, self.state_reason = A, ""

@@ -45,8 +45,15 @@ from numba import njit  # noqa: E402  (must come after the env var is set)
 #: never a Python ZeroDivisionError), no fastmath (bit-exact IEEE order as in TA-Lib's C).
 jit = njit(cache=True, nogil=True, error_model="numpy")
 
-__all__ = ["jit", "CACHE_DIR"]
+__all__ = ["jit", "step", "shared", "CACHE_DIR"]
 
 #: For small step helpers called from kernels: inlined at Numba-IR level so the hot loops keep
 #: their state in registers (LLVM does not inline across separately cached functions).
 step = njit(cache=True, nogil=True, error_model="numpy", inline="always")
+
+#: For LARGE step functions that several kernels share (rolling-window scans, multi-stage state
+#: machines): compiled once as an ordinary cached function and called, instead of being copied
+#: into every caller at Numba-IR level (which multiplied the compile cost per caller).  Numba
+#: links the callee's LLVM IR into each caller's module (linkonce_odr) and optimises after
+#: linking, so LLVM can still inline it where that pays off.
+shared = njit(cache=True, nogil=True, error_model="numpy")

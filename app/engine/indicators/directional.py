@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import NAN, fma, is_zero, true_range, tx_begin, tx_end
-from ._numba_setup import jit, step
+from ._core import NAN, U, fma, is_zero, true_range, tx_begin, tx_end
+from ._numba_setup import jit, shared, step
 from ._stream import Stream, make_stream
 from ._validate import period, series
 
 # kind: 0 ADX, 1 DX, 2 PLUS_DI, 3 MINUS_DI
 
 
-@step
+@shared
 def dm_step(st, h, l, c, p, kind):
     """st = (cnt, ph, pl, pc, pdm, mdm, tr, sumdx, adx, prev_out)."""
     cnt, ph, pl, pc, pdm, mdm, tr, sdx, adx, prev = st
@@ -92,11 +92,70 @@ def dm_step(st, h, l, c, p, kind):
 
 @jit
 def _dm_kernel(h, l, c, begin, p, kind, out):
+    """Vectorised ADX/DX/+DI/-DI: :func:`dm_step` for the warm-up bars, then a steady loop with
+    the step's steady-state arithmetic in the same order, its data-dependent choices written as
+    selects (tests check bit equality with the streaming form)."""
+    n = h.shape[0]
     out[:begin] = NAN
     st = (0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-    for i in range(begin, h.shape[0]):
+    if kind == 0:
+        warm = begin + 2 * p
+    elif kind == 1:
+        warm = begin + p + 1
+    elif p > 1:
+        warm = begin + p
+    else:
+        warm = n
+    warm = min(n, warm)
+    for i in range(begin, warm):
         st, o = dm_step(st, h[i], l[i], c[i], p, kind)
         out[i] = o
+    if warm >= n:
+        return
+    cnt, ph, pl, pc, pdm, mdm, tr, sdx, adx, prev = st
+    pm1 = float(p - 1)
+    hs = h[warm:]
+    ls = l[warm:]
+    cs = c[warm:]
+    o = out[warm:]
+    for k in range(hs.shape[0]):
+        u = U(k)
+        hh = hs[u]
+        ll = ls[u]
+        diff_p = hh - ph
+        diff_m = pl - ll
+        rng = true_range(hh, ll, pc)
+        ph = hh
+        pl = ll
+        pc = cs[u]
+        pdm = pdm - pdm / p
+        mdm = mdm - mdm / p
+        if kind <= 1:
+            minus = (diff_m > 0) & (diff_p < diff_m)
+            plus = (diff_p > 0) & (diff_p > diff_m) & (not minus)
+        else:
+            plus = (diff_p > 0) & (diff_p > diff_m)
+            minus = (diff_m > 0) & (diff_m > diff_p)
+        pdm = pdm + diff_p if plus else pdm
+        mdm = mdm + diff_m if minus else mdm
+        tr = tr - tr / p + rng
+        if kind >= 2:
+            dm = pdm if kind == 2 else mdm
+            v = 100.0 * (dm / tr)
+            o[u] = v if tr > 0.0 else 0.0
+            continue
+        mdi = 100.0 * (mdm / tr)
+        pdi = 100.0 * (pdm / tr)
+        s = mdi + pdi
+        dxv = 100.0 * (abs(mdi - pdi) / s)
+        dxv = dxv if (not is_zero(tr)) & (not is_zero(s)) else NAN
+        if kind == 1:
+            prev = dxv if dxv == dxv else prev
+            o[u] = prev
+        else:
+            a2 = fma(adx, pm1, dxv) / p
+            adx = a2 if dxv == dxv else adx
+            o[u] = adx
 
 
 # state: 0 pending,1 started,2 p,3 kind,4..13 st
@@ -227,9 +286,20 @@ def _atr_kernel(h, l, c, begin, p, kind, out):
     out[first] = _atr_val(a, c[first], kind)
     k = float(p - 1) / p
     omk = 1.0 - k
+    pc = cp[1]
+    if kind == 1:  # NATR: the percent-of-close is off the chain; keep it out of the ATR loop
+        for j in range(1, hs.shape[0]):
+            cc = cs[j]
+            a = fma(a, k, true_range(hs[j], ls[j], pc) * omk)
+            v = (a / cc) * 100.0
+            o[j] = 0.0 if is_zero(cc) else v
+            pc = cc
+        return
     for j in range(1, hs.shape[0]):
-        a = fma(a, k, true_range(hs[j], ls[j], cp[j]) * omk)
-        o[j] = _atr_val(a, cs[j], kind)
+        cc = cs[j]
+        a = fma(a, k, true_range(hs[j], ls[j], pc) * omk)
+        o[j] = a
+        pc = cc
 
 
 @jit

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import NAN, ema_step, fma, pow2_at_least, tx_begin, tx_end
-from ._numba_setup import jit, step
+from ._core import NAN, U, blk_extremes, blk_first, blk_scratch, ema_step, fma, pow2_at_least, tx_begin, tx_end
+from ._numba_setup import jit, shared, step
 from ._stream import Stream, make_stream
 from ._validate import first_valid, period, real, series
 from .directional import atr_step
@@ -167,7 +167,7 @@ def _mid_of(mm):
     return (mm[1] + mm[3]) / 2.0
 
 
-@step
+@shared
 def _channels(mms, H, L, vm, i, p1, p2, p3, kind):
     """kind 0 Donchian(p1) -> (upper, middle, lower); kind 1 Ichimoku(p1,p2,p3) ->
     (tenkan, kijun, senkou_a, senkou_b, chikou)."""
@@ -204,6 +204,63 @@ def _channels_kernel(h, l, c, begin, p1, p2, p3, kind, o1, o2, o3, o4, o5):
         mms, o1[i], o2[i], o3[i], o4[i], o5[i] = _channels(mms, H, L, -1, i - begin, p1, p2, p3, kind)
         if kind == 1:
             o5[i] = c[i]
+
+
+@jit
+def _blk_window(h, l, begin, p, HI, LO):
+    """HI[i], LO[i] = highest high / lowest low of the ``p`` bars ending at i, for every
+    i >= begin+p-1 (block rolling extremes, written straight into the given arrays).
+    Returns True if a NaN was seen (callers then use the reference kernel)."""
+    n = h.shape[0]
+    first = begin + p - 1
+    if first >= n:
+        return False
+    PH, PL, AH, AL, BH, BL, _, _ = blk_scratch(p)
+    hi, lo, bad = blk_first(h, l, begin, p, PH, PL)
+    HI[first] = hi
+    LO[first] = lo
+    b = first + 1
+    if b < n:
+        bad |= blk_extremes(h, l, b, n - b, p, PH, PL, AH, AL, BH, BL, HI[b:], LO[b:])
+    return bad
+
+
+@jit
+def _mid_fill(a, b, out, first):
+    """out[i] = (a[i] + b[i]) / 2 from ``first`` on, NaN before (a, b, out may alias)."""
+    n = out.shape[0]
+    first = min(n, first)
+    for i in range(first, n):
+        u = U(i)
+        out[u] = (a[u] + b[u]) / 2.0
+    out[:first] = NAN
+
+
+@jit
+def _channels_fast(h, l, c, begin, p1, p2, p3, kind, o1, o2, o3, o4, o5):
+    """Vectorised Donchian/Ichimoku with block rolling extremes (the outputs double as scratch).
+    Same values as :func:`_channels_kernel` on NaN-free input; returns True if a NaN was seen
+    after the first valid bar (the wrapper then runs :func:`_channels_kernel`)."""
+    n = h.shape[0]
+    if kind == 0:
+        bad = _blk_window(h, l, begin, p1, o1, o3)
+        f = min(n, begin + p1 - 1)
+        o1[:f] = NAN
+        o3[:f] = NAN
+        _mid_fill(o1, o3, o2, f)
+        o4[:] = NAN
+        o5[:] = NAN
+        return bad
+    bad = _blk_window(h, l, begin, p1, o1, o3)
+    _mid_fill(o1, o3, o1, begin + p1 - 1)  # tenkan
+    bad |= _blk_window(h, l, begin, p2, o2, o4)
+    _mid_fill(o2, o4, o2, begin + p2 - 1)  # kijun
+    _mid_fill(o1, o2, o3, begin + max(p1, p2) - 1)  # senkou_a
+    bad |= _blk_window(h, l, begin, p3, o4, o5)
+    _mid_fill(o4, o5, o4, begin + p3 - 1)  # senkou_b
+    o5[:begin] = NAN
+    o5[begin:] = c[begin:]
+    return bad
 
 
 # state: 0 pending,1 started,2 p1,3 p2,4 p3,5 kind,6 n,7..18 mms, 19.. H(cap), L(cap)
@@ -243,7 +300,9 @@ def donchian(high: np.ndarray, low: np.ndarray, timeperiod: int = 20) -> tuple[n
     (h, l), n = series({"high": high, "low": low})
     p = period(timeperiod, "timeperiod", 1)
     outs = [np.empty(n) for _ in range(5)]
-    _channels_kernel(h, l, h, first_valid(h, l), p, 1, 1, 0, *outs)
+    fv = first_valid(h, l)
+    if _channels_fast(h, l, h, fv, p, 1, 1, 0, *outs):  # NaN inside: the stream's algorithm
+        _channels_kernel(h, l, h, fv, p, 1, 1, 0, *outs)
     return outs[0], outs[1], outs[2]
 
 
@@ -268,7 +327,9 @@ def ichimoku(high: np.ndarray, low: np.ndarray, close: np.ndarray, tenkan_period
     p2 = period(kijun_period, "kijun_period", 1)
     p3 = period(senkou_period, "senkou_period", 1)
     outs = [np.empty(n) for _ in range(5)]
-    _channels_kernel(h, l, c, first_valid(h, l, c), p1, p2, p3, 1, *outs)
+    fv = first_valid(h, l, c)
+    if _channels_fast(h, l, c, fv, p1, p2, p3, 1, *outs):  # NaN inside: the stream's algorithm
+        _channels_kernel(h, l, c, fv, p1, p2, p3, 1, *outs)
     return tuple(outs)
 
 

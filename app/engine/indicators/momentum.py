@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._core import NAN, EPS, U, ema_step, fma, is_zero, sma_step, tx_begin, tx_end
-from ._numba_setup import jit, step
+from ._numba_setup import jit, shared, step
 from ._stream import Stream, make_stream
 from ._validate import as_series, first_valid, period, series
 from ._validate import matype as matype_param
@@ -472,7 +472,7 @@ def trix_stream(timeperiod: int = 30) -> Stream:
 # ----------------------------------------------------------------------------------------- CCI
 
 
-@step
+@shared
 def cci_step(ring, pos, cnt, h, l, c, p):
     """TA-Lib CCI: circular buffer of typical prices, mean deviation summed in slot order."""
     last = (h + l + c) / 3
@@ -493,14 +493,55 @@ def cci_step(ring, pos, cnt, h, l, c, p):
     return pos, p, 0.0
 
 
+@step
+def _cci_value(last, avg, dev, p):
+    t = last - avg
+    if not is_zero(t) and not is_zero(dev):
+        return t / (0.015 * (dev / p))
+    return 0.0
+
+
 @jit
 def _cci_kernel(h, l, c, begin, p, out):
+    """Vectorised CCI: :func:`cci_step` fills the ring, then bars are processed in pairs whose
+    sums run side by side (two independent add chains), each in :func:`cci_step`'s slot order
+    and arithmetic (bar i+1's ring = bar i's with one slot replaced, chosen by a select)."""
+    n = h.shape[0]
     out[:begin] = NAN
     ring = np.zeros(p)
     pos = 0
     cnt = 0
-    for i in range(begin, h.shape[0]):
+    first = min(n, begin + p - 1)
+    for i in range(begin, first):
         pos, cnt, o = cci_step(ring, pos, cnt, h[i], l[i], c[i], p)
+        out[i] = o
+    i = first
+    while i + 1 < n:
+        ta = (h[i] + l[i] + c[i]) / 3
+        ring[pos] = ta
+        pos = pos + 1 if pos + 1 < p else 0
+        tb = (h[i + 1] + l[i + 1] + c[i + 1]) / 3
+        sa = 0.0
+        sb = 0.0
+        for j in range(p):
+            v = ring[j]
+            sa += v
+            sb += tb if j == pos else v
+        sa /= p
+        sb /= p
+        da = 0.0
+        db = 0.0
+        for j in range(p):
+            v = ring[j]
+            da += abs(v - sa)
+            db += abs((tb if j == pos else v) - sb)
+        out[i] = _cci_value(ta, sa, da, p)
+        out[i + 1] = _cci_value(tb, sb, db, p)
+        ring[pos] = tb
+        pos = pos + 1 if pos + 1 < p else 0
+        i += 2
+    if i < n:
+        pos, cnt, o = cci_step(ring, pos, p, h[i], l[i], c[i], p)
         out[i] = o
 
 
@@ -563,7 +604,7 @@ def _uo_value(a1, a2, a3, b1, b2, b3):
     return 100.0 * (out / 7.0)
 
 
-@step
+@shared
 def ultosc_step(st, ring_a, ring_b, h, l, c, p1, p2, p3):
     """TA-Lib ULTOSC.  p1<p2<p3 sorted; ring of the last p3 (close-trueLow, trueRange) terms.
 

@@ -13,14 +13,14 @@ import numpy as np
 
 from ._core import (EPS, NAN, blk_arg_step, blk_extremes, blk_first, blk_scratch, ma_push, pow2,
                     pow2_at_least, scan_max, scan_min, tx_begin, tx_end)
-from ._numba_setup import jit, step
+from ._numba_setup import jit, shared, step
 from ._stream import Stream, make_stream
 from ._validate import as_series, first_valid, period, series
 from ._validate import matype as matype_param
-from .momentum import rsi_step
+from .momentum import _rsi_kernel, rsi_step
 
 
-@step
+@shared
 def hl_window(mm, H, L, vm, trail, today, ties_latest):
     """Advance (hi_idx, hi, lo_idx, lo) to the window [trail, today] (TA-Lib order: low first)."""
     hi_idx, hi, lo_idx, lo = mm
@@ -135,7 +135,7 @@ def willr_stream(timeperiod: int = 14) -> Stream:
 # ------------------------------------------------------------------------------- STOCH / STOCHF
 
 
-@step
+@shared
 def stoch_step(st, rk, rd, k, fk, sk, skt, sd, sdt, slow):
     """From raw %K ``k`` to (fastk, fastd) [slow=False] or (slowk, slowd) [slow=True].
 
@@ -295,7 +295,7 @@ def stochf_stream(fastk_period: int = 5, fastd_period: int = 3, fastd_matype: in
 # ------------------------------------------------------------------------------------- STOCHRSI
 
 
-@step
+@shared
 def stochrsi_step(rs, mm, st, R, vm, j, x, p, fk, rk, rd, fd, fdt):
     """RSI, then STOCHF of the RSI series.  ``j`` counts RSI values produced so far."""
     cnt, prev, gain, loss = rs
@@ -313,6 +313,42 @@ def stochrsi_step(rs, mm, st, R, vm, j, x, p, fk, rk, rd, fd, fdt):
 
 @jit
 def _stochrsi_kernel(x, begin, p, fk, fd, fdt, o1, o2):
+    """Vectorised STOCHRSI: the RSI kernel writes the RSI series into ``o2``, then STOCHF runs
+    over it with block rolling extremes (each chunk's RSI values are read before ``o2`` is
+    overwritten with %D there).  Returns True if an RSI value was NaN (possible only with
+    inf inputs): the wrapper then reruns :func:`_stochrsi_ref`."""
+    n = x.shape[0]
+    _rsi_kernel(x, begin, p, o2)
+    fb = begin + p  # first RSI value
+    first = fb + fk - 1
+    if first >= n:
+        o1[:] = NAN
+        o2[:] = NAN
+        return False
+    rk = np.zeros(pow2(fd))
+    rd = np.zeros(1)
+    PH, PL, AH, AL, BH, BL, HI, LO = blk_scratch(fk)
+    hi, lo, bad = blk_first(o2, o2, fb, fk, PH, PL)
+    r = o2[first]
+    o1[:first] = NAN
+    o2[:first] = NAN
+    st = (0, 0, 0.0, 0, 0, 0.0)
+    st, o1[first], o2[first] = stoch_step(st, rk, rd, fast_k(hi, lo, r), fk, fd, fdt, 1, 0, False)
+    C = HI.shape[0]
+    for b in range(first + 1, n, C):
+        m = min(C, n - b)
+        bad |= blk_extremes(o2, o2, b, m, fk, PH, PL, AH, AL, BH, BL, HI, LO)
+        p1 = o1[b:]
+        p2 = o2[b:]
+        for k in range(m):
+            st, p1[k], p2[k] = stoch_step(st, rk, rd, fast_k(HI[k], LO[k], p2[k]), fk, fd, fdt, 1, 0,
+                                          False)
+    return bad
+
+
+@jit
+def _stochrsi_ref(x, begin, p, fk, fd, fdt, o1, o2):
+    """Reference kernel (streaming algorithm over arrays); NaN fallback and test oracle."""
     o1[:begin] = NAN
     o2[:begin] = NAN
     cap = pow2(fk)
@@ -367,7 +403,9 @@ def stochrsi(real: np.ndarray, timeperiod: int = 14, fastk_period: int = 5, fast
     p, fk, fd, fdt = _stochrsi_params(timeperiod, fastk_period, fastd_period, fastd_matype)
     n = len(x)
     a, b = np.empty(n), np.empty(n)
-    _stochrsi_kernel(x, first_valid(x), p, fk, fd, fdt, a, b)
+    fv = first_valid(x)
+    if _stochrsi_kernel(x, fv, p, fk, fd, fdt, a, b):
+        _stochrsi_ref(x, fv, p, fk, fd, fdt, a, b)
     return a, b
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from ._core import (NAN, EPS, U, blk_extremes, blk_first, blk_scratch, ema_step, fma, is_zero, scan_max, scan_min,
                     sma_step, tx_begin, tx_end)
-from ._numba_setup import jit, step
+from ._numba_setup import jit, shared, step
 from ._stream import Stream, make_stream
 from ._validate import as_series, first_valid, period, series
 from ._validate import matype as matype_param
@@ -372,17 +372,41 @@ def _kama_step(cnt, sroc, prev_kama, prev_x, tv, x, x_trail, p):
 
 @jit
 def _kama_kernel(x, begin, p, out):
+    """Vectorised KAMA: :func:`_kama_step` for the warm-up bars (through the first KAMA), then
+    a steady loop with the step's arithmetic in the same order, ER chosen by a select."""
+    n = x.shape[0]
     out[:begin] = NAN
     cnt = 0
     sroc = 0.0
     kama = 0.0
     px = 0.0
     tv = 0.0
-    for i in range(begin, x.shape[0]):
+    warm = min(n, begin + p + 1) if p > 1 else n
+    for i in range(begin, warm):
         j = i - p
         xt = x[j] if j >= begin else 0.0
         cnt, sroc, kama, px, tv, o = _kama_step(cnt, sroc, kama, px, tv, x[i], xt, p)
         out[i] = o
+    if warm >= n:
+        return
+    xs = x[warm:]
+    xp = x[warm - 1:]
+    xt = x[warm - p:]
+    xv = x[warm - p - 1:]
+    o = out[warm:]
+    for k in range(xs.shape[0]):
+        u = U(k)
+        xi = xs[u]
+        xtr = xt[u]
+        period_roc = xi - xtr
+        sroc -= abs(xv[u] - xtr)
+        sroc += abs(xi - xp[u])
+        er = abs(period_roc / sroc)
+        er = 1.0 if (sroc <= period_roc) | is_zero(sroc) else er
+        sc = fma(er, _KAMA_DIFF, _KAMA_MAX)
+        sc *= sc
+        kama = fma(xi - kama, sc, kama)
+        o[u] = kama
 
 
 # state: 0 pending,1 started,2 p,3 cnt,4 sroc,5 kama,6 prev_x,7 tv,8 pos, 9.. ring(p+1)
@@ -649,7 +673,7 @@ def _var_warm(xs, p):
     return K, s1, s2, run
 
 
-@step
+@shared
 def _bb_step(st, x, xl, vals, vm, i, p, up, dn, ma_type, k):
     """BBANDS: middle = SMA or EMA, deviation = population std of the window (TA-Lib rules).
 
@@ -948,7 +972,7 @@ def midprice_stream(timeperiod: int = 14) -> Stream:
 # ----------------------------------------------------------------------------------------- SAR
 
 
-@step
+@shared
 def _sar_step(cnt, is_long, sar, ep, af, new_h, new_l, h, l, acc, mx):
     """TA-Lib SAR state machine.  State: cnt, is_long, sar, ep, af, newHigh, newLow."""
     if cnt == 0:  # first bar only establishes the extreme
@@ -1038,10 +1062,71 @@ def _sar_kernel(high, low, begin, acc, mx, out):
     af = acc
     nh = 0.0
     nl = 0.0
-    for i in range(begin, high.shape[0]):
+    n = high.shape[0]
+    warm = min(n, begin + 2)
+    for i in range(begin, warm):
         cnt, is_long, sar, ep, af, nh, nl, o = _sar_step(cnt, is_long, sar, ep, af, nh, nl, high[i],
                                                          low[i], acc, mx)
         out[i] = o
+    # steady state: the body of :func:`_sar_step` for cnt >= 2, same arithmetic and order; the
+    # common (no reversal) case uses selects instead of branches
+    for i in range(warm, n):
+        u = U(i)
+        prev_l = nl
+        prev_h = nh
+        nl = low[u]
+        nh = high[u]
+        if is_long == 1:
+            if nl <= sar:
+                is_long = 0
+                sar = ep
+                if sar < prev_h:
+                    sar = prev_h
+                if sar < nh:
+                    sar = nh
+                out[u] = sar
+                af = acc
+                ep = nl
+                sar = fma(af, ep - sar, sar)
+                if sar < prev_h:
+                    sar = prev_h
+                if sar < nh:
+                    sar = nh
+            else:
+                out[u] = sar
+                up = nh > ep
+                ep = nh if up else ep
+                a2 = af + acc
+                a2 = mx if a2 > mx else a2
+                af = a2 if up else af
+                sar = fma(af, ep - sar, sar)
+                sar = prev_l if sar > prev_l else sar
+                sar = nl if sar > nl else sar
+        elif nh >= sar:
+            is_long = 1
+            sar = ep
+            if sar > prev_l:
+                sar = prev_l
+            if sar > nl:
+                sar = nl
+            out[u] = sar
+            af = acc
+            ep = nh
+            sar = fma(af, ep - sar, sar)
+            if sar > prev_l:
+                sar = prev_l
+            if sar > nl:
+                sar = nl
+        else:
+            out[u] = sar
+            dn = nl < ep
+            ep = nl if dn else ep
+            a2 = af + acc
+            a2 = mx if a2 > mx else a2
+            af = a2 if dn else af
+            sar = fma(af, ep - sar, sar)
+            sar = prev_h if sar < prev_h else sar
+            sar = nh if sar < nh else sar
 
 
 # state: 0 pending,1 started,2 acc,3 max,4 cnt,5 is_long,6 sar,7 ep,8 af,9 nh,10 nl

@@ -35,13 +35,20 @@ def _obv_kernel(c, v, begin, out):
         return
     obv = v[begin]
     out[begin] = obv
-    for i in range(begin + 1, n):
-        u = U(i)
-        x = c[u]
-        pc = c[U(i - 1)]
-        vi = v[u]
-        obv = obv + vi if x > pc else (obv - vi if x < pc else obv)
-        out[u] = obv
+    cs = c[begin + 1:]
+    vs = v[begin + 1:]
+    o = out[begin + 1:]
+    pc = c[begin]
+    for k in range(cs.shape[0]):
+        x = cs[k]
+        vi = vs[k]
+        # obv - v == obv + (-v) exactly, and obv + (-0.0) == obv for every obv (-0.0 included),
+        # so the chain is one add while the choice of the increment stays off it
+        d = vi if x > pc else -0.0
+        d = -vi if x < pc else d
+        obv += d
+        o[k] = obv
+        pc = x
 
 
 @jit
@@ -82,11 +89,26 @@ def ad_value(ad, h, l, c, v):
 
 @jit
 def _ad_kernel(h, l, c, v, begin, out):
+    """Vectorised AD: :func:`ad_value` with the skip (high <= low) folded into the operands:
+    fma(-0.0, 0.0, ad) == ad + (-0.0) == ad exactly, so the chain is one fma, no branch."""
+    n = h.shape[0]
     out[:begin] = NAN
     ad = 0.0
-    for i in range(begin, h.shape[0]):
-        ad = ad_value(ad, h[i], l[i], c[i], v[i])
-        out[i] = ad
+    hs = h[begin:]
+    ls = l[begin:]
+    cs = c[begin:]
+    vs = v[begin:]
+    o = out[begin:]
+    for k in range(hs.shape[0]):
+        u = U(k)
+        hh = hs[u]
+        ll = ls[u]
+        cc = cs[u]
+        tmp = hh - ll
+        ok = tmp > 0.0
+        t = (cc - ll - (hh - cc)) / tmp
+        ad = fma(t if ok else -0.0, vs[u] if ok else 0.0, ad)
+        o[u] = ad
 
 
 @jit

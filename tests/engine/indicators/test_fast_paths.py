@@ -9,6 +9,7 @@ power-of-two rings) for speed; these tests pin them to the shared streaming step
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -49,7 +50,10 @@ FAST = [("willr", "timeperiod"), ("midprice", "timeperiod"), ("aroon", "timeperi
         ("atr", "timeperiod"), ("natr", "timeperiod"), ("mom", "timeperiod"), ("roc", "timeperiod"),
         ("sma", "timeperiod"), ("ema", "timeperiod"), ("dema", "timeperiod"), ("tema", "timeperiod"),
         ("trix", "timeperiod"), ("ultosc", "timeperiod3"), ("stochrsi", "timeperiod"),
-        ("donchian", "timeperiod")]
+        ("donchian", "timeperiod"), ("adx", "timeperiod"), ("dx", "timeperiod"),
+        ("plus_di", "timeperiod"), ("minus_di", "timeperiod"), ("kama", "timeperiod"),
+        ("cci", "timeperiod"), ("sar", None), ("obv", None), ("ad", None),
+        ("ichimoku", "tenkan_period")]
 
 
 @SETTINGS
@@ -67,9 +71,12 @@ def test_vectorised_equals_stream_with_nans(data, p, case) -> None:
 def _check(data, p, case) -> None:
     name, pname = case
     spec = ta.registry[name]
-    pmin = next(x.min for x in spec.params if x.name == pname)
-    p = max(p, int(pmin))
-    params = {pname: p}
+    if pname is None:  # no integer period: vary the real parameters instead (SAR)
+        params = {"acceleration": 0.01 * p, "maximum": 0.1 + 0.01 * p} if name == "sar" else {}
+    else:
+        pmin = next(x.min for x in spec.params if x.name == pname)
+        p = max(p, int(pmin))
+        params = {pname: p}
     if name == "bbands":
         params["matype"] = p % 2
     h, lo, c, v = data
@@ -125,3 +132,44 @@ def test_block_path_on_long_series_matches_reference() -> None:
             ref(*args, *b)
             for x, y in zip(a, b):
                 assert np.array_equal(x, y, equal_nan=True), (kern, p)
+
+
+def _series(seed: int, n: int, decimals: int, nans: bool):
+    rng = np.random.default_rng(seed)
+    c = np.round(100 + np.cumsum(rng.standard_normal(n)), decimals)
+    h = np.round(c + np.abs(rng.standard_normal(n)), decimals)
+    lo = np.round(c - np.abs(rng.standard_normal(n)), decimals)
+    v = rng.integers(0, 50, n).astype(float)
+    if nans:
+        for arr in (h, lo, c, v):
+            arr[rng.integers(1, n, 3)] = np.nan
+    return h, lo, c, v
+
+
+@pytest.mark.parametrize("case", FAST, ids=[c[0] for c in FAST])
+def test_vectorised_equals_stream_each(case) -> None:
+    """Every specialised kernel, deterministic series: ties, NaNs, several periods and lengths."""
+    for seed, (n, dec, nans) in enumerate([(300, 0, False), (257, 3, False), (300, 1, True),
+                                           (40, 0, True), (7, 2, False)]):
+        for p in (1, 2, 3, 5, 14, 33):
+            _check(_series(seed, n, dec, nans), p, case)
+
+
+def test_stochrsi_block_path_equals_reference() -> None:
+    rng = np.random.default_rng(9)
+    x = np.round(1000 + np.cumsum(rng.standard_normal(5000)), 0)
+    for p, fk, fd, fdt in ((14, 5, 3, 0), (2, 1, 1, 0), (5, 14, 3, 1), (30, 64, 2, 0)):
+        a, b = np.empty(5000), np.empty(5000)
+        c, d = np.empty(5000), np.empty(5000)
+        assert not osc._stochrsi_kernel(x, 0, p, fk, fd, fdt, a, b)
+        osc._stochrsi_ref(x, 0, p, fk, fd, fdt, c, d)
+        assert np.array_equal(a, c, equal_nan=True) and np.array_equal(b, d, equal_nan=True)
+    y = x.copy()
+    y[100:120] = np.where(np.arange(20) % 2, 8e307, -8e307)  # overflow -> NaN RSI values: the
+    a, b = np.empty(5000), np.empty(5000)  # kernel flags them, the wrapper falls back
+    assert np.isnan(ta.rsi(y)[200:]).any()
+    assert osc._stochrsi_kernel(y, 0, 14, 5, 3, 0, a, b)
+    got = ta.stochrsi(y)
+    c, d = np.empty(5000), np.empty(5000)
+    osc._stochrsi_ref(y, 0, 14, 5, 3, 0, c, d)
+    assert np.array_equal(got[0], c, equal_nan=True) and np.array_equal(got[1], d, equal_nan=True)
