@@ -25,7 +25,7 @@ from app.engine.orders import ClientOrderIdFactory
 from app.engine.portfolio import Portfolio
 from app.engine.risk import RiskEngine
 from app.engine.sim import SimExchange
-from app.engine.store import Store, StoreError
+from app.engine.store import ProfileLock, Store, StoreError
 
 log = logging.getLogger("kestrel.kernel")
 
@@ -52,12 +52,18 @@ class Kernel:
         self.profile = Path(profile)
         self.settings = settings
         self.clock = clock or LiveClock()
-        self.store = Store(self.profile / "kestrel.db")
+        self.lock = ProfileLock(self.profile)
+        try:
+            self.store = Store(self.profile / "kestrel.db")
+        except StoreError:
+            self.lock.release()
+            raise
         self.bus = MessageBus()
         try:
             self.audit = AuditLog(self.store.conn, self.clock)
         except AuditError as exc:
             self.store.close()
+            self.lock.release()
             raise StoreError(f"The audit trail in {self.store.path} cannot be continued: {exc}") from exc
         self.audit_recorder = AuditRecorder(self.bus, self.audit)  # first subscriber: commands before effects
         insts = instruments or default_instruments()
@@ -141,6 +147,7 @@ class Kernel:
         self.stop()
         self.audit_recorder.flush()
         self.store.close()
+        self.lock.release()
 
     # ------------------------------------------------------------------------------------------ commands
     def submit(self, symbol: str, side: Side, order_type: OrderType, quantity: float,

@@ -43,6 +43,27 @@ class StoreError(RuntimeError):
     """The database cannot be used as it is. The message says what happened and what to do."""
 
 
+class ProfileLock:
+    """One trading terminal per profile: a second GUI or headless run on the same profile would trade the
+    same account twice. ``kestrel risk``/``audit`` commands do not take it: they must work beside a terminal.
+    The OS releases the lock when the process dies, so a crash never leaves a stale lock behind."""
+
+    def __init__(self, profile: Path) -> None:
+        from filelock import FileLock, Timeout
+
+        profile.mkdir(parents=True, exist_ok=True)
+        self._path = profile / "kestrel.lock"
+        self._lock = FileLock(str(self._path), timeout=0)
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise StoreError(f"Another Kestrel terminal is running on the profile {profile}. Use that window, "
+                             f"or start this one with another --profile.") from None
+
+    def release(self) -> None:
+        self._lock.release()
+
+
 @dataclass(frozen=True, slots=True)
 class RiskStateRecord:
     scope: str

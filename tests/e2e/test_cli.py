@@ -107,3 +107,21 @@ os.kill(os.getpid(), signal.SIGKILL)
     assert r.returncode == -9
     r = run(["run", "--headless", "--duration", "0.5", "--profile", str(prof)])
     assert r.returncode == 0 and "trading state HALTED" in r.stdout
+
+
+def test_a_second_terminal_on_the_same_profile_is_refused_but_risk_commands_work(tmp_path):
+    prof = tmp_path / "p"
+    first = subprocess.Popen([sys.executable, "main.py", "run", "--headless", "--duration", "20", "--profile",
+                              str(prof)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert "trading state ACTIVE" in first.stdout.readline()
+        second = run(["run", "--headless", "--duration", "1", "--profile", str(prof)])
+        assert second.returncode == 2 and "Another Kestrel terminal is running" in second.stderr
+        gui = run(["--profile", str(prof)])
+        assert gui.returncode == 2 and "Another Kestrel terminal is running" in gui.stderr
+        assert run(["risk", "status", "--profile", str(prof)]).returncode == 0
+    finally:
+        first.kill()
+        first.wait(10)
+    again = run(["run", "--headless", "--duration", "0.5", "--profile", str(prof)])  # killed: no stale lock
+    assert again.returncode == 0, again.stderr

@@ -114,6 +114,7 @@ def test_crash_between_journal_and_send_is_never_resent(profile):
         k.submit("BTC/USDT", Side.BUY, OrderType.MARKET, 0.01)
     (cid,) = k.execution.orders
     k.store.close()
+    k.lock.release()  # the dead process's lock goes with it
     k2 = Kernel(profile, settings, clock=clock)  # restart; the venue is unreachable at first
     sent = []
     real = k2.sim.submit
@@ -179,6 +180,7 @@ def test_k4_reject_storm_and_throttle_trips_kill_the_strategy(make_kernel):
     assert "spammer" not in k.risk.strategy_states  # 20 rejects a minute: at the limit
     send(k, -1.0, actor="strategy:spammer")
     assert k.risk.strategy_states["spammer"][0] is TradingState.HALTED
+    k.close()
     k2 = kernel_with(make_kernel, max_msgs_per_s_strategy=1, max_throttle_trips_per_10s=3)
     far = k2.instruments["BTC/USDT"].round_price(mid(k2) * 0.97)
     for i in range(3):  # 1 accepted, 2 throttle trips
