@@ -35,6 +35,26 @@ class StrategyPermissions(_Model):
     order_types: list[str] = ["*"]
 
 
+class StrategyLimits(_Model):
+    """Per-strategy overrides of the per-strategy limits; a field left out uses the global value."""
+
+    max_notional: float | None = Field(None, gt=0)
+    max_msgs_per_s: int | None = Field(None, ge=1)
+    max_working_orders: int | None = Field(None, ge=1)
+    max_fills_per_min: int | None = Field(None, ge=1)
+    daily_loss_pct: float | None = Field(None, gt=0)
+    max_rejects_per_min: int | None = Field(None, ge=1)
+    max_throttle_trips_per_10s: int | None = Field(None, ge=1)
+
+
+STRATEGY_DEFAULTS = {  # StrategyLimits field -> the global RiskSettings field it overrides
+    "max_notional": "max_notional_strategy", "max_msgs_per_s": "max_msgs_per_s_strategy",
+    "max_working_orders": "max_working_orders_strategy", "max_fills_per_min": "max_fills_per_min_strategy",
+    "daily_loss_pct": "daily_loss_strategy_pct", "max_rejects_per_min": "max_rejects_per_min_strategy",
+    "max_throttle_trips_per_10s": "max_throttle_trips_per_10s",
+}
+
+
 class RiskSettings(_Model):
     """Pre-trade limits and automatic kill triggers. Changed only by a person (risk panel or CLI)."""
 
@@ -59,6 +79,13 @@ class RiskSettings(_Model):
     stale_data_s: float = Field(5.0, gt=0, description="market data older than this puts the venue in REDUCING")
     cancel_alarm_s: float = Field(5.0, gt=0, description="alarm if a kill leaves an order live this long")
     permissions: dict[str, StrategyPermissions] = {}
+    strategy_limits: dict[str, StrategyLimits] = {}
+
+    def for_strategy(self, name: str, field: str) -> float:
+        """The limit ``field`` (a StrategyLimits name) in force for strategy ``name``."""
+        override = self.strategy_limits.get(name)
+        value = getattr(override, field) if override is not None else None
+        return value if value is not None else getattr(self, STRATEGY_DEFAULTS[field])
 
 
 class UiSettings(_Model):

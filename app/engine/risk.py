@@ -217,8 +217,9 @@ class RiskEngine:
         pos.apply(fill.side, fill.price, fill.quantity)
         pos.realized_pnl -= fill.fee
         n = self.rates.of(order.actor).fills.add(self.clock.monotonic_ns())
-        if n > self.limits.max_fills_per_min_strategy and self.strategy_states.get(name, (A,))[0] is not H:
-            self.halt_strategy(name, f"{n} fills in 60 s (limit {self.limits.max_fills_per_min_strategy})", "risk")
+        cap = self.limits.for_strategy(name, "max_fills_per_min")
+        if n > cap and self.strategy_states.get(name, (A,))[0] is not H:
+            self.halt_strategy(name, f"{n} fills in 60 s (limit {cap})", "risk")
         self._check_loss()
 
     def on_reject(self, ev: OrderRejected) -> None:
@@ -239,7 +240,8 @@ class RiskEngine:
         name = strategy_of(cmd.actor)
         if name is not None:
             trips = self.rates.of(cmd.actor).throttle_trips.add(self.clock.monotonic_ns())
-            if trips >= self.limits.max_throttle_trips_per_10s and self.strategy_states.get(name, (A,))[0] is not H:
+            if trips >= self.limits.for_strategy(name, "max_throttle_trips_per_10s") \
+                    and self.strategy_states.get(name, (A,))[0] is not H:
                 self.halt_strategy(name, f"{trips} throttle trips in 10 s", "risk")
         return Denial("THROTTLE", f"More than {limit} new orders per second ({which}); slow down.",
                       limit=f"{limit}/s", observed=f"{observed}/s")
@@ -327,8 +329,9 @@ class RiskEngine:
         for name in self._strategy_books:
             if self.strategy_states.get(name, (A,))[0] is not H:
                 spnl = self.strategy_pnl(name)
-                if spnl <= -limits.daily_loss_strategy_pct / 100.0 * sod:
-                    self.halt_strategy(name, f"strategy loss {spnl:,.2f} reached -{limits.daily_loss_strategy_pct}%"
+                pct = limits.for_strategy(name, "daily_loss_pct")
+                if spnl <= -pct / 100.0 * sod:
+                    self.halt_strategy(name, f"strategy loss {spnl:,.2f} reached -{pct}%"
                                        f" of start-of-day equity", "risk")
 
     def _check_stale_data(self) -> None:
@@ -350,8 +353,9 @@ class RiskEngine:
         if name is None:
             return
         n = self.rates.of(actor).rejects.add(self.clock.monotonic_ns())
-        if n > self.limits.max_rejects_per_min_strategy and self.strategy_states.get(name, (A,))[0] is not H:
-            self.halt_strategy(name, f"{n} rejects in 60 s (limit {self.limits.max_rejects_per_min_strategy})", "risk")
+        cap = self.limits.for_strategy(name, "max_rejects_per_min")
+        if n > cap and self.strategy_states.get(name, (A,))[0] is not H:
+            self.halt_strategy(name, f"{n} rejects in 60 s (limit {cap})", "risk")
 
     def _cancel_for_kill(self, predicate) -> list[str]:
         now = self.clock.monotonic_ns()

@@ -107,7 +107,8 @@ class PreTradeChecks:
         notional = cmd.quantity * price
         if cmd.actor != FLATTEN:
             limits, pf = self.r.limits, self.r.portfolio
-            limit = limits.max_notional_manual if strategy_of(cmd.actor) is None else limits.max_notional_strategy
+            name = strategy_of(cmd.actor)
+            limit = limits.max_notional_manual if name is None else limits.for_strategy(name, "max_notional")
             value = notional * pf.fx(inst.quote)  # limits are in the account's base currency
             if value > limit + 1e-9:
                 return Denial("MAX_NOTIONAL", f"Order value {notional:,.2f} {inst.quote} ({value:,.2f} "
@@ -156,8 +157,8 @@ class PreTradeChecks:
         limits, rates = self.r.limits, self.r.rates
         name = strategy_of(cmd.actor)
         mine = rates.of(cmd.actor)
-        if name is not None and mine.msgs.count(now) >= limits.max_msgs_per_s_strategy:
-            return self.r.throttle_tripped(cmd, limits.max_msgs_per_s_strategy, mine.msgs.count(now), "strategy")
+        if name is not None and mine.msgs.count(now) >= (cap := limits.for_strategy(name, "max_msgs_per_s")):
+            return self.r.throttle_tripped(cmd, cap, mine.msgs.count(now), "strategy")
         total = rates.total.msgs.count(now)
         if total >= limits.max_msgs_per_s_total:
             return self.r.throttle_tripped(cmd, limits.max_msgs_per_s_total, total, "total")
@@ -173,12 +174,13 @@ class PreTradeChecks:
             return Denial("MAX_WORKING_ORDERS", f"{len(working)} orders are working; the limit is "
                           f"{limits.max_working_orders_total}.", limit=str(limits.max_working_orders_total),
                           observed=str(len(working)))
-        if strategy_of(cmd.actor) is not None:
+        name = strategy_of(cmd.actor)
+        if name is not None:
             n = sum(1 for o in working.values() if o.actor == cmd.actor)
-            if n >= limits.max_working_orders_strategy:
+            cap = limits.for_strategy(name, "max_working_orders")
+            if n >= cap:
                 return Denial("MAX_WORKING_ORDERS_STRATEGY", f"{n} orders of {cmd.actor} are working; the limit "
-                              f"is {limits.max_working_orders_strategy}.",
-                              limit=str(limits.max_working_orders_strategy), observed=str(n))
+                              f"is {cap}.", limit=str(cap), observed=str(n))
         return None
 
     def position_limit(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:

@@ -187,3 +187,18 @@ def test_duplicate_memory_stays_cheap_under_a_burst_of_distinct_orders():
     assert rebuilds <= 3  # the threshold doubles after each prune: not a rebuild of the map on every call
     assert rates.seen_within(("manual", "X", 7), 6, NS)  # still remembered within the window
     assert not rates.seen_within(("manual", "X", 7), 6 + 2 * NS, NS)  # forgotten after it
+
+
+def test_per_strategy_overrides_take_precedence_over_the_global_strategy_limits(make_kernel):
+    from app.config import StrategyLimits
+
+    k = kernel_with(make_kernel, max_working_orders_strategy=3, max_notional_strategy=1e9,
+                    strategy_limits={"big": StrategyLimits(max_working_orders=5),
+                                     "tiny": StrategyLimits(max_notional=100.0)})
+    far = k.instruments["BTC/USDT"].round_price(mid(k) * 0.97)
+    small = [send(k, 0.001 + i * 0.0001, Side.BUY, OrderType.LIMIT, far, "strategy:small") for i in range(4)]
+    big = [send(k, 0.001 + i * 0.0001, Side.BUY, OrderType.LIMIT, far, "strategy:big") for i in range(6)]
+    assert small == [None] * 3 + ["MAX_WORKING_ORDERS_STRATEGY"]  # the global per-strategy limit
+    assert big == [None] * 5 + ["MAX_WORKING_ORDERS_STRATEGY"]  # its own override
+    assert send(k, 0.002, actor="strategy:tiny") == "MAX_NOTIONAL"  # ~130 USDT > its 100
+    assert k.risk.limits.for_strategy("tiny", "max_working_orders") == 3  # fields left out fall back
