@@ -30,6 +30,21 @@ def fma(typingctx, a, b, c):  # type: ignore[no-untyped-def]
     return sig, codegen
 
 
+
+# Numba compiles a separate copy of a called (non-inlined) kernel for every distinct LITERAL
+# argument value (a constant ``False`` or ``-1`` in the caller is typed ``Literal[...]``).  Flags
+# passed to shared kernels go through these so all callers reuse one compiled version.
+@step
+def rt_bool(v, n):
+    """``v`` typed as a runtime bool (``n`` = any non-negative runtime integer)."""
+    return v ^ (n < 0)
+
+
+@step
+def rt_int(v, n):
+    """``v`` typed as a runtime int64 (``n`` = any runtime integer)."""
+    return v + n * 0
+
 @step
 def is_zero(v: float) -> bool:
     return -EPS < v < EPS

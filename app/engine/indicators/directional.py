@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import NAN, U, fma, is_zero, true_range, tx_begin, tx_end
+from ._core import NAN, U, fma, is_zero, rt_int, true_range, tx_begin, tx_end
 from ._numba_setup import jit, shared, step
 from ._stream import Stream, make_stream
 from ._validate import period, series
@@ -97,7 +97,7 @@ def _dm_kernel(h, l, c, begin, p, kind, out):
     selects (tests check bit equality with the streaming form)."""
     n = h.shape[0]
     out[:begin] = NAN
-    st = (0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    st = (rt_int(0, begin), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # runtime ints: see rt_int
     if kind == 0:
         warm = begin + 2 * p
     elif kind == 1:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import NAN, U, blk_extremes, blk_first, blk_scratch, ema_step, fma, pow2_at_least, tx_begin, tx_end
+from ._core import (NAN, U, blk_extremes, blk_first, blk_scratch, ema_step, fma, pow2_at_least, rt_bool, rt_int,
+                    tx_begin, tx_end)
 from ._numba_setup import jit, shared, step
 from ._stream import Stream, make_stream
 from ._validate import first_valid, period, real, series
@@ -176,17 +177,17 @@ def _channels(mms, H, L, vm, i, p1, p2, p3, kind):
     r2 = NAN
     r3 = NAN
     if i >= p1 - 1:
-        m1 = hl_window(m1, H, L, vm, i - p1 + 1, i, False)
+        m1 = hl_window(m1, H, L, vm, i - p1 + 1, i, rt_bool(False, i))
         r1 = _mid_of(m1)
     if kind == 0:
         if i >= p1 - 1:
             return (m1, m2, m3), m1[1], r1, m1[3], NAN, NAN
         return (m1, m2, m3), NAN, NAN, NAN, NAN, NAN
     if i >= p2 - 1:
-        m2 = hl_window(m2, H, L, vm, i - p2 + 1, i, False)
+        m2 = hl_window(m2, H, L, vm, i - p2 + 1, i, rt_bool(False, i))
         r2 = _mid_of(m2)
     if i >= p3 - 1:
-        m3 = hl_window(m3, H, L, vm, i - p3 + 1, i, False)
+        m3 = hl_window(m3, H, L, vm, i - p3 + 1, i, rt_bool(False, i))
         r3 = _mid_of(m3)
     return (m1, m2, m3), r1, r2, (r1 + r2) / 2.0, r3, NAN
 
@@ -196,12 +197,12 @@ def _channels_kernel(h, l, c, begin, p1, p2, p3, kind, o1, o2, o3, o4, o5):
     n = h.shape[0]
     for o in (o1, o2, o3, o4, o5):
         o[:begin] = NAN
-    e = (-1, 0.0, -1, 0.0)
+    e = (rt_int(-1, begin), 0.0, rt_int(-1, begin), 0.0)
     mms = (e, e, e)
     H = h[begin:]
     L = l[begin:]
     for i in range(begin, n):
-        mms, o1[i], o2[i], o3[i], o4[i], o5[i] = _channels(mms, H, L, -1, i - begin, p1, p2, p3, kind)
+        mms, o1[i], o2[i], o3[i], o4[i], o5[i] = _channels(mms, H, L, rt_int(-1, i), i - begin, p1, p2, p3, kind)
         if kind == 1:
             o5[i] = c[i]
 

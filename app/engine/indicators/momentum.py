@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import NAN, EPS, U, ema_step, fma, is_zero, sma_step, tx_begin, tx_end
+from ._core import NAN, EPS, U, ema_step, fma, is_zero, rt_int, sma_step, tx_begin, tx_end
 from ._numba_setup import jit, shared, step
 from ._stream import Stream, make_stream
 from ._validate import as_series, first_valid, period, series
@@ -509,8 +509,8 @@ def _cci_kernel(h, l, c, begin, p, out):
     n = h.shape[0]
     out[:begin] = NAN
     ring = np.zeros(p)
-    pos = 0
-    cnt = 0
+    pos = rt_int(0, begin)
+    cnt = rt_int(0, begin)
     first = min(n, begin + p - 1)
     for i in range(begin, first):
         pos, cnt, o = cci_step(ring, pos, cnt, h[i], l[i], c[i], p)
@@ -655,7 +655,7 @@ def _ultosc_kernel(h, l, c, begin, p1, p2, p3, out):
     out[:begin] = NAN
     ra = np.zeros(p3)
     rb = np.zeros(p3)
-    st = (0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    st = (rt_int(0, begin), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     warm = min(n, begin + p3)
     for i in range(begin, warm):
         st, out[i] = ultosc_step(st, ra, rb, h[i], l[i], c[i], p1, p2, p3)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._core import (EPS, NAN, blk_arg_step, blk_extremes, blk_first, blk_scratch, ma_push, pow2,
-                    pow2_at_least, scan_max, scan_min, tx_begin, tx_end)
+                    pow2_at_least, rt_bool, rt_int, scan_max, scan_min, tx_begin, tx_end)
 from ._numba_setup import jit, shared, step
 from ._stream import Stream, make_stream
 from ._validate import as_series, first_valid, period, series
@@ -57,9 +57,9 @@ def _willr_ref(h, l, c, begin, p, out):
     input has NaNs after its first valid bar, and by the tests as the oracle."""
     n = h.shape[0]
     out[:min(n, begin + p - 1)] = NAN
-    mm = (-1, 0.0, -1, 0.0)
+    mm = (rt_int(-1, begin), 0.0, rt_int(-1, begin), 0.0)
     for i in range(begin + p - 1, n):
-        mm = hl_window(mm, h, l, -1, i - p + 1, i, False)
+        mm = hl_window(mm, h, l, rt_int(-1, i), i - p + 1, i, rt_bool(False, i))
         out[i] = _willr_value(mm[1], mm[3], c[i])
 
 
@@ -102,7 +102,8 @@ def _willr_upd(buf, h, l, c, final):
         H[i & m] = h
         L[i & m] = l
         if i >= p - 1:
-            mm = hl_window((int(buf[4]), buf[5], int(buf[6]), buf[7]), H, L, m, i - p + 1, i, False)
+            mm = hl_window((int(buf[4]), buf[5], int(buf[6]), buf[7]), H, L, m, i - p + 1, i,
+                           rt_bool(False, i))
             buf[4], buf[5], buf[6], buf[7] = mm
             out = _willr_value(mm[1], mm[3], c)
         buf[3] = i + 1
@@ -135,7 +136,7 @@ def willr_stream(timeperiod: int = 14) -> Stream:
 # ------------------------------------------------------------------------------- STOCH / STOCHF
 
 
-@shared
+@step
 def stoch_step(st, rk, rd, k, fk, sk, skt, sd, sdt, slow):
     """From raw %K ``k`` to (fastk, fastd) [slow=False] or (slowk, slowd) [slow=True].
 
@@ -156,6 +157,11 @@ def stoch_step(st, rk, rd, k, fk, sk, skt, sd, sdt, slow):
     return st, k, k2
 
 
+
+#: The same step compiled once as a called function, for the streams and reference kernels
+#: (the vectorised hot loops inline :func:`stoch_step` itself; same source, same arithmetic).
+stoch_step_shared = shared(stoch_step.py_func)
+
 @jit
 def _stoch_ref(h, l, c, begin, fk, sk, skt, sd, sdt, slow, o1, o2):
     """Reference kernel (streaming algorithm over arrays); NaN fallback and test oracle."""
@@ -164,11 +170,12 @@ def _stoch_ref(h, l, c, begin, fk, sk, skt, sd, sdt, slow, o1, o2):
     o2[:min(n, begin + fk - 1)] = NAN
     rk = np.zeros(pow2(sk))
     rd = np.zeros(pow2(sd))
-    mm = (-1, 0.0, -1, 0.0)
-    st = (0, 0, 0.0, 0, 0, 0.0)
+    mm = (rt_int(-1, begin), 0.0, rt_int(-1, begin), 0.0)
+    z = rt_int(0, begin)
+    st = (z, z, 0.0, z, z, 0.0)
     for i in range(begin + fk - 1, n):
-        mm = hl_window(mm, h, l, -1, i - fk + 1, i, False)
-        st, a, b = stoch_step(st, rk, rd, fast_k(mm[1], mm[3], c[i]), fk, sk, skt, sd, sdt, slow)
+        mm = hl_window(mm, h, l, rt_int(-1, i), i - fk + 1, i, rt_bool(False, i))
+        st, a, b = stoch_step_shared(st, rk, rd, fast_k(mm[1], mm[3], c[i]), fk, sk, skt, sd, sdt, slow)
         o1[i] = a
         o2[i] = b
 
@@ -223,10 +230,11 @@ def _stoch_upd(buf, h, l, c, final):
         H[i & m] = h
         L[i & m] = l
         if i >= fk - 1:
-            mm = hl_window((int(buf[9]), buf[10], int(buf[11]), buf[12]), H, L, m, i - fk + 1, i, False)
+            mm = hl_window((int(buf[9]), buf[10], int(buf[11]), buf[12]), H, L, m, i - fk + 1, i,
+                           rt_bool(False, i))
             buf[9], buf[10], buf[11], buf[12] = mm
             st = (int(buf[13]), int(buf[14]), buf[15], int(buf[16]), int(buf[17]), buf[18])
-            st, a, b = stoch_step(st, buf[21:21 + capk], buf[21 + capk:21 + capk + capd],
+            st, a, b = stoch_step_shared(st, buf[21:21 + capk], buf[21 + capk:21 + capk + capd],
                                   fast_k(mm[1], mm[3], c), fk, int(buf[3]), int(buf[4]), int(buf[5]),
                                   int(buf[6]), buf[7] != 0.0)
             buf[13], buf[14], buf[15], buf[16], buf[17], buf[18] = st
@@ -288,7 +296,7 @@ def stochf_stream(fastk_period: int = 5, fastd_period: int = 3, fastd_matype: in
     fk = period(fastk_period, "fastk_period", 1)
     fd = period(fastd_period, "fastd_period", 1)
     fdt = matype_param(fastd_matype, "fastd_matype")
-    return make_stream("stochf", ("high", "low", "close"), _stoch_upd, _stoch_state(fk, fd, fdt, 1, 0, False),
+    return make_stream("stochf", ("high", "low", "close"), _stoch_upd, _stoch_state(fk, fd, fdt, rt_int(1, fk), rt_int(0, fk), rt_bool(False, fk)),
                        {"fastk_period": fk, "fastd_period": fd, "fastd_matype": fdt}, ("fastk", "fastd"))
 
 
@@ -306,8 +314,9 @@ def stochrsi_step(rs, mm, st, R, vm, j, x, p, fk, rk, rd, fd, fdt):
     R[j & vm] = r
     if j < fk - 1:
         return rs, mm, st, j + 1, NAN, NAN
-    mm = hl_window(mm, R, R, vm, j - fk + 1, j, False)
-    st, a, b = stoch_step(st, rk, rd, fast_k(mm[1], mm[3], r), fk, fd, fdt, 1, 0, False)
+    mm = hl_window(mm, R, R, vm, j - fk + 1, j, rt_bool(False, j))
+    st, a, b = stoch_step_shared(st, rk, rd, fast_k(mm[1], mm[3], r), fk, fd, fdt, rt_int(1, fk),
+                                 rt_int(0, fk), rt_bool(False, fk))
     return rs, mm, st, j + 1, a, b
 
 
@@ -332,8 +341,10 @@ def _stochrsi_kernel(x, begin, p, fk, fd, fdt, o1, o2):
     r = o2[first]
     o1[:first] = NAN
     o2[:first] = NAN
-    st = (0, 0, 0.0, 0, 0, 0.0)
-    st, o1[first], o2[first] = stoch_step(st, rk, rd, fast_k(hi, lo, r), fk, fd, fdt, 1, 0, False)
+    z = rt_int(0, begin)
+    st = (z, z, 0.0, z, z, 0.0)
+    st, o1[first], o2[first] = stoch_step_shared(st, rk, rd, fast_k(hi, lo, r), fk, fd, fdt,
+                                                 rt_int(1, fk), rt_int(0, fk), rt_bool(False, fk))
     C = HI.shape[0]
     for b in range(first + 1, n, C):
         m = min(C, n - b)
@@ -341,8 +352,8 @@ def _stochrsi_kernel(x, begin, p, fk, fd, fdt, o1, o2):
         p1 = o1[b:]
         p2 = o2[b:]
         for k in range(m):
-            st, p1[k], p2[k] = stoch_step(st, rk, rd, fast_k(HI[k], LO[k], p2[k]), fk, fd, fdt, 1, 0,
-                                          False)
+            st, p1[k], p2[k] = stoch_step_shared(st, rk, rd, fast_k(HI[k], LO[k], p2[k]), fk, fd, fdt,
+                                                 rt_int(1, fk), rt_int(0, fk), rt_bool(False, fk))
     return bad
 
 
@@ -355,10 +366,11 @@ def _stochrsi_ref(x, begin, p, fk, fd, fdt, o1, o2):
     R = np.zeros(cap)
     rk = np.zeros(pow2(fd))
     rd = np.zeros(1)
-    rs = (0, 0.0, 0.0, 0.0)
-    mm = (-1, 0.0, -1, 0.0)
-    st = (0, 0, 0.0, 0, 0, 0.0)
-    j = 0
+    z = rt_int(0, begin)
+    rs = (z, 0.0, 0.0, 0.0)
+    mm = (z - 1, 0.0, z - 1, 0.0)
+    st = (z, z, 0.0, z, z, 0.0)
+    j = z
     for i in range(begin, x.shape[0]):
         rs, mm, st, j, a, b = stochrsi_step(rs, mm, st, R, cap - 1, j, x[i], p, fk, rk, rd, fd, fdt)
         o1[i] = a
@@ -434,9 +446,9 @@ def _aroon_ref(h, l, begin, p, o_dn, o_up):
     n = h.shape[0]
     o_dn[:min(n, begin + p)] = NAN
     o_up[:min(n, begin + p)] = NAN
-    mm = (-1, 0.0, -1, 0.0)
+    mm = (rt_int(-1, begin), 0.0, rt_int(-1, begin), 0.0)
     for i in range(begin + p, n):
-        mm = hl_window(mm, h, l, -1, i - p, i, True)
+        mm = hl_window(mm, h, l, rt_int(-1, i), i - p, i, rt_bool(True, i))
         o_dn[i], o_up[i] = _aroon_value(mm, i, p)
 
 
@@ -479,7 +491,7 @@ def _aroon_upd(buf, h, l, final):
         H[i & m] = h
         L[i & m] = l
         if i >= p:
-            mm = hl_window((int(buf[4]), buf[5], int(buf[6]), buf[7]), H, L, m, i - p, i, True)
+            mm = hl_window((int(buf[4]), buf[5], int(buf[6]), buf[7]), H, L, m, i - p, i, rt_bool(True, i))
             buf[4], buf[5], buf[6], buf[7] = mm
             a, b = _aroon_value(mm, i, p)
         buf[3] = i + 1
@@ -523,10 +535,10 @@ def _kdj_ref(h, l, c, begin, p, m1, m2, ok, od, oj):
     ok[:min(n, begin + p - 1)] = NAN
     od[:min(n, begin + p - 1)] = NAN
     oj[:min(n, begin + p - 1)] = NAN
-    mm = (-1, 0.0, -1, 0.0)
+    mm = (rt_int(-1, begin), 0.0, rt_int(-1, begin), 0.0)
     kd = (50.0, 50.0)
     for i in range(begin + p - 1, n):
-        mm = hl_window(mm, h, l, -1, i - p + 1, i, False)
+        mm = hl_window(mm, h, l, rt_int(-1, i), i - p + 1, i, rt_bool(False, i))
         kd, ok[i], od[i], oj[i] = kdj_step(kd, fast_k(mm[1], mm[3], c[i]), m1, m2)
 
 
@@ -575,7 +587,8 @@ def _kdj_upd(buf, h, l, c, final):
         H[i & m] = h
         L[i & m] = l
         if i >= p - 1:
-            mm = hl_window((int(buf[6]), buf[7], int(buf[8]), buf[9]), H, L, m, i - p + 1, i, False)
+            mm = hl_window((int(buf[6]), buf[7], int(buf[8]), buf[9]), H, L, m, i - p + 1, i,
+                           rt_bool(False, i))
             buf[6], buf[7], buf[8], buf[9] = mm
             kd, a, b, j = kdj_step((buf[10], buf[11]), fast_k(mm[1], mm[3], c), int(buf[3]), int(buf[4]))
             buf[10], buf[11] = kd

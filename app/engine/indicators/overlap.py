@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import (NAN, EPS, U, blk_extremes, blk_first, blk_scratch, ema_step, fma, is_zero, scan_max, scan_min,
+from ._core import (NAN, EPS, U, rt_int, blk_extremes, blk_first, blk_scratch, ema_step, fma, is_zero, scan_max, scan_min,
                     sma_step, tx_begin, tx_end)
 from ._numba_setup import jit, shared, step
 from ._stream import Stream, make_stream
@@ -1055,8 +1055,8 @@ def _sar_step(cnt, is_long, sar, ep, af, new_h, new_l, h, l, acc, mx):
 @jit
 def _sar_kernel(high, low, begin, acc, mx, out):
     out[:begin] = NAN
-    cnt = 0
-    is_long = 1
+    cnt = rt_int(0, begin)
+    is_long = rt_int(1, begin)
     sar = 0.0
     ep = 0.0
     af = acc
