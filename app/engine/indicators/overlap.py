@@ -390,17 +390,17 @@ def _kama_kernel(x, begin, p, out):
     if warm >= n:
         return
     xs = x[warm:]
-    xp = x[warm - 1:]
     xt = x[warm - p:]
-    xv = x[warm - p - 1:]
     o = out[warm:]
-    for k in range(xs.shape[0]):
+    for k in range(xs.shape[0]):  # px = x[i-1] and tv = x[i-p-1] carried in registers
         u = U(k)
         xi = xs[u]
         xtr = xt[u]
         period_roc = xi - xtr
-        sroc -= abs(xv[u] - xtr)
-        sroc += abs(xi - xp[u])
+        sroc -= abs(tv - xtr)
+        sroc += abs(xi - px)
+        tv = xtr
+        px = xi
         er = abs(period_roc / sroc)
         er = 1.0 if (sroc <= period_roc) | is_zero(sroc) else er
         sc = fma(er, _KAMA_DIFF, _KAMA_MAX)
