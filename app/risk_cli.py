@@ -84,23 +84,18 @@ def main_risk(args: argparse.Namespace, profile: Path) -> int:
                 value = json.loads(args.value)
             except json.JSONDecodeError:
                 value = args.value
-            try:
-                new = RiskSettings.model_validate({**current.model_dump(), args.name: value})
-            except Exception as exc:  # noqa: BLE001
-                print(f"kestrel risk set: invalid value for {args.name}: {exc}", file=sys.stderr)
-                return 2
+            from app.engine.logring import setup_logging
+            from app.engine.risk import change_limits
+
+            setup_logging(profile)
             if args.name not in RiskSettings.model_fields:
                 print(f"kestrel risk set: unknown limit {args.name!r}", file=sys.stderr)
                 return 2
-            store.set_setting("risk.limits", new.model_dump(mode="json"))
-            import logging
-
-            from app.engine.logring import setup_logging
-
-            setup_logging(profile)
-            logging.getLogger("kestrel.risk").warning("risk limit %s changed by cli: %r -> %r (%s)", args.name,
-                                                      getattr(current, args.name), getattr(new, args.name),
-                                                      args.reason)
+            try:
+                new = change_limits(store, current, {args.name: value}, PEOPLE_ACTOR, args.reason)
+            except Exception as exc:  # noqa: BLE001 - a clear message, never a traceback
+                print(f"kestrel risk set: invalid value for {args.name}: {exc}", file=sys.stderr)
+                return 2
             audit("RiskLimitsChanged", {"name": args.name, "old": repr(getattr(current, args.name)),
                                         "new": repr(getattr(new, args.name)), "reason": args.reason})
             print(f"{args.name}: {getattr(current, args.name)!r} -> {getattr(new, args.name)!r}")

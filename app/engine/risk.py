@@ -36,6 +36,25 @@ PEOPLE = ("manual", "cli", "risk-panel", "self-test")
 NO_STORM = {"TRADING_HALTED", "STRATEGY_HALTED"}  # refusals caused by a halt do not feed the reject storm
 
 
+def change_limits(store: Store, current: RiskSettings, changes: dict, actor: str, reason: str) -> RiskSettings:
+    """The one way limits change, for the running engine and for ``kestrel risk set`` alike: only a person,
+    only with a written reason, validated as a whole, persisted in the profile, logged old -> new.
+    Raises PermissionError, ValueError (no reason, unknown limit) or pydantic's ValidationError."""
+    if actor not in PEOPLE:
+        raise PermissionError(f"limits change only by a person, not {actor!r}")
+    if not reason.strip():
+        raise ValueError("a limit change needs a written reason")
+    unknown = set(changes) - set(RiskSettings.model_fields)
+    if unknown:
+        raise ValueError(f"unknown limit(s): {', '.join(sorted(unknown))}")
+    new = RiskSettings.model_validate({**current.model_dump(), **changes})
+    store.set_setting("risk.limits", new.model_dump(mode="json"))
+    for name in changes:
+        log.warning("risk limit %s changed by %s: %r -> %r (%s)", name, actor, getattr(current, name),
+                    getattr(new, name), reason)
+    return new
+
+
 class RiskEngine:
     def __init__(self, bus: MessageBus, store: Store, clock: Clock, execution: ExecutionEngine,
                  instruments: dict[str, Instrument], market: MarketState, portfolio: Portfolio,
@@ -184,19 +203,12 @@ class RiskEngine:
 
     def update_limits(self, changes: dict, actor: str, reason: str) -> RiskSettings:
         """Change limits. Only a person may (risk panel or CLI); each change is logged old -> new."""
-        if actor not in PEOPLE:
-            raise PermissionError(f"limits change only by a person, not {actor!r}")
-        if not reason.strip():
-            raise ValueError("a limit change needs a written reason")
         old = self.limits
-        new = RiskSettings.model_validate({**old.model_dump(), **changes})
-        self.store.set_setting("risk.limits", new.model_dump(mode="json"))
-        self.limits = new
+        self.limits = new = change_limits(self.store, old, changes, actor, reason)
         self.version += 1
         for name in changes:
-            before, after = getattr(old, name), getattr(new, name)
-            log.warning("risk limit %s changed by %s: %r -> %r (%s)", name, actor, before, after, reason)
-            self.bus.publish(RiskLimitsChanged(name, repr(before), repr(after), actor, reason, self.clock.now_ms()))
+            self.bus.publish(RiskLimitsChanged(name, repr(getattr(old, name)), repr(getattr(new, name)), actor,
+                                               reason, self.clock.now_ms()))
         return new
 
     # ---------------------------------------------------------------------------- automatic triggers
