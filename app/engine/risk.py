@@ -81,6 +81,7 @@ class RiskEngine:
         self._strategy_books: dict[str, dict[str, Position]] = {}
         self._sod = store.get_setting("risk.sod") or {}
         self.peak_equity = float(store.get_setting("risk.peak_equity") or 0.0)
+        self._peak_saved = self.peak_equity
         bus.subscribe(SubmitOrder, self.on_submit)
         bus.subscribe(CancelOrder, self.on_cancel)
         bus.subscribe(CancelAllOrders, self.on_cancel_all)
@@ -216,6 +217,9 @@ class RiskEngine:
         """Periodic (kernel.step): retry kill cancels, loss/drawdown (K3), stale data (K5), outside changes."""
         self._retry_kill_cancels()
         self._check_loss()
+        if self.peak_equity != self._peak_saved:
+            self.store.set_setting("risk.peak_equity", self.peak_equity)
+            self._peak_saved = self.peak_equity
         self._check_stale_data()
         self.sync_external_state()
 
@@ -331,8 +335,7 @@ class RiskEngine:
         pnl, sod = self.daily_pnl()
         equity = sod + pnl
         if equity > self.peak_equity:
-            self.peak_equity = equity
-            self.store.set_setting("risk.peak_equity", equity)
+            self.peak_equity = equity  # persisted by tick(), not on every fill: no I/O on the hot path
         limits = self.limits
         if self.state is not H and pnl <= -limits.daily_loss_halt_pct / 100.0 * sod:
             self.halt(f"daily loss {pnl:,.2f} reached -{limits.daily_loss_halt_pct}% of start-of-day equity", "risk")
