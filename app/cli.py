@@ -5,6 +5,9 @@
     kestrel run --headless [--duration S]     the same engine, no Qt imported
     kestrel risk status|halt|reset|limits|set the kill switch and limits, from any terminal
     kestrel audit verify|checkpoint           check the hash-chained audit trail; export a signed checkpoint
+    kestrel plugins list                      strategy plugins found, broken ones with their error
+    kestrel backtest --strategy N --data F    event-driven backtest of a plugin on a CSV file
+    kestrel sweep --strategy N --data F --grid parameter sweep / walk-forward (process pool or Dask)
 """
 from __future__ import annotations
 
@@ -34,8 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     from app.audit_cli import add_audit_commands
     from app.risk_cli import add_risk_commands
 
+    from app.strategy_cli import add_strategy_commands
+
     add_risk_commands(sub, common)
     add_audit_commands(sub, common)
+    add_strategy_commands(sub, common)
     return parser
 
 
@@ -48,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.audit_cli import run_audit_command
 
         return run_audit_command(args, profile)
+    if args.command in ("plugins", "backtest", "sweep"):
+        from app.strategy_cli import main_strategy_command
+
+        return main_strategy_command(args, profile)
     if args.command == "risk":
         from app.risk_cli import main_risk
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from app.engine.bus import MessageBus
-from app.engine.messages import TradeTick
+from app.engine.messages import Bar, TradeTick
 
 COLUMNS = ("ts", "open", "high", "low", "close", "volume")
 
@@ -61,9 +61,13 @@ class BarSeries:
 
 
 class BarAggregator:
+    """Builds bars from trades and publishes each bar when it closes (on the first trade of the next one),
+    before that trade reaches later subscribers: a strategy sees bar t, then bar t+1's opening print."""
+
     def __init__(self, bus: MessageBus, timeframe_ms: int) -> None:
         self.timeframe_ms = timeframe_ms
         self.series: dict[str, BarSeries] = {}
+        self._bus = bus
         bus.subscribe(TradeTick, self.on_trade)
 
     def get(self, symbol: str) -> BarSeries:
@@ -73,7 +77,14 @@ class BarAggregator:
         return s
 
     def on_trade(self, tick: TradeTick) -> None:
-        self.get(tick.symbol).on_trade(tick.ts - tick.ts % self.timeframe_ms, tick.price, tick.size)
+        series = self.get(tick.symbol)
+        start = tick.ts - tick.ts % self.timeframe_ms
+        n = series.n
+        if n and start > series._data[0, n - 1]:
+            d = series._data[:, n - 1]
+            self._bus.publish(Bar(tick.symbol, self.timeframe_ms, int(d[0]), float(d[1]), float(d[2]),
+                                  float(d[3]), float(d[4]), float(d[5]), True))
+        series.on_trade(start, tick.price, tick.size)
 
 
 def synthetic_history(end_price: float, end_ts: int, n: int, timeframe_ms: int, tick_size: float,

@@ -36,6 +36,8 @@ class Instrument:
         return self.ticks_to_price(self.price_to_ticks(price))
 
     def round_qty_down(self, qty: float) -> float:
+        if self.lot_size <= 0.0:
+            return qty
         lots = math.floor(qty / self.lot_size + 1e-9)
         return round(lots * self.lot_size, _decimals(self.lot_size))
 
@@ -54,6 +56,8 @@ def _decimals(step: float) -> int:
 
 
 def _on_grid(value: float, step: float) -> bool:
+    if step <= 0.0:  # no grid: a continuous instrument (backtests of raw CSV data)
+        return True
     n = value / step
     return abs(n - round(n)) <= 1e-6
 

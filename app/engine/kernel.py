@@ -26,6 +26,7 @@ from app.engine.portfolio import Portfolio
 from app.engine.risk import RiskEngine
 from app.engine.sim import SimExchange
 from app.engine.store import ProfileLock, Store, StoreError
+from app.engine.strategy_manager import StrategyManager
 
 log = logging.getLogger("kestrel.kernel")
 
@@ -80,6 +81,8 @@ class Kernel:
         self.execution.add_venue(self.sim)
         self.loop_monitor = LoopMonitor()
         self.new_order_id = ClientOrderIdFactory()
+        self.strategies = StrategyManager(self.bus, self.clock, self.store, self.execution, self.portfolio,
+                                          self.market, self.instruments, self.profile, self.new_order_id)
         self.venue_status: dict[str, VenueStatus] = {}
         self.bus.subscribe(VenueStatus, self._on_venue_status)
         self._last_sync = 0.0
@@ -124,6 +127,7 @@ class Kernel:
         if mono - self._last_sync >= 0.25:
             self._last_sync = mono
             self.risk.tick()
+        self.strategies.tick(self.clock.now_ms())
         self.audit_recorder.flush()
 
     async def run(self, duration: float | None = None) -> None:
@@ -145,6 +149,7 @@ class Kernel:
 
     def close(self) -> None:
         self.stop()
+        self.strategies.close()
         self.audit_recorder.flush()
         self.store.close()
         self.lock.release()

@@ -77,7 +77,7 @@ class MainWindow(QMainWindow):
         self.blotter = BlotterWidget(kernel)
         self.positions = PositionsWidget(kernel)
         self.risk_panel = RiskPanel(kernel)
-        self.strategies = StrategyManagerWidget()
+        self.strategies = StrategyManagerWidget(kernel)
         self.log_pane = LogPane(ring)
         self.status = StatusBar(kernel)
         self.setStatusBar(self.status)

@@ -1,0 +1,145 @@
+"""Loading bar and trade data for backtests, with clear errors for malformed files.
+
+Bars: CSV (optionally .gz) with columns timestamp (ms since epoch, UTC), open, high, low, close, volume.
+Trades: CSV with timestamp (ms), price, and amount (or size/quantity); side optional.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+BAR_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
+
+
+class DataError(ValueError):
+    """The data file cannot be used; the message says what is wrong and where."""
+
+
+@dataclass
+class BarData:
+    ts: np.ndarray  # int64 ms, strictly increasing
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    timeframe_ms: int
+    symbol: str = "DATA"
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def slice(self, start: int, stop: int) -> "BarData":
+        return BarData(self.ts[start:stop], self.open[start:stop], self.high[start:stop], self.low[start:stop],
+                       self.close[start:stop], self.volume[start:stop], self.timeframe_ms, self.symbol)
+
+
+@dataclass
+class TradeData:
+    ts: np.ndarray
+    price: np.ndarray
+    size: np.ndarray
+    symbol: str = "DATA"
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+def _read_csv(path: Path):
+    import pandas as pd
+
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    try:
+        return pd.read_csv(path)
+    except Exception as exc:  # noqa: BLE001 - pandas raises many kinds
+        raise DataError(f"{path}: not a readable CSV file ({type(exc).__name__}: {exc})") from None
+
+
+def _column(df, name: str, path: Path, dtype=np.float64) -> np.ndarray:
+    import pandas as pd
+
+    values = pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        row = int(bad[0])
+        raise DataError(f"{path}: column {name!r} has a missing or non-numeric value at data row {row + 1} "
+                        f"({df[name].iloc[row]!r}); {bad.size} such rows in all. Clean the file and retry.")
+    return values.astype(dtype)
+
+
+def _timestamps(df, path: Path) -> np.ndarray:
+    ts = _column(df, "timestamp", path)
+    if ts.size and (ts.min() < 1e11 or ts.max() > 1e14):
+        raise DataError(f"{path}: timestamps must be milliseconds since 1970 (got {ts.min():.0f}..{ts.max():.0f})")
+    ts = ts.astype(np.int64)
+    return ts
+
+
+def bars_from_arrays(ts, open_, high, low, close, volume, symbol: str = "DATA", where: str = "bars") -> BarData:
+    ts = np.asarray(ts, dtype=np.int64)
+    cols = [np.ascontiguousarray(c, dtype=np.float64) for c in (open_, high, low, close, volume)]
+    if len(ts) < 2:
+        raise DataError(f"{where}: at least 2 bars are needed, got {len(ts)}")
+    back = np.flatnonzero(np.diff(ts) <= 0)
+    if back.size:
+        i = int(back[0]) + 1
+        raise DataError(f"{where}: timestamps must strictly increase; data row {i + 1} ({ts[i]}) is not after "
+                        f"row {i} ({ts[i - 1]}). Sort the file and remove duplicates.")
+    o, h, l, c, v = cols
+    bad = np.flatnonzero((h < np.maximum(o, c)) | (l > np.minimum(o, c)) | (l <= 0) | (v < 0))
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(f"{where}: data row {i + 1} is not a valid bar (open {o[i]}, high {h[i]}, low {l[i]}, "
+                        f"close {c[i]}, volume {v[i]}): high must be >= open/close >= low > 0, volume >= 0")
+    timeframe = int(np.median(np.diff(ts)))
+    return BarData(ts, o, h, l, c, v, timeframe, symbol)
+
+
+def load_bars(path: str | Path, symbol: str | None = None) -> BarData:
+    path = Path(path)
+    df = _read_csv(path)
+    missing = [c for c in BAR_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}; a bar file needs "
+                        f"{', '.join(BAR_COLUMNS)} (timestamp in ms)")
+    cols = [_timestamps(df, path)] + [_column(df, c, path) for c in BAR_COLUMNS[1:]]
+    return bars_from_arrays(*cols, symbol=symbol or _symbol_of(path), where=str(path))
+
+
+def load_trades(path: str | Path, symbol: str | None = None) -> TradeData:
+    path = Path(path)
+    df = _read_csv(path)
+    size_col = next((c for c in ("amount", "size", "quantity", "qty") if c in df.columns), None)
+    if "timestamp" not in df.columns or "price" not in df.columns or size_col is None:
+        raise DataError(f"{path}: a trade file needs timestamp (ms), price and amount columns")
+    ts = _timestamps(df, path)
+    if np.any(np.diff(ts) < 0):
+        raise DataError(f"{path}: trade timestamps go backwards; sort the file")
+    price = _column(df, "price", path)
+    if np.any(price <= 0):
+        raise DataError(f"{path}: prices must be > 0")
+    return TradeData(ts, price, _column(df, size_col, path), symbol or _symbol_of(path))
+
+
+def _symbol_of(path: Path) -> str:
+    name = path.name
+    for suffix in (".gz", ".csv"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return name or "DATA"
+
+
+def trades_to_bars(trades: TradeData, timeframe_ms: int) -> BarData:
+    """Resample trade prints into OHLCV bars (bars with no trades are skipped)."""
+    bucket = trades.ts - trades.ts % timeframe_ms
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    ends = np.r_[starts[1:], len(bucket)]
+    p = trades.price
+    high = np.maximum.reduceat(p, starts)
+    low = np.minimum.reduceat(p, starts)
+    vol = np.add.reduceat(trades.size, starts)
+    return BarData(bucket[starts].astype(np.int64), p[starts], high, low, p[ends - 1], vol, timeframe_ms,
+                   trades.symbol)

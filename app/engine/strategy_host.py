@@ -1,0 +1,402 @@
+"""StrategyHost: runs strategy objects against the engine, live and in backtests alike.
+
+INSTANCES   a ``Runner`` per running strategy instance: the plugin object, its parameters, status
+            (STOPPED / RUNNING / FAULTED), its own position book, orders and log lines
+GUARD       every call into plugin code goes through ``_call``: an exception moves that instance to
+            FAULTED, cancels its orders through the OMS and raises an alert; nothing else is affected
+ORDERS      ``submit`` publishes a ``SubmitOrder`` with actor ``strategy:<instance>``: the RiskEngine is
+            the only way out. Order events are routed back by the order's actor
+KILL        a global HALTED (K1) stops every running strategy; ``strategy:<name>`` HALTED (K2) stops that
+            one. A reset never restarts anything: a person presses Start
+
+The live ``StrategyManager`` feeds it from the bus; the backtester feeds it bars directly. The strategy
+code, its indicators, the risk checks and the OMS are the same objects in both.
+"""
+from __future__ import annotations
+
+import collections
+import enum
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from app.api import Indicator, Strategy, validate_params
+from app.engine.bus import MessageBus
+from app.engine.clock import Clock
+from app.engine.execution import ExecutionEngine
+from app.engine.instruments import Instrument
+from app.engine.market import MarketState
+from app.engine.messages import (Alert, Bar, BookSnapshot, CancelAllOrders, CancelOrder, OrderDenied, OrderFilled,
+                                 OrderType, OrderUpdated, Side, SubmitOrder, TradeTick, TradingState,
+                                 TradingStateChanged)
+from app.engine.orders import ClientOrderIdFactory
+from app.engine.portfolio import Portfolio, Position
+
+log = logging.getLogger("kestrel.strategies")
+
+ACTOR_PREFIX = "strategy:"
+
+
+class StrategyStatus(str, enum.Enum):
+    STOPPED = "STOPPED"
+    RUNNING = "RUNNING"
+    FAULTED = "FAULTED"
+
+
+class StrategyFault(Exception):
+    """Raised inside a plugin call by the watchdog when the call runs too long."""
+
+
+@dataclass(eq=False)
+class Runner:
+    instance: str
+    plugin: str  # the strategy class's ``name``
+    cls: type
+    params: dict[str, Any]
+    strategy: Strategy | None = None
+    status: StrategyStatus = StrategyStatus.STOPPED
+    reason: str = ""
+    books: dict[str, Position] = field(default_factory=dict)
+    symbols: set[str] = field(default_factory=set)
+    timer_s: float | None = None
+    next_timer_ms: int = 0
+    log_lines: collections.deque = field(default_factory=lambda: collections.deque(maxlen=500))
+    orders_sent: int = 0
+    denials: int = 0
+    fills: int = 0
+    version: int = 0
+
+    @property
+    def actor(self) -> str:
+        return ACTOR_PREFIX + self.instance
+
+    @property
+    def symbol(self) -> str:
+        return str(self.params.get("symbol", ""))
+
+    def pnl(self, mark: Callable[[str], float]) -> float:
+        total = 0.0
+        for sym, pos in self.books.items():
+            total += pos.realized_pnl
+            if pos.quantity:
+                price = mark(sym) or pos.avg_price
+                total += (price - pos.avg_price) * pos.quantity
+        return total
+
+
+class _RunnerLog(logging.Handler):
+    """Keeps each strategy's own log lines for the strategy manager's log view."""
+
+    def __init__(self, host: "StrategyHost") -> None:
+        super().__init__(logging.INFO)
+        self.host = host
+
+    def emit(self, record: logging.LogRecord) -> None:
+        instance = record.name.rsplit(".", 1)[-1]
+        runner = self.host.runners.get(instance)
+        if runner is not None:
+            try:
+                runner.log_lines.append(f"{record.levelname[0]} {record.getMessage()}")
+                runner.version += 1
+            except Exception:  # noqa: BLE001 - a bad log format in a plugin must not break logging
+                pass
+
+
+def _bar_field(name: str) -> Callable[[Bar], float]:
+    if name == "session":
+        return lambda bar: float(bar.ts // 86_400_000)
+    return lambda bar: getattr(bar, name)
+
+
+class StrategyHost:
+    def __init__(self, bus: MessageBus, clock: Clock, execution: ExecutionEngine, portfolio: Portfolio,
+                 market: MarketState, instruments: dict[str, Instrument],
+                 new_order_id: Callable[[], str] | None = None) -> None:
+        self.bus = bus
+        self.clock = clock
+        self.execution = execution
+        self.portfolio = portfolio
+        self.market = market
+        self.instruments = instruments
+        self.new_order_id = new_order_id or ClientOrderIdFactory()
+        self.runners: dict[str, Runner] = {}
+        self.version = 0
+        self._by_symbol: dict[str, list[Runner]] = {}
+        self._handler = _RunnerLog(self)
+        logging.getLogger("kestrel.strategy").addHandler(self._handler)
+        bus.subscribe(OrderUpdated, self._on_order_updated)
+        bus.subscribe(OrderDenied, self._on_denied)
+        bus.subscribe(OrderFilled, self._on_fill)
+        bus.subscribe(TradingStateChanged, self._on_trading_state)
+
+    def close(self) -> None:
+        logging.getLogger("kestrel.strategy").removeHandler(self._handler)
+
+    # ---------------------------------------------------------------------------------------- lifecycle
+    def add(self, instance: str, cls: type, params: dict[str, Any]) -> Runner:
+        if instance in self.runners:
+            raise ValueError(f"a strategy instance named {instance!r} already exists")
+        if not instance.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"instance name {instance!r}: use letters, digits, '_' and '-' only")
+        runner = Runner(instance, getattr(cls, "name", "") or cls.__name__, cls, validate_params(cls, params))
+        self.runners[instance] = runner
+        self._touch(runner)
+        return runner
+
+    def remove(self, instance: str) -> None:
+        runner = self.runners[instance]
+        if runner.status is StrategyStatus.RUNNING:
+            self.stop(instance, "removed")
+        del self.runners[instance]
+        self._reindex()
+
+    def start(self, instance: str, state: dict[str, Any] | None = None) -> bool:
+        """Create a fresh strategy object, restore ``state`` and call ``on_start``. False if it faulted."""
+        runner = self.runners[instance]
+        if runner.status is StrategyStatus.RUNNING:
+            return True
+        strategy = self._instantiate(runner)
+        if strategy is None:
+            return False
+        strategy.state = dict(state or {})
+        runner.strategy = strategy
+        runner.symbols = {runner.symbol} if runner.symbol else set()
+        runner.status, runner.reason = StrategyStatus.RUNNING, ""
+        self._reindex()
+        if not self._call(runner, strategy.on_start):
+            return False
+        log.info("strategy %s started (%s %s)", instance, runner.plugin, runner.params)
+        self._touch(runner)
+        return True
+
+    def stop(self, instance: str, reason: str = "stopped") -> dict[str, Any]:
+        """Call ``on_stop``, cancel the instance's working orders, return its state for saving."""
+        runner = self.runners[instance]
+        state: dict[str, Any] = {}
+        if runner.status is StrategyStatus.RUNNING and runner.strategy is not None:
+            runner.status = StrategyStatus.STOPPED  # first: on_stop cannot send more orders
+            self._call(runner, runner.strategy.on_stop, fault_on_error=False)
+            state = self._state_of(runner)
+            runner.reason = reason
+            self.bus.publish(CancelAllOrders(actor="strategy-manager", strategy=instance, ts=self.clock.now_ms()))
+            log.info("strategy %s stopped: %s", instance, reason)
+        self._reindex()
+        self._touch(runner)
+        return state
+
+    def _instantiate(self, runner: Runner) -> Strategy | None:
+        try:
+            strategy = runner.cls()
+            strategy._bind(self, runner.instance, runner.params)
+        except Exception as exc:  # noqa: BLE001 - plugin constructor
+            self._fault(runner, f"could not be created: {type(exc).__name__}: {exc}")
+            return None
+        return strategy
+
+    def _state_of(self, runner: Runner) -> dict[str, Any]:
+        state = getattr(runner.strategy, "state", None)
+        return dict(state) if isinstance(state, dict) else {}
+
+    # ------------------------------------------------------------------------------------------- guard
+    def _call(self, runner: Runner, fn: Callable[..., Any], *args: Any, fault_on_error: bool = True) -> bool:
+        try:
+            fn(*args)
+            return True
+        except BaseException as exc:  # noqa: BLE001 - includes the watchdog's StrategyFault
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)) and not isinstance(exc, StrategyFault):
+                raise
+            where = getattr(fn, "__name__", "callback")
+            text = f"{where} raised {type(exc).__name__}: {exc}"
+            if fault_on_error:
+                self._fault(runner, text)
+            else:
+                log.error("strategy %s: %s", runner.instance, text)
+            return False
+
+    def _fault(self, runner: Runner, reason: str) -> None:
+        runner.status, runner.reason = StrategyStatus.FAULTED, reason
+        self._reindex()
+        log.error("strategy %s FAULTED: %s", runner.instance, reason, exc_info=False)
+        runner.log_lines.append(f"E FAULTED: {reason}")
+        self.bus.publish(CancelAllOrders(actor="strategy-manager", strategy=runner.instance, ts=self.clock.now_ms()))
+        self.bus.publish(Alert("warning", f"Strategy {runner.instance} faulted",
+                               f"{reason}. Its orders were canceled; the terminal and other strategies go on. "
+                               f"Fix the plugin and press Reload, or Start to try again.", self.clock.now_ms()))
+        self._touch(runner)
+
+    def _touch(self, runner: Runner) -> None:
+        runner.version += 1
+        self.version += 1
+
+    def _reindex(self) -> None:
+        by: dict[str, list[Runner]] = {}
+        for r in self.runners.values():
+            if r.status is StrategyStatus.RUNNING:
+                for sym in r.symbols:
+                    by.setdefault(sym, []).append(r)
+        self._by_symbol = by
+        self.version += 1
+
+    # ---------------------------------------------------------------------------------------- data in
+    def feed_bar(self, runner: Runner, bar: Bar) -> None:
+        """Update the instance's indicators with a closed bar, then call ``on_bar``."""
+        strategy = runner.strategy
+        for ind in strategy._indicators:
+            ind.prev = ind.value
+            ind.value = ind.feed(bar)
+        self._call(runner, strategy.on_bar, bar)
+
+    def on_bar(self, bar: Bar) -> None:
+        if not bar.closed:
+            return
+        for runner in self._by_symbol.get(bar.symbol, ()):
+            if runner.symbol == bar.symbol and runner.status is StrategyStatus.RUNNING:
+                self.feed_bar(runner, bar)
+
+    def on_tick(self, tick: TradeTick) -> None:
+        for runner in self._by_symbol.get(tick.symbol, ()):
+            if runner.status is StrategyStatus.RUNNING:
+                self._call(runner, runner.strategy.on_tick, tick)
+
+    def on_book(self, book: BookSnapshot) -> None:
+        for runner in self._by_symbol.get(book.symbol, ()):
+            if runner.status is StrategyStatus.RUNNING:
+                self._call(runner, runner.strategy.on_book, book)
+
+    def on_time(self, now_ms: int) -> None:
+        for runner in list(self.runners.values()):
+            if runner.status is StrategyStatus.RUNNING and runner.timer_s and now_ms >= runner.next_timer_ms:
+                runner.next_timer_ms = now_ms + int(runner.timer_s * 1000)
+                self._call(runner, runner.strategy.on_timer, now_ms)
+
+    # ---------------------------------------------------------------------------------------- events in
+    def _runner_of_order(self, client_order_id: str) -> Runner | None:
+        order = self.execution.orders.get(client_order_id)
+        if order is None or not order.actor.startswith(ACTOR_PREFIX):
+            return None
+        return self.runners.get(order.actor[len(ACTOR_PREFIX):])
+
+    def _on_order_updated(self, event: OrderUpdated) -> None:
+        runner = self._runner_of_order(event.client_order_id)
+        if runner is not None:
+            runner.version += 1
+            if runner.status is StrategyStatus.RUNNING:
+                self._call(runner, runner.strategy.on_order, event)
+
+    def _on_denied(self, event: OrderDenied) -> None:
+        if not event.actor.startswith(ACTOR_PREFIX):
+            return
+        runner = self.runners.get(event.actor[len(ACTOR_PREFIX):])
+        if runner is not None:
+            runner.denials += 1
+            runner.log_lines.append(f"W denied {event.client_order_id}: {event.reason} {event.message}")
+            self._touch(runner)
+            if runner.status is StrategyStatus.RUNNING:
+                self._call(runner, runner.strategy.on_order, event)
+
+    def _on_fill(self, fill: OrderFilled) -> None:
+        runner = self._runner_of_order(fill.client_order_id)
+        if runner is None:
+            return
+        book = runner.books.get(fill.symbol)
+        if book is None:
+            book = runner.books[fill.symbol] = Position(fill.symbol)
+        book.apply(fill.side, fill.price, fill.quantity)
+        book.fees += fill.fee
+        book.realized_pnl -= fill.fee
+        runner.fills += 1
+        self._touch(runner)
+        if runner.status is StrategyStatus.RUNNING:
+            self._call(runner, runner.strategy.on_fill, fill)
+
+    def _on_trading_state(self, event: TradingStateChanged) -> None:
+        if event.state is not TradingState.HALTED:
+            return  # a reset never restarts strategies
+        if event.scope == "global":
+            targets = [r for r in self.runners.values() if r.status is StrategyStatus.RUNNING]
+        elif event.scope.startswith(ACTOR_PREFIX):
+            r = self.runners.get(event.scope[len(ACTOR_PREFIX):])
+            targets = [r] if r is not None and r.status is StrategyStatus.RUNNING else []
+        else:
+            return
+        for runner in targets:
+            self.on_halted(runner, f"halted: {event.reason}")
+
+    def on_halted(self, runner: Runner, reason: str) -> None:
+        self.stop(runner.instance, reason)
+
+    # ------------------------------------------------------------------------------- called by plugins
+    def make_indicator(self, name: str, params: dict[str, Any]) -> Indicator:
+        from app.engine import indicators
+
+        if name not in indicators.registry:
+            raise ValueError(f"unknown indicator {name!r}; known: {', '.join(sorted(indicators.registry))}")
+        ind = Indicator(name, indicators.stream(name, **params))
+        update = ind.stream.update
+        if ind.inputs == ("close",):
+            ind.feed = lambda bar: update(bar.close)
+        elif ind.inputs == ("high", "low", "close"):
+            ind.feed = lambda bar: update(bar.high, bar.low, bar.close)
+        else:
+            getters = tuple(_bar_field(f) for f in ind.inputs)
+            ind.feed = lambda bar: update(*[g(bar) for g in getters])
+        return ind
+
+    def now_ms(self) -> int:
+        return self.clock.now_ms()
+
+    def last_price(self, symbol: str) -> float:
+        st = self.market.symbols.get(symbol)
+        if st is None:
+            return math.nan
+        if st.book is not None and st.book.mid is not None:
+            return st.book.mid
+        return st.last or math.nan
+
+    def position(self, instance: str, symbol: str) -> float:
+        book = self.runners[instance].books.get(symbol)
+        return book.quantity if book is not None else 0.0
+
+    def cash(self, symbol: str) -> float:
+        inst = self.instruments.get(symbol)
+        return self.portfolio.cash.get(inst.quote if inst else "", 0.0)
+
+    def equity(self) -> float:
+        return self.portfolio.equity()
+
+    def fee_rate(self, symbol: str) -> float:
+        inst = self.instruments.get(symbol)
+        return inst.taker_fee if inst else 0.0
+
+    def open_orders(self, instance: str) -> list[Any]:
+        actor = ACTOR_PREFIX + instance
+        return [o for o in self.execution.working.values() if o.actor == actor]
+
+    def submit(self, instance: str, symbol: str, side: Side, quantity: float, price: float | None) -> str:
+        runner = self.runners[instance]
+        if runner.status is not StrategyStatus.RUNNING:
+            raise RuntimeError(f"strategy {instance} is {runner.status.value}; it cannot send orders")
+        inst = self.instruments.get(symbol)
+        cid = self.new_order_id()
+        runner.orders_sent += 1
+        self.bus.publish(SubmitOrder(cid, symbol, inst.venue if inst else "", side,
+                                     OrderType.MARKET if price is None else OrderType.LIMIT, quantity, price,
+                                     runner.actor, ts=self.clock.now_ms()))
+        return cid
+
+    def cancel(self, instance: str, client_order_id: str) -> None:
+        self.bus.publish(CancelOrder(client_order_id, ACTOR_PREFIX + instance, self.clock.now_ms()))
+
+    def cancel_all(self, instance: str) -> None:
+        self.bus.publish(CancelAllOrders(actor=ACTOR_PREFIX + instance, strategy=instance, ts=self.clock.now_ms()))
+
+    def set_timer(self, instance: str, seconds: float | None) -> None:
+        runner = self.runners[instance]
+        runner.timer_s = seconds if seconds and seconds > 0 else None
+        runner.next_timer_ms = self.clock.now_ms() + int((runner.timer_s or 0) * 1000)
+
+    def subscribe(self, instance: str, symbols: list[str]) -> None:
+        runner = self.runners[instance]
+        runner.symbols.update(symbols)
+        self._reindex()

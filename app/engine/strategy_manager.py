@@ -1,0 +1,270 @@
+"""The live strategy manager: plugins found, instances loaded, started, stopped, reloaded, watched.
+
+PLUGINS     ``discover`` (bundled, profile, entry points); broken ones are listed with their error
+INSTANCES   persisted in the profile (settings key ``strategies``): plugin, instance name, parameters.
+            After a restart every instance comes back STOPPED: a person starts it again
+STATE       a strategy's ``state`` dict is saved on stop (and on reload) under ``strategy_state.<name>``
+            and handed back on the next start
+RELOAD      a changed plugin file is re-imported; each instance of it stops (its orders canceled), takes
+            the new class and starts again if it was running, with its state. Positions are the
+            instance's own fills, so they carry over by name. A file that no longer loads leaves the old
+            version running and says why
+WATCHDOG    a thread that notices a plugin call running longer than ``watchdog_s``: it is reported and
+            interrupted (an exception raised in the plugin's frame), and the strategy FAULTS. Code stuck
+            inside a C extension cannot be interrupted; it is reported
+"""
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from app.api import validate_params
+from app.engine import plugins as plugin_loader
+from app.engine.bus import MessageBus
+from app.engine.clock import Clock
+from app.engine.execution import ExecutionEngine
+from app.engine.instruments import Instrument
+from app.engine.market import MarketState
+from app.engine.messages import Bar, BookSnapshot, TradeTick
+from app.engine.plugins import PluginInfo
+from app.engine.portfolio import Portfolio
+from app.engine.store import Store
+from app.engine.strategy_host import Runner, StrategyFault, StrategyHost, StrategyStatus
+
+log = logging.getLogger("kestrel.strategies")
+
+
+@dataclass
+class _InCall:
+    runner: Runner
+    what: str
+    started: float
+    fired: bool = False
+
+
+class _WatchedHost(StrategyHost):
+    """The host with every plugin call registered for the watchdog."""
+
+    watchdog_s = 2.0
+
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self._lock = threading.Lock()
+        self.in_call: _InCall | None = None
+        self.thread_id = threading.get_ident()
+        self.stuck_reports: list[str] = []
+
+    def _call(self, runner: Runner, fn: Callable[..., Any], *args: Any, fault_on_error: bool = True) -> bool:
+        token = _InCall(runner, getattr(fn, "__name__", "callback"), time.monotonic())
+        with self._lock:
+            outer, self.in_call = self.in_call, token
+        try:
+            return super()._call(runner, fn, *args, fault_on_error=fault_on_error)
+        finally:
+            with self._lock:
+                self.in_call = outer
+                if token.fired:  # the interrupt may still be pending if the call ended just then
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.thread_id), None)
+
+    def _fault(self, runner: Runner, reason: str) -> None:
+        if "StrategyFault" in reason:
+            reason = (f"a call into the plugin ran longer than {self.watchdog_s:g} s and was interrupted "
+                      f"by the watchdog ({reason.split(' raised', 1)[0]})")
+        super()._fault(runner, reason)
+
+
+class Watchdog(threading.Thread):
+    def __init__(self, host: _WatchedHost, period_s: float = 0.1) -> None:
+        super().__init__(name="kestrel-strategy-watchdog", daemon=True)
+        self.host = host
+        self.period_s = period_s
+        self._stop_evt = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_evt.set()
+
+    def run(self) -> None:
+        host = self.host
+        while not self._stop_evt.wait(self.period_s):
+            with host._lock:
+                cur = host.in_call
+                if cur is None or cur.fired or time.monotonic() - cur.started < host.watchdog_s:
+                    continue
+                cur.fired = True
+                text = (f"strategy {cur.runner.instance}: {cur.what} has been running for more than "
+                        f"{host.watchdog_s:g} s; interrupting it")
+                host.stuck_reports.append(text)
+                log.error(text)
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(host.thread_id),
+                                                           ctypes.py_object(StrategyFault))
+
+
+class StrategyManager:
+    def __init__(self, bus: MessageBus, clock: Clock, store: Store, execution: ExecutionEngine,
+                 portfolio: Portfolio, market: MarketState, instruments: dict[str, Instrument],
+                 profile: Path | None, new_order_id: Callable[[], str] | None = None,
+                 watchdog_s: float = 2.0, bundled: Path | None = plugin_loader.BUNDLED_DIR,
+                 entry_points: bool = True) -> None:
+        self.bus = bus
+        self.store = store
+        self.profile = profile
+        self._bundled = bundled
+        self._entry_points = entry_points
+        self.host = _WatchedHost(bus, clock, execution, portfolio, market, instruments, new_order_id)
+        self.host.watchdog_s = watchdog_s
+        self.watchdog = Watchdog(self.host)
+        self.watchdog.start()
+        self.plugins: list[PluginInfo] = []
+        self.changed: set[str] = set()  # plugin names whose file changed on disk since loading
+        self.orphans: list[dict[str, Any]] = []  # saved instances whose plugin does not load now: kept, shown
+        self._last_poll = 0.0
+        self.rescan()
+        self._restore_instances()
+        bus.subscribe(Bar, self.host.on_bar)
+        bus.subscribe(TradeTick, self.host.on_tick)
+        bus.subscribe(BookSnapshot, self.host.on_book)
+
+    @property
+    def runners(self) -> dict[str, Runner]:
+        return self.host.runners
+
+    @property
+    def version(self) -> int:
+        return self.host.version
+
+    def close(self) -> None:
+        for name, runner in list(self.runners.items()):
+            if runner.status is StrategyStatus.RUNNING:
+                self.stop(name, "terminal closing")
+        self.watchdog.stop()
+        self.host.close()
+
+    # ----------------------------------------------------------------------------------------- plugins
+    def rescan(self) -> list[PluginInfo]:
+        self.plugins = plugin_loader.discover(self.profile, self._bundled, self._entry_points)
+        self.changed.clear()
+        self.host.version += 1
+        return self.plugins
+
+    def plugin(self, name: str) -> PluginInfo:
+        for info in self.plugins:
+            if info.name == name and info.ok:
+                return info
+        broken = [i for i in self.plugins if i.name == name]
+        if broken:
+            raise ValueError(f"plugin {name!r} cannot be used: {broken[0].error}")
+        raise ValueError(f"no plugin named {name!r}; available: {', '.join(i.name for i in self.plugins if i.ok)}")
+
+    # --------------------------------------------------------------------------------------- instances
+    def load(self, plugin: str, instance: str | None = None, params: dict[str, Any] | None = None) -> Runner:
+        """Add an instance of ``plugin`` (stopped). Parameters are validated against the declaration."""
+        info = self.plugin(plugin)
+        name = instance or self._free_name(plugin)
+        runner = self.host.add(name, info.cls, params or {})
+        self._save_instances()
+        return runner
+
+    def _free_name(self, plugin: str) -> str:
+        n = 1
+        while f"{plugin}-{n}" in self.runners:
+            n += 1
+        return f"{plugin}-{n}"
+
+    def unload(self, instance: str) -> None:
+        self.stop(instance, "unloaded")
+        self.host.remove(instance)
+        self._save_instances()
+
+    def set_params(self, instance: str, params: dict[str, Any]) -> dict[str, Any]:
+        runner = self.runners[instance]
+        if runner.status is StrategyStatus.RUNNING:
+            raise ValueError(f"stop {instance} before changing its parameters")
+        runner.params = validate_params(runner.cls, {**runner.params, **params})
+        self.host._touch(runner)
+        self._save_instances()
+        return runner.params
+
+    def start(self, instance: str) -> bool:
+        state = self.store.get_setting(f"strategy_state.{instance}", {})
+        return self.host.start(instance, state if isinstance(state, dict) else {})
+
+    def stop(self, instance: str, reason: str = "stopped by a person") -> None:
+        runner = self.runners[instance]
+        if runner.status is not StrategyStatus.RUNNING:
+            return
+        state = self.host.stop(instance, reason)
+        self._save_state(instance, state)
+
+    def reload(self, plugin: str) -> str:
+        """Re-import ``plugin``'s file and swap every instance to the new class. Returns a message."""
+        old = next((i for i in self.plugins if i.name == plugin), None)
+        if old is None:
+            raise ValueError(f"no plugin named {plugin!r}")
+        fresh = plugin_loader.reload(old)
+        if not fresh.ok:
+            self.changed.discard(plugin)
+            msg = f"{plugin} was not reloaded: {fresh.error}. The previous version keeps running."
+            log.error(msg)
+            return msg
+        self.plugins[self.plugins.index(old)] = fresh
+        self.changed.discard(plugin)
+        swapped = []
+        for name, runner in self.runners.items():
+            if runner.plugin != plugin:
+                continue
+            was_running = runner.status is StrategyStatus.RUNNING
+            state = self.host.stop(name, "reloading") if was_running else None
+            if state is not None:
+                self._save_state(name, state)
+            runner.cls = fresh.cls
+            try:
+                runner.params = validate_params(fresh.cls, runner.params)
+            except ValueError as exc:
+                runner.params = validate_params(fresh.cls, {})
+                log.warning("strategy %s: parameters reset to defaults after reload (%s)", name, exc)
+            if was_running:
+                self.start(name)
+            swapped.append(name)
+        msg = f"{plugin} reloaded" + (f"; instances {', '.join(swapped)} now run the new code" if swapped else "")
+        log.info(msg)
+        self.host.version += 1
+        return msg
+
+    def tick(self, now_ms: int) -> None:
+        """Timers every call; a look at the plugin files about once a second."""
+        self.host.on_time(now_ms)
+        mono = time.monotonic()
+        if mono - self._last_poll >= 1.0:
+            self._last_poll = mono
+            for info in self.plugins:
+                if info.source != "entry-point" and info.name not in self.changed and info.changed_on_disk():
+                    self.changed.add(info.name)
+                    self.host.version += 1
+                    log.info("plugin %s changed on disk: press Reload in the strategy manager", info.name)
+
+    # ------------------------------------------------------------------------------------- persistence
+    def _save_instances(self) -> None:
+        rows = [{"instance": r.instance, "plugin": r.plugin, "params": r.params} for r in self.runners.values()]
+        self.store.set_setting("strategies", rows + [{k: v for k, v in o.items() if k != "error"}
+                                                     for o in self.orphans])
+
+    def _save_state(self, instance: str, state: dict[str, Any]) -> None:
+        try:
+            self.store.set_setting(f"strategy_state.{instance}", state)
+        except (TypeError, ValueError) as exc:
+            log.error("strategy %s: state not saved, it is not JSON-serialisable (%s)", instance, exc)
+
+    def _restore_instances(self) -> None:
+        for row in self.store.get_setting("strategies", []) or []:
+            try:
+                info = self.plugin(row["plugin"])
+                self.host.add(row["instance"], info.cls, row.get("params") or {})
+            except (KeyError, ValueError, TypeError) as exc:
+                log.error("strategy instance %r not restored: %s", row, exc)
+                if isinstance(row, dict):
+                    self.orphans.append({**row, "error": str(exc)})
