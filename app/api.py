@@ -267,6 +267,11 @@ class Strategy:
         return self._host.equity()
 
     @property
+    def tick_size(self) -> float:
+        """The price grid of this strategy's symbol (0.0: no grid, e.g. a backtest of raw CSV data)."""
+        return self._host.tick_size(self.p.symbol)
+
+    @property
     def fee_rate(self) -> float:
         """The taker fee rate of this strategy's symbol (a fraction of notional)."""
         return self._host.fee_rate(self.p.symbol)

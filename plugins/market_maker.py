@@ -13,7 +13,6 @@ class MarketMaker(Strategy):
     half_spread_bps = Param(5.0, lo=0.1, hi=1000.0, doc="distance of each quote from the mid")
     max_inventory = Param(0.05, lo=0.0, hi=1e9, doc="stop quoting the side that would grow inventory past this")
     requote_bps = Param(2.0, lo=0.0, hi=1000.0, doc="re-quote when the mid moves this far")
-    tick = Param(0.01, lo=0.0, hi=1e6, doc="price grid of the instrument (0: none)")
 
     def on_start(self) -> None:
         self.quoted_mid = 0.0
@@ -32,7 +31,7 @@ class MarketMaker(Strategy):
         self.quoted_mid = 0.0  # re-quote at once
 
     def _round(self, price: float) -> float:
-        t = self.p.tick
+        t = self.tick_size
         return round(round(price / t) * t, 10) if t > 0 else price
 
     def _quote(self, mid: float) -> None:

@@ -365,6 +365,10 @@ class StrategyHost:
     def equity(self) -> float:
         return self.portfolio.equity()
 
+    def tick_size(self, symbol: str) -> float:
+        inst = self.instruments.get(symbol)
+        return inst.tick_size if inst else 0.0
+
     def fee_rate(self, symbol: str) -> float:
         inst = self.instruments.get(symbol)
         return inst.taker_fee if inst else 0.0
@@ -380,6 +384,7 @@ class StrategyHost:
         inst = self.instruments.get(symbol)
         cid = self.new_order_id()
         runner.orders_sent += 1
+        self._touch(runner)
         self.bus.publish(SubmitOrder(cid, symbol, inst.venue if inst else "", side,
                                      OrderType.MARKET if price is None else OrderType.LIMIT, quantity, price,
                                      runner.actor, ts=self.clock.now_ms()))

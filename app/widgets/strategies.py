@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QInputDialog, QLabel, QMessageBox, QPlainTextEdit,
-                               QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout,
+                               QWidget)
 
 from app.api import ParamError, declared_params
 from app.engine.kernel import Kernel
@@ -42,7 +43,8 @@ class StrategyManagerWidget(QWidget):
         self.reload_button.setToolTip("Re-import the plugin's file; positions and saved state carry over")
         self.kill_button = QPushButton("Kill")
         self.kill_button.setToolTip("Per-strategy kill switch: HALT it, cancel its orders (asks for a reason)")
-        self.kill_button.setObjectName("killButton")
+        self.kill_button.setObjectName("strategyKillButton")
+        self.kill_button.setStyleSheet("QPushButton#strategyKillButton { color: #fecaca; background: #7f1d1d; }")
         self.remove_button = QPushButton("Remove")
         self.backtest_button = QPushButton("Backtest…")
         buttons = QHBoxLayout()
@@ -65,22 +67,32 @@ class StrategyManagerWidget(QWidget):
         self.broken.setWordWrap(True)
         self.broken.setStyleSheet("color: #f87171")
 
-        lower = QSplitter(Qt.Orientation.Horizontal)
         pbox = QWidget()
         pl = QVBoxLayout(pbox)
         pl.setContentsMargins(0, 0, 0, 0)
         pl.addWidget(self.params, 1)
         pl.addWidget(self.apply_button)
-        lower.addWidget(pbox)
-        lower.addWidget(self.log_view)
+        self.details = QTabWidget()
+        self.details.addTab(pbox, "Parameters")
+        self.details.addTab(self.log_view, "Log")
+        upper = QWidget()
+        ul = QVBoxLayout(upper)
+        ul.setContentsMargins(0, 0, 0, 0)
+        ul.addLayout(top)
+        ul.addWidget(self.table, 1)
+        ul.addLayout(buttons)
+        ul.addWidget(self.message)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(upper)
+        split.addWidget(self.details)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        split.setSizes([300, 100])
+        self.table.setMinimumHeight(90)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addLayout(top)
-        layout.addWidget(self.table, 2)
-        layout.addLayout(buttons)
-        layout.addWidget(self.message)
-        layout.addWidget(lower, 2)
+        layout.addWidget(split, 1)
         layout.addWidget(self.broken)
 
         self.load_button.clicked.connect(self.load_selected_plugin)
@@ -105,6 +117,7 @@ class StrategyManagerWidget(QWidget):
         return item.text() if item else None
 
     def select(self, instance: str) -> None:
+        self.refresh()
         for row in range(self.table.rowCount()):
             if self.table.item(row, 0) and self.table.item(row, 0).text() == instance:
                 self.table.selectRow(row)

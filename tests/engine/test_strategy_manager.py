@@ -312,3 +312,23 @@ def test_parameters_are_validated_against_the_declaration(make_kernel, profile):
     k.strategies.start("p")
     with pytest.raises(ValueError, match="stop p before"):
         k.strategies.set_params("p", {"qty": 1})
+
+
+# ------------------------------------------------------------------------------------- bundled plugins
+@pytest.mark.parametrize("plugin", ["sma_cross", "rsi_reversion", "bollinger_breakout", "market_maker"])
+def test_every_bundled_plugin_runs_live_on_the_sim_without_faulting(make_kernel, plugin):
+    k = make_kernel()
+    params = {"symbol": "BTC/USDT"}
+    if plugin in ("sma_cross", "rsi_reversion", "bollinger_breakout"):
+        params.update({"sma_cross": {"fast": 2, "slow": 3}, "rsi_reversion": {"period": 2},
+                       "bollinger_breakout": {"period": 2}}[plugin])
+    r = k.strategies.load(plugin, params=params)
+    assert k.strategies.start(r.instance)
+    advance(k, 4 * 60_000, step=250)
+    assert r.status is StrategyStatus.RUNNING, r.reason
+    if plugin == "market_maker":
+        quotes = k.strategies.host.open_orders(r.instance)
+        assert {o.side.value for o in quotes} == {"BUY", "SELL"}
+        inst = k.instruments["BTC/USDT"]
+        assert all(inst.is_on_tick(o.price) for o in quotes)
+        assert r.denials == 0
