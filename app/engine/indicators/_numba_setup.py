@@ -14,18 +14,9 @@ from __future__ import annotations
 import os
 import sys
 
+from ._cache_dir import cache_dir
 
-def _default_cache_dir() -> str:
-    try:
-        from platformdirs import user_cache_dir
-
-        base = user_cache_dir("kestrel")
-    except Exception:  # platformdirs missing or broken: documented fallback
-        base = os.path.join(os.path.expanduser("~"), ".cache", "kestrel")
-    return os.path.join(base, "numba")
-
-
-CACHE_DIR: str = os.environ.get("NUMBA_CACHE_DIR") or _default_cache_dir()
+CACHE_DIR: str = cache_dir()
 if not os.environ.get("NUMBA_CACHE_DIR"):
     os.environ["NUMBA_CACHE_DIR"] = CACHE_DIR
 try:

@@ -14,10 +14,14 @@ from typing import Any
 import numpy as np
 
 MAX_PERIOD = 100_000  # TA-Lib's upper bound for every period parameter
+_F8 = np.dtype(np.float64)
+_isnan = math.isnan
 
 
 def as_series(x: Any, name: str) -> np.ndarray:
     """Return ``x`` as a 1-D contiguous float64 array or raise ``ValueError`` naming ``name``."""
+    if type(x) is np.ndarray and x.dtype is _F8 and x.ndim == 1 and x.flags.c_contiguous:
+        return x  # the common case, checked cheaply (every call pays this)
     if isinstance(x, np.ndarray) and x.dtype == np.float64 and x.ndim == 1 and x.flags.c_contiguous:
         return x
     try:
@@ -38,16 +42,18 @@ def as_series(x: Any, name: str) -> np.ndarray:
 def series(name_values: dict[str, Any]) -> tuple[list[np.ndarray], int]:
     """Validate several inputs that must share one length; return (arrays, length)."""
     arrays = [as_series(v, k) for k, v in name_values.items()]
-    names = list(name_values)
     n = len(arrays[0])
-    for k, a in zip(names[1:], arrays[1:]):
+    for i, a in enumerate(arrays):
         if len(a) != n:
-            raise ValueError(f"{k}: length {len(a)} does not match {names[0]} length {n}")
+            names = list(name_values)
+            raise ValueError(f"{names[i]}: length {len(a)} does not match {names[0]} length {n}")
     return arrays, n
 
 
 def period(value: Any, name: str, minimum: int = 2, maximum: int = MAX_PERIOD) -> int:
     """Validate an integer period (TA-Lib bounds by default: 2..100000)."""
+    if type(value) is int and minimum <= value <= maximum:
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         if isinstance(value, numbers.Real) and float(value).is_integer():
             value = int(value)
@@ -89,16 +95,13 @@ def first_valid(*arrays: np.ndarray) -> int:
     n = len(arrays[0])
     if n == 0:
         return 0
-    if len(arrays) == 1:
-        a = arrays[0]
-        if a[0] == a[0]:
-            return 0
-        ok = ~np.isnan(a)
+    for a in arrays:
+        if _isnan(a[0]):
+            break
     else:
-        if all(a[0] == a[0] for a in arrays):
-            return 0
-        ok = ~np.isnan(arrays[0])
-        for a in arrays[1:]:
-            ok &= ~np.isnan(a)
+        return 0
+    ok = ~np.isnan(arrays[0])
+    for a in arrays[1:]:
+        ok &= ~np.isnan(a)
     idx = int(np.argmax(ok))
     return idx if ok[idx] else n

@@ -229,10 +229,26 @@ def minus_di_stream(timeperiod: int = 14) -> Stream:
 
 @step
 def _atr_val(val, c, kind):
-    """ATR/TRANGE value -> output (NATR: percent of close, 0 when close is ~0)."""
+    """ATR/TRANGE value -> output (NATR: percent of close; TA-Lib 0.8.1 tests ``close != 0``
+    exactly, so only a zero close gives 0 and a tiny one still divides)."""
     if kind == 1:
-        return (val / c) * 100.0 if not is_zero(c) else 0.0
+        return (val / c) * 100.0 if c != 0.0 else 0.0
     return val
+
+
+@step
+def _tr_ordered(h, l, pc):
+    """True range as ``max(h, pc) - min(l, pc)``, valid when ``h - l >= 0``.
+
+    Then it is bit-identical to :func:`._core.true_range`: for h >= l the largest of h-l,
+    |h-pc| and |l-pc| is mathematically that difference, rounding is monotone, so TA-Lib's
+    pick among the rounded candidates is the rounding of the same subtraction of the same two
+    operands (a NaN previous close gives h - l in both).  Three operations instead of seven.
+    Callers flag bars where ``h - l >= 0`` fails (h < l, NaN, inf - inf) and fall back.
+    """
+    mh = pc if pc > h else h
+    ml = pc if pc < l else l
+    return mh - ml
 
 
 @step
@@ -261,45 +277,70 @@ def atr_step(st, h, l, c, p, kind):
 
 
 @jit
+def _atr_ref(h, l, c, begin, p, kind, out):
+    """Reference kernel (the streaming algorithm over arrays): fallback and test oracle."""
+    out[:begin] = NAN
+    st = (rt_int(0, begin), 0.0, 0.0)
+    for i in range(begin, h.shape[0]):
+        st, out[i] = atr_step(st, h[i], l[i], c[i], p, kind)
+
+
+@jit
 def _atr_kernel(h, l, c, begin, p, kind, out):
-    """Vectorised ATR/NATR/TRANGE: warm-up loop then a branch-free steady loop with the same
-    arithmetic as :func:`atr_step` (tests check equality with the streaming form)."""
+    """Vectorised ATR/NATR/TRANGE: warm-up loop, then branch-free steady loops with the same
+    arithmetic as :func:`atr_step` and the true range from :func:`_tr_ordered`.  Returns False
+    if some bar fails ``high - low >= 0`` (the wrapper then runs :func:`_atr_ref`)."""
     n = h.shape[0]
     plain = kind == 2 or p == 1
     first = min(n, begin + (1 if plain else p))
     out[:first] = NAN
     if first >= n:
-        return
+        return True
+    ok = True
     hs = h[first:]
     ls = l[first:]
     cs = c[first:]
-    cp = c[first - 1:]
     o = out[first:]
+    pc = c[first - 1]
     if plain:
-        for k in range(hs.shape[0]):
-            o[k] = _atr_val(true_range(hs[k], ls[k], cp[k]), cs[k], kind)
-        return
+        for j in range(hs.shape[0]):
+            u = U(j)
+            hj = hs[u]
+            lj = ls[u]
+            cc = cs[u]
+            ok &= (hj - lj) >= 0.0
+            o[u] = _atr_val(_tr_ordered(hj, lj, pc), cc, kind)
+            pc = cc
+        return ok
     a = 0.0
     for i in range(begin + 1, first + 1):
         a += true_range(h[i], l[i], c[i - 1])
     a = a / p
-    out[first] = _atr_val(a, c[first], kind)
+    o[0] = _atr_val(a, cs[0], kind)
     k = float(p - 1) / p
     omk = 1.0 - k
-    pc = cp[1]
+    pc = cs[0]
     if kind == 1:  # NATR: the percent-of-close is off the chain; keep it out of the ATR loop
         for j in range(1, hs.shape[0]):
-            cc = cs[j]
-            a = fma(a, k, true_range(hs[j], ls[j], pc) * omk)
+            u = U(j)
+            hj = hs[u]
+            lj = ls[u]
+            cc = cs[u]
+            ok &= (hj - lj) >= 0.0
+            a = fma(a, k, _tr_ordered(hj, lj, pc) * omk)
             v = (a / cc) * 100.0
-            o[j] = 0.0 if is_zero(cc) else v
+            o[u] = 0.0 if cc == 0.0 else v
             pc = cc
-        return
+        return ok
     for j in range(1, hs.shape[0]):
-        cc = cs[j]
-        a = fma(a, k, true_range(hs[j], ls[j], pc) * omk)
-        o[j] = a
-        pc = cc
+        u = U(j)
+        hj = hs[u]
+        lj = ls[u]
+        ok &= (hj - lj) >= 0.0
+        a = fma(a, k, _tr_ordered(hj, lj, pc) * omk)
+        o[u] = a
+        pc = cs[u]
+    return ok
 
 
 @jit
@@ -320,7 +361,9 @@ def _atr(kind: int, high, low, close, timeperiod: int) -> np.ndarray:
     (h, l, c), n = series({"high": high, "low": low, "close": close})
     p = period(timeperiod, "timeperiod", 1)
     out = np.empty(n)
-    _atr_kernel(h, l, c, first_valid(h, l, c), p, kind, out)
+    begin = first_valid(h, l, c)
+    if not _atr_kernel(h, l, c, begin, p, kind, out):  # a bar with high < low or a NaN
+        _atr_ref(h, l, c, begin, p, kind, out)
     return out
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import (NAN, EPS, U, rt_int, blk_extremes, blk_first, blk_scratch, ema_step, fma, is_zero, scan_max, scan_min,
+from ._core import (NAN, EPS, INF, U, rt_int, ema_step, fma, is_zero, scan_max, scan_min,
                     sma_step, tx_begin, tx_end)
 from ._numba_setup import jit, shared, step
 from ._stream import Stream, make_stream
@@ -904,23 +904,121 @@ def _midprice_ref(high, low, begin, p, out):
 
 @jit
 def _midprice_kernel(high, low, begin, p, out):
-    """Vectorised MIDPRICE: block rolling extremes (:func:`._core.blk_extremes`); falls back to
-    :func:`_midprice_ref` when the input has NaNs after its first valid bar."""
+    """Vectorised MIDPRICE: van Herk / Gil-Werman blocks, MIDPRICE-specific.  Returns True if
+    a NaN was seen after ``begin`` (the wrapper then uses :func:`_midprice_ref`).
+
+    Bars after the first window form aligned blocks of ``p``; the window ending at a bar =
+    the suffix of the previous block + the prefix of its own block.  Blocks go in pairs: one
+    backward pass stores both blocks' suffix highs/lows, one forward pass runs their prefix
+    highs/lows (four independent chains) and writes ``(hi + lo) / 2`` straight to ``out`` (no
+    chunk of extremes in between, unlike the shared :func:`._core.blk_extremes`).  Suffix
+    buffers rotate through three slots instead of being copied.  Max and min are exact, so the
+    values equal the stream's window scan for NaN-free input.
+    """
     n = high.shape[0]
     first = min(n, begin + p - 1)
     out[:first] = NAN
     if first >= n:
         return False
-    PH, PL, AH, AL, BH, BL, HI, LO = blk_scratch(p)
-    hi, lo, bad = blk_first(high, low, begin, p, PH, PL)
-    out[first] = (hi + lo) / 2.0
-    C = HI.shape[0]
-    for b in range(begin + p, n, C):
-        m = min(C, n - b)
-        bad |= blk_extremes(high, low, b, m, p, PH, PL, AH, AL, BH, BL, HI, LO)
-        o = out[b:]
-        for k in range(m):
-            o[k] = (HI[k] + LO[k]) / 2.0
+    w1 = p + 1
+    SH = np.full(3 * w1, -INF)  # three suffix slots of p+1 (index p = -inf/+inf sentinel)
+    SL = np.full(3 * w1, INF)
+    bad = False
+    mh = -INF
+    ml = INF
+    for jj in range(p):  # first window = first block: its suffix extremes go to slot 0
+        j = U(p - 1 - jj)
+        xh = high[U(begin) + j]
+        xl = low[U(begin) + j]
+        bad |= (xh != xh) | (xl != xl)
+        mh = xh if xh > mh else mh
+        ml = xl if xl < ml else ml
+        SH[j] = mh
+        SL[j] = ml
+    out[first] = (mh + ml) / 2.0
+    sp = 0  # slot holding the previous block's suffix
+    oa = begin + p
+    while oa + 2 * p <= n:
+        ob = oa + p
+        sa = sp + 1 if sp < 2 else 0
+        sb = sa + 1 if sa < 2 else 0
+        P = U(sp * w1)
+        A = U(sa * w1)
+        B = U(sb * w1)
+        ah = -INF
+        al = INF
+        bh = -INF
+        bl = INF
+        for jj in range(p):
+            j = U(p - 1 - jj)
+            x = high[U(oa) + j]
+            ah = x if x > ah else ah
+            SH[A + j] = ah
+            x = low[U(oa) + j]
+            al = x if x < al else al
+            SL[A + j] = al
+            x = high[U(ob) + j]
+            bh = x if x > bh else bh
+            SH[B + j] = bh
+            x = low[U(ob) + j]
+            bl = x if x < bl else bl
+            SL[B + j] = bl
+        ah = -INF
+        al = INF
+        bh = -INF
+        bl = INF
+        for j in range(p):
+            xa = high[U(oa + j)]
+            ya = low[U(oa + j)]
+            xb = high[U(ob + j)]
+            yb = low[U(ob + j)]
+            bad |= (xa != xa) | (ya != ya) | (xb != xb) | (yb != yb)
+            ah = xa if xa > ah else ah
+            al = ya if ya < al else al
+            bh = xb if xb > bh else bh
+            bl = yb if yb < bl else bl
+            s = SH[P + U(j + 1)]
+            hi = s if s > ah else ah
+            s = SL[P + U(j + 1)]
+            lo = s if s < al else al
+            out[U(oa + j)] = (hi + lo) / 2.0
+            s = SH[A + U(j + 1)]
+            hi = s if s > bh else bh
+            s = SL[A + U(j + 1)]
+            lo = s if s < bl else bl
+            out[U(ob + j)] = (hi + lo) / 2.0
+        sp = sb
+        oa += 2 * p
+    P = U(sp * w1)
+    A = U((sp + 1 if sp < 2 else 0) * w1)
+    while oa < n:  # the last one or two blocks (the final one possibly partial)
+        r = min(p, n - oa)
+        if r == p:
+            ah = -INF
+            al = INF
+            for jj in range(p):
+                j = U(p - 1 - jj)
+                x = high[U(oa) + j]
+                ah = x if x > ah else ah
+                SH[A + j] = ah
+                x = low[U(oa) + j]
+                al = x if x < al else al
+                SL[A + j] = al
+        fh = -INF
+        fl = INF
+        for j in range(r):
+            x = high[U(oa + j)]
+            y = low[U(oa + j)]
+            bad |= (x != x) | (y != y)
+            fh = x if x > fh else fh
+            fl = y if y < fl else fl
+            s = SH[P + U(j + 1)]
+            hi = s if s > fh else fh
+            s = SL[P + U(j + 1)]
+            lo = s if s < fl else fl
+            out[U(oa + j)] = (hi + lo) / 2.0
+        P, A = A, P
+        oa += r
     return bad
 
 

@@ -61,6 +61,11 @@ def synthetic() -> dict[str, dict[str, np.ndarray]]:
     bad["close"][100:140] = bad["high"][100:140] + 3.0  # close outside [low, high]
     bad["close"][300:340] = bad["low"][300:340] - 3.0
     out["close_outside_range"] = bad
+    inv = _ohlcv(walk.copy(), rng, 0.5)
+    swap = rng.random(n) < 0.05  # bad ticks: high below low on some bars
+    inv["high"][swap], inv["low"][swap] = inv["low"][swap] - 0.1, inv["high"][swap] + 0.1
+    out["high_below_low"] = inv
+    out["sub_epsilon"] = _ohlcv(1e-15 * (1 + 0.01 * np.cumsum(rng.standard_normal(n)) / 10), rng, 1e-18)
     return out
 
 

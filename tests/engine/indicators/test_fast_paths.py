@@ -173,3 +173,22 @@ def test_stochrsi_block_path_equals_reference() -> None:
     c, d = np.empty(5000), np.empty(5000)
     osc._stochrsi_ref(y, 0, 14, 5, 3, 0, c, d)
     assert np.array_equal(got[0], c, equal_nan=True) and np.array_equal(got[1], d, equal_nan=True)
+
+
+def test_atr_ordered_true_range_and_its_fallback() -> None:
+    """ATR/NATR/TRANGE compute the true range as max(h, pc) - min(l, pc), equal to TA-Lib's
+    three-way max only when high >= low: the kernel reports other bars and the wrapper reruns
+    the reference (stream) kernel."""
+    from app.engine.indicators import directional as dr
+
+    h, lo, c, _ = _series(11, 500, 2, False)
+    bad_h, bad_lo = h.copy(), lo.copy()
+    bad_h[123], bad_lo[123] = lo[123] - 1.0, h[123] + 1.0
+    for kind in (0, 1, 2):
+        for p in (1, 2, 14):
+            a, b = np.empty(500), np.empty(500)
+            assert dr._atr_kernel(h, lo, c, 0, p, kind, a)
+            dr._atr_ref(h, lo, c, 0, p, kind, b)
+            assert np.array_equal(a, b, equal_nan=True), (kind, p)
+            assert not dr._atr_kernel(bad_h, bad_lo, c, 0, p, kind, a)
+    assert np.array_equal(ta.natr(bad_h, bad_lo, c), _stream("natr", {}, [bad_h, bad_lo, c])[0], equal_nan=True)

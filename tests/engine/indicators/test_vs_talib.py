@@ -36,6 +36,11 @@ def test_real_data(name: str, case: int) -> None:
         assert_close(f"{name}{params}@{fname}", ours, ref, scale_for(name, data, np.asarray(ref if not isinstance(ref, (tuple, list)) else ref[0])))
 
 
+# Prices below TA-Lib's epsilon (1e-14): TA-Lib 0.8.1 replaced some of its TA_IS_ZERO tests
+# with exact comparisons (NATR's "close != 0" is matched; these four still use the epsilon).
+SUB_EPSILON_EXCEPTIONS = {"kama", "cci", "adx", "dx"}
+
+
 @pytest.mark.parametrize("dataset", sorted(SYNTH))
 @pytest.mark.parametrize("name,case", TALIB_CASES)
 def test_synthetic(name: str, case: int, dataset: str) -> None:
@@ -43,7 +48,12 @@ def test_synthetic(name: str, case: int, dataset: str) -> None:
     data = SYNTH[dataset]
     ours, ref = _run(name, params, data)
     first = ref if not isinstance(ref, (tuple, list)) else ref[0]
-    assert_close(f"{name}{params}@{dataset}", ours, ref, scale_for(name, data, np.asarray(first)))
+    try:
+        assert_close(f"{name}{params}@{dataset}", ours, ref, scale_for(name, data, np.asarray(first)))
+    except AssertionError:
+        if dataset == "sub_epsilon" and name in SUB_EPSILON_EXCEPTIONS:
+            pytest.xfail(f"{name}: zero tests below 1e-14 differ from TA-Lib 0.8.1 (SUB_EPSILON_EXCEPTIONS)")
+        raise
 
 
 # NaNs after the first valid bar go through TA-Lib's own arithmetic.  Documented exceptions
