@@ -40,6 +40,56 @@ def build(profile: Path, clock=None):
     return kernel, window
 
 
+def schedule_indicator_warmup(app, delay_ms: int = 1500):
+    """Fill the indicator kernels' Numba cache off the UI loop (DESIGN: first compilation leaves the loop).
+
+    A cold cache costs ~50 s of compiling, mostly holding the GIL, so it runs in a low-priority child
+    process (:mod:`app.engine.indicators.background`), started ``delay_ms`` after the window is shown
+    and polled by a timer; this process only loads kernels from the cache, lazily, when first used.
+    Nothing is spawned when the cache is already warm.  Never blocks start-up and never raises (a
+    failure is logged; kernels then compile on first use).  ``KESTREL_INDICATOR_WARMUP``: ``1`` on,
+    ``0`` off, default on except offscreen (tests, benchmarks, the self-test).  Returns the timer.
+    """
+    import logging
+
+    from PySide6.QtCore import QTimer
+
+    mode = os.environ.get("KESTREL_INDICATOR_WARMUP", "auto").strip().lower()
+    offscreen = os.environ.get("QT_QPA_PLATFORM") == "offscreen"
+    if mode in ("0", "off", "no", "false") or (mode == "auto" and offscreen):
+        return None
+    log = logging.getLogger("kestrel.indicators")
+    poller = QTimer(app)
+    poller.setInterval(500)
+    running = []
+
+    def poll() -> None:
+        try:
+            if running[0].poll():
+                poller.stop()
+        except Exception:  # noqa: BLE001 - never let the warm-up disturb the loop
+            log.exception("indicator warm-up: polling failed")
+            poller.stop()
+
+    def begin() -> None:
+        try:
+            from app.engine.indicators import background
+
+            warmup = background.start()
+        except Exception:  # noqa: BLE001
+            log.exception("indicator warm-up could not start; kernels compile on first use")
+            return
+        if warmup is None:
+            return
+        running.append(warmup)
+        poller.timeout.connect(poll)
+        app.aboutToQuit.connect(warmup.stop)
+        poller.start()
+
+    QTimer.singleShot(delay_ms, begin)
+    return poller
+
+
 def launch_gui(profile: Path) -> int:
     import qasync
     from PySide6.QtCore import QTimer
@@ -60,6 +110,7 @@ def launch_gui(profile: Path) -> int:
     asyncio.set_event_loop(loop)
     window.show()
     shown = time.perf_counter() - T0
+    schedule_indicator_warmup(app)
     if os.environ.get("KESTREL_EXIT_AFTER_SHOWN"):
         def report() -> None:
             print(f"window shown {shown:.3f} s after the GUI code loaded (bench/bench_startup.py times the whole "
