@@ -1,15 +1,25 @@
 """Benchmark the Kestrel indicator library against TA-Lib, side by side in one run.
 
-    python bench/bench_indicators.py [--sizes 1e6,1e7] [--repeat 5] [--only rsi,macd]
+    python bench/bench_indicators.py [--sizes 1e6,1e7] [--repeat 11] [--runs 3] [--only rsi,macd]
 
-Prints, per indicator and size: median ns/bar for ours and for TA-Lib (timed alternately, so load
-bursts on a shared machine affect both), the ratio (ours/TA-Lib, <= 1.0 means we are at least as fast), and the memory-bandwidth floor measured in the same run
-(median ns per float64 element for ``x.copy()``).  Then the library's cold (empty Numba cache,
-fresh subprocess) and warm import+compile time, and the streaming update cost per call.
+Vectorised: per indicator and size, ours and TA-Lib are called on the same float64 C-contiguous
+arrays, alternately in ABBA order (ours, TA-Lib, TA-Lib, ours, ...) so that neither side always
+runs right after the other (cache state, the allocator's freed block) and load bursts on a shared
+machine hit both sides.  Each call allocates its outputs, as a user's call does; the garbage
+collector is off while timing.  Per cell: median ns/bar of each side and the ratio (ours/TA-Lib,
+<= 1.0 means at least as fast) = the median of the per-repetition ratios, each repetition's two
+calls being adjacent in time.  ``--runs N`` repeats the whole table N times and reports, per cell,
+the median over the runs plus the lowest and highest run ratio (how noisy the machine was).
+Beside it: the memory-bandwidth floor measured in the same run (median ns per float64 element of
+``x.copy()``), and the fixed per-call cost of each wrapper on 100 bars.
+
+Then the streaming update cost per call, and the library's cold (empty Numba cache, fresh
+subprocess) and warm import + ``warmup()`` time.
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import subprocess
 import sys
@@ -33,20 +43,23 @@ def median_time(fn, repeat: int) -> float:
     return float(np.median(ts))
 
 
-def paired_median_times(fa, fb, repeat: int) -> tuple[float, float]:
-    """Median times of ``fa`` and ``fb`` measured alternately (a, b, a, b, ...) so that load
-    bursts on a shared machine hit both sides of the ratio alike."""
+def abba_times(fa, fb, repeat: int) -> tuple[list[float], list[float]]:
+    """Times of ``fa`` and ``fb``, ``repeat`` each, called in ABBA order (a b, b a, a b, ...)."""
     fa()
     fb()
     ta_, tb_ = [], []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fa()
-        ta_.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        fb()
-        tb_.append(time.perf_counter() - t)
-    return float(np.median(ta_)), float(np.median(tb_))
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        for r in range(repeat):
+            for f, acc in ((fa, ta_), (fb, tb_)) if r % 2 == 0 else ((fb, tb_), (fa, ta_)):
+                t = time.perf_counter()
+                f()
+                acc.append(time.perf_counter() - t)
+    finally:
+        if gc_was:
+            gc.enable()
+    return ta_, tb_
 
 
 def make_data(n: int) -> dict[str, np.ndarray]:
@@ -61,13 +74,25 @@ def make_data(n: int) -> dict[str, np.ndarray]:
             "session": (np.arange(n) // 1440).astype(np.float64)}
 
 
+def _calls(name: str, d: dict[str, np.ndarray]):
+    """(ours, talib or None) zero-argument callables for indicator ``name`` on data ``d``."""
+    import app.engine.indicators as ta
+
+    spec = ta.registry[name]
+    args = [d[i] for i in spec.inputs if i != "session"]
+    kw = {"session": d["session"]} if name == "vwap" else {}
+    ref = None
+    if name in ta.TALIB_NAMES:
+        import talib
+
+        f = getattr(talib, name.upper())
+        ref = lambda: f(*args)  # noqa: E731
+    return (lambda: spec.fn(*args, **kw)), ref
+
+
 def bench_vectorised(sizes: list[int], repeat: int, only: set[str] | None) -> list[dict]:
     import app.engine.indicators as ta
 
-    try:
-        import talib
-    except ImportError:  # pragma: no cover
-        talib = None
     rows = []
     for n in sizes:
         d = make_data(n)
@@ -75,17 +100,42 @@ def bench_vectorised(sizes: list[int], repeat: int, only: set[str] | None) -> li
         for name in ta.registry:
             if only and name not in only:
                 continue
-            spec = ta.registry[name]
-            args = [d[i] for i in spec.inputs if i != "session"]
-            kw = {"session": d["session"]} if name == "vwap" else {}
-            ref = float("nan")
-            if talib is not None and name in ta.TALIB_NAMES:
-                f = getattr(talib, name.upper())
-                ours, ref = paired_median_times(lambda: spec.fn(*args, **kw), lambda: f(*args), repeat)
-                ours, ref = ours / n * 1e9, ref / n * 1e9
+            ours_fn, ref_fn = _calls(name, d)
+            if ref_fn is not None:
+                a, b = abba_times(ours_fn, ref_fn, repeat)
+                ratio = float(np.median(np.array(a) / np.array(b)))
+                ours, ref = float(np.median(a)) / n * 1e9, float(np.median(b)) / n * 1e9
             else:
-                ours = median_time(lambda: spec.fn(*args, **kw), repeat) / n * 1e9
-            rows.append({"name": name, "n": n, "ours": ours, "talib": ref, "floor": floor})
+                ours, ref, ratio = median_time(ours_fn, repeat) / n * 1e9, float("nan"), float("nan")
+            rows.append({"name": name, "n": n, "ours": ours, "talib": ref, "ratio": ratio, "floor": floor})
+    return rows
+
+
+def combine_runs(runs: list[list[dict]]) -> list[dict]:
+    """Per cell: medians over the runs, plus the lowest and highest run ratio."""
+    out = []
+    for cells in zip(*runs):
+        r = {k: cells[0][k] for k in ("name", "n")}
+        for k in ("ours", "talib", "ratio", "floor"):
+            r[k] = float(np.median([c[k] for c in cells]))
+        rs = [c["ratio"] for c in cells]
+        r["lo"], r["hi"] = min(rs), max(rs)
+        out.append(r)
+    return out
+
+
+def bench_call_overhead(only: set[str] | None, n: int = 100, repeat: int = 2001) -> list[tuple[str, float, float]]:
+    """Median µs per call on ``n`` bars: the fixed cost of each wrapper (validation, allocation,
+    dispatch), which is part of every timing above."""
+    import app.engine.indicators as ta
+
+    d = make_data(n)
+    rows = []
+    for name in ta.TALIB_NAMES:
+        if only and name not in only:
+            continue
+        a, b = abba_times(*_calls(name, d), repeat)
+        rows.append((name, float(np.median(a)) * 1e6, float(np.median(b)) * 1e6))
     return rows
 
 
@@ -154,31 +204,54 @@ def bench_compile() -> dict[str, float]:
     return res
 
 
+def _fmt(x: float, spec: str = ".2f") -> str:
+    return format(x, spec) if x == x else "-"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1e6,1e7")
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=11)
+    ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--only", default="")
     ap.add_argument("--skip-compile", action="store_true")
+    ap.add_argument("--skip-stream", action="store_true")
     a = ap.parse_args()
     sizes = [int(float(s)) for s in a.sizes.split(",") if s]
     only = set(a.only.split(",")) if a.only else None
 
-    rows = bench_vectorised(sizes, a.repeat, only)
-    print(f"\n## Vectorised (median of {a.repeat}), ns/bar; ratio = ours / TA-Lib\n")
-    print("| indicator | bars | ours ns/bar | TA-Lib ns/bar | ratio | copy floor ns/elem |")
-    print("|---|---:|---:|---:|---:|---:|")
+    runs = []
+    for k in range(a.runs):
+        runs.append(bench_vectorised(sizes, a.repeat, only))
+        print(f"run {k + 1}/{a.runs} done", file=sys.stderr, flush=True)
+    rows = combine_runs(runs)
+    print(f"\n## Vectorised: {a.runs} run(s) x {a.repeat} ABBA repetitions; ns/bar; "
+          "ratio = ours / TA-Lib (median)\n")
+    print("| indicator | bars | ours ns/bar | TA-Lib ns/bar | ratio | run ratios min-max | copy floor ns/elem |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        ratio = r["ours"] / r["talib"] if r["talib"] == r["talib"] else float("nan")
-        tl = f"{r['talib']:.2f}" if r["talib"] == r["talib"] else "-"
-        rt = f"{ratio:.2f}" if ratio == ratio else "-"
-        print(f"| {r['name']} | {r['n']:.0e} | {r['ours']:.2f} | {tl} | {rt} | {r['floor']:.2f} |")
+        spread = f"{r['lo']:.2f}-{r['hi']:.2f}" if r["ratio"] == r["ratio"] else "-"
+        print(f"| {r['name']} | {r['n']:.0e} | {r['ours']:.2f} | {_fmt(r['talib'])} | {_fmt(r['ratio'])} "
+              f"| {spread} | {r['floor']:.2f} |")
+    for n in sizes:
+        cells = [r for r in rows if r["n"] == n and r["ratio"] == r["ratio"]]
+        ok = sum(r["ratio"] <= 1.0 for r in cells)
+        print(f"\n{n:.0e} bars: {ok} of {len(cells)} TA-Lib indicators at <= 1.00x "
+              f"(worst {max(cells, key=lambda r: r['ratio'])['name'] if cells else '-'} "
+              f"{max((r['ratio'] for r in cells), default=float('nan')):.2f})")
 
-    print("\n## Streaming update cost (µs per call from Python, 100k calls)\n")
-    print("| indicator | µs/call |")
-    print("|---|---:|")
-    for k, v in bench_stream(only).items():
-        print(f"| {k} | {v:.3f} |")
+    print("\n## Fixed cost per call (100 bars, µs, median)\n")
+    print("| indicator | ours µs | TA-Lib µs |")
+    print("|---|---:|---:|")
+    for name, o, t in bench_call_overhead(only):
+        print(f"| {name} | {o:.2f} | {t:.2f} |")
+
+    if not a.skip_stream:
+        print("\n## Streaming update cost (µs per call from Python, 100k calls)\n")
+        print("| indicator | µs/call |")
+        print("|---|---:|")
+        for k, v in bench_stream(only).items():
+            print(f"| {k} | {v:.3f} |")
 
     if not a.skip_compile:
         c = bench_compile()
