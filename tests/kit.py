@@ -20,3 +20,16 @@ def pump(qtbot, kernel, window, ms: int = 200, step: int = 50) -> None:
 
 def table_column(table, col: int) -> list[str]:
     return [table.item(r, col).text() if table.item(r, col) else "" for r in range(table.rowCount())]
+
+
+def _real_data():
+    import os
+    from pathlib import Path
+
+    env = os.environ.get("KESTREL_REAL_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+
+
+REAL_DATA = _real_data()  # recorded market data beside the project (test data only, never shipped)

@@ -234,7 +234,9 @@ class StrategyManagerWidget(QWidget):
         runner = self.manager.runners.get(name) if name else None
         plugin = runner.plugin if runner else self.plugin_box.currentText()
         params = dict(runner.params) if runner else {}
-        dialog = BacktestDialog(self.manager, plugin, params, self)
+        # a top-level window of its own (closing the main window closes it through ``destroyed``)
+        dialog = BacktestDialog(self.manager, plugin, params)
+        self.destroyed.connect(dialog.close)
         dialog.show()
         self._dialog = dialog
 
