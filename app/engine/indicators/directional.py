@@ -10,7 +10,8 @@ import numpy as np
 from ._core import NAN, U, fma, is_zero, rt_int, true_range, tx_begin, tx_end
 from ._numba_setup import jit, shared, step
 from ._stream import Stream, make_stream
-from ._validate import period, series
+from ._validate import first_valid, series
+from ._wrap import period_indicator
 
 # kind: 0 ADX, 1 DX, 2 PLUS_DI, 3 MINUS_DI
 
@@ -172,56 +173,15 @@ def _dm_upd(buf, h, l, c, final):
     return out
 
 
-def _dm(name: str, kind: int, high, low, close, timeperiod: int, pmin: int) -> np.ndarray:
-    (h, l, c), n = series({"high": high, "low": low, "close": close})
-    p = period(timeperiod, "timeperiod", pmin)
-    out = np.empty(n)
-    from ._validate import first_valid
-
-    _dm_kernel(h, l, c, first_valid(h, l, c), p, kind, out)
-    return out
+def _dm_pair(name: str, kind: int, minimum: int, doc: str):
+    return period_indicator(name, __name__, inputs=3, kernel=_dm_kernel, upd=_dm_upd, default=14,
+                            minimum=minimum, extra=(kind,), state=lambda p: [0, 0, p, kind] + [0.0] * 10, doc=doc)
 
 
-def _dm_stream(name: str, kind: int, timeperiod: int, pmin: int) -> Stream:
-    p = period(timeperiod, "timeperiod", pmin)
-    return make_stream(name, ("high", "low", "close"), _dm_upd, [0, 0, p, kind] + [0.0] * 10,
-                       {"timeperiod": p}, ("real",))
-
-
-def adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int = 14) -> np.ndarray:
-    """Average directional index (TA-Lib ADX, lookback 2n-1)."""
-    return _dm("adx", 0, high, low, close, timeperiod, 2)
-
-
-def dx(high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int = 14) -> np.ndarray:
-    """Directional movement index (TA-Lib DX, lookback n)."""
-    return _dm("dx", 1, high, low, close, timeperiod, 2)
-
-
-def plus_di(high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int = 14) -> np.ndarray:
-    """+DI (TA-Lib PLUS_DI, lookback n; period 1 = +DM1/TR1)."""
-    return _dm("plus_di", 2, high, low, close, timeperiod, 1)
-
-
-def minus_di(high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int = 14) -> np.ndarray:
-    """-DI (TA-Lib MINUS_DI, lookback n; period 1 = -DM1/TR1)."""
-    return _dm("minus_di", 3, high, low, close, timeperiod, 1)
-
-
-def adx_stream(timeperiod: int = 14) -> Stream:
-    return _dm_stream("adx", 0, timeperiod, 2)
-
-
-def dx_stream(timeperiod: int = 14) -> Stream:
-    return _dm_stream("dx", 1, timeperiod, 2)
-
-
-def plus_di_stream(timeperiod: int = 14) -> Stream:
-    return _dm_stream("plus_di", 2, timeperiod, 1)
-
-
-def minus_di_stream(timeperiod: int = 14) -> Stream:
-    return _dm_stream("minus_di", 3, timeperiod, 1)
+adx, adx_stream = _dm_pair("adx", 0, 2, "Average directional index (TA-Lib ADX, lookback 2n-1).")
+dx, dx_stream = _dm_pair("dx", 1, 2, "Directional movement index (TA-Lib DX, lookback n).")
+plus_di, plus_di_stream = _dm_pair("plus_di", 2, 1, "+DI (TA-Lib PLUS_DI, lookback n; period 1 = +DM1/TR1).")
+minus_di, minus_di_stream = _dm_pair("minus_di", 3, 1, "-DI (TA-Lib MINUS_DI, lookback n; period 1 = -DM1/TR1).")
 
 
 # ------------------------------------------------------------------------------ ATR/NATR/TRANGE
@@ -288,14 +248,14 @@ def _atr_ref(h, l, c, begin, p, kind, out):
 @jit
 def _atr_kernel(h, l, c, begin, p, kind, out):
     """Vectorised ATR/NATR/TRANGE: warm-up loop, then branch-free steady loops with the same
-    arithmetic as :func:`atr_step` and the true range from :func:`_tr_ordered`.  Returns False
+    arithmetic as :func:`atr_step` and the true range from :func:`_tr_ordered`.  Returns True
     if some bar fails ``high - low >= 0`` (the wrapper then runs :func:`_atr_ref`)."""
     n = h.shape[0]
     plain = kind == 2 or p == 1
     first = min(n, begin + (1 if plain else p))
     out[:first] = NAN
     if first >= n:
-        return True
+        return False
     ok = True
     hs = h[first:]
     ls = l[first:]
@@ -311,7 +271,7 @@ def _atr_kernel(h, l, c, begin, p, kind, out):
             ok &= (hj - lj) >= 0.0
             o[u] = _atr_val(_tr_ordered(hj, lj, pc), cc, kind)
             pc = cc
-        return ok
+        return not ok
     a = 0.0
     for i in range(begin + 1, first + 1):
         a += true_range(h[i], l[i], c[i - 1])
@@ -331,7 +291,7 @@ def _atr_kernel(h, l, c, begin, p, kind, out):
             v = (a / cc) * 100.0
             o[u] = 0.0 if cc == 0.0 else v
             pc = cc
-        return ok
+        return not ok
     for j in range(1, hs.shape[0]):
         u = U(j)
         hj = hs[u]
@@ -340,7 +300,7 @@ def _atr_kernel(h, l, c, begin, p, kind, out):
         a = fma(a, k, _tr_ordered(hj, lj, pc) * omk)
         o[u] = a
         pc = cs[u]
-    return ok
+    return not ok
 
 
 @jit
@@ -355,46 +315,26 @@ def _atr_upd(buf, h, l, c, final):
     return out
 
 
-def _atr(kind: int, high, low, close, timeperiod: int) -> np.ndarray:
-    from ._validate import first_valid
-
-    (h, l, c), n = series({"high": high, "low": low, "close": close})
-    p = period(timeperiod, "timeperiod", 1)
-    out = np.empty(n)
-    begin = first_valid(h, l, c)
-    if not _atr_kernel(h, l, c, begin, p, kind, out):  # a bar with high < low or a NaN
-        _atr_ref(h, l, c, begin, p, kind, out)
-    return out
+atr, atr_stream = period_indicator(
+    "atr", __name__, inputs=3, kernel=_atr_kernel, upd=_atr_upd, default=14, minimum=1, extra=(0,),
+    ref=_atr_ref, state=lambda p: [0, 0, p, 0, 0, 0, 0],
+    doc="Average true range, Wilder smoothing (TA-Lib ATR, lookback n).")
 
 
-def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int = 14) -> np.ndarray:
-    """Average true range, Wilder smoothing (TA-Lib ATR, lookback n)."""
-    return _atr(0, high, low, close, timeperiod)
-
-
-def natr(high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int = 14) -> np.ndarray:
-    """ATR as a percent of close (TA-Lib NATR)."""
-    return _atr(1, high, low, close, timeperiod)
+natr, natr_stream = period_indicator(
+    "natr", __name__, inputs=3, kernel=_atr_kernel, upd=_atr_upd, default=14, minimum=1, extra=(1,),
+    ref=_atr_ref, state=lambda p: [0, 0, p, 1, 0, 0, 0], doc="ATR as a percent of close (TA-Lib NATR).")
 
 
 def trange(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
     """True range (TA-Lib TRANGE, lookback 1)."""
-    return _atr(2, high, low, close, 1)
-
-
-def _atr_stream(name: str, kind: int, p: int, params: dict) -> Stream:
-    return make_stream(name, ("high", "low", "close"), _atr_upd, [0, 0, p, kind, 0, 0, 0], params, ("real",))
-
-
-def atr_stream(timeperiod: int = 14) -> Stream:
-    p = period(timeperiod, "timeperiod", 1)
-    return _atr_stream("atr", 0, p, {"timeperiod": p})
-
-
-def natr_stream(timeperiod: int = 14) -> Stream:
-    p = period(timeperiod, "timeperiod", 1)
-    return _atr_stream("natr", 1, p, {"timeperiod": p})
+    (h, l, c), n = series({"high": high, "low": low, "close": close})
+    out = np.empty(n)
+    begin = first_valid(h, l, c)
+    if _atr_kernel(h, l, c, begin, 1, 2, out):  # a bar with high < low or a NaN
+        _atr_ref(h, l, c, begin, 1, 2, out)
+    return out
 
 
 def trange_stream() -> Stream:
-    return _atr_stream("trange", 2, 1, {})
+    return make_stream("trange", ("high", "low", "close"), _atr_upd, [0, 0, 1, 2, 0, 0, 0], {}, ("real",))

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import NAN, EPS, U, ema_step, fma, is_zero, rt_int, sma_step, tx_begin, tx_end
+from ._core import NAN, U, ema_step, fma, is_zero, rt_int, sma_step, tx_begin, tx_end
 from ._numba_setup import jit, shared, step
 from ._stream import Stream, make_stream
 from ._validate import as_series, first_valid, period, series
 from ._validate import matype as matype_param
+from ._wrap import period_indicator
 
 # ----------------------------------------------------------------------------------------- RSI
 
@@ -92,18 +93,10 @@ def _rsi_upd(buf, x, final):
     return out
 
 
-def rsi(real: np.ndarray, timeperiod: int = 14) -> np.ndarray:
-    """Relative strength index, Wilder smoothing (TA-Lib RSI, lookback n, 0 when flat)."""
-    x = as_series(real, "real")
-    p = period(timeperiod, "timeperiod", 2)
-    out = np.empty(len(x))
-    _rsi_kernel(x, first_valid(x), p, out)
-    return out
-
-
-def rsi_stream(timeperiod: int = 14) -> Stream:
-    p = period(timeperiod, "timeperiod", 2)
-    return make_stream("rsi", ("close",), _rsi_upd, [0, 0, p, 0, 0, 0, 0], {"timeperiod": p}, ("real",))
+rsi, rsi_stream = period_indicator(
+    "rsi", __name__, inputs=1, kernel=_rsi_kernel, upd=_rsi_upd, default=14, minimum=2,
+    state=lambda p: [0, 0, p, 0, 0, 0, 0],
+    doc="Relative strength index, Wilder smoothing (TA-Lib RSI, lookback n, 0 when flat).")
 
 
 # ---------------------------------------------------------------------------------------- MACD
@@ -366,34 +359,16 @@ def _diff_upd(buf, x, final):
     return out
 
 
-def mom(real: np.ndarray, timeperiod: int = 10) -> np.ndarray:
-    """Momentum x - x[n bars ago] (TA-Lib MOM)."""
-    x = as_series(real, "real")
-    p = period(timeperiod, "timeperiod", 1)
-    out = np.empty(len(x))
-    _diff_kernel(x, first_valid(x), p, 0, out)
-    return out
+mom, mom_stream = period_indicator(
+    "mom", __name__, inputs=1, kernel=_diff_kernel, upd=_diff_upd, default=10, minimum=1, extra=(0,),
+    state=lambda p: [0, 0, p, 0, 0, 0] + [0.0] * _pow2(p + 1),
+    doc="Momentum x - x[n bars ago] (TA-Lib MOM).")
 
 
-def roc(real: np.ndarray, timeperiod: int = 10) -> np.ndarray:
-    """Rate of change in percent, 0 when the base is 0 (TA-Lib ROC)."""
-    x = as_series(real, "real")
-    p = period(timeperiod, "timeperiod", 1)
-    out = np.empty(len(x))
-    _diff_kernel(x, first_valid(x), p, 1, out)
-    return out
-
-
-def mom_stream(timeperiod: int = 10) -> Stream:
-    p = period(timeperiod, "timeperiod", 1)
-    return make_stream("mom", ("close",), _diff_upd, [0, 0, p, 0, 0, 0] + [0.0] * _pow2(p + 1),
-                       {"timeperiod": p}, ("real",))
-
-
-def roc_stream(timeperiod: int = 10) -> Stream:
-    p = period(timeperiod, "timeperiod", 1)
-    return make_stream("roc", ("close",), _diff_upd, [0, 0, p, 1, 0, 0] + [0.0] * _pow2(p + 1),
-                       {"timeperiod": p}, ("real",))
+roc, roc_stream = period_indicator(
+    "roc", __name__, inputs=1, kernel=_diff_kernel, upd=_diff_upd, default=10, minimum=1, extra=(1,),
+    state=lambda p: [0, 0, p, 1, 0, 0] + [0.0] * _pow2(p + 1),
+    doc="Rate of change in percent, 0 when the base is 0 (TA-Lib ROC).")
 
 
 # ---------------------------------------------------------------------------------------- TRIX
@@ -455,18 +430,9 @@ def _trix_upd(buf, x, final):
     return out
 
 
-def trix(real: np.ndarray, timeperiod: int = 30) -> np.ndarray:
-    """TRIX: percent rate of change of EMA(EMA(EMA(x)))."""
-    x = as_series(real, "real")
-    p = period(timeperiod, "timeperiod", 1)
-    out = np.empty(len(x))
-    _trix_kernel(x, first_valid(x), p, out)
-    return out
-
-
-def trix_stream(timeperiod: int = 30) -> Stream:
-    p = period(timeperiod, "timeperiod", 1)
-    return make_stream("trix", ("close",), _trix_upd, [0, 0, p] + [0.0] * 7, {"timeperiod": p}, ("real",))
+trix, trix_stream = period_indicator(
+    "trix", __name__, inputs=1, kernel=_trix_kernel, upd=_trix_upd, default=30, minimum=1,
+    state=lambda p: [0, 0, p] + [0.0] * 7, doc="TRIX: percent rate of change of EMA(EMA(EMA(x))).")
 
 
 # ----------------------------------------------------------------------------------------- CCI
@@ -560,19 +526,9 @@ def _cci_upd(buf, h, l, c, final):
     return out
 
 
-def cci(high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int = 14) -> np.ndarray:
-    """Commodity channel index (TA-Lib CCI, 0 when flat)."""
-    (h, l, c), n = series({"high": high, "low": low, "close": close})
-    p = period(timeperiod, "timeperiod", 2)
-    out = np.empty(n)
-    _cci_kernel(h, l, c, first_valid(h, l, c), p, out)
-    return out
-
-
-def cci_stream(timeperiod: int = 14) -> Stream:
-    p = period(timeperiod, "timeperiod", 2)
-    return make_stream("cci", ("high", "low", "close"), _cci_upd, [0, 0, p, 0, 0] + [0.0] * p,
-                       {"timeperiod": p}, ("real",))
+cci, cci_stream = period_indicator(
+    "cci", __name__, inputs=3, kernel=_cci_kernel, upd=_cci_upd, default=14, minimum=2,
+    state=lambda p: [0, 0, p, 0, 0] + [0.0] * p, doc="Commodity channel index (TA-Lib CCI, 0 when flat).")
 
 
 # -------------------------------------------------------------------------------------- ULTOSC

@@ -17,6 +17,7 @@ from ._numba_setup import jit, shared, step
 from ._stream import Stream, make_stream
 from ._validate import as_series, first_valid, period, series
 from ._validate import matype as matype_param
+from ._wrap import period_indicator
 from .momentum import _rsi_kernel, rsi_step
 
 
@@ -111,26 +112,15 @@ def _willr_upd(buf, h, l, c, final):
     return out
 
 
-def willr(high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int = 14) -> np.ndarray:
-    """Williams %R in [-100, 0] (TA-Lib WILLR, 0 on a flat window)."""
-    (h, l, c), n = series({"high": high, "low": low, "close": close})
-    p = period(timeperiod, "timeperiod", 2)
-    out = np.empty(n)
-    fv = first_valid(h, l, c)
-    if _willr_kernel(h, l, c, fv, p, out):  # NaN inside: the reference (stream) algorithm
-        _willr_ref(h, l, c, fv, p, out)
-    return out
+willr, willr_stream = period_indicator(
+    "willr", __name__, inputs=3, kernel=_willr_kernel, upd=_willr_upd, default=14, minimum=2,
+    ref=_willr_ref, state=lambda p: _hl_state(p, [0, 0, p, 0, -1, 0, -1, 0], p),
+    doc="Williams %R in [-100, 0] (TA-Lib WILLR, 0 on a flat window).")
 
 
 def _hl_state(p: int, extra: list[float], cap_for: int) -> list[float]:
     cap = pow2_at_least(cap_for)
     return extra + [0.0] * (2 * cap)
-
-
-def willr_stream(timeperiod: int = 14) -> Stream:
-    p = period(timeperiod, "timeperiod", 2)
-    return make_stream("willr", ("high", "low", "close"), _willr_upd,
-                       _hl_state(p, [0, 0, p, 0, -1, 0, -1, 0], p), {"timeperiod": p}, ("real",))
 
 
 # ------------------------------------------------------------------------------- STOCH / STOCHF
@@ -155,7 +145,6 @@ def stoch_step(st, rk, rd, k, fk, sk, skt, sd, sdt, slow):
     if slow:
         return st, k2, d
     return st, k, k2
-
 
 
 #: The same step compiled once as a called function, for the streams and reference kernels
@@ -499,21 +488,11 @@ def _aroon_upd(buf, h, l, final):
     return a, b
 
 
-def aroon(high: np.ndarray, low: np.ndarray, timeperiod: int = 14) -> tuple[np.ndarray, np.ndarray]:
-    """Aroon -> (aroondown, aroonup) over n+1 bars, latest extreme wins ties (TA-Lib AROON)."""
-    (h, l), n = series({"high": high, "low": low})
-    p = period(timeperiod, "timeperiod", 2)
-    a, b = np.empty(n), np.empty(n)
-    fv = first_valid(h, l)
-    if _aroon_kernel(h, l, fv, p, a, b):
-        _aroon_ref(h, l, fv, p, a, b)
-    return a, b
-
-
-def aroon_stream(timeperiod: int = 14) -> Stream:
-    p = period(timeperiod, "timeperiod", 2)
-    return make_stream("aroon", ("high", "low"), _aroon_upd, _hl_state(p, [0, 0, p, 0, -1, 0, -1, 0], p + 1),
-                       {"timeperiod": p}, ("aroondown", "aroonup"))
+aroon, aroon_stream = period_indicator(
+    "aroon", __name__, inputs=2, kernel=_aroon_kernel, upd=_aroon_upd, default=14, minimum=2,
+    ref=_aroon_ref, outputs=("aroondown", "aroonup"),
+    state=lambda p: _hl_state(p, [0, 0, p, 0, -1, 0, -1, 0], p + 1),
+    doc="Aroon -> (aroondown, aroonup) over n+1 bars, latest extreme wins ties (TA-Lib AROON).")
 
 
 # ------------------------------------------------------------------------------------------ KDJ

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import (NAN, EPS, INF, U, rt_int, ema_step, fma, is_zero, scan_max, scan_min,
-                    sma_step, tx_begin, tx_end)
+from ._core import NAN, INF, U, ema_step, fma, is_zero, rt_int, sma_step, tx_begin, tx_end
 from ._numba_setup import jit, shared, step
 from ._stream import Stream, make_stream
 from ._validate import as_series, first_valid, period, series
 from ._validate import matype as matype_param
 from ._validate import real as real_param
+from ._wrap import period_indicator
 
 # ----------------------------------------------------------------------------------------- SMA
 
@@ -57,19 +57,10 @@ def _sma_upd(buf, x, final):
     return out
 
 
-def sma(real: np.ndarray, timeperiod: int = 30) -> np.ndarray:
-    """Simple moving average (TA-Lib SMA).  NaN for the first ``timeperiod-1`` valid bars."""
-    x = as_series(real, "real")
-    p = period(timeperiod, "timeperiod", 1)
-    out = np.empty(len(x))
-    _sma_kernel(x, first_valid(x), p, out)
-    return out
-
-
-def sma_stream(timeperiod: int = 30) -> Stream:
-    p = period(timeperiod, "timeperiod", 1)
-    return make_stream("sma", ("close",), _sma_upd, [0, 0, p, 0, 0, 0] + [0.0] * p,
-                       {"timeperiod": p}, ("real",))
+sma, sma_stream = period_indicator(
+    "sma", __name__, inputs=1, kernel=_sma_kernel, upd=_sma_upd, default=30, minimum=1,
+    state=lambda p: [0, 0, p, 0, 0, 0] + [0.0] * p,
+    doc="Simple moving average (TA-Lib SMA).  NaN for the first ``timeperiod-1`` valid bars.")
 
 
 # ----------------------------------------------------------------------------------------- EMA
@@ -111,18 +102,10 @@ def _ema_upd(buf, x, final):
     return out
 
 
-def ema(real: np.ndarray, timeperiod: int = 30) -> np.ndarray:
-    """Exponential moving average, k=2/(n+1), seeded with the SMA of the first n values (TA-Lib)."""
-    x = as_series(real, "real")
-    p = period(timeperiod, "timeperiod", 1)
-    out = np.empty(len(x))
-    _ema_kernel(x, first_valid(x), p, out)
-    return out
-
-
-def ema_stream(timeperiod: int = 30) -> Stream:
-    p = period(timeperiod, "timeperiod", 1)
-    return make_stream("ema", ("close",), _ema_upd, [0, 0, p, 0, 0], {"timeperiod": p}, ("real",))
+ema, ema_stream = period_indicator(
+    "ema", __name__, inputs=1, kernel=_ema_kernel, upd=_ema_upd, default=30, minimum=1,
+    state=lambda p: [0, 0, p, 0, 0],
+    doc="Exponential moving average, k=2/(n+1), seeded with the SMA of the first n values (TA-Lib).")
 
 
 # ----------------------------------------------------------------------------------------- WMA
@@ -182,19 +165,10 @@ def _wma_upd(buf, x, final):
     return out
 
 
-def wma(real: np.ndarray, timeperiod: int = 30) -> np.ndarray:
-    """Linearly weighted moving average (TA-Lib WMA)."""
-    x = as_series(real, "real")
-    p = period(timeperiod, "timeperiod", 1)
-    out = np.empty(len(x))
-    _wma_kernel(x, first_valid(x), p, out)
-    return out
-
-
-def wma_stream(timeperiod: int = 30) -> Stream:
-    p = period(timeperiod, "timeperiod", 1)
-    return make_stream("wma", ("close",), _wma_upd, [0, 0, p, 0, 0, 0, 0, 0] + [0.0] * p,
-                       {"timeperiod": p}, ("real",))
+wma, wma_stream = period_indicator(
+    "wma", __name__, inputs=1, kernel=_wma_kernel, upd=_wma_upd, default=30, minimum=1,
+    state=lambda p: [0, 0, p, 0, 0, 0, 0, 0] + [0.0] * p,
+    doc="Linearly weighted moving average (TA-Lib WMA).")
 
 
 # ---------------------------------------------------------------------------------- DEMA / TEMA
@@ -248,19 +222,10 @@ def _dema_upd(buf, x, final):
     return out
 
 
-def dema(real: np.ndarray, timeperiod: int = 30) -> np.ndarray:
-    """Double EMA: 2*EMA - EMA(EMA) (TA-Lib DEMA, lookback 2*(n-1))."""
-    x = as_series(real, "real")
-    p = period(timeperiod, "timeperiod", 1)
-    out = np.empty(len(x))
-    _dema_kernel(x, first_valid(x), p, out)
-    return out
-
-
-def dema_stream(timeperiod: int = 30) -> Stream:
-    p = period(timeperiod, "timeperiod", 1)
-    return make_stream("dema", ("close",), _dema_upd, [0, 0, p, 0, 0, 0, 0], {"timeperiod": p},
-                       ("real",))
+dema, dema_stream = period_indicator(
+    "dema", __name__, inputs=1, kernel=_dema_kernel, upd=_dema_upd, default=30, minimum=1,
+    state=lambda p: [0, 0, p, 0, 0, 0, 0],
+    doc="Double EMA: 2*EMA - EMA(EMA) (TA-Lib DEMA, lookback 2*(n-1)).")
 
 
 @step
@@ -320,19 +285,10 @@ def _tema_upd(buf, x, final):
     return out
 
 
-def tema(real: np.ndarray, timeperiod: int = 30) -> np.ndarray:
-    """Triple EMA: 3*EMA - 3*EMA(EMA) + EMA(EMA(EMA)) (TA-Lib TEMA, lookback 3*(n-1))."""
-    x = as_series(real, "real")
-    p = period(timeperiod, "timeperiod", 1)
-    out = np.empty(len(x))
-    _tema_kernel(x, first_valid(x), p, out)
-    return out
-
-
-def tema_stream(timeperiod: int = 30) -> Stream:
-    p = period(timeperiod, "timeperiod", 1)
-    return make_stream("tema", ("close",), _tema_upd, [0, 0, p, 0, 0, 0, 0, 0, 0],
-                       {"timeperiod": p}, ("real",))
+tema, tema_stream = period_indicator(
+    "tema", __name__, inputs=1, kernel=_tema_kernel, upd=_tema_upd, default=30, minimum=1,
+    state=lambda p: [0, 0, p, 0, 0, 0, 0, 0, 0],
+    doc="Triple EMA: 3*EMA - 3*EMA(EMA) + EMA(EMA(EMA)) (TA-Lib TEMA, lookback 3*(n-1)).")
 
 
 # ---------------------------------------------------------------------------------------- KAMA
@@ -433,19 +389,10 @@ def _kama_upd(buf, x, final):
     return out
 
 
-def kama(real: np.ndarray, timeperiod: int = 30) -> np.ndarray:
-    """Kaufman adaptive moving average (TA-Lib KAMA: fast 2, slow 30, lookback n)."""
-    x = as_series(real, "real")
-    p = period(timeperiod, "timeperiod", 1)
-    out = np.empty(len(x))
-    _kama_kernel(x, first_valid(x), p, out)
-    return out
-
-
-def kama_stream(timeperiod: int = 30) -> Stream:
-    p = period(timeperiod, "timeperiod", 1)
-    return make_stream("kama", ("close",), _kama_upd, [0, 0, p, 0, 0, 0, 0, 0, 0] + [0.0] * (p + 1),
-                       {"timeperiod": p}, ("real",))
+kama, kama_stream = period_indicator(
+    "kama", __name__, inputs=1, kernel=_kama_kernel, upd=_kama_upd, default=30, minimum=1,
+    state=lambda p: [0, 0, p, 0, 0, 0, 0, 0, 0] + [0.0] * (p + 1),
+    doc="Kaufman adaptive moving average (TA-Lib KAMA: fast 2, slow 30, lookback n).")
 
 
 # --------------------------------------------------------------------------------------- TRIMA
@@ -576,19 +523,10 @@ def _trima_upd(buf, x, final):
     return out
 
 
-def trima(real: np.ndarray, timeperiod: int = 30) -> np.ndarray:
-    """Triangular moving average (TA-Lib TRIMA: SMA of SMA, computed by TA-Lib's recurrence)."""
-    x = as_series(real, "real")
-    p = period(timeperiod, "timeperiod", 1)
-    out = np.empty(len(x))
-    _trima_kernel(x, first_valid(x), p, out)
-    return out
-
-
-def trima_stream(timeperiod: int = 30) -> Stream:
-    p = period(timeperiod, "timeperiod", 1)
-    return make_stream("trima", ("close",), _trima_upd, [0, 0, p, 0, 0, 0, 0, 0] + [0.0] * p,
-                       {"timeperiod": p}, ("real",))
+trima, trima_stream = period_indicator(
+    "trima", __name__, inputs=1, kernel=_trima_kernel, upd=_trima_upd, default=30, minimum=1,
+    state=lambda p: [0, 0, p, 0, 0, 0, 0, 0] + [0.0] * p,
+    doc="Triangular moving average (TA-Lib TRIMA: SMA of SMA, computed by TA-Lib's recurrence).")
 
 
 # ------------------------------------------------------------------------------- BBANDS/STDDEV
@@ -801,8 +739,6 @@ def bbands_stream(timeperiod: int = 20, nbdevup: float = 2.0, nbdevdn: float = 2
                        ("upperband", "middleband", "lowerband"))
 
 
-
-
 @jit
 def _stddev_kernel(x, begin, p, nbdev, out):
     """Vectorised STDDEV: :func:`_var_step` restructured (warm-up, then chunks of p bars with a
@@ -902,6 +838,25 @@ def _midprice_ref(high, low, begin, p, out):
         out[today] = _midprice_window(high, low, -1, today - p + 1, today)
 
 
+@step
+def _suffix_block(high, low, o, p, SH, SL, base):
+    """Suffix highs/lows of bars ``o .. o+p-1`` into ``SH``/``SL[base:base+p]``.
+    Returns (highest, lowest, NaN seen) of the block."""
+    mh = -INF
+    ml = INF
+    bad = False
+    for jj in range(p):
+        j = U(p - 1 - jj)
+        xh = high[U(o) + j]
+        xl = low[U(o) + j]
+        bad |= (xh != xh) | (xl != xl)
+        mh = xh if xh > mh else mh
+        ml = xl if xl < ml else ml
+        SH[base + j] = mh
+        SL[base + j] = ml
+    return mh, ml, bad
+
+
 @jit
 def _midprice_kernel(high, low, begin, p, out):
     """Vectorised MIDPRICE: van Herk / Gil-Werman blocks, MIDPRICE-specific.  Returns True if
@@ -923,18 +878,7 @@ def _midprice_kernel(high, low, begin, p, out):
     w1 = p + 1
     SH = np.full(3 * w1, -INF)  # three suffix slots of p+1 (index p = -inf/+inf sentinel)
     SL = np.full(3 * w1, INF)
-    bad = False
-    mh = -INF
-    ml = INF
-    for jj in range(p):  # first window = first block: its suffix extremes go to slot 0
-        j = U(p - 1 - jj)
-        xh = high[U(begin) + j]
-        xl = low[U(begin) + j]
-        bad |= (xh != xh) | (xl != xl)
-        mh = xh if xh > mh else mh
-        ml = xl if xl < ml else ml
-        SH[j] = mh
-        SL[j] = ml
+    mh, ml, bad = _suffix_block(high, low, begin, p, SH, SL, U(0))  # first window = first block
     out[first] = (mh + ml) / 2.0
     sp = 0  # slot holding the previous block's suffix
     oa = begin + p
@@ -994,16 +938,7 @@ def _midprice_kernel(high, low, begin, p, out):
     while oa < n:  # the last one or two blocks (the final one possibly partial)
         r = min(p, n - oa)
         if r == p:
-            ah = -INF
-            al = INF
-            for jj in range(p):
-                j = U(p - 1 - jj)
-                x = high[U(oa) + j]
-                ah = x if x > ah else ah
-                SH[A + j] = ah
-                x = low[U(oa) + j]
-                al = x if x < al else al
-                SL[A + j] = al
+            _suffix_block(high, low, oa, p, SH, SL, A)
         fh = -INF
         fl = INF
         for j in range(r):
@@ -1042,15 +977,10 @@ def _midprice_upd(buf, h, l, final):
     return out
 
 
-def midprice(high: np.ndarray, low: np.ndarray, timeperiod: int = 14) -> np.ndarray:
-    """(highest high + lowest low) / 2 over ``timeperiod`` bars (TA-Lib MIDPRICE)."""
-    (h, l), n = series({"high": high, "low": low})
-    p = period(timeperiod, "timeperiod", 2)
-    out = np.empty(n)
-    fv = first_valid(h, l)
-    if _midprice_kernel(h, l, fv, p, out):  # NaN inside: the reference (stream) algorithm
-        _midprice_ref(h, l, fv, p, out)
-    return out
+midprice, midprice_stream = period_indicator(
+    "midprice", __name__, inputs=2, kernel=_midprice_kernel, upd=_midprice_upd, default=14, minimum=2,
+    ref=_midprice_ref, state=lambda p: [0, 0, p, 0, _pow2(p)] + [0.0] * (2 * _pow2(p)),
+    doc="(highest high + lowest low) / 2 over ``timeperiod`` bars (TA-Lib MIDPRICE).")
 
 
 def _pow2(n: int) -> int:
@@ -1058,13 +988,6 @@ def _pow2(n: int) -> int:
     while c < n:
         c <<= 1
     return c
-
-
-def midprice_stream(timeperiod: int = 14) -> Stream:
-    p = period(timeperiod, "timeperiod", 2)
-    cap = _pow2(p)
-    return make_stream("midprice", ("high", "low"), _midprice_upd, [0, 0, p, 0, cap] + [0.0] * (2 * cap),
-                       {"timeperiod": p}, ("real",))
 
 
 # ----------------------------------------------------------------------------------------- SAR

@@ -9,6 +9,7 @@ from ._core import EPS, NAN, U, fma, tx_begin, tx_end
 from ._numba_setup import jit, step
 from ._stream import Stream, make_stream
 from ._validate import as_series, first_valid, period, series
+from ._wrap import period_indicator
 
 # ----------------------------------------------------------------------------------------- OBV
 
@@ -270,20 +271,10 @@ def _mfi_upd(buf, h, l, c, v, final):
     return out
 
 
-def mfi(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray,
-        timeperiod: int = 14) -> np.ndarray:
-    """Money flow index (TA-Lib 0.8 MFI, lookback n)."""
-    (h, l, c, v), n = series({"high": high, "low": low, "close": close, "volume": volume})
-    p = period(timeperiod, "timeperiod", 2)
-    out = np.empty(n)
-    _mfi_kernel(h, l, c, v, first_valid(h, l, c, v), p, out)
-    return out
-
-
-def mfi_stream(timeperiod: int = 14) -> Stream:
-    p = period(timeperiod, "timeperiod", 2)
-    return make_stream("mfi", ("high", "low", "close", "volume"), _mfi_upd, [0, 0, p] + [0.0] * 6 + [0.0] * (2 * p),
-                       {"timeperiod": p}, ("real",))
+mfi, mfi_stream = period_indicator(
+    "mfi", __name__, inputs=4, kernel=_mfi_kernel, upd=_mfi_upd, default=14, minimum=2,
+    state=lambda p: [0, 0, p] + [0.0] * 6 + [0.0] * (2 * p),
+    doc="Money flow index (TA-Lib 0.8 MFI, lookback n).")
 
 
 # ---------------------------------------------------------------------------------------- VWAP

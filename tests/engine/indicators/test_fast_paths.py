@@ -187,8 +187,8 @@ def test_atr_ordered_true_range_and_its_fallback() -> None:
     for kind in (0, 1, 2):
         for p in (1, 2, 14):
             a, b = np.empty(500), np.empty(500)
-            assert dr._atr_kernel(h, lo, c, 0, p, kind, a)
+            assert not dr._atr_kernel(h, lo, c, 0, p, kind, a)
             dr._atr_ref(h, lo, c, 0, p, kind, b)
             assert np.array_equal(a, b, equal_nan=True), (kind, p)
-            assert not dr._atr_kernel(bad_h, bad_lo, c, 0, p, kind, a)
+            assert dr._atr_kernel(bad_h, bad_lo, c, 0, p, kind, a)
     assert np.array_equal(ta.natr(bad_h, bad_lo, c), _stream("natr", {}, [bad_h, bad_lo, c])[0], equal_nan=True)

@@ -7,7 +7,7 @@ import pytest
 
 import app.engine.indicators as ta
 from cases import CASES
-from conftest import REAL, SYNTH, with_inner_nans
+from ikit import REAL, SYNTH, with_inner_nans
 
 ALL_CASES = [(n, i) for n in ta.registry for i in range(len(CASES[n]))]
 

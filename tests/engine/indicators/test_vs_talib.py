@@ -13,7 +13,7 @@ talib = pytest.importorskip("talib")
 
 import app.engine.indicators as ta  # noqa: E402
 from cases import CASES, assert_close, scale_for  # noqa: E402
-from conftest import REAL, SYNTH, with_inner_nans  # noqa: E402
+from ikit import REAL, SYNTH, with_inner_nans  # noqa: E402
 
 TALIB_CASES = [(n, i) for n in ta.TALIB_NAMES for i in range(len(CASES[n]))]
 

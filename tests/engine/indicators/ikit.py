@@ -1,11 +1,13 @@
-"""Fixtures for the indicator tests: real recorded candles and adversarial synthetic series."""
+"""Data for the indicator tests: real recorded candles and adversarial synthetic series.
+
+A plain module (``from ikit import SYNTH``), so tests never import ``conftest`` by name (which
+resolves to whichever conftest.py comes first on sys.path)."""
 from __future__ import annotations
 
 import gzip
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 REAL_DIR = Path(__file__).resolve().parents[4] / "shared" / "data" / "real"
 if not REAL_DIR.exists():  # repo checked out elsewhere: fall back to the documented location
@@ -79,10 +81,3 @@ def with_inner_nans() -> dict[str, np.ndarray]:
         d[k] = d[k].copy()
         d[k][[120, 121, 250]] = np.nan
     return d
-
-
-@pytest.fixture(scope="session")
-def real_data() -> dict[str, dict[str, np.ndarray]]:
-    if not REAL:
-        pytest.skip("real data directory not available")
-    return REAL
