@@ -1,261 +1,780 @@
-"""Candlestick chart with a volume pane, drawn only for the visible bars.
+"""The chart: candles, volume, indicators, our orders; a million candles pan and zoom like a thousand.
 
-``CandleItem`` paints the bars inside the view's x-range, aggregating buckets of bars when there are more
-bars than pixels (a bucket keeps the first open, the last close, the highest high and the lowest low), so
-the cost of a frame follows the screen, not the history. Appending or updating the last bar is O(1): the
-series grows in place and the item only asks for a repaint.
+What a frame costs follows the screen, not the history:
+- the visible span is cut into buckets aligned to power-of-two blocks of bars (``chart_lod``); each bucket
+  keeps first open, last close, highest high, lowest low, summed volume, so no extreme is ever lost;
+- the y-axis fits to the buckets' extremes (exact for the visible span) in O(buckets);
+- items draw numpy-mapped arrays in one QPainter call each (``chart_items``); axes use cached labels
+  (``chart_axes``);
+- ``update_bar`` (replace the last bar or append) updates the block extremes in O(log n), indicators in
+  O(tail), and repaints only the last bar's strip when the axes did not have to move.
+
+Programmatic API (tests, benchmarks): ``set_bars(df)``, ``update_bar(bar)``, ``set_x_range(first, last)``.
+With a kernel the chart follows the symbol's live bars (``refresh`` at frame rate), draws our fills and
+orders, and lets a trader drag a working order's line to move it (cancel + replace through the risk gate).
 """
 from __future__ import annotations
 
-import datetime as dt
+import concurrent.futures
 import logging
+import math
+from typing import Any, Mapping
 
 import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import QLineF, QRectF
-from PySide6.QtGui import QColor, QPainter, QPen
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QColor
+from PySide6.QtWidgets import (
+    QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu, QSizePolicy, QToolButton, QVBoxLayout, QWidget,
+)
 
-from app.engine.bars import BarSeries
-from app.engine.kernel import Kernel
+from app.engine.resample import TIMEFRAMES_MS, base_timeframe_ms
+from app.widgets.chart_axes import Tag, format_time
+from app.widgets.chart_data import Bars, ChartSeries, Resampler
+from app.widgets.chart_dialog import IndicatorDialog
+from app.widgets.chart_indicators import ChartIndicator, compute, snapshot, views
+from app.widgets.chart_items import (
+    DOWN, UP, CandleLayer, LineLayer, MarkerLayer, PriceLine, PriceLinesLayer, VolumeLayer,
+)
+from app.widgets.chart_lod import level_for
+from app.widgets.chart_view import ChartView, Pane
 
 log = logging.getLogger("kestrel.ui.chart")
-UP = QColor("#26a69a")
-DOWN = QColor("#ef5350")
+
+DEFAULT_VISIBLE = 150
+RIGHT_MARGIN = 4  # empty bars right of the last one while following
+_EXECUTOR: concurrent.futures.ThreadPoolExecutor | None = None
 
 
-def visible_buckets(series: BarSeries, i0: int, i1: int, max_buckets: int) -> tuple[np.ndarray, ...]:
-    """Rows i0..i1 (inclusive) as at most ``max_buckets`` OHLCV buckets: (x, open, high, low, close, volume).
-
-    Extremes are never lost: each bucket's high is the max of its bars' highs, its low the min of lows.
-    """
-    o, h, l, c, v = (series.column(k)[i0 : i1 + 1] for k in ("open", "high", "low", "close", "volume"))
-    n = len(o)
-    x = np.arange(i0, i0 + n, dtype=np.float64)
-    if n <= max_buckets or n == 0:
-        return x, o, h, l, c, v
-    step = int(np.ceil(n / max_buckets))
-    starts = np.arange(0, n, step)
-    ends = np.minimum(starts + step, n) - 1
-    return (x[starts] + (ends - starts) / 2.0, o[starts], np.maximum.reduceat(h, starts),
-            np.minimum.reduceat(l, starts), c[ends], np.add.reduceat(v, starts))
+def _executor() -> concurrent.futures.ThreadPoolExecutor:
+    """One worker for indicator history (first use compiles Numba kernels: never on the UI thread)."""
+    global _EXECUTOR
+    if _EXECUTOR is None:
+        _EXECUTOR = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kestrel-indicators")
+    return _EXECUTOR
 
 
-class _SeriesItem(pg.GraphicsObject):
-    """Base for items that paint a BarSeries' visible window.
-
-    Qt calls ``boundingRect`` and ``paint`` from C++: an exception escaping either kills the process, so
-    both only read cached state or are guarded. Bounds are kept incrementally (only bars added or changed
-    since the last update are scanned), so a live update is O(1), not O(history).
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.series: BarSeries | None = None
-        self._failed = False
-        self._rect = QRectF()
-        self._lo = np.inf
-        self._hi = -np.inf
-        self._scanned = 0
-
-    def set_series(self, series: BarSeries) -> None:
-        self.series = series
-        self._lo, self._hi, self._scanned = np.inf, -np.inf, 0
-        self.data_changed()
-
-    def data_changed(self) -> None:
-        """Call after the series grew or its last bar changed."""
-        try:
-            s = self.series
-            if s is not None and s.n:
-                start = max(self._scanned - 1, 0)  # the last bar may have changed since the last scan
-                lo, hi = self._y_bounds(s, start)
-                self._lo, self._hi, self._scanned = min(self._lo, lo), max(self._hi, hi), s.n
-                rect = QRectF(-1.0, self._lo, s.n + 1.0, max(self._hi - self._lo, 1e-9))
-            else:
-                rect = QRectF()
-        except Exception:  # noqa: BLE001
-            log.exception("chart data unreadable; keeping the last good view")
-            return
-        if rect != self._rect:
-            self.prepareGeometryChange()
-            self._rect = rect
-        self.update()
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
-        return self._rect
-
-    def paint(self, p: QPainter, *args) -> None:
-        try:
-            self._paint(p)
-        except Exception:  # noqa: BLE001 - an exception escaping a Qt paint method kills the process
-            if not self._failed:
-                self._failed = True
-                log.exception("chart paint failed; the chart keeps running")
-
-    def _window(self) -> tuple[int, int, int] | None:
-        s = self.series
-        vb = self.getViewBox()
-        if s is None or s.n == 0 or vb is None:
-            return None
-        (x0, x1), _ = vb.viewRange()
-        i0 = max(int(np.floor(x0)), 0)
-        i1 = min(int(np.ceil(x1)), s.n - 1)
-        if i1 < i0:
-            return None
-        return i0, i1, max(int(vb.width()), 50)
-
-    def _y_bounds(self, s: BarSeries, start: int) -> tuple[float, float]:
-        raise NotImplementedError
-
-    def _paint(self, p: QPainter) -> None:
-        raise NotImplementedError
+def tf_label(ms: int) -> str:
+    for label, v in TIMEFRAMES_MS.items():
+        if v == ms:
+            return label
+    return f"{ms // 60_000}m" if ms % 86_400_000 else f"{ms // 86_400_000}d"
 
 
-class CandleItem(_SeriesItem):
-    def _y_bounds(self, s: BarSeries, start: int) -> tuple[float, float]:
-        return float(s.column("low")[start:].min()), float(s.column("high")[start:].max())
-
-    def _paint(self, p: QPainter) -> None:
-        win = self._window()
-        if win is None:
-            return
-        i0, i1, px = win
-        x, o, h, l, c, _v = visible_buckets(self.series, i0, i1, px)
-        width = 0.7 * (x[1] - x[0] if len(x) > 1 else 1.0)
-        up = c >= o
-        for mask, color in ((up, UP), (~up, DOWN)):
-            pen = QPen(color)
-            pen.setCosmetic(True)
-            p.setPen(pen)
-            xs, hs, ls, os_, cs = x[mask], h[mask], l[mask], o[mask], c[mask]
-            p.drawLines([QLineF(a, b, a, d) for a, b, d in zip(xs.tolist(), ls.tolist(), hs.tolist())])
-            p.setBrush(color)
-            lo = np.minimum(os_, cs)
-            ht = np.maximum(np.abs(cs - os_), 1e-12)
-            p.drawRects([QRectF(a - width / 2, b, width, e) for a, b, e in zip(xs.tolist(), lo.tolist(), ht.tolist())])
-
-
-class VolumeItem(_SeriesItem):
-    def _y_bounds(self, s: BarSeries, start: int) -> tuple[float, float]:
-        return 0.0, float(s.column("volume")[start:].max())
-
-    def _paint(self, p: QPainter) -> None:
-        win = self._window()
-        if win is None:
-            return
-        i0, i1, px = win
-        x, o, _h, _l, c, v = visible_buckets(self.series, i0, i1, px)
-        width = 0.7 * (x[1] - x[0] if len(x) > 1 else 1.0)
-        up = c >= o
-        p.setPen(pg.mkPen(None))
-        for mask, color in ((up, UP), (~up, DOWN)):
-            faded = QColor(color)
-            faded.setAlpha(140)
-            p.setBrush(faded)
-            p.drawRects([QRectF(a - width / 2, 0.0, width, b) for a, b in zip(x[mask].tolist(), v[mask].tolist())])
-
-
-class TimeAxis(pg.AxisItem):
-    def __init__(self, chart: "ChartWidget") -> None:
-        super().__init__("bottom")
-        self._chart = chart
-
-    def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph API
-        s = self._chart.series
-        out = []
-        for v in values:
-            i = int(round(v))
-            if s is None or not 0 <= i < s.n:
-                out.append("")
-                continue
-            t = dt.datetime.fromtimestamp(s.column("ts")[i] / 1000, tz=dt.timezone.utc)
-            out.append(t.strftime("%H:%M" if spacing < 1440 else "%m-%d"))
-        return out
+class _Bridge(QObject):
+    done = Signal(object)  # worker thread -> UI thread (queued)
 
 
 class ChartWidget(QWidget):
-    """Live candles for one symbol from the kernel's bar aggregator."""
+    """Candles + volume + indicator panes for one symbol and timeframe."""
 
-    def __init__(self, kernel: Kernel, parent: QWidget | None = None, visible_bars: int = 120) -> None:
+    def __init__(self, kernel: Any = None, parent: QWidget | None = None, symbol: str | None = None,
+                 timeframe: str | None = None, async_indicators: bool | None = None) -> None:
         super().__init__(parent)
-        self._kernel = kernel
-        self._visible = visible_bars
-        self.series: BarSeries | None = None
+        self.kernel = kernel
+        self.async_indicators = kernel is not None if async_indicators is None else async_indicators
         self.symbol = ""
-        self._seen = -1
+        self.base: Bars | None = None
+        self.base_tf = 60_000
+        self.tf = TIMEFRAMES_MS.get(timeframe or "", 0)
+        self.resampler: Resampler | None = None
+        self.series: ChartSeries | None = None
+        self.generation = 0
+        self.indicators: list[ChartIndicator] = []
+        self.log_scale = False
+        self.decimals = 2
+        self.status_text = ""
         self._follow = True
-        self._y_fitted: tuple[float, float, float] | None = None
+        self._x = (0.0, float(DEFAULT_VISIBLE))
+        self._window = None
+        self._feed = None
+        self._feed_seen = -1
+        self._feed_n = 0
+        self._orders_seen: tuple | None = None
+        self._marker_src: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._hover: int | None = None
+        self._failed_layout = False
+        self._bridge = _Bridge()
+        self._bridge.done.connect(self._indicator_done)
+        self._readout_dirty = False
+        self._readout_timer = QTimer(self)  # standalone charts have no frame scheduler
+        self._readout_timer.setSingleShot(True)
+        self._readout_timer.setInterval(33)
+        self._readout_timer.timeout.connect(self._update_readout)
+
         self.title = QLabel()
-        self.glw = pg.GraphicsLayoutWidget()
-        self.glw.setBackground("#111418")
-        self.price_plot = self.glw.addPlot(row=0, col=0, axisItems={"bottom": TimeAxis(self)})
-        self.volume_plot = self.glw.addPlot(row=1, col=0)
-        self.glw.ci.layout.setRowStretchFactor(0, 4)
-        self.glw.ci.layout.setRowStretchFactor(1, 1)
-        self.volume_plot.setXLink(self.price_plot)
-        self.volume_plot.getAxis("bottom").setStyle(showValues=False)
-        for plot in (self.price_plot, self.volume_plot):
-            plot.showGrid(x=True, y=True, alpha=0.12)
-            plot.setMouseEnabled(x=True, y=False)
-            plot.hideButtons()
-            plot.showAxis("right")
-            plot.hideAxis("left")
-        self.candles = CandleItem()
-        self.volume = VolumeItem()
-        self.price_plot.addItem(self.candles)
-        self.volume_plot.addItem(self.volume)
-        self.last_line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen("#d7dae0", style=pg.QtCore.Qt.DashLine))
-        self.price_plot.addItem(self.last_line)
-        self.price_plot.sigXRangeChanged.connect(self._fit_y)
+        self.title.setObjectName("chartReadout")
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.status = QLabel()
+        self.status.setObjectName("chartStatus")
+        self.symbol_box = QComboBox()
+        self.tf_box = QComboBox()
+        self.tf_box.addItems(list(TIMEFRAMES_MS))
+        self.ind_button = QToolButton()
+        self.ind_button.setText("Indicators")
+        self.ind_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.ind_menu = QMenu(self)
+        self.ind_menu.aboutToShow.connect(self._fill_indicator_menu)
+        self.ind_button.setMenu(self.ind_menu)
+        self.log_button = QToolButton()
+        self.log_button.setText("Log")
+        self.log_button.setCheckable(True)
+        self.log_button.toggled.connect(self.set_log_scale)
+        self.png_button = QToolButton()
+        self.png_button.setText("PNG")
+        self.png_button.setToolTip("Save the chart as a PNG image")
+        self.png_button.clicked.connect(self._save_dialog)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(4, 2, 4, 0)
+        for w in (self.symbol_box, self.tf_box, self.ind_button, self.log_button, self.png_button):
+            bar.addWidget(w)
+        bar.addWidget(self.title, 1)
+        bar.addWidget(self.status)
+
+        self.view = ChartView(self)
+        self.glw = self.view  # the drawing surface (grab() it for an image)
+        self.price = self.view.add_pane("price", 6.0)
+        self.volume_pane = self.view.add_pane("volume", 1.4)
+        self.candles = self.price.add(CandleLayer())
+        self.markers = self.price.add(MarkerLayer())
+        self.lines = self.price.add(PriceLinesLayer(self._on_line_dragged, self._on_line_cancel))
+        self.lines.format_value = self._fmt_view
+        self.volume = self.volume_pane.add(VolumeLayer())
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.title)
-        layout.addWidget(self.glw)
-        self.set_symbol(next(iter(kernel.instruments)))
+        layout.setSpacing(0)
+        layout.addLayout(bar)
+        layout.addWidget(self.view, 1)
+        self.setFocusProxy(self.view)
 
+        self.orders = None
+        if kernel is not None:
+            from app.widgets.chart_orders import ChartOrders
+
+            self.orders = ChartOrders(kernel)
+            self.symbol_box.addItems(list(kernel.instruments))
+            self.destroyed.connect(self.orders.close)
+            self.set_symbol(symbol or next(iter(kernel.instruments)))
+            self.symbol_box.currentTextChanged.connect(self._symbol_chosen)
+        else:
+            self.symbol_box.hide()
+        self.tf_box.currentTextChanged.connect(self.set_timeframe)
+
+    # ------------------------------------------------------------------------------------------ public API
+    def set_bars(self, df: Any) -> None:
+        """Show ``df`` (columns timestamp [ms], open, high, low, close, volume; a DataFrame or a mapping of
+        arrays), detached from any live feed. The timeframe of the rows is the base timeframe."""
+        ts = np.asarray(df["timestamp"], dtype=np.int64)
+        bars = Bars.from_arrays(ts, df["open"], df["high"], df["low"], df["close"], df["volume"])
+        self._feed = None
+        self._set_base(bars, base_timeframe_ms(ts))
+
+    def update_bar(self, bar: Mapping[str, Any]) -> None:
+        """Replace the last bar when ``bar['timestamp']`` matches it, else append ``bar``. O(1) in history."""
+        if self.base is None:
+            self.set_bars({k: [bar[k]] for k in ("timestamp", "open", "high", "low", "close", "volume")})
+            return
+        n_before = self.series.n
+        self.base.update(bar)
+        self._base_changed(self.base.n - 1, n_before)
+
+    def set_x_range(self, first_index: int, last_index: int) -> None:
+        """Show bars ``first_index..last_index`` (display timeframe indices)."""
+        n = self.series.n if self.series else 0
+        self._follow = last_index >= n - 1
+        self._x = (first_index - 0.5, last_index + 0.5)
+        self._layout()
+
+    def visible_span(self) -> tuple[int, int] | None:
+        """The bar indices drawn (inclusive), or None."""
+        w = self._window
+        return (w.i0, w.i1) if w is not None else None
+
+    def bar(self, i: int) -> dict[str, float]:
+        return self.series.bars.row(i)
+
+    # ---------------------------------------------------------------------------------------- symbol/feed
     def set_symbol(self, symbol: str) -> None:
+        """Follow ``symbol``'s live bars from the kernel (timeframes are resampled from them)."""
+        if self.kernel is None:
+            raise RuntimeError("set_symbol needs a kernel; use set_bars for a standalone chart")
         self.symbol = symbol
-        self.series = self._kernel.bars.get(symbol)
-        self.candles.set_series(self.series)
-        self.volume.set_series(self.series)
-        self._seen = -1
+        inst = self.kernel.instruments.get(symbol)
+        if inst is not None:
+            self.decimals = inst.price_decimals
+        if self.symbol_box.currentText() != symbol:
+            self.symbol_box.blockSignals(True)
+            self.symbol_box.setCurrentText(symbol)
+            self.symbol_box.blockSignals(False)
+        self._feed = self.kernel.bars.get(symbol)
+        self._feed_seen, self._feed_n = -1, 0
+        self.base = None
+        self.series = None
         self._follow = True
+        self.orders.set_symbol(symbol)
+        self._orders_seen = None
+        self._marker_src = None
         self.refresh()
 
-    def refresh(self) -> None:
-        s = self.series
-        if s is None or s.version == self._seen or s.n == 0:
-            return
-        grew = self._seen != -1 and s.n
-        self._seen = s.version
-        last = s.last()
-        d = self._kernel.instruments[self.symbol].price_decimals
-        tf = self._kernel.bars.timeframe_ms // 1000
-        self.title.setText(f"  {self.symbol}  {tf // 60}m   O {last['open']:.{d}f}  H {last['high']:.{d}f}  "
-                           f"L {last['low']:.{d}f}  C {last['close']:.{d}f}  V {last['volume']:.3f}")
-        self.last_line.setValue(last["close"])
-        self.candles.data_changed()
-        self.volume.data_changed()
-        (x0, x1), _ = self.price_plot.viewRange()
-        if self._follow and (not grew or x1 >= s.n - 3) and (x0, x1) != (s.n - self._visible, s.n + 2):
-            self.price_plot.setXRange(s.n - self._visible, s.n + 2, padding=0)
-        self._fit_y()
+    def _symbol_chosen(self, symbol: str) -> None:
+        if symbol and symbol != self.symbol:
+            self.set_symbol(symbol)
 
-    def _fit_y(self, *_: object) -> None:
+    def _sync_feed(self) -> bool:
+        s = self._feed
+        if s is None or s.version == self._feed_seen or s.n == 0:
+            return False
+        self._feed_seen = s.version
+        cols = [s.column(c) for c in ("ts", "open", "high", "low", "close", "volume")]
+        if self.base is None or s.n < self._feed_n:
+            self._feed_n = s.n
+            self._set_base(Bars.from_arrays(*cols), self.kernel.bars.timeframe_ms)
+            return True
+        start = max(self._feed_n - 1, 0)
+        n_before = self.series.n
+        for i in range(start, s.n):
+            self.base.update({"timestamp": int(cols[0][i]), "open": cols[1][i], "high": cols[2][i],
+                              "low": cols[3][i], "close": cols[4][i], "volume": cols[5][i]})
+        self._feed_n = s.n
+        self._base_changed(start, n_before)
+        return True
+
+    def refresh(self) -> None:
+        """Frame tick: pull new bars from the feed, redraw orders/markers if they changed."""
+        if self.kernel is None:
+            return
+        self._sync_feed()
+        if self._readout_dirty:
+            self._update_readout()
+        if self.orders is None or self.series is None:
+            return
+        key = self.orders.state_key()
+        if key != self._orders_seen:
+            self._orders_seen = key
+            self._marker_src = self.orders.markers()
+            self._update_markers()
+            self._update_lines()
+        if self.orders.denied:
+            ev = self.orders.denied[-1]
+            self.orders.denied.clear()
+            self.show_status(f"Modify denied [{ev.reason}]: {ev.message}", error=True)
+
+    # ------------------------------------------------------------------------------------ data pipeline
+    def _set_base(self, bars: Bars, base_tf: int) -> None:
+        self.base, self.base_tf = bars, base_tf
+        if not self.tf or self.tf < base_tf or self.tf % base_tf:
+            self.tf = base_tf
+        self._sync_tf_box()
+        self._rebuild_display(keep_view=False)
+
+    def set_timeframe(self, timeframe: str | int) -> None:
+        """Show bars of ``timeframe`` ("5m", "1h"... or ms) resampled from the base bars."""
+        ms = TIMEFRAMES_MS.get(timeframe, 0) if isinstance(timeframe, str) else int(timeframe)
+        if not ms or ms == self.tf:
+            self._sync_tf_box()
+            return
+        if ms < self.base_tf or ms % self.base_tf:
+            self.show_status(f"{tf_label(ms)} cannot be built from {tf_label(self.base_tf)} bars", error=True)
+            self._sync_tf_box()
+            return
+        self.tf = ms
+        self._sync_tf_box()
+        if self.base is not None:
+            self._rebuild_display(keep_view=True)
+
+    def _sync_tf_box(self) -> None:
+        label = tf_label(self.tf)
+        self.tf_box.blockSignals(True)
+        if self.tf_box.findText(label) < 0:
+            self.tf_box.addItem(label)
+        self.tf_box.setCurrentText(label)
+        self.tf_box.blockSignals(False)
+
+    def _rebuild_display(self, keep_view: bool) -> None:
+        center_ts = None
+        if keep_view and self.series is not None and self.series.n and not self._follow:
+            c = int(min(max((self._x[0] + self._x[1]) / 2, 0), self.series.n - 1))
+            center_ts, span_ms = int(self.series.bars.ts[c]), (self._x[1] - self._x[0]) * self.series.timeframe_ms
+        self.generation += 1
+        if self.tf == self.base_tf:
+            self.resampler, bars = None, self.base
+        else:
+            self.resampler = Resampler(self.base, self.tf)
+            bars = self.resampler.bars
+        self.series = ChartSeries(bars, self.tf)
+        self.view.time_ticks.data_version += 1
+        for ind in self.indicators:
+            ind.ready = False
+            self._compute(ind)
+        n = self.series.n
+        if center_ts is not None:
+            c = int(self.series.index_of(center_ts))
+            half = max(span_ms / self.tf / 2, 10)
+            self._x = (c - half, c + half)
+        else:
+            self._follow = True
+            self._x = (n - DEFAULT_VISIBLE - 0.5, n - 0.5 + RIGHT_MARGIN)
+        self._update_markers()
+        self._layout()
+
+    def _base_changed(self, start: int, n_before: int) -> None:
+        """Base bars from ``start`` on changed; the display series had ``n_before`` bars before."""
+        s = self.series
+        dstart = self.resampler.base_changed(start) if self.resampler else start
+        s.changed(dstart)
+        for ind in self.indicators:
+            if ind.ready and ind.generation == self.generation:
+                ind.update(s.bars, dstart)
+        grew = s.n - n_before
+        if grew:
+            self.view.time_ticks.data_version += 1
+            if self._marker_src is not None and len(self._marker_src[0]):
+                self._update_markers()
+        self._layout(tail_only=True, appended=grew if self._follow else 0)
+
+    # ------------------------------------------------------------------------------------- indicators
+    def add_indicator(self, name: str, params: dict[str, Any] | None = None, block: bool = False
+                      ) -> ChartIndicator:
+        """Add registry indicator ``name`` (overlay on price, or its own pane). ``block``: compute now on
+        this thread even when the chart computes indicators in the background."""
+        ind = ChartIndicator(name, params, color_index=sum(len(i.outputs) for i in self.indicators))
+        pane = self.price if ind.kind == "overlay" else self.view.add_pane("indicator", 1.8)
+        ind.pane = pane
+        pane.indicators.append(ind)
+        for j, out in enumerate(ind.outputs):
+            layer = LineLayer(QColor(ind.colors[j]), hist=out.endswith("hist"))
+            layer.yfun = self._yfun if pane is self.price else (lambda y: y)
+            pane.lines[id(ind), j] = pane.add(layer)
+        self.indicators.append(ind)
+        if self.series is not None:
+            self._compute(ind, block)
+        return ind
+
+    def remove_indicator(self, ind: ChartIndicator) -> None:
+        if ind not in self.indicators:
+            return
+        self.indicators.remove(ind)
+        pane = ind.pane
+        pane.indicators.remove(ind)
+        for j in range(len(ind.outputs)):
+            pane.remove(pane.lines.pop((id(ind), j)))
+        if pane.kind == "indicator" and not pane.indicators:
+            self.view.remove_pane(pane)
+        self._layout()
+
+    def wait_indicators(self, timeout_s: float = 60.0) -> bool:
+        """Block until background indicator computations are installed (tests, screenshots)."""
+        import time
+
+        from PySide6.QtWidgets import QApplication
+
+        end = time.monotonic() + timeout_s
+        while any(not i.ready for i in self.indicators) and time.monotonic() < end:
+            QApplication.processEvents()
+            time.sleep(0.005)
+        return all(i.ready for i in self.indicators)
+
+    def _compute(self, ind: ChartIndicator, block: bool = False) -> None:
+        gen, bars = self.generation, self.series.bars
+        if not self.async_indicators or block:
+            try:
+                ind.install(compute(ind.spec, ind.params, views(bars, 0, bars.n)), gen)
+            except Exception as exc:  # noqa: BLE001 - bad parameters or data: say so, keep the chart
+                self._indicator_failed(ind, exc)
+            self._layout()
+            return
+        n = bars.n
+        fut = _executor().submit(compute, ind.spec, ind.params, snapshot(bars))
+        fut.add_done_callback(lambda f: self._bridge.done.emit((ind, gen, n, f)))
+
+    def _indicator_done(self, payload: tuple) -> None:
+        ind, gen, n, fut = payload
+        if ind not in self.indicators or gen != self.generation:
+            return
+        try:
+            values = fut.result()
+        except Exception as exc:  # noqa: BLE001
+            self._indicator_failed(ind, exc)
+            return
+        ind.install(values, gen)
+        if self.series.n != n or n:
+            ind.update(self.series.bars, max(n - 1, 0))  # the last bar may have changed meanwhile
+        self._layout()
+
+    def _indicator_failed(self, ind: ChartIndicator, exc: Exception) -> None:
+        log.warning("indicator %s failed: %s", ind.label, exc)
+        self.show_status(f"{ind.label}: {exc}", error=True)
+        self.remove_indicator(ind)
+
+    def _fill_indicator_menu(self) -> None:
+        m = self.ind_menu
+        m.clear()
+        m.addAction("Add indicator…", self.open_indicator_dialog)
+        if self.indicators:
+            m.addSeparator()
+        for ind in list(self.indicators):
+            act = QAction(f"Remove {ind.label}", m)
+            act.triggered.connect(lambda _=False, i=ind: self.remove_indicator(i))
+            m.addAction(act)
+
+    def open_indicator_dialog(self) -> None:
+        dlg = IndicatorDialog(self)
+        if dlg.exec():
+            try:
+                self.add_indicator(dlg.name, dlg.params())
+            except ValueError as exc:
+                self.show_status(str(exc), error=True)
+
+    @property
+    def panes(self) -> list[Pane]:
+        return self.view.panes
+
+    # ------------------------------------------------------------------------------------ view control
+    def zoom(self, factor: float, anchor: float | None = None) -> None:
+        n = self.series.n if self.series else 0
+        x0, x1 = self._x
+        span = x1 - x0
+        new = min(max(span * factor, 8.0), max(n * 1.2, 50.0))
+        if anchor is None or self._follow:
+            anchor = x1 if self._follow else (x0 + x1) / 2
+        t = (anchor - x0) / span if span else 1.0
+        nx0 = anchor - t * new
+        self._set_x(nx0, nx0 + new, keep_follow=self._follow)
+
+    def pan_pixels(self, dx_px: float) -> None:
+        w = max(self.view.plot_width, 1.0)
+        d = dx_px * (self._x[1] - self._x[0]) / w
+        self._set_x(self._x[0] + d, self._x[1] + d)
+
+    def pan_bars(self, bars: float) -> None:
+        self._set_x(self._x[0] + bars, self._x[1] + bars)
+
+    def follow_latest(self) -> None:
+        n = self.series.n if self.series else 0
+        span = self._x[1] - self._x[0]
+        self._follow = True
+        self._x = (n - 0.5 + RIGHT_MARGIN - span, n - 0.5 + RIGHT_MARGIN)
+        self._layout()
+
+    def _set_x(self, x0: float, x1: float, keep_follow: bool = False) -> None:
+        n = self.series.n if self.series else 0
+        span = x1 - x0
+        if x1 < 2:
+            x0, x1 = 2 - span, 2.0
+        if x0 > n - 3:
+            x0, x1 = n - 3.0, n - 3.0 + span
+        self._follow = keep_follow or x1 >= n - 0.5
+        self._x = (x0, x1)
+        self._layout()
+
+    def set_log_scale(self, on: bool) -> None:
+        if on == self.log_scale:
+            return
+        self.log_scale = on
+        if self.log_button.isChecked() != on:
+            self.log_button.setChecked(on)
+        self.price.scale.log_scale = on
+        self._layout()
+        self._update_lines()
+
+    def _yfun(self, y: np.ndarray) -> np.ndarray:
+        if not self.log_scale:
+            return y
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log10(np.where(y > 0, y, np.nan))
+
+    def _fmt_view(self, v: float) -> str:
+        p = 10.0 ** v if self.log_scale else v
+        return f"{p:,.{self.decimals}f}"
+
+    def _key(self, ev) -> bool:
+        k, span = ev.key(), self._x[1] - self._x[0]
+        big = bool(ev.modifiers() & Qt.KeyboardModifier.ControlModifier)
+        if k == Qt.Key.Key_Left:
+            self.pan_bars(-span * (0.5 if big else 0.1))
+        elif k == Qt.Key.Key_Right:
+            self.pan_bars(span * (0.5 if big else 0.1))
+        elif k in (Qt.Key.Key_Up, Qt.Key.Key_Plus, Qt.Key.Key_Equal):
+            self.zoom(0.8)
+        elif k in (Qt.Key.Key_Down, Qt.Key.Key_Minus):
+            self.zoom(1.25)
+        elif k == Qt.Key.Key_Home:
+            self._set_x(-0.5, -0.5 + span)
+        elif k == Qt.Key.Key_End:
+            self.follow_latest()
+        elif k == Qt.Key.Key_L:
+            self.set_log_scale(not self.log_scale)
+        else:
+            return False
+        return True
+
+    # ------------------------------------------------------------------------------------------ layout
+    def _layout(self, tail_only: bool = False, appended: int = 0) -> None:
+        """Fit every pane to the visible buckets and hand the layers their window.
+
+        ``tail_only``: only the last bar changed (or bars were appended); if neither the x-range nor a
+        pane's y-range has to move, only the last bar's strip is repainted. ``appended`` bars while
+        following: the view moves right by as many bars (a full repaint; a blit of the old frame was
+        tried and cost as much as the repaint)."""
+        try:
+            self._layout_unguarded(tail_only, appended)
+        except Exception:  # noqa: BLE001 - a bad bar must not take the window down
+            if not self._failed_layout:
+                self._failed_layout = True
+                log.exception("chart layout failed; keeping the last good view")
+
+    def _layout_unguarded(self, tail_only: bool, appended: int) -> None:
         s = self.series
         if s is None or s.n == 0:
             return
-        (x0, x1), _ = self.price_plot.viewRange()
-        i0, i1 = max(int(x0), 0), min(int(np.ceil(x1)), s.n - 1)
-        if i1 < i0:
+        n = s.n
+        x0, x1 = self._x
+        if appended:
+            x0, x1 = x0 + appended, x1 + appended
+            self._x = (x0, x1)
+        i0 = min(max(int(math.floor(x0 + 0.5)), 0), n - 1)
+        i1 = max(min(int(math.ceil(x1 - 0.5)), n - 1), i0)
+        k = level_for(i1 - i0 + 1, self.view.plot_width)
+        win = self._window = s.window(i0, i1, k)
+        k = win.k
+        lo, hi = float(np.nanmin(win.low)), float(np.nanmax(win.high))
+        bucket_lines: list[tuple[Pane, LineLayer, np.ndarray, np.ndarray]] = []
+        sub_ranges: dict[int, list[float]] = {}
+        for ind in self.indicators:
+            if not ind.ready or ind.generation != self.generation:
+                for j in range(len(ind.outputs)):
+                    ind.pane.lines[id(ind), j].set_data(win.x[:0], win.x[:0], win.x[:0], k)
+                continue
+            for j in range(len(ind.outputs)):
+                mn, mx = ind.buckets(j, i0, i1, k)
+                item = ind.pane.lines[id(ind), j]
+                bucket_lines.append((ind.pane, item, mn, mx))
+                if not np.isfinite(mn).any():
+                    continue
+                a, b = float(np.nanmin(mn)), float(np.nanmax(mx))
+                if ind.pane is self.price:
+                    lo, hi = min(lo, a), max(hi, b)
+                else:
+                    r = sub_ranges.setdefault(id(ind.pane), [a, b])
+                    r[0], r[1] = min(r[0], a, 0.0 if item.hist else a), max(r[1], b, 0.0 if item.hist else b)
+        if self.log_scale:
+            lo, hi = math.log10(max(lo, 1e-12)), math.log10(max(hi, 1e-12))
+        pad = (hi - lo) * 0.06 or abs(hi) * 0.001 or 1.0
+        ranges = {id(self.price): (lo - pad, hi + pad),
+                  id(self.volume_pane): (0.0, float(np.max(win.volume)) * 1.12 or 1.0)}
+        for pid, (a, b) in sub_ranges.items():
+            p = (b - a) * 0.08 or abs(b) * 0.01 or 1.0
+            ranges[pid] = (a - p, b + p)
+        y_moved = False
+        for pane in self.panes:
+            y_moved |= self._set_y(pane, ranges.get(id(pane), (0.0, 1.0)), tail_only)
+        moved = self.view.set_x(x0, x1) or y_moved
+        strip = self._tail_strip(win) if tail_only and not moved else None
+        for item in (self.candles, self.volume, self.markers):
+            item.yfun = self._yfun
+        self.candles.set_window(win, strip)
+        self.volume.set_window(win, strip)
+        self.markers.set_window(win, strip)
+        for _pane, item, mn, mx in bucket_lines:
+            m = min(len(mn), len(win.x))
+            item.set_data(win.x[:m], mn[:m], mx[:m], k, strip)
+        self._update_last()
+        self._mark_readout()
+
+    def _mark_readout(self) -> None:
+        """The readout and legends follow at frame rate (``refresh``), not per update."""
+        self._readout_dirty = True
+        if self.kernel is None and not self._readout_timer.isActive():
+            self._readout_timer.start()
+
+    def _set_y(self, pane: Pane, y: tuple[float, float], tail_only: bool) -> bool:
+        if tail_only and pane.y0 <= y[0] and y[1] <= pane.y1:
+            if y[1] - y[0] > 0.7 * (pane.y1 - pane.y0):  # still a snug fit: keep the scale still
+                return False
+        return pane.set_y(*y)
+
+    def _tail_strip(self, win) -> QRectF:
+        """The last two buckets and everything right of them (the new bar, the margin)."""
+        m = self.price.mapper()
+        spacing = (1 << win.k) * m.sx
+        a = win.x[-2] if len(win.x) > 1 else win.x[-1]
+        left = float(m.px(np.float64(a))) - spacing - 3
+        return QRectF(left, 0, max(m.w - left, 1.0), 100_000)
+
+    # ------------------------------------------------------------------------------ lines and markers
+    def _update_last(self) -> None:
+        s = self.series
+        if s is None or s.n == 0:
             return
-        lo = float(s.column("low")[i0 : i1 + 1].min())
-        hi = float(s.column("high")[i0 : i1 + 1].max())
-        vmax = float(s.column("volume")[i0 : i1 + 1].max())
-        if (lo, hi, vmax) == self._y_fitted:  # unchanged: don't make the axes relayout their labels
+        b = s.bars
+        close, open_ = float(b.col("close")[-1]), float(b.col("open")[-1])
+        up = close >= open_
+        self._last_line = PriceLine(close, UP if up else DOWN, "", Qt.PenStyle.DotLine)
+        self._update_lines()
+
+    def _update_lines(self) -> None:
+        lines: list[PriceLine] = []
+        if self.orders is not None and self.series is not None:
+            lines = self.orders.lines(self.decimals)
+        last = getattr(self, "_last_line", None)
+        f = self._yfun
+        shown = []
+        for ln in lines + ([last] if last is not None else []):
+            v = float(f(np.float64(ln.value)))
+            shown.append(PriceLine(v, ln.color, ln.label, ln.style, ln.order_id))
+        self.lines.set_lines(shown)
+        tags = [Tag(ln.value, self._fmt_view(ln.value), ln.color) for ln in shown]
+        hover = [t for t in self.price.scale.tags if t.crosshair]
+        self._set_tags(self.price, tags + hover)
+
+    def _set_tags(self, pane: Pane | None, tags: list[Tag]) -> None:
+        """Price tags of ``pane`` (None: time tags); repaints only where tags appear or disappear."""
+        scale = pane.scale if pane is not None else self.view.time_scale
+        old = {(t.value, t.text) for t in scale.tags}
+        if old == {(t.value, t.text) for t in tags}:
             return
-        self._y_fitted = (lo, hi, vmax)
-        pad = (hi - lo) * 0.05 or hi * 0.001
-        self.price_plot.setYRange(lo - pad, hi + pad, padding=0)
-        self.volume_plot.setYRange(0, vmax * 1.1 or 1.0, padding=0)
+        scale.tags = tags
+        if pane is None:
+            self.view.dirty(self.view.time_rect.toAlignedRect())
+            return
+        for value, _text in old ^ {(t.value, t.text) for t in tags}:
+            pane.repaint_scale(pane.scale.tag_rect(pane.scale_rect, pane.y0, pane.y1, value))
+
+    def _update_markers(self) -> None:
+        src = self._marker_src
+        if src is None or self.series is None or len(src[0]) == 0:
+            self.markers.set_markers(np.empty(0, dtype=np.int64), np.empty(0), np.empty(0, dtype=np.int8))
+            return
+        ts, price, kind = src
+        idx = np.asarray(self.series.index_of(ts), dtype=np.int64)
+        ok = idx >= 0
+        self.markers.set_markers(idx[ok], price[ok], kind[ok])
+
+    def set_markers(self, ts_ms: Any, prices: Any, kinds: Any) -> None:
+        """Markers at times/prices (kinds: 0 buy fill, 1 sell fill, 2 buy order, 3 sell order)."""
+        self._marker_src = (np.asarray(ts_ms, dtype=np.int64), np.asarray(prices, dtype=np.float64),
+                            np.asarray(kinds, dtype=np.int8))
+        self._update_markers()
+
+    def _on_line_dragged(self, order_id: str, view_value: float) -> None:
+        if self.kernel is None:
+            return
+        from app.widgets.chart_orders import replace_order
+
+        inst = self.kernel.instruments[self.symbol]
+        price = inst.round_price(10.0 ** view_value if self.log_scale else view_value)
+        order = self.kernel.execution.orders.get(order_id)
+        if order is None or order.price is None or abs(price - order.price) < inst.tick_size / 2:
+            self._orders_seen = None
+            return
+        new_id = replace_order(self.kernel, order_id, price)
+        if new_id is None:
+            self.show_status(f"{order_id} is no longer working", error=True)
+        else:
+            self.orders.mine.add(new_id)
+            self.show_status(f"Moved {order.side.value} {order.leaves_qty:g} to {price:.{self.decimals}f} "
+                             f"(cancel {order_id}, new {new_id})")
+        self._orders_seen = None
+
+    def _on_line_cancel(self, order_id: str) -> None:
+        from app.engine.messages import CancelOrder
+
+        self.kernel.bus.publish(CancelOrder(order_id, "manual", ts=self.kernel.clock.now_ms()))
+        self.show_status(f"Cancel {order_id} sent")
+
+    def show_status(self, text: str, error: bool = False) -> None:
+        self.status_text = text
+        self.status.setText(text)
+        self.status.setStyleSheet("color: #f85149;" if error else "color: #8b949e;")
+
+    # ------------------------------------------------------------------------------- crosshair, readout
+    def _hover_at(self, pos: QPointF | None) -> None:
+        """Crosshair and readout for the mouse at ``pos`` (widget pixels of the view; None: left)."""
+        s = self.series
+        pane = self.view.pane_at(pos) if pos is not None else None
+        if s is None or s.n == 0 or pane is None:
+            self._set_hover(None, None)
+            return
+        i = min(max(int(round(self.view.x_at(pos.x()))), 0), s.n - 1)
+        y_px = pos.y() - pane.rect.top()
+        self._set_hover(i, (pane, y_px, pane.mapper().to_y(y_px)))
+
+    def _set_hover(self, i: int | None, where: tuple | None) -> None:
+        if i == self._hover and where is None and self._hover is None:
+            return
+        self._hover = i
+        for p in self.panes:
+            y_px = where[1] if where is not None and where[0] is p else None
+            p.vline.set_position(i)
+            p.hline.set_position(y_px)
+            tags = [t for t in p.scale.tags if not t.crosshair]
+            if y_px is not None:
+                v = where[2]
+                text = self._fmt_view(v) if p is self.price else f"{v:,.2f}"
+                tags.append(Tag(v, text, QColor("#30363d"), QColor("#e6edf3"), crosshair=True))
+            self._set_tags(p, tags)
+        ttags = []
+        if i is not None and self.series is not None:
+            ttags = [Tag(float(i), format_time(int(self.series.bars.ts[i]), self.tf), QColor("#30363d"),
+                         QColor("#e6edf3"))]
+        self._set_tags(None, ttags)
+        self._update_readout()
+
+    def _update_readout(self) -> None:
+        self._readout_dirty = False
+        s = self.series
+        if s is None or s.n == 0:
+            self.title.setText(f"  {self.symbol}")
+            return
+        i = self._hover if self._hover is not None and self._hover < s.n else s.n - 1
+        b = s.bars
+        o, h, l, c, v = (float(b.col(k)[i]) for k in ("open", "high", "low", "close", "volume"))
+        prev = float(b.col("close")[i - 1]) if i > 0 else o
+        chg = (c / prev - 1.0) * 100.0 if prev else 0.0
+        d = self.decimals
+        when = format_time(int(b.ts[i]), self.tf)
+        self.title.setText(f"  {self.symbol} · {tf_label(self.tf)}   {when}   O {o:,.{d}f}  H {h:,.{d}f}  "
+                           f"L {l:,.{d}f}  C {c:,.{d}f}  V {v:,.3f}  {chg:+.2f}%")
+        for pane in self.panes:
+            segs = []
+            if pane is self.volume_pane:
+                segs.append((f"Vol {v:,.3f}", QColor("#8b949e")))
+            for ind in pane.indicators:
+                vals = ind.at(i)
+                txt = " ".join(f"{x:,.{d if pane is self.price else 2}f}" for x in vals) if vals else "…"
+                segs.append((f"{ind.label} {txt}", QColor(ind.colors[0])))
+            pane.legend.set_segments(segs)
+
+    def _ts_source(self) -> tuple[np.ndarray, int]:
+        if self.series is None:
+            return np.empty(0, dtype=np.int64), self.tf or 60_000
+        return self.series.bars.ts, self.tf
+
+    # ------------------------------------------------------------------------------------- PNG, state
+    def save_png(self, path: str) -> bool:
+        """Save the chart (all panes and scales) as a PNG image."""
+        return self.view.grab().save(str(path), "PNG")
+
+    def _save_dialog(self) -> None:
+        name = f"{self.symbol or 'chart'}-{tf_label(self.tf)}.png".replace("/", "-")
+        path, _ = QFileDialog.getSaveFileName(self, "Save chart as PNG", name, "PNG images (*.png)")
+        if path:
+            ok = self.save_png(path)
+            self.show_status(f"Saved {path}" if ok else f"Could not write {path}", error=not ok)
+
+    def state(self) -> dict[str, Any]:
+        """What to restore next time: symbol, timeframe, scale, indicators with parameters."""
+        return {"symbol": self.symbol, "timeframe": tf_label(self.tf), "log": self.log_scale,
+                "indicators": [{"name": i.name, "params": i.params} for i in self.indicators]}
+
+    def restore_state(self, state: Mapping[str, Any]) -> None:
+        try:
+            if state.get("symbol") and self.kernel is not None and state["symbol"] in self.kernel.instruments:
+                self.set_symbol(state["symbol"])
+            if state.get("timeframe"):
+                self.set_timeframe(state["timeframe"])
+            self.set_log_scale(bool(state.get("log", False)))
+            for spec in state.get("indicators", []):
+                self.add_indicator(spec["name"], spec.get("params") or {})
+        except (KeyError, ValueError, TypeError) as exc:
+            log.warning("chart state not restored: %s", exc)

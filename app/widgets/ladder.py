@@ -1,89 +1,381 @@
-"""Order book ladder: asks above, bids below, with our own working orders at each level.
+"""Price ladder (DOM): one row per price tick, anchored so rows do not jump with every quote.
 
-Double-click a bid level to buy there, an ask level to sell there: the window routes the request through
-the ticket (its quantity) and the risk gate, like any order.
+Columns: our buy orders | bid size | price | ask size | our sell orders. The ladder is price-anchored, not
+"top N levels": every tick between the visible edges has a row, so our working orders show at their
+price even when they sit outside the book's top levels; orders beyond the visible rows are summarised at
+the top or bottom edge (click there to scroll to them). The view re-centres when the mid leaves its middle
+half, unless the trader scrolled it (the wheel); ``Centre`` (or the space bar) re-centres and follows again.
+
+Clicks, all routed through the risk gate: a bid cell buys at that price, an ask cell sells at that price
+(the window sends them through the order ticket, with its quantity, so a denial shows there); a click on
+our orders at a level cancels them (CancelOrder on the bus). Everything repaints at frame rate: book
+updates between two frames cost one repaint.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+import math
+from dataclasses import dataclass, field
 
-from app.engine.kernel import Kernel
-from app.engine.messages import Side
-from app.widgets.common import ASK_BG, BID_BG, DOWN, MUTED, UP, make_table, set_cell
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPainter, QPen
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
-HEADERS = ["Mine", "Bid size", "Price", "Ask size", "Mine"]
+from app.engine.messages import CancelOrder, Side
+from app.widgets.chart_axes import LabelCache
+from app.widgets.depth import DepthChart
+
+BG = QColor("#0d1117")
+GRIDC = QColor("#1c2128")
+BID_BG, ASK_BG = QColor("#0f2a1b"), QColor("#2e1214")
+BID_BAR, ASK_BAR = QColor("#1f5134"), QColor("#5a2226")
+BID_TEXT, ASK_TEXT = QColor("#7ee2a8"), QColor("#ff9b9b")
+PRICE_TEXT, MUTED = QColor("#c9d1d9"), QColor("#6e7681")
+MINE_BG = QColor("#1f3a5f")
+BEST_BG = QColor("#21262d")
+HOVER = QColor(255, 255, 255, 18)
+COLUMNS = ("Buy", "Bid", "Price", "Ask", "Sell")
+WIDTHS = (0.16, 0.22, 0.24, 0.22, 0.16)
+
+
+@dataclass
+class LadderModel:
+    """What the ladder shows, in integer ticks (no float keys)."""
+
+    tick: float = 0.01
+    decimals: int = 2
+    bids: dict[int, float] = field(default_factory=dict)
+    asks: dict[int, float] = field(default_factory=dict)
+    mine: dict[tuple[Side, int], list[tuple[str, float]]] = field(default_factory=dict)  # -> [(cid, leaves)]
+    best_bid: int | None = None
+    best_ask: int | None = None
+    last: int | None = None
+    max_size: float = 1.0
+
+    def ticks(self, price: float) -> int:
+        return int(round(price / self.tick))
+
+    def price(self, ticks: int) -> float:
+        return round(ticks * self.tick, self.decimals)
+
+    def mid(self) -> int | None:
+        if self.best_bid is not None and self.best_ask is not None:
+            return (self.best_bid + self.best_ask) // 2
+        return self.best_bid if self.best_bid is not None else self.best_ask
+
+
+class LadderView(QWidget):
+    """The painted ladder rows."""
+
+    clicked = Signal(str, int)  # (column name, price ticks)
+    ROW_H = 18
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = LadderModel()
+        self.center: int | None = None
+        self.follow = True
+        self.hover_row: int | None = None
+        f = QFont()
+        f.setPointSizeF(9.0)
+        self.labels = LabelCache(f)
+        bold = QFont(f)
+        bold.setBold(True)
+        self.bold = LabelCache(bold)
+        self.setMouseTracking(True)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
+        self.setMinimumSize(260, 200)
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+
+    # ----------------------------------------------------------------------------------------- geometry
+    @property
+    def rows(self) -> int:
+        return max((self.height() - self.ROW_H) // self.ROW_H, 3)
+
+    def row_ticks(self, row: int) -> int | None:
+        if self.center is None:
+            return None
+        return self.center + self.rows // 2 - row
+
+    def row_of(self, ticks: int) -> int | None:
+        if self.center is None:
+            return None
+        row = self.center + self.rows // 2 - ticks
+        return row if 0 <= row < self.rows else None
+
+    def column_at(self, x: float) -> str:
+        w, acc = self.width(), 0.0
+        for name, frac in zip(COLUMNS, WIDTHS):
+            acc += frac * w
+            if x < acc:
+                return name
+        return COLUMNS[-1]
+
+    def _col_rects(self, y: float) -> list[QRectF]:
+        w, x, out = self.width(), 0.0, []
+        for frac in WIDTHS:
+            out.append(QRectF(x, y, frac * w, self.ROW_H))
+            x += frac * w
+        return out
+
+    def visible_prices(self) -> list[float]:
+        return [self.model.price(self.row_ticks(r)) for r in range(self.rows)] if self.center is not None else []
+
+    def recenter(self, force: bool = False) -> None:
+        mid = self.model.mid()
+        if mid is None:
+            return
+        band = max(self.rows // 4, 1)
+        if force or self.center is None or (self.follow and abs(mid - self.center) > band):
+            self.center = mid
+        if force:
+            self.follow = True
+
+    def scroll_rows(self, rows: int) -> None:
+        if self.center is not None:
+            self.center += rows
+            self.follow = False
+            self.update()
+
+    # ------------------------------------------------------------------------------------------- paint
+    def paintEvent(self, ev) -> None:  # noqa: N802
+        p = QPainter(self)
+        try:
+            self._paint(p)
+        finally:
+            p.end()
+
+    def _paint(self, p: QPainter) -> None:
+        m, rh = self.model, self.ROW_H
+        p.fillRect(self.rect(), BG)
+        th = self.labels.height
+        # header
+        p.setPen(QPen(MUTED, 0))
+        for name, r in zip(COLUMNS, self._col_rects(0)):
+            st, tw = self.labels.get(name)
+            p.drawStaticText(QPointF(r.center().x() - tw / 2, (rh - th) / 2), st)
+        if self.center is None:
+            return
+        above = below = 0
+        for (side, t), orders in m.mine.items():
+            row = self.row_of(t)
+            if row is None:
+                if t > self.center:
+                    above += len(orders)
+                else:
+                    below += len(orders)
+        for row in range(self.rows):
+            y = rh + row * rh
+            t = self.row_ticks(row)
+            cols = self._col_rects(y)
+            bid, ask = m.bids.get(t), m.asks.get(t)
+            is_ask_side = m.best_ask is not None and t >= m.best_ask
+            is_bid_side = m.best_bid is not None and t <= m.best_bid
+            p.fillRect(cols[1], BID_BG if is_bid_side else BG)
+            p.fillRect(cols[3], ASK_BG if is_ask_side else BG)
+            if t in (m.best_bid, m.best_ask):
+                p.fillRect(cols[2], BEST_BG)
+            if bid:
+                r = cols[1]
+                frac = min(bid / m.max_size, 1.0)
+                p.fillRect(QRectF(r.right() - r.width() * frac, y + 2, r.width() * frac, rh - 4), BID_BAR)
+                self._text(p, f"{bid:g}", r, BID_TEXT, right=True)
+            if ask:
+                r = cols[3]
+                frac = min(ask / m.max_size, 1.0)
+                p.fillRect(QRectF(r.left(), y + 2, r.width() * frac, rh - 4), ASK_BAR)
+                self._text(p, f"{ask:g}", r, ASK_TEXT, right=False)
+            for side, ci in ((Side.BUY, 0), (Side.SELL, 4)):
+                orders = m.mine.get((side, t))
+                if orders:
+                    p.fillRect(cols[ci].adjusted(1, 1, -1, -1), MINE_BG)
+                    qty = sum(q for _cid, q in orders)
+                    self._text(p, f"{qty:g}" + (f" ×{len(orders)}" if len(orders) > 1 else ""), cols[ci],
+                               BID_TEXT if side is Side.BUY else ASK_TEXT, right=ci == 0, bold=True)
+            self._text(p, f"{m.price(t):.{m.decimals}f}", cols[2],
+                       PRICE_TEXT if t != m.last else QColor("#f2cc60"), center=True, bold=t == m.last)
+            if row == self.hover_row:
+                p.fillRect(QRectF(0, y, self.width(), rh), HOVER)
+        p.setPen(QPen(GRIDC, 0))
+        x = 0.0
+        for frac in WIDTHS[:-1]:
+            x += frac * self.width()
+            p.drawLine(QPointF(x, rh), QPointF(x, self.height()))
+        for label, n, y in (("▲", above, rh), ("▼", below, rh + (self.rows - 1) * rh)):
+            if n:
+                r = QRectF(0, y, self.width(), rh)
+                p.fillRect(r, MINE_BG)
+                self._text(p, f"{label} {n} of our order(s) beyond this edge — click to show", r, PRICE_TEXT,
+                           center=True)
+
+    def _text(self, p: QPainter, text: str, r: QRectF, color: QColor, right: bool = False, center: bool = False,
+              bold: bool = False) -> None:
+        cache = self.bold if bold else self.labels
+        st, tw = cache.get(text)
+        if center:
+            x = r.center().x() - tw / 2
+        elif right:
+            x = r.right() - tw - 6
+        else:
+            x = r.left() + 6
+        p.setPen(QPen(color, 0))
+        p.drawStaticText(QPointF(x, r.top() + (r.height() - cache.height) / 2), st)
+
+    # ------------------------------------------------------------------------------------------- mouse
+    def mousePressEvent(self, ev) -> None:  # noqa: N802
+        if ev.button() != Qt.MouseButton.LeftButton or self.center is None:
+            return
+        y = ev.position().y()
+        row = int((y - self.ROW_H) // self.ROW_H)
+        if y < self.ROW_H or row >= self.rows:
+            return
+        if row == 0 or row == self.rows - 1:  # edge summary: scroll to the nearest order beyond it
+            target = self._beyond(up=row == 0)
+            if target is not None:
+                self.center = target
+                self.follow = False
+                self.update()
+                return
+        t = self.row_ticks(row)
+        self.clicked.emit(self.column_at(ev.position().x()), t)
+
+    def _beyond(self, up: bool) -> int | None:
+        ts = [t for (_s, t) in self.model.mine if self.row_of(t) is None and (t > self.center) == up]
+        if not ts:
+            return None
+        return min(ts) if up else max(ts)
+
+    def mouseMoveEvent(self, ev) -> None:  # noqa: N802
+        row = int((ev.position().y() - self.ROW_H) // self.ROW_H)
+        row = row if 0 <= row < self.rows and ev.position().y() >= self.ROW_H else None
+        if row != self.hover_row:
+            self.hover_row = row
+            self.update()
+
+    def leaveEvent(self, ev) -> None:  # noqa: N802
+        self.hover_row = None
+        self.update()
+
+    def wheelEvent(self, ev) -> None:  # noqa: N802
+        self.scroll_rows(int(math.copysign(3, ev.angleDelta().y())) if ev.angleDelta().y() else 0)
+
+    def keyPressEvent(self, ev) -> None:  # noqa: N802
+        if ev.key() == Qt.Key.Key_Space:
+            self.recenter(force=True)
+            self.update()
+        else:
+            super().keyPressEvent(ev)
 
 
 class LadderWidget(QWidget):
-    tradeRequested = Signal(object, float)  # (Side, price)
+    """The DOM dock: title, ladder, cumulative depth chart. ``refresh`` runs at frame rate."""
 
-    def __init__(self, kernel: Kernel, levels: int = 10, parent: QWidget | None = None) -> None:
+    tradeRequested = Signal(object, float)  # (Side, price): the window sends it through the ticket
+
+    def __init__(self, kernel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._kernel = kernel
-        self._levels = levels
         self.symbol = next(iter(kernel.instruments))
-        self._seen: tuple[int, int] = (-1, -1)
-        self._prices: list[float | None] = []
+        self._seen: tuple = ()
         self.title = QLabel()
-        self.table = make_table(HEADERS)
-        self.table.setRowCount(2 * levels)
-        self.table.verticalHeader().setDefaultSectionSize(18)
-        for row in range(2 * levels):  # fixed colours: asks above, bids below (set once, not per frame)
-            for col in range(len(HEADERS)):
-                set_cell(self.table, row, col, "")
-                self.table.item(row, col).setBackground(ASK_BG if row < levels else BID_BG)
-        self.table.cellDoubleClicked.connect(self._on_click)
+        self.title.setObjectName("ladderTitle")
+        self.centre_button = QPushButton("Centre")
+        self.centre_button.setToolTip("Re-centre on the mid and follow it (space)")
+        self.centre_button.clicked.connect(self.centre)
+        self.view = LadderView()
+        self.view.clicked.connect(self._on_click)
+        self.depth = DepthChart()
+        head = QHBoxLayout()
+        head.setContentsMargins(4, 2, 4, 2)
+        head.addWidget(self.title, 1)
+        head.addWidget(self.centre_button)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.view)
+        split.addWidget(self.depth)
+        split.setStretchFactor(0, 4)
+        split.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.title)
-        layout.addWidget(self.table)
+        layout.setSpacing(0)
+        layout.addLayout(head)
+        layout.addWidget(split, 1)
+        self.set_symbol(self.symbol)
 
     def set_symbol(self, symbol: str) -> None:
         self.symbol = symbol
-        self._seen = (-1, -1)
+        inst = self._kernel.instruments[symbol]
+        self.view.model = LadderModel(inst.tick_size, inst.price_decimals)
+        self.view.center = None
+        self.view.follow = True
+        self._seen = ()
+        self.refresh()
 
-    def _on_click(self, row: int, _col: int) -> None:
-        if row < len(self._prices) and self._prices[row] is not None:
-            side = Side.SELL if row < self._levels else Side.BUY
-            self.tradeRequested.emit(side, self._prices[row])
+    def centre(self) -> None:
+        self.view.recenter(force=True)
+        self.view.update()
 
+    # ------------------------------------------------------------------------------------------ frames
     def refresh(self) -> None:
         st = self._kernel.market.symbols.get(self.symbol)
-        key = (st.version if st else -1, self._kernel.execution.version)
+        ex = self._kernel.execution
+        key = (st.version if st else -1, ex.version)
         if key == self._seen:
             return
         self._seen = key
+        m = self.view.model
         book = st.book if st else None
-        inst = self._kernel.instruments[self.symbol]
-        d = inst.price_decimals
-        self.title.setText(f"  {self.symbol}   spread "
-                           f"{(book.best_ask - book.best_bid):.{d}f}" if book and book.bids and book.asks else
-                           f"  {self.symbol}   no book")
-        mine: dict[tuple[Side, float], float] = {}
-        for o in self._kernel.execution.working_orders(self.symbol):
+        m.bids = {m.ticks(p): s for p, s in book.bids} if book else {}
+        m.asks = {m.ticks(p): s for p, s in book.asks} if book else {}
+        m.best_bid = m.ticks(book.best_bid) if book and book.bids else None
+        m.best_ask = m.ticks(book.best_ask) if book and book.asks else None
+        m.last = m.ticks(st.last) if st and st.last else None
+        sizes = list(m.bids.values()) + list(m.asks.values())
+        m.max_size = max(sizes) if sizes else 1.0
+        mine: dict[tuple[Side, int], list[tuple[str, float]]] = {}
+        for o in ex.working_orders(self.symbol):
             if o.price is not None:
-                key2 = (o.side, round(o.price, d))
-                mine[key2] = mine.get(key2, 0.0) + o.leaves_qty
-        asks = list(book.asks[: self._levels]) if book else []
-        bids = list(book.bids[: self._levels]) if book else []
-        n = self._levels
-        self._prices = [None] * (2 * n)
-        t = self.table
-        for i in range(n):  # asks: best ask just above the middle
-            row = n - 1 - i
-            price, size = asks[i] if i < len(asks) else (None, None)
-            self._row(t, row, price, None, size, d, mine)
-        for i in range(n):
-            row = n + i
-            price, size = bids[i] if i < len(bids) else (None, None)
-            self._row(t, row, price, size, None, d, mine)
+                mine.setdefault((o.side, m.ticks(o.price)), []).append((o.client_order_id, o.leaves_qty))
+        m.mine = mine
+        self.view.recenter()
+        spread = (m.best_ask - m.best_bid) * m.tick if m.best_ask is not None and m.best_bid is not None else None
+        self.title.setText(f"  {self.symbol}   " + (f"spread {spread:.{m.decimals}f}" if spread is not None
+                                                     else "no two-sided book"))
+        self.view.update()
+        self.depth.set_book(book, m.decimals)
 
-    def _row(self, t, row, price, bid_size, ask_size, d, mine) -> None:
-        self._prices[row] = price
-        p = None if price is None else round(price, d)
-        set_cell(t, row, 0, f"{mine[(Side.BUY, p)]:g}" if (Side.BUY, p) in mine else "", UP)
-        set_cell(t, row, 1, "" if bid_size is None else f"{bid_size:g}", UP)
-        set_cell(t, row, 2, "" if price is None else f"{price:.{d}f}", MUTED)
-        set_cell(t, row, 3, "" if ask_size is None else f"{ask_size:g}", DOWN)
-        set_cell(t, row, 4, f"{mine[(Side.SELL, p)]:g}" if (Side.SELL, p) in mine else "", DOWN)
+    # ------------------------------------------------------------------------------------------ clicks
+    def _on_click(self, column: str, ticks: int) -> None:
+        m = self.view.model
+        price = m.price(ticks)
+        if column == "Bid":
+            self.tradeRequested.emit(Side.BUY, price)
+        elif column == "Ask":
+            self.tradeRequested.emit(Side.SELL, price)
+        elif column in ("Buy", "Sell"):
+            side = Side.BUY if column == "Buy" else Side.SELL
+            self.cancel_level(side, price)
+
+    def cancel_level(self, side: Side, price: float) -> list[str]:
+        """Cancel our working orders on ``side`` at ``price`` (through the risk engine's cancel path)."""
+        m = self.view.model
+        orders = m.mine.get((side, m.ticks(price)), [])
+        now = self._kernel.clock.now_ms()
+        for cid, _q in orders:
+            self._kernel.bus.publish(CancelOrder(cid, "manual", ts=now))
+        return [cid for cid, _q in orders]
+
+    # -------------------------------------------------------------------------------------- inspection
+    def rows(self) -> list[dict]:
+        """The visible rows as the trader sees them (tests, self-test)."""
+        m, out = self.view.model, []
+        if self.view.center is None:
+            return out
+        for r in range(self.view.rows):
+            t = self.view.row_ticks(r)
+            out.append({"price": m.price(t), "bid": m.bids.get(t), "ask": m.asks.get(t),
+                        "buy": sum(q for _c, q in m.mine.get((Side.BUY, t), [])),
+                        "sell": sum(q for _c, q in m.mine.get((Side.SELL, t), []))})
+        return out
+
+    def click(self, column: str, price: float) -> None:
+        """What a click on ``column`` at ``price`` does (tests)."""
+        self._on_click(column, self.view.model.ticks(price))

@@ -17,6 +17,7 @@ from app.engine.logring import RingHandler
 from app.engine.messages import Alert, OrderType, Side
 from app.widgets.blotter import BlotterWidget
 from app.widgets.chart import ChartWidget
+from app.widgets.chart_docks import ChartDocks
 from app.widgets.frame import BusSubscriptions, FrameScheduler
 from app.widgets.ladder import LadderWidget
 from app.widgets.log_pane import LogPane
@@ -119,6 +120,7 @@ class MainWindow(QMainWindow):
             view_menu.addAction(dock.toggleViewAction())
         trade_menu = self.menuBar().addMenu("&Trading")
         trade_menu.addAction(self.kill_action)
+        self.chart_docks = ChartDocks(self)  # extra charts exist before restore_layout places them
 
         self.watchlist.symbolSelected.connect(self.set_symbol)
         self.ladder.tradeRequested.connect(self._ladder_trade)
@@ -132,6 +134,8 @@ class MainWindow(QMainWindow):
         self.ticket.set_symbol(symbol)
 
     def _ladder_trade(self, side: Side, price: float) -> None:
+        """A ladder click: a limit order at the clicked price with the ticket's quantity, sent by the
+        ticket (so the risk gate's answer, a denial too, shows there)."""
         self.ticket.order_type.setCurrentText(OrderType.LIMIT.value)
         self.ticket.set_price(price)
         self.ticket.send(side)
@@ -166,6 +170,7 @@ class MainWindow(QMainWindow):
             self.restoreState(QByteArray(base64.b64decode(state)))
 
     def save_layout(self) -> None:
+        self.chart_docks.save()
         self.kernel.store.set_setting("ui.geometry", base64.b64encode(bytes(self.saveGeometry())).decode())
         self.kernel.store.set_setting("ui.window_state", base64.b64encode(bytes(self.saveState())).decode())
 

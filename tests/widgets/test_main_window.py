@@ -90,7 +90,7 @@ def test_cancel_from_the_blotter(qtbot, window_factory):
     pump(qtbot, kernel, window, 10, step=10)  # acknowledged (5 ms latency) before the book drifts away
     (order,) = kernel.execution.orders.values()
     assert order.status is OrderStatus.ACCEPTED
-    assert "0.01" in table_column(window.ladder.table, 0)  # our working order shows on the ladder
+    assert 0.01 in [r["buy"] for r in window.ladder.rows()]  # our working order shows on the ladder
     window.blotter.orders.selectRow(0)
     window.blotter.cancel_button.click()
     pump(qtbot, kernel, window, 100)
@@ -106,8 +106,8 @@ def test_watchlist_selection_points_chart_ladder_and_ticket(qtbot, window_factor
     assert window.chart.symbol == "ETH/USDT" and window.ladder.symbol == "ETH/USDT"
     assert window.ticket.symbol.currentText() == "ETH/USDT"
     assert "ETH/USDT" in window.chart.title.text()
-    prices = [p for p in table_column(window.ladder.table, 2) if p]
-    assert len(prices) == 20 and all(3000 < float(p) < 4000 for p in prices)
+    prices = [r["price"] for r in window.ladder.rows()]
+    assert len(prices) >= 20 and all(3000 < p < 4000 for p in prices)
 
 
 def test_views_repaint_at_frame_rate_not_per_message(qtbot, window_factory):
@@ -140,14 +140,11 @@ def test_a_failing_chart_paint_is_contained(qtbot, window_factory, caplog):
     kernel, window = window_factory()
     pump(qtbot, kernel, window, 200)
 
-    class Broken:
-        n = 100_000  # covers the visible window, so paint reads it
-        version = 1
-
-        def column(self, name):
+    class Broken:  # a window whose columns cannot be read
+        def __getattr__(self, name):
             raise RuntimeError("corrupt bar data")
 
-    window.chart.candles.series = Broken()
+    window.chart.candles.set_window(Broken())
     kestrel_log = logging.getLogger("kestrel")
     kestrel_log.addHandler(caplog.handler)  # the app's logger does not propagate to the root
     try:

@@ -1,0 +1,314 @@
+"""The chart's programmatic API, level of detail, timeframes and indicators, on a real widget (offscreen)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+
+from app.engine.resample import resample
+from app.widgets.chart import ChartWidget
+from app.widgets.chart_lod import Pyramid
+
+T0 = 1_750_000_000_000 - 1_750_000_000_000 % 86_400_000  # a UTC midnight
+
+
+def make_bars(n: int, seed: int = 1, tf_ms: int = 60_000, gaps: bool = False) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
+    open_ = np.concatenate(([close[0]], close[:-1]))
+    high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.002, n))
+    low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.002, n))
+    steps = rng.choice([1, 1, 1, 2, 7], n) if gaps else np.ones(n, dtype=np.int64)
+    ts = T0 + tf_ms * np.cumsum(steps).astype(np.int64)
+    return pd.DataFrame({"timestamp": ts, "open": open_, "high": high, "low": low, "close": close,
+                         "volume": rng.gamma(2.0, 1.0, n)})
+
+
+@pytest.fixture
+def chart(qtbot):
+    c = ChartWidget()
+    qtbot.addWidget(c)
+    c.resize(1200, 700)
+    c.show()
+    qtbot.waitExposed(c)
+    return c
+
+
+def paint(qtbot, chart) -> None:
+    chart.view.repaint()
+    qtbot.wait(1)
+
+
+# ------------------------------------------------------------------------------------------------ the API
+def test_set_bars_update_bar_and_set_x_range(qtbot, chart):
+    df = make_bars(2_000)
+    chart.set_bars(df)
+    assert chart.series.n == 2_000
+    assert chart.bar(10) == pytest.approx({k: float(df[k].iloc[10]) for k in df.columns})
+
+    last = chart.bar(1_999)
+    replaced = dict(last, close=last["close"] * 1.01, high=max(last["high"], last["close"] * 1.01))
+    chart.update_bar(replaced)  # same timestamp: replaces the last bar
+    assert chart.series.n == 2_000
+    assert chart.bar(1_999)["close"] == pytest.approx(replaced["close"])
+
+    appended = dict(replaced, timestamp=last["timestamp"] + 60_000, open=1.0, high=2.0, low=0.5, close=1.5)
+    chart.update_bar(appended)  # a new timestamp: appends
+    assert chart.series.n == 2_001
+    assert chart.bar(2_000)["close"] == 1.5
+
+    with pytest.raises(ValueError):
+        chart.update_bar(dict(appended, timestamp=last["timestamp"] - 60_000))  # bars only move forward
+
+    chart.set_x_range(100, 400)
+    assert chart.visible_span() == (100, 400)
+    paint(qtbot, chart)
+    lo, hi = chart.price.y0, chart.price.y1
+    assert lo < df["low"].iloc[100:401].min() and df["high"].iloc[100:401].max() < hi  # y fitted to the span
+
+
+def test_update_bar_keeps_the_view_following_the_last_bar(qtbot, chart):
+    chart.set_bars(make_bars(500))
+    n = chart.series.n
+    chart.set_x_range(n - 100, n - 1)
+    last = chart.bar(n - 1)
+    for j in range(1, 4):
+        chart.update_bar(dict(last, timestamp=last["timestamp"] + j * 60_000))
+    assert chart.visible_span()[1] == n + 2  # the new bars are in view
+
+
+def test_update_bar_is_incremental_and_exact(qtbot, chart):
+    """Block extremes updated in place (O(log n) per bar) equal a rebuild from scratch."""
+    df = make_bars(5_000)
+    chart.set_bars(df)
+    rng = np.random.default_rng(3)
+    last = chart.bar(4_999)
+    for j in range(300):
+        if j % 7 == 0:
+            last = dict(last, timestamp=last["timestamp"] + 60_000)
+        c = last["close"] * (1 + rng.normal(0, 0.003))
+        last = dict(last, close=c, high=max(last["high"], c) if j % 7 else c * 1.001,
+                    low=min(last["low"], c) if j % 7 else c * 0.999, volume=last["volume"] + 1)
+        chart.update_bar(last)
+    s = chart.series
+    for pyr, col in ((s.high, "high"), (s.low, "low"), (s.volume, "volume")):
+        fresh = Pyramid(pyr.op)
+        fresh.build(s.bars.col(col))
+        for k in range(1, fresh.top + 1):
+            np.testing.assert_allclose(pyr.level(k), fresh.level(k))
+
+
+# ------------------------------------------------------------------------------------------ level of detail
+@pytest.mark.parametrize("span", [300, 5_000, 60_000, 199_999])
+def test_level_of_detail_never_loses_the_highest_high_or_lowest_low(qtbot, chart, span):
+    n = 200_000
+    df = make_bars(n, seed=7)
+    rng = np.random.default_rng(span)
+    first = int(rng.integers(0, n - span))
+    spike, dip = first + span // 3, first + 2 * span // 3 + 1
+    df.loc[spike, "high"] = df["high"].max() * 1.5  # one bar's wick far above everything
+    df.loc[dip, "low"] = df["low"].min() * 0.5
+    chart.set_bars(df)
+    chart.set_x_range(first, first + span)
+    paint(qtbot, chart)
+    win = chart._window
+    if span > 5_000:
+        assert win.k > 0 and len(win.x) < chart.view.plot_width  # aggregated: buckets, not bars
+    sl = slice(first, first + span + 1)
+    assert win.high.max() == df["high"].iloc[sl].max() == df.loc[spike, "high"]
+    assert win.low.min() == df["low"].iloc[sl].min() == df.loc[dip, "low"]
+    assert chart.price.y0 < win.low.min() and win.high.max() < chart.price.y1
+    # and the drawn wicks reach both extremes (pixel rows of the spike and the dip)
+    m = chart.price.mapper()
+    wick_tops = min(chart.candles._wicks[f].a[: chart.candles._wicks[f].n, 1].min()
+                    for f in (True, False) if chart.candles._wicks[f].n)
+    wick_bottoms = max(chart.candles._wicks[f].a[: chart.candles._wicks[f].n, 3].max()
+                       for f in (True, False) if chart.candles._wicks[f].n)
+    assert wick_tops == pytest.approx(m.py(np.float64(df.loc[spike, "high"])))
+    assert wick_bottoms == pytest.approx(m.py(np.float64(df.loc[dip, "low"])))
+
+
+def test_lod_edges_hold_only_visible_bars(qtbot, chart):
+    """The buckets the span cuts are recomputed from the bars inside it: a spike just off screen is not
+    pulled into the view."""
+    n = 100_000
+    df = make_bars(n, seed=2)
+    first, last = 30_001, 70_003  # not aligned to any block
+    df.loc[first - 1, "high"] = 1e6
+    df.loc[last + 1, "low"] = 1e-6
+    chart.set_bars(df)
+    chart.set_x_range(first, last)
+    win = chart._window
+    assert win.k > 0
+    assert win.high.max() == df["high"].iloc[first : last + 1].max() < 1e6
+    assert win.low.min() == df["low"].iloc[first : last + 1].min() > 1e-6
+
+
+# ------------------------------------------------------------------------------------------------ timeframes
+def reference_resample(df: pd.DataFrame, tf_ms: int) -> pd.DataFrame:
+    """An independent implementation (pandas groupby on UTC-aligned keys)."""
+    key = df["timestamp"] - df["timestamp"] % tf_ms
+    g = df.groupby(key, sort=True)
+    return pd.DataFrame({"timestamp": g["timestamp"].first().index, "open": g["open"].first().values,
+                         "high": g["high"].max().values, "low": g["low"].min().values,
+                         "close": g["close"].last().values, "volume": g["volume"].sum().values})
+
+
+def displayed(chart) -> pd.DataFrame:
+    b = chart.series.bars
+    return pd.DataFrame({"timestamp": b.ts.copy(), **{c: b.col(c).copy() for c in
+                                                        ("open", "high", "low", "close", "volume")}})
+
+
+@pytest.mark.parametrize("tf", ["5m", "15m", "30m", "1h", "4h", "1d"])
+def test_timeframes_are_consistent_with_the_base_bars(qtbot, chart, tf):
+    from app.engine.resample import TIMEFRAMES_MS
+
+    df = make_bars(6_000, seed=5, gaps=True)  # gaps: some buckets have fewer bars
+    chart.set_bars(df)
+    chart.set_timeframe(tf)
+    assert chart.tf_box.currentText() == tf
+    pd.testing.assert_frame_equal(displayed(chart), reference_resample(df, TIMEFRAMES_MS[tf]), check_dtype=False)
+    # live updates of the base bars keep the resampled bars equal to a full resample
+    rng = np.random.default_rng(11)
+    base = df.copy()
+    last = {k: base[k].iloc[-1] for k in base.columns}
+    for j in range(400):
+        if j % 9 == 0:
+            last = dict(last, timestamp=int(last["timestamp"]) + 60_000 * int(rng.choice([1, 3, 61])))
+        c = float(last["close"]) * (1 + rng.normal(0, 0.002))
+        last = dict(last, close=c, high=max(float(last["high"]), c), low=min(float(last["low"]), c),
+                    volume=float(last["volume"]) + 0.5)
+        chart.update_bar(last)
+        if base["timestamp"].iloc[-1] == last["timestamp"]:
+            base.iloc[-1] = [last[k] for k in base.columns]
+        else:
+            base.loc[len(base)] = [last[k] for k in base.columns]
+    pd.testing.assert_frame_equal(displayed(chart), reference_resample(base, TIMEFRAMES_MS[tf]), check_dtype=False)
+    chart.set_timeframe("1m")  # back to the base: exactly the base bars
+    pd.testing.assert_frame_equal(displayed(chart), base, check_dtype=False)
+
+
+def test_a_timeframe_shorter_than_the_base_is_refused(qtbot, chart):
+    df = make_bars(500, tf_ms=3_600_000)
+    chart.set_bars(df)
+    chart.set_timeframe("5m")
+    assert chart.tf == 3_600_000 and "cannot be built" in chart.status.text()
+
+
+def test_resample_function_matches_reference():
+    df = make_bars(10_000, seed=9, gaps=True)
+    for tf in (300_000, 3_600_000, 86_400_000):
+        cols = resample(*(df[c].to_numpy() for c in df.columns), tf)
+        got = pd.DataFrame(dict(zip(df.columns, cols)))
+        pd.testing.assert_frame_equal(got, reference_resample(df, tf), check_dtype=False)
+
+
+# ------------------------------------------------------------------------------------------------ indicators
+def test_overlays_and_subpanes_from_the_registry_stay_exact_on_live_updates(qtbot, chart):
+    from app.engine import indicators as ta
+
+    df = make_bars(3_000, seed=4)
+    chart.set_bars(df)
+    sma = chart.add_indicator("sma", {"timeperiod": 20})
+    bb = chart.add_indicator("bbands", {"timeperiod": 20})
+    rsi = chart.add_indicator("rsi", {"timeperiod": 14})
+    macd = chart.add_indicator("macd")
+    obv = chart.add_indicator("obv")
+    assert [p.kind for p in chart.panes] == ["price", "volume", "indicator", "indicator", "indicator"]
+    assert sma.pane is chart.price and bb.pane is chart.price and rsi.pane is not chart.price
+    rng = np.random.default_rng(8)
+    last = chart.bar(2_999)
+    for j in range(120):
+        if j % 10 == 0:
+            last = dict(last, timestamp=last["timestamp"] + 60_000, volume=0.0)
+        c = last["close"] * (1 + rng.normal(0, 0.003))
+        last = dict(last, close=c, high=max(last["high"], c), low=min(last["low"], c), volume=last["volume"] + 1)
+        chart.update_bar(last)
+    b = chart.series.bars
+    close, vol = b.col("close"), b.col("volume")
+    np.testing.assert_allclose(sma.column(0), ta.sma(close, 20), rtol=1e-10, equal_nan=True)
+    np.testing.assert_allclose(bb.column(0), ta.bbands(close, 20)[0], rtol=1e-9, equal_nan=True)
+    np.testing.assert_allclose(rsi.column(0), ta.rsi(close, 14), rtol=1e-9, atol=1e-9, equal_nan=True)
+    for j, ref in enumerate(ta.macd(close)):
+        np.testing.assert_allclose(macd.column(j), ref, rtol=1e-8, atol=1e-9, equal_nan=True)
+    np.testing.assert_allclose(obv.column(0), ta.obv(close, vol), rtol=1e-10, equal_nan=True)
+    paint(qtbot, chart)
+    chart.remove_indicator(rsi)
+    assert len(chart.panes) == 4
+
+
+def test_indicator_dialog_lists_the_registry_with_bounded_parameters(qtbot):
+    from app.engine.indicators import registry
+    from app.widgets.chart_dialog import IndicatorDialog
+
+    dlg = IndicatorDialog(name="bbands")
+    qtbot.addWidget(dlg)
+    assert dlg.list.count() == len(registry)
+    assert dlg.name == "bbands"
+    assert set(dlg.editors) == {"timeperiod", "nbdevup", "nbdevdn", "matype"}
+    dlg.editors["timeperiod"].setValue(10**9)  # clamped to the registry's bound
+    assert dlg.params()["timeperiod"] == registry["bbands"].params[0].max
+
+
+# ------------------------------------------------------------------------------------------ trader tools
+def test_crosshair_readout_keyboard_and_mouse(qtbot, chart):
+    df = make_bars(1_000)
+    chart.set_bars(df)
+    chart.add_indicator("ema", {"timeperiod": 10})
+    paint(qtbot, chart)
+    view = chart.view
+    x0, x1 = view.x0, view.x1
+    i = 950
+    px = int((i - x0) / (x1 - x0) * view.plot_width)
+    QTest.mouseMove(view, QPoint(px, 100))
+    qtbot.waitUntil(lambda: chart._hover == i)
+    d = chart.decimals
+    assert f"C {df['close'].iloc[i]:,.{d}f}" in chart.title.text()
+    assert chart.price.vline.pos == i and chart.price.hline.pos is not None
+    assert chart.price.legend.segments[0][0].startswith("EMA(10)")
+    assert any(t.crosshair for t in chart.price.scale.tags)
+
+    span = chart._x[1] - chart._x[0]
+    QTest.keyClick(view, Qt.Key.Key_Left)
+    assert chart._x[1] < x1 and not chart._follow
+    QTest.keyClick(view, Qt.Key.Key_Up)  # zoom in
+    assert chart._x[1] - chart._x[0] < span
+    QTest.keyClick(view, Qt.Key.Key_End)
+    assert chart._follow
+    before = chart._x
+    QTest.mousePress(view, Qt.MouseButton.LeftButton, pos=QPoint(600, 200))
+    QTest.mouseMove(view, QPoint(700, 200))
+    QTest.mouseRelease(view, Qt.MouseButton.LeftButton, pos=QPoint(700, 200))
+    assert chart._x[0] < before[0]  # dragged right: earlier bars come into view
+
+
+def test_log_scale_and_png(qtbot, chart, tmp_path):
+    df = make_bars(800)
+    df[["open", "high", "low", "close"]] *= np.linspace(1, 50, 800)[:, None]  # a wide range
+    chart.set_bars(df)
+    chart.set_x_range(0, 799)
+    chart.log_button.click()
+    assert chart.log_scale and chart.price.scale.log_scale
+    assert chart.price.y1 == pytest.approx(np.log10(df["high"].max()), abs=0.2)
+    path = tmp_path / "chart.png"
+    assert chart.save_png(str(path))
+    from PySide6.QtGui import QImage
+
+    img = QImage(str(path))
+    assert img.width() > 500 and len({img.pixel(x, y) for x in range(0, img.width(), 13)
+                                      for y in range(0, img.height(), 13)}) > 5
+
+
+def test_a_million_candles_build_and_draw(qtbot, chart):
+    """Smoke at the benchmark's size (speed is measured in bench/, not asserted)."""
+    n = 1_000_000
+    ts = T0 + 60_000 * np.arange(n, dtype=np.int64)
+    close = 100 + np.cumsum(np.random.default_rng(0).normal(0, 0.1, n))
+    chart.set_bars({"timestamp": ts, "open": close, "high": close + 0.2, "low": close - 0.2, "close": close,
+                    "volume": np.ones(n)})
+    chart.set_x_range(0, n - 1)
+    paint(qtbot, chart)
+    assert len(chart._window.x) < 1_000 and chart._window.high.max() == pytest.approx(close.max() + 0.2)
