@@ -9,6 +9,11 @@ Dispatch is depth-first: a handler that publishes causes nested dispatch before 
 Handlers are matched on the message's class and its bases, so ``subscribe(object, h)`` sees everything.
 A handler that feeds itself (publishes what it reacts to) would recurse without end: nesting deeper than
 ``MAX_DEPTH`` drops the message with a logged error instead.
+
+``call_when_idle(fn)`` runs ``fn`` once the outermost ``publish`` returns (at once if nothing is being
+dispatched). The ExecutionEngine uses it for group commit: every order caused by one message (a tick, a
+click) is journaled in one SQLite commit, then all are sent, before ``publish`` returns to its caller.
+``wants(type)`` lets a publisher skip building a message nobody subscribes to.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ class MessageBus:
         self.handler_errors = 0
         self.dropped = 0  # messages dropped by the depth guard
         self._depth = 0
+        self._idle: list[Callable[[], None]] = []
         self._error_counts: dict[tuple[str, str], int] = {}
 
     def subscribe(self, msg_type: type, handler: Handler) -> Callable[[], None]:
@@ -45,6 +51,22 @@ class MessageBus:
         if handler in handlers:
             handlers.remove(handler)
             self._dispatch.clear()
+
+    def wants(self, msg_type: type) -> bool:
+        """Does any handler receive messages of ``msg_type``? (Cached; as cheap as a dict lookup.)"""
+        handlers = self._dispatch.get(msg_type)
+        if handlers is None:
+            handlers = self._resolve(msg_type)
+        return bool(handlers)
+
+    def call_when_idle(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` when the outermost dispatch ends (now, if none is running). Registering the same
+        function again before it ran has no effect. Exceptions propagate to the caller of ``publish`` (a
+        callback that must not fail guards itself)."""
+        if self._depth == 0:
+            fn()
+        elif fn not in self._idle:
+            self._idle.append(fn)
 
     def publish(self, msg: Any) -> None:
         self.published += 1
@@ -63,6 +85,12 @@ class MessageBus:
                     self._report(handler, msg)
         finally:
             self._depth -= 1
+        if self._idle and not self._depth:
+            self._run_idle()
+
+    def _run_idle(self) -> None:
+        while self._idle:
+            self._idle.pop(0)()
 
     def _drop(self, msg: Any) -> None:
         self.dropped += 1

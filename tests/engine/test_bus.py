@@ -76,3 +76,33 @@ def test_a_handler_feeding_itself_is_stopped_by_the_depth_guard(caplog):
     assert "nested 64 deep" in caplog.text
     bus.publish(OrderDenied("c", "", "", ""))  # the bus still works afterwards
     assert isinstance(calls[-1], OrderDenied)
+
+
+def test_call_when_idle_runs_after_the_outermost_dispatch_once_or_at_once_when_idle():
+    bus = MessageBus()
+    order = []
+
+    def flush():
+        order.append("flush")
+
+    def outer(m):
+        order.append(("outer", m.trade_id))
+        bus.call_when_idle(flush)
+        bus.publish(OrderDenied("inner", "", "", ""))
+        bus.call_when_idle(flush)  # registered twice before it ran: runs once
+        order.append("outer done")
+
+    bus.subscribe(TradeTick, outer)
+    bus.subscribe(OrderDenied, lambda m: order.append(("inner", m.client_order_id)))
+    bus.publish(tick(1))
+    assert order == [("outer", "1"), ("inner", "inner"), "outer done", "flush"]
+    order.clear()
+    bus.call_when_idle(flush)  # nothing is being dispatched: runs now
+    assert order == ["flush"]
+
+
+def test_wants_says_whether_anyone_listens_including_base_class_subscribers():
+    bus = MessageBus()
+    assert not bus.wants(TradeTick)
+    bus.subscribe(object, lambda m: None)
+    assert bus.wants(TradeTick)
