@@ -52,6 +52,7 @@ class Order:
     updated_ts: int = 0
     fees: float = 0.0
     status_before_cancel: S | None = field(default=None, repr=False)
+    booked: tuple | None = field(default=None, repr=False, compare=False)  # see working.WorkingExposure
 
     @property
     def leaves_qty(self) -> float:
@@ -77,6 +78,13 @@ class Order:
             self.transition(S.FILLED)
         elif self.status is not S.PENDING_CANCEL:
             self.transition(S.PARTIALLY_FILLED)
+
+    def journal_row(self) -> tuple:
+        """The row of the orders table, in ``store.ORDER_COLUMNS`` order. (``_value_`` is the enum's value
+        without ``Enum.value``'s Python-level property call: this runs for every order.)"""
+        return (self.client_order_id, self.symbol, self.venue, self.side._value_, self.order_type._value_,
+                self.quantity, self.price, self.actor, self.status._value_, self.filled_qty, self.avg_price,
+                self.venue_order_id, self.reason, self.created_ts, self.updated_ts)
 
     def to_row(self) -> dict:
         return {"client_order_id": self.client_order_id, "symbol": self.symbol, "venue": self.venue,

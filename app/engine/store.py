@@ -4,8 +4,11 @@ Opening is careful because this file holds a trader's orders and fills: a file t
 ``quick_check``, was written by a newer Kestrel, or is locked by another process raises a ``StoreError``
 with what happened and what to do, *before* anything is written to it.
 
-The order journal and fills use prepared ``sqlite3`` statements (hot path); schema creation and
-ad-hoc access go through sqlite-utils.
+The order journal and fills are written by group commit (``stage_order``/``stage_order_update`` then
+``commit``; see execution.py for when it commits and docs/ARCHITECTURE.md for what a crash can lose), with
+prepared ``sqlite3`` statements; schema creation and ad-hoc access go through sqlite-utils. Durability:
+WAL with synchronous=NORMAL (a commit survives a crash or ``kill -9`` of the process; a power cut can lose
+the last commits); the kill latch alone is written with synchronous=FULL.
 """
 from __future__ import annotations
 
@@ -37,6 +40,16 @@ sqlite_utils = _import_sqlite_utils()
 
 SCHEMA_VERSION = 1
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+ORDER_COLUMNS = ("client_order_id", "symbol", "venue", "side", "order_type", "quantity", "price", "actor", "status",
+                 "filled_qty", "avg_price", "venue_order_id", "reason", "created_ts", "updated_ts")
+FILL_COLUMNS = ("venue", "trade_id", "client_order_id", "symbol", "side", "price", "quantity", "fee",
+                "fee_currency", "liquidity", "ts")
+_INSERT_ORDER = f"INSERT INTO orders({', '.join(ORDER_COLUMNS)}) VALUES ({', '.join('?' * len(ORDER_COLUMNS))})"
+_INSERT_FILL = f"INSERT OR IGNORE INTO fills({', '.join(FILL_COLUMNS)}) VALUES ({', '.join('?' * len(FILL_COLUMNS))})"
+_UPDATE_ORDER = ("UPDATE orders SET status=?, filled_qty=?, avg_price=?, venue_order_id=COALESCE(?, venue_order_id), "
+                 "reason=?, updated_ts=? WHERE client_order_id=?")
 
 
 class StoreError(RuntimeError):
@@ -87,6 +100,8 @@ class Store:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA busy_timeout=2000")
+        self._new_orders: list[tuple] = []
+        self._updates: dict[str, tuple] = {}
         self._migrate()
 
     # ------------------------------------------------------------------------------------------- opening
@@ -168,6 +183,10 @@ class Store:
 
     def close(self) -> None:
         try:
+            self.commit()  # rows staged by an engine that did not get to its commit (shutdown mid-burst)
+        except sqlite3.Error:
+            pass
+        try:
             self.conn.close()
         except sqlite3.Error:
             pass
@@ -181,22 +200,58 @@ class Store:
         self.conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
     # ------------------------------------------------------------------------------------- order journal
-    def journal_order(self, row: dict[str, Any]) -> None:
-        """Persist a new order (before it is sent). Autocommit: durable when this returns."""
-        self.conn.execute(
-            "INSERT INTO orders(client_order_id, symbol, venue, side, order_type, quantity, price, actor, "
-            "status, filled_qty, avg_price, venue_order_id, reason, created_ts, updated_ts) "
-            "VALUES (:client_order_id, :symbol, :venue, :side, :order_type, :quantity, :price, :actor, "
-            ":status, :filled_qty, :avg_price, :venue_order_id, :reason, :created_ts, :updated_ts)", row)
+    # Group commit. The ExecutionEngine stages journal rows (new orders, order-state changes) here and calls
+    # ``commit`` before anything is sent to a venue and before venue reports are applied; one commit
+    # serves a whole burst. Staged rows are in memory only: no write transaction (and so no database lock
+    # that ``kestrel risk halt`` would wait for) is held while engine or plugin code runs.
+    def stage_order(self, row: tuple) -> None:
+        """A new order row (``ORDER_COLUMNS`` order). Durable after the next successful ``commit``."""
+        self._new_orders.append(row)
 
-    def update_order(self, client_order_id: str, status: str, filled_qty: float, avg_price: float,
-                     venue_order_id: str | None, reason: str, ts: int) -> None:
-        self.conn.execute(
-            "UPDATE orders SET status=?, filled_qty=?, avg_price=?, venue_order_id=COALESCE(?, venue_order_id), "
-            "reason=?, updated_ts=? WHERE client_order_id=?",
-            (status, filled_qty, avg_price, venue_order_id, reason, ts, client_order_id))
+    def stage_order_update(self, client_order_id: str, status: str, filled_qty: float, avg_price: float,
+                           venue_order_id: str | None, reason: str, ts: int) -> None:
+        """An order's latest state; a later update of the same order in the same commit replaces it (a
+        venue order id, once given, is kept)."""
+        if venue_order_id is None:
+            earlier = self._updates.get(client_order_id)
+            if earlier is not None:
+                venue_order_id = earlier[3]
+        self._updates[client_order_id] = (status, filled_qty, avg_price, venue_order_id, reason, ts,
+                                          client_order_id)
+
+    @property
+    def staged(self) -> bool:
+        return bool(self._new_orders or self._updates)
+
+    def commit(self, fills: list[tuple] | tuple = ()) -> list[bool]:
+        """Write the staged order rows and ``fills`` (``FILL_COLUMNS`` order) in one transaction.
+
+        Returns, per fill, whether it was new: False for a (venue, trade_id) already recorded (a duplicate
+        delivery, also within ``fills``). Durable on return (WAL, synchronous=NORMAL: survives a crash or
+        ``kill -9`` of this process; power loss can lose the last commits). On an error nothing is written,
+        the staged rows are kept for the next attempt and ``sqlite3.Error`` is raised."""
+        if not (fills or self._new_orders or self._updates):
+            return []
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if self._new_orders:
+                conn.executemany(_INSERT_ORDER, self._new_orders)
+            fresh = [conn.execute(_INSERT_FILL, row).rowcount == 1 for row in fills]
+            if self._updates:
+                conn.executemany(_UPDATE_ORDER, self._updates.values())
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        self._new_orders.clear()
+        self._updates.clear()
+        return fresh
 
     def orders(self, statuses: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        """Journaled orders, oldest first (staged rows are committed first: reads see them)."""
+        self.commit()
         if statuses:
             marks = ",".join("?" * len(statuses))
             cur = self.conn.execute(f"SELECT * FROM orders WHERE status IN ({marks}) ORDER BY created_ts", statuses)
@@ -207,14 +262,22 @@ class Store:
 
     # --------------------------------------------------------------------------------------------- fills
     def record_fill(self, row: dict[str, Any]) -> bool:
-        """Insert a fill; False if (venue, trade_id) is already recorded (a duplicate delivery)."""
-        cur = self.conn.execute(
-            "INSERT OR IGNORE INTO fills(venue, trade_id, client_order_id, symbol, side, price, quantity, fee, "
-            "fee_currency, liquidity, ts) VALUES (:venue, :trade_id, :client_order_id, :symbol, :side, :price, "
-            ":quantity, :fee, :fee_currency, :liquidity, :ts)", row)
-        return cur.rowcount == 1
+        """Insert one fill now (autocommit); False if (venue, trade_id) is already recorded."""
+        return self.conn.execute(_INSERT_FILL, tuple(row[c] for c in FILL_COLUMNS)).rowcount == 1
+
+    def fill_totals(self, client_order_ids: list[str]) -> dict[str, tuple[float, float, float]]:
+        """(quantity, quantity * price, fee) summed over the recorded fills of each order."""
+        out: dict[str, tuple[float, float, float]] = {}
+        for i in range(0, len(client_order_ids), 500):
+            chunk = client_order_ids[i:i + 500]
+            rows = self.conn.execute(
+                f"SELECT client_order_id, SUM(quantity), SUM(quantity * price), SUM(fee) FROM fills "
+                f"WHERE client_order_id IN ({','.join('?' * len(chunk))}) GROUP BY client_order_id", chunk)
+            out.update((cid, (q, n, f)) for cid, q, n, f in rows)
+        return out
 
     def fills(self) -> Iterator[dict[str, Any]]:
+        self.commit()
         cur = self.conn.execute("SELECT * FROM fills ORDER BY ts, rowid")
         cols = [d[0] for d in cur.description]
         for r in cur:

@@ -246,3 +246,27 @@ def test_corrupt_risk_record_starts_halted(make_kernel, profile):
     k.close()
     k2 = make_kernel(profile)
     assert k2.risk.state is TradingState.HALTED and "corrupt" in k2.risk.state_reason
+
+
+class Go:
+    """One message a strategy reacts to with several orders."""
+
+
+def test_orders_still_waiting_for_their_journal_commit_are_never_sent_after_a_kill(make_kernel):
+    k = kernel_with(make_kernel)
+    sent = []
+    real = k.sim.submit
+    k.sim.submit = lambda o: (sent.append(o.client_order_id), real(o))
+    far = k.instruments["BTC/USDT"].round_price(mid(k) * 0.97)
+    cmds = [SubmitOrder(f"q{i}", "BTC/USDT", "sim", Side.BUY, OrderType.LIMIT, 0.001 + i * 0.0001, far,
+                        "strategy:eager") for i in range(5)]
+    k.bus.subscribe(Go, lambda _g: [k.bus.publish(c) for c in cmds])  # approved, waiting in the burst
+    k.bus.subscribe(Go, lambda _g: k.risk.halt("desk call", actor="manual"))  # the kill lands meanwhile
+    k.bus.publish(Go())
+    assert sent == []
+    for c in cmds:
+        o = k.execution.orders[c.client_order_id]
+        assert o.status is OrderStatus.CANCELED and o.reason == "canceled before it was sent"
+    rows = {r["client_order_id"]: r["status"] for r in k.store.orders()}
+    assert all(rows[c.client_order_id] == "CANCELED" for c in cmds)
+    assert k.execution.working == {} and k.risk.state is TradingState.HALTED

@@ -240,3 +240,109 @@ def test_reducing_accepts_only_exposure_shrinking_orders(make_kernel):
     assert [d.reason for d in seen] == ["REDUCING_ONLY"] * 3
     assert k.execution.orders[ok].status is OrderStatus.FILLED
     assert k.portfolio.position("BTC/USDT").quantity == pytest.approx(0.01)
+
+
+# ------------------------------------------------------------------------------------------ group commit
+class Go:
+    """A message a strategy reacts to by sending several orders (one dispatch)."""
+
+
+def _burst(k, n, otype=OrderType.MARKET, actor="strategy:burst"):
+    inst = k.instruments["BTC/USDT"]
+    price = inst.round_price(mid(k) * 0.97) if otype is OrderType.LIMIT else None
+    cmds = [SubmitOrder(f"b{i}", "BTC/USDT", "sim", Side.BUY if i % 2 == 0 else Side.SELL, otype,
+                        round(0.001 + 0.0001 * i, 4), price, actor) for i in range(n)]
+    unsub = k.bus.subscribe(Go, lambda _g: [k.bus.publish(c) for c in cmds])
+    k.bus.publish(Go())
+    unsub()
+    return [c.client_order_id for c in cmds]
+
+
+def test_a_burst_from_one_message_is_journaled_in_one_commit_before_any_order_is_sent(make_kernel):
+    k = make_kernel()
+    advance(k, 500)
+    outside = Store(k.store.path)  # another connection: sees only what is committed
+    commits, journal_commits, seen_at_send = [], [], {}
+    real_commit, real_submit = k.store.commit, k.sim.submit
+
+    def commit(fills=()):
+        commits.append(len(fills))
+        if k.store._new_orders:
+            journal_commits.append(len(k.store._new_orders))
+        return real_commit(fills)
+
+    def submit(order):
+        seen_at_send[order.client_order_id] = {r["client_order_id"] for r in outside.orders()}
+        return real_submit(order)
+
+    k.store.commit, k.sim.submit = commit, submit
+    ids = _burst(k, 10)
+    assert journal_commits == [10]  # one commit for the whole burst
+    assert list(seen_at_send) == ids  # every order sent...
+    assert all(set(ids) <= rows for rows in seen_at_send.values())  # ...after all ten rows were committed
+    assert all(k.execution.orders[c].status is OrderStatus.FILLED for c in ids)
+    assert len(commits) == 2  # the journal rows, then the fills (before any position moved)
+    outside.close()
+
+
+def test_a_fill_is_durable_before_the_position_moves(make_kernel):
+    k = make_kernel()
+    advance(k, 500)
+    outside = Store(k.store.path)
+    checked = []
+
+    def on_fill(fill):  # runs when the position changes (Portfolio handles the same message first)
+        durable = {r["trade_id"] for r in outside.fills()}
+        checked.append((fill.trade_id in durable, k.portfolio.position("BTC/USDT").quantity))
+
+    k.bus.subscribe(OrderFilled, on_fill)
+    k.submit("BTC/USDT", Side.BUY, OrderType.MARKET, 0.02)
+    assert checked and all(durable for durable, _ in checked)
+    assert checked[-1][1] == pytest.approx(0.02)
+    outside.close()
+
+
+def test_crash_after_a_fill_commit_but_before_the_order_row_restarts_consistent(make_kernel, profile, sim_clock):
+    from app.config import Settings, SimSettings
+    from app.engine.kernel import Kernel
+
+    k = Kernel(profile, Settings(sim=SimSettings(latency_ms=0)), clock=sim_clock)  # not closed: it "crashes"
+    k.start()
+    advance(k, 500)
+    cid = k.submit("BTC/USDT", Side.BUY, OrderType.MARKET, 0.02)
+    assert k.execution.orders[cid].status is OrderStatus.FILLED
+    assert k.store.staged  # the FILLED row waits for the next commit...
+    k.store.conn.close()  # ...and the process dies (kill -9: nothing staged is written)
+    k.lock.release()
+    k2 = make_kernel(profile)
+    order = k2.execution.orders[cid]  # the journal said SUBMITTED; the committed fills say FILLED
+    assert order.status is OrderStatus.FILLED and order.filled_qty == pytest.approx(0.02)
+    assert cid not in k2.execution.working
+    assert k2.portfolio.position("BTC/USDT").quantity == pytest.approx(0.02)  # the same fills
+
+
+def test_a_journal_that_cannot_be_written_refuses_to_send(make_kernel):
+    import sqlite3
+
+    from app.engine.messages import Alert, OrderRejected
+
+    k = make_kernel()
+    advance(k, 500)
+    sent, alerts, rejects = [], [], []
+    real_submit, real_commit = k.sim.submit, k.store.commit
+    k.sim.submit = lambda o: (sent.append(o.client_order_id), real_submit(o))
+    k.bus.subscribe(Alert, alerts.append)
+    k.bus.subscribe(OrderRejected, rejects.append)
+
+    def full_disk(fills=()):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    k.store.commit = full_disk
+    cid = k.submit("BTC/USDT", Side.BUY, OrderType.MARKET, 0.01)
+    o = k.execution.orders[cid]
+    assert sent == [] and o.status is OrderStatus.REJECTED and "journal could not be written" in o.reason
+    assert [r.client_order_id for r in rejects] == [cid] and alerts[-1].title == "Order journal unavailable"
+    assert cid not in k.execution.working
+    k.store.commit = real_commit  # the disk recovers: the refusal itself is journaled
+    k.risk.tick()
+    assert {r["client_order_id"]: r["status"] for r in k.store.orders()}[cid] == "REJECTED"

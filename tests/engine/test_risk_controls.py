@@ -202,3 +202,67 @@ def test_per_strategy_overrides_take_precedence_over_the_global_strategy_limits(
     assert big == [None] * 5 + ["MAX_WORKING_ORDERS_STRATEGY"]  # its own override
     assert send(k, 0.002, actor="strategy:tiny") == "MAX_NOTIONAL"  # ~130 USDT > its 100
     assert k.risk.limits.for_strategy("tiny", "max_working_orders") == 3  # fields left out fall back
+
+
+class Go:
+    """One message a strategy reacts to with a whole burst of orders (one dispatch, one journal commit)."""
+
+
+def test_a_burst_inside_one_dispatch_counts_orders_waiting_to_be_sent(make_kernel):
+    k = kernel_with(make_kernel, max_working_orders_total=50)
+    far = k.instruments["BTC/USDT"].round_price(mid(k) * 0.97)
+    cmds = [SubmitOrder(f"x{i}", "BTC/USDT", "sim", Side.BUY, OrderType.LIMIT, 0.001, far) for i in range(2000)]
+    denied: list[OrderDenied] = []
+    k.bus.subscribe(OrderDenied, denied.append)
+    k.bus.subscribe(Go, lambda _g: [k.bus.publish(c) for c in cmds])
+    k.bus.publish(Go())  # nothing is sent until the dispatch ends: the first 50 must still count
+    assert len(denied) == 1950 and {d.reason for d in denied} == {"MAX_WORKING_ORDERS"}
+    assert len(k.sim.open_orders()) == 50
+
+
+def test_exposure_totals_match_a_scan_of_the_working_orders():
+    """The running totals the checks read (instead of scanning) agree with a scan after any history."""
+    import random
+
+    from app.engine.messages import OrderStatus as S
+    from app.engine.orders import Order
+    from app.engine.working import WorkingExposure
+
+    rng = random.Random(7)
+    ex, orders = WorkingExposure(), []
+    for step in range(1500):
+        roll = rng.random()
+        if roll < 0.45 or not orders:
+            o = Order(f"c{step}", rng.choice("AB"), "sim", rng.choice([Side.BUY, Side.SELL]), OrderType.LIMIT,
+                      rng.randint(1, 9) * 0.1, rng.choice([None, 100.0 + rng.randint(-5, 5)]),
+                      rng.choice(["manual", "strategy:x"]), status=S.SUBMITTED)
+            orders.append(o)
+        else:
+            o = rng.choice(orders)
+            if not o.status.is_working:
+                continue
+            if roll < 0.75:
+                o.filled_qty = min(o.quantity, o.filled_qty + 0.1)
+                o.status = S.FILLED if o.filled_qty >= o.quantity - 1e-12 else S.PARTIALLY_FILLED
+            else:
+                o.status = rng.choice([S.CANCELED, S.ACCEPTED, S.REJECTED])
+        ex.book(o)
+        working = [o for o in orders if o.status.is_working]
+        for sym in "AB":
+            mine = [o for o in working if o.symbol == sym]
+            for side in (Side.BUY, Side.SELL):
+                same = [o for o in mine if o.side is side]
+                assert ex.side_leaves.get((sym, side), 0.0) == pytest.approx(sum(o.leaves_qty for o in same))
+                assert ex.prices.get((sym, side), []) == sorted(o.price for o in same if o.price is not None)
+            assert ex.net_leaves.get(sym, 0.0) == pytest.approx(sum(o.leaves_qty * o.side.sign for o in mine))
+            assert ex.priced_notional.get(sym, 0.0) == pytest.approx(
+                sum(o.leaves_qty * o.price for o in mine if o.price is not None))
+            assert ex.unpriced_leaves.get(sym, 0.0) == pytest.approx(
+                sum(o.leaves_qty for o in mine if o.price is None))
+        assert ex.by_actor == {a: n for a in ("manual", "strategy:x")
+                               if (n := sum(o.actor == a for o in working))}
+    for o in orders:
+        o.status = S.CANCELED
+        ex.book(o)
+    assert not (ex.side_leaves or ex.net_leaves or ex.priced_notional or ex.unpriced_leaves or ex.prices
+                or ex.by_actor)  # emptied buckets are gone: exactly 0, no float residue

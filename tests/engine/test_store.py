@@ -97,3 +97,45 @@ def test_fills_are_deduplicated_by_venue_trade_id(tmp_path):
     assert s.record_fill(row) is False
     assert s.record_fill({**row, "venue": "other"}) is True
     assert len(list(s.fills())) == 2
+
+
+def _fill(trade_id, venue="sim"):
+    return (venue, trade_id, "c1", "X", "BUY", 1.0, 1.0, 0.0, "U", "TAKER", 1)
+
+
+def _order(cid, status="SUBMITTED"):
+    return (cid, "X", "sim", "BUY", "MARKET", 1.0, None, "manual", status, 0.0, 0.0, None, "", 1, 1)
+
+
+def test_group_commit_writes_staged_orders_and_fills_in_one_transaction_and_flags_duplicates(tmp_path):
+    s = Store(tmp_path / "k.db")
+    s.stage_order(_order("c1"))
+    s.stage_order_update("c1", "ACCEPTED", 0.0, 0.0, "V1", "", 2)
+    s.stage_order_update("c1", "FILLED", 1.0, 1.0, None, "", 3)  # the later state of the same order wins
+    assert s.commit([_fill("T1"), _fill("T1"), _fill("T2")]) == [True, False, True]  # a duplicate in the batch
+    other = Store(tmp_path / "k.db")  # what another process (or a restart) sees
+    (row,) = other.orders()
+    assert (row["status"], row["filled_qty"], row["venue_order_id"]) == ("FILLED", 1.0, "V1")
+    assert s.commit([_fill("T2")]) == [False]  # already recorded: a duplicate delivery
+    assert len(list(other.fills())) == 2
+    other.close()
+    s.close()
+
+
+def test_staged_rows_are_not_visible_outside_until_committed_and_survive_a_failed_commit(tmp_path):
+    s = Store(tmp_path / "k.db")
+    s.stage_order(_order("c1"))
+    other = sqlite3.connect(tmp_path / "k.db")
+    assert other.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 0  # staged: in memory only
+    blocker = sqlite3.connect(tmp_path / "k.db", isolation_level=None, timeout=0)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database
+    s.conn.execute("PRAGMA busy_timeout=0")
+    with pytest.raises(sqlite3.OperationalError):
+        s.commit()
+    blocker.execute("ROLLBACK")
+    assert s.staged  # kept for the next attempt
+    s.commit()
+    assert other.execute("SELECT status FROM orders").fetchall() == [("SUBMITTED",)]
+    other.close()
+    blocker.close()
+    s.close()
