@@ -667,14 +667,16 @@ class ChartWidget(QWidget):
         if order is None or order.price is None or abs(price - order.price) < inst.tick_size / 2:
             self._orders_seen = None
             return
-        new_id = replace_order(self.kernel, order_id, price)
-        if new_id is None:
+        new_id = self.kernel.new_order_id()
+        self.orders.mine.add(new_id)
+        text = (f"Moved {order.side.value} {order.leaves_qty:g} to {price:.{self.decimals}f} "
+                f"(cancel {order_id}, new {new_id})")
+        if replace_order(self.kernel, order_id, price, new_id=new_id) is None:
             self.show_status(f"{order_id} is no longer working", error=True)
-        else:
-            self.orders.mine.add(new_id)
-            self.show_status(f"Moved {order.side.value} {order.leaves_qty:g} to {price:.{self.decimals}f} "
-                             f"(cancel {order_id}, new {new_id})")
+        elif not self.orders.denied:  # a denial (synchronous) is shown by refresh
+            self.show_status(text)
         self._orders_seen = None
+        self.refresh()
 
     def _on_line_cancel(self, order_id: str) -> None:
         from app.engine.messages import CancelOrder

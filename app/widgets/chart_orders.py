@@ -21,16 +21,18 @@ SELL_LINE = QColor("#f85149")
 POSITION_LINE = QColor("#58a6ff")
 
 
-def replace_order(kernel: Kernel, client_order_id: str, price: float, actor: str = "manual") -> str | None:
+def replace_order(kernel: Kernel, client_order_id: str, price: float, actor: str = "manual",
+                  new_id: str | None = None) -> str | None:
     """Move a working limit order to ``price``: cancel it and submit the same side and remaining
     quantity at the new price, both through the risk gate. Returns the new order's id (None if the
-    order is no longer working)."""
+    order is no longer working). ``new_id``: the id to use (so a caller can recognise the answer,
+    which may arrive before this returns)."""
     order = kernel.execution.orders.get(client_order_id)
     if order is None or not order.status.is_working or order.order_type is not OrderType.LIMIT:
         return None
     now = kernel.clock.now_ms()
     kernel.bus.publish(CancelOrder(client_order_id, actor, ts=now))
-    cid = kernel.new_order_id()
+    cid = new_id or kernel.new_order_id()
     kernel.bus.publish(SubmitOrder(cid, order.symbol, order.venue, order.side, OrderType.LIMIT, order.leaves_qty,
                                    price, actor, ts=now))
     return cid

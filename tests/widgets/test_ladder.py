@@ -1,0 +1,142 @@
+"""The ladder (DOM) and depth chart on a real kernel: sizes per level, our orders at their price, clicks
+that trade and cancel through the risk gate, repaint at frame rate."""
+from __future__ import annotations
+
+import numpy as np
+from kit import advance, pump
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt
+from PySide6.QtTest import QTest
+
+from app.engine.messages import OrderStatus, OrderType, Side
+from app.widgets.ladder import LadderWidget
+
+SYMBOL = "BTC/USDT"
+
+
+def cell_pos(ladder: LadderWidget, column: str, price: float) -> QPoint:
+    v = ladder.view
+    row = v.row_of(v.model.ticks(price))
+    assert row is not None, f"{price} is not on screen"
+    names = ("Buy", "Bid", "Price", "Ask", "Sell")
+    fracs = (0.16, 0.22, 0.24, 0.22, 0.16)
+    x = sum(fracs[: names.index(column)]) * v.width() + fracs[names.index(column)] * v.width() / 2
+    return QPoint(int(x), int(v.ROW_H + row * v.ROW_H + v.ROW_H / 2))
+
+
+def test_sizes_per_level_match_the_book_and_the_depth_chart(qtbot, window_factory):
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 500)
+    ladder = window.ladder
+    book = kernel.market.get(SYMBOL).book
+    rows = {r["price"]: r for r in ladder.rows()}
+    for price, size in book.bids[:5]:
+        assert rows[price]["bid"] == size and rows[price]["ask"] is None
+    for price, size in book.asks[:5]:
+        assert rows[price]["ask"] == size and rows[price]["bid"] is None
+    bp, bs, ap, as_ = ladder.depth.curves()
+    np.testing.assert_allclose(bs, np.cumsum([s for _, s in book.bids]))
+    np.testing.assert_allclose(as_, np.cumsum([s for _, s in book.asks]))
+    assert bp[0] == book.best_bid and ap[0] == book.best_ask
+    assert "spread" in ladder.title.text()
+
+
+def test_a_click_on_a_bid_buys_there_through_the_ticket_and_the_risk_gate(qtbot, window_factory):
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 500)
+    ladder, ticket = window.ladder, window.ticket
+    ticket.quantity.setText("0.02")
+    price = kernel.market.get(SYMBOL).book.bids[4][0]
+    QTest.mouseClick(ladder.view, Qt.MouseButton.LeftButton, pos=cell_pos(ladder, "Bid", price))
+    pump(qtbot, kernel, window, 10, step=10)
+    (order,) = kernel.execution.orders.values()
+    assert (order.side, order.order_type, order.price, order.quantity) == (Side.BUY, OrderType.LIMIT, price, 0.02)
+    assert order.status is OrderStatus.ACCEPTED and order.actor == "manual"
+    assert 0.02 in [r["buy"] for r in ladder.rows()]  # shown on our side of the ladder at that price
+    assert "ACCEPTED" in ticket.status.text()
+
+    ask = kernel.market.get(SYMBOL).book.asks[6][0]
+    QTest.mouseClick(ladder.view, Qt.MouseButton.LeftButton, pos=cell_pos(ladder, "Ask", ask))
+    pump(qtbot, kernel, window, 10, step=10)
+    sells = [o for o in kernel.execution.working_orders(SYMBOL) if o.side is Side.SELL]
+    assert [(o.price, o.quantity) for o in sells] == [(ask, 0.02)]
+
+    # cancel at the level: a click on our orders there
+    QTest.mouseClick(ladder.view, Qt.MouseButton.LeftButton, pos=cell_pos(ladder, "Buy", price))
+    pump(qtbot, kernel, window, 10, step=10)
+    assert order.status is OrderStatus.CANCELED
+    assert 0.02 not in [r["buy"] for r in ladder.rows()]
+
+
+def test_a_denied_ladder_click_shows_in_the_ticket(qtbot, window_factory):
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 500)
+    window.ticket.quantity.setText("0.00015")  # not on the lot size
+    price = kernel.market.get(SYMBOL).book.bids[2][0]
+    window.ladder.click("Bid", price)
+    pump(qtbot, kernel, window, 10, step=10)
+    assert "QTY_NOT_ON_LOT" in window.ticket.status.text()
+    assert window.ticket.status.property("ok") == "false"
+    window.risk_panel.kill_button.click()
+    window.ticket.quantity.setText("0.01")
+    window.ladder.click("Ask", kernel.market.get(SYMBOL).book.asks[2][0])
+    pump(qtbot, kernel, window, 10, step=10)
+    assert "TRADING_HALTED" in window.ticket.status.text()
+    assert not kernel.execution.working_orders(SYMBOL)
+
+
+def test_our_orders_outside_the_top_levels_are_shown_at_their_price(qtbot, make_kernel):
+    kernel = make_kernel(latency_ms=0)
+    advance(kernel, 500)
+    ladder = LadderWidget(kernel)
+    qtbot.addWidget(ladder)
+    ladder.resize(320, 1000)
+    ladder.show()
+    qtbot.waitExposed(ladder)
+    ladder.refresh()
+    book = kernel.market.get(SYMBOL).book
+    inst = kernel.instruments[SYMBOL]
+    near = inst.round_price(book.bids[-1][0] - 8 * inst.tick_size)  # below the book's 10 levels
+    far = inst.round_price(book.bids[-1][0] - 500 * inst.tick_size)  # far off screen
+    kernel.submit(SYMBOL, Side.BUY, OrderType.LIMIT, 0.01, near)
+    kernel.submit(SYMBOL, Side.BUY, OrderType.LIMIT, 0.03, far)
+    advance(kernel, 50)
+    ladder.refresh()
+    rows = {r["price"]: r for r in ladder.rows()}
+    assert near < min(p for p, _ in book.bids)
+    assert rows[near]["buy"] == 0.01 and rows[near]["bid"] is None
+    assert far not in rows
+    # the edge says there is more below; clicking it scrolls there
+    v = ladder.view
+    QTest.mouseClick(v, Qt.MouseButton.LeftButton, pos=QPoint(v.width() // 2, v.ROW_H + (v.rows - 1) * v.ROW_H + 5))
+    assert {r["price"]: r for r in ladder.rows()}[far]["buy"] == 0.03
+    assert not v.follow
+    ladder.centre_button.click()
+    assert v.follow and v.center == v.model.mid()
+
+
+def test_the_ladder_repaints_at_frame_rate_not_per_book_update(qtbot, window_factory):
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 300)
+
+    class Count(QObject):
+        n = 0
+
+        def eventFilter(self, obj, ev):  # noqa: N802
+            if ev.type() == QEvent.Type.Paint:
+                Count.n += 1
+            return False
+
+    counter = Count()
+    window.ladder.view.installEventFilter(counter)
+    window.ladder.view.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)  # no hover repaints
+    qtbot.wait(100)  # expose and activation repaints of the new window are done
+    Count.n = 0
+    v0 = kernel.market.get(SYMBOL).version
+    for _ in range(40):  # many book updates, no frame
+        kernel.clock.advance(50)
+        kernel.step()
+    qtbot.wait(5)
+    assert kernel.market.get(SYMBOL).version - v0 >= 20 and Count.n == 0
+    window.frames.tick()
+    qtbot.wait(5)
+    assert Count.n == 1
