@@ -116,6 +116,7 @@ def test_our_orders_outside_the_top_levels_are_shown_at_their_price(qtbot, make_
 
 def test_the_ladder_repaints_at_frame_rate_not_per_book_update(qtbot, window_factory):
     kernel, window = window_factory()
+    window.frames.stop()  # frames only when this test ticks them
     pump(qtbot, kernel, window, 300)
 
     class Count(QObject):
