@@ -3,6 +3,10 @@
 Fills are the source of truth: on start the portfolio is rebuilt by replaying the fills table, so a
 restart never loses or double-counts a position. Marks come from the latest book mid (last trade if
 there is no two-sided book).
+
+``equity()`` and ``gross_exposure()`` are read by the risk gate on every order: they are cached until
+``version`` moves (every fill, every mark change). ``PositionChanged``/``AccountChanged`` are built only
+when someone subscribes to them (views read the portfolio at frame time instead).
 """
 from __future__ import annotations
 
@@ -59,6 +63,7 @@ class Portfolio:
         self.cash: dict[str, float] = dict(starting_cash)
         self.positions: dict[str, Position] = {}
         self.version = 0
+        self._cached = (-1, 0.0, 0.0)  # (version, equity, gross exposure)
         for row in store.fills():
             self._apply(row["symbol"], Side(row["side"]), row["price"], row["quantity"], row["fee"])
         bus.subscribe(OrderFilled, self.on_fill)
@@ -79,21 +84,24 @@ class Portfolio:
 
     def equity(self) -> float:
         """Cash plus marked positions, in the base currency."""
-        total = self.cash_in_base()
+        cached = self._cached
+        return cached[1] if cached[0] == self.version else self._totals()[1]
+
+    def gross_exposure(self) -> float:
+        """Sum of |position| x mark, in the base currency."""
+        cached = self._cached
+        return cached[2] if cached[0] == self.version else self._totals()[2]
+
+    def _totals(self) -> tuple[int, float, float]:
+        equity, gross = self.cash_in_base(), 0.0
         for pos in self.positions.values():
             inst = self._instruments.get(pos.symbol)
             if inst is not None and pos.quantity:
-                mark = pos.mark or pos.avg_price
-                total += pos.quantity * mark * self._fx.get(inst.quote, 1.0)
-        return total
-
-    def gross_exposure(self) -> float:
-        total = 0.0
-        for pos in self.positions.values():
-            inst = self._instruments.get(pos.symbol)
-            if inst is not None:
-                total += abs(pos.quantity) * (pos.mark or pos.avg_price) * self._fx.get(inst.quote, 1.0)
-        return total
+                value = pos.quantity * (pos.mark or pos.avg_price) * self._fx.get(inst.quote, 1.0)
+                equity += value
+                gross += abs(value)
+        self._cached = (self.version, equity, gross)
+        return self._cached
 
     # ---------------------------------------------------------------------------------------- handlers
     def on_fill(self, fill: OrderFilled) -> None:
@@ -114,6 +122,7 @@ class Portfolio:
         pos = self.positions.get(tick.symbol)
         if pos is not None and pos.quantity and not pos.mark:
             pos.mark = tick.price
+            self.version += 1
 
     def _apply(self, symbol: str, side: Side, price: float, qty: float, fee: float) -> Position:
         pos = self.position(symbol)
@@ -127,6 +136,9 @@ class Portfolio:
         return pos
 
     def _publish(self, pos: Position, ts: int) -> None:
-        self._bus.publish(PositionChanged(pos.symbol, pos.quantity, pos.avg_price, pos.realized_pnl,
-                                          pos.unrealized_pnl, ts))
-        self._bus.publish(AccountChanged(self.cash_in_base(), self.equity(), self.base_currency, ts))
+        bus = self._bus
+        if bus.wants(PositionChanged):
+            bus.publish(PositionChanged(pos.symbol, pos.quantity, pos.avg_price, pos.realized_pnl,
+                                        pos.unrealized_pnl, ts))
+        if bus.wants(AccountChanged):
+            bus.publish(AccountChanged(self.cash_in_base(), self.equity(), self.base_currency, ts))

@@ -26,7 +26,7 @@ from app.engine.messages import (
     Side, SubmitOrder, TradingState, TradingStateChanged, VenueStatus,
 )
 from app.engine.portfolio import Portfolio, Position
-from app.engine.risk_checks import FLATTEN, Denial, PreTradeChecks
+from app.engine.risk_checks import FLATTEN, ActorLimits, Denial, PreTradeChecks, SymbolLimits
 from app.engine.risk_monitor import NS, RateBook, strategy_of
 from app.engine.store import RiskStateRecord, Store
 
@@ -62,9 +62,11 @@ class RiskEngine:
         self.bus, self.store, self.clock = bus, store, clock
         self.execution, self.instruments = execution, instruments
         self.market, self.portfolio = market, portfolio
-        stored = store.get_setting("risk.limits")  # a person's changes outlive settings.json's defaults
-        self.limits = RiskSettings.model_validate(stored) if stored else limits
+        self._actors: dict[str, ActorLimits] = {}
+        self._symbols: dict[str, SymbolLimits] = {}
         self.rates = RateBook()
+        stored = store.get_setting("risk.limits")  # a person's changes outlive settings.json's defaults
+        self._limits = RiskSettings.model_validate(stored) if stored else limits
         self.checks = PreTradeChecks(self)
         self.state, self.state_reason = A, ""
         self._known: dict[str, RiskStateRecord] = {}  # the records as we last wrote or read them
@@ -80,6 +82,7 @@ class RiskEngine:
         self._kill_cancels: dict[str, list[int]] = {}  # cid -> [first sent, last sent] (monotonic ns)
         self._strategy_books: dict[str, dict[str, Position]] = {}
         self._sod = store.get_setting("risk.sod") or {}
+        self._day_ends_ms = 0  # the end of the UTC day ``_sod`` belongs to (cached: daily_pnl runs per fill)
         self.peak_equity = float(store.get_setting("risk.peak_equity") or 0.0)
         self._peak_saved = self.peak_equity
         bus.subscribe(SubmitOrder, self.on_submit)
@@ -90,6 +93,35 @@ class RiskEngine:
         bus.subscribe(VenueStatus, self.on_venue_status)
         if self.state is H:
             log.warning("starting HALTED (%s): reset the kill switch to trade", self.state_reason)
+
+    @property
+    def limits(self) -> RiskSettings:
+        return self._limits
+
+    @limits.setter
+    def limits(self, value: RiskSettings) -> None:
+        self._limits = self.checks.limits = value
+        self._actors.clear()  # resolved per actor/symbol from the limits: rebuilt on first use
+        self._symbols.clear()
+
+    def actor_limits(self, actor: str) -> ActorLimits:
+        a = self._actors.get(actor)
+        if a is None:
+            a = self._actors[actor] = ActorLimits(actor, self._limits, self.rates.of(actor))
+        return a
+
+    def symbol_limits(self, inst: Instrument) -> SymbolLimits:
+        s = self._symbols.get(inst.symbol)
+        if s is None:
+            s = self._symbols[inst.symbol] = SymbolLimits(inst, self._limits, self.portfolio.fx(inst.quote))
+        return s
+
+    def symbol_state(self, s: SymbolLimits):
+        """The market state of a symbol (None before any data): MarketState.symbols, remembered once seen."""
+        st = s.state
+        if st is None:
+            st = s.state = self.market.symbols.get(s.inst.symbol)
+        return st
 
     # ------------------------------------------------------------------------------------------ commands
     def on_submit(self, cmd: SubmitOrder) -> None:
@@ -119,25 +151,30 @@ class RiskEngine:
         inst = self.instruments.get(cmd.symbol)
         if inst is None or inst.venue != cmd.venue:
             return Denial("UNKNOWN_SYMBOL", f"{cmd.symbol!r} is not an instrument on venue {cmd.venue!r}.")
-        return self._check_states(cmd) or self.checks.run(cmd, inst)
+        checks = self.checks
+        checks.a = a = self.actor_limits(cmd.actor)
+        checks.s = self.symbol_limits(inst)
+        checks.value_price = self.valuation_price(cmd)
+        checks.now_ms, checks.mono_ns = self.clock.now_ms(), self.clock.monotonic_ns()
+        return self._check_states(cmd, a.name) or checks.run(cmd, inst)
 
-    def _check_states(self, cmd: SubmitOrder) -> Denial | None:
-        flatten = cmd.actor == FLATTEN and cmd.reduce_only
-        if self.state is H and not flatten:
+    def _check_states(self, cmd: SubmitOrder, name: str | None) -> Denial | None:
+        flatten = cmd.reduce_only and cmd.actor == FLATTEN
+        state = self.state
+        if state is H and not flatten:
             return Denial("TRADING_HALTED", f"Trading is HALTED ({self.state_reason}); no new orders until a "
                           f"person resets the kill switch.", limit="ACTIVE", observed="HALTED")
-        name = strategy_of(cmd.actor)
         st = self.strategy_states.get(name) if name else None
         if st is not None and st[0] is H:
             return Denial("STRATEGY_HALTED", f"Strategy {name} is HALTED ({st[1]}).", limit="ACTIVE",
                           observed="HALTED")
-        reducing = [why for state, why in (
-            (self.state, "trading is REDUCING"), ((st or (A, ""))[0], f"strategy {name} is REDUCING"),
-            (self.venue_states.get(cmd.venue, (A, ""))[0],
-             f"venue {cmd.venue} is REDUCING ({self.venue_states.get(cmd.venue, (A, ''))[1]})"),
-        ) if state is R]
-        if (reducing or flatten or cmd.reduce_only) and not self.reduces(cmd):
-            why = "; ".join(reducing) or "the order is reduce-only"
+        venue = self.venue_states.get(cmd.venue)
+        reducing = state is R or (st is not None and st[0] is R) or (venue is not None and venue[0] is R)
+        if (reducing or cmd.reduce_only) and not self.reduces(cmd):
+            why = "; ".join(why for on, why in (
+                (state is R, "trading is REDUCING"), (st is not None and st[0] is R, f"strategy {name} is REDUCING"),
+                (venue is not None and venue[0] is R, f"venue {cmd.venue} is REDUCING ({venue and venue[1]})"),
+            ) if on) or "the order is reduce-only"
             return Denial("REDUCING_ONLY", f"Only orders that shrink the position are accepted: {why}.",
                           limit="reduce only", observed="would increase exposure")
         return None
@@ -189,6 +226,11 @@ class RiskEngine:
         if not confirmed:
             raise PermissionError("flattening needs an explicit confirmation")
         sent = []
+        with self.execution.batch():  # one journal commit for all of them
+            self._flatten_positions(actor, sent)
+        return sent
+
+    def _flatten_positions(self, actor: str, sent: list[str]) -> None:
         for pos in list(self.portfolio.positions.values()):
             inst = self.instruments.get(pos.symbol)
             qty = inst.round_qty_down(abs(pos.quantity)) if inst else 0.0
@@ -200,7 +242,6 @@ class RiskEngine:
             self.bus.publish(SubmitOrder(cid, pos.symbol, inst.venue, side, OrderType.MARKET, qty, None, FLATTEN,
                                          reduce_only=True, ts=self.clock.now_ms()))
             sent.append(cid)
-        return sent
 
     def update_limits(self, changes: dict, actor: str, reason: str) -> RiskSettings:
         """Change limits. Only a person may (risk panel or CLI); each change is logged old -> new."""
@@ -214,7 +255,10 @@ class RiskEngine:
 
     # ---------------------------------------------------------------------------- automatic triggers
     def tick(self) -> None:
-        """Periodic (kernel.step): retry kill cancels, loss/drawdown (K3), stale data (K5), outside changes."""
+        """Periodic (kernel.step): retry kill cancels, loss/drawdown (K3), stale data (K5), outside changes,
+        and a journal commit that failed."""
+        self.execution.flush()
+        self.execution.commit_states()
         self._retry_kill_cancels()
         self._check_loss()
         if self.peak_equity != self._peak_saved:
@@ -228,15 +272,19 @@ class RiskEngine:
         name = strategy_of(order.actor) if order else None
         if name is None:
             return
-        book = self._strategy_books.setdefault(name, {})
-        pos = book.setdefault(fill.symbol, Position(fill.symbol))
+        book = self._strategy_books.get(name)
+        if book is None:
+            book = self._strategy_books[name] = {}
+        pos = book.get(fill.symbol)
+        if pos is None:
+            pos = book[fill.symbol] = Position(fill.symbol)
         pos.apply(fill.side, fill.price, fill.quantity)
         pos.realized_pnl -= fill.fee
-        n = self.rates.of(order.actor).fills.add(self.clock.monotonic_ns())
+        n = self.actor_limits(order.actor).rates.fills.add(self.clock.monotonic_ns())
         cap = self.limits.for_strategy(name, "max_fills_per_min")
         if n > cap and self.strategy_states.get(name, (A,))[0] is not H:
             self.halt_strategy(name, f"{n} fills in 60 s (limit {cap})", "risk")
-        self._check_loss()
+        self._check_loss(only=name)  # a fill moves this strategy's PnL; marks move the others' (tick)
 
     def on_reject(self, ev: OrderRejected) -> None:
         order = self.execution.orders.get(ev.client_order_id)
@@ -299,6 +347,15 @@ class RiskEngine:
             return None
         return st.book.best_ask if cmd.side is Side.BUY else st.book.best_bid
 
+    def working_notional(self) -> float:
+        """Leaves x (limit price, or the mid for market orders) of every working order, in the base currency."""
+        exposure, total = self.execution.exposure, 0.0
+        for symbol, notional in exposure.priced_notional.items():
+            total += notional * self.portfolio.fx(self.quote_of(symbol))
+        for symbol, leaves in exposure.unpriced_leaves.items():
+            total += leaves * (self.mid(symbol) or 0.0) * self.portfolio.fx(self.quote_of(symbol))
+        return total
+
     def mid(self, symbol: str) -> float | None:
         st = self.market.symbols.get(symbol)
         return st.book.mid if st and st.book else None
@@ -309,9 +366,8 @@ class RiskEngine:
 
     def reduces(self, cmd: SubmitOrder) -> bool:
         """Does the order shrink |position + working orders| without flipping through zero?"""
-        pos = self.portfolio.position(cmd.symbol).quantity
-        working = sum(o.leaves_qty * o.side.sign for o in self.execution.working.values() if o.symbol == cmd.symbol)
-        before = pos + working
+        pos = self.portfolio.positions.get(cmd.symbol)
+        before = (pos.quantity if pos else 0.0) + self.execution.exposure.net_leaves.get(cmd.symbol, 0.0)
         after = before + cmd.quantity * cmd.side.sign
         return abs(after) < abs(before) - 1e-12 and after * before >= 0
 
@@ -325,13 +381,17 @@ class RiskEngine:
     def daily_pnl(self) -> tuple[float, float]:
         """(PnL since the start of the UTC day, start-of-day equity), in the base currency."""
         equity = self.portfolio.equity()
-        today = dt.datetime.fromtimestamp(self.clock.now_ms() / 1000, tz=dt.timezone.utc).date().isoformat()
-        if self._sod.get("date") != today:
-            self._sod = {"date": today, "equity": equity}
-            self.store.set_setting("risk.sod", self._sod)
+        now = self.clock.now_ms()
+        if now >= self._day_ends_ms or now < self._day_ends_ms - 86_400_000:
+            day = dt.datetime.fromtimestamp(now / 1000, tz=dt.timezone.utc).date()
+            self._day_ends_ms = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp()
+                                    * 1000) + 86_400_000
+            if self._sod.get("date") != day.isoformat():
+                self._sod = {"date": day.isoformat(), "equity": equity}
+                self.store.set_setting("risk.sod", self._sod)
         return equity - self._sod["equity"], self._sod["equity"]
 
-    def _check_loss(self) -> None:
+    def _check_loss(self, only: str | None = None) -> None:
         pnl, sod = self.daily_pnl()
         equity = sod + pnl
         if equity > self.peak_equity:
@@ -341,7 +401,7 @@ class RiskEngine:
             self.halt(f"daily loss {pnl:,.2f} reached -{limits.daily_loss_halt_pct}% of start-of-day equity", "risk")
         elif self.state is not H and self.peak_equity and equity <= self.peak_equity * (1 - limits.max_drawdown_pct / 100.0):
             self.halt(f"drawdown from peak {self.peak_equity:,.2f} reached {limits.max_drawdown_pct}%", "risk")
-        for name in self._strategy_books:
+        for name in (self._strategy_books if only is None else (only,)):
             if self.strategy_states.get(name, (A,))[0] is not H:
                 spnl = self.strategy_pnl(name)
                 pct = limits.for_strategy(name, "daily_loss_pct")

@@ -10,6 +10,11 @@ EXPOSURE      working orders per strategy and overall (in flight counts at once)
 
 Orders from the confirmed flatten action (actor "flatten", reduce-only) skip SIZE and FLOW: a flatten
 must not be blocked by the limits that protect against opening risk; it still passes VALIDITY and PRICE.
+
+Cost: the checks run on every order, so everything they need is at hand: the limits in force for the
+order's actor and symbol are resolved once (``ActorLimits``/``SymbolLimits``, rebuilt when a limit changes),
+and working orders are read through running totals (``working.WorkingExposure``), never scanned. Only a
+denial's text is built per order, and only when the order is denied.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from app.engine.instruments import Instrument
 from app.engine.messages import OrderType, Side, SubmitOrder
-from app.engine.risk_monitor import NS, strategy_of
+from app.engine.risk_monitor import NS, ActorRates
 
 if TYPE_CHECKING:
     from app.engine.risk import RiskEngine
@@ -34,6 +39,37 @@ class Denial:
 
 
 FLATTEN = "flatten"
+BUY, LIMIT, MARKET = Side.BUY, OrderType.LIMIT, OrderType.MARKET
+_isfinite = math.isfinite
+
+
+class ActorLimits:
+    """The limits in force for one actor ("manual", "strategy:x", "flatten"), resolved from ``RiskSettings``."""
+
+    __slots__ = ("actor", "name", "flatten", "perms", "max_notional", "max_msgs", "max_working", "rates")
+
+    def __init__(self, actor: str, limits, rates: ActorRates) -> None:
+        self.actor = actor
+        self.name = name = actor[9:] if actor.startswith("strategy:") else None  # strategy_of, inlined
+        self.flatten = actor == FLATTEN
+        self.perms = limits.permissions.get(name) if name else None
+        self.max_notional = limits.max_notional_manual if name is None else limits.for_strategy(name, "max_notional")
+        self.max_msgs = None if name is None else limits.for_strategy(name, "max_msgs_per_s")
+        self.max_working = None if name is None else limits.for_strategy(name, "max_working_orders")
+        self.rates = rates
+
+
+class SymbolLimits:
+    """What the checks need about one instrument: grid, currency, per-instrument limits, its market state."""
+
+    __slots__ = ("inst", "quote", "fx", "max_order_qty", "max_position", "state")
+
+    def __init__(self, inst: Instrument, limits, fx: float) -> None:
+        self.inst = inst
+        self.quote, self.fx = inst.quote, fx
+        self.max_order_qty = limits.max_order_qty.get(inst.symbol)
+        self.max_position = limits.max_position.get(inst.symbol)
+        self.state = None  # MarketState's SymbolState, once the market has been seen
 
 
 class PreTradeChecks:
@@ -42,8 +78,16 @@ class PreTradeChecks:
         self.rules = [self.permissions, self.quantity, self.price, self.max_qty, self.notional, self.collar,
                       self.duplicate, self.throttle, self.working_orders, self.position_limit, self.gross_exposure,
                       self.self_match]
+        # Set by RiskEngine.check for the order being checked: its actor's and symbol's limits, the limits in
+        # force, the order's value price (limit price, or best opposite for a market order) and the clocks.
+        self.a: ActorLimits | None = None
+        self.s: SymbolLimits | None = None
+        self.limits = risk.limits
+        self.value_price: float | None = None
+        self.now_ms = self.mono_ns = 0
 
     def run(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
+        """Every rule in order; the first denial wins. ``RiskEngine.check`` has set the context above."""
         for rule in self.rules:
             denial = rule(cmd, inst)
             if denial is not None:
@@ -52,10 +96,10 @@ class PreTradeChecks:
 
     # ------------------------------------------------------------------------------------- permissions
     def permissions(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        name = strategy_of(cmd.actor)
-        perms = self.r.limits.permissions.get(name) if name else None
+        perms = self.a.perms
         if perms is None:
             return None
+        name = self.a.name
         for what, value, allowed in (("symbol", cmd.symbol, perms.symbols), ("venue", cmd.venue, perms.venues),
                                      ("order type", cmd.order_type.value, perms.order_types)):
             if "*" not in allowed and value not in allowed:
@@ -66,7 +110,8 @@ class PreTradeChecks:
     # ---------------------------------------------------------------------------------------- validity
     def quantity(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
         q = cmd.quantity
-        if isinstance(q, bool) or not isinstance(q, (int, float)) or not math.isfinite(q) or q <= 0:
+        if (type(q) is not float and (isinstance(q, bool) or not isinstance(q, (int, float)))) \
+                or not _isfinite(q) or q <= 0:
             return Denial("INVALID_QUANTITY", f"Quantity must be a positive number, got {q!r}.",
                           limit="> 0", observed=repr(q))
         if not inst.is_on_lot(q):
@@ -75,16 +120,17 @@ class PreTradeChecks:
         if q < inst.min_qty - 1e-12:
             return Denial("QTY_BELOW_MIN", f"Quantity {q} is below the minimum {inst.min_qty}.",
                           limit=str(inst.min_qty), observed=str(q))
-        if q > inst.max_qty + 1e-12 and cmd.actor != FLATTEN:
+        if q > inst.max_qty + 1e-12 and not self.a.flatten:
             return Denial("QTY_ABOVE_VENUE_MAX", f"Quantity {q} is above the venue's maximum {inst.max_qty}.",
                           limit=str(inst.max_qty), observed=str(q))
         return None
 
     def price(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        if cmd.order_type is OrderType.MARKET:
+        if cmd.order_type is MARKET:
             return None
         p = cmd.price
-        if p is None or isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p) or p <= 0:
+        if p is None or (type(p) is not float and (isinstance(p, bool) or not isinstance(p, (int, float)))) \
+                or not _isfinite(p) or p <= 0:
             return Denial("INVALID_PRICE", f"A limit order needs a positive price, got {p!r}.",
                           limit="> 0", observed=repr(p))
         if not inst.is_on_tick(p):
@@ -94,25 +140,25 @@ class PreTradeChecks:
 
     # -------------------------------------------------------------------------------------------- size
     def max_qty(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        limit = self.r.limits.max_order_qty.get(cmd.symbol)
-        if limit is not None and cmd.quantity > limit + 1e-12 and cmd.actor != FLATTEN:
+        limit = self.s.max_order_qty
+        if limit is not None and cmd.quantity > limit + 1e-12 and not self.a.flatten:
             return Denial("MAX_ORDER_QTY", f"Quantity {cmd.quantity} exceeds the per-order limit {limit}.",
                           limit=str(limit), observed=str(cmd.quantity))
         return None
 
     def notional(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        price = self.r.valuation_price(cmd)
+        price = self.value_price
         if price is None:
             return Denial("NO_MARKET_DATA", f"No quote for {cmd.symbol} to value a market order; wait for data.")
         notional = cmd.quantity * price
-        if cmd.actor != FLATTEN:
-            limits, pf = self.r.limits, self.r.portfolio
-            name = strategy_of(cmd.actor)
-            limit = limits.max_notional_manual if name is None else limits.for_strategy(name, "max_notional")
-            value = notional * pf.fx(inst.quote)  # limits are in the account's base currency
+        a = self.a
+        if not a.flatten:
+            limit = a.max_notional
+            value = notional * self.s.fx  # limits are in the account's base currency
             if value > limit + 1e-9:
+                base = self.r.portfolio.base_currency
                 return Denial("MAX_NOTIONAL", f"Order value {notional:,.2f} {inst.quote} ({value:,.2f} "
-                              f"{pf.base_currency}) exceeds the limit {limit:,.2f} {pf.base_currency}.",
+                              f"{base}) exceeds the limit {limit:,.2f} {base}.",
                               limit=f"{limit:.2f}", observed=f"{value:.2f}")
         if inst.min_notional and notional < inst.min_notional:
             return Denial("MIN_NOTIONAL", f"Order value {notional:,.2f} is below the venue minimum "
@@ -121,104 +167,106 @@ class PreTradeChecks:
 
     # ------------------------------------------------------------------------------------------- price
     def collar(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        st = self.r.market.symbols.get(cmd.symbol)
+        st = self.r.symbol_state(self.s)
         book = st.book if st else None
         mid = book.mid if book else None
         if mid is None:
             return Denial("NO_QUOTE", f"No two-sided quote for {cmd.symbol}; orders wait for market data.",
                           observed="none")
-        age_s = (self.r.clock.now_ms() - st.book_ts) / 1000.0
-        if age_s > self.r.limits.quote_max_age_s:
+        limits = self.limits
+        age_s = (self.now_ms - st.book_ts) / 1000.0
+        if age_s > limits.quote_max_age_s:
             return Denial("STALE_QUOTE", f"The last quote for {cmd.symbol} is {age_s:.1f} s old.",
-                          limit=f"{self.r.limits.quote_max_age_s} s", observed=f"{age_s:.1f} s")
-        if cmd.order_type is OrderType.LIMIT:
+                          limit=f"{limits.quote_max_age_s} s", observed=f"{age_s:.1f} s")
+        if cmd.order_type is LIMIT:
             dev = abs(cmd.price / mid - 1.0) * 100.0
-            if dev > self.r.limits.price_collar_pct:
+            if dev > limits.price_collar_pct:
                 return Denial("PRICE_COLLAR", f"Price {cmd.price} is {dev:.2f}% away from the mid "
-                              f"{mid:.{inst.price_decimals}f} (limit ±{self.r.limits.price_collar_pct}%).",
-                              limit=f"{self.r.limits.price_collar_pct}%", observed=f"{dev:.2f}%")
+                              f"{mid:.{inst.price_decimals}f} (limit ±{limits.price_collar_pct}%).",
+                              limit=f"{limits.price_collar_pct}%", observed=f"{dev:.2f}%")
         return None
 
     # -------------------------------------------------------------------------------------------- flow
     def duplicate(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        window = self.r.limits.duplicate_window_s
-        if cmd.actor == FLATTEN or window <= 0:
+        window = self.limits.duplicate_window_s
+        if self.a.flatten or window <= 0:
             return None
-        key = (cmd.actor, cmd.symbol, cmd.side, cmd.order_type, cmd.quantity, cmd.price)
-        if self.r.rates.seen_within(key, self.r.clock.monotonic_ns(), int(window * NS)):
+        # (side, type) as booleans: an Enum member hashes in Python code, a bool in C
+        key = (cmd.actor, cmd.symbol, cmd.side is BUY, cmd.order_type is LIMIT, cmd.quantity, cmd.price)
+        if self.r.rates.seen_within(key, self.mono_ns, int(window * NS)):
             return Denial("DUPLICATE_ORDER", f"An identical order was sent less than {window:g} s ago.",
                           limit=f"{window:g} s")
         return None
 
     def throttle(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        if cmd.actor == FLATTEN:
+        a = self.a
+        if a.flatten:
             return None
-        now = self.r.clock.monotonic_ns()
-        limits, rates = self.r.limits, self.r.rates
-        name = strategy_of(cmd.actor)
-        mine = rates.of(cmd.actor)
-        if name is not None and mine.msgs.count(now) >= (cap := limits.for_strategy(name, "max_msgs_per_s")):
-            return self.r.throttle_tripped(cmd, cap, mine.msgs.count(now), "strategy")
-        total = rates.total.msgs.count(now)
-        if total >= limits.max_msgs_per_s_total:
-            return self.r.throttle_tripped(cmd, limits.max_msgs_per_s_total, total, "total")
-        mine.msgs.add(now)
-        rates.total.msgs.add(now)
+        now = self.mono_ns
+        mine, total = a.rates.msgs, self.r.rates.total.msgs
+        if a.name is not None and mine.count(now) >= a.max_msgs:
+            return self.r.throttle_tripped(cmd, a.max_msgs, mine.count(now), "strategy")
+        n = total.count(now)
+        cap = self.limits.max_msgs_per_s_total
+        if n >= cap:
+            return self.r.throttle_tripped(cmd, cap, n, "total")
+        mine.push(now)
+        total.push(now)
         return None
 
     # ---------------------------------------------------------------------------------------- exposure
     def working_orders(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        working = self.r.execution.working
-        limits = self.r.limits
-        if len(working) >= limits.max_working_orders_total and cmd.actor != FLATTEN:
-            return Denial("MAX_WORKING_ORDERS", f"{len(working)} orders are working; the limit is "
-                          f"{limits.max_working_orders_total}.", limit=str(limits.max_working_orders_total),
-                          observed=str(len(working)))
-        name = strategy_of(cmd.actor)
-        if name is not None:
-            n = sum(1 for o in working.values() if o.actor == cmd.actor)
-            cap = limits.for_strategy(name, "max_working_orders")
+        n_all = len(self.r.execution.working)
+        cap_all = self.limits.max_working_orders_total
+        a = self.a
+        if n_all >= cap_all and not a.flatten:
+            return Denial("MAX_WORKING_ORDERS", f"{n_all} orders are working; the limit is {cap_all}.",
+                          limit=str(cap_all), observed=str(n_all))
+        if a.name is not None:
+            n = self.r.execution.exposure.by_actor.get(cmd.actor, 0)
+            cap = a.max_working
             if n >= cap:
                 return Denial("MAX_WORKING_ORDERS_STRATEGY", f"{n} orders of {cmd.actor} are working; the limit "
                               f"is {cap}.", limit=str(cap), observed=str(n))
         return None
 
     def position_limit(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        limit = self.r.limits.max_position.get(cmd.symbol)
+        limit = self.s.max_position
         if limit is None:
             return None
-        pos = self.r.portfolio.position(cmd.symbol).quantity
-        same_side = sum(o.leaves_qty for o in self.r.execution.working.values()
-                        if o.symbol == cmd.symbol and o.side is cmd.side)
-        projected = abs(pos + cmd.side.sign * (same_side + cmd.quantity))
+        held = self.r.portfolio.positions.get(cmd.symbol)
+        pos = held.quantity if held else 0.0
+        same_side = self.r.execution.exposure.side_leaves.get((cmd.symbol, cmd.side), 0.0)
+        projected = abs(pos + (same_side + cmd.quantity if cmd.side is BUY else -same_side - cmd.quantity))
         if projected > limit + 1e-9 and projected > abs(pos) + 1e-12:
             return Denial("POSITION_LIMIT", f"Position would reach {projected:g} {inst.base} (working orders "
                           f"included); the limit is {limit:g}.", limit=str(limit), observed=f"{projected:g}")
         return None
 
     def gross_exposure(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        if self.r.reduces(cmd):
+        r = self.r
+        if r.reduces(cmd):
             return None
-        pf = self.r.portfolio
-        fx = pf.fx(inst.quote)
-        working = sum(o.leaves_qty * (o.price or self.r.mid(o.symbol) or 0.0) * pf.fx(self.r.quote_of(o.symbol))
-                      for o in self.r.execution.working.values())
-        price = self.r.valuation_price(cmd) or 0.0
-        gross = pf.gross_exposure() + working + cmd.quantity * price * fx
-        cap = self.r.limits.max_gross_exposure_x_equity * pf.equity()
+        pf = r.portfolio
+        price = self.value_price or 0.0
+        gross = pf.gross_exposure() + r.working_notional() + cmd.quantity * price * self.s.fx
+        x = self.limits.max_gross_exposure_x_equity
+        cap = x * pf.equity()
         if gross > cap + 1e-9:
             return Denial("GROSS_EXPOSURE", f"Gross exposure would be {gross:,.0f} {pf.base_currency}, above "
-                          f"{self.r.limits.max_gross_exposure_x_equity:g}x equity ({cap:,.0f}).",
-                          limit=f"{cap:.0f}", observed=f"{gross:.0f}")
+                          f"{x:g}x equity ({cap:,.0f}).", limit=f"{cap:.0f}", observed=f"{gross:.0f}")
         return None
 
     def self_match(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        for o in self.r.execution.working.values():
+        market = cmd.order_type is MARKET
+        if not self.r.execution.exposure.crosses(cmd.symbol, cmd.side, None if market else cmd.price):
+            return None
+        for o in self.r.execution.working.values():  # denied: name the first crossing order, as always
             if o.symbol != cmd.symbol or o.side is cmd.side or o.price is None:
                 continue
-            if cmd.order_type is OrderType.MARKET:
+            if market:
                 crosses = True
-            elif cmd.side is Side.BUY:
+            elif cmd.side is BUY:
                 crosses = cmd.price >= o.price
             else:
                 crosses = cmd.price <= o.price

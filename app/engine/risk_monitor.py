@@ -28,6 +28,10 @@ class Window:
         self.times.append(now)
         return self.count(now)
 
+    def push(self, now: int) -> None:
+        """``add`` without the count (the caller just counted)."""
+        self.times.append(now)
+
 
 @dataclass
 class ActorRates:
