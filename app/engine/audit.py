@@ -156,6 +156,40 @@ class AuditLog:
         """Append a bus message: kind = class name, payload = its fields (see ``record_of``)."""
         return self._insert(*message_payload(msg, actor))
 
+    def append_events(self, msgs: list[Any]) -> int:
+        """Append bus messages in order, as ``append_event`` would one by one, with one ``executemany``.
+
+        Must run inside the caller's transaction. All or nothing: if the chain head went stale (another
+        writer appended since we last looked) the rows are rolled back to a savepoint, the head is re-read
+        and the batch is chained again. Returns the seq of the last record."""
+        if not self.conn.in_transaction:
+            raise AuditError("append_events needs the caller's transaction (BEGIN ... COMMIT around it)")
+        encoded = [message_payload(m) for m in msgs]
+        for attempt in range(3):
+            rows, seq, head = [], self._seq, self._head
+            head_b = head.encode()
+            now_ms, mono_ns = self._now_ms, self._mono_ns
+            for kind, actor, text in encoded:
+                seq += 1
+                ts, mono = now_ms(), mono_ns()
+                digest = chain_hash(head_b, seq, ts, mono, kind.encode(), actor.encode(), text.encode())
+                rows.append((seq, ts, mono, kind, actor, text, head, digest))
+                head, head_b = digest, digest.encode()
+            self.conn.execute("SAVEPOINT audit_batch")
+            try:
+                self.conn.executemany(_INSERT, rows)
+            except sqlite3.IntegrityError as exc:
+                self.conn.execute("ROLLBACK TO audit_batch")
+                self.conn.execute("RELEASE audit_batch")
+                if attempt == 2 or not (_STALE in str(exc) or "audit.seq" in str(exc)):
+                    raise
+                self._resync()
+                continue
+            self.conn.execute("RELEASE audit_batch")
+            self._seq, self._head, self._head_b = seq, head, head_b
+            return seq
+        raise AssertionError("unreachable")
+
     def _insert(self, kind: str, actor: str, text: str) -> int:
         kind_b, actor_b, text_b = kind.encode(), actor.encode(), text.encode()
         for attempt in range(3):

@@ -2,8 +2,8 @@
 audit trail.
 
 It subscribes to the bus *before* any engine does, so a command is recorded before the decisions and events
-it causes. Records are buffered and committed in one transaction per kernel step (an append is ~20 µs, a
-commit far more): the hot path pays a list append. Kills, resets, limit changes and alarms are flushed at
+it causes. Records are buffered and committed in one transaction per kernel step (``AuditLog.append_events``:
+one JSON encode and one sha256 per record, one ``executemany`` for all): the hot path pays a list append. Kills, resets, limit changes and alarms are flushed at
 once. What a hard crash can lose is the last step's (<= ``sim.step_ms``) audit records; the orders and fills
 themselves are journaled synchronously elsewhere and are never lost.
 """
@@ -50,8 +50,7 @@ class AuditRecorder:
         conn = self.audit.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for msg in pending:
-                self.audit.append_event(msg)
+            self.audit.append_events(pending)
             conn.execute("COMMIT")
         except Exception:  # noqa: BLE001
             if conn.in_transaction:

@@ -10,6 +10,7 @@ import dataclasses
 import enum
 import hashlib
 import json
+import json.encoder
 import operator
 from typing import Any, Callable
 
@@ -90,12 +91,27 @@ def record_of(msg: Any, actor: str | None = None) -> tuple[str, str, dict[str, A
     return type(msg).__name__, _actor(actor, payload.get("actor")), payload
 
 
+def _c_encoder() -> Callable[[Any], str] | None:
+    """``canonical_json``'s C encoder, built once: ``JSONEncoder.encode`` builds a new one per call, which
+    is half the cost of encoding a message. None where the C accelerator is missing."""
+    make = json.encoder.c_make_encoder
+    if make is None or json.encoder.c_encode_basestring is None:
+        return None
+    # (markers, default, encoder, indent, key_separator, item_separator, sort_keys, skipkeys, allow_nan):
+    # the settings of ``canonical_json``; no circular-reference markers (messages are flat dataclasses)
+    encode = make(None, _json_default, json.encoder.c_encode_basestring, None, ":", ",", True, False, True)
+    return lambda obj: "".join(encode(obj, 0))
+
+
+_encode = _c_encoder() or canonical_json
+
+
 def message_payload(msg: Any, actor: str | None = None) -> tuple[str, str, str]:
     """``(kind, actor, canonical JSON payload)`` of a message: the bytes ``record_of`` + ``canonical_json``
     give, without the per-field Python loop: the C encoder writes str/int/float enums as their value already
     (other enums go through ``_json_default``)."""
     spec = _spec(type(msg))
-    text = canonical_json(dict(zip(spec.names, spec.get(msg))))
+    text = _encode(dict(zip(spec.names, spec.get(msg))))
     return type(msg).__name__, _actor(actor, getattr(msg, "actor", None) if spec.has_actor else None), text
 
 

@@ -33,3 +33,20 @@ def test_a_kill_is_on_the_trail_at_once_not_at_the_next_step(make_kernel):
     assert rows == [("TradingStateChanged", "manual")]
     k.risk.update_limits({"max_notional_manual": 10.0}, actor="manual", reason="test")
     assert "RiskLimitsChanged" in kinds(k)
+
+
+def test_a_batch_chains_onto_records_another_process_appended_meanwhile(make_kernel):
+    import sqlite3
+
+    from app.engine.audit import AuditLog
+    from app.engine.clock import SimClock
+
+    k = make_kernel()
+    advance(k, 300)
+    k.submit("BTC/USDT", Side.BUY, OrderType.MARKET, 0.01)  # buffered for the step's batch
+    cli = AuditLog(sqlite3.connect(k.store.path, isolation_level=None), SimClock())
+    cli.append("Command", "cli", {"command": "risk status"})  # `kestrel risk ...` from another terminal
+    assert k.audit_recorder.flush() >= 3 and k.audit_recorder.failures == 0  # head was stale: re-chained
+    got = kinds(k)
+    assert got.index("Command") < got.index("SubmitOrder")
+    assert verify(k.store.path).ok
