@@ -298,7 +298,7 @@ class SimExchange:
                 self._rejected.add(o.client_order_id)
             self._report(OrderRejected(o.client_order_id, o.symbol, reason, self._now))
             return
-        book, side = m.book, Side(o.side)
+        book, side = m.book, (o.side if type(o.side) is Side else Side(o.side))
         lots = round(o.quantity / m.inst.lot_size)
         is_limit = o.order_type == OrderType.LIMIT
         ticks = m.inst.price_to_ticks(o.price) if is_limit else None

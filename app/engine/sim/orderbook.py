@@ -46,9 +46,11 @@ class Order:
         return f"Order({self.order_id}, owner={self.owner}, {self.side.value}, {self.qty}@{self.price})"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Fill:
-    """One match between a resting (maker) and an incoming (taker) order, at the maker's price."""
+    """One match between a resting (maker) and an incoming (taker) order, at the maker's price.
+
+    Read-only by convention: one is built per match, and a frozen dataclass costs ~3x as much to construct."""
 
     maker_id: int
     maker_owner: int
@@ -60,8 +62,10 @@ class Fill:
     maker_done: bool  # the resting order is fully filled and gone from the book
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MatchResult:
+    """What an incoming order did (read-only by convention, like ``Fill``)."""
+
     filled: int  # lots filled by this order
     remaining: int  # lots not filled (resting if ``rested``, else dropped)
     rested: bool
