@@ -21,21 +21,35 @@ from ._wrap import period_indicator
 
 @jit
 def _sma_kernel(x, begin, p, out):
-    """Vectorised SMA: seed sum, then the steady body of :func:`sma_step` (same order)."""
+    """Vectorised SMA: seed sum, then the steady body of :func:`sma_step` (same order).
+
+    The running total (an add and a subtract per bar) is the critical path, as in TA-Lib; bars
+    go in pairs with both totals' operations ahead of the two divisions in program order, so
+    the scheduler never delays the chain behind the divider (~2% in cache)."""
     n = x.shape[0]
     first = min(n, begin + p - 1)
     out[:first] = NAN
     if first >= n:
         return
-    xs = x[begin:]
-    o = out[begin:]
     total = 0.0
-    for j in range(p - 1):
-        total += xs[j]
-    for j in range(p - 1, xs.shape[0]):
-        total += xs[U(j)]
-        o[U(j)] = total / p
-        total -= xs[U(j - p + 1)]
+    for j in range(begin, first):
+        total += x[j]
+    fp = float(p)
+    xs = x[first:]
+    xt = x[first - p + 1:]
+    o = out[first:]
+    m = xs.shape[0]
+    k = 0
+    while k + 2 <= m:
+        t = total + xs[U(k)]
+        total = t - xt[U(k)]
+        t2 = total + xs[U(k + 1)]
+        total = t2 - xt[U(k + 1)]
+        o[U(k)] = t / fp
+        o[U(k + 1)] = t2 / fp
+        k += 2
+    if k < m:
+        o[U(k)] = (total + xs[U(k)]) / fp
 
 
 # state: 0 pending, 1 started, 2 p, 3 cnt, 4 total, 5 pos, 6.. ring(p)
