@@ -328,7 +328,8 @@ class ChartWidget(QWidget):
         grew = s.n - n_before
         if grew:
             self.view.time_ticks.data_version += 1
-            if self._marker_src is not None and len(self._marker_src[0]):
+            src = self._marker_src  # markers after the old last bar's open now fall in a new bar
+            if src is not None and len(src[0]) and n_before and src[0].max() >= s.bars.ts[n_before - 1]:
                 self._update_markers()
         self._layout(tail_only=True, appended=grew if self._follow else 0)
 
@@ -428,6 +429,17 @@ class ChartWidget(QWidget):
     @property
     def panes(self) -> list[Pane]:
         return self.view.panes
+
+    def set_volume_visible(self, on: bool) -> None:
+        """Show or hide the volume pane."""
+        if on == (self.volume_pane in self.view.panes):
+            return
+        if on:
+            self.view.panes.insert(1, self.volume_pane)
+            self.view.relayout()
+        else:
+            self.view.remove_pane(self.volume_pane)
+        self._layout()
 
     # ------------------------------------------------------------------------------------ view control
     def zoom(self, factor: float, anchor: float | None = None) -> None:

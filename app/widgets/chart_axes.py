@@ -51,6 +51,19 @@ def axis_font() -> QFont:
     return f
 
 
+_SHARED: dict[str, LabelCache] = {}
+
+
+def shared_labels(font: QFont | None = None) -> LabelCache:
+    """One label cache per font for the whole process (font metrics are slow to set up, labels repeat)."""
+    font = font or axis_font()
+    key = font.key()
+    cache = _SHARED.get(key)
+    if cache is None:
+        cache = _SHARED[key] = LabelCache(font)
+    return cache
+
+
 class Tag:
     """A label on a scale at a value (view units): last price, an order, the crosshair."""
 
@@ -101,7 +114,7 @@ class PriceScale:
     WIDTH = 76
 
     def __init__(self) -> None:
-        self.labels = LabelCache(axis_font())
+        self.labels = shared_labels()
         self.log_scale = False
         self.tags: list[Tag] = []
         self._key: tuple | None = None
@@ -188,7 +201,7 @@ class TimeScale:
 
     def __init__(self, ticks: TimeTicks) -> None:
         self.ticks = ticks
-        self.labels = LabelCache(axis_font())
+        self.labels = shared_labels()
         self.tags: list[Tag] = []
 
     def paint(self, p: QPainter, rect: QRectF, x0: float, x1: float) -> None:

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from app.engine.resample import resample
-from app.widgets.chart_lod import Pyramid, bucket_bounds
+from app.widgets.chart_lod import LodColumn, bucket_bounds, top_for
 
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 
@@ -102,7 +102,7 @@ class Window:
 
     def __init__(self, series: "ChartSeries", i0: int, i1: int, k: int) -> None:
         b = series.bars
-        k = min(k, series.high.top) if i1 > i0 else 0
+        k = min(k, top_for(b.n)) if i1 > i0 else 0
         self.i0, self.i1, self.k = i0, i1, k
         self.first, self.last = bucket_bounds(i0, i1, k)
         self.x = (self.first + self.last) * 0.5
@@ -114,15 +114,14 @@ class Window:
 
 
 class ChartSeries:
-    """Bars plus the pyramids of high (max), low (min) and volume (sum)."""
+    """Bars plus the level-of-detail pyramids of high (max), low (min) and volume (sum)."""
 
     def __init__(self, bars: Bars, timeframe_ms: int) -> None:
         self.bars = bars
         self.timeframe_ms = timeframe_ms
-        self.high, self.low, self.volume = Pyramid(np.fmax), Pyramid(np.fmin), Pyramid(np.add)
-        self.high.build(bars.col("high"))
-        self.low.build(bars.col("low"))
-        self.volume.build(bars.col("volume"))
+        self.high = LodColumn(np.fmax, lambda: self.bars.col("high"))
+        self.low = LodColumn(np.fmin, lambda: self.bars.col("low"))
+        self.volume = LodColumn(np.add, lambda: self.bars.col("volume"))
 
     @property
     def n(self) -> int:

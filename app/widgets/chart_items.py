@@ -17,7 +17,7 @@ import shiboken6
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPixmap, QPolygonF
 
-from app.widgets.chart_axes import LabelCache, axis_font
+from app.widgets.chart_axes import shared_labels
 from app.widgets.chart_data import Window
 
 log = logging.getLogger("kestrel.ui.chart")
@@ -29,13 +29,13 @@ DOWN = QColor("#ef5350")
 class Mapper:
     """Data (bar index, view y) -> pixels of a pane, for one paint."""
 
-    __slots__ = ("x0", "x1", "y0", "y1", "w", "h", "sx", "sy", "xa", "xb")
+    __slots__ = ("x0", "x1", "y0", "y1", "w", "h", "sx", "sy", "xa", "xb", "ya", "yb")
 
     def __init__(self, x0: float, x1: float, y0: float, y1: float, w: float, h: float) -> None:
         self.x0, self.x1, self.y0, self.y1, self.w, self.h = x0, x1, y0, y1, w, h
         self.sx = self.w / (self.x1 - self.x0) if self.x1 != self.x0 else 1.0
         self.sy = self.h / (self.y1 - self.y0) if self.y1 != self.y0 else 1.0
-        self.xa, self.xb = 0.0, self.w  # the pixel columns being repainted
+        self.xa, self.xb, self.ya, self.yb = 0.0, self.w, 0.0, self.h  # the pixels being repainted
 
     def key(self) -> tuple:
         return (self.x0, self.x1, self.y0, self.y1, self.w, self.h)
@@ -424,7 +424,7 @@ class MarkerLayer(Layer):
 
     def draw(self, p: QPainter, m: Mapper) -> None:
         for frags, pm in zip(self._frags, self._pixmaps):
-            if len(frags):
+            if frags.n:
                 p.drawPixmapFragments(*frags.args(0, len(frags)), pm)
 
 
@@ -457,7 +457,7 @@ class PriceLinesLayer(Layer):
         self.on_cancel = on_cancel
         self.format_value: Callable[[float], str] = lambda v: f"{v:g}"
         self._drag: PriceLine | None = None
-        self._labels = LabelCache(axis_font())
+        self._labels = shared_labels()
 
     def set_lines(self, lines: list[PriceLine]) -> None:
         """Show ``lines``; only the strips of lines that moved or changed are repainted."""
@@ -481,7 +481,7 @@ class PriceLinesLayer(Layer):
         th = self._labels.height
         for line in self.lines:
             y = math.floor(float(m.py(np.float64(line.value)))) + 0.5
-            if not -2 <= y <= m.h + 2:
+            if not (-2 <= y <= m.h + 2 and m.ya - th <= y <= m.yb + th):
                 continue
             p.setPen(QPen(line.color, 2 if line.dragging else 1, line.style))
             p.drawLine(QLineF(0, y, m.w, y))
@@ -579,7 +579,7 @@ class LegendLayer(Layer):
     def __init__(self) -> None:
         super().__init__()
         self.segments: list[tuple[str, QColor]] = []
-        self._labels = LabelCache(axis_font())
+        self._labels = shared_labels()
         self._extent = QRectF()
 
     @property
@@ -597,6 +597,8 @@ class LegendLayer(Layer):
             self.pane.repaint_strip(old.united(self._extent))
 
     def draw(self, p: QPainter, m: Mapper) -> None:
+        if m.xa > self._extent.right() or m.ya > self._extent.bottom():
+            return
         x = 8.0
         for text, color in self.segments:
             st, tw = self._labels.get(text)

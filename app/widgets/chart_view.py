@@ -90,9 +90,9 @@ class Pane:
         if strip is None:
             self.view.dirty(self.rect.united(self.scale_rect).toAlignedRect())
             return
-        r = strip.translated(self.rect.topLeft()).intersected(self.rect)
+        r = strip.translated(self.rect.topLeft()).adjusted(-1, -1, 1, 1).intersected(self.rect)
         if not r.isEmpty():
-            self.view.dirty(r.toAlignedRect().adjusted(-1, -1, 1, 1))
+            self.view.dirty(r.toAlignedRect().intersected(self.rect.toAlignedRect()))
 
     def repaint_scale(self, rect: QRectF | None = None) -> None:
         self.view.dirty((rect or self.scale_rect).toAlignedRect())
@@ -112,15 +112,19 @@ class Pane:
     def paint(self, p: QPainter, clip: QRectF) -> None:
         r = clip.intersected(self.rect)
         if not r.isEmpty() and self._m is not None:
-            m = self._m
+            m, left, top = self._m, self.rect.left(), self.rect.top()
             p.save()
             p.setClipRect(r)
-            p.translate(self.rect.topLeft())
-            m.xa, m.xb = r.left() - self.rect.left(), r.right() - self.rect.left()
+            p.translate(left, top)
+            m.xa, m.xb, m.ya, m.yb = r.left() - left, r.right() - left, r.top() - top, r.bottom() - top
             for layer in self.layers:
                 if layer.visible:
-                    self._guarded(layer, layer.draw, p, m)
-                    p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+                    try:
+                        layer.draw(p, m)
+                    except Exception:  # noqa: BLE001 - an exception escaping paintEvent kills the process
+                        if id(layer) not in self._failed:
+                            self._failed.add(id(layer))
+                            log.exception("chart paint failed (%s); the chart keeps running", type(layer).__name__)
             p.restore()
         s = clip.intersected(self.scale_rect)
         if not s.isEmpty():
@@ -128,7 +132,7 @@ class Pane:
             p.setClipRect(s)
             try:
                 self.scale.paint(p, self.scale_rect, self.y0, self.y1, s)
-            except Exception:  # noqa: BLE001 - an exception escaping paintEvent kills the process
+            except Exception:  # noqa: BLE001
                 if -1 not in self._failed:
                     self._failed.add(-1)
                     log.exception("chart paint failed (price scale); the chart keeps running")
@@ -206,14 +210,29 @@ class ChartView(QWidget):
         return True
 
     def dirty(self, rect: QRect) -> None:
-        """Schedule a repaint of ``rect``. Our own rects are painted as given: Qt would split their union
-        into many horizontal bands (a tick's strip crossed by the last-price line becomes five)."""
-        if self._dirty and self._dirty[-1].contains(rect):
+        """Schedule a repaint of ``rect``. Our own rects are painted as given (Qt would split their union
+        into many horizontal bands: a tick's strip crossed by the last-price line becomes five); a rect
+        that nearly touches another one is merged with it (fewer passes over the layers)."""
+        rect = rect.intersected(self.rect())
+        if rect.isEmpty() or any(r.contains(rect) for r in self._dirty):
             return
-        if rect.contains(self.rect()):
-            self._dirty = [self.rect()]
-        elif len(self._dirty) < MAX_RECTS:
-            self._dirty.append(rect)
+        if rect == self.rect():
+            self._dirty = [rect]
+        else:
+            merged = True
+            while merged:
+                merged = False
+                for i, r in enumerate(self._dirty):
+                    u = r.united(rect)
+                    if _area(u) <= 1.25 * (_area(r) + _area(rect)):
+                        rect = u
+                        del self._dirty[i]
+                        merged = True
+                        break
+            if len(self._dirty) < MAX_RECTS:
+                self._dirty.append(rect)
+            else:
+                self._dirty = [self.rect()]
         self.update(rect)
 
     def pane_at(self, pos: QPointF) -> Pane | None:
@@ -330,3 +349,6 @@ class ChartView(QWidget):
         w = self.plot_width
         return self.x0 + px * (self.x1 - self.x0) / w if w else self.x0
 
+
+def _area(r: QRect) -> int:
+    return r.width() * r.height()

@@ -7,7 +7,7 @@ from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QWidget
 
 from app.engine.messages import BookSnapshot
-from app.widgets.chart_axes import LabelCache, axis_font
+from app.widgets.chart_axes import shared_labels
 
 BG = QColor("#0d1117")
 BID_LINE, ASK_LINE = QColor("#3fb950"), QColor("#f85149")
@@ -22,7 +22,7 @@ class DepthChart(QWidget):
         super().__init__(parent)
         self.book: BookSnapshot | None = None
         self.decimals = 2
-        self.labels = LabelCache(axis_font())
+        self.labels = shared_labels()
         self.setMinimumHeight(90)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
 

@@ -21,7 +21,7 @@ from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from app.engine.messages import CancelOrder, Side
-from app.widgets.chart_axes import LabelCache
+from app.widgets.chart_axes import shared_labels
 from app.widgets.depth import DepthChart
 
 BG = QColor("#0d1117")
@@ -77,10 +77,10 @@ class LadderView(QWidget):
         self.hover_row: int | None = None
         f = QFont()
         f.setPointSizeF(9.0)
-        self.labels = LabelCache(f)
+        self.labels = shared_labels(f)
         bold = QFont(f)
         bold.setBold(True)
-        self.bold = LabelCache(bold)
+        self.bold = shared_labels(bold)
         self.setMouseTracking(True)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
         self.setMinimumSize(260, 200)
