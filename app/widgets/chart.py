@@ -313,7 +313,8 @@ class ChartWidget(QWidget):
             self._x = (c - half, c + half)
         else:
             self._follow = True
-            self._x = (n - DEFAULT_VISIBLE - 0.5, n - 0.5 + RIGHT_MARGIN)
+            x1 = n - 0.5 + RIGHT_MARGIN
+            self._x = (max(x1 - DEFAULT_VISIBLE, -1.5), x1)  # a short history fills the view
         self._update_markers()
         self._layout()
 
@@ -747,8 +748,8 @@ class ChartWidget(QWidget):
         chg = (c / prev - 1.0) * 100.0 if prev else 0.0
         d = self.decimals
         when = format_time(int(b.ts[i]), self.tf)
-        self.title.setText(f"  {self.symbol} · {tf_label(self.tf)}   {when}   O {o:,.{d}f}  H {h:,.{d}f}  "
-                           f"L {l:,.{d}f}  C {c:,.{d}f}  V {v:,.3f}  {chg:+.2f}%")
+        self.title.setText(f" {self.symbol}  {when}  O {o:,.{d}f}  H {h:,.{d}f}  L {l:,.{d}f}  C {c:,.{d}f}  "
+                           f"{chg:+.2f}%")  # the volume is in the volume pane's legend
         for pane in self.panes:
             segs = []
             if pane is self.volume_pane:

@@ -479,20 +479,29 @@ class PriceLinesLayer(Layer):
 
     def draw(self, p: QPainter, m: Mapper) -> None:
         th = self._labels.height
-        for line in self.lines:
+        boxes: list[QRectF] = []  # labels placed so far: a label that would cover one moves right of it
+        for line in sorted(self.lines, key=lambda ln: -ln.value):
             y = math.floor(float(m.py(np.float64(line.value)))) + 0.5
-            if not (-2 <= y <= m.h + 2 and m.ya - th <= y <= m.yb + th):
+            if not -2 <= y <= m.h + 2:
                 continue
-            p.setPen(QPen(line.color, 2 if line.dragging else 1, line.style))
-            p.drawLine(QLineF(0, y, m.w, y))
             if line.label:
                 text = line.label if not line.dragging else f"{line.label}  → {self.format_value(line.value)}"
                 st, tw = self._labels.get(text)
                 box = QRectF(6, y - th / 2 - 1, tw + 10, th + 2)
+                for other in boxes:
+                    if other.intersects(box):
+                        box.moveLeft(other.right() + 6)
+                boxes.append(box)
+            if not m.ya - th <= y <= m.yb + th and not (line.label and m.ya <= box.bottom() and box.top() <= m.yb):
+                continue
+            p.setPen(QPen(line.color, 2 if line.dragging else 1, line.style))
+            p.drawLine(QLineF(0, y, m.w, y))
+            if line.label:
                 p.fillRect(box, QColor("#0d1117"))
                 p.setPen(QPen(line.color, 1))
+                p.setBrush(Qt.BrushStyle.NoBrush)
                 p.drawRect(box)
-                p.drawStaticText(QPointF(11, y - th / 2), st)
+                p.drawStaticText(QPointF(box.left() + 5, y - th / 2), st)
 
     def line_near(self, y_px: float) -> PriceLine | None:
         """The working-order line within ``GRAB_PX`` of pixel row ``y_px``, if any."""
