@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from app.engine.resample import TIMEFRAMES_MS, base_timeframe_ms
 from app.widgets.chart_axes import Tag, format_time
-from app.widgets.chart_data import Bars, ChartSeries, Resampler
+from app.widgets.chart_data import Bars, Buckets, ChartSeries, Resampler
 from app.widgets.chart_dialog import IndicatorDialog
 from app.widgets.chart_indicators import ChartIndicator, compute, snapshot, views
 from app.widgets.chart_items import (
@@ -85,7 +85,7 @@ class ChartWidget(QWidget):
         self.status_text = ""
         self._follow = True
         self._x = (0.0, float(DEFAULT_VISIBLE))
-        self._window = None
+        self._buckets: Buckets | None = None
         self._feed = None
         self._feed_seen = -1
         self._feed_n = 0
@@ -184,6 +184,11 @@ class ChartWidget(QWidget):
         self._follow = last_index >= n - 1
         self._x = (first_index - 0.5, last_index + 0.5)
         self._layout()
+
+    @property
+    def _window(self):
+        """The visible window's buckets (what the candles and the y-axis use)."""
+        return self._buckets.win if self._buckets is not None else None
 
     def visible_span(self) -> tuple[int, int] | None:
         """The bar indices drawn (inclusive), or None."""
@@ -548,39 +553,21 @@ class ChartWidget(QWidget):
         i0 = min(max(int(math.floor(x0 + 0.5)), 0), n - 1)
         i1 = max(min(int(math.ceil(x1 - 0.5)), n - 1), i0)
         k = level_for(i1 - i0 + 1, self.view.plot_width)
-        win = self._window = s.window(i0, i1, k)
-        k = win.k
-        lo, hi = float(np.nanmin(win.low)), float(np.nanmax(win.high))
-        bucket_lines: list[tuple[Pane, LineLayer, np.ndarray, np.ndarray]] = []
-        sub_ranges: dict[int, list[float]] = {}
+        key = (i0, i1, k, n, self.generation, tuple(id(i) for i in self.indicators if self._drawn(i)))
+        c = self._buckets
+        if tail_only and c is not None and c.key == key:
+            c.refresh_last(s)  # only the last bar changed: O(1), not O(buckets)
+        else:
+            c = self._buckets = Buckets(key, s, i0, i1, k, [(i, i.pane.lines) for i in self.indicators
+                                                               if self._drawn(i)], self.price, self.volume_pane)
+        win = c.win
         for ind in self.indicators:
-            if not ind.ready or ind.generation != self.generation:
+            if not self._drawn(ind):
                 for j in range(len(ind.outputs)):
-                    ind.pane.lines[id(ind), j].set_data(win.x[:0], win.x[:0], win.x[:0], k)
-                continue
-            for j in range(len(ind.outputs)):
-                mn, mx = ind.buckets(j, i0, i1, k)
-                item = ind.pane.lines[id(ind), j]
-                bucket_lines.append((ind.pane, item, mn, mx))
-                if not np.isfinite(mn).any():
-                    continue
-                a, b = float(np.nanmin(mn)), float(np.nanmax(mx))
-                if ind.pane is self.price:
-                    lo, hi = min(lo, a), max(hi, b)
-                else:
-                    r = sub_ranges.setdefault(id(ind.pane), [a, b])
-                    r[0], r[1] = min(r[0], a, 0.0 if item.hist else a), max(r[1], b, 0.0 if item.hist else b)
-        if self.log_scale:
-            lo, hi = math.log10(max(lo, 1e-12)), math.log10(max(hi, 1e-12))
-        pad = (hi - lo) * 0.06 or abs(hi) * 0.001 or 1.0
-        ranges = {id(self.price): (lo - pad, hi + pad),
-                  id(self.volume_pane): (0.0, float(np.max(win.volume)) * 1.12 or 1.0)}
-        for pid, (a, b) in sub_ranges.items():
-            p = (b - a) * 0.08 or abs(b) * 0.01 or 1.0
-            ranges[pid] = (a - p, b + p)
+                    ind.pane.lines[id(ind), j].set_data(win.x[:0], win.x[:0], win.x[:0], win.k)
         y_moved = False
         for pane in self.panes:
-            y_moved |= self._set_y(pane, ranges.get(id(pane), (0.0, 1.0)), tail_only)
+            y_moved |= self._set_y(pane, c.y_range(pane, self.log_scale), tail_only)
         moved = self.view.set_x(x0, x1) or y_moved
         strip = self._tail_strip(win) if tail_only and not moved else None
         for item in (self.candles, self.volume, self.markers):
@@ -588,11 +575,14 @@ class ChartWidget(QWidget):
         self.candles.set_window(win, strip)
         self.volume.set_window(win, strip)
         self.markers.set_window(win, strip)
-        for _pane, item, mn, mx in bucket_lines:
-            m = min(len(mn), len(win.x))
-            item.set_data(win.x[:m], mn[:m], mx[:m], k, strip)
+        m = len(win.x)
+        for item, mn, mx in c.lines:
+            item.set_data(win.x[: len(mn)], mn[:m], mx[:m], win.k, strip)
         self._update_last()
         self._mark_readout()
+
+    def _drawn(self, ind: ChartIndicator) -> bool:
+        return ind.ready and ind.generation == self.generation
 
     def _mark_readout(self) -> None:
         """The readout and legends follow at frame rate (``refresh``), not per update."""

@@ -466,16 +466,20 @@ class PriceLinesLayer(Layer):
                 if line.order_id == self._drag.order_id:
                     line.value, line.dragging = self._drag.value, True
                     self._drag = line
-        old = {(ln.value, ln.label, ln.color.rgb(), ln.dragging) for ln in self.lines}
-        new = {(ln.value, ln.label, ln.color.rgb(), ln.dragging) for ln in lines}
-        self.lines = lines
-        if old == new or self.pane is None:
+        if self.pane is None:
+            self.lines = lines
             return
         m = self.pane.mapper()
-        for value, label, *_ in old ^ new:
-            y = float(m.py(np.float64(value)))
+
+        def drawn(lns: list[PriceLine]) -> set:  # what is on screen: pixel rows, not prices
+            return {(math.floor(float(m.py(np.float64(ln.value)))), ln.label, ln.color.rgb(), ln.dragging)
+                    for ln in lns}
+
+        old, new = drawn(self.lines), drawn(lines)
+        self.lines = lines
+        for row, label, *_ in old ^ new:
             half = self._labels.height / 2 + 3 if label else 2
-            self.pane.repaint_strip(QRectF(0, y - half, m.w, 2 * half))
+            self.pane.repaint_strip(QRectF(0, row - half, m.w, 2 * half + 1))
 
     def draw(self, p: QPainter, m: Mapper) -> None:
         th = self._labels.height

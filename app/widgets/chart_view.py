@@ -44,6 +44,7 @@ class Pane:
         self.lines: dict = {}
         self._key: tuple | None = None
         self._m: Mapper | None = None
+        self._last_strip: QRectF | None = None
         self._failed: set[int] = set()
         self.grid = self.add(GridLayer(lambda m: self.scale.ticks(m.y0, m.y1, m.h)[0], view.time_ticks.xs))
         self.legend = self.add(LegendLayer())
@@ -90,6 +91,9 @@ class Pane:
         if strip is None:
             self.view.dirty(self.rect.united(self.scale_rect).toAlignedRect())
             return
+        if strip == self._last_strip:  # several layers asking for the same strip (a live tick)
+            return
+        self._last_strip = QRectF(strip)
         r = strip.translated(self.rect.topLeft()).adjusted(-1, -1, 1, 1).intersected(self.rect)
         if not r.isEmpty():
             self.view.dirty(r.toAlignedRect().intersected(self.rect.toAlignedRect()))
@@ -100,6 +104,7 @@ class Pane:
     # ----------------------------------------------------------------------------------------- paint
     def build(self) -> None:
         """Rebuild the pixel arrays of layers whose data or view changed (once per paint event)."""
+        self._last_strip = None
         m = self._m = self.mapper()
         key = m.key()
         rebuild_all = key != self._key
@@ -216,6 +221,7 @@ class ChartView(QWidget):
         rect = rect.intersected(self.rect())
         if rect.isEmpty() or any(r.contains(rect) for r in self._dirty):
             return
+        area = _area
         if rect == self.rect():
             self._dirty = [rect]
         else:
@@ -224,7 +230,7 @@ class ChartView(QWidget):
                 merged = False
                 for i, r in enumerate(self._dirty):
                     u = r.united(rect)
-                    if _area(u) <= 1.25 * (_area(r) + _area(rect)):
+                    if area(u) <= 1.25 * (area(r) + area(rect)):
                         rect = u
                         del self._dirty[i]
                         merged = True
