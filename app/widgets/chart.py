@@ -3,11 +3,12 @@
 What a frame costs follows the screen, not the history:
 - the visible span is cut into buckets aligned to power-of-two blocks of bars (``chart_lod``); each bucket
   keeps first open, last close, highest high, lowest low, summed volume, so no extreme is ever lost;
-- the y-axis fits to the buckets' extremes (exact for the visible span) in O(buckets);
-- items draw numpy-mapped arrays in one QPainter call each (``chart_items``); axes use cached labels
-  (``chart_axes``);
+- the y-axes fit to the buckets' extremes (exact for the visible span) in O(buckets) when the view moves,
+  in O(1) when only the last bar changed (``chart_data.Buckets``);
+- layers draw numpy-mapped arrays in one QPainter call each (``chart_items``) on one painted widget
+  (``chart_view``), dirty rect by dirty rect; the scales draw cached labels (``chart_axes``);
 - ``update_bar`` (replace the last bar or append) updates the block extremes in O(log n), indicators in
-  O(tail), and repaints only the last bar's strip when the axes did not have to move.
+  O(tail), and repaints only the last bar's strip when no axis had to move.
 
 Programmatic API (tests, benchmarks): ``set_bars(df)``, ``update_bar(bar)``, ``set_x_range(first, last)``.
 With a kernel the chart follows the symbol's live bars (``refresh`` at frame rate), draws our fills and
@@ -404,8 +405,7 @@ class ChartWidget(QWidget):
             self._indicator_failed(ind, exc)
             return
         ind.install(values, gen)
-        if self.series.n != n or n:
-            ind.update(self.series.bars, max(n - 1, 0))  # the last bar may have changed meanwhile
+        ind.update(self.series.bars, max(n - 1, 0))  # bars that changed or came in meanwhile
         self._layout()
 
     def _indicator_failed(self, ind: ChartIndicator, exc: Exception) -> None:
