@@ -206,12 +206,13 @@ class ChartView(QWidget):
         self.relayout()
         self.chart._layout()
 
-    def set_x(self, x0: float, x1: float, repaint: bool = True) -> bool:
+    def set_x(self, x0: float, x1: float) -> bool:
+        """Move the x-range: the panes and the time scale repaint (a price scale only if its y moves)."""
         if (x0, x1) == (self.x0, self.x1):
             return False
         self.x0, self.x1 = x0, x1
-        if repaint:
-            self.dirty(self.rect())
+        top = self.panes[0].rect.top() if self.panes else 0.0
+        self.dirty(QRectF(0, top, self.plot_width, self.height() - top).toAlignedRect())
         return True
 
     def dirty(self, rect: QRect) -> None:
