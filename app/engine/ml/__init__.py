@@ -13,4 +13,16 @@ drift      population stability (PSI) of live features against the training dist
 
 Importing this package is cheap: scikit-learn, skl2onnx and onnxruntime load inside the functions that
 need them.
+
+onnxruntime >= 1.29 on Linux/macOS starts a telemetry uploader when it initialises, which writes a device id
+and an event database under ``~/.cache/Microsoft/DeveloperTools`` and tries to reach Microsoft's servers.
+A trading terminal that works offline must not do either unasked, so importing this package opts out
+(``ORT_DISABLE_TELEMETRY=1``, which 1.31 honours before anything is written; ``ORT_TELEMETRY_DISABLED=1``
+for versions that read that name) unless the user set those variables. It must run before onnxruntime is
+first imported; every Kestrel path to onnxruntime goes through this package
+(``tests/engine/ml/test_serve.py`` checks that nothing lands under ``HOME``).
 """
+import os as _os
+
+_os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+_os.environ.setdefault("ORT_TELEMETRY_DISABLED", "1")

@@ -65,7 +65,7 @@ class Feature:
                 base += f".{self.output}"
             if self.input:
                 base += f"[{self.input}]"
-            base += {"raw": "", "rel": "/close-1", "scale": "/close", "ratio": ":ratio"}[self.norm]
+            base += {"raw": "", "rel": "/close-1", "scale": "/close", "ratio": ":ratio"}.get(self.norm, f":{self.norm}")
         return base + (f"@lag{self.lag}" if self.lag else "")
 
     def unlagged(self) -> "Feature":
