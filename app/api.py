@@ -48,7 +48,7 @@ from app.engine.messages import (Bar, BookSnapshot, OrderDenied, OrderFilled, Or
 if TYPE_CHECKING:
     from app.engine.strategy_host import StrategyHost
 
-API_VERSION = "1.1"  # 1.1 added Strategy.model(), Strategy.history() and Model
+API_VERSION = "1.1"  # 1.1 added Strategy.model(), Strategy.history(), Strategy.lot_size and Model
 
 __all__ = ["API_VERSION", "Strategy", "Param", "ParamError", "Indicator", "Model", "Bar", "TradeTick", "BookSnapshot",
            "OrderFilled", "OrderUpdated", "OrderDenied", "OrderStatus", "OrderType", "Side",
@@ -316,6 +316,11 @@ class Strategy:
     def tick_size(self) -> float:
         """The price grid of this strategy's symbol (0.0: no grid, e.g. a backtest of raw CSV data)."""
         return self._host.tick_size(self.p.symbol)
+
+    @property
+    def lot_size(self) -> float:
+        """The quantity grid of this strategy's symbol (0.0: no grid). Added in 1.1."""
+        return self._host.lot_size(self.p.symbol)
 
     @property
     def fee_rate(self) -> float:

@@ -69,6 +69,9 @@ class MlSignal(Strategy):
 
     def fraction_qty(self, price: float) -> float:
         qty = self.cash * self.p.fraction / (price * (1.0 + self.fee_rate))
+        lot = self.lot_size
+        if lot > 0.0 and math.isfinite(qty):
+            qty = round(math.floor(qty / lot + 1e-9) * lot, 12)
         return qty if math.isfinite(qty) and qty > 0.0 else 0.0
 
     def _intrabar(self, tick: TradeTick) -> None:

@@ -420,6 +420,10 @@ class StrategyHost:
         inst = self.instruments.get(symbol)
         return inst.tick_size if inst else 0.0
 
+    def lot_size(self, symbol: str) -> float:
+        inst = self.instruments.get(symbol)
+        return inst.lot_size if inst else 0.0
+
     def fee_rate(self, symbol: str) -> float:
         inst = self.instruments.get(symbol)
         return inst.taker_fee if inst else 0.0
