@@ -85,3 +85,24 @@ def test_a_registered_model_by_name_runs_live(make_kernel, tiny_model):
     assert r.models[0].name == "tiny" and r.models[0].version == 1
     advance(k, 10_000)
     assert r.status is StrategyStatus.RUNNING
+
+
+def test_model_loading_does_not_count_against_the_watchdog(make_kernel, monkeypatch):
+    """The first load in a process takes seconds (onnxruntime, kernels): that is Kestrel's time, not the
+    plugin's, so a slow load does not get the strategy interrupted; the plugin's own time still counts."""
+    import time
+
+    from app.engine.ml import serve
+
+    original = serve.ModelSource.handle
+
+    def slow_handle(self, ref):
+        time.sleep(0.6)
+        return original(self, ref)
+
+    monkeypatch.setattr(serve.ModelSource, "handle", slow_handle)
+    k = make_kernel()
+    k.strategies.host.watchdog_s = 0.3
+    r = k.strategies.load("ml_signal", "ml", {"symbol": "BTC/USDT", "warmup": False})
+    assert k.strategies.start("ml"), r.reason
+    assert r.status is StrategyStatus.RUNNING
