@@ -280,25 +280,27 @@ class StrategyHost:
         bar_t0, self._bar_t0 = self._bar_t0, None
         if not runners:
             return
-        self._t0 = bar_t0[1] if bar_t0 is not None and bar_t0[0] == tick.symbol else time.perf_counter_ns()
+        outer = self._t0  # set when this print is a venue's answer to an order being sent (nested dispatch)
+        self._t0 = outer or (bar_t0[1] if bar_t0 is not None and bar_t0[0] == tick.symbol else time.perf_counter_ns())
         try:
             for runner in runners:
                 if runner.status is StrategyStatus.RUNNING:
                     self._call(runner, runner.strategy.on_tick, tick)
         finally:
-            self._t0 = 0
+            self._t0 = outer
 
     def on_book(self, book: BookSnapshot) -> None:
         runners = self._by_symbol.get(book.symbol)
         if not runners:
             return
-        self._t0 = time.perf_counter_ns()
+        outer = self._t0
+        self._t0 = outer or time.perf_counter_ns()
         try:
             for runner in runners:
                 if runner.status is StrategyStatus.RUNNING:
                     self._call(runner, runner.strategy.on_book, book)
         finally:
-            self._t0 = 0
+            self._t0 = outer
 
     def on_time(self, now_ms: int) -> None:
         for runner in list(self.runners.values()):

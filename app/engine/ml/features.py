@@ -276,9 +276,13 @@ def _book_vector(name: str, book_data: Mapping[str, np.ndarray] | None, n: int) 
 
 # ---------------------------------------------------------------------------------------------- streaming
 class FeatureStream:
-    """The streaming form of a spec: O(1) per bar, the indicator kernels' own streams underneath."""
+    """The streaming form of a spec: O(1) per bar, the indicator kernels' own streams underneath.
 
-    __slots__ = ("spec", "n", "_units", "_bases", "_cols", "_hist", "_book", "bars")
+    ``update`` runs on every trade print of an ML strategy with intrabar scoring, so it is generated once per
+    stream as straight-line Python (``self.source`` shows it): one call per indicator stream, the
+    normalisations inlined, lags read from a ring of past rows. The bit-for-bit tests against ``compute``
+    cover the generated code like any other.
+    """
 
     def __init__(self, spec: FeatureSpec) -> None:
         from app.engine import indicators
@@ -286,38 +290,56 @@ class FeatureStream:
 
         self.spec = spec
         self.n = len(spec.features)
-        units: dict[tuple, int] = {}
-        unit_list: list[tuple[Any, tuple[int, ...]]] = []
-        bases: dict[Feature, int] = {}
-        base_list: list[tuple] = []
+        self.bars = 0  # closed bars fed
+        self._book = [_NAN, _NAN]  # spread_bps, imbalance of the latest snapshot
+        self._hist: collections.deque = collections.deque(maxlen=max(spec.max_lag, 1))
+        ns: dict[str, Any] = {"NAN": _NAN, "DAY": DAY_MS, "book": self._book, "hist": self._hist, "S": self}
+        body: list[str] = []
+        units: dict[tuple, str] = {}
+        bases: dict[Feature, str] = {}
         for f in spec.features:
             u = f.unlagged()
             if u in bases:
                 continue
+            b = bases[u] = f"b{len(bases)}"
             if u.kind == "book":
-                bases[u] = len(base_list)
-                base_list.append(("book", BOOK_FIELDS.index(u.name)))
+                body.append(f"{b} = book[{BOOK_FIELDS.index(u.name)}]")
                 continue
+            ispec = registry[u.name]
+            inputs = (u.input,) if u.input else ispec.inputs
             key = (u.name, u.params, u.input)
             if key not in units:
-                ispec = registry[u.name]
-                inputs = (u.input,) if u.input else ispec.inputs
-                units[key] = len(unit_list)
-                unit_list.append((indicators.stream(u.name, **dict(u.params)),
-                                  tuple(BAR_FIELDS.index(i) for i in inputs)))
-            ispec = registry[u.name]
-            multi = len(ispec.outputs) > 1
-            out = ispec.outputs.index(u.output) if u.output else 0
-            src = BAR_FIELDS.index(u.input or ispec.inputs[0])
-            bases[u] = len(base_list)
-            base_list.append(("ind", units[key], out if multi else -1, u.norm, src))
-        self._units = unit_list
-        self._bases = base_list
-        self._cols = [(bases[f.unlagged()], f.lag) for f in spec.features]
-        depth = spec.max_lag
-        self._hist: collections.deque = collections.deque(maxlen=max(depth, 1))
-        self._book = [_NAN, _NAN]  # spread_bps, imbalance of the latest snapshot
-        self.bars = 0  # closed bars fed
+                name = units[key] = f"u{len(units)}"
+                ns["U" + name] = indicators.stream(u.name, **dict(u.params)).update
+                body.append(f"{name} = U{name}({', '.join(inputs)}, final)")
+            x = units[key] + (f"[{ispec.outputs.index(u.output) if u.output else 0}]" if len(ispec.outputs) > 1 else "")
+            src = u.input or ispec.inputs[0]
+            body.append({
+                "raw": f"{b} = {x}",
+                "rel": f"{b} = {x} / close - 1.0 if close != 0.0 else NAN",
+                "scale": f"{b} = {x} / close if close != 0.0 else NAN",
+                "ratio": f"x = {x}\n    {b} = {src} / x - 1.0 if x != 0.0 else NAN",
+            }[u.norm])
+        row = []
+        for f in spec.features:
+            b = bases[f.unlagged()]
+            row.append(b if f.lag == 0 else f"(hist[-{f.lag}][{int(b[1:])}] if d >= {f.lag} else NAN)")
+        session = "    session = float(ts // DAY)\n" if any("session" in line for line in body) else ""
+        self.source = (
+            "def update(ts, open, high, low, close, volume, final=True):\n" + session
+            + "".join(f"    {line}\n" for line in body)
+            + "    d = len(hist)\n"
+            + f"    row = [{', '.join(row)}]\n"
+            + f"    if final:\n        hist.append(({', '.join(bases.values())},))\n        S.bars += 1\n"
+            + "    return row\n")
+        exec(compile(self.source, f"<features {spec.digest[:12]}>", "exec"), ns)  # noqa: S102 - our own code
+        self.update = ns["update"]  # the instance's generated function shadows the method below
+
+    def update(self, ts: int, open: float, high: float, low: float, close: float, volume: float,  # noqa: F811
+               final: bool = True) -> list[float]:
+        """Feed one bar (``final=False``: a forming bar, nothing committed); returns the feature row.
+        (Replaced per instance by the generated function; this signature is its contract.)"""
+        raise NotImplementedError
 
     def update_book(self, bid: float, ask: float, bid_size: float, ask_size: float) -> None:
         mid = (ask + bid) * 0.5
@@ -332,35 +354,6 @@ class FeatureStream:
             self.update_book(b, a, bs, as_)
         else:
             self._book[0] = self._book[1] = _NAN
-
-    def update(self, ts: int, open: float, high: float, low: float, close: float, volume: float,
-               final: bool = True) -> list[float]:
-        """Feed one bar (``final=False``: a forming bar, nothing committed); returns the feature row."""
-        fields = (open, high, low, close, volume, float(ts // DAY_MS))
-        vals = [s.update(*[fields[i] for i in idx], final=final) for s, idx in self._units]
-        cur: list[float] = []
-        book_vals = self._book
-        for b in self._bases:
-            if b[0] == "book":
-                cur.append(book_vals[b[1]])
-                continue
-            _, ui, out, norm, src = b
-            x = vals[ui] if out < 0 else vals[ui][out]
-            if norm == "raw":
-                cur.append(x)
-            elif norm == "rel":
-                cur.append(x / close - 1.0 if close != 0.0 else _NAN)
-            elif norm == "scale":
-                cur.append(x / close if close != 0.0 else _NAN)
-            else:
-                cur.append(fields[src] / x - 1.0 if x != 0.0 else _NAN)
-        hist = self._hist
-        depth = len(hist)
-        row = [cur[b] if lag == 0 else (hist[-lag][b] if lag <= depth else _NAN) for b, lag in self._cols]
-        if final:
-            hist.append(cur)
-            self.bars += 1
-        return row
 
     def update_bar(self, bar: Any, final: bool = True) -> list[float]:
         return self.update(bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, final)
@@ -378,10 +371,11 @@ class FeatureStream:
         if book_data is not None:
             bk = [np.asarray(book_data[k], dtype=np.float64).tolist() for k in ("bid", "ask", "bid_size", "ask_size")]
         rows = []
+        update = self.update
         for i in range(len(c)):
             if bk is not None:
                 self.update_book(bk[0][i], bk[1][i], bk[2][i], bk[3][i])
-            rows.append(self.update(ts[i], o[i], h[i], l[i], c[i], v[i]))
+            rows.append(update(ts[i], o[i], h[i], l[i], c[i], v[i]))
         return np.array(rows, dtype=np.float64).reshape(len(rows), self.n)
 
 
