@@ -126,7 +126,7 @@ def e2e_run(ticks: int, symbols: int = 10, seed: int = 0) -> dict[str, object]:
     from app.config import RiskSettings, Settings, SimSettings, UiSettings
     from app.engine.clock import SimClock
     from app.engine.kernel import Kernel
-    from app.engine.messages import OrderAccepted, Side, TradeTick
+    from app.engine.messages import OrderAccepted, OrderSubmitted, Side, TradeTick
 
     rnd = random.Random(seed)
     with tempfile.TemporaryDirectory() as d:
@@ -161,6 +161,31 @@ def e2e_run(ticks: int, symbols: int = 10, seed: int = 0) -> dict[str, object]:
         k.bus.subscribe(OrderAccepted, on_ack)
         publish = k.bus.publish
         host = k.strategies.host
+        # where the ack path's CPU goes: tick -> strategy sends (ML + strategy), -> journaled (risk, audit,
+        # SQLite journal), -> acknowledged (sim venue, report, order state persisted)
+        stages: dict[str, list[float]] = {"ml": [], "gate": [], "venue": []}
+        marks: dict[str, int] = {}
+        real_submit = host.submit
+
+        def submit(*args):
+            if state["t0"] and not marks:
+                marks["submit"] = cpu_ns()
+            return real_submit(*args)
+
+        def on_submitted(_ev) -> None:
+            if "submit" in marks and "journaled" not in marks:
+                marks["journaled"] = cpu_ns()
+
+        def on_accepted(_ev) -> None:
+            if "journaled" in marks and "acked" not in marks:
+                marks["acked"] = cpu_ns()
+                stages["ml"].append((marks["submit"] - state["c0"]) / 1000.0)
+                stages["gate"].append((marks["journaled"] - marks["submit"]) / 1000.0)
+                stages["venue"].append((marks["acked"] - marks["journaled"]) / 1000.0)
+
+        host.submit = submit
+        k.bus.subscribe(OrderSubmitted, on_submitted)
+        k.bus.subscribe(OrderAccepted, on_accepted)
         host.order_latency.clear()
         n_trade = 0
         for i in range(ticks):
@@ -173,6 +198,7 @@ def e2e_run(ticks: int, symbols: int = 10, seed: int = 0) -> dict[str, object]:
             p = prices[sym] = max(0.01, round(prices[sym] * (1.0 + 0.0008 * rnd.gauss(0.0, 1.0)), 2))
             tick = TradeTick(sym, p, 0.01, Side.BUY if rnd.random() < 0.5 else Side.SELL, f"b{i}", clock.now_ms())
             state["acked"] = False
+            marks.clear()
             state["c0"] = cpu_ns()
             t0 = state["t0"] = clock_ns()
             publish(tick)
@@ -192,7 +218,7 @@ def e2e_run(ticks: int, symbols: int = 10, seed: int = 0) -> dict[str, object]:
         k.close()
     assert not faulted, faulted
     return {"to_ack": to_ack, "decide": decide, "cpu_to_ack": cpu_to_ack, "cpu_decide": cpu_decide,
-            "inference": inf, "host": host_lat, "orders": n_trade, "denied": denied}
+            "inference": inf, "host": host_lat, "orders": n_trade, "denied": denied, **stages}
 
 
 def bench_e2e(runs: int, ticks: int) -> tuple[list[list[str]], dict[str, float]]:
@@ -206,6 +232,12 @@ def bench_e2e(runs: int, ticks: int) -> tuple[list[list[str]], dict[str, float]]
          f"{agg('to_ack', 0.99):.0f}", f"{median([r['orders'] for r in res]):,.0f}", "<= 250 p99"],
         ["  same, CPU time of the thread (scheduling excluded)", f"{agg('cpu_to_ack', 0.5):.0f}",
          f"{agg('cpu_to_ack', 0.99):.0f}", "", ""],
+        ["  CPU: tick -> strategy sends (features, ONNX, strategy)", f"{agg('ml', 0.5):.0f}", f"{agg('ml', 0.99):.0f}",
+         "", ""],
+        ["  CPU: -> journaled (risk gate, audit, SQLite journal)", f"{agg('gate', 0.5):.0f}", f"{agg('gate', 0.99):.0f}",
+         "", ""],
+        ["  CPU: -> acknowledged (sim venue, report, state persisted)", f"{agg('venue', 0.5):.0f}",
+         f"{agg('venue', 0.99):.0f}", "", ""],
         ["tick -> features -> ONNX -> decision (every other print)", f"{agg('decide', 0.5):.0f}",
          f"{agg('decide', 0.99):.0f}", f"{median([len(r['decide']) for r in res]):,.0f}", ""],
         ["  same, CPU time of the thread", f"{agg('cpu_decide', 0.5):.0f}", f"{agg('cpu_decide', 0.99):.0f}", "", ""],

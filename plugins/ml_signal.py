@@ -37,13 +37,19 @@ class MlSignal(Strategy):
                 self.m.update(bar)
         self.state.setdefault("pending", "")
         self.forming: list[float] | None = None  # [ts, open, high, low, close, volume] of the current bar
+        # thresholds as plain attributes: _want runs on every scored bar and trade print
+        if self.m.task == "classify":
+            self.buy_at, self.sell_at, self.buy_above = self.p.enter, self.p.exit, math.inf
+        else:
+            self.buy_at, self.sell_at, self.buy_above = math.inf, 0.0, self.p.min_return
+        self.score_ticks = self.p.intrabar
 
     def _want(self, score: float) -> str:
         if score != score:
             return ""
-        if self.m.task == "classify":
-            return "buy" if score >= self.p.enter else ("sell" if score <= self.p.exit else "")
-        return "buy" if score > self.p.min_return else ("sell" if score <= 0.0 else "")
+        if score >= self.buy_at or score > self.buy_above:
+            return "buy"
+        return "sell" if score <= self.sell_at else ""
 
     def on_bar(self, bar: Bar) -> None:
         self.forming = None
@@ -53,7 +59,7 @@ class MlSignal(Strategy):
         self.m.on_book(book)
 
     def on_tick(self, tick: TradeTick) -> None:
-        if self.p.intrabar:
+        if self.score_ticks:
             self._intrabar(tick)
         pending = self.state["pending"]
         if not pending:

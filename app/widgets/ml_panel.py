@@ -104,6 +104,7 @@ class MlPanel(QWidget):
     def refresh(self) -> None:
         if self.job is not None:
             self._poll_job()
+        self.overview.poll()
         version = self.overview.version
         if version == self._seen:
             return

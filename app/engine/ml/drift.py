@@ -8,7 +8,7 @@ Population Stability Index compares the two:
     PSI = sum over bins of (live share - reference share) * ln(live share / reference share)
 
 (shares floored at 1e-4). The usual reading: < 0.1 stable, 0.1-0.25 moderate shift, > 0.25 the model is
-seeing data unlike its training set. Updating is O(features x bins) per bar, no allocation of history.
+seeing data unlike its training set. Rows are binned in batches, off the strategy path.
 """
 from __future__ import annotations
 
@@ -66,7 +66,11 @@ class DriftReference:
 
 
 class DriftMonitor:
-    """Sliding-window PSI of each feature against a ``DriftReference``."""
+    """Sliding-window PSI of each feature against a ``DriftReference``.
+
+    ``update`` only queues the row (it runs on the strategy path, before the order); binning happens in
+    batches when someone reads (the Models dock, twice a second) or when the queue reaches half a window.
+    """
 
     def __init__(self, reference: DriftReference, names: Sequence[str], window: int = 500,
                  min_rows: int = 50) -> None:
@@ -77,24 +81,42 @@ class DriftMonitor:
             raise ValueError(f"drift reference has {k} features, the model {len(self.names)}")
         self.window = window
         self.min_rows = min_rows
+        self._bins = bins
         self._ring = np.zeros((window, k), dtype=np.int16)
         self._counts = np.zeros((k, bins), dtype=np.int64)
-        self._cols = np.arange(k)
-        self.n = 0  # rows seen in all
+        self._pending: list[Sequence[float]] = []
+        self._n = 0  # finite rows seen in all
         self.version = 0
 
     def update(self, row: Sequence[float]) -> None:
-        x = np.asarray(row, dtype=np.float64)
-        if not np.isfinite(x).all():
-            return
-        idx = _bin(x, self.ref.edges)
-        slot = self.n % self.window
-        if self.n >= self.window:
-            np.subtract.at(self._counts, (self._cols, self._ring[slot]), 1)
-        self._ring[slot] = idx
-        np.add.at(self._counts, (self._cols, idx), 1)
-        self.n += 1
+        self._pending.append(row)
         self.version += 1
+        if len(self._pending) >= max(self.window // 2, 1):
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        X = np.asarray(self._pending, dtype=np.float64).reshape(len(self._pending), -1)
+        self._pending = []
+        X = X[np.isfinite(X).all(axis=1)]
+        m, w = len(X), self.window
+        if m == 0:
+            return
+        if m > w:  # only the last window's rows stay
+            self._n += m - w
+            X, m = X[-w:], w
+        pos = (self._n + np.arange(m)) % w
+        self._ring[pos] = _bin(X, self.ref.edges)
+        self._n += m
+        filled = self._ring[: min(self._n, w)]
+        self._counts = np.stack([np.bincount(filled[:, j], minlength=self._bins) for j in range(filled.shape[1])])
+
+    @property
+    def n(self) -> int:
+        """Finite rows seen in all."""
+        self._flush()
+        return self._n
 
     @property
     def rows(self) -> int:

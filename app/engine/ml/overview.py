@@ -7,6 +7,7 @@ changes, so the view repaints only then.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,8 @@ class ModelsOverview:
         self._records: list[ModelRecord] = []
         self._bundled: dict[str, Any] | None = None
         self._reg_version = 0
+        self._reg_mark: tuple = ()
+        self._polled = 0.0
         self.reload()
 
     @property
@@ -40,10 +43,24 @@ class ModelsOverview:
 
     def reload(self) -> None:
         """Re-read the registry (after a training run, or another process's ``kestrel ml train``)."""
-        self._records = self.registry.list()
+        reg = self.registry
+        self._records = reg.list()
+        self._reg_mark = self._mark(reg)
         path = BUNDLED_DIR / "manifest.json"
         self._bundled = json.loads(path.read_text()) if path.exists() else None
         self._reg_version += 1
+
+    @staticmethod
+    def _mark(reg: Registry) -> tuple:
+        return tuple(reg.conn.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM ml_models").fetchone())
+
+    def poll(self, every_s: float = 5.0) -> None:
+        """Notice models registered by another process (``kestrel ml train`` beside the terminal)."""
+        now = time.monotonic()
+        if now - self._polled >= every_s:
+            self._polled = now
+            if self._mark(self.registry) != self._reg_mark:
+                self.reload()
 
     @property
     def version(self) -> int:
