@@ -34,6 +34,12 @@ def to_onnx(model: Any, n_features: int, classifier: bool) -> bytes:
                               options={id(model): options} if options else None, target_opset={"": 17, "ai.onnx.ml": 3})
     except Exception as exc:  # noqa: BLE001 - skl2onnx raises many kinds
         raise ExportError(f"skl2onnx could not convert {type(model).__name__}: {type(exc).__name__}: {exc}") from exc
+    # same model, same bytes: skl2onnx names the graph with a random uuid and lists opsets in set order
+    onx.graph.name = "kestrel_model"
+    opsets = sorted(((o.domain, o.version) for o in onx.opset_import))
+    del onx.opset_import[:]
+    for domain, version in opsets:
+        onx.opset_import.add(domain=domain, version=version)
     return onx.SerializeToString()
 
 
