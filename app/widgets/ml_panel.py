@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout,
 
 from app.engine.ml.drift import status as drift_status
 from app.engine.ml.overview import ModelEntry, ModelsOverview
-from app.engine.ml.train import MODELS
+from app.engine.ml import MODELS
 from app.widgets.common import DOWN, MUTED, UP, make_table, set_cell
 
 DRIFT_COLOR = {"stable": UP, "moderate": MUTED, "DRIFT": DOWN, "collecting": MUTED}

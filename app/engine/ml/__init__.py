@@ -26,3 +26,6 @@ import os as _os
 
 _os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 _os.environ.setdefault("ORT_TELEMETRY_DISABLED", "1")
+
+MODELS = ("gbm", "rf", "logistic", "linear", "ensemble")  # what ``kestrel ml train --model`` accepts
+CLASSIFIERS = ("gbm", "rf", "logistic", "ensemble")  # the others predict a return

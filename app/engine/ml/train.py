@@ -28,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from app.engine.backtest_data import BarData
+from app.engine.ml import CLASSIFIERS, MODELS
 from app.engine.ml.artifact import write_artifact, write_manifest
 from app.engine.ml.drift import DriftReference
 from app.engine.ml.export import agreement, sklearn_scores, to_onnx
@@ -35,8 +36,6 @@ from app.engine.ml.features import FeatureError, FeatureSpec, default_spec, fini
 from app.engine.ml.labels import direction, forward_return
 from app.engine.ml.splits import LeakError, check_lookahead, check_split, suspicious_features, walk_forward_splits
 
-MODELS = ("gbm", "rf", "logistic", "linear", "ensemble")
-CLASSIFIERS = ("gbm", "rf", "logistic", "ensemble")
 Progress = Callable[[float, str], None]
 
 
