@@ -99,6 +99,20 @@ def schedule_indicator_warmup(app, delay_ms: int = 1500):
     return poller
 
 
+def schedule_ml_warmup(delay_ms: int = 4000) -> None:
+    """Load onnxruntime and the bundled model's kernels in a background thread once the window is up, so
+    the first ML strategy start does not stall the loop. ``KESTREL_ML_WARMUP``: ``1`` on, ``0`` off,
+    default on except offscreen (tests, benchmarks)."""
+    from PySide6.QtCore import QTimer
+
+    mode = os.environ.get("KESTREL_ML_WARMUP", "auto").strip().lower()
+    if mode in ("0", "off", "no", "false") or (mode == "auto" and os.environ.get("QT_QPA_PLATFORM") == "offscreen"):
+        return
+    from app.engine.ml.warmup import start_background_warmup
+
+    QTimer.singleShot(delay_ms, start_background_warmup)
+
+
 def launch_gui(profile: Path) -> int:
     import qasync
     from PySide6.QtCore import QTimer
@@ -120,6 +134,7 @@ def launch_gui(profile: Path) -> int:
     window.show()
     shown = time.perf_counter() - T0
     schedule_indicator_warmup(app)
+    schedule_ml_warmup()
     if os.environ.get("KESTREL_EXIT_AFTER_SHOWN"):
         def report() -> None:
             print(f"window shown {shown:.3f} s after the GUI code loaded (bench/bench_startup.py times the whole "
