@@ -257,6 +257,10 @@ class CcxtVenue:
         ex.on_rest_response = on_rest_response
         if cfg.sandbox:
             ex.set_sandbox_mode(True)
+        if ex.verify and ex.ssl_context is None:
+            import ssl
+
+            ex.ssl_context = ssl.create_default_context(cafile=ex.cafile)
         return ex
 
     async def rest(self, fn: Callable[..., Awaitable], *args: Any) -> Any:
@@ -343,7 +347,9 @@ class CcxtVenue:
     async def _connect(self) -> None:
         self._set_state(CONNECTING, "loading markets")
         if self.exchange is None:
-            self.exchange = self._make_exchange()
+            # importing ccxt (~0.8 s) and loading the CA bundle (~70 ms) happen off the loop, so the window
+            # never freezes on connect
+            self.exchange = await asyncio.get_running_loop().run_in_executor(None, self._make_exchange)
         ex = self.exchange
         await self.rest(ex.load_markets, True)
         await self._sync_time(force=True)
