@@ -87,6 +87,15 @@ class Session:
             await until(lambda: self.venue.connected, 10, "the venue to be ready")
         return self
 
+    async def tradable(self, symbol: str = "BTC/USDT") -> None:
+        """Wait until a book of ``symbol`` arrived and the risk engine has the venue ACTIVE (it starts REDUCING:
+        disconnected, then data stale until the first book)."""
+        from app.engine.messages import TradingState
+
+        await until(lambda: self.kernel.market.get(symbol).book is not None, 5, f"a book of {symbol}")
+        await until(lambda: self.kernel.risk.venue_states.get(self.venue.name, (TradingState.ACTIVE,))[0]
+                    is TradingState.ACTIVE, 5, "the venue ACTIVE in the risk engine")
+
     async def close(self):
         self.kernel.stop()
         await self._runner

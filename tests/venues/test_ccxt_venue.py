@@ -40,7 +40,7 @@ def test_limit_order_partial_fill_then_cancel(profile, fake_factory):
         fake = await fake_factory(auto_market=False).start()
         s = await Session(profile, fake, stream="poll").start()
         try:
-            await until(lambda: s.kernel.market.get("BTC/USDT").book, 5, "a book")
+            await s.tradable()
             cid = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s.order(cid).status is S.ACCEPTED, 5, "ACCEPTED")
             assert s.order(cid).venue_order_id == str(fake.order_by_client_id(cid).order_id)
@@ -64,7 +64,7 @@ def test_market_order_filled_once_from_the_create_answer_and_the_poll(profile, f
         fake = await fake_factory(auto_market=False).start()
         s = await Session(profile, fake, stream="poll").start()
         try:
-            await until(lambda: s.kernel.market.get("BTC/USDT").book, 5, "a book")
+            await s.tradable()
             cid = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.MARKET, 0.02)
             await until(lambda: s.order(cid).status is S.FILLED, 5, "FILLED")
             await asyncio.sleep(0.3)  # several polls re-read the same trade
@@ -82,7 +82,7 @@ def test_timed_out_create_is_unknown_then_found_by_client_id_never_resent(profil
         fake = await fake_factory(auto_market=False).start()
         s = await Session(profile, fake, stream="poll", ccxt={"timeout": 400}).start()
         try:
-            await until(lambda: s.kernel.market.get("BTC/USDT").book, 5, "a book")
+            await s.tradable()
             fake.hang_after_place(1.5)
             cid = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s.order(cid).status is S.UNKNOWN, 5, "UNKNOWN")
@@ -102,7 +102,7 @@ def test_unanswered_create_that_never_arrived_is_rejected_after_the_grace(profil
         fake = await fake_factory(auto_market=False).start()
         s = await Session(profile, fake, stream="poll").start()
         try:
-            await until(lambda: s.kernel.market.get("BTC/USDT").book, 5, "a book")
+            await s.tradable()
             fake.fail_next("POST /api/v3/order", 503, -1001, "Internal error; unable to process your request.")
             cid = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s.order(cid).status is S.UNKNOWN, 5, "UNKNOWN")
@@ -120,7 +120,7 @@ def test_venue_refusals_are_rejections_with_clear_reasons_and_never_retried(prof
         fake = await fake_factory(auto_market=False).start()
         s = await Session(profile, fake, stream="poll").start()
         try:
-            await until(lambda: s.kernel.market.get("BTC/USDT").book, 5, "a book")
+            await s.tradable()
             fake.reject_next_order("insufficient")
             cid = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s.order(cid).status is S.REJECTED, 5, "REJECTED")
@@ -141,16 +141,17 @@ def test_rate_limit_honours_retry_after(profile, fake_factory):
         fake = await fake_factory(auto_market=False).start()
         s = await Session(profile, fake, stream="poll").start()
         try:
-            await until(lambda: s.kernel.market.get("BTC/USDT").book, 5, "a book")
+            await s.tradable()
             n0 = len(fake.requests)
             fake.rate_limit(1, retry_after_s=1)
             await until(lambda: any(e.kind == "rate_limit" for e in s.of(VenueError)), 5, "the 429")
             hit = asyncio.get_running_loop().time()
-            n_at_429 = len(fake.requests)
             cid = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
-            await until(lambda: s.order(cid).status is S.REJECTED, 2, "refused while the gate is closed")
-            assert "rate limit" in s.order(cid).reason
-            await asyncio.sleep(0.8)
+            await until(lambda: s.order(cid).status.is_terminal, 2, "refused while the gate is closed")
+            assert s.order(cid).status is S.REJECTED and "rate limit" in s.order(cid).reason, s.order(cid)
+            await asyncio.sleep(0.1)  # requests already in flight when the 429 came back may still land
+            n_at_429 = len(fake.requests)
+            await asyncio.sleep(0.7)
             assert len(fake.requests) == n_at_429, "nothing is sent during Retry-After"
             await until(lambda: len(fake.requests) > n_at_429, 3, "requests resume")
             assert asyncio.get_running_loop().time() - hit >= 0.9
@@ -170,7 +171,7 @@ def test_clock_skew_is_measured_and_resynchronised_after_a_timestamp_refusal(pro
         s = await Session(profile, fake, stream="poll").start()
         try:
             assert abs(s.venue.time_offset_ms + 7_000) < 500
-            await until(lambda: s.kernel.market.get("BTC/USDT").book, 5, "a book")
+            await s.tradable()
             cid = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s.order(cid).status is S.ACCEPTED, 5, "ACCEPTED despite the skew")
             fake.clock_offset_ms = -6_000  # the venue's clock jumps: the next signed calls are refused
@@ -281,7 +282,7 @@ def test_venue_lost_after_failed_polls_reconnects_with_backoff(profile, fake_fac
         fake = await fake_factory(auto_market=False).start()
         s = await Session(profile, fake, stream="poll").start()
         try:
-            await until(lambda: s.kernel.market.get("BTC/USDT").book, 5, "a book")
+            await s.tradable()
             cid = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s.order(cid).status is S.ACCEPTED, 5, "ACCEPTED")
             fake.fail_next("GET /api/v3/openOrders", 502, -1001, "bad gateway", n=5)

@@ -16,7 +16,7 @@ def test_restart_shows_differences_and_waits_for_approval(profile, fake_factory)
         try:
             # session 1: two resting orders, then the terminal stops
             s1 = await Session(profile, fake, stream="poll").start()
-            await until(lambda: s1.kernel.market.get("BTC/USDT").book, 5, "a book")
+            await s1.tradable()
             a = s1.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             b = s1.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 58_000.0)
             await until(lambda: s1.order(a).status is S.ACCEPTED and s1.order(b).status is S.ACCEPTED, 5, "acks")
@@ -51,6 +51,7 @@ def test_restart_shows_differences_and_waits_for_approval(profile, fake_factory)
                 applied = s2.of(ReconciliationApplied)[-1]
                 assert applied.actor == "manual" and applied.applied >= 2
 
+                await s2.tradable()
                 d = s2.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 58_500.0)
                 await until(lambda: s2.order(d).status is S.ACCEPTED, 5, "trading resumed")
                 # the foreign order is shown, never touched
@@ -72,7 +73,7 @@ def test_unknown_order_at_restart_is_resolved_by_client_id(profile, fake_factory
         fake = await fake_factory(auto_market=False).start()
         try:
             s1 = await Session(profile, fake, stream="poll", ccxt={"timeout": 300}, unknown_grace_s=60.0).start()
-            await until(lambda: s1.kernel.market.get("BTC/USDT").book, 5, "a book")
+            await s1.tradable()
             fake.hang_after_place(1.0)
             fake.fail_next("GET /api/v3/order", 503, -1001, "Internal error", n=1000)  # lookups fail meanwhile
             a = s1.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
@@ -107,7 +108,7 @@ def test_no_difference_means_no_approval_needed(profile, fake_factory):
         fake = await fake_factory(auto_market=False).start()
         try:
             s1 = await Session(profile, fake, stream="poll").start()
-            await until(lambda: s1.kernel.market.get("BTC/USDT").book, 5, "a book")
+            await s1.tradable()
             a = s1.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s1.order(a).status is S.ACCEPTED, 5, "ack")
             await s1.close()
