@@ -102,11 +102,11 @@ class FakeMarket:
 class FakeBinance:
     def __init__(self, symbols: tuple[str, ...] = ("BTC/USDT", "ETH/USDT"), *, api_key: str = "fake-key",
                  secret: str = "fake-secret", seed: int = 1, tick_s: float = 0.02, levels: int = 10,
-                 auto_market: bool = True) -> None:
+                 auto_market: bool = True, prices: dict[str, float] | None = None) -> None:
         self.api_key, self.secret = api_key, secret
         self.rng = random.Random(seed)
         self.tick_s, self.levels, self.auto_market = tick_s, levels, auto_market
-        prices = {"BTC": 60_000.0, "ETH": 3_000.0}
+        prices = prices or {"BTC": 60_000.0, "ETH": 3_000.0}
         self.markets: dict[str, FakeMarket] = {}
         for sym in symbols:
             base, quote = sym.split("/")

@@ -31,6 +31,7 @@ class CcxtVenueConfig(BaseModel):
     symbols: list[str] = Field(default_factory=list, description="unified ccxt symbols, e.g. BTC/USDT")
     ccxt: dict[str, Any] = Field(default_factory=dict, description="ccxt constructor options (no credentials)")
     sandbox: bool = Field(False, description="ccxt set_sandbox_mode(True): the exchange's testnet")
+    autoconnect: bool = Field(True, description="the window connects this venue when it starts")
     stream: Literal["auto", "ws", "poll"] = Field("auto", description="auto: ccxt.pro where supported")
     poll_interval_s: float = Field(1.0, gt=0, description="market data by REST polling: this often")
     order_poll_s: float = Field(1.0, gt=0, description="open orders and fills are re-read this often")
@@ -126,3 +127,16 @@ def list_configs(profile: Path) -> list[CcxtVenueConfig]:
         except VenueConfigError:
             continue
     return out
+
+
+def exchange_known(exchange_id: str) -> bool:
+    """Does the installed ccxt have this exchange? (Checked without importing ccxt, which takes ~1 s.)"""
+    import importlib.util
+
+    if not re.match(r"^[a-z0-9_]+$", exchange_id or ""):
+        return False
+    spec = importlib.util.find_spec("ccxt")  # a top-level lookup imports nothing
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    root = Path(list(spec.submodule_search_locations)[0])
+    return (root / "async_support" / f"{exchange_id}.py").exists()
