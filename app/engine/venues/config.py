@@ -36,7 +36,7 @@ class CcxtVenueConfig(BaseModel):
     poll_interval_s: float = Field(1.0, gt=0, description="market data by REST polling: this often")
     order_poll_s: float = Field(1.0, gt=0, description="open orders and fills are re-read this often")
     book_depth: int = Field(10, ge=1, le=1000)
-    reconnect_base_s: float = Field(0.5, gt=0)
+    reconnect_base_s: float = Field(0.25, gt=0, description="first reconnect within U(0, this); doubles")
     reconnect_cap_s: float = Field(30.0, gt=0)
     stale_after_s: float = Field(15.0, gt=0, description="a stream silent this long is restarted")
     unknown_grace_s: float = Field(15.0, gt=0, description="an UNKNOWN create with no order found by its "
