@@ -33,10 +33,19 @@ def build(profile: Path, clock=None):
     from app.engine.logring import setup_logging
     from app.widgets.main_window import MainWindow
 
+    from app.engine.venues.manager import VenueManager, kernel_instruments, startup_configs, stored_credentials
+    from app.widgets.venues import install_venue_ui
+
     ring = setup_logging(profile)
-    kernel = Kernel(profile, load_settings(profile), clock=clock)
+    configs = startup_configs(profile)  # venues saved from the Connect dialog (none: the sim alone)
+    kernel = Kernel(profile, load_settings(profile), clock=clock, instruments=kernel_instruments(profile, configs))
     kernel.start()
     window = MainWindow(kernel, ring)
+    manager = VenueManager(kernel)
+    for cfg in configs:
+        manager.add_ccxt(cfg, stored_credentials(profile, cfg.name))
+    install_venue_ui(window, kernel, manager)  # connects when the loop runs (launch_gui)
+    window.restore_layout()  # again: the Venues dock exists now
     return kernel, window
 
 
@@ -147,9 +156,11 @@ def launch_gui(profile: Path) -> int:
     app.aboutToQuit.connect(closing.set)
     with loop:
         task = loop.create_task(kernel.run())
+        loop.call_soon(window.venue_manager.start)
         loop.run_until_complete(closing.wait())
         kernel.stop()
         task.cancel()
+        loop.run_until_complete(window.venue_manager.close())
     import logging
 
     logging.getLogger("kestrel").info("closing: %d frames, event-loop lag p99 %.1f ms", window.frames.frames,

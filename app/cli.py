@@ -3,6 +3,9 @@
     kestrel [--profile DIR]                   open the terminal window
     kestrel --self-test [--profile DIR]       drive the real window offscreen; exit 0 only if every step works
     kestrel run --headless [--duration S]     the same engine, no Qt imported
+        [--venue ID [--venue-config F] [--symbols A,B] [--record] [--approve-reconcile]]   a real venue
+        [--replay DB [--session N] [--speed X|max]]   recorded market data through the sim venue
+    kestrel keys set|delete|list [VENUE]       API keys in the OS keyring (secret read from stdin)
     kestrel risk status|halt|reset|limits|set the kill switch and limits, from any terminal
     kestrel audit verify|checkpoint           check the hash-chained audit trail; export a signed checkpoint
     kestrel plugins list                      strategy plugins found, broken ones with their error
@@ -35,16 +38,27 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", parents=[common], help="run the engine")
     run.add_argument("--headless", action="store_true", help="no window: Qt is not imported at all")
     run.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    run.add_argument("--venue", default=None, help="also run this venue: a ccxt exchange id (or a name from "
+                     "<profile>/venues/), or 'akshare' for China A-shares")
+    run.add_argument("--venue-config", type=Path, default=None, help="venue config JSON (ccxt options, urls...)")
+    run.add_argument("--symbols", default=None, help="comma-separated symbols, e.g. BTC/USDT,ETH/USDT")
+    run.add_argument("--record", action="store_true", help="write what the feeds deliver to the profile's database")
+    run.add_argument("--approve-reconcile", action="store_true",
+                     help="apply the venue/journal differences found on connect without asking")
+    run.add_argument("--replay", type=Path, default=None, help="replay market data recorded in this database")
+    run.add_argument("--session", type=int, default=None, help="recording session to replay (default: the last)")
+    run.add_argument("--speed", default="1", help="replay speed: a factor (1 = real time) or 'max'")
     from app.audit_cli import add_audit_commands
-    from app.risk_cli import add_risk_commands
-
-    from app.strategy_cli import add_strategy_commands
+    from app.keys_cli import add_keys_commands
     from app.ml_cli import add_ml_commands
+    from app.risk_cli import add_risk_commands
+    from app.strategy_cli import add_strategy_commands
 
     add_risk_commands(sub, common)
     add_audit_commands(sub, common)
     add_strategy_commands(sub, common)
     add_ml_commands(sub, common)
+    add_keys_commands(sub, common)
     return parser
 
 
@@ -65,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.ml_cli import main_ml_command
 
         return main_ml_command(args, profile)
+    if args.command == "keys":
+        from app.keys_cli import main_keys
+
+        return main_keys(args, profile)
     if args.command == "risk":
         from app.risk_cli import main_risk
 
@@ -75,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         from app.headless import run_headless
 
-        return run_headless(profile, args.duration)
+        return run_headless(profile, args.duration, args)
     if args.self_test:
         from app.selftest import run_self_test
 

@@ -39,6 +39,7 @@ from app.engine.messages import (
 from app.engine.orders import InvalidTransition, Order
 from app.engine.store import Store
 from app.engine.venues.base import VenueAdapter, VenueOrder
+from app.engine.venues.events import OrderStatusUnknown
 from app.engine.working import WorkingExposure
 
 log = logging.getLogger("kestrel.execution")
@@ -307,6 +308,10 @@ class ExecutionEngine:
             elif type(event) is CancelRejected:
                 if order.status is S.PENDING_CANCEL:
                     self._set_status(order, order.status_before_cancel or S.ACCEPTED)
+            elif type(event) is OrderStatusUnknown:  # a create went unanswered: reconciled, never re-sent
+                order.reason = event.reason
+                if order.status is not S.UNKNOWN:
+                    self._set_status(order, S.UNKNOWN)
             self._bus.publish(event)
         except InvalidTransition as exc:
             log.warning("late or duplicate venue report ignored: %s (%r)", exc, event)

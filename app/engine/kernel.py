@@ -77,8 +77,9 @@ class Kernel:
         self.execution = ExecutionEngine(self.bus, self.store, self.clock)
         self.risk = RiskEngine(self.bus, self.store, self.clock, self.execution, self.instruments, self.market,
                                self.portfolio, settings.risk)
-        self.sim = SimExchange(insts, self.execution.on_report, self.bus.publish, seed=settings.sim.seed,
-                               latency_ms=settings.sim.latency_ms, start_ts_ms=self.clock.now_ms())
+        self.sim = SimExchange([i for i in insts if i.venue == "sim"], self.execution.on_report, self.bus.publish,
+                               seed=settings.sim.seed, latency_ms=settings.sim.latency_ms,
+                               start_ts_ms=self.clock.now_ms())
         self.execution.add_venue(self.sim)
         self.loop_monitor = LoopMonitor()
         self.new_order_id = ClientOrderIdFactory()
@@ -100,6 +101,8 @@ class Kernel:
         tf = self.bars.timeframe_ms
         per_bar = {s: rate * tf / 1000.0 for s, rate in self._sim_volume_rates().items()}
         for n, (symbol, inst) in enumerate(self.instruments.items()):
+            if inst.venue != "sim":
+                continue  # other venues bring their own history
             price = self.sim.last_price(symbol)
             series = self.bars.get(symbol)
             if price and series.n == 0:
@@ -117,8 +120,8 @@ class Kernel:
             if isinstance(msg, TradeTick):
                 volume[msg.symbol] = volume.get(msg.symbol, 0.0) + msg.size
 
-        probe = SimExchange(list(self.instruments.values()), lambda _r: None, on_data,
-                            seed=self.settings.sim.seed + 1, latency_ms=0, start_ts_ms=0)
+        probe = SimExchange([i for i in self.instruments.values() if i.venue == "sim"], lambda _r: None,
+                            on_data, seed=self.settings.sim.seed + 1, latency_ms=0, start_ts_ms=0)
         for t in range(50, seconds * 1000 + 1, 50):
             probe.advance_to(t)
         return {s: v / seconds for s, v in volume.items()}

@@ -1,0 +1,142 @@
+"""Venue configs: one JSON file per venue in ``<profile>/venues/<name>.json`` (the Connect dialog edits it).
+
+``ccxt`` is passed to the ccxt constructor as is (``urls``, ``options``, ``timeout``, ``headers``,
+``proxies``...), so anything ccxt can be told, a venue config can say. Credentials are refused here: they
+live in the keyring (``kestrel keys set``), never in a file a person might share or commit.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+CREDENTIAL_FIELDS = ("apiKey", "secret", "password", "uid", "login", "privateKey", "walletAddress", "token",
+                     "twofa", "accountId")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
+
+
+class VenueConfigError(ValueError):
+    pass
+
+
+class CcxtVenueConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(..., description="Kestrel's name for the venue (orders, positions and keys use it)")
+    exchange: str = Field(..., description="the ccxt exchange id, e.g. binance, okx, kraken")
+    kind: Literal["ccxt"] = "ccxt"
+    symbols: list[str] = Field(default_factory=list, description="unified ccxt symbols, e.g. BTC/USDT")
+    ccxt: dict[str, Any] = Field(default_factory=dict, description="ccxt constructor options (no credentials)")
+    sandbox: bool = Field(False, description="ccxt set_sandbox_mode(True): the exchange's testnet")
+    autoconnect: bool = Field(True, description="the window connects this venue when it starts")
+    stream: Literal["auto", "ws", "poll"] = Field("auto", description="auto: ccxt.pro where supported")
+    poll_interval_s: float = Field(1.0, gt=0, description="market data by REST polling: this often")
+    order_poll_s: float = Field(1.0, gt=0, description="open orders and fills are re-read this often")
+    book_depth: int = Field(10, ge=1, le=1000)
+    reconnect_base_s: float = Field(0.25, gt=0, description="first reconnect within U(0, this); doubles")
+    reconnect_cap_s: float = Field(30.0, gt=0)
+    stale_after_s: float = Field(15.0, gt=0, description="a stream silent this long is restarted")
+    unknown_grace_s: float = Field(15.0, gt=0, description="an UNKNOWN create with no order found by its "
+                                   "client order id after this long was not placed")
+    time_sync_s: float = Field(300.0, gt=0, description="re-measure the clock offset this often")
+    client_order_id_param: str = Field("clientOrderId", description="ccxt param carrying our client order id")
+    lookup_by_client_id: Literal["param", "scan"] = Field(
+        "param", description="param: fetch_order(None, symbol, {client_order_id_param: id}); scan: search "
+                             "open and recent orders")
+    max_failures: int = Field(3, ge=1, description="consecutive failed polls before the venue is disconnected")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("lower-case letters, digits, '_', '.', '-' (at most 40)")
+        return v
+
+    @field_validator("ccxt")
+    @classmethod
+    def _no_credentials(cls, v: dict[str, Any]) -> dict[str, Any]:
+        found = [k for k in v if k in CREDENTIAL_FIELDS]
+        if found:
+            raise ValueError(f"credentials ({', '.join(found)}) do not belong in a venue config: store them "
+                             f"with `kestrel keys set <venue>` or the Connect dialog")
+        return v
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+
+def venues_dir(profile: Path) -> Path:
+    return Path(profile) / "venues"
+
+
+def config_path(profile: Path, name: str) -> Path:
+    return venues_dir(profile) / f"{name}.json"
+
+
+def parse_config(raw: dict[str, Any], source: str = "venue config") -> CcxtVenueConfig:
+    raw = dict(raw)
+    raw.setdefault("name", raw.get("exchange", ""))
+    try:
+        return CcxtVenueConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+        raise VenueConfigError(f"{source} is invalid: {problems}") from None
+
+
+def load_config(path: Path) -> CcxtVenueConfig:
+    try:
+        raw = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise VenueConfigError(f"Cannot read the venue config {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise VenueConfigError(f"The venue config {path} is not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise VenueConfigError(f"The venue config {path} must be a JSON object")
+    return parse_config(raw, str(path))
+
+
+def resolve_config(profile: Path, venue: str, file: Path | None = None) -> CcxtVenueConfig:
+    """``--venue ID [--venue-config FILE]``: the file if given, else the profile's config of that name, else
+    a default config for the ccxt exchange id ``venue`` (public data works without one)."""
+    if file is not None:
+        cfg = load_config(file)
+        return cfg if cfg.name == venue or venue == cfg.exchange else cfg.model_copy(update={"name": venue})
+    path = config_path(profile, venue)
+    if path.exists():
+        return load_config(path)
+    return parse_config({"name": venue, "exchange": venue}, f"venue {venue!r}")
+
+
+def save_config(profile: Path, cfg: CcxtVenueConfig) -> Path:
+    path = config_path(profile, cfg.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(cfg.to_json())
+    tmp.replace(path)
+    return path
+
+
+def list_configs(profile: Path) -> list[CcxtVenueConfig]:
+    out = []
+    for path in sorted(venues_dir(profile).glob("*.json")):
+        try:
+            out.append(load_config(path))
+        except VenueConfigError:
+            continue
+    return out
+
+
+def exchange_known(exchange_id: str) -> bool:
+    """Does the installed ccxt have this exchange? (Checked without importing ccxt, which takes ~1 s.)"""
+    import importlib.util
+
+    if not re.match(r"^[a-z0-9_]+$", exchange_id or ""):
+        return False
+    spec = importlib.util.find_spec("ccxt")  # a top-level lookup imports nothing
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    root = Path(list(spec.submodule_search_locations)[0])
+    return (root / "async_support" / f"{exchange_id}.py").exists()

@@ -1,0 +1,97 @@
+"""Messages of the venue layer (frozen, like every bus message; see app/engine/messages.py for naming).
+
+Adapters hand these to ``on_data`` (published on the bus as is); ``OrderStatusUnknown`` is a *report*
+(``on_report``), applied to the order by the ExecutionEngine like an ack or a fill.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class OrderStatusUnknown:
+    """The venue's answer to a create did not arrive (timeout, 5xx, unreadable): the order may or may not
+    exist. It is UNKNOWN (still counting toward limits) until found, or proven absent, by client order id.
+    It is never re-sent."""
+
+    client_order_id: str
+    symbol: str
+    reason: str
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class VenueError:
+    """A venue-side problem, mapped from the ccxt error class (``kind``: see ccxt_errors.py)."""
+
+    venue: str
+    kind: str
+    operation: str  # "connect", "create", "cancel", "poll", "trades:BTC/USDT", ...
+    message: str  # redacted, says what happened and what Kestrel/the trader does about it
+    retry_in_s: float | None = None
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStatus:
+    """One market-data stream of one symbol: ``state`` is "live", "polling", "reconnecting", "snapshot"
+    (rebuilding a book after a sequence gap), "stale" or "down"."""
+
+    venue: str
+    symbol: str
+    channel: str  # "trades", "book", "quotes", "bars"
+    state: str
+    message: str = ""
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FeedChanged:
+    """Feed failover: ``symbol``'s market data now comes from ``feed`` (was ``previous``)."""
+
+    symbol: str
+    feed: str
+    previous: str
+    reason: str
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileItem:
+    """One difference between our journal and the venue. ``reports`` are what approving it applies."""
+
+    kind: str  # "missed_fill", "closed_at_venue", "unknown_to_us", "confirmed", "not_at_venue"
+    client_order_id: str
+    symbol: str
+    text: str
+    reports: tuple = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReconciliationProposed:
+    """On (re)connect the venue disagrees with the journal: trading on ``venue`` waits for a person's approval."""
+
+    venue: str
+    items: tuple[ReconcileItem, ...]
+    ts: int = 0
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def lines(self) -> list[str]:
+        return [item.text for item in self.items]
+
+
+@dataclass(frozen=True, slots=True)
+class ApproveReconciliation:
+    """Command: a person approved the proposed reconciliation of ``venue``; trading resumes there."""
+
+    venue: str
+    actor: str = "manual"
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReconciliationApplied:
+    venue: str
+    applied: int
+    actor: str
+    ts: int = 0

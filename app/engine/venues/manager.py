@@ -1,0 +1,152 @@
+"""``VenueManager``: adds real venues to a Kernel, additively (the sim venue stays), and runs them.
+
+It registers each adapter with the ExecutionEngine (the only holder of adapters), routes the adapter's
+market data and status onto the bus, adds the venue's instruments to the kernel's table (a venue's symbol
+takes over a sim symbol of the same name), caches them in ``<profile>/venues/<name>.instruments.json`` so the
+window can list them before the venue connects, and routes ``ApproveReconciliation`` commands to the venue.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from app.engine.instruments import Instrument
+from app.engine.venues.ccxt_venue import CcxtVenue
+from app.engine.venues.config import CcxtVenueConfig, list_configs, venues_dir
+from app.engine.venues.credentials import CredentialError, Credentials, CredentialStore
+from app.engine.venues.events import ApproveReconciliation
+from app.engine.venues.failover import FeedRouter, load_feeds
+from app.engine.venues.reconcile import KernelJournal
+
+log = logging.getLogger("kestrel.venues")
+
+
+def cached_instruments(profile: Path, name: str | None = None) -> list[Instrument]:
+    """Instruments remembered from earlier connections (all venues, or ``name``)."""
+    out = []
+    folder = venues_dir(profile)
+    pattern = f"{name}.instruments.json" if name else "*.instruments.json"
+    for path in sorted(folder.glob(pattern)) if folder.exists() else []:
+        try:
+            out += [Instrument(**row) for row in json.loads(path.read_text())]
+        except (OSError, ValueError, TypeError):
+            log.warning("ignoring unreadable instrument cache %s", path)
+    return out
+
+
+def startup_configs(profile: Path) -> list[CcxtVenueConfig]:
+    """The profile's venue configs that connect when the terminal starts."""
+    return [c for c in list_configs(profile) if c.autoconnect]
+
+
+def stored_credentials(profile: Path, venue: str) -> Credentials | None:
+    """The venue's keys if they can be read without asking (keyring, or the passphrase in the environment);
+    None otherwise: the venue starts with market data only and the Connect dialog can unlock it."""
+    try:
+        store = CredentialStore(profile)
+        return None if store.needs_passphrase else store.get(venue)
+    except CredentialError as exc:
+        log.warning("credentials of %s not available: %s", venue, exc)
+        return None
+
+
+def kernel_instruments(profile: Path, configs: list[Any]) -> list[Instrument]:
+    """The instrument table for a Kernel that will run these venues: the sim's instruments minus the symbols
+    a venue claims (the sim must not print prices for a symbol a real venue quotes), plus the venues'
+    instruments remembered from earlier connections."""
+    from app.engine.instruments import default_instruments
+
+    claimed = {sym for cfg in configs for sym in getattr(cfg, "symbols", [])}
+    names = {cfg.name for cfg in configs}
+    out = [i for i in default_instruments() if i.symbol not in claimed]
+    out += [i for i in cached_instruments(profile) if i.venue in names and i.symbol in claimed]
+    return out
+
+
+class VenueManager:
+    def __init__(self, kernel: Any, *, approval: str = "ask", feeds: dict[str, Any] | None = None) -> None:
+        self.kernel = kernel
+        self.approval = approval
+        self.venues: dict[str, CcxtVenue] = {}
+        self.journal = KernelJournal(kernel.execution, kernel.store)
+        feeds = load_feeds(kernel.profile) if feeds is None else feeds
+        self.router = FeedRouter(kernel.bus.publish, feeds.get("symbols", {}), stale_s=float(feeds.get("stale_s", 5.0)),
+                                 recover_s=float(feeds.get("recover_s", 3.0)), now_ms=kernel.clock.now_ms)
+        self._ticker: asyncio.Task | None = None
+        kernel.bus.subscribe(ApproveReconciliation, self._on_approve)
+
+    def publisher(self, name: str):
+        """The ``on_data`` of venue ``name``: through the feed router (failover by priority)."""
+        return self.router.publisher(name)
+
+    def add_ccxt(self, config: CcxtVenueConfig, credentials: Credentials | None = None) -> CcxtVenue:
+        if config.name in self.venues or config.name == "sim":
+            raise ValueError(f"a venue named {config.name!r} is already connected")
+        venue = CcxtVenue(config, self.kernel.execution.on_report, self.publisher(config.name),
+                          credentials=credentials, journal=self.journal, approval=self.approval,
+                          now_ms=self.kernel.clock.now_ms,
+                          on_instruments=lambda insts, n=config.name: self._add_instruments(n, insts))
+        self.kernel.execution.add_venue(venue)
+        self.venues[config.name] = venue
+        return venue
+
+    def add_adapter(self, adapter: Any) -> None:
+        """Any other adapter (akshare paper venue, replay): registered like the rest."""
+        self.kernel.execution.add_venue(adapter)
+        self.venues[adapter.name] = adapter
+        self._add_instruments(adapter.name, adapter.instruments())
+
+    def start(self) -> None:
+        """Start connecting every venue on the running loop (progress arrives as VenueStatus)."""
+        for venue in self.venues.values():
+            start = getattr(venue, "start", None)
+            if start is not None:
+                start()
+        if self.router.priorities and self._ticker is None:
+            self._ticker = asyncio.get_running_loop().create_task(self._tick_router())
+
+    async def _tick_router(self) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            try:
+                self.router.tick()
+            except Exception:  # noqa: BLE001 - failover must never stop the loop
+                log.exception("feed failover check failed")
+
+    async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            try:
+                await self._ticker
+            except asyncio.CancelledError:
+                pass
+            self._ticker = None
+        for venue in self.venues.values():
+            close = getattr(venue, "close", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:  # noqa: BLE001 - shutting down: the others still close
+                    log.exception("closing venue %s failed", venue.name)
+
+    def _add_instruments(self, name: str, insts: list[Instrument]) -> None:
+        table = self.kernel.instruments
+        for inst in insts:
+            primary = self.router.primary(inst.symbol)
+            if primary is None or primary == name:  # orders go to the primary feed's venue only
+                table[inst.symbol] = inst
+        try:
+            folder = venues_dir(self.kernel.profile)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{name}.instruments.json").write_text(json.dumps([dataclasses.asdict(i) for i in insts]))
+        except OSError:
+            log.warning("could not cache the instruments of %s", name)
+
+    def _on_approve(self, cmd: ApproveReconciliation) -> None:
+        venue = self.venues.get(cmd.venue)
+        if venue is None or not getattr(venue, "approve", None) or not venue.approve(cmd.actor):
+            log.warning("approval of %s ignored: no reconciliation is pending there", cmd.venue)

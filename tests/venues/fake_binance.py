@@ -1,0 +1,596 @@
+"""A fake Binance-shaped spot exchange on 127.0.0.1: REST (``/api/v3``) and websocket market streams.
+
+It answers what ccxt's ``binance`` class asks for, in Binance's own JSON shapes and error codes, so tests
+and benchmarks drive the *real* ccxt client code (signing, parsing, error mapping, the order-book sequence
+logic of ``ccxt.pro``) through Kestrel's adapter, without the internet.
+
+Market: each symbol has a seeded random-walk book (``levels`` per side) and prints a trade and a diff-depth
+update every ``tick_s``. Orders: LIMIT and MARKET; a market order or a crossing limit fills against the book
+at once (``partial_fills`` fills half and rests the rest), others rest until ``fill_order`` or the walk
+crosses them. Signed endpoints check the API key, the HMAC-SHA256 signature and the timestamp against
+``recvWindow`` on the exchange's own clock (``clock_offset_ms``).
+
+Fault knobs (all reset by ``reset_faults``):
+  fail_next(route, status, code, msg, n, retry_after)  the next n requests on ``route`` ("POST /api/v3/order",
+                                                       or "*") get this error
+  rate_limit(n, retry_after_s)                         the next n requests get 429 + Retry-After
+  ban(seconds)                                         every request gets 418 + Retry-After for that long
+  slow(route, seconds)                                 responses on ``route`` are delayed
+  hang_after_place(seconds)                            POST /order places the order, then answers late
+  clock_offset_ms                                      the exchange's clock runs ahead (+) or behind (-)
+  drop_websockets()                                    closes every websocket (clients must reconnect)
+  gap_next_depth(symbol)                               the next depth update skips update ids
+  duplicate_ws                                         every websocket message is sent twice
+  partial_fills                                        crossing orders fill only half
+  reject_next_order(code, msg)                         the next create gets this Binance error
+  ws_silent                                            stop sending market data without closing sockets
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import random
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+
+from aiohttp import WSMsgType, web
+
+ERRORS = {  # Binance error codes the fake can return (as Binance does, with these HTTP statuses)
+    "insufficient": (400, -2010, "Account has insufficient balance for requested action."),
+    "filter": (400, -1013, "Filter failure: LOT_SIZE"),
+    "unknown_order": (400, -2011, "Unknown order sent."),
+    "no_such_order": (400, -2013, "Order does not exist."),
+    "bad_key": (401, -2015, "Invalid API-key, IP, or permissions for action."),
+    "bad_signature": (400, -1022, "Signature for this request is not valid."),
+    "timestamp": (400, -1021, "Timestamp for this request is outside of the recvWindow."),
+    "duplicate": (400, -2010, "Duplicate order sent."),
+    "too_many": (429, -1003, "Too many requests; current limit of IP is 6000 request weight per 1 minute."),
+    "banned": (418, -1003, "Way too many requests; IP banned until {until}."),
+    "internal": (500, -1000, "An unknown error occurred while processing the request."),
+    "unavailable": (503, -1001, "Internal error; unable to process your request. Please try again."),
+}
+
+
+@dataclass
+class FakeOrder:
+    order_id: int
+    client_order_id: str
+    symbol: str  # exchange id, "BTCUSDT"
+    side: str  # "BUY"/"SELL"
+    type: str  # "LIMIT"/"MARKET"
+    price: float
+    qty: float
+    executed: float = 0.0
+    quote: float = 0.0
+    status: str = "NEW"
+    time: int = 0
+    update_time: int = 0
+
+    def as_json(self) -> dict:
+        return {"symbol": self.symbol, "orderId": self.order_id, "orderListId": -1,
+                "clientOrderId": self.client_order_id, "price": f"{self.price:.8f}", "origQty": f"{self.qty:.8f}",
+                "executedQty": f"{self.executed:.8f}", "cummulativeQuoteQty": f"{self.quote:.8f}",
+                "status": self.status, "timeInForce": "GTC" if self.type == "LIMIT" else "IOC", "type": self.type,
+                "side": self.side, "stopPrice": "0.00000000", "icebergQty": "0.00000000", "time": self.time,
+                "updateTime": self.update_time, "isWorking": self.status in ("NEW", "PARTIALLY_FILLED"),
+                "workingTime": self.time, "origQuoteOrderQty": "0.00000000",
+                "selfTradePreventionMode": "EXPIRE_MAKER"}
+
+
+@dataclass
+class FakeMarket:
+    symbol: str  # "BTC/USDT"
+    base: str
+    quote: str
+    tick: float
+    step: float
+    mid: float
+    bids: dict[float, float] = field(default_factory=dict)
+    asks: dict[float, float] = field(default_factory=dict)
+    update_id: int = 1000
+    trade_id: int = 5000
+
+    @property
+    def id(self) -> str:
+        return self.base + self.quote
+
+
+class FakeBinance:
+    def __init__(self, symbols: tuple[str, ...] = ("BTC/USDT", "ETH/USDT"), *, api_key: str = "fake-key",
+                 secret: str = "fake-secret", seed: int = 1, tick_s: float = 0.02, levels: int = 10,
+                 auto_market: bool = True, prices: dict[str, float] | None = None) -> None:
+        self.api_key, self.secret = api_key, secret
+        self.rng = random.Random(seed)
+        self.tick_s, self.levels, self.auto_market = tick_s, levels, auto_market
+        prices = prices or {"BTC": 60_000.0, "ETH": 3_000.0}
+        self.markets: dict[str, FakeMarket] = {}
+        for sym in symbols:
+            base, quote = sym.split("/")
+            tick, step = (0.01, 0.00001) if base == "BTC" else (0.01, 0.0001)
+            m = FakeMarket(sym, base, quote, tick, step, prices.get(base, 100.0))
+            self._rebuild_book(m)
+            self.markets[m.id] = m
+        self.orders: dict[int, FakeOrder] = {}
+        self.my_trades: list[dict] = []
+        self.balances = {"USDT": 1_000_000.0, "BTC": 10.0, "ETH": 100.0}
+        self._order_ids = itertools.count(1)
+        self.requests: list[tuple[str, str]] = []  # (method, path) of every REST request, for assertions
+        self.ws_clients: set[web.WebSocketResponse] = set()
+        self.ws_connects = 0
+        self.sent_at: dict[tuple[str, int], float] = {}  # (symbol id, trade id) -> perf_counter at send
+        self.record_send_times = False
+        self.reset_faults()
+        self._runner: web.AppRunner | None = None
+        self._ticker: asyncio.Task | None = None
+        self.port = 0
+
+    # ------------------------------------------------------------------------------------------ faults
+    def reset_faults(self) -> None:
+        self._fail: list[list] = []  # [route, status, code, msg, remaining, retry_after]
+        self._slow: dict[str, float] = {}
+        self._ban_until = 0.0
+        self._hang_after_place = 0.0
+        self.clock_offset_ms = 0
+        self.duplicate_ws = False
+        self.partial_fills = False
+        self.ws_silent = False
+        self._gap: set[str] = set()
+        self._reject_next: tuple[int, str] | None = None
+
+    def fail_next(self, route: str, status: int = 503, code: int = -1001, msg: str = "Internal error", n: int = 1,
+                  retry_after: float | None = None) -> None:
+        self._fail.append([route, status, code, msg, n, retry_after])
+
+    def rate_limit(self, n: int = 1, retry_after_s: float = 1.0) -> None:
+        status, code, msg = ERRORS["too_many"]
+        self.fail_next("*", status, code, msg, n, retry_after_s)
+
+    def ban(self, seconds: float) -> None:
+        self._ban_until = time.monotonic() + seconds
+
+    def slow(self, route: str, seconds: float) -> None:
+        self._slow[route] = seconds
+
+    def hang_after_place(self, seconds: float) -> None:
+        self._hang_after_place = seconds
+
+    def gap_next_depth(self, symbol: str) -> None:
+        self._gap.add(symbol.replace("/", ""))
+
+    def reject_next_order(self, kind: str) -> None:
+        status, code, msg = ERRORS[kind]
+        self._reject_next = (status, code, msg)
+
+    async def drop_websockets(self) -> None:
+        for ws in list(self.ws_clients):
+            await ws.close(code=1011, message=b"server going away")
+        self.ws_clients.clear()
+
+    # ---------------------------------------------------------------------------------------- lifecycle
+    async def start(self) -> "FakeBinance":
+        app = web.Application(middlewares=[self._middleware])
+        app.router.add_route("*", "/api/v3/{path:.*}", self._rest)
+        app.router.add_get("/stream/ws", self._ws)
+        app.router.add_get("/stream/ws/{n}", self._ws)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        if self.auto_market:
+            self._ticker = asyncio.create_task(self._run_market())
+        return self
+
+    async def stop(self) -> None:
+        if self._ticker:
+            self._ticker.cancel()
+            try:
+                await self._ticker
+            except asyncio.CancelledError:
+                pass
+        await self.drop_websockets()
+        if self._runner:
+            await self._runner.cleanup()
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v3"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/stream/ws"
+
+    def venue_config(self, **over) -> dict:
+        """A Kestrel venue config (JSON-able) pointing ccxt's binance class at this fake."""
+        cfg = {
+            "name": "binance", "exchange": "binance", "symbols": [m.symbol for m in self.markets.values()],
+            "ccxt": {
+                "urls": {"api": {"public": self.rest_url, "private": self.rest_url, "v1": self.rest_url,
+                                 "ws": {"spot": self.ws_url}}},
+                "options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False,
+                            "recvWindow": 2000, "warnOnFetchOpenOrdersWithoutSymbol": False},
+                "timeout": 3000,
+            },
+        }
+        cfg.update(over)
+        return cfg
+
+    def now_ms(self) -> int:
+        return int(time.time() * 1000) + self.clock_offset_ms
+
+    # ------------------------------------------------------------------------------------------ market
+    def _rebuild_book(self, m: FakeMarket) -> None:
+        m.bids.clear()
+        m.asks.clear()
+        best_bid = round(m.mid - m.tick, 2)
+        for i in range(self.levels):
+            m.bids[round(best_bid - i * m.tick * 10, 2)] = round(0.5 + self.rng.random(), 4)
+            m.asks[round(best_bid + m.tick * 2 + i * m.tick * 10, 2)] = round(0.5 + self.rng.random(), 4)
+
+    async def _run_market(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_s)
+            for m in self.markets.values():
+                await self.step_market(m)
+
+    async def step_market(self, m: FakeMarket) -> None:
+        """One market event: the mid walks, a trade prints, the book changes (one diff-depth update)."""
+        old_bids, old_asks = dict(m.bids), dict(m.asks)
+        m.mid = round(m.mid * (1 + self.rng.gauss(0, 0.0002)), 2)
+        self._rebuild_book(m)
+        m.trade_id += 1
+        buyer_maker = self.rng.random() < 0.5
+        price = max(m.bids) if buyer_maker else min(m.asks)
+        qty = round(0.001 + self.rng.random() * 0.05, 5)
+        now = self.now_ms()
+        self._cross_resting(m, price)
+        if self.ws_silent:
+            return
+        if self.record_send_times:
+            self.sent_at[(m.id, m.trade_id)] = time.perf_counter()
+        await self._broadcast(f"{m.id.lower()}@trade", {
+            "e": "trade", "E": now, "s": m.id, "t": m.trade_id, "p": f"{price:.2f}", "q": f"{qty:.5f}",
+            "T": now, "m": buyer_maker, "M": True})
+        first = m.update_id + 1
+        m.update_id += 1
+        if m.id in self._gap:
+            self._gap.discard(m.id)
+            first += 5  # ids first .. first+4 never sent: a sequence gap
+            m.update_id += 5
+        bids = [[f"{p:.2f}", "0.00000000"] for p in old_bids if p not in m.bids]
+        bids += [[f"{p:.2f}", f"{q:.8f}"] for p, q in m.bids.items()]
+        asks = [[f"{p:.2f}", "0.00000000"] for p in old_asks if p not in m.asks]
+        asks += [[f"{p:.2f}", f"{q:.8f}"] for p, q in m.asks.items()]
+        await self._broadcast(f"{m.id.lower()}@depth@100ms", {
+            "e": "depthUpdate", "E": now, "s": m.id, "U": first, "u": m.update_id, "b": bids, "a": asks})
+
+    def _cross_resting(self, m: FakeMarket, price: float) -> None:
+        for o in list(self.orders.values()):
+            if o.symbol != m.id or o.status not in ("NEW", "PARTIALLY_FILLED") or o.type != "LIMIT":
+                continue
+            if (o.side == "BUY" and price < o.price) or (o.side == "SELL" and price > o.price):
+                self.fill_order(o.client_order_id, None, maker=True)
+
+    # ------------------------------------------------------------------------------------------ orders
+    def order_by_client_id(self, cid: str) -> FakeOrder | None:
+        for o in self.orders.values():
+            if o.client_order_id == cid:
+                return o
+        return None
+
+    def fill_order(self, cid: str, qty: float | None = None, *, maker: bool = True,
+                   price: float | None = None) -> dict | None:
+        """Fill a resting order (all that is left, or ``qty``; half of it with ``partial_fills``)."""
+        o = self.order_by_client_id(cid)
+        if o is None or o.status not in ("NEW", "PARTIALLY_FILLED"):
+            return None
+        left = o.qty - o.executed
+        q = left if qty is None else min(qty, left)
+        if self.partial_fills and qty is None and left > 0:
+            q = round(left / 2, 8) or left
+        px = o.price if (price is None and o.price) else (price or self.markets[o.symbol].mid)
+        return self._fill(o, px, q, maker)
+
+    def _fill(self, o: FakeOrder, price: float, qty: float, maker: bool) -> dict:
+        m = self.markets[o.symbol]
+        m.trade_id += 1
+        now = self.now_ms()
+        o.executed = round(o.executed + qty, 8)
+        o.quote += price * qty
+        o.status = "FILLED" if o.executed >= o.qty - 1e-12 else "PARTIALLY_FILLED"
+        o.update_time = now
+        fee = price * qty * 0.001
+        trade = {"symbol": o.symbol, "id": m.trade_id, "orderId": o.order_id, "orderListId": -1,
+                 "price": f"{price:.8f}", "qty": f"{qty:.8f}", "quoteQty": f"{price * qty:.8f}",
+                 "commission": f"{fee:.8f}", "commissionAsset": m.quote, "time": now, "isBuyer": o.side == "BUY",
+                 "isMaker": maker, "isBestMatch": True}
+        self.my_trades.append(trade)
+        return trade
+
+    def place_foreign_order(self, symbol: str, side: str, qty: float, price: float, cid: str = "web_foreign1") -> FakeOrder:
+        """An order placed outside Kestrel (the exchange's website): reconciliation must show it."""
+        m = self.markets[symbol.replace("/", "")]
+        o = FakeOrder(next(self._order_ids), cid, m.id, side, "LIMIT", price, qty, time=self.now_ms(),
+                      update_time=self.now_ms())
+        self.orders[o.order_id] = o
+        return o
+
+    def cancel_behind_our_back(self, cid: str) -> None:
+        o = self.order_by_client_id(cid)
+        if o is not None and o.status in ("NEW", "PARTIALLY_FILLED"):
+            o.status, o.update_time = "CANCELED", self.now_ms()
+
+    # ----------------------------------------------------------------------------------------- HTTP layer
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler):
+        route = f"{request.method} {request.path}"
+        if request.path.startswith("/api/"):
+            self.requests.append((request.method, request.path))
+            if time.monotonic() < self._ban_until:
+                status, code, msg = ERRORS["banned"]
+                until = self.now_ms() + int((self._ban_until - time.monotonic()) * 1000)
+                return self._error(status, code, msg.format(until=until),
+                                   retry_after=max(1, int(self._ban_until - time.monotonic() + 0.999)))
+            for f in self._fail:
+                if f[4] > 0 and (f[0] == "*" or f[0] == route):
+                    f[4] -= 1
+                    return self._error(f[1], f[2], f[3], retry_after=f[5])
+            delay = self._slow.get(route) or self._slow.get("*")
+            if delay:
+                await asyncio.sleep(delay)
+        return await handler(request)
+
+    @staticmethod
+    def _error(status: int, code: int, msg: str, retry_after: float | None = None) -> web.Response:
+        headers = {"Retry-After": str(int(retry_after) if float(retry_after).is_integer() else retry_after)} \
+            if retry_after is not None else None
+        return web.json_response({"code": code, "msg": msg}, status=status, headers=headers)
+
+    def _err(self, kind: str) -> web.Response:
+        status, code, msg = ERRORS[kind]
+        return self._error(status, code, msg)
+
+    async def _params(self, request: web.Request) -> tuple[dict, str]:
+        body = await request.text()
+        raw = request.query_string if request.method in ("GET", "DELETE") or not body else body
+        if request.method == "POST" and request.query_string and body:
+            raw = request.query_string + "&" + body
+        return dict(urllib.parse.parse_qsl(raw, keep_blank_values=True)), raw
+
+    def _check_signed(self, request: web.Request, params: dict, raw: str) -> web.Response | None:
+        if request.headers.get("X-MBX-APIKEY") != self.api_key:
+            return self._err("bad_key")
+        signature = params.get("signature", "")
+        payload = raw.rsplit("&signature=", 1)[0]
+        want = hmac.new(self.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(signature, want):
+            return self._err("bad_signature")
+        ts = int(params.get("timestamp", "0"))
+        window = int(params.get("recvWindow", "5000"))
+        now = self.now_ms()
+        if ts > now + 1000 or now - ts > window:
+            return self._err("timestamp")
+        return None
+
+    async def _rest(self, request: web.Request) -> web.StreamResponse:
+        path = request.match_info["path"]
+        params, raw = await self._params(request)
+        public = {("GET", "ping"): self._ping, ("GET", "time"): self._time,
+                  ("GET", "exchangeInfo"): self._exchange_info, ("GET", "depth"): self._depth,
+                  ("GET", "trades"): self._trades, ("GET", "aggTrades"): self._agg_trades,
+                  ("GET", "klines"): self._klines}
+        private = {("POST", "order"): self._create, ("DELETE", "order"): self._cancel,
+                   ("GET", "order"): self._query, ("GET", "openOrders"): self._open_orders,
+                   ("GET", "allOrders"): self._all_orders, ("GET", "myTrades"): self._my_trades_route,
+                   ("GET", "account"): self._account}
+        key = (request.method, path)
+        if key in public:
+            return await public[key](params)
+        if key in private:
+            bad = self._check_signed(request, params, raw)
+            if bad is not None:
+                return bad
+            return await private[key](params)
+        return web.json_response({"code": -1100, "msg": f"unknown endpoint {request.method} /{path}"}, status=404)
+
+    async def _ping(self, params: dict) -> web.Response:
+        return web.json_response({})
+
+    async def _time(self, params: dict) -> web.Response:
+        return web.json_response({"serverTime": self.now_ms()})
+
+    async def _exchange_info(self, params: dict) -> web.Response:
+        symbols = []
+        for m in self.markets.values():
+            symbols.append({
+                "symbol": m.id, "status": "TRADING", "baseAsset": m.base, "baseAssetPrecision": 8,
+                "quoteAsset": m.quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
+                "baseCommissionPrecision": 8, "quoteCommissionPrecision": 8,
+                "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
+                "icebergAllowed": True, "ocoAllowed": True, "otoAllowed": True, "quoteOrderQtyMarketAllowed": True,
+                "allowTrailingStop": True, "cancelReplaceAllowed": True, "isSpotTradingAllowed": True,
+                "isMarginTradingAllowed": False,
+                "filters": [
+                    {"filterType": "PRICE_FILTER", "minPrice": f"{m.tick:.8f}", "maxPrice": "1000000.00000000",
+                     "tickSize": f"{m.tick:.8f}"},
+                    {"filterType": "LOT_SIZE", "minQty": f"{m.step:.8f}", "maxQty": "9000.00000000",
+                     "stepSize": f"{m.step:.8f}"},
+                    {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
+                     "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
+                ],
+                "permissions": [], "permissionSets": [["SPOT"]], "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+                "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"]})
+        return web.json_response({"timezone": "UTC", "serverTime": self.now_ms(), "rateLimits": [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100}],
+            "exchangeFilters": [], "symbols": symbols})
+
+    def _market(self, params: dict) -> FakeMarket | None:
+        return self.markets.get(params.get("symbol", ""))
+
+    async def _depth(self, params: dict) -> web.Response:
+        m = self._market(params)
+        if m is None:
+            return self._error(400, -1121, "Invalid symbol.")
+        return web.json_response({
+            "lastUpdateId": m.update_id,
+            "bids": [[f"{p:.2f}", f"{q:.8f}"] for p, q in sorted(m.bids.items(), reverse=True)],
+            "asks": [[f"{p:.2f}", f"{q:.8f}"] for p, q in sorted(m.asks.items())]})
+
+    async def _trades(self, params: dict) -> web.Response:
+        m = self._market(params)
+        if m is None:
+            return self._error(400, -1121, "Invalid symbol.")
+        now = self.now_ms()
+        return web.json_response([{"id": m.trade_id - i, "price": f"{m.mid:.2f}", "qty": "0.01000000",
+                                   "quoteQty": f"{m.mid * 0.01:.8f}", "time": now - i * 10,
+                                   "isBuyerMaker": bool(i % 2), "isBestMatch": True} for i in range(5)][::-1])
+
+    async def _agg_trades(self, params: dict) -> web.Response:
+        m = self._market(params)
+        if m is None:
+            return self._error(400, -1121, "Invalid symbol.")
+        now = self.now_ms()
+        return web.json_response([{"a": m.trade_id - i, "p": f"{m.mid:.2f}", "q": "0.01000000",
+                                   "f": m.trade_id - i, "l": m.trade_id - i, "T": now - i * 10,
+                                   "m": bool(i % 2), "M": True} for i in range(5)][::-1])
+
+    async def _klines(self, params: dict) -> web.Response:
+        m = self._market(params)
+        if m is None:
+            return self._error(400, -1121, "Invalid symbol.")
+        now = self.now_ms() // 60_000 * 60_000
+        rows = []
+        for i in range(int(params.get("limit", "10")), 0, -1):
+            t = now - i * 60_000
+            p = m.mid
+            rows.append([t, f"{p:.2f}", f"{p * 1.001:.2f}", f"{p * 0.999:.2f}", f"{p:.2f}", "1.0", t + 59_999,
+                         f"{p:.2f}", 10, "0.5", f"{p / 2:.2f}", "0"])
+        return web.json_response(rows)
+
+    async def _create(self, params: dict) -> web.Response:
+        if self._reject_next is not None:
+            status, code, msg = self._reject_next
+            self._reject_next = None
+            return self._error(status, code, msg)
+        m = self._market(params)
+        if m is None:
+            return self._error(400, -1121, "Invalid symbol.")
+        cid = params.get("newClientOrderId") or f"fake{next(self._order_ids)}"
+        if self.order_by_client_id(cid) is not None:
+            return self._err("duplicate")
+        qty = float(params.get("quantity", "0"))
+        otype, side = params.get("type", "LIMIT"), params.get("side", "BUY")
+        price = float(params.get("price", "0") or 0)
+        steps = qty / m.step
+        if qty <= 0 or abs(steps - round(steps)) > 1e-6:
+            return self._err("filter")
+        ref = price or (min(m.asks) if side == "BUY" else max(m.bids))
+        if side == "BUY" and qty * ref > self.balances.get(m.quote, 0.0):
+            return self._err("insufficient")
+        if side == "SELL" and qty > self.balances.get(m.base, 0.0):
+            return self._err("insufficient")
+        now = self.now_ms()
+        o = FakeOrder(next(self._order_ids), cid, m.id, side, otype, price, qty, time=now, update_time=now)
+        self.orders[o.order_id] = o
+        fills = []
+        best = min(m.asks) if side == "BUY" else max(m.bids)
+        crosses = otype == "MARKET" or (side == "BUY" and price >= best) or (side == "SELL" and price <= best)
+        if crosses:
+            q = round(qty / 2, 8) if self.partial_fills and otype == "LIMIT" else qty
+            t = self._fill(o, best, q, maker=False)
+            fills.append({"price": t["price"], "qty": t["qty"], "commission": t["commission"],
+                          "commissionAsset": t["commissionAsset"], "tradeId": t["id"]})
+            if otype == "MARKET" and o.status != "FILLED":
+                o.status = "EXPIRED"
+        if self._hang_after_place:
+            await asyncio.sleep(self._hang_after_place)
+        body = dict(o.as_json(), transactTime=now)
+        if params.get("newOrderRespType", "FULL") == "FULL":
+            body["fills"] = fills
+        return web.json_response(body)
+
+    def _find(self, params: dict) -> FakeOrder | None:
+        m = self._market(params)
+        if "orderId" in params:
+            o = self.orders.get(int(params["orderId"]))
+            return o if o is not None and m is not None and o.symbol == m.id else None
+        cid = params.get("origClientOrderId")
+        o = self.order_by_client_id(cid) if cid else None
+        return o if o is not None and m is not None and o.symbol == m.id else None
+
+    async def _cancel(self, params: dict) -> web.Response:
+        o = self._find(params)
+        if o is None or o.status not in ("NEW", "PARTIALLY_FILLED"):
+            return self._err("unknown_order")
+        o.status, o.update_time = "CANCELED", self.now_ms()
+        return web.json_response(o.as_json())
+
+    async def _query(self, params: dict) -> web.Response:
+        o = self._find(params)
+        if o is None:
+            return self._err("no_such_order")
+        return web.json_response(o.as_json())
+
+    async def _open_orders(self, params: dict) -> web.Response:
+        sym = params.get("symbol")
+        return web.json_response([o.as_json() for o in self.orders.values()
+                                  if o.status in ("NEW", "PARTIALLY_FILLED") and (sym is None or o.symbol == sym)])
+
+    async def _all_orders(self, params: dict) -> web.Response:
+        sym = params.get("symbol")
+        return web.json_response([o.as_json() for o in self.orders.values() if o.symbol == sym])
+
+    async def _my_trades_route(self, params: dict) -> web.Response:
+        sym = params.get("symbol")
+        since = int(params.get("startTime", "0"))
+        out = [t for t in self.my_trades if t["symbol"] == sym and t["time"] >= since]
+        if "orderId" in params:
+            out = [t for t in out if t["orderId"] == int(params["orderId"])]
+        return web.json_response(out[-int(params.get("limit", "500")):])
+
+    async def _account(self, params: dict) -> web.Response:
+        return web.json_response({
+            "makerCommission": 10, "takerCommission": 10, "canTrade": True, "canWithdraw": True,
+            "canDeposit": True, "updateTime": self.now_ms(), "accountType": "SPOT", "permissions": ["SPOT"],
+            "balances": [{"asset": a, "free": f"{v:.8f}", "locked": "0.00000000"} for a, v in self.balances.items()]})
+
+    # ------------------------------------------------------------------------------------------ websocket
+    async def _ws(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=None)
+        await ws.prepare(request)
+        ws.streams = set()  # type: ignore[attr-defined]
+        self.ws_clients.add(ws)
+        self.ws_connects += 1
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    req = json.loads(msg.data)
+                except json.JSONDecodeError:
+                    continue
+                if req.get("method") == "SUBSCRIBE":
+                    ws.streams.update(req.get("params", []))  # type: ignore[attr-defined]
+                    await ws.send_str(json.dumps({"result": None, "id": req.get("id")}))
+                elif req.get("method") == "UNSUBSCRIBE":
+                    ws.streams.difference_update(req.get("params", []))  # type: ignore[attr-defined]
+                    await ws.send_str(json.dumps({"result": None, "id": req.get("id")}))
+        finally:
+            self.ws_clients.discard(ws)
+        return ws
+
+    async def _broadcast(self, stream: str, payload: dict) -> None:
+        text = json.dumps(payload)
+        for ws in list(self.ws_clients):
+            if stream in ws.streams and not ws.closed:  # type: ignore[attr-defined]
+                try:
+                    await ws.send_str(text)
+                    if self.duplicate_ws:
+                        await ws.send_str(text)
+                except (ConnectionError, RuntimeError):
+                    self.ws_clients.discard(ws)

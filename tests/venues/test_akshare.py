@@ -1,0 +1,288 @@
+"""The akshare venue with akshare's HTTP layer patched: its real request and parsing code runs; deadlines,
+cache, backoff and fallback on bans and hangs; A-share paper rules through the real order path."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+
+import pytest
+from conftest import run, until
+from fake_akshare import FakeAkshareHTTP
+
+from app.engine.messages import BookSnapshot, OrderStatus, OrderType, Side, TradeTick, VenueStatus
+from app.engine.venues import ashare_rules as rules
+from app.engine.venues.akshare_client import AkshareCache, AkshareClient, AllSourcesFailed
+from app.engine.venues.akshare_venue import AkshareVenue, ashare_instrument
+from app.engine.venues.events import FeedStatus
+from app.engine.venues.executor import CallTimedOut, DeadlineExecutor
+
+S = OrderStatus
+SH = dt.timezone(dt.timedelta(hours=8))
+
+
+def at(y, m, d, hh, mm) -> int:
+    return int(dt.datetime(y, m, d, hh, mm, tzinfo=SH).timestamp() * 1000)
+
+
+@pytest.fixture
+def http(monkeypatch):
+    fake = FakeAkshareHTTP().install(monkeypatch)
+    yield fake
+    fake.release_hangs()
+
+
+@pytest.fixture
+def ashare_kernel(profile):
+    """A real kernel on a simulated clock at Thu 2024-01-04 10:00 Beijing time, with the akshare venue."""
+    from app.config import Settings
+    from app.engine.clock import SimClock
+    from app.engine.instruments import default_instruments
+    from app.engine.kernel import Kernel
+
+    clock = SimClock(at(2024, 1, 4, 10, 0))
+    insts = [i for i in default_instruments() if i.symbol != "600519.SH"] + [ashare_instrument("600519.SH")]
+    kernel = Kernel(profile, Settings(), clock=clock, instruments=insts)
+    kernel.start()
+    seen = []
+    kernel.bus.subscribe(object, seen.append)
+    kernel.seen = seen
+    yield kernel
+    kernel.close()
+
+
+def make_venue(kernel, **kw):
+    client = AkshareClient(AkshareCache(kernel.store.conn), DeadlineExecutor(workers=2, max_stuck=2),
+                           deadline_s=kw.pop("deadline_s", 2.0), ban_base_s=kw.pop("ban_base_s", 0.2),
+                           ban_cap_s=kw.pop("ban_cap_s", 1.0))
+    venue = AkshareVenue(["600519.SH"], kernel.execution.on_report, kernel.bus.publish, client=client,
+                         now_ms=kernel.clock.now_ms, fills=lambda: list(kernel.store.fills()), **kw)
+    kernel.execution.add_venue(venue)
+    return venue
+
+
+# --------------------------------------------------------------------------------------------- data
+def test_quote_parsed_by_akshare_becomes_book_and_trades(ashare_kernel, http):
+    async def go():
+        v = make_venue(ashare_kernel)
+        await v.client.warm()
+        await v.poll_once("600519.SH")
+        http.volume_lots += 7
+        await v.poll_once("600519.SH")
+        await v.close()
+        return v
+    v = run(go())
+    book = [b for b in ashare_kernel.seen if isinstance(b, BookSnapshot) and b.symbol == "600519.SH"][-1]
+    assert book.bids[0] == (1499.99, 3000.0) and book.asks[0] == (1500.0, 2500.0) and len(book.bids) == 5
+    ticks = [t for t in ashare_kernel.seen if isinstance(t, TradeTick) and t.symbol == "600519.SH"]
+    assert ticks[-1].size == 700.0 and ticks[-1].price == 1500.0
+    assert v.quotes["600519.SH"].prev_close == 1480.0 and v.connected
+    assert ("eastmoney", "/api/qt/stock/get") in http.calls
+
+
+def test_ban_falls_back_to_the_next_source_then_back(ashare_kernel, http):
+    async def go():
+        v = make_venue(ashare_kernel)
+        await v.client.warm()
+        http.mode["eastmoney"] = "ban"
+        await v.poll_once("600519.SH")
+        assert v.last_source["600519.SH"] == "sina"
+        assert v.client.sources["eastmoney"].failures == 1 and v.client.sources["eastmoney"].paused_for > 0
+        n = sum(1 for c in http.calls if c[0] == "eastmoney")
+        await v.poll_once("600519.SH")  # eastmoney is paused: not even asked
+        assert sum(1 for c in http.calls if c[0] == "eastmoney") == n
+        http.mode["eastmoney"] = "ok"
+        await until(lambda: v.client.sources["eastmoney"].paused_for == 0, 3, "the pause to end")
+        await v.poll_once("600519.SH")
+        assert v.last_source["600519.SH"] == "eastmoney"
+        await v.close()
+    run(go())
+    states = [f.state for f in ashare_kernel.seen if isinstance(f, FeedStatus)]
+    assert states == ["fallback", "live"]
+
+
+def test_every_source_down_serves_the_cache_marked_stale(ashare_kernel, http):
+    async def go():
+        v = make_venue(ashare_kernel)
+        await v.client.warm()
+        await v.poll_once("600519.SH")  # cached
+        http.mode.update(eastmoney="forbidden", sina="garbage")
+        got = await v.client.fetch("quote", "600519.SH")
+        assert got.stale and got.source == "cache" and got.value.last == 1500.0 and len(got.errors) == 2
+        await until(lambda: all(s.paused_for == 0 for s in v.client.sources.values()), 3, "pauses over")
+        await v.poll_once("600519.SH")
+        assert not v.connected
+        await v.close()
+    run(go())
+    feeds = [f for f in ashare_kernel.seen if isinstance(f, FeedStatus)]
+    assert feeds[-1].state == "stale" and "cache" in feeds[-1].message
+    status = [s for s in ashare_kernel.seen if isinstance(s, VenueStatus) and s.venue == "akshare"][-1]
+    assert not status.connected and "cached" in status.message
+
+
+def test_nothing_cached_and_every_source_down_is_a_clear_error(profile, http):
+    async def go():
+        client = AkshareClient(None, DeadlineExecutor(), ban_base_s=0.1)
+        await client.warm()
+        http.mode.update(eastmoney="ban", tencent="ban")
+        with pytest.raises(AllSourcesFailed, match="no akshare source answered for daily"):
+            await client.fetch("daily", "600519.SH")
+        client.executor.shutdown()
+    run(go())
+
+
+def test_a_hang_is_cut_at_the_deadline_and_the_loop_keeps_running(ashare_kernel, http):
+    async def go():
+        v = make_venue(ashare_kernel, deadline_s=0.5)
+        await v.client.warm()
+        http.mode["eastmoney"] = "hang_hard"  # ignores socket timeouts: only the executor deadline helps
+        lags = []
+
+        async def ticker():
+            loop = asyncio.get_running_loop()
+            while True:
+                t = loop.time()
+                await asyncio.sleep(0.005)
+                lags.append((loop.time() - t - 0.005) * 1000)
+        tick = asyncio.get_running_loop().create_task(ticker())
+        t0 = time.monotonic()
+        await v.poll_once("600519.SH")  # eastmoney hangs -> cut at 0.5 s -> sina answers
+        took = time.monotonic() - t0
+        tick.cancel()
+        assert took < 1.5 and v.last_source["600519.SH"] == "sina"
+        assert v.client.executor.stuck == 1 and "hung" in v.client.sources["eastmoney"].last_error
+        assert sorted(lags)[int(0.99 * len(lags))] < 50
+        http.release_hangs()
+        await until(lambda: v.client.executor.stuck == 0, 3, "the abandoned call to end")
+        await v.close()
+    run(go())
+
+
+def test_requests_without_timeout_get_the_call_deadline(http):
+    async def go():
+        ex = DeadlineExecutor(workers=1, max_stuck=1)
+        http.mode["eastmoney"] = "hang"  # honours the socket timeout, which akshare never sets
+
+        def call():
+            import requests
+            t = time.monotonic()
+            try:
+                requests.get("https://push2.eastmoney.com/api/qt/stock/get?secid=1.600519")
+            except requests.ReadTimeout:
+                return time.monotonic() - t
+        took = await ex.call(call, deadline_s=0.4)
+        assert took is not None and took < 0.6  # the thread ended on its own: nothing stuck
+        assert ex.stuck == 0
+        with pytest.raises(CallTimedOut):
+            await ex.call(time.sleep, 1.0, deadline_s=0.1)
+        ex.shutdown()
+    run(go())
+
+
+def test_daily_and_minute_bars_parse_and_fall_back(ashare_kernel, http):
+    async def go():
+        v = make_venue(ashare_kernel)
+        await v.client.warm()
+        daily = await v.history("600519.SH", "daily")
+        minute = await v.history("600519.SH", "minute")
+        http.mode["eastmoney"] = "ban"
+        daily_tx = await v.history("600519.SH", "daily", "20240101", "20241231")
+        minute_sina = await v.history("600519.SH", "minute")
+        await v.close()
+        return daily, minute, daily_tx, minute_sina
+    daily, minute, daily_tx, minute_sina = run(go())
+    assert [b.close for b in daily] == [1685.01, 1694.0, 1669.0] and daily[0].volume == 3_215_800
+    assert daily[0].ts == at(2024, 1, 2, 0, 0)
+    assert [b.close for b in minute] == [1693.0, 1690.5, 1691.2]
+    assert [b.close for b in daily_tx][:2] == [1685.01, 1694.0]
+    assert minute_sina[0].ts == at(2024, 1, 4, 9, 30)
+
+
+# -------------------------------------------------------------------------------------------- rules
+def test_sessions_and_calendar():
+    assert rules.session_state(at(2024, 1, 4, 9, 29)) == "closed"
+    assert rules.session_state(at(2024, 1, 4, 9, 30)) == "open"
+    assert rules.session_state(at(2024, 1, 4, 11, 30)) == "lunch break"
+    assert rules.session_state(at(2024, 1, 4, 13, 0)) == "open"
+    assert rules.session_state(at(2024, 1, 4, 15, 0)) == "closed"
+    assert rules.session_state(at(2024, 1, 6, 10, 0)) == "holiday"  # Saturday
+    assert rules.session_state(at(2024, 2, 12, 10, 0)) == "holiday"  # Spring Festival, on akshare's calendar
+    assert rules.previous_trading_day(dt.date(2024, 2, 19)) == dt.date(2024, 2, 8)
+
+
+def test_price_limits_by_board():
+    assert rules.price_limits(1480.0, "600519") == (1332.0, 1628.0)
+    assert rules.price_limits(10.05, "300750") == (8.04, 12.06)
+    assert rules.price_limits(10.05, "688981") == (8.04, 12.06)
+    assert rules.price_limits(10.0, "830799") == (7.0, 13.0)
+    assert rules.price_limits(3.33, "600001", "ST 某某") == (3.16, 3.5)
+
+
+def test_lots_and_t_plus_one():
+    h = rules.Holding(quantity=300, bought_today=200)
+    open_ts = at(2024, 1, 4, 10, 0)
+    assert rules.check_order("600519.SH", "BUY", 150, None, open_ts, 1480, h).startswith("lot size")
+    assert rules.check_order("688981.SH", "BUY", 150, None, open_ts, 10, h).startswith("lot size")
+    assert rules.check_order("688981.SH", "BUY", 201, None, open_ts, 10, h) is None
+    assert rules.check_order("600519.SH", "SELL", 200, None, open_ts, 1480, h).startswith("T+1")
+    assert rules.check_order("600519.SH", "SELL", 100, None, open_ts, 1480, h) is None
+    assert rules.check_order("600519.SH", "SELL", 500, None, open_ts, 1480, h).startswith("T+1")
+    odd = rules.Holding(quantity=150, bought_today=0)
+    assert rules.check_order("600519.SH", "SELL", 150, None, open_ts, 1480, odd) is None  # whole odd lot
+    assert rules.check_order("600519.SH", "SELL", 50, None, open_ts, 1480, odd).startswith("lot size")
+    assert rules.check_order("600519.SH", "BUY", 100, 1700.0, open_ts, 1480, h).startswith("price limit")
+    assert rules.check_order("600519.SH", "BUY", 100, None, at(2024, 1, 4, 12, 0), 1480, h).startswith("market closed")
+
+
+# -------------------------------------------------------------------------------------- paper trading
+def test_paper_trading_follows_a_share_rules_through_the_order_path(ashare_kernel, http):
+    k = ashare_kernel
+
+    async def go():
+        v = make_venue(k)
+        await v.client.warm()
+        await v.poll_once("600519.SH")
+        buy = k.submit("600519.SH", Side.BUY, OrderType.MARKET, 200)
+        assert k.execution.orders[buy].status is S.FILLED
+        fills = [f for f in k.store.fills() if f["client_order_id"] == buy]
+        assert [(f["price"], f["quantity"]) for f in fills] == [(1500.0, 200.0)]
+        assert fills[0]["fee"] == round(max(5.0, 1500 * 200 * 0.00025), 2)
+
+        sell = k.submit("600519.SH", Side.SELL, OrderType.MARKET, 100)
+        assert k.execution.orders[sell].status is S.REJECTED and "T+1" in k.execution.orders[sell].reason
+        odd = k.submit("600519.SH", Side.BUY, OrderType.LIMIT, 150, 1500.0)
+        assert k.execution.orders[odd].status in (S.DENIED, S.REJECTED)  # the risk gate already knows lots
+        assert "lot size" in k.execution.orders[odd].reason
+
+        rest = k.submit("600519.SH", Side.BUY, OrderType.LIMIT, 200, 1499.0)
+        assert k.execution.orders[rest].status is S.ACCEPTED
+        http.last = 1498.0  # the market comes down through the resting bid
+        k.clock.advance(3_000)
+        await v.poll_once("600519.SH")
+        assert k.execution.orders[rest].status is S.FILLED and k.execution.orders[rest].avg_price == 1498.0
+
+        late = k.submit("600519.SH", Side.BUY, OrderType.LIMIT, 100, 1490.0)
+        k.clock.set_time(at(2024, 1, 4, 15, 1))
+        await v.poll_once("600519.SH")
+        assert k.execution.orders[late].status is S.CANCELED and "15:00" in k.execution.orders[late].reason
+        closed = k.submit("600519.SH", Side.BUY, OrderType.MARKET, 100)
+        assert "market closed" in k.execution.orders[closed].reason
+
+        k.clock.set_time(at(2024, 1, 5, 9, 45))  # the next trading day: yesterday's 400 shares can be sold
+        await v.poll_once("600519.SH")
+        sell2 = k.submit("600519.SH", Side.SELL, OrderType.MARKET, 200)  # (400 would break the notional limit)
+        assert k.execution.orders[sell2].status is S.FILLED
+        await v.close()
+    run(go())
+    assert abs(k.portfolio.positions["600519.SH"].quantity - 200) < 1e-9
+
+
+def test_headless_akshare_venue_smoke(profile, http, capsys):
+    from app.cli import main
+
+    rc = main(["run", "--headless", "--venue", "akshare", "--symbols", "600519.SH", "--duration", "2",
+               "--profile", str(profile)])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "venue akshare: CONNECTED (quotes via eastmoney)" in out
+    assert "'600519.SH': 1500.0" in out
