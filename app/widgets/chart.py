@@ -103,8 +103,8 @@ class ChartWidget(QWidget):
         self._readout_timer.timeout.connect(self._update_readout)
 
         self.title = QLabel()
-        self.title.setObjectName("chartReadout")
-        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.title.setObjectName("chartTitle")
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.status = QLabel()
         self.status.setObjectName("chartStatus")
         self.symbol_box = QComboBox()
@@ -726,10 +726,14 @@ class ChartWidget(QWidget):
         self._update_readout()
 
     def _update_readout(self) -> None:
+        """OHLC of the hovered bar (else the last) and each indicator's values, in the panes' legends; they
+        are painted with the chart (a QLabel's relayout would cost more than the whole tick)."""
         self._readout_dirty = False
+        title = f" {self.symbol} · {tf_label(self.tf)}" if self.symbol else f" {tf_label(self.tf)}"
+        if self.title.text() != title:
+            self.title.setText(title)
         s = self.series
         if s is None or s.n == 0:
-            self.title.setText(f"  {self.symbol}")
             return
         i = self._hover if self._hover is not None and self._hover < s.n else s.n - 1
         b = s.bars
@@ -737,18 +741,22 @@ class ChartWidget(QWidget):
         prev = float(b.col("close")[i - 1]) if i > 0 else o
         chg = (c / prev - 1.0) * 100.0 if prev else 0.0
         d = self.decimals
-        when = format_time(int(b.ts[i]), self.tf)
-        self.title.setText(f" {self.symbol}  {when}  O {o:,.{d}f}  H {h:,.{d}f}  L {l:,.{d}f}  C {c:,.{d}f}  "
-                           f"{chg:+.2f}%")  # the volume is in the volume pane's legend
+        tone = QColor("#3fb950") if c >= o else QColor("#f85149")
+        muted = QColor("#8b949e")
+        ohlc = [(format_time(int(b.ts[i]), self.tf), muted),
+                (f"O {o:,.{d}f}  H {h:,.{d}f}  L {l:,.{d}f}  C {c:,.{d}f}  {chg:+.2f}%", tone)]
         for pane in self.panes:
-            segs = []
-            if pane is self.volume_pane:
-                segs.append((f"Vol {v:,.3f}", QColor("#8b949e")))
+            rows = [ohlc] if pane is self.price else []
+            segs = [(f"Vol {v:,.3f}", muted)] if pane is self.volume_pane else []
             for ind in pane.indicators:
                 vals = ind.at(i)
                 txt = " ".join(f"{x:,.{d if pane is self.price else 2}f}" for x in vals) if vals else "…"
                 segs.append((f"{ind.label} {txt}", QColor(ind.colors[0])))
-            pane.legend.set_segments(segs)
+            pane.legend.set_rows(rows + ([segs] if segs else []))
+
+    def readout(self) -> str:
+        """The price pane's legend as text (what the trader reads at the top-left)."""
+        return "  ".join(t for row in self.price.legend.rows for t, _c in row)
 
     def _ts_source(self) -> tuple[np.ndarray, int]:
         if self.series is None:

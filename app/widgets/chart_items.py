@@ -585,36 +585,49 @@ class CrosshairLayer(Layer):
 
 
 class LegendLayer(Layer):
-    """The pane's legend at its top-left: indicator names and values, each in its colour."""
+    """The pane's legend at its top-left: rows of (text, colour) segments (OHLC, indicator values)."""
 
     z = 60
 
     def __init__(self) -> None:
         super().__init__()
-        self.segments: list[tuple[str, QColor]] = []
+        self.rows: list[list[tuple[str, QColor]]] = []
         self._labels = shared_labels()
         self._extent = QRectF()
+
+    @property
+    def segments(self) -> list[tuple[str, QColor]]:
+        return [seg for row in self.rows for seg in row]
 
     @property
     def extent(self) -> QRectF:
         return QRectF(self._extent)
 
     def set_segments(self, segments: list[tuple[str, QColor]]) -> None:
-        if [(t, c.rgb()) for t, c in segments] == [(t, c.rgb()) for t, c in self.segments]:
+        self.set_rows([segments] if segments else [])
+
+    def set_rows(self, rows: list[list[tuple[str, QColor]]]) -> None:
+        def key(rs):
+            return [[(t, c.rgb()) for t, c in r] for r in rs]
+
+        if key(rows) == key(self.rows):
             return
-        self.segments = segments
+        self.rows = rows
         old = self._extent
-        width = sum(self._labels.get(t)[1] + 14 for t, _ in segments) + 8
-        self._extent = QRectF(0, 0, width, self._labels.height + 8)
+        lh = self._labels.height + 2
+        width = max((sum(self._labels.get(t)[1] + 14 for t, _ in r) for r in rows), default=0) + 8
+        self._extent = QRectF(0, 0, width, len(rows) * lh + 6)
         if self.pane is not None:
             self.pane.repaint_strip(old.united(self._extent))
 
     def draw(self, p: QPainter, m: Mapper) -> None:
         if m.xa > self._extent.right() or m.ya > self._extent.bottom():
             return
-        x = 8.0
-        for text, color in self.segments:
-            st, tw = self._labels.get(text)
-            p.setPen(QPen(color, 0))
-            p.drawStaticText(QPointF(x, 4), st)
-            x += tw + 14
+        lh = self._labels.height + 2
+        for r, row in enumerate(self.rows):
+            x = 8.0
+            for text, color in row:
+                st, tw = self._labels.get(text)
+                p.setPen(QPen(color, 0))
+                p.drawStaticText(QPointF(x, 4 + r * lh), st)
+                x += tw + 14

@@ -268,9 +268,9 @@ def test_crosshair_readout_keyboard_and_mouse(qtbot, chart):
     QTest.mouseMove(view, QPoint(px, 100))
     qtbot.waitUntil(lambda: chart._hover == i)
     d = chart.decimals
-    assert f"C {df['close'].iloc[i]:,.{d}f}" in chart.title.text()
+    qtbot.waitUntil(lambda: f"C {df['close'].iloc[i]:,.{d}f}" in chart.readout())  # at frame rate
     assert chart.price.vline.pos == i and chart.price.hline.pos is not None
-    assert chart.price.legend.segments[0][0].startswith("EMA(10)")
+    assert chart.price.legend.rows[1][0][0].startswith("EMA(10)")
     assert any(t.crosshair for t in chart.price.scale.tags)
 
     span = chart._x[1] - chart._x[0]
