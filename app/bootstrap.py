@@ -22,7 +22,9 @@ def create_app():
     app.setOrganizationName("Kestrel")
     qss = Path(__file__).resolve().parent.parent / "resources" / "theme" / "dark.qss"
     if qss.exists():
-        app.setStyleSheet(qss.read_text())
+        text = qss.read_text()
+        if app.styleSheet() != text:  # re-setting it re-polishes every live widget for nothing
+            app.setStyleSheet(text)
     return app
 
 

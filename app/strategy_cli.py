@@ -2,11 +2,12 @@
 
     kestrel plugins list [--profile DIR]
     kestrel backtest --strategy NAME --data FILE.csv [--params k=v,...] [--fee 0.001] [--cash 10000]
-                     [--json OUT] [--plot OUT.png]
+                     [--json OUT] [--plot OUT.png] [--check-lookahead]
     kestrel sweep --strategy NAME --data FILE.csv --grid fast=5:50:5,slow=20:200:5 [--metric sharpe]
                   [--walk-forward IN,OUT] [--workers N] [--cluster tcp://HOST:8786] [--json OUT] [--plot OUT.png]
 
-Exit codes: 0 done, 2 bad input (the message says what to fix), 1 the strategy failed while running.
+Exit codes: 0 done, 2 bad input (the message says what to fix), 1 the strategy failed while running (or
+``--check-lookahead`` found look-ahead).
 """
 from __future__ import annotations
 
@@ -42,6 +43,9 @@ def add_strategy_commands(sub: argparse._SubParsersAction, common: argparse.Argu
 
     bt = sub.add_parser("backtest", parents=[common], help="event-driven backtest of a strategy plugin")
     shared(bt)
+    bt.add_argument("--check-lookahead", action="store_true",
+                    help="also rerun on the data cut short at several points and compare: exit 1 if the "
+                         "strategy acts differently before a cut (it reads bars it has not been shown yet)")
     sw = sub.add_parser("sweep", parents=[common], help="parameter sweep (and walk-forward) of a strategy")
     shared(sw)
     sw.add_argument("--grid", required=True, help="name=start:stop:step or name=a|b|c, comma-separated")
@@ -138,14 +142,41 @@ def main_strategy_command(args: argparse.Namespace, profile: Path) -> int:
                     "orders_denied"):
             print(f"  {key:<18} {_fmt(s[key])}")
         print(f"  {'equity_final':<18} {_fmt(result.equity_final)}")
+        if s.get("stopped_early"):
+            print(f"  the strategy stopped before the end of the data: {s['stopped_early']}")
         if args.json:
             args.json.write_text(json.dumps(_clean(result.to_json()), indent=1))
         if args.plot:
             from app.widgets.backtest_report import save_equity_plot
 
             save_equity_plot(result, args.plot, f"{info.name} {args.data.name}")
+        if args.check_lookahead:
+            timeframe_ms = int(args.timeframe * 1000) if args.ticks else None
+            return _check_lookahead(info, params, data, cfg, timeframe_ms)
         return 0
     return _sweep(args, info, data, params, cfg)
+
+
+def _check_lookahead(info, params: dict[str, str], data, cfg, timeframe_ms: int | None) -> int:
+    from app.engine.backtest import DEFAULT_CUTS, BacktestError, check_lookahead
+
+    try:
+        problems = check_lookahead(info.cls, params, data, config=cfg, timeframe_ms=timeframe_ms)
+    except BacktestError as exc:
+        print(f"kestrel backtest: look-ahead check: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # too little data to cut
+        print(f"kestrel backtest: look-ahead check: {exc}", file=sys.stderr)
+        return 2
+    cuts = ", ".join(f"{c:.0%}" for c in DEFAULT_CUTS)
+    if not problems:
+        print(f"look-ahead check: clean (the runs cut at {cuts} of the data did what the full run did before "
+              f"each cut)")
+        return 0
+    print(f"look-ahead check: LOOK-AHEAD FOUND — {info.name} acts differently when later data is missing:")
+    for line in problems:
+        print(f"  {line}")
+    return 1
 
 
 def _sweep(args: argparse.Namespace, info, data, params: dict[str, str], cfg) -> int:

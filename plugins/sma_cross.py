@@ -1,12 +1,32 @@
 """SMA cross: long-only; buy at the next open after the fast SMA crosses above the slow one, sell the whole
-position at the next open after it crosses below. Quantity = available cash / (open x (1 + fee))."""
+position at the next open after it crosses below. Quantity = available cash / (open x (1 + fee)).
+
+"Crosses above" is fast[t-1] <= slow[t-1] and fast[t] > slow[t], both defined, in exact arithmetic. The
+streaming SMA keeps a running sum, whose rounding can put two equal (or nearly equal) averages a few ulps
+apart in either direction: on flat stretches of real data that made this strategy trade a bar early. So
+when the two averages are within ``TIE_BAND`` (relative) of each other, their order is decided exactly from
+the closes in the window; elsewhere the floats are far from ambiguous.
+"""
 from __future__ import annotations
 
+import collections
 import math
 
 import numpy as np
 
 from app.api import Bar, Param, Strategy, TradeTick
+
+TIE_BAND = 1e-7  # far above a running sum's drift, far below any real difference between two averages
+
+
+def exact_order(closes, fast: int, slow: int) -> int:
+    """-1, 0 or 1: the sign of SMA(fast) - SMA(slow) over the last max(fast, slow) closes, computed
+    exactly (every float is an integer over a power of two: sum the integers over a common denominator)."""
+    ratios = [float(x).as_integer_ratio() for x in closes]
+    den = max(d for _, d in ratios)
+    ints = [n * (den // d) for n, d in ratios]
+    diff = sum(ints[-fast:]) * slow - sum(ints[-slow:]) * fast
+    return (diff > 0) - (diff < 0)
 
 
 class SmaCross(Strategy):
@@ -19,16 +39,30 @@ class SmaCross(Strategy):
     def on_start(self) -> None:
         self.fast_ma = self.indicator("sma", timeperiod=self.p.fast)
         self.slow_ma = self.indicator("sma", timeperiod=self.p.slow)
+        self.closes = collections.deque(maxlen=max(self.p.fast, self.p.slow))  # for exact tie-breaks
+        self.fast_vs_slow = None  # sign of fast - slow on the previous bar (None: not both defined)
         self.state.setdefault("pending", "")
 
     def on_bar(self, bar: Bar) -> None:
-        f0, s0, f1, s1 = self.fast_ma.prev, self.slow_ma.prev, self.fast_ma.value, self.slow_ma.value
-        if f0 != f0 or s0 != s0 or f1 != f1 or s1 != s1:  # NaN: not both defined on both bars
+        self.closes.append(bar.close)
+        s = self.slow_ma.value
+        d = self.fast_ma.value - s
+        if d != d:  # NaN: not both defined yet
             return
-        if f0 <= s0 and f1 > s1:
+        band = TIE_BAND * abs(s)
+        now = 1 if d > band else -1 if d < -band else self._tie()
+        before = self.fast_vs_slow
+        self.fast_vs_slow = now
+        if before is None:
+            return
+        if before <= 0 < now:
             self.state["pending"] = "buy"
-        elif f0 >= s0 and f1 < s1:
+        elif before >= 0 > now:
             self.state["pending"] = "sell"
+
+    def _tie(self) -> int:
+        fast, slow = self.p.fast, self.p.slow
+        return 0 if fast == slow else exact_order(self.closes, fast, slow)
 
     def on_tick(self, tick: TradeTick) -> None:
         pending = self.state["pending"]
@@ -49,9 +83,16 @@ class SmaCross(Strategy):
         """Entry/exit signals at each bar's close: the same rule as on_bar (tests prove both agree)."""
         from app.engine import indicators as ta
 
-        f, s = ta.sma(data["close"], fast), ta.sma(data["close"], slow)
-        f0, s0 = np.r_[np.nan, f[:-1]], np.r_[np.nan, s[:-1]]
+        close = data["close"]
+        f, s = ta.sma(close, fast), ta.sma(close, slow)
+        d = f - s
         with np.errstate(invalid="ignore"):
-            entries = (f0 <= s0) & (f > s)
-            exits = (f0 >= s0) & (f < s)
+            order = np.sign(d)
+            n = max(fast, slow)
+            if fast != slow:
+                for t in np.flatnonzero(np.abs(d) <= TIE_BAND * np.abs(s)):
+                    order[t] = exact_order(close[t + 1 - n:t + 1], fast, slow)
+            before = np.r_[np.nan, order[:-1]]
+            entries = (before <= 0) & (order > 0)
+            exits = (before >= 0) & (order < 0)
         return entries, exits

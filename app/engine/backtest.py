@@ -31,7 +31,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -43,11 +43,12 @@ from app.engine.clock import SimClock
 from app.engine.execution import ExecutionEngine
 from app.engine.instruments import Instrument
 from app.engine.market import MarketState
-from app.engine.messages import (Bar, BookSnapshot, OrderAccepted, OrderCanceled, OrderFilled, OrderType, Side,
-                                 TradeTick)
+from app.engine.messages import (Bar, BookSnapshot, OrderAccepted, OrderCanceled, OrderDenied, OrderFilled,
+                                 OrderType, Side, SubmitOrder, TradeTick)
 from app.engine.portfolio import Portfolio
 from app.engine.risk import RiskEngine
-from app.engine.store import Store
+from app.engine import store as store_sql  # the journal statements, for the scratch store
+from app.engine.store import RiskStateRecord, Store
 from app.engine.strategy_host import StrategyHost, StrategyStatus
 from app.engine.venues.base import OpenOrderInfo, VenueOrder
 
@@ -153,12 +154,65 @@ class BarVenue:
                                  o.side, price, o.quantity, price * o.quantity * rate, CURRENCY, liquidity, ts))
 
 
+def _message_maker(cls: type) -> Any:
+    """A constructor for a frozen, slotted message that sets its slots directly.
+
+    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``, about 3x the cost of
+    writing the slot; the backtester builds two messages per bar (the opening tick and the bar), and that
+    was a quarter of its per-bar time. The object made is the same: same class, same fields, equal to
+    ``cls(...)``, and frozen (the class's ``__setattr__`` still refuses changes).
+    """
+    names = [f for f in cls.__dataclass_fields__]
+    env = {"_new": object.__new__, "_cls": cls, **{f"_set_{n}": getattr(cls, n).__set__ for n in names}}
+    body = "".join(f"    _set_{n}(m, {n})\n" for n in names)
+    code = f"def make({', '.join(names)}):\n    m = _new(_cls)\n{body}    return m\n"
+    exec(code, env)  # noqa: S102 - generated from the dataclass's own field names
+    return env["make"]
+
+
+_make_bar = _message_maker(Bar)
+_make_tick = _message_maker(TradeTick)
+
+
+class _ScratchStore(Store):
+    """The backtest's order journal: a throw-away SQLite file inside one open transaction.
+
+    Per-statement commits were a third of the cost of an order; nothing here needs to survive the run (the
+    file is deleted at the end), so the whole run is one transaction that is never committed, and saving a
+    risk state skips the live store's fsync dance (``PRAGMA synchronous`` cannot change inside a transaction).
+    """
+
+    def begin_scratch(self) -> None:
+        for pragma in ("locking_mode=EXCLUSIVE", "journal_mode=OFF", "synchronous=OFF"):
+            self.conn.execute(f"PRAGMA {pragma}")
+        self.conn.execute("BEGIN")
+
+    def save_risk_state(self, rec: RiskStateRecord) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO risk_state(scope, state, reason, actor, ts) "
+                          "VALUES (?,?,?,?,?)", (rec.scope, rec.state, rec.reason, rec.actor, rec.ts))
+
+    def commit(self, fills: list[tuple] | tuple = ()) -> list[bool]:
+        """The live store's group commit, written into the run's one open transaction."""
+        conn = self.conn
+        if self._new_orders:
+            conn.executemany(store_sql._INSERT_ORDER, self._new_orders)
+            self._new_orders.clear()
+        fresh = [conn.execute(store_sql._INSERT_FILL, row).rowcount == 1 for row in fills]
+        if self._updates:
+            conn.executemany(store_sql._UPDATE_ORDER, self._updates.values())
+            self._updates.clear()
+        return fresh
+
+
 class _BacktestHost(StrategyHost):
     """The live host, plus: before an order is sent, the current price becomes the quote the risk gate
-    and the portfolio see (a two-sided book at that price, time-stamped now)."""
+    and the portfolio see (a two-sided book at that price, time-stamped now). The loops keep ``index``
+    (the bar or print being processed) and ``closing`` up to date for the tags of ``Backtest``."""
 
     price = math.nan
     symbol = ""
+    index = 0
+    closing = False  # tick mode: True while the bar that closes before print ``index`` is fed
 
     def submit(self, instance, symbol, side, quantity, price):  # noqa: ANN001 - same signature as the base
         if symbol == self.symbol and self.price == self.price:
@@ -172,7 +226,13 @@ class _BacktestHost(StrategyHost):
 
 @dataclass
 class Backtest:
-    """One backtest: ``Backtest(cls, params, data, config).run()`` -> ``BacktestResult``."""
+    """One backtest: ``Backtest(cls, params, data, config).run()`` -> ``BacktestResult``.
+
+    Orders and fills in the result carry ``step``, the data event during which they happened: with bars,
+    bar ``i``'s opening print is ``2i`` and its close (``on_bar``) ``2i + 1``; with ticks, print ``i`` is
+    ``2i`` and the bar that closes just before it ``2i - 1`` (the last bar: ``2n - 1``). So everything a run
+    did with the first ``k`` bars (or prints) has ``step < 2k`` — what the look-ahead check compares.
+    """
 
     cls: type
     params: dict[str, Any]
@@ -199,10 +259,23 @@ class Backtest:
         instruments = {symbol: inst}
         first_ts = int(data.ts[0])
         clock = SimClock(first_ts)
-        store = Store(tmp / "backtest.db")
-        for pragma in ("locking_mode=EXCLUSIVE", "journal_mode=OFF", "synchronous=OFF"):
-            store.conn.execute(f"PRAGMA {pragma}")  # a scratch journal: speed over durability
+        store = _ScratchStore(tmp / "backtest.db")
         bus = MessageBus()
+        orders: list[dict[str, Any]] = []
+        opens = None if ticks else bars.ts.tolist()
+
+        def step() -> int:
+            i = host.index
+            if opens is not None:  # a bar's close is always later than its open
+                return 2 * i + (clock.now_ms() != opens[i])
+            return 2 * i - 1 if host.closing else 2 * i
+
+        def on_submit(cmd: SubmitOrder) -> None:  # subscribed before the risk gate: in the order sent
+            orders.append({"time": cmd.ts, "step": step(), "side": cmd.side.value,
+                           "type": cmd.order_type.value, "qty": cmd.quantity, "price": cmd.price,
+                           "client_order_id": cmd.client_order_id})
+
+        bus.subscribe(SubmitOrder, on_submit)
         market = MarketState(bus)
         portfolio = Portfolio(bus, store, instruments, {CURRENCY: cfg.cash}, {CURRENCY: 1.0}, CURRENCY)
         execution = ExecutionEngine(bus, store, clock)
@@ -216,11 +289,16 @@ class Backtest:
             from app.engine.ml.serve import ModelSource
 
             host.models = ModelSource(db_path=cfg.model_db)
+        store.begin_scratch()
         fills: list[OrderFilled] = []
-        bus.subscribe(OrderFilled, fills.append)
-        denials: list[Any] = []
-        from app.engine.messages import OrderDenied
+        fill_steps: list[int] = []
 
+        def on_fill(fill: OrderFilled) -> None:
+            fills.append(fill)
+            fill_steps.append(step())
+
+        bus.subscribe(OrderFilled, on_fill)
+        denials: list[Any] = []
         bus.subscribe(OrderDenied, denials.append)
         params = dict(self.params)
         params["symbol"] = symbol
@@ -229,50 +307,89 @@ class Backtest:
         try:
             if not host.start("backtest"):
                 raise BacktestError(f"strategy {runner.plugin} failed to start: {runner.reason}")
+            t0 = time.perf_counter()  # the replay's speed: not on_start's one-off indicator compilation
             if ticks:
                 self._loop_ticks(data, bars.timeframe_ms, host, runner, venue, clock)
             else:
                 self._loop_bars(bars, host, runner, venue, clock)
             if runner.status is StrategyStatus.FAULTED:
                 raise BacktestError(f"strategy {runner.plugin} faulted: {runner.reason}")
+            stopped = runner.reason if runner.status is StrategyStatus.STOPPED else ""  # e.g. a risk halt
             host.stop("backtest", "end of data")
         finally:
             host.close()
             store.close()
         elapsed = time.perf_counter() - t0
-        return build_result(bars, fills, cfg.cash, elapsed, len(data), denials, risk.state.value)
+        result = build_result(bars, fills, cfg.cash, elapsed, len(data), denials, risk.state.value)
+        result.stats["stopped_early"] = stopped
+        for row, step in zip(result.fills, fill_steps):
+            row["step"] = step
+        result.orders = orders
+        return result
 
     # ------------------------------------------------------------------------------------------- loops
     @staticmethod
     def _loop_bars(b: BarData, host: _BacktestHost, runner, venue: BarVenue, clock: SimClock) -> None:
+        """The conventions of the module docstring, one bar at a time. This loop is the backtester's hot
+        path: it does ``StrategyHost.feed_bar``'s work inline (indicators fed from the bar's numbers, the
+        plugin call guarded by a local ``try``) and builds messages with ``_make_*``; the behaviour is the
+        same."""
         strategy = runner.strategy
         wants_tick = type(strategy).on_tick is not _base_on_tick
         symbol, tf = b.symbol, b.timeframe_ms
-        ts_l, o_l, h_l, l_l, c_l, v_l = (b.ts.tolist(), b.open.tolist(), b.high.tolist(), b.low.tolist(),
-                                         b.close.tolist(), b.volume.tolist())
-        feed_bar = host.feed_bar
-        call = host._call
-        on_tick = strategy.on_tick
+        # a bar closes at ts + timeframe, or when the next one opens if that is sooner (gaps, odd data)
+        close_ts = np.minimum(b.ts + tf, np.r_[b.ts[1:], b.ts[-1] + tf]).tolist()
+        rows = zip(b.ts.tolist(), b.open.tolist(), b.high.tolist(), b.low.tolist(), b.close.tolist(),
+                   b.volume.tolist(), close_ts)
+        failed = host._call_failed
+        on_tick, on_bar = strategy.on_tick, strategy.on_bar
         running = StrategyStatus.RUNNING
-        for i in range(len(ts_l)):
-            ts = ts_l[i]
-            o = o_l[i]
+        buy = Side.BUY
+        make_bar, make_tick = _make_bar, _make_tick
+        indicators = strategy._indicators
+        n_ind = -1
+        by_close: list[tuple[Any, Any]] = []  # (indicator, stream.update) for close-only indicators
+        others: list[Any] = []  # any other indicator: fed through its ``feed(bar)``
+        for i, (ts, o, h, l, c, v, cts) in enumerate(rows):
             clock._ms = ts  # strictly increasing, checked when the data was loaded
-            if venue.pending:
+            host.index = i
+            if venue.pending:  # a fill can stop the strategy (on_fill raised, a risk halt): check after each
                 venue.at_open(o, ts)
+                if runner.status is not running:
+                    break
             if wants_tick:
                 host.price = o
-                call(runner, on_tick, TradeTick(symbol, o, 0.0, Side.BUY, f"open-{i}", ts))
+                try:
+                    on_tick(make_tick(symbol, o, 0.0, buy, f"open-{i}", ts))
+                except BaseException as exc:  # noqa: BLE001 - StrategyHost._call's guard, inlined
+                    failed(runner, on_tick, exc)
+                if runner.status is not running:
+                    break
                 if venue.pending:
                     venue.at_open(o, ts)
+                    if runner.status is not running:
+                        break
             if venue.pending:
-                venue.in_range(h_l[i], l_l[i], ts, ts)
-            close_ts = ts + tf
-            nxt = ts_l[i + 1] if i + 1 < len(ts_l) else close_ts
-            clock._ms = close_ts if close_ts <= nxt else nxt
-            c = c_l[i]
+                venue.in_range(h, l, ts, ts)
+                if runner.status is not running:
+                    break
+            clock._ms = cts
             host.price = c
-            feed_bar(runner, Bar(symbol, tf, ts, o, h_l[i], l_l[i], c, v_l[i], True))
+            bar = make_bar(symbol, tf, ts, o, h, l, c, v, True)
+            if len(indicators) != n_ind:  # a strategy may create indicators after on_start
+                n_ind = len(indicators)
+                by_close = [(ind, ind.stream.update) for ind in indicators if ind.inputs == ("close",)]
+                others = [ind for ind in indicators if ind.inputs != ("close",)]
+            for ind, update in by_close:
+                ind.prev = ind.value
+                ind.value = update(c)
+            for ind in others:
+                ind.prev = ind.value
+                ind.value = ind.feed(bar)
+            try:
+                on_bar(bar)
+            except BaseException as exc:  # noqa: BLE001 - StrategyHost._call's guard, inlined
+                failed(runner, on_bar, exc)
             if runner.status is not running:
                 break
 
@@ -287,16 +404,21 @@ class Backtest:
             bucket = ts - ts % tf
             if cur is not None and bucket != cur[0]:
                 clock._ms = max(clock._ms, min(cur[0] + tf, ts))
+                host.index, host.closing = i, True
                 host.price = cur[4]
-                host.feed_bar(runner, Bar(symbol, tf, cur[0], cur[1], cur[2], cur[3], cur[4], cur[5], True))
+                host.feed_bar(runner, _make_bar(symbol, tf, *cur, True))
+                host.closing = False
                 cur = None
                 if runner.status is not StrategyStatus.RUNNING:
                     return
             clock._ms = max(clock._ms, ts)
+            host.index = i
             if venue.pending:
                 venue.at_open(p, ts)
                 if venue.pending:
                     venue.in_range(p, p, ts, ts)
+                if runner.status is not StrategyStatus.RUNNING:
+                    return
             if cur is None:
                 cur = [bucket, p, p, p, p, s_l[i]]
             else:
@@ -305,12 +427,14 @@ class Backtest:
                 cur[4] = p
                 cur[5] += s_l[i]
             host.price = p
-            host._call(runner, strategy.on_tick, TradeTick(symbol, p, s_l[i], Side.BUY, f"t{i}", ts))
+            host._call(runner, strategy.on_tick, _make_tick(symbol, p, s_l[i], Side.BUY, f"t{i}", ts))
             if runner.status is not StrategyStatus.RUNNING:
                 return
         if cur is not None:
+            clock._ms = max(clock._ms, cur[0] + tf)
+            host.index, host.closing = len(ts_l), True
             host.price = cur[4]
-            host.feed_bar(runner, Bar(symbol, tf, cur[0], cur[1], cur[2], cur[3], cur[4], cur[5], True))
+            host.feed_bar(runner, _make_bar(symbol, tf, *cur, True))
 
 
 class BacktestError(RuntimeError):
@@ -330,3 +454,115 @@ def run_backtest(cls: type, params: dict[str, Any], data: BarData | TradeData,
 def bars_numpy(data: BarData) -> dict[str, np.ndarray]:
     return {"ts": data.ts, "open": data.open, "high": data.high, "low": data.low, "close": data.close,
             "volume": data.volume}
+
+
+# --------------------------------------------------------------------------------------------- look-ahead
+DEFAULT_CUTS = (0.2, 0.35, 0.5, 0.65, 0.8, 0.95)
+
+
+def check_lookahead(cls: type, params: dict[str, Any], data: BarData | TradeData,
+                    cuts: Sequence[float | int] = DEFAULT_CUTS, config: BacktestConfig | None = None,
+                    timeframe_ms: int | None = None,
+                    prepare: Callable[[BarData | TradeData], None] | None = None) -> list[str]:
+    """Look for look-ahead: run the backtest on all of ``data`` and on ``data`` cut short at each of ``cuts``
+    (fractions of its length, or bar/print counts), and compare what each run did before its cut — orders
+    sent (side, type, quantity, price, in order) and fills (time, side, price, quantity, fee). A strategy
+    that uses bars it has not been shown yet acts differently when they do not exist. Returns the
+    differences found, one line each; an empty list means no look-ahead was seen.
+
+    For a strategy with a vectorised ``signals`` form (what sweeps run), the signals computed on each cut
+    are also compared with those computed on all the data.
+
+    What it can see: future data that reaches the strategy through the run's data. A peek shows up when it
+    changes a decision at the last bar before a cut, so more cuts find more. A strategy that reads data of
+    its own (a file, a module-level array) is invisible to any replay unless ``prepare`` points it at each
+    run's data: ``prepare(d)`` is called with the data of every run just before it starts.
+    """
+    config = config or BacktestConfig()
+    n = len(data)
+    tf = timeframe_ms or 60_000
+    ks = sorted({k for k in (_cut_index(c, n, data, tf) for c in cuts) if 2 <= k < n})
+    if not ks:
+        raise ValueError(f"no usable cut among {list(cuts)} for {n} bars: use fractions in (0, 1) or counts "
+                         f"between 2 and {n - 1}")
+
+    def run(d: BarData | TradeData) -> BacktestResult:
+        if prepare is not None:
+            prepare(d)
+        return run_backtest(cls, params, d, config, timeframe_ms)
+
+    full = run(data)  # a strategy that cannot run on all the data is an error, not a finding
+    problems: list[str] = []
+    what = "print" if isinstance(data, TradeData) else "bar"
+    for k in ks:
+        where = f"cut after {what} {k} of {n} (ts {int(data.ts[k - 1])})"
+        try:
+            part = run(_truncate(data, k))
+        except BacktestError as exc:
+            problems.append(f"{where}: the run on the cut data failed but the full run did not: {exc}")
+            continue
+        for kind, keys in (("order", _order_key), ("fill", _fill_key)):
+            before = [keys(r) for r in (full.orders if kind == "order" else full.fills) if r["step"] < 2 * k]
+            got = [keys(r) for r in (part.orders if kind == "order" else part.fills)]
+            if before != got:
+                problems.append(f"{where}: {_first_difference(kind, before, got)}")
+    if prepare is not None:
+        prepare(data)
+    if isinstance(data, BarData) and callable(getattr(cls, "signals", None)):
+        problems += _check_signals(cls, params, data, ks)
+    return problems
+
+
+def _cut_index(cut: float | int, n: int, data: BarData | TradeData, tf: int) -> int:
+    k = int(cut * n) if isinstance(cut, float) and 0.0 < cut < 1.0 else int(cut)
+    if isinstance(data, TradeData) and 0 < k < n:  # cut where a bar starts: half a bar is another bar
+        bucket = data.ts - data.ts % tf
+        starts = np.flatnonzero(bucket[1:] != bucket[:-1]) + 1
+        j = int(np.searchsorted(starts, k))
+        k = int(starts[j]) if j < len(starts) else n
+    return k
+
+
+def _truncate(data: BarData | TradeData, k: int) -> BarData | TradeData:
+    if isinstance(data, TradeData):
+        return TradeData(data.ts[:k], data.price[:k], data.size[:k], data.symbol)
+    return data.slice(0, k)
+
+
+def _order_key(o: dict[str, Any]) -> tuple:
+    return o["step"], o["side"], o["type"], o["qty"], o["price"]
+
+
+def _fill_key(f: dict[str, Any]) -> tuple:
+    return f["step"], f["time"], f["side"], f["price"], f["qty"], f["fee"]
+
+
+def _first_difference(kind: str, full: list[tuple], cut: list[tuple]) -> str:
+    for j, (a, b) in enumerate(zip(full, cut)):
+        if a != b:
+            return f"{kind} #{j + 1} differs: {a} with all the data, {b} with the data cut (step, side, ...)"
+    if len(full) > len(cut):
+        return (f"with all the data the strategy made {len(full)} {kind}s before the cut, with the data cut "
+                f"{len(cut)}; the next was {full[len(cut)]}")
+    return (f"with the data cut the strategy made {len(cut)} {kind}s, with all the data {len(full)} before "
+            f"the cut; the extra one was {cut[len(full)]}")
+
+
+def _check_signals(cls: type, params: dict[str, Any], data: BarData, ks: list[int]) -> list[str]:
+    from app.api import validate_params
+
+    p = validate_params(cls, params)
+    p.pop("symbol", None)
+    entries, exits = (np.asarray(a, dtype=bool) for a in cls.signals(bars_numpy(data), **p))
+    problems = []
+    for k in ks:
+        try:
+            e, x = (np.asarray(a, dtype=bool) for a in cls.signals(bars_numpy(data.slice(0, k)), **p))
+        except Exception as exc:  # noqa: BLE001 - plugin code
+            problems.append(f"signals() on the first {k} bars raised {type(exc).__name__}: {exc}")
+            continue
+        bad = np.flatnonzero((e[:k] != entries[:k]) | (x[:k] != exits[:k])) if len(e) == k == len(x) else [0]
+        if len(bad):
+            problems.append(f"signals() at bar {int(bad[0])} differ when the data ends at bar {k}: the "
+                            f"vectorised form reads later bars")
+    return problems

@@ -35,6 +35,7 @@ class BacktestResult:
     position: np.ndarray = field(repr=False)
     fills: list[dict[str, Any]] = field(default_factory=list, repr=False)
     denials: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    orders: list[dict[str, Any]] = field(default_factory=list, repr=False)  # all sent, denied ones too
 
     def to_json(self) -> dict[str, Any]:
         return {"trades": self.trades, "stats": self.stats, "equity_final": self.equity_final}
@@ -107,6 +108,16 @@ def equity_curve(ts: np.ndarray, close: np.ndarray, fills: list[Any], cash: floa
     return equity, position
 
 
+def _annualise(total: float, span_years: float) -> float:
+    """Compound ``total`` over a year; a gain over a short span can exceed a float (infinity then)."""
+    if span_years <= 0 or total <= -1.0:
+        return -1.0
+    try:
+        return (1.0 + total) ** (1.0 / span_years) - 1.0
+    except OverflowError:
+        return math.inf
+
+
 def compute_stats(ts: np.ndarray, equity: np.ndarray, position: np.ndarray, trades: list[dict[str, Any]],
                   cash: float, timeframe_ms: int) -> tuple[dict[str, Any], np.ndarray]:
     n = len(equity)
@@ -126,7 +137,7 @@ def compute_stats(ts: np.ndarray, equity: np.ndarray, position: np.ndarray, trad
     final = float(equity[-1]) if n else cash
     total = final / cash - 1.0
     span_years = (int(ts[-1]) + timeframe_ms - int(ts[0])) / YEAR_MS if n else 0.0
-    annual = (1.0 + total) ** (1.0 / span_years) - 1.0 if span_years > 0 and total > -1.0 else -1.0
+    annual = _annualise(total, span_years)
     pnls = np.array([t["pnl"] for t in trades], dtype=np.float64)
     wins, losses = pnls[pnls > 0], pnls[pnls < 0]
     stats = {

@@ -216,15 +216,21 @@ class StrategyHost:
             fn(*args)
             return True
         except BaseException as exc:  # noqa: BLE001 - includes the watchdog's StrategyFault
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)) and not isinstance(exc, StrategyFault):
-                raise
-            where = getattr(fn, "__name__", "callback")
-            text = f"{where} raised {type(exc).__name__}: {exc}"
-            if fault_on_error:
-                self._fault(runner, text)
-            else:
-                log.error("strategy %s: %s", runner.instance, text)
+            self._call_failed(runner, fn, exc, fault_on_error)
             return False
+
+    def _call_failed(self, runner: Runner, fn: Callable[..., Any], exc: BaseException,
+                     fault_on_error: bool = True) -> None:
+        """What ``_call`` does when plugin code raised ``exc``. Hot loops (``feed_bar``, the backtester) guard
+        the call with their own ``try`` and come here, which saves a Python call per guarded callback."""
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)) and not isinstance(exc, StrategyFault):
+            raise exc
+        where = getattr(fn, "__name__", "callback")
+        text = f"{where} raised {type(exc).__name__}: {exc}"
+        if fault_on_error:
+            self._fault(runner, text)
+        else:
+            log.error("strategy %s: %s", runner.instance, text)
 
     def _fault(self, runner: Runner, reason: str) -> None:
         runner.status, runner.reason = StrategyStatus.FAULTED, reason
@@ -257,7 +263,10 @@ class StrategyHost:
         for ind in strategy._indicators:
             ind.prev = ind.value
             ind.value = ind.feed(bar)
-        self._call(runner, strategy.on_bar, bar)
+        try:
+            strategy.on_bar(bar)
+        except BaseException as exc:  # noqa: BLE001 - the guard of ``_call``, inlined (hot path)
+            self._call_failed(runner, strategy.on_bar, exc)
 
     def on_bar(self, bar: Bar) -> None:
         if not bar.closed:

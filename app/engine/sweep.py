@@ -40,6 +40,8 @@ def parse_grid(text: str) -> dict[str, list[Any]]:
         if not sep or not name.strip() or not spec.strip():
             raise ValueError(f"grid item {part!r}: write name=start:stop:step or name=a|b|c")
         name, spec = name.strip(), spec.strip()
+        if name in grid:
+            raise ValueError(f"grid item {part!r}: {name} is already in the grid; give each parameter once")
         if ":" in spec:
             bits = spec.split(":")
             if len(bits) not in (2, 3):
@@ -53,7 +55,7 @@ def parse_grid(text: str) -> dict[str, list[Any]]:
             if step <= 0 or stop < start:
                 raise ValueError(f"grid item {part!r}: need step > 0 and stop >= start")
             count = int(math.floor((stop - start) / step + 1e-9)) + 1
-            values = [start + i * step for i in range(count)]
+            values = [round(start + i * step, 12) for i in range(count)]  # 0.1:0.3:0.1 -> 0.3, not 0.30..04
             if all(float(v).is_integer() for v in values + [step]):
                 values = [int(v) for v in values]
         else:

@@ -1,0 +1,15 @@
+"""Fixtures for the backtester tests."""
+from __future__ import annotations
+
+import pytest
+
+from tests.backtest.series import BAR_FILES, real_dir
+
+
+@pytest.fixture(scope="session")
+def real_bars():
+    """name -> BarData for the four recorded candle files."""
+    from app.engine.backtest_data import load_bars
+
+    folder = real_dir()
+    return {name: load_bars(folder / name) for name in BAR_FILES}
