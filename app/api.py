@@ -322,6 +322,13 @@ class Strategy:
         """The quantity grid of this strategy's symbol (0.0: no grid). Added in 1.1."""
         return self._host.lot_size(self.p.symbol)
 
+    def round_qty(self, quantity: float) -> float:
+        """``quantity`` rounded down to the symbol's lot grid (unchanged where there is none). Added in 1.1."""
+        lot = self.lot_size
+        if lot <= 0.0 or quantity <= 0.0:
+            return quantity
+        return round(math.floor(quantity / lot + 1e-9) * lot, 12)
+
     @property
     def fee_rate(self) -> float:
         """The taker fee rate of this strategy's symbol (a fraction of notional)."""

@@ -23,6 +23,6 @@ class BollingerBreakout(Strategy):
             return
         pos = self.position()
         if pos == 0.0 and bar.close > upper and not self.open_orders():
-            self.buy(self.cash * self.p.fraction / (bar.close * (1.0 + self.fee_rate)))
+            self.buy(self.round_qty(self.cash * self.p.fraction / (bar.close * (1.0 + self.fee_rate))))
         elif pos > 0.0 and bar.close < middle and not self.open_orders():
             self.sell(pos)

@@ -25,7 +25,7 @@ class RsiReversion(Strategy):
             return
         pos = self.position()
         if pos == 0.0 and r < self.p.lower and not self.open_orders():
-            qty = self.cash * self.p.fraction / (bar.close * (1.0 + self.fee_rate))
+            qty = self.round_qty(self.cash * self.p.fraction / (bar.close * (1.0 + self.fee_rate)))
             if qty > 0:
                 self.buy(qty)
         elif pos > 0.0 and r > self.p.upper and not self.open_orders():

@@ -71,7 +71,7 @@ class SmaCross(Strategy):
         self.state["pending"] = ""
         pos = self.position()
         if pending == "buy" and pos == 0.0:
-            qty = self.cash / (tick.price * (1.0 + self.fee_rate))
+            qty = self.round_qty(self.cash / (tick.price * (1.0 + self.fee_rate)))
             if qty > 0 and math.isfinite(qty):
                 self.buy(qty)
         elif pending == "sell" and pos > 0.0:

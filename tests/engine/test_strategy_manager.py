@@ -356,3 +356,12 @@ def test_the_watchdog_does_not_count_indicator_compilation_against_the_plugin(ma
     r = k.strategies.load("slowind", params={"symbol": "BTC/USDT"})
     assert k.strategies.start(r.instance), r.reason
     assert r.status is StrategyStatus.RUNNING
+
+
+def test_round_qty_floors_to_the_venues_lot_grid(make_kernel):
+    k = make_kernel()
+    r = k.strategies.load("sma_cross", params={"symbol": "600519.SH"})  # A-share: 100-share lots
+    k.strategies.start(r.instance)
+    s = r.strategy
+    assert s.lot_size == 100
+    assert s.round_qty(399.99) == 300 and s.round_qty(400.0) == 400 and s.round_qty(50.0) == 0
