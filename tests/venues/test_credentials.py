@@ -57,8 +57,19 @@ def test_keyring_path_uses_the_kestrel_service(profile, memory_keyring):
     assert not (profile / "credentials.enc").exists()
 
 
-def test_encrypted_file_fallback(profile):
-    assert not keyring_available()[0]  # this box: keyring's fail backend
+@pytest.fixture
+def no_keyring():
+    """keyring's own "nothing available" backend, as on this box (other test modules register theirs)."""
+    from keyring.backends import fail
+
+    before = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    yield
+    keyring.set_keyring(before)
+
+
+def test_encrypted_file_fallback(profile, no_keyring):
+    assert not keyring_available()[0]
     bare = CredentialStore(profile)
     assert bare.needs_passphrase
     with pytest.raises(NoKeyringError, match="No OS keyring backend is available"):
