@@ -48,9 +48,9 @@ from app.engine.messages import (Bar, BookSnapshot, OrderDenied, OrderFilled, Or
 if TYPE_CHECKING:
     from app.engine.strategy_host import StrategyHost
 
-API_VERSION = "1.0"
+API_VERSION = "1.1"  # 1.1 added Strategy.model(), Strategy.history(), Strategy.lot_size and Model
 
-__all__ = ["API_VERSION", "Strategy", "Param", "ParamError", "Indicator", "Bar", "TradeTick", "BookSnapshot",
+__all__ = ["API_VERSION", "Strategy", "Param", "ParamError", "Indicator", "Model", "Bar", "TradeTick", "BookSnapshot",
            "OrderFilled", "OrderUpdated", "OrderDenied", "OrderStatus", "OrderType", "Side",
            "api_compatible"]
 
@@ -170,6 +170,41 @@ class Indicator:
         return not math.isnan(v)
 
 
+class Model:
+    """A trained model from the registry, bound to one strategy (``self.model(ref)`` in ``on_start``).
+
+    It owns the model's feature pipeline: feed it your closed bars with ``update`` (and books with
+    ``on_book`` if the model uses book features); it computes the features with the same indicator kernels
+    used in training and scores them with onnxruntime. ``score`` is the probability of an up move over the
+    model's horizon (``task == "classify"``) or the predicted return (``"regress"``); NaN while warming up.
+    Loading verifies the model file's sha256: a damaged or mismatched model raises, so the strategy does not
+    start.
+    """
+
+    name: str = ""
+    version: int = 0
+    task: str = "classify"
+    horizon: int = 0
+    feature_names: tuple[str, ...] = ()
+    score: float = math.nan
+
+    @property
+    def ready(self) -> bool:
+        return self.score == self.score
+
+    def update(self, bar: Bar) -> float:
+        """Feed a closed bar; returns the new score."""
+        raise NotImplementedError
+
+    def preview(self, bar: Bar) -> float:
+        """Score a still-forming bar as if it closed now; nothing is committed."""
+        raise NotImplementedError
+
+    def on_book(self, book: BookSnapshot) -> None:
+        """The latest book (for book features); it counts for the next ``update``/``preview``."""
+        raise NotImplementedError
+
+
 def declared_params(cls: type) -> dict[str, Param]:
     """The ``Param`` attributes of a strategy class, base classes first, in declaration order."""
     out: dict[str, Param] = {}
@@ -245,6 +280,17 @@ class Strategy:
         self._indicators.append(ind)
         return ind
 
+    def history(self, bars: int = 500) -> list[Bar]:
+        """Up to ``bars`` closed bars of ``self.p.symbol`` from before now, oldest first (live: the terminal's
+        bar history, so indicators and models can warm up at start; a backtest has none before its data)."""
+        return self._host.history(self.p.symbol, bars)
+
+    def model(self, ref: str = "default") -> Model:
+        """A registered model (``name``, ``name@version``, registry id, a model folder/file, or
+        ``"default"`` for the bundled one), verified against its sha256. Raises with a clear message when it
+        is missing, damaged or mismatched: call it in ``on_start`` so such a strategy does not start."""
+        return self._host.load_model(self.instance, ref)
+
     @property
     def now_ms(self) -> int:
         return self._host.now_ms()
@@ -270,6 +316,11 @@ class Strategy:
     def tick_size(self) -> float:
         """The price grid of this strategy's symbol (0.0: no grid, e.g. a backtest of raw CSV data)."""
         return self._host.tick_size(self.p.symbol)
+
+    @property
+    def lot_size(self) -> float:
+        """The quantity grid of this strategy's symbol (0.0: no grid). Added in 1.1."""
+        return self._host.lot_size(self.p.symbol)
 
     @property
     def fee_rate(self) -> float:

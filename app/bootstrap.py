@@ -57,12 +57,14 @@ def schedule_indicator_warmup(app, delay_ms: int = 1500):
 
     A cold cache costs ~50 s of compiling, mostly holding the GIL, so it runs in a low-priority child
     process (:mod:`app.engine.indicators.background`), started ``delay_ms`` after the window is shown
-    and polled by a timer; this process only loads kernels from the cache, lazily, when first used.
+    (the cache check and the spawn run on a short-lived thread) and polled by a timer; this process
+    only loads kernels from the cache, lazily, when first used.
     Nothing is spawned when the cache is already warm.  Never blocks start-up and never raises (a
     failure is logged; kernels then compile on first use).  ``KESTREL_INDICATOR_WARMUP``: ``1`` on,
     ``0`` off, default on except offscreen (tests, benchmarks, the self-test).  Returns the timer.
     """
     import logging
+    import threading
 
     from PySide6.QtCore import QTimer
 
@@ -73,33 +75,54 @@ def schedule_indicator_warmup(app, delay_ms: int = 1500):
     log = logging.getLogger("kestrel.indicators")
     poller = QTimer(app)
     poller.setInterval(500)
-    running = []
+    started: list = []  # filled by the worker thread: the running warm-up, or None
+
+    def check_and_spawn() -> None:  # worker thread: reads sources to check the cache (~20-40 ms)
+        try:
+            from app.engine.indicators import background
+
+            started.append(background.start())
+        except Exception:  # noqa: BLE001 - never let the warm-up disturb the app
+            log.exception("indicator warm-up could not start; kernels compile on first use")
+            started.append(None)
 
     def poll() -> None:
+        if not started:
+            return
+        warmup = started[0]
         try:
-            if running[0].poll():
+            if warmup is None or warmup.poll():
                 poller.stop()
-        except Exception:  # noqa: BLE001 - never let the warm-up disturb the loop
+        except Exception:  # noqa: BLE001
             log.exception("indicator warm-up: polling failed")
             poller.stop()
 
     def begin() -> None:
-        try:
-            from app.engine.indicators import background
-
-            warmup = background.start()
-        except Exception:  # noqa: BLE001
-            log.exception("indicator warm-up could not start; kernels compile on first use")
-            return
-        if warmup is None:
-            return
-        running.append(warmup)
-        poller.timeout.connect(poll)
-        app.aboutToQuit.connect(warmup.stop)
+        threading.Thread(target=check_and_spawn, name="indicator-warmup", daemon=True).start()
         poller.start()
 
+    def stop() -> None:  # the app quits: stop a child that still compiles (the next start resumes)
+        if started and started[0] is not None:
+            started[0].stop()
+
+    poller.timeout.connect(poll)
+    app.aboutToQuit.connect(stop)
     QTimer.singleShot(delay_ms, begin)
     return poller
+
+
+def schedule_ml_warmup(delay_ms: int = 4000) -> None:
+    """Load onnxruntime and the bundled model's kernels in a background thread once the window is up, so
+    the first ML strategy start does not stall the loop. ``KESTREL_ML_WARMUP``: ``1`` on, ``0`` off,
+    default on except offscreen (tests, benchmarks)."""
+    from PySide6.QtCore import QTimer
+
+    mode = os.environ.get("KESTREL_ML_WARMUP", "auto").strip().lower()
+    if mode in ("0", "off", "no", "false") or (mode == "auto" and os.environ.get("QT_QPA_PLATFORM") == "offscreen"):
+        return
+    from app.engine.ml.warmup import start_background_warmup
+
+    QTimer.singleShot(delay_ms, start_background_warmup)
 
 
 def launch_gui(profile: Path) -> int:
@@ -123,6 +146,7 @@ def launch_gui(profile: Path) -> int:
     window.show()
     shown = time.perf_counter() - T0
     schedule_indicator_warmup(app)
+    schedule_ml_warmup()
     if os.environ.get("KESTREL_EXIT_AFTER_SHOWN"):
         def report() -> None:
             print(f"window shown {shown:.3f} s after the GUI code loaded (bench/bench_startup.py times the whole "

@@ -11,6 +11,7 @@
     kestrel plugins list                      strategy plugins found, broken ones with their error
     kestrel backtest --strategy N --data F    event-driven backtest of a plugin on a CSV file
     kestrel sweep --strategy N --data F --grid parameter sweep / walk-forward (process pool or Dask)
+    kestrel ml train|list|show                train a model on a bar file and register it; list the registry
 """
 from __future__ import annotations
 
@@ -49,13 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--speed", default="1", help="replay speed: a factor (1 = real time) or 'max'")
     from app.audit_cli import add_audit_commands
     from app.keys_cli import add_keys_commands
+    from app.ml_cli import add_ml_commands
     from app.risk_cli import add_risk_commands
-
     from app.strategy_cli import add_strategy_commands
 
     add_risk_commands(sub, common)
     add_audit_commands(sub, common)
     add_strategy_commands(sub, common)
+    add_ml_commands(sub, common)
     add_keys_commands(sub, common)
     return parser
 
@@ -73,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.strategy_cli import main_strategy_command
 
         return main_strategy_command(args, profile)
+    if args.command == "ml":
+        from app.ml_cli import main_ml_command
+
+        return main_ml_command(args, profile)
     if args.command == "keys":
         from app.keys_cli import main_keys
 

@@ -120,7 +120,7 @@ def main_strategy_command(args: argparse.Namespace, profile: Path) -> int:
 
             limits = load_settings(profile).risk
         cfg = BacktestConfig(cash=args.cash, fee=args.fee, slippage_bps=args.slippage_bps,
-                             latency_ms=args.latency_ms, live_limits=limits)
+                             latency_ms=args.latency_ms, live_limits=limits, model_db=str(profile / "kestrel.db"))
     except (ParamError, DataError, ValueError) as exc:
         print(f"kestrel {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -1,6 +1,8 @@
 """Benchmark the Kestrel indicator library against TA-Lib, side by side in one run.
 
     python bench/bench_indicators.py [--sizes 1e6,1e7] [--repeat 11] [--runs 3] [--only rsi,macd]
+    python bench/bench_indicators.py --skip-compile --skip-stream --json run1.json   # one process ...
+    python bench/bench_indicators.py --combine run1.json run2.json run3.json        # ... then the medians
 
 Vectorised: per indicator and size, ours and TA-Lib are called on the same float64 C-contiguous
 arrays, alternately in ABBA order (ours, TA-Lib, TA-Lib, ours, ...) so that neither side always
@@ -10,6 +12,8 @@ collector is off while timing.  Per cell: median ns/bar of each side and the rat
 <= 1.0 means at least as fast) = the median of the per-repetition ratios, each repetition's two
 calls being adjacent in time.  ``--runs N`` repeats the whole table N times and reports, per cell,
 the median over the runs plus the lowest and highest run ratio (how noisy the machine was).
+Runs in separate processes (``--json``, then ``--combine``) also vary where the arrays land in
+memory, which moves the ratio of memory-bound kernels by a few percent from process to process.
 Beside it: the memory-bandwidth floor measured in the same run (median ns per float64 element of
 ``x.copy()``), and the fixed per-call cost of each wrapper on 100 bars.
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import subprocess
 import sys
@@ -208,6 +213,71 @@ def _fmt(x: float, spec: str = ".2f") -> str:
     return format(x, spec) if x == x else "-"
 
 
+LAG_PROBE = """
+import asyncio, json, os, subprocess, sys, threading, time
+
+async def probe(seconds):
+    lags = []
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while loop.time() < end:
+        t = loop.time()
+        await asyncio.sleep(0.01)
+        lags.append((loop.time() - t - 0.01) * 1000.0)
+    return lags
+
+mode, seconds = sys.argv[1], float(sys.argv[2])
+work = None
+if mode == "thread":
+    from app.engine.indicators import warmup
+    work = threading.Thread(target=warmup, daemon=True)
+    work.start()
+elif mode == "process":
+    from app.engine.indicators import background
+    work = background.start()
+lags = asyncio.run(probe(seconds))
+if mode == "process" and work is not None:
+    work.stop()
+lags.sort()
+print(json.dumps({"p50": lags[len(lags) // 2], "p99": lags[int(0.99 * len(lags))], "max": lags[-1],
+                  "n": len(lags)}))
+"""
+
+
+def bench_warmup_lag(seconds: float = 20.0) -> dict[str, dict[str, float]]:
+    """Lag of an asyncio loop ticking every 10 ms (the GUI loop's stand-in) while the kernels
+    compile with an empty cache: idle, in a low-priority child process (what the app does), and
+    in a thread of the same process (what it avoids)."""
+    out = {}
+    for mode in ("idle", "process", "thread"):
+        with tempfile.TemporaryDirectory() as tmp:
+            env = dict(os.environ, NUMBA_CACHE_DIR=tmp)
+            r = subprocess.run([sys.executable, "-c", LAG_PROBE, mode, str(seconds)], env=env, cwd=str(ROOT),
+                               capture_output=True, text=True, check=True)
+            out[mode] = json.loads(r.stdout.strip().splitlines()[-1])
+    return out
+
+
+def bench_gui_lag(seconds: float = 40.0) -> dict[str, dict[str, str]]:
+    """The real window (offscreen, fresh profile, empty kernel cache) for ``seconds``, with the
+    background warm-up off and on: the app's own event-loop lag p99 (last ~30 s) and what the
+    warm-up logged."""
+    import re
+
+    out = {}
+    for mode in ("0", "1"):
+        with tempfile.TemporaryDirectory() as prof, tempfile.TemporaryDirectory() as cache:
+            env = dict(os.environ, QT_QPA_PLATFORM="offscreen", KESTREL_INDICATOR_WARMUP=mode,
+                       KESTREL_QUIT_AFTER_S=str(seconds), NUMBA_CACHE_DIR=cache)
+            subprocess.run([sys.executable, "main.py", "--profile", prof], env=env, cwd=str(ROOT),
+                           capture_output=True, text=True, timeout=seconds + 120)
+            log = (Path(prof) / "logs" / "kestrel.log").read_text()
+            lag = re.findall(r"event-loop lag p99 ([0-9.]+) ms", log)
+            warm = [ln.split(": ", 1)[-1] for ln in log.splitlines() if "kestrel.indicators" in ln]
+            out[mode] = {"p99": lag[-1] if lag else "?", "warmup": " / ".join(warm) or "-"}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1e6,1e7")
@@ -216,16 +286,48 @@ def main() -> None:
     ap.add_argument("--only", default="")
     ap.add_argument("--skip-compile", action="store_true")
     ap.add_argument("--skip-stream", action="store_true")
+    ap.add_argument("--json", default="", help="also write the vectorised runs to this file")
+    ap.add_argument("--combine", nargs="+", default=[], help="print the medians of these --json files")
+    ap.add_argument("--gui-lag", action="store_true",
+                    help="only run the real window 40 s with the background warm-up off and on (empty cache)")
+    ap.add_argument("--warmup-lag", action="store_true",
+                    help="only measure event-loop lag while the kernels compile (child process vs thread)")
     a = ap.parse_args()
     sizes = [int(float(s)) for s in a.sizes.split(",") if s]
     only = set(a.only.split(",")) if a.only else None
+    if a.gui_lag:
+        print("\n## The window for 40 s, empty kernel cache (offscreen, fresh profile)\n")
+        print("| background warm-up | app event-loop lag p99 ms | warm-up log |")
+        print("|---|---:|---|")
+        for mode, r in bench_gui_lag().items():
+            print(f"| {'on' if mode == '1' else 'off'} | {r['p99']} | {r['warmup']} |")
+        return
+    if a.warmup_lag:
+        print("\n## Event-loop lag while compiling (empty cache, 10 ms ticks, 20 s)\n")
+        print("| kernels compile ... | ticks | lag p50 ms | lag p99 ms | lag max ms |")
+        print("|---|---:|---:|---:|---:|")
+        labels = {"idle": "nowhere (idle)", "process": "in the low-priority child process (the app)",
+                  "thread": "in a thread of the same process (avoided)"}
+        for mode, r in bench_warmup_lag().items():
+            print(f"| {labels[mode]} | {r['n']} | {r['p50']:.2f} | {r['p99']:.2f} | {r['max']:.1f} |")
+        return
 
-    runs = []
-    for k in range(a.runs):
-        runs.append(bench_vectorised(sizes, a.repeat, only))
-        print(f"run {k + 1}/{a.runs} done", file=sys.stderr, flush=True)
+    if a.combine:
+        runs = []
+        for path in a.combine:
+            saved = json.loads(Path(path).read_text())
+            runs.extend(saved["runs"])
+            a.repeat = saved["repeat"]
+    else:
+        runs = []
+        for k in range(a.runs):
+            runs.append(bench_vectorised(sizes, a.repeat, only))
+            print(f"run {k + 1}/{a.runs} done", file=sys.stderr, flush=True)
+        if a.json:
+            Path(a.json).write_text(json.dumps({"runs": runs, "repeat": a.repeat}))
     rows = combine_runs(runs)
-    print(f"\n## Vectorised: {a.runs} run(s) x {a.repeat} ABBA repetitions; ns/bar; "
+    sizes = sorted({r["n"] for r in rows})
+    print(f"\n## Vectorised: {len(runs)} run(s) x {a.repeat} ABBA repetitions; ns/bar; "
           "ratio = ours / TA-Lib (median)\n")
     print("| indicator | bars | ours ns/bar | TA-Lib ns/bar | ratio | run ratios min-max | copy floor ns/elem |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -239,6 +341,8 @@ def main() -> None:
         print(f"\n{n:.0e} bars: {ok} of {len(cells)} TA-Lib indicators at <= 1.00x "
               f"(worst {max(cells, key=lambda r: r['ratio'])['name'] if cells else '-'} "
               f"{max((r['ratio'] for r in cells), default=float('nan')):.2f})")
+    if a.combine:
+        return
 
     print("\n## Fixed cost per call (100 bars, µs, median)\n")
     print("| indicator | ours µs | TA-Lib µs |")

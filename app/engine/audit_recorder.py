@@ -3,9 +3,10 @@ audit trail.
 
 It subscribes to the bus *before* any engine does, so a command is recorded before the decisions and events
 it causes. Records are buffered and committed in one transaction per kernel step (``AuditLog.append_events``:
-one JSON encode and one sha256 per record, one ``executemany`` for all): the hot path pays a list append. Kills, resets, limit changes and alarms are flushed at
-once. What a hard crash can lose is the last step's (<= ``sim.step_ms``) audit records; the orders and fills
-themselves are journaled synchronously elsewhere and are never lost.
+one JSON encode and one sha256 per record, one ``executemany`` for all): the hot path pays a list append.
+Kills, resets, limit changes and alarms are flushed at once. What a hard crash can lose is the last step's
+(<= ``sim.step_ms``) audit records; orders and fills are journaled by the ExecutionEngine's own commits
+(before an order is sent, before a fill is applied: see execution.py).
 """
 from __future__ import annotations
 

@@ -63,6 +63,7 @@ class BacktestConfig:
     slippage_bps: float = 0.0
     latency_ms: int = 0
     live_limits: RiskSettings | None = None  # the profile's limits, or None for backtest limits
+    model_db: str | None = None  # a profile database: Strategy.model() may name registered models
 
 
 def backtest_limits() -> RiskSettings:
@@ -211,6 +212,10 @@ class Backtest:
         execution.add_venue(venue)
         host = _BacktestHost(bus, clock, execution, portfolio, market, instruments)
         host.symbol = symbol
+        if cfg.model_db:
+            from app.engine.ml.serve import ModelSource
+
+            host.models = ModelSource(db_path=cfg.model_db)
         fills: list[OrderFilled] = []
         bus.subscribe(OrderFilled, fills.append)
         denials: list[Any] = []

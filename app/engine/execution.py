@@ -88,7 +88,8 @@ class ExecutionEngine:
         with self.batch():
             if not adapter.connected:
                 for order in list(self.working.values()):
-                    if order.venue == venue and order.status is S.SUBMITTED and order.client_order_id not in self._outbox:
+                    unsent = order.client_order_id in self._outbox
+                    if order.venue == venue and order.status is S.SUBMITTED and not unsent:
                         order.reason = "sent before a restart or disconnect; not yet confirmed by the venue"
                         self._set_status(order, S.UNKNOWN)
                 return [f"{venue} is disconnected: {sum(o.venue == venue for o in self.working.values())} "
@@ -225,9 +226,10 @@ class ExecutionEngine:
     def _commit_send_apply(self) -> bool:
         outbox, self._outbox = self._outbox, {}
         inbox, self._inbox = self._inbox, []
-        fills = [(i, e) for i, e in enumerate(inbox) if type(e) is OrderFilled and e.client_order_id in self.orders]
-        try:
-            fresh = self._store.commit([_fill_row(e) for _, e in fills])
+        known = self.orders
+        fills = [(i, e) for i, e in enumerate(inbox) if type(e) is OrderFilled and e.client_order_id in known]
+        try:  # a batch of acks/cancels only (no order to send, no fill) needs no commit before it applies
+            fresh = self._store.commit([_fill_row(e) for _, e in fills]) if outbox or fills else []
         except sqlite3.Error as exc:
             self._journal_failed(list(outbox.values()), exc)
             self._inbox[:0] = inbox  # not applied: a fill moves nothing before it is durable
@@ -252,8 +254,8 @@ class ExecutionEngine:
     def _send(self, order: Order) -> None:
         adapter = self._venues.get(order.venue)
         if adapter is None:
-            self._inbox.append(OrderRejected(order.client_order_id, order.symbol, f"no venue named {order.venue!r}",
-                                             self._clock.now_ms()))
+            self._inbox.append(OrderRejected(order.client_order_id, order.symbol,
+                                             f"no venue named {order.venue!r}", self._clock.now_ms()))
             return
         try:
             adapter.submit(VenueOrder(order.client_order_id, order.symbol, order.side, order.order_type,

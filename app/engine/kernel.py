@@ -20,7 +20,8 @@ from app.engine.clock import Clock, LiveClock
 from app.engine.execution import ExecutionEngine
 from app.engine.instruments import Instrument, default_instruments
 from app.engine.market import MarketState
-from app.engine.messages import OrderType, Side, SubmitOrder, TradeTick, VenueStatus
+from app.engine.messages import Bar, OrderType, Side, SubmitOrder, TradeTick, VenueStatus
+from app.engine.ml.serve import ModelSource
 from app.engine.orders import ClientOrderIdFactory
 from app.engine.portfolio import Portfolio
 from app.engine.risk import RiskEngine
@@ -84,6 +85,8 @@ class Kernel:
         self.new_order_id = ClientOrderIdFactory()
         self.strategies = StrategyManager(self.bus, self.clock, self.store, self.execution, self.portfolio,
                                           self.market, self.instruments, self.profile, self.new_order_id)
+        self.strategies.host.models = ModelSource(conn=self.store.conn)  # Strategy.model(): registry + bundled
+        self.strategies.host.bar_history = self.bar_history  # Strategy.history(): warm-up at start
         self.venue_status: dict[str, VenueStatus] = {}
         self.bus.subscribe(VenueStatus, self._on_venue_status)
         self._last_sync = 0.0
@@ -166,6 +169,18 @@ class Kernel:
         self.bus.publish(SubmitOrder(cid, symbol, inst.venue if inst else "sim", side, order_type, quantity,
                                      price, actor, ts=self.clock.now_ms()))
         return cid
+
+    def bar_history(self, symbol: str, n: int) -> list[Bar]:
+        """The last ``n`` bars of ``symbol`` that have closed by now, oldest first."""
+        series = self.bars.series.get(symbol)
+        if series is None or series.n == 0:
+            return []
+        tf = self.bars.timeframe_ms
+        ts = series.column("ts")
+        end = series.n if ts[-1] + tf <= self.clock.now_ms() else series.n - 1
+        start = max(0, end - n)
+        cols = [series.column(c)[start:end].tolist() for c in ("ts", "open", "high", "low", "close", "volume")]
+        return [Bar(symbol, tf, int(t), o, h, lo, c, v, True) for t, o, h, lo, c, v in zip(*cols)]
 
     def _on_venue_status(self, status: VenueStatus) -> None:
         self.venue_status[status.venue] = status

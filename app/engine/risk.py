@@ -172,7 +172,8 @@ class RiskEngine:
         reducing = state is R or (st is not None and st[0] is R) or (venue is not None and venue[0] is R)
         if (reducing or cmd.reduce_only) and not self.reduces(cmd):
             why = "; ".join(why for on, why in (
-                (state is R, "trading is REDUCING"), (st is not None and st[0] is R, f"strategy {name} is REDUCING"),
+                (state is R, "trading is REDUCING"),
+                (st is not None and st[0] is R, f"strategy {name} is REDUCING"),
                 (venue is not None and venue[0] is R, f"venue {cmd.venue} is REDUCING ({venue and venue[1]})"),
             ) if on) or "the order is reduce-only"
             return Denial("REDUCING_ONLY", f"Only orders that shrink the position are accepted: {why}.",

@@ -53,7 +53,8 @@ class ActorLimits:
         self.name = name = actor[9:] if actor.startswith("strategy:") else None  # strategy_of, inlined
         self.flatten = actor == FLATTEN
         self.perms = limits.permissions.get(name) if name else None
-        self.max_notional = limits.max_notional_manual if name is None else limits.for_strategy(name, "max_notional")
+        self.max_notional = (limits.max_notional_manual if name is None
+                             else limits.for_strategy(name, "max_notional"))
         self.max_msgs = None if name is None else limits.for_strategy(name, "max_msgs_per_s")
         self.max_working = None if name is None else limits.for_strategy(name, "max_working_orders")
         self.rates = rates

@@ -42,14 +42,15 @@ SCHEMA_VERSION = 1
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-ORDER_COLUMNS = ("client_order_id", "symbol", "venue", "side", "order_type", "quantity", "price", "actor", "status",
-                 "filled_qty", "avg_price", "venue_order_id", "reason", "created_ts", "updated_ts")
+ORDER_COLUMNS = ("client_order_id", "symbol", "venue", "side", "order_type", "quantity", "price", "actor",
+                 "status", "filled_qty", "avg_price", "venue_order_id", "reason", "created_ts", "updated_ts")
 FILL_COLUMNS = ("venue", "trade_id", "client_order_id", "symbol", "side", "price", "quantity", "fee",
                 "fee_currency", "liquidity", "ts")
 _INSERT_ORDER = f"INSERT INTO orders({', '.join(ORDER_COLUMNS)}) VALUES ({', '.join('?' * len(ORDER_COLUMNS))})"
-_INSERT_FILL = f"INSERT OR IGNORE INTO fills({', '.join(FILL_COLUMNS)}) VALUES ({', '.join('?' * len(FILL_COLUMNS))})"
-_UPDATE_ORDER = ("UPDATE orders SET status=?, filled_qty=?, avg_price=?, venue_order_id=COALESCE(?, venue_order_id), "
-                 "reason=?, updated_ts=? WHERE client_order_id=?")
+_INSERT_FILL = (f"INSERT OR IGNORE INTO fills({', '.join(FILL_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(FILL_COLUMNS))})")
+_UPDATE_ORDER = ("UPDATE orders SET status=?, filled_qty=?, avg_price=?, "
+                 "venue_order_id=COALESCE(?, venue_order_id), reason=?, updated_ts=? WHERE client_order_id=?")
 
 
 class StoreError(RuntimeError):

@@ -6,6 +6,9 @@ GUARD       every call into plugin code goes through ``_call``: an exception mov
             FAULTED, cancels its orders through the OMS and raises an alert; nothing else is affected
 ORDERS      ``submit`` publishes a ``SubmitOrder`` with actor ``strategy:<instance>``: the RiskEngine is
             the only way out. Order events are routed back by the order's actor
+LATENCY     ``order_latency``: from a market event reaching the host to its order having passed risk and been
+            handed to the venue (for a zero-latency venue, acknowledged), for the status bar
+MODELS      ``load_model`` resolves ``Strategy.model(ref)`` through ``models`` (registry, files, bundled)
 KILL        a global HALTED (K1) stops every running strategy; ``strategy:<name>`` HALTED (K2) stops that
             one. A reset never restarts anything: a person presses Start
 
@@ -18,6 +21,7 @@ import collections
 import enum
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -26,6 +30,7 @@ from app.engine.bus import MessageBus
 from app.engine.clock import Clock
 from app.engine.execution import ExecutionEngine
 from app.engine.instruments import Instrument
+from app.engine.latency import LatencyStats
 from app.engine.market import MarketState
 from app.engine.messages import (Alert, Bar, BookSnapshot, CancelAllOrders, CancelOrder, OrderDenied, OrderFilled,
                                  OrderType, OrderUpdated, Side, SubmitOrder, TradeTick, TradingState,
@@ -66,6 +71,7 @@ class Runner:
     denials: int = 0
     fills: int = 0
     version: int = 0
+    models: list = field(default_factory=list)  # ModelHandles the strategy loaded (ML panel)
 
     @property
     def actor(self) -> str:
@@ -123,6 +129,11 @@ class StrategyHost:
         self.runners: dict[str, Runner] = {}
         self.version = 0
         self._by_symbol: dict[str, list[Runner]] = {}
+        self.models: Any = None  # a ml.serve.ModelSource; None: bundled model and model folders only
+        self.bar_history: Callable[[str, int], list[Bar]] | None = None  # live: the terminal's closed bars
+        self.order_latency = LatencyStats()
+        self._t0 = 0  # perf_counter_ns when the market event being dispatched reached the host (0: none)
+        self._bar_t0: tuple[str, int] | None = None  # a closed bar's t0, for the tick that closed it
         self._handler = _RunnerLog(self)
         logging.getLogger("kestrel.strategy").addHandler(self._handler)
         bus.subscribe(OrderUpdated, self._on_order_updated)
@@ -161,6 +172,7 @@ class StrategyHost:
             return False
         strategy.state = dict(state or {})
         runner.strategy = strategy
+        runner.models = []
         runner.symbols = {runner.symbol} if runner.symbol else set()
         runner.status, runner.reason = StrategyStatus.RUNNING, ""
         self._reindex()
@@ -250,19 +262,45 @@ class StrategyHost:
     def on_bar(self, bar: Bar) -> None:
         if not bar.closed:
             return
-        for runner in self._by_symbol.get(bar.symbol, ()):
-            if runner.symbol == bar.symbol and runner.status is StrategyStatus.RUNNING:
-                self.feed_bar(runner, bar)
+        runners = self._by_symbol.get(bar.symbol)
+        if not runners:
+            return
+        outer = self._t0
+        self._t0 = outer or time.perf_counter_ns()
+        self._bar_t0 = (bar.symbol, self._t0)  # live, the trade that closed the bar comes next
+        try:
+            for runner in runners:
+                if runner.symbol == bar.symbol and runner.status is StrategyStatus.RUNNING:
+                    self.feed_bar(runner, bar)
+        finally:
+            self._t0 = outer
 
     def on_tick(self, tick: TradeTick) -> None:
-        for runner in self._by_symbol.get(tick.symbol, ()):
-            if runner.status is StrategyStatus.RUNNING:
-                self._call(runner, runner.strategy.on_tick, tick)
+        runners = self._by_symbol.get(tick.symbol)
+        bar_t0, self._bar_t0 = self._bar_t0, None
+        if not runners:
+            return
+        outer = self._t0  # set when this print is a venue's answer to an order being sent (nested dispatch)
+        self._t0 = outer or (bar_t0[1] if bar_t0 is not None and bar_t0[0] == tick.symbol else time.perf_counter_ns())
+        try:
+            for runner in runners:
+                if runner.status is StrategyStatus.RUNNING:
+                    self._call(runner, runner.strategy.on_tick, tick)
+        finally:
+            self._t0 = outer
 
     def on_book(self, book: BookSnapshot) -> None:
-        for runner in self._by_symbol.get(book.symbol, ()):
-            if runner.status is StrategyStatus.RUNNING:
-                self._call(runner, runner.strategy.on_book, book)
+        runners = self._by_symbol.get(book.symbol)
+        if not runners:
+            return
+        outer = self._t0
+        self._t0 = outer or time.perf_counter_ns()
+        try:
+            for runner in runners:
+                if runner.status is StrategyStatus.RUNNING:
+                    self._call(runner, runner.strategy.on_book, book)
+        finally:
+            self._t0 = outer
 
     def on_time(self, now_ms: int) -> None:
         for runner in list(self.runners.values()):
@@ -343,6 +381,21 @@ class StrategyHost:
             ind.feed = lambda bar: update(*[g(bar) for g in getters])
         return ind
 
+    def load_model(self, instance: str, ref: str) -> Any:
+        """Resolve, verify and open a model for ``instance`` (raises ``ModelError`` with the reason)."""
+        from app.engine.ml.serve import ModelSource
+
+        handle = (self.models or ModelSource()).handle(ref)
+        runner = self.runners[instance]
+        runner.models.append(handle)
+        self._touch(runner)
+        return handle
+
+    def history(self, symbol: str, bars: int) -> list[Bar]:
+        if self.bar_history is None or bars <= 0:
+            return []
+        return self.bar_history(symbol, bars)
+
     def now_ms(self) -> int:
         return self.clock.now_ms()
 
@@ -369,6 +422,10 @@ class StrategyHost:
         inst = self.instruments.get(symbol)
         return inst.tick_size if inst else 0.0
 
+    def lot_size(self, symbol: str) -> float:
+        inst = self.instruments.get(symbol)
+        return inst.lot_size if inst else 0.0
+
     def fee_rate(self, symbol: str) -> float:
         inst = self.instruments.get(symbol)
         return inst.taker_fee if inst else 0.0
@@ -388,6 +445,8 @@ class StrategyHost:
         self.bus.publish(SubmitOrder(cid, symbol, inst.venue if inst else "", side,
                                      OrderType.MARKET if price is None else OrderType.LIMIT, quantity, price,
                                      runner.actor, ts=self.clock.now_ms()))
+        if self._t0:
+            self.order_latency.record(time.perf_counter_ns() - self._t0)
         return cid
 
     def cancel(self, instance: str, client_order_id: str) -> None:

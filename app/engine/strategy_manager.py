@@ -45,6 +45,7 @@ class _InCall:
     what: str
     started: float
     fired: bool = False
+    paused: bool = False  # inside Kestrel's own code on the plugin's behalf (e.g. compiling an indicator)
 
 
 class _WatchedHost(StrategyHost):
@@ -71,6 +72,33 @@ class _WatchedHost(StrategyHost):
                 if token.fired:  # the interrupt may still be pending if the call ended just then
                     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.thread_id), None)
 
+    def make_indicator(self, name: str, params: dict[str, Any]):
+        """A first use compiles the indicator's kernel (seconds with a cold Numba cache): that is our time,
+        not the plugin's, so the watchdog pauses and the plugin's clock restarts afterwards."""
+        token = self.in_call
+        if token is not None:
+            token.paused = True
+        try:
+            return super().make_indicator(name, params)
+        finally:
+            if token is not None:
+                with self._lock:
+                    token.started = time.monotonic()
+                    token.paused = False
+
+    def load_model(self, instance: str, ref: str) -> Any:
+        """Loading a model is Kestrel's code, not the plugin's (the first one in a process loads onnxruntime
+        and indicator kernels, ~2 s): the watchdog does not count it against the plugin's call."""
+        with self._lock:
+            token, self.in_call = self.in_call, None
+        try:
+            return super().load_model(instance, ref)
+        finally:
+            with self._lock:
+                if token is not None:
+                    token.started = time.monotonic()
+                self.in_call = token
+
     def _fault(self, runner: Runner, reason: str) -> None:
         if "StrategyFault" in reason:
             reason = (f"a call into the plugin ran longer than {self.watchdog_s:g} s and was interrupted "
@@ -93,7 +121,7 @@ class Watchdog(threading.Thread):
         while not self._stop_evt.wait(self.period_s):
             with host._lock:
                 cur = host.in_call
-                if cur is None or cur.fired or time.monotonic() - cur.started < host.watchdog_s:
+                if cur is None or cur.fired or cur.paused or time.monotonic() - cur.started < host.watchdog_s:
                     continue
                 cur.fired = True
                 text = (f"strategy {cur.runner.instance}: {cur.what} has been running for more than "

@@ -3,11 +3,12 @@
 What a frame costs follows the screen, not the history:
 - the visible span is cut into buckets aligned to power-of-two blocks of bars (``chart_lod``); each bucket
   keeps first open, last close, highest high, lowest low, summed volume, so no extreme is ever lost;
-- the y-axis fits to the buckets' extremes (exact for the visible span) in O(buckets);
-- items draw numpy-mapped arrays in one QPainter call each (``chart_items``); axes use cached labels
-  (``chart_axes``);
+- the y-axes fit to the buckets' extremes (exact for the visible span) in O(buckets) when the view moves,
+  in O(1) when only the last bar changed (``chart_data.Buckets``);
+- layers draw numpy-mapped arrays in one QPainter call each (``chart_items``) on one painted widget
+  (``chart_view``), dirty rect by dirty rect; the scales draw cached labels (``chart_axes``);
 - ``update_bar`` (replace the last bar or append) updates the block extremes in O(log n), indicators in
-  O(tail), and repaints only the last bar's strip when the axes did not have to move.
+  O(tail), and repaints only the last bar's strip when no axis had to move.
 
 Programmatic API (tests, benchmarks): ``set_bars(df)``, ``update_bar(bar)``, ``set_x_range(first, last)``.
 With a kernel the chart follows the symbol's live bars (``refresh`` at frame rate), draws our fills and
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from app.engine.resample import TIMEFRAMES_MS, base_timeframe_ms
 from app.widgets.chart_axes import Tag, format_time
-from app.widgets.chart_data import Bars, ChartSeries, Resampler
+from app.widgets.chart_data import Bars, Buckets, ChartSeries, Resampler
 from app.widgets.chart_dialog import IndicatorDialog
 from app.widgets.chart_indicators import ChartIndicator, compute, snapshot, views
 from app.widgets.chart_items import (
@@ -85,7 +86,7 @@ class ChartWidget(QWidget):
         self.status_text = ""
         self._follow = True
         self._x = (0.0, float(DEFAULT_VISIBLE))
-        self._window = None
+        self._buckets: Buckets | None = None
         self._feed = None
         self._feed_seen = -1
         self._feed_n = 0
@@ -102,8 +103,8 @@ class ChartWidget(QWidget):
         self._readout_timer.timeout.connect(self._update_readout)
 
         self.title = QLabel()
-        self.title.setObjectName("chartReadout")
-        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.title.setObjectName("chartTitle")
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.status = QLabel()
         self.status.setObjectName("chartStatus")
         self.symbol_box = QComboBox()
@@ -184,6 +185,11 @@ class ChartWidget(QWidget):
         self._follow = last_index >= n - 1
         self._x = (first_index - 0.5, last_index + 0.5)
         self._layout()
+
+    @property
+    def _window(self):
+        """The visible window's buckets (what the candles and the y-axis use)."""
+        return self._buckets.win if self._buckets is not None else None
 
     def visible_span(self) -> tuple[int, int] | None:
         """The bar indices drawn (inclusive), or None."""
@@ -313,7 +319,8 @@ class ChartWidget(QWidget):
             self._x = (c - half, c + half)
         else:
             self._follow = True
-            self._x = (n - DEFAULT_VISIBLE - 0.5, n - 0.5 + RIGHT_MARGIN)
+            x1 = n - 0.5 + RIGHT_MARGIN
+            self._x = (max(x1 - DEFAULT_VISIBLE, -1.5), x1)  # a short history fills the view
         self._update_markers()
         self._layout()
 
@@ -328,7 +335,8 @@ class ChartWidget(QWidget):
         grew = s.n - n_before
         if grew:
             self.view.time_ticks.data_version += 1
-            if self._marker_src is not None and len(self._marker_src[0]):
+            src = self._marker_src  # markers after the old last bar's open now fall in a new bar
+            if src is not None and len(src[0]) and n_before and src[0].max() >= s.bars.ts[n_before - 1]:
                 self._update_markers()
         self._layout(tail_only=True, appended=grew if self._follow else 0)
 
@@ -397,8 +405,7 @@ class ChartWidget(QWidget):
             self._indicator_failed(ind, exc)
             return
         ind.install(values, gen)
-        if self.series.n != n or n:
-            ind.update(self.series.bars, max(n - 1, 0))  # the last bar may have changed meanwhile
+        ind.update(self.series.bars, max(n - 1, 0))  # bars that changed or came in meanwhile
         self._layout()
 
     def _indicator_failed(self, ind: ChartIndicator, exc: Exception) -> None:
@@ -428,6 +435,17 @@ class ChartWidget(QWidget):
     @property
     def panes(self) -> list[Pane]:
         return self.view.panes
+
+    def set_volume_visible(self, on: bool) -> None:
+        """Show or hide the volume pane."""
+        if on == (self.volume_pane in self.view.panes):
+            return
+        if on:
+            self.view.panes.insert(1, self.volume_pane)
+            self.view.relayout()
+        else:
+            self.view.remove_pane(self.volume_pane)
+        self._layout()
 
     # ------------------------------------------------------------------------------------ view control
     def zoom(self, factor: float, anchor: float | None = None) -> None:
@@ -535,39 +553,21 @@ class ChartWidget(QWidget):
         i0 = min(max(int(math.floor(x0 + 0.5)), 0), n - 1)
         i1 = max(min(int(math.ceil(x1 - 0.5)), n - 1), i0)
         k = level_for(i1 - i0 + 1, self.view.plot_width)
-        win = self._window = s.window(i0, i1, k)
-        k = win.k
-        lo, hi = float(np.nanmin(win.low)), float(np.nanmax(win.high))
-        bucket_lines: list[tuple[Pane, LineLayer, np.ndarray, np.ndarray]] = []
-        sub_ranges: dict[int, list[float]] = {}
+        key = (i0, i1, k, n, self.generation, tuple(id(i) for i in self.indicators if self._drawn(i)))
+        c = self._buckets
+        if tail_only and c is not None and c.key == key:
+            c.refresh_last(s)  # only the last bar changed: O(1), not O(buckets)
+        else:
+            c = self._buckets = Buckets(key, s, i0, i1, k, [(i, i.pane.lines) for i in self.indicators
+                                                               if self._drawn(i)], self.price, self.volume_pane)
+        win = c.win
         for ind in self.indicators:
-            if not ind.ready or ind.generation != self.generation:
+            if not self._drawn(ind):
                 for j in range(len(ind.outputs)):
-                    ind.pane.lines[id(ind), j].set_data(win.x[:0], win.x[:0], win.x[:0], k)
-                continue
-            for j in range(len(ind.outputs)):
-                mn, mx = ind.buckets(j, i0, i1, k)
-                item = ind.pane.lines[id(ind), j]
-                bucket_lines.append((ind.pane, item, mn, mx))
-                if not np.isfinite(mn).any():
-                    continue
-                a, b = float(np.nanmin(mn)), float(np.nanmax(mx))
-                if ind.pane is self.price:
-                    lo, hi = min(lo, a), max(hi, b)
-                else:
-                    r = sub_ranges.setdefault(id(ind.pane), [a, b])
-                    r[0], r[1] = min(r[0], a, 0.0 if item.hist else a), max(r[1], b, 0.0 if item.hist else b)
-        if self.log_scale:
-            lo, hi = math.log10(max(lo, 1e-12)), math.log10(max(hi, 1e-12))
-        pad = (hi - lo) * 0.06 or abs(hi) * 0.001 or 1.0
-        ranges = {id(self.price): (lo - pad, hi + pad),
-                  id(self.volume_pane): (0.0, float(np.max(win.volume)) * 1.12 or 1.0)}
-        for pid, (a, b) in sub_ranges.items():
-            p = (b - a) * 0.08 or abs(b) * 0.01 or 1.0
-            ranges[pid] = (a - p, b + p)
+                    ind.pane.lines[id(ind), j].set_data(win.x[:0], win.x[:0], win.x[:0], win.k)
         y_moved = False
         for pane in self.panes:
-            y_moved |= self._set_y(pane, ranges.get(id(pane), (0.0, 1.0)), tail_only)
+            y_moved |= self._set_y(pane, c.y_range(pane, self.log_scale), tail_only)
         moved = self.view.set_x(x0, x1) or y_moved
         strip = self._tail_strip(win) if tail_only and not moved else None
         for item in (self.candles, self.volume, self.markers):
@@ -575,11 +575,14 @@ class ChartWidget(QWidget):
         self.candles.set_window(win, strip)
         self.volume.set_window(win, strip)
         self.markers.set_window(win, strip)
-        for _pane, item, mn, mx in bucket_lines:
-            m = min(len(mn), len(win.x))
-            item.set_data(win.x[:m], mn[:m], mx[:m], k, strip)
+        m = len(win.x)
+        for item, mn, mx in c.lines:
+            item.set_data(win.x[: len(mn)], mn[:m], mx[:m], win.k, strip)
         self._update_last()
         self._mark_readout()
+
+    def _drawn(self, ind: ChartIndicator) -> bool:
+        return ind.ready and ind.generation == self.generation
 
     def _mark_readout(self) -> None:
         """The readout and legends follow at frame rate (``refresh``), not per update."""
@@ -723,10 +726,14 @@ class ChartWidget(QWidget):
         self._update_readout()
 
     def _update_readout(self) -> None:
+        """OHLC of the hovered bar (else the last) and each indicator's values, in the panes' legends; they
+        are painted with the chart (a QLabel's relayout would cost more than the whole tick)."""
         self._readout_dirty = False
+        title = f" {self.symbol} · {tf_label(self.tf)}" if self.symbol else f" {tf_label(self.tf)}"
+        if self.title.text() != title:
+            self.title.setText(title)
         s = self.series
         if s is None or s.n == 0:
-            self.title.setText(f"  {self.symbol}")
             return
         i = self._hover if self._hover is not None and self._hover < s.n else s.n - 1
         b = s.bars
@@ -734,18 +741,22 @@ class ChartWidget(QWidget):
         prev = float(b.col("close")[i - 1]) if i > 0 else o
         chg = (c / prev - 1.0) * 100.0 if prev else 0.0
         d = self.decimals
-        when = format_time(int(b.ts[i]), self.tf)
-        self.title.setText(f"  {self.symbol} · {tf_label(self.tf)}   {when}   O {o:,.{d}f}  H {h:,.{d}f}  "
-                           f"L {l:,.{d}f}  C {c:,.{d}f}  V {v:,.3f}  {chg:+.2f}%")
+        tone = QColor("#3fb950") if c >= o else QColor("#f85149")
+        muted = QColor("#8b949e")
+        ohlc = [(format_time(int(b.ts[i]), self.tf), muted),
+                (f"O {o:,.{d}f}  H {h:,.{d}f}  L {l:,.{d}f}  C {c:,.{d}f}  {chg:+.2f}%", tone)]
         for pane in self.panes:
-            segs = []
-            if pane is self.volume_pane:
-                segs.append((f"Vol {v:,.3f}", QColor("#8b949e")))
+            rows = [ohlc] if pane is self.price else []
+            segs = [(f"Vol {v:,.3f}", muted)] if pane is self.volume_pane else []
             for ind in pane.indicators:
                 vals = ind.at(i)
                 txt = " ".join(f"{x:,.{d if pane is self.price else 2}f}" for x in vals) if vals else "…"
                 segs.append((f"{ind.label} {txt}", QColor(ind.colors[0])))
-            pane.legend.set_segments(segs)
+            pane.legend.set_rows(rows + ([segs] if segs else []))
+
+    def readout(self) -> str:
+        """The price pane's legend as text (what the trader reads at the top-left)."""
+        return "  ".join(t for row in self.price.legend.rows for t, _c in row)
 
     def _ts_source(self) -> tuple[np.ndarray, int]:
         if self.series is None:

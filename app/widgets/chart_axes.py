@@ -36,8 +36,9 @@ class LabelCache:
     def get(self, text: str) -> tuple[QStaticText, float]:
         hit = self._texts.get(text)
         if hit is None:
-            if len(self._texts) >= self._size:
-                self._texts.clear()
+            if len(self._texts) >= self._size:  # forget the older half (dicts keep insertion order)
+                for key in list(self._texts)[: self._size // 2]:
+                    del self._texts[key]
             st = QStaticText(text)
             st.setTextFormat(Qt.TextFormat.PlainText)
             st.prepare(font=self.font)
@@ -49,6 +50,19 @@ def axis_font() -> QFont:
     f = QFont()
     f.setPointSizeF(8.5)
     return f
+
+
+_SHARED: dict[str, LabelCache] = {}
+
+
+def shared_labels(font: QFont | None = None) -> LabelCache:
+    """One label cache per font for the whole process (font metrics are slow to set up, labels repeat)."""
+    font = font or axis_font()
+    key = font.key()
+    cache = _SHARED.get(key)
+    if cache is None:
+        cache = _SHARED[key] = LabelCache(font)
+    return cache
 
 
 class Tag:
@@ -101,7 +115,7 @@ class PriceScale:
     WIDTH = 76
 
     def __init__(self) -> None:
-        self.labels = LabelCache(axis_font())
+        self.labels = shared_labels()
         self.log_scale = False
         self.tags: list[Tag] = []
         self._key: tuple | None = None
@@ -140,11 +154,7 @@ class PriceScale:
                 st, _tw = self.labels.get(self.format(v, dec))
                 p.drawLine(QLineF(x, top + y, x + 4, top + y))
                 p.drawStaticText(QPointF(x + 7, top + y - th / 2), st)
-        for tag in self.tags:
-            y = (y1 - tag.value) * scale
-            if not (-th <= y <= h + th):
-                continue
-            y = min(max(y, th / 2 + 1), h - th / 2 - 1)
+        for tag, y in self.tag_positions(y0, y1, h):
             if not ya <= y <= yb:
                 continue
             st, _tw = self.labels.get(tag.text)
@@ -152,12 +162,29 @@ class PriceScale:
             p.setPen(QPen(tag.fg, 0))
             p.drawStaticText(QPointF(x + 7, top + y - th / 2), st)
 
+    def tag_positions(self, y0: float, y1: float, h: float) -> list[tuple[Tag, float]]:
+        """Tags and the pixel row of each, pushed apart so none covers another (the crosshair's stays put)."""
+        th = self.labels.height
+        scale = h / (y1 - y0)
+        placed = []
+        for tag in self.tags:
+            y = (y1 - tag.value) * scale
+            if -th <= y <= h + th:
+                placed.append([min(max(y, th / 2 + 1), h - th / 2 - 1), tag])
+        placed.sort(key=lambda e: e[0])
+        for a, b in zip(placed, placed[1:]):
+            if b[0] - a[0] < th + 2:
+                b[0] = a[0] + th + 2
+        return [(tag, y) for y, tag in placed]
+
     def tag_rect(self, rect: QRectF, y0: float, y1: float, value: float) -> QRectF:
-        """Where a tag at ``value`` is drawn (to repaint only that when it moves)."""
+        """Where a tag at ``value`` is drawn (to repaint only that when it moves); with tags pushed apart,
+        the rows down to the next tags are included."""
         th = self.labels.height
         y = (y1 - value) * rect.height() / (y1 - y0) if y1 != y0 else 0.0
         y = min(max(y, th / 2 + 1), rect.height() - th / 2 - 1)
-        return QRectF(rect.left(), rect.top() + y - th / 2 - 2, rect.width(), th + 4)
+        extra = (th + 2) * len(self.tags)
+        return QRectF(rect.left(), rect.top() + y - th / 2 - 2, rect.width(), th + 4 + extra)
 
 
 class TimeTicks:
@@ -188,7 +215,7 @@ class TimeScale:
 
     def __init__(self, ticks: TimeTicks) -> None:
         self.ticks = ticks
-        self.labels = LabelCache(axis_font())
+        self.labels = shared_labels()
         self.tags: list[Tag] = []
 
     def paint(self, p: QPainter, rect: QRectF, x0: float, x1: float) -> None:
@@ -266,5 +293,5 @@ def _label(ms: int, fmt: str) -> str:
 
 def format_time(ms: int, tf_ms: int) -> str:
     """Crosshair/readout time of a bar (UTC)."""
-    fmt = "%a %d %b %Y" if tf_ms >= 86_400_000 else "%a %d %b %y %H:%M"
+    fmt = "%a %d %b %Y" if tf_ms >= 86_400_000 else "%d %b %H:%M"
     return time.strftime(fmt, time.gmtime(ms / 1000.0))

@@ -7,12 +7,15 @@ No Qt here.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 import numpy as np
 
 from app.engine.resample import resample
-from app.widgets.chart_lod import Pyramid, bucket_bounds
+from app.widgets.chart_lod import LodColumn, bucket_bounds, top_for
+from app.widgets.chart_lod import _fmax as fmax1
+from app.widgets.chart_lod import _fmin as fmin1
 
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 
@@ -102,7 +105,7 @@ class Window:
 
     def __init__(self, series: "ChartSeries", i0: int, i1: int, k: int) -> None:
         b = series.bars
-        k = min(k, series.high.top) if i1 > i0 else 0
+        k = min(k, top_for(b.n)) if i1 > i0 else 0
         self.i0, self.i1, self.k = i0, i1, k
         self.first, self.last = bucket_bounds(i0, i1, k)
         self.x = (self.first + self.last) * 0.5
@@ -113,16 +116,87 @@ class Window:
         self.volume = series.volume.buckets(b.col("volume"), i0, i1, k)
 
 
+class Buckets:
+    """The window's buckets for the candles, the volume and every drawn indicator output, with each pane's
+    extremes over all buckets but the last, so a live update of the last bar refits the y-axes in O(1)."""
+
+    def __init__(self, key: tuple, series: "ChartSeries", i0: int, i1: int, k: int, indicators: list,
+                 price_pane: object, volume_pane: object) -> None:
+        self.key = key
+        self.win = win = series.window(i0, i1, k)
+        self._price, self._volume = price_pane, volume_pane
+        self.lines: list[tuple[object, np.ndarray, np.ndarray]] = []  # (line layer, min, max) per output
+        self._owners: list[tuple[object, int, bool]] = []  # (indicator, output, histogram) per line
+        for ind, layers in indicators:
+            for j in range(len(ind.outputs)):
+                mn, mx = ind.buckets(j, i0, i1, win.k)
+                layer = layers[id(ind), j]
+                self.lines.append((layer, np.array(mn), np.array(mx)))
+                self._owners.append((ind, j, layer.hist))
+        self._rest: dict[int, list[float]] = {}  # pane id -> [lo, hi] without the last bucket
+        nan = float("nan")
+        for pane, lo, hi in self._extents(slice(None, -1)):
+            r = self._rest.setdefault(id(pane), [nan, nan])
+            r[0], r[1] = fmin1(r[0], lo), fmax1(r[1], hi)
+
+    def _extents(self, sl: slice):
+        """(pane, lo, hi) of each series over the buckets ``sl``."""
+        w = self.win
+        if len(w.x[sl]):
+            yield self._price, float(np.nanmin(w.low[sl])), float(np.nanmax(w.high[sl]))
+            yield self._volume, 0.0, float(np.max(w.volume[sl]))
+        for (layer, mn, mx), (ind, _j, hist) in zip(self.lines, self._owners):
+            a, b = mn[sl], mx[sl]
+            if len(a) and np.isfinite(a).any():
+                lo, hi = float(np.nanmin(a)), float(np.nanmax(b))
+                if hist:
+                    lo, hi = min(lo, 0.0), max(hi, 0.0)
+                yield ind.pane, lo, hi
+
+    def refresh_last(self, series: "ChartSeries") -> None:
+        """The last bar changed (same window): recompute the last bucket only."""
+        w, b = self.win, series.bars
+        last = len(w.x) - 1
+        f, l = int(w.first[last]), int(w.last[last]) + 1
+        w.open[last] = b.col("open")[f]
+        w.close[last] = b.col("close")[l - 1]
+        w.high[last] = b.col("high")[f:l].max()
+        w.low[last] = b.col("low")[f:l].min()
+        w.volume[last] = b.col("volume")[f:l].sum()
+        for (_layer, mn, mx), (ind, j, _hist) in zip(self.lines, self._owners):
+            if last < len(mn):
+                col = ind.column(j)[f:l]
+                mn[last], mx[last] = np.fmin.reduce(col), np.fmax.reduce(col)
+
+    def y_range(self, pane: object, log_scale: bool) -> tuple[float, float]:
+        """The pane's y-range: its extremes over the window, padded (log10 for a log price scale)."""
+        nan = float("nan")
+        lo, hi = self._rest.get(id(pane), [nan, nan])
+        for p, a, b in self._extents(slice(-1, None)):
+            if p is pane:
+                lo, hi = fmin1(lo, a), fmax1(hi, b)
+        if lo != lo or hi != hi:
+            return 0.0, 1.0
+        if pane is self._volume:
+            return 0.0, hi * 1.12 or 1.0
+        if pane is self._price:
+            if log_scale:
+                lo, hi = math.log10(max(lo, 1e-12)), math.log10(max(hi, 1e-12))
+            pad = (hi - lo) * 0.06 or abs(hi) * 0.001 or 1.0
+        else:
+            pad = (hi - lo) * 0.08 or abs(hi) * 0.01 or 1.0
+        return lo - pad, hi + pad
+
+
 class ChartSeries:
-    """Bars plus the pyramids of high (max), low (min) and volume (sum)."""
+    """Bars plus the level-of-detail pyramids of high (max), low (min) and volume (sum)."""
 
     def __init__(self, bars: Bars, timeframe_ms: int) -> None:
         self.bars = bars
         self.timeframe_ms = timeframe_ms
-        self.high, self.low, self.volume = Pyramid(np.fmax), Pyramid(np.fmin), Pyramid(np.add)
-        self.high.build(bars.col("high"))
-        self.low.build(bars.col("low"))
-        self.volume.build(bars.col("volume"))
+        self.high = LodColumn(np.fmax, lambda: self.bars.col("high"))
+        self.low = LodColumn(np.fmin, lambda: self.bars.col("low"))
+        self.volume = LodColumn(np.add, lambda: self.bars.col("volume"))
 
     @property
     def n(self) -> int:

@@ -16,7 +16,7 @@ import numpy as np
 from app.engine.indicators import registry
 from app.engine.indicators.registry import IndicatorSpec
 from app.widgets.chart_data import Bars
-from app.widgets.chart_lod import Pyramid
+from app.widgets.chart_lod import LodColumn
 
 PALETTE = ["#f2cc60", "#58a6ff", "#d2a8ff", "#ff9e64", "#7ee787", "#ff7b72", "#a5d6ff", "#e3b341"]
 DAY_MS = 86_400_000
@@ -62,8 +62,8 @@ class ChartIndicator:
         self.tail = max(512, 40 * max(periods, default=1))
         self.values: list[np.ndarray] = []
         self.n = 0
-        self.maxes: list[Pyramid] = []
-        self.mins: list[Pyramid] = []
+        self.maxes: list[LodColumn] = []
+        self.mins: list[LodColumn] = []
         self.ready = False
         self.generation = -1  # which data generation ``values`` belong to
 
@@ -74,17 +74,10 @@ class ChartIndicator:
     def install(self, values: list[np.ndarray], generation: int) -> None:
         """Adopt full-history outputs (from ``compute``)."""
         n = len(values[0]) if values else 0
-        self.values = []
-        for v in values:
-            buf = np.empty(n + max(n // 8, 1024))
-            buf[:n] = v
-            self.values.append(buf)
+        self.values = [np.ascontiguousarray(v, dtype=np.float64) for v in values]  # fresh arrays: adopted
         self.n = n
-        self.maxes = [Pyramid(np.fmax) for _ in values]
-        self.mins = [Pyramid(np.fmin) for _ in values]
-        for j, v in enumerate(values):
-            self.maxes[j].build(v)
-            self.mins[j].build(v)
+        self.maxes = [LodColumn(np.fmax, lambda j=j: self.column(j)) for j in range(len(values))]
+        self.mins = [LodColumn(np.fmin, lambda j=j: self.column(j)) for j in range(len(values))]
         self.generation = generation
         self.ready = True
 

@@ -17,7 +17,7 @@ import shiboken6
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPixmap, QPolygonF
 
-from app.widgets.chart_axes import LabelCache, axis_font
+from app.widgets.chart_axes import shared_labels
 from app.widgets.chart_data import Window
 
 log = logging.getLogger("kestrel.ui.chart")
@@ -29,13 +29,13 @@ DOWN = QColor("#ef5350")
 class Mapper:
     """Data (bar index, view y) -> pixels of a pane, for one paint."""
 
-    __slots__ = ("x0", "x1", "y0", "y1", "w", "h", "sx", "sy", "xa", "xb")
+    __slots__ = ("x0", "x1", "y0", "y1", "w", "h", "sx", "sy", "xa", "xb", "ya", "yb")
 
     def __init__(self, x0: float, x1: float, y0: float, y1: float, w: float, h: float) -> None:
         self.x0, self.x1, self.y0, self.y1, self.w, self.h = x0, x1, y0, y1, w, h
         self.sx = self.w / (self.x1 - self.x0) if self.x1 != self.x0 else 1.0
         self.sy = self.h / (self.y1 - self.y0) if self.y1 != self.y0 else 1.0
-        self.xa, self.xb = 0.0, self.w  # the pixel columns being repainted
+        self.xa, self.xb, self.ya, self.yb = 0.0, self.w, 0.0, self.h  # the pixels being repainted
 
     def key(self) -> tuple:
         return (self.x0, self.x1, self.y0, self.y1, self.w, self.h)
@@ -424,7 +424,7 @@ class MarkerLayer(Layer):
 
     def draw(self, p: QPainter, m: Mapper) -> None:
         for frags, pm in zip(self._frags, self._pixmaps):
-            if len(frags):
+            if frags.n:
                 p.drawPixmapFragments(*frags.args(0, len(frags)), pm)
 
 
@@ -457,7 +457,7 @@ class PriceLinesLayer(Layer):
         self.on_cancel = on_cancel
         self.format_value: Callable[[float], str] = lambda v: f"{v:g}"
         self._drag: PriceLine | None = None
-        self._labels = LabelCache(axis_font())
+        self._labels = shared_labels()
 
     def set_lines(self, lines: list[PriceLine]) -> None:
         """Show ``lines``; only the strips of lines that moved or changed are repainted."""
@@ -466,33 +466,46 @@ class PriceLinesLayer(Layer):
                 if line.order_id == self._drag.order_id:
                     line.value, line.dragging = self._drag.value, True
                     self._drag = line
-        old = {(ln.value, ln.label, ln.color.rgb(), ln.dragging) for ln in self.lines}
-        new = {(ln.value, ln.label, ln.color.rgb(), ln.dragging) for ln in lines}
-        self.lines = lines
-        if old == new or self.pane is None:
+        if self.pane is None:
+            self.lines = lines
             return
         m = self.pane.mapper()
-        for value, label, *_ in old ^ new:
-            y = float(m.py(np.float64(value)))
+
+        def drawn(lns: list[PriceLine]) -> set:  # what is on screen: pixel rows, not prices
+            return {(math.floor(float(m.py(np.float64(ln.value)))), ln.label, ln.color.rgb(), ln.dragging)
+                    for ln in lns}
+
+        old, new = drawn(self.lines), drawn(lines)
+        self.lines = lines
+        for row, label, *_ in old ^ new:
             half = self._labels.height / 2 + 3 if label else 2
-            self.pane.repaint_strip(QRectF(0, y - half, m.w, 2 * half))
+            self.pane.repaint_strip(QRectF(0, row - half, m.w, 2 * half + 1))
 
     def draw(self, p: QPainter, m: Mapper) -> None:
         th = self._labels.height
-        for line in self.lines:
+        boxes: list[QRectF] = []  # labels placed so far: a label that would cover one moves right of it
+        for line in sorted(self.lines, key=lambda ln: -ln.value):
             y = math.floor(float(m.py(np.float64(line.value)))) + 0.5
             if not -2 <= y <= m.h + 2:
                 continue
-            p.setPen(QPen(line.color, 2 if line.dragging else 1, line.style))
-            p.drawLine(QLineF(0, y, m.w, y))
             if line.label:
                 text = line.label if not line.dragging else f"{line.label}  → {self.format_value(line.value)}"
                 st, tw = self._labels.get(text)
                 box = QRectF(6, y - th / 2 - 1, tw + 10, th + 2)
+                for other in boxes:
+                    if other.intersects(box):
+                        box.moveLeft(other.right() + 6)
+                boxes.append(box)
+            if not m.ya - th <= y <= m.yb + th and not (line.label and m.ya <= box.bottom() and box.top() <= m.yb):
+                continue
+            p.setPen(QPen(line.color, 2 if line.dragging else 1, line.style))
+            p.drawLine(QLineF(0, y, m.w, y))
+            if line.label:
                 p.fillRect(box, QColor("#0d1117"))
                 p.setPen(QPen(line.color, 1))
+                p.setBrush(Qt.BrushStyle.NoBrush)
                 p.drawRect(box)
-                p.drawStaticText(QPointF(11, y - th / 2), st)
+                p.drawStaticText(QPointF(box.left() + 5, y - th / 2), st)
 
     def line_near(self, y_px: float) -> PriceLine | None:
         """The working-order line within ``GRAB_PX`` of pixel row ``y_px``, if any."""
@@ -572,34 +585,49 @@ class CrosshairLayer(Layer):
 
 
 class LegendLayer(Layer):
-    """The pane's legend at its top-left: indicator names and values, each in its colour."""
+    """The pane's legend at its top-left: rows of (text, colour) segments (OHLC, indicator values)."""
 
     z = 60
 
     def __init__(self) -> None:
         super().__init__()
-        self.segments: list[tuple[str, QColor]] = []
-        self._labels = LabelCache(axis_font())
+        self.rows: list[list[tuple[str, QColor]]] = []
+        self._labels = shared_labels()
         self._extent = QRectF()
+
+    @property
+    def segments(self) -> list[tuple[str, QColor]]:
+        return [seg for row in self.rows for seg in row]
 
     @property
     def extent(self) -> QRectF:
         return QRectF(self._extent)
 
     def set_segments(self, segments: list[tuple[str, QColor]]) -> None:
-        if [(t, c.rgb()) for t, c in segments] == [(t, c.rgb()) for t, c in self.segments]:
+        self.set_rows([segments] if segments else [])
+
+    def set_rows(self, rows: list[list[tuple[str, QColor]]]) -> None:
+        def key(rs):
+            return [[(t, c.rgb()) for t, c in r] for r in rs]
+
+        if key(rows) == key(self.rows):
             return
-        self.segments = segments
+        self.rows = rows
         old = self._extent
-        width = sum(self._labels.get(t)[1] + 14 for t, _ in segments) + 8
-        self._extent = QRectF(0, 0, width, self._labels.height + 8)
+        lh = self._labels.height + 2
+        width = max((sum(self._labels.get(t)[1] + 14 for t, _ in r) for r in rows), default=0) + 8
+        self._extent = QRectF(0, 0, width, len(rows) * lh + 6)
         if self.pane is not None:
             self.pane.repaint_strip(old.united(self._extent))
 
     def draw(self, p: QPainter, m: Mapper) -> None:
-        x = 8.0
-        for text, color in self.segments:
-            st, tw = self._labels.get(text)
-            p.setPen(QPen(color, 0))
-            p.drawStaticText(QPointF(x, 4), st)
-            x += tw + 14
+        if m.xa > self._extent.right() or m.ya > self._extent.bottom():
+            return
+        lh = self._labels.height + 2
+        for r, row in enumerate(self.rows):
+            x = 8.0
+            for text, color in row:
+                st, tw = self._labels.get(text)
+                p.setPen(QPen(color, 0))
+                p.drawStaticText(QPointF(x, 4 + r * lh), st)
+                x += tw + 14

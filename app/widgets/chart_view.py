@@ -44,6 +44,7 @@ class Pane:
         self.lines: dict = {}
         self._key: tuple | None = None
         self._m: Mapper | None = None
+        self._last_strip: QRectF | None = None
         self._failed: set[int] = set()
         self.grid = self.add(GridLayer(lambda m: self.scale.ticks(m.y0, m.y1, m.h)[0], view.time_ticks.xs))
         self.legend = self.add(LegendLayer())
@@ -90,9 +91,12 @@ class Pane:
         if strip is None:
             self.view.dirty(self.rect.united(self.scale_rect).toAlignedRect())
             return
-        r = strip.translated(self.rect.topLeft()).intersected(self.rect)
+        if strip == self._last_strip:  # several layers asking for the same strip (a live tick)
+            return
+        self._last_strip = QRectF(strip)
+        r = strip.translated(self.rect.topLeft()).adjusted(-1, -1, 1, 1).intersected(self.rect)
         if not r.isEmpty():
-            self.view.dirty(r.toAlignedRect().adjusted(-1, -1, 1, 1))
+            self.view.dirty(r.toAlignedRect().intersected(self.rect.toAlignedRect()))
 
     def repaint_scale(self, rect: QRectF | None = None) -> None:
         self.view.dirty((rect or self.scale_rect).toAlignedRect())
@@ -100,6 +104,7 @@ class Pane:
     # ----------------------------------------------------------------------------------------- paint
     def build(self) -> None:
         """Rebuild the pixel arrays of layers whose data or view changed (once per paint event)."""
+        self._last_strip = None
         m = self._m = self.mapper()
         key = m.key()
         rebuild_all = key != self._key
@@ -112,15 +117,19 @@ class Pane:
     def paint(self, p: QPainter, clip: QRectF) -> None:
         r = clip.intersected(self.rect)
         if not r.isEmpty() and self._m is not None:
-            m = self._m
+            m, left, top = self._m, self.rect.left(), self.rect.top()
             p.save()
             p.setClipRect(r)
-            p.translate(self.rect.topLeft())
-            m.xa, m.xb = r.left() - self.rect.left(), r.right() - self.rect.left()
+            p.translate(left, top)
+            m.xa, m.xb, m.ya, m.yb = r.left() - left, r.right() - left, r.top() - top, r.bottom() - top
             for layer in self.layers:
                 if layer.visible:
-                    self._guarded(layer, layer.draw, p, m)
-                    p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+                    try:
+                        layer.draw(p, m)
+                    except Exception:  # noqa: BLE001 - an exception escaping paintEvent kills the process
+                        if id(layer) not in self._failed:
+                            self._failed.add(id(layer))
+                            log.exception("chart paint failed (%s); the chart keeps running", type(layer).__name__)
             p.restore()
         s = clip.intersected(self.scale_rect)
         if not s.isEmpty():
@@ -128,7 +137,7 @@ class Pane:
             p.setClipRect(s)
             try:
                 self.scale.paint(p, self.scale_rect, self.y0, self.y1, s)
-            except Exception:  # noqa: BLE001 - an exception escaping paintEvent kills the process
+            except Exception:  # noqa: BLE001
                 if -1 not in self._failed:
                     self._failed.add(-1)
                     log.exception("chart paint failed (price scale); the chart keeps running")
@@ -197,23 +206,40 @@ class ChartView(QWidget):
         self.relayout()
         self.chart._layout()
 
-    def set_x(self, x0: float, x1: float, repaint: bool = True) -> bool:
+    def set_x(self, x0: float, x1: float) -> bool:
+        """Move the x-range: the panes and the time scale repaint (a price scale only if its y moves)."""
         if (x0, x1) == (self.x0, self.x1):
             return False
         self.x0, self.x1 = x0, x1
-        if repaint:
-            self.dirty(self.rect())
+        top = self.panes[0].rect.top() if self.panes else 0.0
+        self.dirty(QRectF(0, top, self.plot_width, self.height() - top).toAlignedRect())
         return True
 
     def dirty(self, rect: QRect) -> None:
-        """Schedule a repaint of ``rect``. Our own rects are painted as given: Qt would split their union
-        into many horizontal bands (a tick's strip crossed by the last-price line becomes five)."""
-        if self._dirty and self._dirty[-1].contains(rect):
+        """Schedule a repaint of ``rect``. Our own rects are painted as given (Qt would split their union
+        into many horizontal bands: a tick's strip crossed by the last-price line becomes five); a rect
+        that nearly touches another one is merged with it (fewer passes over the layers)."""
+        rect = rect.intersected(self.rect())
+        if rect.isEmpty() or any(r.contains(rect) for r in self._dirty):
             return
-        if rect.contains(self.rect()):
-            self._dirty = [self.rect()]
-        elif len(self._dirty) < MAX_RECTS:
-            self._dirty.append(rect)
+        area = _area
+        if rect == self.rect():
+            self._dirty = [rect]
+        else:
+            merged = True
+            while merged:
+                merged = False
+                for i, r in enumerate(self._dirty):
+                    u = r.united(rect)
+                    if area(u) <= 1.25 * (area(r) + area(rect)):
+                        rect = u
+                        del self._dirty[i]
+                        merged = True
+                        break
+            if len(self._dirty) < MAX_RECTS:
+                self._dirty.append(rect)
+            else:
+                self._dirty = [self.rect()]
         self.update(rect)
 
     def pane_at(self, pos: QPointF) -> Pane | None:
@@ -330,3 +356,6 @@ class ChartView(QWidget):
         w = self.plot_width
         return self.x0 + px * (self.x1 - self.x0) / w if w else self.x0
 
+
+def _area(r: QRect) -> int:
+    return r.width() * r.height()

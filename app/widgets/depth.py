@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPolygonF
+from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QWidget
 
 from app.engine.messages import BookSnapshot
-from app.widgets.chart_axes import LabelCache, axis_font
+from app.widgets.chart_axes import shared_labels
 
 BG = QColor("#0d1117")
 BID_LINE, ASK_LINE = QColor("#3fb950"), QColor("#f85149")
-BID_FILL, ASK_FILL = QColor(63, 185, 80, 60), QColor(248, 81, 73, 60)
+BID_FILL, ASK_FILL = QColor("#173a24"), QColor("#442022")  # opaque (pre-blended on BG): cheaper fills
 TEXT = QColor("#8b949e")
 
 
@@ -22,7 +22,7 @@ class DepthChart(QWidget):
         super().__init__(parent)
         self.book: BookSnapshot | None = None
         self.decimals = 2
-        self.labels = LabelCache(axis_font())
+        self.labels = shared_labels()
         self.setMinimumHeight(90)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
 
@@ -38,11 +38,9 @@ class DepthChart(QWidget):
         if b is None:
             e = np.empty(0)
             return e, e, e, e
-        bp = np.array([p for p, _ in b.bids])
-        bs = np.cumsum([s for _, s in b.bids]) if b.bids else np.empty(0)
-        ap = np.array([p for p, _ in b.asks])
-        as_ = np.cumsum([s for _, s in b.asks]) if b.asks else np.empty(0)
-        return bp, bs, ap, as_
+        bid = np.array(b.bids, dtype=np.float64).reshape(-1, 2)
+        ask = np.array(b.asks, dtype=np.float64).reshape(-1, 2)
+        return bid[:, 0], np.cumsum(bid[:, 1]), ask[:, 0], np.cumsum(ask[:, 1])
 
     def paintEvent(self, ev) -> None:  # noqa: N802
         p = QPainter(self)
@@ -56,22 +54,19 @@ class DepthChart(QWidget):
             top = max(bs[-1], as_[-1]) * 1.1 or 1.0
             sx = w / (hi - lo) if hi > lo else 1.0
 
-            def pt(price: float, size: float) -> QPointF:
-                return QPointF((price - lo) * sx, h - size / top * h)
-
-            p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
             for prices, sizes, line, fill in ((bp, bs, BID_LINE, BID_FILL), (ap, as_, ASK_LINE, ASK_FILL)):
-                pts = [pt(prices[0], 0.0)]
-                for i in range(len(prices)):
-                    pts.append(pt(prices[i], sizes[i]))
-                    if i + 1 < len(prices):
-                        pts.append(pt(prices[i + 1], sizes[i]))
-                path = QPainterPath()
-                path.addPolygon(QPolygonF(pts + [pt(prices[-1], 0.0)]))
-                p.fillPath(path, fill)
-                p.setPen(QPen(line, 1.5))
+                px = ((prices - lo) * sx).tolist()
+                py = (h - sizes / top * h).tolist()
+                pts = [QPointF(px[0], h)]
+                for i in range(len(px)):  # a step: up at this level, across to the next level's price
+                    pts.append(QPointF(px[i], py[i]))
+                    if i + 1 < len(px):
+                        pts.append(QPointF(px[i + 1], py[i]))
+                p.setPen(Qt.PenStyle.NoPen)
+                p.setBrush(fill)
+                p.drawPolygon(QPolygonF(pts + [QPointF(px[-1], h)]))
+                p.setPen(QPen(line, 0))  # axis-aligned steps: no antialiasing needed (and 10x cheaper)
                 p.drawPolyline(QPolygonF(pts))
-            p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
             p.setPen(QPen(TEXT, 0))
             d = self.decimals
             for price, align in ((lo, 0), ((bp[0] + ap[0]) / 2, 1), (hi, 2)):

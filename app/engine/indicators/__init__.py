@@ -20,8 +20,9 @@ Conventions shared by all functions:
 * MA-type parameters support 0 (SMA) and 1 (EMA).
 
 Importing this package is cheap and compiles nothing: submodules (and numba) load on first
-attribute access, and kernels compile (or load from the on-disk cache) on first call.  Call
-:func:`warmup` from a background executor at start-up.
+attribute access, and kernels compile (or load from the on-disk cache) on first call.  The GUI
+fills the cache off its loop with :mod:`.background` (a low-priority child process running
+:func:`warmup`); see ``app.bootstrap.schedule_indicator_warmup``.
 """
 from __future__ import annotations
 
@@ -62,8 +63,9 @@ def stream(name: str, **params: Any) -> Any:
 def warmup(names: Iterable[str] | None = None) -> dict[str, float]:
     """Compile (or load from the on-disk cache) the kernels of ``names`` (default: all).
 
-    Returns seconds spent per indicator.  Meant to run in a background executor at start-up so
-    the UI thread never compiles.  Safe to call repeatedly (later calls are ~free).
+    Returns seconds spent per indicator.  Compiling holds the GIL for much of the ~50 s a cold
+    cache takes, so the app runs this in a separate process (:mod:`.background`), not in a
+    thread.  Safe to call repeatedly (later calls are ~free).
     """
     import numpy as np
 

@@ -81,17 +81,18 @@ def obv_stream() -> Stream:
 
 @step
 def ad_value(ad, h, l, c, v):
-    """Chaikin A/D line increment (TA-Lib: skipped when high <= low)."""
+    """Chaikin A/D line increment (TA-Lib: skipped when high <= low).  TA-Lib 0.8.1 rounds the
+    product and the sum separately here (no FMA, even in its FMA build)."""
     tmp = h - l
     if tmp > 0.0:
-        ad = fma((c - l - (h - c)) / tmp, v, ad)
+        ad = ad + ((c - l - (h - c)) / tmp) * v
     return ad
 
 
 @jit
 def _ad_kernel(h, l, c, v, begin, out):
     """Vectorised AD: :func:`ad_value` with the skip (high <= low) folded into the operands:
-    fma(-0.0, 0.0, ad) == ad + (-0.0) == ad exactly, so the chain is one fma, no branch."""
+    ad + (-0.0 * 0.0) == ad exactly, so the chain is one add, no branch."""
     n = h.shape[0]
     out[:begin] = NAN
     ad = 0.0
@@ -108,7 +109,7 @@ def _ad_kernel(h, l, c, v, begin, out):
         tmp = hh - ll
         ok = tmp > 0.0
         t = (cc - ll - (hh - cc)) / tmp
-        ad = fma(t if ok else -0.0, vs[u] if ok else 0.0, ad)
+        ad = ad + (t if ok else -0.0) * (vs[u] if ok else 0.0)
         o[u] = ad
 
 
@@ -138,7 +139,10 @@ def ad_stream() -> Stream:
 
 @step
 def adosc_step(st, h, l, c, v, fast, slow):
-    """TA-Lib ADOSC: EMA(fast) - EMA(slow) of AD, both seeded with the first AD value."""
+    """TA-Lib ADOSC: EMA(fast) - EMA(slow) of AD, both seeded with the first AD value.
+
+    As TA-Lib 0.8.1's FMA build: ``ema = fma(ema, 1 - k, k * ad)`` (the chain runs through one
+    FMA; the other product is rounded first)."""
     cnt, a, fe, se = st
     a = ad_value(a, h, l, c, v)
     if cnt == 0:
@@ -147,8 +151,8 @@ def adosc_step(st, h, l, c, v, fast, slow):
     else:
         fk = 2.0 / (fast + 1.0)
         sk = 2.0 / (slow + 1.0)
-        fe = fma(fk, a, (1.0 - fk) * fe)
-        se = fma(sk, a, (1.0 - sk) * se)
+        fe = fma(fe, 1.0 - fk, fk * a)
+        se = fma(se, 1.0 - sk, sk * a)
     cnt += 1
     st = (cnt, a, fe, se)
     if cnt < max(fast, slow):
@@ -174,8 +178,8 @@ def _adosc_kernel(h, l, c, v, begin, fast, slow, out):
     for i in range(begin + 1, n):
         u = U(i)
         a = ad_value(a, h[u], l[u], c[u], v[u])
-        fe = fma(fk, a, ofk * fe)
-        se = fma(sk, a, osk * se)
+        fe = fma(fe, ofk, fk * a)
+        se = fma(se, osk, sk * a)
         out[u] = fe - se if i - begin + 1 >= lb else NAN
 
 

@@ -53,7 +53,7 @@ FAST = [("willr", "timeperiod"), ("midprice", "timeperiod"), ("aroon", "timeperi
         ("donchian", "timeperiod"), ("adx", "timeperiod"), ("dx", "timeperiod"),
         ("plus_di", "timeperiod"), ("minus_di", "timeperiod"), ("kama", "timeperiod"),
         ("cci", "timeperiod"), ("sar", None), ("obv", None), ("ad", None),
-        ("ichimoku", "tenkan_period")]
+        ("ichimoku", "tenkan_period"), ("wma", "timeperiod"), ("adosc", "fastperiod")]
 
 
 @SETTINGS

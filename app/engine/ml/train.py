@@ -1,0 +1,315 @@
+"""Training: bars -> features -> labels -> honest splits -> scikit-learn -> ONNX -> artifact, with metrics.
+
+``train(bars, TrainConfig(model="gbm", horizon=5), out_dir, progress)`` runs, in order:
+
+1. features from the spec (vectorised kernels) and the look-ahead check (``splits.check_lookahead``);
+2. labels: direction (forward return > ``threshold``) for classifiers, the forward return for ``linear``;
+3. a holdout: the last ``test_frac`` of the bars, purged of training rows whose label reaches into it;
+4. walk-forward cross-validation on the training part (purged, embargoed, every split checked), and a
+   scan for single features that predict the label too well to be true;
+5. the final fit on the whole training part; holdout metrics;
+6. ONNX export and the agreement check on the holdout rows (``export.TOLERANCE``);
+7. permutation importances on the holdout; the drift reference from the training rows;
+8. a backtest of the signal on the holdout bars through the event-driven backtester, with the bundled
+   ``ml_signal`` strategy loading the exported model exactly as it would live.
+
+Models: ``gbm`` (GradientBoostingClassifier), ``rf`` (RandomForestClassifier), ``logistic`` (scaled
+LogisticRegression), ``linear`` (scaled Ridge on the forward return), ``ensemble`` (soft vote of the three
+classifiers). ``small=True`` shrinks them for tests and quick looks. Everything is seeded.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from app.engine.backtest_data import BarData
+from app.engine.ml import CLASSIFIERS, MODELS
+from app.engine.ml.artifact import write_artifact, write_manifest
+from app.engine.ml.drift import DriftReference
+from app.engine.ml.export import agreement, sklearn_scores, to_onnx
+from app.engine.ml.features import FeatureError, FeatureSpec, default_spec, finite_rows
+from app.engine.ml.labels import direction, forward_return
+from app.engine.ml.splits import LeakError, check_lookahead, check_split, suspicious_features, walk_forward_splits
+
+Progress = Callable[[float, str], None]
+
+
+class TrainError(ValueError):
+    """Training cannot run on this input; the message says why."""
+
+
+@dataclass
+class TrainConfig:
+    model: str = "gbm"
+    horizon: int = 5
+    threshold: float = 0.0  # direction label: forward return above this
+    test_frac: float = 0.25
+    n_splits: int = 3
+    embargo: int | None = None  # rows after each test block kept out of training (default: horizon)
+    seed: int = 0
+    small: bool = False
+    fee: float = 0.001  # for the signal backtest
+    backtest: bool = True
+    importance_repeats: int = 5
+    name: str | None = None
+    spec: FeatureSpec | None = None
+
+    def check(self) -> None:
+        if self.model not in MODELS:
+            raise TrainError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        if self.horizon < 1:
+            raise TrainError(f"horizon must be at least 1 bar, got {self.horizon}")
+        if not 0.05 <= self.test_frac <= 0.5:
+            raise TrainError(f"test_frac must be between 0.05 and 0.5, got {self.test_frac}")
+        if self.n_splits < 1:
+            raise TrainError("n_splits must be at least 1")
+
+
+@dataclass
+class TrainResult:
+    artifact: Path
+    manifest: dict[str, Any]
+    estimator: Any = field(repr=False)
+    onnx_bytes: bytes = field(repr=False)
+
+
+def make_estimator(kind: str, seed: int = 0, small: bool = False) -> Any:
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier, VotingClassifier
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if kind == "gbm":
+        return GradientBoostingClassifier(n_estimators=20 if small else 150, max_depth=2 if small else 3,
+                                          learning_rate=0.1 if small else 0.05, subsample=0.8, random_state=seed)
+    if kind == "rf":
+        return RandomForestClassifier(n_estimators=15 if small else 150, max_depth=4 if small else 6,
+                                      min_samples_leaf=20, n_jobs=1, random_state=seed)
+    if kind == "logistic":
+        return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
+    if kind == "linear":
+        return make_pipeline(StandardScaler(), Ridge(alpha=1.0))
+    if kind == "ensemble":
+        return VotingClassifier([(k, make_estimator(k, seed, small)) for k in ("gbm", "rf", "logistic")],
+                                voting="soft", flatten_transform=False)
+    raise TrainError(f"unknown model {kind!r}")
+
+
+# ------------------------------------------------------------------------------------------------ metrics
+def classification_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import (accuracy_score, balanced_accuracy_score, brier_score_loss, log_loss,
+                                 precision_score, recall_score, roc_auc_score)
+
+    pred = (p >= 0.5).astype(float)
+    both = len(np.unique(y)) == 2
+    return {"rows": int(len(y)), "base_rate": float(np.mean(y)), "accuracy": float(accuracy_score(y, pred)),
+            "balanced_accuracy": float(balanced_accuracy_score(y, pred)) if both else math.nan,
+            "roc_auc": float(roc_auc_score(y, p)) if both else math.nan,
+            "log_loss": float(log_loss(y, np.clip(p, 1e-7, 1 - 1e-7), labels=[0.0, 1.0])),
+            "brier": float(brier_score_loss(y, p)),
+            "precision": float(precision_score(y, pred, zero_division=0)),
+            "recall": float(recall_score(y, pred, zero_division=0))}
+
+
+def regression_metrics(y: np.ndarray, yhat: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import mean_absolute_error, r2_score
+
+    ic = float(np.corrcoef(y, yhat)[0, 1]) if len(y) > 2 and np.std(yhat) > 0 and np.std(y) > 0 else math.nan
+    return {"rows": int(len(y)), "r2": float(r2_score(y, yhat)), "mae": float(mean_absolute_error(y, yhat)),
+            "rmse": float(np.sqrt(np.mean((y - yhat) ** 2))),
+            "direction_accuracy": float(np.mean(np.sign(yhat) == np.sign(y))), "ic": ic}
+
+
+def _mean_metrics(folds: list[dict[str, float]]) -> dict[str, float]:
+    keys = folds[0].keys() if folds else []
+    return {k: float(np.nanmean([f[k] for f in folds])) if any(np.isfinite(f[k]) for f in folds) else math.nan
+            for k in keys}
+
+
+def bars_dict(bars: BarData) -> dict[str, np.ndarray]:
+    return {"ts": bars.ts, "open": bars.open, "high": bars.high, "low": bars.low, "close": bars.close,
+            "volume": bars.volume}
+
+
+def ml_signal_class() -> type:
+    """The bundled ``ml_signal`` strategy, loaded the way the terminal loads plugins."""
+    from app.engine.plugins import discover
+
+    for info in discover(None, entry_points=False):
+        if info.name == "ml_signal" and info.source == "bundled":
+            if not info.ok:
+                raise TrainError(f"the bundled ml_signal plugin does not load: {info.error}")
+            return info.cls
+    raise TrainError("the bundled ml_signal plugin was not found")
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for mod in ("sklearn", "skl2onnx", "onnxruntime", "numpy"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001 - informational only
+            out[mod] = "?"
+    return out
+
+
+# ------------------------------------------------------------------------------------------------- train
+def train(bars: BarData, cfg: TrainConfig, out_dir: str | Path, progress: Progress | None = None,
+          source: str = "") -> TrainResult:
+    """Train, check, export and evaluate a model on ``bars``; write the artifact to ``out_dir``."""
+    say = progress or (lambda _f, _m: None)
+    cfg.check()
+    spec = cfg.spec or default_spec()
+    classifier = cfg.model in CLASSIFIERS
+    h = cfg.horizon
+    embargo = h if cfg.embargo is None else cfg.embargo
+    n = len(bars)
+    if n < 300:
+        raise TrainError(f"{n} bars are too few to train and test a model; give at least 300 (thousands are better)")
+    t_start = time.perf_counter()
+
+    say(0.02, "computing features")
+    cols = bars_dict(bars)
+    try:
+        X = spec.compute(cols)
+    except FeatureError as exc:
+        raise TrainError(str(exc)) from None
+    say(0.08, "checking features for look-ahead")
+    check_lookahead(spec.compute, cols, spec.names)
+
+    ret = forward_return(bars.close, h)
+    y = direction(bars.close, h, cfg.threshold) if classifier else ret
+    X32 = X.astype(np.float32).astype(np.float64)  # what serving feeds the model (see export.py)
+    valid = finite_rows(X) & np.isfinite(y)
+    pos = np.flatnonzero(valid)
+    if len(pos) < 200:
+        raise TrainError(f"only {len(pos)} bars have every feature and a label; give more data")
+    if classifier and len(np.unique(y[pos])) < 2:
+        raise TrainError("every label is the same class: the price never moves past the threshold in this data")
+
+    # holdout: the last test_frac of the usable rows; training rows whose label reaches into it are purged
+    a = int(pos[int(round(len(pos) * (1.0 - cfg.test_frac)))])
+    test_pos = pos[pos >= a]
+    train_pos = pos[(pos < a) & (pos + h < a)]
+    check_split(train_pos, test_pos, h)
+
+    # walk-forward CV inside the training part
+    say(0.12, "cross-validating (walk-forward, purged)")
+    first = int(train_pos[0])
+    span = a - first
+    folds_pos = []
+    for tr, te in walk_forward_splits(span, cfg.n_splits, h, embargo=embargo):
+        tr_p = np.intersect1d(tr + first, train_pos)
+        te_p = np.intersect1d(te + first, train_pos)
+        if len(tr_p) >= 50 and len(te_p) >= 20:
+            check_split(tr_p, te_p, h, embargo)
+            folds_pos.append((tr_p, te_p))
+    fold_metrics = []
+    for k, (tr_p, te_p) in enumerate(folds_pos):
+        est = make_estimator(cfg.model, cfg.seed, cfg.small)
+        if classifier and len(np.unique(y[tr_p])) < 2:
+            continue
+        est.fit(X32[tr_p], y[tr_p])
+        s = sklearn_scores(est, X32[te_p], classifier)
+        fold_metrics.append(classification_metrics(y[te_p], s) if classifier else regression_metrics(y[te_p], s))
+        say(0.12 + 0.4 * (k + 1) / max(len(folds_pos), 1), f"cross-validation fold {k + 1}/{len(folds_pos)}")
+    warnings = []
+    if classifier and folds_pos:
+        flagged = suspicious_features(X32, y, spec.names, folds_pos)
+        if flagged:
+            warnings.append("these features alone predict the label almost perfectly, which real market features "
+                            "never do; check them for a leak: " + "; ".join(flagged))
+
+    say(0.55, f"fitting {cfg.model} on {len(train_pos):,} rows")
+    est = make_estimator(cfg.model, cfg.seed, cfg.small)
+    est.fit(X32[train_pos], y[train_pos])
+    s = sklearn_scores(est, X32[test_pos], classifier)
+    holdout_metrics = classification_metrics(y[test_pos], s) if classifier else regression_metrics(y[test_pos], s)
+
+    say(0.7, "exporting to ONNX and checking agreement")
+    onnx_bytes = to_onnx(est, len(spec.names), classifier)
+    agree = agreement(est, onnx_bytes, X32[test_pos], classifier)
+
+    say(0.75, "permutation importances")
+    importances = _importances(est, X32[test_pos], y[test_pos], spec.names, classifier, cfg)
+    reference = DriftReference.from_training(X32[train_pos])
+
+    name = cfg.name or f"{cfg.model}-h{h}"
+    manifest: dict[str, Any] = {
+        "name": name, "version": 1, "model": cfg.model, "task": "classify" if classifier else "regress",
+        "horizon": h, "label": {"kind": "direction" if classifier else "forward_return", "horizon": h,
+                                "threshold": cfg.threshold if classifier else None},
+        "spec": spec.to_json(), "spec_digest": spec.digest, "features": spec.names,
+        "onnx": {"input": "X", "n_features": len(spec.names), "dtype": "float32"},
+        "data": {"source": source, "symbol": bars.symbol, "timeframe_ms": bars.timeframe_ms, "bars": n},
+        "train_span": {"start_ts": int(bars.ts[train_pos[0]]), "end_ts": int(bars.ts[train_pos[-1]]),
+                       "rows": int(len(train_pos))},
+        "test_span": {"start_ts": int(bars.ts[test_pos[0]]), "end_ts": int(bars.ts[test_pos[-1]]),
+                      "rows": int(len(test_pos))},
+        "splits": {"holdout_frac": cfg.test_frac, "cv": "walk-forward", "n_splits": len(folds_pos),
+                   "purge": h, "embargo": embargo},
+        "metrics": {"cv": _mean_metrics(fold_metrics), "cv_folds": fold_metrics, "holdout": holdout_metrics,
+                    "agreement": agree},
+        "importances": importances, "drift_reference": reference.to_json(), "warnings": warnings,
+        "params": {k: v for k, v in est.get_params(deep=False).items() if isinstance(v, (int, float, str, bool))},
+        "seed": cfg.seed, "created_ms": int(time.time() * 1000), "versions": _versions(),
+    }
+    out = write_artifact(Path(out_dir), onnx_bytes, manifest)
+    manifest = _reread(out)
+
+    if cfg.backtest:
+        say(0.85, "backtesting the signal on the holdout bars")
+        manifest["metrics"]["backtest"] = backtest_signal(out, bars.slice(int(test_pos[0]), n), cfg.fee)
+    manifest["metrics"]["train_seconds"] = round(time.perf_counter() - t_start, 2)
+    write_manifest(out / "manifest.json", manifest)
+    say(1.0, "done")
+    return TrainResult(out, manifest, est, onnx_bytes)
+
+
+def _reread(folder: Path) -> dict[str, Any]:
+    from app.engine.ml.artifact import read_manifest
+
+    return read_manifest(folder)[0]
+
+
+def _importances(est: Any, X: np.ndarray, y: np.ndarray, names: list[str], classifier: bool,
+                 cfg: TrainConfig) -> list[dict[str, Any]]:
+    from sklearn.inspection import permutation_importance
+
+    if len(X) > 3000:  # evenly spaced rows keep the cost bounded and the whole test span represented
+        keep = np.linspace(0, len(X) - 1, 3000).astype(int)
+        X, y = X[keep], y[keep]
+    scoring = ("roc_auc" if len(np.unique(y)) == 2 else "accuracy") if classifier else "r2"
+    r = permutation_importance(est, X, y, scoring=scoring, n_repeats=cfg.importance_repeats,
+                               random_state=cfg.seed, n_jobs=1)
+    rows = [{"feature": n, "mean": float(m), "std": float(s)}
+            for n, m, s in zip(names, r.importances_mean, r.importances_std)]
+    rows.sort(key=lambda d: -d["mean"])
+    for d in rows:
+        d["scoring"] = scoring
+    return rows
+
+
+def backtest_signal(artifact: Path, bars: BarData, fee: float) -> dict[str, Any]:
+    """The bundled ``ml_signal`` strategy with this model, all-in, on ``bars`` (event-driven backtester)."""
+    from app.engine.backtest import BacktestConfig, run_backtest
+
+    cls = ml_signal_class()
+    result = run_backtest(cls, {"model_ref": str(artifact), "fraction": 1.0, "warmup": False}, bars,
+                          BacktestConfig(fee=fee))
+    keep = ("total_return", "annual_return", "sharpe", "max_drawdown", "trades", "win_rate", "profit_factor",
+            "exposure", "fees", "bars")
+    stats = {k: result.stats.get(k) for k in keep}
+    stats["buy_and_hold_return"] = float(bars.close[-1] / bars.open[0] - 1.0)
+    stats["equity_final"] = result.equity_final
+    stats["fee"] = fee
+    return stats
+
+
+__all__ = ["TrainConfig", "TrainResult", "TrainError", "LeakError", "MODELS", "train", "make_estimator",
+           "classification_metrics", "regression_metrics", "backtest_signal", "ml_signal_class"]

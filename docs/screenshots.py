@@ -1,0 +1,114 @@
+"""Screenshots of the real window for docs/: the main window, the chart, the ladder, two chart docks.
+
+It builds the terminal on a simulated clock, trades for ~40 minutes of simulated market (fills at
+different times, so the chart has markers), leaves two working orders and a position (order and position
+lines), adds indicators, then shows the window on the X server and saves:
+
+    docs/screenshot-main-window.png   the whole window (``--x11``: also the X screen, via `import`, in /tmp)
+    docs/screenshot-chart.png         the chart: candles, volume, SMA/EMA/Bollinger, RSI and MACD panes,
+                                      fill and order markers, working-order / position / last-price lines
+    docs/screenshot-ladder.png        the DOM with our orders and the depth chart
+    docs/screenshot-chart-docks.png   a second chart dock (ETH 5m) beside the main chart
+
+    Xvfb :98 -screen 0 1600x900x24 &
+    DISPLAY=:98 QT_QPA_PLATFORM=xcb .venv/bin/python docs/screenshots.py
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DOCS = ROOT / "docs"
+SYMBOL = "BTC/USDT"
+
+
+def main() -> None:
+    from PySide6.QtWidgets import QApplication
+
+    from app.bootstrap import build, create_app
+    from app.engine.clock import SimClock
+    from app.engine.messages import OrderType, Side
+
+    app = create_app()
+    profile = Path(tempfile.mkdtemp(prefix="kestrel-shots-"))
+    now = int(time.time() * 1000)
+    clock = SimClock(now - 45 * 60_000)
+    kernel, window = build(profile, clock=clock)
+    window.resize(1600, 900)
+
+    def run(minutes: float, every_s: float = 0.05) -> None:
+        for _ in range(int(minutes * 60 / every_s)):
+            clock.advance(int(every_s * 1000))
+            kernel.step()
+
+    plan = [(Side.BUY, 0.03), (Side.SELL, 0.01), (Side.BUY, 0.02), (Side.SELL, 0.02), (Side.BUY, 0.01)]
+    for side, qty in plan:  # fills spread over the session
+        run(7)
+        kernel.submit(SYMBOL, side, OrderType.MARKET, qty)
+    run(3)
+    bars = kernel.bars.get(SYMBOL)
+    lo, hi = bars.column("low")[-40:].min(), bars.column("high")[-40:].max()
+    book = kernel.market.get(SYMBOL).book
+    inst = kernel.instruments[SYMBOL]
+    buy = inst.round_price(min(lo + 0.1 * (hi - lo), book.best_bid - 20 * inst.tick_size))
+    sell = inst.round_price(max(hi - 0.1 * (hi - lo), book.best_ask + 20 * inst.tick_size))
+    kernel.submit(SYMBOL, Side.BUY, OrderType.LIMIT, 0.02, buy)  # working orders inside the visible range
+    kernel.submit(SYMBOL, Side.SELL, OrderType.LIMIT, 0.01, sell)
+    run(0.2)
+
+    chart = window.chart
+    for name, params in [("sma", {"timeperiod": 20}), ("ema", {"timeperiod": 50}), ("bbands", {"timeperiod": 20}),
+                         ("rsi", {"timeperiod": 14}), ("macd", {})]:
+        chart.add_indicator(name, params, block=True)
+    window.show()
+    for _ in range(20):
+        window.frames.tick()
+        QApplication.processEvents()
+    n = chart.series.n
+    chart.set_x_range(n - 56, n - 1)
+    chart.follow_latest()
+    for _ in range(10):
+        window.frames.tick()
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+    book = kernel.market.get(SYMBOL).book  # one more order near the touch, for the ladder
+    kernel.submit(SYMBOL, Side.BUY, OrderType.LIMIT, 0.05, inst.round_price(book.best_bid - 4 * inst.tick_size))
+    clock.advance(10)
+    kernel.step()
+    for _ in range(3):
+        window.frames.tick()
+        QApplication.processEvents()
+    window.grab().save(str(DOCS / "screenshot-main-window.png"))
+    if shutil.which("import") and "--x11" in sys.argv:  # the X server's view (cropped if the window is taller)
+        subprocess.run(["import", "-window", "root", "/tmp/kestrel-main-window-x11.png"], check=False)
+    chart.save_png(str(DOCS / "screenshot-chart.png"))
+    window.ladder.grab().save(str(DOCS / "screenshot-ladder.png"))
+
+    extra = window.chart_docks.add()
+    extra.set_symbol("ETH/USDT")
+    extra.set_timeframe("5m")
+    extra.add_indicator("ema", {"timeperiod": 20}, block=True)
+    dock = extra.parentWidget()
+    dock.setFloating(False)
+    window.tabifyDockWidget(window.docks["ladder"], dock)
+    QApplication.processEvents()
+    dock.raise_()
+    for _ in range(10):
+        window.frames.tick()
+        QApplication.processEvents()
+    window.grab().save(str(DOCS / "screenshot-chart-docks.png"))
+    print("saved screenshots in", DOCS)
+    window.close()
+    kernel.close()
+    app.quit()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Fixtures for the ML tests: real recorded bars, generated bars, and a tiny trained model (real
+scikit-learn, real skl2onnx, real onnxruntime) shared by the session."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REAL_DIR = Path(os.environ.get("KESTREL_REAL_DATA", Path(__file__).resolve().parents[4] / "shared" / "data" / "real"))
+if not REAL_DIR.exists():  # a worktree elsewhere: the documented location
+    REAL_DIR = Path("/work/shared/data/real")
+
+
+@pytest.fixture(scope="session")
+def real_bars():
+    from app.engine.backtest_data import load_bars
+
+    path = REAL_DIR / "ETH-BTC-5m.csv.gz"
+    if not path.exists():
+        pytest.skip(f"real data not available at {REAL_DIR}")
+    return load_bars(path)
+
+
+@pytest.fixture(scope="session")
+def gen_bars():
+    from app.engine.ml.synthetic import generated_bars
+
+    return generated_bars(2000, seed=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, gen_bars):
+    """A small gbm trained on generated bars: (TrainResult, artifact folder). No backtest: fast."""
+    from app.engine.ml.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("tiny") / "artifact"
+    result = train(gen_bars, TrainConfig(model="gbm", horizon=3, small=True, n_splits=2, backtest=False,
+                                         importance_repeats=2, name="tiny"), out)
+    return result, out
+
