@@ -35,12 +35,15 @@ def build(profile: Path, clock=None):
     from app.engine.logring import setup_logging
     from app.widgets.main_window import MainWindow
 
-    from app.engine.venues.manager import VenueManager, kernel_instruments, startup_configs, stored_credentials
+    from app.engine.venues.manager import (
+        VenueManager, kernel_instruments, startup_configs, stored_credentials,
+    )
     from app.widgets.venues import install_venue_ui
 
     ring = setup_logging(profile)
     configs = startup_configs(profile)  # venues saved from the Connect dialog (none: the sim alone)
-    kernel = Kernel(profile, load_settings(profile), clock=clock, instruments=kernel_instruments(profile, configs))
+    kernel = Kernel(profile, load_settings(profile), clock=clock,
+                    instruments=kernel_instruments(profile, configs))
     kernel.start()
     window = MainWindow(kernel, ring)
     manager = VenueManager(kernel)

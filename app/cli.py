@@ -40,13 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     run.add_argument("--venue", default=None, help="also run this venue: a ccxt exchange id (or a name from "
                      "<profile>/venues/), or 'akshare' for China A-shares")
-    run.add_argument("--venue-config", type=Path, default=None, help="venue config JSON (ccxt options, urls...)")
+    run.add_argument("--venue-config", type=Path, default=None, help="venue config JSON (ccxt options, urls)")
     run.add_argument("--symbols", default=None, help="comma-separated symbols, e.g. BTC/USDT,ETH/USDT")
-    run.add_argument("--record", action="store_true", help="write what the feeds deliver to the profile's database")
+    run.add_argument("--record", action="store_true", help="write the feeds' data to the profile's database")
     run.add_argument("--approve-reconcile", action="store_true",
                      help="apply the venue/journal differences found on connect without asking")
     run.add_argument("--replay", type=Path, default=None, help="replay market data recorded in this database")
-    run.add_argument("--session", type=int, default=None, help="recording session to replay (default: the last)")
+    run.add_argument("--session", type=int, default=None, help="recording session to replay (default: last)")
     run.add_argument("--speed", default="1", help="replay speed: a factor (1 = real time) or 'max'")
     from app.audit_cli import add_audit_commands
     from app.keys_cli import add_keys_commands

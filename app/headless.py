@@ -151,8 +151,9 @@ def _plan(profile: Path, opts: _Options) -> _Plan:
             ex = ReplayExchange(rec, kernel.execution.on_report, kernel.bus.publish)
             kernel.execution.add_venue(ex)
             plan.replayer = Replayer(ex, kernel.clock, kernel.step, speed)
+            pace = "max" if speed is None else f"{speed:g}x"
             _say(f"replaying session {rec.session} of {rec.path} ({rec.rows} events, "
-                 f"{(rec.last_ts - rec.first_ts) / 1000:.1f} s) at {'max' if speed is None else f'{speed:g}x'}")
+                 f"{(rec.last_ts - rec.first_ts) / 1000:.1f} s) at {pace}")
 
         plan.attach_fn = attach_replay
         return plan
@@ -169,7 +170,8 @@ def _plan(profile: Path, opts: _Options) -> _Plan:
     if opts.symbols:
         cfg = cfg.model_copy(update={"symbols": opts.symbols})
     if not cfg.symbols:
-        raise ValueError(f"no symbols for venue {cfg.name}: pass --symbols BTC/USDT,... or list them in its config")
+        raise ValueError(f"no symbols for venue {cfg.name}: pass --symbols BTC/USDT,... or list them in its "
+                         f"config")
     plan.instruments = kernel_instruments(profile, [cfg])
     import ccxt.async_support  # noqa: F401 - ~1 s of imports before the loop starts, not on it
     if cfg.stream != "poll":

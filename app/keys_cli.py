@@ -2,7 +2,8 @@
 
 The secret is read from stdin (a hidden prompt on a terminal, or piped: ``printf '%s\\n%s\\n' KEY SECRET |
 kestrel keys set binance``), never from argv, where it would land in shell history and ``ps``. With no
-keyring backend, the encrypted-file fallback asks for its passphrase (or reads KESTREL_CREDENTIALS_PASSPHRASE).
+keyring backend, the encrypted-file fallback asks for its passphrase (or reads
+KESTREL_CREDENTIALS_PASSPHRASE).
 Nothing printed here ever contains a secret: ``list`` shows venue names and the last 4 characters of keys.
 """
 from __future__ import annotations
@@ -14,9 +15,9 @@ from pathlib import Path
 
 
 def add_keys_commands(sub, common: argparse.ArgumentParser) -> None:
-    keys = sub.add_parser("keys", parents=[common], help="API keys in the OS keyring (secret read from stdin)")
+    keys = sub.add_parser("keys", parents=[common], help="API keys in the OS keyring (secret from stdin)")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
-    s = ksub.add_parser("set", parents=[common], help="store the API key and secret of VENUE (read from stdin)")
+    s = ksub.add_parser("set", parents=[common], help="store the API key and secret of VENUE (from stdin)")
     s.add_argument("venue")
     s.add_argument("--with-password", action="store_true", help="also read a passphrase/password (OKX, ...)")
     d = ksub.add_parser("delete", parents=[common], help="remove the credentials of VENUE")

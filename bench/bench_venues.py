@@ -150,7 +150,7 @@ def akshare_ui(phase_s: float, window_on: bool = True) -> list[list]:
         asyncio.set_event_loop(loop)
         client = AkshareClient(AkshareCache(kernel.store.conn), DeadlineExecutor(workers=2, max_stuck=4),
                                deadline_s=1.0, ban_base_s=2.0, ban_cap_s=8.0)
-        venue = AkshareVenue(["600519.SH", "000001.SZ"], kernel.execution.on_report, kernel.bus.publish,
+        venue = AkshareVenue(["601318.SH", "000001.SZ"], kernel.execution.on_report, kernel.bus.publish,
                              client=client, quote_interval_s=0.25)
         kernel.execution.add_venue(venue)
 

@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDockWidget, QFormLayout, QHBoxLayout, QInputDialog, QLabel,
-    QLineEdit, QListWidget, QMessageBox, QPlainTextEdit, QPushButton, QTabWidget, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDockWidget, QFormLayout, QHBoxLayout, QInputDialog,
+    QLabel, QLineEdit, QListWidget, QPlainTextEdit, QPushButton, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from app.engine.venues.board import VenueBoard
@@ -87,7 +87,8 @@ class VenuesWidget(QWidget):
             for col, text in enumerate((sym, venue, channel, state, ACTIVE if active else "", message)):
                 set_cell(self.feeds, i, col, text, color if col == 3 else None, align_right=False)
         lines = [f"{_hhmmss(c.ts)}  {c.symbol}: market data now from {c.feed} (was {c.previous}): {c.reason}"
-                 for c in b.changes] + [f"{_hhmmss(e.ts)}  {e.venue} {e.operation}: {e.message}" for e in b.errors]
+                 for c in b.changes]
+        lines += [f"{_hhmmss(e.ts)}  {e.venue} {e.operation}: {e.message}" for e in b.errors]
         if self.errors.count() != len(lines):
             self.errors.clear()
             self.errors.addItems(sorted(lines)[-100:])
@@ -113,9 +114,9 @@ class ReconcileDialog(QDialog):
         self.items = QListWidget()
         for item in (proposal.items if proposal else ()):
             self.items.addItem(f"[{item.kind.replace('_', ' ')}] {item.text}")
-        text = QLabel(f"{venue} and Kestrel's order journal differ. New orders on {venue} are refused until you "
-                      f"approve these changes (fills are booked, closed orders closed; orders Kestrel did not "
-                      f"place are left alone). Cancels still go out.")
+        text = QLabel(f"{venue} and Kestrel's order journal differ. New orders on {venue} are refused "
+                      f"until you approve these changes (fills are booked, closed orders closed; orders "
+                      f"Kestrel did not place are left alone). Cancels still go out.")
         text.setWordWrap(True)
         buttons = QDialogButtonBox()
         self.approve_button = buttons.addButton("Approve", QDialogButtonBox.ButtonRole.AcceptRole)
@@ -158,8 +159,10 @@ class ConnectDialog(QDialog):
         self.stream.setCurrentText(existing.stream if existing else "auto")
         self.sandbox = QCheckBox("Sandbox / testnet")
         self.sandbox.setChecked(bool(existing and existing.sandbox))
-        self.options = QPlainTextEdit(json.dumps(existing.ccxt, indent=2) if existing and existing.ccxt else "{}")
-        self.options.setPlaceholderText('ccxt options, e.g. {"timeout": 10000, "options": {"recvWindow": 5000}}')
+        self.options = QPlainTextEdit(json.dumps(existing.ccxt, indent=2) if existing and existing.ccxt
+                                      else "{}")
+        self.options.setPlaceholderText('ccxt options, e.g. {"timeout": 10000, '
+                                        '"options": {"recvWindow": 5000}}')
         self.api_key = QLineEdit()
         self.secret = QLineEdit()
         self.secret.setEchoMode(QLineEdit.EchoMode.Password)
@@ -245,8 +248,8 @@ class ConnectDialog(QDialog):
         try:
             if key or secret:
                 if not (key and secret):
-                    self.error.setText("Both the API key and the secret are needed (or neither, to keep the stored "
-                                       "ones or use public data only).")
+                    self.error.setText("Both the API key and the secret are needed (or neither, to keep the "
+                                       "stored ones or use public data only).")
                     return
                 if not self._unlock():
                     self.error.setText("Not saved: the credentials file needs its passphrase.")
@@ -312,5 +315,6 @@ def install_venue_ui(window: Any, kernel: Any, manager: Any) -> VenuesWidget:
     action = menu.addAction("Connect…")
     action.triggered.connect(lambda: open_connect(None))
     menu.addAction(dock.toggleViewAction())
-    window.venues_dock, window.venues_widget, window.venue_manager, window.venue_board = dock, widget, manager, board
+    window.venues_dock, window.venues_widget = dock, widget
+    window.venue_manager, window.venue_board = manager, board
     return widget

@@ -28,8 +28,8 @@ log = logging.getLogger("kestrel.venues.akshare")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ak_quotes (symbol TEXT PRIMARY KEY, json TEXT, source TEXT, fetched_ms INTEGER);
-CREATE TABLE IF NOT EXISTS ak_bars (symbol TEXT, timeframe_ms INTEGER, ts INTEGER, open REAL, high REAL, low REAL,
-                                    close REAL, volume REAL, source TEXT, fetched_ms INTEGER,
+CREATE TABLE IF NOT EXISTS ak_bars (symbol TEXT, timeframe_ms INTEGER, ts INTEGER, open REAL, high REAL,
+                                    low REAL, close REAL, volume REAL, source TEXT, fetched_ms INTEGER,
                                     PRIMARY KEY (symbol, timeframe_ms, ts));
 """
 
@@ -83,9 +83,9 @@ class AkshareCache:
         now = int(time.time() * 1000)
         self.conn.execute("BEGIN")
         try:
-            self.conn.executemany("INSERT OR REPLACE INTO ak_bars VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                  [(b.symbol, b.timeframe_ms, b.ts, b.open, b.high, b.low, b.close, b.volume, source,
-                                    now) for b in bars])
+            rows = [(b.symbol, b.timeframe_ms, b.ts, b.open, b.high, b.low, b.close, b.volume, source, now)
+                    for b in bars]
+            self.conn.executemany(f"INSERT OR REPLACE INTO ak_bars VALUES ({', '.join('?' * 10)})", rows)
             self.conn.execute("COMMIT")
         except BaseException:
             if self.conn.in_transaction:
@@ -93,8 +93,9 @@ class AkshareCache:
             raise
 
     def get_bars(self, symbol: str, timeframe_ms: int) -> tuple[list[Bar], int] | None:
-        rows = self.conn.execute("SELECT ts, open, high, low, close, volume, fetched_ms FROM ak_bars WHERE symbol=? "
-                                 "AND timeframe_ms=? ORDER BY ts", (symbol, timeframe_ms)).fetchall()
+        rows = self.conn.execute("SELECT ts, open, high, low, close, volume, fetched_ms FROM ak_bars "
+                                 "WHERE symbol=? AND timeframe_ms=? ORDER BY ts",
+                                 (symbol, timeframe_ms)).fetchall()
         if not rows:
             return None
         return [Bar(symbol, timeframe_ms, *r[:6]) for r in rows], max(r[6] for r in rows)
@@ -136,7 +137,7 @@ class AkshareClient:
                 self._failed(st, f"hung: {exc}")
                 errors.append(f"{name}: {st.last_error}")
                 continue
-            except Exception as exc:  # noqa: BLE001 - bans surface as anything: HTTP errors, bad JSON, KeyError
+            except Exception as exc:  # noqa: BLE001 - a ban looks like anything: HTTP error, bad JSON...
                 self._failed(st, _describe(exc))
                 errors.append(f"{name}: {st.last_error}")
                 continue
@@ -155,10 +156,11 @@ class AkshareClient:
     def _failed(self, st: SourceState, why: str) -> None:
         st.failures += 1
         ceiling = min(self.ban_cap_s, self.ban_base_s * 2 ** min(st.failures - 1, 20))
-        pause = ceiling * (0.5 + 0.5 * self.rng.random())  # equal jitter: never hammer a source that banned us
+        pause = ceiling * (0.5 + 0.5 * self.rng.random())  # equal jitter: never hammer a source that bans us
         st.paused_until = time.monotonic() + pause
         st.last_error = why
-        log.warning("akshare source %s failed (%s); paused %.0f s (failure %d)", st.name, why, pause, st.failures)
+        log.warning("akshare source %s failed (%s); paused %.0f s (failure %d)", st.name, why, pause,
+                    st.failures)
 
     def _store(self, kind: str, value: Any, source: str) -> None:
         if self.cache is None:

@@ -60,15 +60,16 @@ def quote_eastmoney(symbol: str) -> Quote:
 
     df = stock_bid_ask_em(symbol=code_of(symbol))
     item = dict(zip(df["item"], df["value"]))
-    bids = tuple((_num(item[f"buy_{i}"]), _num(item[f"buy_{i}_vol"])) for i in range(1, 6) if _num(item[f"buy_{i}"]) > 0)
+    bids = tuple((_num(item[f"buy_{i}"]), _num(item[f"buy_{i}_vol"])) for i in range(1, 6)
+                 if _num(item[f"buy_{i}"]) > 0)
     asks = tuple((_num(item[f"sell_{i}"]), _num(item[f"sell_{i}_vol"])) for i in range(1, 6)
                  if _num(item[f"sell_{i}"]) > 0)
     last = _num(item.get("最新"))
     if last <= 0 and not bids and not asks:
         raise ValueError(f"eastmoney returned an empty quote for {symbol}")
     return Quote(symbol, int(time.time() * 1000), last, _num(item.get("昨收")), bids, asks,
-                 _num(item.get("总手")) * 100, _num(item.get("涨停")) or None, _num(item.get("跌停")) or None,
-                 "eastmoney")
+                 _num(item.get("总手")) * 100, _num(item.get("涨停")) or None,
+                 _num(item.get("跌停")) or None, "eastmoney")
 
 
 def quote_sina(symbol: str) -> Quote:
@@ -91,8 +92,8 @@ def daily_eastmoney(symbol: str, start: str = "19700101", end: str = "20500101")
     df = stock_zh_a_hist(symbol=code_of(symbol), period="daily", start_date=start, end_date=end, adjust="")
     if df.empty:
         return []
-    return [Bar(symbol, DAY_MS, _local_ms(str(r["日期"])), _num(r["开盘"]), _num(r["最高"]), _num(r["最低"]),
-                _num(r["收盘"]), _num(r["成交量"]) * 100) for _, r in df.iterrows()]
+    return [Bar(symbol, DAY_MS, _local_ms(str(r["日期"])), _num(r["开盘"]), _num(r["最高"]),
+                _num(r["最低"]), _num(r["收盘"]), _num(r["成交量"]) * 100) for _, r in df.iterrows()]
 
 
 def daily_tencent(symbol: str, start: str = "19700101", end: str = "20500101") -> list[Bar]:
@@ -108,8 +109,8 @@ def minute_eastmoney(symbol: str, period: str = "1") -> list[Bar]:
 
     df = stock_zh_a_hist_min_em(symbol=code_of(symbol), period=period, adjust="")
     tf = int(period) * MIN_MS
-    return [Bar(symbol, tf, _local_ms(str(r["时间"])) - tf, _num(r["开盘"]), _num(r["最高"]), _num(r["最低"]),
-                _num(r["收盘"]), _num(r["成交量"]) * 100) for _, r in df.iterrows()]
+    return [Bar(symbol, tf, _local_ms(str(r["时间"])) - tf, _num(r["开盘"]), _num(r["最高"]),
+                _num(r["最低"]), _num(r["收盘"]), _num(r["成交量"]) * 100) for _, r in df.iterrows()]
 
 
 def minute_sina(symbol: str, period: str = "1") -> list[Bar]:

@@ -40,8 +40,8 @@ def ashare_instrument(symbol: str, venue: str = "akshare") -> Instrument:
     code = rules.code_of(symbol)
     star = code.startswith(("688", "689"))
     return Instrument(symbol, venue, code, "CNY", tick_size=0.01, lot_size=1.0 if star else 100.0,
-                      min_qty=200.0 if star else 100.0, max_qty=1_000_000.0, maker_fee=0.00025, taker_fee=0.00025,
-                      asset_class="equity")
+                      min_qty=200.0 if star else 100.0, max_qty=1_000_000.0, maker_fee=0.00025,
+                      taker_fee=0.00025, asset_class="equity")
 
 
 @dataclass
@@ -101,7 +101,8 @@ class AkshareVenue:
         today = rules.local(self._now()).date()
         qty = sum(q for _, q in entries)
         bought_today = sum(q for ts, q in entries if q > 0 and rules.local(ts).date() == today)
-        reserved = sum(r.leaves for r in self._resting.values() if r.order.symbol == symbol and r.order.side == Side.SELL)
+        reserved = sum(r.leaves for r in self._resting.values()
+                       if r.order.symbol == symbol and r.order.side == Side.SELL)
         return rules.Holding(qty - reserved, min(bought_today, max(qty - reserved, 0.0)))
 
     def submit(self, order: VenueOrder) -> None:
@@ -125,14 +126,16 @@ class AkshareVenue:
         self._match(r, q, "TAKER")
         if r.leaves > 1e-9:
             if order.order_type == OrderType.MARKET:
-                self.on_report(OrderCanceled(order.client_order_id, order.symbol, "IOC remainder: no more depth", now))
+                self.on_report(OrderCanceled(order.client_order_id, order.symbol,
+                                             "IOC remainder: no more depth", now))
             else:
                 self._resting[order.client_order_id] = r
 
     def cancel(self, client_order_id: str) -> None:
         r = self._resting.pop(client_order_id, None)
         if r is None:
-            self.on_report(CancelRejected(client_order_id, "unknown order: not resting on akshare paper", self._now()))
+            self.on_report(CancelRejected(client_order_id, "unknown order: not resting on akshare paper",
+                                          self._now()))
             return
         self.on_report(OrderCanceled(client_order_id, r.order.symbol, "canceled", self._now()))
 
@@ -190,8 +193,9 @@ class AkshareVenue:
     def on_quote(self, q: Quote) -> None:
         """A fresh quote: publish it, then fill resting orders it crosses and expire them after the close."""
         now = self._now()
-        prev_close = q.prev_close or getattr(self.quotes.get(q.symbol), "prev_close", 0.0)  # degraded: keep it
-        q = Quote(q.symbol, now, q.last, prev_close, q.bids, q.asks, q.volume, q.limit_up, q.limit_down, q.source)
+        prev_close = q.prev_close or getattr(self.quotes.get(q.symbol), "prev_close", 0.0)  # degraded: keep
+        q = Quote(q.symbol, now, q.last, prev_close, q.bids, q.asks, q.volume, q.limit_up, q.limit_down,
+                  q.source)
         self.quotes[q.symbol] = q
         bids = q.bids or (((q.last, 0.0),) if q.last else ())
         asks = q.asks or (((q.last, 0.0),) if q.last else ())
@@ -202,7 +206,8 @@ class AkshareVenue:
             self.on_data(TradeTick(q.symbol, q.last, 0.0, Side.BUY, f"ak-{q.symbol}-first-{now}", now))
         elif prev is not None and q.volume > prev and q.last > 0:
             aggressor = Side.BUY if q.asks and q.last >= q.asks[0][0] else Side.SELL
-            self.on_data(TradeTick(q.symbol, q.last, q.volume - prev, aggressor, f"ak-{q.symbol}-{int(q.volume)}", now))
+            tid = f"ak-{q.symbol}-{int(q.volume)}"
+            self.on_data(TradeTick(q.symbol, q.last, q.volume - prev, aggressor, tid, now))
         state = rules.session_state(now)
         for cid, r in list(self._resting.items()):
             if r.order.symbol != q.symbol:
@@ -213,7 +218,8 @@ class AkshareVenue:
                     self._resting.pop(cid, None)
             elif state in ("closed", "holiday") and rules.local(now).time() >= dt.time(15, 0):
                 self._resting.pop(cid, None)
-                self.on_report(OrderCanceled(cid, r.order.symbol, "expired at the 15:00 close (day order)", now))
+                self.on_report(OrderCanceled(cid, r.order.symbol, "expired at the 15:00 close (day order)",
+                                             now))
 
     # ---------------------------------------------------------------------------------------- matching
     def _match(self, r: _Resting, q: Quote, liquidity: str) -> None:
@@ -243,8 +249,8 @@ class AkshareVenue:
         notional = price * qty
         fee = max(5.0, notional * self.fee_rate) + (notional * 0.0005 if o.side == Side.SELL else 0.0)
         self._holdings.setdefault(o.symbol, []).append((now, qty if o.side == Side.BUY else -qty))
-        self.on_report(OrderFilled(o.client_order_id, r.vid, f"AKT-{next(self._trades)}-{now}", o.symbol, self.name,
-                                   o.side, price, qty, round(fee, 2), "CNY", liquidity, now))
+        self.on_report(OrderFilled(o.client_order_id, r.vid, f"AKT-{next(self._trades)}-{now}", o.symbol,
+                                   self.name, o.side, price, qty, round(fee, 2), "CNY", liquidity, now))
 
     def _reject(self, order: VenueOrder, reason: str) -> None:
         self.on_report(OrderRejected(order.client_order_id, order.symbol, reason, self._now()))
@@ -281,8 +287,8 @@ def plan_akshare(profile: Path, opts: Any, plan: Any) -> Any:
 
     async def attach(kernel: Any, _opts: Any, runtime: Any) -> None:
         venue = AkshareVenue(symbols, kernel.execution.on_report, kernel.bus.publish,
-                             client=AkshareClient(AkshareCache(kernel.store.conn)), now_ms=kernel.clock.now_ms,
-                             fills=lambda: list(kernel.store.fills()))
+                             client=AkshareClient(AkshareCache(kernel.store.conn)),
+                             now_ms=kernel.clock.now_ms, fills=lambda: list(kernel.store.fills()))
         kernel.execution.add_venue(venue)
         recorder = getattr(runtime, "recorder", None)
         if recorder is not None:

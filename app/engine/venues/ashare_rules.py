@@ -116,8 +116,8 @@ class Holding:
         return max(0.0, self.quantity - self.bought_today)
 
 
-def check_order(symbol: str, side: str, quantity: float, price: float | None, ts_ms: int, prev_close: float | None,
-                holding: Holding, name: str = "") -> str | None:
+def check_order(symbol: str, side: str, quantity: float, price: float | None, ts_ms: int,
+                prev_close: float | None, holding: Holding, name: str = "") -> str | None:
     """None if the order is allowed now, else the refusal reason."""
     state = session_state(ts_ms)
     if state == "holiday":
@@ -140,9 +140,11 @@ def check_order(symbol: str, side: str, quantity: float, price: float | None, ts
                         f"{holding.bought_today:g} were bought today")
             return f"T+1: cannot sell {quantity:g}, holding {holding.quantity:g} (no short selling)"
         if quantity % 100 != 0 and abs(quantity - holding.sellable) > 1e-9 and not star:
-            return f"lot size: sells are in multiples of 100 shares unless selling the whole holding (got {quantity:g})"
+            return (f"lot size: sells are in multiples of 100 shares unless selling the whole holding "
+                    f"(got {quantity:g})")
     if price is not None and prev_close:
         lo, hi = price_limits(prev_close, code, name)
         if not lo - 1e-9 <= price <= hi + 1e-9:
-            return f"price limit: {price:g} outside today's range [{lo:g}, {hi:g}] (previous close {prev_close:g})"
+            return (f"price limit: {price:g} outside today's range [{lo:g}, {hi:g}] "
+                    f"(previous close {prev_close:g})")
     return None

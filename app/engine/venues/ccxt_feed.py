@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from app.engine.messages import BookSnapshot, Side, TradeTick
 from app.engine.venues.backoff import Backoff
 from app.engine.venues.ccxt_errors import classify, detail
-from app.engine.venues.events import FeedStatus, VenueError
+from app.engine.venues.events import FeedStatus
 
 if TYPE_CHECKING:
     from app.engine.venues.ccxt_venue import CcxtVenue
@@ -218,7 +218,7 @@ class CcxtFeed:
 
     # ------------------------------------------------------------------------------------------- polling
     async def _poll(self, symbol: str) -> None:
-        """REST polling: recent trades (since the last seen) and the top of the book, every poll_interval_s."""
+        """REST polling: recent trades (since the last seen) and the book, every poll_interval_s."""
         backoff = self._backoff()
         since: int | None = None
         has = getattr(self.v.exchange, "has", {}) or {}
@@ -236,9 +236,9 @@ class CcxtFeed:
             except Exception as exc:  # noqa: BLE001
                 policy = classify(exc)
                 if policy.kind in ("request", "auth", "closed") and not policy.retry:
-                    self._status(symbol, "book", "down", policy.message(self.v.name, detail(exc, self.v.secrets())))
-                    self.v.emit_error(policy.kind, f"poll:{symbol}", policy.message(self.v.name, detail(
-                        exc, self.v.secrets())))
+                    message = policy.message(self.v.name, detail(exc, self.v.secrets()))
+                    self._status(symbol, "book", "down", message)
+                    self.v.emit_error(policy.kind, f"poll:{symbol}", message)
                     await asyncio.sleep(max(30.0, self.cfg.poll_interval_s))
                     continue
                 await self._stream_failed(symbol, "book", exc, backoff)

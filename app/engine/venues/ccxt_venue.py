@@ -32,7 +32,8 @@ from typing import Any, Awaitable, Callable
 
 from app.engine.instruments import Instrument
 from app.engine.messages import (
-    Alert, CancelRejected, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, OrderType, Side, VenueStatus,
+    Alert, CancelRejected, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, OrderType, Side,
+    VenueStatus,
 )
 from app.engine.venues.backoff import Backoff, RateGate, parse_retry_after
 from app.engine.venues.base import OpenOrderInfo, Report, VenueOrder
@@ -86,7 +87,7 @@ class CcxtVenue:
         self.on_data = on_data
         self._credentials = credentials
         self.journal = journal
-        self.approval = approval  # "ask": a person approves differences; "auto": applied at once (tests, --approve)
+        self.approval = approval  # "ask": a person approves differences; "auto": applied at once
         self._now = now_ms or (lambda: int(time.time() * 1000))
         self._on_instruments = on_instruments
         self.exchange: Any = None
@@ -123,24 +124,25 @@ class CcxtVenue:
 
     def submit(self, order: VenueOrder) -> None:
         if self.state != READY:
-            self.on_report(OrderRejected(order.client_order_id, order.symbol, f"venue {self.name} is not ready "
-                                         f"({self.state.replace('_', ' ')}: {self.state_detail}); not sent",
-                                         self.now_ms()))
+            state = self.state.replace("_", " ")
+            why = f"venue {self.name} is not ready ({state}: {self.state_detail}); not sent"
+            self.on_report(OrderRejected(order.client_order_id, order.symbol, why, self.now_ms()))
             return
         if not self.gate.is_open:
-            self.on_report(OrderRejected(order.client_order_id, order.symbol, f"rate limit: {self.name} asked us to "
-                                         f"wait {self.gate.remaining:.1f} s more ({self.gate.reason}); not sent",
-                                         self.now_ms()))
+            why = (f"rate limit: {self.name} asked us to wait {self.gate.remaining:.1f} s more "
+                   f"({self.gate.reason}); not sent")
+            self.on_report(OrderRejected(order.client_order_id, order.symbol, why, self.now_ms()))
             return
-        t = _Tracked(order.client_order_id, order.symbol, order.side, order.quantity, self.now_ms(), phase="creating")
+        t = _Tracked(order.client_order_id, order.symbol, order.side, order.quantity, self.now_ms(),
+                     phase="creating")
         self._orders[t.cid] = t
         self._spawn(self._create(order, t))
 
     def cancel(self, client_order_id: str) -> None:
         t = self._orders.get(client_order_id)
         if t is None:
-            self.on_report(CancelRejected(client_order_id, "unknown order: this venue session has no record of it",
-                                          self.now_ms()))
+            self.on_report(CancelRejected(client_order_id, "unknown order: this venue session has no record "
+                                          "of it", self.now_ms()))
             return
         if self.exchange is None:
             self.on_report(CancelRejected(client_order_id, f"venue {self.name} disconnected", self.now_ms()))
@@ -327,8 +329,9 @@ class CcxtVenue:
                     self._set_state(FAILED, policy.title)
                     self.emit_error("auth", "connect", msg, alert="critical")
                     return
+                no_markets = self.exchange is not None and not self.exchange.markets
                 if policy is not None and policy.kind in ("request", "closed") and not policy.retry \
-                        and self.state == CONNECTING and self.exchange is not None and not self.exchange.markets:
+                        and self.state == CONNECTING and no_markets:
                     msg = policy.message(self.name, text)
                     self._set_state(FAILED, policy.title)
                     self.emit_error(policy.kind, "connect", msg, alert="critical")
@@ -380,10 +383,7 @@ class CcxtVenue:
             actor = "auto"
         self._apply(items, actor)
         self.pending = None
-        self._set_state(READY, f"{len(self._markets_used())} market(s), clock offset {self.time_offset_ms} ms")
-
-    def _markets_used(self) -> list[str]:
-        return list(self._instruments)
+        self._set_state(READY, f"{len(self._instruments)} market(s), clock offset {self.time_offset_ms} ms")
 
     def _load_instruments(self) -> None:
         ex = self.exchange
@@ -409,9 +409,11 @@ class CcxtVenue:
             lot = step((m.get("precision") or {}).get("amount"))
             out[sym] = Instrument(sym, self.name, m.get("base", ""), m.get("quote", ""),
                                   tick_size=step((m.get("precision") or {}).get("price")), lot_size=lot,
-                                  min_qty=float(amount.get("min") or lot), max_qty=float(amount.get("max") or 1e12),
+                                  min_qty=float(amount.get("min") or lot),
+                                  max_qty=float(amount.get("max") or 1e12),
                                   min_notional=float(cost.get("min") or 0.0),
-                                  maker_fee=float(m.get("maker") or 0.001), taker_fee=float(m.get("taker") or 0.001))
+                                  maker_fee=float(m.get("maker") or 0.001),
+                                  taker_fee=float(m.get("taker") or 0.001))
         self._instruments = out
         if self._on_instruments is not None:
             self._on_instruments(list(out.values()))
@@ -444,9 +446,9 @@ class CcxtVenue:
         for o in self.journal.working(self.name):
             t = self._orders.get(o.client_order_id)
             if t is None:
-                t = self._orders[o.client_order_id] = _Tracked(o.client_order_id, o.symbol, o.side, o.quantity,
-                                                               o.created_ts, o.venue_order_id,
-                                                               reported_qty=o.filled_qty)
+                t = _Tracked(o.client_order_id, o.symbol, o.side, o.quantity, o.created_ts, o.venue_order_id,
+                             reported_qty=o.filled_qty)
+                self._orders[o.client_order_id] = t
             if t.vid:
                 self._by_vid[t.vid] = t.cid
         for o in view.open_orders + [o for o in view.by_client_id.values() if o]:
@@ -490,8 +492,8 @@ class CcxtVenue:
                 if policy.kind == "auth":
                     raise
                 failures += 1
-                log.warning("%s: order poll failed (%d/%d): %s", self.name, failures, self.config.max_failures,
-                            detail(exc, self.secrets()))
+                log.warning("%s: order poll failed (%d/%d): %s", self.name, failures,
+                            self.config.max_failures, detail(exc, self.secrets()))
                 if failures >= self.config.max_failures:
                     raise VenueLost(f"{failures} order polls failed in a row ({policy.title})") from None
 
@@ -539,7 +541,8 @@ class CcxtVenue:
         """An order that is no longer open: report its end once all its fills are reported."""
         now = self.now_ms()
         if found is None:
-            reason = "the venue no longer reports this order (not open, not in its history); treated as canceled"
+            reason = ("the venue no longer reports this order (not open, not in its history); "
+                      "treated as canceled")
             self.emit_error("order", "poll", f"{self.name}: order {t.cid}: {reason}", alert="warning")
             self.on_report(OrderCanceled(t.cid, t.symbol, reason, now))
             self._untrack(t.cid)
@@ -553,8 +556,9 @@ class CcxtVenue:
             price = float(found.get("average") or found.get("price") or 0.0)
             log.warning("%s: order %s filled %g per the venue but its trades are missing; booking %g @ %g",
                         self.name, t.cid, filled, qty, price)
-            self.on_report(OrderFilled(t.cid, str(found.get("id") or t.vid), f"reconcile:{found.get('id')}:{filled:g}",
-                                       t.symbol, self.name, t.side, price, qty, 0.0, "", "TAKER", now))
+            tid = f"reconcile:{found.get('id')}:{filled:g}"
+            self.on_report(OrderFilled(t.cid, str(found.get("id") or t.vid), tid, t.symbol, self.name, t.side,
+                                       price, qty, 0.0, "", "TAKER", now))
             t.reported_qty = filled
         status = found.get("status")
         if status == "closed":
@@ -581,8 +585,10 @@ class CcxtVenue:
             if type(exc).__name__ in ("OrderNotFound", "OrderNotCached"):
                 return None
             raise
-        for fetch, capability in (("fetch_open_orders", "fetchOpenOrders"), ("fetch_closed_orders", "fetchClosedOrders"),
-                                  ("fetch_orders", "fetchOrders"), ("fetch_canceled_orders", "fetchCanceledOrders")):
+        for fetch, capability in (("fetch_open_orders", "fetchOpenOrders"),
+                                  ("fetch_closed_orders", "fetchClosedOrders"),
+                                  ("fetch_orders", "fetchOrders"),
+                                  ("fetch_canceled_orders", "fetchCanceledOrders")):
             fn = getattr(ex, fetch, None)
             if fn is None or not (ex.has or {}).get(capability):
                 continue
@@ -604,7 +610,8 @@ class CcxtVenue:
         otype = "limit" if order.order_type == OrderType.LIMIT else "market"
         side = "buy" if order.side == Side.BUY else "sell"
         try:
-            res = await self.rest(ex.create_order, order.symbol, otype, side, order.quantity, order.price, params)
+            res = await self.rest(ex.create_order, order.symbol, otype, side, order.quantity, order.price,
+                                  params)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - classified: refused, or unknown
@@ -632,10 +639,12 @@ class CcxtVenue:
         self._by_vid[t.vid] = t.cid
         t.phase = "live"
         self.on_report(OrderAccepted(t.cid, t.vid, t.symbol, now))
-        trades = [dict(tr, order=tr.get("order") or t.vid) for tr in (res.get("trades") or []) if tr.get("id")]
+        trades = [dict(tr, order=tr.get("order") or t.vid) for tr in (res.get("trades") or [])
+                  if tr.get("id")]
         self._report_trades(trades)
         status = res.get("status")
-        if status in ("canceled", "expired", "rejected") or (status == "closed" and t.reported_qty >= t.quantity):
+        done = status == "closed" and t.reported_qty >= t.quantity
+        if status in ("canceled", "expired", "rejected") or done:
             t.final_reason = "IOC remainder" if status in ("canceled", "expired") else ""
             self._settle(t, res)
 
@@ -661,9 +670,9 @@ class CcxtVenue:
                 return
             if time.monotonic() - started >= self.config.unknown_grace_s:
                 self._untrack(t.cid)
-                self.on_report(OrderRejected(t.cid, t.symbol, f"not placed: the venue has no order with this "
-                                             f"client order id {self.config.unknown_grace_s:g} s after the create "
-                                             f"went unanswered", self.now_ms()))
+                why = (f"not placed: the venue has no order with this client order id "
+                       f"{self.config.unknown_grace_s:g} s after the create went unanswered")
+                self.on_report(OrderRejected(t.cid, t.symbol, why, self.now_ms()))
                 return
 
     async def _cancel(self, t: _Tracked) -> None:

@@ -29,7 +29,7 @@ class CcxtVenueConfig(BaseModel):
     exchange: str = Field(..., description="the ccxt exchange id, e.g. binance, okx, kraken")
     kind: Literal["ccxt"] = "ccxt"
     symbols: list[str] = Field(default_factory=list, description="unified ccxt symbols, e.g. BTC/USDT")
-    ccxt: dict[str, Any] = Field(default_factory=dict, description="ccxt constructor options (no credentials)")
+    ccxt: dict[str, Any] = Field(default_factory=dict, description="ccxt constructor options, no credentials")
     sandbox: bool = Field(False, description="ccxt set_sandbox_mode(True): the exchange's testnet")
     autoconnect: bool = Field(True, description="the window connects this venue when it starts")
     stream: Literal["auto", "ws", "poll"] = Field("auto", description="auto: ccxt.pro where supported")
@@ -46,7 +46,7 @@ class CcxtVenueConfig(BaseModel):
     lookup_by_client_id: Literal["param", "scan"] = Field(
         "param", description="param: fetch_order(None, symbol, {client_order_id_param: id}); scan: search "
                              "open and recent orders")
-    max_failures: int = Field(3, ge=1, description="consecutive failed polls before the venue is disconnected")
+    max_failures: int = Field(3, ge=1, description="failed polls in a row before the venue counts as lost")
 
     @field_validator("name")
     @classmethod

@@ -151,8 +151,8 @@ class _EncryptedFileBackend:
         except InvalidToken:
             raise CredentialError(f"Wrong passphrase for {self.path} (or the file was altered).") from None
         except (ValueError, KeyError, TypeError, OSError):
-            raise CredentialError(f"{self.path} is not a Kestrel credentials file (damaged?). Move it away and "
-                                  f"store the keys again.") from None
+            raise CredentialError(f"{self.path} is not a Kestrel credentials file (damaged?). Move it away "
+                                  f"and store the keys again.") from None
 
     def _save(self, data: dict[str, dict[str, str]]) -> None:
         salt = _secrets.token_bytes(16)
@@ -194,13 +194,31 @@ class _EncryptedFileBackend:
 class CredentialStore:
     """``get/set/delete/list`` on the keyring, or on the encrypted file when no keyring exists."""
 
-    def __init__(self, profile: Path, passphrase: str | None = None, *, use_keyring: bool | None = None) -> None:
+    def __init__(self, profile: Path, passphrase: str | None = None, *,
+                 use_keyring: bool | None = None) -> None:
         self.profile = Path(profile)
         self.file = self.profile / "credentials.enc"
-        usable, self.keyring_name = keyring_available()
-        self.uses_keyring = usable if use_keyring is None else use_keyring
+        self._use_keyring = use_keyring
+        self._keyring_name = ""
         self._passphrase = passphrase if passphrase is not None else os.environ.get(PASSPHRASE_ENV)
         self._backend: _KeyringBackend | _EncryptedFileBackend | None = None
+
+    def _probe(self) -> None:
+        """Ask keyring which backend it has (its import costs ~0.2 s: done on first use, not at start-up)."""
+        if not self._keyring_name:
+            usable, self._keyring_name = keyring_available()
+            if self._use_keyring is None:
+                self._use_keyring = usable
+
+    @property
+    def uses_keyring(self) -> bool:
+        self._probe()
+        return bool(self._use_keyring)
+
+    @property
+    def keyring_name(self) -> str:
+        self._probe()
+        return self._keyring_name
 
     @property
     def needs_passphrase(self) -> bool:
@@ -212,11 +230,11 @@ class CredentialStore:
         return f"encrypted file {self.file} (no OS keyring backend: {self.keyring_name})"
 
     def no_keyring_message(self) -> str:
-        return (f"No OS keyring backend is available (keyring reports {self.keyring_name}). Kestrel can keep API "
-                f"keys in an encrypted file, {self.file}, protected by a passphrase you choose (asked each time, "
-                f"or from the {PASSPHRASE_ENV} environment variable for unattended runs). To use the OS keyring "
-                f"instead, install and unlock a Secret Service (gnome-keyring, KWallet) or another keyring "
-                f"backend.")
+        return (f"No OS keyring backend is available (keyring reports {self.keyring_name}). Kestrel can "
+                f"keep API keys in an encrypted file, {self.file}, protected by a passphrase you choose "
+                f"(asked each time, or from the {PASSPHRASE_ENV} environment variable for unattended runs). "
+                f"To use the OS keyring instead, install and unlock a Secret Service (gnome-keyring, "
+                f"KWallet) or another keyring backend.")
 
     def with_passphrase(self, passphrase: str) -> "CredentialStore":
         self._passphrase = passphrase

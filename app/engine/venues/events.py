@@ -69,7 +69,7 @@ class ReconcileItem:
 
 @dataclass(frozen=True, slots=True)
 class ReconciliationProposed:
-    """On (re)connect the venue disagrees with the journal: trading on ``venue`` waits for a person's approval."""
+    """On (re)connect the venue disagrees with the journal: trading on ``venue`` waits for a person."""
 
     venue: str
     items: tuple[ReconcileItem, ...]

@@ -45,8 +45,8 @@ def _install_requests_deadline() -> None:
 
         def request(self, method, url, *args, **kwargs):
             deadline = getattr(_local, "deadline", None)
-            if deadline is not None:
-                left = max(0.05, deadline - time.monotonic())
+            if deadline is not None:  # end a little before the deadline, so the call can still answer
+                left = max(0.05, (deadline - time.monotonic()) * 0.9 - 0.02)
                 current = kwargs.get("timeout")
                 if current is None or (isinstance(current, (int, float)) and current > left):
                     kwargs["timeout"] = left

@@ -42,8 +42,8 @@ def load_feeds(profile: Path) -> dict[str, Any]:
 
 
 class FeedRouter:
-    def __init__(self, publish: Callable[[Any], None], priorities: dict[str, list[str]], *, stale_s: float = 5.0,
-                 recover_s: float = 3.0, now_ms: Callable[[], int] | None = None,
+    def __init__(self, publish: Callable[[Any], None], priorities: dict[str, list[str]], *,
+                 stale_s: float = 5.0, recover_s: float = 3.0, now_ms: Callable[[], int] | None = None,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._publish = publish
         self.priorities = {s: list(feeds) for s, feeds in priorities.items() if feeds}

@@ -74,7 +74,8 @@ class VenueManager:
         self.venues: dict[str, CcxtVenue] = {}
         self.journal = KernelJournal(kernel.execution, kernel.store)
         feeds = load_feeds(kernel.profile) if feeds is None else feeds
-        self.router = FeedRouter(kernel.bus.publish, feeds.get("symbols", {}), stale_s=float(feeds.get("stale_s", 5.0)),
+        self.router = FeedRouter(kernel.bus.publish, feeds.get("symbols", {}),
+                                 stale_s=float(feeds.get("stale_s", 5.0)),
                                  recover_s=float(feeds.get("recover_s", 3.0)), now_ms=kernel.clock.now_ms)
         self._ticker: asyncio.Task | None = None
         kernel.bus.subscribe(ApproveReconciliation, self._on_approve)
@@ -142,7 +143,8 @@ class VenueManager:
         try:
             folder = venues_dir(self.kernel.profile)
             folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"{name}.instruments.json").write_text(json.dumps([dataclasses.asdict(i) for i in insts]))
+            rows = [dataclasses.asdict(i) for i in insts]
+            (folder / f"{name}.instruments.json").write_text(json.dumps(rows))
         except OSError:
             log.warning("could not cache the instruments of %s", name)
 

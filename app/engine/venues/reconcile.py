@@ -102,10 +102,10 @@ def build_items(venue: str, journal: JournalView, view: VenueView, now: int) -> 
         cid = str(o.get("clientOrderId") or "")
         if cid and journal.knows(cid):
             continue
-        items.append(ReconcileItem("unknown_to_us", cid or str(o["id"]), o["symbol"],
-                                   f"{o['symbol']}: the venue has an open {o.get('side')} order {o['id']} "
-                                   f"({o.get('amount')} @ {o.get('price')}, client id {cid or '-'}) that Kestrel "
-                                   f"did not place; it is left alone (cancel it on the exchange if unwanted)"))
+        text = (f"{o['symbol']}: the venue has an open {o.get('side')} order {o['id']} ({o.get('amount')} @ "
+                f"{o.get('price')}, client id {cid or '-'}) that Kestrel did not place; it is left alone "
+                f"(cancel it on the exchange if unwanted)")
+        items.append(ReconcileItem("unknown_to_us", cid or str(o["id"]), o["symbol"], text))
 
     for cid, order in working.items():
         got = fills.pop(cid, [])
@@ -118,9 +118,10 @@ def build_items(venue: str, journal: JournalView, view: VenueView, now: int) -> 
             if order.status in (OrderStatus.UNKNOWN, OrderStatus.SUBMITTED) or order.venue_order_id is None:
                 accept = (OrderAccepted(cid, str(o["id"]), order.symbol, now),)
             if accept or got:
-                items.append(ReconcileItem("confirmed" if accept and not got else "missed_fill", cid, order.symbol,
-                                           f"{cid} {order.symbol}: open at the venue as {o['id']} (we had "
-                                           f"{order.status.value}){fill_text}", accept + tuple(got)))
+                text = (f"{cid} {order.symbol}: open at the venue as {o['id']} (we had "
+                        f"{order.status.value}){fill_text}")
+                kind = "confirmed" if accept and not got else "missed_fill"
+                items.append(ReconcileItem(kind, cid, order.symbol, text, accept + tuple(got)))
             continue
         found = view.by_client_id.get(cid)
         if found is None:
@@ -134,7 +135,8 @@ def build_items(venue: str, journal: JournalView, view: VenueView, now: int) -> 
                                        f"{cid} {order.symbol}: we had {order.status.value}; {reason}",
                                        (OrderRejected(cid, order.symbol, reason, now),)))
             continue
-        accept = (OrderAccepted(cid, str(found["id"]), order.symbol, now),) if order.venue_order_id is None else ()
+        accept = ((OrderAccepted(cid, str(found["id"]), order.symbol, now),)
+                  if order.venue_order_id is None else ())
         status = found.get("status")
         venue_filled = float(found.get("filled") or 0.0)
         known = order.filled_qty + got_qty
@@ -142,12 +144,14 @@ def build_items(venue: str, journal: JournalView, view: VenueView, now: int) -> 
         if venue_filled > known + 1e-12:  # trade history too short to show every fill: take the order's word
             qty = venue_filled - known
             price = float(found.get("average") or found.get("price") or 0.0)
-            synth = (OrderFilled(cid, str(found["id"]), f"reconcile:{found['id']}:{venue_filled:g}", order.symbol,
-                                 venue, order.side, price, qty, 0.0, "", "TAKER", now),)
+            tid = f"reconcile:{found['id']}:{venue_filled:g}"
+            synth = (OrderFilled(cid, str(found["id"]), tid, order.symbol, venue, order.side, price, qty, 0.0,
+                                 "", "TAKER", now),)
             fill_text += f"; {qty:g} filled per the venue's order record but missing from its trade history"
         final: tuple = ()
         if status in ("canceled", "expired", "rejected"):
-            final = (OrderCanceled(cid, order.symbol, f"{status} at the venue while Kestrel was not watching", now),)
+            why = f"{status} at the venue while Kestrel was not watching"
+            final = (OrderCanceled(cid, order.symbol, why, now),)
         elif status == "open":  # open by a direct lookup but not in the list: treat as open
             final = ()
         items.append(ReconcileItem("closed_at_venue" if status != "open" else "confirmed", cid, order.symbol,

@@ -27,7 +27,8 @@ log = logging.getLogger("kestrel.recorder")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS md_sessions (id INTEGER PRIMARY KEY, started_ms INTEGER, ended_ms INTEGER,
                                         source TEXT, symbols TEXT);
-CREATE TABLE IF NOT EXISTS md_instruments (session INTEGER, symbol TEXT, json TEXT, PRIMARY KEY (session, symbol));
+CREATE TABLE IF NOT EXISTS md_instruments (session INTEGER, symbol TEXT, json TEXT,
+                                           PRIMARY KEY (session, symbol));
 CREATE TABLE IF NOT EXISTS md_trades (session INTEGER, ts INTEGER, symbol TEXT, price REAL, size REAL,
                                       aggressor TEXT, trade_id TEXT);
 CREATE TABLE IF NOT EXISTS md_books (session INTEGER, ts INTEGER, symbol TEXT, bids TEXT, asks TEXT);
@@ -58,7 +59,8 @@ class Recorder:
 
     def on_trade(self, t: TradeTick) -> None:
         if self.symbols is None or t.symbol in self.symbols:
-            self._trades.append((self.session, t.ts, t.symbol, t.price, t.size, t.aggressor.value, t.trade_id))
+            self._trades.append((self.session, t.ts, t.symbol, t.price, t.size, t.aggressor.value,
+                                 t.trade_id))
             self._maybe_flush()
 
     def on_book(self, b: BookSnapshot) -> None:
@@ -67,7 +69,8 @@ class Recorder:
             self._maybe_flush()
 
     def _maybe_flush(self) -> None:
-        if len(self._trades) + len(self._books) >= self.batch or time.monotonic() - self._last >= self.flush_s:
+        pending = len(self._trades) + len(self._books)
+        if pending >= self.batch or time.monotonic() - self._last >= self.flush_s:
             self.flush()
 
     def flush(self) -> None:
@@ -91,7 +94,8 @@ class Recorder:
         for unsub in self._unsubs:
             unsub()
         self.flush()
-        self.conn.execute("UPDATE md_sessions SET ended_ms=? WHERE id=?", (int(time.time() * 1000), self.session))
+        self.conn.execute("UPDATE md_sessions SET ended_ms=? WHERE id=?",
+                          (int(time.time() * 1000), self.session))
 
 
 # ----------------------------------------------------------------------------------------------- reading
@@ -144,13 +148,13 @@ def read_events(rec: Recording) -> Iterator[TradeTick | BookSnapshot]:
     conn = sqlite3.connect(f"file:{rec.path}?mode=ro", uri=True)
     try:
         cur = conn.execute(
-            "SELECT ts, 0, symbol, bids, asks, NULL, NULL, NULL, rowid FROM md_books WHERE session=? UNION ALL "
-            "SELECT ts, 1, symbol, NULL, NULL, price, size, aggressor || ':' || trade_id, rowid FROM md_trades "
-            "WHERE session=? ORDER BY 1, 2, 9", (rec.session, rec.session))
+            "SELECT ts, 0, symbol, bids, asks, NULL, NULL, NULL, rowid FROM md_books WHERE session=? "
+            "UNION ALL SELECT ts, 1, symbol, NULL, NULL, price, size, aggressor || ':' || trade_id, rowid "
+            "FROM md_trades WHERE session=? ORDER BY 1, 2, 9", (rec.session, rec.session))
         for ts, kind, symbol, bids, asks, price, size, tail, _ in cur:
             if kind == 0:
-                yield BookSnapshot(symbol, tuple(map(tuple, json.loads(bids))), tuple(map(tuple, json.loads(asks))),
-                                   int(ts))
+                yield BookSnapshot(symbol, tuple(map(tuple, json.loads(bids))),
+                                   tuple(map(tuple, json.loads(asks))), int(ts))
             else:
                 side, tid = tail.split(":", 1)
                 yield TradeTick(symbol, float(price), float(size), Side(side), tid, int(ts))

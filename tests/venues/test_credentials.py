@@ -1,0 +1,93 @@
+"""Credentials: the OS keyring path (an in-memory keyring backend stands in for the OS one, which this box
+lacks) and the encrypted-file fallback."""
+from __future__ import annotations
+
+import json
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+
+from app.engine.venues.config import VenueConfigError, parse_config
+from app.engine.venues.credentials import (
+    SERVICE, CredentialError, Credentials, CredentialStore, NoKeyringError, keyring_available,
+)
+
+SECRET = "s3cret-PLANTED-0000-abcdef"
+
+
+class MemoryKeyring(KeyringBackend):
+    priority = -1  # never picked by keyring's own discovery (subclasses register themselves)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service, username):
+        return self.items.get((service, username))
+
+    def set_password(self, service, username, password):
+        self.items[(service, username)] = password
+
+    def delete_password(self, service, username):
+        if (service, username) not in self.items:
+            raise keyring.errors.PasswordDeleteError(username)
+        del self.items[(service, username)]
+
+
+@pytest.fixture
+def memory_keyring():
+    before = keyring.get_keyring()
+    kr = MemoryKeyring()
+    kr.priority = 5  # as usable as an OS keyring, for this test only
+    keyring.set_keyring(kr)
+    yield kr
+    keyring.set_keyring(before)
+
+
+def test_keyring_path_uses_the_kestrel_service(profile, memory_keyring):
+    store = CredentialStore(profile)
+    assert store.uses_keyring and keyring_available()[0]
+    store.set("binance", Credentials("key-123456789", SECRET))
+    store.set("okx", Credentials("okx-key-987654", "okx-secret", "pass-phrase"))
+    assert memory_keyring.items[(SERVICE, "binance:secret")] == SECRET
+    assert store.list() == ["binance", "okx"]
+    assert store.get("okx").password == "pass-phrase"
+    assert store.delete("binance") and store.get("binance") is None and store.list() == ["okx"]
+    assert not (profile / "credentials.enc").exists()
+
+
+@pytest.fixture
+def no_keyring():
+    """keyring's own "nothing available" backend, as on this box (other test modules register theirs)."""
+    from keyring.backends import fail
+
+    before = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    yield
+    keyring.set_keyring(before)
+
+
+def test_encrypted_file_fallback(profile, no_keyring):
+    assert not keyring_available()[0]
+    bare = CredentialStore(profile)
+    assert bare.needs_passphrase
+    with pytest.raises(NoKeyringError, match="No OS keyring backend is available"):
+        bare.get("binance")
+    store = CredentialStore(profile, passphrase="a long passphrase")
+    store.set("binance", Credentials("key-123456789", SECRET))
+    data = (profile / "credentials.enc").read_bytes()
+    assert SECRET.encode() not in data and b"key-123456789" not in data
+    doc = json.loads(data)
+    assert doc["kdf"] == "scrypt" and doc["n"] == 2 ** 15
+    assert CredentialStore(profile, passphrase="a long passphrase").get("binance").secret == SECRET
+    with pytest.raises(CredentialError, match="Wrong passphrase") as err:
+        CredentialStore(profile, passphrase="wrong").get("binance")
+    assert SECRET not in str(err.value)
+
+
+def test_secrets_hidden_in_repr_and_refused_in_configs():
+    c = Credentials("key-123456789", SECRET, "pw")
+    assert SECRET not in repr(c) and SECRET not in str(c) and "…6789" in repr(c)
+    with pytest.raises(VenueConfigError, match="do not belong in a venue config"):
+        parse_config({"name": "binance", "exchange": "binance", "ccxt": {"secret": SECRET}})
