@@ -102,6 +102,7 @@ class CcxtVenue:
         self._tasks: set[asyncio.Task] = set()
         self._supervisor: asyncio.Task | None = None
         self._approved = asyncio.Event()
+        self._approver = "manual"
         self.pending: ReconciliationProposed | None = None
         self._proposal_items: tuple = ()
         self._closing = False
@@ -378,7 +379,7 @@ class CcxtVenue:
                                f"{self.name} resumes when you approve them:\n" + "\n".join(
                                    i.text for i in items), self.now_ms()))
             await self._approved.wait()
-            actor = getattr(self, "_approver", "manual")
+            actor = self._approver
         else:
             actor = "auto"
         self._apply(items, actor)
