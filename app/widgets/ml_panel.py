@@ -34,6 +34,7 @@ def _day(ms: Any) -> str:
 class MlPanel(QWidget):
     def __init__(self, kernel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setMinimumHeight(140)  # explicit, so this tabbed dock does not set the window's minimum height
         self._kernel = kernel
         self.overview = ModelsOverview(kernel)
         self._seen = -1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QInputDialog, QLabel, QMessageBox, QPlainTextEdit,
-                               QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout,
+                               QPushButton, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout,
                                QWidget)
 
 from app.api import ParamError, declared_params
@@ -72,27 +72,25 @@ class StrategyManagerWidget(QWidget):
         pl.setContentsMargins(0, 0, 0, 0)
         pl.addWidget(self.params, 1)
         pl.addWidget(self.apply_button)
-        self.details = QTabWidget()
-        self.details.addTab(pbox, "Parameters")
-        self.details.addTab(self.log_view, "Log")
         upper = QWidget()
         ul = QVBoxLayout(upper)
         ul.setContentsMargins(0, 0, 0, 0)
         ul.addLayout(top)
         ul.addWidget(self.table, 1)
         ul.addLayout(buttons)
-        ul.addWidget(self.message)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(upper)
-        split.addWidget(self.details)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 1)
-        split.setSizes([300, 100])
-        self.table.setMinimumHeight(90)
+        # tabs, not a splitter: the dock is often short (tabbed beside others at the bottom of the window)
+        self.details = QTabWidget()
+        self.details.addTab(upper, "Instances")
+        self.details.addTab(pbox, "Parameters")
+        self.details.addTab(self.log_view, "Log")
+        for w in (self.table, self.params, self.log_view, self.details):
+            w.setMinimumHeight(0)
+        self.setMinimumHeight(140)  # explicit: the layout's summed minimum no longer sets the window's
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(split, 1)
+        layout.addWidget(self.details, 1)
+        layout.addWidget(self.message)  # below the tabs: seen from Parameters too
         layout.addWidget(self.broken)
 
         self.load_button.clicked.connect(self.load_selected_plugin)
