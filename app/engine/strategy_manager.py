@@ -15,13 +15,14 @@ WATCHDOG    a thread that notices a plugin call running longer than ``watchdog_s
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from app.api import validate_params
 from app.engine import plugins as plugin_loader
@@ -72,32 +73,30 @@ class _WatchedHost(StrategyHost):
                 if token.fired:  # the interrupt may still be pending if the call ended just then
                     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.thread_id), None)
 
-    def make_indicator(self, name: str, params: dict[str, Any]):
-        """A first use compiles the indicator's kernel (seconds with a cold Numba cache): that is our time,
-        not the plugin's, so the watchdog pauses and the plugin's clock restarts afterwards."""
-        token = self.in_call
-        if token is not None:
-            token.paused = True
+    @contextlib.contextmanager
+    def _our_time(self) -> Iterator[None]:
+        """Kestrel's own work on the plugin's behalf (compiling an indicator kernel, loading a model and
+        onnxruntime: seconds when cold) is not counted against the plugin's call: the watchdog pauses, and
+        the call's clock restarts afterwards."""
+        with self._lock:
+            token = self.in_call
+            if token is not None:
+                token.paused = True
         try:
-            return super().make_indicator(name, params)
+            yield
         finally:
             if token is not None:
                 with self._lock:
                     token.started = time.monotonic()
                     token.paused = False
 
+    def make_indicator(self, name: str, params: dict[str, Any]):
+        with self._our_time():
+            return super().make_indicator(name, params)
+
     def load_model(self, instance: str, ref: str) -> Any:
-        """Loading a model is Kestrel's code, not the plugin's (the first one in a process loads onnxruntime
-        and indicator kernels, ~2 s): the watchdog does not count it against the plugin's call."""
-        with self._lock:
-            token, self.in_call = self.in_call, None
-        try:
+        with self._our_time():
             return super().load_model(instance, ref)
-        finally:
-            with self._lock:
-                if token is not None:
-                    token.started = time.monotonic()
-                self.in_call = token
 
     def _fault(self, runner: Runner, reason: str) -> None:
         if "StrategyFault" in reason:
