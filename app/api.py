@@ -42,17 +42,18 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
+from app.engine import indicators as ta  # the vectorised indicators, for a strategy's `signals` form (lazy)
 from app.engine.messages import (Bar, BookSnapshot, OrderDenied, OrderFilled, OrderStatus, OrderType,
                                  OrderUpdated, Side, TradeTick)
 
 if TYPE_CHECKING:
     from app.engine.strategy_host import StrategyHost
 
-API_VERSION = "1.1"  # 1.1 added Strategy.model(), Strategy.history(), Strategy.lot_size and Model
+API_VERSION = "1.1"  # 1.1 added Strategy.model(), history(), lot_size, round_qty(), Model and ta
 
 __all__ = ["API_VERSION", "Strategy", "Param", "ParamError", "Indicator", "Model", "Bar", "TradeTick", "BookSnapshot",
            "OrderFilled", "OrderUpdated", "OrderDenied", "OrderStatus", "OrderType", "Side",
-           "api_compatible"]
+           "api_compatible", "ta"]
 
 
 def api_compatible(declared: str) -> bool:

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from app.api import Bar, Param, Strategy, TradeTick
+from app.api import Bar, Param, Strategy, TradeTick, ta
 
 TIE_BAND = 1e-7  # far above a running sum's drift, far below any real difference between two averages
 
@@ -81,8 +81,6 @@ class SmaCross(Strategy):
     @classmethod
     def signals(cls, data: dict[str, np.ndarray], fast: int, slow: int, **_: object):
         """Entry/exit signals at each bar's close: the same rule as on_bar (tests prove both agree)."""
-        from app.engine import indicators as ta
-
         close = data["close"]
         f, s = ta.sma(close, fast), ta.sma(close, slow)
         d = f - s

@@ -365,3 +365,16 @@ def test_round_qty_floors_to_the_venues_lot_grid(make_kernel):
     s = r.strategy
     assert s.lot_size == 100
     assert s.round_qty(399.99) == 300 and s.round_qty(400.0) == 400 and s.round_qty(50.0) == 0
+
+
+def test_bundled_plugins_import_only_the_public_api():
+    import ast
+
+    from app.engine.plugins import BUNDLED_DIR
+
+    for path in sorted(BUNDLED_DIR.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert not name.startswith("app") or name == "app.api", f"{path.name} imports {name}"
