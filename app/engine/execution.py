@@ -228,13 +228,16 @@ class ExecutionEngine:
         inbox, self._inbox = self._inbox, []
         known = self.orders
         fills = [(i, e) for i, e in enumerate(inbox) if type(e) is OrderFilled and e.client_order_id in known]
-        try:  # a batch of acks/cancels only (no order to send, no fill) needs no commit before it applies
-            fresh = self._store.commit([_fill_row(e) for _, e in fills]) if outbox or fills else []
-        except sqlite3.Error as exc:
-            self._journal_failed(list(outbox.values()), exc)
-            self._inbox[:0] = inbox  # not applied: a fill moves nothing before it is durable
-            return False
-        duplicates = {i for (i, _), new in zip(fills, fresh) if not new}
+        duplicates: set[int] | tuple = ()
+        if outbox or fills:  # a batch of acks/cancels only (nothing to send, no fill) needs no commit first
+            try:
+                fresh = self._store.commit([_fill_row(e) for _, e in fills])
+            except sqlite3.Error as exc:
+                self._journal_failed(list(outbox.values()), exc)
+                self._inbox[:0] = inbox  # not applied: a fill moves nothing before it is durable
+                return False
+            if not all(fresh):
+                duplicates = {i for (i, _), new in zip(fills, fresh) if not new}
         for order in outbox.values():
             self._send(order)
         publish = self._bus.publish

@@ -129,6 +129,7 @@ class StrategyHost:
         self.runners: dict[str, Runner] = {}
         self.version = 0
         self._by_symbol: dict[str, list[Runner]] = {}
+        self._instance_of: dict[str, str] = {}  # client order id -> instance, while the order is working
         self.models: Any = None  # a ml.serve.ModelSource; None: bundled model and model folders only
         self.bar_history: Callable[[str, int], list[Bar]] | None = None  # live: the terminal's closed bars
         self.order_latency = LatencyStats()
@@ -319,10 +320,16 @@ class StrategyHost:
 
     # ---------------------------------------------------------------------------------------- events in
     def _runner_of_order(self, client_order_id: str) -> Runner | None:
-        order = self.execution.orders.get(client_order_id)
-        if order is None or not order.actor.startswith(ACTOR_PREFIX):
-            return None
-        return self.runners.get(order.actor[len(ACTOR_PREFIX):])
+        """The runner of the instance that sent the order (by name: a restarted instance keeps its orders).
+        Orders sent in this session are found in ``_instance_of``; others (journaled before a restart, or a
+        late report after the order ended) through the journal's actor."""
+        instance = self._instance_of.get(client_order_id)
+        if instance is None:
+            order = self.execution.orders.get(client_order_id)
+            if order is None or not order.actor.startswith(ACTOR_PREFIX):
+                return None
+            instance = order.actor[len(ACTOR_PREFIX):]
+        return self.runners.get(instance)
 
     def _on_order_updated(self, event: OrderUpdated) -> None:
         runner = self._runner_of_order(event.client_order_id)
@@ -330,6 +337,8 @@ class StrategyHost:
             runner.version += 1
             if runner.status is StrategyStatus.RUNNING:
                 self._call(runner, runner.strategy.on_order, event)
+        if not event.status.is_working:
+            self._instance_of.pop(event.client_order_id, None)
 
     def _on_denied(self, event: OrderDenied) -> None:
         if not event.actor.startswith(ACTOR_PREFIX):
@@ -449,6 +458,7 @@ class StrategyHost:
             raise RuntimeError(f"strategy {instance} is {runner.status.value}; it cannot send orders")
         inst = self.instruments.get(symbol)
         cid = self.new_order_id()
+        self._instance_of[cid] = instance
         runner.orders_sent += 1
         self._touch(runner)
         self.bus.publish(SubmitOrder(cid, symbol, inst.venue if inst else "", side,
