@@ -19,6 +19,8 @@ class Instrument:
     maker_fee: float = 0.001  # fraction of notional
     taker_fee: float = 0.001
     asset_class: str = "crypto"  # "crypto" or "equity"
+    # China A-shares: a sell of the whole holding may be an odd lot (or below min_qty), e.g. 150 shares
+    odd_lot_sell_whole: bool = False
 
     def price_to_ticks(self, price: float) -> int:
         return int(round(price / self.tick_size))

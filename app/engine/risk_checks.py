@@ -115,16 +115,23 @@ class PreTradeChecks:
                 or not _isfinite(q) or q <= 0:
             return Denial("INVALID_QUANTITY", f"Quantity must be a positive number, got {q!r}.",
                           limit="> 0", observed=repr(q))
-        if not inst.is_on_lot(q):
+        whole = inst.odd_lot_sell_whole and cmd.side is Side.SELL and self._sells_whole_holding(cmd, q)
+        if not whole and not inst.is_on_lot(q):
             return Denial("QTY_NOT_ON_LOT", f"Quantity {q} is not a multiple of the lot size {inst.lot_size}.",
                           limit=f"lot {inst.lot_size}", observed=str(q))
-        if q < inst.min_qty - 1e-12:
+        if q < inst.min_qty - 1e-12 and not whole:
             return Denial("QTY_BELOW_MIN", f"Quantity {q} is below the minimum {inst.min_qty}.",
                           limit=str(inst.min_qty), observed=str(q))
         if q > inst.max_qty + 1e-12 and not self.a.flatten:
             return Denial("QTY_ABOVE_VENUE_MAX", f"Quantity {q} is above the venue's maximum {inst.max_qty}.",
                           limit=str(inst.max_qty), observed=str(q))
         return None
+
+    def _sells_whole_holding(self, cmd: SubmitOrder, q: float) -> bool:
+        """An A-share odd lot may be sold only as the whole holding: ``q`` is the whole position."""
+        pos = self.r.portfolio.positions.get(cmd.symbol)
+        held = pos.quantity if pos is not None else 0.0
+        return held > 0 and abs(q - held) <= 1e-9 * max(1.0, held)
 
     def price(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
         if cmd.order_type is MARKET:

@@ -266,3 +266,32 @@ def test_exposure_totals_match_a_scan_of_the_working_orders():
         ex.book(o)
     assert not (ex.side_leaves or ex.net_leaves or ex.priced_notional or ex.unpriced_leaves or ex.prices
                 or ex.by_actor)  # emptied buckets are gone: exactly 0, no float residue
+
+
+def test_an_a_share_odd_lot_may_be_sold_only_as_the_whole_holding(profile, sim_clock):
+    """China A-shares trade in lots of 100, but a holding that ended odd (bonus shares, a split) is sold in
+    one go: the gate lets exactly the whole holding through and still refuses any other odd quantity."""
+    from app.config import Settings, SimSettings
+    from app.engine.execution import _fill_row
+    from app.engine.instruments import Instrument
+    from app.engine.kernel import Kernel
+    from app.engine.messages import OrderFilled
+    from app.engine.store import Store
+
+    inst = Instrument("600519.SH", "sim", "600519", "USDT", tick_size=0.01, lot_size=100.0, min_qty=100.0,
+                      max_qty=1e6, asset_class="equity", odd_lot_sell_whole=True)
+    store = Store(profile / "kestrel.db")  # 150 shares held from before (a bonus issue)
+    store.commit([_fill_row(OrderFilled("old-1", "v-1", "T-1", "600519.SH", "sim", Side.BUY, 100.0, 150.0, 0.0,
+                                        "USDT", "TAKER", 1))])
+    store.close()
+    k = Kernel(profile, Settings(sim=SimSettings(latency_ms=0), risk=RiskSettings(**LOOSE)), clock=sim_clock,
+               instruments=[inst])
+    k.start()
+    try:
+        advance(k, 500)
+        assert k.portfolio.positions["600519.SH"].quantity == 150.0
+        assert send(k, 150.0, Side.BUY, symbol="600519.SH") == "QTY_NOT_ON_LOT"  # buys: whole lots only
+        assert send(k, 50.0, Side.SELL, symbol="600519.SH") == "QTY_NOT_ON_LOT"  # part of the odd lot
+        assert send(k, 150.0, Side.SELL, symbol="600519.SH") is None  # the whole holding
+    finally:
+        k.close()

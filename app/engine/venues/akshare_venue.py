@@ -41,7 +41,8 @@ def ashare_instrument(symbol: str, venue: str = "akshare") -> Instrument:
     star = code.startswith(("688", "689"))
     return Instrument(symbol, venue, code, "CNY", tick_size=0.01, lot_size=1.0 if star else 100.0,
                       min_qty=200.0 if star else 100.0, max_qty=1_000_000.0, maker_fee=0.00025,
-                      taker_fee=0.00025, asset_class="equity")
+                      taker_fee=0.00025, asset_class="equity",
+                      odd_lot_sell_whole=True)
 
 
 @dataclass
