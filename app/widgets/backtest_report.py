@@ -23,18 +23,44 @@ def equity_widget(result, title: str = ""):
     win.setBackground("#14171c")
     x = result.ts / 1000.0
     eq = win.addPlot(row=0, col=0, title=title or "Equity", axisItems={"bottom": pg.DateAxisItem()})
+    # a million-bar run draws like a thousand-bar one: peak-preserving downsampling to the pixels, and only
+    # the visible part
+    eq.setDownsampling(auto=True, mode="peak")
+    eq.setClipToView(True)
     eq.plot(x, result.equity, pen=pg.mkPen("#4fc3f7", width=1.5))
     eq.showGrid(x=True, y=True, alpha=0.2)
     eq.setLabel("left", "equity")
-    for t in result.trades:
-        eq.addItem(pg.InfiniteLine(t["entry_time"] / 1000.0, pen=pg.mkPen("#2e7d32", width=0.5)))
+    entries, exits = trade_marks(result)
+    for (tx, ty), symbol, color in ((entries, "t1", "#66bb6a"), (exits, "t", "#ef5350")):
+        if len(tx):  # one item per kind, however many trades (not one line item per trade)
+            eq.addItem(pg.ScatterPlotItem(tx, ty, symbol=symbol, size=7, pen=None, brush=color))
     dd = win.addPlot(row=1, col=0, title="Drawdown", axisItems={"bottom": pg.DateAxisItem()})
+    dd.setDownsampling(auto=True, mode="peak")
+    dd.setClipToView(True)
     dd.plot(x, result.drawdown * 100.0, pen=pg.mkPen("#ef5350"), fillLevel=0, brush=(239, 83, 80, 80))
     dd.setLabel("left", "%")
     dd.setXLink(eq)
     win.ci.layout.setRowStretchFactor(0, 3)
     win.ci.layout.setRowStretchFactor(1, 1)
     return win
+
+
+def trade_marks(result) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """(x seconds, equity) where each round trip was entered, and where it was exited (open trades have no
+    exit), placed on the equity curve at the bar of the fill."""
+    ts = np.asarray(result.ts)
+    equity = np.asarray(result.equity)
+
+    def at(times: list) -> tuple[np.ndarray, np.ndarray]:
+        if not len(ts) or not times:
+            return np.empty(0), np.empty(0)
+        t = np.asarray(times, dtype=np.int64)
+        i = np.clip(np.searchsorted(ts, t, side="right") - 1, 0, len(ts) - 1)
+        return t / 1000.0, equity[i]
+
+    trades = result.trades
+    return (at([t["entry_time"] for t in trades]),
+            at([t["exit_time"] for t in trades if t.get("exit_time") is not None]))
 
 
 def heatmap_widget(sweep, x: str, y: str):
