@@ -47,3 +47,13 @@ def fmt(value: float | None, decimals: int) -> str:
     if value is None or value != value:
         return "—"
     return f"{value:,.{decimals}f}"
+
+
+def new_symbols(known: int, instruments: dict) -> list[str]:
+    """Symbols added to the kernel's instrument table since a view listed its first ``known`` ones (a venue
+    connected after start-up adds its markets: they show up without a restart). Instruments are only ever
+    added, and a dict keeps insertion order, so the new ones are the tail."""
+    if len(instruments) <= known:
+        return []
+    return list(instruments)[known:]
+

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (
 
 from app.engine.kernel import Kernel
 from app.engine.messages import OrderDenied, OrderStatus, OrderType, OrderUpdated, Side, SubmitOrder
+from app.widgets.common import new_symbols
 from app.widgets.frame import BusSubscriptions
 
 
@@ -107,6 +108,9 @@ class TicketWidget(QWidget):
         self._status = (text, ev.status is not OrderStatus.REJECTED)
 
     def refresh(self) -> None:
+        added = new_symbols(self.symbol.count(), self._kernel.instruments)
+        if added:
+            self.symbol.addItems(added)
         if self._status is not None:
             self._show(*self._status)
             self._status = None

@@ -5,7 +5,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHeaderView, QVBoxLayout, QWidget
 
 from app.engine.kernel import Kernel
-from app.widgets.common import DOWN, UP, fmt, make_table, set_cell
+from app.widgets.common import DOWN, UP, fmt, make_table, new_symbols, set_cell
 
 HEADERS = ["Symbol", "Last", "Chg %", "Bid", "Ask", "Volume"]
 
@@ -19,17 +19,20 @@ class WatchlistWidget(QWidget):
         self._symbols = list(kernel.instruments)
         self._seen: dict[str, int] = {}
         self.table = make_table(HEADERS, self)
-        self.table.setRowCount(len(self._symbols))
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.table.setMinimumHeight(30 + 20 * len(self._symbols))
-        for row, sym in enumerate(self._symbols):
-            set_cell(self.table, row, 0, sym, align_right=False)
+        self._list_symbols()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.table)
         self.table.currentCellChanged.connect(self._on_row)
+
+    def _list_symbols(self) -> None:
+        self.table.setRowCount(len(self._symbols))
+        self.table.setMinimumHeight(30 + 20 * min(len(self._symbols), 12))
+        for row, sym in enumerate(self._symbols):
+            set_cell(self.table, row, 0, sym, align_right=False)
 
     def select(self, symbol: str) -> None:
         self.table.selectRow(self._symbols.index(symbol))
@@ -39,6 +42,10 @@ class WatchlistWidget(QWidget):
             self.symbolSelected.emit(self._symbols[row])
 
     def refresh(self) -> None:
+        added = new_symbols(len(self._symbols), self._kernel.instruments)
+        if added:  # a venue connected since start-up: its markets join the list
+            self._symbols += added
+            self._list_symbols()
         market = self._kernel.market
         for row, sym in enumerate(self._symbols):
             st = market.symbols.get(sym)

@@ -97,3 +97,23 @@ def test_connect_dialog_saves_config_and_keys_never_secrets_in_files(window, qtb
     qtbot.addWidget(again)
     assert KEY[-4:] in again.key_state.text() and KEY not in again.key_state.text()
     assert again.symbols.text() == "BTC/USDT, ETH/USDT"
+
+
+def test_a_venue_connected_after_start_up_adds_its_symbols_without_a_restart(window):
+    """The Connect dialog connects a venue while the terminal runs: once its markets load, their symbols are
+    in the watchlist and the ticket at the next frame (they used to appear only after a restart)."""
+    from app.engine.instruments import Instrument
+
+    kernel, win = window
+    before = len(kernel.instruments)
+    eth_btc = Instrument("ETH/BTC", "binance", "ETH", "BTC", tick_size=0.00001, lot_size=0.0001, min_qty=0.0001,
+                         max_qty=1e5)
+    win.venue_manager._add_instruments("binance", [eth_btc])  # what the ccxt venue calls once markets load
+    assert len(kernel.instruments) == before + 1
+    win.frames.tick()
+    ticket = [win.ticket.symbol.itemText(i) for i in range(win.ticket.symbol.count())]
+    assert "ETH/BTC" in ticket
+    rows = [win.watchlist.table.item(r, 0).text() for r in range(win.watchlist.table.rowCount())]
+    assert rows[-1] == "ETH/BTC" and len(rows) == before + 1
+    win.watchlist.select("ETH/BTC")
+    assert win.ticket.symbol.currentText() == "ETH/BTC"  # choosing it points the ticket at it
