@@ -115,7 +115,7 @@ class Prims:
             return 0, self.n
         k = self.keys[: self.n]
         lo, hi = k.searchsorted((m.xa - margin, m.xb + margin))
-        return int(lo), int(hi)
+        return max(int(lo) - 1, 0), int(hi)  # the one before may reach in (a line segment keyed by its start)
 
     def args(self, lo: int, hi: int) -> tuple:
         ptr = shiboken6.wrapInstance(self._addr + lo * 8 * self.nfields, self.klass)
