@@ -156,7 +156,8 @@ def test_live_updates_draw_what_a_full_repaint_draws(qtbot, chart):
     qtbot.wait(50)
     view = chart.view
     top = view.mapTo(view.window(), QPoint(0, 0))
-    shown = view.screen().grabWindow(view.window().winId(), top.x(), top.y(), view.width(), view.height()).toImage()
+    win = view.window().winId()
+    shown = view.screen().grabWindow(win, top.x(), top.y(), view.width(), view.height()).toImage()
     full = view.grab().toImage().convertToFormat(shown.format())
     from PySide6.QtGui import QPainter
 
