@@ -11,6 +11,9 @@ import time
 from pathlib import Path
 
 T0 = time.perf_counter()
+# pyqtgraph picks the first Qt binding it can import; finplot (optional) declares PyQt6, so pin ours before
+# anything imports pyqtgraph (the backtest report does): one Qt in the process
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 
 def create_app():

@@ -42,7 +42,10 @@ from app.widgets.chart_view import ChartView, Pane
 log = logging.getLogger("kestrel.ui.chart")
 
 DEFAULT_VISIBLE = 150
-RIGHT_MARGIN = 4  # empty bars right of the last one while following
+RIGHT_MARGIN = 4  # empty bars right of the last one when the view jumps to it (End, double-click, new data)
+FOLLOW_STEP = 0.2  # following live bars, the view steps left by this share of its span when the newest bar
+# reaches the right edge (a fifth of the span as empty margin, like a chart shift), not by one bar per bar:
+# between steps a new bar draws into the margin, so an append repaints a strip instead of the whole chart
 _EXECUTOR: concurrent.futures.ThreadPoolExecutor | None = None
 
 
@@ -338,7 +341,7 @@ class ChartWidget(QWidget):
             src = self._marker_src  # markers after the old last bar's open now fall in a new bar
             if src is not None and len(src[0]) and n_before and src[0].max() >= s.bars.ts[n_before - 1]:
                 self._update_markers()
-        self._layout(tail_only=True, appended=grew if self._follow else 0)
+        self._layout(tail_only=True, appended=grew if self._follow else 0, grew=grew)
 
     # ------------------------------------------------------------------------------------- indicators
     def add_indicator(self, name: str, params: dict[str, Any] | None = None, block: bool = False
@@ -527,29 +530,29 @@ class ChartWidget(QWidget):
         return True
 
     # ------------------------------------------------------------------------------------------ layout
-    def _layout(self, tail_only: bool = False, appended: int = 0) -> None:
+    def _layout(self, tail_only: bool = False, appended: int = 0, grew: int = 0) -> None:
         """Fit every pane to the visible buckets and hand the layers their window.
 
-        ``tail_only``: only the last bar changed (or bars were appended); if neither the x-range nor a
-        pane's y-range has to move, only the last bar's strip is repainted. ``appended`` bars while
-        following: the view moves right by as many bars (a full repaint; a blit of the old frame was
-        tried and cost as much as the repaint)."""
+        ``tail_only``: only the last bar changed or ``grew`` bars were appended; if neither the x-range nor a
+        pane's y-range has to move, only the strip of those bars is repainted. ``appended`` bars while
+        following: the new bars fill the right margin; when the newest reaches the edge the view steps
+        (``FOLLOW_STEP``; a full repaint: a blit of the old frame was tried and cost as much)."""
         try:
-            self._layout_unguarded(tail_only, appended)
+            self._layout_unguarded(tail_only, appended, grew)
         except Exception:  # noqa: BLE001 - a bad bar must not take the window down
             if not self._failed_layout:
                 self._failed_layout = True
                 log.exception("chart layout failed; keeping the last good view")
 
-    def _layout_unguarded(self, tail_only: bool, appended: int) -> None:
+    def _layout_unguarded(self, tail_only: bool, appended: int, grew: int) -> None:
         s = self.series
         if s is None or s.n == 0:
             return
         n = s.n
         x0, x1 = self._x
         if appended:
-            x0, x1 = x0 + appended, x1 + appended
-            self._x = (x0, x1)
+            x0, x1 = self._x = _follow(x0, x1, n)
+        ticks_before = self.view.time_ticks.last
         i0 = min(max(int(math.floor(x0 + 0.5)), 0), n - 1)
         i1 = max(min(int(math.ceil(x1 - 0.5)), n - 1), i0)
         k = level_for(i1 - i0 + 1, self.view.plot_width)
@@ -566,10 +569,13 @@ class ChartWidget(QWidget):
                 for j in range(len(ind.outputs)):
                     ind.pane.lines[id(ind), j].set_data(win.x[:0], win.x[:0], win.x[:0], win.k)
         y_moved = False
-        for pane in self.panes:
-            y_moved |= self._set_y(pane, c.y_range(pane, self.log_scale), tail_only)
+        for pane, y in zip(self.panes, c.y_ranges(self.panes, self.log_scale)):
+            y_moved |= self._set_y(pane, y, tail_only)
         moved = self.view.set_x(x0, x1) or y_moved
-        strip = self._tail_strip(win) if tail_only and not moved else None
+        first = n - 1 - grew  # the last bar before, and any after it
+        strip = self._tail_strip(win, first) if tail_only and not moved else None
+        if strip is not None and grew:
+            self._time_ticks_grew(ticks_before, first, strip)
         for item in (self.candles, self.volume, self.markers):
             item.yfun = self._yfun
         self.candles.set_window(win, strip)
@@ -596,13 +602,33 @@ class ChartWidget(QWidget):
                 return False
         return pane.set_y(*y)
 
-    def _tail_strip(self, win) -> QRectF:
-        """The last two buckets and everything right of them (the new bar, the margin)."""
+    def _tail_strip(self, win, first: int) -> QRectF:
+        """The columns of the bars from ``first`` on (their buckets), with the bucket before them (a line
+        segment ends there)."""
         m = self.price.mapper()
         spacing = (1 << win.k) * m.sx
-        a = win.x[-2] if len(win.x) > 1 else win.x[-1]
-        left = float(m.px(np.float64(a))) - spacing - 3
-        return QRectF(left, 0, max(m.w - left, 1.0), 100_000)
+        j = max(min(int(np.searchsorted(win.last, first)), len(win.x) - 1) - 1, 0)
+        left = float(m.px(np.float64(win.x[j]))) - spacing - 3
+        right = float(m.px(np.float64(win.x[-1]))) + spacing + 3
+        return QRectF(left, 0, max(right - left, 1.0), 100_000)
+
+    def _time_ticks_grew(self, before: tuple[list[float], list[str]], first: int, strip: QRectF) -> None:
+        """Bars were appended into the margin: a calendar boundary among them adds a tick (grid line and
+        label) there; any other change of the ticks repaints the panes."""
+        v = self.view
+        after = v.time_ticks.get(v.x0, v.x1, v.plot_width)
+        if after == before:
+            return
+        k = len(before[0])
+        if after[0][:k] == before[0] and after[1][:k] == before[1] and all(x >= first for x in after[0][k:]):
+            for pane in self.panes:
+                pane.grid.invalidate(strip)
+            v.dirty(v.time_rect.toAlignedRect())
+        else:
+            for pane in self.panes:
+                pane.grid.invalidate(None)
+            v.dirty(v.time_rect.toAlignedRect())
+
 
     # ------------------------------------------------------------------------------ lines and markers
     def _update_last(self) -> None:
@@ -791,3 +817,13 @@ class ChartWidget(QWidget):
                 self.add_indicator(spec["name"], spec.get("params") or {})
         except (KeyError, ValueError, TypeError) as exc:
             log.warning("chart state not restored: %s", exc)
+
+
+def _follow(x0: float, x1: float, n: int) -> tuple[float, float]:
+    """The x-range after bars were appended while following ``n`` bars: unchanged while the newest bar has
+    an empty slot right of it, else stepped so that ``FOLLOW_STEP`` of the span is empty margin again."""
+    if n + 0.5 <= x1:
+        return x0, x1
+    span = x1 - x0
+    right = n - 0.5 + max(RIGHT_MARGIN, round(FOLLOW_STEP * span))
+    return right - span, right

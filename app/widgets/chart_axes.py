@@ -196,6 +196,11 @@ class TimeTicks:
         self._key: tuple | None = None
         self._ticks: tuple[list[float], list[str]] = ([], [])
 
+    @property
+    def last(self) -> tuple[list[float], list[str]]:
+        """The ticks computed last (what is on screen)."""
+        return self._ticks
+
     def xs(self, x0: float, x1: float, pixels: float) -> list[float]:
         return self.get(x0, x1, pixels)[0]
 

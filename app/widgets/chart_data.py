@@ -168,11 +168,16 @@ class Buckets:
                 col = ind.column(j)[f:l]
                 mn[last], mx[last] = np.fmin.reduce(col), np.fmax.reduce(col)
 
-    def y_range(self, pane: object, log_scale: bool) -> tuple[float, float]:
+    def y_ranges(self, panes: list, log_scale: bool) -> list[tuple[float, float]]:
+        """``y_range`` of each pane (the last bucket's extents are read once)."""
+        last = list(self._extents(slice(-1, None)))
+        return [self.y_range(p, log_scale, last) for p in panes]
+
+    def y_range(self, pane: object, log_scale: bool, last: list | None = None) -> tuple[float, float]:
         """The pane's y-range: its extremes over the window, padded (log10 for a log price scale)."""
         nan = float("nan")
         lo, hi = self._rest.get(id(pane), [nan, nan])
-        for p, a, b in self._extents(slice(-1, None)):
+        for p, a, b in self._extents(slice(-1, None)) if last is None else last:
             if p is pane:
                 lo, hi = fmin1(lo, a), fmax1(hi, b)
         if lo != lo or hi != hi:

@@ -115,7 +115,7 @@ class Prims:
             return 0, self.n
         k = self.keys[: self.n]
         lo, hi = k.searchsorted((m.xa - margin, m.xb + margin))
-        return int(lo), int(hi)
+        return max(int(lo) - 1, 0), int(hi)  # the one before may reach in (a line segment keyed by its start)
 
     def args(self, lo: int, hi: int) -> tuple:
         ptr = shiboken6.wrapInstance(self._addr + lo * 8 * self.nfields, self.klass)
@@ -389,7 +389,10 @@ class MarkerLayer(Layer):
         self.invalidate()
 
     def set_window(self, window: Window | None, strip: QRectF | None = None) -> None:
-        self.window = window
+        old, self.window = self.window, window
+        if strip is not None and old is not None and window is not None and \
+                (old.i0, old.i1, old.k) == (window.i0, window.i1, window.k):
+            return  # the last bar changed: markers stay where they are
         self.invalidate(strip)
 
     def shown(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

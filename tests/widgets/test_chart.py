@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
 from app.engine.resample import resample
 from app.widgets.chart import ChartWidget
@@ -77,6 +78,95 @@ def test_update_bar_keeps_the_view_following_the_last_bar(qtbot, chart):
     for j in range(1, 4):
         chart.update_bar(dict(last, timestamp=last["timestamp"] + j * 60_000))
     assert chart.visible_span()[1] == n + 2  # the new bars are in view
+
+
+def _append(chart, bar, j=1):
+    chart.update_bar(dict(bar, timestamp=bar["timestamp"] + j * 60_000))
+
+
+def test_following_keeps_the_newest_bar_in_view_and_steps_the_view(qtbot, chart):
+    """Following, new bars fill the right margin; when the newest reaches the edge the view steps by
+    FOLLOW_STEP of its span (most appends do not move the chart), never leaving the newest bar out."""
+    from app.widgets.chart import FOLLOW_STEP
+
+    chart.set_bars(make_bars(500))
+    chart.set_x_range(350, 499)  # at the right edge: following
+    span = chart._x[1] - chart._x[0]
+    last, moves = chart.bar(499), 0
+    for j in range(1, 121):
+        before = chart._x
+        _append(chart, last, j)
+        n = chart.series.n
+        x0, x1 = chart._x
+        assert chart.visible_span()[1] == n - 1 and x1 >= n + 0.5  # the newest bar and an empty slot
+        assert x1 - x0 == pytest.approx(span)
+        if (x0, x1) != before:
+            moves += 1
+            assert x1 - (n - 0.5) == pytest.approx(round(FOLLOW_STEP * span))  # a fifth of the span free
+    assert 0 < moves <= 120 / (FOLLOW_STEP * span - 1) + 1
+
+
+def test_a_view_scrolled_back_stays_put_on_new_bars(qtbot, chart):
+    chart.set_bars(make_bars(500))
+    chart.set_x_range(100, 250)
+    before, last = chart._x, chart.bar(499)
+    for j in range(1, 31):
+        _append(chart, last, j)
+    assert chart._x == before and chart.visible_span() == (100, 250) and not chart._follow
+    QTest.keyClick(chart.view, Qt.Key.Key_End)  # back to the newest bar: following again
+    _append(chart, last, 31)
+    assert chart._follow and chart.visible_span()[1] == chart.series.n - 1
+
+
+def test_an_append_into_the_margin_repaints_a_strip_and_a_step_the_chart(qtbot, chart):
+    chart.set_bars(make_bars(500))
+    chart.follow_latest()
+    paint(qtbot, chart)
+    view, last = chart.view, chart.bar(499)
+    whole = view.width() * view.height()
+    _append(chart, last)  # into the margin (RIGHT_MARGIN empty slots)
+    strip = sum(r.width() * r.height() for r in view._dirty if r != view.time_rect.toAlignedRect())
+    assert strip < 0.15 * whole
+    paint(qtbot, chart)
+    for j in range(2, 10):  # up to the step
+        x = chart._x
+        _append(chart, last, j)
+        if chart._x != x:
+            break
+    assert sum(r.width() * r.height() for r in view._dirty) >= 0.8 * whole
+
+
+def test_live_updates_draw_what_a_full_repaint_draws(qtbot, chart):
+    """The partial repaints of update_bar (strips, the last-price line, tags, new time ticks and grid lines
+    in the margin, view steps) leave on screen exactly what painting the whole chart gives."""
+    df = make_bars(1_400, seed=5)
+    chart.set_bars(df.iloc[:1_200])
+    chart.add_indicator("sma", {"timeperiod": 20})
+    chart.set_x_range(1_080, 1_199)
+    paint(qtbot, chart)
+    app = QApplication.instance()
+    for i in range(1_200, 1_400):
+        chart.update_bar({k: df[k].iloc[i].item() for k in df.columns})
+        app.processEvents()
+    rng, bar = np.random.default_rng(2), chart.bar(1_399)
+    for _ in range(30):  # ticks of the last bar
+        c = bar["close"] * (1 + rng.normal(0, 0.001))
+        chart.update_bar(dict(bar, close=c, high=max(bar["high"], c), low=min(bar["low"], c)))
+        app.processEvents()
+    qtbot.wait(50)
+    view = chart.view
+    top = view.mapTo(view.window(), QPoint(0, 0))
+    win = view.window().winId()
+    shown = view.screen().grabWindow(win, top.x(), top.y(), view.width(), view.height()).toImage()
+    full = view.grab().toImage().convertToFormat(shown.format())
+    from PySide6.QtGui import QPainter
+
+    for img in (shown, full):  # legends are text updated by a timer: not what this test is about
+        p = QPainter(img)
+        for pane in chart.panes:
+            p.fillRect(pane.legend.extent.translated(pane.rect.topLeft()), Qt.GlobalColor.black)
+        p.end()
+    assert shown == full
 
 
 def test_update_bar_is_incremental_and_exact(qtbot, chart):
