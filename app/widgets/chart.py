@@ -38,6 +38,7 @@ from app.widgets.chart_items import (
 )
 from app.widgets.chart_lod import level_for
 from app.widgets.chart_view import ChartView, Pane
+from app.widgets.common import new_symbols
 
 log = logging.getLogger("kestrel.ui.chart")
 
@@ -252,6 +253,9 @@ class ChartWidget(QWidget):
         """Frame tick: pull new bars from the feed, redraw orders/markers if they changed."""
         if self.kernel is None:
             return
+        added = new_symbols(self.symbol_box.count(), self.kernel.instruments)
+        if added:  # a venue connected since start-up
+            self.symbol_box.addItems(added)
         self._sync_feed()
         if self._readout_dirty:
             self._update_readout()
