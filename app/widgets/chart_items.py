@@ -486,6 +486,7 @@ class PriceLinesLayer(Layer):
 
     def draw(self, p: QPainter, m: Mapper) -> None:
         th = self._labels.height
+        p.setFont(self._labels.font)  # the font the boxes were measured in (else the text overruns them)
         boxes: list[QRectF] = []  # labels placed so far: a label that would cover one moves right of it
         for line in sorted(self.lines, key=lambda ln: -ln.value):
             y = math.floor(float(m.py(np.float64(line.value)))) + 0.5
@@ -627,6 +628,7 @@ class LegendLayer(Layer):
         if m.xa > self._extent.right() or m.ya > self._extent.bottom():
             return
         lh = self._labels.height + 2
+        p.setFont(self._labels.font)  # the font ``_extent`` was measured in: text never outgrows its repaint
         for r, row in enumerate(self.rows):
             x = 8.0
             for text, color in row:

@@ -101,9 +101,8 @@ class MainWindow(QMainWindow):
             dock.setWidget(widget)
             self.addDockWidget(area, dock)
             self.docks[name] = dock
-        self.tabifyDockWidget(self.docks["strategies"], self.docks["log"])
-        self.tabifyDockWidget(self.docks["strategies"], self.docks["ml"])
-        self.tabifyDockWidget(self.docks["positions"], self.docks["strategies"])
+        for name in ("strategies", "ml", "log"):  # one tab group beside the order table
+            self.tabifyDockWidget(self.docks["positions"], self.docks[name])
         self.docks["positions"].raise_()
         self.resizeDocks([self.docks["watchlist"], self.docks["ladder"]], [420, 330], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["watchlist"], self.docks["ticket"], self.docks["risk"]], [110, 200, 330],

@@ -308,8 +308,12 @@ def install_venue_ui(window: Any, kernel: Any, manager: Any) -> VenuesWidget:
     dock.setObjectName("dock_venues")
     dock.setWidget(widget)
     window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
-    if "log" in getattr(window, "docks", {}):
-        window.tabifyDockWidget(window.docks["log"], dock)
+    docks = getattr(window, "docks", {})
+    if "log" in docks:
+        window.tabifyDockWidget(docks["log"], dock)
+    if "blotter" in docks and "positions" in docks:  # the order table needs the width to be readable
+        window.resizeDocks([docks["blotter"], docks["positions"]], [800, 800], Qt.Orientation.Horizontal)
+        docks["positions"].raise_()
     window.frames.add(widget)
     menu = window.menuBar().addMenu("V&enues")
     action = menu.addAction("Connect…")

@@ -404,3 +404,27 @@ def test_a_million_candles_build_and_draw(qtbot, chart):
     chart.set_x_range(0, n - 1)
     paint(qtbot, chart)
     assert len(chart._window.x) < 1_000 and chart._window.high.max() == pytest.approx(close.max() + 0.2)
+
+
+def test_legend_text_stays_inside_the_area_it_repaints(qtbot, chart):
+    """A legend's repaint area is measured in the label font; the text must be drawn in that same font, or a
+    longer text overruns the area and its tail stays on screen after the next update (a stale "%")."""
+    from PySide6.QtGui import QColor, QFont, QImage, QPainter
+
+    chart.set_bars(make_bars(300))
+    chart.add_indicator("sma", {"timeperiod": 20})
+    paint(qtbot, chart)
+    pane = chart.price
+    legend = pane.legend
+    assert legend.rows and legend.extent.width() > 0
+    img = QImage(int(pane.rect.width()), int(pane.rect.height()), QImage.Format.Format_ARGB32)
+    img.fill(Qt.GlobalColor.transparent)
+    p = QPainter(img)
+    big = QFont()
+    big.setPointSizeF(20.0)  # whatever font the painter had before (the widget's, another layer's)
+    p.setFont(big)
+    legend.draw(p, pane.mapper())
+    p.end()
+    painted = [x for x in range(img.width()) for y in range(0, int(legend.extent.height()), 2)
+               if QColor.fromRgba(img.pixel(x, y)).alpha() > 0]
+    assert painted and max(painted) <= legend.extent.right()
