@@ -8,8 +8,8 @@ Outputs (git-ignored): ``dist/kestrel/`` (``kestrel`` + ``_internal/``; ``dist/K
 docs/BENCHMARKS.md). Windows and macOS installers are built from the bundle by their own recipes
 (``packaging/windows/kestrel.iss``, ``packaging/macos/make_dmg.sh``); see docs/PACKAGING.md.
 
-After PyInstaller the script strips debug symbols from the few large libraries known to be safe to strip
-(never numpy's or scipy's vendored libraries: stripping those breaks them), refuses a bundle that contains
+After PyInstaller the script strips symbol tables from the libraries (never numpy's or scipy's vendored
+``*.libs``: stripping those breaks them), byte-compiles the modules shipped as source, refuses a bundle that contains
 another Qt binding, and on Linux records the bundle's glibc floor (the build machine's: build on the oldest
 distribution you support) for the .deb's dependencies.
 """
@@ -35,10 +35,10 @@ NAME = "kestrel"
 PACKAGE = "kestrel-terminal"
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 
-#: Libraries whose debug symbols are dead weight and which work stripped (checked by the self-test of the
-#: stripped bundle). Matched on the file name; everything else is left exactly as the wheels shipped it.
-SAFE_TO_STRIP = re.compile(r"^(libllvmlite\.so|libQt6\w*\.so\.6|libonnxruntime\.so[.\d]*|"
-                           r"onnxruntime_pybind11_state\..*\.so|libmini_racer\.glibc\.so)$")
+#: Stripping (``strip --strip-unneeded``: symbol tables and debug sections, never dynamic symbols) saves
+#: ~120 MB, but not for the libraries that auditwheel/delocate vendored into ``<package>.libs`` folders
+#: (numpy's, scipy's OpenBLAS): they were rewritten by patchelf, and strip breaks them.
+NEVER_STRIP = re.compile(r"(^|/)[^/]+\.libs/")
 #: Other Qt bindings must never be in the bundle (pyqtgraph and qasync probe for them).
 STRAY_BINDINGS = ("PyQt5", "PyQt6", "PySide2", "shiboken2")
 
@@ -87,16 +87,34 @@ def internal_dir() -> Path:
 
 
 def strip_safe_libraries() -> int:
-    """Strip debug symbols from SAFE_TO_STRIP (Linux only: macOS and Windows wheels ship stripped)."""
+    """``strip --strip-unneeded`` every ELF file but NEVER_STRIP's (Linux only: macOS and Windows wheels ship
+    stripped, and their signatures must stay intact)."""
     if not sys.platform.startswith("linux") or shutil.which("strip") is None:
         return 0
+    internal = internal_dir()
     saved = 0
-    for path in sorted(internal_dir().rglob("*")):
-        if path.is_file() and not path.is_symlink() and SAFE_TO_STRIP.match(path.name):
-            before = path.stat().st_size
-            subprocess.run(["strip", "--strip-debug", str(path)], check=True)
-            saved += before - path.stat().st_size
+    for path in sorted(internal.rglob("*")):
+        if not path.is_file() or path.is_symlink() or NEVER_STRIP.search(path.relative_to(internal).as_posix()):
+            continue
+        with path.open("rb") as f:
+            if f.read(4) != b"\x7fELF":
+                continue
+        before = path.stat().st_size
+        subprocess.run(["strip", "--strip-unneeded", str(path)], check=True)
+        saved += before - path.stat().st_size
     return saved
+
+
+def precompile() -> int:
+    """Byte-compile the modules the spec ships as ``.py`` (numba's jitted ones), so the installed program
+    never compiles them at start and never writes ``__pycache__`` into its install folder."""
+    import compileall
+
+    folder = internal_dir() / "app"
+    ok = compileall.compile_dir(str(folder), quiet=1, ddir=None, workers=1)
+    if not ok:
+        raise SystemExit(f"byte-compiling {folder} failed")
+    return sum(1 for _ in folder.rglob("*.pyc"))
 
 
 def check_bundle() -> list[str]:
@@ -208,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         report["pyinstaller_s"] = round(time.perf_counter() - t0, 1)
         report["bundle_unstripped_bytes"] = du(internal_dir().parent)
         report["stripped_bytes"] = strip_safe_libraries()
+        report["precompiled_modules"] = precompile()
     report["qt_modules"] = check_bundle()
     report["bundle_bytes"] = du(internal_dir().parent)
     print(f"bundle: {internal_dir().parent} {mb(report['bundle_bytes'])}; Qt modules: {', '.join(report['qt_modules'])}")

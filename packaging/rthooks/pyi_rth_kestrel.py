@@ -5,9 +5,14 @@
   install (read-only under /usr/lib or Program Files). The jitted modules are shipped as real ``.py``
   files (the spec's ``module_collection_mode``) so numba's cache index, keyed on the source file, finds the
   same entries whatever directory the program is launched from.
+- Nothing is written into the install folder: the modules shipped as ``.py`` are precompiled by
+  packaging/build.py, and Python never writes ``__pycache__`` there (it may be read-only, or owned by dpkg).
 - Settings the trader set in the environment win (``setdefault``).
 """
 import os
+import sys
+
+sys.dont_write_bytecode = True
 
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 os.environ.setdefault("QT_API", "pyside6")
