@@ -107,8 +107,12 @@ def strip_safe_libraries() -> int:
 
 def precompile() -> int:
     """Byte-compile the modules the spec ships as ``.py`` (numba's jitted ones), so the installed program
-    never compiles them at start and never writes ``__pycache__`` into its install folder."""
+    never compiles them at start and never writes ``__pycache__`` into its install folder. Not on macOS:
+    PyInstaller has already signed the .app, and a file added now would break the signature."""
     import compileall
+
+    if sys.platform == "darwin":
+        return 0
 
     folder = internal_dir() / "app"
     ok = compileall.compile_dir(str(folder), quiet=1, ddir=None, workers=1)
