@@ -233,8 +233,13 @@ class Worker:
         return self.outcome
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the worker; one still running (an earlier step failed) is terminated, so the exit is prompt."""
+        if self.pool is None:
+            return
+        if not self.future.done():
+            for proc in list(getattr(self.pool, "_processes", {}).values()):  # no public way to stop a worker
+                proc.terminate()
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
     def process_step(self) -> str:
         fills = self.result()["fills"]
