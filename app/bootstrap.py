@@ -23,7 +23,14 @@ def create_app():
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Kestrel")
     app.setOrganizationName("Kestrel")
-    qss = Path(__file__).resolve().parent.parent / "resources" / "theme" / "dark.qss"
+    from app.paths import resources_dir
+
+    icon = resources_dir() / "icons" / "kestrel.png"
+    if icon.exists() and app.windowIcon().isNull():
+        from PySide6.QtGui import QIcon
+
+        app.setWindowIcon(QIcon(str(icon)))
+    qss = resources_dir() / "theme" / "dark.qss"
     if qss.exists():
         text = qss.read_text()
         if app.styleSheet() != text:  # re-setting it re-polishes every live widget for nothing

@@ -20,6 +20,10 @@ import sys
 from pathlib import Path
 
 
+#: ``app.engine.indicators.background.CHILD_FLAG`` (not imported here: the CLI's start stays cheap).
+WARM_INDICATORS_FLAG = "--warm-indicator-cache"
+
+
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--profile", type=Path, default=argparse.SUPPRESS,
@@ -63,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv == [WARM_INDICATORS_FLAG]:  # hidden: a frozen build's indicator warm-up child (no ``python -m``)
+        from app.engine.indicators.background import main as warm_indicator_cache
+
+        return warm_indicator_cache()
     args = build_parser().parse_args(argv)
     from app.config import default_profile_dir
 

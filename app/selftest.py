@@ -1,8 +1,16 @@
-"""``kestrel --self-test``: start the real window offscreen and drive it end to end.
+"""``kestrel --self-test``: start the real window offscreen and drive every subsystem, step by step.
 
-Steps: feed -> chart -> ticket order -> fill -> position -> kill switch -> reset. Each step must succeed
-within its deadline; the first failure is printed with its step name and the exit code is 1. Without
-``--profile`` it runs in a temporary profile, so a trader's own orders and kill state are never touched.
+Steps: window -> feed -> chart -> ticket order -> fill -> position -> kill switch -> reset (the window and the
+one order path), then audit (the hash-chained trail of those orders verifies), indicators (numba kernels
+compiled or loaded from the per-user cache, which the line says), ML inference (the bundled model through
+onnxruntime), plugins (every bundled plugin loads, one runs a backtest), user plugin (a probe file in
+``<profile>/plugins`` loads and runs, then is removed), worker process (a backtest in a ``spawn`` worker,
+started at the beginning and running alongside), venue libraries (ccxt, akshare with its calendar and JS
+engine, scikit-learn, skl2onnx) and secrets (OS keyring, or the encrypted-file fallback).
+
+Each step prints its name and time; the first failure is printed with its step name and the exit code is 1.
+Without ``--profile`` it runs in a temporary profile, so a trader's own orders and kill state are never
+touched. It is the installers' acceptance test: ``packaging/`` runs it on the frozen build.
 """
 from __future__ import annotations
 
@@ -13,9 +21,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-
-class StepFailed(RuntimeError):
-    pass
+from app import selftest_checks as checks
+from app.selftest_checks import StepFailed
 
 
 def run_self_test(profile: Path | None) -> int:
@@ -25,6 +32,7 @@ def run_self_test(profile: Path | None) -> int:
     if profile is None:
         tmp = tempfile.TemporaryDirectory(prefix="kestrel-selftest-")
         profile = Path(tmp.name)
+    scratch = tempfile.TemporaryDirectory(prefix="kestrel-selftest-work-")
     from app.bootstrap import build, create_app
 
     app = create_app()
@@ -34,19 +42,22 @@ def run_self_test(profile: Path | None) -> int:
         print(f"FAIL start: {exc}", flush=True)
         return 1
     window.show()
-    steps = SelfTest(app, kernel, window)
+    steps = SelfTest(app, kernel, window, Path(profile), Path(scratch.name))
     ok = steps.run()
     window.close()
     kernel.close()
     print(f"self-test {'passed' if ok else 'FAILED'} in {time.perf_counter() - t_start:.2f} s", flush=True)
+    scratch.cleanup()
     if tmp is not None:
         tmp.cleanup()
     return 0 if ok else 1
 
 
 class SelfTest:
-    def __init__(self, app, kernel, window) -> None:
+    def __init__(self, app, kernel, window, profile: Path, scratch: Path) -> None:
         self.app, self.kernel, self.window = app, kernel, window
+        self.profile, self.scratch = profile, scratch
+        self.worker: checks.Worker | None = None
 
     def pump(self, seconds: float, until: Callable[[], bool] | None = None) -> bool:
         """Run the engine and the UI (as the qasync loop would) until ``until()`` or the deadline."""
@@ -61,20 +72,47 @@ class SelfTest:
         return until is None
 
     def run(self) -> bool:
-        steps = [("feed", self.feed), ("chart", self.chart), ("ticket order", self.ticket_order),
-                 ("fill", self.fill), ("position", self.position), ("kill switch", self.kill_switch),
-                 ("reset", self.reset)]
-        for name, step in steps:
-            t0 = time.perf_counter()
-            try:
-                detail = step()
-            except Exception as exc:  # noqa: BLE001
-                print(f"FAIL {name}: {exc}", flush=True)
-                return False
-            print(f"ok   {name:<13} {1000 * (time.perf_counter() - t0):7.1f} ms  {detail}", flush=True)
-        return True
+        self.worker = checks.Worker(self.scratch)  # a spawn process: runs while the window is being driven
+        steps = [("window", self.window_shown), ("feed", self.feed), ("chart", self.chart),
+                 ("ticket order", self.ticket_order), ("fill", self.fill), ("position", self.position),
+                 ("kill switch", self.kill_switch), ("reset", self.reset),
+                 ("audit", lambda: checks.audit(self.kernel, self.profile)),
+                 ("indicators", checks.indicators),
+                 ("ML inference", lambda: checks.ml_inference(self.profile)),
+                 ("plugins", lambda: checks.plugins(self.profile)),
+                 ("user plugin", lambda: checks.user_plugin(self.profile)),
+                 ("worker process", self.worker.process_step),
+                 ("venue libraries", self.worker.libraries_step),
+                 ("secrets", lambda: checks.secrets(self.profile))]
+        try:
+            for name, step in steps:
+                t0 = time.perf_counter()
+                try:
+                    detail = step()
+                except Exception as exc:  # noqa: BLE001
+                    print(f"FAIL {name}: {exc}", flush=True)
+                    return False
+                print(f"ok   {name:<15} {1000 * (time.perf_counter() - t0):7.1f} ms  {detail}", flush=True)
+            return True
+        finally:
+            self.worker.close()
 
     # -------------------------------------------------------------------------------------------- steps
+    def window_shown(self) -> str:
+        w = self.window
+        self.app.processEvents()
+        if not w.isVisible():
+            raise StepFailed("the main window is not visible")
+        image = w.grab().toImage()
+        if image.isNull() or image.width() < 400 or image.height() < 300:
+            raise StepFailed("the main window did not render")
+        from PySide6.QtWidgets import QDockWidget
+
+        docks = [d.windowTitle() for d in w.findChildren(QDockWidget) if not d.isHidden()]
+        if not docks:
+            raise StepFailed("the main window shows no docks")
+        return f"{image.width()}x{image.height()} px, {len(docks)} docks ({', '.join(docks[:6])}...)"
+
     def feed(self) -> str:
         k = self.kernel
         trades0 = sum(s.trades for s in k.market.symbols.values())

@@ -27,11 +27,12 @@ from pathlib import Path
 from types import ModuleType
 
 from app.api import API_VERSION, ParamError, Strategy, api_compatible, declared_params
+from app.paths import bundled_plugins_dir
 
 log = logging.getLogger("kestrel.plugins")
 
 ENTRY_POINT_GROUP = "kestrel.strategies"
-BUNDLED_DIR = Path(__file__).resolve().parents[2] / "plugins"
+BUNDLED_DIR = bundled_plugins_dir()  # next to app/ from source; inside the bundle when frozen
 
 
 @dataclass

@@ -27,8 +27,12 @@ def run(args: list[str], timeout: float = 120, code: str | None = None, **env) -
 def test_self_test_passes_every_step(tmp_path):
     r = run(["--self-test", "--profile", str(tmp_path / "p")])
     assert r.returncode == 0, r.stdout + r.stderr
-    for step in ("feed", "chart", "ticket order", "fill", "position", "kill switch", "reset"):
-        assert f"ok   {step}" in r.stdout
+    for step in ("window", "feed", "chart", "ticket order", "fill", "position", "kill switch", "reset", "audit",
+                 "indicators", "ML inference", "plugins", "user plugin", "worker process", "venue libraries",
+                 "secrets"):
+        assert f"ok   {step}" in r.stdout, step
+    assert "numba cache" in r.stdout
+    assert not (tmp_path / "p" / "plugins" / "kestrel_selftest_probe.py").exists()
     assert "self-test passed" in r.stdout
 
 

@@ -2,10 +2,10 @@
 
 Why a process and not a thread: compiling every kernel takes ~50 s of CPU with an empty cache,
 and Numba holds the GIL for much of it, so a compiling thread in the GUI process would stutter
-the window.  The child (``python -m app.engine.indicators.background``) lowers its own priority,
-runs :func:`app.engine.indicators.warmup` and, on success, writes a stamp next to the cache.  The
-GUI process never compiles on purpose: it loads each kernel from the cache, lazily, the first time
-an indicator is used.
+the window.  The child (``python -m app.engine.indicators.background``, or, in a frozen build,
+``kestrel --warm-indicator-cache``) lowers its own priority, runs :func:`app.engine.indicators.warmup`
+and, on success, writes a stamp next to the cache.  The GUI process never compiles on purpose: it
+loads each kernel from the cache, lazily, the first time an indicator is used.
 
 :func:`cache_is_warm` compares the stamp with a fingerprint of what the cache depends on (this
 package's sources, Python, numba, the machine) without importing numba, so a warm start spawns
@@ -117,16 +117,24 @@ class Warmup:
             pass
 
 
+#: The hidden ``kestrel`` flag that runs :func:`main` (a frozen build has no ``python -m``: its
+#: ``sys.executable`` is the ``kestrel`` program itself; see ``app.cli.main``).
+CHILD_FLAG = "--warm-indicator-cache"
+
+
+def child_command() -> list[str]:
+    """The warm-up child's command line: ``python -m`` from source, ``kestrel CHILD_FLAG`` when frozen."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, CHILD_FLAG]
+    return [sys.executable, "-m", "app.engine.indicators.background"]
+
+
 def start(deadline_s: float = DEADLINE_S, command: list[str] | None = None) -> Warmup | None:
     """Spawn the low-priority warm-up child if the cache is cold; None if nothing to do or on
     error (logged).  Never raises.  ``command`` replaces the child's command line (tests)."""
     try:
         if cache_is_warm():
             log.info("indicator kernels: on-disk cache is warm")
-            return None
-        if getattr(sys, "frozen", False):  # no ``python -m`` in a frozen build
-            log.info("indicator kernels: background warm-up not available in this build; they compile on "
-                     "first use")
             return None
         root = str(PACKAGE_DIR.parents[2])  # the folder that holds the ``app`` package
         env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir())
@@ -135,7 +143,7 @@ def start(deadline_s: float = DEADLINE_S, command: list[str] | None = None) -> W
         flags = 0
         if sys.platform == "win32":
             flags = subprocess.IDLE_PRIORITY_CLASS | subprocess.CREATE_NO_WINDOW
-        cmd = command or [sys.executable, "-m", "app.engine.indicators.background"]
+        cmd = command or child_command()
         proc = subprocess.Popen(cmd, cwd=root, env=env,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors,
                                 creationflags=flags)

@@ -29,8 +29,9 @@ from app.engine.latency import LatencyStats
 from app.engine.ml.artifact import read_manifest
 from app.engine.ml.drift import DriftMonitor, DriftReference
 from app.engine.ml.features import FeatureError, FeatureSpec
+from app.paths import bundled_model_dir
 
-BUNDLED_DIR = Path(__file__).resolve().parents[3] / "resources" / "models" / "default"
+BUNDLED_DIR = bundled_model_dir()  # resources/models/default, from source or inside a frozen bundle
 # One onnxruntime session per distinct model file (by sha256) in the process: ten strategies on the same
 # model share its trees in memory and in the CPU caches; each keeps its own input/output binding.
 _SESSIONS: "weakref.WeakValueDictionary[str, Any]" = weakref.WeakValueDictionary()
