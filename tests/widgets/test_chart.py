@@ -416,7 +416,8 @@ def test_legend_text_stays_inside_the_area_it_repaints(qtbot, chart):
     paint(qtbot, chart)
     pane = chart.price
     legend = pane.legend
-    assert legend.rows and legend.extent.width() > 0
+    qtbot.waitUntil(lambda: bool(legend.rows), timeout=2_000)  # the readout follows on a frame timer
+    assert legend.extent.width() > 0
     img = QImage(int(pane.rect.width()), int(pane.rect.height()), QImage.Format.Format_ARGB32)
     img.fill(Qt.GlobalColor.transparent)
     p = QPainter(img)
