@@ -56,4 +56,3 @@ def new_symbols(known: int, instruments: dict) -> list[str]:
     if len(instruments) <= known:
         return []
     return list(instruments)[known:]
-

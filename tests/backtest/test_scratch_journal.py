@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 
 from app.engine.backtest import _ScratchStore
-from app.engine.messages import OrderType, Side
-from app.engine.orders import Order
 from app.engine.execution import _fill_row
-from app.engine.messages import OrderFilled
+from app.engine.messages import OrderFilled, OrderType, Side
+from app.engine.orders import Order
 
 
 def _fill(cid: str, trade_id: str, qty: float = 1.0) -> tuple:
