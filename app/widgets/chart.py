@@ -578,6 +578,9 @@ class ChartWidget(QWidget):
         moved = self.view.set_x(x0, x1) or y_moved
         first = n - 1 - grew  # the last bar before, and any after it
         strip = self._tail_strip(win, first) if tail_only and not moved else None
+        live_x = math.floor((strip if grew == 0 and strip is not None else self._tail_strip(win, n - 1)).left()) - 1
+        for pane in self.panes:
+            pane.set_live_x(live_x)
         if strip is not None and grew:
             self._time_ticks_grew(ticks_before, first, strip)
         for item in (self.candles, self.volume, self.markers):
@@ -600,11 +603,15 @@ class ChartWidget(QWidget):
         if self.kernel is None and not self._readout_timer.isActive():
             self._readout_timer.start()
 
-    def _set_y(self, pane: Pane, y: tuple[float, float], tail_only: bool) -> bool:
-        if tail_only and pane.y0 <= y[0] and y[1] <= pane.y1:
-            if y[1] - y[0] > 0.7 * (pane.y1 - pane.y0):  # still a snug fit: keep the scale still
+    def _set_y(self, pane: Pane, y: tuple[float, float, float, float], tail_only: bool) -> bool:
+        """Fit ``pane`` to ``y`` (y0, y1, lo, hi). On a live tick the scale stays still while the window's
+        extremes stay inside it and it is still a snug fit: a tick that moves the scale repaints the pane,
+        a trending last bar would otherwise do so on every tick."""
+        y0, y1, lo, hi = y
+        if tail_only and pane.y0 <= lo and hi <= pane.y1:
+            if y1 - y0 > 0.7 * (pane.y1 - pane.y0):
                 return False
-        return pane.set_y(*y)
+        return pane.set_y(y0, y1)
 
     def _tail_strip(self, win, first: int) -> QRectF:
         """The columns of the bars from ``first`` on (their buckets), with the bucket before them (a line

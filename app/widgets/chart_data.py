@@ -168,29 +168,32 @@ class Buckets:
                 col = ind.column(j)[f:l]
                 mn[last], mx[last] = np.fmin.reduce(col), np.fmax.reduce(col)
 
-    def y_ranges(self, panes: list, log_scale: bool) -> list[tuple[float, float]]:
+    def y_ranges(self, panes: list, log_scale: bool) -> list[tuple[float, float, float, float]]:
         """``y_range`` of each pane (the last bucket's extents are read once)."""
         last = list(self._extents(slice(-1, None)))
         return [self.y_range(p, log_scale, last) for p in panes]
 
-    def y_range(self, pane: object, log_scale: bool, last: list | None = None) -> tuple[float, float]:
-        """The pane's y-range: its extremes over the window, padded (log10 for a log price scale)."""
+    def y_range(self, pane: object, log_scale: bool, last: list | None = None
+                ) -> tuple[float, float, float, float]:
+        """The pane's y-range, padded, then its extremes over the window without the padding (y0, y1,
+        lo, hi; log10 for a log price scale). A live tick keeps the scale still while the extremes stay
+        inside the range already shown (the padding is headroom, not a target)."""
         nan = float("nan")
         lo, hi = self._rest.get(id(pane), [nan, nan])
         for p, a, b in self._extents(slice(-1, None)) if last is None else last:
             if p is pane:
                 lo, hi = fmin1(lo, a), fmax1(hi, b)
         if lo != lo or hi != hi:
-            return 0.0, 1.0
+            return 0.0, 1.0, 0.0, 1.0
         if pane is self._volume:
-            return 0.0, hi * 1.12 or 1.0
+            return 0.0, hi * 1.12 or 1.0, 0.0, hi
         if pane is self._price:
             if log_scale:
                 lo, hi = math.log10(max(lo, 1e-12)), math.log10(max(hi, 1e-12))
             pad = (hi - lo) * 0.06 or abs(hi) * 0.001 or 1.0
         else:
             pad = (hi - lo) * 0.08 or abs(hi) * 0.01 or 1.0
-        return lo - pad, hi + pad
+        return lo - pad, hi + pad, lo, hi
 
 
 class ChartSeries:

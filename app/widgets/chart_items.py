@@ -8,6 +8,7 @@ draws only the primitives in the repainted columns.
 """
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 from typing import Callable
@@ -24,6 +25,8 @@ log = logging.getLogger("kestrel.ui.chart")
 
 UP = QColor("#26a69a")
 DOWN = QColor("#ef5350")
+ANTIALIASING = QPainter.RenderHint.Antialiasing  # (a PySide enum member lookup costs a Python call per use)
+NO_PEN = Qt.PenStyle.NoPen
 
 
 class Mapper:
@@ -57,6 +60,7 @@ class Layer:
     """One thing a pane draws (candles, a line, the grid...)."""
 
     z = 0.0
+    overlay = False  # drawn over the pane's cached base image on every repaint (lines, legend, crosshair)
 
     def __init__(self) -> None:
         self.pane = None  # the Pane (chart_view) that draws this layer
@@ -68,6 +72,8 @@ class Layer:
         None: the whole pane)."""
         self.dirty = True
         if self.pane is not None:
+            if not self.overlay:
+                self.pane.mark_stale(strip)
             self.pane.repaint_strip(strip)
 
     def build(self, m: Mapper) -> None:
@@ -88,13 +94,14 @@ def blend(color: QColor, alpha: float, background: QColor = QColor("#0d1117")) -
 class Prims:
     """A numpy-backed array of QLineF / QRectF / PixmapFragment that QPainter draws in one call.
 
-    ``keys`` holds each primitive's x (pixels, ascending), so a partial repaint draws only the slice that
-    lies in the exposed columns instead of every primitive clipped away one by one."""
+    ``keys`` holds each primitive's x (pixels, ascending; a list: bisecting it is cheaper than a numpy
+    call), so a partial repaint draws only the slice that lies in the exposed columns instead of every
+    primitive clipped away one by one."""
 
     def __init__(self, klass: type, nfields: int) -> None:
         self.klass, self.nfields = klass, nfields
         self.a = np.zeros((16, nfields))
-        self.keys = np.zeros(16)
+        self.keys: list[float] = []
         self.n = 0
         self._addr = self.a.ctypes.data  # (ndarray.ctypes imports ctypes on every access)
 
@@ -105,7 +112,6 @@ class Prims:
         if n > len(self.a):
             cap = max(n, 2 * len(self.a))
             self.a = np.zeros((cap, self.nfields))
-            self.keys = np.zeros(cap)
             self._addr = self.a.ctypes.data
         self.n = n
         return self.a[:n]
@@ -113,9 +119,9 @@ class Prims:
     def span(self, m: "Mapper", margin: float = 4.0) -> tuple[int, int]:
         if m.xa <= 0 and m.xb >= m.w:
             return 0, self.n
-        k = self.keys[: self.n]
-        lo, hi = k.searchsorted((m.xa - margin, m.xb + margin))
-        return max(int(lo) - 1, 0), int(hi)  # the one before may reach in (a line segment keyed by its start)
+        k, n = self.keys, self.n
+        lo, hi = bisect.bisect_left(k, m.xa - margin, 0, n), bisect.bisect_left(k, m.xb + margin, 0, n)
+        return max(lo - 1, 0), hi  # the one before may reach in (a line segment keyed by its start)
 
     def args(self, lo: int, hi: int) -> tuple:
         ptr = shiboken6.wrapInstance(self._addr + lo * 8 * self.nfields, self.klass)
@@ -125,13 +131,13 @@ class Prims:
 def _lines(arr: Prims, x0, y0, x1, y1) -> None:
     a = arr.resize(len(x0))
     a[:, 0], a[:, 1], a[:, 2], a[:, 3] = x0, y0, x1, y1
-    arr.keys[: arr.n] = x0
+    arr.keys = a[:, 0].tolist()
 
 
 def _rects(arr: Prims, x, y, w, h) -> None:
     a = arr.resize(len(x))
     a[:, 0], a[:, 1], a[:, 2], a[:, 3] = x, y, w, h
-    arr.keys[: arr.n] = x
+    arr.keys = a[:, 0].tolist()
 
 
 def draw_lines(p: QPainter, arr: Prims, m: "Mapper") -> None:
@@ -167,7 +173,7 @@ class BarShapes:
 
     def draw(self, p: QPainter, color: QColor, m: "Mapper") -> None:
         if len(self.rects):
-            p.setPen(Qt.PenStyle.NoPen)
+            p.setPen(NO_PEN)
             p.setBrush(color)
             draw_rects(p, self.rects, m)
         elif len(self.lines):
@@ -311,10 +317,12 @@ class LineLayer(Layer):
         self._bars.draw(p, self._fill, m)
         if len(self._segments):
             smooth = self.data is not None and self.data[3] == 0  # zoomed out, min-max spans: no AA needed
-            p.setRenderHint(QPainter.RenderHint.Antialiasing, smooth)
+            if smooth:
+                p.setRenderHint(ANTIALIASING, True)
             p.setPen(self._pen)
             draw_lines(p, self._segments, m)
-            p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+            if smooth:
+                p.setRenderHint(ANTIALIASING, False)
 
 
 class GridLayer(Layer):
@@ -326,7 +334,7 @@ class GridLayer(Layer):
                  time_ticks: Callable[[float, float, float], list[float]]) -> None:
         super().__init__()
         self._price_ticks, self._time_ticks = price_ticks, time_ticks
-        self._h = Prims(QLineF, 4)  # horizontal: always drawn whole
+        self._h = Prims(QLineF, 4)  # horizontal: drawn across the repainted columns only
         self._v = Prims(QLineF, 4)  # vertical: sliced to the repainted columns
         self._pen = QPen(QColor("#1c2128"), 0)
 
@@ -338,8 +346,11 @@ class GridLayer(Layer):
 
     def draw(self, p: QPainter, m: Mapper) -> None:
         p.setPen(self._pen)
-        if len(self._h):
-            p.drawLines(*self._h.args(0, len(self._h)))
+        h = self._h
+        if h.n:
+            a = h.a[: h.n]
+            a[:, 0], a[:, 2] = max(m.xa - 1.0, 0.0), min(m.xb + 1.0, m.w)  # (a clipped-away run costs as if drawn)
+            p.drawLines(*h.args(0, h.n))
         draw_lines(p, self._v, m)
 
 
@@ -450,6 +461,7 @@ class PriceLinesLayer(Layer):
     line calls ``on_cancel(order_id)``. Clicks and drags away from an order line go to the view box."""
 
     z = 40
+    overlay = True
     GRAB_PX = 5
 
     def __init__(self, on_drag_finished: Callable[[str, float], None],
@@ -553,6 +565,7 @@ class CrosshairLayer(Layer):
     (the hovered pane). Moving the mouse repaints two thin strips."""
 
     z = 50
+    overlay = True
 
     def __init__(self, vertical: bool) -> None:
         super().__init__()
@@ -592,6 +605,7 @@ class LegendLayer(Layer):
     """The pane's legend at its top-left: rows of (text, colour) segments (OHLC, indicator values)."""
 
     z = 60
+    overlay = True
 
     def __init__(self) -> None:
         super().__init__()

@@ -6,6 +6,14 @@ region, which costs more than drawing the chart. Here a live tick dirties a few 
 bar's strip, the last-price line, its tag); ``paintEvent`` draws each rect with a single-rect clip and only
 the primitives in its columns. A pan or zoom is one full repaint: background, grid, layers, scales.
 
+Each pane keeps a base image: its static layers (grid, candles, volume, indicator lines, markers) rendered
+left of the live column (``live_x``, where the last bar's strip starts). A repaint blits the base where it
+can, draws the layers directly only right of ``live_x``, then draws the overlays (price lines, legend,
+crosshair) on top. So the legend's refresh, the last-price line crossing the whole chart and the crosshair
+following the mouse cost a blit and their own drawing, not a pass over every candle under them. A layer
+whose data changes marks its strip stale (``mark_stale``); the base is re-rendered there before the next
+blit that needs it; a new view (pan, zoom, y-range) makes the whole base stale.
+
 Mouse and keys: drag pans, the wheel zooms around the cursor, a double-click follows the latest bar; a
 working-order line can be dragged (modify) or right-clicked (cancel). The chart widget owns the logic;
 this class routes the events.
@@ -13,10 +21,11 @@ this class routes the events.
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QPointF, QRect, QRectF, Qt
-from PySide6.QtGui import QColor, QPainter, QPen, QRegion
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QRegion
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app.widgets.chart_axes import PriceScale, TimeScale, TimeTicks
@@ -29,6 +38,7 @@ log = logging.getLogger("kestrel.ui.chart")
 BG = QColor("#0d1117")
 SEPARATOR = QColor("#2d333b")
 MAX_RECTS = 8  # more dirty rects than this: repaint their bounding rect once
+IDLE_MS = 60  # after a pan or zoom, the base images are rendered once the view has been still this long
 
 
 class Pane:
@@ -46,6 +56,9 @@ class Pane:
         self._m: Mapper | None = None
         self._last_strip: QRectF | None = None
         self._failed: set[int] = set()
+        self.live_x = float("inf")  # pane columns at or right of it are drawn directly on every repaint
+        self._base: QImage | None = None  # the static layers left of ``live_x`` (device pixels)
+        self._stale = QRegion()  # where the base must be re-rendered before it is blitted (pane pixels)
         self.grid = self.add(GridLayer(lambda m: self.scale.ticks(m.y0, m.y1, m.h)[0], view.time_ticks.xs))
         self.legend = self.add(LegendLayer())
         self.vline = self.add(CrosshairLayer(vertical=True))
@@ -86,9 +99,26 @@ class Pane:
         self.repaint_strip(None)
         return True
 
+    def set_live_x(self, x: float) -> None:
+        """The live bar's strip starts at column ``x`` (pane pixels): right of it the pane is drawn on every
+        repaint, left of it blitted from the base. Columns that change sides are re-rendered."""
+        x = math.floor(x)
+        if x != self.live_x:
+            old, self.live_x = self.live_x, x
+            a, b = min(old, x), max(old, x)
+            self.mark_stale(None if math.isinf(b) else QRectF(a, 0, b - a, self.rect.height()))
+
+    def mark_stale(self, strip: QRectF | None) -> None:
+        """A static layer changed in ``strip`` (pane pixels; None: everywhere): re-render the base there."""
+        if strip is not None and strip.left() >= self.live_x:
+            return  # the live columns are drawn on every repaint, never taken from the base
+        bounds = QRect(0, 0, math.ceil(self.rect.width()), math.ceil(self.rect.height()))
+        self._stale += bounds if strip is None else strip.toAlignedRect().intersected(bounds)
+
     def repaint_strip(self, strip: QRectF | None) -> None:
         """Repaint ``strip`` (pane pixels) or, with None, the whole pane and its scale."""
         if strip is None:
+            self.mark_stale(None)
             self.view.dirty(self.rect.united(self.scale_rect).toAlignedRect())
             return
         if strip == self._last_strip:  # several layers asking for the same strip (a live tick)
@@ -109,27 +139,28 @@ class Pane:
         key = m.key()
         rebuild_all = key != self._key
         self._key = key
+        if rebuild_all:
+            self.mark_stale(None)
         for layer in self.layers:
             if layer.visible and (rebuild_all or layer.dirty):
                 layer.dirty = False
                 self._guarded(layer, layer.build, m)
 
     def paint(self, p: QPainter, clip: QRectF) -> None:
+        """Paint ``clip`` (widget pixels): the base image left of ``live_x``, the static layers right of
+        it, the overlays."""
         r = clip.intersected(self.rect)
         if not r.isEmpty() and self._m is not None:
             m, left, top = self._m, self.rect.left(), self.rect.top()
+            rp = r.translated(-left, -top)  # pane pixels
+            live = min(max(self.live_x, rp.left()), rp.right())
             p.save()
-            p.setClipRect(r)
             p.translate(left, top)
-            m.xa, m.xb, m.ya, m.yb = r.left() - left, r.right() - left, r.top() - top, r.bottom() - top
-            for layer in self.layers:
-                if layer.visible:
-                    try:
-                        layer.draw(p, m)
-                    except Exception:  # noqa: BLE001 - an exception escaping paintEvent kills the process
-                        if id(layer) not in self._failed:
-                            self._failed.add(id(layer))
-                            log.exception("chart paint failed (%s); the chart keeps running", type(layer).__name__)
+            if live > rp.left():  # the static part: from the base image
+                self._static(p, m, QRectF(rp.left(), rp.top(), live - rp.left(), rp.height()))
+            if live < rp.right():  # the live bar's columns: drawn now
+                self._draw(p, m, QRectF(live, rp.top(), rp.right() - live, rp.height()), False)
+            self._draw(p, m, rp, True)
             p.restore()
         s = clip.intersected(self.scale_rect)
         if not s.isEmpty():
@@ -142,6 +173,78 @@ class Pane:
                     self._failed.add(-1)
                     log.exception("chart paint failed (price scale); the chart keeps running")
             p.restore()
+
+    def _draw(self, p: QPainter, m: Mapper, r: QRectF, overlay: bool) -> None:
+        """Draw the static layers (``overlay`` False) or the overlays clipped to ``r`` (pane pixels)."""
+        p.setClipRect(r)
+        m.xa, m.xb, m.ya, m.yb = r.left(), r.right(), r.top(), r.bottom()
+        for layer in self.layers:
+            if layer.visible and layer.overlay is overlay:
+                try:
+                    layer.draw(p, m)
+                except Exception:  # noqa: BLE001 - an exception escaping paintEvent kills the process
+                    if id(layer) not in self._failed:
+                        self._failed.add(id(layer))
+                        log.exception("chart paint failed (%s); the chart keeps running", type(layer).__name__)
+
+    def live_part(self, clip: QRectF) -> QRectF:
+        """The part of ``clip`` (widget pixels) in this pane's live columns (empty if none)."""
+        r = clip.intersected(self.rect)
+        x = self.rect.left() + self.live_x
+        if r.isEmpty() or x >= r.right():
+            return QRectF()
+        return QRectF(max(x, r.left()), r.top(), r.right() - max(x, r.left()), r.height())
+
+    def _static(self, p: QPainter, m: Mapper, r: QRectF) -> None:
+        """The static layers in ``r`` (pane pixels, left of ``live_x``): copied from the base image after
+        re-rendering its stale part there. Most of a pane, all stale (a pan, a zoom): drawn directly (a
+        render and a copy would cost twice that); the base stays stale until a smaller repaint needs it."""
+        base, dpr = self._ensure_base()
+        need = QRegion(r.toAlignedRect())
+        todo = need.intersected(self._stale)
+        if not todo.isEmpty():
+            if need.subtracted(self._stale).isEmpty() and r.width() * r.height() > 0.5 * _area(self.rect.toRect()):
+                self._draw(p, m, r, False)
+                self.view.render_bases_when_idle()
+                return
+            self._render(todo)
+        p.setClipRect(r)
+        p.drawImage(r.topLeft(), base, QRectF(r.left() * dpr, r.top() * dpr, r.width() * dpr, r.height() * dpr))
+
+    def _ensure_base(self) -> tuple[QImage, float]:
+        """The base image at the pane's size (a new one is all stale)."""
+        dpr = self.view.devicePixelRatioF()
+        w, h = math.ceil(self.rect.width() * dpr), math.ceil(self.rect.height() * dpr)
+        base = self._base
+        if base is None or base.width() != w or base.height() != h or base.devicePixelRatio() != dpr:
+            base = self._base = QImage(w, h, QImage.Format.Format_RGB32)  # opaque: a plain copy to the screen
+            base.setDevicePixelRatio(dpr)
+            self.mark_stale(None)
+        return base, dpr
+
+    def _render(self, todo: QRegion) -> None:
+        """Render the static layers into the base image in ``todo`` (pane pixels); it is no longer stale."""
+        rect = todo.boundingRect()  # one pass: a pass costs per visible bar more than per pixel row
+        rf = QRectF(rect)
+        bp = QPainter(self._base)
+        try:
+            bp.setClipRect(rf)  # (an unclipped fill takes a slow path: 4x the time)
+            bp.fillRect(rf, BG)
+            self._draw(bp, self._m, rf, False)
+            self._stale -= rect
+        finally:
+            bp.end()
+
+    def render_base(self) -> None:
+        """Bring the whole base image up to date (left of ``live_x``)."""
+        if self._m is None or self.rect.isEmpty():
+            return
+        self._ensure_base()
+        live = QRect(0, 0, max(0, min(math.ceil(self.rect.width()), int(self.live_x))), math.ceil(self.rect.height()))
+        todo = self._stale.intersected(live)
+        if not todo.isEmpty():
+            self._render(todo)
+        self._stale = QRegion()  # what is left is in the live columns (drawn on every repaint)
 
     def _guarded(self, layer: Layer, fn, *args) -> None:
         try:
@@ -169,7 +272,22 @@ class ChartView(QWidget):
         self.setMinimumSize(200, 120)
         self._pan_from: float | None = None
         self._drag_line = None
-        self._dirty: list[QRect] = []  # what we asked to repaint since the last paint
+        self._boxes: list[tuple[int, int, int, int]] = []  # what we asked to repaint: (x0, y0, x1, y1)
+        self._idle = QTimer(self)  # a pan or zoom drew the panes directly: render their bases once it stops
+        self._idle.setSingleShot(True)
+        self._idle.setInterval(IDLE_MS)
+        self._idle.timeout.connect(self._render_bases)
+
+    def render_bases_when_idle(self) -> None:
+        self._idle.start()
+
+    def _render_bases(self) -> None:
+        try:
+            for pane in self.panes:
+                pane.build()
+                pane.render_base()
+        except Exception:  # noqa: BLE001 - a timer callback must not take the window down
+            log.exception("chart base render failed; the chart keeps running")
 
     # ---------------------------------------------------------------------------------------- layout
     def add_pane(self, kind: str, stretch: float) -> Pane:
@@ -218,29 +336,42 @@ class ChartView(QWidget):
     def dirty(self, rect: QRect) -> None:
         """Schedule a repaint of ``rect``. Our own rects are painted as given (Qt would split their union
         into many horizontal bands: a tick's strip crossed by the last-price line becomes five); a rect
-        that nearly touches another one is merged with it (fewer passes over the layers)."""
-        rect = rect.intersected(self.rect())
-        if rect.isEmpty() or any(r.contains(rect) for r in self._dirty):
+        that nearly touches another one is merged with it (fewer passes over the layers). Several calls per
+        tick: plain integer boxes, not QRect calls."""
+        full = self.rect()
+        x, y, w, h = rect.intersected(full).getRect()
+        if w <= 0 or h <= 0:
             return
-        area = _area
-        if rect == self.rect():
-            self._dirty = [rect]
+        x1, y1 = x + w, y + h
+        boxes = self._boxes
+        for a, b, c, d in boxes:
+            if a <= x and b <= y and x1 <= c and y1 <= d:
+                return
+        if (x, y, w, h) == full.getRect():
+            boxes[:] = [(x, y, x1, y1)]
         else:
             merged = True
             while merged:
                 merged = False
-                for i, r in enumerate(self._dirty):
-                    u = r.united(rect)
-                    if area(u) <= 1.25 * (area(r) + area(rect)):
-                        rect = u
-                        del self._dirty[i]
+                for i, (a, b, c, d) in enumerate(boxes):
+                    ua, ub, uc, ud = min(a, x), min(b, y), max(c, x1), max(d, y1)
+                    if (uc - ua) * (ud - ub) <= 1.25 * ((c - a) * (d - b) + (x1 - x) * (y1 - y)):
+                        x, y, x1, y1 = ua, ub, uc, ud
+                        del boxes[i]
                         merged = True
                         break
-            if len(self._dirty) < MAX_RECTS:
-                self._dirty.append(rect)
-            else:
-                self._dirty = [self.rect()]
-        self.update(rect)
+            if len(boxes) < MAX_RECTS:
+                boxes.append((x, y, x1, y1))
+            else:  # too many: the whole widget (and Qt must be told so: later rects count as covered)
+                fx, fy, fw, fh = full.getRect()
+                boxes[:] = [(fx, fy, fx + fw, fy + fh)]
+                x, y, x1, y1 = fx, fy, fx + fw, fy + fh
+        self.update(x, y, x1 - x, y1 - y)
+
+    @property
+    def _dirty(self) -> list[QRect]:
+        """What we asked to repaint since the last paint."""
+        return [QRect(a, b, c - a, d - b) for a, b, c, d in self._boxes]
 
     def pane_at(self, pos: QPointF) -> Pane | None:
         return next((p for p in self.panes if p.contains(pos)), None)
@@ -252,6 +383,7 @@ class ChartView(QWidget):
             for pane in self.panes:
                 pane.build()
             rects = self._paint_rects(ev.region())
+            rects = [self._without_live(r, rects) for r in rects]
             for r in rects:
                 p.setClipRect(r)
                 p.fillRect(r, BG)
@@ -264,7 +396,8 @@ class ChartView(QWidget):
             p.end()
 
     def _paint_rects(self, region: QRegion) -> list[QRectF]:
-        mine, self._dirty = self._dirty, []
+        mine = self._dirty
+        self._boxes = []
         covered = QRegion()
         for r in mine:
             covered += r
@@ -273,6 +406,17 @@ class ChartView(QWidget):
         if region.rectCount() <= MAX_RECTS:
             return [QRectF(r) for r in region]
         return [QRectF(region.boundingRect())]
+
+    def _without_live(self, r: QRectF, rects: list[QRectF]) -> QRectF:
+        """``r`` without its part in a pane's live columns when another rect covers that part (a tick's
+        last-price line crosses the last bar's strip: those columns are drawn once, not twice)."""
+        for pane in self.panes:
+            if pane.rect.contains(r):
+                lp = pane.live_part(r)
+                if lp.left() > r.left() and any(o is not r and o.contains(lp) for o in rects):
+                    return QRectF(r.left(), r.top(), lp.left() - r.left(), r.height())
+                break
+        return r
 
     def _paint_frame(self, p: QPainter, r: QRectF) -> None:
         p.setClipRect(r)

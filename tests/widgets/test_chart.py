@@ -154,11 +154,7 @@ def test_live_updates_draw_what_a_full_repaint_draws(qtbot, chart):
         chart.update_bar(dict(bar, close=c, high=max(bar["high"], c), low=min(bar["low"], c)))
         app.processEvents()
     qtbot.wait(50)
-    view = chart.view
-    top = view.mapTo(view.window(), QPoint(0, 0))
-    win = view.window().winId()
-    shown = view.screen().grabWindow(win, top.x(), top.y(), view.width(), view.height()).toImage()
-    full = view.grab().toImage().convertToFormat(shown.format())
+    shown, full = _shown_and_fresh(chart)
     from PySide6.QtGui import QPainter
 
     for img in (shown, full):  # legends are text updated by a timer: not what this test is about
@@ -167,6 +163,64 @@ def test_live_updates_draw_what_a_full_repaint_draws(qtbot, chart):
             p.fillRect(pane.legend.extent.translated(pane.rect.topLeft()), Qt.GlobalColor.black)
         p.end()
     assert shown == full
+
+
+def _shown_and_fresh(chart):
+    """What is on screen, and the whole chart painted afresh (no pane's base image reused)."""
+    view = chart.view
+    top = view.mapTo(view.window(), QPoint(0, 0))
+    win = view.window().winId()
+    shown = view.screen().grabWindow(win, top.x(), top.y(), view.width(), view.height()).toImage()
+    for pane in chart.panes:
+        pane.mark_stale(None)
+    full = view.grab().toImage().convertToFormat(shown.format())
+    return shown, full
+
+
+def test_the_base_image_under_the_last_bar_legend_and_crosshair_is_never_stale(qtbot, chart):
+    """Repaints copy the static layers from each pane's base image and draw only the live bar, the price
+    lines, the legend and the crosshair. Through ticks, appends, a y-range jump, the mouse moving over the
+    chart and legend refreshes, the screen stays exactly what a fresh full paint gives."""
+    from PySide6.QtCore import QPointF
+
+    from app.widgets.chart_view import IDLE_MS
+
+    df = make_bars(700, seed=9)
+    chart.set_bars(df.iloc[:600])
+    chart.add_indicator("sma", {"timeperiod": 20})
+    chart.add_indicator("ema", {"timeperiod": 50})
+    chart.set_markers(df["timestamp"].iloc[[520, 560, 590]], df["close"].iloc[[520, 560, 590]], [0, 1, 0])
+    chart.set_x_range(480, 599)
+    paint(qtbot, chart)
+    qtbot.wait(3 * IDLE_MS)  # the bases are rendered once the view is still
+    assert all(p._base is not None and p._stale.isEmpty() for p in chart.panes)
+    app = QApplication.instance()
+    rng, bar = np.random.default_rng(4), chart.bar(599)
+    view = chart.view
+    for step in range(120):
+        if step % 15 == 14:  # a new bar
+            i = 600 + step // 15
+            bar = {k: df[k].iloc[i].item() for k in df.columns}
+        else:
+            c = bar["close"] * (1 + rng.normal(0, 0.0015))
+            if step == 60:  # a spike out of the range: the scale moves, the whole pane repaints
+                c = bar["close"] * 1.05
+            bar = dict(bar, close=c, high=max(bar["high"], c), low=min(bar["low"], c), volume=bar["volume"] + 0.5)
+        chart.update_bar(bar)
+        if step % 4 == 0:  # the mouse wanders over the chart (crosshair and legend follow it)
+            chart._hover_at(QPointF(rng.uniform(0, view.plot_width), rng.uniform(5, view.height() - 40)))
+        elif step % 4 == 2:
+            chart._hover_at(None)
+        if step % 10 == 0:
+            chart._update_readout()
+        app.processEvents()
+        if step in (30, 61, 119):
+            chart._update_readout()
+            app.processEvents()
+            if step == 61:
+                qtbot.wait(3 * IDLE_MS)
+            shown, full = _shown_and_fresh(chart)
+            assert shown == full, f"stale pixels after step {step}"
 
 
 def test_update_bar_is_incremental_and_exact(qtbot, chart):
