@@ -562,7 +562,8 @@ class ChartWidget(QWidget):
         k = level_for(i1 - i0 + 1, self.view.plot_width)
         key = (i0, i1, k, n, self.generation, tuple(id(i) for i in self.indicators if self._drawn(i)))
         c = self._buckets
-        if tail_only and c is not None and c.key == key:
+        refreshed = tail_only and c is not None and c.key == key
+        if refreshed:
             c.refresh_last(s)  # only the last bar changed: O(1), not O(buckets)
         else:
             c = self._buckets = Buckets(key, s, i0, i1, k, [(i, i.pane.lines) for i in self.indicators
@@ -585,12 +586,13 @@ class ChartWidget(QWidget):
             self._time_ticks_grew(ticks_before, first, strip)
         for item in (self.candles, self.volume, self.markers):
             item.yfun = self._yfun
-        self.candles.set_window(win, strip)
-        self.volume.set_window(win, strip)
+        last_only = refreshed and strip is not None and grew == 0  # the layers rewrite one bucket in place
+        self.candles.set_window(win, strip, last_only)
+        self.volume.set_window(win, strip, last_only)
         self.markers.set_window(win, strip)
         m = len(win.x)
         for item, mn, mx in c.lines:
-            item.set_data(win.x[: len(mn)], mn[:m], mx[:m], win.k, strip)
+            item.set_data(win.x[: len(mn)], mn[:m], mx[:m], win.k, strip, last_only)
         self._update_last()
         self._mark_readout()
 

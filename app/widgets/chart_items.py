@@ -83,6 +83,35 @@ class Layer:
         raise NotImplementedError
 
 
+class TailLayer(Layer):
+    """A layer whose data is the window's buckets: when only the last bucket changed (a live tick) and the
+    view did not move, ``build_last`` rewrites its primitives in place instead of mapping every bucket."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._full = True  # the next build maps everything
+        self._key: tuple | None = None  # the mapper of the last full build
+
+    def changed(self, strip: QRectF | None, last_only: bool) -> None:
+        if not last_only:
+            self._full = True
+        self.invalidate(strip)
+
+    def build(self, m: Mapper) -> None:
+        key = m.key()
+        if not self._full and key == self._key and self.build_last(m):
+            return
+        self._full, self._key = False, key
+        self.build_all(m)
+
+    def build_all(self, m: Mapper) -> None:
+        raise NotImplementedError
+
+    def build_last(self, m: Mapper) -> bool:
+        """Rewrite the last bucket's primitives; False: it cannot be done in place (map everything)."""
+        return False
+
+
 def blend(color: QColor, alpha: float, background: QColor = QColor("#0d1117")) -> QColor:
     """An opaque colour that looks like ``color`` at ``alpha`` over the chart background (opaque fills are
     about twice as fast as blended ones)."""
@@ -94,14 +123,15 @@ def blend(color: QColor, alpha: float, background: QColor = QColor("#0d1117")) -
 class Prims:
     """A numpy-backed array of QLineF / QRectF / PixmapFragment that QPainter draws in one call.
 
-    ``keys`` holds each primitive's x (pixels, ascending; a list: bisecting it is cheaper than a numpy
-    call), so a partial repaint draws only the slice that lies in the exposed columns instead of every
-    primitive clipped away one by one."""
+    ``keys`` holds each primitive's x (pixels, ascending; bisected as a list, cheaper than a numpy call),
+    so a partial repaint draws only the slice that lies in the exposed columns instead of every primitive
+    clipped away one by one."""
 
     def __init__(self, klass: type, nfields: int) -> None:
         self.klass, self.nfields = klass, nfields
         self.a = np.zeros((16, nfields))
-        self.keys: list[float] = []
+        self.keys = np.zeros(16)
+        self._klist: list[float] | None = None  # ``keys`` as a list, made on the first partial repaint
         self.n = 0
         self._addr = self.a.ctypes.data  # (ndarray.ctypes imports ctypes on every access)
 
@@ -112,14 +142,18 @@ class Prims:
         if n > len(self.a):
             cap = max(n, 2 * len(self.a))
             self.a = np.zeros((cap, self.nfields))
+            self.keys = np.zeros(cap)
             self._addr = self.a.ctypes.data
         self.n = n
+        self._klist = None
         return self.a[:n]
 
     def span(self, m: "Mapper", margin: float = 4.0) -> tuple[int, int]:
         if m.xa <= 0 and m.xb >= m.w:
             return 0, self.n
-        k, n = self.keys, self.n
+        k, n = self._klist, self.n
+        if k is None:
+            k = self._klist = self.keys[:n].tolist()
         lo, hi = bisect.bisect_left(k, m.xa - margin, 0, n), bisect.bisect_left(k, m.xb + margin, 0, n)
         return max(lo - 1, 0), hi  # the one before may reach in (a line segment keyed by its start)
 
@@ -131,13 +165,13 @@ class Prims:
 def _lines(arr: Prims, x0, y0, x1, y1) -> None:
     a = arr.resize(len(x0))
     a[:, 0], a[:, 1], a[:, 2], a[:, 3] = x0, y0, x1, y1
-    arr.keys = a[:, 0].tolist()
+    arr.keys[: arr.n] = x0
 
 
 def _rects(arr: Prims, x, y, w, h) -> None:
     a = arr.resize(len(x))
     a[:, 0], a[:, 1], a[:, 2], a[:, 3] = x, y, w, h
-    arr.keys = a[:, 0].tolist()
+    arr.keys[: arr.n] = x
 
 
 def draw_lines(p: QPainter, arr: Prims, m: "Mapper") -> None:
@@ -171,6 +205,13 @@ class BarShapes:
             _lines(self.lines, xc, top, xc, top + np.maximum(height, 1.0) - 1)
             self.rects.resize(0)
 
+    def set_last(self, left: float, top: float, height: float) -> None:
+        """Move the last bar's top and height (its column is unchanged)."""
+        if self.width > 1:
+            self.rects.a[self.rects.n - 1, 1:4] = (top, self.width, height)
+        else:
+            self.lines.a[self.lines.n - 1, 1:4] = (top, left + 0.5, top + max(height, 1.0) - 1)
+
     def draw(self, p: QPainter, color: QColor, m: "Mapper") -> None:
         if len(self.rects):
             p.setPen(NO_PEN)
@@ -181,7 +222,7 @@ class BarShapes:
             draw_lines(p, self.lines, m)
 
 
-class CandleLayer(Layer):
+class CandleLayer(TailLayer):
     """Candles of the visible window: one per bucket (raw bars when zoomed in)."""
 
     z = 10
@@ -193,13 +234,33 @@ class CandleLayer(Layer):
         self._wicks = {True: Prims(QLineF, 4), False: Prims(QLineF, 4)}
         self._bodies = {True: BarShapes(), False: BarShapes()}
         self._pens = {True: QPen(UP, 0), False: QPen(DOWN, 0)}
+        self._last_up: bool | None = None  # the colour group holding the last candle (its last primitive)
 
-    def set_window(self, window: Window | None, strip: QRectF | None = None) -> None:
+    def set_window(self, window: Window | None, strip: QRectF | None = None, last_only: bool = False) -> None:
         self.window = window
-        self.invalidate(strip)
+        self.changed(strip, last_only)
 
-    def build(self, m: Mapper) -> None:
+    def build_last(self, m: Mapper) -> bool:
         w = self.window
+        if w is None or len(w.x) == 0:
+            return False
+        j = len(w.x) - 1
+        o, c = float(w.open[j]), float(w.close[j])
+        up = c >= o
+        if up is not self._last_up:
+            return False  # the last candle changed colour: it moves to the other group
+        f = self.yfun
+        yo, yh, yl, yc = (float(m.py(f(np.float64(v)))) for v in (o, w.high[j], w.low[j], c))
+        x = math.floor(float(m.px(np.float64(w.x[j])))) + 0.5
+        wicks = self._wicks[up]
+        wicks.a[wicks.n - 1] = (x, yh, x, yl)
+        top = math.floor(min(yo, yc))
+        self._bodies[up].set_last(x - self._bodies[up].width / 2, top, max(math.ceil(max(yo, yc)) - top, 1.0))
+        return True
+
+    def build_all(self, m: Mapper) -> None:
+        w = self.window
+        self._last_up = None
         if w is None or len(w.x) == 0:
             for flag in (True, False):
                 self._wicks[flag].resize(0)
@@ -219,6 +280,7 @@ class CandleLayer(Layer):
         for flag, mask in ((True, up), (False, ~up)):
             _lines(self._wicks[flag], x[mask], yh[mask], x[mask], yl[mask])
             self._bodies[flag].set(left[mask], top[mask], bw, height[mask])
+        self._last_up = bool(up[-1])
 
     def draw(self, p: QPainter, m: Mapper) -> None:
         for flag, color in ((True, UP), (False, DOWN)):
@@ -227,7 +289,7 @@ class CandleLayer(Layer):
             self._bodies[flag].draw(p, color, m)
 
 
-class VolumeLayer(Layer):
+class VolumeLayer(TailLayer):
     """Volume per bucket (summed), coloured by the bucket's direction."""
 
     z = 10
@@ -237,13 +299,29 @@ class VolumeLayer(Layer):
         self.window: Window | None = None
         self._bars = {True: BarShapes(), False: BarShapes()}
         self._colors = {True: blend(UP, 0.5), False: blend(DOWN, 0.5)}
+        self._last_up: bool | None = None
+        self._base_px = 0.0
 
-    def set_window(self, window: Window | None, strip: QRectF | None = None) -> None:
+    def set_window(self, window: Window | None, strip: QRectF | None = None, last_only: bool = False) -> None:
         self.window = window
-        self.invalidate(strip)
+        self.changed(strip, last_only)
 
-    def build(self, m: Mapper) -> None:
+    def build_last(self, m: Mapper) -> bool:
         w = self.window
+        if w is None or len(w.x) == 0:
+            return False
+        j = len(w.x) - 1
+        if bool(w.close[j] >= w.open[j]) is not self._last_up:
+            return False
+        bars, base = self._bars[self._last_up], self._base_px
+        top = min(math.floor(float(m.py(np.float64(w.volume[j])))), base - 1)
+        left = math.floor(float(m.px(np.float64(w.x[j])))) + 0.5 - bars.width / 2
+        bars.set_last(left, top, base - top)
+        return True
+
+    def build_all(self, m: Mapper) -> None:
+        w = self.window
+        self._last_up = None
         if w is None or len(w.x) == 0:
             for b in self._bars.values():
                 b.set(np.empty(0), np.empty(0), 1.0, np.empty(0))
@@ -258,13 +336,14 @@ class VolumeLayer(Layer):
         up = w.close >= w.open
         for flag, mask in ((True, up), (False, ~up)):
             self._bars[flag].set(left[mask], top[mask], bw, base - top[mask])
+        self._last_up, self._base_px = bool(up[-1]), base
 
     def draw(self, p: QPainter, m: Mapper) -> None:
         for flag in (True, False):
             self._bars[flag].draw(p, self._colors[flag], m)
 
 
-class LineLayer(Layer):
+class LineLayer(TailLayer):
     """One indicator output as a line; zoomed out, each bucket is drawn as its min-max span (no spike is
     lost). NaN (warm-up) breaks the line. ``hist=True`` draws bars from zero (MACD histogram)."""
 
@@ -281,12 +360,25 @@ class LineLayer(Layer):
         self._pen = QPen(self.color, 1.0)
         self._pen.setCosmetic(True)
         self._fill = blend(self.color, 0.6)
+        self._last_seg = False  # the last segment (into the last bucket) is the last primitive
 
-    def set_data(self, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, k: int, strip: QRectF | None = None) -> None:
+    def set_data(self, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, k: int, strip: QRectF | None = None,
+                 last_only: bool = False) -> None:
         self.data = (x, lo, hi, k)
-        self.invalidate(strip)
+        self.changed(strip, last_only)
 
-    def build(self, m: Mapper) -> None:
+    def build_last(self, m: Mapper) -> bool:
+        if not self._last_seg or self.data is None:
+            return False
+        lo = self.data[1]
+        y = float(m.py(self.yfun(np.float64(lo[-1]))))
+        if not math.isfinite(y):
+            return False
+        self._segments.a[self._segments.n - 1, 3] = y
+        return True
+
+    def build_all(self, m: Mapper) -> None:
+        self._last_seg = False
         self._segments.resize(0)
         self._bars.set(np.empty(0), np.empty(0), 1.0, np.empty(0))
         if self.data is None or len(self.data[0]) == 0:
@@ -312,6 +404,7 @@ class LineLayer(Layer):
             ys[0::2], ys[1::2] = m.py(f(lo)), m.py(f(hi))
         ok = np.isfinite(ys[:-1]) & np.isfinite(ys[1:])
         _lines(self._segments, xs[:-1][ok], ys[:-1][ok], xs[1:][ok], ys[1:][ok])
+        self._last_seg = k == 0 and len(ok) > 0 and bool(ok[-1])
 
     def draw(self, p: QPainter, m: Mapper) -> None:
         self._bars.draw(p, self._fill, m)

@@ -24,7 +24,7 @@ import logging
 import math
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QRegion
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -38,7 +38,7 @@ log = logging.getLogger("kestrel.ui.chart")
 BG = QColor("#0d1117")
 SEPARATOR = QColor("#2d333b")
 MAX_RECTS = 8  # more dirty rects than this: repaint their bounding rect once
-IDLE_MS = 60  # after a pan or zoom, the base images are rendered once the view has been still this long
+RENDER_PAD = 40  # rows rendered into a base image above and below what a repaint needs
 
 
 class Pane:
@@ -198,14 +198,14 @@ class Pane:
     def _static(self, p: QPainter, m: Mapper, r: QRectF) -> None:
         """The static layers in ``r`` (pane pixels, left of ``live_x``): copied from the base image after
         re-rendering its stale part there. Most of a pane, all stale (a pan, a zoom): drawn directly (a
-        render and a copy would cost twice that); the base stays stale until a smaller repaint needs it."""
+        render and a copy would cost more); the base stays stale there until a smaller repaint needs it, and
+        then only the part that repaint needs is rendered."""
         base, dpr = self._ensure_base()
         need = QRegion(r.toAlignedRect())
         todo = need.intersected(self._stale)
         if not todo.isEmpty():
             if need.subtracted(self._stale).isEmpty() and r.width() * r.height() > 0.5 * _area(self.rect.toRect()):
                 self._draw(p, m, r, False)
-                self.view.render_bases_when_idle()
                 return
             self._render(todo)
         p.setClipRect(r)
@@ -224,7 +224,10 @@ class Pane:
 
     def _render(self, todo: QRegion) -> None:
         """Render the static layers into the base image in ``todo`` (pane pixels); it is no longer stale."""
-        rect = todo.boundingRect()  # one pass: a pass costs per visible bar more than per pixel row
+        # One pass, and rows around it too: a pass costs per visible bar, hardly per pixel row, and the next
+        # ticks move the last-price line a few rows up or down.
+        bounds = QRect(0, 0, math.ceil(self.rect.width()), math.ceil(self.rect.height()))
+        rect = todo.boundingRect().adjusted(0, -RENDER_PAD, 0, RENDER_PAD).intersected(bounds)
         rf = QRectF(rect)
         bp = QPainter(self._base)
         try:
@@ -234,17 +237,6 @@ class Pane:
             self._stale -= rect
         finally:
             bp.end()
-
-    def render_base(self) -> None:
-        """Bring the whole base image up to date (left of ``live_x``)."""
-        if self._m is None or self.rect.isEmpty():
-            return
-        self._ensure_base()
-        live = QRect(0, 0, max(0, min(math.ceil(self.rect.width()), int(self.live_x))), math.ceil(self.rect.height()))
-        todo = self._stale.intersected(live)
-        if not todo.isEmpty():
-            self._render(todo)
-        self._stale = QRegion()  # what is left is in the live columns (drawn on every repaint)
 
     def _guarded(self, layer: Layer, fn, *args) -> None:
         try:
@@ -273,21 +265,6 @@ class ChartView(QWidget):
         self._pan_from: float | None = None
         self._drag_line = None
         self._boxes: list[tuple[int, int, int, int]] = []  # what we asked to repaint: (x0, y0, x1, y1)
-        self._idle = QTimer(self)  # a pan or zoom drew the panes directly: render their bases once it stops
-        self._idle.setSingleShot(True)
-        self._idle.setInterval(IDLE_MS)
-        self._idle.timeout.connect(self._render_bases)
-
-    def render_bases_when_idle(self) -> None:
-        self._idle.start()
-
-    def _render_bases(self) -> None:
-        try:
-            for pane in self.panes:
-                pane.build()
-                pane.render_base()
-        except Exception:  # noqa: BLE001 - a timer callback must not take the window down
-            log.exception("chart base render failed; the chart keeps running")
 
     # ---------------------------------------------------------------------------------------- layout
     def add_pane(self, kind: str, stretch: float) -> Pane:
