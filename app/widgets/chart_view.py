@@ -156,10 +156,13 @@ class Pane:
             live = min(max(self.live_x, rp.left()), rp.right())
             p.save()
             p.translate(left, top)
-            if live > rp.left():  # the static part: from the base image
-                self._static(p, m, QRectF(rp.left(), rp.top(), live - rp.left(), rp.height()))
-            if live < rp.right():  # the live bar's columns: drawn now
-                self._draw(p, m, QRectF(live, rp.top(), rp.right() - live, rp.height()), False)
+            if self._all_stale(rp):  # a pan, a zoom: one pass draws it all (the base stays stale)
+                self._draw(p, m, rp, False)
+            else:
+                if live > rp.left():  # the static part: from the base image
+                    self._static(p, m, QRectF(rp.left(), rp.top(), live - rp.left(), rp.height()))
+                if live < rp.right():  # the live bar's columns: drawn now
+                    self._draw(p, m, QRectF(live, rp.top(), rp.right() - live, rp.height()), False)
             self._draw(p, m, rp, True)
             p.restore()
         s = clip.intersected(self.scale_rect)
@@ -195,18 +198,22 @@ class Pane:
             return QRectF()
         return QRectF(max(x, r.left()), r.top(), r.right() - max(x, r.left()), r.height())
 
+    def _all_stale(self, r: QRectF) -> bool:
+        """``r`` (pane pixels) is most of the pane and its base there is all stale: drawing it directly
+        costs less than a render and a copy. The base stays stale until a smaller repaint needs a part of
+        it, and then only that part is rendered."""
+        if r.width() * r.height() <= 0.5 * self.rect.width() * self.rect.height():
+            return False
+        live = max(math.ceil(min(self.live_x, self.rect.width())), 0)
+        base = QRegion(r.toAlignedRect().intersected(QRect(0, 0, live, 1 << 20)))
+        return base.subtracted(self._stale).isEmpty()
+
     def _static(self, p: QPainter, m: Mapper, r: QRectF) -> None:
         """The static layers in ``r`` (pane pixels, left of ``live_x``): copied from the base image after
-        re-rendering its stale part there. Most of a pane, all stale (a pan, a zoom): drawn directly (a
-        render and a copy would cost more); the base stays stale there until a smaller repaint needs it, and
-        then only the part that repaint needs is rendered."""
+        re-rendering its stale part there."""
         base, dpr = self._ensure_base()
-        need = QRegion(r.toAlignedRect())
-        todo = need.intersected(self._stale)
+        todo = QRegion(r.toAlignedRect()).intersected(self._stale)
         if not todo.isEmpty():
-            if need.subtracted(self._stale).isEmpty() and r.width() * r.height() > 0.5 * _area(self.rect.toRect()):
-                self._draw(p, m, r, False)
-                return
             self._render(todo)
         p.setClipRect(r)
         p.drawImage(r.topLeft(), base, QRectF(r.left() * dpr, r.top() * dpr, r.width() * dpr, r.height() * dpr))
@@ -476,7 +483,3 @@ class ChartView(QWidget):
         """Bar index (float) under widget pixel column ``px``."""
         w = self.plot_width
         return self.x0 + px * (self.x1 - self.x0) / w if w else self.x0
-
-
-def _area(r: QRect) -> int:
-    return r.width() * r.height()
