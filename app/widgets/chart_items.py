@@ -174,16 +174,45 @@ def _rects(arr: Prims, x, y, w, h) -> None:
     arr.keys[: arr.n] = x
 
 
+CULL_MIN = 48  # a thin band over at least this many primitives: drop those above or below it first
+
+
+def _band(arr: Prims, lo: int, hi: int, m: "Mapper", top: np.ndarray, bottom: np.ndarray):
+    """The primitives lo..hi that reach into the repainted rows, copied contiguous (Qt would clip every
+    other one away, one by one: in a thin band across a zoomed-out chart that is most of the work)."""
+    keep = (bottom >= m.ya - 2) & (top <= m.yb + 2)
+    sub = arr.a[lo:hi][keep]
+    return shiboken6.wrapInstance(sub.__array_interface__["data"][0], arr.klass), len(sub), sub
+
+
+def _thin(m: "Mapper", n: int) -> bool:
+    return n >= CULL_MIN and m.yb - m.ya < 0.3 * m.h
+
+
 def draw_lines(p: QPainter, arr: Prims, m: "Mapper") -> None:
     lo, hi = arr.span(m)
-    if hi > lo:
-        p.drawLines(*arr.args(lo, hi))
+    if hi <= lo:
+        return
+    if _thin(m, hi - lo):
+        a = arr.a[lo:hi]
+        ptr, n, _keep_alive = _band(arr, lo, hi, m, np.minimum(a[:, 1], a[:, 3]), np.maximum(a[:, 1], a[:, 3]))
+        if n:
+            p.drawLines(ptr, n)
+        return
+    p.drawLines(*arr.args(lo, hi))
 
 
 def draw_rects(p: QPainter, arr: Prims, m: "Mapper") -> None:
     lo, hi = arr.span(m)
-    if hi > lo:
-        p.drawRects(*arr.args(lo, hi))
+    if hi <= lo:
+        return
+    if _thin(m, hi - lo):
+        a = arr.a[lo:hi]
+        ptr, n, _keep_alive = _band(arr, lo, hi, m, a[:, 1], a[:, 1] + a[:, 3])
+        if n:
+            p.drawRects(ptr, n)
+        return
+    p.drawRects(*arr.args(lo, hi))
 
 
 class BarShapes:
