@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from PySide6.QtWidgets import QHBoxLayout, QPushButton, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
 from app.engine.kernel import Kernel
-from app.engine.messages import CancelOrder, OrderFilled, Side
+from app.engine.messages import CancelOrder, OrderFilled, OrderStatus, Side
 from app.widgets.common import DOWN, MUTED, UP, make_table, set_cell
 from app.widgets.frame import BusSubscriptions
 
@@ -34,6 +34,16 @@ class BlotterWidget(QWidget):
 
         self.orders = make_table(ORDER_HEADERS)
         self.fills = make_table(FILL_HEADERS)
+        # status, symbol, side, type and time must read whole ("ACCEPTED", "PARTIALLY_FILLED", "BTC/USDT"):
+        # fixed columns as wide as their longest text (resize-to-contents would measure every row on every
+        # change); the others share what is left
+        metrics = self.orders.fontMetrics()
+        header = self.orders.horizontalHeader()
+        for name, texts in (("Status", [s.value for s in OrderStatus]), ("Symbol", ["600519.SH", "BTC/USDT"]),
+                            ("Side", ["SELL"]), ("Type", ["MARKET"]), ("Time", ["00:00:00"])):
+            col = ORDER_HEADERS.index(name)
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Fixed)
+            header.resizeSection(col, max(metrics.horizontalAdvance(t) for t in texts + [name]) + 16)
         self.cancel_button = QPushButton("Cancel selected")
         self.cancel_all_button = QPushButton("Cancel all")
         self.cancel_button.clicked.connect(self.cancel_selected)

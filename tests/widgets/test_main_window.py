@@ -9,6 +9,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 
 from app.engine.messages import OrderStatus, Side
+from app.widgets.blotter import ORDER_HEADERS
 
 
 def ticket_market(window, side: Side, qty: str, symbol: str = "BTC/USDT"):
@@ -33,6 +34,19 @@ def test_ticket_order_fills_shows_in_blotter_and_moves_position(qtbot, window_fa
     assert "BTC/USDT" in table_column(window.positions.table, 0)
     assert "0.02" in table_column(window.positions.table, 1)
     assert "FILLED" in window.ticket.status.text()
+
+
+def test_every_order_status_reads_whole_in_the_blotter(qtbot, window_factory):
+    """The Status column used to share the width evenly and cut "ACCEPTED" to "ACCEPT..."; the symbol must
+    read whole too."""
+    kernel, window = window_factory()
+    window.resize(1600, 900)
+    pump(qtbot, kernel, window, 100)
+    table = window.blotter.orders
+    metrics = table.fontMetrics()
+    width = table.columnWidth(ORDER_HEADERS.index("Status"))
+    assert all(metrics.horizontalAdvance(s.value) < width - 6 for s in OrderStatus)
+    assert metrics.horizontalAdvance("BTC/USDT") < table.columnWidth(ORDER_HEADERS.index("Symbol")) - 6
 
 
 def test_bad_ticket_input_gets_a_clear_message_never_a_traceback(qtbot, window_factory):
