@@ -112,6 +112,29 @@ class TailLayer(Layer):
         return False
 
 
+class WindowLayer(TailLayer):
+    """A tail layer drawn from the window's buckets in two colour groups (up, down), the last bucket being
+    the last primitive of its group."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.window: Window | None = None
+        self._last_up: bool | None = None  # the colour group holding the last bucket
+
+    def set_window(self, window: Window | None, strip: QRectF | None = None, last_only: bool = False) -> None:
+        self.window = window
+        self.changed(strip, last_only)
+
+    def last_in_place(self) -> int | None:
+        """The last bucket's index if it is still in the group holding it (rewritable in place), else None
+        (no buckets, or it changed colour and moves to the other group)."""
+        w = self.window
+        if w is None or len(w.x) == 0:
+            return None
+        j = len(w.x) - 1
+        return j if bool(w.close[j] >= w.open[j]) is self._last_up else None
+
+
 def blend(color: QColor, alpha: float, background: QColor = QColor("#0d1117")) -> QColor:
     """An opaque colour that looks like ``color`` at ``alpha`` over the chart background (opaque fills are
     about twice as fast as blended ones)."""
@@ -251,33 +274,24 @@ class BarShapes:
             draw_lines(p, self.lines, m)
 
 
-class CandleLayer(TailLayer):
+class CandleLayer(WindowLayer):
     """Candles of the visible window: one per bucket (raw bars when zoomed in)."""
 
     z = 10
 
     def __init__(self) -> None:
         super().__init__()
-        self.window: Window | None = None
         self.yfun: Callable[[np.ndarray], np.ndarray] = lambda y: y
         self._wicks = {True: Prims(QLineF, 4), False: Prims(QLineF, 4)}
         self._bodies = {True: BarShapes(), False: BarShapes()}
         self._pens = {True: QPen(UP, 0), False: QPen(DOWN, 0)}
-        self._last_up: bool | None = None  # the colour group holding the last candle (its last primitive)
-
-    def set_window(self, window: Window | None, strip: QRectF | None = None, last_only: bool = False) -> None:
-        self.window = window
-        self.changed(strip, last_only)
 
     def build_last(self, m: Mapper) -> bool:
-        w = self.window
-        if w is None or len(w.x) == 0:
+        j = self.last_in_place()
+        if j is None:
             return False
-        j = len(w.x) - 1
+        w, up = self.window, self._last_up
         o, c = float(w.open[j]), float(w.close[j])
-        up = c >= o
-        if up is not self._last_up:
-            return False  # the last candle changed colour: it moves to the other group
         f = self.yfun
         yo, yh, yl, yc = (float(m.py(f(np.float64(v)))) for v in (o, w.high[j], w.low[j], c))
         x = math.floor(float(m.px(np.float64(w.x[j])))) + 0.5
@@ -318,31 +332,22 @@ class CandleLayer(TailLayer):
             self._bodies[flag].draw(p, color, m)
 
 
-class VolumeLayer(TailLayer):
+class VolumeLayer(WindowLayer):
     """Volume per bucket (summed), coloured by the bucket's direction."""
 
     z = 10
 
     def __init__(self) -> None:
         super().__init__()
-        self.window: Window | None = None
         self._bars = {True: BarShapes(), False: BarShapes()}
         self._colors = {True: blend(UP, 0.5), False: blend(DOWN, 0.5)}
-        self._last_up: bool | None = None
         self._base_px = 0.0
 
-    def set_window(self, window: Window | None, strip: QRectF | None = None, last_only: bool = False) -> None:
-        self.window = window
-        self.changed(strip, last_only)
-
     def build_last(self, m: Mapper) -> bool:
-        w = self.window
-        if w is None or len(w.x) == 0:
+        j = self.last_in_place()
+        if j is None:
             return False
-        j = len(w.x) - 1
-        if bool(w.close[j] >= w.open[j]) is not self._last_up:
-            return False
-        bars, base = self._bars[self._last_up], self._base_px
+        w, bars, base = self.window, self._bars[self._last_up], self._base_px
         top = min(math.floor(float(m.py(np.float64(w.volume[j])))), base - 1)
         left = math.floor(float(m.px(np.float64(w.x[j])))) + 0.5 - bars.width / 2
         bars.set_last(left, top, base - top)
