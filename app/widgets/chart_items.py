@@ -212,30 +212,34 @@ def _thin(m: "Mapper", n: int) -> bool:
     return n >= CULL_MIN and m.yb - m.ya < 0.3 * m.h
 
 
-def draw_lines(p: QPainter, arr: Prims, m: "Mapper") -> None:
+def _draw(draw, arr: Prims, m: "Mapper", rows: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]) -> None:
+    """``draw`` (QPainter.drawLines / drawRects) the primitives in the repainted columns; ``rows`` gives
+    each primitive's top and bottom, for a thin band."""
     lo, hi = arr.span(m)
     if hi <= lo:
         return
     if _thin(m, hi - lo):
-        a = arr.a[lo:hi]
-        ptr, n, _keep_alive = _band(arr, lo, hi, m, np.minimum(a[:, 1], a[:, 3]), np.maximum(a[:, 1], a[:, 3]))
+        ptr, n, _keep_alive = _band(arr, lo, hi, m, *rows(arr.a[lo:hi]))
         if n:
-            p.drawLines(ptr, n)
+            draw(ptr, n)
         return
-    p.drawLines(*arr.args(lo, hi))
+    draw(*arr.args(lo, hi))
+
+
+def _line_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.minimum(a[:, 1], a[:, 3]), np.maximum(a[:, 1], a[:, 3])
+
+
+def _rect_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return a[:, 1], a[:, 1] + a[:, 3]
+
+
+def draw_lines(p: QPainter, arr: Prims, m: "Mapper") -> None:
+    _draw(p.drawLines, arr, m, _line_rows)
 
 
 def draw_rects(p: QPainter, arr: Prims, m: "Mapper") -> None:
-    lo, hi = arr.span(m)
-    if hi <= lo:
-        return
-    if _thin(m, hi - lo):
-        a = arr.a[lo:hi]
-        ptr, n, _keep_alive = _band(arr, lo, hi, m, a[:, 1], a[:, 1] + a[:, 3])
-        if n:
-            p.drawRects(ptr, n)
-        return
-    p.drawRects(*arr.args(lo, hi))
+    _draw(p.drawRects, arr, m, _rect_rows)
 
 
 class BarShapes:

@@ -112,8 +112,13 @@ class Pane:
         """A static layer changed in ``strip`` (pane pixels; None: everywhere): re-render the base there."""
         if strip is not None and strip.left() >= self.live_x:
             return  # the live columns are drawn on every repaint, never taken from the base
-        bounds = QRect(0, 0, math.ceil(self.rect.width()), math.ceil(self.rect.height()))
+        bounds = self._bounds()
         self._stale += bounds if strip is None else strip.toAlignedRect().intersected(bounds)
+
+    def _bounds(self, right: float = math.inf) -> QRect:
+        """The pane in pane pixels, cut at column ``right``."""
+        w = max(math.ceil(min(right, self.rect.width())), 0)
+        return QRect(0, 0, w, math.ceil(self.rect.height()))
 
     def repaint_strip(self, strip: QRectF | None) -> None:
         """Repaint ``strip`` (pane pixels) or, with None, the whole pane and its scale."""
@@ -204,8 +209,7 @@ class Pane:
         it, and then only that part is rendered."""
         if r.width() * r.height() <= 0.5 * self.rect.width() * self.rect.height():
             return False
-        live = max(math.ceil(min(self.live_x, self.rect.width())), 0)
-        base = QRegion(r.toAlignedRect().intersected(QRect(0, 0, live, 1 << 20)))
+        base = QRegion(r.toAlignedRect().intersected(self._bounds(self.live_x)))
         return base.subtracted(self._stale).isEmpty()
 
     def _static(self, p: QPainter, m: Mapper, r: QRectF) -> None:
@@ -233,8 +237,7 @@ class Pane:
         """Render the static layers into the base image in ``todo`` (pane pixels); it is no longer stale."""
         # One pass, and rows around it too: a pass costs per visible bar, hardly per pixel row, and the next
         # ticks move the last-price line a few rows up or down.
-        bounds = QRect(0, 0, math.ceil(self.rect.width()), math.ceil(self.rect.height()))
-        rect = todo.boundingRect().adjusted(0, -RENDER_PAD, 0, RENDER_PAD).intersected(bounds)
+        rect = todo.boundingRect().adjusted(0, -RENDER_PAD, 0, RENDER_PAD).intersected(self._bounds())
         rf = QRectF(rect)
         bp = QPainter(self._base)
         try:
