@@ -764,7 +764,7 @@ class LegendLayer(Layer):
         self.rows = rows
         old = self._extent
         lh = self._labels.height + 2
-        width = max((sum(self._labels.get(t)[1] + 14 for t, _ in r) for r in rows), default=0) + 8
+        width = max((sum(self._labels.width(t) + 14 for t, _ in r) for r in rows), default=0) + 8
         self._extent = QRectF(0, 0, width, len(rows) * lh + 6)
         if self.pane is not None:
             self.pane.repaint_strip(old.united(self._extent))
@@ -777,7 +777,6 @@ class LegendLayer(Layer):
         for r, row in enumerate(self.rows):
             x = 8.0
             for text, color in row:
-                st, tw = self._labels.get(text)
-                p.setPen(QPen(color, 0))
-                p.drawStaticText(QPointF(x, 4 + r * lh), st)
-                x += tw + 14
+                p.setPen(color)
+                self._labels.draw(p, text, x, 4 + r * lh)
+                x += self._labels.width(text) + 14

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt
+import shiboken6
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QWidget
 
@@ -13,6 +14,14 @@ BG = QColor("#0d1117")
 BID_LINE, ASK_LINE = QColor("#3fb950"), QColor("#f85149")
 BID_FILL, ASK_FILL = QColor("#173a24"), QColor("#442022")  # opaque (pre-blended on BG): cheaper fills
 TEXT = QColor("#8b949e")
+
+
+def polygon(n: int) -> tuple[QPolygonF, np.ndarray]:
+    """A polygon of ``n`` points and an (n, 2) float64 view of its memory, to fill without a QPointF per point
+    (keep the polygon alive while the view is used)."""
+    poly = QPolygonF()
+    poly.resize(n)
+    return poly, np.frombuffer(shiboken6.VoidPtr(poly.data(), n * 16, True), dtype=np.float64).reshape(n, 2)
 
 
 class DepthChart(QWidget):
@@ -42,6 +51,21 @@ class DepthChart(QWidget):
         ask = np.array(b.asks, dtype=np.float64).reshape(-1, 2)
         return bid[:, 0], np.cumsum(bid[:, 1]), ask[:, 0], np.cumsum(ask[:, 1])
 
+    @staticmethod
+    def _steps(px: np.ndarray, py: np.ndarray, base: float) -> tuple[QPolygonF, QPolygonF]:
+        """The filled area and the outline of one side: up from the base at the best level, then at each level
+        across to the next level's price and up (or down) to its cumulative size; the area closes at the base.
+        Written straight into the polygons' memory (no QPointF per vertex)."""
+        n = len(px)
+        area, a = polygon(2 * n + 1)
+        a[0] = px[0], base
+        a[1:2 * n:2, 0], a[1:2 * n:2, 1] = px, py  # (price_i, cum_i)
+        a[2:2 * n:2, 0], a[2:2 * n:2, 1] = px[1:], py[:-1]  # (price_i+1, cum_i)
+        a[2 * n] = px[-1], base
+        steps, b = polygon(2 * n)
+        b[:] = a[:2 * n]
+        return area, steps
+
     def paintEvent(self, ev) -> None:  # noqa: N802
         p = QPainter(self)
         try:
@@ -55,25 +79,17 @@ class DepthChart(QWidget):
             sx = w / (hi - lo) if hi > lo else 1.0
 
             for prices, sizes, line, fill in ((bp, bs, BID_LINE, BID_FILL), (ap, as_, ASK_LINE, ASK_FILL)):
-                px = ((prices - lo) * sx).tolist()
-                py = (h - sizes / top * h).tolist()
-                pts = [QPointF(px[0], h)]
-                for i in range(len(px)):  # a step: up at this level, across to the next level's price
-                    pts.append(QPointF(px[i], py[i]))
-                    if i + 1 < len(px):
-                        pts.append(QPointF(px[i + 1], py[i]))
+                area, steps = self._steps((prices - lo) * sx, h - sizes / top * h, h)
                 p.setPen(Qt.PenStyle.NoPen)
                 p.setBrush(fill)
-                p.drawPolygon(QPolygonF(pts + [QPointF(px[-1], h)]))
+                p.drawPolygon(area)
                 p.setPen(QPen(line, 0))  # axis-aligned steps: no antialiasing needed (and 10x cheaper)
-                p.drawPolyline(QPolygonF(pts))
-            p.setPen(QPen(TEXT, 0))
+                p.drawPolyline(steps)
+            p.setPen(TEXT)
+            p.setFont(self.labels.font)  # the label cache draws in its own font
             d = self.decimals
-            for price, align in ((lo, 0), ((bp[0] + ap[0]) / 2, 1), (hi, 2)):
-                st, tw = self.labels.get(f"{price:,.{d}f}")
-                x = [2.0, w / 2 - tw / 2, w - tw - 2][align]
-                p.drawStaticText(QPointF(x, h + 2), st)
-            st, _tw = self.labels.get(f"depth  {bs[-1]:g} / {as_[-1]:g}")
-            p.drawStaticText(QPointF(4, 2), st)
+            for price, align, x in ((lo, 0, 2.0), ((bp[0] + ap[0]) / 2, 2, w / 2), (hi, 1, w - 2.0)):
+                self.labels.draw(p, f"{price:,.{d}f}", x, h + 2, align)
+            self.labels.draw(p, f"depth  {bs[-1]:g} / {as_[-1]:g}", 4, 2)
         finally:
             p.end()

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from app.engine.messages import CancelOrder, Side
@@ -73,6 +73,9 @@ class LadderView(QWidget):
         super().__init__(parent)
         self.model = LadderModel()
         self._prices: dict[int, str] = {}
+        self._geometry: tuple = (None, [], [])
+        self._column: QImage | None = None
+        self._column_key: tuple = ()
         self.center: int | None = None
         self.follow = True
         self.hover_row: int | None = None
@@ -138,22 +141,67 @@ class LadderView(QWidget):
         finally:
             p.end()
 
+    def _columns(self) -> tuple[list[float], list[float]]:
+        """Column left edges (and the right edge) and widths, for the current width."""
+        w = self.width()
+        if self._geometry[0] != w:
+            xs = [0.0]
+            for frac in WIDTHS:
+                xs.append(xs[-1] + frac * w)
+            self._geometry = (w, xs, [xs[i + 1] - xs[i] for i in range(5)])
+        return self._geometry[1], self._geometry[2]
+
+    def _price_text(self, t: int) -> str:
+        text = self._prices.get(t)
+        if text is None:  # formatting is a good part of a row's cost
+            if len(self._prices) > 4096:
+                self._prices.clear()
+            text = self._prices[t] = f"{self.model.price(t):.{self.model.decimals}f}"
+        return text
+
+    def _price_column(self, top_t: int, rows: int, xs: list[float], cw: list[float]) -> tuple[QImage, int]:
+        """The price column's cells (background and price) as one image, and its left edge in pixels.
+
+        Prices only move when the ladder scrolls or re-centres, so the ~30 texts are drawn once per position, not
+        once per frame; the best bid, best ask and last-price cells are drawn over the image every frame.
+        """
+        x0, x1 = math.floor(xs[2]), math.ceil(xs[3])
+        dpr = self.devicePixelRatioF()
+        key = (top_t, rows, x0, x1, dpr, self.model.tick, self.model.decimals)
+        if self._column_key != key:
+            rh = self.ROW_H
+            img = QImage(round((x1 - x0) * dpr), round(rows * rh * dpr), QImage.Format.Format_RGB32)
+            img.setDevicePixelRatio(dpr)
+            img.fill(BG)
+            q = QPainter(img)
+            try:
+                q.setFont(self.labels.font)
+                q.setPen(PRICE_TEXT)
+                xc, ty = xs[2] + cw[2] / 2 - x0, (rh - self.labels.height) / 2
+                for row in range(rows):
+                    self.labels.draw(q, self._price_text(top_t - row), xc, row * rh + ty, 2)
+            finally:
+                q.end()
+            self._column, self._column_key = img, key
+        return self._column, x0
+
     def _paint(self, p: QPainter) -> None:
         m, rh, w = self.model, self.ROW_H, float(self.width())
+        labels, bold = self.labels, self.bold
         p.fillRect(self.rect(), BG)
-        xs = [0.0]
-        for frac in WIDTHS:
-            xs.append(xs[-1] + frac * w)
-        cw = [xs[i + 1] - xs[i] for i in range(5)]
-        th = self.labels.height
-        p.setPen(QPen(MUTED, 0))
+        xs, cw = self._columns()
+        th = labels.height
+        ty = (rh - th) / 2
+        p.setFont(labels.font)  # the label caches draw in their own font
+        p.setPen(MUTED)
         for i, name in enumerate(COLUMNS):
-            st, tw = self.labels.get(name)
-            p.drawStaticText(QPointF(xs[i] + cw[i] / 2 - tw / 2, (rh - th) / 2), st)
+            labels.draw(p, name, xs[i] + cw[i] / 2, ty, 2)
         if self.center is None:
             return
         rows = self.rows
         top_t = self.center + rows // 2  # ticks of row 0
+        column, x0 = self._price_column(top_t, rows, xs, cw)
+        p.drawImage(QPointF(x0, rh), column)
         # the bid side (at and below the best bid) and the ask side (at and above the best ask): one rect each
         if m.best_bid is not None:
             r0 = max(top_t - m.best_bid, 0)
@@ -163,63 +211,63 @@ class LadderView(QWidget):
             r1 = min(top_t - m.best_ask, rows - 1)
             if r1 >= 0:
                 p.fillRect(QRectF(xs[3], rh, cw[3], (r1 + 1) * rh), ASK_BG)
+        xc = xs[2] + cw[2] / 2
+        p.setPen(PRICE_TEXT)
         for t in (m.best_bid, m.best_ask):
-            if t is not None and 0 <= top_t - t < rows:
-                p.fillRect(QRectF(xs[2], rh + (top_t - t) * rh, cw[2], rh), BEST_BG)
+            if t is not None and t != m.last and 0 <= top_t - t < rows:
+                y = rh + (top_t - t) * rh
+                p.fillRect(QRectF(xs[2], y, cw[2], rh), BEST_BG)
+                labels.draw(p, self._price_text(t), xc, y + ty, 2)
+        # sizes: one pass per side over the book's levels (not the rows), one pen each
+        scale = 1.0 / m.max_size
+        for levels, pen, bar, left in ((m.bids, BID_TEXT, BID_BAR, True), (m.asks, ASK_TEXT, ASK_BAR, False)):
+            p.setPen(pen)
+            full = cw[1] if left else cw[3]
+            for t, size in levels.items():
+                row = top_t - t
+                if size and 0 <= row < rows:
+                    y = rh + row * rh
+                    bw = full * min(size * scale, 1.0)
+                    if left:
+                        p.fillRect(QRectF(xs[2] - bw, y + 2, bw, rh - 4), bar)
+                        labels.draw(p, f"{size:g}", xs[2] - 6, y + ty, 1)
+                    else:
+                        p.fillRect(QRectF(xs[3], y + 2, bw, rh - 4), bar)
+                        labels.draw(p, f"{size:g}", xs[3] + 6, y + ty, 0)
+        p.setFont(bold.font)
         above = below = 0
-        for (_side, t), orders in m.mine.items():
-            if not 0 <= top_t - t < rows:
+        for (side, t), orders in m.mine.items():
+            row = top_t - t
+            if not 0 <= row < rows:
                 if t > top_t:
                     above += len(orders)
                 else:
                     below += len(orders)
-        ty = (rh - th) / 2
-        bids, asks, mine, scale = m.bids, m.asks, m.mine, 1.0 / m.max_size
-        if len(self._prices) > 4096:
-            self._prices.clear()
-        prices = self._prices  # price text by tick (formatting is a good part of a row's cost)
-        for row in range(rows):
+                continue
             y = rh + row * rh
-            t = top_t - row
-            bid, ask = bids.get(t), asks.get(t)
-            if bid:
-                bw = cw[1] * min(bid * scale, 1.0)
-                p.fillRect(QRectF(xs[2] - bw, y + 2, bw, rh - 4), BID_BAR)
-                self._at(p, f"{bid:g}", xs[2] - 6, y + ty, BID_TEXT, align=1)
-            if ask:
-                p.fillRect(QRectF(xs[3], y + 2, cw[3] * min(ask * scale, 1.0), rh - 4), ASK_BAR)
-                self._at(p, f"{ask:g}", xs[3] + 6, y + ty, ASK_TEXT, align=0)
-            if mine:
-                for side, ci in ((Side.BUY, 0), (Side.SELL, 4)):
-                    orders = mine.get((side, t))
-                    if orders:
-                        p.fillRect(QRectF(xs[ci] + 1, y + 1, cw[ci] - 2, rh - 2), MINE_BG)
-                        qty = sum(q for _cid, q in orders)
-                        text = f"{qty:g}" + (f" ×{len(orders)}" if len(orders) > 1 else "")
-                        self._at(p, text, xs[ci + 1] - 6 if ci == 0 else xs[ci] + 6, y + ty,
-                                 BID_TEXT if side is Side.BUY else ASK_TEXT, align=1 if ci == 0 else 0, bold=True)
-            last = t == m.last
-            text = prices.get(t)
-            if text is None:
-                text = prices[t] = f"{m.price(t):.{m.decimals}f}"
-            self._at(p, text, xs[2] + cw[2] / 2, y + ty, LAST_TEXT if last else PRICE_TEXT, align=2, bold=last)
+            ci = 0 if side is Side.BUY else 4
+            p.fillRect(QRectF(xs[ci] + 1, y + 1, cw[ci] - 2, rh - 2), MINE_BG)
+            qty = sum(q for _cid, q in orders)
+            text = f"{qty:g}" + (f" ×{len(orders)}" if len(orders) > 1 else "")
+            p.setPen(BID_TEXT if side is Side.BUY else ASK_TEXT)
+            bold.draw(p, text, xs[1] - 6 if ci == 0 else xs[4] + 6, y + ty, 1 if ci == 0 else 0)
+        if m.last is not None and 0 <= top_t - m.last < rows:
+            y = rh + (top_t - m.last) * rh
+            p.fillRect(QRectF(xs[2], y, cw[2], rh), BEST_BG if m.last in (m.best_bid, m.best_ask) else BG)
+            p.setPen(LAST_TEXT)
+            bold.draw(p, self._price_text(m.last), xc, y + ty, 2)
         if self.hover_row is not None:
             p.fillRect(QRectF(0, rh + self.hover_row * rh, w, rh), HOVER)
         p.setPen(QPen(GRIDC, 0))
         for x in xs[1:-1]:
             p.drawLine(QPointF(x, rh), QPointF(x, self.height()))
+        p.setFont(labels.font)
         for label, n, y in (("▲", above, rh), ("▼", below, rh + (rows - 1) * rh)):
             if n:
                 r = QRectF(0, y, w, rh)
                 p.fillRect(r, MINE_BG)
                 self._text(p, f"{label} {n} of our order(s) beyond this edge — click to show", r, PRICE_TEXT,
                            center=True)
-
-    def _at(self, p: QPainter, text: str, x: float, y: float, color: QColor, align: int, bold: bool = False) -> None:
-        """Text at ``x`` (align 0: left edge, 1: right edge, 2: centre), top ``y``."""
-        st, tw = (self.bold if bold else self.labels).get(text)
-        p.setPen(color)
-        p.drawStaticText(QPointF(x - (tw if align == 1 else tw / 2 if align == 2 else 0), y), st)
 
     def _text(self, p: QPainter, text: str, r: QRectF, color: QColor, right: bool = False, center: bool = False,
               bold: bool = False) -> None:

@@ -8,7 +8,7 @@ from PySide6.QtCore import QEvent, QObject, QPoint, Qt
 from PySide6.QtTest import QTest
 
 from app.engine.messages import OrderStatus, OrderType, Side
-from app.widgets.ladder import LadderWidget
+from app.widgets.ladder import BEST_BG, BG, LAST_TEXT, LadderWidget
 
 SYMBOL = "BTC/USDT"
 
@@ -141,3 +141,58 @@ def test_the_ladder_repaints_at_frame_rate_not_per_book_update(qtbot, window_fac
     window.frames.tick()
     qtbot.wait(5)
     assert Count.n == 1
+
+
+def test_the_price_column_is_never_stale_after_scrolls_resizes_and_symbol_switches(qtbot, make_kernel):
+    """The prices are drawn from an image kept per ladder position (not ~30 texts a frame). Whatever moves the
+    ladder, the screen matches a paint with that image drawn afresh."""
+    from PySide6.QtWidgets import QApplication
+
+    kernel = make_kernel(latency_ms=0)
+    advance(kernel, 500)
+    ladder = LadderWidget(kernel)
+    qtbot.addWidget(ladder)
+    ladder.resize(320, 600)
+    ladder.show()
+    qtbot.waitExposed(ladder)
+    v = ladder.view
+
+    def same_as_fresh(what: str) -> None:
+        QApplication.processEvents()
+        ladder.refresh()
+        shown = v.grab().toImage()
+        v._column_key = ()  # the next paint draws the column afresh
+        assert shown == v.grab().toImage(), f"stale price column after: {what}"
+        m, x = v.model, int(v.width() * 0.40)  # inside the price column, left of the text
+        for t in (m.best_bid, m.best_ask, m.best_bid - 3):  # the best prices are highlighted, others not
+            row = v.row_of(t)
+            if row is not None:
+                want = BEST_BG if t in (m.best_bid, m.best_ask) else BG
+                assert shown.pixelColor(x, v.ROW_H * (row + 1) + 2) == want, f"{what}: cell at {m.price(t)}"
+        row = v.row_of(m.last)
+        if row is not None:  # the last price is written in its own colour
+            cells = shown.copy(int(v.width() * 0.38), v.ROW_H * (row + 1), int(v.width() * 0.24), v.ROW_H)
+            assert LAST_TEXT.rgb() in {cells.pixel(i, j) for i in range(cells.width()) for j in range(cells.height())}
+
+    def one_more_row() -> None:  # (one of two such steps keeps the top row's price where it was)
+        rows = v.rows
+        while v.rows == rows:
+            ladder.resize(ladder.width(), ladder.height() + 1)
+            QApplication.processEvents()
+
+    same_as_fresh("the first paint")
+    centre0 = v.center
+    for what, change in [("the book moving for 20 s", lambda: advance(kernel, 20_000)),
+                         ("a scroll up", lambda: v.scroll_rows(3)),
+                         ("a scroll down", lambda: v.scroll_rows(-11)),
+                         ("re-centring", ladder.centre),
+                         ("a taller ladder", lambda: ladder.resize(320, 760)),
+                         ("one row more", lambda: one_more_row()),
+                         ("another row more", lambda: one_more_row()),
+                         ("a narrower ladder", lambda: ladder.resize(260, 760)),
+                         ("a switch to a symbol with another tick size", lambda: ladder.set_symbol("ETH/USDT")),
+                         ("a switch back", lambda: ladder.set_symbol("BTC/USDT"))]:
+        change()
+        same_as_fresh(what)
+    assert v.center != centre0  # the ladder did move
+    assert v.row_of(v.model.last) is not None  # and the last price (drawn over the column) was on screen
