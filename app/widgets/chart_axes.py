@@ -186,10 +186,9 @@ class PriceScale:
         for tag, y in self.tag_positions(y0, y1, h):
             if not ya <= y <= yb:
                 continue
-            st, _tw = self.labels.get(tag.text)
             p.fillRect(QRectF(x + 1, top + y - th / 2 - 1, w - 1, th + 2), tag.bg)
-            p.setPen(QPen(tag.fg, 0))
-            p.drawStaticText(QPointF(x + 7, top + y - th / 2), st)
+            p.setPen(tag.fg)
+            self.labels.draw(p, tag.text, x + 7, top + y - th / 2)  # (a live price: often drawn once)
 
     def tag_positions(self, y0: float, y1: float, h: float) -> list[tuple[Tag, float]]:
         """Tags and the pixel row of each, pushed apart so none covers another (the crosshair's stays put)."""
@@ -270,11 +269,11 @@ class TimeScale:
                 p.drawStaticText(QPointF(left + px - tw / 2, top + 5), st)
         for tag in self.tags:
             px = (tag.value - x0) * scale
-            st, tw = self.labels.get(tag.text)
+            tw = self.labels.width(tag.text)
             x = min(max(px - tw / 2 - 5, 0), w - tw - 10)
             p.fillRect(QRectF(left + x, top + 1, tw + 10, h - 2), tag.bg)
-            p.setPen(QPen(tag.fg, 0))
-            p.drawStaticText(QPointF(left + x + 5, top + 4), st)
+            p.setPen(tag.fg)
+            self.labels.draw(p, tag.text, left + x + 5, top + 4)
 
 
 def time_ticks(ts: np.ndarray, tf_ms: int, x0: float, x1: float, pixels: float, min_px: float = 90.0

@@ -47,6 +47,14 @@ def views(bars: Bars, start: int, end: int) -> dict[str, np.ndarray]:
     return out
 
 
+def headroom(values: np.ndarray, n: int) -> np.ndarray:
+    """``values`` in a buffer with room to append (as the bar store has): the first live bar must not copy the
+    whole history (~3 ms per output at 1M bars)."""
+    buf = np.empty(n + max(n // 8, 1024))
+    buf[:n] = values
+    return buf
+
+
 class ChartIndicator:
     """One indicator instance on the chart (name + validated parameters) and its output columns."""
 
@@ -74,7 +82,7 @@ class ChartIndicator:
     def install(self, values: list[np.ndarray], generation: int) -> None:
         """Adopt full-history outputs (from ``compute``)."""
         n = len(values[0]) if values else 0
-        self.values = [np.ascontiguousarray(v, dtype=np.float64) for v in values]  # fresh arrays: adopted
+        self.values = [headroom(v, n) for v in values]
         self.n = n
         self.maxes = [LodColumn(np.fmax, lambda j=j: self.column(j)) for j in range(len(values))]
         self.mins = [LodColumn(np.fmin, lambda j=j: self.column(j)) for j in range(len(values))]

@@ -465,24 +465,35 @@ class GridLayer(Layer):
                  time_ticks: Callable[[float, float, float], list[float]]) -> None:
         super().__init__()
         self._price_ticks, self._time_ticks = price_ticks, time_ticks
-        self._h = Prims(QLineF, 4)  # horizontal: drawn across the repainted columns only
+        self._h = Prims(QRectF, 4)  # horizontal, 1 px rects (10x cheaper than lines): across the repainted columns
         self._v = Prims(QLineF, 4)  # vertical: sliced to the repainted columns
-        self._pen = QPen(QColor("#1c2128"), 0)
+        self._color = QColor("#1c2128")
+        self._pen = QPen(self._color, 0)
+        self._rows: list[float] = []  # the horizontal lines' rows, ascending
 
     def build(self, m: Mapper) -> None:
-        ys = np.floor(m.py(np.asarray(self._price_ticks(m), dtype=np.float64))) + 0.5
+        ys = np.sort(np.floor(m.py(np.asarray(self._price_ticks(m), dtype=np.float64))))  # top row first
         xs = np.floor(m.px(np.asarray(self._time_ticks(m.x0, m.x1, m.w), dtype=np.float64))) + 0.5
-        _lines(self._h, np.zeros(len(ys)), ys, np.full(len(ys), m.w), ys)
+        _rects(self._h, np.zeros(len(ys)), ys, m.w, 1.0)
+        self._rows = ys.tolist()
         _lines(self._v, xs, np.zeros(len(xs)), xs, np.full(len(xs), m.h))
 
     def draw(self, p: QPainter, m: Mapper) -> None:
-        p.setPen(self._pen)
+        """The lines in the repainted rect only, cut to it (a clipped-away run costs as if drawn)."""
+        ya, yb = max(m.ya - 1.0, 0.0), min(m.yb + 1.0, m.h)
         h = self._h
-        if h.n:
-            a = h.a[: h.n]
-            a[:, 0], a[:, 2] = max(m.xa - 1.0, 0.0), min(m.xb + 1.0, m.w)  # (a clipped-away run costs as if drawn)
-            p.drawLines(*h.args(0, h.n))
-        draw_lines(p, self._v, m)
+        lo, hi = bisect.bisect_left(self._rows, ya - 1, 0, h.n), bisect.bisect_right(self._rows, yb, 0, h.n)
+        if hi > lo:
+            xa = max(m.xa - 1.0, 0.0)
+            h.a[lo:hi, 0], h.a[lo:hi, 2] = xa, min(m.xb + 1.0, m.w) - xa
+            p.setPen(NO_PEN)
+            p.setBrush(self._color)
+            p.drawRects(*h.args(lo, hi))
+        v = self._v
+        if v.n:
+            v.a[: v.n, 1], v.a[: v.n, 3] = ya, yb
+            p.setPen(self._pen)
+            draw_lines(p, v, m)
 
 
 MARKER_KINDS = ("buy_fill", "sell_fill", "buy_order", "sell_order")

@@ -38,6 +38,8 @@ log = logging.getLogger("kestrel.ui.chart")
 BG = QColor("#0d1117")
 SEPARATOR = QColor("#2d333b")
 MAX_RECTS = 8  # more dirty rects than this: repaint their bounding rect once
+MERGE_GAP = 48  # two strips as wide as each other this close (rows) are one repaint: the old and the new row
+# of the last-price line, say. A repaint's passes over the layers cost more than copying the rows between.
 RENDER_PAD = 40  # rows rendered into a base image above and below what a repaint needs
 
 
@@ -323,7 +325,8 @@ class ChartView(QWidget):
     def dirty(self, rect: QRect) -> None:
         """Schedule a repaint of ``rect``. Our own rects are painted as given (Qt would split their union
         into many horizontal bands: a tick's strip crossed by the last-price line becomes five); a rect
-        that nearly touches another one is merged with it (fewer passes over the layers). Several calls per
+        that nearly touches another one, or a strip as wide as another one and close to it, is merged with
+        it (fewer passes over the layers). Several calls per
         tick: plain integer boxes, not QRect calls."""
         full = self.rect()
         x, y, w, h = rect.intersected(full).getRect()
@@ -342,7 +345,8 @@ class ChartView(QWidget):
                 merged = False
                 for i, (a, b, c, d) in enumerate(boxes):
                     ua, ub, uc, ud = min(a, x), min(b, y), max(c, x1), max(d, y1)
-                    if (uc - ua) * (ud - ub) <= 1.25 * ((c - a) * (d - b) + (x1 - x) * (y1 - y)):
+                    if (uc - ua) * (ud - ub) <= 1.25 * ((c - a) * (d - b) + (x1 - x) * (y1 - y)) or \
+                            (a == x and c == x1 and max(b, y) - min(d, y1) <= MERGE_GAP):
                         x, y, x1, y1 = ua, ub, uc, ud
                         del boxes[i]
                         merged = True
