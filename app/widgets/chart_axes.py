@@ -180,9 +180,8 @@ class PriceScale:
         for v in vals.tolist():
             y = (y1 - v) * scale
             if th / 2 <= y <= h - th / 2 and ya <= y <= yb:
-                st, _tw = self.labels.get(self.format(v, dec))
                 p.drawLine(QLineF(x, top + y, x + 4, top + y))
-                p.drawStaticText(QPointF(x + 7, top + y - th / 2), st)
+                self.labels.draw(p, self.format(v, dec), x + 7, top + y - th / 2)
         for tag, y in self.tag_positions(y0, y1, h):
             if not ya <= y <= yb:
                 continue
@@ -263,10 +262,10 @@ class TimeScale:
         scale = w / (x1 - x0)
         for x, text in zip(xs, texts):
             px = (x - x0) * scale
-            st, tw = self.labels.get(text)
+            tw = self.labels.width(text)
             if tw / 2 <= px <= w - tw / 2:
                 p.drawLine(QLineF(left + px, top, left + px, top + 4))
-                p.drawStaticText(QPointF(left + px - tw / 2, top + 5), st)
+                self.labels.draw(p, text, left + px - tw / 2, top + 5)
         for tag in self.tags:
             px = (tag.value - x0) * scale
             tw = self.labels.width(tag.text)
