@@ -754,6 +754,7 @@ class LegendLayer(Layer):
         self.rows: list[list[tuple[str, QColor]]] = []
         self._labels = shared_labels()
         self._extent = QRectF()
+        self._widths: list[list[float]] = []  # each segment's text width, per row (measured once)
 
     @property
     def segments(self) -> list[tuple[str, QColor]]:
@@ -775,7 +776,8 @@ class LegendLayer(Layer):
         self.rows = rows
         old = self._extent
         lh = self._labels.height + 2
-        width = max((sum(self._labels.width(t) + 14 for t, _ in r) for r in rows), default=0) + 8
+        self._widths = [[self._labels.width(t) for t, _ in r] for r in rows]
+        width = max((sum(w + 14 for w in ws) for ws in self._widths), default=0) + 8
         self._extent = QRectF(0, 0, width, len(rows) * lh + 6)
         if self.pane is not None:
             self.pane.repaint_strip(old.united(self._extent))
@@ -785,9 +787,9 @@ class LegendLayer(Layer):
             return
         lh = self._labels.height + 2
         p.setFont(self._labels.font)  # the font ``_extent`` was measured in: text never outgrows its repaint
-        for r, row in enumerate(self.rows):
+        for r, (row, widths) in enumerate(zip(self.rows, self._widths)):
             x = 8.0
-            for text, color in row:
+            for (text, color), w in zip(row, widths):
                 p.setPen(color)
                 self._labels.draw(p, text, x, 4 + r * lh)
-                x += self._labels.width(text) + 14
+                x += w + 14
