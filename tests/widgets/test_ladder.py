@@ -23,6 +23,18 @@ def cell_pos(ladder: LadderWidget, column: str, price: float) -> QPoint:
     return QPoint(int(x), int(v.ROW_H + row * v.ROW_H + v.ROW_H / 2))
 
 
+def shown_ladder(qtbot, make_kernel, height: int) -> tuple:
+    """A real kernel 500 ms into its sim market and a ladder on it, 320 px wide, shown."""
+    kernel = make_kernel(latency_ms=0)
+    advance(kernel, 500)
+    ladder = LadderWidget(kernel)
+    qtbot.addWidget(ladder)
+    ladder.resize(320, height)
+    ladder.show()
+    qtbot.waitExposed(ladder)
+    return kernel, ladder
+
+
 def test_sizes_per_level_match_the_book_and_the_depth_chart(qtbot, window_factory):
     kernel, window = window_factory()
     pump(qtbot, kernel, window, 500)
@@ -85,13 +97,7 @@ def test_a_denied_ladder_click_shows_in_the_ticket(qtbot, window_factory):
 
 
 def test_our_orders_outside_the_top_levels_are_shown_at_their_price(qtbot, make_kernel):
-    kernel = make_kernel(latency_ms=0)
-    advance(kernel, 500)
-    ladder = LadderWidget(kernel)
-    qtbot.addWidget(ladder)
-    ladder.resize(320, 1000)
-    ladder.show()
-    qtbot.waitExposed(ladder)
+    kernel, ladder = shown_ladder(qtbot, make_kernel, 1000)
     ladder.refresh()
     book = kernel.market.get(SYMBOL).book
     inst = kernel.instruments[SYMBOL]
@@ -148,13 +154,7 @@ def test_the_price_column_is_never_stale_after_scrolls_resizes_and_symbol_switch
     ladder, the screen matches a paint with that image drawn afresh."""
     from PySide6.QtWidgets import QApplication
 
-    kernel = make_kernel(latency_ms=0)
-    advance(kernel, 500)
-    ladder = LadderWidget(kernel)
-    qtbot.addWidget(ladder)
-    ladder.resize(320, 600)
-    ladder.show()
-    qtbot.waitExposed(ladder)
+    kernel, ladder = shown_ladder(qtbot, make_kernel, 600)
     v = ladder.view
 
     def same_as_fresh(what: str) -> None:
