@@ -107,12 +107,8 @@ class LadderView(QWidget):
         return row if 0 <= row < self.rows else None
 
     def column_at(self, x: float) -> str:
-        w, acc = self.width(), 0.0
-        for name, frac in zip(COLUMNS, WIDTHS):
-            acc += frac * w
-            if x < acc:
-                return name
-        return COLUMNS[-1]
+        xs, _cw = self._columns()
+        return next((name for name, right in zip(COLUMNS, xs[1:]) if x < right), COLUMNS[-1])
 
     def visible_prices(self) -> list[float]:
         return [self.model.price(self.row_ticks(r)) for r in range(self.rows)] if self.center is not None else []
@@ -266,21 +262,8 @@ class LadderView(QWidget):
             if n:
                 r = QRectF(0, y, w, rh)
                 p.fillRect(r, MINE_BG)
-                self._text(p, f"{label} {n} of our order(s) beyond this edge — click to show", r, PRICE_TEXT,
-                           center=True)
-
-    def _text(self, p: QPainter, text: str, r: QRectF, color: QColor, right: bool = False, center: bool = False,
-              bold: bool = False) -> None:
-        cache = self.bold if bold else self.labels
-        st, tw = cache.get(text)
-        if center:
-            x = r.center().x() - tw / 2
-        elif right:
-            x = r.right() - tw - 6
-        else:
-            x = r.left() + 6
-        p.setPen(QPen(color, 0))
-        p.drawStaticText(QPointF(x, r.top() + (r.height() - cache.height) / 2), st)
+                p.setPen(PRICE_TEXT)
+                labels.draw(p, f"{label} {n} of our order(s) beyond this edge — click to show", w / 2, y + ty, 2)
 
     # ------------------------------------------------------------------------------------------- mouse
     def mousePressEvent(self, ev) -> None:  # noqa: N802
