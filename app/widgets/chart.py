@@ -633,15 +633,10 @@ class ChartWidget(QWidget):
         if after == before:
             return
         k = len(before[0])
-        if after[0][:k] == before[0] and after[1][:k] == before[1] and all(x >= first for x in after[0][k:]):
-            for pane in self.panes:
-                pane.grid.invalidate(strip)
-            v.dirty(v.time_rect.toAlignedRect())
-        else:
-            for pane in self.panes:
-                pane.grid.invalidate(None)
-            v.dirty(v.time_rect.toAlignedRect())
-
+        only_new = after[0][:k] == before[0] and after[1][:k] == before[1] and all(x >= first for x in after[0][k:])
+        for pane in self.panes:
+            pane.grid.invalidate(strip if only_new else None)
+        v.dirty(v.time_rect.toAlignedRect())
 
     # ------------------------------------------------------------------------------ lines and markers
     def _update_last(self) -> None:

@@ -190,12 +190,7 @@ class Pane:
         m.xa, m.xb, m.ya, m.yb = r.left(), r.right(), r.top(), r.bottom()
         for layer in self.layers:
             if layer.visible and layer.overlay is overlay:
-                try:
-                    layer.draw(p, m)
-                except Exception:  # noqa: BLE001 - an exception escaping paintEvent kills the process
-                    if id(layer) not in self._failed:
-                        self._failed.add(id(layer))
-                        log.exception("chart paint failed (%s); the chart keeps running", type(layer).__name__)
+                self._guarded(layer, layer.draw, p, m)  # (an exception escaping paintEvent kills the process)
 
     def live_part(self, clip: QRectF) -> QRectF:
         """The part of ``clip`` (widget pixels) in this pane's live columns (empty if none)."""
