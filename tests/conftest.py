@@ -47,3 +47,34 @@ def make_kernel(profile, sim_clock):
     yield make
     for k in made:
         k.close()
+
+
+@pytest.fixture
+def window_factory(qtbot, profile, sim_clock):
+    """The real window on a real kernel (SQLite file, sim venue) with a simulated clock, shown offscreen.
+
+    ``make(path)`` builds one; ``restart(kernel, window)`` closes it as the app does on quit and builds the
+    next one on the same profile (the same clock), as a restarted terminal would."""
+    from app.bootstrap import build, create_app
+
+    create_app()
+    made = []
+
+    def make(path=None):
+        kernel, window = build(path or profile, clock=sim_clock)
+        qtbot.addWidget(window)
+        window.show()
+        made.append((kernel, window))
+        return kernel, window
+
+    def restart(kernel, window, path=None):
+        window.close()
+        kernel.close()
+        made.remove((kernel, window))
+        return make(path or kernel.profile)
+
+    make.restart = restart
+    yield make
+    for kernel, window in made:
+        window.close()
+        kernel.close()
