@@ -45,6 +45,7 @@ from app.engine.instruments import Instrument
 from app.engine.market import MarketState
 from app.engine.messages import (Bar, BookSnapshot, OrderAccepted, OrderCanceled, OrderDenied, OrderFilled,
                                  OrderType, Side, SubmitOrder, TradeTick)
+from app.engine.orders import session_token
 from app.engine.portfolio import Portfolio
 from app.engine.risk import RiskEngine
 from app.engine import store as store_sql  # the journal statements, for the scratch store
@@ -96,6 +97,7 @@ class BarVenue:
         self._slip = cfg.slippage_bps / 10_000.0
         self.pending: list[_Resting] = []
         self._n = 0
+        self._trade_prefix = f"bt{session_token()}-"  # unique across runs, like every simulated venue's
 
     @property
     def connected(self) -> bool:
@@ -150,7 +152,7 @@ class BarVenue:
         r.filled = True
         o = r.order
         self._n += 1
-        self._report(OrderFilled(o.client_order_id, "bt-" + o.client_order_id, f"bt-{self._n}", o.symbol, VENUE,
+        self._report(OrderFilled(o.client_order_id, "bt-" + o.client_order_id, self._trade_prefix + str(self._n), o.symbol, VENUE,
                                  o.side, price, o.quantity, price * o.quantity * rate, CURRENCY, liquidity, ts))
 
 

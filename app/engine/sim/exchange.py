@@ -32,6 +32,7 @@ from app.engine.instruments import Instrument, default_instruments
 from app.engine.messages import (BookSnapshot, CancelRejected, OrderAccepted, OrderCanceled, OrderFilled,
                                  OrderRejected, OrderStatus, OrderType, Side, TradeTick, VenueStatus)
 from app.engine.sim.market_model import MarketModel, ModelParams, daily_limits
+from app.engine.orders import session_token
 from app.engine.sim.orderbook import OWNER_CLIENT, Fill, Order, OrderBook
 from app.engine.sim.rules import check_order
 from app.engine.venues.base import OpenOrderInfo, Report, VenueOrder
@@ -71,10 +72,12 @@ class SimExchange:
     def __init__(self, instruments: Iterable[Instrument] | None, on_report: Report, on_data: Report, *,
                  seed: int = 7, latency_ms: int = 5, start_ts_ms: int | None = None, book_levels: int = 10,
                  market_model: bool = True, model_params: Mapping[str, ModelParams] | None = None,
-                 max_gap_ms: int | None = 5_000) -> None:
+                 max_gap_ms: int | None = 5_000, session: str | None = None) -> None:
         """``start_ts_ms`` defaults to the wall clock. ``market_model=False``: books hold only our and
         ``external_order`` orders (backtests over a replayed feed, tests). ``max_gap_ms``: a longer jump of
-        ``advance_to`` (machine slept) is skipped by the market models instead of simulated."""
+        ``advance_to`` (machine slept) is skipped by the market models instead of simulated. ``session``: the
+        token in every trade and venue order id (default: a fresh ``session_token()``, unique across restarts;
+        tests pin it to compare two runs' reports)."""
         self._on_report = on_report
         self._on_data = on_data
         self._latency = int(latency_ms)
@@ -83,6 +86,7 @@ class SimExchange:
         self._now = int(time.time() * 1000) if start_ts_ms is None else int(start_ts_ms)
         self._ids = itertools.count(1)
         self._seq = itertools.count()
+        self.session = session_token() if session is None else session
         self._venue_ids = itertools.count(1)
         self._trade_ids = itertools.count(1)
         self._pending: list[tuple[int, int, str, Any]] = []
@@ -302,7 +306,7 @@ class SimExchange:
         lots = round(o.quantity / m.inst.lot_size)
         is_limit = o.order_type == OrderType.LIMIT
         ticks = m.inst.price_to_ticks(o.price) if is_limit else None
-        w = _Working(o.client_order_id, f"S-{next(self._venue_ids):06d}", o.symbol, side, lots, ticks,
+        w = _Working(o.client_order_id, f"S{self.session}-{next(self._venue_ids):06d}", o.symbol, side, lots, ticks,
                      next(self._ids))
         self._orders[w.cid] = w
         self._live[w.book_id] = w
@@ -332,7 +336,7 @@ class SimExchange:
 
     def _fill(self, m: _Market, f: Fill) -> None:
         price, qty = m.book.price(f.price), m.book.size(f.qty)
-        trade_id = f"T-{next(self._trade_ids)}"
+        trade_id = f"T{self.session}-{next(self._trade_ids)}"
         m.last_price = price
         if self._connected:
             self._send(self._on_data, TradeTick(m.inst.symbol, price, qty, f.taker_side, trade_id, self._now))

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from app.engine.instruments import Instrument
+from app.engine.orders import session_token
 from app.engine.messages import (
     BookSnapshot, CancelRejected, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, OrderType, Side,
     TradeTick, VenueStatus,
@@ -79,6 +80,7 @@ class AkshareVenue:
                 self._holdings.setdefault(f["symbol"], []).append((int(f["ts"]), qty))
         self._ids = itertools.count(1)
         self._trades = itertools.count(1)
+        self.session = session_token()  # in every trade and venue order id: unique across restarts
         self._connected = False
         self._status_text = "not started"
         self._task: asyncio.Task | None = None
@@ -122,7 +124,7 @@ class AkshareVenue:
         if reason is not None:
             self._reject(order, reason)
             return
-        r = _Resting(order, f"AK-{next(self._ids):06d}")
+        r = _Resting(order, f"AK{self.session}-{next(self._ids):06d}")
         self.on_report(OrderAccepted(order.client_order_id, r.vid, order.symbol, now))
         self._match(r, q, "TAKER")
         if r.leaves > 1e-9:
@@ -250,7 +252,7 @@ class AkshareVenue:
         notional = price * qty
         fee = max(5.0, notional * self.fee_rate) + (notional * 0.0005 if o.side == Side.SELL else 0.0)
         self._holdings.setdefault(o.symbol, []).append((now, qty if o.side == Side.BUY else -qty))
-        self.on_report(OrderFilled(o.client_order_id, r.vid, f"AKT-{next(self._trades)}-{now}", o.symbol,
+        self.on_report(OrderFilled(o.client_order_id, r.vid, f"AKT{self.session}-{next(self._trades)}", o.symbol,
                                    self.name, o.side, price, qty, round(fee, 2), "CNY", liquidity, now))
 
     def _reject(self, order: VenueOrder, reason: str) -> None:

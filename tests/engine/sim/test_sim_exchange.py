@@ -22,7 +22,8 @@ class Venue:
         self.reports: list[Any] = []
         self.data: list[Any] = []
         self.ex = SimExchange(default_instruments(), self.reports.append, self.data.append,
-                              latency_ms=latency_ms, start_ts_ms=T0, market_model=False, **kw)
+                              latency_ms=latency_ms, start_ts_ms=T0, market_model=False,
+                              session="", **kw)  # ids as "S-000001", "T-1": pinned to compare reports
         self._n = 0
 
     def limit(self, side: Side, qty: float, price: float, symbol: str = BTC, cid: str | None = None) -> str:

@@ -21,6 +21,7 @@ def exchange(symbols: tuple[str, ...] = (BTC, ETH, MOUTAI), **kw: Any) -> tuple[
     events: list[Any] = []
     inst = [i for i in default_instruments() if i.symbol in symbols]
     kw.setdefault("start_ts_ms", T0)
+    kw.setdefault("session", "")  # trade ids name the run; pinned so two runs' events can be compared
     return SimExchange(inst, events.append, events.append, **kw), events
 
 
