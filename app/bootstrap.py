@@ -170,15 +170,42 @@ def launch_gui(profile: Path) -> int:
     closing = asyncio.Event()
     app.aboutToQuit.connect(closing.set)
     with loop:
+        install_quit_signals(loop, window)
         task = loop.create_task(kernel.run())
         loop.call_soon(window.venue_manager.start)
         loop.run_until_complete(closing.wait())
-        kernel.stop()
+        window.close()  # layout saved (a signal or a log-out quits without closing the window first)
+        loop.run_until_complete(kernel.shutdown())  # strategies stopped, their cancels answered
         task.cancel()
-        loop.run_until_complete(window.venue_manager.close())
+        loop.run_until_complete(window.venue_manager.close())  # venues closed while the loop still runs
     import logging
 
     logging.getLogger("kestrel").info("closing: %d frames, event-loop lag p99 %.1f ms", window.frames.frames,
                                       kernel.loop_monitor.p99())
     kernel.close()
     return 0
+
+
+def install_quit_signals(loop, window) -> None:
+    """SIGTERM (shutdown, a service manager), SIGINT (Ctrl+C in the shell that started it) and SIGHUP (that
+    shell closed, log-out) close the terminal as the window's close does: layout saved, strategies stopped,
+    cancels answered, venues closed, the journal committed, exit 0. (Without this, SIGTERM killed the
+    process with the default action, exit 143.) Qt's own log-out path (the session manager) ends in
+    ``aboutToQuit`` like a closed window."""
+    import logging
+    import signal
+
+    from PySide6.QtWidgets import QApplication
+
+    def quit_on(sig: int) -> None:
+        logging.getLogger("kestrel").warning("%s received: closing", signal.Signals(sig).name)
+        QApplication.quit()
+
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is None:
+            continue
+        try:
+            loop.add_signal_handler(sig, quit_on, sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows: no loop signal handlers
+            pass

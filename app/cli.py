@@ -5,6 +5,7 @@
     kestrel run --headless [--duration S]     the same engine, no Qt imported
         [--venue ID [--venue-config F] [--symbols A,B] [--record] [--approve-reconcile]]   a real venue
         [--replay DB [--session N] [--speed X|max]]   recorded market data through the sim venue
+        [--strategy NAME[:k=v,...]] ...       start strategies (saved instances or plugins) headless
     kestrel keys set|delete|list [VENUE]       API keys in the OS keyring (secret read from stdin)
     kestrel risk status|halt|reset|limits|set the kill switch and limits, from any terminal
     kestrel audit verify|checkpoint           check the hash-chained audit trail; export a signed checkpoint
@@ -52,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--replay", type=Path, default=None, help="replay market data recorded in this database")
     run.add_argument("--session", type=int, default=None, help="recording session to replay (default: last)")
     run.add_argument("--speed", default="1", help="replay speed: a factor (1 = real time) or 'max'")
+    run.add_argument("--strategy", action="append", default=[], metavar="NAME[:k=v,...]",
+                     help="start this strategy (a saved instance's name, or a plugin's: `kestrel plugins list`) "
+                          "with these parameters; repeatable, e.g. --strategy sma_cross:fast=5,slow=20")
     from app.audit_cli import add_audit_commands
     from app.keys_cli import add_keys_commands
     from app.ml_cli import add_ml_commands

@@ -30,11 +30,18 @@ def run_headless(profile: Path, duration: float | None, args: argparse.Namespace
     setup_logging(profile)
     opts = _Options(args)
     try:
+        wanted = [parse_strategy_arg(a) for a in opts.strategies]
         settings = load_settings(profile)
         plan = _plan(profile, opts)
         kernel = Kernel(profile, settings, clock=plan.clock, instruments=plan.instruments)
     except (StoreError, ConfigError, ValueError, LookupError, FileNotFoundError) as exc:
         print(f"kestrel: {exc}", file=sys.stderr)
+        return 2
+    try:
+        instances = [_strategy_instance(kernel, name, params) for name, params in wanted]
+    except ValueError as exc:
+        print(f"kestrel: --strategy: {exc}", file=sys.stderr)
+        kernel.close()
         return 2
     trades = [0]
     kernel.bus.subscribe(TradeTick, lambda _t: trades.__setitem__(0, trades[0] + 1))
@@ -47,12 +54,17 @@ def run_headless(profile: Path, duration: float | None, args: argparse.Namespace
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in SIGNALS:
             try:
-                loop.add_signal_handler(sig, kernel.stop)
-            except (NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, _on_signal, kernel, sig)
+            except (NotImplementedError, RuntimeError, ValueError):
                 pass
         runtime = await plan.attach(kernel, opts)
+        for name in instances:
+            if kernel.strategies.start(name):
+                _say(f"strategy {name}: RUNNING {kernel.strategies.runners[name].params}")
+            else:
+                _say(f"strategy {name}: {kernel.strategies.runners[name].reason}")
         try:
             if plan.replayer is not None:
                 took = await _replay(kernel, plan, duration)
@@ -60,6 +72,7 @@ def run_headless(profile: Path, duration: float | None, args: argparse.Namespace
             else:
                 await kernel.run(duration)
         finally:
+            await kernel.shutdown()  # strategies stopped and their cancels answered while the loop runs
             await runtime.close()
 
     try:
@@ -70,6 +83,44 @@ def run_headless(profile: Path, duration: float | None, args: argparse.Namespace
              f"{kernel.loop_monitor.p99():.1f} ms, last prices {last}")
         kernel.close()
     return 0
+
+
+#: SIGTERM (service stop, shutdown), SIGINT (Ctrl+C), SIGHUP (the terminal window closed, log-out): all
+#: close cleanly. Windows has none of them as loop signals; Ctrl+C there ends the process.
+SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+def _on_signal(kernel: Any, sig: int) -> None:
+    import logging
+
+    logging.getLogger("kestrel").warning("%s received: closing", signal.Signals(sig).name)
+    kernel.stop()
+
+
+def parse_strategy_arg(text: str) -> tuple[str, dict[str, str]]:
+    """``NAME[:k=v,...]`` -> (NAME, {k: v}); values stay text (the plugin's declaration types them)."""
+    name, _, rest = text.partition(":")
+    if not name.strip():
+        raise ValueError(f"--strategy {text!r}: give a strategy name, e.g. sma_cross:fast=5,slow=20")
+    params: dict[str, str] = {}
+    for item in filter(None, (x.strip() for x in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"--strategy {text!r}: {item!r} is not key=value")
+        params[key.strip()] = value.strip()
+    return name.strip(), params
+
+
+def _strategy_instance(kernel: Any, name: str, params: dict[str, str]) -> str:
+    """The instance ``--strategy`` names: a saved instance of that name (its parameters updated), or a new
+    instance of the plugin of that name. Raises ValueError with what to do."""
+    manager = kernel.strategies
+    if name in manager.runners:
+        if params:
+            manager.set_params(name, params)
+        return name
+    runner = manager.load(name, name, params)
+    return runner.instance
 
 
 async def _replay(kernel: Any, plan: "_Plan", duration: float | None) -> float:
@@ -92,6 +143,7 @@ class _Options:
         self.replay: Path | None = get("replay")
         self.session: int | None = get("session")
         self.speed: str = get("speed", "1") or "1"
+        self.strategies: list[str] = list(get("strategy", None) or [])
 
 
 class _Runtime:

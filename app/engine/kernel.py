@@ -18,15 +18,17 @@ from app.engine.bars import BarAggregator, synthetic_history
 from app.engine.bus import MessageBus
 from app.engine.clock import Clock, LiveClock
 from app.engine.execution import ExecutionEngine
+from app.engine.heartbeat import Heartbeat
 from app.engine.instruments import Instrument, default_instruments
 from app.engine.market import MarketState
-from app.engine.messages import Bar, OrderType, Side, SubmitOrder, TradeTick, VenueStatus
+from app.engine.messages import Bar, OrderStatus, OrderType, Side, SubmitOrder, TradeTick, VenueStatus
 from app.engine.ml.serve import ModelSource
 from app.engine.orders import ClientOrderIdFactory
 from app.engine.portfolio import Portfolio
 from app.engine.risk import RiskEngine
 from app.engine.sim import SimExchange
 from app.engine.store import ProfileLock, Store, StoreError
+from app.engine.strategy_host import StrategyFault
 from app.engine.strategy_manager import StrategyManager
 
 log = logging.getLogger("kestrel.kernel")
@@ -87,10 +89,13 @@ class Kernel:
                                           self.market, self.instruments, self.profile, self.new_order_id)
         self.strategies.host.models = ModelSource(conn=self.store.conn)  # Strategy.model(): registry + bundled
         self.strategies.host.bar_history = self.bar_history  # Strategy.history(): warm-up at start
+        self.strategies.start_refusal = self.risk.start_refusal  # no strategy starts while HALTED
+        self.heartbeat = Heartbeat(self.profile)
         self.venue_status: dict[str, VenueStatus] = {}
         self.bus.subscribe(VenueStatus, self._on_venue_status)
         self._last_sync = 0.0
         self._stopping = False
+        self._closed = False
 
     # ----------------------------------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -109,6 +114,7 @@ class Kernel:
                 series.extend(synthetic_history(price, self.clock.now_ms(), 300, tf, inst.tick_size,
                                                 self.settings.sim.seed + n, per_bar.get(symbol, 1.0)))
         self.bus.publish(VenueStatus("sim", self.sim.connected, "simulated exchange", self.clock.now_ms()))
+        self.heartbeat.beat(self.risk.applied_states(), force=True)
         log.info("kernel started: profile %s, trading state %s", self.profile, self.risk.state.value)
 
     def _sim_volume_rates(self, seconds: int = 10) -> dict[str, float]:
@@ -133,6 +139,7 @@ class Kernel:
         if mono - self._last_sync >= 0.25:
             self._last_sync = mono
             self.risk.tick()
+            self.heartbeat.beat(self.risk.applied_states())
         self.strategies.tick(self.clock.now_ms())
         self.audit_recorder.flush()
 
@@ -147,18 +154,56 @@ class Kernel:
             self.loop_monitor.record((loop.time() - expected) * 1000.0)
             try:
                 self.step()
-            except Exception:  # noqa: BLE001 - the terminal keeps running; the log says what broke
+            except (Exception, StrategyFault):  # noqa: BLE001 - the terminal keeps running; the log says why
                 log.exception("engine step failed; continuing")
 
     def stop(self) -> None:
         self._stopping = True
 
+    async def shutdown(self, timeout_s: float = 5.0) -> None:
+        """The first half of a clean close, while the loop still runs (SIGTERM, SIGINT, log-out, the window
+        closed): stop the loop's stepping and every strategy (their orders canceled), then keep the venues
+        stepping until every cancel asked for has its answer (none left PENDING_CANCEL), at most
+        ``timeout_s``. Then the caller closes the venues, and ``close`` the store."""
+        self.stop()
+        log.info("closing: stopping strategies and waiting for pending cancels")
+        self.strategies.stop_all("terminal closing")
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout_s
+        while True:
+            try:
+                self.execution.flush()
+                pending = [o for o in self.execution.working.values() if o.status is OrderStatus.PENDING_CANCEL]
+                if not pending or loop.time() >= end:
+                    break
+                self.sim.advance_to(self.clock.now_ms())
+                self.risk.tick()
+            except (Exception, StrategyFault):  # noqa: BLE001 - closing: report and go on
+                log.exception("while closing")
+                break
+            await asyncio.sleep(0.02)
+        if pending:
+            log.warning("closing with %d cancel(s) unanswered: %s", len(pending),
+                        ", ".join(o.client_order_id for o in pending[:10]))
+
     def close(self) -> None:
+        """Stop strategies, commit what is staged, write the last heartbeat, close the store, free the
+        profile. Closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
         self.stop()
         self.strategies.close()
+        try:
+            self.execution.flush()
+            self.execution.commit_states()  # order-state rows (acks, cancels) that rode with no commit yet
+        except Exception:  # noqa: BLE001 - closing: Store.close still commits what is staged
+            log.exception("while closing: committing order states")
         self.audit_recorder.flush()
+        self.heartbeat.beat(self.risk.applied_states(), force=True, closed=True)
         self.store.close()
         self.lock.release()
+        log.info("closed: profile %s, trading state %s", self.profile, self.risk.state.value)
 
     # ------------------------------------------------------------------------------------------ commands
     def submit(self, symbol: str, side: Side, order_type: OrderType, quantity: float,

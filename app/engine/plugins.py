@@ -64,6 +64,8 @@ def _mtime(path: Path) -> float:
 
 
 def _short_error(exc: BaseException) -> str:
+    if type(exc).__name__ == "StrategyFault":  # the watchdog (strategy_manager) interrupted the import
+        return "importing it took too long (it loops or blocks at import time) and was interrupted"
     if isinstance(exc, SyntaxError):
         return f"SyntaxError: {exc.msg} (line {exc.lineno})"
     tb = traceback.extract_tb(exc.__traceback__)

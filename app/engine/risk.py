@@ -181,10 +181,16 @@ class RiskEngine:
         return None
 
     # ------------------------------------------------------------------------------------- kill switch
-    def halt(self, reason: str, actor: str = "manual") -> list[str]:
-        """K1: persist HALTED, refuse new orders, cancel every working order (retried until terminal)."""
+    def halt(self, reason: str, actor: str = "manual", written: RiskStateRecord | None = None) -> list[str]:
+        """K1: persist HALTED, refuse new orders, cancel every working order (retried until terminal).
+
+        ``written``: the HALTED record another process already persisted (``kestrel risk halt``); it is
+        adopted as it is, not written again (a record of ours would look like yet another outside change)."""
         previous = self.state
-        self._persist("global", H, reason, actor)
+        if written is None:
+            self._persist("global", H, reason, actor)
+        else:
+            self._known["global"] = written
         self.state, self.state_reason = H, reason
         self.version += 1
         log.critical("KILL SWITCH engaged by %s: %s", actor, reason)
@@ -194,10 +200,14 @@ class RiskEngine:
                     f"{len(sent)} working order(s). Reset it from the risk panel when it is safe.")
         return sent
 
-    def halt_strategy(self, name: str, reason: str, actor: str = "manual") -> list[str]:
+    def halt_strategy(self, name: str, reason: str, actor: str = "manual",
+                      written: RiskStateRecord | None = None) -> list[str]:
         """K2: the same as ``halt``, limited to one strategy."""
         previous = self.strategy_states.get(name, (A, ""))[0]
-        self._persist(f"strategy:{name}", H, reason, actor)
+        if written is None:
+            self._persist(f"strategy:{name}", H, reason, actor)
+        else:
+            self._known[written.scope] = written
         self.strategy_states[name] = (H, reason)
         self.version += 1
         log.critical("strategy %s HALTED by %s: %s", name, actor, reason)
@@ -221,6 +231,21 @@ class RiskEngine:
         self.version += 1
         log.warning("%s reset to ACTIVE by %s: %s", scope, actor, reason)
         self.bus.publish(TradingStateChanged(A, previous, reason, actor, self.clock.now_ms(), scope))
+
+    def applied_states(self) -> dict[str, tuple[str, int]]:
+        """scope -> (state, ts of the record it came from), as this engine holds them (the heartbeat)."""
+        out = {scope: (rec.state, rec.ts) for scope, rec in self._known.items()}
+        out["global"] = (self.state.value, out.get("global", ("", 0))[1])
+        return out
+
+    def start_refusal(self, name: str) -> str | None:
+        """Why strategy ``name`` may not start now (a HALTED state, global or its own), or None."""
+        if self.state is H:
+            return f"trading is HALTED ({self.state_reason}); reset the kill switch first"
+        st = self.strategy_states.get(name)
+        if st is not None and st[0] is H:
+            return f"strategy {name} is HALTED ({st[1]}); reset its kill switch first"
+        return None
 
     def flatten(self, actor: str = "manual", confirmed: bool = False) -> list[str]:
         """Close every position with reduce-only market orders through the normal order path."""
@@ -315,16 +340,28 @@ class RiskEngine:
         """Adopt states written by another process (``kestrel risk halt|reset`` from a second terminal).
 
         A record that differs from the one we last wrote or read was written by someone else: a HALTED one
-        runs the full kill here (cancels included); an ACTIVE one is a person's reset."""
+        runs the full kill here once (cancels included; the record is adopted, not rewritten, so the next
+        poll finds nothing new); a HALTED one while already HALTED only adopts the new reason and re-sends
+        the cancels; an ACTIVE one is a person's reset."""
         for rec in self.store.risk_states():
             if self._known.get(rec.scope) == rec:
                 continue
             name = rec.scope.split(":", 1)[1] if rec.scope.startswith("strategy:") else None
+            current = self.state if name is None else self.strategy_states.get(name, (A,))[0]
+            if rec.state == H.value and current is H:
+                self._known[rec.scope] = rec
+                self._adopt(rec)
+                self.version += 1
+                log.warning("%s HALTED again from outside by %s: %s", rec.scope, rec.actor, rec.reason)
+                self._cancel_for_kill((lambda o: True) if name is None else
+                                      (lambda o, a=f"strategy:{name}": o.actor == a))
+                continue
             if rec.state == H.value:
                 if name is None:
-                    self.halt(rec.reason or "halted from outside", rec.actor or "external")
+                    self.halt(rec.reason or "halted from outside", rec.actor or "external", written=rec)
                 else:
-                    self.halt_strategy(name, rec.reason or "halted from outside", rec.actor or "external")
+                    self.halt_strategy(name, rec.reason or "halted from outside", rec.actor or "external",
+                                       written=rec)
             else:
                 previous = self.state if name is None else self.strategy_states.get(name, (A,))[0]
                 self._adopt(rec)

@@ -49,8 +49,9 @@ class StrategyStatus(str, enum.Enum):
     FAULTED = "FAULTED"
 
 
-class StrategyFault(Exception):
-    """Raised inside a plugin call by the watchdog when the call runs too long."""
+class StrategyFault(BaseException):
+    """Raised inside a plugin call by the watchdog when the call runs too long. A ``BaseException``, so the
+    ``except Exception`` a plugin wraps its loop in does not swallow it."""
 
 
 @dataclass(eq=False)
@@ -202,7 +203,9 @@ class StrategyHost:
         try:
             strategy = runner.cls()
             strategy._bind(self, runner.instance, runner.params)
-        except Exception as exc:  # noqa: BLE001 - plugin constructor
+        except BaseException as exc:  # noqa: BLE001 - plugin constructor
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)) and not self.contains_exits:
+                raise
             self._fault(runner, f"could not be created: {type(exc).__name__}: {exc}")
             return None
         return strategy
@@ -220,11 +223,16 @@ class StrategyHost:
             self._call_failed(runner, fn, exc, fault_on_error)
             return False
 
+    #: Does ``sys.exit()`` or ``KeyboardInterrupt`` in plugin code fault only that strategy? The live host:
+    #: yes (the terminal handles its signals on the loop, so neither comes from outside). A backtest run from
+    #: a shell: no, Ctrl+C stops the run.
+    contains_exits = False
+
     def _call_failed(self, runner: Runner, fn: Callable[..., Any], exc: BaseException,
                      fault_on_error: bool = True) -> None:
         """What ``_call`` does when plugin code raised ``exc``. Hot loops (``feed_bar``, the backtester) guard
         the call with their own ``try`` and come here, which saves a Python call per guarded callback."""
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)) and not isinstance(exc, StrategyFault):
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)) and not self.contains_exits:
             raise exc
         where = getattr(fn, "__name__", "callback")
         text = f"{where} raised {type(exc).__name__}: {exc}"

@@ -42,17 +42,22 @@ log = logging.getLogger("kestrel.strategies")
 
 @dataclass
 class _InCall:
-    runner: Runner
+    runner: Runner | None  # None: importing plugin files (discovery, reload)
     what: str
     started: float
-    fired: bool = False
+    limit_s: float
+    fired: int = 0  # interrupts raised into this call so far
     paused: bool = False  # inside Kestrel's own code on the plugin's behalf (e.g. compiling an indicator)
+    reported_stuck: bool = False
 
 
 class _WatchedHost(StrategyHost):
-    """The host with every plugin call registered for the watchdog."""
+    """The host with every call into plugin code registered for the watchdog: callbacks (``_call``), the
+    closed-bar path (``feed_bar``), constructors, and plugin imports (``watched_import``)."""
 
     watchdog_s = 2.0
+    import_limit_s = 30.0  # importing a plugin may import heavy libraries (scikit-learn: seconds when cold)
+    contains_exits = True  # sys.exit()/KeyboardInterrupt in a plugin faults that strategy, not the terminal
 
     def __init__(self, *a: Any, **kw: Any) -> None:
         super().__init__(*a, **kw)
@@ -61,17 +66,48 @@ class _WatchedHost(StrategyHost):
         self.thread_id = threading.get_ident()
         self.stuck_reports: list[str] = []
 
-    def _call(self, runner: Runner, fn: Callable[..., Any], *args: Any, fault_on_error: bool = True) -> bool:
-        token = _InCall(runner, getattr(fn, "__name__", "callback"), time.monotonic())
+    @contextlib.contextmanager
+    def _watched(self, runner: Runner | None, what: str, limit_s: float | None = None) -> Iterator[_InCall]:
+        token = _InCall(runner, what, time.monotonic(), self.watchdog_s if limit_s is None else limit_s)
         with self._lock:
             outer, self.in_call = self.in_call, token
         try:
-            return super()._call(runner, fn, *args, fault_on_error=fault_on_error)
+            yield token
         finally:
             with self._lock:
                 self.in_call = outer
-                if token.fired:  # the interrupt may still be pending if the call ended just then
+                if token.fired:  # an interrupt may still be pending if the call ended just then
                     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.thread_id), None)
+
+    def _call(self, runner: Runner, fn: Callable[..., Any], *args: Any, fault_on_error: bool = True) -> bool:
+        try:
+            with self._watched(runner, getattr(fn, "__name__", "callback")):
+                fn(*args)
+            return True
+        except BaseException as exc:  # noqa: BLE001 - the watchdog's StrategyFault, sys.exit() included
+            self._call_failed(runner, fn, exc, fault_on_error)
+            return False
+
+    def feed_bar(self, runner: Runner, bar: Bar) -> None:
+        try:
+            with self._watched(runner, "on_bar"):
+                super().feed_bar(runner, bar)
+        except StrategyFault as exc:  # in an indicator update or just after on_bar returned
+            self._call_failed(runner, runner.strategy.on_bar, exc)
+
+    def _instantiate(self, runner: Runner):
+        try:
+            with self._watched(runner, f"{runner.cls.__name__}()"):
+                return super()._instantiate(runner)
+        except StrategyFault as exc:
+            self._fault(runner, f"could not be created: {exc!r}")
+            return None
+
+    def watched_import(self, what: str, fn: Callable[[], Any]) -> Any:
+        """Run a plugin import (``discover``/``reload``) under the watchdog: a module that loops at import
+        time is interrupted after ``import_limit_s`` and listed as broken, instead of freezing the start."""
+        with self._watched(None, what, self.import_limit_s):
+            return fn()
 
     @contextlib.contextmanager
     def _our_time(self) -> Iterator[None]:
@@ -90,6 +126,23 @@ class _WatchedHost(StrategyHost):
                     token.started = time.monotonic()
                     token.paused = False
 
+    @contextlib.contextmanager
+    def _engine_section(self) -> Iterator[None]:
+        """The engine's own code called by a plugin (an order through the risk gate and the journal): the
+        watchdog does not interrupt it half-way (a journal commit cut in two), it waits until the plugin's
+        code runs again. The call's clock keeps running."""
+        with self._lock:
+            token = self.in_call
+            was = token.paused if token is not None else False
+            if token is not None:
+                token.paused = True
+        try:
+            yield
+        finally:
+            if token is not None:
+                with self._lock:
+                    token.paused = was
+
     def make_indicator(self, name: str, params: dict[str, Any]):
         with self._our_time():
             return super().make_indicator(name, params)
@@ -97,6 +150,18 @@ class _WatchedHost(StrategyHost):
     def load_model(self, instance: str, ref: str) -> Any:
         with self._our_time():
             return super().load_model(instance, ref)
+
+    def submit(self, *a: Any, **kw: Any) -> str:
+        with self._engine_section():
+            return super().submit(*a, **kw)
+
+    def cancel(self, *a: Any, **kw: Any) -> None:
+        with self._engine_section():
+            super().cancel(*a, **kw)
+
+    def cancel_all(self, *a: Any, **kw: Any) -> None:
+        with self._engine_section():
+            super().cancel_all(*a, **kw)
 
     def _fault(self, runner: Runner, reason: str) -> None:
         if "StrategyFault" in reason:
@@ -106,6 +171,14 @@ class _WatchedHost(StrategyHost):
 
 
 class Watchdog(threading.Thread):
+    """Interrupts a plugin call that runs past its limit, by raising ``StrategyFault`` in its frame; again
+    every limit while it does not return (a plugin that catches the first). After ``MAX_INTERRUPTS`` it
+    stops trying and reports the terminal stuck: a C call that never returns, or a loop that catches
+    ``BaseException``, cannot be interrupted from Python. The kernel's heartbeat stops then, and
+    ``kestrel risk status`` tells a person the terminal is unresponsive."""
+
+    MAX_INTERRUPTS = 5
+
     def __init__(self, host: _WatchedHost, period_s: float = 0.1) -> None:
         super().__init__(name="kestrel-strategy-watchdog", daemon=True)
         self.host = host
@@ -120,11 +193,25 @@ class Watchdog(threading.Thread):
         while not self._stop_evt.wait(self.period_s):
             with host._lock:
                 cur = host.in_call
-                if cur is None or cur.fired or cur.paused or time.monotonic() - cur.started < host.watchdog_s:
+                if cur is None or cur.paused:
                     continue
-                cur.fired = True
-                text = (f"strategy {cur.runner.instance}: {cur.what} has been running for more than "
-                        f"{host.watchdog_s:g} s; interrupting it")
+                late = time.monotonic() - cur.started - cur.limit_s * (1 + cur.fired)
+                if late < 0:
+                    continue
+                who = f"strategy {cur.runner.instance}" if cur.runner is not None else "plugin import"
+                if cur.fired >= self.MAX_INTERRUPTS:
+                    if not cur.reported_stuck:
+                        cur.reported_stuck = True
+                        text = (f"{who}: {cur.what} could not be interrupted ({cur.fired} tries over "
+                                f"{time.monotonic() - cur.started:.0f} s): it catches every exception or waits "
+                                f"in C code. The terminal is unresponsive; stop it (`kestrel risk status` "
+                                f"shows its process) and fix or remove the plugin.")
+                        host.stuck_reports.append(text)
+                        log.critical(text)
+                    continue
+                cur.fired += 1
+                text = (f"{who}: {cur.what} has been running for more than {cur.limit_s:g} s; interrupting it"
+                        + (f" (try {cur.fired})" if cur.fired > 1 else ""))
                 host.stuck_reports.append(text)
                 log.error(text)
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(host.thread_id),
@@ -146,6 +233,8 @@ class StrategyManager:
         self.host.watchdog_s = watchdog_s
         self.watchdog = Watchdog(self.host)
         self.watchdog.start()
+        #: why a strategy may not start now (the kernel wires the risk engine's answer), or None
+        self.start_refusal: Callable[[str], str | None] = lambda _name: None
         self.plugins: list[PluginInfo] = []
         self.changed: set[str] = set()  # plugin names whose file changed on disk since loading
         self.orphans: list[dict[str, Any]] = []  # saved instances whose plugin does not load now: kept, shown
@@ -164,16 +253,22 @@ class StrategyManager:
     def version(self) -> int:
         return self.host.version
 
-    def close(self) -> None:
+    def stop_all(self, reason: str) -> None:
+        """Stop every running strategy (its orders canceled). The terminal's close calls it while the loop
+        still runs, so the cancels reach the venues."""
         for name, runner in list(self.runners.items()):
             if runner.status is StrategyStatus.RUNNING:
-                self.stop(name, "terminal closing")
+                self.stop(name, reason)
+
+    def close(self) -> None:
+        self.stop_all("terminal closing")
         self.watchdog.stop()
         self.host.close()
 
     # ----------------------------------------------------------------------------------------- plugins
     def rescan(self) -> list[PluginInfo]:
-        self.plugins = plugin_loader.discover(self.profile, self._bundled, self._entry_points)
+        self.plugins = self.host.watched_import(
+            "importing plugins", lambda: plugin_loader.discover(self.profile, self._bundled, self._entry_points))
         self.changed.clear()
         self.host.version += 1
         return self.plugins
@@ -217,6 +312,16 @@ class StrategyManager:
         return runner.params
 
     def start(self, instance: str) -> bool:
+        """Start ``instance``. False, with the reason in ``runner.reason``, if it faulted or is refused: no
+        strategy starts while trading (or the strategy itself) is HALTED."""
+        runner = self.runners[instance]
+        if runner.status is not StrategyStatus.RUNNING:
+            refusal = self.start_refusal(instance)
+            if refusal:
+                runner.reason = f"not started: {refusal}"
+                self.host._touch(runner)
+                log.warning("strategy %s %s", instance, runner.reason)
+                return False
         state = self.store.get_setting(f"strategy_state.{instance}", {})
         return self.host.start(instance, state if isinstance(state, dict) else {})
 
@@ -232,7 +337,7 @@ class StrategyManager:
         old = next((i for i in self.plugins if i.name == plugin), None)
         if old is None:
             raise ValueError(f"no plugin named {plugin!r}")
-        fresh = plugin_loader.reload(old)
+        fresh = self.host.watched_import(f"importing {old.origin}", lambda: plugin_loader.reload(old))
         if not fresh.ok:
             self.changed.discard(plugin)
             msg = f"{plugin} was not reloaded: {fresh.error}. The previous version keeps running."

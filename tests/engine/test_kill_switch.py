@@ -270,3 +270,36 @@ def test_orders_still_waiting_for_their_journal_commit_are_never_sent_after_a_ki
     rows = {r["client_order_id"]: r["status"] for r in k.store.orders()}
     assert all(rows[c.client_order_id] == "CANCELED" for c in cmds)
     assert k.execution.working == {} and k.risk.state is TradingState.HALTED
+
+
+@pytest.mark.parametrize("scope", ["global", "strategy:mm"])
+def test_a_halt_from_outside_is_one_transition_one_alert_and_a_few_audit_rows(make_kernel, scope):
+    """``kestrel risk halt`` re-fired itself on every poll (~4 per second) until restart: one CRITICAL line,
+    one alert, two audit rows and a synchronous=FULL write each time, because the terminal re-persisted the
+    record as its own and then saw it as yet another outside change."""
+    k = kernel_with(make_kernel)
+    changes, alerts = [], []
+    k.bus.subscribe(TradingStateChanged, changes.append)
+    k.bus.subscribe(Alert, alerts.append)
+    audit0 = k.store.conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
+    other = Store(k.store.path)
+    other.save_risk_state(RiskStateRecord(scope, "HALTED", "risk desk", "cli", 123))
+    for _ in range(32):  # 8 s of the terminal's 0.25 s polls
+        advance(k, 50)
+        k.risk.tick()
+        k.audit_recorder.flush()
+    halted = [c for c in changes if c.state is TradingState.HALTED and c.scope == scope]
+    assert len(halted) == 1 and halted[0].actor == "cli" and halted[0].reason == "risk desk"
+    assert len([a for a in alerts if "HALTED" in a.title]) == 1
+    assert k.store.conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0] - audit0 <= 4
+    rec = {r.scope: r for r in k.store.risk_states()}[scope]
+    assert (rec.state, rec.actor, rec.reason, rec.ts) == ("HALTED", "cli", "risk desk", 123)  # not rewritten
+    # a second outside halt while HALTED: adopted (its reason shown), no second transition or alert
+    other.save_risk_state(RiskStateRecord(scope, "HALTED", "still halted: venue down", "cli", 124))
+    other.close()
+    k.risk.tick()
+    k.risk.tick()
+    assert len([c for c in changes if c.state is TradingState.HALTED]) == 1
+    assert len([a for a in alerts if "HALTED" in a.title]) == 1
+    reason = k.risk.state_reason if scope == "global" else k.risk.strategy_states["mm"][1]
+    assert reason == "still halted: venue down"
