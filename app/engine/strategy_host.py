@@ -54,6 +54,11 @@ class StrategyFault(BaseException):
     ``except Exception`` a plugin wraps its loop in does not swallow it."""
 
 
+class StrategyStopped(RuntimeError):
+    """An order from a strategy that is no longer running: stopped or halted during the very call that sends
+    it (a kill switch tripped by its previous order). It ends that call; it is not a new fault."""
+
+
 @dataclass(eq=False)
 class Runner:
     instance: str
@@ -236,6 +241,9 @@ class StrategyHost:
             raise exc
         where = getattr(fn, "__name__", "callback")
         text = f"{where} raised {type(exc).__name__}: {exc}"
+        if isinstance(exc, StrategyStopped) and runner.status is not StrategyStatus.RUNNING:
+            log.info("strategy %s: %s (it was stopped during the call: %s)", runner.instance, text, runner.reason)
+            return
         if fault_on_error:
             self._fault(runner, text)
         else:
@@ -463,7 +471,7 @@ class StrategyHost:
     def submit(self, instance: str, symbol: str, side: Side, quantity: float, price: float | None) -> str:
         runner = self.runners[instance]
         if runner.status is not StrategyStatus.RUNNING:
-            raise RuntimeError(f"strategy {instance} is {runner.status.value}; it cannot send orders")
+            raise StrategyStopped(f"strategy {instance} is {runner.status.value}; it cannot send orders")
         inst = self.instruments.get(symbol)
         cid = self.new_order_id()
         self._instance_of[cid] = instance
