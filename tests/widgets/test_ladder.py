@@ -45,7 +45,7 @@ def test_sizes_per_level_match_the_book_and_the_depth_chart(qtbot, window_factor
         assert rows[price]["bid"] == size and rows[price]["ask"] is None
     for price, size in book.asks[:5]:
         assert rows[price]["ask"] == size and rows[price]["bid"] is None
-    bp, bs, ap, as_ = ladder.depth.curves()
+    bp, bs, ap, as_ = ladder.depth_chart.curves()
     np.testing.assert_allclose(bs, np.cumsum([s for _, s in book.bids]))
     np.testing.assert_allclose(as_, np.cumsum([s for _, s in book.asks]))
     assert bp[0] == book.best_bid and ap[0] == book.best_ask
