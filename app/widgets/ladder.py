@@ -406,7 +406,7 @@ class LadderWidget(QWidget):
         orders = m.mine.get((side, m.ticks(price)), [])
         now = self._kernel.clock.now_ms()
         for cid, _q in orders:
-            self._kernel.bus.publish(CancelOrder(cid, "manual", ts=now))
+            self._kernel.bus.publish(CancelOrder(cid, "ladder", ts=now))
         return [cid for cid, _q in orders]
 
     # -------------------------------------------------------------------------------------- inspection

@@ -141,7 +141,7 @@ class MainWindow(QMainWindow):
         ticket (so the risk gate's answer, a denial too, shows there)."""
         self.ticket.order_type.setCurrentText(OrderType.LIMIT.value)
         self.ticket.set_price(price)
-        self.ticket.send(side)
+        self.ticket.send(side, actor="ladder")
 
     def refresh(self) -> None:
         if self._alerts:

@@ -62,7 +62,7 @@ def test_a_click_on_a_bid_buys_there_through_the_ticket_and_the_risk_gate(qtbot,
     pump(qtbot, kernel, window, 10, step=10)
     (order,) = kernel.execution.orders.values()
     assert (order.side, order.order_type, order.price, order.quantity) == (Side.BUY, OrderType.LIMIT, price, 0.02)
-    assert order.status is OrderStatus.ACCEPTED and order.actor == "manual"
+    assert order.status is OrderStatus.ACCEPTED and order.actor == "ladder"
     assert 0.02 in [r["buy"] for r in ladder.rows()]  # shown on our side of the ladder at that price
     assert "ACCEPTED" in ticket.status.text()
 
