@@ -16,7 +16,8 @@ import base64
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QPushButton, QToolBar, QVBoxLayout, QWidget,
+    QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSizePolicy, QToolBar, QVBoxLayout,
+    QWidget,
 )
 
 from app.engine.kernel import Kernel
@@ -72,6 +73,8 @@ class TradingStateIndicator(QWidget):
         self._seen = None
         self.label = QLabel()
         self.label.setObjectName("tradingStateBanner")
+        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # a long reason is
+        self.label.setMinimumWidth(160)                           # cut (whole in the tooltip), Reset… stays
         self.reset_button = QPushButton("Reset…")
         self.reset_button.setToolTip("Resume trading (asks why it is safe)")
         row = QHBoxLayout(self)
