@@ -92,3 +92,42 @@ def test_cancel_selected_is_off_until_a_working_order_is_picked(qtbot, window_fa
     pump(qtbot, kernel, window, 100)
     assert kernel.execution.orders[cid].status is OrderStatus.CANCELED
     assert highlighted(table) == [cid] and not button.isEnabled()  # nothing left to cancel there
+
+
+def answer_yes_to_the_next_question(qtbot) -> list[str]:
+    """Click Yes on the next modal question box once it is shown; returns (later) its text."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    seen: list[str] = []
+
+    def answer() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, answer)
+            return
+        seen.append(box.text())
+        qtbot.mouseClick(box.button(QMessageBox.StandardButton.Yes), Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(0, answer)
+    return seen
+
+
+def test_the_source_column_names_ticket_strategy_and_flatten(qtbot, window_factory):
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 500)
+    t = window.ticket
+    t.order_type.setCurrentText("MARKET")
+    type_into(t.quantity, "0.02")
+    qtbot.mouseClick(t.buy_button, Qt.MouseButton.LeftButton)
+    kernel.submit(SYMBOL, Side.BUY, OrderType.MARKET, 0.01, actor="strategy:trend_1")
+    pump(qtbot, kernel, window, 100)
+    assert kernel.portfolio.position(SYMBOL).quantity == 0.03
+
+    question = answer_yes_to_the_next_question(qtbot)
+    qtbot.mouseClick(window.risk_panel.flatten_button, Qt.MouseButton.LeftButton)
+    pump(qtbot, kernel, window, 100)
+    assert question and "close 1 position" in question[0]
+    assert kernel.portfolio.position(SYMBOL).quantity == 0
+    sources = table_column(window.blotter.orders, SOURCE)
+    assert sorted(sources) == ["flatten", "ticket", "trend_1"]
