@@ -89,7 +89,7 @@ class RiskPanel(QWidget):
         self.reset_button = QPushButton("Reset…")
         self.kill_button.clicked.connect(self.engage_kill_switch)
         self.flatten_button.clicked.connect(self.ask_flatten)
-        self.reset_button.clicked.connect(self.ask_reset)
+        self.reset_button.clicked.connect(lambda: self.ask_reset())
         self.limits = make_table(LIMIT_HEADERS)
         self.limits.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.denials = make_table(DENIAL_HEADERS)

@@ -75,8 +75,8 @@ def test_kill_by_hotkey_and_button_in_any_layout_then_restart_and_reset(qtbot, w
     assert order.status is OrderStatus.CANCELED
     assert "CANCELED" in table_column(window.blotter.orders, ORDER_HEADERS.index("Status"))
 
-    # reset without a reason: nothing happens, and the dialog says why
-    qtbot.mouseClick(window.trading_state.reset_button, Qt.MouseButton.LeftButton)
+    # reset from the Risk dock without a reason: nothing happens, and the dialog says why
+    qtbot.mouseClick(window.risk_panel.reset_button, Qt.MouseButton.LeftButton)
     dialog = window.risk_panel.reset_dialog
     qtbot.waitExposed(dialog)
     qtbot.mouseClick(dialog.resume_button, Qt.MouseButton.LeftButton)
