@@ -3,8 +3,9 @@
 PySide looks a C++ virtual up by name on the Python object, instance attributes included:
 ``BacktestDialog.metric`` (a QComboBox) replaced ``QPaintDevice::metric()``, which Qt calls while painting,
 and Backtest… killed the terminal (SIGSEGV). A shadowed non-virtual (``QDialog.result()``) breaks every
-caller expecting Qt's method. This walks every QObject subclass defined in ``app/widgets``: its class
-attributes and methods, and every ``self.x = ...`` in its code, against the names of its Qt bases.
+caller expecting Qt's method. This walks every class defined in ``app/widgets`` with a Qt base (QObject
+or not: a QGraphicsItem's virtuals are looked up the same way): its class attributes and methods, and every
+``self.x = ...`` in its code, against the names of its Qt bases.
 
 Overriding is allowed for the virtuals Qt means to be overridden (``*Event`` handlers, ``sizeHint``, ...),
 as methods only; anything else needs an entry in ``ALLOWED`` with its reason.
@@ -18,14 +19,16 @@ import pkgutil
 import sys
 import textwrap
 
-from PySide6.QtCore import QObject
-
 import app.widgets
 
 VIRTUALS = {"event", "eventFilter", "sizeHint", "minimumSizeHint", "heightForWidth", "hasHeightForWidth",
             "accept", "reject", "done"}  # plus every ``*Event`` handler
 ALLOWED: dict[tuple[str, str], str] = {}  # (class, name) -> why this shadowing is meant
 SKIP = {"staticMetaObject"}  # PySide sets it on every subclass
+
+
+def is_qt(cls: type) -> bool:
+    return cls.__module__.startswith(("PySide6", "shiboken6"))
 
 
 def widget_classes() -> list[type]:
@@ -35,7 +38,7 @@ def widget_classes() -> list[type]:
     for name, module in sorted(sys.modules.items()):
         if name.startswith("app.widgets."):
             found += [c for c in vars(module).values()
-                      if inspect.isclass(c) and c.__module__ == name and issubclass(c, QObject)]
+                      if inspect.isclass(c) and c.__module__ == name and any(map(is_qt, c.__mro__[1:]))]
     return found
 
 
@@ -63,11 +66,10 @@ def instance_attributes(cls: type) -> dict[str, int]:
 
 
 def qt_definer(cls: type, name: str) -> str | None:
-    for base in cls.__mro__:
-        if base.__module__.startswith(("PySide6", "shiboken6")) and name in vars(base):
-            return base.__name__
-    qt = [b for b in cls.__mro__ if b.__module__.startswith(("PySide6", "shiboken6"))]
-    return next((b.__name__ for b in qt if hasattr(b, name)), None)
+    """The nearest Qt base that defines ``name`` (None: no Qt base has it)."""
+    qt = [b for b in cls.__mro__ if is_qt(b)]
+    return next((b.__name__ for b in qt if name in vars(b)), None) or \
+        next((b.__name__ for b in qt if hasattr(b, name)), None)
 
 
 def shadowing(cls: type) -> list[str]:
