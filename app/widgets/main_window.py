@@ -16,8 +16,8 @@ import base64
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSizePolicy, QToolBar, QVBoxLayout,
-    QWidget,
+    QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSizePolicy, QToolBar,
+    QVBoxLayout, QWidget,
 )
 
 from app.engine.kernel import Kernel
@@ -96,7 +96,7 @@ class TradingStateIndicator(QWidget):
         state = risk.state.value
         self.label.setVisible(state != "ACTIVE")
         self.reset_button.setVisible(state != "ACTIVE")
-        what = ("new orders are refused" if state == "HALTED" else "only orders that shrink a position are taken")
+        what = "new orders are refused" if state == "HALTED" else "only orders that shrink a position are taken"
         self.label.setText(f" Trading {state}: {risk.state_reason or 'no reason recorded'} — {what} ")
         self.label.setToolTip(self.label.text())
         self.label.setProperty("state", state)
@@ -192,7 +192,7 @@ class MainWindow(QMainWindow):
         bar.toggleViewAction().setVisible(False)  # not in the tool-bar context menu either
         self.kill_button = QPushButton(f"KILL SWITCH  ({KILL_HOTKEY})")
         self.kill_button.setObjectName("toolbarKillButton")
-        self.kill_button.setToolTip("Halt trading: persist HALTED, refuse new orders, cancel every working order")
+        self.kill_button.setToolTip(self.risk_panel.kill_button.toolTip())
         self.kill_button.clicked.connect(self.risk_panel.engage_kill_switch)
         self.trading_state = TradingStateIndicator(self.kernel)
         self.trading_state.reset_button.clicked.connect(lambda: self.risk_panel.ask_reset(self))

@@ -67,11 +67,13 @@ def test_kill_by_hotkey_and_button_in_any_layout_then_restart_and_reset(qtbot, w
     assert order.status is OrderStatus.ACCEPTED
 
     window.activateWindow()
-    QTest.keyClick(window, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    QTest.keyClick(window, Qt.Key.Key_K, ctrl_shift)  # the kill hotkey, Ctrl+Shift+K
     pump(qtbot, kernel, window, 100)
     assert sees_halted(window)
     assert window.risk_panel.state_label.text() == "HALTED"
-    assert window.risk_panel.scopes_label.text() != ALL_ACTIVE and "HALTED" in window.risk_panel.scopes_label.text()
+    scopes = window.risk_panel.scopes_label.text()
+    assert scopes != ALL_ACTIVE and "HALTED" in scopes
     assert order.status is OrderStatus.CANCELED
     assert "CANCELED" in table_column(window.blotter.orders, ORDER_HEADERS.index("Status"))
 

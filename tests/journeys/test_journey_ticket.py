@@ -107,7 +107,8 @@ def test_a_long_message_moves_nothing_under_the_mouse(qtbot, window_factory):
     kernel, window = window_factory()
     pump(qtbot, kernel, window, 500)
     ticket = window.ticket
-    parts = [ticket.symbol, ticket.order_type, ticket.quantity, ticket.price, ticket.buy_button, ticket.sell_button]
+    parts = [ticket.symbol, ticket.order_type, ticket.quantity, ticket.price, ticket.buy_button,
+             ticket.sell_button]
 
     def where() -> list[tuple[int, int, int, int]]:
         return [(*w.mapTo(window, QPoint(0, 0)).toTuple(), w.width(), w.height()) for w in parts]
