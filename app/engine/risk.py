@@ -32,7 +32,7 @@ from app.engine.store import RiskStateRecord, Store
 
 log = logging.getLogger("kestrel.risk")
 H, R, A = TradingState.HALTED, TradingState.REDUCING, TradingState.ACTIVE
-PEOPLE = ("manual", "cli", "risk-panel", "self-test")
+PEOPLE = ("manual", "cli", "risk-panel", "self-test", "ticket", "ladder", "blotter")
 NO_STORM = {"TRADING_HALTED", "STRATEGY_HALTED"}  # refusals caused by a halt do not feed the reject storm
 
 

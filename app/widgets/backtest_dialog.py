@@ -42,8 +42,8 @@ class BacktestDialog(QDialog):
         self.cash = QDoubleSpinBox(decimals=2, maximum=1e12, value=10_000.0)
         self.grid = QLineEdit()
         self.grid.setPlaceholderText("e.g. fast=5:50:5,slow=20:200:5")
-        self.metric = QComboBox()
-        self.metric.addItems(["sharpe", "total_return", "sortino", "calmar", "profit_factor", "expectancy"])
+        self.metric_combo = QComboBox()
+        self.metric_combo.addItems(["sharpe", "total_return", "sortino", "calmar", "profit_factor", "expectancy"])
         self.run_button = QPushButton("Run backtest")
         self.sweep_button = QPushButton("Run sweep")
         self.progress = QProgressBar()
@@ -62,7 +62,7 @@ class BacktestDialog(QDialog):
         form.addRow("Fee rate", self.fee)
         form.addRow("Cash", self.cash)
         form.addRow("Sweep grid", self.grid)
-        form.addRow("Optimise", self.metric)
+        form.addRow("Optimise", self.metric_combo)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.sweep_button)
@@ -78,7 +78,7 @@ class BacktestDialog(QDialog):
         self._rows: list[dict] = []
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._poll)
-        self.result = None
+        self.backtest_result = None
         self.sweep_result = None
 
     def _browse(self) -> None:
@@ -168,7 +168,7 @@ class BacktestDialog(QDialog):
     def _show_backtest(self, result) -> None:
         from app.widgets.backtest_report import equity_widget
 
-        self.result = result
+        self.backtest_result = result
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         items = list(result.stats.items())
@@ -183,7 +183,7 @@ class BacktestDialog(QDialog):
         from app.engine.sweep import SweepResult, _score
         from app.widgets.backtest_report import heatmap_widget
 
-        metric = self.metric.currentText()
+        metric = self.metric_combo.currentText()
         best = max(self._rows, key=lambda r: _score(r, metric)) if self._rows else {}
         self.sweep_result = SweepResult(self._grid, self._rows, metric, "", "processes", 0.0, best)
         names = list(self._grid)

@@ -328,14 +328,14 @@ class LadderWidget(QWidget):
         self.centre_button.clicked.connect(self.centre)
         self.view = LadderView()
         self.view.clicked.connect(self._on_click)
-        self.depth = DepthChart()
+        self.depth_chart = DepthChart()
         head = QHBoxLayout()
         head.setContentsMargins(4, 2, 4, 2)
         head.addWidget(self.title, 1)
         head.addWidget(self.centre_button)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.view)
-        split.addWidget(self.depth)
+        split.addWidget(self.depth_chart)
         split.setStretchFactor(0, 4)
         split.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
@@ -386,7 +386,7 @@ class LadderWidget(QWidget):
         self.title.setText(f"  {self.symbol}   " + (f"spread {spread:.{m.decimals}f}" if spread is not None
                                                      else "no two-sided book"))
         self.view.update()
-        self.depth.set_book(book, m.decimals)
+        self.depth_chart.set_book(book, m.decimals)
 
     # ------------------------------------------------------------------------------------------ clicks
     def _on_click(self, column: str, ticks: int) -> None:
@@ -406,7 +406,7 @@ class LadderWidget(QWidget):
         orders = m.mine.get((side, m.ticks(price)), [])
         now = self._kernel.clock.now_ms()
         for cid, _q in orders:
-            self._kernel.bus.publish(CancelOrder(cid, "manual", ts=now))
+            self._kernel.bus.publish(CancelOrder(cid, "ladder", ts=now))
         return [cid for cid, _q in orders]
 
     # -------------------------------------------------------------------------------------- inspection

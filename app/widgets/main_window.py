@@ -1,5 +1,10 @@
 """The main window: docks around the chart, a frame-rate scheduler, the kill-switch hotkey, the alarm banner.
 
+The tool bar holds a kill button and the trading state (HALTED / REDUCING, with a Reset… button) that no
+layout can hide or cover: it cannot be moved, floated or closed, and docks never overlap it. The trading
+state follows the engine (a reset from ``kestrel risk reset`` clears it); the alarm banner is separate and
+stays until a person acknowledges it.
+
 Layout (dock positions and window geometry) is saved in the profile database on close and restored on
 open. The window reads engine state; it sends commands only through the bus (SubmitOrder, CancelOrder)
 or the risk engine's kill switch.
@@ -10,7 +15,10 @@ import base64
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSizePolicy, QToolBar,
+    QVBoxLayout, QWidget,
+)
 
 from app.engine.kernel import Kernel
 from app.engine.logring import RingHandler
@@ -51,6 +59,49 @@ class AlarmBanner(QWidget):
     def show_alert(self, alert: Alert) -> None:
         self.label.setText(f"⚠ {alert.title}: {alert.message}")
         self.show()
+
+
+class TradingStateIndicator(QWidget):
+    """The global trading state while it is not ACTIVE: what it is, why, and a Reset… button. Read from the
+    risk engine at frame time, so a halt or reset from another process shows within a frame of the engine
+    adopting it. Empty while ACTIVE (its parts hide: a tool bar's own widget hides only through its action).
+    """
+
+    def __init__(self, kernel: Kernel) -> None:
+        super().__init__()
+        self._kernel = kernel
+        self._seen = None
+        self.label = QLabel()
+        self.label.setObjectName("tradingStateBanner")
+        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # a long reason is
+        self.label.setMinimumWidth(160)                           # cut (whole in the tooltip), Reset… stays
+        self.reset_button = QPushButton("Reset…")
+        self.reset_button.setToolTip("Resume trading (asks why it is safe)")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(6, 0, 0, 0)
+        row.addWidget(self.label, 1)
+        row.addWidget(self.reset_button)
+        self.refresh()
+
+    def shown(self) -> bool:
+        """Does a person see the trading state now?"""
+        return self.label.isVisible()
+
+    def refresh(self) -> None:
+        risk = self._kernel.risk
+        key = (risk.state, risk.state_reason)
+        if key == self._seen:
+            return
+        self._seen = key
+        state = risk.state.value
+        self.label.setVisible(state != "ACTIVE")
+        self.reset_button.setVisible(state != "ACTIVE")
+        what = "new orders are refused" if state == "HALTED" else "only orders that shrink a position are taken"
+        self.label.setText(f" Trading {state}: {risk.state_reason or 'no reason recorded'} — {what} ")
+        self.label.setToolTip(self.label.text())
+        self.label.setProperty("state", state)
+        self.label.style().unpolish(self.label)
+        self.label.style().polish(self.label)
 
 
 class MainWindow(QMainWindow):
@@ -118,6 +169,7 @@ class MainWindow(QMainWindow):
         self.kill_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
         self.kill_action.triggered.connect(self.risk_panel.engage_kill_switch)
         self.addAction(self.kill_action)
+        self._build_safety_bar()
         view_menu = self.menuBar().addMenu("&View")
         for dock in self.docks.values():
             view_menu.addAction(dock.toggleViewAction())
@@ -131,6 +183,24 @@ class MainWindow(QMainWindow):
         self.watchlist.select(self.chart.symbol)
         self.frames.start()
 
+    def _build_safety_bar(self) -> None:
+        """The kill button and the trading state, in a tool bar a person cannot move, float or close."""
+        bar = self.safety_bar = QToolBar("Kill switch", self)
+        bar.setObjectName("toolbar_safety")
+        bar.setMovable(False)
+        bar.setFloatable(False)
+        bar.toggleViewAction().setVisible(False)  # not in the tool-bar context menu either
+        self.kill_button = QPushButton(f"KILL SWITCH  ({KILL_HOTKEY})")
+        self.kill_button.setObjectName("toolbarKillButton")
+        self.kill_button.setToolTip(self.risk_panel.kill_button.toolTip())
+        self.kill_button.clicked.connect(self.risk_panel.engage_kill_switch)
+        self.trading_state = TradingStateIndicator(self.kernel)
+        self.trading_state.reset_button.clicked.connect(lambda: self.risk_panel.ask_reset(self))
+        bar.addWidget(self.kill_button)
+        bar.addWidget(self.trading_state)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        self.frames.add(self.trading_state)
+
     def set_symbol(self, symbol: str) -> None:
         self.chart.set_symbol(symbol)
         self.ladder.set_symbol(symbol)
@@ -141,7 +211,7 @@ class MainWindow(QMainWindow):
         ticket (so the risk gate's answer, a denial too, shows there)."""
         self.ticket.order_type.setCurrentText(OrderType.LIMIT.value)
         self.ticket.set_price(price)
-        self.ticket.send(side)
+        self.ticket.send(side, actor="ladder")
 
     def refresh(self) -> None:
         if self._alerts:
@@ -171,6 +241,8 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(QByteArray(base64.b64decode(geo)))
         if state:
             self.restoreState(QByteArray(base64.b64decode(state)))
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.safety_bar)  # wherever a saved state put it
+        self.safety_bar.show()
 
     def save_layout(self) -> None:
         self.chart_docks.save()

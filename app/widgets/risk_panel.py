@@ -1,11 +1,13 @@
 """Risk panel: trading states (global, venues, strategies), every limit with its utilization, recent denials,
-and the kill, flatten and reset controls."""
+and the kill, flatten and reset controls. The reset dialog asks for a written reason and says so, in the
+dialog, when there is none."""
 from __future__ import annotations
 
 import datetime as dt
 
 from PySide6.QtWidgets import (
-    QHBoxLayout, QHeaderView, QInputDialog, QLabel, QMessageBox, QPushButton, QTabWidget, QVBoxLayout, QWidget,
+    QDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox, QPushButton, QTabWidget, QVBoxLayout,
+    QWidget,
 )
 
 from app.engine.kernel import Kernel
@@ -13,7 +15,57 @@ from app.widgets.common import DOWN, MUTED, UP, make_table, set_cell
 
 DENIAL_HEADERS = ["Time", "Order", "Symbol", "Reason", "Limit", "Observed", "Actor"]
 LIMIT_HEADERS = ["Limit", "In use", "Max", "%"]
+NO_REASON = ("Nothing was reset: a reset needs a written reason. Write why it is safe to resume, then press "
+             "Resume trading.")
 
+
+class ResetDialog(QDialog):
+    """Reset the global kill switch: a person's confirmation with a written reason (logged and audited).
+    Without a reason nothing happens, and the dialog says so and stays open."""
+
+    def __init__(self, kernel: Kernel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._kernel = kernel
+        self.setWindowTitle("Reset the kill switch")
+        risk = kernel.risk
+        self.prompt = QLabel(f"Trading is {risk.state.value} ({risk.state_reason}).\n"
+                             "Trading will accept orders again. Strategies stay stopped.\n"
+                             "Why is it safe to resume?")
+        self.prompt.setWordWrap(True)
+        self.reason = QLineEdit()
+        self.reason.setPlaceholderText("the reason (recorded in the log and the audit trail)")
+        self.error = QLabel("")
+        self.error.setObjectName("resetError")
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #f87171")
+        self.resume_button = QPushButton("Resume trading")
+        self.resume_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.resume_button.clicked.connect(self.resume)
+        self.cancel_button.clicked.connect(self.reject)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.resume_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.prompt)
+        layout.addWidget(self.reason)
+        layout.addWidget(self.error)
+        layout.addLayout(buttons)
+        self.resize(460, self.sizeHint().height())
+
+    def resume(self) -> None:
+        reason = self.reason.text().strip()
+        if not reason:
+            self.error.setText(NO_REASON)
+            self.reason.setFocus()
+            return
+        try:
+            self._kernel.risk.reset(reason, actor="manual")
+        except (ValueError, PermissionError) as exc:
+            self.error.setText(f"Nothing was reset: {exc}.")
+            return
+        self.accept()
 
 
 class RiskPanel(QWidget):
@@ -22,6 +74,7 @@ class RiskPanel(QWidget):
         self._kernel = kernel
         self._seen = -1
         self._frames = 0
+        self.reset_dialog: ResetDialog | None = None
         self.state_label = QLabel()
         self.state_label.setObjectName("tradingState")
         self.reason_label = QLabel()
@@ -36,7 +89,7 @@ class RiskPanel(QWidget):
         self.reset_button = QPushButton("Reset…")
         self.kill_button.clicked.connect(self.engage_kill_switch)
         self.flatten_button.clicked.connect(self.ask_flatten)
-        self.reset_button.clicked.connect(self.ask_reset)
+        self.reset_button.clicked.connect(lambda: self.ask_reset())
         self.limits = make_table(LIMIT_HEADERS)
         self.limits.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.denials = make_table(DENIAL_HEADERS)
@@ -72,18 +125,16 @@ class RiskPanel(QWidget):
                 == QMessageBox.StandardButton.Yes:
             self._kernel.risk.flatten(actor="manual", confirmed=True)
 
-    def ask_reset(self) -> None:
-        """A reset needs a confirmation and a written reason (logged)."""
+    def ask_reset(self, parent: QWidget | None = None) -> ResetDialog | None:
+        """Open the reset dialog (window-modal, not blocking the loop); None when trading is ACTIVE."""
         if self._kernel.risk.state.value == "ACTIVE":
-            return
-        reason, ok = QInputDialog.getText(self, "Reset the kill switch",
-                                          "Trading will accept orders again. Strategies stay stopped.\n"
-                                          "Why is it safe to resume?")
-        if not ok or not reason.strip():
-            return
-        if QMessageBox.question(self, "Confirm reset", f"Resume trading?\nReason: {reason}") \
-                == QMessageBox.StandardButton.Yes:
-            self._kernel.risk.reset(reason, actor="manual")
+            return None
+        if self.reset_dialog is not None:
+            self.reset_dialog.close()
+        self.reset_dialog = ResetDialog(self._kernel, parent or self.window())
+        self.reset_dialog.finished.connect(lambda _r: self.refresh())
+        self.reset_dialog.open()
+        return self.reset_dialog
 
     # ------------------------------------------------------------------------------------------ drawing
     def refresh(self) -> None:
@@ -104,8 +155,11 @@ class RiskPanel(QWidget):
         self.state_label.style().unpolish(self.state_label)
         self.state_label.style().polish(self.state_label)
         self.reason_label.setText(f"Reason: {risk.state_reason}")
-        scopes = [f"venue {v}: {s.value} ({why})" for v, (s, why) in risk.venue_states.items() if s.value != "ACTIVE"]
-        scopes += [f"strategy {n}: {s.value} ({why})" for n, (s, why) in risk.strategy_states.items()]
+        scopes = [f"Every venue and strategy: {state} (global)"] if state != "ACTIVE" else []
+        scopes += [f"venue {v}: {s.value} ({why})" for v, (s, why) in risk.venue_states.items()
+                   if s.value != "ACTIVE"]
+        scopes += [f"strategy {n}: {s.value} ({why})" for n, (s, why) in risk.strategy_states.items()
+                   if s.value != "ACTIVE"]
         self.scopes_label.setText("\n".join(scopes) or "All venues and strategies ACTIVE")
         self.reset_button.setEnabled(state != "ACTIVE")
 

@@ -17,10 +17,10 @@ def test_backtest_and_sweep_run_off_the_gui_loop_and_show_results(window_factory
 
     dialog.run_backtest()
     assert dialog._futures  # submitted to the pool; the GUI loop is free meanwhile
-    qtbot.waitUntil(lambda: dialog.result is not None, timeout=120_000)
+    qtbot.waitUntil(lambda: dialog.backtest_result is not None, timeout=120_000)
     titles = [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]
     assert "Equity" in titles
-    assert dialog.result.stats["trades"] == 57  # the same run as the CLI and the oracles
+    assert dialog.backtest_result.stats["trades"] == 57  # the same run as the CLI and the oracles
 
     dialog.grid.setText("fast=5:15:5,slow=20:40:10")
     dialog.run_sweep()

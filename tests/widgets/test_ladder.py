@@ -45,7 +45,7 @@ def test_sizes_per_level_match_the_book_and_the_depth_chart(qtbot, window_factor
         assert rows[price]["bid"] == size and rows[price]["ask"] is None
     for price, size in book.asks[:5]:
         assert rows[price]["ask"] == size and rows[price]["bid"] is None
-    bp, bs, ap, as_ = ladder.depth.curves()
+    bp, bs, ap, as_ = ladder.depth_chart.curves()
     np.testing.assert_allclose(bs, np.cumsum([s for _, s in book.bids]))
     np.testing.assert_allclose(as_, np.cumsum([s for _, s in book.asks]))
     assert bp[0] == book.best_bid and ap[0] == book.best_ask
@@ -62,7 +62,7 @@ def test_a_click_on_a_bid_buys_there_through_the_ticket_and_the_risk_gate(qtbot,
     pump(qtbot, kernel, window, 10, step=10)
     (order,) = kernel.execution.orders.values()
     assert (order.side, order.order_type, order.price, order.quantity) == (Side.BUY, OrderType.LIMIT, price, 0.02)
-    assert order.status is OrderStatus.ACCEPTED and order.actor == "manual"
+    assert order.status is OrderStatus.ACCEPTED and order.actor == "ladder"
     assert 0.02 in [r["buy"] for r in ladder.rows()]  # shown on our side of the ladder at that price
     assert "ACCEPTED" in ticket.status.text()
 

@@ -1,0 +1,133 @@
+"""Journey: cancel the selected order while new orders arrive (issue 16, defect 7).
+
+The trader picks a working order in the blotter; new orders push the rows down before the click; "Cancel
+selected" must cancel exactly the order picked, and the highlight must have moved with it. The Source
+column says who sent each order."""
+from __future__ import annotations
+
+from kit import pump, table_column
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from app.engine.messages import OrderStatus, OrderType, Side
+from app.widgets.blotter import ORDER_HEADERS
+
+SYMBOL = "BTC/USDT"
+ID, STATUS, SOURCE = (ORDER_HEADERS.index(h) for h in ("Id", "Status", "Source"))
+
+
+def type_into(field, text: str) -> None:
+    QTest.keyClick(field, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(field, text)
+
+
+def ticket_limit_buy(qtbot, kernel, window, price: float) -> str:
+    t = window.ticket
+    before = set(kernel.execution.orders)
+    type_into(t.quantity, "0.01")
+    type_into(t.price, f"{price:.1f}")
+    qtbot.mouseClick(t.buy_button, Qt.MouseButton.LeftButton)
+    pump(qtbot, kernel, window, 10, step=10)
+    (cid,) = set(kernel.execution.orders) - before
+    return cid
+
+
+def click_row_of(qtbot, table, client_order_id: str) -> None:
+    row = table_column(table, ID).index(client_order_id)
+    rect = table.visualRect(table.model().index(row, ID))
+    assert table.viewport().rect().contains(rect.center()), "the row is not on screen"
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def highlighted(table) -> list[str]:
+    """The order ids of the rows a person sees highlighted."""
+    return [table.item(i.row(), ID).text() for i in table.selectionModel().selectedRows()]
+
+
+def test_cancel_selected_cancels_the_order_picked_after_new_orders_arrive(qtbot, window_factory):
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 500)
+    table = window.blotter.orders
+    bids = [p for p, _s in kernel.market.get(SYMBOL).book.bids]
+    ours = [ticket_limit_buy(qtbot, kernel, window, bids[i]) for i in (3, 4, 5)]
+    assert [kernel.execution.orders[c].status for c in ours] == [OrderStatus.ACCEPTED] * 3
+
+    picked = ours[1]
+    click_row_of(qtbot, table, picked)
+    assert highlighted(table) == [picked]
+    row_before = table_column(table, ID).index(picked)
+
+    # new orders arrive between the pick and the click: a strategy's and another from the ticket
+    kernel.submit(SYMBOL, Side.BUY, OrderType.LIMIT, 0.01, bids[6], actor="strategy:grid_1")
+    newest = ticket_limit_buy(qtbot, kernel, window, bids[7])
+    pump(qtbot, kernel, window, 50)
+    assert table_column(table, ID).index(picked) > row_before  # the rows moved
+    assert highlighted(table) == [picked]  # and the highlight moved with the order
+
+    qtbot.mouseClick(window.blotter.cancel_button, Qt.MouseButton.LeftButton)
+    pump(qtbot, kernel, window, 100)
+    status = dict(zip(table_column(table, ID), table_column(table, STATUS)))
+    assert status[picked] == "CANCELED"
+    others = [c for c in kernel.execution.orders if c != picked]
+    assert len(others) == 4 and all(status[c] == "ACCEPTED" for c in others)
+    assert [o.client_order_id for o in kernel.execution.orders.values()
+            if o.status is OrderStatus.CANCELED] == [picked]
+
+    source = dict(zip(table_column(table, ID), table_column(table, SOURCE)))
+    assert source[newest] == "ticket"
+    assert "grid_1" in source.values()
+
+
+def test_cancel_selected_is_off_until_a_working_order_is_picked(qtbot, window_factory):
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 500)
+    button, table = window.blotter.cancel_button, window.blotter.orders
+    assert not button.isEnabled()
+    bid = kernel.market.get(SYMBOL).book.bids[3][0]
+    cid = ticket_limit_buy(qtbot, kernel, window, bid)
+    pump(qtbot, kernel, window, 50)
+    click_row_of(qtbot, table, cid)
+    assert button.isEnabled()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    pump(qtbot, kernel, window, 100)
+    assert kernel.execution.orders[cid].status is OrderStatus.CANCELED
+    assert highlighted(table) == [cid] and not button.isEnabled()  # nothing left to cancel there
+
+
+def answer_yes_to_the_next_question(qtbot) -> list[str]:
+    """Click Yes on the next modal question box once it is shown; returns (later) its text."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    seen: list[str] = []
+
+    def answer() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, answer)
+            return
+        seen.append(box.text())
+        qtbot.mouseClick(box.button(QMessageBox.StandardButton.Yes), Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(0, answer)
+    return seen
+
+
+def test_the_source_column_names_ticket_strategy_and_flatten(qtbot, window_factory):
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 500)
+    t = window.ticket
+    t.order_type.setCurrentText("MARKET")
+    type_into(t.quantity, "0.02")
+    qtbot.mouseClick(t.buy_button, Qt.MouseButton.LeftButton)
+    kernel.submit(SYMBOL, Side.BUY, OrderType.MARKET, 0.01, actor="strategy:trend_1")
+    pump(qtbot, kernel, window, 100)
+    assert kernel.portfolio.position(SYMBOL).quantity == 0.03
+
+    question = answer_yes_to_the_next_question(qtbot)
+    qtbot.mouseClick(window.risk_panel.flatten_button, Qt.MouseButton.LeftButton)
+    pump(qtbot, kernel, window, 100)
+    assert question and "close 1 position" in question[0]
+    assert kernel.portfolio.position(SYMBOL).quantity == 0
+    sources = table_column(window.blotter.orders, SOURCE)
+    assert sorted(sources) == ["flatten", "ticket", "trend_1"]

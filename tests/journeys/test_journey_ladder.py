@@ -1,0 +1,83 @@
+"""Journey: trade from the ladder in the shown window, and cancel at a level.
+
+A click on a bid buys there (through the ticket's quantity and the risk gate), a click on an ask sells
+there; our orders show on our side of the ladder and in the blotter as the ladder's; a click on our
+orders' cell cancels what rests at that level, and only that."""
+from __future__ import annotations
+
+from kit import pump, table_column
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+
+from app.engine.messages import OrderStatus, OrderType, Side
+from app.widgets.blotter import ORDER_HEADERS
+
+SYMBOL = "BTC/USDT"
+
+
+def cell(ladder, column: str, price: float) -> QPoint:
+    """The middle of the ladder cell a person clicks: ``column`` at ``price`` (it must be on screen)."""
+    v = ladder.view
+    row = v.row_of(v.model.ticks(price))
+    assert row is not None, f"{price} is not on screen"
+    xs = [x for x in range(v.width()) if v.column_at(x) == column]
+    return QPoint((xs[0] + xs[-1]) // 2, v.ROW_H + row * v.ROW_H + v.ROW_H // 2)
+
+
+def click(ladder, column: str, price: float) -> None:
+    QTest.mouseClick(ladder.view, Qt.MouseButton.LeftButton, pos=cell(ladder, column, price))
+
+
+def ladder_row(ladder, price: float) -> dict:
+    return next(r for r in ladder.rows() if r["price"] == price)
+
+
+def test_click_to_trade_and_cancel_at_a_level(qtbot, window_factory):
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 500)
+    ladder, ticket = window.ladder, window.ticket
+    QTest.keyClick(ticket.quantity, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(ticket.quantity, "0.02")
+    book = kernel.market.get(SYMBOL).book
+    bid, ask = book.bids[7][0], book.asks[8][0]  # off the touch: they rest
+
+    click(ladder, "Bid", bid)
+    pump(qtbot, kernel, window, 10, step=10)
+    QTest.keyClick(ticket.quantity, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(ticket.quantity, "0.03")
+    click(ladder, "Bid", bid)  # a second order at the same level (the same one twice is a duplicate)
+    pump(qtbot, kernel, window, 10, step=10)
+    click(ladder, "Ask", ask)
+    pump(qtbot, kernel, window, 10, step=10)
+    orders = list(kernel.execution.orders.values())
+    assert sorted((o.side, o.order_type, o.price, o.quantity) for o in orders) == sorted(
+        [(Side.BUY, OrderType.LIMIT, bid, 0.02), (Side.BUY, OrderType.LIMIT, bid, 0.03),
+         (Side.SELL, OrderType.LIMIT, ask, 0.03)])
+    assert [o.status for o in orders] == [OrderStatus.ACCEPTED] * 3, [(o.status, o.reason) for o in orders]
+    assert ladder_row(ladder, bid)["buy"] == 0.05 and ladder_row(ladder, ask)["sell"] == 0.03
+    assert "ACCEPTED" in ticket.status.text()
+    blotter = window.blotter.orders
+    assert table_column(blotter, ORDER_HEADERS.index("Source")) == ["ladder"] * 3
+
+    click(ladder, "Buy", bid)  # our orders' cell at the bid: cancel what rests there
+    pump(qtbot, kernel, window, 100)
+    buys = [o for o in orders if o.side is Side.BUY]
+    sell = next(o for o in orders if o.side is Side.SELL)
+    assert all(o.status is OrderStatus.CANCELED for o in buys)
+    assert sell.status is OrderStatus.ACCEPTED
+    assert ladder_row(ladder, bid)["buy"] == 0 and ladder_row(ladder, ask)["sell"] == 0.03
+    status = dict(zip(table_column(blotter, ORDER_HEADERS.index("Id")),
+                      table_column(blotter, ORDER_HEADERS.index("Status"))))
+    assert [status[o.client_order_id] for o in buys] == ["CANCELED"] * 2
+    assert status[sell.client_order_id] == "ACCEPTED"
+
+
+def test_a_ladder_click_while_halted_is_refused_in_the_ticket(qtbot, window_factory):
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 500)
+    qtbot.mouseClick(window.kill_button, Qt.MouseButton.LeftButton)
+    pump(qtbot, kernel, window, 50)
+    click(window.ladder, "Bid", kernel.market.get(SYMBOL).book.bids[2][0])
+    pump(qtbot, kernel, window, 50)
+    assert "TRADING_HALTED" in window.ticket.status.text()
+    assert not kernel.execution.working
