@@ -2,9 +2,9 @@
 
 When ``libqxcb.so`` cannot be loaded, Qt says only "Could not load the Qt platform plugin "xcb" even though
 it was found" (with a hint about ``libxcb-cursor0`` whatever is actually missing) and aborts. The dynamic
-linker knows which libraries are missing: this asks it (``ldd``, else a ``ctypes`` load), names them and
-gives the ``apt-get`` command that installs them. It never stops a start it cannot judge: no plugin file, no
-``ldd``, an ``ldd`` that fails or hangs all mean "nothing to report".
+linker knows which libraries are missing: this loads the plugin first (``ctypes``) and, when that fails,
+asks ``ldd`` for all of them, names them and gives the ``apt-get`` command that installs them. It never stops
+a start it cannot judge: no plugin file, or a load error that names no library, means "nothing to report".
 """
 from __future__ import annotations
 
@@ -80,22 +80,24 @@ def parse_ldd(text: str) -> list[str]:
 
 
 def missing_libraries(plugin: Path) -> list[str]:
-    """The shared libraries the dynamic linker cannot find for ``plugin`` (all of them with ``ldd``; the
-    first one only with the ``ctypes`` fallback). Empty when it loads or when this cannot tell."""
-    if shutil.which("ldd"):
-        try:
-            out = subprocess.run(["ldd", str(plugin)], capture_output=True, text=True, timeout=15)
-        except (OSError, subprocess.SubprocessError):
-            return []
-        return parse_ldd(out.stdout)
+    """The shared libraries the dynamic linker cannot find for ``plugin``; empty when it loads. Loading it is
+    the cheap check (Qt loads the same file next); only a failed load asks ``ldd`` for the whole list (the
+    load error names the first missing library only)."""
     import ctypes
 
     try:
         ctypes.CDLL(str(plugin))
+        return []
     except OSError as exc:
-        found = _DLOPEN_ERROR.search(str(exc))
-        return [found.group(1)] if found else []
-    return []
+        first = _DLOPEN_ERROR.search(str(exc))
+    if shutil.which("ldd"):
+        try:
+            out = subprocess.run(["ldd", str(plugin)], capture_output=True, text=True, timeout=15)
+        except (OSError, subprocess.SubprocessError):
+            out = None
+        if out is not None and parse_ldd(out.stdout):
+            return parse_ldd(out.stdout)
+    return [first.group(1)] if first else []
 
 
 def message(missing: list[str], plugin: Path) -> str:

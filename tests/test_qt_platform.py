@@ -165,3 +165,9 @@ def test_a_plugin_that_loads_is_not_reported(tmp_path):
 def test_the_readme_lists_the_packages_the_message_names():
     readme = (ROOT / "README.md").read_text()
     assert "sudo apt-get install " + " ".join(qt_platform.XCB_PACKAGES) in readme
+
+
+def test_without_ldd_the_load_error_still_names_the_first_missing_library(tmp_path, monkeypatch):
+    broken = _plugin_missing_a_library(tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no ldd on PATH
+    assert qt_platform.missing_libraries(broken) == ["libkestrel-x.so.4"]
