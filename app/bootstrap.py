@@ -144,7 +144,10 @@ def launch_gui(profile: Path) -> int:
 
     from app.config import ConfigError
     from app.engine.store import StoreError
+    from app.qt_platform import check_xcb
 
+    if not check_xcb():  # Qt would abort without naming the missing system libraries
+        return 2
     app = create_app()
     try:
         kernel, window = build(profile)

@@ -1,6 +1,8 @@
 """Helpers shared by tests (import as `from kit import ...`)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def advance(kernel, ms: int, step: int = 50) -> None:
     """Move the simulated clock forward, stepping the venue as the live loop would."""
@@ -22,14 +24,4 @@ def table_column(table, col: int) -> list[str]:
     return [table.item(r, col).text() if table.item(r, col) else "" for r in range(table.rowCount())]
 
 
-def _real_data():
-    import os
-    from pathlib import Path
-
-    env = os.environ.get("KESTREL_REAL_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
-
-
-REAL_DATA = _real_data()  # recorded market data beside the project (test data only, never shipped)
+REAL_DATA = Path(__file__).resolve().parent / "data"  # recorded market data the repository holds (tests/data/README.md)

@@ -1,4 +1,4 @@
-"""The data the backtester tests run on: the recorded candles beside the project, and hand-made bar and
+"""The data the backtester tests run on: the recorded candles in tests/data, and hand-made bar and
 trade series small enough to check by hand."""
 from __future__ import annotations
 
@@ -13,12 +13,11 @@ BAR_FILES = ("ETH-BTC-5m.csv.gz", "LTC-BTC-5m.csv.gz", "UNITTEST-BTC-1m.csv.gz",
 
 
 def real_dir() -> Path:
-    """The recorded data folder (KESTREL_REAL_DATA, or ../shared/data/real beside the checkout)."""
-    for folder in (REAL_DATA, Path("/work/shared/data/real")):
-        if (folder / BAR_FILES[0]).exists():
-            return folder
-    pytest.fail(f"the recorded data is missing ({REAL_DATA}): set KESTREL_REAL_DATA to the folder holding "
-                f"{', '.join(BAR_FILES)}")
+    """The recorded data folder the repository holds (tests/data)."""
+    missing = [name for name in BAR_FILES if not (REAL_DATA / name).exists()]
+    if missing:
+        pytest.fail(f"the recorded data is missing from {REAL_DATA}: {', '.join(missing)} (see its README.md)")
+    return REAL_DATA
 
 T0 = 1_700_000_040_000  # toy series start (ms), on a minute boundary
 MINUTE = 60_000

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-REAL_DIR = Path(__file__).resolve().parents[4] / "shared" / "data" / "real"
-if not REAL_DIR.exists():  # repo checked out elsewhere: fall back to the documented location
-    REAL_DIR = Path("/work/shared/data/real")
+REAL_DIR = Path(__file__).resolve().parents[2] / "data"  # tests/data (its README.md says what each file is)
 CANDLE_FILES = ["ETH-BTC-5m.csv.gz", "LTC-BTC-5m.csv.gz", "UNITTEST-BTC-1m.csv.gz", "XRP-ETH-1m.csv.gz"]
 
 
@@ -23,7 +21,7 @@ def load_candles(name: str) -> dict[str, np.ndarray]:
     return {k: cols[k] for k in ("open", "high", "low", "close", "volume")}
 
 
-REAL = {name: load_candles(name) for name in CANDLE_FILES} if REAL_DIR.exists() else {}
+REAL = {name: load_candles(name) for name in CANDLE_FILES}
 
 
 def _ohlcv(close: np.ndarray, rng: np.random.Generator, spread: float) -> dict[str, np.ndarray]:

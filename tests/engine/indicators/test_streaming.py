@@ -64,7 +64,7 @@ def _check(name: str, params: dict, data: dict, ticks: bool) -> None:
 
 @pytest.mark.parametrize("name,case", ALL_CASES)
 def test_stream_equals_vector_real(name: str, case: int) -> None:
-    data = next(iter(REAL.values())) if REAL else SYNTH["walk"]
+    data = next(iter(REAL.values()))
     data = {k: v[:1500] for k, v in data.items()}
     _check(name, CASES[name][case], data, ticks=False)
 

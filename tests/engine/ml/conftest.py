@@ -2,24 +2,18 @@
 scikit-learn, real skl2onnx, real onnxruntime) shared by the session."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-REAL_DIR = Path(os.environ.get("KESTREL_REAL_DATA", Path(__file__).resolve().parents[4] / "shared" / "data" / "real"))
-if not REAL_DIR.exists():  # a worktree elsewhere: the documented location
-    REAL_DIR = Path("/work/shared/data/real")
+REAL_DIR = Path(__file__).resolve().parents[2] / "data"  # tests/data (its README.md says what each file is)
 
 
 @pytest.fixture(scope="session")
 def real_bars():
     from app.engine.backtest_data import load_bars
 
-    path = REAL_DIR / "ETH-BTC-5m.csv.gz"
-    if not path.exists():
-        pytest.skip(f"real data not available at {REAL_DIR}")
-    return load_bars(path)
+    return load_bars(REAL_DIR / "ETH-BTC-5m.csv.gz")
 
 
 @pytest.fixture(scope="session")

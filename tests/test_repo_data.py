@@ -1,0 +1,30 @@
+"""The tests and benchmarks read only what the repository holds: a clean clone with nothing beside it runs
+them. The recorded market data lives in tests/data, each file listed with its checksum in its README."""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from kit import REAL_DATA
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTSIDE = re.compile(r"""shared["']?\s*[/,)]\s*["']?data|\.\./shared|/work/shared|KESTREL_REAL_DATA""")
+
+
+def test_no_test_or_benchmark_reads_data_from_outside_the_repository():
+    sources = [p for d in ("tests", "bench") for p in (ROOT / d).rglob("*.py") if p.name != Path(__file__).name]
+    offenders = [f"{p.relative_to(ROOT)}:{n}: {line.strip()}" for p in sources
+                 for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if OUTSIDE.search(line)]
+    assert not offenders, "reads data from outside the repository:\n" + "\n".join(offenders)
+
+
+def test_the_recorded_data_is_in_the_repository_and_its_readme_names_every_file_with_its_checksum():
+    assert REAL_DATA == ROOT / "tests" / "data"
+    listed = dict(re.findall(r"^\| (\S+\.csv\.gz) \|.*`([0-9a-f]{64})`", (REAL_DATA / "README.md").read_text(),
+                             re.MULTILINE))
+    on_disk = {p.name for p in REAL_DATA.glob("*.csv.gz")}
+    assert set(listed) == on_disk and len(on_disk) == 5, (sorted(listed), sorted(on_disk))
+    for name, digest in listed.items():
+        assert hashlib.sha256((REAL_DATA / name).read_bytes()).hexdigest() == digest, name
+    assert sum((REAL_DATA / n).stat().st_size for n in on_disk) < 1_000_000  # small: the suite's inputs only
