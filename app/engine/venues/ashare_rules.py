@@ -36,8 +36,8 @@ SESSIONS = ((dt.time(9, 30), dt.time(11, 30)), (dt.time(13, 0), dt.time(15, 0)))
 OPENING_AUCTION = (dt.time(9, 15), dt.time(9, 30))  # 09:15-09:25 auction, then orders wait for 09:30
 RULES = "ashare"  # ``Instrument.rules`` of an instrument these rules apply to
 
-CLOSED, HOLIDAY, LOT, T1, NO_SHORT, PRICE_LIMIT = ("ASHARE_CLOSED", "ASHARE_HOLIDAY", "ASHARE_LOT", "ASHARE_T1",
-                                                  "ASHARE_NO_SHORT", "ASHARE_PRICE_LIMIT")
+CLOSED, HOLIDAY, LOT = "ASHARE_CLOSED", "ASHARE_HOLIDAY", "ASHARE_LOT"
+T1, NO_SHORT, PRICE_LIMIT = "ASHARE_T1", "ASHARE_NO_SHORT", "ASHARE_PRICE_LIMIT"
 COMMISSION_RATE = 0.00025  # a typical broker rate: 0.025% of the value
 COMMISSION_MIN = 5.0  # CNY per order
 STAMP_DUTY_CUT = dt.date(2023, 8, 28)  # sells: 0.1% -> 0.05%
@@ -158,7 +158,8 @@ def board(code: str) -> str:
     return "main"
 
 
-BOARD_NAMES = {"main": "main board", "chinext": "ChiNext", "star": "STAR Market", "bse": "Beijing Stock Exchange"}
+BOARD_NAMES = {"main": "main board", "chinext": "ChiNext", "star": "STAR Market",
+               "bse": "Beijing Stock Exchange"}
 
 
 def lot_rule(code: str) -> tuple[float, float]:
@@ -207,7 +208,7 @@ class DailyLimits:
     @staticmethod
     def of(venue: str, symbol: str, day: dt.date, prev_close: float, ts: int, name: str = "",
            lower: float | None = None, upper: float | None = None) -> "DailyLimits":
-        """Limits computed by board from ``prev_close``, unless the venue gave its own (``lower``/``upper``)."""
+        """Limits by board from ``prev_close``, unless the venue gave its own (``lower``/``upper``)."""
         lo, hi = price_limits(prev_close, code_of(symbol), name)
         return DailyLimits(venue, symbol, day.isoformat(), prev_close, lower or lo, upper or hi, ts)
 
@@ -254,7 +255,7 @@ def fill_fees(side: str, price: float, qty: float, ts_ms: int, order_value_befor
 # ------------------------------------------------------------------------------------------- refusals
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    code: str  # stable: ASHARE_CLOSED, ASHARE_HOLIDAY, ASHARE_LOT, ASHARE_T1, ASHARE_NO_SHORT, ASHARE_PRICE_LIMIT
+    code: str  # stable: ASHARE_CLOSED, _HOLIDAY, _LOT, _T1, _NO_SHORT, _PRICE_LIMIT
     message: str  # starts with the rule's name; says what to do
     limit: str = ""
     observed: str = ""
@@ -297,8 +298,8 @@ def check_session(ts_ms: int) -> Refusal | None:
         why = f"trading ended at 15:00; the next session opens {opens}"
     else:
         why = f"A-shares trade 09:30-11:30 and 13:00-15:00 Beijing time; the market opens {opens}"
-    return Refusal(CLOSED, f"market closed: {why} (now {now:%H:%M} Beijing time).", limit="09:30-11:30, 13:00-15:00",
-                   observed=f"{now:%H:%M}")
+    return Refusal(CLOSED, f"market closed: {why} (now {now:%H:%M} Beijing time).",
+                   limit="09:30-11:30, 13:00-15:00", observed=f"{now:%H:%M}")
 
 
 def check_lot(code: str, side: str, qty: float, holding: Holding) -> Refusal | None:
@@ -337,9 +338,9 @@ def check_holding(side: str, qty: float, holding: Holding, ts_ms: int) -> Refusa
     offered = f"; {h.reserved:g} are already in working sell orders" if h.reserved > 1e-9 else ""
     if qty <= h.free + 1e-9:
         nxt = next_trading_day(day_of(ts_ms))
-        return Refusal(T1, f"T+1: {h.bought_today:g} of the {h.quantity:g} shares were bought today and can be "
-                       f"sold from the next trading day ({nxt:%a %Y-%m-%d}); {h.sellable:g} can be sold now{offered}.",
-                       limit=f"{h.sellable:g}", observed=f"{qty:g}")
+        return Refusal(T1, f"T+1: {h.bought_today:g} of the {h.quantity:g} shares were bought today and can "
+                       f"be sold from the next trading day ({nxt:%a %Y-%m-%d}); {h.sellable:g} can be sold "
+                       f"now{offered}.", limit=f"{h.sellable:g}", observed=f"{qty:g}")
     return Refusal(NO_SHORT, f"no short selling: A-shares are sold only from a holding; {qty:g} to sell, "
                    f"{h.quantity:g} held{offered}.", limit=f"{h.free:g}", observed=f"{qty:g}")
 
