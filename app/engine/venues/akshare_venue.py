@@ -17,7 +17,6 @@ PAPER    the pre-trade check has applied ``ashare_rules`` (sessions, calendar, l
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import itertools
 import logging
 import time
@@ -229,7 +228,7 @@ class AkshareVenue:
                 self._match(r, q, "MAKER")
                 if r.leaves <= 1e-9:
                     self._resting.pop(cid, None)
-            elif state in ("closed", "holiday") and rules.local(now).time() >= dt.time(15, 0):
+            elif state in ("closed", "holiday") and rules.local(now).time() >= rules.SESSIONS[1][1]:
                 self._resting.pop(cid, None)
                 self.on_report(OrderCanceled(cid, r.order.symbol, "expired at the 15:00 close (day order)",
                                              now))
