@@ -2,9 +2,8 @@
 
 PERMISSIONS   symbol, venue and order type allowed for the strategy
 VALIDITY      quantity > 0 on the lot grid within venue min/max; limit price > 0 on the tick grid
-A-SHARES      instruments with ``rules == "ashare"`` (only when there are any): session and calendar, lots by
-              board, T+1 and no short selling, daily price limits (venues/ashare_rules.py); the lot grid and
-              minimum of VALIDITY are left to it
+A-SHARES      instruments with ``rules == "ashare"``: session and calendar, lots by board, T+1 and no short
+              selling, daily price limits (venues/ashare_rules.py); VALIDITY leaves their lots to it
 SIZE          max order quantity per instrument; max order notional (manual / strategy)
 PRICE         collar around a fresh mid (a missing or stale quote denies)
 FLOW          duplicate order within the window; message throttle per strategy and overall
@@ -29,6 +28,7 @@ denial's text is built per order, and only when the order is denied.
 """
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
@@ -105,7 +105,7 @@ class AShareBook:
         risk.bus.subscribe(OrderFilled, self.on_fill)
         risk.bus.subscribe(ashare_rules.DailyLimits, self.on_limits)
 
-    def bought(self, symbol: str, day) -> float:  # noqa: ANN001 - a datetime.date
+    def bought(self, symbol: str, day: dt.date) -> float:
         if symbol not in self._loaded:
             self._loaded.add(symbol)
             since = self._risk.clock.now_ms() - self.WEEK_MS
