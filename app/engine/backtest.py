@@ -18,6 +18,15 @@ and ``StrategyHost`` — with one venue swapped in: ``BarVenue``, which fills by
 - Tick mode: every trade print is a tick; bars of ``timeframe_ms`` are built from them; a market order
   fills at the next print's price, a limit order at its price when a later print reaches it.
 
+China A-shares (``BacktestConfig.rules = "ashare"``; the data's symbol, e.g. "600519.SH" from the file name,
+says the board): the A-share rules of ``venues/ashare_rules.py`` apply through the same pre-trade check as
+live, at the time an order reaches the market, which here is the open of the bar it can fill in (an order
+sent at a day's last close meets the next session's opening, as an order placed before the open would; with
+daily bars, 09:30 of the next bar's day): sessions and calendar, lots by board, T+1 and no short selling,
+price limits from the previous trading day's last close (published as ``DailyLimits`` when the next bar is
+on another day). Resting orders expire when their day ends; fills pay ``ashare_rules.fill_fees`` (commission
+with its minimum, transfer fee, stamp duty on sells) instead of ``fee``.
+
 The pre-trade checks all apply. By default the desk limits — size (notional, quantity, position) and the
 loss kills (daily loss, drawdown) — are lifted, so a backtest measures the strategy rather than the
 profile's limits; ``live_limits`` applies a profile's limits as they are. The stale-data trip (K5) watches
@@ -25,6 +34,9 @@ the wall clock and is live-only.
 """
 from __future__ import annotations
 
+import bisect
+import dataclasses
+import datetime as dt
 import math
 import shutil
 import tempfile
@@ -41,7 +53,7 @@ from app.engine.backtest_stats import BacktestResult, build_result
 from app.engine.bus import MessageBus
 from app.engine.clock import SimClock
 from app.engine.execution import ExecutionEngine
-from app.engine.instruments import Instrument
+from app.engine.instruments import Instrument, ashare_instrument
 from app.engine.market import MarketState
 from app.engine.messages import (Bar, BookSnapshot, OrderAccepted, OrderCanceled, OrderDenied, OrderFilled,
                                  OrderType, Side, SubmitOrder, TradeTick)
@@ -51,6 +63,7 @@ from app.engine.risk import RiskEngine
 from app.engine import store as store_sql  # the journal statements, for the scratch store
 from app.engine.store import RiskStateRecord, Store
 from app.engine.strategy_host import StrategyHost, StrategyStatus
+from app.engine.venues import ashare_rules
 from app.engine.venues.base import OpenOrderInfo, VenueOrder
 
 VENUE = "backtest"
@@ -66,6 +79,7 @@ class BacktestConfig:
     latency_ms: int = 0
     live_limits: RiskSettings | None = None  # the profile's limits, or None for backtest limits
     model_db: str | None = None  # a profile database: Strategy.model() may name registered models
+    rules: str = ""  # "ashare": the data is a China A-share, traded under its rules (module docstring)
 
 
 def backtest_limits() -> RiskSettings:
@@ -80,6 +94,16 @@ class _Resting:
     order: VenueOrder
     arrive_ms: int
     filled: bool = False
+    day: int = 0  # A-shares: the exchange day (days since 1970, Beijing time) the order is good for
+
+
+_DAY_MS = 86_400_000
+_BEIJING_MS = 8 * 3_600_000
+
+
+def _exchange_days(ts):  # noqa: ANN001, ANN202 - an int or an int64 array
+    """Days since 1970 in Beijing time: the exchange day of each timestamp."""
+    return (ts + _BEIJING_MS) // _DAY_MS
 
 
 class BarVenue:
@@ -87,7 +111,8 @@ class BarVenue:
 
     name = VENUE
 
-    def __init__(self, instrument: Instrument, on_report, cfg: BacktestConfig, clock: SimClock) -> None:
+    def __init__(self, instrument: Instrument, on_report, cfg: BacktestConfig, clock: SimClock,
+                 on_data=None) -> None:  # noqa: ANN001 - the bus's publish (A-shares: their daily limits)
         self.instrument = instrument
         self._report = on_report
         self._cfg = cfg
@@ -98,6 +123,44 @@ class BarVenue:
         self.pending: list[_Resting] = []
         self._n = 0
         self._trade_prefix = f"bt{session_token()}-"  # unique across runs, like every simulated venue's
+        self.ashare = instrument.rules == ashare_rules.RULES
+        self.day_ends: list[bool] | None = None  # A-shares: True where the next event is on another day
+        self.market_time = None  # A-shares: when an order sent now reaches the market (see ``at_market``)
+        if self.ashare:
+            self._report = self._with_ashare_fees(on_report)
+            self._on_data = on_data
+
+    def set_ashare_times(self, event_ts: np.ndarray, daily: bool) -> None:
+        """A-shares: the times orders meet the market (the opens, or each print) and where days end."""
+        self._opens = np.asarray(event_ts, dtype=np.int64).tolist()
+        self._daily = daily
+        days = _exchange_days(np.asarray(event_ts, dtype=np.int64))
+        self.day_ends = np.r_[days[1:] != days[:-1], False].tolist()
+        self._next_day = np.r_[days[1:], days[-1]].tolist()
+
+    def at_market(self) -> int:
+        """When an order sent now reaches the market: the first open (print) at or after its arrival; with
+        daily bars, 09:30 of that bar's day. After the last one: its arrival (it will never fill)."""
+        t = self._clock.now_ms() + self._cfg.latency_ms
+        j = bisect.bisect_left(self._opens, t)
+        if j == len(self._opens):
+            return t
+        t = self._opens[j]
+        return ashare_rules.at(ashare_rules.day_of(t), ashare_rules.SESSIONS[0][0]) if self._daily else t
+
+    def day_ended(self, i: int, close: float) -> None:
+        """Event ``i`` was its day's last: the next day's limits are set by this close."""
+        day = dt.date(1970, 1, 1) + dt.timedelta(days=self._next_day[i])
+        self._on_data(ashare_rules.DailyLimits.of(VENUE, self.instrument.symbol, day, close,
+                                                  self._clock.now_ms()))
+
+    def _with_ashare_fees(self, on_report):  # noqa: ANN001, ANN202
+        def report(event) -> None:  # noqa: ANN001
+            if type(event) is OrderFilled:  # each order fills whole here: its commission minimum in one fill
+                fees = ashare_rules.fill_fees(event.side.value, event.price, event.quantity, event.ts)
+                event = dataclasses.replace(event, fee=fees.total)
+            on_report(event)
+        return report
 
     @property
     def connected(self) -> bool:
@@ -109,7 +172,8 @@ class BarVenue:
     def submit(self, order: VenueOrder) -> None:
         now = self._clock.now_ms()
         self._report(OrderAccepted(order.client_order_id, "bt-" + order.client_order_id, order.symbol, now))
-        self.pending.append(_Resting(order, now + self._cfg.latency_ms))
+        day = _exchange_days(self.at_market()) if self.ashare else 0
+        self.pending.append(_Resting(order, now + self._cfg.latency_ms, day=day))
 
     def cancel(self, client_order_id: str) -> None:
         for r in self.pending:
@@ -125,6 +189,8 @@ class BarVenue:
     # ----------------------------------------------------------------------------------------- matching
     def at_open(self, price: float, ts: int) -> None:
         """Fill market orders that have arrived, and limits the open trades through, at ``price``."""
+        if self.ashare:
+            self._expire(ts)
         for r in list(self.pending):
             if r.filled or r.arrive_ms > ts:
                 continue
@@ -136,6 +202,16 @@ class BarVenue:
                 self._fill(r, price, self._maker, "MAKER", ts)
         if self.pending:
             self.pending = [r for r in self.pending if not r.filled]
+
+    def _expire(self, ts: int) -> None:
+        """A-share orders are day orders: those of an earlier day are canceled at this open."""
+        today = _exchange_days(int(ts))
+        for r in self.pending:
+            if r.day < today and not r.filled:
+                r.filled = True
+                self._report(OrderCanceled(r.order.client_order_id, r.order.symbol,
+                                           "expired at the 15:00 close (day order)", ts))
+        self.pending = [r for r in self.pending if not r.filled]
 
     def in_range(self, high: float, low: float, bar_open_ts: int, fill_ts: int) -> None:
         """Fill limits whose price the bar's range reaches, at the limit price."""
@@ -283,9 +359,14 @@ class Backtest:
         ticks = isinstance(data, TradeData)
         bars = trades_to_bars(data, self.timeframe_ms or 60_000) if ticks else data
         symbol = data.symbol
-        inst = Instrument(symbol, VENUE, "BASE", CURRENCY, tick_size=0.0, lot_size=0.0, min_qty=0.0,
-                          max_qty=math.inf, maker_fee=cfg.fee if cfg.maker_fee is None else cfg.maker_fee,
-                          taker_fee=cfg.fee)
+        if cfg.rules == ashare_rules.RULES:
+            inst = dataclasses.replace(ashare_instrument(symbol, VENUE), quote=CURRENCY)
+        elif cfg.rules:
+            raise BacktestError(f"unknown market rules {cfg.rules!r}: use 'ashare' or none")
+        else:
+            inst = Instrument(symbol, VENUE, "BASE", CURRENCY, tick_size=0.0, lot_size=0.0, min_qty=0.0,
+                              max_qty=math.inf, maker_fee=cfg.fee if cfg.maker_fee is None else cfg.maker_fee,
+                              taker_fee=cfg.fee)
         instruments = {symbol: inst}
         first_ts = int(data.ts[0])
         clock = SimClock(first_ts)
@@ -311,8 +392,11 @@ class Backtest:
         execution = ExecutionEngine(bus, store, clock)
         risk = RiskEngine(bus, store, clock, execution, instruments, market, portfolio,
                           cfg.live_limits or backtest_limits())
-        venue = BarVenue(inst, execution.on_report, cfg, clock)
+        venue = BarVenue(inst, execution.on_report, cfg, clock, bus.publish)
         execution.add_venue(venue)
+        if venue.ashare:
+            venue.set_ashare_times(data.ts, not ticks and bars.timeframe_ms >= _DAY_MS)
+            risk.checks.market_time_ms = venue.at_market
         host = _BacktestHost(bus, clock, execution, portfolio, market, instruments)
         host.symbol = symbol
         if cfg.model_db:
@@ -380,6 +464,7 @@ class Backtest:
         n_ind = -1
         by_close: list[tuple[Any, Any]] = []  # (indicator, stream.update) for close-only indicators
         others: list[Any] = []  # any other indicator: fed through its ``feed(bar)``
+        day_ends = venue.day_ends  # A-shares only
         for i, (ts, o, h, l, c, v, cts) in enumerate(rows):
             clock._ms = ts  # strictly increasing, checked when the data was loaded
             host.index = i
@@ -405,6 +490,8 @@ class Backtest:
                     break
             clock._ms = cts
             host.price = c
+            if day_ends is not None and day_ends[i]:
+                venue.day_ended(i, c)
             bar = make_bar(symbol, tf, ts, o, h, l, c, v, True)
             if len(indicators) != n_ind:  # a strategy may create indicators after on_start
                 n_ind = len(indicators)
@@ -457,6 +544,8 @@ class Backtest:
                 cur[4] = p
                 cur[5] += s_l[i]
             host.price = p
+            if venue.day_ends is not None and venue.day_ends[i]:
+                venue.day_ended(i, p)
             host._call(runner, strategy.on_tick, _make_tick(symbol, p, s_l[i], Side.BUY, f"t{i}", ts))
             if runner.status is not StrategyStatus.RUNNING:
                 return

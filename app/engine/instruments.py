@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from app.engine.venues import ashare_rules
+
 
 @dataclass(frozen=True, slots=True)
 class Instrument:
@@ -21,6 +23,10 @@ class Instrument:
     asset_class: str = "crypto"  # "crypto" or "equity"
     # China A-shares: a sell of the whole holding may be an odd lot (or below min_qty), e.g. 150 shares
     odd_lot_sell_whole: bool = False
+    # market rules beyond precision and limits: "ashare" = China A-share rules (venues/ashare_rules.py:
+    # sessions, T+1, lots by board, price limits, fees and stamp duty), applied by the pre-trade check and
+    # by every venue that trades the instrument
+    rules: str = ""
 
     def price_to_ticks(self, price: float) -> int:
         return int(round(price / self.tick_size))
@@ -71,7 +77,17 @@ def default_instruments() -> list[Instrument]:
                    max_qty=100.0, min_notional=5.0, maker_fee=0.0002, taker_fee=0.0005),
         Instrument("ETH/USDT", "sim", "ETH", "USDT", tick_size=0.01, lot_size=0.001, min_qty=0.001,
                    max_qty=2000.0, min_notional=5.0, maker_fee=0.0002, taker_fee=0.0005),
-        Instrument("600519.SH", "sim", "600519", "CNY", tick_size=0.01, lot_size=100.0, min_qty=100.0,
-                   max_qty=1_000_000.0, min_notional=0.0, maker_fee=0.00025, taker_fee=0.00025,
-                   asset_class="equity"),
+        ashare_instrument("600519.SH", "sim"),
     ]
+
+
+def ashare_instrument(symbol: str, venue: str) -> Instrument:
+    """A China A-share ("600519.SH") on ``venue``: 0.01 tick, lots by board (STAR and Beijing: any share above
+    the minimum), the commission rate as its fee (the minimum, transfer fee and stamp duty come from
+    ``ashare_rules.fill_fees``) and the A-share rules."""
+    code = ashare_rules.code_of(symbol)
+    minimum, step = ashare_rules.lot_rule(code)
+    rate = ashare_rules.COMMISSION_RATE
+    return Instrument(symbol, venue, code, "CNY", tick_size=0.01, lot_size=step, min_qty=minimum,
+                      max_qty=1_000_000.0, maker_fee=rate, taker_fee=rate, asset_class="equity",
+                      odd_lot_sell_whole=True, rules=ashare_rules.RULES)

@@ -32,6 +32,7 @@ from app.engine.strategy_host import StrategyFault
 from app.engine.strategy_manager import StrategyManager
 
 log = logging.getLogger("kestrel.kernel")
+_PROBE_TS = 1_700_013_600_000  # Wed 2023-11-15 10:00 Beijing time: A-shares trade then, so they have volume
 
 
 class LoopMonitor:
@@ -127,9 +128,9 @@ class Kernel:
                 volume[msg.symbol] = volume.get(msg.symbol, 0.0) + msg.size
 
         probe = SimExchange([i for i in self.instruments.values() if i.venue == "sim"], lambda _r: None,
-                            on_data, seed=self.settings.sim.seed + 1, latency_ms=0, start_ts_ms=0)
+                            on_data, seed=self.settings.sim.seed + 1, latency_ms=0, start_ts_ms=_PROBE_TS)
         for t in range(50, seconds * 1000 + 1, 50):
-            probe.advance_to(t)
+            probe.advance_to(_PROBE_TS + t)
         return {s: v / seconds for s, v in volume.items()}
 
     def step(self) -> None:

@@ -2,6 +2,8 @@
 
 PERMISSIONS   symbol, venue and order type allowed for the strategy
 VALIDITY      quantity > 0 on the lot grid within venue min/max; limit price > 0 on the tick grid
+A-SHARES      instruments with ``rules == "ashare"``: session and calendar, lots by board, T+1 and no short
+              selling, daily price limits (venues/ashare_rules.py); VALIDITY leaves their lots to it
 SIZE          max order quantity per instrument; max order notional (manual / strategy)
 PRICE         collar around a fresh mid (a missing or stale quote denies)
 FLOW          duplicate order within the window; message throttle per strategy and overall
@@ -9,7 +11,15 @@ EXPOSURE      working orders per strategy and overall (in flight counts at once)
               gross exposure vs equity; self-match against our own working orders
 
 Orders from the confirmed flatten action (actor "flatten", reduce-only) skip SIZE and FLOW: a flatten
-must not be blocked by the limits that protect against opening risk; it still passes VALIDITY and PRICE.
+must not be blocked by the limits that protect against opening risk; it still passes VALIDITY, A-SHARES
+(a market's rules are not ours to lift) and PRICE.
+
+The A-share rules are checked here, before the order is journaled or sent, for every venue alike (the sim,
+akshare paper trading, backtests): the engine knows the exchange calendar, its own holdings and today's buys
+(from fills), and the day's limits each venue publishes (``ashare_rules.DailyLimits``). A refusal is an
+``OrderDenied`` with the rule's stable code (``ASHARE_*``) and a sentence for the trader. Venues still refuse
+what a real market would (the sim: closed market, price limits; akshare paper: all of it), with the same
+module's words, as a second line.
 
 Cost: the checks run on every order, so everything they need is at hand: the limits in force for the
 order's actor and symbol are resolved once (``ActorLimits``/``SymbolLimits``, rebuilt when a limit changes),
@@ -18,13 +28,15 @@ denial's text is built per order, and only when the order is denied.
 """
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from app.engine.instruments import Instrument
-from app.engine.messages import OrderType, Side, SubmitOrder
+from app.engine.messages import OrderFilled, OrderType, Side, SubmitOrder
 from app.engine.risk_monitor import NS, ActorRates
+from app.engine.venues import ashare_rules
 
 if TYPE_CHECKING:
     from app.engine.risk import RiskEngine
@@ -39,7 +51,8 @@ class Denial:
 
 
 FLATTEN = "flatten"
-BUY, LIMIT, MARKET = Side.BUY, OrderType.LIMIT, OrderType.MARKET
+BUY, SELL, LIMIT, MARKET = Side.BUY, Side.SELL, OrderType.LIMIT, OrderType.MARKET
+ASHARE = ashare_rules.RULES
 _isfinite = math.isfinite
 
 
@@ -73,12 +86,60 @@ class SymbolLimits:
         self.state = None  # MarketState's SymbolState, once the market has been seen
 
 
+class AShareBook:
+    """The A-share facts the pre-trade check needs beyond the order: the shares bought per trading day (T+1)
+    and each symbol's daily limits as its venue published them.
+
+    Buys come from fills: a symbol's last week is read from the journal the first time it is checked (after a
+    restart, or an instrument added later), then kept up to date from ``OrderFilled``; a fill is counted once
+    by (venue, trade id) whichever way it arrives (it is committed before it is published)."""
+
+    WEEK_MS = 7 * 86_400_000
+
+    def __init__(self, risk: "RiskEngine") -> None:
+        self._risk = risk
+        self.buys = ashare_rules.BuyLedger()
+        self.limits: dict[str, ashare_rules.DailyLimits] = {}
+        self._loaded: set[str] = set()
+        self._seen: set[tuple[str, str]] = set()
+        risk.bus.subscribe(OrderFilled, self.on_fill)
+        risk.bus.subscribe(ashare_rules.DailyLimits, self.on_limits)
+
+    def bought(self, symbol: str, day: dt.date) -> float:
+        if symbol not in self._loaded:
+            self._loaded.add(symbol)
+            since = self._risk.clock.now_ms() - self.WEEK_MS
+            rows = self._risk.store.conn.execute(
+                "SELECT venue, trade_id, quantity, ts FROM fills WHERE symbol = ? AND side = 'BUY' AND ts >= ?",
+                (symbol, since))
+            for venue, trade_id, qty, ts in rows:
+                self._add(symbol, venue, trade_id, qty, ts)
+        return self.buys.bought(symbol, day)
+
+    def on_fill(self, fill: OrderFilled) -> None:
+        if fill.side is BUY and fill.symbol in self._loaded:
+            self._add(fill.symbol, fill.venue, fill.trade_id, fill.quantity, fill.ts)
+
+    def _add(self, symbol: str, venue: str, trade_id: str, qty: float, ts: int) -> None:
+        key = (venue, trade_id)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.buys.add(symbol, "BUY", qty, ts)
+
+    def on_limits(self, msg: ashare_rules.DailyLimits) -> None:
+        self.limits[msg.symbol] = msg
+
+
 class PreTradeChecks:
     def __init__(self, risk: "RiskEngine") -> None:
         self.r = risk
-        self.rules = [self.permissions, self.quantity, self.price, self.max_qty, self.notional, self.collar,
-                      self.duplicate, self.throttle, self.working_orders, self.position_limit, self.gross_exposure,
-                      self.self_match]
+        self.rules = [self.permissions, self.quantity, self.price, self.ashare, self.max_qty, self.notional,
+                      self.collar, self.duplicate, self.throttle, self.working_orders, self.position_limit,
+                      self.gross_exposure, self.self_match]
+        self.ashare_book = AShareBook(risk)
+        # When an order reaches the market, for the A-share session rules: now, live; a backtest sets it to the
+        # open of the bar the order will fill in (an order sent after the close meets the next session).
+        self.market_time_ms: Callable[[], int] | None = None
         # Set by RiskEngine.check for the order being checked: its actor's and symbol's limits, the limits in
         # force, the order's value price (limit price, or best opposite for a market order) and the clocks.
         self.a: ActorLimits | None = None
@@ -115,7 +176,8 @@ class PreTradeChecks:
                 or not _isfinite(q) or q <= 0:
             return Denial("INVALID_QUANTITY", f"Quantity must be a positive number, got {q!r}.",
                           limit="> 0", observed=repr(q))
-        whole = inst.odd_lot_sell_whole and cmd.side is Side.SELL and self._sells_whole_holding(cmd, q)
+        whole = inst.rules == ASHARE or (  # A-share lots: the ashare check, with its odd-lot rule
+            inst.odd_lot_sell_whole and cmd.side is Side.SELL and self._sells_whole_holding(cmd, q))
         if not whole and not inst.is_on_lot(q):
             return Denial("QTY_NOT_ON_LOT", f"Quantity {q} is not a multiple of the lot size {inst.lot_size}.",
                           limit=f"lot {inst.lot_size}", observed=str(q))
@@ -145,6 +207,26 @@ class PreTradeChecks:
             return Denial("PRICE_NOT_ON_TICK", f"Price {p} is not on the tick grid ({inst.tick_size}).",
                           limit=f"tick {inst.tick_size}", observed=str(p))
         return None
+
+    # --------------------------------------------------------------------------------------------- A-shares
+    def ashare(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
+        if inst.rules != ASHARE:
+            return None
+        book, symbol = self.ashare_book, cmd.symbol
+        ts = self.now_ms if self.market_time_ms is None else self.market_time_ms()
+        day = ashare_rules.day_of(ts)
+        pos = self.r.portfolio.positions.get(symbol)
+        held = max(pos.quantity, 0.0) if pos is not None else 0.0
+        reserved = self.r.execution.exposure.side_leaves.get((symbol, SELL), 0.0) if cmd.side is SELL else 0.0
+        holding = ashare_rules.Holding(held, min(held, book.bought(symbol, day)), reserved)
+        limits = book.limits.get(symbol)
+        if limits is not None and limits.day != day.isoformat():
+            limits = None  # another day's: the venue has not published today's yet (the venue still checks)
+        refusal = ashare_rules.check_order(symbol, cmd.side.value, cmd.quantity,
+                                           cmd.price if cmd.order_type is LIMIT else None, ts, holding, limits)
+        if refusal is None:
+            return None
+        return Denial(refusal.code, refusal.message, refusal.limit, refusal.observed)
 
     # -------------------------------------------------------------------------------------------- size
     def max_qty(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:

@@ -144,7 +144,8 @@ def vectorised_run(cls: type, data: BarData, params: dict[str, Any], cfg: Backte
 
 def can_vectorise(cls: type, cfg: BacktestConfig) -> bool:
     return (callable(getattr(cls, "signals", None)) and cfg.slippage_bps == 0 and cfg.latency_ms == 0
-            and (cfg.maker_fee is None or cfg.maker_fee == cfg.fee) and cfg.live_limits is None)
+            and (cfg.maker_fee is None or cfg.maker_fee == cfg.fee) and cfg.live_limits is None
+            and not cfg.rules)  # market rules (A-shares) need the event-driven engine
 
 
 # ------------------------------------------------------------------------------------------- workers

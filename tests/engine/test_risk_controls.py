@@ -166,7 +166,8 @@ def test_limits_change_only_by_a_person_logged_old_and_new_and_persisted(make_ke
     assert k2.risk.limits.max_notional_manual == 1000.0
 
 
-def test_notional_limit_is_in_the_base_currency_across_quote_currencies(make_kernel):
+def test_notional_limit_is_in_the_base_currency_across_quote_currencies(make_kernel, sim_clock):
+    sim_clock.set_time(1_750_039_200_000)  # Mon 2025-06-16 10:00 Beijing time: the A-share market is open
     k = kernel_with(make_kernel, max_notional_manual=50_000.0)  # USDT; CNY converts at fx_to_base 0.14
     price = k.market.get("600519.SH").book.best_ask
     assert price * 200 * 0.14 < 50_000 < price * 300 * 0.14

@@ -221,17 +221,22 @@ def test_price_limits_by_board():
 def test_lots_and_t_plus_one():
     h = rules.Holding(quantity=300, bought_today=200)
     open_ts = at(2024, 1, 4, 10, 0)
-    assert rules.check_order("600519.SH", "BUY", 150, None, open_ts, 1480, h).startswith("lot size")
-    assert rules.check_order("688981.SH", "BUY", 150, None, open_ts, 10, h).startswith("lot size")
-    assert rules.check_order("688981.SH", "BUY", 201, None, open_ts, 10, h) is None
-    assert rules.check_order("600519.SH", "SELL", 200, None, open_ts, 1480, h).startswith("T+1")
-    assert rules.check_order("600519.SH", "SELL", 100, None, open_ts, 1480, h) is None
-    assert rules.check_order("600519.SH", "SELL", 500, None, open_ts, 1480, h).startswith("T+1")
-    odd = rules.Holding(quantity=150, bought_today=0)
-    assert rules.check_order("600519.SH", "SELL", 150, None, open_ts, 1480, odd) is None  # whole odd lot
-    assert rules.check_order("600519.SH", "SELL", 50, None, open_ts, 1480, odd).startswith("lot size")
-    assert rules.check_order("600519.SH", "BUY", 100, 1700.0, open_ts, 1480, h).startswith("price limit")
-    assert rules.check_order("600519.SH", "BUY", 100, None, at(2024, 1, 4, 12, 0), 1480, h).startswith("market closed")
+
+    def code(*args):
+        return getattr(rules.check_order(*args), "code", None)
+    assert code("600519.SH", "BUY", 150, None, open_ts, h) == rules.LOT
+    assert code("688981.SH", "BUY", 150, None, open_ts, h) == rules.LOT  # STAR: at least 200
+    assert code("688981.SH", "BUY", 201, None, open_ts, h) is None  # ... then any share
+    assert code("600519.SH", "SELL", 200, None, open_ts, h) == rules.T1
+    assert code("600519.SH", "SELL", 100, None, open_ts, h) is None
+    assert code("600519.SH", "SELL", 500, None, open_ts, h) == rules.NO_SHORT
+    odd = rules.Holding(quantity=150)
+    assert code("600519.SH", "SELL", 150, None, open_ts, odd) is None  # the whole holding
+    assert code("600519.SH", "SELL", 50, None, open_ts, odd) is None  # the whole odd remainder, in one go
+    assert code("600519.SH", "SELL", 30, None, open_ts, odd) == rules.LOT  # part of it
+    limits = rules.DailyLimits.of("akshare", "600519.SH", dt.date(2024, 1, 4), 1480.0, open_ts)
+    assert code("600519.SH", "BUY", 100, 1700.0, open_ts, h, limits) == rules.PRICE_LIMIT
+    assert code("600519.SH", "BUY", 100, None, at(2024, 1, 4, 12, 0), h) == rules.CLOSED
 
 
 # -------------------------------------------------------------------------------------- paper trading
@@ -246,10 +251,11 @@ def test_paper_trading_follows_a_share_rules_through_the_order_path(ashare_kerne
         assert k.execution.orders[buy].status is S.FILLED
         fills = [f for f in k.store.fills() if f["client_order_id"] == buy]
         assert [(f["price"], f["quantity"]) for f in fills] == [(1500.0, 200.0)]
-        assert fills[0]["fee"] == round(max(5.0, 1500 * 200 * 0.00025), 2)
+        # 300,000 CNY: commission 0.025% = 75.00 (above the 5 CNY minimum) + transfer fee 0.001% = 3.00
+        assert fills[0]["fee"] == 78.0
 
-        sell = k.submit("600519.SH", Side.SELL, OrderType.MARKET, 100)
-        assert k.execution.orders[sell].status is S.REJECTED and "T+1" in k.execution.orders[sell].reason
+        sell = k.submit("600519.SH", Side.SELL, OrderType.MARKET, 100)  # refused before the venue now
+        assert k.execution.orders[sell].status is S.DENIED and "T+1" in k.execution.orders[sell].reason
         odd = k.submit("600519.SH", Side.BUY, OrderType.LIMIT, 150, 1500.0)
         assert k.execution.orders[odd].status in (S.DENIED, S.REJECTED)  # the risk gate already knows lots
         assert "lot size" in k.execution.orders[odd].reason

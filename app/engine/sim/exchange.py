@@ -13,6 +13,15 @@ order id", "venue disconnected", and the order checks of ``rules.py``. ``CancelR
 order", "order not open", "venue disconnected", "cancel rejected". A callback that raises is logged and
 skipped: a broken subscriber must not leave a book half-matched.
 
+A-shares (``Instrument.rules == "ashare"``, venues/ashare_rules.py): the market trades only in continuous
+sessions (09:30-11:30, 13:00-15:00 Beijing time, exchange trading days). Outside them its model is skipped to
+the next open, so the feed is quiet: no prints, the last book unchanged, and a ``FeedStatus`` (channel
+"quotes") that says "closed" with the reason, "live" again at the open. Orders are refused while it is
+closed ("market closed", "not a trading day"); our resting orders expire at the 15:00 close (day orders).
+At each trading day's first open the previous close (the last print) sets the day's price limits by board,
+published as ``ashare_rules.DailyLimits``. Fills pay ``ashare_rules.fill_fees`` (commission with its
+minimum per order, transfer fee, stamp duty on sells).
+
 Faults for tests: ``set_connected(False)`` emits ``VenueStatus``, rejects submits and cancels at once with
 "venue disconnected", stops market data, and *withholds* reports of what happens at the venue meanwhile
 (fills of resting orders, acks of orders already in flight); ``set_connected(True)`` delivers them in order,
@@ -35,33 +44,80 @@ from app.engine.sim.market_model import MarketModel, ModelParams, daily_limits
 from app.engine.orders import session_token
 from app.engine.sim.orderbook import OWNER_CLIENT, Fill, Order, OrderBook
 from app.engine.sim.rules import check_order
+from app.engine.venues import ashare_rules
 from app.engine.venues.base import OpenOrderInfo, Report, VenueOrder
+from app.engine.venues.events import FeedStatus
 
 log = logging.getLogger(__name__)
 
 EXTERNAL = 3  # owner id of orders placed through ``external_order`` (replayed feeds, tests)
+_NEVER = 2 ** 62  # no session edge to wait for (no A-shares)
 
 
 class _Working:
     """The venue's record of one of our orders (mutable, private)."""
 
-    __slots__ = ("cid", "vid", "symbol", "side", "lots", "price", "filled", "book_id", "status")
+    __slots__ = ("cid", "vid", "symbol", "side", "lots", "price", "filled", "book_id", "status", "value")
 
     def __init__(self, cid: str, vid: str, symbol: str, side: Side, lots: int, price: int | None,
                  book_id: int) -> None:
         self.cid, self.vid, self.symbol, self.side = cid, vid, symbol, side
         self.lots, self.price, self.filled, self.book_id = lots, price, 0, book_id
         self.status = OrderStatus.ACCEPTED
+        self.value = 0.0  # traded value so far (an A-share order's commission minimum is per order)
 
 
 class _Market:
-    __slots__ = ("inst", "book", "model", "limits", "last_price", "sent_version")
+    __slots__ = ("inst", "book", "model", "limits", "last_price", "sent_version", "ashare")
 
     def __init__(self, inst: Instrument, book: OrderBook, model: MarketModel | None,
                  limits: tuple[int, int] | None) -> None:
         self.inst, self.book, self.model, self.limits = inst, book, model, limits
         self.last_price: float | None = None
         self.sent_version = -1
+        self.ashare: _AShareSession | None = None
+
+
+class _AShareSession:
+    """An A-share market's session state: the next open or close (``edge``), the day of its limits, and
+    the latest status and limits published (sent again after a reconnect)."""
+
+    __slots__ = ("edge", "open", "day", "daily", "status")
+
+    def __init__(self) -> None:
+        self.edge = 0
+        self.open = False
+        self.day = None
+        self.daily: ashare_rules.DailyLimits | None = None
+        self.status: FeedStatus | None = None
+
+
+class _SessionGate:
+    """An A-share market model that runs only in continuous trading: an event outside a session moves the
+    model to the next open without simulating the gap (a closed market prints nothing)."""
+
+    __slots__ = ("model", "_open", "_close")
+
+    def __init__(self, model: MarketModel) -> None:
+        self.model = model
+        self._open = self._close = 0
+
+    @property
+    def next_ts(self) -> int:
+        t = self.model.next_ts
+        if self._open <= t < self._close:
+            return t
+        self._open, self._close = ashare_rules.session_window(t)
+        if t < self._open:
+            self.model.skip_to(self._open)
+            t = self.model.next_ts
+        return t
+
+    def process_next(self) -> int:
+        return self.model.process_next()
+
+    def skip_to(self, ts: int) -> None:
+        self.model.skip_to(ts)
 
 
 class SimExchange:
@@ -99,6 +155,7 @@ class SimExchange:
         self._reject_cancels = 0
         self._busy = False
         self._markets: dict[str, _Market] = {}
+        self._notices: list[Any] = []  # A-share statuses and limits, sent with the next snapshots
         params = model_params or {}
         for inst in (default_instruments() if instruments is None else instruments):
             p = params.get(inst.symbol) or ModelParams.for_instrument(inst)
@@ -109,7 +166,13 @@ class SimExchange:
             book.on_fill = lambda f, m=m: self._fill(m, f)
             book.on_self_match = lambda o, m=m: self._self_match(m, o)
             self._markets[inst.symbol] = m
-        self._models = [m.model for m in self._markets.values() if m.model is not None]
+            if inst.rules == ashare_rules.RULES:
+                m.ashare = _AShareSession()
+                self._new_day(m, ashare_rules.next_open(self._now), p.start_price)
+        self._models = [_SessionGate(m.model) if m.ashare else m.model
+                        for m in self._markets.values() if m.model is not None]
+        self._ashares = [m for m in self._markets.values() if m.ashare is not None]
+        self._edge = self._now if self._ashares else _NEVER
 
     # ------------------------------------------------------------------------------ VenueAdapter
     @property
@@ -162,10 +225,10 @@ class SimExchange:
         try:
             if self._max_gap is not None and ts_ms - self._now > self._max_gap:
                 skip = ts_ms - self._max_gap
-                self._run(skip, ())
+                self._run_to(skip, ())
                 for model in self._models:
                     model.skip_to(skip)
-            self._run(ts_ms, self._models)
+            self._run_to(ts_ms, self._models)
             self._now = ts_ms
             if self._connected:
                 for m in self._markets.values():
@@ -173,6 +236,9 @@ class SimExchange:
                         m.sent_version = m.book.version
                         bids, asks = m.book.levels(self._levels)
                         self._send(self._on_data, BookSnapshot(m.inst.symbol, bids, asks, ts_ms))
+                notices, self._notices = self._notices, []
+                for notice in notices:
+                    self._send(self._on_data, notice)
             self._run(ts_ms, ())  # zero-latency orders sent by snapshot handlers
         finally:
             self._busy = False
@@ -195,6 +261,11 @@ class SimExchange:
         m = self._markets[symbol]
         return None if m.limits is None else (m.book.price(m.limits[0]), m.book.price(m.limits[1]))
 
+    def session_status(self, symbol: str) -> FeedStatus | None:
+        """An A-share's market status now ("live" or "closed", with the reason); None for other markets."""
+        m = self._markets[symbol]
+        return None if m.ashare is None else m.ashare.status
+
     def model(self, symbol: str) -> MarketModel | None:
         """The instrument's market model (diagnostics: fair value, volatility regime), if any."""
         return self._markets[symbol].model
@@ -212,6 +283,7 @@ class SimExchange:
                 self._send(self._on_report, event)
             for m in self._markets.values():
                 m.sent_version = -1
+            self._notices = [n for m in self._ashares for n in (m.ashare.status, m.ashare.daily) if n is not None]
 
     def reject_next_cancel(self, n: int = 1) -> None:
         """The next ``n`` cancels get ``CancelRejected`` (replaces any earlier count; 0 stops rejecting)."""
@@ -249,6 +321,59 @@ class SimExchange:
                 self._busy = False
         else:
             heapq.heappush(self._pending, (self._now + self._latency, next(self._seq), kind, payload))
+
+    def _run_to(self, until: int, models: Iterable[MarketModel]) -> None:
+        """``_run`` up to ``until``, stopping at each A-share session edge on the way (``_session_edges``)."""
+        while self._edge <= until:
+            edge = max(self._edge, self._now)
+            self._run(edge - 1, models)
+            self._now = edge
+            self._session_edges()
+        self._run(until, models)
+
+    def _session_edges(self) -> None:
+        """At an A-share session's open or close (``self._now``): the market's status; at the first open of a
+        trading day its new limits; at the 15:00 close our resting orders expire (day orders)."""
+        now = self._now
+        for m in self._ashares:
+            s = m.ashare
+            if now < s.edge:
+                continue
+            start, close = ashare_rules.session_window(now)
+            was_open, s.open = s.open, start <= now
+            s.edge = close if s.open else start
+            if s.open:
+                if ashare_rules.day_of(now) != s.day:
+                    self._new_day(m, now, m.last_price or m.book.mid())
+                text = f"continuous trading until {ashare_rules.local(close):%H:%M} Beijing time"
+                s.status = FeedStatus(self.name, m.inst.symbol, "quotes", "live", text, now)
+            else:
+                s.status = FeedStatus(self.name, m.inst.symbol, "quotes", "closed",
+                                      ashare_rules.check_session(now).message, now)
+                if was_open and ashare_rules.session_state(now) != "lunch break":
+                    self._expire_day_orders(m)
+            self._notices.append(s.status)
+        self._edge = min(m.ashare.edge for m in self._ashares)
+
+    def _new_day(self, m: _Market, ts: int, prev_close: float | None) -> None:
+        """The day's limits from the previous close, for the book, the model and the pre-trade check."""
+        s, inst = m.ashare, m.inst
+        s.day = ashare_rules.day_of(ts)
+        if not prev_close:
+            return
+        prev_close = ashare_rules.round_tick(prev_close)
+        s.daily = ashare_rules.DailyLimits.of(self.name, inst.symbol, s.day, prev_close, ts)
+        m.limits = (inst.price_to_ticks(s.daily.lower), inst.price_to_ticks(s.daily.upper))
+        if m.model is not None:
+            m.model.set_limits(m.limits)
+        self._notices.append(s.daily)
+
+    def _expire_day_orders(self, m: _Market) -> None:
+        for w in [w for w in self._live.values() if w.symbol == m.inst.symbol]:
+            m.book.cancel(w.book_id)
+            del self._live[w.book_id]
+            w.status = OrderStatus.CANCELED
+            self._report(OrderCanceled(w.cid, w.symbol, "expired at the 15:00 close (day order)", self._now))
 
     def _run(self, until: int, models: Iterable[MarketModel]) -> None:
         pending = self._pending
@@ -296,7 +421,7 @@ class SimExchange:
         elif o.client_order_id in self._orders or o.client_order_id in self._rejected:
             reason = f"duplicate client order id: {o.client_order_id}"
         else:
-            reason = check_order(m.inst, m.book, m.limits, o)
+            reason = check_order(m.inst, m.book, m.limits, o, self._now, m.ashare and m.ashare.daily)
         if reason is not None:
             if o.client_order_id not in self._orders:
                 self._rejected.add(o.client_order_id)
@@ -354,9 +479,13 @@ class SimExchange:
         else:
             w.status = OrderStatus.PARTIALLY_FILLED
         inst = m.inst
-        rate = inst.maker_fee if liquidity == "MAKER" else inst.taker_fee
+        if m.ashare is not None:
+            fee = ashare_rules.fill_fees(w.side.value, price, qty, self._now, w.value).total
+            w.value += price * qty
+        else:
+            fee = price * qty * (inst.maker_fee if liquidity == "MAKER" else inst.taker_fee)
         self._report(OrderFilled(w.cid, w.vid, trade_id, w.symbol, self.name, w.side, price, qty,
-                                 price * qty * rate, inst.quote, liquidity, self._now))
+                                 fee, inst.quote, liquidity, self._now))
 
     def _self_match(self, m: _Market, order: Order) -> None:
         w = self._live.pop(order.order_id)

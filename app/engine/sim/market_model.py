@@ -206,6 +206,10 @@ class MarketModel:
         if self._next_taker < ts:
             self._next_taker = ts + self._taker_gap()
 
+    def set_limits(self, limits: tuple[int, int] | None) -> None:
+        """New daily price limits in ticks (an A-share's new trading day: from the previous close)."""
+        self._limits = limits
+
     def _taker_gap(self) -> int:
         rate = self.params.taker_rate_per_s * (0.4 + 0.6 * self._vol_ratio)
         return max(1, round(self._r.exponential() * 1000.0 / rate))

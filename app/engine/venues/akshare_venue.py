@@ -5,16 +5,18 @@ DATA     every ``quote_interval_s`` each symbol's quote is fetched (``AkshareCli
          volume grew, a ``TradeTick`` of the difference at the last price. Daily and minute bars are
          available through ``history``. A quote from the cache (every source failing) is not published as
          live data: the feed reports "stale" and the risk engine's stale-data check does the rest.
-PAPER    orders are checked against ``ashare_rules`` (sessions, calendar, lots, T+1, price limits) with the
-         previous close of the latest quote, then matched against the quote: a marketable order fills at
-         the opposite levels (walking the five), a limit rests and fills when a later quote crosses it at
-         its price. Resting orders expire at the 15:00 close. Fills carry a commission (``fee_rate``, min
-         5 CNY) plus the 0.05% stamp duty on sells.
+PAPER    the pre-trade check has applied ``ashare_rules`` (sessions, calendar, lots, T+1, price limits);
+         the paper broker applies them again as a real one would, with its own holdings, and refuses with
+         the same words. The day's limits come from the quote (eastmoney's, else by board from the previous
+         close) and are published as ``ashare_rules.DailyLimits``. An order is matched against the quote:
+         a marketable order fills at the opposite levels (walking the five), a limit rests and fills when a
+         later quote crosses it at its price. Resting orders expire at the 15:00 close. Fills pay
+         ``ashare_rules.fill_fees``: commission (``fee_rate``, at least 5 CNY per order), transfer fee and
+         stamp duty on sells.
 """
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import itertools
 import logging
 import time
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from app.engine import instruments
 from app.engine.instruments import Instrument
 from app.engine.orders import session_token
 from app.engine.messages import (
@@ -38,12 +41,7 @@ log = logging.getLogger("kestrel.venues.akshare")
 
 
 def ashare_instrument(symbol: str, venue: str = "akshare") -> Instrument:
-    code = rules.code_of(symbol)
-    star = code.startswith(("688", "689"))
-    return Instrument(symbol, venue, code, "CNY", tick_size=0.01, lot_size=1.0 if star else 100.0,
-                      min_qty=200.0 if star else 100.0, max_qty=1_000_000.0, maker_fee=0.00025,
-                      taker_fee=0.00025, asset_class="equity",
-                      odd_lot_sell_whole=True)
+    return instruments.ashare_instrument(symbol, venue)
 
 
 @dataclass
@@ -51,6 +49,7 @@ class _Resting:
     order: VenueOrder
     vid: str
     filled: float = 0.0
+    value: float = 0.0  # traded so far (the commission minimum is per order)
 
     @property
     def leaves(self) -> float:
@@ -71,6 +70,7 @@ class AkshareVenue:
         self.fee_rate = fee_rate
         self._instruments = {s: ashare_instrument(s) for s in self.symbols}
         self.quotes: dict[str, Quote] = {}
+        self.limits: dict[str, rules.DailyLimits] = {}
         self._volume: dict[str, float] = {}
         self._resting: dict[str, _Resting] = {}
         self._holdings: dict[str, list[tuple[int, float]]] = {}  # symbol -> [(ts, signed qty)] of our fills
@@ -102,11 +102,11 @@ class AkshareVenue:
     def holding(self, symbol: str) -> rules.Holding:
         entries = self._holdings.get(symbol, [])
         today = rules.local(self._now()).date()
-        qty = sum(q for _, q in entries)
+        qty = max(0.0, sum(q for _, q in entries))
         bought_today = sum(q for ts, q in entries if q > 0 and rules.local(ts).date() == today)
         reserved = sum(r.leaves for r in self._resting.values()
                        if r.order.symbol == symbol and r.order.side == Side.SELL)
-        return rules.Holding(qty - reserved, min(bought_today, max(qty - reserved, 0.0)))
+        return rules.Holding(qty, min(bought_today, qty), reserved)
 
     def submit(self, order: VenueOrder) -> None:
         now = self._now()
@@ -118,11 +118,14 @@ class AkshareVenue:
             self._reject(order, "no quote yet: akshare has not delivered a price for this symbol")
             return
         side = "BUY" if order.side == Side.BUY else "SELL"
-        reason = rules.check_order(order.symbol, side, order.quantity,
-                                   order.price if order.order_type == OrderType.LIMIT else None, now,
-                                   q.prev_close or None, self.holding(order.symbol))
-        if reason is not None:
-            self._reject(order, reason)
+        limits = self.limits.get(order.symbol)
+        if limits is not None and limits.day != rules.day_of(now).isoformat():
+            limits = None  # another day's: not today's range
+        refusal = rules.check_order(order.symbol, side, order.quantity,
+                                    order.price if order.order_type == OrderType.LIMIT else None, now,
+                                    self.holding(order.symbol), limits)
+        if refusal is not None:
+            self._reject(order, refusal.message)
             return
         r = _Resting(order, f"AK{self.session}-{next(self._ids):06d}")
         self.on_report(OrderAccepted(order.client_order_id, r.vid, order.symbol, now))
@@ -200,6 +203,14 @@ class AkshareVenue:
         q = Quote(q.symbol, now, q.last, prev_close, q.bids, q.asks, q.volume, q.limit_up, q.limit_down,
                   q.source)
         self.quotes[q.symbol] = q
+        if prev_close:
+            limits = rules.DailyLimits.of(self.name, q.symbol, rules.day_of(now), prev_close, now,
+                                          lower=q.limit_down, upper=q.limit_up)
+            known = self.limits.get(q.symbol)
+            key = (limits.day, limits.lower, limits.upper)
+            if known is None or (known.day, known.lower, known.upper) != key:
+                self.limits[q.symbol] = limits
+                self.on_data(limits)
         bids = q.bids or (((q.last, 0.0),) if q.last else ())
         asks = q.asks or (((q.last, 0.0),) if q.last else ())
         self.on_data(BookSnapshot(q.symbol, bids, asks, now))
@@ -219,7 +230,7 @@ class AkshareVenue:
                 self._match(r, q, "MAKER")
                 if r.leaves <= 1e-9:
                     self._resting.pop(cid, None)
-            elif state in ("closed", "holiday") and rules.local(now).time() >= dt.time(15, 0):
+            elif state in ("closed", "holiday") and rules.local(now).time() >= rules.SESSIONS[1][1]:
                 self._resting.pop(cid, None)
                 self.on_report(OrderCanceled(cid, r.order.symbol, "expired at the 15:00 close (day order)",
                                              now))
@@ -250,7 +261,8 @@ class AkshareVenue:
         now = self._now()
         r.filled += qty
         notional = price * qty
-        fee = max(5.0, notional * self.fee_rate) + (notional * 0.0005 if o.side == Side.SELL else 0.0)
+        fee = rules.fill_fees(o.side.value, price, qty, now, r.value, self.fee_rate).total
+        r.value += notional
         self._holdings.setdefault(o.symbol, []).append((now, qty if o.side == Side.BUY else -qty))
         self.on_report(OrderFilled(o.client_order_id, r.vid, f"AKT{self.session}-{next(self._trades)}", o.symbol,
                                    self.name, o.side, price, qty, round(fee, 2), "CNY", liquidity, now))

@@ -11,18 +11,19 @@ from app.engine.messages import (BookSnapshot, CancelRejected, OrderAccepted, Or
 from app.engine.sim import SimExchange
 from app.engine.venues.base import VenueAdapter, VenueOrder
 
-T0 = 1_700_000_000_000
+T0 = 1_700_000_000_000  # Wed 2023-11-15 06:13 Beijing time: the A-share market is closed
+OPEN = 1_700_013_600_000  # Wed 2023-11-15 10:00 Beijing time: A-shares trade
 BTC = "BTC/USDT"
 
 
 class Venue:
     """A SimExchange plus everything it reported, with small helpers to place orders."""
 
-    def __init__(self, latency_ms: int = 0, **kw: Any) -> None:
+    def __init__(self, latency_ms: int = 0, start_ts_ms: int = T0, **kw: Any) -> None:
         self.reports: list[Any] = []
         self.data: list[Any] = []
         self.ex = SimExchange(default_instruments(), self.reports.append, self.data.append,
-                              latency_ms=latency_ms, start_ts_ms=T0, market_model=False,
+                              latency_ms=latency_ms, start_ts_ms=start_ts_ms, market_model=False,
                               session="", **kw)  # ids as "S-000001", "T-1": pinned to compare reports
         self._n = 0
 
@@ -182,7 +183,7 @@ def test_duplicate_client_order_id_is_rejected() -> None:
 
 
 def test_a_share_orders_outside_the_daily_price_limit_are_rejected() -> None:
-    v = Venue()
+    v = Venue(start_ts_ms=OPEN)  # in a session: outside one every A-share order is refused first
     assert v.ex.price_limits("600519.SH") == (1_350.0, 1_650.0)
     assert v.ex.price_limits(BTC) is None
     up = v.limit(Side.BUY, 100, 1_650.01, symbol="600519.SH")

@@ -13,7 +13,7 @@ from app.engine.messages import BookSnapshot, OrderFilled, OrderRejected, OrderT
 from app.engine.sim import DEFAULT_PARAMS, SimExchange
 from app.engine.venues.base import VenueOrder
 
-T0 = 1_700_000_000_000
+T0 = 1_700_013_600_000  # Wed 2023-11-15 10:00 Beijing time: the A-share market is open (closed, it is quiet)
 BTC, ETH, MOUTAI = "BTC/USDT", "ETH/USDT", "600519.SH"
 
 
