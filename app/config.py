@@ -23,21 +23,24 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _rule(kind: type, gt: float | None, ge: float | None, le: float | None) -> str:
+def _rule(kind: type, gt: float | None, ge: float | None, le: float | None, lt: float | None) -> str:
     if ge is not None and le is not None:
-        bounds = f" from {ge:g} to {le:g}"
+        parts = [f"from {ge:g} to {le:g}"]
     else:
-        low = f" greater than {gt:g}" if gt is not None else f" of at least {ge:g}" if ge is not None else ""
-        bounds = low + (f"{' and' if low else ''} at most {le:g}" if le is not None else "")
-    return f"{'a whole number' if kind is int else 'a finite number'}{bounds}"
+        parts = [text for text in (gt is not None and f"greater than {gt:g}", ge is not None and f"at least {ge:g}",
+                                   le is not None and f"at most {le:g}", lt is not None and f"below {lt:g}") if text]
+    bounds = " and ".join(parts)
+    noun = "a whole number" if kind is int else "a finite number"
+    return f"{noun}{' of' if bounds.startswith('at least') else ''}{' ' if bounds else ''}{bounds}"
 
 
-def bounded(kind: type = float, *, gt: float | None = None, ge: float | None = None, le: float | None = None) -> Any:
+def bounded(kind: type = float, *, gt: float | None = None, ge: float | None = None, le: float | None = None,
+            lt: float | None = None) -> Any:
     """A number type that refuses non-finite values (inf, nan: ``1e400`` in JSON is inf) and values outside
-    its range, with one message naming the allowed range ("must be a finite number greater than 0, got inf"); the
-    error's location names the setting. Every path that builds settings (settings.json, ``kestrel risk set``,
-    the risk panel) goes through it."""
-    rule = _rule(kind, gt, ge, le)
+    its range, with one message naming the allowed range ("must be a finite number greater than 0, got
+    inf"); the error's location names the setting. Every path that builds settings (settings.json, ``kestrel
+    risk set``, the risk panel) goes through it."""
+    rule = _rule(kind, gt, ge, le, lt)
 
     def check(value: Any, handler: Any) -> Any:
         try:
@@ -45,13 +48,25 @@ def bounded(kind: type = float, *, gt: float | None = None, ge: float | None = N
         except ValidationError:
             number = None
         fine = (number is not None and not isinstance(value, bool) and math.isfinite(number)
-                and (gt is None or number > gt) and (ge is None or number >= ge) and (le is None or number <= le))
+                and (gt is None or number > gt) and (ge is None or number >= ge)
+                and (le is None or number <= le) and (lt is None or number < lt))
         if not fine:
             got = repr(value) if isinstance(value, str) else str(value)
             raise PydanticCustomError("out_of_range", "must be {rule}, got {got}", {"rule": rule, "got": got})
         return number
 
     return Annotated[kind, WrapValidator(check)]
+
+
+def check_number(name: str, value: Any, kind: type = float, **bounds: float) -> Any:
+    """``value`` as ``bounded(kind, **bounds)`` would accept it, else ``ValueError`` ("--cash must be a finite
+    number greater than 0, got nan"): the same rule and words for command-line numbers as for settings."""
+    from pydantic import TypeAdapter
+
+    try:
+        return TypeAdapter(bounded(kind, **bounds)).validate_python(value)
+    except ValidationError as exc:
+        raise ValueError(f"{name} {exc.errors()[0]['msg']}") from None
 
 
 def problems(exc: ValidationError) -> str:
