@@ -54,9 +54,9 @@ _TRIGGER_NAMES = ("audit_no_update", "audit_no_delete", "audit_chain_link")
 # The last record a start-up check verified (audit_start.py): the next start walks only what came after it.
 _VERIFIED_SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_verified (
-    id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL, ts_utc_ms INTEGER NOT NULL)
+    id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL, ts_utc_ms INTEGER NOT NULL,
+    walk_all INTEGER NOT NULL DEFAULT 0)
 """
-TRIGGERS_RESTORED_KIND = "AuditTriggersRestored"
 _INSERT = ("INSERT INTO audit(seq, ts_utc_ms, mono_ns, kind, actor, payload, prev_hash, hash) "
            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 
@@ -79,8 +79,8 @@ class AuditLog:
         incomplete; run ``kestrel audit verify`` to see why.
 
         Triggers found missing on an existing trail (``rearmed``: someone edited the table outside Kestrel,
-        which needs them dropped) are re-created, recorded on the trail (``AuditTriggersRestored``) and make
-        the next start-up check walk the whole trail, not just its new records."""
+        which needs them dropped) are re-created, and the next start-up check (``audit_start``) is told to
+        walk the whole trail, not just its new records, and to say the triggers had been dropped."""
         self.conn = conn
         self._now_ms, self._mono_ns = clock.now_ms, clock.monotonic_ns
         self._cp_seq: dict[Path, int] = {}
@@ -89,11 +89,6 @@ class AuditLog:
         self._create()
         self._resync()
         self.profile_id = self._read_profile_id()
-        if self.rearmed:  # evidence on the trail itself, whoever opens the profile next
-            try:
-                self.append(TRIGGERS_RESTORED_KIND, "system", {"triggers": list(self.rearmed)})
-            except sqlite3.Error:
-                pass  # the cleared verified mark already makes the next start walk the whole trail
 
     # ------------------------------------------------------------------------------------------- setup
     def _create(self) -> None:
@@ -111,7 +106,7 @@ class AuditLog:
             for trigger in _TRIGGERS:  # IF NOT EXISTS: re-arms triggers a tamperer dropped
                 conn.execute(trigger)
             if self.rearmed:  # edited outside Kestrel: anything before the last verified record may have changed
-                conn.execute("DELETE FROM audit_verified")
+                conn.execute("UPDATE audit_verified SET walk_all = 1")
             empty = conn.execute("SELECT 1 FROM audit LIMIT 1").fetchone() is None
             if empty and existed:
                 raise AuditError("The audit table exists but holds no records: they were deleted. Kestrel "

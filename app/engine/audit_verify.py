@@ -124,21 +124,16 @@ def verify_from(conn: sqlite3.Connection, seq: int, digest: str) -> VerifyResult
     """Verify only the records after ``seq``, trusting the trail up to it: the incremental check a start
     makes from the last record an earlier check verified. ``records`` counts the records walked.
 
-    None when record ``seq`` is no longer there with hash ``digest`` (changed, or the trail was replaced):
-    only a full ``verify`` can say what happened then. A trail now shorter than ``seq`` is a finding
-    (records were removed). Raises ``AuditOpenError`` when the table cannot be read."""
+    None when record ``seq`` is no longer there with hash ``digest`` (changed, removed, or the trail was
+    replaced): only a whole walk can say what happened then. Raises ``AuditOpenError`` when the table cannot
+    be read."""
     try:
         row = conn.execute("SELECT hash FROM audit WHERE seq = ?", (seq,)).fetchone()
-        if row is not None:
-            return _walk(conn, set(), start=(seq, digest)).result() if row[0] == digest else None
-        top = conn.execute("SELECT max(seq) FROM audit").fetchone()[0]
+        if row is None or row[0] != digest:
+            return None
+        return _walk(conn, set(), start=(seq, digest)).result()
     except sqlite3.Error as exc:
         raise AuditOpenError(f"cannot read the audit table: {exc}") from None
-    if top is None or top >= seq:
-        return None
-    return VerifyResult(ok=False, records=0, first_bad_seq=top + 1, torn_tail=False, last_seq=top, problem=(
-        f"the trail ends at seq {top}, but seq {seq} was verified at an earlier start: records "
-        f"{top + 1}..{seq} were removed (truncated)"))
 
 
 def _walk(conn: sqlite3.Connection, want: set[int], start: tuple[int, str] | None = None) -> _Walk:
