@@ -59,6 +59,10 @@ def open_readonly(db_path: Path) -> sqlite3.Connection:
     """Open ``db_path`` read-only (``mode=ro``): the database file is never written. (SQLite may create the
     empty ``-wal``/``-shm`` side files a WAL reader needs, as any reader does.)"""
     db_path = Path(db_path)
+    if db_path.parent.exists() and not db_path.parent.is_dir():
+        raise AuditOpenError(f"the profile {db_path.parent} is a file, not a folder (is --profile right?)")
+    if db_path.exists() and not db_path.is_file():
+        raise AuditOpenError(f"{db_path} is a folder, not a database file (is --profile the right folder?)")
     if not db_path.is_file():
         raise AuditOpenError(f"no database at {db_path} (is --profile the right folder?)")
     try:
@@ -66,6 +70,9 @@ def open_readonly(db_path: Path) -> sqlite3.Connection:
             head = fh.read(16)
     except OSError as exc:
         raise AuditOpenError(f"cannot read {db_path}: {exc}") from None
+    if not head:
+        raise AuditOpenError(f"{db_path} is empty (0 bytes): there is no audit trail in it to verify; restore it "
+                             f"from a backup")
     if head != _MAGIC:
         raise AuditOpenError(f"{db_path} is not a SQLite database (corrupt or overwritten)")
     try:

@@ -60,6 +60,9 @@ def _read_csv(path: Path):
         return pd.read_csv(path)
     except DataError:
         raise
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a text CSV file (byte {exc.object[exc.start]:#04x} at offset {exc.start} is not "
+                        f"UTF-8): a binary file, or a compressed one without its .gz name?") from None
     except Exception as exc:  # noqa: BLE001 - pandas raises many kinds
         raise DataError(f"{path}: not a readable CSV file ({type(exc).__name__}: {exc})") from None
 
