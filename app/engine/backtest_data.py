@@ -74,7 +74,7 @@ def _column(df, name: str, path: Path, dtype=np.float64) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         row = int(bad[0])
-        raise DataError(f"{path}: column {name!r} has a missing, non-numeric or infinite value at data row "
+        raise DataError(f"{path}: column {name!r} has a missing or non-numeric value at data row "
                         f"{row + 1} ({_cell(df[name].iloc[row])}); {_rows(bad.size)}. Clean the file and retry.")
     return values.astype(dtype)
 
