@@ -172,6 +172,10 @@ class Store:
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             text = str(exc)
+            if "readonly" in text or "read-only" in text:
+                raise StoreError(
+                    f"The database {self.path} is read-only ({text}). Kestrel needs to write to it: check the "
+                    f"permissions of the file and of its folder.") from exc
             if "locked" in text or "busy" in text:
                 raise StoreError(
                     f"The database {self.path} is locked by another program (another Kestrel on the same "
