@@ -27,15 +27,15 @@ def _say(text: str) -> None:
 def run_headless(profile: Path, duration: float | None, args: argparse.Namespace | None = None) -> int:
     from app.engine.kernel import Kernel
 
-    setup_logging(profile)
     opts = _Options(args)
     try:
         wanted = [parse_strategy_arg(a) for a in opts.strategies]
-        settings = load_settings(profile)
+        settings = load_settings(profile)  # first: it says so when the profile is not a usable folder
+        _logging(profile)
         plan = _plan(profile, opts)
         kernel = Kernel(profile, settings, clock=plan.clock, instruments=plan.instruments)
-    except (StoreError, ConfigError, ValueError, LookupError, FileNotFoundError) as exc:
-        print(f"kestrel: {exc}", file=sys.stderr)
+    except (StoreError, ConfigError, ValueError, LookupError, OSError) as exc:
+        print(f"kestrel: {_one_line(exc)}", file=sys.stderr)
         return 2
     try:
         instances = [_strategy_instance(kernel, name, params) for name, params in wanted]
@@ -121,6 +121,24 @@ def _strategy_instance(kernel: Any, name: str, params: dict[str, str]) -> str:
         return name
     runner = manager.load(name, name, params)
     return runner.instance
+
+
+def _logging(profile: Path) -> None:
+    try:
+        setup_logging(profile)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the log in {profile / 'logs'}: {exc.strerror or exc}. The profile folder "
+                          f"must be writable; check its permissions, or use another --profile.") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        from app.config import problems
+
+        return f"invalid {exc.title} in the profile: {problems(exc)}"
+    return " ".join(str(exc).split())
 
 
 async def _replay(kernel: Any, plan: "_Plan", duration: float | None) -> float:

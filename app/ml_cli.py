@@ -85,6 +85,10 @@ def main_ml_command(args: argparse.Namespace, profile: Path) -> int:
 
 
 def _train(args: argparse.Namespace, profile: Path) -> int:
+    """Every input and output is checked before training starts (a run can take minutes): the options, the
+    output paths, the profile's database (opened here, kept open until the model is registered) and the
+    bar file. A bad one exits 2 at once, not after the training."""
+    from app.cli_output import check_output_file, check_output_folder
     from app.engine.backtest_data import DataError, load_bars
     from app.engine.ml.export import ExportError
     from app.engine.ml.registry import Registry
@@ -96,30 +100,38 @@ def _train(args: argparse.Namespace, profile: Path) -> int:
                       backtest=not args.no_backtest, name=args.name)
     try:
         cfg.check()
-        bars = load_bars(args.data)
-    except (TrainError, DataError) as exc:
+        check_output_file(args.json, "--json")
+        check_output_folder(args.out, "--out")
+        check_output_folder(profile / "models", "the profile's models folder")
+    except (TrainError, ValueError) as exc:
         print(f"kestrel ml train: {exc}", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="kestrel-ml-") as tmp:
-        out = args.out or Path(tmp) / "artifact"
+    store = _open_store(profile)  # a StoreError exits 2 (main_ml_command) before any training
+    try:
         try:
-            result = train(bars, cfg, out, _progress, source=str(args.data))
-        except (TrainError, ValueError) as exc:  # LeakError is a ValueError
-            sys.stderr.write("\n")
+            bars = load_bars(args.data)
+        except DataError as exc:
             print(f"kestrel ml train: {exc}", file=sys.stderr)
             return 2
-        except ExportError as exc:
-            sys.stderr.write("\n")
-            print(f"kestrel ml train: {exc}", file=sys.stderr)
-            return 1
-        store = _open_store(profile)
-        try:
-            rec = Registry(store.conn).register(out, profile / "models", source=str(args.data))
-        except ModelError as exc:
-            print(f"kestrel ml train: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            store.close()
+        with tempfile.TemporaryDirectory(prefix="kestrel-ml-") as tmp:
+            out = args.out or Path(tmp) / "artifact"
+            try:
+                result = train(bars, cfg, out, _progress, source=str(args.data))
+            except (TrainError, ValueError) as exc:  # LeakError is a ValueError
+                sys.stderr.write("\n")
+                print(f"kestrel ml train: {exc}", file=sys.stderr)
+                return 2
+            except ExportError as exc:
+                sys.stderr.write("\n")
+                print(f"kestrel ml train: {exc}", file=sys.stderr)
+                return 1
+            try:
+                rec = Registry(store.conn).register(result.artifact, profile / "models", source=str(args.data))
+            except ModelError as exc:
+                print(f"kestrel ml train: {exc}", file=sys.stderr)
+                return 1
+    finally:
+        store.close()
     m = rec.manifest
     print(f"registered {rec.name}@{rec.version} (#{rec.id}) -> {rec.path}")
     _print_summary(m)

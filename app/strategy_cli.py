@@ -95,6 +95,24 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def check_run_options(args: argparse.Namespace) -> None:
+    """Every number and output of a backtest or sweep, before any data is read or any bar is run:
+    ``ValueError`` names the option and its allowed range (a NaN cash would run to the end and report NaN;
+    a missing ``--json`` folder would fail only once the run finished)."""
+    from app.cli_output import check_output_file
+    from app.config import check_number
+
+    check_number("--fee", args.fee, ge=0, lt=1)
+    check_number("--cash", args.cash, gt=0)
+    check_number("--slippage-bps", args.slippage_bps, ge=0, le=10_000)
+    check_number("--latency-ms", args.latency_ms, int, ge=0)
+    check_number("--timeframe", args.timeframe, ge=0.001)
+    if getattr(args, "workers", None) is not None:
+        check_number("--workers", args.workers, int, ge=1)
+    check_output_file(args.json, "--json")
+    check_output_file(args.plot, "--plot")
+
+
 def main_strategy_command(args: argparse.Namespace, profile: Path) -> int:
     from app.engine.plugins import discover
 
@@ -115,9 +133,8 @@ def main_strategy_command(args: argparse.Namespace, profile: Path) -> int:
     try:
         params = parse_params(args.params)
         validate_params(info.cls, params)
+        check_run_options(args)
         data = load_trades(args.data) if args.ticks else load_bars(args.data)
-        if args.fee < 0 or args.fee >= 1 or args.cash <= 0:
-            raise ValueError("--fee must be in [0, 1) and --cash above 0")
         limits = None
         if args.live_limits:
             from app.config import load_settings

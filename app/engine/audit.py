@@ -50,6 +50,13 @@ _TRIGGERS = (
     "ELSE (SELECT hash FROM audit WHERE seq = NEW.seq - 1) END) "
     f"BEGIN SELECT RAISE(ABORT, '{_STALE}'); END",
 )
+_TRIGGER_NAMES = ("audit_no_update", "audit_no_delete", "audit_chain_link")
+# The last record a start-up check verified (audit_start.py): the next start walks only what came after it.
+_VERIFIED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_verified (
+    id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL, ts_utc_ms INTEGER NOT NULL,
+    walk_all INTEGER NOT NULL DEFAULT 0)
+"""
 _INSERT = ("INSERT INTO audit(seq, ts_utc_ms, mono_ns, kind, actor, payload, prev_hash, hash) "
            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 
@@ -69,11 +76,16 @@ class AuditLog:
     def __init__(self, conn: sqlite3.Connection, clock: Clock) -> None:
         """Create the table, triggers and genesis record if missing. Raises ``AuditError`` if the table exists
         but is empty (its records were deleted: writing a new genesis would hide that) or its last record is
-        incomplete; run ``kestrel audit verify`` to see why."""
+        incomplete; run ``kestrel audit verify`` to see why.
+
+        Triggers found missing on an existing trail (``rearmed``: someone edited the table outside Kestrel,
+        which needs them dropped) are re-created, and the next start-up check (``audit_start``) is told to
+        walk the whole trail, not just its new records, and to say the triggers had been dropped."""
         self.conn = conn
         self._now_ms, self._mono_ns = clock.now_ms, clock.monotonic_ns
         self._cp_seq: dict[Path, int] = {}
         self._seq, self._head, self._head_b = 0, GENESIS, GENESIS.encode()
+        self.rearmed: tuple[str, ...] = ()
         self._create()
         self._resync()
         self.profile_id = self._read_profile_id()
@@ -87,9 +99,14 @@ class AuditLog:
         try:
             existed = conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type='table' AND name='audit'").fetchone() is not None
+            present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
+            self.rearmed = tuple(t for t in _TRIGGER_NAMES if t not in present) if existed else ()
             conn.execute(_SCHEMA)
+            conn.execute(_VERIFIED_SCHEMA)
             for trigger in _TRIGGERS:  # IF NOT EXISTS: re-arms triggers a tamperer dropped
                 conn.execute(trigger)
+            if self.rearmed:  # edited outside Kestrel: anything before the last verified record may have changed
+                conn.execute("UPDATE audit_verified SET walk_all = 1")
             empty = conn.execute("SELECT 1 FROM audit LIMIT 1").fetchone() is None
             if empty and existed:
                 raise AuditError("The audit table exists but holds no records: they were deleted. Kestrel "

@@ -35,6 +35,7 @@ from app.engine.audit_checkpoint import Checkpoint, key_id, load_checkpoints
 _MAGIC = b"SQLite format 3\x00"
 _ROWS = ("SELECT seq, ts_utc_ms, mono_ns, CAST(kind AS BLOB), CAST(actor AS BLOB), CAST(payload AS BLOB), "
          "CAST(prev_hash AS BLOB), CAST(hash AS BLOB) FROM audit ORDER BY seq")
+_ROWS_AFTER = _ROWS.replace("ORDER BY", "WHERE seq > ? ORDER BY")
 
 
 class AuditOpenError(RuntimeError):
@@ -58,6 +59,10 @@ def open_readonly(db_path: Path) -> sqlite3.Connection:
     """Open ``db_path`` read-only (``mode=ro``): the database file is never written. (SQLite may create the
     empty ``-wal``/``-shm`` side files a WAL reader needs, as any reader does.)"""
     db_path = Path(db_path)
+    if db_path.parent.exists() and not db_path.parent.is_dir():
+        raise AuditOpenError(f"the profile {db_path.parent} is a file, not a folder (is --profile right?)")
+    if db_path.exists() and not db_path.is_file():
+        raise AuditOpenError(f"{db_path} is a folder, not a database file (is --profile the right folder?)")
     if not db_path.is_file():
         raise AuditOpenError(f"no database at {db_path} (is --profile the right folder?)")
     try:
@@ -65,6 +70,9 @@ def open_readonly(db_path: Path) -> sqlite3.Connection:
             head = fh.read(16)
     except OSError as exc:
         raise AuditOpenError(f"cannot read {db_path}: {exc}") from None
+    if not head:
+        raise AuditOpenError(f"{db_path} is empty (0 bytes): there is no audit trail in it to verify; restore it "
+                             f"from a backup")
     if head != _MAGIC:
         raise AuditOpenError(f"{db_path} is not a SQLite database (corrupt or overwritten)")
     try:
@@ -119,7 +127,24 @@ class _Walk:
         return VerifyResult(**fields)
 
 
-def _walk(conn: sqlite3.Connection, want: set[int]) -> _Walk:
+def verify_from(conn: sqlite3.Connection, seq: int, digest: str) -> VerifyResult | None:
+    """Verify only the records after ``seq``, trusting the trail up to it: the incremental check a start
+    makes from the last record an earlier check verified. ``records`` counts the records walked.
+
+    None when record ``seq`` is no longer there with hash ``digest`` (changed, removed, or the trail was
+    replaced): only a whole walk can say what happened then. Raises ``AuditOpenError`` when the table cannot
+    be read."""
+    try:
+        row = conn.execute("SELECT hash FROM audit WHERE seq = ?", (seq,)).fetchone()
+        if row is None or row[0] != digest:
+            return None
+        return _walk(conn, set(), start=(seq, digest)).result()
+    except sqlite3.Error as exc:
+        raise AuditOpenError(f"cannot read the audit table: {exc}") from None
+
+
+def _walk(conn: sqlite3.Connection, want: set[int], start: tuple[int, str] | None = None) -> _Walk:
+    """Walk the chain from record 1, or from the record after ``start`` = (seq, hash), trusted."""
     w = _Walk(wanted={})
     began = not conn.in_transaction
     if began:
@@ -134,8 +159,11 @@ def _walk(conn: sqlite3.Connection, want: set[int]) -> _Walk:
         if top is None:
             w.bad, w.problem = 1, "the audit table is empty: every record, from record 1 on, was deleted"
             return w
-        prev, expected = GENESIS.encode(), 1
-        for row in conn.execute(_ROWS):
+        after, prev = start if start is not None else (0, GENESIS)
+        prev, expected = prev.encode(), after + 1
+        w.last_seq, w.last_hash = after, prev.decode() if after else ""
+        rows = conn.execute(_ROWS_AFTER, (after,)) if start is not None else conn.execute(_ROWS)
+        for row in rows:
             seq, ts, mono, kind, actor, payload, prev_hash, digest = row
             fault = _check_row(conn, row, expected, prev, top)
             if fault:
@@ -147,7 +175,7 @@ def _walk(conn: sqlite3.Connection, want: set[int]) -> _Walk:
             w.records, w.last_seq = w.records + 1, seq
             if seq in want:
                 w.wanted[seq] = digest.decode()
-        w.last_hash = prev.decode("ascii", "replace") if w.records else ""
+        w.last_hash = prev.decode("ascii", "replace") if w.last_seq else ""
         return w
     finally:
         if began:

@@ -52,8 +52,17 @@ def _read_csv(path: Path):
 
     if not path.exists():
         raise DataError(f"{path}: no such file")
+    if not path.is_file():
+        raise DataError(f"{path}: is a folder, not a data file")
     try:
+        if path.stat().st_size == 0:
+            raise DataError(f"{path}: the file is empty (not even a header line)")
         return pd.read_csv(path)
+    except DataError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a text CSV file (byte {exc.object[exc.start]:#04x} at offset {exc.start} is not "
+                        f"UTF-8): a binary file, or a compressed one without its .gz name?") from None
     except Exception as exc:  # noqa: BLE001 - pandas raises many kinds
         raise DataError(f"{path}: not a readable CSV file ({type(exc).__name__}: {exc})") from None
 
@@ -65,17 +74,33 @@ def _column(df, name: str, path: Path, dtype=np.float64) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         row = int(bad[0])
-        raise DataError(f"{path}: column {name!r} has a missing or non-numeric value at data row {row + 1} "
-                        f"({df[name].iloc[row]!r}); {bad.size} such rows in all. Clean the file and retry.")
+        raise DataError(f"{path}: column {name!r} has a missing or non-numeric value at data row "
+                        f"{row + 1} ({_cell(df[name].iloc[row])}); {_rows(bad.size)}. Clean the file and retry.")
     return values.astype(dtype)
 
 
+def _cell(value) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _rows(n: int) -> str:
+    return "the only such row" if n == 1 else f"{n} such rows in all"
+
+
 def _timestamps(df, path: Path) -> np.ndarray:
+    """Whole milliseconds, exactly. A fractional value is refused, not truncated: truncating would move rows
+    in time silently and could make two rows share a millisecond (the engine's clock, bars and fills are
+    integer ms throughout, so a sub-millisecond time cannot be carried exactly)."""
     ts = _column(df, "timestamp", path)
     if ts.size and (ts.min() < 1e11 or ts.max() > 1e14):
         raise DataError(f"{path}: timestamps must be milliseconds since 1970 (got {ts.min():.0f}..{ts.max():.0f})")
-    ts = ts.astype(np.int64)
-    return ts
+    frac = np.flatnonzero(ts != np.floor(ts))
+    if frac.size:
+        row = int(frac[0])
+        raise DataError(f"{path}: the timestamp at data row {row + 1} ({_cell(df['timestamp'].iloc[row])}) is not a whole "
+                        f"number of milliseconds ({_rows(frac.size)}). Timestamps are integer ms since "
+                        f"1970: round or floor them in the file (then check no two rows share a millisecond).")
+    return ts.astype(np.int64)
 
 
 def bars_from_arrays(ts, open_, high, low, close, volume, symbol: str = "DATA", where: str = "bars") -> BarData:
@@ -115,13 +140,27 @@ def load_trades(path: str | Path, symbol: str | None = None) -> TradeData:
     size_col = next((c for c in ("amount", "size", "quantity", "qty") if c in df.columns), None)
     if "timestamp" not in df.columns or "price" not in df.columns or size_col is None:
         raise DataError(f"{path}: a trade file needs timestamp (ms), price and amount columns")
+    if len(df) == 0:
+        raise DataError(f"{path}: no trades (the file has a header and no data rows)")
     ts = _timestamps(df, path)
-    if np.any(np.diff(ts) < 0):
-        raise DataError(f"{path}: trade timestamps go backwards; sort the file")
+    back = np.flatnonzero(np.diff(ts) < 0)
+    if back.size:
+        i = int(back[0]) + 1
+        raise DataError(f"{path}: trade timestamps go backwards at data row {i + 1} ({ts[i]} is before row {i}'s "
+                        f"{ts[i - 1]}); sort the file by timestamp")
     price = _column(df, "price", path)
-    if np.any(price <= 0):
-        raise DataError(f"{path}: prices must be > 0")
-    return TradeData(ts, price, _column(df, size_col, path), symbol or _symbol_of(path))
+    _positive(price, "price", path)
+    size = _column(df, size_col, path)
+    _positive(size, size_col, path)
+    return TradeData(ts, price, size, symbol or _symbol_of(path))
+
+
+def _positive(values: np.ndarray, name: str, path: Path) -> None:
+    bad = np.flatnonzero(values <= 0)
+    if bad.size:
+        row = int(bad[0])
+        raise DataError(f"{path}: {name} must be > 0; data row {row + 1} has {values[row]:g} ({_rows(bad.size)}). "
+                        f"Clean the file and retry.")
 
 
 def _symbol_of(path: Path) -> str:

@@ -101,6 +101,9 @@ class Kernel:
     # ----------------------------------------------------------------------------------------- lifecycle
     def start(self) -> None:
         """Reconcile the journal with each venue, seed chart history, announce the venues."""
+        from app.engine.audit_start import check_at_start
+
+        self.audit_alerts = check_at_start(self.audit, self.bus)  # tampered trail: a critical Alert, never silence
         for venue in self.execution.venue_names():
             self.execution.reconcile(venue)
         self.sim.advance_to(self.clock.now_ms())  # first books and prices

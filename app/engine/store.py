@@ -65,14 +65,18 @@ class ProfileLock:
     def __init__(self, profile: Path) -> None:
         from filelock import FileLock, Timeout
 
-        profile.mkdir(parents=True, exist_ok=True)
         self._path = profile / "kestrel.lock"
-        self._lock = FileLock(str(self._path), timeout=0)
         try:
+            profile.mkdir(parents=True, exist_ok=True)
+            self._lock = FileLock(str(self._path), timeout=0)
             self._lock.acquire()
         except Timeout:
             raise StoreError(f"Another Kestrel terminal is running on the profile {profile}. Use that window, "
                              f"or start this one with another --profile.") from None
+        except OSError as exc:
+            raise StoreError(f"Cannot use the profile folder {profile}: {exc.strerror or exc}. It must be a "
+                             f"writable folder; check the path and its permissions, or use another "
+                             f"--profile.") from None
 
     def release(self) -> None:
         self._lock.release()
@@ -98,23 +102,52 @@ class Store:
             raise StoreError(f"Cannot open the database {self.path}: {exc}. Check the folder's permissions.") from exc
         self._check_contents()
         self.db = sqlite_utils.Database(self.conn)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.execute("PRAGMA busy_timeout=2000")
         self._new_orders: list[tuple] = []
         self._updates: dict[str, tuple] = {}
-        self._migrate()
+        try:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA busy_timeout=2000")
+            self._migrate()
+        except sqlite3.Error as exc:
+            self.conn.close()
+            raise StoreError(f"The database {self.path} cannot be written ({exc}). Check that the profile folder "
+                             f"and the file are writable and the disk is not full.") from None
 
     # ------------------------------------------------------------------------------------------- opening
     def _check_before_open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists() and self.path.stat().st_size > 0:
+        """No database file yet is a new profile; anything else at the path must be a SQLite file. An empty
+        file is refused, not silently turned into a new profile: it would start a fresh audit trail (and
+        trading state) over whatever the file used to hold."""
+        if self.path.parent.exists() and not self.path.parent.is_dir():
+            raise StoreError(f"The profile {self.path.parent} is a file, not a folder. Use another --profile.")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"Cannot create the profile folder {self.path.parent}: {exc.strerror or exc}. "
+                             f"Check the path and its permissions, or use another --profile.") from None
+        if not self.path.exists():
+            return
+        if not self.path.is_file():
+            raise StoreError(f"The database {self.path} is a {'folder' if self.path.is_dir() else 'special file'}, "
+                             f"not a database file. Kestrel left it untouched. Move it away (or use another "
+                             f"--profile).")
+        try:
+            size = self.path.stat().st_size
             with open(self.path, "rb") as fh:
                 head = fh.read(16)
-            if head != _SQLITE_MAGIC:
-                raise StoreError(
-                    f"The database {self.path} is not a SQLite file (corrupt or overwritten). Kestrel left it "
-                    f"untouched. Restore it from a backup, or move it away to start a fresh profile.")
+        except OSError as exc:
+            raise StoreError(f"Cannot read the database {self.path}: {exc.strerror or exc}. Check its "
+                             f"permissions.") from None
+        if size == 0:
+            raise StoreError(
+                f"The database {self.path} is empty (0 bytes): it holds no orders, fills or audit trail. Kestrel "
+                f"will not start a new profile over it. Restore it from a backup, or move it away to start a "
+                f"new profile.")
+        if head != _SQLITE_MAGIC:
+            raise StoreError(
+                f"The database {self.path} is not a SQLite file (corrupt or overwritten). Kestrel left it "
+                f"untouched. Restore it from a backup, or move it away to start a fresh profile.")
 
     def _check_contents(self) -> None:
         try:
@@ -139,6 +172,10 @@ class Store:
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             text = str(exc)
+            if "readonly" in text or "read-only" in text:
+                raise StoreError(
+                    f"The database {self.path} is read-only ({text}). Kestrel needs to write to it: check the "
+                    f"permissions of the file and of its folder.") from exc
             if "locked" in text or "busy" in text:
                 raise StoreError(
                     f"The database {self.path} is locked by another program (another Kestrel on the same "

@@ -111,7 +111,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"Kestrel — {kernel.profile}")
         self.resize(1600, 900)
         self.frames = FrameScheduler(kernel.settings.ui.frame_hz, self)
-        self._alerts: list[Alert] = []
+        self._alerts: list[Alert] = list(getattr(kernel, "audit_alerts", ()))  # raised at start, before we subscribed
         self._subs = BusSubscriptions()
         self._subs.add(kernel.bus.subscribe(Alert, self._alerts.append))
 

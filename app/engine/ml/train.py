@@ -68,6 +68,15 @@ class TrainConfig:
             raise TrainError(f"test_frac must be between 0.05 and 0.5, got {self.test_frac}")
         if self.n_splits < 1:
             raise TrainError("n_splits must be at least 1")
+        if not math.isfinite(self.threshold):
+            raise TrainError(f"threshold must be a finite number, got {self.threshold}")
+        if not 0 <= self.fee < 1:
+            raise TrainError(f"fee must be a finite number of at least 0 and below 1, got {self.fee}")
+        if self.name is not None:
+            from app.engine.ml.registry import _NAME
+
+            if not _NAME.match(self.name):
+                raise TrainError(f"model name {self.name!r}: use letters, digits, '_', '-' and '.' (up to 64)")
 
 
 @dataclass
@@ -173,6 +182,10 @@ def train(bars: BarData, cfg: TrainConfig, out_dir: str | Path, progress: Progre
         raise TrainError(f"{n} bars are too few to train and test a model; give at least 300 (thousands are better)")
     t_start = time.perf_counter()
 
+    ret = forward_return(bars.close, h)
+    y = direction(bars.close, h, cfg.threshold) if classifier else ret
+    _check_labels_vary(y, np.flatnonzero(np.isfinite(y)), classifier, h, cfg.threshold)  # before any work
+
     say(0.02, "computing features")
     cols = bars_dict(bars)
     try:
@@ -182,15 +195,12 @@ def train(bars: BarData, cfg: TrainConfig, out_dir: str | Path, progress: Progre
     say(0.08, "checking features for look-ahead")
     check_lookahead(spec.compute, cols, spec.names)
 
-    ret = forward_return(bars.close, h)
-    y = direction(bars.close, h, cfg.threshold) if classifier else ret
     X32 = X.astype(np.float32).astype(np.float64)  # what serving feeds the model (see export.py)
     valid = finite_rows(X) & np.isfinite(y)
     pos = np.flatnonzero(valid)
     if len(pos) < 200:
         raise TrainError(f"only {len(pos)} bars have every feature and a label; give more data")
-    if classifier and len(np.unique(y[pos])) < 2:
-        raise TrainError("every label is the same class: the price never moves past the threshold in this data")
+    _check_labels_vary(y, pos, classifier, h, cfg.threshold)
 
     # holdout: the last test_frac of the usable rows; training rows whose label reaches into it are purged
     a = int(pos[int(round(len(pos) * (1.0 - cfg.test_frac)))])
@@ -269,6 +279,18 @@ def train(bars: BarData, cfg: TrainConfig, out_dir: str | Path, progress: Progre
     write_manifest(out / "manifest.json", manifest)
     say(1.0, "done")
     return TrainResult(out, manifest, est, onnx_bytes)
+
+
+def _check_labels_vary(y: np.ndarray, rows: np.ndarray, classifier: bool, horizon: int, threshold: float) -> None:
+    """Refuse labels that never vary: any model "predicts" them perfectly (accuracy 1, r2 1) and learns
+    nothing, and such a model would be registered as if it were excellent."""
+    if len(rows) == 0 or len(np.unique(y[rows])) >= 2:
+        return
+    first = y[rows][0]
+    what = (f"every bar's direction {horizon} bars ahead is {'up' if first else 'not up'} (threshold "
+            f"{threshold:g})" if classifier else f"every forward return over {horizon} bars is {first:g}")
+    raise TrainError(f"the labels do not vary: {what}, so there is nothing to learn (constant prices?). Train "
+                     f"on data whose prices move.")
 
 
 def _reread(folder: Path) -> dict[str, Any]:
