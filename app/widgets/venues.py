@@ -340,9 +340,9 @@ class VenuesWidget(QWidget):
 def _orders_fate(venue: str, working: int) -> str:
     if not working:
         return f"Kestrel has no working orders on {venue}."
-    return (f"Its {working} working order{'s' if working != 1 else ''} stay open at {venue} and in the journal: "
-            f"Kestrel does not cancel them and stops watching them (cancel them first if you do not want them "
-            f"filled).")
+    orders = "order stays" if working == 1 else "orders stay"
+    return (f"Its {working} working {orders} open at {venue} and in the journal: Kestrel does not cancel them "
+            f"and stops watching them (cancel them first if you do not want them filled).")
 
 
 def _hhmmss(ts: int) -> str:
