@@ -121,7 +121,8 @@ class Kernel:
                 series.extend(synthetic_history(price, self.clock.now_ms(), SEED_BARS, tf, inst.tick_size,
                                                 self.settings.sim.seed + n, per_bar.get(symbol, 1.0)))
             elif series.n:
-                log.warning("%s: bars arrived before the history was seeded; the chart starts without it", symbol)
+                log.warning("%s: bars arrived before the history was seeded; the chart starts without it",
+                            symbol)
 
     def _sim_volume_rates(self, seconds: int = 10) -> dict[str, float]:
         """Traded volume per second of each instrument, from a throwaway run of the same market model, so

@@ -217,7 +217,8 @@ class StrategyManagerWidget(QWidget):
         if not name:
             self._say("Select a strategy first.", error=True)
             return
-        box = QMessageBox(QMessageBox.Icon.Question, "Remove strategy", f"Remove {name}? Its orders are canceled.",
+        box = QMessageBox(QMessageBox.Icon.Question, "Remove strategy",
+                          f"Remove {name}? Its orders are canceled.",
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         yes = box.button(QMessageBox.StandardButton.Yes)

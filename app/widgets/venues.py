@@ -20,7 +20,8 @@ from typing import Any, Awaitable, Callable
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDockWidget, QFormLayout, QHBoxLayout, QInputDialog,
-    QLabel, QLineEdit, QListWidget, QMessageBox, QPlainTextEdit, QPushButton, QTabWidget, QVBoxLayout, QWidget,
+    QLabel, QLineEdit, QListWidget, QMessageBox, QPlainTextEdit, QPushButton, QTabWidget, QVBoxLayout,
+    QWidget,
 )
 
 from app.engine.venues.board import VenueBoard
@@ -47,8 +48,8 @@ class VenuesWidget(QWidget):
     active feed), recent venue errors; Connect, Edit, Disable/Enable and Remove act on the selected venue."""
 
     def __init__(self, kernel: Any, board: VenueBoard, open_connect: Callable[[str | None], None],
-                 open_reconcile: Callable[[str], None], manager: Any = None, store: CredentialStore | None = None,
-                 parent: QWidget | None = None) -> None:
+                 open_reconcile: Callable[[str], None], manager: Any = None,
+                 store: CredentialStore | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._kernel, self.board = kernel, board
         self._manager, self._store = manager, store
@@ -178,8 +179,9 @@ class VenuesWidget(QWidget):
                 self.disable(name)
                 return
             self._confirm(f"Disable {name}?",
-                          f"Disabling disconnects {name} now and it stays disconnected, at start too, until you "
-                          f"enable it. {_orders_fate(name, len(working))} Its settings and keys are kept.",
+                          f"Disabling disconnects {name} now and it stays disconnected, at start too, until "
+                          f"you enable it. {_orders_fate(name, len(working))} Its settings and keys are "
+                          f"kept.",
                           "Disable", lambda _keys: self.disable(name))
         else:
             self.enable(name)
@@ -222,10 +224,11 @@ class VenuesWidget(QWidget):
             self._say(f"{name} has no saved settings in this profile: nothing to remove.", error=True)
             return
         where = self._store.describe() if self._store is not None else "credential store"
+        settings = config_path(self._kernel.profile, name).name
         self._confirm(f"Remove {name}?",
-                      f"Remove {name}? Kestrel disconnects it and deletes its settings "
-                      f"({config_path(self._kernel.profile, name).name}). {_orders_fate(name, len(self._working(name)))} "
-                      f"Its order and fill history stays in the journal.",
+                      f"Remove {name}? Kestrel disconnects it and deletes its settings ({settings}). "
+                      f"{_orders_fate(name, len(self._working(name)))} Its order and fill history stays in "
+                      f"the journal.",
                       "Remove", lambda keys: self.remove(name, delete_keys=keys),
                       keys_box=f"Also delete its API keys from the {where}")
 
@@ -241,7 +244,8 @@ class VenuesWidget(QWidget):
         if delete_keys and self._store is not None:
             try:
                 if unlock(self, self._store):
-                    keys = " Its keys were deleted." if self._store.delete(name) else " It had no keys stored."
+                    had = self._store.delete(name)
+                    keys = " Its keys were deleted." if had else " It had no keys stored."
                 else:
                     keys = " Its keys were kept (the credentials file needs its passphrase)."
             except CredentialError as exc:
@@ -341,8 +345,8 @@ def _orders_fate(venue: str, working: int) -> str:
     if not working:
         return f"Kestrel has no working orders on {venue}."
     orders = "order stays" if working == 1 else "orders stay"
-    return (f"Its {working} working {orders} open at {venue} and in the journal: Kestrel does not cancel them "
-            f"and stops watching them (cancel them first if you do not want them filled).")
+    return (f"Its {working} working {orders} open at {venue} and in the journal: Kestrel does not cancel "
+            f"them and stops watching them (cancel them first if you do not want them filled).")
 
 
 def _hhmmss(ts: int) -> str:
@@ -414,9 +418,10 @@ class ConnectDialog(QDialog):
             except VenueConfigError:
                 existing = None
         self.existing = existing
-        self.setWindowTitle(f"Edit {venue}" if existing else (f"Connect {venue}" if venue else "Connect a venue"))
+        title = f"Edit {venue}" if existing else f"Connect {venue}" if venue else "Connect a venue"
+        self.setWindowTitle(title)
         self.name = QLineEdit(venue or "")
-        self.name.setReadOnly(existing is not None)  # a new name is a new venue: Connect… it, Remove… this one
+        self.name.setReadOnly(existing is not None)  # a new name is a new venue: Connect it, Remove this one
         self.exchange = QComboBox()
         self.exchange.setEditable(True)
         self.exchange.addItems(COMMON_EXCHANGES)

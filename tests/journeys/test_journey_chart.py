@@ -40,7 +40,8 @@ def choose_indicator(qtbot, dlg: IndicatorDialog, name: str, param: str, value: 
     (item,) = [dlg.list.item(r) for r in range(dlg.list.count())
                if dlg.list.item(r).data(Qt.ItemDataRole.UserRole) == name]
     dlg.list.scrollToItem(item)
-    qtbot.mouseClick(dlg.list.viewport(), Qt.MouseButton.LeftButton, pos=dlg.list.visualItemRect(item).center())
+    where = dlg.list.visualItemRect(item).center()
+    qtbot.mouseClick(dlg.list.viewport(), Qt.MouseButton.LeftButton, pos=where)
     assert dlg.name == name
     editor = dlg.editors[param]
     editor.setFocus()
@@ -75,7 +76,7 @@ def drawn_pixels(chart, color: str) -> int:
     rows = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine())
     bgra = rows[:, : 4 * img.width()].reshape(img.height(), img.width(), 4).astype(int)
     want = QColor(color)
-    diff = (abs(bgra[..., 2] - want.red()) + abs(bgra[..., 1] - want.green()) + abs(bgra[..., 0] - want.blue()))
+    diff = abs(bgra[..., 2] - want.red()) + abs(bgra[..., 1] - want.green()) + abs(bgra[..., 0] - want.blue())
     return int((diff < 30).sum())
 
 
@@ -169,7 +170,8 @@ def test_a_saved_chart_entry_that_no_longer_fits_is_skipped_with_a_log_line(qtbo
             "not an entry",
         ]},
         "docks": [
-            {"symbol": "DOGE/USDT", "timeframe": "7m", "indicators": [{"name": "rsi", "params": {"timeperiod": 5}}]},
+            {"symbol": "DOGE/USDT", "timeframe": "7m",
+             "indicators": [{"name": "rsi", "params": {"timeperiod": 5}}]},
             42,
         ],
     })

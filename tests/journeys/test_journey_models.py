@@ -63,7 +63,8 @@ def test_train_a_model_from_the_models_dock(qtbot, window_factory, tmp_path):
     assert frames >= 2 and len(progress) >= 2  # the loop kept turning; the bar moved
 
     assert panel.status.text().startswith("registered logistic-h3@1 (#1); holdout AUC "), panel.status.text()
-    assert panel.progress.value() == 100 and panel.train_button.isEnabled() and not panel.cancel_button.isEnabled()
+    assert panel.progress.value() == 100
+    assert panel.train_button.isEnabled() and not panel.cancel_button.isEnabled()
     assert panel.model_box.currentText() == "logistic-h3 v1 (#1)"
     assert "logistic-h3 v1" in panel.info.text() and "horizon 3 bars" in panel.info.text()
     assert panel.importances.rowCount() > 0 and all(table_column(panel.importances, 0))

@@ -56,8 +56,8 @@ def edit_param(qtbot, dock, name: str, text: str) -> None:
     qtbot.wait(1)  # laid out
     (key,) = table.findItems(name, Qt.MatchFlag.MatchExactly)
     cell = table.visualItemRect(table.item(key.row(), 1)).center()
-    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=cell)  # a double click is press, release,
-    qtbot.mouseDClick(table.viewport(), Qt.MouseButton.LeftButton, pos=cell)  # then the double-click event
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=cell)  # a double click: press, release,
+    qtbot.mouseDClick(table.viewport(), Qt.MouseButton.LeftButton, pos=cell)  # then the double-click
     editor = QApplication.focusWidget()
     QTest.keyClick(editor, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
     QTest.keyClicks(editor, text)
@@ -134,7 +134,7 @@ def test_load_edit_start_stop_reload_kill_remove(qtbot, window_factory, profile)
                     and "file changed on disk: Reload" in table_column(dock.table, 9)[0], timeout=5_000)
     click(qtbot, dock.reload_button)
     pump(qtbot, kernel, window, 500)
-    assert "journey reloaded" in dock.message.text() and "journey-1 now run the new code" in dock.message.text()
+    assert dock.message.text() == "journey reloaded; instances journey-1 now run the new code"
     assert status(dock) == "RUNNING" and "file changed" not in table_column(dock.table, 9)[0]
     assert "journey v2 started: every=3 side=sell" in dock.log_view.toPlainText()  # parameters carried over
 

@@ -1,8 +1,8 @@
 """Defect 8: a chart sometimes opened with one bar of history on a fresh profile.
 
 The sim's clock starts when the Kernel is built; ``Kernel.start`` advanced it to now before seeding the demo
-history, so a trade printed during start-up (~50 ms on a fresh profile) opened the current bar, and the seeding
-(only into an empty series) was skipped. These tests replay that start-up time deterministically."""
+history, so a trade printed during start-up (~50 ms on a fresh profile) opened the current bar, and the
+seeding (only into an empty series) was skipped. These tests replay that start-up time deterministically."""
 from __future__ import annotations
 
 import pytest

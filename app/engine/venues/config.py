@@ -34,8 +34,8 @@ class CcxtVenueConfig(BaseModel):
     symbols: list[str] = Field(default_factory=list, description="unified ccxt symbols, e.g. BTC/USDT")
     ccxt: dict[str, Any] = Field(default_factory=dict, description="ccxt constructor options, no credentials")
     sandbox: bool = Field(False, description="ccxt set_sandbox_mode(True): the exchange's testnet")
-    enabled: bool = Field(True, description="false: disabled in the Venues dock; never connected, at start or "
-                          "otherwise, until enabled again (its config and keys are kept)")
+    enabled: bool = Field(True, description="false: disabled in the Venues dock; never connected, at start "
+                          "or otherwise, until enabled again (its config and keys are kept)")
     autoconnect: bool = Field(True, description="the window connects this venue when it starts")
     stream: Literal["auto", "ws", "poll"] = Field("auto", description="auto: ccxt.pro where supported")
     poll_interval_s: float = Field(1.0, gt=0, description="market data by REST polling: this often")

@@ -123,9 +123,9 @@ class VenueManager:
         return venue
 
     async def disconnect(self, name: str) -> bool:
-        """Close venue ``name`` and stop running it (disable, remove, or before new settings). Its adapter stays
-        registered with the execution engine, closed: an order for it is refused as "not ready" there, and
-        its working orders stay at the venue and in the journal. False if it was not running."""
+        """Close venue ``name`` and stop running it (disable, remove, or before new settings). Its adapter
+        stays registered with the execution engine, closed: an order for it is refused as "not ready" there,
+        and its working orders stay at the venue and in the journal. False if it was not running."""
         venue = self.venues.pop(name, None)
         self._keys.pop(name, None)
         if venue is None:
