@@ -1,6 +1,7 @@
 """Journey: a trader connects a venue from the Venues dock (the fake Binance-shaped exchange on 127.0.0.1,
-never the internet), disables it, restarts (it stays disabled and unconnected), enables it, edits it and
-removes it; the sim is listed and cannot be removed. The window runs on a qasync loop, as the app does."""
+never the internet), disables it, restarts (it stays disabled and unconnected), enables it, edits it,
+disables it with an order working (asked first), reviews and approves the reconciliation when it comes back,
+and removes it; the sim is listed and cannot be removed. The window runs on a qasync loop, as the app does."""
 from __future__ import annotations
 
 import asyncio
@@ -90,7 +91,7 @@ def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_fa
                                                                 no_os_keyring):
     from app.engine.messages import OrderStatus, Side, TradingState
     from app.engine.venues.credentials import CredentialStore
-    from app.widgets.venues import ConnectDialog
+    from app.widgets.venues import ConnectDialog, ReconcileDialog
 
     async def journey() -> None:
         # SOL/USDT: a market the sim does not have (the sim's BTC/USDT would share its id: a later issue)
@@ -99,6 +100,7 @@ def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_fa
         window.venue_manager.start()  # what the app does once its loop runs
         dock = window.venues_widget
         window.venues_dock.raise_()
+        runner = None
         try:
             assert state(dock, "sim") == "connected"  # the sim is listed
             click_venue(qtbot, dock, "sim")
@@ -170,17 +172,49 @@ def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_fa
             await until(lambda: kernel.risk.venue_states.get("binance", (TradingState.ACTIVE,))[0]
                         is TradingState.ACTIVE and kernel.market.get("SOL/USDT").book is not None, 10,
                         "binance tradable")
-            inst = kernel.instruments["SOL/USDT"]
-            assert inst.venue == "binance"
-            ticket = window.ticket
-            ticket.set_symbol("SOL/USDT")
-            ticket.order_type.setCurrentText("LIMIT")
-            ticket.quantity.setText("0.2")
-            ticket.set_price(inst.round_price(kernel.market.get("SOL/USDT").book.best_bid * 0.97))
-            cid = ticket.send(Side.BUY)
-            assert cid, ticket.status.text()
-            order = kernel.execution.orders[cid]
-            await until(lambda: order.status is OrderStatus.ACCEPTED, 10, "the order live")
+            assert kernel.instruments["SOL/USDT"].venue == "binance"
+
+            async def buy_below_market() -> str:
+                ticket = window.ticket
+                ticket.set_symbol("SOL/USDT")
+                ticket.order_type.setCurrentText("LIMIT")
+                ticket.quantity.setText("0.2")
+                price = kernel.market.get("SOL/USDT").book.best_bid * 0.97
+                ticket.set_price(kernel.instruments["SOL/USDT"].round_price(price))
+                cid = ticket.send(Side.BUY)
+                assert cid, ticket.status.text()
+                order = kernel.execution.orders[cid]
+                await until(lambda: order.status is OrderStatus.ACCEPTED, 10, "the order live")
+                return cid
+
+            first = await buy_below_market()
+
+            # disabling with a working order asks first and says the order stays at the venue
+            click_venue(qtbot, dock, "binance")
+            qtbot.mouseClick(dock.enable_button, Qt.MouseButton.LeftButton)
+            (box,) = visible(QMessageBox)
+            assert "Its 1 working order stays open at binance" in box.text(), box.text()
+            (disable,) = [b for b in box.buttons() if b.text() == "Disable"]
+            qtbot.mouseClick(disable, Qt.MouseButton.LeftButton)
+            await until(lambda: state(dock, "binance") == "disabled"
+                        and not kernel.venue_status["binance"].connected, 10, "binance disabled")
+
+            # meanwhile the order is canceled at the exchange; on enable the venue and the journal differ:
+            # the reconciliation dialog shows it, and trading there waits for Approve
+            fake.cancel_behind_our_back(first)
+            click_venue(qtbot, dock, "binance")
+            qtbot.mouseClick(dock.enable_button, Qt.MouseButton.LeftButton)
+            await until(lambda: visible(ReconcileDialog), 20, "the reconciliation dialog")
+            (review,) = visible(ReconcileDialog)
+            assert first in review.items.item(0).text() and "canceled" in review.items.item(0).text()
+            assert state(dock, "binance") == "APPROVE"
+            qtbot.mouseClick(review.approve_button, Qt.MouseButton.LeftButton)
+            await until(lambda: kernel.execution.orders[first].status is OrderStatus.CANCELED, 10,
+                        "the journal to follow the venue")
+            await until(lambda: state(dock, "binance") == "connected", 20, "binance trading again")
+            await until(lambda: kernel.risk.venue_states.get("binance", (TradingState.ACTIVE,))[0]
+                        is TradingState.ACTIVE, 10, "binance tradable again")
+            cid = await buy_below_market()
 
             # remove: asks first, says what happens to orders and keys
             click_venue(qtbot, dock, "binance")
@@ -200,6 +234,8 @@ def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_fa
             assert kernel.execution.orders[cid].status is OrderStatus.ACCEPTED  # and in the journal
         finally:
             kernel.stop()
+            if runner is not None:
+                await runner
             await window.venue_manager.close()
             await fake.stop()
 
