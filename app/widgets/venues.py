@@ -53,7 +53,7 @@ class VenuesWidget(QWidget):
         super().__init__(parent)
         self._kernel, self.board = kernel, board
         self._manager, self._store = manager, store
-        self._seen = -1
+        self._seen: tuple[int, int] | None = None
         self._configs: dict[str, CcxtVenueConfig] = {}
         self._configs_version = 0
         self._names: list[str] = []
@@ -293,7 +293,7 @@ class VenuesWidget(QWidget):
     # ---------------------------------------------------------------------------------------- drawing
     def refresh(self) -> None:
         b = self.board
-        version = b.version + self._configs_version * 1_000_003
+        version = (b.version, self._configs_version)
         if version == self._seen:
             return
         self._seen = version
