@@ -123,6 +123,8 @@ class SelfTest:
         return f"{len(k.instruments)} instruments quoting"
 
     def chart(self) -> str:
+        from app.widgets.chart import tf_label
+
         chart = self.window.chart
         self.window.set_symbol("BTC/USDT")
         v0 = chart.series.version
@@ -135,7 +137,12 @@ class SelfTest:
         colors = {image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}
         if len(colors) < 4:
             raise StepFailed("the chart rendered blank")
-        return f"{chart.series.n} bars, {image.width()}x{image.height()} px rendered"
+        for c in [chart, *self.window.chart_docks.charts.values()]:
+            problem = history_problem(self.kernel, c)
+            if problem:
+                raise StepFailed(problem)
+        return (f"{chart.series.n} bars at {tf_label(chart.tf)} ({chart.base.n} base bars), "
+                f"{image.width()}x{image.height()} px rendered")
 
     def _send(self, side_name: str, qty: str) -> str:
         from app.engine.messages import Side
@@ -215,6 +222,31 @@ class SelfTest:
                          and k.execution.orders[cid].status.value == "FILLED"):
             raise StepFailed("an order after reset did not fill")
         return f"ACTIVE again; closing sell filled, BTC/USDT position {k.portfolio.position('BTC/USDT').quantity:g}"
+
+
+def history_problem(kernel, chart) -> str | None:
+    """What is wrong with the history ``chart`` shows, or None. A sim symbol starts with ``SEED_BARS`` bars
+    of base-timeframe history (``Kernel.start``); the chart must show all of them, resampled to its
+    timeframe: at least ``SEED_BARS * base / timeframe`` bars."""
+    from app.engine.kernel import SEED_BARS
+    from app.widgets.chart import tf_label
+
+    inst = kernel.instruments.get(chart.symbol)
+    if inst is None or inst.venue != "sim":
+        return None
+    feed = kernel.bars.get(chart.symbol)
+    if feed.n < SEED_BARS:
+        return (f"{chart.symbol} has {feed.n} bars of history, expected at least the {SEED_BARS} seeded "
+                f"at start")
+    base = chart.base.n if chart.base is not None else 0
+    if base < feed.n - 1:  # the feed may have opened a bar since the last frame
+        return f"the {chart.symbol} chart holds {base} of its {feed.n} bars"
+    want = max(1, SEED_BARS * kernel.bars.timeframe_ms // chart.tf)
+    shown = chart.series.n if chart.series is not None else 0
+    if shown < want:
+        return (f"the {chart.symbol} chart shows {shown} bars at {tf_label(chart.tf)}, expected at least "
+                f"{want} (its {SEED_BARS} seeded bars)")
+    return None
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from app.engine.strategy_manager import StrategyManager
 
 log = logging.getLogger("kestrel.kernel")
 _PROBE_TS = 1_700_013_600_000  # Wed 2023-11-15 10:00 Beijing time: A-shares trade then, so they have volume
+SEED_BARS = 300  # synthetic bars of history per sim instrument at start (base timeframe)
 
 
 class LoopMonitor:
@@ -100,13 +101,25 @@ class Kernel:
 
     # ----------------------------------------------------------------------------------------- lifecycle
     def start(self) -> None:
-        """Reconcile the journal with each venue, seed chart history, announce the venues."""
+        """Check the audit trail, reconcile the journal with each venue, seed chart history, announce the venues.
+
+        History is seeded before the sim first advances: the sim's clock started when the kernel was built,
+        so advancing it to now replays the start-up time (~50 ms on a fresh profile), and a trade in it
+        would open the current bar, after which the history (which must end before that bar) was skipped."""
         from app.engine.audit_start import check_at_start
 
         self.audit_alerts = check_at_start(self.audit, self.bus)  # tampered trail: a critical Alert, never silence
         for venue in self.execution.venue_names():
             self.execution.reconcile(venue)
+        self._seed_history()
         self.sim.advance_to(self.clock.now_ms())  # first books and prices
+        self.bus.publish(VenueStatus("sim", self.sim.connected, "simulated exchange", self.clock.now_ms()))
+        self.heartbeat.beat(self.risk.applied_states(), force=True)
+        log.info("kernel started: profile %s, trading state %s", self.profile, self.risk.state.value)
+
+    def _seed_history(self) -> None:
+        """``SEED_BARS`` synthetic bars before the current one for each sim instrument, ending at its
+        opening price (the mid of its first book), so the demo chart joins the live market seamlessly."""
         tf = self.bars.timeframe_ms
         per_bar = {s: rate * tf / 1000.0 for s, rate in self._sim_volume_rates().items()}
         for n, (symbol, inst) in enumerate(self.instruments.items()):
@@ -115,11 +128,11 @@ class Kernel:
             price = self.sim.last_price(symbol)
             series = self.bars.get(symbol)
             if price and series.n == 0:
-                series.extend(synthetic_history(price, self.clock.now_ms(), 300, tf, inst.tick_size,
+                series.extend(synthetic_history(price, self.clock.now_ms(), SEED_BARS, tf, inst.tick_size,
                                                 self.settings.sim.seed + n, per_bar.get(symbol, 1.0)))
-        self.bus.publish(VenueStatus("sim", self.sim.connected, "simulated exchange", self.clock.now_ms()))
-        self.heartbeat.beat(self.risk.applied_states(), force=True)
-        log.info("kernel started: profile %s, trading state %s", self.profile, self.risk.state.value)
+            elif series.n:
+                log.warning("%s: bars arrived before the history was seeded; the chart starts without it",
+                            symbol)
 
     def _sim_volume_rates(self, seconds: int = 10) -> dict[str, float]:
         """Traded volume per second of each instrument, from a throwaway run of the same market model, so

@@ -72,6 +72,8 @@ class _Bridge(QObject):
 class ChartWidget(QWidget):
     """Candles + volume + indicator panes for one symbol and timeframe."""
 
+    stateChanged = Signal()  # symbol, timeframe, scale or indicators changed: what ``state()`` returns
+
     def __init__(self, kernel: Any = None, parent: QWidget | None = None, symbol: str | None = None,
                  timeframe: str | None = None, async_indicators: bool | None = None) -> None:
         super().__init__(parent)
@@ -225,6 +227,7 @@ class ChartWidget(QWidget):
         self._orders_seen = None
         self._marker_src = None
         self.refresh()
+        self.stateChanged.emit()
 
     def _symbol_chosen(self, symbol: str) -> None:
         if symbol and symbol != self.symbol:
@@ -294,6 +297,7 @@ class ChartWidget(QWidget):
         self._sync_tf_box()
         if self.base is not None:
             self._rebuild_display(keep_view=True)
+        self.stateChanged.emit()
 
     def _sync_tf_box(self) -> None:
         label = tf_label(self.tf)
@@ -363,6 +367,7 @@ class ChartWidget(QWidget):
         self.indicators.append(ind)
         if self.series is not None:
             self._compute(ind, block)
+        self.stateChanged.emit()
         return ind
 
     def remove_indicator(self, ind: ChartIndicator) -> None:
@@ -376,6 +381,7 @@ class ChartWidget(QWidget):
         if pane.kind == "indicator" and not pane.indicators:
             self.view.remove_pane(pane)
         self._layout()
+        self.stateChanged.emit()
 
     def wait_indicators(self, timeout_s: float = 60.0) -> bool:
         """Block until background indicator computations are installed (tests, screenshots)."""
@@ -431,13 +437,19 @@ class ChartWidget(QWidget):
             act.triggered.connect(lambda _=False, i=ind: self.remove_indicator(i))
             m.addAction(act)
 
-    def open_indicator_dialog(self) -> None:
+    def open_indicator_dialog(self) -> IndicatorDialog:
+        """Show the indicator dialog (window-modal, not a nested event loop); OK adds its choice."""
         dlg = IndicatorDialog(self)
-        if dlg.exec():
-            try:
-                self.add_indicator(dlg.name, dlg.params())
-            except ValueError as exc:
-                self.show_status(str(exc), error=True)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        dlg.accepted.connect(lambda: self._add_from_dialog(dlg.name, dlg.params()))
+        dlg.open()
+        return dlg
+
+    def _add_from_dialog(self, name: str, params: dict[str, Any]) -> None:
+        try:
+            self.add_indicator(name, params)
+        except ValueError as exc:
+            self.show_status(str(exc), error=True)
 
     @property
     def panes(self) -> list[Pane]:
@@ -501,6 +513,7 @@ class ChartWidget(QWidget):
         self.price.scale.log_scale = on
         self._layout()
         self._update_lines()
+        self.stateChanged.emit()
 
     def _yfun(self, y: np.ndarray) -> np.ndarray:
         if not self.log_scale:
@@ -815,16 +828,38 @@ class ChartWidget(QWidget):
                 "indicators": [{"name": i.name, "params": i.params} for i in self.indicators]}
 
     def restore_state(self, state: Mapping[str, Any]) -> None:
-        try:
-            if state.get("symbol") and self.kernel is not None and state["symbol"] in self.kernel.instruments:
-                self.set_symbol(state["symbol"])
-            if state.get("timeframe"):
-                self.set_timeframe(state["timeframe"])
-            self.set_log_scale(bool(state.get("log", False)))
-            for spec in state.get("indicators", []):
-                self.add_indicator(spec["name"], spec.get("params") or {})
-        except (KeyError, ValueError, TypeError) as exc:
-            log.warning("chart state not restored: %s", exc)
+        """Apply a saved ``state()``. Each part stands alone: a symbol no longer configured, an unknown
+        timeframe or an indicator the registry no longer has (or whose parameters it now refuses) is
+        skipped with a log line, and the rest is restored."""
+        if not isinstance(state, Mapping):
+            log.warning("chart state ignored: expected a mapping, got %r", state)
+            return
+        symbol = state.get("symbol")
+        if symbol and self.kernel is not None:
+            if symbol in self.kernel.instruments:
+                self.set_symbol(symbol)
+            else:
+                log.warning("chart: saved symbol %r is not configured now; showing %s", symbol, self.symbol)
+        tf = state.get("timeframe")
+        if tf:
+            if isinstance(tf, str) and tf in TIMEFRAMES_MS:
+                self.set_timeframe(tf)
+            else:
+                log.warning("chart %s: saved timeframe %r is unknown; showing %s", self.symbol, tf,
+                            tf_label(self.tf))
+        self.set_log_scale(bool(state.get("log", False)))
+        specs = state.get("indicators") or []
+        for spec in specs if isinstance(specs, list) else [specs]:
+            try:
+                self.add_indicator(spec["name"], dict(spec.get("params") or {}))
+            except (KeyError, ValueError, TypeError, AttributeError) as exc:
+                log.warning("chart %s: saved indicator %r skipped: %s", self.symbol, spec, _why(exc))
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, KeyError):  # the registry's "unknown indicator 'x'", or the entry's missing "name"
+        return "the entry has no name" if exc.args == ("name",) else str(exc.args[0])
+    return str(exc)
 
 
 def _follow(x0: float, x1: float, n: int) -> tuple[float, float]:

@@ -3,6 +3,8 @@ and kill switch. A thin view over ``app.engine.strategy_manager.StrategyManager`
 rate when the manager's version moves."""
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QInputDialog, QLabel, QMessageBox, QPlainTextEdit,
                                QPushButton, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout,
@@ -14,6 +16,7 @@ from app.engine.strategy_host import StrategyStatus
 from app.widgets.common import DOWN, MUTED, UP, fmt, make_table, set_cell
 
 HEADERS = ["Instance", "Plugin", "Symbol", "Status", "PnL", "Position", "Orders", "Fills", "Denied", "Note"]
+LOG_HZ = 5.0
 STATUS_COLOR = {StrategyStatus.RUNNING: UP, StrategyStatus.FAULTED: DOWN, StrategyStatus.STOPPED: MUTED}
 
 
@@ -23,6 +26,7 @@ class StrategyManagerWidget(QWidget):
         self._kernel = kernel
         self.manager = kernel.strategies
         self._seen = -1
+        self._log_seen, self._log_shown = -1, 0.0
         self._selected_params_for = ""
 
         self.plugin_box = QComboBox()
@@ -98,7 +102,7 @@ class StrategyManagerWidget(QWidget):
         self.start_button.clicked.connect(lambda: self._act(self.manager.start, "started"))
         self.stop_button.clicked.connect(lambda: self._act(self.manager.stop, "stopped"))
         self.reload_button.clicked.connect(self.reload_selected)
-        self.kill_button.clicked.connect(self.kill_selected)
+        self.kill_button.clicked.connect(lambda: self.kill_selected())  # not clicked(checked) as the reason
         self.remove_button.clicked.connect(self.remove_selected)
         self.apply_button.clicked.connect(self.apply_params)
         self.backtest_button.clicked.connect(self.open_backtest)
@@ -185,27 +189,46 @@ class StrategyManagerWidget(QWidget):
         self.refresh()
 
     def kill_selected(self, reason: str | None = None) -> None:
+        """The per-strategy kill switch; without ``reason`` a dialog asks why (window-modal)."""
         name = self.selected()
         if not name:
             self._say("Select a strategy first.", error=True)
             return
-        if reason is None:
-            reason, ok = QInputDialog.getText(self, f"Kill strategy {name}",
-                                              "Why? (halts it, cancels its orders; logged and audited)")
-            if not ok or not reason.strip():
-                return
+        if reason is not None:
+            self._kill(name, reason)
+            return
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle(f"Kill strategy {name}")
+        dialog.setLabelText("Why? (halts it, cancels its orders; logged and audited)")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        dialog.textValueSelected.connect(lambda text: self._kill(name, text))
+        dialog.open()
+
+    def _kill(self, name: str, reason: str) -> None:
+        if not reason.strip():
+            self._say(f"{name} was not killed: give a reason (it is logged and audited).", error=True)
+            return
         self._kernel.risk.halt_strategy(name, reason.strip(), actor="manual")
-        self._say(f"{name} HALTED: {reason}")
+        self._say(f"{name} HALTED: {reason.strip()}")
         self.refresh()
 
     def remove_selected(self) -> None:
         name = self.selected()
         if not name:
+            self._say("Select a strategy first.", error=True)
             return
-        if QMessageBox.question(self, "Remove strategy", f"Remove {name}? Its orders are canceled.") \
-                != QMessageBox.StandardButton.Yes:
-            return
-        self.manager.unload(name)
+        box = QMessageBox(QMessageBox.Icon.Question, "Remove strategy",
+                          f"Remove {name}? Its orders are canceled.",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        yes = box.button(QMessageBox.StandardButton.Yes)
+        box.finished.connect(lambda _r: self._remove(name) if box.clickedButton() is yes else None)
+        box.open()
+
+    def _remove(self, name: str) -> None:
+        if name in self.manager.runners:
+            self.manager.unload(name)
+            self._say(f"{name} removed")
         self.refresh()
 
     def apply_params(self) -> None:
@@ -264,6 +287,17 @@ class StrategyManagerWidget(QWidget):
             b.setFlags(b.flags() & ~Qt.ItemFlag.ItemIsEditable)
             self.params.setItem(row, 2, b)
 
+    def _follow_log(self) -> None:
+        """New lines of the selected strategy's log, at most ``LOG_HZ`` times a second (a running strategy
+        logs without moving the manager's version)."""
+        name = self.selected()
+        runner = self.manager.runners.get(name) if name else None
+        now = time.monotonic()
+        if runner is None or runner.version == self._log_seen or now - self._log_shown < 1.0 / LOG_HZ:
+            return
+        self._log_seen, self._log_shown = runner.version, now
+        self._show_log(name)
+
     def _show_log(self, name: str) -> None:
         runner = self.manager.runners.get(name)
         text = "\n".join(runner.log_lines) if runner else ""
@@ -272,6 +306,7 @@ class StrategyManagerWidget(QWidget):
             self.log_view.verticalScrollBar().setValue(self.log_view.verticalScrollBar().maximum())
 
     def refresh(self) -> None:
+        self._follow_log()
         version = self.manager.version + self._kernel.portfolio.version
         if version == self._seen:
             return

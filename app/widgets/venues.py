@@ -2,28 +2,41 @@
 per venue, and the reconciliation approval dialog. Views only: the model is ``VenueBoard`` (engine), the
 actions are the VenueManager's and bus commands.
 
+The dock lists the sim and every saved venue, disabled ones too. A saved venue can be edited (the Connect
+dialog, prefilled), disabled (disconnected now and not connected at start, until enabled) and removed (after
+a confirmation that says what happens to its orders and keys); the sim is built in and can be neither.
+
 Secrets typed into the Connect dialog go straight to the credential store; the fields are cleared after
 saving and a stored key is shown only as "stored (…1234)".
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
-from typing import Any, Callable
+import logging
+from typing import Any, Awaitable, Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDockWidget, QFormLayout, QHBoxLayout, QInputDialog,
-    QLabel, QLineEdit, QListWidget, QPlainTextEdit, QPushButton, QTabWidget, QVBoxLayout, QWidget,
+    QLabel, QLineEdit, QListWidget, QMessageBox, QPlainTextEdit, QPushButton, QTabWidget, QVBoxLayout,
+    QWidget,
 )
 
 from app.engine.venues.board import VenueBoard
 from app.engine.venues.config import (
-    CcxtVenueConfig, VenueConfigError, config_path, exchange_known, load_config, parse_config, save_config,
+    CcxtVenueConfig, VenueConfigError, config_path, delete_config, exchange_known, list_configs, load_config,
+    parse_config, save_config, set_enabled,
 )
 from app.engine.venues.credentials import CredentialError, Credentials, CredentialStore
 from app.engine.venues.events import ApproveReconciliation
 from app.widgets.common import DOWN, MUTED, UP, make_table, set_cell
+
+log = logging.getLogger("kestrel.ui.venues")
+SIM = "sim"
+SIM_FIXED = ("The simulated exchange is built in: it cannot be {what}. It is Kestrel's offline market; its "
+             "settings (seed, latency) are in the profile's settings.json.")
 
 COMMON_EXCHANGES = ["binance", "okx", "bybit", "kraken", "coinbase", "kucoin", "bitget", "gate", "bitfinex",
                     "htx", "mexc", "bitstamp", "deribit"]
@@ -31,15 +44,25 @@ ACTIVE = "●"
 
 
 class VenuesWidget(QWidget):
-    """Venues (connection state), feeds per symbol (state, active feed), recent venue errors."""
+    """Venues (connection state; the sim and every saved venue, disabled ones too), feeds per symbol (state,
+    active feed), recent venue errors; Connect, Edit, Disable/Enable and Remove act on the selected venue."""
 
     def __init__(self, kernel: Any, board: VenueBoard, open_connect: Callable[[str | None], None],
-                 open_reconcile: Callable[[str], None], parent: QWidget | None = None) -> None:
+                 open_reconcile: Callable[[str], None], manager: Any = None,
+                 store: CredentialStore | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._kernel, self.board = kernel, board
-        self._seen = -1
+        self._manager, self._store = manager, store
+        self._seen: tuple[int, int] | None = None
+        self._configs: dict[str, CcxtVenueConfig] = {}
+        self._configs_version = 0
+        self._names: list[str] = []
+        self._selected = ""
+        self._tasks: set[asyncio.Future] = set()
         self._shown_proposals: set[int] = set()
+        self._open_connect = open_connect
         self._open_reconcile = open_reconcile
+        self.confirm_box: QMessageBox | None = None
         self.venues = make_table(["Venue", "State", "Detail"])
         self.feeds = make_table(["Symbol", "Feed", "Channel", "State", "Active", "Detail"])
         self.errors = QListWidget()
@@ -48,38 +71,257 @@ class VenuesWidget(QWidget):
         tabs.addTab(self.errors, "Errors")
         self.connect_button = QPushButton("Connect…")
         self.connect_button.clicked.connect(lambda: open_connect(None))
+        self.edit_button = QPushButton("Edit…")
+        self.edit_button.clicked.connect(self.edit_selected)
+        self.enable_button = QPushButton("Disable")
+        self.enable_button.clicked.connect(self.toggle_selected)
+        self.remove_button = QPushButton("Remove…")
+        self.remove_button.clicked.connect(self.remove_selected)
         self.review_button = QPushButton("Review reconciliation…")
         self.review_button.setEnabled(False)
         self.review_button.clicked.connect(self._review_first)
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.message.hide()
         buttons = QHBoxLayout()
-        buttons.addWidget(self.connect_button)
-        buttons.addWidget(self.review_button)
+        for b in (self.connect_button, self.edit_button, self.enable_button, self.remove_button,
+                  self.review_button):
+            buttons.addWidget(b)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(buttons)
+        layout.addWidget(self.message)
         layout.addWidget(self.venues, 1)
         layout.addWidget(tabs, 2)
-        self.venues.cellDoubleClicked.connect(lambda row, _c: open_connect(self.venues.item(row, 0).text()))
+        self.venues.cellDoubleClicked.connect(lambda row, _c: self._edit(self._names[row]))
+        self.venues.itemSelectionChanged.connect(self._selection_changed)
+        self.reload_configs()
 
+    # ------------------------------------------------------------------------------------------ model
+    def reload_configs(self) -> None:
+        """Re-read the saved venues (after Connect, Edit, Disable, Enable, Remove)."""
+        self._configs = {c.name: c for c in list_configs(self._kernel.profile)}
+        self._configs_version += 1
+
+    def saved(self, text: str) -> None:
+        """The Connect dialog saved a venue."""
+        self.reload_configs()
+        self._selection_changed()
+        self._say(text)
+
+    def selected(self) -> str | None:
+        rows = self.venues.selectionModel().selectedRows()
+        return self._names[rows[0].row()] if rows and rows[0].row() < len(self._names) else None
+
+    def select(self, venue: str) -> None:
+        self.refresh()
+        if venue in self._names:
+            self.venues.selectRow(self._names.index(venue))
+
+    def row_of(self, venue: str) -> tuple[str, str] | None:
+        """(state, detail) shown for ``venue``, or None when it is not listed."""
+        if venue not in self._names:
+            return None
+        r = self._names.index(venue)
+        return self.venues.item(r, 1).text(), self.venues.item(r, 2).text()
+
+    def _status(self, venue: str):
+        return self.board.venues.get(venue) or self._kernel.venue_status.get(venue)
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self.message.setText(text)
+        self.message.setStyleSheet(f"color: {DOWN.name()}" if error else "")
+        self.message.setVisible(bool(text))
+
+    def _selection_changed(self) -> None:
+        name = self.selected()
+        if name:
+            self._selected = name
+        cfg = self._configs.get(name or "")
+        self.enable_button.setText("Enable" if cfg is not None and not cfg.enabled else "Disable")
+
+    # ---------------------------------------------------------------------------------------- actions
     def _review_first(self) -> None:
         if self.board.pending:
             self._open_reconcile(next(iter(self.board.pending)))
 
+    def _need_selection(self) -> str | None:
+        name = self.selected()
+        if not name:
+            self._say("Select a venue first.", error=True)
+        return name
+
+    def edit_selected(self) -> None:
+        name = self._need_selection()
+        if name:
+            self._edit(name)
+
+    def _edit(self, name: str) -> None:
+        if name == SIM:
+            self._say(SIM_FIXED.format(what="edited here"), error=True)
+            return
+        self._open_connect(name)
+
+    def toggle_selected(self) -> None:
+        name = self._need_selection()
+        if not name:
+            return
+        if name == SIM:
+            self._say(SIM_FIXED.format(what="disabled"), error=True)
+            return
+        cfg = self._configs.get(name)
+        if cfg is None:
+            self._say(f"{name} has no saved settings in this profile: Connect… it to save them.", error=True)
+        elif cfg.enabled:
+            working = self._working(name)
+            if not working:
+                self.disable(name)
+                return
+            self._confirm(f"Disable {name}?",
+                          f"Disabling disconnects {name} now and it stays disconnected, at start too, until "
+                          f"you enable it. {_orders_fate(name, len(working))} Its settings and keys are "
+                          f"kept.",
+                          "Disable", lambda _keys: self.disable(name))
+        else:
+            self.enable(name)
+
+    def disable(self, name: str) -> None:
+        try:
+            set_enabled(self._kernel.profile, name, False)
+        except VenueConfigError as exc:
+            self._say(str(exc), error=True)
+            return
+        self.reload_configs()
+        self._selection_changed()
+        if self._manager is not None:
+            self._run(self._manager.disconnect(name), f"disconnecting {name}")
+        self._say(f"{name} disabled: disconnected, and not connected at start until you enable it.")
+
+    def enable(self, name: str) -> None:
+        from app.engine.venues.manager import stored_credentials
+
+        try:
+            cfg = set_enabled(self._kernel.profile, name, True)
+        except VenueConfigError as exc:
+            self._say(str(exc), error=True)
+            return
+        self.reload_configs()
+        self._selection_changed()
+        if self._manager is not None:
+            self._run(self._manager.connect(cfg, stored_credentials(self._kernel.profile, name)),
+                      f"connecting {name}")
+        self._say(f"{name} enabled: connecting.")
+
+    def remove_selected(self) -> None:
+        name = self._need_selection()
+        if not name:
+            return
+        if name == SIM:
+            self._say(SIM_FIXED.format(what="removed"), error=True)
+            return
+        if name not in self._configs:
+            self._say(f"{name} has no saved settings in this profile: nothing to remove.", error=True)
+            return
+        where = self._store.describe() if self._store is not None else "credential store"
+        settings = config_path(self._kernel.profile, name).name
+        self._confirm(f"Remove {name}?",
+                      f"Remove {name}? Kestrel disconnects it and deletes its settings ({settings}). "
+                      f"{_orders_fate(name, len(self._working(name)))} Its order and fill history stays in "
+                      f"the journal.",
+                      "Remove", lambda keys: self.remove(name, delete_keys=keys),
+                      keys_box=f"Also delete its API keys from the {where}")
+
+    def remove(self, name: str, delete_keys: bool) -> None:
+        try:
+            delete_config(self._kernel.profile, name)
+        except VenueConfigError as exc:
+            self._say(str(exc), error=True)
+            return
+        if self._manager is not None:
+            self._run(self._manager.disconnect(name), f"disconnecting {name}")
+        keys = ""
+        if delete_keys and self._store is not None:
+            try:
+                if unlock(self, self._store):
+                    had = self._store.delete(name)
+                    keys = " Its keys were deleted." if had else " It had no keys stored."
+                else:
+                    keys = " Its keys were kept (the credentials file needs its passphrase)."
+            except CredentialError as exc:
+                keys = f" Its keys were not deleted: {exc}"
+        self.reload_configs()
+        self._say(f"{name} removed.{keys}")
+
+    def _working(self, venue: str) -> list:
+        return [o for o in self._kernel.execution.working_orders() if o.venue == venue]
+
+    def _confirm(self, title: str, text: str, verb: str, then: Callable[[bool], None],
+                 keys_box: str = "") -> None:
+        """Ask first (window-modal, not a nested event loop); ``then(keys_checked)`` on the trader's yes."""
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Cancel, self)
+        yes = box.addButton(verb, QMessageBox.ButtonRole.DestructiveRole)
+        if keys_box:
+            check = QCheckBox(keys_box, box)  # parented: the box does not take ownership of it
+            check.setChecked(True)
+            box.setCheckBox(check)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+
+        def done(_result: int) -> None:
+            if box.clickedButton() is yes:
+                then(bool(box.checkBox() and box.checkBox().isChecked()))
+        box.finished.connect(done)
+        self.confirm_box = box
+        box.open()
+
+    def _run(self, coro: Awaitable, what: str) -> None:
+        """Run a venue coroutine on the terminal's loop; a failure is said in the dock, never raised."""
+        def finished(task: asyncio.Future) -> None:
+            self._tasks.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("%s failed: %s", what, task.exception())
+                self._say(f"{what} failed: {task.exception()}", error=True)
+        try:
+            task = asyncio.ensure_future(coro, loop=asyncio.get_running_loop())
+        except RuntimeError:  # no loop runs (a test without one): nothing can be connected anyway
+            coro.close()  # type: ignore[attr-defined]
+            log.warning("%s skipped: no event loop is running", what)
+            return
+        self._tasks.add(task)
+        task.add_done_callback(finished)
+
+    # ---------------------------------------------------------------------------------------- drawing
     def refresh(self) -> None:
         b = self.board
-        if b.version == self._seen:
+        version = (b.version, self._configs_version)
+        if version == self._seen:
             return
-        self._seen = b.version
-        rows = sorted(b.venues.values(), key=lambda r: r.venue)
-        self.venues.setRowCount(len(rows))
-        for i, r in enumerate(rows):
-            pending = r.venue in b.pending
-            state = "APPROVE" if pending else ("connected" if r.connected else "not connected")
-            color = DOWN if pending else (UP if r.connected else MUTED)
-            set_cell(self.venues, i, 0, r.venue, align_right=False)
+        self._seen = version
+        cfgs = self._configs
+        names = sorted({SIM, *b.venues, *self._kernel.venue_status, *cfgs}, key=lambda n: (n != SIM, n))
+        if names != self._names:
+            self._names = names
+            self.venues.setRowCount(len(names))
+        for i, name in enumerate(names):
+            status, cfg = self._status(name), cfgs.get(name)
+            if name in b.pending:
+                state, color = "APPROVE", DOWN
+            elif cfg is not None and not cfg.enabled:
+                state, color = "disabled", MUTED
+            else:
+                connected = status is not None and status.connected
+                state, color = ("connected", UP) if connected else ("not connected", MUTED)
+            if cfg is not None and not cfg.enabled:
+                detail = "off until you enable it (settings and keys kept)"
+            elif status is not None:
+                detail = status.message
+            else:
+                detail = "not started" if cfg is None or cfg.autoconnect else "connects when you ask (Edit…)"
+            set_cell(self.venues, i, 0, name, align_right=False)
             set_cell(self.venues, i, 1, state, color, align_right=False)
-            set_cell(self.venues, i, 2, r.message, align_right=False)
+            set_cell(self.venues, i, 2, detail, align_right=False)
+        if self._selected in names and self.selected() != self._selected:
+            self.venues.selectRow(names.index(self._selected))  # the selection follows the venue, not a row
         feeds = b.feed_rows()
         self.feeds.setRowCount(len(feeds))
         for i, (sym, venue, channel, state, message, active) in enumerate(feeds):
@@ -97,6 +339,14 @@ class VenuesWidget(QWidget):
             if id(proposal) not in self._shown_proposals:
                 self._shown_proposals.add(id(proposal))
                 self._open_reconcile(venue)
+
+
+def _orders_fate(venue: str, working: int) -> str:
+    if not working:
+        return f"Kestrel has no working orders on {venue}."
+    orders = "order stays" if working == 1 else "orders stay"
+    return (f"Its {working} working {orders} open at {venue} and in the journal: Kestrel does not cancel "
+            f"them and stops watching them (cancel them first if you do not want them filled).")
 
 
 def _hhmmss(ts: int) -> str:
@@ -134,21 +384,44 @@ class ReconcileDialog(QDialog):
         self.accept()
 
 
+def unlock(parent: QWidget, store: CredentialStore) -> bool:
+    """The encrypted-file fallback needs its passphrase (asked here; never stored)."""
+    if not store.needs_passphrase:
+        return True
+    phrase, ok = QInputDialog.getText(parent, "Credentials passphrase", store.no_keyring_message() +
+                                      "\n\nPassphrase:", QLineEdit.EchoMode.Password)
+    if not ok or not phrase:
+        return False
+    store.with_passphrase(phrase)
+    return True
+
+
 class ConnectDialog(QDialog):
-    """One venue: exchange, symbols, ccxt options, sandbox, and the API key/secret (to the keyring)."""
+    """One venue: exchange, symbols, ccxt options, sandbox, and the API key/secret (to the keyring).
+
+    With a saved ``venue`` it edits it: prefilled, the name fixed, every setting the dialog does not show
+    (enabled, poll intervals...) kept. Empty key fields keep the keys: a venue that runs with its keys
+    (``has_keys``) is never asked for a secret or the credentials file's passphrase; the passphrase is asked
+    only to store new keys, or to read stored ones for a venue that has none yet."""
 
     def __init__(self, kernel: Any, store: CredentialStore, on_connect: Callable[[CcxtVenueConfig,
-                 Credentials | None], None], venue: str | None = None, parent: QWidget | None = None) -> None:
+                 Credentials | None], None], venue: str | None = None, parent: QWidget | None = None,
+                 has_keys: bool = False) -> None:
         super().__init__(parent)
         self._kernel, self._store, self._on_connect = kernel, store, on_connect
-        self.setWindowTitle(f"Connect {venue}" if venue else "Connect a venue")
+        self._has_keys = has_keys
+        self.saved_text = ""  # what the dock says once the dialog saved
         existing = None
         if venue and config_path(kernel.profile, venue).exists():
             try:
                 existing = load_config(config_path(kernel.profile, venue))
             except VenueConfigError:
                 existing = None
+        self.existing = existing
+        title = f"Edit {venue}" if existing else f"Connect {venue}" if venue else "Connect a venue"
+        self.setWindowTitle(title)
         self.name = QLineEdit(venue or "")
+        self.name.setReadOnly(existing is not None)  # a new name is a new venue: Connect it, Remove this one
         self.exchange = QComboBox()
         self.exchange.setEditable(True)
         self.exchange.addItems(COMMON_EXCHANGES)
@@ -185,7 +458,8 @@ class ConnectDialog(QDialog):
         form.addRow("Password (if any)", self.password)
         form.addRow("", self.key_state)
         buttons = QDialogButtonBox()
-        self.connect_button = buttons.addButton("Save && connect", QDialogButtonBox.ButtonRole.AcceptRole)
+        verb = "Save" if existing is not None and not existing.enabled else "Save && connect"
+        self.connect_button = buttons.addButton(verb, QDialogButtonBox.ButtonRole.AcceptRole)
         self.forget_button = buttons.addButton("Forget keys", QDialogButtonBox.ButtonRole.ResetRole)
         buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.save_and_connect)
@@ -198,15 +472,7 @@ class ConnectDialog(QDialog):
         self.resize(560, 520)
 
     def _unlock(self) -> bool:
-        """The encrypted-file fallback needs its passphrase (asked here; never stored)."""
-        if not self._store.needs_passphrase:
-            return True
-        phrase, ok = QInputDialog.getText(self, "Credentials passphrase", self._store.no_keyring_message() +
-                                          "\n\nPassphrase:", QLineEdit.EchoMode.Password)
-        if not ok or not phrase:
-            return False
-        self._store.with_passphrase(phrase)
-        return True
+        return unlock(self, self._store)
 
     def _show_key_state(self, venue: str | None) -> None:
         where = self._store.describe()
@@ -233,9 +499,12 @@ class ConnectDialog(QDialog):
             raise VenueConfigError("ccxt options must be a JSON object")
         symbols = [s.strip().upper() for s in self.symbols.text().split(",") if s.strip()]
         name = self.name.text().strip().lower() or exchange
-        return parse_config({"name": name, "exchange": exchange, "symbols": symbols, "ccxt": options,
-                             "sandbox": self.sandbox.isChecked(), "stream": self.stream.currentText()},
-                            "venue config")
+        if name == "sim":
+            raise VenueConfigError("'sim' is the simulated exchange's name: choose another name")
+        raw = self.existing.model_dump() if self.existing is not None else {}
+        raw.update({"name": name, "exchange": exchange, "symbols": symbols, "ccxt": options,
+                    "sandbox": self.sandbox.isChecked(), "stream": self.stream.currentText()})
+        return parse_config(raw, "venue config")
 
     def save_and_connect(self) -> None:
         try:
@@ -256,7 +525,7 @@ class ConnectDialog(QDialog):
                     return
                 creds = Credentials(key, secret, self.password.text().strip() or None)
                 self._store.set(cfg.name, creds)
-            elif not self._store.needs_passphrase or self._unlock():
+            elif not self._has_keys and (not self._store.needs_passphrase or self._unlock()):
                 creds = self._store.get(cfg.name)
         except CredentialError as exc:
             self.error.setText(str(exc))
@@ -265,6 +534,11 @@ class ConnectDialog(QDialog):
             for field in (self.api_key, self.secret, self.password):
                 field.clear()
         save_config(self._kernel.profile, cfg)
+        if not cfg.enabled:
+            self.saved_text = f"{cfg.name} saved; it is disabled: Enable it to connect."
+            self.accept()
+            return
+        self.saved_text = f"{cfg.name} saved: connecting."
         try:
             self._on_connect(cfg, creds)
         except Exception as exc:  # noqa: BLE001 - a clear message, never a traceback
@@ -288,22 +562,23 @@ def install_venue_ui(window: Any, kernel: Any, manager: Any) -> VenuesWidget:
     """Add the Venues dock and menu to the main window (additive: the window's own code is untouched)."""
     board = VenueBoard(kernel.bus, manager.router)
     store = CredentialStore(kernel.profile)
+    widget: VenuesWidget
 
     def connect(cfg: CcxtVenueConfig, creds: Credentials | None) -> None:
-        venue = manager.venues.get(cfg.name)
-        if venue is not None:
-            venue.reconnect(creds)
-            return
-        manager.add_ccxt(cfg, creds)
-        manager.start()
+        """New keys or settings: (re)connect; ``creds`` None keeps the keys the venue has."""
+        widget._run(manager.connect(cfg, creds), f"connecting {cfg.name}")
 
     def open_connect(venue: str | None) -> None:
-        ConnectDialog(kernel, store, connect, venue, window).open()
+        dialog = ConnectDialog(kernel, store, connect, venue, window,
+                               has_keys=bool(venue and manager.has_keys(venue)))
+        dialog.accepted.connect(lambda: widget.saved(dialog.saved_text))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        dialog.open()
 
     def open_reconcile(venue: str) -> None:
         ReconcileDialog(kernel, board, venue, window).open()
 
-    widget = VenuesWidget(kernel, board, open_connect, open_reconcile)
+    widget = VenuesWidget(kernel, board, open_connect, open_reconcile, manager, store)
     dock = QDockWidget("Venues", window)
     dock.setObjectName("dock_venues")
     dock.setWidget(widget)

@@ -1,4 +1,5 @@
-"""Venue configs: one JSON file per venue in ``<profile>/venues/<name>.json`` (the Connect dialog edits it).
+"""Venue configs: one JSON file per venue in ``<profile>/venues/<name>.json`` (the Connect dialog edits it;
+the Venues dock disables, enables and removes it).
 
 ``ccxt`` is passed to the ccxt constructor as is (``urls``, ``options``, ``timeout``, ``headers``,
 ``proxies``...), so anything ccxt can be told, a venue config can say. Credentials are refused here: they
@@ -7,6 +8,7 @@ live in the keyring (``kestrel keys set``), never in a file a person might share
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 CREDENTIAL_FIELDS = ("apiKey", "secret", "password", "uid", "login", "privateKey", "walletAddress", "token",
                      "twofa", "accountId")
+log = logging.getLogger("kestrel.venues")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
 
 
@@ -31,6 +34,8 @@ class CcxtVenueConfig(BaseModel):
     symbols: list[str] = Field(default_factory=list, description="unified ccxt symbols, e.g. BTC/USDT")
     ccxt: dict[str, Any] = Field(default_factory=dict, description="ccxt constructor options, no credentials")
     sandbox: bool = Field(False, description="ccxt set_sandbox_mode(True): the exchange's testnet")
+    enabled: bool = Field(True, description="false: disabled in the Venues dock; never connected, at start "
+                          "or otherwise, until enabled again (its config and keys are kept)")
     autoconnect: bool = Field(True, description="the window connects this venue when it starts")
     stream: Literal["auto", "ws", "poll"] = Field("auto", description="auto: ccxt.pro where supported")
     poll_interval_s: float = Field(1.0, gt=0, description="market data by REST polling: this often")
@@ -119,13 +124,37 @@ def save_config(profile: Path, cfg: CcxtVenueConfig) -> Path:
     return path
 
 
+def set_enabled(profile: Path, name: str, enabled: bool) -> CcxtVenueConfig:
+    """Disable or enable the saved venue ``name`` (VenueConfigError if it has no readable config)."""
+    cfg = load_config(config_path(profile, name)).model_copy(update={"enabled": enabled})
+    save_config(profile, cfg)
+    return cfg
+
+
+def delete_config(profile: Path, name: str) -> list[Path]:
+    """Delete the venue's config and its instrument cache; returns the files deleted. Its keys are the
+    credential store's (``CredentialStore.delete``); its orders and fills stay in the journal."""
+    gone = []
+    for path in (config_path(profile, name), venues_dir(profile) / f"{name}.instruments.json"):
+        try:
+            path.unlink()
+            gone.append(path)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise VenueConfigError(f"Cannot delete {path}: {exc.strerror}") from None
+    return gone
+
+
 def list_configs(profile: Path) -> list[CcxtVenueConfig]:
     out = []
     for path in sorted(venues_dir(profile).glob("*.json")):
+        if path.name.endswith(".instruments.json"):
+            continue
         try:
             out.append(load_config(path))
-        except VenueConfigError:
-            continue
+        except VenueConfigError as exc:
+            log.warning("venue config skipped: %s", exc)
     return out
 
 

@@ -4,6 +4,8 @@ It registers each adapter with the ExecutionEngine (the only holder of adapters)
 market data and status onto the bus, adds the venue's instruments to the kernel's table (a venue's symbol
 takes over a sim symbol of the same name), caches them in ``<profile>/venues/<name>.instruments.json`` so the
 window can list them before the venue connects, and routes ``ApproveReconciliation`` commands to the venue.
+The Venues dock connects a venue with changed settings through ``connect`` and disables or removes one through
+``disconnect`` (its settings file says whether it is enabled: ``config.set_enabled``).
 """
 from __future__ import annotations
 
@@ -39,8 +41,8 @@ def cached_instruments(profile: Path, name: str | None = None) -> list[Instrumen
 
 
 def startup_configs(profile: Path) -> list[CcxtVenueConfig]:
-    """The profile's venue configs that connect when the terminal starts."""
-    return [c for c in list_configs(profile) if c.autoconnect]
+    """The profile's venue configs that connect when the terminal starts (enabled, autoconnect)."""
+    return [c for c in list_configs(profile) if c.enabled and c.autoconnect]
 
 
 def stored_credentials(profile: Path, venue: str) -> Credentials | None:
@@ -72,6 +74,7 @@ class VenueManager:
         self.kernel = kernel
         self.approval = approval
         self.venues: dict[str, CcxtVenue] = {}
+        self._keys: dict[str, Credentials | None] = {}  # the keys each venue was given (None: data only)
         self.journal = KernelJournal(kernel.execution, kernel.store)
         feeds = load_feeds(kernel.profile) if feeds is None else feeds
         self.router = FeedRouter(kernel.bus.publish, feeds.get("symbols", {}),
@@ -93,7 +96,48 @@ class VenueManager:
                           on_instruments=lambda insts, n=config.name: self._add_instruments(n, insts))
         self.kernel.execution.add_venue(venue)
         self.venues[config.name] = venue
+        self._keys[config.name] = credentials
         return venue
+
+    def has_keys(self, name: str) -> bool:
+        """Does the running venue ``name`` trade with API keys (else: market data only)?"""
+        return self._keys.get(name) is not None
+
+    async def connect(self, config: CcxtVenueConfig, credentials: Credentials | None = None) -> CcxtVenue:
+        """Connect venue ``config.name``, or re-connect it: with the same settings, only the keys change; with
+        changed settings the old connection is closed first and a new one starts (it reconciles the journal
+        with the venue, as at start-up). ``credentials`` None keeps the keys the venue has."""
+        if config.name == "sim":
+            raise ValueError("'sim' is the simulated exchange's name; choose another")
+        old = self.venues.get(config.name)
+        if credentials is None:
+            credentials = self._keys.get(config.name)
+        if old is not None and getattr(old, "config", None) == config:
+            old.reconnect(credentials)
+            self._keys[config.name] = credentials
+            return old
+        if old is not None:
+            await self.disconnect(config.name)
+        venue = self.add_ccxt(config, credentials)
+        self.start()
+        return venue
+
+    async def disconnect(self, name: str) -> bool:
+        """Close venue ``name`` and stop running it (disable, remove, or before new settings). Its adapter
+        stays registered with the execution engine, closed: an order for it is refused as "not ready" there,
+        and its working orders stay at the venue and in the journal. False if it was not running."""
+        venue = self.venues.pop(name, None)
+        self._keys.pop(name, None)
+        if venue is None:
+            return False
+        close = getattr(venue, "close", None)
+        if close is not None:
+            try:
+                await close()
+            except Exception:  # noqa: BLE001 - it is being let go: say so, carry on
+                log.exception("closing venue %s failed", name)
+        log.info("venue %s disconnected", name)
+        return True
 
     def add_adapter(self, adapter: Any) -> None:
         """Any other adapter (akshare paper venue, replay): registered like the rest."""

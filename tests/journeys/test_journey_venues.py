@@ -1,0 +1,301 @@
+"""Journey: a trader connects a venue from the Venues dock (the fake Binance-shaped exchange on 127.0.0.1,
+never the internet), disables it, restarts (it stays disabled and unconnected), enables it, edits it,
+disables it with an order working (asked first), reviews and approves the reconciliation when it comes back,
+and removes it; the sim is listed and cannot be removed. The window runs on a qasync loop, as the app does."""
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "venues"))
+from fake_binance import FakeBinance  # noqa: E402
+
+KEY, SECRET = "journey-key-0123456789", "journey-secret-PLANTED-5a4b3c2d1e"
+LOCAL = ("127.0.0.1", "localhost", "::1")
+
+
+@pytest.fixture(autouse=True)
+def only_localhost(monkeypatch):
+    """Every socket must go to 127.0.0.1: a journey that reaches out fails loudly."""
+    real = socket.socket.connect
+
+    def guarded(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and host not in LOCAL and not host.startswith("/"):
+            raise AssertionError(f"a test tried to reach {address!r}")
+        return real(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture
+def no_os_keyring(monkeypatch):
+    """Keys go to the profile's encrypted file (passphrase from the environment), never a real keyring."""
+    import keyring
+    from keyring.backends import fail
+
+    before = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    monkeypatch.setenv("KESTREL_CREDENTIALS_PASSPHRASE", "journey passphrase")
+    yield
+    keyring.set_keyring(before)
+
+
+@pytest.fixture
+def run_async(qapp):
+    """Run a coroutine on a qasync loop: Qt events and asyncio tasks interleave as in the app."""
+    import qasync
+
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    yield lambda coro, timeout=120: loop.run_until_complete(asyncio.wait_for(coro, timeout))
+    loop.close()  # joins its executor's threads (name lookups)
+    asyncio.set_event_loop(None)
+
+
+async def until(predicate, timeout: float = 15.0, what: str = "condition") -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def visible(cls):
+    return [w for w in QApplication.topLevelWidgets() if isinstance(w, cls) and w.isVisible()]
+
+
+def click_venue(qtbot, dock, venue: str) -> None:
+    dock.refresh()
+    (item,) = dock.venues.findItems(venue, Qt.MatchFlag.MatchExactly)
+    table = dock.venues
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=table.visualItemRect(item).center())
+    assert dock.selected() == venue
+
+
+def state(dock, venue: str) -> str | None:
+    dock.refresh()
+    row = dock.row_of(venue)
+    return row[0] if row else None
+
+
+def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_factory, profile, run_async,
+                                                                no_os_keyring):
+    from app.engine.messages import OrderStatus, Side, TradingState
+    from app.engine.venues.credentials import CredentialStore
+    from app.widgets.venues import ConnectDialog, ReconcileDialog
+
+    async def journey() -> None:
+        # SOL/USDT: a market the sim does not have (the sim's BTC/USDT would share its id: a later issue)
+        fake = await FakeBinance(("SOL/USDT", "ETH/USDT"), api_key=KEY, secret=SECRET).start()
+        kernel, window = window_factory()
+        window.venue_manager.start()  # what the app does once its loop runs
+        dock = window.venues_widget
+        window.venues_dock.raise_()
+        runner = None
+        try:
+            assert state(dock, "sim") == "connected"  # the sim is listed
+            click_venue(qtbot, dock, "sim")
+            qtbot.mouseClick(dock.remove_button, Qt.MouseButton.LeftButton)
+            assert "cannot be removed" in dock.message.text() and not visible(QMessageBox)
+
+            # connect through the dialog: clicks and typing
+            qtbot.mouseClick(dock.connect_button, Qt.MouseButton.LeftButton)
+            (dlg,) = visible(ConnectDialog)
+            dlg.exchange.setCurrentText("binance")
+            qtbot.keyClicks(dlg.name, "binance")
+            dlg.symbols.clear()
+            qtbot.keyClicks(dlg.symbols, "SOL/USDT")
+            dlg.options.setPlainText(json.dumps(fake.venue_config()["ccxt"]))
+            qtbot.keyClicks(dlg.api_key, KEY)
+            qtbot.keyClicks(dlg.secret, SECRET)
+            qtbot.mouseClick(dlg.connect_button, Qt.MouseButton.LeftButton)
+            await until(lambda: not visible(ConnectDialog), 5, "the dialog to close")
+            await until(lambda: state(dock, "binance") == "connected", 20, "binance connected")
+            assert window.venue_manager.has_keys("binance")
+
+            # disable: disconnected now, shown as disabled
+            click_venue(qtbot, dock, "binance")
+            assert dock.enable_button.text() == "Disable"
+            qtbot.mouseClick(dock.enable_button, Qt.MouseButton.LeftButton)
+            await until(lambda: not kernel.venue_status["binance"].connected, 10, "binance disconnected")
+            assert state(dock, "binance") == "disabled" and "until you enable it" in dock.row_of("binance")[1]
+            assert dock.enable_button.text() == "Enable"
+            assert "binance" not in window.venue_manager.venues
+
+            # restart: still disabled, never connected (the exchange hears nothing from us)
+            await window.venue_manager.close()
+            kernel, window = window_factory.restart(kernel, window)
+            window.venue_manager.start()
+            dock = window.venues_widget
+            asked = len(fake.requests)
+            await asyncio.sleep(1.5)
+            assert state(dock, "binance") == "disabled" and state(dock, "sim") == "connected"
+            assert "binance" not in window.venue_manager.venues and "binance" not in kernel.venue_status
+            assert len(fake.requests) == asked
+            assert "SOL/USDT" not in kernel.instruments  # a disabled venue's markets are not offered
+
+            # enable: connects with its stored keys
+            click_venue(qtbot, dock, "binance")
+            assert dock.enable_button.text() == "Enable"
+            qtbot.mouseClick(dock.enable_button, Qt.MouseButton.LeftButton)
+            await until(lambda: state(dock, "binance") == "connected", 20, "binance connected again")
+            assert window.venue_manager.has_keys("binance")
+
+            # edit: prefilled, keys kept without asking, the new settings take effect
+            qtbot.mouseClick(dock.edit_button, Qt.MouseButton.LeftButton)
+            (dlg,) = visible(ConnectDialog)
+            assert dlg.windowTitle() == "Edit binance" and dlg.name.isReadOnly()
+            assert dlg.symbols.text() == "SOL/USDT" and dlg.exchange.currentText() == "binance"
+            assert KEY[-4:] in dlg.key_state.text() and dlg.api_key.text() == "" and dlg.secret.text() == ""
+            dlg.symbols.selectAll()
+            qtbot.keyClicks(dlg.symbols, "SOL/USDT, ETH/USDT")
+            qtbot.mouseClick(dlg.connect_button, Qt.MouseButton.LeftButton)
+            assert not visible(QInputDialog)
+            await until(lambda: "binance" in window.venue_manager.venues
+                        and window.venue_manager.venues["binance"].config.symbols == ["SOL/USDT", "ETH/USDT"]
+                        and state(dock, "binance") == "connected", 20, "binance reconnected with ETH/USDT")
+            assert window.venue_manager.has_keys("binance")
+            await until(lambda: ("ETH/USDT", "binance") in [(r[0], r[1]) for r in dock.board.feed_rows()], 10,
+                        "an ETH/USDT feed from binance")
+
+            # a working order on binance, from the ticket
+            runner = asyncio.ensure_future(kernel.run())
+            await until(lambda: kernel.risk.venue_states.get("binance", (TradingState.ACTIVE,))[0]
+                        is TradingState.ACTIVE and kernel.market.get("SOL/USDT").book is not None, 10,
+                        "binance tradable")
+            assert kernel.instruments["SOL/USDT"].venue == "binance"
+
+            async def buy_below_market() -> str:
+                ticket = window.ticket
+                ticket.set_symbol("SOL/USDT")
+                ticket.order_type.setCurrentText("LIMIT")
+                ticket.quantity.setText("0.2")
+                price = kernel.market.get("SOL/USDT").book.best_bid * 0.97
+                ticket.set_price(kernel.instruments["SOL/USDT"].round_price(price))
+                cid = ticket.send(Side.BUY)
+                assert cid, ticket.status.text()
+                order = kernel.execution.orders[cid]
+                await until(lambda: order.status is OrderStatus.ACCEPTED, 10, "the order live")
+                return cid
+
+            first = await buy_below_market()
+
+            # disabling with a working order asks first and says the order stays at the venue
+            click_venue(qtbot, dock, "binance")
+            qtbot.mouseClick(dock.enable_button, Qt.MouseButton.LeftButton)
+            (box,) = visible(QMessageBox)
+            assert "Its 1 working order stays open at binance" in box.text(), box.text()
+            (disable,) = [b for b in box.buttons() if b.text() == "Disable"]
+            qtbot.mouseClick(disable, Qt.MouseButton.LeftButton)
+            await until(lambda: state(dock, "binance") == "disabled"
+                        and not kernel.venue_status["binance"].connected, 10, "binance disabled")
+
+            # meanwhile the order is canceled at the exchange; on enable the venue and the journal differ:
+            # the reconciliation dialog shows it, and trading there waits for Approve
+            fake.cancel_behind_our_back(first)
+            click_venue(qtbot, dock, "binance")
+            qtbot.mouseClick(dock.enable_button, Qt.MouseButton.LeftButton)
+            await until(lambda: visible(ReconcileDialog), 20, "the reconciliation dialog")
+            (review,) = visible(ReconcileDialog)
+            assert first in review.items.item(0).text() and "canceled" in review.items.item(0).text()
+            assert state(dock, "binance") == "APPROVE"
+            qtbot.mouseClick(review.approve_button, Qt.MouseButton.LeftButton)
+            await until(lambda: kernel.execution.orders[first].status is OrderStatus.CANCELED, 10,
+                        "the journal to follow the venue")
+            await until(lambda: state(dock, "binance") == "connected", 20, "binance trading again")
+            await until(lambda: kernel.risk.venue_states.get("binance", (TradingState.ACTIVE,))[0]
+                        is TradingState.ACTIVE, 10, "binance tradable again")
+            cid = await buy_below_market()
+
+            # remove: asks first, says what happens to orders and keys
+            click_venue(qtbot, dock, "binance")
+            qtbot.mouseClick(dock.remove_button, Qt.MouseButton.LeftButton)
+            (box,) = visible(QMessageBox)
+            assert "Its 1 working order stays open at binance" in box.text(), box.text()
+            assert "does not cancel" in box.text() and "history stays in the journal" in box.text()
+            assert box.checkBox().isChecked() and "API keys" in box.checkBox().text()
+            (remove,) = [b for b in box.buttons() if b.text() == "Remove"]
+            qtbot.mouseClick(remove, Qt.MouseButton.LeftButton)
+            await until(lambda: "binance" not in window.venue_manager.venues, 10, "binance let go")
+            await until(lambda: not kernel.venue_status["binance"].connected, 10, "binance disconnected")
+            assert not (profile / "venues" / "binance.json").exists()
+            assert CredentialStore(profile).get("binance") is None
+            assert "binance removed" in dock.message.text() and "keys were deleted" in dock.message.text()
+            assert fake.order_by_client_id(cid).status == "NEW"  # left at the exchange, as the box said
+            assert kernel.execution.orders[cid].status is OrderStatus.ACCEPTED  # and in the journal
+        finally:
+            kernel.stop()
+            if runner is not None:
+                await runner
+            await window.venue_manager.close()
+            await fake.stop()
+
+    run_async(journey())
+
+
+def test_editing_a_venue_that_has_its_keys_never_asks_for_a_passphrase(qtbot, window_factory, profile,
+                                                                       monkeypatch):
+    """The credentials file needs a passphrase (no keyring, none in the environment): editing the symbols of
+    a venue that runs with its keys must not ask for it (nor for the secret)."""
+    import keyring
+    from keyring.backends import fail
+
+    from app.engine.venues.config import parse_config, save_config
+    from app.widgets.venues import ConnectDialog
+
+    monkeypatch.delenv("KESTREL_CREDENTIALS_PASSPHRASE", raising=False)
+    before = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        kernel, window = window_factory()
+        save_config(profile, parse_config({"name": "binance", "exchange": "binance", "symbols": ["BTC/USDT"],
+                                           "poll_interval_s": 0.5}))
+        asked = []
+        monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: asked.append(a) or ("", False))
+        connected = []
+        store = window.venues_widget._store
+        dlg = ConnectDialog(kernel, store, lambda cfg, creds: connected.append((cfg, creds)), "binance",
+                            window, has_keys=True)
+        qtbot.addWidget(dlg)
+        dlg.show()
+        dlg.symbols.selectAll()
+        qtbot.keyClicks(dlg.symbols, "ETH/USDT")
+        qtbot.mouseClick(dlg.connect_button, Qt.MouseButton.LeftButton)
+        assert not asked, "asked for the passphrase to keep keys the venue already has"
+        (cfg, creds), = connected
+        assert cfg.symbols == ["ETH/USDT"] and creds is None  # None: keep the keys it runs with
+        assert cfg.poll_interval_s == 0.5  # what the dialog does not show is kept
+
+        again = ConnectDialog(kernel, store, lambda *a: connected.append(a), "binance", window, has_keys=True)
+        qtbot.addWidget(again)
+        again.show()
+        qtbot.keyClicks(again.api_key, "new-key-123456")
+        qtbot.keyClicks(again.secret, "new-secret-654321")
+        qtbot.mouseClick(again.connect_button, Qt.MouseButton.LeftButton)
+        assert len(asked) == 1  # storing new keys needs the passphrase: asked (and refused here)
+        assert "needs its passphrase" in again.error.text() and len(connected) == 1
+    finally:
+        keyring.set_keyring(before)
+
+
+def test_a_disabled_venue_is_not_connected_at_start(profile):
+    """The profile decides: a disabled venue's config is not among the start-up venues, and its symbols are
+    the sim's again."""
+    from app.engine.venues.config import parse_config, save_config, set_enabled
+    from app.engine.venues.manager import kernel_instruments, startup_configs
+
+    save_config(profile, parse_config({"name": "binance", "exchange": "binance", "symbols": ["BTC/USDT"]}))
+    assert [c.name for c in startup_configs(profile)] == ["binance"]
+    set_enabled(profile, "binance", False)
+    assert startup_configs(profile) == []
+    insts = {i.symbol: i.venue for i in kernel_instruments(profile, startup_configs(profile))}
+    assert insts["BTC/USDT"] == "sim"
