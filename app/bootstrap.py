@@ -151,10 +151,18 @@ def launch_gui(profile: Path) -> int:
     app = create_app()
     try:
         kernel, window = build(profile)
-    except (StoreError, ConfigError) as exc:
-        print(f"kestrel: {exc}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - a dialog and one line, never a bare traceback
+        if isinstance(exc, (StoreError, ConfigError)):
+            text = str(exc)
+        else:
+            import logging
+
+            logging.getLogger("kestrel").exception("the terminal could not start")
+            text = (f"Kestrel could not start: {type(exc).__name__}: {exc}. The details are in "
+                    f"{profile / 'logs' / 'kestrel.log'}; please report them.")
+        print(f"kestrel: {text}", file=sys.stderr)
         if os.environ.get("QT_QPA_PLATFORM") != "offscreen":
-            QMessageBox.critical(None, "Kestrel cannot start", str(exc))
+            QMessageBox.critical(None, "Kestrel cannot start", text)
         return 2
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)

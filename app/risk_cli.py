@@ -144,13 +144,16 @@ def _say_unhalted(profile: Path) -> None:
 def _limits(store, profile: Path, args: argparse.Namespace, cmd: str) -> int:
     from app.config import RiskSettings, load_settings
 
-    stored = store.get_setting("risk.limits")
+    from app.engine.risk import stored_limits
+
     try:
-        defaults = load_settings(profile).risk.model_dump() if stored is None else stored
-        current = RiskSettings.model_validate(defaults)
+        defaults = load_settings(profile).risk
     except Exception as exc:  # noqa: BLE001 - a clear message, never a traceback
         print(f"kestrel risk: {exc}", file=sys.stderr)
         return 2
+    current, problem = stored_limits(store.get_setting("risk.limits"), defaults)
+    if problem:
+        print(f"kestrel risk: warning: {problem}", file=sys.stderr)
     if cmd == "limits":
         print(json.dumps(current.model_dump(mode="json"), indent=2))
         return 0
@@ -173,7 +176,12 @@ def _limits(store, profile: Path, args: argparse.Namespace, cmd: str) -> int:
     try:
         new = change_limits(store, current, {args.name: value}, PEOPLE_ACTOR, args.reason)
     except Exception as exc:  # noqa: BLE001 - a clear message, never a traceback
-        print(f"kestrel risk set: invalid value for {args.name}: {exc}", file=sys.stderr)
+        from pydantic import ValidationError
+
+        from app.config import problems
+
+        why = problems(exc) if isinstance(exc, ValidationError) else str(exc)
+        print(f"kestrel risk set: invalid value for {args.name}: {why}", file=sys.stderr)
         return 2
     _audit(store, "RiskLimitsChanged", {"name": args.name, "old": repr(getattr(current, args.name)),
                                        "new": repr(getattr(new, args.name)), "reason": args.reason})

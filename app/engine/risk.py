@@ -55,6 +55,30 @@ def change_limits(store: Store, current: RiskSettings, changes: dict, actor: str
     return new
 
 
+def stored_limits(stored: dict | None, defaults: RiskSettings) -> tuple[RiskSettings, str]:
+    """The limits a person set (the profile's ``risk.limits``) over ``defaults``, and what was wrong with them.
+
+    A stored value that is no longer valid (an older Kestrel accepted inf and nan) is replaced by its default
+    and said, rather than refusing to start or to be repaired with ``kestrel risk set``."""
+    if not stored:
+        return defaults, ""
+    from pydantic import ValidationError
+
+    from app.config import problems
+
+    try:
+        return RiskSettings.model_validate(stored), ""
+    except ValidationError as exc:
+        bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+        kept = {k: v for k, v in stored.items() if k not in bad} if isinstance(stored, dict) else {}
+        try:
+            merged = RiskSettings.model_validate({**defaults.model_dump(), **kept})
+        except ValidationError:
+            merged = defaults
+        return merged, (f"the stored risk limits are invalid ({problems(exc)}); the defaults are used for "
+                        f"{', '.join(sorted(bad)) or 'all of them'}: set them again (kestrel risk set)")
+
+
 class RiskEngine:
     def __init__(self, bus: MessageBus, store: Store, clock: Clock, execution: ExecutionEngine,
                  instruments: dict[str, Instrument], market: MarketState, portfolio: Portfolio,
@@ -65,8 +89,9 @@ class RiskEngine:
         self._actors: dict[str, ActorLimits] = {}
         self._symbols: dict[str, SymbolLimits] = {}
         self.rates = RateBook()
-        stored = store.get_setting("risk.limits")  # a person's changes outlive settings.json's defaults
-        self._limits = RiskSettings.model_validate(stored) if stored else limits
+        # a person's changes outlive settings.json's defaults
+        self._limits, limits_problem = stored_limits(store.get_setting("risk.limits"), limits)
+        self._limits_problem = limits_problem
         self.checks = PreTradeChecks(self)
         self.state, self.state_reason = A, ""
         self._known: dict[str, RiskStateRecord] = {}  # the records as we last wrote or read them
@@ -93,6 +118,9 @@ class RiskEngine:
         bus.subscribe(VenueStatus, self.on_venue_status)
         if self.state is H:
             log.warning("starting HALTED (%s): reset the kill switch to trade", self.state_reason)
+        if limits_problem:
+            log.critical(limits_problem)
+            self._alarm("critical", "Risk limits replaced", limits_problem)
 
     @property
     def limits(self) -> RiskSettings:
@@ -372,7 +400,15 @@ class RiskEngine:
             self._known[rec.scope] = rec
         stored = self.store.get_setting("risk.limits")
         if stored and stored != self.limits.model_dump(mode="json"):
-            self.limits = RiskSettings.model_validate(stored)
+            new, problem = stored_limits(stored, self.limits)
+            if problem:
+                if problem != self._limits_problem:
+                    self._limits_problem = problem
+                    log.critical(problem)
+                    self._alarm("critical", "Risk limits refused", problem)
+                if new == self.limits:
+                    return
+            self.limits = new
             self.version += 1
             log.warning("risk limits changed from outside; now in force")
 

@@ -303,3 +303,22 @@ def test_a_halt_from_outside_is_one_transition_one_alert_and_a_few_audit_rows(ma
     assert len([a for a in alerts if "HALTED" in a.title]) == 1
     reason = k.risk.state_reason if scope == "global" else k.risk.strategy_states["mm"][1]
     assert reason == "still halted: venue down"
+
+
+def test_stored_limits_an_older_kestrel_accepted_are_replaced_and_said(make_kernel, profile):
+    """An older Kestrel stored inf/nan limits; the engine must still start (with the default for those
+    limits and a critical alarm), and ``kestrel risk set`` must be able to repair them."""
+    import json
+
+    k = make_kernel()
+    limits = k.risk.limits.model_dump(mode="json")
+    k.store.conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES ('risk.limits', ?)",
+                         (json.dumps({**limits, "max_drawdown_pct": float("inf"), "max_notional_manual": 1234.0}),))
+    k.close()
+    k2 = make_kernel(profile)
+    assert k2.risk.limits.max_drawdown_pct == Settings().risk.max_drawdown_pct  # the default, not inf
+    assert k2.risk.limits.max_notional_manual == 1234.0  # the valid ones a person set are kept
+    assert any("max_drawdown_pct" in a.message and a.level == "critical" for a in k2.risk.alarms)
+    k2.risk.update_limits({"max_drawdown_pct": 15.0}, "manual", "repair")
+    k2.risk.tick()
+    assert k2.risk.limits.max_drawdown_pct == 15.0
