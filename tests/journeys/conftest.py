@@ -1,0 +1,31 @@
+"""Journeys: every dialog a journey shows is recorded, so ``test_zz_every_dialog_is_shown`` can tell which
+dialogs of ``app/widgets`` no journey ever put in front of a person."""
+from __future__ import annotations
+
+import pytest
+from journey_dialogs import RAN, SHOWN
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _record_dialogs(qapp):
+    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtWidgets import QDialog
+
+    show = QEvent.Type.Show
+
+    class Recorder(QObject):
+        def eventFilter(self, obj, event):  # noqa: N802 - Qt API
+            if event.type() == show and isinstance(obj, QDialog):
+                SHOWN.add((type(obj).__name__, obj.windowTitle()))
+            return False
+
+    recorder = Recorder()
+    qapp.installEventFilter(recorder)
+    yield
+    qapp.removeEventFilter(recorder)
+
+
+@pytest.fixture(autouse=True)
+def _record_module(request):
+    RAN.add(request.module.__name__.rsplit(".", 1)[-1])
+    yield
