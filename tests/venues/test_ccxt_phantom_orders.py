@@ -96,7 +96,7 @@ def test_a_malformed_create_reply_is_unknown_and_says_it_was_unreadable(profile,
             await until(lambda: s.order(cid).status is not S.SUBMITTED, 5, "the create's outcome")
             assert s.order(cid).status is S.UNKNOWN, s.order(cid)
             reason = s.order(cid).reason
-            assert "unreadable reply" in reason and "not JSON" in reason and "5xx" not in reason, reason
+            assert "unreadable reply" in reason and "not valid JSON" in reason and "5xx" not in reason, reason
             await until(lambda: s.order(cid).status is S.ACCEPTED, 8, "found")
             assert s.order(cid).venue_order_id == str(fake.order_by_client_id(cid).order_id)
             assert fake.requests.count(("POST", "/api/v3/order")) == 1
