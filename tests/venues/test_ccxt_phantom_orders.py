@@ -167,3 +167,48 @@ def test_one_order_the_venue_refuses_to_look_up_does_not_stop_the_venue(profile,
             await s.close()
             await fake.stop()
     run(go())
+
+
+class CarelessVenue:
+    """A venue adapter that acknowledges without an order id (what the ccxt adapter used to do): the journal
+    must never take such an id, whichever adapter sends it."""
+
+    name, connected = "sim", True
+
+    def __init__(self) -> None:
+        self.sent: list = []
+
+    def instruments(self) -> list:
+        return []
+
+    def submit(self, order) -> None:
+        self.sent.append(order)
+
+    def cancel(self, client_order_id: str) -> None:
+        pass
+
+    def open_orders(self) -> list:
+        return []
+
+
+def test_the_journal_never_records_a_missing_venue_order_id(make_kernel, profile):
+    from app.engine.messages import OrderAccepted, OrderFilled
+
+    k = make_kernel()
+    venue = CarelessVenue()
+    k.execution.add_venue(venue)
+    price = k.sim.last_price("BTC/USDT")
+    cid = k.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, round(price * 0.99, 1))
+    assert [o.client_order_id for o in venue.sent] == [cid]
+    now = k.clock.now_ms()
+    for missing in MISSING:
+        k.execution.on_report(OrderAccepted(cid, missing, "BTC/USDT", now))
+    k.execution.on_report(OrderFilled(cid, "", "T-careless-1", "BTC/USDT", "sim", Side.BUY, price, 0.004, 0.0, "",
+                                      "MAKER", now))
+    k.execution.commit_states()
+    assert k.execution.orders[cid].venue_order_id is None
+    assert k.execution.orders[cid].status is S.PARTIALLY_FILLED  # the fill counts; the missing id does not
+    assert journal(profile)[cid] is None
+    k.execution.on_report(OrderAccepted(cid, "8812", "BTC/USDT", now))
+    k.execution.commit_states()
+    assert journal(profile)[cid] == "8812" and k.execution.orders[cid].status is S.PARTIALLY_FILLED
