@@ -298,8 +298,8 @@ class ExecutionEngine:
                 return
             if type(event) is OrderAccepted:
                 if venue_id(event.venue_order_id) is None:  # journaled, every later request would name it
-                    log.error("venue %s acknowledged %s without an order id (%r): ignored; the order stays %s "
-                              "until the venue names it", order.venue, order.client_order_id,
+                    log.error("venue %s acknowledged %s without an order id (%r): ignored; the order stays "
+                              "%s until the venue names it", order.venue, order.client_order_id,
                               event.venue_order_id, order.status.value)
                     return
                 order.venue_order_id = venue_id(event.venue_order_id)

@@ -27,7 +27,8 @@ def journal(profile) -> dict[str, str | None]:
         conn.close()
 
 
-def test_malformed_lookup_after_a_503_create_stays_unknown_then_resolves_to_the_real_order(profile, fake_factory):
+def test_malformed_lookup_after_a_503_create_stays_unknown_then_resolves_to_the_real_order(profile,
+                                                                                            fake_factory):
     async def go():
         fake = await fake_factory(auto_market=False).start()
         s = await Session(profile, fake, stream="poll", unknown_grace_s=5.0).start()
@@ -148,8 +149,8 @@ def test_one_order_the_venue_refuses_to_look_up_does_not_stop_the_venue(profile,
             await s.tradable()
             bad = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s.order(bad).status is S.ACCEPTED, 5, "ACCEPTED")
-            fake.fail_next("GET /api/v3/order", 400, -1100, "Illegal characters found in parameter 'orderId'.",
-                           n=10_000)
+            fake.fail_next("GET /api/v3/order", 400, -1100,
+                           "Illegal characters found in parameter 'orderId'.", n=10_000)
             fake.cancel_behind_our_back(bad)  # gone from the open orders: the poll looks it up, and fails
             await until(lambda: any(bad in a.message for a in s.of(Alert)), 5, "the order's alert")
             alert = [a for a in s.of(Alert) if bad in a.message][-1]
@@ -203,8 +204,8 @@ def test_the_journal_never_records_a_missing_venue_order_id(make_kernel, profile
     now = k.clock.now_ms()
     for missing in MISSING:
         k.execution.on_report(OrderAccepted(cid, missing, "BTC/USDT", now))
-    k.execution.on_report(OrderFilled(cid, "", "T-careless-1", "BTC/USDT", "sim", Side.BUY, price, 0.004, 0.0, "",
-                                      "MAKER", now))
+    k.execution.on_report(OrderFilled(cid, "", "T-careless-1", "BTC/USDT", "sim", Side.BUY, price, 0.004, 0.0,
+                                      "", "MAKER", now))
     k.execution.commit_states()
     assert k.execution.orders[cid].venue_order_id is None
     assert k.execution.orders[cid].status is S.PARTIALLY_FILLED  # the fill counts; the missing id does not

@@ -164,11 +164,10 @@ def unreadable_body(status: int, reason: str, body: str | None) -> str | None:
     if text[0] in "{[":
         try:
             json.loads(text)
-        except ValueError as exc:
-            ends = getattr(exc, "pos", 0) >= len(text) - 1 or str(getattr(exc, "msg", "")).startswith("Unterm")
-            cut = "cut off" if ends else "malformed"
-            return (f"{head} with a body that is not valid JSON ({cut}, {len(text)} bytes: "
-                    f"{text[:60]!r}{'…' if len(text) > 60 else ''})")
+        except json.JSONDecodeError as exc:
+            cut_off = exc.pos >= len(text) - 1 or exc.msg.startswith("Unterminated")
+            return (f"{head} with a body that is not valid JSON ({'cut off' if cut_off else 'malformed'}, "
+                    f"{len(text)} bytes: {text[:60]!r}{'…' if len(text) > 60 else ''})")
     return None
 
 
@@ -197,6 +196,9 @@ def classify(exc: BaseException) -> ErrorPolicy:
     """The policy of the nearest class in ``exc``'s hierarchy that has one."""
     if isinstance(exc, UnreadableReply):
         return UNREADABLE
+    pinned = getattr(exc, "kestrel_policy", None)  # set by the adapter that saw the HTTP status (429 vs 418)
+    if isinstance(pinned, ErrorPolicy):
+        return pinned
     for cls in type(exc).__mro__:
         policy = POLICIES.get(cls.__name__)
         if policy is not None and cls.__module__.startswith("ccxt"):

@@ -323,6 +323,10 @@ class CcxtVenue:
         self.stats["rate_limited"] += 1
         self.gate.close_for(wait, "banned (418)" if ban else "rate limited (429)")
         policy = POLICIES["DDoSProtection" if ban else "RateLimitExceeded"]
+        try:
+            exc.kestrel_policy = policy  # type: ignore[attr-defined]  # ccxt says DDoSProtection to a 429
+        except AttributeError:
+            pass
         source = "Retry-After" if retry is not None else "backoff"
         self.emit_error("rate_limit", "rate limit", policy.message(self.name, f"{source} {wait:g} s"), wait,
                         alert="warning" if ban or wait >= 10 else None)
@@ -471,7 +475,7 @@ class CcxtVenue:
                 try:
                     by_cid[o.client_order_id] = await self._find_by_client_id(o.client_order_id, o.symbol,
                                                                               o.venue_order_id)
-                except Exception as exc:  # noqa: BLE001 - one order's trouble is that order's, not the venue's
+                except Exception as exc:  # noqa: BLE001 - one order's trouble is not the venue's
                     if not _per_order(exc):
                         raise
                     unresolved[o.client_order_id] = detail(exc, self.secrets())
@@ -549,8 +553,8 @@ class CcxtVenue:
                 if policy.kind == "auth":
                     raise
                 failures += 1
-                log.warning("%s: order poll failed (%d/%d): %s", self.name, failures,
-                            self.config.max_failures, detail(exc, self.secrets()))
+                log.warning("%s: order poll failed (%d/%d): %s (%s)", self.name, failures,
+                            self.config.max_failures, policy.title, detail(exc, self.secrets()))
                 if failures >= self.config.max_failures:
                     raise VenueLost(f"{failures} order polls failed in a row ({policy.title})") from None
 
@@ -568,6 +572,8 @@ class CcxtVenue:
             trades = await self.rest(ex.fetch_my_trades, sym, since)
             self._report_trades(trades)
             for t in ours:
+                if self._orders.get(t.cid) is not t:
+                    continue  # settled meanwhile (its cancel answered while this poll awaited the venue)
                 o = open_by_cid.get(t.cid)
                 if o is not None:
                     t.missing_since = 0.0
@@ -588,6 +594,8 @@ class CcxtVenue:
                             raise
                         self._order_trouble(t, detail(exc, self.secrets()))
                         continue
+                if self._orders.get(t.cid) is not t:
+                    continue
                 if t.trouble:
                     log.warning("%s: order %s can be looked up again", self.name, t.cid)
                     t.trouble = ""
@@ -616,9 +624,9 @@ class CcxtVenue:
             return
         t.trouble = text
         self.emit_error("order", "lookup", f"{self.name}: order {t.cid} ({t.symbol}) cannot be looked up "
-                        f"({text}). Its state is left as it is and keeps counting toward limits; Kestrel keeps "
-                        f"looking it up while the venue serves other orders. If this persists, check it on the "
-                        f"exchange.", alert="warning")
+                        f"({text}). Its state is left as it is and keeps counting toward limits; "
+                        f"Kestrel keeps looking it up while the venue serves other orders. If this persists, "
+                        f"check it on the exchange.", alert="warning")
 
     def _report_trades(self, trades: list[dict]) -> None:
         now = self.now_ms()
@@ -687,7 +695,8 @@ class CcxtVenue:
                          self.name, cid, vid, detail(exc, self.secrets()))
         try:
             if self.config.lookup_by_client_id == "param":
-                reply = await self.rest(ex.fetch_order, None, symbol, {self.config.client_order_id_param: cid})
+                by_cid = {self.config.client_order_id_param: cid}
+                reply = await self.rest(ex.fetch_order, None, symbol, by_cid)
                 return check_order(reply, "lookup", cid, None, True)
         except Exception as exc:
             if type(exc).__name__ in ("OrderNotFound", "OrderNotCached"):
@@ -774,9 +783,11 @@ class CcxtVenue:
             except Exception as exc:  # noqa: BLE001 - still unknown: never "found", never "absent"
                 text = detail(exc, self.secrets())
                 absent = 0
-                log.info("%s: lookup of UNKNOWN order %s failed (%s); retrying", self.name, t.cid, text)
+                title = classify(exc).title
+                log.info("%s: lookup of UNKNOWN order %s failed: %s (%s); it stays UNKNOWN, looking again",
+                         self.name, t.cid, title, text)
                 if _per_order(exc) or time.monotonic() - started >= self.config.unknown_grace_s:
-                    self._order_trouble(t, f"{classify(exc).title}: {text}")
+                    self._order_trouble(t, f"{title}: {text}")
                 continue
             if found is not None:
                 log.warning("%s: UNKNOWN order %s found at the venue as %s (%s)", self.name, t.cid,
@@ -792,8 +803,8 @@ class CcxtVenue:
                 return
 
     async def _cancel(self, t: _Tracked) -> None:
-        """Cancel ``t``. A cancel whose answer was lost or unreadable may have taken effect: the order is looked
-        up before the cancel is sent again (at most 3 sends); a refusal is ``CancelRejected``."""
+        """Cancel ``t``. A cancel whose answer was lost or unreadable may have taken effect: the order is
+        looked up before the cancel is sent again (at most 3 sends); a refusal is ``CancelRejected``."""
         ex = self.exchange
         backoff = Backoff(0.2, 2.0)
         for attempt in range(3):
@@ -829,7 +840,8 @@ class CcxtVenue:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - cannot tell: a cancel only reduces risk, send it again
-            log.info("%s: lookup of %s after its cancel failed (%s)", self.name, t.cid, detail(exc, self.secrets()))
+            log.info("%s: lookup of %s after its cancel failed (%s)", self.name, t.cid,
+                     detail(exc, self.secrets()))
             return False
         if found is None or found.get("status") == "open":
             return False

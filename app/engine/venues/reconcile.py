@@ -13,9 +13,9 @@ carrying the reports (acks, fills, cancels) that approving it applies through th
   confirmed        an UNKNOWN/SUBMITTED order is open at the venue: acknowledged
   missed_fill      a trade of one of our orders that the journal does not have
 
-An order the venue would not look up (``VenueView.unresolved``: it refuses that one request, or answers about
-another order) is no difference: it is left as it is, shown by the adapter, and looked up again while the venue
-serves the others. No venue order id is taken from a reply that has none (``base.venue_id``).
+An order the venue would not look up (``VenueView.unresolved``: it refuses that one request, or answers
+about another order) is no difference: it is left as it is, shown by the adapter, and looked up again while
+the venue serves the others. No venue order id is taken from a reply that has none (``base.venue_id``).
 
 Nothing is applied before approval: meanwhile the venue refuses new orders (``AWAITING_APPROVAL``),
 cancels still go out. An empty difference is applied at once: no one needs to approve nothing.
