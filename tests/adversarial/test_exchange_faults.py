@@ -127,17 +127,38 @@ def acted(case: Case) -> bool:
 
 class Terminal:
     """One terminal and one fake exchange on a loop of their own, for the whole module (starting a venue
-    costs seconds; the loop simply pauses between tests)."""
+    costs seconds; the loop simply pauses between tests). A case that left the venue unusable fails itself;
+    the next case starts on a fresh terminal (a new profile), so one failure does not hide the others."""
 
-    def __init__(self, profile: Path) -> None:
+    def __init__(self, root: Path) -> None:
+        self.root, self.starts = root, 0
         self.loop = asyncio.new_event_loop()
         self.fake = make_fake(auto_market=False)
         self.run(self.fake.start())
-        # ccxt's own throttle off: it would only queue this module's requests behind the feed's polls
-        self.s = Session(profile, self.fake, stream="poll", unknown_grace_s=0.5,
-                         ccxt={"timeout": int(TIMEOUT_S * 1000), "enableRateLimit": False})
-        self.run(self.s.start(), 30)
+        self.s: Session = self.run(self._start(), 30)
         self.prices = iter(range(58_000, 59_000))  # a new price per order: never a duplicate-order denial
+
+    async def _start(self) -> Session:
+        self.starts += 1
+        profile = self.root / f"profile{self.starts}"
+        profile.mkdir()
+        # ccxt's own throttle off: it would only queue this module's requests behind the feed's polls
+        s = Session(profile, self.fake, stream="poll", unknown_grace_s=0.5,
+                    ccxt={"timeout": int(TIMEOUT_S * 1000), "enableRateLimit": False})
+        return await s.start()
+
+    async def ready(self) -> Session:
+        """The terminal, ready for a case: the venue serving orders, no order working."""
+        self.fake.reset_faults()
+        s = self.s
+        try:
+            await until(lambda: s.venue.connected and s.venue.gate.is_open
+                        and not list(s.kernel.execution.working_orders()), 5, "the venue ready")
+        except AssertionError:
+            await s.close()
+            self.s = s = await self._start()
+        await s.tradable()
+        return s
 
     def run(self, coro, timeout: float = 20.0):
         return self.loop.run_until_complete(asyncio.wait_for(coro, timeout))
@@ -150,9 +171,7 @@ class Terminal:
 
 @pytest.fixture(scope="module")
 def terminal(tmp_path_factory):
-    profile = tmp_path_factory.mktemp("exchange-faults") / "profile"
-    profile.mkdir()
-    t = Terminal(profile)
+    t = Terminal(tmp_path_factory.mktemp("exchange-faults"))
     yield t
     t.close()
 
@@ -172,10 +191,7 @@ def test_exchange_fault(terminal, case, caplog):
 
 
 async def _case(term: Terminal, case: Case, caplog) -> None:
-    s, fake = term.s, term.fake
-    fake.reset_faults()
-    await until(lambda: s.venue.connected and s.venue.gate.is_open, 10, "the venue ready before the case")
-    await s.tradable()
+    s, fake = await term.ready(), term.fake
     seen0 = len(s.seen)
     posts0 = fake.requests.count(("POST", "/api/v3/order"))
     route = ROUTES[case.op]
