@@ -14,9 +14,15 @@ ORDERS        create with our client order id. A refusal (funds, invalid, rate l
               ``OrderRejected`` with a clear reason. No answer (timeout, 5xx, unreadable, duplicate id) is
               ``OrderStatusUnknown``: the order is looked up by client order id until found (acknowledged)
               or absent for ``unknown_grace_s`` (rejected as "not placed"); it is never re-sent.
+REPLIES       a body that is not JSON is ``UnreadableReply`` (``rest``), whatever ccxt made of it; an order
+              reply must carry its venue id and be about our order (``check_order``). An unreadable lookup
+              leaves an order "still unknown", never "found"; no venue id is taken from a reply without one.
 TRACKING      every ``order_poll_s``: open orders and recent trades of symbols with working orders; fills are
               reported before the final state of their order; ``max_failures`` failed polls in a row mean the
-              venue is lost: reconnect (with backoff and jitter) and reconcile again.
+              venue is lost: reconnect (with backoff and jitter) and reconcile again. One order the venue
+              will not look up (-1100, -2013, a reply about another order) is that order's trouble: shown
+              once, looked up again, never counted against the venue. A cancel whose answer was lost is
+              looked up before it is sent again.
 RATE LIMITS   ccxt's own throttle (``enableRateLimit``) paces requests; a 429/418 closes the ``RateGate`` for
               the venue's Retry-After (or our backoff): reads wait, a create is refused rather than queued.
 SECRETS       credentials go to the ccxt object only; every message is redacted (``ccxt_errors.redact``), and

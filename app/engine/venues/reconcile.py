@@ -114,7 +114,7 @@ def build_items(venue: str, journal: JournalView, view: VenueView, now: int) -> 
         items.append(ReconcileItem("unknown_to_us", cid or str(o["id"]), o["symbol"], text))
 
     for cid, order in working.items():
-        if cid in view.unresolved and cid not in open_by_cid:
+        if cid in view.unresolved:
             continue
         known_vid = venue_id(order.venue_order_id)
         got = fills.pop(cid, [])
