@@ -859,6 +859,8 @@ class CcxtVenue:
 
     def _canceled(self, t: _Tracked, res: dict) -> None:
         """The venue canceled ``t`` (``res``: its order after the cancel): report it once every fill is."""
+        if self._orders.get(t.cid) is not t:
+            return  # the poll found its end first
         t.canceled = True
         t.final_reason = "canceled"
         if t.vid is None:
