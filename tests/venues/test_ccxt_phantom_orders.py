@@ -170,6 +170,36 @@ def test_one_order_the_venue_refuses_to_look_up_does_not_stop_the_venue(profile,
     run(go())
 
 
+def test_a_restart_with_an_order_the_venue_will_not_look_up_still_becomes_ready(profile, fake_factory):
+    async def go():
+        fake = await fake_factory(auto_market=False).start()
+        try:
+            s1 = await Session(profile, fake, stream="poll").start()
+            await s1.tradable()
+            bad = s1.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
+            await until(lambda: s1.order(bad).status is S.ACCEPTED, 5, "ACCEPTED")
+            await s1.close()
+            fake.cancel_behind_our_back(bad)
+            fake.fail_next("GET /api/v3/order", 400, -1100,
+                           "Illegal characters found in parameter 'orderId'.", n=10_000)
+
+            s2 = await Session(profile, fake, approval="ask", stream="poll").start(wait_ready=False)
+            try:
+                await until(lambda: s2.venue.connected, 8, "ready: one order's trouble is not the venue's")
+                alert = [a for a in s2.of(Alert) if bad in a.message][-1]
+                assert "-1100" in alert.message and "check it on the exchange" in alert.message
+                assert s2.order(bad).status is S.ACCEPTED  # nothing guessed about it
+                good = s2.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 58_000.0)
+                await until(lambda: s2.order(good).status is S.ACCEPTED, 5, "another order served")
+                fake.reset_faults()
+                await until(lambda: s2.order(bad).status is S.CANCELED, 5, "resolved once it can be looked up")
+            finally:
+                await s2.close()
+        finally:
+            await fake.stop()
+    run(go())
+
+
 class CarelessVenue:
     """A venue adapter that acknowledges without an order id (what the ccxt adapter used to do): the journal
     must never take such an id, whichever adapter sends it."""

@@ -143,8 +143,15 @@ class CcxtVenue:
         return list(self._instruments.values())
 
     def open_orders(self) -> list[OpenOrderInfo]:
-        """The venue's open orders as of the last poll (fresh when the venue turns ready)."""
-        return list(self._open_cache)
+        """The venue's open orders as of the last poll (fresh when the venue turns ready), and every order of
+        ours whose end this adapter has not settled yet (UNKNOWN, not looked up, briefly missing): the
+        ExecutionEngine's reconcile on reconnect must not guess their end ("canceled"); this adapter reports
+        it when the venue tells."""
+        out = list(self._open_cache)
+        listed = {o.client_order_id for o in out}
+        out += [OpenOrderInfo(t.cid, t.vid or "", t.symbol, t.side, t.quantity, t.reported_qty, None)
+                for t in self._orders.values() if t.cid not in listed]
+        return out
 
     def submit(self, order: VenueOrder) -> None:
         if self.state != READY:
