@@ -38,7 +38,7 @@ from app.engine.messages import (
 )
 from app.engine.orders import InvalidTransition, Order
 from app.engine.store import Store
-from app.engine.venues.base import VenueAdapter, VenueOrder
+from app.engine.venues.base import VenueAdapter, VenueOrder, venue_id
 from app.engine.venues.events import OrderStatusUnknown
 from app.engine.working import WorkingExposure
 
@@ -297,7 +297,12 @@ class ExecutionEngine:
                     log.info("duplicate fill ignored: %s %s", event.venue, event.trade_id)
                 return
             if type(event) is OrderAccepted:
-                order.venue_order_id = event.venue_order_id
+                if venue_id(event.venue_order_id) is None:  # journaled, every later request would name it
+                    log.error("venue %s acknowledged %s without an order id (%r): ignored; the order stays "
+                              "%s until the venue names it", order.venue, order.client_order_id,
+                              event.venue_order_id, order.status.value)
+                    return
+                order.venue_order_id = venue_id(event.venue_order_id)
                 if order.status in (S.SUBMITTED, S.UNKNOWN):
                     self._set_status(order, S.ACCEPTED)
                 else:
@@ -320,8 +325,8 @@ class ExecutionEngine:
             log.warning("late or duplicate venue report ignored: %s (%r)", exc, event)
 
     def _on_fill(self, order: Order, fill: OrderFilled) -> None:
-        if order.venue_order_id is None:
-            order.venue_order_id = fill.venue_order_id
+        if venue_id(order.venue_order_id) is None:
+            order.venue_order_id = venue_id(fill.venue_order_id)
         order.apply_fill(fill.price, fill.quantity, fill.fee)
         self._persist(order)
         self._track(order)  # leaves shrink as the position grows (published next): exposure stays whole

@@ -24,6 +24,10 @@ Fault knobs (all reset by ``reset_faults``):
   partial_fills                                        crossing orders fill only half
   reject_next_order(code, msg)                         the next create gets this Binance error
   ws_silent                                            stop sending market data without closing sockets
+  fault(route, kind, n, reached=...)                   the next n requests on ``route`` get a broken reply
+                                                       of ``kind`` (FAULTS); with ``reached`` the exchange
+                                                       acted on the request first (an order was placed,
+                                                       canceled...) and only the reply is broken
 """
 from __future__ import annotations
 
@@ -48,11 +52,29 @@ ERRORS = {  # Binance error codes the fake can return (as Binance does, with the
     "bad_signature": (400, -1022, "Signature for this request is not valid."),
     "timestamp": (400, -1021, "Timestamp for this request is outside of the recvWindow."),
     "duplicate": (400, -2010, "Duplicate order sent."),
+    "illegal_order_id": (400, -1100, "Illegal characters found in parameter 'orderId'; legal range is "
+                                     "'^[0-9]{1,20}$'."),
     "too_many": (429, -1003, "Too many requests; current limit of IP is 6000 request weight per 1 minute."),
     "banned": (418, -1003, "Way too many requests; IP banned until {until}."),
     "internal": (500, -1000, "An unknown error occurred while processing the request."),
     "unavailable": (503, -1001, "Internal error; unable to process your request. Please try again."),
 }
+
+
+FAULTS = {  # kind -> what the client receives (see FakeBinance.fault)
+    "malformed": "200, a body that is not JSON at all",
+    "truncated": "200, the real reply cut off half-way",
+    "html": "a 502 (or ``status``) HTML error page, as a proxy or load balancer sends",
+    "empty": "200 with an empty body",
+    "5xx": "a 503 (or ``status``) Binance error -1001",
+    "429": "429 -1003 with Retry-After ``retry_after`` s",
+    "timeout": "the reply comes ``seconds`` s late (longer than the client waits)",
+    "wrong_order": "the reply describes another order (another id and client id)",
+    "no_id": "the real reply without orderId",
+    "no_status": "the real reply without status",
+    "not_found": "400 -2013 Order does not exist, whether or not it does",
+}
+_MUTATES = {"truncated", "wrong_order", "no_id", "no_status"}  # these need the real reply
 
 
 @dataclass
@@ -140,6 +162,24 @@ class FakeBinance:
         self.ws_silent = False
         self._gap: set[str] = set()
         self._reject_next: tuple[int, str] | None = None
+        self._faults: list[dict] = []
+
+    def fault(self, route: str, kind: str, n: int = 1, *, reached: bool | None = None,
+              status: int | None = None, retry_after: float = 1.0, seconds: float = 5.0) -> None:
+        """The next ``n`` requests on ``route`` ("GET /api/v3/order", or "*") get a broken reply of ``kind``
+        (one of ``FAULTS``). ``reached``: the exchange handled the request before the reply broke (default:
+        yes for the kinds that rewrite the real reply and for "timeout", no for the others)."""
+        if kind not in FAULTS:
+            raise ValueError(f"unknown fault {kind!r}; one of {sorted(FAULTS)}")
+        if reached is None:
+            reached = kind in _MUTATES or kind == "timeout"
+        if kind in _MUTATES and not reached:
+            raise ValueError(f"fault {kind!r} rewrites the real reply: it needs reached=True")
+        self._faults.append({"route": route, "kind": kind, "n": n, "reached": reached, "status": status,
+                             "retry_after": retry_after, "seconds": seconds})
+
+    def faults_left(self) -> int:
+        return sum(f["n"] for f in self._faults)
 
     def fail_next(self, route: str, status: int = 503, code: int = -1001, msg: str = "Internal error", n: int = 1,
                   retry_after: float | None = None) -> None:
@@ -342,7 +382,51 @@ class FakeBinance:
             delay = self._slow.get(route) or self._slow.get("*")
             if delay:
                 await asyncio.sleep(delay)
+            for f in self._faults:
+                if f["n"] > 0 and (f["route"] == "*" or f["route"] == route):
+                    f["n"] -= 1
+                    return await self._faulty(f, request, handler)
         return await handler(request)
+
+    async def _faulty(self, f: dict, request: web.Request, handler) -> web.StreamResponse:
+        """The broken reply of fault ``f`` (the real handler runs first when the fault ``reached`` it)."""
+        real = await handler(request) if f["reached"] else None
+        kind = f["kind"]
+        if kind == "timeout":
+            await asyncio.sleep(f["seconds"])
+            return real if real is not None else self._err("unavailable")
+        if kind == "malformed":
+            return web.Response(text="{'orderId': 12, status: NEW,,}", content_type="application/json")
+        if kind == "empty":
+            return web.Response(body=b"", content_type="application/json")
+        if kind == "html":
+            status = f["status"] or 502
+            page = (f"<html><head><title>{status} Bad Gateway</title></head><body><center><h1>{status} Bad "
+                    f"Gateway</h1></center><hr><center>nginx</center></body></html>")
+            return web.Response(text=page, status=status, content_type="text/html")
+        if kind == "5xx":
+            status, code, msg = ERRORS["unavailable"]
+            return self._error(f["status"] or status, code, msg)
+        if kind == "429":
+            status, code, msg = ERRORS["too_many"]
+            return self._error(status, code, msg, retry_after=f["retry_after"])
+        if kind == "not_found":
+            return self._err("no_such_order")
+        assert isinstance(real, web.Response) and real.text is not None
+        if kind == "truncated":
+            return web.Response(text=real.text[: len(real.text) // 2], status=real.status,
+                                content_type="application/json")
+        body = json.loads(real.text)
+        rows = body if isinstance(body, list) else [body]
+        for row in rows:
+            if kind == "no_id":
+                row.pop("orderId", None)
+            elif kind == "no_status":
+                row.pop("status", None)
+            elif kind == "wrong_order" and "orderId" in row:
+                row["orderId"] = int(row["orderId"]) + 7_000_000
+                row["clientOrderId"] = f"someone-else-{row['orderId']}"
+        return web.json_response(body, status=real.status)
 
     @staticmethod
     def _error(status: int, code: int, msg: str, retry_after: float | None = None) -> web.Response:
@@ -514,9 +598,11 @@ class FakeBinance:
             body["fills"] = fills
         return web.json_response(body)
 
-    def _find(self, params: dict) -> FakeOrder | None:
+    def _find(self, params: dict) -> FakeOrder | web.Response | None:
         m = self._market(params)
         if "orderId" in params:
+            if not params["orderId"].isdigit() or len(params["orderId"]) > 20:
+                return self._err("illegal_order_id")
             o = self.orders.get(int(params["orderId"]))
             return o if o is not None and m is not None and o.symbol == m.id else None
         cid = params.get("origClientOrderId")
@@ -525,6 +611,8 @@ class FakeBinance:
 
     async def _cancel(self, params: dict) -> web.Response:
         o = self._find(params)
+        if isinstance(o, web.Response):
+            return o
         if o is None or o.status not in ("NEW", "PARTIALLY_FILLED"):
             return self._err("unknown_order")
         o.status, o.update_time = "CANCELED", self.now_ms()
@@ -532,6 +620,8 @@ class FakeBinance:
 
     async def _query(self, params: dict) -> web.Response:
         o = self._find(params)
+        if isinstance(o, web.Response):
+            return o
         if o is None:
             return self._err("no_such_order")
         return web.json_response(o.as_json())

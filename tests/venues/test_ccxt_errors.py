@@ -8,7 +8,10 @@ import pytest
 from ccxt.base import errors as ccxt_errors
 
 from app.engine.venues.backoff import Backoff, parse_retry_after
-from app.engine.venues.ccxt_errors import POLICIES, classify, detail, is_definite_refusal, redact
+from app.engine.venues.base import venue_id
+from app.engine.venues.ccxt_errors import (
+    POLICIES, UnreadableReply, check_order, classify, detail, is_definite_refusal, redact, unreadable_body,
+)
 
 ALL = [c for _, c in inspect.getmembers(ccxt_errors, inspect.isclass) if issubclass(c, ccxt.BaseError)]
 
@@ -87,3 +90,43 @@ def test_retry_after_header_forms():
     assert parse_retry_after("1.5") == 1.5
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+@pytest.mark.parametrize("status, reason, body, says", [
+    (200, "OK", "{'orderId': 12, status: NEW,,}", "HTTP 200 OK with a body that is not valid JSON (malformed"),
+    (200, "OK", '{"symbol": "BTCUSDT", "orderId": 4', "not valid JSON (cut off"),
+    (200, "OK", "", "HTTP 200 OK with an empty body"),
+    (502, "Bad Gateway", "<html><head><title>502 Bad Gateway</title></head></html>",
+     "HTTP 502 Bad Gateway with an HTML page instead of JSON: '502 Bad Gateway'"),
+])
+def test_an_unreadable_reply_says_what_came_back_not_5xx(status, reason, body, says):
+    text = unreadable_body(status, reason, body)
+    assert text is not None and says in text and "5xx" not in text
+    policy = classify(UnreadableReply(text))
+    assert (policy.kind, is_definite_refusal(UnreadableReply(text))) == ("response", False)
+    assert "unreadable reply from the exchange" in policy.message("binance", detail(UnreadableReply(text)))
+    assert "5xx" not in POLICIES["ExchangeNotAvailable"].title  # ccxt raises it for refused connections too
+
+
+@pytest.mark.parametrize("body", ['{"orderId": 1}', "[]", "1700000000000", "pong"])
+def test_readable_or_plain_text_bodies_are_left_to_ccxt(body):
+    assert unreadable_body(200, "OK", body) is None
+
+
+def test_an_order_reply_must_name_our_order():
+    ok = {"id": "17", "clientOrderId": "c1", "status": "open"}
+    assert check_order(ok, "lookup", "c1", "17", True) is ok
+    assert check_order({"id": 17, "clientOrderId": None}, "create", "c1")["id"] == 17  # not echoed: fine
+    for reply, words in [({"id": None, "clientOrderId": None, "status": None}, "has no order id"),
+                         ({"id": "None", "clientOrderId": "c1", "status": "open"}, "has no order id"),
+                         ("{garbage", "is not an order"),
+                         ({"id": "18", "clientOrderId": "other", "status": "open"}, "about another order"),
+                         ({"id": "18", "clientOrderId": "c1", "status": "open"}, "about another order"),
+                         ({"id": "17", "clientOrderId": "c1", "status": None}, "has no status")]:
+        with pytest.raises(UnreadableReply, match=words):
+            check_order(reply, "lookup", "c1", "17", True)
+
+
+def test_no_venue_id_is_made_of_a_missing_value():
+    assert [venue_id(v) for v in (None, "", " ", "None", "null", "undefined")] == [None] * 6
+    assert venue_id(12345) == "12345" and venue_id(" 7 ") == "7"

@@ -22,6 +22,17 @@ from app.engine.instruments import Instrument
 from app.engine.messages import OrderType, Side
 
 Report = Callable[[Any], None]
+_NO_ID = frozenset({"", "none", "null", "nil", "undefined", "nan"})
+
+
+def venue_id(value: object) -> str | None:
+    """A venue order id as text, or None when the venue gave none: ``None``, ``""``, or the text a careless
+    ``str()`` makes of a missing value (``"None"``, ``"null"``...). No order is journaled with such an id:
+    every later request for it would ask the venue for ``orderId=None``."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return None if text.lower() in _NO_ID else text
 
 
 @dataclass(frozen=True, slots=True)

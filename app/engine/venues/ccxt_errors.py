@@ -13,7 +13,9 @@ class ccxt ships today has an entry of its own. Kinds:
               answer did not arrive is UNKNOWN and reconciled by client order id, never re-sent
   nonce       our clock is off (timestamp outside recvWindow): re-synchronise, then retry reads
   sequence    an order-book sequence gap or checksum mismatch: drop the book and take a fresh snapshot
-  response    the venue answered something unreadable: retried for reads, UNKNOWN for a create
+  response    the venue answered something unreadable (not JSON, empty, an HTML error page, cut off) or an
+              order reply without its id/status or about another order (``UnreadableReply``): retried for
+              reads, UNKNOWN for a create; a lookup answered so is "still unknown", never "found"
   closed      we closed the exchange object ourselves: stop quietly
   unknown     anything else: logged with the class name; a create is UNKNOWN
 
@@ -22,9 +24,12 @@ credential from a message before it reaches a log, an event or the screen.
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
+
+from app.engine.venues.base import venue_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +110,7 @@ POLICIES: dict[str, ErrorPolicy] = {
     "OperationFailed": ErrorPolicy("unknown", True, "the operation failed at the venue",
                                    "Reads are retried; an order in doubt is reconciled by its id."),
     "NetworkError": ErrorPolicy("network", True, "network error", "Retrying with backoff."),
-    "ExchangeNotAvailable": ErrorPolicy("network", True, "the venue is unreachable or failing (5xx)",
+    "ExchangeNotAvailable": ErrorPolicy("network", True, "the venue is unreachable or failing",
                                         "Retrying with backoff."),
     "OnMaintenance": ErrorPolicy("network", True, "the venue is under maintenance",
                                  "Retrying with backoff until it is back."),
@@ -129,10 +134,71 @@ POLICIES: dict[str, ErrorPolicy] = {
 }
 _FALLBACK = ErrorPolicy("unknown", True, "unexpected error",
                         "Reads are retried; an order in doubt is reconciled by its id. See the log.")
+UNREADABLE = ErrorPolicy("response", True, "unreadable reply from the exchange",
+                         "Retried; an order in doubt stays UNKNOWN until found by its client order id.")
+
+
+class UnreadableReply(Exception):
+    """The exchange answered, but not with something Kestrel can act on: a body that is not the JSON its API
+    speaks (empty, an HTML error page, malformed or cut-off JSON), or an order reply without its id or status,
+    or about another order. ccxt passes many of these through as an order of ``None`` fields; taking one
+    for an answer made phantom orders. ``per_order``: the body was fine, only this order's reply was wrong
+    (so it says nothing about the venue as a whole)."""
+
+    def __init__(self, message: str, per_order: bool = False) -> None:
+        super().__init__(message)
+        self.per_order = per_order
+
+
+def unreadable_body(status: int, reason: str, body: str | None) -> str | None:
+    """Why an HTTP reply cannot be read as JSON, in a person's words; None when it can (or is plain text,
+    which some APIs send on purpose, e.g. a bare timestamp: ccxt's own parsing judges that)."""
+    head = f"HTTP {status} {reason or ''}".strip()
+    text = (body or "").strip()
+    if not text:
+        return None if status == 204 else f"{head} with an empty body"
+    if text[0] == "<":
+        m = re.search(r"<title>(.*?)</title>", text, re.I | re.S)
+        title = f": {' '.join(m.group(1).split())[:80]!r}" if m else ""
+        return f"{head} with an HTML page instead of JSON{title}"
+    if text[0] in "{[":
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            cut_off = exc.pos >= len(text) - 1 or exc.msg.startswith("Unterminated")
+            return (f"{head} with a body that is not valid JSON ({'cut off' if cut_off else 'malformed'}, "
+                    f"{len(text)} bytes: {text[:60]!r}{'…' if len(text) > 60 else ''})")
+    return None
+
+
+def check_order(reply: Any, what: str, cid: str | None = None, vid: str | None = None,
+                need_status: bool = False) -> dict:
+    """``reply`` if it is an order reply Kestrel can act on: a dict with the venue's order id, about our order
+    (``cid``/``vid`` when given and the reply names them), with a status when ``need_status``. Otherwise
+    ``UnreadableReply`` naming what was wrong (``what``: "create", "lookup", "cancel"...)."""
+    if not isinstance(reply, dict):
+        raise UnreadableReply(f"the {what} reply is not an order ({type(reply).__name__})")
+    rid = venue_id(reply.get("id"))
+    other = reply.get("clientOrderId")
+    if rid is None:
+        fields = ", ".join(f"{k}={reply.get(k)!r}" for k in ("clientOrderId", "status") if reply.get(k))
+        raise UnreadableReply(f"the {what} reply has no order id ({fields or 'no readable field'})",
+                              per_order=bool(fields))
+    if (cid and other and other != cid) or (vid and rid != vid):
+        raise UnreadableReply(f"the {what} reply is about another order (id {rid}, client id {other}) than "
+                              f"ours ({'id ' + vid + ', ' if vid else ''}client id {cid})", per_order=True)
+    if need_status and not reply.get("status"):
+        raise UnreadableReply(f"the {what} reply of order {rid} has no status", per_order=True)
+    return reply
 
 
 def classify(exc: BaseException) -> ErrorPolicy:
     """The policy of the nearest class in ``exc``'s hierarchy that has one."""
+    if isinstance(exc, UnreadableReply):
+        return UNREADABLE
+    pinned = getattr(exc, "kestrel_policy", None)  # set by the adapter that saw the HTTP status (429 vs 418)
+    if isinstance(pinned, ErrorPolicy):
+        return pinned
     for cls in type(exc).__mro__:
         policy = POLICIES.get(cls.__name__)
         if policy is not None and cls.__module__.startswith("ccxt"):
@@ -175,7 +241,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
 def detail(exc: BaseException, secrets: Iterable[str] = (), limit: int = 240) -> str:
     """A short, redacted one-line detail of ``exc`` for messages (the venue's own words, when present)."""
     text = redact(" ".join(str(exc).split()), secrets)
-    m = re.search(r"\{.*\}", text)
+    m = None if isinstance(exc, UnreadableReply) else re.search(r"\{.*\}", text)
     if m and len(m.group(0)) < limit:  # the venue's JSON error body says it best
         text = m.group(0)
     if len(text) > limit:

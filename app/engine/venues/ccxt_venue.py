@@ -14,9 +14,15 @@ ORDERS        create with our client order id. A refusal (funds, invalid, rate l
               ``OrderRejected`` with a clear reason. No answer (timeout, 5xx, unreadable, duplicate id) is
               ``OrderStatusUnknown``: the order is looked up by client order id until found (acknowledged)
               or absent for ``unknown_grace_s`` (rejected as "not placed"); it is never re-sent.
+REPLIES       a body that is not JSON is ``UnreadableReply`` (``rest``), whatever ccxt made of it; an order
+              reply must carry its venue id and be about our order (``check_order``). An unreadable lookup
+              leaves an order "still unknown", never "found"; no venue id is taken from a reply without one.
 TRACKING      every ``order_poll_s``: open orders and recent trades of symbols with working orders; fills are
               reported before the final state of their order; ``max_failures`` failed polls in a row mean the
-              venue is lost: reconnect (with backoff and jitter) and reconcile again.
+              venue is lost: reconnect (with backoff and jitter) and reconcile again. One order the venue
+              will not look up (-1100, -2013, a reply about another order) is that order's trouble: shown
+              once, looked up again, never counted against the venue. A cancel whose answer was lost is
+              looked up before it is sent again.
 RATE LIMITS   ccxt's own throttle (``enableRateLimit``) paces requests; a 429/418 closes the ``RateGate`` for
               the venue's Retry-After (or our backoff): reads wait, a create is refused rather than queued.
 SECRETS       credentials go to the ccxt object only; every message is redacted (``ccxt_errors.redact``), and
@@ -25,6 +31,7 @@ SECRETS       credentials go to the ccxt object only; every message is redacted 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from dataclasses import dataclass, field
@@ -36,8 +43,10 @@ from app.engine.messages import (
     VenueStatus,
 )
 from app.engine.venues.backoff import Backoff, RateGate, parse_retry_after
-from app.engine.venues.base import OpenOrderInfo, Report, VenueOrder
-from app.engine.venues.ccxt_errors import POLICIES, classify, detail, is_definite_refusal
+from app.engine.venues.base import OpenOrderInfo, Report, VenueOrder, venue_id
+from app.engine.venues.ccxt_errors import (
+    POLICIES, UnreadableReply, check_order, classify, detail, is_definite_refusal, unreadable_body,
+)
 from app.engine.venues.ccxt_feed import CcxtFeed
 from app.engine.venues.config import CcxtVenueConfig
 from app.engine.venues.credentials import Credentials
@@ -58,6 +67,19 @@ class VenueLost(Exception):
 
 
 @dataclass
+class _Reply:
+    """The HTTP reply behind one ``rest`` call (the last one, if the call made several)."""
+
+    status: int = 0
+    headers: dict = field(default_factory=dict)
+    unreadable: str | None = None  # why its body is not JSON (see ccxt_errors.unreadable_body)
+
+
+_REPLY: contextvars.ContextVar[_Reply | None] = contextvars.ContextVar("kestrel_ccxt_reply", default=None)
+_PER_ORDER = ("order", "request")  # a refusal about one order (-1100, -2013...): says nothing of the venue
+
+
+@dataclass
 class _Tracked:
     """Our view of one of our orders at this venue."""
 
@@ -74,6 +96,8 @@ class _Tracked:
     canceled: bool = False  # the venue confirmed a cancel; waiting for fills to be reported first
     cancel_filled: float = 0.0  # the filled quantity the venue's cancel answer showed
     final_reason: str = ""
+    missing_since: float = 0.0  # monotonic time the venue first had no record of it (0: it had)
+    trouble: str = ""  # the last per-order failure shown to the trader (shown once per distinct text)
 
 
 class CcxtVenue:
@@ -107,7 +131,6 @@ class CcxtVenue:
         self._proposal_items: tuple = ()
         self._closing = False
         self._last_time_sync = 0.0
-        self._last_http: tuple[int, dict] = (0, {})
         self.time_offset_ms = 0
         self.stats = {"connects": 0, "disconnects": 0, "rate_limited": 0, "unknown_creates": 0, "resyncs": 0}
 
@@ -120,8 +143,15 @@ class CcxtVenue:
         return list(self._instruments.values())
 
     def open_orders(self) -> list[OpenOrderInfo]:
-        """The venue's open orders as of the last poll (fresh when the venue turns ready)."""
-        return list(self._open_cache)
+        """The venue's open orders as of the last poll (fresh when the venue turns ready), and every order of
+        ours whose end this adapter has not settled yet (UNKNOWN, not looked up, briefly missing): the
+        ExecutionEngine's reconcile on reconnect must not guess their end ("canceled"); this adapter reports
+        it when the venue tells."""
+        out = list(self._open_cache)
+        listed = {o.client_order_id for o in out}
+        out += [OpenOrderInfo(t.cid, t.vid or "", t.symbol, t.side, t.quantity, t.reported_qty, None)
+                for t in self._orders.values() if t.cid not in listed]
+        return out
 
     def submit(self, order: VenueOrder) -> None:
         if self.state != READY:
@@ -253,8 +283,11 @@ class CcxtVenue:
         ex = klass(options)
         original = ex.on_rest_response
 
-        def on_rest_response(code, reason, url, method, headers, body, *rest):  # the HTTP status of errors
-            self._last_http = (int(code or 0), dict(headers or {}))
+        def on_rest_response(code, reason, url, method, headers, body, *rest):  # what ``rest`` needs to know
+            reply = _REPLY.get()
+            if reply is not None:
+                reply.status, reply.headers = int(code or 0), dict(headers or {})
+                reply.unreadable = reply.unreadable or unreadable_body(reply.status, reason, body)
             return original(code, reason, url, method, headers, body, *rest)
 
         ex.on_rest_response = on_rest_response
@@ -267,20 +300,33 @@ class CcxtVenue:
         return ex
 
     async def rest(self, fn: Callable[..., Awaitable], *args: Any) -> Any:
-        """One REST call through the rate gate; a 429/418 closes the gate for the venue's Retry-After."""
+        """One REST call through the rate gate; a 429/418 closes the gate for the venue's Retry-After.
+
+        A reply whose body is not JSON (empty, an HTML error page, malformed or cut off) raises
+        ``UnreadableReply`` saying so, whatever ccxt made of it: ccxt returns such a body to a create or a
+        lookup as an order of ``None`` fields, and labels an HTML 502 like a refused connection."""
         await self.gate.wait()
+        reply = _Reply()
+        token = _REPLY.set(reply)
         try:
-            return await fn(*args)
+            result = await fn(*args)
         except Exception as exc:
             policy = classify(exc)
             if policy.kind == "rate_limit":
-                self._rate_limited(exc)
+                self._rate_limited(exc, reply)
             elif policy.kind == "nonce":
                 self._spawn(self._sync_time(force=True))
+            elif reply.unreadable and policy.kind in ("network", "response", "unknown", "request"):
+                raise UnreadableReply(reply.unreadable) from exc
             raise
+        finally:
+            _REPLY.reset(token)
+        if reply.unreadable:
+            raise UnreadableReply(reply.unreadable)
+        return result
 
-    def _rate_limited(self, exc: BaseException) -> None:
-        status, headers = getattr(self, "_last_http", (0, {}))
+    def _rate_limited(self, exc: BaseException, reply: _Reply) -> None:
+        status, headers = reply.status, reply.headers
         retry = None
         for k, v in headers.items():
             if k.lower() == "retry-after":
@@ -290,6 +336,10 @@ class CcxtVenue:
         self.stats["rate_limited"] += 1
         self.gate.close_for(wait, "banned (418)" if ban else "rate limited (429)")
         policy = POLICIES["DDoSProtection" if ban else "RateLimitExceeded"]
+        try:
+            exc.kestrel_policy = policy  # type: ignore[attr-defined]  # ccxt says DDoSProtection to a 429
+        except AttributeError:
+            pass
         source = "Retry-After" if retry is not None else "backoff"
         self.emit_error("rate_limit", "rate limit", policy.message(self.name, f"{source} {wait:g} s"), wait,
                         alert="warning" if ban or wait >= 10 else None)
@@ -369,6 +419,10 @@ class CcxtVenue:
         view = await self._fetch_view()
         items = build_items(self.name, self.journal, view, self.now_ms()) if self.journal else []
         self._adopt(view)
+        for cid, text in view.unresolved.items():
+            t = self._orders.get(cid)
+            if t is not None:
+                self._order_trouble(t, text)
         if items and self.approval != "auto":
             self.pending = ReconciliationProposed(self.name, tuple(items), self.now_ms())
             self._approved.clear()
@@ -425,19 +479,37 @@ class CcxtVenue:
         symbols = sorted(set(self._instruments) | {o.symbol for o in working})
         open_orders: list[dict] = []
         for sym in symbols:
-            open_orders += await self.rest(ex.fetch_open_orders, sym)
+            open_orders += self._open_rows(await self.rest(ex.fetch_open_orders, sym))
         open_cids = {o.get("clientOrderId") for o in open_orders}
         by_cid: dict[str, dict | None] = {}
+        unresolved: dict[str, str] = {}
         for o in working:
             if o.client_order_id not in open_cids:
-                by_cid[o.client_order_id] = await self._find_by_client_id(o.client_order_id, o.symbol,
-                                                                          o.venue_order_id)
+                try:
+                    by_cid[o.client_order_id] = await self._find_by_client_id(o.client_order_id, o.symbol,
+                                                                              o.venue_order_id)
+                except Exception as exc:  # noqa: BLE001 - one order's trouble is not the venue's
+                    if not _per_order(exc):
+                        raise
+                    unresolved[o.client_order_id] = detail(exc, self.secrets())
         trades: list[dict] = []
         if working:
             since = min(o.created_ts for o in working) - 60_000
             for sym in sorted({o.symbol for o in working}):
                 trades += await self.rest(ex.fetch_my_trades, sym, since)
-        return VenueView(open_orders, by_cid, trades)
+        return VenueView(open_orders, by_cid, trades, unresolved)
+
+    @staticmethod
+    def _open_rows(rows: Any) -> list[dict]:
+        """An open-orders reply, each row an order with its id: anything else is unreadable (the whole reply:
+        a poll that cannot see which orders are open must not conclude that ours are not)."""
+        if not isinstance(rows, list):
+            raise UnreadableReply(f"the open-orders reply is not a list ({type(rows).__name__})")
+        for o in rows:
+            check_order(o, "open-orders")
+            if not o.get("symbol"):
+                raise UnreadableReply(f"the open-orders reply has an order without a symbol (id {o['id']})")
+        return rows
 
     def _adopt(self, view: VenueView) -> None:
         """Track every journal order that the venue still has open (or that we still think working)."""
@@ -447,16 +519,17 @@ class CcxtVenue:
         for o in self.journal.working(self.name):
             t = self._orders.get(o.client_order_id)
             if t is None:
-                t = _Tracked(o.client_order_id, o.symbol, o.side, o.quantity, o.created_ts, o.venue_order_id,
-                             reported_qty=o.filled_qty)
+                t = _Tracked(o.client_order_id, o.symbol, o.side, o.quantity, o.created_ts,
+                             venue_id(o.venue_order_id), reported_qty=o.filled_qty)
                 self._orders[o.client_order_id] = t
             if t.vid:
                 self._by_vid[t.vid] = t.cid
-        for o in view.open_orders + [o for o in view.by_client_id.values() if o]:
-            cid = o.get("clientOrderId")
+        seen = [(o.get("clientOrderId"), o) for o in view.open_orders]
+        for cid, o in seen + [(c, o) for c, o in view.by_client_id.items() if o]:
             t = self._orders.get(cid)
-            if t is not None:
-                t.vid = str(o["id"])
+            vid = venue_id(o.get("id"))
+            if t is not None and vid is not None:
+                t.vid = vid
                 self._by_vid[t.vid] = cid
 
     def _apply(self, items: tuple | list, actor: str) -> None:
@@ -493,8 +566,8 @@ class CcxtVenue:
                 if policy.kind == "auth":
                     raise
                 failures += 1
-                log.warning("%s: order poll failed (%d/%d): %s", self.name, failures,
-                            self.config.max_failures, detail(exc, self.secrets()))
+                log.warning("%s: order poll failed (%d/%d): %s (%s)", self.name, failures,
+                            self.config.max_failures, policy.title, detail(exc, self.secrets()))
                 if failures >= self.config.max_failures:
                     raise VenueLost(f"{failures} order polls failed in a row ({policy.title})") from None
 
@@ -505,15 +578,18 @@ class CcxtVenue:
         cache: list[OpenOrderInfo] = []
         for sym in symbols:
             ours = [t for t in tracked if t.symbol == sym]
-            opens = await self.rest(ex.fetch_open_orders, sym)
+            opens = self._open_rows(await self.rest(ex.fetch_open_orders, sym))
             cache += [open_info(o) for o in opens]
             open_by_cid = {o.get("clientOrderId"): o for o in opens}
             since = max(min(t.created_ms for t in ours) - 5_000, self.now_ms() - 23 * 3_600_000)
             trades = await self.rest(ex.fetch_my_trades, sym, since)
             self._report_trades(trades)
             for t in ours:
+                if self._orders.get(t.cid) is not t:
+                    continue  # settled meanwhile (its cancel answered while this poll awaited the venue)
                 o = open_by_cid.get(t.cid)
                 if o is not None:
+                    t.missing_since = 0.0
                     if t.vid is None:
                         t.vid = str(o["id"])
                         self._by_vid[t.vid] = t.cid
@@ -522,9 +598,48 @@ class CcxtVenue:
                 if t.canceled:
                     found = {"status": "canceled", "filled": t.cancel_filled, "id": t.vid}
                 else:
-                    found = await self._find_by_client_id(t.cid, t.symbol, t.vid)
+                    try:
+                        found = await self._find_by_client_id(t.cid, t.symbol, t.vid)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - one order's trouble is not the venue's
+                        if not _per_order(exc):
+                            raise
+                        self._order_trouble(t, detail(exc, self.secrets()))
+                        continue
+                if self._orders.get(t.cid) is not t:
+                    continue
+                if t.trouble:
+                    log.warning("%s: order %s can be looked up again", self.name, t.cid)
+                    t.trouble = ""
+                if found is None and self._still_missing(t):
+                    continue
+                t.missing_since = 0.0
                 self._settle(t, found)
         self._open_cache = cache
+
+    def _still_missing(self, t: _Tracked) -> bool:
+        """A live order the venue has no record of: wait ``unknown_grace_s`` before believing it (a venue's
+        order index can lag, or one lookup be wrong); True while waiting."""
+        now = time.monotonic()
+        if not t.missing_since:
+            t.missing_since = now
+            log.warning("%s: order %s is neither open nor found at the venue; looking again for %g s",
+                        self.name, t.cid, self.config.unknown_grace_s)
+        return now - t.missing_since < self.config.unknown_grace_s
+
+    def _order_trouble(self, t: _Tracked, text: str) -> None:
+        """One order cannot be looked up (the venue refuses that request, or answers about another order):
+        show it once per distinct failure; the order stays as it is, counting toward limits, and is looked up
+        again at the next poll while the venue serves every other order."""
+        if text == t.trouble:
+            log.debug("%s: order %s still cannot be looked up: %s", self.name, t.cid, text)
+            return
+        t.trouble = text
+        self.emit_error("order", "lookup", f"{self.name}: order {t.cid} ({t.symbol}) cannot be looked up "
+                        f"({text}). Its state is left as it is and keeps counting toward limits; "
+                        f"Kestrel keeps looking it up while the venue serves other orders. If this persists, "
+                        f"check it on the exchange.", alert="warning")
 
     def _report_trades(self, trades: list[dict]) -> None:
         now = self.now_ms()
@@ -575,13 +690,27 @@ class CcxtVenue:
             self._by_vid.pop(t.vid, None)
 
     async def _find_by_client_id(self, cid: str, symbol: str, vid: str | None = None) -> dict | None:
-        """The venue's order with our client order id, or None if it has none (raises on network errors)."""
+        """The venue's order with our client order id, or None if it has none.
+
+        Raises on network errors and on replies that cannot be read, lack the order's id or status, or are
+        about another order (``UnreadableReply``): such a lookup leaves the order "still unknown", it never
+        counts as "found". A venue id the venue refuses or does not know (-1100, -2013) is retried by client
+        order id."""
         ex = self.exchange
+        vid = venue_id(vid)
+        if vid:
+            try:
+                return check_order(await self.rest(ex.fetch_order, vid, symbol), "lookup", cid, vid, True)
+            except Exception as exc:
+                if not _per_order(exc):
+                    raise
+                log.info("%s: lookup of order %s by its venue id %s failed (%s); asking by client order id",
+                         self.name, cid, vid, detail(exc, self.secrets()))
         try:
-            if vid:
-                return await self.rest(ex.fetch_order, vid, symbol)
             if self.config.lookup_by_client_id == "param":
-                return await self.rest(ex.fetch_order, None, symbol, {self.config.client_order_id_param: cid})
+                by_cid = {self.config.client_order_id_param: cid}
+                reply = await self.rest(ex.fetch_order, None, symbol, by_cid)
+                return check_order(reply, "lookup", cid, None, True)
         except Exception as exc:
             if type(exc).__name__ in ("OrderNotFound", "OrderNotCached"):
                 return None
@@ -599,9 +728,11 @@ class CcxtVenue:
                 if classify(exc).kind in ("request",):
                     continue
                 raise
+            if not isinstance(orders, list):
+                raise UnreadableReply(f"the {fetch} reply is not a list ({type(orders).__name__})")
             for o in orders:
-                if o.get("clientOrderId") == cid:
-                    return o
+                if isinstance(o, dict) and o.get("clientOrderId") == cid:
+                    return check_order(o, "lookup", cid, None, True)
         return None
 
     # ------------------------------------------------------------------------------------------ orders
@@ -611,8 +742,8 @@ class CcxtVenue:
         otype = "limit" if order.order_type == OrderType.LIMIT else "market"
         side = "buy" if order.side == Side.BUY else "sell"
         try:
-            res = await self.rest(ex.create_order, order.symbol, otype, side, order.quantity, order.price,
-                                  params)
+            res = check_order(await self.rest(ex.create_order, order.symbol, otype, side, order.quantity,
+                                              order.price, params), "create", t.cid)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - classified: refused, or unknown
@@ -635,8 +766,9 @@ class CcxtVenue:
         self._accepted(t, res)
 
     def _accepted(self, t: _Tracked, res: dict) -> None:
+        """The venue has the order: ``res`` passed ``check_order`` (it carries the venue's id)."""
         now = self.now_ms()
-        t.vid = str(res.get("id"))
+        t.vid = str(res["id"])
         self._by_vid[t.vid] = t.cid
         t.phase = "live"
         self.on_report(OrderAccepted(t.cid, t.vid, t.symbol, now))
@@ -654,22 +786,29 @@ class CcxtVenue:
         -> rejected as never placed. Lookups that fail (network) are retried with backoff."""
         backoff = Backoff(0.2, 5.0)
         started = time.monotonic()
+        absent = 0  # "not found" answers in a row
         while not self._closing:
             await asyncio.sleep(backoff.next_delay())
             try:
                 found = await self._find_by_client_id(t.cid, t.symbol)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001
-                log.info("%s: lookup of UNKNOWN order %s failed (%s); retrying", self.name, t.cid,
-                         detail(exc, self.secrets()))
+            except Exception as exc:  # noqa: BLE001 - still unknown: never "found", never "absent"
+                text = detail(exc, self.secrets())
+                absent = 0
+                title = classify(exc).title
+                log.info("%s: lookup of UNKNOWN order %s failed: %s (%s); it stays UNKNOWN, looking again",
+                         self.name, t.cid, title, text)
+                if _per_order(exc) or time.monotonic() - started >= self.config.unknown_grace_s:
+                    self._order_trouble(t, f"{title}: {text}")
                 continue
             if found is not None:
                 log.warning("%s: UNKNOWN order %s found at the venue as %s (%s)", self.name, t.cid,
                             found.get("id"), found.get("status"))
                 self._accepted(t, found)
                 return
-            if time.monotonic() - started >= self.config.unknown_grace_s:
+            absent += 1
+            if time.monotonic() - started >= self.config.unknown_grace_s and absent >= 2:
                 self._untrack(t.cid)
                 why = (f"not placed: the venue has no order with this client order id "
                        f"{self.config.unknown_grace_s:g} s after the create went unanswered")
@@ -677,6 +816,8 @@ class CcxtVenue:
                 return
 
     async def _cancel(self, t: _Tracked) -> None:
+        """Cancel ``t``. A cancel whose answer was lost or unreadable may have taken effect: the order is
+        looked up before the cancel is sent again (at most 3 sends); a refusal is ``CancelRejected``."""
         ex = self.exchange
         backoff = Backoff(0.2, 2.0)
         for attempt in range(3):
@@ -686,24 +827,61 @@ class CcxtVenue:
                 else:
                     res = await self.rest(ex.cancel_order, None, t.symbol,
                                           {self.config.client_order_id_param: t.cid})
+                res = check_order(res, "cancel", t.cid, t.vid, True)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001
                 policy = classify(exc)
                 text = detail(exc, self.secrets())
                 if policy.retry and policy.kind in ("network", "response", "unknown") and attempt < 2:
+                    log.warning("%s: cancel of %s: %s (%s); looking the order up before sending it again",
+                                self.name, t.cid, policy.title, text)
                     await asyncio.sleep(backoff.next_delay())
+                    if await self._cancel_took_effect(t):
+                        return
                     continue
                 self.on_report(CancelRejected(t.cid, policy.message(self.name, text), self.now_ms()))
                 return
-            t.canceled = True
-            t.final_reason = "canceled"
-            if t.vid is None and res.get("id"):
-                t.vid = str(res["id"])
-                self._by_vid[t.vid] = t.cid
-            filled = t.cancel_filled = float(res.get("filled") or 0.0)
-            if filled <= t.reported_qty + 1e-12:
-                self.on_report(OrderCanceled(t.cid, t.symbol, "canceled", self.now_ms()))
-                self._untrack(t.cid)
-            # else: fills first; the next poll reports them, then the cancel (see _poll_orders)
+            self._canceled(t, res)
             return
+
+    async def _cancel_took_effect(self, t: _Tracked) -> bool:
+        """After a cancel whose answer was lost: is the order no longer open (its end is then reported here,
+        or by the poll when it filled)? False when it is open, absent or cannot be looked up: send again."""
+        try:
+            found = await self._find_by_client_id(t.cid, t.symbol, t.vid)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - cannot tell: a cancel only reduces risk, send it again
+            log.info("%s: lookup of %s after its cancel failed (%s)", self.name, t.cid,
+                     detail(exc, self.secrets()))
+            return False
+        if found is None or found.get("status") == "open":
+            return False
+        if found.get("status") in ("canceled", "expired", "rejected"):
+            log.warning("%s: the cancel of %s took effect (the venue has it %s)", self.name, t.cid,
+                        found.get("status"))
+            self._canceled(t, found)
+        return True
+
+    def _canceled(self, t: _Tracked, res: dict) -> None:
+        """The venue canceled ``t`` (``res``: its order after the cancel): report it once every fill is."""
+        if self._orders.get(t.cid) is not t:
+            return  # the poll found its end first
+        t.canceled = True
+        t.final_reason = "canceled"
+        if t.vid is None:
+            t.vid = str(res["id"])
+            self._by_vid[t.vid] = t.cid
+        filled = t.cancel_filled = float(res.get("filled") or 0.0)
+        if filled <= t.reported_qty + 1e-12:
+            self.on_report(OrderCanceled(t.cid, t.symbol, "canceled", self.now_ms()))
+            self._untrack(t.cid)
+        # else: fills first; the next poll reports them, then the cancel (see _poll_orders)
+
+def _per_order(exc: BaseException) -> bool:
+    """Is ``exc`` about one order (the venue refuses that order's request, or answered about another order)
+    rather than about the venue (network, unreadable bodies, rate limits, auth)?"""
+    if isinstance(exc, UnreadableReply):
+        return exc.per_order
+    return classify(exc).kind in _PER_ORDER

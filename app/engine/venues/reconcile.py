@@ -13,17 +13,21 @@ carrying the reports (acks, fills, cancels) that approving it applies through th
   confirmed        an UNKNOWN/SUBMITTED order is open at the venue: acknowledged
   missed_fill      a trade of one of our orders that the journal does not have
 
+An order the venue would not look up (``VenueView.unresolved``: it refuses that one request, or answers
+about another order) is no difference: it is left as it is, shown by the adapter, and looked up again while
+the venue serves the others. No venue order id is taken from a reply that has none (``base.venue_id``).
+
 Nothing is applied before approval: meanwhile the venue refuses new orders (``AWAITING_APPROVAL``),
 cancels still go out. An empty difference is applied at once: no one needs to approve nothing.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from app.engine.messages import OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, OrderStatus, Side
 from app.engine.orders import Order
-from app.engine.venues.base import OpenOrderInfo
+from app.engine.venues.base import OpenOrderInfo, venue_id
 from app.engine.venues.events import OrderStatusUnknown, ReconcileItem
 
 
@@ -61,6 +65,8 @@ class VenueView:
     open_orders: list[dict]  # every open order on the symbols of interest
     by_client_id: dict[str, dict | None]  # our working orders not open: the venue's order, or None if absent
     trades: list[dict]  # recent trades on those symbols
+    unresolved: dict[str, str] = field(default_factory=dict)  # working orders the venue would not look up:
+    # client order id -> why. Not a difference: nothing is known about them yet (the adapter shows them)
 
 
 def fill_report(venue: str, cid: str, symbol: str, side: Side, t: dict, now: int) -> OrderFilled:
@@ -83,8 +89,8 @@ def build_items(venue: str, journal: JournalView, view: VenueView, now: int) -> 
     open_by_cid = {str(o.get("clientOrderId") or ""): o for o in view.open_orders}
     vid_to_cid: dict[str, str] = {}
     for cid, order in working.items():
-        if order.venue_order_id:
-            vid_to_cid[order.venue_order_id] = cid
+        if venue_id(order.venue_order_id):
+            vid_to_cid[str(venue_id(order.venue_order_id))] = cid
     for cid, o in list(open_by_cid.items()) + [(c, o) for c, o in view.by_client_id.items() if o]:
         if cid in working:
             vid_to_cid[str(o["id"])] = cid
@@ -108,6 +114,9 @@ def build_items(venue: str, journal: JournalView, view: VenueView, now: int) -> 
         items.append(ReconcileItem("unknown_to_us", cid or str(o["id"]), o["symbol"], text))
 
     for cid, order in working.items():
+        if cid in view.unresolved:
+            continue
+        known_vid = venue_id(order.venue_order_id)
         got = fills.pop(cid, [])
         got_qty = sum(f.quantity for f in got)
         fill_text = (f"; {len(got)} missed fill(s), {got_qty:g} @ "
@@ -115,7 +124,7 @@ def build_items(venue: str, journal: JournalView, view: VenueView, now: int) -> 
         accept = ()
         o = open_by_cid.get(cid)
         if o is not None:
-            if order.status in (OrderStatus.UNKNOWN, OrderStatus.SUBMITTED) or order.venue_order_id is None:
+            if order.status in (OrderStatus.UNKNOWN, OrderStatus.SUBMITTED) or known_vid is None:
                 accept = (OrderAccepted(cid, str(o["id"]), order.symbol, now),)
             if accept or got:
                 text = (f"{cid} {order.symbol}: open at the venue as {o['id']} (we had "
@@ -136,7 +145,7 @@ def build_items(venue: str, journal: JournalView, view: VenueView, now: int) -> 
                                        (OrderRejected(cid, order.symbol, reason, now),)))
             continue
         accept = ((OrderAccepted(cid, str(found["id"]), order.symbol, now),)
-                  if order.venue_order_id is None else ())
+                  if known_vid is None else ())
         status = found.get("status")
         venue_filled = float(found.get("filled") or 0.0)
         known = order.filled_qty + got_qty

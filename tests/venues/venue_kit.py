@@ -1,0 +1,113 @@
+"""The venue tests' kit: the fake Binance, a real kernel + venue manager around it, and waiting helpers.
+
+Shared by ``tests/venues`` (through its conftest) and ``tests/adversarial/test_exchange_faults.py``.
+"""
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from fake_binance import FakeBinance
+
+KEY, SECRET = "fake-key-0123456789", "fake-secret-PLANTED-9f8e7d6c5b4a"
+
+
+@pytest.fixture(autouse=True)
+def no_internet(monkeypatch):
+    """Every socket a venue test opens must go to 127.0.0.1: a test that reaches out fails loudly."""
+    real = socket.socket.connect
+
+    def guarded(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("/"):
+            raise AssertionError(f"a test tried to reach {address!r}")
+        return real(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+    real_ex = socket.socket.connect_ex
+
+    def guarded_ex(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and host not in ("127.0.0.1", "localhost", "::1"):
+            raise AssertionError(f"a test tried to reach {address!r}")
+        return real_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect_ex", guarded_ex)
+
+
+def run(coro, timeout: float = 30.0):
+    """Run ``coro`` on a fresh event loop with a hard timeout (a hung test fails instead of blocking)."""
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+async def until(predicate, timeout: float = 5.0, what: str = "condition") -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+class Session:
+    """A kernel + venue manager + fake exchange, started inside a running loop."""
+
+    def __init__(self, profile: Path, fake: FakeBinance, approval: str = "auto", **cfg) -> None:
+        self.profile, self.fake, self.approval, self.cfg = profile, fake, approval, cfg
+        self.kernel = self.manager = self.venue = None
+        self.seen: list = []
+
+    async def start(self, credentials=True, wait_ready: bool = True):
+        from app.config import Settings
+        from app.engine.kernel import Kernel
+        from app.engine.venues.config import parse_config
+        from app.engine.venues.credentials import Credentials
+        from app.engine.venues.manager import VenueManager, kernel_instruments
+
+        base = self.fake.venue_config()
+        over = dict(self.cfg)
+        ccxt_over = over.pop("ccxt", {})
+        base["ccxt"].update(ccxt_over)
+        base.update({"order_poll_s": 0.05, "reconnect_base_s": 0.05, "reconnect_cap_s": 0.5,
+                     "unknown_grace_s": 1.0, "poll_interval_s": 0.05})
+        base.update(over)
+        creds = Credentials(KEY, SECRET) if credentials is True else (credentials or None)
+        cfg = parse_config(base)
+        self.kernel = Kernel(self.profile, Settings(), instruments=kernel_instruments(self.profile, [cfg]))
+        self.kernel.bus.subscribe(object, self.seen.append)
+        self.kernel.start()
+        self.manager = VenueManager(self.kernel, approval=self.approval)
+        self.venue = self.manager.add_ccxt(cfg, creds)
+        self.manager.start()
+        self._runner = asyncio.get_running_loop().create_task(self.kernel.run())
+        if wait_ready:
+            await until(lambda: self.venue.connected, 10, "the venue to be ready")
+        return self
+
+    async def tradable(self, symbol: str = "BTC/USDT") -> None:
+        """Wait until a book of ``symbol`` arrived and the risk engine has the venue ACTIVE (it starts REDUCING:
+        disconnected, then data stale until the first book)."""
+        from app.engine.messages import TradingState
+
+        await until(lambda: self.kernel.market.get(symbol).book is not None, 5, f"a book of {symbol}")
+        await until(lambda: self.kernel.risk.venue_states.get(self.venue.name, (TradingState.ACTIVE,))[0]
+                    is TradingState.ACTIVE, 5, "the venue ACTIVE in the risk engine")
+
+    async def close(self):
+        self.kernel.stop()
+        await self._runner
+        await self.manager.close()
+        self.kernel.close()
+
+    def of(self, cls):
+        return [m for m in self.seen if isinstance(m, cls)]
+
+    def order(self, cid):
+        return self.kernel.execution.orders[cid]
+
+
+def make_fake(**kw) -> FakeBinance:
+    return FakeBinance(api_key=KEY, secret=SECRET, **kw)
