@@ -30,7 +30,8 @@ from typing import Callable
 
 from app import selftest_checks as checks
 from app.selftest_checks import StepFailed
-from app.selftest_docks import DockSteps, click, open_dialogs, painted, type_into
+from app.selftest_docks import DockSteps
+from app.selftest_hands import click, open_dialogs, painted, type_into
 
 BAR_FILE_ROWS = 600  # the Backtest dialog's and the Models dock's file: enough to train on, quick to sweep
 

@@ -15,145 +15,20 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QColor, QImage
-from PySide6.QtTest import QTest
-from PySide6.QtWidgets import (
-    QAbstractButton, QApplication, QComboBox, QDialog, QDialogButtonBox, QLineEdit, QMessageBox, QTableWidget,
-    QTabWidget, QWidget,
-)
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialogButtonBox, QMessageBox, QWidget
 
 from app.selftest_checks import StepFailed
+from app.selftest_hands import (
+    choose, click, click_item, click_tab, colours, edit_cell, fits_small_screen, key, painted, pixels_of, shown,
+    type_into,
+)
 
-SCREEN = (1366, 768)  # the smallest laptop screen a dialog must fit on,
-DECORATION = (0, 48 + 32)  # less a task bar and the dialog's title bar
 PLUGIN = "sma_cross"  # its slow SMA needs 30 one-minute bars: started for a moment, it cannot trade
 INDICATOR, PERIOD = "ema", 13
 GRID, METRIC = "fast=5:10:5,slow=20:30:10", "total_return"  # 4 combinations
 MODEL = "linear"  # the quickest to train
 EQUITY_PEN = "#4fc3f7"  # backtest_report.equity_widget's curve
-
-
-# ------------------------------------------------------------------------------------------ a person's hands
-def click(widget: QWidget, what: str) -> None:
-    """Click ``widget`` as a person would; one that is hidden, disabled or covered cannot be clicked."""
-    if not widget.isVisible() or widget.visibleRegion().isEmpty():
-        raise StepFailed(f"{what} is not on screen")
-    if not widget.isEnabled():
-        raise StepFailed(f"{what} is disabled")
-    top = widget.window()
-    if top.childAt(widget.mapTo(top, widget.rect().center())) not in (widget, *widget.findChildren(QWidget)):
-        raise StepFailed(f"{what} is covered by another widget")
-    QTest.mouseClick(widget, Qt.MouseButton.LeftButton)
-
-
-def type_into(field: QWidget, text: str) -> None:
-    """Select what the field holds and type ``text`` over it."""
-    field.setFocus()
-    QTest.keyClick(field, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
-    QTest.keyClicks(field, text)
-
-
-def choose(combo: QComboBox, text: str, what: str) -> None:
-    """Arrow keys on a drop-down until it shows ``text``."""
-    combo.setFocus()
-    QTest.keyClick(combo, Qt.Key.Key_Home)
-    for _ in range(combo.count()):
-        if combo.currentText() == text:
-            return
-        QTest.keyClick(combo, Qt.Key.Key_Down)
-    if combo.currentText() != text:
-        offered = [combo.itemText(i) for i in range(combo.count())]
-        raise StepFailed(f"{what} does not offer {text!r} (it offers {offered})")
-
-
-def click_item(view, item, what: str) -> None:
-    """Click a row of a list or a table."""
-    view.scrollToItem(item)
-    QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualItemRect(item).center())
-    if view.currentItem() is not item and item not in view.selectedItems():
-        raise StepFailed(f"clicking {what} did not select it")
-
-
-def click_tab(tabs: QTabWidget, title: str) -> None:
-    bar = tabs.tabBar()
-    index = next((i for i in range(tabs.count()) if tabs.tabText(i) == title), -1)
-    if index < 0:
-        raise StepFailed(f"there is no {title!r} tab")
-    QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
-    if tabs.currentIndex() != index:
-        raise StepFailed(f"clicking the {title!r} tab did not show it")
-
-
-def edit_cell(table: QTableWidget, key: str, text: str) -> None:
-    """Double-click the value next to ``key``, type over it, Enter."""
-    found = table.findItems(key, Qt.MatchFlag.MatchExactly)
-    if not found:
-        raise StepFailed(f"the parameter table has no {key!r}")
-    cell = table.item(found[0].row(), 1)
-    where = table.visualItemRect(cell).center()
-    QTest.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=where)
-    QTest.mouseDClick(table.viewport(), Qt.MouseButton.LeftButton, pos=where)
-    QApplication.processEvents()
-    editor = next((e for e in table.findChildren(QLineEdit) if e.isVisible()), None)
-    if editor is None:
-        raise StepFailed(f"double-clicking {key!r} did not open an editor")
-    type_into(editor, text)
-    QTest.keyClick(editor, Qt.Key.Key_Return)
-    QApplication.processEvents()  # the delegate commits on the next turn of the event loop
-    if cell.text() != text:
-        raise StepFailed(f"typing {text!r} into {key!r} left {cell.text()!r}")
-
-
-def shown(cls: type) -> list:
-    return [w for w in QApplication.topLevelWidgets() if isinstance(w, cls) and w.isVisible()]
-
-
-def open_dialogs() -> list[QWidget]:
-    return shown(QDialog)
-
-
-def painted(widget: QWidget, what: str) -> str:
-    """``widget`` is on screen and paints (Qt asks a dialog for its metrics while painting: a shadowed
-    ``metric`` once killed the terminal there). Returns its size."""
-    QApplication.processEvents()
-    if not widget.isVisible():
-        raise StepFailed(f"{what} was not shown")
-    image = widget.grab()
-    if image.isNull() or image.width() < 50 or image.height() < 30:
-        raise StepFailed(f"{what} did not paint")
-    return f"{image.width()}x{image.height()}"
-
-
-def pixels_of(widget: QWidget, color: str, tolerance: int = 40) -> int:
-    """How many pixels of ``widget``, as painted now, are close to ``color`` (a line that was drawn)."""
-    import numpy as np
-
-    image = widget.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
-    rows = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
-    bgra = rows[:, : 4 * image.width()].reshape(image.height(), image.width(), 4).astype(int)
-    want = QColor(color)
-    diff = abs(bgra[..., 2] - want.red()) + abs(bgra[..., 1] - want.green()) + abs(bgra[..., 0] - want.blue())
-    return int((diff < tolerance).sum())
-
-
-def colours(widget: QWidget, step: int = 7) -> int:
-    image = widget.grab().toImage()
-    return len({image.pixel(x, y) for x in range(0, image.width(), step) for y in range(0, image.height(), step)})
-
-
-def fits_small_screen(dialog: QWidget, what: str) -> str:
-    """The dialog as shown, and as small as it can be made, fit a 1366x768 screen, its buttons inside it."""
-    room_w, room_h = SCREEN[0] - DECORATION[0], SCREEN[1] - DECORATION[1]
-    for label, size in (("opens at", dialog.frameGeometry().size()), ("cannot shrink below", dialog.minimumSizeHint())):
-        if size.width() > room_w or size.height() > room_h:
-            raise StepFailed(f"{what} {label} {size.width()}x{size.height()} px: more than a {SCREEN[0]}x{SCREEN[1]} "
-                             f"screen has room for ({room_w}x{room_h})")
-    for button in dialog.findChildren(QAbstractButton):
-        if button.isVisible() and not dialog.rect().contains(button.geometry().translated(
-                button.parentWidget().mapTo(dialog, QPoint(0, 0)))):
-            raise StepFailed(f"{what}: its {button.text()!r} button lies outside it")
-    return f"{dialog.width()}x{dialog.height()} px fits {SCREEN[0]}x{SCREEN[1]}"
 
 
 # ------------------------------------------------------------------------------------------------- steps
@@ -202,7 +77,11 @@ class DockSteps:
         before, existing = chart.state(), list(chart.indicators)
         self.undo.append(("the self-test's indicator", lambda: [chart.remove_indicator(i) for i in
                                                                 list(chart.indicators) if i not in existing]))
-        dialog = chart.open_indicator_dialog()
+        self.window.chart_docks.indicator_action.trigger()  # Chart > Add indicator…
+        dialogs = shown(IndicatorDialog)
+        if len(dialogs) != 1:
+            raise StepFailed("Chart > Add indicator… did not open the indicator dialog")
+        dialog = dialogs[0]
         size = painted(dialog, "the indicator dialog")
         items = [dialog.list.item(r) for r in range(dialog.list.count())
                  if dialog.list.item(r).data(Qt.ItemDataRole.UserRole) == INDICATOR]
@@ -378,7 +257,7 @@ class DockSteps:
             raise StepFailed(f"the heatmap is not drawn ({shades} colours)")
         painted(dialog, "the Backtest dialog after the sweep")
         said = dialog.status.text()
-        QTest.keyClick(dialog, Qt.Key.Key_Escape)
+        key(dialog, Qt.Key.Key_Escape)
         if dialog.isVisible():
             raise StepFailed("Escape did not close the Backtest dialog")
         self.keep_open.remove(dialog)
@@ -405,7 +284,7 @@ class DockSteps:
             raise StepFailed("Connect… did not open its dialog")
         dialog = dialogs[0]
         self.undo.append(("the Connect dialog", lambda: [d.reject() for d in shown(ConnectDialog)]))
-        size = painted(dialog, "the Connect dialog")
+        painted(dialog, "the Connect dialog")
         fits = fits_small_screen(dialog, "the Connect dialog")
         click(dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Cancel), "Cancel")
         if not self._wait(1.0, lambda: not shown(ConnectDialog)):
@@ -413,7 +292,7 @@ class DockSteps:
         now = [c.name for c in list_configs(self.kernel.profile)]
         if now != saved or set(self.window.venue_manager.venues) - set(saved):
             raise StepFailed(f"Cancel saved or connected a venue: {sorted(set(now) - set(saved))}")
-        return f"sim listed ({sim[0]}); Connect dialog {size} px: {fits}; canceled, nothing saved"
+        return f"sim listed ({sim[0]}); Connect dialog {fits}; canceled, nothing saved"
 
     # ------------------------------------------------------------------------------------- models
     def start_training(self) -> None:
@@ -475,8 +354,8 @@ class DockSteps:
         if any(f"#{rec.id})" in panel.model_box.itemText(i) for i in range(panel.model_box.count())):
             raise StepFailed(f"{rec.name} v{rec.version} is still listed after it was deleted")
         metric, value = next(iter(holdout.items()))
-        return (f"{rec.name} v{rec.version} trained in {took:.1f} s in its worker (started with the self-test), "
-                f"shown with {metric} {value}; deleted again")
+        return (f"{rec.name} v{rec.version} trained in its worker within {took:.1f} s of Train (clicked at the "
+                f"start), shown with {metric} {value}; deleted again")
 
     def _forget_models(self, known: set[int], models_dir: Path, had_dir: bool) -> None:
         panel = self.window.ml_panel
