@@ -34,8 +34,6 @@ from app.selftest_docks import DockSteps
 from app.selftest_hands import click, open_dialogs, painted, type_into
 
 BAR_FILE_ROWS = 600  # the Backtest dialog's and the Models dock's file: enough to train on, quick to sweep
-
-
 LAYOUT_SETTINGS = ("ui.geometry", "ui.window_state", "ui.charts")  # what closing the window saves
 
 
@@ -61,7 +59,10 @@ def run_self_test(profile: Path | None) -> int:
     ok = steps.run()
     window.close()
     for key, value in layout.items():  # the trader's layout, not the offscreen window's
-        kernel.store.delete_setting(key) if value is None else kernel.store.set_setting(key, value)
+        if value is None:
+            kernel.store.delete_setting(key)
+        else:
+            kernel.store.set_setting(key, value)
     kernel.close()
     shutdown_backtest_workers(finished=ok)
     print(f"self-test {'passed' if ok else 'FAILED'} in {time.perf_counter() - t_start:.2f} s", flush=True)

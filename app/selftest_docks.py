@@ -336,7 +336,7 @@ class DockSteps:
         took = time.monotonic() - self.training_started
         said = panel.status.text()
         registry = panel.overview.registry
-        new = [r for r in registry.list() if r.id not in self.known_models]
+        new = [r for r in registry.list() if r.id not in self.known_models and r.source == str(self.bars_csv)]
         if not said.startswith("registered ") or len(new) != 1:
             raise StepFailed(f"training ended with: {said}")
         rec = new[0]
@@ -362,8 +362,8 @@ class DockSteps:
         if panel.job is not None:
             panel.cancel_training()
         registry = panel.overview.registry
-        for rec in registry.list():
-            if rec.id not in known:
+        for rec in registry.list():  # its own: not one another process registered meanwhile
+            if rec.id not in known and rec.source == str(self.bars_csv):
                 registry.remove(rec.id)
         panel.overview.reload()
         if not had_dir and models_dir.is_dir() and not any(models_dir.iterdir()):
