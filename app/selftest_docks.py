@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialogButtonBox, QMessageBox, QWidget
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QDockWidget, QMessageBox, QWidget
 
 from app.selftest_checks import StepFailed
 from app.selftest_hands import (
@@ -29,6 +29,17 @@ INDICATOR, PERIOD = "ema", 13
 GRID, METRIC = "fast=5:10:5,slow=20:30:10", "total_return"  # 4 combinations
 MODEL = "linear"  # the quickest to train
 EQUITY_PEN = "#4fc3f7"  # backtest_report.equity_widget's curve
+
+
+def bring_up(dock: QDockWidget) -> None:
+    """Show a dock as a person does: View > its name if the trader closed it, then its tab to the front (the
+    self-test puts the trader's layout back when it ends)."""
+    if dock.isHidden():
+        dock.toggleViewAction().trigger()
+    dock.raise_()
+    QApplication.processEvents()
+    if not dock.isVisible():
+        raise StepFailed(f"the {dock.windowTitle()} dock cannot be shown")
 
 
 # ------------------------------------------------------------------------------------------------- steps
@@ -134,7 +145,7 @@ class DockSteps:
         from app.engine.strategy_host import StrategyStatus
 
         manager = self.kernel.strategies
-        self.window.docks["strategies"].raise_()
+        bring_up(self.window.docks["strategies"])
         dock = self.window.strategies
         self._wait(0.05, None)
         before = set(manager.runners)
@@ -200,7 +211,7 @@ class DockSteps:
         from app.widgets.backtest_dialog import BacktestDialog
 
         dock = self.window.strategies
-        self.window.docks["strategies"].raise_()
+        bring_up(self.window.docks["strategies"])
         dock.table.clearSelection()  # the plugin chosen above, not an instance of the trader's
         choose(dock.plugin_box, PLUGIN, "the Strategies dock's plugin list")
         click(dock.backtest_button, "Backtest…")
@@ -270,7 +281,7 @@ class DockSteps:
         from app.engine.venues.config import list_configs
         from app.widgets.venues import ConnectDialog
 
-        self.window.venues_dock.raise_()
+        bring_up(self.window.venues_dock)
         dock = self.window.venues_widget
         self._wait(0.05, None)
         dock.refresh()
@@ -307,7 +318,8 @@ class DockSteps:
     def _click_train(self) -> None:
         dock = self.window.docks["ml"]
         on_top = [d for d in self.window.tabifiedDockWidgets(dock) if d.isVisible()]
-        dock.raise_()
+        closed = dock.isHidden()
+        bring_up(dock)
         panel = self.window.ml_panel
         self._wait(0.05, None)
         models_dir = self.kernel.profile / "models"
@@ -323,13 +335,15 @@ class DockSteps:
         self.training_started = time.monotonic()
         for other in on_top:  # the window as it opened
             other.raise_()
+        if closed:
+            dock.toggleViewAction().trigger()
 
     def model_training(self) -> str:
         """The training started at the beginning ends in the Models dock with the registered model shown,
         its metrics and importances; the model is then deleted from the registry again."""
         if self.training_error is not None:
             raise self.training_error
-        self.window.docks["ml"].raise_()
+        bring_up(self.window.docks["ml"])
         panel = self.window.ml_panel
         if not self._wait(120.0, lambda: panel.job is None):
             raise StepFailed(f"training did not finish within 120 s ({panel.status.text()})")

@@ -23,8 +23,8 @@ DOCK_STEPS = ("kill switch", "reset", "indicator dialog", "strategies", "backtes
               "model training")
 TRADER_CHART = {"symbol": "ETH/USDT", "timeframe": "5m", "log": False,
                 "indicators": [{"name": "sma", "params": {"timeperiod": 33}}]}
-TRADER_STRATEGIES = [{"instance": "sma_cross-1", "plugin": "sma_cross",
-                      "params": {"symbol": "ETH/USDT", "fast": 7, "slow": 30}}]
+TRADER_STRATEGY = {"instance": "sma_cross-1", "plugin": "sma_cross",
+                   "params": {"symbol": "ETH/USDT", "fast": 7, "slow": 30}}
 
 SITECUSTOMIZE = '''import json, os, sys
 
@@ -97,17 +97,27 @@ def self_test(profile: Path, tmp_path: Path, plain: bool = False) -> subprocess.
 
 
 def traders_profile(profile: Path) -> None:
-    """A profile in use: a chart on ETH/USDT 5m with an SMA, a strategy instance, a saved (disabled) venue."""
+    """A profile in use, set up in the window: a chart on ETH/USDT 5m with an SMA, a strategy instance, a
+    saved (disabled) venue, and the Strategies, Models and Venues docks closed (the self-test opens them
+    from the View menu, as a person would, and puts the layout back)."""
+    from app.bootstrap import build, create_app
     from app.engine.store import Store
     from app.engine.venues.config import parse_config, save_config
 
     profile.mkdir()
     store = Store(profile / "kestrel.db")
     store.set_setting("ui.charts", {"main": TRADER_CHART, "docks": []})
-    store.set_setting("strategies", TRADER_STRATEGIES)
     store.close()
     save_config(profile, parse_config({"name": "binance", "exchange": "binance", "symbols": ["SOL/USDT"],
                                        "enabled": False}))
+    create_app()
+    kernel, window = build(profile)
+    window.show()
+    kernel.strategies.load(TRADER_STRATEGY["plugin"], TRADER_STRATEGY["instance"], TRADER_STRATEGY["params"])
+    for dock in (window.docks["strategies"], window.docks["ml"], window.venues_dock):
+        dock.close()
+    window.close()
+    kernel.close()
 
 
 def what_the_trader_has(profile: Path) -> dict:
@@ -137,10 +147,12 @@ def ok_steps(out: str) -> dict[str, str]:
 
 
 def test_twice_on_a_traders_profile_on_the_plain_install_every_dock_driven_and_the_profile_left_as_found(
-        tmp_path):
+        qapp, tmp_path):
     profile = tmp_path / "trader"
     traders_profile(profile)
     before = what_the_trader_has(profile)
+    assert before["chart"] == TRADER_CHART and before["strategies"] == [TRADER_STRATEGY]
+    assert before["layout"]["ui.window_state"] and before["venues"] == ["binance.json"]
     for run in (1, 2):
         r = self_test(profile, tmp_path, plain=True)
         assert r.returncode == 0, f"run {run}:\n{r.stdout}\n{r.stderr}"
