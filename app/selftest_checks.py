@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from concurrent.futures import Future
+from concurrent.futures import Executor, Future
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -190,35 +190,37 @@ def in_worker(ref, params: dict, csv_path: str) -> dict:
     return {"fills": len(result.fills), "libraries": libraries}
 
 
-def start_worker(workdir: Path) -> tuple[object, Future]:
-    """Start :func:`in_worker` in a ``spawn`` process pool (a frozen build must be able to start itself as a
-    worker). Returns (pool, future); it runs while the GUI steps drive the window."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    from app.engine import plugins as loader
-    from app.engine.sweep import PluginRef
-
-    data = sample_bars(400)
-    csv = workdir / "selftest-bars.csv"
-    with csv.open("w") as fh:
+def write_bars(path: Path, n: int, seed: int = 3) -> Path:
+    """A generated bar file (1-minute bars, timestamps in ms) in the format the Backtest dialog and the
+    Models dock read: an installed app has no test data, so the self-test writes its own."""
+    data = sample_bars(n, seed)
+    with path.open("w") as fh:
         fh.write("timestamp,open,high,low,close,volume\n")
         for i in range(len(data)):
             row = (data.open[i], data.high[i], data.low[i], data.close[i], data.volume[i])
             fh.write(f"{int(data.ts[i])}," + ",".join(repr(float(x)) for x in row) + "\n")
+    return path
+
+
+def start_worker(csv: Path, pool: Executor) -> Future:
+    """Submit :func:`in_worker` on the bar file ``csv`` to ``pool``, a ``spawn`` process pool (a frozen build
+    must be able to start itself as a worker); it runs while the GUI steps drive the window."""
+    from app.engine import plugins as loader
+    from app.engine.sweep import PluginRef
+
     ref = PluginRef("sma_cross", str(loader.BUNDLED_DIR / "sma_cross.py"), "bundled")
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-    return pool, pool.submit(in_worker, ref, {"fast": 5, "slow": 20}, str(csv))
+    return pool.submit(in_worker, ref, {"fast": 5, "slow": 20}, str(csv))
 
 
 class Worker:
-    """The worker's outcome, waited for once by the first step that needs it."""
+    """The worker's outcome, waited for once by the first step that needs it. ``pool`` is the Backtest
+    dialog's, so the process this starts is the one the dialog's backtest runs in later (started once, as
+    in a trader's session); whoever owns the pool stops it."""
 
-    def __init__(self, workdir: Path) -> None:
-        self.pool = None
+    def __init__(self, csv: Path, pool: Executor) -> None:
         self.outcome: dict | StepFailed | None = None
         try:
-            self.pool, self.future = start_worker(workdir)
+            self.future = start_worker(csv, pool)
         except Exception as exc:  # noqa: BLE001 - reported by the "worker process" step
             self.outcome = StepFailed(f"could not start a worker process: {type(exc).__name__}: {exc}")
 
@@ -231,15 +233,6 @@ class Worker:
         if isinstance(self.outcome, StepFailed):
             raise self.outcome
         return self.outcome
-
-    def close(self) -> None:
-        """Stop the worker; one still running (an earlier step failed) is terminated, so the exit is prompt."""
-        if self.pool is None:
-            return
-        if not self.future.done():
-            for proc in list(getattr(self.pool, "_processes", {}).values()):  # no public way to stop a worker
-                proc.terminate()
-        self.pool.shutdown(wait=False, cancel_futures=True)
 
     def process_step(self) -> str:
         fills = self.result()["fills"]

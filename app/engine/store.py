@@ -237,6 +237,9 @@ class Store:
     def set_setting(self, key: str, value: Any) -> None:
         self.conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
+    def delete_setting(self, key: str) -> None:
+        self.conn.execute("DELETE FROM settings WHERE key=?", (key,))
+
     # ------------------------------------------------------------------------------------- order journal
     # Group commit. The ExecutionEngine stages journal rows (new orders, order-state changes) here and calls
     # ``commit`` before anything is sent to a venue and before venue reports are applied; one commit

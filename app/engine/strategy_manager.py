@@ -4,7 +4,7 @@ PLUGINS     ``discover`` (bundled, profile, entry points); broken ones are liste
 INSTANCES   persisted in the profile (settings key ``strategies``): plugin, instance name, parameters.
             After a restart every instance comes back STOPPED: a person starts it again
 STATE       a strategy's ``state`` dict is saved on stop (and on reload) under ``strategy_state.<name>``
-            and handed back on the next start
+            and handed back on the next start; removing the instance deletes it
 RELOAD      a changed plugin file is re-imported; each instance of it stops (its orders canceled), takes
             the new class and starts again if it was running, with its state. Positions are the
             instance's own fills, so they carry over by name. A file that no longer loads leaves the old
@@ -298,9 +298,11 @@ class StrategyManager:
         return f"{plugin}-{n}"
 
     def unload(self, instance: str) -> None:
+        """Remove ``instance``, and its saved state: a later instance given the same name starts afresh."""
         self.stop(instance, "unloaded")
         self.host.remove(instance)
         self._save_instances()
+        self.store.delete_setting(f"strategy_state.{instance}")
 
     def set_params(self, instance: str, params: dict[str, Any]) -> dict[str, Any]:
         runner = self.runners[instance]

@@ -257,10 +257,16 @@ class MlPanel(QWidget):
     def _register(self, job) -> None:
         from app.engine.ml.serve import ModelError
 
+        models = self._kernel.profile / "models"
         try:
-            rec = self.overview.registry.register(job.out_dir, self._kernel.profile / "models", source=job.data_path)
+            rec = self.overview.registry.register(job.out_dir, models, source=job.data_path)
         except ModelError as exc:
             self._say(str(exc), error=True)
+            return
+        except OSError as exc:  # the folder is a file, read-only, or the disk is full
+            why = "it is a file, not a folder" if models.exists() and not models.is_dir() else exc.strerror or exc
+            self._say(f"trained, but not saved: {models} cannot hold models ({why}). Make it a writable folder "
+                      f"and train again.", error=True)
             return
         self.overview.reload()
         self.refresh()

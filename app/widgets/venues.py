@@ -442,6 +442,7 @@ class ConnectDialog(QDialog):
         self.password = QLineEdit()
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.key_state = QLabel()
+        self.key_state.setWordWrap(True)  # it names the keys' file: a long profile path must not widen the dialog
         self._show_key_state(venue)
         self.error = QLabel()
         self.error.setWordWrap(True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,10 +28,11 @@ def run(args: list[str], timeout: float = 120, code: str | None = None, **env) -
 def test_self_test_passes_every_step(tmp_path):
     r = run(["--self-test", "--profile", str(tmp_path / "p")])
     assert r.returncode == 0, r.stdout + r.stderr
-    for step in ("window", "feed", "chart", "ticket order", "fill", "position", "kill switch", "reset", "audit",
-                 "indicators", "ML inference", "plugins", "user plugin", "worker process", "venue libraries",
-                 "secrets"):
-        assert f"ok   {step}" in r.stdout, step
+    steps = ("window", "feed", "chart", "ticket order", "fill", "position", "kill switch", "reset",
+             "indicator dialog", "strategies", "backtest", "sweep", "venues", "model training", "audit",
+             "indicators", "ML inference", "plugins", "user plugin", "worker process", "venue libraries", "secrets")
+    reported = [m.group(1) for m in re.finditer(r"^ok   (.+?)\s+[\d.]+ ms ", r.stdout, re.MULTILINE)]
+    assert reported == list(steps), r.stdout  # every step, in order, each ok
     assert "numba cache" in r.stdout
     assert not (tmp_path / "p" / "plugins" / "kestrel_selftest_probe.py").exists()
     assert "self-test passed" in r.stdout
