@@ -99,16 +99,12 @@ def _on_signal(kernel: Any, sig: int) -> None:
 
 def parse_strategy_arg(text: str) -> tuple[str, dict[str, str]]:
     """``NAME[:k=v,...]`` -> (NAME, {k: v}); values stay text (the plugin's declaration types them)."""
+    from app.strategy_cli import parse_params
+
     name, _, rest = text.partition(":")
     if not name.strip():
         raise ValueError(f"--strategy {text!r}: give a strategy name, e.g. sma_cross:fast=5,slow=20")
-    params: dict[str, str] = {}
-    for item in filter(None, (x.strip() for x in rest.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise ValueError(f"--strategy {text!r}: {item!r} is not key=value")
-        params[key.strip()] = value.strip()
-    return name.strip(), params
+    return name.strip(), parse_params(rest, f"--strategy {name.strip()}:")
 
 
 def _strategy_instance(kernel: Any, name: str, params: dict[str, str]) -> str:

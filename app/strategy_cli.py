@@ -70,12 +70,13 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def parse_params(text: str) -> dict[str, str]:
+def parse_params(text: str, flag: str = "--params") -> dict[str, str]:
+    """``k=v,k2=v2`` -> {k: v}; values stay text (the plugin's declaration types them)."""
     out: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         k, sep, v = part.partition("=")
         if not sep or not k.strip():
-            raise ValueError(f"--params item {part!r}: write name=value")
+            raise ValueError(f"{flag} item {part!r}: write name=value")
         out[k.strip()] = v.strip()
     return out
 

@@ -110,27 +110,13 @@ class _WatchedHost(StrategyHost):
             return fn()
 
     @contextlib.contextmanager
-    def _our_time(self) -> Iterator[None]:
-        """Kestrel's own work on the plugin's behalf (compiling an indicator kernel, loading a model and
-        onnxruntime: seconds when cold) is not counted against the plugin's call: the watchdog pauses, and
-        the call's clock restarts afterwards."""
-        with self._lock:
-            token = self.in_call
-            if token is not None:
-                token.paused = True
-        try:
-            yield
-        finally:
-            if token is not None:
-                with self._lock:
-                    token.started = time.monotonic()
-                    token.paused = False
+    def _paused(self, restart_clock: bool) -> Iterator[None]:
+        """The watchdog does not interrupt Kestrel's own code running on the plugin's behalf.
 
-    @contextlib.contextmanager
-    def _engine_section(self) -> Iterator[None]:
-        """The engine's own code called by a plugin (an order through the risk gate and the journal): the
-        watchdog does not interrupt it half-way (a journal commit cut in two), it waits until the plugin's
-        code runs again. The call's clock keeps running."""
+        ``restart_clock``: work that is not the plugin's time at all (compiling an indicator kernel, loading
+        a model and onnxruntime: seconds when cold); the call's clock restarts afterwards. Otherwise the
+        engine's own code a plugin calls (an order through the risk gate and the journal), which must not be
+        cut in two (a journal commit) but counts against the call: the interrupt waits until it returns."""
         with self._lock:
             token = self.in_call
             was = token.paused if token is not None else False
@@ -142,6 +128,14 @@ class _WatchedHost(StrategyHost):
             if token is not None:
                 with self._lock:
                     token.paused = was
+                    if restart_clock:
+                        token.started = time.monotonic()
+
+    def _our_time(self) -> contextlib.AbstractContextManager[None]:
+        return self._paused(restart_clock=True)
+
+    def _engine_section(self) -> contextlib.AbstractContextManager[None]:
+        return self._paused(restart_clock=False)
 
     def make_indicator(self, name: str, params: dict[str, Any]):
         with self._our_time():

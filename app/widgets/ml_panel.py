@@ -42,6 +42,7 @@ class MlPanel(QWidget):
         self._entries: dict[str, ModelEntry] = {}
         self._shown = ""
         self._last_live = 0.0
+        self._live_due = False  # a live view was skipped by the 0.5 s limit and is still to be shown
         self.job = None
         self._job_dir: str | None = None
 
@@ -108,6 +109,8 @@ class MlPanel(QWidget):
         self.overview.poll()
         version = self.overview.version
         if version == self._seen:
+            if self._live_due:  # a change came within 0.5 s of the last live view: show it now
+                self._show_selected()
             return
         self._seen = version
         entries = self.overview.entries()
@@ -145,7 +148,8 @@ class MlPanel(QWidget):
             self._shown = entry.key
             self._show_static(entry)
         now = time.monotonic()
-        if now - self._last_live >= 0.5:  # drift moves once per bar: twice a second is plenty
+        self._live_due = now - self._last_live < 0.5  # drift moves once per bar: twice a second is plenty
+        if not self._live_due:
             self._last_live = now
             self._show_live(entry)
 
