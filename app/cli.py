@@ -71,6 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # whoever read our output stopped early (`kestrel plugins list | head -1`): not a failure of ours, and
+        # no traceback; stdout goes to /dev/null so the interpreter's last flush does not complain either
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv == [WARM_INDICATORS_FLAG]:  # hidden: a frozen build's indicator warm-up child (no ``python -m``)
         from app.engine.indicators.background import main as warm_indicator_cache

@@ -131,3 +131,13 @@ def test_a_second_terminal_on_the_same_profile_is_refused_but_risk_commands_work
         first.wait(10)
     again = run(["run", "--headless", "--duration", "0.5", "--profile", str(prof)])  # killed: no stale lock
     assert again.returncode == 0, again.stderr
+
+
+def test_output_cut_short_by_a_pipe_is_not_an_error(tmp_path):
+    """`kestrel plugins list | head -1`: the reader goes away; no BrokenPipeError traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "plugins", "list", "--profile", str(tmp_path / "p")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line is written
+    err = proc.stderr.read().decode()
+    proc.wait(60)
+    assert proc.returncode == 0 and "Traceback" not in err and "BrokenPipeError" not in err, err
