@@ -5,7 +5,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHeaderView, QVBoxLayout, QWidget
 
 from app.engine.kernel import Kernel
-from app.widgets.common import DOWN, UP, fmt, make_table, new_symbols, set_cell
+from app.widgets.common import DOWN, MUTED, UP, fmt, make_table, new_symbols, set_cell
 
 HEADERS = ["Symbol", "Last", "Chg %", "Bid", "Ask", "Volume"]
 
@@ -49,14 +49,36 @@ class WatchlistWidget(QWidget):
         market = self._kernel.market
         for row, sym in enumerate(self._symbols):
             st = market.symbols.get(sym)
-            if st is None or self._seen.get(sym) == st.version:
+            closed = self._closed(sym)
+            if st is None or self._seen.get(sym) == (st.version, closed):
                 continue
-            self._seen[sym] = st.version
+            self._seen[sym] = (st.version, closed)
             d = self._kernel.instruments[sym].price_decimals
-            color = UP if st.change_pct >= 0 else DOWN
-            set_cell(self.table, row, 1, fmt(st.last, d), color)
-            set_cell(self.table, row, 2, f"{st.change_pct:+.2f}%", color)
+            set_cell(self.table, row, 0, sym, MUTED if closed else self.table.palette().text().color(),
+                     align_right=False)
+            self.table.item(row, 0).setToolTip(closed)
+            if st.last:
+                color = MUTED if closed else UP if st.change_pct >= 0 else DOWN
+                set_cell(self.table, row, 1, fmt(st.last, d), color)
+            else:  # no trade yet this session (a closed market): the last close we know, not 0.00
+                prev = self._last_close(sym)
+                set_cell(self.table, row, 1, fmt(prev, d) if prev else "—", MUTED)
+            set_cell(self.table, row, 2, "closed" if closed else f"{st.change_pct:+.2f}%",
+                     MUTED if closed else UP if st.change_pct >= 0 else DOWN)
+            self.table.item(row, 2).setToolTip(closed)
             book = st.book
             set_cell(self.table, row, 3, fmt(book.best_bid if book else None, d))
             set_cell(self.table, row, 4, fmt(book.best_ask if book else None, d))
             set_cell(self.table, row, 5, fmt(st.volume, 3))
+
+    def _closed(self, symbol: str) -> str:
+        """Why ``symbol``'s market is closed now (an A-share outside its sessions), or ''."""
+        inst = self._kernel.instruments.get(symbol)
+        if inst is None or inst.venue != "sim":
+            return ""
+        status = self._kernel.sim.session_status(symbol)
+        return status.message if status is not None and status.state == "closed" else ""
+
+    def _last_close(self, symbol: str) -> float | None:
+        series = self._kernel.bars.series.get(symbol)
+        return float(series.column("close")[-1]) if series is not None and series.n else None

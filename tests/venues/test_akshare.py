@@ -7,7 +7,7 @@ import datetime as dt
 import time
 
 import pytest
-from conftest import run, until
+from venue_kit import run, until
 from fake_akshare import FakeAkshareHTTP
 
 from app.engine.messages import BookSnapshot, OrderStatus, OrderType, Side, TradeTick, VenueStatus

@@ -7,7 +7,7 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from conftest import run
+from venue_kit import run
 from fake_akshare import FakeAkshareHTTP
 
 from app.api import Strategy

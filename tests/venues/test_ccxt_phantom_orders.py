@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
-from conftest import Session, run, until
+from venue_kit import Session, run, until
 
 from app.engine.messages import Alert, OrderStatus, OrderType, Side
 from app.engine.venues.events import VenueError

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import Session, run, until
+from venue_kit import Session, run, until
 
 from app.engine.messages import (
     BookSnapshot, OrderStatus, OrderType, Side, TradeTick, VenueStatus,

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import KEY, SECRET
+from venue_kit import KEY, SECRET
 
 from fake_binance import FakeBinance
 

@@ -1,7 +1,7 @@
 """Feed failover by priority: a stale feed hands over to the next, and back, visibly (events the UI shows)."""
 from __future__ import annotations
 
-from conftest import KEY, SECRET, run, until
+from venue_kit import KEY, SECRET, run, until
 
 from app.engine.messages import Alert, Side, TradeTick
 from app.engine.venues.events import FeedChanged

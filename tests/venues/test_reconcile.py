@@ -2,7 +2,7 @@
 before trading resumes on that venue."""
 from __future__ import annotations
 
-from conftest import Session, run, until
+from venue_kit import Session, run, until
 
 from app.engine.messages import OrderStatus, OrderType, Side
 from app.engine.venues.events import ApproveReconciliation, ReconciliationApplied, ReconciliationProposed

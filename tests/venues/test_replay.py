@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from conftest import run
+from venue_kit import run
 
 from app.engine.messages import OrderStatus, OrderType, Side, TradeTick
 from app.engine.venues.recorder import Recorder, open_recording, read_events

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import KEY, SECRET
+from venue_kit import KEY, SECRET
 
 from app.engine.messages import VenueStatus
 from app.engine.venues.events import (

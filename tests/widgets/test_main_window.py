@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from kit import pump, table_column
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
@@ -185,3 +187,18 @@ def test_risk_panel_shows_utilization_and_states(qtbot, window_factory):
     kernel.sim.set_connected(False)
     pump(qtbot, kernel, window, 50)
     assert "venue sim: REDUCING" in window.risk_panel.scopes_label.text()
+
+
+def test_the_watchlist_says_when_a_market_is_closed_and_shows_its_last_close_not_zero(qtbot, window_factory):
+    """Outside the A-share sessions the sim's 600519.SH prints nothing: the watchlist showed "0.00 +0.00%",
+    a price that never was. It shows the last close it knows, greyed, and says the market is closed."""
+    kernel, window = window_factory()  # the tests' clock: a Sunday evening in Beijing
+    pump(qtbot, kernel, window, 300)
+    table = window.watchlist.table
+    row = list(kernel.instruments).index("600519.SH")
+    assert table.item(row, 0).text() == "600519.SH" and table.item(row, 2).text() == "closed"
+    assert table.item(row, 2).toolTip()  # why: the session rule, in Beijing time
+    last = float(table.item(row, 1).text().replace(",", ""))
+    assert last == pytest.approx(float(kernel.bars.get("600519.SH").column("close")[-1]))
+    btc = list(kernel.instruments).index("BTC/USDT")
+    assert table.item(btc, 0).text() == "BTC/USDT" and float(table.item(btc, 1).text().replace(",", "")) > 0
