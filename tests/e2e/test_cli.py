@@ -141,3 +141,23 @@ def test_output_cut_short_by_a_pipe_is_not_an_error(tmp_path):
     err = proc.stderr.read().decode()
     proc.wait(60)
     assert proc.returncode == 0 and "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_headless_starts_the_strategies_it_is_given_and_refuses_them_while_halted(tmp_path):
+    prof = tmp_path / "p"
+
+    def run(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "app.cli", "run", "--headless", "--duration", "2",
+                               "--profile", str(prof), *extra], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    r = run("--strategy", "sma_cross:fast=5,slow=20", "--strategy", "rsi_reversion:symbol=ETH/USDT")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "strategy sma_cross: RUNNING {'symbol': 'BTC/USDT', 'fast': 5, 'slow': 20" in r.stdout
+    assert "strategy rsi_reversion: RUNNING {'symbol': 'ETH/USDT'" in r.stdout
+    halt = subprocess.run([sys.executable, "-m", "app.cli", "risk", "halt", "--reason", "desk", "--profile",
+                           str(prof)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert halt.returncode == 0
+    r = run("--strategy", "sma_cross")  # the saved instance, its parameters kept
+    assert r.returncode == 0 and "strategy sma_cross: not started: trading is HALTED (desk)" in r.stdout
+    bad = run("--strategy", "sma_cross:fast=zero")
+    assert bad.returncode == 2 and "fast" in bad.stderr and "Traceback" not in bad.stderr
