@@ -36,6 +36,10 @@ def add_strategy_commands(sub: argparse._SubParsersAction, common: argparse.Argu
         p.add_argument("--latency-ms", type=int, default=0, help="order arrival delay")
         p.add_argument("--ticks", action="store_true", help="--data is a trade file: tick-by-tick backtest")
         p.add_argument("--timeframe", type=float, default=60.0, help="bar size in seconds for --ticks")
+        p.add_argument("--rules", choices=("none", "ashare"), default="none",
+                       help="market rules: 'ashare' = the data is a China A-share (its symbol from the file "
+                            "name, e.g. 600519.SH-1d.csv): sessions, T+1, lots, price limits by board, and "
+                            "A-share fees with stamp duty instead of --fee")
         p.add_argument("--live-limits", action="store_true",
                        help="apply the profile's risk limits as they are (default: size and loss limits lifted)")
         p.add_argument("--json", type=Path, default=None, help="write the result as JSON here")
@@ -142,7 +146,8 @@ def main_strategy_command(args: argparse.Namespace, profile: Path) -> int:
 
             limits = load_settings(profile).risk
         cfg = BacktestConfig(cash=args.cash, fee=args.fee, slippage_bps=args.slippage_bps,
-                             latency_ms=args.latency_ms, live_limits=limits, model_db=str(profile / "kestrel.db"))
+                             latency_ms=args.latency_ms, live_limits=limits, model_db=str(profile / "kestrel.db"),
+                             rules="" if args.rules == "none" else args.rules)
     except (ParamError, DataError, ValueError) as exc:
         print(f"kestrel {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -25,3 +25,28 @@ def table_column(table, col: int) -> list[str]:
 
 
 REAL_DATA = Path(__file__).resolve().parent / "data"  # recorded market data the repository holds (tests/data/README.md)
+
+
+def ashare_daily_csv(path, n: int = 120, seed: int = 11):
+    """``path`` (name it like ``600519.SH-1d.csv``): ``n`` daily bars of a random walk around 1,700 on trading
+    days from 2024-03-04 (weekends and the Qingming and Labour Day holidays skipped), stamped at midnight
+    Beijing time as akshare stamps daily bars."""
+    import datetime as dt
+
+    import numpy as np
+
+    days, day = [], dt.date(2024, 3, 4)
+    while len(days) < n:
+        if day.weekday() < 5 and not (dt.date(2024, 4, 4) <= day <= dt.date(2024, 4, 6)) \
+                and not (dt.date(2024, 5, 1) <= day <= dt.date(2024, 5, 5)):
+            days.append(day)
+        day += dt.timedelta(days=1)
+    close = 1700 * np.exp(np.cumsum(np.random.default_rng(seed).normal(0, 0.012, n)))
+    lines = ["timestamp,open,high,low,close,volume"]
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    for d, c in zip(days, close):
+        ts = int(dt.datetime(d.year, d.month, d.day, tzinfo=beijing).timestamp() * 1000)
+        o = round(c * 0.998, 2)
+        lines.append(f"{ts},{o},{round(max(o, c) * 1.004, 2)},{round(min(o, c) * 0.996, 2)},{round(c, 2)},1000000")
+    path.write_text("\n".join(lines) + "\n")
+    return path

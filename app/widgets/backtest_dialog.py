@@ -9,7 +9,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import (QComboBox, QDialog, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QProgressBar, QPushButton, QTabWidget, QVBoxLayout, QWidget)
 
 from app.widgets.common import make_table, set_cell
@@ -40,6 +40,9 @@ class BacktestDialog(QDialog):
         self.params = QLineEdit(",".join(f"{k}={v}" for k, v in params.items() if k != "symbol"))
         self.fee = QDoubleSpinBox(decimals=5, maximum=0.5, singleStep=0.0005, value=0.001)
         self.cash = QDoubleSpinBox(decimals=2, maximum=1e12, value=10_000.0)
+        self.ashare = QCheckBox("China A-share rules: sessions, T+1, lots, price limits, fees and stamp duty "
+                                "(the fee rate is not used)")
+        self.ashare.setToolTip("The data is an A-share; its board comes from the file name (e.g. 600519.SH-1d.csv)")
         self.grid = QLineEdit()
         self.grid.setPlaceholderText("e.g. fast=5:50:5,slow=20:200:5")
         self.metric_combo = QComboBox()
@@ -61,6 +64,7 @@ class BacktestDialog(QDialog):
         form.addRow("Parameters", self.params)
         form.addRow("Fee rate", self.fee)
         form.addRow("Cash", self.cash)
+        form.addRow("Market", self.ashare)
         form.addRow("Sweep grid", self.grid)
         form.addRow("Optimise", self.metric_combo)
         buttons = QHBoxLayout()
@@ -102,7 +106,8 @@ class BacktestDialog(QDialog):
         validate_params(info.cls, params)
         path = self.path.text().strip()
         data = load_bars(Path(path))  # fail here, with the file's problem, not in a worker
-        cfg = BacktestConfig(cash=self.cash.value(), fee=self.fee.value())
+        cfg = BacktestConfig(cash=self.cash.value(), fee=self.fee.value(),
+                             rules="ashare" if self.ashare.isChecked() else "")
         return info, PluginRef(info.name, info.origin, info.source), params, path, data, cfg
 
     def run_backtest(self) -> None:

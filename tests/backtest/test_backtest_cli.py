@@ -197,3 +197,26 @@ def test_a_strategy_failing_while_running_exits_1_with_the_reason(user_profile, 
     proc = kestrel("backtest", "--strategy", "faulty", "--data", str(data_file), profile=user_profile)
     assert proc.returncode == 1
     assert "faulted: on_bar raised RuntimeError: plugin bug" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_rules_ashare_backtests_an_a_share_under_its_rules(tmp_path, profile_dir):
+    """``--rules ashare``: the same strategy on the same 600519.SH daily bars trades whole 100-share lots and
+    pays the A-share fees (stamp duty on sells) instead of a flat fee on fractional quantities."""
+    from kit import ashare_daily_csv
+
+    data = ashare_daily_csv(tmp_path / "600519.SH-1d.csv")
+    out = {}
+    for rules in ("none", "ashare"):
+        r = kestrel("backtest", "--strategy", "sma_cross", "--data", str(data), "--params", "fast=3,slow=8",
+                    "--cash", "1000000", "--rules", rules, "--json", str(tmp_path / f"{rules}.json"),
+                    profile=profile_dir)
+        assert r.returncode == 0, r.stdout + r.stderr
+        out[rules] = json.loads((tmp_path / f"{rules}.json").read_text())["trades"]
+    assert out["none"] and out["ashare"]
+    assert any(t["qty"] % 100 for t in out["none"])  # all-in: fractional shares without the rules
+    assert all(t["qty"] % 100 == 0 for t in out["ashare"])  # whole lots under them
+    for t in out["ashare"]:  # commission 0.025% (min 5) + transfer 0.001% both ways, stamp duty 0.05% on sells
+        notional_in, notional_out = t["qty"] * t["entry_price"], t["qty"] * t["exit_price"]
+        expected = (max(5.0, notional_in * 0.00025) + notional_in * 0.00001
+                    + max(5.0, notional_out * 0.00025) + notional_out * 0.00001 + notional_out * 0.0005)
+        assert t["fees"] == pytest.approx(expected, abs=0.05)

@@ -46,3 +46,28 @@ def test_bad_input_is_explained_not_raised(window_factory, qtbot, tmp_path):
     dialog.params.setText("fast=zero")
     dialog.run_backtest()
     assert "'fast'" in dialog.status.text() and not dialog._futures
+
+
+def test_the_a_share_box_backtests_under_the_a_share_rules(window_factory, qtbot, tmp_path):
+    """Ticked, the dialog's run trades whole 100-share lots and pays the stamp duty on its sells."""
+    from kit import ashare_daily_csv
+    from PySide6.QtCore import QPoint, Qt
+
+    from app.widgets.backtest_dialog import BacktestDialog
+
+    kernel, window = window_factory()
+    dialog = BacktestDialog(kernel.strategies, "sma_cross", {"fast": 10, "slow": 30})
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.params.setText("fast=3,slow=8")
+    dialog.path.setText(str(ashare_daily_csv(tmp_path / "600519.SH-1d.csv")))
+    dialog.cash.setValue(1_000_000)
+    qtbot.mouseClick(dialog.ashare, Qt.MouseButton.LeftButton, pos=dialog.ashare.rect().topLeft() + QPoint(8, 8))
+    assert dialog.ashare.isChecked()
+    qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.backtest_result is not None or "rror" in dialog.status.text(), timeout=120_000)
+    assert dialog.backtest_result is not None, dialog.status.text()
+    fills = dialog.backtest_result.fills
+    assert fills and all(f["qty"] % 100 == 0 for f in fills)
+    sell = next(f for f in fills if f["side"] == "SELL")
+    assert sell["fee"] > sell["price"] * sell["qty"] * 0.0005  # the stamp duty alone is 0.05%
