@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSizePolicy, QToolBar,
@@ -38,6 +38,7 @@ from app.widgets.ticket import TicketWidget
 from app.widgets.watchlist import WatchlistWidget
 
 KILL_HOTKEY = "Ctrl+Shift+K"
+LAYOUT_SAVE_MS = 3000  # how often moved docks are saved
 
 
 class AlarmBanner(QWidget):
@@ -182,6 +183,12 @@ class MainWindow(QMainWindow):
         self.restore_layout()
         self.watchlist.select(self.chart.symbol)
         self.frames.start()
+        # dock positions: saved when they change, not only at close (a killed terminal kept none of them)
+        self._saved_layout: tuple[bytes, bytes] | None = None
+        self.layout_saver = QTimer(self)
+        self.layout_saver.setInterval(LAYOUT_SAVE_MS)
+        self.layout_saver.timeout.connect(self.save_layout_if_changed)
+        self.layout_saver.start()
 
     def _build_safety_bar(self) -> None:
         """The kill button and the trading state, in a tool bar a person cannot move, float or close."""
@@ -246,11 +253,24 @@ class MainWindow(QMainWindow):
 
     def save_layout(self) -> None:
         self.chart_docks.save()
-        self.kernel.store.set_setting("ui.geometry", base64.b64encode(bytes(self.saveGeometry())).decode())
-        self.kernel.store.set_setting("ui.window_state", base64.b64encode(bytes(self.saveState())).decode())
+        geometry, state = bytes(self.saveGeometry()), bytes(self.saveState())
+        self.kernel.store.set_setting("ui.geometry", base64.b64encode(geometry).decode())
+        self.kernel.store.set_setting("ui.window_state", base64.b64encode(state).decode())
+        self._saved_layout = (geometry, state)
+
+    def save_layout_if_changed(self) -> None:
+        """Every few seconds: the window's geometry and dock positions, written only when they moved."""
+        try:
+            if (bytes(self.saveGeometry()), bytes(self.saveState())) != self._saved_layout:
+                self.save_layout()
+        except Exception:  # noqa: BLE001 - a failed save is logged; the next tick or the close tries again
+            import logging
+
+            logging.getLogger("kestrel.ui").exception("could not save the window layout")
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.frames.stop()
+        self.layout_saver.stop()
         try:
             self.save_layout()
         finally:

@@ -188,3 +188,29 @@ def test_a_saved_chart_entry_that_no_longer_fits_is_skipped_with_a_log_line(qtbo
     for expected in ("gone_from_registry", "timeperiod", "'not an entry'", "DOGE/USDT", "'7m'", "42"):
         assert expected in logged, expected
     assert_drawn(qtbot, kernel, window, chart, "EMA(12)")
+
+
+def test_a_terminal_that_was_killed_keeps_its_dock_layout(qtbot, window_factory, profile, sim_clock):
+    """Dock positions were saved only when the window closed: after a kill the docks came back at their
+    defaults. They are saved within seconds of being moved."""
+    from PySide6.QtCore import Qt
+
+    from app.bootstrap import build
+
+    kernel, window = build(profile, clock=sim_clock)
+    window.show()
+    pump(qtbot, kernel, window, 100)
+    window.docks["ladder"].setFloating(True)  # the trader tears the order book off
+    window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, window.docks["watchlist"])
+    qtbot.waitUntil(lambda: kernel.store.get_setting("ui.window_state") is not None
+                    and window._saved_layout == (bytes(window.saveGeometry()), bytes(window.saveState())),
+                    timeout=10_000)  # the window's own timer, every few seconds
+    kernel.close()  # the process dies: no closeEvent, no save
+    window.frames.stop()
+    window.layout_saver.stop()
+    window.deleteLater()
+    qtbot.wait(10)
+
+    kernel, window = window_factory()
+    assert window.docks["ladder"].isFloating()
+    assert window.dockWidgetArea(window.docks["watchlist"]) == Qt.DockWidgetArea.BottomDockWidgetArea
