@@ -50,3 +50,40 @@ def ashare_daily_csv(path, n: int = 120, seed: int = 11):
         lines.append(f"{ts},{o},{round(max(o, c) * 1.004, 2)},{round(min(o, c) * 0.996, 2)},{round(c, 2)},1000000")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def type_into(field, text: str) -> None:
+    """Replace a field's text as a person does: select all, type."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    QTest.keyClick(field, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(field, text)
+
+
+def choose(combo, text: str) -> None:
+    """Pick an entry of a drop-down with the arrow keys."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    QTest.keyClick(combo, Qt.Key.Key_Home)
+    for _ in range(combo.count()):
+        if combo.currentText() == text:
+            return
+        QTest.keyClick(combo, Qt.Key.Key_Down)
+    assert combo.currentText() == text, f"{text!r} is not in the drop-down"
+
+
+def write_generated_bars(path, n: int = 1200, seed: int = 9):
+    """``n`` bars of the ML module's synthetic market as a bar CSV (training and backtest input)."""
+    import csv
+
+    from app.engine.ml.synthetic import generated_bars
+
+    b = generated_bars(n, seed=seed)
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["timestamp", "open", "high", "low", "close", "volume"])
+        w.writerows(zip(b.ts.tolist(), b.open.tolist(), b.high.tolist(), b.low.tolist(), b.close.tolist(),
+                        b.volume.tolist()))
+    return path

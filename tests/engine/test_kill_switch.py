@@ -5,9 +5,9 @@ import time
 
 import pytest
 from kit import advance
-from test_risk_controls import LOOSE, kernel_with, mid, send
+from test_risk_controls import kernel_with, mid, send
 
-from app.config import RiskSettings, Settings, SimSettings
+from app.config import Settings, SimSettings
 from app.engine.clock import SimClock
 from app.engine.kernel import Kernel
 from app.engine.messages import (

@@ -6,9 +6,8 @@ are the engine's own for the same file and parameters; the equity curve and the 
 from __future__ import annotations
 
 import numpy as np
-from kit import pump, table_column
+from kit import choose, pump, table_column, type_into
 from PySide6.QtCore import Qt
-from PySide6.QtTest import QTest
 
 PLUGIN = "sma_cross"
 GRID = "fast=5:15:5,slow=20:40:10"
@@ -31,18 +30,8 @@ def bar_file(folder, n: int = 3000, seed: int = 16):
     return path
 
 
-def type_into(field, text: str) -> None:
-    QTest.keyClick(field, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
-    QTest.keyClicks(field, text)
 
 
-def choose(combo, text: str) -> None:
-    QTest.keyClick(combo, Qt.Key.Key_Home)
-    for _ in range(combo.count()):
-        if combo.currentText() == text:
-            return
-        QTest.keyClick(combo, Qt.Key.Key_Down)
-    assert combo.currentText() == text, f"{text!r} is not in the drop-down"
 
 
 def current_tab(dialog) -> str:

@@ -3,24 +3,11 @@ training runs in its worker process (the window stays live, the progress bar mov
 the registered model selected, its metrics and importances."""
 from __future__ import annotations
 
-import csv
 import time
 
-from kit import pump, table_column
+from kit import pump, table_column, write_generated_bars as write_bars
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-
-from app.engine.ml.synthetic import generated_bars
-
-
-def write_bars(path, n: int = 1200, seed: int = 9):
-    b = generated_bars(n, seed=seed)
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["timestamp", "open", "high", "low", "close", "volume"])
-        w.writerows(zip(b.ts.tolist(), b.open.tolist(), b.high.tolist(), b.low.tolist(), b.close.tolist(),
-                        b.volume.tolist()))
-    return path
 
 
 def type_into(qtbot, field, text: str) -> None:

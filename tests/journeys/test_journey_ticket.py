@@ -5,10 +5,9 @@ in red and sends nothing; a long message never moves the fields or Buy/Sell unde
 price box is visibly disabled and says why it is empty."""
 from __future__ import annotations
 
-from kit import pump, table_column
+from kit import choose, pump, table_column, type_into
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor
-from PySide6.QtTest import QTest
 
 from app.engine.messages import OrderStatus
 from app.widgets.blotter import ORDER_HEADERS
@@ -16,20 +15,8 @@ from app.widgets.blotter import ORDER_HEADERS
 SYMBOL = "BTC/USDT"
 
 
-def type_into(field, text: str) -> None:
-    """Replace a field's text as a person does: select all, type."""
-    QTest.keyClick(field, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
-    QTest.keyClicks(field, text)
 
 
-def choose(combo, text: str) -> None:
-    """Pick an entry of a drop-down with the arrow keys."""
-    QTest.keyClick(combo, Qt.Key.Key_Home)
-    for _ in range(combo.count()):
-        if combo.currentText() == text:
-            return
-        QTest.keyClick(combo, Qt.Key.Key_Down)
-    assert combo.currentText() == text, f"{text!r} is not in the drop-down"
 
 
 def click(qtbot, button) -> None:

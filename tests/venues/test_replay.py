@@ -1,7 +1,6 @@
 """Recording the feed to SQLite and replaying it through the sim venue's matching engine, 1x..max."""
 from __future__ import annotations
 
-import asyncio
 import time
 
 from venue_kit import run

@@ -6,7 +6,6 @@ import logging
 import pytest
 
 from kit import pump, table_column
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 

@@ -3,21 +3,8 @@ inference time of a running ML strategy, training in a worker process with a pro
 tick-to-venue latency."""
 from __future__ import annotations
 
-import csv
 
-from kit import pump, table_column
-
-from app.engine.ml.synthetic import generated_bars
-
-
-def _write_bars(path, n=1200, seed=9):
-    b = generated_bars(n, seed=seed)
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["timestamp", "open", "high", "low", "close", "volume"])
-        w.writerows(zip(b.ts.tolist(), b.open.tolist(), b.high.tolist(), b.low.tolist(), b.close.tolist(),
-                        b.volume.tolist()))
-    return path
+from kit import pump, table_column, write_generated_bars as _write_bars
 
 
 def test_bundled_model_then_live_drift_and_latency(window_factory, qtbot):
