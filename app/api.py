@@ -43,11 +43,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
 from app.engine import indicators as ta  # the vectorised indicators, for a strategy's `signals` form (lazy)
-from app.engine.messages import (Bar, BookSnapshot, OrderDenied, OrderFilled, OrderStatus, OrderType,
-                                 OrderUpdated, Side, TradeTick)
+from app.engine.core.messages import (
+    Bar,
+    BookSnapshot,
+    OrderDenied,
+    OrderFilled,
+    OrderStatus,
+    OrderType,
+    OrderUpdated,
+    Side,
+    TradeTick,
+)
 
 if TYPE_CHECKING:
-    from app.engine.strategy_host import StrategyHost
+    from app.engine.strategy.host import StrategyHost
 
 API_VERSION = "1.1"  # 1.1 added Strategy.model(), history(), lot_size, round_qty(), Model and ta
 

@@ -41,14 +41,16 @@ def create_app():
 def build(profile: Path, clock=None):
     """Build the kernel and the window for ``profile``. Raises StoreError/ConfigError on a bad profile."""
     from app.config import load_settings
+    from app.engine.core.logring import setup_logging
     from app.engine.kernel import Kernel
-    from app.engine.logring import setup_logging
-    from app.widgets.main_window import MainWindow
-
     from app.engine.venues.manager import (
-        VenueManager, kernel_instruments, startup_configs, stored_credentials,
+        VenueManager,
+        kernel_instruments,
+        startup_configs,
+        stored_credentials,
     )
-    from app.widgets.venues import install_venue_ui
+    from app.widgets.main_window import MainWindow
+    from app.widgets.panels.venues import install_venue_ui
 
     ring = setup_logging(profile)
     configs = startup_configs(profile)  # venues saved from the Connect dialog (none: the sim alone)
@@ -143,7 +145,7 @@ def launch_gui(profile: Path) -> int:
     from PySide6.QtWidgets import QMessageBox
 
     from app.config import ConfigError
-    from app.engine.store import StoreError
+    from app.engine.core.store import StoreError
     from app.qt_platform import check_xcb
 
     if not check_xcb():  # Qt would abort without naming the missing system libraries

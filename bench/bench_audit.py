@@ -19,12 +19,12 @@ from pathlib import Path
 
 from _common import median, pct, table
 
-from app.engine.audit import AuditLog, canonical_json, chain_hash, record_of
-from app.engine.audit_records import message_payload
-from app.engine.audit_verify import verify
-from app.engine.clock import LiveClock
-from app.engine.messages import OrderFilled, OrderType, Side, SubmitOrder
-from app.engine.store import Store
+from app.engine.audit.log import AuditLog, canonical_json, chain_hash, record_of
+from app.engine.audit.records import message_payload
+from app.engine.audit.verify import verify
+from app.engine.core.clock import LiveClock
+from app.engine.core.messages import OrderFilled, OrderType, Side, SubmitOrder
+from app.engine.core.store import Store
 
 SUBMIT = SubmitOrder("K-000042", "BTC/USDT", "sim", Side.BUY, OrderType.LIMIT, 0.25, 61_234.5,
                      actor="strategy:mm")

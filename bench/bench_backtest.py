@@ -37,9 +37,9 @@ import numpy as np
 from _common import ROOT, median, table
 
 from app.api import Strategy
-from app.engine.backtest import BacktestConfig, run_backtest
-from app.engine.backtest_data import BarData, bars_from_arrays
-from app.engine.sweep import parse_grid, run_sweep
+from app.engine.backtest.engine import BacktestConfig, run_backtest
+from app.engine.backtest.sweep import parse_grid, run_sweep
+from app.engine.data.bar_files import BarData, bars_from_arrays
 from plugins.sma_cross import SmaCross
 from tests.backtest import oracles
 

@@ -15,8 +15,8 @@ import time
 
 from _common import median, pct, table, vendor
 
-from app.engine.bus import MessageBus
-from app.engine.messages import Side, TradeTick
+from app.engine.core.bus import MessageBus
+from app.engine.core.messages import Side, TradeTick
 
 
 def kestrel_throughput(n: int, handlers: int) -> float:

@@ -36,7 +36,7 @@ def make_data(n: int, extra: int, seed: int = 1):
     """n + extra one-minute bars (a GARCH walk), trade markers every ~500 bars."""
     import numpy as np
 
-    from app.engine.bars import synthetic_history
+    from app.engine.data.bars import synthetic_history
 
     h = synthetic_history(30_000.0, 1_750_000_000_000, n + extra, 60_000, 0.1, seed, 5.0)
     rng = np.random.default_rng(seed)
@@ -87,7 +87,7 @@ def run_kestrel(app, n: int, full: bool, frames: int) -> dict:
     import numpy as np
 
     from app.engine import indicators as ta
-    from app.widgets.chart import ChartWidget
+    from app.widgets.chart.widget import ChartWidget
 
     h, mi, mside, mprice = make_data(n, N_APPENDS)
     ta.sma(np.arange(100.0), 20), ta.ema(np.arange(100.0), 50)  # Numba: load compiled kernels, not timed
@@ -142,10 +142,9 @@ def run_kestrel(app, n: int, full: bool, frames: int) -> dict:
 
 # -------------------------------------------------------------------------------------------- finplot
 def run_finplot(app, n: int, full: bool, frames: int) -> dict:
+    import finplot as fplt
     import numpy as np
     import pandas as pd
-
-    import finplot as fplt
 
     h, mi, mside, mprice = make_data(n, N_APPENDS)
     total = n + N_APPENDS

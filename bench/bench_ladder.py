@@ -32,7 +32,7 @@ def snapshots(count: int, seed: int = 1, mid0: float = 65_000.0, tick: float = 0
     """``count`` BookSnapshots of 10 levels a side around a random-walk mid (prebuilt, not timed)."""
     import numpy as np
 
-    from app.engine.messages import BookSnapshot
+    from app.engine.core.messages import BookSnapshot
 
     rng = np.random.default_rng(seed)
     mid = round(mid0 / tick)
@@ -54,10 +54,10 @@ def ladder_frames(seconds: float, rate: int, hz: int) -> dict:
 
     from app.bootstrap import create_app
     from app.config import Settings, SimSettings
-    from app.engine.clock import SimClock
+    from app.engine.core.clock import SimClock
+    from app.engine.core.messages import OrderType, Side
     from app.engine.kernel import Kernel
-    from app.engine.messages import OrderType, Side
-    from app.widgets.ladder import LadderWidget
+    from app.widgets.trading.ladder import LadderWidget
 
     app = create_app()
     profile = Path(tempfile.mkdtemp(prefix="kestrel-ladder-bench-"))

@@ -113,7 +113,7 @@ LOOSE = dict(max_msgs_per_s_strategy=10**9, max_msgs_per_s_total=10**9, max_fill
 
 
 def _instruments(n: int):
-    from app.engine.instruments import Instrument
+    from app.engine.core.instruments import Instrument
 
     # price ~100 (the sim's generic model), makers quote 20 lots = 2 units (~200 USDT) at the touch
     return [Instrument(f"SYM{i}/USDT", "sim", f"SYM{i}", "USDT", tick_size=0.01, lot_size=0.1, min_qty=0.1,
@@ -124,9 +124,9 @@ def e2e_run(ticks: int, symbols: int = 10, seed: int = 0) -> dict[str, object]:
     import random
 
     from app.config import RiskSettings, Settings, SimSettings, UiSettings
-    from app.engine.clock import SimClock
+    from app.engine.core.clock import SimClock
+    from app.engine.core.messages import OrderAccepted, OrderSubmitted, Side, TradeTick
     from app.engine.kernel import Kernel
-    from app.engine.messages import OrderAccepted, OrderSubmitted, Side, TradeTick
 
     rnd = random.Random(seed)
     with tempfile.TemporaryDirectory() as d:

@@ -54,7 +54,7 @@ class Go:
 
 def make_kernel(d: str):
     from app.config import RiskSettings, Settings, SimSettings
-    from app.engine.clock import SimClock
+    from app.engine.core.clock import SimClock
     from app.engine.kernel import Kernel
 
     clock = SimClock(1_750_000_000_000)
@@ -76,7 +76,7 @@ def market_second(k) -> None:
 
 # ------------------------------------------------------------------------------------------------- check
 def check_costs(n: int, resting: int) -> list[float]:
-    from app.engine.messages import OrderType, Side, SubmitOrder
+    from app.engine.core.messages import OrderType, Side, SubmitOrder
 
     with tempfile.TemporaryDirectory() as d:
         k = make_kernel(d)
@@ -134,7 +134,7 @@ def vnpy_check(n: int) -> list[float]:
 # ---------------------------------------------------------------------------------------------- through
 def throughput(mode: str, n: int, burst: int, parts: dict[str, float] | None = None) -> tuple[float, float]:
     """(orders/s through the gate, orders/s including the audit-trail write) for ``n`` orders."""
-    from app.engine.messages import CancelAllOrders, OrderStatus, OrderType, Side, SubmitOrder
+    from app.engine.core.messages import CancelAllOrders, OrderStatus, OrderType, Side, SubmitOrder
 
     with tempfile.TemporaryDirectory() as d:
         k = make_kernel(d)
@@ -233,7 +233,7 @@ def breakdown(mode: str, n: int) -> dict[str, float]:
 def sqlite_rows(batches: int = 60) -> dict[str, float]:
     """µs per row of each journal write, staged 50 at a time and committed (what group commit pays per
     order before any Python runs); median over ``batches``."""
-    from app.engine.store import Store
+    from app.engine.core.store import Store
 
     out: dict[str, list[float]] = {"journal insert (new order)": [], "fill insert": [],
                                    "order-state update": []}

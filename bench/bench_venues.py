@@ -62,9 +62,9 @@ async def _close(kernel, mgr, runner) -> None:
 
 
 async def latency(seconds: float, rate: float) -> dict:
-    from app.engine.messages import TradeTick
-
     from fake_binance import FakeBinance
+
+    from app.engine.core.messages import TradeTick
 
     fake = await FakeBinance(api_key=KEY, secret=SECRET, tick_s=1.0 / rate).start()
     fake.record_send_times = True
@@ -92,7 +92,7 @@ async def latency(seconds: float, rate: float) -> dict:
 async def recovery(drops: int) -> dict:
     from fake_binance import FakeBinance
 
-    from app.engine.messages import TradeTick
+    from app.engine.core.messages import TradeTick
 
     fake = await FakeBinance(api_key=KEY, secret=SECRET, tick_s=0.01).start()
     times: list[float] = []
@@ -126,8 +126,8 @@ def akshare_ui(phase_s: float, window_on: bool = True) -> list[list]:
     from fake_akshare import FakeAkshareHTTP
 
     from app.bootstrap import build, create_app
-    from app.engine.venues.akshare_client import AkshareCache, AkshareClient
-    from app.engine.venues.akshare_venue import AkshareVenue
+    from app.engine.venues.akshare.client import AkshareCache, AkshareClient
+    from app.engine.venues.akshare.venue import AkshareVenue
     from app.engine.venues.executor import DeadlineExecutor
 
     mp = pytest.MonkeyPatch()

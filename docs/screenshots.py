@@ -32,8 +32,8 @@ def main() -> None:
     from PySide6.QtWidgets import QApplication
 
     from app.bootstrap import build, create_app
-    from app.engine.clock import SimClock
-    from app.engine.messages import OrderType, Side
+    from app.engine.core.clock import SimClock
+    from app.engine.core.messages import OrderType, Side
 
     app = create_app()
     profile = Path(tempfile.mkdtemp(prefix="kestrel-shots-"))

@@ -24,7 +24,7 @@ def profile(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def sim_clock():
-    from app.engine.clock import SimClock
+    from app.engine.core.clock import SimClock
 
     return SimClock(1_750_000_000_000)
 

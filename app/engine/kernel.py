@@ -12,24 +12,24 @@ import time
 from pathlib import Path
 
 from app.config import Settings
-from app.engine.audit import AuditError, AuditLog
-from app.engine.audit_recorder import AuditRecorder
-from app.engine.bars import BarAggregator, synthetic_history
-from app.engine.bus import MessageBus
-from app.engine.clock import Clock, LiveClock
-from app.engine.execution import ExecutionEngine
-from app.engine.heartbeat import Heartbeat
-from app.engine.instruments import Instrument, default_instruments
-from app.engine.market import MarketState
-from app.engine.messages import Bar, OrderStatus, OrderType, Side, SubmitOrder, TradeTick, VenueStatus
+from app.engine.audit.log import AuditError, AuditLog
+from app.engine.audit.recorder import AuditRecorder
+from app.engine.core.bus import MessageBus
+from app.engine.core.clock import Clock, LiveClock
+from app.engine.core.heartbeat import Heartbeat
+from app.engine.core.instruments import Instrument, default_instruments
+from app.engine.core.messages import Bar, OrderStatus, OrderType, Side, SubmitOrder, TradeTick, VenueStatus
+from app.engine.core.store import ProfileLock, Store, StoreError
+from app.engine.data.bars import BarAggregator, synthetic_history
+from app.engine.data.market import MarketState
 from app.engine.ml.serve import ModelSource
-from app.engine.orders import ClientOrderIdFactory
-from app.engine.portfolio import Portfolio
-from app.engine.risk import RiskEngine
-from app.engine.sim import SimExchange
-from app.engine.store import ProfileLock, Store, StoreError
-from app.engine.strategy_host import StrategyFault
-from app.engine.strategy_manager import StrategyManager
+from app.engine.oms.execution import ExecutionEngine
+from app.engine.oms.orders import ClientOrderIdFactory
+from app.engine.oms.portfolio import Portfolio
+from app.engine.risk.engine import RiskEngine
+from app.engine.strategy.host import StrategyFault
+from app.engine.strategy.manager import StrategyManager
+from app.engine.venues.sim import SimExchange
 
 log = logging.getLogger("kestrel.kernel")
 _PROBE_TS = 1_700_013_600_000  # Wed 2023-11-15 10:00 Beijing time: A-shares trade then, so they have volume
@@ -106,7 +106,7 @@ class Kernel:
         History is seeded before the sim first advances: the sim's clock started when the kernel was built,
         so advancing it to now replays the start-up time (~50 ms on a fresh profile), and a trade in it
         would open the current bar, after which the history (which must end before that bar) was skipped."""
-        from app.engine.audit_start import check_at_start
+        from app.engine.audit.start import check_at_start
 
         self.audit_alerts = check_at_start(self.audit, self.bus)  # tampered trail: a critical Alert, never silence
         for venue in self.execution.venue_names():

@@ -16,26 +16,34 @@ import base64
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSizePolicy, QToolBar,
-    QVBoxLayout, QWidget,
+    QApplication,
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QSizePolicy,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
 )
 
+from app.engine.core.logring import RingHandler
+from app.engine.core.messages import Alert, OrderType, Side
 from app.engine.kernel import Kernel
-from app.engine.logring import RingHandler
-from app.engine.messages import Alert, OrderType, Side
-from app.widgets.blotter import BlotterWidget
-from app.widgets.chart import ChartWidget
-from app.widgets.chart_docks import ChartDocks
+from app.widgets.chart.docks import ChartDocks
+from app.widgets.chart.widget import ChartWidget
 from app.widgets.frame import BusSubscriptions, FrameScheduler
-from app.widgets.ladder import LadderWidget
-from app.widgets.log_pane import LogPane
-from app.widgets.ml_panel import MlPanel
-from app.widgets.positions import PositionsWidget
-from app.widgets.risk_panel import RiskPanel
-from app.widgets.status import StatusBar
-from app.widgets.strategies import StrategyManagerWidget
-from app.widgets.ticket import TicketWidget
-from app.widgets.watchlist import WatchlistWidget
+from app.widgets.panels.log import LogPane
+from app.widgets.panels.models import MlPanel
+from app.widgets.panels.risk import RiskPanel
+from app.widgets.panels.status import StatusBar
+from app.widgets.panels.strategies import StrategyManagerWidget
+from app.widgets.trading.blotter import BlotterWidget
+from app.widgets.trading.ladder import LadderWidget
+from app.widgets.trading.positions import PositionsWidget
+from app.widgets.trading.ticket import TicketWidget
+from app.widgets.trading.watchlist import WatchlistWidget
 
 KILL_HOTKEY = "Ctrl+Shift+K"
 LAYOUT_SAVE_MS = 3000  # how often moved docks are saved

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from kit import advance
 
-from app.engine.messages import OrderType, Side
-from app.engine.strategy_host import StrategyStatus
+from app.engine.core.messages import OrderType, Side
+from app.engine.strategy.host import StrategyStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "import sys\nfrom app.api import Strategy, Param\n"

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "venues"))
 
 from venue_kit import Session, make_fake, no_internet, until  # noqa: E402,F401 (no_internet: autouse)
 
-from app.engine.messages import Alert, CancelRejected, OrderStatus, OrderType, Side, VenueStatus  # noqa: E402
+from app.engine.core.messages import Alert, CancelRejected, OrderStatus, OrderType, Side, VenueStatus  # noqa: E402
 from app.engine.venues.events import OrderStatusUnknown, VenueError  # noqa: E402
 
 S = OrderStatus

@@ -9,7 +9,7 @@ from tests.backtest.series import BAR_FILES, real_dir
 @pytest.fixture(scope="session")
 def real_bars():
     """name -> BarData for the four recorded candle files."""
-    from app.engine.backtest_data import load_bars
+    from app.engine.data.bar_files import load_bars
 
     folder = real_dir()
     return {name: load_bars(folder / name) for name in BAR_FILES}

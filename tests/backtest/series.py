@@ -26,7 +26,7 @@ MINUTE = 60_000
 def toy_bars(opens, highs=None, lows=None, closes=None, step_ms: int = MINUTE, symbol: str = "TOY"):
     """A small hand-made bar series: one bar per ``step_ms`` from ``T0``; high/low default to the
     open/close envelope and close defaults to the open."""
-    from app.engine.backtest_data import bars_from_arrays
+    from app.engine.data.bar_files import bars_from_arrays
 
     o = np.asarray(opens, dtype=float)
     c = o if closes is None else np.asarray(closes, dtype=float)
@@ -38,7 +38,7 @@ def toy_bars(opens, highs=None, lows=None, closes=None, step_ms: int = MINUTE, s
 
 def toy_trades(times_ms, prices, sizes=None, symbol: str = "TOY"):
     """Trade prints at ``T0 + times_ms``."""
-    from app.engine.backtest_data import TradeData
+    from app.engine.data.bar_files import TradeData
 
     p = np.asarray(prices, dtype=float)
     s = np.ones(len(p)) if sizes is None else np.asarray(sizes, dtype=float)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from app.api import OrderDenied, OrderFilled, Strategy
-from app.engine.backtest import BacktestConfig, BacktestError, run_backtest
-from app.engine.backtest_data import DataError, load_bars
+from app.engine.backtest.engine import BacktestConfig, BacktestError, run_backtest
+from app.engine.data.bar_files import DataError, load_bars
 from tests.backtest.series import MINUTE, T0, toy_bars, toy_trades
 
 OPENS = [10.0, 11.0, 12.0, 13.0, 14.0, 15.0]

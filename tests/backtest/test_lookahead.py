@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from app.api import Strategy
-from app.engine.backtest import check_lookahead
-from app.engine.backtest_data import load_trades
+from app.engine.backtest.engine import check_lookahead
+from app.engine.data.bar_files import load_trades
 from plugins.sma_cross import SmaCross
 from tests.backtest.series import real_dir
 

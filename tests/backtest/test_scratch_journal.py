@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from app.engine.backtest import _ScratchStore
-from app.engine.execution import _fill_row
-from app.engine.messages import OrderFilled, OrderType, Side
-from app.engine.orders import Order
+from app.engine.backtest.engine import _ScratchStore
+from app.engine.core.messages import OrderFilled, OrderType, Side
+from app.engine.oms.execution import _fill_row
+from app.engine.oms.orders import Order
 
 
 def _fill(cid: str, trade_id: str, qty: float = 1.0) -> tuple:

@@ -7,9 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from app.engine.backtest import BacktestConfig, run_backtest
-from app.engine.sweep import (PluginRef, parse_grid, run_sweep, summarize_folds, vectorised_run,
-                              walk_forward)
+from app.engine.backtest.engine import BacktestConfig, run_backtest
+from app.engine.backtest.sweep import (
+    PluginRef,
+    parse_grid,
+    run_sweep,
+    summarize_folds,
+    vectorised_run,
+    walk_forward,
+)
 from plugins.sma_cross import SmaCross
 from tests.backtest.series import BAR_FILES, toy_bars
 
@@ -140,7 +146,7 @@ def test_an_event_driven_sweep_in_a_process_pool_matches_in_process(real_bars):
 
 def plugin_ref(name: str) -> PluginRef:
     """How the CLI hands a plugin to worker processes: by file and name."""
-    from app.engine.plugins import discover
+    from app.engine.strategy.plugins import discover
 
     info = next(i for i in discover(None, entry_points=False) if i.name == name)
     return PluginRef(info.name, info.origin, info.source)

@@ -20,14 +20,19 @@ import keyring.backend
 import keyring.backends.fail
 import pytest
 
-from app.audit_cli import (
-    KEY_ENV, KEYRING_NAME, KEYRING_SERVICE, add_audit_commands, main_checkpoint, main_verify,
+from app.cli.audit import (
+    KEY_ENV,
+    KEYRING_NAME,
+    KEYRING_SERVICE,
+    add_audit_commands,
+    main_checkpoint,
+    main_verify,
     run_audit_command,
 )
-from app.engine.audit import AuditLog
-from app.engine.clock import SimClock
-from app.engine.messages import OrderDenied, OrderType, Side, SubmitOrder
-from app.engine.store import Store
+from app.engine.audit.log import AuditLog
+from app.engine.core.clock import SimClock
+from app.engine.core.messages import OrderDenied, OrderType, Side, SubmitOrder
+from app.engine.core.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -142,7 +147,7 @@ def test_checkpoint_outside_the_profile_then_a_rebuilt_chain_is_caught(prof, tmp
     assert "matches the signed checkpoint at seq 51" in capsys.readouterr().out
 
     # Rebuild: change record 30 and recompute every later hash with the published algorithm.
-    from app.engine.audit import GENESIS, chain_hash
+    from app.engine.audit.log import GENESIS, chain_hash
     tamper(prof, "UPDATE audit SET actor='strategy:ghost' WHERE seq=30")
     conn = sqlite3.connect(prof / "kestrel.db", isolation_level=None)
     prev = conn.execute("SELECT hash FROM audit WHERE seq=29").fetchone()[0] or GENESIS
@@ -238,7 +243,7 @@ def test_a_real_process_verifies_read_only_while_a_writer_holds_the_database(pro
             "            raise ImportError(name)\n"
             "sys.meta_path.insert(0, BlockQt())\n"
             "from pathlib import Path\n"
-            "from app.audit_cli import main_verify\n"
+            "from app.cli.audit import main_verify\n"
             f"sys.exit(main_verify(Path({str(prof)!r}), None, None))\n")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
                        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})

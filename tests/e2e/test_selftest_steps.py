@@ -101,7 +101,7 @@ def traders_profile(profile: Path) -> None:
     saved (disabled) venue, and the Strategies, Models and Venues docks closed (the self-test opens them
     from the View menu, as a person would, and puts the layout back)."""
     from app.bootstrap import build, create_app
-    from app.engine.store import Store
+    from app.engine.core.store import Store
     from app.engine.venues.config import parse_config, save_config
 
     profile.mkdir()

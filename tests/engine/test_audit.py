@@ -1,7 +1,7 @@
 """The audit trail against a tamperer: a real SQLite file, a realistic trail, hypothesis-generated mutations.
 
 Every mutation is made the way an attacker with the file would: raw sqlite3, triggers dropped first. Each
-test asserts the exact ``first_bad_seq`` (see app/engine/audit_verify.py for which record is named).
+test asserts the exact ``first_bad_seq`` (see app/engine/audit/verify.py for which record is named).
 """
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from app.engine import messages as m
-from app.engine.audit import GENESIS, AuditError, AuditLog, canonical_json, chain_hash, record_of
-from app.engine.audit_checkpoint import Checkpoint
-from app.engine.audit_records import message_payload
-from app.engine.audit_verify import verify
-from app.engine.clock import SimClock
-from app.engine.store import Store
+from app.engine.audit.checkpoint import Checkpoint
+from app.engine.audit.log import GENESIS, AuditError, AuditLog, canonical_json, chain_hash, record_of
+from app.engine.audit.records import message_payload
+from app.engine.audit.verify import verify
+from app.engine.core import messages as m
+from app.engine.core.clock import SimClock
+from app.engine.core.store import Store
 
 KEY = bytes(range(32))
 FIELDS = ("ts_utc_ms", "mono_ns", "kind", "actor", "payload", "prev_hash", "hash")

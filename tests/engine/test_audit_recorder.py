@@ -1,8 +1,8 @@
 """The kernel's audit recorder: what reaches the trail, in what order, and when."""
 from kit import advance
 
-from app.engine.audit_verify import verify
-from app.engine.messages import OrderType, Side
+from app.engine.audit.verify import verify
+from app.engine.core.messages import OrderType, Side
 
 
 def kinds(k):
@@ -38,8 +38,8 @@ def test_a_kill_is_on_the_trail_at_once_not_at_the_next_step(make_kernel):
 def test_a_batch_chains_onto_records_another_process_appended_meanwhile(make_kernel):
     import sqlite3
 
-    from app.engine.audit import AuditLog
-    from app.engine.clock import SimClock
+    from app.engine.audit.log import AuditLog
+    from app.engine.core.clock import SimClock
 
     k = make_kernel()
     advance(k, 300)

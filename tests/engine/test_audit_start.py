@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from app.config import Settings, SimSettings
-from app.engine.audit import chain_hash
+from app.engine.audit.log import chain_hash
+from app.engine.core.messages import Alert, OrderType, Side
 from app.engine.kernel import Kernel
-from app.engine.messages import Alert, OrderType, Side
 
 ROWS = ("SELECT seq, ts_utc_ms, mono_ns, CAST(kind AS BLOB), CAST(actor AS BLOB), CAST(payload AS BLOB) "
         "FROM audit WHERE seq >= ? ORDER BY seq")

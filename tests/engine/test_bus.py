@@ -1,5 +1,5 @@
-from app.engine.bus import MessageBus
-from app.engine.messages import OrderDenied, TradeTick, Side
+from app.engine.core.bus import MessageBus
+from app.engine.core.messages import OrderDenied, Side, TradeTick
 
 
 def tick(i=0):

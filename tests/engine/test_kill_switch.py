@@ -8,12 +8,20 @@ from kit import advance
 from test_risk_controls import kernel_with, mid, send
 
 from app.config import Settings, SimSettings
-from app.engine.clock import SimClock
-from app.engine.kernel import Kernel
-from app.engine.messages import (
-    Alert, OrderStatus, OrderType, OrderUpdated, Side, SubmitOrder, TradeTick, TradingState, TradingStateChanged,
+from app.engine.core.clock import SimClock
+from app.engine.core.messages import (
+    Alert,
+    OrderStatus,
+    OrderType,
+    OrderUpdated,
+    Side,
+    SubmitOrder,
+    TradeTick,
+    TradingState,
+    TradingStateChanged,
 )
-from app.engine.store import RiskStateRecord, Store
+from app.engine.core.store import RiskStateRecord, Store
+from app.engine.kernel import Kernel
 
 
 def rest_orders(k, n, actor="manual"):

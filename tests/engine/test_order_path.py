@@ -4,10 +4,16 @@ import math
 import pytest
 from kit import advance
 
-from app.engine.messages import (
-    OrderDenied, OrderFilled, OrderStatus, OrderType, Side, SubmitOrder, TradingState,
+from app.engine.core.messages import (
+    OrderDenied,
+    OrderFilled,
+    OrderStatus,
+    OrderType,
+    Side,
+    SubmitOrder,
+    TradingState,
 )
-from app.engine.store import Store
+from app.engine.core.store import Store
 
 
 def denials(kernel):
@@ -60,7 +66,7 @@ def test_limit_order_rests_and_cancels(make_kernel):
     advance(k, 100)
     assert k.execution.orders[cid].status is OrderStatus.ACCEPTED
     assert [o.client_order_id for o in k.sim.open_orders()] == [cid]
-    from app.engine.messages import CancelOrder
+    from app.engine.core.messages import CancelOrder
 
     k.bus.publish(CancelOrder(cid))
     advance(k, 100)
@@ -192,7 +198,7 @@ def test_kill_latch_survives_restart_until_a_person_resets(make_kernel, profile)
 
 
 def test_halt_written_by_another_process_reaches_the_running_kernel(make_kernel):
-    from app.engine.store import RiskStateRecord
+    from app.engine.core.store import RiskStateRecord
 
     k = make_kernel()
     advance(k, 500)
@@ -324,7 +330,7 @@ def test_crash_after_a_fill_commit_but_before_the_order_row_restarts_consistent(
 def test_a_journal_that_cannot_be_written_refuses_to_send(make_kernel):
     import sqlite3
 
-    from app.engine.messages import Alert, OrderRejected
+    from app.engine.core.messages import Alert, OrderRejected
 
     k = make_kernel()
     advance(k, 500)

@@ -1,9 +1,9 @@
 import pytest
 
-from app.engine.messages import OrderStatus as S
-from app.engine.messages import OrderType, Side
-from app.engine.orders import ClientOrderIdFactory, InvalidTransition, Order
-from app.engine.portfolio import Position
+from app.engine.core.messages import OrderStatus as S
+from app.engine.core.messages import OrderType, Side
+from app.engine.oms.orders import ClientOrderIdFactory, InvalidTransition, Order
+from app.engine.oms.portfolio import Position
 
 
 def order(qty=2.0):

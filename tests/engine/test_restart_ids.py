@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from kit import advance
 
-from app.engine.backtest import BarVenue, BacktestConfig
-from app.engine.clock import SimClock
-from app.engine.messages import OrderFilled, OrderStatus, OrderType, Side
+from app.engine.backtest.engine import BacktestConfig, BarVenue
+from app.engine.core.clock import SimClock
+from app.engine.core.messages import OrderFilled, OrderStatus, OrderType, Side
 from app.engine.venues.base import VenueOrder
 
 
@@ -39,7 +39,7 @@ def test_trade_ids_differ_between_two_runs_of_each_simulated_venue(make_kernel, 
     a = make_kernel(tmp_path / "a")
     b = make_kernel(tmp_path / "b")
     ticks = {a: [], b: []}
-    from app.engine.messages import TradeTick
+    from app.engine.core.messages import TradeTick
 
     for k in (a, b):
         k.bus.subscribe(TradeTick, ticks[k].append)
@@ -48,7 +48,7 @@ def test_trade_ids_differ_between_two_runs_of_each_simulated_venue(make_kernel, 
     assert not {t.trade_id for t in ticks[a]} & {t.trade_id for t in ticks[b]}
 
     fills: list[OrderFilled] = []
-    from app.engine.instruments import default_instruments
+    from app.engine.core.instruments import default_instruments
 
     inst = default_instruments()[0]
     for _ in range(2):  # two backtests: each run's BarVenue names its trades apart from the other's

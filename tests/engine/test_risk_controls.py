@@ -5,7 +5,7 @@ import pytest
 from kit import advance
 
 from app.config import RiskSettings, StrategyPermissions
-from app.engine.messages import OrderDenied, OrderStatus, OrderType, RiskLimitsChanged, Side, SubmitOrder
+from app.engine.core.messages import OrderDenied, OrderStatus, OrderType, RiskLimitsChanged, Side, SubmitOrder
 
 LOOSE = dict(max_msgs_per_s_strategy=100_000, max_msgs_per_s_total=100_000, duplicate_window_s=0.0,
              max_fills_per_min_strategy=100_000, max_rejects_per_min_strategy=100_000,
@@ -91,7 +91,7 @@ def test_message_throttle_per_strategy_and_overall(make_kernel):
     results = [send(k, 0.001 + i * 0.0001, Side.BUY, OrderType.LIMIT, far, "strategy:b") for i in range(6)]
     assert results == [None] * 5 + ["THROTTLE"]  # overall 15/s
     cancels = [o.client_order_id for o in k.execution.working.values()]
-    from app.engine.messages import CancelOrder
+    from app.engine.core.messages import CancelOrder
 
     for cid in cancels:
         k.bus.publish(CancelOrder(cid))  # cancels are never blocked
@@ -177,7 +177,7 @@ def test_notional_limit_is_in_the_base_currency_across_quote_currencies(make_ker
 
 def test_duplicate_memory_stays_cheap_under_a_burst_of_distinct_orders():
     """50k distinct orders inside one window: pruning must not turn each check into a scan of the map."""
-    from app.engine.risk_monitor import NS, RateBook
+    from app.engine.risk.rates import NS, RateBook
 
     rates = RateBook()
     rebuilds = 0
@@ -225,9 +225,9 @@ def test_exposure_totals_match_a_scan_of_the_working_orders():
     """The running totals the checks read (instead of scanning) agree with a scan after any history."""
     import random
 
-    from app.engine.messages import OrderStatus as S
-    from app.engine.orders import Order
-    from app.engine.working import WorkingExposure
+    from app.engine.core.messages import OrderStatus as S
+    from app.engine.oms.exposure import WorkingExposure
+    from app.engine.oms.orders import Order
 
     rng = random.Random(7)
     ex, orders = WorkingExposure(), []
@@ -273,11 +273,11 @@ def test_an_a_share_odd_lot_may_be_sold_only_as_the_whole_holding(profile, sim_c
     """China A-shares trade in lots of 100, but a holding that ended odd (bonus shares, a split) is sold in
     one go: the gate lets exactly the whole holding through and still refuses any other odd quantity."""
     from app.config import Settings, SimSettings
-    from app.engine.execution import _fill_row
-    from app.engine.instruments import Instrument
+    from app.engine.core.instruments import Instrument
+    from app.engine.core.messages import OrderFilled
+    from app.engine.core.store import Store
     from app.engine.kernel import Kernel
-    from app.engine.messages import OrderFilled
-    from app.engine.store import Store
+    from app.engine.oms.execution import _fill_row
 
     inst = Instrument("600519.SH", "sim", "600519", "USDT", tick_size=0.01, lot_size=100.0, min_qty=100.0,
                       max_qty=1e6, asset_class="equity", odd_lot_sell_whole=True)

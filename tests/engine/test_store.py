@@ -2,7 +2,7 @@ import sqlite3
 
 import pytest
 
-from app.engine.store import SCHEMA_VERSION, RiskStateRecord, Store, StoreError
+from app.engine.core.store import SCHEMA_VERSION, RiskStateRecord, Store, StoreError
 
 
 def test_new_profile_starts_active_and_settings_persist(tmp_path):

@@ -12,9 +12,9 @@ import pytest
 from kit import advance
 
 from app.api import ParamError
-from app.engine.messages import Alert, OrderDenied, OrderStatus
-from app.engine.plugins import discover
-from app.engine.strategy_host import StrategyStatus
+from app.engine.core.messages import Alert, OrderDenied, OrderStatus
+from app.engine.strategy.host import StrategyStatus
+from app.engine.strategy.plugins import discover
 
 HEADER = "from app.api import Strategy, Param, Bar, TradeTick, OrderDenied\n"
 
@@ -344,7 +344,7 @@ def test_the_watchdog_does_not_count_indicator_compilation_against_the_plugin(ma
     k = make_kernel()
     k.strategies.rescan()
     k.strategies.host.watchdog_s = 0.3
-    from app.engine.strategy_host import StrategyHost
+    from app.engine.strategy.host import StrategyHost
 
     real = StrategyHost.make_indicator
 
@@ -370,7 +370,7 @@ def test_round_qty_floors_to_the_venues_lot_grid(make_kernel):
 def test_bundled_plugins_import_only_the_public_api():
     import ast
 
-    from app.engine.plugins import BUNDLED_DIR
+    from app.engine.strategy.plugins import BUNDLED_DIR
 
     for path in sorted(BUNDLED_DIR.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):

@@ -13,7 +13,7 @@ from PySide6.QtGui import QColor, QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
-from app.widgets.chart_dialog import IndicatorDialog
+from app.widgets.chart.dialogs import IndicatorDialog
 
 
 def click_row(qtbot, table, text: str) -> None:
@@ -159,7 +159,7 @@ def test_a_saved_chart_entry_that_no_longer_fits_is_skipped_with_a_log_line(qtbo
                                                                             caplog):
     """An indicator removed from the registry, parameters it now refuses, a symbol no longer configured, an
     unknown timeframe: each is skipped and logged; everything else is restored; the terminal starts."""
-    from app.engine.store import Store
+    from app.engine.core.store import Store
 
     store = Store(profile / "kestrel.db")
     store.set_setting("ui.charts", {

@@ -52,7 +52,7 @@ def browse_button(widget) -> QPushButton:
 
 
 def test_pick_the_backtest_bar_file_in_the_file_dialog(qtbot, window_factory, tmp_path):
-    from app.widgets.backtest_dialog import BacktestDialog
+    from app.widgets.panels.backtest_dialog import BacktestDialog
 
     kernel, window = window_factory()
     data = bar_file(tmp_path / "bars.csv")
@@ -97,7 +97,7 @@ def test_the_passphrase_dialog_protects_keys_where_there_is_no_keyring(qtbot, wi
     from keyring.backends import fail
 
     from app.engine.venues.credentials import CredentialStore
-    from app.widgets.venues import ConnectDialog
+    from app.widgets.panels.venues import ConnectDialog
 
     monkeypatch.delenv("KESTREL_CREDENTIALS_PASSPHRASE", raising=False)
     before = keyring.get_keyring()

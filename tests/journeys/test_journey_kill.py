@@ -14,8 +14,8 @@ from kit import pump, table_column
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from app.engine.messages import OrderStatus
-from app.widgets.blotter import ORDER_HEADERS
+from app.engine.core.messages import OrderStatus
+from app.widgets.trading.blotter import ORDER_HEADERS
 
 SYMBOL = "BTC/USDT"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -155,7 +155,7 @@ def pump_until(qtbot, kernel, window, condition, seconds: float = 10.0) -> None:
 def test_a_cli_halt_and_reset_reach_the_window(qtbot, window_factory, profile):
     import time
 
-    from app.engine.messages import Alert
+    from app.engine.core.messages import Alert
 
     kernel, window = window_factory()
     pump(qtbot, kernel, window, 300)
@@ -186,7 +186,7 @@ def test_a_cli_halt_and_reset_reach_the_window(qtbot, window_factory, profile):
 
 def test_a_state_written_by_a_second_store_reaches_the_window(qtbot, window_factory, profile):
     """The same as the CLI, in-process: a second Store on the same file writes the kill latch."""
-    from app.engine.store import RiskStateRecord, Store
+    from app.engine.core.store import RiskStateRecord, Store
 
     kernel, window = window_factory()
     pump(qtbot, kernel, window, 300)

@@ -9,8 +9,8 @@ from kit import pump, table_column
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
-from app.engine.messages import OrderStatus, OrderType, Side
-from app.widgets.blotter import ORDER_HEADERS
+from app.engine.core.messages import OrderStatus, OrderType, Side
+from app.widgets.trading.blotter import ORDER_HEADERS
 
 SYMBOL = "BTC/USDT"
 

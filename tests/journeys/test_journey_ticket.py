@@ -9,8 +9,8 @@ from kit import choose, pump, table_column, type_into
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor
 
-from app.engine.messages import OrderStatus
-from app.widgets.blotter import ORDER_HEADERS
+from app.engine.core.messages import OrderStatus
+from app.widgets.trading.blotter import ORDER_HEADERS
 
 SYMBOL = "BTC/USDT"
 

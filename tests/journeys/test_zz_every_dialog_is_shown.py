@@ -22,14 +22,14 @@ WIDGETS = Path(__file__).resolve().parents[2] / "app" / "widgets"
 #: every stock dialog opened in app/widgets: (file, the title it shows, or the start of it). A new dialog
 #: site must be added here and shown by a journey; ``test_the_stock_dialog_table_is_complete`` enforces it.
 STOCK = [
-    ("backtest_dialog.py", "Bar data"),
-    ("chart.py", "Save chart as PNG"),
-    ("ml_panel.py", "Bar data"),
-    ("risk_panel.py", "Flatten every position"),
-    ("strategies.py", "Kill strategy"),
-    ("strategies.py", "Remove strategy"),
-    ("venues.py", "Disable "),
-    ("venues.py", "Credentials passphrase"),
+    ("panels/backtest_dialog.py", "Bar data"),
+    ("chart/widget.py", "Save chart as PNG"),
+    ("panels/models.py", "Bar data"),
+    ("panels/risk.py", "Flatten every position"),
+    ("panels/strategies.py", "Kill strategy"),
+    ("panels/strategies.py", "Remove strategy"),
+    ("panels/venues.py", "Disable "),
+    ("panels/venues.py", "Credentials passphrase"),
 ]
 _SITE = re.compile(r"\b(QMessageBox|QInputDialog|QFileDialog)(\.(question|warning|critical|information|get\w+))?\(")
 
@@ -40,8 +40,8 @@ def dialog_classes() -> list[type]:
     import app.widgets as pkg
 
     found = []
-    for mod in pkgutil.iter_modules(pkg.__path__):
-        module = importlib.import_module(f"app.widgets.{mod.name}")
+    for mod in pkgutil.walk_packages(pkg.__path__, "app.widgets."):
+        module = importlib.import_module(mod.name)
         for _name, obj in inspect.getmembers(module, inspect.isclass):
             if issubclass(obj, QDialog) and obj.__module__ == module.__name__:
                 found.append(obj)
@@ -50,10 +50,10 @@ def dialog_classes() -> list[type]:
 
 def stock_sites() -> list[tuple[str, int]]:
     sites = []
-    for path in sorted(WIDGETS.glob("*.py")):
+    for path in sorted(WIDGETS.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and _SITE.fullmatch(_dotted(node.func) + "("):
-                sites.append((path.name, node.lineno))
+                sites.append((path.relative_to(WIDGETS).as_posix(), node.lineno))
     return sites
 
 

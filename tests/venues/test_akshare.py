@@ -7,13 +7,13 @@ import datetime as dt
 import time
 
 import pytest
-from venue_kit import run, until
 from fake_akshare import FakeAkshareHTTP
+from venue_kit import run, until
 
-from app.engine.messages import BookSnapshot, OrderStatus, OrderType, Side, TradeTick, VenueStatus
+from app.engine.core.messages import BookSnapshot, OrderStatus, OrderType, Side, TradeTick, VenueStatus
 from app.engine.venues import ashare_rules as rules
-from app.engine.venues.akshare_client import AkshareCache, AkshareClient, AllSourcesFailed
-from app.engine.venues.akshare_venue import AkshareVenue, ashare_instrument
+from app.engine.venues.akshare.client import AkshareCache, AkshareClient, AllSourcesFailed
+from app.engine.venues.akshare.venue import AkshareVenue, ashare_instrument
 from app.engine.venues.events import FeedStatus
 from app.engine.venues.executor import CallTimedOut, DeadlineExecutor
 
@@ -36,8 +36,8 @@ def http(monkeypatch):
 def ashare_kernel(profile):
     """A real kernel on a simulated clock at Thu 2024-01-04 10:00 Beijing time, with the akshare venue."""
     from app.config import Settings
-    from app.engine.clock import SimClock
-    from app.engine.instruments import default_instruments
+    from app.engine.core.clock import SimClock
+    from app.engine.core.instruments import default_instruments
     from app.engine.kernel import Kernel
 
     clock = SimClock(at(2024, 1, 4, 10, 0))

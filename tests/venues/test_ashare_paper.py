@@ -7,20 +7,20 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from venue_kit import run
 from fake_akshare import FakeAkshareHTTP
+from venue_kit import run
 
 from app.api import Strategy
 from app.config import RiskSettings, Settings, SimSettings
-from app.engine.clock import SimClock
-from app.engine.execution import _fill_row
-from app.engine.instruments import default_instruments
+from app.engine.core.clock import SimClock
+from app.engine.core.instruments import default_instruments
+from app.engine.core.messages import OrderDenied, OrderFilled, OrderStatus, OrderType, Side
+from app.engine.core.store import Store
 from app.engine.kernel import Kernel
-from app.engine.messages import OrderDenied, OrderFilled, OrderStatus, OrderType, Side
-from app.engine.store import Store
+from app.engine.oms.execution import _fill_row
 from app.engine.venues import ashare_rules as rules
-from app.engine.venues.akshare_client import AkshareCache, AkshareClient
-from app.engine.venues.akshare_venue import AkshareVenue, ashare_instrument
+from app.engine.venues.akshare.client import AkshareCache, AkshareClient
+from app.engine.venues.akshare.venue import AkshareVenue, ashare_instrument
 from app.engine.venues.executor import DeadlineExecutor
 
 SH = dt.timezone(dt.timedelta(hours=8))
@@ -147,12 +147,15 @@ def test_akshare_paper_sells_an_odd_remainder_only_in_one_go(profile, http):
 def test_the_sim_akshare_paper_and_backtests_share_the_one_rules_module(tmp_path, http, monkeypatch):
     """One module: the venues and the pre-trade check hold the same module object, and changing a rule there
     (here the stamp duty, 1% instead of 0.05%) changes what every venue charges."""
-    from app.engine import backtest, risk_checks
-    from app.engine.backtest import BacktestConfig, run_backtest
-    from app.engine.backtest_data import BarData
-    from app.engine.sim import exchange, rules as sim_rules
-    from app.engine.venues import akshare_venue
     from kit import advance
+
+    from app.engine.backtest.engine import BacktestConfig, run_backtest
+    from app.engine.backtest import engine as backtest
+    from app.engine.data.bar_files import BarData
+    from app.engine.risk import checks as risk_checks
+    from app.engine.venues.akshare import venue as akshare_venue
+    from app.engine.venues.sim import exchange
+    from app.engine.venues.sim import rules as sim_rules
 
     assert exchange.ashare_rules is sim_rules.ashare_rules is akshare_venue.rules is backtest.ashare_rules \
         is risk_checks.ashare_rules is rules

@@ -9,8 +9,15 @@ from ccxt.base import errors as ccxt_errors
 
 from app.engine.venues.backoff import Backoff, parse_retry_after
 from app.engine.venues.base import venue_id
-from app.engine.venues.ccxt_errors import (
-    POLICIES, UnreadableReply, check_order, classify, detail, is_definite_refusal, redact, unreadable_body,
+from app.engine.venues.ccxt.errors import (
+    POLICIES,
+    UnreadableReply,
+    check_order,
+    classify,
+    detail,
+    is_definite_refusal,
+    redact,
+    unreadable_body,
 )
 
 ALL = [c for _, c in inspect.getmembers(ccxt_errors, inspect.isclass) if issubclass(c, ccxt.BaseError)]

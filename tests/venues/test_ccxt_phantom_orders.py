@@ -11,7 +11,7 @@ import sqlite3
 
 from venue_kit import Session, run, until
 
-from app.engine.messages import Alert, OrderStatus, OrderType, Side
+from app.engine.core.messages import Alert, OrderStatus, OrderType, Side
 from app.engine.venues.events import VenueError
 
 S = OrderStatus
@@ -223,7 +223,7 @@ class CarelessVenue:
 
 
 def test_the_journal_never_records_a_missing_venue_order_id(make_kernel, profile):
-    from app.engine.messages import OrderAccepted, OrderFilled
+    from app.engine.core.messages import OrderAccepted, OrderFilled
 
     k = make_kernel()
     venue = CarelessVenue()

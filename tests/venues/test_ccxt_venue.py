@@ -5,8 +5,13 @@ import asyncio
 
 from venue_kit import Session, run, until
 
-from app.engine.messages import (
-    BookSnapshot, OrderStatus, OrderType, Side, TradeTick, VenueStatus,
+from app.engine.core.messages import (
+    BookSnapshot,
+    OrderStatus,
+    OrderType,
+    Side,
+    TradeTick,
+    VenueStatus,
 )
 from app.engine.venues.events import FeedStatus, VenueError
 
@@ -242,7 +247,7 @@ def test_duplicated_stream_messages_are_dropped(profile, fake_factory):
 
 def test_refused_api_key_stops_the_venue_with_a_clear_message(profile, fake_factory):
     async def go():
-        from app.engine.messages import Alert
+        from app.engine.core.messages import Alert
         from app.engine.venues.credentials import Credentials
 
         fake = await fake_factory(auto_market=False).start()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from venue_kit import KEY, SECRET, run, until
 
-from app.engine.messages import Alert, Side, TradeTick
+from app.engine.core.messages import Alert, Side, TradeTick
 from app.engine.venues.events import FeedChanged
 from app.engine.venues.failover import FeedRouter
 

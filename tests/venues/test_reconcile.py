@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from venue_kit import Session, run, until
 
-from app.engine.messages import OrderStatus, OrderType, Side
+from app.engine.core.messages import OrderStatus, OrderType, Side
 from app.engine.venues.events import ApproveReconciliation, ReconciliationApplied, ReconciliationProposed
 
 S = OrderStatus

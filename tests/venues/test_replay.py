@@ -5,8 +5,8 @@ import time
 
 from venue_kit import run
 
-from app.engine.messages import OrderStatus, OrderType, Side, TradeTick
-from app.engine.venues.recorder import Recorder, open_recording, read_events
+from app.engine.core.messages import OrderStatus, OrderType, Side, TradeTick
+from app.engine.venues.replay.recorder import Recorder, open_recording, read_events
 
 
 def record_sim(make_kernel, seconds: int = 20):
@@ -33,9 +33,9 @@ def test_replay_fills_our_orders_at_recorded_prices_and_speed_scales(make_kernel
     import dataclasses
 
     from app.config import Settings
-    from app.engine.clock import SimClock
+    from app.engine.core.clock import SimClock
     from app.engine.kernel import Kernel
-    from app.engine.venues.replay import ReplayExchange, Replayer
+    from app.engine.venues.replay.venue import Replayer, ReplayExchange
 
     k, _ = record_sim(make_kernel, 20)
     rec = open_recording(k.profile)

@@ -4,12 +4,16 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from venue_kit import KEY, SECRET
 
-from app.engine.messages import VenueStatus
+from app.engine.core.messages import VenueStatus
 from app.engine.venues.events import (
-    ApproveReconciliation, FeedChanged, FeedStatus, ReconcileItem, ReconciliationApplied, ReconciliationProposed,
+    ApproveReconciliation,
+    FeedChanged,
+    FeedStatus,
+    ReconcileItem,
+    ReconciliationApplied,
+    ReconciliationProposed,
 )
 
 
@@ -53,7 +57,7 @@ def test_reconciliation_dialog_opens_and_approves(window, qtbot):
     item = ReconcileItem("closed_at_venue", "K1", "BTC/USDT", "K1 BTC/USDT: we had ACCEPTED; the venue has it canceled")
     kernel.bus.publish(ReconciliationProposed("binance", (item,), 1))
     win.frames.tick()
-    from app.widgets.venues import ReconcileDialog
+    from app.widgets.panels.venues import ReconcileDialog
 
     dialogs = [d for d in win.findChildren(ReconcileDialog) if d.isVisible()]
     assert len(dialogs) == 1 and "venue has it canceled" in dialogs[0].items.item(0).text()
@@ -68,7 +72,7 @@ def test_reconciliation_dialog_opens_and_approves(window, qtbot):
 def test_connect_dialog_saves_config_and_keys_never_secrets_in_files(window, qtbot, monkeypatch):
     kernel, win = window
     from app.engine.venues.credentials import CredentialStore
-    from app.widgets.venues import ConnectDialog
+    from app.widgets.panels.venues import ConnectDialog
 
     connected = []
     store = CredentialStore(kernel.profile)
@@ -102,7 +106,7 @@ def test_connect_dialog_saves_config_and_keys_never_secrets_in_files(window, qtb
 def test_a_venue_connected_after_start_up_adds_its_symbols_without_a_restart(window):
     """The Connect dialog connects a venue while the terminal runs: once its markets load, their symbols are
     in the watchlist and the ticket at the next frame (they used to appear only after a restart)."""
-    from app.engine.instruments import Instrument
+    from app.engine.core.instruments import Instrument
 
     kernel, win = window
     before = len(kernel.instruments)

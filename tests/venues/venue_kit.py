@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from fake_binance import FakeBinance
 
 KEY, SECRET = "fake-key-0123456789", "fake-secret-PLANTED-9f8e7d6c5b4a"
@@ -90,7 +89,7 @@ class Session:
     async def tradable(self, symbol: str = "BTC/USDT") -> None:
         """Wait until a book of ``symbol`` arrived and the risk engine has the venue ACTIVE (it starts REDUCING:
         disconnected, then data stale until the first book)."""
-        from app.engine.messages import TradingState
+        from app.engine.core.messages import TradingState
 
         await until(lambda: self.kernel.market.get(symbol).book is not None, 5, f"a book of {symbol}")
         await until(lambda: self.kernel.risk.venue_states.get(self.venue.name, (TradingState.ACTIVE,))[0]

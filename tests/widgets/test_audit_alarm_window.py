@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from app.engine.messages import OrderType, Side
+from app.engine.core.messages import OrderType, Side
 from tests.kit import pump
 
 

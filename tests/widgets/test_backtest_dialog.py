@@ -8,7 +8,7 @@ DATA = REAL_DATA / "XRP-ETH-1m.csv.gz"
 
 
 def test_backtest_and_sweep_run_off_the_gui_loop_and_show_results(window_factory, qtbot):
-    from app.widgets.backtest_dialog import BacktestDialog
+    from app.widgets.panels.backtest_dialog import BacktestDialog
 
     kernel, window = window_factory()
     dialog = BacktestDialog(kernel.strategies, "sma_cross", {"fast": 10, "slow": 30})
@@ -32,7 +32,7 @@ def test_backtest_and_sweep_run_off_the_gui_loop_and_show_results(window_factory
 
 
 def test_bad_input_is_explained_not_raised(window_factory, qtbot, tmp_path):
-    from app.widgets.backtest_dialog import BacktestDialog
+    from app.widgets.panels.backtest_dialog import BacktestDialog
 
     kernel, window = window_factory()
     dialog = BacktestDialog(kernel.strategies, "sma_cross", {})
@@ -53,7 +53,7 @@ def test_the_a_share_box_backtests_under_the_a_share_rules(window_factory, qtbot
     from kit import ashare_daily_csv
     from PySide6.QtCore import QPoint, Qt
 
-    from app.widgets.backtest_dialog import BacktestDialog
+    from app.widgets.panels.backtest_dialog import BacktestDialog
 
     kernel, window = window_factory()
     dialog = BacktestDialog(kernel.strategies, "sma_cross", {"fast": 10, "slow": 30})

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from kit import REAL_DATA
 
-from app.engine.backtest import run_backtest
-from app.engine.backtest_data import load_bars
+from app.engine.backtest.engine import run_backtest
+from app.engine.data.bar_files import load_bars
 from plugins.sma_cross import SmaCross
 
 DATA = REAL_DATA / "XRP-ETH-1m.csv.gz"
@@ -14,7 +14,7 @@ def test_trades_are_marked_on_the_equity_curve_with_one_item_per_kind(qtbot):
     import numpy as np
     import pyqtgraph as pg
 
-    from app.widgets.backtest_report import equity_widget, trade_marks
+    from app.widgets.panels.backtest_report import equity_widget, trade_marks
 
     result = run_backtest(SmaCross, {"fast": 10, "slow": 30}, load_bars(DATA))
     (ex, ey), (xx, xy) = trade_marks(result)

@@ -8,9 +8,9 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from app.engine.resample import resample
-from app.widgets.chart import ChartWidget
-from app.widgets.chart_lod import Pyramid
+from app.engine.data.resample import resample
+from app.widgets.chart.lod import Pyramid
+from app.widgets.chart.widget import ChartWidget
 
 T0 = 1_750_000_000_000 - 1_750_000_000_000 % 86_400_000  # a UTC midnight
 
@@ -87,7 +87,7 @@ def _append(chart, bar, j=1):
 def test_following_keeps_the_newest_bar_in_view_and_steps_the_view(qtbot, chart):
     """Following, new bars fill the right margin; when the newest reaches the edge the view steps by
     FOLLOW_STEP of its span (most appends do not move the chart), never leaving the newest bar out."""
-    from app.widgets.chart import FOLLOW_STEP
+    from app.widgets.chart.widget import FOLLOW_STEP
 
     chart.set_bars(make_bars(500))
     chart.set_x_range(350, 499)  # at the right edge: following
@@ -310,7 +310,7 @@ def displayed(chart) -> pd.DataFrame:
 
 @pytest.mark.parametrize("tf", ["5m", "15m", "30m", "1h", "4h", "1d"])
 def test_timeframes_are_consistent_with_the_base_bars(qtbot, chart, tf):
-    from app.engine.resample import TIMEFRAMES_MS
+    from app.engine.data.resample import TIMEFRAMES_MS
 
     df = make_bars(6_000, seed=5, gaps=True)  # gaps: some buckets have fewer bars
     chart.set_bars(df)
@@ -388,7 +388,7 @@ def test_overlays_and_subpanes_from_the_registry_stay_exact_on_live_updates(qtbo
 
 def test_indicator_dialog_lists_the_registry_with_bounded_parameters(qtbot):
     from app.engine.indicators import registry
-    from app.widgets.chart_dialog import IndicatorDialog
+    from app.widgets.chart.dialogs import IndicatorDialog
 
     dlg = IndicatorDialog(name="bbands")
     qtbot.addWidget(dlg)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from kit import pump
 
-from app.engine.clock import SimClock
+from app.cli.selftest.runner import history_problem
+from app.engine.core.clock import SimClock
 from app.engine.kernel import SEED_BARS
-from app.selftest import history_problem
 
 T0 = 1_750_000_000_000
 
@@ -108,7 +108,7 @@ def test_the_window_opens_with_the_history_in_every_chart(qtbot, build_window):
 def test_the_self_test_check_fails_on_a_chart_without_its_history(qtbot, window_factory):
     """What the race left: a series with only the live bars. The self-test's chart check must refuse it
     (it used to pass with "chart 1 bars")."""
-    from app.engine.bars import BarSeries
+    from app.engine.data.bars import BarSeries
 
     kernel, window = window_factory()
     pump(qtbot, kernel, window, 200)

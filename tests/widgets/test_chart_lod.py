@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.widgets.chart_lod import Pyramid, bucket_bounds, level_for
+from app.widgets.chart.lod import Pyramid, bucket_bounds, level_for
 
 
 @pytest.mark.parametrize("op", [np.fmax, np.fmin, np.add])
@@ -47,7 +47,7 @@ def test_level_for_puts_a_few_pixels_between_buckets():
 
 
 def test_top_for_matches_a_built_pyramid():
-    from app.widgets.chart_lod import top_for
+    from app.widgets.chart.lod import top_for
 
     for n in [1, 2, 8, 9, 16, 17, 100, 1023, 1024, 1025, 65_537, 1_000_000]:
         p = Pyramid(np.fmax)
@@ -56,7 +56,7 @@ def test_top_for_matches_a_built_pyramid():
 
 
 def test_a_column_built_in_the_background_catches_up_with_changes_made_meanwhile():
-    from app.widgets.chart_lod import LodColumn
+    from app.widgets.chart.lod import LodColumn
 
     rng = np.random.default_rng(5)
     store = np.zeros(400_000)

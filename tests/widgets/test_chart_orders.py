@@ -7,7 +7,7 @@ from kit import pump
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
-from app.engine.messages import OrderStatus, OrderType, Side
+from app.engine.core.messages import OrderStatus, OrderType, Side
 
 SYMBOL = "BTC/USDT"
 

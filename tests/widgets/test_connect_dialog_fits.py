@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.selftest_hands import fits_small_screen
+from app.cli.selftest.hands import fits_small_screen
 
 DEEP = "a-rather-long-folder-name-for-a-trader-profile/with/several/levels/of/folders/as/on/a/corporate/roaming/Kestrel"
 
@@ -23,7 +23,7 @@ def no_os_keyring():
 
 def test_the_connect_dialog_fits_a_laptop_screen_on_a_deep_profile(qtbot, make_kernel, tmp_path, no_os_keyring):
     from app.engine.venues.credentials import CredentialStore
-    from app.widgets.venues import ConnectDialog
+    from app.widgets.panels.venues import ConnectDialog
 
     profile = tmp_path / DEEP
     kernel = make_kernel(profile)

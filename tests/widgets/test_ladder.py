@@ -7,8 +7,8 @@ from kit import advance, pump
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt
 from PySide6.QtTest import QTest
 
-from app.engine.messages import OrderStatus, OrderType, Side
-from app.widgets.ladder import BEST_BG, BG, LAST_TEXT, LadderWidget
+from app.engine.core.messages import OrderStatus, OrderType, Side
+from app.widgets.trading.ladder import BEST_BG, BG, LAST_TEXT, LadderWidget
 
 SYMBOL = "BTC/USDT"
 

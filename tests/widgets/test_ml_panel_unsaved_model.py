@@ -10,7 +10,7 @@ from kit import pump
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from app.selftest_checks import write_bars
+from app.cli.selftest.checks import write_bars
 
 
 def test_a_trained_model_that_cannot_be_saved_is_reported_in_the_dock(qtbot, window_factory, profile, tmp_path):

@@ -1,4 +1,4 @@
-"""The self-test's hands (``app.selftest_hands``) refuse what a person could not do or would not accept: a
+"""The self-test's hands (``app.cli.selftest.hands``) refuse what a person could not do or would not accept: a
 dialog too big for a 1366x768 laptop screen, a button outside its dialog, a button that is disabled or
 covered by another widget. Each refusal names what is wrong."""
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QDialog, QLabel, QLayout, QPushButton, QVBoxLayout, QWidget
 
-from app.selftest_checks import StepFailed
-from app.selftest_hands import click, fits_small_screen
+from app.cli.selftest.checks import StepFailed
+from app.cli.selftest.hands import click, fits_small_screen
 
 
 def shown_dialog(qtbot, w: int, h: int) -> QDialog:

@@ -20,7 +20,7 @@ def _train_in_child(data_path: str, config: dict[str, Any], out_dir: str, q: Any
     except (AttributeError, OSError):
         pass
     try:
-        from app.engine.backtest_data import load_bars
+        from app.engine.data.bar_files import load_bars
         from app.engine.ml.train import TrainConfig, train
 
         bars = load_bars(data_path)

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from app.api import Model
-from app.engine.latency import LatencyStats
+from app.engine.core.latency import LatencyStats
 from app.engine.ml.artifact import read_manifest
 from app.engine.ml.drift import DriftMonitor, DriftReference
 from app.engine.ml.features import FeatureError, FeatureSpec

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.engine.backtest_data import BarData
+from app.engine.data.bar_files import BarData
 
 
 def generated_bars(n: int = 20_000, seed: int = 7, timeframe_ms: int = 60_000, start_price: float = 100.0,

@@ -27,14 +27,20 @@ from typing import Any, Callable
 
 import numpy as np
 
-from app.engine.backtest_data import BarData
+from app.engine.data.bar_files import BarData
 from app.engine.ml import CLASSIFIERS, MODELS
 from app.engine.ml.artifact import write_artifact, write_manifest
 from app.engine.ml.drift import DriftReference
 from app.engine.ml.export import agreement, sklearn_scores, to_onnx
 from app.engine.ml.features import FeatureError, FeatureSpec, default_spec, finite_rows
 from app.engine.ml.labels import direction, forward_return
-from app.engine.ml.splits import LeakError, check_lookahead, check_split, suspicious_features, walk_forward_splits
+from app.engine.ml.splits import (
+    LeakError,
+    check_lookahead,
+    check_split,
+    suspicious_features,
+    walk_forward_splits,
+)
 
 Progress = Callable[[float, str], None]
 
@@ -111,8 +117,15 @@ def make_estimator(kind: str, seed: int = 0, small: bool = False) -> Any:
 
 # ------------------------------------------------------------------------------------------------ metrics
 def classification_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    from sklearn.metrics import (accuracy_score, balanced_accuracy_score, brier_score_loss, log_loss,
-                                 precision_score, recall_score, roc_auc_score)
+    from sklearn.metrics import (
+        accuracy_score,
+        balanced_accuracy_score,
+        brier_score_loss,
+        log_loss,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
 
     pred = (p >= 0.5).astype(float)
     both = len(np.unique(y)) == 2
@@ -147,7 +160,7 @@ def bars_dict(bars: BarData) -> dict[str, np.ndarray]:
 
 def ml_signal_class() -> type:
     """The bundled ``ml_signal`` strategy, loaded the way the terminal loads plugins."""
-    from app.engine.plugins import discover
+    from app.engine.strategy.plugins import discover
 
     for info in discover(None, entry_points=False):
         if info.name == "ml_signal" and info.source == "bundled":
@@ -319,7 +332,7 @@ def _importances(est: Any, X: np.ndarray, y: np.ndarray, names: list[str], class
 
 def backtest_signal(artifact: Path, bars: BarData, fee: float) -> dict[str, Any]:
     """The bundled ``ml_signal`` strategy with this model, all-in, on ``bars`` (event-driven backtester)."""
-    from app.engine.backtest import BacktestConfig, run_backtest
+    from app.engine.backtest.engine import BacktestConfig, run_backtest
 
     cls = ml_signal_class()
     result = run_backtest(cls, {"model_ref": str(artifact), "fraction": 1.0, "warmup": False}, bars,

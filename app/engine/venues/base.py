@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from app.engine.instruments import Instrument
-from app.engine.messages import OrderType, Side
+from app.engine.core.instruments import Instrument
+from app.engine.core.messages import OrderType, Side
 
 Report = Callable[[Any], None]
 _NO_ID = frozenset({"", "none", "null", "nil", "undefined", "nan"})

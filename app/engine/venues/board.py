@@ -10,9 +10,13 @@ import collections
 from dataclasses import dataclass
 from typing import Any
 
-from app.engine.messages import VenueStatus
+from app.engine.core.messages import VenueStatus
 from app.engine.venues.events import (
-    FeedChanged, FeedStatus, ReconciliationApplied, ReconciliationProposed, VenueError,
+    FeedChanged,
+    FeedStatus,
+    ReconciliationApplied,
+    ReconciliationProposed,
+    VenueError,
 )
 
 

@@ -1,4 +1,4 @@
-"""Messages of the venue layer (frozen, like every bus message; see app/engine/messages.py for naming).
+"""Messages of the venue layer (frozen, like every bus message; see app/engine/core/messages.py for naming).
 
 Adapters hand these to ``on_data`` (published on the bus as is); ``OrderStatusUnknown`` is a *report*
 (``on_report``), applied to the order by the ExecutionEngine like an ack or a fill.

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from app.engine.messages import Alert, Bar, BookSnapshot, TradeTick
+from app.engine.core.messages import Alert, Bar, BookSnapshot, TradeTick
 from app.engine.venues.events import FeedChanged, FeedStatus
 
 log = logging.getLogger("kestrel.venues.failover")

@@ -16,8 +16,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from app.engine.instruments import Instrument
-from app.engine.venues.ccxt_venue import CcxtVenue
+from app.engine.core.instruments import Instrument
+from app.engine.venues.ccxt.venue import CcxtVenue
 from app.engine.venues.config import CcxtVenueConfig, list_configs, venues_dir
 from app.engine.venues.credentials import CredentialError, Credentials, CredentialStore
 from app.engine.venues.events import ApproveReconciliation
@@ -60,7 +60,7 @@ def kernel_instruments(profile: Path, configs: list[Any]) -> list[Instrument]:
     """The instrument table for a Kernel that will run these venues: the sim's instruments minus the symbols
     a venue claims (the sim must not print prices for a symbol a real venue quotes), plus the venues'
     instruments remembered from earlier connections."""
-    from app.engine.instruments import default_instruments
+    from app.engine.core.instruments import default_instruments
 
     claimed = {sym for cfg in configs for sym in getattr(cfg, "symbols", [])}
     names = {cfg.name for cfg in configs}

@@ -25,8 +25,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from app.engine.messages import OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, OrderStatus, Side
-from app.engine.orders import Order
+from app.engine.core.messages import (
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    OrderStatus,
+    Side,
+)
+from app.engine.oms.orders import Order
 from app.engine.venues.base import OpenOrderInfo, venue_id
 from app.engine.venues.events import OrderStatusUnknown, ReconcileItem
 

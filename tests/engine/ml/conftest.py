@@ -11,7 +11,7 @@ REAL_DIR = Path(__file__).resolve().parents[2] / "data"  # tests/data (its READM
 
 @pytest.fixture(scope="session")
 def real_bars():
-    from app.engine.backtest_data import load_bars
+    from app.engine.data.bar_files import load_bars
 
     return load_bars(REAL_DIR / "ETH-BTC-5m.csv.gz")
 

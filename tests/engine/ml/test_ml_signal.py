@@ -9,12 +9,12 @@ from kit import advance
 from mlkit import bars_dict
 
 from app.config import UiSettings
-from app.engine.backtest import BacktestConfig, run_backtest
+from app.engine.backtest.engine import BacktestConfig, run_backtest
 from app.engine.ml.registry import Registry
 from app.engine.ml.serve import ModelSource
 from app.engine.ml.synthetic import generated_bars
 from app.engine.ml.train import ml_signal_class
-from app.engine.strategy_host import StrategyStatus
+from app.engine.strategy.host import StrategyStatus
 
 
 def test_backtest_scores_equal_the_vectorised_pipeline():

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from mlkit import bars_dict
 
-from app.engine.messages import Bar
+from app.engine.core.messages import Bar
 from app.engine.ml.drift import DriftMonitor, DriftReference, psi, status
 from app.engine.ml.serve import ModelSource, session_options
 

@@ -12,13 +12,20 @@ from kit import advance
 
 from app.api import Strategy
 from app.config import RiskSettings, Settings, SimSettings
-from app.engine.backtest import BacktestConfig, run_backtest
-from app.engine.backtest_data import BarData
-from app.engine.clock import SimClock
-from app.engine.instruments import ashare_instrument, default_instruments
+from app.engine.backtest.engine import BacktestConfig, run_backtest
+from app.engine.core.clock import SimClock
+from app.engine.core.instruments import ashare_instrument, default_instruments
+from app.engine.core.messages import (
+    OrderDenied,
+    OrderRejected,
+    OrderStatus,
+    OrderType,
+    OrderUpdated,
+    Side,
+    TradeTick,
+)
+from app.engine.data.bar_files import BarData
 from app.engine.kernel import Kernel
-from app.engine.messages import (OrderDenied, OrderRejected, OrderStatus, OrderType, OrderUpdated, Side,
-                                 TradeTick)
 from app.engine.venues import ashare_rules as rules
 from app.engine.venues.base import VenueOrder
 from app.engine.venues.events import FeedStatus

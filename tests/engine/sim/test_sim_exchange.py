@@ -5,11 +5,21 @@ from typing import Any
 
 import pytest
 
-from app.engine.instruments import default_instruments
-from app.engine.messages import (BookSnapshot, CancelRejected, OrderAccepted, OrderCanceled, OrderFilled,
-                                 OrderRejected, OrderType, Side, TradeTick, VenueStatus)
-from app.engine.sim import SimExchange
+from app.engine.core.instruments import default_instruments
+from app.engine.core.messages import (
+    BookSnapshot,
+    CancelRejected,
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    OrderType,
+    Side,
+    TradeTick,
+    VenueStatus,
+)
 from app.engine.venues.base import VenueAdapter, VenueOrder
+from app.engine.venues.sim import SimExchange
 
 T0 = 1_700_000_000_000  # Wed 2023-11-15 06:13 Beijing time: the A-share market is closed
 OPEN = 1_700_013_600_000  # Wed 2023-11-15 10:00 Beijing time: A-shares trade

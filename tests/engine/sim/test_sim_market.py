@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app.engine.instruments import default_instruments
-from app.engine.messages import BookSnapshot, OrderFilled, OrderRejected, OrderType, Side, TradeTick
-from app.engine.sim import DEFAULT_PARAMS, SimExchange
+from app.engine.core.instruments import default_instruments
+from app.engine.core.messages import BookSnapshot, OrderFilled, OrderRejected, OrderType, Side, TradeTick
 from app.engine.venues.base import VenueOrder
+from app.engine.venues.sim import DEFAULT_PARAMS, SimExchange
 
 T0 = 1_700_013_600_000  # Wed 2023-11-15 10:00 Beijing time: the A-share market is open (closed, it is quiet)
 BTC, ETH, MOUTAI = "BTC/USDT", "ETH/USDT", "600519.SH"

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.engine.instruments import Instrument
-from app.engine.messages import Side
-from app.engine.sim.orderbook import OWNER_CLIENT, Fill, OrderBook
+from app.engine.core.instruments import Instrument
+from app.engine.core.messages import Side
+from app.engine.venues.sim.orderbook import OWNER_CLIENT, Fill, OrderBook
 
 INST = Instrument("TEST", "sim", "T", "USD", tick_size=0.5, lot_size=1.0, min_qty=1.0, max_qty=1e6)
 OTHER = 7

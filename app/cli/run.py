@@ -1,0 +1,314 @@
+"""``kestrel run --headless``: the engine with no Qt at all.
+
+By default on the simulated exchange. ``--venue ID`` adds a real venue (a ccxt exchange, or ``akshare``):
+its config comes from ``--venue-config FILE``, else ``<profile>/venues/ID.json``, else defaults for the ccxt
+exchange id; its credentials from the keyring (``kestrel keys set ID``). ``--record`` writes the feeds to the
+profile's database; ``--replay DB`` plays a recording back through the sim venue's matching engine.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.config import ConfigError, load_settings
+from app.engine.core.logring import setup_logging
+from app.engine.core.messages import Alert, TradeTick, VenueStatus
+from app.engine.core.store import StoreError
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def run_headless(profile: Path, duration: float | None, args: argparse.Namespace | None = None) -> int:
+    from app.engine.kernel import Kernel
+
+    opts = _Options(args)
+    try:
+        wanted = [parse_strategy_arg(a) for a in opts.strategies]
+        settings = load_settings(profile)  # first: it says so when the profile is not a usable folder
+        _logging(profile)
+        plan = _plan(profile, opts)
+        kernel = Kernel(profile, settings, clock=plan.clock, instruments=plan.instruments)
+    except (StoreError, ConfigError, ValueError, LookupError, OSError) as exc:
+        print(f"kestrel: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    try:
+        instances = [_strategy_instance(kernel, name, params) for name, params in wanted]
+    except ValueError as exc:
+        print(f"kestrel: --strategy: {exc}", file=sys.stderr)
+        kernel.close()
+        return 2
+    trades = [0]
+    kernel.bus.subscribe(TradeTick, lambda _t: trades.__setitem__(0, trades[0] + 1))
+    kernel.bus.subscribe(VenueStatus, lambda s: s.venue != "sim" and _say(
+        f"venue {s.venue}: {'CONNECTED' if s.connected else 'not connected'} ({s.message})"))
+    kernel.bus.subscribe(Alert, lambda a: _say(f"[{a.level}] {a.title}: {a.message}"))
+    kernel.start()
+    _say(f"kestrel headless: profile {profile}, trading state {kernel.risk.state.value}, "
+         f"instruments {', '.join(kernel.instruments)}")
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in SIGNALS:
+            try:
+                loop.add_signal_handler(sig, _on_signal, kernel, sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+        runtime = await plan.attach(kernel, opts)
+        for name in instances:
+            if kernel.strategies.start(name):
+                _say(f"strategy {name}: RUNNING {kernel.strategies.runners[name].params}")
+            else:
+                _say(f"strategy {name}: {kernel.strategies.runners[name].reason}")
+        try:
+            if plan.replayer is not None:
+                took = await _replay(kernel, plan, duration)
+                _say(f"replay finished: {plan.replayer.data_ms / 1000:.1f} s of data in {took:.1f} s")
+            else:
+                await kernel.run(duration)
+        finally:
+            await kernel.shutdown()  # strategies stopped and their cancels answered while the loop runs
+            await runtime.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        last = {s: kernel.market.get(s).last for s in kernel.instruments}
+        _say(f"stopped: {kernel.bus.published} messages, {trades[0]} trades, loop lag p99 "
+             f"{kernel.loop_monitor.p99():.1f} ms, last prices {last}")
+        kernel.close()
+    return 0
+
+
+#: SIGTERM (service stop, shutdown), SIGINT (Ctrl+C), SIGHUP (the terminal window closed, log-out): all
+#: close cleanly. Windows has none of them as loop signals; Ctrl+C there ends the process.
+SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+def _on_signal(kernel: Any, sig: int) -> None:
+    import logging
+
+    logging.getLogger("kestrel").warning("%s received: closing", signal.Signals(sig).name)
+    kernel.stop()
+
+
+def parse_strategy_arg(text: str) -> tuple[str, dict[str, str]]:
+    """``NAME[:k=v,...]`` -> (NAME, {k: v}); values stay text (the plugin's declaration types them)."""
+    from app.cli.strategies import parse_params
+
+    name, _, rest = text.partition(":")
+    if not name.strip():
+        raise ValueError(f"--strategy {text!r}: give a strategy name, e.g. sma_cross:fast=5,slow=20")
+    return name.strip(), parse_params(rest, f"--strategy {name.strip()}:")
+
+
+def _strategy_instance(kernel: Any, name: str, params: dict[str, str]) -> str:
+    """The instance ``--strategy`` names: a saved instance of that name (its parameters updated), or a new
+    instance of the plugin of that name. Raises ValueError with what to do."""
+    manager = kernel.strategies
+    if name in manager.runners:
+        if params:
+            manager.set_params(name, params)
+        return name
+    runner = manager.load(name, name, params)
+    return runner.instance
+
+
+def _logging(profile: Path) -> None:
+    try:
+        setup_logging(profile)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the log in {profile / 'logs'}: {exc.strerror or exc}. The profile folder "
+                          f"must be writable; check its permissions, or use another --profile.") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        from app.config import problems
+
+        return f"invalid {exc.title} in the profile: {problems(exc)}"
+    return " ".join(str(exc).split())
+
+
+async def _replay(kernel: Any, plan: "_Plan", duration: float | None) -> float:
+    task = asyncio.get_running_loop().create_task(plan.replayer.run())
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), duration) if duration else await task
+    except asyncio.TimeoutError:
+        task.cancel()
+        return duration or 0.0
+
+
+class _Options:
+    def __init__(self, args: argparse.Namespace | None) -> None:
+        get = (lambda k, d=None: getattr(args, k, d)) if args is not None else (lambda k, d=None: d)
+        self.venue: str | None = get("venue")
+        self.venue_config: Path | None = get("venue_config")
+        self.symbols = [s.strip() for s in (get("symbols") or "").split(",") if s.strip()]
+        self.record: bool = bool(get("record", False))
+        self.approve: bool = bool(get("approve_reconcile", False))
+        self.replay: Path | None = get("replay")
+        self.session: int | None = get("session")
+        self.speed: str = get("speed", "1") or "1"
+        self.strategies: list[str] = list(get("strategy", None) or [])
+
+
+class _Runtime:
+    def __init__(self) -> None:
+        self.closers: list = []
+
+    async def close(self) -> None:
+        for fn in reversed(self.closers):
+            try:
+                res = fn()
+                if asyncio.iscoroutine(res):
+                    await res
+            except Exception as exc:  # noqa: BLE001 - shutting down: report and go on
+                print(f"kestrel: while stopping: {exc}", file=sys.stderr)
+
+
+class _Plan:
+    """What to build, decided before the kernel exists (instrument table and clock depend on it)."""
+
+    def __init__(self) -> None:
+        self.instruments = None
+        self.clock = None
+        self.replayer = None
+        self.attach_fn = None
+
+    async def attach(self, kernel: Any, opts: _Options) -> _Runtime:
+        runtime = _Runtime()
+        if opts.record:
+            from app.engine.venues.replay.recorder import Recorder
+
+            rec = Recorder(kernel.store.conn, kernel.bus, opts.venue or "sim", opts.symbols or None)
+            rec.add_instruments([i for i in kernel.instruments.values()
+                                 if not opts.symbols or i.symbol in opts.symbols])
+            runtime.closers.append(lambda: _say(f"recorded {rec.rows} rows in session {rec.session}"))
+            runtime.closers.append(rec.close)
+            runtime.recorder = rec
+        if self.attach_fn is not None:
+            await self.attach_fn(kernel, opts, runtime)
+        return runtime
+
+
+def _plan(profile: Path, opts: _Options) -> _Plan:
+    plan = _Plan()
+    if opts.replay is not None:
+        from app.engine.core.clock import SimClock
+        from app.engine.venues.replay.recorder import open_recording
+        from app.engine.venues.replay.venue import parse_speed
+
+        rec = open_recording(opts.replay, opts.session)
+        speed = parse_speed(opts.speed)
+        plan.clock = SimClock(rec.first_ts)
+        plan.instruments = [_as_replay(i) for i in rec.instruments]
+
+        async def attach_replay(kernel: Any, _opts: _Options, runtime: _Runtime) -> None:
+            from app.engine.venues.replay.venue import ReplayExchange, Replayer
+
+            ex = ReplayExchange(rec, kernel.execution.on_report, kernel.bus.publish)
+            kernel.execution.add_venue(ex)
+            plan.replayer = Replayer(ex, kernel.clock, kernel.step, speed)
+            pace = "max" if speed is None else f"{speed:g}x"
+            _say(f"replaying session {rec.session} of {rec.path} ({rec.rows} events, "
+                 f"{(rec.last_ts - rec.first_ts) / 1000:.1f} s) at {pace}")
+
+        plan.attach_fn = attach_replay
+        return plan
+    if opts.venue is None:
+        return plan
+    if opts.venue == "akshare":
+        from app.engine.venues.akshare.venue import plan_akshare
+
+        return plan_akshare(profile, opts, plan)
+    from app.engine.venues.config import resolve_config
+    from app.engine.venues.manager import kernel_instruments
+
+    cfg = resolve_config(profile, opts.venue, opts.venue_config)
+    if opts.symbols:
+        cfg = cfg.model_copy(update={"symbols": opts.symbols})
+    if not cfg.symbols:
+        raise ValueError(f"no symbols for venue {cfg.name}: pass --symbols BTC/USDT,... or list them in its "
+                         f"config")
+    plan.instruments = kernel_instruments(profile, [cfg])
+    import ccxt.async_support  # noqa: F401 - ~1 s of imports before the loop starts, not on it
+    if cfg.stream != "poll":
+        try:
+            import ccxt.pro  # noqa: F401
+        except ImportError:
+            pass
+
+    async def attach_ccxt(kernel: Any, opts: _Options, runtime: _Runtime) -> None:
+        from app.engine.venues.events import ApproveReconciliation, ReconciliationProposed
+        from app.engine.venues.manager import VenueManager
+
+        creds = _credentials(profile, cfg.name)
+        manager = VenueManager(kernel, approval="auto" if opts.approve else "ask")
+        venue = manager.add_ccxt(cfg, creds)
+        recorder = getattr(runtime, "recorder", None)
+        if recorder is not None:
+            prev = venue._on_instruments
+
+            def also_record(insts, prev=prev):
+                prev(insts)
+                recorder.add_instruments(insts)
+            venue._on_instruments = also_record
+
+        def on_proposal(p: ReconciliationProposed) -> None:
+            _say(f"venue {p.venue}: the venue and the journal differ; trading there waits for your approval:")
+            for line in p.lines():
+                _say(f"  - {line}")
+            if sys.stdin is not None and sys.stdin.isatty():
+                asyncio.get_running_loop().create_task(_ask(kernel, p.venue))
+            else:
+                _say("  (not a terminal: check the differences, then run again with --approve-reconcile)")
+
+        async def _ask(kernel: Any, name: str) -> None:
+            answer = await asyncio.get_running_loop().run_in_executor(None, input, "Approve? [y/N] ")
+            if answer.strip().lower() in ("y", "yes"):
+                kernel.bus.publish(ApproveReconciliation(name, "cli", kernel.clock.now_ms()))
+
+        kernel.bus.subscribe(ReconciliationProposed, on_proposal)
+        manager.start()
+        runtime.closers.append(manager.close)
+
+    plan.attach_fn = attach_ccxt
+    return plan
+
+
+def _as_replay(inst: Any) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(inst, venue="replay")
+
+
+def _credentials(profile: Path, venue: str) -> Any:
+    """The venue's stored credentials, or None (public data only) with a message saying why."""
+    from app.engine.venues.credentials import CredentialError, CredentialStore
+
+    store = CredentialStore(profile)
+    if store.needs_passphrase:
+        if (store.file.exists() and sys.stdin is not None and sys.stdin.isatty()):
+            import getpass
+
+            store.with_passphrase(getpass.getpass("Passphrase for the credentials file: ", stream=sys.stderr))
+        else:
+            _say(f"venue {venue}: no OS keyring and no passphrase for {store.file}: market data only. "
+                 f"Set KESTREL_CREDENTIALS_PASSPHRASE or run in a terminal to trade.")
+            return None
+    try:
+        creds = store.get(venue)
+    except CredentialError as exc:
+        _say(f"venue {venue}: {exc} Market data only.")
+        return None
+    if creds is None:
+        _say(f"venue {venue}: no API key stored (kestrel keys set {venue}): market data only")
+    return creds

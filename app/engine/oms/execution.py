@@ -1,0 +1,399 @@
+"""ExecutionEngine: the only component that holds venue adapters.
+
+It receives orders already approved by the RiskEngine, journals each one durably *before* sending it,
+drives the order state machine from venue reports, de-duplicates fills by (venue, trade id), and
+publishes what happened on the bus. Nothing else has a reference to an adapter, so nothing else can
+reach a venue.
+
+GROUP COMMIT  An approved order counts toward every limit at once (it is in ``working`` and booked in
+              ``exposure``), its journal row is staged and it waits in the outbox. Venue reports wait in the
+              inbox. ``flush`` runs when the outermost bus dispatch ends (a click, a tick, and every order
+              the strategies sent in reaction to it), or at once when nothing is being dispatched:
+                1. one SQLite commit: the journal rows of every waiting order, and the fill rows of every
+                   waiting report (duplicates by (venue, trade_id) are found by that same insert);
+                2. every waiting order is sent;
+                3. only then are events published (OrderSubmitted, OrderUpdated) and the waiting reports
+                   applied, in arrival order (order states; positions move when OrderFilled is published);
+                4. again while handlers caused more.
+              Order-state rows (acks, cancels, fill totals, denials) ride along with the next commit, or
+              ``commit_states`` (RiskEngine.tick, every 0.25 s; reads of the store; close).
+              Nothing reaches a venue before its journal row is committed; no fill moves a position, or is
+              seen by anyone, before its row is committed. ``batch()`` groups commands issued outside a
+              dispatch (flatten, kill). Cancels go out at once: a cancel only reduces risk, and its
+              PENDING_CANCEL row follows in the same unit's commit.
+CRASHES       What a crash (or kill -9) at each point loses: docs/ARCHITECTURE.md, "Order journal".
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+from typing import Any, Iterable, Iterator
+
+from app.engine.core.bus import MessageBus
+from app.engine.core.clock import Clock
+from app.engine.core.messages import (
+    Alert, CancelRejected, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, OrderStatus, OrderSubmitted,
+    OrderUpdated, SubmitOrder,
+)
+from app.engine.core.store import Store
+from app.engine.oms.exposure import WorkingExposure
+from app.engine.oms.orders import InvalidTransition, Order
+from app.engine.venues.base import VenueAdapter, VenueOrder, venue_id
+from app.engine.venues.events import OrderStatusUnknown
+
+log = logging.getLogger("kestrel.execution")
+S = OrderStatus
+
+
+class ExecutionEngine:
+    def __init__(self, bus: MessageBus, store: Store, clock: Clock) -> None:
+        self._bus = bus
+        self._store = store
+        self._clock = clock
+        self._venues: dict[str, VenueAdapter] = {}
+        self.orders: dict[str, Order] = {}
+        self.working: dict[str, Order] = {}  # index of non-terminal orders
+        self.exposure = WorkingExposure()  # running totals over ``working``: what the limits read
+        self._outbox: dict[str, Order] = {}  # approved, journal row staged, not sent yet
+        self._inbox: list[Any] = []  # venue reports not applied yet
+        self._notes: list[Order] = []  # "order changed" notifications held while a batch is open
+        self._hold = 0  # > 0 inside ``batch()``: nothing is flushed until it ends
+        self._flushing = False
+        self.journal_failures = 0
+        self.version = 0  # bumps on every order change: views repaint when it moves
+        for row in store.orders():
+            order = Order.from_row(row)
+            self.orders[order.client_order_id] = order
+            if order.status.is_working:
+                self._track(order)
+        self._catch_up_from_fills()
+
+    # ------------------------------------------------------------------------------------------- venues
+    def add_venue(self, adapter: VenueAdapter) -> None:
+        self._venues[adapter.name] = adapter
+
+    def venue_names(self) -> list[str]:
+        return list(self._venues)
+
+    def reconcile(self, venue: str) -> list[str]:
+        """Compare journaled working orders with what the venue reports open.
+
+        Orders we think working that the venue does not know are closed as CANCELED with the reason, so
+        they stop counting toward limits (an order journaled but never sent, e.g. a crash between journal
+        and send, ends here: it is never re-sent). While the venue is disconnected nothing can be known:
+        the orders stay working and keep counting toward limits. Returns a line per difference.
+        """
+        adapter = self._venues[venue]
+        with self.batch():
+            if not adapter.connected:
+                for order in list(self.working.values()):
+                    unsent = order.client_order_id in self._outbox
+                    if order.venue == venue and order.status is S.SUBMITTED and not unsent:
+                        order.reason = "sent before a restart or disconnect; not yet confirmed by the venue"
+                        self._set_status(order, S.UNKNOWN)
+                return [f"{venue} is disconnected: {sum(o.venue == venue for o in self.working.values())} "
+                        f"order(s) stay unresolved and keep counting toward limits"]
+            venue_open = {o.client_order_id: o for o in adapter.open_orders()}
+            notes = []
+            for order in list(self.working_orders()):
+                cid = order.client_order_id
+                if order.venue != venue or cid in venue_open or cid in self._outbox:
+                    continue
+                was = order.status.value
+                order.reason = "not open at the venue on reconnect"
+                self._set_status(order, S.CANCELED)
+                notes.append(f"{cid} {order.symbol}: was {was}, the venue has no such open order; marked canceled")
+            for cid in venue_open:
+                if cid not in self.orders:
+                    notes.append(f"the venue has an open order {cid} that is not in our journal")
+        for line in notes:
+            log.warning("reconcile %s: %s", venue, line)
+        return notes
+
+    # ------------------------------------------------------------------------------------------- orders
+    def working_orders(self, symbol: str | None = None) -> Iterable[Order]:
+        if symbol is None:
+            return list(self.working.values())
+        return [o for o in self.working.values() if o.symbol == symbol]
+
+    def record_denied(self, cmd: SubmitOrder, reason: str) -> Order:
+        order = self._new_order(cmd)
+        order.status = S.DENIED
+        order.reason = reason
+        self.orders[order.client_order_id] = order
+        self._store.stage_order(order.journal_row())
+        self.version += 1
+        self._notify(order)
+        self._schedule()
+        return order
+
+    def execute(self, cmd: SubmitOrder) -> Order:
+        """Take an order the RiskEngine approved: it counts toward limits now, is journaled and sent at the
+        end of this dispatch (``flush``), in one commit with every other order of the burst."""
+        order = self._new_order(cmd)
+        order.status = S.SUBMITTED
+        cid = order.client_order_id
+        self.orders[cid] = order
+        self._track(order)
+        self._store.stage_order(order.journal_row())
+        self._outbox[cid] = order
+        self._schedule()
+        return order
+
+    def cancel(self, client_order_id: str) -> bool:
+        """Send a cancel now (never held back). An order still waiting to be sent is never sent."""
+        order = self.orders.get(client_order_id)
+        if order is None or not order.status.is_working:
+            return False
+        if self._outbox.pop(client_order_id, None) is not None:
+            order.reason = "canceled before it was sent"
+            self._set_status(order, S.CANCELED)
+            self._bus.publish(OrderCanceled(client_order_id, order.symbol, order.reason, order.updated_ts))
+            self._schedule()
+            return True
+        pending = order.status is not S.UNKNOWN
+        if pending:
+            order.transition(S.PENDING_CANCEL)
+            self._persist(order)
+        adapter = self._venues.get(order.venue)
+        if adapter is not None:
+            try:
+                adapter.cancel(client_order_id)
+            except Exception:  # noqa: BLE001 - a broken adapter must not stop a kill's other cancels
+                log.exception("venue %s failed to take the cancel of %s; it will be retried", order.venue,
+                              client_order_id)
+        if pending:
+            self.version += 1
+            self._notify(order)
+        self._schedule()
+        return True
+
+    def cancel_all(self, predicate=None) -> list[str]:
+        """Send every cancel first; venue reports that come back meanwhile (a zero-latency venue answers
+        inside ``cancel``) and the PENDING_CANCEL notifications wait until the last cancel is out, so no
+        subscriber, however slow, can delay a cancel behind another order's events."""
+        sent = []
+        with self.batch():
+            for order in list(self.working.values()):
+                if predicate is None or predicate(order):
+                    if self.cancel(order.client_order_id):
+                        sent.append(order.client_order_id)
+        return sent
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Hold sends of new orders, report processing and notifications until the block ends, then flush
+        once: one commit for every order submitted inside (e.g. the flatten of several positions)."""
+        self._hold += 1
+        try:
+            yield
+        finally:
+            self._hold -= 1
+            self._schedule()
+
+    # ------------------------------------------------------------------------------------------ reports
+    def on_report(self, event: Any) -> None:
+        """Venue reports for our orders arrive here (never straight on the bus). They are applied by
+        ``flush`` after their fills are committed: at once, unless a dispatch or a batch is running."""
+        self._inbox.append(event)
+        self._schedule()
+
+    # ------------------------------------------------------------------------------------ group commit
+    def flush(self) -> None:
+        """Commit, send, then publish and apply; repeat while that caused more (see the module doc).
+        Called by the bus when a dispatch ends; also by ``RiskEngine.tick`` to retry after a failed commit."""
+        if self._flushing or self._hold:
+            return
+        self._flushing = True
+        try:
+            while self._outbox or self._inbox or self._notes:
+                if not self._commit_send_apply():
+                    break
+        finally:
+            self._flushing = False
+
+    def commit_states(self) -> None:
+        """Commit staged order-state rows (acks, cancels, fill totals, denials) that no send or fill forced
+        out yet. They are derived data: after a crash, ``_catch_up_from_fills`` and ``reconcile`` rebuild
+        them from the fills and the venue. ``RiskEngine.tick`` calls this every 0.25 s."""
+        try:
+            self._store.commit()
+        except sqlite3.Error:
+            self.journal_failures += 1
+            log.exception("order states could not be written to the journal; retrying later")
+
+    def _commit_send_apply(self) -> bool:
+        outbox, self._outbox = self._outbox, {}
+        inbox, self._inbox = self._inbox, []
+        known = self.orders
+        fills = [(i, e) for i, e in enumerate(inbox) if type(e) is OrderFilled and e.client_order_id in known]
+        duplicates: set[int] | tuple = ()
+        if outbox or fills:  # a batch of acks/cancels only (nothing to send, no fill) needs no commit first
+            try:
+                fresh = self._store.commit([_fill_row(e) for _, e in fills])
+            except sqlite3.Error as exc:
+                self._journal_failed(list(outbox.values()), exc)
+                self._inbox[:0] = inbox  # not applied: a fill moves nothing before it is durable
+                return False
+            if not all(fresh):
+                duplicates = {i for (i, _), new in zip(fills, fresh) if not new}
+        for order in outbox.values():
+            self._send(order)
+        publish = self._bus.publish
+        for order in outbox.values():
+            publish(OrderSubmitted(order.client_order_id, order.symbol, order.venue, order.created_ts))
+            self._notify(order)
+        notes, self._notes = self._notes, []
+        for order in notes:
+            self._notify(order)
+        for i, event in enumerate(inbox):
+            try:
+                self._apply(event, i not in duplicates)
+            except Exception:  # noqa: BLE001 - one bad report must not stop the others
+                log.exception("venue report %r could not be applied", event)
+        return True
+
+    def _send(self, order: Order) -> None:
+        adapter = self._venues.get(order.venue)
+        if adapter is None:
+            self._inbox.append(OrderRejected(order.client_order_id, order.symbol,
+                                             f"no venue named {order.venue!r}", self._clock.now_ms()))
+            return
+        try:
+            adapter.submit(VenueOrder(order.client_order_id, order.symbol, order.side, order.order_type,
+                                      order.quantity, order.price))
+        except Exception as exc:  # noqa: BLE001 - did it reach the venue? Unknown: never re-send, reconcile
+            log.exception("venue %s failed while sending %s", order.venue, order.client_order_id)
+            order.reason = f"the venue adapter failed while sending ({exc!r}); unknown until reconciled"
+            self._set_status(order, S.UNKNOWN)
+
+    def _journal_failed(self, orders: list[Order], exc: Exception) -> None:
+        """The journal cannot be written: refuse to send (the rows stay staged for the next commit)."""
+        self.journal_failures += 1
+        log.error("order journal commit failed (%s): %d order(s) not sent", exc, len(orders))
+        now = self._clock.now_ms()
+        for order in orders:
+            order.reason = f"not sent: the order journal could not be written ({exc})"
+            order.transition(S.REJECTED)
+            self._persist(order)
+            self._track(order)
+            self._bus.publish(OrderRejected(order.client_order_id, order.symbol, order.reason, now))
+            self._notify(order)
+        self._bus.publish(Alert("critical", "Order journal unavailable",
+                                f"The order journal in {self._store.path} could not be written ({exc}). "
+                                f"{len(orders)} order(s) were refused, not sent. Check the disk.", now))
+
+    def _apply(self, event: Any, fresh: bool) -> None:
+        order = self.orders.get(getattr(event, "client_order_id", ""))
+        if order is None:
+            log.warning("report for an unknown order ignored: %r", event)
+            return
+        try:
+            if type(event) is OrderFilled:
+                if fresh:
+                    self._on_fill(order, event)
+                else:
+                    log.info("duplicate fill ignored: %s %s", event.venue, event.trade_id)
+                return
+            if type(event) is OrderAccepted:
+                if venue_id(event.venue_order_id) is None:  # journaled, every later request would name it
+                    log.error("venue %s acknowledged %s without an order id (%r): ignored; the order stays "
+                              "%s until the venue names it", order.venue, order.client_order_id,
+                              event.venue_order_id, order.status.value)
+                    return
+                order.venue_order_id = venue_id(event.venue_order_id)
+                if order.status in (S.SUBMITTED, S.UNKNOWN):
+                    self._set_status(order, S.ACCEPTED)
+                else:
+                    self._persist(order)
+            elif type(event) is OrderCanceled:
+                order.reason = event.reason
+                self._set_status(order, S.CANCELED)
+            elif type(event) is OrderRejected:
+                order.reason = event.reason
+                self._set_status(order, S.REJECTED)
+            elif type(event) is CancelRejected:
+                if order.status is S.PENDING_CANCEL:
+                    self._set_status(order, order.status_before_cancel or S.ACCEPTED)
+            elif type(event) is OrderStatusUnknown:  # a create went unanswered: reconciled, never re-sent
+                order.reason = event.reason
+                if order.status is not S.UNKNOWN:
+                    self._set_status(order, S.UNKNOWN)
+            self._bus.publish(event)
+        except InvalidTransition as exc:
+            log.warning("late or duplicate venue report ignored: %s (%r)", exc, event)
+
+    def _on_fill(self, order: Order, fill: OrderFilled) -> None:
+        if venue_id(order.venue_order_id) is None:
+            order.venue_order_id = venue_id(fill.venue_order_id)
+        order.apply_fill(fill.price, fill.quantity, fill.fee)
+        self._persist(order)
+        self._track(order)  # leaves shrink as the position grows (published next): exposure stays whole
+        self._bus.publish(fill)
+        self._notify(order)
+
+    # ----------------------------------------------------------------------------------------- internals
+    def _schedule(self) -> None:
+        if not self._hold and not self._flushing:
+            self._bus.call_when_idle(self.flush)
+
+    def _catch_up_from_fills(self) -> None:
+        """After a crash between a fill's commit and its order-state row, the fill is in the journal but the
+        order row is behind: bring working orders up to their recorded fills (positions are rebuilt from the
+        same fills, so orders and positions agree)."""
+        totals = self._store.fill_totals(list(self.working))
+        for cid, (qty, notional, fees) in totals.items():
+            order = self.working[cid]
+            if qty <= order.filled_qty + 1e-12:
+                continue
+            log.warning("order %s caught up from its journaled fills: filled %g -> %g", cid, order.filled_qty, qty)
+            order.filled_qty, order.avg_price, order.fees = qty, notional / qty, fees
+            try:
+                if qty >= order.quantity - 1e-12:
+                    order.transition(S.FILLED)
+                elif order.status in (S.SUBMITTED, S.ACCEPTED, S.UNKNOWN):
+                    order.transition(S.PARTIALLY_FILLED)
+            except InvalidTransition:
+                pass
+            self._persist(order)
+            self._track(order)
+        self._store.commit()
+
+    def _new_order(self, cmd: SubmitOrder) -> Order:
+        now = self._clock.now_ms()
+        return Order(cmd.client_order_id, cmd.symbol, cmd.venue, cmd.side, cmd.order_type, cmd.quantity,
+                     cmd.price, cmd.actor, created_ts=now, updated_ts=now)
+
+    def _set_status(self, order: Order, status: OrderStatus) -> None:
+        order.transition(status)
+        self._persist(order)
+        self._track(order)
+        self._notify(order)
+
+    def _persist(self, order: Order) -> None:
+        order.updated_ts = self._clock.now_ms()
+        self._store.stage_order_update(order.client_order_id, order.status._value_, order.filled_qty,
+                                       order.avg_price, order.venue_order_id, order.reason, order.updated_ts)
+
+    def _track(self, order: Order) -> None:
+        """Keep ``working`` and the exposure totals in step with the order's state."""
+        if order.status.is_working:
+            self.working[order.client_order_id] = order
+        else:
+            self.working.pop(order.client_order_id, None)
+        self.exposure.book(order)
+        self.version += 1
+
+    def _notify(self, order: Order) -> None:
+        if self._hold:
+            self._notes.append(order)
+            return
+        self._bus.publish(OrderUpdated(order.client_order_id, order.status, order.filled_qty, order.avg_price,
+                                       order.updated_ts))
+
+
+def _fill_row(f: OrderFilled) -> tuple:
+    """The row of the fills table, in ``store.FILL_COLUMNS`` order."""
+    return (f.venue, f.trade_id, f.client_order_id, f.symbol, f.side._value_, f.price, f.quantity, f.fee,
+            f.fee_currency, f.liquidity, f.ts)

@@ -1,0 +1,134 @@
+"""Orders and their state machine.
+
+An ``Order`` is the OMS's mutable record of one client order. Every status change goes through
+``Order.transition``, which refuses moves the table below does not allow, so a late or duplicated venue
+report can never resurrect a filled order or un-cancel a canceled one.
+"""
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from app.engine.core.messages import OrderStatus as S
+from app.engine.core.messages import OrderType, Side
+
+_ALLOWED: dict[S, frozenset[S]] = {
+    S.INITIALIZED: frozenset({S.DENIED, S.SUBMITTED}),
+    S.SUBMITTED: frozenset({S.ACCEPTED, S.REJECTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED,
+                            S.PENDING_CANCEL, S.UNKNOWN}),
+    S.ACCEPTED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELED, S.UNKNOWN}),
+    S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELED, S.UNKNOWN}),
+    S.PENDING_CANCEL: frozenset({S.CANCELED, S.PARTIALLY_FILLED, S.FILLED, S.ACCEPTED, S.UNKNOWN,
+                                 S.PENDING_CANCEL}),
+    S.UNKNOWN: frozenset({S.ACCEPTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.REJECTED}),
+    S.DENIED: frozenset(),
+    S.FILLED: frozenset(),
+    S.CANCELED: frozenset(),
+    S.REJECTED: frozenset(),
+}
+
+
+class InvalidTransition(RuntimeError):
+    pass
+
+
+@dataclass(slots=True)
+class Order:
+    client_order_id: str
+    symbol: str
+    venue: str
+    side: Side
+    order_type: OrderType
+    quantity: float
+    price: float | None
+    actor: str
+    status: S = S.INITIALIZED
+    filled_qty: float = 0.0
+    avg_price: float = 0.0
+    venue_order_id: str | None = None
+    reason: str = ""
+    created_ts: int = 0
+    updated_ts: int = 0
+    fees: float = 0.0
+    status_before_cancel: S | None = field(default=None, repr=False)
+    booked: tuple | None = field(default=None, repr=False, compare=False)  # see working.WorkingExposure
+
+    @property
+    def leaves_qty(self) -> float:
+        return max(self.quantity - self.filled_qty, 0.0)
+
+    @property
+    def is_working(self) -> bool:
+        return self.status.is_working
+
+    def transition(self, new: S) -> None:
+        if new not in _ALLOWED[self.status]:
+            raise InvalidTransition(f"order {self.client_order_id}: {self.status.value} -> {new.value} is not allowed")
+        if new is S.PENDING_CANCEL and self.status is not S.PENDING_CANCEL:
+            self.status_before_cancel = self.status
+        self.status = new
+
+    def apply_fill(self, price: float, qty: float, fee: float) -> None:
+        total = self.filled_qty + qty
+        self.avg_price = (self.avg_price * self.filled_qty + price * qty) / total
+        self.filled_qty = total
+        self.fees += fee
+        if self.filled_qty >= self.quantity - 1e-12:
+            self.transition(S.FILLED)
+        elif self.status is not S.PENDING_CANCEL:
+            self.transition(S.PARTIALLY_FILLED)
+
+    def journal_row(self) -> tuple:
+        """The row of the orders table, in ``store.ORDER_COLUMNS`` order. (``_value_`` is the enum's value
+        without ``Enum.value``'s Python-level property call: this runs for every order.)"""
+        return (self.client_order_id, self.symbol, self.venue, self.side._value_, self.order_type._value_,
+                self.quantity, self.price, self.actor, self.status._value_, self.filled_qty, self.avg_price,
+                self.venue_order_id, self.reason, self.created_ts, self.updated_ts)
+
+    def to_row(self) -> dict:
+        return {"client_order_id": self.client_order_id, "symbol": self.symbol, "venue": self.venue,
+                "side": self.side.value, "order_type": self.order_type.value, "quantity": self.quantity,
+                "price": self.price, "actor": self.actor, "status": self.status.value,
+                "filled_qty": self.filled_qty, "avg_price": self.avg_price, "venue_order_id": self.venue_order_id,
+                "reason": self.reason, "created_ts": self.created_ts, "updated_ts": self.updated_ts}
+
+    @classmethod
+    def from_row(cls, row: dict) -> "Order":
+        return cls(client_order_id=row["client_order_id"], symbol=row["symbol"], venue=row["venue"],
+                   side=Side(row["side"]), order_type=OrderType(row["order_type"]), quantity=row["quantity"],
+                   price=row["price"], actor=row["actor"], status=S(row["status"]),
+                   filled_qty=row["filled_qty"] or 0.0, avg_price=row["avg_price"] or 0.0,
+                   venue_order_id=row["venue_order_id"], reason=row["reason"] or "",
+                   created_ts=row["created_ts"] or 0, updated_ts=row["updated_ts"] or 0)
+
+
+class ClientOrderIdFactory:
+    """Client order ids are ours: ``K<session>-<n>``, unique across restarts of one profile."""
+
+    def __init__(self, session: str | None = None) -> None:
+        self.session = session or _base36(time.time_ns() // 1_000_000)
+        self._seq = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"K{self.session}-{next(self._seq)}"
+
+
+def session_token() -> str:
+    """A token naming one run of a simulated venue: the wall clock's ms and 20 random bits, in base 36.
+
+    Fills are de-duplicated on (venue, trade id) in the profile's journal, so a venue that numbered its trades
+    from 1 in every process would have its fills after a restart dropped as duplicates of the last session's.
+    Every simulated venue (sim, replay, akshare paper, backtest) puts this token in its trade and venue order
+    ids. The random part keeps ids apart when the clock steps back or two runs start in the same ms."""
+    return _base36(time.time_ns() // 1_000_000) + _base36(secrets.randbits(20)).rjust(4, "0")
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while n:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+    return out or "0"

@@ -1,0 +1,366 @@
+"""Pre-trade checks, in the order they run. Each returns ``None`` (pass) or a ``Denial``.
+
+PERMISSIONS   symbol, venue and order type allowed for the strategy
+VALIDITY      quantity > 0 on the lot grid within venue min/max; limit price > 0 on the tick grid
+A-SHARES      instruments with ``rules == "ashare"``: session and calendar, lots by board, T+1 and no short
+              selling, daily price limits (venues/ashare_rules.py); VALIDITY leaves their lots to it
+SIZE          max order quantity per instrument; max order notional (manual / strategy)
+PRICE         collar around a fresh mid (a missing or stale quote denies)
+FLOW          duplicate order within the window; message throttle per strategy and overall
+EXPOSURE      working orders per strategy and overall (in flight counts at once); position limit;
+              gross exposure vs equity; self-match against our own working orders
+
+Orders from the confirmed flatten action (actor "flatten", reduce-only) skip SIZE and FLOW: a flatten
+must not be blocked by the limits that protect against opening risk; it still passes VALIDITY, A-SHARES
+(a market's rules are not ours to lift) and PRICE.
+
+The A-share rules are checked here, before the order is journaled or sent, for every venue alike (the sim,
+akshare paper trading, backtests): the engine knows the exchange calendar, its own holdings and today's buys
+(from fills), and the day's limits each venue publishes (``ashare_rules.DailyLimits``). A refusal is an
+``OrderDenied`` with the rule's stable code (``ASHARE_*``) and a sentence for the trader. Venues still refuse
+what a real market would (the sim: closed market, price limits; akshare paper: all of it), with the same
+module's words, as a second line.
+
+Cost: the checks run on every order, so everything they need is at hand: the limits in force for the
+order's actor and symbol are resolved once (``ActorLimits``/``SymbolLimits``, rebuilt when a limit changes),
+and working orders are read through running totals (``working.WorkingExposure``), never scanned. Only a
+denial's text is built per order, and only when the order is denied.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from app.engine.core.instruments import Instrument
+from app.engine.core.messages import OrderFilled, OrderType, Side, SubmitOrder
+from app.engine.risk.rates import NS, ActorRates
+from app.engine.venues import ashare_rules
+
+if TYPE_CHECKING:
+    from app.engine.risk.engine import RiskEngine
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    reason: str  # stable code, e.g. "MAX_NOTIONAL"
+    message: str  # what happened and what to do, for the ticket and the log
+    limit: str = ""
+    observed: str = ""
+
+
+FLATTEN = "flatten"
+BUY, SELL, LIMIT, MARKET = Side.BUY, Side.SELL, OrderType.LIMIT, OrderType.MARKET
+ASHARE = ashare_rules.RULES
+_isfinite = math.isfinite
+
+
+class ActorLimits:
+    """The limits in force for one actor ("manual", "strategy:x", "flatten"), resolved from ``RiskSettings``."""
+
+    __slots__ = ("actor", "name", "flatten", "perms", "max_notional", "max_msgs", "max_working", "rates")
+
+    def __init__(self, actor: str, limits, rates: ActorRates) -> None:
+        self.actor = actor
+        self.name = name = actor[9:] if actor.startswith("strategy:") else None  # strategy_of, inlined
+        self.flatten = actor == FLATTEN
+        self.perms = limits.permissions.get(name) if name else None
+        self.max_notional = (limits.max_notional_manual if name is None
+                             else limits.for_strategy(name, "max_notional"))
+        self.max_msgs = None if name is None else limits.for_strategy(name, "max_msgs_per_s")
+        self.max_working = None if name is None else limits.for_strategy(name, "max_working_orders")
+        self.rates = rates
+
+
+class SymbolLimits:
+    """What the checks need about one instrument: grid, currency, per-instrument limits, its market state."""
+
+    __slots__ = ("inst", "quote", "fx", "max_order_qty", "max_position", "state")
+
+    def __init__(self, inst: Instrument, limits, fx: float) -> None:
+        self.inst = inst
+        self.quote, self.fx = inst.quote, fx
+        self.max_order_qty = limits.max_order_qty.get(inst.symbol)
+        self.max_position = limits.max_position.get(inst.symbol)
+        self.state = None  # MarketState's SymbolState, once the market has been seen
+
+
+class AShareBook:
+    """The A-share facts the pre-trade check needs beyond the order: the shares bought per trading day (T+1)
+    and each symbol's daily limits as its venue published them.
+
+    Buys come from fills: a symbol's last week is read from the journal the first time it is checked (after a
+    restart, or an instrument added later), then kept up to date from ``OrderFilled``; a fill is counted once
+    by (venue, trade id) whichever way it arrives (it is committed before it is published)."""
+
+    WEEK_MS = 7 * 86_400_000
+
+    def __init__(self, risk: "RiskEngine") -> None:
+        self._risk = risk
+        self.buys = ashare_rules.BuyLedger()
+        self.limits: dict[str, ashare_rules.DailyLimits] = {}
+        self._loaded: set[str] = set()
+        self._seen: set[tuple[str, str]] = set()
+        risk.bus.subscribe(OrderFilled, self.on_fill)
+        risk.bus.subscribe(ashare_rules.DailyLimits, self.on_limits)
+
+    def bought(self, symbol: str, day: dt.date) -> float:
+        if symbol not in self._loaded:
+            self._loaded.add(symbol)
+            since = self._risk.clock.now_ms() - self.WEEK_MS
+            rows = self._risk.store.conn.execute(
+                "SELECT venue, trade_id, quantity, ts FROM fills WHERE symbol = ? AND side = 'BUY' AND ts >= ?",
+                (symbol, since))
+            for venue, trade_id, qty, ts in rows:
+                self._add(symbol, venue, trade_id, qty, ts)
+        return self.buys.bought(symbol, day)
+
+    def on_fill(self, fill: OrderFilled) -> None:
+        if fill.side is BUY and fill.symbol in self._loaded:
+            self._add(fill.symbol, fill.venue, fill.trade_id, fill.quantity, fill.ts)
+
+    def _add(self, symbol: str, venue: str, trade_id: str, qty: float, ts: int) -> None:
+        key = (venue, trade_id)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.buys.add(symbol, "BUY", qty, ts)
+
+    def on_limits(self, msg: ashare_rules.DailyLimits) -> None:
+        self.limits[msg.symbol] = msg
+
+
+class PreTradeChecks:
+    def __init__(self, risk: "RiskEngine") -> None:
+        self.r = risk
+        self.rules = [self.permissions, self.quantity, self.price, self.ashare, self.max_qty, self.notional,
+                      self.collar, self.duplicate, self.throttle, self.working_orders, self.position_limit,
+                      self.gross_exposure, self.self_match]
+        self.ashare_book = AShareBook(risk)
+        # When an order reaches the market, for the A-share session rules: now, live; a backtest sets it to the
+        # open of the bar the order will fill in (an order sent after the close meets the next session).
+        self.market_time_ms: Callable[[], int] | None = None
+        # Set by RiskEngine.check for the order being checked: its actor's and symbol's limits, the limits in
+        # force, the order's value price (limit price, or best opposite for a market order) and the clocks.
+        self.a: ActorLimits | None = None
+        self.s: SymbolLimits | None = None
+        self.limits = risk.limits
+        self.value_price: float | None = None
+        self.now_ms = self.mono_ns = 0
+
+    def run(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
+        """Every rule in order; the first denial wins. ``RiskEngine.check`` has set the context above."""
+        for rule in self.rules:
+            denial = rule(cmd, inst)
+            if denial is not None:
+                return denial
+        return None
+
+    # ------------------------------------------------------------------------------------- permissions
+    def permissions(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
+        perms = self.a.perms
+        if perms is None:
+            return None
+        name = self.a.name
+        for what, value, allowed in (("symbol", cmd.symbol, perms.symbols), ("venue", cmd.venue, perms.venues),
+                                     ("order type", cmd.order_type.value, perms.order_types)):
+            if "*" not in allowed and value not in allowed:
+                return Denial("NOT_PERMITTED", f"Strategy {name} may not trade {what} {value}.",
+                              limit=",".join(allowed), observed=value)
+        return None
+
+    # ---------------------------------------------------------------------------------------- validity
+    def quantity(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
+        q = cmd.quantity
+        if (type(q) is not float and (isinstance(q, bool) or not isinstance(q, (int, float)))) \
+                or not _isfinite(q) or q <= 0:
+            return Denial("INVALID_QUANTITY", f"Quantity must be a positive number, got {q!r}.",
+                          limit="> 0", observed=repr(q))
+        whole = inst.rules == ASHARE or (  # A-share lots: the ashare check, with its odd-lot rule
+            inst.odd_lot_sell_whole and cmd.side is Side.SELL and self._sells_whole_holding(cmd, q))
+        if not whole and not inst.is_on_lot(q):
+            return Denial("QTY_NOT_ON_LOT", f"Quantity {q} is not a multiple of the lot size {inst.lot_size}.",
+                          limit=f"lot {inst.lot_size}", observed=str(q))
+        if q < inst.min_qty - 1e-12 and not whole:
+            return Denial("QTY_BELOW_MIN", f"Quantity {q} is below the minimum {inst.min_qty}.",
+                          limit=str(inst.min_qty), observed=str(q))
+        if q > inst.max_qty + 1e-12 and not self.a.flatten:
+            return Denial("QTY_ABOVE_VENUE_MAX", f"Quantity {q} is above the venue's maximum {inst.max_qty}.",
+                          limit=str(inst.max_qty), observed=str(q))
+        return None
+
+    def _sells_whole_holding(self, cmd: SubmitOrder, q: float) -> bool:
+        """An A-share odd lot may be sold only as the whole holding: ``q`` is the whole position."""
+        pos = self.r.portfolio.positions.get(cmd.symbol)
+        held = pos.quantity if pos is not None else 0.0
+        return held > 0 and abs(q - held) <= 1e-9 * max(1.0, held)
+
+    def price(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
+        if cmd.order_type is MARKET:
+            return None
+        p = cmd.price
+        if p is None or (type(p) is not float and (isinstance(p, bool) or not isinstance(p, (int, float)))) \
+                or not _isfinite(p) or p <= 0:
+            return Denial("INVALID_PRICE", f"A limit order needs a positive price, got {p!r}.",
+                          limit="> 0", observed=repr(p))
+        if not inst.is_on_tick(p):
+            return Denial("PRICE_NOT_ON_TICK", f"Price {p} is not on the tick grid ({inst.tick_size}).",
+                          limit=f"tick {inst.tick_size}", observed=str(p))
+        return None
+
+    # --------------------------------------------------------------------------------------------- A-shares
+    def ashare(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
+        if inst.rules != ASHARE:
+            return None
+        book, symbol = self.ashare_book, cmd.symbol
+        ts = self.now_ms if self.market_time_ms is None else self.market_time_ms()
+        day = ashare_rules.day_of(ts)
+        pos = self.r.portfolio.positions.get(symbol)
+        held = max(pos.quantity, 0.0) if pos is not None else 0.0
+        reserved = self.r.execution.exposure.side_leaves.get((symbol, SELL), 0.0) if cmd.side is SELL else 0.0
+        holding = ashare_rules.Holding(held, min(held, book.bought(symbol, day)), reserved)
+        limits = book.limits.get(symbol)
+        if limits is not None and limits.day != day.isoformat():
+            limits = None  # another day's: the venue has not published today's yet (the venue still checks)
+        refusal = ashare_rules.check_order(symbol, cmd.side.value, cmd.quantity,
+                                           cmd.price if cmd.order_type is LIMIT else None, ts, holding, limits)
+        if refusal is None:
+            return None
+        return Denial(refusal.code, refusal.message, refusal.limit, refusal.observed)
+
+    # -------------------------------------------------------------------------------------------- size
+    def max_qty(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
+        limit = self.s.max_order_qty
+        if limit is not None and cmd.quantity > limit + 1e-12 and not self.a.flatten:
+            return Denial("MAX_ORDER_QTY", f"Quantity {cmd.quantity} exceeds the per-order limit {limit}.",
+                          limit=str(limit), observed=str(cmd.quantity))
+        return None
+
+    def notional(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
+        price = self.value_price
+        if price is None:
+            return Denial("NO_MARKET_DATA", f"No quote for {cmd.symbol} to value a market order; wait for data.")
+        notional = cmd.quantity * price
+        a = self.a
+        if not a.flatten:
+            limit = a.max_notional
+            value = notional * self.s.fx  # limits are in the account's base currency
+            if value > limit + 1e-9:
+                base = self.r.portfolio.base_currency
+                return Denial("MAX_NOTIONAL", f"Order value {notional:,.2f} {inst.quote} ({value:,.2f} "
+                              f"{base}) exceeds the limit {limit:,.2f} {base}.",
+                              limit=f"{limit:.2f}", observed=f"{value:.2f}")
+        if inst.min_notional and notional < inst.min_notional:
+            return Denial("MIN_NOTIONAL", f"Order value {notional:,.2f} is below the venue minimum "
+                          f"{inst.min_notional}.", limit=str(inst.min_notional), observed=f"{notional:.2f}")
+        return None
+
+    # ------------------------------------------------------------------------------------------- price
+    def collar(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
+        st = self.r.symbol_state(self.s)
+        book = st.book if st else None
+        mid = book.mid if book else None
+        if mid is None:
+            return Denial("NO_QUOTE", f"No two-sided quote for {cmd.symbol}; orders wait for market data.",
+                          observed="none")
+        limits = self.limits
+        age_s = (self.now_ms - st.book_ts) / 1000.0
+        if age_s > limits.quote_max_age_s:
+            return Denial("STALE_QUOTE", f"The last quote for {cmd.symbol} is {age_s:.1f} s old.",
+                          limit=f"{limits.quote_max_age_s} s", observed=f"{age_s:.1f} s")
+        if cmd.order_type is LIMIT:
+            dev = abs(cmd.price / mid - 1.0) * 100.0
+            if dev > limits.price_collar_pct:
+                return Denial("PRICE_COLLAR", f"Price {cmd.price} is {dev:.2f}% away from the mid "
+                              f"{mid:.{inst.price_decimals}f} (limit ±{limits.price_collar_pct}%).",
+                              limit=f"{limits.price_collar_pct}%", observed=f"{dev:.2f}%")
+        return None
+
+    # -------------------------------------------------------------------------------------------- flow
+    def duplicate(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
+        window = self.limits.duplicate_window_s
+        if self.a.flatten or window <= 0:
+            return None
+        # (side, type) as booleans: an Enum member hashes in Python code, a bool in C
+        key = (cmd.actor, cmd.symbol, cmd.side is BUY, cmd.order_type is LIMIT, cmd.quantity, cmd.price)
+        if self.r.rates.seen_within(key, self.mono_ns, int(window * NS)):
+            return Denial("DUPLICATE_ORDER", f"An identical order was sent less than {window:g} s ago.",
+                          limit=f"{window:g} s")
+        return None
+
+    def throttle(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
+        a = self.a
+        if a.flatten:
+            return None
+        now = self.mono_ns
+        mine, total = a.rates.msgs, self.r.rates.total.msgs
+        if a.name is not None and mine.count(now) >= a.max_msgs:
+            return self.r.throttle_tripped(cmd, a.max_msgs, mine.count(now), "strategy")
+        n = total.count(now)
+        cap = self.limits.max_msgs_per_s_total
+        if n >= cap:
+            return self.r.throttle_tripped(cmd, cap, n, "total")
+        mine.push(now)
+        total.push(now)
+        return None
+
+    # ---------------------------------------------------------------------------------------- exposure
+    def working_orders(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
+        n_all = len(self.r.execution.working)
+        cap_all = self.limits.max_working_orders_total
+        a = self.a
+        if n_all >= cap_all and not a.flatten:
+            return Denial("MAX_WORKING_ORDERS", f"{n_all} orders are working; the limit is {cap_all}.",
+                          limit=str(cap_all), observed=str(n_all))
+        if a.name is not None:
+            n = self.r.execution.exposure.by_actor.get(cmd.actor, 0)
+            cap = a.max_working
+            if n >= cap:
+                return Denial("MAX_WORKING_ORDERS_STRATEGY", f"{n} orders of {cmd.actor} are working; the limit "
+                              f"is {cap}.", limit=str(cap), observed=str(n))
+        return None
+
+    def position_limit(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
+        limit = self.s.max_position
+        if limit is None:
+            return None
+        held = self.r.portfolio.positions.get(cmd.symbol)
+        pos = held.quantity if held else 0.0
+        same_side = self.r.execution.exposure.side_leaves.get((cmd.symbol, cmd.side), 0.0)
+        projected = abs(pos + (same_side + cmd.quantity if cmd.side is BUY else -same_side - cmd.quantity))
+        if projected > limit + 1e-9 and projected > abs(pos) + 1e-12:
+            return Denial("POSITION_LIMIT", f"Position would reach {projected:g} {inst.base} (working orders "
+                          f"included); the limit is {limit:g}.", limit=str(limit), observed=f"{projected:g}")
+        return None
+
+    def gross_exposure(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
+        r = self.r
+        if r.reduces(cmd):
+            return None
+        pf = r.portfolio
+        price = self.value_price or 0.0
+        gross = pf.gross_exposure() + r.working_notional() + cmd.quantity * price * self.s.fx
+        x = self.limits.max_gross_exposure_x_equity
+        cap = x * pf.equity()
+        if gross > cap + 1e-9:
+            return Denial("GROSS_EXPOSURE", f"Gross exposure would be {gross:,.0f} {pf.base_currency}, above "
+                          f"{x:g}x equity ({cap:,.0f}).", limit=f"{cap:.0f}", observed=f"{gross:.0f}")
+        return None
+
+    def self_match(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
+        market = cmd.order_type is MARKET
+        if not self.r.execution.exposure.crosses(cmd.symbol, cmd.side, None if market else cmd.price):
+            return None
+        for o in self.r.execution.working.values():  # denied: name the first crossing order, as always
+            if o.symbol != cmd.symbol or o.side is cmd.side or o.price is None:
+                continue
+            if market:
+                crosses = True
+            elif cmd.side is BUY:
+                crosses = cmd.price >= o.price
+            else:
+                crosses = cmd.price <= o.price
+            if crosses:
+                return Denial("SELF_MATCH", f"The order would trade against our own working order "
+                              f"{o.client_order_id} at {o.price}.", observed=o.client_order_id)
+        return None

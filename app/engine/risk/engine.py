@@ -1,0 +1,579 @@
+"""RiskEngine: the gate every order passes, and the owner of trading states and the kill switch.
+
+COMMANDS     SubmitOrder, CancelOrder, CancelAllOrders arrive from the bus (ticket, ladder, strategies).
+PRE-TRADE    trading states (global, strategy, venue), then ``PreTradeChecks`` (risk_checks.py). A check
+             that raises denies the order.
+DENIALS      ``OrderDenied`` with a stable reason code, the limit, the observed value and the actor; the
+             order is journaled as DENIED. Never an exception to the caller.
+EGRESS       an approved order goes to ``ExecutionEngine.execute``; nothing else reaches a venue.
+KILL         ``halt`` (K1) and ``halt_strategy`` (K2) persist HALTED first, then refuse, cancel (retried until
+             terminal, alarm after ``cancel_alarm_s``) and stop strategies. ``flatten`` is separate and
+             confirmed. Automatic trips (K3 loss, K4 behaviour, K5 infrastructure) live in ``tick``/handlers.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from app.config import RiskSettings
+from app.engine.core.bus import MessageBus
+from app.engine.core.clock import Clock
+from app.engine.core.instruments import Instrument
+from app.engine.core.messages import (
+    Alert, CancelAllOrders, CancelOrder, OrderDenied, OrderFilled, OrderRejected, OrderType, RiskLimitsChanged,
+    Side, SubmitOrder, TradingState, TradingStateChanged, VenueStatus,
+)
+from app.engine.core.store import RiskStateRecord, Store
+from app.engine.data.market import MarketState
+from app.engine.oms.execution import ExecutionEngine
+from app.engine.oms.portfolio import Portfolio, Position
+from app.engine.risk.checks import FLATTEN, ActorLimits, Denial, PreTradeChecks, SymbolLimits
+from app.engine.risk.rates import NS, RateBook, strategy_of
+
+log = logging.getLogger("kestrel.risk")
+H, R, A = TradingState.HALTED, TradingState.REDUCING, TradingState.ACTIVE
+PEOPLE = ("manual", "cli", "risk-panel", "self-test", "ticket", "ladder", "blotter")
+NO_STORM = {"TRADING_HALTED", "STRATEGY_HALTED"}  # refusals caused by a halt do not feed the reject storm
+
+
+def change_limits(store: Store, current: RiskSettings, changes: dict, actor: str, reason: str) -> RiskSettings:
+    """The one way limits change, for the running engine and for ``kestrel risk set`` alike: only a person,
+    only with a written reason, validated as a whole, persisted in the profile, logged old -> new.
+    Raises PermissionError, ValueError (no reason, unknown limit) or pydantic's ValidationError."""
+    if actor not in PEOPLE:
+        raise PermissionError(f"limits change only by a person, not {actor!r}")
+    if not reason.strip():
+        raise ValueError("a limit change needs a written reason")
+    unknown = set(changes) - set(RiskSettings.model_fields)
+    if unknown:
+        raise ValueError(f"unknown limit(s): {', '.join(sorted(unknown))}")
+    new = RiskSettings.model_validate({**current.model_dump(), **changes})
+    store.set_setting("risk.limits", new.model_dump(mode="json"))
+    for name in changes:
+        log.warning("risk limit %s changed by %s: %r -> %r (%s)", name, actor, getattr(current, name),
+                    getattr(new, name), reason)
+    return new
+
+
+def stored_limits(stored: dict | None, defaults: RiskSettings) -> tuple[RiskSettings, str]:
+    """The limits a person set (the profile's ``risk.limits``) over ``defaults``, and what was wrong with them.
+
+    A stored value that is no longer valid (an older Kestrel accepted inf and nan) is replaced by its default
+    and said, rather than refusing to start or to be repaired with ``kestrel risk set``."""
+    if not stored:
+        return defaults, ""
+    from pydantic import ValidationError
+
+    from app.config import problems
+
+    try:
+        return RiskSettings.model_validate(stored), ""
+    except ValidationError as exc:
+        bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+        kept = {k: v for k, v in stored.items() if k not in bad} if isinstance(stored, dict) else {}
+        try:
+            merged = RiskSettings.model_validate({**defaults.model_dump(), **kept})
+        except ValidationError:
+            merged = defaults
+        return merged, (f"the stored risk limits are invalid ({problems(exc)}); the defaults are used for "
+                        f"{', '.join(sorted(bad)) or 'all of them'}: set them again (kestrel risk set)")
+
+
+class RiskEngine:
+    def __init__(self, bus: MessageBus, store: Store, clock: Clock, execution: ExecutionEngine,
+                 instruments: dict[str, Instrument], market: MarketState, portfolio: Portfolio,
+                 limits: RiskSettings) -> None:
+        self.bus, self.store, self.clock = bus, store, clock
+        self.execution, self.instruments = execution, instruments
+        self.market, self.portfolio = market, portfolio
+        self._actors: dict[str, ActorLimits] = {}
+        self._symbols: dict[str, SymbolLimits] = {}
+        self.rates = RateBook()
+        # a person's changes outlive settings.json's defaults
+        self._limits, limits_problem = stored_limits(store.get_setting("risk.limits"), limits)
+        self._limits_problem = limits_problem
+        self.checks = PreTradeChecks(self)
+        self.state, self.state_reason = A, ""
+        self._known: dict[str, RiskStateRecord] = {}  # the records as we last wrote or read them
+        self.strategy_states: dict[str, tuple[TradingState, str]] = {}
+        self.venue_states: dict[str, tuple[TradingState, str]] = {}
+        for rec in store.risk_states():
+            self._adopt(rec)
+        if not any(r.scope == "global" for r in store.risk_states()):
+            self._adopt(store.load_risk_state())  # missing record: fail closed
+        self.denials: list[OrderDenied] = []  # recent, newest last (the risk panel shows them)
+        self.alarms: list[Alert] = []
+        self.version = 0
+        self._kill_cancels: dict[str, list[int]] = {}  # cid -> [first sent, last sent] (monotonic ns)
+        self._strategy_books: dict[str, dict[str, Position]] = {}
+        self._sod = store.get_setting("risk.sod") or {}
+        self._day_ends_ms = 0  # the end of the UTC day ``_sod`` belongs to (cached: daily_pnl runs per fill)
+        self.peak_equity = float(store.get_setting("risk.peak_equity") or 0.0)
+        self._peak_saved = self.peak_equity
+        bus.subscribe(SubmitOrder, self.on_submit)
+        bus.subscribe(CancelOrder, self.on_cancel)
+        bus.subscribe(CancelAllOrders, self.on_cancel_all)
+        bus.subscribe(OrderFilled, self.on_fill)
+        bus.subscribe(OrderRejected, self.on_reject)
+        bus.subscribe(VenueStatus, self.on_venue_status)
+        if self.state is H:
+            log.warning("starting HALTED (%s): reset the kill switch to trade", self.state_reason)
+        if limits_problem:
+            log.critical(limits_problem)
+            self._alarm("critical", "Risk limits replaced", limits_problem)
+
+    @property
+    def limits(self) -> RiskSettings:
+        return self._limits
+
+    @limits.setter
+    def limits(self, value: RiskSettings) -> None:
+        self._limits = self.checks.limits = value
+        self._actors.clear()  # resolved per actor/symbol from the limits: rebuilt on first use
+        self._symbols.clear()
+
+    def actor_limits(self, actor: str) -> ActorLimits:
+        a = self._actors.get(actor)
+        if a is None:
+            a = self._actors[actor] = ActorLimits(actor, self._limits, self.rates.of(actor))
+        return a
+
+    def symbol_limits(self, inst: Instrument) -> SymbolLimits:
+        s = self._symbols.get(inst.symbol)
+        if s is None:
+            s = self._symbols[inst.symbol] = SymbolLimits(inst, self._limits, self.portfolio.fx(inst.quote))
+        return s
+
+    def symbol_state(self, s: SymbolLimits):
+        """The market state of a symbol (None before any data): MarketState.symbols, remembered once seen."""
+        st = s.state
+        if st is None:
+            st = s.state = self.market.symbols.get(s.inst.symbol)
+        return st
+
+    # ------------------------------------------------------------------------------------------ commands
+    def on_submit(self, cmd: SubmitOrder) -> None:
+        try:
+            denial = self.check(cmd)
+        except Exception as exc:  # noqa: BLE001 - a rule that raises denies the order
+            log.exception("risk check failed on %s", cmd.client_order_id)
+            denial = Denial("RISK_CHECK_ERROR", f"A risk check failed ({exc!r}); the order was not sent.")
+        if denial is None:
+            self.execution.execute(cmd)
+        else:
+            self._deny(cmd, denial)
+
+    def on_cancel(self, cmd: CancelOrder) -> None:
+        """Cancels are never blocked, in any trading state; they are counted."""
+        order = self.execution.orders.get(cmd.client_order_id)
+        self.rates.of(order.actor if order else cmd.actor).cancels += 1
+        self.execution.cancel(cmd.client_order_id)
+
+    def on_cancel_all(self, cmd: CancelAllOrders) -> None:
+        self.execution.cancel_all(None if cmd.strategy is None else
+                                  (lambda o: o.actor == f"strategy:{cmd.strategy}"))
+
+    def check(self, cmd: SubmitOrder) -> Denial | None:
+        if cmd.client_order_id in self.execution.orders:
+            return Denial("DUPLICATE_ORDER_ID", f"Client order id {cmd.client_order_id} was already used.")
+        inst = self.instruments.get(cmd.symbol)
+        if inst is None or inst.venue != cmd.venue:
+            return Denial("UNKNOWN_SYMBOL", f"{cmd.symbol!r} is not an instrument on venue {cmd.venue!r}.")
+        checks = self.checks
+        checks.a = a = self.actor_limits(cmd.actor)
+        checks.s = self.symbol_limits(inst)
+        checks.value_price = self.valuation_price(cmd)
+        checks.now_ms, checks.mono_ns = self.clock.now_ms(), self.clock.monotonic_ns()
+        return self._check_states(cmd, a.name) or checks.run(cmd, inst)
+
+    def _check_states(self, cmd: SubmitOrder, name: str | None) -> Denial | None:
+        flatten = cmd.reduce_only and cmd.actor == FLATTEN
+        state = self.state
+        if state is H and not flatten:
+            return Denial("TRADING_HALTED", f"Trading is HALTED ({self.state_reason}); no new orders until a "
+                          f"person resets the kill switch.", limit="ACTIVE", observed="HALTED")
+        st = self.strategy_states.get(name) if name else None
+        if st is not None and st[0] is H:
+            return Denial("STRATEGY_HALTED", f"Strategy {name} is HALTED ({st[1]}).", limit="ACTIVE",
+                          observed="HALTED")
+        venue = self.venue_states.get(cmd.venue)
+        reducing = state is R or (st is not None and st[0] is R) or (venue is not None and venue[0] is R)
+        if (reducing or cmd.reduce_only) and not self.reduces(cmd):
+            why = "; ".join(why for on, why in (
+                (state is R, "trading is REDUCING"),
+                (st is not None and st[0] is R, f"strategy {name} is REDUCING"),
+                (venue is not None and venue[0] is R, f"venue {cmd.venue} is REDUCING ({venue and venue[1]})"),
+            ) if on) or "the order is reduce-only"
+            return Denial("REDUCING_ONLY", f"Only orders that shrink the position are accepted: {why}.",
+                          limit="reduce only", observed="would increase exposure")
+        return None
+
+    # ------------------------------------------------------------------------------------- kill switch
+    def halt(self, reason: str, actor: str = "manual", written: RiskStateRecord | None = None) -> list[str]:
+        """K1: persist HALTED, refuse new orders, cancel every working order (retried until terminal).
+
+        ``written``: the HALTED record another process already persisted (``kestrel risk halt``); it is
+        adopted as it is, not written again (a record of ours would look like yet another outside change)."""
+        previous = self.state
+        if written is None:
+            self._persist("global", H, reason, actor)
+        else:
+            self._known["global"] = written
+        self.state, self.state_reason = H, reason
+        self.version += 1
+        log.critical("KILL SWITCH engaged by %s: %s", actor, reason)
+        sent = self._cancel_for_kill(lambda o: True)  # before any subscriber (a slow plugin) can delay them
+        self.bus.publish(TradingStateChanged(H, previous, reason, actor, self.clock.now_ms()))
+        self._alarm("critical", "Trading HALTED", f"Kill switch engaged by {actor}: {reason}. Cancels sent for "
+                    f"{len(sent)} working order(s). Reset it from the risk panel when it is safe.")
+        return sent
+
+    def halt_strategy(self, name: str, reason: str, actor: str = "manual",
+                      written: RiskStateRecord | None = None) -> list[str]:
+        """K2: the same as ``halt``, limited to one strategy."""
+        previous = self.strategy_states.get(name, (A, ""))[0]
+        if written is None:
+            self._persist(f"strategy:{name}", H, reason, actor)
+        else:
+            self._known[written.scope] = written
+        self.strategy_states[name] = (H, reason)
+        self.version += 1
+        log.critical("strategy %s HALTED by %s: %s", name, actor, reason)
+        sent = self._cancel_for_kill(lambda o: o.actor == f"strategy:{name}")
+        self.bus.publish(TradingStateChanged(H, previous, reason, actor, self.clock.now_ms(), f"strategy:{name}"))
+        self._alarm("critical", f"Strategy {name} HALTED", f"{reason} ({actor}); {len(sent)} order(s) canceled.")
+        return sent
+
+    def reset(self, reason: str, actor: str = "manual", scope: str = "global") -> None:
+        """Back to ACTIVE. A person's action with a written reason; never restarts strategies by itself."""
+        if not reason.strip():
+            raise ValueError("a reset needs a written reason")
+        if actor not in PEOPLE:
+            raise PermissionError(f"only a person can reset the kill switch, not {actor!r}")
+        if scope == "global":
+            previous, self.state, self.state_reason = self.state, A, reason
+        else:
+            previous = self.strategy_states.get(scope.split(":", 1)[1], (A, ""))[0]
+            self.strategy_states[scope.split(":", 1)[1]] = (A, reason)
+        self._persist(scope, A, reason, actor)
+        self.version += 1
+        log.warning("%s reset to ACTIVE by %s: %s", scope, actor, reason)
+        self.bus.publish(TradingStateChanged(A, previous, reason, actor, self.clock.now_ms(), scope))
+
+    def applied_states(self) -> dict[str, tuple[str, int]]:
+        """scope -> (state, ts of the record it came from), as this engine holds them (the heartbeat)."""
+        out = {scope: (rec.state, rec.ts) for scope, rec in self._known.items()}
+        out["global"] = (self.state.value, out.get("global", ("", 0))[1])
+        return out
+
+    def start_refusal(self, name: str) -> str | None:
+        """Why strategy ``name`` may not start now (a HALTED state, global or its own), or None."""
+        if self.state is H:
+            return f"trading is HALTED ({self.state_reason}); reset the kill switch first"
+        st = self.strategy_states.get(name)
+        if st is not None and st[0] is H:
+            return f"strategy {name} is HALTED ({st[1]}); reset its kill switch first"
+        return None
+
+    def flatten(self, actor: str = "manual", confirmed: bool = False) -> list[str]:
+        """Close every position with reduce-only market orders through the normal order path."""
+        if not confirmed:
+            raise PermissionError("flattening needs an explicit confirmation")
+        sent = []
+        with self.execution.batch():  # one journal commit for all of them
+            self._flatten_positions(actor, sent)
+        return sent
+
+    def _flatten_positions(self, actor: str, sent: list[str]) -> None:
+        for pos in list(self.portfolio.positions.values()):
+            inst = self.instruments.get(pos.symbol)
+            qty = inst.round_qty_down(abs(pos.quantity)) if inst else 0.0
+            if not qty:
+                continue
+            side = Side.SELL if pos.quantity > 0 else Side.BUY
+            cid = f"F{self.clock.now_ms():x}-{len(sent) + 1}-{pos.symbol}"
+            log.warning("flatten requested by %s: %s %s %s", actor, side.value, qty, pos.symbol)
+            self.bus.publish(SubmitOrder(cid, pos.symbol, inst.venue, side, OrderType.MARKET, qty, None, FLATTEN,
+                                         reduce_only=True, ts=self.clock.now_ms()))
+            sent.append(cid)
+
+    def update_limits(self, changes: dict, actor: str, reason: str) -> RiskSettings:
+        """Change limits. Only a person may (risk panel or CLI); each change is logged old -> new."""
+        old = self.limits
+        self.limits = new = change_limits(self.store, old, changes, actor, reason)
+        self.version += 1
+        for name in changes:
+            self.bus.publish(RiskLimitsChanged(name, repr(getattr(old, name)), repr(getattr(new, name)), actor,
+                                               reason, self.clock.now_ms()))
+        return new
+
+    # ---------------------------------------------------------------------------- automatic triggers
+    def tick(self) -> None:
+        """Periodic (kernel.step): retry kill cancels, loss/drawdown (K3), stale data (K5), outside changes,
+        and a journal commit that failed."""
+        self.execution.flush()
+        self.execution.commit_states()
+        self._retry_kill_cancels()
+        self._check_loss()
+        if self.peak_equity != self._peak_saved:
+            self.store.set_setting("risk.peak_equity", self.peak_equity)
+            self._peak_saved = self.peak_equity
+        self._check_stale_data()
+        self.sync_external_state()
+
+    def on_fill(self, fill: OrderFilled) -> None:
+        order = self.execution.orders.get(fill.client_order_id)
+        name = strategy_of(order.actor) if order else None
+        if name is None:
+            return
+        book = self._strategy_books.get(name)
+        if book is None:
+            book = self._strategy_books[name] = {}
+        pos = book.get(fill.symbol)
+        if pos is None:
+            pos = book[fill.symbol] = Position(fill.symbol)
+        pos.apply(fill.side, fill.price, fill.quantity)
+        pos.realized_pnl -= fill.fee
+        n = self.actor_limits(order.actor).rates.fills.add(self.clock.monotonic_ns())
+        cap = self.limits.for_strategy(name, "max_fills_per_min")
+        if n > cap and self.strategy_states.get(name, (A,))[0] is not H:
+            self.halt_strategy(name, f"{n} fills in 60 s (limit {cap})", "risk")
+        self._check_loss(only=name)  # a fill moves this strategy's PnL; marks move the others' (tick)
+
+    def on_reject(self, ev: OrderRejected) -> None:
+        order = self.execution.orders.get(ev.client_order_id)
+        if order is not None:
+            self._count_reject(order.actor)
+
+    def on_venue_status(self, status: VenueStatus) -> None:
+        if not status.connected:
+            self._set_venue(status.venue, R, f"disconnected: {status.message}")
+        elif self.venue_states.get(status.venue, (A,))[0] is R:
+            notes = self.execution.reconcile(status.venue)
+            self._alarm("warning", f"{status.venue} reconnected", "Reconciled: " + ("; ".join(notes) or "no differences"))
+            self._set_venue(status.venue, A, "reconnected and reconciled")
+            self._kill_cancel_now()
+
+    def throttle_tripped(self, cmd: SubmitOrder, limit: int, observed: int, which: str) -> Denial:
+        name = strategy_of(cmd.actor)
+        if name is not None:
+            trips = self.rates.of(cmd.actor).throttle_trips.add(self.clock.monotonic_ns())
+            if trips >= self.limits.for_strategy(name, "max_throttle_trips_per_10s") \
+                    and self.strategy_states.get(name, (A,))[0] is not H:
+                self.halt_strategy(name, f"{trips} throttle trips in 10 s", "risk")
+        return Denial("THROTTLE", f"More than {limit} new orders per second ({which}); slow down.",
+                      limit=f"{limit}/s", observed=f"{observed}/s")
+
+    def sync_external_state(self) -> None:
+        """Adopt states written by another process (``kestrel risk halt|reset`` from a second terminal).
+
+        A record that differs from the one we last wrote or read was written by someone else: a HALTED one
+        runs the full kill here once (cancels included; the record is adopted, not rewritten, so the next
+        poll finds nothing new); a HALTED one while already HALTED only adopts the new reason and re-sends
+        the cancels; an ACTIVE one is a person's reset."""
+        for rec in self.store.risk_states():
+            if self._known.get(rec.scope) == rec:
+                continue
+            name = rec.scope.split(":", 1)[1] if rec.scope.startswith("strategy:") else None
+            current = self.state if name is None else self.strategy_states.get(name, (A,))[0]
+            if rec.state == H.value and current is H:
+                self._known[rec.scope] = rec
+                self._adopt(rec)
+                self.version += 1
+                log.warning("%s HALTED again from outside by %s: %s", rec.scope, rec.actor, rec.reason)
+                self._cancel_for_kill((lambda o: True) if name is None else
+                                      (lambda o, a=f"strategy:{name}": o.actor == a))
+                continue
+            if rec.state == H.value:
+                if name is None:
+                    self.halt(rec.reason or "halted from outside", rec.actor or "external", written=rec)
+                else:
+                    self.halt_strategy(name, rec.reason or "halted from outside", rec.actor or "external",
+                                       written=rec)
+            else:
+                previous = self.state if name is None else self.strategy_states.get(name, (A,))[0]
+                self._adopt(rec)
+                self.version += 1
+                log.warning("%s set to %s from outside by %s: %s", rec.scope, rec.state, rec.actor, rec.reason)
+                self.bus.publish(TradingStateChanged(TradingState(rec.state), previous, rec.reason, rec.actor,
+                                                     self.clock.now_ms(), rec.scope))
+            self._known[rec.scope] = rec
+        stored = self.store.get_setting("risk.limits")
+        if stored and stored != self.limits.model_dump(mode="json"):
+            new, problem = stored_limits(stored, self.limits)
+            if problem:
+                if problem != self._limits_problem:
+                    self._limits_problem = problem
+                    log.critical(problem)
+                    self._alarm("critical", "Risk limits refused", problem)
+                if new == self.limits:
+                    return
+            self.limits = new
+            self.version += 1
+            log.warning("risk limits changed from outside; now in force")
+
+    # ------------------------------------------------------------------------------------------ helpers
+    def valuation_price(self, cmd: SubmitOrder) -> float | None:
+        if cmd.order_type is OrderType.LIMIT:
+            return cmd.price
+        st = self.market.symbols.get(cmd.symbol)
+        if st is None or st.book is None:
+            return None
+        return st.book.best_ask if cmd.side is Side.BUY else st.book.best_bid
+
+    def working_notional(self) -> float:
+        """Leaves x (limit price, or the mid for market orders) of every working order, in the base currency."""
+        exposure, total = self.execution.exposure, 0.0
+        for symbol, notional in exposure.priced_notional.items():
+            total += notional * self.portfolio.fx(self.quote_of(symbol))
+        for symbol, leaves in exposure.unpriced_leaves.items():
+            total += leaves * (self.mid(symbol) or 0.0) * self.portfolio.fx(self.quote_of(symbol))
+        return total
+
+    def mid(self, symbol: str) -> float | None:
+        st = self.market.symbols.get(symbol)
+        return st.book.mid if st and st.book else None
+
+    def quote_of(self, symbol: str) -> str:
+        inst = self.instruments.get(symbol)
+        return inst.quote if inst else ""
+
+    def reduces(self, cmd: SubmitOrder) -> bool:
+        """Does the order shrink |position + working orders| without flipping through zero?"""
+        pos = self.portfolio.positions.get(cmd.symbol)
+        before = (pos.quantity if pos else 0.0) + self.execution.exposure.net_leaves.get(cmd.symbol, 0.0)
+        after = before + cmd.quantity * cmd.side.sign
+        return abs(after) < abs(before) - 1e-12 and after * before >= 0
+
+    def strategy_pnl(self, name: str) -> float:
+        total = 0.0
+        for sym, pos in self._strategy_books.get(name, {}).items():
+            pos.mark = self.mid(sym) or pos.mark
+            total += (pos.realized_pnl + pos.unrealized_pnl) * self.portfolio.fx(self.quote_of(sym))
+        return total
+
+    def daily_pnl(self) -> tuple[float, float]:
+        """(PnL since the start of the UTC day, start-of-day equity), in the base currency."""
+        equity = self.portfolio.equity()
+        now = self.clock.now_ms()
+        if now >= self._day_ends_ms or now < self._day_ends_ms - 86_400_000:
+            day = dt.datetime.fromtimestamp(now / 1000, tz=dt.timezone.utc).date()
+            self._day_ends_ms = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp()
+                                    * 1000) + 86_400_000
+            if self._sod.get("date") != day.isoformat():
+                self._sod = {"date": day.isoformat(), "equity": equity}
+                self.store.set_setting("risk.sod", self._sod)
+        return equity - self._sod["equity"], self._sod["equity"]
+
+    def _check_loss(self, only: str | None = None) -> None:
+        pnl, sod = self.daily_pnl()
+        equity = sod + pnl
+        if equity > self.peak_equity:
+            self.peak_equity = equity  # persisted by tick(), not on every fill: no I/O on the hot path
+        limits = self.limits
+        if self.state is not H and pnl <= -limits.daily_loss_halt_pct / 100.0 * sod:
+            self.halt(f"daily loss {pnl:,.2f} reached -{limits.daily_loss_halt_pct}% of start-of-day equity", "risk")
+        elif self.state is not H and self.peak_equity and equity <= self.peak_equity * (1 - limits.max_drawdown_pct / 100.0):
+            self.halt(f"drawdown from peak {self.peak_equity:,.2f} reached {limits.max_drawdown_pct}%", "risk")
+        for name in (self._strategy_books if only is None else (only,)):
+            if self.strategy_states.get(name, (A,))[0] is not H:
+                spnl = self.strategy_pnl(name)
+                pct = limits.for_strategy(name, "daily_loss_pct")
+                if spnl <= -pct / 100.0 * sod:
+                    self.halt_strategy(name, f"strategy loss {spnl:,.2f} reached -{pct}%"
+                                       f" of start-of-day equity", "risk")
+
+    def _check_stale_data(self) -> None:
+        now = self.clock.now_ms()
+        newest: dict[str, int] = {}
+        for sym, inst in self.instruments.items():
+            st = self.market.symbols.get(sym)
+            newest[inst.venue] = max(newest.get(inst.venue, 0), st.book_ts if st else 0)
+        for venue, ts in newest.items():
+            stale = (now - ts) / 1000.0 > self.limits.stale_data_s
+            state, why = self.venue_states.get(venue, (A, ""))
+            if stale and state is A:
+                self._set_venue(venue, R, f"market data stale for more than {self.limits.stale_data_s:g} s")
+            elif not stale and state is R and why.startswith("market data stale"):
+                self._set_venue(venue, A, "market data fresh again")
+
+    def _count_reject(self, actor: str) -> None:
+        name = strategy_of(actor)
+        if name is None:
+            return
+        n = self.rates.of(actor).rejects.add(self.clock.monotonic_ns())
+        cap = self.limits.for_strategy(name, "max_rejects_per_min")
+        if n > cap and self.strategy_states.get(name, (A,))[0] is not H:
+            self.halt_strategy(name, f"{n} rejects in 60 s (limit {cap})", "risk")
+
+    def _cancel_for_kill(self, predicate) -> list[str]:
+        now = self.clock.monotonic_ns()
+        sent = self.execution.cancel_all(predicate)
+        for cid in sent:
+            self._kill_cancels.setdefault(cid, [now, now])
+        for order in self.execution.working.values():  # disconnected venues: retried by tick()
+            if predicate(order):
+                self._kill_cancels.setdefault(order.client_order_id, [now, 0])
+        return sent
+
+    def _retry_kill_cancels(self) -> None:
+        if not self._kill_cancels:
+            return
+        now = self.clock.monotonic_ns()
+        for cid, times in list(self._kill_cancels.items()):
+            order = self.execution.orders.get(cid)
+            if order is None or not order.status.is_working:
+                del self._kill_cancels[cid]
+                continue
+            if now - times[1] >= NS // 2:
+                times[1] = now
+                self.execution.cancel(cid)
+            if now - times[0] >= self.limits.cancel_alarm_s * NS and len(times) == 2:
+                times.append(1)  # alarm once per order
+                self._alarm("critical", "Cancel failed", f"Order {cid} ({order.symbol}) is still live "
+                            f"{self.limits.cancel_alarm_s:g} s after the kill switch; retrying. Check the venue.")
+
+    def _kill_cancel_now(self) -> None:
+        for times in self._kill_cancels.values():
+            times[1] = 0
+        self._retry_kill_cancels()
+
+    def _set_venue(self, venue: str, state: TradingState, reason: str) -> None:
+        previous = self.venue_states.get(venue, (A, ""))[0]
+        if previous is state:
+            return
+        self.venue_states[venue] = (state, reason)
+        self.version += 1
+        log.warning("venue %s %s: %s", venue, state.value, reason)
+        self.bus.publish(TradingStateChanged(state, previous, reason, "risk", self.clock.now_ms(), f"venue:{venue}"))
+
+    def _adopt(self, rec: RiskStateRecord) -> None:
+        self._known[rec.scope] = rec
+        if rec.scope == "global":
+            self.state, self.state_reason = TradingState(rec.state), rec.reason
+        elif rec.scope.startswith("strategy:"):
+            self.strategy_states[rec.scope.split(":", 1)[1]] = (TradingState(rec.state), rec.reason)
+
+    def _persist(self, scope: str, state: TradingState, reason: str, actor: str) -> None:
+        rec = RiskStateRecord(scope, state.value, reason, actor, self.clock.now_ms())
+        self.store.save_risk_state(rec)
+        self._known[scope] = rec
+
+    def _alarm(self, level: str, title: str, message: str) -> None:
+        alert = Alert(level, title, message, self.clock.now_ms())
+        self.alarms.append(alert)
+        del self.alarms[:-50]
+        self.bus.publish(alert)
+
+    def _deny(self, cmd: SubmitOrder, denial: Denial) -> None:
+        event = OrderDenied(cmd.client_order_id, cmd.symbol, denial.reason, denial.message, denial.limit,
+                            denial.observed, cmd.actor, self.clock.now_ms())
+        log.warning("order %s denied [%s]: %s", cmd.client_order_id, denial.reason, denial.message)
+        if cmd.client_order_id not in self.execution.orders:
+            self.execution.record_denied(cmd, f"{denial.reason}: {denial.message}")
+        self.denials.append(event)
+        del self.denials[:-200]
+        self.version += 1
+        self.bus.publish(event)
+        if denial.reason not in NO_STORM:
+            self._count_reject(cmd.actor)

@@ -1,0 +1,137 @@
+"""akshare calls and their conversion to Kestrel's data, one function per (kind, source).
+
+These run on worker threads (``executor.DeadlineExecutor``), never on the loop: akshare is synchronous,
+slow, and hangs when a source stalls. Each returns plain frozen data (``Quote``, ``Bar`` lists), so the
+loop receives finished objects. ``SOURCES`` lists, per kind, the sources in fallback order: when
+eastmoney refuses or bans (its users report bans after a few rapid calls), sina and tencent take over.
+Only the akshare submodules needed are imported (``import akshare`` alone costs ~1.6 s).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from app.engine.core.messages import Bar
+from app.engine.venues.ashare_rules import SHANGHAI, code_of
+
+DAY_MS = 86_400_000
+MIN_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    symbol: str
+    ts: int
+    last: float
+    prev_close: float
+    bids: tuple[tuple[float, float], ...]  # best first, shares
+    asks: tuple[tuple[float, float], ...]
+    volume: float  # shares traded today (cumulative)
+    limit_up: float | None = None
+    limit_down: float | None = None
+    source: str = ""
+
+
+def market_prefix(symbol: str) -> str:
+    """"600519.SH" -> "sh600519" (sina/tencent style)."""
+    code, _, exch = symbol.partition(".")
+    exch = exch.upper() or ("SH" if code.startswith(("6", "9")) else "SZ")
+    return {"SH": "sh", "SZ": "sz", "BJ": "bj"}.get(exch, "sh") + code
+
+
+def _num(v) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return 0.0
+    return f if f == f else 0.0  # NaN -> 0
+
+
+def _local_ms(text: str) -> int:
+    fmt = "%Y-%m-%d %H:%M:%S" if text.count(":") == 2 else ("%Y-%m-%d %H:%M" if ":" in text else "%Y-%m-%d")
+    return int(dt.datetime.strptime(text, fmt).replace(tzinfo=SHANGHAI).timestamp() * 1000)
+
+
+# ------------------------------------------------------------------------------------------------ quotes
+def quote_eastmoney(symbol: str) -> Quote:
+    from akshare.stock.stock_ask_bid_em import stock_bid_ask_em
+
+    df = stock_bid_ask_em(symbol=code_of(symbol))
+    item = dict(zip(df["item"], df["value"]))
+    bids = tuple((_num(item[f"buy_{i}"]), _num(item[f"buy_{i}_vol"])) for i in range(1, 6)
+                 if _num(item[f"buy_{i}"]) > 0)
+    asks = tuple((_num(item[f"sell_{i}"]), _num(item[f"sell_{i}_vol"])) for i in range(1, 6)
+                 if _num(item[f"sell_{i}"]) > 0)
+    last = _num(item.get("最新"))
+    if last <= 0 and not bids and not asks:
+        raise ValueError(f"eastmoney returned an empty quote for {symbol}")
+    return Quote(symbol, int(time.time() * 1000), last, _num(item.get("昨收")), bids, asks,
+                 _num(item.get("总手")) * 100, _num(item.get("涨停")) or None,
+                 _num(item.get("跌停")) or None, "eastmoney")
+
+
+def quote_sina(symbol: str) -> Quote:
+    """Degraded quote from sina's latest 1-minute bar: last price only, no depth."""
+    bars = minute_sina(symbol, "1")
+    if not bars:
+        raise ValueError(f"sina returned no minute bars for {symbol}")
+    last = bars[-1]
+    day_start = last.ts - (last.ts + 8 * 3_600_000) % DAY_MS
+    volume = sum(b.volume for b in bars if b.ts >= day_start)
+    prev = [b for b in bars if b.ts < day_start]
+    return Quote(symbol, int(time.time() * 1000), last.close, prev[-1].close if prev else 0.0, (), (), volume,
+                 source="sina")
+
+
+# -------------------------------------------------------------------------------------------------- bars
+def daily_eastmoney(symbol: str, start: str = "19700101", end: str = "20500101") -> list[Bar]:
+    from akshare.stock_feature.stock_hist_em import stock_zh_a_hist
+
+    df = stock_zh_a_hist(symbol=code_of(symbol), period="daily", start_date=start, end_date=end, adjust="")
+    if df.empty:
+        return []
+    return [Bar(symbol, DAY_MS, _local_ms(str(r["日期"])), _num(r["开盘"]), _num(r["最高"]),
+                _num(r["最低"]), _num(r["收盘"]), _num(r["成交量"]) * 100) for _, r in df.iterrows()]
+
+
+def daily_tencent(symbol: str, start: str = "19700101", end: str = "20500101") -> list[Bar]:
+    from akshare.stock_feature.stock_hist_tx import stock_zh_a_hist_tx
+
+    df = stock_zh_a_hist_tx(symbol=market_prefix(symbol), start_date=start, end_date=end, adjust="")
+    return [Bar(symbol, DAY_MS, _local_ms(str(r["date"])), _num(r["open"]), _num(r["high"]), _num(r["low"]),
+                _num(r["close"]), _num(r["volume"])) for _, r in df.iterrows()]
+
+
+def minute_eastmoney(symbol: str, period: str = "1") -> list[Bar]:
+    from akshare.stock_feature.stock_hist_em import stock_zh_a_hist_min_em
+
+    df = stock_zh_a_hist_min_em(symbol=code_of(symbol), period=period, adjust="")
+    tf = int(period) * MIN_MS
+    return [Bar(symbol, tf, _local_ms(str(r["时间"])) - tf, _num(r["开盘"]), _num(r["最高"]),
+                _num(r["最低"]), _num(r["收盘"]), _num(r["成交量"]) * 100) for _, r in df.iterrows()]
+
+
+def minute_sina(symbol: str, period: str = "1") -> list[Bar]:
+    from akshare.stock.stock_zh_a_sina import stock_zh_a_minute
+
+    df = stock_zh_a_minute(symbol=market_prefix(symbol), period=period, adjust="")
+    tf = int(period) * MIN_MS
+    return [Bar(symbol, tf, _local_ms(str(r["day"])) - tf, _num(r["open"]), _num(r["high"]), _num(r["low"]),
+                _num(r["close"]), _num(r["volume"])) for _, r in df.iterrows()]
+
+
+SOURCES: dict[str, list[tuple[str, Callable]]] = {
+    "quote": [("eastmoney", quote_eastmoney), ("sina", quote_sina)],
+    "daily": [("eastmoney", daily_eastmoney), ("tencent", daily_tencent)],
+    "minute": [("eastmoney", minute_eastmoney), ("sina", minute_sina)],
+}
+
+
+def warm_imports() -> None:
+    """Import the akshare modules used above (seconds of CPU): on a worker, before the first deadline."""
+    import akshare.stock.stock_ask_bid_em  # noqa: F401
+    import akshare.stock.stock_zh_a_sina  # noqa: F401
+    import akshare.stock_feature.stock_hist_em  # noqa: F401
+    import akshare.stock_feature.stock_hist_tx  # noqa: F401

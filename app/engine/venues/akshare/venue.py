@@ -1,0 +1,315 @@
+"""Venue ``akshare``: China A-share quotes and bars from akshare, and paper trading under A-share rules.
+
+DATA     every ``quote_interval_s`` each symbol's quote is fetched (``AkshareClient``: worker threads, hard
+         deadlines, cache, backoff and fallback); it becomes a ``BookSnapshot`` (5 levels) and, when the day's
+         volume grew, a ``TradeTick`` of the difference at the last price. Daily and minute bars are
+         available through ``history``. A quote from the cache (every source failing) is not published as
+         live data: the feed reports "stale" and the risk engine's stale-data check does the rest.
+PAPER    the pre-trade check has applied ``ashare_rules`` (sessions, calendar, lots, T+1, price limits);
+         the paper broker applies them again as a real one would, with its own holdings, and refuses with
+         the same words. The day's limits come from the quote (eastmoney's, else by board from the previous
+         close) and are published as ``ashare_rules.DailyLimits``. An order is matched against the quote:
+         a marketable order fills at the opposite levels (walking the five), a limit rests and fills when a
+         later quote crosses it at its price. Resting orders expire at the 15:00 close. Fills pay
+         ``ashare_rules.fill_fees``: commission (``fee_rate``, at least 5 CNY per order), transfer fee and
+         stamp duty on sells.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from app.engine.core import instruments
+from app.engine.core.instruments import Instrument
+from app.engine.core.messages import (
+    BookSnapshot, CancelRejected, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, OrderType, Side,
+    TradeTick, VenueStatus,
+)
+from app.engine.oms.orders import session_token
+from app.engine.venues import ashare_rules as rules
+from app.engine.venues.akshare.client import AkshareCache, AkshareClient, AllSourcesFailed
+from app.engine.venues.akshare.data import Quote
+from app.engine.venues.base import OpenOrderInfo, Report, VenueOrder
+from app.engine.venues.events import FeedStatus
+
+log = logging.getLogger("kestrel.venues.akshare")
+
+
+def ashare_instrument(symbol: str, venue: str = "akshare") -> Instrument:
+    return instruments.ashare_instrument(symbol, venue)
+
+
+@dataclass
+class _Resting:
+    order: VenueOrder
+    vid: str
+    filled: float = 0.0
+    value: float = 0.0  # traded so far (the commission minimum is per order)
+
+    @property
+    def leaves(self) -> float:
+        return self.order.quantity - self.filled
+
+
+class AkshareVenue:
+    name = "akshare"
+
+    def __init__(self, symbols: list[str], on_report: Report, on_data: Report, *, client: AkshareClient,
+                 now_ms: Callable[[], int] | None = None, quote_interval_s: float = 3.0,
+                 fills: Callable[[], list[dict]] | None = None, fee_rate: float = 0.00025) -> None:
+        self.symbols = [s.upper() for s in symbols]
+        self.on_report, self.on_data = on_report, on_data
+        self.client = client
+        self._now = now_ms or (lambda: int(time.time() * 1000))
+        self.quote_interval_s = quote_interval_s
+        self.fee_rate = fee_rate
+        self._instruments = {s: ashare_instrument(s) for s in self.symbols}
+        self.quotes: dict[str, Quote] = {}
+        self.limits: dict[str, rules.DailyLimits] = {}
+        self._volume: dict[str, float] = {}
+        self._resting: dict[str, _Resting] = {}
+        self._holdings: dict[str, list[tuple[int, float]]] = {}  # symbol -> [(ts, signed qty)] of our fills
+        for f in (fills() if fills else []):
+            if f.get("venue") == self.name:
+                qty = f["quantity"] if f["side"] == "BUY" else -f["quantity"]
+                self._holdings.setdefault(f["symbol"], []).append((int(f["ts"]), qty))
+        self._ids = itertools.count(1)
+        self._trades = itertools.count(1)
+        self.session = session_token()  # in every trade and venue order id: unique across restarts
+        self._connected = False
+        self._status_text = "not started"
+        self._task: asyncio.Task | None = None
+        self.feed_states: dict[str, str] = {}
+        self.last_source: dict[str, str] = {}
+
+    # ------------------------------------------------------------------------------------ VenueAdapter
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def instruments(self) -> list[Instrument]:
+        return list(self._instruments.values())
+
+    def open_orders(self) -> list[OpenOrderInfo]:
+        return [OpenOrderInfo(r.order.client_order_id, r.vid, r.order.symbol, r.order.side, r.order.quantity,
+                              r.filled, r.order.price) for r in self._resting.values()]
+
+    def holding(self, symbol: str) -> rules.Holding:
+        entries = self._holdings.get(symbol, [])
+        today = rules.local(self._now()).date()
+        qty = max(0.0, sum(q for _, q in entries))
+        bought_today = sum(q for ts, q in entries if q > 0 and rules.local(ts).date() == today)
+        reserved = sum(r.leaves for r in self._resting.values()
+                       if r.order.symbol == symbol and r.order.side == Side.SELL)
+        return rules.Holding(qty, min(bought_today, qty), reserved)
+
+    def submit(self, order: VenueOrder) -> None:
+        now = self._now()
+        q = self.quotes.get(order.symbol)
+        if order.symbol not in self._instruments:
+            self._reject(order, f"unknown symbol: {order.symbol} is not subscribed on akshare")
+            return
+        if q is None:
+            self._reject(order, "no quote yet: akshare has not delivered a price for this symbol")
+            return
+        side = "BUY" if order.side == Side.BUY else "SELL"
+        limits = self.limits.get(order.symbol)
+        if limits is not None and limits.day != rules.day_of(now).isoformat():
+            limits = None  # another day's: not today's range
+        refusal = rules.check_order(order.symbol, side, order.quantity,
+                                    order.price if order.order_type == OrderType.LIMIT else None, now,
+                                    self.holding(order.symbol), limits)
+        if refusal is not None:
+            self._reject(order, refusal.message)
+            return
+        r = _Resting(order, f"AK{self.session}-{next(self._ids):06d}")
+        self.on_report(OrderAccepted(order.client_order_id, r.vid, order.symbol, now))
+        self._match(r, q, "TAKER")
+        if r.leaves > 1e-9:
+            if order.order_type == OrderType.MARKET:
+                self.on_report(OrderCanceled(order.client_order_id, order.symbol,
+                                             "IOC remainder: no more depth", now))
+            else:
+                self._resting[order.client_order_id] = r
+
+    def cancel(self, client_order_id: str) -> None:
+        r = self._resting.pop(client_order_id, None)
+        if r is None:
+            self.on_report(CancelRejected(client_order_id, "unknown order: not resting on akshare paper",
+                                          self._now()))
+            return
+        self.on_report(OrderCanceled(client_order_id, r.order.symbol, "canceled", self._now()))
+
+    # -------------------------------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+        self.client.executor.shutdown()
+
+    async def history(self, symbol: str, kind: str = "daily", *args: Any) -> list:
+        """Daily or minute bars (fetched on a worker, cached; the cache when every source fails)."""
+        got = await self.client.fetch(kind, symbol, *args)
+        return got.value
+
+    async def _run(self) -> None:
+        self._status(False, "loading akshare")
+        try:
+            await self.client.warm()
+        except Exception as exc:  # noqa: BLE001 - a broken akshare install: say so, keep the terminal alive
+            self._status(False, f"akshare could not be loaded ({type(exc).__name__}: {exc})")
+            return
+        while True:
+            started = time.monotonic()
+            for sym in self.symbols:
+                await self.poll_once(sym)
+            await asyncio.sleep(max(0.0, self.quote_interval_s - (time.monotonic() - started)))
+
+    async def poll_once(self, symbol: str) -> None:
+        try:
+            got = await self.client.fetch("quote", symbol)
+        except AllSourcesFailed as exc:
+            self._feed(symbol, "down", str(exc))
+            self._status(False, "every akshare source is failing and nothing is cached")
+            return
+        if got.stale:
+            age = (self._now() - got.fetched_ms) / 1000.0
+            self._feed(symbol, "stale", f"every source failing; last quote {age:.0f} s old (cache); "
+                       + "; ".join(got.errors))
+            self._status(False, "every akshare source is failing; serving cached quotes (not traded on)")
+            return
+        self.last_source[symbol] = got.source
+        self._feed(symbol, "live" if got.source == "eastmoney" else "fallback",
+                   f"via {got.source}" + (f" ({'; '.join(got.errors)})" if got.errors else ""), got.source)
+        self._status(True, f"quotes via {got.source}")
+        self.on_quote(got.value)
+
+    def on_quote(self, q: Quote) -> None:
+        """A fresh quote: publish it, then fill resting orders it crosses and expire them after the close."""
+        now = self._now()
+        prev_close = q.prev_close or getattr(self.quotes.get(q.symbol), "prev_close", 0.0)  # degraded: keep
+        q = Quote(q.symbol, now, q.last, prev_close, q.bids, q.asks, q.volume, q.limit_up, q.limit_down,
+                  q.source)
+        self.quotes[q.symbol] = q
+        if prev_close:
+            limits = rules.DailyLimits.of(self.name, q.symbol, rules.day_of(now), prev_close, now,
+                                          lower=q.limit_down, upper=q.limit_up)
+            known = self.limits.get(q.symbol)
+            key = (limits.day, limits.lower, limits.upper)
+            if known is None or (known.day, known.lower, known.upper) != key:
+                self.limits[q.symbol] = limits
+                self.on_data(limits)
+        bids = q.bids or (((q.last, 0.0),) if q.last else ())
+        asks = q.asks or (((q.last, 0.0),) if q.last else ())
+        self.on_data(BookSnapshot(q.symbol, bids, asks, now))
+        prev = self._volume.get(q.symbol)
+        self._volume[q.symbol] = q.volume
+        if prev is None and q.last > 0:  # the first quote: its last price, so marks and views have one
+            self.on_data(TradeTick(q.symbol, q.last, 0.0, Side.BUY, f"ak-{q.symbol}-first-{now}", now))
+        elif prev is not None and q.volume > prev and q.last > 0:
+            aggressor = Side.BUY if q.asks and q.last >= q.asks[0][0] else Side.SELL
+            tid = f"ak-{q.symbol}-{int(q.volume)}"
+            self.on_data(TradeTick(q.symbol, q.last, q.volume - prev, aggressor, tid, now))
+        state = rules.session_state(now)
+        for cid, r in list(self._resting.items()):
+            if r.order.symbol != q.symbol:
+                continue
+            if state == "open":
+                self._match(r, q, "MAKER")
+                if r.leaves <= 1e-9:
+                    self._resting.pop(cid, None)
+            elif state in ("closed", "holiday") and rules.local(now).time() >= rules.SESSIONS[1][1]:
+                self._resting.pop(cid, None)
+                self.on_report(OrderCanceled(cid, r.order.symbol, "expired at the 15:00 close (day order)",
+                                             now))
+
+    # ---------------------------------------------------------------------------------------- matching
+    def _match(self, r: _Resting, q: Quote, liquidity: str) -> None:
+        o = r.order
+        levels = q.asks if o.side == Side.BUY else q.bids
+        if not levels and q.last > 0 and not q.bids and not q.asks:
+            levels = ((q.last, float("inf")),)  # degraded quote (no depth): trade at the last price
+        limit = o.price if o.order_type == OrderType.LIMIT else None
+        lot = self._instruments[o.symbol].lot_size
+        for price, size in levels:
+            if r.leaves <= 1e-9:
+                break
+            if limit is not None and ((o.side == Side.BUY and price > limit + 1e-9) or
+                                      (o.side == Side.SELL and price < limit - 1e-9)):
+                break
+            qty = min(r.leaves, size)
+            if qty < r.leaves and lot > 1:
+                qty = (qty // lot) * lot  # fills in board lots while more remains
+            if qty <= 0:
+                continue
+            self._fill(r, price, qty, liquidity)
+
+    def _fill(self, r: _Resting, price: float, qty: float, liquidity: str) -> None:
+        o = r.order
+        now = self._now()
+        r.filled += qty
+        notional = price * qty
+        fee = rules.fill_fees(o.side.value, price, qty, now, r.value, self.fee_rate).total
+        r.value += notional
+        self._holdings.setdefault(o.symbol, []).append((now, qty if o.side == Side.BUY else -qty))
+        self.on_report(OrderFilled(o.client_order_id, r.vid, f"AKT{self.session}-{next(self._trades)}", o.symbol,
+                                   self.name, o.side, price, qty, round(fee, 2), "CNY", liquidity, now))
+
+    def _reject(self, order: VenueOrder, reason: str) -> None:
+        self.on_report(OrderRejected(order.client_order_id, order.symbol, reason, self._now()))
+
+    # ----------------------------------------------------------------------------------------- status
+    def _status(self, connected: bool, text: str) -> None:
+        if connected == self._connected and text == self._status_text:
+            return
+        self._connected, self._status_text = connected, text
+        self.on_data(VenueStatus(self.name, connected, text, self._now()))
+
+    def _feed(self, symbol: str, state: str, message: str, source: str = "") -> None:
+        key = f"{state}:{source}"
+        if self.feed_states.get(symbol) == key:
+            return
+        self.feed_states[symbol] = key
+        self.on_data(FeedStatus(self.name, symbol, "quotes", state, message, self._now()))
+
+
+def default_symbols() -> list[str]:
+    return ["600519.SH", "000001.SZ"]
+
+
+def plan_akshare(profile: Path, opts: Any, plan: Any) -> Any:
+    """``kestrel run --headless --venue akshare --symbols 600519.SH``: the plan headless.py follows."""
+    from app.engine.core.instruments import default_instruments
+
+    from app.engine.venues.akshare.data import warm_imports
+
+    warm_imports()  # seconds of imports before the loop starts, not on it
+    symbols = [s.upper() for s in (opts.symbols or default_symbols())]
+    plan.instruments = [i for i in default_instruments() if i.symbol not in symbols]
+    plan.instruments += [ashare_instrument(s) for s in symbols]
+
+    async def attach(kernel: Any, _opts: Any, runtime: Any) -> None:
+        venue = AkshareVenue(symbols, kernel.execution.on_report, kernel.bus.publish,
+                             client=AkshareClient(AkshareCache(kernel.store.conn)),
+                             now_ms=kernel.clock.now_ms, fills=lambda: list(kernel.store.fills()))
+        kernel.execution.add_venue(venue)
+        recorder = getattr(runtime, "recorder", None)
+        if recorder is not None:
+            recorder.add_instruments(venue.instruments())
+        venue.start()
+        runtime.closers.append(venue.close)
+
+    plan.attach_fn = attach
+    return plan

@@ -1,0 +1,493 @@
+"""``SimExchange``: the built-in venue ``sim``, a ``VenueAdapter`` over real order books.
+
+Time is driven from outside: ``advance_to(ts_ms)`` runs, in time order, the market models' events and our
+orders/cancels whose latency has elapsed (submitted at t, they reach the venue at t + latency; reports are
+emitted as they are processed), emits a ``TradeTick`` for every trade (ours and synthetic) as it happens,
+and finally one ``BookSnapshot`` per instrument whose book changed. With ``latency_ms == 0`` an order or
+cancel is processed inside ``submit``/``cancel`` (its snapshot follows on the next ``advance_to``; call
+``advance_to(now)`` to flush). Callbacks may call ``submit``/``cancel`` re-entrantly (those are queued and
+run after the current event), but not ``advance_to``.
+
+Reject reasons (``OrderRejected.reason``) start with a stable phrase: "unknown symbol", "duplicate client
+order id", "venue disconnected", and the order checks of ``rules.py``. ``CancelRejected.reason``: "unknown
+order", "order not open", "venue disconnected", "cancel rejected". A callback that raises is logged and
+skipped: a broken subscriber must not leave a book half-matched.
+
+A-shares (``Instrument.rules == "ashare"``, venues/ashare_rules.py): the market trades only in continuous
+sessions (09:30-11:30, 13:00-15:00 Beijing time, exchange trading days). Outside them its model is skipped to
+the next open, so the feed is quiet: no prints, the last book unchanged, and a ``FeedStatus`` (channel
+"quotes") that says "closed" with the reason, "live" again at the open. Orders are refused while it is
+closed ("market closed", "not a trading day"); our resting orders expire at the 15:00 close (day orders).
+At each trading day's first open the previous close (the last print) sets the day's price limits by board,
+published as ``ashare_rules.DailyLimits``. Fills pay ``ashare_rules.fill_fees`` (commission with its
+minimum per order, transfer fee, stamp duty on sells).
+
+Faults for tests: ``set_connected(False)`` emits ``VenueStatus``, rejects submits and cancels at once with
+"venue disconnected", stops market data, and *withholds* reports of what happens at the venue meanwhile
+(fills of resting orders, acks of orders already in flight); ``set_connected(True)`` delivers them in order,
+then fresh snapshots on the next ``advance_to``. ``drop_reports(True)`` *loses* reports for good (the
+venue's state still changes, so ``open_orders()`` tells the truth: what reconciliation must recover from).
+``reject_next_cancel(n)``: the next n cancels get ``CancelRejected`` (0 stops it).
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import time
+from typing import Any, Iterable, Mapping
+
+from app.engine.core.instruments import Instrument, default_instruments
+from app.engine.core.messages import (BookSnapshot, CancelRejected, OrderAccepted, OrderCanceled, OrderFilled,
+                                      OrderRejected, OrderStatus, OrderType, Side, TradeTick, VenueStatus)
+from app.engine.oms.orders import session_token
+from app.engine.venues import ashare_rules
+from app.engine.venues.base import OpenOrderInfo, Report, VenueOrder
+from app.engine.venues.events import FeedStatus
+from app.engine.venues.sim.market_model import MarketModel, ModelParams, daily_limits
+from app.engine.venues.sim.orderbook import OWNER_CLIENT, Fill, Order, OrderBook
+from app.engine.venues.sim.rules import check_order
+
+log = logging.getLogger(__name__)
+
+EXTERNAL = 3  # owner id of orders placed through ``external_order`` (replayed feeds, tests)
+_NEVER = 2 ** 62  # no session edge to wait for (no A-shares)
+
+
+class _Working:
+    """The venue's record of one of our orders (mutable, private)."""
+
+    __slots__ = ("cid", "vid", "symbol", "side", "lots", "price", "filled", "book_id", "status", "value")
+
+    def __init__(self, cid: str, vid: str, symbol: str, side: Side, lots: int, price: int | None,
+                 book_id: int) -> None:
+        self.cid, self.vid, self.symbol, self.side = cid, vid, symbol, side
+        self.lots, self.price, self.filled, self.book_id = lots, price, 0, book_id
+        self.status = OrderStatus.ACCEPTED
+        self.value = 0.0  # traded value so far (an A-share order's commission minimum is per order)
+
+
+class _Market:
+    __slots__ = ("inst", "book", "model", "limits", "last_price", "sent_version", "ashare")
+
+    def __init__(self, inst: Instrument, book: OrderBook, model: MarketModel | None,
+                 limits: tuple[int, int] | None) -> None:
+        self.inst, self.book, self.model, self.limits = inst, book, model, limits
+        self.last_price: float | None = None
+        self.sent_version = -1
+        self.ashare: _AShareSession | None = None
+
+
+class _AShareSession:
+    """An A-share market's session state: the next open or close (``edge``), the day of its limits, and
+    the latest status and limits published (sent again after a reconnect)."""
+
+    __slots__ = ("edge", "open", "day", "daily", "status")
+
+    def __init__(self) -> None:
+        self.edge = 0
+        self.open = False
+        self.day = None
+        self.daily: ashare_rules.DailyLimits | None = None
+        self.status: FeedStatus | None = None
+
+
+class _SessionGate:
+    """An A-share market model that runs only in continuous trading: an event outside a session moves the
+    model to the next open without simulating the gap (a closed market prints nothing)."""
+
+    __slots__ = ("model", "_open", "_close")
+
+    def __init__(self, model: MarketModel) -> None:
+        self.model = model
+        self._open = self._close = 0
+
+    @property
+    def next_ts(self) -> int:
+        t = self.model.next_ts
+        if self._open <= t < self._close:
+            return t
+        self._open, self._close = ashare_rules.session_window(t)
+        if t < self._open:
+            self.model.skip_to(self._open)
+            t = self.model.next_ts
+        return t
+
+    def process_next(self) -> int:
+        return self.model.process_next()
+
+    def skip_to(self, ts: int) -> None:
+        self.model.skip_to(ts)
+
+
+class SimExchange:
+    """In-process exchange with price-time matching, partial fills, fees, latency and a seeded market."""
+
+    name = "sim"
+
+    def __init__(self, instruments: Iterable[Instrument] | None, on_report: Report, on_data: Report, *,
+                 seed: int = 7, latency_ms: int = 5, start_ts_ms: int | None = None, book_levels: int = 10,
+                 market_model: bool = True, model_params: Mapping[str, ModelParams] | None = None,
+                 max_gap_ms: int | None = 5_000, session: str | None = None) -> None:
+        """``start_ts_ms`` defaults to the wall clock. ``market_model=False``: books hold only our and
+        ``external_order`` orders (backtests over a replayed feed, tests). ``max_gap_ms``: a longer jump of
+        ``advance_to`` (machine slept) is skipped by the market models instead of simulated. ``session``: the
+        token in every trade and venue order id (default: a fresh ``session_token()``, unique across restarts;
+        tests pin it to compare two runs' reports)."""
+        self._on_report = on_report
+        self._on_data = on_data
+        self._latency = int(latency_ms)
+        self._levels = int(book_levels)
+        self._max_gap = max_gap_ms
+        self._now = int(time.time() * 1000) if start_ts_ms is None else int(start_ts_ms)
+        self._ids = itertools.count(1)
+        self._seq = itertools.count()
+        self.session = session_token() if session is None else session
+        self._venue_ids = itertools.count(1)
+        self._trade_ids = itertools.count(1)
+        self._pending: list[tuple[int, int, str, Any]] = []
+        self._orders: dict[str, _Working] = {}  # every order the venue accepted, terminal ones too
+        self._rejected: set[str] = set()
+        self._live: dict[int, _Working] = {}  # book id -> working order
+        self._connected = True
+        self._dropping = False
+        self._withheld: list[Any] = []
+        self._reject_cancels = 0
+        self._busy = False
+        self._markets: dict[str, _Market] = {}
+        self._notices: list[Any] = []  # A-share statuses and limits, sent with the next snapshots
+        params = model_params or {}
+        for inst in (default_instruments() if instruments is None else instruments):
+            p = params.get(inst.symbol) or ModelParams.for_instrument(inst)
+            book = OrderBook(inst, OWNER_CLIENT)
+            model = (MarketModel(inst, book, p, seed, self._now, self._ids.__next__)
+                     if market_model else None)
+            m = _Market(inst, book, model, daily_limits(inst, p))
+            book.on_fill = lambda f, m=m: self._fill(m, f)
+            book.on_self_match = lambda o, m=m: self._self_match(m, o)
+            self._markets[inst.symbol] = m
+            if inst.rules == ashare_rules.RULES:
+                m.ashare = _AShareSession()
+                self._new_day(m, ashare_rules.next_open(self._now), p.start_price)
+        self._models = [_SessionGate(m.model) if m.ashare else m.model
+                        for m in self._markets.values() if m.model is not None]
+        self._ashares = [m for m in self._markets.values() if m.ashare is not None]
+        self._edge = self._now if self._ashares else _NEVER
+
+    # ------------------------------------------------------------------------------ VenueAdapter
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def instruments(self) -> list[Instrument]:
+        return [m.inst for m in self._markets.values()]
+
+    def submit(self, order: VenueOrder) -> None:
+        """Fire-and-forget: reaches the venue after the latency; the answer comes as reports."""
+        if not self._connected:
+            self._send(self._on_report,
+                       OrderRejected(order.client_order_id, order.symbol, "venue disconnected", self._now))
+            return
+        self._enqueue("submit", order)
+
+    def cancel(self, client_order_id: str) -> None:
+        if not self._connected:
+            self._send(self._on_report, CancelRejected(client_order_id, "venue disconnected", self._now))
+            return
+        forced = self._reject_cancels > 0
+        if forced:
+            self._reject_cancels -= 1
+        self._enqueue("cancel", (client_order_id, forced))
+
+    def open_orders(self) -> list[OpenOrderInfo]:
+        out = []
+        for w in self._live.values():
+            b = self._markets[w.symbol].book
+            out.append(OpenOrderInfo(w.cid, w.vid, w.symbol, w.side, b.size(w.lots), b.size(w.filled),
+                                     None if w.price is None else b.price(w.price)))
+        return out
+
+    # ---------------------------------------------------------------------------------- clock
+    @property
+    def now(self) -> int:
+        """The venue clock (ms): the last ``advance_to`` target, or the event being processed."""
+        return self._now
+
+    def advance_to(self, ts_ms: int) -> None:
+        """Process everything due up to ``ts_ms`` in time order, then emit snapshots of changed books.
+        A ``ts_ms`` in the past is ignored (time never runs backwards)."""
+        if self._busy:
+            raise RuntimeError("advance_to called from inside a SimExchange callback")
+        ts_ms = int(ts_ms)
+        if ts_ms < self._now:
+            return
+        self._busy = True
+        try:
+            if self._max_gap is not None and ts_ms - self._now > self._max_gap:
+                skip = ts_ms - self._max_gap
+                self._run_to(skip, ())
+                for model in self._models:
+                    model.skip_to(skip)
+            self._run_to(ts_ms, self._models)
+            self._now = ts_ms
+            if self._connected:
+                for m in self._markets.values():
+                    if m.book.version != m.sent_version:
+                        m.sent_version = m.book.version
+                        bids, asks = m.book.levels(self._levels)
+                        self._send(self._on_data, BookSnapshot(m.inst.symbol, bids, asks, ts_ms))
+                notices, self._notices = self._notices, []
+                for notice in notices:
+                    self._send(self._on_data, notice)
+            self._run(ts_ms, ())  # zero-latency orders sent by snapshot handlers
+        finally:
+            self._busy = False
+
+    # ------------------------------------------------------------------------------- accessors
+    def book(self, symbol: str) -> OrderBook:
+        """The live book, read-only for callers (the ladder reads ``depth(n)`` with our own sizes)."""
+        return self._markets[symbol].book
+
+    def last_price(self, symbol: str) -> float | None:
+        """Last trade price; before the first trade the mid; None for an empty book."""
+        m = self._markets[symbol]
+        if m.last_price is not None:
+            return m.last_price
+        mid = m.book.mid()
+        return None if mid is None else round(mid, m.inst.price_decimals + 1)
+
+    def price_limits(self, symbol: str) -> tuple[float, float] | None:
+        """Daily (lower, upper) limit prices for A-shares, None where there are none."""
+        m = self._markets[symbol]
+        return None if m.limits is None else (m.book.price(m.limits[0]), m.book.price(m.limits[1]))
+
+    def session_status(self, symbol: str) -> FeedStatus | None:
+        """An A-share's market status now ("live" or "closed", with the reason); None for other markets."""
+        m = self._markets[symbol]
+        return None if m.ashare is None else m.ashare.status
+
+    def model(self, symbol: str) -> MarketModel | None:
+        """The instrument's market model (diagnostics: fair value, volatility regime), if any."""
+        return self._markets[symbol].model
+
+    # ------------------------------------------------------------------------------ fault knobs
+    def set_connected(self, connected: bool) -> None:
+        if connected == self._connected:
+            return
+        self._connected = connected
+        status = VenueStatus(self.name, connected, "connected" if connected else "disconnected", self._now)
+        self._send(self._on_data, status)
+        if connected:
+            withheld, self._withheld = self._withheld, []
+            for event in withheld:
+                self._send(self._on_report, event)
+            for m in self._markets.values():
+                m.sent_version = -1
+            self._notices = [n for m in self._ashares for n in (m.ashare.status, m.ashare.daily) if n is not None]
+
+    def reject_next_cancel(self, n: int = 1) -> None:
+        """The next ``n`` cancels get ``CancelRejected`` (replaces any earlier count; 0 stops rejecting)."""
+        self._reject_cancels = int(n)
+
+    def drop_reports(self, drop: bool) -> None:
+        self._dropping = bool(drop)
+
+    def external_order(self, symbol: str, side: Side, qty: float, price: float | None = None) -> None:
+        """An order from another participant (replayed feed, tests), matched at once, no reports:
+        a limit rests what it does not fill, a market order drops its remainder."""
+        if self._busy:
+            raise RuntimeError("external_order called from inside a SimExchange callback")
+        m = self._markets[symbol]
+        lots = round(qty / m.inst.lot_size)
+        self._busy = True
+        try:
+            if price is None:
+                m.book.market(next(self._ids), EXTERNAL, Side(side), lots, stp=False)
+            else:
+                m.book.add_limit(next(self._ids), EXTERNAL, Side(side), m.inst.price_to_ticks(price), lots,
+                                 stp=False)
+            self._run(self._now, ())
+        finally:
+            self._busy = False
+
+    # ------------------------------------------------------------------------------- internals
+    def _enqueue(self, kind: str, payload: Any) -> None:
+        if self._latency == 0 and not self._busy:
+            self._busy = True
+            try:
+                self._process(kind, payload)
+                self._run(self._now, ())
+            finally:
+                self._busy = False
+        else:
+            heapq.heappush(self._pending, (self._now + self._latency, next(self._seq), kind, payload))
+
+    def _run_to(self, until: int, models: Iterable[MarketModel]) -> None:
+        """``_run`` up to ``until``, stopping at each A-share session edge on the way (``_session_edges``)."""
+        while self._edge <= until:
+            edge = max(self._edge, self._now)
+            self._run(edge - 1, models)
+            self._now = edge
+            self._session_edges()
+        self._run(until, models)
+
+    def _session_edges(self) -> None:
+        """At an A-share session's open or close (``self._now``): the market's status; at the first open of a
+        trading day its new limits; at the 15:00 close our resting orders expire (day orders)."""
+        now = self._now
+        for m in self._ashares:
+            s = m.ashare
+            if now < s.edge:
+                continue
+            start, close = ashare_rules.session_window(now)
+            was_open, s.open = s.open, start <= now
+            s.edge = close if s.open else start
+            if s.open:
+                if ashare_rules.day_of(now) != s.day:
+                    self._new_day(m, now, m.last_price or m.book.mid())
+                text = f"continuous trading until {ashare_rules.local(close):%H:%M} Beijing time"
+                s.status = FeedStatus(self.name, m.inst.symbol, "quotes", "live", text, now)
+            else:
+                s.status = FeedStatus(self.name, m.inst.symbol, "quotes", "closed",
+                                      ashare_rules.check_session(now).message, now)
+                if was_open and ashare_rules.session_state(now) != "lunch break":
+                    self._expire_day_orders(m)
+            self._notices.append(s.status)
+        self._edge = min(m.ashare.edge for m in self._ashares)
+
+    def _new_day(self, m: _Market, ts: int, prev_close: float | None) -> None:
+        """The day's limits from the previous close, for the book, the model and the pre-trade check."""
+        s, inst = m.ashare, m.inst
+        s.day = ashare_rules.day_of(ts)
+        if not prev_close:
+            return
+        prev_close = ashare_rules.round_tick(prev_close)
+        s.daily = ashare_rules.DailyLimits.of(self.name, inst.symbol, s.day, prev_close, ts)
+        m.limits = (inst.price_to_ticks(s.daily.lower), inst.price_to_ticks(s.daily.upper))
+        if m.model is not None:
+            m.model.set_limits(m.limits)
+        self._notices.append(s.daily)
+
+    def _expire_day_orders(self, m: _Market) -> None:
+        for w in [w for w in self._live.values() if w.symbol == m.inst.symbol]:
+            m.book.cancel(w.book_id)
+            del self._live[w.book_id]
+            w.status = OrderStatus.CANCELED
+            self._report(OrderCanceled(w.cid, w.symbol, "expired at the 15:00 close (day order)", self._now))
+
+    def _run(self, until: int, models: Iterable[MarketModel]) -> None:
+        pending = self._pending
+        while True:
+            tm, best = None, None
+            for model in models:
+                t = model.next_ts
+                if tm is None or t < tm:
+                    tm, best = t, model
+            if pending and pending[0][0] <= until and (tm is None or pending[0][0] <= tm):
+                ts, _, kind, payload = heapq.heappop(pending)
+                self._now = ts
+                self._process(kind, payload)
+            elif best is not None and tm <= until:
+                self._now = tm
+                best.process_next()
+            else:
+                return
+
+    def _process(self, kind: str, payload: Any) -> None:
+        if kind == "submit":
+            self._do_submit(payload)
+        else:
+            self._do_cancel(*payload)
+
+    @staticmethod
+    def _send(callback: Report, event: Any) -> None:
+        try:
+            callback(event)
+        except Exception:  # a subscriber's bug must not corrupt the venue mid-match
+            log.exception("sim: callback failed on %r", event)
+
+    def _report(self, event: Any) -> None:
+        if self._dropping:
+            return
+        if not self._connected:
+            self._withheld.append(event)
+        else:
+            self._send(self._on_report, event)
+
+    def _do_submit(self, o: VenueOrder) -> None:
+        m = self._markets.get(o.symbol)
+        if m is None:
+            reason: str | None = f"unknown symbol: {o.symbol}"
+        elif o.client_order_id in self._orders or o.client_order_id in self._rejected:
+            reason = f"duplicate client order id: {o.client_order_id}"
+        else:
+            reason = check_order(m.inst, m.book, m.limits, o, self._now, m.ashare and m.ashare.daily)
+        if reason is not None:
+            if o.client_order_id not in self._orders:
+                self._rejected.add(o.client_order_id)
+            self._report(OrderRejected(o.client_order_id, o.symbol, reason, self._now))
+            return
+        book, side = m.book, (o.side if type(o.side) is Side else Side(o.side))
+        lots = round(o.quantity / m.inst.lot_size)
+        is_limit = o.order_type == OrderType.LIMIT
+        ticks = m.inst.price_to_ticks(o.price) if is_limit else None
+        w = _Working(o.client_order_id, f"S{self.session}-{next(self._venue_ids):06d}", o.symbol, side, lots, ticks,
+                     next(self._ids))
+        self._orders[w.cid] = w
+        self._live[w.book_id] = w
+        self._report(OrderAccepted(w.cid, w.vid, w.symbol, self._now))
+        if is_limit:
+            res = book.add_limit(w.book_id, OWNER_CLIENT, side, ticks, lots, stp=True)
+        else:
+            res = book.market(w.book_id, OWNER_CLIENT, side, lots, stp=True)
+        if not res.rested and res.remaining > 0:
+            self._live.pop(w.book_id, None)
+            w.status = OrderStatus.CANCELED
+            self._report(OrderCanceled(w.cid, w.symbol, "IOC remainder", self._now))
+
+    def _do_cancel(self, cid: str, forced: bool) -> None:
+        w = self._orders.get(cid)
+        if forced:
+            self._report(CancelRejected(cid, "cancel rejected (fault injection)", self._now))
+        elif w is None:
+            self._report(CancelRejected(cid, "unknown order", self._now))
+        elif w.book_id not in self._live:
+            self._report(CancelRejected(cid, f"order not open: {w.status.value.lower()}", self._now))
+        else:
+            self._markets[w.symbol].book.cancel(w.book_id)
+            del self._live[w.book_id]
+            w.status = OrderStatus.CANCELED
+            self._report(OrderCanceled(cid, w.symbol, "canceled", self._now))
+
+    def _fill(self, m: _Market, f: Fill) -> None:
+        price, qty = m.book.price(f.price), m.book.size(f.qty)
+        trade_id = f"T{self.session}-{next(self._trade_ids)}"
+        m.last_price = price
+        if self._connected:
+            self._send(self._on_data, TradeTick(m.inst.symbol, price, qty, f.taker_side, trade_id, self._now))
+        if f.maker_owner == OWNER_CLIENT:
+            self._client_fill(m, self._live[f.maker_id], price, qty, f.qty, trade_id, "MAKER")
+        if f.taker_owner == OWNER_CLIENT:
+            self._client_fill(m, self._live[f.taker_id], price, qty, f.qty, trade_id, "TAKER")
+
+    def _client_fill(self, m: _Market, w: _Working, price: float, qty: float, lots: int, trade_id: str,
+                     liquidity: str) -> None:
+        w.filled += lots
+        if w.filled >= w.lots:
+            w.status = OrderStatus.FILLED
+            del self._live[w.book_id]
+        else:
+            w.status = OrderStatus.PARTIALLY_FILLED
+        inst = m.inst
+        if m.ashare is not None:
+            fee = ashare_rules.fill_fees(w.side.value, price, qty, self._now, w.value).total
+            w.value += price * qty
+        else:
+            fee = price * qty * (inst.maker_fee if liquidity == "MAKER" else inst.taker_fee)
+        self._report(OrderFilled(w.cid, w.vid, trade_id, w.symbol, self.name, w.side, price, qty,
+                                 fee, inst.quote, liquidity, self._now))
+
+    def _self_match(self, m: _Market, order: Order) -> None:
+        w = self._live.pop(order.order_id)
+        w.status = OrderStatus.CANCELED
+        self._report(OrderCanceled(w.cid, w.symbol, "self-match prevention", self._now))

@@ -1,0 +1,263 @@
+"""The chart's data: columnar bars with O(1) append / replace-last, their LOD pyramids, and resampling.
+
+``Bars`` is what ``ChartWidget.set_bars`` / ``update_bar`` write; ``ChartSeries`` adds the pyramids the
+chart draws and fits from; ``Resampler`` keeps a longer-timeframe series in step with the base bars,
+touching only the last resampled bar on a live update (bounded by the timeframe ratio, not the history).
+No Qt here.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import numpy as np
+
+from app.engine.data.resample import resample
+from app.widgets.chart.lod import LodColumn, bucket_bounds, top_for
+from app.widgets.chart.lod import _fmax as fmax1
+from app.widgets.chart.lod import _fmin as fmin1
+
+PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+
+
+class Bars:
+    """OHLCV columns with headroom. ``ts`` is int64 ms (bar open time), the rest float64."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        capacity = max(int(capacity), 16)
+        self._ts = np.zeros(capacity, dtype=np.int64)
+        self._cols = {c: np.zeros(capacity) for c in PRICE_COLUMNS}
+        self.n = 0
+        self.version = 0
+
+    @classmethod
+    def from_arrays(cls, ts: Any, open_: Any, high: Any, low: Any, close: Any, volume: Any) -> "Bars":
+        ts = np.asarray(ts, dtype=np.int64)
+        n = len(ts)
+        bars = cls(n + max(n // 8, 1024))
+        bars._ts[:n] = ts
+        for name, values in zip(PRICE_COLUMNS, (open_, high, low, close, volume)):
+            arr = np.asarray(values, dtype=np.float64)
+            if len(arr) != n:
+                raise ValueError(f"column {name!r} has {len(arr)} rows, timestamp has {n}")
+            bars._cols[name][:n] = arr
+        if n > 1 and np.any(np.diff(ts) <= 0):
+            raise ValueError("timestamps must be strictly increasing")
+        bars.n = n
+        return bars
+
+    @property
+    def ts(self) -> np.ndarray:
+        return self._ts[: self.n]
+
+    def col(self, name: str) -> np.ndarray:
+        return self._cols[name][: self.n]
+
+    def row(self, i: int) -> dict[str, float]:
+        out: dict[str, float] = {"timestamp": int(self._ts[i])}
+        for c in PRICE_COLUMNS:
+            out[c] = float(self._cols[c][i])
+        return out
+
+    def update(self, bar: Mapping[str, Any]) -> bool:
+        """Replace the last bar if ``bar['timestamp']`` equals its timestamp, else append. True if appended.
+
+        Raises ValueError for a bar older than the last one (bars only move forward)."""
+        ts = int(bar["timestamp"])
+        i = self.n - 1
+        appended = i < 0 or ts != self._ts[i]
+        if appended:
+            if i >= 0 and ts < self._ts[i]:
+                raise ValueError(f"bar at {ts} is older than the last bar ({int(self._ts[i])})")
+            if self.n == len(self._ts):
+                self._grow()
+            i = self.n
+            self._ts[i] = ts
+            self.n += 1
+        cols = self._cols
+        cols["open"][i] = bar["open"]
+        cols["high"][i] = bar["high"]
+        cols["low"][i] = bar["low"]
+        cols["close"][i] = bar["close"]
+        cols["volume"][i] = bar["volume"]
+        self.version += 1
+        return appended
+
+    def truncate_to(self, n: int) -> None:
+        self.n = min(self.n, n)
+        self.version += 1
+
+    def _grow(self) -> None:
+        cap = 2 * len(self._ts)
+        ts = np.zeros(cap, dtype=np.int64)
+        ts[: self.n] = self._ts[: self.n]
+        self._ts = ts
+        for c, arr in self._cols.items():
+            grown = np.zeros(cap)
+            grown[: self.n] = arr[: self.n]
+            self._cols[c] = grown
+
+
+class Window:
+    """The visible span cut into buckets: what the items draw and the y-axis fits to."""
+
+    __slots__ = ("i0", "i1", "k", "first", "last", "x", "open", "high", "low", "close", "volume")
+
+    def __init__(self, series: "ChartSeries", i0: int, i1: int, k: int) -> None:
+        b = series.bars
+        k = min(k, top_for(b.n)) if i1 > i0 else 0
+        self.i0, self.i1, self.k = i0, i1, k
+        self.first, self.last = bucket_bounds(i0, i1, k)
+        self.x = (self.first + self.last) * 0.5
+        self.open = b.col("open")[self.first]
+        self.close = b.col("close")[self.last]
+        self.high = series.high.buckets(b.col("high"), i0, i1, k)
+        self.low = series.low.buckets(b.col("low"), i0, i1, k)
+        self.volume = series.volume.buckets(b.col("volume"), i0, i1, k)
+
+
+class Buckets:
+    """The window's buckets for the candles, the volume and every drawn indicator output, with each pane's
+    extremes over all buckets but the last, so a live update of the last bar refits the y-axes in O(1)."""
+
+    def __init__(self, key: tuple, series: "ChartSeries", i0: int, i1: int, k: int, indicators: list,
+                 price_pane: object, volume_pane: object) -> None:
+        self.key = key
+        self.win = win = series.window(i0, i1, k)
+        self._price, self._volume = price_pane, volume_pane
+        self.lines: list[tuple[object, np.ndarray, np.ndarray]] = []  # (line layer, min, max) per output
+        self._owners: list[tuple[object, int, bool]] = []  # (indicator, output, histogram) per line
+        for ind, layers in indicators:
+            for j in range(len(ind.outputs)):
+                mn, mx = ind.buckets(j, i0, i1, win.k)
+                layer = layers[id(ind), j]
+                self.lines.append((layer, np.array(mn), np.array(mx)))
+                self._owners.append((ind, j, layer.hist))
+        self._rest: dict[int, list[float]] = {}  # pane id -> [lo, hi] without the last bucket
+        nan = float("nan")
+        for pane, lo, hi in self._extents(slice(None, -1)):
+            r = self._rest.setdefault(id(pane), [nan, nan])
+            r[0], r[1] = fmin1(r[0], lo), fmax1(r[1], hi)
+
+    def _extents(self, sl: slice):
+        """(pane, lo, hi) of each series over the buckets ``sl``."""
+        w = self.win
+        if len(w.x[sl]):
+            yield self._price, float(np.nanmin(w.low[sl])), float(np.nanmax(w.high[sl]))
+            yield self._volume, 0.0, float(np.max(w.volume[sl]))
+        for (layer, mn, mx), (ind, _j, hist) in zip(self.lines, self._owners):
+            a, b = mn[sl], mx[sl]
+            if len(a) and np.isfinite(a).any():
+                lo, hi = float(np.nanmin(a)), float(np.nanmax(b))
+                if hist:
+                    lo, hi = min(lo, 0.0), max(hi, 0.0)
+                yield ind.pane, lo, hi
+
+    def refresh_last(self, series: "ChartSeries") -> None:
+        """The last bar changed (same window): recompute the last bucket only."""
+        w, b = self.win, series.bars
+        last = len(w.x) - 1
+        f, l = int(w.first[last]), int(w.last[last]) + 1
+        w.open[last] = b.col("open")[f]
+        w.close[last] = b.col("close")[l - 1]
+        w.high[last] = b.col("high")[f:l].max()
+        w.low[last] = b.col("low")[f:l].min()
+        w.volume[last] = b.col("volume")[f:l].sum()
+        for (_layer, mn, mx), (ind, j, _hist) in zip(self.lines, self._owners):
+            if last < len(mn):
+                col = ind.column(j)[f:l]
+                mn[last], mx[last] = np.fmin.reduce(col), np.fmax.reduce(col)
+
+    def y_ranges(self, panes: list, log_scale: bool) -> list[tuple[float, float, float, float]]:
+        """``y_range`` of each pane (the last bucket's extents are read once)."""
+        last = list(self._extents(slice(-1, None)))
+        return [self.y_range(p, log_scale, last) for p in panes]
+
+    def y_range(self, pane: object, log_scale: bool, last: list | None = None
+                ) -> tuple[float, float, float, float]:
+        """The pane's y-range, padded, then its extremes over the window without the padding (y0, y1,
+        lo, hi; log10 for a log price scale). A live tick keeps the scale still while the extremes stay
+        inside the range already shown (the padding is headroom, not a target)."""
+        nan = float("nan")
+        lo, hi = self._rest.get(id(pane), [nan, nan])
+        for p, a, b in self._extents(slice(-1, None)) if last is None else last:
+            if p is pane:
+                lo, hi = fmin1(lo, a), fmax1(hi, b)
+        if lo != lo or hi != hi:
+            return 0.0, 1.0, 0.0, 1.0
+        if pane is self._volume:
+            return 0.0, hi * 1.12 or 1.0, 0.0, hi
+        if pane is self._price:
+            if log_scale:
+                lo, hi = math.log10(max(lo, 1e-12)), math.log10(max(hi, 1e-12))
+            pad = (hi - lo) * 0.06 or abs(hi) * 0.001 or 1.0
+        else:
+            pad = (hi - lo) * 0.08 or abs(hi) * 0.01 or 1.0
+        return lo - pad, hi + pad, lo, hi
+
+
+class ChartSeries:
+    """Bars plus the level-of-detail pyramids of high (max), low (min) and volume (sum)."""
+
+    def __init__(self, bars: Bars, timeframe_ms: int) -> None:
+        self.bars = bars
+        self.timeframe_ms = timeframe_ms
+        self.high = LodColumn(np.fmax, lambda: self.bars.col("high"))
+        self.low = LodColumn(np.fmin, lambda: self.bars.col("low"))
+        self.volume = LodColumn(np.add, lambda: self.bars.col("volume"))
+
+    @property
+    def n(self) -> int:
+        return self.bars.n
+
+    @property
+    def version(self) -> int:
+        return self.bars.version
+
+    def changed(self, start: int) -> None:
+        """Bars from ``start`` on were replaced or appended."""
+        b = self.bars
+        self.high.update(b.col("high"), start)
+        self.low.update(b.col("low"), start)
+        self.volume.update(b.col("volume"), start)
+
+    def window(self, i0: int, i1: int, k: int) -> Window:
+        return Window(self, i0, i1, k)
+
+    def index_of(self, ts_ms: int | np.ndarray) -> int | np.ndarray:
+        """Index of the bar containing ``ts_ms`` (-1 before the first bar)."""
+        return np.searchsorted(self.bars.ts, ts_ms, side="right") - 1
+
+
+class Resampler:
+    """A ``timeframe_ms`` series derived from ``base`` and kept in step with it."""
+
+    def __init__(self, base: Bars, timeframe_ms: int) -> None:
+        self.base = base
+        self.timeframe_ms = timeframe_ms
+        cols = resample(base.ts, *(base.col(c) for c in PRICE_COLUMNS), timeframe_ms)
+        self.bars = Bars.from_arrays(*cols)
+        # base index where the last resampled bar starts
+        self._last_start = int(np.searchsorted(base.ts, self.bars.ts[-1])) if self.bars.n else 0
+
+    def base_changed(self, start: int) -> int:
+        """Base bars from ``start`` on changed or were appended; update the resampled tail in place.
+
+        Returns the first resampled index that changed. A live update (the last base bar) costs the base
+        bars of the last resampled bar, not the history."""
+        b, tf = self.base, self.timeframe_ms
+        if start < self._last_start:  # history rewritten: start over
+            self.__init__(b, tf)
+            return 0
+        first_changed = self.bars.n
+        i = self._last_start
+        ts, o, h, l, c, v = b.ts, b.col("open"), b.col("high"), b.col("low"), b.col("close"), b.col("volume")
+        while i < b.n:
+            key = int(ts[i]) - int(ts[i]) % tf
+            end = max(int(np.searchsorted(ts, key + tf, side="left")), i + 1)
+            self.bars.update({"timestamp": key, "open": o[i], "high": h[i:end].max(), "low": l[i:end].min(),
+                              "close": c[end - 1], "volume": v[i:end].sum()})
+            first_changed = min(first_changed, self.bars.n - 1)
+            self._last_start = i
+            i = end
+        return first_changed

@@ -1,0 +1,102 @@
+"""Our orders on the chart: fill and order markers, working-order and position lines, drag-to-modify.
+
+The engine has no modify command, so moving a working order is a cancel and a new order at the new
+price, both published on the bus: the cancel goes to the RiskEngine (never blocked), the new order
+passes every pre-trade check like any other. The old order keeps counting against limits until the
+venue confirms the cancel, so a modify near a limit may be denied; the denial is shown on the chart.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+
+from app.engine.core.messages import CancelOrder, OrderDenied, OrderFilled, OrderType, Side, SubmitOrder
+from app.engine.kernel import Kernel
+from app.widgets.chart.layers import PriceLine
+from app.widgets.frame import BusSubscriptions
+
+BUY_LINE = QColor("#3fb950")
+SELL_LINE = QColor("#f85149")
+POSITION_LINE = QColor("#58a6ff")
+
+
+def replace_order(kernel: Kernel, client_order_id: str, price: float, actor: str = "manual",
+                  new_id: str | None = None) -> str | None:
+    """Move a working limit order to ``price``: cancel it and submit the same side and remaining
+    quantity at the new price, both through the risk gate. Returns the new order's id (None if the
+    order is no longer working). ``new_id``: the id to use (so a caller can recognise the answer,
+    which may arrive before this returns)."""
+    order = kernel.execution.orders.get(client_order_id)
+    if order is None or not order.status.is_working or order.order_type is not OrderType.LIMIT:
+        return None
+    now = kernel.clock.now_ms()
+    kernel.bus.publish(CancelOrder(client_order_id, actor, ts=now))
+    cid = new_id or kernel.new_order_id()
+    kernel.bus.publish(SubmitOrder(cid, order.symbol, order.venue, order.side, OrderType.LIMIT, order.leaves_qty,
+                                   price, actor, ts=now))
+    return cid
+
+
+class ChartOrders:
+    """Collects fills and orders of one symbol for the chart; builds its markers and price lines."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.symbol = ""
+        self.fills: list[tuple[int, float, int]] = []  # (ts, price, kind)
+        self.version = 0
+        self.denied: list[OrderDenied] = []
+        self.mine: set[str] = set()  # ids of orders this chart created (modifies)
+        self._subs = BusSubscriptions()
+        self._subs.add(kernel.bus.subscribe(OrderFilled, self._on_fill))
+        self._subs.add(kernel.bus.subscribe(OrderDenied, self._on_denied))
+
+    def close(self) -> None:
+        self._subs.clear()
+
+    def set_symbol(self, symbol: str) -> None:
+        self.symbol = symbol
+        self.fills = [(int(r["ts"]), float(r["price"]), 0 if r["side"] == Side.BUY.value else 1)
+                      for r in self.kernel.store.fills() if r["symbol"] == symbol]
+        self.version += 1
+
+    def _on_fill(self, fill: OrderFilled) -> None:
+        if fill.symbol == self.symbol:
+            self.fills.append((fill.ts, fill.price, 0 if fill.side is Side.BUY else 1))
+            self.version += 1
+
+    def _on_denied(self, ev: OrderDenied) -> None:
+        if ev.client_order_id in self.mine:
+            self.denied.append(ev)
+
+    def markers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ts, price, kind) of fills and of our limit orders where they were placed (kinds: 0 buy fill,
+        1 sell fill, 2 buy order, 3 sell order; see ``chart_items.MARKER_KINDS``)."""
+        rows = list(self.fills)
+        for o in self.kernel.execution.orders.values():
+            if o.symbol == self.symbol and o.price is not None and o.created_ts and o.status.value != "DENIED":
+                rows.append((o.created_ts, o.price, 2 if o.side is Side.BUY else 3))
+        if not rows:
+            return np.empty(0, dtype=np.int64), np.empty(0), np.empty(0, dtype=np.int8)
+        arr = np.array(rows, dtype=np.float64)
+        return arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2].astype(np.int8)
+
+    def lines(self, decimals: int) -> list[PriceLine]:
+        out = []
+        for o in self.kernel.execution.working_orders(self.symbol):
+            if o.price is None:
+                continue
+            buy = o.side is Side.BUY
+            out.append(PriceLine(o.price, BUY_LINE if buy else SELL_LINE,
+                                 f"{o.side.value} {o.leaves_qty:g} @ {o.price:.{decimals}f}",
+                                 Qt.PenStyle.DashLine, order_id=o.client_order_id))
+        pos = self.kernel.portfolio.positions.get(self.symbol)
+        if pos is not None and pos.quantity:
+            out.append(PriceLine(pos.avg_price, POSITION_LINE,
+                                 f"POS {pos.quantity:+g} @ {pos.avg_price:.{decimals}f}  uPnL {pos.unrealized_pnl:+,.2f}",
+                                 Qt.PenStyle.SolidLine))
+        return out
+
+    def state_key(self) -> tuple[int, int, int]:
+        return (self.version, self.kernel.execution.version, self.kernel.portfolio.version)

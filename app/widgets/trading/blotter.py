@@ -1,0 +1,189 @@
+"""Orders and fills blotter. Orders can be canceled from here (a CancelOrder on the bus, like any other).
+
+The selection is an order, not a row: rows move as orders arrive (working ones first, newest on top), and
+"Cancel selected" must cancel the order the person picked, wherever it has moved since."""
+from __future__ import annotations
+
+import datetime as dt
+
+from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QPushButton, QTabWidget, QVBoxLayout, QWidget
+
+from app.engine.core.messages import CancelOrder, OrderFilled, OrderStatus, Side
+from app.engine.kernel import Kernel
+from app.widgets.common import DOWN, MUTED, UP, make_table, set_cell
+from app.widgets.frame import BusSubscriptions
+
+ORDER_HEADERS = ["Time", "Id", "Symbol", "Side", "Type", "Qty", "Price", "Filled", "Avg", "Status", "Source",
+                 "Reason"]
+FILL_HEADERS = ["Time", "Order", "Symbol", "Side", "Qty", "Price", "Fee", "Liq", "Trade id"]
+MAX_ROWS = 500
+
+
+def source_of(actor: str) -> str:
+    """Who sent an order, as the blotter shows it: a strategy by its instance name, the others by what they
+    are ("ticket", "ladder", "flatten", "cli", ...)."""
+    return actor.split(":", 1)[1] if actor.startswith("strategy:") else actor
+
+
+def _t(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc).strftime("%H:%M:%S")
+
+
+class BlotterWidget(QWidget):
+    def __init__(self, kernel: Kernel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._kernel = kernel
+        self._seen_version = -1
+        self._fills: list[OrderFilled] = []
+        self._fills_dirty = True
+        self._row_ids: list[str] = []
+        self._selected: str | None = None  # the selected order's client id
+        self._drawing = False
+        self._subs = BusSubscriptions()
+        self._subs.add(kernel.bus.subscribe(OrderFilled, self._on_fill))
+        self.destroyed.connect(self._subs.clear)
+        self._load_fills()
+
+        self.orders = make_table(ORDER_HEADERS)
+        self.fills = make_table(FILL_HEADERS)
+        # status, symbol, side, type and time must read whole ("ACCEPTED", "PARTIALLY_FILLED", "BTC/USDT"):
+        # fixed columns as wide as their longest text (resize-to-contents would measure every row on every
+        # change); the others share what is left
+        metrics = self.orders.fontMetrics()
+        header = self.orders.horizontalHeader()
+        for name, texts in (("Status", [s.value for s in OrderStatus]), ("Symbol", ["600519.SH", "BTC/USDT"]),
+                            ("Side", ["SELL"]), ("Type", ["MARKET"]), ("Time", ["00:00:00"])):
+            col = ORDER_HEADERS.index(name)
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Fixed)
+            header.resizeSection(col, max(metrics.horizontalAdvance(t) for t in texts + [name]) + 16)
+        self.cancel_button = QPushButton("Cancel selected")
+        self.cancel_button.setToolTip("Cancel the selected working order")
+        self.cancel_button.setEnabled(False)
+        self.cancel_all_button = QPushButton("Cancel all")
+        self.cancel_button.clicked.connect(self.cancel_selected)
+        self.cancel_all_button.clicked.connect(self.cancel_all)
+        self.orders.cellDoubleClicked.connect(lambda row, _c: self.cancel_row(row))
+        self.orders.itemSelectionChanged.connect(self._on_selection)
+
+        order_page = QWidget()
+        ol = QVBoxLayout(order_page)
+        ol.setContentsMargins(0, 0, 0, 0)
+        ol.addWidget(self.orders)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.cancel_button)
+        row.addWidget(self.cancel_all_button)
+        ol.addLayout(row)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(order_page, "Orders")
+        self.tabs.addTab(self.fills, "Fills")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.tabs)
+
+    def _load_fills(self) -> None:
+        for row in self._kernel.store.fills():
+            self._fills.append(OrderFilled(row["client_order_id"], "", row["trade_id"], row["symbol"], row["venue"],
+                                           Side(row["side"]), row["price"], row["quantity"], row["fee"],
+                                           row["fee_currency"], row["liquidity"], row["ts"]))
+
+    def _on_fill(self, fill: OrderFilled) -> None:
+        self._fills.append(fill)
+        del self._fills[:-MAX_ROWS]
+        self._fills_dirty = True
+
+    # ----------------------------------------------------------------------------------------- selection
+    def selected_order(self) -> str | None:
+        """The client id of the order the person selected (None: none, or it left the table)."""
+        return self._selected
+
+    def _on_selection(self) -> None:
+        if self._drawing:
+            return
+        rows = self.orders.selectionModel().selectedRows()
+        row = rows[0].row() if rows else -1
+        self._selected = self._row_ids[row] if 0 <= row < len(self._row_ids) else None
+        self._update_cancel_button()
+
+    def _follow_selection(self) -> None:
+        """After the rows moved: select the selected order's new row (or nothing, if it left the table)."""
+        row = self._row_ids.index(self._selected) if self._selected in self._row_ids else -1
+        rows = self.orders.selectionModel().selectedRows()
+        if [r.row() for r in rows] != ([row] if row >= 0 else []):
+            if row >= 0:
+                self.orders.selectRow(row)
+            else:
+                self.orders.clearSelection()
+                self._selected = None
+        self._update_cancel_button()
+
+    def _update_cancel_button(self) -> None:
+        order = self._kernel.execution.orders.get(self._selected) if self._selected else None
+        self.cancel_button.setEnabled(order is not None and order.is_working)
+
+    # ------------------------------------------------------------------------------------------ commands
+    def cancel_row(self, row: int) -> None:
+        if 0 <= row < len(self._row_ids):
+            self._cancel(self._row_ids[row])
+
+    def cancel_selected(self) -> None:
+        if self._selected is not None:
+            self._cancel(self._selected)
+
+    def cancel_all(self) -> None:
+        for order in self._kernel.execution.working_orders():
+            self._cancel(order.client_order_id)
+
+    def _cancel(self, client_order_id: str) -> None:
+        self._kernel.bus.publish(CancelOrder(client_order_id, "blotter", self._kernel.clock.now_ms()))
+
+    # ------------------------------------------------------------------------------------------- drawing
+    def refresh(self) -> None:
+        ex = self._kernel.execution
+        if ex.version != self._seen_version:
+            self._seen_version = ex.version
+            orders = sorted(ex.orders.values(), key=lambda o: (not o.is_working, -o.created_ts))[:MAX_ROWS]
+            self._row_ids = [o.client_order_id for o in orders]
+            self._drawing = True
+            try:
+                self._draw_orders(orders)
+            finally:
+                self._drawing = False
+            self._follow_selection()
+        if self._fills_dirty:
+            self._draw_fills()
+
+    def _draw_orders(self, orders: list) -> None:
+        t = self.orders
+        t.setRowCount(len(orders))
+        for r, o in enumerate(orders):
+            d = self._kernel.instruments[o.symbol].price_decimals if o.symbol in self._kernel.instruments else 4
+            side_color = UP if o.side is Side.BUY else DOWN
+            set_cell(t, r, 0, _t(o.created_ts), MUTED, False)
+            set_cell(t, r, 1, o.client_order_id, None, False)
+            set_cell(t, r, 2, o.symbol, None, False)
+            set_cell(t, r, 3, o.side.value, side_color, False)
+            set_cell(t, r, 4, o.order_type.value, None, False)
+            set_cell(t, r, 5, f"{o.quantity:g}")
+            set_cell(t, r, 6, "" if o.price is None else f"{o.price:.{d}f}")
+            set_cell(t, r, 7, f"{o.filled_qty:g}")
+            set_cell(t, r, 8, f"{o.avg_price:.{d}f}" if o.filled_qty else "")
+            set_cell(t, r, 9, o.status.value, UP if o.is_working else MUTED, False)
+            set_cell(t, r, 10, source_of(o.actor), None, False)
+            set_cell(t, r, 11, o.reason, MUTED, False)
+
+    def _draw_fills(self) -> None:
+        self._fills_dirty = False
+        fills = self._fills[::-1][:MAX_ROWS]
+        t = self.fills
+        t.setRowCount(len(fills))
+        for r, f in enumerate(fills):
+            set_cell(t, r, 0, _t(f.ts), MUTED, False)
+            set_cell(t, r, 1, f.client_order_id, None, False)
+            set_cell(t, r, 2, f.symbol, None, False)
+            set_cell(t, r, 3, f.side.value, UP if f.side is Side.BUY else DOWN, False)
+            set_cell(t, r, 4, f"{f.quantity:g}")
+            set_cell(t, r, 5, f"{f.price:g}")
+            set_cell(t, r, 6, f"{f.fee:.4f} {f.fee_currency}")
+            set_cell(t, r, 7, f.liquidity, MUTED, False)
+            set_cell(t, r, 8, f.trade_id, MUTED, False)
