@@ -91,8 +91,8 @@ def _train(args: argparse.Namespace, profile: Path) -> int:
     from app.cli.output import check_output_file, check_output_folder
     from app.engine.data.bar_files import DataError, load_bars
     from app.engine.ml.export import ExportError
+    from app.engine.ml.model import ModelError
     from app.engine.ml.registry import Registry
-    from app.engine.ml.serve import ModelError
     from app.engine.ml.train import TrainConfig, TrainError, train
 
     cfg = TrainConfig(model=args.model, horizon=args.horizon, threshold=args.threshold, test_frac=args.test_frac,

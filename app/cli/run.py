@@ -99,7 +99,7 @@ def _on_signal(kernel: Any, sig: int) -> None:
 
 def parse_strategy_arg(text: str) -> tuple[str, dict[str, str]]:
     """``NAME[:k=v,...]`` -> (NAME, {k: v}); values stay text (the plugin's declaration types them)."""
-    from app.cli.strategies import parse_params
+    from app.engine.strategy.params import parse_params
 
     name, _, rest = text.partition(":")
     if not name.strip():

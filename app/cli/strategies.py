@@ -74,15 +74,6 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def parse_params(text: str, flag: str = "--params") -> dict[str, str]:
-    """``k=v,k2=v2`` -> {k: v}; values stay text (the plugin's declaration types them)."""
-    out: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        k, sep, v = part.partition("=")
-        if not sep or not k.strip():
-            raise ValueError(f"{flag} item {part!r}: write name=value")
-        out[k.strip()] = v.strip()
-    return out
 
 
 def _progress(done: int, total: int) -> None:
@@ -131,9 +122,9 @@ def main_strategy_command(args: argparse.Namespace, profile: Path) -> int:
         why = broken[0].error if broken else f"not found; available: {', '.join(sorted(by_name)) or 'none'}"
         print(f"kestrel {args.command}: strategy {args.strategy!r}: {why}", file=sys.stderr)
         return 2
-    from app.api import ParamError, validate_params
     from app.engine.backtest.engine import BacktestConfig, BacktestError, run_backtest
     from app.engine.data.bar_files import DataError, load_bars, load_trades
+    from app.engine.strategy.params import ParamError, parse_params, validate_params
 
     try:
         params = parse_params(args.params)
@@ -261,7 +252,7 @@ def _list(infos) -> int:
         print(f"{i.name:<22} {i.source:<12} {status}")
         print(f"    {i.origin}")
         if i.ok:
-            from app.api import declared_params
+            from app.engine.strategy.params import declared_params
 
             decl = declared_params(i.cls)
             print("    params: " + ", ".join(f"{k}={p.default!r}" for k, p in decl.items()))

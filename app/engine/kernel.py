@@ -17,6 +17,7 @@ from app.engine.audit.recorder import AuditRecorder
 from app.engine.core.bus import MessageBus
 from app.engine.core.clock import Clock, LiveClock
 from app.engine.core.heartbeat import Heartbeat
+from app.engine.core.ids import ClientOrderIdFactory
 from app.engine.core.instruments import Instrument, default_instruments
 from app.engine.core.messages import Bar, OrderStatus, OrderType, Side, SubmitOrder, TradeTick, VenueStatus
 from app.engine.core.store import ProfileLock, Store, StoreError
@@ -24,7 +25,6 @@ from app.engine.data.bars import BarAggregator, synthetic_history
 from app.engine.data.market import MarketState
 from app.engine.ml.serve import ModelSource
 from app.engine.oms.execution import ExecutionEngine
-from app.engine.oms.orders import ClientOrderIdFactory
 from app.engine.oms.portfolio import Portfolio
 from app.engine.risk.engine import RiskEngine
 from app.engine.strategy.host import StrategyFault

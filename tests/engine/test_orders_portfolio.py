@@ -1,8 +1,9 @@
 import pytest
 
+from app.engine.core.ids import ClientOrderIdFactory
 from app.engine.core.messages import OrderStatus as S
 from app.engine.core.messages import OrderType, Side
-from app.engine.oms.orders import ClientOrderIdFactory, InvalidTransition, Order
+from app.engine.oms.orders import InvalidTransition, Order
 from app.engine.oms.portfolio import Position
 
 

@@ -10,8 +10,8 @@ import pytest
 from fake_akshare import FakeAkshareHTTP
 from venue_kit import run, until
 
+from app.engine.core import ashare_rules as rules
 from app.engine.core.messages import BookSnapshot, OrderStatus, OrderType, Side, TradeTick, VenueStatus
-from app.engine.venues import ashare_rules as rules
 from app.engine.venues.akshare.client import AkshareCache, AkshareClient, AllSourcesFailed
 from app.engine.venues.akshare.venue import AkshareVenue, ashare_instrument
 from app.engine.venues.events import FeedStatus

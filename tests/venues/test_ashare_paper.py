@@ -12,13 +12,13 @@ from venue_kit import run
 
 from app.api import Strategy
 from app.config import RiskSettings, Settings, SimSettings
+from app.engine.core import ashare_rules as rules
 from app.engine.core.clock import SimClock
 from app.engine.core.instruments import default_instruments
 from app.engine.core.messages import OrderDenied, OrderFilled, OrderStatus, OrderType, Side
 from app.engine.core.store import Store
 from app.engine.kernel import Kernel
 from app.engine.oms.execution import _fill_row
-from app.engine.venues import ashare_rules as rules
 from app.engine.venues.akshare.client import AkshareCache, AkshareClient
 from app.engine.venues.akshare.venue import AkshareVenue, ashare_instrument
 from app.engine.venues.executor import DeadlineExecutor
@@ -149,8 +149,8 @@ def test_the_sim_akshare_paper_and_backtests_share_the_one_rules_module(tmp_path
     (here the stamp duty, 1% instead of 0.05%) changes what every venue charges."""
     from kit import advance
 
-    from app.engine.backtest.engine import BacktestConfig, run_backtest
     from app.engine.backtest import engine as backtest
+    from app.engine.backtest.engine import BacktestConfig, run_backtest
     from app.engine.data.bar_files import BarData
     from app.engine.risk import checks as risk_checks
     from app.engine.venues.akshare import venue as akshare_venue

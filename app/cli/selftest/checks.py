@@ -130,7 +130,8 @@ def plugins(profile: Path) -> str:
 
 PROBE_FILE = "kestrel_selftest_probe.py"
 PROBE_SOURCE = '''"""Written and removed again by `kestrel --self-test`: proves that plugins in this folder load."""
-from app.api import Param, Strategy
+from app.engine.strategy.base import Strategy
+from app.engine.strategy.params import Param
 
 
 class SelfTestProbe(Strategy):
@@ -147,9 +148,9 @@ class SelfTestProbe(Strategy):
 
 def user_plugin(profile: Path) -> str:
     """A plugin file in ``<profile>/plugins`` is found as a user plugin, loads and runs (then removed)."""
-    from app.api import API_VERSION
     from app.engine.backtest.engine import run_backtest
     from app.engine.strategy import plugins as loader
+    from app.engine.strategy.params import API_VERSION
 
     folder = profile / "plugins"
     created = not folder.exists()
@@ -257,8 +258,8 @@ def venue_libraries() -> str:
     exchange = ccxt.binance()  # constructing one needs no network
     if not exchange.has.get("fetchOHLCV"):
         raise StepFailed("ccxt's binance does not describe itself")
+    from app.engine.core.ashare_rules import trading_days
     from app.engine.venues.akshare import data as akshare_data
-    from app.engine.venues.ashare_rules import trading_days
 
     akshare_data.warm_imports()
     days = trading_days()

@@ -19,7 +19,7 @@ and ``StrategyHost`` — with one venue swapped in: ``BarVenue``, which fills by
   fills at the next print's price, a limit order at its price when a later print reaches it.
 
 China A-shares (``BacktestConfig.rules = "ashare"``; the data's symbol, e.g. "600519.SH" from the file name,
-says the board): the A-share rules of ``venues/ashare_rules.py`` apply through the same pre-trade check as
+says the board): the A-share rules of ``core/ashare_rules.py`` apply through the same pre-trade check as
 live, at the time an order reaches the market, which here is the open of the bar it can fill in (an order
 sent at a day's last close meets the next session's opening, as an order placed before the open would; with
 daily bars, 09:30 of the next bar's day): sessions and calendar, lots by board, T+1 and no short selling,
@@ -50,8 +50,10 @@ import numpy as np
 from app.config import RiskSettings
 from app.engine.backtest.stats import BacktestResult, build_result
 from app.engine.core import store as store_sql  # the journal statements, for the scratch store
+from app.engine.core import ashare_rules
 from app.engine.core.bus import MessageBus
 from app.engine.core.clock import SimClock
+from app.engine.core.ids import session_token
 from app.engine.core.instruments import Instrument, ashare_instrument
 from app.engine.core.messages import (Bar, BookSnapshot, OrderAccepted, OrderCanceled, OrderDenied, OrderFilled,
                                       OrderType, Side, SubmitOrder, TradeTick)
@@ -59,11 +61,9 @@ from app.engine.core.store import RiskStateRecord, Store
 from app.engine.data.bar_files import BarData, TradeData, trades_to_bars
 from app.engine.data.market import MarketState
 from app.engine.oms.execution import ExecutionEngine
-from app.engine.oms.orders import session_token
 from app.engine.oms.portfolio import Portfolio
 from app.engine.risk.engine import RiskEngine
 from app.engine.strategy.host import StrategyHost, StrategyStatus
-from app.engine.venues import ashare_rules
 from app.engine.venues.base import OpenOrderInfo, VenueOrder
 
 VENUE = "backtest"
@@ -560,7 +560,7 @@ class BacktestError(RuntimeError):
     """The backtest could not run to the end (the strategy faulted or failed to start)."""
 
 
-from app.api import Strategy as _Strategy  # noqa: E402
+from app.engine.strategy.base import Strategy as _Strategy  # noqa: E402
 
 _base_on_tick = _Strategy.on_tick
 
@@ -668,7 +668,7 @@ def _first_difference(kind: str, full: list[tuple], cut: list[tuple]) -> str:
 
 
 def _check_signals(cls: type, params: dict[str, Any], data: BarData, ks: list[int]) -> list[str]:
-    from app.api import validate_params
+    from app.engine.strategy.params import validate_params
 
     p = validate_params(cls, params)
     p.pop("symbol", None)

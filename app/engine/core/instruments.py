@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from app.engine.venues import ashare_rules
+from app.engine.core import ashare_rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +23,7 @@ class Instrument:
     asset_class: str = "crypto"  # "crypto" or "equity"
     # China A-shares: a sell of the whole holding may be an odd lot (or below min_qty), e.g. 150 shares
     odd_lot_sell_whole: bool = False
-    # market rules beyond precision and limits: "ashare" = China A-share rules (venues/ashare_rules.py:
+    # market rules beyond precision and limits: "ashare" = China A-share rules (core/ashare_rules.py:
     # sessions, T+1, lots by board, price limits, fees and stamp duty), applied by the pre-trade check and
     # by every venue that trades the instrument
     rules: str = ""

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from app.engine.ml.artifact import dumps, read_manifest, sha256_file, write_manifest
-from app.engine.ml.serve import ModelError
+from app.engine.ml.model import ModelError
 
 TABLE = "ml_models"
 _SCHEMA = f"""

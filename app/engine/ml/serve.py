@@ -24,21 +24,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from app.api import Model
 from app.engine.core.latency import LatencyStats
 from app.engine.ml.artifact import read_manifest
 from app.engine.ml.drift import DriftMonitor, DriftReference
 from app.engine.ml.features import FeatureError, FeatureSpec
+from app.engine.ml.model import Model, ModelError
 from app.paths import bundled_model_dir
 
 BUNDLED_DIR = bundled_model_dir()  # resources/models/default, from source or inside a frozen bundle
 # One onnxruntime session per distinct model file (by sha256) in the process: ten strategies on the same
 # model share its trees in memory and in the CPU caches; each keeps its own input/output binding.
 _SESSIONS: "weakref.WeakValueDictionary[str, Any]" = weakref.WeakValueDictionary()
-
-
-class ModelError(RuntimeError):
-    """The model cannot be used (missing, damaged, mismatched). The message says which and what to do."""
 
 
 def session_options() -> Any:

@@ -3,7 +3,7 @@
 PERMISSIONS   symbol, venue and order type allowed for the strategy
 VALIDITY      quantity > 0 on the lot grid within venue min/max; limit price > 0 on the tick grid
 A-SHARES      instruments with ``rules == "ashare"``: session and calendar, lots by board, T+1 and no short
-              selling, daily price limits (venues/ashare_rules.py); VALIDITY leaves their lots to it
+              selling, daily price limits (core/ashare_rules.py); VALIDITY leaves their lots to it
 SIZE          max order quantity per instrument; max order notional (manual / strategy)
 PRICE         collar around a fresh mid (a missing or stale quote denies)
 FLOW          duplicate order within the window; message throttle per strategy and overall
@@ -33,10 +33,10 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from app.engine.core import ashare_rules
 from app.engine.core.instruments import Instrument
 from app.engine.core.messages import OrderFilled, OrderType, Side, SubmitOrder
 from app.engine.risk.rates import NS, ActorRates
-from app.engine.venues import ashare_rules
 
 if TYPE_CHECKING:
     from app.engine.risk.engine import RiskEngine

@@ -25,9 +25,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from app.api import Indicator, Strategy, validate_params
+from app.engine.strategy.base import Indicator, Strategy
+
 from app.engine.core.bus import MessageBus
 from app.engine.core.clock import Clock
+from app.engine.core.ids import ClientOrderIdFactory
 from app.engine.core.instruments import Instrument
 from app.engine.core.latency import LatencyStats
 from app.engine.core.messages import (Alert, Bar, BookSnapshot, CancelAllOrders, CancelOrder, OrderDenied, OrderFilled,
@@ -35,8 +37,8 @@ from app.engine.core.messages import (Alert, Bar, BookSnapshot, CancelAllOrders,
                                       TradingStateChanged)
 from app.engine.data.market import MarketState
 from app.engine.oms.execution import ExecutionEngine
-from app.engine.oms.orders import ClientOrderIdFactory
 from app.engine.oms.portfolio import Portfolio, Position
+from app.engine.strategy.params import validate_params
 
 log = logging.getLogger("kestrel.strategies")
 

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from app.api import validate_params
 from app.engine.core.bus import MessageBus
 from app.engine.core.clock import Clock
 from app.engine.core.instruments import Instrument
@@ -35,6 +34,7 @@ from app.engine.oms.execution import ExecutionEngine
 from app.engine.oms.portfolio import Portfolio
 from app.engine.strategy import plugins as plugin_loader
 from app.engine.strategy.host import Runner, StrategyFault, StrategyHost, StrategyStatus
+from app.engine.strategy.params import validate_params
 from app.engine.strategy.plugins import PluginInfo
 
 log = logging.getLogger("kestrel.strategies")

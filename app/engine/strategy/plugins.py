@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from app.api import API_VERSION, ParamError, Strategy, api_compatible, declared_params
+from app.engine.strategy.base import Strategy
+
+from app.engine.strategy.params import API_VERSION, ParamError, api_compatible, declared_params
 from app.paths import bundled_plugins_dir
 
 log = logging.getLogger("kestrel.plugins")

@@ -33,15 +33,27 @@ from app.engine.core.messages import (
     OrderStatus,
     Side,
 )
-from app.engine.oms.orders import Order
 from app.engine.venues.base import OpenOrderInfo, venue_id
 from app.engine.venues.events import OrderStatusUnknown, ReconcileItem
+
+
+class JournaledOrder(Protocol):
+    """What reconciliation reads of a journaled working order (the OMS's ``Order``)."""
+
+    client_order_id: str
+    symbol: str
+    venue: str
+    side: Any
+    quantity: float
+    filled_qty: float
+    status: Any
+    venue_order_id: str | None
 
 
 class JournalView(Protocol):
     """What an adapter may read of the journal (never write: it reports, the ExecutionEngine decides)."""
 
-    def working(self, venue: str) -> list[Order]: ...
+    def working(self, venue: str) -> list[JournaledOrder]: ...
 
     def knows(self, client_order_id: str) -> bool: ...
 
@@ -54,7 +66,7 @@ class KernelJournal:
     def __init__(self, execution: Any, store: Any) -> None:
         self._execution, self._store = execution, store
 
-    def working(self, venue: str) -> list[Order]:
+    def working(self, venue: str) -> list[JournaledOrder]:
         return [o for o in self._execution.working_orders() if o.venue == venue]
 
     def knows(self, client_order_id: str) -> bool:

@@ -95,11 +95,11 @@ class BacktestDialog(QDialog):
         self.status.setStyleSheet("color: #f87171" if error else "")
 
     def _prepare(self):
-        from app.api import validate_params
-        from app.cli.strategies import parse_params
         from app.engine.backtest.engine import BacktestConfig
         from app.engine.backtest.sweep import PluginRef
         from app.engine.data.bar_files import load_bars
+        from app.engine.strategy.params import validate_params
+        from app.engine.strategy.params import parse_params
 
         info = self.manager.plugin(self.plugin)
         params = parse_params(self.params.text())
@@ -125,9 +125,9 @@ class BacktestDialog(QDialog):
         self._timer.start(100)
 
     def run_sweep(self) -> None:
-        from app.api import validate_params
         from app.engine.backtest.sweep import can_vectorise, combinations, parse_grid
         from app.engine.backtest.workers import sweep_chunk_job
+        from app.engine.strategy.params import validate_params
 
         try:
             info, ref, params, path, data, cfg = self._prepare()

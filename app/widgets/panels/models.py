@@ -259,7 +259,7 @@ class MlPanel(QWidget):
                 self._job_dir = None
 
     def _register(self, job) -> None:
-        from app.engine.ml.serve import ModelError
+        from app.engine.ml.model import ModelError
 
         models = self._kernel.profile / "models"
         try:

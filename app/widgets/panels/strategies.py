@@ -10,9 +10,9 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QInputDialog, QLabel, QMe
                                QPushButton, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout,
                                QWidget)
 
-from app.api import ParamError, declared_params
 from app.engine.kernel import Kernel
 from app.engine.strategy.host import StrategyStatus
+from app.engine.strategy.params import ParamError, declared_params
 from app.widgets.common import DOWN, MUTED, UP, fmt, make_table, set_cell
 
 HEADERS = ["Instance", "Plugin", "Symbol", "Status", "PnL", "Position", "Orders", "Fills", "Denied", "Note"]

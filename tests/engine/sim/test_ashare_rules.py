@@ -13,6 +13,7 @@ from kit import advance
 from app.api import Strategy
 from app.config import RiskSettings, Settings, SimSettings
 from app.engine.backtest.engine import BacktestConfig, run_backtest
+from app.engine.core import ashare_rules as rules
 from app.engine.core.clock import SimClock
 from app.engine.core.instruments import ashare_instrument, default_instruments
 from app.engine.core.messages import (
@@ -26,7 +27,6 @@ from app.engine.core.messages import (
 )
 from app.engine.data.bar_files import BarData
 from app.engine.kernel import Kernel
-from app.engine.venues import ashare_rules as rules
 from app.engine.venues.base import VenueOrder
 from app.engine.venues.events import FeedStatus
 

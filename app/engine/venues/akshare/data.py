@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from app.engine.core.ashare_rules import SHANGHAI, code_of
 from app.engine.core.messages import Bar
-from app.engine.venues.ashare_rules import SHANGHAI, code_of
 
 DAY_MS = 86_400_000
 MIN_MS = 60_000

@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from app.engine.core import instruments
+from app.engine.core import ashare_rules as rules
+from app.engine.core.ids import session_token
 from app.engine.core.instruments import Instrument
 from app.engine.core.messages import (
     BookSnapshot, CancelRejected, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, OrderType, Side,
     TradeTick, VenueStatus,
 )
-from app.engine.oms.orders import session_token
-from app.engine.venues import ashare_rules as rules
 from app.engine.venues.akshare.client import AkshareCache, AkshareClient, AllSourcesFailed
 from app.engine.venues.akshare.data import Quote
 from app.engine.venues.base import OpenOrderInfo, Report, VenueOrder

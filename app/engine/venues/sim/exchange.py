@@ -13,7 +13,7 @@ order id", "venue disconnected", and the order checks of ``rules.py``. ``CancelR
 order", "order not open", "venue disconnected", "cancel rejected". A callback that raises is logged and
 skipped: a broken subscriber must not leave a book half-matched.
 
-A-shares (``Instrument.rules == "ashare"``, venues/ashare_rules.py): the market trades only in continuous
+A-shares (``Instrument.rules == "ashare"``, core/ashare_rules.py): the market trades only in continuous
 sessions (09:30-11:30, 13:00-15:00 Beijing time, exchange trading days). Outside them its model is skipped to
 the next open, so the feed is quiet: no prints, the last book unchanged, and a ``FeedStatus`` (channel
 "quotes") that says "closed" with the reason, "live" again at the open. Orders are refused while it is
@@ -37,11 +37,11 @@ import logging
 import time
 from typing import Any, Iterable, Mapping
 
+from app.engine.core import ashare_rules
+from app.engine.core.ids import session_token
 from app.engine.core.instruments import Instrument, default_instruments
 from app.engine.core.messages import (BookSnapshot, CancelRejected, OrderAccepted, OrderCanceled, OrderFilled,
                                       OrderRejected, OrderStatus, OrderType, Side, TradeTick, VenueStatus)
-from app.engine.oms.orders import session_token
-from app.engine.venues import ashare_rules
 from app.engine.venues.base import OpenOrderInfo, Report, VenueOrder
 from app.engine.venues.events import FeedStatus
 from app.engine.venues.sim.market_model import MarketModel, ModelParams, daily_limits

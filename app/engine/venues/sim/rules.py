@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 
+from app.engine.core import ashare_rules
 from app.engine.core.instruments import Instrument
 from app.engine.core.messages import OrderType, Side
-from app.engine.venues import ashare_rules
 from app.engine.venues.base import VenueOrder
 from app.engine.venues.sim.orderbook import OrderBook
 
