@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
@@ -19,8 +19,18 @@ from PySide6.QtWidgets import QDockWidget
 
 from app.widgets.chart.widget import ChartWidget
 
-if TYPE_CHECKING:
-    from app.widgets.main_window import MainWindow
+
+
+class DockHost(Protocol):
+    """What the chart docks use of the main window (``MainWindow``): its main chart, the kernel (the layout
+    is saved in its store), the frame scheduler, and the QMainWindow calls that place docks."""
+
+    chart: ChartWidget
+    kernel: Any
+    frames: Any
+
+    def menuBar(self) -> Any: ...  # noqa: N802 - Qt API
+    def addDockWidget(self, *args: Any) -> None: ...  # noqa: N802 - Qt API
 
 SETTING = "ui.charts"
 log = logging.getLogger("kestrel.ui.chart")
@@ -39,7 +49,7 @@ class ChartDock(QDockWidget):
 
 
 class ChartDocks:
-    def __init__(self, window: "MainWindow") -> None:
+    def __init__(self, window: DockHost) -> None:
         self.window = window
         self.charts: dict[str, ChartWidget] = {}  # dock object name -> chart
         self._next = 1
@@ -56,7 +66,7 @@ class ChartDocks:
         log_action.toggled.connect(window.chart.set_log_scale)
         window.chart.log_button.toggled.connect(log_action.setChecked)
         menu.addAction(log_action)
-        menu.addAction("Save chart as PNG…", window.chart._save_dialog)
+        menu.addAction("Save chart as PNG…", window.chart.save_dialog)
         try:
             saved = window.kernel.store.get_setting(SETTING) or {}
         except ValueError:  # not JSON

@@ -22,17 +22,14 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING
+from typing import Any, Callable
 
-from PySide6.QtCore import QPointF, QRect, QRectF, Qt
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QRegion
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app.widgets.chart.axes import PriceScale, TimeScale, TimeTicks
 from app.widgets.chart.layers import CrosshairLayer, GridLayer, Layer, LegendLayer, Mapper
-
-if TYPE_CHECKING:
-    from app.widgets.chart.widget import ChartWidget
 
 log = logging.getLogger("kestrel.ui.chart")
 BG = QColor("#0d1117")
@@ -255,14 +252,25 @@ class Pane:
 
 
 class ChartView(QWidget):
-    """The chart's drawing surface: panes stacked vertically, price scales right, time scale at the bottom."""
+    """The chart's drawing surface: panes stacked vertically, price scales right, time scale at the bottom.
 
-    def __init__(self, chart: "ChartWidget") -> None:
-        super().__init__(chart)
-        self.chart = chart
+    It draws and reads the mouse and keys; what a gesture means is the chart's (``ChartWidget``), told by
+    signals. ``lines`` (the order/position lines layer, set by the chart) is what a click may grab."""
+
+    resized = Signal()  # after the panes were laid out again
+    panRequested = Signal(float)  # drag: move the view by this many pixels (positive: towards later bars)
+    zoomRequested = Signal(float, float)  # wheel: (factor, bar index under the mouse)
+    followRequested = Signal()  # double click: back to the latest bar
+    hovered = Signal(object)  # QPointF under the mouse, or None when it left
+    cancelLineRequested = Signal(str)  # right click on a working order's line: its client order id
+    keyPressed = Signal(object)  # a QKeyEvent: a slot that handles it accepts it
+
+    def __init__(self, parent: QWidget, ts_source: Callable[[], Any]) -> None:
+        super().__init__(parent)
+        self.lines: Any = None
         self.panes: list[Pane] = []
         self.x0, self.x1 = 0.0, 1.0
-        self.time_ticks = TimeTicks(chart._ts_source)
+        self.time_ticks = TimeTicks(ts_source)
         self.time_scale = TimeScale(self.time_ticks)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)  # we fill every dirty rect
         self.setMouseTracking(True)
@@ -306,7 +314,7 @@ class ChartView(QWidget):
 
     def resizeEvent(self, ev) -> None:  # noqa: N802 - Qt API
         self.relayout()
-        self.chart._layout()
+        self.resized.emit()
 
     def set_x(self, x0: float, x1: float) -> bool:
         """Move the x-range: the panes and the time scale repaint (a price scale only if its y moves)."""
@@ -418,7 +426,7 @@ class ChartView(QWidget):
     def mousePressEvent(self, ev) -> None:  # noqa: N802
         pos = ev.position()
         pane = self.pane_at(pos)
-        lines = self.chart.lines
+        lines = self.lines
         line = lines.line_near(pos.y() - lines.pane.rect.top()) if pane is lines.pane and \
             pane.rect.contains(pos) else None
         if ev.button() == Qt.MouseButton.LeftButton:
@@ -430,20 +438,20 @@ class ChartView(QWidget):
                 self.setCursor(Qt.CursorShape.ClosedHandCursor)
             ev.accept()
         elif ev.button() == Qt.MouseButton.RightButton and line is not None:
-            self.chart._on_line_cancel(line.order_id)
+            self.cancelLineRequested.emit(line.order_id)
             ev.accept()
         else:
             super().mousePressEvent(ev)
 
     def mouseMoveEvent(self, ev) -> None:  # noqa: N802
         pos = ev.position()
-        lines = self.chart.lines
+        lines = self.lines
         if self._drag_line is not None:
             lines.drag_to(pos.y() - lines.pane.rect.top())
         elif self._pan_from is not None:
             dx = pos.x() - self._pan_from
             self._pan_from = pos.x()
-            self.chart.pan_pixels(-dx)
+            self.panRequested.emit(-dx)
         else:
             pane = self.pane_at(pos)
             near = pane is lines.pane and pane.rect.contains(pos) and \
@@ -452,18 +460,18 @@ class ChartView(QWidget):
                 self.setCursor(Qt.CursorShape.SizeVerCursor)
             else:
                 self.unsetCursor()
-        self.chart._hover_at(pos)
+        self.hovered.emit(pos)
 
     def mouseReleaseEvent(self, ev) -> None:  # noqa: N802
         if self._drag_line is not None:
             self._drag_line = None
-            self.chart.lines.finish_drag()
+            self.lines.finish_drag()
         self._pan_from = None
         self.unsetCursor()
 
     def mouseDoubleClickEvent(self, ev) -> None:  # noqa: N802
         if ev.button() == Qt.MouseButton.LeftButton:
-            self.chart.follow_latest()
+            self.followRequested.emit()
 
     def wheelEvent(self, ev) -> None:  # noqa: N802
         pane = self.panes[0] if self.panes else None
@@ -471,14 +479,16 @@ class ChartView(QWidget):
             return
         m = pane.mapper()
         anchor = m.to_x(ev.position().x() - pane.rect.left())
-        self.chart.zoom(0.85 ** (ev.angleDelta().y() / 120.0), anchor)
+        self.zoomRequested.emit(0.85 ** (ev.angleDelta().y() / 120.0), anchor)
         ev.accept()
 
     def leaveEvent(self, ev) -> None:  # noqa: N802
-        self.chart._hover_at(None)
+        self.hovered.emit(None)
 
     def keyPressEvent(self, ev) -> None:  # noqa: N802
-        if not self.chart._key(ev):
+        ev.ignore()
+        self.keyPressed.emit(ev)
+        if not ev.isAccepted():
             super().keyPressEvent(ev)
 
     def x_at(self, px: float) -> float:

@@ -129,7 +129,7 @@ class ChartWidget(QWidget):
         self.png_button = QToolButton()
         self.png_button.setText("PNG")
         self.png_button.setToolTip("Save the chart as a PNG image")
-        self.png_button.clicked.connect(self._save_dialog)
+        self.png_button.clicked.connect(self.save_dialog)
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 2, 4, 0)
         for w in (self.symbol_box, self.tf_box, self.ind_button, self.log_button, self.png_button):
@@ -137,7 +137,7 @@ class ChartWidget(QWidget):
         bar.addWidget(self.title, 1)
         bar.addWidget(self.status)
 
-        self.view = ChartView(self)
+        self.view = ChartView(self, self._ts_source)
         self.glw = self.view  # the drawing surface (grab() it for an image)
         self.price = self.view.add_pane("price", 6.0)
         self.volume_pane = self.view.add_pane("volume", 1.4)
@@ -145,6 +145,15 @@ class ChartWidget(QWidget):
         self.markers = self.price.add(MarkerLayer())
         self.lines = self.price.add(PriceLinesLayer(self._on_line_dragged, self._on_line_cancel))
         self.lines.format_value = self._fmt_view
+        view = self.view
+        view.lines = self.lines
+        view.resized.connect(self._layout)
+        view.panRequested.connect(self.pan_pixels)
+        view.zoomRequested.connect(self.zoom)
+        view.followRequested.connect(self.follow_latest)
+        view.hovered.connect(self._hover_at)
+        view.cancelLineRequested.connect(self._on_line_cancel)
+        view.keyPressed.connect(lambda ev: ev.setAccepted(self._key(ev)))
         self.volume = self.volume_pane.add(VolumeLayer())
 
         layout = QVBoxLayout(self)
@@ -815,7 +824,7 @@ class ChartWidget(QWidget):
         """Save the chart (all panes and scales) as a PNG image."""
         return self.view.grab().save(str(path), "PNG")
 
-    def _save_dialog(self) -> None:
+    def save_dialog(self) -> None:
         name = f"{self.symbol or 'chart'}-{tf_label(self.tf)}.png".replace("/", "-")
         path, _ = QFileDialog.getSaveFileName(self, "Save chart as PNG", name, "PNG images (*.png)")
         if path:

@@ -16,15 +16,29 @@ import asyncio
 import collections
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from app.engine.core.messages import BookSnapshot, Side, TradeTick
 from app.engine.venues.backoff import Backoff
 from app.engine.venues.ccxt.errors import classify, detail
 from app.engine.venues.events import FeedStatus
 
-if TYPE_CHECKING:
-    from app.engine.venues.ccxt.venue import CcxtVenue
+
+
+class FeedHost(Protocol):
+    """What the feed uses of its venue (``CcxtVenue``): the exchange, its REST gate and retries, where data
+    and errors go, the clock, and the secrets to keep out of messages."""
+
+    name: str
+    config: Any
+    exchange: Any
+    gate: Any
+
+    def on_data(self, msg: Any) -> None: ...
+    def emit_error(self, kind: str, where: str, message: str) -> None: ...
+    def now_ms(self) -> int: ...
+    def secrets(self) -> tuple[str, ...]: ...
+    async def rest(self, fn: Any, *args: Any) -> Any: ...
 
 log = logging.getLogger("kestrel.venues.feed")
 
@@ -49,7 +63,7 @@ class _SeenIds:
 
 
 class CcxtFeed:
-    def __init__(self, venue: "CcxtVenue") -> None:
+    def __init__(self, venue: FeedHost) -> None:
         self.v = venue
         self.cfg = venue.config
         self._tasks: list[asyncio.Task] = []
