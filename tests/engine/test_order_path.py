@@ -131,7 +131,7 @@ def test_a_risk_rule_that_raises_denies_the_order(make_kernel):
     k = make_kernel()
     advance(k, 500)
 
-    def broken(cmd, inst):
+    def broken(cmd, inst, ctx):
         raise ZeroDivisionError("bug in a rule")
 
     k.risk.checks.rules.append(broken)

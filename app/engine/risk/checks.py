@@ -31,15 +31,30 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable, Protocol
 
 from app.engine.core import ashare_rules
 from app.engine.core.instruments import Instrument
 from app.engine.core.messages import OrderFilled, OrderType, Side, SubmitOrder
 from app.engine.risk.rates import NS, ActorRates
 
-if TYPE_CHECKING:
-    from app.engine.risk.engine import RiskEngine
+
+
+class RiskView(Protocol):
+    """What the checks read of the risk engine (``RiskEngine``): the books they check against, never its
+    states or limits (those come with each order, in its ``OrderContext``)."""
+
+    bus: Any
+    clock: Any
+    store: Any
+    portfolio: Any
+    execution: Any
+    rates: Any
+
+    def symbol_state(self, s: "SymbolLimits") -> Any: ...
+    def throttle_tripped(self, cmd: SubmitOrder, limit: int, observed: int, which: str) -> "Denial": ...
+    def reduces(self, cmd: SubmitOrder) -> bool: ...
+    def working_notional(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +111,7 @@ class AShareBook:
 
     WEEK_MS = 7 * 86_400_000
 
-    def __init__(self, risk: "RiskEngine") -> None:
+    def __init__(self, risk: RiskView) -> None:
         self._risk = risk
         self.buys = ashare_rules.BuyLedger()
         self.limits: dict[str, ashare_rules.DailyLimits] = {}
@@ -130,8 +145,21 @@ class AShareBook:
         self.limits[msg.symbol] = msg
 
 
+class OrderContext:
+    """What every check reads about the order being checked, handed to each rule: its actor's and symbol's
+    resolved limits, the limits in force, its value price (the limit price, or the best opposite price for a
+    market order) and the clocks (wall for calendar rules, monotonic for rate windows)."""
+
+    __slots__ = ("a", "s", "limits", "value_price", "now_ms", "mono_ns")
+
+    def __init__(self, a: ActorLimits, s: SymbolLimits, limits: Any, value_price: float | None, now_ms: int,
+                 mono_ns: int) -> None:
+        self.a, self.s, self.limits, self.value_price = a, s, limits, value_price
+        self.now_ms, self.mono_ns = now_ms, mono_ns
+
+
 class PreTradeChecks:
-    def __init__(self, risk: "RiskEngine") -> None:
+    def __init__(self, risk: RiskView) -> None:
         self.r = risk
         self.rules = [self.permissions, self.quantity, self.price, self.ashare, self.max_qty, self.notional,
                       self.collar, self.duplicate, self.throttle, self.working_orders, self.position_limit,
@@ -140,28 +168,21 @@ class PreTradeChecks:
         # When an order reaches the market, for the A-share session rules: now, live; a backtest sets it to the
         # open of the bar the order will fill in (an order sent after the close meets the next session).
         self.market_time_ms: Callable[[], int] | None = None
-        # Set by RiskEngine.check for the order being checked: its actor's and symbol's limits, the limits in
-        # force, the order's value price (limit price, or best opposite for a market order) and the clocks.
-        self.a: ActorLimits | None = None
-        self.s: SymbolLimits | None = None
-        self.limits = risk.limits
-        self.value_price: float | None = None
-        self.now_ms = self.mono_ns = 0
 
-    def run(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        """Every rule in order; the first denial wins. ``RiskEngine.check`` has set the context above."""
+    def run(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
+        """Every rule in order; the first denial wins."""
         for rule in self.rules:
-            denial = rule(cmd, inst)
+            denial = rule(cmd, inst, ctx)
             if denial is not None:
                 return denial
         return None
 
     # ------------------------------------------------------------------------------------- permissions
-    def permissions(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        perms = self.a.perms
+    def permissions(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
+        perms = ctx.a.perms
         if perms is None:
             return None
-        name = self.a.name
+        name = ctx.a.name
         for what, value, allowed in (("symbol", cmd.symbol, perms.symbols), ("venue", cmd.venue, perms.venues),
                                      ("order type", cmd.order_type.value, perms.order_types)):
             if "*" not in allowed and value not in allowed:
@@ -170,7 +191,7 @@ class PreTradeChecks:
         return None
 
     # ---------------------------------------------------------------------------------------- validity
-    def quantity(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
+    def quantity(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
         q = cmd.quantity
         if (type(q) is not float and (isinstance(q, bool) or not isinstance(q, (int, float)))) \
                 or not _isfinite(q) or q <= 0:
@@ -184,7 +205,7 @@ class PreTradeChecks:
         if q < inst.min_qty - 1e-12 and not whole:
             return Denial("QTY_BELOW_MIN", f"Quantity {q} is below the minimum {inst.min_qty}.",
                           limit=str(inst.min_qty), observed=str(q))
-        if q > inst.max_qty + 1e-12 and not self.a.flatten:
+        if q > inst.max_qty + 1e-12 and not ctx.a.flatten:
             return Denial("QTY_ABOVE_VENUE_MAX", f"Quantity {q} is above the venue's maximum {inst.max_qty}.",
                           limit=str(inst.max_qty), observed=str(q))
         return None
@@ -195,7 +216,7 @@ class PreTradeChecks:
         held = pos.quantity if pos is not None else 0.0
         return held > 0 and abs(q - held) <= 1e-9 * max(1.0, held)
 
-    def price(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
+    def price(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
         if cmd.order_type is MARKET:
             return None
         p = cmd.price
@@ -209,11 +230,11 @@ class PreTradeChecks:
         return None
 
     # --------------------------------------------------------------------------------------------- A-shares
-    def ashare(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
+    def ashare(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
         if inst.rules != ASHARE:
             return None
         book, symbol = self.ashare_book, cmd.symbol
-        ts = self.now_ms if self.market_time_ms is None else self.market_time_ms()
+        ts = ctx.now_ms if self.market_time_ms is None else self.market_time_ms()
         day = ashare_rules.day_of(ts)
         pos = self.r.portfolio.positions.get(symbol)
         held = max(pos.quantity, 0.0) if pos is not None else 0.0
@@ -229,22 +250,22 @@ class PreTradeChecks:
         return Denial(refusal.code, refusal.message, refusal.limit, refusal.observed)
 
     # -------------------------------------------------------------------------------------------- size
-    def max_qty(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        limit = self.s.max_order_qty
-        if limit is not None and cmd.quantity > limit + 1e-12 and not self.a.flatten:
+    def max_qty(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
+        limit = ctx.s.max_order_qty
+        if limit is not None and cmd.quantity > limit + 1e-12 and not ctx.a.flatten:
             return Denial("MAX_ORDER_QTY", f"Quantity {cmd.quantity} exceeds the per-order limit {limit}.",
                           limit=str(limit), observed=str(cmd.quantity))
         return None
 
-    def notional(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        price = self.value_price
+    def notional(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
+        price = ctx.value_price
         if price is None:
             return Denial("NO_MARKET_DATA", f"No quote for {cmd.symbol} to value a market order; wait for data.")
         notional = cmd.quantity * price
-        a = self.a
+        a = ctx.a
         if not a.flatten:
             limit = a.max_notional
-            value = notional * self.s.fx  # limits are in the account's base currency
+            value = notional * ctx.s.fx  # limits are in the account's base currency
             if value > limit + 1e-9:
                 base = self.r.portfolio.base_currency
                 return Denial("MAX_NOTIONAL", f"Order value {notional:,.2f} {inst.quote} ({value:,.2f} "
@@ -256,15 +277,15 @@ class PreTradeChecks:
         return None
 
     # ------------------------------------------------------------------------------------------- price
-    def collar(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        st = self.r.symbol_state(self.s)
+    def collar(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
+        st = self.r.symbol_state(ctx.s)
         book = st.book if st else None
         mid = book.mid if book else None
         if mid is None:
             return Denial("NO_QUOTE", f"No two-sided quote for {cmd.symbol}; orders wait for market data.",
                           observed="none")
-        limits = self.limits
-        age_s = (self.now_ms - st.book_ts) / 1000.0
+        limits = ctx.limits
+        age_s = (ctx.now_ms - st.book_ts) / 1000.0
         if age_s > limits.quote_max_age_s:
             return Denial("STALE_QUOTE", f"The last quote for {cmd.symbol} is {age_s:.1f} s old.",
                           limit=f"{limits.quote_max_age_s} s", observed=f"{age_s:.1f} s")
@@ -277,27 +298,27 @@ class PreTradeChecks:
         return None
 
     # -------------------------------------------------------------------------------------------- flow
-    def duplicate(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        window = self.limits.duplicate_window_s
-        if self.a.flatten or window <= 0:
+    def duplicate(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
+        window = ctx.limits.duplicate_window_s
+        if ctx.a.flatten or window <= 0:
             return None
         # (side, type) as booleans: an Enum member hashes in Python code, a bool in C
         key = (cmd.actor, cmd.symbol, cmd.side is BUY, cmd.order_type is LIMIT, cmd.quantity, cmd.price)
-        if self.r.rates.seen_within(key, self.mono_ns, int(window * NS)):
+        if self.r.rates.seen_within(key, ctx.mono_ns, int(window * NS)):
             return Denial("DUPLICATE_ORDER", f"An identical order was sent less than {window:g} s ago.",
                           limit=f"{window:g} s")
         return None
 
-    def throttle(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        a = self.a
+    def throttle(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
+        a = ctx.a
         if a.flatten:
             return None
-        now = self.mono_ns
+        now = ctx.mono_ns
         mine, total = a.rates.msgs, self.r.rates.total.msgs
         if a.name is not None and mine.count(now) >= a.max_msgs:
             return self.r.throttle_tripped(cmd, a.max_msgs, mine.count(now), "strategy")
         n = total.count(now)
-        cap = self.limits.max_msgs_per_s_total
+        cap = ctx.limits.max_msgs_per_s_total
         if n >= cap:
             return self.r.throttle_tripped(cmd, cap, n, "total")
         mine.push(now)
@@ -305,10 +326,10 @@ class PreTradeChecks:
         return None
 
     # ---------------------------------------------------------------------------------------- exposure
-    def working_orders(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
+    def working_orders(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
         n_all = len(self.r.execution.working)
-        cap_all = self.limits.max_working_orders_total
-        a = self.a
+        cap_all = ctx.limits.max_working_orders_total
+        a = ctx.a
         if n_all >= cap_all and not a.flatten:
             return Denial("MAX_WORKING_ORDERS", f"{n_all} orders are working; the limit is {cap_all}.",
                           limit=str(cap_all), observed=str(n_all))
@@ -320,8 +341,8 @@ class PreTradeChecks:
                               f"is {cap}.", limit=str(cap), observed=str(n))
         return None
 
-    def position_limit(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
-        limit = self.s.max_position
+    def position_limit(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
+        limit = ctx.s.max_position
         if limit is None:
             return None
         held = self.r.portfolio.positions.get(cmd.symbol)
@@ -333,21 +354,21 @@ class PreTradeChecks:
                           f"included); the limit is {limit:g}.", limit=str(limit), observed=f"{projected:g}")
         return None
 
-    def gross_exposure(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
+    def gross_exposure(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
         r = self.r
         if r.reduces(cmd):
             return None
         pf = r.portfolio
-        price = self.value_price or 0.0
-        gross = pf.gross_exposure() + r.working_notional() + cmd.quantity * price * self.s.fx
-        x = self.limits.max_gross_exposure_x_equity
+        price = ctx.value_price or 0.0
+        gross = pf.gross_exposure() + r.working_notional() + cmd.quantity * price * ctx.s.fx
+        x = ctx.limits.max_gross_exposure_x_equity
         cap = x * pf.equity()
         if gross > cap + 1e-9:
             return Denial("GROSS_EXPOSURE", f"Gross exposure would be {gross:,.0f} {pf.base_currency}, above "
                           f"{x:g}x equity ({cap:,.0f}).", limit=f"{cap:.0f}", observed=f"{gross:.0f}")
         return None
 
-    def self_match(self, cmd: SubmitOrder, inst: Instrument) -> Denial | None:
+    def self_match(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
         market = cmd.order_type is MARKET
         if not self.r.execution.exposure.crosses(cmd.symbol, cmd.side, None if market else cmd.price):
             return None

@@ -27,7 +27,7 @@ from app.engine.core.store import RiskStateRecord, Store
 from app.engine.data.market import MarketState
 from app.engine.oms.execution import ExecutionEngine
 from app.engine.oms.portfolio import Portfolio, Position
-from app.engine.risk.checks import FLATTEN, ActorLimits, Denial, PreTradeChecks, SymbolLimits
+from app.engine.risk.checks import FLATTEN, ActorLimits, Denial, OrderContext, PreTradeChecks, SymbolLimits
 from app.engine.risk.rates import NS, RateBook, strategy_of
 
 log = logging.getLogger("kestrel.risk")
@@ -128,7 +128,7 @@ class RiskEngine:
 
     @limits.setter
     def limits(self, value: RiskSettings) -> None:
-        self._limits = self.checks.limits = value
+        self._limits = value
         self._actors.clear()  # resolved per actor/symbol from the limits: rebuilt on first use
         self._symbols.clear()
 
@@ -179,12 +179,10 @@ class RiskEngine:
         inst = self.instruments.get(cmd.symbol)
         if inst is None or inst.venue != cmd.venue:
             return Denial("UNKNOWN_SYMBOL", f"{cmd.symbol!r} is not an instrument on venue {cmd.venue!r}.")
-        checks = self.checks
-        checks.a = a = self.actor_limits(cmd.actor)
-        checks.s = self.symbol_limits(inst)
-        checks.value_price = self.valuation_price(cmd)
-        checks.now_ms, checks.mono_ns = self.clock.now_ms(), self.clock.monotonic_ns()
-        return self._check_states(cmd, a.name) or checks.run(cmd, inst)
+        a = self.actor_limits(cmd.actor)
+        ctx = OrderContext(a, self.symbol_limits(inst), self._limits, self.valuation_price(cmd),
+                           self.clock.now_ms(), self.clock.monotonic_ns())
+        return self._check_states(cmd, a.name) or self.checks.run(cmd, inst, ctx)
 
     def _check_states(self, cmd: SubmitOrder, name: str | None) -> Denial | None:
         flatten = cmd.reduce_only and cmd.actor == FLATTEN
