@@ -37,7 +37,8 @@ import numpy as np
 from _common import ROOT, median, table
 
 from app.api import Strategy
-from app.engine.backtest.engine import BacktestConfig, run_backtest
+from app.engine.backtest.engine import run_backtest
+from app.engine.backtest.options import BacktestConfig
 from app.engine.backtest.sweep import parse_grid, run_sweep
 from app.engine.data.bar_files import BarData, bars_from_arrays
 from plugins.sma_cross import SmaCross

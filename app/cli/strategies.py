@@ -122,7 +122,8 @@ def main_strategy_command(args: argparse.Namespace, profile: Path) -> int:
         why = broken[0].error if broken else f"not found; available: {', '.join(sorted(by_name)) or 'none'}"
         print(f"kestrel {args.command}: strategy {args.strategy!r}: {why}", file=sys.stderr)
         return 2
-    from app.engine.backtest.engine import BacktestConfig, BacktestError, run_backtest
+    from app.engine.backtest.engine import BacktestError, run_backtest
+    from app.engine.backtest.options import BacktestConfig
     from app.engine.data.bar_files import DataError, load_bars, load_trades
     from app.engine.strategy.params import ParamError, parse_params, validate_params
 
@@ -172,7 +173,8 @@ def main_strategy_command(args: argparse.Namespace, profile: Path) -> int:
 
 
 def _check_lookahead(info, params: dict[str, str], data, cfg, timeframe_ms: int | None) -> int:
-    from app.engine.backtest.engine import DEFAULT_CUTS, BacktestError, check_lookahead
+    from app.engine.backtest.engine import BacktestError
+    from app.engine.backtest.lookahead import DEFAULT_CUTS, check_lookahead
 
     try:
         problems = check_lookahead(info.cls, params, data, config=cfg, timeframe_ms=timeframe_ms)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from app.api import OrderDenied, OrderFilled, Strategy
-from app.engine.backtest.engine import BacktestConfig, BacktestError, run_backtest
+from app.engine.backtest.engine import BacktestError, run_backtest
+from app.engine.backtest.options import BacktestConfig
 from app.engine.data.bar_files import DataError, load_bars
 from tests.backtest.series import MINUTE, T0, toy_bars, toy_trades
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app.api import Strategy
-from app.engine.backtest.engine import check_lookahead
+from app.engine.backtest.lookahead import check_lookahead
 from app.engine.data.bar_files import load_trades
 from plugins.sma_cross import SmaCross
 from tests.backtest.series import real_dir

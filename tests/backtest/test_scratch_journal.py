@@ -1,4 +1,4 @@
-"""The backtest's order journal (``_ScratchStore``) writes the engine's group commits in batches: it must
+"""The backtest's order journal (``ScratchStore``) writes the engine's group commits in batches: it must
 still catch a duplicate fill the moment it arrives, as the live journal does, and read back whole."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.engine.backtest.engine import _ScratchStore
+from app.engine.backtest.journal import ScratchStore
 from app.engine.core.messages import OrderFilled, OrderType, Side
 from app.engine.oms.execution import _fill_row
 from app.engine.oms.orders import Order
@@ -19,8 +19,8 @@ def _fill(cid: str, trade_id: str, qty: float = 1.0) -> tuple:
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(_ScratchStore, "BATCH", 5)
-    s = _ScratchStore(tmp_path / "backtest.db")
+    monkeypatch.setattr(ScratchStore, "BATCH", 5)
+    s = ScratchStore(tmp_path / "backtest.db")
     s.begin_scratch()
     yield s
     s.close()

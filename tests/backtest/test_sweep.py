@@ -7,7 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from app.engine.backtest.engine import BacktestConfig, run_backtest
+from app.engine.backtest.engine import run_backtest
+
+from app.engine.backtest.options import BacktestConfig
 from app.engine.backtest.sweep import (
     PluginRef,
     parse_grid,

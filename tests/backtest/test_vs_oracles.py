@@ -29,7 +29,8 @@ CASES = [(f, p) for f in BAR_FILES for p in PARAMS]
 
 @pytest.fixture(scope="module")
 def ours(real_bars):
-    from app.engine.backtest.engine import BacktestConfig, run_backtest
+    from app.engine.backtest.engine import run_backtest
+    from app.engine.backtest.options import BacktestConfig
     from plugins.sma_cross import SmaCross
 
     cache = {}
@@ -114,7 +115,8 @@ def test_trades_follow_the_crosses_in_exact_arithmetic(name, params, real_bars):
     sweep's fast path) are the same crosses, and equity_final marks an open position at the last close.
     (Plain float SMAs — ours before the tie-break, and vectorbt's on (2, 5) — get some of these wrong at
     ties on flat stretches.)"""
-    from app.engine.backtest.engine import BacktestConfig, bars_numpy, run_backtest
+    from app.engine.backtest.engine import bars_numpy, run_backtest
+    from app.engine.backtest.options import BacktestConfig
     from plugins.sma_cross import SmaCross
 
     data = real_bars[name]

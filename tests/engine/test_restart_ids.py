@@ -8,7 +8,9 @@ from __future__ import annotations
 import pytest
 from kit import advance
 
-from app.engine.backtest.engine import BacktestConfig, BarVenue
+from app.engine.backtest.bar_venue import BarVenue
+
+from app.engine.backtest.options import BacktestConfig
 from app.engine.core.clock import SimClock
 from app.engine.core.messages import OrderFilled, OrderStatus, OrderType, Side
 from app.engine.venues.base import VenueOrder

@@ -54,7 +54,7 @@ def distinct_colours(widget) -> int:
 
 
 def test_backtest_and_sweep_from_the_strategies_dock_to_their_plots(qtbot, window_factory, tmp_path):
-    from app.engine.backtest.engine import BacktestConfig
+    from app.engine.backtest.options import BacktestConfig
     from app.engine.backtest.sweep import PluginRef, parse_grid, run_sweep
     from app.engine.backtest.workers import backtest_job
     from app.engine.data.bar_files import load_bars

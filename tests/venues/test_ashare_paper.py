@@ -150,7 +150,8 @@ def test_the_sim_akshare_paper_and_backtests_share_the_one_rules_module(tmp_path
     from kit import advance
 
     from app.engine.backtest import engine as backtest
-    from app.engine.backtest.engine import BacktestConfig, run_backtest
+    from app.engine.backtest.engine import run_backtest
+    from app.engine.backtest.options import BacktestConfig
     from app.engine.data.bar_files import BarData
     from app.engine.risk import checks as risk_checks
     from app.engine.venues.akshare import venue as akshare_venue

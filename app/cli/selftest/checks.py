@@ -180,7 +180,7 @@ def in_worker(ref, params: dict, csv_path: str) -> dict:
     """Runs in a ``spawn`` worker process: a bundled plugin's backtest through the same job function the
     Backtest dialog and sweeps use, then the venue and training libraries (seconds of imports, kept off the
     GUI process and running on the other core)."""
-    from app.engine.backtest.engine import BacktestConfig
+    from app.engine.backtest.options import BacktestConfig
     from app.engine.backtest.workers import backtest_job
 
     result = backtest_job(ref, params, csv_path, BacktestConfig())

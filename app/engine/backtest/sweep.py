@@ -24,7 +24,9 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from app.engine.backtest.engine import BacktestConfig, run_backtest
+from app.engine.backtest.engine import run_backtest
+
+from app.engine.backtest.options import BacktestConfig
 from app.engine.backtest.stats import compute_stats
 from app.engine.data.bar_files import BarData
 from app.engine.strategy.params import validate_params

@@ -8,7 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from app.engine.backtest.engine import BacktestConfig, run_backtest
+from app.engine.backtest.engine import run_backtest
+
+from app.engine.backtest.options import BacktestConfig
 from app.engine.backtest.sweep import PluginRef, run_chunk
 from app.engine.data.bar_files import BarData, load_bars
 

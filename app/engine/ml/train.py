@@ -332,7 +332,8 @@ def _importances(est: Any, X: np.ndarray, y: np.ndarray, names: list[str], class
 
 def backtest_signal(artifact: Path, bars: BarData, fee: float) -> dict[str, Any]:
     """The bundled ``ml_signal`` strategy with this model, all-in, on ``bars`` (event-driven backtester)."""
-    from app.engine.backtest.engine import BacktestConfig, run_backtest
+    from app.engine.backtest.engine import run_backtest
+    from app.engine.backtest.options import BacktestConfig
 
     cls = ml_signal_class()
     result = run_backtest(cls, {"model_ref": str(artifact), "fraction": 1.0, "warmup": False}, bars,

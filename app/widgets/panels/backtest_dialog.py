@@ -95,7 +95,7 @@ class BacktestDialog(QDialog):
         self.status.setStyleSheet("color: #f87171" if error else "")
 
     def _prepare(self):
-        from app.engine.backtest.engine import BacktestConfig
+        from app.engine.backtest.options import BacktestConfig
         from app.engine.backtest.sweep import PluginRef
         from app.engine.data.bar_files import load_bars
         from app.engine.strategy.params import validate_params

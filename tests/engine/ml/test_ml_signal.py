@@ -9,7 +9,8 @@ from kit import advance
 from mlkit import bars_dict
 
 from app.config import UiSettings
-from app.engine.backtest.engine import BacktestConfig, run_backtest
+from app.engine.backtest.engine import run_backtest
+from app.engine.backtest.options import BacktestConfig
 from app.engine.ml.registry import Registry
 from app.engine.ml.serve import ModelSource
 from app.engine.ml.synthetic import generated_bars

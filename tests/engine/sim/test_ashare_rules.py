@@ -12,7 +12,8 @@ from kit import advance
 
 from app.api import Strategy
 from app.config import RiskSettings, Settings, SimSettings
-from app.engine.backtest.engine import BacktestConfig, run_backtest
+from app.engine.backtest.engine import run_backtest
+from app.engine.backtest.options import BacktestConfig
 from app.engine.core import ashare_rules as rules
 from app.engine.core.clock import SimClock
 from app.engine.core.instruments import ashare_instrument, default_instruments
