@@ -27,7 +27,7 @@ from app.engine.ml.serve import ModelSource
 from app.engine.oms.execution import ExecutionEngine
 from app.engine.oms.portfolio import Portfolio
 from app.engine.risk.engine import RiskEngine
-from app.engine.strategy.host import StrategyFault
+from app.engine.strategy.runner import StrategyFault
 from app.engine.strategy.manager import StrategyManager
 from app.engine.venues.sim import SimExchange
 

@@ -19,7 +19,7 @@ import pytest
 from kit import advance
 
 from app.engine.core.messages import OrderType, Side
-from app.engine.strategy.host import StrategyStatus
+from app.engine.strategy.runner import StrategyStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "import sys\nfrom app.api import Strategy, Param\n"

@@ -13,7 +13,7 @@ from kit import advance
 
 from app.api import ParamError
 from app.engine.core.messages import Alert, OrderDenied, OrderStatus
-from app.engine.strategy.host import StrategyStatus
+from app.engine.strategy.runner import StrategyStatus
 from app.engine.strategy.plugins import discover
 
 HEADER = "from app.api import Strategy, Param, Bar, TradeTick, OrderDenied\n"

@@ -8,7 +8,7 @@ import textwrap
 
 from kit import advance
 
-from app.engine.strategy.host import StrategyStatus
+from app.engine.strategy.runner import StrategyStatus
 
 BUYS_ONCE = '''
 from app.api import Param, Strategy

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kit import pump, table_column
 
-from app.engine.strategy.host import StrategyStatus
+from app.engine.strategy.runner import StrategyStatus
 
 
 def _plugin(profile, name, body):

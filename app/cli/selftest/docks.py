@@ -142,7 +142,7 @@ class DockSteps:
     # --------------------------------------------------------------------------------- strategies
     def strategies(self) -> str:
         """Load a bundled plugin, edit a parameter, Start, Stop, Remove (confirmed in its box)."""
-        from app.engine.strategy.host import StrategyStatus
+        from app.engine.strategy.runner import StrategyStatus
 
         manager = self.kernel.strategies
         bring_up(self.window.docks["strategies"])

@@ -60,7 +60,8 @@ from app.engine.oms.execution import ExecutionEngine
 from app.engine.oms.portfolio import Portfolio
 from app.engine.risk.engine import RiskEngine
 from app.engine.strategy.base import Strategy
-from app.engine.strategy.host import StrategyHost, StrategyStatus
+from app.engine.strategy.host import StrategyHost
+from app.engine.strategy.runner import StrategyStatus
 
 
 def _message_maker(cls: type) -> Any:

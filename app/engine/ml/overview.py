@@ -13,7 +13,7 @@ from typing import Any
 
 from app.engine.ml.registry import ModelRecord, Registry
 from app.engine.ml.serve import BUNDLED_DIR, ModelHandle
-from app.engine.strategy.host import StrategyStatus
+from app.engine.strategy.runner import StrategyStatus
 
 
 @dataclass

@@ -33,7 +33,8 @@ from app.engine.data.market import MarketState
 from app.engine.oms.execution import ExecutionEngine
 from app.engine.oms.portfolio import Portfolio
 from app.engine.strategy import plugins as plugin_loader
-from app.engine.strategy.host import Runner, StrategyFault, StrategyHost, StrategyStatus
+from app.engine.strategy.host import StrategyHost
+from app.engine.strategy.runner import Runner, StrategyFault, StrategyStatus
 from app.engine.strategy.params import validate_params
 from app.engine.strategy.plugins import PluginInfo
 

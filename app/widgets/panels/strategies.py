@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QInputDialog, QLabel, QMe
                                QWidget)
 
 from app.engine.kernel import Kernel
-from app.engine.strategy.host import StrategyStatus
+from app.engine.strategy.runner import StrategyStatus
 from app.engine.strategy.params import ParamError, declared_params
 from app.widgets.common import DOWN, MUTED, UP, fmt, make_table, set_cell
 

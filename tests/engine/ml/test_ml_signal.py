@@ -15,7 +15,7 @@ from app.engine.ml.registry import Registry
 from app.engine.ml.serve import ModelSource
 from app.engine.ml.synthetic import generated_bars
 from app.engine.ml.train import ml_signal_class
-from app.engine.strategy.host import StrategyStatus
+from app.engine.strategy.runner import StrategyStatus
 
 
 def test_backtest_scores_equal_the_vectorised_pipeline():

@@ -10,7 +10,7 @@ import pytest
 from app.engine.core.store import Store
 from app.engine.ml.registry import Registry
 from app.engine.ml.serve import ModelError, ModelSource
-from app.engine.strategy.host import StrategyStatus
+from app.engine.strategy.runner import StrategyStatus
 
 
 @pytest.fixture
