@@ -97,7 +97,7 @@ def test_the_passphrase_dialog_protects_keys_where_there_is_no_keyring(qtbot, wi
     from keyring.backends import fail
 
     from app.engine.venues.credentials import CredentialStore
-    from app.widgets.panels.venues import ConnectDialog
+    from app.widgets.panels.venue_dialogs import ConnectDialog
 
     monkeypatch.delenv("KESTREL_CREDENTIALS_PASSPHRASE", raising=False)
     before = keyring.get_keyring()

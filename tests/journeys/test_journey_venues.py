@@ -91,7 +91,7 @@ def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_fa
                                                                 no_os_keyring):
     from app.engine.core.messages import OrderStatus, Side, TradingState
     from app.engine.venues.credentials import CredentialStore
-    from app.widgets.panels.venues import ConnectDialog, ReconcileDialog
+    from app.widgets.panels.venue_dialogs import ConnectDialog, ReconcileDialog
 
     async def journey() -> None:
         # SOL/USDT: a market the sim does not have (the sim's BTC/USDT would share its id: a later issue)
@@ -250,7 +250,7 @@ def test_editing_a_venue_that_has_its_keys_never_asks_for_a_passphrase(qtbot, wi
     from keyring.backends import fail
 
     from app.engine.venues.config import parse_config, save_config
-    from app.widgets.panels.venues import ConnectDialog
+    from app.widgets.panels.venue_dialogs import ConnectDialog
 
     monkeypatch.delenv("KESTREL_CREDENTIALS_PASSPHRASE", raising=False)
     before = keyring.get_keyring()

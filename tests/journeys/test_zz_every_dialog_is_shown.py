@@ -29,7 +29,7 @@ STOCK = [
     ("panels/strategies.py", "Kill strategy"),
     ("panels/strategies.py", "Remove strategy"),
     ("panels/venues.py", "Disable "),
-    ("panels/venues.py", "Credentials passphrase"),
+    ("panels/venue_dialogs.py", "Credentials passphrase"),
 ]
 _SITE = re.compile(r"\b(QMessageBox|QInputDialog|QFileDialog)(\.(question|warning|critical|information|get\w+))?\(")
 

@@ -57,7 +57,7 @@ def test_reconciliation_dialog_opens_and_approves(window, qtbot):
     item = ReconcileItem("closed_at_venue", "K1", "BTC/USDT", "K1 BTC/USDT: we had ACCEPTED; the venue has it canceled")
     kernel.bus.publish(ReconciliationProposed("binance", (item,), 1))
     win.frames.tick()
-    from app.widgets.panels.venues import ReconcileDialog
+    from app.widgets.panels.venue_dialogs import ReconcileDialog
 
     dialogs = [d for d in win.findChildren(ReconcileDialog) if d.isVisible()]
     assert len(dialogs) == 1 and "venue has it canceled" in dialogs[0].items.item(0).text()
@@ -72,7 +72,7 @@ def test_reconciliation_dialog_opens_and_approves(window, qtbot):
 def test_connect_dialog_saves_config_and_keys_never_secrets_in_files(window, qtbot, monkeypatch):
     kernel, win = window
     from app.engine.venues.credentials import CredentialStore
-    from app.widgets.panels.venues import ConnectDialog
+    from app.widgets.panels.venue_dialogs import ConnectDialog
 
     connected = []
     store = CredentialStore(kernel.profile)

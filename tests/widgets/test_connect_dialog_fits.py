@@ -23,7 +23,7 @@ def no_os_keyring():
 
 def test_the_connect_dialog_fits_a_laptop_screen_on_a_deep_profile(qtbot, make_kernel, tmp_path, no_os_keyring):
     from app.engine.venues.credentials import CredentialStore
-    from app.widgets.panels.venues import ConnectDialog
+    from app.widgets.panels.venue_dialogs import ConnectDialog
 
     profile = tmp_path / DEEP
     kernel = make_kernel(profile)

@@ -279,7 +279,7 @@ class DockSteps:
         """The sim is listed in the Venues dock; Connect… opens its dialog, which fits a small screen, and
         Cancel closes it without saving or connecting anything."""
         from app.engine.venues.config import list_configs
-        from app.widgets.panels.venues import ConnectDialog
+        from app.widgets.panels.venue_dialogs import ConnectDialog
 
         bring_up(self.window.venues_dock)
         dock = self.window.venues_widget

@@ -13,33 +13,28 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 from typing import Any, Awaitable, Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDockWidget, QFormLayout, QHBoxLayout, QInputDialog,
-    QLabel, QLineEdit, QListWidget, QMessageBox, QPlainTextEdit, QPushButton, QTabWidget, QVBoxLayout,
+    QCheckBox, QDockWidget, QHBoxLayout, QLabel, QListWidget, QMessageBox, QPushButton, QTabWidget, QVBoxLayout,
     QWidget,
 )
 
 from app.engine.venues.board import VenueBoard
 from app.engine.venues.config import (
-    CcxtVenueConfig, VenueConfigError, config_path, delete_config, exchange_known, list_configs, load_config,
-    parse_config, save_config, set_enabled,
+    CcxtVenueConfig, VenueConfigError, config_path, delete_config, list_configs, set_enabled,
 )
 from app.engine.venues.credentials import CredentialError, Credentials, CredentialStore
-from app.engine.venues.events import ApproveReconciliation
 from app.widgets.common import DOWN, MUTED, UP, make_table, set_cell
+from app.widgets.panels.venue_dialogs import ConnectDialog, ReconcileDialog, unlock
 
 log = logging.getLogger("kestrel.ui.venues")
 SIM = "sim"
 SIM_FIXED = ("The simulated exchange is built in: it cannot be {what}. It is Kestrel's offline market; its "
              "settings (seed, latency) are in the profile's settings.json.")
 
-COMMON_EXCHANGES = ["binance", "okx", "bybit", "kraken", "coinbase", "kucoin", "bitget", "gate", "bitfinex",
-                    "htx", "mexc", "bitstamp", "deribit"]
 ACTIVE = "●"
 
 
@@ -351,212 +346,6 @@ def _orders_fate(venue: str, working: int) -> str:
 
 def _hhmmss(ts: int) -> str:
     return dt.datetime.fromtimestamp(ts / 1000).strftime("%H:%M:%S") if ts else "--:--:--"
-
-
-class ReconcileDialog(QDialog):
-    """The differences between a venue and the journal; trading there resumes only after Approve."""
-
-    def __init__(self, kernel: Any, board: VenueBoard, venue: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._kernel, self.venue = kernel, venue
-        proposal = board.pending.get(venue)
-        self.setWindowTitle(f"Reconcile {venue}")
-        self.items = QListWidget()
-        for item in (proposal.items if proposal else ()):
-            self.items.addItem(f"[{item.kind.replace('_', ' ')}] {item.text}")
-        text = QLabel(f"{venue} and Kestrel's order journal differ. New orders on {venue} are refused "
-                      f"until you approve these changes (fills are booked, closed orders closed; orders "
-                      f"Kestrel did not place are left alone). Cancels still go out.")
-        text.setWordWrap(True)
-        buttons = QDialogButtonBox()
-        self.approve_button = buttons.addButton("Approve", QDialogButtonBox.ButtonRole.AcceptRole)
-        buttons.addButton("Not now", QDialogButtonBox.ButtonRole.RejectRole)
-        buttons.accepted.connect(self.approve)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(text)
-        layout.addWidget(self.items, 1)
-        layout.addWidget(buttons)
-        self.resize(760, 320)
-
-    def approve(self) -> None:
-        self._kernel.bus.publish(ApproveReconciliation(self.venue, "manual", self._kernel.clock.now_ms()))
-        self.accept()
-
-
-def unlock(parent: QWidget, store: CredentialStore) -> bool:
-    """The encrypted-file fallback needs its passphrase (asked here; never stored)."""
-    if not store.needs_passphrase:
-        return True
-    phrase, ok = QInputDialog.getText(parent, "Credentials passphrase", store.no_keyring_message() +
-                                      "\n\nPassphrase:", QLineEdit.EchoMode.Password)
-    if not ok or not phrase:
-        return False
-    store.with_passphrase(phrase)
-    return True
-
-
-class ConnectDialog(QDialog):
-    """One venue: exchange, symbols, ccxt options, sandbox, and the API key/secret (to the keyring).
-
-    With a saved ``venue`` it edits it: prefilled, the name fixed, every setting the dialog does not show
-    (enabled, poll intervals...) kept. Empty key fields keep the keys: a venue that runs with its keys
-    (``has_keys``) is never asked for a secret or the credentials file's passphrase; the passphrase is asked
-    only to store new keys, or to read stored ones for a venue that has none yet."""
-
-    def __init__(self, kernel: Any, store: CredentialStore, on_connect: Callable[[CcxtVenueConfig,
-                 Credentials | None], None], venue: str | None = None, parent: QWidget | None = None,
-                 has_keys: bool = False) -> None:
-        super().__init__(parent)
-        self._kernel, self._store, self._on_connect = kernel, store, on_connect
-        self._has_keys = has_keys
-        self.saved_text = ""  # what the dock says once the dialog saved
-        existing = None
-        if venue and config_path(kernel.profile, venue).exists():
-            try:
-                existing = load_config(config_path(kernel.profile, venue))
-            except VenueConfigError:
-                existing = None
-        self.existing = existing
-        title = f"Edit {venue}" if existing else f"Connect {venue}" if venue else "Connect a venue"
-        self.setWindowTitle(title)
-        self.name = QLineEdit(venue or "")
-        self.name.setReadOnly(existing is not None)  # a new name is a new venue: Connect it, Remove this one
-        self.exchange = QComboBox()
-        self.exchange.setEditable(True)
-        self.exchange.addItems(COMMON_EXCHANGES)
-        self.exchange.setCurrentText(existing.exchange if existing else (venue or "binance"))
-        self.symbols = QLineEdit(", ".join(existing.symbols) if existing else "BTC/USDT")
-        self.stream = QComboBox()
-        self.stream.addItems(["auto", "ws", "poll"])
-        self.stream.setCurrentText(existing.stream if existing else "auto")
-        self.sandbox = QCheckBox("Sandbox / testnet")
-        self.sandbox.setChecked(bool(existing and existing.sandbox))
-        self.options = QPlainTextEdit(json.dumps(existing.ccxt, indent=2) if existing and existing.ccxt
-                                      else "{}")
-        self.options.setPlaceholderText('ccxt options, e.g. {"timeout": 10000, '
-                                        '"options": {"recvWindow": 5000}}')
-        self.api_key = QLineEdit()
-        self.secret = QLineEdit()
-        self.secret.setEchoMode(QLineEdit.EchoMode.Password)
-        self.password = QLineEdit()
-        self.password.setEchoMode(QLineEdit.EchoMode.Password)
-        self.key_state = QLabel()
-        self.key_state.setWordWrap(True)  # it names the keys' file: a long profile path must not widen the dialog
-        self._show_key_state(venue)
-        self.error = QLabel()
-        self.error.setWordWrap(True)
-        self.error.setStyleSheet(f"color: {DOWN.name()}")
-        form = QFormLayout()
-        form.addRow("Name", self.name)
-        form.addRow("Exchange (ccxt id)", self.exchange)
-        form.addRow("Symbols", self.symbols)
-        form.addRow("Market data", self.stream)
-        form.addRow("", self.sandbox)
-        form.addRow("ccxt options (JSON)", self.options)
-        form.addRow("API key", self.api_key)
-        form.addRow("API secret", self.secret)
-        form.addRow("Password (if any)", self.password)
-        form.addRow("", self.key_state)
-        buttons = QDialogButtonBox()
-        verb = "Save" if existing is not None and not existing.enabled else "Save && connect"
-        self.connect_button = buttons.addButton(verb, QDialogButtonBox.ButtonRole.AcceptRole)
-        self.forget_button = buttons.addButton("Forget keys", QDialogButtonBox.ButtonRole.ResetRole)
-        buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.save_and_connect)
-        buttons.rejected.connect(self.reject)
-        self.forget_button.clicked.connect(self.forget)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.error)
-        layout.addWidget(buttons)
-        self.resize(560, 520)
-
-    def _unlock(self) -> bool:
-        return unlock(self, self._store)
-
-    def _show_key_state(self, venue: str | None) -> None:
-        where = self._store.describe()
-        if not venue or self._store.needs_passphrase:
-            self.key_state.setText(f"Keys are kept in the {where}.")
-            return
-        try:
-            creds = self._store.get(venue)
-        except CredentialError as exc:
-            self.key_state.setText(str(exc))
-            return
-        self.key_state.setText(f"Stored ({creds.masked}) in the {where}; leave the fields empty to keep them."
-                               if creds else f"No keys stored yet; they go to the {where}.")
-
-    def config(self) -> CcxtVenueConfig:
-        exchange = self.exchange.currentText().strip().lower()
-        if not exchange_known(exchange):
-            raise VenueConfigError(f"ccxt has no exchange {exchange!r}")
-        try:
-            options = json.loads(self.options.toPlainText() or "{}")
-        except json.JSONDecodeError as exc:
-            raise VenueConfigError(f"ccxt options: not valid JSON ({exc})") from None
-        if not isinstance(options, dict):
-            raise VenueConfigError("ccxt options must be a JSON object")
-        symbols = [s.strip().upper() for s in self.symbols.text().split(",") if s.strip()]
-        name = self.name.text().strip().lower() or exchange
-        if name == "sim":
-            raise VenueConfigError("'sim' is the simulated exchange's name: choose another name")
-        raw = self.existing.model_dump() if self.existing is not None else {}
-        raw.update({"name": name, "exchange": exchange, "symbols": symbols, "ccxt": options,
-                    "sandbox": self.sandbox.isChecked(), "stream": self.stream.currentText()})
-        return parse_config(raw, "venue config")
-
-    def save_and_connect(self) -> None:
-        try:
-            cfg = self.config()
-        except VenueConfigError as exc:
-            self.error.setText(str(exc))
-            return
-        key, secret = self.api_key.text().strip(), self.secret.text().strip()
-        creds = None
-        try:
-            if key or secret:
-                if not (key and secret):
-                    self.error.setText("Both the API key and the secret are needed (or neither, to keep the "
-                                       "stored ones or use public data only).")
-                    return
-                if not self._unlock():
-                    self.error.setText("Not saved: the credentials file needs its passphrase.")
-                    return
-                creds = Credentials(key, secret, self.password.text().strip() or None)
-                self._store.set(cfg.name, creds)
-            elif not self._has_keys and (not self._store.needs_passphrase or self._unlock()):
-                creds = self._store.get(cfg.name)
-        except CredentialError as exc:
-            self.error.setText(str(exc))
-            return
-        finally:
-            for field in (self.api_key, self.secret, self.password):
-                field.clear()
-        save_config(self._kernel.profile, cfg)
-        if not cfg.enabled:
-            self.saved_text = f"{cfg.name} saved; it is disabled: Enable it to connect."
-            self.accept()
-            return
-        self.saved_text = f"{cfg.name} saved: connecting."
-        try:
-            self._on_connect(cfg, creds)
-        except Exception as exc:  # noqa: BLE001 - a clear message, never a traceback
-            self.error.setText(f"Could not connect: {exc}")
-            return
-        self.accept()
-
-    def forget(self) -> None:
-        name = self.name.text().strip().lower()
-        if not name or not self._unlock():
-            return
-        try:
-            had = self._store.delete(name)
-        except CredentialError as exc:
-            self.error.setText(str(exc))
-            return
-        self.key_state.setText("Keys deleted." if had else "No keys were stored.")
 
 
 def install_venue_ui(window: Any, kernel: Any, manager: Any) -> VenuesWidget:
