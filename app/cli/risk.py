@@ -144,7 +144,7 @@ def _say_unhalted(profile: Path) -> None:
 def _limits(store, profile: Path, args: argparse.Namespace, cmd: str) -> int:
     from app.config import RiskSettings, load_settings
 
-    from app.engine.risk.engine import stored_limits
+    from app.engine.risk.limits import stored_limits
 
     try:
         defaults = load_settings(profile).risk
@@ -167,7 +167,7 @@ def _limits(store, profile: Path, args: argparse.Namespace, cmd: str) -> int:
     except json.JSONDecodeError:
         value = args.value
     from app.engine.core.logring import setup_logging
-    from app.engine.risk.engine import change_limits
+    from app.engine.risk.limits import change_limits
 
     setup_logging(profile)
     if args.name not in RiskSettings.model_fields:
