@@ -13,7 +13,7 @@ from PySide6.QtGui import QColor
 
 from app.engine.core.messages import CancelOrder, OrderDenied, OrderFilled, OrderType, Side, SubmitOrder
 from app.engine.kernel import Kernel
-from app.widgets.chart.layers import PriceLine
+from app.widgets.chart.overlays import PriceLine
 from app.widgets.frame import BusSubscriptions
 
 BUY_LINE = QColor("#3fb950")

@@ -29,7 +29,8 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPen, QRegion
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app.widgets.chart.axes import PriceScale, TimeScale, TimeTicks
-from app.widgets.chart.layers import CrosshairLayer, GridLayer, Layer, LegendLayer, Mapper
+from app.widgets.chart.layers import GridLayer, Layer, Mapper
+from app.widgets.chart.overlays import CrosshairLayer, LegendLayer
 
 log = logging.getLogger("kestrel.ui.chart")
 BG = QColor("#0d1117")

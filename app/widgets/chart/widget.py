@@ -33,9 +33,8 @@ from app.widgets.chart.axes import Tag, format_time
 from app.widgets.chart.data import Bars, Buckets, ChartSeries, Resampler
 from app.widgets.chart.dialogs import IndicatorDialog
 from app.widgets.chart.indicators import ChartIndicator, compute, snapshot, views
-from app.widgets.chart.layers import (
-    DOWN, UP, CandleLayer, LineLayer, MarkerLayer, PriceLine, PriceLinesLayer, VolumeLayer,
-)
+from app.widgets.chart.layers import DOWN, UP, CandleLayer, LineLayer, VolumeLayer
+from app.widgets.chart.overlays import MarkerLayer, PriceLine, PriceLinesLayer
 from app.widgets.chart.lod import level_for
 from app.widgets.chart.view import ChartView, Pane
 from app.widgets.common import new_symbols
