@@ -87,7 +87,7 @@ def _append(chart, bar, j=1):
 def test_following_keeps_the_newest_bar_in_view_and_steps_the_view(qtbot, chart):
     """Following, new bars fill the right margin; when the newest reaches the edge the view steps by
     FOLLOW_STEP of its span (most appends do not move the chart), never leaving the newest bar out."""
-    from app.widgets.chart.widget import FOLLOW_STEP
+    from app.widgets.chart.navigation import FOLLOW_STEP
 
     chart.set_bars(make_bars(500))
     chart.set_x_range(350, 499)  # at the right edge: following

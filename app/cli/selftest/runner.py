@@ -173,7 +173,7 @@ class SelfTest:
         return f"{len(k.instruments)} instruments quoting"
 
     def chart(self) -> str:
-        from app.widgets.chart.widget import tf_label
+        from app.widgets.chart.axes import tf_label
 
         chart = self.window.chart
         self.window.set_symbol("BTC/USDT")
@@ -303,7 +303,7 @@ def history_problem(kernel, chart) -> str | None:
     of base-timeframe history (``Kernel.start``); the chart must show all of them, resampled to its
     timeframe: at least ``SEED_BARS * base / timeframe`` bars."""
     from app.engine.kernel import SEED_BARS
-    from app.widgets.chart.widget import tf_label
+    from app.widgets.chart.axes import tf_label
 
     inst = kernel.instruments.get(chart.symbol)
     if inst is None or inst.venue != "sim":

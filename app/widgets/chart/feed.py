@@ -1,0 +1,159 @@
+"""The chart's feed: its symbol and timeframe, the live bars it follows from the kernel, and the base bars resampled for
+what is shown (a part of ``ChartWidget``)."""
+from __future__ import annotations
+
+from app.engine.data.resample import TIMEFRAMES_MS
+from app.widgets.chart.axes import tf_label
+from app.widgets.chart.data import Bars, ChartSeries, Resampler
+from app.widgets.chart.navigation import DEFAULT_VISIBLE, RIGHT_MARGIN
+from app.widgets.common import new_symbols
+
+
+
+
+class ChartFeed:
+    """Symbol, timeframe and bars: what the chart shows and where its bars come from."""
+
+    def set_symbol(self, symbol: str) -> None:
+        """Follow ``symbol``'s live bars from the kernel (timeframes are resampled from them)."""
+        if self.kernel is None:
+            raise RuntimeError("set_symbol needs a kernel; use set_bars for a standalone chart")
+        self.symbol = symbol
+        inst = self.kernel.instruments.get(symbol)
+        if inst is not None:
+            self.decimals = inst.price_decimals
+        if self.symbol_box.currentText() != symbol:
+            self.symbol_box.blockSignals(True)
+            self.symbol_box.setCurrentText(symbol)
+            self.symbol_box.blockSignals(False)
+        self._feed = self.kernel.bars.get(symbol)
+        self._feed_seen, self._feed_n = -1, 0
+        self.base = None
+        self.series = None
+        self._follow = True
+        self.orders.set_symbol(symbol)
+        self._orders_seen = None
+        self._marker_src = None
+        self.refresh()
+        self.stateChanged.emit()
+
+    def _symbol_chosen(self, symbol: str) -> None:
+        if symbol and symbol != self.symbol:
+            self.set_symbol(symbol)
+
+    def _sync_feed(self) -> bool:
+        s = self._feed
+        if s is None or s.version == self._feed_seen or s.n == 0:
+            return False
+        self._feed_seen = s.version
+        cols = [s.column(c) for c in ("ts", "open", "high", "low", "close", "volume")]
+        if self.base is None or s.n < self._feed_n:
+            self._feed_n = s.n
+            self._set_base(Bars.from_arrays(*cols), self.kernel.bars.timeframe_ms)
+            return True
+        start = max(self._feed_n - 1, 0)
+        n_before = self.series.n
+        for i in range(start, s.n):
+            self.base.update({"timestamp": int(cols[0][i]), "open": cols[1][i], "high": cols[2][i],
+                              "low": cols[3][i], "close": cols[4][i], "volume": cols[5][i]})
+        self._feed_n = s.n
+        self._base_changed(start, n_before)
+        return True
+
+    def refresh(self) -> None:
+        """Frame tick: pull new bars from the feed, redraw orders/markers if they changed."""
+        if self.kernel is None:
+            return
+        added = new_symbols(self.symbol_box.count(), self.kernel.instruments)
+        if added:  # a venue connected since start-up
+            self.symbol_box.addItems(added)
+        self._sync_feed()
+        if self._readout_dirty:
+            self._update_readout()
+        if self.orders is None or self.series is None:
+            return
+        key = self.orders.state_key()
+        if key != self._orders_seen:
+            self._orders_seen = key
+            self._marker_src = self.orders.markers()
+            self._update_markers()
+            self._update_lines()
+        if self.orders.denied:
+            ev = self.orders.denied[-1]
+            self.orders.denied.clear()
+            self.show_status(f"Modify denied [{ev.reason}]: {ev.message}", error=True)
+
+    def _set_base(self, bars: Bars, base_tf: int) -> None:
+        self.base, self.base_tf = bars, base_tf
+        if not self.tf or self.tf < base_tf or self.tf % base_tf:
+            self.tf = base_tf
+        self._sync_tf_box()
+        self._rebuild_display(keep_view=False)
+
+    def set_timeframe(self, timeframe: str | int) -> None:
+        """Show bars of ``timeframe`` ("5m", "1h"... or ms) resampled from the base bars."""
+        ms = TIMEFRAMES_MS.get(timeframe, 0) if isinstance(timeframe, str) else int(timeframe)
+        if not ms or ms == self.tf:
+            self._sync_tf_box()
+            return
+        if ms < self.base_tf or ms % self.base_tf:
+            self.show_status(f"{tf_label(ms)} cannot be built from {tf_label(self.base_tf)} bars", error=True)
+            self._sync_tf_box()
+            return
+        self.tf = ms
+        self._sync_tf_box()
+        if self.base is not None:
+            self._rebuild_display(keep_view=True)
+        self.stateChanged.emit()
+
+    def _sync_tf_box(self) -> None:
+        label = tf_label(self.tf)
+        self.tf_box.blockSignals(True)
+        if self.tf_box.findText(label) < 0:
+            self.tf_box.addItem(label)
+        self.tf_box.setCurrentText(label)
+        self.tf_box.blockSignals(False)
+
+    def _rebuild_display(self, keep_view: bool) -> None:
+        center_ts = None
+        if keep_view and self.series is not None and self.series.n and not self._follow:
+            c = int(min(max((self._x[0] + self._x[1]) / 2, 0), self.series.n - 1))
+            center_ts, span_ms = int(self.series.bars.ts[c]), (self._x[1] - self._x[0]) * self.series.timeframe_ms
+        self.generation += 1
+        if self.tf == self.base_tf:
+            self.resampler, bars = None, self.base
+        else:
+            self.resampler = Resampler(self.base, self.tf)
+            bars = self.resampler.bars
+        self.series = ChartSeries(bars, self.tf)
+        self.view.time_ticks.data_version += 1
+        for ind in self.indicators:
+            ind.ready = False
+            self._compute(ind)
+        n = self.series.n
+        if center_ts is not None:
+            c = int(self.series.index_of(center_ts))
+            half = max(span_ms / self.tf / 2, 10)
+            self._x = (c - half, c + half)
+        else:
+            self._follow = True
+            x1 = n - 0.5 + RIGHT_MARGIN
+            self._x = (max(x1 - DEFAULT_VISIBLE, -1.5), x1)  # a short history fills the view
+        self._update_markers()
+        self._layout()
+
+    def _base_changed(self, start: int, n_before: int) -> None:
+        """Base bars from ``start`` on changed; the display series had ``n_before`` bars before."""
+        s = self.series
+        dstart = self.resampler.base_changed(start) if self.resampler else start
+        s.changed(dstart)
+        for ind in self.indicators:
+            if ind.ready and ind.generation == self.generation:
+                ind.update(s.bars, dstart)
+        grew = s.n - n_before
+        if grew:
+            self.view.time_ticks.data_version += 1
+            src = self._marker_src  # markers after the old last bar's open now fall in a new bar
+            if src is not None and len(src[0]) and n_before and src[0].max() >= s.bars.ts[n_before - 1]:
+                self._update_markers()
+        self._layout(tail_only=True, appended=grew if self._follow else 0, grew=grew)

@@ -1,0 +1,104 @@
+"""Our orders on the chart: the last-price, order and position lines and their tags, fill and order markers, and a
+dragged order line sent as a move through the risk gate (a part of ``ChartWidget``)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt
+
+from app.widgets.chart.axes import Tag
+from app.widgets.chart.layers import DOWN, UP
+from app.widgets.chart.overlays import PriceLine
+from app.widgets.chart.view import Pane
+
+
+class ChartOrderLines:
+    """Price lines, tags and markers of our orders and position; dragging or cancelling an order line."""
+
+    def _update_last(self) -> None:
+        s = self.series
+        if s is None or s.n == 0:
+            return
+        b = s.bars
+        close, open_ = float(b.col("close")[-1]), float(b.col("open")[-1])
+        up = close >= open_
+        self._last_line = PriceLine(close, UP if up else DOWN, "", Qt.PenStyle.DotLine)
+        self._update_lines()
+
+    def _update_lines(self) -> None:
+        lines: list[PriceLine] = []
+        if self.orders is not None and self.series is not None:
+            lines = self.orders.lines(self.decimals)
+        last = getattr(self, "_last_line", None)
+        f = self._yfun
+        shown = []
+        for ln in lines + ([last] if last is not None else []):
+            v = float(f(np.float64(ln.value)))
+            shown.append(PriceLine(v, ln.color, ln.label, ln.style, ln.order_id))
+        self.lines.set_lines(shown)
+        tags = [Tag(ln.value, self._fmt_view(ln.value), ln.color) for ln in shown]
+        hover = [t for t in self.price.scale.tags if t.crosshair]
+        self._set_tags(self.price, tags + hover)
+
+    def _set_tags(self, pane: Pane | None, tags: list[Tag]) -> None:
+        """Price tags of ``pane`` (None: time tags); repaints only where tags appear or disappear."""
+        scale = pane.scale if pane is not None else self.view.time_scale
+        old = {(t.value, t.text) for t in scale.tags}
+        if old == {(t.value, t.text) for t in tags}:
+            return
+        scale.tags = tags
+        if pane is None:
+            self.view.dirty(self.view.time_rect.toAlignedRect())
+            return
+        for value, _text in old ^ {(t.value, t.text) for t in tags}:
+            pane.repaint_scale(pane.scale.tag_rect(pane.scale_rect, pane.y0, pane.y1, value))
+
+    def _update_markers(self) -> None:
+        src = self._marker_src
+        if src is None or self.series is None or len(src[0]) == 0:
+            self.markers.set_markers(np.empty(0, dtype=np.int64), np.empty(0), np.empty(0, dtype=np.int8))
+            return
+        ts, price, kind = src
+        idx = np.asarray(self.series.index_of(ts), dtype=np.int64)
+        ok = idx >= 0
+        self.markers.set_markers(idx[ok], price[ok], kind[ok])
+
+    def set_markers(self, ts_ms: Any, prices: Any, kinds: Any) -> None:
+        """Markers at times/prices (kinds: 0 buy fill, 1 sell fill, 2 buy order, 3 sell order)."""
+        self._marker_src = (np.asarray(ts_ms, dtype=np.int64), np.asarray(prices, dtype=np.float64),
+                            np.asarray(kinds, dtype=np.int8))
+        self._update_markers()
+
+    def _on_line_dragged(self, order_id: str, view_value: float) -> None:
+        if self.kernel is None:
+            return
+        from app.widgets.chart.orders import replace_order
+
+        inst = self.kernel.instruments[self.symbol]
+        price = inst.round_price(10.0 ** view_value if self.log_scale else view_value)
+        order = self.kernel.execution.orders.get(order_id)
+        if order is None or order.price is None or abs(price - order.price) < inst.tick_size / 2:
+            self._orders_seen = None
+            return
+        new_id = self.kernel.new_order_id()
+        self.orders.mine.add(new_id)
+        text = (f"Moved {order.side.value} {order.leaves_qty:g} to {price:.{self.decimals}f} "
+                f"(cancel {order_id}, new {new_id})")
+        if replace_order(self.kernel, order_id, price, new_id=new_id) is None:
+            self.show_status(f"{order_id} is no longer working", error=True)
+        elif not self.orders.denied:  # a denial (synchronous) is shown by refresh
+            self.show_status(text)
+        self._orders_seen = None
+        self.refresh()
+
+    def _on_line_cancel(self, order_id: str) -> None:
+        from app.engine.core.messages import CancelOrder
+
+        self.kernel.bus.publish(CancelOrder(order_id, "manual", ts=self.kernel.clock.now_ms()))
+        self.show_status(f"Cancel {order_id} sent")
+
+    def show_status(self, text: str, error: bool = False) -> None:
+        self.status_text = text
+        self.status.setText(text)
+        self.status.setStyleSheet("color: #f85149;" if error else "color: #8b949e;")
