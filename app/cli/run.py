@@ -255,12 +255,7 @@ def _plan(profile: Path, opts: _Options) -> _Plan:
         venue = manager.add_ccxt(cfg, creds)
         recorder = getattr(runtime, "recorder", None)
         if recorder is not None:
-            prev = venue._on_instruments
-
-            def also_record(insts, prev=prev):
-                prev(insts)
-                recorder.add_instruments(insts)
-            venue._on_instruments = also_record
+            venue.instrument_listeners.append(recorder.add_instruments)
 
         def on_proposal(p: ReconciliationProposed) -> None:
             _say(f"venue {p.venue}: the venue and the journal differ; trading there waits for your approval:")

@@ -287,7 +287,7 @@ class DockSteps:
         dock.refresh()
         sim = dock.row_of("sim")
         if sim is None:
-            raise StepFailed(f"the sim is not listed in the Venues dock ({dock._names})")
+            raise StepFailed(f"the sim is not listed in the Venues dock ({dock.names})")
         saved = [c.name for c in list_configs(self.kernel.profile)]
         click(dock.connect_button, "Connect…")
         dialogs = shown(ConnectDialog)

@@ -75,15 +75,9 @@ def run_self_test(profile: Path | None) -> int:
 def shutdown_backtest_workers(finished: bool) -> None:
     """The Backtest dialog's worker processes live for the session: end them now, not at interpreter exit;
     after a failure one may still be working, so they are terminated and the exit is prompt."""
-    from app.widgets.panels import backtest_dialog
+    from app.widgets.panels.backtest_dialog import shutdown_pool
 
-    pool, backtest_dialog._POOL = backtest_dialog._POOL, None
-    if pool is None:
-        return
-    if not finished:
-        for proc in list(getattr(pool, "_processes", {}).values()):  # no public way to stop a worker
-            proc.terminate()
-    pool.shutdown(wait=finished, cancel_futures=True)
+    shutdown_pool(finished)
 
 
 class SelfTest:

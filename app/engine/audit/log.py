@@ -82,7 +82,7 @@ class AuditLog:
         which needs them dropped) are re-created, and the next start-up check (``audit_start``) is told to
         walk the whole trail, not just its new records, and to say the triggers had been dropped."""
         self.conn = conn
-        self._now_ms, self._mono_ns = clock.now_ms, clock.monotonic_ns
+        self.now_ms, self._mono_ns = clock.now_ms, clock.monotonic_ns
         self._cp_seq: dict[Path, int] = {}
         self._seq, self._head, self._head_b = 0, GENESIS, GENESIS.encode()
         self.rearmed: tuple[str, ...] = ()
@@ -185,7 +185,7 @@ class AuditLog:
         for attempt in range(3):
             rows, seq, head = [], self._seq, self._head
             head_b = head.encode()
-            now_ms, mono_ns = self._now_ms, self._mono_ns
+            now_ms, mono_ns = self.now_ms, self._mono_ns
             for kind, actor, text in encoded:
                 seq += 1
                 ts, mono = now_ms(), mono_ns()
@@ -210,7 +210,7 @@ class AuditLog:
     def _insert(self, kind: str, actor: str, text: str) -> int:
         kind_b, actor_b, text_b = kind.encode(), actor.encode(), text.encode()
         for attempt in range(3):
-            seq, ts, mono = self._seq + 1, self._now_ms(), self._mono_ns()
+            seq, ts, mono = self._seq + 1, self.now_ms(), self._mono_ns()
             digest = chain_hash(self._head_b, seq, ts, mono, kind_b, actor_b, text_b)
             try:
                 self.conn.execute(_INSERT, (seq, ts, mono, kind, actor, text, self._head, digest))
@@ -236,7 +236,7 @@ class AuditLog:
         if not self.profile_id:
             raise AuditError("this audit trail has no readable genesis record (profile id): cannot sign it")
         self._confirm_head()
-        return Checkpoint.sign(self.profile_id, self._seq, self._head, self._now_ms(), key).write(Path(path))
+        return Checkpoint.sign(self.profile_id, self._seq, self._head, self.now_ms(), key).write(Path(path))
 
     def maybe_checkpoint(self, every_n_records: int, directory: Path, key: bytes) -> Checkpoint | None:
         """Export a checkpoint into ``directory`` once ``every_n_records`` records were appended since the

@@ -54,7 +54,7 @@ def check_at_start(audit: AuditLog, bus: Any = None) -> list[Alert]:
         message = f"the audit trail could not be read to verify it ({exc})."
     message += f" Investigate with `kestrel audit verify --profile {_profile(conn)}`; keep the file as it is."
     log.critical("%s: %s", TITLE, message)
-    alert = Alert("critical", TITLE, message, audit._now_ms(), {"source": "audit"})
+    alert = Alert("critical", TITLE, message, audit.now_ms(), {"source": "audit"})
     if bus is not None:
         bus.publish(alert)
     return [alert]
@@ -93,7 +93,7 @@ def _mark(conn: sqlite3.Connection) -> tuple[int, str, bool] | None:
 def _set_mark(conn: sqlite3.Connection, seq: int, digest: str, audit: AuditLog) -> None:
     try:
         conn.execute("INSERT OR REPLACE INTO audit_verified(id, seq, hash, ts_utc_ms, walk_all) VALUES (1, ?, ?, ?, 0)",
-                     (seq, digest, audit._now_ms()))
+                     (seq, digest, audit.now_ms()))
     except sqlite3.Error as exc:  # the next start walks more records; nothing else is lost
         log.warning("audit: could not record the verified position (seq %d): %s", seq, exc)
 

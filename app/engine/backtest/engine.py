@@ -229,7 +229,7 @@ class Backtest:
         close_ts = np.minimum(b.ts + tf, np.r_[b.ts[1:], b.ts[-1] + tf]).tolist()
         rows = zip(b.ts.tolist(), b.open.tolist(), b.high.tolist(), b.low.tolist(), b.close.tolist(),
                    b.volume.tolist(), close_ts)
-        failed = host._call_failed
+        failed = host.call_failed
         on_tick, on_bar = strategy.on_tick, strategy.on_bar
         running = StrategyStatus.RUNNING
         buy = Side.BUY
@@ -240,7 +240,7 @@ class Backtest:
         others: list[Any] = []  # any other indicator: fed through its ``feed(bar)``
         day_ends = venue.day_ends  # A-shares only
         for i, (ts, o, h, l, c, v, cts) in enumerate(rows):
-            clock._ms = ts  # strictly increasing, checked when the data was loaded
+            clock.ms = ts  # strictly increasing, checked when the data was loaded
             host.index = i
             if venue.pending:  # a fill can stop the strategy (on_fill raised, a risk halt): check after each
                 venue.at_open(o, ts)
@@ -262,7 +262,7 @@ class Backtest:
                 venue.in_range(h, l, ts, ts)
                 if runner.status is not running:
                     break
-            clock._ms = cts
+            clock.ms = cts
             host.price = c
             if day_ends is not None and day_ends[i]:
                 venue.day_ended(i, c)
@@ -294,7 +294,7 @@ class Backtest:
             ts, p = ts_l[i], p_l[i]
             bucket = ts - ts % tf
             if cur is not None and bucket != cur[0]:
-                clock._ms = max(clock._ms, min(cur[0] + tf, ts))
+                clock.ms = max(clock.ms, min(cur[0] + tf, ts))
                 host.index, host.closing = i, True
                 host.price = cur[4]
                 host.feed_bar(runner, _make_bar(symbol, tf, *cur, True))
@@ -302,7 +302,7 @@ class Backtest:
                 cur = None
                 if runner.status is not StrategyStatus.RUNNING:
                     return
-            clock._ms = max(clock._ms, ts)
+            clock.ms = max(clock.ms, ts)
             host.index = i
             if venue.pending:
                 venue.at_open(p, ts)
@@ -324,7 +324,7 @@ class Backtest:
             if runner.status is not StrategyStatus.RUNNING:
                 return
         if cur is not None:
-            clock._ms = max(clock._ms, cur[0] + tf)
+            clock.ms = max(clock.ms, cur[0] + tf)
             host.index, host.closing = len(ts_l), True
             host.price = cur[4]
             host.feed_bar(runner, _make_bar(symbol, tf, *cur, True))

@@ -55,11 +55,11 @@ class ScratchStore(Store):
     def _write(self) -> None:
         conn = self.conn
         if self._new_orders:
-            conn.executemany(store_sql._INSERT_ORDER, self._new_orders)
+            conn.executemany(store_sql.INSERT_ORDER, self._new_orders)
             self._new_orders.clear()
         if self._fill_rows:
-            conn.executemany(store_sql._INSERT_FILL, self._fill_rows)
+            conn.executemany(store_sql.INSERT_FILL, self._fill_rows)
             self._fill_rows.clear()
         if self._updates:
-            conn.executemany(store_sql._UPDATE_ORDER, self._updates.values())
+            conn.executemany(store_sql.UPDATE_ORDER, self._updates.values())
             self._updates.clear()

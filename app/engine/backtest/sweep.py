@@ -163,9 +163,9 @@ class PluginRef:
         from app.engine.strategy import plugins
 
         if self.source == "entry-point":
-            found = plugins._load_entry_points()
+            found = plugins.load_entry_points()
         else:
-            found = plugins._load_path(Path(self.origin), self.source)
+            found = plugins.load_path(Path(self.origin), self.source)
         for info in found:
             if info.name == self.name and info.ok:
                 return info.cls

@@ -22,22 +22,23 @@ class LiveClock:
 
 
 class SimClock:
-    """A clock that moves only when told to; both readings advance together."""
+    """A clock that moves only when told to; both readings advance together. ``ms`` is the time now; the
+    backtester writes it directly in its hot loop (always forward: its data was checked to be increasing)."""
 
     def __init__(self, start_ms: int = 1_700_000_000_000) -> None:
-        self._ms = start_ms
+        self.ms = start_ms
         self._start = start_ms
 
     def now_ms(self) -> int:
-        return self._ms
+        return self.ms
 
     def monotonic_ns(self) -> int:
-        return (self._ms - self._start) * 1_000_000
+        return (self.ms - self._start) * 1_000_000
 
     def set_time(self, ms: int) -> None:
-        if ms < self._ms:
-            raise ValueError(f"simulated time cannot go backwards ({ms} < {self._ms})")
-        self._ms = ms
+        if ms < self.ms:
+            raise ValueError(f"simulated time cannot go backwards ({ms} < {self.ms})")
+        self.ms = ms
 
     def advance(self, ms: int) -> None:
-        self.set_time(self._ms + ms)
+        self.set_time(self.ms + ms)

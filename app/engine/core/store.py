@@ -46,10 +46,10 @@ ORDER_COLUMNS = ("client_order_id", "symbol", "venue", "side", "order_type", "qu
                  "status", "filled_qty", "avg_price", "venue_order_id", "reason", "created_ts", "updated_ts")
 FILL_COLUMNS = ("venue", "trade_id", "client_order_id", "symbol", "side", "price", "quantity", "fee",
                 "fee_currency", "liquidity", "ts")
-_INSERT_ORDER = f"INSERT INTO orders({', '.join(ORDER_COLUMNS)}) VALUES ({', '.join('?' * len(ORDER_COLUMNS))})"
-_INSERT_FILL = (f"INSERT OR IGNORE INTO fills({', '.join(FILL_COLUMNS)}) "
+INSERT_ORDER = f"INSERT INTO orders({', '.join(ORDER_COLUMNS)}) VALUES ({', '.join('?' * len(ORDER_COLUMNS))})"
+INSERT_FILL = (f"INSERT OR IGNORE INTO fills({', '.join(FILL_COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(FILL_COLUMNS))})")
-_UPDATE_ORDER = ("UPDATE orders SET status=?, filled_qty=?, avg_price=?, "
+UPDATE_ORDER = ("UPDATE orders SET status=?, filled_qty=?, avg_price=?, "
                  "venue_order_id=COALESCE(?, venue_order_id), reason=?, updated_ts=? WHERE client_order_id=?")
 
 
@@ -277,10 +277,10 @@ class Store:
         conn.execute("BEGIN IMMEDIATE")
         try:
             if self._new_orders:
-                conn.executemany(_INSERT_ORDER, self._new_orders)
-            fresh = [conn.execute(_INSERT_FILL, row).rowcount == 1 for row in fills]
+                conn.executemany(INSERT_ORDER, self._new_orders)
+            fresh = [conn.execute(INSERT_FILL, row).rowcount == 1 for row in fills]
             if self._updates:
-                conn.executemany(_UPDATE_ORDER, self._updates.values())
+                conn.executemany(UPDATE_ORDER, self._updates.values())
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -304,7 +304,7 @@ class Store:
     # --------------------------------------------------------------------------------------------- fills
     def record_fill(self, row: dict[str, Any]) -> bool:
         """Insert one fill now (autocommit); False if (venue, trade_id) is already recorded."""
-        return self.conn.execute(_INSERT_FILL, tuple(row[c] for c in FILL_COLUMNS)).rowcount == 1
+        return self.conn.execute(INSERT_FILL, tuple(row[c] for c in FILL_COLUMNS)).rowcount == 1
 
     def fill_totals(self, client_order_ids: list[str]) -> dict[str, tuple[float, float, float]]:
         """(quantity, quantity * price, fee) summed over the recorded fills of each order."""

@@ -103,7 +103,7 @@ class StrategyHost:
             raise ValueError(f"instance name {instance!r}: use letters, digits, '_' and '-' only")
         runner = Runner(instance, getattr(cls, "name", "") or cls.__name__, cls, validate_params(cls, params))
         self.runners[instance] = runner
-        self._touch(runner)
+        self.touch(runner)
         return runner
 
     def remove(self, instance: str) -> None:
@@ -130,7 +130,7 @@ class StrategyHost:
         if not self._call(runner, strategy.on_start):
             return False
         log.info("strategy %s started (%s %s)", instance, runner.plugin, runner.params)
-        self._touch(runner)
+        self.touch(runner)
         return True
 
     def stop(self, instance: str, reason: str = "stopped") -> dict[str, Any]:
@@ -145,7 +145,7 @@ class StrategyHost:
             self.bus.publish(CancelAllOrders(actor="strategy-manager", strategy=instance, ts=self.clock.now_ms()))
             log.info("strategy %s stopped: %s", instance, reason)
         self._reindex()
-        self._touch(runner)
+        self.touch(runner)
         return state
 
     def _instantiate(self, runner: Runner) -> Strategy | None:
@@ -169,7 +169,7 @@ class StrategyHost:
             fn(*args)
             return True
         except BaseException as exc:  # noqa: BLE001 - includes the watchdog's StrategyFault
-            self._call_failed(runner, fn, exc, fault_on_error)
+            self.call_failed(runner, fn, exc, fault_on_error)
             return False
 
     #: Does ``sys.exit()`` or ``KeyboardInterrupt`` in plugin code fault only that strategy? The live host:
@@ -177,7 +177,7 @@ class StrategyHost:
     #: a shell: no, Ctrl+C stops the run.
     contains_exits = False
 
-    def _call_failed(self, runner: Runner, fn: Callable[..., Any], exc: BaseException,
+    def call_failed(self, runner: Runner, fn: Callable[..., Any], exc: BaseException,
                      fault_on_error: bool = True) -> None:
         """What ``_call`` does when plugin code raised ``exc``. Hot loops (``feed_bar``, the backtester) guard
         the call with their own ``try`` and come here, which saves a Python call per guarded callback."""
@@ -202,9 +202,9 @@ class StrategyHost:
         self.bus.publish(Alert("warning", f"Strategy {runner.instance} faulted",
                                f"{reason}. Its orders were canceled; the terminal and other strategies go on. "
                                f"Fix the plugin and press Reload, or Start to try again.", self.clock.now_ms()))
-        self._touch(runner)
+        self.touch(runner)
 
-    def _touch(self, runner: Runner) -> None:
+    def touch(self, runner: Runner) -> None:
         runner.version += 1
         self.version += 1
 
@@ -227,7 +227,7 @@ class StrategyHost:
         try:
             strategy.on_bar(bar)
         except BaseException as exc:  # noqa: BLE001 - the guard of ``_call``, inlined (hot path)
-            self._call_failed(runner, strategy.on_bar, exc)
+            self.call_failed(runner, strategy.on_bar, exc)
 
     def on_bar(self, bar: Bar) -> None:
         if not bar.closed:
@@ -307,7 +307,7 @@ class StrategyHost:
         if runner is not None:
             runner.denials += 1
             runner.log_lines.append(f"W denied {event.client_order_id}: {event.reason} {event.message}")
-            self._touch(runner)
+            self.touch(runner)
             if runner.status is StrategyStatus.RUNNING:
                 self._call(runner, runner.strategy.on_order, event)
 
@@ -322,7 +322,7 @@ class StrategyHost:
         book.fees += fill.fee
         book.realized_pnl -= fill.fee
         runner.fills += 1
-        self._touch(runner)
+        self.touch(runner)
         if runner.status is StrategyStatus.RUNNING:
             self._call(runner, runner.strategy.on_fill, fill)
 
@@ -366,7 +366,7 @@ class StrategyHost:
         handle = (self.models or ModelSource()).handle(ref)
         runner = self.runners[instance]
         runner.models.append(handle)
-        self._touch(runner)
+        self.touch(runner)
         return handle
 
     def history(self, symbol: str, bars: int) -> list[Bar]:
@@ -420,7 +420,7 @@ class StrategyHost:
         cid = self.new_order_id()
         self._instance_of[cid] = instance
         runner.orders_sent += 1
-        self._touch(runner)
+        self.touch(runner)
         self.bus.publish(SubmitOrder(cid, symbol, inst.venue if inst else "", side,
                                      OrderType.MARKET if price is None else OrderType.LIMIT, quantity, price,
                                      runner.actor, ts=self.clock.now_ms()))

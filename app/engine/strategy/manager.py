@@ -86,7 +86,7 @@ class _WatchedHost(StrategyHost):
                 fn(*args)
             return True
         except BaseException as exc:  # noqa: BLE001 - the watchdog's StrategyFault, sys.exit() included
-            self._call_failed(runner, fn, exc, fault_on_error)
+            self.call_failed(runner, fn, exc, fault_on_error)
             return False
 
     def feed_bar(self, runner: Runner, bar: Bar) -> None:
@@ -94,7 +94,7 @@ class _WatchedHost(StrategyHost):
             with self._watched(runner, "on_bar"):
                 super().feed_bar(runner, bar)
         except StrategyFault as exc:  # in an indicator update or just after on_bar returned
-            self._call_failed(runner, runner.strategy.on_bar, exc)
+            self.call_failed(runner, runner.strategy.on_bar, exc)
 
     def _instantiate(self, runner: Runner):
         try:
@@ -304,7 +304,7 @@ class StrategyManager:
         if runner.status is StrategyStatus.RUNNING:
             raise ValueError(f"stop {instance} before changing its parameters")
         runner.params = validate_params(runner.cls, {**runner.params, **params})
-        self.host._touch(runner)
+        self.host.touch(runner)
         self._save_instances()
         return runner.params
 
@@ -316,7 +316,7 @@ class StrategyManager:
             refusal = self.start_refusal(instance)
             if refusal:
                 runner.reason = f"not started: {refusal}"
-                self.host._touch(runner)
+                self.host.touch(runner)
                 log.warning("strategy %s %s", instance, runner.reason)
                 return False
         state = self.store.get_setting(f"strategy_state.{instance}", {})

@@ -116,7 +116,7 @@ def strategies_in(module: ModuleType) -> list[type]:
             and obj.__module__ == module.__name__ and getattr(obj, "name", "")]
 
 
-def _load_path(path: Path, source: str) -> list[PluginInfo]:
+def load_path(path: Path, source: str) -> list[PluginInfo]:
     try:
         mtime = _mtime(path)
     except OSError as exc:
@@ -136,7 +136,7 @@ def _load_path(path: Path, source: str) -> list[PluginInfo]:
             for cls in found]
 
 
-def _load_entry_points() -> list[PluginInfo]:
+def load_entry_points() -> list[PluginInfo]:
     out: list[PluginInfo] = []
     try:
         eps = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
@@ -174,12 +174,12 @@ def discover(profile: Path | None = None, bundled: Path | None = BUNDLED_DIR,
     found: list[PluginInfo] = []
     if bundled is not None:
         for path in plugin_files(bundled):
-            found += _load_path(path, "bundled")
+            found += load_path(path, "bundled")
     if profile is not None:
         for path in plugin_files(Path(profile) / "plugins"):
-            found += _load_path(path, "user")
+            found += load_path(path, "user")
     if entry_points:
-        found += _load_entry_points()
+        found += load_entry_points()
     seen: dict[str, PluginInfo] = {}
     for info in found:
         if info.ok:
@@ -198,7 +198,7 @@ def reload(info: PluginInfo) -> PluginInfo:
     """Load ``info``'s file again; the result carries the new class or the new error."""
     if info.source == "entry-point":
         return info
-    for fresh in _load_path(Path(info.origin), info.source):
+    for fresh in load_path(Path(info.origin), info.source):
         if fresh.name == info.name or not fresh.ok:
             return fresh
     return PluginInfo(info.name, info.source, info.origin, mtime=info.mtime,

@@ -26,6 +26,19 @@ def pool() -> ProcessPoolExecutor:
     return _POOL
 
 
+def shutdown_pool(finished: bool) -> None:
+    """End the session's worker processes now, not at interpreter exit; after a failure one may still be
+    working, so they are terminated and the exit is prompt."""
+    global _POOL
+    executor, _POOL = _POOL, None
+    if executor is None:
+        return
+    if not finished:
+        for proc in list(getattr(executor, "_processes", {}).values()):  # no public way to stop a worker
+            proc.terminate()
+    executor.shutdown(wait=finished, cancel_futures=True)
+
+
 class BacktestDialog(QDialog):
     def __init__(self, manager, plugin: str, params: dict, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -51,7 +51,7 @@ class VenuesWidget(QWidget):
         self._seen: tuple[int, int] | None = None
         self._configs: dict[str, CcxtVenueConfig] = {}
         self._configs_version = 0
-        self._names: list[str] = []
+        self.names: list[str] = []
         self._selected = ""
         self._tasks: set[asyncio.Future] = set()
         self._shown_proposals: set[int] = set()
@@ -89,7 +89,7 @@ class VenuesWidget(QWidget):
         layout.addWidget(self.message)
         layout.addWidget(self.venues, 1)
         layout.addWidget(tabs, 2)
-        self.venues.cellDoubleClicked.connect(lambda row, _c: self._edit(self._names[row]))
+        self.venues.cellDoubleClicked.connect(lambda row, _c: self._edit(self.names[row]))
         self.venues.itemSelectionChanged.connect(self._selection_changed)
         self.reload_configs()
 
@@ -107,18 +107,18 @@ class VenuesWidget(QWidget):
 
     def selected(self) -> str | None:
         rows = self.venues.selectionModel().selectedRows()
-        return self._names[rows[0].row()] if rows and rows[0].row() < len(self._names) else None
+        return self.names[rows[0].row()] if rows and rows[0].row() < len(self.names) else None
 
     def select(self, venue: str) -> None:
         self.refresh()
-        if venue in self._names:
-            self.venues.selectRow(self._names.index(venue))
+        if venue in self.names:
+            self.venues.selectRow(self.names.index(venue))
 
     def row_of(self, venue: str) -> tuple[str, str] | None:
         """(state, detail) shown for ``venue``, or None when it is not listed."""
-        if venue not in self._names:
+        if venue not in self.names:
             return None
-        r = self._names.index(venue)
+        r = self.names.index(venue)
         return self.venues.item(r, 1).text(), self.venues.item(r, 2).text()
 
     def _status(self, venue: str):
@@ -294,8 +294,8 @@ class VenuesWidget(QWidget):
         self._seen = version
         cfgs = self._configs
         names = sorted({SIM, *b.venues, *self._kernel.venue_status, *cfgs}, key=lambda n: (n != SIM, n))
-        if names != self._names:
-            self._names = names
+        if names != self.names:
+            self.names = names
             self.venues.setRowCount(len(names))
         for i, name in enumerate(names):
             status, cfg = self._status(name), cfgs.get(name)

@@ -76,6 +76,10 @@ class CcxtFeed:
         self.mode = "poll"
 
     # ------------------------------------------------------------------------------------------ lifecycle
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks)
+
     def start(self, symbols: list[str]) -> None:
         ex = self.v.exchange
         has = getattr(ex, "has", {}) or {}

@@ -113,7 +113,10 @@ class CcxtVenue:
         self.journal = journal
         self.approval = approval  # "ask": a person approves differences; "auto": applied at once
         self._now = now_ms or (lambda: int(time.time() * 1000))
-        self._on_instruments = on_instruments
+        #: called with the venue's instruments each time its markets load (the manager adds them to the kernel;
+        #: a recorder adds its own)
+        self.instrument_listeners: list[Callable[[list[Instrument]], None]] = [on_instruments] if on_instruments \
+            else []
         self.exchange: Any = None
         self.state = DISCONNECTED
         self.state_detail = "not started"
@@ -408,7 +411,7 @@ class CcxtVenue:
         await self.rest(ex.load_markets, True)
         await self._sync_time(force=True)
         self._load_instruments()
-        if not self.feed._tasks:
+        if not self.feed.running:
             self.feed.start(list(self._instruments))
         self.stats["connects"] += 1
         if not self._credentials:
@@ -470,8 +473,8 @@ class CcxtVenue:
                                   maker_fee=float(m.get("maker") or 0.001),
                                   taker_fee=float(m.get("taker") or 0.001))
         self._instruments = out
-        if self._on_instruments is not None:
-            self._on_instruments(list(out.values()))
+        for listener in self.instrument_listeners:
+            listener(list(out.values()))
 
     async def _fetch_view(self) -> VenueView:
         ex = self.exchange
