@@ -250,7 +250,7 @@ class Backtest:
                 host.price = o
                 try:
                     on_tick(make_tick(symbol, o, 0.0, buy, f"open-{i}", ts))
-                except BaseException as exc:  # noqa: BLE001 - StrategyHost._call's guard, inlined
+                except BaseException as exc:  # noqa: BLE001 - StrategyHost.call_plugin's guard, inlined
                     failed(runner, on_tick, exc)
                 if runner.status is not running:
                     break
@@ -279,7 +279,7 @@ class Backtest:
                 ind.value = ind.feed(bar)
             try:
                 on_bar(bar)
-            except BaseException as exc:  # noqa: BLE001 - StrategyHost._call's guard, inlined
+            except BaseException as exc:  # noqa: BLE001 - StrategyHost.call_plugin's guard, inlined
                 failed(runner, on_bar, exc)
             if runner.status is not running:
                 break
@@ -320,7 +320,7 @@ class Backtest:
             host.price = p
             if venue.day_ends is not None and venue.day_ends[i]:
                 venue.day_ended(i, p)
-            host._call(runner, strategy.on_tick, _make_tick(symbol, p, s_l[i], Side.BUY, f"t{i}", ts))
+            host.call_plugin(runner, strategy.on_tick, _make_tick(symbol, p, s_l[i], Side.BUY, f"t{i}", ts))
             if runner.status is not StrategyStatus.RUNNING:
                 return
         if cur is not None:

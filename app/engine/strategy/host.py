@@ -2,7 +2,7 @@
 
 INSTANCES   a ``Runner`` per running strategy instance: the plugin object, its parameters, status
             (STOPPED / RUNNING / FAULTED), its own position book, orders and log lines
-GUARD       every call into plugin code goes through ``_call``: an exception moves that instance to
+GUARD       every call into plugin code goes through ``call_plugin``: an exception moves that instance to
             FAULTED, cancels its orders through the OMS and raises an alert; nothing else is affected
 ORDERS      ``submit`` publishes a ``SubmitOrder`` with actor ``strategy:<instance>``: the RiskEngine is
             the only way out. Order events are routed back by the order's actor
@@ -127,7 +127,7 @@ class StrategyHost:
         runner.symbols = {runner.symbol} if runner.symbol else set()
         runner.status, runner.reason = StrategyStatus.RUNNING, ""
         self._reindex()
-        if not self._call(runner, strategy.on_start):
+        if not self.call_plugin(runner, strategy.on_start):
             return False
         log.info("strategy %s started (%s %s)", instance, runner.plugin, runner.params)
         self.touch(runner)
@@ -139,7 +139,7 @@ class StrategyHost:
         state: dict[str, Any] = {}
         if runner.status is StrategyStatus.RUNNING and runner.strategy is not None:
             runner.status = StrategyStatus.STOPPED  # first: on_stop cannot send more orders
-            self._call(runner, runner.strategy.on_stop, fault_on_error=False)
+            self.call_plugin(runner, runner.strategy.on_stop, fault_on_error=False)
             state = self._state_of(runner)
             runner.reason = reason
             self.bus.publish(CancelAllOrders(actor="strategy-manager", strategy=instance, ts=self.clock.now_ms()))
@@ -164,7 +164,7 @@ class StrategyHost:
         return dict(state) if isinstance(state, dict) else {}
 
     # ------------------------------------------------------------------------------------------- guard
-    def _call(self, runner: Runner, fn: Callable[..., Any], *args: Any, fault_on_error: bool = True) -> bool:
+    def call_plugin(self, runner: Runner, fn: Callable[..., Any], *args: Any, fault_on_error: bool = True) -> bool:
         try:
             fn(*args)
             return True
@@ -179,7 +179,7 @@ class StrategyHost:
 
     def call_failed(self, runner: Runner, fn: Callable[..., Any], exc: BaseException,
                      fault_on_error: bool = True) -> None:
-        """What ``_call`` does when plugin code raised ``exc``. Hot loops (``feed_bar``, the backtester) guard
+        """What ``call_plugin`` does when plugin code raised ``exc``. Hot loops (``feed_bar``, the backtester) guard
         the call with their own ``try`` and come here, which saves a Python call per guarded callback."""
         if isinstance(exc, (KeyboardInterrupt, SystemExit)) and not self.contains_exits:
             raise exc
@@ -226,7 +226,7 @@ class StrategyHost:
             ind.value = ind.feed(bar)
         try:
             strategy.on_bar(bar)
-        except BaseException as exc:  # noqa: BLE001 - the guard of ``_call``, inlined (hot path)
+        except BaseException as exc:  # noqa: BLE001 - the guard of ``call_plugin``, inlined (hot path)
             self.call_failed(runner, strategy.on_bar, exc)
 
     def on_bar(self, bar: Bar) -> None:
@@ -255,7 +255,7 @@ class StrategyHost:
         try:
             for runner in runners:
                 if runner.status is StrategyStatus.RUNNING:
-                    self._call(runner, runner.strategy.on_tick, tick)
+                    self.call_plugin(runner, runner.strategy.on_tick, tick)
         finally:
             self._t0 = outer
 
@@ -268,7 +268,7 @@ class StrategyHost:
         try:
             for runner in runners:
                 if runner.status is StrategyStatus.RUNNING:
-                    self._call(runner, runner.strategy.on_book, book)
+                    self.call_plugin(runner, runner.strategy.on_book, book)
         finally:
             self._t0 = outer
 
@@ -276,7 +276,7 @@ class StrategyHost:
         for runner in list(self.runners.values()):
             if runner.status is StrategyStatus.RUNNING and runner.timer_s and now_ms >= runner.next_timer_ms:
                 runner.next_timer_ms = now_ms + int(runner.timer_s * 1000)
-                self._call(runner, runner.strategy.on_timer, now_ms)
+                self.call_plugin(runner, runner.strategy.on_timer, now_ms)
 
     # ---------------------------------------------------------------------------------------- events in
     def _runner_of_order(self, client_order_id: str) -> Runner | None:
@@ -296,7 +296,7 @@ class StrategyHost:
         if runner is not None:
             runner.version += 1
             if runner.status is StrategyStatus.RUNNING:
-                self._call(runner, runner.strategy.on_order, event)
+                self.call_plugin(runner, runner.strategy.on_order, event)
         if not event.status.is_working:
             self._instance_of.pop(event.client_order_id, None)
 
@@ -309,7 +309,7 @@ class StrategyHost:
             runner.log_lines.append(f"W denied {event.client_order_id}: {event.reason} {event.message}")
             self.touch(runner)
             if runner.status is StrategyStatus.RUNNING:
-                self._call(runner, runner.strategy.on_order, event)
+                self.call_plugin(runner, runner.strategy.on_order, event)
 
     def _on_fill(self, fill: OrderFilled) -> None:
         runner = self._runner_of_order(fill.client_order_id)
@@ -324,7 +324,7 @@ class StrategyHost:
         runner.fills += 1
         self.touch(runner)
         if runner.status is StrategyStatus.RUNNING:
-            self._call(runner, runner.strategy.on_fill, fill)
+            self.call_plugin(runner, runner.strategy.on_fill, fill)
 
     def _on_trading_state(self, event: TradingStateChanged) -> None:
         if event.state is not TradingState.HALTED:

@@ -53,7 +53,7 @@ class _InCall:
 
 
 class _WatchedHost(StrategyHost):
-    """The host with every call into plugin code registered for the watchdog: callbacks (``_call``), the
+    """The host with every call into plugin code registered for the watchdog: callbacks (``call_plugin``), the
     closed-bar path (``feed_bar``), constructors, and plugin imports (``watched_import``)."""
 
     watchdog_s = 2.0
@@ -80,7 +80,7 @@ class _WatchedHost(StrategyHost):
                 if token.fired:  # an interrupt may still be pending if the call ended just then
                     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.thread_id), None)
 
-    def _call(self, runner: Runner, fn: Callable[..., Any], *args: Any, fault_on_error: bool = True) -> bool:
+    def call_plugin(self, runner: Runner, fn: Callable[..., Any], *args: Any, fault_on_error: bool = True) -> bool:
         try:
             with self._watched(runner, getattr(fn, "__name__", "callback")):
                 fn(*args)
