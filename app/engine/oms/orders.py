@@ -8,22 +8,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from app.engine.core.messages import OrderStatus as S
-from app.engine.core.messages import OrderType, Side
+from app.engine.core.messages import OrderStatus, OrderType, Side
 
-_ALLOWED: dict[S, frozenset[S]] = {
-    S.INITIALIZED: frozenset({S.DENIED, S.SUBMITTED}),
-    S.SUBMITTED: frozenset({S.ACCEPTED, S.REJECTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED,
-                            S.PENDING_CANCEL, S.UNKNOWN}),
-    S.ACCEPTED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELED, S.UNKNOWN}),
-    S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELED, S.UNKNOWN}),
-    S.PENDING_CANCEL: frozenset({S.CANCELED, S.PARTIALLY_FILLED, S.FILLED, S.ACCEPTED, S.UNKNOWN,
-                                 S.PENDING_CANCEL}),
-    S.UNKNOWN: frozenset({S.ACCEPTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.REJECTED}),
-    S.DENIED: frozenset(),
-    S.FILLED: frozenset(),
-    S.CANCELED: frozenset(),
-    S.REJECTED: frozenset(),
+_ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.INITIALIZED: frozenset({OrderStatus.DENIED, OrderStatus.SUBMITTED}),
+    OrderStatus.SUBMITTED: frozenset({OrderStatus.ACCEPTED, OrderStatus.REJECTED,
+                                      OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCELED,
+                                      OrderStatus.PENDING_CANCEL, OrderStatus.UNKNOWN}),
+    OrderStatus.ACCEPTED: frozenset({OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED,
+                                     OrderStatus.PENDING_CANCEL, OrderStatus.CANCELED, OrderStatus.UNKNOWN}),
+    OrderStatus.PARTIALLY_FILLED: frozenset({OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED,
+                                             OrderStatus.PENDING_CANCEL, OrderStatus.CANCELED,
+                                             OrderStatus.UNKNOWN}),
+    OrderStatus.PENDING_CANCEL: frozenset({OrderStatus.CANCELED, OrderStatus.PARTIALLY_FILLED,
+                                           OrderStatus.FILLED, OrderStatus.ACCEPTED, OrderStatus.UNKNOWN,
+                                           OrderStatus.PENDING_CANCEL}),
+    OrderStatus.UNKNOWN: frozenset({OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED,
+                                    OrderStatus.CANCELED, OrderStatus.REJECTED}),
+    OrderStatus.DENIED: frozenset(),
+    OrderStatus.FILLED: frozenset(),
+    OrderStatus.CANCELED: frozenset(),
+    OrderStatus.REJECTED: frozenset(),
 }
 
 
@@ -41,7 +46,7 @@ class Order:
     quantity: float
     price: float | None
     actor: str
-    status: S = S.INITIALIZED
+    status: OrderStatus = OrderStatus.INITIALIZED
     filled_qty: float = 0.0
     avg_price: float = 0.0
     venue_order_id: str | None = None
@@ -49,7 +54,7 @@ class Order:
     created_ts: int = 0
     updated_ts: int = 0
     fees: float = 0.0
-    status_before_cancel: S | None = field(default=None, repr=False)
+    status_before_cancel: OrderStatus | None = field(default=None, repr=False)
     booked: tuple | None = field(default=None, repr=False, compare=False)  # see working.WorkingExposure
 
     @property
@@ -60,10 +65,10 @@ class Order:
     def is_working(self) -> bool:
         return self.status.is_working
 
-    def transition(self, new: S) -> None:
+    def transition(self, new: OrderStatus) -> None:
         if new not in _ALLOWED[self.status]:
             raise InvalidTransition(f"order {self.client_order_id}: {self.status.value} -> {new.value} is not allowed")
-        if new is S.PENDING_CANCEL and self.status is not S.PENDING_CANCEL:
+        if new is OrderStatus.PENDING_CANCEL and self.status is not OrderStatus.PENDING_CANCEL:
             self.status_before_cancel = self.status
         self.status = new
 
@@ -73,9 +78,9 @@ class Order:
         self.filled_qty = total
         self.fees += fee
         if self.filled_qty >= self.quantity - 1e-12:
-            self.transition(S.FILLED)
-        elif self.status is not S.PENDING_CANCEL:
-            self.transition(S.PARTIALLY_FILLED)
+            self.transition(OrderStatus.FILLED)
+        elif self.status is not OrderStatus.PENDING_CANCEL:
+            self.transition(OrderStatus.PARTIALLY_FILLED)
 
     def journal_row(self) -> tuple:
         """The row of the orders table, in ``store.ORDER_COLUMNS`` order. (``_value_`` is the enum's value
@@ -95,7 +100,7 @@ class Order:
     def from_row(cls, row: dict) -> "Order":
         return cls(client_order_id=row["client_order_id"], symbol=row["symbol"], venue=row["venue"],
                    side=Side(row["side"]), order_type=OrderType(row["order_type"]), quantity=row["quantity"],
-                   price=row["price"], actor=row["actor"], status=S(row["status"]),
+                   price=row["price"], actor=row["actor"], status=OrderStatus(row["status"]),
                    filled_qty=row["filled_qty"] or 0.0, avg_price=row["avg_price"] or 0.0,
                    venue_order_id=row["venue_order_id"], reason=row["reason"] or "",
                    created_ts=row["created_ts"] or 0, updated_ts=row["updated_ts"] or 0)

@@ -32,7 +32,7 @@ from app.engine.risk.limits import PEOPLE, change_limits, stored_limits
 from app.engine.risk.rates import NS, RateBook, strategy_of
 
 log = logging.getLogger("kestrel.risk")
-H, R, A = TradingState.HALTED, TradingState.REDUCING, TradingState.ACTIVE
+HALTED, REDUCING, ACTIVE = TradingState.HALTED, TradingState.REDUCING, TradingState.ACTIVE
 NO_STORM = {"TRADING_HALTED", "STRATEGY_HALTED"}  # refusals caused by a halt do not feed the reject storm
 
 
@@ -50,7 +50,7 @@ class RiskEngine:
         self._limits, limits_problem = stored_limits(store.get_setting("risk.limits"), limits)
         self._limits_problem = limits_problem
         self.checks = PreTradeChecks(self)
-        self.state, self.state_reason = A, ""
+        self.state, self.state_reason = ACTIVE, ""
         self._known: dict[str, RiskStateRecord] = {}  # the records as we last wrote or read them
         self.strategy_states: dict[str, tuple[TradingState, str]] = {}
         self.venue_states: dict[str, tuple[TradingState, str]] = {}
@@ -73,7 +73,7 @@ class RiskEngine:
         bus.subscribe(OrderFilled, self.on_fill)
         bus.subscribe(OrderRejected, self.on_reject)
         bus.subscribe(VenueStatus, self.on_venue_status)
-        if self.state is H:
+        if self.state is HALTED:
             log.warning("starting HALTED (%s): reset the kill switch to trade", self.state_reason)
         if limits_problem:
             log.critical(limits_problem)
@@ -144,20 +144,20 @@ class RiskEngine:
     def _check_states(self, cmd: SubmitOrder, name: str | None) -> Denial | None:
         flatten = cmd.reduce_only and cmd.actor == FLATTEN
         state = self.state
-        if state is H and not flatten:
+        if state is HALTED and not flatten:
             return Denial("TRADING_HALTED", f"Trading is HALTED ({self.state_reason}); no new orders until a "
                           f"person resets the kill switch.", limit="ACTIVE", observed="HALTED")
         st = self.strategy_states.get(name) if name else None
-        if st is not None and st[0] is H:
+        if st is not None and st[0] is HALTED:
             return Denial("STRATEGY_HALTED", f"Strategy {name} is HALTED ({st[1]}).", limit="ACTIVE",
                           observed="HALTED")
         venue = self.venue_states.get(cmd.venue)
-        reducing = state is R or (st is not None and st[0] is R) or (venue is not None and venue[0] is R)
+        reducing = state is REDUCING or (st is not None and st[0] is REDUCING) or (venue is not None and venue[0] is REDUCING)
         if (reducing or cmd.reduce_only) and not self.reduces(cmd):
             why = "; ".join(why for on, why in (
-                (state is R, "trading is REDUCING"),
-                (st is not None and st[0] is R, f"strategy {name} is REDUCING"),
-                (venue is not None and venue[0] is R, f"venue {cmd.venue} is REDUCING ({venue and venue[1]})"),
+                (state is REDUCING, "trading is REDUCING"),
+                (st is not None and st[0] is REDUCING, f"strategy {name} is REDUCING"),
+                (venue is not None and venue[0] is REDUCING, f"venue {cmd.venue} is REDUCING ({venue and venue[1]})"),
             ) if on) or "the order is reduce-only"
             return Denial("REDUCING_ONLY", f"Only orders that shrink the position are accepted: {why}.",
                           limit="reduce only", observed="would increase exposure")
@@ -171,14 +171,14 @@ class RiskEngine:
         adopted as it is, not written again (a record of ours would look like yet another outside change)."""
         previous = self.state
         if written is None:
-            self._persist("global", H, reason, actor)
+            self._persist("global", HALTED, reason, actor)
         else:
             self._known["global"] = written
-        self.state, self.state_reason = H, reason
+        self.state, self.state_reason = HALTED, reason
         self.version += 1
         log.critical("KILL SWITCH engaged by %s: %s", actor, reason)
         sent = self._cancel_for_kill(lambda o: True)  # before any subscriber (a slow plugin) can delay them
-        self.bus.publish(TradingStateChanged(H, previous, reason, actor, self.clock.now_ms()))
+        self.bus.publish(TradingStateChanged(HALTED, previous, reason, actor, self.clock.now_ms()))
         self._alarm("critical", "Trading HALTED", f"Kill switch engaged by {actor}: {reason}. Cancels sent for "
                     f"{len(sent)} working order(s). Reset it from the risk panel when it is safe.")
         return sent
@@ -186,16 +186,16 @@ class RiskEngine:
     def halt_strategy(self, name: str, reason: str, actor: str = "manual",
                       written: RiskStateRecord | None = None) -> list[str]:
         """K2: the same as ``halt``, limited to one strategy."""
-        previous = self.strategy_states.get(name, (A, ""))[0]
+        previous = self.strategy_states.get(name, (ACTIVE, ""))[0]
         if written is None:
-            self._persist(f"strategy:{name}", H, reason, actor)
+            self._persist(f"strategy:{name}", HALTED, reason, actor)
         else:
             self._known[written.scope] = written
-        self.strategy_states[name] = (H, reason)
+        self.strategy_states[name] = (HALTED, reason)
         self.version += 1
         log.critical("strategy %s HALTED by %s: %s", name, actor, reason)
         sent = self._cancel_for_kill(lambda o: o.actor == f"strategy:{name}")
-        self.bus.publish(TradingStateChanged(H, previous, reason, actor, self.clock.now_ms(), f"strategy:{name}"))
+        self.bus.publish(TradingStateChanged(HALTED, previous, reason, actor, self.clock.now_ms(), f"strategy:{name}"))
         self._alarm("critical", f"Strategy {name} HALTED", f"{reason} ({actor}); {len(sent)} order(s) canceled.")
         return sent
 
@@ -206,14 +206,14 @@ class RiskEngine:
         if actor not in PEOPLE:
             raise PermissionError(f"only a person can reset the kill switch, not {actor!r}")
         if scope == "global":
-            previous, self.state, self.state_reason = self.state, A, reason
+            previous, self.state, self.state_reason = self.state, ACTIVE, reason
         else:
-            previous = self.strategy_states.get(scope.split(":", 1)[1], (A, ""))[0]
-            self.strategy_states[scope.split(":", 1)[1]] = (A, reason)
-        self._persist(scope, A, reason, actor)
+            previous = self.strategy_states.get(scope.split(":", 1)[1], (ACTIVE, ""))[0]
+            self.strategy_states[scope.split(":", 1)[1]] = (ACTIVE, reason)
+        self._persist(scope, ACTIVE, reason, actor)
         self.version += 1
         log.warning("%s reset to ACTIVE by %s: %s", scope, actor, reason)
-        self.bus.publish(TradingStateChanged(A, previous, reason, actor, self.clock.now_ms(), scope))
+        self.bus.publish(TradingStateChanged(ACTIVE, previous, reason, actor, self.clock.now_ms(), scope))
 
     def applied_states(self) -> dict[str, tuple[str, int]]:
         """scope -> (state, ts of the record it came from), as this engine holds them (the heartbeat)."""
@@ -223,10 +223,10 @@ class RiskEngine:
 
     def start_refusal(self, name: str) -> str | None:
         """Why strategy ``name`` may not start now (a HALTED state, global or its own), or None."""
-        if self.state is H:
+        if self.state is HALTED:
             return f"trading is HALTED ({self.state_reason}); reset the kill switch first"
         st = self.strategy_states.get(name)
-        if st is not None and st[0] is H:
+        if st is not None and st[0] is HALTED:
             return f"strategy {name} is HALTED ({st[1]}); reset its kill switch first"
         return None
 
@@ -291,7 +291,7 @@ class RiskEngine:
         pos.realized_pnl -= fill.fee
         n = self.actor_limits(order.actor).rates.fills.add(self.clock.monotonic_ns())
         cap = self.limits.for_strategy(name, "max_fills_per_min")
-        if n > cap and self.strategy_states.get(name, (A,))[0] is not H:
+        if n > cap and self.strategy_states.get(name, (ACTIVE,))[0] is not HALTED:
             self.halt_strategy(name, f"{n} fills in 60 s (limit {cap})", "risk")
         self._check_loss(only=name)  # a fill moves this strategy's PnL; marks move the others' (tick)
 
@@ -302,11 +302,11 @@ class RiskEngine:
 
     def on_venue_status(self, status: VenueStatus) -> None:
         if not status.connected:
-            self._set_venue(status.venue, R, f"disconnected: {status.message}")
-        elif self.venue_states.get(status.venue, (A,))[0] is R:
+            self._set_venue(status.venue, REDUCING, f"disconnected: {status.message}")
+        elif self.venue_states.get(status.venue, (ACTIVE,))[0] is REDUCING:
             notes = self.execution.reconcile(status.venue)
             self._alarm("warning", f"{status.venue} reconnected", "Reconciled: " + ("; ".join(notes) or "no differences"))
-            self._set_venue(status.venue, A, "reconnected and reconciled")
+            self._set_venue(status.venue, ACTIVE, "reconnected and reconciled")
             self._kill_cancel_now()
 
     def throttle_tripped(self, cmd: SubmitOrder, limit: int, observed: int, which: str) -> Denial:
@@ -314,7 +314,7 @@ class RiskEngine:
         if name is not None:
             trips = self.rates.of(cmd.actor).throttle_trips.add(self.clock.monotonic_ns())
             if trips >= self.limits.for_strategy(name, "max_throttle_trips_per_10s") \
-                    and self.strategy_states.get(name, (A,))[0] is not H:
+                    and self.strategy_states.get(name, (ACTIVE,))[0] is not HALTED:
                 self.halt_strategy(name, f"{trips} throttle trips in 10 s", "risk")
         return Denial("THROTTLE", f"More than {limit} new orders per second ({which}); slow down.",
                       limit=f"{limit}/s", observed=f"{observed}/s")
@@ -330,8 +330,8 @@ class RiskEngine:
             if self._known.get(rec.scope) == rec:
                 continue
             name = rec.scope.split(":", 1)[1] if rec.scope.startswith("strategy:") else None
-            current = self.state if name is None else self.strategy_states.get(name, (A,))[0]
-            if rec.state == H.value and current is H:
+            current = self.state if name is None else self.strategy_states.get(name, (ACTIVE,))[0]
+            if rec.state == HALTED.value and current is HALTED:
                 self._known[rec.scope] = rec
                 self._adopt(rec)
                 self.version += 1
@@ -339,14 +339,14 @@ class RiskEngine:
                 self._cancel_for_kill((lambda o: True) if name is None else
                                       (lambda o, a=f"strategy:{name}": o.actor == a))
                 continue
-            if rec.state == H.value:
+            if rec.state == HALTED.value:
                 if name is None:
                     self.halt(rec.reason or "halted from outside", rec.actor or "external", written=rec)
                 else:
                     self.halt_strategy(name, rec.reason or "halted from outside", rec.actor or "external",
                                        written=rec)
             else:
-                previous = self.state if name is None else self.strategy_states.get(name, (A,))[0]
+                previous = self.state if name is None else self.strategy_states.get(name, (ACTIVE,))[0]
                 self._adopt(rec)
                 self.version += 1
                 log.warning("%s set to %s from outside by %s: %s", rec.scope, rec.state, rec.actor, rec.reason)
@@ -426,12 +426,12 @@ class RiskEngine:
         if equity > self.peak_equity:
             self.peak_equity = equity  # persisted by tick(), not on every fill: no I/O on the hot path
         limits = self.limits
-        if self.state is not H and pnl <= -limits.daily_loss_halt_pct / 100.0 * sod:
+        if self.state is not HALTED and pnl <= -limits.daily_loss_halt_pct / 100.0 * sod:
             self.halt(f"daily loss {pnl:,.2f} reached -{limits.daily_loss_halt_pct}% of start-of-day equity", "risk")
-        elif self.state is not H and self.peak_equity and equity <= self.peak_equity * (1 - limits.max_drawdown_pct / 100.0):
+        elif self.state is not HALTED and self.peak_equity and equity <= self.peak_equity * (1 - limits.max_drawdown_pct / 100.0):
             self.halt(f"drawdown from peak {self.peak_equity:,.2f} reached {limits.max_drawdown_pct}%", "risk")
         for name in (self._strategy_books if only is None else (only,)):
-            if self.strategy_states.get(name, (A,))[0] is not H:
+            if self.strategy_states.get(name, (ACTIVE,))[0] is not HALTED:
                 spnl = self.strategy_pnl(name)
                 pct = limits.for_strategy(name, "daily_loss_pct")
                 if spnl <= -pct / 100.0 * sod:
@@ -446,11 +446,11 @@ class RiskEngine:
             newest[inst.venue] = max(newest.get(inst.venue, 0), st.book_ts if st else 0)
         for venue, ts in newest.items():
             stale = (now - ts) / 1000.0 > self.limits.stale_data_s
-            state, why = self.venue_states.get(venue, (A, ""))
-            if stale and state is A:
-                self._set_venue(venue, R, f"market data stale for more than {self.limits.stale_data_s:g} s")
-            elif not stale and state is R and why.startswith("market data stale"):
-                self._set_venue(venue, A, "market data fresh again")
+            state, why = self.venue_states.get(venue, (ACTIVE, ""))
+            if stale and state is ACTIVE:
+                self._set_venue(venue, REDUCING, f"market data stale for more than {self.limits.stale_data_s:g} s")
+            elif not stale and state is REDUCING and why.startswith("market data stale"):
+                self._set_venue(venue, ACTIVE, "market data fresh again")
 
     def _count_reject(self, actor: str) -> None:
         name = strategy_of(actor)
@@ -458,7 +458,7 @@ class RiskEngine:
             return
         n = self.rates.of(actor).rejects.add(self.clock.monotonic_ns())
         cap = self.limits.for_strategy(name, "max_rejects_per_min")
-        if n > cap and self.strategy_states.get(name, (A,))[0] is not H:
+        if n > cap and self.strategy_states.get(name, (ACTIVE,))[0] is not HALTED:
             self.halt_strategy(name, f"{n} rejects in 60 s (limit {cap})", "risk")
 
     def _cancel_for_kill(self, predicate) -> list[str]:
@@ -494,7 +494,7 @@ class RiskEngine:
         self._retry_kill_cancels()
 
     def _set_venue(self, venue: str, state: TradingState, reason: str) -> None:
-        previous = self.venue_states.get(venue, (A, ""))[0]
+        previous = self.venue_states.get(venue, (ACTIVE, ""))[0]
         if previous is state:
             return
         self.venue_states[venue] = (state, reason)
