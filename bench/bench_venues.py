@@ -38,9 +38,9 @@ KEY, SECRET = "bench-key-0123456789", "bench-secret-0123456789"
 async def _session(profile: Path, fake, **over):
     from app.config import Settings
     from app.engine.kernel import Kernel
-    from app.engine.venues.config import parse_config
     from app.engine.venues.credentials import Credentials
     from app.engine.venues.manager import VenueManager, kernel_instruments
+    from app.engine.venues.venue_config import parse_config
 
     cfg = parse_config({**fake.venue_config(), **over})
     kernel = Kernel(profile, Settings(), instruments=kernel_instruments(profile, [cfg]))

@@ -92,7 +92,7 @@ def _train(args: argparse.Namespace, profile: Path) -> int:
     from app.engine.data.bar_files import DataError, load_bars
     from app.engine.ml.export import ExportError
     from app.engine.ml.model import ModelError
-    from app.engine.ml.registry import Registry
+    from app.engine.ml.model_registry import ModelRegistry
     from app.engine.ml.train import TrainConfig, TrainError, train
 
     cfg = TrainConfig(model=args.model, horizon=args.horizon, threshold=args.threshold, test_frac=args.test_frac,
@@ -126,7 +126,7 @@ def _train(args: argparse.Namespace, profile: Path) -> int:
                 print(f"kestrel ml train: {exc}", file=sys.stderr)
                 return 1
             try:
-                rec = Registry(store.conn).register(result.artifact, profile / "models", source=str(args.data))
+                rec = ModelRegistry(store.conn).register(result.artifact, profile / "models", source=str(args.data))
             except ModelError as exc:
                 print(f"kestrel ml train: {exc}", file=sys.stderr)
                 return 1
@@ -182,14 +182,14 @@ def _status(path: str, sha: str) -> str:
 
 
 def _list(args: argparse.Namespace, profile: Path) -> int:
-    from app.engine.ml.registry import Registry
+    from app.engine.ml.model_registry import ModelRegistry
     from app.engine.ml.serve import BUNDLED_DIR
 
     rows = []
     if (profile / "kestrel.db").exists():
         store = _open_store(profile)
         try:
-            recs = Registry(store.conn).list()
+            recs = ModelRegistry(store.conn).list()
         finally:
             store.close()
         for r in recs:

@@ -229,8 +229,8 @@ def _plan(profile: Path, opts: _Options) -> _Plan:
         from app.engine.venues.akshare.venue import plan_akshare
 
         return plan_akshare(profile, opts, plan)
-    from app.engine.venues.config import resolve_config
     from app.engine.venues.manager import kernel_instruments
+    from app.engine.venues.venue_config import resolve_config
 
     cfg = resolve_config(profile, opts.venue, opts.venue_config)
     if opts.symbols:

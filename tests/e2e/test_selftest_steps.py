@@ -102,7 +102,7 @@ def traders_profile(profile: Path) -> None:
     from the View menu, as a person would, and puts the layout back)."""
     from app.bootstrap import build, create_app
     from app.engine.core.store import Store
-    from app.engine.venues.config import parse_config, save_config
+    from app.engine.venues.venue_config import parse_config, save_config
 
     profile.mkdir()
     store = Store(profile / "kestrel.db")

@@ -249,7 +249,7 @@ def test_editing_a_venue_that_has_its_keys_never_asks_for_a_passphrase(qtbot, wi
     import keyring
     from keyring.backends import fail
 
-    from app.engine.venues.config import parse_config, save_config
+    from app.engine.venues.venue_config import parse_config, save_config
     from app.widgets.panels.venue_dialogs import ConnectDialog
 
     monkeypatch.delenv("KESTREL_CREDENTIALS_PASSPHRASE", raising=False)
@@ -290,8 +290,8 @@ def test_editing_a_venue_that_has_its_keys_never_asks_for_a_passphrase(qtbot, wi
 def test_a_disabled_venue_is_not_connected_at_start(profile):
     """The profile decides: a disabled venue's config is not among the start-up venues, and its symbols are
     the sim's again."""
-    from app.engine.venues.config import parse_config, save_config, set_enabled
     from app.engine.venues.manager import kernel_instruments, startup_configs
+    from app.engine.venues.venue_config import parse_config, save_config, set_enabled
 
     save_config(profile, parse_config({"name": "binance", "exchange": "binance", "symbols": ["BTC/USDT"]}))
     assert [c.name for c in startup_configs(profile)] == ["binance"]

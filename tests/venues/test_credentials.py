@@ -8,10 +8,10 @@ import keyring
 import pytest
 from keyring.backend import KeyringBackend
 
-from app.engine.venues.config import VenueConfigError, parse_config
 from app.engine.venues.credentials import (
     SERVICE, CredentialError, Credentials, CredentialStore, NoKeyringError, keyring_available,
 )
+from app.engine.venues.venue_config import VenueConfigError, parse_config
 
 SECRET = "s3cret-PLANTED-0000-abcdef"
 

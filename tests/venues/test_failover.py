@@ -41,9 +41,9 @@ def test_two_live_venues_fail_over_and_back(profile, fake_factory):
     async def go():
         from app.config import Settings
         from app.engine.kernel import Kernel
-        from app.engine.venues.config import parse_config
         from app.engine.venues.credentials import Credentials
         from app.engine.venues.manager import VenueManager, kernel_instruments
+        from app.engine.venues.venue_config import parse_config
 
         main = await fake_factory(seed=1).start()
         backup = await fake_factory(seed=2, prices={"BTC": 90_000.0, "ETH": 4_000.0}).start()

@@ -62,9 +62,9 @@ class Session:
     async def start(self, credentials=True, wait_ready: bool = True):
         from app.config import Settings
         from app.engine.kernel import Kernel
-        from app.engine.venues.config import parse_config
         from app.engine.venues.credentials import Credentials
         from app.engine.venues.manager import VenueManager, kernel_instruments
+        from app.engine.venues.venue_config import parse_config
 
         base = self.fake.venue_config()
         over = dict(self.cfg)

@@ -278,7 +278,7 @@ class DockSteps:
     def venues(self) -> str:
         """The sim is listed in the Venues dock; Connect… opens its dialog, which fits a small screen, and
         Cancel closes it without saving or connecting anything."""
-        from app.engine.venues.config import list_configs
+        from app.engine.venues.venue_config import list_configs
         from app.widgets.panels.venue_dialogs import ConnectDialog
 
         bring_up(self.window.venues_dock)

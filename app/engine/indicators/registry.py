@@ -74,7 +74,7 @@ class IndicatorSpec:
         return out
 
 
-class Registry(Mapping[str, IndicatorSpec]):
+class IndicatorRegistry(Mapping[str, IndicatorSpec]):
     def __init__(self) -> None:
         self._specs: dict[str, IndicatorSpec] = {}
 
@@ -101,7 +101,7 @@ class Registry(Mapping[str, IndicatorSpec]):
         return len(self._specs)
 
 
-registry = Registry()
+registry = IndicatorRegistry()
 
 
 def register(name: str, inputs: tuple[str, ...], outputs: tuple[str, ...], kind: Kind,

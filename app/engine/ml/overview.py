@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.engine.ml.registry import ModelRecord, Registry
+from app.engine.ml.model_registry import ModelRecord, ModelRegistry
 from app.engine.ml.serve import BUNDLED_DIR, ModelHandle
 from app.engine.strategy.runner import StrategyStatus
 
@@ -38,8 +38,8 @@ class ModelsOverview:
         self.reload()
 
     @property
-    def registry(self) -> Registry:
-        return Registry(self._kernel.store.conn)
+    def registry(self) -> ModelRegistry:
+        return ModelRegistry(self._kernel.store.conn)
 
     def reload(self) -> None:
         """Re-read the registry (after a training run, or another process's ``kestrel ml train``)."""
@@ -51,7 +51,7 @@ class ModelsOverview:
         self._reg_version += 1
 
     @staticmethod
-    def _mark(reg: Registry) -> tuple:
+    def _mark(reg: ModelRegistry) -> tuple:
         return tuple(reg.conn.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM ml_models").fetchone())
 
     def poll(self, every_s: float = 5.0) -> None:

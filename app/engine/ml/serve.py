@@ -216,7 +216,7 @@ class ModelSource:
             return self._from_folder(self.bundled, "default (bundled)", origin="bundled")
         if "/" in ref or "\\" in ref or ref.endswith((".json", ".onnx")) or Path(ref).is_dir():
             return self._from_folder(Path(ref).expanduser(), ref, origin=str(ref))
-        from app.engine.ml.registry import Registry
+        from app.engine.ml.model_registry import ModelRegistry
 
         conn = self._conn
         own = None
@@ -226,7 +226,7 @@ class ModelSource:
                                  f"model folder path instead, or 'default'.")
             own = conn = sqlite3.connect(str(self._db_path), timeout=2.0)
         try:
-            rec = Registry(conn, create=False).resolve(ref)
+            rec = ModelRegistry(conn, create=False).resolve(ref)
             return open_model(f"{rec.name} v{rec.version} (#{rec.id})", rec.manifest, Path(rec.path), rec.sha256,
                               name=rec.name, version=rec.version, record_id=rec.id, origin=f"registry #{rec.id}")
         finally:

@@ -79,7 +79,7 @@ class TrainConfig:
         if not 0 <= self.fee < 1:
             raise TrainError(f"fee must be a finite number of at least 0 and below 1, got {self.fee}")
         if self.name is not None:
-            from app.engine.ml.registry import _NAME
+            from app.engine.ml.model_registry import _NAME
 
             if not _NAME.match(self.name):
                 raise TrainError(f"model name {self.name!r}: use letters, digits, '_', '-' and '.' (up to 64)")

@@ -18,11 +18,11 @@ from typing import Any
 
 from app.engine.core.instruments import Instrument
 from app.engine.venues.ccxt.venue import CcxtVenue
-from app.engine.venues.config import CcxtVenueConfig, list_configs, venues_dir
 from app.engine.venues.credentials import CredentialError, Credentials, CredentialStore
 from app.engine.venues.events import ApproveReconciliation
 from app.engine.venues.failover import FeedRouter, load_feeds
 from app.engine.venues.reconcile import KernelJournal
+from app.engine.venues.venue_config import CcxtVenueConfig, list_configs, venues_dir
 
 log = logging.getLogger("kestrel.venues")
 

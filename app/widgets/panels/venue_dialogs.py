@@ -12,12 +12,12 @@ from PySide6.QtWidgets import (
 )
 
 from app.engine.venues.board import VenueBoard
-from app.engine.venues.config import (
+from app.engine.venues.credentials import CredentialError, Credentials, CredentialStore
+from app.engine.venues.events import ApproveReconciliation
+from app.engine.venues.venue_config import (
     CcxtVenueConfig, VenueConfigError, config_path, exchange_known, load_config,
     parse_config, save_config,
 )
-from app.engine.venues.credentials import CredentialError, Credentials, CredentialStore
-from app.engine.venues.events import ApproveReconciliation
 from app.widgets.common import DOWN
 
 COMMON_EXCHANGES = ["binance", "okx", "bybit", "kraken", "coinbase", "kucoin", "bitget", "gate", "bitfinex",

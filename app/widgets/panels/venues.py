@@ -23,10 +23,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.engine.venues.board import VenueBoard
-from app.engine.venues.config import (
+from app.engine.venues.credentials import CredentialError, Credentials, CredentialStore
+from app.engine.venues.venue_config import (
     CcxtVenueConfig, VenueConfigError, config_path, delete_config, list_configs, set_enabled,
 )
-from app.engine.venues.credentials import CredentialError, Credentials, CredentialStore
 from app.widgets.common import DOWN, MUTED, UP, make_table, set_cell
 from app.widgets.panels.venue_dialogs import ConnectDialog, ReconcileDialog, unlock
 

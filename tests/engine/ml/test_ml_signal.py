@@ -11,7 +11,7 @@ from mlkit import bars_dict
 from app.config import UiSettings
 from app.engine.backtest.engine import run_backtest
 from app.engine.backtest.options import BacktestConfig
-from app.engine.ml.registry import Registry
+from app.engine.ml.model_registry import ModelRegistry
 from app.engine.ml.serve import ModelSource
 from app.engine.ml.synthetic import generated_bars
 from app.engine.ml.train import ml_signal_class
@@ -80,7 +80,7 @@ def test_intrabar_scoring_exits_before_the_bar_closes(make_kernel):
 
 def test_a_registered_model_by_name_runs_live(make_kernel, tiny_model):
     k = make_kernel(ui=UiSettings(chart_timeframe_s=5))
-    Registry(k.store.conn).register(tiny_model[1], k.profile / "models")
+    ModelRegistry(k.store.conn).register(tiny_model[1], k.profile / "models")
     r = k.strategies.load("ml_signal", "ml", {"symbol": "ETH/USDT", "model_ref": "tiny@1"})
     assert k.strategies.start("ml"), r.reason
     assert r.models[0].name == "tiny" and r.models[0].version == 1

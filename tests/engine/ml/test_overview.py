@@ -2,15 +2,15 @@
 models registered by another process show up."""
 from __future__ import annotations
 
+from app.engine.ml.model_registry import ModelRegistry
 from app.engine.ml.overview import ModelsOverview
-from app.engine.ml.registry import Registry
 
 
 def test_entries_and_registrations_from_another_process(make_kernel, tiny_model):
     k = make_kernel()
     ov = ModelsOverview(k)
     assert [e.key for e in ov.entries()] == ["bundled"]
-    other = Registry.open(k.profile / "kestrel.db")  # e.g. `kestrel ml train` in a terminal
+    other = ModelRegistry.open(k.profile / "kestrel.db")  # e.g. `kestrel ml train` in a terminal
     rec = other.register(tiny_model[1], k.profile / "models")
     other.close()
     v0 = ov.version

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from app.engine.core.store import Store
-from app.engine.ml.registry import Registry
+from app.engine.ml.model_registry import ModelRegistry
 from app.engine.ml.serve import ModelError, ModelSource
 from app.engine.strategy.runner import StrategyStatus
 
@@ -22,7 +22,7 @@ def store(profile):
 
 def test_register_records_everything_and_versions_per_name(store, profile, tiny_model):
     result, artifact = tiny_model
-    reg = Registry(store.conn)
+    reg = ModelRegistry(store.conn)
     r1 = reg.register(artifact, profile / "models")
     r2 = reg.register(artifact, profile / "models")
     assert (r1.name, r1.version, r2.version) == ("tiny", 1, 2)
@@ -47,7 +47,7 @@ def test_register_records_everything_and_versions_per_name(store, profile, tiny_
 
 
 def test_the_store_still_opens_the_profile_after_the_registry_wrote_to_it(store, profile, tiny_model):
-    Registry(store.conn).register(tiny_model[1], profile / "models")
+    ModelRegistry(store.conn).register(tiny_model[1], profile / "models")
     store.close()
     again = Store(profile / "kestrel.db")  # quick_check, schema version: unchanged by our table
     assert "ml_models" in again.db.table_names()
@@ -55,7 +55,7 @@ def test_the_store_still_opens_the_profile_after_the_registry_wrote_to_it(store,
 
 
 def test_loading_verifies_the_hash(store, profile, tiny_model):
-    rec = Registry(store.conn).register(tiny_model[1], profile / "models")
+    rec = ModelRegistry(store.conn).register(tiny_model[1], profile / "models")
     src = ModelSource(conn=store.conn)
     loaded = src.load("tiny")
     assert loaded.sha256 == rec.sha256 and loaded.record_id == rec.id
@@ -67,7 +67,7 @@ def test_loading_verifies_the_hash(store, profile, tiny_model):
 
 
 def test_a_missing_file_is_a_clear_error(store, profile, tiny_model):
-    rec = Registry(store.conn).register(tiny_model[1], profile / "models")
+    rec = ModelRegistry(store.conn).register(tiny_model[1], profile / "models")
     (profile / "models" / "tiny-v1.onnx").unlink()
     with pytest.raises(ModelError, match="is missing"):
         ModelSource(conn=store.conn).load(f"#{rec.id}")
@@ -75,7 +75,7 @@ def test_a_missing_file_is_a_clear_error(store, profile, tiny_model):
 
 def test_a_model_whose_spec_does_not_match_its_graph_is_refused(store, profile, tiny_model):
     """Registry row and file agree (hash ok), but the recorded feature spec is another model's."""
-    rec = Registry(store.conn).register(tiny_model[1], profile / "models")
+    rec = ModelRegistry(store.conn).register(tiny_model[1], profile / "models")
     manifest = dict(rec.manifest)
     spec = dict(manifest["spec"])
     spec["features"] = spec["features"][:-2]
@@ -108,7 +108,7 @@ def test_a_file_that_is_not_onnx_is_refused(tmp_path, tiny_model):
 
 def test_a_strategy_with_a_damaged_model_does_not_start(make_kernel, tiny_model):
     k = make_kernel()
-    rec = Registry(k.store.conn).register(tiny_model[1], k.profile / "models")
+    rec = ModelRegistry(k.store.conn).register(tiny_model[1], k.profile / "models")
     with open(rec.path, "r+b") as fh:
         fh.seek(100)
         fh.write(b"\x00\x01\x02\x03")

@@ -48,12 +48,12 @@ from app.engine.venues.ccxt.errors import (
     POLICIES, UnreadableReply, check_order, classify, detail, is_definite_refusal, unreadable_body,
 )
 from app.engine.venues.ccxt.feed import CcxtFeed
-from app.engine.venues.config import CcxtVenueConfig
 from app.engine.venues.credentials import Credentials
 from app.engine.venues.events import (
     OrderStatusUnknown, ReconciliationApplied, ReconciliationProposed, VenueError,
 )
 from app.engine.venues.reconcile import JournalView, VenueView, build_items, fill_report, open_info
+from app.engine.venues.venue_config import CcxtVenueConfig
 
 log = logging.getLogger("kestrel.venues.ccxt")
 logging.getLogger("ccxt").setLevel(logging.WARNING)  # its DEBUG lines carry request headers (API keys)

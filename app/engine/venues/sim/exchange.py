@@ -45,7 +45,7 @@ from app.engine.core.messages import (BookSnapshot, CancelRejected, OrderAccepte
 from app.engine.venues.base import OpenOrderInfo, Report, VenueOrder
 from app.engine.venues.events import FeedStatus
 from app.engine.venues.sim.market_model import MarketModel, ModelParams, daily_limits
-from app.engine.venues.sim.orderbook import OWNER_CLIENT, Fill, Order, OrderBook
+from app.engine.venues.sim.orderbook import OWNER_CLIENT, BookOrder, Fill, OrderBook
 from app.engine.venues.sim.rules import check_order
 
 log = logging.getLogger(__name__)
@@ -487,7 +487,7 @@ class SimExchange:
         self._report(OrderFilled(w.cid, w.vid, trade_id, w.symbol, self.name, w.side, price, qty,
                                  fee, inst.quote, liquidity, self._now))
 
-    def _self_match(self, m: _Market, order: Order) -> None:
+    def _self_match(self, m: _Market, order: BookOrder) -> None:
         w = self._live.pop(order.order_id)
         w.status = OrderStatus.CANCELED
         self._report(OrderCanceled(w.cid, w.symbol, "self-match prevention", self._now))

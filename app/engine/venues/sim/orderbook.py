@@ -30,7 +30,7 @@ from app.engine.core.messages import Side
 OWNER_CLIENT = 0  # our own orders (the terminal's); synthetic participants use other ids
 
 
-class Order:
+class BookOrder:
     """A resting (or incoming) order; ``price`` in ticks (None for market), ``qty`` = remaining lots."""
 
     __slots__ = ("order_id", "owner", "side", "price", "qty")
@@ -85,7 +85,7 @@ class _Level:
     __slots__ = ("orders", "size", "own")
 
     def __init__(self) -> None:
-        self.orders: OrderedDict[int, Order] = OrderedDict()
+        self.orders: OrderedDict[int, BookOrder] = OrderedDict()
         self.size = 0
         self.own = 0
 
@@ -125,10 +125,10 @@ class OrderBook:
         self.own_owner = own_owner
         self.version = 0  # bumped on every change: "did the book change since I last looked?"
         self.on_fill: Callable[[Fill], None] | None = None
-        self.on_self_match: Callable[[Order], None] | None = None
+        self.on_self_match: Callable[[BookOrder], None] | None = None
         self._bids = _Side(True)
         self._asks = _Side(False)
-        self._index: dict[int, Order] = {}
+        self._index: dict[int, BookOrder] = {}
         self._tick = instrument.tick_size
         self._lot = instrument.lot_size
         self._pd = instrument.price_decimals
@@ -169,7 +169,7 @@ class OrderBook:
     def level_count(self, side: Side) -> int:
         return len(self._side(side).prices)
 
-    def get(self, order_id: int) -> Order | None:
+    def get(self, order_id: int) -> BookOrder | None:
         return self._index.get(order_id)
 
     def __contains__(self, order_id: int) -> bool:
@@ -183,7 +183,7 @@ class OrderBook:
         lvl = self._side(side).levels.get(price)
         return (0, 0) if lvl is None else (lvl.size, lvl.own)
 
-    def orders_at(self, side: Side, price: int) -> Iterator[Order]:
+    def orders_at(self, side: Side, price: int) -> Iterator[BookOrder]:
         """Resting orders at one level in queue order (a snapshot: safe to cancel while iterating)."""
         lvl = self._side(side).levels.get(price)
         return iter(()) if lvl is None else iter(list(lvl.orders.values()))
@@ -249,7 +249,7 @@ class OrderBook:
         """
         if order_id in self._index:
             raise ValueError(f"duplicate order id {order_id}")
-        order = Order(order_id, owner, side, price, qty)
+        order = BookOrder(order_id, owner, side, price, qty)
         if post_only:
             if self._crosses(side, price):
                 return MatchResult(0, qty, False)
@@ -263,11 +263,11 @@ class OrderBook:
 
     def market(self, order_id: int, owner: int, side: Side, qty: int, *, stp: bool = True) -> MatchResult:
         """Take liquidity up to ``qty`` at any price; the unfilled remainder is dropped (IOC)."""
-        order = Order(order_id, owner, side, None, qty)
+        order = BookOrder(order_id, owner, side, None, qty)
         filled = self._match(order, None, stp)
         return MatchResult(filled, order.qty, False)
 
-    def cancel(self, order_id: int) -> Order | None:
+    def cancel(self, order_id: int) -> BookOrder | None:
         """Remove a resting order; returns it (with its remaining qty) or None if it is not resting."""
         order = self._index.pop(order_id, None)
         if order is None:
@@ -294,7 +294,7 @@ class OrderBook:
         b = self._bids.best()
         return b is not None and price <= b
 
-    def _rest(self, order: Order) -> None:
+    def _rest(self, order: BookOrder) -> None:
         s = self._side(order.side)
         lvl = s.levels.get(order.price)
         if lvl is None:
@@ -307,7 +307,7 @@ class OrderBook:
         self._index[order.order_id] = order
         self.version += 1
 
-    def _match(self, taker: Order, limit: int | None, stp: bool) -> int:
+    def _match(self, taker: BookOrder, limit: int | None, stp: bool) -> int:
         is_buy = taker.side is Side.BUY
         opp = self._asks if is_buy else self._bids
         prices, index, own = opp.prices, self._index, self.own_owner

@@ -82,14 +82,14 @@ def _record(row: sqlite3.Row | tuple, cols: list[str]) -> ModelRecord:
     return ModelRecord(**d)
 
 
-class Registry:
+class ModelRegistry:
     def __init__(self, conn: sqlite3.Connection, create: bool = True) -> None:
         self.conn = conn
         if create:
             conn.execute(_SCHEMA)
 
     @classmethod
-    def open(cls, db_path: str | Path) -> "Registry":
+    def open(cls, db_path: str | Path) -> "ModelRegistry":
         """A registry on its own connection (CLI, worker processes). Close with ``close()``."""
         conn = sqlite3.connect(str(db_path), timeout=5.0, isolation_level=None)
         conn.execute("PRAGMA busy_timeout=5000")
