@@ -1,6 +1,8 @@
 """Small shared helpers for the views: formatted table items and colours."""
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
@@ -56,3 +58,18 @@ def new_symbols(known: int, instruments: dict) -> list[str]:
     if len(instruments) <= known:
         return []
     return list(instruments)[known:]
+
+
+def send(bus: Any, command: Any) -> Any:
+    """Publish ``command`` and return the engine's ``CommandRefused`` for it, or None when it was carried out.
+    Dispatch is synchronous: the engine has handled (or refused) the command when ``publish`` returns."""
+    from app.engine.core.messages import CommandRefused
+
+    refused: list[Any] = []
+    unsubscribe = bus.subscribe(CommandRefused, refused.append)
+    try:
+        bus.publish(command)
+    finally:
+        unsubscribe()
+    name = type(command).__name__
+    return next((r for r in refused if r.command == name), None)

@@ -16,15 +16,16 @@ from typing import Any
 from app.engine.audit.log import AuditLog
 from app.engine.core.bus import MessageBus
 from app.engine.core.messages import (
-    Alert, CancelAllOrders, CancelOrder, CancelRejected, OrderAccepted, OrderCanceled, OrderDenied, OrderFilled,
-    OrderRejected, OrderSubmitted, RiskLimitsChanged, SubmitOrder, TradingStateChanged, VenueStatus,
+    Alert, CancelAllOrders, CancelOrder, CancelRejected, CommandRefused, Flatten, Halt, HaltStrategy,
+    ModifyOrder, OrderAccepted, OrderCanceled, OrderDenied, OrderFilled, OrderRejected, OrderSubmitted,
+    Reset, RiskLimitsChanged, SubmitOrder, TradingStateChanged, VenueStatus,
 )
 
 log = logging.getLogger("kestrel.audit")
 
-RECORDED = (SubmitOrder, CancelOrder, CancelAllOrders, OrderDenied, OrderSubmitted, OrderAccepted, OrderRejected,
-            OrderFilled, OrderCanceled, CancelRejected, VenueStatus)
-URGENT = (TradingStateChanged, RiskLimitsChanged, Alert)
+RECORDED = (SubmitOrder, CancelOrder, CancelAllOrders, ModifyOrder, OrderDenied, OrderSubmitted, OrderAccepted,
+            OrderRejected, OrderFilled, OrderCanceled, CancelRejected, VenueStatus, CommandRefused)
+URGENT = (TradingStateChanged, RiskLimitsChanged, Alert, Halt, HaltStrategy, Reset, Flatten)
 
 
 class AuditRecorder:

@@ -143,7 +143,69 @@ class CancelAllOrders:
     ts: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class ModifyOrder:
+    """Move a working limit order to ``price`` (and ``quantity``: None keeps what is left to fill). Where the
+    venue cannot amend, the engine cancels it and sends ``new_client_order_id`` in its place, through every
+    pre-trade check; a widget never does that itself."""
+
+    client_order_id: str
+    price: float
+    new_client_order_id: str
+    actor: str = "manual"
+    quantity: float | None = None
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Halt:
+    """The kill switch (K1): HALTED persisted first, new orders refused, every working order canceled."""
+
+    reason: str
+    actor: str = "manual"
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HaltStrategy:
+    """One strategy's kill switch (K2)."""
+
+    strategy: str
+    reason: str
+    actor: str = "manual"
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """Back to ACTIVE: a person's action with a written reason (``scope``: "global" or "strategy:<name>")."""
+
+    reason: str
+    actor: str = "manual"
+    scope: str = "global"
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Flatten:
+    """Close every position with reduce-only market orders. Publishing it is the confirmation: ask first."""
+
+    actor: str = "manual"
+    ts: int = 0
+
+
 # -------------------------------------------------------------------------------------------------- events
+@dataclass(frozen=True, slots=True)
+class CommandRefused:
+    """A command the engine did not carry out (a reset with no reason, a modify of an order no longer working,
+    ...): ``command`` is its class name, ``reason`` says why for the person who sent it."""
+
+    command: str
+    reason: str
+    actor: str
+    ts: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class OrderDenied:
     """Our risk engine refused the order; it never reached a venue. ``reason`` is a stable code."""

@@ -20,8 +20,9 @@ from app.engine.core.bus import MessageBus
 from app.engine.core.clock import Clock
 from app.engine.core.instruments import Instrument
 from app.engine.core.messages import (
-    Alert, CancelAllOrders, CancelOrder, OrderDenied, OrderFilled, OrderRejected, OrderType, RiskLimitsChanged,
-    Side, SubmitOrder, TradingState, TradingStateChanged, VenueStatus,
+    Alert, CancelAllOrders, CancelOrder, CommandRefused, Flatten, Halt, HaltStrategy, ModifyOrder,
+    OrderDenied, OrderFilled, OrderRejected, OrderType, Reset, RiskLimitsChanged, Side, SubmitOrder,
+    TradingState, TradingStateChanged, VenueStatus,
 )
 from app.engine.core.store import RiskStateRecord, Store
 from app.engine.data.market import MarketState
@@ -73,6 +74,11 @@ class RiskEngine:
         bus.subscribe(OrderFilled, self.on_fill)
         bus.subscribe(OrderRejected, self.on_reject)
         bus.subscribe(VenueStatus, self.on_venue_status)
+        bus.subscribe(Halt, lambda c: self.halt(c.reason, c.actor))
+        bus.subscribe(HaltStrategy, lambda c: self.halt_strategy(c.strategy, c.reason, c.actor))
+        bus.subscribe(Reset, self.on_reset)
+        bus.subscribe(Flatten, lambda c: self.flatten(c.actor, confirmed=True))
+        bus.subscribe(ModifyOrder, self.on_modify)
         if self.state is HALTED:
             log.warning("starting HALTED (%s): reset the kill switch to trade", self.state_reason)
         if limits_problem:
@@ -125,6 +131,35 @@ class RiskEngine:
         order = self.execution.orders.get(cmd.client_order_id)
         self.rates.of(order.actor if order else cmd.actor).cancels += 1
         self.execution.cancel(cmd.client_order_id)
+
+    def on_reset(self, cmd: Reset) -> None:
+        try:
+            self.reset(cmd.reason, cmd.actor, cmd.scope)
+        except (ValueError, PermissionError) as exc:
+            self._refuse(cmd, str(exc))
+
+    def on_modify(self, cmd: ModifyOrder) -> None:
+        """Move a working limit order: no venue amends yet, so it is canceled (never blocked) and the same side
+        is sent at the new price under ``cmd.new_client_order_id``, through every pre-trade check like any
+        order. The old order keeps counting against limits until the venue confirms the cancel, so a move
+        near a limit may be denied (an ``OrderDenied`` for the new id)."""
+        order = self.execution.orders.get(cmd.client_order_id)
+        if order is None or not order.status.is_working:
+            self._refuse(cmd, f"order {cmd.client_order_id} is no longer working")
+            return
+        if order.order_type is not OrderType.LIMIT:
+            self._refuse(cmd, f"order {cmd.client_order_id} is a {order.order_type.value} order: only a limit "
+                              f"order has a price to move")
+            return
+        now = self.clock.now_ms()
+        quantity = order.leaves_qty if cmd.quantity is None else cmd.quantity
+        self.bus.publish(CancelOrder(cmd.client_order_id, cmd.actor, ts=now))
+        self.bus.publish(SubmitOrder(cmd.new_client_order_id, order.symbol, order.venue, order.side,
+                                     OrderType.LIMIT, quantity, cmd.price, cmd.actor, ts=now))
+
+    def _refuse(self, cmd: object, reason: str) -> None:
+        log.warning("%s refused: %s", type(cmd).__name__, reason)
+        self.bus.publish(CommandRefused(type(cmd).__name__, reason, getattr(cmd, "actor", ""), self.clock.now_ms()))
 
     def on_cancel_all(self, cmd: CancelAllOrders) -> None:
         self.execution.cancel_all(None if cmd.strategy is None else

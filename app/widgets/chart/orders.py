@@ -1,9 +1,9 @@
 """Our orders on the chart: fill and order markers, working-order and position lines, drag-to-modify.
 
-The engine has no modify command, so moving a working order is a cancel and a new order at the new
-price, both published on the bus: the cancel goes to the RiskEngine (never blocked), the new order
-passes every pre-trade check like any other. The old order keeps counting against limits until the
-venue confirms the cancel, so a modify near a limit may be denied; the denial is shown on the chart.
+Moving a working order is a ``ModifyOrder`` command on the bus: the engine decides what it means (no venue
+amends yet: a cancel, never blocked, and the same side at the new price through every pre-trade check). The
+old order keeps counting against limits until the venue confirms the cancel, so a move near a limit may be
+denied; the denial is shown on the chart.
 """
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
-from app.engine.core.messages import CancelOrder, OrderDenied, OrderFilled, OrderType, Side, SubmitOrder
+from app.engine.core.messages import ModifyOrder, OrderDenied, OrderFilled, Side
 from app.engine.kernel import Kernel
 from app.widgets.chart.overlays import PriceLine
+from app.widgets.common import send
 from app.widgets.frame import BusSubscriptions
 
 BUY_LINE = QColor("#3fb950")
@@ -23,19 +24,12 @@ POSITION_LINE = QColor("#58a6ff")
 
 def replace_order(kernel: Kernel, client_order_id: str, price: float, actor: str = "manual",
                   new_id: str | None = None) -> str | None:
-    """Move a working limit order to ``price``: cancel it and submit the same side and remaining
-    quantity at the new price, both through the risk gate. Returns the new order's id (None if the
-    order is no longer working). ``new_id``: the id to use (so a caller can recognise the answer,
-    which may arrive before this returns)."""
-    order = kernel.execution.orders.get(client_order_id)
-    if order is None or not order.status.is_working or order.order_type is not OrderType.LIMIT:
-        return None
-    now = kernel.clock.now_ms()
-    kernel.bus.publish(CancelOrder(client_order_id, actor, ts=now))
+    """Ask the engine to move a working limit order to ``price`` (``ModifyOrder``). Returns the id the order
+    continues under, or None when the engine refused (the order is no longer working, or not a limit order).
+    ``new_id``: that id (so a caller can recognise the answer, which may arrive before this returns)."""
     cid = new_id or kernel.new_order_id()
-    kernel.bus.publish(SubmitOrder(cid, order.symbol, order.venue, order.side, OrderType.LIMIT, order.leaves_qty,
-                                   price, actor, ts=now))
-    return cid
+    refused = send(kernel.bus, ModifyOrder(client_order_id, price, cid, actor, ts=kernel.clock.now_ms()))
+    return None if refused is not None else cid
 
 
 class ChartOrders:

@@ -10,8 +10,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.engine.core.messages import Flatten, Halt, Reset
 from app.engine.kernel import Kernel
-from app.widgets.common import DOWN, MUTED, UP, make_table, set_cell
+from app.widgets.common import DOWN, MUTED, UP, make_table, send, set_cell
 
 DENIAL_HEADERS = ["Time", "Order", "Symbol", "Reason", "Limit", "Observed", "Actor"]
 LIMIT_HEADERS = ["Limit", "In use", "Max", "%"]
@@ -60,10 +61,9 @@ class ResetDialog(QDialog):
             self.error.setText(NO_REASON)
             self.reason.setFocus()
             return
-        try:
-            self._kernel.risk.reset(reason, actor="manual")
-        except (ValueError, PermissionError) as exc:
-            self.error.setText(f"Nothing was reset: {exc}.")
+        refused = send(self._kernel.bus, Reset(reason, "manual", ts=self._kernel.clock.now_ms()))
+        if refused is not None:
+            self.error.setText(f"Nothing was reset: {refused.reason}.")
             return
         self.accept()
 
@@ -113,7 +113,7 @@ class RiskPanel(QWidget):
 
     # ------------------------------------------------------------------------------------------ actions
     def engage_kill_switch(self) -> None:
-        self._kernel.risk.halt("kill switch pressed", actor="manual")
+        self._kernel.bus.publish(Halt("kill switch pressed", "manual", ts=self._kernel.clock.now_ms()))
         self.refresh()
 
     def ask_flatten(self) -> None:
@@ -123,7 +123,7 @@ class RiskPanel(QWidget):
         if QMessageBox.question(self, "Flatten every position",
                                 f"Send market orders to close {n} position(s)? They go through the risk gate.") \
                 == QMessageBox.StandardButton.Yes:
-            self._kernel.risk.flatten(actor="manual", confirmed=True)
+            self._kernel.bus.publish(Flatten("manual", ts=self._kernel.clock.now_ms()))
 
     def ask_reset(self, parent: QWidget | None = None) -> ResetDialog | None:
         """Open the reset dialog (window-modal, not blocking the loop); None when trading is ACTIVE."""

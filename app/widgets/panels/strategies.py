@@ -10,9 +10,10 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QInputDialog, QLabel, QMe
                                QPushButton, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout,
                                QWidget)
 
+from app.engine.core.messages import HaltStrategy
 from app.engine.kernel import Kernel
-from app.engine.strategy.runner import StrategyStatus
 from app.engine.strategy.params import ParamError, declared_params
+from app.engine.strategy.runner import StrategyStatus
 from app.widgets.common import DOWN, MUTED, UP, fmt, make_table, set_cell
 
 HEADERS = ["Instance", "Plugin", "Symbol", "Status", "PnL", "Position", "Orders", "Fills", "Denied", "Note"]
@@ -208,7 +209,7 @@ class StrategyManagerWidget(QWidget):
         if not reason.strip():
             self._say(f"{name} was not killed: give a reason (it is logged and audited).", error=True)
             return
-        self._kernel.risk.halt_strategy(name, reason.strip(), actor="manual")
+        self._kernel.bus.publish(HaltStrategy(name, reason.strip(), "manual", ts=self._kernel.clock.now_ms()))
         self._say(f"{name} HALTED: {reason.strip()}")
         self.refresh()
 
