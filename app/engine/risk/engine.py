@@ -256,6 +256,26 @@ class RiskEngine:
         out["global"] = (self.state.value, out.get("global", ("", 0))[1])
         return out
 
+    def utilization(self) -> list[tuple[str, float, float]]:
+        """The read model of the risk panel: (limit, in use, max) for every limit with a current level, from
+        the same figures the checks and the automatic trips use (a view never recomputes a risk figure)."""
+        lim = self.limits
+        pnl, sod = self.daily_pnl()
+        equity = sod + pnl
+        peak = self.peak_equity or equity
+        rows = [
+            ("Working orders", len(self.execution.working), lim.max_working_orders_total),
+            ("Messages / s", self.rates.total.msgs.count(self.clock.monotonic_ns()), lim.max_msgs_per_s_total),
+            ("Gross exposure", self.portfolio.gross_exposure(), lim.max_gross_exposure_x_equity * equity),
+            ("Daily loss", max(-pnl, 0.0), lim.daily_loss_halt_pct / 100.0 * sod),
+            ("Drawdown", max(peak - equity, 0.0), lim.max_drawdown_pct / 100.0 * peak),
+        ]
+        for sym, cap in lim.max_position.items():
+            rows.append((f"Position {sym}", abs(self.portfolio.position(sym).quantity), cap))
+        rows += [("Order notional (manual)", 0.0, lim.max_notional_manual),
+                 ("Order notional (strategy)", 0.0, lim.max_notional_strategy)]
+        return rows
+
     def start_refusal(self, name: str) -> str | None:
         """Why strategy ``name`` may not start now (a HALTED state, global or its own), or None."""
         if self.state is HALTED:

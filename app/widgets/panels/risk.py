@@ -173,24 +173,8 @@ class RiskPanel(QWidget):
             self.denials.item(r, 3).setToolTip(d.message)
 
     def utilization(self) -> list[tuple[str, float, float]]:
-        """(name, in use, max) for every limit that has a current level."""
-        k, risk = self._kernel, self._kernel.risk
-        lim = risk.limits
-        now = k.clock.monotonic_ns()
-        pnl, sod = risk.daily_pnl()
-        equity = sod + pnl
-        rows = [
-            ("Working orders", len(k.execution.working), lim.max_working_orders_total),
-            ("Messages / s", risk.rates.total.msgs.count(now), lim.max_msgs_per_s_total),
-            ("Gross exposure", k.portfolio.gross_exposure(), lim.max_gross_exposure_x_equity * equity),
-            ("Daily loss", max(-pnl, 0.0), lim.daily_loss_halt_pct / 100.0 * sod),
-            ("Drawdown", max((risk.peak_equity or equity) - equity, 0.0), lim.max_drawdown_pct / 100.0 * (risk.peak_equity or equity)),
-        ]
-        for sym, cap in lim.max_position.items():
-            rows.append((f"Position {sym}", abs(k.portfolio.position(sym).quantity), cap))
-        rows += [("Order notional (manual)", 0.0, lim.max_notional_manual),
-                 ("Order notional (strategy)", 0.0, lim.max_notional_strategy)]
-        return rows
+        """(name, in use, max) for every limit that has a current level: the risk engine's read model."""
+        return self._kernel.risk.utilization()
 
     def _draw_limits(self) -> None:
         rows = self.utilization()
