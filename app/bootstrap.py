@@ -43,12 +43,7 @@ def build(profile: Path, clock=None):
     from app.config import load_settings
     from app.engine.core.logring import setup_logging
     from app.engine.kernel import Kernel
-    from app.engine.venues.manager import (
-        VenueManager,
-        kernel_instruments,
-        startup_configs,
-        stored_credentials,
-    )
+    from app.engine.venues.manager import kernel_instruments, startup_configs, stored_credentials
     from app.widgets.main_window import MainWindow
     from app.widgets.panels.venues import install_venue_ui
 
@@ -58,7 +53,7 @@ def build(profile: Path, clock=None):
                     instruments=kernel_instruments(profile, configs))
     kernel.start()
     window = MainWindow(kernel, ring)
-    manager = VenueManager(kernel)
+    manager = kernel.venues
     for cfg in configs:
         manager.add_ccxt(cfg, stored_credentials(profile, cfg.name))
     install_venue_ui(window, kernel, manager)  # connects when the loop runs (launch_gui)
@@ -188,9 +183,8 @@ def launch_gui(profile: Path) -> int:
         loop.call_soon(window.venue_manager.start)
         loop.run_until_complete(closing.wait())
         window.close()  # layout saved (a signal or a log-out quits without closing the window first)
-        loop.run_until_complete(kernel.shutdown())  # strategies stopped, their cancels answered
+        loop.run_until_complete(kernel.shutdown())  # strategies stopped, cancels answered, venues closed
         task.cancel()
-        loop.run_until_complete(window.venue_manager.close())  # venues closed while the loop still runs
     import logging
 
     logging.getLogger("kestrel").info("closing: %d frames, event-loop lag p99 %.1f ms", window.frames.frames,

@@ -152,7 +152,7 @@ def akshare_ui(phase_s: float, window_on: bool = True) -> list[list]:
                                deadline_s=1.0, ban_base_s=2.0, ban_cap_s=8.0)
         venue = AkshareVenue(["601318.SH", "000001.SZ"], kernel.execution.on_report, kernel.bus.publish,
                              client=client, quote_interval_s=0.25)
-        kernel.execution.add_venue(venue)
+        kernel.venues.add(venue, cache=False)
 
         async def main() -> None:
             await client.warm()  # imports (seconds of CPU) before measuring, as the terminal does at connect

@@ -200,38 +200,51 @@ class _Plan:
 
 
 def _plan(profile: Path, opts: _Options) -> _Plan:
-    plan = _Plan()
+    """What this run adds to the sim: a replay, akshare, or a ccxt venue (``--replay`` / ``--venue``)."""
     if opts.replay is not None:
-        from app.engine.core.clock import SimClock
-        from app.engine.venues.replay.recorder import open_recording
-        from app.engine.venues.replay.venue import parse_speed
-
-        rec = open_recording(opts.replay, opts.session)
-        speed = parse_speed(opts.speed)
-        plan.clock = SimClock(rec.first_ts)
-        plan.instruments = [_as_replay(i) for i in rec.instruments]
-
-        async def attach_replay(kernel: Any, _opts: _Options, runtime: _Runtime) -> None:
-            from app.engine.venues.replay.venue import ReplayExchange, Replayer
-
-            ex = ReplayExchange(rec, kernel.execution.on_report, kernel.bus.publish)
-            kernel.execution.add_venue(ex)
-            plan.replayer = Replayer(ex, kernel.clock, kernel.step, speed)
-            pace = "max" if speed is None else f"{speed:g}x"
-            _say(f"replaying session {rec.session} of {rec.path} ({rec.rows} events, "
-                 f"{(rec.last_ts - rec.first_ts) / 1000:.1f} s) at {pace}")
-
-        plan.attach_fn = attach_replay
-        return plan
+        return _plan_replay(opts)
     if opts.venue is None:
-        return plan
+        return _Plan()
     if opts.venue == "akshare":
         from app.engine.venues.akshare.venue import plan_akshare
 
-        return plan_akshare(profile, opts, plan)
+        return plan_akshare(profile, opts, _Plan())
+    return _plan_ccxt(profile, opts)
+
+
+def _plan_replay(opts: _Options) -> _Plan:
+    """Recorded market data through the sim's matching engine, on a simulated clock from the recording's start."""
+    from app.engine.core.clock import SimClock
+    from app.engine.venues.replay.recorder import open_recording
+    from app.engine.venues.replay.venue import parse_speed
+
+    plan = _Plan()
+    rec = open_recording(opts.replay, opts.session)
+    speed = parse_speed(opts.speed)
+    plan.clock = SimClock(rec.first_ts)
+    plan.instruments = [_as_replay(i) for i in rec.instruments]
+
+    async def attach_replay(kernel: Any, _opts: _Options, runtime: _Runtime) -> None:
+        from app.engine.venues.replay.venue import ReplayVenue, Replayer
+
+        ex = kernel.venues.add(ReplayVenue(rec, kernel.execution.on_report, kernel.bus.publish),
+                               instruments=False)  # the plan made the replay table
+        plan.replayer = Replayer(ex, kernel.clock, kernel.step, speed)
+        pace = "max" if speed is None else f"{speed:g}x"
+        _say(f"replaying session {rec.session} of {rec.path} ({rec.rows} events, "
+             f"{(rec.last_ts - rec.first_ts) / 1000:.1f} s) at {pace}")
+
+    plan.attach_fn = attach_replay
+    return plan
+
+
+def _plan_ccxt(profile: Path, opts: _Options) -> _Plan:
+    """A ccxt exchange: its config, the instrument table that keeps its symbols from the sim, ccxt's imports
+    before the loop starts (~1 s), and, once the loop runs, the venue added and started."""
     from app.engine.venues.manager import kernel_instruments
     from app.engine.venues.venue_config import resolve_config
 
+    plan = _Plan()
     cfg = resolve_config(profile, opts.venue, opts.venue_config)
     if opts.symbols:
         cfg = cfg.model_copy(update={"symbols": opts.symbols})
@@ -247,36 +260,37 @@ def _plan(profile: Path, opts: _Options) -> _Plan:
             pass
 
     async def attach_ccxt(kernel: Any, opts: _Options, runtime: _Runtime) -> None:
-        from app.engine.venues.events import ApproveReconciliation, ReconciliationProposed
-        from app.engine.venues.manager import VenueManager
+        from app.engine.venues.events import ReconciliationProposed
 
-        creds = _credentials(profile, cfg.name)
-        manager = VenueManager(kernel, approval="auto" if opts.approve else "ask")
-        venue = manager.add_ccxt(cfg, creds)
+        kernel.venues.approval = "auto" if opts.approve else "ask"
+        venue = kernel.venues.add_ccxt(cfg, _credentials(profile, cfg.name))
         recorder = getattr(runtime, "recorder", None)
         if recorder is not None:
             venue.instrument_listeners.append(recorder.add_instruments)
-
-        def on_proposal(p: ReconciliationProposed) -> None:
-            _say(f"venue {p.venue}: the venue and the journal differ; trading there waits for your approval:")
-            for line in p.lines():
-                _say(f"  - {line}")
-            if sys.stdin is not None and sys.stdin.isatty():
-                asyncio.get_running_loop().create_task(_ask(kernel, p.venue))
-            else:
-                _say("  (not a terminal: check the differences, then run again with --approve-reconcile)")
-
-        async def _ask(kernel: Any, name: str) -> None:
-            answer = await asyncio.get_running_loop().run_in_executor(None, input, "Approve? [y/N] ")
-            if answer.strip().lower() in ("y", "yes"):
-                kernel.bus.publish(ApproveReconciliation(name, "cli", kernel.clock.now_ms()))
-
-        kernel.bus.subscribe(ReconciliationProposed, on_proposal)
-        manager.start()
-        runtime.closers.append(manager.close)
+        kernel.bus.subscribe(ReconciliationProposed, lambda p: _on_proposal(kernel, p))
+        kernel.venues.start()
 
     plan.attach_fn = attach_ccxt
     return plan
+
+
+def _on_proposal(kernel: Any, p: Any) -> None:
+    """A venue and the journal differ: say how, and ask in a terminal (else: run again to approve)."""
+    _say(f"venue {p.venue}: the venue and the journal differ; trading there waits for your approval:")
+    for line in p.lines():
+        _say(f"  - {line}")
+    if sys.stdin is not None and sys.stdin.isatty():
+        asyncio.get_running_loop().create_task(_ask_approval(kernel, p.venue))
+    else:
+        _say("  (not a terminal: check the differences, then run again with --approve-reconcile)")
+
+
+async def _ask_approval(kernel: Any, name: str) -> None:
+    from app.engine.venues.events import ApproveReconciliation
+
+    answer = await asyncio.get_running_loop().run_in_executor(None, input, "Approve? [y/N] ")
+    if answer.strip().lower() in ("y", "yes"):
+        kernel.bus.publish(ApproveReconciliation(name, "cli", kernel.clock.now_ms()))
 
 
 def _as_replay(inst: Any) -> Any:

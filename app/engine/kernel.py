@@ -29,7 +29,8 @@ from app.engine.oms.portfolio import Portfolio
 from app.engine.risk.engine import RiskEngine
 from app.engine.strategy.runner import StrategyFault
 from app.engine.strategy.manager import StrategyManager
-from app.engine.venues.sim import SimExchange
+from app.engine.venues.manager import VenueManager
+from app.engine.venues.sim import SimVenue
 
 log = logging.getLogger("kestrel.kernel")
 _PROBE_TS = 1_700_013_600_000  # Wed 2023-11-15 10:00 Beijing time: A-shares trade then, so they have volume
@@ -81,10 +82,11 @@ class Kernel:
         self.execution = ExecutionEngine(self.bus, self.store, self.clock)
         self.risk = RiskEngine(self.bus, self.store, self.clock, self.execution, self.instruments, self.market,
                                self.portfolio, settings.risk)
-        self.sim = SimExchange([i for i in insts if i.venue == "sim"], self.execution.on_report, self.bus.publish,
+        self.sim = SimVenue([i for i in insts if i.venue == "sim"], self.execution.on_report, self.bus.publish,
                                seed=settings.sim.seed, latency_ms=settings.sim.latency_ms,
                                start_ts_ms=self.clock.now_ms())
-        self.execution.add_venue(self.sim)
+        self.venues = VenueManager(self)  # the one place that wires venues: the sim now, others when added
+        self.venues.add(self.sim, instruments=False)  # its instruments are the table's sim rows already
         self.loop_monitor = LoopMonitor()
         self.new_order_id = ClientOrderIdFactory()
         self.strategies = StrategyManager(self.bus, self.clock, self.store, self.execution, self.portfolio,
@@ -143,7 +145,7 @@ class Kernel:
             if isinstance(msg, TradeTick):
                 volume[msg.symbol] = volume.get(msg.symbol, 0.0) + msg.size
 
-        probe = SimExchange([i for i in self.instruments.values() if i.venue == "sim"], lambda _r: None,
+        probe = SimVenue([i for i in self.instruments.values() if i.venue == "sim"], lambda _r: None,
                             on_data, seed=self.settings.sim.seed + 1, latency_ms=0, start_ts_ms=_PROBE_TS)
         for t in range(50, seconds * 1000 + 1, 50):
             probe.advance_to(_PROBE_TS + t)
@@ -181,7 +183,7 @@ class Kernel:
         """The first half of a clean close, while the loop still runs (SIGTERM, SIGINT, log-out, the window
         closed): stop the loop's stepping and every strategy (their orders canceled), then keep the venues
         stepping until every cancel asked for has its answer (none left PENDING_CANCEL), at most
-        ``timeout_s``. Then the caller closes the venues, and ``close`` the store."""
+        ``timeout_s``; then every venue closes. ``close`` (after the loop) closes the store."""
         self.stop()
         log.info("closing: stopping strategies and waiting for pending cancels")
         self.strategies.stop_all("terminal closing")
@@ -202,6 +204,7 @@ class Kernel:
         if pending:
             log.warning("closing with %d cancel(s) unanswered: %s", len(pending),
                         ", ".join(o.client_order_id for o in pending[:10]))
+        await self.venues.close()  # while the loop still runs: a venue's last requests go out
 
     def close(self) -> None:
         """Stop strategies, commit what is staged, write the last heartbeat, close the store, free the

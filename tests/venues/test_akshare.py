@@ -57,7 +57,7 @@ def make_venue(kernel, **kw):
                            ban_cap_s=kw.pop("ban_cap_s", 1.0))
     venue = AkshareVenue(["600519.SH"], kernel.execution.on_report, kernel.bus.publish, client=client,
                          now_ms=kernel.clock.now_ms, fills=lambda: list(kernel.store.fills()), **kw)
-    kernel.execution.add_venue(venue)
+    kernel.venues.add(venue, cache=False)
     return venue
 
 

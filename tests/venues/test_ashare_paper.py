@@ -53,7 +53,7 @@ def paper_kernel(profile, ts: int = THU_10) -> Kernel:
     client = AkshareClient(AkshareCache(k.store.conn), DeadlineExecutor(workers=2, max_stuck=2), deadline_s=2.0)
     k.venue = AkshareVenue([MOUTAI], k.execution.on_report, k.bus.publish, client=client, now_ms=k.clock.now_ms,
                            fills=lambda: list(k.store.fills()))
-    k.execution.add_venue(k.venue)
+    k.venues.add(k.venue, cache=False)
     return k
 
 
@@ -155,10 +155,10 @@ def test_the_sim_akshare_paper_and_backtests_share_the_one_rules_module(tmp_path
     from app.engine.data.bar_files import BarData
     from app.engine.risk import checks as risk_checks
     from app.engine.venues.akshare import venue as akshare_venue
-    from app.engine.venues.sim import exchange
+    from app.engine.venues.sim import venue as sim_venue
     from app.engine.venues.sim import rules as sim_rules
 
-    assert exchange.ashare_rules is sim_rules.ashare_rules is akshare_venue.rules is backtest.ashare_rules \
+    assert sim_venue.ashare_rules is sim_rules.ashare_rules is akshare_venue.rules is backtest.ashare_rules \
         is risk_checks.ashare_rules is rules
     monkeypatch.setattr(rules, "stamp_duty_rate", lambda day: 0.01)
 

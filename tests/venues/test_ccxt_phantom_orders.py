@@ -227,7 +227,7 @@ def test_the_journal_never_records_a_missing_venue_order_id(make_kernel, profile
 
     k = make_kernel()
     venue = CarelessVenue()
-    k.execution.add_venue(venue)
+    k.execution.add_venue(venue)  # swaps the sim adapter for a careless one, below the venue manager
     price = k.sim.last_price("BTC/USDT")
     cid = k.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, round(price * 0.99, 1))
     assert [o.client_order_id for o in venue.sent] == [cid]

@@ -35,7 +35,7 @@ def test_replay_fills_our_orders_at_recorded_prices_and_speed_scales(make_kernel
     from app.config import Settings
     from app.engine.core.clock import SimClock
     from app.engine.kernel import Kernel
-    from app.engine.venues.replay.venue import Replayer, ReplayExchange
+    from app.engine.venues.replay.venue import Replayer, ReplayVenue
 
     k, _ = record_sim(make_kernel, 20)
     rec = open_recording(k.profile)
@@ -45,8 +45,8 @@ def test_replay_fills_our_orders_at_recorded_prices_and_speed_scales(make_kernel
         clock = SimClock(rec.first_ts)
         kernel = Kernel(tmp_path / f"replay-{speed}", Settings(), clock=clock, instruments=insts)
         kernel.start()
-        ex = ReplayExchange(rec, kernel.execution.on_report, kernel.bus.publish)
-        kernel.execution.add_venue(ex)
+        ex = ReplayVenue(rec, kernel.execution.on_report, kernel.bus.publish)
+        kernel.venues.add(ex, instruments=False)
         prints = []
         kernel.bus.subscribe(TradeTick, lambda t: prints.append(t))
         player = Replayer(ex, clock, kernel.step, speed, chunk_ms=20)

@@ -63,7 +63,7 @@ class Session:
         from app.config import Settings
         from app.engine.kernel import Kernel
         from app.engine.venues.credentials import Credentials
-        from app.engine.venues.manager import VenueManager, kernel_instruments
+        from app.engine.venues.manager import kernel_instruments
         from app.engine.venues.venue_config import parse_config
 
         base = self.fake.venue_config()
@@ -78,7 +78,8 @@ class Session:
         self.kernel = Kernel(self.profile, Settings(), instruments=kernel_instruments(self.profile, [cfg]))
         self.kernel.bus.subscribe(object, self.seen.append)
         self.kernel.start()
-        self.manager = VenueManager(self.kernel, approval=self.approval)
+        self.manager = self.kernel.venues  # the kernel's one place that wires venues
+        self.manager.approval = self.approval
         self.venue = self.manager.add_ccxt(cfg, creds)
         self.manager.start()
         self._runner = asyncio.get_running_loop().create_task(self.kernel.run())

@@ -94,6 +94,12 @@ class BarVenue:
             on_report(event)
         return report
 
+    def start(self) -> None:
+        """In-process: it runs when stepped (``advance_to``); nothing to start."""
+
+    async def close(self) -> None:
+        """In-process: nothing to close; it ends with the process."""
+
     @property
     def connected(self) -> bool:
         return True

@@ -1,9 +1,9 @@
-"""ExecutionEngine: the only component that holds venue adapters.
+"""ExecutionEngine: the only component that sends to venue adapters.
 
 It receives orders already approved by the RiskEngine, journals each one durably *before* sending it,
 drives the order state machine from venue reports, de-duplicates fills by (venue, trade id), and
-publishes what happened on the bus. Nothing else has a reference to an adapter, so nothing else can
-reach a venue.
+publishes what happened on the bus. Orders and cancels reach a venue only through it; the ``VenueManager``
+(``kernel.venues``) registers adapters with it and owns their lifecycle (start, close), never their orders.
 
 GROUP COMMIT  An approved order counts toward every limit at once (it is in ``working`` and booked in
               ``exposure``), its journal row is staged and it waits in the outbox. Venue reports wait in the

@@ -12,6 +12,11 @@ given at construction time:
 
 Adapters never raise into the caller for venue-side problems: they report ``OrderRejected`` /
 ``CancelRejected`` instead. ``submit`` is fire-and-forget; acknowledgement arrives later as a report.
+
+One lifecycle for every adapter (``SimVenue``, ``ReplayVenue``, ``CcxtVenue``, ``AkshareVenue``, the backtest's
+``BarVenue``): ``start()`` (synchronous; schedules its work on the running loop if it has any) and
+``await close()``. ``VenueManager`` is the one place that registers adapters with the ExecutionEngine and
+starts and closes them, for the window, headless runs and the Venues dock.
 """
 from __future__ import annotations
 
@@ -73,3 +78,7 @@ class VenueAdapter(Protocol):
     def cancel(self, client_order_id: str) -> None: ...
 
     def open_orders(self) -> list[OpenOrderInfo]: ...
+
+    def start(self) -> None: ...
+
+    async def close(self) -> None: ...

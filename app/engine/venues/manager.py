@@ -1,6 +1,8 @@
-"""``VenueManager``: adds real venues to a Kernel, additively (the sim venue stays), and runs them.
+"""``VenueManager``: the one place that wires venues into a Kernel (``kernel.venues``): the sim, real venues
+(ccxt), A-shares (akshare), replays; for the window, headless runs and the Venues dock alike.
 
-It registers each adapter with the ExecutionEngine (the only holder of adapters), routes the adapter's
+It registers each adapter with the ExecutionEngine (the only one that sends to adapters), starts and closes
+them (``start``/``close``, one lifecycle for every adapter), routes the adapter's
 market data and status onto the bus, adds the venue's instruments to the kernel's table (a venue's symbol
 takes over a sim symbol of the same name), caches them in ``<profile>/venues/<name>.instruments.json`` so the
 window can list them before the venue connects, and routes ``ApproveReconciliation`` commands to the venue.
@@ -17,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from app.engine.core.instruments import Instrument
-from app.engine.venues.ccxt.venue import CcxtVenue
 from app.engine.venues.credentials import CredentialError, Credentials, CredentialStore
 from app.engine.venues.events import ApproveReconciliation
 from app.engine.venues.failover import FeedRouter, load_feeds
@@ -73,7 +74,7 @@ class VenueManager:
     def __init__(self, kernel: Any, *, approval: str = "ask", feeds: dict[str, Any] | None = None) -> None:
         self.kernel = kernel
         self.approval = approval
-        self.venues: dict[str, CcxtVenue] = {}
+        self.venues: dict[str, Any] = {}  # name -> adapter (the VenueAdapter contract, venues/base.py)
         self._keys: dict[str, Credentials | None] = {}  # the keys each venue was given (None: data only)
         self.journal = KernelJournal(kernel.execution, kernel.store)
         feeds = load_feeds(kernel.profile) if feeds is None else feeds
@@ -87,15 +88,28 @@ class VenueManager:
         """The ``on_data`` of venue ``name``: through the feed router (failover by priority)."""
         return self.router.publisher(name)
 
-    def add_ccxt(self, config: CcxtVenueConfig, credentials: Credentials | None = None) -> CcxtVenue:
+    def add(self, adapter: Any, *, instruments: bool = True, cache: bool = True) -> Any:
+        """Register an adapter (sim, replay, akshare, ccxt): the ExecutionEngine sends to it, the manager
+        starts and closes it. ``instruments``: add its instruments to the kernel's table now (a ccxt venue's
+        arrive when its markets load); ``cache``: remember them in the profile for the next start."""
+        if adapter.name in self.venues:
+            raise ValueError(f"a venue named {adapter.name!r} is already connected")
+        self.kernel.execution.add_venue(adapter)
+        self.venues[adapter.name] = adapter
+        if instruments:
+            self._add_instruments(adapter.name, adapter.instruments(), cache=cache)
+        return adapter
+
+    def add_ccxt(self, config: CcxtVenueConfig, credentials: Credentials | None = None) -> Any:
+        from app.engine.venues.ccxt.venue import CcxtVenue  # ccxt's own import waits for a real venue
+
         if config.name in self.venues or config.name == "sim":
             raise ValueError(f"a venue named {config.name!r} is already connected")
         venue = CcxtVenue(config, self.kernel.execution.on_report, self.publisher(config.name),
                           credentials=credentials, journal=self.journal, approval=self.approval,
                           now_ms=self.kernel.clock.now_ms,
                           on_instruments=lambda insts, n=config.name: self._add_instruments(n, insts))
-        self.kernel.execution.add_venue(venue)
-        self.venues[config.name] = venue
+        self.add(venue, instruments=False)
         self._keys[config.name] = credentials
         return venue
 
@@ -103,7 +117,7 @@ class VenueManager:
         """Does the running venue ``name`` trade with API keys (else: market data only)?"""
         return self._keys.get(name) is not None
 
-    async def connect(self, config: CcxtVenueConfig, credentials: Credentials | None = None) -> CcxtVenue:
+    async def connect(self, config: CcxtVenueConfig, credentials: Credentials | None = None) -> Any:
         """Connect venue ``config.name``, or re-connect it: with the same settings, only the keys change; with
         changed settings the old connection is closed first and a new one starts (it reconciles the journal
         with the venue, as at start-up). ``credentials`` None keeps the keys the venue has."""
@@ -130,27 +144,17 @@ class VenueManager:
         self._keys.pop(name, None)
         if venue is None:
             return False
-        close = getattr(venue, "close", None)
-        if close is not None:
-            try:
-                await close()
-            except Exception:  # noqa: BLE001 - it is being let go: say so, carry on
-                log.exception("closing venue %s failed", name)
+        try:
+            await venue.close()
+        except Exception:  # noqa: BLE001 - it is being let go: say so, carry on
+            log.exception("closing venue %s failed", name)
         log.info("venue %s disconnected", name)
         return True
-
-    def add_adapter(self, adapter: Any) -> None:
-        """Any other adapter (akshare paper venue, replay): registered like the rest."""
-        self.kernel.execution.add_venue(adapter)
-        self.venues[adapter.name] = adapter
-        self._add_instruments(adapter.name, adapter.instruments())
 
     def start(self) -> None:
         """Start connecting every venue on the running loop (progress arrives as VenueStatus)."""
         for venue in self.venues.values():
-            start = getattr(venue, "start", None)
-            if start is not None:
-                start()
+            venue.start()
         if self.router.priorities and self._ticker is None:
             self._ticker = asyncio.get_running_loop().create_task(self._tick_router())
 
@@ -170,20 +174,20 @@ class VenueManager:
             except asyncio.CancelledError:
                 pass
             self._ticker = None
-        for venue in self.venues.values():
-            close = getattr(venue, "close", None)
-            if close is not None:
-                try:
-                    await close()
-                except Exception:  # noqa: BLE001 - shutting down: the others still close
-                    log.exception("closing venue %s failed", venue.name)
+        for venue in list(self.venues.values()):
+            try:
+                await venue.close()
+            except Exception:  # noqa: BLE001 - shutting down: the others still close
+                log.exception("closing venue %s failed", venue.name)
 
-    def _add_instruments(self, name: str, insts: list[Instrument]) -> None:
+    def _add_instruments(self, name: str, insts: list[Instrument], cache: bool = True) -> None:
         table = self.kernel.instruments
         for inst in insts:
             primary = self.router.primary(inst.symbol)
             if primary is None or primary == name:  # orders go to the primary feed's venue only
                 table[inst.symbol] = inst
+        if not cache:
+            return
         try:
             folder = venues_dir(self.kernel.profile)
             folder.mkdir(parents=True, exist_ok=True)

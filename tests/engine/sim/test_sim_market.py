@@ -1,4 +1,4 @@
-"""The seeded market model, seen through SimExchange: lively, deterministic, refilling, clustering."""
+"""The seeded market model, seen through SimVenue: lively, deterministic, refilling, clustering."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,21 +11,21 @@ import pytest
 from app.engine.core.instruments import default_instruments
 from app.engine.core.messages import BookSnapshot, OrderFilled, OrderRejected, OrderType, Side, TradeTick
 from app.engine.venues.base import VenueOrder
-from app.engine.venues.sim import DEFAULT_PARAMS, SimExchange
+from app.engine.venues.sim import DEFAULT_PARAMS, SimVenue
 
 T0 = 1_700_013_600_000  # Wed 2023-11-15 10:00 Beijing time: the A-share market is open (closed, it is quiet)
 BTC, ETH, MOUTAI = "BTC/USDT", "ETH/USDT", "600519.SH"
 
 
-def exchange(symbols: tuple[str, ...] = (BTC, ETH, MOUTAI), **kw: Any) -> tuple[SimExchange, list[Any]]:
+def exchange(symbols: tuple[str, ...] = (BTC, ETH, MOUTAI), **kw: Any) -> tuple[SimVenue, list[Any]]:
     events: list[Any] = []
     inst = [i for i in default_instruments() if i.symbol in symbols]
     kw.setdefault("start_ts_ms", T0)
     kw.setdefault("session", "")  # trade ids name the run; pinned so two runs' events can be compared
-    return SimExchange(inst, events.append, events.append, **kw), events
+    return SimVenue(inst, events.append, events.append, **kw), events
 
 
-def run(ex: SimExchange, seconds: float, step_ms: int = 50) -> None:
+def run(ex: SimVenue, seconds: float, step_ms: int = 50) -> None:
     end = ex.now + int(seconds * 1000)
     while ex.now < end:
         ex.advance_to(min(end, ex.now + step_ms))

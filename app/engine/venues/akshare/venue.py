@@ -304,12 +304,11 @@ def plan_akshare(profile: Path, opts: Any, plan: Any) -> Any:
         venue = AkshareVenue(symbols, kernel.execution.on_report, kernel.bus.publish,
                              client=AkshareClient(AkshareCache(kernel.store.conn)),
                              now_ms=kernel.clock.now_ms, fills=lambda: list(kernel.store.fills()))
-        kernel.execution.add_venue(venue)
+        kernel.venues.add(venue, instruments=False)  # the plan put them in the table
         recorder = getattr(runtime, "recorder", None)
         if recorder is not None:
             recorder.add_instruments(venue.instruments())
-        venue.start()
-        runtime.closers.append(venue.close)
+        kernel.venues.start()
 
     plan.attach_fn = attach
     return plan

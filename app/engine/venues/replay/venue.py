@@ -1,6 +1,6 @@
 """Replay recorded market data through the sim venue's matching engine, at 1x up to maximum speed.
 
-``ReplayExchange`` is a ``SimExchange`` (named "replay") without a synthetic market: its only "market model"
+``ReplayVenue`` is a ``SimVenue`` (named "replay") without a synthetic market: its only "market model"
 is a ``ReplayModel`` that walks a recording in time order, so recorded events and our orders (with the
 venue's latency) are processed interleaved, exactly as the sim processes its own model:
 
@@ -22,7 +22,7 @@ from typing import Any, Iterator
 from app.engine.core.instruments import Instrument
 from app.engine.core.messages import BookSnapshot, Side, TradeTick
 from app.engine.venues.replay.recorder import Recording, read_events
-from app.engine.venues.sim.exchange import EXTERNAL, SimExchange
+from app.engine.venues.sim.venue import EXTERNAL, SimVenue
 
 _FAR = 2 ** 62
 
@@ -90,7 +90,7 @@ class ReplayModel:
                     resting[(side, ticks)] = (oid, lots)
 
 
-class ReplayExchange(SimExchange):
+class ReplayVenue(SimVenue):
     name = "replay"
 
     def __init__(self, recording: Recording, on_report, on_data, *, latency_ms: int = 5) -> None:
@@ -106,9 +106,9 @@ class ReplayExchange(SimExchange):
 
 
 class Replayer:
-    """Drives a ReplayExchange and a kernel on a ``SimClock`` at ``speed`` x real time (None = max)."""
+    """Drives a ReplayVenue and a kernel on a ``SimClock`` at ``speed`` x real time (None = max)."""
 
-    def __init__(self, exchange: ReplayExchange, clock: Any, step: Any = None, speed: float | None = 1.0,
+    def __init__(self, exchange: ReplayVenue, clock: Any, step: Any = None, speed: float | None = 1.0,
                  chunk_ms: int = 50) -> None:
         self.exchange, self.clock, self.step = exchange, clock, step
         self.speed = speed

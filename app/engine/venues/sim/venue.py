@@ -1,4 +1,4 @@
-"""``SimExchange``: the built-in venue ``sim``, a ``VenueAdapter`` over real order books.
+"""``SimVenue``: the built-in venue ``sim``, a ``VenueAdapter`` over real order books.
 
 Time is driven from outside: ``advance_to(ts_ms)`` runs, in time order, the market models' events and our
 orders/cancels whose latency has elapsed (submitted at t, they reach the venue at t + latency; reports are
@@ -120,7 +120,7 @@ class _SessionGate:
         self.model.skip_to(ts)
 
 
-class SimExchange:
+class SimVenue:
     """In-process exchange with price-time matching, partial fills, fees, latency and a seeded market."""
 
     name = "sim"
@@ -175,6 +175,12 @@ class SimExchange:
         self._edge = self._now if self._ashares else _NEVER
 
     # ------------------------------------------------------------------------------ VenueAdapter
+    def start(self) -> None:
+        """In-process: it runs when stepped (``advance_to``); nothing to start."""
+
+    async def close(self) -> None:
+        """In-process: nothing to close; it ends with the process."""
+
     @property
     def connected(self) -> bool:
         return self._connected
@@ -217,7 +223,7 @@ class SimExchange:
         """Process everything due up to ``ts_ms`` in time order, then emit snapshots of changed books.
         A ``ts_ms`` in the past is ignored (time never runs backwards)."""
         if self._busy:
-            raise RuntimeError("advance_to called from inside a SimExchange callback")
+            raise RuntimeError("advance_to called from inside a SimVenue callback")
         ts_ms = int(ts_ms)
         if ts_ms < self._now:
             return
@@ -296,7 +302,7 @@ class SimExchange:
         """An order from another participant (replayed feed, tests), matched at once, no reports:
         a limit rests what it does not fill, a market order drops its remainder."""
         if self._busy:
-            raise RuntimeError("external_order called from inside a SimExchange callback")
+            raise RuntimeError("external_order called from inside a SimVenue callback")
         m = self._markets[symbol]
         lots = round(qty / m.inst.lot_size)
         self._busy = True

@@ -1,4 +1,4 @@
-"""SimExchange as the ExecutionEngine sees it, on a quiet book (market model off) so outcomes are exact."""
+"""SimVenue as the ExecutionEngine sees it, on a quiet book (market model off) so outcomes are exact."""
 from __future__ import annotations
 
 from typing import Any
@@ -19,7 +19,7 @@ from app.engine.core.messages import (
     VenueStatus,
 )
 from app.engine.venues.base import VenueAdapter, VenueOrder
-from app.engine.venues.sim import SimExchange
+from app.engine.venues.sim import SimVenue
 
 T0 = 1_700_000_000_000  # Wed 2023-11-15 06:13 Beijing time: the A-share market is closed
 OPEN = 1_700_013_600_000  # Wed 2023-11-15 10:00 Beijing time: A-shares trade
@@ -27,12 +27,12 @@ BTC = "BTC/USDT"
 
 
 class Venue:
-    """A SimExchange plus everything it reported, with small helpers to place orders."""
+    """A SimVenue plus everything it reported, with small helpers to place orders."""
 
     def __init__(self, latency_ms: int = 0, start_ts_ms: int = T0, **kw: Any) -> None:
         self.reports: list[Any] = []
         self.data: list[Any] = []
-        self.ex = SimExchange(default_instruments(), self.reports.append, self.data.append,
+        self.ex = SimVenue(default_instruments(), self.reports.append, self.data.append,
                               latency_ms=latency_ms, start_ts_ms=start_ts_ms, market_model=False,
                               session="", **kw)  # ids as "S-000001", "T-1": pinned to compare reports
         self._n = 0
@@ -283,7 +283,7 @@ def test_orders_sent_from_inside_a_report_callback_run_after_the_current_event()
         if isinstance(report, OrderFilled) and report.client_order_id == "a":
             ex.submit(VenueOrder("b", BTC, Side.BUY, OrderType.MARKET, 0.1, None))
 
-    ex = SimExchange(default_instruments(), react, lambda d: None, latency_ms=0, start_ts_ms=T0,
+    ex = SimVenue(default_instruments(), react, lambda d: None, latency_ms=0, start_ts_ms=T0,
                      market_model=False)
     ex.external_order(BTC, Side.SELL, 0.1, 65_000.0)
     ex.external_order(BTC, Side.SELL, 0.1, 65_001.0)
@@ -298,7 +298,7 @@ def test_a_failing_subscriber_does_not_corrupt_the_venue(caplog: pytest.LogCaptu
     def broken(msg: Any) -> None:
         raise RuntimeError("widget bug")
 
-    ex = SimExchange(default_instruments(), reports.append, broken, latency_ms=0, start_ts_ms=T0,
+    ex = SimVenue(default_instruments(), reports.append, broken, latency_ms=0, start_ts_ms=T0,
                      market_model=False)
     ex.external_order(BTC, Side.SELL, 0.1, 65_000.0)
     ex.external_order(BTC, Side.SELL, 0.1, 65_000.1)
