@@ -52,11 +52,11 @@ def build(profile: Path, clock=None):
     kernel = Kernel(profile, load_settings(profile), clock=clock,
                     instruments=kernel_instruments(profile, configs))
     kernel.start()
-    window = MainWindow(kernel, ring)
+    window = MainWindow(kernel.port, ring)
     manager = kernel.venues
     for cfg in configs:
         manager.add_ccxt(cfg, stored_credentials(profile, cfg.name))
-    install_venue_ui(window, kernel, manager)  # connects when the loop runs (launch_gui)
+    install_venue_ui(window, kernel.port)  # connects when the loop runs (launch_gui)
     window.restore_layout()  # again: the Venues dock exists now
     return kernel, window
 

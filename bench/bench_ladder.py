@@ -68,7 +68,7 @@ def ladder_frames(seconds: float, rate: int, hz: int) -> dict:
         ref = book.bids[2 + j][0] if side is Side.BUY else book.asks[j - 1][0]
         kernel.submit(SYMBOL, side, OrderType.LIMIT, 0.01, ref)
     kernel.sim.advance_to(kernel.clock.now_ms())
-    ladder = LadderWidget(kernel)
+    ladder = LadderWidget(kernel.port)
     ladder.resize(330, 800)
     ladder.show()
     QApplication.processEvents()

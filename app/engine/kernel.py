@@ -26,9 +26,10 @@ from app.engine.data.market import MarketState
 from app.engine.ml.serve import ModelSource
 from app.engine.oms.execution import ExecutionEngine
 from app.engine.oms.portfolio import Portfolio
+from app.engine.port import Port
 from app.engine.risk.engine import RiskEngine
-from app.engine.strategy.runner import StrategyFault
 from app.engine.strategy.manager import StrategyManager
+from app.engine.strategy.runner import StrategyFault
 from app.engine.venues.manager import VenueManager
 from app.engine.venues.sim import SimVenue
 
@@ -100,6 +101,7 @@ class Kernel:
         self._last_sync = 0.0
         self._stopping = False
         self._closed = False
+        self.port = Port(self)  # what the window gets: commands in, read models out
 
     # ----------------------------------------------------------------------------------------- lifecycle
     def start(self) -> None:

@@ -1,8 +1,6 @@
 """Small shared helpers for the views: formatted table items and colours."""
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
@@ -52,24 +50,9 @@ def fmt(value: float | None, decimals: int) -> str:
 
 
 def new_symbols(known: int, instruments: dict) -> list[str]:
-    """Symbols added to the kernel's instrument table since a view listed its first ``known`` ones (a venue
+    """Symbols added to the engine's instrument table since a view listed its first ``known`` ones (a venue
     connected after start-up adds its markets: they show up without a restart). Instruments are only ever
     added, and a dict keeps insertion order, so the new ones are the tail."""
     if len(instruments) <= known:
         return []
     return list(instruments)[known:]
-
-
-def send(bus: Any, command: Any) -> Any:
-    """Publish ``command`` and return the engine's ``CommandRefused`` for it, or None when it was carried out.
-    Dispatch is synchronous: the engine has handled (or refused) the command when ``publish`` returns."""
-    from app.engine.core.messages import CommandRefused
-
-    refused: list[Any] = []
-    unsubscribe = bus.subscribe(CommandRefused, refused.append)
-    try:
-        bus.publish(command)
-    finally:
-        unsubscribe()
-    name = type(command).__name__
-    return next((r for r in refused if r.command == name), None)

@@ -6,8 +6,8 @@ state follows the engine (a reset from ``kestrel risk reset`` clears it); the al
 stays until a person acknowledges it.
 
 Layout (dock positions and window geometry) is saved in the profile database on close and restored on
-open. The window reads engine state; it sends commands only through the bus (SubmitOrder, CancelOrder)
-or the risk engine's kill switch.
+open. The window and every dock get the engine's ``Port``, never the ``Kernel``: they read its read models
+and act only by commands on the bus (``Port.send``).
 """
 from __future__ import annotations
 
@@ -16,21 +16,13 @@ import base64
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication,
-    QDockWidget,
-    QHBoxLayout,
-    QLabel,
-    QMainWindow,
-    QPushButton,
-    QSizePolicy,
-    QToolBar,
-    QVBoxLayout,
-    QWidget,
+    QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSizePolicy, QToolBar,
+    QVBoxLayout, QWidget,
 )
 
 from app.engine.core.logring import RingHandler
 from app.engine.core.messages import Alert, OrderType, Side
-from app.engine.kernel import Kernel
+from app.engine.port import Port
 from app.widgets.chart.docks import ChartDocks
 from app.widgets.chart.widget import ChartWidget
 from app.widgets.frame import BusSubscriptions, FrameScheduler
@@ -76,9 +68,9 @@ class TradingStateIndicator(QWidget):
     adopting it. Empty while ACTIVE (its parts hide: a tool bar's own widget hides only through its action).
     """
 
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, port: Port) -> None:
         super().__init__()
-        self._kernel = kernel
+        self._port = port
         self._seen = None
         self.label = QLabel()
         self.label.setObjectName("tradingStateBanner")
@@ -97,7 +89,7 @@ class TradingStateIndicator(QWidget):
         return self.label.isVisible()
 
     def refresh(self) -> None:
-        risk = self._kernel.risk
+        risk = self._port.risk
         key = (risk.state, risk.state_reason)
         if key == self._seen:
             return
@@ -114,18 +106,18 @@ class TradingStateIndicator(QWidget):
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, kernel: Kernel, ring: RingHandler) -> None:
+    def __init__(self, port: Port, ring: RingHandler) -> None:
         super().__init__()
-        self.kernel = kernel
-        self.setWindowTitle(f"Kestrel — {kernel.profile}")
+        self.port = port
+        self.setWindowTitle(f"Kestrel — {port.profile}")
         self.resize(1600, 900)
-        self.frames = FrameScheduler(kernel.settings.ui.frame_hz, self)
-        self._alerts: list[Alert] = list(getattr(kernel, "audit_alerts", ()))  # raised at start, before we subscribed
+        self.frames = FrameScheduler(port.ui.frame_hz, self)
+        self._alerts: list[Alert] = port.start_alerts  # raised at start, before we subscribed
         self._subs = BusSubscriptions()
-        self._subs.add(kernel.bus.subscribe(Alert, self._alerts.append))
+        self._subs.add(port.subscribe(Alert, self._alerts.append))
 
         self.banner = AlarmBanner()
-        self.chart = ChartWidget(kernel)
+        self.chart = ChartWidget(port)
         central = QWidget()
         cl = QVBoxLayout(central)
         cl.setContentsMargins(0, 0, 0, 0)
@@ -133,16 +125,16 @@ class MainWindow(QMainWindow):
         cl.addWidget(self.chart, 1)
         self.setCentralWidget(central)
 
-        self.watchlist = WatchlistWidget(kernel)
-        self.ladder = LadderWidget(kernel)
-        self.ticket = TicketWidget(kernel)
-        self.blotter = BlotterWidget(kernel)
-        self.positions = PositionsWidget(kernel)
-        self.risk_panel = RiskPanel(kernel)
-        self.strategies = StrategyManagerWidget(kernel)
-        self.ml_panel = MlPanel(kernel)
+        self.watchlist = WatchlistWidget(port)
+        self.ladder = LadderWidget(port)
+        self.ticket = TicketWidget(port)
+        self.blotter = BlotterWidget(port)
+        self.positions = PositionsWidget(port)
+        self.risk_panel = RiskPanel(port)
+        self.strategies = StrategyManagerWidget(port)
+        self.ml_panel = MlPanel(port)
         self.log_pane = LogPane(ring)
-        self.status = StatusBar(kernel)
+        self.status = StatusBar(port)
         self.setStatusBar(self.status)
 
         L, R, B = (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea,
@@ -209,7 +201,7 @@ class MainWindow(QMainWindow):
         self.kill_button.setObjectName("toolbarKillButton")
         self.kill_button.setToolTip(self.risk_panel.kill_button.toolTip())
         self.kill_button.clicked.connect(self.risk_panel.engage_kill_switch)
-        self.trading_state = TradingStateIndicator(self.kernel)
+        self.trading_state = TradingStateIndicator(self.port)
         self.trading_state.reset_button.clicked.connect(lambda: self.risk_panel.ask_reset(self))
         bar.addWidget(self.kill_button)
         bar.addWidget(self.trading_state)
@@ -250,8 +242,8 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------------------------------------- layout
     def restore_layout(self) -> None:
-        geo = self.kernel.store.get_setting("ui.geometry")
-        state = self.kernel.store.get_setting("ui.window_state")
+        geo = self.port.ui_state("ui.geometry")
+        state = self.port.ui_state("ui.window_state")
         if geo:
             self.restoreGeometry(QByteArray(base64.b64decode(geo)))
         if state:
@@ -262,8 +254,8 @@ class MainWindow(QMainWindow):
     def save_layout(self) -> None:
         self.chart_docks.save()
         geometry, state = bytes(self.saveGeometry()), bytes(self.saveState())
-        self.kernel.store.set_setting("ui.geometry", base64.b64encode(geometry).decode())
-        self.kernel.store.set_setting("ui.window_state", base64.b64encode(state).decode())
+        self.port.save_ui_state("ui.geometry", base64.b64encode(geometry).decode())
+        self.port.save_ui_state("ui.window_state", base64.b64encode(state).decode())
         self._saved_layout = (geometry, state)
 
     def save_layout_if_changed(self) -> None:

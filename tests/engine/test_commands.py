@@ -84,3 +84,58 @@ def test_modify_moves_a_working_order_through_the_risk_gate(make_kernel):
     k.bus.publish(ModifyOrder(old, new_price, "moved-3", "manual", ts=k.clock.now_ms()))
     assert [r.command for r in refused] == ["ModifyOrder"] and "no longer working" in refused[0].reason
     assert "moved-3" not in k.execution.orders
+
+
+# ---------------------------------------------------------------------------- the strategy manager's commands
+def test_a_strategy_is_loaded_configured_started_stopped_and_removed_by_commands(make_kernel):
+    from app.engine.core.messages import (
+        CommandDone, LoadStrategy, RemoveStrategy, RescanPlugins, SetStrategyParams, StartStrategy, StopStrategy,
+    )
+    from app.engine.strategy.runner import StrategyStatus
+
+    k = make_kernel()
+    port = k.port
+    answer = port.send(LoadStrategy("sma_cross", {"symbol": "BTC/USDT"}))
+    assert isinstance(answer, CommandDone) and answer.detail == "sma_cross-1"
+    assert k.strategies.runners["sma_cross-1"].status is StrategyStatus.STOPPED
+    refused = port.send(SetStrategyParams("sma_cross-1", {"fast": "-3"}))  # out of bounds: said why
+    assert isinstance(refused, CommandRefused) and "fast" in refused.reason
+    assert port.send(SetStrategyParams("sma_cross-1", {"fast": "7"})) is None
+    assert k.strategies.runners["sma_cross-1"].params["fast"] == 7
+    assert port.send(StartStrategy("sma_cross-1")) is None
+    assert k.strategies.runners["sma_cross-1"].status is StrategyStatus.RUNNING
+    assert port.send(StopStrategy("sma_cross-1")) is None
+    assert k.strategies.runners["sma_cross-1"].status is StrategyStatus.STOPPED
+    assert port.send(RemoveStrategy("sma_cross-1")) is None and "sma_cross-1" not in k.strategies.runners
+    unknown = port.send(StartStrategy("nope"))
+    assert isinstance(unknown, CommandRefused) and "nope" in unknown.reason
+    missing = port.send(LoadStrategy("no_such_plugin"))
+    assert isinstance(missing, CommandRefused) and "no plugin named 'no_such_plugin'" in missing.reason
+    assert "plugins available" in port.send(RescanPlugins()).detail
+    kinds = audit_kinds(k)
+    for kind in ("LoadStrategy", "SetStrategyParams", "StartStrategy", "StopStrategy", "RemoveStrategy",
+                 "CommandDone", "CommandRefused"):
+        assert kind in kinds, kind
+
+
+def test_a_venue_connect_that_fails_comes_back_as_a_refusal(make_kernel):
+    """Connecting runs on the loop after ``send`` returned: its failure is a CommandRefused the dock shows."""
+    import asyncio
+
+    from app.engine.venues.events import ConnectVenue, DisconnectVenue
+    from app.engine.venues.venue_config import CcxtVenueConfig
+
+    k = make_kernel()
+    refused = refusals(k)
+
+    async def go():
+        k.port.send(ConnectVenue(CcxtVenueConfig(name="sim", exchange="binance")))  # the sim's name is taken
+        k.port.send(DisconnectVenue("never-connected"))  # nothing to do: not an error
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            if refused:
+                break
+
+    asyncio.run(go())
+    assert [r.command for r in refused] == ["ConnectVenue"]
+    assert "connecting sim failed" in refused[0].reason and "simulated exchange" in refused[0].reason

@@ -56,7 +56,7 @@ def test_pick_the_backtest_bar_file_in_the_file_dialog(qtbot, window_factory, tm
 
     kernel, window = window_factory()
     data = bar_file(tmp_path / "bars.csv")
-    dialog = BacktestDialog(kernel.strategies, "sma_cross", {})
+    dialog = BacktestDialog(kernel.port.strategies, "sma_cross", {})
     qtbot.addWidget(dialog)
     dialog.show()
     seen: list = []
@@ -105,7 +105,7 @@ def test_the_passphrase_dialog_protects_keys_where_there_is_no_keyring(qtbot, wi
     try:
         kernel, window = window_factory()
         connected = []
-        dialog = ConnectDialog(kernel, CredentialStore(profile), lambda cfg, creds: connected.append(creds),
+        dialog = ConnectDialog(kernel.port, CredentialStore(profile), lambda cfg, creds: connected.append(creds),
                                None, window)
         qtbot.addWidget(dialog)
         dialog.show()

@@ -97,7 +97,7 @@ def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_fa
         # SOL/USDT: a market the sim does not have (the sim's BTC/USDT would share its id: a later issue)
         fake = await FakeBinance(("SOL/USDT", "ETH/USDT"), api_key=KEY, secret=SECRET).start()
         kernel, window = window_factory()
-        window.venue_manager.start()  # what the app does once its loop runs
+        kernel.venues.start()  # what the app does once its loop runs
         dock = window.venues_widget
         window.venues_dock.raise_()
         runner = None
@@ -120,7 +120,7 @@ def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_fa
             qtbot.mouseClick(dlg.connect_button, Qt.MouseButton.LeftButton)
             await until(lambda: not visible(ConnectDialog), 5, "the dialog to close")
             await until(lambda: state(dock, "binance") == "connected", 20, "binance connected")
-            assert window.venue_manager.has_keys("binance")
+            assert kernel.venues.has_keys("binance")
 
             # disable: disconnected now, shown as disabled
             click_venue(qtbot, dock, "binance")
@@ -129,17 +129,17 @@ def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_fa
             await until(lambda: not kernel.venue_status["binance"].connected, 10, "binance disconnected")
             assert state(dock, "binance") == "disabled" and "until you enable it" in dock.row_of("binance")[1]
             assert dock.enable_button.text() == "Enable"
-            assert "binance" not in window.venue_manager.venues
+            assert "binance" not in kernel.venues.venues
 
             # restart: still disabled, never connected (the exchange hears nothing from us)
-            await window.venue_manager.close()
+            await kernel.venues.close()
             kernel, window = window_factory.restart(kernel, window)
-            window.venue_manager.start()
+            kernel.venues.start()
             dock = window.venues_widget
             asked = len(fake.requests)
             await asyncio.sleep(1.5)
             assert state(dock, "binance") == "disabled" and state(dock, "sim") == "connected"
-            assert "binance" not in window.venue_manager.venues and "binance" not in kernel.venue_status
+            assert "binance" not in kernel.venues.venues and "binance" not in kernel.venue_status
             assert len(fake.requests) == asked
             assert "SOL/USDT" not in kernel.instruments  # a disabled venue's markets are not offered
 
@@ -148,7 +148,7 @@ def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_fa
             assert dock.enable_button.text() == "Enable"
             qtbot.mouseClick(dock.enable_button, Qt.MouseButton.LeftButton)
             await until(lambda: state(dock, "binance") == "connected", 20, "binance connected again")
-            assert window.venue_manager.has_keys("binance")
+            assert kernel.venues.has_keys("binance")
 
             # edit: prefilled, keys kept without asking, the new settings take effect
             qtbot.mouseClick(dock.edit_button, Qt.MouseButton.LeftButton)
@@ -160,10 +160,10 @@ def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_fa
             qtbot.keyClicks(dlg.symbols, "SOL/USDT, ETH/USDT")
             qtbot.mouseClick(dlg.connect_button, Qt.MouseButton.LeftButton)
             assert not visible(QInputDialog)
-            await until(lambda: "binance" in window.venue_manager.venues
-                        and window.venue_manager.venues["binance"].config.symbols == ["SOL/USDT", "ETH/USDT"]
+            await until(lambda: "binance" in kernel.venues.venues
+                        and kernel.venues.venues["binance"].config.symbols == ["SOL/USDT", "ETH/USDT"]
                         and state(dock, "binance") == "connected", 20, "binance reconnected with ETH/USDT")
-            assert window.venue_manager.has_keys("binance")
+            assert kernel.venues.has_keys("binance")
             await until(lambda: ("ETH/USDT", "binance") in [(r[0], r[1]) for r in dock.board.feed_rows()], 10,
                         "an ETH/USDT feed from binance")
 
@@ -225,7 +225,7 @@ def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_fa
             assert box.checkBox().isChecked() and "API keys" in box.checkBox().text()
             (remove,) = [b for b in box.buttons() if b.text() == "Remove"]
             qtbot.mouseClick(remove, Qt.MouseButton.LeftButton)
-            await until(lambda: "binance" not in window.venue_manager.venues, 10, "binance let go")
+            await until(lambda: "binance" not in kernel.venues.venues, 10, "binance let go")
             await until(lambda: not kernel.venue_status["binance"].connected, 10, "binance disconnected")
             assert not (profile / "venues" / "binance.json").exists()
             assert CredentialStore(profile).get("binance") is None
@@ -236,7 +236,7 @@ def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_fa
             kernel.stop()
             if runner is not None:
                 await runner
-            await window.venue_manager.close()
+            await kernel.venues.close()
             await fake.stop()
 
     run_async(journey())
@@ -263,7 +263,7 @@ def test_editing_a_venue_that_has_its_keys_never_asks_for_a_passphrase(qtbot, wi
         monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: asked.append(a) or ("", False))
         connected = []
         store = window.venues_widget._store
-        dlg = ConnectDialog(kernel, store, lambda cfg, creds: connected.append((cfg, creds)), "binance",
+        dlg = ConnectDialog(kernel.port, store, lambda cfg, creds: connected.append((cfg, creds)), "binance",
                             window, has_keys=True)
         qtbot.addWidget(dlg)
         dlg.show()
@@ -275,7 +275,7 @@ def test_editing_a_venue_that_has_its_keys_never_asks_for_a_passphrase(qtbot, wi
         assert cfg.symbols == ["ETH/USDT"] and creds is None  # None: keep the keys it runs with
         assert cfg.poll_interval_s == 0.5  # what the dialog does not show is kept
 
-        again = ConnectDialog(kernel, store, lambda *a: connected.append(a), "binance", window, has_keys=True)
+        again = ConnectDialog(kernel.port, store, lambda *a: connected.append(a), "binance", window, has_keys=True)
         qtbot.addWidget(again)
         again.show()
         qtbot.keyClicks(again.api_key, "new-key-123456")

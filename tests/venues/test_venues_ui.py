@@ -76,7 +76,7 @@ def test_connect_dialog_saves_config_and_keys_never_secrets_in_files(window, qtb
 
     connected = []
     store = CredentialStore(kernel.profile)
-    dlg = ConnectDialog(kernel, store, lambda cfg, creds: connected.append((cfg, creds)), None, win)
+    dlg = ConnectDialog(kernel.port, store, lambda cfg, creds: connected.append((cfg, creds)), None, win)
     qtbot.addWidget(dlg)
     dlg.exchange.setCurrentText("nosuchexchange")
     dlg.connect_button.click()
@@ -97,7 +97,7 @@ def test_connect_dialog_saves_config_and_keys_never_secrets_in_files(window, qtb
     assert store.get("binance").api_key == KEY
     saved = (kernel.profile / "venues" / "binance.json").read_text()
     assert SECRET not in saved and KEY not in saved
-    again = ConnectDialog(kernel, CredentialStore(kernel.profile), lambda *a: None, "binance", win)
+    again = ConnectDialog(kernel.port, CredentialStore(kernel.profile), lambda *a: None, "binance", win)
     qtbot.addWidget(again)
     assert KEY[-4:] in again.key_state.text() and KEY not in again.key_state.text()
     assert again.symbols.text() == "BTC/USDT, ETH/USDT"
@@ -112,7 +112,7 @@ def test_a_venue_connected_after_start_up_adds_its_symbols_without_a_restart(win
     before = len(kernel.instruments)
     eth_btc = Instrument("ETH/BTC", "binance", "ETH", "BTC", tick_size=0.00001, lot_size=0.0001, min_qty=0.0001,
                          max_qty=1e5)
-    win.venue_manager._add_instruments("binance", [eth_btc])  # what the ccxt venue calls once markets load
+    kernel.venues._add_instruments("binance", [eth_btc])  # what the ccxt venue calls once markets load
     assert len(kernel.instruments) == before + 1
     win.frames.tick()
     ticket = [win.ticket.symbol.itemText(i) for i in range(win.ticket.symbol.count())]

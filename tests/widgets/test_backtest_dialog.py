@@ -11,7 +11,7 @@ def test_backtest_and_sweep_run_off_the_gui_loop_and_show_results(window_factory
     from app.widgets.panels.backtest_dialog import BacktestDialog
 
     kernel, window = window_factory()
-    dialog = BacktestDialog(kernel.strategies, "sma_cross", {"fast": 10, "slow": 30})
+    dialog = BacktestDialog(kernel.port.strategies, "sma_cross", {"fast": 10, "slow": 30})
     qtbot.addWidget(dialog)
     dialog.path.setText(str(DATA))
 
@@ -35,7 +35,7 @@ def test_bad_input_is_explained_not_raised(window_factory, qtbot, tmp_path):
     from app.widgets.panels.backtest_dialog import BacktestDialog
 
     kernel, window = window_factory()
-    dialog = BacktestDialog(kernel.strategies, "sma_cross", {})
+    dialog = BacktestDialog(kernel.port.strategies, "sma_cross", {})
     qtbot.addWidget(dialog)
     bad = tmp_path / "bad.csv"
     bad.write_text("timestamp,open,high\n1,2,3\n")
@@ -56,7 +56,7 @@ def test_the_a_share_box_backtests_under_the_a_share_rules(window_factory, qtbot
     from app.widgets.panels.backtest_dialog import BacktestDialog
 
     kernel, window = window_factory()
-    dialog = BacktestDialog(kernel.strategies, "sma_cross", {"fast": 10, "slow": 30})
+    dialog = BacktestDialog(kernel.port.strategies, "sma_cross", {"fast": 10, "slow": 30})
     qtbot.addWidget(dialog)
     dialog.show()
     dialog.params.setText("fast=3,slow=8")

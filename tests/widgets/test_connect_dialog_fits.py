@@ -28,7 +28,7 @@ def test_the_connect_dialog_fits_a_laptop_screen_on_a_deep_profile(qtbot, make_k
     profile = tmp_path / DEEP
     kernel = make_kernel(profile)
     store = CredentialStore(profile)
-    dialog = ConnectDialog(kernel, store, lambda cfg, creds: None)
+    dialog = ConnectDialog(kernel.port, store, lambda cfg, creds: None)
     qtbot.addWidget(dialog)
     dialog.show()
     qtbot.waitExposed(dialog)

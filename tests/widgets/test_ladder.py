@@ -27,7 +27,7 @@ def shown_ladder(qtbot, make_kernel, height: int) -> tuple:
     """A real kernel 500 ms into its sim market and a ladder on it, 320 px wide, shown."""
     kernel = make_kernel(latency_ms=0)
     advance(kernel, 500)
-    ladder = LadderWidget(kernel)
+    ladder = LadderWidget(kernel.port)
     qtbot.addWidget(ladder)
     ladder.resize(320, height)
     ladder.show()

@@ -289,7 +289,7 @@ class DockSteps:
         if sim is None:
             raise StepFailed(f"the sim is not listed in the Venues dock ({dock.names})")
         saved = [c.name for c in list_configs(self.kernel.profile)]
-        running = set(self.window.venue_manager.venues)  # the sim, and any venue already connected
+        running = set(self.kernel.venues.venues)  # the sim, and any venue already connected
         click(dock.connect_button, "Connect…")
         dialogs = shown(ConnectDialog)
         if len(dialogs) != 1:
@@ -302,7 +302,7 @@ class DockSteps:
         if not self._wait(1.0, lambda: not shown(ConnectDialog)):
             raise StepFailed("Cancel did not close the Connect dialog")
         now = [c.name for c in list_configs(self.kernel.profile)]
-        if now != saved or set(self.window.venue_manager.venues) - running:
+        if now != saved or set(self.kernel.venues.venues) - running:
             raise StepFailed(f"Cancel saved or connected a venue: {sorted(set(now) - set(saved))}")
         return f"sim listed ({sim[0]}); Connect dialog {fits}; canceled, nothing saved"
 

@@ -16,15 +16,18 @@ from typing import Any
 from app.engine.audit.log import AuditLog
 from app.engine.core.bus import MessageBus
 from app.engine.core.messages import (
-    Alert, CancelAllOrders, CancelOrder, CancelRejected, CommandRefused, Flatten, Halt, HaltStrategy,
-    ModifyOrder, OrderAccepted, OrderCanceled, OrderDenied, OrderFilled, OrderRejected, OrderSubmitted,
-    Reset, RiskLimitsChanged, SubmitOrder, TradingStateChanged, VenueStatus,
+    Alert, CancelAllOrders, CancelOrder, CancelRejected, CommandDone, CommandRefused, Flatten, Halt,
+    HaltStrategy, LoadStrategy, ModifyOrder, OrderAccepted, OrderCanceled, OrderDenied, OrderFilled,
+    OrderRejected, OrderSubmitted, ReloadPlugin, RemoveStrategy, RescanPlugins, Reset, RiskLimitsChanged,
+    SetStrategyParams, StartStrategy, StopStrategy, SubmitOrder, TradingStateChanged, VenueStatus,
 )
 
 log = logging.getLogger("kestrel.audit")
 
 RECORDED = (SubmitOrder, CancelOrder, CancelAllOrders, ModifyOrder, OrderDenied, OrderSubmitted, OrderAccepted,
-            OrderRejected, OrderFilled, OrderCanceled, CancelRejected, VenueStatus, CommandRefused)
+            OrderRejected, OrderFilled, OrderCanceled, CancelRejected, VenueStatus, CommandRefused, CommandDone,
+            LoadStrategy, StartStrategy, StopStrategy, RemoveStrategy, SetStrategyParams, ReloadPlugin,
+            RescanPlugins)
 URGENT = (TradingStateChanged, RiskLimitsChanged, Alert, Halt, HaltStrategy, Reset, Flatten)
 
 

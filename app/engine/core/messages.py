@@ -194,6 +194,71 @@ class Flatten:
     ts: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class LoadStrategy:
+    """Load an instance of plugin ``plugin`` (it starts STOPPED). Answered by a ``CommandDone`` whose
+    ``detail`` is the instance's name, or a ``CommandRefused``."""
+
+    plugin: str
+    params: dict = field(default_factory=dict)
+    instance: str | None = None  # None: the plugin's name, numbered if taken
+    actor: str = "manual"
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StartStrategy:
+    instance: str
+    actor: str = "manual"
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StopStrategy:
+    """Stop a strategy: its orders are canceled, its state saved."""
+
+    instance: str
+    reason: str = "stopped by a person"
+    actor: str = "manual"
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveStrategy:
+    """Stop and forget an instance (its saved state too)."""
+
+    instance: str
+    actor: str = "manual"
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SetStrategyParams:
+    """New parameters for an instance (validated against what the plugin declares; text is converted)."""
+
+    instance: str
+    params: dict = field(default_factory=dict)
+    actor: str = "manual"
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadPlugin:
+    """Re-import a changed plugin file; its instances restart on the new code (``CommandDone`` says how)."""
+
+    plugin: str
+    actor: str = "manual"
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RescanPlugins:
+    """Look for plugins again (new files in the profile)."""
+
+    actor: str = "manual"
+    ts: int = 0
+
+
 # -------------------------------------------------------------------------------------------------- events
 @dataclass(frozen=True, slots=True)
 class CommandRefused:
@@ -202,6 +267,17 @@ class CommandRefused:
 
     command: str
     reason: str
+    actor: str
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CommandDone:
+    """A command carried out whose outcome is news for the person who sent it: ``detail`` is e.g. the name a
+    loaded strategy got, or what a reload did."""
+
+    command: str
+    detail: str
     actor: str
     ts: int = 0
 

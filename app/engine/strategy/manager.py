@@ -33,10 +33,11 @@ from app.engine.data.market import MarketState
 from app.engine.oms.execution import ExecutionEngine
 from app.engine.oms.portfolio import Portfolio
 from app.engine.strategy import plugins as plugin_loader
+from app.engine.strategy.commands import StrategyCommands
 from app.engine.strategy.host import StrategyHost
-from app.engine.strategy.runner import Runner, StrategyFault, StrategyStatus
 from app.engine.strategy.params import validate_params
 from app.engine.strategy.plugins import PluginInfo
+from app.engine.strategy.runner import Runner, StrategyFault, StrategyStatus
 
 log = logging.getLogger("kestrel.strategies")
 
@@ -239,6 +240,7 @@ class StrategyManager:
         bus.subscribe(Bar, self.host.on_bar)
         bus.subscribe(TradeTick, self.host.on_tick)
         bus.subscribe(BookSnapshot, self.host.on_book)
+        self.commands = StrategyCommands(bus, clock, self)  # what the Strategies dock asks for
 
     @property
     def runners(self) -> dict[str, Runner]:

@@ -6,6 +6,7 @@ Adapters hand these to ``on_data`` (published on the bus as is); ``OrderStatusUn
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,4 +95,25 @@ class ReconciliationApplied:
     venue: str
     applied: int
     actor: str
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectVenue:
+    """Connect (or re-connect) a saved venue with ``config``; ``credentials`` None keeps the keys it has.
+    Connecting takes a while: a failure comes back later as a ``CommandRefused``. Never on the audit trail
+    (it holds keys); the venue's ``VenueStatus`` changes are."""
+
+    config: Any
+    credentials: Any = field(default=None, repr=False)
+    actor: str = "manual"
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DisconnectVenue:
+    """Close a venue and stop running it (disable, remove). Its working orders stay at the venue."""
+
+    name: str
+    actor: str = "manual"
     ts: int = 0

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from app.engine.core.instruments import Instrument
+from app.engine.core.messages import CommandRefused
 from app.engine.venues.credentials import CredentialError, Credentials, CredentialStore
-from app.engine.venues.events import ApproveReconciliation
+from app.engine.venues.events import ApproveReconciliation, ConnectVenue, DisconnectVenue
 from app.engine.venues.failover import FeedRouter, load_feeds
 from app.engine.venues.reconcile import KernelJournal
 from app.engine.venues.venue_config import CcxtVenueConfig, list_configs, venues_dir
@@ -82,7 +83,10 @@ class VenueManager:
                                  stale_s=float(feeds.get("stale_s", 5.0)),
                                  recover_s=float(feeds.get("recover_s", 3.0)), now_ms=kernel.clock.now_ms)
         self._ticker: asyncio.Task | None = None
+        self._tasks: set[asyncio.Future] = set()
         kernel.bus.subscribe(ApproveReconciliation, self._on_approve)
+        kernel.bus.subscribe(ConnectVenue, self._on_connect)
+        kernel.bus.subscribe(DisconnectVenue, self._on_disconnect)
 
     def publisher(self, name: str):
         """The ``on_data`` of venue ``name``: through the feed router (failover by priority)."""
@@ -195,6 +199,31 @@ class VenueManager:
             (folder / f"{name}.instruments.json").write_text(json.dumps(rows))
         except OSError:
             log.warning("could not cache the instruments of %s", name)
+
+    # ------------------------------------------------------------------------ commands (the Venues dock)
+    def _on_connect(self, cmd: ConnectVenue) -> None:
+        self._run(self.connect(cmd.config, cmd.credentials), cmd, f"connecting {cmd.config.name}")
+
+    def _on_disconnect(self, cmd: DisconnectVenue) -> None:
+        self._run(self.disconnect(cmd.name), cmd, f"disconnecting {cmd.name}")
+
+    def _run(self, coro: Any, cmd: Any, what: str) -> None:
+        """Run a connect/disconnect on the terminal's loop; a failure is answered with a CommandRefused
+        (the dock says it), never raised."""
+        def finished(task: asyncio.Future) -> None:
+            self._tasks.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("%s failed: %s", what, task.exception())
+                self.kernel.bus.publish(CommandRefused(type(cmd).__name__, f"{what} failed: {task.exception()}",
+                                                       cmd.actor, ts=self.kernel.clock.now_ms()))
+        try:
+            task = asyncio.ensure_future(coro, loop=asyncio.get_running_loop())
+        except RuntimeError:  # no loop runs (a test without one): nothing can be connected anyway
+            coro.close()
+            log.warning("%s skipped: no event loop is running", what)
+            return
+        self._tasks.add(task)
+        task.add_done_callback(finished)
 
     def _on_approve(self, cmd: ApproveReconciliation) -> None:
         venue = self.venues.get(cmd.venue)

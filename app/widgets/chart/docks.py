@@ -20,13 +20,12 @@ from PySide6.QtWidgets import QDockWidget
 from app.widgets.chart.widget import ChartWidget
 
 
-
 class DockHost(Protocol):
-    """What the chart docks use of the main window (``MainWindow``): its main chart, the kernel (the layout
+    """What the chart docks use of the main window (``MainWindow``): its main chart, the port (the layout
     is saved in its store), the frame scheduler, and the QMainWindow calls that place docks."""
 
     chart: ChartWidget
-    kernel: Any
+    port: Any
     frames: Any
 
     def menuBar(self) -> Any: ...  # noqa: N802 - Qt API
@@ -68,7 +67,7 @@ class ChartDocks:
         menu.addAction(log_action)
         menu.addAction("Save chart as PNG…", window.chart.save_dialog)
         try:
-            saved = window.kernel.store.get_setting(SETTING) or {}
+            saved = window.port.ui_state(SETTING) or {}
         except ValueError:  # not JSON
             saved = {}
         if not isinstance(saved, dict):
@@ -90,7 +89,7 @@ class ChartDocks:
         name = f"dock_chart_{self._next}"
         self._next += 1
         symbol = (state or {}).get("symbol")
-        chart = ChartWidget(w.kernel, symbol=symbol if symbol in w.kernel.instruments else w.chart.symbol)
+        chart = ChartWidget(w.port, symbol=symbol if symbol in w.port.instruments else w.chart.symbol)
         if state:
             chart.restore_state(state)
         dock = ChartDock(f"Chart {self._next - 1}", w)
@@ -121,7 +120,7 @@ class ChartDocks:
     def save(self) -> None:
         """Write every chart's state to the profile (also called by the window when it closes)."""
         try:
-            self.window.kernel.store.set_setting(SETTING, {
+            self.window.port.save_ui_state(SETTING, {
                 "main": self.window.chart.state(),
                 "docks": [c.state() for c in self.charts.values()],
             })

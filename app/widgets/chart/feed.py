@@ -1,4 +1,4 @@
-"""The chart's feed: its symbol and timeframe, the live bars it follows from the kernel, and the base bars resampled for
+"""The chart's feed: its symbol and timeframe, the live bars it follows from the engine, and the base bars resampled for
 what is shown (a part of ``ChartWidget``)."""
 from __future__ import annotations
 
@@ -9,24 +9,22 @@ from app.widgets.chart.navigation import DEFAULT_VISIBLE, RIGHT_MARGIN
 from app.widgets.common import new_symbols
 
 
-
-
 class ChartFeed:
     """Symbol, timeframe and bars: what the chart shows and where its bars come from."""
 
     def set_symbol(self, symbol: str) -> None:
-        """Follow ``symbol``'s live bars from the kernel (timeframes are resampled from them)."""
-        if self.kernel is None:
-            raise RuntimeError("set_symbol needs a kernel; use set_bars for a standalone chart")
+        """Follow ``symbol``'s live bars from the engine (timeframes are resampled from them)."""
+        if self.port is None:
+            raise RuntimeError("set_symbol needs the engine's port; use set_bars for a standalone chart")
         self.symbol = symbol
-        inst = self.kernel.instruments.get(symbol)
+        inst = self.port.instruments.get(symbol)
         if inst is not None:
             self.decimals = inst.price_decimals
         if self.symbol_box.currentText() != symbol:
             self.symbol_box.blockSignals(True)
             self.symbol_box.setCurrentText(symbol)
             self.symbol_box.blockSignals(False)
-        self._feed = self.kernel.bars.get(symbol)
+        self._feed = self.port.bars.get(symbol)
         self._feed_seen, self._feed_n = -1, 0
         self.base = None
         self.series = None
@@ -49,7 +47,7 @@ class ChartFeed:
         cols = [s.column(c) for c in ("ts", "open", "high", "low", "close", "volume")]
         if self.base is None or s.n < self._feed_n:
             self._feed_n = s.n
-            self._set_base(Bars.from_arrays(*cols), self.kernel.bars.timeframe_ms)
+            self._set_base(Bars.from_arrays(*cols), self.port.bars.timeframe_ms)
             return True
         start = max(self._feed_n - 1, 0)
         n_before = self.series.n
@@ -62,9 +60,9 @@ class ChartFeed:
 
     def refresh(self) -> None:
         """Frame tick: pull new bars from the feed, redraw orders/markers if they changed."""
-        if self.kernel is None:
+        if self.port is None:
             return
-        added = new_symbols(self.symbol_box.count(), self.kernel.instruments)
+        added = new_symbols(self.symbol_box.count(), self.port.instruments)
         if added:  # a venue connected since start-up
             self.symbol_box.addItems(added)
         self._sync_feed()

@@ -71,21 +71,21 @@ class ChartOrderLines:
         self._update_markers()
 
     def _on_line_dragged(self, order_id: str, view_value: float) -> None:
-        if self.kernel is None:
+        if self.port is None:
             return
         from app.widgets.chart.orders import replace_order
 
-        inst = self.kernel.instruments[self.symbol]
+        inst = self.port.instruments[self.symbol]
         price = inst.round_price(10.0 ** view_value if self.log_scale else view_value)
-        order = self.kernel.execution.orders.get(order_id)
+        order = self.port.orders.get(order_id)
         if order is None or order.price is None or abs(price - order.price) < inst.tick_size / 2:
             self._orders_seen = None
             return
-        new_id = self.kernel.new_order_id()
+        new_id = self.port.new_order_id()
         self.orders.mine.add(new_id)
         text = (f"Moved {order.side.value} {order.leaves_qty:g} to {price:.{self.decimals}f} "
                 f"(cancel {order_id}, new {new_id})")
-        if replace_order(self.kernel, order_id, price, new_id=new_id) is None:
+        if replace_order(self.port, order_id, price, new_id=new_id) is None:
             self.show_status(f"{order_id} is no longer working", error=True)
         elif not self.orders.denied:  # a denial (synchronous) is shown by refresh
             self.show_status(text)
@@ -95,7 +95,7 @@ class ChartOrderLines:
     def _on_line_cancel(self, order_id: str) -> None:
         from app.engine.core.messages import CancelOrder
 
-        self.kernel.bus.publish(CancelOrder(order_id, "manual", ts=self.kernel.clock.now_ms()))
+        self.port.send(CancelOrder(order_id, "manual", ts=self.port.now_ms()))
         self.show_status(f"Cancel {order_id} sent")
 
     def show_status(self, text: str, error: bool = False) -> None:

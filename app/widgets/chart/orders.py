@@ -11,10 +11,9 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
-from app.engine.core.messages import ModifyOrder, OrderDenied, OrderFilled, Side
-from app.engine.kernel import Kernel
+from app.engine.core.messages import CommandRefused, ModifyOrder, OrderDenied, OrderFilled, Side
+from app.engine.port import Port
 from app.widgets.chart.overlays import PriceLine
-from app.widgets.common import send
 from app.widgets.frame import BusSubscriptions
 
 BUY_LINE = QColor("#3fb950")
@@ -22,29 +21,29 @@ SELL_LINE = QColor("#f85149")
 POSITION_LINE = QColor("#58a6ff")
 
 
-def replace_order(kernel: Kernel, client_order_id: str, price: float, actor: str = "manual",
+def replace_order(port: Port, client_order_id: str, price: float, actor: str = "manual",
                   new_id: str | None = None) -> str | None:
     """Ask the engine to move a working limit order to ``price`` (``ModifyOrder``). Returns the id the order
     continues under, or None when the engine refused (the order is no longer working, or not a limit order).
     ``new_id``: that id (so a caller can recognise the answer, which may arrive before this returns)."""
-    cid = new_id or kernel.new_order_id()
-    refused = send(kernel.bus, ModifyOrder(client_order_id, price, cid, actor, ts=kernel.clock.now_ms()))
-    return None if refused is not None else cid
+    cid = new_id or port.new_order_id()
+    answer = port.send(ModifyOrder(client_order_id, price, cid, actor, ts=port.now_ms()))
+    return None if isinstance(answer, CommandRefused) else cid
 
 
 class ChartOrders:
     """Collects fills and orders of one symbol for the chart; builds its markers and price lines."""
 
-    def __init__(self, kernel: Kernel) -> None:
-        self.kernel = kernel
+    def __init__(self, port: Port) -> None:
+        self.port = port
         self.symbol = ""
         self.fills: list[tuple[int, float, int]] = []  # (ts, price, kind)
         self.version = 0
         self.denied: list[OrderDenied] = []
         self.mine: set[str] = set()  # ids of orders this chart created (modifies)
         self._subs = BusSubscriptions()
-        self._subs.add(kernel.bus.subscribe(OrderFilled, self._on_fill))
-        self._subs.add(kernel.bus.subscribe(OrderDenied, self._on_denied))
+        self._subs.add(port.subscribe(OrderFilled, self._on_fill))
+        self._subs.add(port.subscribe(OrderDenied, self._on_denied))
 
     def close(self) -> None:
         self._subs.clear()
@@ -52,7 +51,7 @@ class ChartOrders:
     def set_symbol(self, symbol: str) -> None:
         self.symbol = symbol
         self.fills = [(int(r["ts"]), float(r["price"]), 0 if r["side"] == Side.BUY.value else 1)
-                      for r in self.kernel.store.fills() if r["symbol"] == symbol]
+                      for r in self.port.orders.fills() if r["symbol"] == symbol]
         self.version += 1
 
     def _on_fill(self, fill: OrderFilled) -> None:
@@ -68,7 +67,7 @@ class ChartOrders:
         """(ts, price, kind) of fills and of our limit orders where they were placed (kinds: 0 buy fill,
         1 sell fill, 2 buy order, 3 sell order; see ``chart_items.MARKER_KINDS``)."""
         rows = list(self.fills)
-        for o in self.kernel.execution.orders.values():
+        for o in self.port.orders.all():
             if o.symbol == self.symbol and o.price is not None and o.created_ts and o.status.value != "DENIED":
                 rows.append((o.created_ts, o.price, 2 if o.side is Side.BUY else 3))
         if not rows:
@@ -78,14 +77,14 @@ class ChartOrders:
 
     def lines(self, decimals: int) -> list[PriceLine]:
         out = []
-        for o in self.kernel.execution.working_orders(self.symbol):
+        for o in self.port.orders.working(self.symbol):
             if o.price is None:
                 continue
             buy = o.side is Side.BUY
             out.append(PriceLine(o.price, BUY_LINE if buy else SELL_LINE,
                                  f"{o.side.value} {o.leaves_qty:g} @ {o.price:.{decimals}f}",
                                  Qt.PenStyle.DashLine, order_id=o.client_order_id))
-        pos = self.kernel.portfolio.positions.get(self.symbol)
+        pos = self.port.portfolio.positions.get(self.symbol)
         if pos is not None and pos.quantity:
             out.append(PriceLine(pos.avg_price, POSITION_LINE,
                                  f"POS {pos.quantity:+g} @ {pos.avg_price:.{decimals}f}  uPnL {pos.unrealized_pnl:+,.2f}",
@@ -93,4 +92,4 @@ class ChartOrders:
         return out
 
     def state_key(self) -> tuple[int, int, int]:
-        return (self.version, self.kernel.execution.version, self.kernel.portfolio.version)
+        return (self.version, self.port.orders.version, self.port.portfolio.version)

@@ -11,7 +11,7 @@ What a frame costs follows the screen, not the history:
   O(tail), and repaints only the last bar's strip when no axis had to move.
 
 Programmatic API (tests, benchmarks): ``set_bars(df)``, ``update_bar(bar)``, ``set_x_range(first, last)``.
-With a kernel the chart follows the symbol's live bars (``refresh`` at frame rate), draws our fills and
+With a port (the engine's) the chart follows the symbol's live bars (``refresh`` at frame rate), draws our fills and
 orders, and lets a trader drag a working order's line to move it (cancel + replace through the risk gate).
 """
 from __future__ import annotations
@@ -47,11 +47,11 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
 
     stateChanged = Signal()  # symbol, timeframe, scale or indicators changed: what ``state()`` returns
 
-    def __init__(self, kernel: Any = None, parent: QWidget | None = None, symbol: str | None = None,
+    def __init__(self, port: Any = None, parent: QWidget | None = None, symbol: str | None = None,
                  timeframe: str | None = None, async_indicators: bool | None = None) -> None:
         super().__init__(parent)
-        self.kernel = kernel
-        self.async_indicators = kernel is not None if async_indicators is None else async_indicators
+        self.port = port
+        self.async_indicators = port is not None if async_indicators is None else async_indicators
         self.symbol = ""
         self.base: Bars | None = None
         self.base_tf = 60_000
@@ -137,13 +137,13 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
         self.setFocusProxy(self.view)
 
         self.orders = None
-        if kernel is not None:
+        if port is not None:
             from app.widgets.chart.orders import ChartOrders
 
-            self.orders = ChartOrders(kernel)
-            self.symbol_box.addItems(list(kernel.instruments))
+            self.orders = ChartOrders(port)
+            self.symbol_box.addItems(list(port.instruments))
             self.destroyed.connect(self.orders.close)
-            self.set_symbol(symbol or next(iter(kernel.instruments)))
+            self.set_symbol(symbol or next(iter(port.instruments)))
             self.symbol_box.currentTextChanged.connect(self._symbol_chosen)
         else:
             self.symbol_box.hide()
@@ -262,7 +262,7 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
     def _mark_readout(self) -> None:
         """The readout and legends follow at frame rate (``refresh``), not per update."""
         self._readout_dirty = True
-        if self.kernel is None and not self._readout_timer.isActive():
+        if self.port is None and not self._readout_timer.isActive():
             self._readout_timer.start()
 
     def _set_y(self, pane: Pane, y: tuple[float, float, float, float], tail_only: bool) -> bool:
@@ -331,8 +331,8 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
             log.warning("chart state ignored: expected a mapping, got %r", state)
             return
         symbol = state.get("symbol")
-        if symbol and self.kernel is not None:
-            if symbol in self.kernel.instruments:
+        if symbol and self.port is not None:
+            if symbol in self.port.instruments:
                 self.set_symbol(symbol)
             else:
                 log.warning("chart: saved symbol %r is not configured now; showing %s", symbol, self.symbol)

@@ -7,6 +7,7 @@ import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
@@ -40,11 +41,11 @@ def shutdown_pool(finished: bool) -> None:
 
 
 class BacktestDialog(QDialog):
-    def __init__(self, manager, plugin: str, params: dict, parent: QWidget | None = None) -> None:
+    def __init__(self, strategies: Any, plugin: str, params: dict, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Backtest {plugin}")
         self.resize(1000, 700)
-        self.manager = manager
+        self.strategies = strategies  # the plugins (Port.strategies)
         self.plugin = plugin
         self.path = QLineEdit()
         self.path.setPlaceholderText("CSV: timestamp (ms), open, high, low, close, volume")
@@ -114,7 +115,7 @@ class BacktestDialog(QDialog):
         from app.engine.strategy.params import validate_params
         from app.engine.strategy.params import parse_params
 
-        info = self.manager.plugin(self.plugin)
+        info = self.strategies.plugin(self.plugin)
         params = parse_params(self.params.text())
         validate_params(info.cls, params)
         path = self.path.text().strip()

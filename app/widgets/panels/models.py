@@ -10,12 +10,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
-                               QPushButton, QSpinBox, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox,
+    QTabWidget, QVBoxLayout, QWidget,
+)
 
 from app.engine.ml import MODELS
 from app.engine.ml.drift import status as drift_status
-from app.engine.ml.overview import ModelEntry, ModelsOverview
+from app.engine.ml.overview import ModelEntry
+from app.engine.port import Port
 from app.widgets.common import DOWN, MUTED, UP, make_table, set_cell
 
 DRIFT_COLOR = {"stable": UP, "moderate": MUTED, "DRIFT": DOWN, "collecting": MUTED}
@@ -32,11 +35,11 @@ def _day(ms: Any) -> str:
 
 
 class MlPanel(QWidget):
-    def __init__(self, kernel, parent: QWidget | None = None) -> None:
+    def __init__(self, port: Port, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setMinimumHeight(140)  # explicit, so this tabbed dock does not set the window's minimum height
-        self._kernel = kernel
-        self.overview = ModelsOverview(kernel)
+        self._port = port
+        self.overview = port.models
         self._seen = -1
         self._keys: list[str] = []
         self._entries: dict[str, ModelEntry] = {}
@@ -261,7 +264,7 @@ class MlPanel(QWidget):
     def _register(self, job) -> None:
         from app.engine.ml.model import ModelError
 
-        models = self._kernel.profile / "models"
+        models = self._port.profile / "models"
         try:
             rec = self.overview.registry.register(job.out_dir, models, source=job.data_path)
         except ModelError as exc:

@@ -11,8 +11,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.engine.core.messages import Flatten, Halt, Reset
-from app.engine.kernel import Kernel
-from app.widgets.common import DOWN, MUTED, UP, make_table, send, set_cell
+from app.engine.port import Port
+from app.widgets.common import DOWN, MUTED, UP, make_table, set_cell
 
 DENIAL_HEADERS = ["Time", "Order", "Symbol", "Reason", "Limit", "Observed", "Actor"]
 LIMIT_HEADERS = ["Limit", "In use", "Max", "%"]
@@ -24,11 +24,11 @@ class ResetDialog(QDialog):
     """Reset the global kill switch: a person's confirmation with a written reason (logged and audited).
     Without a reason nothing happens, and the dialog says so and stays open."""
 
-    def __init__(self, kernel: Kernel, parent: QWidget | None = None) -> None:
+    def __init__(self, port: Port, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._kernel = kernel
+        self._port = port
         self.setWindowTitle("Reset the kill switch")
-        risk = kernel.risk
+        risk = port.risk
         self.prompt = QLabel(f"Trading is {risk.state.value} ({risk.state_reason}).\n"
                              "Trading will accept orders again. Strategies stay stopped.\n"
                              "Why is it safe to resume?")
@@ -61,7 +61,7 @@ class ResetDialog(QDialog):
             self.error.setText(NO_REASON)
             self.reason.setFocus()
             return
-        refused = send(self._kernel.bus, Reset(reason, "manual", ts=self._kernel.clock.now_ms()))
+        refused = self._port.send(Reset(reason, "manual", ts=self._port.now_ms()))
         if refused is not None:
             self.error.setText(f"Nothing was reset: {refused.reason}.")
             return
@@ -69,9 +69,9 @@ class ResetDialog(QDialog):
 
 
 class RiskPanel(QWidget):
-    def __init__(self, kernel: Kernel, parent: QWidget | None = None) -> None:
+    def __init__(self, port: Port, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._kernel = kernel
+        self._port = port
         self._seen = -1
         self._frames = 0
         self.reset_dialog: ResetDialog | None = None
@@ -113,32 +113,32 @@ class RiskPanel(QWidget):
 
     # ------------------------------------------------------------------------------------------ actions
     def engage_kill_switch(self) -> None:
-        self._kernel.bus.publish(Halt("kill switch pressed", "manual", ts=self._kernel.clock.now_ms()))
+        self._port.send(Halt("kill switch pressed", "manual", ts=self._port.now_ms()))
         self.refresh()
 
     def ask_flatten(self) -> None:
-        n = sum(1 for p in self._kernel.portfolio.positions.values() if p.quantity)
+        n = sum(1 for p in self._port.portfolio.positions.values() if p.quantity)
         if not n:
             return
         if QMessageBox.question(self, "Flatten every position",
                                 f"Send market orders to close {n} position(s)? They go through the risk gate.") \
                 == QMessageBox.StandardButton.Yes:
-            self._kernel.bus.publish(Flatten("manual", ts=self._kernel.clock.now_ms()))
+            self._port.send(Flatten("manual", ts=self._port.now_ms()))
 
     def ask_reset(self, parent: QWidget | None = None) -> ResetDialog | None:
         """Open the reset dialog (window-modal, not blocking the loop); None when trading is ACTIVE."""
-        if self._kernel.risk.state.value == "ACTIVE":
+        if self._port.risk.state.value == "ACTIVE":
             return None
         if self.reset_dialog is not None:
             self.reset_dialog.close()
-        self.reset_dialog = ResetDialog(self._kernel, parent or self.window())
+        self.reset_dialog = ResetDialog(self._port, parent or self.window())
         self.reset_dialog.finished.connect(lambda _r: self.refresh())
         self.reset_dialog.open()
         return self.reset_dialog
 
     # ------------------------------------------------------------------------------------------ drawing
     def refresh(self) -> None:
-        risk = self._kernel.risk
+        risk = self._port.risk
         self._frames += 1
         if risk.version != self._seen:
             self._seen = risk.version
@@ -148,7 +148,7 @@ class RiskPanel(QWidget):
             self._draw_limits()
 
     def _draw_state(self) -> None:
-        risk = self._kernel.risk
+        risk = self._port.risk
         state = risk.state.value
         self.state_label.setText(state)
         self.state_label.setProperty("state", state)
@@ -164,7 +164,7 @@ class RiskPanel(QWidget):
         self.reset_button.setEnabled(state != "ACTIVE")
 
     def _draw_denials(self) -> None:
-        rows = self._kernel.risk.denials[::-1][:100]
+        rows = self._port.risk.denials[::-1][:100]
         self.denials.setRowCount(len(rows))
         for r, d in enumerate(rows):
             t = dt.datetime.fromtimestamp(d.ts / 1000, tz=dt.timezone.utc).strftime("%H:%M:%S")
@@ -174,7 +174,7 @@ class RiskPanel(QWidget):
 
     def utilization(self) -> list[tuple[str, float, float]]:
         """(name, in use, max) for every limit that has a current level: the risk engine's read model."""
-        return self._kernel.risk.utilization()
+        return self._port.risk.utilization()
 
     def _draw_limits(self) -> None:
         rows = self.utilization()

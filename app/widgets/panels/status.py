@@ -6,13 +6,13 @@ import time
 
 from PySide6.QtWidgets import QLabel, QStatusBar
 
-from app.engine.kernel import Kernel
+from app.engine.port import Port
 
 
 class StatusBar(QStatusBar):
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, port: Port) -> None:
         super().__init__()
-        self._kernel = kernel
+        self._port = port
         self.venues = QLabel()
         self.state = QLabel()
         self.state.setObjectName("tradingState")
@@ -23,7 +23,7 @@ class StatusBar(QStatusBar):
                             "last 2,000 strategy orders (the sim acknowledges inside this time when its latency is 0)")
         for w in (self.venues, self.state, self.rate, self.lag, self.e2e):
             self.addPermanentWidget(w)
-        self._last = (time.monotonic(), kernel.bus.published)
+        self._last = (time.monotonic(), port.health.published)
         self.msgs_per_s = 0.0
         self._shown_state = None
 
@@ -31,17 +31,17 @@ class StatusBar(QStatusBar):
         now = time.monotonic()
         t0, n0 = self._last
         if now - t0 >= 1.0:
-            self.msgs_per_s = (self._kernel.bus.published - n0) / (now - t0)
-            self._last = (now, self._kernel.bus.published)
+            self.msgs_per_s = (self._port.health.published - n0) / (now - t0)
+            self._last = (now, self._port.health.published)
             self.rate.setText(f"{self.msgs_per_s:,.0f} msg/s")
-            self.lag.setText(f"loop lag p99 {self._kernel.loop_monitor.p99():.1f} ms")
-            lat = self._kernel.strategies.host.order_latency
+            self.lag.setText(f"loop lag p99 {self._port.health.loop_lag_p99():.1f} ms")
+            lat = self._port.health.order_latency
             self.e2e.setText(f"tick→venue p50 {lat.percentile_us(0.5):,.0f} µs p99 {lat.percentile_us(0.99):,.0f} µs"
                              if lat.samples else "tick→venue —")
             parts = [f"{'●' if s.connected else '○'} {v} {'connected' if s.connected else 'DISCONNECTED'}"
-                     for v, s in self._kernel.venue_status.items()]
+                     for v, s in self._port.venues.status.items()]
             self.venues.setText("   ".join(parts))
-        state = self._kernel.risk.state.value
+        state = self._port.risk.state.value
         if state != self._shown_state:
             self._shown_state = state
             self.state.setText(f" {state} ")

@@ -1,18 +1,23 @@
 """Strategy manager dock: plugins, instances, parameters, start/stop/reload, per-strategy PnL, orders, log
-and kill switch. A thin view over ``app.engine.strategy.manager.StrategyManager``; it repaints at frame
-rate when the manager's version moves."""
+and kill switch. A view over the engine's strategies read model (``Port.strategies``); every action is a
+command on the bus (``LoadStrategy``, ``StartStrategy``, ``StopStrategy``, ``ReloadPlugin``, ``RemoveStrategy``,
+``SetStrategyParams``, ``RescanPlugins``, ``HaltStrategy``). It repaints at frame rate when the version moves."""
 from __future__ import annotations
 
 import time
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QInputDialog, QLabel, QMessageBox, QPlainTextEdit,
-                               QPushButton, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QComboBox, QHBoxLayout, QInputDialog, QLabel, QMessageBox, QPlainTextEdit, QPushButton, QTableWidget,
+    QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
+)
 
-from app.engine.core.messages import HaltStrategy
-from app.engine.kernel import Kernel
-from app.engine.strategy.params import ParamError, declared_params
+from app.engine.core.messages import (
+    CommandRefused, HaltStrategy, LoadStrategy, ReloadPlugin, RemoveStrategy, RescanPlugins, SetStrategyParams,
+    StartStrategy, StopStrategy,
+)
+from app.engine.port import Port
+from app.engine.strategy.params import declared_params
 from app.engine.strategy.runner import StrategyStatus
 from app.widgets.common import DOWN, MUTED, UP, fmt, make_table, set_cell
 
@@ -22,10 +27,10 @@ STATUS_COLOR = {StrategyStatus.RUNNING: UP, StrategyStatus.FAULTED: DOWN, Strate
 
 
 class StrategyManagerWidget(QWidget):
-    def __init__(self, kernel: Kernel, parent: QWidget | None = None) -> None:
+    def __init__(self, port: Port, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._kernel = kernel
-        self.manager = kernel.strategies
+        self._port = port
+        self.strategies = port.strategies
         self._seen = -1
         self._log_seen, self._log_shown = -1, 0.0
         self._selected_params_for = ""
@@ -100,8 +105,8 @@ class StrategyManagerWidget(QWidget):
 
         self.load_button.clicked.connect(self.load_selected_plugin)
         self.rescan_button.clicked.connect(self.rescan)
-        self.start_button.clicked.connect(lambda: self._act(self.manager.start, "started"))
-        self.stop_button.clicked.connect(lambda: self._act(self.manager.stop, "stopped"))
+        self.start_button.clicked.connect(lambda: self._act(StartStrategy, "started"))
+        self.stop_button.clicked.connect(lambda: self._act(StopStrategy, "stopped"))
         self.reload_button.clicked.connect(self.reload_selected)
         self.kill_button.clicked.connect(lambda: self.kill_selected())  # not clicked(checked) as the reason
         self.remove_button.clicked.connect(self.remove_selected)
@@ -133,49 +138,48 @@ class StrategyManagerWidget(QWidget):
     def _fill_plugins(self) -> None:
         current = self.plugin_box.currentText()
         self.plugin_box.clear()
-        for info in self.manager.plugins:
+        for info in self.strategies.plugins:
             if info.ok:
                 self.plugin_box.addItem(info.name)
         if current:
             self.plugin_box.setCurrentText(current)
-        broken = [i for i in self.manager.plugins if not i.ok]
+        broken = [i for i in self.strategies.plugins if not i.ok]
         self.broken.setText("\n".join(f"Plugin {i.name} ({i.origin}) not loaded: {i.error}" for i in broken)
                             + "".join(f"\nSaved instance {o.get('instance')} not restored: {o['error']}"
-                                      for o in self.manager.orphans))
+                                      for o in self.strategies.orphans))
 
     # ----------------------------------------------------------------------------------------- actions
     def load_selected_plugin(self) -> None:
         name = self.plugin_box.currentText()
         if not name:
             return
-        try:
-            runner = self.manager.load(name, params={"symbol": self._kernel_symbol()})
-        except ValueError as exc:
-            self._say(str(exc), error=True)
+        answer = self._port.send(LoadStrategy(name, {"symbol": self._chart_symbol()}, ts=self._port.now_ms()))
+        if isinstance(answer, CommandRefused):
+            self._say(answer.reason, error=True)
             return
+        instance = answer.detail
         self.refresh()
-        self.select(runner.instance)
-        self._say(f"Loaded {runner.instance}. Check its parameters, then Start.")
+        self.select(instance)
+        self._say(f"Loaded {instance}. Check its parameters, then Start.")
 
-    def _kernel_symbol(self) -> str:
+    def _chart_symbol(self) -> str:
         window = self.window()
         chart = getattr(window, "chart", None)
-        return getattr(chart, "symbol", None) or next(iter(self._kernel.instruments))
+        return getattr(chart, "symbol", None) or next(iter(self._port.instruments))
 
     def rescan(self) -> None:
-        self.manager.rescan()
+        answer = self._port.send(RescanPlugins(ts=self._port.now_ms()))
         self._fill_plugins()
-        self._say(f"{sum(i.ok for i in self.manager.plugins)} plugins available")
+        self._say(answer.detail if answer is not None else "")
 
-    def _act(self, fn, verb: str) -> None:
+    def _act(self, command: type, verb: str) -> None:
         name = self.selected()
         if not name:
             self._say("Select a strategy first.", error=True)
             return
-        result = fn(name)
-        runner = self.manager.runners[name]
-        if result is False or runner.status is StrategyStatus.FAULTED:
-            self._say(f"{name}: {runner.reason}", error=True)
+        answer = self._port.send(command(name, ts=self._port.now_ms()))
+        if isinstance(answer, CommandRefused):
+            self._say(answer.reason, error=True)
         else:
             self._say(f"{name} {verb}")
         self.refresh()
@@ -185,8 +189,9 @@ class StrategyManagerWidget(QWidget):
         if not name:
             self._say("Select a strategy first.", error=True)
             return
-        msg = self.manager.reload(self.manager.runners[name].plugin)
-        self._say(msg, error="not reloaded" in msg)
+        answer = self._port.send(ReloadPlugin(self.strategies.runners[name].plugin, ts=self._port.now_ms()))
+        self._say(answer.reason if isinstance(answer, CommandRefused) else answer.detail,
+                  error=isinstance(answer, CommandRefused))
         self.refresh()
 
     def kill_selected(self, reason: str | None = None) -> None:
@@ -209,7 +214,7 @@ class StrategyManagerWidget(QWidget):
         if not reason.strip():
             self._say(f"{name} was not killed: give a reason (it is logged and audited).", error=True)
             return
-        self._kernel.bus.publish(HaltStrategy(name, reason.strip(), "manual", ts=self._kernel.clock.now_ms()))
+        self._port.send(HaltStrategy(name, reason.strip(), "manual", ts=self._port.now_ms()))
         self._say(f"{name} HALTED: {reason.strip()}")
         self.refresh()
 
@@ -227,8 +232,8 @@ class StrategyManagerWidget(QWidget):
         box.open()
 
     def _remove(self, name: str) -> None:
-        if name in self.manager.runners:
-            self.manager.unload(name)
+        if name in self.strategies.runners:
+            self._port.send(RemoveStrategy(name, ts=self._port.now_ms()))
             self._say(f"{name} removed")
         self.refresh()
 
@@ -240,10 +245,9 @@ class StrategyManagerWidget(QWidget):
         for row in range(self.params.rowCount()):
             key = self.params.item(row, 0).text()
             values[key] = self.params.item(row, 1).text()
-        try:
-            self.manager.set_params(name, values)
-        except (ParamError, ValueError) as exc:
-            self._say(str(exc), error=True)
+        answer = self._port.send(SetStrategyParams(name, values, ts=self._port.now_ms()))
+        if isinstance(answer, CommandRefused):
+            self._say(answer.reason, error=True)
             return
         self._selected_params_for = ""
         self._show_params(name)
@@ -253,11 +257,11 @@ class StrategyManagerWidget(QWidget):
         from app.widgets.panels.backtest_dialog import BacktestDialog
 
         name = self.selected()
-        runner = self.manager.runners.get(name) if name else None
+        runner = self.strategies.runners.get(name) if name else None
         plugin = runner.plugin if runner else self.plugin_box.currentText()
         params = dict(runner.params) if runner else {}
         # a top-level window of its own (closing the main window closes it through ``destroyed``)
-        dialog = BacktestDialog(self.manager, plugin, params)
+        dialog = BacktestDialog(self.strategies, plugin, params)
         self.destroyed.connect(dialog.close)
         dialog.show()
         self._dialog = dialog
@@ -273,7 +277,7 @@ class StrategyManagerWidget(QWidget):
         if self._selected_params_for == name:
             return
         self._selected_params_for = name
-        runner = self.manager.runners[name]
+        runner = self.strategies.runners[name]
         decl = declared_params(runner.cls)
         self.params.setRowCount(len(decl))
         for row, (key, p) in enumerate(decl.items()):
@@ -292,7 +296,7 @@ class StrategyManagerWidget(QWidget):
         """New lines of the selected strategy's log, at most ``LOG_HZ`` times a second (a running strategy
         logs without moving the manager's version)."""
         name = self.selected()
-        runner = self.manager.runners.get(name) if name else None
+        runner = self.strategies.runners.get(name) if name else None
         now = time.monotonic()
         if runner is None or runner.version == self._log_seen or now - self._log_shown < 1.0 / LOG_HZ:
             return
@@ -300,7 +304,7 @@ class StrategyManagerWidget(QWidget):
         self._show_log(name)
 
     def _show_log(self, name: str) -> None:
-        runner = self.manager.runners.get(name)
+        runner = self.strategies.runners.get(name)
         text = "\n".join(runner.log_lines) if runner else ""
         if self.log_view.toPlainText() != text:
             self.log_view.setPlainText(text)
@@ -308,19 +312,19 @@ class StrategyManagerWidget(QWidget):
 
     def refresh(self) -> None:
         self._follow_log()
-        version = self.manager.version + self._kernel.portfolio.version
+        version = self.strategies.version + self._port.portfolio.version
         if version == self._seen:
             return
         self._seen = version
-        runners = list(self.manager.runners.values())
+        runners = list(self.strategies.runners.values())
         if self.table.rowCount() != len(runners):
             self.table.setRowCount(len(runners))
-        mark = self._kernel.strategies.host.last_price
-        changed = self.manager.changed
+        mark = self._port.strategies.last_price
+        changed = self.strategies.changed
         for row, r in enumerate(runners):
             pnl = r.pnl(mark)
             pos = sum(b.quantity for b in r.books.values() if b.symbol == r.symbol)
-            risk_state = self._kernel.risk.strategy_states.get(r.instance, (None, ""))[0]
+            risk_state = self._port.risk.strategy_states.get(r.instance, (None, ""))[0]
             note = r.reason
             if r.plugin in changed:
                 note = "file changed on disk: Reload" + (f"; {note}" if note else "")
@@ -338,7 +342,7 @@ class StrategyManagerWidget(QWidget):
             set_cell(self.table, row, 9, note, DOWN if r.status is StrategyStatus.FAULTED else None,
                      align_right=False)
         name = self.selected()
-        if name in self.manager.runners:
+        if name in self.strategies.runners:
             self._show_log(name)
-        if self.plugin_box.count() != sum(i.ok for i in self.manager.plugins):
+        if self.plugin_box.count() != sum(i.ok for i in self.strategies.plugins):
             self._fill_plugins()

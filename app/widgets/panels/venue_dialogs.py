@@ -3,20 +3,19 @@ Reconcile (the venue/journal differences a person approves), and the credentials
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from typing import Callable
 
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QInputDialog,
-    QLabel, QLineEdit, QListWidget, QPlainTextEdit, QVBoxLayout,
-    QWidget,
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QInputDialog, QLabel, QLineEdit,
+    QListWidget, QPlainTextEdit, QVBoxLayout, QWidget,
 )
 
+from app.engine.port import Port
 from app.engine.venues.board import VenueBoard
 from app.engine.venues.credentials import CredentialError, Credentials, CredentialStore
 from app.engine.venues.events import ApproveReconciliation
 from app.engine.venues.venue_config import (
-    CcxtVenueConfig, VenueConfigError, config_path, exchange_known, load_config,
-    parse_config, save_config,
+    CcxtVenueConfig, VenueConfigError, config_path, exchange_known, load_config, parse_config, save_config,
 )
 from app.widgets.common import DOWN
 
@@ -27,9 +26,9 @@ COMMON_EXCHANGES = ["binance", "okx", "bybit", "kraken", "coinbase", "kucoin", "
 class ReconcileDialog(QDialog):
     """The differences between a venue and the journal; trading there resumes only after Approve."""
 
-    def __init__(self, kernel: Any, board: VenueBoard, venue: str, parent: QWidget | None = None) -> None:
+    def __init__(self, port: Port, board: VenueBoard, venue: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._kernel, self.venue = kernel, venue
+        self._port, self.venue = port, venue
         proposal = board.pending.get(venue)
         self.setWindowTitle(f"Reconcile {venue}")
         self.items = QListWidget()
@@ -51,7 +50,7 @@ class ReconcileDialog(QDialog):
         self.resize(760, 320)
 
     def approve(self) -> None:
-        self._kernel.bus.publish(ApproveReconciliation(self.venue, "manual", self._kernel.clock.now_ms()))
+        self._port.send(ApproveReconciliation(self.venue, "manual", self._port.now_ms()))
         self.accept()
 
 
@@ -75,17 +74,17 @@ class ConnectDialog(QDialog):
     (``has_keys``) is never asked for a secret or the credentials file's passphrase; the passphrase is asked
     only to store new keys, or to read stored ones for a venue that has none yet."""
 
-    def __init__(self, kernel: Any, store: CredentialStore, on_connect: Callable[[CcxtVenueConfig,
+    def __init__(self, port: Port, store: CredentialStore, on_connect: Callable[[CcxtVenueConfig,
                  Credentials | None], None], venue: str | None = None, parent: QWidget | None = None,
                  has_keys: bool = False) -> None:
         super().__init__(parent)
-        self._kernel, self._store, self._on_connect = kernel, store, on_connect
+        self._port, self._store, self._on_connect = port, store, on_connect
         self._has_keys = has_keys
         self.saved_text = ""  # what the dock says once the dialog saved
         existing = None
-        if venue and config_path(kernel.profile, venue).exists():
+        if venue and config_path(port.profile, venue).exists():
             try:
-                existing = load_config(config_path(kernel.profile, venue))
+                existing = load_config(config_path(port.profile, venue))
             except VenueConfigError:
                 existing = None
         self.existing = existing
@@ -205,7 +204,7 @@ class ConnectDialog(QDialog):
         finally:
             for field in (self.api_key, self.secret, self.password):
                 field.clear()
-        save_config(self._kernel.profile, cfg)
+        save_config(self._port.profile, cfg)
         if not cfg.enabled:
             self.saved_text = f"{cfg.name} saved; it is disabled: Enable it to connect."
             self.accept()

@@ -1,6 +1,7 @@
 """Venues: a dock with each venue's connection and each feed's state (failover visible), the Connect dialog
 per venue, and the reconciliation approval dialog. Views only: the model is ``VenueBoard`` (engine), the
-actions are the VenueManager's and bus commands.
+actions are commands on the bus (``ConnectVenue``, ``DisconnectVenue``,
+``ApproveReconciliation``), carried out by the engine's VenueManager.
 
 The dock lists the sim and every saved venue, disabled ones too. A saved venue can be edited (the Connect
 dialog, prefilled), disabled (disconnected now and not connected at start, until enabled) and removed (after
@@ -11,23 +12,25 @@ saving and a stored key is shown only as "stored (…1234)".
 """
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QCheckBox, QDockWidget, QHBoxLayout, QLabel, QListWidget, QMessageBox, QPushButton, QTabWidget, QVBoxLayout,
-    QWidget,
+    QCheckBox, QDockWidget, QHBoxLayout, QLabel, QListWidget, QMessageBox, QPushButton, QTabWidget,
+    QVBoxLayout, QWidget,
 )
 
-from app.engine.venues.board import VenueBoard
+from app.engine.core.messages import CommandRefused
+from app.engine.port import Port
 from app.engine.venues.credentials import CredentialError, Credentials, CredentialStore
+from app.engine.venues.events import ConnectVenue, DisconnectVenue
 from app.engine.venues.venue_config import (
     CcxtVenueConfig, VenueConfigError, config_path, delete_config, list_configs, set_enabled,
 )
 from app.widgets.common import DOWN, MUTED, UP, make_table, set_cell
+from app.widgets.frame import BusSubscriptions
 from app.widgets.panels.venue_dialogs import ConnectDialog, ReconcileDialog, unlock
 
 log = logging.getLogger("kestrel.ui.venues")
@@ -42,18 +45,20 @@ class VenuesWidget(QWidget):
     """Venues (connection state; the sim and every saved venue, disabled ones too), feeds per symbol (state,
     active feed), recent venue errors; Connect, Edit, Disable/Enable and Remove act on the selected venue."""
 
-    def __init__(self, kernel: Any, board: VenueBoard, open_connect: Callable[[str | None], None],
-                 open_reconcile: Callable[[str], None], manager: Any = None,
-                 store: CredentialStore | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, port: Port, open_connect: Callable[[str | None], None],
+                 open_reconcile: Callable[[str], None], store: CredentialStore | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._kernel, self.board = kernel, board
-        self._manager, self._store = manager, store
+        self._port, self.board = port, port.venues.board
+        self._store = store
+        self._subs = BusSubscriptions()
+        self._subs.add(port.subscribe(CommandRefused, self._on_refused))
+        self.destroyed.connect(self._subs.clear)
         self._seen: tuple[int, int] | None = None
         self._configs: dict[str, CcxtVenueConfig] = {}
         self._configs_version = 0
         self.names: list[str] = []
         self._selected = ""
-        self._tasks: set[asyncio.Future] = set()
         self._shown_proposals: set[int] = set()
         self._open_connect = open_connect
         self._open_reconcile = open_reconcile
@@ -96,7 +101,7 @@ class VenuesWidget(QWidget):
     # ------------------------------------------------------------------------------------------ model
     def reload_configs(self) -> None:
         """Re-read the saved venues (after Connect, Edit, Disable, Enable, Remove)."""
-        self._configs = {c.name: c for c in list_configs(self._kernel.profile)}
+        self._configs = {c.name: c for c in list_configs(self._port.profile)}
         self._configs_version += 1
 
     def saved(self, text: str) -> None:
@@ -122,7 +127,7 @@ class VenuesWidget(QWidget):
         return self.venues.item(r, 1).text(), self.venues.item(r, 2).text()
 
     def _status(self, venue: str):
-        return self.board.venues.get(venue) or self._kernel.venue_status.get(venue)
+        return self.board.venues.get(venue) or self._port.venues.status.get(venue)
 
     def _say(self, text: str, error: bool = False) -> None:
         self.message.setText(text)
@@ -183,29 +188,26 @@ class VenuesWidget(QWidget):
 
     def disable(self, name: str) -> None:
         try:
-            set_enabled(self._kernel.profile, name, False)
+            set_enabled(self._port.profile, name, False)
         except VenueConfigError as exc:
             self._say(str(exc), error=True)
             return
         self.reload_configs()
         self._selection_changed()
-        if self._manager is not None:
-            self._run(self._manager.disconnect(name), f"disconnecting {name}")
+        self._port.send(DisconnectVenue(name, ts=self._port.now_ms()))
         self._say(f"{name} disabled: disconnected, and not connected at start until you enable it.")
 
     def enable(self, name: str) -> None:
         from app.engine.venues.manager import stored_credentials
 
         try:
-            cfg = set_enabled(self._kernel.profile, name, True)
+            cfg = set_enabled(self._port.profile, name, True)
         except VenueConfigError as exc:
             self._say(str(exc), error=True)
             return
         self.reload_configs()
         self._selection_changed()
-        if self._manager is not None:
-            self._run(self._manager.connect(cfg, stored_credentials(self._kernel.profile, name)),
-                      f"connecting {name}")
+        self._port.send(ConnectVenue(cfg, stored_credentials(self._port.profile, name), ts=self._port.now_ms()))
         self._say(f"{name} enabled: connecting.")
 
     def remove_selected(self) -> None:
@@ -219,7 +221,7 @@ class VenuesWidget(QWidget):
             self._say(f"{name} has no saved settings in this profile: nothing to remove.", error=True)
             return
         where = self._store.describe() if self._store is not None else "credential store"
-        settings = config_path(self._kernel.profile, name).name
+        settings = config_path(self._port.profile, name).name
         self._confirm(f"Remove {name}?",
                       f"Remove {name}? Kestrel disconnects it and deletes its settings ({settings}). "
                       f"{_orders_fate(name, len(self._working(name)))} Its order and fill history stays in "
@@ -229,12 +231,11 @@ class VenuesWidget(QWidget):
 
     def remove(self, name: str, delete_keys: bool) -> None:
         try:
-            delete_config(self._kernel.profile, name)
+            delete_config(self._port.profile, name)
         except VenueConfigError as exc:
             self._say(str(exc), error=True)
             return
-        if self._manager is not None:
-            self._run(self._manager.disconnect(name), f"disconnecting {name}")
+        self._port.send(DisconnectVenue(name, ts=self._port.now_ms()))
         keys = ""
         if delete_keys and self._store is not None:
             try:
@@ -249,7 +250,7 @@ class VenuesWidget(QWidget):
         self._say(f"{name} removed.{keys}")
 
     def _working(self, venue: str) -> list:
-        return [o for o in self._kernel.execution.working_orders() if o.venue == venue]
+        return [o for o in self._port.orders.working() if o.venue == venue]
 
     def _confirm(self, title: str, text: str, verb: str, then: Callable[[bool], None],
                  keys_box: str = "") -> None:
@@ -269,21 +270,14 @@ class VenuesWidget(QWidget):
         self.confirm_box = box
         box.open()
 
-    def _run(self, coro: Awaitable, what: str) -> None:
-        """Run a venue coroutine on the terminal's loop; a failure is said in the dock, never raised."""
-        def finished(task: asyncio.Future) -> None:
-            self._tasks.discard(task)
-            if not task.cancelled() and task.exception() is not None:
-                log.warning("%s failed: %s", what, task.exception())
-                self._say(f"{what} failed: {task.exception()}", error=True)
-        try:
-            task = asyncio.ensure_future(coro, loop=asyncio.get_running_loop())
-        except RuntimeError:  # no loop runs (a test without one): nothing can be connected anyway
-            coro.close()  # type: ignore[attr-defined]
-            log.warning("%s skipped: no event loop is running", what)
-            return
-        self._tasks.add(task)
-        task.add_done_callback(finished)
+    def connect_venue(self, cfg: CcxtVenueConfig, creds: Credentials | None) -> None:
+        """New keys or settings (the Connect dialog): (re)connect; ``creds`` None keeps the keys it has."""
+        self._port.send(ConnectVenue(cfg, creds, ts=self._port.now_ms()))
+
+    def _on_refused(self, refused: CommandRefused) -> None:
+        """A connect or disconnect failed (it runs on the loop, after ``send`` returned): say so here."""
+        if refused.command in ("ConnectVenue", "DisconnectVenue"):
+            self._say(refused.reason, error=True)
 
     # ---------------------------------------------------------------------------------------- drawing
     def refresh(self) -> None:
@@ -293,7 +287,7 @@ class VenuesWidget(QWidget):
             return
         self._seen = version
         cfgs = self._configs
-        names = sorted({SIM, *b.venues, *self._kernel.venue_status, *cfgs}, key=lambda n: (n != SIM, n))
+        names = sorted({SIM, *b.venues, *self._port.venues.status, *cfgs}, key=lambda n: (n != SIM, n))
         if names != self.names:
             self.names = names
             self.venues.setRowCount(len(names))
@@ -348,27 +342,22 @@ def _hhmmss(ts: int) -> str:
     return dt.datetime.fromtimestamp(ts / 1000).strftime("%H:%M:%S") if ts else "--:--:--"
 
 
-def install_venue_ui(window: Any, kernel: Any, manager: Any) -> VenuesWidget:
+def install_venue_ui(window: Any, port: Port) -> VenuesWidget:
     """Add the Venues dock and menu to the main window (additive: the window's own code is untouched)."""
-    board = VenueBoard(kernel.bus, manager.router)
-    store = CredentialStore(kernel.profile)
+    store = CredentialStore(port.profile)
     widget: VenuesWidget
 
-    def connect(cfg: CcxtVenueConfig, creds: Credentials | None) -> None:
-        """New keys or settings: (re)connect; ``creds`` None keeps the keys the venue has."""
-        widget._run(manager.connect(cfg, creds), f"connecting {cfg.name}")
-
     def open_connect(venue: str | None) -> None:
-        dialog = ConnectDialog(kernel, store, connect, venue, window,
-                               has_keys=bool(venue and manager.has_keys(venue)))
+        dialog = ConnectDialog(port, store, widget.connect_venue, venue, window,
+                               has_keys=bool(venue and port.venues.has_keys(venue)))
         dialog.accepted.connect(lambda: widget.saved(dialog.saved_text))
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         dialog.open()
 
     def open_reconcile(venue: str) -> None:
-        ReconcileDialog(kernel, board, venue, window).open()
+        ReconcileDialog(port, port.venues.board, venue, window).open()
 
-    widget = VenuesWidget(kernel, board, open_connect, open_reconcile, manager, store)
+    widget = VenuesWidget(port, open_connect, open_reconcile, store)
     dock = QDockWidget("Venues", window)
     dock.setObjectName("dock_venues")
     dock.setWidget(widget)
@@ -385,5 +374,5 @@ def install_venue_ui(window: Any, kernel: Any, manager: Any) -> VenuesWidget:
     action.triggered.connect(lambda: open_connect(None))
     menu.addAction(dock.toggleViewAction())
     window.venues_dock, window.venues_widget = dock, widget
-    window.venue_manager, window.venue_board = manager, board
+    window.venue_board = port.venues.board
     return widget

@@ -9,7 +9,7 @@ import datetime as dt
 from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
 from app.engine.core.messages import CancelOrder, OrderFilled, OrderStatus, Side
-from app.engine.kernel import Kernel
+from app.engine.port import Port
 from app.widgets.common import DOWN, MUTED, UP, make_table, set_cell
 from app.widgets.frame import BusSubscriptions
 
@@ -30,9 +30,9 @@ def _t(ms: int) -> str:
 
 
 class BlotterWidget(QWidget):
-    def __init__(self, kernel: Kernel, parent: QWidget | None = None) -> None:
+    def __init__(self, port: Port, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._kernel = kernel
+        self._port = port
         self._seen_version = -1
         self._fills: list[OrderFilled] = []
         self._fills_dirty = True
@@ -40,7 +40,7 @@ class BlotterWidget(QWidget):
         self._selected: str | None = None  # the selected order's client id
         self._drawing = False
         self._subs = BusSubscriptions()
-        self._subs.add(kernel.bus.subscribe(OrderFilled, self._on_fill))
+        self._subs.add(port.subscribe(OrderFilled, self._on_fill))
         self.destroyed.connect(self._subs.clear)
         self._load_fills()
 
@@ -82,7 +82,7 @@ class BlotterWidget(QWidget):
         layout.addWidget(self.tabs)
 
     def _load_fills(self) -> None:
-        for row in self._kernel.store.fills():
+        for row in self._port.orders.fills():
             self._fills.append(OrderFilled(row["client_order_id"], "", row["trade_id"], row["symbol"], row["venue"],
                                            Side(row["side"]), row["price"], row["quantity"], row["fee"],
                                            row["fee_currency"], row["liquidity"], row["ts"]))
@@ -118,7 +118,7 @@ class BlotterWidget(QWidget):
         self._update_cancel_button()
 
     def _update_cancel_button(self) -> None:
-        order = self._kernel.execution.orders.get(self._selected) if self._selected else None
+        order = self._port.orders.get(self._selected) if self._selected else None
         self.cancel_button.setEnabled(order is not None and order.is_working)
 
     # ------------------------------------------------------------------------------------------ commands
@@ -131,18 +131,18 @@ class BlotterWidget(QWidget):
             self._cancel(self._selected)
 
     def cancel_all(self) -> None:
-        for order in self._kernel.execution.working_orders():
+        for order in self._port.orders.working():
             self._cancel(order.client_order_id)
 
     def _cancel(self, client_order_id: str) -> None:
-        self._kernel.bus.publish(CancelOrder(client_order_id, "blotter", self._kernel.clock.now_ms()))
+        self._port.send(CancelOrder(client_order_id, "blotter", self._port.now_ms()))
 
     # ------------------------------------------------------------------------------------------- drawing
     def refresh(self) -> None:
-        ex = self._kernel.execution
-        if ex.version != self._seen_version:
-            self._seen_version = ex.version
-            orders = sorted(ex.orders.values(), key=lambda o: (not o.is_working, -o.created_ts))[:MAX_ROWS]
+        orders_view = self._port.orders
+        if orders_view.version != self._seen_version:
+            self._seen_version = orders_view.version
+            orders = sorted(orders_view.all(), key=lambda o: (not o.is_working, -o.created_ts))[:MAX_ROWS]
             self._row_ids = [o.client_order_id for o in orders]
             self._drawing = True
             try:
@@ -157,7 +157,7 @@ class BlotterWidget(QWidget):
         t = self.orders
         t.setRowCount(len(orders))
         for r, o in enumerate(orders):
-            d = self._kernel.instruments[o.symbol].price_decimals if o.symbol in self._kernel.instruments else 4
+            d = self._port.instruments[o.symbol].price_decimals if o.symbol in self._port.instruments else 4
             side_color = UP if o.side is Side.BUY else DOWN
             set_cell(t, r, 0, _t(o.created_ts), MUTED, False)
             set_cell(t, r, 1, o.client_order_id, None, False)

@@ -21,6 +21,7 @@ from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from app.engine.core.messages import CancelOrder, Side
+from app.engine.port import Port
 from app.widgets.chart.axes import shared_labels
 from app.widgets.trading.depth import DepthChart
 
@@ -316,10 +317,10 @@ class LadderWidget(QWidget):
 
     tradeRequested = Signal(object, float)  # (Side, price): the window sends it through the ticket
 
-    def __init__(self, kernel, parent: QWidget | None = None) -> None:
+    def __init__(self, port: Port, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._kernel = kernel
-        self.symbol = next(iter(kernel.instruments))
+        self._port = port
+        self.symbol = next(iter(port.instruments))
         self._seen: tuple = ()
         self.title = QLabel()
         self.title.setObjectName("ladderTitle")
@@ -347,7 +348,7 @@ class LadderWidget(QWidget):
 
     def set_symbol(self, symbol: str) -> None:
         self.symbol = symbol
-        inst = self._kernel.instruments[symbol]
+        inst = self._port.instruments[symbol]
         self.view.model = LadderModel(inst.tick_size, inst.price_decimals)
         self.view._prices = {}
         self.view.center = None
@@ -361,9 +362,9 @@ class LadderWidget(QWidget):
 
     # ------------------------------------------------------------------------------------------ frames
     def refresh(self) -> None:
-        st = self._kernel.market.symbols.get(self.symbol)
-        ex = self._kernel.execution
-        key = (st.version if st else -1, ex.version)
+        st = self._port.market.symbols.get(self.symbol)
+        orders = self._port.orders
+        key = (st.version if st else -1, orders.version)
         if key == self._seen:
             return
         self._seen = key
@@ -377,7 +378,7 @@ class LadderWidget(QWidget):
         sizes = list(m.bids.values()) + list(m.asks.values())
         m.max_size = max(sizes) if sizes else 1.0
         mine: dict[tuple[Side, int], list[tuple[str, float]]] = {}
-        for o in ex.working_orders(self.symbol):
+        for o in orders.working(self.symbol):
             if o.price is not None:
                 mine.setdefault((o.side, m.ticks(o.price)), []).append((o.client_order_id, o.leaves_qty))
         m.mine = mine
@@ -404,9 +405,9 @@ class LadderWidget(QWidget):
         """Cancel our working orders on ``side`` at ``price`` (through the risk engine's cancel path)."""
         m = self.view.model
         orders = m.mine.get((side, m.ticks(price)), [])
-        now = self._kernel.clock.now_ms()
+        now = self._port.now_ms()
         for cid, _q in orders:
-            self._kernel.bus.publish(CancelOrder(cid, "ladder", ts=now))
+            self._port.send(CancelOrder(cid, "ladder", ts=now))
         return [cid for cid, _q in orders]
 
     # -------------------------------------------------------------------------------------- inspection

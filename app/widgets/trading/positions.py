@@ -3,16 +3,16 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from app.engine.kernel import Kernel
+from app.engine.port import Port
 from app.widgets.common import DOWN, UP, fmt, make_table, set_cell
 
 HEADERS = ["Symbol", "Qty", "Avg price", "Mark", "Unrealized", "Realized", "Fees"]
 
 
 class PositionsWidget(QWidget):
-    def __init__(self, kernel: Kernel, parent: QWidget | None = None) -> None:
+    def __init__(self, port: Port, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._kernel = kernel
+        self._port = port
         self._seen = -1
         self.table = make_table(HEADERS)
         self.cash = QLabel()
@@ -27,7 +27,7 @@ class PositionsWidget(QWidget):
         layout.addWidget(self.table)
 
     def refresh(self) -> None:
-        pf = self._kernel.portfolio
+        pf = self._port.portfolio
         if pf.version == self._seen:
             return
         self._seen = pf.version
@@ -37,7 +37,7 @@ class PositionsWidget(QWidget):
         rows = [p for p in pf.positions.values() if p.quantity or p.realized_pnl]
         self.table.setRowCount(len(rows))
         for r, p in enumerate(rows):
-            inst = self._kernel.instruments.get(p.symbol)
+            inst = self._port.instruments.get(p.symbol)
             d = inst.price_decimals if inst else 4
             set_cell(self.table, r, 0, p.symbol, None, False)
             set_cell(self.table, r, 1, f"{p.quantity:g}", UP if p.quantity > 0 else DOWN if p.quantity < 0 else None)

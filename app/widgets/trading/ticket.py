@@ -11,29 +11,28 @@ from PySide6.QtWidgets import (
 )
 
 from app.engine.core.messages import OrderDenied, OrderStatus, OrderType, OrderUpdated, Side, SubmitOrder
-from app.engine.kernel import Kernel
+from app.engine.port import Port
 from app.widgets.common import new_symbols
 from app.widgets.frame import BusSubscriptions
-
 
 LIMIT_HINT, MARKET_HINT = "limit price", "market: fills at the best price"
 STATUS_LINES = 3
 
 
 class TicketWidget(QWidget):
-    def __init__(self, kernel: Kernel, parent: QWidget | None = None) -> None:
+    def __init__(self, port: Port, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._kernel = kernel
+        self._port = port
         self._mine: set[str] = set()
         self._status: tuple[str, bool] | None = None
         self._limit_price = ""  # the limit price typed before switching to MARKET, restored on LIMIT
         self._subs = BusSubscriptions()
-        self._subs.add(kernel.bus.subscribe(OrderDenied, self._on_denied))
-        self._subs.add(kernel.bus.subscribe(OrderUpdated, self._on_update))
+        self._subs.add(port.subscribe(OrderDenied, self._on_denied))
+        self._subs.add(port.subscribe(OrderUpdated, self._on_update))
         self.destroyed.connect(self._subs.clear)
 
         self.symbol = QComboBox()
-        self.symbol.addItems(list(kernel.instruments))
+        self.symbol.addItems(list(port.instruments))
         self.order_type = QComboBox()
         self.order_type.addItems([OrderType.LIMIT.value, OrderType.MARKET.value])
         self.quantity = QLineEdit("0.01")
@@ -73,7 +72,7 @@ class TicketWidget(QWidget):
         self.symbol.setCurrentText(symbol)
 
     def set_price(self, price: float) -> None:
-        inst = self._kernel.instruments[self.symbol.currentText()]
+        inst = self._port.instruments[self.symbol.currentText()]
         text = f"{price:.{inst.price_decimals}f}"
         if self.price.isEnabled():
             self.price.setText(text)
@@ -94,10 +93,10 @@ class TicketWidget(QWidget):
         self.price.setEnabled(limit)
 
     def _on_symbol(self, symbol: str) -> None:
-        inst = self._kernel.instruments.get(symbol)
+        inst = self._port.instruments.get(symbol)
         if inst is not None:
             self.quantity.setText(f"{inst.min_qty * (1 if inst.asset_class == 'equity' else 100):g}")
-            st = self._kernel.market.symbols.get(symbol)
+            st = self._port.market.symbols.get(symbol)
             if st and st.book and st.book.mid:
                 self.set_price(inst.round_price(st.book.mid))
 
@@ -114,12 +113,12 @@ class TicketWidget(QWidget):
         if otype is OrderType.LIMIT and price is None:
             self._show(f"Price {self.price.text()!r} is not a number.", False)
             return None
-        cid = self._kernel.new_order_id()
+        cid = self._port.new_order_id()
         self._mine.add(cid)
         self._show(f"{side.value} {qty:g} {self.symbol.currentText()} sent…", True)
-        inst = self._kernel.instruments[self.symbol.currentText()]
-        self._kernel.bus.publish(SubmitOrder(cid, inst.symbol, inst.venue, side, otype, qty, price, actor,
-                                             ts=self._kernel.clock.now_ms()))
+        inst = self._port.instruments[self.symbol.currentText()]
+        self._port.send(SubmitOrder(cid, inst.symbol, inst.venue, side, otype, qty, price, actor,
+                                             ts=self._port.now_ms()))
         return cid
 
     def _on_denied(self, ev: OrderDenied) -> None:
@@ -129,7 +128,7 @@ class TicketWidget(QWidget):
     def _on_update(self, ev: OrderUpdated) -> None:
         if ev.client_order_id not in self._mine or ev.status is OrderStatus.DENIED:
             return
-        order = self._kernel.execution.orders.get(ev.client_order_id)
+        order = self._port.orders.get(ev.client_order_id)
         text = f"{ev.client_order_id}: {ev.status.value}"
         if ev.filled_qty:
             text += f" {ev.filled_qty:g} @ {ev.avg_price:g}"
@@ -138,7 +137,7 @@ class TicketWidget(QWidget):
         self._status = (text, ev.status is not OrderStatus.REJECTED)
 
     def refresh(self) -> None:
-        added = new_symbols(self.symbol.count(), self._kernel.instruments)
+        added = new_symbols(self.symbol.count(), self._port.instruments)
         if added:
             self.symbol.addItems(added)
         if self._status is not None:

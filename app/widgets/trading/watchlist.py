@@ -4,7 +4,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHeaderView, QVBoxLayout, QWidget
 
-from app.engine.kernel import Kernel
+from app.engine.port import Port
 from app.widgets.common import DOWN, MUTED, UP, fmt, make_table, new_symbols, set_cell
 
 HEADERS = ["Symbol", "Last", "Chg %", "Bid", "Ask", "Volume"]
@@ -13,10 +13,10 @@ HEADERS = ["Symbol", "Last", "Chg %", "Bid", "Ask", "Volume"]
 class WatchlistWidget(QWidget):
     symbolSelected = Signal(str)
 
-    def __init__(self, kernel: Kernel, parent: QWidget | None = None) -> None:
+    def __init__(self, port: Port, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._kernel = kernel
-        self._symbols = list(kernel.instruments)
+        self._port = port
+        self._symbols = list(port.instruments)
         self._seen: dict[str, int] = {}
         self.table = make_table(HEADERS, self)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -42,18 +42,18 @@ class WatchlistWidget(QWidget):
             self.symbolSelected.emit(self._symbols[row])
 
     def refresh(self) -> None:
-        added = new_symbols(len(self._symbols), self._kernel.instruments)
+        added = new_symbols(len(self._symbols), self._port.instruments)
         if added:  # a venue connected since start-up: its markets join the list
             self._symbols += added
             self._list_symbols()
-        market = self._kernel.market
+        market = self._port.market
         for row, sym in enumerate(self._symbols):
             st = market.symbols.get(sym)
             closed = self._closed(sym)
             if st is None or self._seen.get(sym) == (st.version, closed):
                 continue
             self._seen[sym] = (st.version, closed)
-            d = self._kernel.instruments[sym].price_decimals
+            d = self._port.instruments[sym].price_decimals
             set_cell(self.table, row, 0, sym, MUTED if closed else self.table.palette().text().color(),
                      align_right=False)
             self.table.item(row, 0).setToolTip(closed)
@@ -73,12 +73,12 @@ class WatchlistWidget(QWidget):
 
     def _closed(self, symbol: str) -> str:
         """Why ``symbol``'s market is closed now (an A-share outside its sessions), or ''."""
-        inst = self._kernel.instruments.get(symbol)
+        inst = self._port.instruments.get(symbol)
         if inst is None or inst.venue != "sim":
             return ""
-        status = self._kernel.sim.session_status(symbol)
+        status = self._port.venues.session_status(symbol)
         return status.message if status is not None and status.state == "closed" else ""
 
     def _last_close(self, symbol: str) -> float | None:
-        series = self._kernel.bars.series.get(symbol)
+        series = self._port.bars.series.get(symbol)
         return float(series.column("close")[-1]) if series is not None and series.n else None

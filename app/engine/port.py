@@ -1,0 +1,263 @@
+"""The port: all the window may use of the engine. Commands go in, read models come out.
+
+Widgets get a ``Port``, never the ``Kernel`` (an import-linter contract: ``app.widgets`` may not import
+``app.engine.kernel``). Through it a widget can
+
+SEND        a command on the bus (``send``): an order, a cancel, the kill switches, a reset, a strategy's
+            load/start/stop, a venue's connect/disconnect. The engine carries it out or answers with a
+            ``CommandRefused`` (and, for commands whose outcome carries news, a ``CommandDone``); ``send``
+            returns that answer, since dispatch is synchronous
+LISTEN      to events (``subscribe``)
+READ        the read models: ``orders``, ``portfolio``, ``risk``, ``market``, ``bars``, ``strategies``,
+            ``venues``, ``models`` and ``health`` — numbers the engine computes once, for every view
+
+It cannot reach the execution engine, the risk engine's methods, the store or a venue adapter. The layout a
+person arranged (``ui_state``/``save_ui_state``) is the one thing a widget writes besides commands: it is
+the window's own state, kept in the profile.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Mapping
+
+from app.engine.core.messages import CommandDone, CommandRefused
+from app.engine.ml.overview import ModelsOverview
+
+Kernel = Any  # the Kernel builds its Port (app/engine/kernel.py); the port may not import it (a lower layer)
+
+
+class OrdersView:
+    """The orders the journal knows (working and done) and the fills, as the blotter, ladder and chart show
+    them. ``version`` moves whenever an order changes."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self._execution, self._store = kernel.execution, kernel.store
+
+    @property
+    def version(self) -> int:
+        return self._execution.version
+
+    def get(self, client_order_id: str) -> Any:
+        return self._execution.orders.get(client_order_id)
+
+    def all(self) -> Iterable[Any]:
+        return self._execution.orders.values()
+
+    def working(self, symbol: str | None = None) -> Iterable[Any]:
+        return self._execution.working_orders(symbol)
+
+    def fills(self) -> list[dict[str, Any]]:
+        """Every fill in the journal, oldest first."""
+        return self._store.fills()
+
+
+class PortfolioView:
+    """Cash, equity and positions (marked to market)."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self._portfolio = kernel.portfolio
+        self.positions: Mapping[str, Any] = MappingProxyType(kernel.portfolio.positions)
+
+    @property
+    def version(self) -> int:
+        return self._portfolio.version
+
+    @property
+    def base_currency(self) -> str:
+        return self._portfolio.base_currency
+
+    @property
+    def cash(self) -> Mapping[str, float]:
+        return MappingProxyType(self._portfolio.cash)
+
+    def equity(self) -> float:
+        return self._portfolio.equity()
+
+
+class RiskView:
+    """The trading state and its scopes, the limits' utilisation and the recent denials."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self._risk = kernel.risk
+
+    @property
+    def version(self) -> int:
+        return self._risk.version
+
+    @property
+    def state(self) -> Any:
+        return self._risk.state
+
+    @property
+    def state_reason(self) -> str:
+        return self._risk.state_reason
+
+    @property
+    def venue_states(self) -> Mapping[str, tuple[Any, str]]:
+        return MappingProxyType(self._risk.venue_states)
+
+    @property
+    def strategy_states(self) -> Mapping[str, tuple[Any, str]]:
+        return MappingProxyType(self._risk.strategy_states)
+
+    @property
+    def denials(self) -> list[Any]:
+        return list(self._risk.denials)
+
+    def utilization(self) -> list[tuple[str, float, float]]:
+        return self._risk.utilization()
+
+
+class BarsView:
+    """The live bars per symbol at the chart's base timeframe."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self._bars = kernel.bars
+        self.series: Mapping[str, Any] = MappingProxyType(kernel.bars.series)
+
+    @property
+    def timeframe_ms(self) -> int:
+        return self._bars.timeframe_ms
+
+    def get(self, symbol: str) -> Any:
+        """``symbol``'s live bars (created on first use)."""
+        return self._bars.get(symbol)
+
+
+class StrategiesView:
+    """The plugins found, the instances loaded and their runners (status, orders, fills, log)."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self._manager = kernel.strategies
+
+    @property
+    def version(self) -> int:
+        return self._manager.version
+
+    @property
+    def plugins(self) -> list[Any]:
+        return list(self._manager.plugins)
+
+    def plugin(self, name: str) -> Any:
+        return self._manager.plugin(name)
+
+    @property
+    def orphans(self) -> list[dict[str, Any]]:
+        return list(self._manager.orphans)
+
+    @property
+    def runners(self) -> Mapping[str, Any]:
+        return MappingProxyType(self._manager.runners)
+
+    @property
+    def changed(self) -> set[str]:
+        """Plugins whose file changed on disk since they were loaded."""
+        return set(self._manager.changed)
+
+    def last_price(self, symbol: str) -> float:
+        """The price a strategy's PnL is marked at (book mid, else last trade; NaN before any)."""
+        return self._manager.host.last_price(symbol)
+
+
+class VenuesView:
+    """Each venue's connection state, the sim's trading sessions, which venues trade with keys, and the
+    venue board (feeds, errors, reconciliation proposals)."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self._sim, self._manager, self._bus = kernel.sim, kernel.venues, kernel.bus
+        self.status: Mapping[str, Any] = MappingProxyType(kernel.venue_status)
+        self._board: Any = None
+
+    def session_status(self, symbol: str) -> Any:
+        return self._sim.session_status(symbol)
+
+    def has_keys(self, name: str) -> bool:
+        return self._manager.has_keys(name)
+
+    @property
+    def board(self) -> Any:
+        """Built on first use: it follows the bus from then on."""
+        if self._board is None:
+            from app.engine.venues.board import VenueBoard
+
+            self._board = VenueBoard(self._bus, self._manager.router)
+        return self._board
+
+
+class Health:
+    """The terminal's own vital signs for the status bar."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self._bus, self._loop, self._host = kernel.bus, kernel.loop_monitor, kernel.strategies.host
+
+    @property
+    def published(self) -> int:
+        """Messages published on the bus so far."""
+        return self._bus.published
+
+    def loop_lag_p99(self) -> float:
+        return self._loop.p99()
+
+    @property
+    def order_latency(self) -> Any:
+        return self._host.order_latency
+
+
+class Port:
+    def __init__(self, kernel: Kernel) -> None:
+        self._bus, self._clock, self._store = kernel.bus, kernel.clock, kernel.store
+        self._new_order_id = kernel.new_order_id
+        self.profile: Path = kernel.profile
+        self.ui = kernel.settings.ui
+        self.instruments: Mapping[str, Any] = MappingProxyType(kernel.instruments)  # grows as venues connect
+        self.market = kernel.market
+        self.orders = OrdersView(kernel)
+        self.portfolio = PortfolioView(kernel)
+        self.risk = RiskView(kernel)
+        self.bars = BarsView(kernel)
+        self.strategies = StrategiesView(kernel)
+        self.venues = VenuesView(kernel)
+        self.models = ModelsOverview(kernel)
+        self.health = Health(kernel)
+        self._start_alerts = lambda: list(getattr(kernel, "audit_alerts", ()))  # set by Kernel.start
+
+    # -------------------------------------------------------------------------------------- commands
+    def send(self, command: Any) -> CommandRefused | CommandDone | None:
+        """Publish ``command``; return the engine's ``CommandRefused`` for it, else its ``CommandDone`` (for
+        commands whose outcome carries news, e.g. the name a loaded strategy got), else None."""
+        answers: list[Any] = []
+        name = type(command).__name__
+        keep = lambda m: answers.append(m) if m.command == name else None  # noqa: E731
+        off_refused = self._bus.subscribe(CommandRefused, keep)
+        off_done = self._bus.subscribe(CommandDone, keep)
+        try:
+            self._bus.publish(command)
+        finally:
+            off_refused()
+            off_done()
+        refused = [a for a in answers if isinstance(a, CommandRefused)]
+        return refused[0] if refused else (answers[0] if answers else None)
+
+    def subscribe(self, kind: type, handler: Callable[[Any], None]) -> Callable[[], None]:
+        """Call ``handler`` for each ``kind`` event; returns the function that unsubscribes."""
+        return self._bus.subscribe(kind, handler)
+
+    def now_ms(self) -> int:
+        return self._clock.now_ms()
+
+    def new_order_id(self) -> str:
+        return self._new_order_id()
+
+    @property
+    def start_alerts(self) -> list[Any]:
+        """Alerts raised while the engine started, before any widget could subscribe."""
+        return self._start_alerts()
+
+    # -------------------------------------------------------------------------------------- window state
+    def ui_state(self, key: str) -> Any:
+        """The window's saved state under ``key`` (layout, geometry, docked charts), or None."""
+        return self._store.get_setting(key)
+
+    def save_ui_state(self, key: str, value: Any) -> None:
+        self._store.set_setting(key, value)
