@@ -23,6 +23,7 @@ from app.engine.core.messages import Bar, OrderStatus, OrderType, Side, SubmitOr
 from app.engine.core.store import ProfileLock, Store, StoreError
 from app.engine.data.bars import BarAggregator, synthetic_history
 from app.engine.data.market import MarketState
+from app.engine.ml.commands import ModelCommands
 from app.engine.ml.serve import ModelSource
 from app.engine.oms.execution import ExecutionEngine
 from app.engine.oms.portfolio import Portfolio
@@ -101,6 +102,7 @@ class Kernel:
         self._last_sync = 0.0
         self._stopping = False
         self._closed = False
+        self.model_commands = ModelCommands(self.bus, self.clock, self.store, self.profile)  # Models dock
         self.port = Port(self)  # what the window gets: commands in, read models out
 
     # ----------------------------------------------------------------------------------------- lifecycle

@@ -1,5 +1,6 @@
 """Widgets change the engine only by commands on the bus: no widget calls the risk engine's kill switch,
-reset, flatten or limits, or decides an order's fate itself (the port the engine offers them)."""
+reset, flatten or limits, loads or changes a strategy, registers a model, wires a venue, or decides an order's
+fate itself; they send commands through the Port."""
 from __future__ import annotations
 
 import ast
@@ -7,7 +8,8 @@ from pathlib import Path
 
 WIDGETS = Path(__file__).resolve().parents[2] / "app" / "widgets"
 STATE_CHANGING = {"halt", "halt_strategy", "reset", "flatten", "update_limits", "execute", "on_submit",
-                  "on_cancel", "cancel_all_orders", "record_denied"}
+                  "on_cancel", "cancel_all_orders", "record_denied", "register", "unload", "set_params",
+                  "rescan", "add_ccxt", "add_venue", "set_setting", "publish"}
 
 
 def test_no_widget_calls_a_state_changing_engine_method():

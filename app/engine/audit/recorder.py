@@ -18,7 +18,7 @@ from app.engine.core.bus import MessageBus
 from app.engine.core.messages import (
     Alert, CancelAllOrders, CancelOrder, CancelRejected, CommandDone, CommandRefused, Flatten, Halt,
     HaltStrategy, LoadStrategy, ModifyOrder, OrderAccepted, OrderCanceled, OrderDenied, OrderFilled,
-    OrderRejected, OrderSubmitted, ReloadPlugin, RemoveStrategy, RescanPlugins, Reset, RiskLimitsChanged,
+    OrderRejected, OrderSubmitted, RegisterModel, ReloadPlugin, RemoveStrategy, RescanPlugins, Reset, RiskLimitsChanged,
     SetStrategyParams, StartStrategy, StopStrategy, SubmitOrder, TradingStateChanged, VenueStatus,
 )
 
@@ -27,7 +27,7 @@ log = logging.getLogger("kestrel.audit")
 RECORDED = (SubmitOrder, CancelOrder, CancelAllOrders, ModifyOrder, OrderDenied, OrderSubmitted, OrderAccepted,
             OrderRejected, OrderFilled, OrderCanceled, CancelRejected, VenueStatus, CommandRefused, CommandDone,
             LoadStrategy, StartStrategy, StopStrategy, RemoveStrategy, SetStrategyParams, ReloadPlugin,
-            RescanPlugins)
+            RescanPlugins, RegisterModel)
 URGENT = (TradingStateChanged, RiskLimitsChanged, Alert, Halt, HaltStrategy, Reset, Flatten)
 
 

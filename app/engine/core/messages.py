@@ -259,6 +259,17 @@ class RescanPlugins:
     ts: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class RegisterModel:
+    """Register a trained artifact (a folder with its manifest and ONNX file) as the next version of its model
+    in the profile's registry. Answered by a ``CommandDone`` whose ``detail`` is the record's id."""
+
+    artifact: str
+    source: str = ""  # the data it was trained on (shown in the Models dock)
+    actor: str = "manual"
+    ts: int = 0
+
+
 # -------------------------------------------------------------------------------------------------- events
 @dataclass(frozen=True, slots=True)
 class CommandRefused:

@@ -41,6 +41,10 @@ class ModelsOverview:
     def registry(self) -> ModelRegistry:
         return ModelRegistry(self._kernel.store.conn)
 
+    def record(self, record_id: int) -> ModelRecord | None:
+        """A registered model by its id (as of the last ``reload``)."""
+        return next((r for r in self._records if r.id == record_id), None)
+
     def reload(self) -> None:
         """Re-read the registry (after a training run, or another process's ``kestrel ml train``)."""
         reg = self.registry

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QTabWidget, QVBoxLayout, QWidget,
 )
 
+from app.engine.core.messages import CommandRefused, RegisterModel
 from app.engine.ml import MODELS
 from app.engine.ml.drift import status as drift_status
 from app.engine.ml.overview import ModelEntry
@@ -262,20 +263,12 @@ class MlPanel(QWidget):
                 self._job_dir = None
 
     def _register(self, job) -> None:
-        from app.engine.ml.model import ModelError
-
-        models = self._port.profile / "models"
-        try:
-            rec = self.overview.registry.register(job.out_dir, models, source=job.data_path)
-        except ModelError as exc:
-            self._say(str(exc), error=True)
-            return
-        except OSError as exc:  # the folder is a file, read-only, or the disk is full
-            why = "it is a file, not a folder" if models.exists() and not models.is_dir() else exc.strerror or exc
-            self._say(f"trained, but not saved: {models} cannot hold models ({why}). Make it a writable folder "
-                      f"and train again.", error=True)
+        answer = self._port.send(RegisterModel(str(job.out_dir), job.data_path or "", ts=self._port.now_ms()))
+        if isinstance(answer, CommandRefused):
+            self._say(answer.reason, error=True)
             return
         self.overview.reload()
+        rec = self.overview.record(int(answer.detail))
         self.refresh()
         key = f"reg:{rec.id}"
         if key in self._keys:
