@@ -125,6 +125,25 @@ class MainWindow(QMainWindow):
         cl.addWidget(self.chart, 1)
         self.setCentralWidget(central)
 
+        self._build_docks(port, ring)
+
+        for view in (self.chart, self.watchlist, self.ladder, self.ticket, self.blotter, self.positions,
+                     self.risk_panel, self.strategies, self.ml_panel, self.log_pane, self.status, self):
+            self.frames.add(view)
+
+        self._build_safety_bar()
+        self._build_menus()
+        self.chart_docks = ChartDocks(self)  # extra charts exist before restore_layout places them
+
+        self.watchlist.symbolSelected.connect(self.set_symbol)
+        self.ladder.tradeRequested.connect(self._ladder_trade)
+        self.restore_layout()
+        self.watchlist.select(self.chart.symbol)
+        self.frames.start()
+        self._start_layout_saver()
+
+    def _build_docks(self, port: Port, ring: RingHandler) -> None:
+        """The docks around the chart, in their default places (a saved layout moves them after)."""
         self.watchlist = WatchlistWidget(port)
         self.ladder = LadderWidget(port)
         self.ticket = TicketWidget(port)
@@ -161,28 +180,20 @@ class MainWindow(QMainWindow):
                          Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["blotter"]], [220], Qt.Orientation.Vertical)
 
-        for view in (self.chart, self.watchlist, self.ladder, self.ticket, self.blotter, self.positions,
-                     self.risk_panel, self.strategies, self.ml_panel, self.log_pane, self.status, self):
-            self.frames.add(view)
-
+    def _build_menus(self) -> None:
+        """The kill-switch hotkey (application-wide), the View menu (every dock) and the Trading menu."""
         self.kill_action = QAction("Kill switch", self)
         self.kill_action.setShortcut(QKeySequence(KILL_HOTKEY))
         self.kill_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
         self.kill_action.triggered.connect(self.risk_panel.engage_kill_switch)
         self.addAction(self.kill_action)
-        self._build_safety_bar()
         view_menu = self.menuBar().addMenu("&View")
         for dock in self.docks.values():
             view_menu.addAction(dock.toggleViewAction())
         trade_menu = self.menuBar().addMenu("&Trading")
         trade_menu.addAction(self.kill_action)
-        self.chart_docks = ChartDocks(self)  # extra charts exist before restore_layout places them
 
-        self.watchlist.symbolSelected.connect(self.set_symbol)
-        self.ladder.tradeRequested.connect(self._ladder_trade)
-        self.restore_layout()
-        self.watchlist.select(self.chart.symbol)
-        self.frames.start()
+    def _start_layout_saver(self) -> None:
         # dock positions: saved when they change, not only at close (a killed terminal kept none of them)
         self._saved_layout: tuple[bytes, bytes] | None = None
         self.layout_saver = QTimer(self)

@@ -81,6 +81,31 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
         self._readout_timer.setInterval(33)
         self._readout_timer.timeout.connect(self._update_readout)
 
+        bar = self._tool_bar()
+        self._drawing_surface()
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(bar)
+        layout.addWidget(self.view, 1)
+        self.setFocusProxy(self.view)
+
+        self.orders = None
+        if port is not None:
+            from app.widgets.chart.orders import ChartOrders
+
+            self.orders = ChartOrders(port)
+            self.symbol_box.addItems(list(port.instruments))
+            self.destroyed.connect(self.orders.close)
+            self.set_symbol(symbol or next(iter(port.instruments)))
+            self.symbol_box.currentTextChanged.connect(self._symbol_chosen)
+        else:
+            self.symbol_box.hide()
+        self.tf_box.currentTextChanged.connect(self.set_timeframe)
+
+    def _tool_bar(self) -> QHBoxLayout:
+        """Symbol, timeframe, Indicators, Log and PNG, then the title and the status."""
         self.title = QLabel()
         self.title.setObjectName("chartTitle")
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
@@ -109,7 +134,10 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
             bar.addWidget(w)
         bar.addWidget(self.title, 1)
         bar.addWidget(self.status)
+        return bar
 
+    def _drawing_surface(self) -> None:
+        """The view with its price and volume panes and their layers; the view's signals wired here."""
         self.view = ChartView(self, self._ts_source)
         self.glw = self.view  # the drawing surface (grab() it for an image)
         self.price = self.view.add_pane("price", 6.0)
@@ -128,26 +156,6 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
         view.cancelLineRequested.connect(self._on_line_cancel)
         view.keyPressed.connect(lambda ev: ev.setAccepted(self._key(ev)))
         self.volume = self.volume_pane.add(VolumeLayer())
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        layout.addLayout(bar)
-        layout.addWidget(self.view, 1)
-        self.setFocusProxy(self.view)
-
-        self.orders = None
-        if port is not None:
-            from app.widgets.chart.orders import ChartOrders
-
-            self.orders = ChartOrders(port)
-            self.symbol_box.addItems(list(port.instruments))
-            self.destroyed.connect(self.orders.close)
-            self.set_symbol(symbol or next(iter(port.instruments)))
-            self.symbol_box.currentTextChanged.connect(self._symbol_chosen)
-        else:
-            self.symbol_box.hide()
-        self.tf_box.currentTextChanged.connect(self.set_timeframe)
 
     # ------------------------------------------------------------------------------------------ public API
     def set_bars(self, df: Any) -> None:

@@ -35,6 +35,35 @@ class StrategyManagerWidget(QWidget):
         self._log_seen, self._log_shown = -1, 0.0
         self._selected_params_for = ""
 
+        # tabs, not a splitter: the dock is often short (tabbed beside others at the bottom of the window)
+        self.details = QTabWidget()
+        self.details.addTab(self._instances_tab(), "Instances")
+        self.details.addTab(self._parameters_tab(), "Parameters")
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(500)
+        self.details.addTab(self.log_view, "Log")
+        for w in (self.table, self.params, self.log_view, self.details):
+            w.setMinimumHeight(0)
+        self.setMinimumHeight(140)  # explicit: the layout's summed minimum no longer sets the window's
+
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.broken = QLabel("")
+        self.broken.setWordWrap(True)
+        self.broken.setStyleSheet("color: #f87171")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.details, 1)
+        layout.addWidget(self.message)  # below the tabs: seen from Parameters too
+        layout.addWidget(self.broken)
+
+        self._connect_actions()
+        self._fill_plugins()
+        self.refresh()
+
+    def _instances_tab(self) -> QWidget:
+        """The plugin chooser, the instances table and the buttons acting on the selected instance."""
         self.plugin_box = QComboBox()
         self.load_button = QPushButton("Load")
         self.load_button.setToolTip("Add an instance of the chosen plugin (stopped, default parameters)")
@@ -63,46 +92,29 @@ class StrategyManagerWidget(QWidget):
             buttons.addWidget(b)
         buttons.addStretch(1)
 
-        self.params = QTableWidget(0, 3)
-        self.params.setHorizontalHeaderLabels(["Parameter", "Value", "Allowed"])
-        self.params.verticalHeader().setVisible(False)
-        self.params.horizontalHeader().setStretchLastSection(True)
-        self.apply_button = QPushButton("Apply parameters")
-        self.message = QLabel("")
-        self.message.setWordWrap(True)
-        self.log_view = QPlainTextEdit()
-        self.log_view.setReadOnly(True)
-        self.log_view.setMaximumBlockCount(500)
-        self.broken = QLabel("")
-        self.broken.setWordWrap(True)
-        self.broken.setStyleSheet("color: #f87171")
-
-        pbox = QWidget()
-        pl = QVBoxLayout(pbox)
-        pl.setContentsMargins(0, 0, 0, 0)
-        pl.addWidget(self.params, 1)
-        pl.addWidget(self.apply_button)
         upper = QWidget()
         ul = QVBoxLayout(upper)
         ul.setContentsMargins(0, 0, 0, 0)
         ul.addLayout(top)
         ul.addWidget(self.table, 1)
         ul.addLayout(buttons)
-        # tabs, not a splitter: the dock is often short (tabbed beside others at the bottom of the window)
-        self.details = QTabWidget()
-        self.details.addTab(upper, "Instances")
-        self.details.addTab(pbox, "Parameters")
-        self.details.addTab(self.log_view, "Log")
-        for w in (self.table, self.params, self.log_view, self.details):
-            w.setMinimumHeight(0)
-        self.setMinimumHeight(140)  # explicit: the layout's summed minimum no longer sets the window's
+        return upper
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(self.details, 1)
-        layout.addWidget(self.message)  # below the tabs: seen from Parameters too
-        layout.addWidget(self.broken)
+    def _parameters_tab(self) -> QWidget:
+        """The selected instance's parameters (editable values, their bounds) and Apply."""
+        self.params = QTableWidget(0, 3)
+        self.params.setHorizontalHeaderLabels(["Parameter", "Value", "Allowed"])
+        self.params.verticalHeader().setVisible(False)
+        self.params.horizontalHeader().setStretchLastSection(True)
+        self.apply_button = QPushButton("Apply parameters")
+        pbox = QWidget()
+        pl = QVBoxLayout(pbox)
+        pl.setContentsMargins(0, 0, 0, 0)
+        pl.addWidget(self.params, 1)
+        pl.addWidget(self.apply_button)
+        return pbox
 
+    def _connect_actions(self) -> None:
         self.load_button.clicked.connect(self.load_selected_plugin)
         self.rescan_button.clicked.connect(self.rescan)
         self.start_button.clicked.connect(lambda: self._act(StartStrategy, "started"))
@@ -113,8 +125,6 @@ class StrategyManagerWidget(QWidget):
         self.apply_button.clicked.connect(self.apply_params)
         self.backtest_button.clicked.connect(self.open_backtest)
         self.table.itemSelectionChanged.connect(self._selection_changed)
-        self._fill_plugins()
-        self.refresh()
 
     # ----------------------------------------------------------------------------------------- helpers
     def selected(self) -> str | None:

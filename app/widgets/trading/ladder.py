@@ -182,6 +182,47 @@ class LadderView(QWidget):
             self._column, self._column_key = img, key
         return self._column, x0
 
+    def _paint_sizes(self, p: QPainter, top_t: int, rows: int, xs: list, cw: list, ty: float) -> None:
+        """Size bars and numbers: one pass per side over the book's levels (not the rows), one pen each."""
+        m, rh, labels = self.model, self.ROW_H, self.labels
+        scale = 1.0 / m.max_size
+        for levels, pen, bar, left in ((m.bids, BID_TEXT, BID_BAR, True), (m.asks, ASK_TEXT, ASK_BAR, False)):
+            p.setPen(pen)
+            full = cw[1] if left else cw[3]
+            for t, size in levels.items():
+                row = top_t - t
+                if size and 0 <= row < rows:
+                    y = rh + row * rh
+                    bw = full * min(size * scale, 1.0)
+                    if left:
+                        p.fillRect(QRectF(xs[2] - bw, y + 2, bw, rh - 4), bar)
+                        labels.draw(p, f"{size:g}", xs[2] - 6, y + ty, 1)
+                    else:
+                        p.fillRect(QRectF(xs[3], y + 2, bw, rh - 4), bar)
+                        labels.draw(p, f"{size:g}", xs[3] + 6, y + ty, 0)
+
+    def _paint_ours(self, p: QPainter, top_t: int, rows: int, xs: list, cw: list, ty: float) -> tuple[int, int]:
+        """Our working orders at their rows; returns how many lie above and below the rows shown."""
+        m, rh, bold = self.model, self.ROW_H, self.bold
+        p.setFont(bold.font)
+        above = below = 0
+        for (side, t), orders in m.mine.items():
+            row = top_t - t
+            if not 0 <= row < rows:
+                if t > top_t:
+                    above += len(orders)
+                else:
+                    below += len(orders)
+                continue
+            y = rh + row * rh
+            ci = 0 if side is Side.BUY else 4
+            p.fillRect(QRectF(xs[ci] + 1, y + 1, cw[ci] - 2, rh - 2), MINE_BG)
+            qty = sum(q for _cid, q in orders)
+            text = f"{qty:g}" + (f" ×{len(orders)}" if len(orders) > 1 else "")
+            p.setPen(BID_TEXT if side is Side.BUY else ASK_TEXT)
+            bold.draw(p, text, xs[1] - 6 if ci == 0 else xs[4] + 6, y + ty, 1 if ci == 0 else 0)
+        return above, below
+
     def _paint(self, p: QPainter) -> None:
         m, rh, w = self.model, self.ROW_H, float(self.width())
         labels, bold = self.labels, self.bold
@@ -215,39 +256,8 @@ class LadderView(QWidget):
                 y = rh + (top_t - t) * rh
                 p.fillRect(QRectF(xs[2], y, cw[2], rh), BEST_BG)
                 labels.draw(p, self._price_text(t), xc, y + ty, 2)
-        # sizes: one pass per side over the book's levels (not the rows), one pen each
-        scale = 1.0 / m.max_size
-        for levels, pen, bar, left in ((m.bids, BID_TEXT, BID_BAR, True), (m.asks, ASK_TEXT, ASK_BAR, False)):
-            p.setPen(pen)
-            full = cw[1] if left else cw[3]
-            for t, size in levels.items():
-                row = top_t - t
-                if size and 0 <= row < rows:
-                    y = rh + row * rh
-                    bw = full * min(size * scale, 1.0)
-                    if left:
-                        p.fillRect(QRectF(xs[2] - bw, y + 2, bw, rh - 4), bar)
-                        labels.draw(p, f"{size:g}", xs[2] - 6, y + ty, 1)
-                    else:
-                        p.fillRect(QRectF(xs[3], y + 2, bw, rh - 4), bar)
-                        labels.draw(p, f"{size:g}", xs[3] + 6, y + ty, 0)
-        p.setFont(bold.font)
-        above = below = 0
-        for (side, t), orders in m.mine.items():
-            row = top_t - t
-            if not 0 <= row < rows:
-                if t > top_t:
-                    above += len(orders)
-                else:
-                    below += len(orders)
-                continue
-            y = rh + row * rh
-            ci = 0 if side is Side.BUY else 4
-            p.fillRect(QRectF(xs[ci] + 1, y + 1, cw[ci] - 2, rh - 2), MINE_BG)
-            qty = sum(q for _cid, q in orders)
-            text = f"{qty:g}" + (f" ×{len(orders)}" if len(orders) > 1 else "")
-            p.setPen(BID_TEXT if side is Side.BUY else ASK_TEXT)
-            bold.draw(p, text, xs[1] - 6 if ci == 0 else xs[4] + 6, y + ty, 1 if ci == 0 else 0)
+        self._paint_sizes(p, top_t, rows, xs, cw, ty)
+        above, below = self._paint_ours(p, top_t, rows, xs, cw, ty)
         if m.last is not None and 0 <= top_t - m.last < rows:
             y = rh + (top_t - m.last) * rh
             p.fillRect(QRectF(xs[2], y, cw[2], rh), BEST_BG if m.last in (m.best_bid, m.best_ask) else BG)
