@@ -180,7 +180,7 @@ def launch_gui(profile: Path) -> int:
     with loop:
         install_quit_signals(loop, window)
         task = loop.create_task(kernel.run())
-        loop.call_soon(window.venue_manager.start)
+        loop.call_soon(kernel.venues.start)
         loop.run_until_complete(closing.wait())
         window.close()  # layout saved (a signal or a log-out quits without closing the window first)
         loop.run_until_complete(kernel.shutdown())  # strategies stopped, cancels answered, venues closed
