@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
-from kit import advance
 
 from app.engine.core.messages import OrderType, Side
 from app.engine.strategy.runner import StrategyStatus
+from tests.kit.kernel import advance
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "import sys\nfrom app.api import Strategy, Param\n"

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
-from venue_kit import Session, run, until
-
 from app.engine.core.messages import Alert, OrderStatus, OrderType, Side
 from app.engine.venues.events import VenueError
+from tests.kit.venues import Session, run
+from tests.kit.wait import until
 
 S = OrderStatus
 MISSING = (None, "", "None", "null")

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import asyncio
 
-from venue_kit import Session, run, until
-
 from app.engine.core.messages import (
     BookSnapshot,
     OrderStatus,
@@ -14,6 +12,8 @@ from app.engine.core.messages import (
     VenueStatus,
 )
 from app.engine.venues.events import FeedStatus, VenueError
+from tests.kit.venues import Session, run
+from tests.kit.wait import until
 
 S = OrderStatus
 

@@ -1,16 +1,19 @@
-"""The venue tests' kit: the fake Binance, a real kernel + venue manager around it, and waiting helpers.
+"""The venue tests' kit: the fake Binance, a real kernel + venue manager around it, and no sockets beyond
+127.0.0.1.
 
-Shared by ``tests/venues`` (through its conftest) and ``tests/adversarial/test_exchange_faults.py``.
+Shared by ``tests/venues`` (through its conftest), ``tests/adversarial/test_exchange_faults.py`` and the
+Venues journey.
 """
 from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from pathlib import Path
 
 import pytest
-from fake_binance import FakeBinance
+
+from tests.kit.wait import until
+from tests.venues.fake_binance import FakeBinance
 
 KEY, SECRET = "fake-key-0123456789", "fake-secret-PLANTED-9f8e7d6c5b4a"
 
@@ -41,14 +44,6 @@ def no_internet(monkeypatch):
 def run(coro, timeout: float = 30.0):
     """Run ``coro`` on a fresh event loop with a hard timeout (a hung test fails instead of blocking)."""
     return asyncio.run(asyncio.wait_for(coro, timeout))
-
-
-async def until(predicate, timeout: float = 5.0, what: str = "condition") -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 class Session:
