@@ -25,7 +25,7 @@ import pytest
 
 from app.engine.core.messages import Alert, CancelRejected, OrderStatus, OrderType, Side, VenueStatus
 from app.engine.venues.events import OrderStatusUnknown, VenueError
-from tests.kit.venues import Session, make_fake, no_internet  # noqa: F401 (no_internet: autouse)
+from tests.kit.venues import Session, make_fake, no_internet, served_more  # noqa: F401 (no_internet: autouse)
 from tests.kit.wait import until
 
 S = OrderStatus
@@ -257,7 +257,7 @@ async def _case(term: Terminal, case: Case, caplog) -> None:
                            for v in s.seen[seen0:])
             await until(lost, 5, "the venue lost")
         await until(lambda: s.venue.connected, 8, f"{case.id}: ready")
-        await asyncio.sleep(0.2)  # more polls
+        await served_more(fake, "GET /api/v3/openOrders", 4)  # more polls: the live order is in each
         assert s.order(cid).status is S.ACCEPTED, f"{case.id}: a live order must stay live: {s.order(cid)}"
         fake.fill_order(cid)
         await until(lambda: s.order(cid).status is S.FILLED, 5, f"{case.id}: still tracked (its fill)")

@@ -110,8 +110,8 @@ def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_fa
             kernel, window = window_factory.restart(kernel, window)
             window.venue_manager.start()
             dock = window.venues_widget
-            asked = len(fake.requests)
-            await asyncio.sleep(1.5)
+            asked, frames = len(fake.requests), window.frames.frames
+            await until(lambda: window.frames.frames >= frames + 30, 10, "the restarted window's first 30 frames")
             assert state(dock, "binance") == "disabled" and state(dock, "sim") == "connected"
             assert "binance" not in window.venue_manager.venues and "binance" not in kernel.venue_status
             assert len(fake.requests) == asked

@@ -6,6 +6,7 @@ kernel       drive a real kernel on its simulated clock; a kernel with loose ris
 ui           drive the real window: pump frames, read tables, type and choose as a person does
 data         the recorded market data the repository holds (tests/data): its folder and files, found one way
 series       hand-made and generated series (toy bars and trades, bar CSVs for the CLI and dialogs)
+terminal     a terminal in another process: its heartbeat, counted and aged
 venues       the fake Binance around a real kernel and venue manager; no sockets beyond 127.0.0.1
 indicators   the indicator tests' inputs (recorded candles as arrays, adversarial synthetic series)
 indicator_cases  parameter cases per indicator and the TA-Lib reference call of each

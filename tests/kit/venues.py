@@ -1,5 +1,5 @@
-"""The venue tests' kit: the fake Binance, a real kernel + venue manager around it, and no sockets beyond
-127.0.0.1.
+"""The venue tests' kit: the fake Binance, a real kernel + venue manager around it, no sockets beyond
+127.0.0.1, and waiting on what the exchange served.
 
 Shared by ``tests/venues`` (through its conftest), ``tests/adversarial/test_exchange_faults.py`` and the
 Venues journey.
@@ -44,6 +44,20 @@ def no_internet(monkeypatch):
 def run(coro, timeout: float = 30.0):
     """Run ``coro`` on a fresh event loop with a hard timeout (a hung test fails instead of blocking)."""
     return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+async def served_more(fake: FakeBinance, route: str, n: int, timeout: float = 5.0) -> None:
+    """Wait until the fake exchange has answered ``n`` more requests on ``route`` ("GET /api/v3/depth"): the
+    terminal has polled that often since the call, so whatever those polls would do has been done."""
+    target = fake.served[route] + n
+    await until(lambda: fake.served[route] >= target, timeout, f"{n} more answers to {route}")
+
+
+async def order_polls(venue, n: int, timeout: float = 5.0) -> None:
+    """Wait until the ccxt venue has finished ``n`` more order polls (``stats["order_polls"]``), with or
+    without a working order to ask the exchange about."""
+    target = venue.stats["order_polls"] + n
+    await until(lambda: venue.stats["order_polls"] >= target, timeout, f"{n} more order polls")
 
 
 class Session:
