@@ -12,8 +12,6 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-REAL_DATA = ROOT / "tests" / "data"  # recorded market data the repository holds (tests/data/README.md)
-
 
 @pytest.fixture
 def profile(tmp_path: Path) -> Path:

@@ -16,10 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
-from kit import advance
 
+from app.engine.core.heartbeat import read_status
 from app.engine.core.messages import OrderType, Side
 from app.engine.strategy.runner import StrategyStatus
+from tests.kit.kernel import advance
+from tests.kit.terminal import wait_for_beats
+from tests.kit.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "import sys\nfrom app.api import Strategy, Param\n"
@@ -129,7 +132,10 @@ def test_sigterm_closes_a_terminal_whose_plugin_loops_in_on_bar(tmp_path):
     proc = headless(prof, "--strategy", "spin:symbol=BTC/USDT")
     try:
         wait_for_line(proc, "strategy spin: RUNNING")
-        time.sleep(4)  # bars close every second: on_bar is entered and spins until the watchdog (2 s)
+        # bars close every second: on_bar is entered and spins until the watchdog (2 s) interrupts it
+        log = prof / "logs" / "kestrel.log"
+        wait_until(lambda: "FAULTED" in log.read_text(), 30, "the watchdog to interrupt on_bar")
+        wait_for_beats(prof, 1)  # the loop resumed
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=20)
     finally:
@@ -154,7 +160,8 @@ def test_an_uninterruptible_plugin_shows_as_unresponsive_to_the_cli(tmp_path):
     try:
         wait_for_line(proc, "strategy stubborn: RUNNING")
         before = cli("risk", "status", "--profile", str(prof))
-        time.sleep(7)  # stuck from ~3 s after the start: the heartbeat is older than 3 s now
+        # stuck from ~3 s after the start: its heartbeat stops
+        wait_until(lambda: read_status(prof).unresponsive, 30, "its heartbeat to go stale", interval=0.1)
         status = cli("risk", "status", "--profile", str(prof))
         halt = cli("risk", "halt", "--reason", "desk", "--profile", str(prof))
     finally:

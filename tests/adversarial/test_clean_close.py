@@ -10,10 +10,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.kit.terminal import wait_for_beats
+from tests.kit.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
@@ -38,21 +40,12 @@ def start(prof: Path, *args: str) -> subprocess.Popen:
                             env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
 
 
-def wait_for(predicate, timeout: float = 30.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT", "SIGHUP"])
 def test_a_signal_closes_the_headless_terminal_and_its_strategy_cancels_are_answered(tmp_path, sig):
     prof = tmp_path / "p"
     proc = start(prof, "run", "--headless", "--strategy", "market_maker:symbol=BTC/USDT,size=0.01")
     try:
-        assert wait_for(lambda: any(s == "ACCEPTED" for _a, s in orders(prof))), "the market maker never quoted"
+        wait_until(lambda: any(s == "ACCEPTED" for _a, s in orders(prof)), 30, "the market maker's first quote")
         proc.send_signal(getattr(signal, sig))
         out, _ = proc.communicate(timeout=30)
     finally:
@@ -70,8 +63,8 @@ def test_sigterm_closes_the_window_like_its_close_button(tmp_path):
     prof = tmp_path / "w"
     proc = start(prof)
     try:
-        assert wait_for(lambda: (prof / "heartbeat.json").exists()), "the window never started"
-        time.sleep(2)
+        wait_until(lambda: (prof / "heartbeat.json").exists(), 30, "the window to start")
+        wait_for_beats(prof, 1)  # its loop runs (the signal handlers are installed before it starts)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
     finally:

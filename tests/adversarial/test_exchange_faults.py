@@ -18,18 +18,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "venues"))
-
-from venue_kit import Session, make_fake, no_internet, until  # noqa: E402,F401 (no_internet: autouse)
-
-from app.engine.core.messages import Alert, CancelRejected, OrderStatus, OrderType, Side, VenueStatus  # noqa: E402
-from app.engine.venues.events import OrderStatusUnknown, VenueError  # noqa: E402
+from app.engine.core.messages import Alert, CancelRejected, OrderStatus, OrderType, Side, VenueStatus
+from app.engine.venues.events import OrderStatusUnknown, VenueError
+from tests.kit.venues import Session, make_fake, no_internet, served_more  # noqa: F401 (no_internet: autouse)
+from tests.kit.wait import until
 
 S = OrderStatus
 ROUTES = {"create": "POST /api/v3/order", "lookup": "GET /api/v3/order", "poll lookup": "GET /api/v3/order",
@@ -260,7 +257,7 @@ async def _case(term: Terminal, case: Case, caplog) -> None:
                            for v in s.seen[seen0:])
             await until(lost, 5, "the venue lost")
         await until(lambda: s.venue.connected, 8, f"{case.id}: ready")
-        await asyncio.sleep(0.2)  # more polls
+        await served_more(fake, "GET /api/v3/openOrders", 4)  # more polls: the live order is in each
         assert s.order(cid).status is S.ACCEPTED, f"{case.id}: a live order must stay live: {s.order(cid)}"
         fake.fill_order(cid)
         await until(lambda: s.order(cid).status is S.FILLED, 5, f"{case.id}: still tracked (its fill)")

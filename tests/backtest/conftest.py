@@ -3,13 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.backtest.series import BAR_FILES, real_dir
+from tests.kit.data import BAR_FILES, load_recorded_bars
 
 
 @pytest.fixture(scope="session")
-def real_bars():
-    """name -> BarData for the four recorded candle files."""
-    from app.engine.data.bar_files import load_bars
-
-    folder = real_dir()
-    return {name: load_bars(folder / name) for name in BAR_FILES}
+def recorded_bars():
+    """file name -> BarData for every recorded candle file (tests/data)."""
+    return {name: load_recorded_bars(name) for name in BAR_FILES}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.backtest import oracles
-from tests.backtest.series import real_dir
+from tests.kit.data import recorded
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_NAME = "XRP-ETH-1m.csv.gz"
@@ -34,7 +34,7 @@ def profile_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def data_file() -> Path:
-    return real_dir() / DATA_NAME
+    return recorded(DATA_NAME)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def backtest_run(tmp_path_factory, profile_dir, data_file):
     return proc, out
 
 
-def test_backtest_writes_the_json_the_issue_specifies(backtest_run, real_bars):
+def test_backtest_writes_the_json_the_issue_specifies(backtest_run, recorded_bars):
     proc, out = backtest_run
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((out / "result.json").read_text())
@@ -62,11 +62,11 @@ def test_backtest_writes_the_json_the_issue_specifies(backtest_run, real_bars):
     assert f"{len(doc['trades'])} trades" in proc.stdout
 
 
-def test_backtest_equity_final_equals_vectorbt(backtest_run, real_bars):
+def test_backtest_equity_final_equals_vectorbt(backtest_run, recorded_bars):
     pytest.importorskip("vectorbt")
     _proc, out = backtest_run
     doc = json.loads((out / "result.json").read_text())
-    trades, final = oracles.vectorbt_sma_cross(real_bars[DATA_NAME], 10, 30, 0.001, 10_000.0)
+    trades, final = oracles.vectorbt_sma_cross(recorded_bars[DATA_NAME], 10, 30, 0.001, 10_000.0)
     assert doc["equity_final"] == pytest.approx(final, rel=1e-10)
     assert [(t["entry_time"], t["exit_time"]) for t in doc["trades"]] == \
         [(t["entry_time"], t["exit_time"]) for t in trades]
@@ -202,7 +202,7 @@ def test_a_strategy_failing_while_running_exits_1_with_the_reason(user_profile, 
 def test_rules_ashare_backtests_an_a_share_under_its_rules(tmp_path, profile_dir):
     """``--rules ashare``: the same strategy on the same 600519.SH daily bars trades whole 100-share lots and
     pays the A-share fees (stamp duty on sells) instead of a flat fee on fractional quantities."""
-    from kit import ashare_daily_csv
+    from tests.kit.series import ashare_daily_csv
 
     data = ashare_daily_csv(tmp_path / "600519.SH-1d.csv")
     out = {}

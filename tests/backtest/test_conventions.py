@@ -13,7 +13,7 @@ from app.api import OrderDenied, OrderFilled, Strategy
 from app.engine.backtest.engine import BacktestError, run_backtest
 from app.engine.backtest.options import BacktestConfig
 from app.engine.data.bar_files import DataError, load_bars
-from tests.backtest.series import MINUTE, T0, toy_bars, toy_trades
+from tests.kit.series import MINUTE, T0, toy_bars, toy_trades
 
 OPENS = [10.0, 11.0, 12.0, 13.0, 14.0, 15.0]
 CLOSES = [10.5, 11.5, 12.5, 13.5, 14.5, 15.5]

@@ -9,7 +9,7 @@ from app.api import Strategy
 from app.engine.backtest.lookahead import check_lookahead
 from app.engine.data.bar_files import load_trades
 from plugins.sma_cross import SmaCross
-from tests.backtest.series import real_dir
+from tests.kit.data import recorded
 
 FUTURE: dict[str, np.ndarray] = {}  # the peeking strategies' copy of the closes (prices for ticks)
 
@@ -90,8 +90,8 @@ def point_at(data) -> None:
 
 
 @pytest.fixture(scope="module")
-def xrp(real_bars):
-    return real_bars["XRP-ETH-1m.csv.gz"]
+def xrp(recorded_bars):
+    return recorded_bars["XRP-ETH-1m.csv.gz"]
 
 
 @pytest.mark.parametrize("params", [{"fast": 10, "slow": 30}, {"fast": 3, "slow": 10}])
@@ -120,7 +120,7 @@ def test_a_vectorised_signals_form_that_peeks_is_caught(xrp):
 
 
 def test_tick_data_cuts_fall_between_bars_so_sma_cross_stays_clean_and_a_peek_is_caught():
-    trades = load_trades(real_dir() / "XRP-ETH-trades.csv.gz")
+    trades = load_trades(recorded("XRP-ETH-trades.csv.gz"))
     assert check_lookahead(SmaCross, {"fast": 5, "slow": 20}, trades, timeframe_ms=60_000) == []
     assert check_lookahead(BarMomentum, {}, trades, timeframe_ms=60_000) == []
     problems = check_lookahead(PeeksAtNextPrint, {}, trades, timeframe_ms=60_000, prepare=point_at)

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from app.engine.backtest.engine import run_backtest
-
 from app.engine.backtest.options import BacktestConfig
 from app.engine.backtest.sweep import (
     PluginRef,
@@ -19,7 +18,8 @@ from app.engine.backtest.sweep import (
     walk_forward,
 )
 from plugins.sma_cross import SmaCross
-from tests.backtest.series import BAR_FILES, toy_bars
+from tests.kit.data import BAR_FILES
+from tests.kit.series import toy_bars
 
 REL = 1e-9
 
@@ -58,9 +58,9 @@ def test_parse_grid_refuses_bad_input(text, message):
         parse_grid(text)
 
 
-def test_a_grid_naming_an_unknown_parameter_is_refused(real_bars):
+def test_a_grid_naming_an_unknown_parameter_is_refused(recorded_bars):
     with pytest.raises(ValueError, match="unknown parameter"):
-        run_sweep(SmaCross, real_bars["XRP-ETH-1m.csv.gz"], parse_grid("fast=5|10,speed=1|2"))
+        run_sweep(SmaCross, recorded_bars["XRP-ETH-1m.csv.gz"], parse_grid("fast=5|10,speed=1|2"))
 
 
 # ---------------------------------------------------------------------------- vectorised vs event-driven
@@ -68,8 +68,8 @@ COMBOS = [(name, fast, slow) for name in BAR_FILES for fast, slow in [(10, 30), 
 
 
 @pytest.mark.parametrize("name,fast,slow", COMBOS, ids=[f"{n.split('.')[0]}-{f}-{s}" for n, f, s in COMBOS])
-def test_vectorised_path_equals_the_event_driven_backtest(real_bars, name, fast, slow):
-    data = real_bars[name]
+def test_vectorised_path_equals_the_event_driven_backtest(recorded_bars, name, fast, slow):
+    data = recorded_bars[name]
     cfg = BacktestConfig(cash=10_000.0, fee=0.001)
     fast_stats = vectorised_run(SmaCross, data, {"fast": fast, "slow": slow}, cfg)
     res = run_backtest(SmaCross, {"fast": fast, "slow": slow}, data, cfg)
@@ -81,8 +81,8 @@ def test_vectorised_path_equals_the_event_driven_backtest(real_bars, name, fast,
     assert fast_stats["equity_final"] == pytest.approx(res.equity_final, rel=REL)
 
 
-def test_a_sweep_takes_the_vectorised_path_only_when_it_models_the_run(real_bars):
-    data = real_bars["XRP-ETH-1m.csv.gz"]
+def test_a_sweep_takes_the_vectorised_path_only_when_it_models_the_run(recorded_bars):
+    data = recorded_bars["XRP-ETH-1m.csv.gz"]
     grid = parse_grid("fast=5|10,slow=20|30")
     assert run_sweep(SmaCross, data, grid).mode == "vectorised"
     assert run_sweep(SmaCross, data, grid, BacktestConfig(slippage_bps=1.0), workers=1).mode == "event-driven"
@@ -109,17 +109,17 @@ def assert_same_rows(a, b) -> None:
 
 
 @pytest.fixture(scope="module")
-def xrp_in_process(real_bars):
-    return run_sweep(SmaCross, real_bars["XRP-ETH-1m.csv.gz"], parse_grid(GRID), metric="total_return")
+def xrp_in_process(recorded_bars):
+    return run_sweep(SmaCross, recorded_bars["XRP-ETH-1m.csv.gz"], parse_grid(GRID), metric="total_return")
 
 
-def test_in_process_sweep_rows_and_best(xrp_in_process, real_bars):
+def test_in_process_sweep_rows_and_best(xrp_in_process, recorded_bars):
     res = xrp_in_process
     assert (res.mode, res.where) == ("vectorised", "in-process")
     assert [r["params"] for r in res.rows][:2] == [{"fast": 5, "slow": 20}, {"fast": 5, "slow": 30}]
     best = max(res.rows, key=lambda r: r["stats"]["total_return"])
     assert res.best["params"] == best["params"]
-    one = run_backtest(SmaCross, best["params"], real_bars["XRP-ETH-1m.csv.gz"])
+    one = run_backtest(SmaCross, best["params"], recorded_bars["XRP-ETH-1m.csv.gz"])
     assert res.best["stats"]["equity_final"] == pytest.approx(one.equity_final, rel=REL)
     xs, ys, z = res.heatmap("fast", "slow")
     assert xs == [5, 10, 15] and ys == [20, 30, 40]
@@ -127,16 +127,16 @@ def test_in_process_sweep_rows_and_best(xrp_in_process, real_bars):
     assert z[ys.index(30), xs.index(10)] == cell
 
 
-def test_a_process_pool_sweep_matches_the_in_process_one(xrp_in_process, real_bars):
-    pooled = run_sweep(SmaCross, real_bars["XRP-ETH-1m.csv.gz"], parse_grid(GRID), metric="total_return",
+def test_a_process_pool_sweep_matches_the_in_process_one(xrp_in_process, recorded_bars):
+    pooled = run_sweep(SmaCross, recorded_bars["XRP-ETH-1m.csv.gz"], parse_grid(GRID), metric="total_return",
                        workers=2, ref=plugin_ref("sma_cross"))
     assert pooled.where == "processes:2" and pooled.mode == "vectorised"
     assert_same_rows(pooled, xrp_in_process)
 
 
-def test_an_event_driven_sweep_in_a_process_pool_matches_in_process(real_bars):
+def test_an_event_driven_sweep_in_a_process_pool_matches_in_process(recorded_bars):
     """Latency rules out the vectorised form: every combination is a full event-driven backtest."""
-    data = real_bars["XRP-ETH-1m.csv.gz"]
+    data = recorded_bars["XRP-ETH-1m.csv.gz"]
     cfg = BacktestConfig(latency_ms=1)
     grid = parse_grid(GRID)
     here = run_sweep(SmaCross, data, grid, cfg, metric="total_return", workers=1)
@@ -154,19 +154,19 @@ def plugin_ref(name: str) -> PluginRef:
     return PluginRef(info.name, info.origin, info.source)
 
 
-def test_a_dask_cluster_sweep_matches_the_in_process_one(xrp_in_process, real_bars):
+def test_a_dask_cluster_sweep_matches_the_in_process_one(xrp_in_process, recorded_bars):
     distributed = pytest.importorskip("dask.distributed")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) \
             as cluster:
-        res = run_sweep(SmaCross, real_bars["XRP-ETH-1m.csv.gz"], parse_grid(GRID), metric="total_return",
+        res = run_sweep(SmaCross, recorded_bars["XRP-ETH-1m.csv.gz"], parse_grid(GRID), metric="total_return",
                         cluster=cluster.scheduler_address, ref=plugin_ref("sma_cross"))
     assert res.where == f"dask:{cluster.scheduler_address}"
     assert_same_rows(res, xrp_in_process)
 
 
 # ------------------------------------------------------------------------------------------ walk-forward
-def test_walk_forward_folds_and_summary(real_bars):
-    data = real_bars["ETH-BTC-5m.csv.gz"]  # 5760 bars
+def test_walk_forward_folds_and_summary(recorded_bars):
+    data = recorded_bars["ETH-BTC-5m.csv.gz"]  # 5760 bars
     grid = parse_grid("fast=5|10|20,slow=30|60")
     folds = walk_forward(SmaCross, data, grid, in_sample=2000, out_of_sample=1000, metric="total_return")
     assert [(f.in_sample, f.out_of_sample) for f in folds] == [
@@ -190,8 +190,8 @@ def test_walk_forward_folds_and_summary(real_bars):
         np.prod([1 + f.out_of_sample_stats["total_return"] for f in folds]) - 1)
 
 
-def test_walk_forward_refuses_windows_that_do_not_fit(real_bars):
-    data = real_bars["XRP-ETH-1m.csv.gz"]
+def test_walk_forward_refuses_windows_that_do_not_fit(recorded_bars):
+    data = recorded_bars["XRP-ETH-1m.csv.gz"]
     with pytest.raises(ValueError, match="a fold needs"):
         walk_forward(SmaCross, data, parse_grid("fast=5|10"), in_sample=2000, out_of_sample=1000)
     with pytest.raises(ValueError, match="at least 2 bars"):

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from tests.backtest import oracles
-from tests.backtest.series import BAR_FILES
+from tests.kit.data import BAR_FILES
 
 FEE, CASH = 0.001, 10_000.0
 PARAMS = [(10, 30), (5, 20), (20, 60)]
@@ -28,7 +28,7 @@ CASES = [(f, p) for f in BAR_FILES for p in PARAMS]
 
 
 @pytest.fixture(scope="module")
-def ours(real_bars):
+def ours(recorded_bars):
     from app.engine.backtest.engine import run_backtest
     from app.engine.backtest.options import BacktestConfig
     from plugins.sma_cross import SmaCross
@@ -37,7 +37,7 @@ def ours(real_bars):
 
     def run(name: str, fast: int, slow: int):
         if (name, fast, slow) not in cache:
-            cache[name, fast, slow] = run_backtest(SmaCross, {"fast": fast, "slow": slow}, real_bars[name],
+            cache[name, fast, slow] = run_backtest(SmaCross, {"fast": fast, "slow": slow}, recorded_bars[name],
                                                    BacktestConfig(cash=CASH, fee=FEE))
         return cache[name, fast, slow]
 
@@ -68,8 +68,8 @@ def assert_same_trades(ours, theirs, who: str, exit_rel: float) -> None:
 
 
 @pytest.mark.parametrize("name,params", CASES, ids=[f"{f.split('.')[0]}-{p[0]}-{p[1]}" for f, p in CASES])
-def test_trades_and_equity_equal_vectorbt(name, params, ours, real_bars, vbt_module):
-    data = real_bars[name]
+def test_trades_and_equity_equal_vectorbt(name, params, ours, recorded_bars, vbt_module):
+    data = recorded_bars[name]
     res = ours(name, *params)
     trades, final = oracles.vectorbt_sma_cross(data, *params, FEE, CASH)
     assert_same_trades(res.trades, trades, "vectorbt", 1e-12)
@@ -77,9 +77,9 @@ def test_trades_and_equity_equal_vectorbt(name, params, ours, real_bars, vbt_mod
 
 
 @pytest.mark.parametrize("name,params", CASES, ids=[f"{f.split('.')[0]}-{p[0]}-{p[1]}" for f, p in CASES])
-def test_trades_and_equity_equal_backtrader(name, params, ours, real_bars):
+def test_trades_and_equity_equal_backtrader(name, params, ours, recorded_bars):
     pytest.importorskip("backtrader")
-    data = real_bars[name]
+    data = recorded_bars[name]
     res = ours(name, *params)
     trades, final = oracles.backtrader_sma_cross(data, *params, FEE, CASH)
     for t in trades:  # backtrader's net pnl -> its exit price
@@ -109,7 +109,7 @@ EXACT = [(f, p) for f in BAR_FILES for p in [(10, 30), (5, 20), (3, 10), (2, 5)]
 
 
 @pytest.mark.parametrize("name,params", EXACT, ids=[f"{f.split('.')[0]}-{p[0]}-{p[1]}" for f, p in EXACT])
-def test_trades_follow_the_crosses_in_exact_arithmetic(name, params, real_bars):
+def test_trades_follow_the_crosses_in_exact_arithmetic(name, params, recorded_bars):
     """A third reference that cannot round: the crosses computed exactly. The event-driven trades enter and
     exit at the opens after them (all in, quantity = cash / (open x (1 + fee))), the vectorised signals (the
     sweep's fast path) are the same crosses, and equity_final marks an open position at the last close.
@@ -119,7 +119,7 @@ def test_trades_follow_the_crosses_in_exact_arithmetic(name, params, real_bars):
     from app.engine.backtest.options import BacktestConfig
     from plugins.sma_cross import SmaCross
 
-    data = real_bars[name]
+    data = recorded_bars[name]
     entries, exits = exact_crosses(data.close, *params)
     vec_entries, vec_exits = SmaCross.signals(bars_numpy(data), *params)
     assert np.array_equal(vec_entries, entries) and np.array_equal(vec_exits, exits)

@@ -1,13 +1,14 @@
 """``kestrel ml`` as a user runs it: real processes, a real profile, a real CSV file."""
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.kit.series import write_generated_bars
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,18 +21,7 @@ def kestrel(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def bar_file(tmp_path_factory) -> Path:
-    sys.path.insert(0, str(ROOT))
-    from app.engine.ml.synthetic import generated_bars
-
-    b = generated_bars(1500, seed=5)
-    path = tmp_path_factory.mktemp("data") / "GEN-1m.csv"
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["timestamp", "open", "high", "low", "close", "volume"])
-        for row in zip(b.ts.tolist(), b.open.tolist(), b.high.tolist(), b.low.tolist(), b.close.tolist(),
-                       b.volume.tolist()):
-            w.writerow(row)
-    return path
+    return write_generated_bars(tmp_path_factory.mktemp("data") / "GEN-1m.csv", n=1500, seed=5)
 
 
 def test_train_list_show_and_a_damaged_file(tmp_path, bar_file):

@@ -6,8 +6,10 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from tests.kit.terminal import wait_for_beats
+from tests.kit.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,16 +25,13 @@ def test_halt_from_the_cli_stops_a_running_terminal_within_one_second(tmp_path):
                                 str(prof)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert "trading state ACTIVE" in running.stdout.readline()
-        time.sleep(1.0)
+        wait_for_beats(prof, 2)  # its loop is running (and polling the kill latch)
         t_halt = dt.datetime.now()
         r = cli("risk", "halt", "--reason", "risk desk", "--profile", str(prof))
         assert r.returncode == 0, r.stderr
         log = prof / "logs" / "kestrel.log"
-        deadline = time.monotonic() + 5
-        line = ""
-        while time.monotonic() < deadline and not line:
-            line = next((x for x in log.read_text().splitlines() if "KILL SWITCH engaged" in x), "")
-            time.sleep(0.05)
+        line = wait_until(lambda: next((x for x in log.read_text().splitlines() if "KILL SWITCH engaged" in x), ""),
+                          5, "the kill switch in the terminal's log")
         assert "risk desk" in line and "by cli" in line
         stamp = dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
         # From the moment the CLI had written HALTED (its audit record follows that write) to the running
@@ -97,11 +96,11 @@ def test_a_cli_halt_reaches_a_running_terminal_once_and_the_cli_says_so(tmp_path
     try:
         assert "trading state ACTIVE" in running.stdout.readline()
         (prof / "settings.json").write_text("{ this is not json")  # broken after the start, as in the report
-        time.sleep(0.5)
+        wait_for_beats(prof, 1)  # the terminal runs on with it
         r = cli("risk", "halt", "--reason", "risk desk", "--profile", str(prof))
         assert r.returncode == 0, r.stdout + r.stderr
         assert "HALTED (risk desk)" in r.stdout and f"terminal (pid {running.pid}) stopped trading" in r.stdout
-        time.sleep(4)  # 16 of the terminal's polls
+        wait_for_beats(prof, 4)  # 8 of the terminal's polls of the kill latch (two per beat): it acts on none
         status = cli("risk", "status", "--profile", str(prof))
     finally:
         running.kill()

@@ -1,8 +1,7 @@
 """The kernel's audit recorder: what reaches the trail, in what order, and when."""
-from kit import advance
-
 from app.engine.audit.verify import verify
 from app.engine.core.messages import OrderType, Side
+from tests.kit.kernel import advance
 
 
 def kinds(k):

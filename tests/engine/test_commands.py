@@ -4,12 +4,21 @@ and a command the engine will not carry out comes back as ``CommandRefused`` wit
 from __future__ import annotations
 
 import pytest
-from kit import advance
 
 from app.engine.core.messages import (
-    CommandRefused, Flatten, Halt, HaltStrategy, ModifyOrder, OrderDenied, OrderStatus, OrderType, Reset, Side,
+    CommandRefused,
+    Flatten,
+    Halt,
+    HaltStrategy,
+    ModifyOrder,
+    OrderDenied,
+    OrderStatus,
+    OrderType,
+    Reset,
+    Side,
     TradingState,
 )
+from tests.kit.kernel import advance
 
 
 def refusals(k) -> list[CommandRefused]:

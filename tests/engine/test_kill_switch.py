@@ -4,8 +4,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from kit import advance
-from test_risk_controls import kernel_with, mid, send
 
 from app.config import Settings, SimSettings
 from app.engine.core.clock import SimClock
@@ -22,6 +20,7 @@ from app.engine.core.messages import (
 )
 from app.engine.core.store import RiskStateRecord, Store
 from app.engine.kernel import Kernel
+from tests.kit.kernel import advance, kernel_with, mid, send
 
 
 def rest_orders(k, n, actor="manual"):

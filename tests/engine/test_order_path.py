@@ -2,7 +2,6 @@
 import math
 
 import pytest
-from kit import advance
 
 from app.engine.core.messages import (
     OrderDenied,
@@ -14,6 +13,7 @@ from app.engine.core.messages import (
     TradingState,
 )
 from app.engine.core.store import Store
+from tests.kit.kernel import advance
 
 
 def denials(kernel):

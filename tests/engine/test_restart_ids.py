@@ -6,14 +6,13 @@ session's: the order stayed working and the position was wrong (found by running
 from __future__ import annotations
 
 import pytest
-from kit import advance
 
 from app.engine.backtest.bar_venue import BarVenue
-
 from app.engine.backtest.options import BacktestConfig
 from app.engine.core.clock import SimClock
 from app.engine.core.messages import OrderFilled, OrderStatus, OrderType, Side
 from app.engine.venues.base import VenueOrder
+from tests.kit.kernel import advance
 
 
 def buy_and_fill(kernel, qty: float = 0.01) -> str:

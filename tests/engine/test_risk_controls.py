@@ -2,34 +2,10 @@
 from __future__ import annotations
 
 import pytest
-from kit import advance
 
 from app.config import RiskSettings, StrategyPermissions
 from app.engine.core.messages import OrderDenied, OrderStatus, OrderType, RiskLimitsChanged, Side, SubmitOrder
-
-LOOSE = dict(max_msgs_per_s_strategy=100_000, max_msgs_per_s_total=100_000, duplicate_window_s=0.0,
-             max_fills_per_min_strategy=100_000, max_rejects_per_min_strategy=100_000,
-             max_notional_manual=1e9, max_notional_strategy=1e9, max_order_qty={}, max_position={},
-             max_working_orders_total=100_000, max_working_orders_strategy=100_000, max_gross_exposure_x_equity=1e6)
-
-
-def kernel_with(make_kernel, latency_ms=0, **risk):
-    k = make_kernel(latency_ms=latency_ms, risk=RiskSettings(**{**LOOSE, **risk}))
-    advance(k, 500)
-    return k
-
-
-def send(k, qty, side=Side.BUY, otype=OrderType.MARKET, price=None, actor="manual", symbol="BTC/USDT"):
-    seen: list[OrderDenied] = []
-    unsub = k.bus.subscribe(OrderDenied, seen.append)
-    cid = f"t{len(k.execution.orders) + 1}-{k.clock.now_ms()}"
-    k.bus.publish(SubmitOrder(cid, symbol, "sim", side, otype, qty, price, actor))
-    unsub()
-    return seen[0].reason if seen else None
-
-
-def mid(k, symbol="BTC/USDT"):
-    return k.market.get(symbol).book.mid
+from tests.kit.kernel import LOOSE_LIMITS, advance, kernel_with, mid, send
 
 
 def test_max_order_qty(make_kernel):
@@ -285,7 +261,7 @@ def test_an_a_share_odd_lot_may_be_sold_only_as_the_whole_holding(profile, sim_c
     store.commit([_fill_row(OrderFilled("old-1", "v-1", "T-1", "600519.SH", "sim", Side.BUY, 100.0, 150.0, 0.0,
                                         "USDT", "TAKER", 1))])
     store.close()
-    k = Kernel(profile, Settings(sim=SimSettings(latency_ms=0), risk=RiskSettings(**LOOSE)), clock=sim_clock,
+    k = Kernel(profile, Settings(sim=SimSettings(latency_ms=0), risk=RiskSettings(**LOOSE_LIMITS)), clock=sim_clock,
                instruments=[inst])
     k.start()
     try:

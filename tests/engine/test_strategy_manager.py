@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
-from kit import advance
 
 from app.api import ParamError
 from app.engine.core.messages import Alert, OrderDenied, OrderStatus
-from app.engine.strategy.runner import StrategyStatus
 from app.engine.strategy.plugins import discover
+from app.engine.strategy.runner import StrategyStatus
+from tests.kit.kernel import advance
 
 HEADER = "from app.api import Strategy, Param, Bar, TradeTick, OrderDenied\n"
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import textwrap
 
-from kit import advance
-
 from app.engine.strategy.runner import StrategyStatus
+from tests.kit.kernel import advance
 
 BUYS_ONCE = '''
 from app.api import Param, Strategy

@@ -3,7 +3,8 @@ dialogs of ``app/widgets`` no journey ever put in front of a person."""
 from __future__ import annotations
 
 import pytest
-from journey_dialogs import RAN, SHOWN
+
+from tests.kit.journeys import RAN, SHOWN
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -6,8 +6,9 @@ are the engine's own for the same file and parameters; the equity curve and the 
 from __future__ import annotations
 
 import numpy as np
-from kit import choose, pump, table_column, type_into
 from PySide6.QtCore import Qt
+
+from tests.kit.ui import choose, pump, table_column, type_into
 
 PLUGIN = "sma_cross"
 GRID = "fast=5:15:5,slow=20:40:10"

@@ -5,12 +5,12 @@ selected" must cancel exactly the order picked, and the highlight must have move
 column says who sent each order."""
 from __future__ import annotations
 
-from kit import pump, table_column
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from app.engine.core.messages import OrderStatus, OrderType, Side
 from app.widgets.trading.blotter import ORDER_HEADERS
+from tests.kit.ui import pump, table_column
 
 SYMBOL = "BTC/USDT"
 ID, STATUS, SOURCE = (ORDER_HEADERS.index(h) for h in ("Id", "Status", "Source"))

@@ -7,13 +7,13 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from kit import pump
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
 from app.widgets.chart.dialogs import IndicatorDialog
+from tests.kit.ui import pump
 
 
 def click_row(qtbot, table, text: str) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from kit import pump
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QLineEdit, QPushButton
+
+from tests.kit.ui import pump
 
 
 def answer_modal(qtbot, respond, seen: list) -> None:

@@ -10,12 +10,12 @@ import os
 import subprocess
 import sys
 
-from kit import pump, table_column
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from app.engine.core.messages import OrderStatus
 from app.widgets.trading.blotter import ORDER_HEADERS
+from tests.kit.ui import pump, table_column
 
 SYMBOL = "BTC/USDT"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

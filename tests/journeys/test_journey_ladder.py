@@ -5,12 +5,12 @@ there; our orders show on our side of the ladder and in the blotter as the ladde
 orders' cell cancels what rests at that level, and only that."""
 from __future__ import annotations
 
-from kit import pump, table_column
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from app.engine.core.messages import OrderStatus, OrderType, Side
 from app.widgets.trading.blotter import ORDER_HEADERS
+from tests.kit.ui import pump, table_column
 
 SYMBOL = "BTC/USDT"
 

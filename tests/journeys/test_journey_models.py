@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import time
 
-from kit import pump, table_column, write_generated_bars as write_bars
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+
+from tests.kit.series import write_generated_bars as write_bars
+from tests.kit.ui import pump, table_column
 
 
 def type_into(qtbot, field, text: str) -> None:

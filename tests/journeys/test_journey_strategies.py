@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 import time
 
-from kit import pump, table_column
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QInputDialog, QLineEdit, QMessageBox
+
+from tests.kit.ui import pump, table_column
 
 PLUGIN = '''from app.api import Param, Strategy
 

@@ -5,12 +5,12 @@ in red and sends nothing; a long message never moves the fields or Buy/Sell unde
 price box is visibly disabled and says why it is empty."""
 from __future__ import annotations
 
-from kit import choose, pump, table_column, type_into
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor
 
 from app.engine.core.messages import OrderStatus
 from app.widgets.trading.blotter import ORDER_HEADERS
+from tests.kit.ui import choose, pump, table_column, type_into
 
 SYMBOL = "BTC/USDT"
 

@@ -6,34 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import sys
-import time
-from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "venues"))
-from fake_binance import FakeBinance  # noqa: E402
+from tests.kit.venues import no_internet  # noqa: F401 (autouse: every socket must go to 127.0.0.1)
+from tests.kit.wait import until
+from tests.venues.fake_binance import FakeBinance
 
 KEY, SECRET = "journey-key-0123456789", "journey-secret-PLANTED-5a4b3c2d1e"
-LOCAL = ("127.0.0.1", "localhost", "::1")
-
-
-@pytest.fixture(autouse=True)
-def only_localhost(monkeypatch):
-    """Every socket must go to 127.0.0.1: a journey that reaches out fails loudly."""
-    real = socket.socket.connect
-
-    def guarded(self, address):
-        host = address[0] if isinstance(address, tuple) else address
-        if isinstance(host, str) and host not in LOCAL and not host.startswith("/"):
-            raise AssertionError(f"a test tried to reach {address!r}")
-        return real(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
 @pytest.fixture
@@ -59,14 +41,6 @@ def run_async(qapp):
     yield lambda coro, timeout=120: loop.run_until_complete(asyncio.wait_for(coro, timeout))
     loop.close()  # joins its executor's threads (name lookups)
     asyncio.set_event_loop(None)
-
-
-async def until(predicate, timeout: float = 15.0, what: str = "condition") -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def visible(cls):
@@ -136,8 +110,8 @@ def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_fa
             kernel, window = window_factory.restart(kernel, window)
             kernel.venues.start()
             dock = window.venues_widget
-            asked = len(fake.requests)
-            await asyncio.sleep(1.5)
+            asked, frames = len(fake.requests), window.frames.frames
+            await until(lambda: window.frames.frames >= frames + 30, 10, "the restarted window's first 30 frames")
             assert state(dock, "binance") == "disabled" and state(dock, "sim") == "connected"
             assert "binance" not in kernel.venues.venues and "binance" not in kernel.venue_status
             assert len(fake.requests) == asked

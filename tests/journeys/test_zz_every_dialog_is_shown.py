@@ -15,7 +15,8 @@ import re
 from pathlib import Path
 
 import pytest
-from journey_dialogs import RAN, SHOWN
+
+from tests.kit.journeys import RAN, SHOWN
 
 WIDGETS = Path(__file__).resolve().parents[2] / "app" / "widgets"
 

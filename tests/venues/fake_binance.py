@@ -10,6 +10,9 @@ at once (``partial_fills`` fills half and rests the rest), others rest until ``f
 crosses them. Signed endpoints check the API key, the HMAC-SHA256 signature and the timestamp against
 ``recvWindow`` on the exchange's own clock (``clock_offset_ms``).
 
+What it heard: ``requests`` ((method, path) in arrival order), ``arrived`` (with the arrival time), ``served``
+(answers sent per "METHOD /path"): a test waits for N more polls to be answered instead of sleeping.
+
 Fault knobs (all reset by ``reset_faults``):
   fail_next(route, status, code, msg, n, retry_after)  the next n requests on ``route`` ("POST /api/v3/order",
                                                        or "*") get this error
@@ -32,6 +35,7 @@ Fault knobs (all reset by ``reset_faults``):
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import hmac
 import itertools
@@ -141,6 +145,8 @@ class FakeBinance:
         self.balances = {"USDT": 1_000_000.0, "BTC": 10.0, "ETH": 100.0}
         self._order_ids = itertools.count(1)
         self.requests: list[tuple[str, str]] = []  # (method, path) of every REST request, for assertions
+        self.arrived: list[tuple[float, str]] = []  # (time.monotonic(), "METHOD /path") of every REST request
+        self.served: collections.Counter[str] = collections.Counter()  # "METHOD /path" -> answers sent
         self.ws_clients: set[web.WebSocketResponse] = set()
         self.ws_connects = 0
         self.sent_at: dict[tuple[str, int], float] = {}  # (symbol id, trade id) -> perf_counter at send
@@ -367,9 +373,16 @@ class FakeBinance:
     # ----------------------------------------------------------------------------------------- HTTP layer
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
+        response = await self._answer(request, handler)
+        if request.path.startswith("/api/"):
+            self.served[f"{request.method} {request.path}"] += 1
+        return response
+
+    async def _answer(self, request: web.Request, handler):
         route = f"{request.method} {request.path}"
         if request.path.startswith("/api/"):
             self.requests.append((request.method, request.path))
+            self.arrived.append((time.monotonic(), route))
             if time.monotonic() < self._ban_until:
                 status, code, msg = ERRORS["banned"]
                 until = self.now_ms() + int((self._ban_until - time.monotonic()) * 1000)

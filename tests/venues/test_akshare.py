@@ -7,8 +7,6 @@ import datetime as dt
 import time
 
 import pytest
-from fake_akshare import FakeAkshareHTTP
-from venue_kit import run, until
 
 from app.engine.core import ashare_rules as rules
 from app.engine.core.messages import BookSnapshot, OrderStatus, OrderType, Side, TradeTick, VenueStatus
@@ -16,6 +14,9 @@ from app.engine.venues.akshare.client import AkshareCache, AkshareClient, AllSou
 from app.engine.venues.akshare.venue import AkshareVenue, ashare_instrument
 from app.engine.venues.events import FeedStatus
 from app.engine.venues.executor import CallTimedOut, DeadlineExecutor
+from tests.kit.venues import run
+from tests.kit.wait import until
+from tests.venues.fake_akshare import FakeAkshareHTTP
 
 S = OrderStatus
 SH = dt.timezone(dt.timedelta(hours=8))

@@ -7,8 +7,6 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from fake_akshare import FakeAkshareHTTP
-from venue_kit import run
 
 from app.api import Strategy
 from app.config import RiskSettings, Settings, SimSettings
@@ -22,6 +20,8 @@ from app.engine.oms.execution import _fill_row
 from app.engine.venues.akshare.client import AkshareCache, AkshareClient
 from app.engine.venues.akshare.venue import AkshareVenue, ashare_instrument
 from app.engine.venues.executor import DeadlineExecutor
+from tests.kit.venues import run
+from tests.venues.fake_akshare import FakeAkshareHTTP
 
 SH = dt.timezone(dt.timedelta(hours=8))
 MOUTAI = "600519.SH"
@@ -147,16 +147,15 @@ def test_akshare_paper_sells_an_odd_remainder_only_in_one_go(profile, http):
 def test_the_sim_akshare_paper_and_backtests_share_the_one_rules_module(tmp_path, http, monkeypatch):
     """One module: the venues and the pre-trade check hold the same module object, and changing a rule there
     (here the stamp duty, 1% instead of 0.05%) changes what every venue charges."""
-    from kit import advance
-
     from app.engine.backtest import engine as backtest
     from app.engine.backtest.engine import run_backtest
     from app.engine.backtest.options import BacktestConfig
     from app.engine.data.bar_files import BarData
     from app.engine.risk import checks as risk_checks
     from app.engine.venues.akshare import venue as akshare_venue
-    from app.engine.venues.sim import venue as sim_venue
     from app.engine.venues.sim import rules as sim_rules
+    from app.engine.venues.sim import venue as sim_venue
+    from tests.kit.kernel import advance
 
     assert sim_venue.ashare_rules is sim_rules.ashare_rules is akshare_venue.rules is backtest.ashare_rules \
         is risk_checks.ashare_rules is rules

@@ -6,13 +6,12 @@ the venue for orderId=None (-1100), and the venue never became ready again.
 """
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-
-from venue_kit import Session, run, until
 
 from app.engine.core.messages import Alert, OrderStatus, OrderType, Side
 from app.engine.venues.events import VenueError
+from tests.kit.venues import Session, run, served_more
+from tests.kit.wait import until
 
 S = OrderStatus
 MISSING = (None, "", "None", "null")
@@ -48,7 +47,7 @@ def test_malformed_lookup_after_a_503_create_stays_unknown_then_resolves_to_the_
             assert fake.requests.count(("POST", "/api/v3/order")) == 1, "never re-sent"
 
             # the venue keeps polling the real id, stays ready and takes new orders
-            await asyncio.sleep(0.4)
+            await served_more(fake, "GET /api/v3/openOrders", 8)  # eight polls of the open orders
             assert ("GET", "/api/v3/order") in fake.requests
             assert s.venue.connected and not [e for e in s.of(VenueError) if "-1100" in e.message]
             fake.fill_order(cid)
@@ -155,8 +154,10 @@ def test_one_order_the_venue_refuses_to_look_up_does_not_stop_the_venue(profile,
             await until(lambda: any(bad in a.message for a in s.of(Alert)), 5, "the order's alert")
             alert = [a for a in s.of(Alert) if bad in a.message][-1]
             assert "-1100" in alert.message and "check it on the exchange" in alert.message, alert.message
-            await asyncio.sleep(0.5)  # ten polls: the venue must not count this order against itself
-            assert s.venue.connected and s.venue.state == "ready"
+            # ten refused lookups (max_failures is 3): the venue must not count this order against itself
+            lost = s.venue.stats["disconnects"]
+            await served_more(fake, "GET /api/v3/order", 10)
+            assert s.venue.connected and s.venue.state == "ready" and s.venue.stats["disconnects"] == lost
             good = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 58_000.0)
             await until(lambda: s.order(good).status is S.ACCEPTED, 5, "another order served")
             fake.fill_order(good)

@@ -1,9 +1,7 @@
 """The ccxt adapter against the fake Binance on 127.0.0.1: real ccxt signing, parsing and error mapping."""
 from __future__ import annotations
 
-import asyncio
-
-from venue_kit import Session, run, until
+import time
 
 from app.engine.core.messages import (
     BookSnapshot,
@@ -14,6 +12,8 @@ from app.engine.core.messages import (
     VenueStatus,
 )
 from app.engine.venues.events import FeedStatus, VenueError
+from tests.kit.venues import Session, order_polls, run, served_more
+from tests.kit.wait import until
 
 S = OrderStatus
 
@@ -72,7 +72,7 @@ def test_market_order_filled_once_from_the_create_answer_and_the_poll(profile, f
             await s.tradable()
             cid = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.MARKET, 0.02)
             await until(lambda: s.order(cid).status is S.FILLED, 5, "FILLED")
-            await asyncio.sleep(0.3)  # several polls re-read the same trade
+            await order_polls(s.venue, 6)  # none of them may report the fill again
             fills = list(s.kernel.store.fills())
             assert len(fills) == 1 and fills[0]["trade_id"] == str(fake.my_trades[0]["id"])
             assert abs(s.kernel.portfolio.positions["BTC/USDT"].quantity - 0.02) < 1e-12
@@ -150,17 +150,15 @@ def test_rate_limit_honours_retry_after(profile, fake_factory):
             n0 = len(fake.requests)
             fake.rate_limit(1, retry_after_s=1)
             await until(lambda: any(e.kind == "rate_limit" for e in s.of(VenueError)), 5, "the 429")
-            hit = asyncio.get_running_loop().time()
+            hit = time.monotonic()
             cid = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s.order(cid).status.is_terminal, 2, "refused while the gate is closed")
             assert s.order(cid).status is S.REJECTED and "rate limit" in s.order(cid).reason, s.order(cid)
-            await asyncio.sleep(0.1)  # requests already in flight when the 429 came back may still land
-            n_at_429 = len(fake.requests)
-            await asyncio.sleep(0.7)
-            assert len(fake.requests) == n_at_429, "nothing is sent during Retry-After"
-            await until(lambda: len(fake.requests) > n_at_429, 3, "requests resume")
-            assert asyncio.get_running_loop().time() - hit >= 0.9
-            assert n_at_429 > n0
+            in_flight = hit + 0.1  # requests already on their way when the 429 came back may still land
+            resumed = await until(lambda: next((t for t, _route in fake.arrived if t > in_flight), None), 3,
+                                  "requests resume")
+            assert resumed - hit >= 0.9, "nothing is sent during Retry-After"
+            assert sum(t <= in_flight for t, _route in fake.arrived) > n0
             err = [e for e in s.of(VenueError) if e.kind == "rate_limit"][0]
             assert err.retry_in_s == 1.0 and "429" in err.message
         finally:
@@ -256,7 +254,7 @@ def test_refused_api_key_stops_the_venue_with_a_clear_message(profile, fake_fact
         try:
             await until(lambda: s.venue.state == "failed", 5, "FAILED")
             n = len(fake.requests)
-            await asyncio.sleep(0.5)
+            await served_more(fake, "GET /api/v3/depth", 10)  # market data is still polled
             signed = [r for r in fake.requests[n:] if r[1] in ("/api/v3/openOrders", "/api/v3/order")]
             assert signed == [], "an auth failure is never retried blindly"
             alert = [a for a in s.of(Alert) if a.level == "critical"][-1]

@@ -12,9 +12,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from venue_kit import KEY, SECRET
 
-from fake_binance import FakeBinance
+from tests.kit.venues import KEY, SECRET
+from tests.venues.fake_binance import FakeBinance
 
 ROOT = Path(__file__).resolve().parents[2]
 PASS = "correct horse battery staple"

@@ -1,11 +1,11 @@
 """Feed failover by priority: a stale feed hands over to the next, and back, visibly (events the UI shows)."""
 from __future__ import annotations
 
-from venue_kit import KEY, SECRET, run, until
-
 from app.engine.core.messages import Alert, Side, TradeTick
 from app.engine.venues.events import FeedChanged
 from app.engine.venues.failover import FeedRouter
+from tests.kit.venues import KEY, SECRET, run
+from tests.kit.wait import until
 
 
 def test_router_unit_hands_over_and_back_with_hysteresis():

@@ -2,10 +2,10 @@
 before trading resumes on that venue."""
 from __future__ import annotations
 
-from venue_kit import Session, run, until
-
 from app.engine.core.messages import OrderStatus, OrderType, Side
 from app.engine.venues.events import ApproveReconciliation, ReconciliationApplied, ReconciliationProposed
+from tests.kit.venues import Session, run
+from tests.kit.wait import until
 
 S = OrderStatus
 

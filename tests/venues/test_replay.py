@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import time
 
-from venue_kit import run
-
 from app.engine.core.messages import OrderStatus, OrderType, Side, TradeTick
 from app.engine.venues.replay.recorder import Recorder, open_recording, read_events
+from tests.kit.venues import run
 
 
 def record_sim(make_kernel, seconds: int = 20):

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from venue_kit import KEY, SECRET
 
 from app.engine.core.messages import VenueStatus
 from app.engine.venues.events import (
@@ -15,6 +14,7 @@ from app.engine.venues.events import (
     ReconciliationApplied,
     ReconciliationProposed,
 )
+from tests.kit.venues import KEY, SECRET
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from app.engine.core.messages import OrderType, Side
-from tests.kit import pump
+from tests.kit.ui import pump
 
 
 def test_a_tampered_trail_shows_the_alarm_banner_after_a_restart(window_factory, qtbot, profile):

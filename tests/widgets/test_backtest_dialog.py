@@ -2,9 +2,9 @@
 equity/drawdown plot, a progress bar and the sweep heatmap, and bad input is explained."""
 from __future__ import annotations
 
-from kit import REAL_DATA
+from tests.kit.data import recorded
 
-DATA = REAL_DATA / "XRP-ETH-1m.csv.gz"
+DATA = recorded("XRP-ETH-1m.csv.gz")
 
 
 def test_backtest_and_sweep_run_off_the_gui_loop_and_show_results(window_factory, qtbot):
@@ -50,10 +50,10 @@ def test_bad_input_is_explained_not_raised(window_factory, qtbot, tmp_path):
 
 def test_the_a_share_box_backtests_under_the_a_share_rules(window_factory, qtbot, tmp_path):
     """Ticked, the dialog's run trades whole 100-share lots and pays the stamp duty on its sells."""
-    from kit import ashare_daily_csv
     from PySide6.QtCore import QPoint, Qt
 
     from app.widgets.panels.backtest_dialog import BacktestDialog
+    from tests.kit.series import ashare_daily_csv
 
     kernel, window = window_factory()
     dialog = BacktestDialog(kernel.port.strategies, "sma_cross", {"fast": 10, "slow": 30})

@@ -1,13 +1,12 @@
 """The backtest equity picture: trades marked on the curve, and a big run drawn with a handful of items."""
 from __future__ import annotations
 
-from kit import REAL_DATA
-
 from app.engine.backtest.engine import run_backtest
 from app.engine.data.bar_files import load_bars
 from plugins.sma_cross import SmaCross
+from tests.kit.data import recorded
 
-DATA = REAL_DATA / "XRP-ETH-1m.csv.gz"
+DATA = recorded("XRP-ETH-1m.csv.gz")
 
 
 def test_trades_are_marked_on_the_equity_curve_with_one_item_per_kind(qtbot):

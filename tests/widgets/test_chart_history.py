@@ -6,11 +6,11 @@ seeding (only into an empty series) was skipped. These tests replay that start-u
 from __future__ import annotations
 
 import pytest
-from kit import pump
 
 from app.cli.selftest.runner import history_problem
 from app.engine.core.clock import SimClock
 from app.engine.kernel import SEED_BARS
+from tests.kit.ui import pump
 
 T0 = 1_750_000_000_000
 

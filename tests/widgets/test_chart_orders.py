@@ -3,11 +3,11 @@ dragging a working order's line (cancel + replace through the risk gate), severa
 from __future__ import annotations
 
 import numpy as np
-from kit import pump
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from app.engine.core.messages import OrderStatus, OrderType, Side
+from tests.kit.ui import pump
 
 SYMBOL = "BTC/USDT"
 

@@ -3,12 +3,13 @@ that trade and cancel through the risk gate, repaint at frame rate."""
 from __future__ import annotations
 
 import numpy as np
-from kit import advance, pump
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt
 from PySide6.QtTest import QTest
 
 from app.engine.core.messages import OrderStatus, OrderType, Side
 from app.widgets.trading.ladder import BEST_BG, BG, LAST_TEXT, LadderWidget
+from tests.kit.kernel import advance
+from tests.kit.ui import pump
 
 SYMBOL = "BTC/USDT"
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 import logging
 
 import pytest
-from kit import pump, table_column
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 
 from app.engine.core.messages import OrderStatus, Side
 from app.widgets.trading.blotter import ORDER_HEADERS
+from tests.kit.ui import pump, table_column
 
 
 def ticket_market(window, side: Side, qty: str, symbol: str = "BTC/USDT"):

@@ -3,8 +3,8 @@ inference time of a running ML strategy, training in a worker process with a pro
 tick-to-venue latency."""
 from __future__ import annotations
 
-
-from kit import pump, table_column, write_generated_bars as _write_bars
+from tests.kit.series import write_generated_bars as _write_bars
+from tests.kit.ui import pump, table_column
 
 
 def test_bundled_model_then_live_drift_and_latency(window_factory, qtbot):

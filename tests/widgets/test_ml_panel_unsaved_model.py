@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import time
 
-from kit import pump
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from app.cli.selftest.checks import write_bars
+from tests.kit.ui import pump
 
 
 def test_a_trained_model_that_cannot_be_saved_is_reported_in_the_dock(qtbot, window_factory, profile, tmp_path):

@@ -2,9 +2,8 @@
 broken plugins are shown to the trader."""
 from __future__ import annotations
 
-from kit import pump, table_column
-
 from app.engine.strategy.runner import StrategyStatus
+from tests.kit.ui import pump, table_column
 
 
 def _plugin(profile, name, body):

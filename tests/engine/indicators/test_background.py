@@ -8,24 +8,17 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 
 import pytest
 
 from app.engine.indicators import background
+from tests.kit.wait import wait_until
 
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     return tmp_path
-
-
-def _wait(w: background.Warmup, timeout: float = 20.0) -> None:
-    t0 = time.monotonic()
-    while not w.poll():
-        assert time.monotonic() - t0 < timeout, "warm-up child did not finish"
-        time.sleep(0.02)
 
 
 def test_fingerprint_depends_on_the_cache_folder(cache, monkeypatch) -> None:
@@ -54,7 +47,7 @@ def test_child_success_is_logged(cache, caplog) -> None:
     caplog.set_level(logging.INFO, "kestrel.indicators")
     w = background.start(command=[sys.executable, "-c", "pass"])
     assert w is not None
-    _wait(w)
+    wait_until(w.poll, 20, "the warm-up child to finish")
     assert "cached in the background" in w.result
     assert "cached in the background" in caplog.text
 
@@ -62,15 +55,15 @@ def test_child_success_is_logged(cache, caplog) -> None:
 def test_child_failure_is_logged_with_its_error(cache, caplog) -> None:
     caplog.set_level(logging.INFO, "kestrel.indicators")
     w = background.start(command=[sys.executable, "-c", "import sys; sys.stderr.write('boom'); sys.exit(3)"])
-    _wait(w)
+    wait_until(w.poll, 20, "the warm-up child to finish")
     assert "failed (exit 3)" in w.result and "boom" in w.result
     assert any(r.levelno == logging.WARNING for r in caplog.records)
 
 
 def test_deadline_and_stop_end_the_child(cache) -> None:
     w = background.start(deadline_s=0.05, command=[sys.executable, "-c", "import time; time.sleep(60)"])
-    time.sleep(0.1)
-    assert w.poll() and "deadline" in w.result
+    wait_until(w.poll, 5, "the deadline to end the child")
+    assert "deadline" in w.result
     assert w.proc.poll() is not None
     w2 = background.start(command=[sys.executable, "-c", "import time; time.sleep(60)"])
     w2.stop()

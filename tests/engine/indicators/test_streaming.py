@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import app.engine.indicators as ta
-from cases import CASES
-from ikit import REAL, SYNTH, with_inner_nans
+from tests.kit.indicator_cases import CASES
+from tests.kit.indicators import REAL, SYNTH, with_inner_nans
 
 ALL_CASES = [(n, i) for n in ta.registry for i in range(len(CASES[n]))]
 

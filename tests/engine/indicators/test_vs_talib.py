@@ -12,8 +12,8 @@ import pytest
 talib = pytest.importorskip("talib")
 
 import app.engine.indicators as ta  # noqa: E402
-from cases import CASES, assert_close, scale_for  # noqa: E402
-from ikit import REAL, SYNTH, with_inner_nans  # noqa: E402
+from tests.kit.indicator_cases import CASES, assert_close, scale_for  # noqa: E402
+from tests.kit.indicators import REAL, SYNTH, with_inner_nans  # noqa: E402
 
 TALIB_CASES = [(n, i) for n in ta.TALIB_NAMES for i in range(len(CASES[n]))]
 

@@ -2,18 +2,15 @@
 scikit-learn, real skl2onnx, real onnxruntime) shared by the session."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-REAL_DIR = Path(__file__).resolve().parents[2] / "data"  # tests/data (its README.md says what each file is)
+from tests.kit.data import load_recorded_bars
 
 
 @pytest.fixture(scope="session")
-def real_bars():
-    from app.engine.data.bar_files import load_bars
-
-    return load_bars(REAL_DIR / "ETH-BTC-5m.csv.gz")
+def eth_btc_5m():
+    """The recorded ETH/BTC 5-minute candles (one series; the tests take slices of it)."""
+    return load_recorded_bars("ETH-BTC-5m.csv.gz")
 
 
 @pytest.fixture(scope="session")

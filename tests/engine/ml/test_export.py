@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from mlkit import bars_dict
 
 from app.engine.ml.export import TOLERANCE, ExportError, agreement, sklearn_scores, to_onnx
 from app.engine.ml.features import default_spec, finite_rows
 from app.engine.ml.labels import direction, forward_return
 from app.engine.ml.serve import OnnxModel
 from app.engine.ml.train import CLASSIFIERS, make_estimator
+from tests.kit.ml import bars_dict
 
 
 @pytest.fixture(scope="module")
-def data(real_bars):
-    b = real_bars.slice(0, 3000)
+def data(eth_btc_5m):
+    b = eth_btc_5m.slice(0, 3000)
     X = default_spec().compute(bars_dict(b))
     h = 3
     ok = finite_rows(X)

@@ -7,10 +7,18 @@ import json
 import numpy as np
 import pytest
 
-from app.engine.ml.features import (Feature, FeatureError, FeatureSpec, book, default_spec, finite_rows, ind, lags,
-                                    warmup_bars)
-
-from mlkit import bars_dict, same
+from app.engine.ml.features import (
+    Feature,
+    FeatureError,
+    FeatureSpec,
+    book,
+    default_spec,
+    finite_rows,
+    ind,
+    lags,
+    warmup_bars,
+)
+from tests.kit.ml import bars_dict, same
 
 
 def wide_spec() -> FeatureSpec:
@@ -37,9 +45,9 @@ def book_arrays(b, seed: int = 1) -> dict[str, np.ndarray]:
             "ask_size": rng.gamma(2, 1, n)}
 
 
-def test_default_spec_streaming_equals_vectorised_bit_for_bit_on_real_bars(real_bars):
+def test_default_spec_streaming_equals_vectorised_bit_for_bit_on_real_bars(eth_btc_5m):
     spec = default_spec()
-    b = real_bars.slice(0, 2500)
+    b = eth_btc_5m.slice(0, 2500)
     X = spec.compute(bars_dict(b))
     S = spec.stream().run(bars_dict(b))
     assert X.shape == (2500, len(spec.names))
@@ -47,9 +55,9 @@ def test_default_spec_streaming_equals_vectorised_bit_for_bit_on_real_bars(real_
     assert finite_rows(X)[warmup_bars(spec):].all()  # past the warm-up every feature is defined
 
 
-def test_every_feature_kind_streams_identically_with_books(real_bars):
+def test_every_feature_kind_streams_identically_with_books(eth_btc_5m):
     spec = wide_spec()
-    b = real_bars.slice(1000, 2200)
+    b = eth_btc_5m.slice(1000, 2200)
     bk = book_arrays(b)
     X = spec.compute(bars_dict(b), bk)
     S = spec.stream().run(bars_dict(b), bk)
@@ -57,9 +65,9 @@ def test_every_feature_kind_streams_identically_with_books(real_bars):
     assert np.isfinite(X[-1]).all()
 
 
-def test_forming_bar_preview_is_the_row_the_bar_would_get_and_commits_nothing(real_bars):
+def test_forming_bar_preview_is_the_row_the_bar_would_get_and_commits_nothing(eth_btc_5m):
     spec = default_spec()
-    b = real_bars.slice(0, 400)
+    b = eth_btc_5m.slice(0, 400)
     full = spec.compute(bars_dict(b))
     s = spec.stream()
     cols = [b.ts, b.open, b.high, b.low, b.close, b.volume]
@@ -104,10 +112,10 @@ def test_bad_declarations_are_refused_with_the_reason(make, words):
         make()
 
 
-def test_book_features_need_book_data(real_bars):
+def test_book_features_need_book_data(eth_btc_5m):
     spec = FeatureSpec((ind("rsi"), book("spread_bps")))
     with pytest.raises(FeatureError, match="needs order-book data"):
-        spec.compute(bars_dict(real_bars.slice(0, 100)))
+        spec.compute(bars_dict(eth_btc_5m.slice(0, 100)))
 
 
 def test_zero_denominators_give_nan_in_both_forms():

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from mlkit import bars_dict
 from sklearn.model_selection import KFold, TimeSeriesSplit
 
 from app.engine.ml.features import FeatureSpec, default_spec, ind
 from app.engine.ml.labels import direction, forward_return
-from app.engine.ml.splits import (LeakError, check_lookahead, check_split, holdout, purged_kfold, suspicious_features,
-                                  walk_forward_splits)
+from app.engine.ml.splits import (
+    LeakError,
+    check_lookahead,
+    check_split,
+    holdout,
+    purged_kfold,
+    suspicious_features,
+    walk_forward_splits,
+)
 from app.engine.ml.train import TrainConfig, train
+from tests.kit.ml import bars_dict
 
 
 def test_forward_return_and_direction():
@@ -69,14 +76,14 @@ def test_an_embargo_violation_is_detected():
         check_split(tr, te, 3, embargo=10)
 
 
-def test_the_default_features_do_not_look_ahead(real_bars):
+def test_the_default_features_do_not_look_ahead(eth_btc_5m):
     spec = default_spec()
-    check_lookahead(spec.compute, bars_dict(real_bars.slice(0, 1500)), spec.names)
+    check_lookahead(spec.compute, bars_dict(eth_btc_5m.slice(0, 1500)), spec.names)
 
 
-def test_a_feature_reading_the_next_bar_is_detected(real_bars):
+def test_a_feature_reading_the_next_bar_is_detected(eth_btc_5m):
     spec = default_spec()
-    bars = bars_dict(real_bars.slice(0, 1500))
+    bars = bars_dict(eth_btc_5m.slice(0, 1500))
 
     def leaky(b):
         c = b["close"]
@@ -87,8 +94,8 @@ def test_a_feature_reading_the_next_bar_is_detected(real_bars):
         check_lookahead(leaky, bars, spec.names + ["next_return"])
 
 
-def test_a_feature_scaled_with_full_sample_statistics_is_detected(real_bars):
-    bars = bars_dict(real_bars.slice(0, 1500))
+def test_a_feature_scaled_with_full_sample_statistics_is_detected(eth_btc_5m):
+    bars = bars_dict(eth_btc_5m.slice(0, 1500))
     spec = FeatureSpec((ind("rsi"),))
 
     def zscored(b):
@@ -99,8 +106,8 @@ def test_a_feature_scaled_with_full_sample_statistics_is_detected(real_bars):
         check_lookahead(zscored, bars, spec.names)
 
 
-def test_a_label_copied_into_the_features_is_flagged(real_bars):
-    b = real_bars.slice(0, 2000)
+def test_a_label_copied_into_the_features_is_flagged(eth_btc_5m):
+    b = eth_btc_5m.slice(0, 2000)
     spec = default_spec()
     X = spec.compute(bars_dict(b))
     y = direction(b.close, 3)

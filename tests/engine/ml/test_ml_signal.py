@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from kit import advance
-from mlkit import bars_dict
 
 from app.config import UiSettings
 from app.engine.backtest.engine import run_backtest
@@ -16,6 +14,8 @@ from app.engine.ml.serve import ModelSource
 from app.engine.ml.synthetic import generated_bars
 from app.engine.ml.train import ml_signal_class
 from app.engine.strategy.runner import StrategyStatus
+from tests.kit.kernel import advance
+from tests.kit.ml import bars_dict
 
 
 def test_backtest_scores_equal_the_vectorised_pipeline():

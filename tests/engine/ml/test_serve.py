@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mlkit import bars_dict
 
 from app.engine.core.messages import Bar
 from app.engine.ml.drift import DriftMonitor, DriftReference, psi, status
 from app.engine.ml.serve import ModelSource, session_options
+from tests.kit.ml import bars_dict
 
 ROOT = Path(__file__).resolve().parents[3]
 

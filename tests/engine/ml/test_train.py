@@ -12,9 +12,9 @@ from app.engine.ml.serve import ModelSource
 from app.engine.ml.train import TrainConfig, TrainError, train
 
 
-def test_train_on_real_bars_produces_a_complete_honest_artifact(tmp_path, real_bars):
+def test_train_on_real_bars_produces_a_complete_honest_artifact(tmp_path, eth_btc_5m):
     steps = []
-    b = real_bars.slice(0, 2500)
+    b = eth_btc_5m.slice(0, 2500)
     result = train(b, TrainConfig(model="logistic", horizon=4, n_splits=2, importance_repeats=2), tmp_path / "a",
                    lambda f, m: steps.append((f, m)), source="ETH-BTC-5m")
     m = json.loads((tmp_path / "a" / "manifest.json").read_text())

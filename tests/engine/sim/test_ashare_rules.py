@@ -8,7 +8,6 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from kit import advance
 
 from app.api import Strategy
 from app.config import RiskSettings, Settings, SimSettings
@@ -30,6 +29,7 @@ from app.engine.data.bar_files import BarData
 from app.engine.kernel import Kernel
 from app.engine.venues.base import VenueOrder
 from app.engine.venues.events import FeedStatus
+from tests.kit.kernel import advance
 
 SH = dt.timezone(dt.timedelta(hours=8))
 MOUTAI = "600519.SH"

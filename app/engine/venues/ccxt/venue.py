@@ -135,7 +135,8 @@ class CcxtVenue:
         self._closing = False
         self._last_time_sync = 0.0
         self.time_offset_ms = 0
-        self.stats = {"connects": 0, "disconnects": 0, "rate_limited": 0, "unknown_creates": 0, "resyncs": 0}
+        self.stats = {"connects": 0, "disconnects": 0, "rate_limited": 0, "unknown_creates": 0, "resyncs": 0,
+                      "order_polls": 0}
 
     # ---------------------------------------------------------------------------------- VenueAdapter
     @property
@@ -561,6 +562,7 @@ class CcxtVenue:
             try:
                 await self._sync_time()
                 await self._poll_orders()
+                self.stats["order_polls"] += 1
                 failures = 0
             except asyncio.CancelledError:
                 raise

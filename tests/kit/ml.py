@@ -1,4 +1,4 @@
-"""Helpers shared by the ML tests (``from mlkit import ...``)."""
+"""Small helpers shared by the ML tests."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,5 @@
 """What the journeys showed in this session (filled by tests/journeys/conftest.py, read by
-test_zz_every_dialog_is_shown.py). A module of its own: every test folder has a ``conftest``."""
+test_zz_every_dialog_is_shown.py): one module object, so both see the same sets."""
 from __future__ import annotations
 
 #: (class name, window title) of every dialog shown during this session's journeys

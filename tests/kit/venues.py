@@ -1,16 +1,19 @@
-"""The venue tests' kit: the fake Binance, a real kernel + venue manager around it, and waiting helpers.
+"""The venue tests' kit: the fake Binance, a real kernel + venue manager around it, no sockets beyond
+127.0.0.1, and waiting on what the exchange served.
 
-Shared by ``tests/venues`` (through its conftest) and ``tests/adversarial/test_exchange_faults.py``.
+Shared by ``tests/venues`` (through its conftest), ``tests/adversarial/test_exchange_faults.py`` and the
+Venues journey.
 """
 from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from pathlib import Path
 
 import pytest
-from fake_binance import FakeBinance
+
+from tests.kit.wait import until
+from tests.venues.fake_binance import FakeBinance
 
 KEY, SECRET = "fake-key-0123456789", "fake-secret-PLANTED-9f8e7d6c5b4a"
 
@@ -43,12 +46,18 @@ def run(coro, timeout: float = 30.0):
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
-async def until(predicate, timeout: float = 5.0, what: str = "condition") -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.01)
+async def served_more(fake: FakeBinance, route: str, n: int, timeout: float = 5.0) -> None:
+    """Wait until the fake exchange has answered ``n`` more requests on ``route`` ("GET /api/v3/depth"): the
+    terminal has polled that often since the call, so whatever those polls would do has been done."""
+    target = fake.served[route] + n
+    await until(lambda: fake.served[route] >= target, timeout, f"{n} more answers to {route}")
+
+
+async def order_polls(venue, n: int, timeout: float = 5.0) -> None:
+    """Wait until the ccxt venue has finished ``n`` more order polls (``stats["order_polls"]``), with or
+    without a working order to ask the exchange about."""
+    target = venue.stats["order_polls"] + n
+    await until(lambda: venue.stats["order_polls"] >= target, timeout, f"{n} more order polls")
 
 
 class Session:

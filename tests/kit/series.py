@@ -1,30 +1,33 @@
-"""Helpers shared by tests (import as `from kit import ...`)."""
+"""Series made for the tests: hand-made bars and trades small enough to check by hand, and bar CSV files of
+generated markets for the CLI, the dialogs and the backtester (the recorded data is in ``tests.kit.data``)."""
 from __future__ import annotations
 
-from pathlib import Path
+import numpy as np
+
+T0 = 1_700_000_040_000  # toy series start (ms), on a minute boundary
+MINUTE = 60_000
 
 
-def advance(kernel, ms: int, step: int = 50) -> None:
-    """Move the simulated clock forward, stepping the venue as the live loop would."""
-    for _ in range(max(ms // step, 1)):
-        kernel.clock.advance(step)
-        kernel.step()
+def toy_bars(opens, highs=None, lows=None, closes=None, step_ms: int = MINUTE, symbol: str = "TOY"):
+    """A small hand-made bar series: one bar per ``step_ms`` from ``T0``; high/low default to the
+    open/close envelope and close defaults to the open."""
+    from app.engine.data.bar_files import bars_from_arrays
+
+    o = np.asarray(opens, dtype=float)
+    c = o if closes is None else np.asarray(closes, dtype=float)
+    h = np.maximum(o, c) if highs is None else np.asarray(highs, dtype=float)
+    low = np.minimum(o, c) if lows is None else np.asarray(lows, dtype=float)
+    ts = T0 + step_ms * np.arange(len(o))
+    return bars_from_arrays(ts, o, h, low, c, np.ones(len(o)), symbol=symbol)
 
 
-def pump(qtbot, kernel, window, ms: int = 200, step: int = 50) -> None:
-    """Advance the market and let the UI run one frame per step, as the live loop does."""
-    for _ in range(max(ms // step, 1)):
-        kernel.clock.advance(step)
-        kernel.step()
-        window.frames.tick()
-    qtbot.wait(1)
+def toy_trades(times_ms, prices, sizes=None, symbol: str = "TOY"):
+    """Trade prints at ``T0 + times_ms``."""
+    from app.engine.data.bar_files import TradeData
 
-
-def table_column(table, col: int) -> list[str]:
-    return [table.item(r, col).text() if table.item(r, col) else "" for r in range(table.rowCount())]
-
-
-REAL_DATA = Path(__file__).resolve().parent / "data"  # recorded market data the repository holds (tests/data/README.md)
+    p = np.asarray(prices, dtype=float)
+    s = np.ones(len(p)) if sizes is None else np.asarray(sizes, dtype=float)
+    return TradeData(T0 + np.asarray(times_ms, dtype=np.int64), p, s, symbol)
 
 
 def ashare_daily_csv(path, n: int = 120, seed: int = 11):
@@ -50,28 +53,6 @@ def ashare_daily_csv(path, n: int = 120, seed: int = 11):
         lines.append(f"{ts},{o},{round(max(o, c) * 1.004, 2)},{round(min(o, c) * 0.996, 2)},{round(c, 2)},1000000")
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def type_into(field, text: str) -> None:
-    """Replace a field's text as a person does: select all, type."""
-    from PySide6.QtCore import Qt
-    from PySide6.QtTest import QTest
-
-    QTest.keyClick(field, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
-    QTest.keyClicks(field, text)
-
-
-def choose(combo, text: str) -> None:
-    """Pick an entry of a drop-down with the arrow keys."""
-    from PySide6.QtCore import Qt
-    from PySide6.QtTest import QTest
-
-    QTest.keyClick(combo, Qt.Key.Key_Home)
-    for _ in range(combo.count()):
-        if combo.currentText() == text:
-            return
-        QTest.keyClick(combo, Qt.Key.Key_Down)
-    assert combo.currentText() == text, f"{text!r} is not in the drop-down"
 
 
 def write_generated_bars(path, n: int = 1200, seed: int = 9):

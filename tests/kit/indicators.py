@@ -1,27 +1,24 @@
 """Data for the indicator tests: real recorded candles and adversarial synthetic series.
 
-A plain module (``from ikit import SYNTH``), so tests never import ``conftest`` by name (which
-resolves to whichever conftest.py comes first on sys.path)."""
+``REAL``: every recorded candle file (tests.kit.data) as arrays; ``SYNTH``: series built to break indicators."""
 from __future__ import annotations
 
 import gzip
-from pathlib import Path
 
 import numpy as np
 
-REAL_DIR = Path(__file__).resolve().parents[2] / "data"  # tests/data (its README.md says what each file is)
-CANDLE_FILES = ["ETH-BTC-5m.csv.gz", "LTC-BTC-5m.csv.gz", "UNITTEST-BTC-1m.csv.gz", "XRP-ETH-1m.csv.gz"]
+from tests.kit.data import BAR_FILES, recorded
 
 
 def load_candles(name: str) -> dict[str, np.ndarray]:
-    with gzip.open(REAL_DIR / name, "rt") as f:
+    with gzip.open(recorded(name), "rt") as f:
         header = f.readline().strip().split(",")
         data = np.loadtxt(f, delimiter=",", dtype=np.float64)
     cols = {h: data[:, i].copy() for i, h in enumerate(header)}
     return {k: cols[k] for k in ("open", "high", "low", "close", "volume")}
 
 
-REAL = {name: load_candles(name) for name in CANDLE_FILES}
+REAL = {name: load_candles(name) for name in BAR_FILES}
 
 
 def _ohlcv(close: np.ndarray, rng: np.random.Generator, spread: float) -> dict[str, np.ndarray]:
