@@ -133,14 +133,7 @@ class Backtest:
         ticks = isinstance(data, TradeData)
         bars = trades_to_bars(data, self.timeframe_ms or 60_000) if ticks else data
         symbol = data.symbol
-        if cfg.rules == ashare_rules.RULES:
-            inst = dataclasses.replace(ashare_instrument(symbol, VENUE), quote=CURRENCY)
-        elif cfg.rules:
-            raise BacktestError(f"unknown market rules {cfg.rules!r}: use 'ashare' or none")
-        else:
-            inst = Instrument(symbol, VENUE, "BASE", CURRENCY, tick_size=0.0, lot_size=0.0, min_qty=0.0,
-                              max_qty=math.inf, maker_fee=cfg.fee if cfg.maker_fee is None else cfg.maker_fee,
-                              taker_fee=cfg.fee)
+        inst = _instrument(symbol, cfg)
         instruments = {symbol: inst}
         first_ts = int(data.ts[0])
         clock = SimClock(first_ts)
@@ -191,12 +184,25 @@ class Backtest:
         params = dict(self.params)
         params["symbol"] = symbol
         runner = host.add("backtest", self.cls, params)
+        elapsed, stopped = self._play(host, runner, store, bars, venue, clock)
+        result = build_result(bars, fills, cfg.cash, elapsed, len(data), denials, risk.state.value)
+        result.stats["stopped_early"] = stopped
+        for row, step in zip(result.fills, fill_steps):
+            row["step"] = step
+        result.orders = orders
+        return result
+
+    def _play(self, host: _BacktestHost, runner, store: ScratchStore, bars: BarData, venue: BarVenue,
+              clock: SimClock) -> tuple[float, str]:
+        """Start the strategy, feed it the data, stop it, close the host and the journal: (the replay's
+        seconds, why the strategy stopped before the end of the data, or "")."""
+        data = self.data
         t0 = time.perf_counter()
         try:
             if not host.start("backtest"):
                 raise BacktestError(f"strategy {runner.plugin} failed to start: {runner.reason}")
             t0 = time.perf_counter()  # the replay's speed: not on_start's one-off indicator compilation
-            if ticks:
+            if isinstance(data, TradeData):
                 self._loop_ticks(data, bars.timeframe_ms, host, runner, venue, clock)
             else:
                 self._loop_bars(bars, host, runner, venue, clock)
@@ -207,13 +213,7 @@ class Backtest:
         finally:
             host.close()
             store.close()
-        elapsed = time.perf_counter() - t0
-        result = build_result(bars, fills, cfg.cash, elapsed, len(data), denials, risk.state.value)
-        result.stats["stopped_early"] = stopped
-        for row, step in zip(result.fills, fill_steps):
-            row["step"] = step
-        result.orders = orders
-        return result
+        return time.perf_counter() - t0, stopped
 
     # ------------------------------------------------------------------------------------------- loops
     @staticmethod
@@ -328,6 +328,18 @@ class Backtest:
             host.index, host.closing = len(ts_l), True
             host.price = cur[4]
             host.feed_bar(runner, _make_bar(symbol, tf, *cur, True))
+
+
+def _instrument(symbol: str, cfg: BacktestConfig) -> Instrument:
+    """The backtest's one instrument: the A-share board's rules for ``rules="ashare"``, otherwise no tick,
+    lot or size limits and the configured fees."""
+    if cfg.rules == ashare_rules.RULES:
+        return dataclasses.replace(ashare_instrument(symbol, VENUE), quote=CURRENCY)
+    if cfg.rules:
+        raise BacktestError(f"unknown market rules {cfg.rules!r}: use 'ashare' or none")
+    return Instrument(symbol, VENUE, "BASE", CURRENCY, tick_size=0.0, lot_size=0.0, min_qty=0.0,
+                      max_qty=math.inf, maker_fee=cfg.fee if cfg.maker_fee is None else cfg.maker_fee,
+                      taker_fee=cfg.fee)
 
 
 class BacktestError(RuntimeError):

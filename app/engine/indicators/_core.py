@@ -13,7 +13,7 @@ from numba import uint64
 from numba.core import types
 from numba.extending import intrinsic
 
-from ._numba_setup import jit, step
+from ._numba_setup import jit, shared, step
 
 NAN = np.nan
 EPS = 1e-14  # TA-Lib's TA_EPSILON (TA_IS_ZERO / TA_IS_ZERO_OR_NEG)
@@ -280,6 +280,46 @@ def blk_first(H, L, begin, w, SH, SL):
     return mh, ml, bad
 
 
+@shared
+def _blk_last(H, L, b0, q, r, w, PH, PL, AH, AL, HI, LO):
+    """:func:`blk_extremes` on one of its last blocks (``r`` <= w bars at ``b0 + q``), alone; a whole one
+    becomes the previous block.  True if a NaN was seen.  Not inlined: it runs once per call, and the
+    paired loop keeps the registers it had before this was split out."""
+    bad = False
+    Hc = H[b0 + q:]
+    Lc = L[b0 + q:]
+    if r == w:
+        ah = -INF
+        al = INF
+        for jj in range(w):
+            j = U(w - 1 - jj)
+            x = Hc[j]
+            ah = x if x > ah else ah
+            AH[j] = ah
+            x = Lc[j]
+            al = x if x < al else al
+            AL[j] = al
+    fh = -INF
+    fl = INF
+    HIc = HI[q:]
+    LOc = LO[q:]
+    for j in range(r):
+        x = Hc[j]
+        y = Lc[j]
+        bad |= (x != x) | (y != y)
+        fh = x if x > fh else fh
+        fl = y if y < fl else fl
+        s = PH[j + 1]
+        HIc[j] = s if s > fh else fh
+        s = PL[j + 1]
+        LOc[j] = s if s < fl else fl
+    if r == w:
+        for j in range(w):
+            PH[j] = AH[j]
+            PL[j] = AL[j]
+    return bad
+
+
 @jit
 def blk_extremes(H, L, b0, m, w, PH, PL, AH, AL, BH, BL, HI, LO):
     """Rolling extremes of the ``w``-bar windows ending at bars b0 .. b0+m-1 -> HI[:m], LO[:m].
@@ -343,37 +383,7 @@ def blk_extremes(H, L, b0, m, w, PH, PL, AH, AL, BH, BL, HI, LO):
         q += 2 * w
     while q < m:  # the last one or two blocks (the final one possibly partial)
         r = min(w, m - q)
-        Hc = H[b0 + q:]
-        Lc = L[b0 + q:]
-        if r == w:
-            ah = -INF
-            al = INF
-            for jj in range(w):
-                j = U(w - 1 - jj)
-                x = Hc[j]
-                ah = x if x > ah else ah
-                AH[j] = ah
-                x = Lc[j]
-                al = x if x < al else al
-                AL[j] = al
-        fh = -INF
-        fl = INF
-        HIc = HI[q:]
-        LOc = LO[q:]
-        for j in range(r):
-            x = Hc[j]
-            y = Lc[j]
-            bad |= (x != x) | (y != y)
-            fh = x if x > fh else fh
-            fl = y if y < fl else fl
-            s = PH[j + 1]
-            HIc[j] = s if s > fh else fh
-            s = PL[j + 1]
-            LOc[j] = s if s < fl else fl
-        if r == w:
-            for j in range(w):
-                PH[j] = AH[j]
-                PL[j] = AL[j]
+        bad |= _blk_last(H, L, b0, q, r, w, PH, PL, AH, AL, HI, LO)
         q += r
     return bad
 

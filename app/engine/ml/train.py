@@ -221,8 +221,47 @@ def train(bars: BarData, cfg: TrainConfig, out_dir: str | Path, progress: Progre
     train_pos = pos[(pos < a) & (pos + h < a)]
     check_split(train_pos, test_pos, h)
 
-    # walk-forward CV inside the training part
     say(0.12, "cross-validating (walk-forward, purged)")
+    folds_pos, fold_metrics, warnings = _cross_validate(cfg, X32, y, train_pos, a, embargo, spec.names, say)
+
+    say(0.55, f"fitting {cfg.model} on {len(train_pos):,} rows")
+    est = make_estimator(cfg.model, cfg.seed, cfg.small)
+    est.fit(X32[train_pos], y[train_pos])
+    s = sklearn_scores(est, X32[test_pos], classifier)
+    holdout_metrics = classification_metrics(y[test_pos], s) if classifier else regression_metrics(y[test_pos], s)
+
+    say(0.7, "exporting to ONNX and checking agreement")
+    onnx_bytes = to_onnx(est, len(spec.names), classifier)
+    agree = agreement(est, onnx_bytes, X32[test_pos], classifier)
+
+    say(0.75, "permutation importances")
+    importances = _importances(est, X32[test_pos], y[test_pos], spec.names, classifier, cfg)
+    reference = DriftReference.from_training(X32[train_pos])
+
+    metrics = {"cv": _mean_metrics(fold_metrics), "cv_folds": fold_metrics, "holdout": holdout_metrics,
+               "agreement": agree}
+    manifest = _manifest(cfg, spec, bars, source, est, train_pos=train_pos, test_pos=test_pos,
+                         embargo=embargo, folds=len(folds_pos), metrics=metrics, importances=importances,
+                         reference=reference, warnings=warnings)
+    out = write_artifact(Path(out_dir), onnx_bytes, manifest)
+    manifest = _reread(out)
+
+    if cfg.backtest:
+        say(0.85, "backtesting the signal on the holdout bars")
+        manifest["metrics"]["backtest"] = backtest_signal(out, bars.slice(int(test_pos[0]), n), cfg.fee)
+    manifest["metrics"]["train_seconds"] = round(time.perf_counter() - t_start, 2)
+    write_manifest(out / "manifest.json", manifest)
+    say(1.0, "done")
+    return TrainResult(out, manifest, est, onnx_bytes)
+
+
+def _cross_validate(cfg: TrainConfig, X32: np.ndarray, y: np.ndarray, train_pos: np.ndarray, a: int,
+                    embargo: int, names: list[str],
+                    say: Progress) -> tuple[list, list[dict[str, float]], list[str]]:
+    """Walk-forward folds inside the training rows (``train_pos``, all before row ``a``), purged, embargoed
+    and each checked: (the folds' rows, each fold's metrics, warnings about features that look leaked)."""
+    classifier = cfg.model in CLASSIFIERS
+    h = cfg.horizon
     first = int(train_pos[0])
     span = a - first
     folds_pos = []
@@ -243,55 +282,40 @@ def train(bars: BarData, cfg: TrainConfig, out_dir: str | Path, progress: Progre
         say(0.12 + 0.4 * (k + 1) / max(len(folds_pos), 1), f"cross-validation fold {k + 1}/{len(folds_pos)}")
     warnings = []
     if classifier and folds_pos:
-        flagged = suspicious_features(X32, y, spec.names, folds_pos)
+        flagged = suspicious_features(X32, y, names, folds_pos)
         if flagged:
             warnings.append("these features alone predict the label almost perfectly, which real market features "
                             "never do; check them for a leak: " + "; ".join(flagged))
+    return folds_pos, fold_metrics, warnings
 
-    say(0.55, f"fitting {cfg.model} on {len(train_pos):,} rows")
-    est = make_estimator(cfg.model, cfg.seed, cfg.small)
-    est.fit(X32[train_pos], y[train_pos])
-    s = sklearn_scores(est, X32[test_pos], classifier)
-    holdout_metrics = classification_metrics(y[test_pos], s) if classifier else regression_metrics(y[test_pos], s)
 
-    say(0.7, "exporting to ONNX and checking agreement")
-    onnx_bytes = to_onnx(est, len(spec.names), classifier)
-    agree = agreement(est, onnx_bytes, X32[test_pos], classifier)
-
-    say(0.75, "permutation importances")
-    importances = _importances(est, X32[test_pos], y[test_pos], spec.names, classifier, cfg)
-    reference = DriftReference.from_training(X32[train_pos])
-
+def _manifest(cfg: TrainConfig, spec: FeatureSpec, bars: BarData, source: str, est: Any, *,
+              train_pos: np.ndarray, test_pos: np.ndarray, embargo: int, folds: int, metrics: dict[str, Any],
+              importances: Any, reference: DriftReference, warnings: list[str]) -> dict[str, Any]:
+    """What the artifact says about the model: its task and label, features, data, splits, metrics,
+    importances, drift reference, parameters and the versions that made it."""
+    classifier = cfg.model in CLASSIFIERS
+    h = cfg.horizon
     name = cfg.name or f"{cfg.model}-h{h}"
-    manifest: dict[str, Any] = {
+    return {
         "name": name, "version": 1, "model": cfg.model, "task": "classify" if classifier else "regress",
         "horizon": h, "label": {"kind": "direction" if classifier else "forward_return", "horizon": h,
                                 "threshold": cfg.threshold if classifier else None},
         "spec": spec.to_json(), "spec_digest": spec.digest, "features": spec.names,
         "onnx": {"input": "X", "n_features": len(spec.names), "dtype": "float32"},
-        "data": {"source": source, "symbol": bars.symbol, "timeframe_ms": bars.timeframe_ms, "bars": n},
+        "data": {"source": source, "symbol": bars.symbol, "timeframe_ms": bars.timeframe_ms,
+                 "bars": len(bars)},
         "train_span": {"start_ts": int(bars.ts[train_pos[0]]), "end_ts": int(bars.ts[train_pos[-1]]),
                        "rows": int(len(train_pos))},
         "test_span": {"start_ts": int(bars.ts[test_pos[0]]), "end_ts": int(bars.ts[test_pos[-1]]),
                       "rows": int(len(test_pos))},
-        "splits": {"holdout_frac": cfg.test_frac, "cv": "walk-forward", "n_splits": len(folds_pos),
+        "splits": {"holdout_frac": cfg.test_frac, "cv": "walk-forward", "n_splits": folds,
                    "purge": h, "embargo": embargo},
-        "metrics": {"cv": _mean_metrics(fold_metrics), "cv_folds": fold_metrics, "holdout": holdout_metrics,
-                    "agreement": agree},
+        "metrics": metrics,
         "importances": importances, "drift_reference": reference.to_json(), "warnings": warnings,
         "params": {k: v for k, v in est.get_params(deep=False).items() if isinstance(v, (int, float, str, bool))},
         "seed": cfg.seed, "created_ms": int(time.time() * 1000), "versions": _versions(),
     }
-    out = write_artifact(Path(out_dir), onnx_bytes, manifest)
-    manifest = _reread(out)
-
-    if cfg.backtest:
-        say(0.85, "backtesting the signal on the holdout bars")
-        manifest["metrics"]["backtest"] = backtest_signal(out, bars.slice(int(test_pos[0]), n), cfg.fee)
-    manifest["metrics"]["train_seconds"] = round(time.perf_counter() - t_start, 2)
-    write_manifest(out / "manifest.json", manifest)
-    say(1.0, "done")
-    return TrainResult(out, manifest, est, onnx_bytes)
 
 
 def _check_labels_vary(y: np.ndarray, rows: np.ndarray, classifier: bool, horizon: int, threshold: float) -> None:

@@ -1,14 +1,16 @@
 """RiskEngine: the gate every order passes, and the owner of trading states and the kill switch.
 
-COMMANDS     SubmitOrder, CancelOrder, CancelAllOrders arrive from the bus (ticket, ladder, strategies).
-PRE-TRADE    trading states (global, strategy, venue), then ``PreTradeChecks`` (risk_checks.py). A check
+COMMANDS     SubmitOrder, CancelOrder, CancelAllOrders arrive from the bus (ticket, ladder, strategies); the
+             operator's Halt, HaltStrategy, Reset, Flatten and ModifyOrder are handled in commands.py.
+PRE-TRADE    trading states (global, strategy, venue), then ``PreTradeChecks`` (checks.py). A check
              that raises denies the order.
 DENIALS      ``OrderDenied`` with a stable reason code, the limit, the observed value and the actor; the
              order is journaled as DENIED. Never an exception to the caller.
 EGRESS       an approved order goes to ``ExecutionEngine.execute``; nothing else reaches a venue.
 KILL         ``halt`` (K1) and ``halt_strategy`` (K2) persist HALTED first, then refuse, cancel (retried until
              terminal, alarm after ``cancel_alarm_s``) and stop strategies. ``flatten`` is separate and
-             confirmed. Automatic trips (K3 loss, K4 behaviour, K5 infrastructure) live in ``tick``/handlers.
+             confirmed. The latch and the kill's cancels are kept in kill.py. Automatic trips (K3 loss, K4
+             behaviour, K5 infrastructure) are in trips.py; the risk panel's read model in utilization.py.
 """
 from __future__ import annotations
 
@@ -20,24 +22,27 @@ from app.engine.core.bus import MessageBus
 from app.engine.core.clock import Clock
 from app.engine.core.instruments import Instrument
 from app.engine.core.messages import (
-    Alert, CancelAllOrders, CancelOrder, CommandRefused, Flatten, Halt, HaltStrategy, ModifyOrder,
-    OrderDenied, OrderFilled, OrderRejected, OrderType, Reset, RiskLimitsChanged, Side, SubmitOrder,
-    TradingState, TradingStateChanged, VenueStatus,
+    Alert, CancelAllOrders, CancelOrder, OrderDenied, OrderFilled, OrderRejected, OrderType, RiskLimitsChanged,
+    Side, SubmitOrder, TradingState, TradingStateChanged, VenueStatus,
 )
 from app.engine.core.store import RiskStateRecord, Store
 from app.engine.data.market import MarketState
 from app.engine.oms.execution import ExecutionEngine
 from app.engine.oms.portfolio import Portfolio, Position
 from app.engine.risk.checks import FLATTEN, ActorLimits, Denial, OrderContext, PreTradeChecks, SymbolLimits
+from app.engine.risk.commands import RiskCommands
+from app.engine.risk.kill import KillCancels, KillLatch
 from app.engine.risk.limits import PEOPLE, change_limits, stored_limits
-from app.engine.risk.rates import NS, RateBook, strategy_of
+from app.engine.risk.rates import RateBook
+from app.engine.risk.trips import AutomaticTrips
+from app.engine.risk.utilization import utilization
 
 log = logging.getLogger("kestrel.risk")
 HALTED, REDUCING, ACTIVE = TradingState.HALTED, TradingState.REDUCING, TradingState.ACTIVE
 NO_STORM = {"TRADING_HALTED", "STRATEGY_HALTED"}  # refusals caused by a halt do not feed the reject storm
 
 
-class RiskEngine:
+class RiskEngine(AutomaticTrips):
     def __init__(self, bus: MessageBus, store: Store, clock: Clock, execution: ExecutionEngine,
                  instruments: dict[str, Instrument], market: MarketState, portfolio: Portfolio,
                  limits: RiskSettings) -> None:
@@ -52,7 +57,7 @@ class RiskEngine:
         self._limits_problem = limits_problem
         self.checks = PreTradeChecks(self)
         self.state, self.state_reason = ACTIVE, ""
-        self._known: dict[str, RiskStateRecord] = {}  # the records as we last wrote or read them
+        self.latch = KillLatch(store, clock)
         self.strategy_states: dict[str, tuple[TradingState, str]] = {}
         self.venue_states: dict[str, tuple[TradingState, str]] = {}
         for rec in store.risk_states():
@@ -62,7 +67,7 @@ class RiskEngine:
         self.denials: list[OrderDenied] = []  # recent, newest last (the risk panel shows them)
         self.alarms: list[Alert] = []
         self.version = 0
-        self._kill_cancels: dict[str, list[int]] = {}  # cid -> [first sent, last sent] (monotonic ns)
+        self.kill_cancels = KillCancels(execution, clock, self._alarm, lambda: self.limits.cancel_alarm_s)
         self._strategy_books: dict[str, dict[str, Position]] = {}
         self._sod = store.get_setting("risk.sod") or {}
         self._day_ends_ms = 0  # the end of the UTC day ``_sod`` belongs to (cached: daily_pnl runs per fill)
@@ -74,11 +79,7 @@ class RiskEngine:
         bus.subscribe(OrderFilled, self.on_fill)
         bus.subscribe(OrderRejected, self.on_reject)
         bus.subscribe(VenueStatus, self.on_venue_status)
-        bus.subscribe(Halt, lambda c: self.halt(c.reason, c.actor))
-        bus.subscribe(HaltStrategy, lambda c: self.halt_strategy(c.strategy, c.reason, c.actor))
-        bus.subscribe(Reset, self.on_reset)
-        bus.subscribe(Flatten, lambda c: self.flatten(c.actor, confirmed=True))
-        bus.subscribe(ModifyOrder, self.on_modify)
+        self.commands = RiskCommands(self)  # Halt, HaltStrategy, Reset, Flatten, ModifyOrder
         if self.state is HALTED:
             log.warning("starting HALTED (%s): reset the kill switch to trade", self.state_reason)
         if limits_problem:
@@ -132,35 +133,6 @@ class RiskEngine:
         self.rates.of(order.actor if order else cmd.actor).cancels += 1
         self.execution.cancel(cmd.client_order_id)
 
-    def on_reset(self, cmd: Reset) -> None:
-        try:
-            self.reset(cmd.reason, cmd.actor, cmd.scope)
-        except (ValueError, PermissionError) as exc:
-            self._refuse(cmd, str(exc))
-
-    def on_modify(self, cmd: ModifyOrder) -> None:
-        """Move a working limit order: no venue amends yet, so it is canceled (never blocked) and the same side
-        is sent at the new price under ``cmd.new_client_order_id``, through every pre-trade check like any
-        order. The old order keeps counting against limits until the venue confirms the cancel, so a move
-        near a limit may be denied (an ``OrderDenied`` for the new id)."""
-        order = self.execution.orders.get(cmd.client_order_id)
-        if order is None or not order.status.is_working:
-            self._refuse(cmd, f"order {cmd.client_order_id} is no longer working")
-            return
-        if order.order_type is not OrderType.LIMIT:
-            self._refuse(cmd, f"order {cmd.client_order_id} is a {order.order_type.value} order: only a limit "
-                              f"order has a price to move")
-            return
-        now = self.clock.now_ms()
-        quantity = order.leaves_qty if cmd.quantity is None else cmd.quantity
-        self.bus.publish(CancelOrder(cmd.client_order_id, cmd.actor, ts=now))
-        self.bus.publish(SubmitOrder(cmd.new_client_order_id, order.symbol, order.venue, order.side,
-                                     OrderType.LIMIT, quantity, cmd.price, cmd.actor, ts=now))
-
-    def _refuse(self, cmd: object, reason: str) -> None:
-        log.warning("%s refused: %s", type(cmd).__name__, reason)
-        self.bus.publish(CommandRefused(type(cmd).__name__, reason, getattr(cmd, "actor", ""), self.clock.now_ms()))
-
     def on_cancel_all(self, cmd: CancelAllOrders) -> None:
         self.execution.cancel_all(None if cmd.strategy is None else
                                   (lambda o: o.actor == f"strategy:{cmd.strategy}"))
@@ -206,13 +178,13 @@ class RiskEngine:
         adopted as it is, not written again (a record of ours would look like yet another outside change)."""
         previous = self.state
         if written is None:
-            self._persist("global", HALTED, reason, actor)
+            self.latch.write("global", HALTED, reason, actor)
         else:
-            self._known["global"] = written
+            self.latch.known["global"] = written
         self.state, self.state_reason = HALTED, reason
         self.version += 1
         log.critical("KILL SWITCH engaged by %s: %s", actor, reason)
-        sent = self._cancel_for_kill(lambda o: True)  # before any subscriber (a slow plugin) can delay them
+        sent = self.kill_cancels.send(lambda o: True)  # before any subscriber (a slow plugin) can delay them
         self.bus.publish(TradingStateChanged(HALTED, previous, reason, actor, self.clock.now_ms()))
         self._alarm("critical", "Trading HALTED", f"Kill switch engaged by {actor}: {reason}. Cancels sent for "
                     f"{len(sent)} working order(s). Reset it from the risk panel when it is safe.")
@@ -223,13 +195,13 @@ class RiskEngine:
         """K2: the same as ``halt``, limited to one strategy."""
         previous = self.strategy_states.get(name, (ACTIVE, ""))[0]
         if written is None:
-            self._persist(f"strategy:{name}", HALTED, reason, actor)
+            self.latch.write(f"strategy:{name}", HALTED, reason, actor)
         else:
-            self._known[written.scope] = written
+            self.latch.remember(written)
         self.strategy_states[name] = (HALTED, reason)
         self.version += 1
         log.critical("strategy %s HALTED by %s: %s", name, actor, reason)
-        sent = self._cancel_for_kill(lambda o: o.actor == f"strategy:{name}")
+        sent = self.kill_cancels.send(lambda o: o.actor == f"strategy:{name}")
         self.bus.publish(TradingStateChanged(HALTED, previous, reason, actor, self.clock.now_ms(), f"strategy:{name}"))
         self._alarm("critical", f"Strategy {name} HALTED", f"{reason} ({actor}); {len(sent)} order(s) canceled.")
         return sent
@@ -245,36 +217,19 @@ class RiskEngine:
         else:
             previous = self.strategy_states.get(scope.split(":", 1)[1], (ACTIVE, ""))[0]
             self.strategy_states[scope.split(":", 1)[1]] = (ACTIVE, reason)
-        self._persist(scope, ACTIVE, reason, actor)
+        self.latch.write(scope, ACTIVE, reason, actor)
         self.version += 1
         log.warning("%s reset to ACTIVE by %s: %s", scope, actor, reason)
         self.bus.publish(TradingStateChanged(ACTIVE, previous, reason, actor, self.clock.now_ms(), scope))
 
     def applied_states(self) -> dict[str, tuple[str, int]]:
         """scope -> (state, ts of the record it came from), as this engine holds them (the heartbeat)."""
-        out = {scope: (rec.state, rec.ts) for scope, rec in self._known.items()}
-        out["global"] = (self.state.value, out.get("global", ("", 0))[1])
-        return out
+        return self.latch.applied(self.state)
 
     def utilization(self) -> list[tuple[str, float, float]]:
         """The read model of the risk panel: (limit, in use, max) for every limit with a current level, from
         the same figures the checks and the automatic trips use (a view never recomputes a risk figure)."""
-        lim = self.limits
-        pnl, sod = self.daily_pnl()
-        equity = sod + pnl
-        peak = self.peak_equity or equity
-        rows = [
-            ("Working orders", len(self.execution.working), lim.max_working_orders_total),
-            ("Messages / s", self.rates.total.msgs.count(self.clock.monotonic_ns()), lim.max_msgs_per_s_total),
-            ("Gross exposure", self.portfolio.gross_exposure(), lim.max_gross_exposure_x_equity * equity),
-            ("Daily loss", max(-pnl, 0.0), lim.daily_loss_halt_pct / 100.0 * sod),
-            ("Drawdown", max(peak - equity, 0.0), lim.max_drawdown_pct / 100.0 * peak),
-        ]
-        for sym, cap in lim.max_position.items():
-            rows.append((f"Position {sym}", abs(self.portfolio.position(sym).quantity), cap))
-        rows += [("Order notional (manual)", 0.0, lim.max_notional_manual),
-                 ("Order notional (strategy)", 0.0, lim.max_notional_strategy)]
-        return rows
+        return utilization(self)
 
     def start_refusal(self, name: str) -> str | None:
         """Why strategy ``name`` may not start now (a HALTED state, global or its own), or None."""
@@ -317,63 +272,7 @@ class RiskEngine:
                                                reason, self.clock.now_ms()))
         return new
 
-    # ---------------------------------------------------------------------------- automatic triggers
-    def tick(self) -> None:
-        """Periodic (kernel.step): retry kill cancels, loss/drawdown (K3), stale data (K5), outside changes,
-        and a journal commit that failed."""
-        self.execution.flush()
-        self.execution.commit_states()
-        self._retry_kill_cancels()
-        self._check_loss()
-        if self.peak_equity != self._peak_saved:
-            self.store.set_setting("risk.peak_equity", self.peak_equity)
-            self._peak_saved = self.peak_equity
-        self._check_stale_data()
-        self.sync_external_state()
-
-    def on_fill(self, fill: OrderFilled) -> None:
-        order = self.execution.orders.get(fill.client_order_id)
-        name = strategy_of(order.actor) if order else None
-        if name is None:
-            return
-        book = self._strategy_books.get(name)
-        if book is None:
-            book = self._strategy_books[name] = {}
-        pos = book.get(fill.symbol)
-        if pos is None:
-            pos = book[fill.symbol] = Position(fill.symbol)
-        pos.apply(fill.side, fill.price, fill.quantity)
-        pos.realized_pnl -= fill.fee
-        n = self.actor_limits(order.actor).rates.fills.add(self.clock.monotonic_ns())
-        cap = self.limits.for_strategy(name, "max_fills_per_min")
-        if n > cap and self.strategy_states.get(name, (ACTIVE,))[0] is not HALTED:
-            self.halt_strategy(name, f"{n} fills in 60 s (limit {cap})", "risk")
-        self._check_loss(only=name)  # a fill moves this strategy's PnL; marks move the others' (tick)
-
-    def on_reject(self, ev: OrderRejected) -> None:
-        order = self.execution.orders.get(ev.client_order_id)
-        if order is not None:
-            self._count_reject(order.actor)
-
-    def on_venue_status(self, status: VenueStatus) -> None:
-        if not status.connected:
-            self._set_venue(status.venue, REDUCING, f"disconnected: {status.message}")
-        elif self.venue_states.get(status.venue, (ACTIVE,))[0] is REDUCING:
-            notes = self.execution.reconcile(status.venue)
-            self._alarm("warning", f"{status.venue} reconnected", "Reconciled: " + ("; ".join(notes) or "no differences"))
-            self._set_venue(status.venue, ACTIVE, "reconnected and reconciled")
-            self._kill_cancel_now()
-
-    def throttle_tripped(self, cmd: SubmitOrder, limit: int, observed: int, which: str) -> Denial:
-        name = strategy_of(cmd.actor)
-        if name is not None:
-            trips = self.rates.of(cmd.actor).throttle_trips.add(self.clock.monotonic_ns())
-            if trips >= self.limits.for_strategy(name, "max_throttle_trips_per_10s") \
-                    and self.strategy_states.get(name, (ACTIVE,))[0] is not HALTED:
-                self.halt_strategy(name, f"{trips} throttle trips in 10 s", "risk")
-        return Denial("THROTTLE", f"More than {limit} new orders per second ({which}); slow down.",
-                      limit=f"{limit}/s", observed=f"{observed}/s")
-
+    # ------------------------------------------------------------------------------- outside changes
     def sync_external_state(self) -> None:
         """Adopt states written by another process (``kestrel risk halt|reset`` from a second terminal).
 
@@ -381,17 +280,15 @@ class RiskEngine:
         runs the full kill here once (cancels included; the record is adopted, not rewritten, so the next
         poll finds nothing new); a HALTED one while already HALTED only adopts the new reason and re-sends
         the cancels; an ACTIVE one is a person's reset."""
-        for rec in self.store.risk_states():
-            if self._known.get(rec.scope) == rec:
-                continue
+        for rec in self.latch.outside_changes():
             name = rec.scope.split(":", 1)[1] if rec.scope.startswith("strategy:") else None
             current = self.state if name is None else self.strategy_states.get(name, (ACTIVE,))[0]
             if rec.state == HALTED.value and current is HALTED:
-                self._known[rec.scope] = rec
+                self.latch.remember(rec)
                 self._adopt(rec)
                 self.version += 1
                 log.warning("%s HALTED again from outside by %s: %s", rec.scope, rec.actor, rec.reason)
-                self._cancel_for_kill((lambda o: True) if name is None else
+                self.kill_cancels.send((lambda o: True) if name is None else
                                       (lambda o, a=f"strategy:{name}": o.actor == a))
                 continue
             if rec.state == HALTED.value:
@@ -407,7 +304,7 @@ class RiskEngine:
                 log.warning("%s set to %s from outside by %s: %s", rec.scope, rec.state, rec.actor, rec.reason)
                 self.bus.publish(TradingStateChanged(TradingState(rec.state), previous, rec.reason, rec.actor,
                                                      self.clock.now_ms(), rec.scope))
-            self._known[rec.scope] = rec
+            self.latch.remember(rec)
         stored = self.store.get_setting("risk.limits")
         if stored and stored != self.limits.model_dump(mode="json"):
             new, problem = stored_limits(stored, self.limits)
@@ -475,79 +372,6 @@ class RiskEngine:
                 self.store.set_setting("risk.sod", self._sod)
         return equity - self._sod["equity"], self._sod["equity"]
 
-    def _check_loss(self, only: str | None = None) -> None:
-        pnl, sod = self.daily_pnl()
-        equity = sod + pnl
-        if equity > self.peak_equity:
-            self.peak_equity = equity  # persisted by tick(), not on every fill: no I/O on the hot path
-        limits = self.limits
-        if self.state is not HALTED and pnl <= -limits.daily_loss_halt_pct / 100.0 * sod:
-            self.halt(f"daily loss {pnl:,.2f} reached -{limits.daily_loss_halt_pct}% of start-of-day equity", "risk")
-        elif self.state is not HALTED and self.peak_equity and equity <= self.peak_equity * (1 - limits.max_drawdown_pct / 100.0):
-            self.halt(f"drawdown from peak {self.peak_equity:,.2f} reached {limits.max_drawdown_pct}%", "risk")
-        for name in (self._strategy_books if only is None else (only,)):
-            if self.strategy_states.get(name, (ACTIVE,))[0] is not HALTED:
-                spnl = self.strategy_pnl(name)
-                pct = limits.for_strategy(name, "daily_loss_pct")
-                if spnl <= -pct / 100.0 * sod:
-                    self.halt_strategy(name, f"strategy loss {spnl:,.2f} reached -{pct}%"
-                                       f" of start-of-day equity", "risk")
-
-    def _check_stale_data(self) -> None:
-        now = self.clock.now_ms()
-        newest: dict[str, int] = {}
-        for sym, inst in self.instruments.items():
-            st = self.market.symbols.get(sym)
-            newest[inst.venue] = max(newest.get(inst.venue, 0), st.book_ts if st else 0)
-        for venue, ts in newest.items():
-            stale = (now - ts) / 1000.0 > self.limits.stale_data_s
-            state, why = self.venue_states.get(venue, (ACTIVE, ""))
-            if stale and state is ACTIVE:
-                self._set_venue(venue, REDUCING, f"market data stale for more than {self.limits.stale_data_s:g} s")
-            elif not stale and state is REDUCING and why.startswith("market data stale"):
-                self._set_venue(venue, ACTIVE, "market data fresh again")
-
-    def _count_reject(self, actor: str) -> None:
-        name = strategy_of(actor)
-        if name is None:
-            return
-        n = self.rates.of(actor).rejects.add(self.clock.monotonic_ns())
-        cap = self.limits.for_strategy(name, "max_rejects_per_min")
-        if n > cap and self.strategy_states.get(name, (ACTIVE,))[0] is not HALTED:
-            self.halt_strategy(name, f"{n} rejects in 60 s (limit {cap})", "risk")
-
-    def _cancel_for_kill(self, predicate) -> list[str]:
-        now = self.clock.monotonic_ns()
-        sent = self.execution.cancel_all(predicate)
-        for cid in sent:
-            self._kill_cancels.setdefault(cid, [now, now])
-        for order in self.execution.working.values():  # disconnected venues: retried by tick()
-            if predicate(order):
-                self._kill_cancels.setdefault(order.client_order_id, [now, 0])
-        return sent
-
-    def _retry_kill_cancels(self) -> None:
-        if not self._kill_cancels:
-            return
-        now = self.clock.monotonic_ns()
-        for cid, times in list(self._kill_cancels.items()):
-            order = self.execution.orders.get(cid)
-            if order is None or not order.status.is_working:
-                del self._kill_cancels[cid]
-                continue
-            if now - times[1] >= NS // 2:
-                times[1] = now
-                self.execution.cancel(cid)
-            if now - times[0] >= self.limits.cancel_alarm_s * NS and len(times) == 2:
-                times.append(1)  # alarm once per order
-                self._alarm("critical", "Cancel failed", f"Order {cid} ({order.symbol}) is still live "
-                            f"{self.limits.cancel_alarm_s:g} s after the kill switch; retrying. Check the venue.")
-
-    def _kill_cancel_now(self) -> None:
-        for times in self._kill_cancels.values():
-            times[1] = 0
-        self._retry_kill_cancels()
-
     def _set_venue(self, venue: str, state: TradingState, reason: str) -> None:
         previous = self.venue_states.get(venue, (ACTIVE, ""))[0]
         if previous is state:
@@ -558,16 +382,11 @@ class RiskEngine:
         self.bus.publish(TradingStateChanged(state, previous, reason, "risk", self.clock.now_ms(), f"venue:{venue}"))
 
     def _adopt(self, rec: RiskStateRecord) -> None:
-        self._known[rec.scope] = rec
+        self.latch.remember(rec)
         if rec.scope == "global":
             self.state, self.state_reason = TradingState(rec.state), rec.reason
         elif rec.scope.startswith("strategy:"):
             self.strategy_states[rec.scope.split(":", 1)[1]] = (TradingState(rec.state), rec.reason)
-
-    def _persist(self, scope: str, state: TradingState, reason: str, actor: str) -> None:
-        rec = RiskStateRecord(scope, state.value, reason, actor, self.clock.now_ms())
-        self.store.save_risk_state(rec)
-        self._known[scope] = rec
 
     def _alarm(self, level: str, title: str, message: str) -> None:
         alert = Alert(level, title, message, self.clock.now_ms())

@@ -103,9 +103,30 @@ def open_info(o: dict) -> OpenOrderInfo:
 
 
 def build_items(venue: str, journal: JournalView, view: VenueView, now: int) -> list[ReconcileItem]:
-    items: list[ReconcileItem] = []
+    """One item per difference (see above): the venue's orders unknown to us first, then each working order's
+    in journal order, its missed fills before its final state."""
     working = {o.client_order_id: o for o in journal.working(venue)}
     open_by_cid = {str(o.get("clientOrderId") or ""): o for o in view.open_orders}
+    fills = _missed_fills(venue, journal, view, working, open_by_cid, now)
+    items = _unknown_to_us(journal, view)
+    for cid, order in working.items():
+        if cid in view.unresolved:
+            continue
+        got = fills.pop(cid, [])
+        o = open_by_cid.get(cid)
+        if o is not None:
+            items += _open_at_venue(cid, order, o, got, now)
+        elif view.by_client_id.get(cid) is None:
+            items += _not_at_venue(cid, order, got, now)
+        else:
+            items.append(_closed_at_venue(venue, cid, order, view.by_client_id[cid], got, now))
+    return items
+
+
+def _missed_fills(venue: str, journal: JournalView, view: VenueView, working: dict[str, JournaledOrder],
+                  open_by_cid: dict[str, dict], now: int) -> dict[str, list[OrderFilled]]:
+    """The trades of our working orders that the journal lacks, per order (so an order's fills come before
+    its final state), oldest first."""
     vid_to_cid: dict[str, str] = {}
     for cid, order in working.items():
         if venue_id(order.venue_order_id):
@@ -113,8 +134,6 @@ def build_items(venue: str, journal: JournalView, view: VenueView, now: int) -> 
     for cid, o in list(open_by_cid.items()) + [(c, o) for c, o in view.by_client_id.items() if o]:
         if cid in working:
             vid_to_cid[str(o["id"])] = cid
-
-    # missed fills, per order (so an order's fills come before its final state)
     fills: dict[str, list[OrderFilled]] = {}
     for t in sorted(view.trades, key=lambda t: (t.get("timestamp") or 0, str(t.get("id")))):
         cid = vid_to_cid.get(str(t.get("order") or ""))
@@ -122,7 +141,11 @@ def build_items(venue: str, journal: JournalView, view: VenueView, now: int) -> 
             continue
         order = working[cid]
         fills.setdefault(cid, []).append(fill_report(venue, cid, order.symbol, order.side, t, now))
+    return fills
 
+
+def _unknown_to_us(journal: JournalView, view: VenueView) -> list[ReconcileItem]:
+    items = []
     for o in view.open_orders:
         cid = str(o.get("clientOrderId") or "")
         if cid and journal.knows(cid):
@@ -131,62 +154,71 @@ def build_items(venue: str, journal: JournalView, view: VenueView, now: int) -> 
                 f"{o.get('price')}, client id {cid or '-'}) that Kestrel did not place; it is left alone "
                 f"(cancel it on the exchange if unwanted)")
         items.append(ReconcileItem("unknown_to_us", cid or str(o["id"]), o["symbol"], text))
-
-    for cid, order in working.items():
-        if cid in view.unresolved:
-            continue
-        known_vid = venue_id(order.venue_order_id)
-        got = fills.pop(cid, [])
-        got_qty = sum(f.quantity for f in got)
-        fill_text = (f"; {len(got)} missed fill(s), {got_qty:g} @ "
-                     f"{sum(f.price * f.quantity for f in got) / got_qty:g}") if got else ""
-        accept = ()
-        o = open_by_cid.get(cid)
-        if o is not None:
-            if order.status in (OrderStatus.UNKNOWN, OrderStatus.SUBMITTED) or known_vid is None:
-                accept = (OrderAccepted(cid, str(o["id"]), order.symbol, now),)
-            if accept or got:
-                text = (f"{cid} {order.symbol}: open at the venue as {o['id']} (we had "
-                        f"{order.status.value}){fill_text}")
-                kind = "confirmed" if accept and not got else "missed_fill"
-                items.append(ReconcileItem(kind, cid, order.symbol, text, accept + tuple(got)))
-            continue
-        found = view.by_client_id.get(cid)
-        if found is None:
-            if got:
-                items.append(ReconcileItem("missed_fill", cid, order.symbol, f"{cid} {order.symbol}: "
-                                           f"{fill_text[2:]}", tuple(got)))
-            reason = ("never reached the venue: no order with this client order id (it is not re-sent)"
-                      if order.status in (OrderStatus.UNKNOWN, OrderStatus.SUBMITTED)
-                      else "the venue has no order with this client order id")
-            items.append(ReconcileItem("not_at_venue", cid, order.symbol,
-                                       f"{cid} {order.symbol}: we had {order.status.value}; {reason}",
-                                       (OrderRejected(cid, order.symbol, reason, now),)))
-            continue
-        accept = ((OrderAccepted(cid, str(found["id"]), order.symbol, now),)
-                  if known_vid is None else ())
-        status = found.get("status")
-        venue_filled = float(found.get("filled") or 0.0)
-        known = order.filled_qty + got_qty
-        synth: tuple = ()
-        if venue_filled > known + 1e-12:  # trade history too short to show every fill: take the order's word
-            qty = venue_filled - known
-            price = float(found.get("average") or found.get("price") or 0.0)
-            tid = f"reconcile:{found['id']}:{venue_filled:g}"
-            synth = (OrderFilled(cid, str(found["id"]), tid, order.symbol, venue, order.side, price, qty, 0.0,
-                                 "", "TAKER", now),)
-            fill_text += f"; {qty:g} filled per the venue's order record but missing from its trade history"
-        final: tuple = ()
-        if status in ("canceled", "expired", "rejected"):
-            why = f"{status} at the venue while Kestrel was not watching"
-            final = (OrderCanceled(cid, order.symbol, why, now),)
-        elif status == "open":  # open by a direct lookup but not in the list: treat as open
-            final = ()
-        items.append(ReconcileItem("closed_at_venue" if status != "open" else "confirmed", cid, order.symbol,
-                                   f"{cid} {order.symbol}: we had {order.status.value}; the venue has it "
-                                   f"{status} (filled {venue_filled:g} of {order.quantity:g}){fill_text}",
-                                   accept + tuple(got) + synth + final))
     return items
+
+
+def _fill_text(got: list[OrderFilled]) -> str:
+    if not got:
+        return ""
+    got_qty = sum(f.quantity for f in got)
+    return f"; {len(got)} missed fill(s), {got_qty:g} @ {sum(f.price * f.quantity for f in got) / got_qty:g}"
+
+
+def _open_at_venue(cid: str, order: JournaledOrder, o: dict, got: list[OrderFilled],
+                   now: int) -> list[ReconcileItem]:
+    """A working order the venue lists as open: acknowledged if we had no venue id, and its missed fills."""
+    accept: tuple = ()
+    if order.status in (OrderStatus.UNKNOWN, OrderStatus.SUBMITTED) or venue_id(order.venue_order_id) is None:
+        accept = (OrderAccepted(cid, str(o["id"]), order.symbol, now),)
+    if not (accept or got):
+        return []
+    text = (f"{cid} {order.symbol}: open at the venue as {o['id']} (we had {order.status.value})"
+            f"{_fill_text(got)}")
+    kind = "confirmed" if accept and not got else "missed_fill"
+    return [ReconcileItem(kind, cid, order.symbol, text, accept + tuple(got))]
+
+
+def _not_at_venue(cid: str, order: JournaledOrder, got: list[OrderFilled], now: int) -> list[ReconcileItem]:
+    """A working order the venue has no record of: its missed fills, then rejected (never re-sent)."""
+    items = []
+    if got:
+        items.append(ReconcileItem("missed_fill", cid, order.symbol, f"{cid} {order.symbol}: "
+                                   f"{_fill_text(got)[2:]}", tuple(got)))
+    reason = ("never reached the venue: no order with this client order id (it is not re-sent)"
+              if order.status in (OrderStatus.UNKNOWN, OrderStatus.SUBMITTED)
+              else "the venue has no order with this client order id")
+    items.append(ReconcileItem("not_at_venue", cid, order.symbol,
+                               f"{cid} {order.symbol}: we had {order.status.value}; {reason}",
+                               (OrderRejected(cid, order.symbol, reason, now),)))
+    return items
+
+
+def _closed_at_venue(venue: str, cid: str, order: JournaledOrder, found: dict, got: list[OrderFilled],
+                     now: int) -> ReconcileItem:
+    """A working order the venue found by a lookup (no longer in its open list): its missed fills (from the
+    order record when the trade history is too short), then its final state."""
+    fill_text = _fill_text(got)
+    accept = ((OrderAccepted(cid, str(found["id"]), order.symbol, now),)
+              if venue_id(order.venue_order_id) is None else ())
+    status = found.get("status")
+    venue_filled = float(found.get("filled") or 0.0)
+    known = order.filled_qty + sum(f.quantity for f in got)
+    synth: tuple = ()
+    if venue_filled > known + 1e-12:  # trade history too short to show every fill: take the order's word
+        qty = venue_filled - known
+        price = float(found.get("average") or found.get("price") or 0.0)
+        tid = f"reconcile:{found['id']}:{venue_filled:g}"
+        synth = (OrderFilled(cid, str(found["id"]), tid, order.symbol, venue, order.side, price, qty, 0.0,
+                             "", "TAKER", now),)
+        fill_text += f"; {qty:g} filled per the venue's order record but missing from its trade history"
+    final: tuple = ()
+    if status in ("canceled", "expired", "rejected"):
+        why = f"{status} at the venue while Kestrel was not watching"
+        final = (OrderCanceled(cid, order.symbol, why, now),)
+    return ReconcileItem("closed_at_venue" if status != "open" else "confirmed", cid, order.symbol,
+                         f"{cid} {order.symbol}: we had {order.status.value}; the venue has it "
+                         f"{status} (filled {venue_filled:g} of {order.quantity:g}){fill_text}",
+                         accept + tuple(got) + synth + final)
 
 
 def unknown_report(cid: str, symbol: str, reason: str, now: int) -> OrderStatusUnknown:
