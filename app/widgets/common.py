@@ -1,16 +1,9 @@
-"""Small shared helpers for the views: formatted table items and colours."""
+"""Small shared helpers for the views: tables, formatted cells, new symbols (colours: theme.py)."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
-
-UP = QColor("#4ade80")
-DOWN = QColor("#f87171")
-MUTED = QColor("#9aa3ad")
-BID_BG = QColor("#0f2a1b")
-ASK_BG = QColor("#2e1214")
-
 
 def make_table(headers: list[str], parent=None) -> QTableWidget:
     table = QTableWidget(0, len(headers), parent)

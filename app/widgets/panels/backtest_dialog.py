@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QF
                                QLineEdit, QProgressBar, QPushButton, QTabWidget, QVBoxLayout, QWidget)
 
 from app.widgets.common import make_table, set_cell
+from app.widgets.theme import DOWN, css_color
 
 _POOL: ProcessPoolExecutor | None = None
 
@@ -106,7 +107,7 @@ class BacktestDialog(QDialog):
 
     def _say(self, text: str, error: bool = False) -> None:
         self.status.setText(text)
-        self.status.setStyleSheet("color: #f87171" if error else "")
+        self.status.setStyleSheet(css_color(DOWN if error else None))
 
     def _prepare(self):
         from app.engine.backtest.options import BacktestConfig

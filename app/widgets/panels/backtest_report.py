@@ -19,25 +19,27 @@ def _app():
 def equity_widget(result, title: str = ""):
     import pyqtgraph as pg
 
+    from app.widgets.theme import ENTRY, EQUITY, EXIT, PLOT_BG
+
     win = pg.GraphicsLayoutWidget()
-    win.setBackground("#14171c")
+    win.setBackground(PLOT_BG)
     x = result.ts / 1000.0
     eq = win.addPlot(row=0, col=0, title=title or "Equity", axisItems={"bottom": pg.DateAxisItem()})
     # a million-bar run draws like a thousand-bar one: peak-preserving downsampling to the pixels, and only
     # the visible part
     eq.setDownsampling(auto=True, mode="peak")
     eq.setClipToView(True)
-    eq.plot(x, result.equity, pen=pg.mkPen("#4fc3f7", width=1.5))
+    eq.plot(x, result.equity, pen=pg.mkPen(EQUITY, width=1.5))
     eq.showGrid(x=True, y=True, alpha=0.2)
     eq.setLabel("left", "equity")
     entries, exits = trade_marks(result)
-    for (tx, ty), symbol, color in ((entries, "t1", "#66bb6a"), (exits, "t", "#ef5350")):
+    for (tx, ty), symbol, color in ((entries, "t1", ENTRY), (exits, "t", EXIT)):
         if len(tx):  # one item per kind, however many trades (not one line item per trade)
             eq.addItem(pg.ScatterPlotItem(tx, ty, symbol=symbol, size=7, pen=None, brush=color))
     dd = win.addPlot(row=1, col=0, title="Drawdown", axisItems={"bottom": pg.DateAxisItem()})
     dd.setDownsampling(auto=True, mode="peak")
     dd.setClipToView(True)
-    dd.plot(x, result.drawdown * 100.0, pen=pg.mkPen("#ef5350"), fillLevel=0, brush=(239, 83, 80, 80))
+    dd.plot(x, result.drawdown * 100.0, pen=pg.mkPen(EXIT), fillLevel=0, brush=(239, 83, 80, 80))
     dd.setLabel("left", "%")
     dd.setXLink(eq)
     win.ci.layout.setRowStretchFactor(0, 3)
@@ -66,9 +68,11 @@ def trade_marks(result) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray
 def heatmap_widget(sweep, x: str, y: str):
     import pyqtgraph as pg
 
+    from app.widgets.theme import PLOT_BG
+
     xs, ys, z = sweep.heatmap(x, y)
     win = pg.GraphicsLayoutWidget()
-    win.setBackground("#14171c")
+    win.setBackground(PLOT_BG)
     plot = win.addPlot(title=f"{sweep.metric} by {x} (x) and {y} (y); best {sweep.best.get('params', {})}")
     img = pg.ImageItem(np.nan_to_num(z.T, nan=np.nanmin(z) if np.isfinite(z).any() else 0.0))
     img.setColorMap(pg.colormap.get("viridis"))

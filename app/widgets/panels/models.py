@@ -20,7 +20,8 @@ from app.engine.ml import MODELS
 from app.engine.ml.drift import status as drift_status
 from app.engine.ml.overview import ModelEntry
 from app.engine.port import Port
-from app.widgets.common import DOWN, MUTED, UP, make_table, set_cell
+from app.widgets.common import make_table, set_cell
+from app.widgets.theme import DOWN, MUTED, UP, css_color
 
 DRIFT_COLOR = {"stable": UP, "moderate": MUTED, "DRIFT": DOWN, "collecting": MUTED}
 
@@ -215,7 +216,7 @@ class MlPanel(QWidget):
 
     def _say(self, text: str, error: bool = False) -> None:
         self.status.setText(text)
-        self.status.setStyleSheet("color: #f87171" if error else "")
+        self.status.setStyleSheet(css_color(DOWN if error else None))
 
     def start_training(self) -> None:
         from app.engine.data.bar_files import DataError, load_bars

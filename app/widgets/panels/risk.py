@@ -12,7 +12,8 @@ from PySide6.QtWidgets import (
 
 from app.engine.core.messages import Flatten, Halt, Reset
 from app.engine.port import Port
-from app.widgets.common import DOWN, MUTED, UP, make_table, set_cell
+from app.widgets.common import make_table, set_cell
+from app.widgets.theme import DOWN, MUTED, UP, css_color
 
 DENIAL_HEADERS = ["Time", "Order", "Symbol", "Reason", "Limit", "Observed", "Actor"]
 LIMIT_HEADERS = ["Limit", "In use", "Max", "%"]
@@ -38,7 +39,7 @@ class ResetDialog(QDialog):
         self.error = QLabel("")
         self.error.setObjectName("resetError")
         self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #f87171")
+        self.error.setStyleSheet(css_color(DOWN))
         self.resume_button = QPushButton("Resume trading")
         self.resume_button.setDefault(True)
         self.cancel_button = QPushButton("Cancel")

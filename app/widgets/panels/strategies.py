@@ -19,7 +19,8 @@ from app.engine.core.messages import (
 from app.engine.port import Port
 from app.engine.strategy.params import declared_params
 from app.engine.strategy.runner import StrategyStatus
-from app.widgets.common import DOWN, MUTED, UP, fmt, make_table, set_cell
+from app.widgets.common import fmt, make_table, set_cell
+from app.widgets.theme import DOWN, KILL_BG, KILL_TEXT, MUTED, UP, css_color
 
 HEADERS = ["Instance", "Plugin", "Symbol", "Status", "PnL", "Position", "Orders", "Fills", "Denied", "Note"]
 LOG_HZ = 5.0
@@ -51,7 +52,7 @@ class StrategyManagerWidget(QWidget):
         self.message.setWordWrap(True)
         self.broken = QLabel("")
         self.broken.setWordWrap(True)
-        self.broken.setStyleSheet("color: #f87171")
+        self.broken.setStyleSheet(css_color(DOWN))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.details, 1)
@@ -83,7 +84,8 @@ class StrategyManagerWidget(QWidget):
         self.kill_button = QPushButton("Kill")
         self.kill_button.setToolTip("Per-strategy kill switch: HALT it, cancel its orders (asks for a reason)")
         self.kill_button.setObjectName("strategyKillButton")
-        self.kill_button.setStyleSheet("QPushButton#strategyKillButton { color: #fecaca; background: #7f1d1d; }")
+        self.kill_button.setStyleSheet(f"QPushButton#strategyKillButton {{ color: {KILL_TEXT.name()}; "
+                                       f"background: {KILL_BG.name()}; }}")
         self.remove_button = QPushButton("Remove")
         self.backtest_button = QPushButton("Backtest…")
         buttons = QHBoxLayout()
@@ -143,7 +145,7 @@ class StrategyManagerWidget(QWidget):
 
     def _say(self, text: str, error: bool = False) -> None:
         self.message.setText(text)
-        self.message.setStyleSheet("color: #f87171" if error else "color: #9aa3ad")
+        self.message.setStyleSheet(css_color(DOWN if error else MUTED))
 
     def _fill_plugins(self) -> None:
         current = self.plugin_box.currentText()

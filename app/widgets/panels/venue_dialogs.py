@@ -17,7 +17,7 @@ from app.engine.venues.events import ApproveReconciliation
 from app.engine.venues.venue_config import (
     CcxtVenueConfig, VenueConfigError, config_path, exchange_known, load_config, parse_config, save_config,
 )
-from app.widgets.common import DOWN
+from app.widgets.theme import DOWN
 
 COMMON_EXCHANGES = ["binance", "okx", "bybit", "kraken", "coinbase", "kucoin", "bitget", "gate", "bitfinex",
                     "htx", "mexc", "bitstamp", "deribit"]

@@ -29,9 +29,10 @@ from app.engine.venues.events import ConnectVenue, DisconnectVenue
 from app.engine.venues.venue_config import (
     CcxtVenueConfig, VenueConfigError, config_path, delete_config, list_configs, set_enabled,
 )
-from app.widgets.common import DOWN, MUTED, UP, make_table, set_cell
+from app.widgets.common import make_table, set_cell
 from app.widgets.frame import BusSubscriptions
 from app.widgets.panels.venue_dialogs import ConnectDialog, ReconcileDialog, unlock
+from app.widgets.theme import DOWN, MUTED, UP
 
 log = logging.getLogger("kestrel.ui.venues")
 SIM = "sim"

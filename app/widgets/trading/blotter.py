@@ -10,8 +10,9 @@ from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QPushButton, QTabWidget,
 
 from app.engine.core.messages import CancelOrder, OrderFilled, OrderStatus, Side
 from app.engine.port import Port
-from app.widgets.common import DOWN, MUTED, UP, make_table, set_cell
+from app.widgets.common import make_table, set_cell
 from app.widgets.frame import BusSubscriptions
+from app.widgets.theme import DOWN, MUTED, UP
 
 ORDER_HEADERS = ["Time", "Id", "Symbol", "Side", "Type", "Qty", "Price", "Filled", "Avg", "Status", "Source",
                  "Reason"]

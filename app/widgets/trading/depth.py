@@ -4,16 +4,13 @@ from __future__ import annotations
 import numpy as np
 import shiboken6
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
+from PySide6.QtGui import QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QWidget
 
 from app.engine.core.messages import BookSnapshot
 from app.widgets.chart.axes import shared_labels
+from app.widgets.theme import ASK_FILL, BG, BID_FILL, BUY, SELL, TEXT_MUTED
 
-BG = QColor("#0d1117")
-BID_LINE, ASK_LINE = QColor("#3fb950"), QColor("#f85149")
-BID_FILL, ASK_FILL = QColor("#173a24"), QColor("#442022")  # opaque (pre-blended on BG): cheaper fills
-TEXT = QColor("#8b949e")
 
 
 def polygon(n: int) -> tuple[QPolygonF, np.ndarray]:
@@ -78,14 +75,14 @@ class DepthChart(QWidget):
             top = max(bs[-1], as_[-1]) * 1.1 or 1.0
             sx = w / (hi - lo) if hi > lo else 1.0
 
-            for prices, sizes, line, fill in ((bp, bs, BID_LINE, BID_FILL), (ap, as_, ASK_LINE, ASK_FILL)):
+            for prices, sizes, line, fill in ((bp, bs, BUY, BID_FILL), (ap, as_, SELL, ASK_FILL)):
                 area, steps = self._steps((prices - lo) * sx, h - sizes / top * h, h)
                 p.setPen(Qt.PenStyle.NoPen)
                 p.setBrush(fill)
                 p.drawPolygon(area)
                 p.setPen(QPen(line, 0))  # axis-aligned steps: no antialiasing needed (and 10x cheaper)
                 p.drawPolyline(steps)
-            p.setPen(TEXT)
+            p.setPen(TEXT_MUTED)
             p.setFont(self.labels.font)  # the label cache draws in its own font
             d = self.decimals
             for price, align, x in ((lo, 0, 2.0), ((bp[0] + ap[0]) / 2, 2, w / 2), (hi, 1, w - 2.0)):

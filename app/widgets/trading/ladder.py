@@ -23,16 +23,11 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QVBox
 from app.engine.core.messages import CancelOrder, Side
 from app.engine.port import Port
 from app.widgets.chart.axes import shared_labels
+from app.widgets.theme import (
+    ASK_BAR, ASK_BG, ASK_TEXT, BEST_BG, BG, BID_BAR, BID_BG, BID_TEXT, GRID, LAST_TEXT, MINE_BG, TEXT, TEXT_DIM,
+)
 from app.widgets.trading.depth import DepthChart
 
-BG = QColor("#0d1117")
-GRIDC = QColor("#1c2128")
-BID_BG, ASK_BG = QColor("#0f2a1b"), QColor("#2e1214")
-BID_BAR, ASK_BAR = QColor("#1f5134"), QColor("#5a2226")
-BID_TEXT, ASK_TEXT = QColor("#7ee2a8"), QColor("#ff9b9b")
-PRICE_TEXT, MUTED, LAST_TEXT = QColor("#c9d1d9"), QColor("#6e7681"), QColor("#f2cc60")
-MINE_BG = QColor("#1f3a5f")
-BEST_BG = QColor("#21262d")
 HOVER = QColor(255, 255, 255, 18)
 COLUMNS = ("Buy", "Bid", "Price", "Ask", "Sell")
 WIDTHS = (0.16, 0.22, 0.24, 0.22, 0.16)
@@ -173,7 +168,7 @@ class LadderView(QWidget):
             q = QPainter(img)
             try:
                 q.setFont(self.labels.font)
-                q.setPen(PRICE_TEXT)
+                q.setPen(TEXT)
                 xc, ty = xs[2] + cw[2] / 2 - x0, (rh - self.labels.height) / 2
                 for row in range(rows):
                     self.labels.draw(q, self._price_text(top_t - row), xc, row * rh + ty, 2)
@@ -231,7 +226,7 @@ class LadderView(QWidget):
         th = labels.height
         ty = (rh - th) / 2
         p.setFont(labels.font)  # the label caches draw in their own font
-        p.setPen(MUTED)
+        p.setPen(TEXT_DIM)
         for i, name in enumerate(COLUMNS):
             labels.draw(p, name, xs[i] + cw[i] / 2, ty, 2)
         if self.center is None:
@@ -250,7 +245,7 @@ class LadderView(QWidget):
             if r1 >= 0:
                 p.fillRect(QRectF(xs[3], rh, cw[3], (r1 + 1) * rh), ASK_BG)
         xc = xs[2] + cw[2] / 2
-        p.setPen(PRICE_TEXT)
+        p.setPen(TEXT)
         for t in (m.best_bid, m.best_ask):
             if t is not None and t != m.last and 0 <= top_t - t < rows:
                 y = rh + (top_t - t) * rh
@@ -265,7 +260,7 @@ class LadderView(QWidget):
             bold.draw(p, self._price_text(m.last), xc, y + ty, 2)
         if self.hover_row is not None:
             p.fillRect(QRectF(0, rh + self.hover_row * rh, w, rh), HOVER)
-        p.setPen(QPen(GRIDC, 0))
+        p.setPen(QPen(GRID, 0))
         for x in xs[1:-1]:
             p.drawLine(QPointF(x, rh), QPointF(x, self.height()))
         p.setFont(labels.font)
@@ -273,7 +268,7 @@ class LadderView(QWidget):
             if n:
                 r = QRectF(0, y, w, rh)
                 p.fillRect(r, MINE_BG)
-                p.setPen(PRICE_TEXT)
+                p.setPen(TEXT)
                 labels.draw(p, f"{label} {n} of our order(s) beyond this edge — click to show", w / 2, y + ty, 2)
 
     # ------------------------------------------------------------------------------------------- mouse

@@ -4,7 +4,8 @@ from __future__ import annotations
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.engine.port import Port
-from app.widgets.common import DOWN, UP, fmt, make_table, set_cell
+from app.widgets.common import fmt, make_table, set_cell
+from app.widgets.theme import DOWN, UP
 
 HEADERS = ["Symbol", "Qty", "Avg price", "Mark", "Unrealized", "Realized", "Fees"]
 

@@ -5,7 +5,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHeaderView, QVBoxLayout, QWidget
 
 from app.engine.port import Port
-from app.widgets.common import DOWN, MUTED, UP, fmt, make_table, new_symbols, set_cell
+from app.widgets.common import fmt, make_table, new_symbols, set_cell
+from app.widgets.theme import DOWN, MUTED, UP
 
 HEADERS = ["Symbol", "Last", "Chg %", "Bid", "Ask", "Volume"]
 
