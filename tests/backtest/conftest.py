@@ -8,7 +8,7 @@ from tests.backtest.series import BAR_FILES, real_dir
 
 @pytest.fixture(scope="session")
 def real_bars():
-    """name -> BarData for the four recorded candle files."""
+    """name -> Bars for the four recorded candle files."""
     from app.engine.data.bar_files import load_bars
 
     folder = real_dir()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from mlkit import bars_dict
 
 from app.engine.ml.export import TOLERANCE, ExportError, agreement, sklearn_scores, to_onnx
 from app.engine.ml.features import default_spec, finite_rows
@@ -16,7 +15,7 @@ from app.engine.ml.train import CLASSIFIERS, make_estimator
 @pytest.fixture(scope="module")
 def data(real_bars):
     b = real_bars.slice(0, 3000)
-    X = default_spec().compute(bars_dict(b))
+    X = default_spec().compute(b.as_dict())
     h = 3
     ok = finite_rows(X)
     ok[-h:] = False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from mlkit import bars_dict
 from sklearn.model_selection import KFold, TimeSeriesSplit
 
 from app.engine.ml.features import FeatureSpec, default_spec, ind
@@ -71,12 +70,12 @@ def test_an_embargo_violation_is_detected():
 
 def test_the_default_features_do_not_look_ahead(real_bars):
     spec = default_spec()
-    check_lookahead(spec.compute, bars_dict(real_bars.slice(0, 1500)), spec.names)
+    check_lookahead(spec.compute, real_bars.slice(0, 1500).as_dict(), spec.names)
 
 
 def test_a_feature_reading_the_next_bar_is_detected(real_bars):
     spec = default_spec()
-    bars = bars_dict(real_bars.slice(0, 1500))
+    bars = real_bars.slice(0, 1500).as_dict()
 
     def leaky(b):
         c = b["close"]
@@ -88,7 +87,7 @@ def test_a_feature_reading_the_next_bar_is_detected(real_bars):
 
 
 def test_a_feature_scaled_with_full_sample_statistics_is_detected(real_bars):
-    bars = bars_dict(real_bars.slice(0, 1500))
+    bars = real_bars.slice(0, 1500).as_dict()
     spec = FeatureSpec((ind("rsi"),))
 
     def zscored(b):
@@ -102,7 +101,7 @@ def test_a_feature_scaled_with_full_sample_statistics_is_detected(real_bars):
 def test_a_label_copied_into_the_features_is_flagged(real_bars):
     b = real_bars.slice(0, 2000)
     spec = default_spec()
-    X = spec.compute(bars_dict(b))
+    X = spec.compute(b.as_dict())
     y = direction(b.close, 3)
     ok = np.isfinite(X).all(axis=1) & np.isfinite(y)
     rng = np.random.default_rng(0)

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 from kit import advance
-from mlkit import bars_dict
 
 from app.config import UiSettings
 from app.engine.backtest.engine import run_backtest
@@ -33,7 +32,7 @@ def test_backtest_scores_equal_the_vectorised_pipeline():
     bars = generated_bars(800, seed=11)
     result = run_backtest(Recording, {"warmup": False, "fraction": 1.0}, bars, BacktestConfig(fee=0.0005))
     loaded = ModelSource().load("default")
-    X = loaded.spec.compute(bars_dict(bars)).astype(np.float32)
+    X = loaded.spec.compute(bars.as_dict()).astype(np.float32)
     ok = np.isfinite(X).all(axis=1)
     want = np.full(len(X), np.nan)
     want[ok] = loaded.onnx.predict(X[ok])

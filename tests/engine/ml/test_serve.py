@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mlkit import bars_dict
 
 from app.engine.core.messages import Bar
 from app.engine.ml.drift import DriftMonitor, DriftReference, psi, status
@@ -61,7 +60,7 @@ def test_the_handle_scores_what_training_computes(gen_bars, tiny_model):
     result, artifact = tiny_model
     h = ModelSource().handle(str(artifact))
     b = gen_bars.slice(0, 600)
-    X = h.loaded.spec.compute(bars_dict(b)).astype(np.float32)
+    X = h.loaded.spec.compute(b.as_dict()).astype(np.float32)
     ok = np.isfinite(X).all(axis=1)
     batch = np.full(len(X), np.nan)
     batch[ok] = h.loaded.onnx.predict(X[ok])
