@@ -341,5 +341,3 @@ _base_on_tick = Strategy.on_tick
 def run_backtest(cls: type, params: dict[str, Any], data: Bars | TradeData,
                  config: BacktestConfig | None = None, timeframe_ms: int | None = None) -> BacktestResult:
     return Backtest(cls, params, data, config or BacktestConfig(), timeframe_ms).run()
-
-

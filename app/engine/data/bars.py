@@ -21,7 +21,6 @@ from app.engine.core.messages import Bar, TradeTick
 
 COLUMNS = ("ts", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS = COLUMNS[1:]
-_ROW = {name: j for j, name in enumerate(PRICE_COLUMNS)}  # row of each price column in ``Bars._prices``
 
 
 class Bars:
@@ -34,8 +33,7 @@ class Bars:
 
     def __init__(self, capacity: int = 1024, timeframe_ms: int = 0, symbol: str = "") -> None:
         capacity = max(int(capacity), 16)
-        self._ts = np.zeros(capacity, dtype=np.int64)
-        self._prices = np.zeros((len(PRICE_COLUMNS), capacity))  # one row per price column
+        self._cols = {c: np.zeros(capacity, dtype=np.int64 if c == "ts" else np.float64) for c in COLUMNS}
         self.n = 0
         self.version = 0
         self.timeframe_ms = timeframe_ms
@@ -50,12 +48,12 @@ class Bars:
         ts = np.asarray(ts, dtype=np.int64)
         n = len(ts)
         bars = cls(n + max(n // 8, 1024), timeframe_ms, symbol)
-        bars._ts[:n] = ts
-        for j, (name, values) in enumerate(zip(PRICE_COLUMNS, (open_, high, low, close, volume))):
+        bars._cols["ts"][:n] = ts
+        for name, values in zip(PRICE_COLUMNS, (open_, high, low, close, volume)):
             arr = np.asarray(values, dtype=np.float64)
             if len(arr) != n:
                 raise ValueError(f"column {name!r} has {len(arr)} rows, ts has {n}")
-            bars._prices[j, :n] = arr
+            bars._cols[name][:n] = arr
         if n > 1 and np.any(np.diff(ts) <= 0):
             raise ValueError("timestamps must be strictly increasing")
         bars.n = n
@@ -70,61 +68,60 @@ class Bars:
     # ------------------------------------------------------------------------------------------ reading
     @property
     def ts(self) -> np.ndarray:
-        return self._ts[: self.n]
+        return self._cols["ts"][: self.n]
 
     @property
     def open(self) -> np.ndarray:
-        return self._prices[0, : self.n]
+        return self._cols["open"][: self.n]
 
     @property
     def high(self) -> np.ndarray:
-        return self._prices[1, : self.n]
+        return self._cols["high"][: self.n]
 
     @property
     def low(self) -> np.ndarray:
-        return self._prices[2, : self.n]
+        return self._cols["low"][: self.n]
 
     @property
     def close(self) -> np.ndarray:
-        return self._prices[3, : self.n]
+        return self._cols["close"][: self.n]
 
     @property
     def volume(self) -> np.ndarray:
-        return self._prices[4, : self.n]
+        return self._cols["volume"][: self.n]
 
     def column(self, name: str) -> np.ndarray:
         """The column ``name`` (one of ``COLUMNS``) as a view."""
-        return self._ts[: self.n] if name == "ts" else self._prices[_ROW[name], : self.n]
+        return self._cols[name][: self.n]
 
     def as_dict(self) -> dict[str, np.ndarray]:
-        """Every column by name (views)."""
+        """Every column by name (views), in ``COLUMNS`` order."""
         n = self.n
-        p = self._prices
-        return {"ts": self._ts[:n], "open": p[0, :n], "high": p[1, :n], "low": p[2, :n], "close": p[3, :n],
-                "volume": p[4, :n]}
+        return {c: arr[:n] for c, arr in self._cols.items()}
 
     def row(self, i: int) -> dict[str, float]:
         """Bar ``i`` (negative counts from the end) as a mapping keyed by ``COLUMNS``."""
         i = range(self.n)[i]
-        out: dict[str, float] = {"ts": int(self._ts[i])}
-        for j, c in enumerate(PRICE_COLUMNS):
-            out[c] = float(self._prices[j, i])
+        cols = self._cols
+        out: dict[str, float] = {"ts": int(cols["ts"][i])}
+        for c in PRICE_COLUMNS:
+            out[c] = float(cols[c][i])
         return out
 
     def bar(self, i: int, closed: bool = True) -> Bar:
         """Bar ``i`` (negative counts from the end) as the message."""
         i = range(self.n)[i]
-        p = self._prices
-        return Bar(self.symbol, self.timeframe_ms, int(self._ts[i]), float(p[0, i]), float(p[1, i]),
-                   float(p[2, i]), float(p[3, i]), float(p[4, i]), closed)
+        c = self._cols
+        return Bar(self.symbol, self.timeframe_ms, int(c["ts"][i]), float(c["open"][i]), float(c["high"][i]),
+                   float(c["low"][i]), float(c["close"][i]), float(c["volume"][i]), closed)
 
     def slice(self, start: int | None = None, stop: int | None = None) -> Bars:
         """Bars ``start:stop`` as a view, as numpy slices are: no copy, and a bar changed in place in one is
         changed in the other. Appending to the slice copies it first (it has no headroom)."""
         span = range(self.n)[start:stop]
+        a, b = span.start, span.start + len(span)
         part = Bars.__new__(Bars)
-        part._ts = self._ts[span.start : span.start + len(span)]
-        part._prices = self._prices[:, span.start : span.start + len(span)]
+        part._cols = {c: arr[a:b] for c, arr in self._cols.items()}
         part.n, part.version = len(span), 0
         part.timeframe_ms, part.symbol = self.timeframe_ms, self.symbol
         return part
@@ -136,42 +133,47 @@ class Bars:
         Raises ValueError for a bar older than the last one (bars only move forward)."""
         ts = int(bar["ts"])
         i = self.n - 1
-        appended = i < 0 or ts != self._ts[i]
+        times = self._cols["ts"]
+        appended = i < 0 or ts != times[i]
         if appended:
-            if i >= 0 and ts < self._ts[i]:
-                raise ValueError(f"bar at {ts} is older than the last bar ({int(self._ts[i])})")
-            if self.n == len(self._ts):
+            if i >= 0 and ts < times[i]:
+                raise ValueError(f"bar at {ts} is older than the last bar ({int(times[i])})")
+            if self.n == len(times):
                 self._reserve(self.n + 1)
             i = self.n
-            self._ts[i] = ts
+            self._cols["ts"][i] = ts
             self.n += 1
-        p = self._prices
-        p[0, i] = bar["open"]
-        p[1, i] = bar["high"]
-        p[2, i] = bar["low"]
-        p[3, i] = bar["close"]
-        p[4, i] = bar["volume"]
+        cols = self._cols
+        cols["open"][i] = bar["open"]
+        cols["high"][i] = bar["high"]
+        cols["low"][i] = bar["low"]
+        cols["close"][i] = bar["close"]
+        cols["volume"][i] = bar["volume"]
         self.version += 1
         return appended
 
     def add_trade(self, bar_ts: int, price: float, size: float) -> None:
         """Fold a trade print into the bar that opens at ``bar_ts``: the last bar if it opens then, a new bar
         if ``bar_ts`` is later; a print for an earlier bar is ignored (that bar is history)."""
+        cols = self._cols
+        times = cols["ts"]
         i = self.n - 1
-        p = self._prices
-        if i >= 0 and self._ts[i] == bar_ts:
-            if price > p[1, i]:
-                p[1, i] = price
-            if price < p[2, i]:
-                p[2, i] = price
-            p[3, i] = price
-            p[4, i] += size
-        elif i < 0 or bar_ts > self._ts[i]:
-            if self.n == len(self._ts):
+        if i >= 0 and times[i] == bar_ts:
+            high, low = cols["high"], cols["low"]
+            if price > high[i]:
+                high[i] = price
+            if price < low[i]:
+                low[i] = price
+            cols["close"][i] = price
+            cols["volume"][i] += size
+        elif i < 0 or bar_ts > times[i]:
+            if self.n == len(times):
                 self._reserve(self.n + 1)
+                cols = self._cols
             i = self.n
-            self._ts[i] = bar_ts
-            self._prices[:, i] = (price, price, price, price, size)
+            cols["ts"][i] = bar_ts
+            cols["open"][i] = cols["high"][i] = cols["low"][i] = cols["close"][i] = price
+            cols["volume"][i] = size
             self.n += 1
         self.version += 1
 
@@ -180,8 +182,8 @@ class Bars:
         k = len(ts)
         self._reserve(self.n + k)
         n = self.n
-        self._ts[n : n + k] = ts
-        self._prices[:, n : n + k] = (open_, high, low, close, volume)
+        for arr, values in zip(self._cols.values(), (ts, open_, high, low, close, volume)):
+            arr[n : n + k] = values
         self.n += k
         self.version += 1
 
@@ -190,19 +192,18 @@ class Bars:
         self.version += 1
 
     def _reserve(self, size: int) -> None:
-        cap = len(self._ts)
+        cap = len(self._cols["ts"])
         if size > cap:
             cap = max(size, 2 * cap, 16)
-            ts = np.zeros(cap, dtype=np.int64)
-            ts[: self.n] = self._ts[: self.n]
-            prices = np.zeros((len(PRICE_COLUMNS), cap))
-            prices[:, : self.n] = self._prices[:, : self.n]
-            self._ts, self._prices = ts, prices
+            for c, arr in self._cols.items():
+                grown = np.zeros(cap, dtype=arr.dtype)
+                grown[: self.n] = arr[: self.n]
+                self._cols[c] = grown
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled without the headroom (a sweep sends its bars to worker processes)."""
         state = dict(self.__dict__)
-        state["_ts"], state["_prices"] = self.ts.copy(), self._prices[:, : self.n].copy()
+        state["_cols"] = {c: arr[: self.n].copy() for c, arr in self._cols.items()}
         return state
 
 
@@ -226,7 +227,7 @@ class BarAggregator:
         series = self.get(tick.symbol)
         start = tick.ts - tick.ts % self.timeframe_ms
         n = series.n
-        if n and start > series._ts[n - 1]:
+        if n and start > series._cols["ts"][n - 1]:
             self._bus.publish(series.bar(n - 1))
         series.add_trade(start, tick.price, tick.size)
 
