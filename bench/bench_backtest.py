@@ -40,7 +40,8 @@ from app.api import Strategy
 from app.engine.backtest.engine import run_backtest
 from app.engine.backtest.options import BacktestConfig
 from app.engine.backtest.sweep import parse_grid, run_sweep
-from app.engine.data.bar_files import BarData, bars_from_arrays
+from app.engine.data.bar_files import bars_from_arrays
+from app.engine.data.bars import Bars
 from plugins.sma_cross import SmaCross
 from tests.backtest import oracles
 
@@ -48,7 +49,7 @@ FEE, CASH = 0.001, 10_000.0
 SWEEP_GRID = "fast=5:50:5,slow=20:200:5"
 
 
-def random_walk(n: int, seed: int = 20240601) -> BarData:
+def random_walk(n: int, seed: int = 20240601) -> Bars:
     rng = np.random.default_rng(seed)
     close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 1e-3, n)))
     open_ = np.r_[100.0, close[:-1]]
@@ -71,7 +72,7 @@ def timed(fn):
 
 
 # ------------------------------------------------------------------------------------- (a) event-driven
-def event_driven(data: BarData, bt_bars: int, params: tuple[int, int], repeat: int) -> dict:
+def event_driven(data: Bars, bt_bars: int, params: tuple[int, int], repeat: int) -> dict:
     fast, slow = params
     cfg = BacktestConfig(cash=CASH, fee=FEE)
     head = data.slice(0, bt_bars)
@@ -101,7 +102,7 @@ def event_driven(data: BarData, bt_bars: int, params: tuple[int, int], repeat: i
 
 
 # -------------------------------------------------------------------------------------------- (b) sweep
-def vectorbt_sweep(data: BarData, grid: dict) -> np.ndarray:
+def vectorbt_sweep(data: Bars, grid: dict) -> np.ndarray:
     import pandas as pd
     import vectorbt as vbt
 
@@ -124,7 +125,7 @@ def vectorbt_sweep(data: BarData, grid: dict) -> np.ndarray:
     return pf.final_value().to_numpy()
 
 
-def sweeps(data: BarData, repeat: int) -> dict:
+def sweeps(data: Bars, repeat: int) -> dict:
     grid = parse_grid(SWEEP_GRID)
     cfg = BacktestConfig(cash=CASH, fee=FEE)
     run_sweep(SmaCross, data.slice(0, 2000), grid, cfg)  # compile / load the Numba kernels
@@ -174,7 +175,7 @@ class NoOrders(Strategy):
         self.position()
 
 
-def costs(data: BarData, repeat: int) -> list[list[object]]:
+def costs(data: Bars, repeat: int) -> list[list[object]]:
     """Per bar: the plugin with its orders switched off (50/200 and 10/30 cost the same per bar). Per order:
     one order every bar, less the same loop sending none, over the orders sent."""
     bar_t, order_t = [], []

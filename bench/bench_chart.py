@@ -91,7 +91,7 @@ def run_kestrel(app, n: int, full: bool, frames: int) -> dict:
 
     h, mi, mside, mprice = make_data(n, N_APPENDS)
     ta.sma(np.arange(100.0), 20), ta.ema(np.arange(100.0), 50)  # Numba: load compiled kernels, not timed
-    df = {"timestamp": h[:n, 0].astype(np.int64), "open": h[:n, 1], "high": h[:n, 2], "low": h[:n, 3],
+    df = {"ts": h[:n, 0].astype(np.int64), "open": h[:n, 1], "high": h[:n, 2], "low": h[:n, 3],
           "close": h[:n, 4], "volume": h[:n, 5]}
     res = {}
     chart = None
@@ -131,7 +131,7 @@ def run_kestrel(app, n: int, full: bool, frames: int) -> dict:
     apps = []
     for j in range(N_APPENDS):
         row = h[n + j]
-        b = {"timestamp": int(row[0]), "open": row[1], "high": row[2], "low": row[3], "close": row[4],
+        b = {"ts": int(row[0]), "open": row[1], "high": row[2], "low": row[3], "close": row[4],
              "volume": row[5]}
         apps.append(timed(lambda b=b: (chart.update_bar(b), settle(app))))
     res["append_p50"], res["append_p95"] = pct(apps, 0.5), pct(apps, 0.95)

@@ -43,10 +43,10 @@ def _models() -> dict[str, tuple[object, object]]:
     from app.engine.ml.labels import direction
     from app.engine.ml.serve import ModelSource, OnnxModel
     from app.engine.ml.synthetic import generated_bars
-    from app.engine.ml.train import bars_dict, make_estimator
+    from app.engine.ml.train import make_estimator
 
     b = generated_bars(6000, seed=21)
-    X = default_spec().compute(bars_dict(b))
+    X = default_spec().compute(b.as_dict())
     y = direction(b.close, 5)
     ok = finite_rows(X) & np.isfinite(y)
     X32 = X[ok].astype(np.float32).astype(np.float64)

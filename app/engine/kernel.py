@@ -134,8 +134,8 @@ class Kernel:
             price = self.sim.last_price(symbol)
             series = self.bars.get(symbol)
             if price and series.n == 0:
-                series.extend(synthetic_history(price, self.clock.now_ms(), SEED_BARS, tf, inst.tick_size,
-                                                self.settings.sim.seed + n, per_bar.get(symbol, 1.0)))
+                series.extend(*synthetic_history(price, self.clock.now_ms(), SEED_BARS, tf, inst.tick_size,
+                                                 self.settings.sim.seed + n, per_bar.get(symbol, 1.0)).T)
             elif series.n:
                 log.warning("%s: bars arrived before the history was seeded; the chart starts without it",
                             symbol)

@@ -8,5 +8,5 @@ from tests.kit.data import BAR_FILES, load_recorded_bars
 
 @pytest.fixture(scope="session")
 def recorded_bars():
-    """file name -> BarData for every recorded candle file (tests/data)."""
+    """file name -> Bars for every recorded candle file (tests/data)."""
     return {name: load_recorded_bars(name) for name in BAR_FILES}

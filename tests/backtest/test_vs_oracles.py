@@ -115,13 +115,13 @@ def test_trades_follow_the_crosses_in_exact_arithmetic(name, params, recorded_ba
     sweep's fast path) are the same crosses, and equity_final marks an open position at the last close.
     (Plain float SMAs — ours before the tie-break, and vectorbt's on (2, 5) — get some of these wrong at
     ties on flat stretches.)"""
-    from app.engine.backtest.engine import bars_numpy, run_backtest
+    from app.engine.backtest.engine import run_backtest
     from app.engine.backtest.options import BacktestConfig
     from plugins.sma_cross import SmaCross
 
     data = recorded_bars[name]
     entries, exits = exact_crosses(data.close, *params)
-    vec_entries, vec_exits = SmaCross.signals(bars_numpy(data), *params)
+    vec_entries, vec_exits = SmaCross.signals(data.as_dict(), *params)
     assert np.array_equal(vec_entries, entries) and np.array_equal(vec_exits, exits)
 
     expected, holding, entry = [], False, 0

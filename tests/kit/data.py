@@ -1,6 +1,6 @@
 """The recorded market data the repository holds (tests/data; its README.md says what each file is and where
 it came from). Every test finds it here: ``DATA`` is the folder, ``recorded(name)`` one file of it (a clear
-failure if it is missing), ``load_recorded_bars(name)`` that file's candles as ``BarData``. Nothing reads data
+failure if it is missing), ``load_recorded_bars(name)`` that file's candles as ``Bars``. Nothing reads data
 from outside the repository (tests/test_repo_data.py checks)."""
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def recorded(name: str) -> Path:
 
 
 def load_recorded_bars(name: str):
-    """The candles of recorded file ``name`` as the backtester and the ML code read them (``BarData``)."""
+    """The candles of recorded file ``name`` as the backtester and the ML code read them (``Bars``)."""
     from app.engine.data.bar_files import load_bars
 
     return load_bars(recorded(name))

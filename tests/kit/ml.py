@@ -4,10 +4,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def bars_dict(b) -> dict[str, np.ndarray]:
-    return {"ts": b.ts, "open": b.open, "high": b.high, "low": b.low, "close": b.close, "volume": b.volume}
-
-
 def same(a: np.ndarray, b: np.ndarray) -> bool:
     """Equal shapes and values, NaN equal to NaN (bit-for-bit for finite values)."""
     return a.shape == b.shape and bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))

@@ -150,7 +150,7 @@ def test_the_sim_akshare_paper_and_backtests_share_the_one_rules_module(tmp_path
     from app.engine.backtest import engine as backtest
     from app.engine.backtest.engine import run_backtest
     from app.engine.backtest.options import BacktestConfig
-    from app.engine.data.bar_files import BarData
+    from app.engine.data.bars import Bars
     from app.engine.risk import checks as risk_checks
     from app.engine.venues.akshare import venue as akshare_venue
     from app.engine.venues.sim import rules as sim_rules
@@ -213,7 +213,7 @@ def test_the_sim_akshare_paper_and_backtests_share_the_one_rules_module(tmp_path
 
     days = [at(2024, 1, d, 0, 0) for d in (2, 3, 4, 5)]
     o = np.array([1500.0, 1500.0, 1500.0, 1500.0])
-    data = BarData(np.array(days, dtype=np.int64), o, o + 1, o - 1, o, np.full(4, 1e6), 86_400_000, MOUTAI)
+    data = Bars.from_arrays(np.array(days, dtype=np.int64), o, o + 1, o - 1, o, np.full(4, 1e6), 86_400_000, MOUTAI)
     result = run_backtest(RoundTrip, {"symbol": MOUTAI}, data, BacktestConfig(cash=1e6, rules="ashare"))
     # 150,000 CNY each way: 37.50 + 1.50 = 39.00 to buy; + 1% = 1,500.00 to sell
     assert [f["fee"] for f in result.fills] == [39.0, 1539.0]

@@ -23,7 +23,7 @@ def make_bars(n: int, seed: int = 1, tf_ms: int = 60_000, gaps: bool = False) ->
     low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.002, n))
     steps = rng.choice([1, 1, 1, 2, 7], n) if gaps else np.ones(n, dtype=np.int64)
     ts = T0 + tf_ms * np.cumsum(steps).astype(np.int64)
-    return pd.DataFrame({"timestamp": ts, "open": open_, "high": high, "low": low, "close": close,
+    return pd.DataFrame({"ts": ts, "open": open_, "high": high, "low": low, "close": close,
                          "volume": rng.gamma(2.0, 1.0, n)})
 
 
@@ -55,13 +55,13 @@ def test_set_bars_update_bar_and_set_x_range(qtbot, chart):
     assert chart.series.n == 2_000
     assert chart.bar(1_999)["close"] == pytest.approx(replaced["close"])
 
-    appended = dict(replaced, timestamp=last["timestamp"] + 60_000, open=1.0, high=2.0, low=0.5, close=1.5)
+    appended = dict(replaced, ts=last["ts"] + 60_000, open=1.0, high=2.0, low=0.5, close=1.5)
     chart.update_bar(appended)  # a new timestamp: appends
     assert chart.series.n == 2_001
     assert chart.bar(2_000)["close"] == 1.5
 
     with pytest.raises(ValueError):
-        chart.update_bar(dict(appended, timestamp=last["timestamp"] - 60_000))  # bars only move forward
+        chart.update_bar(dict(appended, ts=last["ts"] - 60_000))  # bars only move forward
 
     chart.set_x_range(100, 400)
     assert chart.visible_span() == (100, 400)
@@ -76,12 +76,12 @@ def test_update_bar_keeps_the_view_following_the_last_bar(qtbot, chart):
     chart.set_x_range(n - 100, n - 1)
     last = chart.bar(n - 1)
     for j in range(1, 4):
-        chart.update_bar(dict(last, timestamp=last["timestamp"] + j * 60_000))
+        chart.update_bar(dict(last, ts=last["ts"] + j * 60_000))
     assert chart.visible_span()[1] == n + 2  # the new bars are in view
 
 
 def _append(chart, bar, j=1):
-    chart.update_bar(dict(bar, timestamp=bar["timestamp"] + j * 60_000))
+    chart.update_bar(dict(bar, ts=bar["ts"] + j * 60_000))
 
 
 def test_following_keeps_the_newest_bar_in_view_and_steps_the_view(qtbot, chart):
@@ -192,7 +192,7 @@ def test_the_base_image_under_the_last_bar_legend_and_crosshair_is_never_stale(q
     chart.set_bars(df.iloc[:600])
     chart.add_indicator("sma", {"timeperiod": 20})
     chart.add_indicator("ema", {"timeperiod": 50})
-    chart.set_markers(df["timestamp"].iloc[[520, 560, 590]], df["close"].iloc[[520, 560, 590]], [0, 1, 0])
+    chart.set_markers(df["ts"].iloc[[520, 560, 590]], df["close"].iloc[[520, 560, 590]], [0, 1, 0])
     chart.set_x_range(480, 599)
     paint(qtbot, chart)
     app = QApplication.instance()
@@ -231,7 +231,7 @@ def test_update_bar_is_incremental_and_exact(qtbot, chart):
     last = chart.bar(4_999)
     for j in range(300):
         if j % 7 == 0:
-            last = dict(last, timestamp=last["timestamp"] + 60_000)
+            last = dict(last, ts=last["ts"] + 60_000)
         c = last["close"] * (1 + rng.normal(0, 0.003))
         last = dict(last, close=c, high=max(last["high"], c) if j % 7 else c * 1.001,
                     low=min(last["low"], c) if j % 7 else c * 0.999, volume=last["volume"] + 1)
@@ -240,7 +240,7 @@ def test_update_bar_is_incremental_and_exact(qtbot, chart):
     for lod, col in ((s.high, "high"), (s.low, "low"), (s.volume, "volume")):
         pyr = lod.pyramid()
         fresh = Pyramid(pyr.op)
-        fresh.build(s.bars.col(col))
+        fresh.build(s.bars.column(col))
         assert sorted(pyr.levels) == sorted(fresh.levels)
         for k in fresh.levels:
             np.testing.assert_allclose(pyr.level(k), fresh.level(k))
@@ -295,16 +295,16 @@ def test_lod_edges_hold_only_visible_bars(qtbot, chart):
 # ------------------------------------------------------------------------------------------------ timeframes
 def reference_resample(df: pd.DataFrame, tf_ms: int) -> pd.DataFrame:
     """An independent implementation (pandas groupby on UTC-aligned keys)."""
-    key = df["timestamp"] - df["timestamp"] % tf_ms
+    key = df["ts"] - df["ts"] % tf_ms
     g = df.groupby(key, sort=True)
-    return pd.DataFrame({"timestamp": g["timestamp"].first().index, "open": g["open"].first().values,
+    return pd.DataFrame({"ts": g["ts"].first().index, "open": g["open"].first().values,
                          "high": g["high"].max().values, "low": g["low"].min().values,
                          "close": g["close"].last().values, "volume": g["volume"].sum().values})
 
 
 def displayed(chart) -> pd.DataFrame:
     b = chart.series.bars
-    return pd.DataFrame({"timestamp": b.ts.copy(), **{c: b.col(c).copy() for c in
+    return pd.DataFrame({"ts": b.ts.copy(), **{c: b.column(c).copy() for c in
                                                         ("open", "high", "low", "close", "volume")}})
 
 
@@ -323,12 +323,12 @@ def test_timeframes_are_consistent_with_the_base_bars(qtbot, chart, tf):
     last = {k: base[k].iloc[-1] for k in base.columns}
     for j in range(400):
         if j % 9 == 0:
-            last = dict(last, timestamp=int(last["timestamp"]) + 60_000 * int(rng.choice([1, 3, 61])))
+            last = dict(last, ts=int(last["ts"]) + 60_000 * int(rng.choice([1, 3, 61])))
         c = float(last["close"]) * (1 + rng.normal(0, 0.002))
         last = dict(last, close=c, high=max(float(last["high"]), c), low=min(float(last["low"]), c),
                     volume=float(last["volume"]) + 0.5)
         chart.update_bar(last)
-        if base["timestamp"].iloc[-1] == last["timestamp"]:
+        if base["ts"].iloc[-1] == last["ts"]:
             base.iloc[-1] = [last[k] for k in base.columns]
         else:
             base.loc[len(base)] = [last[k] for k in base.columns]
@@ -369,12 +369,12 @@ def test_overlays_and_subpanes_from_the_registry_stay_exact_on_live_updates(qtbo
     last = chart.bar(2_999)
     for j in range(120):
         if j % 10 == 0:
-            last = dict(last, timestamp=last["timestamp"] + 60_000, volume=0.0)
+            last = dict(last, ts=last["ts"] + 60_000, volume=0.0)
         c = last["close"] * (1 + rng.normal(0, 0.003))
         last = dict(last, close=c, high=max(last["high"], c), low=min(last["low"], c), volume=last["volume"] + 1)
         chart.update_bar(last)
     b = chart.series.bars
-    close, vol = b.col("close"), b.col("volume")
+    close, vol = b.column("close"), b.column("volume")
     np.testing.assert_allclose(sma.column(0), ta.sma(close, 20), rtol=1e-10, equal_nan=True)
     np.testing.assert_allclose(bb.column(0), ta.bbands(close, 20)[0], rtol=1e-9, equal_nan=True)
     np.testing.assert_allclose(rsi.column(0), ta.rsi(close, 14), rtol=1e-9, atol=1e-9, equal_nan=True)
@@ -453,7 +453,7 @@ def test_a_million_candles_build_and_draw(qtbot, chart):
     n = 1_000_000
     ts = T0 + 60_000 * np.arange(n, dtype=np.int64)
     close = 100 + np.cumsum(np.random.default_rng(0).normal(0, 0.1, n))
-    chart.set_bars({"timestamp": ts, "open": close, "high": close + 0.2, "low": close - 0.2, "close": close,
+    chart.set_bars({"ts": ts, "open": close, "high": close + 0.2, "low": close - 0.2, "close": close,
                     "volume": np.ones(n)})
     chart.set_x_range(0, n - 1)
     paint(qtbot, chart)

@@ -108,12 +108,10 @@ def test_the_window_opens_with_the_history_in_every_chart(qtbot, build_window):
 def test_the_self_test_check_fails_on_a_chart_without_its_history(qtbot, window_factory):
     """What the race left: a series with only the live bars. The self-test's chart check must refuse it
     (it used to pass with "chart 1 bars")."""
-    from app.engine.data.bars import BarSeries
-
     kernel, window = window_factory()
     pump(qtbot, kernel, window, 200)
     assert history_problem(kernel, window.chart) is None
-    kernel.bars.series["BTC/USDT"] = BarSeries()  # the aggregator refills it from live trades only
+    del kernel.bars.series["BTC/USDT"]  # the aggregator starts a new series, filled from live trades only
     window.set_symbol("ETH/USDT")
     window.set_symbol("BTC/USDT")
     pump(qtbot, kernel, window, 500)

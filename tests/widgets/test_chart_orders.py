@@ -42,8 +42,8 @@ def test_the_chart_follows_live_bars(qtbot, window_factory):
     assert chart.series.n == feed.n
     pump(qtbot, kernel, window, 65_000, step=1_000)  # a minute of trading: a new 1m bar
     assert chart.series.n == feed.n
-    np.testing.assert_allclose(chart.series.bars.col("close"), feed.column("close"))
-    np.testing.assert_allclose(chart.series.bars.col("high"), feed.column("high"))
+    np.testing.assert_allclose(chart.series.bars.column("close"), feed.column("close"))
+    np.testing.assert_allclose(chart.series.bars.column("high"), feed.column("high"))
     assert chart.visible_span()[1] == feed.n - 1  # following the last bar
     last_tag = [t for t in chart.price.scale.tags if not t.crosshair][-1]
     assert last_tag.value == feed.column("close")[-1]  # the last-price line's tag

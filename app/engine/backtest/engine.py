@@ -54,7 +54,8 @@ from app.engine.core.bus import MessageBus
 from app.engine.core.clock import SimClock
 from app.engine.core.instruments import Instrument, ashare_instrument
 from app.engine.core.messages import Bar, BookSnapshot, OrderDenied, OrderFilled, Side, SubmitOrder, TradeTick
-from app.engine.data.bar_files import BarData, TradeData, trades_to_bars
+from app.engine.data.bar_files import TradeData, trades_to_bars
+from app.engine.data.bars import Bars
 from app.engine.data.market import MarketState
 from app.engine.oms.execution import ExecutionEngine
 from app.engine.oms.portfolio import Portfolio
@@ -116,7 +117,7 @@ class Backtest:
 
     cls: type
     params: dict[str, Any]
-    data: BarData | TradeData
+    data: Bars | TradeData
     config: BacktestConfig = field(default_factory=BacktestConfig)
     timeframe_ms: int | None = None  # tick mode: the strategy's bar size (default 60 s)
 
@@ -192,7 +193,7 @@ class Backtest:
         result.orders = orders
         return result
 
-    def _play(self, host: _BacktestHost, runner, store: ScratchStore, bars: BarData, venue: BarVenue,
+    def _play(self, host: _BacktestHost, runner, store: ScratchStore, bars: Bars, venue: BarVenue,
               clock: SimClock) -> tuple[float, str]:
         """Start the strategy, feed it the data, stop it, close the host and the journal: (the replay's
         seconds, why the strategy stopped before the end of the data, or "")."""
@@ -217,7 +218,7 @@ class Backtest:
 
     # ------------------------------------------------------------------------------------------- loops
     @staticmethod
-    def _loop_bars(b: BarData, host: _BacktestHost, runner, venue: BarVenue, clock: SimClock) -> None:
+    def _loop_bars(b: Bars, host: _BacktestHost, runner, venue: BarVenue, clock: SimClock) -> None:
         """The conventions of the module docstring, one bar at a time. This loop is the backtester's hot
         path: it does ``StrategyHost.feed_bar``'s work inline (indicators fed from the bar's numbers, the
         plugin call guarded by a local ``try``) and builds messages with ``_make_*``; the behaviour is the
@@ -349,13 +350,6 @@ class BacktestError(RuntimeError):
 _base_on_tick = Strategy.on_tick
 
 
-def run_backtest(cls: type, params: dict[str, Any], data: BarData | TradeData,
+def run_backtest(cls: type, params: dict[str, Any], data: Bars | TradeData,
                  config: BacktestConfig | None = None, timeframe_ms: int | None = None) -> BacktestResult:
     return Backtest(cls, params, data, config or BacktestConfig(), timeframe_ms).run()
-
-
-def bars_numpy(data: BarData) -> dict[str, np.ndarray]:
-    return {"ts": data.ts, "open": data.open, "high": data.high, "low": data.low, "close": data.close,
-            "volume": data.volume}
-
-

@@ -7,17 +7,18 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from app.engine.backtest.engine import BacktestConfig, BacktestError, bars_numpy, run_backtest
+from app.engine.backtest.engine import BacktestConfig, BacktestError, run_backtest
 from app.engine.backtest.stats import BacktestResult
-from app.engine.data.bar_files import BarData, TradeData
+from app.engine.data.bar_files import TradeData
+from app.engine.data.bars import Bars
 
 DEFAULT_CUTS = (0.2, 0.35, 0.5, 0.65, 0.8, 0.95)
 
 
-def check_lookahead(cls: type, params: dict[str, Any], data: BarData | TradeData,
+def check_lookahead(cls: type, params: dict[str, Any], data: Bars | TradeData,
                     cuts: Sequence[float | int] = DEFAULT_CUTS, config: BacktestConfig | None = None,
                     timeframe_ms: int | None = None,
-                    prepare: Callable[[BarData | TradeData], None] | None = None) -> list[str]:
+                    prepare: Callable[[Bars | TradeData], None] | None = None) -> list[str]:
     """Look for look-ahead: run the backtest on all of ``data`` and on ``data`` cut short at each of ``cuts``
     (fractions of its length, or bar/print counts), and compare what each run did before its cut — orders
     sent (side, type, quantity, price, in order) and fills (time, side, price, quantity, fee). A strategy
@@ -40,7 +41,7 @@ def check_lookahead(cls: type, params: dict[str, Any], data: BarData | TradeData
         raise ValueError(f"no usable cut among {list(cuts)} for {n} bars: use fractions in (0, 1) or counts "
                          f"between 2 and {n - 1}")
 
-    def run(d: BarData | TradeData) -> BacktestResult:
+    def run(d: Bars | TradeData) -> BacktestResult:
         if prepare is not None:
             prepare(d)
         return run_backtest(cls, params, d, config, timeframe_ms)
@@ -62,12 +63,12 @@ def check_lookahead(cls: type, params: dict[str, Any], data: BarData | TradeData
                 problems.append(f"{where}: {_first_difference(kind, before, got)}")
     if prepare is not None:
         prepare(data)
-    if isinstance(data, BarData) and callable(getattr(cls, "signals", None)):
+    if isinstance(data, Bars) and callable(getattr(cls, "signals", None)):
         problems += _check_signals(cls, params, data, ks)
     return problems
 
 
-def _cut_index(cut: float | int, n: int, data: BarData | TradeData, tf: int) -> int:
+def _cut_index(cut: float | int, n: int, data: Bars | TradeData, tf: int) -> int:
     k = int(cut * n) if isinstance(cut, float) and 0.0 < cut < 1.0 else int(cut)
     if isinstance(data, TradeData) and 0 < k < n:  # cut where a bar starts: half a bar is another bar
         bucket = data.ts - data.ts % tf
@@ -77,7 +78,7 @@ def _cut_index(cut: float | int, n: int, data: BarData | TradeData, tf: int) -> 
     return k
 
 
-def _truncate(data: BarData | TradeData, k: int) -> BarData | TradeData:
+def _truncate(data: Bars | TradeData, k: int) -> Bars | TradeData:
     if isinstance(data, TradeData):
         return TradeData(data.ts[:k], data.price[:k], data.size[:k], data.symbol)
     return data.slice(0, k)
@@ -102,16 +103,16 @@ def _first_difference(kind: str, full: list[tuple], cut: list[tuple]) -> str:
             f"the cut; the extra one was {cut[len(full)]}")
 
 
-def _check_signals(cls: type, params: dict[str, Any], data: BarData, ks: list[int]) -> list[str]:
+def _check_signals(cls: type, params: dict[str, Any], data: Bars, ks: list[int]) -> list[str]:
     from app.engine.strategy.params import validate_params
 
     p = validate_params(cls, params)
     p.pop("symbol", None)
-    entries, exits = (np.asarray(a, dtype=bool) for a in cls.signals(bars_numpy(data), **p))
+    entries, exits = (np.asarray(a, dtype=bool) for a in cls.signals(data.as_dict(), **p))
     problems = []
     for k in ks:
         try:
-            e, x = (np.asarray(a, dtype=bool) for a in cls.signals(bars_numpy(data.slice(0, k)), **p))
+            e, x = (np.asarray(a, dtype=bool) for a in cls.signals(data.slice(0, k).as_dict(), **p))
         except Exception as exc:  # noqa: BLE001 - plugin code
             problems.append(f"signals() on the first {k} bars raised {type(exc).__name__}: {exc}")
             continue

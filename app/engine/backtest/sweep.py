@@ -28,7 +28,7 @@ from app.engine.backtest.engine import run_backtest
 
 from app.engine.backtest.options import BacktestConfig
 from app.engine.backtest.stats import compute_stats
-from app.engine.data.bar_files import BarData
+from app.engine.data.bars import Bars
 from app.engine.strategy.params import validate_params
 
 Progress = Callable[[int, int], None]
@@ -129,11 +129,9 @@ def _simulator():
     return _SIM
 
 
-def vectorised_run(cls: type, data: BarData, params: dict[str, Any], cfg: BacktestConfig) -> dict[str, Any]:
+def vectorised_run(cls: type, data: Bars, params: dict[str, Any], cfg: BacktestConfig) -> dict[str, Any]:
     """One combination through the strategy's vectorised form and the compiled simulator."""
-    arrays = {"open": data.open, "high": data.high, "low": data.low, "close": data.close, "volume": data.volume,
-              "ts": data.ts}
-    entries, exits = cls.signals(arrays, **params)
+    entries, exits = cls.signals(data.as_dict(), **params)
     n = len(data)
     equity, position, pnls = np.empty(n), np.empty(n), np.empty(n // 2 + 1)
     k = _simulator()(data.open, data.close, np.ascontiguousarray(entries, dtype=np.bool_),
@@ -175,7 +173,7 @@ class PluginRef:
 _CLASS_CACHE: dict[PluginRef, type] = {}
 
 
-def run_chunk(ref: PluginRef | type, data: BarData, combos: list[dict[str, Any]], cfg: BacktestConfig,
+def run_chunk(ref: PluginRef | type, data: Bars, combos: list[dict[str, Any]], cfg: BacktestConfig,
               vectorise: bool) -> list[dict[str, Any]]:
     """Run ``combos`` (already-validated parameter dicts); one stats row per combination."""
     if isinstance(ref, PluginRef):
@@ -227,7 +225,7 @@ def _score(row: dict[str, Any], metric: str) -> float:
     return v if isinstance(v, (int, float)) and math.isfinite(v) else -math.inf
 
 
-def run_sweep(cls: type, data: BarData, grid: dict[str, list[Any]], cfg: BacktestConfig | None = None,
+def run_sweep(cls: type, data: Bars, grid: dict[str, list[Any]], cfg: BacktestConfig | None = None,
               metric: str = "sharpe", workers: int | None = None, cluster: str | None = None,
               ref: PluginRef | None = None, progress: Progress | None = None,
               fixed: dict[str, Any] | None = None) -> SweepResult:
@@ -292,7 +290,7 @@ class WalkForwardFold:
     out_of_sample_stats: dict[str, Any]
 
 
-def walk_forward(cls: type, data: BarData, grid: dict[str, list[Any]], in_sample: int, out_of_sample: int,
+def walk_forward(cls: type, data: Bars, grid: dict[str, list[Any]], in_sample: int, out_of_sample: int,
                  cfg: BacktestConfig | None = None, metric: str = "sharpe", workers: int | None = None,
                  cluster: str | None = None, ref: PluginRef | None = None,
                  progress: Progress | None = None) -> list[WalkForwardFold]:
@@ -315,7 +313,7 @@ def walk_forward(cls: type, data: BarData, grid: dict[str, list[Any]], in_sample
     return folds
 
 
-def _score_window(cls: type, data: BarData, params: dict[str, Any], cfg: BacktestConfig) -> dict[str, Any]:
+def _score_window(cls: type, data: Bars, params: dict[str, Any], cfg: BacktestConfig) -> dict[str, Any]:
     """The out-of-sample run starts flat, with its indicators warming up inside the window."""
     if can_vectorise(cls, cfg):
         return vectorised_run(cls, data, params, cfg)

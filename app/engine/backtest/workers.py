@@ -12,12 +12,13 @@ from app.engine.backtest.engine import run_backtest
 
 from app.engine.backtest.options import BacktestConfig
 from app.engine.backtest.sweep import PluginRef, run_chunk
-from app.engine.data.bar_files import BarData, load_bars
+from app.engine.data.bar_files import load_bars
+from app.engine.data.bars import Bars
 
-_DATA: dict[str, BarData] = {}
+_DATA: dict[str, Bars] = {}
 
 
-def _bars(path: str) -> BarData:
+def _bars(path: str) -> Bars:
     data = _DATA.get(path)
     if data is None:
         data = _DATA[path] = load_bars(Path(path))

@@ -2,6 +2,8 @@
 
 Bars: CSV (optionally .gz) with columns timestamp (ms since epoch, UTC), open, high, low, close, volume.
 Trades: CSV with timestamp (ms), price, and amount (or size/quantity); side optional.
+``timestamp`` is the files' name for the time; it is read here into ``ts``, the program's name for it.
+Bars are loaded as ``Bars`` (data/bars.py) with their ``symbol`` and ``timeframe_ms``.
 """
 from __future__ import annotations
 
@@ -10,30 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from app.engine.data.bars import Bars
+
 BAR_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 
 
 class DataError(ValueError):
     """The data file cannot be used; the message says what is wrong and where."""
-
-
-@dataclass
-class BarData:
-    ts: np.ndarray  # int64 ms, strictly increasing
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
-    timeframe_ms: int
-    symbol: str = "DATA"
-
-    def __len__(self) -> int:
-        return len(self.ts)
-
-    def slice(self, start: int, stop: int) -> "BarData":
-        return BarData(self.ts[start:stop], self.open[start:stop], self.high[start:stop], self.low[start:stop],
-                       self.close[start:stop], self.volume[start:stop], self.timeframe_ms, self.symbol)
 
 
 @dataclass
@@ -103,7 +88,7 @@ def _timestamps(df, path: Path) -> np.ndarray:
     return ts.astype(np.int64)
 
 
-def bars_from_arrays(ts, open_, high, low, close, volume, symbol: str = "DATA", where: str = "bars") -> BarData:
+def bars_from_arrays(ts, open_, high, low, close, volume, symbol: str = "DATA", where: str = "bars") -> Bars:
     ts = np.asarray(ts, dtype=np.int64)
     cols = [np.ascontiguousarray(c, dtype=np.float64) for c in (open_, high, low, close, volume)]
     if len(ts) < 2:
@@ -120,10 +105,10 @@ def bars_from_arrays(ts, open_, high, low, close, volume, symbol: str = "DATA", 
         raise DataError(f"{where}: data row {i + 1} is not a valid bar (open {o[i]}, high {h[i]}, low {l[i]}, "
                         f"close {c[i]}, volume {v[i]}): high must be >= open/close >= low > 0, volume >= 0")
     timeframe = int(np.median(np.diff(ts)))
-    return BarData(ts, o, h, l, c, v, timeframe, symbol)
+    return Bars.from_arrays(ts, o, h, l, c, v, timeframe, symbol)
 
 
-def load_bars(path: str | Path, symbol: str | None = None) -> BarData:
+def load_bars(path: str | Path, symbol: str | None = None) -> Bars:
     path = Path(path)
     df = _read_csv(path)
     missing = [c for c in BAR_COLUMNS if c not in df.columns]
@@ -171,7 +156,7 @@ def _symbol_of(path: Path) -> str:
     return name or "DATA"
 
 
-def trades_to_bars(trades: TradeData, timeframe_ms: int) -> BarData:
+def trades_to_bars(trades: TradeData, timeframe_ms: int) -> Bars:
     """Resample trade prints into OHLCV bars (bars with no trades are skipped)."""
     bucket = trades.ts - trades.ts % timeframe_ms
     starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
@@ -180,5 +165,4 @@ def trades_to_bars(trades: TradeData, timeframe_ms: int) -> BarData:
     high = np.maximum.reduceat(p, starts)
     low = np.minimum.reduceat(p, starts)
     vol = np.add.reduceat(trades.size, starts)
-    return BarData(bucket[starts].astype(np.int64), p[starts], high, low, p[ends - 1], vol, timeframe_ms,
-                   trades.symbol)
+    return Bars.from_arrays(bucket[starts], p[starts], high, low, p[ends - 1], vol, timeframe_ms, trades.symbol)

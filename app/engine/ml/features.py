@@ -187,7 +187,7 @@ class FeatureSpec:
 
     # ------------------------------------------------------------------------------------ vectorised
     def compute(self, bars: Any, book_data: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
-        """The feature matrix of ``bars`` (a BarData or a mapping with ts/open/high/low/close/volume).
+        """The feature matrix of ``bars`` (a ``Bars`` or a mapping with ts/open/high/low/close/volume).
 
         ``book_data``: arrays ``bid``, ``ask``, ``bid_size``, ``ask_size`` aligned with the bars (the last
         snapshot before each close), needed only when the spec has book features.

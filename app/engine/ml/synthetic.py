@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.engine.data.bar_files import BarData
+from app.engine.data.bars import Bars
 
 
 def generated_bars(n: int = 20_000, seed: int = 7, timeframe_ms: int = 60_000, start_price: float = 100.0,
                    start_ts: int = 1_700_000_000_000, momentum: float = 0.15, reversion: float = 0.08,
-                   symbol: str = "GEN") -> BarData:
+                   symbol: str = "GEN") -> Bars:
     rng = np.random.default_rng(seed)
     omega, alpha, beta = 2e-7, 0.06, 0.92
     var = omega / (1 - alpha - beta)
@@ -40,4 +40,4 @@ def generated_bars(n: int = 20_000, seed: int = 7, timeframe_ms: int = 60_000, s
     low = np.minimum(open_, close) * (1.0 - wick[1])
     volume = rng.gamma(2.0, 50.0, n) * (1.0 + np.abs(rets) / sd)
     ts = start_ts + timeframe_ms * np.arange(n, dtype=np.int64)
-    return BarData(ts, open_, high, low, close, volume, timeframe_ms, symbol)
+    return Bars.from_arrays(ts, open_, high, low, close, volume, timeframe_ms, symbol)

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from app.engine.data.bar_files import BarData
+from app.engine.data.bars import Bars
 from app.engine.ml import CLASSIFIERS, MODELS
 from app.engine.ml.artifact import write_artifact, write_manifest
 from app.engine.ml.drift import DriftReference
@@ -153,11 +153,6 @@ def _mean_metrics(folds: list[dict[str, float]]) -> dict[str, float]:
             for k in keys}
 
 
-def bars_dict(bars: BarData) -> dict[str, np.ndarray]:
-    return {"ts": bars.ts, "open": bars.open, "high": bars.high, "low": bars.low, "close": bars.close,
-            "volume": bars.volume}
-
-
 def ml_signal_class() -> type:
     """The bundled ``ml_signal`` strategy, loaded the way the terminal loads plugins."""
     from app.engine.strategy.plugins import discover
@@ -181,7 +176,7 @@ def _versions() -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------------------- train
-def train(bars: BarData, cfg: TrainConfig, out_dir: str | Path, progress: Progress | None = None,
+def train(bars: Bars, cfg: TrainConfig, out_dir: str | Path, progress: Progress | None = None,
           source: str = "") -> TrainResult:
     """Train, check, export and evaluate a model on ``bars``; write the artifact to ``out_dir``."""
     say = progress or (lambda _f, _m: None)
@@ -200,7 +195,7 @@ def train(bars: BarData, cfg: TrainConfig, out_dir: str | Path, progress: Progre
     _check_labels_vary(y, np.flatnonzero(np.isfinite(y)), classifier, h, cfg.threshold)  # before any work
 
     say(0.02, "computing features")
-    cols = bars_dict(bars)
+    cols = bars.as_dict()
     try:
         X = spec.compute(cols)
     except FeatureError as exc:
@@ -289,7 +284,7 @@ def _cross_validate(cfg: TrainConfig, X32: np.ndarray, y: np.ndarray, train_pos:
     return folds_pos, fold_metrics, warnings
 
 
-def _manifest(cfg: TrainConfig, spec: FeatureSpec, bars: BarData, source: str, est: Any, *,
+def _manifest(cfg: TrainConfig, spec: FeatureSpec, bars: Bars, source: str, est: Any, *,
               train_pos: np.ndarray, test_pos: np.ndarray, embargo: int, folds: int, metrics: dict[str, Any],
               importances: Any, reference: DriftReference, warnings: list[str]) -> dict[str, Any]:
     """What the artifact says about the model: its task and label, features, data, splits, metrics,
@@ -354,7 +349,7 @@ def _importances(est: Any, X: np.ndarray, y: np.ndarray, names: list[str], class
     return rows
 
 
-def backtest_signal(artifact: Path, bars: BarData, fee: float) -> dict[str, Any]:
+def backtest_signal(artifact: Path, bars: Bars, fee: float) -> dict[str, Any]:
     """The bundled ``ml_signal`` strategy with this model, all-in, on ``bars`` (event-driven backtester)."""
     from app.engine.backtest.engine import run_backtest
     from app.engine.backtest.options import BacktestConfig

@@ -2,9 +2,10 @@
 what is shown (a part of ``ChartWidget``)."""
 from __future__ import annotations
 
+from app.engine.data.bars import Bars
 from app.engine.data.resample import TIMEFRAMES_MS
 from app.widgets.chart.axes import tf_label
-from app.widgets.chart.data import Bars, ChartSeries, Resampler
+from app.widgets.chart.data import ChartSeries, Resampler
 from app.widgets.chart.navigation import DEFAULT_VISIBLE, RIGHT_MARGIN
 from app.widgets.common import new_symbols
 
@@ -52,8 +53,7 @@ class ChartFeed:
         start = max(self._feed_n - 1, 0)
         n_before = self.series.n
         for i in range(start, s.n):
-            self.base.update({"timestamp": int(cols[0][i]), "open": cols[1][i], "high": cols[2][i],
-                              "low": cols[3][i], "close": cols[4][i], "volume": cols[5][i]})
+            self.base.update(s.row(i))
         self._feed_n = s.n
         self._base_changed(start, n_before)
         return True

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from app.engine.data.bars import Bars
 from app.engine.indicators import registry
 from app.engine.indicators.registry import IndicatorSpec
-from app.widgets.chart.data import Bars
 from app.widgets.chart.lod import LodColumn
 
 PALETTE = ["#f2cc60", "#58a6ff", "#d2a8ff", "#ff9e64", "#7ee787", "#ff7b72", "#a5d6ff", "#e3b341"]
@@ -35,16 +35,11 @@ def compute(spec: IndicatorSpec, params: dict[str, Any], bars: dict[str, np.ndar
 
 def snapshot(bars: Bars, start: int = 0, end: int | None = None) -> dict[str, np.ndarray]:
     """Writable copies of the columns (a worker thread must not read arrays the UI thread mutates)."""
-    end = bars.n if end is None else end
-    out = {c: np.array(bars.col(c)[start:end]) for c in ("open", "high", "low", "close", "volume")}
-    out["ts"] = np.array(bars.ts[start:end])
-    return out
+    return {name: np.array(col) for name, col in bars.slice(start, end).as_dict().items()}
 
 
 def views(bars: Bars, start: int, end: int) -> dict[str, np.ndarray]:
-    out = {c: bars.col(c)[start:end] for c in ("open", "high", "low", "close", "volume")}
-    out["ts"] = bars.ts[start:end]
-    return out
+    return bars.slice(start, end).as_dict()
 
 
 def headroom(values: np.ndarray, n: int) -> np.ndarray:

@@ -141,8 +141,8 @@ class ChartNavigation:
             return
         i = self._hover if self._hover is not None and self._hover < s.n else s.n - 1
         b = s.bars
-        o, h, l, c, v = (float(b.col(k)[i]) for k in ("open", "high", "low", "close", "volume"))
-        prev = float(b.col("close")[i - 1]) if i > 0 else o
+        o, h, l, c, v = (float(b.column(k)[i]) for k in ("open", "high", "low", "close", "volume"))
+        prev = float(b.column("close")[i - 1]) if i > 0 else o
         chg = (c / prev - 1.0) * 100.0 if prev else 0.0
         d = self.decimals
         tone = QColor("#3fb950") if c >= o else QColor("#f85149")

@@ -21,7 +21,7 @@ class ChartOrderLines:
         if s is None or s.n == 0:
             return
         b = s.bars
-        close, open_ = float(b.col("close")[-1]), float(b.col("open")[-1])
+        close, open_ = float(b.column("close")[-1]), float(b.column("open")[-1])
         up = close >= open_
         self._last_line = PriceLine(close, UP if up else DOWN, "", Qt.PenStyle.DotLine)
         self._update_lines()

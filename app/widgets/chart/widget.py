@@ -26,9 +26,10 @@ from PySide6.QtWidgets import (
     QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu, QSizePolicy, QToolButton, QVBoxLayout, QWidget,
 )
 
+from app.engine.data.bars import COLUMNS, Bars
 from app.engine.data.resample import TIMEFRAMES_MS, base_timeframe_ms
 from app.widgets.chart.axes import tf_label
-from app.widgets.chart.data import Bars, Buckets, ChartSeries, Resampler
+from app.widgets.chart.data import Buckets, ChartSeries, Resampler
 from app.widgets.chart.feed import ChartFeed
 from app.widgets.chart.indicator_jobs import ChartIndicators, IndicatorBridge
 from app.widgets.chart.indicators import ChartIndicator
@@ -159,17 +160,17 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
 
     # ------------------------------------------------------------------------------------------ public API
     def set_bars(self, df: Any) -> None:
-        """Show ``df`` (columns timestamp [ms], open, high, low, close, volume; a DataFrame or a mapping of
+        """Show ``df`` (columns ts [ms], open, high, low, close, volume; a DataFrame or a mapping of
         arrays), detached from any live feed. The timeframe of the rows is the base timeframe."""
-        ts = np.asarray(df["timestamp"], dtype=np.int64)
+        ts = np.asarray(df["ts"], dtype=np.int64)
         bars = Bars.from_arrays(ts, df["open"], df["high"], df["low"], df["close"], df["volume"])
         self._feed = None
         self._set_base(bars, base_timeframe_ms(ts))
 
     def update_bar(self, bar: Mapping[str, Any]) -> None:
-        """Replace the last bar when ``bar['timestamp']`` matches it, else append ``bar``. O(1) in history."""
+        """Replace the last bar when ``bar['ts']`` matches it, else append ``bar``. O(1) in history."""
         if self.base is None:
-            self.set_bars({k: [bar[k]] for k in ("timestamp", "open", "high", "low", "close", "volume")})
+            self.set_bars({k: [bar[k]] for k in COLUMNS})
             return
         n_before = self.series.n
         self.base.update(bar)

@@ -10,13 +10,12 @@ from app.engine.ml.features import default_spec, finite_rows
 from app.engine.ml.labels import direction, forward_return
 from app.engine.ml.serve import OnnxModel
 from app.engine.ml.train import CLASSIFIERS, make_estimator
-from tests.kit.ml import bars_dict
 
 
 @pytest.fixture(scope="module")
 def data(eth_btc_5m):
     b = eth_btc_5m.slice(0, 3000)
-    X = default_spec().compute(bars_dict(b))
+    X = default_spec().compute(b.as_dict())
     h = 3
     ok = finite_rows(X)
     ok[-h:] = False

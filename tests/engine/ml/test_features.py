@@ -18,7 +18,7 @@ from app.engine.ml.features import (
     lags,
     warmup_bars,
 )
-from tests.kit.ml import bars_dict, same
+from tests.kit.ml import same
 
 
 def wide_spec() -> FeatureSpec:
@@ -48,8 +48,8 @@ def book_arrays(b, seed: int = 1) -> dict[str, np.ndarray]:
 def test_default_spec_streaming_equals_vectorised_bit_for_bit_on_real_bars(eth_btc_5m):
     spec = default_spec()
     b = eth_btc_5m.slice(0, 2500)
-    X = spec.compute(bars_dict(b))
-    S = spec.stream().run(bars_dict(b))
+    X = spec.compute(b.as_dict())
+    S = spec.stream().run(b.as_dict())
     assert X.shape == (2500, len(spec.names))
     assert same(X, S)
     assert finite_rows(X)[warmup_bars(spec):].all()  # past the warm-up every feature is defined
@@ -59,8 +59,8 @@ def test_every_feature_kind_streams_identically_with_books(eth_btc_5m):
     spec = wide_spec()
     b = eth_btc_5m.slice(1000, 2200)
     bk = book_arrays(b)
-    X = spec.compute(bars_dict(b), bk)
-    S = spec.stream().run(bars_dict(b), bk)
+    X = spec.compute(b.as_dict(), bk)
+    S = spec.stream().run(b.as_dict(), bk)
     assert same(X, S)
     assert np.isfinite(X[-1]).all()
 
@@ -68,7 +68,7 @@ def test_every_feature_kind_streams_identically_with_books(eth_btc_5m):
 def test_forming_bar_preview_is_the_row_the_bar_would_get_and_commits_nothing(eth_btc_5m):
     spec = default_spec()
     b = eth_btc_5m.slice(0, 400)
-    full = spec.compute(bars_dict(b))
+    full = spec.compute(b.as_dict())
     s = spec.stream()
     cols = [b.ts, b.open, b.high, b.low, b.close, b.volume]
     for i in range(400):
@@ -78,7 +78,7 @@ def test_forming_bar_preview_is_the_row_the_bar_would_get_and_commits_nothing(et
             for scale in (0.999, 1.002):
                 hi = max(args[2], args[4] * scale)
                 lo = min(args[3], args[4] * scale)
-                partial = {k: np.r_[v[:i], x] for (k, v), x in zip(bars_dict(b).items(),
+                partial = {k: np.r_[v[:i], x] for (k, v), x in zip(b.as_dict().items(),
                                                                   [args[0], args[1], hi, lo, args[4] * scale, args[5] / 2])}
                 got = np.array(s.update(args[0], args[1], hi, lo, args[4] * scale, args[5] / 2, final=False))
                 assert same(got, spec.compute(partial)[i]), f"preview differs at bar {i}"
@@ -115,7 +115,7 @@ def test_bad_declarations_are_refused_with_the_reason(make, words):
 def test_book_features_need_book_data(eth_btc_5m):
     spec = FeatureSpec((ind("rsi"), book("spread_bps")))
     with pytest.raises(FeatureError, match="needs order-book data"):
-        spec.compute(bars_dict(eth_btc_5m.slice(0, 100)))
+        spec.compute(eth_btc_5m.slice(0, 100).as_dict())
 
 
 def test_zero_denominators_give_nan_in_both_forms():

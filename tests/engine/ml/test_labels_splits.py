@@ -18,7 +18,6 @@ from app.engine.ml.splits import (
     walk_forward_splits,
 )
 from app.engine.ml.train import TrainConfig, train
-from tests.kit.ml import bars_dict
 
 
 def test_forward_return_and_direction():
@@ -78,12 +77,12 @@ def test_an_embargo_violation_is_detected():
 
 def test_the_default_features_do_not_look_ahead(eth_btc_5m):
     spec = default_spec()
-    check_lookahead(spec.compute, bars_dict(eth_btc_5m.slice(0, 1500)), spec.names)
+    check_lookahead(spec.compute, eth_btc_5m.slice(0, 1500).as_dict(), spec.names)
 
 
 def test_a_feature_reading_the_next_bar_is_detected(eth_btc_5m):
     spec = default_spec()
-    bars = bars_dict(eth_btc_5m.slice(0, 1500))
+    bars = eth_btc_5m.slice(0, 1500).as_dict()
 
     def leaky(b):
         c = b["close"]
@@ -95,7 +94,7 @@ def test_a_feature_reading_the_next_bar_is_detected(eth_btc_5m):
 
 
 def test_a_feature_scaled_with_full_sample_statistics_is_detected(eth_btc_5m):
-    bars = bars_dict(eth_btc_5m.slice(0, 1500))
+    bars = eth_btc_5m.slice(0, 1500).as_dict()
     spec = FeatureSpec((ind("rsi"),))
 
     def zscored(b):
@@ -109,7 +108,7 @@ def test_a_feature_scaled_with_full_sample_statistics_is_detected(eth_btc_5m):
 def test_a_label_copied_into_the_features_is_flagged(eth_btc_5m):
     b = eth_btc_5m.slice(0, 2000)
     spec = default_spec()
-    X = spec.compute(bars_dict(b))
+    X = spec.compute(b.as_dict())
     y = direction(b.close, 3)
     ok = np.isfinite(X).all(axis=1) & np.isfinite(y)
     rng = np.random.default_rng(0)

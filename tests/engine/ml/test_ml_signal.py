@@ -15,7 +15,6 @@ from app.engine.ml.synthetic import generated_bars
 from app.engine.ml.train import ml_signal_class
 from app.engine.strategy.runner import StrategyStatus
 from tests.kit.kernel import advance
-from tests.kit.ml import bars_dict
 
 
 def test_backtest_scores_equal_the_vectorised_pipeline():
@@ -33,7 +32,7 @@ def test_backtest_scores_equal_the_vectorised_pipeline():
     bars = generated_bars(800, seed=11)
     result = run_backtest(Recording, {"warmup": False, "fraction": 1.0}, bars, BacktestConfig(fee=0.0005))
     loaded = ModelSource().load("default")
-    X = loaded.spec.compute(bars_dict(bars)).astype(np.float32)
+    X = loaded.spec.compute(bars.as_dict()).astype(np.float32)
     ok = np.isfinite(X).all(axis=1)
     want = np.full(len(X), np.nan)
     want[ok] = loaded.onnx.predict(X[ok])

@@ -15,7 +15,6 @@ import pytest
 from app.engine.core.messages import Bar
 from app.engine.ml.drift import DriftMonitor, DriftReference, psi, status
 from app.engine.ml.serve import ModelSource, session_options
-from tests.kit.ml import bars_dict
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -61,7 +60,7 @@ def test_the_handle_scores_what_training_computes(gen_bars, tiny_model):
     result, artifact = tiny_model
     h = ModelSource().handle(str(artifact))
     b = gen_bars.slice(0, 600)
-    X = h.loaded.spec.compute(bars_dict(b)).astype(np.float32)
+    X = h.loaded.spec.compute(b.as_dict()).astype(np.float32)
     ok = np.isfinite(X).all(axis=1)
     batch = np.full(len(X), np.nan)
     batch[ok] = h.loaded.onnx.predict(X[ok])

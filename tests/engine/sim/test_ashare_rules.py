@@ -25,7 +25,7 @@ from app.engine.core.messages import (
     Side,
     TradeTick,
 )
-from app.engine.data.bar_files import BarData
+from app.engine.data.bars import Bars
 from app.engine.kernel import Kernel
 from app.engine.venues.base import VenueOrder
 from app.engine.venues.events import FeedStatus
@@ -263,13 +263,13 @@ class Script(Strategy):
             self.state["canceled"].append(self.state["i"])
 
 
-def daily_bars(days: list[dt.date], opens: list[float], symbol: str = MOUTAI) -> BarData:
+def daily_bars(days: list[dt.date], opens: list[float], symbol: str = MOUTAI) -> Bars:
     ts = np.array([at(d.year, d.month, d.day, 0, 0) for d in days], dtype=np.int64)  # akshare's daily stamps
     o = np.array(opens, dtype=float)
-    return BarData(ts, o, o + 10, o - 10, o + 5, np.full(len(o), 1e6), 86_400_000, symbol)
+    return Bars.from_arrays(ts, o, o + 10, o - 10, o + 5, np.full(len(o), 1e6), 86_400_000, symbol)
 
 
-def backtest(plan: dict, data: BarData, cash: float = 1_000_000.0):
+def backtest(plan: dict, data: Bars, cash: float = 1_000_000.0):
     strategy = type("Plan", (Script,), {"plan": plan})
     seen: dict = {}
 
@@ -322,7 +322,7 @@ def test_a_share_backtest_refuses_orders_that_would_meet_a_closed_market():
     at the 09:00 bar's open, before trading starts; one sent at 10:00 meets the 10:00 open."""
     ts = np.array([at(2023, 8, 21, h, 0) for h in (8, 9, 10, 11)], dtype=np.int64)
     o = np.array([1800.0, 1801.0, 1802.0, 1803.0])
-    data = BarData(ts, o, o + 1, o - 1, o, np.full(4, 1e6), 3_600_000, MOUTAI)
+    data = Bars.from_arrays(ts, o, o + 1, o - 1, o, np.full(4, 1e6), 3_600_000, MOUTAI)
     result, seen = backtest({0: [("BUY", 100, None, "bar")], 1: [("BUY", 100, None, "bar")]}, data)
     assert [code for code, _ in seen["denied"]] == ["ASHARE_CLOSED"]
     assert seen["denied"][0][1] == ("market closed: A-shares trade 09:30-11:30 and 13:00-15:00 Beijing time; the "
