@@ -174,10 +174,10 @@ def main_strategy_command(args: argparse.Namespace, profile: Path) -> int:
 
 def _check_lookahead(info, params: dict[str, str], data, cfg, timeframe_ms: int | None) -> int:
     from app.engine.backtest.engine import BacktestError
-    from app.engine.backtest.lookahead import DEFAULT_CUTS, check_lookahead
+    from app.engine.backtest.lookahead import DEFAULT_CUTS, check_strategy_lookahead
 
     try:
-        problems = check_lookahead(info.cls, params, data, config=cfg, timeframe_ms=timeframe_ms)
+        problems = check_strategy_lookahead(info.cls, params, data, config=cfg, timeframe_ms=timeframe_ms)
     except BacktestError as exc:
         print(f"kestrel backtest: look-ahead check: {exc}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""The look-ahead check (``check_lookahead``): a strategy that uses bars it has not been shown yet acts
+"""The look-ahead check (``check_strategy_lookahead``): a strategy that uses bars it has not been shown yet acts
 differently when the data is cut short, and is reported; SMA cross, which only looks back, is clean."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app.api import Strategy
-from app.engine.backtest.lookahead import check_lookahead
+from app.engine.backtest.lookahead import check_strategy_lookahead
 from app.engine.data.bar_files import load_trades
 from plugins.sma_cross import SmaCross
 from tests.kit.data import recorded
@@ -96,11 +96,11 @@ def xrp(recorded_bars):
 
 @pytest.mark.parametrize("params", [{"fast": 10, "slow": 30}, {"fast": 3, "slow": 10}])
 def test_sma_cross_is_clean(xrp, params):
-    assert check_lookahead(SmaCross, params, xrp) == []
+    assert check_strategy_lookahead(SmaCross, params, xrp) == []
 
 
 def test_a_strategy_reading_the_next_close_is_caught(xrp):
-    problems = check_lookahead(PeeksAtNextClose, {}, xrp, prepare=point_at)
+    problems = check_strategy_lookahead(PeeksAtNextClose, {}, xrp, prepare=point_at)
     assert len(problems) >= 3, problems  # 6 cuts: it acts at the last bar before most of them
     assert all(p.startswith("cut after bar ") for p in problems)
     assert "orders before the cut" in problems[0] or "differs" in problems[0]
@@ -110,23 +110,23 @@ def test_peeking_is_only_visible_through_the_runs_data(xrp):
     """Without ``prepare`` the cheat reads the full copy in every run and no replay can tell: the
     documented limit (the check sees future data that reaches the strategy through the run's data)."""
     point_at(xrp)
-    assert check_lookahead(PeeksAtNextClose, {}, xrp) == []
+    assert check_strategy_lookahead(PeeksAtNextClose, {}, xrp) == []
 
 
 def test_a_vectorised_signals_form_that_peeks_is_caught(xrp):
-    problems = check_lookahead(PeekingSignals, {"fast": 10, "slow": 30}, xrp)
+    problems = check_strategy_lookahead(PeekingSignals, {"fast": 10, "slow": 30}, xrp)
     assert problems and all("signals() at bar" in p for p in problems), problems
     assert f"differ when the data ends at bar {int(0.2 * len(xrp))}" in problems[0]
 
 
 def test_tick_data_cuts_fall_between_bars_so_sma_cross_stays_clean_and_a_peek_is_caught():
     trades = load_trades(recorded("XRP-ETH-trades.csv.gz"))
-    assert check_lookahead(SmaCross, {"fast": 5, "slow": 20}, trades, timeframe_ms=60_000) == []
-    assert check_lookahead(BarMomentum, {}, trades, timeframe_ms=60_000) == []
-    problems = check_lookahead(PeeksAtNextPrint, {}, trades, timeframe_ms=60_000, prepare=point_at)
+    assert check_strategy_lookahead(SmaCross, {"fast": 5, "slow": 20}, trades, timeframe_ms=60_000) == []
+    assert check_strategy_lookahead(BarMomentum, {}, trades, timeframe_ms=60_000) == []
+    problems = check_strategy_lookahead(PeeksAtNextPrint, {}, trades, timeframe_ms=60_000, prepare=point_at)
     assert problems and all(p.startswith("cut after print ") for p in problems), problems
 
 
 def test_cuts_outside_the_data_are_refused(xrp):
     with pytest.raises(ValueError, match="no usable cut"):
-        check_lookahead(SmaCross, {}, xrp, cuts=(0, 1, len(xrp), 10 * len(xrp)))
+        check_strategy_lookahead(SmaCross, {}, xrp, cuts=(0, 1, len(xrp), 10 * len(xrp)))

@@ -1,4 +1,5 @@
-"""Look-ahead check: run a backtest on all the data and on the data cut short at several points, and compare
+"""Look-ahead check of a strategy (the features' twin is ``ml.splits.check_feature_lookahead``: the same idea,
+a result at bar i must not change when the data after i is cut): run a backtest on all the data and on the data cut short at several points, and compare
 what each run did before its cut. A strategy that peeks at bars it has not been shown acts differently when
 they do not exist."""
 from __future__ import annotations
@@ -15,10 +16,10 @@ from app.engine.data.bars import Bars
 DEFAULT_CUTS = (0.2, 0.35, 0.5, 0.65, 0.8, 0.95)
 
 
-def check_lookahead(cls: type, params: dict[str, Any], data: Bars | TradeData,
-                    cuts: Sequence[float | int] = DEFAULT_CUTS, config: BacktestConfig | None = None,
-                    timeframe_ms: int | None = None,
-                    prepare: Callable[[Bars | TradeData], None] | None = None) -> list[str]:
+def check_strategy_lookahead(cls: type, params: dict[str, Any], data: Bars | TradeData,
+                             cuts: Sequence[float | int] = DEFAULT_CUTS, config: BacktestConfig | None = None,
+                             timeframe_ms: int | None = None,
+                             prepare: Callable[[Bars | TradeData], None] | None = None) -> list[str]:
     """Look for look-ahead: run the backtest on all of ``data`` and on ``data`` cut short at each of ``cuts``
     (fractions of its length, or bar/print counts), and compare what each run did before its cut — orders
     sent (side, type, quantity, price, in order) and fills (time, side, price, quantity, fee). A strategy

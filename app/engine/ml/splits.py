@@ -13,7 +13,7 @@ Checks (each raises ``LeakError`` saying what leaked):
 
 - ``check_split``: a split with training rows between its test rows (a shuffled split), or a
   training row whose label window overlaps the test block or falls in the embargo.
-- ``check_lookahead``: recomputes the features on data cut at several bars and compares with the full
+- ``check_feature_lookahead``: recomputes the features on data cut at several bars and compares with the full
   computation: a feature whose past values change when the future is removed reads the future.
 - ``suspicious_features``: a single feature that alone predicts the out-of-sample label almost perfectly
   (a label copied into the features by mistake).
@@ -101,8 +101,8 @@ def check_split(train: np.ndarray, test: np.ndarray, horizon: int, embargo: int 
                         f"after the test block ending at row {b - 1}")
 
 
-def check_lookahead(compute: Callable[[dict[str, np.ndarray]], np.ndarray], bars: dict[str, np.ndarray],
-                    names: Sequence[str], cuts: Sequence[int] | None = None) -> None:
+def check_feature_lookahead(compute: Callable[[dict[str, np.ndarray]], np.ndarray], bars: dict[str, np.ndarray],
+                            names: Sequence[str], cuts: Sequence[int] | None = None) -> None:
     """Recompute features on the data truncated after each bar in ``cuts`` and compare with the full run.
 
     A causal feature's value at bar ``t`` depends only on bars ``<= t``, so truncating after ``t`` must not

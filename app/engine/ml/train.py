@@ -2,7 +2,7 @@
 
 ``train(bars, TrainConfig(model="gbm", horizon=5), out_dir, progress)`` runs, in order:
 
-1. features from the spec (vectorised kernels) and the look-ahead check (``splits.check_lookahead``);
+1. features from the spec (vectorised kernels) and the look-ahead check (``splits.check_feature_lookahead``);
 2. labels: direction (forward return > ``threshold``) for classifiers, the forward return for ``linear``;
 3. a holdout: the last ``test_frac`` of the bars, purged of training rows whose label reaches into it;
 4. walk-forward cross-validation on the training part (purged, embargoed, every split checked), and a
@@ -36,7 +36,7 @@ from app.engine.ml.features import FeatureError, FeatureSpec, default_spec, fini
 from app.engine.ml.labels import direction, forward_return
 from app.engine.ml.splits import (
     LeakError,
-    check_lookahead,
+    check_feature_lookahead,
     check_split,
     suspicious_features,
     walk_forward_splits,
@@ -201,7 +201,7 @@ def train(bars: Bars, cfg: TrainConfig, out_dir: str | Path, progress: Progress 
     except FeatureError as exc:
         raise TrainError(str(exc)) from None
     say(0.08, "checking features for look-ahead")
-    check_lookahead(spec.compute, cols, spec.names)
+    check_feature_lookahead(spec.compute, cols, spec.names)
 
     X32 = X.astype(np.float32).astype(np.float64)  # what serving feeds the model (see export.py)
     valid = finite_rows(X) & np.isfinite(y)

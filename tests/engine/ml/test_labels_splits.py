@@ -10,7 +10,7 @@ from app.engine.ml.features import FeatureSpec, default_spec, ind
 from app.engine.ml.labels import direction, forward_return
 from app.engine.ml.splits import (
     LeakError,
-    check_lookahead,
+    check_feature_lookahead,
     check_split,
     holdout,
     purged_kfold,
@@ -77,7 +77,7 @@ def test_an_embargo_violation_is_detected():
 
 def test_the_default_features_do_not_look_ahead(eth_btc_5m):
     spec = default_spec()
-    check_lookahead(spec.compute, eth_btc_5m.slice(0, 1500).as_dict(), spec.names)
+    check_feature_lookahead(spec.compute, eth_btc_5m.slice(0, 1500).as_dict(), spec.names)
 
 
 def test_a_feature_reading_the_next_bar_is_detected(eth_btc_5m):
@@ -90,7 +90,7 @@ def test_a_feature_reading_the_next_bar_is_detected(eth_btc_5m):
         return np.c_[spec.compute(b), nxt]
 
     with pytest.raises(LeakError, match="'next_return' looks ahead"):
-        check_lookahead(leaky, bars, spec.names + ["next_return"])
+        check_feature_lookahead(leaky, bars, spec.names + ["next_return"])
 
 
 def test_a_feature_scaled_with_full_sample_statistics_is_detected(eth_btc_5m):
@@ -102,7 +102,7 @@ def test_a_feature_scaled_with_full_sample_statistics_is_detected(eth_btc_5m):
         return (x - np.nanmean(x, axis=0)) / np.nanstd(x, axis=0)  # uses the whole sample's mean and std
 
     with pytest.raises(LeakError, match="rsi"):
-        check_lookahead(zscored, bars, spec.names)
+        check_feature_lookahead(zscored, bars, spec.names)
 
 
 def test_a_label_copied_into_the_features_is_flagged(eth_btc_5m):
