@@ -17,9 +17,8 @@ from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen, QStaticText
 
 from app.engine.data.resample import TIMEFRAMES_MS
+from app.widgets.theme import BG, SEPARATOR, TEXT_MUTED
 
-TEXT = QColor("#8b949e")
-AXIS_LINE = QColor("#2d333b")
 TIME_STEPS_MS = [60_000 * m for m in (1, 2, 5, 10, 15, 30)] + [3_600_000 * h for h in (1, 2, 3, 4, 6, 12)] + \
     [86_400_000 * d for d in (1, 2, 7, 14)]
 MONTH_STEPS = (1, 3, 6, 12, 24, 60, 120)
@@ -101,7 +100,7 @@ class Tag:
 
     __slots__ = ("value", "text", "bg", "fg", "crosshair")
 
-    def __init__(self, value: float, text: str, bg: QColor, fg: QColor = QColor("#0d1117"),
+    def __init__(self, value: float, text: str, bg: QColor, fg: QColor = BG,
                  crosshair: bool = False) -> None:
         self.value, self.text, self.bg, self.fg, self.crosshair = value, text, bg, fg, crosshair
 
@@ -169,13 +168,13 @@ class PriceScale:
     def paint(self, p: QPainter, rect: QRectF, y0: float, y1: float, clip: QRectF | None = None) -> None:
         """Draw into ``rect``; with ``clip``, only what can show in it."""
         x, top, w, h = rect.left(), rect.top(), rect.width(), rect.height()
-        p.setPen(QPen(AXIS_LINE, 0))
+        p.setPen(QPen(SEPARATOR, 0))
         p.drawLine(QLineF(x + 0.5, top, x + 0.5, top + h))
         if y1 == y0:
             return
         vals, dec = self.ticks(y0, y1, h)
         p.setFont(self.labels.font)
-        p.setPen(QPen(TEXT, 0))
+        p.setPen(QPen(TEXT_MUTED, 0))
         th = self.labels.height
         scale = h / (y1 - y0)
         ya, yb = (clip.top() - top - th, clip.bottom() - top + th) if clip is not None else (-th, h + th)
@@ -254,13 +253,13 @@ class TimeScale:
 
     def paint(self, p: QPainter, rect: QRectF, x0: float, x1: float) -> None:
         left, top, w, h = rect.left(), rect.top(), rect.width(), rect.height()
-        p.setPen(QPen(AXIS_LINE, 0))
+        p.setPen(QPen(SEPARATOR, 0))
         p.drawLine(QLineF(left, top + 0.5, left + w, top + 0.5))
         if x1 == x0:
             return
         xs, texts = self.ticks.get(x0, x1, w)
         p.setFont(self.labels.font)
-        p.setPen(QPen(TEXT, 0))
+        p.setPen(QPen(TEXT_MUTED, 0))
         scale = w / (x1 - x0)
         for x, text in zip(xs, texts):
             px = (x - x0) * scale

@@ -17,8 +17,8 @@ from app.engine.data.bars import Bars
 from app.engine.indicators import registry
 from app.engine.indicators.registry import IndicatorSpec
 from app.widgets.chart.lod import LodColumn
+from app.widgets.theme import INDICATOR_PALETTE
 
-PALETTE = ["#f2cc60", "#58a6ff", "#d2a8ff", "#ff9e64", "#7ee787", "#ff7b72", "#a5d6ff", "#e3b341"]
 DAY_MS = 86_400_000
 
 
@@ -60,7 +60,7 @@ class ChartIndicator:
         self.kind = self.spec.kind
         shown = [str(v) for v in self.params.values()]
         self.label = f"{self.name.upper()}({', '.join(shown)})" if shown else self.name.upper()
-        self.colors = [PALETTE[(color_index + j) % len(PALETTE)] for j in range(len(self.spec.outputs))]
+        self.colors = [INDICATOR_PALETTE[(color_index + j) % len(INDICATOR_PALETTE)] for j in range(len(self.spec.outputs))]
         periods = [int(v) for p, v in zip(self.spec.params, self.params.values()) if p.type is int]
         self.tail = max(512, 40 * max(periods, default=1))
         self.values: list[np.ndarray] = []

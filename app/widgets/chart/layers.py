@@ -19,11 +19,10 @@ from PySide6.QtCore import QLineF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 
 from app.widgets.chart.data import Window
+from app.widgets.theme import BG, CANDLE_DOWN, CANDLE_UP, GRID
 
 log = logging.getLogger("kestrel.ui.chart")
 
-UP = QColor("#26a69a")
-DOWN = QColor("#ef5350")
 ANTIALIASING = QPainter.RenderHint.Antialiasing  # (a PySide enum member lookup costs a Python call per use)
 NO_PEN = Qt.PenStyle.NoPen
 
@@ -134,7 +133,7 @@ class WindowLayer(TailLayer):
         return j if bool(w.close[j] >= w.open[j]) is self._last_up else None
 
 
-def blend(color: QColor, alpha: float, background: QColor = QColor("#0d1117")) -> QColor:
+def blend(color: QColor, alpha: float, background: QColor = BG) -> QColor:
     """An opaque colour that looks like ``color`` at ``alpha`` over the chart background (opaque fills are
     about twice as fast as blended ones)."""
     return QColor(round(color.red() * alpha + background.red() * (1 - alpha)),
@@ -287,7 +286,7 @@ class CandleLayer(WindowLayer):
         self.yfun: Callable[[np.ndarray], np.ndarray] = lambda y: y
         self._wicks = {True: Prims(QLineF, 4), False: Prims(QLineF, 4)}
         self._bodies = {True: BarShapes(), False: BarShapes()}
-        self._pens = {True: QPen(UP, 0), False: QPen(DOWN, 0)}
+        self._pens = {True: QPen(CANDLE_UP, 0), False: QPen(CANDLE_DOWN, 0)}
 
     def build_last(self, m: Mapper) -> bool:
         j = self.last_in_place()
@@ -329,7 +328,7 @@ class CandleLayer(WindowLayer):
         self._last_up = bool(up[-1])
 
     def draw(self, p: QPainter, m: Mapper) -> None:
-        for flag, color in ((True, UP), (False, DOWN)):
+        for flag, color in ((True, CANDLE_UP), (False, CANDLE_DOWN)):
             p.setPen(self._pens[flag])
             draw_lines(p, self._wicks[flag], m)
             self._bodies[flag].draw(p, color, m)
@@ -343,7 +342,7 @@ class VolumeLayer(WindowLayer):
     def __init__(self) -> None:
         super().__init__()
         self._bars = {True: BarShapes(), False: BarShapes()}
-        self._colors = {True: blend(UP, 0.5), False: blend(DOWN, 0.5)}
+        self._colors = {True: blend(CANDLE_UP, 0.5), False: blend(CANDLE_DOWN, 0.5)}
         self._base_px = 0.0
 
     def build_last(self, m: Mapper) -> bool:
@@ -466,7 +465,7 @@ class GridLayer(Layer):
         self._price_ticks, self._time_ticks = price_ticks, time_ticks
         self._h = Prims(QRectF, 4)  # horizontal, 1 px rects (10x cheaper than lines): across the repainted columns
         self._v = Prims(QLineF, 4)  # vertical: sliced to the repainted columns
-        self._color = QColor("#1c2128")
+        self._color = GRID
         self._pen = QPen(self._color, 0)
         self._rows: list[float] = []  # the horizontal lines' rows, ascending
 

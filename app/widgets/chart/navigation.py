@@ -7,6 +7,7 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor
 
 from app.widgets.chart.axes import Tag, format_time, tf_label
+from app.widgets.theme import BUY, SELL, TAG_BG, TEXT_BRIGHT, TEXT_MUTED
 
 DEFAULT_VISIBLE = 150
 RIGHT_MARGIN = 4  # empty bars right of the last one when the view jumps to it (End, double-click, new data)
@@ -120,12 +121,12 @@ class ChartNavigation:
             if y_px is not None:
                 v = where[2]
                 text = self._fmt_view(v) if p is self.price else f"{v:,.2f}"
-                tags.append(Tag(v, text, QColor("#30363d"), QColor("#e6edf3"), crosshair=True))
+                tags.append(Tag(v, text, TAG_BG, TEXT_BRIGHT, crosshair=True))
             self._set_tags(p, tags)
         ttags = []
         if i is not None and self.series is not None:
-            ttags = [Tag(float(i), format_time(int(self.series.bars.ts[i]), self.tf), QColor("#30363d"),
-                         QColor("#e6edf3"))]
+            ttags = [Tag(float(i), format_time(int(self.series.bars.ts[i]), self.tf), TAG_BG,
+                         TEXT_BRIGHT)]
         self._set_tags(None, ttags)
         self._update_readout()
 
@@ -145,8 +146,8 @@ class ChartNavigation:
         prev = float(b.column("close")[i - 1]) if i > 0 else o
         chg = (c / prev - 1.0) * 100.0 if prev else 0.0
         d = self.decimals
-        tone = QColor("#3fb950") if c >= o else QColor("#f85149")
-        muted = QColor("#8b949e")
+        tone = BUY if c >= o else SELL
+        muted = TEXT_MUTED
         ohlc = [(format_time(int(b.ts[i]), self.tf), muted),
                 (f"O {o:,.{d}f}  H {h:,.{d}f}  L {l:,.{d}f}  C {c:,.{d}f}  {chg:+.2f}%", tone)]
         for pane in self.panes:

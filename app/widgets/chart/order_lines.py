@@ -8,9 +8,9 @@ import numpy as np
 from PySide6.QtCore import Qt
 
 from app.widgets.chart.axes import Tag
-from app.widgets.chart.layers import DOWN, UP
 from app.widgets.chart.overlays import PriceLine
 from app.widgets.chart.view import Pane
+from app.widgets.theme import CANDLE_DOWN, CANDLE_UP, SELL, TEXT_MUTED, css_color
 
 
 class ChartOrderLines:
@@ -23,7 +23,7 @@ class ChartOrderLines:
         b = s.bars
         close, open_ = float(b.column("close")[-1]), float(b.column("open")[-1])
         up = close >= open_
-        self._last_line = PriceLine(close, UP if up else DOWN, "", Qt.PenStyle.DotLine)
+        self._last_line = PriceLine(close, CANDLE_UP if up else CANDLE_DOWN, "", Qt.PenStyle.DotLine)
         self._update_lines()
 
     def _update_lines(self) -> None:
@@ -101,4 +101,4 @@ class ChartOrderLines:
     def show_status(self, text: str, error: bool = False) -> None:
         self.status_text = text
         self.status.setText(text)
-        self.status.setStyleSheet("color: #f85149;" if error else "color: #8b949e;")
+        self.status.setStyleSheet(css_color(SELL if error else TEXT_MUTED))

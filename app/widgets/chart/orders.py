@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
 
 from app.engine.core.messages import CommandRefused, ModifyOrder, OrderDenied, OrderFilled, Side
 from app.engine.port import Port
 from app.widgets.chart.overlays import PriceLine
 from app.widgets.frame import BusSubscriptions
+from app.widgets.theme import BUY, POSITION, SELL
 
-BUY_LINE = QColor("#3fb950")
-SELL_LINE = QColor("#f85149")
-POSITION_LINE = QColor("#58a6ff")
 
 
 def replace_order(port: Port, client_order_id: str, price: float, actor: str = "manual",
@@ -81,12 +78,12 @@ class ChartOrders:
             if o.price is None:
                 continue
             buy = o.side is Side.BUY
-            out.append(PriceLine(o.price, BUY_LINE if buy else SELL_LINE,
+            out.append(PriceLine(o.price, BUY if buy else SELL,
                                  f"{o.side.value} {o.leaves_qty:g} @ {o.price:.{decimals}f}",
                                  Qt.PenStyle.DashLine, order_id=o.client_order_id))
         pos = self.port.portfolio.positions.get(self.symbol)
         if pos is not None and pos.quantity:
-            out.append(PriceLine(pos.avg_price, POSITION_LINE,
+            out.append(PriceLine(pos.avg_price, POSITION,
                                  f"POS {pos.quantity:+g} @ {pos.avg_price:.{decimals}f}  uPnL {pos.unrealized_pnl:+,.2f}",
                                  Qt.PenStyle.SolidLine))
         return out

@@ -12,6 +12,7 @@ from PySide6.QtGui import QColor, QPainter, QPen, QPixmap, QPolygonF
 from app.widgets.chart.axes import shared_labels
 from app.widgets.chart.data import Window
 from app.widgets.chart.layers import Layer, Mapper, Prims
+from app.widgets.theme import BG, BUY, SELL, TEXT_BRIGHT, TEXT_DIM
 
 
 MARKER_KINDS = ("buy_fill", "sell_fill", "buy_order", "sell_order")
@@ -23,12 +24,12 @@ def _marker_pixmap(kind: str, size: int = 11) -> QPixmap:
     p = QPainter(pm)
     p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
     buy = kind.startswith("buy")
-    color = QColor("#3fb950") if buy else QColor("#f85149")
+    color = BUY if buy else SELL
     s = size - 1
     if kind.endswith("fill"):
         tri = [QPointF(s / 2, 0.5), QPointF(s, s), QPointF(0.5, s)] if buy else \
             [QPointF(0.5, 0.5), QPointF(s, 0.5), QPointF(s / 2, s)]
-        p.setPen(QPen(QColor("#e6edf3"), 1))
+        p.setPen(QPen(TEXT_BRIGHT, 1))
         p.setBrush(color)
         p.drawPolygon(QPolygonF(tri))
     else:
@@ -177,7 +178,7 @@ class PriceLinesLayer(Layer):
             p.setPen(QPen(line.color, 2 if line.dragging else 1, line.style))
             p.drawLine(QLineF(0, y, m.w, y))
             if line.label:
-                p.fillRect(box, QColor("#0d1117"))
+                p.fillRect(box, BG)
                 p.setPen(QPen(line.color, 1))
                 p.setBrush(Qt.BrushStyle.NoBrush)
                 p.drawRect(box)
@@ -231,7 +232,7 @@ class CrosshairLayer(Layer):
         super().__init__()
         self.vertical = vertical
         self.pos: float | None = None  # bar index (vertical) or pixel y (horizontal)
-        self._pen = QPen(QColor("#6e7681"), 1, Qt.PenStyle.DashLine)
+        self._pen = QPen(TEXT_DIM, 1, Qt.PenStyle.DashLine)
 
     def set_position(self, pos: float | None) -> None:
         if pos == self.pos or self.pane is None:

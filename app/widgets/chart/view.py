@@ -25,16 +25,15 @@ import math
 from typing import Any, Callable
 
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPen, QRegion
+from PySide6.QtGui import QImage, QPainter, QPen, QRegion
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app.widgets.chart.axes import PriceScale, TimeScale, TimeTicks
 from app.widgets.chart.layers import GridLayer, Layer, Mapper
 from app.widgets.chart.overlays import CrosshairLayer, LegendLayer
+from app.widgets.theme import BG, SEPARATOR
 
 log = logging.getLogger("kestrel.ui.chart")
-BG = QColor("#0d1117")
-SEPARATOR = QColor("#2d333b")
 MAX_RECTS = 8  # more dirty rects than this: repaint their bounding rect once
 MERGE_GAP = 48  # two strips as wide as each other this close (rows) are one repaint: the old and the new row
 # of the last-price line, say. A repaint's passes over the layers cost more than copying the rows between.
