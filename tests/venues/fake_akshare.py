@@ -120,6 +120,7 @@ class FakeAkshareHTTP:
                     "2024-01-04,1693.00,1669.00,1693.00,1662.93,21446,3588567040.00,1.78,-1.48,-25.00,0.17"]
         else:
             rows = ["2024-01-04 09:35,1693.00,1690.00,1694.00,1688.00,1200,202800000.00,0.35,-0.18,-3.00,0.01"]
+        rows = [_scaled(r, 1, 5, ADJUST_FACTOR[q.get("fqt", "0")]) for r in rows]
         return {"rc": 0, "rt": 17, "svr": 180606409, "lt": 1, "full": 0, "dlmkts": "",
                 "data": {"code": code, "market": 1, "name": "贵州茅台", "decimal": 2, "dktotal": 5323,
                          "preKPrice": 1725.0, "klines": rows}}
@@ -143,10 +144,24 @@ class FakeAkshareHTTP:
 
     def _tx_klines(self, q: dict) -> str:
         var = q.get("_var", "kline_day")
-        sym = q["param"].split(",")[0]
+        sym, *_, adjust = q["param"].split(",")
+        factor = ADJUST_FACTOR[{"": "0", "qfq": "1", "hfq": "2"}[adjust]]
         rows = [["2024-01-02", "1715.00", "1685.01", "1718.19", "1678.10", "32158.000", {}, "0.26", "54685.43", ""],
                 ["2024-01-03", "1681.11", "1694.00", "1695.22", "1676.33", "20246.000", {}, "0.16", "34202.39", ""]]
-        return f"{var}=" + json.dumps({"code": 0, "msg": "", "data": {sym: {"day": rows, "qt": {}, "version": "12"}}})
+        rows = [[r[0], *(f"{float(v) * factor:.2f}" for v in r[1:5]), *r[5:]] for r in rows]
+        key = f"{adjust}day"  # tencent names the series by its adjustment: day, qfqday, hfqday
+        return f"{var}=" + json.dumps({"code": 0, "msg": "", "data": {sym: {key: rows, "qt": {}, "version": "12"}}})
+
+
+#: eastmoney's fqt (0 none, 1 forward, 2 backward) -> how the fake moves the prices, so a test can tell them apart
+ADJUST_FACTOR = {"0": 1.0, "1": 0.9, "2": 2.0}
+
+
+def _scaled(row: str, first: int, last: int, factor: float) -> str:
+    """An eastmoney kline row ("date,open,close,high,low,...") with its price fields times ``factor``."""
+    cells = row.split(",")
+    cells[first:last] = [f"{float(c) * factor:.2f}" for c in cells[first:last]]
+    return ",".join(cells)
 
 
 def _read_timeout(timeout) -> float | None:

@@ -199,6 +199,44 @@ def test_daily_and_minute_bars_parse_and_fall_back(ashare_kernel, http):
     assert minute_sina[0].ts == at(2024, 1, 4, 9, 30)
 
 
+def test_adjusted_history_is_what_was_asked_for_or_a_clear_refusal(ashare_kernel, http):
+    """Forward/backward adjusted bars come from a source that adjusts (eastmoney, then tencent); a source that
+    cannot (sina's minutes) is skipped, never used to stand in; adjusted bars are never served from the cache
+    of unadjusted ones; 1-minute bars cannot be adjusted anywhere and are refused before any call."""
+    async def go():
+        v = make_venue(ashare_kernel)
+        await v.client.warm()
+        out = {"none": await v.history("600519.SH", "daily"),
+               "forward": await v.history("600519.SH", "daily", adjust="forward"),
+               "backward": await v.history("600519.SH", "daily", adjust="backward")}
+        five = await v.fetch_history("600519.SH", "minute", "5", adjust="forward")
+        calls = len(http.calls)
+        with pytest.raises(ValueError, match="1-minute A-share bars come unadjusted"):
+            await v.history("600519.SH", "minute", "1", adjust="forward")
+        with pytest.raises(ValueError, match="choose one of none, forward, backward"):
+            await v.history("600519.SH", "daily", adjust="qfq")
+        assert len(http.calls) == calls  # refused before any source was asked
+        http.mode["eastmoney"] = "ban"
+        tencent = await v.fetch_history("600519.SH", "daily", "20240101", "20241231", adjust="forward")
+        with pytest.raises(AllSourcesFailed) as minute_failed:
+            await v.history("600519.SH", "minute", "5", adjust="forward")
+        http.mode["tencent"] = "ban"
+        with pytest.raises(AllSourcesFailed):  # the cache holds unadjusted bars only: not served as adjusted
+            await v.history("600519.SH", "daily", adjust="forward")
+        cached = await v.fetch_history("600519.SH", "daily")
+        await v.close()
+        return out, five, tencent, str(minute_failed.value), cached
+    out, five, tencent, minute_failed, cached = run(go())
+    assert [b.close for b in out["none"]] == [1685.01, 1694.0, 1669.0]
+    assert [b.close for b in out["forward"]] == [round(c * 0.9, 2) for c in (1685.01, 1694.0, 1669.0)]
+    assert [b.close for b in out["backward"]] == [round(c * 2.0, 2) for c in (1685.01, 1694.0, 1669.0)]
+    assert five.source == "eastmoney" and five.value[0].close == round(1690.0 * 0.9, 2)
+    assert tencent.source == "tencent" and [b.close for b in tencent.value] == [1516.51, 1524.6]
+    assert "sina: gives no forward-adjusted bars" in minute_failed
+    assert cached.stale and cached.source == "cache" and [b.close for b in cached.value] == [1685.01, 1694.0,
+                                                                                              1669.0]
+
+
 # -------------------------------------------------------------------------------------------- rules
 def test_sessions_and_calendar():
     assert rules.session_state(at(2024, 1, 4, 9, 29)) == "closed"

@@ -11,6 +11,7 @@ Cache tables (profile database, written on the loop thread after the worker retu
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -122,9 +123,16 @@ class AkshareClient:
             await self.executor.call(akshare_data.warm_imports, deadline_s=120.0)
             self._warm = True
 
-    async def fetch(self, kind: str, symbol: str, *args: Any) -> Fetched:
+    async def fetch(self, kind: str, symbol: str, *args: Any, adjust: str = "none") -> Fetched:
+        """The first source that answers (in fallback order), else the cache. ``adjust`` (history only:
+        "none", "forward", "backward") is passed to the sources that can adjust; the others are skipped, and
+        only unadjusted bars are cached (a cached series never stands in for an adjustment it does not have).
+        """
         errors = []
         for name, fn in akshare_data.SOURCES[kind]:
+            if adjust != "none" and not getattr(fn, "adjusts", True):
+                errors.append(f"{name}: gives no {adjust}-adjusted bars")
+                continue
             st = self.sources[name]
             if st.paused_for > 0:
                 errors.append(f"{name}: paused {st.paused_for:.0f} s more after {st.failures} failure(s) "
@@ -132,7 +140,8 @@ class AkshareClient:
                 continue
             st.calls += 1
             try:
-                value = await self.executor.call(fn, symbol, *args, deadline_s=self.deadline_s)
+                call = fn if kind == "quote" else functools.partial(fn, adjust=adjust)
+                value = await self.executor.call(call, symbol, *args, deadline_s=self.deadline_s)
             except (CallTimedOut, ExecutorSaturated) as exc:
                 self._failed(st, f"hung: {exc}")
                 errors.append(f"{name}: {st.last_error}")
@@ -144,9 +153,10 @@ class AkshareClient:
             if st.failures:
                 log.info("akshare source %s answers again", name)
             st.failures, st.ok = 0, st.ok + 1
-            self._store(kind, value, name)
+            if adjust == "none":
+                self._store(kind, value, name)
             return Fetched(value, name, False, int(time.time() * 1000), tuple(errors))
-        cached = self._cached(kind, symbol)
+        cached = self._cached(kind, symbol) if adjust == "none" else None
         if cached is not None:
             value, fetched_ms = cached
             return Fetched(value, "cache", True, fetched_ms, tuple(errors))

@@ -18,6 +18,9 @@ from app.engine.core.messages import Bar
 
 DAY_MS = 86_400_000
 MIN_MS = 60_000
+#: the adjustment a trader chooses for A-share history -> akshare's word for it. "forward" (前复权) keeps
+#: today's prices and moves older ones for dividends and splits; "backward" (后复权) keeps the listing prices
+ADJUSTMENTS = {"none": "", "forward": "qfq", "backward": "hfq"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,40 +89,57 @@ def quote_sina(symbol: str) -> Quote:
 
 
 # -------------------------------------------------------------------------------------------------- bars
-def daily_eastmoney(symbol: str, start: str = "19700101", end: str = "20500101") -> list[Bar]:
+def daily_eastmoney(symbol: str, start: str = "19700101", end: str = "20500101", adjust: str = "none") -> list[Bar]:
     from akshare.stock_feature.stock_hist_em import stock_zh_a_hist
 
-    df = stock_zh_a_hist(symbol=code_of(symbol), period="daily", start_date=start, end_date=end, adjust="")
+    df = stock_zh_a_hist(symbol=code_of(symbol), period="daily", start_date=start, end_date=end,
+                         adjust=ADJUSTMENTS[adjust])
     if df.empty:
         return []
     return [Bar(symbol, DAY_MS, _local_ms(str(r["日期"])), _num(r["开盘"]), _num(r["最高"]),
                 _num(r["最低"]), _num(r["收盘"]), _num(r["成交量"]) * 100) for _, r in df.iterrows()]
 
 
-def daily_tencent(symbol: str, start: str = "19700101", end: str = "20500101") -> list[Bar]:
+def daily_tencent(symbol: str, start: str = "19700101", end: str = "20500101", adjust: str = "none") -> list[Bar]:
     from akshare.stock_feature.stock_hist_tx import stock_zh_a_hist_tx
 
-    df = stock_zh_a_hist_tx(symbol=market_prefix(symbol), start_date=start, end_date=end, adjust="")
+    df = stock_zh_a_hist_tx(symbol=market_prefix(symbol), start_date=start, end_date=end,
+                            adjust=ADJUSTMENTS[adjust])
     return [Bar(symbol, DAY_MS, _local_ms(str(r["date"])), _num(r["open"]), _num(r["high"]), _num(r["low"]),
                 _num(r["close"]), _num(r["volume"])) for _, r in df.iterrows()]
 
 
-def minute_eastmoney(symbol: str, period: str = "1") -> list[Bar]:
+def minute_eastmoney(symbol: str, period: str = "1", adjust: str = "none") -> list[Bar]:
     from akshare.stock_feature.stock_hist_em import stock_zh_a_hist_min_em
 
-    df = stock_zh_a_hist_min_em(symbol=code_of(symbol), period=period, adjust="")
+    df = stock_zh_a_hist_min_em(symbol=code_of(symbol), period=period, adjust=ADJUSTMENTS[adjust])
     tf = int(period) * MIN_MS
     return [Bar(symbol, tf, _local_ms(str(r["时间"])) - tf, _num(r["开盘"]), _num(r["最高"]),
                 _num(r["最低"]), _num(r["收盘"]), _num(r["成交量"]) * 100) for _, r in df.iterrows()]
 
 
-def minute_sina(symbol: str, period: str = "1") -> list[Bar]:
+def minute_sina(symbol: str, period: str = "1", adjust: str = "none") -> list[Bar]:
+    """Sina's minute bars are unadjusted (akshare's adjusted variant needs a factor file sina no longer
+    serves): this source is skipped for adjusted requests (``adjusts``)."""
     from akshare.stock.stock_zh_a_sina import stock_zh_a_minute
 
     df = stock_zh_a_minute(symbol=market_prefix(symbol), period=period, adjust="")
     tf = int(period) * MIN_MS
     return [Bar(symbol, tf, _local_ms(str(r["day"])) - tf, _num(r["open"]), _num(r["high"]), _num(r["low"]),
                 _num(r["close"]), _num(r["volume"])) for _, r in df.iterrows()]
+
+
+minute_sina.adjusts = False  # type: ignore[attr-defined]
+
+
+def adjusted_history_problem(kind: str, adjust: str, period: str = "1") -> str | None:
+    """Why this history request cannot be served as asked (before any source is called), or None."""
+    if adjust not in ADJUSTMENTS:
+        return f"adjustment {adjust!r}: choose one of {', '.join(ADJUSTMENTS)}"
+    if kind == "minute" and adjust != "none" and str(period) == "1":
+        return ("1-minute A-share bars come unadjusted from every source; choose adjustment 'none', or "
+                "5, 15, 30 or 60-minute bars for forward or backward adjusted prices")
+    return None
 
 
 SOURCES: dict[str, list[tuple[str, Callable]]] = {

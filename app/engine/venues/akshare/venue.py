@@ -32,8 +32,8 @@ from app.engine.core.messages import (
     BookSnapshot, CancelRejected, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, OrderType, Side,
     TradeTick, VenueStatus,
 )
-from app.engine.venues.akshare.client import AkshareCache, AkshareClient, AllSourcesFailed
-from app.engine.venues.akshare.data import Quote
+from app.engine.venues.akshare.client import AkshareCache, AkshareClient, AllSourcesFailed, Fetched
+from app.engine.venues.akshare.data import Quote, adjusted_history_problem
 from app.engine.venues.base import OpenOrderInfo, Report, VenueOrder
 from app.engine.venues.events import FeedStatus
 
@@ -159,10 +159,19 @@ class AkshareVenue:
                 pass
         self.client.executor.shutdown()
 
-    async def history(self, symbol: str, kind: str = "daily", *args: Any) -> list:
-        """Daily or minute bars (fetched on a worker, cached; the cache when every source fails)."""
-        got = await self.client.fetch(kind, symbol, *args)
-        return got.value
+    async def history(self, symbol: str, kind: str = "daily", *args: Any, adjust: str = "none") -> list:
+        """Daily or minute bars (fetched on a worker, cached; the cache when every source fails). ``args``:
+        daily (start, end) as YYYYMMDD; minute (period,) in minutes. ``adjust``: "none", "forward" (前复权) or
+        "backward" (后复权); adjusted bars are never served from the cache, and a request no source can serve
+        as asked (adjusted 1-minute bars) is refused before any source is called (``ValueError``)."""
+        return (await self.fetch_history(symbol, kind, *args, adjust=adjust)).value
+
+    async def fetch_history(self, symbol: str, kind: str = "daily", *args: Any, adjust: str = "none") -> Fetched:
+        """As ``history``, with where the bars came from (source, or the cache and how old) for the chart."""
+        problem = adjusted_history_problem(kind, adjust, *args[:1] if kind == "minute" else ())
+        if problem:
+            raise ValueError(problem)
+        return await self.client.fetch(kind, symbol, *args, adjust=adjust)
 
     async def _run(self) -> None:
         self._status(False, "loading akshare")
