@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from app.engine.data.bars import PRICE_COLUMNS, Bars
-from app.engine.data.resample import resample
+from app.engine.data.resample import bucket_start, resample
 from app.widgets.chart.lod import LodColumn, bucket_bounds, top_for
 from app.widgets.chart.lod import _fmax as fmax1
 from app.widgets.chart.lod import _fmin as fmin1
@@ -153,13 +153,15 @@ class ChartSeries:
 class Resampler:
     """A ``timeframe_ms`` series derived from ``base`` and kept in step with it."""
 
-    def __init__(self, base: Bars, timeframe_ms: int) -> None:
+    def __init__(self, base: Bars, timeframe_ms: int, sessions: str = "") -> None:
         self.base = base
         self.timeframe_ms = timeframe_ms
-        cols = resample(base.ts, *(base.column(c) for c in PRICE_COLUMNS), timeframe_ms)
+        self.sessions = sessions  # "ashare": bars anchored on the exchange's sessions (resample.py)
+        cols = resample(base.ts, *(base.column(c) for c in PRICE_COLUMNS), timeframe_ms, sessions)
         self.bars = Bars.from_arrays(*cols)
         # base index where the last resampled bar starts
-        self._last_start = int(np.searchsorted(base.ts, self.bars.ts[-1])) if self.bars.n else 0
+        keys = bucket_start(base.ts, timeframe_ms, sessions)
+        self._last_start = int(np.searchsorted(keys, keys[-1])) if self.bars.n else 0
 
     def base_changed(self, start: int) -> int:
         """Base bars from ``start`` on changed or were appended; update the resampled tail in place.
@@ -168,14 +170,15 @@ class Resampler:
         bars of the last resampled bar, not the history."""
         b, tf = self.base, self.timeframe_ms
         if start < self._last_start:  # history rewritten: start over
-            self.__init__(b, tf)
+            self.__init__(b, tf, self.sessions)
             return 0
         first_changed = self.bars.n
-        i = self._last_start
+        i = i0 = self._last_start
         ts, o, h, l, c, v = b.ts, b.column("open"), b.column("high"), b.column("low"), b.column("close"), b.column("volume")
+        keys = bucket_start(ts[i0:], tf, self.sessions)  # the last resampled bar's base bars and newer ones
         while i < b.n:
-            key = int(ts[i]) - int(ts[i]) % tf
-            end = max(int(np.searchsorted(ts, key + tf, side="left")), i + 1)
+            key = int(keys[i - i0])
+            end = i + 1 + int(np.searchsorted(keys[i + 1 - i0:], key, side="right"))
             self.bars.update({"ts": key, "open": o[i], "high": h[i:end].max(), "low": l[i:end].min(),
                               "close": c[end - 1], "volume": v[i:end].sum()})
             first_changed = min(first_changed, self.bars.n - 1)

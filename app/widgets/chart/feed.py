@@ -21,6 +21,7 @@ class ChartFeed:
         inst = self.port.instruments.get(symbol)
         if inst is not None:
             self.decimals = inst.price_decimals
+        self.sessions = "ashare" if inst is not None and inst.rules == "ashare" else ""  # longer bars by session
         if self.symbol_box.currentText() != symbol:
             self.symbol_box.blockSignals(True)
             self.symbol_box.setCurrentText(symbol)
@@ -121,7 +122,7 @@ class ChartFeed:
         if self.tf == self.base_tf:
             self.resampler, bars = None, self.base
         else:
-            self.resampler = Resampler(self.base, self.tf)
+            self.resampler = Resampler(self.base, self.tf, self.sessions)
             bars = self.resampler.bars
         self.series = ChartSeries(bars, self.tf)
         self.view.time_ticks.data_version += 1

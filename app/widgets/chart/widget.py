@@ -54,6 +54,7 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
         self.port = port
         self.async_indicators = port is not None if async_indicators is None else async_indicators
         self.symbol = ""
+        self.sessions = ""  # "ashare": timeframes resampled on the exchange's sessions (data/resample.py)
         self.base: Bars | None = None
         self.base_tf = 60_000
         self.tf = TIMEFRAMES_MS.get(timeframe or "", 0)
