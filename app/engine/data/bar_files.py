@@ -139,7 +139,7 @@ class ImportReport:
     def lines(self) -> list[str]:
         head = (f"data {Path(self.path).name}: {self.layout}, {self.bars} bars, {_utc(self.first_ts)} .. "
                 f"{_utc(self.last_ts)}")
-        return [head, f"  time: {self.time} (column {self.time_column!r})", *(f"  {n}" for n in self.notes)]
+        return [head, f"  time: column {self.time_column!r}, {self.time}", *(f"  {n}" for n in self.notes)]
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ _PER_MS = {"s": (1000, 1), "ms": (1, 1), "us": (1, 1000), "ns": (1, 1_000_000)}
 BANDS = {"s": (1e8, 1e10), "ms": (1e11, 1e13), "us": (1e14, 1e16), "ns": (1e17, 1e19)}
 _LATEST_MS = 10 ** 13  # 2286-11-20: later (or before 1970) is a wrong unit, not data
 
-_OFFSET = re.compile(r"\d:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)$", re.IGNORECASE)
+_OFFSET = re.compile(r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
 _YMD = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DOTTED_YMD = re.compile(r"^(\d{4})\.(\d{2})\.(\d{2})")
 _SLASHED_YMD = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})")
@@ -53,7 +53,7 @@ class TimeReading:
     zone: str
 
     def describe(self) -> str:
-        return f"{self.how} ({'detected' if self.detected else 'as given'}), {self.zone}"
+        return f"{self.how} ({'detected' if self.detected else 'as given'}); {self.zone}"
 
 
 def time_zone(name: str | None) -> ZoneInfo:
@@ -259,7 +259,7 @@ def _datetimes(parsed, label: str, where: str, zone: ZoneInfo, how: str, detecte
         placed = _localised(parsed, label, where, zone)
         where_said = ("no offset in the file: read as UTC (--tz to change)" if zone.key == "UTC"
                       else f"no offset in the file: read in {zone.key} (--tz), stored as UTC")
-    ns = placed.dt.tz_localize(None).to_numpy().astype("datetime64[ns]").astype(np.int64)
+    ns = placed.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]").astype(np.int64)
     frac = np.flatnonzero(ns % 1_000_000 != 0)
     if frac.size:
         row = int(frac[0])
