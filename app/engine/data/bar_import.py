@@ -64,7 +64,8 @@ def read_layout(path: Path) -> Layout:
         return _columns(_read_parquet(path), path, headerless=False)
     first = _first_line(path)
     sep = _separator(first)
-    headerless = all(_is_number(c) for c in first.split(sep) if c.strip())
+    cells = [c for c in first.split(sep) if c.strip()]
+    headerless = sum(_is_number(c) for c in cells) * 2 > len(cells)  # names are not numbers; a bad cell may be
     frame = _read_csv(path, sep, headerless)
     if headerless:
         if frame.shape[1] != len(BINANCE_COLUMNS):
