@@ -182,8 +182,8 @@ def _trades(args: argparse.Namespace):
 
     given = time_options_given(args)
     if given:
-        raise ValueError(f"{', '.join(given)} apply to bar files; a --ticks trade file's timestamp is ms since "
-                         f"1970, UTC")
+        raise ValueError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only to bar files; a "
+                         f"--ticks trade file's timestamp is ms since 1970, UTC")
     return load_trades(args.data)
 
 
