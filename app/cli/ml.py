@@ -91,8 +91,8 @@ def _train(args: argparse.Namespace, profile: Path) -> int:
     """Every input and output is checked before training starts (a run can take minutes): the options, the
     output paths, the profile's database (opened here, kept open until the model is registered) and the
     bar file. A bad one exits 2 at once, not after the training."""
-    from app.cli.output import check_output_file, check_output_folder
     from app.cli.data_files import load_bar_file
+    from app.cli.output import check_output_file, check_output_folder
     from app.engine.data.bar_files import DataError
     from app.engine.ml.export import ExportError
     from app.engine.ml.model import ModelError

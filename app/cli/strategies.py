@@ -125,9 +125,9 @@ def main_strategy_command(args: argparse.Namespace, profile: Path) -> int:
         why = broken[0].error if broken else f"not found; available: {', '.join(sorted(by_name)) or 'none'}"
         print(f"kestrel {args.command}: strategy {args.strategy!r}: {why}", file=sys.stderr)
         return 2
+    from app.cli.data_files import load_bar_file
     from app.engine.backtest.engine import BacktestError, run_backtest
     from app.engine.backtest.options import BacktestConfig
-    from app.cli.data_files import load_bar_file
     from app.engine.data.bar_files import DataError
     from app.engine.strategy.params import ParamError, parse_params, validate_params
 

@@ -317,5 +317,5 @@ def test_the_sample_rows_are_real_bars():
     """The samples above are valid as written (so each refusal is the one its test names)."""
     for text in (YAHOO, TRADINGVIEW_S, TRADINGVIEW_ISO, GENERIC):
         frame = pd.read_csv(io.StringIO(text), sep=None, engine="python")
-        o, h, lo, c = (frame[[k for k in frame.columns if k.lower() == n][0]] for n in ("open", "high", "low", "close"))
+        o, h, lo, c = (frame[next(k for k in frame.columns if k.lower() == n)] for n in ("open", "high", "low", "close"))
         assert (h >= np.maximum(o, c)).all() and (lo <= np.minimum(o, c)).all()

@@ -18,7 +18,7 @@ import numpy as np
 from app.engine.data.bar_import import read_layout
 from app.engine.data.bar_times import read_times, time_zone
 from app.engine.data.bars import Bars
-from app.engine.data.errors import DataError, cell as _cell, rows as _rows
+from app.engine.data.errors import DataError, cell, rows
 
 BAR_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 __all__ = ["DataError", "ImportReport", "TradeData", "bars_from_arrays", "import_bars", "load_bars", "load_trades",
@@ -64,7 +64,7 @@ def _column(df, name, path: Path, dtype=np.float64, label: str | None = None) ->
     if bad.size:
         row = int(bad[0])
         raise DataError(f"{path}: column {label or name!r} has a missing or non-numeric value at data row "
-                        f"{row + 1} ({_cell(df[name].iloc[row])}); {_rows(bad.size)}. Clean the file and retry.")
+                        f"{row + 1} ({cell(df[name].iloc[row])}); {rows(bad.size)}. Clean the file and retry.")
     return values.astype(dtype)
 
 
@@ -78,8 +78,8 @@ def _timestamps(df, path: Path) -> np.ndarray:
     frac = np.flatnonzero(ts != np.floor(ts))
     if frac.size:
         row = int(frac[0])
-        raise DataError(f"{path}: the timestamp at data row {row + 1} ({_cell(df['timestamp'].iloc[row])}) is not a whole "
-                        f"number of milliseconds ({_rows(frac.size)}). Timestamps are integer ms since "
+        raise DataError(f"{path}: the timestamp at data row {row + 1} ({cell(df['timestamp'].iloc[row])}) is not a whole "
+                        f"number of milliseconds ({rows(frac.size)}). Timestamps are integer ms since "
                         f"1970: round or floor them in the file (then check no two rows share a millisecond).")
     return ts.astype(np.int64)
 
@@ -204,7 +204,7 @@ def _positive(values: np.ndarray, name: str, path: Path) -> None:
     bad = np.flatnonzero(values <= 0)
     if bad.size:
         row = int(bad[0])
-        raise DataError(f"{path}: {name} must be > 0; data row {row + 1} has {values[row]:g} ({_rows(bad.size)}). "
+        raise DataError(f"{path}: {name} must be > 0; data row {row + 1} has {values[row]:g} ({rows(bad.size)}). "
                         f"Clean the file and retry.")
 
 

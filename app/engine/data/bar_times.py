@@ -274,8 +274,8 @@ def _localised(parsed, label: str, where: str, zone: ZoneInfo):
         return parsed.dt.tz_localize("UTC")
     try:
         return parsed.dt.tz_localize(zone, ambiguous="infer", nonexistent="raise")
-    except Exception:  # noqa: BLE001 - pandas' ambiguous/nonexistent time errors differ between versions
-        pass
+    except Exception:  # noqa: BLE001, S110 - pandas' ambiguous/nonexistent time errors differ between versions
+        pass  # the row is found below
     marked = parsed.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
     row = int(np.flatnonzero(marked.isna().to_numpy())[0])
     raise DataError(f"{where}: the time in column {label!r} at data row {row + 1} ({parsed.iloc[row]}) happens "
