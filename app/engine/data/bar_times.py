@@ -138,19 +138,23 @@ def _bands_text() -> str:
 
 
 def _unit_of(as_float: np.ndarray, values, label: str, where: str) -> str:
-    units = [_band(v) for v in as_float]
-    lost = [i for i, u in enumerate(units) if u is None]
-    if lost:
-        row = lost[0]
+    names = list(BANDS)
+    code = np.full(as_float.shape, -1)
+    for i, (lo, hi) in enumerate(BANDS.values()):
+        code[(as_float >= lo) & (as_float < hi)] = i
+    lost = np.flatnonzero(code < 0)
+    if lost.size:
+        row = int(lost[0])
         raise DataError(f"{where}: the time in column {label!r} at data row {row + 1} ({cell(values.iloc[row])}) "
-                        f"fits no epoch unit ({_bands_text()}: each is 1973..2286; {rows(len(lost))}). "
+                        f"fits no epoch unit ({_bands_text()}: each is 1973..2286; {rows(lost.size)}). "
                         f"If it is epoch time, say its unit with --time-unit s, ms, us or ns; otherwise fix the row")
-    first = units[0]
-    other = next((i for i, u in enumerate(units) if u != first), None)
-    if other is not None:
+    first = names[code[0]]
+    other = np.flatnonzero(code != code[0])
+    if other.size:
+        row = int(other[0])
         raise DataError(f"{where}: the times in column {label!r} mix units: data row 1 "
-                        f"({cell(values.iloc[0])}) reads as {UNIT_NAMES[first]}, data row {other + 1} "
-                        f"({cell(values.iloc[other])}) as {UNIT_NAMES[units[other]]}. "
+                        f"({cell(values.iloc[0])}) reads as {UNIT_NAMES[first]}, data row {row + 1} "
+                        f"({cell(values.iloc[row])}) as {UNIT_NAMES[names[code[row]]]}. "
                         f"Fix the file (one unit throughout), or say the unit with --time-unit")
     return first
 
