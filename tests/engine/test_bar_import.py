@@ -90,6 +90,22 @@ def test_a_newest_first_export_is_reversed_and_said(tmp_path):
     assert "newest first" in report_text(got)
 
 
+YFINANCE = """Price,Close,High,Low,Open,Volume
+Ticker,AAPL,AAPL,AAPL,AAPL,AAPL
+Date,,,,,
+2024-01-02,184.29,187.32,182.88,186.33,82488700
+2024-01-03,182.91,184.52,182.10,183.12,58414500
+"""
+
+
+def test_a_yfinance_download_with_its_three_header_lines(tmp_path):
+    got = import_bars(write(tmp_path, "aapl.csv", YFINANCE))
+    assert got.bars.ts.tolist() == [JAN2, JAN2 + DAY] and got.bars.open.tolist() == [186.33, 183.12]
+    assert "Yahoo Finance (yfinance download, AAPL)" in report_text(got)
+    two = YFINANCE.replace("Ticker,AAPL,AAPL,AAPL,AAPL,AAPL", "Ticker,AAPL,MSFT,AAPL,MSFT,AAPL")
+    refused(tmp_path, "two.csv", two, r"a yfinance download of 2 tickers \(AAPL, MSFT\); a bar file holds one")
+
+
 @pytest.mark.parametrize("text,unit", [(BINANCE_MS, "milliseconds"), (BINANCE_US, "microseconds")])
 def test_binance_kline_dumps_in_ms_and_in_us(tmp_path, text, unit):
     got = import_bars(write(tmp_path, "BTCUSDT-1m-2024-01-01.csv", text))

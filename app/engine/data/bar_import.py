@@ -4,7 +4,8 @@ Files: CSV (comma, tab or semicolon separated; optionally .gz, or .zip holding o
 pyarrow). Layouts recognised by their columns (``Layout``):
 
 - Kestrel / freqtrade: ``timestamp`` (epoch ms), open, high, low, close, volume
-- Yahoo Finance: ``Date,Open,High,Low,Close,Adj Close,Volume``; Close is used, Adj Close is not
+- Yahoo Finance: ``Date,Open,High,Low,Close,Adj Close,Volume``; Close is used, Adj Close is not; also
+  yfinance's ``download(...).to_csv()`` with its ``Price``/``Ticker``/``Date`` header lines (one ticker)
 - Binance kline dumps: 12 columns without a header (open time, o, h, l, c, volume, close time, ...), or
   the same with a header (``open_time,...``); ms, or µs in spot dumps since 2025
 - TradingView: ``time,open,high,low,close,Volume`` (and any indicator columns after)
@@ -62,10 +63,13 @@ def read_layout(path: Path) -> Layout:
         raise DataError(f"{path}: the file is empty (not even a header line)")
     if path.suffix.lower() in PARQUET_SUFFIXES or _head_bytes(path) == b"PAR1":
         return _columns(_read_parquet(path), path, headerless=False)
-    first = _first_line(path)
+    head = _first_lines(path, 3)
+    first = head[0]
     sep = _separator(first)
     cells = [c for c in first.split(sep) if c.strip()]
     headerless = sum(_is_number(c) for c in cells) * 2 > len(cells)  # names are not numbers; a bad cell may be
+    if _is_yfinance(head, sep):
+        return _yfinance(path, head, sep)
     frame = _read_csv(path, sep, headerless)
     if headerless:
         if frame.shape[1] != len(BINANCE_COLUMNS):
@@ -82,20 +86,21 @@ def _head_bytes(path: Path) -> bytes:
         return fh.read(4)
 
 
-def _first_line(path: Path) -> str:
+def _first_lines(path: Path, n: int) -> list[str]:
     try:
         if path.suffix.lower() == ".gz":
             with gzip.open(path, "rt", encoding="utf-8-sig") as fh:
-                return fh.readline()
+                return [fh.readline().rstrip("\r\n") for _ in range(n)]
         if path.suffix.lower() == ".zip":
             with zipfile.ZipFile(path) as zf:
-                names = [n for n in zf.namelist() if not n.endswith("/")]
+                names = [m for m in zf.namelist() if not m.endswith("/")]
                 if len(names) != 1:
                     raise DataError(f"{path}: a .zip data file must hold exactly one file, this one holds "
                                     f"{len(names)}; unzip it and give the file")
-                return zf.read(names[0])[:65536].decode("utf-8-sig").splitlines()[0]
+                with zf.open(names[0]) as raw:
+                    return [raw.readline().decode("utf-8-sig").rstrip("\r\n") for _ in range(n)]
         with open(path, encoding="utf-8-sig") as fh:
-            return fh.readline()
+            return [fh.readline().rstrip("\r\n") for _ in range(n)]
     except DataError:
         raise
     except UnicodeDecodeError as exc:
@@ -103,6 +108,28 @@ def _first_line(path: Path) -> str:
                         f"UTF-8): a binary file, or a compressed one without its .gz name?") from None
     except Exception as exc:  # noqa: BLE001 - gzip and zipfile raise many kinds
         raise DataError(f"{path}: not a readable CSV file ({type(exc).__name__}: {exc})") from None
+
+
+def _is_yfinance(head: list[str], sep: str) -> bool:
+    keys = [[_key(c) for c in line.split(sep)] for line in head]
+    return (len(keys) == 3 and keys[0][0] == "price" and keys[1][0] == "ticker" and keys[2][0] in TIME_NAMES
+            and not any(keys[2][1:]))
+
+
+def _yfinance(path: Path, head: list[str], sep: str) -> Layout:
+    """yfinance's ``download(...).to_csv()``: a ``Price`` line of field names, a ``Ticker`` line, a ``Date`` line,
+    then the rows."""
+    tickers = sorted({c.strip() for c in head[1].split(sep)[1:]})
+    if len(tickers) != 1:
+        raise DataError(f"{path}: a yfinance download of {len(tickers)} tickers ({', '.join(tickers)}); a bar file "
+                        f"holds one: download them one at a time")
+    frame = _read_csv(path, sep, headerless=False, skiprows=[1, 2])
+    frame = frame.rename(columns={frame.columns[0]: head[2].split(sep)[0].strip()})
+    layout = _columns(frame, path, headerless=False)
+    layout.name = f"Yahoo Finance (yfinance download, {tickers[0]})"
+    layout.notes.append("prices: as yfinance wrote them (adjusted for splits and dividends if it was asked to "
+                        "auto-adjust, its default since 0.2.54)")
+    return layout
 
 
 def _separator(line: str) -> str:
@@ -119,13 +146,13 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _read_csv(path: Path, sep: str, headerless: bool):
+def _read_csv(path: Path, sep: str, headerless: bool, skiprows: list[int] | None = None):
     import pandas as pd
 
     try:
-        if sep == "," and not headerless:
+        if sep == "," and not headerless and not skiprows:
             return pd.read_csv(path)  # Kestrel's own files: read exactly as they always were
-        return pd.read_csv(path, sep=sep, header=None if headerless else 0)
+        return pd.read_csv(path, sep=sep, header=None if headerless else 0, skiprows=skiprows)
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not a text CSV file (byte {exc.object[exc.start]:#04x} at offset {exc.start} is not "
                         f"UTF-8): a binary file, or a compressed one without its .gz name?") from None
