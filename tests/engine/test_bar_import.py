@@ -290,6 +290,8 @@ def test_a_non_numeric_cell_names_row_and_column(tmp_path):
             r"column 'Close' has a missing or non-numeric value at data row 2 \(nan\)")
     refused(tmp_path, "n.csv", YAHOO.replace("184.250000", "184.25 USD"),
             r"column 'Close' has a missing or non-numeric value at data row 2 \('184.25 USD'\)")
+    refused(tmp_path, "tv.csv", TRADINGVIEW_S.replace("1704157200,", "1704157200s,"),
+            r"column 'time' has a missing or non-numeric value at data row 2 \('1704157200s'\)")
     refused(tmp_path, "b.csv", BINANCE_MS.replace("42298.61000000,35", "x,35"),
             r"column 'close \(column 5\)' has a missing or non-numeric value at data row 1 \('x'\)")
 

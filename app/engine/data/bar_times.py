@@ -77,6 +77,8 @@ def read_times(values, label: str, where: str, unit: str | None = None, tz: str 
     if pd.api.types.is_datetime64_any_dtype(values):
         return _datetimes(values, label, where, zone, "datetimes", True)
     text = time_format is not None or unit == "iso" or not pd.api.types.is_numeric_dtype(values)
+    if text and unit is None and time_format is None and _mostly_numbers(values):
+        text = False  # epoch numbers with a bad cell: _numbers names it
     if text:
         if unit in UNIT_NAMES:
             raise DataError(f"{where}: --time-unit {unit} needs epoch numbers, but column {label!r} holds text "
@@ -89,6 +91,12 @@ def read_times(values, label: str, where: str, unit: str | None = None, tz: str 
 
 
 # ------------------------------------------------------------------------------------------- epoch numbers
+def _mostly_numbers(values) -> bool:
+    import pandas as pd
+
+    return bool(pd.to_numeric(values, errors="coerce").notna().mean() > 0.5)
+
+
 def _numbers(values, label: str, where: str, unit: str | None, zone: ZoneInfo) -> TimeReading:
     import pandas as pd
 
