@@ -2,6 +2,7 @@
 
     kestrel ml train --data FILE.csv --model gbm --horizon N [--out DIR] [--name NAME] [--threshold R]
                      [--test-frac F] [--seed S] [--fee F] [--small] [--no-backtest]
+                     [--time-unit s|ms|us|ns|iso] [--time-format FMT] [--tz ZONE]
     kestrel ml list [--json]                 every registered model, its file verified against its sha256
     kestrel ml show REF [--json]             one model: spans, metrics, importances ("default" = the bundled one)
 
@@ -21,11 +22,13 @@ from typing import Any
 
 
 def add_ml_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from app.cli.data_files import DATA_HELP, add_time_options
+
     ml = sub.add_parser("ml", parents=[common], help="machine-learning models: train, list, show")
     msub = ml.add_subparsers(dest="ml_command", required=True)
     tr = msub.add_parser("train", parents=[common], help="train a model on a bar file and register it")
-    tr.add_argument("--data", required=True, type=Path,
-                    help="CSV (or .csv.gz): timestamp (ms), open, high, low, close, volume")
+    tr.add_argument("--data", required=True, type=Path, help=DATA_HELP)
+    add_time_options(tr)
     tr.add_argument("--model", default="gbm", help="gbm, rf, logistic, linear or ensemble (soft vote)")
     tr.add_argument("--horizon", type=int, default=5, help="label: the direction (or return) N bars ahead")
     tr.add_argument("--out", type=Path, default=None, help="also keep the artifact (model.onnx, manifest.json) here")
@@ -88,8 +91,9 @@ def _train(args: argparse.Namespace, profile: Path) -> int:
     """Every input and output is checked before training starts (a run can take minutes): the options, the
     output paths, the profile's database (opened here, kept open until the model is registered) and the
     bar file. A bad one exits 2 at once, not after the training."""
+    from app.cli.data_files import load_bar_file
     from app.cli.output import check_output_file, check_output_folder
-    from app.engine.data.bar_files import DataError, load_bars
+    from app.engine.data.bar_files import DataError
     from app.engine.ml.export import ExportError
     from app.engine.ml.model import ModelError
     from app.engine.ml.model_registry import ModelRegistry
@@ -109,7 +113,7 @@ def _train(args: argparse.Namespace, profile: Path) -> int:
     store = _open_store(profile)  # a StoreError exits 2 (main_ml_command) before any training
     try:
         try:
-            bars = load_bars(args.data)
+            bars = load_bar_file(args)
         except DataError as exc:
             print(f"kestrel ml train: {exc}", file=sys.stderr)
             return 2

@@ -5,6 +5,7 @@
                      [--json OUT] [--plot OUT.png] [--check-lookahead]
     kestrel sweep --strategy NAME --data FILE.csv --grid fast=5:50:5,slow=20:200:5 [--metric sharpe]
                   [--walk-forward IN,OUT] [--workers N] [--cluster tcp://HOST:8786] [--json OUT] [--plot OUT.png]
+    both: [--time-unit s|ms|us|ns|iso] [--time-format FMT] [--tz ZONE] (how --data's time is read: data_files.py)
 
 Exit codes: 0 done, 2 bad input (the message says what to fix), 1 the strategy failed while running (or
 ``--check-lookahead`` found look-ahead).
@@ -20,6 +21,8 @@ from typing import Any
 
 
 def add_strategy_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from app.cli.data_files import DATA_HELP, add_time_options
+
     plugins = sub.add_parser("plugins", parents=[common], help="strategy plugins")
     psub = plugins.add_subparsers(dest="plugins_command", required=True)
     psub.add_parser("list", parents=[common], help="every plugin found, with its error if it cannot load")
@@ -27,8 +30,8 @@ def add_strategy_commands(sub: argparse._SubParsersAction, common: argparse.Argu
     def shared(p: argparse.ArgumentParser) -> None:
         p.add_argument("--strategy", required=True, help="plugin strategy name (see `kestrel plugins list`)")
         p.add_argument("--data", required=True, type=Path,
-                       help="CSV (or .csv.gz): timestamp (ms), open, high, low, close, volume; with --ticks: "
-                            "timestamp, price, amount")
+                       help=DATA_HELP + "; with --ticks: a CSV of timestamp (ms), price, amount")
+        add_time_options(p)
         p.add_argument("--params", default="", help="k=v,... strategy parameters (defaults otherwise)")
         p.add_argument("--fee", type=float, default=0.001, help="fee rate per fill, fraction of notional")
         p.add_argument("--cash", type=float, default=10_000.0, help="starting cash, quote currency")
@@ -122,16 +125,17 @@ def main_strategy_command(args: argparse.Namespace, profile: Path) -> int:
         why = broken[0].error if broken else f"not found; available: {', '.join(sorted(by_name)) or 'none'}"
         print(f"kestrel {args.command}: strategy {args.strategy!r}: {why}", file=sys.stderr)
         return 2
+    from app.cli.data_files import load_bar_file
     from app.engine.backtest.engine import BacktestError, run_backtest
     from app.engine.backtest.options import BacktestConfig
-    from app.engine.data.bar_files import DataError, load_bars, load_trades
+    from app.engine.data.bar_files import DataError
     from app.engine.strategy.params import ParamError, parse_params, validate_params
 
     try:
         params = parse_params(args.params)
         validate_params(info.cls, params)
         check_run_options(args)
-        data = load_trades(args.data) if args.ticks else load_bars(args.data)
+        data = _trades(args) if args.ticks else load_bar_file(args)
         limits = None
         if args.live_limits:
             from app.config import load_settings
@@ -170,6 +174,17 @@ def main_strategy_command(args: argparse.Namespace, profile: Path) -> int:
             return _check_lookahead(info, params, data, cfg, timeframe_ms)
         return 0
     return _sweep(args, info, data, params, cfg)
+
+
+def _trades(args: argparse.Namespace):
+    from app.cli.data_files import time_options_given
+    from app.engine.data.bar_files import load_trades
+
+    given = time_options_given(args)
+    if given:
+        raise ValueError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only to bar files; a "
+                         f"--ticks trade file's timestamp is ms since 1970, UTC")
+    return load_trades(args.data)
 
 
 def _check_lookahead(info, params: dict[str, str], data, cfg, timeframe_ms: int | None) -> int:

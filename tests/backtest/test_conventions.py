@@ -326,7 +326,8 @@ def edit(row: int, col: str, value: str) -> list[str]:
     (GOOD[:3] + [GOOD[2]] + GOOD[3:], r"timestamps must strictly increase; data row 3"),
     (edit(2, "high", "9.5"), r"data row 2 is not a valid bar .*high must be >= open/close >= low > 0"),
     (edit(4, "low", "-1"), r"data row 4 is not a valid bar"),
-    (edit(1, "timestamp", "1700000000"), r"timestamps must be milliseconds since 1970"),
+    (edit(1, "timestamp", "1700000000"), r"column 'timestamp' mix units: data row 1 \(1700000000\) reads as "
+                                         r"epoch seconds, data row 2 .* as epoch milliseconds"),
     (GOOD[:2], r"at least 2 bars are needed, got 1"),
 ])
 def test_malformed_files_raise_data_error_naming_the_row_and_column(tmp_path, lines, message):

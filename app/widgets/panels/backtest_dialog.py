@@ -49,7 +49,7 @@ class BacktestDialog(QDialog):
         self.strategies = strategies  # the plugins (Port.strategies)
         self.plugin = plugin
         self.path = QLineEdit()
-        self.path.setPlaceholderText("CSV: timestamp (ms), open, high, low, close, volume")
+        self.path.setPlaceholderText("bar file: CSV, .gz, .zip or Parquet (Kestrel, Yahoo, Binance, TradingView, MT5, named columns)")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         self.params = QLineEdit(",".join(f"{k}={v}" for k, v in params.items() if k != "symbol"))
@@ -101,7 +101,7 @@ class BacktestDialog(QDialog):
         self.sweep_result = None
 
     def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Bar data", "", "CSV (*.csv *.csv.gz);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Bar data", "", "Bar data (*.csv *.csv.gz *.zip *.txt *.tsv *.parquet);;All files (*)")
         if path:
             self.path.setText(path)
 

@@ -70,7 +70,7 @@ class MlPanel(QWidget):
         self.tabs.addTab(self.metrics, "Metrics")
 
         self.data_path = QLineEdit()
-        self.data_path.setPlaceholderText("bar CSV: timestamp (ms), open, high, low, close, volume")
+        self.data_path.setPlaceholderText("bar file: CSV, .gz, .zip or Parquet (Kestrel, Yahoo, Binance, TradingView, MT5, named columns)")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         self.kind = QComboBox()
@@ -210,7 +210,7 @@ class MlPanel(QWidget):
 
     # ----------------------------------------------------------------------------------------- training
     def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Bar data", "", "CSV (*.csv *.csv.gz);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Bar data", "", "Bar data (*.csv *.csv.gz *.zip *.txt *.tsv *.parquet);;All files (*)")
         if path:
             self.data_path.setText(path)
 
