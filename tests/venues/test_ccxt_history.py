@@ -216,3 +216,28 @@ def test_an_unknown_symbol_gives_a_clear_error():
 def test_a_timeframe_nothing_can_build_gives_a_clear_error():
     with pytest.raises(HistoryError, match="7x"):
         run(download(timeframe="7x"))
+
+
+def test_a_refusal_mid_download_raises_and_says_how_far_it_got():
+    async def scenario():
+        fake = await make_fake(auto_market=False).start()
+        ex = await ccxt_exchange(fake)
+        pages = Pages()
+
+        def on_page(bars):
+            pages(bars)
+            fake.fail_next(KLINES, 400, -1121, "Invalid symbol.")  # the exchange delists it mid-download
+
+        try:
+            with pytest.raises(HistoryError) as info:
+                await fetch_history(ex, "BTC/USDT", "1m", SINCE, SINCE + 2500 * MIN, on_page=on_page, **FAST)
+            return info.value, pages, fake
+        finally:
+            await ex.close()
+            await fake.stop()
+
+    error, _pages, fake = run(scenario())
+    assert "does not list this symbol" in str(error) and "Invalid symbol" in str(error)
+    assert error.result is not None and not error.result.complete
+    assert error.result.bars == 1000 and error.result.next_since == SINCE + 1000 * MIN
+    assert fake.served[KLINES] == 2  # a refusal is not retried

@@ -42,7 +42,10 @@ log = logging.getLogger("kestrel.venues.ccxt.history")
 
 
 class HistoryError(Exception):
-    """A download that retrying cannot fix: the message says what happened and what to do."""
+    """A download that retrying cannot fix: the message says what happened and what to do. ``result``: how
+    far it got, when it failed after the first page (what ``on_page`` received stays received)."""
+
+    result: HistoryResult | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +139,21 @@ async def fetch_history(exchange: Any, symbol: str, timeframe: str, since_ms: in
         state.last_ts = int(bars.ts[-1])
         state.next_since = state.last_ts + ms
 
+    note = ""
+    if resampled:
+        note = (f"{timeframe} is not a timeframe {name} serves: built from its {fetch_tf} candles "
+                f"(the largest native timeframe that divides {timeframe})")
+
+    def result(complete: bool) -> HistoryResult:
+        return HistoryResult(
+            exchange=name, symbol=symbol, timeframe=timeframe, timeframe_ms=tf_ms, fetched_timeframe=fetch_tf,
+            start_ms=start, until_ms=until, next_since=state.next_since, bars=state.bars, pages=state.pages,
+            first_ts=state.first_ts, last_ts=state.last_ts, gaps=tuple(state.gaps), dropped=state.dropped,
+            retries=state.retries, rate_limited=state.rate_limited, waited_s=state.waited_s, complete=complete,
+            stopped="" if complete else state.stopped, note=note)
+
+    if not getattr(exchange, "enableRateLimit", True):
+        log.warning("%s: ccxt's rate limiter is off (enableRateLimit=False): history pages are not paced", name)
     since = start
     complete = False
     while True:
@@ -145,8 +163,13 @@ async def fetch_history(exchange: Any, symbol: str, timeframe: str, since_ms: in
         if not include_forming and since + fetch_ms > int(exchange.milliseconds()):
             complete = True  # only the forming bar could come
             break
-        page = await _page(exchange, symbol, fetch_tf, since, limit, params or {}, rate, backoff, state,
-                           max_retries, max_rate_waits, name)
+        try:
+            page = await _page(exchange, symbol, fetch_tf, since, limit, params or {}, rate, backoff, state,
+                               max_retries, max_rate_waits, name)
+        except HistoryError as exc:
+            state.stopped = str(exc)
+            exc.result = result(False)
+            raise
         if page is None:
             break
         state.pages += 1
@@ -181,16 +204,7 @@ async def fetch_history(exchange: Any, symbol: str, timeframe: str, since_ms: in
             state.next_since = int(tail[0, 0])
         if progress is not None:
             progress(state.bars, expected)
-    note = ""
-    if resampled:
-        note = (f"{timeframe} is not a timeframe {name} serves: built from its {fetch_tf} candles "
-                f"(the largest native timeframe that divides {timeframe})")
-    return HistoryResult(
-        exchange=name, symbol=symbol, timeframe=timeframe, timeframe_ms=tf_ms, fetched_timeframe=fetch_tf,
-        start_ms=start, until_ms=until, next_since=state.next_since, bars=state.bars, pages=state.pages,
-        first_ts=state.first_ts, last_ts=state.last_ts,
-        gaps=tuple(state.gaps), dropped=state.dropped, retries=state.retries, rate_limited=state.rate_limited,
-        waited_s=state.waited_s, complete=complete, stopped="" if complete else state.stopped, note=note)
+    return result(complete)
 
 
 # ------------------------------------------------------------------------------------------------ pages
