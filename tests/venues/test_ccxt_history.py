@@ -241,3 +241,33 @@ def test_a_refusal_mid_download_raises_and_says_how_far_it_got():
     assert error.result is not None and not error.result.complete
     assert error.result.bars == 1000 and error.result.next_since == SINCE + 1000 * MIN
     assert fake.served[KLINES] == 2  # a refusal is not retried
+
+
+def test_a_resampled_download_interrupted_resumes_on_a_whole_bar():
+    async def scenario():
+        fake = await make_fake(auto_market=False).start()
+        ex = await ccxt_exchange(fake)
+        try:
+            until = SINCE + 7000 * MIN
+            fake.fault(KLINES, "5xx", 10, after=1)
+            first = Pages()
+            r1 = await fetch_history(ex, "BTC/USDT", "10m", SINCE, until, on_page=first, max_retries=1,
+                                     page_limit=999, **FAST)  # 999 5m candles: the page ends half-way a 10m bar
+            fake.reset_faults()
+            second = Pages()
+            r2 = await fetch_history(ex, "BTC/USDT", "10m", SINCE, until, on_page=second,
+                                     resume_from=r1.next_since, page_limit=999, **FAST)
+            return fake, r1, first, r2, second
+        finally:
+            await ex.close()
+            await fake.stop()
+
+    fake, r1, first, r2, second = run(scenario())
+    start = -(-SINCE // (10 * MIN)) * (10 * MIN)
+    until = SINCE + 7000 * MIN
+    # the unfinished 10m bar at the end of the first page was held back, and the resume starts on it
+    assert not r1.complete and r1.next_since % (10 * MIN) == 0 and r1.next_since == first.rows()[-1, 0] + 10 * MIN
+    assert r2.complete and r2.start_ms == r1.next_since
+    base = expected(fake, "5m", start, -(-until // (10 * MIN)) * (10 * MIN))
+    want = np.column_stack(resample(*(base[:, i] for i in range(6)), 10 * MIN))
+    np.testing.assert_array_equal(np.concatenate([first.rows(), second.rows()]), want)

@@ -17,7 +17,10 @@ PAGES         a page is asked from the bar after the last one delivered; bars be
               is not the end: the next page is asked, and only a page with nothing newer ends the download
               (or the next bar could only be the forming one, which is left out unless ``include_forming``).
 GAPS          bars the exchange skipped (maintenance, a halted market) are reported as [start, end) ranges
-              of open times in ``gaps``, never filled in.
+              of open times in ``gaps``, never filled in; a first range starting at ``start_ms`` is the time
+              before the exchange's first bar (a market listed after ``since``).
+RESAMPLING    the last target bar of a page is held until the next page completes it; an interrupted call
+              leaves it out and its ``next_since`` is that bar's open time, so a resume rebuilds it whole.
 TIMEFRAMES    a timeframe the exchange does not serve (``exchange.timeframes``) is built from the largest
               native timeframe that divides it (``data.resample``), and the result says so (``note``).
 """
