@@ -130,7 +130,7 @@ async def fetch_history(exchange: Any, symbol: str, timeframe: str, since_ms: in
     fixed_bars = not fetch_tf.endswith(("M", "y"))  # months and years vary in length: no gap arithmetic
     state = _Progress(next_since=start)
     expected = max(0, (until - start) // tf_ms)
-    carry: list[np.ndarray] = []  # resampling: base bars of the last, possibly unfinished, target bar
+    resampler = _Resampler(tf_ms) if resampled else None
 
     def deliver(rows: np.ndarray, ms: int) -> None:
         bars = Bars.from_arrays(rows[:, 0].astype(np.int64), rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4],
@@ -185,26 +185,20 @@ async def fetch_history(exchange: Any, symbol: str, timeframe: str, since_ms: in
             _note_gaps(ts, since, fetch_ms, state)
         state.last_fetched = int(ts[-1])
         since = state.last_fetched + fetch_ms
-        if not resampled:
+        if resampler is not None:
+            rows = resampler.take(rows)
+        if len(rows):
             deliver(rows, tf_ms)
-        else:
-            rows = np.concatenate([*carry, rows]) if carry else rows
-            buckets = bucket_start(rows[:, 0].astype(np.int64), tf_ms)
-            held = int(np.searchsorted(buckets, buckets[-1]))  # the last target bar may still be unfinished
-            carry = [rows[held:]]
-            if held:
-                deliver(_resampled(rows[:held], tf_ms), tf_ms)
-            else:
-                state.next_since = int(buckets[-1])
+        if resampler is not None and resampler.held_since is not None:
+            state.next_since = resampler.held_since  # where a resume must start
         if progress is not None:
             progress(state.bars, expected)
-    if resampled and carry and len(carry[0]):
-        tail = _resampled(carry[0], tf_ms)
-        bar_end = int(tail[0, 0]) + tf_ms
-        if complete and (include_forming or bar_end <= int(exchange.milliseconds())):
+    if resampler is not None:
+        tail = resampler.last(complete, include_forming, int(exchange.milliseconds()))
+        if len(tail):
             deliver(tail, tf_ms)
-        else:
-            state.next_since = int(tail[0, 0])
+        elif resampler.held_since is not None:
+            state.next_since = resampler.held_since
         if progress is not None:
             progress(state.bars, expected)
     return result(complete)
@@ -290,10 +284,42 @@ def _note_gaps(ts: np.ndarray, expected: int, tf_ms: int, state: _Progress) -> N
         state.gaps.append((int(starts[i]), int(ts[i])))
 
 
-def _resampled(rows: np.ndarray, tf_ms: int) -> np.ndarray:
-    cols = resample(rows[:, 0].astype(np.int64), rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4], rows[:, 5],
-                    tf_ms)
-    return np.column_stack([cols[0].astype(np.float64), *cols[1:]])
+class _Resampler:
+    """Fetched rows in, whole bars of ``tf_ms`` out: the last bar of each page is held until the next page
+    (its other part may be there), and given out at the end only if the download completed and the bar has
+    closed (or the forming bar was asked for)."""
+
+    def __init__(self, tf_ms: int) -> None:
+        self.tf_ms = tf_ms
+        self.held = np.empty((0, 6))
+
+    @property
+    def held_since(self) -> int | None:
+        """The open time of the held bar (where a resume must start), None when nothing is held."""
+        return int(bucket_start(int(self.held[0, 0]), self.tf_ms)) if len(self.held) else None
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.concatenate([self.held, rows]) if len(self.held) else rows
+        buckets = bucket_start(rows[:, 0].astype(np.int64), self.tf_ms)
+        cut = int(np.searchsorted(buckets, buckets[-1]))
+        self.held = rows[cut:]
+        return self._resampled(rows[:cut])
+
+    def last(self, complete: bool, include_forming: bool, now: int) -> np.ndarray:
+        if not len(self.held) or not complete:
+            return np.empty((0, 6))
+        bar = self._resampled(self.held)
+        if not include_forming and int(bar[0, 0]) + self.tf_ms > now:
+            return np.empty((0, 6))
+        self.held = np.empty((0, 6))
+        return bar
+
+    def _resampled(self, rows: np.ndarray) -> np.ndarray:
+        if not len(rows):
+            return np.empty((0, 6))
+        cols = resample(rows[:, 0].astype(np.int64), rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4],
+                        rows[:, 5], self.tf_ms)
+        return np.column_stack([cols[0].astype(np.float64), *cols[1:]])
 
 
 async def _call(fn: Callable, backoff: Backoff, max_retries: int, what: str) -> Any:
