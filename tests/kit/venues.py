@@ -120,3 +120,14 @@ class Session:
 
 def make_fake(**kw) -> FakeBinance:
     return FakeBinance(api_key=KEY, secret=SECRET, **kw)
+
+
+async def ccxt_exchange(fake: FakeBinance, **ccxt):
+    """A ccxt binance object pointed at ``fake``, built as the venue builds it (``make_exchange``: rate-limited,
+    REST replies recorded), without keys; ``ccxt`` overrides its options (``rateLimit``...). Close it."""
+    from app.engine.venues.ccxt.rest import make_exchange
+    from app.engine.venues.venue_config import parse_config
+
+    cfg = fake.venue_config(stream="poll")
+    cfg["ccxt"].update(ccxt)
+    return await asyncio.to_thread(make_exchange, parse_config(cfg), None)

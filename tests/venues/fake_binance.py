@@ -27,10 +27,28 @@ Fault knobs (all reset by ``reset_faults``):
   partial_fills                                        crossing orders fill only half
   reject_next_order(code, msg)                         the next create gets this Binance error
   ws_silent                                            stop sending market data without closing sockets
-  fault(route, kind, n, reached=...)                   the next n requests on ``route`` get a broken reply
+  fault(route, kind, n, reached=..., after=k)         the next n requests on ``route`` get a broken reply
                                                        of ``kind`` (FAULTS); with ``reached`` the exchange
                                                        acted on the request first (an order was placed,
-                                                       canceled...) and only the reply is broken
+                                                       canceled...) and only the reply is broken; ``after``
+                                                       lets k matching requests through first (the fault
+                                                       hits the (k+1)th)
+
+Candle history (``GET /api/v3/klines``): a deterministic series per (symbol, interval) from
+``history_start_ms`` up to now (the last candle is the forming one, as Binance sends it): ``candles`` gives
+the exchange's own rows for a range, what a download must reproduce. Requests honour ``startTime``,
+``endTime`` (inclusive, as Binance) and ``limit`` (default 500, at most 1000); without a start they end at
+``endTime`` or now. ``kline_requests`` keeps every request's parameters. Knobs:
+  kline_gap(start_ms, end_ms)                          no candles open in [start, end) (maintenance)
+  kline_overlap                                        every page also carries this many candles before
+                                                       ``startTime`` (as some exchanges do)
+  kline_repeat                                         every page sends its last k candles a second time,
+                                                       at its end (a bar twice, out of order)
+  kline_max_rows                                       pages hold at most this many candles, whatever the
+                                                       ``limit`` (a short page that is not the end)
+  fault("GET /api/v3/klines", "429"|"5xx"|"drop", n, after=k)   a 429 + Retry-After, a 503, or the
+                                                       connection closed with no reply, on the (k+1)th page
+  slow("GET /api/v3/klines", s)                        every page answers s seconds late
 """
 from __future__ import annotations
 
@@ -45,6 +63,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 
+import numpy as np
 from aiohttp import WSMsgType, web
 
 ERRORS = {  # Binance error codes the fake can return (as Binance does, with these HTTP statuses)
@@ -77,7 +96,12 @@ FAULTS = {  # kind -> what the client receives (see FakeBinance.fault)
     "no_id": "the real reply without orderId",
     "no_status": "the real reply without status",
     "not_found": "400 -2013 Order does not exist, whether or not it does",
+    "drop": "the connection is closed with no reply at all (the network dropped half-way)",
 }
+INTERVALS_MS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
+                "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
+                "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000}
+HISTORY_START_MS = 1_700_006_400_000  # 2023-11-15 00:00 UTC: the first candle of every series
 _MUTATES = {"truncated", "wrong_order", "no_id", "no_status"}  # these need the real reply
 
 
@@ -149,6 +173,8 @@ class FakeBinance:
         self.served: collections.Counter[str] = collections.Counter()  # "METHOD /path" -> answers sent
         self.ws_clients: set[web.WebSocketResponse] = set()
         self.ws_connects = 0
+        self.history_start_ms = HISTORY_START_MS
+        self.kline_requests: list[dict] = []  # the parameters of every klines request, in arrival order
         self.sent_at: dict[tuple[str, int], float] = {}  # (symbol id, trade id) -> perf_counter at send
         self.record_send_times = False
         self.reset_faults()
@@ -169,12 +195,21 @@ class FakeBinance:
         self._gap: set[str] = set()
         self._reject_next: tuple[int, str] | None = None
         self._faults: list[dict] = []
+        self.kline_gaps: list[tuple[int, int]] = []
+        self.kline_overlap = 0
+        self.kline_max_rows = 1000
+        self.kline_repeat = 0
+
+    def kline_gap(self, start_ms: int, end_ms: int) -> None:
+        """No candle of any interval opens in [start_ms, end_ms): the exchange's own hole (maintenance)."""
+        self.kline_gaps.append((int(start_ms), int(end_ms)))
 
     def fault(self, route: str, kind: str, n: int = 1, *, reached: bool | None = None,
-              status: int | None = None, retry_after: float = 1.0, seconds: float = 5.0) -> None:
+              status: int | None = None, retry_after: float = 1.0, seconds: float = 5.0, after: int = 0) -> None:
         """The next ``n`` requests on ``route`` ("GET /api/v3/order", or "*") get a broken reply of ``kind``
-        (one of ``FAULTS``). ``reached``: the exchange handled the request before the reply broke (default:
-        yes for the kinds that rewrite the real reply and for "timeout", no for the others)."""
+        (one of ``FAULTS``), once ``after`` matching requests have been answered normally. ``reached``: the
+        exchange handled the request before the reply broke (default: yes for the kinds that rewrite the
+        real reply and for "timeout", no for the others)."""
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; one of {sorted(FAULTS)}")
         if reached is None:
@@ -182,7 +217,7 @@ class FakeBinance:
         if kind in _MUTATES and not reached:
             raise ValueError(f"fault {kind!r} rewrites the real reply: it needs reached=True")
         self._faults.append({"route": route, "kind": kind, "n": n, "reached": reached, "status": status,
-                             "retry_after": retry_after, "seconds": seconds})
+                             "retry_after": retry_after, "seconds": seconds, "after": after})
 
     def faults_left(self) -> int:
         return sum(f["n"] for f in self._faults)
@@ -397,6 +432,9 @@ class FakeBinance:
                 await asyncio.sleep(delay)
             for f in self._faults:
                 if f["n"] > 0 and (f["route"] == "*" or f["route"] == route):
+                    if f["after"] > 0:
+                        f["after"] -= 1
+                        continue
                     f["n"] -= 1
                     return await self._faulty(f, request, handler)
         return await handler(request)
@@ -425,6 +463,9 @@ class FakeBinance:
             return self._error(status, code, msg, retry_after=f["retry_after"])
         if kind == "not_found":
             return self._err("no_such_order")
+        if kind == "drop":
+            request.transport.abort()  # type: ignore[union-attr]
+            raise ConnectionResetError("fake: connection dropped")
         assert isinstance(real, web.Response) and real.text is not None
         if kind == "truncated":
             return web.Response(text=real.text[: len(real.text) // 2], status=real.status,
@@ -556,18 +597,62 @@ class FakeBinance:
                                    "f": m.trade_id - i, "l": m.trade_id - i, "T": now - i * 10,
                                    "m": bool(i % 2), "M": True} for i in range(5)][::-1])
 
+    def candles(self, symbol: str, interval: str, start_ms: int, end_ms: int) -> list[list]:
+        """The exchange's candles of ``symbol`` at ``interval`` opening in [start_ms, end_ms), as Binance
+        rows (open time, o, h, l, c as strings, volume...), forming candle included, gaps left out."""
+        return self._rows(symbol, INTERVALS_MS[interval], self._open_times(interval, start_ms, end_ms))
+
+    def _open_times(self, interval: str, start_ms: int, end_ms: int) -> np.ndarray:
+        step = INTERVALS_MS[interval]
+        first = max(start_ms, self.history_start_ms)
+        first = -(-first // step) * step
+        last = min(end_ms - 1, self.now_ms())  # the candle open at ``now`` is the forming one
+        if last < first:
+            return np.empty(0, dtype=np.int64)
+        ts = np.arange(first, last + 1, step, dtype=np.int64)
+        for a, b in self.kline_gaps:
+            ts = ts[(ts < a) | (ts >= b)]
+        return ts
+
+    def _rows(self, symbol: str, step: int, ts: np.ndarray) -> list[list]:
+        base = {"BTCUSDT": 60_000.0, "ETHUSDT": 3_000.0}.get(symbol.replace("/", ""), 100.0)
+        i = (ts - self.history_start_ms) // step
+        k = np.log2(step / 1_000.0)  # each interval its own series, deterministic in (interval, index)
+
+        def wave(x: np.ndarray) -> np.ndarray:
+            return base * (1.0 + 0.05 * np.sin(x / 97.0 + k) + 0.01 * np.sin(x * 0.61 + 3 * k))
+
+        o, c = wave(i.astype(np.float64)), wave(i + 1.0)
+        h = np.maximum(o, c) * (1.0 + 0.0004 * (1.5 + np.sin(i * 1.3)))
+        lo = np.minimum(o, c) * (1.0 - 0.0004 * (1.5 + np.cos(i * 0.7)))
+        v = 1.0 + (i * 7919 % 1000) / 100.0
+        return [[int(t), f"{a:.2f}", f"{b:.2f}", f"{d:.2f}", f"{e:.2f}", f"{w:.4f}", int(t) + step - 1,
+                 f"{e * w:.2f}", 10, f"{w / 2:.4f}", f"{e * w / 2:.2f}", "0"]
+                for t, a, b, d, e, w in zip(ts.tolist(), o, h, lo, c, v)]
+
     async def _klines(self, params: dict) -> web.Response:
         m = self._market(params)
         if m is None:
             return self._error(400, -1121, "Invalid symbol.")
-        now = self.now_ms() // 60_000 * 60_000
-        rows = []
-        for i in range(int(params.get("limit", "10")), 0, -1):
-            t = now - i * 60_000
-            p = m.mid
-            rows.append([t, f"{p:.2f}", f"{p * 1.001:.2f}", f"{p * 0.999:.2f}", f"{p:.2f}", "1.0", t + 59_999,
-                         f"{p:.2f}", 10, "0.5", f"{p / 2:.2f}", "0"])
-        return web.json_response(rows)
+        self.kline_requests.append(dict(params))
+        interval = params.get("interval", "1m")
+        if interval not in INTERVALS_MS:
+            return self._error(400, -1120, "Invalid interval.")
+        limit = int(params.get("limit", "500"))
+        if not 1 <= limit <= 1000:
+            return self._error(400, -1130, "Data sent for parameter 'limit' is not valid.")
+        step = INTERVALS_MS[interval]
+        end = int(params["endTime"]) + 1 if "endTime" in params else self.now_ms() + 1
+        if "startTime" in params:
+            start = int(params["startTime"])
+            ts = self._open_times(interval, start, end)[:min(limit, self.kline_max_rows)]
+            if self.kline_overlap and len(ts):
+                ts = np.concatenate([self._open_times(interval, start - self.kline_overlap * step, start), ts])
+        else:
+            ts = self._open_times(interval, end - limit * step, end)
+        if self.kline_repeat and len(ts):
+            ts = np.concatenate([ts, ts[-self.kline_repeat:]])
+        return web.json_response(self._rows(m.id, step, ts))
 
     async def _create(self, params: dict) -> web.Response:
         if self._reject_next is not None:

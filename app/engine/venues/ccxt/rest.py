@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterator
 
 from app.engine.venues.backoff import parse_retry_after
 from app.engine.venues.ccxt.errors import POLICIES, UnreadableReply, classify, detail, unreadable_body
@@ -32,6 +33,38 @@ class _Reply:
 
 
 _REPLY: contextvars.ContextVar[_Reply | None] = contextvars.ContextVar("kestrel_ccxt_reply", default=None)
+
+
+@contextmanager
+def recorded_reply() -> Iterator[_Reply]:
+    """The HTTP reply (status, headers, unreadable body) of the REST calls made inside, as an exchange from
+    ``make_exchange`` reports it; per task, so concurrent calls on one exchange do not mix."""
+    reply = _Reply()
+    token = _REPLY.set(reply)
+    try:
+        yield reply
+    finally:
+        _REPLY.reset(token)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitWait:
+    """How long a 429/418 asks us to wait, and why."""
+
+    seconds: float
+    banned: bool  # 418 (or DDoSProtection without a 429): an IP ban, not a plain limit
+    source: str  # "Retry-After" or "backoff" (the venue said nothing; our default)
+
+
+def rate_limit_wait(exc: BaseException, status: int, headers: dict) -> RateLimitWait:
+    """The wait a rate-limit refusal asks for: the reply's ``Retry-After``, else 60 s for a ban, 5 s for a 429."""
+    retry = None
+    for k, v in (headers or {}).items():
+        if k.lower() == "retry-after":
+            retry = parse_retry_after(v)
+    ban = status == 418 or (status != 429 and type(exc).__name__ == "DDoSProtection")
+    wait = retry if retry is not None else (60.0 if ban else 5.0)
+    return RateLimitWait(wait, ban, "Retry-After" if retry is not None else "backoff")
 
 
 def make_exchange(cfg: CcxtVenueConfig, credentials: Credentials | None) -> Any:
@@ -89,33 +122,25 @@ class CcxtRest:
         ``UnreadableReply`` saying so, whatever ccxt made of it: ccxt returns such a body to a create or a
         lookup as an order of ``None`` fields, and labels an HTML 502 like a refused connection."""
         await self.gate.wait()
-        reply = _Reply()
-        token = _REPLY.set(reply)
-        try:
-            result = await fn(*args)
-        except Exception as exc:
-            policy = classify(exc)
-            if policy.kind == "rate_limit":
-                self._rate_limited(exc, reply)
-            elif policy.kind == "nonce":
-                self._spawn(self._sync_time(force=True))
-            elif reply.unreadable and policy.kind in ("network", "response", "unknown", "request"):
-                raise UnreadableReply(reply.unreadable) from exc
-            raise
-        finally:
-            _REPLY.reset(token)
+        with recorded_reply() as reply:
+            try:
+                result = await fn(*args)
+            except Exception as exc:
+                policy = classify(exc)
+                if policy.kind == "rate_limit":
+                    self._rate_limited(exc, reply)
+                elif policy.kind == "nonce":
+                    self._spawn(self._sync_time(force=True))
+                elif reply.unreadable and policy.kind in ("network", "response", "unknown", "request"):
+                    raise UnreadableReply(reply.unreadable) from exc
+                raise
         if reply.unreadable:
             raise UnreadableReply(reply.unreadable)
         return result
 
     def _rate_limited(self, exc: BaseException, reply: _Reply) -> None:
-        status, headers = reply.status, reply.headers
-        retry = None
-        for k, v in headers.items():
-            if k.lower() == "retry-after":
-                retry = parse_retry_after(v)
-        ban = status == 418 or (status != 429 and type(exc).__name__ == "DDoSProtection")
-        wait = retry if retry is not None else (60.0 if ban else 5.0)
+        asked = rate_limit_wait(exc, reply.status, reply.headers)
+        wait, ban = asked.seconds, asked.banned
         self.stats["rate_limited"] += 1
         self.gate.close_for(wait, "banned (418)" if ban else "rate limited (429)")
         policy = POLICIES["DDoSProtection" if ban else "RateLimitExceeded"]
@@ -123,8 +148,7 @@ class CcxtRest:
             exc.kestrel_policy = policy  # type: ignore[attr-defined]  # ccxt says DDoSProtection to a 429
         except AttributeError:
             pass
-        source = "Retry-After" if retry is not None else "backoff"
-        self.emit_error("rate_limit", "rate limit", policy.message(self.name, f"{source} {wait:g} s"), wait,
+        self.emit_error("rate_limit", "rate limit", policy.message(self.name, f"{asked.source} {wait:g} s"), wait,
                         alert="warning" if ban or wait >= 10 else None)
 
     async def _sync_time(self, force: bool = False) -> None:
