@@ -136,6 +136,7 @@ def test_closed_bars_reach_on_bar_with_streaming_indicators_equal_to_vectorised(
     k = make_kernel()
     k.strategies.rescan()
     r = k.strategies.load("barrec", params={"symbol": "ETH/USDT"})
+    primed = k.bar_history("ETH/USDT", 1000)  # what the start feeds the indicators (before any live bar)
     k.strategies.start(r.instance)
 
     advance(k, 4 * 60_000 + 500, step=250)
@@ -150,8 +151,43 @@ def test_closed_bars_reach_on_bar_with_streaming_indicators_equal_to_vectorised(
     series = k.bars.get("ETH/USDT")
     stored = {int(t): c for t, c in zip(series.column("ts"), series.column("close"))}
     assert all(stored[b.ts] == b.close for b in bars)  # the bar the strategy saw is the chart's bar
-    expected = ta.sma(np.array([b.close for b in bars]), 2)
+    expected = ta.sma(np.array([b.close for b in primed + bars]), 2)[len(primed):]
     np.testing.assert_array_equal(np.array(r.strategy.smas), expected)
+
+
+def test_a_starting_strategy_s_indicators_are_primed_from_history(make_kernel, profile):
+    """A 200-bar SMA is valid at the first live bar (fed the terminal's closed bars at start, without
+    on_bar), and equals the vectorised SMA over history and live bars together."""
+    write_plugin(profile, "slowma", """
+    class SlowMa(Strategy):
+        name = "slowma"
+        def on_start(self):
+            self.sma = self.indicator("sma", timeperiod=200)
+            self.at_start = self.sma.value
+            self.seen = []
+        def on_bar(self, bar):
+            self.seen.append((bar.close, self.sma.value))
+    """)
+    import math
+
+    import numpy as np
+
+    from app.engine import indicators as ta
+
+    k = make_kernel()
+    k.strategies.rescan()
+    r = k.strategies.load("slowma", params={"symbol": "BTC/USDT"})
+    history = k.bar_history("BTC/USDT", 1000)
+    assert len(history) >= 200  # the sim's seeded history
+    k.strategies.start(r.instance)
+    assert math.isnan(r.strategy.at_start)  # on_start runs before the priming: nothing was fed yet
+    assert r.strategy.sma.ready  # ... and after it, before any live bar, the 200-bar SMA is valid
+    expected_now = ta.sma(np.array([b.close for b in history]), 200)[-1]
+    assert r.strategy.sma.value == expected_now
+    advance(k, 2 * 60_000 + 500, step=250)
+    closes = [b.close for b in history] + [c for c, _ in r.strategy.seen]
+    assert r.strategy.seen and not any(math.isnan(v) for _, v in r.strategy.seen)
+    np.testing.assert_array_equal([v for _, v in r.strategy.seen], ta.sma(np.array(closes), 200)[len(history):])
 
 
 # ---------------------------------------------------------------------------------------------- faults

@@ -39,6 +39,7 @@ from app.engine.strategy.params import validate_params
 from app.engine.strategy.runner import ACTOR_PREFIX, Runner, StrategyStatus, StrategyStopped
 
 log = logging.getLogger("kestrel.strategies")
+PRIME_BARS = 1000  # bars of history fed to a starting strategy's indicators (a 200-bar SMA is valid at once)
 
 
 class _RunnerLog(logging.Handler):
@@ -129,9 +130,25 @@ class StrategyHost:
         self._reindex()
         if not self.call_plugin(runner, strategy.on_start):
             return False
-        log.info("strategy %s started (%s %s)", instance, runner.plugin, runner.params)
+        primed = self._prime_indicators(runner)
+        log.info("strategy %s started (%s %s)%s", instance, runner.plugin, runner.params,
+                 f"; its indicators primed with {primed} bars of history" if primed else "")
         self.touch(runner)
         return True
+
+    def _prime_indicators(self, runner: Runner) -> int:
+        """Feed the indicators ``on_start`` created the closed bars before now (live: the terminal's history;
+        a backtest has none before its data), as ``feed_bar`` would but without calling ``on_bar``: a 200-bar
+        SMA is valid at the first live bar, not 200 bars later. Returns how many bars were fed."""
+        indicators = runner.strategy._indicators if runner.strategy is not None else []
+        if not indicators or not runner.symbol:
+            return 0
+        bars = self.history(runner.symbol, PRIME_BARS)
+        for bar in bars:
+            for ind in indicators:
+                ind.prev = ind.value
+                ind.value = ind.feed(bar)
+        return len(bars)
 
     def stop(self, instance: str, reason: str = "stopped") -> dict[str, Any]:
         """Call ``on_stop``, cancel the instance's working orders, return its state for saving."""
