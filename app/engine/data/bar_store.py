@@ -200,10 +200,11 @@ class BarStore:
         for _ in range(_READ_RETRIES):
             try:
                 return self._read_once(venue, symbol, int(timeframe_ms), since, until)
-            except FileNotFoundError:
-                continue  # a write replaced the files the index named: read the new index
-        raise BarStoreError(f"bars of {venue} {symbol} kept changing while being read ({_READ_RETRIES} tries); "
-                            f"try again when the download beside it has finished")
+            except FileNotFoundError as exc:
+                missing = exc.filename  # a write replaced the files the index named: read the new index
+        raise BarStoreError(f"the bar file {missing} is missing, though the index names it (or a download beside "
+                            f"this kept changing it). If it persists, delete that period of {venue} {symbol} "
+                            f"(BarStore.delete, or `kestrel data delete`) and download it again.")
 
     def _read_once(self, venue: str, symbol: str, tf: int, since: int | None, until: int | None) -> Bars:
         index = self._index()
