@@ -227,7 +227,10 @@ def test_gaps_are_found_and_ranges_marked_empty_are_left_out(store):
     keep = np.ones(1000, bool)
     keep[100:160] = keep[500:501] = keep[700:800] = False
     store.write("binance", "BTC/USDT", MINUTE, {c: a[keep] for c, a in cols.items()}, "test")
-    at = lambda i: T0 + i * MINUTE  # noqa: E731
+
+    def at(i: int) -> int:
+        return T0 + i * MINUTE
+
     want = [(at(100), at(160)), (at(500), at(501)), (at(700), at(800))]
     assert store.gaps("binance", "BTC/USDT", MINUTE) == want
     assert store.series()[0].gaps == tuple(want) and store.series()[0].bars == 839
@@ -312,10 +315,17 @@ def test_a_damaged_chunk_is_refused_with_its_name_and_never_overwritten(store, d
     assert store.gaps("binance", "BTC/USDT", MINUTE) == [(FEB_1, MAR_1)]
 
 
-@pytest.mark.parametrize("damage", [b"", b"{\"format\": \"kestrel-bars\", \"vers", b"\x00\xff garbage",
-                                    b"[1, 2, 3]", b"{\"format\": \"kestrel-bars\", \"version\": 1, \"series\": "
-                                    b"{\"k\": {\"venue\": \"x\"}}}", b"{\"format\": \"kestrel-bars\", \"version\": 9, "
-                                    b"\"series\": {}}"])
+DAMAGED_INDEXES = {
+    "empty": b"",
+    "truncated": b'{"format": "kestrel-bars", "vers',
+    "garbage": b"\x00\xff garbage",
+    "not an index": b"[1, 2, 3]",
+    "malformed series": b'{"format": "kestrel-bars", "version": 1, "series": {"k": {"venue": "x"}}}',
+    "newer version": b'{"format": "kestrel-bars", "version": 9, "series": {}}',
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGED_INDEXES.values(), ids=DAMAGED_INDEXES.keys())
 def test_a_damaged_index_is_refused_with_its_name_and_never_overwritten(store, profile, damage):
     store.write("binance", "BTC/USDT", MINUTE, random_bars(100), "test")
     store.index_path.write_bytes(damage)
@@ -345,12 +355,11 @@ def test_a_writer_killed_mid_write_loses_nothing_it_had_written(profile):
     """A child writes half-overlapping batches of 150k bars in a loop and is killed with SIGKILL after a
     random delay, three times on the same store: each time the store reads as exactly the batches whose write
     had returned, plus the one in flight either whole or not at all."""
-    size, half = 150_000, 75_000
+    size = 150_000
     rng = random.Random(18)
     done = -1  # the last batch known to be stored
     for _ in range(3):
         child = start_batch_writer(profile, done + 1, size)
-        printed = []
         deadline = time.monotonic() + rng.uniform(0.8, 2.5)
         os.set_blocking(child.stdout.fileno(), False)
         while time.monotonic() < deadline:
@@ -363,18 +372,8 @@ def test_a_writer_killed_mid_write_loses_nothing_it_had_written(profile):
         store = BarStore(profile)
         back = store.read("binance", "BTC/USDT", MINUTE)
         candidates = [last_returned, last_returned + 1]
-        matched = None
-        for m in candidates:
-            if m < 0:
-                if len(back) == 0:
-                    matched = m
-                continue
-            idx = np.arange(m * half + size, dtype=np.int64)
-            k = np.minimum(m, idx // half)
-            if len(back) == len(idx) and np.array_equal(back.ts, T0 + MINUTE * idx) \
-                    and np.array_equal(back.volume, k.astype(float)) \
-                    and np.array_equal(back.close, 100.0 + (idx % 1000) * 0.01 + k):
-                matched = m
+        m = batches_state(back, size) if len(back) else -1
+        matched = m if m in candidates else None
         assert matched is not None, f"after the kill the store holds neither batch {candidates} state"
         assert matched >= done
         done = matched
@@ -384,6 +383,39 @@ def test_a_writer_killed_mid_write_loses_nothing_it_had_written(profile):
     [entry] = json.loads(store.index_path.read_bytes())["series"].values()
     named = {c["file"] for c in entry["chunks"].values()}
     assert {p.name for p in (store.root / "binance" / "BTC-USDT" / "60000ms").iterdir()} == named
+
+
+def batches_state(back: Bars, size: int) -> int | None:
+    """m if ``back`` is exactly what batches 0..m of ``batch_bars`` leave, else None."""
+    half = size // 2
+    if len(back) < size or (len(back) - size) % half:
+        return None
+    m = (len(back) - size) // half
+    idx = np.arange(m * half + size, dtype=np.int64)
+    k = np.minimum(m, idx // half)
+    ok = np.array_equal(back.ts, T0 + MINUTE * idx) and np.array_equal(back.volume, k.astype(float)) \
+        and np.array_equal(back.close, 100.0 + (idx % 1000) * 0.01 + k)
+    return m if ok else None
+
+
+def test_a_reader_beside_a_writer_sees_whole_writes_only(profile):
+    size = 40_000
+    child = start_batch_writer(profile, 0, size)
+    try:
+        store, seen = BarStore(profile), []
+        deadline = time.monotonic() + 30
+        while len(set(seen)) < 4 and time.monotonic() < deadline:
+            back = store.read("binance", "BTC/USDT", MINUTE)
+            if len(back):
+                m = batches_state(back, size)
+                assert m is not None, f"a read saw a torn state ({len(back)} bars)"
+                assert not seen or m >= seen[-1]
+                seen.append(m)
+        assert len(set(seen)) >= 4, f"the reader saw too few writes: {sorted(set(seen))}"
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
 
 
 @pytest.mark.parametrize("same_series", [False, True])
@@ -406,3 +438,21 @@ def test_two_processes_writing_at_once_lose_nothing(profile, same_series):
         for bars in want:
             i = at[int(bars.ts[0])]
             assert same(back.slice(i, i + size), bars)
+
+
+def test_an_index_update_keeps_what_another_process_committed_meanwhile(profile):
+    """The terminal's store commits its series just after a download beside it committed another one: the
+    index is re-read under its lock, so neither series is lost."""
+    terminal, download = BarStore(profile), BarStore(profile)
+    terminal.write("binance", "BTC/USDT", MINUTE, random_bars(10), "test")
+    real_lock, ran = terminal._index_lock, []
+
+    def download_first():
+        if not ran:
+            ran.append(1)
+            download.write("binance", "ETH/USDT", MINUTE, random_bars(10, seed=5), "test")
+        return real_lock()
+
+    terminal._index_lock = download_first
+    terminal.append_bar("binance", "BTC/USDT", MINUTE, T0 + 10 * MINUTE, 1, 1, 1, 1, 1)
+    assert [(s.symbol, s.bars) for s in BarStore(profile).series()] == [("BTC/USDT", 11), ("ETH/USDT", 10)]
