@@ -223,13 +223,12 @@ class BarStore:
                 rows = rows[np.searchsorted(ts, lo): np.searchsorted(ts, hi)]
             parts.append(rows)
         tail = self._load_tail(key, entry, tf)
-        if len(tail):
-            tail = tail[(tail["ts"] >= lo) & (tail["ts"] < hi)]
-            parts.append(tail)
+        tail = tail[(tail["ts"] >= lo) & (tail["ts"] < hi)]
+        if len(tail) and parts and tail["ts"][0] <= parts[-1]["ts"][-1]:
+            parts = [_dedupe_last(np.concatenate([*parts, tail]))]  # live bars that replace stored ones
+        elif len(tail):
+            parts.append(tail)  # the usual case: live bars after the stored ones
         n = sum(len(p) for p in parts)
-        if len(tail):
-            merged = _dedupe_last(np.concatenate(parts)) if parts else tail
-            parts, n = [merged], len(merged)
         bars = Bars(n + max(n // 8, 1024), tf, symbol)
         for rows in parts:
             bars.extend(rows["ts"], rows["open"], rows["high"], rows["low"], rows["close"], rows["volume"])
