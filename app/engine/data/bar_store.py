@@ -121,12 +121,26 @@ def _write_atomic(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+def _chunk_dtype(k: int) -> np.dtype:
+    """A chunk file is a standard .npy holding one record of six column fields of ``k`` values each: column
+    after column on disk, so each column is read in one piece (``np.load(f)["close"]`` works too)."""
+    return np.dtype([(c, ROW[c], (k,)) for c in COLUMNS])
+
+
 def _npy_bytes(rows: np.ndarray) -> bytes:
     import io
 
+    record = np.zeros((), dtype=_chunk_dtype(len(rows)))
+    for c in COLUMNS:
+        record[c] = rows[c]
     buf = io.BytesIO()
-    np.lib.format.write_array(buf, np.ascontiguousarray(rows), allow_pickle=False)
+    np.lib.format.write_array(buf, record, allow_pickle=False)
     return buf.getvalue()
+
+
+def _fix(period: str) -> str:
+    return (f"Delete that period of the series (BarStore.delete over {period}, or `kestrel data delete`) and "
+            f"download it again; the other periods are unaffected.")
 
 
 def _runs_of(ts: np.ndarray, tf: int) -> list[list[int]]:
@@ -207,31 +221,50 @@ class BarStore:
                             f"(BarStore.delete, or `kestrel data delete`) and download it again.")
 
     def _read_once(self, venue: str, symbol: str, tf: int, since: int | None, until: int | None) -> Bars:
+        """Each chunk's columns are read straight into the new ``Bars`` columns (one copy, from the page
+        cache); a chunk cut by ``since``/``until`` has only its rows in range read."""
         index = self._index()
         key, entry = self._find(index, venue, symbol, tf)
         if entry is None:
-            return Bars.from_arrays([], [], [], [], [], [], timeframe_ms=tf, symbol=symbol)
+            return Bars(16, tf, symbol)
         lo = -(2**62) if since is None else int(since)
         hi = 2**62 if until is None else int(until)
-        parts = []
-        for name, chunk in sorted(entry["chunks"].items()):
-            if chunk["last"] < lo or chunk["first"] >= hi:
-                continue
-            rows = self._load_chunk(self.root / key / chunk["file"], chunk, name, tf)
-            if chunk["first"] < lo or chunk["last"] >= hi:
-                ts = rows["ts"]
-                rows = rows[np.searchsorted(ts, lo): np.searchsorted(ts, hi)]
-            parts.append(rows)
-        tail = self._load_tail(key, entry, tf)
-        tail = tail[(tail["ts"] >= lo) & (tail["ts"] < hi)]
-        if len(tail) and parts and tail["ts"][0] <= parts[-1]["ts"][-1]:
-            parts = [_dedupe_last(np.concatenate([*parts, tail]))]  # live bars that replace stored ones
-        elif len(tail):
-            parts.append(tail)  # the usual case: live bars after the stored ones
-        n = sum(len(p) for p in parts)
-        bars = Bars(n + max(n // 8, 1024), tf, symbol)
-        for rows in parts:
-            bars.extend(rows["ts"], rows["open"], rows["high"], rows["low"], rows["close"], rows["volume"])
+        plan, files = [], []
+        try:
+            for name, chunk in sorted(entry["chunks"].items()):
+                if chunk["last"] < lo or chunk["first"] >= hi:
+                    continue
+                path = self.root / key / chunk["file"]
+                fh, start = self._open_chunk(path, chunk, name)
+                files.append(fh)
+                ts = self._read_ts(fh, path, chunk, name)
+                a, b = np.searchsorted(ts, lo), np.searchsorted(ts, hi)
+                plan.append((fh, path, start, chunk["bars"], a, ts[a:b], name))
+            tail = self._load_tail(key, entry, tf)
+            tail = tail[(tail["ts"] >= lo) & (tail["ts"] < hi)]
+            n = sum(len(p[5]) for p in plan) + len(tail)
+            bars = Bars(n + max(n // 8, 1024), tf, symbol)
+            bars.n = n
+            cols, at = bars.as_dict(), 0
+            for fh, path, start, k, a, ts, name in plan:
+                cols["ts"][at: at + len(ts)] = ts
+                for j, column in enumerate(COLUMNS[1:], start=1):
+                    fh.seek(start + 8 * (j * k + a))
+                    if fh.readinto(memoryview(cols[column][at: at + len(ts)]).cast("B")) != 8 * len(ts):
+                        raise BarStoreError(f"the bar chunk {path} is damaged: it ends early. {_fix(name)}")
+                at += len(ts)
+        finally:
+            for fh in files:
+                fh.close()
+        for column in COLUMNS:
+            cols[column][at:] = tail[column]
+        if len(tail) and at and tail["ts"][0] <= cols["ts"][at - 1]:  # live bars that replace stored ones
+            rows = np.empty(n, dtype=ROW)
+            for column in COLUMNS:
+                rows[column] = cols[column]
+            rows = _dedupe_last(rows)
+            bars = Bars(len(rows) + max(len(rows) // 8, 1024), tf, symbol)
+            bars.extend(*(rows[column] for column in COLUMNS))
         return bars
 
     def series(self) -> list[SeriesInfo]:
@@ -447,26 +480,57 @@ class BarStore:
             except OSError:
                 pass
 
-    def _load_chunk(self, path: Path, chunk: dict, name: str, tf: int) -> np.ndarray:
-        fix = (f"Delete that period of the series (BarStore.delete over {name}, or `kestrel data delete`) and "
-               f"download it again; the other periods are unaffected.")
+    def _open_chunk(self, path: Path, chunk: dict, name: str):
+        """The chunk file open at its first byte of data, once its header and size are as the index says."""
+        fh = open(path, "rb", buffering=0)  # noqa: SIM115 - the caller closes it
         try:
-            rows = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
+            try:
+                version = np.lib.format.read_magic(fh)
+                read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                               (2, 0): np.lib.format.read_array_header_2_0}[version]
+                shape, _, dtype = read_header(fh)
+            except Exception as exc:  # noqa: BLE001 - numpy raises many kinds for a damaged header
+                raise BarStoreError(f"the bar chunk {path} is damaged ({type(exc).__name__}: {exc}). "
+                                    f"{_fix(name)}") from None
+            start = fh.tell()
+            size = os.fstat(fh.fileno()).st_size
+            k = chunk["bars"]
+            if shape != () or dtype != _chunk_dtype(k):
+                problem = f"it holds {dtype} of shape {shape}, not {k} bars"
+            elif size != start + ROW.itemsize * k:
+                problem = f"it is {size} bytes long, {start + ROW.itemsize * k} expected for {k} bars"
+            else:
+                return fh, start
+            raise BarStoreError(f"the bar chunk {path} is damaged: {problem}. {_fix(name)}")
+        except BaseException:
+            fh.close()
             raise
-        except Exception as exc:  # noqa: BLE001 - numpy raises many kinds for a damaged file
-            raise BarStoreError(f"the bar chunk {path} is damaged ({type(exc).__name__}: {exc}). {fix}") from None
-        problem = None
-        if rows.dtype != ROW or rows.ndim != 1:
-            problem = f"it holds {rows.dtype} of shape {rows.shape}, not bar rows"
-        elif len(rows) != chunk["bars"]:
-            problem = f"it holds {len(rows)} bars, the index says {chunk['bars']}"
-        elif not len(rows) or rows["ts"][0] != chunk["first"] or rows["ts"][-1] != chunk["last"]:
-            problem = "its first/last bar times differ from the index"
-        elif len(rows) > 1 and not np.all(rows["ts"][1:] > rows["ts"][:-1]):
-            problem = "its bar times do not increase"
-        if problem:
-            raise BarStoreError(f"the bar chunk {path} is damaged: {problem}. {fix}")
+
+    @staticmethod
+    def _read_ts(fh, path: Path, chunk: dict, name: str) -> np.ndarray:
+        ts = np.empty(chunk["bars"], dtype=np.int64)
+        if fh.readinto(memoryview(ts).cast("B")) != ts.nbytes:
+            raise BarStoreError(f"the bar chunk {path} is damaged: it ends early. {_fix(name)}")
+        if ts[0] != chunk["first"] or ts[-1] != chunk["last"]:
+            raise BarStoreError(f"the bar chunk {path} is damaged: its first/last bar times differ from the "
+                                f"index. {_fix(name)}")
+        if len(ts) > 1 and not np.all(ts[1:] > ts[:-1]):
+            raise BarStoreError(f"the bar chunk {path} is damaged: its bar times do not increase. {_fix(name)}")
+        return ts
+
+    def _load_chunk(self, path: Path, chunk: dict, name: str, tf: int) -> np.ndarray:
+        """The whole chunk as rows (``ROW``), for a merge or a delete."""
+        fh, _ = self._open_chunk(path, chunk, name)
+        with fh:
+            ts = self._read_ts(fh, path, chunk, name)
+            rest = fh.read()
+        k = len(ts)
+        if len(rest) != 5 * 8 * k:
+            raise BarStoreError(f"the bar chunk {path} is damaged: it ends early. {_fix(name)}")
+        rows = np.empty(k, dtype=ROW)
+        rows["ts"] = ts
+        for j, column in enumerate(COLUMNS[1:]):
+            rows[column] = np.frombuffer(rest, dtype="<f8", count=k, offset=8 * k * j)
         return rows
 
     def _load_tail(self, key: str, entry: dict, tf: int) -> np.ndarray:
