@@ -49,6 +49,8 @@ def test_round_trip_is_exact_and_the_store_lives_in_bars_apart_from_the_journal(
     back = BarStore(profile).read("binance", "BTC/USDT", MINUTE)
     assert same(back, bars)
     assert back.timeframe_ms == MINUTE and back.symbol == "BTC/USDT"
+    [january] = profile.rglob("2024-01.*.npy")  # a chunk opens by hand too, column by column
+    assert np.load(january)["close"].tobytes() == bars.close[: 31 * 24 * 60].tobytes()
     assert {p.parts[0] for p in (q.relative_to(profile) for q in profile.rglob("*"))} == {"bars"}
     assert not (profile / "kestrel.db").exists()
 
