@@ -167,6 +167,17 @@ while True:
     print(k, flush=True)
 """
 
+_CPU_BURNER = """
+import sys
+sys.path.insert(0, {root!r}); sys.path.insert(0, {bench!r})
+import numpy as np
+from bench_bar_store import make_bars
+bars = make_bars({n}, seed=1)
+print("go", flush=True)
+while True:  # the same CPU appetite as the bulk writer, no file written
+    np.sort(bars.close * 1.0001)
+"""
+
 
 def journal_commits(profile: Path, commits: int, start: int) -> list[float]:
     store = Store(profile / "kestrel.db")
@@ -184,24 +195,31 @@ def journal_commits(profile: Path, commits: int, start: int) -> list[float]:
     return lat
 
 
-def journal_figures(n: int, commits: int, rounds: int) -> tuple[list[list[float]], list[list[float]], int]:
-    alone, beside, bulk_writes = [], [], 0
+def journal_figures(n: int, commits: int, rounds: int) -> tuple[dict[str, list[list[float]]], int]:
+    """Per round: commits alone, beside the bulk bar writer, beside a process that only burns CPU (this box
+    has two cores: it tells CPU contention from the bar store's I/O)."""
+    out: dict[str, list[list[float]]] = {"alone": [], "bulk": [], "cpu": []}
+    bulk_writes = 0
     with tempfile.TemporaryDirectory() as d:
         profile = Path(d)
         start = 0
         for _ in range(rounds):
-            alone.append(journal_commits(profile, commits, start))
-            start += commits
-            code = _BULK_WRITER.format(root=str(ROOT), bench=str(Path(__file__).parent), n=n, profile=str(profile))
-            child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-            assert child.stdout.readline().strip() == "go"
-            time.sleep(0.3)  # into its first write
-            beside.append(journal_commits(profile, commits, start))
-            start += commits
-            child.kill()
-            out, _ = child.communicate()
-            bulk_writes += len(out.split())
-    return alone, beside, bulk_writes
+            for what in ("alone", "bulk", "cpu"):
+                child = None
+                if what != "alone":
+                    code = (_BULK_WRITER if what == "bulk" else _CPU_BURNER).format(
+                        root=str(ROOT), bench=str(Path(__file__).parent), n=n, profile=str(profile))
+                    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+                    assert child.stdout.readline().strip() == "go"
+                    time.sleep(0.3)  # into its first write
+                out[what].append(journal_commits(profile, commits, start))
+                start += commits
+                if child is not None:
+                    child.kill()
+                    printed, _ = child.communicate()
+                    if what == "bulk":
+                        bulk_writes += len(printed.split())
+    return out, bulk_writes
 
 
 def main() -> None:
@@ -240,13 +258,15 @@ def main() -> None:
          f"{median(s['append_bar']):.3f} / {pct(s['append_bar'], 0.99):.3f} / {max(s['append_bar']):.1f}"],
     ]
     print(table(["measure", "result"], rows))
-    alone, beside, bulk = journal_figures(n, a.commits, a.rounds)
-    jrows = []
-    for i, (x, y) in enumerate(zip(alone, beside)):
-        jrows.append([f"round {i + 1}", f"{pct(x, 0.5):.0f} / {pct(x, 0.99):.0f}", f"{pct(y, 0.5):.0f} / {pct(y, 0.99):.0f}"])
+    j, bulk = journal_figures(n, a.commits, a.rounds)
+
+    def p(xs):
+        return f"{pct(xs, 0.5):.0f} / {pct(xs, 0.99):.0f}"
+
+    jrows = [[f"round {i + 1}", p(x), p(y), p(z)] for i, (x, y, z) in enumerate(zip(j["alone"], j["bulk"], j["cpu"]))]
     print(f"\norder journal: stage_order + commit of one order row, {a.commits:,} per round [µs p50 / p99]; the "
           f"bulk writer completed {bulk} rewrites of {n:,} bars during the 'beside' rounds")
-    print(table(["round", "alone", "beside a bulk bar write"], jrows))
+    print(table(["round", "alone", "beside a bulk bar write", "beside a CPU-only process"], jrows))
 
 
 if __name__ == "__main__":
