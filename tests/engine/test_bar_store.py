@@ -282,7 +282,8 @@ def test_names_that_could_leave_the_store_are_refused(store, profile, venue, sym
 
 
 # ------------------------------------------------------------------------------------------ damage
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "wrong shape", "wrong dtype", "pickle"])
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "wrong shape", "wrong dtype", "pickle",
+                                    "same size, other dtype", "times out of order"])
 def test_a_damaged_chunk_is_refused_with_its_name_and_never_overwritten(store, damage):
     bars = random_bars(90_000)
     store.write("binance", "BTC/USDT", MINUTE, bars, "test")
@@ -300,14 +301,28 @@ def test_a_damaged_chunk_is_refused_with_its_name_and_never_overwritten(store, d
     elif damage == "wrong dtype":
         with open(feb, "wb") as fh:
             np.save(fh, np.zeros(29 * 24 * 60))
-    else:
+    elif damage == "pickle":
         with open(feb, "wb") as fh:
             np.save(fh, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    elif damage == "same size, other dtype":
+        with open(feb, "wb") as fh:
+            np.save(fh, np.zeros(6 * 29 * 24 * 60))
+        short = feb.stat().st_size  # its header is shorter: pad the data to the chunk's size
+        with open(feb, "wb") as fh:
+            np.save(fh, np.zeros(6 * 29 * 24 * 60 + (len(data) - short) // 8))
+        assert feb.stat().st_size == len(data)
+    else:
+        record = np.load(feb)
+        record["ts"][[5, 6]] = record["ts"][[6, 5]]
+        with open(feb, "wb") as fh:
+            np.save(fh, record)
     damaged = feb.read_bytes()
     for act in (lambda: store.read("binance", "BTC/USDT", MINUTE),
                 lambda: store.read("binance", "BTC/USDT", MINUTE, since=FEB_1 + HOUR, until=FEB_1 + 2 * HOUR),
                 lambda: store.write("binance", "BTC/USDT", MINUTE, bars.slice(50_000, 50_010), "test")):
-        with pytest.raises(BarStoreError, match=f"bar chunk {feb}.*damaged.*Delete that period") as err:
+        says = {"same size, other dtype": "holds float64", "times out of order": "do not increase",
+                "truncated": "bytes long", "wrong dtype": "holds float64"}.get(damage, "")
+        with pytest.raises(BarStoreError, match=f"bar chunk {feb}.*damaged.*{says}.*Delete that period") as err:
             act()
         assert err.value.__cause__ is None and (err.value.__context__ is None or err.value.__suppress_context__)
     assert feb.read_bytes() == damaged

@@ -333,8 +333,7 @@ class BarStore:
             key, entry = self._entry_for_write(venue, symbol, tf)
             entry["offset_ms"] = offset
             tail = self._load_tail(key, entry, tf)
-            rows = _dedupe_last(np.concatenate([tail, rows]) if len(tail) else rows)
-            self._merge(key, entry, rows, source)
+            self._merge(key, entry, _dedupe_last(np.concatenate([tail, rows]) if len(tail) else rows), source)
         return len(rows)
 
     def append_bar(self, venue: str, symbol: str, timeframe_ms: int, ts: int, o: float, h: float, l: float,
