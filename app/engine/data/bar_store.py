@@ -390,9 +390,9 @@ class BarStore:
             key, entry = self._find(self._index(), venue, symbol, tf)
             if entry is None:
                 return 0
+            before = self._runs(key, entry)[1]
             tail = self._load_tail(key, entry, tf)
             keep_tail = tail[(tail["ts"] < lo) | (tail["ts"] >= hi)]
-            removed = len(tail) - len(keep_tail)
             old_files = [entry["tail"]] if entry["tail"] else []
             entry["tail"] = None
             for name, chunk in list(entry["chunks"].items()):
@@ -401,11 +401,9 @@ class BarStore:
                 old_files.append(chunk["file"])
                 del entry["chunks"][name]
                 if lo <= chunk["first"] and chunk["last"] < hi:
-                    removed += chunk["bars"]
                     continue
                 rows = self._load_chunk(self.root / key / chunk["file"], chunk, name, tf)
                 kept = rows[(rows["ts"] < lo) | (rows["ts"] >= hi)]
-                removed += len(rows) - len(kept)
                 if len(kept):
                     entry["chunks"][name] = self._put_chunk(key, name, kept, tf, chunk.get("source", ""))
             entry["empty"] = _subtract(entry["empty"], [[lo, hi]])
@@ -416,7 +414,7 @@ class BarStore:
             else:
                 self._commit_entry(key, entry)
             self._remove(key, old_files)
-        return removed
+        return before - self._runs(key, entry)[1]
 
     # ------------------------------------------------------------------------------------------ internals
     def _merge(self, key: str, entry: dict, rows: np.ndarray, source: str) -> None:
