@@ -26,7 +26,8 @@ from _common import ROOT, median, pct, table
 
 from app.engine.core.store import Store
 from app.engine.data import bar_store
-from app.engine.data.bar_store import ROW, BarStore, _period_keys
+from app.engine.data.bar_chunks import ROW, period_keys
+from app.engine.data.bar_store import BarStore
 from app.engine.data.bars import COLUMNS, Bars
 
 MINUTE = 60_000
@@ -106,7 +107,7 @@ def anchor_figures(bars: Bars, repeat: int) -> dict[str, list[float] | None]:
             out["pandas.read_parquet"] = timed(lambda: pd.read_parquet(pq), repeat)
         except ImportError:
             out["pandas.read_parquet"] = None
-        keys = _period_keys(rows["ts"], MINUTE)
+        keys = period_keys(rows["ts"], MINUTE)
         cuts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
         files = []
         for i, (a, b) in enumerate(zip(np.r_[0, cuts], np.r_[cuts, len(rows)])):

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from app.engine.data import bar_store as bar_store_module
-from app.engine.data.bar_store import BarStore, BarStoreError, safe_name
+from app.engine.data.bar_index import safe_name
+from app.engine.data.bar_store import BarStore, BarStoreError
 from app.engine.data.bars import COLUMNS, Bars
 from tests.kit.bar_store import MINUTE, T0, batch_bars, random_bars, start_batch_writer, start_racer
 

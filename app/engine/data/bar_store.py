@@ -40,7 +40,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,22 +47,17 @@ from typing import Any
 
 import numpy as np
 
+from app.engine.data.bar_chunks import (
+    ROW, BarStoreError, check_timeframe, dedupe_last, load_chunk, npy_bytes, open_chunk, period_keys, period_name,
+    read_chunk_ts, repair_hint, rows_from, validate_rows, write_atomic,
+)
+from app.engine.data.bar_index import (
+    INDEX_FORMAT, INDEX_VERSION, check_index, runs_of, safe_name, series_offset, subtract, union,
+)
 from app.engine.data.bars import COLUMNS, Bars
 
-ROW = np.dtype([("ts", "<i8"), ("open", "<f8"), ("high", "<f8"), ("low", "<f8"), ("close", "<f8"),
-                ("volume", "<f8")])
-HOUR_MS = 3_600_000
 TAIL_FOLD = 4096
-INDEX_FORMAT = "kestrel-bars"
-INDEX_VERSION = 1
 _READ_RETRIES = 20
-_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
-
-
-class BarStoreError(RuntimeError):
-    """The store cannot do what was asked; the message says what is wrong, where, and what to do."""
-
-
 @dataclass(frozen=True, slots=True)
 class SeriesInfo:
     venue: str
@@ -76,131 +70,6 @@ class SeriesInfo:
 
 
 # ------------------------------------------------------------------------------------------ small helpers
-def safe_name(name: str, what: str) -> str:
-    """``name`` as one folder name: ``BTC/USDT`` -> ``BTC-USDT``. Refuses what could point elsewhere."""
-    if not isinstance(name, str) or not name.strip():
-        raise BarStoreError(f"the {what} name must be a non-empty string, got {name!r}")
-    if any(ord(ch) < 32 for ch in name) or name.startswith(("/", "\\")) or ":" in name[:3]:
-        raise BarStoreError(f"the {what} name {name!r} is not allowed (control character or absolute path)")
-    if any(part in (".", "..") for part in name.replace("\\", "/").split("/")):
-        raise BarStoreError(f"the {what} name {name!r} is not allowed: it contains a '.' or '..' path part")
-    out = "".join(ch if ch.isalnum() and ch.isascii() or ch in "._-" else "-" for ch in name).strip(". ")
-    if not out or out.lower().split(".")[0] in _RESERVED:
-        out = f"_{out}"
-    return out[:80]
-
-
-def _period_keys(ts: np.ndarray, timeframe_ms: int) -> np.ndarray:
-    unit = "M" if timeframe_ms <= HOUR_MS else "Y"
-    return ts.astype("datetime64[ms]").astype(f"datetime64[{unit}]")
-
-
-def _period_name(key: np.datetime64) -> str:
-    return str(key)
-
-
-def _fsync_dir(path: Path) -> None:
-    if os.name == "nt":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    for attempt in range(50):  # Windows refuses to replace a file a reader has open for a moment
-        try:
-            os.replace(tmp, path)
-            break
-        except PermissionError:
-            if attempt == 49:
-                raise
-            time.sleep(0.01)
-    _fsync_dir(path.parent)
-
-
-def _chunk_dtype(k: int) -> np.dtype:
-    """A chunk file is a standard .npy holding one record of six column fields of ``k`` values each: column
-    after column on disk, so each column is read in one piece (``np.load(f)["close"]`` works too)."""
-    return np.dtype([(c, ROW[c], (k,)) for c in COLUMNS])
-
-
-def _npy_bytes(rows: np.ndarray) -> bytes:
-    import io
-
-    record = np.zeros((), dtype=_chunk_dtype(len(rows)))
-    for c in COLUMNS:
-        record[c] = rows[c]
-    buf = io.BytesIO()
-    np.lib.format.write_array(buf, record, allow_pickle=False)
-    return buf.getvalue()
-
-
-def _fix(period: str) -> str:
-    return (f"Delete that period of the series (BarStore.delete over {period}, or `kestrel data delete`) and "
-            f"download it again; the other periods are unaffected.")
-
-
-def _runs_of(ts: np.ndarray, tf: int) -> list[list[int]]:
-    """Sorted aligned ``ts`` as runs of consecutive bars, [start, end)."""
-    if not len(ts):
-        return []
-    breaks = np.flatnonzero(np.diff(ts) != tf)
-    starts = np.r_[0, breaks + 1]
-    ends = np.r_[breaks, len(ts) - 1]
-    return [[int(ts[a]), int(ts[b]) + tf] for a, b in zip(starts, ends)]
-
-
-def _union(ranges: list[list[int]]) -> list[list[int]]:
-    out: list[list[int]] = []
-    for s, e in sorted(ranges):
-        if out and s <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
-        else:
-            out.append([s, e])
-    return out
-
-
-def _subtract(ranges: list[list[int]], cut: list[list[int]]) -> list[list[int]]:
-    out = []
-    for s, e in ranges:
-        pieces = [[s, e]]
-        for cs, ce in cut:
-            nxt = []
-            for ps, pe in pieces:
-                if ce <= ps or cs >= pe:
-                    nxt.append([ps, pe])
-                    continue
-                if ps < cs:
-                    nxt.append([ps, cs])
-                if ce < pe:
-                    nxt.append([ce, pe])
-            pieces = nxt
-        out.extend(pieces)
-    return out
-
-
-def _dedupe_last(rows: np.ndarray) -> np.ndarray:
-    """Rows sorted by ts, keeping the last given row of each ts (later rows replace earlier ones)."""
-    if len(rows) < 2:
-        return rows
-    ts = rows["ts"]
-    if np.all(ts[1:] > ts[:-1]):
-        return rows
-    order = np.argsort(ts, kind="stable")
-    rows = rows[order]
-    ts = rows["ts"]
-    keep = np.r_[ts[1:] != ts[:-1], True]
-    return rows[keep]
-
-
 # ------------------------------------------------------------------------------------------------- store
 class BarStore:
     """Bars of one profile, in ``<profile>/bars/``. Safe to use from several processes at once."""
@@ -240,9 +109,9 @@ class BarStore:
                 if chunk["last"] < lo or chunk["first"] >= hi:
                     continue
                 path = self.root / key / chunk["file"]
-                fh, start = self._open_chunk(path, chunk, name)
+                fh, start = open_chunk(path, chunk, name)
                 files.append(fh)
-                ts = self._read_ts(fh, path, chunk, name)
+                ts = read_chunk_ts(fh, path, chunk, name)
                 a, b = np.searchsorted(ts, lo), np.searchsorted(ts, hi)
                 plan.append((fh, path, start, chunk["bars"], a, ts[a:b], name))
             tail = self._load_tail(key, entry, tf)
@@ -256,7 +125,7 @@ class BarStore:
                 for j, column in enumerate(COLUMNS[1:], start=1):
                     fh.seek(start + 8 * (j * k + a))
                     if fh.readinto(memoryview(cols[column][at: at + len(ts)]).cast("B")) != 8 * len(ts):
-                        raise BarStoreError(f"the bar chunk {path} is damaged: it ends early. {_fix(name)}")
+                        raise BarStoreError(f"the bar chunk {path} is damaged: it ends early. {repair_hint(name)}")
                 at += len(ts)
         finally:
             for fh in files:
@@ -267,7 +136,7 @@ class BarStore:
             rows = np.empty(n, dtype=ROW)
             for column in COLUMNS:
                 rows[column] = cols[column]
-            rows = _dedupe_last(rows)
+            rows = dedupe_last(rows)
             bars = Bars(len(rows) + max(len(rows) // 8, 1024), tf, symbol)
             bars.extend(*(rows[column] for column in COLUMNS))
         return bars
@@ -322,30 +191,30 @@ class BarStore:
         """Merge ``bars`` into the series: a stored bar with the same ts is replaced (writing the same bars
         twice changes nothing), rows may come in any order (of equal ts the later row wins), and a bad row
         refuses the whole write with a ``BarStoreError`` naming it. Returns the number of rows written."""
-        tf = self._check_tf(timeframe_ms)
-        rows = self._rows_from(bars)
+        tf = check_timeframe(timeframe_ms)
+        rows = rows_from(bars)
         if not len(rows):
             return 0
         with self._series_lock(venue, symbol, tf):
             _, entry = self._find(self._index(), venue, symbol, tf)
-            offset = _offset(entry, tf, rows["ts"])
-            self._validate(rows, tf, offset, f"write to {venue} {symbol}")
+            offset = series_offset(entry, tf, rows["ts"])
+            validate_rows(rows, tf, offset, f"write to {venue} {symbol}")
             key, entry = self._entry_for_write(venue, symbol, tf)
             entry["offset_ms"] = offset
             tail = self._load_tail(key, entry, tf)
-            self._merge(key, entry, _dedupe_last(np.concatenate([tail, rows]) if len(tail) else rows), source)
+            self._merge(key, entry, dedupe_last(np.concatenate([tail, rows]) if len(tail) else rows), source)
         return len(rows)
 
     def append_bar(self, venue: str, symbol: str, timeframe_ms: int, ts: int, o: float, h: float, l: float,
                    c: float, v: float) -> None:
         """One closed live bar: appended to the series' tail file (no chunk rewritten; a bar with a stored
         ts replaces it). The tail is folded into the chunks every ``TAIL_FOLD`` bars."""
-        tf = self._check_tf(timeframe_ms)
+        tf = check_timeframe(timeframe_ms)
         row = np.array([(int(ts), o, h, l, c, v)], dtype=ROW)
         with self._series_lock(venue, symbol, tf):
             _, entry = self._find(self._index(), venue, symbol, tf)
-            offset = _offset(entry, tf, row["ts"])
-            self._validate(row, tf, offset, f"live bar for {venue} {symbol}")
+            offset = series_offset(entry, tf, row["ts"])
+            validate_rows(row, tf, offset, f"live bar for {venue} {symbol}")
             key, entry = self._entry_for_write(venue, symbol, tf)
             if entry["tail"] is None or entry["offset_ms"] != offset:
                 entry["offset_ms"] = offset
@@ -370,12 +239,12 @@ class BarStore:
     def mark_empty(self, venue: str, symbol: str, timeframe_ms: int, start: int, end: int) -> None:
         """Record that the venue has no bars in [start, end) (market closed, delisted): ``gaps`` leaves it out,
         so a download does not ask for it again."""
-        tf = self._check_tf(timeframe_ms)
+        tf = check_timeframe(timeframe_ms)
         if int(end) <= int(start):
             raise BarStoreError(f"mark_empty needs start < end, got [{start}, {end})")
         with self._series_lock(venue, symbol, tf):
             key, entry = self._entry_for_write(venue, symbol, tf)
-            entry["empty"] = _union(entry["empty"] + [[int(start), int(end)]])
+            entry["empty"] = union(entry["empty"] + [[int(start), int(end)]])
             self._commit_entry(key, entry)
 
     def delete(self, venue: str, symbol: str, timeframe_ms: int, since: int | None = None,
@@ -383,7 +252,7 @@ class BarStore:
         """Remove the bars with ``since <= ts < until`` (the whole series when both are None) and the empty
         marks there. A chunk wholly inside the range is dropped unread, so a corrupt one can be deleted.
         Returns the number of bars removed."""
-        tf = self._check_tf(timeframe_ms)
+        tf = check_timeframe(timeframe_ms)
         lo = -(2**62) if since is None else int(since)
         hi = 2**62 if until is None else int(until)
         with self._series_lock(venue, symbol, tf):
@@ -402,11 +271,11 @@ class BarStore:
                 del entry["chunks"][name]
                 if lo <= chunk["first"] and chunk["last"] < hi:
                     continue
-                rows = self._load_chunk(self.root / key / chunk["file"], chunk, name, tf)
+                rows = load_chunk(self.root / key / chunk["file"], chunk, name, tf)
                 kept = rows[(rows["ts"] < lo) | (rows["ts"] >= hi)]
                 if len(kept):
                     entry["chunks"][name] = self._put_chunk(key, name, kept, tf, chunk.get("source", ""))
-            entry["empty"] = _subtract(entry["empty"], [[lo, hi]])
+            entry["empty"] = subtract(entry["empty"], [[lo, hi]])
             if len(keep_tail):
                 self._merge_rows_into(key, entry, keep_tail, "live", old_files)
             if not entry["chunks"] and not entry["empty"]:
@@ -431,15 +300,15 @@ class BarStore:
         tf = entry["timeframe_ms"]
         if not len(rows):
             return
-        keys = _period_keys(rows["ts"], tf)
+        keys = period_keys(rows["ts"], tf)
         cuts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
         for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(rows)]):
-            name = _period_name(keys[a])
+            name = period_name(keys[a])
             new = rows[a:b]
             chunk = entry["chunks"].get(name)
             if chunk is not None:
-                old = self._load_chunk(self.root / key / chunk["file"], chunk, name, tf)
-                new = _dedupe_last(np.concatenate([old, new]))
+                old = load_chunk(self.root / key / chunk["file"], chunk, name, tf)
+                new = dedupe_last(np.concatenate([old, new]))
                 old_files.append(chunk["file"])
             entry["chunks"][name] = self._put_chunk(key, name, new, tf, source)
 
@@ -449,12 +318,12 @@ class BarStore:
         file = f"{name}.{secrets.token_hex(4)}.npy"
         tmp = folder / f".{file}.tmp"
         with open(tmp, "wb") as fh:
-            fh.write(_npy_bytes(rows))
+            fh.write(npy_bytes(rows))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, folder / file)
         ts = rows["ts"]
-        runs = _runs_of(ts, tf)
+        runs = runs_of(ts, tf)
         gaps = [[runs[i][1], runs[i + 1][0]] for i in range(len(runs) - 1)]
         return {"file": file, "first": int(ts[0]), "last": int(ts[-1]), "bars": len(rows), "gaps": gaps,
                 "source": source}
@@ -482,59 +351,6 @@ class BarStore:
             except OSError:
                 pass
 
-    def _open_chunk(self, path: Path, chunk: dict, name: str):
-        """The chunk file open at its first byte of data, once its header and size are as the index says."""
-        fh = open(path, "rb", buffering=0)  # noqa: SIM115 - the caller closes it
-        try:
-            try:
-                version = np.lib.format.read_magic(fh)
-                read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                               (2, 0): np.lib.format.read_array_header_2_0}[version]
-                shape, _, dtype = read_header(fh)
-            except Exception as exc:  # noqa: BLE001 - numpy raises many kinds for a damaged header
-                raise BarStoreError(f"the bar chunk {path} is damaged ({type(exc).__name__}: {exc}). "
-                                    f"{_fix(name)}") from None
-            start = fh.tell()
-            size = os.fstat(fh.fileno()).st_size
-            k = chunk["bars"]
-            if shape != () or dtype != _chunk_dtype(k):
-                problem = f"it holds {dtype} of shape {shape}, not {k} bars"
-            elif size != start + ROW.itemsize * k:
-                problem = f"it is {size} bytes long, {start + ROW.itemsize * k} expected for {k} bars"
-            else:
-                return fh, start
-            raise BarStoreError(f"the bar chunk {path} is damaged: {problem}. {_fix(name)}")
-        except BaseException:
-            fh.close()
-            raise
-
-    @staticmethod
-    def _read_ts(fh, path: Path, chunk: dict, name: str) -> np.ndarray:
-        ts = np.empty(chunk["bars"], dtype=np.int64)
-        if fh.readinto(memoryview(ts).cast("B")) != ts.nbytes:
-            raise BarStoreError(f"the bar chunk {path} is damaged: it ends early. {_fix(name)}")
-        if ts[0] != chunk["first"] or ts[-1] != chunk["last"]:
-            raise BarStoreError(f"the bar chunk {path} is damaged: its first/last bar times differ from the "
-                                f"index. {_fix(name)}")
-        if len(ts) > 1 and not np.all(ts[1:] > ts[:-1]):
-            raise BarStoreError(f"the bar chunk {path} is damaged: its bar times do not increase. {_fix(name)}")
-        return ts
-
-    def _load_chunk(self, path: Path, chunk: dict, name: str, tf: int) -> np.ndarray:
-        """The whole chunk as rows (``ROW``), for a merge or a delete."""
-        fh, _ = self._open_chunk(path, chunk, name)
-        with fh:
-            ts = self._read_ts(fh, path, chunk, name)
-            rest = fh.read()
-        k = len(ts)
-        if len(rest) != 5 * 8 * k:
-            raise BarStoreError(f"the bar chunk {path} is damaged: it ends early. {_fix(name)}")
-        rows = np.empty(k, dtype=ROW)
-        rows["ts"] = ts
-        for j, column in enumerate(COLUMNS[1:]):
-            rows[column] = np.frombuffer(rest, dtype="<f8", count=k, offset=8 * k * j)
-        return rows
-
     def _load_tail(self, key: str, entry: dict, tf: int) -> np.ndarray:
         if entry["tail"] is None:
             return np.empty(0, dtype=ROW)
@@ -543,12 +359,12 @@ class BarStore:
         whole = len(data) - len(data) % ROW.itemsize
         rows = np.frombuffer(data[:whole], dtype=ROW)
         try:
-            self._validate(rows, tf, entry["offset_ms"], "live tail")
+            validate_rows(rows, tf, entry["offset_ms"], "live tail")
         except BarStoreError as exc:
             raise BarStoreError(f"the live-bar file {path} is damaged ({exc}). Delete the series' bars from "
                                 f"{int(rows['ts'].min()) if len(rows) else 0} on and record or download them "
                                 f"again.") from None
-        return _dedupe_last(rows.copy())
+        return dedupe_last(rows.copy())
 
     def _runs(self, key: str, entry: dict) -> tuple[list[list[int]], int]:
         """The stored bars as runs of consecutive bars, and their number (index plus live tail)."""
@@ -558,7 +374,7 @@ class BarStore:
             count += chunk["bars"]
             edges = [chunk["first"]] + [e for g in chunk["gaps"] for e in g] + [chunk["last"] + tf]
             runs += [[edges[i], edges[i + 1]] for i in range(0, len(edges), 2)]
-        runs = _union(runs)
+        runs = union(runs)
         tail = self._load_tail(key, entry, tf)
         if len(tail):
             ts = tail["ts"]
@@ -567,7 +383,7 @@ class BarStore:
             i = np.searchsorted(starts, ts, side="right") - 1
             inside = (i >= 0) & (ts < ends[np.maximum(i, 0)]) if len(runs) else np.zeros(len(ts), bool)
             count += int((~inside).sum())
-            runs = _union(runs + _runs_of(ts, tf))
+            runs = union(runs + runs_of(ts, tf))
         return runs, count
 
     def _gaps_in(self, entry: dict, runs: list[list[int]], lo: int, hi: int) -> list[list[int]]:
@@ -582,56 +398,11 @@ class BarStore:
         if at < hi:
             holes.append([at, hi])
         out = []
-        for s, e in _subtract([h for h in holes if h[0] < h[1]], entry["empty"]):
+        for s, e in subtract([h for h in holes if h[0] < h[1]], entry["empty"]):
             s += (off - s) % tf  # first bar time on the series' grid
             if s < e:
                 out.append([s, e])
         return out
-
-    def _rows_from(self, bars: Bars | Mapping[str, Any]) -> np.ndarray:
-        cols = bars.as_dict() if isinstance(bars, Bars) else bars
-        missing = [c for c in COLUMNS if c not in cols]
-        if missing:
-            raise BarStoreError(f"bars to write need the columns {', '.join(COLUMNS)}; missing {', '.join(missing)}")
-        ts = np.asarray(cols["ts"])
-        if ts.ndim != 1 or (ts.dtype.kind not in "iu" and len(ts)):
-            raise BarStoreError(f"bar times must be integer ms (int64), got {ts.dtype} of shape {ts.shape}")
-        rows = np.empty(len(ts), dtype=ROW)
-        rows["ts"] = ts
-        for c in COLUMNS[1:]:
-            values = np.asarray(cols[c], dtype=np.float64)
-            if values.shape != ts.shape:
-                raise BarStoreError(f"column {c!r} has {len(values)} rows, ts has {len(ts)}")
-            rows[c] = values
-        return rows
-
-    @staticmethod
-    def _check_tf(timeframe_ms: int) -> int:
-        tf = int(timeframe_ms)
-        if tf <= 0:
-            raise BarStoreError(f"timeframe_ms must be a positive number of ms, got {timeframe_ms!r}")
-        return tf
-
-    @staticmethod
-    def _validate(rows: np.ndarray, tf: int, offset: int, where: str) -> None:
-        if not len(rows):
-            return
-        ts, o, h, l, c, v = (rows[name] for name in COLUMNS)
-        prices = np.column_stack([o, h, l, c, v])
-        checks = (
-            (~np.isfinite(prices).all(axis=1), "a price or the volume is not a finite number"),
-            (h < l, "high is below low"),
-            ((o > h) | (o < l) | (c > h) | (c < l), "open or close is outside [low, high]"),
-            (v < 0, "volume is negative"),
-            ((ts - offset) % tf != 0, f"ts is not on the {tf} ms grid of the series (offset {offset} ms)"),
-        )
-        for bad, what in checks:
-            hit = np.flatnonzero(bad)
-            if hit.size:
-                i = int(hit[0])
-                raise BarStoreError(
-                    f"{where}: row {i} (ts {int(ts[i])}: open {o[i]}, high {h[i]}, low {l[i]}, close {c[i]}, "
-                    f"volume {v[i]}) is refused: {what}; {hit.size} such row(s). Nothing was written.")
 
     # ------------------------------------------------------------------------------------------ the index
     def _index(self) -> dict[str, Any]:
@@ -644,7 +415,7 @@ class BarStore:
             return self._cache[1]
         try:
             index = json.loads(self.index_path.read_bytes())
-            _check_index(index)
+            check_index(index)
         except FileNotFoundError:
             raise
         except Exception as exc:  # noqa: BLE001 - any damage reads as one clear refusal
@@ -698,7 +469,7 @@ class BarStore:
             else:
                 series[key] = entry
             index["series"] = series
-            _write_atomic(self.index_path, json.dumps(index, separators=(",", ":")).encode())
+            write_atomic(self.index_path, json.dumps(index, separators=(",", ":")).encode())
 
     def _series_lock(self, venue: str, symbol: str, tf: int):
         name = f"{safe_name(venue, 'venue')}.{safe_name(symbol, 'symbol')}.{tf}"
@@ -718,34 +489,3 @@ class BarStore:
         return lock
 
 
-def _offset(entry: dict | None, tf: int, ts: np.ndarray) -> int:
-    """The series' offset from the UTC grid: 0 below 1 h; at 1 h and above, fixed by its first bars."""
-    if entry is not None and entry["offset_ms"] is not None:
-        return entry["offset_ms"]
-    return int(ts.min()) % tf if tf >= HOUR_MS and len(ts) else 0
-
-
-class _BadIndex(Exception):
-    pass
-
-
-def _check_index(index: Any) -> None:
-    if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT:
-        raise _BadIndex("not a Kestrel bar index")
-    if index.get("version") != INDEX_VERSION:
-        raise _BadIndex(f"index version {index.get('version')!r}; this Kestrel reads version {INDEX_VERSION}")
-    if not isinstance(index.get("series"), dict):
-        raise _BadIndex("no series table")
-    for key, e in index["series"].items():
-        if not (isinstance(e, dict) and isinstance(e.get("venue"), str) and isinstance(e.get("symbol"), str)
-                and type(e.get("timeframe_ms")) is int and e["timeframe_ms"] > 0
-                and (e.get("offset_ms") is None or type(e["offset_ms"]) is int) and isinstance(e.get("chunks"), dict)
-                and isinstance(e.get("empty"), list) and (e.get("tail") is None or isinstance(e["tail"], str))):
-            raise _BadIndex(f"series {key!r} is malformed")
-        if ".." in key.split("/") or key.startswith("/"):
-            raise _BadIndex(f"series folder {key!r} points outside the store")
-        for name, c in e["chunks"].items():
-            if not (isinstance(c, dict) and isinstance(c.get("file"), str) and "/" not in c["file"]
-                    and all(type(c.get(f)) is int for f in ("first", "last", "bars"))
-                    and isinstance(c.get("gaps"), list)):
-                raise _BadIndex(f"chunk {name!r} of series {key!r} is malformed")
