@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -115,26 +116,49 @@ async def fetch_history(exchange: Any, symbol: str, timeframe: str, since_ms: in
     backoff = backoff or Backoff(base_s=0.5, cap_s=10.0)
     await _call(exchange.load_markets, backoff, max_retries, what="loading markets")
     _check_symbol(exchange, symbol)
-    tf_ms, fetch_tf, fetch_ms = _timeframes(exchange, timeframe)
-    name = str(getattr(exchange, "id", type(exchange).__name__))
-    now = int(exchange.milliseconds())
-    until = now + 1 if until_ms is None else int(until_ms)
-    start = int(since_ms if resume_from is None else max(resume_from, since_ms))
-    resampled = fetch_tf != timeframe
-    if resampled:  # whole target bars only: start on a bar boundary, fetch up to the end of the last bar
-        start = -(-start // tf_ms) * tf_ms
-        fetch_until = -(-until // tf_ms) * tf_ms
-    else:
-        fetch_until = until
-    limit = page_limit or _max_limit(exchange, symbol)
-    fixed_bars = not fetch_tf.endswith(("M", "y"))  # months and years vary in length: no gap arithmetic
-    state = _Progress(next_since=start)
-    expected = max(0, (until - start) // tf_ms)
-    resampler = _Resampler(tf_ms) if resampled else None
+    download = _Download(exchange, symbol, timeframe, since_ms, until_ms, resume_from, page_limit,
+                         include_forming)
+    if not getattr(exchange, "enableRateLimit", True):
+        log.warning("%s: ccxt's rate limiter is off (enableRateLimit=False): history pages are not paced",
+                    download.name)
+    fetch = functools.partial(_page, exchange, symbol, download.fetch_tf, limit=download.limit,
+                              params=params or {}, rate=rate, backoff=backoff, state=download.state,
+                              max_retries=max_retries, max_rate_waits=max_rate_waits, name=download.name)
+    return await download.run(fetch, on_page, progress)
 
-    def deliver(rows: np.ndarray, ms: int) -> None:
+
+class _Download:
+    """One call of ``fetch_history``: what to fetch (the native timeframe, the bounds), how far it got."""
+
+    def __init__(self, exchange: Any, symbol: str, timeframe: str, since_ms: int, until_ms: int | None,
+                 resume_from: int | None, page_limit: int | None, include_forming: bool) -> None:
+        self.exchange, self.symbol, self.timeframe = exchange, symbol, timeframe
+        self.include_forming = include_forming
+        self.tf_ms, self.fetch_tf, self.fetch_ms = _timeframes(exchange, timeframe)
+        self.name = str(getattr(exchange, "id", type(exchange).__name__))
+        now = int(exchange.milliseconds())
+        self.until = now + 1 if until_ms is None else int(until_ms)
+        self.start = int(since_ms if resume_from is None else max(resume_from, since_ms))
+        self.resampler = _Resampler(self.tf_ms) if self.fetch_tf != timeframe else None
+        self.fetch_until = self.until
+        self.note = ""
+        if self.resampler is not None:  # whole target bars only: from a bar boundary to the last bar's end
+            self.start = -(-self.start // self.tf_ms) * self.tf_ms
+            self.fetch_until = -(-self.until // self.tf_ms) * self.tf_ms
+            self.note = (f"{timeframe} is not a timeframe {self.name} serves: built from its {self.fetch_tf} "
+                         f"candles (the largest native timeframe that divides {timeframe})")
+        self.limit = page_limit or _max_limit(exchange, symbol)
+        self.fixed_bars = not self.fetch_tf.endswith(("M", "y"))  # months and years vary: no gap arithmetic
+        self.state = _Progress(next_since=self.start)
+        self.expected = max(0, (self.until - self.start) // self.tf_ms)
+
+    def now(self) -> int:
+        return int(self.exchange.milliseconds())
+
+    def deliver(self, rows: np.ndarray, on_page: Callable[[Bars], None]) -> None:
+        ms, state = self.tf_ms, self.state
         bars = Bars.from_arrays(rows[:, 0].astype(np.int64), rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4],
-                                rows[:, 5], timeframe_ms=ms, symbol=symbol)
+                                rows[:, 5], timeframe_ms=ms, symbol=self.symbol)
         on_page(bars)
         state.bars += len(bars)
         if state.first_ts is None:
@@ -142,66 +166,68 @@ async def fetch_history(exchange: Any, symbol: str, timeframe: str, since_ms: in
         state.last_ts = int(bars.ts[-1])
         state.next_since = state.last_ts + ms
 
-    note = ""
-    if resampled:
-        note = (f"{timeframe} is not a timeframe {name} serves: built from its {fetch_tf} candles "
-                f"(the largest native timeframe that divides {timeframe})")
-
-    def result(complete: bool) -> HistoryResult:
+    def result(self, complete: bool) -> HistoryResult:
+        st = self.state
         return HistoryResult(
-            exchange=name, symbol=symbol, timeframe=timeframe, timeframe_ms=tf_ms, fetched_timeframe=fetch_tf,
-            start_ms=start, until_ms=until, next_since=state.next_since, bars=state.bars, pages=state.pages,
-            first_ts=state.first_ts, last_ts=state.last_ts, gaps=tuple(state.gaps), dropped=state.dropped,
-            retries=state.retries, rate_limited=state.rate_limited, waited_s=state.waited_s, complete=complete,
-            stopped="" if complete else state.stopped, note=note)
+            exchange=self.name, symbol=self.symbol, timeframe=self.timeframe, timeframe_ms=self.tf_ms,
+            fetched_timeframe=self.fetch_tf, start_ms=self.start, until_ms=self.until,
+            next_since=st.next_since,
+            bars=st.bars, pages=st.pages, first_ts=st.first_ts, last_ts=st.last_ts, gaps=tuple(st.gaps),
+            dropped=st.dropped, retries=st.retries, rate_limited=st.rate_limited, waited_s=st.waited_s,
+            complete=complete, stopped="" if complete else st.stopped, note=self.note)
 
-    if not getattr(exchange, "enableRateLimit", True):
-        log.warning("%s: ccxt's rate limiter is off (enableRateLimit=False): history pages are not paced", name)
-    since = start
-    complete = False
-    while True:
-        if since >= fetch_until:
-            complete = True
-            break
-        if not include_forming and since + fetch_ms > int(exchange.milliseconds()):
-            complete = True  # only the forming bar could come
-            break
-        try:
-            page = await _page(exchange, symbol, fetch_tf, since, limit, params or {}, rate, backoff, state,
-                               max_retries, max_rate_waits, name)
-        except HistoryError as exc:
-            state.stopped = str(exc)
-            exc.result = result(False)
-            raise
-        if page is None:
-            break
-        state.pages += 1
-        rows = _fresh(page, since, fetch_until, fetch_ms, include_forming, int(exchange.milliseconds()), state)
-        if len(rows) == 0:
-            complete = True  # the exchange has nothing newer
-            break
-        ts = rows[:, 0].astype(np.int64)
-        if fixed_bars:
-            _note_gaps(ts, since, fetch_ms, state)
-        state.last_fetched = int(ts[-1])
-        since = state.last_fetched + fetch_ms
+    async def run(self, fetch: Callable[..., Any], on_page: Callable[[Bars], None],
+                  progress: Callable[[int, int], None] | None) -> HistoryResult:
+        state, resampler = self.state, self.resampler
+        since, complete = self.start, False
+        while True:
+            if since >= self.fetch_until:
+                complete = True
+                break
+            if not self.include_forming and since + self.fetch_ms > self.now():
+                complete = True  # only the forming bar could come
+                break
+            try:
+                page = await fetch(since)
+            except HistoryError as exc:
+                state.stopped = str(exc)
+                exc.result = self.result(False)
+                raise
+            if page is None:
+                break
+            state.pages += 1
+            rows = _fresh(page, since, self.fetch_until, self.fetch_ms, self.include_forming, self.now(),
+                          state)
+            if len(rows) == 0:
+                complete = True  # the exchange has nothing newer
+                break
+            ts = rows[:, 0].astype(np.int64)
+            if self.fixed_bars:
+                _note_gaps(ts, since, self.fetch_ms, state)
+            state.last_fetched = int(ts[-1])
+            since = state.last_fetched + self.fetch_ms
+            if resampler is not None:
+                rows = resampler.take(rows)
+            if len(rows):
+                self.deliver(rows, on_page)
+            if resampler is not None and resampler.held_since is not None:
+                state.next_since = resampler.held_since  # where a resume must start
+            if progress is not None:
+                progress(state.bars, self.expected)
         if resampler is not None:
-            rows = resampler.take(rows)
-        if len(rows):
-            deliver(rows, tf_ms)
-        if resampler is not None and resampler.held_since is not None:
-            state.next_since = resampler.held_since  # where a resume must start
-        if progress is not None:
-            progress(state.bars, expected)
-    if resampler is not None:
-        tail = resampler.last(complete, include_forming, int(exchange.milliseconds()))
+            self._last_resampled(complete, on_page, progress)
+        return self.result(complete)
+
+    def _last_resampled(self, complete: bool, on_page: Callable[[Bars], None],
+                        progress: Callable[[int, int], None] | None) -> None:
+        """The bar the resampler held back: given out whole, or where a resume must start."""
+        tail = self.resampler.last(complete, self.include_forming, self.now())
         if len(tail):
-            deliver(tail, tf_ms)
-        elif resampler.held_since is not None:
-            state.next_since = resampler.held_since
+            self.deliver(tail, on_page)
+        elif self.resampler.held_since is not None:
+            self.state.next_since = self.resampler.held_since
         if progress is not None:
-            progress(state.bars, expected)
-    return result(complete)
+            progress(self.state.bars, self.expected)
 
 
 # ------------------------------------------------------------------------------------------------ pages
