@@ -13,6 +13,7 @@
     kestrel backtest --strategy N --data F    event-driven backtest of a plugin on a CSV file
     kestrel sweep --strategy N --data F --grid parameter sweep / walk-forward (process pool or Dask)
     kestrel ml train|list|show                train a model on a bar file and register it; list the registry
+    kestrel data list|import|export|delete     the profile's bar store (app/cli/data.py)
 """
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="start this strategy (a saved instance's name, or a plugin's: `kestrel plugins list`) "
                           "with these parameters; repeatable, e.g. --strategy sma_cross:fast=5,slow=20")
     from app.cli.audit import add_audit_commands
+    from app.cli.data import add_data_commands
     from app.cli.keys import add_keys_commands
     from app.cli.ml import add_ml_commands
     from app.cli.risk import add_risk_commands
@@ -67,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_strategy_commands(sub, common)
     add_ml_commands(sub, common)
     add_keys_commands(sub, common)
+    add_data_commands(sub, common)
     return parser
 
 
@@ -105,6 +108,10 @@ def _main(argv: list[str] | None) -> int:
         from app.cli.ml import main_ml_command
 
         return main_ml_command(args, profile)
+    if args.command == "data":
+        from app.cli.data import main_data_command
+
+        return main_data_command(args, profile)
     if args.command == "keys":
         from app.cli.keys import main_keys
 

@@ -1,0 +1,159 @@
+"""``kestrel data``: the profile's bar store (app/engine/data/bar_store.py) from the command line.
+
+    kestrel data list [--venue NAME]                                  each series: first, last, bars, gaps
+    kestrel data import FILE --venue NAME --symbol S --timeframe TF [--tz ZONE] [--time-unit U] [--time-format F]
+    kestrel data export --venue NAME --symbol S --timeframe TF [--since D] [--until D] --out FILE.csv
+    kestrel data delete --venue NAME --symbol S --timeframe TF [--since D] [--until D]
+
+TF is 1m, 5m, 15m, 1h, 4h, 1d ... (a number and s, m, h, d or w); D is ISO 8601 (UTC when it has no offset)
+or epoch milliseconds. ``export`` writes the backtester's CSV (timestamp in ms, open, high, low, close,
+volume), so ``kestrel backtest --data`` reads it back as it was stored. Exit 2 with the reason on bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+import sys
+from pathlib import Path
+
+from app.cli.data_files import add_time_options
+
+_UNITS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def add_data_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    data = sub.add_parser("data", parents=[common], help="market data in the profile's bar store")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+    listing = dsub.add_parser("list", parents=[common], help="every stored series: first, last, bars, gaps")
+    listing.add_argument("--venue", default=None, help="only this venue's series")
+
+    def series(p: argparse.ArgumentParser, span: bool) -> None:
+        p.add_argument("--venue", required=True, help="the venue the bars are of, e.g. binance, akshare, sim")
+        p.add_argument("--symbol", required=True, help="e.g. BTC/USDT or 600519.SH")
+        p.add_argument("--timeframe", required=True, help="bar length: 1m, 5m, 1h, 1d ...")
+        if span:
+            p.add_argument("--since", default=None, help="first bar time: ISO 8601 (UTC unless it says) or ms")
+            p.add_argument("--until", default=None, help="bars before this time: ISO 8601 or ms")
+
+    imp = dsub.add_parser("import", parents=[common], help="store the bars of a file (CSV, gz, zip, Parquet)")
+    imp.add_argument("file", type=Path, help="a bar file: Kestrel CSV, Yahoo, Binance dump, TradingView, MT5 ...")
+    series(imp, span=False)
+    add_time_options(imp)
+    exp = dsub.add_parser("export", parents=[common], help="write stored bars as the backtester's CSV")
+    series(exp, span=True)
+    exp.add_argument("--out", required=True, type=Path, help="the CSV file to write (.csv or .csv.gz)")
+    dele = dsub.add_parser("delete", parents=[common], help="remove stored bars (a range, or the whole series)")
+    series(dele, span=True)
+
+
+def parse_timeframe(text: str) -> int:
+    m = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text or "")
+    if not m or int(m.group(1)) <= 0:
+        raise ValueError(f"timeframe {text!r}: write a number and a unit, e.g. 1m, 15m, 4h, 1d (units s m h d w)")
+    return int(m.group(1)) * _UNITS[m.group(2)]
+
+
+def timeframe_label(ms: int) -> str:
+    for unit in ("w", "d", "h", "m", "s"):
+        if ms % _UNITS[unit] == 0:
+            return f"{ms // _UNITS[unit]}{unit}"
+    return f"{ms}ms"
+
+
+def parse_time(text: str | None, flag: str) -> int | None:
+    """ISO 8601 (UTC when no offset) or epoch ms -> ms UTC."""
+    if text is None:
+        return None
+    if re.fullmatch(r"-?\d{10,}", text.strip()):
+        return int(text)
+    try:
+        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{flag} {text!r}: write an ISO 8601 time (2024-01-31, 2024-01-31T09:30, "
+                         f"2024-01-31T09:30+08:00) or epoch milliseconds") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return int(when.timestamp() * 1000)
+
+
+def utc(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def main_data_command(args: argparse.Namespace, profile: Path) -> int:
+    from app.engine.data.bar_files import DataError
+    from app.engine.data.bar_store import BarStore, BarStoreError
+
+    try:
+        store = BarStore(profile)
+        return _COMMANDS[args.data_command](store, args)
+    except (ValueError, DataError, BarStoreError, OSError) as exc:
+        print(f"kestrel data {args.data_command}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _list(store, args: argparse.Namespace) -> int:
+    rows = [s for s in store.series() if args.venue is None or s.venue == args.venue]
+    if not rows:
+        where = f" for venue {args.venue}" if args.venue else ""
+        print(f"no stored bars{where} (kestrel data import FILE ... stores a file's bars)")
+        return 0
+    print(f"{'venue':<12} {'symbol':<14} {'tf':>4}  {'first':<20} {'last':<20} {'bars':>10} {'gaps':>5}")
+    for s in rows:
+        print(f"{s.venue:<12} {s.symbol:<14} {timeframe_label(s.timeframe_ms):>4}  {utc(s.first):<20} "
+              f"{utc(s.last):<20} {s.bars:>10,} {len(s.gaps):>5}")
+    return 0
+
+
+def _import(store, args: argparse.Namespace) -> int:
+    from app.engine.data.bar_files import import_bars
+    from app.engine.data.resample import base_timeframe_ms
+
+    tf = parse_timeframe(args.timeframe)
+    imported = import_bars(args.file, args.symbol, time_unit=args.time_unit, tz=args.tz,
+                           time_format=args.time_format)
+    for line in imported.report.lines():
+        print(line, file=sys.stderr)
+    bars = imported.bars
+    spacing = base_timeframe_ms(bars.ts)
+    if len(bars) > 1 and spacing != tf:
+        raise ValueError(f"the file's bars are {timeframe_label(spacing)} apart, --timeframe says "
+                         f"{timeframe_label(tf)}; nothing was stored (give the file's own timeframe)")
+    written = store.write(args.venue, args.symbol, tf, bars, source=f"import {args.file.name}")
+    info = next(s for s in store.series() if (s.venue, s.symbol, s.timeframe_ms) == (args.venue, args.symbol, tf))
+    print(f"stored {written:,} bars of {args.symbol} {timeframe_label(tf)} on {args.venue}: the series now holds "
+          f"{info.bars:,} bars, {utc(info.first)} .. {utc(info.last)}, {len(info.gaps)} gap(s)")
+    return 0
+
+
+def _export(store, args: argparse.Namespace) -> int:
+    import numpy as np
+
+    tf = parse_timeframe(args.timeframe)
+    bars = store.read(args.venue, args.symbol, tf, parse_time(args.since, "--since"), parse_time(args.until, "--until"))
+    if not len(bars):
+        raise ValueError(f"no stored bars of {args.symbol} {timeframe_label(tf)} on {args.venue} in that range "
+                         f"(kestrel data list shows what is stored)")
+    import pandas as pd
+
+    cols = bars.as_dict()
+    frame = pd.DataFrame({"timestamp": np.asarray(cols["ts"], dtype=np.int64),
+                          **{c: cols[c] for c in ("open", "high", "low", "close", "volume")}})
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(args.out, index=False, float_format="%.17g")
+    print(f"wrote {len(bars):,} bars of {args.symbol} {timeframe_label(tf)} ({utc(int(bars.ts[0]))} .. "
+          f"{utc(int(bars.ts[-1]))}) to {args.out}")
+    return 0
+
+
+def _delete(store, args: argparse.Namespace) -> int:
+    tf = parse_timeframe(args.timeframe)
+    since, until = parse_time(args.since, "--since"), parse_time(args.until, "--until")
+    removed = store.delete(args.venue, args.symbol, tf, since, until)
+    what = "the whole series" if since is None and until is None else "that range"
+    print(f"deleted {removed:,} bars of {args.symbol} {timeframe_label(tf)} on {args.venue} ({what})")
+    return 0
+
+
+_COMMANDS = {"list": _list, "import": _import, "export": _export, "delete": _delete}
