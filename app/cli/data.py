@@ -1,12 +1,15 @@
 """``kestrel data``: the profile's bar store (app/engine/data/bar_store.py) from the command line.
 
+    kestrel data download --venue NAME [--venue-config FILE] --symbols S1,S2 --timeframe TF [--since D] [--until D]
     kestrel data list [--venue NAME]                                  each series: first, last, bars, gaps
     kestrel data import FILE --venue NAME --symbol S --timeframe TF [--tz ZONE] [--time-unit U] [--time-format F]
     kestrel data export --venue NAME --symbol S --timeframe TF [--since D] [--until D] --out FILE.csv
     kestrel data delete --venue NAME --symbol S --timeframe TF [--since D] [--until D]
 
 TF is 1m, 5m, 15m, 1h, 4h, 1d ... (a number and s, m, h, d or w); D is ISO 8601 (UTC when it has no offset)
-or epoch milliseconds. ``export`` writes the backtester's CSV (timestamp in ms, open, high, low, close,
+or epoch milliseconds. ``download`` fetches what the store lacks in [since, until) from a ccxt venue (paged,
+within its rate limits; without --since it fills the stored series' holes and tops it up to now), storing each
+page as it comes: an interrupted download loses nothing and the same command resumes it. ``export`` writes the backtester's CSV (timestamp in ms, open, high, low, close,
 volume), so ``kestrel backtest --data`` reads it back as it was stored. Exit 2 with the reason on bad input.
 """
 from __future__ import annotations
@@ -25,6 +28,14 @@ _UNITS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800
 def add_data_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     data = sub.add_parser("data", parents=[common], help="market data in the profile's bar store")
     dsub = data.add_subparsers(dest="data_command", required=True)
+    down = dsub.add_parser("download", parents=[common], help="fetch history from a venue into the bar store")
+    down.add_argument("--venue", required=True, help="a ccxt exchange id, or a venue saved in the profile")
+    down.add_argument("--venue-config", type=Path, default=None, help="venue config JSON (ccxt options, urls)")
+    down.add_argument("--symbols", required=True, help="comma-separated, e.g. BTC/USDT,ETH/USDT")
+    down.add_argument("--timeframe", required=True, help="bar length: 1m, 5m, 1h, 1d ...")
+    down.add_argument("--since", default=None, help="from this time (ISO 8601 or ms); default: the stored "
+                      "series' first bar (its holes are filled, then it is topped up)")
+    down.add_argument("--until", default=None, help="bars before this time (default: now)")
     listing = dsub.add_parser("list", parents=[common], help="every stored series: first, last, bars, gaps")
     listing.add_argument("--venue", default=None, help="only this venue's series")
 
@@ -87,6 +98,8 @@ def main_data_command(args: argparse.Namespace, profile: Path) -> int:
 
     try:
         store = BarStore(profile)
+        if args.data_command == "download":
+            return _download(store, args, profile)
         return _COMMANDS[args.data_command](store, args)
     except (ValueError, DataError, BarStoreError, OSError) as exc:
         print(f"kestrel data {args.data_command}: {exc}", file=sys.stderr)
@@ -154,6 +167,68 @@ def _delete(store, args: argparse.Namespace) -> int:
     what = "the whole series" if since is None and until is None else "that range"
     print(f"deleted {removed:,} bars of {args.symbol} {timeframe_label(tf)} on {args.venue} ({what})")
     return 0
+
+
+def _download(store, args: argparse.Namespace, profile: Path) -> int:
+    import asyncio
+    import time
+
+    from app.engine.venues.venue_config import resolve_config
+
+    tf = parse_timeframe(args.timeframe)
+    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
+    if args.venue == "akshare":
+        raise ValueError("akshare history is not downloadable into the store yet; ccxt venues are "
+                         "(A-share history is read by the akshare venue itself)")
+    cfg = resolve_config(profile, args.venue, args.venue_config)
+    since, until = parse_time(args.since, "--since"), parse_time(args.until, "--until")
+    until = until if until is not None else int(time.time() * 1000)
+    starts = {}
+    for sym in symbols:
+        stored = next((s for s in store.series() if (s.venue, s.symbol, s.timeframe_ms) == (cfg.name, sym, tf)),
+                      None)
+        if since is None and stored is None:
+            raise ValueError(f"{sym} {timeframe_label(tf)} on {cfg.name} is not stored yet: say where to start "
+                             f"with --since (e.g. --since 2024-01-01)")
+        starts[sym] = since if since is not None else stored.first
+    return asyncio.run(_download_all(store, cfg, symbols, tf, starts, until))
+
+
+async def _download_all(store, cfg, symbols: list[str], tf: int, starts: dict[str, int], until: int) -> int:
+    import asyncio
+
+    from tqdm import tqdm
+
+    from app.engine.venues.ccxt.rest import make_exchange
+    from app.engine.venues.download import download_ccxt
+
+    exchange = await asyncio.to_thread(make_exchange, cfg, None)  # public data: no keys needed
+    failed = 0
+    try:
+        for sym in symbols:
+            with tqdm(total=0, unit="bar", desc=f"{sym} {timeframe_label(tf)}", file=sys.stderr,
+                      disable=None, leave=False) as bar:
+                def progress(done: int, total: int) -> None:
+                    bar.total = total
+                    bar.n = done
+                    bar.refresh()
+                report = await download_ccxt(store, exchange, cfg.name, sym, timeframe_label(tf), tf, starts[sym],
+                                             until, progress=progress)
+            for note in report.notes:
+                print(f"{sym}: {note}", file=sys.stderr)
+            holes = len(report.requested)
+            empty = f"; {len(report.empty)} range(s) {cfg.name} has no candles for, marked" if report.empty else ""
+            if report.complete:
+                print(f"{sym} {timeframe_label(tf)} on {cfg.name}: {report.bars:,} bars stored "
+                      f"({holes} missing range(s) asked for{empty})")
+            else:
+                failed += 1
+                print(f"{sym} {timeframe_label(tf)} on {cfg.name}: stopped after {report.bars:,} bars: "
+                      f"{report.stopped}. What arrived is stored; run the same command again to resume.",
+                      file=sys.stderr)
+    finally:
+        await exchange.close()
+    return 1 if failed else 0
 
 
 _COMMANDS = {"list": _list, "import": _import, "export": _export, "delete": _delete}

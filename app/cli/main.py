@@ -13,7 +13,7 @@
     kestrel backtest --strategy N --data F    event-driven backtest of a plugin on a CSV file
     kestrel sweep --strategy N --data F --grid parameter sweep / walk-forward (process pool or Dask)
     kestrel ml train|list|show                train a model on a bar file and register it; list the registry
-    kestrel data list|import|export|delete     the profile's bar store (app/cli/data.py)
+    kestrel data download|list|import|export|delete   the profile's bar store (app/cli/data.py)
 """
 from __future__ import annotations
 

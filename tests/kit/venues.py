@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,22 @@ async def ccxt_exchange(fake: FakeBinance, **ccxt):
     cfg = fake.venue_config(stream="poll")
     cfg["ccxt"].update(ccxt)
     return await asyncio.to_thread(make_exchange, parse_config(cfg), None)
+
+
+class FakeInThread:
+    """The fake exchange on its own loop in a thread, so a child process can talk to it."""
+
+    def __init__(self, **kw) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.fake = FakeBinance(api_key=KEY, secret=SECRET, **kw)
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.fake.start(), self.loop).result(10)
+
+    def call(self, fn, *a):
+        return self.loop.call_soon_threadsafe(fn, *a)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.fake.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)

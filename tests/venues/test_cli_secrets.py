@@ -2,41 +2,19 @@
 (real processes) against the fake Binance; then the profile and the logs are scanned for the planted secret."""
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sqlite3
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
-from tests.kit.venues import KEY, SECRET
-from tests.venues.fake_binance import FakeBinance
+from tests.kit.venues import KEY, SECRET, FakeInThread
 
 ROOT = Path(__file__).resolve().parents[2]
 PASS = "correct horse battery staple"
-
-
-class FakeInThread:
-    """The fake exchange on its own loop in a thread, so a child process can talk to it."""
-
-    def __init__(self, **kw) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.fake = FakeBinance(api_key=KEY, secret=SECRET, **kw)
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.fake.start(), self.loop).result(10)
-
-    def call(self, fn, *a):
-        return self.loop.call_soon_threadsafe(fn, *a)
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.fake.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
 
 
 def kestrel(args, profile, stdin: str = "", timeout: float = 90, **env):

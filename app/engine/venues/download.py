@@ -1,0 +1,79 @@
+"""History into the bar store: what is missing is asked of the venue, page by page, and stored as it comes.
+
+``download_ccxt`` asks the store which ranges of [since, until) it lacks (``BarStore.gaps``: the tail after
+the last stored bar, the holes inside, the head before the first), fetches each with ``fetch_history`` (paged,
+within the rate limits, resumable) and writes every page at once, so an interruption loses at most the page in
+flight and the next run starts where this one stopped. Ranges the exchange has no candles for (maintenance, a
+market listed later) are marked empty in the store and not asked for again. Used by ``kestrel data download``
+(and, later, the window's Data dialog).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from app.engine.data.bar_store import BarStore
+from app.engine.data.bars import Bars
+from app.engine.venues.ccxt.history import HistoryError, fetch_history
+
+
+@dataclass
+class DownloadReport:
+    symbol: str
+    requested: list[tuple[int, int]] = field(default_factory=list)  # the ranges the store lacked
+    bars: int = 0  # bars received and stored
+    empty: list[tuple[int, int]] = field(default_factory=list)  # ranges the venue has no candles for
+    complete: bool = True
+    stopped: str = ""  # why not complete: what to do is to run the same download again
+    notes: list[str] = field(default_factory=list)
+
+
+async def download_ccxt(store: BarStore, exchange: Any, venue: str, symbol: str, timeframe: str, timeframe_ms: int,
+                        since: int, until: int, *, progress: Callable[[int, int], None] | None = None
+                        ) -> DownloadReport:
+    report = DownloadReport(symbol)
+    report.requested = [(int(a), int(b)) for a, b in store.gaps(venue, symbol, timeframe_ms, since, until)]
+    source = f"ccxt {getattr(exchange, 'id', 'exchange')}"
+    expected = sum((b - a) // timeframe_ms for a, b in report.requested)
+    done_before = 0
+
+    def on_page(bars: Bars) -> None:
+        report.bars += store.write(venue, symbol, timeframe_ms, bars, source=source)
+
+    for start, end in report.requested:
+        def step(delivered: int, _expected: int, base: int = done_before) -> None:
+            if progress is not None:
+                progress(min(base + delivered, expected), expected)
+        try:
+            result = await fetch_history(exchange, symbol, timeframe, start, end, on_page=on_page, progress=step)
+        except HistoryError as exc:
+            _mark_empty(store, report, venue, symbol, timeframe_ms, getattr(exc, "result", None))
+            report.complete, report.stopped = False, str(exc)
+            return report
+        if result.note and result.note not in report.notes:
+            report.notes.append(result.note)
+        _mark_empty(store, report, venue, symbol, timeframe_ms, result)
+        if result.complete and not result.bars and end <= _last_stored(store, venue, symbol, timeframe_ms):
+            # a hole inside the stored span that the venue has nothing for either (not the tail: that may
+            # just not have happened yet)
+            store.mark_empty(venue, symbol, timeframe_ms, start, end)
+            report.empty.append((start, end))
+        if not result.complete:
+            report.complete, report.stopped = False, result.stopped or "the venue stopped answering"
+            return report
+        done_before += (end - start) // timeframe_ms
+    return report
+
+
+def _mark_empty(store: BarStore, report: DownloadReport, venue: str, symbol: str, timeframe_ms: int,
+                result: Any) -> None:
+    """The ranges the exchange skipped inside what it sent: recorded, so they are not asked for again."""
+    for a, b in getattr(result, "gaps", ()) or ():
+        store.mark_empty(venue, symbol, timeframe_ms, a, b)
+        report.empty.append((a, b))
+
+
+def _last_stored(store: BarStore, venue: str, symbol: str, timeframe_ms: int) -> int:
+    info = next((s for s in store.series() if (s.venue, s.symbol, s.timeframe_ms) == (venue, symbol, timeframe_ms)),
+                None)
+    return info.last if info is not None else -1
