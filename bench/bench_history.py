@@ -11,8 +11,10 @@ pages of 1000 with a fresh exchange object each run (markets loaded before the c
             everyone writes: no retries, no de-duplication, no gap report, list of lists)
   kestrel   ``fetch_history(ex, symbol, "1m", since, until, on_page=...)`` (rate gate, retries, overlap and
             forming-bar filtering, gap report, each page as ``Bars``)
+  download  what ``kestrel data download`` does (app/engine/venues/download.py): the bar store's missing range
+            fetched with ``fetch_history``, each page written to a fresh store (fsynced) as it comes
 
-Reported: bars/s per side (median of ``--repeat``) and kestrel / plain (goal >= 0.95).
+Reported: bars/s per side (median of ``--repeat``), kestrel / plain and download / plain (goal >= 0.95).
 """
 from __future__ import annotations
 
@@ -61,6 +63,20 @@ async def kestrel(ex, since: int, until: int) -> int:
     return result.bars
 
 
+async def download(ex, since: int, until: int) -> int:
+    """What ``kestrel data download`` does: the store's missing ranges fetched, each page written (fsynced)."""
+    import tempfile
+
+    from app.engine.data.bar_store import BarStore
+    from app.engine.venues.download import download_ccxt
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = BarStore(folder)
+        report = await download_ccxt(store, ex, "binance", SYMBOL, "1m", MIN, since, until)
+        assert report.complete
+        return len(store.read("binance", SYMBOL, MIN))
+
+
 async def main(args) -> None:
     from fake_binance import HISTORY_START_MS, FakeBinance
 
@@ -68,10 +84,10 @@ async def main(args) -> None:
     fake.slow("GET /api/v3/klines", args.delay_ms / 1000)
     since = HISTORY_START_MS + 7 * 86_400_000
     until = since + args.bars * MIN
-    rates: dict[str, list[float]] = {"plain": [], "kestrel": []}
+    rates: dict[str, list[float]] = {"plain": [], "kestrel": [], "download": []}
     try:
         for _ in range(args.repeat):
-            for name, fn in (("plain", plain), ("kestrel", kestrel)):
+            for name, fn in (("plain", plain), ("kestrel", kestrel), ("download", download)):
                 ex = await _exchange(fake, args.rate_limit_ms)
                 try:
                     t0 = time.perf_counter()
@@ -89,6 +105,7 @@ async def main(args) -> None:
           f"ccxt rateLimit {args.rate_limit_ms:g} ms")
     print(table(["loop", "bars/s (median)", "runs"], rows))
     print(f"kestrel / plain: {k / p:.3f} (goal >= 0.95)")
+    print(f"download (into the bar store) / plain: {median(rates['download']) / p:.3f} (goal >= 0.95)")
 
 
 if __name__ == "__main__":
