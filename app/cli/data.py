@@ -29,7 +29,8 @@ def add_data_commands(sub: argparse._SubParsersAction, common: argparse.Argument
     data = sub.add_parser("data", parents=[common], help="market data in the profile's bar store")
     dsub = data.add_subparsers(dest="data_command", required=True)
     down = dsub.add_parser("download", parents=[common], help="fetch history from a venue into the bar store")
-    down.add_argument("--venue", required=True, help="a ccxt exchange id, or a venue saved in the profile")
+    down.add_argument("--venue", required=True, help="a ccxt exchange id, a venue saved in the profile, or "
+                      "akshare (China A-shares, daily bars)")
     down.add_argument("--venue-config", type=Path, default=None, help="venue config JSON (ccxt options, urls)")
     down.add_argument("--symbols", required=True, help="comma-separated, e.g. BTC/USDT,ETH/USDT")
     down.add_argument("--timeframe", required=True, help="bar length: 1m, 5m, 1h, 1d ...")
@@ -177,21 +178,52 @@ def _download(store, args: argparse.Namespace, profile: Path) -> int:
 
     tf = parse_timeframe(args.timeframe)
     symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
-    if args.venue == "akshare":
-        raise ValueError("akshare history is not downloadable into the store yet; ccxt venues are "
-                         "(A-share history is read by the akshare venue itself)")
-    cfg = resolve_config(profile, args.venue, args.venue_config)
+    if args.venue == "akshare" and tf != 86_400_000:
+        raise ValueError("akshare downloads are daily bars (--timeframe 1d): its minute history reaches back "
+                         "only a few days")
+    cfg = None if args.venue == "akshare" else resolve_config(profile, args.venue, args.venue_config)
+    name = "akshare" if cfg is None else cfg.name
     since, until = parse_time(args.since, "--since"), parse_time(args.until, "--until")
     until = until if until is not None else int(time.time() * 1000)
     starts = {}
     for sym in symbols:
-        stored = next((s for s in store.series() if (s.venue, s.symbol, s.timeframe_ms) == (cfg.name, sym, tf)),
-                      None)
+        stored = next((s for s in store.series() if (s.venue, s.symbol, s.timeframe_ms) == (name, sym, tf)), None)
         if since is None and stored is None:
-            raise ValueError(f"{sym} {timeframe_label(tf)} on {cfg.name} is not stored yet: say where to start "
+            raise ValueError(f"{sym} {timeframe_label(tf)} on {name} is not stored yet: say where to start "
                              f"with --since (e.g. --since 2024-01-01)")
         starts[sym] = since if since is not None else stored.first
+    if cfg is None:
+        return asyncio.run(_download_akshare(store, symbols, starts, until))
     return asyncio.run(_download_all(store, cfg, symbols, tf, starts, until))
+
+
+async def _download_akshare(store, symbols: list[str], starts: dict[str, int], until: int) -> int:
+    from app.engine.venues.akshare.client import AkshareClient
+    from app.engine.venues.download import download_akshare
+
+    client = AkshareClient(None)
+    failed = 0
+    try:
+        await client.warm()  # imports akshare (seconds) on a worker
+        for sym in symbols:
+            report = await download_akshare(store, client, sym, starts[sym], until)
+            _say_report(report, "akshare", "1d")
+            failed += not report.complete
+    finally:
+        client.executor.shutdown()
+    return 1 if failed else 0
+
+
+def _say_report(report, venue: str, tf_label: str) -> None:
+    for note in report.notes:
+        print(f"{report.symbol}: {note}", file=sys.stderr)
+    empty = f"; {len(report.empty)} range(s) {venue} has no bars for, marked" if report.empty else ""
+    if report.complete:
+        print(f"{report.symbol} {tf_label} on {venue}: {report.bars:,} bars stored "
+              f"({len(report.requested)} missing range(s) asked for{empty})")
+    else:
+        print(f"{report.symbol} {tf_label} on {venue}: stopped after {report.bars:,} bars: {report.stopped}. "
+              f"What arrived is stored; run the same command again to resume.", file=sys.stderr)
 
 
 async def _download_all(store, cfg, symbols: list[str], tf: int, starts: dict[str, int], until: int) -> int:
@@ -214,18 +246,8 @@ async def _download_all(store, cfg, symbols: list[str], tf: int, starts: dict[st
                     bar.refresh()
                 report = await download_ccxt(store, exchange, cfg.name, sym, timeframe_label(tf), tf, starts[sym],
                                              until, progress=progress)
-            for note in report.notes:
-                print(f"{sym}: {note}", file=sys.stderr)
-            holes = len(report.requested)
-            empty = f"; {len(report.empty)} range(s) {cfg.name} has no candles for, marked" if report.empty else ""
-            if report.complete:
-                print(f"{sym} {timeframe_label(tf)} on {cfg.name}: {report.bars:,} bars stored "
-                      f"({holes} missing range(s) asked for{empty})")
-            else:
-                failed += 1
-                print(f"{sym} {timeframe_label(tf)} on {cfg.name}: stopped after {report.bars:,} bars: "
-                      f"{report.stopped}. What arrived is stored; run the same command again to resume.",
-                      file=sys.stderr)
+            _say_report(report, cfg.name, timeframe_label(tf))
+            failed += not report.complete
     finally:
         await exchange.close()
     return 1 if failed else 0

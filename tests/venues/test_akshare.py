@@ -331,3 +331,29 @@ def test_headless_akshare_venue_smoke(profile, http, capsys):
     assert rc == 0, out
     assert "venue akshare: CONNECTED (quotes via eastmoney)" in out
     assert "'600519.SH': 1500.0" in out
+
+
+def test_kestrel_data_download_stores_a_shares_daily_bars_and_knows_the_non_trading_days(tmp_path, http, capsys):
+    """`kestrel data download --venue akshare`: the daily bars land in the bar store at 00:00 exchange time;
+    the days around them the exchange did not trade are marked, so the series has no gaps and a second run
+    asks for nothing; a minute timeframe is refused saying why."""
+    from app.cli.main import main
+    from app.engine.data.bar_store import BarStore
+
+    profile = tmp_path / "profile"
+    args = ["data", "download", "--venue", "akshare", "--symbols", "600519.SH", "--timeframe", "1d",
+            "--since", "2024-01-01T00:00+08:00", "--until", "2024-01-10T00:00+08:00", "--profile", str(profile)]
+    assert main(args) == 0
+    first = capsys.readouterr()
+    assert "600519.SH 1d on akshare: 3 bars stored" in first.out and "via eastmoney" in first.err
+    store = BarStore(profile)
+    bars = store.read("akshare", "600519.SH", 86_400_000)
+    assert bars.ts.tolist() == [at(2024, 1, 2, 0, 0), at(2024, 1, 3, 0, 0), at(2024, 1, 4, 0, 0)]
+    assert bars.column("close").tolist() == [1685.01, 1694.0, 1669.0]
+    assert store.gaps("akshare", "600519.SH", 86_400_000) == []
+    assert store.gaps("akshare", "600519.SH", 86_400_000, at(2024, 1, 1, 0, 0), at(2024, 1, 10, 0, 0)) == []
+    calls = len(http.calls)
+    assert main(args) == 0 and "0 bars stored (0 missing range(s)" in capsys.readouterr().out
+    assert len(http.calls) == calls  # nothing was missing: akshare was not asked again
+    assert main(args[:7] + ["1m"] + args[8:]) == 2
+    assert "akshare downloads are daily bars" in capsys.readouterr().err

@@ -1,5 +1,9 @@
 """History into the bar store: what is missing is asked of the venue, page by page, and stored as it comes.
 
+``download_akshare`` does the same for China A-share daily bars (one request per symbol covering what is
+missing, through the akshare client's source fallback; unadjusted prices): days inside the span with no bar are
+the exchange's non-trading days and are marked empty, so they are not gaps.
+
 ``download_ccxt`` asks the store which ranges of [since, until) it lacks (``BarStore.gaps``: the tail after
 the last stored bar, the holes inside, the head before the first), fetches each with ``fetch_history`` (paged,
 within the rate limits, resumable) and writes every page at once, so an interruption loses at most the page in
@@ -9,8 +13,12 @@ market listed later) are marked empty in the store and not asked for again. Used
 """
 from __future__ import annotations
 
+import datetime as dt
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+import numpy as np
 
 from app.engine.data.bar_store import BarStore
 from app.engine.data.bars import Bars
@@ -77,3 +85,43 @@ def _last_stored(store: BarStore, venue: str, symbol: str, timeframe_ms: int) ->
     info = next((s for s in store.series() if (s.venue, s.symbol, s.timeframe_ms) == (venue, symbol, timeframe_ms)),
                 None)
     return info.last if info is not None else -1
+
+
+DAY_MS = 86_400_000
+
+
+async def download_akshare(store: BarStore, client: Any, symbol: str, since: int, until: int,
+                           venue: str = "akshare") -> DownloadReport:
+    """Daily bars of ``symbol`` opening in [since, until) that the store lacks, from akshare (unadjusted)."""
+    from app.engine.core.ashare_rules import SHANGHAI
+
+    report = DownloadReport(symbol)
+    report.requested = [(int(a), int(b)) for a, b in store.gaps(venue, symbol, DAY_MS, since, until)]
+    if not report.requested:
+        return report
+    lo, hi = min(a for a, _ in report.requested), max(b for _, b in report.requested)
+    day = lambda ms: dt.datetime.fromtimestamp(ms / 1000, SHANGHAI).strftime("%Y%m%d")  # noqa: E731
+    got = await client.fetch("daily", symbol, day(lo), day(hi - 1))
+    if got.stale:
+        report.complete = False
+        report.stopped = "every akshare source failed (" + "; ".join(got.errors) + "); nothing was stored"
+        return report
+    report.notes.append(f"via {got.source}" + (f" ({'; '.join(got.errors)})" if got.errors else ""))
+    rows = [b for b in got.value if lo <= b.ts < hi]
+    if rows:
+        bars = Bars.from_arrays(np.array([b.ts for b in rows], dtype=np.int64), [b.open for b in rows],
+                                [b.high for b in rows], [b.low for b in rows], [b.close for b in rows],
+                                [b.volume for b in rows], timeframe_ms=DAY_MS, symbol=symbol)
+        report.bars = store.write(venue, symbol, DAY_MS, bars, source=f"akshare {got.source}")
+    closed_before = int(time.time() * 1000) - DAY_MS  # a day that may not have closed yet is not known empty
+    # the request covered whole exchange days: what is still missing inside them had no trading
+    first_day = dt.datetime.strptime(day(lo), "%Y%m%d").replace(tzinfo=SHANGHAI)
+    covered = (int(first_day.timestamp() * 1000),
+               int((dt.datetime.strptime(day(hi - 1), "%Y%m%d").replace(tzinfo=SHANGHAI)
+                    + dt.timedelta(days=1)).timestamp() * 1000))
+    for a, b in store.gaps(venue, symbol, DAY_MS, since, until):
+        a, b = max(a, covered[0]), min(b, covered[1], closed_before)
+        if b > a:
+            store.mark_empty(venue, symbol, DAY_MS, a, b)
+            report.empty.append((a, b))
+    return report
