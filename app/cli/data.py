@@ -9,8 +9,9 @@
 TF is 1m, 5m, 15m, 1h, 4h, 1d ... (a number and s, m, h, d or w); D is ISO 8601 (UTC when it has no offset)
 or epoch milliseconds. ``download`` fetches what the store lacks in [since, until) from a ccxt venue (paged,
 within its rate limits; without --since it fills the stored series' holes and tops it up to now), storing each
-page as it comes: an interrupted download loses nothing and the same command resumes it. ``export`` writes the backtester's CSV (timestamp in ms, open, high, low, close,
-volume), so ``kestrel backtest --data`` reads it back as it was stored. Exit 2 with the reason on bad input.
+page as it comes: an interrupted download loses nothing and the same command resumes it. ``export`` writes
+the backtester's CSV (timestamp in ms, open, high, low, close, volume), so ``kestrel backtest --data`` reads
+it back as it was stored. Exit 2 with the reason on bad input.
 """
 from __future__ import annotations
 
@@ -21,9 +22,7 @@ import sys
 from pathlib import Path
 
 from app.cli.data_files import add_time_options
-
-_UNITS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-
+from app.engine.data.resample import parse_timeframe, timeframe_label
 
 def add_data_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     data = sub.add_parser("data", parents=[common], help="market data in the profile's bar store")
@@ -57,20 +56,6 @@ def add_data_commands(sub: argparse._SubParsersAction, common: argparse.Argument
     exp.add_argument("--out", required=True, type=Path, help="the CSV file to write (.csv or .csv.gz)")
     dele = dsub.add_parser("delete", parents=[common], help="remove stored bars (a range, or the whole series)")
     series(dele, span=True)
-
-
-def parse_timeframe(text: str) -> int:
-    m = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text or "")
-    if not m or int(m.group(1)) <= 0:
-        raise ValueError(f"timeframe {text!r}: write a number and a unit, e.g. 1m, 15m, 4h, 1d (units s m h d w)")
-    return int(m.group(1)) * _UNITS[m.group(2)]
-
-
-def timeframe_label(ms: int) -> str:
-    for unit in ("w", "d", "h", "m", "s"):
-        if ms % _UNITS[unit] == 0:
-            return f"{ms // _UNITS[unit]}{unit}"
-    return f"{ms}ms"
 
 
 def parse_time(text: str | None, flag: str) -> int | None:

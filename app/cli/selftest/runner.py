@@ -167,7 +167,7 @@ class SelfTest:
         return f"{len(k.instruments)} instruments quoting"
 
     def chart(self) -> str:
-        from app.widgets.chart.axes import tf_label
+        from app.engine.data.resample import timeframe_label
 
         chart = self.window.chart
         self.window.set_symbol("BTC/USDT")
@@ -185,7 +185,7 @@ class SelfTest:
             problem = history_problem(self.kernel, c)
             if problem:
                 raise StepFailed(problem)
-        return (f"{chart.series.n} bars at {tf_label(chart.tf)} ({chart.base.n} base bars), "
+        return (f"{chart.series.n} bars at {timeframe_label(chart.tf)} ({chart.base.n} base bars), "
                 f"{image.width()}x{image.height()} px rendered")
 
     def _send(self, side_name: str, qty: str) -> str:
@@ -297,7 +297,7 @@ def history_problem(kernel, chart) -> str | None:
     of base-timeframe history (``Kernel.start``); the chart must show all of them, resampled to its
     timeframe: at least ``SEED_BARS * base / timeframe`` bars."""
     from app.engine.kernel import SEED_BARS
-    from app.widgets.chart.axes import tf_label
+    from app.engine.data.resample import timeframe_label
 
     inst = kernel.instruments.get(chart.symbol)
     if inst is None or inst.venue != "sim":
@@ -312,7 +312,7 @@ def history_problem(kernel, chart) -> str | None:
     want = max(1, SEED_BARS * kernel.bars.timeframe_ms // chart.tf)
     shown = chart.series.n if chart.series is not None else 0
     if shown < want:
-        return (f"the {chart.symbol} chart shows {shown} bars at {tf_label(chart.tf)}, expected at least "
+        return (f"the {chart.symbol} chart shows {shown} bars at {timeframe_label(chart.tf)}, expected at least "
                 f"{want} (its {SEED_BARS} seeded bars)")
     return None
 

@@ -15,6 +15,8 @@ serve. Pure numpy, no Qt.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from app.engine.core.ashare_rules import SESSIONS
@@ -30,6 +32,25 @@ TIMEFRAMES_MS: dict[str, int] = {
     "1m": 60_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000, "4h": 14_400_000,
     "1d": 86_400_000,
 }
+
+
+_UNIT_MS = {"w": 604_800_000, "d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1_000}  # largest first
+
+
+def timeframe_label(ms: int) -> str:
+    """5 minutes -> "5m", 2 hours -> "2h", a week -> "1w": the largest whole unit (ccxt's notation too)."""
+    for unit, size in _UNIT_MS.items():
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+def parse_timeframe(text: str) -> int:
+    """ "1m", "15m", "4h", "1d", "1w" (a number and s, m, h, d or w) -> ms; a clear ValueError otherwise."""
+    m = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text or "")
+    if not m or int(m.group(1)) <= 0:
+        raise ValueError(f"timeframe {text!r}: write a number and a unit, e.g. 1m, 15m, 4h, 1d (units s m h d w)")
+    return int(m.group(1)) * _UNIT_MS[m.group(2)]
 
 
 def bucket_start(ts: np.ndarray | int, timeframe_ms: int, sessions: str = ""):

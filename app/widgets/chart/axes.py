@@ -16,7 +16,6 @@ import numpy as np
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen, QStaticText
 
-from app.engine.data.resample import TIMEFRAMES_MS
 from app.widgets.theme import BG, SEPARATOR, TEXT_MUTED
 
 TIME_STEPS_MS = [60_000 * m for m in (1, 2, 5, 10, 15, 30)] + [3_600_000 * h for h in (1, 2, 3, 4, 6, 12)] + \
@@ -328,9 +327,3 @@ def format_time(ms: int, tf_ms: int) -> str:
     """Crosshair/readout time of a bar (UTC)."""
     fmt = "%a %d %b %Y" if tf_ms >= 86_400_000 else "%d %b %H:%M"
     return time.strftime(fmt, time.gmtime(ms / 1000.0))
-
-def tf_label(ms: int) -> str:
-    for label, v in TIMEFRAMES_MS.items():
-        if v == ms:
-            return label
-    return f"{ms // 60_000}m" if ms % 86_400_000 else f"{ms // 86_400_000}d"

@@ -3,8 +3,7 @@ what is shown (a part of ``ChartWidget``)."""
 from __future__ import annotations
 
 from app.engine.data.bars import Bars
-from app.engine.data.resample import TIMEFRAMES_MS
-from app.widgets.chart.axes import tf_label
+from app.engine.data.resample import TIMEFRAMES_MS, timeframe_label
 from app.widgets.chart.data import ChartSeries, Resampler
 from app.widgets.chart.navigation import DEFAULT_VISIBLE, RIGHT_MARGIN
 from app.widgets.common import new_symbols
@@ -96,7 +95,7 @@ class ChartFeed:
             self._sync_tf_box()
             return
         if ms < self.base_tf or ms % self.base_tf:
-            self.show_status(f"{tf_label(ms)} cannot be built from {tf_label(self.base_tf)} bars", error=True)
+            self.show_status(f"{timeframe_label(ms)} cannot be built from {timeframe_label(self.base_tf)} bars", error=True)
             self._sync_tf_box()
             return
         self.tf = ms
@@ -106,7 +105,7 @@ class ChartFeed:
         self.stateChanged.emit()
 
     def _sync_tf_box(self) -> None:
-        label = tf_label(self.tf)
+        label = timeframe_label(self.tf)
         self.tf_box.blockSignals(True)
         if self.tf_box.findText(label) < 0:
             self.tf_box.addItem(label)

@@ -6,7 +6,8 @@ import numpy as np
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor
 
-from app.widgets.chart.axes import Tag, format_time, tf_label
+from app.engine.data.resample import timeframe_label
+from app.widgets.chart.axes import Tag, format_time
 from app.widgets.theme import BUY, SELL, TAG_BG, TEXT_BRIGHT, TEXT_MUTED
 
 DEFAULT_VISIBLE = 150
@@ -134,7 +135,7 @@ class ChartNavigation:
         """OHLC of the hovered bar (else the last) and each indicator's values, in the panes' legends; they
         are painted with the chart (a QLabel's relayout would cost more than the whole tick)."""
         self._readout_dirty = False
-        title = f" {self.symbol} · {tf_label(self.tf)}" if self.symbol else f" {tf_label(self.tf)}"
+        title = f" {self.symbol} · {timeframe_label(self.tf)}" if self.symbol else f" {timeframe_label(self.tf)}"
         if self.title.text() != title:
             self.title.setText(title)
         s = self.series

@@ -27,8 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.engine.data.bars import COLUMNS, Bars
-from app.engine.data.resample import TIMEFRAMES_MS, base_timeframe_ms
-from app.widgets.chart.axes import tf_label
+from app.engine.data.resample import TIMEFRAMES_MS, base_timeframe_ms, timeframe_label
 from app.widgets.chart.data import Buckets, ChartSeries, Resampler
 from app.widgets.chart.feed import ChartFeed
 from app.widgets.chart.indicator_jobs import ChartIndicators, IndicatorBridge
@@ -322,7 +321,7 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
         return self.view.grab().save(str(path), "PNG")
 
     def save_dialog(self) -> None:
-        name = f"{self.symbol or 'chart'}-{tf_label(self.tf)}.png".replace("/", "-")
+        name = f"{self.symbol or 'chart'}-{timeframe_label(self.tf)}.png".replace("/", "-")
         path, _ = QFileDialog.getSaveFileName(self, "Save chart as PNG", name, "PNG images (*.png)")
         if path:
             ok = self.save_png(path)
@@ -330,7 +329,7 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
 
     def state(self) -> dict[str, Any]:
         """What to restore next time: symbol, timeframe, scale, indicators with parameters."""
-        return {"symbol": self.symbol, "timeframe": tf_label(self.tf), "log": self.log_scale,
+        return {"symbol": self.symbol, "timeframe": timeframe_label(self.tf), "log": self.log_scale,
                 "indicators": [{"name": i.name, "params": i.params} for i in self.indicators]}
 
     def restore_state(self, state: Mapping[str, Any]) -> None:
@@ -352,7 +351,7 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
                 self.set_timeframe(tf)
             else:
                 log.warning("chart %s: saved timeframe %r is unknown; showing %s", self.symbol, tf,
-                            tf_label(self.tf))
+                            timeframe_label(self.tf))
         self.set_log_scale(bool(state.get("log", False)))
         specs = state.get("indicators") or []
         for spec in specs if isinstance(specs, list) else [specs]:
