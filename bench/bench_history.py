@@ -72,7 +72,7 @@ async def download(ex, since: int, until: int) -> int:
 
     with tempfile.TemporaryDirectory() as folder:
         store = BarStore(folder)
-        report = await download_ccxt(store, ex, "binance", SYMBOL, "1m", MIN, since, until)
+        report = await download_ccxt(store, ex, "binance", SYMBOL, MIN, since, until)
         assert report.complete
         return len(store.read("binance", SYMBOL, MIN))
 

@@ -120,7 +120,7 @@ def _import(store, args: argparse.Namespace) -> int:
         raise ValueError(f"the file's bars are {timeframe_label(spacing)} apart, --timeframe says "
                          f"{timeframe_label(tf)}; nothing was stored (give the file's own timeframe)")
     written = store.write(args.venue, args.symbol, tf, bars, source=f"import {args.file.name}")
-    info = next(s for s in store.series() if (s.venue, s.symbol, s.timeframe_ms) == (args.venue, args.symbol, tf))
+    info = store.info(args.venue, args.symbol, tf)
     print(f"stored {written:,} bars of {args.symbol} {timeframe_label(tf)} on {args.venue}: the series now holds "
           f"{info.bars:,} bars, {utc(info.first)} .. {utc(info.last)}, {len(info.gaps)} gap(s)")
     return 0
@@ -172,7 +172,7 @@ def _download(store, args: argparse.Namespace, profile: Path) -> int:
     until = until if until is not None else int(time.time() * 1000)
     starts = {}
     for sym in symbols:
-        stored = next((s for s in store.series() if (s.venue, s.symbol, s.timeframe_ms) == (name, sym, tf)), None)
+        stored = store.info(name, sym, tf)
         if since is None and stored is None:
             raise ValueError(f"{sym} {timeframe_label(tf)} on {name} is not stored yet: say where to start "
                              f"with --since (e.g. --since 2024-01-01)")
@@ -229,8 +229,8 @@ async def _download_all(store, cfg, symbols: list[str], tf: int, starts: dict[st
                     bar.total = total
                     bar.n = done
                     bar.refresh()
-                report = await download_ccxt(store, exchange, cfg.name, sym, timeframe_label(tf), tf, starts[sym],
-                                             until, progress=progress)
+                report = await download_ccxt(store, exchange, cfg.name, sym, tf, starts[sym], until,
+                                             progress=progress)
             _say_report(report, cfg.name, timeframe_label(tf))
             failed += not report.complete
     finally:

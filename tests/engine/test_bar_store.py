@@ -61,11 +61,13 @@ def test_a_million_bars_round_trip(store):
     assert same(store.read("binance", "BTC/USDT", MINUTE), bars)
     [info] = store.series()
     assert (info.first, info.last, info.bars, info.gaps) == (T0, T0 + 999_999 * MINUTE, 1_000_000, ())
+    assert store.info("binance", "BTC/USDT", MINUTE) == info  # one series, as the listing has it
 
 
 def test_an_unknown_series_reads_as_no_bars(store):
     assert len(store.read("binance", "ETH/USDT", MINUTE)) == 0
     assert store.series() == [] and store.gaps("binance", "ETH/USDT", MINUTE) == []
+    assert store.info("binance", "ETH/USDT", MINUTE) is None
 
 
 # ------------------------------------------------------------------------------------------ merging

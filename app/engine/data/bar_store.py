@@ -145,20 +145,30 @@ class BarStore:
         """Every stored series, sorted by venue, symbol and timeframe (from the index and live tails only)."""
         for _ in range(_READ_RETRIES):
             try:
-                index = self._index()
-                out = []
-                for key, entry in index["series"].items():
-                    runs, count = self._runs(key, entry)
-                    if not count:
-                        continue
-                    first, last = runs[0][0], runs[-1][1] - entry["timeframe_ms"]
-                    gaps = self._gaps_in(entry, runs, first, last + entry["timeframe_ms"])
-                    out.append(SeriesInfo(entry["venue"], entry["symbol"], entry["timeframe_ms"], first, last,
-                                          count, tuple((s, e) for s, e in gaps)))
-                return sorted(out, key=lambda s: (s.venue, s.symbol, s.timeframe_ms))
+                infos = (self._info(key, entry) for key, entry in self._index()["series"].items())
+                return sorted((i for i in infos if i is not None), key=lambda s: (s.venue, s.symbol, s.timeframe_ms))
             except FileNotFoundError:
                 continue
         raise BarStoreError("the bar store kept changing while being listed; try again")
+
+    def info(self, venue: str, symbol: str, timeframe_ms: int) -> SeriesInfo | None:
+        """One series as ``series`` lists it, or None when nothing of it is stored."""
+        for _ in range(_READ_RETRIES):
+            try:
+                key, entry = self._find(self._index(), venue, symbol, int(timeframe_ms))
+                return None if entry is None else self._info(key, entry)
+            except FileNotFoundError:
+                continue
+        raise BarStoreError("the bar store kept changing while being read; try again")
+
+    def _info(self, key: str, entry: dict) -> SeriesInfo | None:
+        runs, count = self._runs(key, entry)
+        if not count:
+            return None
+        tf = entry["timeframe_ms"]
+        first, last = runs[0][0], runs[-1][1] - tf
+        gaps = self._gaps_in(entry, runs, first, last + tf)
+        return SeriesInfo(entry["venue"], entry["symbol"], tf, first, last, count, tuple((s, e) for s, e in gaps))
 
     def gaps(self, venue: str, symbol: str, timeframe_ms: int, since: int | None = None,
              until: int | None = None) -> list[tuple[int, int]]:

@@ -22,6 +22,7 @@ import numpy as np
 
 from app.engine.data.bar_store import BarStore
 from app.engine.data.bars import Bars
+from app.engine.data.resample import timeframe_label
 from app.engine.venues.ccxt.history import HistoryError, fetch_history
 
 
@@ -36,9 +37,9 @@ class DownloadReport:
     notes: list[str] = field(default_factory=list)
 
 
-async def download_ccxt(store: BarStore, exchange: Any, venue: str, symbol: str, timeframe: str, timeframe_ms: int,
-                        since: int, until: int, *, progress: Callable[[int, int], None] | None = None
-                        ) -> DownloadReport:
+async def download_ccxt(store: BarStore, exchange: Any, venue: str, symbol: str, timeframe_ms: int, since: int,
+                        until: int, *, progress: Callable[[int, int], None] | None = None) -> DownloadReport:
+    timeframe = timeframe_label(timeframe_ms)  # ccxt's notation: 1m, 4h, 1d, 1w
     report = DownloadReport(symbol)
     report.requested = [(int(a), int(b)) for a, b in store.gaps(venue, symbol, timeframe_ms, since, until)]
     source = f"ccxt {getattr(exchange, 'id', 'exchange')}"
@@ -53,7 +54,8 @@ async def download_ccxt(store: BarStore, exchange: Any, venue: str, symbol: str,
             if progress is not None:
                 progress(min(base + delivered, expected), expected)
         try:
-            result = await fetch_history(exchange, symbol, timeframe, start, end, on_page=on_page, progress=step)
+            result = await fetch_history(exchange, symbol, timeframe, start, end, on_page=on_page,
+                                         progress=step)
         except HistoryError as exc:
             _mark_empty(store, report, venue, symbol, timeframe_ms, getattr(exc, "result", None))
             report.complete, report.stopped = False, str(exc)
@@ -82,8 +84,7 @@ def _mark_empty(store: BarStore, report: DownloadReport, venue: str, symbol: str
 
 
 def _last_stored(store: BarStore, venue: str, symbol: str, timeframe_ms: int) -> int:
-    info = next((s for s in store.series() if (s.venue, s.symbol, s.timeframe_ms) == (venue, symbol, timeframe_ms)),
-                None)
+    info = store.info(venue, symbol, timeframe_ms)
     return info.last if info is not None else -1
 
 
