@@ -94,15 +94,15 @@ DAY_MS = 86_400_000
 async def download_akshare(store: BarStore, client: Any, symbol: str, since: int, until: int,
                            venue: str = "akshare") -> DownloadReport:
     """Daily bars of ``symbol`` opening in [since, until) that the store lacks, from akshare (unadjusted)."""
-    from app.engine.core.ashare_rules import SHANGHAI
+    from app.engine.core.ashare_rules import at, day_of
 
     report = DownloadReport(symbol)
     report.requested = [(int(a), int(b)) for a, b in store.gaps(venue, symbol, DAY_MS, since, until)]
     if not report.requested:
         return report
     lo, hi = min(a for a, _ in report.requested), max(b for _, b in report.requested)
-    day = lambda ms: dt.datetime.fromtimestamp(ms / 1000, SHANGHAI).strftime("%Y%m%d")  # noqa: E731
-    got = await client.fetch("daily", symbol, day(lo), day(hi - 1))
+    first_day, last_day = day_of(lo), day_of(hi - 1)  # exchange days
+    got = await client.fetch("daily", symbol, first_day.strftime("%Y%m%d"), last_day.strftime("%Y%m%d"))
     if got.stale:
         report.complete = False
         report.stopped = "every akshare source failed (" + "; ".join(got.errors) + "); nothing was stored"
@@ -116,10 +116,7 @@ async def download_akshare(store: BarStore, client: Any, symbol: str, since: int
         report.bars = store.write(venue, symbol, DAY_MS, bars, source=f"akshare {got.source}")
     closed_before = int(time.time() * 1000) - DAY_MS  # a day that may not have closed yet is not known empty
     # the request covered whole exchange days: what is still missing inside them had no trading
-    first_day = dt.datetime.strptime(day(lo), "%Y%m%d").replace(tzinfo=SHANGHAI)
-    covered = (int(first_day.timestamp() * 1000),
-               int((dt.datetime.strptime(day(hi - 1), "%Y%m%d").replace(tzinfo=SHANGHAI)
-                    + dt.timedelta(days=1)).timestamp() * 1000))
+    covered = (at(first_day, dt.time(0)), at(last_day + dt.timedelta(days=1), dt.time(0)))
     for a, b in store.gaps(venue, symbol, DAY_MS, since, until):
         a, b = max(a, covered[0]), min(b, covered[1], closed_before)
         if b > a:
