@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from app.cli.data_files import add_time_options
-from app.engine.data.resample import parse_timeframe, timeframe_label
+
 
 def add_data_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     data = sub.add_parser("data", parents=[common], help="market data in the profile's bar store")
@@ -74,10 +74,6 @@ def parse_time(text: str | None, flag: str) -> int | None:
     return int(when.timestamp() * 1000)
 
 
-def utc(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def main_data_command(args: argparse.Namespace, profile: Path) -> int:
     from app.engine.data.bar_files import DataError
     from app.engine.data.bar_store import BarStore, BarStoreError
@@ -93,6 +89,9 @@ def main_data_command(args: argparse.Namespace, profile: Path) -> int:
 
 
 def _list(store, args: argparse.Namespace) -> int:
+    from app.engine.data.bar_files import utc_text
+    from app.engine.data.resample import timeframe_label
+
     rows = [s for s in store.series() if args.venue is None or s.venue == args.venue]
     if not rows:
         where = f" for venue {args.venue}" if args.venue else ""
@@ -100,14 +99,14 @@ def _list(store, args: argparse.Namespace) -> int:
         return 0
     print(f"{'venue':<12} {'symbol':<14} {'tf':>4}  {'first':<20} {'last':<20} {'bars':>10} {'gaps':>5}")
     for s in rows:
-        print(f"{s.venue:<12} {s.symbol:<14} {timeframe_label(s.timeframe_ms):>4}  {utc(s.first):<20} "
-              f"{utc(s.last):<20} {s.bars:>10,} {len(s.gaps):>5}")
+        print(f"{s.venue:<12} {s.symbol:<14} {timeframe_label(s.timeframe_ms):>4}  {utc_text(s.first):<20} "
+              f"{utc_text(s.last):<20} {s.bars:>10,} {len(s.gaps):>5}")
     return 0
 
 
 def _import(store, args: argparse.Namespace) -> int:
-    from app.engine.data.bar_files import import_bars
-    from app.engine.data.resample import base_timeframe_ms
+    from app.engine.data.bar_files import import_bars, utc_text
+    from app.engine.data.resample import base_timeframe_ms, parse_timeframe, timeframe_label
 
     tf = parse_timeframe(args.timeframe)
     imported = import_bars(args.file, args.symbol, time_unit=args.time_unit, tz=args.tz,
@@ -122,31 +121,35 @@ def _import(store, args: argparse.Namespace) -> int:
     written = store.write(args.venue, args.symbol, tf, bars, source=f"import {args.file.name}")
     info = store.info(args.venue, args.symbol, tf)
     print(f"stored {written:,} bars of {args.symbol} {timeframe_label(tf)} on {args.venue}: the series now holds "
-          f"{info.bars:,} bars, {utc(info.first)} .. {utc(info.last)}, {len(info.gaps)} gap(s)")
+          f"{info.bars:,} bars, {utc_text(info.first)} .. {utc_text(info.last)}, {len(info.gaps)} gap(s)")
     return 0
 
 
 def _export(store, args: argparse.Namespace) -> int:
     import numpy as np
+    import pandas as pd
+
+    from app.engine.data.bar_files import utc_text
+    from app.engine.data.resample import parse_timeframe, timeframe_label
 
     tf = parse_timeframe(args.timeframe)
     bars = store.read(args.venue, args.symbol, tf, parse_time(args.since, "--since"), parse_time(args.until, "--until"))
     if not len(bars):
         raise ValueError(f"no stored bars of {args.symbol} {timeframe_label(tf)} on {args.venue} in that range "
                          f"(kestrel data list shows what is stored)")
-    import pandas as pd
-
     cols = bars.as_dict()
     frame = pd.DataFrame({"timestamp": np.asarray(cols["ts"], dtype=np.int64),
                           **{c: cols[c] for c in ("open", "high", "low", "close", "volume")}})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out, index=False, float_format="%.17g")
-    print(f"wrote {len(bars):,} bars of {args.symbol} {timeframe_label(tf)} ({utc(int(bars.ts[0]))} .. "
-          f"{utc(int(bars.ts[-1]))}) to {args.out}")
+    print(f"wrote {len(bars):,} bars of {args.symbol} {timeframe_label(tf)} ({utc_text(int(bars.ts[0]))} .. "
+          f"{utc_text(int(bars.ts[-1]))}) to {args.out}")
     return 0
 
 
 def _delete(store, args: argparse.Namespace) -> int:
+    from app.engine.data.resample import parse_timeframe, timeframe_label
+
     tf = parse_timeframe(args.timeframe)
     since, until = parse_time(args.since, "--since"), parse_time(args.until, "--until")
     removed = store.delete(args.venue, args.symbol, tf, since, until)
@@ -159,6 +162,7 @@ def _download(store, args: argparse.Namespace, profile: Path) -> int:
     import asyncio
     import time
 
+    from app.engine.data.resample import parse_timeframe, timeframe_label
     from app.engine.venues.venue_config import resolve_config
 
     tf = parse_timeframe(args.timeframe)
@@ -216,6 +220,7 @@ async def _download_all(store, cfg, symbols: list[str], tf: int, starts: dict[st
 
     from tqdm import tqdm
 
+    from app.engine.data.resample import timeframe_label
     from app.engine.venues.ccxt.rest import make_exchange
     from app.engine.venues.download import download_ccxt
 

@@ -161,3 +161,18 @@ def test_headless_starts_the_strategies_it_is_given_and_refuses_them_while_halte
     assert r.returncode == 0 and "strategy sma_cross: not started: trading is HALTED (desk)" in r.stdout
     bad = run("--strategy", "sma_cross:fast=zero")
     assert bad.returncode == 2 and "fast" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_building_the_command_line_imports_no_heavy_library():
+    """Every `kestrel ...` parses its arguments first, `kestrel risk halt` from a second terminal included: the
+    parser (every command group's module) loads no numpy, pandas, Qt, ccxt or akshare."""
+    code = """
+import sys
+from app.cli.main import build_parser
+build_parser()
+heavy = [m for m in ('numpy', 'pandas', 'PySide6', 'ccxt', 'akshare') if m in sys.modules]
+assert not heavy, heavy
+print('ok')
+"""
+    r = run([], code=code)
+    assert r.returncode == 0 and "ok" in r.stdout, r.stderr

@@ -114,10 +114,11 @@ def _check_values(o, h, l, c, v, where: str) -> None:
 
 
 def _when(ms: int) -> str:
-    return f"{ms}, {_utc(ms)}"
+    return f"{ms}, {utc_text(ms)}"
 
 
-def _utc(ms: int) -> str:
+def utc_text(ms: int) -> str:
+    """ms since 1970 as UTC text, to the minute (to the second when it has seconds)."""
     fmt = "%Y-%m-%d %H:%M:%S" if ms % 60_000 else "%Y-%m-%d %H:%M"
     return time.strftime(fmt, time.gmtime(ms // 1000)) + " UTC"
 
@@ -137,8 +138,8 @@ class ImportReport:
     last_ts: int
 
     def lines(self) -> list[str]:
-        head = (f"data {Path(self.path).name}: {self.layout}, {self.bars} bars, {_utc(self.first_ts)} .. "
-                f"{_utc(self.last_ts)}")
+        head = (f"data {Path(self.path).name}: {self.layout}, {self.bars} bars, {utc_text(self.first_ts)} .. "
+                f"{utc_text(self.last_ts)}")
         return [head, f"  time: column {self.time_column!r}, {self.time}", *(f"  {n}" for n in self.notes)]
 
 
