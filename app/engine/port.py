@@ -218,9 +218,17 @@ class Port:
         self.bars = BarsView(kernel)
         self.strategies = StrategiesView(kernel)
         self.venues = VenuesView(kernel)
-        self.models = ModelsOverview(kernel)
+        self._models: ModelsOverview | None = None
+        self._make_models = lambda: ModelsOverview(kernel)  # on first use: the window's, not a headless run's
         self.health = Health(kernel)
         self._start_alerts = lambda: list(getattr(kernel, "audit_alerts", ()))  # set by Kernel.start
+
+    @property
+    def models(self) -> ModelsOverview:
+        """The models strategies hold and the registry (read from the database on first use)."""
+        if self._models is None:
+            self._models = self._make_models()
+        return self._models
 
     # -------------------------------------------------------------------------------------- commands
     def send(self, command: Any) -> CommandRefused | CommandDone | None:
