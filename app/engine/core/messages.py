@@ -281,6 +281,11 @@ class CommandRefused:
     actor: str
     ts: int = 0
 
+    @classmethod
+    def to(cls, cmd: object, reason: str, ts: int) -> "CommandRefused":
+        """The refusal of ``cmd``, for the actor who sent it."""
+        return cls(type(cmd).__name__, reason, getattr(cmd, "actor", ""), ts)
+
 
 @dataclass(frozen=True, slots=True)
 class CommandDone:
@@ -291,6 +296,11 @@ class CommandDone:
     detail: str
     actor: str
     ts: int = 0
+
+    @classmethod
+    def to(cls, cmd: object, detail: str, ts: int) -> "CommandDone":
+        """What came of ``cmd``, for the actor who sent it."""
+        return cls(type(cmd).__name__, detail, getattr(cmd, "actor", ""), ts)
 
 
 @dataclass(frozen=True, slots=True)

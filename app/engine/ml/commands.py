@@ -23,7 +23,7 @@ class ModelCommands:
         bus.subscribe(RegisterModel, self._register)
 
     def _answer(self, cmd: RegisterModel, kind: type, text: str) -> None:
-        self.bus.publish(kind("RegisterModel", text, cmd.actor, ts=self.clock.now_ms()))
+        self.bus.publish(kind.to(cmd, text, self.clock.now_ms()))
 
     def _register(self, cmd: RegisterModel) -> None:
         models = self.profile / "models"

@@ -57,5 +57,4 @@ class RiskCommands:
 
     def refuse(self, cmd: object, reason: str) -> None:
         log.warning("%s refused: %s", type(cmd).__name__, reason)
-        self.risk.bus.publish(CommandRefused(type(cmd).__name__, reason, getattr(cmd, "actor", ""),
-                                             self.risk.clock.now_ms()))
+        self.risk.bus.publish(CommandRefused.to(cmd, reason, self.risk.clock.now_ms()))

@@ -30,10 +30,10 @@ class StrategyCommands:
             bus.subscribe(kind, handler)
 
     def _refuse(self, cmd: Any, reason: str) -> None:
-        self.bus.publish(CommandRefused(type(cmd).__name__, reason, cmd.actor, ts=self.clock.now_ms()))
+        self.bus.publish(CommandRefused.to(cmd, reason, self.clock.now_ms()))
 
     def _done(self, cmd: Any, detail: str) -> None:
-        self.bus.publish(CommandDone(type(cmd).__name__, detail, cmd.actor, ts=self.clock.now_ms()))
+        self.bus.publish(CommandDone.to(cmd, detail, self.clock.now_ms()))
 
     def _runner(self, cmd: Any) -> Any:
         runner = self.manager.runners.get(cmd.instance)

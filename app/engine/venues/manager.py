@@ -214,8 +214,8 @@ class VenueManager:
             self._tasks.discard(task)
             if not task.cancelled() and task.exception() is not None:
                 log.warning("%s failed: %s", what, task.exception())
-                self.kernel.bus.publish(CommandRefused(type(cmd).__name__, f"{what} failed: {task.exception()}",
-                                                       cmd.actor, ts=self.kernel.clock.now_ms()))
+                self.kernel.bus.publish(CommandRefused.to(cmd, f"{what} failed: {task.exception()}",
+                                                          self.kernel.clock.now_ms()))
         try:
             task = asyncio.ensure_future(coro, loop=asyncio.get_running_loop())
         except RuntimeError:  # no loop runs (a test without one): nothing can be connected anyway
