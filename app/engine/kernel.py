@@ -21,6 +21,7 @@ from app.engine.core.ids import ClientOrderIdFactory
 from app.engine.core.instruments import Instrument, default_instruments
 from app.engine.core.messages import Bar, OrderStatus, OrderType, Side, SubmitOrder, TradeTick, VenueStatus
 from app.engine.core.store import ProfileLock, Store, StoreError
+from app.engine.data.bar_store import BarStore
 from app.engine.data.bars import BarAggregator, synthetic_history
 from app.engine.data.market import MarketState
 from app.engine.ml.commands import ModelCommands
@@ -79,6 +80,7 @@ class Kernel:
         self.instruments: dict[str, Instrument] = {i.symbol: i for i in insts}
         self.market = MarketState(self.bus)
         self.bars = BarAggregator(self.bus, settings.ui.chart_timeframe_s * 1000)
+        self.bar_store = BarStore(self.profile)  # <profile>/bars/: history, downloads, live bar closes
         self.portfolio = Portfolio(self.bus, self.store, self.instruments, settings.sim.starting_cash,
                                    settings.fx_to_base, settings.base_currency)
         self.execution = ExecutionEngine(self.bus, self.store, self.clock)

@@ -9,7 +9,8 @@ SEND        a command on the bus (``send``): an order, a cancel, the kill switch
             returns that answer, since dispatch is synchronous
 LISTEN      to events (``subscribe``)
 READ        the read models: ``orders``, ``portfolio``, ``risk``, ``market``, ``bars``, ``strategies``,
-            ``venues``, ``models`` and ``health`` — numbers the engine computes once, for every view
+            ``venues``, ``models`` and ``health`` — numbers the engine computes once, for every view — and
+            ``bar_store``, the profile's stored history (series, bars, gaps)
 
 It cannot reach the execution engine, the risk engine's methods, the store or a venue adapter. The layout a
 person arranged (``ui_state``/``save_ui_state``) is the one thing a widget writes besides commands: it is
@@ -216,6 +217,7 @@ class Port:
         self.portfolio = PortfolioView(kernel)
         self.risk = RiskView(kernel)
         self.bars = BarsView(kernel)
+        self.bar_store = kernel.bar_store  # stored history (read; the Data dialog's operations write)
         self.strategies = StrategiesView(kernel)
         self.venues = VenuesView(kernel)
         self._models: ModelsOverview | None = None
