@@ -26,6 +26,7 @@ import collections
 import concurrent.futures
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -41,6 +42,7 @@ log = logging.getLogger("kestrel.venues.history")
 
 PAGE = 2000  # bars per chart page: what opening a chart loads, and each scroll back past the oldest bar
 AKSHARE_MINUTES = (1, 5, 15, 30, 60)
+OLDER_RETRY_S = 30.0  # a failed older page is asked for again after this, not every frame
 
 
 # --------------------------------------------------------------------------------------------- sources
@@ -171,6 +173,7 @@ class HistoryStatus:
     problem: str = ""
     exhausted: bool = False  # no bars older than the oldest held, in the store or at the venue
     older_loading: bool = False
+    older_retry_at: float = 0.0  # time.monotonic(): after a failed older page, not before this
     bars_loaded: int = 0
     version: int = 0
 
@@ -259,7 +262,7 @@ class MarketHistory:
         st = self.statuses.get(symbol)
         series = self._bars.series.get(symbol)
         if st is None or st.state in ("loading", "unavailable") or st.exhausted or st.older_loading \
-                or series is None or not series.n:
+                or series is None or not series.n or time.monotonic() < st.older_retry_at:
             return False
         source = self._source(st.venue)
         if source is None:
@@ -441,6 +444,7 @@ class MarketHistory:
         added = self._bars.get(st.symbol).merge_history(history)
         st.bars_loaded += added
         if problem or (report is not None and not report.complete):
+            st.older_retry_at = time.monotonic() + OLDER_RETRY_S
             st.problem = f"older {st.symbol} history could not be loaded from {st.venue}: " \
                          f"{problem or report.stopped}"
         elif not added:

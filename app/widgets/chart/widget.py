@@ -112,6 +112,8 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.status = QLabel()
         self.status.setObjectName("chartStatus")
+        self.history_label = QLabel()  # "as of <time>" when a real venue's history could not be refreshed
+        self.history_label.setObjectName("chartHistory")
         self.symbol_box = QComboBox()
         self.tf_box = QComboBox()
         self.tf_box.addItems(list(TIMEFRAMES_MS))
@@ -134,6 +136,7 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
         for w in (self.symbol_box, self.tf_box, self.ind_button, self.log_button, self.png_button):
             bar.addWidget(w)
         bar.addWidget(self.title, 1)
+        bar.addWidget(self.history_label)
         bar.addWidget(self.status)
         return bar
 
