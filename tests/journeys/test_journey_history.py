@@ -1,7 +1,7 @@
 """Journey: a trader opens a chart of a real venue's market (the fake Binance-shaped exchange on 127.0.0.1).
 Stored bars from an earlier session show at once; with the exchange refusing candles the chart says "as of" the
 last stored bar and why; when the exchange answers again, reopening the market tops the history up to now;
-Home scrolls past the oldest bar and an older page loads. The window runs on a qasync loop and a live clock,
+Home scrolls past the oldest bar and an older page loads; a daily chart shows the venue's own daily candles. The window runs on a qasync loop and a live clock,
 as the app does."""
 from __future__ import annotations
 
@@ -75,6 +75,16 @@ def test_a_real_venue_chart_shows_stored_history_at_once_tops_it_up_and_pages_ba
             assert chart.base.ts[:PAGE].tolist() == older.ts.tolist()
             assert chart.base.close[:PAGE].tolist() == older.close.tolist()
             assert chart.series.index_of(first) < chart._x[1]  # the bars in view stayed in view
+
+            pick_in_combo(chart.tf_box, "1d")  # a daily chart: the venue's own daily candles, years of them
+            day = 86_400_000
+            await until(lambda: chart.series.n > 300, 20, "the venue's daily candles")
+            assert any(r.get("interval") == "1d" for r in fake.kline_requests)  # fetched natively
+            days = fake.candles(SYM, "1d", 0, now - now % day)
+            shown = dict(zip(chart.series.bars.ts.tolist(), chart.series.bars.close.tolist()))
+            assert all(shown[int(r[0])] == float(r[4]) for r in days[-300:])
+            assert chart.series.bars.ts[-1] == now - now % day  # today: from the live bars
+            assert "as of" not in chart.history_label.text()
         finally:
             kernel.stop()
             await runner

@@ -33,8 +33,10 @@ class ChartFeed:
             self.symbol_box.blockSignals(False)
         self._feed = self.port.bars.get(symbol)
         self._feed_seen, self._feed_n, self._feed_reshaped = -1, 0, self._feed.reshaped
-        self._history_seen = None
+        self._history_seen = self._native_seen = None
         self.port.history.open(symbol)  # a real venue's history: stored at once, the venue's in the background
+        if self.tf and self.tf != self.port.bars.timeframe_ms:
+            self.port.history.open(symbol, self.tf)  # and the venue's own candles of the longer timeframe
         self.base = None
         self.series = None
         self._follow = True
@@ -100,14 +102,19 @@ class ChartFeed:
 
     def _sync_history(self) -> None:
         """Say how the history stands, and ask for an older page when the view reaches past the oldest bar."""
-        st = self.port.history.status(self.symbol)
+        longer = self.tf if self.tf and self.tf != self.base_tf else None  # its own candles: see set_timeframe
+        st = self.port.history.status(self.symbol, longer)
         if st is None:
             return
+        if longer is not None and self.base is not None:
+            native = self.port.history.bars(self.symbol, longer)
+            if native is not None and native.reshaped != self._native_seen:
+                self._rebuild_display(keep_view=True)
         if self.series is not None and self.series.n and self._x[0] < 0:
-            self.port.history.older(self.symbol)  # no-op while loading, or with nothing older left
-        if st.version == self._history_seen:
+            self.port.history.older(self.symbol, longer)  # no-op while loading, or with nothing older left
+        if (st.timeframe_ms, st.version) == self._history_seen:
             return
-        self._history_seen = st.version
+        self._history_seen = (st.timeframe_ms, st.version)
         if st.state == "loading":
             text = "loading history…"
         elif st.state == "offline" and st.as_of is not None:
@@ -133,6 +140,8 @@ class ChartFeed:
             return
         self.tf = ms
         self._sync_tf_box()
+        if self.port is not None and ms != self.base_tf:
+            self.port.history.open(self.symbol, ms)  # the venue's candles of it, where it has history
         if self.base is not None:
             self._rebuild_display(keep_view=True)
         self.stateChanged.emit()
@@ -154,7 +163,9 @@ class ChartFeed:
         if self.tf == self.base_tf:
             self.resampler, bars = None, self.base
         else:
-            self.resampler = Resampler(self.base, self.tf, self.sessions)
+            native = self.port.history.bars(self.symbol, self.tf) if self.port is not None else None
+            self._native_seen = None if native is None else native.reshaped
+            self.resampler = Resampler(self.base, self.tf, self.sessions, native)
             bars = self.resampler.bars
         self.series = ChartSeries(bars, self.tf)
         self.view.time_ticks.data_version += 1
