@@ -39,7 +39,7 @@ from app.engine.core.clock import Clock
 from app.engine.core.messages import Bar, VenueStatus
 from app.engine.data.bar_store import BarStore
 from app.engine.data.bars import BarAggregator, Bars
-from app.engine.data.resample import timeframe_label
+from app.engine.data.resample import bucket_start, timeframe_label
 from app.engine.venues.download import DAY_MS, DownloadReport
 
 log = logging.getLogger("kestrel.venues.history")
@@ -263,8 +263,8 @@ class MarketHistory:
             return False
         st.state = "loading"
         st.version += 1
-        now = self._clock.now_ms()
-        until = now - now % tf  # the forming bar is live, not history
+        sessions = "ashare" if getattr(inst, "rules", "") == "ashare" else ""
+        until = int(bucket_start(self._clock.now_ms(), tf, sessions))  # the forming bar is live, not history
         self._run(self._load(st, source, tf, until - PAGE * tf, until))
         return True
 
