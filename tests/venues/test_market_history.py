@@ -180,3 +180,25 @@ def test_a_download_job_reports_progress_stores_everything_and_can_be_canceled(p
             await s.close()
             await fake.stop()
     run(go(), timeout=60)
+
+
+def test_a_damaged_store_is_said_on_the_chart_and_left_alone_and_strategies_start_on_live_bars(profile,
+                                                                                               fake_factory):
+    async def go():
+        fake = await fake_factory().start()
+        s = await Session(profile, fake, stream="poll").start()
+        try:
+            k = s.kernel
+            now = _forming(k.clock.now_ms())
+            BarStore(profile).write("binance", SYM, TF, _candles(fake, now - 300 * TF, now - 100 * TF))
+            index = profile / "bars" / "index.json"
+            index.write_text("{ not json")
+            k.history.open(SYM)
+            await until(lambda: k.history.status(SYM).state == "offline", 20, "the damaged store said")
+            assert "index" in k.history.status(SYM).problem  # names what is damaged
+            assert index.read_text() == "{ not json"  # never overwritten
+            assert k.bar_history(SYM, 50) == [] or all(b.symbol == SYM for b in k.bar_history(SYM, 50))
+        finally:
+            await s.close()
+            await fake.stop()
+    run(go(), timeout=60)

@@ -37,6 +37,7 @@ from typing import Any, Callable, Mapping
 from app.engine.core.bus import MessageBus
 from app.engine.core.clock import Clock
 from app.engine.core.messages import Bar, VenueStatus
+from app.engine.data.bar_chunks import BarStoreError
 from app.engine.data.bar_store import BarStore
 from app.engine.data.bars import BarAggregator, Bars
 from app.engine.data.resample import bucket_start, timeframe_label
@@ -320,7 +321,10 @@ class MarketHistory:
     def poll(self) -> None:
         """Apply what the worker loaded (on the engine's loop; the kernel's step calls this)."""
         while self._done:
-            self._done.popleft()()
+            try:
+                self._done.popleft()()
+            except Exception:  # noqa: BLE001 - one symbol's trouble must not stop the others' history
+                log.exception("applying loaded history failed")
 
     def bars_before(self, symbol: str, until: int, n: int) -> Bars:
         """Up to ``n`` stored bars of ``symbol`` opening before ``until`` (a synchronous read: the store's
@@ -329,7 +333,12 @@ class MarketHistory:
         if inst is None or inst.venue == "sim" or n <= 0:
             return Bars(16, self.timeframe_ms, symbol)
         tf = self.timeframe_ms
-        stored = self.store.read(inst.venue, symbol, tf, until - 2 * n * tf, until)
+        try:
+            stored = self.store.read(inst.venue, symbol, tf, until - 2 * n * tf, until)
+        except BarStoreError as exc:  # a damaged store: the strategy starts on the live bars; the log says why
+            log.warning("%s: the stored history cannot be read (%s); Strategy.history has only the live bars",
+                        symbol, exc)
+            return Bars(16, tf, symbol)
         return stored.slice(max(stored.n - n, 0)) if stored.n > n else stored
 
     def close(self) -> None:
@@ -396,11 +405,20 @@ class MarketHistory:
             report = await source.fill(self.store, symbol, tf, since, until)
             fresh = await asyncio.to_thread(self.store.read, venue, symbol, tf, since, until)
         except Exception as exc:  # noqa: BLE001 - whatever went wrong is said on the chart
-            log.warning("%s history from %s failed", symbol, venue, exc_info=True)
-            problem = f"{type(exc).__name__}: {exc}"
-            self._post(lambda: self._offline(st, problem))
+            log.warning("%s history from %s failed: %s", symbol, venue, exc)
+            problem, as_of = f"{type(exc).__name__}: {exc}", await self._stored_end(venue, symbol, tf)
+            self._post(lambda: self._offline(st, problem, as_of))
             return
-        self._post(lambda: self._merge(st, fresh, report))
+        as_of = None if report.complete else await self._stored_end(venue, symbol, tf)
+        self._post(lambda: self._merge(st, fresh, report, as_of))
+
+    async def _stored_end(self, venue: str, symbol: str, tf: int) -> int | None:
+        """The end of the newest stored bar (the "as of" of an offline chart), None if unknown or unreadable."""
+        try:
+            info = await asyncio.to_thread(self.store.info, venue, symbol, tf)
+        except Exception:  # noqa: BLE001 - a damaged store: the problem already says so
+            return None
+        return None if info is None else info.last + tf
 
     async def _load_older(self, st: HistoryStatus, source: Any, tf: int, since: int, until: int) -> None:
         venue, symbol = st.venue, st.symbol
@@ -443,20 +461,20 @@ class MarketHistory:
         job.message = "; ".join(describe(r, job.venue, tf) for r in job.reports)
 
     # ---------------------------------------------------------------------------------- applied on poll
-    def _merge(self, st: HistoryStatus, history: Bars, report: DownloadReport | None) -> None:
+    def _merge(self, st: HistoryStatus, history: Bars, report: DownloadReport | None,
+               as_of: int | None = None) -> None:
         tf = st.timeframe_ms
         st.bars_loaded += self._target(st.symbol, tf).merge_history(history, keep_last=tf == self.timeframe_ms)
         if report is not None:
             if report.complete:
                 st.state, st.problem, st.as_of = "ready", "", None
             else:
-                self._offline(st, report.stopped)
+                self._offline(st, report.stopped, as_of)
         st.version += 1
 
-    def _offline(self, st: HistoryStatus, problem: str) -> None:
-        info = self.store.info(st.venue, st.symbol, st.timeframe_ms)
+    def _offline(self, st: HistoryStatus, problem: str, as_of: int | None) -> None:
         st.state = "offline"
-        st.as_of = None if info is None else info.last + st.timeframe_ms
+        st.as_of = as_of
         st.problem = f"{st.symbol} history could not be refreshed from {st.venue}: {problem}"
         st.version += 1
 
