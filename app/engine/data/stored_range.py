@@ -29,10 +29,22 @@ class StoredRange:
     since: int | None = None  # ms UTC, the first bar's earliest open; None: from the first stored bar
     until: int | None = None  # ms UTC, bars open before it; None: to the last stored bar
 
+    @classmethod
+    def in_store(cls, store: BarStore, venue: str, symbol: str, timeframe_ms: int, since: int | None = None,
+                 until: int | None = None) -> StoredRange:
+        """The range of a series of ``store`` (its profile is the folder above ``store.root``)."""
+        return cls(str(store.root.parent), venue, symbol, int(timeframe_ms), since, until)
+
     @property
     def label(self) -> str:
         """ "binance BTC/USDT 1m": the series, as a result's title and a model's source name it."""
         return f"{self.venue} {self.symbol} {timeframe_label(self.timeframe_ms)}"
+
+    @property
+    def description(self) -> str:
+        """ "bar store: binance BTC/USDT 1m from 2024-01-01 00:00 UTC on": what was asked for, before reading."""
+        span = "" if self.since is None and self.until is None else f" {self._span_text()}"
+        return f"bar store: {self.label}{span}"
 
     def store(self) -> BarStore:
         return BarStore(self.profile)
