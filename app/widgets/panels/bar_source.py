@@ -47,14 +47,21 @@ class BarSourcePicker(QWidget):
         browse.clicked.connect(self._browse)
         self.series_box = QComboBox()
         self.series_box.activated.connect(lambda _i: self.stored_choice.setChecked(True))
+        self.series_box.currentTextChanged.connect(self.series_box.setToolTip)  # the whole text, when elided
+        self.series_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.series_box.setMinimumContentsLength(20)  # long names elide; the since/until fields keep their room
         self.since = QLineEdit()
-        self.since.setPlaceholderText("since: 2024-01-01 (UTC) or ms; empty = first bar")
+        self.since.setPlaceholderText("since, e.g. 2024-01-01")
+        self.since.setToolTip("The first bar's time: ISO 8601 (UTC unless it has an offset) or epoch ms; "
+                              "empty: the series' first bar")
         self.until = QLineEdit()
-        self.until.setPlaceholderText("until (bars before it); empty = last bar")
+        self.until.setPlaceholderText("until (bars before it)")
+        self.until.setToolTip("Bars opened before this time: ISO 8601 or epoch ms; empty: to the last bar")
         for field in (self.since, self.until):
+            field.setMinimumWidth(field.fontMetrics().horizontalAdvance("2024-01-31T09:30+08:00"))
             field.textEdited.connect(lambda _text: self.stored_choice.setChecked(True))
 
-        grid = QGridLayout(self)
+        grid = self._grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         file_row = QHBoxLayout()
         file_row.addWidget(self.path, 1)
@@ -71,6 +78,11 @@ class BarSourcePicker(QWidget):
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.refresh_series)
         self.refresh_series()
+
+    def extend_rows(self, beside_file: QWidget, beside_stored: QWidget) -> None:
+        """Put a host's own controls at the end of the two rows (the Models dock keeps its height)."""
+        self._grid.addWidget(beside_file, 0, 2)
+        self._grid.addWidget(beside_stored, 1, 2)
 
     # ------------------------------------------------------------------------------------------ series
     def refresh_series(self) -> None:
