@@ -26,16 +26,16 @@ TIMEFRAME_HELP = ("the bar length, a number and a unit (1m, 15m, 4h, 1d) or a pl
 
 def add_source_options(p: argparse.ArgumentParser, data_help: str = DATA_HELP,
                        timeframe_help: str = TIMEFRAME_HELP) -> None:
-    p.add_argument("--data", type=Path, default=None, help=data_help + "; or give a stored series with --venue")
+    p.add_argument("--data", type=Path, default=None, metavar="FILE", help=data_help + "; or give a stored series with --venue")
     add_time_options(p)
-    p.add_argument("--venue", default=None,
+    p.add_argument("--venue", default=None, metavar="NAME",
                    help="instead of --data: a series of the profile's bar store (kestrel data list), of this "
                         "venue; with --symbol and --timeframe")
-    p.add_argument("--symbol", default=None, help="with --venue: the stored series' symbol, e.g. BTC/USDT")
-    p.add_argument("--timeframe", default=None, help=timeframe_help)
-    p.add_argument("--since", default=None, help="with --venue: the first bar's time, ISO 8601 (UTC unless it "
+    p.add_argument("--symbol", default=None, metavar="S", help="with --venue: the stored series' symbol, e.g. BTC/USDT")
+    p.add_argument("--timeframe", default=None, metavar="TF", help=timeframe_help)
+    p.add_argument("--since", default=None, metavar="DATE", help="with --venue: the first bar's time, ISO 8601 (UTC unless it "
                                                  "says) or ms (default: the series' first bar)")
-    p.add_argument("--until", default=None, help="with --venue: bars before this time (default: to the last)")
+    p.add_argument("--until", default=None, metavar="DATE", help="with --venue: bars before this time (default: to the last)")
 
 
 def timeframe_ms(text: str) -> int:
