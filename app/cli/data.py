@@ -16,12 +16,11 @@ it back as it was stored. Exit 2 with the reason on bad input.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import re
 import sys
 from pathlib import Path
 
 from app.cli.data_files import add_time_options
+from app.engine.data.time_text import parse_time
 
 
 def add_data_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -56,22 +55,6 @@ def add_data_commands(sub: argparse._SubParsersAction, common: argparse.Argument
     exp.add_argument("--out", required=True, type=Path, help="the CSV file to write (.csv or .csv.gz)")
     dele = dsub.add_parser("delete", parents=[common], help="remove stored bars (a range, or the whole series)")
     series(dele, span=True)
-
-
-def parse_time(text: str | None, flag: str) -> int | None:
-    """ISO 8601 (UTC when no offset) or epoch ms -> ms UTC."""
-    if text is None:
-        return None
-    if re.fullmatch(r"-?\d{10,}", text.strip()):
-        return int(text)
-    try:
-        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{flag} {text!r}: write an ISO 8601 time (2024-01-31, 2024-01-31T09:30, "
-                         f"2024-01-31T09:30+08:00) or epoch milliseconds") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return int(when.timestamp() * 1000)
 
 
 def main_data_command(args: argparse.Namespace, profile: Path) -> int:

@@ -10,9 +10,10 @@
     kestrel risk status|halt|reset|limits|set the kill switch and limits, from any terminal
     kestrel audit verify|checkpoint           check the hash-chained audit trail; export a signed checkpoint
     kestrel plugins list                      strategy plugins found, broken ones with their error
-    kestrel backtest --strategy N --data F    event-driven backtest of a plugin on a CSV file
+    kestrel backtest --strategy N --data F    event-driven backtest of a plugin on a bar file, or on stored bars:
+        (or --venue V --symbol S --timeframe TF [--since D] [--until D] instead of --data: backtest, sweep, train)
     kestrel sweep --strategy N --data F --grid parameter sweep / walk-forward (process pool or Dask)
-    kestrel ml train|list|show                train a model on a bar file and register it; list the registry
+    kestrel ml train|list|show                train a model on bars and register it; list the registry
     kestrel data download|list|import|export|delete   the profile's bar store (app/cli/data.py)
 """
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """``kestrel ml``: train, list and inspect models in the profile's registry.
 
-    kestrel ml train --data FILE.csv --model gbm --horizon N [--out DIR] [--name NAME] [--threshold R]
+    kestrel ml train BARS --model gbm --horizon N [--out DIR] [--name NAME] [--threshold R]
                      [--test-frac F] [--seed S] [--fee F] [--small] [--no-backtest]
-                     [--time-unit s|ms|us|ns|iso] [--time-format FMT] [--tz ZONE]
+    BARS: --data FILE.csv [--time-unit s|ms|us|ns|iso] [--time-format FMT] [--tz ZONE] (data_files.py), or a
+          series of the profile's bar store: --venue NAME --symbol S --timeframe TF [--since DATE] [--until DATE]
     kestrel ml list [--json]                 every registered model, its file verified against its sha256
     kestrel ml show REF [--json]             one model: spans, metrics, importances ("default" = the bundled one)
 
@@ -22,13 +23,13 @@ from typing import Any
 
 
 def add_ml_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    from app.cli.data_files import DATA_HELP, add_time_options
+    from app.cli.bar_source import add_source_options
 
     ml = sub.add_parser("ml", parents=[common], help="machine-learning models: train, list, show")
     msub = ml.add_subparsers(dest="ml_command", required=True)
-    tr = msub.add_parser("train", parents=[common], help="train a model on a bar file and register it")
-    tr.add_argument("--data", required=True, type=Path, help=DATA_HELP)
-    add_time_options(tr)
+    tr = msub.add_parser("train", parents=[common], help="train a model on a bar file or stored bars and "
+                                                         "register it")
+    add_source_options(tr)
     tr.add_argument("--model", default="gbm", help="gbm, rf, logistic, linear or ensemble (soft vote)")
     tr.add_argument("--horizon", type=int, default=5, help="label: the direction (or return) N bars ahead")
     tr.add_argument("--out", type=Path, default=None, help="also keep the artifact (model.onnx, manifest.json) here")
@@ -91,9 +92,10 @@ def _train(args: argparse.Namespace, profile: Path) -> int:
     """Every input and output is checked before training starts (a run can take minutes): the options, the
     output paths, the profile's database (opened here, kept open until the model is registered) and the
     bar file. A bad one exits 2 at once, not after the training."""
-    from app.cli.data_files import load_bar_file
+    from app.cli.bar_source import check_source, read_source
     from app.cli.output import check_output_file, check_output_folder
     from app.engine.data.bar_files import DataError
+    from app.engine.data.bar_store import BarStoreError
     from app.engine.ml.export import ExportError
     from app.engine.ml.model import ModelError
     from app.engine.ml.model_registry import ModelRegistry
@@ -104,6 +106,7 @@ def _train(args: argparse.Namespace, profile: Path) -> int:
                       backtest=not args.no_backtest, name=args.name)
     try:
         cfg.check()
+        check_source(args)
         check_output_file(args.json, "--json")
         check_output_folder(args.out, "--out")
         check_output_folder(profile / "models", "the profile's models folder")
@@ -113,14 +116,14 @@ def _train(args: argparse.Namespace, profile: Path) -> int:
     store = _open_store(profile)  # a StoreError exits 2 (main_ml_command) before any training
     try:
         try:
-            bars = load_bar_file(args)
-        except DataError as exc:
+            data = read_source(args, profile)
+        except (DataError, ValueError, BarStoreError) as exc:
             print(f"kestrel ml train: {exc}", file=sys.stderr)
             return 2
         with tempfile.TemporaryDirectory(prefix="kestrel-ml-") as tmp:
             out = args.out or Path(tmp) / "artifact"
             try:
-                result = train(bars, cfg, out, _progress, source=str(args.data))
+                result = train(data.bars, cfg, out, _progress, source=data.source)
             except (TrainError, ValueError) as exc:  # LeakError is a ValueError
                 sys.stderr.write("\n")
                 print(f"kestrel ml train: {exc}", file=sys.stderr)
@@ -130,7 +133,7 @@ def _train(args: argparse.Namespace, profile: Path) -> int:
                 print(f"kestrel ml train: {exc}", file=sys.stderr)
                 return 1
             try:
-                rec = ModelRegistry(store.conn).register(result.artifact, profile / "models", source=str(args.data))
+                rec = ModelRegistry(store.conn).register(result.artifact, profile / "models", source=data.source)
             except ModelError as exc:
                 print(f"kestrel ml train: {exc}", file=sys.stderr)
                 return 1

@@ -1,11 +1,14 @@
 """``kestrel plugins list``, ``kestrel backtest`` and ``kestrel sweep``: strategies from the command line.
 
     kestrel plugins list [--profile DIR]
-    kestrel backtest --strategy NAME --data FILE.csv [--params k=v,...] [--fee 0.001] [--cash 10000]
+    kestrel backtest --strategy NAME BARS [--params k=v,...] [--fee 0.001] [--cash 10000]
                      [--json OUT] [--plot OUT.png] [--check-lookahead]
-    kestrel sweep --strategy NAME --data FILE.csv --grid fast=5:50:5,slow=20:200:5 [--metric sharpe]
+    kestrel backtest --strategy NAME --data TRADES.csv --ticks [--timeframe 60|1m]   tick by tick, into bars
+    kestrel sweep --strategy NAME BARS --grid fast=5:50:5,slow=20:200:5 [--metric sharpe]
                   [--walk-forward IN,OUT] [--workers N] [--cluster tcp://HOST:8786] [--json OUT] [--plot OUT.png]
-    both: [--time-unit s|ms|us|ns|iso] [--time-format FMT] [--tz ZONE] (how --data's time is read: data_files.py)
+    BARS: --data FILE.csv [--time-unit s|ms|us|ns|iso] [--time-format FMT] [--tz ZONE] (data_files.py), or a
+          series of the profile's bar store: --venue NAME --symbol S --timeframe TF [--since DATE] [--until DATE]
+          (bar_source.py; what was read and the gaps inside it are said on stderr)
 
 Exit codes: 0 done, 2 bad input (the message says what to fix), 1 the strategy failed while running (or
 ``--check-lookahead`` found look-ahead).
@@ -21,7 +24,8 @@ from typing import Any
 
 
 def add_strategy_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    from app.cli.data_files import DATA_HELP, add_time_options
+    from app.cli.bar_source import add_source_options
+    from app.cli.data_files import DATA_HELP
 
     plugins = sub.add_parser("plugins", parents=[common], help="strategy plugins")
     psub = plugins.add_subparsers(dest="plugins_command", required=True)
@@ -29,16 +33,16 @@ def add_strategy_commands(sub: argparse._SubParsersAction, common: argparse.Argu
 
     def shared(p: argparse.ArgumentParser) -> None:
         p.add_argument("--strategy", required=True, help="plugin strategy name (see `kestrel plugins list`)")
-        p.add_argument("--data", required=True, type=Path,
-                       help=DATA_HELP + "; with --ticks: a CSV of timestamp (ms), price, amount")
-        add_time_options(p)
+        add_source_options(p, DATA_HELP + "; with --ticks: a CSV of timestamp (ms), price, amount",
+                           "the bar length: seconds (60, the default with --ticks) or a number and a unit (1m, "
+                           "4h, 1d). With --ticks: the size of the bars the trades are put into; with --venue: "
+                           "the stored series' timeframe")
         p.add_argument("--params", default="", help="k=v,... strategy parameters (defaults otherwise)")
         p.add_argument("--fee", type=float, default=0.001, help="fee rate per fill, fraction of notional")
         p.add_argument("--cash", type=float, default=10_000.0, help="starting cash, quote currency")
         p.add_argument("--slippage-bps", type=float, default=0.0, help="market fills move this much against you")
         p.add_argument("--latency-ms", type=int, default=0, help="order arrival delay")
         p.add_argument("--ticks", action="store_true", help="--data is a trade file: tick-by-tick backtest")
-        p.add_argument("--timeframe", type=float, default=60.0, help="bar size in seconds for --ticks")
         p.add_argument("--rules", choices=("none", "ashare"), default="none",
                        help="market rules: 'ashare' = the data is a China A-share (its symbol from the file "
                             "name, e.g. 600519.SH-1d.csv): sessions, T+1, lots, price limits by board, and "
@@ -98,6 +102,7 @@ def check_run_options(args: argparse.Namespace) -> None:
     """Every number and output of a backtest or sweep, before any data is read or any bar is run:
     ``ValueError`` names the option and its allowed range (a NaN cash would run to the end and report NaN;
     a missing ``--json`` folder would fail only once the run finished)."""
+    from app.cli.bar_source import timeframe_ms
     from app.cli.output import check_output_file
     from app.config import check_number
 
@@ -105,7 +110,8 @@ def check_run_options(args: argparse.Namespace) -> None:
     check_number("--cash", args.cash, gt=0)
     check_number("--slippage-bps", args.slippage_bps, ge=0, le=10_000)
     check_number("--latency-ms", args.latency_ms, int, ge=0)
-    check_number("--timeframe", args.timeframe, ge=0.001)
+    if args.timeframe is not None:
+        timeframe_ms(args.timeframe)
     if getattr(args, "workers", None) is not None:
         check_number("--workers", args.workers, int, ge=1)
     check_output_file(args.json, "--json")
@@ -125,17 +131,24 @@ def main_strategy_command(args: argparse.Namespace, profile: Path) -> int:
         why = broken[0].error if broken else f"not found; available: {', '.join(sorted(by_name)) or 'none'}"
         print(f"kestrel {args.command}: strategy {args.strategy!r}: {why}", file=sys.stderr)
         return 2
-    from app.cli.data_files import load_bar_file
+    from app.cli.bar_source import check_source, read_source, timeframe_ms
     from app.engine.backtest.engine import BacktestError, run_backtest
     from app.engine.backtest.options import BacktestConfig
     from app.engine.data.bar_files import DataError
+    from app.engine.data.bar_store import BarStoreError
     from app.engine.strategy.params import ParamError, parse_params, validate_params
 
     try:
         params = parse_params(args.params)
         validate_params(info.cls, params)
         check_run_options(args)
-        data = _trades(args) if args.ticks else load_bar_file(args)
+        check_source(args)
+        if args.ticks:
+            data, name = _trades(args), args.data.name
+            tick_bar_ms = timeframe_ms(args.timeframe or "60")
+        else:
+            source = read_source(args, profile)
+            data, name, tick_bar_ms = source.bars, source.name, None
         limits = None
         if args.live_limits:
             from app.config import load_settings
@@ -144,17 +157,17 @@ def main_strategy_command(args: argparse.Namespace, profile: Path) -> int:
         cfg = BacktestConfig(cash=args.cash, fee=args.fee, slippage_bps=args.slippage_bps,
                              latency_ms=args.latency_ms, live_limits=limits, model_db=str(profile / "kestrel.db"),
                              rules="" if args.rules == "none" else args.rules)
-    except (ParamError, DataError, ValueError) as exc:
+    except (ParamError, DataError, ValueError, BarStoreError) as exc:
         print(f"kestrel {args.command}: {exc}", file=sys.stderr)
         return 2
     if args.command == "backtest":
         try:
-            result = run_backtest(info.cls, params, data, cfg, int(args.timeframe * 1000) if args.ticks else None)
+            result = run_backtest(info.cls, params, data, cfg, tick_bar_ms)
         except BacktestError as exc:
             print(f"kestrel backtest: {exc}", file=sys.stderr)
             return 1
         s = result.stats
-        print(f"{info.name} on {args.data.name}: {s['bars']} bars, {s['trades']} trades, "
+        print(f"{info.name} on {name}: {s['bars']} bars, {s['trades']} trades, "
               f"{len(data) / s['elapsed_s']:,.0f} events/s")
         for key in ("total_return", "annual_return", "sharpe", "sortino", "calmar", "max_drawdown",
                     "max_drawdown_bars", "win_rate", "profit_factor", "expectancy", "exposure", "fees",
@@ -168,10 +181,9 @@ def main_strategy_command(args: argparse.Namespace, profile: Path) -> int:
         if args.plot:
             from app.widgets.panels.backtest_report import save_equity_plot
 
-            save_equity_plot(result, args.plot, f"{info.name} {args.data.name}")
+            save_equity_plot(result, args.plot, f"{info.name} {name}")
         if args.check_lookahead:
-            timeframe_ms = int(args.timeframe * 1000) if args.ticks else None
-            return _check_lookahead(info, params, data, cfg, timeframe_ms)
+            return _check_lookahead(info, params, data, cfg, tick_bar_ms)
         return 0
     return _sweep(args, info, data, params, cfg)
 

@@ -23,9 +23,8 @@ WIDGETS = Path(__file__).resolve().parents[2] / "app" / "widgets"
 #: every stock dialog opened in app/widgets: (file, the title it shows, or the start of it). A new dialog
 #: site must be added here and shown by a journey; ``test_the_stock_dialog_table_is_complete`` enforces it.
 STOCK = [
-    ("panels/backtest_dialog.py", "Bar data"),
+    ("panels/bar_source.py", "Bar data"),  # the bar file of the Backtest dialog and the Models dock
     ("chart/widget.py", "Save chart as PNG"),
-    ("panels/models.py", "Bar data"),
     ("panels/risk.py", "Flatten every position"),
     ("panels/strategies.py", "Kill strategy"),
     ("panels/strategies.py", "Remove strategy"),

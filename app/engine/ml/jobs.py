@@ -1,6 +1,7 @@
 """Training off the UI thread: a spawned, low-priority child process that reports progress on a queue.
 
-``TrainingJob(data_path, config, out_dir).start()`` returns at once; the caller polls ``poll()`` (the ML
+``TrainingJob(data, config, out_dir).start()`` (``data``: a bar file's path, or a ``StoredRange`` of the
+bar store, read in the child) returns at once; the caller polls ``poll()`` (the ML
 panel does it at frame rate) for the latest fraction and message and the final state. The child only
 writes the artifact folder; registering it in the profile database happens in the terminal's process,
 which owns that connection. ``cancel()`` terminates the child.
@@ -14,17 +15,22 @@ from dataclasses import dataclass
 from typing import Any
 
 
-def _train_in_child(data_path: str, config: dict[str, Any], out_dir: str, q: Any) -> None:
+def _train_in_child(data: Any, config: dict[str, Any], out_dir: str, q: Any) -> None:
     try:
         os.nice(10)  # below the terminal: the UI and the strategies come first
     except (AttributeError, OSError):
         pass
     try:
         from app.engine.data.bar_files import load_bars
+        from app.engine.data.stored_range import StoredRange
         from app.engine.ml.train import TrainConfig, train
 
-        bars = load_bars(data_path)
-        train(bars, TrainConfig(**config), out_dir, lambda f, m: q.put(("progress", f, m)), source=data_path)
+        if isinstance(data, StoredRange):
+            bars, report = data.read()
+            source = report.source
+        else:
+            bars, source = load_bars(data), data
+        train(bars, TrainConfig(**config), out_dir, lambda f, m: q.put(("progress", f, m)), source=source)
         q.put(("done", 1.0, out_dir))
     except ValueError as exc:  # DataError, TrainError, LeakError, FeatureError: the message says what to fix
         q.put(("failed", 0.0, str(exc)))
@@ -40,13 +46,13 @@ class JobStatus:
 
 
 class TrainingJob:
-    def __init__(self, data_path: str, config: dict[str, Any], out_dir: str) -> None:
-        self.data_path = data_path
+    def __init__(self, data: Any, config: dict[str, Any], out_dir: str) -> None:
+        self.data_path = data if isinstance(data, str) else data.description  # the model's source, in words
         self.config = dict(config)
         self.out_dir = out_dir
         ctx = multiprocessing.get_context("spawn")  # fork is unsafe in a process with Qt threads
         self._q = ctx.Queue()
-        self._proc = ctx.Process(target=_train_in_child, args=(data_path, self.config, out_dir, self._q),
+        self._proc = ctx.Process(target=_train_in_child, args=(data, self.config, out_dir, self._q),
                                  name="kestrel-ml-train", daemon=True)
         self.status = JobStatus("running", 0.0, "starting a training process…")
 

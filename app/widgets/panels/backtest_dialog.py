@@ -1,5 +1,6 @@
 """Backtest and sweep from the strategy manager: runs in worker processes (never on the GUI loop), shows
-the stats, the equity and drawdown plots, and for sweeps a progress bar and a heatmap."""
+the stats, the equity and drawdown plots, and for sweeps a progress bar and a heatmap. The bars are a file's
+or a stored series' (bar_source.py); a stored series is read by the workers, never on the GUI thread."""
 from __future__ import annotations
 
 import math
@@ -10,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QProgressBar, QPushButton, QTabWidget, QVBoxLayout, QWidget)
 
 from app.widgets.common import make_table, set_cell
+from app.widgets.panels.bar_source import BarSourcePicker
 from app.widgets.theme import DOWN, css_color
 
 _POOL: ProcessPoolExecutor | None = None
@@ -42,16 +44,15 @@ def shutdown_pool(finished: bool) -> None:
 
 
 class BacktestDialog(QDialog):
-    def __init__(self, strategies: Any, plugin: str, params: dict, parent: QWidget | None = None) -> None:
+    def __init__(self, strategies: Any, plugin: str, params: dict, parent: QWidget | None = None,
+                 bar_store: Any | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Backtest {plugin}")
         self.resize(1000, 700)
         self.strategies = strategies  # the plugins (Port.strategies)
         self.plugin = plugin
-        self.path = QLineEdit()
-        self.path.setPlaceholderText("bar file: CSV, .gz, .zip or Parquet (Kestrel, Yahoo, Binance, TradingView, MT5, named columns)")
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
+        self.data_source = BarSourcePicker(bar_store)  # Port.bar_store: the stored series to choose from
+        self.path = self.data_source.path
         self.params = QLineEdit(",".join(f"{k}={v}" for k, v in params.items() if k != "symbol"))
         self.fee = QDoubleSpinBox(decimals=5, maximum=0.5, singleStep=0.0005, value=0.001)
         self.cash = QDoubleSpinBox(decimals=2, maximum=1e12, value=10_000.0)
@@ -71,11 +72,8 @@ class BacktestDialog(QDialog):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.stats, "Stats")
 
-        row = QHBoxLayout()
-        row.addWidget(self.path, 1)
-        row.addWidget(browse)
         form = QFormLayout()
-        form.addRow("Data", row)
+        form.addRow("Data", self.data_source)
         form.addRow("Parameters", self.params)
         form.addRow("Fee rate", self.fee)
         form.addRow("Cash", self.cash)
@@ -100,11 +98,6 @@ class BacktestDialog(QDialog):
         self.backtest_result = None
         self.sweep_result = None
 
-    def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Bar data", "", "Bar data (*.csv *.csv.gz *.zip *.txt *.tsv *.parquet);;All files (*)")
-        if path:
-            self.path.setText(path)
-
     def _say(self, text: str, error: bool = False) -> None:
         self.status.setText(text)
         self.status.setStyleSheet(css_color(DOWN if error else None))
@@ -119,22 +112,23 @@ class BacktestDialog(QDialog):
         info = self.strategies.plugin(self.plugin)
         params = parse_params(self.params.text())
         validate_params(info.cls, params)
-        path = self.path.text().strip()
-        data = load_bars(Path(path))  # fail here, with the file's problem, not in a worker
+        data = self.data_source.source()  # a stored range is checked against the store's index; workers read it
+        if isinstance(data, str):
+            load_bars(Path(data))  # fail here, with the file's problem, not in a worker
         cfg = BacktestConfig(cash=self.cash.value(), fee=self.fee.value(),
                              rules="ashare" if self.ashare.isChecked() else "")
-        return info, PluginRef(info.name, info.origin, info.source), params, path, data, cfg
+        return info, PluginRef(info.name, info.origin, info.source), params, data, cfg
 
     def run_backtest(self) -> None:
         from app.engine.backtest.workers import backtest_job
 
         try:
-            _info, ref, params, path, _data, cfg = self._prepare()
+            _info, ref, params, data, cfg = self._prepare()
         except Exception as exc:  # noqa: BLE001 - shown to the user
             self._say(str(exc), error=True)
             return
         self._mode = "backtest"
-        self._futures = [pool().submit(backtest_job, ref, params, path, cfg)]
+        self._futures = [pool().submit(backtest_job, ref, params, data, cfg)]
         self.progress.setRange(0, 0)
         self._say("running in a worker process…")
         self._timer.start(100)
@@ -145,7 +139,7 @@ class BacktestDialog(QDialog):
         from app.engine.strategy.params import validate_params
 
         try:
-            info, ref, params, path, data, cfg = self._prepare()
+            info, ref, params, data, cfg = self._prepare()
             grid = parse_grid(self.grid.text())
             combos = [validate_params(info.cls, {**params, **c}) for c in combinations(grid)]
         except Exception as exc:  # noqa: BLE001 - shown to the user
@@ -157,7 +151,7 @@ class BacktestDialog(QDialog):
         n_chunks = max(1, min(len(combos), 20))
         self._grid, self._mode, self._rows = grid, "sweep", []
         self._total = len(combos)
-        self._futures = [pool().submit(sweep_chunk_job, ref, path, combos[i::n_chunks], cfg, vectorise)
+        self._futures = [pool().submit(sweep_chunk_job, ref, data, combos[i::n_chunks], cfg, vectorise)
                          for i in range(n_chunks)]
         self.progress.setRange(0, len(combos))
         self.progress.setValue(0)

@@ -1,6 +1,7 @@
 """Models dock: the active model, its live drift and inference time, permutation importances, metrics, and
-training in a worker process with a progress bar. A thin view over ``app.engine.ml.overview`` (what to
-show) and ``app.engine.ml.jobs`` (the training process); it repaints at frame rate when they move."""
+training in a worker process with a progress bar, on a bar file or a series of the bar store (read in that
+process). A thin view over ``app.engine.ml.overview`` (what to show) and ``app.engine.ml.jobs`` (the training
+process); it repaints at frame rate when they move."""
 from __future__ import annotations
 
 import math
@@ -11,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox,
-    QTabWidget, QVBoxLayout, QWidget,
+    QComboBox, QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox, QTabWidget, QVBoxLayout,
+    QWidget,
 )
 
 from app.engine.core.messages import CommandRefused, RegisterModel
@@ -21,6 +22,7 @@ from app.engine.ml.drift import status as drift_status
 from app.engine.ml.overview import ModelEntry
 from app.engine.port import Port
 from app.widgets.common import make_table, set_cell
+from app.widgets.panels.bar_source import BarSourcePicker
 from app.widgets.theme import DOWN, MUTED, UP, css_color
 
 DRIFT_COLOR = {"stable": UP, "moderate": MUTED, "DRIFT": DOWN, "collecting": MUTED}
@@ -69,10 +71,8 @@ class MlPanel(QWidget):
         self.tabs.addTab(self.importances, "Importances")
         self.tabs.addTab(self.metrics, "Metrics")
 
-        self.data_path = QLineEdit()
-        self.data_path.setPlaceholderText("bar file: CSV, .gz, .zip or Parquet (Kestrel, Yahoo, Binance, TradingView, MT5, named columns)")
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
+        self.data_source = BarSourcePicker(port.bar_store)  # a file, or a stored series
+        self.data_path = self.data_source.path
         self.kind = QComboBox()
         self.kind.addItems(list(MODELS))
         self.horizon = QSpinBox(minimum=1, maximum=1000, value=5)
@@ -88,23 +88,21 @@ class MlPanel(QWidget):
 
         top = QFormLayout()
         top.addRow("Model", self.model_box)
-        row = QHBoxLayout()
-        row.addWidget(self.data_path, 1)
-        row.addWidget(browse)
+        controls = QWidget()
+        row = QHBoxLayout(controls)
+        row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(QLabel("Model"))
         row.addWidget(self.kind)
         row.addWidget(QLabel("Horizon"))
         row.addWidget(self.horizon)
         row.addWidget(self.train_button)
         row.addWidget(self.cancel_button)
-        trow = QHBoxLayout()
-        trow.addWidget(self.progress, 1)
+        self.data_source.extend_rows(controls, self.progress)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.info)
         layout.addWidget(self.tabs, 1)
-        layout.addLayout(row)
-        layout.addLayout(trow)
+        layout.addWidget(self.data_source)
         layout.addWidget(self.status)
 
     # ------------------------------------------------------------------------------------------ refresh
@@ -209,35 +207,33 @@ class MlPanel(QWidget):
             set_cell(self.drift, r, 2, state, DRIFT_COLOR.get(state), align_right=False)
 
     # ----------------------------------------------------------------------------------------- training
-    def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Bar data", "", "Bar data (*.csv *.csv.gz *.zip *.txt *.tsv *.parquet);;All files (*)")
-        if path:
-            self.data_path.setText(path)
-
     def _say(self, text: str, error: bool = False) -> None:
         self.status.setText(text)
         self.status.setStyleSheet(css_color(DOWN if error else None))
 
     def start_training(self) -> None:
         from app.engine.data.bar_files import DataError, load_bars
+        from app.engine.data.bar_store import BarStoreError
         from app.engine.ml.jobs import TrainingJob
 
         if self.job is not None and self.job.running:
             return
-        path = self.data_path.text().strip()
         try:
-            bars = load_bars(Path(path))  # the file's problem is shown now, not from the worker
-        except DataError as exc:
+            data = self.data_source.source()  # a stored range is checked against the index; the child reads it
+            if isinstance(data, str):
+                what = f"{len(load_bars(Path(data))):,} bars"  # the file's problem is shown now, not from the worker
+            else:
+                what = data.description
+        except (DataError, ValueError, BarStoreError) as exc:
             self._say(str(exc), error=True)
             return
         self._job_dir = tempfile.mkdtemp(prefix="kestrel-ml-")
         config = {"model": self.kind.currentText(), "horizon": self.horizon.value()}
-        self.job = TrainingJob(path, config, str(Path(self._job_dir) / "artifact")).start()
+        self.job = TrainingJob(data, config, str(Path(self._job_dir) / "artifact")).start()
         self.train_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.progress.setValue(0)
-        self._say(f"training {config['model']} (horizon {config['horizon']}) on {len(bars):,} bars in a worker "
-                  f"process…")
+        self._say(f"training {config['model']} (horizon {config['horizon']}) on {what} in a worker process…")
 
     def cancel_training(self) -> None:
         if self.job is not None:

@@ -273,7 +273,7 @@ class StrategyManagerWidget(QWidget):
         plugin = runner.plugin if runner else self.plugin_box.currentText()
         params = dict(runner.params) if runner else {}
         # a top-level window of its own (closing the main window closes it through ``destroyed``)
-        dialog = BacktestDialog(self.strategies, plugin, params)
+        dialog = BacktestDialog(self.strategies, plugin, params, bar_store=self._port.bar_store)
         self.destroyed.connect(dialog.close)
         dialog.show()
         self._dialog = dialog
