@@ -9,6 +9,7 @@ import asyncio
 import collections
 import logging
 import time
+from typing import Any
 from pathlib import Path
 
 from app.config import Settings
@@ -33,6 +34,7 @@ from app.engine.risk.engine import RiskEngine
 from app.engine.strategy.manager import StrategyManager
 from app.engine.strategy.runner import StrategyFault
 from app.engine.venues.manager import VenueManager
+from app.engine.venues.market_history import MarketHistory
 from app.engine.venues.sim import SimVenue
 
 log = logging.getLogger("kestrel.kernel")
@@ -91,6 +93,8 @@ class Kernel:
                                start_ts_ms=self.clock.now_ms())
         self.venues = VenueManager(self)  # the one place that wires venues: the sim now, others when added
         self.venues.add(self.sim, instruments=False)  # its instruments are the table's sim rows already
+        self.history = MarketHistory(self.bar_store, self.bars, self.instruments, self.clock, self.bus,
+                                     self._history_source)  # charts' and strategies' history, downloads
         self.loop_monitor = LoopMonitor()
         self.new_order_id = ClientOrderIdFactory()
         self.strategies = StrategyManager(self.bus, self.clock, self.store, self.execution, self.portfolio,
@@ -166,6 +170,7 @@ class Kernel:
             self.risk.tick()
             self.heartbeat.beat(self.risk.applied_states())
         self.strategies.tick(self.clock.now_ms())
+        self.history.poll()
         self.audit_recorder.flush()
 
     async def run(self, duration: float | None = None) -> None:
@@ -211,6 +216,7 @@ class Kernel:
             log.warning("closing with %d cancel(s) unanswered: %s", len(pending),
                         ", ".join(o.client_order_id for o in pending[:10]))
         await self.venues.close()  # while the loop still runs: a venue's last requests go out
+        await asyncio.to_thread(self.history.close)
 
     def close(self) -> None:
         """Stop strategies, commit what is staged, write the last heartbeat, close the store, free the
@@ -220,6 +226,7 @@ class Kernel:
         self._closed = True
         self.stop()
         self.strategies.close()
+        self.history.close()
         try:
             self.execution.flush()
             self.execution.commit_states()  # order-state rows (acks, cancels) that rode with no commit yet
@@ -242,16 +249,42 @@ class Kernel:
         return cid
 
     def bar_history(self, symbol: str, n: int) -> list[Bar]:
-        """The last ``n`` bars of ``symbol`` that have closed by now, oldest first."""
-        series = self.bars.series.get(symbol)
-        if series is None or series.n == 0:
-            return []
+        """The last ``n`` bars of ``symbol`` that have closed by now, oldest first: the live bars, and under
+        them what the bar store holds (a real venue's history; ``kestrel data download`` fills it ahead)."""
+        series = self.bars.get(symbol)
         tf = self.bars.timeframe_ms
+        now = self.clock.now_ms()
+        if series.n < n + 1:
+            first = int(series.ts[0]) if series.n else now - now % tf
+            series.merge_history(self.history.bars_before(symbol, first, n + 1 - series.n))
+            self.history.open(symbol)  # and the venue's newest, in the background
+        if series.n == 0:
+            return []
         ts = series.column("ts")
-        end = series.n if ts[-1] + tf <= self.clock.now_ms() else series.n - 1
+        end = series.n if ts[-1] + tf <= now else series.n - 1
         start = max(0, end - n)
         cols = [series.column(c)[start:end].tolist() for c in ("ts", "open", "high", "low", "close", "volume")]
         return [Bar(symbol, tf, int(t), o, h, lo, c, v, True) for t, o, h, lo, c, v in zip(*cols)]
+
+    def _history_source(self, venue: str) -> Any:
+        """The history source of ``venue`` (for ``MarketHistory``): a ccxt venue's config, or akshare."""
+        from app.engine.venues.market_history import AkshareSource, CcxtSource
+        from app.engine.venues.venue_config import resolve_config
+
+        if venue == "sim":
+            return None
+        adapter = self.venues.venues.get(venue)
+        if venue == "akshare" or type(adapter).__name__ == "AkshareVenue":
+            return AkshareSource()
+        config = getattr(adapter, "config", None)
+        if adapter is not None and config is None:
+            return None  # a replay or other venue with no candles to ask for
+        if config is None:
+            try:
+                config = resolve_config(self.profile, venue)
+            except (OSError, ValueError):
+                return None
+        return CcxtSource(config)
 
     def _on_venue_status(self, status: VenueStatus) -> None:
         self.venue_status[status.venue] = status

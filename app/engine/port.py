@@ -10,7 +10,8 @@ SEND        a command on the bus (``send``): an order, a cancel, the kill switch
 LISTEN      to events (``subscribe``)
 READ        the read models: ``orders``, ``portfolio``, ``risk``, ``market``, ``bars``, ``strategies``,
             ``venues``, ``models`` and ``health`` — numbers the engine computes once, for every view — and
-            ``bar_store``, the profile's stored history (series, bars, gaps)
+            ``bar_store``, the profile's stored history (series, bars, gaps), and ``history``: a chart's
+            history loads and the Data dialog's downloads, run on the history worker
 
 It cannot reach the execution engine, the risk engine's methods, the store or a venue adapter. The layout a
 person arranged (``ui_state``/``save_ui_state``) is the one thing a widget writes besides commands: it is
@@ -126,6 +127,30 @@ class BarsView:
         return self._bars.get(symbol)
 
 
+class HistoryView:
+    """Stored and venue history: a chart asks for a symbol's (``open``) and for older pages (``older``) and
+    reads how it went (``status``); the Data dialog downloads (``download`` returns a job to poll)."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self._history = kernel.history
+
+    def open(self, symbol: str) -> bool:
+        return self._history.open(symbol)
+
+    def older(self, symbol: str) -> bool:
+        return self._history.older(symbol)
+
+    def status(self, symbol: str) -> Any:
+        return self._history.status(symbol)
+
+    def sources(self) -> list[str]:
+        return self._history.sources()
+
+    def download(self, venue: str, symbols: list[str], timeframe_ms: int, since: int | None,
+                 until: int | None) -> Any:
+        return self._history.download(venue, symbols, timeframe_ms, since, until)
+
+
 class StrategiesView:
     """The plugins found, the instances loaded and their runners (status, orders, fills, log)."""
 
@@ -218,6 +243,7 @@ class Port:
         self.risk = RiskView(kernel)
         self.bars = BarsView(kernel)
         self.bar_store = kernel.bar_store  # stored history (read; the Data dialog's operations write)
+        self.history = HistoryView(kernel)
         self.strategies = StrategiesView(kernel)
         self.venues = VenuesView(kernel)
         self._models: ModelsOverview | None = None

@@ -27,7 +27,8 @@ class Bars:
     """OHLCV columns with headroom: ``ts`` int64 ms (bar open time, strictly increasing), the rest float64.
 
     ``n`` bars are held; ``version`` goes up on every change, so a reader can tell that the bars moved
-    without comparing them. ``symbol`` and ``timeframe_ms`` say what the bars are ("" and 0 when the holder
+    without comparing them; ``reshaped`` goes up when bars were put under or between the held ones
+    (``merge_history``), so a reader that keeps positions (the chart) rebuilds instead of appending. ``symbol`` and ``timeframe_ms`` say what the bars are ("" and 0 when the holder
     knows them otherwise, as the chart does).
     """
 
@@ -36,6 +37,7 @@ class Bars:
         self._cols = {c: np.zeros(capacity, dtype=np.int64 if c == "ts" else np.float64) for c in COLUMNS}
         self.n = 0
         self.version = 0
+        self.reshaped = 0
         self.timeframe_ms = timeframe_ms
         self.symbol = symbol
 
@@ -122,7 +124,7 @@ class Bars:
         a, b = span.start, span.start + len(span)
         part = Bars.__new__(Bars)
         part._cols = {c: arr[a:b] for c, arr in self._cols.items()}
-        part.n, part.version = len(span), 0
+        part.n, part.version, part.reshaped = len(span), 0, 0
         part.timeframe_ms, part.symbol = self.timeframe_ms, self.symbol
         return part
 
@@ -186,6 +188,33 @@ class Bars:
             arr[n : n + k] = values
         self.n += k
         self.version += 1
+
+    def merge_history(self, history: Bars) -> int:
+        """Put closed bars from the venue or the store under these (live) bars: a history bar replaces the
+        held bar of the same time (the venue's candle is whole; the first live bar began when we started
+        listening), except the last held bar, which is still forming and stays. Returns the number of bars
+        added. Bumps ``reshaped`` when anything moved."""
+        if not history.n:
+            return 0
+        hts = history.ts
+        if self.n:
+            hts = hts[hts < self._cols["ts"][self.n - 1]]
+        k = len(hts)
+        if not k:
+            return 0
+        live = self.as_dict()
+        keep = ~np.isin(live["ts"], hts)
+        cols = {c: np.concatenate([history.column(c)[:k], live[c][keep]]) for c in COLUMNS}
+        order = np.argsort(cols["ts"], kind="stable")
+        n = len(order)
+        added = n - self.n
+        self._reserve(n + max(n // 8, 1024))
+        for c in COLUMNS:
+            self._cols[c][:n] = cols[c][order]
+        self.n = n
+        self.version += 1
+        self.reshaped += 1
+        return added
 
     def truncate_to(self, n: int) -> None:
         self.n = min(self.n, n)

@@ -1,0 +1,457 @@
+"""Market history for the running terminal: the stored bars at once, the venue's in the background.
+
+WORKER    one thread ("kestrel-history") runs its own asyncio loop. Every venue request, download and bar
+          store write of this module happens there, so neither the window nor the engine's loop waits on a
+          venue, a rate limit, or a series lock that a download in another process holds (up to 120 s).
+          What the worker loaded comes back through a queue that ``poll`` (the kernel's step) applies on the
+          engine's loop, the one thread that touches the live bars.
+SOURCES   a ccxt venue's candles through its own ccxt object made from the venue's config (no keys: candles
+          are public), paged and paced by ``fetch_history`` (native timeframes natively, others resampled);
+          akshare's daily and 1/5/15/30/60-minute bars through its own ``AkshareClient`` (deadlines, source
+          fallback). The simulated exchange has no history source: its history is synthetic, seeded at start.
+CHART     ``open(symbol)``: the last ``PAGE`` bars from the store go under the live bars at once; then the
+          venue is asked for what the store lacks up to the forming bar, it is stored, and merged too.
+          ``older(symbol)``: the ``PAGE`` bars before the oldest held, from the store, else from the venue;
+          none left: ``exhausted``. The first live bar began when Kestrel did: the venue's candle replaces it.
+LIVE      each closed live bar of a venue with a history source is appended to the store (on the worker),
+          except a bar the feed did not see whole: the first after start-up and after a reconnect.
+OFFLINE   a refresh that fails leaves the stored bars shown; ``status(symbol)`` says as of when, and why.
+DOWNLOAD  ``download(venue, symbols, tf, since, until)``: the Data dialog's downloads (the same as
+          ``kestrel data download``), with progress and ``cancel``.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from app.engine.core.bus import MessageBus
+from app.engine.core.clock import Clock
+from app.engine.core.messages import Bar, VenueStatus
+from app.engine.data.bar_store import BarStore
+from app.engine.data.bars import BarAggregator, Bars
+from app.engine.data.resample import timeframe_label
+from app.engine.venues.download import DAY_MS, DownloadReport
+
+log = logging.getLogger("kestrel.venues.history")
+
+PAGE = 2000  # bars per chart page: what opening a chart loads, and each scroll back past the oldest bar
+AKSHARE_MINUTES = (1, 5, 15, 30, 60)
+
+
+# --------------------------------------------------------------------------------------------- sources
+class CcxtSource:
+    """A ccxt venue's candles: its own public ccxt object, made on the worker on first use."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self.name = config.name
+        self._exchange: Any = None
+
+    async def fill(self, store: BarStore, symbol: str, tf: int, since: int, until: int,
+                   progress: Callable[[int, int], None] | None = None) -> DownloadReport:
+        from app.engine.venues.download import download_ccxt
+
+        if self._exchange is None:
+            from app.engine.venues.ccxt.rest import make_exchange
+
+            self._exchange = await asyncio.to_thread(make_exchange, self.config, None)
+        return await download_ccxt(store, self._exchange, self.name, symbol, tf, since, until, progress=progress)
+
+    async def close(self) -> None:
+        if self._exchange is not None:
+            try:
+                await self._exchange.close()
+            except Exception:  # noqa: BLE001 - closing
+                log.debug("closing the history exchange failed", exc_info=True)
+
+
+class AkshareSource:
+    """China A-shares through akshare: daily bars (unadjusted; non-trading days marked empty) and minute
+    bars (the few recent days akshare's sources serve)."""
+
+    name = "akshare"
+
+    def __init__(self, client: Any = None) -> None:
+        self._client = client
+
+    async def fill(self, store: BarStore, symbol: str, tf: int, since: int, until: int,
+                   progress: Callable[[int, int], None] | None = None) -> DownloadReport:
+        from app.engine.venues.download import download_akshare
+
+        if tf != DAY_MS and tf // 60_000 not in AKSHARE_MINUTES or tf % 60_000:
+            report = DownloadReport(symbol, complete=False)
+            report.stopped = (f"akshare serves daily and 1, 5, 15, 30 and 60-minute bars, not "
+                              f"{timeframe_label(tf)}")
+            return report
+        client = await self._warm()
+        if tf == DAY_MS:
+            return await download_akshare(store, client, symbol, since, until)
+        return await _akshare_minutes(store, client, symbol, tf, since, until)
+
+    async def _warm(self) -> Any:
+        if self._client is None:
+            from app.engine.venues.akshare.client import AkshareClient
+
+            self._client = AkshareClient(None)
+            await self._client.warm()  # imports akshare (seconds) on its worker
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            self._client.executor.shutdown()
+
+
+async def _akshare_minutes(store: BarStore, client: Any, symbol: str, tf: int, since: int,
+                           until: int) -> DownloadReport:
+    report = DownloadReport(symbol, requested=[(since, until)])
+    got = await client.fetch("minute", symbol, str(tf // 60_000))
+    if got.stale:
+        report.complete = False
+        report.stopped = "every akshare source failed (" + "; ".join(got.errors) + ")"
+        return report
+    rows = [b for b in got.value if since <= b.ts < until]
+    if rows:
+        bars = Bars.from_arrays([b.ts for b in rows], [b.open for b in rows], [b.high for b in rows],
+                                [b.low for b in rows], [b.close for b in rows], [b.volume for b in rows],
+                                timeframe_ms=tf, symbol=symbol)
+        report.bars = store.write("akshare", symbol, tf, bars, source=f"akshare {got.source}")
+    report.notes.append(f"via {got.source}")
+    return report
+
+
+# ---------------------------------------------------------------------------------------------- worker
+class _Worker:
+    """A daemon thread running an asyncio loop; ``submit`` schedules a coroutine on it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.sources: dict[str, Any] = {}  # venue -> source, made and used on this thread only
+        self._thread = threading.Thread(target=self._run, name="kestrel-history", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def submit(self, coro: Any) -> concurrent.futures.Future:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        async def stop() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for source in self.sources.values():
+                await source.close()
+
+        try:
+            self.submit(stop()).result(timeout_s)
+        except Exception:  # noqa: BLE001 - closing: a source that will not close is left to the process end
+            log.warning("the history worker did not stop cleanly", exc_info=True)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout_s)
+
+
+# ---------------------------------------------------------------------------------------------- status
+@dataclass
+class HistoryStatus:
+    """What the chart says about one symbol's history. ``as_of``: the end of the newest stored bar (ms)
+    when the venue could not be asked; ``problem``: what could not be refreshed, in words."""
+
+    symbol: str
+    venue: str
+    state: str = "idle"  # idle | loading | ready | offline | unavailable
+    as_of: int | None = None
+    problem: str = ""
+    exhausted: bool = False  # no bars older than the oldest held, in the store or at the venue
+    older_loading: bool = False
+    bars_loaded: int = 0
+    version: int = 0
+
+
+@dataclass
+class DownloadJob:
+    """A download the Data dialog started; its fields are set from the worker thread (read them, poll)."""
+
+    venue: str
+    symbols: list[str]
+    timeframe_ms: int
+    state: str = "running"  # running | done | failed | canceled
+    symbol: str = ""
+    done: int = 0
+    total: int = 0
+    reports: list[DownloadReport] = field(default_factory=list)
+    message: str = ""
+    _future: concurrent.futures.Future | None = None
+
+    def cancel(self) -> None:
+        if self._future is not None:
+            self._future.cancel()
+
+    def _ended(self, future: concurrent.futures.Future) -> None:
+        if future.cancelled() and self.state == "running":  # canceled before it started
+            self.state = "canceled"
+            self.message = self.message or "Canceled. What arrived is stored; Download again resumes."
+
+
+# ------------------------------------------------------------------------------------------- the service
+class MarketHistory:
+    def __init__(self, store: BarStore, bars: BarAggregator, instruments: Mapping[str, Any], clock: Clock,
+                 bus: MessageBus, source_for: Callable[[str], Any]) -> None:
+        """``source_for(venue)``: a history source for the venue (``CcxtSource``/``AkshareSource``), or None;
+        called on the engine's loop, its result then used on the worker only."""
+        self.store, self._bars, self._instruments, self._clock = store, bars, instruments, clock
+        self._source_for = source_for
+        self.statuses: dict[str, HistoryStatus] = {}
+        self._done: collections.deque[Callable[[], None]] = collections.deque()  # worker -> poll
+        self._worker: _Worker | None = None
+        self._skip: dict[str, int] = {}  # symbol -> closed live bars still to leave out of the store
+        self._seen: set[str] = set()
+        self._closed = False
+        bus.subscribe(Bar, self._on_bar)
+        bus.subscribe(VenueStatus, self._on_venue_status)
+
+    # ------------------------------------------------------------------------------------ engine side
+    @property
+    def timeframe_ms(self) -> int:
+        return self._bars.timeframe_ms
+
+    def status(self, symbol: str) -> HistoryStatus | None:
+        return self.statuses.get(symbol)
+
+    def sources(self) -> list[str]:
+        """The venues whose history can be downloaded (every venue the terminal knows but the sim)."""
+        venues = {i.venue for i in self._instruments.values() if i.venue != "sim"}
+        return sorted(v for v in venues if self._source(v) is not None)
+
+    def open(self, symbol: str) -> bool:
+        """Load ``symbol``'s history under its live bars: the store's at once, then the venue's. Once per
+        session (again after a failed refresh). False when the symbol has no history source."""
+        inst = self._instruments.get(symbol)
+        if inst is None or inst.venue == "sim" or self._closed:
+            return False
+        st = self.statuses.get(symbol)
+        if st is not None and st.state in ("loading", "ready", "unavailable"):
+            return st.state != "unavailable"
+        st = self.statuses[symbol] = HistoryStatus(symbol, inst.venue)
+        source = self._source(inst.venue)
+        if source is None:
+            st.state, st.problem = "unavailable", f"{inst.venue} has no history source"
+            st.version += 1
+            return False
+        st.state = "loading"
+        st.version += 1
+        tf = self.timeframe_ms
+        now = self._clock.now_ms()
+        until = now - now % tf  # the forming bar is live, not history
+        self._run(self._load(st, source, tf, until - PAGE * tf, until))
+        return True
+
+    def older(self, symbol: str) -> bool:
+        """Load the ``PAGE`` bars before the oldest held (the chart scrolled past it). False when nothing is
+        asked for: unknown, still loading, or no older bars exist."""
+        st = self.statuses.get(symbol)
+        series = self._bars.series.get(symbol)
+        if st is None or st.state in ("loading", "unavailable") or st.exhausted or st.older_loading \
+                or series is None or not series.n:
+            return False
+        source = self._source(st.venue)
+        if source is None:
+            return False
+        st.older_loading = True
+        st.version += 1
+        tf = self.timeframe_ms
+        first = int(series.ts[0])
+        self._run(self._load_older(st, source, tf, first - PAGE * tf, first))
+        return True
+
+    def download(self, venue: str, symbols: list[str], timeframe_ms: int, since: int | None,
+                 until: int | None) -> DownloadJob:
+        """Download ``symbols``' bars of ``venue`` into the store, one after another, in the background.
+        ``since`` None: from each stored series' first bar (ValueError if one is not stored yet)."""
+        source = self._source(venue)
+        if source is None:
+            raise ValueError(f"{venue} has no history to download (known: {', '.join(self.sources()) or 'none'})")
+        tf = int(timeframe_ms)
+        starts = {}
+        for sym in symbols:
+            stored = self.store.info(venue, sym, tf)
+            if since is None and stored is None:
+                raise ValueError(f"{sym} {timeframe_label(tf)} on {venue} is not stored yet: say where to start")
+            starts[sym] = since if since is not None else stored.first
+        if until is None:
+            now = self._clock.now_ms()
+            until = now - now % tf
+        job = DownloadJob(venue, list(symbols), tf)
+        job._future = self._run(self._download(job, source, starts, int(until)))
+        job._future.add_done_callback(job._ended)
+        return job
+
+    def poll(self) -> None:
+        """Apply what the worker loaded (on the engine's loop; the kernel's step calls this)."""
+        while self._done:
+            self._done.popleft()()
+
+    def bars_before(self, symbol: str, until: int, n: int) -> Bars:
+        """Up to ``n`` stored bars of ``symbol`` opening before ``until`` (a synchronous read: the store's
+        readers take no lock). Empty for the sim and unknown symbols."""
+        inst = self._instruments.get(symbol)
+        if inst is None or inst.venue == "sim" or n <= 0:
+            return Bars(16, self.timeframe_ms, symbol)
+        tf = self.timeframe_ms
+        stored = self.store.read(inst.venue, symbol, tf, until - 2 * n * tf, until)
+        return stored.slice(max(stored.n - n, 0)) if stored.n > n else stored
+
+    def close(self) -> None:
+        self._closed = True
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+    # --------------------------------------------------------------------------------------- live bars
+    def _on_bar(self, bar: Bar) -> None:
+        inst = self._instruments.get(bar.symbol)
+        if inst is None or inst.venue == "sim" or bar.timeframe_ms != self.timeframe_ms or self._closed:
+            return
+        left = self._skip.get(bar.symbol, 0 if bar.symbol in self._seen else 1)  # the first began before we listened
+        self._seen.add(bar.symbol)
+        if left:
+            self._skip[bar.symbol] = left - 1
+            return
+        if self._source(inst.venue) is None:
+            return
+        self._run(self._append(inst.venue, bar))
+
+    def _on_venue_status(self, status: VenueStatus) -> None:
+        if status.connected:
+            return
+        for sym in self._bars.series:  # the bar forming now and the first after the outage miss its trades
+            inst = self._instruments.get(sym)
+            if inst is not None and inst.venue == status.venue:
+                self._skip[sym] = 2
+
+    async def _append(self, venue: str, bar: Bar) -> None:
+        try:
+            await asyncio.to_thread(self.store.append_bar, venue, bar.symbol, bar.timeframe_ms, bar.ts, bar.open,
+                                    bar.high, bar.low, bar.close, bar.volume)
+        except Exception as exc:  # noqa: BLE001 - the live market goes on; the store's trouble is said once
+            log.warning("%s: the closed bar at %d was not stored: %s", bar.symbol, bar.ts, exc)
+
+    # -------------------------------------------------------------------------------------- worker side
+    def _source(self, venue: str) -> Any:
+        worker = self._worker
+        if worker is not None and venue in worker.sources:
+            return worker.sources[venue]
+        source = self._source_for(venue)
+        if source is not None:
+            self._ensure_worker().sources[venue] = source
+        return source
+
+    def _ensure_worker(self) -> _Worker:
+        if self._worker is None:
+            self._worker = _Worker()
+        return self._worker
+
+    def _run(self, coro: Any) -> concurrent.futures.Future:
+        return self._ensure_worker().submit(coro)
+
+    def _post(self, fn: Callable[[], None]) -> None:
+        self._done.append(fn)
+
+    async def _load(self, st: HistoryStatus, source: Any, tf: int, since: int, until: int) -> None:
+        venue, symbol = st.venue, st.symbol
+        try:
+            stored = await asyncio.to_thread(self.store.read, venue, symbol, tf, since, until)
+            self._post(lambda: self._merge(st, stored, None))
+            report = await source.fill(self.store, symbol, tf, since, until)
+            fresh = await asyncio.to_thread(self.store.read, venue, symbol, tf, since, until)
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong is said on the chart
+            log.warning("%s history from %s failed", symbol, venue, exc_info=True)
+            problem = f"{type(exc).__name__}: {exc}"
+            self._post(lambda: self._offline(st, problem))
+            return
+        self._post(lambda: self._merge(st, fresh, report))
+
+    async def _load_older(self, st: HistoryStatus, source: Any, tf: int, since: int, until: int) -> None:
+        venue, symbol = st.venue, st.symbol
+        report = None
+        try:
+            stored = await asyncio.to_thread(self.store.read, venue, symbol, tf, since, until)
+            if stored.n < (until - since) // tf:
+                report = await source.fill(self.store, symbol, tf, since, until)
+                stored = await asyncio.to_thread(self.store.read, venue, symbol, tf, since, until)
+            if not stored.n and (report is None or report.complete):  # nothing there: go further back once
+                info = await asyncio.to_thread(self.store.info, venue, symbol, tf)
+                if info is not None and info.first < since:
+                    stored = await asyncio.to_thread(self.store.read, venue, symbol, tf, info.first - PAGE * tf,
+                                                     since)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("%s older history from %s failed", symbol, venue, exc_info=True)
+            problem = f"{type(exc).__name__}: {exc}"
+            self._post(lambda: self._older_done(st, Bars(16, tf, symbol), None, problem))
+            return
+        self._post(lambda: self._older_done(st, stored, report, ""))
+
+    async def _download(self, job: DownloadJob, source: Any, starts: dict[str, int], until: int) -> None:
+        tf = job.timeframe_ms
+        for sym in job.symbols:
+            job.symbol, job.done, job.total = sym, 0, 0
+
+            def progress(done: int, total: int) -> None:
+                job.done, job.total = done, total
+            try:
+                report = await source.fill(self.store, sym, tf, starts[sym], until, progress=progress)
+            except asyncio.CancelledError:
+                job.state = "canceled"
+                job.message = (f"Canceled during {sym}. What arrived is stored; Download again resumes.")
+                raise
+            except Exception as exc:  # noqa: BLE001 - said in the dialog
+                report = DownloadReport(sym, complete=False, stopped=f"{type(exc).__name__}: {exc}")
+            job.reports.append(report)
+        failed = [r for r in job.reports if not r.complete]
+        job.state = "failed" if failed else "done"
+        job.message = "; ".join(describe(r, job.venue, tf) for r in job.reports)
+
+    # ---------------------------------------------------------------------------------- applied on poll
+    def _merge(self, st: HistoryStatus, history: Bars, report: DownloadReport | None) -> None:
+        series = self._bars.get(st.symbol)
+        st.bars_loaded += series.merge_history(history)
+        if report is not None:
+            if report.complete:
+                st.state, st.problem, st.as_of = "ready", "", None
+            else:
+                self._offline(st, report.stopped)
+        st.version += 1
+
+    def _offline(self, st: HistoryStatus, problem: str) -> None:
+        info = self.store.info(st.venue, st.symbol, self.timeframe_ms)
+        st.state = "offline"
+        st.as_of = None if info is None else info.last + self.timeframe_ms
+        st.problem = f"{st.symbol} history could not be refreshed from {st.venue}: {problem}"
+        st.version += 1
+
+    def _older_done(self, st: HistoryStatus, history: Bars, report: DownloadReport | None, problem: str) -> None:
+        st.older_loading = False
+        added = self._bars.get(st.symbol).merge_history(history)
+        st.bars_loaded += added
+        if problem or (report is not None and not report.complete):
+            st.problem = f"older {st.symbol} history could not be loaded from {st.venue}: " \
+                         f"{problem or report.stopped}"
+        elif not added:
+            st.exhausted = True
+        st.version += 1
+
+
+def describe(report: DownloadReport, venue: str, tf: int) -> str:
+    """One symbol's download in words, as ``kestrel data download`` says it."""
+    label = timeframe_label(tf)
+    if report.complete:
+        return f"{report.symbol} {label} on {venue}: {report.bars:,} bars stored"
+    return (f"{report.symbol} {label} on {venue}: stopped after {report.bars:,} bars: {report.stopped}. "
+            f"What arrived is stored; Download again resumes")
