@@ -30,7 +30,7 @@ def parse_time(text: str | None, what: str) -> int | None:
         raise ValueError(f"{what} {text!r}: write an ISO 8601 time (2024-01-31, 2024-01-31T09:30, "
                          f"2024-01-31T09:30+08:00) or epoch milliseconds") from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
+        when = when.replace(tzinfo=dt.UTC)
     return int(when.timestamp() * 1000)
 
 
