@@ -110,7 +110,9 @@ def test_list_import_export_and_delete_stored_bars_from_the_data_menu(qtbot, win
 
     choose(dialog.import_timeframe, "5m")
     qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
-    assert not dialog.import_button.isEnabled() or dialog._work is None  # busy while it runs, off the GUI thread
+    # the click returned with the import still running (on the worker thread): the dialog says so, stays usable
+    assert dialog.busy.isVisible() and not dialog.import_button.isEnabled()
+    assert dialog.status.text() == f"importing {recorded(RECORDED)}…"
     qtbot.waitUntil(lambda: dialog._work is None, timeout=20_000)
     report = dialog.import_report.toPlainText()
     assert report.startswith(f"data {RECORDED}: Kestrel (timestamp, open, high, low, close, volume), 5760 bars, "
