@@ -53,6 +53,13 @@ def listed(dialog) -> dict[tuple[str, ...], dict[str, str]]:
     return {row[:3]: dict(zip(HEADERS, row)) for row in zip(*cols)}
 
 
+def click_tab(qtbot, dialog, title: str) -> None:
+    bar = dialog.tabs.tabBar()
+    (index,) = [i for i in range(bar.count()) if bar.tabText(i) == title]
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
+    assert dialog.tabs.currentIndex() == index
+
+
 def click_series(qtbot, dialog, venue: str, symbol: str, timeframe: str) -> None:
     table = dialog.table
     row = next(r for r in range(table.rowCount())
@@ -82,7 +89,7 @@ def test_list_import_export_and_delete_stored_bars_from_the_data_menu(qtbot, win
 
     # Data… from the menu bar: the stored series are listed
     dialog = open_data_from_the_menu(qtbot, window)
-    assert dialog.windowTitle() == "Data" and dialog.tabs.tabText(dialog.tabs.currentIndex()) == "Stored"
+    assert dialog.windowTitle() == "Data"
     rows = listed(dialog)
     assert set(rows) == {("binance", "BTC/USDT", "1m"), ("binance", "ETH/USDT", "1h")}
     btc = rows["binance", "BTC/USDT", "1m"]
@@ -91,7 +98,7 @@ def test_list_import_export_and_delete_stored_bars_from_the_data_menu(qtbot, win
     assert not dialog.export_button.isEnabled() and not dialog.delete_button.isEnabled()  # nothing chosen
 
     # import a recorded file: the file dialog, the series' names, a wrong timeframe refused in words
-    dialog.tabs.setCurrentIndex(1)
+    click_tab(qtbot, dialog, "Import")
     seen: list = []
     answer_modal(qtbot, type_file_name(qtbot, recorded(RECORDED)), seen)
     qtbot.mouseClick(next(b for b in dialog.findChildren(type(dialog.import_button)) if b.text() == "Browse…"),
@@ -122,7 +129,6 @@ def test_list_import_export_and_delete_stored_bars_from_the_data_menu(qtbot, win
     assert listed(dialog)["kraken", "ETH/BTC", "5m"]["Bars"] == "5,760"  # refreshed after the import
 
     # export it (the whole series) and read the CSV back: the backtester's format, the stored bars exactly
-    dialog.tabs.setCurrentIndex(0)
     click_series(qtbot, dialog, "kraken", "ETH/BTC", "5m")
     out = tmp_path / "exported ETH-BTC.csv"
     seen = []
@@ -252,7 +258,6 @@ def test_download_history_from_the_watchlist_with_progress_cancel_and_close(qtbo
     assert row.outcome.text() == "SOL/USDT 1m on binance: 3,000 bars stored", row.outcome.text()
     assert not row.cancel_button.isVisible() and row.progress.value() == 3000
     assert dialog.status.text() == "SOL/USDT 1m on binance: 3,000 bars stored"
-    dialog.tabs.setCurrentIndex(0)
     assert listed(dialog)["binance", "SOL/USDT", "1m"]["Bars"] == "3,000"  # refreshed when it finished
     rows = fake.candles("SOL/USDT", "1m", start, start + 3000 * MINUTE)
     stored = store.read("binance", "SOL/USDT", MINUTE).as_dict()
@@ -260,13 +265,14 @@ def test_download_history_from_the_watchlist_with_progress_cancel_and_close(qtbo
     assert np.allclose(stored["close"], [float(r[4]) for r in rows])
 
     # a slow one, canceled mid-way: "canceled", and what arrived is stored
-    dialog.tabs.setCurrentIndex(2)
     fake_binance.call(lambda: fake.slow("GET /api/v3/klines", 0.4))
     type_into(dialog.symbols, "ETH/USDT")
     type_into(dialog.download_until, iso(start + 20_000 * MINUTE))
     qtbot.mouseClick(dialog.download_button, Qt.MouseButton.LeftButton)
     row = dialog.downloads[-1]
     qtbot.waitUntil(lambda: row.progress.value() >= 400, timeout=30_000)
+    qtbot.waitUntil(lambda: ("binance", "ETH/USDT", "1m") in listed(dialog), timeout=5_000)  # seen arriving
+    assert row.cancel_button.isVisible()  # still running
     qtbot.mouseClick(row.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not row.cancel_button.isVisible(), timeout=10_000)
     assert row.title.text() == "1m on binance: canceled"
@@ -274,7 +280,6 @@ def test_download_history_from_the_watchlist_with_progress_cancel_and_close(qtbo
     qtbot.waitUntil(lambda: store.info("binance", "ETH/USDT", MINUTE) is not None, timeout=5_000)
     kept = store.info("binance", "ETH/USDT", MINUTE).bars
     assert 400 <= kept < 20_000
-    qtbot.waitUntil(lambda: ("binance", "ETH/USDT", "1m") in listed(dialog), timeout=5_000)
 
     # Download again resumes where it stopped; closing the dialog while it runs asks, then stops it
     asked = len(fake.kline_requests)

@@ -12,26 +12,14 @@ stops the downloads (what arrived is stored; Download again resumes).
 from __future__ import annotations
 
 from collections.abc import Callable
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
-    QComboBox,
-    QDialog,
-    QFileDialog,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QMessageBox,
-    QPlainTextEdit,
-    QProgressBar,
-    QPushButton,
-    QScrollArea,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
+    QComboBox, QDialog, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
+    QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from app.engine.data.bar_files import utc_text
@@ -47,6 +35,7 @@ TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
 TIME_UNITS = ("detect", "s", "ms", "us", "ns", "iso")
 HEADERS = ["Venue", "Symbol", "Timeframe", "First (UTC)", "Last (UTC)", "Bars", "Gaps"]
 POLL_MS = 100
+LIST_EVERY_S = 1.0  # the stored series are listed again this often while a download runs
 TIME_TIP = "ISO 8601 (UTC unless it says, e.g. 2024-01-31 or 2024-01-31T09:30+08:00) or epoch milliseconds"
 
 
@@ -140,21 +129,27 @@ class DownloadRow(QWidget):
 
 
 class DataDialog(QDialog):
-    """The bar store: Stored, Import and Download tabs. One per window (``MainWindow.open_data_dialog``)."""
+    """The stored series on top (with Export and Delete), the Download and Import tabs below, so a download's
+    bars are seen arriving in the list. One per window (``MainWindow.open_data_dialog``)."""
 
     def __init__(self, port: Port, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Data")
-        self.resize(1000, 620)
+        self.resize(1100, 760)
         self.port = port
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="data-dialog")
         self._work: tuple[str, Future, Callable[[Any], None], Callable[[str], None] | None] | None = None
         self.downloads: list[DownloadRow] = []
         self.series: list[Any] = []
+        self._listed_at = 0.0
         self.tabs = QTabWidget()
-        self.tabs.addTab(self._stored_tab(), "Stored")
-        self.tabs.addTab(self._import_tab(), "Import")
         self.tabs.addTab(self._download_tab(), "Download")
+        self.tabs.addTab(self._import_tab(), "Import")
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.setChildrenCollapsible(False)
+        split.addWidget(self._stored_box())
+        split.addWidget(self.tabs)
+        split.setSizes([330, 400])
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)
         self.busy.setMaximumWidth(160)
@@ -166,7 +161,7 @@ class DataDialog(QDialog):
         bottom.addWidget(self.status, 1)
         bottom.addWidget(self.busy)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.tabs, 1)
+        layout.addWidget(split, 1)
         layout.addLayout(bottom)
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
@@ -174,7 +169,7 @@ class DataDialog(QDialog):
         self.refresh_series()
 
     # ------------------------------------------------------------------------------------------- tabs
-    def _stored_tab(self) -> QWidget:
+    def _stored_box(self) -> QWidget:
         self.table = make_table(HEADERS)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.since = _field("from the first bar")
@@ -195,12 +190,12 @@ class DataDialog(QDialog):
         row.addWidget(self.export_button)
         row.addWidget(self.delete_button)
         row.addWidget(refresh)
-        tab = QWidget()
-        layout = QVBoxLayout(tab)
+        box = QGroupBox("Stored series")
+        layout = QVBoxLayout(box)
         layout.addWidget(self.table, 1)
         layout.addLayout(row)
         self._selection_changed()
-        return tab
+        return box
 
     def _import_tab(self) -> QWidget:
         self.file = QLineEdit()
@@ -292,10 +287,12 @@ class DataDialog(QDialog):
             if chosen and (s.venue, s.symbol, s.timeframe_ms) == chosen:
                 self.table.selectRow(r)
         venues = sorted({s.venue for s in rows})
-        current = self.import_venue.currentText()
-        self.import_venue.clear()
-        self.import_venue.addItems(venues)
-        self.import_venue.setEditText(current)
+        if venues != [self.import_venue.itemText(i) for i in range(self.import_venue.count())]:
+            current = self.import_venue.currentText()
+            self.import_venue.clear()
+            self.import_venue.addItems(venues)
+            self.import_venue.setEditText(current)
+        self._listed_at = time.monotonic()
         self._selection_changed()
 
     def selected(self) -> tuple[str, str, int] | None:
@@ -403,7 +400,7 @@ class DataDialog(QDialog):
         """Open on the Download tab, with ``symbol`` and its ``venue`` filled in (the watchlist's Download
         history…). A venue that serves no history is said; the venue list stays as it is."""
         self._fill_sources()
-        self.tabs.setCurrentIndex(2)
+        self.tabs.setCurrentIndex(0)
         if symbol:
             self.symbols.setText(symbol)
         if venue:
@@ -477,8 +474,8 @@ class DataDialog(QDialog):
         for row in self.downloads:
             if row.refresh():
                 finished = True
-        if finished:
-            self.refresh_series()
+        if finished or (self.running_downloads() and time.monotonic() - self._listed_at >= LIST_EVERY_S):
+            self.refresh_series()  # a running download's bars are seen arriving
             if not self.running_downloads():
                 last = self.downloads[-1].job
                 self._say(last.message or f"download {last.state}", error=last.state != "done")
