@@ -253,7 +253,7 @@ def test_download_history_from_the_watchlist_with_progress_cancel_and_close(qtbo
     assert row.cancel_button.isVisible()
     qtbot.waitUntil(lambda: 0 < row.progress.value() < row.progress.maximum(), timeout=20_000)
     assert row.progress.maximum() == 3000 and row.title.text() == "SOL/USDT 1m on binance"
-    assert "%v / %m bars" == row.progress.format() and row.progress.text().endswith("/ 3000 bars")
+    assert row.progress.text() == f"{row.progress.value():,} / 3,000 bars"
     qtbot.waitUntil(lambda: not row.cancel_button.isVisible(), timeout=60_000)  # it ended
     assert row.outcome.text() == "SOL/USDT 1m on binance: 3,000 bars stored", row.outcome.text()
     assert not row.cancel_button.isVisible() and row.progress.value() == 3000
@@ -275,7 +275,7 @@ def test_download_history_from_the_watchlist_with_progress_cancel_and_close(qtbo
     assert row.cancel_button.isVisible()  # still running
     qtbot.mouseClick(row.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not row.cancel_button.isVisible(), timeout=10_000)
-    assert row.title.text() == "1m on binance: canceled"
+    assert row.title.text() == "ETH/USDT 1m on binance: canceled"
     assert "Canceled" in row.outcome.text() and "What arrived is stored; Download again resumes." in row.outcome.text()
     qtbot.waitUntil(lambda: store.info("binance", "ETH/USDT", MINUTE) is not None, timeout=5_000)
     kept = store.info("binance", "ETH/USDT", MINUTE).bars

@@ -68,16 +68,20 @@ class DownloadRow(QWidget):
         super().__init__(parent)
         self.job, self.venue, self.tf = job, job.venue, timeframe_label(job.timeframe_ms)
         self.title = QLabel()
+        self.title.setFixedWidth(320)  # the rows' progress bars line up
+        self.title.setWordWrap(True)
         self.progress = QProgressBar()
-        self.progress.setFormat("%v / %m bars")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
+        keep = self.cancel_button.sizePolicy()
+        keep.setRetainSizeWhenHidden(True)
+        self.cancel_button.setSizePolicy(keep)
         self.outcome = QLabel()
         self.outcome.setWordWrap(True)
         self.outcome.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         top = QHBoxLayout()
-        top.addWidget(self.title, 1)
-        top.addWidget(self.progress, 2)
+        top.addWidget(self.title)
+        top.addWidget(self.progress, 1)
         top.addWidget(self.cancel_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 4)
@@ -102,10 +106,11 @@ class DownloadRow(QWidget):
         state, done, total = job.state, int(job.done), int(job.total)
         symbol = job.symbol or ""
         self.title.setText(f"{symbol} {self.tf} on {self.venue}" if state == "running" else
-                           f"{self.tf} on {self.venue}: {state}")
+                           f"{', '.join(job.symbols)} {self.tf} on {self.venue}: {state}")
         if total > 0:
             self.progress.setRange(0, total)
             self.progress.setValue(min(done, total))
+            self.progress.setFormat(f"{min(done, total):,} / {total:,} bars")
         elif state == "running":
             self.progress.setRange(0, 0)  # busy until the download knows how many bars it asks for
         reports = list(job.reports)
