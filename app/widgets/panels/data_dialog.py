@@ -89,6 +89,7 @@ class DownloadRow(QWidget):
         layout.addWidget(self.outcome)
         self._shown = 0
         self.lines: list[str] = []
+        self.ended = False  # the job's end has been shown
         self.refresh()
 
     @property
@@ -118,7 +119,8 @@ class DownloadRow(QWidget):
         for report in reports[self._shown:]:
             self.lines.append(describe(report, self.venue, self.job.timeframe_ms))
         self._shown = len(reports)
-        if state != "running" and self.cancel_button.isVisible():
+        if state != "running" and not self.ended:
+            self.ended = True
             self.cancel_button.hide()
             if self.progress.maximum() == 0:
                 self.progress.setRange(0, 1)
