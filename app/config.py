@@ -9,7 +9,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WrapValidator
 from pydantic_core import PydanticCustomError
@@ -153,6 +153,10 @@ class RiskSettings(_Model):
 class UiSettings(_Model):
     frame_hz: bounded(int, ge=1, le=60) = Field(30, description="widgets repaint at most this often")
     chart_timeframe_s: bounded(int, ge=1, le=86_400) = 60
+    chart_time_zone: Literal["exchange", "local", "UTC"] = Field(
+        "exchange", description="the charts' time scale: the instrument's exchange time (Shanghai for "
+                                "A-shares, UTC for crypto), the computer's local time, or UTC; a chart's "
+                                "Time button changes it for that chart")
     theme: str = "dark"
 
 

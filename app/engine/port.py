@@ -134,14 +134,18 @@ class HistoryView:
     def __init__(self, kernel: Kernel) -> None:
         self._history = kernel.history
 
-    def open(self, symbol: str) -> bool:
-        return self._history.open(symbol)
+    def open(self, symbol: str, timeframe_ms: int | None = None) -> bool:
+        return self._history.open(symbol, timeframe_ms)
 
-    def older(self, symbol: str) -> bool:
-        return self._history.older(symbol)
+    def older(self, symbol: str, timeframe_ms: int | None = None) -> bool:
+        return self._history.older(symbol, timeframe_ms)
 
-    def status(self, symbol: str) -> Any:
-        return self._history.status(symbol)
+    def status(self, symbol: str, timeframe_ms: int | None = None) -> Any:
+        return self._history.status(symbol, timeframe_ms)
+
+    def bars(self, symbol: str, timeframe_ms: int) -> Any:
+        """The venue's candles of a timeframe longer than the live bars' (after ``open(symbol, tf)``)."""
+        return self._history.bars(symbol, timeframe_ms)
 
     def sources(self) -> list[str]:
         return self._history.sources()

@@ -58,3 +58,17 @@ def test_bars_pickle_without_their_headroom():
     assert all(len(a) == 5 for a in back._cols.values())
     assert (back.symbol, back.timeframe_ms) == ("X", 60_000)
     np.testing.assert_array_equal(back.close, bars.close)
+
+
+def test_merge_history_puts_closed_bars_under_the_live_ones_and_keeps_the_forming_bar():
+    from app.engine.data.bars import Bars
+
+    live = Bars.from_arrays([300, 360, 420], [1, 2, 3], [1, 2, 3], [1, 2, 3], [1.5, 2.5, 3.5], [1, 1, 1])
+    history = Bars.from_arrays([120, 180, 240, 300, 420], [9] * 5, [9] * 5, [9] * 5, [9] * 5, [5] * 5)
+    before = live.reshaped
+    assert live.merge_history(history) == 3
+    assert live.ts.tolist() == [120, 180, 240, 300, 360, 420]
+    assert live.close.tolist() == [9, 9, 9, 9, 2.5, 3.5]  # the venue's whole candle replaced the partial 300
+    assert live.reshaped == before + 1
+    assert live.merge_history(Bars.from_arrays([420], [0], [0], [0], [0], [0])) == 0  # the forming bar stays
+    assert live.close[-1] == 3.5 and live.reshaped == before + 1

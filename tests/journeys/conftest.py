@@ -2,6 +2,8 @@
 dialogs of ``app/widgets`` no journey ever put in front of a person."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.kit.journeys import RAN, SHOWN
@@ -30,3 +32,15 @@ def _record_dialogs(qapp):
 def _record_module(request):
     RAN.add(request.module.__name__.rsplit(".", 1)[-1])
     yield
+
+
+@pytest.fixture
+def run_async(qapp):
+    """Run a coroutine on a qasync loop: Qt events and asyncio tasks interleave as in the app."""
+    import qasync
+
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    yield lambda coro, timeout=120: loop.run_until_complete(asyncio.wait_for(coro, timeout))
+    loop.close()  # joins its executor's threads (name lookups)
+    asyncio.set_event_loop(None)

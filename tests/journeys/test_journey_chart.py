@@ -13,6 +13,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
 from app.widgets.chart.dialogs import IndicatorDialog
+from tests.kit.journeys import pick_in_combo
 from tests.kit.ui import pump
 
 
@@ -50,19 +51,6 @@ def choose_indicator(qtbot, dlg: IndicatorDialog, name: str, param: str, value: 
     ok = dlg.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
     qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not dlg.isVisible())
-
-
-def pick_in_combo(combo, text: str) -> None:
-    """Arrow keys on the combo box until it shows ``text``."""
-    target = combo.findText(text)
-    assert target >= 0, text
-    combo.setFocus()
-    key = Qt.Key.Key_Down if target > combo.currentIndex() else Qt.Key.Key_Up
-    for _ in range(combo.count()):
-        if combo.currentIndex() == target:
-            break
-        QTest.keyClick(combo, key)
-    assert combo.currentText() == text
 
 
 def legend_text(pane) -> str:

@@ -31,18 +31,6 @@ def no_os_keyring(monkeypatch):
     keyring.set_keyring(before)
 
 
-@pytest.fixture
-def run_async(qapp):
-    """Run a coroutine on a qasync loop: Qt events and asyncio tasks interleave as in the app."""
-    import qasync
-
-    loop = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(loop)
-    yield lambda coro, timeout=120: loop.run_until_complete(asyncio.wait_for(coro, timeout))
-    loop.close()  # joins its executor's threads (name lookups)
-    asyncio.set_event_loop(None)
-
-
 def visible(cls):
     return [w for w in QApplication.topLevelWidgets() if isinstance(w, cls) and w.isVisible()]
 

@@ -6,3 +6,19 @@ from __future__ import annotations
 SHOWN: set[tuple[str, str]] = set()
 #: the journey modules that ran in this session
 RAN: set[str] = set()
+
+
+def pick_in_combo(combo, text: str) -> None:
+    """Arrow keys on the combo box until it shows ``text``."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    target = combo.findText(text)
+    assert target >= 0, text
+    combo.setFocus()
+    key = Qt.Key.Key_Down if target > combo.currentIndex() else Qt.Key.Key_Up
+    for _ in range(combo.count()):
+        if combo.currentIndex() == target:
+            break
+        QTest.keyClick(combo, key)
+    assert combo.currentText() == text

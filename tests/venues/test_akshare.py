@@ -357,3 +357,26 @@ def test_kestrel_data_download_stores_a_shares_daily_bars_and_knows_the_non_trad
     assert len(http.calls) == calls  # nothing was missing: akshare was not asked again
     assert main(args[:7] + ["1m"] + args[8:]) == 2
     assert "akshare downloads are daily bars" in capsys.readouterr().err
+
+
+def test_a_daily_chart_of_an_a_share_gets_akshares_daily_bars_up_to_yesterday(ashare_kernel, http):
+    """The window's history of an A-share at a longer timeframe (``MarketHistory.open(symbol, 1d)``, what a
+    daily chart asks for): akshare's daily bars at 00:00 exchange time, stored, and not today's, which is
+    still trading at 10:00."""
+    from app.engine.data.bar_store import BarStore
+
+    k, day = ashare_kernel, 86_400_000
+    assert k.history.sources() == ["akshare"]
+    assert k.history.open("600519.SH", day)
+
+    async def wait() -> None:
+        def loaded() -> bool:
+            k.history.poll()
+            return k.history.status("600519.SH", day).state != "loading"
+        await until(loaded, 20, "akshare's daily bars")
+    run(wait())
+    assert k.history.status("600519.SH", day).state == "ready", k.history.status("600519.SH", day).problem
+    bars = k.history.bars("600519.SH", day)
+    assert bars.ts.tolist() == [at(2024, 1, 2, 0, 0), at(2024, 1, 3, 0, 0)]
+    assert bars.column("close").tolist() == [1685.01, 1694.0]
+    assert BarStore(k.profile).read("akshare", "600519.SH", day).ts.tolist() == bars.ts.tolist()

@@ -189,15 +189,16 @@ class Bars:
         self.n += k
         self.version += 1
 
-    def merge_history(self, history: Bars) -> int:
+    def merge_history(self, history: Bars, keep_last: bool = True) -> int:
         """Put closed bars from the venue or the store under these (live) bars: a history bar replaces the
         held bar of the same time (the venue's candle is whole; the first live bar began when we started
-        listening), except the last held bar, which is still forming and stays. Returns the number of bars
-        added. Bumps ``reshaped`` when anything moved."""
+        listening), except the last held bar, which is still forming and stays (``keep_last``; False for a
+        series of closed bars only). Returns the number of bars added. Bumps ``reshaped`` when anything
+        moved."""
         if not history.n:
             return 0
         hts = history.ts
-        if self.n:
+        if self.n and keep_last:
             hts = hts[hts < self._cols["ts"][self.n - 1]]
         k = len(hts)
         if not k:

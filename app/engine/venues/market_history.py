@@ -13,6 +13,10 @@ CHART     ``open(symbol)``: the last ``PAGE`` bars from the store go under the l
           venue is asked for what the store lacks up to the forming bar, it is stored, and merged too.
           ``older(symbol)``: the ``PAGE`` bars before the oldest held, from the store, else from the venue;
           none left: ``exhausted``. The first live bar began when Kestrel did: the venue's candle replaces it.
+          A longer timeframe (``open(symbol, tf)``, 4h, 1d...) is loaded the same way as its own series of
+          the venue's candles of that timeframe (``bars(symbol, tf)``; fetched natively where the venue has
+          it), so a daily chart has years of days, not the days the live bars span; the chart resamples the
+          live bars only for the candles after them.
 LIVE      each closed live bar of a venue with a history source is appended to the store (on the worker),
           except a bar the feed did not see whole: the first after start-up and after a reconnect.
 OFFLINE   a refresh that fails leaves the stored bars shown; ``status(symbol)`` says as of when, and why.
@@ -26,6 +30,7 @@ import collections
 import concurrent.futures
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -34,13 +39,14 @@ from app.engine.core.clock import Clock
 from app.engine.core.messages import Bar, VenueStatus
 from app.engine.data.bar_store import BarStore
 from app.engine.data.bars import BarAggregator, Bars
-from app.engine.data.resample import timeframe_label
+from app.engine.data.resample import bucket_start, timeframe_label
 from app.engine.venues.download import DAY_MS, DownloadReport
 
 log = logging.getLogger("kestrel.venues.history")
 
 PAGE = 2000  # bars per chart page: what opening a chart loads, and each scroll back past the oldest bar
 AKSHARE_MINUTES = (1, 5, 15, 30, 60)
+OLDER_RETRY_S = 30.0  # a failed older page is asked for again after this, not every frame
 
 
 # --------------------------------------------------------------------------------------------- sources
@@ -166,11 +172,13 @@ class HistoryStatus:
 
     symbol: str
     venue: str
+    timeframe_ms: int
     state: str = "idle"  # idle | loading | ready | offline | unavailable
     as_of: int | None = None
     problem: str = ""
     exhausted: bool = False  # no bars older than the oldest held, in the store or at the venue
     older_loading: bool = False
+    older_retry_at: float = 0.0  # time.monotonic(): after a failed older page, not before this
     bars_loaded: int = 0
     version: int = 0
 
@@ -208,7 +216,8 @@ class MarketHistory:
         called on the engine's loop, its result then used on the worker only."""
         self.store, self._bars, self._instruments, self._clock = store, bars, instruments, clock
         self._source_for = source_for
-        self.statuses: dict[str, HistoryStatus] = {}
+        self.statuses: dict[tuple[str, int], HistoryStatus] = {}
+        self._native: dict[tuple[str, int], Bars] = {}  # (symbol, tf) -> the venue's candles of a longer tf
         self._done: collections.deque[Callable[[], None]] = collections.deque()  # worker -> poll
         self._worker: _Worker | None = None
         self._skip: dict[str, int] = {}  # symbol -> closed live bars still to leave out of the store
@@ -222,24 +231,31 @@ class MarketHistory:
     def timeframe_ms(self) -> int:
         return self._bars.timeframe_ms
 
-    def status(self, symbol: str) -> HistoryStatus | None:
-        return self.statuses.get(symbol)
+    def status(self, symbol: str, timeframe_ms: int | None = None) -> HistoryStatus | None:
+        return self.statuses.get((symbol, timeframe_ms or self.timeframe_ms))
+
+    def bars(self, symbol: str, timeframe_ms: int) -> Bars | None:
+        """The venue's candles of ``symbol`` at a timeframe longer than the live bars' (``open`` loads them), or
+        None when none were loaded."""
+        return self._native.get((symbol, timeframe_ms))
 
     def sources(self) -> list[str]:
         """The venues whose history can be downloaded (every venue the terminal knows but the sim)."""
         venues = {i.venue for i in self._instruments.values() if i.venue != "sim"}
         return sorted(v for v in venues if self._source(v) is not None)
 
-    def open(self, symbol: str) -> bool:
-        """Load ``symbol``'s history under its live bars: the store's at once, then the venue's. Once per
-        session (again after a failed refresh). False when the symbol has no history source."""
+    def open(self, symbol: str, timeframe_ms: int | None = None) -> bool:
+        """Load ``symbol``'s history: at the live bars' timeframe under the live bars, at a longer one as its
+        own series (``bars``); the store's at once, then the venue's. Once per session (again after a failed
+        refresh). False when the symbol has no history source."""
         inst = self._instruments.get(symbol)
-        if inst is None or inst.venue == "sim" or self._closed:
+        tf = int(timeframe_ms or self.timeframe_ms)
+        if inst is None or inst.venue == "sim" or self._closed or tf < self.timeframe_ms:
             return False
-        st = self.statuses.get(symbol)
+        st = self.statuses.get((symbol, tf))
         if st is not None and st.state in ("loading", "ready", "unavailable"):
             return st.state != "unavailable"
-        st = self.statuses[symbol] = HistoryStatus(symbol, inst.venue)
+        st = self.statuses[(symbol, tf)] = HistoryStatus(symbol, inst.venue, tf)
         source = self._source(inst.venue)
         if source is None:
             st.state, st.problem = "unavailable", f"{inst.venue} has no history source"
@@ -247,29 +263,37 @@ class MarketHistory:
             return False
         st.state = "loading"
         st.version += 1
-        tf = self.timeframe_ms
-        now = self._clock.now_ms()
-        until = now - now % tf  # the forming bar is live, not history
+        sessions = "ashare" if getattr(inst, "rules", "") == "ashare" else ""
+        until = int(bucket_start(self._clock.now_ms(), tf, sessions))  # the forming bar is live, not history
         self._run(self._load(st, source, tf, until - PAGE * tf, until))
         return True
 
-    def older(self, symbol: str) -> bool:
+    def older(self, symbol: str, timeframe_ms: int | None = None) -> bool:
         """Load the ``PAGE`` bars before the oldest held (the chart scrolled past it). False when nothing is
         asked for: unknown, still loading, or no older bars exist."""
-        st = self.statuses.get(symbol)
-        series = self._bars.series.get(symbol)
+        tf = int(timeframe_ms or self.timeframe_ms)
+        st = self.statuses.get((symbol, tf))
+        series = self._target(symbol, tf)
         if st is None or st.state in ("loading", "unavailable") or st.exhausted or st.older_loading \
-                or series is None or not series.n:
+                or not series.n or time.monotonic() < st.older_retry_at:
             return False
         source = self._source(st.venue)
         if source is None:
             return False
         st.older_loading = True
         st.version += 1
-        tf = self.timeframe_ms
         first = int(series.ts[0])
         self._run(self._load_older(st, source, tf, first - PAGE * tf, first))
         return True
+
+    def _target(self, symbol: str, tf: int) -> Bars:
+        """Where history of ``symbol`` at ``tf`` goes: the live bars, or the longer timeframe's own series."""
+        if tf == self.timeframe_ms:
+            return self._bars.get(symbol)
+        bars = self._native.get((symbol, tf))
+        if bars is None:
+            bars = self._native[(symbol, tf)] = Bars(PAGE + 16, tf, symbol)
+        return bars
 
     def download(self, venue: str, symbols: list[str], timeframe_ms: int, since: int | None,
                  until: int | None) -> DownloadJob:
@@ -420,8 +444,8 @@ class MarketHistory:
 
     # ---------------------------------------------------------------------------------- applied on poll
     def _merge(self, st: HistoryStatus, history: Bars, report: DownloadReport | None) -> None:
-        series = self._bars.get(st.symbol)
-        st.bars_loaded += series.merge_history(history)
+        tf = st.timeframe_ms
+        st.bars_loaded += self._target(st.symbol, tf).merge_history(history, keep_last=tf == self.timeframe_ms)
         if report is not None:
             if report.complete:
                 st.state, st.problem, st.as_of = "ready", "", None
@@ -430,17 +454,19 @@ class MarketHistory:
         st.version += 1
 
     def _offline(self, st: HistoryStatus, problem: str) -> None:
-        info = self.store.info(st.venue, st.symbol, self.timeframe_ms)
+        info = self.store.info(st.venue, st.symbol, st.timeframe_ms)
         st.state = "offline"
-        st.as_of = None if info is None else info.last + self.timeframe_ms
+        st.as_of = None if info is None else info.last + st.timeframe_ms
         st.problem = f"{st.symbol} history could not be refreshed from {st.venue}: {problem}"
         st.version += 1
 
     def _older_done(self, st: HistoryStatus, history: Bars, report: DownloadReport | None, problem: str) -> None:
         st.older_loading = False
-        added = self._bars.get(st.symbol).merge_history(history)
+        tf = st.timeframe_ms
+        added = self._target(st.symbol, tf).merge_history(history, keep_last=tf == self.timeframe_ms)
         st.bars_loaded += added
         if problem or (report is not None and not report.complete):
+            st.older_retry_at = time.monotonic() + OLDER_RETRY_S
             st.problem = f"older {st.symbol} history could not be loaded from {st.venue}: " \
                          f"{problem or report.stopped}"
         elif not added:

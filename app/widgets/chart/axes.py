@@ -16,6 +16,7 @@ import numpy as np
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen, QStaticText
 
+from app.widgets.chart.zones import UTC, TimeZone
 from app.widgets.theme import BG, SEPARATOR, TEXT_MUTED
 
 TIME_STEPS_MS = [60_000 * m for m in (1, 2, 5, 10, 15, 30)] + [3_600_000 * h for h in (1, 2, 3, 4, 6, 12)] + \
@@ -215,33 +216,45 @@ class PriceScale:
 
 
 class TimeTicks:
-    """Time ticks for the chart's x-range, shared by the time scale and every pane's grid."""
+    """Time ticks for the chart's x-range, shared by the time scale and every pane's grid, in the zone
+    ``zone_source`` names (``zones.py``: ticks on that zone's hour and day boundaries)."""
 
-    def __init__(self, ts_source: Callable[[], tuple[np.ndarray, int]]) -> None:
+    def __init__(self, ts_source: Callable[[], tuple[np.ndarray, int]],
+                 zone_source: Callable[[], TimeZone] = lambda: UTC) -> None:
         self._ts_source = ts_source  # -> (timestamps ms, timeframe ms)
+        self._zone_source = zone_source
         self.data_version = 0
         self._key: tuple | None = None
         self._ticks: tuple[list[float], list[str]] = ([], [])
+        self.zone_label = ""  # "UTC+8 (exchange)": the zone of the ticks computed last
 
     @property
     def last(self) -> tuple[list[float], list[str]]:
         """The ticks computed last (what is on screen)."""
         return self._ticks
 
+    @property
+    def zone(self) -> TimeZone:
+        return self._zone_source()
+
     def xs(self, x0: float, x1: float, pixels: float) -> list[float]:
         return self.get(x0, x1, pixels)[0]
 
     def get(self, x0: float, x1: float, pixels: float) -> tuple[list[float], list[str]]:
-        key = (x0, x1, pixels, self.data_version)
+        zone = self._zone_source()
+        key = (x0, x1, pixels, self.data_version, zone)
         if key != self._key:
             self._key = key
             ts, tf = self._ts_source()
-            self._ticks = time_ticks(ts, tf, x0, x1, pixels)
+            self._ticks = time_ticks(ts, tf, x0, x1, pixels, zone)
+            newest = int(ts[min(max(int(math.floor(x1)), 0), len(ts) - 1)]) if len(ts) else 0
+            self.zone_label = zone.label(newest)
         return self._ticks
 
 
 class TimeScale:
-    """The bottom time scale over bar indices: ticks on calendar boundaries, cached labels, a tag."""
+    """The bottom time scale over bar indices: ticks on calendar boundaries of the chart's zone, cached
+    labels, a tag, and at its right end the zone's name (what the times are in)."""
 
     HEIGHT = 22
 
@@ -250,6 +263,11 @@ class TimeScale:
         self.labels = shared_labels()
         self.tags: list[Tag] = []
 
+    def zone_rect(self, rect: QRectF) -> QRectF:
+        """Where the zone's name is drawn: the right end of the scale ``rect``."""
+        tw = self.labels.width(self.ticks.zone_label) + 12 if self.ticks.zone_label else 0.0
+        return QRectF(rect.right() - tw, rect.top() + 1, tw, rect.height() - 1)
+
     def paint(self, p: QPainter, rect: QRectF, x0: float, x1: float) -> None:
         left, top, w, h = rect.left(), rect.top(), rect.width(), rect.height()
         p.setPen(QPen(SEPARATOR, 0))
@@ -257,15 +275,24 @@ class TimeScale:
         if x1 == x0:
             return
         xs, texts = self.ticks.get(x0, x1, w)
+        zone = self.zone_rect(rect)
         p.setFont(self.labels.font)
         p.setPen(QPen(TEXT_MUTED, 0))
         scale = w / (x1 - x0)
+        room = zone.left() - left - 4  # tick labels stop short of the zone's name
         for x, text in zip(xs, texts):
             px = (x - x0) * scale
             tw = self.labels.width(text)
             if tw / 2 <= px <= w - tw / 2:
                 p.drawLine(QLineF(left + px, top, left + px, top + 4))
-                self.labels.draw(p, text, left + px - tw / 2, top + 5)
+                if px + tw / 2 <= room:
+                    self.labels.draw(p, text, left + px - tw / 2, top + 5)
+        if zone.width():
+            p.fillRect(zone, BG)
+            p.setPen(QPen(SEPARATOR, 0))
+            p.drawLine(QLineF(zone.left() + 0.5, top + 4, zone.left() + 0.5, top + h - 4))
+            p.setPen(QPen(TEXT_MUTED, 0))
+            self.labels.draw(p, self.ticks.zone_label, zone.left() + 6, top + 5)
         for tag in self.tags:
             px = (tag.value - x0) * scale
             tw = self.labels.width(tag.text)
@@ -275,9 +302,10 @@ class TimeScale:
             self.labels.draw(p, tag.text, left + x + 5, top + 4)
 
 
-def time_ticks(ts: np.ndarray, tf_ms: int, x0: float, x1: float, pixels: float, min_px: float = 90.0
-               ) -> tuple[list[float], list[str]]:
-    """Bar indices where a calendar step boundary falls, with their labels."""
+def time_ticks(ts: np.ndarray, tf_ms: int, x0: float, x1: float, pixels: float, zone: TimeZone = UTC,
+               min_px: float = 90.0) -> tuple[list[float], list[str]]:
+    """Bar indices where a calendar step boundary of ``zone`` falls (an hour, a day, a month there), with
+    their labels in that zone's wall-clock time."""
     n = len(ts)
     i0, i1 = max(int(math.ceil(x0)), 0), min(int(math.floor(x1)), n - 1)
     if n == 0 or i1 <= i0 or pixels < 20:
@@ -286,7 +314,7 @@ def time_ticks(ts: np.ndarray, tf_ms: int, x0: float, x1: float, pixels: float, 
     want_ms = min_px * bars_per_px * max(tf_ms, 1)
     samples = int(min(i1 - i0 + 1, 2 * pixels))
     idx = np.linspace(i0, i1, samples).astype(np.int64) if samples < i1 - i0 + 1 else np.arange(i0, i1 + 1)
-    t = ts[idx]
+    t = zone.wall(ts[idx])  # wall-clock ms: boundaries and labels are the zone's
     step = next((s for s in TIME_STEPS_MS if s >= want_ms and s >= tf_ms), None)
     if step is not None:
         keys = t // step
@@ -323,7 +351,7 @@ def _label(ms: int, fmt: str) -> str:
     return s
 
 
-def format_time(ms: int, tf_ms: int) -> str:
-    """Crosshair/readout time of a bar (UTC)."""
+def format_time(ms: int, tf_ms: int, zone: TimeZone = UTC) -> str:
+    """Crosshair/readout time of a bar, in ``zone``."""
     fmt = "%a %d %b %Y" if tf_ms >= 86_400_000 else "%d %b %H:%M"
-    return time.strftime(fmt, time.gmtime(ms / 1000.0))
+    return time.strftime(fmt, time.gmtime((ms + zone.offset_s(ms) * 1000) / 1000.0))

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from app.engine.data.bars import PRICE_COLUMNS, Bars
+from app.engine.data.bars import COLUMNS, PRICE_COLUMNS, Bars
 from app.engine.data.resample import bucket_start, resample
 from app.widgets.chart.lod import LodColumn, bucket_bounds, top_for
 from app.widgets.chart.lod import _fmax as fmax1
@@ -153,11 +153,16 @@ class ChartSeries:
 class Resampler:
     """A ``timeframe_ms`` series derived from ``base`` and kept in step with it."""
 
-    def __init__(self, base: Bars, timeframe_ms: int, sessions: str = "") -> None:
+    def __init__(self, base: Bars, timeframe_ms: int, sessions: str = "", native: Bars | None = None) -> None:
+        """``native``: the venue's own candles of ``timeframe_ms`` (closed): shown where it has them, the bars
+        resampled from ``base`` after its last."""
         self.base = base
         self.timeframe_ms = timeframe_ms
         self.sessions = sessions  # "ashare": bars anchored on the exchange's sessions (resample.py)
+        self.native = native
         cols = resample(base.ts, *(base.column(c) for c in PRICE_COLUMNS), timeframe_ms, sessions)
+        if native is not None and native.n:
+            cols = _under_native(native, list(cols))
         self.bars = Bars.from_arrays(*cols)
         # base index where the last resampled bar starts
         keys = bucket_start(base.ts, timeframe_ms, sessions)
@@ -170,7 +175,7 @@ class Resampler:
         bars of the last resampled bar, not the history."""
         b, tf = self.base, self.timeframe_ms
         if start < self._last_start:  # history rewritten: start over
-            self.__init__(b, tf, self.sessions)
+            self.__init__(b, tf, self.sessions, self.native)
             return 0
         first_changed = self.bars.n
         i = i0 = self._last_start
@@ -179,9 +184,19 @@ class Resampler:
         while i < b.n:
             key = int(keys[i - i0])
             end = i + 1 + int(np.searchsorted(keys[i + 1 - i0:], key, side="right"))
+            if self.bars.n and key < self.bars.ts[-1]:  # a candle the venue's own series already shows
+                i = end
+                continue
             self.bars.update({"ts": key, "open": o[i], "high": h[i:end].max(), "low": l[i:end].min(),
                               "close": c[end - 1], "volume": v[i:end].sum()})
             first_changed = min(first_changed, self.bars.n - 1)
             self._last_start = i
             i = end
         return first_changed
+
+
+def _under_native(native: Bars, cols: list) -> list:
+    """The venue's candles, then the resampled bars after its last (the venue's whole candle is preferred to
+    one resampled from the base bars, which may have begun mid-candle)."""
+    after = int(np.searchsorted(cols[0], native.ts[-1], side="right"))
+    return [np.concatenate([native.column(c), col[after:]]) for c, col in zip(COLUMNS, cols)]

@@ -1,7 +1,13 @@
 """The chart's feed: its symbol and timeframe, the live bars it follows from the engine, and the base bars resampled for
-what is shown (a part of ``ChartWidget``)."""
+what is shown (a part of ``ChartWidget``).
+
+On a real venue the engine puts the symbol's history under the live bars (``port.history``: the store's at
+once, the venue's in the background); the chart rebuilds when bars were put under its own (``reshaped``), asks
+for an older page when the view reaches past the oldest bar, and says on its tool bar when the history is
+stored only ("as of <time>") and in its status what could not be refreshed."""
 from __future__ import annotations
 
+from app.engine.data.bar_files import utc_text
 from app.engine.data.bars import Bars
 from app.engine.data.resample import TIMEFRAMES_MS, timeframe_label
 from app.widgets.chart.data import ChartSeries, Resampler
@@ -26,7 +32,11 @@ class ChartFeed:
             self.symbol_box.setCurrentText(symbol)
             self.symbol_box.blockSignals(False)
         self._feed = self.port.bars.get(symbol)
-        self._feed_seen, self._feed_n = -1, 0
+        self._feed_seen, self._feed_n, self._feed_reshaped = -1, 0, self._feed.reshaped
+        self._history_seen = self._native_seen = None
+        self.port.history.open(symbol)  # a real venue's history: stored at once, the venue's in the background
+        if self.tf and self.tf != self.port.bars.timeframe_ms:
+            self.port.history.open(symbol, self.tf)  # and the venue's own candles of the longer timeframe
         self.base = None
         self.series = None
         self._follow = True
@@ -46,9 +56,10 @@ class ChartFeed:
             return False
         self._feed_seen = s.version
         cols = [s.column(c) for c in ("ts", "open", "high", "low", "close", "volume")]
-        if self.base is None or s.n < self._feed_n:
-            self._feed_n = s.n
-            self._set_base(Bars.from_arrays(*cols), self.port.bars.timeframe_ms)
+        if self.base is None or s.n < self._feed_n or s.reshaped != self._feed_reshaped:
+            keep = self.base is not None  # history put under the bars: the same bars stay in view
+            self._feed_n, self._feed_reshaped = s.n, s.reshaped
+            self._set_base(Bars.from_arrays(*cols), self.port.bars.timeframe_ms, keep_view=keep)
             return True
         start = max(self._feed_n - 1, 0)
         n_before = self.series.n
@@ -66,6 +77,7 @@ class ChartFeed:
         if added:  # a venue connected since start-up
             self.symbol_box.addItems(added)
         self._sync_feed()
+        self._sync_history()
         if self._readout_dirty:
             self._update_readout()
         if self.orders is None or self.series is None:
@@ -81,12 +93,40 @@ class ChartFeed:
             self.orders.denied.clear()
             self.show_status(f"Modify denied [{ev.reason}]: {ev.message}", error=True)
 
-    def _set_base(self, bars: Bars, base_tf: int) -> None:
+    def _set_base(self, bars: Bars, base_tf: int, keep_view: bool = False) -> None:
         self.base, self.base_tf = bars, base_tf
         if not self.tf or self.tf < base_tf or self.tf % base_tf:
             self.tf = base_tf
         self._sync_tf_box()
-        self._rebuild_display(keep_view=False)
+        self._rebuild_display(keep_view=keep_view)
+
+    def _sync_history(self) -> None:
+        """Say how the history stands, and ask for an older page when the view reaches past the oldest bar."""
+        longer = self.tf if self.tf and self.tf != self.base_tf else None  # its own candles: see set_timeframe
+        st = self.port.history.status(self.symbol, longer)
+        if st is None:
+            return
+        if longer is not None and self.base is not None:
+            native = self.port.history.bars(self.symbol, longer)
+            if native is not None and native.reshaped != self._native_seen:
+                self._rebuild_display(keep_view=True)
+        if self.series is not None and self.series.n and self._x[0] < 0:
+            self.port.history.older(self.symbol, longer)  # no-op while loading, or with nothing older left
+        if (st.timeframe_ms, st.version) == self._history_seen:
+            return
+        self._history_seen = (st.timeframe_ms, st.version)
+        if st.state == "loading":
+            text = "loading history…"
+        elif st.state == "offline" and st.as_of is not None:
+            text = f"as of {utc_text(st.as_of)}"
+        elif st.older_loading:
+            text = "loading older bars…"
+        else:
+            text = ""
+        self.history_label.setText(text)
+        self.history_label.setToolTip(st.problem)
+        if st.problem:
+            self.show_status(st.problem, error=True)
 
     def set_timeframe(self, timeframe: str | int) -> None:
         """Show bars of ``timeframe`` ("5m", "1h"... or ms) resampled from the base bars."""
@@ -100,6 +140,8 @@ class ChartFeed:
             return
         self.tf = ms
         self._sync_tf_box()
+        if self.port is not None and ms != self.base_tf:
+            self.port.history.open(self.symbol, ms)  # the venue's candles of it, where it has history
         if self.base is not None:
             self._rebuild_display(keep_view=True)
         self.stateChanged.emit()
@@ -121,7 +163,9 @@ class ChartFeed:
         if self.tf == self.base_tf:
             self.resampler, bars = None, self.base
         else:
-            self.resampler = Resampler(self.base, self.tf, self.sessions)
+            native = self.port.history.bars(self.symbol, self.tf) if self.port is not None else None
+            self._native_seen = None if native is None else native.reshaped
+            self.resampler = Resampler(self.base, self.tf, self.sessions, native)
             bars = self.resampler.bars
         self.series = ChartSeries(bars, self.tf)
         self.view.time_ticks.data_version += 1

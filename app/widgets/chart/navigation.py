@@ -126,8 +126,8 @@ class ChartNavigation:
             self._set_tags(p, tags)
         ttags = []
         if i is not None and self.series is not None:
-            ttags = [Tag(float(i), format_time(int(self.series.bars.ts[i]), self.tf), TAG_BG,
-                         TEXT_BRIGHT)]
+            ttags = [Tag(float(i), format_time(int(self.series.bars.ts[i]), self.tf, self.time_zone),
+                         TAG_BG, TEXT_BRIGHT)]
         self._set_tags(None, ttags)
         self._update_readout()
 
@@ -149,7 +149,7 @@ class ChartNavigation:
         d = self.decimals
         tone = BUY if c >= o else SELL
         muted = TEXT_MUTED
-        ohlc = [(format_time(int(b.ts[i]), self.tf), muted),
+        ohlc = [(format_time(int(b.ts[i]), self.tf, self.time_zone), muted),
                 (f"O {o:,.{d}f}  H {h:,.{d}f}  L {l:,.{d}f}  C {c:,.{d}f}  {chg:+.2f}%", tone)]
         for pane in self.panes:
             rows = [ohlc] if pane is self.price else []

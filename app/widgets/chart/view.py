@@ -15,7 +15,8 @@ whose data changes marks its strip stale (``mark_stale``); the base is re-render
 blit that needs it; a new view (pan, zoom, y-range) makes the whole base stale.
 
 Mouse and keys: drag pans, the wheel zooms around the cursor, a double-click follows the latest bar; a
-working-order line can be dragged (modify) or right-clicked (cancel). The chart widget owns the logic;
+working-order line can be dragged (modify) or right-clicked (cancel); a right click on the time scale asks for
+its zone menu. The chart widget owns the logic;
 this class routes the events.
 """
 from __future__ import annotations
@@ -264,13 +265,15 @@ class ChartView(QWidget):
     hovered = Signal(object)  # QPointF under the mouse, or None when it left
     cancelLineRequested = Signal(str)  # right click on a working order's line: its client order id
     keyPressed = Signal(object)  # a QKeyEvent: a slot that handles it accepts it
+    timeMenuRequested = Signal(object)  # right click on the time scale: the global QPoint (the zone menu)
 
-    def __init__(self, parent: QWidget, ts_source: Callable[[], Any]) -> None:
+    def __init__(self, parent: QWidget, ts_source: Callable[[], Any],
+                 zone_source: Callable[[], Any] | None = None) -> None:
         super().__init__(parent)
         self.lines: Any = None
         self.panes: list[Pane] = []
         self.x0, self.x1 = 0.0, 1.0
-        self.time_ticks = TimeTicks(ts_source)
+        self.time_ticks = TimeTicks(ts_source, zone_source) if zone_source else TimeTicks(ts_source)
         self.time_scale = TimeScale(self.time_ticks)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)  # we fill every dirty rect
         self.setMouseTracking(True)
@@ -439,6 +442,9 @@ class ChartView(QWidget):
             ev.accept()
         elif ev.button() == Qt.MouseButton.RightButton and line is not None:
             self.cancelLineRequested.emit(line.order_id)
+            ev.accept()
+        elif ev.button() == Qt.MouseButton.RightButton and self.time_rect.contains(pos):
+            self.timeMenuRequested.emit(ev.globalPosition().toPoint())
             ev.accept()
         else:
             super().mousePressEvent(ev)

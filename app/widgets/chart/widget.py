@@ -38,17 +38,20 @@ from app.widgets.chart.navigation import DEFAULT_VISIBLE, FOLLOW_STEP, RIGHT_MAR
 from app.widgets.chart.order_lines import ChartOrderLines
 from app.widgets.chart.overlays import MarkerLayer, PriceLinesLayer
 from app.widgets.chart.view import ChartView, Pane
+from app.widgets.chart.zone_choice import ChartTimeZone
+from app.widgets.chart.zones import CHOICES
 
 log = logging.getLogger("kestrel.ui.chart")
 
 
-class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, QWidget):
+class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, ChartTimeZone, QWidget):
     """Candles + volume + indicator panes for one symbol and timeframe."""
 
     stateChanged = Signal()  # symbol, timeframe, scale or indicators changed: what ``state()`` returns
 
     def __init__(self, port: Any = None, parent: QWidget | None = None, symbol: str | None = None,
-                 timeframe: str | None = None, async_indicators: bool | None = None) -> None:
+                 timeframe: str | None = None, async_indicators: bool | None = None,
+                 time_zone: str | None = None) -> None:
         super().__init__(parent)
         self.port = port
         self.async_indicators = port is not None if async_indicators is None else async_indicators
@@ -82,7 +85,7 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
         self._readout_timer.setInterval(33)
         self._readout_timer.timeout.connect(self._update_readout)
 
-        bar = self._tool_bar()
+        bar = self._tool_bar(time_zone or (port.ui.chart_time_zone if port is not None else "exchange"))
         self._drawing_surface()
 
         layout = QVBoxLayout(self)
@@ -105,13 +108,15 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
             self.symbol_box.hide()
         self.tf_box.currentTextChanged.connect(self.set_timeframe)
 
-    def _tool_bar(self) -> QHBoxLayout:
-        """Symbol, timeframe, Indicators, Log and PNG, then the title and the status."""
+    def _tool_bar(self, time_zone: str) -> QHBoxLayout:
+        """Symbol, timeframe, Indicators, Log, Time (zone) and PNG, then the title and the status."""
         self.title = QLabel()
         self.title.setObjectName("chartTitle")
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.status = QLabel()
         self.status.setObjectName("chartStatus")
+        self.history_label = QLabel()  # "as of <time>" when a real venue's history could not be refreshed
+        self.history_label.setObjectName("chartHistory")
         self.symbol_box = QComboBox()
         self.tf_box = QComboBox()
         self.tf_box.addItems(list(TIMEFRAMES_MS))
@@ -131,15 +136,17 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
         self.png_button.clicked.connect(self.save_dialog)
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 2, 4, 0)
-        for w in (self.symbol_box, self.tf_box, self.ind_button, self.log_button, self.png_button):
+        zones = self._zone_button(time_zone)
+        for w in (self.symbol_box, self.tf_box, self.ind_button, self.log_button, zones, self.png_button):
             bar.addWidget(w)
         bar.addWidget(self.title, 1)
+        bar.addWidget(self.history_label)
         bar.addWidget(self.status)
         return bar
 
     def _drawing_surface(self) -> None:
         """The view with its price and volume panes and their layers; the view's signals wired here."""
-        self.view = ChartView(self, self._ts_source)
+        self.view = ChartView(self, self._ts_source, lambda: self.time_zone)
         self.glw = self.view  # the drawing surface (grab() it for an image)
         self.price = self.view.add_pane("price", 6.0)
         self.volume_pane = self.view.add_pane("volume", 1.4)
@@ -156,6 +163,7 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
         view.hovered.connect(self._hover_at)
         view.cancelLineRequested.connect(self._on_line_cancel)
         view.keyPressed.connect(lambda ev: ev.setAccepted(self._key(ev)))
+        view.timeMenuRequested.connect(self._time_menu_at)
         self.volume = self.volume_pane.add(VolumeLayer())
 
     # ------------------------------------------------------------------------------------------ public API
@@ -328,9 +336,13 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
             self.show_status(f"Saved {path}" if ok else f"Could not write {path}", error=not ok)
 
     def state(self) -> dict[str, Any]:
-        """What to restore next time: symbol, timeframe, scale, indicators with parameters."""
-        return {"symbol": self.symbol, "timeframe": timeframe_label(self.tf), "log": self.log_scale,
-                "indicators": [{"name": i.name, "params": i.params} for i in self.indicators]}
+        """What to restore next time: symbol, timeframe, scale, indicators with parameters, and the time zone
+        when it is not the profile's default (a chart left on the default follows the settings file)."""
+        state = {"symbol": self.symbol, "timeframe": timeframe_label(self.tf), "log": self.log_scale,
+                 "indicators": [{"name": i.name, "params": i.params} for i in self.indicators]}
+        if self.time_zone_choice != self.zone_default:
+            state["time_zone"] = self.time_zone_choice
+        return state
 
     def restore_state(self, state: Mapping[str, Any]) -> None:
         """Apply a saved ``state()``. Each part stands alone: a symbol no longer configured, an unknown
@@ -353,6 +365,12 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
                 log.warning("chart %s: saved timeframe %r is unknown; showing %s", self.symbol, tf,
                             timeframe_label(self.tf))
         self.set_log_scale(bool(state.get("log", False)))
+        zone = state.get("time_zone")
+        if zone in CHOICES:
+            self.set_time_zone(zone)
+        elif zone is not None:
+            log.warning("chart %s: saved time zone %r is unknown; showing %s", self.symbol, zone,
+                        self.time_zone_choice)
         specs = state.get("indicators") or []
         for spec in specs if isinstance(specs, list) else [specs]:
             try:
