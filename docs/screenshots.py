@@ -135,7 +135,8 @@ def data_dialog_shot() -> None:
     save_config(profile, parse_config(fake.venue_config(stream="poll")))
     markets = [Instrument(s, "binance", s.split("/")[0], "USDT", 0.01, 0.0001, 0.0001, 1e6)
                for s in ("BTC/USDT", "ETH/USDT", "SOL/USDT")]
-    (venues_dir(profile) / "binance.instruments.json").write_text(json.dumps([dataclasses.asdict(m) for m in markets]))
+    rows = [dataclasses.asdict(m) for m in markets]
+    (venues_dir(profile) / "binance.instruments.json").write_text(json.dumps(rows))
     kernel, window = build(profile)
     try:
         import_file(kernel.bar_store, recorded("ETH-BTC-5m.csv.gz"), "kraken", "ETH/BTC", 300_000)

@@ -2,6 +2,8 @@
 answering the modal dialogs (file dialogs, message boxes) it opens."""
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def pump(qtbot, kernel, window, ms: int = 200, step: int = 50) -> None:
     """Advance the market and let the UI run one frame per step, as the live loop does."""

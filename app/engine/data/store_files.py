@@ -44,9 +44,9 @@ class StoredFile:
 
     def summary(self) -> str:
         s = self.series
-        return (f"stored {self.written:,} bars of {s.symbol} {timeframe_label(s.timeframe_ms)} on {s.venue}: the "
-                f"series now holds {s.bars:,} bars, {utc_text(s.first)} .. {utc_text(s.last)}, {len(s.gaps)} "
-                f"gap(s)")
+        tf = timeframe_label(s.timeframe_ms)
+        return (f"stored {self.written:,} bars of {s.symbol} {tf} on {s.venue}: the series now holds "
+                f"{s.bars:,} bars, {utc_text(s.first)} .. {utc_text(s.last)}, {len(s.gaps)} gap(s)")
 
 
 def import_file(store: BarStore, path: str | Path, venue: str, symbol: str, timeframe_ms: int, *,
@@ -60,16 +60,17 @@ def import_file(store: BarStore, path: str | Path, venue: str, symbol: str, time
     spacing = base_timeframe_ms(bars.ts)
     if len(bars) > 1 and spacing != timeframe_ms:
         raise ValueError(f"the file's bars are {timeframe_label(spacing)} apart, {timeframe_field} says "
-                         f"{timeframe_label(timeframe_ms)}; nothing was stored (give the file's own timeframe)")
+                         f"{timeframe_label(timeframe_ms)}; nothing was stored (give the file's own "
+                         f"timeframe)")
     written = store.write(venue, symbol, timeframe_ms, bars, source=f"import {Path(path).name}")
     return StoredFile(imported.report, written, store.info(venue, symbol, timeframe_ms))
 
 
 def export_csv(store: BarStore, venue: str, symbol: str, timeframe_ms: int, since: int | None,
                until: int | None, out: str | Path) -> str:
-    """Write the stored bars with ``since <= ts < until`` as the backtester's CSV (timestamp in ms, open, high,
-    low, close, volume; floats written exactly); returns what was written, in words. No bars there is a
-    ``ValueError``."""
+    """Write the stored bars with ``since <= ts < until`` as the backtester's CSV (timestamp in ms, open,
+    high, low, close, volume; floats written exactly); returns what was written, in words. No bars there is
+    a ``ValueError``."""
     import pandas as pd
 
     bars = store.read(venue, symbol, timeframe_ms, since, until)
@@ -83,5 +84,5 @@ def export_csv(store: BarStore, venue: str, symbol: str, timeframe_ms: int, sinc
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False, float_format="%.17g")
-    return (f"wrote {len(bars):,} bars of {symbol} {tf} ({utc_text(int(bars.ts[0]))} .. {utc_text(int(bars.ts[-1]))}) "
-            f"to {out}")
+    span = f"{utc_text(int(bars.ts[0]))} .. {utc_text(int(bars.ts[-1]))}"
+    return f"wrote {len(bars):,} bars of {symbol} {tf} ({span}) to {out}"

@@ -206,8 +206,8 @@ class DataDialog(QDialog):
 
     def _import_tab(self) -> QWidget:
         self.file = QLineEdit()
-        self.file.setPlaceholderText("a bar file: CSV (.gz, .zip) or Parquet; Kestrel, Yahoo, Binance, TradingView, "
-                                     "MT5 or named columns")
+        self.file.setPlaceholderText("a bar file: CSV (.gz, .zip) or Parquet; Kestrel, Yahoo, Binance, "
+                                     "TradingView, MT5 or named columns")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse_import)
         self.import_venue = QComboBox()
@@ -221,8 +221,8 @@ class DataDialog(QDialog):
         self.import_tz.setToolTip("IANA zone of times written without an offset, e.g. Asia/Shanghai")
         self.import_unit = QComboBox()
         self.import_unit.addItems(TIME_UNITS)
-        self.import_unit.setToolTip("the time column's unit: epoch s, ms, us, ns or iso text; detect reads it "
-                                    "from the values (and says so)")
+        self.import_unit.setToolTip("the time column's unit: epoch s, ms, us, ns or iso text; detect reads "
+                                    "it from the values (and says so)")
         self.import_button = QPushButton("Import")
         self.import_button.clicked.connect(self.import_chosen)
         self.import_report = QPlainTextEdit()
@@ -290,7 +290,8 @@ class DataDialog(QDialog):
             for c, text in enumerate((s.venue, s.symbol, timeframe_label(s.timeframe_ms), utc_text(s.first),
                                       utc_text(s.last), f"{s.bars:,}", str(len(s.gaps)))):
                 set_cell(self.table, r, c, text, align_right=c >= 5)
-            self.table.item(r, 6).setToolTip("\n".join(f"{utc_text(a)} .. {utc_text(b)}" for a, b in s.gaps[:20]))
+            gaps = (f"{utc_text(a)} .. {utc_text(b)}" for a, b in s.gaps[:20])
+            self.table.item(r, 6).setToolTip("\n".join(gaps))
             if chosen and (s.venue, s.symbol, s.timeframe_ms) == chosen:
                 self.table.selectRow(r)
         venues = sorted({s.venue for s in rows})
@@ -371,8 +372,8 @@ class DataDialog(QDialog):
 
     # ------------------------------------------------------------------------------------------ import
     def _browse_import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Bar file to import", "",
-                                              "Bar data (*.csv *.csv.gz *.zip *.txt *.tsv *.parquet);;All files (*)")
+        kinds = "Bar data (*.csv *.csv.gz *.zip *.txt *.tsv *.parquet);;All files (*)"
+        path, _ = QFileDialog.getOpenFileName(self, "Bar file to import", "", kinds)
         if path:
             self.file.setText(path)
 
