@@ -9,6 +9,9 @@ lines), adds indicators, then shows the window on the X server and saves:
                                       fill and order markers, working-order / position / last-price lines
     docs/screenshot-ladder.png        the DOM with our orders and the depth chart
     docs/screenshot-chart-docks.png   a second chart dock (ETH 5m) beside the main chart
+    docs/screenshot-data-dialog.png   the Data dialog: stored series (an imported file, finished downloads)
+                                      and a download in progress, from the test kit's fake Binance on
+                                      127.0.0.1 (a profile of its own: the shots above stay sim-only)
 
     Xvfb :98 -screen 0 1600x900x24 &
     DISPLAY=:98 QT_QPA_PLATFORM=xcb .venv/bin/python docs/screenshots.py
@@ -104,10 +107,69 @@ def main() -> None:
         window.frames.tick()
         QApplication.processEvents()
     window.grab().save(str(DOCS / "screenshot-chart-docks.png"))
-    print("saved screenshots in", DOCS)
     window.close()
     kernel.close()
+    data_dialog_shot()
+    print("saved screenshots in", DOCS)
     app.quit()
+
+
+def data_dialog_shot() -> None:
+    """The Data dialog on a profile whose venue "binance" is the fake exchange: a recorded file imported, two
+    downloads done, a slow one caught mid-way."""
+    import dataclasses
+    import json
+
+    from PySide6.QtWidgets import QApplication
+
+    from app.bootstrap import build
+    from app.engine.core.instruments import Instrument
+    from app.engine.data.store_files import import_file
+    from app.engine.venues.venue_config import parse_config, save_config, venues_dir
+    from tests.kit.data import recorded
+    from tests.kit.venues import FakeInThread
+
+    srv = FakeInThread(symbols=("BTC/USDT", "ETH/USDT", "SOL/USDT"))
+    fake = srv.fake
+    profile = Path(tempfile.mkdtemp(prefix="kestrel-shots-data-"))
+    save_config(profile, parse_config(fake.venue_config(stream="poll")))
+    markets = [Instrument(s, "binance", s.split("/")[0], "USDT", 0.01, 0.0001, 0.0001, 1e6)
+               for s in ("BTC/USDT", "ETH/USDT", "SOL/USDT")]
+    rows = [dataclasses.asdict(m) for m in markets]
+    (venues_dir(profile) / "binance.instruments.json").write_text(json.dumps(rows))
+    kernel, window = build(profile)
+    try:
+        import_file(kernel.bar_store, recorded("ETH-BTC-5m.csv.gz"), "kraken", "ETH/BTC", 300_000)
+        window.resize(1600, 900)
+        window.show()
+        dialog = window.open_data_dialog()
+        dialog.show_download("ETH/USDT", "binance")
+        day = 86_400_000
+        start = fake.history_start_ms + 30 * day
+        for symbols, tf, days in ((["ETH/USDT", "SOL/USDT"], "1h", 60), (["BTC/USDT"], "1m", 20)):
+            if tf == "1m":
+                srv.call(lambda: fake.slow("GET /api/v3/klines", 0.3))
+            dialog.symbols.setText(", ".join(symbols))
+            dialog.download_timeframe.setCurrentText(tf)
+            dialog.download_since.setText(time.strftime("%Y-%m-%d", time.gmtime(start / 1000)))
+            dialog.download_until.setText(time.strftime("%Y-%m-%d", time.gmtime((start + days * day) / 1000)))
+            dialog.download_button.click()
+            row = dialog.downloads[-1]
+            end = time.monotonic() + 60
+            while time.monotonic() < end and (row.running if tf == "1h" else row.progress.value() < 9_000):
+                QApplication.processEvents()
+                time.sleep(0.02)
+        dialog.refresh_series()
+        dialog.table.selectRow(0)
+        for _ in range(10):
+            QApplication.processEvents()
+            time.sleep(0.02)
+        dialog.grab().save(str(DOCS / "screenshot-data-dialog.png"))
+        dialog.stop_downloads()
+    finally:
+        window.close()
+        kernel.close()
+        srv.stop()
 
 
 if __name__ == "__main__":

@@ -88,45 +88,24 @@ def _list(store, args: argparse.Namespace) -> int:
 
 
 def _import(store, args: argparse.Namespace) -> int:
-    from app.engine.data.bar_files import import_bars, utc_text
-    from app.engine.data.resample import base_timeframe_ms, parse_timeframe, timeframe_label
+    from app.engine.data.resample import parse_timeframe
+    from app.engine.data.store_files import import_file
 
-    tf = parse_timeframe(args.timeframe)
-    imported = import_bars(args.file, args.symbol, time_unit=args.time_unit, tz=args.tz,
-                           time_format=args.time_format)
-    for line in imported.report.lines():
+    stored = import_file(store, args.file, args.venue, args.symbol, parse_timeframe(args.timeframe),
+                         time_unit=args.time_unit, tz=args.tz, time_format=args.time_format,
+                         timeframe_field="--timeframe")
+    for line in stored.report.lines():
         print(line, file=sys.stderr)
-    bars = imported.bars
-    spacing = base_timeframe_ms(bars.ts)
-    if len(bars) > 1 and spacing != tf:
-        raise ValueError(f"the file's bars are {timeframe_label(spacing)} apart, --timeframe says "
-                         f"{timeframe_label(tf)}; nothing was stored (give the file's own timeframe)")
-    written = store.write(args.venue, args.symbol, tf, bars, source=f"import {args.file.name}")
-    info = store.info(args.venue, args.symbol, tf)
-    print(f"stored {written:,} bars of {args.symbol} {timeframe_label(tf)} on {args.venue}: the series now holds "
-          f"{info.bars:,} bars, {utc_text(info.first)} .. {utc_text(info.last)}, {len(info.gaps)} gap(s)")
+    print(stored.summary())
     return 0
 
 
 def _export(store, args: argparse.Namespace) -> int:
-    import numpy as np
-    import pandas as pd
+    from app.engine.data.resample import parse_timeframe
+    from app.engine.data.store_files import export_csv
 
-    from app.engine.data.bar_files import utc_text
-    from app.engine.data.resample import parse_timeframe, timeframe_label
-
-    tf = parse_timeframe(args.timeframe)
-    bars = store.read(args.venue, args.symbol, tf, parse_time(args.since, "--since"), parse_time(args.until, "--until"))
-    if not len(bars):
-        raise ValueError(f"no stored bars of {args.symbol} {timeframe_label(tf)} on {args.venue} in that range "
-                         f"(kestrel data list shows what is stored)")
-    cols = bars.as_dict()
-    frame = pd.DataFrame({"timestamp": np.asarray(cols["ts"], dtype=np.int64),
-                          **{c: cols[c] for c in ("open", "high", "low", "close", "volume")}})
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(args.out, index=False, float_format="%.17g")
-    print(f"wrote {len(bars):,} bars of {args.symbol} {timeframe_label(tf)} ({utc_text(int(bars.ts[0]))} .. "
-          f"{utc_text(int(bars.ts[-1]))}) to {args.out}")
+    print(export_csv(store, args.venue, args.symbol, parse_timeframe(args.timeframe),
+                     parse_time(args.since, "--since"), parse_time(args.until, "--until"), args.out))
     return 0
 
 

@@ -26,6 +26,7 @@ from app.engine.port import Port
 from app.widgets.chart.docks import ChartDocks
 from app.widgets.chart.widget import ChartWidget
 from app.widgets.frame import BusSubscriptions, FrameScheduler
+from app.widgets.panels.data_dialog import DataDialog
 from app.widgets.panels.log import LogPane
 from app.widgets.panels.models import MlPanel
 from app.widgets.panels.risk import RiskPanel
@@ -126,6 +127,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self._build_docks(port, ring)
+        self.data_dialog: DataDialog | None = None
 
         for view in (self.chart, self.watchlist, self.ladder, self.ticket, self.blotter, self.positions,
                      self.risk_panel, self.strategies, self.ml_panel, self.log_pane, self.status, self):
@@ -136,6 +138,7 @@ class MainWindow(QMainWindow):
         self.chart_docks = ChartDocks(self)  # extra charts exist before restore_layout places them
 
         self.watchlist.symbolSelected.connect(self.set_symbol)
+        self.watchlist.historyRequested.connect(self.download_history)
         self.ladder.tradeRequested.connect(self._ladder_trade)
         self.restore_layout()
         self.watchlist.select(self.chart.symbol)
@@ -181,7 +184,8 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["blotter"]], [220], Qt.Orientation.Vertical)
 
     def _build_menus(self) -> None:
-        """The kill-switch hotkey (application-wide), the View menu (every dock) and the Trading menu."""
+        """The kill-switch hotkey (application-wide), the View menu (every dock), the Trading menu and the
+        Data menu (the bar store)."""
         self.kill_action = QAction("Kill switch", self)
         self.kill_action.setShortcut(QKeySequence(KILL_HOTKEY))
         self.kill_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
@@ -192,6 +196,10 @@ class MainWindow(QMainWindow):
             view_menu.addAction(dock.toggleViewAction())
         trade_menu = self.menuBar().addMenu("&Trading")
         trade_menu.addAction(self.kill_action)
+        data_menu = self.menuBar().addMenu("&Data")
+        self.data_action = data_menu.addAction("Data…")
+        self.data_action.setToolTip("the stored history: list, import, export, delete and download bars")
+        self.data_action.triggered.connect(lambda: self.open_data_dialog())
 
     def _start_layout_saver(self) -> None:
         # dock positions: saved when they change, not only at close (a killed terminal kept none of them)
@@ -223,6 +231,22 @@ class MainWindow(QMainWindow):
         self.chart.set_symbol(symbol)
         self.ladder.set_symbol(symbol)
         self.ticket.set_symbol(symbol)
+
+    def open_data_dialog(self) -> DataDialog:
+        """The Data dialog (one per window, kept while the window lives: a download it runs outlives its
+        closing only when a person chose so)."""
+        if self.data_dialog is None:
+            self.data_dialog = DataDialog(self.port, self)
+        self.data_dialog.refresh_series()
+        self.data_dialog.show()
+        self.data_dialog.raise_()
+        self.data_dialog.activateWindow()
+        return self.data_dialog
+
+    def download_history(self, symbol: str) -> None:
+        """The watchlist's Download history…: the Data dialog's Download tab with the symbol and its venue."""
+        inst = self.port.instruments.get(symbol)
+        self.open_data_dialog().show_download(symbol, inst.venue if inst is not None else None)
 
     def _ladder_trade(self, side: Side, price: float) -> None:
         """A ladder click: a limit order at the clicked price with the ticket's quantity, sent by the
@@ -280,6 +304,9 @@ class MainWindow(QMainWindow):
             logging.getLogger("kestrel.ui").exception("could not save the window layout")
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if self.data_dialog is not None:  # its downloads stop (what arrived is stored; the same one resumes)
+            self.data_dialog.stop_downloads()
+            self.data_dialog.hide()
         self.frames.stop()
         self.layout_saver.stop()
         try:

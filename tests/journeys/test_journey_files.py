@@ -6,36 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QLineEdit, QPushButton
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QInputDialog, QLineEdit, QPushButton
 
-from tests.kit.ui import pump
-
-
-def answer_modal(qtbot, respond, seen: list) -> None:
-    """When the next modal dialog is up (a static ``getOpenFileName`` and friends block in their own event
-    loop), hand it to ``respond``; what it was is appended to ``seen``."""
-    def poll() -> None:
-        dialog = QApplication.activeModalWidget()
-        if dialog is None or not dialog.isVisible():
-            QTimer.singleShot(20, poll)
-            return
-        seen.append((type(dialog).__name__, dialog.windowTitle(), dialog.grab().isNull()))
-        try:
-            respond(dialog)
-        finally:
-            if dialog.isVisible():  # the answer did not close it: never leave the test blocked in exec()
-                seen.append("left open")
-                dialog.reject()
-    QTimer.singleShot(20, poll)
-
-
-def type_file_name(qtbot, path: Path):
-    def respond(dialog: QFileDialog) -> None:
-        edit = dialog.findChild(QLineEdit, "fileNameEdit")
-        edit.setText(str(path))  # pasted: typing it would open the completer's popup over the dialog
-        dialog.accept()  # the Open/Save button
-    return respond
+from tests.kit.ui import answer_modal, pump, type_file_name
 
 
 def bar_file(path: Path, n: int = 400) -> Path:

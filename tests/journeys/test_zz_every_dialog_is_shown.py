@@ -24,6 +24,10 @@ WIDGETS = Path(__file__).resolve().parents[2] / "app" / "widgets"
 #: site must be added here and shown by a journey; ``test_the_stock_dialog_table_is_complete`` enforces it.
 STOCK = [
     ("panels/bar_source.py", "Bar data"),  # the bar file of the Backtest dialog and the Models dock
+    ("panels/data_dialog.py", "Export bars as CSV"),
+    ("panels/data_dialog.py", "Delete stored bars"),
+    ("panels/data_dialog.py", "Bar file to import"),
+    ("panels/data_dialog.py", "Close the Data dialog"),
     ("chart/widget.py", "Save chart as PNG"),
     ("panels/risk.py", "Flatten every position"),
     ("panels/strategies.py", "Kill strategy"),

@@ -1,5 +1,8 @@
-"""Driving the real window as a person and the live loop do: frames, tables, typing, drop-downs."""
+"""Driving the real window as a person and the live loop do: frames, tables, typing, drop-downs, and
+answering the modal dialogs (file dialogs, message boxes) it opens."""
 from __future__ import annotations
+
+from pathlib import Path
 
 
 def pump(qtbot, kernel, window, ms: int = 200, step: int = 50) -> None:
@@ -17,12 +20,15 @@ def table_column(table, col: int) -> list[str]:
 
 
 def type_into(field, text: str) -> None:
-    """Replace a field's text as a person does: select all, type."""
+    """Replace a field's text as a person does: select all, type (or delete, for no text)."""
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
 
     QTest.keyClick(field, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
-    QTest.keyClicks(field, text)
+    if text:
+        QTest.keyClicks(field, text)
+    else:
+        QTest.keyClick(field, Qt.Key.Key_Delete)
 
 
 def choose(combo, text: str) -> None:
@@ -36,3 +42,34 @@ def choose(combo, text: str) -> None:
             return
         QTest.keyClick(combo, Qt.Key.Key_Down)
     assert combo.currentText() == text, f"{text!r} is not in the drop-down"
+
+
+def answer_modal(qtbot, respond, seen: list) -> None:
+    """When the next modal dialog is up (a static ``getOpenFileName`` and friends block in their own event
+    loop), hand it to ``respond``; what it was is appended to ``seen``."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    def poll() -> None:
+        dialog = QApplication.activeModalWidget()
+        if dialog is None or not dialog.isVisible():
+            QTimer.singleShot(20, poll)
+            return
+        seen.append((type(dialog).__name__, dialog.windowTitle(), dialog.grab().isNull()))
+        try:
+            respond(dialog)
+        finally:
+            if dialog.isVisible():  # the answer did not close it: never leave the test blocked in exec()
+                seen.append("left open")
+                dialog.reject()
+    QTimer.singleShot(20, poll)
+
+
+def type_file_name(qtbot, path: Path):
+    from PySide6.QtWidgets import QLineEdit
+
+    def respond(dialog) -> None:
+        edit = dialog.findChild(QLineEdit, "fileNameEdit")
+        edit.setText(str(path))  # pasted: typing it would open the completer's popup over the dialog
+        dialog.accept()  # the Open/Save button
+    return respond

@@ -9,9 +9,9 @@ import re
 
 
 def parse_time(text: str | None, flag: str) -> int | None:
-    """ISO 8601 (UTC when no offset) or epoch ms -> ms UTC; None for None. ``flag`` names the field in the
-    ``ValueError`` that says how to write it."""
-    if text is None:
+    """ISO 8601 (UTC when no offset) or epoch ms -> ms UTC; None for None or blank text. ``flag`` names the
+    field ("--since", "From") in the ``ValueError`` that says how to write it."""
+    if text is None or not text.strip():
         return None
     if re.fullmatch(r"-?\d{10,}", text.strip()):
         return int(text)

@@ -1,8 +1,9 @@
-"""Watchlist: one row per instrument; choosing a row points the chart, ladder and ticket at it."""
+"""Watchlist: one row per instrument; choosing a row points the chart, ladder and ticket at it. Its context
+menu (right-click a row) offers Download history… (the Data dialog's Download tab, for that symbol)."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHeaderView, QVBoxLayout, QWidget
+from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtWidgets import QHeaderView, QMenu, QVBoxLayout, QWidget
 
 from app.engine.port import Port
 from app.widgets.common import fmt, make_table, new_symbols, set_cell
@@ -13,6 +14,7 @@ HEADERS = ["Symbol", "Last", "Chg %", "Bid", "Ask", "Volume"]
 
 class WatchlistWidget(QWidget):
     symbolSelected = Signal(str)
+    historyRequested = Signal(str)  # Download history… on a row: the symbol
 
     def __init__(self, port: Port, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -28,6 +30,9 @@ class WatchlistWidget(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.table)
         self.table.currentCellChanged.connect(self._on_row)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.menu: QMenu | None = None  # the open context menu, if any
 
     def _list_symbols(self) -> None:
         self.table.setRowCount(len(self._symbols))
@@ -41,6 +46,15 @@ class WatchlistWidget(QWidget):
     def _on_row(self, row: int, *_: int) -> None:
         if 0 <= row < len(self._symbols):
             self.symbolSelected.emit(self._symbols[row])
+
+    def _context_menu(self, pos: QPoint) -> None:
+        row = self.table.rowAt(pos.y())
+        if not 0 <= row < len(self._symbols):
+            return
+        symbol = self._symbols[row]
+        self.menu = QMenu(self)
+        self.menu.addAction("Download history…", lambda: self.historyRequested.emit(symbol))
+        self.menu.popup(self.table.viewport().mapToGlobal(pos))
 
     def refresh(self) -> None:
         added = new_symbols(len(self._symbols), self._port.instruments)
