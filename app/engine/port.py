@@ -134,18 +134,18 @@ class HistoryView:
     def __init__(self, kernel: Kernel) -> None:
         self._history = kernel.history
 
-    def open(self, symbol: str, timeframe_ms: int | None = None) -> bool:
-        return self._history.open(symbol, timeframe_ms)
+    def open(self, symbol: str, timeframe_ms: int | None = None, adjust: str = "none") -> bool:
+        return self._history.open(symbol, timeframe_ms, adjust)
 
-    def older(self, symbol: str, timeframe_ms: int | None = None) -> bool:
-        return self._history.older(symbol, timeframe_ms)
+    def older(self, symbol: str, timeframe_ms: int | None = None, adjust: str = "none") -> bool:
+        return self._history.older(symbol, timeframe_ms, adjust)
 
-    def status(self, symbol: str, timeframe_ms: int | None = None) -> Any:
-        return self._history.status(symbol, timeframe_ms)
+    def status(self, symbol: str, timeframe_ms: int | None = None, adjust: str = "none") -> Any:
+        return self._history.status(symbol, timeframe_ms, adjust)
 
-    def bars(self, symbol: str, timeframe_ms: int) -> Any:
+    def bars(self, symbol: str, timeframe_ms: int, adjust: str = "none") -> Any:
         """The venue's candles of a timeframe longer than the live bars' (after ``open(symbol, tf)``)."""
-        return self._history.bars(symbol, timeframe_ms)
+        return self._history.bars(symbol, timeframe_ms, adjust)
 
     def sources(self) -> list[str]:
         return self._history.sources()

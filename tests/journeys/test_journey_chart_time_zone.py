@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMenu
 
+from tests.kit.journeys import click_entry, pick_from_button_menu
 from tests.kit.ui import pump
 from tests.kit.zones import local_zone_fixture, needs_tzset  # noqa: F401 (the fixture local_zone)
 
@@ -38,28 +39,9 @@ def right_click_time_scale(qtbot, chart) -> QMenu:
     return chart.zone_menu
 
 
-def click_entry(qtbot, menu: QMenu, starts: str) -> None:
-    (action,) = [a for a in menu.actions() if a.text().startswith(starts)]
-    qtbot.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(action).center())
-    qtbot.waitUntil(lambda: not menu.isVisible())
-
-
 def pick_from_time_button(qtbot, chart, starts: str) -> None:
     """Click the tool bar's Time button; in the menu it opens (a modal popup), click ``starts``."""
-    seen = []
-
-    def answer() -> None:
-        menu = QApplication.activePopupWidget()
-        if not isinstance(menu, QMenu):
-            QTimer.singleShot(20, answer)
-            return
-        seen.append([a.text() for a in menu.actions()])
-        click_entry(qtbot, menu, starts)
-
-    QTimer.singleShot(20, answer)
-    qtbot.mouseClick(chart.zone_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: bool(seen))
-    return seen[0]
+    return pick_from_button_menu(qtbot, chart.zone_button, starts)
 
 
 def test_each_chart_shows_its_exchange_time_and_says_so_and_the_trader_switches_it(qtbot, window_factory):

@@ -22,3 +22,34 @@ def pick_in_combo(combo, text: str) -> None:
             break
         QTest.keyClick(combo, key)
     assert combo.currentText() == text
+
+
+def click_entry(qtbot, menu, starts: str) -> None:
+    """Click the entry of the open ``menu`` whose text starts with ``starts``."""
+    from PySide6.QtCore import Qt
+
+    (action,) = [a for a in menu.actions() if a.text().startswith(starts)]
+    qtbot.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(action).center())
+    qtbot.waitUntil(lambda: not menu.isVisible())
+
+
+def pick_from_button_menu(qtbot, button, starts: str) -> list[str]:
+    """Click a tool button whose menu pops up (modal); in it, click the entry starting with ``starts``.
+    Returns the menu's entries as shown."""
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtWidgets import QApplication, QMenu
+
+    seen = []
+
+    def answer() -> None:
+        menu = QApplication.activePopupWidget()
+        if not isinstance(menu, QMenu):
+            QTimer.singleShot(20, answer)
+            return
+        seen.append([a.text() for a in menu.actions()])
+        click_entry(qtbot, menu, starts)
+
+    QTimer.singleShot(20, answer)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(seen))
+    return seen[0]

@@ -380,3 +380,78 @@ def test_a_daily_chart_of_an_a_share_gets_akshares_daily_bars_up_to_yesterday(as
     assert bars.ts.tolist() == [at(2024, 1, 2, 0, 0), at(2024, 1, 3, 0, 0)]
     assert bars.column("close").tolist() == [1685.01, 1694.0]
     assert BarStore(k.profile).read("akshare", "600519.SH", day).ts.tolist() == bars.ts.tolist()
+
+
+def test_adjusted_daily_bars_come_from_akshare_each_time_and_are_never_stored(ashare_kernel, http):
+    """Forward and backward adjusted A-share daily bars (what the chart's Prices choice asks for): the sources'
+    adjusted prices (the fake moves them by 0.9 and 2.0), kept apart from the unadjusted series and out of the
+    bar store; a failure says which adjustment could not be had."""
+    from app.engine.data.bar_store import BarStore
+
+    k, day = ashare_kernel, 86_400_000
+
+    def load(adjust: str) -> None:
+        assert k.history.open("600519.SH", day, adjust)
+
+        async def wait() -> None:
+            def loaded() -> bool:
+                k.history.poll()
+                return k.history.status("600519.SH", day, adjust).state != "loading"
+            await until(loaded, 20, f"{adjust} bars")
+        run(wait())
+
+    load("none")
+    load("forward")
+    load("backward")
+    plain = k.history.bars("600519.SH", day).column("close").tolist()
+    assert plain == [1685.01, 1694.0]
+    assert k.history.bars("600519.SH", day, "forward").column("close").tolist() == [round(c * 0.9, 2) for c in plain]
+    assert k.history.bars("600519.SH", day, "backward").column("close").tolist() == [round(c * 2.0, 2) for c in plain]
+    assert [s.symbol for s in BarStore(k.profile).series()] == ["600519.SH"]
+    assert BarStore(k.profile).read("akshare", "600519.SH", day).column("close").tolist() == plain
+    with pytest.raises(ValueError, match="adjust"):
+        k.history.open("600519.SH", None, "forward")  # the live minute bars are as traded
+
+
+def test_an_a_share_daily_chart_offers_adjusted_prices_and_says_which_it_shows(ashare_kernel, http, qtbot):
+    """The chart of an akshare A-share, shown: a daily chart of akshare's days; the Prices button (only on
+    A-shares of a real venue) switches to forward-adjusted prices, said on the chart, and back."""
+    from app.widgets.chart.widget import ChartWidget
+    from tests.kit.journeys import pick_from_button_menu, pick_in_combo
+
+    k, day = ashare_kernel, 86_400_000
+    chart = ChartWidget(k.port, symbol="600519.SH")
+    qtbot.addWidget(chart)
+    chart.resize(900, 500)
+    chart.show()
+
+    def frames_until(cond, what: str) -> None:
+        async def wait() -> None:
+            def done() -> bool:
+                k.history.poll()
+                chart.refresh()
+                return cond()
+            await until(done, 20, what)
+        run(wait())
+
+    assert chart.prices_button.isVisible()
+    pick_in_combo(chart.tf_box, "1d")
+    frames_until(lambda: chart.series is not None and chart.series.n >= 2, "akshare's days on the chart")
+    closes = dict(zip(chart.series.bars.ts.tolist(), chart.series.bars.close.tolist()))
+    assert closes[at(2024, 1, 2, 0, 0)] == 1685.01 and closes[at(2024, 1, 3, 0, 0)] == 1694.0
+    frames_until(lambda: chart.history_label.text() == "", "as traded: nothing to say (no older days either)")
+
+    entries = pick_from_button_menu(qtbot, chart.prices_button, "Forward-adjusted")
+    assert entries == ["As traded", "Forward-adjusted (前复权)", "Backward-adjusted (后复权)"]
+    frames_until(lambda: chart.series.n >= 2 and chart.series.bars.close[0] == round(1685.01 * 0.9, 2),
+                 "forward-adjusted prices")
+    frames_until(lambda: chart.history_label.text() == "forward-adjusted", "the adjustment said on the chart")
+    assert chart.history_label.isVisible()
+    assert chart.state()["prices"] == "forward"
+    pick_in_combo(chart.tf_box, "1m")
+    frames_until(lambda: chart.history_label.text() == "as traded (forward-adjusted: 1d)", "intraday said")
+
+    sim_chart = ChartWidget(k.port, symbol="BTC/USDT")  # the sim's market: no adjusted prices to choose
+    qtbot.addWidget(sim_chart)
+    sim_chart.show()
+    assert not sim_chart.prices_button.isVisible()

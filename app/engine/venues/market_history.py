@@ -19,6 +19,8 @@ CHART     ``open(symbol)``: the last ``PAGE`` bars from the store go under the l
           live bars only for the candles after them.
 LIVE      each closed live bar of a venue with a history source is appended to the store (on the worker),
           except a bar the feed did not see whole: the first after start-up and after a reconnect.
+ADJUSTED  A-share daily bars can be shown forward (前复权) or backward (后复权) adjusted: asked of akshare each
+          time, never stored (an adjusted series changes with every dividend and split).
 OFFLINE   a refresh that fails leaves the stored bars shown; ``status(symbol)`` says as of when, and why.
 DOWNLOAD  ``download(venue, symbols, tf, since, until)``: the Data dialog's downloads (the same as
           ``kestrel data download``), with progress and ``cancel``.
@@ -47,6 +49,7 @@ log = logging.getLogger("kestrel.venues.history")
 
 PAGE = 2000  # bars per chart page: what opening a chart loads, and each scroll back past the oldest bar
 AKSHARE_MINUTES = (1, 5, 15, 30, 60)
+ADJUSTMENTS = ("none", "forward", "backward")  # A-share prices: as traded, 前复权, 后复权
 OLDER_RETRY_S = 30.0  # a failed older page is asked for again after this, not every frame
 
 
@@ -85,6 +88,7 @@ class AkshareSource:
 
     def __init__(self, client: Any = None) -> None:
         self._client = client
+        self._warming: asyncio.Future | None = None
 
     async def fill(self, store: BarStore, symbol: str, tf: int, since: int, until: int,
                    progress: Callable[[int, int], None] | None = None) -> DownloadReport:
@@ -100,12 +104,33 @@ class AkshareSource:
             return await download_akshare(store, client, symbol, since, until)
         return await _akshare_minutes(store, client, symbol, tf, since, until)
 
+    async def adjusted(self, symbol: str, tf: int, since: int, until: int, adjust: str) -> Bars:
+        """Daily bars opening in [since, until), forward or backward adjusted (through the sources that adjust;
+        never from the cache)."""
+        from app.engine.core.ashare_rules import day_of
+
+        if tf != DAY_MS:
+            raise ValueError("adjusted A-share prices are daily bars here (1d)")
+        client = await self._warm()
+        got = await client.fetch("daily", symbol, day_of(since).strftime("%Y%m%d"),
+                                 day_of(until - 1).strftime("%Y%m%d"), adjust=adjust)
+        rows = [b for b in got.value if since <= b.ts < until]
+        return Bars.from_arrays([b.ts for b in rows], [b.open for b in rows], [b.high for b in rows],
+                                [b.low for b in rows], [b.close for b in rows], [b.volume for b in rows],
+                                timeframe_ms=tf, symbol=symbol)
+
     async def _warm(self) -> Any:
+        if self._warming is None:  # one import of akshare: two at once deadlock in importlib
+            self._warming = asyncio.ensure_future(self._make_client())
+        return await asyncio.shield(self._warming)
+
+    async def _make_client(self) -> Any:
         if self._client is None:
             from app.engine.venues.akshare.client import AkshareClient
 
-            self._client = AkshareClient(None)
-            await self._client.warm()  # imports akshare (seconds) on its worker
+            client = AkshareClient(None)
+            await client.warm()  # imports akshare (seconds) on its worker
+            self._client = client
         return self._client
 
     async def close(self) -> None:
@@ -174,6 +199,7 @@ class HistoryStatus:
     symbol: str
     venue: str
     timeframe_ms: int
+    adjust: str = "none"  # A-share prices: "none", "forward" (前复权) or "backward" (后复权)
     state: str = "idle"  # idle | loading | ready | offline | unavailable
     as_of: int | None = None
     problem: str = ""
@@ -217,8 +243,8 @@ class MarketHistory:
         called on the engine's loop, its result then used on the worker only."""
         self.store, self._bars, self._instruments, self._clock = store, bars, instruments, clock
         self._source_for = source_for
-        self.statuses: dict[tuple[str, int], HistoryStatus] = {}
-        self._native: dict[tuple[str, int], Bars] = {}  # (symbol, tf) -> the venue's candles of a longer tf
+        self.statuses: dict[tuple[str, int, str], HistoryStatus] = {}  # (symbol, tf, adjust)
+        self._native: dict[tuple[str, int, str], Bars] = {}  # the venue's candles of a longer tf, or adjusted
         self._done: collections.deque[Callable[[], None]] = collections.deque()  # worker -> poll
         self._worker: _Worker | None = None
         self._skip: dict[str, int] = {}  # symbol -> closed live bars still to leave out of the store
@@ -232,31 +258,35 @@ class MarketHistory:
     def timeframe_ms(self) -> int:
         return self._bars.timeframe_ms
 
-    def status(self, symbol: str, timeframe_ms: int | None = None) -> HistoryStatus | None:
-        return self.statuses.get((symbol, timeframe_ms or self.timeframe_ms))
+    def status(self, symbol: str, timeframe_ms: int | None = None, adjust: str = "none") -> HistoryStatus | None:
+        return self.statuses.get((symbol, timeframe_ms or self.timeframe_ms, adjust))
 
-    def bars(self, symbol: str, timeframe_ms: int) -> Bars | None:
-        """The venue's candles of ``symbol`` at a timeframe longer than the live bars' (``open`` loads them), or
-        None when none were loaded."""
-        return self._native.get((symbol, timeframe_ms))
+    def bars(self, symbol: str, timeframe_ms: int, adjust: str = "none") -> Bars | None:
+        """The venue's candles of ``symbol`` at a timeframe longer than the live bars' (``open`` loads them),
+        adjusted as asked, or None when none were loaded."""
+        return self._native.get((symbol, timeframe_ms, adjust))
 
     def sources(self) -> list[str]:
         """The venues whose history can be downloaded (every venue the terminal knows but the sim)."""
         venues = {i.venue for i in self._instruments.values() if i.venue != "sim"}
         return sorted(v for v in venues if self._source(v) is not None)
 
-    def open(self, symbol: str, timeframe_ms: int | None = None) -> bool:
+    def open(self, symbol: str, timeframe_ms: int | None = None, adjust: str = "none") -> bool:
         """Load ``symbol``'s history: at the live bars' timeframe under the live bars, at a longer one as its
         own series (``bars``); the store's at once, then the venue's. Once per session (again after a failed
-        refresh). False when the symbol has no history source."""
+        refresh). ``adjust`` (A-share daily bars): "forward" or "backward" adjusted prices, asked of akshare
+        each time (adjusted prices change with every dividend and split: never stored). False when the symbol
+        has no history source."""
         inst = self._instruments.get(symbol)
         tf = int(timeframe_ms or self.timeframe_ms)
         if inst is None or inst.venue == "sim" or self._closed or tf < self.timeframe_ms:
             return False
-        st = self.statuses.get((symbol, tf))
+        if adjust not in ADJUSTMENTS or (adjust != "none" and tf == self.timeframe_ms):
+            raise ValueError(f"adjust {adjust!r}: 'none', or 'forward'/'backward' for a longer timeframe")
+        st = self.statuses.get((symbol, tf, adjust))
         if st is not None and st.state in ("loading", "ready", "unavailable"):
             return st.state != "unavailable"
-        st = self.statuses[(symbol, tf)] = HistoryStatus(symbol, inst.venue, tf)
+        st = self.statuses[(symbol, tf, adjust)] = HistoryStatus(symbol, inst.venue, tf, adjust)
         source = self._source(inst.venue)
         if source is None:
             st.state, st.problem = "unavailable", f"{inst.venue} has no history source"
@@ -269,12 +299,12 @@ class MarketHistory:
         self._run(self._load(st, source, tf, until - PAGE * tf, until))
         return True
 
-    def older(self, symbol: str, timeframe_ms: int | None = None) -> bool:
+    def older(self, symbol: str, timeframe_ms: int | None = None, adjust: str = "none") -> bool:
         """Load the ``PAGE`` bars before the oldest held (the chart scrolled past it). False when nothing is
         asked for: unknown, still loading, or no older bars exist."""
         tf = int(timeframe_ms or self.timeframe_ms)
-        st = self.statuses.get((symbol, tf))
-        series = self._target(symbol, tf)
+        st = self.statuses.get((symbol, tf, adjust))
+        series = self._target(symbol, tf, adjust)
         if st is None or st.state in ("loading", "unavailable") or st.exhausted or st.older_loading \
                 or not series.n or time.monotonic() < st.older_retry_at:
             return False
@@ -287,13 +317,13 @@ class MarketHistory:
         self._run(self._load_older(st, source, tf, first - PAGE * tf, first))
         return True
 
-    def _target(self, symbol: str, tf: int) -> Bars:
+    def _target(self, symbol: str, tf: int, adjust: str = "none") -> Bars:
         """Where history of ``symbol`` at ``tf`` goes: the live bars, or the longer timeframe's own series."""
         if tf == self.timeframe_ms:
             return self._bars.get(symbol)
-        bars = self._native.get((symbol, tf))
+        bars = self._native.get((symbol, tf, adjust))
         if bars is None:
-            bars = self._native[(symbol, tf)] = Bars(PAGE + 16, tf, symbol)
+            bars = self._native[(symbol, tf, adjust)] = Bars(PAGE + 16, tf, symbol)
         return bars
 
     def download(self, venue: str, symbols: list[str], timeframe_ms: int, since: int | None,
@@ -399,6 +429,8 @@ class MarketHistory:
 
     async def _load(self, st: HistoryStatus, source: Any, tf: int, since: int, until: int) -> None:
         venue, symbol = st.venue, st.symbol
+        if st.adjust != "none":
+            return await self._load_adjusted(st, source, tf, since, until)
         try:
             stored = await asyncio.to_thread(self.store.read, venue, symbol, tf, since, until)
             self._post(lambda: self._merge(st, stored, None))
@@ -412,6 +444,19 @@ class MarketHistory:
         as_of = None if report.complete else await self._stored_end(venue, symbol, tf)
         self._post(lambda: self._merge(st, fresh, report, as_of))
 
+    async def _load_adjusted(self, st: HistoryStatus, source: Any, tf: int, since: int, until: int) -> None:
+        """Adjusted prices straight from the venue (not stored: they change with each dividend and split)."""
+        try:
+            if not hasattr(source, "adjusted"):
+                raise ValueError(f"{st.venue} has no adjusted prices (they are for A-shares, through akshare)")
+            bars = await source.adjusted(st.symbol, tf, since, until, st.adjust)
+        except Exception as exc:  # noqa: BLE001 - said on the chart
+            problem = f"{type(exc).__name__}: {exc}"
+            self._post(lambda: self._offline(st, f"{st.adjust}-adjusted prices: {problem}", None))
+            return
+        report = DownloadReport(st.symbol, bars=bars.n)
+        self._post(lambda: self._merge(st, bars, report))
+
     async def _stored_end(self, venue: str, symbol: str, tf: int) -> int | None:
         """The end of the newest stored bar (the "as of" of an offline chart), None if unknown or unreadable."""
         try:
@@ -424,6 +469,10 @@ class MarketHistory:
         venue, symbol = st.venue, st.symbol
         report = None
         try:
+            if st.adjust != "none":
+                stored = await source.adjusted(symbol, tf, since, until, st.adjust)
+                self._post(lambda: self._older_done(st, stored, None, ""))
+                return
             stored = await asyncio.to_thread(self.store.read, venue, symbol, tf, since, until)
             if stored.n < (until - since) // tf:
                 report = await source.fill(self.store, symbol, tf, since, until)
@@ -464,7 +513,8 @@ class MarketHistory:
     def _merge(self, st: HistoryStatus, history: Bars, report: DownloadReport | None,
                as_of: int | None = None) -> None:
         tf = st.timeframe_ms
-        st.bars_loaded += self._target(st.symbol, tf).merge_history(history, keep_last=tf == self.timeframe_ms)
+        target = self._target(st.symbol, tf, st.adjust)
+        st.bars_loaded += target.merge_history(history, keep_last=tf == self.timeframe_ms)
         if report is not None:
             if report.complete:
                 st.state, st.problem, st.as_of = "ready", "", None
@@ -481,7 +531,7 @@ class MarketHistory:
     def _older_done(self, st: HistoryStatus, history: Bars, report: DownloadReport | None, problem: str) -> None:
         st.older_loading = False
         tf = st.timeframe_ms
-        added = self._target(st.symbol, tf).merge_history(history, keep_last=tf == self.timeframe_ms)
+        added = self._target(st.symbol, tf, st.adjust).merge_history(history, keep_last=tf == self.timeframe_ms)
         st.bars_loaded += added
         if problem or (report is not None and not report.complete):
             st.older_retry_at = time.monotonic() + OLDER_RETRY_S

@@ -153,20 +153,24 @@ class ChartSeries:
 class Resampler:
     """A ``timeframe_ms`` series derived from ``base`` and kept in step with it."""
 
-    def __init__(self, base: Bars, timeframe_ms: int, sessions: str = "", native: Bars | None = None) -> None:
+    def __init__(self, base: Bars, timeframe_ms: int, sessions: str = "", native: Bars | None = None,
+                 native_only: bool = False) -> None:
         """``native``: the venue's own candles of ``timeframe_ms`` (closed): shown where it has them, the bars
-        resampled from ``base`` after its last."""
+        resampled from ``base`` after its last; ``native_only``: those candles alone (prices on another scale
+        than the base bars, e.g. backward adjusted)."""
         self.base = base
         self.timeframe_ms = timeframe_ms
         self.sessions = sessions  # "ashare": bars anchored on the exchange's sessions (resample.py)
-        self.native = native
+        self.native, self.native_only = native, native_only
         cols = resample(base.ts, *(base.column(c) for c in PRICE_COLUMNS), timeframe_ms, sessions)
-        if native is not None and native.n:
+        if native_only:
+            cols = [(native if native is not None else Bars(16)).column(c) for c in COLUMNS]
+        elif native is not None and native.n:
             cols = _under_native(native, list(cols))
         self.bars = Bars.from_arrays(*cols)
         # base index where the last resampled bar starts
         keys = bucket_start(base.ts, timeframe_ms, sessions)
-        self._last_start = int(np.searchsorted(keys, keys[-1])) if self.bars.n else 0
+        self._last_start = int(np.searchsorted(keys, keys[-1])) if len(keys) else 0
 
     def base_changed(self, start: int) -> int:
         """Base bars from ``start`` on changed or were appended; update the resampled tail in place.
@@ -174,8 +178,10 @@ class Resampler:
         Returns the first resampled index that changed. A live update (the last base bar) costs the base
         bars of the last resampled bar, not the history."""
         b, tf = self.base, self.timeframe_ms
+        if self.native_only:
+            return self.bars.n
         if start < self._last_start:  # history rewritten: start over
-            self.__init__(b, tf, self.sessions, self.native)
+            self.__init__(b, tf, self.sessions, self.native, self.native_only)
             return 0
         first_changed = self.bars.n
         i = i0 = self._last_start

@@ -27,6 +27,7 @@ class ChartFeed:
         if inst is not None:
             self.decimals = inst.price_decimals
         self.sessions = "ashare" if inst is not None and inst.rules == "ashare" else ""  # longer bars by session
+        self._sync_prices_button(inst)
         if self.symbol_box.currentText() != symbol:
             self.symbol_box.blockSignals(True)
             self.symbol_box.setCurrentText(symbol)
@@ -36,7 +37,7 @@ class ChartFeed:
         self._history_seen = self._native_seen = None
         self.port.history.open(symbol)  # a real venue's history: stored at once, the venue's in the background
         if self.tf and self.tf != self.port.bars.timeframe_ms:
-            self.port.history.open(symbol, self.tf)  # and the venue's own candles of the longer timeframe
+            self.port.history.open(symbol, self.tf, self.adjust_for(self.tf))  # the venue's own candles of it
         self.base = None
         self.series = None
         self._follow = True
@@ -103,18 +104,22 @@ class ChartFeed:
     def _sync_history(self) -> None:
         """Say how the history stands, and ask for an older page when the view reaches past the oldest bar."""
         longer = self.tf if self.tf and self.tf != self.base_tf else None  # its own candles: see set_timeframe
-        st = self.port.history.status(self.symbol, longer)
+        adjust = self.adjust_for(self.tf) if longer else "none"
+        st = self.port.history.status(self.symbol, longer, adjust)
         if st is None:
             return
-        if longer is not None and self.base is not None:
-            native = self.port.history.bars(self.symbol, longer)
-            if native is not None and native.reshaped != self._native_seen:
+        if longer is not None:
+            native = self.port.history.bars(self.symbol, longer, adjust)
+            if native is not None and native.n and self.base is None:  # no live bars yet: the history alone
+                self._feed_n = 0
+                self._set_base(Bars(16), self.port.bars.timeframe_ms)
+            elif native is not None and native.reshaped != self._native_seen and self.base is not None:
                 self._rebuild_display(keep_view=True)
         if self.series is not None and self.series.n and self._x[0] < 0:
-            self.port.history.older(self.symbol, longer)  # no-op while loading, or with nothing older left
-        if (st.timeframe_ms, st.version) == self._history_seen:
+            self.port.history.older(self.symbol, longer, adjust)  # no-op while loading or with nothing older
+        if (st.timeframe_ms, st.adjust, st.version) == self._history_seen:
             return
-        self._history_seen = (st.timeframe_ms, st.version)
+        self._history_seen = (st.timeframe_ms, st.adjust, st.version)
         if st.state == "loading":
             text = "loading history…"
         elif st.state == "offline" and st.as_of is not None:
@@ -123,7 +128,7 @@ class ChartFeed:
             text = "loading older bars…"
         else:
             text = ""
-        self.history_label.setText(text)
+        self.history_label.setText("; ".join(t for t in (self.prices_text(), text) if t))  # said on the chart
         self.history_label.setToolTip(st.problem)
         if st.problem:
             self.show_status(st.problem, error=True)
@@ -141,7 +146,7 @@ class ChartFeed:
         self.tf = ms
         self._sync_tf_box()
         if self.port is not None and ms != self.base_tf:
-            self.port.history.open(self.symbol, ms)  # the venue's candles of it, where it has history
+            self.port.history.open(self.symbol, ms, self.adjust_for(ms))  # the venue's candles of it
         if self.base is not None:
             self._rebuild_display(keep_view=True)
         self.stateChanged.emit()
@@ -163,9 +168,11 @@ class ChartFeed:
         if self.tf == self.base_tf:
             self.resampler, bars = None, self.base
         else:
-            native = self.port.history.bars(self.symbol, self.tf) if self.port is not None else None
+            adjust = self.adjust_for(self.tf)
+            native = self.port.history.bars(self.symbol, self.tf, adjust) if self.port is not None else None
             self._native_seen = None if native is None else native.reshaped
-            self.resampler = Resampler(self.base, self.tf, self.sessions, native)
+            self.resampler = Resampler(self.base, self.tf, self.sessions, native,
+                                       native_only=adjust == "backward")  # live bars are not on its scale
             bars = self.resampler.bars
         self.series = ChartSeries(bars, self.tf)
         self.view.time_ticks.data_version += 1

@@ -39,12 +39,14 @@ from app.widgets.chart.order_lines import ChartOrderLines
 from app.widgets.chart.overlays import MarkerLayer, PriceLinesLayer
 from app.widgets.chart.view import ChartView, Pane
 from app.widgets.chart.zone_choice import ChartTimeZone
+from app.widgets.chart.prices_choice import ADJUSTS, ChartPrices
 from app.widgets.chart.zones import CHOICES
 
 log = logging.getLogger("kestrel.ui.chart")
 
 
-class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, ChartTimeZone, QWidget):
+class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, ChartTimeZone, ChartPrices,
+                  QWidget):
     """Candles + volume + indicator panes for one symbol and timeframe."""
 
     stateChanged = Signal()  # symbol, timeframe, scale or indicators changed: what ``state()`` returns
@@ -136,8 +138,8 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
         self.png_button.clicked.connect(self.save_dialog)
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 2, 4, 0)
-        zones = self._zone_button(time_zone)
-        for w in (self.symbol_box, self.tf_box, self.ind_button, self.log_button, zones, self.png_button):
+        zones, prices = self._zone_button(time_zone), self._prices_button()
+        for w in (self.symbol_box, self.tf_box, self.ind_button, self.log_button, zones, prices, self.png_button):
             bar.addWidget(w)
         bar.addWidget(self.title, 1)
         bar.addWidget(self.history_label)
@@ -342,6 +344,8 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
                  "indicators": [{"name": i.name, "params": i.params} for i in self.indicators]}
         if self.time_zone_choice != self.zone_default:
             state["time_zone"] = self.time_zone_choice
+        if self.adjust != "none":
+            state["prices"] = self.adjust
         return state
 
     def restore_state(self, state: Mapping[str, Any]) -> None:
@@ -365,6 +369,8 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
                 log.warning("chart %s: saved timeframe %r is unknown; showing %s", self.symbol, tf,
                             timeframe_label(self.tf))
         self.set_log_scale(bool(state.get("log", False)))
+        if state.get("prices") in ADJUSTS:
+            self.set_adjust(state["prices"])
         zone = state.get("time_zone")
         if zone in CHOICES:
             self.set_time_zone(zone)
