@@ -12,6 +12,8 @@ lines), adds indicators, then shows the window on the X server and saves:
     docs/screenshot-data-dialog.png   the Data dialog: stored series (an imported file, finished downloads)
                                       and a download in progress, from the test kit's fake Binance on
                                       127.0.0.1 (a profile of its own: the shots above stay sim-only)
+    docs/screenshot-chart-history.png a real venue's chart (the same fake Binance, no trades streaming):
+                                      SOL/USDT's history, loaded when the market was chosen
 
     Xvfb :98 -screen 0 1600x900x24 &
     DISPLAY=:98 QT_QPA_PLATFORM=xcb .venv/bin/python docs/screenshots.py
@@ -110,6 +112,7 @@ def main() -> None:
     window.close()
     kernel.close()
     data_dialog_shot()
+    history_chart_shot()
     print("saved screenshots in", DOCS)
     app.quit()
 
@@ -166,6 +169,50 @@ def data_dialog_shot() -> None:
             time.sleep(0.02)
         dialog.grab().save(str(DOCS / "screenshot-data-dialog.png"))
         dialog.stop_downloads()
+    finally:
+        window.close()
+        kernel.close()
+        srv.stop()
+
+
+def history_chart_shot() -> None:
+    """A chart of a real venue's market (the fake Binance): its history, loaded when the market is chosen (the
+    store's at once, then the venue's). At 1m: the fake's candles of each interval are a series of their own
+    (so tests can tell native from resampled), which a longer timeframe's live-resampled last bar would show."""
+    import dataclasses
+    import json
+
+    from PySide6.QtWidgets import QApplication
+
+    from app.bootstrap import build
+    from app.engine.core.instruments import Instrument
+    from app.engine.venues.venue_config import parse_config, save_config, venues_dir
+    from tests.kit.venues import FakeInThread
+
+    srv = FakeInThread(symbols=("SOL/USDT",))
+    profile = Path(tempfile.mkdtemp(prefix="kestrel-shots-history-"))
+    save_config(profile, parse_config(srv.fake.venue_config(stream="poll")))
+    rows = [dataclasses.asdict(Instrument("SOL/USDT", "binance", "SOL", "USDT", 0.01, 0.0001, 0.0001, 1e6))]
+    (venues_dir(profile) / "binance.instruments.json").write_text(json.dumps(rows))
+    kernel, window = build(profile)
+    try:
+        window.resize(1600, 900)
+        window.show()
+        chart = window.chart
+        chart.set_symbol("SOL/USDT")
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            kernel.history.poll()
+            QApplication.processEvents()
+            st = kernel.history.status("SOL/USDT")
+            if st is not None and st.state == "ready" and chart.series is not None and chart.series.n > 1000:
+                break
+            time.sleep(0.02)
+        chart.add_indicator("EMA", {"timeperiod": 50}, block=True)
+        for _ in range(10):
+            QApplication.processEvents()
+            time.sleep(0.02)
+        chart.grab().save(str(DOCS / "screenshot-chart-history.png"))
     finally:
         window.close()
         kernel.close()
