@@ -17,10 +17,12 @@ import sys
 import tomllib
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[2]
 
 DOCK_STEPS = ("kill switch", "reset", "indicator dialog", "strategies", "backtest", "sweep", "venues",
-              "model training")
+              "data", "model training")
 TRADER_CHART = {"symbol": "ETH/USDT", "timeframe": "5m", "log": False,
                 "indicators": [{"name": "sma", "params": {"timeperiod": 33}}]}
 TRADER_STRATEGY = {"instance": "sma_cross-1", "plugin": "sma_cross",
@@ -108,6 +110,11 @@ def traders_profile(profile: Path) -> None:
     store = Store(profile / "kestrel.db")
     store.set_setting("ui.charts", {"main": TRADER_CHART, "docks": []})
     store.close()
+    from app.engine.data.bar_store import BarStore
+    from app.engine.data.bars import Bars
+
+    ts = 1_700_000_040_000 + 60_000 * np.arange(500)  # the trader's stored history: left as it was
+    BarStore(profile).write("binance", "SOL/USDT", 60_000, Bars.from_arrays(ts, *[np.full(500, 20.0)] * 5))
     save_config(profile, parse_config({"name": "binance", "exchange": "binance", "symbols": ["SOL/USDT"],
                                        "enabled": False}))
     create_app()
@@ -121,6 +128,8 @@ def traders_profile(profile: Path) -> None:
 
 
 def what_the_trader_has(profile: Path) -> dict:
+    from app.engine.data.bar_store import BarStore
+
     db = sqlite3.connect(profile / "kestrel.db")
     try:
         settings = dict(db.execute("SELECT key, value FROM settings"))
@@ -133,7 +142,8 @@ def what_the_trader_has(profile: Path) -> dict:
             "layout": {k: settings.get(k) for k in ("ui.geometry", "ui.window_state")},
             "models": models, "model files": sorted(p.name for p in (profile / "models").glob("*")),
             "venues": sorted(p.name for p in (profile / "venues").glob("*")),
-            "plugins": sorted(p.name for p in (profile / "plugins").glob("*"))}
+            "plugins": sorted(p.name for p in (profile / "plugins").glob("*")),
+            "bars": [(i.venue, i.symbol, i.timeframe_ms, i.bars) for i in BarStore(profile).series()]}
 
 
 def ok_steps(out: str) -> dict[str, str]:
@@ -153,6 +163,7 @@ def test_twice_on_a_traders_profile_on_the_plain_install_every_dock_driven_and_t
     before = what_the_trader_has(profile)
     assert before["chart"] == TRADER_CHART and before["strategies"] == [TRADER_STRATEGY]
     assert before["layout"]["ui.window_state"] and before["venues"] == ["binance.json"]
+    assert before["bars"] == [("binance", "SOL/USDT", 60_000, 500)]
     for run in (1, 2):
         r = self_test(profile, tmp_path, plain=True)
         assert r.returncode == 0, f"run {run}:\n{r.stdout}\n{r.stderr}"

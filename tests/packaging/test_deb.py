@@ -66,7 +66,7 @@ def test_the_deb_installs_and_the_installed_kestrel_passes_its_self_test(tmp_pat
         assert first.returncode == 0, first.stdout + first.stderr
         assert "self-test passed" in first.stdout
         for step in ("window", "feed", "chart", "kill switch", "reset", "indicator dialog", "strategies",
-                     "backtest", "sweep", "venues", "model training", "audit", "indicators", "ML inference",
+                     "backtest", "sweep", "venues", "data", "model training", "audit", "indicators", "ML inference",
                      "plugins", "user plugin", "worker process", "venue libraries", "secrets"):
             assert f"ok   {step}" in first.stdout, step
         indicators = next(line for line in first.stdout.splitlines() if line.startswith("ok   indicators"))

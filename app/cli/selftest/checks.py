@@ -195,11 +195,12 @@ def write_bars(path: Path, n: int, seed: int = 3) -> Path:
     """A generated bar file (1-minute bars, timestamps in ms) in the format the Backtest dialog and the
     Models dock read: an installed app has no test data, so the self-test writes its own."""
     data = sample_bars(n, seed)
+    shift = int(data.ts[0]) % 60_000  # on the minute, as a venue's bars are (the bar store insists)
     with path.open("w") as fh:
         fh.write("timestamp,open,high,low,close,volume\n")
         for i in range(len(data)):
             row = (data.open[i], data.high[i], data.low[i], data.close[i], data.volume[i])
-            fh.write(f"{int(data.ts[i])}," + ",".join(repr(float(x)) for x in row) + "\n")
+            fh.write(f"{int(data.ts[i]) - shift}," + ",".join(repr(float(x)) for x in row) + "\n")
     return path
 
 

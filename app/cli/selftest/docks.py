@@ -62,7 +62,7 @@ class DockSteps:
     def steps(self) -> list[tuple[str, Callable[[], str]]]:
         return [("indicator dialog", self.indicator_dialog), ("strategies", self.strategies),
                 ("backtest", self.backtest), ("sweep", self.sweep), ("venues", self.venues),
-                ("model training", self.model_training)]
+                ("data", self.data), ("model training", self.model_training)]
 
     def undo_all(self) -> list[str]:
         """Take back what the steps added (latest first); what could not be taken back, one line each."""
@@ -305,6 +305,42 @@ class DockSteps:
         if now != saved or set(self.kernel.venues.venues) - running:
             raise StepFailed(f"Cancel saved or connected a venue: {sorted(set(now) - set(saved))}")
         return f"sim listed ({sim[0]}); Connect dialog {fits}; canceled, nothing saved"
+
+    def data(self) -> str:
+        """Data → Data… opens the Data dialog; the self-test's bar file imported on its Import tab is listed
+        with its bar count (stored in the profile's bar store, then deleted again: the profile is left as it
+        was found)."""
+        from app.widgets.panels.data_dialog import DataDialog
+
+        store = self.kernel.bar_store
+        venue, symbol = "kestrel-self-test", "SELFTEST/USD"
+        if store.info(venue, symbol, 60_000) is not None:
+            raise StepFailed(f"the bar store already holds {venue} {symbol}: not touching it")
+        self.window.data_action.trigger()  # what a click on Data → Data… does
+        dialogs = shown(DataDialog)
+        if len(dialogs) != 1:
+            raise StepFailed("Data → Data… did not open the Data dialog")
+        dialog = dialogs[0]
+        self.undo.append(("the Data dialog", dialog.hide))
+        self.undo.append(("the imported bars", lambda: store.delete(venue, symbol, 60_000)))
+        painted(dialog, "the Data dialog")
+        click_tab(dialog.tabs, "Import")
+        type_into(dialog.file, str(self.bars_csv))
+        type_into(dialog.import_venue.lineEdit(), venue)
+        type_into(dialog.import_symbol, symbol)
+        choose(dialog.import_timeframe, "1m", "the import timeframe")
+        click(dialog.import_button, "Import")
+
+        def listed() -> bool:
+            return any(dialog.table.item(r, 0).text() == venue and dialog.table.item(r, 1).text() == symbol
+                       for r in range(dialog.table.rowCount()))
+        if not self._wait(20.0, listed):
+            raise StepFailed(f"the imported file is not listed: {dialog.status.text()!r}")
+        info = store.info(venue, symbol, 60_000)
+        dialog.close()  # the window's close button: nothing running, so it closes without asking
+        if not self._wait(1.0, lambda: not shown(DataDialog)):
+            raise StepFailed("the Data dialog did not close")
+        return f"dialog {dialog.width()}x{dialog.height()} px; a bar file imported and listed ({info.bars:,} bars)"
 
     # ------------------------------------------------------------------------------------- models
     def start_training(self) -> None:
