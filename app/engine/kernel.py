@@ -94,7 +94,7 @@ class Kernel:
         self.venues = VenueManager(self)  # the one place that wires venues: the sim now, others when added
         self.venues.add(self.sim, instruments=False)  # its instruments are the table's sim rows already
         self.history = MarketHistory(self.bar_store, self.bars, self.instruments, self.clock, self.bus,
-                                     self._history_source)  # charts' and strategies' history, downloads
+                                     self._history_source, self._saved_venues)  # charts', strategies', downloads
         self.loop_monitor = LoopMonitor()
         self.new_order_id = ClientOrderIdFactory()
         self.strategies = StrategyManager(self.bus, self.clock, self.store, self.execution, self.portfolio,
@@ -265,6 +265,11 @@ class Kernel:
         start = max(0, end - n)
         cols = [series.column(c)[start:end].tolist() for c in ("ts", "open", "high", "low", "close", "volume")]
         return [Bar(symbol, tf, int(t), o, h, lo, c, v, True) for t, o, h, lo, c, v in zip(*cols)]
+
+    def _saved_venues(self) -> list[str]:
+        from app.engine.venues.venue_config import list_configs
+
+        return [c.name for c in list_configs(self.profile)]
 
     def _history_source(self, venue: str) -> Any:
         """The history source of ``venue`` (for ``MarketHistory``): a ccxt venue's config, or akshare."""

@@ -202,3 +202,25 @@ def test_a_damaged_store_is_said_on_the_chart_and_left_alone_and_strategies_star
             await s.close()
             await fake.stop()
     run(go(), timeout=60)
+
+
+def test_the_data_dialog_can_download_from_a_saved_venue_that_is_not_connected(profile, fake_factory):
+    """Candles need no connection: a venue saved in the profile but disabled is offered, as akshare is; the sim
+    never is."""
+    from app.engine.venues.venue_config import parse_config, save_config
+
+    async def go():
+        fake = await fake_factory().start()
+        s = await Session(profile, fake, stream="poll").start()
+        try:
+            save_config(profile, parse_config({**fake.venue_config(stream="poll"), "name": "binance-2"}))
+            assert s.kernel.history.sources() == ["akshare", "binance", "binance-2"]
+            start = fake.history_start_ms + 86_400_000
+            start -= start % TF
+            job = s.kernel.history.download("binance-2", [SYM], TF, start, start + 100 * TF)
+            await until(lambda: job.state != "running", 20, "the download")
+            assert job.state == "done" and BarStore(profile).info("binance-2", SYM, TF).bars == 100
+        finally:
+            await s.close()
+            await fake.stop()
+    run(go(), timeout=60)

@@ -238,11 +238,13 @@ class DownloadJob:
 # ------------------------------------------------------------------------------------------- the service
 class MarketHistory:
     def __init__(self, store: BarStore, bars: BarAggregator, instruments: Mapping[str, Any], clock: Clock,
-                 bus: MessageBus, source_for: Callable[[str], Any]) -> None:
+                 bus: MessageBus, source_for: Callable[[str], Any],
+                 known_venues: Callable[[], list[str]] = list) -> None:
         """``source_for(venue)``: a history source for the venue (``CcxtSource``/``AkshareSource``), or None;
-        called on the engine's loop, its result then used on the worker only."""
+        called on the engine's loop, its result then used on the worker only. ``known_venues()``: the venues
+        saved in the profile (for ``sources``)."""
         self.store, self._bars, self._instruments, self._clock = store, bars, instruments, clock
-        self._source_for = source_for
+        self._source_for, self._known_venues = source_for, known_venues
         self.statuses: dict[tuple[str, int, str], HistoryStatus] = {}  # (symbol, tf, adjust)
         self._native: dict[tuple[str, int, str], Bars] = {}  # the venue's candles of a longer tf, or adjusted
         self._done: collections.deque[Callable[[], None]] = collections.deque()  # worker -> poll
@@ -267,9 +269,10 @@ class MarketHistory:
         return self._native.get((symbol, timeframe_ms, adjust))
 
     def sources(self) -> list[str]:
-        """The venues whose history can be downloaded (every venue the terminal knows but the sim)."""
-        venues = {i.venue for i in self._instruments.values() if i.venue != "sim"}
-        return sorted(v for v in venues if self._source(v) is not None)
+        """The venues whose history can be downloaded: every venue the terminal trades or has saved (a
+        disabled one too: candles need no connection), and akshare; not the sim."""
+        venues = {i.venue for i in self._instruments.values()} | set(self._known_venues()) | {"akshare"}
+        return sorted(v for v in venues - {"sim"} if self._source(v) is not None)
 
     def open(self, symbol: str, timeframe_ms: int | None = None, adjust: str = "none") -> bool:
         """Load ``symbol``'s history: at the live bars' timeframe under the live bars, at a longer one as its
