@@ -213,8 +213,12 @@ def test_the_data_dialog_can_download_from_a_saved_venue_that_is_not_connected(p
         fake = await fake_factory().start()
         s = await Session(profile, fake, stream="poll").start()
         try:
-            save_config(profile, parse_config({**fake.venue_config(stream="poll"), "name": "binance-2"}))
+            wrong = fake.venue_config(stream="poll")
+            wrong["ccxt"]["urls"] = {"api": {k: "http://127.0.0.1:9/api" for k in ("public", "private", "v1")}}
+            save_config(profile, parse_config({**wrong, "name": "binance-2"}))
             assert s.kernel.history.sources() == ["akshare", "binance", "binance-2"]
+            save_config(profile, parse_config({**fake.venue_config(stream="poll"), "name": "binance-2"}))
+            s.kernel.bus.publish(VenueStatus("binance-2", True, "connected", s.kernel.clock.now_ms()))  # new settings
             start = fake.history_start_ms + 86_400_000
             start -= start % TF
             job = s.kernel.history.download("binance-2", [SYM], TF, start, start + 100 * TF)

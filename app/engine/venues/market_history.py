@@ -162,7 +162,6 @@ class _Worker:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.sources: dict[str, Any] = {}  # venue -> source, made and used on this thread only
         self._thread = threading.Thread(target=self._run, name="kestrel-history", daemon=True)
         self._thread.start()
 
@@ -173,13 +172,14 @@ class _Worker:
     def submit(self, coro: Any) -> concurrent.futures.Future:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
-    def close(self, timeout_s: float = 5.0) -> None:
+    def close(self, sources: list[Any], timeout_s: float = 5.0) -> None:
+        """Cancel what runs, close ``sources`` (their connections live on this loop), stop the thread."""
         async def stop() -> None:
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            for source in self.sources.values():
+            for source in sources:
                 await source.close()
 
         try:
@@ -249,6 +249,7 @@ class MarketHistory:
         self._native: dict[tuple[str, int, str], Bars] = {}  # the venue's candles of a longer tf, or adjusted
         self._done: collections.deque[Callable[[], None]] = collections.deque()  # worker -> poll
         self._worker: _Worker | None = None
+        self._sources: dict[str, Any] = {}  # venue -> its source (used on the worker only)
         self._skip: dict[str, int] = {}  # symbol -> closed live bars still to leave out of the store
         self._seen: set[str] = set()
         self._closed = False
@@ -377,7 +378,7 @@ class MarketHistory:
     def close(self) -> None:
         self._closed = True
         if self._worker is not None:
-            self._worker.close()
+            self._worker.close(list(self._sources.values()))
             self._worker = None
 
     # --------------------------------------------------------------------------------------- live bars
@@ -396,6 +397,7 @@ class MarketHistory:
 
     def _on_venue_status(self, status: VenueStatus) -> None:
         if status.connected:
+            self._refresh_source(status.venue)
             return
         for sym in self._bars.series:  # the bar forming now and the first after the outage miss its trades
             inst = self._instruments.get(sym)
@@ -411,21 +413,29 @@ class MarketHistory:
 
     # -------------------------------------------------------------------------------------- worker side
     def _source(self, venue: str) -> Any:
-        worker = self._worker
-        if worker is not None and venue in worker.sources:
-            return worker.sources[venue]
-        source = self._source_for(venue)
-        if source is not None:
-            self._ensure_worker().sources[venue] = source
-        return source
+        if venue not in self._sources:
+            self._sources[venue] = self._source_for(venue)  # None too: asked once
+        return self._sources[venue]
 
-    def _ensure_worker(self) -> _Worker:
-        if self._worker is None:
-            self._worker = _Worker()
-        return self._worker
+    def _refresh_source(self, venue: str) -> None:
+        """A venue (re)connected, perhaps with new settings: its history source follows them."""
+        old = self._sources.get(venue)
+        if old is None or self._closed:
+            return
+        new = self._source_for(venue)
+        if getattr(new, "config", None) != getattr(old, "config", None):
+            self._sources[venue] = new
+            self._run(old.close())
 
     def _run(self, coro: Any) -> concurrent.futures.Future:
-        return self._ensure_worker().submit(coro)
+        if self._closed:  # the terminal is closing: nothing new starts
+            coro.close()
+            future: concurrent.futures.Future = concurrent.futures.Future()
+            future.cancel()
+            return future
+        if self._worker is None:
+            self._worker = _Worker()
+        return self._worker.submit(coro)
 
     def _post(self, fn: Callable[[], None]) -> None:
         self._done.append(fn)
