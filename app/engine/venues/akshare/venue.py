@@ -161,6 +161,7 @@ class AkshareVenue:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
         self.client.executor.shutdown()
+        self._status(False, "disconnected")  # the Venues dock must not go on showing it connected
 
     async def history(self, symbol: str, kind: str = "daily", *args: Any, adjust: str = "none") -> list:
         """Daily or minute bars (fetched on a worker, cached; the cache when every source fails). ``args``:
