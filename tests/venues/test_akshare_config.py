@@ -3,12 +3,23 @@ akshare could be saved still read as ccxt, and the VenueManager connects either 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
+import zoneinfo
 
 import pytest
 
 from tests.kit.venues import no_internet  # noqa: F401 (autouse: every socket must go to 127.0.0.1)
 from tests.venues.fake_akshare import FakeAkshareHTTP
+
+
+@pytest.fixture
+def sim_clock():
+    """Thursday 2024-01-04 10:00 in Shanghai: the sim's 600519.SH is trading (and printing books) then."""
+    from app.engine.core.clock import SimClock
+
+    return SimClock(int(dt.datetime(2024, 1, 4, 10, 0, tzinfo=zoneinfo.ZoneInfo("Asia/Shanghai")).timestamp()
+                        * 1000))
 
 
 def test_a_ccxt_config_without_kind_still_reads_as_ccxt_and_akshare_round_trips(profile):
@@ -42,6 +53,8 @@ def test_connect_venue_starts_akshare_and_its_instruments_take_over_from_the_sim
     assert k.instruments["600519.SH"].venue == "sim"
     books = []
     k.bus.subscribe(BookSnapshot, lambda b: books.append(b) if b.symbol == "600519.SH" else None)
+    k.sim.advance_to(k.clock.now_ms() + 60_000)
+    assert books, "the sim prints 600519.SH books until a real venue takes it"
 
     async def go():
         cfg = parse_config({"kind": "akshare", "symbols": ["600519.SH"], "quote_interval_s": 0.5})
@@ -54,7 +67,7 @@ def test_connect_venue_starts_akshare_and_its_instruments_take_over_from_the_sim
         assert k.venue_status["akshare"].connected, k.venue_status.get("akshare")
         assert k.instruments["600519.SH"].venue == "akshare"
         books.clear()
-        k.sim.advance_to(k.clock.now_ms() + 60_000)  # the sim keeps running: none of its books get out
+        k.sim.advance_to(k.clock.now_ms() + 120_000)  # the sim keeps running: none of its books get out
         assert books == []
         k.port.send(DisconnectVenue("akshare"))
         for _ in range(100):
