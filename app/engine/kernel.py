@@ -88,8 +88,8 @@ class Kernel:
         self.execution = ExecutionEngine(self.bus, self.store, self.clock)
         self.risk = RiskEngine(self.bus, self.store, self.clock, self.execution, self.instruments, self.market,
                                self.portfolio, settings.risk)
-        self.sim = SimVenue([i for i in insts if i.venue == "sim"], self.execution.on_report, self._publish_sim,
-                               seed=settings.sim.seed, latency_ms=settings.sim.latency_ms,
+        self.sim = SimVenue([i for i in insts if i.venue == "sim"], self.execution.on_report,
+                               self._publish_sim, seed=settings.sim.seed, latency_ms=settings.sim.latency_ms,
                                start_ts_ms=self.clock.now_ms())
         self.venues = VenueManager(self)  # the one place that wires venues: the sim now, others when added
         self.venues.add(self.sim, instruments=False)  # its instruments are the table's sim rows already

@@ -217,7 +217,8 @@ def test_red_up_from_the_view_menu_paints_up_candles_red_and_is_saved(qtbot, win
         # the watchlist's change % follows: a rise is red now
         window.watchlist.refresh()
         table = window.watchlist.table
-        rows = [r for r in range(table.rowCount()) if table.item(r, 2) and table.item(r, 2).text().startswith("+")]
+        rows = [r for r in range(table.rowCount())
+                if table.item(r, 2) and table.item(r, 2).text().startswith("+")]
         for r in rows:
             assert table.item(r, 2).foreground().color() == theme.PRICE_UP == QColor("#f87171")
 

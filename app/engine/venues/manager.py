@@ -122,7 +122,7 @@ class VenueManager:
     def add_akshare(self, config: AkshareVenueConfig) -> Any:
         """China A-shares (the Connect dialog's "akshare"): quotes polled through akshare on worker threads,
         paper trading under the A-share rules; its instruments are known at once (from the symbols)."""
-        from app.engine.venues.akshare.client import AkshareCache, AkshareClient  # akshare waits for its venue
+        from app.engine.venues.akshare.client import AkshareCache, AkshareClient  # imported on first use
         from app.engine.venues.akshare.venue import AkshareVenue
 
         if config.name in self.venues or config.name == "sim":

@@ -87,9 +87,11 @@ class AkshareVenueConfig(BaseModel):
     name: str = Field("akshare", description="Kestrel's name for the venue (orders and positions use it)")
     kind: Literal["akshare"] = "akshare"
     symbols: list[str] = Field(default_factory=list, description="A-share codes, e.g. 600519.SH, 000001.SZ")
-    quote_interval_s: float = Field(3.0, ge=0.5, le=3600, description="each symbol's quote is read this often")
+    quote_interval_s: float = Field(3.0, ge=0.5, le=3600,
+                                    description="each symbol's quote is read this often")
     fee_rate: float = Field(0.00025, ge=0, le=0.01, description="the paper broker's commission rate")
-    enabled: bool = Field(True, description="false: disabled in the Venues dock; never connected until enabled")
+    enabled: bool = Field(True, description="false: disabled in the Venues dock; never connected until "
+                          "enabled")
     autoconnect: bool = Field(True, description="the window connects this venue when it starts")
 
     @field_validator("name")
@@ -155,7 +157,8 @@ def resolve_config(profile: Path, venue: str, file: Path | None = None) -> Venue
     a default config for the ccxt exchange id ``venue`` (public data works without one)."""
     if file is not None:
         cfg = load_config(file)
-        return cfg if cfg.name == venue or venue == getattr(cfg, "exchange", None) else cfg.model_copy(update={"name": venue})
+        same = cfg.name == venue or venue == getattr(cfg, "exchange", None)
+        return cfg if same else cfg.model_copy(update={"name": venue})
     path = config_path(profile, venue)
     if path.exists():
         return load_config(path)

@@ -201,7 +201,8 @@ class AkshareVenue:
             age = (self._now() - got.fetched_ms) / 1000.0
             self._feed(symbol, "stale", f"every source failing; last quote {age:.0f} s old (cache); "
                        + "; ".join(got.errors))
-            self._status(False, "stale: every akshare source is failing; serving cached quotes (not traded on)")
+            self._status(False, "stale: every akshare source is failing; serving cached quotes "
+                                "(not traded on)")
             return
         self.last_source[symbol] = got.source
         self._feed(symbol, "live" if got.source == "eastmoney" else "fallback",
