@@ -55,7 +55,7 @@ def build(profile: Path, clock=None):
     window = MainWindow(kernel.port, ring)
     manager = kernel.venues
     for cfg in configs:
-        manager.add_ccxt(cfg, stored_credentials(profile, cfg.name))
+        manager.add_config(cfg, None if cfg.kind == "akshare" else stored_credentials(profile, cfg.name))
     install_venue_ui(window, kernel.port)  # connects when the loop runs (launch_gui)
     window.restore_layout()  # again: the Venues dock exists now
     return kernel, window

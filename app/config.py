@@ -158,6 +158,9 @@ class UiSettings(_Model):
                                 "A-shares, UTC for crypto), the computer's local time, or UTC; a chart's "
                                 "Time button changes it for that chart")
     theme: str = "dark"
+    up_color_convention: Literal["green_up", "red_up"] = Field(
+        "green_up", description="rising prices green and falling red (green_up), or red up and green down as "
+                                "China's A-share screens show them (red_up): candles, volume, change %, PnL")
 
 
 class Settings(_Model):
@@ -175,6 +178,28 @@ def default_profile_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("kestrel", appauthor=False)) / "default"
+
+
+def save_ui_settings(profile: Path, **changes: Any) -> Settings:
+    """Change ``ui`` settings in the profile's settings.json (validated first; the rest of the file is kept
+    as it is). Raises ``ConfigError`` saying what to fix when the value is invalid or the file cannot be
+    written."""
+    path = Path(profile) / "settings.json"
+    settings = load_settings(profile)
+    raw = json.loads(path.read_text())
+    raw["ui"] = {**raw.get("ui", {}), **changes}
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"Not saved: {problems(exc)}") from None
+    tmp = path.with_suffix(".json.tmp")
+    try:
+        tmp.write_text(json.dumps(raw, indent=2))
+        tmp.replace(path)
+    except OSError as exc:
+        raise ConfigError(f"Cannot save the settings to {path}: {exc.strerror or exc}. The profile folder must "
+                          f"be writable.") from None
+    return settings
 
 
 def load_settings(profile: Path) -> Settings:

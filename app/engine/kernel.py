@@ -88,8 +88,8 @@ class Kernel:
         self.execution = ExecutionEngine(self.bus, self.store, self.clock)
         self.risk = RiskEngine(self.bus, self.store, self.clock, self.execution, self.instruments, self.market,
                                self.portfolio, settings.risk)
-        self.sim = SimVenue([i for i in insts if i.venue == "sim"], self.execution.on_report, self.bus.publish,
-                               seed=settings.sim.seed, latency_ms=settings.sim.latency_ms,
+        self.sim = SimVenue([i for i in insts if i.venue == "sim"], self.execution.on_report,
+                               self._publish_sim, seed=settings.sim.seed, latency_ms=settings.sim.latency_ms,
                                start_ts_ms=self.clock.now_ms())
         self.venues = VenueManager(self)  # the one place that wires venues: the sim now, others when added
         self.venues.add(self.sim, instruments=False)  # its instruments are the table's sim rows already
@@ -289,7 +289,20 @@ class Kernel:
                 config = resolve_config(self.profile, venue)
             except (OSError, ValueError):
                 return None
+        if getattr(config, "kind", "ccxt") == "akshare":
+            return AkshareSource()
         return CcxtSource(config)
+
+    def _publish_sim(self, msg: object) -> None:
+        """The sim's messages, except those of a symbol a real venue took over while running (its table row
+        names that venue): the sim must not print prices beside the real ones (at start the sim is simply
+        not given such a symbol: ``venues.manager.kernel_instruments``)."""
+        symbol = getattr(msg, "symbol", None)
+        if symbol is not None:
+            inst = self.instruments.get(symbol)
+            if inst is not None and inst.venue != "sim":
+                return
+        self.bus.publish(msg)
 
     def _on_venue_status(self, status: VenueStatus) -> None:
         self.venue_status[status.venue] = status

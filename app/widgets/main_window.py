@@ -37,6 +37,7 @@ from app.widgets.trading.ladder import LadderWidget
 from app.widgets.trading.positions import PositionsWidget
 from app.widgets.trading.ticket import TicketWidget
 from app.widgets.trading.watchlist import WatchlistWidget
+from app.widgets.up_colors import UpColors
 
 KILL_HOTKEY = "Ctrl+Shift+K"
 LAYOUT_SAVE_MS = 3000  # how often moved docks are saved
@@ -112,6 +113,7 @@ class MainWindow(QMainWindow):
         self.port = port
         self.setWindowTitle(f"Kestrel — {port.profile}")
         self.resize(1600, 900)
+        self.up_colors = UpColors(self, port.ui.up_color_convention)  # before any view paints a price
         self.frames = FrameScheduler(port.ui.frame_hz, self)
         self._alerts: list[Alert] = port.start_alerts  # raised at start, before we subscribed
         self._subs = BusSubscriptions()
@@ -194,6 +196,8 @@ class MainWindow(QMainWindow):
         view_menu = self.menuBar().addMenu("&View")
         for dock in self.docks.values():
             view_menu.addAction(dock.toggleViewAction())
+        view_menu.addSeparator()
+        self.up_colors.add_to(view_menu)
         trade_menu = self.menuBar().addMenu("&Trading")
         trade_menu.addAction(self.kill_action)
         data_menu = self.menuBar().addMenu("&Data")

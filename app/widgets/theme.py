@@ -27,8 +27,14 @@ LAST_TEXT = QColor("#f2cc60")  # the last trade's price
 BID_TEXT, ASK_TEXT = QColor("#7ee2a8"), QColor("#ff9b9b")
 
 # ---------------------------------------------------------------------------------------------- meaning
-UP, DOWN, MUTED = QColor("#4ade80"), QColor("#f87171"), QColor("#9aa3ad")  # numbers in tables, messages
-CANDLE_UP, CANDLE_DOWN = QColor("#26a69a"), QColor("#ef5350")
+UP, DOWN, MUTED = QColor("#4ade80"), QColor("#f87171"), QColor("#9aa3ad")  # good/bad: states, messages
+# A price's direction, in the trader's convention (settings ``ui.up_color_convention``): green up / red down,
+# or red up / green down as China's A-share screens draw it. ``set_up_convention`` recolours these objects
+# in place, so every view that imported them draws the new convention at its next paint.
+PRICE_UP, PRICE_DOWN = QColor("#4ade80"), QColor("#f87171")  # change %, PnL
+CANDLE_UP, CANDLE_DOWN = QColor("#26a69a"), QColor("#ef5350")  # candles, volume, the last price's line
+_GREEN, _RED = ("#4ade80", "#26a69a"), ("#f87171", "#ef5350")  # (numbers, candles)
+UP_CONVENTIONS = {"green_up": "Green up, red down", "red_up": "Red up, green down (China A-shares)"}
 BUY, SELL = QColor("#3fb950"), QColor("#f85149")  # order lines, fill markers, depth lines, the bar readout
 POSITION = QColor("#58a6ff")  # the position's average-price line
 EQUITY, ENTRY, EXIT = "#4fc3f7", "#66bb6a", "#ef5350"  # the backtest report
@@ -39,3 +45,19 @@ INDICATOR_PALETTE = ["#f2cc60", "#58a6ff", "#d2a8ff", "#ff9e64", "#7ee787", "#ff
 def css_color(color: QColor | None) -> str:
     """A style-sheet ``color:`` for a message label (empty: the theme's own)."""
     return f"color: {color.name()}" if color is not None else ""
+
+
+def set_up_convention(convention: str) -> None:
+    """Colour rising prices green ("green_up") or red ("red_up"); the falling ones the other colour."""
+    if convention not in UP_CONVENTIONS:
+        raise ValueError(f"unknown colour convention {convention!r}: one of {', '.join(UP_CONVENTIONS)}")
+    up, down = (_RED, _GREEN) if convention == "red_up" else (_GREEN, _RED)
+    PRICE_UP.setRgb(QColor(up[0]).rgb())
+    PRICE_DOWN.setRgb(QColor(down[0]).rgb())
+    CANDLE_UP.setRgb(QColor(up[1]).rgb())
+    CANDLE_DOWN.setRgb(QColor(down[1]).rgb())
+
+
+def up_convention() -> str:
+    """The convention the colours follow now."""
+    return "red_up" if CANDLE_UP.name() == _RED[1] else "green_up"

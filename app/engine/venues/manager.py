@@ -24,7 +24,9 @@ from app.engine.venues.credentials import CredentialError, Credentials, Credenti
 from app.engine.venues.events import ApproveReconciliation, ConnectVenue, DisconnectVenue
 from app.engine.venues.failover import FeedRouter, load_feeds
 from app.engine.venues.reconcile import KernelJournal
-from app.engine.venues.venue_config import CcxtVenueConfig, list_configs, venues_dir
+from app.engine.venues.venue_config import (
+    AkshareVenueConfig, CcxtVenueConfig, VenueConfig, list_configs, venues_dir,
+)
 
 log = logging.getLogger("kestrel.venues")
 
@@ -42,7 +44,7 @@ def cached_instruments(profile: Path, name: str | None = None) -> list[Instrumen
     return out
 
 
-def startup_configs(profile: Path) -> list[CcxtVenueConfig]:
+def startup_configs(profile: Path) -> list[VenueConfig]:
     """The profile's venue configs that connect when the terminal starts (enabled, autoconnect)."""
     return [c for c in list_configs(profile) if c.enabled and c.autoconnect]
 
@@ -117,11 +119,34 @@ class VenueManager:
         self._keys[config.name] = credentials
         return venue
 
+    def add_akshare(self, config: AkshareVenueConfig) -> Any:
+        """China A-shares (the Connect dialog's "akshare"): quotes polled through akshare on worker threads,
+        paper trading under the A-share rules; its instruments are known at once (from the symbols)."""
+        from app.engine.venues.akshare.client import AkshareCache, AkshareClient  # imported on first use
+        from app.engine.venues.akshare.venue import AkshareVenue
+
+        if config.name in self.venues or config.name == "sim":
+            raise ValueError(f"a venue named {config.name!r} is already connected")
+        store = self.kernel.store
+        venue = AkshareVenue(config.symbols, self.kernel.execution.on_report, self.publisher(config.name),
+                             client=AkshareClient(AkshareCache(store.conn)), now_ms=self.kernel.clock.now_ms,
+                             fills=lambda: list(store.fills()), quote_interval_s=config.quote_interval_s,
+                             fee_rate=config.fee_rate, name=config.name, config=config)
+        self.add(venue)
+        self._keys[config.name] = None
+        return venue
+
+    def add_config(self, config: VenueConfig, credentials: Credentials | None = None) -> Any:
+        """A saved venue of either kind (ccxt, akshare) added, not yet started."""
+        if isinstance(config, AkshareVenueConfig):
+            return self.add_akshare(config)
+        return self.add_ccxt(config, credentials)
+
     def has_keys(self, name: str) -> bool:
         """Does the running venue ``name`` trade with API keys (else: market data only)?"""
         return self._keys.get(name) is not None
 
-    async def connect(self, config: CcxtVenueConfig, credentials: Credentials | None = None) -> Any:
+    async def connect(self, config: VenueConfig, credentials: Credentials | None = None) -> Any:
         """Connect venue ``config.name``, or re-connect it: with the same settings, only the keys change; with
         changed settings the old connection is closed first and a new one starts (it reconciles the journal
         with the venue, as at start-up). ``credentials`` None keeps the keys the venue has."""
@@ -131,12 +156,14 @@ class VenueManager:
         if credentials is None:
             credentials = self._keys.get(config.name)
         if old is not None and getattr(old, "config", None) == config:
+            if isinstance(config, AkshareVenueConfig):
+                return old  # no keys to change: it runs as asked
             old.reconnect(credentials)
             self._keys[config.name] = credentials
             return old
         if old is not None:
             await self.disconnect(config.name)
-        venue = self.add_ccxt(config, credentials)
+        venue = self.add_config(config, credentials)
         self.start()
         return venue
 

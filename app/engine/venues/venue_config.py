@@ -1,6 +1,10 @@
 """Venue configs: one JSON file per venue in ``<profile>/venues/<name>.json`` (the Connect dialog edits it;
 the Venues dock disables, enables and removes it).
 
+A config's ``kind`` says which adapter runs it: "ccxt" (the default: files written before akshare could be
+saved have no ``kind`` and stay ccxt configs) or "akshare" (China A-shares: quotes polled through akshare,
+paper trading under the A-share rules; no keys). ``VenueConfig`` is either.
+
 ``ccxt`` is passed to the ccxt constructor as is (``urls``, ``options``, ``timeout``, ``headers``,
 ``proxies``...), so anything ccxt can be told, a venue config can say. Credentials are refused here: they
 live in the keyring (``kestrel keys set``), never in a file a person might share or commit.
@@ -19,6 +23,7 @@ CREDENTIAL_FIELDS = ("apiKey", "secret", "password", "uid", "login", "privateKey
                      "twofa", "accountId")
 log = logging.getLogger("kestrel.venues")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
+_ASHARE = re.compile(r"^\d{6}\.(SH|SZ|BJ)$")
 
 
 class VenueConfigError(ValueError):
@@ -73,6 +78,44 @@ class CcxtVenueConfig(BaseModel):
         return self.model_dump_json(indent=2)
 
 
+class AkshareVenueConfig(BaseModel):
+    """China A-shares through akshare: quotes polled every ``quote_interval_s``, minute and daily bars, and
+    paper trading under the A-share rules (``core/ashare_rules.py``). No keys: there is no real broker."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field("akshare", description="Kestrel's name for the venue (orders and positions use it)")
+    kind: Literal["akshare"] = "akshare"
+    symbols: list[str] = Field(default_factory=list, description="A-share codes, e.g. 600519.SH, 000001.SZ")
+    quote_interval_s: float = Field(3.0, ge=0.5, le=3600,
+                                    description="each symbol's quote is read this often")
+    fee_rate: float = Field(0.00025, ge=0, le=0.01, description="the paper broker's commission rate")
+    enabled: bool = Field(True, description="false: disabled in the Venues dock; never connected until "
+                          "enabled")
+    autoconnect: bool = Field(True, description="the window connects this venue when it starts")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return CcxtVenueConfig._name(v)
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, v: list[str]) -> list[str]:
+        v = [s.strip().upper() for s in v if s.strip()]
+        bad = [s for s in v if not _ASHARE.match(s)]
+        if bad:
+            raise ValueError(f"not an A-share code: {', '.join(bad)} (six digits and the exchange, e.g. "
+                             f"600519.SH, 000001.SZ, 430047.BJ)")
+        return list(dict.fromkeys(v))
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+
+VenueConfig = CcxtVenueConfig | AkshareVenueConfig
+
+
 def venues_dir(profile: Path) -> Path:
     return Path(profile) / "venues"
 
@@ -81,17 +124,23 @@ def config_path(profile: Path, name: str) -> Path:
     return venues_dir(profile) / f"{name}.json"
 
 
-def parse_config(raw: dict[str, Any], source: str = "venue config") -> CcxtVenueConfig:
+def parse_config(raw: dict[str, Any], source: str = "venue config") -> VenueConfig:
+    """A ccxt config (no ``kind``, or "ccxt") or an akshare one (``kind`` "akshare")."""
     raw = dict(raw)
-    raw.setdefault("name", raw.get("exchange", ""))
+    kind = raw.get("kind", "ccxt")
+    if kind not in ("ccxt", "akshare"):
+        raise VenueConfigError(f"{source} is invalid: kind: {kind!r} is not a venue kind (ccxt, akshare)")
+    model: type[BaseModel] = AkshareVenueConfig if kind == "akshare" else CcxtVenueConfig
+    if kind == "ccxt":
+        raw.setdefault("name", raw.get("exchange", ""))
     try:
-        return CcxtVenueConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
         raise VenueConfigError(f"{source} is invalid: {problems}") from None
 
 
-def load_config(path: Path) -> CcxtVenueConfig:
+def load_config(path: Path) -> VenueConfig:
     try:
         raw = json.loads(Path(path).read_text())
     except OSError as exc:
@@ -103,19 +152,20 @@ def load_config(path: Path) -> CcxtVenueConfig:
     return parse_config(raw, str(path))
 
 
-def resolve_config(profile: Path, venue: str, file: Path | None = None) -> CcxtVenueConfig:
+def resolve_config(profile: Path, venue: str, file: Path | None = None) -> VenueConfig:
     """``--venue ID [--venue-config FILE]``: the file if given, else the profile's config of that name, else
     a default config for the ccxt exchange id ``venue`` (public data works without one)."""
     if file is not None:
         cfg = load_config(file)
-        return cfg if cfg.name == venue or venue == cfg.exchange else cfg.model_copy(update={"name": venue})
+        same = cfg.name == venue or venue == getattr(cfg, "exchange", None)
+        return cfg if same else cfg.model_copy(update={"name": venue})
     path = config_path(profile, venue)
     if path.exists():
         return load_config(path)
     return parse_config({"name": venue, "exchange": venue}, f"venue {venue!r}")
 
 
-def save_config(profile: Path, cfg: CcxtVenueConfig) -> Path:
+def save_config(profile: Path, cfg: VenueConfig) -> Path:
     path = config_path(profile, cfg.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
@@ -124,7 +174,7 @@ def save_config(profile: Path, cfg: CcxtVenueConfig) -> Path:
     return path
 
 
-def set_enabled(profile: Path, name: str, enabled: bool) -> CcxtVenueConfig:
+def set_enabled(profile: Path, name: str, enabled: bool) -> VenueConfig:
     """Disable or enable the saved venue ``name`` (VenueConfigError if it has no readable config)."""
     cfg = load_config(config_path(profile, name)).model_copy(update={"enabled": enabled})
     save_config(profile, cfg)
@@ -146,7 +196,7 @@ def delete_config(profile: Path, name: str) -> list[Path]:
     return gone
 
 
-def list_configs(profile: Path) -> list[CcxtVenueConfig]:
+def list_configs(profile: Path) -> list[VenueConfig]:
     out = []
     for path in sorted(venues_dir(profile).glob("*.json")):
         if path.name.endswith(".instruments.json"):

@@ -286,7 +286,6 @@ class CandleLayer(WindowLayer):
         self.yfun: Callable[[np.ndarray], np.ndarray] = lambda y: y
         self._wicks = {True: Prims(QLineF, 4), False: Prims(QLineF, 4)}
         self._bodies = {True: BarShapes(), False: BarShapes()}
-        self._pens = {True: QPen(CANDLE_UP, 0), False: QPen(CANDLE_DOWN, 0)}
 
     def build_last(self, m: Mapper) -> bool:
         j = self.last_in_place()
@@ -328,8 +327,8 @@ class CandleLayer(WindowLayer):
         self._last_up = bool(up[-1])
 
     def draw(self, p: QPainter, m: Mapper) -> None:
-        for flag, color in ((True, CANDLE_UP), (False, CANDLE_DOWN)):
-            p.setPen(self._pens[flag])
+        for flag, color in ((True, CANDLE_UP), (False, CANDLE_DOWN)):  # read each paint: the convention
+            p.setPen(QPen(color, 0))
             draw_lines(p, self._wicks[flag], m)
             self._bodies[flag].draw(p, color, m)
 
@@ -342,7 +341,8 @@ class VolumeLayer(WindowLayer):
     def __init__(self) -> None:
         super().__init__()
         self._bars = {True: BarShapes(), False: BarShapes()}
-        self._colors = {True: blend(CANDLE_UP, 0.5), False: blend(CANDLE_DOWN, 0.5)}
+        self._colors: dict[bool, QColor] = {}
+        self._from: tuple[int, int] | None = None  # the candle colours ``_colors`` were blended from
         self._base_px = 0.0
 
     def build_last(self, m: Mapper) -> bool:
@@ -375,6 +375,9 @@ class VolumeLayer(WindowLayer):
         self._last_up, self._base_px = bool(up[-1]), base
 
     def draw(self, p: QPainter, m: Mapper) -> None:
+        key = (CANDLE_UP.rgb(), CANDLE_DOWN.rgb())
+        if key != self._from:  # the up/down convention changed (or the first paint)
+            self._colors, self._from = {True: blend(CANDLE_UP, 0.5), False: blend(CANDLE_DOWN, 0.5)}, key
         for flag in (True, False):
             self._bars[flag].draw(p, self._colors[flag], m)
 

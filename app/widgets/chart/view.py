@@ -304,6 +304,11 @@ class ChartView(QWidget):
     def plot_width(self) -> float:
         return max(self.width() - PriceScale.WIDTH, 10)
 
+    def restyle(self) -> None:
+        """The theme's colours changed (the up/down convention): re-render every pane and scale."""
+        for pane in self.panes:
+            pane.repaint_strip(None)
+
     def relayout(self) -> None:
         total = max(self.height() - TimeScale.HEIGHT, 10)
         weight = sum(p.stretch for p in self.panes) or 1.0

@@ -325,6 +325,10 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
             return np.empty(0, dtype=np.int64), self.tf or 60_000
         return self.series.bars.ts, self.tf
 
+    def restyle(self) -> None:
+        """The up/down colours changed: the candles and volume are drawn again in the new ones."""
+        self.view.restyle()
+
     # ------------------------------------------------------------------------------------- PNG, state
     def save_png(self, path: str) -> bool:
         """Save the chart (all panes and scales) as a PNG image."""

@@ -6,8 +6,8 @@ import json
 from typing import Callable
 
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QInputDialog, QLabel, QLineEdit,
-    QListWidget, QPlainTextEdit, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QInputDialog, QLabel,
+    QLineEdit, QListWidget, QPlainTextEdit, QVBoxLayout, QWidget,
 )
 
 from app.engine.port import Port
@@ -15,10 +15,14 @@ from app.engine.venues.board import VenueBoard
 from app.engine.venues.credentials import CredentialError, Credentials, CredentialStore
 from app.engine.venues.events import ApproveReconciliation
 from app.engine.venues.venue_config import (
-    CcxtVenueConfig, VenueConfigError, config_path, exchange_known, load_config, parse_config, save_config,
+    VenueConfig, VenueConfigError, config_path, exchange_known, load_config, parse_config, save_config,
 )
 from app.widgets.theme import DOWN
 
+AKSHARE = "akshare"  # China A-shares: not a ccxt exchange, a venue kind of its own (paper trading only)
+AKSHARE_NOTE = ("China A-shares through akshare (eastmoney, sina, tencent): live quotes, minute and daily "
+                "bars. Orders are paper trades under the A-share rules (sessions, board lots, T+1, daily "
+                "price limits, fees); nothing reaches a broker, so no API keys are asked for.")
 COMMON_EXCHANGES = ["binance", "okx", "bybit", "kraken", "coinbase", "kucoin", "bitget", "gate", "bitfinex",
                     "htx", "mexc", "bitstamp", "deribit"]
 
@@ -67,14 +71,15 @@ def unlock(parent: QWidget, store: CredentialStore) -> bool:
 
 
 class ConnectDialog(QDialog):
-    """One venue: exchange, symbols, ccxt options, sandbox, and the API key/secret (to the keyring).
+    """One venue: exchange, symbols, ccxt options, sandbox, and the API key/secret (to the keyring); or
+    "akshare" (China A-shares, paper trading): its symbols and quote interval only, no keys.
 
     With a saved ``venue`` it edits it: prefilled, the name fixed, every setting the dialog does not show
     (enabled, poll intervals...) kept. Empty key fields keep the keys: a venue that runs with its keys
     (``has_keys``) is never asked for a secret or the credentials file's passphrase; the passphrase is asked
     only to store new keys, or to read stored ones for a venue that has none yet."""
 
-    def __init__(self, port: Port, store: CredentialStore, on_connect: Callable[[CcxtVenueConfig,
+    def __init__(self, port: Port, store: CredentialStore, on_connect: Callable[[VenueConfig,
                  Credentials | None], None], venue: str | None = None, parent: QWidget | None = None,
                  has_keys: bool = False) -> None:
         super().__init__(parent)
@@ -94,15 +99,27 @@ class ConnectDialog(QDialog):
         self.name.setReadOnly(existing is not None)  # a new name is a new venue: Connect it, Remove this one
         self.exchange = QComboBox()
         self.exchange.setEditable(True)
-        self.exchange.addItems(COMMON_EXCHANGES)
-        self.exchange.setCurrentText(existing.exchange if existing else (venue or "binance"))
+        self.exchange.addItems([AKSHARE, *COMMON_EXCHANGES])
+        self.exchange.insertSeparator(1)
+        ccxt_cfg = existing if existing is not None and existing.kind == "ccxt" else None
+        ak_cfg = existing if existing is not None and existing.kind == AKSHARE else None
+        self.exchange.setCurrentText(AKSHARE if ak_cfg else ccxt_cfg.exchange if ccxt_cfg
+                                     else (venue or "binance"))
+        self.exchange.setEnabled(ak_cfg is None)  # a saved akshare venue stays one: Remove it to change that
         self.symbols = QLineEdit(", ".join(existing.symbols) if existing else "BTC/USDT")
+        self.interval = QDoubleSpinBox()
+        self.interval.setRange(0.5, 3600.0)
+        self.interval.setDecimals(1)
+        self.interval.setSuffix(" s")
+        self.interval.setValue(ak_cfg.quote_interval_s if ak_cfg else 3.0)
+        self.akshare_note = QLabel(AKSHARE_NOTE)
+        self.akshare_note.setWordWrap(True)
         self.stream = QComboBox()
         self.stream.addItems(["auto", "ws", "poll"])
-        self.stream.setCurrentText(existing.stream if existing else "auto")
+        self.stream.setCurrentText(ccxt_cfg.stream if ccxt_cfg else "auto")
         self.sandbox = QCheckBox("Sandbox / testnet")
-        self.sandbox.setChecked(bool(existing and existing.sandbox))
-        self.options = QPlainTextEdit(json.dumps(existing.ccxt, indent=2) if existing and existing.ccxt
+        self.sandbox.setChecked(bool(ccxt_cfg and ccxt_cfg.sandbox))
+        self.options = QPlainTextEdit(json.dumps(ccxt_cfg.ccxt, indent=2) if ccxt_cfg and ccxt_cfg.ccxt
                                       else "{}")
         self.options.setPlaceholderText('ccxt options, e.g. {"timeout": 10000, '
                                         '"options": {"recvWindow": 5000}}')
@@ -118,9 +135,12 @@ class ConnectDialog(QDialog):
         self.error.setWordWrap(True)
         self.error.setStyleSheet(f"color: {DOWN.name()}")
         form = QFormLayout()
+        self.form = form
         form.addRow("Name", self.name)
-        form.addRow("Exchange (ccxt id)", self.exchange)
+        form.addRow("Exchange (ccxt id) or akshare", self.exchange)
+        form.addRow("", self.akshare_note)
         form.addRow("Symbols", self.symbols)
+        form.addRow("Quote every", self.interval)
         form.addRow("Market data", self.stream)
         form.addRow("", self.sandbox)
         form.addRow("ccxt options (JSON)", self.options)
@@ -140,7 +160,35 @@ class ConnectDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.error)
         layout.addWidget(buttons)
+        self._kind = ""
+        self.exchange.currentTextChanged.connect(self._show_kind)
+        self._show_kind(self.exchange.currentText())
         self.resize(560, 520)
+
+    def is_akshare(self) -> bool:
+        return self.exchange.currentText().strip().lower() == AKSHARE
+
+    def _show_kind(self, _text: str = "") -> None:
+        """akshare shows its symbols, quote interval and what it is (paper trading); a ccxt exchange its
+        stream, sandbox, options and keys."""
+        akshare = self.is_akshare()
+        kind = AKSHARE if akshare else "ccxt"
+        for widget in (self.akshare_note, self.interval):
+            self.form.setRowVisible(widget, akshare)
+        for widget in (self.stream, self.sandbox, self.options, self.api_key, self.secret, self.password,
+                       self.key_state):
+            self.form.setRowVisible(widget, not akshare)
+        self.forget_button.setVisible(not akshare)
+        if kind != self._kind and self.existing is None:  # a fresh choice: examples of its symbols
+            if self._kind:
+                self.symbols.setText("600519.SH, 000001.SZ" if akshare else "BTC/USDT")
+            if akshare and not self.name.text().strip():
+                self.name.setText(AKSHARE)
+            elif not akshare and self.name.text().strip() == AKSHARE:
+                self.name.clear()
+        self._kind = kind
+        self.symbols.setPlaceholderText("A-share codes, e.g. 600519.SH, 000001.SZ" if akshare
+                                        else "unified ccxt symbols, e.g. BTC/USDT, ETH/USDT")
 
     def _unlock(self) -> bool:
         return unlock(self, self._store)
@@ -158,7 +206,9 @@ class ConnectDialog(QDialog):
         self.key_state.setText(f"Stored ({creds.masked}) in the {where}; leave the fields empty to keep them."
                                if creds else f"No keys stored yet; they go to the {where}.")
 
-    def config(self) -> CcxtVenueConfig:
+    def config(self) -> VenueConfig:
+        if self.is_akshare():
+            return self._akshare_config()
         exchange = self.exchange.currentText().strip().lower()
         if not exchange_known(exchange):
             raise VenueConfigError(f"ccxt has no exchange {exchange!r}")
@@ -177,11 +227,29 @@ class ConnectDialog(QDialog):
                     "sandbox": self.sandbox.isChecked(), "stream": self.stream.currentText()})
         return parse_config(raw, "venue config")
 
+    def _akshare_config(self) -> VenueConfig:
+        symbols = [s.strip().upper() for s in self.symbols.text().replace("，", ",").split(",") if s.strip()]
+        if not symbols:
+            raise VenueConfigError("Name at least one A-share, e.g. 600519.SH, 000001.SZ")
+        name = self.name.text().strip().lower() or AKSHARE
+        if name == "sim":
+            raise VenueConfigError("'sim' is the simulated exchange's name: choose another name")
+        if self.existing is not None and self.existing.kind != AKSHARE:
+            raise VenueConfigError(f"{self.existing.name} is a ccxt venue: to trade A-shares, Connect… a new "
+                                   f"venue and choose akshare")
+        raw = self.existing.model_dump() if self.existing is not None else {}
+        raw.update({"kind": AKSHARE, "name": name, "symbols": symbols,
+                    "quote_interval_s": round(self.interval.value(), 1)})
+        return parse_config(raw, "venue config")
+
     def save_and_connect(self) -> None:
         try:
             cfg = self.config()
         except VenueConfigError as exc:
             self.error.setText(str(exc))
+            return
+        if cfg.kind == AKSHARE:
+            self._save(cfg, None)
             return
         key, secret = self.api_key.text().strip(), self.secret.text().strip()
         creds = None
@@ -204,6 +272,9 @@ class ConnectDialog(QDialog):
         finally:
             for field in (self.api_key, self.secret, self.password):
                 field.clear()
+        self._save(cfg, creds)
+
+    def _save(self, cfg: VenueConfig, creds: Credentials | None) -> None:
         save_config(self._port.profile, cfg)
         if not cfg.enabled:
             self.saved_text = f"{cfg.name} saved; it is disabled: Enable it to connect."

@@ -27,7 +27,7 @@ from app.engine.port import Port
 from app.engine.venues.credentials import CredentialError, Credentials, CredentialStore
 from app.engine.venues.events import ConnectVenue, DisconnectVenue
 from app.engine.venues.venue_config import (
-    CcxtVenueConfig, VenueConfigError, config_path, delete_config, list_configs, set_enabled,
+    VenueConfig, VenueConfigError, config_path, delete_config, list_configs, set_enabled,
 )
 from app.widgets.common import make_table, set_cell
 from app.widgets.frame import BusSubscriptions
@@ -56,7 +56,7 @@ class VenuesWidget(QWidget):
         self._subs.add(port.subscribe(CommandRefused, self._on_refused))
         self.destroyed.connect(self._subs.clear)
         self._seen: tuple[int, int] | None = None
-        self._configs: dict[str, CcxtVenueConfig] = {}
+        self._configs: dict[str, VenueConfig] = {}
         self._configs_version = 0
         self.names: list[str] = []
         self._selected = ""
@@ -223,12 +223,13 @@ class VenuesWidget(QWidget):
             return
         where = self._store.describe() if self._store is not None else "credential store"
         settings = config_path(self._port.profile, name).name
+        keyless = self._configs[name].kind == "akshare"  # paper trading: it never had keys
         self._confirm(f"Remove {name}?",
                       f"Remove {name}? Kestrel disconnects it and deletes its settings ({settings}). "
                       f"{_orders_fate(name, len(self._working(name)))} Its order and fill history stays in "
                       f"the journal.",
                       "Remove", lambda keys: self.remove(name, delete_keys=keys),
-                      keys_box=f"Also delete its API keys from the {where}")
+                      keys_box="" if keyless else f"Also delete its API keys from the {where}")
 
     def remove(self, name: str, delete_keys: bool) -> None:
         try:
@@ -271,7 +272,7 @@ class VenuesWidget(QWidget):
         self.confirm_box = box
         box.open()
 
-    def connect_venue(self, cfg: CcxtVenueConfig, creds: Credentials | None) -> None:
+    def connect_venue(self, cfg: VenueConfig, creds: Credentials | None) -> None:
         """New keys or settings (the Connect dialog): (re)connect; ``creds`` None keeps the keys it has."""
         self._port.send(ConnectVenue(cfg, creds, ts=self._port.now_ms()))
 
@@ -299,8 +300,7 @@ class VenuesWidget(QWidget):
             elif cfg is not None and not cfg.enabled:
                 state, color = "disabled", MUTED
             else:
-                connected = status is not None and status.connected
-                state, color = ("connected", UP) if connected else ("not connected", MUTED)
+                state, color = _state(status)
             if cfg is not None and not cfg.enabled:
                 detail = "off until you enable it (settings and keys kept)"
             elif status is not None:
@@ -329,6 +329,17 @@ class VenuesWidget(QWidget):
             if id(proposal) not in self._shown_proposals:
                 self._shown_proposals.add(id(proposal))
                 self._open_reconcile(venue)
+
+
+def _state(status: Any) -> tuple[str, Any]:
+    """The State column: connected, or what the venue says it is doing ("loading akshare…", "stale: every
+    source failing…", "down: …": the word before the colon), else not connected."""
+    if status is not None and status.connected:
+        return "connected", UP
+    word = (status.message.split(":", 1)[0].split(" ", 1)[0] if status is not None else "").lower()
+    if word in ("loading", "stale", "down"):
+        return word, MUTED if word == "loading" else DOWN
+    return "not connected", MUTED
 
 
 def _orders_fate(venue: str, working: int) -> str:

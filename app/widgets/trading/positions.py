@@ -5,7 +5,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.engine.port import Port
 from app.widgets.common import fmt, make_table, set_cell
-from app.widgets.theme import DOWN, UP
+from app.widgets.theme import DOWN, PRICE_DOWN, PRICE_UP, UP
 
 HEADERS = ["Symbol", "Qty", "Avg price", "Mark", "Unrealized", "Realized", "Fees"]
 
@@ -27,6 +27,10 @@ class PositionsWidget(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.table)
 
+    def restyle(self) -> None:
+        """The up/down colours changed: redraw every row at the next frame."""
+        self._seen = -1
+
     def refresh(self) -> None:
         pf = self._port.portfolio
         if pf.version == self._seen:
@@ -44,6 +48,8 @@ class PositionsWidget(QWidget):
             set_cell(self.table, r, 1, f"{p.quantity:g}", UP if p.quantity > 0 else DOWN if p.quantity < 0 else None)
             set_cell(self.table, r, 2, fmt(p.avg_price, d))
             set_cell(self.table, r, 3, fmt(p.mark, d))
-            set_cell(self.table, r, 4, fmt(p.unrealized_pnl, 2), UP if p.unrealized_pnl >= 0 else DOWN)
-            set_cell(self.table, r, 5, fmt(p.realized_pnl, 2), UP if p.realized_pnl >= 0 else DOWN)
+            set_cell(self.table, r, 4, fmt(p.unrealized_pnl, 2),
+                     PRICE_UP if p.unrealized_pnl >= 0 else PRICE_DOWN)
+            set_cell(self.table, r, 5, fmt(p.realized_pnl, 2),
+                     PRICE_UP if p.realized_pnl >= 0 else PRICE_DOWN)
             set_cell(self.table, r, 6, fmt(p.fees, 4))

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QHeaderView, QMenu, QVBoxLayout, QWidget
 
 from app.engine.port import Port
 from app.widgets.common import fmt, make_table, new_symbols, set_cell
-from app.widgets.theme import DOWN, MUTED, UP
+from app.widgets.theme import MUTED, PRICE_DOWN, PRICE_UP
 
 HEADERS = ["Symbol", "Last", "Chg %", "Bid", "Ask", "Volume"]
 
@@ -56,6 +56,10 @@ class WatchlistWidget(QWidget):
         self.menu.addAction("Download history…", lambda: self.historyRequested.emit(symbol))
         self.menu.popup(self.table.viewport().mapToGlobal(pos))
 
+    def restyle(self) -> None:
+        """The up/down colours changed: redraw every row at the next frame."""
+        self._seen.clear()
+
     def refresh(self) -> None:
         added = new_symbols(len(self._symbols), self._port.instruments)
         if added:  # a venue connected since start-up: its markets join the list
@@ -73,13 +77,13 @@ class WatchlistWidget(QWidget):
                      align_right=False)
             self.table.item(row, 0).setToolTip(closed)
             if st.last:
-                color = MUTED if closed else UP if st.change_pct >= 0 else DOWN
+                color = MUTED if closed else PRICE_UP if st.change_pct >= 0 else PRICE_DOWN
                 set_cell(self.table, row, 1, fmt(st.last, d), color)
             else:  # no trade yet this session (a closed market): the last close we know, not 0.00
                 prev = self._last_close(sym)
                 set_cell(self.table, row, 1, fmt(prev, d) if prev else "—", MUTED)
             set_cell(self.table, row, 2, "closed" if closed else f"{st.change_pct:+.2f}%",
-                     MUTED if closed else UP if st.change_pct >= 0 else DOWN)
+                     MUTED if closed else PRICE_UP if st.change_pct >= 0 else PRICE_DOWN)
             self.table.item(row, 2).setToolTip(closed)
             book = st.book
             set_cell(self.table, row, 3, fmt(book.best_bid if book else None, d))

@@ -61,14 +61,17 @@ class AkshareVenue:
 
     def __init__(self, symbols: list[str], on_report: Report, on_data: Report, *, client: AkshareClient,
                  now_ms: Callable[[], int] | None = None, quote_interval_s: float = 3.0,
-                 fills: Callable[[], list[dict]] | None = None, fee_rate: float = 0.00025) -> None:
+                 fills: Callable[[], list[dict]] | None = None, fee_rate: float = 0.00025,
+                 name: str = "akshare", config: Any = None) -> None:
+        self.name = name
+        self.config = config  # the saved AkshareVenueConfig it runs (the Venues dock's), or None (headless)
         self.symbols = [s.upper() for s in symbols]
         self.on_report, self.on_data = on_report, on_data
         self.client = client
         self._now = now_ms or (lambda: int(time.time() * 1000))
         self.quote_interval_s = quote_interval_s
         self.fee_rate = fee_rate
-        self._instruments = {s: ashare_instrument(s) for s in self.symbols}
+        self._instruments = {s: ashare_instrument(s, name) for s in self.symbols}
         self.quotes: dict[str, Quote] = {}
         self.limits: dict[str, rules.DailyLimits] = {}
         self._volume: dict[str, float] = {}
@@ -158,6 +161,7 @@ class AkshareVenue:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
         self.client.executor.shutdown()
+        self._status(False, "disconnected")  # the Venues dock must not go on showing it connected
 
     async def history(self, symbol: str, kind: str = "daily", *args: Any, adjust: str = "none") -> list:
         """Daily or minute bars (fetched on a worker, cached; the cache when every source fails). ``args``:
@@ -174,7 +178,7 @@ class AkshareVenue:
         return await self.client.fetch(kind, symbol, *args, adjust=adjust)
 
     async def _run(self) -> None:
-        self._status(False, "loading akshare")
+        self._status(False, "loading akshare (its first import takes seconds)")
         try:
             await self.client.warm()
         except Exception as exc:  # noqa: BLE001 - a broken akshare install: say so, keep the terminal alive
@@ -191,13 +195,14 @@ class AkshareVenue:
             got = await self.client.fetch("quote", symbol)
         except AllSourcesFailed as exc:
             self._feed(symbol, "down", str(exc))
-            self._status(False, "every akshare source is failing and nothing is cached")
+            self._status(False, "down: every akshare source is failing and nothing is cached")
             return
         if got.stale:
             age = (self._now() - got.fetched_ms) / 1000.0
             self._feed(symbol, "stale", f"every source failing; last quote {age:.0f} s old (cache); "
                        + "; ".join(got.errors))
-            self._status(False, "every akshare source is failing; serving cached quotes (not traded on)")
+            self._status(False, "stale: every akshare source is failing; serving cached quotes "
+                                "(not traded on)")
             return
         self.last_source[symbol] = got.source
         self._feed(symbol, "live" if got.source == "eastmoney" else "fallback",
