@@ -27,6 +27,19 @@ class Instrument:
     # sessions, T+1, lots by board, price limits, fees and stamp duty), applied by the pre-trade check and
     # by every venue that trades the instrument
     rules: str = ""
+    # the market whose data and history this is ("" = the venue's own): a paper venue "binance-paper" trades
+    # Binance's market, so its history is the bar store's binance series
+    market: str = ""
+
+    @property
+    def id(self) -> str:
+        """The instrument id: the venue's symbol and the venue, ``BTC/USDT@binance`` (``make_id``)."""
+        return make_id(self.symbol, self.venue)
+
+    @property
+    def data_venue(self) -> str:
+        """Where its market data and history come from: ``market``, else the venue."""
+        return self.market or self.venue
 
     def price_to_ticks(self, price: float) -> int:
         return int(round(price / self.tick_size))
@@ -56,6 +69,75 @@ class Instrument:
     @property
     def qty_decimals(self) -> int:
         return _decimals(self.lot_size)
+
+
+class AmbiguousSymbol(KeyError):
+    """A bare symbol that more than one venue lists: the message names the ids to choose from."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+def make_id(symbol: str, venue: str) -> str:
+    """``BTC/USDT`` on ``binance`` -> ``BTC/USDT@binance``. Venue names hold no ``@`` (venue_config)."""
+    return f"{symbol}@{venue}"
+
+
+def split_id(text: str) -> tuple[str, str | None]:
+    """``BTC/USDT@binance`` -> ("BTC/USDT", "binance"); a bare symbol -> (symbol, None). Split on the last
+    ``@``: a venue's symbol may hold ``/``, ``:`` or ``-``, a venue name never ``@``."""
+    symbol, at, venue = text.rpartition("@")
+    return (symbol, venue) if at and symbol and venue else (text, None)
+
+
+class InstrumentTable(dict):
+    """Instruments by id. ``resolve`` (and ``get``, ``[]``, ``in``) also take a bare symbol that exactly one
+    venue lists, so "BTC/USDT" still finds the only BTC/USDT; one that several list is ``AmbiguousSymbol``."""
+
+    def __init__(self, instruments: list[Instrument] | None = None) -> None:
+        super().__init__()
+        for inst in instruments or ():
+            self.add(inst)
+
+    def add(self, inst: Instrument) -> None:
+        self[inst.id] = inst
+
+    def resolve(self, text: str) -> Instrument:
+        """The instrument ``text`` names: an id, or a bare symbol listed by one venue. KeyError (with the
+        choices, for an ambiguous symbol) otherwise."""
+        inst = dict.get(self, text)
+        if inst is not None:
+            return inst
+        symbol, venue = split_id(text)
+        if venue is None:
+            found = [i for i in self.values() if i.symbol == symbol]
+            if len(found) == 1:
+                return found[0]
+            if found:
+                ids = ", ".join(sorted(i.id for i in found))
+                raise AmbiguousSymbol(f"{symbol} is listed by {len(found)} venues: write one of {ids}")
+        raise KeyError(text)
+
+    def get(self, text: str, default: Instrument | None = None) -> Instrument | None:  # type: ignore[override]
+        try:
+            return self.resolve(text)
+        except AmbiguousSymbol:
+            raise
+        except KeyError:
+            return default
+
+    def __getitem__(self, text: str) -> Instrument:
+        inst = dict.get(self, text)
+        return inst if inst is not None else self.resolve(text)
+
+    def __contains__(self, text: object) -> bool:
+        if not isinstance(text, str):
+            return False
+        try:
+            self.resolve(text)
+        except KeyError:
+            return False
+        return True
 
 
 def _decimals(step: float) -> int:
