@@ -163,7 +163,11 @@ class UiSettings(_Model):
                                 "China's A-share screens show them (red_up): candles, volume, change %, PnL")
 
 
+SETTINGS_VERSION = 1  # settings.json's format; a newer file is refused, never rewritten
+
+
 class Settings(_Model):
+    version: int = SETTINGS_VERSION
     base_currency: str = "USDT"
     fx_to_base: dict[str, Positive] = {"USDT": 1.0, "CNY": 0.14}
     sim: SimSettings = SimSettings()
@@ -223,6 +227,11 @@ def load_settings(profile: Path) -> Settings:
         raw = json.loads(path.read_text())
     except (OSError, ValueError) as exc:  # ValueError: invalid JSON, or bytes that are not UTF-8
         raise ConfigError(f"{path} is not valid JSON ({exc}). Fix it, or move it away to use the defaults.") from None
+    version = raw.get("version") if isinstance(raw, dict) else None
+    if type(version) is int and version > SETTINGS_VERSION:
+        raise ConfigError(f"{path} was written by a newer Kestrel (settings version {version}, this one reads up "
+                          f"to {SETTINGS_VERSION}). Kestrel left it untouched. Upgrade Kestrel, or use another "
+                          f"--profile.")
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:

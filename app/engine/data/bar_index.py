@@ -79,10 +79,17 @@ class BadIndex(Exception):
     pass
 
 
+class NewerIndex(BadIndex):
+    """An index a newer Kestrel wrote: not damage, and never to be rewritten by this one."""
+
+
 def check_index(index: Any) -> None:
     if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT:
         raise BadIndex("not a Kestrel bar index")
-    if index.get("version") != INDEX_VERSION:
+    version = index.get("version")
+    if type(version) is int and version > INDEX_VERSION:
+        raise NewerIndex(f"index version {version}; this Kestrel reads up to version {INDEX_VERSION}")
+    if version != INDEX_VERSION:
         raise BadIndex(f"index version {index.get('version')!r}; this Kestrel reads version {INDEX_VERSION}")
     if not isinstance(index.get("series"), dict):
         raise BadIndex("no series table")

@@ -52,7 +52,7 @@ from app.engine.data.bar_chunks import (
     read_chunk_ts, repair_hint, rows_from, validate_rows, write_atomic,
 )
 from app.engine.data.bar_index import (
-    INDEX_FORMAT, INDEX_VERSION, check_index, runs_of, safe_name, series_offset, subtract, union,
+    INDEX_FORMAT, INDEX_VERSION, NewerIndex, check_index, runs_of, safe_name, series_offset, subtract, union,
 )
 from app.engine.data.bars import COLUMNS, Bars
 
@@ -428,6 +428,10 @@ class BarStore:
             check_index(index)
         except FileNotFoundError:
             raise
+        except NewerIndex as exc:
+            raise BarStoreError(
+                f"the bar store index {self.index_path} was written by a newer Kestrel ({exc}). Kestrel left it "
+                f"and the bar files untouched. Upgrade Kestrel, or use another --profile.") from None
         except Exception as exc:  # noqa: BLE001 - any damage reads as one clear refusal
             raise BarStoreError(
                 f"the bar store index {self.index_path} is damaged ({type(exc).__name__}: {exc}). Kestrel left it "
