@@ -69,3 +69,41 @@ def test_replay_fills_our_orders_at_recorded_prices_and_speed_scales(make_kernel
     assert status in (OrderStatus.FILLED, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
     took_10x, _, _ = run(replay(10.0, False), 60)
     assert span / 10 * 0.8 <= took_10x <= span / 10 + 1.5
+
+
+def test_a_recorded_level_that_changes_size_keeps_our_place_in_its_queue():
+    """Outside orders that join a level go behind ours, those that leave go from the back first: our order 10
+    lots back fills only after 10 lots have traded ahead of it (it used to jump to the front whenever the
+    recorded size changed, and filled after 2)."""
+    from app.engine.core.messages import BookSnapshot
+    from app.engine.core.instruments import Instrument
+    from app.engine.venues.replay.venue import ReplayModel
+    from app.engine.venues.sim.orderbook import OWNER_CLIENT, OrderBook
+
+    inst = Instrument("X/USD", "replay", "X", "USD", 1.0, 1.0, 1.0, 1e6)
+    book = OrderBook(inst)
+    filled = []
+    book.on_fill = lambda f: filled.append(f.qty) if f.maker_owner == OWNER_CLIENT else None
+
+    def snap(ts, bid_size):
+        return BookSnapshot("X/USD", ((100.0, bid_size),), ((102.0, 5.0),), ts)
+
+    def sell(ts, size):
+        return TradeTick("X/USD", 100.0, size, Side.SELL, f"t{ts}", ts)
+    events = iter([snap(1, 10.0), snap(3, 12.0), sell(4, 2.0), snap(5, 10.0), sell(6, 5.0), snap(7, 5.0),
+                   snap(8, 4.0), sell(9, 3.0), sell(10, 2.0)])
+    model = ReplayModel(events, {"X/USD": book})
+    model.process_next()  # the level: 10 lots
+    book.add_limit(1, OWNER_CLIENT, Side.BUY, 100, 1)  # ours, behind them
+    model.process_next()  # 12: two joined behind us
+    model.process_next()  # 2 traded: 8 ahead
+    model.process_next()  # 10 shown: what the trade left (8 ahead, 2 behind), nothing moves
+    model.process_next()  # 5 traded: 3 ahead
+    assert filled == []
+    model.process_next()  # 5 shown: 3 ahead, 2 behind
+    model.process_next()  # 4 shown: one left from the back (ours stays: 3 ahead of it)
+    assert book.size_at(Side.BUY, 100) == (5, 1)  # 4 outside and ours
+    model.process_next()  # 3 traded: the queue ahead is done
+    assert filled == []
+    model.process_next()  # 2 traded: ours fills
+    assert filled == [1]

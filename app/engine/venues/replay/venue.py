@@ -4,8 +4,11 @@
 is a ``ReplayModel`` that walks a recording in time order, so recorded events and our orders (with the
 venue's latency) are processed interleaved, exactly as the sim processes its own model:
 
-- a recorded ``BookSnapshot`` re-levels the book's outside liquidity to the recorded levels (our own
-  resting orders stay where they are; a recorded level that crosses one of them fills it);
+- a recorded ``BookSnapshot`` re-levels the book's outside liquidity to the recorded levels, keeping queue
+  places: a level that grew gets the difference as a new order at the back of its queue (behind ours); a
+  level that shrank loses it from the back first (whoever joined last; the volume ahead of our order leaves
+  only when the level shrinks below it, or by trades), never by re-adding the level behind us. Our own
+  resting orders stay where they are; a recorded level that crosses one of them fills it;
 - a recorded ``TradeTick`` becomes an immediate-or-cancel order of the recorded aggressor at the recorded
   price and size: it prints the trade and fills our resting orders that the print went through.
 
@@ -34,7 +37,8 @@ class ReplayModel:
         self._events = events
         self._books = books  # symbol -> OrderBook
         self._ids = itertools.count(10 ** 15)  # far above the exchange's own ids
-        self._resting: dict[str, dict[tuple[Side, int], tuple[int, int]]] = {s: {} for s in books}
+        # symbol -> (side, price) -> the outside orders resting there, front of the queue first
+        self._resting: dict[str, dict[tuple[Side, int], list[int]]] = {s: {} for s in books}
         self._next: TradeTick | BookSnapshot | None = None
         self.processed = 0
         self._advance()
@@ -77,17 +81,30 @@ class ReplayModel:
                 lots = round(size / inst.lot_size) if inst.lot_size else 0
                 if lots > 0:
                     want[(side, inst.price_to_ticks(price))] = lots
-        for key, (oid, lots) in list(resting.items()):
-            order = book.get(oid)
-            if want.get(key) != lots or order is None or order.qty != lots:
+        for key in list(resting.keys() - want.keys()):  # levels gone from the recording
+            for oid in resting.pop(key):
                 book.cancel(oid)
-                del resting[key]
-        for (side, ticks), lots in want.items():
-            if (side, ticks) not in resting:
+        for key, lots in want.items():
+            oids = [oid for oid in resting.get(key, ()) if book.get(oid) is not None]  # trades took the rest
+            have = sum(book.get(oid).qty for oid in oids)
+            if lots > have:  # joined: at the back of the queue
                 oid = next(self._ids)
-                res = book.add_limit(oid, EXTERNAL, side, ticks, lots, stp=False)
-                if res.rested:
-                    resting[(side, ticks)] = (oid, lots)
+                if book.add_limit(oid, EXTERNAL, key[0], key[1], lots - have, stp=False).rested:
+                    oids.append(oid)
+            elif lots < have:  # left: from the back first
+                drop = have - lots
+                for oid in reversed(oids[:]):
+                    qty = book.get(oid).qty
+                    book.reduce(oid, max(qty - drop, 0))
+                    drop -= min(qty, drop)
+                    if book.get(oid) is None:
+                        oids.remove(oid)
+                    if not drop:
+                        break
+            if oids:
+                resting[key] = oids
+            else:
+                resting.pop(key, None)
 
 
 class ReplayVenue(SimVenue):

@@ -283,6 +283,25 @@ class OrderBook:
         self.version += 1
         return order
 
+    def reduce(self, order_id: int, qty: int) -> BookOrder | None:
+        """Make a resting order smaller, keeping its place in the queue (a partial cancel); 0 cancels it.
+        Returns the order, or None if it is not resting. Growing an order is not a reduce: that joins the
+        back of the queue (cancel and add)."""
+        order = self._index.get(order_id)
+        if order is None:
+            return None
+        if qty <= 0:
+            return self.cancel(order_id)
+        if qty >= order.qty:
+            return order
+        lvl = self._side(order.side).levels[order.price]
+        lvl.size -= order.qty - qty
+        if order.owner == self.own_owner:
+            lvl.own -= order.qty - qty
+        order.qty = qty
+        self.version += 1
+        return order
+
     # -------------------------------------------------------------------------------------- internals
     def _side(self, side: Side) -> _Side:
         return self._bids if side is Side.BUY else self._asks
