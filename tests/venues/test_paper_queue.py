@@ -90,3 +90,14 @@ def test_an_order_beyond_the_displayed_depth_waits_until_the_book_shows_its_leve
     assert q.on_trade(trade(95.0, 100.0)) == []  # a queue we cannot see: only a trade through fills us
     q.on_book(book([(96.0, 1.0), (95.0, 7.0)], [(97.0, 4.0)]))
     assert q.orders["a"].ahead == 7.0
+
+
+def test_an_empty_or_one_sided_book_and_an_empty_trade_fill_nothing_and_break_nothing():
+    q = QueueModel()
+    assert q.place("m", B, None, 1.0) == []  # no book yet: a market order cannot be filled on paper
+    q.on_book(book([], []))
+    assert q.place("a", B, 100.0, 1.0) == [] and q.orders["a"].ahead is None
+    assert q.on_book(book([(100.0, 3.0)], [])) == [] and q.orders["a"].ahead == 3.0
+    assert q.on_trade(trade(100.0, 0.0)) == [] and q.orders["a"].ahead == 3.0
+    assert q.on_book(book([], [(101.0, 2.0)])) == []  # the bids vanished: beyond anything shown, unchanged
+    assert q.orders["a"].remaining == 1.0
