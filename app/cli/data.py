@@ -124,7 +124,9 @@ def _download(store, args: argparse.Namespace, profile: Path) -> int:
     import asyncio
     import time
 
-    from app.engine.data.resample import parse_timeframe, timeframe_label
+    from app.engine.data.resample import parse_timeframe
+    from app.engine.venues.download import download_starts
+    from app.engine.venues.market_history import AkshareSource, CcxtSource
     from app.engine.venues.venue_config import resolve_config
 
     tf = parse_timeframe(args.timeframe)
@@ -136,33 +138,9 @@ def _download(store, args: argparse.Namespace, profile: Path) -> int:
     name = "akshare" if cfg is None else cfg.name
     since, until = parse_time(args.since, "--since"), parse_time(args.until, "--until")
     until = until if until is not None else int(time.time() * 1000)
-    starts = {}
-    for sym in symbols:
-        stored = store.info(name, sym, tf)
-        if since is None and stored is None:
-            raise ValueError(f"{sym} {timeframe_label(tf)} on {name} is not stored yet: say where to start "
-                             f"with --since (e.g. --since 2024-01-01)")
-        starts[sym] = since if since is not None else stored.first
-    if cfg is None:
-        return asyncio.run(_download_akshare(store, symbols, starts, until))
-    return asyncio.run(_download_all(store, cfg, symbols, tf, starts, until))
-
-
-async def _download_akshare(store, symbols: list[str], starts: dict[str, int], until: int) -> int:
-    from app.engine.venues.akshare.client import AkshareClient
-    from app.engine.venues.download import download_akshare
-
-    client = AkshareClient(None)
-    failed = 0
-    try:
-        await client.warm()  # imports akshare (seconds) on a worker
-        for sym in symbols:
-            report = await download_akshare(store, client, sym, starts[sym], until)
-            _say_report(report, "akshare", "1d")
-            failed += not report.complete
-    finally:
-        client.executor.shutdown()
-    return 1 if failed else 0
+    starts = download_starts(store, name, symbols, tf, since, how="with --since (e.g. --since 2024-01-01)")
+    source = AkshareSource() if cfg is None else CcxtSource(cfg)  # the window's Data dialog downloads the same way
+    return asyncio.run(_download_all(store, source, symbols, tf, starts, until))
 
 
 def _say_report(report, venue: str, tf_label: str) -> None:
@@ -177,16 +155,11 @@ def _say_report(report, venue: str, tf_label: str) -> None:
               f"What arrived is stored; run the same command again to resume.", file=sys.stderr)
 
 
-async def _download_all(store, cfg, symbols: list[str], tf: int, starts: dict[str, int], until: int) -> int:
-    import asyncio
-
+async def _download_all(store, source, symbols: list[str], tf: int, starts: dict[str, int], until: int) -> int:
     from tqdm import tqdm
 
     from app.engine.data.resample import timeframe_label
-    from app.engine.venues.ccxt.rest import make_exchange
-    from app.engine.venues.download import download_ccxt
 
-    exchange = await asyncio.to_thread(make_exchange, cfg, None)  # public data: no keys needed
     failed = 0
     try:
         for sym in symbols:
@@ -196,12 +169,11 @@ async def _download_all(store, cfg, symbols: list[str], tf: int, starts: dict[st
                     bar.total = total
                     bar.n = done
                     bar.refresh()
-                report = await download_ccxt(store, exchange, cfg.name, sym, tf, starts[sym], until,
-                                             progress=progress)
-            _say_report(report, cfg.name, timeframe_label(tf))
+                report = await source.fill(store, sym, tf, starts[sym], until, progress=progress)
+            _say_report(report, source.name, timeframe_label(tf))
             failed += not report.complete
     finally:
-        await exchange.close()
+        await source.close()
     return 1 if failed else 0
 
 

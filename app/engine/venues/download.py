@@ -75,6 +75,21 @@ async def download_ccxt(store: BarStore, exchange: Any, venue: str, symbol: str,
     return report
 
 
+def download_starts(store: BarStore, venue: str, symbols: list[str], timeframe_ms: int, since: int | None,
+                    how: str = "") -> dict[str, int]:
+    """Where each symbol's download starts: ``since``, else its stored series' first bar (a download then
+    fills what the series lacks). A series not stored yet, with no ``since``, is a ``ValueError`` asking for a
+    start (``how``: how the caller's user gives one, e.g. "with --since 2024-01-01")."""
+    starts = {}
+    for sym in symbols:
+        stored = store.info(venue, sym, timeframe_ms)
+        if since is None and stored is None:
+            raise ValueError(f"{sym} {timeframe_label(timeframe_ms)} on {venue} is not stored yet: say where to "
+                             f"start{' ' + how if how else ''}")
+        starts[sym] = since if since is not None else stored.first
+    return starts
+
+
 def _mark_empty(store: BarStore, report: DownloadReport, venue: str, symbol: str, timeframe_ms: int,
                 result: Any) -> None:
     """The ranges the exchange skipped inside what it sent: recorded, so they are not asked for again."""

@@ -43,7 +43,7 @@ from app.engine.data.bar_chunks import BarStoreError
 from app.engine.data.bar_store import BarStore
 from app.engine.data.bars import BarAggregator, Bars
 from app.engine.data.resample import bucket_start, timeframe_label
-from app.engine.venues.download import DAY_MS, DownloadReport
+from app.engine.venues.download import DAY_MS, DownloadReport, download_starts
 
 log = logging.getLogger("kestrel.venues.history")
 
@@ -338,12 +338,7 @@ class MarketHistory:
         if source is None:
             raise ValueError(f"{venue} has no history to download (known: {', '.join(self.sources()) or 'none'})")
         tf = int(timeframe_ms)
-        starts = {}
-        for sym in symbols:
-            stored = self.store.info(venue, sym, tf)
-            if since is None and stored is None:
-                raise ValueError(f"{sym} {timeframe_label(tf)} on {venue} is not stored yet: say where to start")
-            starts[sym] = since if since is not None else stored.first
+        starts = download_starts(self.store, venue, symbols, tf, since)
         if until is None:
             now = self._clock.now_ms()
             until = now - now % tf
