@@ -178,7 +178,7 @@ def _print_summary(m: dict[str, Any]) -> None:
 
 
 def _status(path: str, sha: str) -> str:
-    from app.engine.ml.artifact import sha256_file
+    from app.engine.core.files import sha256_file
 
     try:
         return "ok" if sha256_file(Path(path)) == sha else "DAMAGED (sha256 mismatch)"

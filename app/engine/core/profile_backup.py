@@ -12,13 +12,13 @@ them, and they may be gigabytes.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 import sqlite3
 import time
 from pathlib import Path
+
+from app.engine.core.files import fsync_dir, fsync_file, sha256_file
 
 MANIFEST = "MANIFEST.json"
 
@@ -54,13 +54,13 @@ def backup_profile(profile: Path, label: str = "backup") -> Path:
                 shutil.copyfile(src, dest / rel)
                 files.append(rel.as_posix())
         for rel in files:
-            _fsync(dest / rel)
+            fsync_file(dest / rel)
         manifest = {"profile": str(profile), "made_utc": stamp,
-                    "files": {rel: {"bytes": (dest / rel).stat().st_size, "sha256": sha256_of(dest / rel)}
+                    "files": {rel: {"bytes": (dest / rel).stat().st_size, "sha256": sha256_file(dest / rel)}
                               for rel in files}}
         (dest / MANIFEST).write_text(json.dumps(manifest, indent=2))
-        _fsync(dest / MANIFEST)
-        _fsync_dir(dest)
+        fsync_file(dest / MANIFEST)
+        fsync_dir(dest)
     except (OSError, sqlite3.Error) as exc:
         shutil.rmtree(dest, ignore_errors=True)
         raise BackupError(f"The profile {profile} could not be backed up to {dest} ({exc}); nothing was changed. "
@@ -80,17 +80,9 @@ def check_backup(folder: Path) -> list[str]:
         path = folder / rel
         if not path.is_file():
             problems.append(f"{rel} is missing")
-        elif sha256_of(path) != want.get("sha256"):
+        elif sha256_file(path) != want.get("sha256"):
             problems.append(f"{rel} is not the file that was backed up (sha256 differs)")
     return problems
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _copy_db(src: Path, dst: Path) -> None:
@@ -102,17 +94,3 @@ def _copy_db(src: Path, dst: Path) -> None:
     finally:
         target.close()
         source.close()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    if os.name == "nt":  # directories cannot be opened for fsync there
-        return
-    _fsync(path)

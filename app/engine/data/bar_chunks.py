@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from app.engine.core.files import fsync_dir
 from app.engine.data.bars import COLUMNS, Bars
 
 ROW = np.dtype([("ts", "<i8"), ("open", "<f8"), ("high", "<f8"), ("low", "<f8"), ("close", "<f8"),
@@ -30,16 +31,6 @@ def period_keys(ts: np.ndarray, timeframe_ms: int) -> np.ndarray:
 
 def period_name(key: np.datetime64) -> str:
     return str(key)
-
-
-def fsync_dir(path: Path) -> None:
-    if os.name == "nt":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -12,17 +12,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+
 FORMAT = "kestrel-model/1"
 ONNX_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_artifact(folder: Path, onnx_bytes: bytes, manifest: dict[str, Any]) -> Path:

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.engine.ml.artifact import dumps, read_manifest, sha256_file, write_manifest
+from app.engine.core.files import sha256_file
+from app.engine.ml.artifact import dumps, read_manifest, write_manifest
 from app.engine.ml.model import ModelError
 
 TABLE = "ml_models"
