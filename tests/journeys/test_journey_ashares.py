@@ -12,8 +12,10 @@ import zoneinfo
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
+from tests.kit.journeys import click_venue, visible
+from tests.kit.journeys import venue_state as state
 from tests.kit.venues import no_internet  # noqa: F401 (autouse: every socket must go to 127.0.0.1)
 from tests.kit.wait import until
 from tests.venues.fake_akshare import FakeAkshareHTTP
@@ -36,24 +38,6 @@ def http(monkeypatch):
     fake.last, fake.prev_close = 1523.0, 1480.0  # a price the sim's 600519.SH never shows
     yield fake
     fake.release_hangs()
-
-
-def visible(cls):
-    return [w for w in QApplication.topLevelWidgets() if isinstance(w, cls) and w.isVisible()]
-
-
-def click_venue(qtbot, dock, venue: str) -> None:
-    dock.refresh()
-    (item,) = dock.venues.findItems(venue, Qt.MatchFlag.MatchExactly)
-    table = dock.venues
-    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=table.visualItemRect(item).center())
-    assert dock.selected() == venue
-
-
-def state(dock, venue: str) -> str | None:
-    dock.refresh()
-    row = dock.row_of(venue)
-    return row[0] if row else None
 
 
 def watch_row(window, symbol: str) -> tuple[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt
 
+from tests.kit.journeys import current_tab, open_backtest
 from tests.kit.ui import choose, pump, table_column, type_into
 
 PLUGIN = "sma_cross"
@@ -35,10 +36,6 @@ def bar_file(folder, n: int = 3000, seed: int = 16):
 
 
 
-def current_tab(dialog) -> str:
-    return dialog.tabs.tabText(dialog.tabs.currentIndex())
-
-
 def pen_pixels(widget, rgb: tuple[int, int, int], tolerance: int = 40) -> int:
     """How many pixels of ``widget`` as painted are close to ``rgb``."""
     image = widget.grab().toImage()
@@ -63,13 +60,7 @@ def test_backtest_and_sweep_from_the_strategies_dock_to_their_plots(qtbot, windo
     kernel, window = window_factory()
     pump(qtbot, kernel, window, 200)
     data = bar_file(tmp_path)
-    dock = window.strategies
-    window.docks["strategies"].raise_()
-    choose(dock.plugin_box, PLUGIN)
-    qtbot.mouseClick(dock.backtest_button, Qt.MouseButton.LeftButton)
-    dialog = dock._dialog
-    qtbot.addWidget(dialog)
-    qtbot.waitExposed(dialog)
+    dialog = open_backtest(qtbot, window, PLUGIN)
     assert dialog.windowTitle() == f"Backtest {PLUGIN}"
     assert not dialog.grab().isNull()  # painted: Qt asked the dialog for its metrics
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from PySide6.QtCore import QPoint, Qt, QTimer
-from PySide6.QtWidgets import QApplication, QMenu
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QMenu
 
 from tests.kit.journeys import click_entry, pick_from_button_menu
 from tests.kit.ui import pump

@@ -10,6 +10,7 @@ import time
 from PySide6.QtCore import Qt
 
 from tests.kit.bar_store import MINUTE, T0, random_bars
+from tests.kit.journeys import current_tab, open_backtest
 from tests.kit.ui import choose, pump, table_column, type_into
 
 PLUGIN = "sma_cross"
@@ -27,21 +28,6 @@ def store_walk(profile, hole: tuple[int, int] = (1500, 1560)):
     return bars
 
 
-def open_backtest(qtbot, kernel, window):
-    dock = window.strategies
-    window.docks["strategies"].raise_()
-    choose(dock.plugin_box, PLUGIN)
-    qtbot.mouseClick(dock.backtest_button, Qt.MouseButton.LeftButton)
-    dialog = dock._dialog
-    qtbot.addWidget(dialog)
-    qtbot.waitExposed(dialog)
-    return dialog
-
-
-def current_tab(dialog) -> str:
-    return dialog.tabs.tabText(dialog.tabs.currentIndex())
-
-
 def test_backtest_a_stored_series_from_the_strategies_dock(qtbot, window_factory, profile):
     from app.engine.backtest.engine import run_backtest
     from app.engine.backtest.options import BacktestConfig
@@ -50,7 +36,7 @@ def test_backtest_a_stored_series_from_the_strategies_dock(qtbot, window_factory
     bars = store_walk(profile)
     kernel, window = window_factory()
     pump(qtbot, kernel, window, 200)
-    dialog = open_backtest(qtbot, kernel, window)
+    dialog = open_backtest(qtbot, window, PLUGIN)
     picker = dialog.data_source
     assert picker.stored_choice.isEnabled() and picker.stored_choice.text() == "Stored series"
     assert [picker.series_box.itemText(i) for i in range(picker.series_box.count())] == [
@@ -89,7 +75,7 @@ def test_backtest_a_stored_series_from_the_strategies_dock(qtbot, window_factory
 def test_with_nothing_stored_the_choice_says_how_to_get_history_until_a_series_arrives(qtbot, window_factory,
                                                                                      profile):
     kernel, window = window_factory()
-    dialog = open_backtest(qtbot, kernel, window)
+    dialog = open_backtest(qtbot, window, PLUGIN)
     picker = dialog.data_source
     assert picker.stored_choice.text() == NO_HISTORY and not picker.stored_choice.isEnabled()
     assert not picker.series_box.isVisible()

@@ -9,8 +9,10 @@ import json
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
+from PySide6.QtWidgets import QInputDialog, QMessageBox
 
+from tests.kit.journeys import click_venue, visible
+from tests.kit.journeys import venue_state as state
 from tests.kit.venues import no_internet  # noqa: F401 (autouse: every socket must go to 127.0.0.1)
 from tests.kit.wait import until
 from tests.venues.fake_binance import FakeBinance
@@ -29,24 +31,6 @@ def no_os_keyring(monkeypatch):
     monkeypatch.setenv("KESTREL_CREDENTIALS_PASSPHRASE", "journey passphrase")
     yield
     keyring.set_keyring(before)
-
-
-def visible(cls):
-    return [w for w in QApplication.topLevelWidgets() if isinstance(w, cls) and w.isVisible()]
-
-
-def click_venue(qtbot, dock, venue: str) -> None:
-    dock.refresh()
-    (item,) = dock.venues.findItems(venue, Qt.MatchFlag.MatchExactly)
-    table = dock.venues
-    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=table.visualItemRect(item).center())
-    assert dock.selected() == venue
-
-
-def state(dock, venue: str) -> str | None:
-    dock.refresh()
-    row = dock.row_of(venue)
-    return row[0] if row else None
 
 
 def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_factory, profile, run_async,

@@ -53,3 +53,48 @@ def pick_from_button_menu(qtbot, button, starts: str) -> list[str]:
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: bool(seen))
     return seen[0]
+
+
+def visible(cls) -> list:
+    """The shown top-level widgets of ``cls`` (a dialog a step opened)."""
+    from PySide6.QtWidgets import QApplication
+
+    return [w for w in QApplication.topLevelWidgets() if isinstance(w, cls) and w.isVisible()]
+
+
+def click_venue(qtbot, dock, venue: str) -> None:
+    """Click ``venue``'s row in the Venues dock."""
+    from PySide6.QtCore import Qt
+
+    dock.refresh()
+    (item,) = dock.venues.findItems(venue, Qt.MatchFlag.MatchExactly)
+    table = dock.venues
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=table.visualItemRect(item).center())
+    assert dock.selected() == venue
+
+
+def venue_state(dock, venue: str) -> str | None:
+    """The State column of ``venue``'s row in the Venues dock (None: not listed)."""
+    dock.refresh()
+    row = dock.row_of(venue)
+    return row[0] if row else None
+
+
+def open_backtest(qtbot, window, plugin: str):
+    """Strategies dock: choose ``plugin``, click Backtest…; the dialog, shown."""
+    from PySide6.QtCore import Qt
+
+    from tests.kit.ui import choose
+
+    dock = window.strategies
+    window.docks["strategies"].raise_()
+    choose(dock.plugin_box, plugin)
+    qtbot.mouseClick(dock.backtest_button, Qt.MouseButton.LeftButton)
+    dialog = dock._dialog
+    qtbot.addWidget(dialog)
+    qtbot.waitExposed(dialog)
+    return dialog
+
+
+def current_tab(dialog) -> str:
+    return dialog.tabs.tabText(dialog.tabs.currentIndex())
