@@ -1,9 +1,12 @@
 """Small shared helpers for the views: tables, formatted cells, new symbols (colours: theme.py)."""
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+from PySide6.QtGui import QAction, QActionGroup, QColor
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableWidget, QTableWidgetItem
+
 
 def make_table(headers: list[str], parent=None) -> QTableWidget:
     table = QTableWidget(0, len(headers), parent)
@@ -49,3 +52,17 @@ def new_symbols(known: int, instruments: dict) -> list[str]:
     if len(instruments) <= known:
         return []
     return list(instruments)[known:]
+
+
+def add_choices(menu: QMenu, choices: Mapping[str, str], pick: Callable[[str], None]) -> dict[str, QAction]:
+    """Mutually exclusive, checkable entries in ``menu`` (key -> text); choosing one calls ``pick(key)``.
+    Returns the actions by key (the caller checks the current one)."""
+    group = QActionGroup(menu)  # exclusive; the menu keeps it
+    actions = {}
+    for key, text in choices.items():
+        action = menu.addAction(text)
+        action.setCheckable(True)
+        group.addAction(action)
+        action.triggered.connect(lambda _checked=False, k=key: pick(k))
+        actions[key] = action
+    return actions

@@ -7,11 +7,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtGui import QAction, QActionGroup
+from PySide6.QtGui import QAction
 
 from app.config import ConfigError, save_ui_settings
 from app.widgets import theme
 from app.widgets.chart.widget import ChartWidget
+from app.widgets.common import add_choices
 
 log = logging.getLogger("kestrel.ui")
 
@@ -24,18 +25,11 @@ class UpColors:
         theme.set_up_convention(convention)
         self.menu: Any = None
         self.actions: dict[str, QAction] = {}
-        self._group = QActionGroup(window)
-        self._group.setExclusive(True)
 
     def add_to(self, menu: Any) -> None:
         sub = menu.addMenu("Up/down colours")
-        for key, text in theme.UP_CONVENTIONS.items():
-            action = sub.addAction(text)
-            action.setCheckable(True)
-            action.setChecked(key == theme.up_convention())
-            action.triggered.connect(lambda _checked=False, k=key: self.choose(k))
-            self._group.addAction(action)
-            self.actions[key] = action
+        self.actions = add_choices(sub, theme.UP_CONVENTIONS, self.choose)
+        self.actions[theme.up_convention()].setChecked(True)
         self.menu = sub
 
     def choose(self, convention: str) -> None:

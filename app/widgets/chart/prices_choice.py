@@ -9,8 +9,9 @@ backward-adjusted chart shows the adjusted days only. The choice is saved with t
 """
 from __future__ import annotations
 
-from PySide6.QtGui import QActionGroup
 from PySide6.QtWidgets import QMenu, QToolButton
+
+from app.widgets.common import add_choices
 
 DAY_MS = 86_400_000
 ADJUSTS = ("none", "forward", "backward")
@@ -24,14 +25,7 @@ class ChartPrices:
     def _prices_button(self) -> QToolButton:
         self.adjust = "none"
         self.prices_menu = QMenu(self)
-        group = QActionGroup(self.prices_menu)
-        self.prices_actions = {}
-        for adjust in ADJUSTS:
-            action = self.prices_menu.addAction(NAMES[adjust])
-            action.setCheckable(True)
-            group.addAction(action)
-            action.triggered.connect(lambda _checked=False, a=adjust: self.set_adjust(a))
-            self.prices_actions[adjust] = action
+        self.prices_actions = add_choices(self.prices_menu, {a: NAMES[a] for a in ADJUSTS}, self.set_adjust)
         self.prices_button = QToolButton()
         self.prices_button.setText("Prices")
         self.prices_button.setToolTip("A-share daily prices: as traded, forward or backward adjusted")

@@ -6,11 +6,11 @@ saved with the chart's state when a trader picks another one for this chart (``C
 """
 from __future__ import annotations
 
-from PySide6.QtGui import QActionGroup
 from PySide6.QtWidgets import QMenu, QToolButton
 
 from app.widgets.chart.axes import Tag, format_time
 from app.widgets.chart.zones import CHOICES, TimeZone, offset_text, zone_for
+from app.widgets.common import add_choices
 from app.widgets.theme import TAG_BG, TEXT_BRIGHT
 
 NAMES = {"exchange": "Exchange time", "local": "Local time", "UTC": "UTC"}
@@ -24,14 +24,7 @@ class ChartTimeZone:
         self.zone_default = default if default in CHOICES else "exchange"
         self.time_zone_choice = self.zone_default
         self.zone_menu = QMenu(self)
-        group = QActionGroup(self.zone_menu)
-        self.zone_actions = {}
-        for choice in CHOICES:
-            action = self.zone_menu.addAction(NAMES[choice])
-            action.setCheckable(True)
-            group.addAction(action)
-            action.triggered.connect(lambda _checked=False, c=choice: self.set_time_zone(c))
-            self.zone_actions[choice] = action
+        self.zone_actions = add_choices(self.zone_menu, {c: NAMES[c] for c in CHOICES}, self.set_time_zone)
         self.zone_menu.aboutToShow.connect(self._name_zones)
         self.zone_button = QToolButton()
         self.zone_button.setToolTip("The zone of the time scale (also: right-click the time scale)")
