@@ -13,7 +13,7 @@ from pathlib import Path
 
 from app.engine.core.messages import Bar, TradeTick
 from app.engine.data.bar_store import BarStore
-from tests.kit.venues import FakeInThread, Session, make_fake, no_internet, run  # noqa: F401 (no_internet: autouse)
+from tests.kit.venues import FakeInThread, no_internet, run, running  # noqa: F401 (no_internet: autouse)
 from tests.kit.wait import until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,9 +110,8 @@ def until_stored(store: BarStore, n: int, since: int, timeout: float = 10.0) -> 
 
 def test_garbage_candles_are_said_on_the_chart_store_nothing_and_the_terminal_keeps_trading(profile):
     async def go():
-        fake = await make_fake().start()
-        s = await Session(profile, fake, stream="poll").start()
-        try:
+        async with running(profile, stream="poll") as s:
+            fake = s.fake
             k = s.kernel
             for kind in ("malformed", "html", "truncated"):
                 fake.reset_faults()
@@ -129,7 +128,4 @@ def test_garbage_candles_are_said_on_the_chart_store_nothing_and_the_terminal_ke
             k.history.open(SYM)
             await until(lambda: k.history.status(SYM).state == "ready", 20, "history once the venue answers")
             assert BarStore(profile).info("binance", SYM, TF).bars > 0
-        finally:
-            await s.close()
-            await fake.stop()
     run(go(), timeout=120)

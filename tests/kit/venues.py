@@ -7,6 +7,7 @@ Venues journey.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 from pathlib import Path
@@ -117,6 +118,20 @@ class Session:
 
     def order(self, cid):
         return self.kernel.execution.orders[cid]
+
+
+@contextlib.asynccontextmanager
+async def running(profile: Path, **cfg):
+    """A started ``Session`` (kernel + venue) on a fresh fake Binance (``session.fake``), both stopped after."""
+    fake = await make_fake().start()
+    try:
+        s = await Session(profile, fake, **cfg).start()
+        try:
+            yield s
+        finally:
+            await s.close()
+    finally:
+        await fake.stop()
 
 
 def make_fake(**kw) -> FakeBinance:

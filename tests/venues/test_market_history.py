@@ -9,7 +9,7 @@ from app.engine.core.messages import Bar, VenueStatus
 from app.engine.data.bar_store import BarStore
 from app.engine.data.bars import Bars
 from app.engine.venues.market_history import PAGE
-from tests.kit.venues import Session, run
+from tests.kit.venues import run, running
 from tests.kit.wait import until
 
 TF = 60_000
@@ -27,11 +27,10 @@ def _forming(now_ms: int) -> int:
     return now_ms - now_ms % TF
 
 
-def test_opening_a_symbol_puts_the_venues_candles_under_the_live_bars_and_stores_them(profile, fake_factory):
+def test_opening_a_symbol_puts_the_venues_candles_under_the_live_bars_and_stores_them(profile):
     async def go():
-        fake = await fake_factory().start()
-        s = await Session(profile, fake, stream="poll").start()
-        try:
+        async with running(profile, stream="poll") as s:
+            fake = s.fake
             k = s.kernel
             assert k.history.open(SYM)
             await until(lambda: k.history.status(SYM).state == "ready", 15, "the history loaded")
@@ -49,17 +48,13 @@ def test_opening_a_symbol_puts_the_venues_candles_under_the_live_bars_and_stores
             asked = len(fake.kline_requests)
             assert not k.history.open(SYM) or k.history.status(SYM).state == "ready"
             assert len(fake.kline_requests) == asked  # once per session
-        finally:
-            await s.close()
-            await fake.stop()
     run(go(), timeout=60)
 
 
-def test_scrolling_back_loads_the_page_before_the_oldest_bar(profile, fake_factory):
+def test_scrolling_back_loads_the_page_before_the_oldest_bar(profile):
     async def go():
-        fake = await fake_factory().start()
-        s = await Session(profile, fake, stream="poll").start()
-        try:
+        async with running(profile, stream="poll") as s:
+            fake = s.fake
             k = s.kernel
             k.history.open(SYM)
             await until(lambda: k.history.status(SYM).state == "ready", 15, "the history loaded")
@@ -71,17 +66,13 @@ def test_scrolling_back_loads_the_page_before_the_oldest_bar(profile, fake_facto
             want = _candles(fake, first - PAGE * TF, first)
             assert series.ts[:PAGE].tolist() == want.ts.tolist()
             assert series.close[:PAGE].tolist() == want.close.tolist()
-        finally:
-            await s.close()
-            await fake.stop()
     run(go(), timeout=60)
 
 
-def test_offline_the_stored_bars_are_shown_as_of_their_time_and_the_reason_is_said(profile, fake_factory):
+def test_offline_the_stored_bars_are_shown_as_of_their_time_and_the_reason_is_said(profile):
     async def go():
-        fake = await fake_factory().start()
-        s = await Session(profile, fake, stream="poll").start()
-        try:
+        async with running(profile, stream="poll") as s:
+            fake = s.fake
             k = s.kernel
             now = _forming(k.clock.now_ms())
             stored = _candles(fake, now - 300 * TF, now - 100 * TF)  # the last 100 minutes not stored
@@ -98,17 +89,12 @@ def test_offline_the_stored_bars_are_shown_as_of_their_time_and_the_reason_is_sa
             assert k.history.open(SYM)  # opening again retries
             await until(lambda: k.history.status(SYM).state == "ready", 20, "the retry")
             assert k.history.status(SYM).as_of is None and not k.history.status(SYM).problem
-        finally:
-            await s.close()
-            await fake.stop()
     run(go(), timeout=60)
 
 
-def test_closed_live_bars_are_stored_but_not_one_the_feed_saw_only_part_of(profile, fake_factory):
+def test_closed_live_bars_are_stored_but_not_one_the_feed_saw_only_part_of(profile):
     async def go():
-        fake = await fake_factory().start()
-        s = await Session(profile, fake, stream="poll").start()
-        try:
+        async with running(profile, stream="poll") as s:
             k = s.kernel
             base = _forming(k.clock.now_ms()) - 10 * TF
 
@@ -125,17 +111,13 @@ def test_closed_live_bars_are_stored_but_not_one_the_feed_saw_only_part_of(profi
             got = store.read("binance", SYM, TF)
             assert got.ts.tolist() == [base + i * TF for i in (1, 2, 5, 6)]
             assert got.close.tolist() == [100.5 + i for i in (1, 2, 5, 6)]
-        finally:
-            await s.close()
-            await fake.stop()
     run(go(), timeout=60)
 
 
-def test_strategy_history_comes_from_the_store_on_a_real_venue(profile, fake_factory):
+def test_strategy_history_comes_from_the_store_on_a_real_venue(profile):
     async def go():
-        fake = await fake_factory().start()
-        s = await Session(profile, fake, stream="poll").start()
-        try:
+        async with running(profile, stream="poll") as s:
+            fake = s.fake
             k = s.kernel
             now = _forming(k.clock.now_ms())
             stored = _candles(fake, now - 500 * TF, now)
@@ -146,17 +128,13 @@ def test_strategy_history_comes_from_the_store_on_a_real_venue(profile, fake_fac
             assert all(closes[b.ts] == b.close for b in got if b.ts in closes)
             assert sum(b.ts in closes for b in got) >= 198  # the live minute or two are the feed's
             assert [b.ts for b in got] == sorted({b.ts for b in got})
-        finally:
-            await s.close()
-            await fake.stop()
     run(go(), timeout=60)
 
 
-def test_a_download_job_reports_progress_stores_everything_and_can_be_canceled(profile, fake_factory):
+def test_a_download_job_reports_progress_stores_everything_and_can_be_canceled(profile):
     async def go():
-        fake = await fake_factory().start()
-        s = await Session(profile, fake, stream="poll").start()
-        try:
+        async with running(profile, stream="poll") as s:
+            fake = s.fake
             k = s.kernel
             start = fake.history_start_ms + 86_400_000
             start -= start % TF
@@ -176,18 +154,13 @@ def test_a_download_job_reports_progress_stores_everything_and_can_be_canceled(p
             assert job.state == "canceled" and "What arrived is stored" in job.message
             kept = BarStore(profile).info("binance", "ETH/USDT", TF)
             assert kept is not None and 0 < kept.bars < 2_500
-        finally:
-            await s.close()
-            await fake.stop()
     run(go(), timeout=60)
 
 
-def test_a_damaged_store_is_said_on_the_chart_and_left_alone_and_strategies_start_on_live_bars(profile,
-                                                                                               fake_factory):
+def test_a_damaged_store_is_said_on_the_chart_and_left_alone_and_strategies_start_on_live_bars(profile):
     async def go():
-        fake = await fake_factory().start()
-        s = await Session(profile, fake, stream="poll").start()
-        try:
+        async with running(profile, stream="poll") as s:
+            fake = s.fake
             k = s.kernel
             now = _forming(k.clock.now_ms())
             BarStore(profile).write("binance", SYM, TF, _candles(fake, now - 300 * TF, now - 100 * TF))
@@ -198,21 +171,17 @@ def test_a_damaged_store_is_said_on_the_chart_and_left_alone_and_strategies_star
             assert "index" in k.history.status(SYM).problem  # names what is damaged
             assert index.read_text() == "{ not json"  # never overwritten
             assert k.bar_history(SYM, 50) == [] or all(b.symbol == SYM for b in k.bar_history(SYM, 50))
-        finally:
-            await s.close()
-            await fake.stop()
     run(go(), timeout=60)
 
 
-def test_the_data_dialog_can_download_from_a_saved_venue_that_is_not_connected(profile, fake_factory):
+def test_the_data_dialog_can_download_from_a_saved_venue_that_is_not_connected(profile):
     """Candles need no connection: a venue saved in the profile but disabled is offered, as akshare is; the sim
     never is."""
     from app.engine.venues.venue_config import parse_config, save_config
 
     async def go():
-        fake = await fake_factory().start()
-        s = await Session(profile, fake, stream="poll").start()
-        try:
+        async with running(profile, stream="poll") as s:
+            fake = s.fake
             wrong = fake.venue_config(stream="poll")
             wrong["ccxt"]["urls"] = {"api": {k: "http://127.0.0.1:9/api" for k in ("public", "private", "v1")}}
             save_config(profile, parse_config({**wrong, "name": "binance-2"}))
@@ -224,7 +193,4 @@ def test_the_data_dialog_can_download_from_a_saved_venue_that_is_not_connected(p
             job = s.kernel.history.download("binance-2", [SYM], TF, start, start + 100 * TF)
             await until(lambda: job.state != "running", 20, "the download")
             assert job.state == "done" and BarStore(profile).info("binance-2", SYM, TF).bars == 100
-        finally:
-            await s.close()
-            await fake.stop()
     run(go(), timeout=60)
