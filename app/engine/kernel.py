@@ -19,7 +19,7 @@ from app.engine.core.bus import MessageBus
 from app.engine.core.clock import Clock, LiveClock
 from app.engine.core.heartbeat import Heartbeat
 from app.engine.core.ids import ClientOrderIdFactory
-from app.engine.core.instruments import Instrument, default_instruments
+from app.engine.core.instruments import Instrument, InstrumentTable, default_instruments
 from app.engine.core.messages import Bar, OrderStatus, OrderType, Side, SubmitOrder, TradeTick, VenueStatus
 from app.engine.core.store import ProfileLock, Store, StoreError
 from app.engine.data.bar_store import BarStore
@@ -79,9 +79,9 @@ class Kernel:
             raise StoreError(f"The audit trail in {self.store.path} cannot be continued: {exc}") from exc
         self.audit_recorder = AuditRecorder(self.bus, self.audit)  # first subscriber: commands before effects
         insts = instruments or default_instruments()
-        self.instruments: dict[str, Instrument] = {i.symbol: i for i in insts}
-        self.market = MarketState(self.bus)
-        self.bars = BarAggregator(self.bus, settings.ui.chart_timeframe_s * 1000)
+        self.instruments = InstrumentTable(insts)  # by id, "BTC/USDT@sim"; a bare symbol one venue lists finds it
+        self.market = MarketState(self.bus, self.instruments.canonical)
+        self.bars = BarAggregator(self.bus, settings.ui.chart_timeframe_s * 1000, self.instruments.canonical)
         self.bar_store = BarStore(self.profile)  # <profile>/bars/: history, downloads, live bar closes
         self.portfolio = Portfolio(self.bus, self.store, self.instruments, settings.sim.starting_cash,
                                    settings.fx_to_base, settings.base_currency)
@@ -89,7 +89,7 @@ class Kernel:
         self.risk = RiskEngine(self.bus, self.store, self.clock, self.execution, self.instruments, self.market,
                                self.portfolio, settings.risk)
         self.sim = SimVenue([i for i in insts if i.venue == "sim"], self.execution.on_report,
-                               self._publish_sim, seed=settings.sim.seed, latency_ms=settings.sim.latency_ms,
+                               self.bus.publish, seed=settings.sim.seed, latency_ms=settings.sim.latency_ms,
                                start_ts_ms=self.clock.now_ms())
         self.venues = VenueManager(self)  # the one place that wires venues: the sim now, others when added
         self.venues.add(self.sim, instruments=False)  # its instruments are the table's sim rows already
@@ -241,11 +241,12 @@ class Kernel:
     # ------------------------------------------------------------------------------------------ commands
     def submit(self, symbol: str, side: Side, order_type: OrderType, quantity: float,
                price: float | None = None, actor: str = "manual") -> str:
-        """Publish a SubmitOrder (it goes through the RiskEngine like every order). Returns its id."""
+        """Publish a SubmitOrder for instrument ``symbol`` (an id, or a bare symbol one venue lists; its
+        venue is where the order goes). It goes through the RiskEngine like every order. Returns its id."""
         inst = self.instruments.get(symbol)
         cid = self.new_order_id()
-        self.bus.publish(SubmitOrder(cid, symbol, inst.venue if inst else "sim", side, order_type, quantity,
-                                     price, actor, ts=self.clock.now_ms()))
+        self.bus.publish(SubmitOrder(cid, inst.id if inst else symbol, inst.venue if inst else "sim", side,
+                                     order_type, quantity, price, actor, ts=self.clock.now_ms()))
         return cid
 
     def bar_history(self, symbol: str, n: int) -> list[Bar]:
@@ -264,6 +265,7 @@ class Kernel:
         end = series.n if ts[-1] + tf <= now else series.n - 1
         start = max(0, end - n)
         cols = [series.column(c)[start:end].tolist() for c in ("ts", "open", "high", "low", "close", "volume")]
+        symbol = series.symbol or symbol  # the id
         return [Bar(symbol, tf, int(t), o, h, lo, c, v, True) for t, o, h, lo, c, v in zip(*cols)]
 
     def _saved_venues(self) -> list[str]:
@@ -292,17 +294,6 @@ class Kernel:
         if getattr(config, "kind", "ccxt") == "akshare":
             return AkshareSource()
         return CcxtSource(config)
-
-    def _publish_sim(self, msg: object) -> None:
-        """The sim's messages, except those of a symbol a real venue took over while running (its table row
-        names that venue): the sim must not print prices beside the real ones (at start the sim is simply
-        not given such a symbol: ``venues.manager.kernel_instruments``)."""
-        symbol = getattr(msg, "symbol", None)
-        if symbol is not None:
-            inst = self.instruments.get(symbol)
-            if inst is not None and inst.venue != "sim":
-                return
-        self.bus.publish(msg)
 
     def _on_venue_status(self, status: VenueStatus) -> None:
         self.venue_status[status.venue] = status

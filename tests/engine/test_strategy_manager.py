@@ -15,6 +15,7 @@ from app.engine.core.messages import Alert, OrderDenied, OrderStatus
 from app.engine.strategy.plugins import discover
 from app.engine.strategy.runner import StrategyStatus
 from tests.kit.kernel import advance
+from tests.kit.ids import sid
 
 HEADER = "from app.api import Strategy, Param, Bar, TradeTick, OrderDenied\n"
 
@@ -117,7 +118,7 @@ def test_strategy_orders_go_through_the_risk_gate_and_denials_come_back(make_ker
     cid = ok.strategy.state["orders"][0]
     order = k.execution.orders[cid]
     assert order.actor == "strategy:small" and order.status is OrderStatus.FILLED
-    assert ok.books["BTC/USDT"].quantity == pytest.approx(0.001)
+    assert ok.books[sid("BTC/USDT")].quantity == pytest.approx(0.001)
     assert k.portfolio.position("BTC/USDT").quantity == pytest.approx(0.001)
     assert "BTC/USDT" not in big.books  # the denied strategy owns no position
 
@@ -146,7 +147,7 @@ def test_closed_bars_reach_on_bar_with_streaming_indicators_equal_to_vectorised(
     from app.engine import indicators as ta
 
     bars = r.strategy.bars
-    assert len(bars) >= 3 and all(b.closed and b.symbol == "ETH/USDT" for b in bars)
+    assert len(bars) >= 3 and all(b.closed and b.symbol == sid("ETH/USDT") for b in bars)
     assert all(b2.ts - b1.ts == 60_000 for b1, b2 in zip(bars, bars[1:]))
     series = k.bars.get("ETH/USDT")
     stored = {int(t): c for t, c in zip(series.column("ts"), series.column("close"))}
@@ -252,7 +253,7 @@ def test_hot_reload_runs_new_code_and_keeps_state_and_position(make_kernel, prof
     k.strategies.start("t1")
     advance(k, 2000)
     first_order = r.strategy.state["orders"][0]
-    assert r.books["BTC/USDT"].quantity == pytest.approx(0.002)
+    assert r.books[sid("BTC/USDT")].quantity == pytest.approx(0.002)
 
     write_plugin(profile, "ticker", v1.replace("version = 1", "version = 2"))
     k.strategies.tick(k.clock.now_ms())
@@ -265,7 +266,7 @@ def test_hot_reload_runs_new_code_and_keeps_state_and_position(make_kernel, prof
     assert "t1" in msg and r.status is StrategyStatus.RUNNING
     assert type(r.strategy).version == 2
     assert r.strategy.state["orders"] == [first_order]  # state carried over: no second buy
-    assert r.books["BTC/USDT"].quantity == pytest.approx(0.002)
+    assert r.books[sid("BTC/USDT")].quantity == pytest.approx(0.002)
     assert r.params["qty"] == 0.002
 
     path.write_text(HEADER + "class Broken(Strategy:\n")
@@ -309,7 +310,7 @@ def test_instances_params_and_state_survive_a_restart_stopped(make_kernel, profi
 
     k2 = make_kernel()
     r = k2.strategies.runners["keep"]
-    assert r.status is StrategyStatus.STOPPED and r.params["qty"] == 0.01 and r.symbol == "ETH/USDT"
+    assert r.status is StrategyStatus.STOPPED and r.params["qty"] == 0.01 and r.symbol == sid("ETH/USDT")
     k2.strategies.start("keep")
     assert r.strategy.state["ticks"] >= ticks  # restored before on_start
     assert len(r.strategy.state["orders"]) == 1  # and it does not buy again

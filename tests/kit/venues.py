@@ -103,9 +103,16 @@ class Session:
         disconnected, then data stale until the first book)."""
         from app.engine.core.messages import TradingState
 
+        symbol = self.id(symbol)
         await until(lambda: self.kernel.market.get(symbol).book is not None, 5, f"a book of {symbol}")
         await until(lambda: self.kernel.risk.venue_states.get(self.venue.name, (TradingState.ACTIVE,))[0]
                     is TradingState.ACTIVE, 5, "the venue ACTIVE in the risk engine")
+
+    def id(self, symbol: str) -> str:
+        """The id of ``symbol`` on this session's venue ("BTC/USDT" -> "BTC/USDT@binance"); an id as given."""
+        from app.engine.core.instruments import make_id, split_id
+
+        return symbol if split_id(symbol)[1] else make_id(symbol, self.venue.name)
 
     async def close(self):
         self.kernel.stop()

@@ -75,9 +75,9 @@ def test_quote_parsed_by_akshare_becomes_book_and_trades(ashare_kernel, http):
         assert not v.connected  # closed: the Venues dock must not show it connected
         return v
     v = run(go())
-    book = [b for b in ashare_kernel.seen if isinstance(b, BookSnapshot) and b.symbol == "600519.SH"][-1]
+    book = [b for b in ashare_kernel.seen if isinstance(b, BookSnapshot) and b.symbol == "600519.SH@akshare"][-1]
     assert book.bids[0] == (1499.99, 3000.0) and book.asks[0] == (1500.0, 2500.0) and len(book.bids) == 5
-    ticks = [t for t in ashare_kernel.seen if isinstance(t, TradeTick) and t.symbol == "600519.SH"]
+    ticks = [t for t in ashare_kernel.seen if isinstance(t, TradeTick) and t.symbol == "600519.SH@akshare"]
     assert ticks[-1].size == 700.0 and ticks[-1].price == 1500.0
     assert v.quotes["600519.SH"].prev_close == 1480.0
     assert ("eastmoney", "/api/qt/stock/get") in http.calls
@@ -332,7 +332,7 @@ def test_headless_akshare_venue_smoke(profile, http, capsys):
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "venue akshare: CONNECTED (quotes via eastmoney)" in out
-    assert "'600519.SH': 1500.0" in out
+    assert "'600519.SH@akshare': 1500.0" in out
 
 
 def test_kestrel_data_download_stores_a_shares_daily_bars_and_knows_the_non_trading_days(tmp_path, http, capsys):

@@ -43,18 +43,21 @@ def test_a_ccxt_config_without_kind_still_reads_as_ccxt_and_akshare_round_trips(
         parse_config({"kind": "ibkr", "name": "x"})
 
 
-def test_connect_venue_starts_akshare_and_its_instruments_take_over_from_the_sim(make_kernel, monkeypatch):
+def test_connect_venue_starts_akshare_beside_the_sims_instrument_of_the_same_code(make_kernel, monkeypatch):
+    """600519.SH on akshare and on the sim are two instruments (600519.SH@akshare, 600519.SH@sim): connecting
+    akshare adds its own, with its own books; the sim's goes on printing under its own id, never under akshare's."""
+    from app.engine.core.instruments import AmbiguousSymbol
     from app.engine.core.messages import BookSnapshot
     from app.engine.venues.events import ConnectVenue, DisconnectVenue
     from app.engine.venues.venue_config import parse_config
 
     FakeAkshareHTTP().install(monkeypatch)
     k = make_kernel()
-    assert k.instruments["600519.SH"].venue == "sim"
-    books = []
-    k.bus.subscribe(BookSnapshot, lambda b: books.append(b) if b.symbol == "600519.SH" else None)
+    assert k.instruments["600519.SH"].venue == "sim"  # one venue lists it: the bare code finds it
+    books: dict[str, list] = {}
+    k.bus.subscribe(BookSnapshot, lambda b: books.setdefault(b.symbol, []).append(b))
     k.sim.advance_to(k.clock.now_ms() + 60_000)
-    assert books, "the sim prints 600519.SH books until a real venue takes it"
+    assert books.get("600519.SH@sim"), "the sim prints its 600519.SH books"
 
     async def go():
         cfg = parse_config({"kind": "akshare", "symbols": ["600519.SH"], "quote_interval_s": 0.5})
@@ -62,13 +65,19 @@ def test_connect_venue_starts_akshare_and_its_instruments_take_over_from_the_sim
         for _ in range(400):
             await asyncio.sleep(0.05)
             status = k.venue_status.get("akshare")
-            if status is not None and status.connected:
+            if status is not None and status.connected and books.get("600519.SH@akshare"):
                 break
         assert k.venue_status["akshare"].connected, k.venue_status.get("akshare")
-        assert k.instruments["600519.SH"].venue == "akshare"
-        books.clear()
-        k.sim.advance_to(k.clock.now_ms() + 120_000)  # the sim keeps running: none of its books get out
-        assert books == []
+        assert k.instruments["600519.SH@akshare"].venue == "akshare"
+        assert k.instruments["600519.SH@sim"].venue == "sim"
+        with pytest.raises(AmbiguousSymbol, match="600519.SH@akshare, 600519.SH@sim"):
+            k.instruments["600519.SH"]  # two venues list it now: the trader must say which
+        assert books.get("600519.SH@akshare"), "akshare's quotes become its instrument's books"
+        sim_before = len(books["600519.SH@sim"])
+        akshare_mids = {b.mid for b in books["600519.SH@akshare"]}
+        k.sim.advance_to(k.clock.now_ms() + 120_000)  # the sim keeps its own market under its own id
+        assert len(books["600519.SH@sim"]) > sim_before
+        assert {b.mid for b in books["600519.SH@akshare"]} == akshare_mids  # no sim price under akshare's id
         k.port.send(DisconnectVenue("akshare"))
         for _ in range(100):
             await asyncio.sleep(0.02)

@@ -35,7 +35,7 @@ def test_malformed_lookup_after_a_503_create_stays_unknown_then_resolves_to_the_
             await s.tradable()
             fake.fault("POST /api/v3/order", "5xx", reached=True)  # placed, but the answer is a 503
             fake.fault("GET /api/v3/order", "malformed")  # the first lookup by client id is unreadable
-            cid = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
+            cid = s.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s.order(cid).status is not S.SUBMITTED, 5, "the create's outcome")
             assert s.order(cid).status is S.UNKNOWN, s.order(cid)
             await until(lambda: fake.faults_left() == 0, 5, "the malformed lookup")
@@ -52,7 +52,7 @@ def test_malformed_lookup_after_a_503_create_stays_unknown_then_resolves_to_the_
             assert s.venue.connected and not [e for e in s.of(VenueError) if "-1100" in e.message]
             fake.fill_order(cid)
             await until(lambda: s.order(cid).status is S.FILLED, 5, "its fill")
-            cid2 = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 58_000.0)
+            cid2 = s.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 58_000.0)
             await until(lambda: s.order(cid2).status is S.ACCEPTED, 5, "a new order")
         finally:
             await s.close()
@@ -68,7 +68,7 @@ def test_unreadable_lookups_of_an_order_never_placed_end_rejected_not_found(prof
             await s.tradable()
             fake.fault("POST /api/v3/order", "5xx")  # not placed
             fake.fault("GET /api/v3/order", "malformed", n=2)
-            cid = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
+            cid = s.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s.order(cid).status is S.UNKNOWN, 5, "UNKNOWN")
             await until(lambda: s.order(cid).status.is_terminal, 8, "resolved")
             assert s.order(cid).status is S.REJECTED and "not placed" in s.order(cid).reason
@@ -92,7 +92,7 @@ def test_a_malformed_create_reply_is_unknown_and_says_it_was_unreadable(profile,
         try:
             await s.tradable()
             fake.fault("POST /api/v3/order", "malformed", reached=True)
-            cid = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
+            cid = s.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s.order(cid).status is not S.SUBMITTED, 5, "the create's outcome")
             assert s.order(cid).status is S.UNKNOWN, s.order(cid)
             reason = s.order(cid).reason
@@ -114,7 +114,7 @@ def test_a_journal_with_a_phantom_venue_id_recovers_on_restart(profile, fake_fac
         try:
             s1 = await Session(profile, fake, stream="poll").start()
             await s1.tradable()
-            cid = s1.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
+            cid = s1.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s1.order(cid).status is S.ACCEPTED, 5, "ACCEPTED")
             await s1.close()
             conn = sqlite3.connect(profile / "kestrel.db")
@@ -129,7 +129,7 @@ def test_a_journal_with_a_phantom_venue_id_recovers_on_restart(profile, fake_fac
                 await until(lambda: s2.order(cid).status is S.CANCELED, 5, "the order resolved")
                 s2.kernel.store.commit()
                 assert journal(profile)[cid] == str(fake.order_by_client_id(cid).order_id)
-                cid2 = s2.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 58_000.0)
+                cid2 = s2.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 58_000.0)
                 await until(lambda: s2.order(cid2).status is S.ACCEPTED, 5, "a new order")
             finally:
                 await s2.close()
@@ -146,7 +146,7 @@ def test_one_order_the_venue_refuses_to_look_up_does_not_stop_the_venue(profile,
         s = await Session(profile, fake, stream="poll").start()
         try:
             await s.tradable()
-            bad = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
+            bad = s.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s.order(bad).status is S.ACCEPTED, 5, "ACCEPTED")
             fake.fail_next("GET /api/v3/order", 400, -1100,
                            "Illegal characters found in parameter 'orderId'.", n=10_000)
@@ -158,7 +158,7 @@ def test_one_order_the_venue_refuses_to_look_up_does_not_stop_the_venue(profile,
             lost = s.venue.stats["disconnects"]
             await served_more(fake, "GET /api/v3/order", 10)
             assert s.venue.connected and s.venue.state == "ready" and s.venue.stats["disconnects"] == lost
-            good = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 58_000.0)
+            good = s.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 58_000.0)
             await until(lambda: s.order(good).status is S.ACCEPTED, 5, "another order served")
             fake.fill_order(good)
             await until(lambda: s.order(good).status is S.FILLED, 5, "its fill")
@@ -177,7 +177,7 @@ def test_a_restart_with_an_order_the_venue_will_not_look_up_still_becomes_ready(
         try:
             s1 = await Session(profile, fake, stream="poll").start()
             await s1.tradable()
-            bad = s1.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
+            bad = s1.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s1.order(bad).status is S.ACCEPTED, 5, "ACCEPTED")
             await s1.close()
             fake.cancel_behind_our_back(bad)
@@ -190,7 +190,7 @@ def test_a_restart_with_an_order_the_venue_will_not_look_up_still_becomes_ready(
                 alert = [a for a in s2.of(Alert) if bad in a.message][-1]
                 assert "-1100" in alert.message and "check it on the exchange" in alert.message
                 assert s2.order(bad).status is S.ACCEPTED  # nothing guessed about it
-                good = s2.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 58_000.0)
+                good = s2.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 58_000.0)
                 await until(lambda: s2.order(good).status is S.ACCEPTED, 5, "another order served")
                 fake.reset_faults()
                 await until(lambda: s2.order(bad).status is S.CANCELED, 5, "resolved once it can be looked up")

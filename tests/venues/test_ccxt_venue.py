@@ -23,17 +23,17 @@ def test_connects_streams_market_data_and_loads_instruments(profile, fake_factor
         fake = await fake_factory().start()
         s = await Session(profile, fake).start()
         try:
-            await until(lambda: sum(b.symbol == "BTC/USDT" for b in s.of(BookSnapshot)) > 5
-                        and sum(t.symbol == "BTC/USDT" for t in s.of(TradeTick)) > 5, 5, "market data")
-            inst = s.kernel.instruments["BTC/USDT"]
+            await until(lambda: sum(b.symbol == "BTC/USDT@binance" for b in s.of(BookSnapshot)) > 5
+                        and sum(t.symbol == "BTC/USDT@binance" for t in s.of(TradeTick)) > 5, 5, "market data")
+            inst = s.kernel.instruments["BTC/USDT@binance"]
             assert (inst.venue, inst.tick_size, inst.lot_size, inst.min_notional) == ("binance", 0.01, 1e-05, 5.0)
-            book = [b for b in s.of(BookSnapshot) if b.symbol == "BTC/USDT"][-1]
-            assert book.symbol in ("BTC/USDT", "ETH/USDT") and book.bids[0][0] < book.asks[0][0]
+            book = [b for b in s.of(BookSnapshot) if b.symbol == "BTC/USDT@binance"][-1]
+            assert book.symbol in ("BTC/USDT@binance", "ETH/USDT@binance") and book.bids[0][0] < book.asks[0][0]
             assert len(book.bids) == 10
             assert s.kernel.venue_status["binance"].connected
             assert s.venue.feed.mode == "ws"
             states = {(f.symbol, f.channel): f.state for f in s.of(FeedStatus)}
-            assert states[("BTC/USDT", "trades")] == "live" and states[("BTC/USDT", "book")] == "live"
+            assert states[("BTC/USDT@binance", "trades")] == "live" and states[("BTC/USDT@binance", "book")] == "live"
         finally:
             await s.close()
             await fake.stop()
@@ -46,7 +46,7 @@ def test_limit_order_partial_fill_then_cancel(profile, fake_factory):
         s = await Session(profile, fake, stream="poll").start()
         try:
             await s.tradable()
-            cid = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
+            cid = s.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s.order(cid).status is S.ACCEPTED, 5, "ACCEPTED")
             assert s.order(cid).venue_order_id == str(fake.order_by_client_id(cid).order_id)
             fake.fill_order(cid, 0.004)
@@ -58,7 +58,7 @@ def test_limit_order_partial_fill_then_cancel(profile, fake_factory):
             assert fake.order_by_client_id(cid).status == "CANCELED"
             fills = list(s.kernel.store.fills())
             assert [(f["venue"], f["quantity"]) for f in fills] == [("binance", 0.004)]
-            assert abs(s.kernel.portfolio.positions["BTC/USDT"].quantity - 0.004) < 1e-12
+            assert abs(s.kernel.portfolio.positions["BTC/USDT@binance"].quantity - 0.004) < 1e-12
         finally:
             await s.close()
             await fake.stop()
@@ -71,12 +71,12 @@ def test_market_order_filled_once_from_the_create_answer_and_the_poll(profile, f
         s = await Session(profile, fake, stream="poll").start()
         try:
             await s.tradable()
-            cid = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.MARKET, 0.02)
+            cid = s.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.MARKET, 0.02)
             await until(lambda: s.order(cid).status is S.FILLED, 5, "FILLED")
             await order_polls(s.venue, 6)  # none of them may report the fill again
             fills = list(s.kernel.store.fills())
             assert len(fills) == 1 and fills[0]["trade_id"] == str(fake.my_trades[0]["id"])
-            assert abs(s.kernel.portfolio.positions["BTC/USDT"].quantity - 0.02) < 1e-12
+            assert abs(s.kernel.portfolio.positions["BTC/USDT@binance"].quantity - 0.02) < 1e-12
         finally:
             await s.close()
             await fake.stop()
@@ -90,7 +90,7 @@ def test_timed_out_create_is_unknown_then_found_by_client_id_never_resent(profil
         try:
             await s.tradable()
             fake.hang_after_place(1.5)
-            cid = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
+            cid = s.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s.order(cid).status is S.UNKNOWN, 5, "UNKNOWN")
             assert "client order id" in s.order(cid).reason
             fake.hang_after_place(0)
@@ -110,7 +110,7 @@ def test_unanswered_create_that_never_arrived_is_rejected_after_the_grace(profil
         try:
             await s.tradable()
             fake.fail_next("POST /api/v3/order", 503, -1001, "Internal error; unable to process your request.")
-            cid = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
+            cid = s.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s.order(cid).status is S.UNKNOWN, 5, "UNKNOWN")
             await until(lambda: s.order(cid).status is S.REJECTED, 8, "REJECTED after the grace")
             assert "not placed" in s.order(cid).reason
@@ -128,11 +128,11 @@ def test_venue_refusals_are_rejections_with_clear_reasons_and_never_retried(prof
         try:
             await s.tradable()
             fake.reject_next_order("insufficient")
-            cid = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
+            cid = s.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s.order(cid).status is S.REJECTED, 5, "REJECTED")
             assert "insufficient balance" in s.order(cid).reason
             fake.reject_next_order("filter")
-            cid2 = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_001.0)
+            cid2 = s.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 59_001.0)
             await until(lambda: s.order(cid2).status is S.REJECTED, 5, "REJECTED")
             assert "invalid" in s.order(cid2).reason and "LOT_SIZE" in s.order(cid2).reason
             assert fake.requests.count(("POST", "/api/v3/order")) == 2
@@ -152,7 +152,7 @@ def test_rate_limit_honours_retry_after(profile, fake_factory):
             fake.rate_limit(1, retry_after_s=1)
             await until(lambda: any(e.kind == "rate_limit" for e in s.of(VenueError)), 5, "the 429")
             hit = time.monotonic()
-            cid = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
+            cid = s.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s.order(cid).status.is_terminal, 2, "refused while the gate is closed")
             assert s.order(cid).status is S.REJECTED and "rate limit" in s.order(cid).reason, s.order(cid)
             in_flight = hit + 0.1  # requests already on their way when the 429 came back may still land
@@ -176,11 +176,11 @@ def test_clock_skew_is_measured_and_resynchronised_after_a_timestamp_refusal(pro
         try:
             assert abs(s.venue.time_offset_ms + 7_000) < 500
             await s.tradable()
-            cid = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
+            cid = s.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s.order(cid).status is S.ACCEPTED, 5, "ACCEPTED despite the skew")
             fake.clock_offset_ms = -6_000  # the venue's clock jumps: the next signed calls are refused
             await until(lambda: abs(s.venue.time_offset_ms - 6_000) < 500, 5, "the clock re-synchronised")
-            cid2 = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_002.0)
+            cid2 = s.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 59_002.0)
             await until(lambda: s.order(cid2).status is S.ACCEPTED, 5, "orders work again")
         finally:
             await s.close()
@@ -193,13 +193,13 @@ def test_websocket_drop_reconnects_and_resubscribes(profile, fake_factory):
         fake = await fake_factory().start()
         s = await Session(profile, fake).start()
         try:
-            btc = lambda: [t for t in s.of(TradeTick) if t.symbol == "BTC/USDT"]  # noqa: E731
+            btc = lambda: [t for t in s.of(TradeTick) if t.symbol == "BTC/USDT@binance"]  # noqa: E731
             await until(lambda: len(btc()) > 3, 5, "trades")
             connects = fake.ws_connects
             await fake.drop_websockets()
             n = len(btc())
             await until(lambda: fake.ws_connects > connects and len(btc()) > n + 5, 5, "trades again")
-            states = [f.state for f in s.of(FeedStatus) if f.symbol == "BTC/USDT" and f.channel == "trades"]
+            states = [f.state for f in s.of(FeedStatus) if f.symbol == "BTC/USDT@binance" and f.channel == "trades"]
             assert "reconnecting" in states and states[-1] == "live"
             assert s.venue.feed.reconnects >= 1
         finally:
@@ -213,13 +213,13 @@ def test_sequence_gap_takes_a_fresh_snapshot(profile, fake_factory):
         fake = await fake_factory().start()
         s = await Session(profile, fake).start()
         try:
-            await until(lambda: sum(b.symbol == "BTC/USDT" for b in s.of(BookSnapshot)) > 3, 5, "books")
+            await until(lambda: sum(b.symbol == "BTC/USDT@binance" for b in s.of(BookSnapshot)) > 3, 5, "books")
             snapshots = fake.requests.count(("GET", "/api/v3/depth"))
             fake.gap_next_depth("BTC/USDT")
             await until(lambda: s.venue.feed.gaps >= 1, 5, "the gap detected")
             await until(lambda: fake.requests.count(("GET", "/api/v3/depth")) > snapshots, 5, "a fresh snapshot")
             n = len(s.of(BookSnapshot))
-            await until(lambda: len([b for b in s.of(BookSnapshot)[n:] if b.symbol == "BTC/USDT"]) > 3, 5,
+            await until(lambda: len([b for b in s.of(BookSnapshot)[n:] if b.symbol == "BTC/USDT@binance"]) > 3, 5,
                         "books again")
             assert "snapshot" in [f.state for f in s.of(FeedStatus) if f.channel == "book"]
         finally:
@@ -234,7 +234,7 @@ def test_duplicated_stream_messages_are_dropped(profile, fake_factory):
         fake.duplicate_ws = True
         s = await Session(profile, fake).start()
         try:
-            await until(lambda: sum(t.symbol == "BTC/USDT" for t in s.of(TradeTick)) > 20, 5, "trades")
+            await until(lambda: sum(t.symbol == "BTC/USDT@binance" for t in s.of(TradeTick)) > 20, 5, "trades")
             ids = [(t.symbol, t.trade_id) for t in s.of(TradeTick)]
             assert len(ids) == len(set(ids))
             assert s.venue.feed.duplicates > 0
@@ -273,7 +273,7 @@ def test_rest_polling_when_streams_are_off(profile, fake_factory):
         s = await Session(profile, fake, stream="poll").start()
         try:
             await until(lambda: any(f.state == "polling" for f in s.of(FeedStatus)), 5, "polled data")
-            await until(lambda: any(t.symbol == "BTC/USDT" for t in s.of(TradeTick)), 5, "polled trades")
+            await until(lambda: any(t.symbol == "BTC/USDT@binance" for t in s.of(TradeTick)), 5, "polled trades")
             assert s.venue.feed.mode == "poll" and fake.ws_connects == 0
         finally:
             await s.close()
@@ -287,7 +287,7 @@ def test_venue_lost_after_failed_polls_reconnects_with_backoff(profile, fake_fac
         s = await Session(profile, fake, stream="poll").start()
         try:
             await s.tradable()
-            cid = s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
+            cid = s.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s.order(cid).status is S.ACCEPTED, 5, "ACCEPTED")
             fake.fail_next("GET /api/v3/openOrders", 502, -1001, "bad gateway", n=5)
             await until(lambda: not s.venue.connected, 5, "disconnected")

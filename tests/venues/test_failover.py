@@ -9,38 +9,45 @@ from tests.kit.wait import until
 
 
 def test_router_unit_hands_over_and_back_with_hysteresis():
+    """feeds.json's "BTC/USDT": ["a", "b"] is BTC/USDT@a served by a, else by b: b's trades reach BTC/USDT@a
+    (re-tagged) only while b is its active feed; b's own instrument BTC/USDT@b is always b's."""
     out, t = [], [0.0]
     r = FeedRouter(out.append, {"BTC/USDT": ["a", "b"]}, stale_s=1.0, recover_s=2.0, monotonic=lambda: t[0])
     pa, pb = r.publisher("a"), r.publisher("b")
 
     def tick(feed, price):
-        return TradeTick("BTC/USDT", price, 1.0, Side.BUY,
-                         f"{feed}{t[0]}", 0)
+        return TradeTick(f"BTC/USDT@{feed}", price, 1.0, Side.BUY, f"{feed}{t[0]}", 0)
+
+    def served():
+        return [m.price for m in out if isinstance(m, TradeTick) and m.symbol == "BTC/USDT@a"]
     pa(tick("a", 1.0)), pb(tick("b", 2.0))
-    assert [m.price for m in out if isinstance(m, TradeTick)] == [1.0]  # only the active feed
+    assert served() == [1.0]  # only the active feed
+    assert [m.price for m in out if isinstance(m, TradeTick) and m.symbol == "BTC/USDT@b"] == [2.0]
     t[0] = 1.5
     pb(tick("b", 2.0))
     r.tick()  # a is silent for 1.5 s > stale_s: hand over to b
-    assert r.active["BTC/USDT"] == "b" and isinstance(out[-2], FeedChanged) and "stale" in out[-2].reason
+    assert r.active["BTC/USDT@a"] == "b" and any(isinstance(m, FeedChanged) and "stale" in m.reason for m in out)
     pb(tick("b", 2.1))
-    assert out[-1].price == 2.1
+    assert served()[-1] == 2.1
     for step in (2.0, 2.5, 3.0, 3.5):  # a comes back; after recover_s of health it is preferred again
         t[0] = step
         pa(tick("a", 1.1)), pb(tick("b", 2.2))
         r.tick()
-        assert r.active["BTC/USDT"] == "b"
+        assert r.active["BTC/USDT@a"] == "b"
+        assert served()[-1] == 2.2  # a's late data is not mixed in while b serves
     t[0] = 4.1
     pa(tick("a", 1.2)), pb(tick("b", 2.3))
     r.tick()
-    assert r.active["BTC/USDT"] == "a" and "healthy again" in [m for m in out if isinstance(m, FeedChanged)][-1].reason
+    assert r.active["BTC/USDT@a"] == "a" and "healthy again" in [m for m in out if isinstance(m, FeedChanged)][-1].reason
     pa(tick("a", 1.3)), pb(tick("b", 2.4))
-    assert out[-1].price == 1.3 and r.changes == 2
+    assert served()[-1] == 1.3 and r.changes == 2
 
 
 def test_two_live_venues_fail_over_and_back(profile, fake_factory):
     async def go():
         from app.config import Settings
         from app.engine.kernel import Kernel
+        from app.engine.venues.board import VenueBoard
         from app.engine.venues.credentials import Credentials
         from app.engine.venues.manager import VenueManager, kernel_instruments
         from app.engine.venues.venue_config import parse_config
@@ -56,21 +63,27 @@ def test_two_live_venues_fail_over_and_back(profile, fake_factory):
         mgr = VenueManager(kernel, approval="auto",
                            feeds={"stale_s": 1.0, "recover_s": 1.0,  # not tighter: a loaded 2-core box stalls 0.4 s
                                   "symbols": {"BTC/USDT": ["binance", "backup"]}})
+        board = VenueBoard(kernel.bus, mgr.router)
         mgr.add_ccxt(cfg_a, Credentials(KEY, SECRET))
         mgr.add_ccxt(cfg_b, None)  # data only
         mgr.start()
-        btc = lambda: [t for t in seen if isinstance(t, TradeTick) and t.symbol == "BTC/USDT"]  # noqa: E731
+        btc = lambda: [t for t in seen if isinstance(t, TradeTick) and t.symbol == "BTC/USDT@binance"]  # noqa: E731
+        own = lambda: [t for t in seen if isinstance(t, TradeTick) and t.symbol == "BTC/USDT@backup"]  # noqa: E731
         try:
             await until(lambda: len(btc()) > 10, 10, "trades")
             assert all(t.price < 80_000 for t in btc()), "only the primary feed reaches the bus"
-            assert kernel.instruments["BTC/USDT"].venue == "binance"  # orders go to the primary
+            assert own() and all(t.price > 80_000 for t in own()), "the backup's own instrument is its own"
             main.ws_silent = True
-            await until(lambda: mgr.router.active["BTC/USDT"] == "backup", 10, "hand-over to the backup")
+            await until(lambda: mgr.router.active["BTC/USDT@binance"] == "backup", 10, "hand-over to the backup")
+            assert kernel.instruments["BTC/USDT@binance"].venue == "binance"  # orders still go to binance
+            assert board.active_feed("BTC/USDT@binance") == "backup"  # what the chart and the Venues dock say
+            rows = {(r[1], r[2]): r[5] for r in board.feed_rows() if r[0] == "BTC/USDT@binance"}
+            assert rows[("backup", "trades")] and not rows[("binance", "trades")]
             n = len(btc())
             await until(lambda: len(btc()) > n + 5, 5, "backup trades")
             assert all(t.price > 80_000 for t in btc()[n:])
             main.ws_silent = False
-            await until(lambda: mgr.router.active["BTC/USDT"] == "binance", 10, "back to the primary")
+            await until(lambda: mgr.router.active["BTC/USDT@binance"] == "binance", 10, "back to the primary")
             changes = [c for c in seen if isinstance(c, FeedChanged)]
             assert [(c.previous, c.feed) for c in changes] == [("binance", "backup"), ("backup", "binance")]
             assert any(isinstance(a, Alert) and "market data from backup" in a.title for a in seen)

@@ -13,7 +13,8 @@ from tests.kit.venues import run, running
 from tests.kit.wait import until
 
 TF = 60_000
-SYM = "BTC/USDT"
+SYM = "BTC/USDT"  # the venue's symbol: what the exchange and the bar store know
+ID = "BTC/USDT@binance"  # the instrument: what the kernel, the bus and the chart name
 
 
 def _candles(fake, start: int, end: int) -> Bars:
@@ -32,11 +33,11 @@ def test_opening_a_symbol_puts_the_venues_candles_under_the_live_bars_and_stores
         async with running(profile, stream="poll") as s:
             fake = s.fake
             k = s.kernel
-            assert k.history.open(SYM)
-            await until(lambda: k.history.status(SYM).state == "ready", 15, "the history loaded")
+            assert k.history.open(ID)
+            await until(lambda: k.history.status(ID).state == "ready", 15, "the history loaded")
             until_ts = _forming(k.clock.now_ms())
             want = _candles(fake, until_ts - PAGE * TF, until_ts)
-            series = k.bars.get(SYM)
+            series = k.bars.get(ID)
             held = series.ts[series.ts < want.ts[-1] + 1]
             assert len(held) >= PAGE - 1  # a page of the venue's candles now under the live bars
             got_close = dict(zip(series.ts.tolist(), series.close.tolist()))
@@ -46,7 +47,7 @@ def test_opening_a_symbol_puts_the_venues_candles_under_the_live_bars_and_stores
             stored = BarStore(profile).read("binance", SYM, TF)
             assert stored.ts.tolist()[: PAGE - 1] == want.ts.tolist()[: PAGE - 1]
             asked = len(fake.kline_requests)
-            assert not k.history.open(SYM) or k.history.status(SYM).state == "ready"
+            assert not k.history.open(ID) or k.history.status(ID).state == "ready"
             assert len(fake.kline_requests) == asked  # once per session
     run(go(), timeout=60)
 
@@ -56,12 +57,12 @@ def test_scrolling_back_loads_the_page_before_the_oldest_bar(profile):
         async with running(profile, stream="poll") as s:
             fake = s.fake
             k = s.kernel
-            k.history.open(SYM)
-            await until(lambda: k.history.status(SYM).state == "ready", 15, "the history loaded")
-            first = int(k.bars.get(SYM).ts[0])
-            assert k.history.older(SYM)
-            await until(lambda: not k.history.status(SYM).older_loading, 15, "the older page")
-            series = k.bars.get(SYM)
+            k.history.open(ID)
+            await until(lambda: k.history.status(ID).state == "ready", 15, "the history loaded")
+            first = int(k.bars.get(ID).ts[0])
+            assert k.history.older(ID)
+            await until(lambda: not k.history.status(ID).older_loading, 15, "the older page")
+            series = k.bars.get(ID)
             assert int(series.ts[0]) == first - PAGE * TF
             want = _candles(fake, first - PAGE * TF, first)
             assert series.ts[:PAGE].tolist() == want.ts.tolist()
@@ -78,17 +79,17 @@ def test_offline_the_stored_bars_are_shown_as_of_their_time_and_the_reason_is_sa
             stored = _candles(fake, now - 300 * TF, now - 100 * TF)  # the last 100 minutes not stored
             BarStore(profile).write("binance", SYM, TF, stored)
             fake.fault("GET /api/v3/klines", "not_found", 50)  # the venue refuses every candle request
-            k.history.open(SYM)
-            await until(lambda: k.history.status(SYM).state == "offline", 20, "the refresh to fail")
-            st = k.history.status(SYM)
+            k.history.open(ID)
+            await until(lambda: k.history.status(ID).state == "offline", 20, "the refresh to fail")
+            st = k.history.status(ID)
             assert st.as_of == int(stored.ts[-1]) + TF
             assert "could not be refreshed from binance" in st.problem
-            series = k.bars.get(SYM)
+            series = k.bars.get(ID)
             assert set(stored.ts.tolist()) <= set(series.ts.tolist())  # what is stored is shown
             fake.reset_faults()
-            assert k.history.open(SYM)  # opening again retries
-            await until(lambda: k.history.status(SYM).state == "ready", 20, "the retry")
-            assert k.history.status(SYM).as_of is None and not k.history.status(SYM).problem
+            assert k.history.open(ID)  # opening again retries
+            await until(lambda: k.history.status(ID).state == "ready", 20, "the retry")
+            assert k.history.status(ID).as_of is None and not k.history.status(ID).problem
     run(go(), timeout=60)
 
 
@@ -99,7 +100,7 @@ def test_closed_live_bars_are_stored_but_not_one_the_feed_saw_only_part_of(profi
             base = _forming(k.clock.now_ms()) - 10 * TF
 
             def bar(i: int) -> Bar:
-                return Bar(SYM, TF, base + i * TF, 100.0 + i, 101.0 + i, 99.0 + i, 100.5 + i, 1.0, True)
+                return Bar(ID, TF, base + i * TF, 100.0 + i, 101.0 + i, 99.0 + i, 100.5 + i, 1.0, True)
             for i in range(3):  # the first began before the terminal listened: partial
                 k.bus.publish(bar(i))
             k.bus.publish(VenueStatus("binance", False, "connection lost", k.clock.now_ms()))
@@ -122,7 +123,7 @@ def test_strategy_history_comes_from_the_store_on_a_real_venue(profile):
             now = _forming(k.clock.now_ms())
             stored = _candles(fake, now - 500 * TF, now)
             BarStore(profile).write("binance", SYM, TF, stored)
-            got = k.bar_history(SYM, 200)
+            got = k.bar_history(ID, 200)
             assert len(got) == 200
             closes = dict(zip(stored.ts.tolist(), stored.close.tolist()))
             assert all(closes[b.ts] == b.close for b in got if b.ts in closes)
@@ -166,11 +167,11 @@ def test_a_damaged_store_is_said_on_the_chart_and_left_alone_and_strategies_star
             BarStore(profile).write("binance", SYM, TF, _candles(fake, now - 300 * TF, now - 100 * TF))
             index = profile / "bars" / "index.json"
             index.write_text("{ not json")
-            k.history.open(SYM)
-            await until(lambda: k.history.status(SYM).state == "offline", 20, "the damaged store said")
-            assert "index" in k.history.status(SYM).problem  # names what is damaged
+            k.history.open(ID)
+            await until(lambda: k.history.status(ID).state == "offline", 20, "the damaged store said")
+            assert "index" in k.history.status(ID).problem  # names what is damaged
             assert index.read_text() == "{ not json"  # never overwritten
-            assert k.bar_history(SYM, 50) == [] or all(b.symbol == SYM for b in k.bar_history(SYM, 50))
+            assert k.bar_history(ID, 50) == [] or all(b.symbol == ID for b in k.bar_history(ID, 50))
     run(go(), timeout=60)
 
 

@@ -17,8 +17,8 @@ def test_restart_shows_differences_and_waits_for_approval(profile, fake_factory)
             # session 1: two resting orders, then the terminal stops
             s1 = await Session(profile, fake, stream="poll").start()
             await s1.tradable()
-            a = s1.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
-            b = s1.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 58_000.0)
+            a = s1.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
+            b = s1.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 58_000.0)
             await until(lambda: s1.order(a).status is S.ACCEPTED and s1.order(b).status is S.ACCEPTED, 5, "acks")
             await s1.close()
 
@@ -39,7 +39,7 @@ def test_restart_shows_differences_and_waits_for_approval(profile, fake_factory)
                 # nothing applied, and no new order reaches the venue before approval
                 assert s2.order(a).filled_qty == 0.0 and s2.order(b).status is S.ACCEPTED
                 posts = fake.requests.count(("POST", "/api/v3/order"))
-                c = s2.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 57_000.0)
+                c = s2.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 57_000.0)
                 await until(lambda: s2.order(c).status in (S.REJECTED, S.DENIED), 2, "refused")
                 assert fake.requests.count(("POST", "/api/v3/order")) == posts
 
@@ -47,12 +47,12 @@ def test_restart_shows_differences_and_waits_for_approval(profile, fake_factory)
                 await until(lambda: s2.venue.connected, 5, "ready after approval")
                 assert s2.order(a).status is S.PARTIALLY_FILLED and abs(s2.order(a).filled_qty - 0.006) < 1e-12
                 assert s2.order(b).status is S.CANCELED and "while Kestrel was not watching" in s2.order(b).reason
-                assert abs(s2.kernel.portfolio.positions["BTC/USDT"].quantity - 0.006) < 1e-12
+                assert abs(s2.kernel.portfolio.positions["BTC/USDT@binance"].quantity - 0.006) < 1e-12
                 applied = s2.of(ReconciliationApplied)[-1]
                 assert applied.actor == "manual" and applied.applied >= 2
 
                 await s2.tradable()
-                d = s2.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 58_500.0)
+                d = s2.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 58_500.0)
                 await until(lambda: s2.order(d).status is S.ACCEPTED, 5, "trading resumed")
                 # the foreign order is shown, never touched
                 assert fake.order_by_client_id("web_foreign1").status == "NEW"
@@ -76,11 +76,11 @@ def test_unknown_order_at_restart_is_resolved_by_client_id(profile, fake_factory
             await s1.tradable()
             fake.hang_after_place(1.0)
             fake.fail_next("GET /api/v3/order", 503, -1001, "Internal error", n=1000)  # lookups fail meanwhile
-            a = s1.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
+            a = s1.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s1.order(a).status is S.UNKNOWN, 5, "UNKNOWN")
             fake.hang_after_place(0)
             fake.fail_next("POST /api/v3/order", 504, -1007, "Timeout waiting for response from backend server.")
-            b = s1.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 58_000.0)
+            b = s1.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 58_000.0)
             await until(lambda: s1.order(b).status is S.UNKNOWN, 5, "UNKNOWN")
             await s1.close()  # "crash" before the lookups could succeed
             fake.reset_faults()
@@ -109,7 +109,7 @@ def test_no_difference_means_no_approval_needed(profile, fake_factory):
         try:
             s1 = await Session(profile, fake, stream="poll").start()
             await s1.tradable()
-            a = s1.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
+            a = s1.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, 59_000.0)
             await until(lambda: s1.order(a).status is S.ACCEPTED, 5, "ack")
             await s1.close()
             s2 = await Session(profile, fake, approval="ask", stream="poll").start()

@@ -52,7 +52,7 @@ from app.engine.backtest.stats import BacktestResult, build_result
 from app.engine.core import ashare_rules
 from app.engine.core.bus import MessageBus
 from app.engine.core.clock import SimClock
-from app.engine.core.instruments import Instrument, ashare_instrument
+from app.engine.core.instruments import Instrument, InstrumentTable, ashare_instrument, split_id
 from app.engine.core.messages import Bar, BookSnapshot, OrderDenied, OrderFilled, Side, SubmitOrder, TradeTick
 from app.engine.data.bar_files import TradeData, trades_to_bars
 from app.engine.data.bars import Bars
@@ -133,9 +133,9 @@ class Backtest:
         data = self.data
         ticks = isinstance(data, TradeData)
         bars = trades_to_bars(data, self.timeframe_ms or 60_000) if ticks else data
-        symbol = data.symbol
-        inst = _instrument(symbol, cfg)
-        instruments = {symbol: inst}
+        inst = _instrument(split_id(data.symbol)[0], cfg)
+        symbol = inst.id  # "BTC/USDT@backtest": what its bars, orders and fills carry, as live ones do
+        instruments = InstrumentTable([inst])
         first_ts = int(data.ts[0])
         clock = SimClock(first_ts)
         store = ScratchStore(tmp / "backtest.db")
@@ -155,7 +155,7 @@ class Backtest:
                            "client_order_id": cmd.client_order_id})
 
         bus.subscribe(SubmitOrder, on_submit)
-        market = MarketState(bus)
+        market = MarketState(bus, instruments.canonical)
         portfolio = Portfolio(bus, store, instruments, {CURRENCY: cfg.cash}, {CURRENCY: 1.0}, CURRENCY)
         execution = ExecutionEngine(bus, store, clock)
         risk = RiskEngine(bus, store, clock, execution, instruments, market, portfolio,

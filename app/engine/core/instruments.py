@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 from app.engine.core import ashare_rules
 
@@ -118,6 +119,16 @@ class InstrumentTable(dict):
                 raise AmbiguousSymbol(f"{symbol} is listed by {len(found)} venues: write one of {ids}")
         raise KeyError(text)
 
+    def canonical(self, text: str) -> str:
+        """The id ``text`` names (a bare symbol one venue lists becomes its id); ``text`` itself otherwise
+        (an id, an unknown or an ambiguous symbol): the key every id-keyed table uses."""
+        if dict.__contains__(self, text):
+            return text
+        try:
+            return self.resolve(text).id
+        except KeyError:
+            return text
+
     def get(self, text: str, default: Instrument | None = None) -> Instrument | None:  # type: ignore[override]
         try:
             return self.resolve(text)
@@ -138,6 +149,37 @@ class InstrumentTable(dict):
         except KeyError:
             return False
         return True
+
+
+_MISSING = object()
+
+
+class IdKeyed(dict):
+    """A read model's table keyed by instrument id (market states, bar series, positions) that also finds an
+    entry by a bare symbol one venue lists (``canon``: ``InstrumentTable.canonical``), as the table does.
+    Writes use the key given: the bus carries ids."""
+
+    __slots__ = ("canon",)
+
+    def __init__(self, canon: Callable[[str], str] | None = None) -> None:
+        super().__init__()
+        self.canon = canon
+
+    def key_of(self, key: object) -> object:
+        """The key ``key`` stands for: itself if present or not a bare unique symbol, else the id."""
+        if self.canon is None or not isinstance(key, str) or dict.__contains__(self, key):
+            return key
+        return self.canon(key)
+
+    def get(self, key: object, default: object = None) -> object:  # type: ignore[override]
+        value = dict.get(self, key, _MISSING)
+        return value if value is not _MISSING else dict.get(self, self.key_of(key), default)
+
+    def __getitem__(self, key: object) -> object:
+        return dict.__getitem__(self, self.key_of(key))
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, self.key_of(key))
 
 
 def _decimals(step: float) -> int:

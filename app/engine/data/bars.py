@@ -12,11 +12,12 @@ Plus synthetic history for the demo market.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from app.engine.core.bus import MessageBus
+from app.engine.core.instruments import IdKeyed
 from app.engine.core.messages import Bar, TradeTick
 
 COLUMNS = ("ts", "open", "high", "low", "close", "volume")
@@ -241,16 +242,17 @@ class BarAggregator:
     """Builds bars from trades and publishes each bar when it closes (on the first trade of the next one),
     before that trade reaches later subscribers: a strategy sees bar t, then bar t+1's opening print."""
 
-    def __init__(self, bus: MessageBus, timeframe_ms: int) -> None:
+    def __init__(self, bus: MessageBus, timeframe_ms: int, canon: Callable[[str], str] | None = None) -> None:
         self.timeframe_ms = timeframe_ms
-        self.series: dict[str, Bars] = {}
+        self.series: dict[str, Bars] = IdKeyed(canon)  # by instrument id (a bare unique symbol finds it)
         self._bus = bus
         bus.subscribe(TradeTick, self.on_trade)
 
     def get(self, symbol: str) -> Bars:
         s = self.series.get(symbol)
         if s is None:
-            s = self.series[symbol] = Bars(4096, self.timeframe_ms, symbol)
+            key = self.series.key_of(symbol)
+            s = self.series[key] = Bars(4096, self.timeframe_ms, key)
         return s
 
     def on_trade(self, tick: TradeTick) -> None:

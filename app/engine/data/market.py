@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Callable
+
 from app.engine.core.bus import MessageBus
+from app.engine.core.instruments import IdKeyed
 from app.engine.core.messages import BookSnapshot, TradeTick
 
 
@@ -30,8 +33,8 @@ class SymbolState:
 
 
 class MarketState:
-    def __init__(self, bus: MessageBus) -> None:
-        self.symbols: dict[str, SymbolState] = {}
+    def __init__(self, bus: MessageBus, canon: Callable[[str], str] | None = None) -> None:
+        self.symbols: dict[str, SymbolState] = IdKeyed(canon)  # by instrument id (a bare unique symbol finds it)
         self.version = 0
         bus.subscribe(BookSnapshot, self.on_book)
         bus.subscribe(TradeTick, self.on_trade)
@@ -39,7 +42,8 @@ class MarketState:
     def get(self, symbol: str) -> SymbolState:
         st = self.symbols.get(symbol)
         if st is None:
-            st = self.symbols[symbol] = SymbolState(symbol)
+            key = self.symbols.key_of(symbol)
+            st = self.symbols[key] = SymbolState(key)
         return st
 
     def on_book(self, book: BookSnapshot) -> None:

@@ -28,10 +28,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
+from dataclasses import replace
 from typing import Any, Iterable, Iterator
 
 from app.engine.core.bus import MessageBus
 from app.engine.core.clock import Clock
+from app.engine.core.instruments import split_id
 from app.engine.core.messages import (
     Alert, CancelRejected, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, OrderStatus, OrderSubmitted,
     OrderUpdated, SubmitOrder,
@@ -261,7 +263,7 @@ class ExecutionEngine:
                                              f"no venue named {order.venue!r}", self._clock.now_ms()))
             return
         try:
-            adapter.submit(VenueOrder(order.client_order_id, order.symbol, order.side, order.order_type,
+            adapter.submit(VenueOrder(order.client_order_id, split_id(order.symbol)[0], order.side, order.order_type,
                                       order.quantity, order.price))
         except Exception as exc:  # noqa: BLE001 - did it reach the venue? Unknown: never re-send, reconcile
             log.exception("venue %s failed while sending %s", order.venue, order.client_order_id)
@@ -289,6 +291,8 @@ class ExecutionEngine:
         if order is None:
             log.warning("report for an unknown order ignored: %r", event)
             return
+        if getattr(event, "symbol", order.symbol) != order.symbol:  # adapters name the venue's symbol
+            event = replace(event, symbol=order.symbol)
         try:
             if type(event) is OrderFilled:
                 if fresh:
@@ -395,5 +399,5 @@ class ExecutionEngine:
 
 def _fill_row(f: OrderFilled) -> tuple:
     """The row of the fills table, in ``store.FILL_COLUMNS`` order."""
-    return (f.venue, f.trade_id, f.client_order_id, f.symbol, f.side._value_, f.price, f.quantity, f.fee,
+    return (f.venue, f.trade_id, f.client_order_id, split_id(f.symbol)[0], f.side._value_, f.price, f.quantity, f.fee,
             f.fee_currency, f.liquidity, f.ts)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.engine.core.instruments import make_id, split_id
 from app.engine.core.messages import OrderStatus, OrderType, Side
 
 _ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
@@ -84,8 +85,9 @@ class Order:
 
     def journal_row(self) -> tuple:
         """The row of the orders table, in ``store.ORDER_COLUMNS`` order. (``_value_`` is the enum's value
-        without ``Enum.value``'s Python-level property call: this runs for every order.)"""
-        return (self.client_order_id, self.symbol, self.venue, self.side._value_, self.order_type._value_,
+        without ``Enum.value``'s Python-level property call: this runs for every order.) The journal keeps the
+        venue's symbol beside the venue; ``from_row`` composes the id again."""
+        return (self.client_order_id, split_id(self.symbol)[0], self.venue, self.side._value_, self.order_type._value_,
                 self.quantity, self.price, self.actor, self.status._value_, self.filled_qty, self.avg_price,
                 self.venue_order_id, self.reason, self.created_ts, self.updated_ts)
 
@@ -98,7 +100,8 @@ class Order:
 
     @classmethod
     def from_row(cls, row: dict) -> "Order":
-        return cls(client_order_id=row["client_order_id"], symbol=row["symbol"], venue=row["venue"],
+        symbol = row["symbol"] if "@" in row["symbol"] else make_id(row["symbol"], row["venue"])
+        return cls(client_order_id=row["client_order_id"], symbol=symbol, venue=row["venue"],
                    side=Side(row["side"]), order_type=OrderType(row["order_type"]), quantity=row["quantity"],
                    price=row["price"], actor=row["actor"], status=OrderStatus(row["status"]),
                    filled_qty=row["filled_qty"] or 0.0, avg_price=row["avg_price"] or 0.0,

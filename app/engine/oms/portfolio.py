@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.engine.core.bus import MessageBus
-from app.engine.core.instruments import Instrument
+from app.engine.core.instruments import IdKeyed, Instrument, make_id
 from app.engine.core.messages import AccountChanged, BookSnapshot, OrderFilled, PositionChanged, Side, TradeTick
 from app.engine.core.store import Store
 
@@ -61,11 +61,11 @@ class Portfolio:
         self.base_currency = base_currency
         self._fx = fx_to_base
         self.cash: dict[str, float] = dict(starting_cash)
-        self.positions: dict[str, Position] = {}
+        self.positions: dict[str, Position] = IdKeyed(getattr(instruments, "canonical", None))  # by id
         self.version = 0
         self._cached = (-1, 0.0, 0.0)  # (version, equity, gross exposure)
         for row in store.fills():
-            self._apply(row["symbol"], Side(row["side"]), row["price"], row["quantity"], row["fee"])
+            self._apply(make_id(row["symbol"], row["venue"]), Side(row["side"]), row["price"], row["quantity"], row["fee"])
         bus.subscribe(OrderFilled, self.on_fill)
         bus.subscribe(BookSnapshot, self.on_book)
         bus.subscribe(TradeTick, self.on_trade)
@@ -73,7 +73,8 @@ class Portfolio:
     def position(self, symbol: str) -> Position:
         pos = self.positions.get(symbol)
         if pos is None:
-            pos = self.positions[symbol] = Position(symbol)
+            key = self.positions.key_of(symbol)
+            pos = self.positions[key] = Position(key)
         return pos
 
     def fx(self, currency: str) -> float:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from app.engine.core import ashare_rules
-from app.engine.core.instruments import Instrument
+from app.engine.core.instruments import Instrument, make_id, split_id
 from app.engine.core.messages import OrderFilled, OrderType, Side, SubmitOrder
 from app.engine.risk.rates import NS, ActorRates
 
@@ -96,9 +96,16 @@ class SymbolLimits:
     def __init__(self, inst: Instrument, limits, fx: float) -> None:
         self.inst = inst
         self.quote, self.fx = inst.quote, fx
-        self.max_order_qty = limits.max_order_qty.get(inst.symbol)
-        self.max_position = limits.max_position.get(inst.symbol)
+        self.max_order_qty = per_instrument(limits.max_order_qty, inst)
+        self.max_position = per_instrument(limits.max_position, inst)
         self.state = None  # MarketState's SymbolState, once the market has been seen
+
+
+def per_instrument(table: dict[str, float], inst: Instrument) -> float | None:
+    """An instrument's entry in a per-instrument limit table: by its id ("BTC/USDT@binance"), else by its bare
+    symbol, which applies to that symbol on every venue (as limits set before ids were)."""
+    value = table.get(inst.id)
+    return table.get(inst.symbol) if value is None else value
 
 
 class AShareBook:
@@ -121,12 +128,14 @@ class AShareBook:
         risk.bus.subscribe(ashare_rules.DailyLimits, self.on_limits)
 
     def bought(self, symbol: str, day: dt.date) -> float:
+        """Shares of instrument ``symbol`` (an id) bought on ``day``."""
         if symbol not in self._loaded:
             self._loaded.add(symbol)
             since = self._risk.clock.now_ms() - self.WEEK_MS
+            native, venue = split_id(symbol)  # the journal keeps the venue's symbol beside the venue
             rows = self._risk.store.conn.execute(
-                "SELECT venue, trade_id, quantity, ts FROM fills WHERE symbol = ? AND side = 'BUY' AND ts >= ?",
-                (symbol, since))
+                "SELECT venue, trade_id, quantity, ts FROM fills WHERE symbol = ? AND venue = ? AND side = 'BUY' "
+                "AND ts >= ?", (native, venue or "", since))
             for venue, trade_id, qty, ts in rows:
                 self._add(symbol, venue, trade_id, qty, ts)
         return self.buys.bought(symbol, day)
@@ -142,7 +151,7 @@ class AShareBook:
             self.buys.add(symbol, "BUY", qty, ts)
 
     def on_limits(self, msg: ashare_rules.DailyLimits) -> None:
-        self.limits[msg.symbol] = msg
+        self.limits[make_id(msg.symbol, msg.venue)] = msg  # it names the venue's symbol and the venue
 
 
 class OrderContext:
@@ -185,7 +194,7 @@ class PreTradeChecks:
         name = ctx.a.name
         for what, value, allowed in (("symbol", cmd.symbol, perms.symbols), ("venue", cmd.venue, perms.venues),
                                      ("order type", cmd.order_type.value, perms.order_types)):
-            if "*" not in allowed and value not in allowed:
+            if "*" not in allowed and value not in allowed and not (what == "symbol" and inst.symbol in allowed):
                 return Denial("NOT_PERMITTED", f"Strategy {name} may not trade {what} {value}.",
                               limit=",".join(allowed), observed=value)
         return None
@@ -243,7 +252,7 @@ class PreTradeChecks:
         limits = book.limits.get(symbol)
         if limits is not None and limits.day != day.isoformat():
             limits = None  # another day's: the venue has not published today's yet (the venue still checks)
-        refusal = ashare_rules.check_order(symbol, cmd.side.value, cmd.quantity,
+        refusal = ashare_rules.check_order(inst.symbol, cmd.side.value, cmd.quantity,
                                            cmd.price if cmd.order_type is LIMIT else None, ts, holding, limits)
         if refusal is None:
             return None

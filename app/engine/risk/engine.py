@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import replace
 
 from app.config import RiskSettings
 from app.engine.core.bus import MessageBus
 from app.engine.core.clock import Clock
-from app.engine.core.instruments import Instrument
+from app.engine.core.instruments import Instrument, make_id, split_id
 from app.engine.core.messages import (
     Alert, CancelAllOrders, CancelOrder, OrderDenied, OrderFilled, OrderRejected, OrderType, RiskLimitsChanged,
     Side, SubmitOrder, TradingState, TradingStateChanged, VenueStatus,
@@ -103,20 +104,22 @@ class RiskEngine(AutomaticTrips):
         return a
 
     def symbol_limits(self, inst: Instrument) -> SymbolLimits:
-        s = self._symbols.get(inst.symbol)
+        s = self._symbols.get(inst.id)
         if s is None:
-            s = self._symbols[inst.symbol] = SymbolLimits(inst, self._limits, self.portfolio.fx(inst.quote))
+            s = self._symbols[inst.id] = SymbolLimits(inst, self._limits, self.portfolio.fx(inst.quote))
         return s
 
     def symbol_state(self, s: SymbolLimits):
         """The market state of a symbol (None before any data): MarketState.symbols, remembered once seen."""
         st = s.state
         if st is None:
-            st = s.state = self.market.symbols.get(s.inst.symbol)
+            st = s.state = self.market.symbols.get(s.inst.id)
         return st
 
     # ------------------------------------------------------------------------------------------ commands
     def on_submit(self, cmd: SubmitOrder) -> None:
+        if "@" not in cmd.symbol:  # a bare symbol names the instrument on the order's venue
+            cmd = replace(cmd, symbol=make_id(cmd.symbol, cmd.venue))
         try:
             denial = self.check(cmd)
         except Exception as exc:  # noqa: BLE001 - a rule that raises denies the order
@@ -142,7 +145,12 @@ class RiskEngine(AutomaticTrips):
             return Denial("DUPLICATE_ORDER_ID", f"Client order id {cmd.client_order_id} was already used.")
         inst = self.instruments.get(cmd.symbol)
         if inst is None or inst.venue != cmd.venue:
-            return Denial("UNKNOWN_SYMBOL", f"{cmd.symbol!r} is not an instrument on venue {cmd.venue!r}.")
+            native, venue = split_id(cmd.symbol)
+            if inst is not None or (venue is not None and venue != cmd.venue):
+                return Denial("VENUE_MISMATCH", f"{cmd.symbol} is traded on {venue}, not on {cmd.venue!r}: the "
+                              f"order goes to the venue it names, never elsewhere.", limit=venue or "",
+                              observed=cmd.venue)
+            return Denial("UNKNOWN_SYMBOL", f"{native!r} is not an instrument on venue {cmd.venue!r}.")
         a = self.actor_limits(cmd.actor)
         ctx = OrderContext(a, self.symbol_limits(inst), self._limits, self.valuation_price(cmd),
                            self.clock.now_ms(), self.clock.monotonic_ns())
@@ -256,9 +264,9 @@ class RiskEngine(AutomaticTrips):
             if not qty:
                 continue
             side = Side.SELL if pos.quantity > 0 else Side.BUY
-            cid = f"F{self.clock.now_ms():x}-{len(sent) + 1}-{pos.symbol}"
+            cid = f"F{self.clock.now_ms():x}-{len(sent) + 1}"  # no symbol: venues limit client ids' characters
             log.warning("flatten requested by %s: %s %s %s", actor, side.value, qty, pos.symbol)
-            self.bus.publish(SubmitOrder(cid, pos.symbol, inst.venue, side, OrderType.MARKET, qty, None, FLATTEN,
+            self.bus.publish(SubmitOrder(cid, inst.id, inst.venue, side, OrderType.MARKET, qty, None, FLATTEN,
                                          reduce_only=True, ts=self.clock.now_ms()))
             sent.append(cid)
 

@@ -102,10 +102,22 @@ class StrategyHost:
             raise ValueError(f"a strategy instance named {instance!r} already exists")
         if not instance.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"instance name {instance!r}: use letters, digits, '_' and '-' only")
-        runner = Runner(instance, getattr(cls, "name", "") or cls.__name__, cls, validate_params(cls, params))
+        params = validate_params(cls, params)
+        if isinstance(params.get("symbol"), str) and params["symbol"]:
+            params["symbol"] = self.instrument_id(params["symbol"])
+        runner = Runner(instance, getattr(cls, "name", "") or cls.__name__, cls, params)
         self.runners[instance] = runner
         self.touch(runner)
         return runner
+
+    def instrument_id(self, symbol: str) -> str:
+        """The id of the instrument ``symbol`` names (an id, or a bare symbol one venue lists), which a
+        strategy's bars, ticks and fills carry; ValueError naming the choices for a symbol several venues list."""
+        try:
+            inst = self.instruments.get(symbol)
+        except KeyError as exc:  # AmbiguousSymbol: "BTC/USDT is listed by 2 venues: write one of ..."
+            raise ValueError(str(exc)) from None
+        return inst.id if inst is not None else symbol
 
     def remove(self, instance: str) -> None:
         runner = self.runners[instance]
@@ -403,7 +415,7 @@ class StrategyHost:
         return st.last or math.nan
 
     def position(self, instance: str, symbol: str) -> float:
-        book = self.runners[instance].books.get(symbol)
+        book = self.runners[instance].books.get(self.instrument_id(symbol))
         return book.quantity if book is not None else 0.0
 
     def cash(self, symbol: str) -> float:
@@ -438,7 +450,7 @@ class StrategyHost:
         self._instance_of[cid] = instance
         runner.orders_sent += 1
         self.touch(runner)
-        self.bus.publish(SubmitOrder(cid, symbol, inst.venue if inst else "", side,
+        self.bus.publish(SubmitOrder(cid, inst.id if inst else symbol, inst.venue if inst else "", side,
                                      OrderType.MARKET if price is None else OrderType.LIMIT, quantity, price,
                                      runner.actor, ts=self.clock.now_ms()))
         if self._t0:
@@ -458,5 +470,5 @@ class StrategyHost:
 
     def subscribe(self, instance: str, symbols: list[str]) -> None:
         runner = self.runners[instance]
-        runner.symbols.update(symbols)
+        runner.symbols.update(self.instrument_id(s) for s in symbols)
         self._reindex()

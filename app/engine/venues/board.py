@@ -49,22 +49,27 @@ class VenueBoard:
             u()
 
     def active_feed(self, symbol: str) -> str | None:
+        """The feed serving instrument ``symbol`` (an id) now, if it has several (feeds.json); else None."""
         if self.router is None:
             return None
         return self.router.active.get(symbol)
 
     def feed_rows(self) -> list[tuple[str, str, str, str, str, bool]]:
-        """(symbol, venue, channel, state, message, active) sorted by symbol then priority."""
+        """(instrument, venue, channel, state, message, active) sorted by instrument then priority: a feed
+        that serves another venue's instrument (okx's BTC/USDT for BTC/USDT@binance) is listed under it."""
         rows = []
+        router = self.router
         for (sym, venue, channel), st in self.feeds.items():
-            active = self.active_feed(sym)
-            rows.append((sym, venue, channel, st.state, st.message, active is None or active == venue))
-        prio = (self.router.priorities if self.router is not None else {})
+            targets = router.targets_of(sym, venue) if router is not None else []
+            for target in targets or [sym]:
+                active = self.active_feed(target)
+                rows.append((target, venue, channel, st.state, st.message, active is None or active == venue))
+        prio = (router.priorities if router is not None else {})
 
         def key(r):
             order = prio.get(r[0], [])
             return (r[0], order.index(r[1]) if r[1] in order else 99, r[1], r[2])
-        return sorted(rows, key=key)
+        return sorted(set(rows), key=key)
 
     def _bump(self) -> None:
         self.version += 1

@@ -1,25 +1,32 @@
-"""Feed failover: several feeds for one instrument in priority order; one of them reaches the bus.
+"""Feed failover: several feeds for one instrument's market data, in priority order; one of them serves it.
 
-Each feed's adapter publishes through ``FeedRouter.publisher(name)`` instead of ``bus.publish``. For a
-symbol with a priority list, only the *active* feed's market data (trades, books, bars) is published; the
-others are watched but dropped, so views, bars and risk never mix two venues' prices. A feed is healthy
-for a symbol while its data is younger than ``stale_s`` and its last ``FeedStatus`` for it is not
-down/stale/reconnecting. ``tick`` (every 0.25 s) hands over to the best healthy feed when the active one
-is not, and back to a preferred feed once it has been healthy for ``recover_s`` (hysteresis: no
-flapping). Every hand-over is a ``FeedChanged`` event and an ``Alert``, which the Venues dock shows.
+An instrument is its venue's (``BTC/USDT@binance``): orders for it always go to binance. Its *market data* may
+come from another feed when binance's stalls: ``feeds.json`` lists, per instrument, the feeds that may serve
+it, best first. Each adapter publishes through ``FeedRouter.publisher(name)``. A feed's own instruments' data
+is published as itself (okx's trades are ``BTC/USDT@okx``), and while it is the *active* feed of an instrument
+it serves, also as a copy re-tagged with that instrument's id (okx's trades as ``BTC/USDT@binance``); the
+instrument's own venue's data is published only while that venue is its active feed, so views, bars and risk
+never mix two venues' prices under one id. A feed is healthy for an instrument while its data is younger than
+``stale_s`` and its last ``FeedStatus`` for it is not down/stale/reconnecting. ``tick`` (every 0.25 s) hands
+over to the best healthy feed when the active one is not, and back to a preferred feed once it has been healthy
+for ``recover_s`` (hysteresis: no flapping). Every hand-over is a ``FeedChanged`` event and an ``Alert``,
+which the Venues dock shows; the chart says which feed serves it (``VenueBoard.active_feed``).
 
-Config: ``<profile>/venues/feeds.json``::
+Config: ``<profile>/venues/feeds.json``; a key is an instrument id, or a bare symbol meaning that symbol on
+its first feed::
 
-    {"stale_s": 5, "recover_s": 3, "symbols": {"BTC/USDT": ["binance", "okx"]}}
+    {"stale_s": 5, "recover_s": 3, "symbols": {"BTC/USDT@binance": ["binance", "okx"]}}
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+from app.engine.core.instruments import make_id, split_id
 from app.engine.core.messages import Alert, Bar, BookSnapshot, TradeTick
 from app.engine.venues.events import FeedChanged, FeedStatus
 
@@ -37,8 +44,13 @@ def load_feeds(profile: Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path} is not valid JSON ({exc})") from None
     if not isinstance(raw.get("symbols", {}), dict):
-        raise ValueError(f"{path}: 'symbols' must map a symbol to a list of feed names")
+        raise ValueError(f"{path}: 'symbols' must map an instrument to a list of feed names")
     return raw
+
+
+def served_id(key: str, feeds: list[str]) -> str:
+    """The instrument a feeds.json key names: an id as written; a bare symbol on its first feed."""
+    return key if split_id(key)[1] is not None else make_id(key, feeds[0])
 
 
 class FeedRouter:
@@ -46,11 +58,17 @@ class FeedRouter:
                  stale_s: float = 5.0, recover_s: float = 3.0, now_ms: Callable[[], int] | None = None,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._publish = publish
-        self.priorities = {s: list(feeds) for s, feeds in priorities.items() if feeds}
+        self.priorities = {served_id(s, list(feeds)): list(feeds) for s, feeds in priorities.items() if feeds}
         self.stale_s, self.recover_s = stale_s, recover_s
         self._now_ms = now_ms or (lambda: int(time.time() * 1000))
         self._mono = monotonic
         self.active: dict[str, str] = {s: feeds[0] for s, feeds in self.priorities.items()}
+        # (venue's symbol, feed) -> the instruments that feed may serve with it
+        self._serves: dict[tuple[str, str], list[str]] = {}
+        for target, feeds in self.priorities.items():
+            native = split_id(target)[0]
+            for feed in feeds:
+                self._serves.setdefault((native, feed), []).append(target)
         self._seen: dict[tuple[str, str], float] = {}
         self._healthy_since: dict[tuple[str, str], float] = {}
         self._status: dict[tuple[str, str], str] = {}
@@ -61,26 +79,35 @@ class FeedRouter:
         feeds = self.priorities.get(symbol)
         return feeds[0] if feeds else None
 
+    def targets_of(self, symbol: str, feed: str) -> list[str]:
+        """The instruments (ids) that ``feed``'s data for ``symbol`` (its id or the venue's symbol) may serve."""
+        return self._serves.get((split_id(symbol)[0], feed), [])
+
     def publisher(self, feed: str) -> Callable[[Any], None]:
         def publish(msg: Any) -> None:
             if isinstance(msg, _MARKET):
                 sym = msg.symbol
-                feeds = self.priorities.get(sym)
-                if feeds is None or feed not in feeds:
+                targets = self._serves.get((split_id(sym)[0], feed))
+                if targets is None:
                     self._publish(msg)
                     return
-                key = (sym, feed)
                 now = self._mono()
-                if self._healthy_since.get(key) is None or now - self._seen.get(key, 0.0) > self.stale_s:
-                    self._healthy_since[key] = now
-                self._seen[key] = now
-                if self.active.get(sym) == feed:
-                    self._publish(msg)
+                own = sym in self.priorities  # an instrument with feeds: published only from its active one
+                for target in targets:
+                    key = (target, feed)
+                    if self._healthy_since.get(key) is None or now - self._seen.get(key, 0.0) > self.stale_s:
+                        self._healthy_since[key] = now
+                    self._seen[key] = now
+                    if self.active.get(target) == feed:
+                        self._publish(msg if target == sym else dataclasses.replace(msg, symbol=target))
+                if not own:
+                    self._publish(msg)  # the feed's own instrument, as itself
                 return
             if isinstance(msg, FeedStatus):
-                self._status[(msg.symbol, feed)] = msg.state
-                if msg.state in _UNHEALTHY:
-                    self._healthy_since.pop((msg.symbol, feed), None)
+                for target in self._serves.get((split_id(msg.symbol)[0], feed), ()):
+                    self._status[(target, feed)] = msg.state
+                    if msg.state in _UNHEALTHY:
+                        self._healthy_since.pop((target, feed), None)
             self._publish(msg)
         return publish
 

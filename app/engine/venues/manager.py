@@ -3,8 +3,8 @@
 
 It registers each adapter with the ExecutionEngine (the only one that sends to adapters), starts and closes
 them (``start``/``close``, one lifecycle for every adapter), routes the adapter's
-market data and status onto the bus, adds the venue's instruments to the kernel's table (a venue's symbol
-takes over a sim symbol of the same name), caches them in ``<profile>/venues/<name>.instruments.json`` so the
+market data and status onto the bus, adds the venue's instruments to the kernel's table (by id: Binance's
+BTC/USDT@binance beside the sim's BTC/USDT@sim; an order goes to the venue its instrument names), caches them in ``<profile>/venues/<name>.instruments.json`` so the
 window can list them before the venue connects, and routes ``ApproveReconciliation`` commands to the venue.
 The Venues dock connects a venue with changed settings through ``connect`` and disables or removes one through
 ``disconnect`` (its settings file says whether it is enabled: ``config.set_enabled``).
@@ -61,15 +61,14 @@ def stored_credentials(profile: Path, venue: str) -> Credentials | None:
 
 
 def kernel_instruments(profile: Path, configs: list[Any]) -> list[Instrument]:
-    """The instrument table for a Kernel that will run these venues: the sim's instruments minus the symbols
-    a venue claims (the sim must not print prices for a symbol a real venue quotes), plus the venues'
-    instruments remembered from earlier connections."""
+    """The instrument table for a Kernel that will run these venues: the sim's instruments, plus the venues'
+    instruments remembered from earlier connections (each venue's symbols are its own instruments, by id:
+    the sim's BTC/USDT@sim and Binance's BTC/USDT@binance both trade, each on its venue)."""
     from app.engine.core.instruments import default_instruments
 
-    claimed = {sym for cfg in configs for sym in getattr(cfg, "symbols", [])}
-    names = {cfg.name for cfg in configs}
-    out = [i for i in default_instruments() if i.symbol not in claimed]
-    out += [i for i in cached_instruments(profile) if i.venue in names and i.symbol in claimed]
+    listed = {(cfg.name, sym) for cfg in configs for sym in getattr(cfg, "symbols", [])}
+    out = default_instruments()
+    out += [i for i in cached_instruments(profile) if (i.venue, i.symbol) in listed]
     return out
 
 
@@ -214,9 +213,7 @@ class VenueManager:
     def _add_instruments(self, name: str, insts: list[Instrument], cache: bool = True) -> None:
         table = self.kernel.instruments
         for inst in insts:
-            primary = self.router.primary(inst.symbol)
-            if primary is None or primary == name:  # orders go to the primary feed's venue only
-                table[inst.symbol] = inst
+            table.add(inst)  # by id: the venue's own instrument, beside any other venue's of the same symbol
         if not cache:
             return
         try:

@@ -208,6 +208,7 @@ class HistoryStatus:
     older_retry_at: float = 0.0  # time.monotonic(): after a failed older page, not before this
     bars_loaded: int = 0
     version: int = 0
+    key: str = ""  # the instrument id ("BTC/USDT@binance"): its live bars; ``symbol`` is the venue's
 
 
 @dataclass
@@ -262,12 +263,17 @@ class MarketHistory:
         return self._bars.timeframe_ms
 
     def status(self, symbol: str, timeframe_ms: int | None = None, adjust: str = "none") -> HistoryStatus | None:
-        return self.statuses.get((symbol, timeframe_ms or self.timeframe_ms, adjust))
+        return self.statuses.get((self._key(symbol), timeframe_ms or self.timeframe_ms, adjust))
+
+    def _key(self, symbol: str) -> str:
+        """The instrument id ``symbol`` names (statuses and series are by id)."""
+        canon = getattr(self._instruments, "canonical", None)
+        return canon(symbol) if canon is not None else symbol
 
     def bars(self, symbol: str, timeframe_ms: int, adjust: str = "none") -> Bars | None:
         """The venue's candles of ``symbol`` at a timeframe longer than the live bars' (``open`` loads them),
         adjusted as asked, or None when none were loaded."""
-        return self._native.get((symbol, timeframe_ms, adjust))
+        return self._native.get((self._key(symbol), timeframe_ms, adjust))
 
     def sources(self) -> list[str]:
         """The venues whose history can be downloaded: every venue the terminal trades or has saved (a
@@ -287,13 +293,14 @@ class MarketHistory:
             return False
         if adjust not in ADJUSTMENTS or (adjust != "none" and tf == self.timeframe_ms):
             raise ValueError(f"adjust {adjust!r}: 'none', or 'forward'/'backward' for a longer timeframe")
-        st = self.statuses.get((symbol, tf, adjust))
+        key, venue = inst.id, inst.data_venue
+        st = self.statuses.get((key, tf, adjust))
         if st is not None and st.state in ("loading", "ready", "unavailable"):
             return st.state != "unavailable"
-        st = self.statuses[(symbol, tf, adjust)] = HistoryStatus(symbol, inst.venue, tf, adjust)
-        source = self._source(inst.venue)
+        st = self.statuses[(key, tf, adjust)] = HistoryStatus(inst.symbol, venue, tf, adjust, key=key)
+        source = self._source(venue)
         if source is None:
-            st.state, st.problem = "unavailable", f"{inst.venue} has no history source"
+            st.state, st.problem = "unavailable", f"{venue} has no history source"
             st.version += 1
             return False
         st.state = "loading"
@@ -307,8 +314,9 @@ class MarketHistory:
         """Load the ``PAGE`` bars before the oldest held (the chart scrolled past it). False when nothing is
         asked for: unknown, still loading, or no older bars exist."""
         tf = int(timeframe_ms or self.timeframe_ms)
-        st = self.statuses.get((symbol, tf, adjust))
-        series = self._target(symbol, tf, adjust)
+        key = self._key(symbol)
+        st = self.statuses.get((key, tf, adjust))
+        series = self._target(key, tf, adjust)
         if st is None or st.state in ("loading", "unavailable") or st.exhausted or st.older_loading \
                 or not series.n or time.monotonic() < st.older_retry_at:
             return False
@@ -322,7 +330,8 @@ class MarketHistory:
         return True
 
     def _target(self, symbol: str, tf: int, adjust: str = "none") -> Bars:
-        """Where history of ``symbol`` at ``tf`` goes: the live bars, or the longer timeframe's own series."""
+        """Where history of instrument ``symbol`` (an id) at ``tf`` goes: the live bars, or the longer
+        timeframe's own series."""
         if tf == self.timeframe_ms:
             return self._bars.get(symbol)
         bars = self._native.get((symbol, tf, adjust))
@@ -363,7 +372,7 @@ class MarketHistory:
             return Bars(16, self.timeframe_ms, symbol)
         tf = self.timeframe_ms
         try:
-            stored = self.store.read(inst.venue, symbol, tf, until - 2 * n * tf, until)
+            stored = self.store.read(inst.data_venue, inst.symbol, tf, until - 2 * n * tf, until)
         except BarStoreError as exc:  # a damaged store: the strategy starts on the live bars; the log says why
             log.warning("%s: the stored history cannot be read (%s); Strategy.history has only the live bars",
                         symbol, exc)
@@ -386,9 +395,9 @@ class MarketHistory:
         if left:
             self._skip[bar.symbol] = left - 1
             return
-        if self._source(inst.venue) is None:
+        if self._source(inst.data_venue) is None:
             return
-        self._run(self._append(inst.venue, bar))
+        self._run(self._append(inst.data_venue, inst.symbol, bar))
 
     def _on_venue_status(self, status: VenueStatus) -> None:
         if status.connected:
@@ -399,9 +408,9 @@ class MarketHistory:
             if inst is not None and inst.venue == status.venue:
                 self._skip[sym] = 2
 
-    async def _append(self, venue: str, bar: Bar) -> None:
+    async def _append(self, venue: str, symbol: str, bar: Bar) -> None:
         try:
-            await asyncio.to_thread(self.store.append_bar, venue, bar.symbol, bar.timeframe_ms, bar.ts, bar.open,
+            await asyncio.to_thread(self.store.append_bar, venue, symbol, bar.timeframe_ms, bar.ts, bar.open,
                                     bar.high, bar.low, bar.close, bar.volume)
         except Exception as exc:  # noqa: BLE001 - the live market goes on; the store's trouble is said once
             log.warning("%s: the closed bar at %d was not stored: %s", bar.symbol, bar.ts, exc)
@@ -521,7 +530,7 @@ class MarketHistory:
     def _merge(self, st: HistoryStatus, history: Bars, report: DownloadReport | None,
                as_of: int | None = None) -> None:
         tf = st.timeframe_ms
-        target = self._target(st.symbol, tf, st.adjust)
+        target = self._target(st.key, tf, st.adjust)
         st.bars_loaded += target.merge_history(history, keep_last=tf == self.timeframe_ms)
         if report is not None:
             if report.complete:
@@ -539,7 +548,7 @@ class MarketHistory:
     def _older_done(self, st: HistoryStatus, history: Bars, report: DownloadReport | None, problem: str) -> None:
         st.older_loading = False
         tf = st.timeframe_ms
-        added = self._target(st.symbol, tf, st.adjust).merge_history(history, keep_last=tf == self.timeframe_ms)
+        added = self._target(st.key, tf, st.adjust).merge_history(history, keep_last=tf == self.timeframe_ms)
         st.bars_loaded += added
         if problem or (report is not None and not report.complete):
             st.older_retry_at = time.monotonic() + OLDER_RETRY_S

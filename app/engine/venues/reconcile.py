@@ -22,9 +22,11 @@ cancels still go out. An empty difference is applied at once: no one needs to ap
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from app.engine.core.instruments import split_id
 from app.engine.core.messages import (
     OrderAccepted,
     OrderCanceled,
@@ -67,7 +69,15 @@ class KernelJournal:
         self._execution, self._store = execution, store
 
     def working(self, venue: str) -> list[JournaledOrder]:
-        return [o for o in self._execution.working_orders() if o.venue == venue]
+        """The venue's working orders as the venue knows them: in its own symbols (copies; the engine's
+        orders name instrument ids)."""
+        out = []
+        for o in self._execution.working_orders():
+            if o.venue == venue:
+                o = copy.copy(o)
+                o.symbol = split_id(o.symbol)[0]
+                out.append(o)
+        return out
 
     def knows(self, client_order_id: str) -> bool:
         return client_order_id in self._execution.orders

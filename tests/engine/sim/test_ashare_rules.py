@@ -30,6 +30,7 @@ from app.engine.kernel import Kernel
 from app.engine.venues.base import VenueOrder
 from app.engine.venues.events import FeedStatus
 from tests.kit.kernel import advance
+from tests.kit.ids import sid
 
 SH = dt.timezone(dt.timedelta(hours=8))
 MOUTAI = "600519.SH"
@@ -121,18 +122,18 @@ def test_a_closed_a_share_market_is_quiet_with_a_closed_status_and_live_again_at
     advance(k, 60_000)  # over the 11:30 close
     noon = at(2025, 6, 16, 11, 30)
     prints = [t for t in k.seen if isinstance(t, TradeTick)]
-    assert [t for t in prints if t.symbol == MOUTAI and t.ts < noon]  # lively before the break ...
-    assert not [t for t in prints if t.symbol == MOUTAI and t.ts >= noon]  # ... nothing printed after it
-    assert [t for t in prints if t.symbol == "BTC/USDT" and t.ts >= noon]
-    status = [f for f in k.seen if isinstance(f, FeedStatus) and f.symbol == MOUTAI]
+    assert [t for t in prints if t.symbol == sid(MOUTAI) and t.ts < noon]  # lively before the break ...
+    assert not [t for t in prints if t.symbol == sid(MOUTAI) and t.ts >= noon]  # ... nothing printed after it
+    assert [t for t in prints if t.symbol == sid("BTC/USDT") and t.ts >= noon]
+    status = [f for f in k.seen if isinstance(f, FeedStatus) and f.symbol == sid(MOUTAI)]
     assert (status[-1].venue, status[-1].state) == ("sim", "closed")
     assert status[-1].message.startswith("market closed: lunch break") and k.sim.session_status(MOUTAI) == status[-1]
 
     k.clock.set_time(at(2025, 6, 16, 12, 59, 50))
     k.step()
     advance(k, 20_000)
-    assert [t for t in k.seen if isinstance(t, TradeTick) and t.symbol == MOUTAI and t.ts >= noon]
-    live = [f for f in k.seen if isinstance(f, FeedStatus) and f.symbol == MOUTAI][-1]
+    assert [t for t in k.seen if isinstance(t, TradeTick) and t.symbol == sid(MOUTAI) and t.ts >= noon]
+    live = [f for f in k.seen if isinstance(f, FeedStatus) and f.symbol == sid(MOUTAI)][-1]
     assert live.state == "live" and live.message == "continuous trading until 15:00 Beijing time"
 
 
@@ -202,7 +203,7 @@ def test_price_limits_by_board_from_the_previous_close_roll_each_day(kernel_at):
     _, denial = submit(k, Side.BUY, 200, 120.01, symbol="300750.SZ")
     assert denial.reason == "ASHARE_PRICE_LIMIT"
 
-    last = [t.price for t in k.seen if isinstance(t, TradeTick) and t.symbol == MOUTAI][-1]
+    last = [t.price for t in k.seen if isinstance(t, TradeTick) and t.symbol == sid(MOUTAI)][-1]
     k.clock.set_time(at(2025, 6, 17, 9, 35))  # the next day: its limits from Monday's last print
     k.step()
     new = [m for m in k.seen if isinstance(m, rules.DailyLimits) and m.symbol == MOUTAI][-1]

@@ -12,6 +12,7 @@ from app.engine.core.instruments import default_instruments
 from app.engine.core.messages import BookSnapshot, OrderFilled, OrderRejected, OrderType, Side, TradeTick
 from app.engine.venues.base import VenueOrder
 from app.engine.venues.sim import DEFAULT_PARAMS, SimVenue
+from tests.kit.ids import sid
 
 T0 = 1_700_013_600_000  # Wed 2023-11-15 10:00 Beijing time: the A-share market is open (closed, it is quiet)
 BTC, ETH, MOUTAI = "BTC/USDT", "ETH/USDT", "600519.SH"
@@ -51,7 +52,7 @@ def test_starts_with_a_full_book_near_the_reference_prices() -> None:
         assert abs(book.mid() / ref - 1) < 1e-4
     run(ex, 0.05)
     snaps = {e.symbol: e for e in events if isinstance(e, BookSnapshot)}
-    assert sorted(snaps) == sorted((BTC, ETH, MOUTAI))
+    assert sorted(snaps) == sorted(map(sid, (BTC, ETH, MOUTAI)))  # market data names the instrument id
     assert all(len(s.bids) == 10 and len(s.asks) == 10 for s in snaps.values())
 
 
@@ -74,8 +75,8 @@ def test_market_is_lively() -> None:
     ex, events = exchange(seed=11)
     run(ex, 10)
     for sym, min_trades in ((BTC, 50), (ETH, 40), (MOUTAI, 10)):
-        trades = [e for e in events if isinstance(e, TradeTick) and e.symbol == sym]
-        snaps = [e for e in events if isinstance(e, BookSnapshot) and e.symbol == sym]
+        trades = [e for e in events if isinstance(e, TradeTick) and e.symbol == sid(sym)]
+        snaps = [e for e in events if isinstance(e, BookSnapshot) and e.symbol == sid(sym)]
         assert len(trades) >= min_trades
         assert {t.aggressor for t in trades} == {Side.BUY, Side.SELL}
         assert len(snaps) >= 150  # of 200 frames

@@ -20,6 +20,7 @@ from app.engine.core.messages import (
 )
 from app.engine.venues.base import VenueAdapter, VenueOrder
 from app.engine.venues.sim import SimVenue
+from tests.kit.ids import sid
 
 T0 = 1_700_000_000_000  # Wed 2023-11-15 06:13 Beijing time: the A-share market is closed
 OPEN = 1_700_013_600_000  # Wed 2023-11-15 10:00 Beijing time: A-shares trade
@@ -230,7 +231,7 @@ def test_disconnect_rejects_orders_and_withholds_reports_until_reconnect() -> No
     v.ex.set_connected(True)
     assert v.data[-1].connected and v.of(OrderFilled, resting)[0].quantity == 0.1
     v.ex.advance_to(T0 + 150)
-    assert {d.symbol for d in v.data if isinstance(d, BookSnapshot)} == {"BTC/USDT", "ETH/USDT", "600519.SH"}
+    assert {d.symbol for d in v.data if isinstance(d, BookSnapshot)} == {sid("BTC/USDT"), sid("ETH/USDT"), sid("600519.SH")}
 
 
 def test_reject_next_cancel_fault() -> None:
@@ -263,7 +264,7 @@ def test_snapshots_only_for_books_that_changed() -> None:
     v.limit(Side.BUY, 0.1, 64_000.0)
     v.limit(Side.SELL, 0.2, 64_000.5)
     v.ex.advance_to(T0 + 150)
-    assert v.data == [BookSnapshot(BTC, ((64_000.0, 0.1),), ((64_000.5, 0.2),), T0 + 150)]
+    assert v.data == [BookSnapshot(sid(BTC), ((64_000.0, 0.1),), ((64_000.5, 0.2),), T0 + 150)]
 
 
 def test_book_levels_limits_snapshot_depth() -> None:
@@ -271,7 +272,7 @@ def test_book_levels_limits_snapshot_depth() -> None:
     for i in range(6):
         v.ex.external_order(BTC, Side.BUY, 0.1, 64_000.0 - i)
     v.ex.advance_to(T0 + 1)
-    snap = next(d for d in v.data if isinstance(d, BookSnapshot) and d.symbol == BTC)
+    snap = next(d for d in v.data if isinstance(d, BookSnapshot) and d.symbol == sid(BTC))
     assert snap.bids == ((64_000.0, 0.1), (63_999.0, 0.1), (63_998.0, 0.1)) and snap.asks == ()
 
 

@@ -27,7 +27,7 @@ from typing import Any, Callable
 from app.engine.core import instruments
 from app.engine.core import ashare_rules as rules
 from app.engine.core.ids import session_token
-from app.engine.core.instruments import Instrument
+from app.engine.core.instruments import Instrument, make_id
 from app.engine.core.messages import (
     BookSnapshot, CancelRejected, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, OrderType, Side,
     TradeTick, VenueStatus,
@@ -227,15 +227,16 @@ class AkshareVenue:
                 self.on_data(limits)
         bids = q.bids or (((q.last, 0.0),) if q.last else ())
         asks = q.asks or (((q.last, 0.0),) if q.last else ())
-        self.on_data(BookSnapshot(q.symbol, bids, asks, now))
+        iid = make_id(q.symbol, self.name)  # on the bus: the instrument id
+        self.on_data(BookSnapshot(iid, bids, asks, now))
         prev = self._volume.get(q.symbol)
         self._volume[q.symbol] = q.volume
         if prev is None and q.last > 0:  # the first quote: its last price, so marks and views have one
-            self.on_data(TradeTick(q.symbol, q.last, 0.0, Side.BUY, f"ak-{q.symbol}-first-{now}", now))
+            self.on_data(TradeTick(iid, q.last, 0.0, Side.BUY, f"ak-{q.symbol}-first-{now}", now))
         elif prev is not None and q.volume > prev and q.last > 0:
             aggressor = Side.BUY if q.asks and q.last >= q.asks[0][0] else Side.SELL
             tid = f"ak-{q.symbol}-{int(q.volume)}"
-            self.on_data(TradeTick(q.symbol, q.last, q.volume - prev, aggressor, tid, now))
+            self.on_data(TradeTick(iid, q.last, q.volume - prev, aggressor, tid, now))
         state = rules.session_state(now)
         for cid, r in list(self._resting.items()):
             if r.order.symbol != q.symbol:
@@ -296,7 +297,7 @@ class AkshareVenue:
         if self.feed_states.get(symbol) == key:
             return
         self.feed_states[symbol] = key
-        self.on_data(FeedStatus(self.name, symbol, "quotes", state, message, self._now()))
+        self.on_data(FeedStatus(self.name, make_id(symbol, self.name), "quotes", state, message, self._now()))
 
 
 def default_symbols() -> list[str]:
@@ -311,7 +312,7 @@ def plan_akshare(profile: Path, opts: Any, plan: Any) -> Any:
 
     warm_imports()  # seconds of imports before the loop starts, not on it
     symbols = [s.upper() for s in (opts.symbols or default_symbols())]
-    plan.instruments = [i for i in default_instruments() if i.symbol not in symbols]
+    plan.instruments = default_instruments()
     plan.instruments += [ashare_instrument(s) for s in symbols]
 
     async def attach(kernel: Any, _opts: Any, runtime: Any) -> None:

@@ -18,6 +18,7 @@ import logging
 import time
 from typing import Any, Protocol
 
+from app.engine.core.instruments import make_id
 from app.engine.core.messages import BookSnapshot, Side, TradeTick
 from app.engine.venues.backoff import Backoff
 from app.engine.venues.ccxt.errors import classify, detail
@@ -117,7 +118,8 @@ class CcxtFeed:
         if self.states.get(key) == state:
             return
         self.states[key] = state
-        self.v.on_data(FeedStatus(self.v.name, symbol, channel, state, message, self.v.now_ms()))
+        self.v.on_data(FeedStatus(self.v.name, make_id(symbol, self.v.name), channel, state, message,
+                                  self.v.now_ms()))
 
     def _touch(self, symbol: str, channel: str) -> None:
         self._last_msg[(symbol, channel)] = time.monotonic()
@@ -128,6 +130,7 @@ class CcxtFeed:
         if seen is None:
             seen = self._seen[symbol] = _SeenIds()
         on_data, name = self.v.on_data, self.v.name
+        iid = make_id(symbol, name)  # on the bus: the instrument id; the exchange knows the symbol
         for t in trades:
             tid = str(t.get("id") or f"{t.get('timestamp')}:{t.get('price')}:{t.get('amount')}")
             if not seen.add(tid):
@@ -135,7 +138,7 @@ class CcxtFeed:
                 continue
             side = Side.BUY if t.get("side") == "buy" else Side.SELL
             try:
-                on_data(TradeTick(symbol, float(t["price"]), float(t["amount"]), side, tid,
+                on_data(TradeTick(iid, float(t["price"]), float(t["amount"]), side, tid,
                                   int(t.get("timestamp") or self.v.now_ms())))
             except Exception:  # noqa: BLE001 - a subscriber's bug must not kill the stream
                 log.exception("%s: a subscriber failed on a trade of %s", name, symbol)
@@ -145,7 +148,7 @@ class CcxtFeed:
         bids = tuple((float(p), float(q)) for p, q, *_ in ob.get("bids", [])[:n])
         asks = tuple((float(p), float(q)) for p, q, *_ in ob.get("asks", [])[:n])
         try:
-            self.v.on_data(BookSnapshot(symbol, bids, asks, int(ob.get("timestamp") or self.v.now_ms())))
+            self.v.on_data(BookSnapshot(make_id(symbol, self.v.name), bids, asks, int(ob.get("timestamp") or self.v.now_ms())))
         except Exception:  # noqa: BLE001
             log.exception("%s: a subscriber failed on a book of %s", self.v.name, symbol)
 

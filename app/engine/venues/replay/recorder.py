@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from app.engine.core.instruments import Instrument
+from app.engine.core.instruments import Instrument, split_id
 from app.engine.core.messages import BookSnapshot, Side, TradeTick
 
 log = logging.getLogger("kestrel.recorder")
@@ -41,6 +41,7 @@ class Recorder:
     def __init__(self, conn: sqlite3.Connection, bus: Any, source: str, symbols: list[str] | None = None,
                  flush_s: float = 0.5, batch: int = 2000) -> None:
         self.conn = conn
+        self.source = source
         self.symbols = set(symbols) if symbols else None
         self.flush_s, self.batch = flush_s, batch
         conn.executescript(SCHEMA)
@@ -57,15 +58,26 @@ class Recorder:
         self.conn.executemany("INSERT OR REPLACE INTO md_instruments(session, symbol, json) VALUES (?, ?, ?)",
                               [(self.session, i.symbol, json.dumps(dataclasses.asdict(i))) for i in insts])
 
+    def _records(self, iid: str) -> str | None:
+        """The venue's symbol to record for instrument ``iid`` (the bus carries ids), or None: a recording is
+        one venue's market (``source``), in its own symbols, as the journal keeps them."""
+        symbol, venue = split_id(iid)
+        if venue not in (None, self.source) or (self.symbols is not None and symbol not in self.symbols
+                                                 and iid not in self.symbols):
+            return None
+        return symbol
+
     def on_trade(self, t: TradeTick) -> None:
-        if self.symbols is None or t.symbol in self.symbols:
-            self._trades.append((self.session, t.ts, t.symbol, t.price, t.size, t.aggressor.value,
+        symbol = self._records(t.symbol)
+        if symbol is not None:
+            self._trades.append((self.session, t.ts, symbol, t.price, t.size, t.aggressor.value,
                                  t.trade_id))
             self._maybe_flush()
 
     def on_book(self, b: BookSnapshot) -> None:
-        if self.symbols is None or b.symbol in self.symbols:
-            self._books.append((self.session, b.ts, b.symbol, json.dumps(b.bids), json.dumps(b.asks)))
+        symbol = self._records(b.symbol)
+        if symbol is not None:
+            self._books.append((self.session, b.ts, symbol, json.dumps(b.bids), json.dumps(b.asks)))
             self._maybe_flush()
 
     def _maybe_flush(self) -> None:

@@ -18,6 +18,7 @@ as the loop allows, yielding to it between chunks so a window stays responsive) 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import time
 from typing import Any, Iterator
@@ -111,7 +112,8 @@ class ReplayVenue(SimVenue):
     name = "replay"
 
     def __init__(self, recording: Recording, on_report, on_data, *, latency_ms: int = 5) -> None:
-        super().__init__(recording.instruments, on_report, on_data, latency_ms=max(1, latency_ms),
+        insts = [dataclasses.replace(i, venue=self.name) for i in recording.instruments]  # ids "…@replay"
+        super().__init__(insts, on_report, on_data, latency_ms=max(1, latency_ms),
                          start_ts_ms=recording.first_ts, market_model=False, max_gap_ms=None)
         self.recording = recording
         self.model = ReplayModel(read_events(recording), {s: self.book(s) for s in self._markets})

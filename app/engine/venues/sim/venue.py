@@ -39,7 +39,7 @@ from typing import Any, Iterable, Mapping
 
 from app.engine.core import ashare_rules
 from app.engine.core.ids import session_token
-from app.engine.core.instruments import Instrument, default_instruments
+from app.engine.core.instruments import Instrument, default_instruments, split_id
 from app.engine.core.messages import (BookSnapshot, CancelRejected, OrderAccepted, OrderCanceled, OrderFilled,
                                       OrderRejected, OrderStatus, OrderType, Side, TradeTick, VenueStatus)
 from app.engine.venues.base import OpenOrderInfo, Report, VenueOrder
@@ -68,11 +68,12 @@ class _Working:
 
 
 class _Market:
-    __slots__ = ("inst", "book", "model", "limits", "last_price", "sent_version", "ashare")
+    __slots__ = ("inst", "id", "book", "model", "limits", "last_price", "sent_version", "ashare")
 
     def __init__(self, inst: Instrument, book: OrderBook, model: MarketModel | None,
                  limits: tuple[int, int] | None) -> None:
         self.inst, self.book, self.model, self.limits = inst, book, model, limits
+        self.id = inst.id  # what its market data carries on the bus; orders name inst.symbol
         self.last_price: float | None = None
         self.sent_version = -1
         self.ashare: _AShareSession | None = None
@@ -241,7 +242,7 @@ class SimVenue:
                     if m.book.version != m.sent_version:
                         m.sent_version = m.book.version
                         bids, asks = m.book.levels(self._levels)
-                        self._send(self._on_data, BookSnapshot(m.inst.symbol, bids, asks, ts_ms))
+                        self._send(self._on_data, BookSnapshot(m.id, bids, asks, ts_ms))
                 notices, self._notices = self._notices, []
                 for notice in notices:
                     self._send(self._on_data, notice)
@@ -252,11 +253,21 @@ class SimVenue:
     # ------------------------------------------------------------------------------- accessors
     def book(self, symbol: str) -> OrderBook:
         """The live book, read-only for callers (the ladder reads ``depth(n)`` with our own sizes)."""
-        return self._markets[symbol].book
+        return self._market(symbol).book
+
+    def _market(self, symbol: str) -> _Market:
+        """The market of ``symbol``: the venue's symbol or the instrument id (KeyError if not ours)."""
+        m = self._markets.get(symbol)
+        if m is None:
+            native, venue = split_id(symbol)
+            m = self._markets.get(native)
+            if m is None or venue not in (None, m.inst.venue):
+                raise KeyError(symbol)
+        return m
 
     def last_price(self, symbol: str) -> float | None:
         """Last trade price; before the first trade the mid; None for an empty book."""
-        m = self._markets[symbol]
+        m = self._market(symbol)
         if m.last_price is not None:
             return m.last_price
         mid = m.book.mid()
@@ -264,17 +275,17 @@ class SimVenue:
 
     def price_limits(self, symbol: str) -> tuple[float, float] | None:
         """Daily (lower, upper) limit prices for A-shares, None where there are none."""
-        m = self._markets[symbol]
+        m = self._market(symbol)
         return None if m.limits is None else (m.book.price(m.limits[0]), m.book.price(m.limits[1]))
 
     def session_status(self, symbol: str) -> FeedStatus | None:
         """An A-share's market status now ("live" or "closed", with the reason); None for other markets."""
-        m = self._markets[symbol]
+        m = self._market(symbol)
         return None if m.ashare is None else m.ashare.status
 
     def model(self, symbol: str) -> MarketModel | None:
         """The instrument's market model (diagnostics: fair value, volatility regime), if any."""
-        return self._markets[symbol].model
+        return self._market(symbol).model
 
     # ------------------------------------------------------------------------------ fault knobs
     def set_connected(self, connected: bool) -> None:
@@ -303,7 +314,7 @@ class SimVenue:
         a limit rests what it does not fill, a market order drops its remainder."""
         if self._busy:
             raise RuntimeError("external_order called from inside a SimVenue callback")
-        m = self._markets[symbol]
+        m = self._market(symbol)
         lots = round(qty / m.inst.lot_size)
         self._busy = True
         try:
@@ -352,9 +363,9 @@ class SimVenue:
                 if ashare_rules.day_of(now) != s.day:
                     self._new_day(m, now, m.last_price or m.book.mid())
                 text = f"continuous trading until {ashare_rules.local(close):%H:%M} Beijing time"
-                s.status = FeedStatus(self.name, m.inst.symbol, "quotes", "live", text, now)
+                s.status = FeedStatus(self.name, m.id, "quotes", "live", text, now)
             else:
-                s.status = FeedStatus(self.name, m.inst.symbol, "quotes", "closed",
+                s.status = FeedStatus(self.name, m.id, "quotes", "closed",
                                       ashare_rules.check_session(now).message, now)
                 if was_open and ashare_rules.session_state(now) != "lunch break":
                     self._expire_day_orders(m)
@@ -470,7 +481,7 @@ class SimVenue:
         trade_id = f"T{self.session}-{next(self._trade_ids)}"
         m.last_price = price
         if self._connected:
-            self._send(self._on_data, TradeTick(m.inst.symbol, price, qty, f.taker_side, trade_id, self._now))
+            self._send(self._on_data, TradeTick(m.id, price, qty, f.taker_side, trade_id, self._now))
         if f.maker_owner == OWNER_CLIENT:
             self._client_fill(m, self._live[f.maker_id], price, qty, f.qty, trade_id, "MAKER")
         if f.taker_owner == OWNER_CLIENT:
