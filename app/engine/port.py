@@ -23,6 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
+from app.engine.core.instruments import make_id
 from app.engine.core.messages import CommandDone, CommandRefused
 from app.engine.ml.overview import ModelsOverview
 
@@ -50,8 +51,12 @@ class OrdersView:
         return self._execution.working_orders(symbol)
 
     def fills(self) -> list[dict[str, Any]]:
-        """Every fill in the journal, oldest first."""
-        return self._store.fills()
+        """Every fill in the journal, oldest first; ``symbol`` is the instrument id (the journal keeps the
+        venue's symbol beside the venue)."""
+        rows = self._store.fills()
+        for row in rows:
+            row["symbol"] = make_id(row["symbol"], row["venue"])
+        return rows
 
 
 class PortfolioView:
@@ -241,6 +246,7 @@ class Port:
         self.profile: Path = kernel.profile
         self.ui = kernel.settings.ui
         self.instruments: Mapping[str, Any] = MappingProxyType(kernel.instruments)  # grows as venues connect
+        self.instrument_id: Callable[[str], str] = kernel.instruments.canonical  # "ETH/USDT" -> "ETH/USDT@sim"
         self.market = kernel.market
         self.orders = OrdersView(kernel)
         self.portfolio = PortfolioView(kernel)

@@ -232,6 +232,7 @@ class MainWindow(QMainWindow):
         self.frames.add(self.trading_state)
 
     def set_symbol(self, symbol: str) -> None:
+        symbol = self.port.instrument_id(symbol)
         self.chart.set_symbol(symbol)
         self.ladder.set_symbol(symbol)
         self.ticket.set_symbol(symbol)
@@ -250,7 +251,10 @@ class MainWindow(QMainWindow):
     def download_history(self, symbol: str) -> None:
         """The watchlist's Download history…: the Data dialog's Download tab with the symbol and its venue."""
         inst = self.port.instruments.get(symbol)
-        self.open_data_dialog().show_download(symbol, inst.venue if inst is not None else None)
+        if inst is None:
+            self.open_data_dialog().show_download(symbol, None)
+        else:  # the store and the venue know the venue's symbol, on the market whose data it is
+            self.open_data_dialog().show_download(inst.symbol, inst.data_venue)
 
     def _ladder_trade(self, side: Side, price: float) -> None:
         """A ladder click: a limit order at the clicked price with the ticket's quantity, sent by the

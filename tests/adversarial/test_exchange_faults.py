@@ -197,7 +197,7 @@ async def _case(term: Terminal, case: Case, caplog) -> None:
         fake.fault(route, case.fault, case.n, reached=case.reached, seconds=TIMEOUT_S + 0.4, retry_after=0.3)
 
     def submit() -> str:
-        return s.kernel.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, float(next(term.prices)))
+        return s.kernel.submit("BTC/USDT@binance", Side.BUY, OrderType.LIMIT, 0.01, float(next(term.prices)))
 
     async def live_order() -> str:
         cid = submit()

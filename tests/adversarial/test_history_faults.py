@@ -18,7 +18,8 @@ from tests.kit.wait import until
 
 ROOT = Path(__file__).resolve().parents[2]
 TF = 60_000
-SYM = "BTC/USDT"
+SYM = "BTC/USDT"  # the venue's symbol (the exchange, the bar store)
+ID = "BTC/USDT@binance"  # the instrument (the kernel, the bus, the chart)
 
 
 def download(cfg_file: Path, profile: Path, since: int, until_ms: int) -> subprocess.Popen:
@@ -62,7 +63,7 @@ def test_a_download_killed_beside_a_terminal_storing_live_bars_loses_nothing_and
             while time.monotonic() < deadline:  # the terminal closes a live bar every 20 ms meanwhile
                 ts = live_start + len(live) * TF
                 c = 100.5 + len(live)
-                live.append(Bar(SYM, TF, ts, 100.0, c + 1.0, 99.0, c, 1.0, True))
+                live.append(Bar(ID, TF, ts, 100.0, c + 1.0, 99.0, c, 1.0, True))
                 kernel.bus.publish(live[-1])
                 kernel.step()
                 time.sleep(0.02)
@@ -117,15 +118,15 @@ def test_garbage_candles_are_said_on_the_chart_store_nothing_and_the_terminal_ke
                 fake.reset_faults()
                 fake.fault("GET /api/v3/klines", kind, 100)
                 k.history.statuses.clear()
-                assert k.history.open(SYM)
-                await until(lambda: k.history.status(SYM).state == "offline", 30, f"{kind} candles refused")
-                assert "could not be refreshed from binance" in k.history.status(SYM).problem
+                assert k.history.open(ID)
+                await until(lambda: k.history.status(ID).state == "offline", 30, f"{kind} candles refused")
+                assert "could not be refreshed from binance" in k.history.status(ID).problem
                 assert BarStore(profile).info("binance", SYM, TF) is None  # no garbage stored
                 n = sum(isinstance(m, TradeTick) for m in s.seen)
                 await until(lambda: sum(isinstance(m, TradeTick) for m in s.seen) > n + 3, 10,
                             "market data still flowing")
             fake.reset_faults()
-            k.history.open(SYM)
-            await until(lambda: k.history.status(SYM).state == "ready", 20, "history once the venue answers")
+            k.history.open(ID)
+            await until(lambda: k.history.status(ID).state == "ready", 20, "history once the venue answers")
             assert BarStore(profile).info("binance", SYM, TF).bars > 0
     run(go(), timeout=120)

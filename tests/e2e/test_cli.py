@@ -152,8 +152,8 @@ def test_headless_starts_the_strategies_it_is_given_and_refuses_them_while_halte
 
     r = run("--strategy", "sma_cross:fast=5,slow=20", "--strategy", "rsi_reversion:symbol=ETH/USDT")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "strategy sma_cross: RUNNING {'symbol': 'BTC/USDT', 'fast': 5, 'slow': 20" in r.stdout
-    assert "strategy rsi_reversion: RUNNING {'symbol': 'ETH/USDT'" in r.stdout
+    assert "strategy sma_cross: RUNNING {'symbol': 'BTC/USDT@sim', 'fast': 5, 'slow': 20" in r.stdout
+    assert "strategy rsi_reversion: RUNNING {'symbol': 'ETH/USDT@sim'" in r.stdout
     halt = subprocess.run([sys.executable, "-m", "app.cli", "risk", "halt", "--reason", "desk", "--profile",
                            str(prof)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert halt.returncode == 0

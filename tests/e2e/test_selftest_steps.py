@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 DOCK_STEPS = ("kill switch", "reset", "indicator dialog", "strategies", "backtest", "sweep", "venues",
               "data", "model training")
-TRADER_CHART = {"symbol": "ETH/USDT", "timeframe": "5m", "log": False,
+TRADER_CHART = {"symbol": "ETH/USDT@sim", "timeframe": "5m", "log": False,
                 "indicators": [{"name": "sma", "params": {"timeperiod": 33}}]}
 TRADER_STRATEGY = {"instance": "sma_cross-1", "plugin": "sma_cross",
-                   "params": {"symbol": "ETH/USDT", "fast": 7, "slow": 30}}
+                   "params": {"symbol": "ETH/USDT@sim", "fast": 7, "slow": 30}}
 
 SITECUSTOMIZE = '''import json, os, sys
 

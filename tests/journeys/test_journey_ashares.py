@@ -80,16 +80,16 @@ def test_connect_akshare_trade_on_paper_under_a_share_rules_restart_edit_disable
             assert saved["quote_interval_s"] == 1.0
             await until(lambda: state(dock, "akshare") == "connected", 60, "akshare connected")
             assert "quotes via eastmoney" in dock.row_of("akshare")[1]
-            assert kernel.instruments["600519.SH"].venue == "akshare"
-            await until(lambda: ("600519.SH", "akshare") in [(r[0], r[1]) for r in dock.board.feed_rows()], 10,
+            assert kernel.instruments["600519.SH@akshare"].venue == "akshare"
+            await until(lambda: ("600519.SH@akshare", "akshare") in [(r[0], r[1]) for r in dock.board.feed_rows()], 10,
                         "a 600519.SH feed from akshare")
 
             # quoting in the watchlist: akshare's price, not the sim's
-            await until(lambda: watch_row(window, "600519.SH")[0] == "1,523.00", 10, "akshare's quote listed")
+            await until(lambda: watch_row(window, "600519.SH@akshare")[0] == "1,523.00", 10, "akshare's quote listed")
 
             # a paper order the A-share rules refuse: 150 shares is not a board lot
             ticket = window.ticket
-            ticket.set_symbol("600519.SH")
+            ticket.set_symbol("600519.SH@akshare")
             ticket.order_type.setCurrentText("LIMIT")
             ticket.quantity.selectAll()
             qtbot.keyClicks(ticket.quantity, "150")
@@ -119,7 +119,7 @@ def test_connect_akshare_trade_on_paper_under_a_share_rules_restart_edit_disable
             kernel.venues.start()
             dock = window.venues_widget
             await until(lambda: state(dock, "akshare") == "connected", 60, "akshare connected after restart")
-            assert kernel.instruments["600519.SH"].venue == "akshare"
+            assert kernel.instruments["600519.SH@akshare"].venue == "akshare"
 
             # edit: prefilled, no keys asked; a second symbol joins
             click_venue(qtbot, dock, "akshare")
@@ -134,7 +134,7 @@ def test_connect_akshare_trade_on_paper_under_a_share_rules_restart_edit_disable
             await until(lambda: "akshare" in kernel.venues.venues
                         and kernel.venues.venues["akshare"].symbols == ["600519.SH", "000001.SZ"]
                         and state(dock, "akshare") == "connected", 60, "akshare reconnected with 000001.SZ")
-            await until(lambda: "000001.SZ" in [window.watchlist.table.item(r, 0).text()
+            await until(lambda: "000001.SZ@akshare" in [window.watchlist.table.item(r, 0).text()
                                                 for r in range(window.watchlist.table.rowCount())], 5,
                         "000001.SZ in the watchlist")
 

@@ -12,7 +12,7 @@ from app.engine.core.messages import OrderStatus, OrderType, Side
 from app.widgets.trading.blotter import ORDER_HEADERS
 from tests.kit.ui import pump, table_column
 
-SYMBOL = "BTC/USDT"
+SYMBOL = "BTC/USDT@sim"
 ID, STATUS, SOURCE = (ORDER_HEADERS.index(h) for h in ("Id", "Status", "Source"))
 
 

@@ -84,8 +84,8 @@ def test_indicators_timeframe_and_symbol_of_every_chart_survive_a_restart(qtbot,
     pump(qtbot, kernel, window, 300)
     chart = window.chart
 
-    click_row(qtbot, window.watchlist.table, "ETH/USDT")
-    assert chart.symbol == "ETH/USDT" and chart.symbol_box.currentText() == "ETH/USDT"
+    click_row(qtbot, window.watchlist.table, "ETH/USDT@sim")
+    assert chart.symbol == "ETH/USDT@sim" and chart.symbol_box.currentText() == "ETH/USDT@sim"
     menu_action(window, "Chart", "Add indicator…").trigger()
     choose_indicator(qtbot, the_dialog(qtbot), "ema", "timeperiod", "8")
     pick_in_combo(chart.tf_box, "15m")
@@ -95,7 +95,7 @@ def test_indicators_timeframe_and_symbol_of_every_chart_survive_a_restart(qtbot,
     window.activateWindow()
     menu_action(window, "Chart", "New chart window").trigger()
     (extra,) = window.chart_docks.charts.values()
-    pick_in_combo(extra.symbol_box, "BTC/USDT")
+    pick_in_combo(extra.symbol_box, "BTC/USDT@sim")
     pick_in_combo(extra.tf_box, "5m")
     extra._fill_indicator_menu()  # the chart's own Indicators menu
     (add,) = [a for a in extra.ind_menu.actions() if a.text() == "Add indicator…"]
@@ -106,16 +106,16 @@ def test_indicators_timeframe_and_symbol_of_every_chart_survive_a_restart(qtbot,
 
     kernel, window = window_factory.restart(kernel, window)
     chart = window.chart
-    assert chart.symbol_box.currentText() == "ETH/USDT" and chart.tf_box.currentText() == "15m"
-    assert "ETH/USDT · 15m" in chart.title.text()
+    assert chart.symbol_box.currentText() == "ETH/USDT@sim" and chart.tf_box.currentText() == "15m"
+    assert "ETH/USDT@sim · 15m" in chart.title.text()
     assert [i.label for i in chart.indicators] == ["EMA(8)"]
     assert_drawn(qtbot, kernel, window, chart, "EMA(8)")
     (extra,) = window.chart_docks.charts.values()
     assert extra.isVisible()
-    assert extra.symbol_box.currentText() == "BTC/USDT" and extra.tf_box.currentText() == "5m"
+    assert extra.symbol_box.currentText() == "BTC/USDT@sim" and extra.tf_box.currentText() == "5m"
     assert [i.label for i in extra.indicators] == ["RSI(9)"]
     assert_drawn(qtbot, kernel, window, extra, "RSI(9)")
-    assert window.ticket.symbol.currentText() == "ETH/USDT"  # the window follows the restored chart
+    assert window.ticket.symbol.currentText() == "ETH/USDT@sim"  # the window follows the restored chart
 
 
 def test_a_terminal_that_was_killed_keeps_its_chart_setup(qtbot, window_factory, profile, sim_clock):
@@ -130,7 +130,7 @@ def test_a_terminal_that_was_killed_keeps_its_chart_setup(qtbot, window_factory,
     choose_indicator(qtbot, the_dialog(qtbot), "sma", "timeperiod", "33")
     pick_in_combo(window.chart.tf_box, "5m")
     extra = window.chart_docks.add()
-    pick_in_combo(extra.symbol_box, "ETH/USDT")
+    pick_in_combo(extra.symbol_box, "ETH/USDT@sim")
     kernel.close()  # the process dies: no closeEvent, no save
     window.frames.stop()
     window.deleteLater()
@@ -139,7 +139,7 @@ def test_a_terminal_that_was_killed_keeps_its_chart_setup(qtbot, window_factory,
     kernel, window = window_factory()
     assert [i.label for i in window.chart.indicators] == ["SMA(33)"]
     assert window.chart.tf_box.currentText() == "5m"
-    assert [c.symbol for c in window.chart_docks.charts.values()] == ["ETH/USDT"]
+    assert [c.symbol for c in window.chart_docks.charts.values()] == ["ETH/USDT@sim"]
     assert_drawn(qtbot, kernel, window, window.chart, "SMA(33)")
 
 
@@ -151,7 +151,7 @@ def test_a_saved_chart_entry_that_no_longer_fits_is_skipped_with_a_log_line(qtbo
 
     store = Store(profile / "kestrel.db")
     store.set_setting("ui.charts", {
-        "main": {"symbol": "ETH/USDT", "timeframe": "15m", "log": False, "indicators": [
+        "main": {"symbol": "ETH/USDT@sim", "timeframe": "15m", "log": False, "indicators": [
             {"name": "gone_from_registry", "params": {}},
             {"name": "sma", "params": {"timeperiod": -4}},
             {"name": "ema", "params": {"timeperiod": 12}},
@@ -167,10 +167,10 @@ def test_a_saved_chart_entry_that_no_longer_fits_is_skipped_with_a_log_line(qtbo
     with caplog.at_level(logging.WARNING, logger="kestrel.ui.chart"):
         kernel, window = window_factory()
     chart = window.chart
-    assert chart.symbol == "ETH/USDT" and chart.tf_box.currentText() == "15m"
+    assert chart.symbol == "ETH/USDT@sim" and chart.tf_box.currentText() == "15m"
     assert [i.label for i in chart.indicators] == ["EMA(12)"]
     (extra,) = window.chart_docks.charts.values()
-    assert extra.symbol == "ETH/USDT"  # DOGE/USDT is not configured: the main chart's symbol instead
+    assert extra.symbol == "ETH/USDT@sim"  # DOGE/USDT is not configured: the main chart's symbol instead
     assert [i.label for i in extra.indicators] == ["RSI(5)"]
     logged = caplog.text
     for expected in ("gone_from_registry", "timeperiod", "'not an entry'", "DOGE/USDT", "'7m'", "42"):

@@ -49,7 +49,7 @@ def test_each_chart_shows_its_exchange_time_and_says_so_and_the_trader_switches_
     pump(qtbot, kernel, window, 300)
     chart = window.chart
 
-    chart.set_symbol("600519.SH")
+    chart.set_symbol("600519.SH@sim")
     pump(qtbot, kernel, window, 100)
     labels, zone = time_scale(qtbot, chart)
     assert zone == "UTC+8 (exchange)" and chart.zone_button.text() == "Exchange time"
@@ -64,7 +64,7 @@ def test_each_chart_shows_its_exchange_time_and_says_so_and_the_trader_switches_
     assert labels[-4:] == ["15:00", "15:30", "16:00", "16:30"]
     assert chart.readout().startswith("15 Jun 16:")
 
-    chart.set_symbol("BTC/USDT")  # a crypto venue: its exchange time is UTC
+    chart.set_symbol("BTC/USDT@sim")  # a crypto venue: its exchange time is UTC
     pump(qtbot, kernel, window, 100)
     pick_from_time_button(qtbot, chart, "Exchange time")
     labels, zone = time_scale(qtbot, chart)
@@ -73,8 +73,8 @@ def test_each_chart_shows_its_exchange_time_and_says_so_and_the_trader_switches_
 
     kernel, window = window_factory.restart(kernel, window)
     chart = window.chart
-    assert chart.symbol == "BTC/USDT" and chart.zone_button.text() == "Exchange time"
-    chart.set_symbol("600519.SH")
+    assert chart.symbol == "BTC/USDT@sim" and chart.zone_button.text() == "Exchange time"
+    chart.set_symbol("600519.SH@sim")
     pump(qtbot, kernel, window, 100)
     assert time_scale(qtbot, window.chart)[1] == "UTC+8 (exchange)"
 

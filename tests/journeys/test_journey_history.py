@@ -20,7 +20,8 @@ from tests.kit.wait import until
 from tests.venues.fake_binance import FakeBinance
 
 TF = 60_000
-SYM = "SOL/USDT"  # a market the sim does not have
+SYM = "SOL/USDT"  # a market the sim does not have (the venue's symbol)
+SOL = "SOL/USDT@binance"  # the instrument, as the chart lists it
 
 
 def candles(fake: FakeBinance, start: int, end: int) -> Bars:
@@ -48,9 +49,9 @@ def test_a_real_venue_chart_shows_stored_history_at_once_tops_it_up_and_pages_ba
         try:
             await kernel.venues.connect(parse_config(fake.venue_config(stream="poll")))
             chart = window.chart
-            await until(lambda: chart.symbol_box.findText(SYM) >= 0, 20, "the venue's market in the chart")
+            await until(lambda: chart.symbol_box.findText(SOL) >= 0, 20, "the venue's market in the chart")
 
-            pick_in_combo(chart.symbol_box, SYM)
+            pick_in_combo(chart.symbol_box, SOL)
             await until(lambda: chart.history_label.text().startswith("as of"), 20, "the chart offline")
             assert chart.history_label.isVisible()
             assert chart.history_label.text() == f"as of {utc_text(now - 600 * TF)}"
@@ -59,8 +60,8 @@ def test_a_real_venue_chart_shows_stored_history_at_once_tops_it_up_and_pages_ba
             assert set(stored.ts.tolist()) <= set(chart.base.ts.tolist())
 
             fake.reset_faults()  # the exchange answers again: choosing the market again refreshes it
-            pick_in_combo(chart.symbol_box, "BTC/USDT")
-            pick_in_combo(chart.symbol_box, SYM)
+            pick_in_combo(chart.symbol_box, "BTC/USDT@sim")
+            pick_in_combo(chart.symbol_box, SOL)
             await until(lambda: chart.history_label.text() == "" and chart.base.n > PAGE - 5, 20, "topped up")
             want = candles(fake, now - PAGE * TF, now)
             shown = dict(zip(chart.base.ts.tolist(), chart.base.close.tolist()))

@@ -17,7 +17,7 @@ from app.engine.core.messages import OrderStatus
 from app.widgets.trading.blotter import ORDER_HEADERS
 from tests.kit.ui import pump, table_column
 
-SYMBOL = "BTC/USDT"
+SYMBOL = "BTC/USDT@sim"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ALL_ACTIVE = "All venues and strategies ACTIVE"
 

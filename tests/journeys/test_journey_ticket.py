@@ -12,7 +12,7 @@ from app.engine.core.messages import OrderStatus
 from app.widgets.trading.blotter import ORDER_HEADERS
 from tests.kit.ui import choose, pump, table_column, type_into
 
-SYMBOL = "BTC/USDT"
+SYMBOL = "BTC/USDT@sim"
 
 
 

@@ -40,7 +40,7 @@ def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_fa
     from app.widgets.panels.venue_dialogs import ConnectDialog, ReconcileDialog
 
     async def journey() -> None:
-        # SOL/USDT: a market the sim does not have (the sim's BTC/USDT would share its id: a later issue)
+        # SOL/USDT: a market the sim does not have
         fake = await FakeBinance(("SOL/USDT", "ETH/USDT"), api_key=KEY, secret=SECRET).start()
         kernel, window = window_factory()
         kernel.venues.start()  # what the app does once its loop runs
@@ -87,7 +87,7 @@ def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_fa
             assert state(dock, "binance") == "disabled" and state(dock, "sim") == "connected"
             assert "binance" not in kernel.venues.venues and "binance" not in kernel.venue_status
             assert len(fake.requests) == asked
-            assert "SOL/USDT" not in kernel.instruments  # a disabled venue's markets are not offered
+            assert "SOL/USDT@binance" not in kernel.instruments  # a disabled venue's markets are not offered
 
             # enable: connects with its stored keys
             click_venue(qtbot, dock, "binance")
@@ -110,23 +110,23 @@ def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_fa
                         and kernel.venues.venues["binance"].config.symbols == ["SOL/USDT", "ETH/USDT"]
                         and state(dock, "binance") == "connected", 20, "binance reconnected with ETH/USDT")
             assert kernel.venues.has_keys("binance")
-            await until(lambda: ("ETH/USDT", "binance") in [(r[0], r[1]) for r in dock.board.feed_rows()], 10,
+            await until(lambda: ("ETH/USDT@binance", "binance") in [(r[0], r[1]) for r in dock.board.feed_rows()], 10,
                         "an ETH/USDT feed from binance")
 
             # a working order on binance, from the ticket
             runner = asyncio.ensure_future(kernel.run())
             await until(lambda: kernel.risk.venue_states.get("binance", (TradingState.ACTIVE,))[0]
-                        is TradingState.ACTIVE and kernel.market.get("SOL/USDT").book is not None, 10,
+                        is TradingState.ACTIVE and kernel.market.get("SOL/USDT@binance").book is not None, 10,
                         "binance tradable")
-            assert kernel.instruments["SOL/USDT"].venue == "binance"
+            assert kernel.instruments["SOL/USDT@binance"].venue == "binance"
 
             async def buy_below_market() -> str:
                 ticket = window.ticket
-                ticket.set_symbol("SOL/USDT")
+                ticket.set_symbol("SOL/USDT@binance")
                 ticket.order_type.setCurrentText("LIMIT")
                 ticket.quantity.setText("0.2")
-                price = kernel.market.get("SOL/USDT").book.best_bid * 0.97
-                ticket.set_price(kernel.instruments["SOL/USDT"].round_price(price))
+                price = kernel.market.get("SOL/USDT@binance").book.best_bid * 0.97
+                ticket.set_price(kernel.instruments["SOL/USDT@binance"].round_price(price))
                 cid = ticket.send(Side.BUY)
                 assert cid, ticket.status.text()
                 order = kernel.execution.orders[cid]
@@ -234,8 +234,8 @@ def test_editing_a_venue_that_has_its_keys_never_asks_for_a_passphrase(qtbot, wi
 
 
 def test_a_disabled_venue_is_not_connected_at_start(profile):
-    """The profile decides: a disabled venue's config is not among the start-up venues, and its symbols are
-    the sim's again."""
+    """The profile decides: a disabled venue's config is not among the start-up venues, and its instruments are
+    not in the table (the sim's are, as always)."""
     from app.engine.venues.manager import kernel_instruments, startup_configs
     from app.engine.venues.venue_config import parse_config, save_config, set_enabled
 
@@ -243,5 +243,11 @@ def test_a_disabled_venue_is_not_connected_at_start(profile):
     assert [c.name for c in startup_configs(profile)] == ["binance"]
     set_enabled(profile, "binance", False)
     assert startup_configs(profile) == []
-    insts = {i.symbol: i.venue for i in kernel_instruments(profile, startup_configs(profile))}
-    assert insts["BTC/USDT"] == "sim"
+    (profile / "venues" / "binance.instruments.json").write_text(
+        '[{"symbol": "BTC/USDT", "venue": "binance", "base": "BTC", "quote": "USDT", "tick_size": 0.01, '
+        '"lot_size": 0.00001, "min_qty": 0.00001, "max_qty": 9000.0}]')
+    ids = [i.id for i in kernel_instruments(profile, [parse_config({"name": "binance", "exchange": "binance",
+                                                                        "symbols": ["BTC/USDT"]})])]
+    assert "BTC/USDT@binance" in ids and "BTC/USDT@sim" in ids  # enabled: both venues' BTC/USDT
+    ids = [i.id for i in kernel_instruments(profile, startup_configs(profile))]
+    assert "BTC/USDT@binance" not in ids and "BTC/USDT@sim" in ids

@@ -11,7 +11,7 @@ from tests.kit.ui import pump
 def test_a_tampered_trail_shows_the_alarm_banner_after_a_restart(window_factory, qtbot, profile):
     kernel, window = window_factory()
     for qty in (0.01, 0.02):
-        kernel.submit("BTC/USDT", Side.BUY, OrderType.MARKET, qty)
+        kernel.submit("BTC/USDT@sim", Side.BUY, OrderType.MARKET, qty)
         pump(qtbot, kernel, window, 200)
     assert not window.banner.isVisible()
     conn = sqlite3.connect(profile / "kestrel.db")

@@ -111,9 +111,9 @@ def test_the_self_test_check_fails_on_a_chart_without_its_history(qtbot, window_
     kernel, window = window_factory()
     pump(qtbot, kernel, window, 200)
     assert history_problem(kernel, window.chart) is None
-    del kernel.bars.series["BTC/USDT"]  # the aggregator starts a new series, filled from live trades only
-    window.set_symbol("ETH/USDT")
-    window.set_symbol("BTC/USDT")
+    del kernel.bars.series["BTC/USDT@sim"]  # the aggregator starts a new series, filled from live trades only
+    window.set_symbol("ETH/USDT@sim")
+    window.set_symbol("BTC/USDT@sim")
     pump(qtbot, kernel, window, 500)
     assert window.chart.series.n >= 1
     problem = history_problem(kernel, window.chart)

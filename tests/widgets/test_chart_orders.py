@@ -9,7 +9,7 @@ from PySide6.QtTest import QTest
 from app.engine.core.messages import OrderStatus, OrderType, Side
 from tests.kit.ui import pump
 
-SYMBOL = "BTC/USDT"
+SYMBOL = "BTC/USDT@sim"
 
 
 def limit_via_ticket(window, side: Side, price: float, qty: str = "0.01"):
@@ -119,18 +119,18 @@ def test_symbol_switch_and_several_chart_docks_survive_a_restart(qtbot, window_f
     kernel, window = window_factory()
     pump(qtbot, kernel, window, 300)
     extra = window.chart_docks.add()
-    extra.set_symbol("ETH/USDT")
+    extra.set_symbol("ETH/USDT@sim")
     extra.set_timeframe("5m")
     extra.add_indicator("rsi", block=True)
     window.chart.add_indicator("sma", {"timeperiod": 20}, block=True)
     pump(qtbot, kernel, window, 200)
-    assert extra.symbol == "ETH/USDT" and 3000 < extra.bar(extra.series.n - 1)["close"] < 4000
+    assert extra.symbol == "ETH/USDT@sim" and 3000 < extra.bar(extra.series.n - 1)["close"] < 4000
     assert window.chart.symbol == SYMBOL
     window.close()
     kernel.close()
     kernel2, window2 = window_factory(profile)
     (again,) = window2.chart_docks.charts.values()
-    assert again.symbol == "ETH/USDT" and again.tf == 300_000
+    assert again.symbol == "ETH/USDT@sim" and again.tf == 300_000
     assert [i.label for i in again.indicators] == ["RSI(14)"]
     assert [i.label for i in window2.chart.indicators] == ["SMA(20)"]
     assert again.wait_indicators()

@@ -11,7 +11,7 @@ from app.widgets.trading.ladder import BEST_BG, BG, LAST_TEXT, LadderWidget
 from tests.kit.kernel import advance
 from tests.kit.ui import pump
 
-SYMBOL = "BTC/USDT"
+SYMBOL = "BTC/USDT@sim"
 
 
 def cell_pos(ladder: LadderWidget, column: str, price: float) -> QPoint:
@@ -191,8 +191,8 @@ def test_the_price_column_is_never_stale_after_scrolls_resizes_and_symbol_switch
                          ("one row more", lambda: one_more_row()),
                          ("another row more", lambda: one_more_row()),
                          ("a narrower ladder", lambda: ladder.resize(260, 760)),
-                         ("a switch to a symbol with another tick size", lambda: ladder.set_symbol("ETH/USDT")),
-                         ("a switch back", lambda: ladder.set_symbol("BTC/USDT"))]:
+                         ("a switch to a symbol with another tick size", lambda: ladder.set_symbol("ETH/USDT@sim")),
+                         ("a switch back", lambda: ladder.set_symbol("BTC/USDT@sim"))]:
         change()
         same_as_fresh(what)
     assert v.center != centre0  # the ladder did move

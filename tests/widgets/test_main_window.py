@@ -12,7 +12,7 @@ from app.widgets.trading.blotter import ORDER_HEADERS
 from tests.kit.ui import pump, table_column
 
 
-def ticket_market(window, side: Side, qty: str, symbol: str = "BTC/USDT"):
+def ticket_market(window, side: Side, qty: str, symbol: str = "BTC/USDT@sim"):
     t = window.ticket
     t.set_symbol(symbol)
     t.order_type.setCurrentText("MARKET")
@@ -31,7 +31,7 @@ def test_ticket_order_fills_shows_in_blotter_and_moves_position(qtbot, window_fa
     assert cid in table_column(window.blotter.orders, 1)
     assert "FILLED" in table_column(window.blotter.orders, 9)
     assert cid in table_column(window.blotter.fills, 1)
-    assert "BTC/USDT" in table_column(window.positions.table, 0)
+    assert "BTC/USDT@sim" in table_column(window.positions.table, 0)
     assert "0.02" in table_column(window.positions.table, 1)
     assert "FILLED" in window.ticket.status.text()
 
@@ -46,7 +46,7 @@ def test_every_order_status_reads_whole_in_the_blotter(qtbot, window_factory):
     metrics = table.fontMetrics()
     width = table.columnWidth(ORDER_HEADERS.index("Status"))
     assert all(metrics.horizontalAdvance(s.value) < width - 6 for s in OrderStatus)
-    assert metrics.horizontalAdvance("BTC/USDT") < table.columnWidth(ORDER_HEADERS.index("Symbol")) - 6
+    assert metrics.horizontalAdvance("BTC/USDT@sim") < table.columnWidth(ORDER_HEADERS.index("Symbol")) - 6
 
 
 def test_bad_ticket_input_gets_a_clear_message_never_a_traceback(qtbot, window_factory):
@@ -64,7 +64,7 @@ def test_bad_ticket_input_gets_a_clear_message_never_a_traceback(qtbot, window_f
     window.ticket.buy_button.click()
     pump(qtbot, kernel, window, 50)
     assert "PRICE_NOT_ON_TICK" in window.ticket.status.text()
-    assert kernel.portfolio.position("BTC/USDT").quantity == 0
+    assert kernel.portfolio.position("BTC/USDT@sim").quantity == 0
     assert "PRICE_NOT_ON_TICK" in table_column(window.risk_panel.denials, 3)
 
 
@@ -80,7 +80,7 @@ def test_kill_switch_button_blocks_the_ticket_and_shows_halted(qtbot, window_fac
     ticket_market(window, Side.BUY, "0.01")
     pump(qtbot, kernel, window, 50)
     assert "TRADING_HALTED" in window.ticket.status.text()
-    assert kernel.portfolio.position("BTC/USDT").quantity == 0
+    assert kernel.portfolio.position("BTC/USDT@sim").quantity == 0
     window.banner.ack.click()
     assert not window.banner.isVisible()
 
@@ -99,7 +99,7 @@ def test_cancel_from_the_blotter(qtbot, window_factory):
     t = window.ticket
     t.order_type.setCurrentText("LIMIT")
     t.quantity.setText("0.01")
-    t.set_price(kernel.market.get("BTC/USDT").book.bids[2][0])  # a level the ladder shows, off the touch
+    t.set_price(kernel.market.get("BTC/USDT@sim").book.bids[2][0])  # a level the ladder shows, off the touch
     t.buy_button.click()
     pump(qtbot, kernel, window, 10, step=10)  # acknowledged (5 ms latency) before the book drifts away
     (order,) = kernel.execution.orders.values()
@@ -115,11 +115,11 @@ def test_cancel_from_the_blotter(qtbot, window_factory):
 def test_watchlist_selection_points_chart_ladder_and_ticket(qtbot, window_factory):
     kernel, window = window_factory()
     pump(qtbot, kernel, window, 300)
-    window.watchlist.select("ETH/USDT")
+    window.watchlist.select("ETH/USDT@sim")
     pump(qtbot, kernel, window, 100)
-    assert window.chart.symbol == "ETH/USDT" and window.ladder.symbol == "ETH/USDT"
-    assert window.ticket.symbol.currentText() == "ETH/USDT"
-    assert "ETH/USDT" in window.chart.title.text()
+    assert window.chart.symbol == "ETH/USDT@sim" and window.ladder.symbol == "ETH/USDT@sim"
+    assert window.ticket.symbol.currentText() == "ETH/USDT@sim"
+    assert "ETH/USDT@sim" in window.chart.title.text()
     prices = [r["price"] for r in window.ladder.rows()]
     assert len(prices) >= 20 and all(3000 < p < 4000 for p in prices)
 
@@ -166,7 +166,7 @@ def test_a_failing_chart_paint_is_contained(qtbot, window_factory, caplog):
     finally:
         kestrel_log.removeHandler(caplog.handler)
     assert "chart paint failed" in caplog.text
-    window.chart.set_symbol("BTC/USDT")  # the chart recovers on new data
+    window.chart.set_symbol("BTC/USDT@sim")  # the chart recovers on new data
     assert not window.chart.glw.grab().isNull()
 
 
@@ -193,10 +193,10 @@ def test_the_watchlist_says_when_a_market_is_closed_and_shows_its_last_close_not
     kernel, window = window_factory()  # the tests' clock: a Sunday evening in Beijing
     pump(qtbot, kernel, window, 300)
     table = window.watchlist.table
-    row = list(kernel.instruments).index("600519.SH")
-    assert table.item(row, 0).text() == "600519.SH" and table.item(row, 2).text() == "closed"
+    row = list(kernel.instruments).index("600519.SH@sim")
+    assert table.item(row, 0).text() == "600519.SH@sim" and table.item(row, 2).text() == "closed"
     assert table.item(row, 2).toolTip()  # why: the session rule, in Beijing time
     last = float(table.item(row, 1).text().replace(",", ""))
-    assert last == pytest.approx(float(kernel.bars.get("600519.SH").column("close")[-1]))
-    btc = list(kernel.instruments).index("BTC/USDT")
-    assert table.item(btc, 0).text() == "BTC/USDT" and float(table.item(btc, 1).text().replace(",", "")) > 0
+    assert last == pytest.approx(float(kernel.bars.get("600519.SH@sim").column("close")[-1]))
+    btc = list(kernel.instruments).index("BTC/USDT@sim")
+    assert table.item(btc, 0).text() == "BTC/USDT@sim" and float(table.item(btc, 1).text().replace(",", "")) > 0

@@ -17,7 +17,7 @@ def test_bundled_model_then_live_drift_and_latency(window_factory, qtbot):
     assert panel.importances.rowCount() == 15 and panel.metrics.rowCount() > 10
     assert "Not in use" in panel.live.text()
 
-    kernel.strategies.load("ml_signal", "ml-1", {"symbol": "BTC/USDT", "enter": 0.0, "fraction": 0.05})
+    kernel.strategies.load("ml_signal", "ml-1", {"symbol": "BTC/USDT@sim", "enter": 0.0, "fraction": 0.05})
     assert kernel.strategies.start("ml-1"), kernel.strategies.runners["ml-1"].reason
     pump(qtbot, kernel, window, 61_000)  # one 60 s bar closes: the strategy buys through the risk gate
     panel._last_live = 0.0
@@ -26,7 +26,7 @@ def test_bundled_model_then_live_drift_and_latency(window_factory, qtbot):
     assert "drift window" in panel.live.text() and "inference p50" in panel.live.text()
     assert panel.drift.rowCount() == 15
     assert set(table_column(panel.drift, 2)) <= {"stable", "moderate", "DRIFT", "collecting"}
-    assert kernel.strategies.host.position("ml-1", "BTC/USDT") > 0
+    assert kernel.strategies.host.position("ml-1", "BTC/USDT@sim") > 0
     window.status._last = (0.0, 0)  # let the 1 Hz status refresh run now
     window.status.refresh()
     assert window.status.e2e.text().startswith("tick→venue p50")

@@ -47,7 +47,7 @@ def test_a_faulted_strategy_shows_why(window_factory, qtbot, profile):
                              "    def on_tick(self, tick):\n        raise KeyError('missing thing')\n")
     kernel, window = window_factory()
     dock = window.strategies
-    kernel.strategies.load("bomb", "bomb-1", {"symbol": "BTC/USDT"})
+    kernel.strategies.load("bomb", "bomb-1", {"symbol": "BTC/USDT@sim"})
     kernel.strategies.start("bomb-1")
     pump(qtbot, kernel, window, 500)
     assert kernel.strategies.runners["bomb-1"].status is StrategyStatus.FAULTED

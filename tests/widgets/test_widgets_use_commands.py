@@ -34,7 +34,7 @@ def test_no_widget_of_the_shown_window_holds_the_kernel_or_an_engine_part(window
     from app.engine.port import Port
 
     _kernel, window = window_factory()
-    window.chart_docks.add({"symbol": "ETH/USDT"})  # an extra chart dock too
+    window.chart_docks.add({"symbol": "ETH/USDT@sim"})  # an extra chart dock too
     widgets = [window, *window.findChildren(QWidget)]
     held = []
     for w in widgets:

@@ -33,6 +33,7 @@ from app.cli.selftest.checks import StepFailed
 from app.cli.selftest.docks import DockSteps
 from app.cli.selftest.hands import click, open_dialogs, painted, type_into
 
+SYMBOL = "BTC/USDT@sim"  # the instrument the self-test trades: the sim's BTC/USDT
 BAR_FILE_ROWS = 600  # the Backtest dialog's and the Models dock's file: enough to train on, quick to sweep
 LAYOUT_SETTINGS = ("ui.geometry", "ui.window_state", "ui.charts")  # what closing the window saves
 
@@ -170,7 +171,7 @@ class SelfTest:
         from app.engine.data.resample import timeframe_label
 
         chart = self.window.chart
-        self.window.set_symbol("BTC/USDT")
+        self.window.set_symbol(SYMBOL)
         v0 = chart.series.version
         if not self.pump(5.0, lambda: chart.series.version > v0):
             raise StepFailed("the chart's bar series did not update from the feed within 5 s")
@@ -192,7 +193,7 @@ class SelfTest:
         from app.engine.core.messages import Side
 
         t = self.window.ticket
-        t.set_symbol("BTC/USDT")
+        t.set_symbol(SYMBOL)
         t.order_type.setCurrentText("MARKET")
         t.quantity.setText(qty)
         cid = t.send(Side(side_name))
@@ -221,21 +222,21 @@ class SelfTest:
         return f"{o.filled_qty:g} @ {o.avg_price:g}"
 
     def position(self) -> str:
-        pos = self.kernel.portfolio.position("BTC/USDT")
+        pos = self.kernel.portfolio.position(SYMBOL)
         if abs(pos.quantity - 0.01) > 1e-9:
-            raise StepFailed(f"BTC/USDT position is {pos.quantity}, expected 0.01")
+            raise StepFailed(f"{SYMBOL} position is {pos.quantity}, expected 0.01")
         self.window.frames.tick()
         t = self.window.positions.table
-        if not any(t.item(r, 0) and t.item(r, 0).text() == "BTC/USDT" for r in range(t.rowCount())):
+        if not any(t.item(r, 0) and t.item(r, 0).text() == SYMBOL for r in range(t.rowCount())):
             raise StepFailed("the position is not shown")
-        return f"BTC/USDT {pos.quantity:g} avg {pos.avg_price:g}"
+        return f"{SYMBOL} {pos.quantity:g} avg {pos.avg_price:g}"
 
     def kill_switch(self) -> str:
         """The main tool bar's kill button (there in every layout): HALTED persisted and shown, the working
         order canceled, a new order refused with the reason on the ticket."""
         k, w = self.kernel, self.window
-        st = k.market.get("BTC/USDT")
-        resting = k.instruments["BTC/USDT"].round_price(st.book.best_bid * 0.99)
+        st = k.market.get(SYMBOL)
+        resting = k.instruments[SYMBOL].round_price(st.book.best_bid * 0.99)
         t = w.ticket
         t.order_type.setCurrentText("LIMIT")
         t.quantity.setText("0.01")
@@ -289,7 +290,7 @@ class SelfTest:
                          and k.execution.orders[cid].status.value == "FILLED"):
             raise StepFailed("an order after reset did not fill")
         return (f"dialog {size} px: no reason refused ('Nothing was reset'), reset with one; ACTIVE again, closing "
-                f"sell filled, BTC/USDT position {k.portfolio.position('BTC/USDT').quantity:g}")
+                f"sell filled, {SYMBOL} position {k.portfolio.position(SYMBOL).quantity:g}")
 
 
 def history_problem(kernel, chart) -> str | None:

@@ -102,13 +102,19 @@ class StrategyHost:
             raise ValueError(f"a strategy instance named {instance!r} already exists")
         if not instance.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"instance name {instance!r}: use letters, digits, '_' and '-' only")
-        params = validate_params(cls, params)
-        if isinstance(params.get("symbol"), str) and params["symbol"]:
-            params["symbol"] = self.instrument_id(params["symbol"])
+        params = self.validate(cls, params)
         runner = Runner(instance, getattr(cls, "name", "") or cls.__name__, cls, params)
         self.runners[instance] = runner
         self.touch(runner)
         return runner
+
+    def validate(self, cls: type, params: dict[str, Any] | None) -> dict[str, Any]:
+        """``validate_params``, and the ``symbol`` parameter made the instrument's id (a bare "BTC/USDT" that
+        one venue lists becomes "BTC/USDT@sim"; one that several list is refused, naming the choices)."""
+        params = validate_params(cls, params)
+        if isinstance(params.get("symbol"), str) and params["symbol"]:
+            params["symbol"] = self.instrument_id(params["symbol"])
+        return params
 
     def instrument_id(self, symbol: str) -> str:
         """The id of the instrument ``symbol`` names (an id, or a bare symbol one venue lists), which a

@@ -35,7 +35,6 @@ from app.engine.oms.portfolio import Portfolio
 from app.engine.strategy import plugins as plugin_loader
 from app.engine.strategy.commands import StrategyCommands
 from app.engine.strategy.host import StrategyHost
-from app.engine.strategy.params import validate_params
 from app.engine.strategy.plugins import PluginInfo
 from app.engine.strategy.runner import Runner, StrategyFault, StrategyStatus
 
@@ -305,7 +304,7 @@ class StrategyManager:
         runner = self.runners[instance]
         if runner.status is StrategyStatus.RUNNING:
             raise ValueError(f"stop {instance} before changing its parameters")
-        runner.params = validate_params(runner.cls, {**runner.params, **params})
+        runner.params = self.host.validate(runner.cls, {**runner.params, **params})
         self.host.touch(runner)
         self._save_instances()
         return runner.params
@@ -354,9 +353,9 @@ class StrategyManager:
                 self._save_state(name, state)
             runner.cls = fresh.cls
             try:
-                runner.params = validate_params(fresh.cls, runner.params)
+                runner.params = self.host.validate(fresh.cls, runner.params)
             except ValueError as exc:
-                runner.params = validate_params(fresh.cls, {})
+                runner.params = self.host.validate(fresh.cls, {})
                 log.warning("strategy %s: parameters reset to defaults after reload (%s)", name, exc)
             if was_running:
                 self.start(name)

@@ -22,6 +22,7 @@ class ChartFeed:
         """Follow ``symbol``'s live bars from the engine (timeframes are resampled from them)."""
         if self.port is None:
             raise RuntimeError("set_symbol needs the engine's port; use set_bars for a standalone chart")
+        symbol = self.port.instrument_id(symbol)  # a bare symbol saved before ids: the instrument it meant
         self.symbol = symbol
         inst = self.port.instruments.get(symbol)
         if inst is not None:

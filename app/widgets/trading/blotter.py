@@ -47,12 +47,13 @@ class BlotterWidget(QWidget):
 
         self.orders = make_table(ORDER_HEADERS)
         self.fills = make_table(FILL_HEADERS)
-        # status, symbol, side, type and time must read whole ("ACCEPTED", "PARTIALLY_FILLED", "BTC/USDT"):
+        # status, instrument, side, type and time must read whole ("ACCEPTED", "PARTIALLY_FILLED",
+        # "BTC/USDT@binance"):
         # fixed columns as wide as their longest text (resize-to-contents would measure every row on every
         # change); the others share what is left
         metrics = self.orders.fontMetrics()
         header = self.orders.horizontalHeader()
-        for name, texts in (("Status", [s.value for s in OrderStatus]), ("Symbol", ["600519.SH", "BTC/USDT"]),
+        for name, texts in (("Status", [s.value for s in OrderStatus]), ("Symbol", ["600519.SH@akshare", "BTC/USDT@binance"]),
                             ("Side", ["SELL"]), ("Type", ["MARKET"]), ("Time", ["00:00:00"])):
             col = ORDER_HEADERS.index(name)
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.Fixed)

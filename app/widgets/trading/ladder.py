@@ -352,7 +352,7 @@ class LadderWidget(QWidget):
         self.set_symbol(self.symbol)
 
     def set_symbol(self, symbol: str) -> None:
-        self.symbol = symbol
+        symbol = self.symbol = self._port.instrument_id(symbol)
         inst = self._port.instruments[symbol]
         self.view.model = LadderModel(inst.tick_size, inst.price_decimals)
         self.view._prices = {}

@@ -69,7 +69,7 @@ class TicketWidget(QWidget):
         self._on_symbol(self.symbol.currentText())
 
     def set_symbol(self, symbol: str) -> None:
-        self.symbol.setCurrentText(symbol)
+        self.symbol.setCurrentText(self._port.instrument_id(symbol))
 
     def set_price(self, price: float) -> None:
         inst = self._port.instruments[self.symbol.currentText()]

@@ -41,7 +41,9 @@ class WatchlistWidget(QWidget):
             set_cell(self.table, row, 0, sym, align_right=False)
 
     def select(self, symbol: str) -> None:
-        self.table.selectRow(self._symbols.index(symbol))
+        symbol = self._port.instrument_id(symbol)
+        if symbol in self._symbols:  # a symbol no venue lists now selects nothing
+            self.table.selectRow(self._symbols.index(symbol))
 
     def _on_row(self, row: int, *_: int) -> None:
         if 0 <= row < len(self._symbols):
