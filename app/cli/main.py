@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     from app.cli.data import add_data_commands
     from app.cli.keys import add_keys_commands
     from app.cli.ml import add_ml_commands
+    from app.cli.profile import add_profile_commands
     from app.cli.risk import add_risk_commands
     from app.cli.strategies import add_strategy_commands
 
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ml_commands(sub, common)
     add_keys_commands(sub, common)
     add_data_commands(sub, common)
+    add_profile_commands(sub, common)
     return parser
 
 
@@ -117,6 +119,10 @@ def _main(argv: list[str] | None) -> int:
         from app.cli.keys import main_keys
 
         return main_keys(args, profile)
+    if args.command == "profile":
+        from app.cli.profile import main_profile
+
+        return main_profile(args, profile)
     if args.command == "risk":
         from app.cli.risk import main_risk
 

@@ -38,7 +38,7 @@ def _import_sqlite_utils():
 
 sqlite_utils = _import_sqlite_utils()
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: instruments by venue-qualified id (core/profile_migration.py)
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
