@@ -36,6 +36,7 @@ class ChartFeed:
         self._feed = self.port.bars.get(symbol)
         self._feed_seen, self._feed_n, self._feed_reshaped = -1, 0, self._feed.reshaped
         self._history_seen = self._native_seen = None
+        self._history_text, self._serving = "", ""
         self.port.history.open(symbol)  # a real venue's history: stored at once, the venue's in the background
         if self.tf and self.tf != self.port.bars.timeframe_ms:
             self.port.history.open(symbol, self.tf, self.adjust_for(self.tf))  # the venue's own candles of it
@@ -79,6 +80,7 @@ class ChartFeed:
         if added:  # a venue connected since start-up
             self.symbol_box.addItems(added)
         self._sync_feed()
+        self._sync_serving()
         self._sync_history()
         if self._readout_dirty:
             self._update_readout()
@@ -101,6 +103,20 @@ class ChartFeed:
             self.tf = base_tf
         self._sync_tf_box()
         self._rebuild_display(keep_view=keep_view)
+
+    def _sync_serving(self) -> None:
+        """Say on the chart when another feed serves this instrument's data (failover: feeds.json), e.g.
+        "data from okx" on BTC/USDT@binance while binance's feed is stale; its orders still go to binance."""
+        feed = self.port.venues.board.active_feed(self.symbol)
+        inst = self.port.instruments.get(self.symbol)
+        serving = f"data from {feed}" if feed and inst is not None and feed != inst.venue else ""
+        if serving != self._serving:
+            self._serving = serving
+            self._relabel()
+
+    def _relabel(self) -> None:
+        self.history_label.setText("; ".join(t for t in (self.prices_text(), self._serving, self._history_text)
+                                             if t))  # said on the chart
 
     def _sync_history(self) -> None:
         """Say how the history stands, and ask for an older page when the view reaches past the oldest bar."""
@@ -129,7 +145,8 @@ class ChartFeed:
             text = "loading older bars…"
         else:
             text = ""
-        self.history_label.setText("; ".join(t for t in (self.prices_text(), text) if t))  # said on the chart
+        self._history_text = text
+        self._relabel()
         self.history_label.setToolTip(st.problem)
         if st.problem:
             self.show_status(st.problem, error=True)
