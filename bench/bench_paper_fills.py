@@ -86,7 +86,7 @@ class _PriceRule:
     live: dict[int, _Live] = field(default_factory=dict)
     book: BookSnapshot | None = None
 
-    def place(self, pid: int, side: Side, price: float, qty: float) -> bool:
+    def place(self, pid: int, side: Side, price: float, qty: float, ts: int) -> bool:
         self.live[pid] = _Live(side, price)
         return False
 
@@ -135,8 +135,8 @@ class _Ours:
     def __init__(self) -> None:
         self.q = QueueModel()
 
-    def place(self, pid: int, side: Side, price: float, qty: float) -> bool:
-        self.q.place(str(pid), side, price, qty)
+    def place(self, pid: int, side: Side, price: float, qty: float, ts: int) -> bool:
+        self.q.place(str(pid), side, price, qty, ts=ts)
         return str(pid) not in self.q.orders
 
     def cancel(self, pid: int) -> None:
@@ -192,7 +192,7 @@ def run_model(name: str, inst: Instrument, projection: Projection, probes: list[
             elif todo and todo[0].placed == now:
                 p = todo.popleft()
                 alive.append(p)
-                if model.place(p.pid, p.side, inst.ticks_to_price(p.ticks), qty):
+                if model.place(p.pid, p.side, inst.ticks_to_price(p.ticks), qty, now):
                     filled[p.pid] = now
             else:
                 for pid in model.on_poll():

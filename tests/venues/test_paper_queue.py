@@ -97,6 +97,21 @@ def test_a_drop_no_trade_explains_within_the_window_stays_a_cancel():
     assert q.orders["a"].ahead == pytest.approx(5.0)
 
 
+def test_what_joined_the_level_before_the_order_arrived_is_ahead_of_it():
+    q = QueueModel()
+    q.on_book(book([(100.0, 3.0)], [(101.0, 4.0)], ts=0))
+    q.place("a", B, 100.0, 1.0, ts=150)  # seen: 3 at 100; it reaches the exchange at 150
+    assert q.orders["a"].ahead == 3.0
+    q.on_book(book([(100.0, 10.0)], [(101.0, 4.0)], ts=100))  # taken before it got there: 7 joined first
+    assert q.orders["a"].ahead == 10.0
+    assert q.on_trade(trade(100.0, 2.0, ts=140)) == [] and q.orders["a"].ahead == 10.0  # before it, not ours
+    q.on_book(book([(100.0, 8.0)], [(101.0, 4.0)], ts=200))
+    q.on_book(book([(100.0, 12.0)], [(101.0, 4.0)], ts=300))  # after it got there: behind it
+    assert q.orders["a"].ahead == pytest.approx(8.0)
+    assert q.on_trade(trade(100.0, 8.0, ts=310)) == []
+    assert qty(q.on_trade(trade(99.0, 1.0, ts=320))) == 1.0  # through
+
+
 def test_a_book_that_moves_through_our_price_fills_up_to_the_size_shown_there():
     q = QueueModel()
     q.on_book(book([(100.0, 10.0)], [(101.0, 4.0)]))

@@ -6,7 +6,10 @@ This model keeps, per resting paper order, an estimate of the volume ahead of it
 
 JOIN      a paper limit order rests at the back of its price level: ``ahead`` is the level's displayed size
           then (0 inside the spread or at an empty price within the displayed depth; unknown beyond the
-          displayed depth, and set to the level's size when the book first shows it).
+          displayed depth, and set to the level's size when the book first shows it). Given the time the order
+          reaches the exchange (``ts``: now plus the latency), books taken up to then join it again and
+          trades up to then are not ours: what joined the level between the book we saw and our arrival is
+          ahead of us, not behind (the book in hand is up to a snapshot interval old).
 TRADES    a trade at our price by the other side's aggressor (a sell aggressor at our bid) uses up ``ahead``
           first; what is left of it fills us. A trade through our price (a sell printed below our bid) means
           our level was taken out: we fill in full.
@@ -47,6 +50,7 @@ class PaperOrder:
     filled: float = 0.0
     ahead: float | None = None  # volume ahead of us at our price; None: not yet seen (beyond the depth)
     level: float = 0.0  # our level's displayed size at the last book
+    arrival: int | None = None  # exchange time it reaches the book; what happened until then is ahead of it
     # [ts, size]: trades at our price not yet seen in a book; [ts, drop, taken off ahead]: drops counted as cancels
     unseen: deque[list[float]] = field(default_factory=deque)
     cancels: deque[list[float]] = field(default_factory=deque)
@@ -73,12 +77,13 @@ class QueueModel:
     window_ms: int = 250  # how far apart (exchange time) a trade and the book showing it may arrive
 
     # ------------------------------------------------------------------------------------------ orders
-    def place(self, cid: str, side: Side, price: float | None, qty: float) -> list[PaperFill]:
-        """A new paper order: what crosses the book is taken at once; a limit's rest joins its queue."""
-        order = PaperOrder(cid, side, price, qty)
+    def place(self, cid: str, side: Side, price: float | None, qty: float, ts: int | None = None) -> list[PaperFill]:
+        """A new paper order: what crosses the book is taken at once; a limit's rest joins its queue. ``ts``:
+        when it reaches the exchange (exchange time), if known."""
+        order = PaperOrder(cid, side, price, qty, arrival=ts)
         fills = self._take(order)
         if price is not None and order.remaining > EPS:
-            order.ahead, order.level = self._joined_ahead(side, price)
+            order.ahead, order.level = self._joined_ahead(side, price, self.book)
             self.orders[cid] = order
         return fills
 
@@ -91,7 +96,7 @@ class QueueModel:
         hit = Side.BUY if tick.aggressor is Side.SELL else Side.SELL  # the resting side it traded against
         fills = []
         for order in list(self.orders.values()):
-            if order.side is not hit:
+            if order.side is not hit or (order.arrival is not None and tick.ts <= order.arrival):
                 continue
             through = tick.price < order.price if hit is Side.BUY else tick.price > order.price
             if through:
@@ -117,6 +122,11 @@ class QueueModel:
                 fills.append(self._fill(order, min(crossing, order.remaining)))
                 if order.remaining <= EPS:
                     continue
+            if order.arrival is not None and book.ts <= order.arrival:  # taken before we got there: join it
+                order.ahead, order.level = self._joined_ahead(order.side, order.price, book)
+                order.unseen.clear()
+                order.cancels.clear()
+                continue
             size, shown = _level(book, order.side, order.price)
             if order.ahead is None:  # beyond the depth when it joined: behind all that is shown now
                 if shown:
@@ -179,8 +189,8 @@ class QueueModel:
             while q and q[0][0] < old:
                 q.popleft()
 
-    def _joined_ahead(self, side: Side, price: float) -> tuple[float | None, float]:
-        book = self.book
+    @staticmethod
+    def _joined_ahead(side: Side, price: float, book: BookSnapshot | None) -> tuple[float | None, float]:
         if book is None:
             return None, 0.0
         size, shown = _level(book, side, price)
