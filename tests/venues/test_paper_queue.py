@@ -13,9 +13,9 @@ def book(bids, asks, ts=0) -> BookSnapshot:
     return BookSnapshot("X", tuple(bids), tuple(asks), ts)
 
 
-def trade(price, size, aggressor=S, n=[0]) -> TradeTick:  # noqa: B006 - a counter for ids
+def trade(price, size, aggressor=S, ts=0, n=[0]) -> TradeTick:  # noqa: B006 - a counter for ids
     n[0] += 1
-    return TradeTick("X", price, size, aggressor, str(n[0]), 0)
+    return TradeTick("X", price, size, aggressor, str(n[0]), ts)
 
 
 def qty(fills) -> float:
@@ -62,6 +62,54 @@ def test_cancels_ahead_are_taken_pro_rata_and_an_emptied_level_puts_us_at_its_fr
     q.on_book(book([(99.0, 3.0)], [(101.0, 4.0)]))  # the level emptied (our bid is now the best)
     assert q.orders["a"].ahead == 0.0
     assert qty(q.on_trade(trade(100.0, 0.4))) == 0.4
+
+
+def test_a_trade_printed_after_the_book_that_already_shows_it_is_not_counted_twice():
+    q = QueueModel()
+    q.on_book(book([(100.0, 10.0)], [(101.0, 4.0)], ts=0))
+    q.place("a", B, 100.0, 1.0)  # 10 ahead
+    q.on_book(book([(100.0, 6.0)], [(101.0, 4.0)], ts=100))  # 4 lots traded; their print is not here yet
+    assert q.orders["a"].ahead == pytest.approx(6.0)  # for now, cancels: 4 of the 10, all ahead of us
+    assert q.on_trade(trade(100.0, 4.0, ts=95)) == []  # the print: it was those 4, not 4 more
+    assert q.orders["a"].ahead == pytest.approx(6.0)
+    assert q.on_trade(trade(100.0, 6.0, ts=300)) == [] and q.orders["a"].ahead == pytest.approx(0.0)
+    assert qty(q.on_trade(trade(100.0, 1.0, ts=400))) == 1.0
+
+
+def test_a_trade_printed_before_the_book_that_shows_it_explains_that_books_drop():
+    q = QueueModel()
+    q.on_book(book([(100.0, 10.0)], [(101.0, 4.0)], ts=0))
+    q.place("a", B, 100.0, 1.0)
+    q.on_trade(trade(100.0, 4.0, ts=120))  # 6 ahead
+    q.on_book(book([(100.0, 10.0)], [(101.0, 4.0)], ts=100))  # taken before the trade: it does not show it yet
+    q.on_book(book([(100.0, 6.0)], [(101.0, 4.0)], ts=200))  # it does now: the drop is that trade, no cancel
+    assert q.orders["a"].ahead == pytest.approx(6.0)
+
+
+def test_a_drop_no_trade_explains_within_the_window_stays_a_cancel():
+    q = QueueModel(window_ms=250)
+    q.on_book(book([(100.0, 10.0)], [(101.0, 4.0)], ts=0))
+    q.place("a", B, 100.0, 1.0)
+    q.on_book(book([(100.0, 20.0)], [(101.0, 4.0)], ts=100))  # 10 behind us
+    q.on_book(book([(100.0, 16.0)], [(101.0, 4.0)], ts=200))  # 4 cancelled, pro rata: 2 of them ahead
+    assert q.orders["a"].ahead == pytest.approx(8.0)
+    q.on_trade(trade(100.0, 3.0, ts=600))  # long after: a new trade, not the drop's
+    assert q.orders["a"].ahead == pytest.approx(5.0)
+
+
+def test_what_joined_the_level_before_the_order_arrived_is_ahead_of_it():
+    q = QueueModel()
+    q.on_book(book([(100.0, 3.0)], [(101.0, 4.0)], ts=0))
+    q.place("a", B, 100.0, 1.0, ts=150)  # seen: 3 at 100; it reaches the exchange at 150
+    assert q.orders["a"].ahead == 3.0
+    q.on_book(book([(100.0, 10.0)], [(101.0, 4.0)], ts=100))  # taken before it got there: 7 joined first
+    assert q.orders["a"].ahead == 10.0
+    assert q.on_trade(trade(100.0, 2.0, ts=140)) == [] and q.orders["a"].ahead == 10.0  # before it, not ours
+    q.on_book(book([(100.0, 8.0)], [(101.0, 4.0)], ts=200))
+    q.on_book(book([(100.0, 12.0)], [(101.0, 4.0)], ts=300))  # after it got there: behind it
+    assert q.orders["a"].ahead == pytest.approx(8.0)
+    assert q.on_trade(trade(100.0, 8.0, ts=310)) == []
+    assert qty(q.on_trade(trade(99.0, 1.0, ts=320))) == 1.0  # through
 
 
 def test_a_book_that_moves_through_our_price_fills_up_to_the_size_shown_there():

@@ -6,7 +6,10 @@ This model keeps, per resting paper order, an estimate of the volume ahead of it
 
 JOIN      a paper limit order rests at the back of its price level: ``ahead`` is the level's displayed size
           then (0 inside the spread or at an empty price within the displayed depth; unknown beyond the
-          displayed depth, and set to the level's size when the book first shows it).
+          displayed depth, and set to the level's size when the book first shows it). Given the time the order
+          reaches the exchange (``ts``: now plus the latency), books taken up to then join it again and
+          trades up to then are not ours: what joined the level between the book we saw and our arrival is
+          ahead of us, not behind (the book in hand is up to a snapshot interval old).
 TRADES    a trade at our price by the other side's aggressor (a sell aggressor at our bid) uses up ``ahead``
           first; what is left of it fills us. A trade through our price (a sell printed below our bid) means
           our level was taken out: we fill in full.
@@ -14,6 +17,11 @@ CANCELS   when a level shrinks by more than the trades there explain, the rest w
           pro rata from the volume ahead of us and behind us (``ahead -= cancelled * ahead / level``, the level
           as the trades left it), the usual estimate when the book does not say whose orders left. A level that
           empties puts us at its front.
+SKEW      the book and the trades come on separate streams, either one first. A trade seen before the book that
+          shows it explains that book's drop; a drop seen before its trades arrive is counted as cancels at once,
+          and when those trades arrive within ``window_ms`` they take back what that drop took (and then use up
+          the queue as trades do), so a trade is never counted twice. Without this a drop and its late trade both
+          shortened the queue and paper orders filled early (bench/bench_paper_fills.py).
 CROSS     the other side's book at or through our price (it moved through our level): we fill, up to the size
           shown there.
 TAKE      a marketable paper order (a market order, or a limit that crosses) takes the displayed levels at their
@@ -25,6 +33,7 @@ Everything is in the venue's units (prices and sizes as floats); callers round t
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 from app.engine.core.messages import BookSnapshot, Side, TradeTick
@@ -41,6 +50,10 @@ class PaperOrder:
     filled: float = 0.0
     ahead: float | None = None  # volume ahead of us at our price; None: not yet seen (beyond the depth)
     level: float = 0.0  # our level's displayed size at the last book
+    arrival: int | None = None  # exchange time it reaches the book; what happened until then is ahead of it
+    # [ts, size]: trades at our price not yet seen in a book; [ts, drop, taken off ahead]: drops counted as cancels
+    unseen: deque[list[float]] = field(default_factory=deque)
+    cancels: deque[list[float]] = field(default_factory=deque)
 
     @property
     def remaining(self) -> float:
@@ -61,15 +74,16 @@ class QueueModel:
 
     orders: dict[str, PaperOrder] = field(default_factory=dict)
     book: BookSnapshot | None = None
-    _traded: dict[tuple[Side, float], float] = field(default_factory=dict)  # since the last book, per price
+    window_ms: int = 250  # how far apart (exchange time) a trade and the book showing it may arrive
 
     # ------------------------------------------------------------------------------------------ orders
-    def place(self, cid: str, side: Side, price: float | None, qty: float) -> list[PaperFill]:
-        """A new paper order: what crosses the book is taken at once; a limit's rest joins its queue."""
-        order = PaperOrder(cid, side, price, qty)
+    def place(self, cid: str, side: Side, price: float | None, qty: float, ts: int | None = None) -> list[PaperFill]:
+        """A new paper order: what crosses the book is taken at once; a limit's rest joins its queue. ``ts``:
+        when it reaches the exchange (exchange time), if known."""
+        order = PaperOrder(cid, side, price, qty, arrival=ts)
         fills = self._take(order)
         if price is not None and order.remaining > EPS:
-            order.ahead, order.level = self._joined_ahead(side, price)
+            order.ahead, order.level = self._joined_ahead(side, price, self.book)
             self.orders[cid] = order
         return fills
 
@@ -80,16 +94,15 @@ class QueueModel:
     def on_trade(self, tick: TradeTick) -> list[PaperFill]:
         """A live trade: it uses up the queue ahead of our orders at its price, then fills them."""
         hit = Side.BUY if tick.aggressor is Side.SELL else Side.SELL  # the resting side it traded against
-        key = (hit, tick.price)
-        self._traded[key] = self._traded.get(key, 0.0) + tick.size
         fills = []
         for order in list(self.orders.values()):
-            if order.side is not hit:
+            if order.side is not hit or (order.arrival is not None and tick.ts <= order.arrival):
                 continue
             through = tick.price < order.price if hit is Side.BUY else tick.price > order.price
             if through:
                 fills.append(self._fill(order, order.remaining))
             elif tick.price == order.price and order.ahead is not None:  # unknown queue: only a trade through
+                self._net_trade(order, tick)
                 ahead = order.ahead
                 used = min(ahead, tick.size)
                 order.ahead = ahead - used
@@ -109,6 +122,11 @@ class QueueModel:
                 fills.append(self._fill(order, min(crossing, order.remaining)))
                 if order.remaining <= EPS:
                     continue
+            if order.arrival is not None and book.ts <= order.arrival:  # taken before we got there: join it
+                order.ahead, order.level = self._joined_ahead(order.side, order.price, book)
+                order.unseen.clear()
+                order.cancels.clear()
+                continue
             size, shown = _level(book, order.side, order.price)
             if order.ahead is None:  # beyond the depth when it joined: behind all that is shown now
                 if shown:
@@ -116,19 +134,63 @@ class QueueModel:
                 continue
             if not shown:
                 continue  # moved beyond the displayed depth: nothing known, nothing changed
-            traded = self._traded.get((order.side, order.price), 0.0)
-            cancelled = order.level - size - traded
             if size <= EPS:
                 order.ahead = 0.0  # the level emptied: we are its front
-            elif cancelled > EPS and order.level - traded > EPS:  # of what was left after the trades
-                order.ahead = max(order.ahead - cancelled * order.ahead / (order.level - traded), 0.0)
+                order.unseen.clear()
+                order.cancels.clear()
+            else:
+                self._net_drop(order, order.level - size, book.ts)
             order.level = size
-        self._traded.clear()
         return fills
 
     # ------------------------------------------------------------------------------------------ inside
-    def _joined_ahead(self, side: Side, price: float) -> tuple[float | None, float]:
-        book = self.book
+    def _net_trade(self, order: PaperOrder, tick: TradeTick) -> None:
+        """A trade at our price: the part of it a book already showed as a drop gives back what that drop took
+        from ``ahead`` as cancels (the caller then takes the whole trade from the front); the rest waits for
+        the book that will show it."""
+        self._expire(order, tick.ts)
+        left = tick.size
+        while order.cancels and left > EPS:
+            c = order.cancels[0]
+            x = min(c[1], left)
+            back = c[2] * x / c[1]
+            order.ahead += back
+            c[1] -= x
+            c[2] -= back
+            left -= x
+            if c[1] <= EPS:
+                order.cancels.popleft()
+        if left > EPS:
+            order.unseen.append([tick.ts, left])
+
+    def _net_drop(self, order: PaperOrder, drop: float, ts: int) -> None:
+        """Our level shrank by ``drop`` (a rise is behind us): trades already seen explain part of it, the rest
+        are cancels, taken pro rata from ahead of us and behind us."""
+        self._expire(order, ts)
+        if drop <= EPS:
+            return
+        traded = 0.0
+        while order.unseen and traded < drop - EPS:
+            u = order.unseen[0]
+            x = min(u[1], drop - traded)
+            traded += x
+            u[1] -= x
+            if u[1] <= EPS:
+                order.unseen.popleft()
+        cancelled, left = drop - traded, order.level - traded  # of what was left after the trades
+        if cancelled > EPS and left > EPS:
+            taken = min(cancelled * order.ahead / left, order.ahead)
+            order.ahead -= taken
+            order.cancels.append([ts, cancelled, taken])
+
+    def _expire(self, order: PaperOrder, ts: int) -> None:
+        old = ts - self.window_ms
+        for q in (order.unseen, order.cancels):
+            while q and q[0][0] < old:
+                q.popleft()
+
+    @staticmethod
+    def _joined_ahead(side: Side, price: float, book: BookSnapshot | None) -> tuple[float | None, float]:
         if book is None:
             return None, 0.0
         size, shown = _level(book, side, price)
