@@ -31,7 +31,9 @@ def add_source_options(p: argparse.ArgumentParser, data_help: str = DATA_HELP,
     p.add_argument("--venue", default=None, metavar="NAME",
                    help="instead of --data: a series of the profile's bar store (kestrel data list), of this "
                         "venue; with --symbol and --timeframe")
-    p.add_argument("--symbol", default=None, metavar="S", help="with --venue: the stored series' symbol, e.g. BTC/USDT")
+    p.add_argument("--symbol", default=None, metavar="S", help="with --venue: the stored series' symbol, e.g. "
+                                                              "BTC/USDT; or an instrument id, BTC/USDT@binance, "
+                                                              "which names the venue too")
     p.add_argument("--timeframe", default=None, metavar="TF", help=timeframe_help)
     p.add_argument("--since", default=None, metavar="DATE", help="with --venue: the first bar's time, ISO 8601 (UTC unless it "
                                                  "says) or ms (default: the series' first bar)")
@@ -58,7 +60,15 @@ def timeframe_ms(text: str) -> int:
 
 def check_source(args: argparse.Namespace) -> None:
     """The source options make sense together, before anything is read: exactly one of --data and
-    --venue, --venue with --symbol and --timeframe, each option with the source it belongs to."""
+    --venue, --venue with --symbol and --timeframe, each option with the source it belongs to. A --symbol
+    that is an instrument id (BTC/USDT@binance) names the venue: ``args`` gets venue and symbol apart."""
+    from app.engine.core.instruments import split_id
+
+    native, venue = split_id(args.symbol) if args.symbol else (None, None)
+    if venue is not None:
+        if args.venue not in (None, venue):
+            raise ValueError(f"--symbol {args.symbol} is on {venue}, --venue says {args.venue}: give one venue")
+        args.venue, args.symbol = venue, native
     stored = [flag for flag, value in (("--symbol", args.symbol), ("--since", args.since),
                                        ("--until", args.until)) if value is not None]
     if args.data is not None and args.venue is not None:

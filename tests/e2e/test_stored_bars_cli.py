@@ -82,6 +82,16 @@ def test_since_and_until_cut_the_stored_series(tmp_path, profile):
     assert "1,000 bars" in proc.stderr and "gap" not in proc.stderr  # the hole is before the range
 
 
+def test_an_instrument_id_names_the_stored_series_venue_too(tmp_path, profile):
+    by_id = kestrel("backtest", "--strategy", "sma_cross", "--symbol", "ETH/BTC@binance", "--timeframe", "5m",
+                    profile=profile)
+    by_venue = kestrel("backtest", "--strategy", "sma_cross", *SERIES, profile=profile)
+    assert by_id.returncode == 0, by_id.stderr
+    def result(out: str) -> list[str]:  # all but the speed line
+        return [line for line in out.splitlines() if "events/s" not in line]
+    assert result(by_id.stdout) == result(by_venue.stdout) and "binance ETH/BTC 5m" in by_id.stdout.splitlines()[0]
+
+
 def test_a_sweep_on_stored_bars(tmp_path, profile):
     out = tmp_path / "sweep.json"
     proc = kestrel("sweep", "--strategy", "sma_cross", *SERIES, "--grid", "fast=5:15:5,slow=20:40:10",
@@ -127,6 +137,8 @@ BAD_SOURCES = [
                                          "series holds 20"),
     ((*SERIES, "--since", "2030-01-01", "--until", "2020-01-01"), "no stored bars of binance ETH/BTC 5m in "
                                                                   "[2030-01-01 00:00 UTC, 2020-01-01 00:00 UTC)"),
+    (("--venue", "okx", "--symbol", "ETH/BTC@binance", "--timeframe", "5m"),
+     "--symbol ETH/BTC@binance is on binance, --venue says okx: give one venue"),
 ]
 HEADS = {"backtest": ("backtest", "--strategy", "sma_cross"),
          "sweep": ("sweep", "--strategy", "sma_cross", "--grid", "fast=5:10:5"),

@@ -61,15 +61,21 @@ class Migrated:
 
 
 def schema_version(db: Path) -> int | None:
-    """The profile database's schema version; None for a new (or empty) profile."""
-    if not db.exists():
+    """The profile database's schema version; None for a new (or empty) profile, and for a file that is not a
+    readable database (the Store says what is wrong with it, and touches nothing)."""
+    if not db.is_file():
         return None
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
     try:
         if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone():
             return None
         row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         return int(row[0]) if row else 0
+    except (sqlite3.Error, ValueError):
+        return None
     finally:
         conn.close()
 
