@@ -44,7 +44,8 @@ def watch_row(window, symbol: str) -> tuple[str, str]:
     """(Last, Chg %) the watchlist shows for ``symbol``."""
     table = window.watchlist.table
     (row,) = [r for r in range(table.rowCount()) if table.item(r, 0).text() == symbol]
-    return table.item(row, 1).text(), table.item(row, 2).text() if table.item(row, 2) else ""
+    last, chg = table.item(row, 1), table.item(row, 2)  # a row just added has no cells until its first frame
+    return (last.text() if last else ""), (chg.text() if chg else "")
 
 
 def test_connect_akshare_trade_on_paper_under_a_share_rules_restart_edit_disable_and_remove(
@@ -86,6 +87,7 @@ def test_connect_akshare_trade_on_paper_under_a_share_rules_restart_edit_disable
 
             # quoting in the watchlist: akshare's price, not the sim's
             await until(lambda: watch_row(window, "600519.SH@akshare")[0] == "1,523.00", 10, "akshare's quote listed")
+            assert watch_row(window, "600519.SH@sim")[0] != "1,523.00"  # the sim's own 600519.SH, listed beside it
 
             # a paper order the A-share rules refuse: 150 shares is not a board lot
             ticket = window.ticket

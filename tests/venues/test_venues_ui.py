@@ -116,10 +116,10 @@ def test_a_venue_connected_after_start_up_adds_its_symbols_without_a_restart(win
     assert len(kernel.instruments) == before + 1
     win.frames.tick()
     ticket = [win.ticket.symbol.itemText(i) for i in range(win.ticket.symbol.count())]
-    assert "ETH/BTC" in ticket
+    assert "ETH/BTC@binance" in ticket
     rows = [win.watchlist.table.item(r, 0).text() for r in range(win.watchlist.table.rowCount())]
-    assert rows[-1] == "ETH/BTC" and len(rows) == before + 1
+    assert rows[-1] == "ETH/BTC@binance" and len(rows) == before + 1
     chart = [win.chart.symbol_box.itemText(i) for i in range(win.chart.symbol_box.count())]
-    assert "ETH/BTC" in chart
-    win.watchlist.select("ETH/BTC")
-    assert win.ticket.symbol.currentText() == "ETH/BTC"  # choosing it points the ticket at it
+    assert "ETH/BTC@binance" in chart
+    win.watchlist.select("ETH/BTC@binance")
+    assert win.ticket.symbol.currentText() == "ETH/BTC@binance"  # choosing it points the ticket at it
