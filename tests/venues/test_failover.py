@@ -43,6 +43,24 @@ def test_router_unit_hands_over_and_back_with_hysteresis():
     assert served()[-1] == 1.3 and r.changes == 2
 
 
+def test_at_start_a_preferred_feed_still_connecting_is_waited_for_then_replaced_if_it_never_comes():
+    """A keyed venue reconciles before it streams: a data-only backup delivers first. That is no failure of the
+    preferred feed until the start grace has passed; after it, a feed that never delivered is replaced."""
+    out, t = [], [0.0]
+    r = FeedRouter(out.append, {"BTC/USDT": ["a", "b"]}, stale_s=1.0, recover_s=1.0, monotonic=lambda: t[0],
+                   start_grace_s=10.0)
+    pb = r.publisher("b")
+    for step in (0.5, 2.0, 5.0, 9.5):
+        t[0] = step
+        pb(TradeTick("BTC/USDT@b", 2.0, 1.0, Side.BUY, f"b{step}", 0))
+        r.tick()
+        assert r.active["BTC/USDT@a"] == "a" and not any(isinstance(m, FeedChanged) for m in out)
+    t[0] = 10.5
+    pb(TradeTick("BTC/USDT@b", 2.0, 1.0, Side.BUY, "b10.5", 0))
+    r.tick()
+    assert r.active["BTC/USDT@a"] == "b" and "silent" in [m for m in out if isinstance(m, FeedChanged)][-1].reason
+
+
 def test_two_live_venues_fail_over_and_back(profile, fake_factory):
     async def go():
         from app.config import Settings

@@ -56,12 +56,15 @@ def served_id(key: str, feeds: list[str]) -> str:
 class FeedRouter:
     def __init__(self, publish: Callable[[Any], None], priorities: dict[str, list[str]], *,
                  stale_s: float = 5.0, recover_s: float = 3.0, now_ms: Callable[[], int] | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, start_grace_s: float = 15.0) -> None:
         self._publish = publish
         self.priorities = {served_id(s, list(feeds)): list(feeds) for s, feeds in priorities.items() if feeds}
         self.stale_s, self.recover_s = stale_s, recover_s
         self._now_ms = now_ms or (lambda: int(time.time() * 1000))
         self._mono = monotonic
+        # at start a preferred feed still connecting (a keyed venue reconciles first) is waited for this long
+        # before a faster backup takes over: no hand-over alert at every start
+        self.start_grace_s, self._born = start_grace_s, monotonic()
         self.active: dict[str, str] = {s: feeds[0] for s, feeds in self.priorities.items()}
         # (venue's symbol, feed) -> the instruments that feed may serve with it
         self._serves: dict[tuple[str, str], list[str]] = {}
@@ -122,6 +125,8 @@ class FeedRouter:
         now = self._mono()
         for sym, feeds in self.priorities.items():
             current = self.active.get(sym, feeds[0])
+            if (sym, current) not in self._seen and now - self._born < self.start_grace_s:
+                continue  # still connecting: not failed yet
             current_ok = self.healthy(sym, current, now)
             rank = feeds.index(current) if current in feeds else len(feeds)
             best = None
