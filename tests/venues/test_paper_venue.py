@@ -215,3 +215,55 @@ def test_a_restart_cancels_the_journals_working_paper_orders_with_the_reason_and
         finally:
             await fake.stop()
     run(go())
+
+
+def test_headless_paper_trading_with_a_strategy_never_sends_an_order_to_the_exchange(tmp_path):
+    """`kestrel run --headless --venue binance --paper` as a user runs it (a real process) on the fake Binance:
+    the first run learns the markets, the second runs a market maker on BTC/USDT@binance-paper."""
+    import json
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.kit.venues import FakeInThread
+
+    root = Path(__file__).resolve().parents[2]
+    prof = tmp_path / "p"
+
+    def kestrel(*args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(root)}
+        return subprocess.run([sys.executable, "main.py", "run", "--headless", *args, "--profile", str(prof)],
+                              cwd=root, env=env, capture_output=True, text=True, timeout=90)
+
+    srv = FakeInThread()
+    try:
+        cfg = srv.fake.venue_config(stream="poll", poll_interval_s=0.1, paper_balances={"USDT": 5000, "BTC": 0.01})
+        cfg_file = tmp_path / "binance.json"
+        cfg_file.write_text(json.dumps(cfg))
+        base = ["--venue", "binance", "--paper", "--venue-config", str(cfg_file), "--symbols", "BTC/USDT"]
+        r = kestrel(*base, "--duration", "1")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "venue binance-paper: CONNECTED (PAPER trading on binance's live market" in r.stdout, r.stdout
+        r = kestrel(*base, "--duration", "2", "--strategy",
+                    "market_maker:symbol=BTC/USDT@binance-paper,size=0.001,half_spread_bps=0.5")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "strategy market_maker: RUNNING {'symbol': 'BTC/USDT@binance-paper'" in r.stdout, r.stdout
+        db = sqlite3.connect(prof / "kestrel.db")
+        venues = db.execute("SELECT DISTINCT venue FROM orders").fetchall()
+        accepted = db.execute("SELECT COUNT(*) FROM orders WHERE venue_order_id LIKE 'P%'").fetchone()[0]
+        db.close()
+        assert venues == [("binance-paper",)] and accepted >= 2  # the quotes, acknowledged by the paper venue
+        assert not [r for r in srv.fake.requests if r[1] in PRIVATE]  # the exchange heard of no order
+    finally:
+        srv.stop()
+
+
+def test_paper_without_a_venue_is_refused_with_what_to_do(tmp_path, capsys):
+    from app.cli.main import build_parser
+    from app.cli.run import run_headless
+
+    args = build_parser().parse_args(["run", "--headless", "--paper", "--profile", str(tmp_path / "p")])
+    assert run_headless(tmp_path / "p", 0.1, args) == 2
+    assert "--paper needs --venue ID (a ccxt exchange, e.g. --venue binance --paper)" in capsys.readouterr().err
