@@ -51,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--venue-config", type=Path, default=None, help="venue config JSON (ccxt options, urls)")
     run.add_argument("--symbols", default=None, help="comma-separated symbols, e.g. BTC/USDT,ETH/USDT")
     run.add_argument("--paper", action="store_true",
-                     help="with --venue (a ccxt exchange): paper trading on its live market, no keys; the venue "
-                          "is named ID-paper, its live book and trades fill paper orders (docs/VENUES.md)")
+                     help="with --venue (a ccxt exchange): paper trading on its live market, no keys; "
+                          "the venue is named ID-paper, its live book and trades fill paper orders "
+                          "(docs/VENUES.md)")
     run.add_argument("--record", action="store_true", help="write the feeds' data to the profile's database")
     run.add_argument("--approve-reconcile", action="store_true",
                      help="apply the venue/journal differences found on connect without asking")

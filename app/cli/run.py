@@ -3,8 +3,9 @@
 By default on the simulated exchange. ``--venue ID`` adds a real venue (a ccxt exchange, or ``akshare``):
 its config comes from ``--venue-config FILE``, else ``<profile>/venues/ID.json``, else defaults for the ccxt
 exchange id; its credentials from the keyring (``kestrel keys set ID``). ``--paper`` makes that ccxt venue a
-paper venue, ``ID-paper``: the exchange's live market, no keys read or sent, paper orders filled here. ``--record`` writes the feeds to the
-profile's database; ``--replay DB`` plays a recording back through the sim venue's matching engine.
+paper venue, ``ID-paper``: the exchange's live market, no keys read or sent, paper orders filled here.
+``--record`` writes the feeds to the profile's database; ``--replay DB`` plays a recording back through the
+sim venue's matching engine.
 """
 from __future__ import annotations
 
@@ -191,7 +192,8 @@ class _Plan:
         if opts.record:
             from app.engine.venues.replay.recorder import Recorder
 
-            rec = Recorder(kernel.store.conn, kernel.bus, self.source or opts.venue or "sim", opts.symbols or None)
+            source = self.source or opts.venue or "sim"
+            rec = Recorder(kernel.store.conn, kernel.bus, source, opts.symbols or None)
             rec.add_instruments([i for i in kernel.instruments.values()
                                  if not opts.symbols or i.symbol in opts.symbols])
             runtime.closers.append(lambda: _say(f"recorded {rec.rows} rows in session {rec.session}"))
@@ -205,8 +207,8 @@ class _Plan:
 def _plan(profile: Path, opts: _Options) -> _Plan:
     """What this run adds to the sim: a replay, akshare, or a ccxt venue (``--replay`` / ``--venue``)."""
     if opts.paper and (opts.venue is None or opts.replay is not None):
-        raise ValueError("--paper needs --venue ID (a ccxt exchange, e.g. --venue binance --paper): paper trading "
-                         "runs on that exchange's live market")
+        raise ValueError("--paper needs --venue ID (a ccxt exchange, e.g. --venue binance --paper): paper "
+                         "trading runs on that exchange's live market")
     if opts.replay is not None:
         return _plan_replay(opts)
     if opts.venue is None:
@@ -277,7 +279,8 @@ def _plan_ccxt(profile: Path, opts: _Options) -> _Plan:
         from app.engine.venues.events import ReconciliationProposed
 
         kernel.venues.approval = "auto" if opts.approve else "ask"
-        venue = kernel.venues.add_ccxt(cfg, None if getattr(cfg, "paper", False) else _credentials(profile, cfg.name))
+        keys = None if getattr(cfg, "paper", False) else _credentials(profile, cfg.name)  # paper: none, ever
+        venue = kernel.venues.add_ccxt(cfg, keys)
         recorder = getattr(runtime, "recorder", None)
         if recorder is not None:
             venue.instrument_listeners.append(recorder.add_instruments)

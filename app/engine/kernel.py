@@ -293,7 +293,7 @@ class Kernel:
             return AkshareSource()
         if getattr(adapter, "mode", "") == "paper":
             return None  # a paper venue's history is its market's (Instrument.market)
-        if adapter is None:  # a paper venue's market with no venue of its own here: the paper venue's settings
+        if adapter is None:  # a paper venue's market with no venue of its own: the paper venue's settings
             paper = [a for a in self.venues.venues.values() if getattr(a, "market", None) == venue
                      and getattr(a, "mode", "") == "paper" and getattr(a, "config", None) is not None]
             from app.engine.venues.venue_config import config_path

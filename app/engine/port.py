@@ -200,8 +200,8 @@ class StrategiesView:
 
 
 class VenuesView:
-    """Each venue's connection state and mode (paper, live, sim), the sim's trading sessions, which venues trade
-    with keys, and the venue board (feeds, errors, reconciliation proposals)."""
+    """Each venue's connection state and mode (paper, live, sim), the sim's trading sessions, which venues
+    trade with keys, and the venue board (feeds, errors, reconciliation proposals)."""
 
     def __init__(self, kernel: Kernel) -> None:
         self._sim, self._manager, self._bus = kernel.sim, kernel.venues, kernel.bus

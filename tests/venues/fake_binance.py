@@ -365,7 +365,8 @@ class FakeBinance:
             levels[price] = round(qty, 8)
         else:
             levels.pop(price, None)
-        await self._send_depth(m, [(price, qty)] if side == "bid" else [], [(price, qty)] if side == "ask" else [])
+        change = [(price, qty)]
+        await self._send_depth(m, change if side == "bid" else [], change if side == "ask" else [])
 
     async def print_trade(self, symbol: str, price: float, qty: float, aggressor: str = "sell") -> dict:
         """A trade of ``qty`` at ``price`` by a ``aggressor`` ("sell" hits the bids, "buy" lifts the asks): it
@@ -396,7 +397,8 @@ class FakeBinance:
         m.update_id += 1
         await self._broadcast(f"{m.id.lower()}@depth@100ms", {
             "e": "depthUpdate", "E": self.now_ms(), "s": m.id, "U": m.update_id, "u": m.update_id,
-            "b": [[f"{p:.2f}", f"{q:.8f}"] for p, q in bids], "a": [[f"{p:.2f}", f"{q:.8f}"] for p, q in asks]})
+            "b": [[f"{p:.2f}", f"{q:.8f}"] for p, q in bids],
+            "a": [[f"{p:.2f}", f"{q:.8f}"] for p, q in asks]})
 
     def _cross_resting(self, m: FakeMarket, price: float) -> None:
         for o in list(self.orders.values()):
@@ -634,8 +636,9 @@ class FakeBinance:
             return self._error(400, -1121, "Invalid symbol.")
         if m.printed:
             return web.json_response([{"id": t["id"], "price": t["price"], "qty": t["qty"],
-                                       "quoteQty": f"{float(t['price']) * float(t['qty']):.8f}", "time": t["time"],
-                                       "isBuyerMaker": t["buyer_maker"], "isBestMatch": True}
+                                       "quoteQty": f"{float(t['price']) * float(t['qty']):.8f}",
+                                       "time": t["time"], "isBuyerMaker": t["buyer_maker"],
+                                       "isBestMatch": True}
                                       for t in self._printed(m, params)])
         now = self.now_ms()
         return web.json_response([{"id": m.trade_id - i, "price": f"{m.mid:.2f}", "qty": "0.01000000",
@@ -647,8 +650,8 @@ class FakeBinance:
         if m is None:
             return self._error(400, -1121, "Invalid symbol.")
         if m.printed:
-            return web.json_response([{"a": t["id"], "p": t["price"], "q": t["qty"], "f": t["id"], "l": t["id"],
-                                       "T": t["time"], "m": t["buyer_maker"], "M": True}
+            return web.json_response([{"a": t["id"], "p": t["price"], "q": t["qty"], "f": t["id"],
+                                       "l": t["id"], "T": t["time"], "m": t["buyer_maker"], "M": True}
                                       for t in self._printed(m, params)])
         now = self.now_ms()
         return web.json_response([{"a": m.trade_id - i, "p": f"{m.mid:.2f}", "q": "0.01000000",

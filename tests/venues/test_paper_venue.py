@@ -1,4 +1,5 @@
-"""Paper trading on a live market (issue 19, item 5): a ``PaperVenue`` on the fake Binance (127.0.0.1, no keys).
+"""Paper trading on a live market (issue 19, item 5): a ``PaperVenue`` on the fake Binance (127.0.0.1, no
+keys).
 The exchange's live book and trades fill paper orders through the real kernel (risk, journal, portfolio); the
 exchange never hears of an order. The fake's book is still and its prints come by hand (``print_trade``, which
 takes its size from the level it hits), so every fill here is one the queue estimate decided."""
@@ -52,8 +53,8 @@ def test_a_resting_paper_limit_waits_for_the_queue_ahead_of_it_and_the_exchange_
             assert venue.queue_ahead(cid) == pytest.approx(ahead)
             half = round(ahead / 2, 5)
             await fake.print_trade("BTC/USDT", price, half, "sell")
-            await until(lambda: shown(price) == pytest.approx(ahead + 0.5 - half), 5, "the book showing the print")
-            await until(lambda: venue.queue_ahead(cid) < ahead - 1e-9, 5, "the print to reach the paper venue")
+            await until(lambda: shown(price) == pytest.approx(ahead + 0.5 - half), 5, "the book's drop")
+            await until(lambda: venue.queue_ahead(cid) < ahead - 1e-9, 5, "the print at the paper venue")
             left = venue.queue_ahead(cid)
             assert left == pytest.approx(ahead - half)  # the book's drop was the print, not cancels as well
             assert s.order(cid).filled_qty == 0.0
@@ -70,16 +71,17 @@ def test_a_resting_paper_limit_waits_for_the_queue_ahead_of_it_and_the_exchange_
             assert [round(f["quantity"], 8) for f in fills] == [0.004, 0.006]
             inst = k.instruments[BTC]
             for f in fills:
-                assert f["venue"] == "binance-paper" and f["symbol"] == "BTC/USDT"  # journaled as the paper venue's
+                assert (f["venue"], f["symbol"]) == ("binance-paper", "BTC/USDT")  # the paper venue's
                 assert f["liquidity"] == "MAKER" and f["price"] == price
                 assert f["fee"] == pytest.approx(price * f["quantity"] * inst.maker_fee)
-            row = k.store.conn.execute("SELECT venue FROM orders WHERE client_order_id = ?", (cid,)).fetchone()
+            row = k.store.conn.execute("SELECT venue FROM orders WHERE client_order_id = ?",
+                                       (cid,)).fetchone()
             assert row[0] == "binance-paper"
             pos = k.portfolio.positions[BTC]
             assert pos.quantity == pytest.approx(0.01) and pos.avg_price == price
             usdt = 100_000.0 - price * 0.01 * (1 + inst.maker_fee)
             assert k.portfolio.paper_balances()["binance-paper"]["USDT"] == pytest.approx(usdt)
-            assert venue.balances["USDT"] == pytest.approx(usdt) and venue.balances["BTC"] == pytest.approx(0.01)
+            assert venue.balances == pytest.approx({"USDT": usdt, "BTC": 0.01})
             assert order_calls(fake) == [] and fake.orders == {}  # no order endpoint was ever called
         finally:
             await s.close()
@@ -87,7 +89,7 @@ def test_a_resting_paper_limit_waits_for_the_queue_ahead_of_it_and_the_exchange_
     run(go())
 
 
-def test_a_marketable_paper_order_walks_the_displayed_book_as_taker_and_the_rest_of_a_market_order_is_canceled(
+def test_a_marketable_paper_order_walks_the_displayed_book_as_taker_and_a_market_remainder_is_canceled(
         profile, fake_factory):
     async def go():
         fake = await fake_factory(auto_market=False).start()
@@ -108,7 +110,7 @@ def test_a_marketable_paper_order_walks_the_displayed_book_as_taker_and_the_rest
             cid2 = k.submit(ETH, Side.BUY, OrderType.LIMIT, round(q1 + q2 + 0.5, 4), top)
             await until(lambda: s.order(cid2).filled_qty > 0, 5, "the crossing limit's taking")
             assert s.order(cid2).status is OrderStatus.PARTIALLY_FILLED
-            assert s.order(cid2).filled_qty == pytest.approx(q1 + q2)  # our own taking never leaves the live book
+            assert s.order(cid2).filled_qty == pytest.approx(q1 + q2)  # our taking never leaves the live book
             assert s.venue.queue_ahead(cid2) == 0.0  # resting at a price no one else bids at: first in line
 
             # a market order bigger than the displayed depth takes it all; the rest is canceled, as IOC
@@ -142,7 +144,7 @@ def test_paper_balances_refuse_what_the_paper_account_cannot_pay_for(profile, fa
             await until(lambda: s.order(again).status is OrderStatus.REJECTED, 5, "the second refusal")
             assert "paper balance" in s.order(again).reason
             sell = k.submit(BTC, Side.SELL, OrderType.LIMIT, 0.01, round(price * 1.01, 2))  # no BTC to sell
-            await until(lambda: s.order(sell).status is OrderStatus.REJECTED, 5, "no BTC in the paper account")
+            await until(lambda: s.order(sell).status is OrderStatus.REJECTED, 5, "no BTC to sell")
             assert s.order(sell).reason.startswith("paper balance: selling 0.01 BTC/USDT needs 0.01 BTC")
         finally:
             await s.close()
@@ -163,19 +165,19 @@ def test_a_stale_paper_feed_refuses_new_orders_marks_working_ones_stale_and_they
             await until(lambda: s.order(cid).status is OrderStatus.ACCEPTED, 5, "the paper order resting")
 
             fake.fail_next("GET /api/v3/depth", 503, -1001, "Internal error", n=10 ** 6)  # no more books
-            await until(lambda: "paper feed stale" in s.order(cid).reason, 5, "the working order marked stale")
+            await until(lambda: "paper feed stale" in s.order(cid).reason, 5, "the order marked stale")
             assert s.order(cid).status is OrderStatus.ACCEPTED  # still working: only its fills are paused
             assert venue.stale_symbols() == ["BTC/USDT"]
             alerts = [a for a in s.of(Alert) if "paper feed stale" in a.title]
             assert alerts and "1 working paper order(s)" in alerts[0].message
             refused = k.submit(BTC, Side.BUY, OrderType.LIMIT, 0.02, price)
             await until(lambda: s.order(refused).status is OrderStatus.REJECTED, 5, "the new order refused")
-            assert s.order(refused).reason.startswith("paper feed stale: no book of BTC/USDT from binance for")
+            assert s.order(refused).reason.startswith("paper feed stale: no book of BTC/USDT from binance")
             await fake.print_trade("BTC/USDT", price - 1.0, 0.1, "sell")  # through our bid, seen while stale
             await fake.set_level("BTC/USDT", "bid", price, 3.0)  # and the level grew meanwhile
 
             fake.reset_faults()
-            await until(lambda: "rejoined the back of its level" in s.order(cid).reason, 5, "the order live again")
+            await until(lambda: "rejoined the back of its level" in s.order(cid).reason, 5, "live again")
             assert venue.stale_symbols() == []
             assert s.order(cid).filled_qty == 0.0  # nothing filled it while the feed was stale
             assert venue.queue_ahead(cid) == pytest.approx(3.0)  # at the back of the level as shown now
@@ -203,7 +205,7 @@ def test_a_restart_cancels_the_journals_working_paper_orders_with_the_reason_and
 
             s = await paper(profile, fake).start(credentials=None)
             try:
-                await until(lambda: s.order(resting).status is OrderStatus.CANCELED, 5, "the reconcile on connect")
+                await until(lambda: s.order(resting).status is OrderStatus.CANCELED, 5, "the reconcile")
                 assert "paper orders end with the session that placed them" in s.order(resting).reason
                 assert s.order(bought).status is OrderStatus.FILLED
                 assert s.venue.balances == pytest.approx(account)  # 100,000 USDT less the fill, plus 0.1 ETH
@@ -218,8 +220,8 @@ def test_a_restart_cancels_the_journals_working_paper_orders_with_the_reason_and
 
 
 def test_headless_paper_trading_with_a_strategy_never_sends_an_order_to_the_exchange(tmp_path):
-    """`kestrel run --headless --venue binance --paper` as a user runs it (a real process) on the fake Binance:
-    the first run learns the markets, the second runs a market maker on BTC/USDT@binance-paper."""
+    """`kestrel run --headless --venue binance --paper` as a user runs it (a real process) on the fake
+    Binance: the first run learns the markets, the second runs a market maker on BTC/USDT@binance-paper."""
     import json
     import os
     import sqlite3
@@ -239,7 +241,8 @@ def test_headless_paper_trading_with_a_strategy_never_sends_an_order_to_the_exch
 
     srv = FakeInThread()
     try:
-        cfg = srv.fake.venue_config(stream="poll", poll_interval_s=0.1, paper_balances={"USDT": 5000, "BTC": 0.01})
+        cfg = srv.fake.venue_config(stream="poll", poll_interval_s=0.1,
+                                    paper_balances={"USDT": 5000, "BTC": 0.01})
         cfg_file = tmp_path / "binance.json"
         cfg_file.write_text(json.dumps(cfg))
         base = ["--venue", "binance", "--paper", "--venue-config", str(cfg_file), "--symbols", "BTC/USDT"]
@@ -266,4 +269,5 @@ def test_paper_without_a_venue_is_refused_with_what_to_do(tmp_path, capsys):
 
     args = build_parser().parse_args(["run", "--headless", "--paper", "--profile", str(tmp_path / "p")])
     assert run_headless(tmp_path / "p", 0.1, args) == 2
-    assert "--paper needs --venue ID (a ccxt exchange, e.g. --venue binance --paper)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--paper needs --venue ID (a ccxt exchange, e.g. --venue binance --paper)" in err

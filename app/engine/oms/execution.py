@@ -83,8 +83,8 @@ class ExecutionEngine:
 
         Orders we think working that the venue does not know are closed as CANCELED with the reason, so
         they stop counting toward limits (an order journaled but never sent, e.g. a crash between journal
-        and send, ends here: it is never re-sent), with the venue's ``reconcile_reason`` if it has one (a paper
-        venue's orders end with its session). While the venue is disconnected nothing can be known:
+        and send, ends here: it is never re-sent), with the venue's ``reconcile_reason`` if it has one (a
+        paper venue's orders end with its session). While the venue is disconnected nothing can be known:
         the orders stay working and keep counting toward limits. Returns a line per difference.
         """
         adapter = self._venues[venue]

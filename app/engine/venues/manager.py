@@ -8,8 +8,9 @@ BTC/USDT@binance beside the sim's BTC/USDT@sim; an order goes to the venue its i
 window can list them before the venue connects, and routes ``ApproveReconciliation`` commands to the venue.
 The Venues dock connects a venue with changed settings through ``connect`` and disables or removes one through
 ``disconnect`` (its settings file says whether it is enabled: ``config.set_enabled``). A ccxt config with
-``paper: true`` runs as a ``PaperVenue`` (paper/venue.py): the exchange's live market, no keys, its paper account
-opened in the portfolio. ``mode(name)`` says what a venue's orders are ("paper", "live", "sim"), for views.
+``paper: true`` runs as a ``PaperVenue`` (paper/venue.py): the exchange's live market, no keys, its paper
+account opened in the portfolio. ``mode(name)`` says what a venue's orders are ("paper", "live", "sim"), for
+views.
 """
 from __future__ import annotations
 
@@ -134,8 +135,8 @@ class VenueManager:
         from app.engine.venues.paper.venue import PaperVenue
 
         kernel = self.kernel
-        venue = PaperVenue(config, kernel.execution.on_report, self.publisher(config.name), now_ms=kernel.clock.now_ms,
-                           fills=lambda: list(kernel.store.fills()),
+        venue = PaperVenue(config, kernel.execution.on_report, self.publisher(config.name),
+                           now_ms=kernel.clock.now_ms, fills=lambda: list(kernel.store.fills()),
                            on_instruments=lambda insts, n=config.name: self._add_instruments(n, insts))
         self.add(venue, instruments=False)
         self._keys[config.name] = None
@@ -143,13 +144,13 @@ class VenueManager:
         return venue
 
     def mode(self, name: str) -> str:
-        """What orders on venue ``name`` are: "paper", "live" (a real exchange), "sim", or "" (unknown). A venue
-        not running now is known by its saved config."""
+        """What orders on venue ``name`` are: "paper", "live" (a real exchange), "sim", or "" (unknown). A
+        venue not running now is known by its saved config."""
         if name not in self._modes and not self._saved_modes_read:
             self._saved_modes_read = True
             for cfg in list_configs(self.kernel.profile):
-                self._modes.setdefault(cfg.name, "paper" if getattr(cfg, "paper", False) or cfg.kind == "akshare"
-                                       else "live")
+                paper = getattr(cfg, "paper", False) or cfg.kind == "akshare"
+                self._modes.setdefault(cfg.name, "paper" if paper else "live")
         return self._modes.get(name, "")
 
     def add_akshare(self, config: AkshareVenueConfig) -> Any:

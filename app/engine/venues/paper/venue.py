@@ -42,8 +42,8 @@ from typing import Any, Callable, Iterable
 from app.engine.core.ids import session_token
 from app.engine.core.instruments import Instrument, split_id
 from app.engine.core.messages import (
-    Alert, BookSnapshot, CancelRejected, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, OrderType, Side,
-    TradeTick, VenueStatus,
+    Alert, BookSnapshot, CancelRejected, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, OrderType,
+    Side, TradeTick, VenueStatus,
 )
 from app.engine.venues.base import OpenOrderInfo, Report, VenueOrder
 from app.engine.venues.events import OrderNote
@@ -78,8 +78,9 @@ class PaperVenue:
     def __init__(self, config: CcxtVenueConfig, on_report: Report, on_data: Report, *,
                  now_ms: Callable[[], int] | None = None, fills: Callable[[], Iterable[dict]] | None = None,
                  on_instruments: Callable[[list[Instrument]], None] | None = None) -> None:
-        """``now_ms``: the terminal's clock (reports' times); ``fills``: the journal's fills (the account after a
-        restart); ``on_instruments``: called with the instruments each time the exchange's markets load."""
+        """``now_ms``: the terminal's clock (reports' times); ``fills``: the journal's fills (the account
+        after a restart); ``on_instruments``: called with the instruments each time the exchange's markets
+        load."""
         from app.engine.venues.ccxt.venue import CcxtVenue  # ccxt's own import waits for a real venue
 
         self.config = config
@@ -90,10 +91,11 @@ class PaperVenue:
         self.latency_s = config.paper_latency_ms / 1000.0
         self.stale_s = config.stale_after_s
         self.session = session_token()  # in every paper order and trade id: unique across restarts
-        self.reconcile_reason = (f"paper order of an earlier session: {self.name} restarted, and paper orders end "
-                                 f"with the session that placed them (nothing was sent to {self.market})")
-        self.instrument_listeners: list[Callable[[list[Instrument]], None]] = [on_instruments] if on_instruments \
-            else []
+        self.reconcile_reason = (f"paper order of an earlier session: {self.name} restarted, and paper "
+                                 f"orders end with the session that placed them (nothing was sent to "
+                                 f"{self.market})")
+        self.instrument_listeners: list[Callable[[list[Instrument]], None]] = \
+            [on_instruments] if on_instruments else []
         self.data = CcxtVenue(config.model_copy(update={"paper": False}), self._no_report, self._on_market,
                               credentials=None, journal=None, now_ms=self._exchange_ms,
                               on_instruments=self._on_instruments)
@@ -125,8 +127,8 @@ class PaperVenue:
                               p.reported, p.order.price) for p in self._orders.values()]
 
     def submit(self, order: VenueOrder) -> None:
-        """Checked now (readiness, the instrument's rules, a live feed, the paper balance); it reaches the paper
-        exchange after the latency."""
+        """Checked now (readiness, the instrument's rules, a live feed, the paper balance); it reaches the
+        paper exchange after the latency."""
         reason = self._refusal(order)
         cid = order.client_order_id
         if reason is None:
@@ -224,8 +226,8 @@ class PaperVenue:
 
         ready = self.data.state == PUBLIC
         if ready:
-            text = (f"PAPER trading on {self.market}'s live market: orders are matched here against its book and "
-                    f"trades; nothing is sent to {self.market} (no keys)")
+            text = (f"PAPER trading on {self.market}'s live market: orders are matched here against its book "
+                    f"and trades; nothing is sent to {self.market} (no keys)")
         else:
             text = f"paper, {status.message}"
         self._connected = ready
@@ -254,17 +256,19 @@ class PaperVenue:
     def _went_stale(self, symbol: str, age: float) -> None:
         self._stale[symbol] = time.monotonic()
         since = _hhmmss(self._now() - int(age * 1000))
-        note = (f"paper feed stale since {since}: no fills until {self.market}'s book of {symbol} is live again")
+        note = f"paper feed stale since {since}: no fills until {self.market}'s book of {symbol} is back"
         working = [p for p in self._orders.values() if p.order.symbol == symbol and p.arrived]
         for p in working:
             p.stale = True
             self.on_report(OrderNote(p.order.client_order_id, symbol, note, self._now()))
-        log.warning("%s: %s stale (no book for %.1f s); %d working paper order(s) marked stale", self.name, symbol,
-                    age, len(working))
+        log.warning("%s: %s stale (no book for %.1f s); %d working paper order(s) marked stale", self.name,
+                    symbol, age, len(working))
         self._publish(Alert("warning", f"{self.name}: paper feed stale",
-                            f"No book of {symbol} from {self.market} for {age:.1f} s (the limit is {self.stale_s:g} "
-                            f"s). {len(working)} working paper order(s) on it are marked stale and do not fill; "
-                            f"new paper orders on it are refused until it is live again.", self._now()))
+                            f"No book of {symbol} from {self.market} for {age:.1f} s (the limit is "
+                            f"{self.stale_s:g} s). {len(working)} working paper order(s) on it are marked "
+                            f"stale and do not fill; new paper orders on it are refused until it is live "
+                            f"again.",
+                            self._now()))
 
     def _recovered(self, symbol: str, model: QueueModel) -> None:
         del self._stale[symbol]
@@ -276,8 +280,8 @@ class PaperVenue:
             p.stale = False
             self.on_report(OrderNote(p.order.client_order_id, symbol, note, self._now()))
         self._publish(Alert("info", f"{self.name}: paper feed live again",
-                            f"{symbol}: books from {self.market} again; {len(working)} working paper order(s) "
-                            f"rejoined the back of their levels.", self._now()))
+                            f"{symbol}: books from {self.market} again; {len(working)} working paper "
+                            f"order(s) rejoined the back of their levels.", self._now()))
 
     # ---------------------------------------------------------------------------------------------- orders
     def _later(self, fn: Callable[..., None], *args: Any) -> None:
@@ -308,13 +312,14 @@ class PaperVenue:
         self._fills(model.place(o.client_order_id, o.side, price, o.quantity, ts=self._exchange_ms()))
         if price is None and o.client_order_id in self._orders:
             del self._orders[o.client_order_id]
-            self.on_report(OrderCanceled(o.client_order_id, o.symbol, "IOC remainder: the displayed depth ran "
-                                         "out (paper orders take only what the book shows)", self._now()))
+            self.on_report(OrderCanceled(o.client_order_id, o.symbol, "IOC remainder: the displayed depth "
+                                         "ran out (paper orders take only what the book shows)", self._now()))
 
     def _cancel_arrives(self, cid: str) -> None:
         p = self._orders.pop(cid, None)
         if p is None:
-            self.on_report(CancelRejected(cid, "order not open: it ended before the cancel arrived", self._now()))
+            self.on_report(CancelRejected(cid, "order not open: it ended before the cancel arrived",
+                                          self._now()))
             return
         model = self._models.get(p.order.symbol)
         if model is not None:
@@ -338,9 +343,9 @@ class PaperVenue:
             p.reported += qty
             fee = f.price * qty * (inst.maker_fee if f.maker else inst.taker_fee)
             self._book_balance(inst.symbol, p.order.side, f.price, qty, fee)
-            self.on_report(OrderFilled(f.cid, p.vid, f"PT{self.session}-{next(self._trades)}", inst.symbol, self.name,
-                                       p.order.side, f.price, qty, fee, inst.quote, "MAKER" if f.maker else "TAKER",
-                                       self._now()))
+            trade_id = f"PT{self.session}-{next(self._trades)}"
+            self.on_report(OrderFilled(f.cid, p.vid, trade_id, inst.symbol, self.name, p.order.side, f.price,
+                                       qty, fee, inst.quote, "MAKER" if f.maker else "TAKER", self._now()))
 
     # -------------------------------------------------------------------------------------------- checks
     def _refusal(self, o: VenueOrder) -> str | None:
@@ -359,7 +364,8 @@ class PaperVenue:
             return f"invalid quantity: {q} outside [{inst.min_qty:g}, {inst.max_qty:g}]"
         if o.order_type == OrderType.LIMIT:
             px = o.price
-            if not isinstance(px, (int, float)) or not math.isfinite(px) or px <= 0 or not inst.is_on_tick(px):
+            if not isinstance(px, (int, float)) or not math.isfinite(px) or px <= 0 \
+                    or not inst.is_on_tick(px):
                 return f"invalid price: {px} (a positive multiple of the tick size {inst.tick_size:g})"
         elif o.order_type != OrderType.MARKET:
             return f"invalid order type: {o.order_type}"
@@ -378,8 +384,8 @@ class PaperVenue:
     def _feed_refusal(self, symbol: str) -> str | None:
         last = self._last_book.get(symbol)
         if last is None:
-            return (f"paper feed stale: no book of {symbol} from {self.market} yet; paper orders are refused until "
-                    f"its market data is live")
+            return (f"paper feed stale: no book of {symbol} from {self.market} yet; paper orders are refused "
+                    f"until its market data is live")
         age = time.monotonic() - last
         if symbol in self._stale or age > self.stale_s:
             return (f"paper feed stale: no book of {symbol} from {self.market} for {age:.1f} s (the limit is "
@@ -405,7 +411,8 @@ class PaperVenue:
 
     def _balance_refusal(self, p: _PaperOrder) -> str | None:
         o, inst = p.order, self._instruments[p.order.symbol]
-        held = [q for q in self._orders.values() if q.order.side == o.side and q.order.symbol in self._instruments]
+        held = [q for q in self._orders.values()
+                if q.order.side == o.side and q.order.symbol in self._instruments]
         if o.side == Side.BUY:
             ccy, fee = inst.quote, max(inst.maker_fee, inst.taker_fee)
             need = o.quantity * p.reserve_price * (1 + fee)
@@ -421,14 +428,14 @@ class PaperVenue:
         if need <= free * (1 + 1e-9):
             return None
         account = ", ".join(f"{c} {v:,.8g}" for c, v in sorted(self.balances.items())) or "empty"
-        return (f"paper balance: {what} needs {need:,.8g} {ccy}; {self.name} has {max(free, 0.0):,.8g} {ccy} free "
-                f"(paper balances: {account}; set them in the venue's paper_balances)")
+        return (f"paper balance: {what} needs {need:,.8g} {ccy}; {self.name} has {max(free, 0.0):,.8g} {ccy} "
+                f"free (paper balances: {account}; set them in the venue's paper_balances)")
 
     def _book_balance(self, symbol: str, side: Side, price: float, qty: float, fee: float) -> None:
         inst = self._instruments.get(symbol)
         if inst is not None:
             base, quote = inst.base, inst.quote
-        else:  # a journal fill before the markets loaded: the unified symbol says it ("BTC/USDT", "BTC/USDT:USDT")
+        else:  # a journal fill before its market loaded: the symbol says ("BTC/USDT", "ETH/USDT:USDT")
             base, _, quote = symbol.partition("/")
             quote = quote.split(":")[0]
         sign = 1.0 if side == Side.BUY else -1.0
