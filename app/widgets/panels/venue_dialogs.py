@@ -144,7 +144,7 @@ class ConnectDialog(QDialog):
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.key_state = QLabel()
         self.key_state.setWordWrap(True)  # it names the keys' file: a long profile path must not widen the dialog
-        self._show_key_state(venue)
+        self._show_key_state(None if ccxt_cfg is not None and ccxt_cfg.paper else venue)  # paper: none to read
         self.error = QLabel()
         self.error.setWordWrap(True)
         self.error.setStyleSheet(f"color: {DOWN.name()}")
