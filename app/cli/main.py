@@ -4,6 +4,7 @@
     kestrel --self-test [--profile DIR]       drive the real window offscreen; exit 0 only if every step works
     kestrel run --headless [--duration S]     the same engine, no Qt imported
         [--venue ID [--venue-config F] [--symbols A,B] [--record] [--approve-reconcile]]   a real venue
+        [--venue ID --paper [--symbols A,B]]  paper trading on that exchange's live market, no keys
         [--replay DB [--session N] [--speed X|max]]   recorded market data through the sim venue
         [--strategy NAME[:k=v,...]] ...       start strategies (saved instances or plugins) headless
     kestrel keys set|delete|list [VENUE]       API keys in the OS keyring (secret read from stdin)
@@ -49,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "<profile>/venues/), or 'akshare' for China A-shares")
     run.add_argument("--venue-config", type=Path, default=None, help="venue config JSON (ccxt options, urls)")
     run.add_argument("--symbols", default=None, help="comma-separated symbols, e.g. BTC/USDT,ETH/USDT")
+    run.add_argument("--paper", action="store_true",
+                     help="with --venue (a ccxt exchange): paper trading on its live market, no keys; "
+                          "the venue is named ID-paper, its live book and trades fill paper orders "
+                          "(docs/VENUES.md)")
     run.add_argument("--record", action="store_true", help="write the feeds' data to the profile's database")
     run.add_argument("--approve-reconcile", action="store_true",
                      help="apply the venue/journal differences found on connect without asking")

@@ -2,8 +2,10 @@
 
 By default on the simulated exchange. ``--venue ID`` adds a real venue (a ccxt exchange, or ``akshare``):
 its config comes from ``--venue-config FILE``, else ``<profile>/venues/ID.json``, else defaults for the ccxt
-exchange id; its credentials from the keyring (``kestrel keys set ID``). ``--record`` writes the feeds to the
-profile's database; ``--replay DB`` plays a recording back through the sim venue's matching engine.
+exchange id; its credentials from the keyring (``kestrel keys set ID``). ``--paper`` makes that ccxt venue a
+paper venue, ``ID-paper``: the exchange's live market, no keys read or sent, paper orders filled here.
+``--record`` writes the feeds to the profile's database; ``--replay DB`` plays a recording back through the
+sim venue's matching engine.
 """
 from __future__ import annotations
 
@@ -158,6 +160,7 @@ class _Options:
         self.session: int | None = get("session")
         self.speed: str = get("speed", "1") or "1"
         self.strategies: list[str] = list(get("strategy", None) or [])
+        self.paper: bool = bool(get("paper", False))
 
 
 class _Runtime:
@@ -182,13 +185,15 @@ class _Plan:
         self.clock = None
         self.replayer = None
         self.attach_fn = None
+        self.source: str | None = None  # the venue a --record records (default: --venue, else the sim)
 
     async def attach(self, kernel: Any, opts: _Options) -> _Runtime:
         runtime = _Runtime()
         if opts.record:
             from app.engine.venues.replay.recorder import Recorder
 
-            rec = Recorder(kernel.store.conn, kernel.bus, opts.venue or "sim", opts.symbols or None)
+            source = self.source or opts.venue or "sim"
+            rec = Recorder(kernel.store.conn, kernel.bus, source, opts.symbols or None)
             rec.add_instruments([i for i in kernel.instruments.values()
                                  if not opts.symbols or i.symbol in opts.symbols])
             runtime.closers.append(lambda: _say(f"recorded {rec.rows} rows in session {rec.session}"))
@@ -201,6 +206,9 @@ class _Plan:
 
 def _plan(profile: Path, opts: _Options) -> _Plan:
     """What this run adds to the sim: a replay, akshare, or a ccxt venue (``--replay`` / ``--venue``)."""
+    if opts.paper and (opts.venue is None or opts.replay is not None):
+        raise ValueError("--paper needs --venue ID (a ccxt exchange, e.g. --venue binance --paper): paper "
+                         "trading runs on that exchange's live market")
     if opts.replay is not None:
         return _plan_replay(opts)
     if opts.venue is None:
@@ -208,6 +216,8 @@ def _plan(profile: Path, opts: _Options) -> _Plan:
     if opts.venue == "akshare":
         from app.engine.venues.akshare.venue import plan_akshare
 
+        if opts.paper:
+            _say("venue akshare: paper trading already (A-share rules, no broker); --paper changes nothing")
         return plan_akshare(profile, opts, _Plan())
     return _plan_ccxt(profile, opts)
 
@@ -246,12 +256,18 @@ def _plan_ccxt(profile: Path, opts: _Options) -> _Plan:
 
     plan = _Plan()
     cfg = resolve_config(profile, opts.venue, opts.venue_config)
+    if opts.paper and getattr(cfg, "kind", "ccxt") != "ccxt":
+        raise ValueError(f"--paper: venue {cfg.name} is not a ccxt exchange")
+    if opts.paper and not cfg.paper:
+        name = cfg.name if cfg.name.endswith("-paper") else f"{cfg.name}-paper"
+        cfg = cfg.model_copy(update={"paper": True, "name": name})
     if opts.symbols:
         cfg = cfg.model_copy(update={"symbols": opts.symbols})
     if not cfg.symbols:
         raise ValueError(f"no symbols for venue {cfg.name}: pass --symbols BTC/USDT,... or list them in its "
                          f"config")
     plan.instruments = kernel_instruments(profile, [cfg])
+    plan.source = cfg.name
     import ccxt.async_support  # noqa: F401 - ~1 s of imports before the loop starts, not on it
     if cfg.stream != "poll":
         try:
@@ -263,7 +279,8 @@ def _plan_ccxt(profile: Path, opts: _Options) -> _Plan:
         from app.engine.venues.events import ReconciliationProposed
 
         kernel.venues.approval = "auto" if opts.approve else "ask"
-        venue = kernel.venues.add_ccxt(cfg, _credentials(profile, cfg.name))
+        keys = None if getattr(cfg, "paper", False) else _credentials(profile, cfg.name)  # paper: none, ever
+        venue = kernel.venues.add_ccxt(cfg, keys)
         recorder = getattr(runtime, "recorder", None)
         if recorder is not None:
             venue.instrument_listeners.append(recorder.add_instruments)

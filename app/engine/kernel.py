@@ -291,6 +291,15 @@ class Kernel:
         adapter = self.venues.venues.get(venue)
         if venue == "akshare" or type(adapter).__name__ == "AkshareVenue":
             return AkshareSource()
+        if getattr(adapter, "mode", "") == "paper":
+            return None  # a paper venue's history is its market's (Instrument.market)
+        if adapter is None:  # a paper venue's market with no venue of its own: the paper venue's settings
+            paper = [a for a in self.venues.venues.values() if getattr(a, "market", None) == venue
+                     and getattr(a, "mode", "") == "paper" and getattr(a, "config", None) is not None]
+            from app.engine.venues.venue_config import config_path
+
+            if paper and not config_path(self.profile, venue).exists():
+                return CcxtSource(paper[0].config.model_copy(update={"name": venue, "paper": False}))
         config = getattr(adapter, "config", None)
         if adapter is not None and config is None:
             return None  # a replay or other venue with no candles to ask for

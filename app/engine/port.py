@@ -81,6 +81,10 @@ class PortfolioView:
     def equity(self) -> float:
         return self._portfolio.equity()
 
+    def paper_balances(self) -> dict[str, dict[str, float]]:
+        """Each paper venue's account: its starting balances plus what its fills moved, per currency."""
+        return self._portfolio.paper_balances()
+
 
 class RiskView:
     """The trading state and its scopes, the limits' utilisation and the recent denials."""
@@ -196,8 +200,8 @@ class StrategiesView:
 
 
 class VenuesView:
-    """Each venue's connection state, the sim's trading sessions, which venues trade with keys, and the
-    venue board (feeds, errors, reconciliation proposals)."""
+    """Each venue's connection state and mode (paper, live, sim), the sim's trading sessions, which venues
+    trade with keys, and the venue board (feeds, errors, reconciliation proposals)."""
 
     def __init__(self, kernel: Kernel) -> None:
         self._sim, self._manager, self._bus = kernel.sim, kernel.venues, kernel.bus
@@ -209,6 +213,10 @@ class VenuesView:
 
     def has_keys(self, name: str) -> bool:
         return self._manager.has_keys(name)
+
+    def mode(self, name: str) -> str:
+        """What orders on venue ``name`` are: "paper", "live", "sim", or "" (unknown)."""
+        return self._manager.mode(name)
 
     @property
     def board(self) -> Any:

@@ -73,3 +73,36 @@ def test_position_average_cost_realized_and_flip():
     assert p.unrealized_pnl == pytest.approx(20.0)
     p.apply(Side.BUY, 85.0, 2.0)
     assert p.quantity == 0.0 and p.realized_pnl == pytest.approx(-30.0 + 10.0)
+
+
+def test_a_paper_venue_account_is_its_starting_balances_plus_its_own_fills_and_survives_a_restart(make_kernel,
+                                                                                                    profile):
+    """The cash pool moves with every fill; a paper venue's account only with its own, and it is rebuilt from
+    the journal's fills after a restart."""
+    from app.engine.core.instruments import Instrument
+    from app.engine.core.messages import OrderFilled
+    from app.engine.oms.execution import _fill_row
+    from app.engine.oms.portfolio import Portfolio
+
+    paper = Instrument("BTC/USDT", "binance-paper", "BTC", "USDT", 0.01, 0.00001, 0.00001, 9000.0,
+                       market="binance")
+    k = make_kernel()
+    k.instruments.add(paper)
+    pf = k.portfolio
+    pool = pf.cash["USDT"]
+    pf.open_paper_account("binance-paper", {"USDT": 10_000.0})
+    pv, sim = paper.venue, "BTC/USDT@sim"
+    fills = [OrderFilled("p1", "v1", "t1", paper.id, pv, Side.BUY, 60_000.0, 0.1, 6.0, "USDT", "MAKER"),
+             OrderFilled("s1", "v2", "t2", sim, "sim", Side.BUY, 65_000.0, 0.01, 0.3, "USDT", "TAKER"),
+             OrderFilled("p2", "v3", "t3", paper.id, pv, Side.SELL, 61_000.0, 0.04, 2.44, "USDT", "TAKER")]
+    k.store.commit([_fill_row(f) for f in fills])
+    for f in fills:
+        k.bus.publish(f)
+    want = {"USDT": pytest.approx(10_000.0 - 6_000.0 - 6.0 + 2_440.0 - 2.44), "BTC": pytest.approx(0.06)}
+    assert pf.paper_balances() == {"binance-paper": want}
+    assert pf.cash["USDT"] == pytest.approx(pool - 6_006.0 - 650.3 + 2_437.56)  # one pool: every venue's
+
+    again = Portfolio(k.bus, k.store, k.instruments, {"USDT": 0.0}, {}, "USDT")  # a restart: from the journal
+    assert again.paper_balances() == {}  # not a paper venue until one says so
+    again.open_paper_account("binance-paper", {"USDT": 10_000.0})
+    assert again.paper_balances() == {"binance-paper": want}

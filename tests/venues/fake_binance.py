@@ -34,6 +34,12 @@ Fault knobs (all reset by ``reset_faults``):
                                                        lets k matching requests through first (the fault
                                                        hits the (k+1)th)
 
+A test that drives the market by hand (``auto_market=False``): ``set_level(symbol, "bid"|"ask", price, qty)``
+changes one level of the book (0 removes it) and ``print_trade(symbol, price, qty, aggressor)`` prints a trade
+that takes its size from the resting level at that price, as a real match would; both reach websocket clients
+(a diff-depth update, a trade) and REST (``depth``; ``trades``/``aggTrades`` serve the printed trades once any
+was printed, the synthetic five before).
+
 Candle history (``GET /api/v3/klines``): a deterministic series per (symbol, interval) from
 ``history_start_ms`` up to now (the last candle is the forming one, as Binance sends it): ``candles`` gives
 the exchange's own rows for a range, what a download must reproduce. Requests honour ``startTime``,
@@ -143,6 +149,7 @@ class FakeMarket:
     asks: dict[float, float] = field(default_factory=dict)
     update_id: int = 1000
     trade_id: int = 5000
+    printed: list[dict] = field(default_factory=list)  # trades printed by ``print_trade`` (time, id, ...)
 
     @property
     def id(self) -> str:
@@ -348,6 +355,50 @@ class FakeBinance:
         asks += [[f"{p:.2f}", f"{q:.8f}"] for p, q in m.asks.items()]
         await self._broadcast(f"{m.id.lower()}@depth@100ms", {
             "e": "depthUpdate", "E": now, "s": m.id, "U": first, "u": m.update_id, "b": bids, "a": asks})
+
+    async def set_level(self, symbol: str, side: str, price: float, qty: float) -> None:
+        """One level of ``symbol``'s book ("bid" or "ask") now holds ``qty`` (0: the level is gone)."""
+        m = self.markets[symbol.replace("/", "")]
+        levels = m.bids if side == "bid" else m.asks
+        price = round(price, 2)
+        if qty > 0:
+            levels[price] = round(qty, 8)
+        else:
+            levels.pop(price, None)
+        change = [(price, qty)]
+        await self._send_depth(m, change if side == "bid" else [], change if side == "ask" else [])
+
+    async def print_trade(self, symbol: str, price: float, qty: float, aggressor: str = "sell") -> dict:
+        """A trade of ``qty`` at ``price`` by a ``aggressor`` ("sell" hits the bids, "buy" lifts the asks): it
+        takes its size from the resting level at that price (the book shows the level shrink or go)."""
+        m = self.markets[symbol.replace("/", "")]
+        price = round(price, 2)
+        m.trade_id += 1
+        now = self.now_ms()
+        row = {"id": m.trade_id, "price": f"{price:.2f}", "qty": f"{qty:.8f}", "time": now,
+               "buyer_maker": aggressor == "sell"}
+        m.printed.append(row)
+        levels = m.bids if aggressor == "sell" else m.asks
+        left = round(levels.get(price, 0.0) - qty, 8)
+        if price in levels:
+            if left > 0:
+                levels[price] = left
+            else:
+                del levels[price]
+        await self._broadcast(f"{m.id.lower()}@trade", {
+            "e": "trade", "E": now, "s": m.id, "t": m.trade_id, "p": row["price"], "q": row["qty"], "T": now,
+            "m": row["buyer_maker"], "M": True})
+        change = [(price, max(left, 0.0))]
+        await self._send_depth(m, change if aggressor == "sell" else [], change if aggressor == "buy" else [])
+        return row
+
+    async def _send_depth(self, m: FakeMarket, bids: list[tuple[float, float]],
+                          asks: list[tuple[float, float]]) -> None:
+        m.update_id += 1
+        await self._broadcast(f"{m.id.lower()}@depth@100ms", {
+            "e": "depthUpdate", "E": self.now_ms(), "s": m.id, "U": m.update_id, "u": m.update_id,
+            "b": [[f"{p:.2f}", f"{q:.8f}"] for p, q in bids],
+            "a": [[f"{p:.2f}", f"{q:.8f}"] for p, q in asks]})
 
     def _cross_resting(self, m: FakeMarket, price: float) -> None:
         for o in list(self.orders.values()):
@@ -583,6 +634,12 @@ class FakeBinance:
         m = self._market(params)
         if m is None:
             return self._error(400, -1121, "Invalid symbol.")
+        if m.printed:
+            return web.json_response([{"id": t["id"], "price": t["price"], "qty": t["qty"],
+                                       "quoteQty": f"{float(t['price']) * float(t['qty']):.8f}",
+                                       "time": t["time"], "isBuyerMaker": t["buyer_maker"],
+                                       "isBestMatch": True}
+                                      for t in self._printed(m, params)])
         now = self.now_ms()
         return web.json_response([{"id": m.trade_id - i, "price": f"{m.mid:.2f}", "qty": "0.01000000",
                                    "quoteQty": f"{m.mid * 0.01:.8f}", "time": now - i * 10,
@@ -592,10 +649,20 @@ class FakeBinance:
         m = self._market(params)
         if m is None:
             return self._error(400, -1121, "Invalid symbol.")
+        if m.printed:
+            return web.json_response([{"a": t["id"], "p": t["price"], "q": t["qty"], "f": t["id"],
+                                       "l": t["id"], "T": t["time"], "m": t["buyer_maker"], "M": True}
+                                      for t in self._printed(m, params)])
         now = self.now_ms()
         return web.json_response([{"a": m.trade_id - i, "p": f"{m.mid:.2f}", "q": "0.01000000",
                                    "f": m.trade_id - i, "l": m.trade_id - i, "T": now - i * 10,
                                    "m": bool(i % 2), "M": True} for i in range(5)][::-1])
+
+    @staticmethod
+    def _printed(m: FakeMarket, params: dict) -> list[dict]:
+        since = int(params.get("startTime", "0"))
+        rows = [t for t in m.printed if t["time"] >= since]
+        return rows[-int(params.get("limit", "500")):]
 
     def candles(self, symbol: str, interval: str, start_ms: int, end_ms: int) -> list[list]:
         """The exchange's candles of ``symbol`` at ``interval`` opening in [start_ms, end_ms), as Binance

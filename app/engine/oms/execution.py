@@ -42,7 +42,7 @@ from app.engine.core.store import Store
 from app.engine.oms.exposure import WorkingExposure
 from app.engine.oms.orders import InvalidTransition, Order
 from app.engine.venues.base import VenueAdapter, VenueOrder, venue_id
-from app.engine.venues.events import OrderStatusUnknown
+from app.engine.venues.events import OrderNote, OrderStatusUnknown
 
 log = logging.getLogger("kestrel.execution")
 S = OrderStatus
@@ -83,7 +83,8 @@ class ExecutionEngine:
 
         Orders we think working that the venue does not know are closed as CANCELED with the reason, so
         they stop counting toward limits (an order journaled but never sent, e.g. a crash between journal
-        and send, ends here: it is never re-sent). While the venue is disconnected nothing can be known:
+        and send, ends here: it is never re-sent), with the venue's ``reconcile_reason`` if it has one (a
+        paper venue's orders end with its session). While the venue is disconnected nothing can be known:
         the orders stay working and keep counting toward limits. Returns a line per difference.
         """
         adapter = self._venues[venue]
@@ -97,13 +98,14 @@ class ExecutionEngine:
                 return [f"{venue} is disconnected: {sum(o.venue == venue for o in self.working.values())} "
                         f"order(s) stay unresolved and keep counting toward limits"]
             venue_open = {o.client_order_id: o for o in adapter.open_orders()}
+            reason = getattr(adapter, "reconcile_reason", "") or "not open at the venue on reconnect"
             notes = []
             for order in list(self.working_orders()):
                 cid = order.client_order_id
                 if order.venue != venue or cid in venue_open or cid in self._outbox:
                     continue
                 was = order.status.value
-                order.reason = "not open at the venue on reconnect"
+                order.reason = reason
                 self._set_status(order, S.CANCELED)
                 notes.append(f"{cid} {order.symbol}: was {was}, the venue has no such open order; marked canceled")
             for cid in venue_open:
@@ -324,6 +326,13 @@ class ExecutionEngine:
                 order.reason = event.reason
                 if order.status is not S.UNKNOWN:
                     self._set_status(order, S.UNKNOWN)
+            elif type(event) is OrderNote:  # the venue's word on a working order: its reason, no new state
+                if not order.status.is_working:
+                    return
+                order.reason = event.note
+                self._persist(order)
+                self.version += 1
+                self._notify(order)
             self._bus.publish(event)
         except InvalidTransition as exc:
             log.warning("late or duplicate venue report ignored: %s (%r)", exc, event)

@@ -4,6 +4,11 @@ Fills are the source of truth: on start the portfolio is rebuilt by replaying th
 restart never loses or double-counts a position. Marks come from the latest book mid (last trade if
 there is no two-sided book).
 
+Cash is one pool per currency (the starting cash plus every venue's fills). A paper venue's account is kept
+beside it (``open_paper_account``): its starting balances plus what that venue's fills moved, per currency,
+base and quote (``paper_balances``), the numbers the trader reads as that venue's paper cash; the paper venue
+keeps the same account itself and refuses what it cannot pay for.
+
 ``equity()`` and ``gross_exposure()`` are read by the risk gate on every order: they are cached until
 ``version`` moves (every fill, every mark change). ``PositionChanged``/``AccountChanged`` are built only
 when someone subscribes to them (views read the portfolio at frame time instead).
@@ -13,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.engine.core.bus import MessageBus
-from app.engine.core.instruments import IdKeyed, Instrument, make_id
+from app.engine.core.instruments import IdKeyed, Instrument, make_id, split_id
 from app.engine.core.messages import AccountChanged, BookSnapshot, OrderFilled, PositionChanged, Side, TradeTick
 from app.engine.core.store import Store
 
@@ -61,6 +66,8 @@ class Portfolio:
         self.base_currency = base_currency
         self._fx = fx_to_base
         self.cash: dict[str, float] = dict(starting_cash)
+        self.venue_flows: dict[str, dict[str, float]] = {}  # venue -> currency -> what its fills moved
+        self._paper_start: dict[str, dict[str, float]] = {}  # paper venue -> its starting balances
         self.positions: dict[str, Position] = IdKeyed(getattr(instruments, "canonical", None))  # by id
         self.version = 0
         self._cached = (-1, 0.0, 0.0)  # (version, equity, gross exposure)
@@ -76,6 +83,21 @@ class Portfolio:
             key = self.positions.key_of(symbol)
             pos = self.positions[key] = Position(key)
         return pos
+
+    def open_paper_account(self, venue: str, balances: dict[str, float]) -> None:
+        """``venue`` is a paper venue starting with ``balances``; its fills (journaled ones too) move them."""
+        self._paper_start[venue] = dict(balances)
+        self.version += 1
+
+    def paper_balances(self) -> dict[str, dict[str, float]]:
+        """Each paper venue's balances: its starting balances plus what its fills moved, per currency."""
+        out = {}
+        for venue, start in self._paper_start.items():
+            account = dict(start)
+            for ccy, amount in self.venue_flows.get(venue, {}).items():
+                account[ccy] = account.get(ccy, 0.0) + amount
+            out[venue] = account
+        return out
 
     def fx(self, currency: str) -> float:
         return self._fx.get(currency, 1.0)
@@ -132,7 +154,12 @@ class Portfolio:
         pos.realized_pnl -= fee
         inst = self._instruments.get(symbol)
         quote = inst.quote if inst else "USDT"
-        self.cash[quote] = self.cash.get(quote, 0.0) - side.sign * price * qty - fee
+        moved = -side.sign * price * qty - fee
+        self.cash[quote] = self.cash.get(quote, 0.0) + moved
+        flows = self.venue_flows.setdefault(inst.venue if inst else split_id(symbol)[1] or "", {})
+        flows[quote] = flows.get(quote, 0.0) + moved
+        if inst is not None and inst.base:
+            flows[inst.base] = flows.get(inst.base, 0.0) + side.sign * qty
         self.version += 1
         return pos
 

@@ -1,7 +1,7 @@
 """Messages of the venue layer (frozen, like every bus message; see app/engine/core/messages.py for naming).
 
-Adapters hand these to ``on_data`` (published on the bus as is); ``OrderStatusUnknown`` is a *report*
-(``on_report``), applied to the order by the ExecutionEngine like an ack or a fill.
+Adapters hand these to ``on_data`` (published on the bus as is); ``OrderStatusUnknown`` and ``OrderNote``
+are *reports* (``on_report``), applied to the order by the ExecutionEngine like an ack or a fill.
 """
 from __future__ import annotations
 
@@ -18,6 +18,18 @@ class OrderStatusUnknown:
     client_order_id: str
     symbol: str
     reason: str
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderNote:
+    """A *report*: the venue's word on one of our working orders that changes nothing of its state (a paper
+    order whose feed went stale, or came back). The ExecutionEngine makes it the order's reason (the blotter
+    shows it) and publishes it."""
+
+    client_order_id: str
+    symbol: str
+    note: str
     ts: int = 0
 
 

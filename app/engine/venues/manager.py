@@ -7,7 +7,10 @@ market data and status onto the bus, adds the venue's instruments to the kernel'
 BTC/USDT@binance beside the sim's BTC/USDT@sim; an order goes to the venue its instrument names), caches them in ``<profile>/venues/<name>.instruments.json`` so the
 window can list them before the venue connects, and routes ``ApproveReconciliation`` commands to the venue.
 The Venues dock connects a venue with changed settings through ``connect`` and disables or removes one through
-``disconnect`` (its settings file says whether it is enabled: ``config.set_enabled``).
+``disconnect`` (its settings file says whether it is enabled: ``config.set_enabled``). A ccxt config with
+``paper: true`` runs as a ``PaperVenue`` (paper/venue.py): the exchange's live market, no keys, its paper
+account opened in the portfolio. ``mode(name)`` says what a venue's orders are ("paper", "live", "sim"), for
+views.
 """
 from __future__ import annotations
 
@@ -78,6 +81,8 @@ class VenueManager:
         self.approval = approval
         self.venues: dict[str, Any] = {}  # name -> adapter (the VenueAdapter contract, venues/base.py)
         self._keys: dict[str, Credentials | None] = {}  # the keys each venue was given (None: data only)
+        self._modes: dict[str, str] = {}  # name -> "paper", "live", "sim" of every venue run or saved
+        self._saved_modes_read = False
         self.journal = KernelJournal(kernel.execution, kernel.store)
         feeds = load_feeds(kernel.profile) if feeds is None else feeds
         self.router = FeedRouter(kernel.bus.publish, feeds.get("symbols", {}),
@@ -101,15 +106,20 @@ class VenueManager:
             raise ValueError(f"a venue named {adapter.name!r} is already connected")
         self.kernel.execution.add_venue(adapter)
         self.venues[adapter.name] = adapter
+        self._modes[adapter.name] = getattr(adapter, "mode", "")
         if instruments:
             self._add_instruments(adapter.name, adapter.instruments(), cache=cache)
         return adapter
 
     def add_ccxt(self, config: CcxtVenueConfig, credentials: Credentials | None = None) -> Any:
+        """A ccxt exchange with ``credentials`` (None: market data only); a paper one (``config.paper``) never
+        gets keys."""
         from app.engine.venues.ccxt.venue import CcxtVenue  # ccxt's own import waits for a real venue
 
         if config.name in self.venues or config.name == "sim":
             raise ValueError(f"a venue named {config.name!r} is already connected")
+        if config.paper:
+            return self.add_paper(config)
         venue = CcxtVenue(config, self.kernel.execution.on_report, self.publisher(config.name),
                           credentials=credentials, journal=self.journal, approval=self.approval,
                           now_ms=self.kernel.clock.now_ms,
@@ -117,6 +127,31 @@ class VenueManager:
         self.add(venue, instruments=False)
         self._keys[config.name] = credentials
         return venue
+
+    def add_paper(self, config: CcxtVenueConfig) -> Any:
+        """Paper trading on ``config.exchange``'s live market: its book and trades fill paper orders, nothing
+        reaches the exchange; the paper account (``paper_balances`` plus its journaled fills) is opened in the
+        portfolio."""
+        from app.engine.venues.paper.venue import PaperVenue
+
+        kernel = self.kernel
+        venue = PaperVenue(config, kernel.execution.on_report, self.publisher(config.name),
+                           now_ms=kernel.clock.now_ms, fills=lambda: list(kernel.store.fills()),
+                           on_instruments=lambda insts, n=config.name: self._add_instruments(n, insts))
+        self.add(venue, instruments=False)
+        self._keys[config.name] = None
+        kernel.portfolio.open_paper_account(config.name, config.paper_balances)
+        return venue
+
+    def mode(self, name: str) -> str:
+        """What orders on venue ``name`` are: "paper", "live" (a real exchange), "sim", or "" (unknown). A
+        venue not running now is known by its saved config."""
+        if name not in self._modes and not self._saved_modes_read:
+            self._saved_modes_read = True
+            for cfg in list_configs(self.kernel.profile):
+                paper = getattr(cfg, "paper", False) or cfg.kind == "akshare"
+                self._modes.setdefault(cfg.name, "paper" if paper else "live")
+        return self._modes.get(name, "")
 
     def add_akshare(self, config: AkshareVenueConfig) -> Any:
         """China A-shares (the Connect dialog's "akshare"): quotes polled through akshare on worker threads,

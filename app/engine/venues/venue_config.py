@@ -57,6 +57,12 @@ class CcxtVenueConfig(BaseModel):
         "param", description="param: fetch_order(None, symbol, {client_order_id_param: id}); scan: search "
                              "open and recent orders")
     max_failures: int = Field(3, ge=1, description="failed polls in a row before the venue counts as lost")
+    paper: bool = Field(False, description="paper trading on the exchange's live market: no keys, nothing is "
+                        "sent to the exchange; its live book and trades fill paper orders (docs/VENUES.md)")
+    paper_balances: dict[str, float] = Field(default_factory=lambda: {"USDT": 10_000.0},
+                                             description="a paper venue's starting balances per currency")
+    paper_latency_ms: int = Field(50, ge=0, le=60_000, description="a paper order or cancel reaches the "
+                                  "paper exchange this long after it is sent")
 
     @field_validator("name")
     @classmethod
@@ -73,6 +79,19 @@ class CcxtVenueConfig(BaseModel):
             raise ValueError(f"credentials ({', '.join(found)}) do not belong in a venue config: store them "
                              f"with `kestrel keys set <venue>` or the Connect dialog")
         return v
+
+    @field_validator("paper_balances")
+    @classmethod
+    def _balances(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [f"{k}: {x}" for k, x in v.items() if not (x >= 0 and x != float("inf"))]
+        if bad:
+            raise ValueError(f"paper balances must be finite amounts of at least 0 ({', '.join(bad)})")
+        return {k.strip().upper(): float(x) for k, x in v.items() if k.strip()}
+
+    @property
+    def mode(self) -> str:
+        """"paper" (a paper venue on the live market) or "live"."""
+        return "paper" if self.paper else "live"
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)

@@ -1,5 +1,6 @@
-"""Status bar: each venue's connection, the trading state, messages per second, event-loop lag, and the
-strategy path's latency (a market event reaching the strategies -> its order past risk at the venue)."""
+"""Status bar: each venue's connection (PAPER after a paper venue's name), the trading state, messages per
+second, event-loop lag, and the strategy path's latency (a market event reaching the strategies -> its order
+past risk at the venue)."""
 from __future__ import annotations
 
 import time
@@ -38,8 +39,9 @@ class StatusBar(QStatusBar):
             lat = self._port.health.order_latency
             self.e2e.setText(f"tick→venue p50 {lat.percentile_us(0.5):,.0f} µs p99 {lat.percentile_us(0.99):,.0f} µs"
                              if lat.samples else "tick→venue —")
-            parts = [f"{'●' if s.connected else '○'} {v} {'connected' if s.connected else 'DISCONNECTED'}"
-                     for v, s in self._port.venues.status.items()]
+            venues = self._port.venues
+            parts = [f"{'●' if s.connected else '○'} {v}{' PAPER' if venues.mode(v) == 'paper' else ''} "
+                     f"{'connected' if s.connected else 'DISCONNECTED'}" for v, s in venues.status.items()]
             self.venues.setText("   ".join(parts))
         state = self._port.risk.state.value
         if state != self._shown_state:

@@ -23,6 +23,9 @@ AKSHARE = "akshare"  # China A-shares: not a ccxt exchange, a venue kind of its 
 AKSHARE_NOTE = ("China A-shares through akshare (eastmoney, sina, tencent): live quotes, minute and daily "
                 "bars. Orders are paper trades under the A-share rules (sessions, board lots, T+1, daily "
                 "price limits, fees); nothing reaches a broker, so no API keys are asked for.")
+PAPER_NOTE = ("Paper trading on the exchange's live market: its book and trades fill your paper orders "
+              "here (a resting order fills after the volume ahead of it trades); nothing is sent to the "
+              "exchange, so no API keys are asked for. Orders, positions and the status bar say PAPER.")
 COMMON_EXCHANGES = ["binance", "okx", "bybit", "kraken", "coinbase", "kucoin", "bitget", "gate", "bitfinex",
                     "htx", "mexc", "bitstamp", "deribit"]
 
@@ -72,7 +75,9 @@ def unlock(parent: QWidget, store: CredentialStore) -> bool:
 
 class ConnectDialog(QDialog):
     """One venue: exchange, symbols, ccxt options, sandbox, and the API key/secret (to the keyring); or
-    "akshare" (China A-shares, paper trading): its symbols and quote interval only, no keys.
+    "akshare" (China A-shares, paper trading): its symbols and quote interval only, no keys. "Paper trading
+    (no keys)" makes a ccxt exchange a paper venue (``paper: true``, named ``<exchange>-paper``): its paper
+    balances instead of keys.
 
     With a saved ``venue`` it edits it: prefilled, the name fixed, every setting the dialog does not show
     (enabled, poll intervals...) kept. Empty key fields keep the keys: a venue that runs with its keys
@@ -119,6 +124,15 @@ class ConnectDialog(QDialog):
         self.stream.setCurrentText(ccxt_cfg.stream if ccxt_cfg else "auto")
         self.sandbox = QCheckBox("Sandbox / testnet")
         self.sandbox.setChecked(bool(ccxt_cfg and ccxt_cfg.sandbox))
+        self.paper = QCheckBox("Paper trading (no keys)")
+        self.paper.setToolTip(PAPER_NOTE)
+        self.paper.setChecked(bool(ccxt_cfg and ccxt_cfg.paper))
+        self.paper.setEnabled(existing is None)  # a saved venue stays what it is: Connect… another to change
+        self.paper_balances = QLineEdit(", ".join(f"{c} {v:g}" for c, v in (
+            ccxt_cfg.paper_balances if ccxt_cfg else {"USDT": 10_000.0}).items()))
+        self.paper_balances.setPlaceholderText("e.g. USDT 10000, BTC 0.5")
+        self.paper_note = QLabel(PAPER_NOTE)
+        self.paper_note.setWordWrap(True)
         self.options = QPlainTextEdit(json.dumps(ccxt_cfg.ccxt, indent=2) if ccxt_cfg and ccxt_cfg.ccxt
                                       else "{}")
         self.options.setPlaceholderText('ccxt options, e.g. {"timeout": 10000, '
@@ -130,7 +144,7 @@ class ConnectDialog(QDialog):
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.key_state = QLabel()
         self.key_state.setWordWrap(True)  # it names the keys' file: a long profile path must not widen the dialog
-        self._show_key_state(venue)
+        self._show_key_state(None if ccxt_cfg is not None and ccxt_cfg.paper else venue)  # paper: none to read
         self.error = QLabel()
         self.error.setWordWrap(True)
         self.error.setStyleSheet(f"color: {DOWN.name()}")
@@ -143,6 +157,9 @@ class ConnectDialog(QDialog):
         form.addRow("Quote every", self.interval)
         form.addRow("Market data", self.stream)
         form.addRow("", self.sandbox)
+        form.addRow("", self.paper)
+        form.addRow("", self.paper_note)
+        form.addRow("Paper balances", self.paper_balances)
         form.addRow("ccxt options (JSON)", self.options)
         form.addRow("API key", self.api_key)
         form.addRow("API secret", self.secret)
@@ -162,6 +179,7 @@ class ConnectDialog(QDialog):
         layout.addWidget(buttons)
         self._kind = ""
         self.exchange.currentTextChanged.connect(self._show_kind)
+        self.paper.toggled.connect(self._paper_toggled)
         self._show_kind(self.exchange.currentText())
         self.resize(560, 520)
 
@@ -175,10 +193,14 @@ class ConnectDialog(QDialog):
         kind = AKSHARE if akshare else "ccxt"
         for widget in (self.akshare_note, self.interval):
             self.form.setRowVisible(widget, akshare)
-        for widget in (self.stream, self.sandbox, self.options, self.api_key, self.secret, self.password,
-                       self.key_state):
+        paper = not akshare and self.paper.isChecked()
+        for widget in (self.stream, self.sandbox, self.options, self.paper):
             self.form.setRowVisible(widget, not akshare)
-        self.forget_button.setVisible(not akshare)
+        for widget in (self.paper_note, self.paper_balances):
+            self.form.setRowVisible(widget, paper)
+        for widget in (self.api_key, self.secret, self.password, self.key_state):
+            self.form.setRowVisible(widget, not akshare and not paper)
+        self.forget_button.setVisible(not akshare and not paper)
         if kind != self._kind and self.existing is None:  # a fresh choice: examples of its symbols
             if self._kind:
                 self.symbols.setText("600519.SH, 000001.SZ" if akshare else "BTC/USDT")
@@ -189,6 +211,16 @@ class ConnectDialog(QDialog):
         self._kind = kind
         self.symbols.setPlaceholderText("A-share codes, e.g. 600519.SH, 000001.SZ" if akshare
                                         else "unified ccxt symbols, e.g. BTC/USDT, ETH/USDT")
+
+    def _paper_toggled(self, paper: bool) -> None:
+        """Paper trading: no key fields; a new venue is named after its exchange with "-paper"."""
+        exchange = self.exchange.currentText().strip().lower()
+        name = self.name.text().strip().lower()
+        if self.existing is None and paper and name in ("", exchange):
+            self.name.setText(f"{exchange}-paper")
+        elif self.existing is None and not paper and name == f"{exchange}-paper":
+            self.name.setText(exchange)
+        self._show_kind()
 
     def _unlock(self) -> bool:
         return unlock(self, self._store)
@@ -224,7 +256,10 @@ class ConnectDialog(QDialog):
             raise VenueConfigError("'sim' is the simulated exchange's name: choose another name")
         raw = self.existing.model_dump() if self.existing is not None else {}
         raw.update({"name": name, "exchange": exchange, "symbols": symbols, "ccxt": options,
-                    "sandbox": self.sandbox.isChecked(), "stream": self.stream.currentText()})
+                    "sandbox": self.sandbox.isChecked(), "stream": self.stream.currentText(),
+                    "paper": self.paper.isChecked()})
+        if self.paper.isChecked():
+            raw["paper_balances"] = parse_balances(self.paper_balances.text())
         return parse_config(raw, "venue config")
 
     def _akshare_config(self) -> VenueConfig:
@@ -248,7 +283,7 @@ class ConnectDialog(QDialog):
         except VenueConfigError as exc:
             self.error.setText(str(exc))
             return
-        if cfg.kind == AKSHARE:
+        if cfg.kind == AKSHARE or cfg.paper:  # no keys: nothing reaches a broker or the exchange's orders
             self._save(cfg, None)
             return
         key, secret = self.api_key.text().strip(), self.secret.text().strip()
@@ -298,3 +333,24 @@ class ConnectDialog(QDialog):
             self.error.setText(str(exc))
             return
         self.key_state.setText("Keys deleted." if had else "No keys were stored.")
+
+
+def parse_balances(text: str) -> dict[str, float]:
+    """"USDT 10000, BTC 0.5" (or "USDT=10000") -> {"USDT": 10000.0, "BTC": 0.5}."""
+    out: dict[str, float] = {}
+    for part in text.replace(";", ",").split(","):
+        words = part.replace("=", " ").replace(":", " ").split()
+        if not words:
+            continue
+        try:
+            ccy, amount = words[0].upper(), float(words[1].replace("_", ""))
+        except (IndexError, ValueError):
+            raise VenueConfigError(f"Paper balances: {part.strip()!r} is not a currency and an amount; write "
+                                   f"them as USDT 10000, BTC 0.5") from None
+        if len(words) != 2 or not ccy.isalnum() or not amount >= 0 or amount == float("inf"):
+            raise VenueConfigError(f"Paper balances: {part.strip()!r} is not a currency and an amount of at "
+                                   f"least 0; write them as USDT 10000, BTC 0.5")
+        out[ccy] = amount
+    if not out:
+        raise VenueConfigError("Paper balances: give at least one, e.g. USDT 10000")
+    return out

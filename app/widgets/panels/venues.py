@@ -223,7 +223,8 @@ class VenuesWidget(QWidget):
             return
         where = self._store.describe() if self._store is not None else "credential store"
         settings = config_path(self._port.profile, name).name
-        keyless = self._configs[name].kind == "akshare"  # paper trading: it never had keys
+        cfg = self._configs[name]
+        keyless = cfg.kind == "akshare" or getattr(cfg, "paper", False)  # paper trading: it never had keys
         self._confirm(f"Remove {name}?",
                       f"Remove {name}? Kestrel disconnects it and deletes its settings ({settings}). "
                       f"{_orders_fate(name, len(self._working(name)))} Its order and fill history stays in "

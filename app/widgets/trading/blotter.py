@@ -1,4 +1,5 @@
 """Orders and fills blotter. Orders can be canceled from here (a CancelOrder on the bus, like any other).
+Each order says what it is by its venue's mode ("Mode": PAPER, LIVE, SIM; ``VenuesView.mode``).
 
 The selection is an order, not a row: rows move as orders arrive (working ones first, newest on top), and
 "Cancel selected" must cancel the order the person picked, wherever it has moved since."""
@@ -14,8 +15,8 @@ from app.widgets.common import make_table, set_cell
 from app.widgets.frame import BusSubscriptions
 from app.widgets.theme import DOWN, MUTED, UP
 
-ORDER_HEADERS = ["Time", "Id", "Symbol", "Side", "Type", "Qty", "Price", "Filled", "Avg", "Status", "Source",
-                 "Reason"]
+ORDER_HEADERS = ["Time", "Id", "Symbol", "Side", "Type", "Qty", "Price", "Filled", "Avg", "Status", "Mode",
+                 "Source", "Reason"]
 FILL_HEADERS = ["Time", "Order", "Symbol", "Side", "Qty", "Price", "Fee", "Liq", "Trade id"]
 MAX_ROWS = 500
 
@@ -53,7 +54,8 @@ class BlotterWidget(QWidget):
         # change); the others share what is left
         metrics = self.orders.fontMetrics()
         header = self.orders.horizontalHeader()
-        for name, texts in (("Status", [s.value for s in OrderStatus]), ("Symbol", ["600519.SH@akshare", "BTC/USDT@binance"]),
+        for name, texts in (("Status", [s.value for s in OrderStatus]),
+                            ("Symbol", ["600519.SH@akshare", "BTC/USDT@binance-paper"]), ("Mode", ["PAPER"]),
                             ("Side", ["SELL"]), ("Type", ["MARKET"]), ("Time", ["00:00:00"])):
             col = ORDER_HEADERS.index(name)
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.Fixed)
@@ -158,9 +160,13 @@ class BlotterWidget(QWidget):
     def _draw_orders(self, orders: list) -> None:
         t = self.orders
         t.setRowCount(len(orders))
+        modes: dict[str, str] = {}
         for r, o in enumerate(orders):
             d = self._port.instruments[o.symbol].price_decimals if o.symbol in self._port.instruments else 4
             side_color = UP if o.side is Side.BUY else DOWN
+            mode = modes.get(o.venue)
+            if mode is None:
+                mode = modes[o.venue] = self._port.venues.mode(o.venue).upper()
             set_cell(t, r, 0, _t(o.created_ts), MUTED, False)
             set_cell(t, r, 1, o.client_order_id, None, False)
             set_cell(t, r, 2, o.symbol, None, False)
@@ -171,8 +177,9 @@ class BlotterWidget(QWidget):
             set_cell(t, r, 7, f"{o.filled_qty:g}")
             set_cell(t, r, 8, f"{o.avg_price:.{d}f}" if o.filled_qty else "")
             set_cell(t, r, 9, o.status.value, UP if o.is_working else MUTED, False)
-            set_cell(t, r, 10, source_of(o.actor), None, False)
-            set_cell(t, r, 11, o.reason, MUTED, False)
+            set_cell(t, r, 10, mode, None, False)
+            set_cell(t, r, 11, source_of(o.actor), None, False)
+            set_cell(t, r, 12, o.reason, MUTED, False)
 
     def _draw_fills(self) -> None:
         self._fills_dirty = False

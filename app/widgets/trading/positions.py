@@ -1,4 +1,6 @@
-"""Positions and account: quantity, average price, realized and unrealized PnL; cash and equity."""
+"""Positions and account: quantity, average price, realized and unrealized PnL; cash and equity. A position
+says what it is by its venue's mode (PAPER, LIVE, SIM); each paper venue's account is shown beside the
+cash."""
 from __future__ import annotations
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
@@ -7,7 +9,7 @@ from app.engine.port import Port
 from app.widgets.common import fmt, make_table, set_cell
 from app.widgets.theme import DOWN, PRICE_DOWN, PRICE_UP, UP
 
-HEADERS = ["Symbol", "Qty", "Avg price", "Mark", "Unrealized", "Realized", "Fees"]
+HEADERS = ["Symbol", "Qty", "Avg price", "Mark", "Unrealized", "Realized", "Fees", "Mode"]
 
 
 class PositionsWidget(QWidget):
@@ -37,7 +39,10 @@ class PositionsWidget(QWidget):
             return
         self._seen = pf.version
         ccy = pf.base_currency
-        self.cash.setText("Cash  " + "   ".join(f"{v:,.2f} {k}" for k, v in sorted(pf.cash.items())))
+        text = "Cash  " + "   ".join(f"{v:,.2f} {k}" for k, v in sorted(pf.cash.items()))
+        for venue, account in sorted(pf.paper_balances().items()):
+            text += f"     PAPER {venue}  " + "   ".join(f"{v:,.8g} {k}" for k, v in sorted(account.items()))
+        self.cash.setText(text)
         self.equity.setText(f"Equity  {pf.equity():,.2f} {ccy}")
         rows = [p for p in pf.positions.values() if p.quantity or p.realized_pnl]
         self.table.setRowCount(len(rows))
@@ -53,3 +58,5 @@ class PositionsWidget(QWidget):
             set_cell(self.table, r, 5, fmt(p.realized_pnl, 2),
                      PRICE_UP if p.realized_pnl >= 0 else PRICE_DOWN)
             set_cell(self.table, r, 6, fmt(p.fees, 4))
+            mode = self._port.venues.mode(inst.venue).upper() if inst else ""
+            set_cell(self.table, r, 7, mode, None, False)

@@ -58,6 +58,7 @@ class _Resting:
 
 class AkshareVenue:
     name = "akshare"
+    mode = "paper"  # what its orders are (VenueManager.mode): paper trades, no broker
 
     def __init__(self, symbols: list[str], on_report: Report, on_data: Report, *, client: AkshareClient,
                  now_ms: Callable[[], int] | None = None, quote_interval_s: float = 3.0,

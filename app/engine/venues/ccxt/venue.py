@@ -50,6 +50,8 @@ logging.getLogger("ccxt").setLevel(logging.WARNING)  # its DEBUG lines carry req
 class CcxtVenue(CcxtConnection, CcxtOrders, CcxtTracking, CcxtRest):
     """One ccxt exchange as a venue: its parts are the mixins (see the module docstring)."""
 
+    mode = "live"  # what its orders are (VenueManager.mode): real ones, at the exchange
+
     def __init__(self, config: CcxtVenueConfig, on_report: Report, on_data: Report, *,
                  credentials: Credentials | None = None, journal: JournalView | None = None,
                  approval: str = "ask", now_ms: Callable[[], int] | None = None,

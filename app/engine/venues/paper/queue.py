@@ -90,6 +90,14 @@ class QueueModel:
     def cancel(self, cid: str) -> PaperOrder | None:
         return self.orders.pop(cid, None)
 
+    def rejoin(self) -> None:
+        """After a gap in the feed: every resting order goes to the back of its level as the book shows it now
+        (what traded or left meanwhile is unknown, so nothing of it is counted in our favour)."""
+        for order in self.orders.values():
+            order.ahead, order.level = self._joined_ahead(order.side, order.price, self.book)
+            order.unseen.clear()
+            order.cancels.clear()
+
     # ----------------------------------------------------------------------------------------- market
     def on_trade(self, tick: TradeTick) -> list[PaperFill]:
         """A live trade: it uses up the queue ahead of our orders at its price, then fills them."""

@@ -125,6 +125,7 @@ class SimVenue:
     """In-process exchange with price-time matching, partial fills, fees, latency and a seeded market."""
 
     name = "sim"
+    mode = "sim"  # what its orders are (VenueManager.mode): simulated
 
     def __init__(self, instruments: Iterable[Instrument] | None, on_report: Report, on_data: Report, *,
                  seed: int = 7, latency_ms: int = 5, start_ts_ms: int | None = None, book_levels: int = 10,
