@@ -457,3 +457,26 @@ def test_an_a_share_daily_chart_offers_adjusted_prices_and_says_which_it_shows(a
     qtbot.addWidget(sim_chart)
     sim_chart.show()
     assert not sim_chart.prices_button.isVisible()
+
+
+def test_close_ends_a_poll_loop_that_swallowed_the_cancel(ashare_kernel, http):
+    """Python 3.11's ``wait_for`` (the akshare executor's deadline) can return a result that arrives together with
+    the cancel, and the poll loop went on: ``close`` waited for it forever and the venue stayed "connected"
+    (the A-share journey's disable step timed out 1 run in 3). Close cancels until the loop is done."""
+    async def go():
+        v = make_venue(ashare_kernel)
+        swallowed = []
+
+        async def stubborn() -> None:  # what the loop did when the cancel was swallowed: carry on polling
+            while True:
+                try:
+                    await asyncio.sleep(0.05)
+                except asyncio.CancelledError:
+                    if swallowed:
+                        raise
+                    swallowed.append(1)  # as wait_for did once: the cancel lost, the loop goes round again
+        v._task = asyncio.get_running_loop().create_task(stubborn())
+        await asyncio.sleep(0.1)
+        await asyncio.wait_for(v.close(), 5)
+        assert v._task.done() and swallowed and not v.connected
+    run(go())

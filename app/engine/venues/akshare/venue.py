@@ -88,6 +88,7 @@ class AkshareVenue:
         self._connected = False
         self._status_text = "not started"
         self._task: asyncio.Task | None = None
+        self._closing = False  # close(): the poll loop ends at its next round
         self.feed_states: dict[str, str] = {}
         self.last_source: dict[str, str] = {}
 
@@ -155,12 +156,16 @@ class AkshareVenue:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
+        self._closing = True
+        task = self._task
+        if task is not None:
+            # cancel until it is done: Python 3.11's wait_for (the executor's deadline) returns a result that
+            # arrives with the cancel instead of raising it, and the poll loop went on: close never returned
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.2)
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("akshare %s: its poll loop ended with %r", self.name, task.exception())
         self.client.executor.shutdown()
         self._status(False, "disconnected")  # the Venues dock must not go on showing it connected
 
@@ -185,7 +190,7 @@ class AkshareVenue:
         except Exception as exc:  # noqa: BLE001 - a broken akshare install: say so, keep the terminal alive
             self._status(False, f"akshare could not be loaded ({type(exc).__name__}: {exc})")
             return
-        while True:
+        while not self._closing:
             started = time.monotonic()
             for sym in self.symbols:
                 await self.poll_once(sym)
