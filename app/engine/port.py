@@ -16,7 +16,7 @@ READ        the read models: ``orders``, ``portfolio``, ``risk``, ``market``, ``
 
 It cannot reach the execution engine, the risk engine's methods, the store or a venue adapter. The layout a
 person arranged (``ui_state``/``save_ui_state``) is the one thing a widget writes besides commands: it is
-the window's own state, kept in the profile.
+the window's own state, kept in the profile; so are the person's ``watchlists`` (the lists' own edits).
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
 from app.engine.core.messages import CommandDone, CommandRefused
+from app.engine.core.watchlists import Watchlists
 from app.engine.ml.overview import ModelsOverview
 from app.engine.venues.catalog import Market, MarketCatalog
 
@@ -275,6 +276,7 @@ class Port:
         self.strategies = StrategiesView(kernel)
         self.venues = VenuesView(kernel)
         self.markets = MarketsView(kernel)
+        self.watchlists = Watchlists(kernel.store, kernel.instruments)  # the watchlist dock's (window state)
         self._models: ModelsOverview | None = None
         self._make_models = lambda: ModelsOverview(kernel)  # on first use: the window's, not a headless run's
         self.health = Health(kernel)
