@@ -22,7 +22,8 @@ import requests
 from requests.adapters import HTTPAdapter
 
 HOSTS = {
-    "push2.eastmoney.com": "eastmoney", "push2his.eastmoney.com": "eastmoney", "82.push2.eastmoney.com": "eastmoney",
+    "push2.eastmoney.com": "eastmoney", "push2his.eastmoney.com": "eastmoney",
+    "82.push2.eastmoney.com": "eastmoney",
     "quotes.sina.cn": "sina", "finance.sina.com.cn": "sina",
     "web.ifzq.gtimg.cn": "tencent", "proxy.finance.qq.com": "tencent",
 }
@@ -117,8 +118,8 @@ class FakeAkshareHTTP:
         return {"rc": 0, "rt": 4, "svr": 181735086, "lt": 1, "full": 1, "dlmkts": "", "data": data}
 
     def _em_list(self, q: dict) -> dict:
-        """eastmoney's A-share quote list (``stock_zh_a_spot_em``): one page of ``pz`` rows, every field in the
-        order eastmoney sends them (akshare names the columns by position)."""
+        """eastmoney's A-share quote list (``stock_zh_a_spot_em``): one page of ``pz`` rows, every field in
+        the order eastmoney sends them (akshare names the columns by position)."""
         size, page = int(q.get("pz", 100)), int(q.get("pn", 1))
         codes = list(self.names)[(page - 1) * size: page * size]
         rows = []

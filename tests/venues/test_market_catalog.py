@@ -40,7 +40,8 @@ def test_search_ranks_the_symbol_then_its_base_then_prefixes_then_substrings():
     markets = [Market("x", s, b, q, t) for s, b, q, t in [
         ("WBTC/USDT", "WBTC", "USDT", "spot"), ("BTC/USDT:USDT", "BTC", "USDT", "swap"),
         ("BTCDOM/USDT", "BTCDOM", "USDT", "spot"), ("BTC/USDT", "BTC", "USDT", "spot"),
-        ("ETH/BTC", "ETH", "BTC", "spot"), ("BTC/EUR", "BTC", "EUR", "spot"), ("ETH/USDT", "ETH", "USDT", "spot")]]
+        ("ETH/BTC", "ETH", "BTC", "spot"), ("BTC/EUR", "BTC", "EUR", "spot"),
+        ("ETH/USDT", "ETH", "USDT", "spot")]]
     catalog = MarketCatalog({"x": Listed(markets)}, {})
 
     assert found(catalog, "btc/usdt")[0] == "BTC/USDT@x"  # the symbol itself, whatever the case
@@ -55,7 +56,8 @@ def test_search_ranks_the_symbol_then_its_base_then_prefixes_then_substrings():
 
 def test_search_by_venue_and_inactive_markets_last():
     catalog = MarketCatalog({
-        "a": Listed([Market("a", "SOL/USDT", "SOL", "USDT", active=False), Market("a", "SOL/BTC", "SOL", "BTC")]),
+        "a": Listed([Market("a", "SOL/USDT", "SOL", "USDT", active=False),
+                     Market("a", "SOL/BTC", "SOL", "BTC")]),
         "b": Listed([Market("b", "SOL/USDT", "SOL", "USDT")]),
     }, {})
     assert found(catalog, "sol") == ["SOL/BTC@a", "SOL/USDT@b", "SOL/USDT@a"]
@@ -85,7 +87,8 @@ def test_search_over_3000_markets_takes_under_5_ms():
         kind = rng.choice(["spot", "spot", "swap", "future"])
         sym = f"{base}/{quote}" + (f":{quote}" if kind != "spot" else "")
         markets.append(Market(f"v{i % 3}", sym, base, quote, kind, f"{base.title()} coin {i}"))
-    catalog = MarketCatalog({f"v{k}": Listed([m for m in markets if m.venue == f"v{k}"]) for k in range(3)}, {})
+    venues = {f"v{k}": Listed([m for m in markets if m.venue == f"v{k}"]) for k in range(3)}
+    catalog = MarketCatalog(venues, {})
     catalog.search("warm the index")
     queries = ["btc", "usdt", "a", "xy", "coin 12", "zzzz", "ab/usdt", "e"] * 10
     times = []

@@ -228,7 +228,8 @@ class Watchlists:
         try:
             self._settings.set_setting(SETTING, value)
         except sqlite3.Error as exc:  # the lists still work this session; the person is told
-            self.problem = f"the watchlists could not be saved ({exc}); changes last until the terminal closes"
+            self.problem = (f"the watchlists could not be saved ({exc}); changes last until the terminal "
+                            f"closes")
             log.warning("%s", self.problem)
 
     def _load(self) -> bool:
@@ -253,12 +254,14 @@ class Watchlists:
                 bad.append(f"list {name!r}")
                 continue
             kept = [self.id_of(i) for i in ids if isinstance(i, str) and i.strip()]
-            if len(kept) != len(ids):
-                bad.append(f"{len(ids) - len(kept)} entr{'y' if len(ids) - len(kept) == 1 else 'ies'} of {clean}")
+            dropped = len(ids) - len(kept)
+            if dropped:
+                bad.append(f"{dropped} entr{'y' if dropped == 1 else 'ies'} of {clean}")
             self._lists[clean] = list(dict.fromkeys(kept))
         if not self._lists:
             return self._unreadable("it holds no list")
-        self._current = current if isinstance(current, str) and current in self._lists else next(iter(self._lists))
+        known = isinstance(current, str) and current in self._lists
+        self._current = current if known else next(iter(self._lists))
         self._seen = {s for s in seen if isinstance(s, str)} if isinstance(seen, list) else set()
         self._seen.update(i for ids in self._lists.values() for i in ids)
         if bad:  # kept as saved until a person changes a list

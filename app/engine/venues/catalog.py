@@ -4,9 +4,9 @@ A venue lists far more markets than the terminal streams (Binance thousands, A-s
 is what the Find symbol dialog searches; a market found there is subscribed with ``SubscribeMarket``
 (``venues/subscriptions.py``), which puts it in the instrument table and streams it.
 
-SOURCES   an adapter's ``markets()`` when it has one (ccxt: the exchange's loaded markets; akshare: the A-share
-          code and name list), else its ``instruments()`` (the sim, replays). Only the running venues (the
-          manager's) are searched: a disconnected venue's markets are not offered.
+SOURCES   an adapter's ``markets()`` when it has one (ccxt: the exchange's loaded markets; akshare: the
+          A-share code and name list), else its ``instruments()`` (the sim, replays). Only the running venues
+          (the manager's) are searched: a disconnected venue's markets are not offered.
 INDEX     rebuilt only when a venue's list changed (its ``markets_version``, or the count of its instruments),
           so a search never converts a venue's markets again. A-share names (akshare's list) name the same
           codes on other venues too (the sim's 600519.SH).

@@ -122,8 +122,8 @@ class DisconnectVenue:
 @dataclass(frozen=True, slots=True)
 class SubscribeMarket:
     """Command: stream and trade ``symbol`` (the venue's own, e.g. "SOL/USDT", "000858.SZ") on the running
-    venue ``venue`` from now on, and keep it in the venue's saved symbols (the Find symbol dialog). Answered at
-    once: ``CommandDone`` with the instrument id, or ``CommandRefused`` saying why."""
+    venue ``venue`` from now on, and keep it in the venue's saved symbols (the Find symbol dialog). Answered
+    at once: ``CommandDone`` with the instrument id, or ``CommandRefused`` saying why."""
 
     venue: str
     symbol: str

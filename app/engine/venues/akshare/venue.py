@@ -128,7 +128,8 @@ class AkshareVenue:
         ValueError, saying why, for what is not an A-share code or not in akshare's list."""
         (symbol,) = AkshareVenueConfig._symbols([symbol])  # ValueError in the config's words
         if self.ashare_names and symbol not in self.ashare_names:
-            raise ValueError(f"akshare does not list {symbol} (its list has {len(self.ashare_names)} A-shares)")
+            raise ValueError(f"akshare does not list {symbol} (its list has {len(self.ashare_names)} "
+                             f"A-shares)")
         if symbol not in self._instruments:
             self._instruments[symbol] = ashare_instrument(symbol, self.name)
             self.symbols.append(symbol)  # the quote loop reads it on its next round

@@ -37,9 +37,9 @@ def market_instruments(ex: Any, venue: str, symbols: list[str]) -> dict[str, Ins
 
 
 def market_entries(ex: Any, venue: str) -> list[Market]:
-    """Every market ``ex`` lists (its markets loaded), subscribed or not, for the market catalog: the type ccxt
-    gives (spot, swap, future, option; margin counts as spot), active unless ccxt says it is not, and the base
-    currency's name where the exchange's currencies are loaded ("Bitcoin")."""
+    """Every market ``ex`` lists (its markets loaded), subscribed or not, for the market catalog: the type
+    ccxt gives (spot, swap, future, option; margin counts as spot), active unless ccxt says it is not, and the
+    base currency's name where the exchange's currencies are loaded ("Bitcoin")."""
     currencies = getattr(ex, "currencies", None) or {}
     out = []
     for sym, m in (getattr(ex, "markets", None) or {}).items():
