@@ -65,6 +65,12 @@ def results(dialog) -> list[tuple[str, ...]]:
     return list(zip(table_column(t, 0), table_column(t, 1), table_column(t, 4), table_column(t, 6)))
 
 
+def key(kernel, symbol: str, venue: str) -> str:
+    """The instrument table's key of ``symbol`` on ``venue``: what the chart, ladder and ticket hold for it
+    (its id where the table is keyed by id)."""
+    return next(k for k, i in kernel.instruments.items() if (i.symbol, i.venue) == (symbol, venue))
+
+
 def list_names(window) -> list[str]:
     box = window.watchlist.list_box
     return [box.itemText(i) for i in range(box.count())]
@@ -179,8 +185,9 @@ def test_find_a_market_binance_lists_add_it_and_keep_it_across_restarts(qtbot, w
 
             # choosing its row points the chart, the ladder and the ticket at it
             click_row(qtbot, window, "XRP/USDT", "binance")
-            assert window.chart.symbol == "XRP/USDT" and window.ladder.symbol == "XRP/USDT"
-            assert window.ticket.symbol.currentText() == "XRP/USDT"
+            xrp = key(kernel, "XRP/USDT", "binance")
+            assert window.chart.symbol == xrp and window.ladder.symbol == xrp
+            assert window.ticket.symbol.currentText() == xrp
 
             # restart: XRP/USDT is in binance's saved symbols, so it streams again
             assert load_config(config_path(profile, "binance")).symbols == ["SOL/USDT", "XRP/USDT"]
@@ -201,7 +208,7 @@ def test_find_a_market_binance_lists_add_it_and_keep_it_across_restarts(qtbot, w
             assert item.foreground().color().name() == GREY
             click_row(qtbot, window, "ETH/USDT", "sim")
             click_row(qtbot, window, "XRP/USDT", "binance")
-            assert window.chart.symbol == "ETH/USDT"
+            assert window.chart.symbol == key(kernel, "ETH/USDT", "sim")
         finally:
             await kernel.venues.close()
             await fake.stop()
@@ -280,7 +287,8 @@ def test_make_fill_edit_and_delete_named_lists_choose_columns_and_find_them_afte
     assert shown_rows(window) == [("BTC/USDT", "sim"), ("ETH/USDT", "sim"), ("600519.SH", "sim")]
     show_list(window, "Coins")
     click_row(qtbot, window, "600519.SH", "sim")
-    assert window.chart.symbol == "600519.SH" and window.ticket.symbol.currentText() == "600519.SH"
+    moutai = key(kernel, "600519.SH", "sim")
+    assert window.chart.symbol == moutai and window.ticket.symbol.currentText() == moutai
 
     # the header menu: Volume off, Name on
     header = watchlist.table.horizontalHeader()

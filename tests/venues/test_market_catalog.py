@@ -31,6 +31,12 @@ class Listed:
         return []
 
 
+def key(kernel, symbol: str, venue: str) -> str:
+    """The instrument table's key of ``symbol`` on ``venue``: what bus messages and views carry for it (its id
+    where the table is keyed by id)."""
+    return next(k for k, i in kernel.instruments.items() if (i.symbol, i.venue) == (symbol, venue))
+
+
 def found(catalog: MarketCatalog, text: str, **kw) -> list[str]:
     return [m.id for m in catalog.search(text, **kw)]
 
@@ -138,8 +144,9 @@ def test_a_ccxt_venues_whole_market_list_is_searched_and_a_market_found_is_subsc
             assert isinstance(done, CommandDone) and done.detail == "XRP/USDT@binance", done
             inst = s.kernel.instruments["XRP/USDT"]
             assert (inst.venue, inst.tick_size) == ("binance", 0.01) and markets.subscribed(xrp)
-            await until(lambda: any(b.symbol == "XRP/USDT" for b in s.of(BookSnapshot))
-                        and any(t.symbol == "XRP/USDT" for t in s.of(TradeTick)), 5, "XRP/USDT streamed")
+            xrp_key = key(s.kernel, "XRP/USDT", "binance")
+            await until(lambda: any(b.symbol == xrp_key for b in s.of(BookSnapshot))
+                        and any(t.symbol == xrp_key for t in s.of(TradeTick)), 5, "XRP/USDT streamed")
             saved = json.loads(config_path(profile, "binance").read_text())
             assert saved["symbols"] == ["SOL/USDT", "XRP/USDT"] and s.venue.config.symbols == saved["symbols"]
             cached = json.loads((profile / "venues" / "binance.instruments.json").read_text())
@@ -218,7 +225,7 @@ def test_an_a_share_found_is_subscribed_and_quoted(make_kernel, http):
     run(go())
     inst = kernel.instruments["000858.SZ"]
     assert (inst.venue, inst.rules, inst.lot_size) == ("akshare", "ashare", 100.0)
-    assert any(b.symbol == "000858.SZ" for b in seen)
+    assert any(b.symbol == key(kernel, "000858.SZ", "akshare") for b in seen)
 
 
 def test_the_a_share_list_is_cached_and_a_failed_fetch_keeps_it(make_kernel, http):
