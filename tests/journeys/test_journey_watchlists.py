@@ -21,7 +21,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMenu, QMessageBox
 
 from tests.kit.journeys import pick_from_button_menu, visible
-from tests.kit.ui import choose, pump, table_column, type_into
+from tests.kit.ui import choose, pump, table_column, type_into, watch_row
 from tests.kit.venues import no_internet  # noqa: F401 (autouse: every socket must go to 127.0.0.1)
 from tests.kit.wait import until
 from tests.venues.fake_binance import FakeBinance
@@ -50,8 +50,7 @@ def shown_rows(window) -> list[tuple[str, str]]:
 
 
 def row_of(window, symbol: str, venue: str) -> int:
-    (row,) = [r for r, sv in enumerate(shown_rows(window)) if sv == (symbol, venue)]
-    return row
+    return watch_row(window, f"{symbol}@{venue}")
 
 
 def last(window, symbol: str, venue: str) -> str:
