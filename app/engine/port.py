@@ -11,11 +11,12 @@ LISTEN      to events (``subscribe``)
 READ        the read models: ``orders``, ``portfolio``, ``risk``, ``market``, ``bars``, ``strategies``,
             ``venues``, ``models`` and ``health`` — numbers the engine computes once, for every view — and
             ``bar_store``, the profile's stored history (series, bars, gaps), and ``history``: a chart's
-            history loads and the Data dialog's downloads, run on the history worker
+            history loads and the Data dialog's downloads, run on the history worker; ``markets``: every
+            running venue's listable markets and the symbol search (subscribing one is ``SubscribeMarket``)
 
 It cannot reach the execution engine, the risk engine's methods, the store or a venue adapter. The layout a
 person arranged (``ui_state``/``save_ui_state``) is the one thing a widget writes besides commands: it is
-the window's own state, kept in the profile.
+the window's own state, kept in the profile; so are the person's ``watchlists`` (the lists' own edits).
 """
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 from app.engine.core.instruments import make_id
 from app.engine.core.messages import CommandDone, CommandRefused
+from app.engine.core.watchlists import Watchlists
 from app.engine.ml.overview import ModelsOverview
+from app.engine.venues.catalog import Market, MarketCatalog
 
 Kernel = Any  # the Kernel builds its Port (app/engine/kernel.py); the port may not import it (a lower layer)
 
@@ -228,6 +231,28 @@ class VenuesView:
         return self._board
 
 
+class MarketsView:
+    """Every running venue's listable markets, subscribed or not, and the symbol search over them (the Find
+    symbol dialog). A market becomes streamed and tradeable with the ``SubscribeMarket`` command."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self._catalog = MarketCatalog(kernel.venues.venues, kernel.instruments)
+
+    def search(self, text: str, venue: str | None = None, limit: int = 200) -> list[Market]:
+        """Markets matching ``text`` (symbol, base, quote or name; "茅台" finds 600519.SH), best first."""
+        return self._catalog.search(text, venue, limit)
+
+    def get(self, market_id: str) -> Market | None:
+        return self._catalog.get(market_id)
+
+    def subscribed(self, market: Market) -> bool:
+        """Is it in the instrument table already (streamed, tradeable)?"""
+        return self._catalog.subscribed(market)
+
+    def venues(self) -> list[str]:
+        return self._catalog.venues()
+
+
 class Health:
     """The terminal's own vital signs for the status bar."""
 
@@ -264,6 +289,8 @@ class Port:
         self.history = HistoryView(kernel)
         self.strategies = StrategiesView(kernel)
         self.venues = VenuesView(kernel)
+        self.markets = MarketsView(kernel)
+        self.watchlists = Watchlists(kernel.store, kernel.instruments)  # the watchlist dock's (window state)
         self._models: ModelsOverview | None = None
         self._make_models = lambda: ModelsOverview(kernel)  # on first use: the window's, not a headless run's
         self.health = Health(kernel)

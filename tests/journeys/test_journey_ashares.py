@@ -16,6 +16,8 @@ from PySide6.QtWidgets import QMessageBox
 
 from tests.kit.journeys import click_venue, visible
 from tests.kit.journeys import venue_state as state
+from tests.kit.ui import watch_ids
+from tests.kit.ui import watch_row as row_of
 from tests.kit.venues import no_internet  # noqa: F401 (autouse: every socket must go to 127.0.0.1)
 from tests.kit.wait import until
 from tests.venues.fake_akshare import FakeAkshareHTTP
@@ -43,7 +45,7 @@ def http(monkeypatch):
 def watch_row(window, symbol: str) -> tuple[str, str]:
     """(Last, Chg %) the watchlist shows for ``symbol``."""
     table = window.watchlist.table
-    (row,) = [r for r in range(table.rowCount()) if table.item(r, 0).text() == symbol]
+    row = row_of(window, symbol)
     last, chg = table.item(row, 1), table.item(row, 2)  # a row just added has no cells until its first frame
     return (last.text() if last else ""), (chg.text() if chg else "")
 
@@ -136,9 +138,7 @@ def test_connect_akshare_trade_on_paper_under_a_share_rules_restart_edit_disable
             await until(lambda: "akshare" in kernel.venues.venues
                         and kernel.venues.venues["akshare"].symbols == ["600519.SH", "000001.SZ"]
                         and state(dock, "akshare") == "connected", 60, "akshare reconnected with 000001.SZ")
-            await until(lambda: "000001.SZ@akshare" in [window.watchlist.table.item(r, 0).text()
-                                                for r in range(window.watchlist.table.rowCount())], 5,
-                        "000001.SZ in the watchlist")
+            await until(lambda: "000001.SZ@akshare" in watch_ids(window), 5, "000001.SZ in the watchlist")
 
             # disable: disconnected now, shown as disabled
             click_venue(qtbot, dock, "akshare")

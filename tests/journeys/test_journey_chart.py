@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
 from app.widgets.chart.dialogs import IndicatorDialog
 from tests.kit.journeys import pick_in_combo
-from tests.kit.ui import pump
+from tests.kit.ui import pump, watch_row
 
 
 def click_row(qtbot, table, text: str) -> None:
@@ -84,7 +84,9 @@ def test_indicators_timeframe_and_symbol_of_every_chart_survive_a_restart(qtbot,
     pump(qtbot, kernel, window, 300)
     chart = window.chart
 
-    click_row(qtbot, window.watchlist.table, "ETH/USDT@sim")
+    table = window.watchlist.table
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton,
+                     pos=table.visualItemRect(table.item(watch_row(window, "ETH/USDT@sim"), 0)).center())
     assert chart.symbol == "ETH/USDT@sim" and chart.symbol_box.currentText() == "ETH/USDT@sim"
     menu_action(window, "Chart", "Add indicator…").trigger()
     choose_indicator(qtbot, the_dialog(qtbot), "ema", "timeperiod", "8")

@@ -238,7 +238,7 @@ def test_download_history_from_the_watchlist_with_progress_cancel_and_close(qtbo
     start = fake.history_start_ms + 10 * 86_400_000
 
     # right-click SOL/USDT in the watchlist: Download history… opens the Download tab for it, on binance
-    menu = right_click_row(qtbot, window.watchlist.table, "SOL/USDT@binance")
+    menu = right_click_row(qtbot, window.watchlist.table, "SOL/USDT")  # the Symbol column; Venue: binance
     click_menu_item(qtbot, menu, "Download history…")
     dialog = window.data_dialog
     assert isinstance(dialog, DataDialog) and dialog.isVisible()

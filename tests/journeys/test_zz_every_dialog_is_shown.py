@@ -34,6 +34,8 @@ STOCK = [
     ("panels/strategies.py", "Remove strategy"),
     ("panels/venues.py", "Disable "),
     ("panels/venue_dialogs.py", "Credentials passphrase"),
+    ("trading/watchlist.py", "New watchlist"),  # the same site asks for a list's new name: "Rename watchlist"
+    ("trading/watchlist.py", "Delete watchlist"),
 ]
 _SITE = re.compile(r"\b(QMessageBox|QInputDialog|QFileDialog)(\.(question|warning|critical|information|get\w+))?\(")
 

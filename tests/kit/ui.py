@@ -73,3 +73,18 @@ def type_file_name(qtbot, path: Path):
         edit.setText(str(path))  # pasted: typing it would open the completer's popup over the dialog
         dialog.accept()  # the Open/Save button
     return respond
+
+
+def watch_ids(window) -> list[str]:
+    """The instrument id of each watchlist row as a person reads it (its Symbol and Venue columns), top to
+    bottom: ``["BTC/USDT@sim", ...]``."""
+    from app.widgets.trading.watchlist import SYMBOL, VENUE
+
+    table = window.watchlist.table
+    return [f"{table.item(r, SYMBOL).text()}@{table.item(r, VENUE).text()}" for r in range(table.rowCount())]
+
+
+def watch_row(window, instrument_id: str) -> int:
+    """The watchlist row showing ``instrument_id`` (its Symbol and Venue)."""
+    (row,) = [r for r, shown in enumerate(watch_ids(window)) if shown == instrument_id]
+    return row

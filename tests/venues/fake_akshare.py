@@ -23,6 +23,7 @@ from requests.adapters import HTTPAdapter
 
 HOSTS = {
     "push2.eastmoney.com": "eastmoney", "push2his.eastmoney.com": "eastmoney",
+    "82.push2.eastmoney.com": "eastmoney",
     "quotes.sina.cn": "sina", "finance.sina.com.cn": "sina",
     "web.ifzq.gtimg.cn": "tencent", "proxy.finance.qq.com": "tencent",
 }
@@ -38,6 +39,8 @@ class FakeAkshareHTTP:
         self.volume_lots = 10_000
         self.bid_sizes = [30, 20, 10, 50, 40]  # lots (x100 shares)
         self.ask_sizes = [25, 15, 35, 45, 5]
+        #: the A-share list eastmoney's quote list serves (code -> name), in pages of the request's ``pz``
+        self.names = dict(NAMES)
         self._lock = threading.Lock()
         self._release = threading.Event()
 
@@ -78,6 +81,8 @@ class FakeAkshareHTTP:
         if mode == "garbage":
             return _response(request, 200, json.dumps({"rc": 102, "rt": 0, "data": None}))
         path = url.path
+        if url.hostname == "82.push2.eastmoney.com" and path == "/api/qt/clist/get":
+            return _response(request, 200, json.dumps(self._em_list(q)))
         if url.hostname == "push2.eastmoney.com" and path == "/api/qt/stock/get":
             return _response(request, 200, json.dumps(self._em_quote(q["secid"])))
         if url.hostname == "push2his.eastmoney.com" and path == "/api/qt/stock/kline/get":
@@ -111,6 +116,22 @@ class FakeAkshareHTTP:
         for i, (p, v) in enumerate(zip(asks, self.ask_sizes)):  # sell_1 = f39/f40 ... sell_5 = f31/f32
             data[f"f{39 - 2 * i}"], data[f"f{40 - 2 * i}"] = p, v
         return {"rc": 0, "rt": 4, "svr": 181735086, "lt": 1, "full": 1, "dlmkts": "", "data": data}
+
+    def _em_list(self, q: dict) -> dict:
+        """eastmoney's A-share quote list (``stock_zh_a_spot_em``): one page of ``pz`` rows, every field in
+        the order eastmoney sends them (akshare names the columns by position)."""
+        size, page = int(q.get("pz", 100)), int(q.get("pn", 1))
+        codes = list(self.names)[(page - 1) * size: page * size]
+        rows = []
+        for i, code in enumerate(codes):
+            price = 10.0 + i
+            row = {f"f{n}": 0 for n in (*range(1, 19), *range(20, 26), 62, 115, 128, 140, 141, 136, 152)}
+            row.update({"f1": 2, "f2": price, "f3": round(0.1 * i, 2), "f5": 1000 + i, "f12": code,
+                        "f13": 1 if code.startswith("6") else 0, "f14": self.names[code], "f18": price,
+                        "f128": "-", "f140": "-", "f141": "-"})
+            rows.append(row)
+        return {"rc": 0, "rt": 6, "svr": 181669434, "lt": 1, "full": 1, "dlmkts": "",
+                "data": {"total": len(self.names), "diff": rows}}
 
     def _em_klines(self, q: dict) -> dict:
         code = q["secid"].split(".")[1]
@@ -152,6 +173,10 @@ class FakeAkshareHTTP:
         key = f"{adjust}day"  # tencent names the series by its adjustment: day, qfqday, hfqday
         return f"{var}=" + json.dumps({"code": 0, "msg": "", "data": {sym: {key: rows, "qt": {}, "version": "12"}}})
 
+
+#: the fake's A-share list: code -> name (main boards, ChiNext, STAR, Beijing)
+NAMES = {"600519": "贵州茅台", "000001": "平安银行", "000858": "五粮液", "300750": "宁德时代",
+         "688981": "中芯国际", "601318": "中国平安", "430047": "诺思兰德"}
 
 #: eastmoney's fqt (0 none, 1 forward, 2 backward) -> how the fake moves the prices, so a test can tell them apart
 ADJUST_FACTOR = {"0": 1.0, "1": 0.9, "2": 2.0}

@@ -14,6 +14,7 @@ from app.engine.venues.events import (
     ReconciliationApplied,
     ReconciliationProposed,
 )
+from tests.kit.ui import watch_ids
 from tests.kit.venues import KEY, SECRET
 
 
@@ -117,7 +118,7 @@ def test_a_venue_connected_after_start_up_adds_its_symbols_without_a_restart(win
     win.frames.tick()
     ticket = [win.ticket.symbol.itemText(i) for i in range(win.ticket.symbol.count())]
     assert "ETH/BTC@binance" in ticket
-    rows = [win.watchlist.table.item(r, 0).text() for r in range(win.watchlist.table.rowCount())]
+    rows = watch_ids(win)
     assert rows[-1] == "ETH/BTC@binance" and len(rows) == before + 1
     chart = [win.chart.symbol_box.itemText(i) for i in range(win.chart.symbol_box.count())]
     assert "ETH/BTC@binance" in chart

@@ -9,7 +9,7 @@ from PySide6.QtTest import QTest
 
 from app.engine.core.messages import OrderStatus, Side
 from app.widgets.trading.blotter import ORDER_HEADERS
-from tests.kit.ui import pump, table_column
+from tests.kit.ui import pump, table_column, watch_ids
 
 
 def ticket_market(window, side: Side, qty: str, symbol: str = "BTC/USDT@sim"):
@@ -194,9 +194,9 @@ def test_the_watchlist_says_when_a_market_is_closed_and_shows_its_last_close_not
     pump(qtbot, kernel, window, 300)
     table = window.watchlist.table
     row = list(kernel.instruments).index("600519.SH@sim")
-    assert table.item(row, 0).text() == "600519.SH@sim" and table.item(row, 2).text() == "closed"
+    assert watch_ids(window)[row] == "600519.SH@sim" and table.item(row, 2).text() == "closed"
     assert table.item(row, 2).toolTip()  # why: the session rule, in Beijing time
     last = float(table.item(row, 1).text().replace(",", ""))
     assert last == pytest.approx(float(kernel.bars.get("600519.SH@sim").column("close")[-1]))
     btc = list(kernel.instruments).index("BTC/USDT@sim")
-    assert table.item(btc, 0).text() == "BTC/USDT@sim" and float(table.item(btc, 1).text().replace(",", "")) > 0
+    assert watch_ids(window)[btc] == "BTC/USDT@sim" and float(table.item(btc, 1).text().replace(",", "")) > 0

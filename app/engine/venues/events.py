@@ -129,3 +129,15 @@ class DisconnectVenue:
     name: str
     actor: str = "manual"
     ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeMarket:
+    """Command: stream and trade ``symbol`` (the venue's own, e.g. "SOL/USDT", "000858.SZ") on the running
+    venue ``venue`` from now on, and keep it in the venue's saved symbols (the Find symbol dialog). Answered
+    at once: ``CommandDone`` with the instrument id, or ``CommandRefused`` saying why."""
+
+    venue: str
+    symbol: str
+    actor: str = "manual"
+    ts: int = 0

@@ -27,6 +27,7 @@ from app.engine.venues.credentials import CredentialError, Credentials, Credenti
 from app.engine.venues.events import ApproveReconciliation, ConnectVenue, DisconnectVenue
 from app.engine.venues.failover import FeedRouter, load_feeds
 from app.engine.venues.reconcile import KernelJournal
+from app.engine.venues.subscriptions import MarketSubscriptions
 from app.engine.venues.venue_config import (
     AkshareVenueConfig, CcxtVenueConfig, VenueConfig, list_configs, venues_dir,
 )
@@ -93,6 +94,7 @@ class VenueManager:
         kernel.bus.subscribe(ApproveReconciliation, self._on_approve)
         kernel.bus.subscribe(ConnectVenue, self._on_connect)
         kernel.bus.subscribe(DisconnectVenue, self._on_disconnect)
+        self.subscriptions = MarketSubscriptions(self)  # SubscribeMarket: the Find symbol dialog's
 
     def publisher(self, name: str):
         """The ``on_data`` of venue ``name``: through the feed router (failover by priority)."""

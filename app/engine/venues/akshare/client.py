@@ -5,9 +5,14 @@ fails (ban, refusal, garbage, a hang past the deadline) is skipped for an expone
 pause (``ban_base_s`` .. ``ban_cap_s``); its siblings serve meanwhile. When every source is failing or
 paused, the last cached answer is returned marked stale, and ``AllSourcesFailed`` only when there is none.
 
+The A-share list (``fetch("names", "")``: every code and its name, for the symbol search) takes about a
+minute of paged requests: it runs on its own one-worker executor with a long deadline (``list_deadline_s``),
+so it never holds a quote's worker.
+
 Cache tables (profile database, written on the loop thread after the worker returns):
   ak_quotes(symbol PK, json, source, fetched_ms)
   ak_bars(symbol, timeframe_ms, ts, open, high, low, close, volume, source, fetched_ms; PK symbol, tf, ts)
+  ak_names(symbol PK, name, fetched_ms)
 """
 from __future__ import annotations
 
@@ -32,6 +37,7 @@ CREATE TABLE IF NOT EXISTS ak_quotes (symbol TEXT PRIMARY KEY, json TEXT, source
 CREATE TABLE IF NOT EXISTS ak_bars (symbol TEXT, timeframe_ms INTEGER, ts INTEGER, open REAL, high REAL,
                                     low REAL, close REAL, volume REAL, source TEXT, fetched_ms INTEGER,
                                     PRIMARY KEY (symbol, timeframe_ms, ts));
+CREATE TABLE IF NOT EXISTS ak_names (symbol TEXT PRIMARY KEY, name TEXT, fetched_ms INTEGER);
 """
 
 
@@ -93,6 +99,26 @@ class AkshareCache:
                 self.conn.execute("ROLLBACK")
             raise
 
+    def put_names(self, names: dict[str, str]) -> None:
+        """The whole A-share list, replacing the one cached (a delisted code leaves it)."""
+        now = int(time.time() * 1000)
+        self.conn.execute("BEGIN")
+        try:
+            self.conn.execute("DELETE FROM ak_names")
+            self.conn.executemany("INSERT INTO ak_names VALUES (?, ?, ?)",
+                                  [(sym, name, now) for sym, name in names.items()])
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+
+    def get_names(self) -> tuple[dict[str, str], int] | None:
+        rows = self.conn.execute("SELECT symbol, name, fetched_ms FROM ak_names").fetchall()
+        if not rows:
+            return None
+        return {r[0]: r[1] for r in rows}, min(r[2] for r in rows)
+
     def get_bars(self, symbol: str, timeframe_ms: int) -> tuple[list[Bar], int] | None:
         rows = self.conn.execute("SELECT ts, open, high, low, close, volume, fetched_ms FROM ak_bars "
                                  "WHERE symbol=? AND timeframe_ms=? ORDER BY ts",
@@ -105,10 +131,12 @@ class AkshareCache:
 class AkshareClient:
     def __init__(self, cache: AkshareCache | None, executor: DeadlineExecutor | None = None, *,
                  deadline_s: float = 8.0, ban_base_s: float = 5.0, ban_cap_s: float = 600.0,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, list_deadline_s: float = 300.0) -> None:
         self.cache = cache
         self.executor = executor or DeadlineExecutor()
+        self.list_executor: DeadlineExecutor | None = None  # the A-share list's (made on first use)
         self.deadline_s = deadline_s
+        self.list_deadline_s = list_deadline_s
         self.ban_base_s, self.ban_cap_s = ban_base_s, ban_cap_s
         self.rng = rng or random.Random()
         self.sources: dict[str, SourceState] = {}
@@ -140,8 +168,9 @@ class AkshareClient:
                 continue
             st.calls += 1
             try:
-                call = fn if kind == "quote" else functools.partial(fn, adjust=adjust)
-                value = await self.executor.call(call, symbol, *args, deadline_s=self.deadline_s)
+                call = fn if kind in ("quote", "names") else functools.partial(fn, adjust=adjust)
+                executor, deadline_s = self._executor(kind)
+                value = await executor.call(call, symbol, *args, deadline_s=deadline_s)
             except (CallTimedOut, ExecutorSaturated) as exc:
                 self._failed(st, f"hung: {exc}")
                 errors.append(f"{name}: {st.last_error}")
@@ -163,6 +192,19 @@ class AkshareClient:
         raise AllSourcesFailed(f"no akshare source answered for {kind} of {symbol} and nothing is cached: "
                                + "; ".join(errors))
 
+    def _executor(self, kind: str) -> tuple[DeadlineExecutor, float]:
+        if kind != "names":
+            return self.executor, self.deadline_s
+        if self.list_executor is None:
+            self.list_executor = DeadlineExecutor(workers=1, max_stuck=1, name="akshare-list")
+        return self.list_executor, self.list_deadline_s
+
+    def shutdown(self) -> None:
+        """Stop the workers (a call still running is abandoned)."""
+        self.executor.shutdown()
+        if self.list_executor is not None:
+            self.list_executor.shutdown()
+
     def _failed(self, st: SourceState, why: str) -> None:
         st.failures += 1
         ceiling = min(self.ban_cap_s, self.ban_base_s * 2 ** min(st.failures - 1, 20))
@@ -178,6 +220,8 @@ class AkshareClient:
         try:
             if kind == "quote":
                 self.cache.put_quote(value)
+            elif kind == "names":
+                self.cache.put_names(value)
             elif value:
                 self.cache.put_bars(value, source)
         except sqlite3.Error:
@@ -188,6 +232,8 @@ class AkshareClient:
             return None
         if kind == "quote":
             return self.cache.get_quote(symbol)
+        if kind == "names":
+            return self.cache.get_names()
         tf = akshare_data.DAY_MS if kind == "daily" else akshare_data.MIN_MS
         return self.cache.get_bars(symbol, tf)
 

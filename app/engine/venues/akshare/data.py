@@ -142,10 +142,40 @@ def adjusted_history_problem(kind: str, adjust: str, period: str = "1") -> str |
     return None
 
 
+# ------------------------------------------------------------------------------------------------ names
+def ashare_symbol(code: str) -> str | None:
+    """"600519" -> "600519.SH" (the exchange by the code's range: Shanghai 6xx and 9xx, Beijing 4xx, 8xx and
+    92x, Shenzhen the rest); None for what is not a six-digit code."""
+    code = str(code).strip()
+    if len(code) != 6 or not code.isdigit():
+        return None
+    if code.startswith(("4", "8", "92")):
+        return f"{code}.BJ"
+    return f"{code}.SH" if code.startswith(("6", "9")) else f"{code}.SZ"
+
+
+def names_eastmoney(_symbol: str = "") -> dict[str, str]:
+    """Every listed A-share's code and name ({"600519.SH": "贵州茅台"}) from eastmoney's quote list (akshare's
+    ``stock_zh_a_spot_em``: pages of 100, about a second apart, so ~1 minute for the whole market)."""
+    from akshare.stock_feature.stock_hist_em import stock_zh_a_spot_em
+
+    df = stock_zh_a_spot_em()
+    out = {}
+    for code, name in zip(df["代码"], df["名称"]):
+        symbol = ashare_symbol(code)
+        if symbol is not None and isinstance(name, str) and name.strip():
+            out[symbol] = name.strip()
+    if not out:
+        raise ValueError("eastmoney returned an empty A-share list")
+    return out
+
+
 SOURCES: dict[str, list[tuple[str, Callable]]] = {
     "quote": [("eastmoney", quote_eastmoney), ("sina", quote_sina)],
     "daily": [("eastmoney", daily_eastmoney), ("tencent", daily_tencent)],
     "minute": [("eastmoney", minute_eastmoney), ("sina", minute_sina)],
+    # its own source name: a slow list must not pause quotes, nor a banned quote host the list
+    "names": [("eastmoney-list", names_eastmoney)],
 }
 
 

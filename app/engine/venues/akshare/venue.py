@@ -13,6 +13,9 @@ PAPER    the pre-trade check has applied ``ashare_rules`` (sessions, calendar, l
          later quote crosses it at its price. Resting orders expire at the 15:00 close. Fills pay
          ``ashare_rules.fill_fees``: commission (``fee_rate``, at least 5 CNY per order), transfer fee and
          stamp duty on sells.
+NAMES    the list of every A-share code and its name (贵州茅台) is read from the cache at once and fetched
+         when the venue starts if the cached one is a day old (about a minute of paged requests, on its own
+         worker): the market catalog searches it, and ``subscribe`` adds one of them to the quoted symbols.
 """
 from __future__ import annotations
 
@@ -35,9 +38,12 @@ from app.engine.core.messages import (
 from app.engine.venues.akshare.client import AkshareCache, AkshareClient, AllSourcesFailed, Fetched
 from app.engine.venues.akshare.data import Quote, adjusted_history_problem
 from app.engine.venues.base import OpenOrderInfo, Report, VenueOrder
+from app.engine.venues.catalog import Market
 from app.engine.venues.events import FeedStatus
+from app.engine.venues.venue_config import AkshareVenueConfig
 
 log = logging.getLogger("kestrel.venues.akshare")
+NAMES_MAX_AGE_MS = 86_400_000  # the A-share list is fetched again when the cached one is this old
 
 
 def ashare_instrument(symbol: str, venue: str = "akshare") -> Instrument:
@@ -91,6 +97,14 @@ class AkshareVenue:
         self._closing = False  # close(): the poll loop ends at its next round
         self.feed_states: dict[str, str] = {}
         self.last_source: dict[str, str] = {}
+        #: every A-share code and its name ({"600519.SH": "贵州茅台"}): the market catalog's list
+        self.ashare_names: dict[str, str] = {}
+        self.names_fetched_ms = 0
+        self.names_problem = ""  # why the list could not be fetched (the cached one, if any, is used)
+        self._names_task: asyncio.Task | None = None
+        cached = client.cache.get_names() if client.cache is not None else None
+        if cached is not None:
+            self.ashare_names, self.names_fetched_ms = cached
 
     # ------------------------------------------------------------------------------------ VenueAdapter
     @property
@@ -99,6 +113,46 @@ class AkshareVenue:
 
     def instruments(self) -> list[Instrument]:
         return list(self._instruments.values())
+
+    # --------------------------------------------------------------------------------- market catalog
+    @property
+    def markets_version(self) -> object:
+        return id(self.ashare_names), len(self.ashare_names), len(self.symbols)
+
+    def markets(self) -> list[Market]:
+        """Every A-share akshare lists (with its name), and the subscribed symbols."""
+        return [Market(self.name, sym, rules.code_of(sym), "CNY", "equity", self.ashare_names.get(sym, ""))
+                for sym in dict.fromkeys([*self.ashare_names, *self.symbols])]
+
+    def subscribe(self, symbol: str) -> Instrument:
+        """Quote and paper-trade one more A-share from now on (the Find symbol dialog's ``SubscribeMarket``):
+        its instrument, a place in the quote loop, and ``config.symbols`` (which the manager saves).
+        ValueError, saying why, for what is not an A-share code or not in akshare's list."""
+        (symbol,) = AkshareVenueConfig._symbols([symbol])  # ValueError in the config's words
+        if self.ashare_names and symbol not in self.ashare_names:
+            raise ValueError(f"akshare does not list {symbol} (its list has {len(self.ashare_names)} "
+                             f"A-shares)")
+        if symbol not in self._instruments:
+            self._instruments[symbol] = ashare_instrument(symbol, self.name)
+            self.symbols.append(symbol)  # the quote loop reads it on its next round
+            if self.config is not None and symbol not in self.config.symbols:
+                self.config = self.config.model_copy(update={"symbols": [*self.config.symbols, symbol]})
+        return self._instruments[symbol]
+
+    async def refresh_names(self, max_age_ms: int = NAMES_MAX_AGE_MS) -> None:
+        """Fetch the A-share list unless the one held is younger than ``max_age_ms``; a failure keeps the
+        cached list and says why (``names_problem``), never raises."""
+        if self.ashare_names and time.time() * 1000 - self.names_fetched_ms < max_age_ms:
+            return
+        try:
+            got = await self.client.fetch("names", "")
+        except AllSourcesFailed as exc:
+            self.names_problem = f"the A-share list could not be fetched: {exc}"
+            log.warning("%s: %s", self.name, self.names_problem)
+            return
+        self.names_problem = "" if not got.stale else "the A-share list is the cached one: " + "; ".join(
+            got.errors)
+        self.ashare_names, self.names_fetched_ms = dict(got.value), got.fetched_ms
 
     def open_orders(self) -> list[OpenOrderInfo]:
         return [OpenOrderInfo(r.order.client_order_id, r.vid, r.order.symbol, r.order.side, r.order.quantity,
@@ -157,16 +211,17 @@ class AkshareVenue:
 
     async def close(self) -> None:
         self._closing = True
-        task = self._task
-        if task is not None:
+        for task in (self._task, self._names_task):
+            if task is None:
+                continue
             # cancel until it is done: Python 3.11's wait_for (the executor's deadline) returns a result that
             # arrives with the cancel instead of raising it, and the poll loop went on: close never returned
             while not task.done():
                 task.cancel()
                 await asyncio.wait({task}, timeout=0.2)
             if not task.cancelled() and task.exception() is not None:
-                log.warning("akshare %s: its poll loop ended with %r", self.name, task.exception())
-        self.client.executor.shutdown()
+                log.warning("akshare %s: a task ended with %r", self.name, task.exception())
+        self.client.shutdown()
         self._status(False, "disconnected")  # the Venues dock must not go on showing it connected
 
     async def history(self, symbol: str, kind: str = "daily", *args: Any, adjust: str = "none") -> list:
@@ -190,6 +245,7 @@ class AkshareVenue:
         except Exception as exc:  # noqa: BLE001 - a broken akshare install: say so, keep the terminal alive
             self._status(False, f"akshare could not be loaded ({type(exc).__name__}: {exc})")
             return
+        self._names_task = asyncio.get_running_loop().create_task(self.refresh_names())
         while not self._closing:
             started = time.monotonic()
             for sym in self.symbols:

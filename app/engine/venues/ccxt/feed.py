@@ -91,13 +91,17 @@ class CcxtFeed:
                               f"{self.cfg.exchange}; using REST polling instead.")
         self.mode = "ws" if ws else "poll"
         for sym in symbols:
-            if ws:
-                self._spawn(self._watch_trades(sym))
-                self._spawn(self._watch_book(sym))
-            else:
-                self._spawn(self._poll(sym))
+            self.add(sym)
         if ws:
             self._spawn(self._watchdog())
+
+    def add(self, symbol: str) -> None:
+        """Stream ``symbol`` too, the way the others stream (a market subscribed while the feed runs)."""
+        if self.mode == "ws":
+            self._spawn(self._watch_trades(symbol))
+            self._spawn(self._watch_book(symbol))
+        else:
+            self._spawn(self._poll(symbol))
 
     def _spawn(self, coro) -> None:
         self._tasks.append(asyncio.get_running_loop().create_task(coro))

@@ -12,7 +12,7 @@ parts live beside it, each with the rules it keeps:
   tracking.py     the order poll, fills before ends, one order's trouble apart from the venue's (TRACKING)
   lookup.py       one order by client order id, the open-orders list; which failures are about one order
   rest.py         the ccxt exchange object, REST through the rate gate, rate limits, clock (RATE LIMITS)
-  instruments.py  the venue's markets as Instruments
+  instruments.py  the venue's markets as Instruments, and every market it lists for the catalog
 
 REPLIES       a body that is not JSON is ``UnreadableReply`` (``rest``), whatever ccxt made of it; an order
               reply must carry its venue id and be about our order (``check_order``). An unreadable lookup
@@ -31,10 +31,12 @@ from app.engine.core.instruments import Instrument
 from app.engine.core.messages import Alert, CancelRejected, OrderRejected, VenueStatus
 from app.engine.venues.backoff import RateGate
 from app.engine.venues.base import OpenOrderInfo, Report, VenueOrder
+from app.engine.venues.catalog import Market
 from app.engine.venues.ccxt.connection import (
     AWAITING_APPROVAL, DISCONNECTED, FAILED, READY, CcxtConnection,
 )
 from app.engine.venues.ccxt.feed import CcxtFeed
+from app.engine.venues.ccxt.instruments import market_entries, market_instruments
 from app.engine.venues.ccxt.orders import CcxtOrders, TrackedOrder
 from app.engine.venues.ccxt.rest import CcxtRest
 from app.engine.venues.ccxt.tracking import CcxtTracking
@@ -96,6 +98,37 @@ class CcxtVenue(CcxtConnection, CcxtOrders, CcxtTracking, CcxtRest):
 
     def instruments(self) -> list[Instrument]:
         return list(self._instruments.values())
+
+    # --------------------------------------------------------------------------------- market catalog
+    @property
+    def markets_version(self) -> object:
+        """Changes when ``markets()`` would: the exchange loaded its markets (again)."""
+        markets = getattr(self.exchange, "markets", None) or {}
+        return id(markets), len(markets)
+
+    def markets(self) -> list[Market]:
+        """Every market the exchange lists (none before its markets loaded), subscribed or not."""
+        return market_entries(self.exchange, self.name) if self.exchange is not None else []
+
+    def subscribe(self, symbol: str) -> Instrument:
+        """Stream and trade one more of the exchange's markets from now on (the Find symbol dialog's
+        ``SubscribeMarket``): its instrument, its feed, and ``config.symbols`` (which the manager saves).
+        ValueError, saying why, if the exchange does not list it or has not loaded its markets yet."""
+        ex = self.exchange
+        if ex is None or not ex.markets:
+            raise ValueError(f"{self.name} has not loaded its markets yet; try again when it is connected")
+        if symbol not in ex.markets:
+            raise ValueError(f"{self.name} does not list {symbol}")
+        if symbol in self._instruments:
+            return self._instruments[symbol]
+        self._instruments.update(market_instruments(ex, self.name, [symbol]))
+        if symbol not in self.config.symbols:
+            self.config = self.config.model_copy(update={"symbols": [*self.config.symbols, symbol]})
+        if self.feed.running:
+            self.feed.add(symbol)
+        for listener in self.instrument_listeners:
+            listener(list(self._instruments.values()))
+        return self._instruments[symbol]
 
     def open_orders(self) -> list[OpenOrderInfo]:
         """The venue's open orders as of the last poll (fresh when the venue turns ready), and every order of
