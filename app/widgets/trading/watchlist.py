@@ -5,8 +5,9 @@ from __future__ import annotations
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtWidgets import QHeaderView, QMenu, QVBoxLayout, QWidget
 
+from app.engine.data.market import SymbolState
 from app.engine.port import Port
-from app.widgets.common import fmt, make_table, new_symbols, set_cell
+from app.widgets.common import cells_changed_once, fmt, make_table, new_symbols, set_cell
 from app.widgets.theme import MUTED, PRICE_DOWN, PRICE_UP
 
 HEADERS = ["Symbol", "Last", "Chg %", "Bid", "Ask", "Volume"]
@@ -68,29 +69,37 @@ class WatchlistWidget(QWidget):
             self._symbols += added
             self._list_symbols()
         market = self._port.market
+        changed = []
         for row, sym in enumerate(self._symbols):
             st = market.symbols.get(sym)
             closed = self._closed(sym)
             if st is None or self._seen.get(sym) == (st.version, closed):
                 continue
             self._seen[sym] = (st.version, closed)
-            d = self._port.instruments[sym].price_decimals
-            set_cell(self.table, row, 0, sym, MUTED if closed else self.table.palette().text().color(),
-                     align_right=False)
-            self.table.item(row, 0).setToolTip(closed)
-            if st.last:
-                color = MUTED if closed else PRICE_UP if st.change_pct >= 0 else PRICE_DOWN
-                set_cell(self.table, row, 1, fmt(st.last, d), color)
-            else:  # no trade yet this session (a closed market): the last close we know, not 0.00
-                prev = self._last_close(sym)
-                set_cell(self.table, row, 1, fmt(prev, d) if prev else "—", MUTED)
-            set_cell(self.table, row, 2, "closed" if closed else f"{st.change_pct:+.2f}%",
-                     MUTED if closed else PRICE_UP if st.change_pct >= 0 else PRICE_DOWN)
-            self.table.item(row, 2).setToolTip(closed)
-            book = st.book
-            set_cell(self.table, row, 3, fmt(book.best_bid if book else None, d))
-            set_cell(self.table, row, 4, fmt(book.best_ask if book else None, d))
-            set_cell(self.table, row, 5, fmt(st.volume, 3))
+            changed.append((row, sym, st, closed))
+        if changed:
+            with cells_changed_once(self.table, changed[0][0], changed[-1][0]):  # not per cell: ~37 ms a frame
+                for row, sym, st, closed in changed:
+                    self._write_row(row, sym, st, closed)
+
+    def _write_row(self, row: int, sym: str, st: SymbolState, closed: str) -> None:
+        d = self._port.instruments[sym].price_decimals
+        set_cell(self.table, row, 0, sym, MUTED if closed else self.table.palette().text().color(),
+                 align_right=False)
+        self.table.item(row, 0).setToolTip(closed)
+        if st.last:
+            color = MUTED if closed else PRICE_UP if st.change_pct >= 0 else PRICE_DOWN
+            set_cell(self.table, row, 1, fmt(st.last, d), color)
+        else:  # no trade yet this session (a closed market): the last close we know, not 0.00
+            prev = self._last_close(sym)
+            set_cell(self.table, row, 1, fmt(prev, d) if prev else "—", MUTED)
+        set_cell(self.table, row, 2, "closed" if closed else f"{st.change_pct:+.2f}%",
+                 MUTED if closed else PRICE_UP if st.change_pct >= 0 else PRICE_DOWN)
+        self.table.item(row, 2).setToolTip(closed)
+        book = st.book
+        set_cell(self.table, row, 3, fmt(book.best_bid if book else None, d))
+        set_cell(self.table, row, 4, fmt(book.best_ask if book else None, d))
+        set_cell(self.table, row, 5, fmt(st.volume, 3))
 
     def _closed(self, symbol: str) -> str:
         """Why ``symbol``'s market is closed now (an A-share outside its sessions), or ''."""
