@@ -1,7 +1,8 @@
 """Small shared helpers for the views: tables, formatted cells, new symbols (colours: theme.py)."""
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QColor
@@ -37,6 +38,25 @@ def set_cell(table: QTableWidget, row: int, col: int, text: str, color: QColor |
         item.setTextAlignment(_RIGHT)
     if color is not None and item.foreground().color() != color:
         item.setForeground(color)
+
+
+@contextmanager
+def cells_changed_once(table: QTableWidget, first_row: int, last_row: int) -> Iterator[None]:
+    """Write cells of rows ``first_row``..``last_row`` (text, colours, tooltips: no rows added or removed, no
+    sorting) and tell the table's view and header once, at the end, that those rows changed.
+
+    Every cell written otherwise tells them on its own, and a header re-measures its ``ResizeToContents``
+    columns, every row of them, on each one (~0.35 ms a cell): a watchlist of 20 streaming instruments writes
+    ~100 cells a frame, which cost ~37 ms of the event loop a frame. Here the model is silent while the cells
+    are written; then one ``dataChanged``: each column is measured once, the rows repaint once."""
+    model = table.model()
+    silent = model.blockSignals(True)
+    try:
+        yield
+    finally:
+        model.blockSignals(silent)
+        if not silent:
+            model.dataChanged.emit(model.index(first_row, 0), model.index(last_row, model.columnCount() - 1))
 
 
 def fmt(value: float | None, decimals: int) -> str:
