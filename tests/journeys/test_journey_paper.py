@@ -59,6 +59,7 @@ def test_paper_trading_from_the_connect_dialog_to_paper_on_every_order_position_
 
             # a limit below the market from the ticket: it rests, and the blotter says PAPER
             ticket = window.ticket
+            await until(lambda: ticket.symbol.findText(SOL) >= 0, 5, "the paper market in the ticket")
             choose(ticket.symbol, SOL)
             choose(ticket.order_type, "LIMIT")
             type_into(ticket.quantity, "0.5")
