@@ -212,7 +212,7 @@ def _plan(profile: Path, opts: _Options) -> _Plan:
     if opts.replay is not None:
         return _plan_replay(opts)
     if opts.venue is None:
-        return _Plan()
+        return _plan_saved(profile, opts)
     if opts.venue == "akshare":
         from app.engine.venues.akshare.venue import plan_akshare
 
@@ -220,6 +220,39 @@ def _plan(profile: Path, opts: _Options) -> _Plan:
             _say("venue akshare: paper trading already (A-share rules, no broker); --paper changes nothing")
         return plan_akshare(profile, opts, _Plan())
     return _plan_ccxt(profile, opts)
+
+
+def _plan_saved(profile: Path, opts: _Options) -> _Plan:
+    """No --venue: the venues the profile connects at start (Connect dialog, enabled), as the window does;
+    none saved: the sim alone."""
+    from app.engine.venues.manager import kernel_instruments, startup_configs, stored_credentials
+
+    plan = _Plan()
+    configs = startup_configs(profile)
+    if not configs:
+        return plan
+    plan.instruments = kernel_instruments(profile, configs)
+    if any(c.kind == "akshare" for c in configs):
+        from app.engine.venues.akshare.data import warm_imports
+
+        warm_imports()  # seconds of imports before the loop starts, not on it
+    if any(c.kind != "akshare" for c in configs):
+        import ccxt.async_support  # noqa: F401 - ~1 s of imports before the loop starts, not on it
+    _say("venues saved in the profile: " + ", ".join(c.name for c in configs))
+
+    async def attach_saved(kernel: Any, opts: _Options, runtime: _Runtime) -> None:
+        from app.engine.venues.events import ReconciliationProposed
+
+        kernel.venues.approval = "auto" if opts.approve else "ask"
+        for cfg in configs:
+            keys = None if cfg.kind == "akshare" or getattr(cfg, "paper", False) else \
+                stored_credentials(profile, cfg.name)
+            kernel.venues.add_config(cfg, keys)
+        kernel.bus.subscribe(ReconciliationProposed, lambda p: _on_proposal(kernel, p))
+        kernel.venues.start()
+
+    plan.attach_fn = attach_saved
+    return plan
 
 
 def _plan_replay(opts: _Options) -> _Plan:

@@ -482,3 +482,21 @@ def test_close_ends_a_poll_loop_that_swallowed_the_cancel(ashare_kernel, http):
         assert time.monotonic() - t0 < 2.0  # not only when something else gave up on it
         assert v._task.done() and swallowed and not v.connected
     run(go())
+
+
+def test_headless_without_a_venue_connects_the_venues_saved_in_the_profile(profile, http, capsys):
+    """Headless parity with the window: `kestrel run --headless` on a profile where the trader connected akshare
+    from the Connect dialog runs akshare too (it used to run the sim alone); a disabled one stays off."""
+    from app.cli import main
+    from app.engine.venues.venue_config import parse_config, save_config
+
+    save_config(profile, parse_config({"kind": "akshare", "symbols": ["600519.SH"], "quote_interval_s": 0.5}))
+    rc = main(["run", "--headless", "--duration", "2", "--profile", str(profile)])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "venues saved in the profile: akshare" in out
+    assert "venue akshare: CONNECTED (quotes via eastmoney)" in out and "'600519.SH@akshare': 1500.0" in out
+    save_config(profile, parse_config({"kind": "akshare", "symbols": ["600519.SH"], "enabled": False}))
+    rc = main(["run", "--headless", "--duration", "1", "--profile", str(profile)])
+    out = capsys.readouterr().out
+    assert rc == 0 and "akshare" not in out, out
