@@ -48,14 +48,14 @@ class BlotterWidget(QWidget):
 
         self.orders = make_table(ORDER_HEADERS)
         self.fills = make_table(FILL_HEADERS)
-        # status, instrument, side, type and time must read whole ("ACCEPTED", "PARTIALLY_FILLED",
-        # "BTC/USDT@binance"):
+        # status, instrument (the longest id listed when it opens), side, type and time must read whole
+        # ("ACCEPTED", "PARTIALLY_FILLED", "BTC/USDT@sim"):
         # fixed columns as wide as their longest text (resize-to-contents would measure every row on every
         # change); the others share what is left
         metrics = self.orders.fontMetrics()
         header = self.orders.horizontalHeader()
         for name, texts in (("Status", [s.value for s in OrderStatus]),
-                            ("Symbol", ["600519.SH@akshare", "BTC/USDT@binance-paper"]), ("Mode", ["PAPER"]),
+                            ("Symbol", ["BTC/USDT@sim", *list(self._port.instruments)[:50]]), ("Mode", ["PAPER"]),
                             ("Side", ["SELL"]), ("Type", ["MARKET"]), ("Time", ["00:00:00"])):
             col = ORDER_HEADERS.index(name)
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.Fixed)
