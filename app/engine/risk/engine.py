@@ -52,6 +52,7 @@ class RiskEngine(AutomaticTrips):
         self.market, self.portfolio = market, portfolio
         self._actors: dict[str, ActorLimits] = {}
         self._symbols: dict[str, SymbolLimits] = {}
+        self.unavailable: dict[str, str] = {}  # instrument id -> why its venue no longer lists it (VenueManager)
         self.rates = RateBook()
         # a person's changes outlive settings.json's defaults
         self._limits, limits_problem = stored_limits(store.get_setting("risk.limits"), limits)
@@ -105,7 +106,7 @@ class RiskEngine(AutomaticTrips):
 
     def symbol_limits(self, inst: Instrument) -> SymbolLimits:
         s = self._symbols.get(inst.id)
-        if s is None:
+        if s is None or s.inst is not inst:  # new, or its venue changed the market's definition
             s = self._symbols[inst.id] = SymbolLimits(inst, self._limits, self.portfolio.fx(inst.quote))
         return s
 
@@ -151,6 +152,9 @@ class RiskEngine(AutomaticTrips):
                               f"order goes to the venue it names, never elsewhere.", limit=venue or "",
                               observed=cmd.venue)
             return Denial("UNKNOWN_SYMBOL", f"{native!r} is not an instrument on venue {cmd.venue!r}.")
+        gone = self.unavailable.get(inst.id)
+        if gone is not None:
+            return Denial("INSTRUMENT_UNAVAILABLE", gone, limit="listed", observed="not listed")
         a = self.actor_limits(cmd.actor)
         ctx = OrderContext(a, self.symbol_limits(inst), self._limits, self.valuation_price(cmd),
                            self.clock.now_ms(), self.clock.monotonic_ns())

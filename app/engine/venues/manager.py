@@ -64,6 +64,10 @@ def stored_credentials(profile: Path, venue: str) -> Credentials | None:
         return None
 
 
+_DEFINITION = (("tick_size", "tick"), ("lot_size", "lot"), ("min_qty", "minimum quantity"),
+               ("max_qty", "maximum quantity"), ("min_notional", "minimum notional"))  # (field, in words)
+
+
 def kernel_instruments(profile: Path, configs: list[Any]) -> list[Instrument]:
     """The instrument table for a Kernel that will run these venues: the sim's instruments, plus the venues'
     instruments remembered from earlier connections (each venue's symbols are its own instruments, by id:
@@ -249,8 +253,10 @@ class VenueManager:
 
     def _add_instruments(self, name: str, insts: list[Instrument], cache: bool = True) -> None:
         table = self.kernel.instruments
+        before = {i.symbol: i for i in table.values() if i.venue == name}
         for inst in insts:
             table.add(inst)  # by id: the venue's own instrument, beside any other venue's of the same symbol
+        self._check_market_changes(name, before, insts)
         if not cache:
             return
         try:
@@ -260,6 +266,38 @@ class VenueManager:
             (folder / f"{name}.instruments.json").write_text(json.dumps(rows))
         except OSError:
             log.warning("could not cache the instruments of %s", name)
+
+    def _check_market_changes(self, name: str, before: dict[str, Instrument], insts: list[Instrument]) -> None:
+        """A venue's markets changed under us (seen when it loads them, at each connection): a changed tick,
+        lot or size limit is said, and orders are checked against the new definition from now on; a market the
+        venue's config still lists that it no longer has (delisted, suspended) refuses orders until it is
+        listed again. Both are alerts and log lines."""
+        from app.engine.core.messages import Alert
+
+        risk, now = self.kernel.risk, self.kernel.clock.now_ms()
+        listed = {i.symbol for i in insts}
+        for inst in insts:
+            if risk.unavailable.pop(inst.id, None) is not None:
+                log.warning("%s is listed by %s again; orders are accepted", inst.id, name)
+            prev = before.get(inst.symbol)
+            changed = [f"{label} {getattr(prev, f):g} -> {getattr(inst, f):g}" for f, label in _DEFINITION
+                       if prev is not None and getattr(prev, f) != getattr(inst, f)]
+            if changed:
+                text = (f"{name} changed {inst.symbol}: {', '.join(changed)}. Orders are checked against the new "
+                        f"definition; working orders priced on the old one may be refused by the venue.")
+                log.warning("%s", text)
+                self.kernel.bus.publish(Alert("warning", f"{inst.id}: market definition changed", text, now))
+        venue = self.venues.get(name)
+        wanted = set(getattr(getattr(venue, "config", None), "symbols", None) or [])
+        for sym, prev in before.items():
+            if sym in listed or sym not in wanted or prev.id in risk.unavailable:
+                continue
+            text = (f"{name} no longer lists {sym} (delisted or suspended): orders for {prev.id} are refused until "
+                    f"it is listed again. Positions on it stay as they are; remove it from the venue's symbols "
+                    f"if it is gone for good.")
+            risk.unavailable[prev.id] = text
+            log.warning("%s", text)
+            self.kernel.bus.publish(Alert("critical", f"{prev.id} is no longer listed", text, now))
 
     # ------------------------------------------------------------------------ commands (the Venues dock)
     def _on_connect(self, cmd: ConnectVenue) -> None:
