@@ -415,3 +415,18 @@ def test_bundled_plugins_import_only_the_public_api():
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             for name in names:
                 assert not name.startswith("app") or name == "app.api", f"{path.name} imports {name}"
+
+
+def test_a_strategy_added_before_its_venue_lists_the_symbol_gets_its_bars_once_started_after(make_kernel):
+    """Added while no venue listed SOL/USDT, a strategy kept the bare symbol and, started after the venue
+    connected, never saw a bar (the bus names SOL/USDT@binance). Starting resolves it again."""
+    from app.engine.core.instruments import Instrument
+
+    k = make_kernel()
+    runner = k.strategies.load("sma_cross", "early", {"symbol": "SOL/USDT"})
+    assert runner.symbol == "SOL/USDT"  # nothing lists it yet
+    k.venues._add_instruments("binance", [Instrument("SOL/USDT", "binance", "SOL", "USDT", 0.01, 0.01, 0.01, 1e6)],
+                              cache=False)  # what a ccxt venue does once its markets load
+    assert k.strategies.start("early")
+    assert runner.symbol == "SOL/USDT@binance"
+    assert k.strategies.host._by_symbol.get("SOL/USDT@binance") == [runner]  # the venue's bars reach it

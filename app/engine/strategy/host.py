@@ -137,6 +137,11 @@ class StrategyHost:
         runner = self.runners[instance]
         if runner.status is StrategyStatus.RUNNING:
             return True
+        if runner.symbol and "@" not in runner.symbol:  # no venue listed it when it was added: one may now
+            try:
+                runner.params["symbol"] = self.instrument_id(runner.symbol)
+            except ValueError as exc:  # several do now: say which to choose, do not guess
+                log.warning("strategy %s: %s", instance, exc)
         strategy = self._instantiate(runner)
         if strategy is None:
             return False
