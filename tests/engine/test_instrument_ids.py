@@ -47,3 +47,18 @@ def test_market_says_whose_data_a_paper_venue_trades_and_old_cached_rows_still_l
     row = dataclasses.asdict(binance())
     del row["market"]  # an instruments cache written before the field existed
     assert Instrument(**row) == binance()
+
+
+def test_read_models_keyed_by_id_find_an_entry_by_a_bare_symbol_one_venue_lists():
+    from dataclasses import replace
+
+    from app.engine.core.instruments import IdKeyed, InstrumentTable, default_instruments
+
+    table = InstrumentTable(default_instruments())
+    positions = IdKeyed(table.canonical)
+    positions["ETH/USDT@sim"] = "eth"
+    assert positions.get("ETH/USDT") == "eth" and "ETH/USDT" in positions and positions["ETH/USDT"] == "eth"
+    assert positions.get("BTC/USDT@sim") is None and positions.get("BTC/USDT", "none") == "none"
+    assert positions.key_of("BTC/USDT") == "BTC/USDT@sim"  # where a new entry goes
+    table.add(replace(table["ETH/USDT"], venue="binance"))  # two venues list it now: a bare symbol finds none
+    assert positions.get("ETH/USDT") is None and positions.get("ETH/USDT@sim") == "eth"

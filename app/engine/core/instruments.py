@@ -166,14 +166,19 @@ class IdKeyed(dict):
         self.canon = canon
 
     def key_of(self, key: object) -> object:
-        """The key ``key`` stands for: itself if present or not a bare unique symbol, else the id."""
-        if self.canon is None or not isinstance(key, str) or dict.__contains__(self, key):
+        """The key ``key`` stands for: itself if it is an id (the bus's keys: no lookup), present, or not a bare
+        unique symbol; else the id."""
+        if self.canon is None or not isinstance(key, str) or "@" in key or dict.__contains__(self, key):
             return key
         return self.canon(key)
 
     def get(self, key: object, default: object = None) -> object:  # type: ignore[override]
         value = dict.get(self, key, _MISSING)
-        return value if value is not _MISSING else dict.get(self, self.key_of(key), default)
+        if value is not _MISSING:
+            return value
+        if type(key) is not str or "@" in key:  # an id (what the bus carries) not here: nothing to resolve
+            return default
+        return dict.get(self, self.key_of(key), default)
 
     def __getitem__(self, key: object) -> object:
         return dict.__getitem__(self, self.key_of(key))
