@@ -38,7 +38,8 @@ def test_router_unit_hands_over_and_back_with_hysteresis():
     t[0] = 4.1
     pa(tick("a", 1.2)), pb(tick("b", 2.3))
     r.tick()
-    assert r.active["BTC/USDT@a"] == "a" and "healthy again" in [m for m in out if isinstance(m, FeedChanged)][-1].reason
+    changes = [m for m in out if isinstance(m, FeedChanged)]
+    assert r.active["BTC/USDT@a"] == "a" and "healthy again" in changes[-1].reason
     pa(tick("a", 1.3)), pb(tick("b", 2.4))
     assert served()[-1] == 1.3 and r.changes == 2
 

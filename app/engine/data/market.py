@@ -7,7 +7,6 @@ compares ``version`` with what it last drew.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Callable
 
 from app.engine.core.bus import MessageBus

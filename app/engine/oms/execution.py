@@ -265,8 +265,8 @@ class ExecutionEngine:
                                              f"no venue named {order.venue!r}", self._clock.now_ms()))
             return
         try:
-            adapter.submit(VenueOrder(order.client_order_id, split_id(order.symbol)[0], order.side, order.order_type,
-                                      order.quantity, order.price))
+            adapter.submit(VenueOrder(order.client_order_id, split_id(order.symbol)[0], order.side,
+                                      order.order_type, order.quantity, order.price))
         except Exception as exc:  # noqa: BLE001 - did it reach the venue? Unknown: never re-send, reconcile
             log.exception("venue %s failed while sending %s", order.venue, order.client_order_id)
             order.reason = f"the venue adapter failed while sending ({exc!r}); unknown until reconciled"
@@ -408,5 +408,5 @@ class ExecutionEngine:
 
 def _fill_row(f: OrderFilled) -> tuple:
     """The row of the fills table, in ``store.FILL_COLUMNS`` order."""
-    return (f.venue, f.trade_id, f.client_order_id, split_id(f.symbol)[0], f.side._value_, f.price, f.quantity, f.fee,
-            f.fee_currency, f.liquidity, f.ts)
+    return (f.venue, f.trade_id, f.client_order_id, split_id(f.symbol)[0], f.side._value_, f.price, f.quantity,
+            f.fee, f.fee_currency, f.liquidity, f.ts)

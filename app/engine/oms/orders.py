@@ -87,9 +87,9 @@ class Order:
         """The row of the orders table, in ``store.ORDER_COLUMNS`` order. (``_value_`` is the enum's value
         without ``Enum.value``'s Python-level property call: this runs for every order.) The journal keeps the
         venue's symbol beside the venue; ``from_row`` composes the id again."""
-        return (self.client_order_id, split_id(self.symbol)[0], self.venue, self.side._value_, self.order_type._value_,
-                self.quantity, self.price, self.actor, self.status._value_, self.filled_qty, self.avg_price,
-                self.venue_order_id, self.reason, self.created_ts, self.updated_ts)
+        return (self.client_order_id, split_id(self.symbol)[0], self.venue, self.side._value_,
+                self.order_type._value_, self.quantity, self.price, self.actor, self.status._value_, self.filled_qty,
+                self.avg_price, self.venue_order_id, self.reason, self.created_ts, self.updated_ts)
 
     def to_row(self) -> dict:
         return {"client_order_id": self.client_order_id, "symbol": self.symbol, "venue": self.venue,

@@ -72,7 +72,8 @@ class Portfolio:
         self.version = 0
         self._cached = (-1, 0.0, 0.0)  # (version, equity, gross exposure)
         for row in store.fills():
-            self._apply(make_id(row["symbol"], row["venue"]), Side(row["side"]), row["price"], row["quantity"], row["fee"])
+            self._apply(make_id(row["symbol"], row["venue"]), Side(row["side"]), row["price"], row["quantity"],
+                        row["fee"])
         bus.subscribe(OrderFilled, self.on_fill)
         bus.subscribe(BookSnapshot, self.on_book)
         bus.subscribe(TradeTick, self.on_trade)

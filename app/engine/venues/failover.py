@@ -78,10 +78,6 @@ class FeedRouter:
         self.changes = 0
         self.version = 0
 
-    def primary(self, symbol: str) -> str | None:
-        feeds = self.priorities.get(symbol)
-        return feeds[0] if feeds else None
-
     def targets_of(self, symbol: str, feed: str) -> list[str]:
         """The instruments (ids) that ``feed``'s data for ``symbol`` (its id or the venue's symbol) may serve."""
         return self._serves.get((split_id(symbol)[0], feed), [])

@@ -2,10 +2,11 @@
 (ccxt), A-shares (akshare), replays; for the window, headless runs and the Venues dock alike.
 
 It registers each adapter with the ExecutionEngine (the only one that sends to adapters), starts and closes
-them (``start``/``close``, one lifecycle for every adapter), routes the adapter's
-market data and status onto the bus, adds the venue's instruments to the kernel's table (by id: Binance's
-BTC/USDT@binance beside the sim's BTC/USDT@sim; an order goes to the venue its instrument names), caches them in ``<profile>/venues/<name>.instruments.json`` so the
-window can list them before the venue connects, and routes ``ApproveReconciliation`` commands to the venue.
+them (``start``/``close``, one lifecycle for every adapter), routes the adapter's market data and status onto
+the bus, adds the venue's instruments to the kernel's table (by id: Binance's BTC/USDT@binance beside the sim's
+BTC/USDT@sim; an order goes to the venue its instrument names), caches them in
+``<profile>/venues/<name>.instruments.json`` so the window can list them before the venue connects, and routes
+``ApproveReconciliation`` commands to the venue.
 The Venues dock connects a venue with changed settings through ``connect`` and disables or removes one through
 ``disconnect`` (its settings file says whether it is enabled: ``config.set_enabled``). A ccxt config with
 ``paper: true`` runs as a ``PaperVenue`` (paper/venue.py): the exchange's live market, no keys, its paper

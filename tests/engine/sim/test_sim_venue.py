@@ -231,7 +231,8 @@ def test_disconnect_rejects_orders_and_withholds_reports_until_reconnect() -> No
     v.ex.set_connected(True)
     assert v.data[-1].connected and v.of(OrderFilled, resting)[0].quantity == 0.1
     v.ex.advance_to(T0 + 150)
-    assert {d.symbol for d in v.data if isinstance(d, BookSnapshot)} == {sid("BTC/USDT"), sid("ETH/USDT"), sid("600519.SH")}
+    assert {d.symbol for d in v.data if isinstance(d, BookSnapshot)} == {sid("BTC/USDT"), sid("ETH/USDT"),
+                                                                           sid("600519.SH")}
 
 
 def test_reject_next_cancel_fault() -> None:

@@ -152,7 +152,8 @@ class CcxtFeed:
         bids = tuple((float(p), float(q)) for p, q, *_ in ob.get("bids", [])[:n])
         asks = tuple((float(p), float(q)) for p, q, *_ in ob.get("asks", [])[:n])
         try:
-            self.v.on_data(BookSnapshot(make_id(symbol, self.v.name), bids, asks, int(ob.get("timestamp") or self.v.now_ms())))
+            self.v.on_data(BookSnapshot(make_id(symbol, self.v.name), bids, asks,
+                                        int(ob.get("timestamp") or self.v.now_ms())))
         except Exception:  # noqa: BLE001
             log.exception("%s: a subscriber failed on a book of %s", self.v.name, symbol)
 
