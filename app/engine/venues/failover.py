@@ -83,11 +83,14 @@ class FeedRouter:
         return self._serves.get((split_id(symbol)[0], feed), [])
 
     def publisher(self, feed: str) -> Callable[[Any], None]:
+        if not any(f == feed for _, f in self._serves):  # serves nothing of feeds.json: straight to the bus
+            return self._publish
+
         def publish(msg: Any) -> None:
             if isinstance(msg, _MARKET):
                 sym = msg.symbol
-                targets = self._serves.get((split_id(sym)[0], feed))
-                if targets is None:
+                targets = self.targets_of(sym, feed)
+                if not targets:
                     self._publish(msg)
                     return
                 now = self._mono()
@@ -103,7 +106,7 @@ class FeedRouter:
                     self._publish(msg)  # the feed's own instrument, as itself
                 return
             if isinstance(msg, FeedStatus):
-                for target in self._serves.get((split_id(msg.symbol)[0], feed), ()):
+                for target in self.targets_of(msg.symbol, feed):
                     self._status[(target, feed)] = msg.state
                     if msg.state in _UNHEALTHY:
                         self._healthy_since.pop((target, feed), None)
