@@ -9,6 +9,19 @@ import pytest
 from tests.kit.journeys import RAN, SHOWN
 
 
+@pytest.fixture
+def no_os_keyring(monkeypatch):
+    """Keys go to the profile's encrypted file (passphrase from the environment), never a real keyring."""
+    import keyring
+    from keyring.backends import fail
+
+    before = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    monkeypatch.setenv("KESTREL_CREDENTIALS_PASSPHRASE", "journey passphrase")
+    yield
+    keyring.set_keyring(before)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _record_dialogs(qapp):
     from PySide6.QtCore import QEvent, QObject

@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QMessageBox
 
-from tests.kit.journeys import click_venue, visible
+from tests.kit.journeys import click_buy, click_venue, fill_limit_ticket, visible
 from tests.kit.journeys import venue_state as state
 from tests.kit.ui import watch_ids
 from tests.kit.ui import watch_row as row_of
@@ -93,15 +93,8 @@ def test_connect_akshare_trade_on_paper_under_a_share_rules_restart_edit_disable
 
             # a paper order the A-share rules refuse: 150 shares is not a board lot
             ticket = window.ticket
-            ticket.set_symbol("600519.SH@akshare")
-            ticket.order_type.setCurrentText("LIMIT")
-            ticket.quantity.selectAll()
-            qtbot.keyClicks(ticket.quantity, "150")
-            ticket.price.selectAll()
-            qtbot.keyClicks(ticket.price, "1523.00")
-            before = set(kernel.execution.orders)
-            qtbot.mouseClick(ticket.buy_button, Qt.MouseButton.LeftButton)
-            (odd,) = set(kernel.execution.orders) - before
+            fill_limit_ticket(qtbot, ticket, "600519.SH@akshare", "150", "1523.00")
+            odd = click_buy(qtbot, ticket, kernel)
             await until(lambda: "lot size" in ticket.status.text(), 5, "the ticket to say why")
             assert "buy in lots of 100 shares; 150 is not one" in ticket.status.text(), ticket.status.text()
             assert kernel.execution.orders[odd].status in (OrderStatus.DENIED, OrderStatus.REJECTED)
@@ -109,9 +102,7 @@ def test_connect_akshare_trade_on_paper_under_a_share_rules_restart_edit_disable
             # and one they accept: a board lot, at the ask; it fills on paper at akshare's price
             ticket.quantity.selectAll()
             qtbot.keyClicks(ticket.quantity, "100")
-            before = set(kernel.execution.orders)
-            qtbot.mouseClick(ticket.buy_button, Qt.MouseButton.LeftButton)
-            (lot,) = set(kernel.execution.orders) - before
+            lot = click_buy(qtbot, ticket, kernel)
             order = kernel.execution.orders[lot]
             await until(lambda: order.status is OrderStatus.FILLED, 5, "the paper buy filled")
             assert order.venue == "akshare" and order.avg_price == 1523.0

@@ -7,10 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from PySide6.QtCore import Qt
 
 from app.engine.core.messages import OrderStatus
-from tests.kit.journeys import pick_in_combo
+from tests.kit.journeys import click_buy, fill_limit_ticket, pick_in_combo
 from tests.kit.venues import KEY, SECRET, no_internet  # noqa: F401 (autouse: every socket must go to 127.0.0.1)
 from tests.kit.wait import until
 from tests.venues.fake_binance import FakeBinance
@@ -55,16 +54,8 @@ def test_a_stalled_feed_is_served_by_the_backup_said_on_the_chart_and_orders_sta
             assert chart.history_label.isVisible()
             await until(lambda: kernel.market.get(ID).book.mid > 80_000, 5, "the backup's prices under the id")
 
-            ticket = window.ticket
-            ticket.set_symbol(ID)
-            ticket.order_type.setCurrentText("LIMIT")
-            ticket.quantity.selectAll()
-            qtbot.keyClicks(ticket.quantity, "0.001")
-            ticket.price.selectAll()
-            qtbot.keyClicks(ticket.price, "59000.00")
-            before = set(kernel.execution.orders)
-            qtbot.mouseClick(ticket.buy_button, Qt.MouseButton.LeftButton)
-            (cid,) = set(kernel.execution.orders) - before
+            fill_limit_ticket(qtbot, window.ticket, ID, "0.001", "59000.00")
+            cid = click_buy(qtbot, window.ticket, kernel)
             order = kernel.execution.orders[cid]
             assert order.venue == "binance"
             if order.status is not OrderStatus.DENIED:  # the gate may refuse it (stale quote): never rerouted

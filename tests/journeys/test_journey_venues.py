@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QInputDialog, QMessageBox
 
@@ -18,19 +17,6 @@ from tests.kit.wait import until
 from tests.venues.fake_binance import FakeBinance
 
 KEY, SECRET = "journey-key-0123456789", "journey-secret-PLANTED-5a4b3c2d1e"
-
-
-@pytest.fixture
-def no_os_keyring(monkeypatch):
-    """Keys go to the profile's encrypted file (passphrase from the environment), never a real keyring."""
-    import keyring
-    from keyring.backends import fail
-
-    before = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    monkeypatch.setenv("KESTREL_CREDENTIALS_PASSPHRASE", "journey passphrase")
-    yield
-    keyring.set_keyring(before)
 
 
 def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_factory, profile, run_async,

@@ -14,7 +14,6 @@
 a task woken inside one is refused by asyncio and dies, the fake exchange's market with it.)"""
 from __future__ import annotations
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtTest import QTest
@@ -27,19 +26,6 @@ from tests.kit.wait import until
 from tests.venues.fake_binance import FakeBinance
 
 GREY = "#9aa3ad"  # theme.MUTED
-
-
-@pytest.fixture
-def no_os_keyring(monkeypatch):
-    """Keys (none here) are looked up in the profile's encrypted file, never a real keyring."""
-    import keyring
-    from keyring.backends import fail
-
-    before = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    monkeypatch.setenv("KESTREL_CREDENTIALS_PASSPHRASE", "journey passphrase")
-    yield
-    keyring.set_keyring(before)
 
 
 # ------------------------------------------------------------------------------------ what a person sees

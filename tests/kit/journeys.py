@@ -98,3 +98,23 @@ def open_backtest(qtbot, window, plugin: str):
 
 def current_tab(dialog) -> str:
     return dialog.tabs.tabText(dialog.tabs.currentIndex())
+
+
+def fill_limit_ticket(qtbot, ticket, symbol: str, quantity: str, price: str) -> None:
+    """The order ticket set for a limit order as a person types it: the instrument, LIMIT, quantity, price."""
+    ticket.set_symbol(symbol)
+    ticket.order_type.setCurrentText("LIMIT")
+    ticket.quantity.selectAll()
+    qtbot.keyClicks(ticket.quantity, quantity)
+    ticket.price.selectAll()
+    qtbot.keyClicks(ticket.price, price)
+
+
+def click_buy(qtbot, ticket, kernel) -> str:
+    """Click the ticket's Buy; the client id of the one order it made."""
+    from PySide6.QtCore import Qt
+
+    before = set(kernel.execution.orders)
+    qtbot.mouseClick(ticket.buy_button, Qt.MouseButton.LeftButton)
+    (cid,) = set(kernel.execution.orders) - before
+    return cid
