@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 
-
 from app.engine.core.messages import OrderStatus
 from tests.kit.journeys import click_buy, fill_limit_ticket, pick_in_combo
 from tests.kit.venues import KEY, SECRET, no_internet  # noqa: F401 (autouse: every socket must go to 127.0.0.1)
