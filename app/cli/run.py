@@ -236,19 +236,17 @@ def _plan_saved(profile: Path, opts: _Options) -> _Plan:
         from app.engine.venues.akshare.data import warm_imports
 
         warm_imports()  # seconds of imports before the loop starts, not on it
-    if any(c.kind != "akshare" for c in configs):
-        import ccxt.async_support  # noqa: F401 - ~1 s of imports before the loop starts, not on it
+    for cfg in configs:
+        if cfg.kind != "akshare":
+            _warm_ccxt(cfg)
     _say("venues saved in the profile: " + ", ".join(c.name for c in configs))
 
     async def attach_saved(kernel: Any, opts: _Options, runtime: _Runtime) -> None:
-        from app.engine.venues.events import ReconciliationProposed
-
-        kernel.venues.approval = "auto" if opts.approve else "ask"
+        _ask_on_differences(kernel, opts)
         for cfg in configs:
             keys = None if cfg.kind == "akshare" or getattr(cfg, "paper", False) else \
                 stored_credentials(profile, cfg.name)
             kernel.venues.add_config(cfg, keys)
-        kernel.bus.subscribe(ReconciliationProposed, lambda p: _on_proposal(kernel, p))
         kernel.venues.start()
 
     plan.attach_fn = attach_saved
@@ -282,8 +280,8 @@ def _plan_replay(opts: _Options) -> _Plan:
 
 
 def _plan_ccxt(profile: Path, opts: _Options) -> _Plan:
-    """A ccxt exchange: its config, the instrument table that keeps its symbols from the sim, ccxt's imports
-    before the loop starts (~1 s), and, once the loop runs, the venue added and started."""
+    """A ccxt exchange: its config, the instrument table (the sim's and the venue's, side by side), ccxt's
+    imports before the loop starts (~1 s), and, once the loop runs, the venue added and started."""
     from app.engine.venues.manager import kernel_instruments
     from app.engine.venues.venue_config import resolve_config
 
@@ -301,27 +299,37 @@ def _plan_ccxt(profile: Path, opts: _Options) -> _Plan:
                          f"config")
     plan.instruments = kernel_instruments(profile, [cfg])
     plan.source = cfg.name
-    import ccxt.async_support  # noqa: F401 - ~1 s of imports before the loop starts, not on it
+    _warm_ccxt(cfg)
+
+    async def attach_ccxt(kernel: Any, opts: _Options, runtime: _Runtime) -> None:
+        _ask_on_differences(kernel, opts)
+        keys = None if getattr(cfg, "paper", False) else _credentials(profile, cfg.name)  # paper: none, ever
+        venue = kernel.venues.add_ccxt(cfg, keys)
+        recorder = getattr(runtime, "recorder", None)
+        if recorder is not None:
+            venue.instrument_listeners.append(recorder.add_instruments)
+        kernel.venues.start()
+
+    plan.attach_fn = attach_ccxt
+    return plan
+
+
+def _warm_ccxt(cfg: Any) -> None:
+    """ccxt's imports (~1 s; ccxt.pro's too for a streaming venue) before the loop starts, not on it."""
+    import ccxt.async_support  # noqa: F401
     if cfg.stream != "poll":
         try:
             import ccxt.pro  # noqa: F401
         except ImportError:
             pass
 
-    async def attach_ccxt(kernel: Any, opts: _Options, runtime: _Runtime) -> None:
-        from app.engine.venues.events import ReconciliationProposed
 
-        kernel.venues.approval = "auto" if opts.approve else "ask"
-        keys = None if getattr(cfg, "paper", False) else _credentials(profile, cfg.name)  # paper: none, ever
-        venue = kernel.venues.add_ccxt(cfg, keys)
-        recorder = getattr(runtime, "recorder", None)
-        if recorder is not None:
-            venue.instrument_listeners.append(recorder.add_instruments)
-        kernel.bus.subscribe(ReconciliationProposed, lambda p: _on_proposal(kernel, p))
-        kernel.venues.start()
+def _ask_on_differences(kernel: Any, opts: _Options) -> None:
+    """Venue/journal differences found on connect: applied (--approve-reconcile) or asked about."""
+    from app.engine.venues.events import ReconciliationProposed
 
-    plan.attach_fn = attach_ccxt
-    return plan
+    kernel.venues.approval = "auto" if opts.approve else "ask"
+    kernel.bus.subscribe(ReconciliationProposed, lambda p: _on_proposal(kernel, p))
 
 
 def _on_proposal(kernel: Any, p: Any) -> None:
