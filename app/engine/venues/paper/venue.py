@@ -34,7 +34,6 @@ import dataclasses
 import datetime as dt
 import itertools
 import logging
-import math
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -48,6 +47,7 @@ from app.engine.core.messages import (
 from app.engine.venues.base import OpenOrderInfo, Report, VenueOrder
 from app.engine.venues.events import OrderNote
 from app.engine.venues.paper.queue import EPS, PaperFill, QueueModel
+from app.engine.venues.sim.rules import check_instrument
 from app.engine.venues.venue_config import CcxtVenueConfig
 
 log = logging.getLogger("kestrel.venues.paper")
@@ -357,21 +357,10 @@ class PaperVenue:
         inst = self._instruments.get(o.symbol)
         if inst is None:
             return f"unknown symbol: {o.symbol} is not among {self.name}'s markets"
-        q = o.quantity
-        if not isinstance(q, (int, float)) or not math.isfinite(q) or q <= 0 or not inst.is_on_lot(q):
-            return f"invalid quantity: {q} (a positive multiple of the lot size {inst.lot_size:g})"
-        if q < inst.min_qty * (1 - 1e-9) or q > inst.max_qty * (1 + 1e-9):
-            return f"invalid quantity: {q} outside [{inst.min_qty:g}, {inst.max_qty:g}]"
-        if o.order_type == OrderType.LIMIT:
-            px = o.price
-            if not isinstance(px, (int, float)) or not math.isfinite(px) or px <= 0 \
-                    or not inst.is_on_tick(px):
-                return f"invalid price: {px} (a positive multiple of the tick size {inst.tick_size:g})"
-        elif o.order_type != OrderType.MARKET:
-            return f"invalid order type: {o.order_type}"
-        reason = self._feed_refusal(o.symbol)
+        reason = check_instrument(inst, o) or self._feed_refusal(o.symbol)  # the sim's words for the first
         if reason is not None:
             return reason
+        q = o.quantity
         book = self._models[o.symbol].book
         levels = book.asks if o.side == Side.BUY else book.bids
         if o.order_type == OrderType.MARKET and not levels:

@@ -22,24 +22,10 @@ def check_order(inst: Instrument, book: OrderBook, limits: tuple[int, int] | Non
                 now_ms: int = 0, daily: ashare_rules.DailyLimits | None = None) -> str | None:
     """None if the venue accepts ``o`` at ``now_ms``, else the reject reason. ``limits``: daily limits in
     ticks; ``daily``: an A-share's limits of the day (``limits`` in prices, for its words)."""
-    if o.side not in (Side.BUY, Side.SELL):
-        return f"invalid side: {o.side}"
-    if o.order_type not in (OrderType.LIMIT, OrderType.MARKET):
-        return f"invalid order type: {o.order_type}"
+    refusal = check_instrument(inst, o)
+    if refusal is not None:
+        return refusal
     q = o.quantity
-    if not isinstance(q, (int, float)) or not math.isfinite(q) or q <= 0:
-        return f"invalid quantity: {q}"
-    if not inst.is_on_lot(q):
-        return f"invalid quantity: {q} is not a multiple of the lot size {inst.lot_size:g}"
-    odd_sell = inst.odd_lot_sell_whole and o.side == Side.SELL  # the holding's remainder: the broker's to check
-    if (q < inst.min_qty * (1 - 1e-9) and not odd_sell) or q > inst.max_qty * (1 + 1e-9):
-        return f"invalid quantity: {q} outside [{inst.min_qty:g}, {inst.max_qty:g}]"
-    if o.order_type == OrderType.LIMIT:
-        px = o.price
-        if not isinstance(px, (int, float)) or not math.isfinite(px) or px <= 0:
-            return f"invalid price: a limit order needs a positive price, got {px}"
-        if not inst.is_on_tick(px):
-            return f"invalid price: {px} is not a multiple of the tick size {inst.tick_size:g}"
     if inst.rules == ashare_rules.RULES:
         refusal = ashare_rules.check_session(now_ms)
         if refusal is None and o.order_type == OrderType.LIMIT:
@@ -59,4 +45,29 @@ def check_order(inst: Instrument, book: OrderBook, limits: tuple[int, int] | Non
         ref = book.price(best)
     if inst.min_notional > 0 and q * ref < inst.min_notional * (1 - 1e-9):
         return f"min notional: {q * ref:g} below {inst.min_notional:g}"
+    return None
+
+
+def check_instrument(inst: Instrument, o: VenueOrder) -> str | None:
+    """What a venue refuses of ``o`` by the instrument's definition alone (the sim's and the paper venue's):
+    side, type, a quantity that is positive, on the lot and within the size limits, a limit's price that is
+    positive and on the tick. None if it passes."""
+    if o.side not in (Side.BUY, Side.SELL):
+        return f"invalid side: {o.side}"
+    if o.order_type not in (OrderType.LIMIT, OrderType.MARKET):
+        return f"invalid order type: {o.order_type}"
+    q = o.quantity
+    if not isinstance(q, (int, float)) or not math.isfinite(q) or q <= 0:
+        return f"invalid quantity: {q}"
+    if not inst.is_on_lot(q):
+        return f"invalid quantity: {q} is not a multiple of the lot size {inst.lot_size:g}"
+    odd_sell = inst.odd_lot_sell_whole and o.side == Side.SELL  # the holding's remainder: the broker's to check
+    if (q < inst.min_qty * (1 - 1e-9) and not odd_sell) or q > inst.max_qty * (1 + 1e-9):
+        return f"invalid quantity: {q} outside [{inst.min_qty:g}, {inst.max_qty:g}]"
+    if o.order_type == OrderType.LIMIT:
+        px = o.price
+        if not isinstance(px, (int, float)) or not math.isfinite(px) or px <= 0:
+            return f"invalid price: a limit order needs a positive price, got {px}"
+        if not inst.is_on_tick(px):
+            return f"invalid price: {px} is not a multiple of the tick size {inst.tick_size:g}"
     return None
