@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.engine.core.bus import MessageBus
-from app.engine.core.instruments import IdKeyed, Instrument, make_id, split_id
+from app.engine.core.instruments import IdKeyed, InstrumentTable, make_id, split_id
 from app.engine.core.messages import AccountChanged, BookSnapshot, OrderFilled, PositionChanged, Side, TradeTick
 from app.engine.core.store import Store
 
@@ -59,7 +59,7 @@ class Position:
 
 
 class Portfolio:
-    def __init__(self, bus: MessageBus, store: Store, instruments: dict[str, Instrument],
+    def __init__(self, bus: MessageBus, store: Store, instruments: InstrumentTable,
                  starting_cash: dict[str, float], fx_to_base: dict[str, float], base_currency: str) -> None:
         self._bus = bus
         self._instruments = instruments
@@ -68,7 +68,7 @@ class Portfolio:
         self.cash: dict[str, float] = dict(starting_cash)
         self.venue_flows: dict[str, dict[str, float]] = {}  # venue -> currency -> what its fills moved
         self._paper_start: dict[str, dict[str, float]] = {}  # paper venue -> its starting balances
-        self.positions: dict[str, Position] = IdKeyed(getattr(instruments, "canonical", None))  # by id
+        self.positions: dict[str, Position] = IdKeyed(instruments.canonical)  # by id
         self.version = 0
         self._cached = (-1, 0.0, 0.0)  # (version, equity, gross exposure)
         for row in store.fills():

@@ -34,10 +34,11 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from app.engine.core.bus import MessageBus
 from app.engine.core.clock import Clock
+from app.engine.core.instruments import InstrumentTable
 from app.engine.core.messages import Bar, VenueStatus
 from app.engine.data.bar_chunks import BarStoreError
 from app.engine.data.bar_store import BarStore
@@ -238,7 +239,7 @@ class DownloadJob:
 
 # ------------------------------------------------------------------------------------------- the service
 class MarketHistory:
-    def __init__(self, store: BarStore, bars: BarAggregator, instruments: Mapping[str, Any], clock: Clock,
+    def __init__(self, store: BarStore, bars: BarAggregator, instruments: InstrumentTable, clock: Clock,
                  bus: MessageBus, source_for: Callable[[str], Any],
                  known_venues: Callable[[], list[str]] = list) -> None:
         """``source_for(venue)``: a history source for the venue (``CcxtSource``/``AkshareSource``), or None;
@@ -267,8 +268,7 @@ class MarketHistory:
 
     def _key(self, symbol: str) -> str:
         """The instrument id ``symbol`` names (statuses and series are by id)."""
-        canon = getattr(self._instruments, "canonical", None)
-        return canon(symbol) if canon is not None else symbol
+        return self._instruments.canonical(symbol)
 
     def bars(self, symbol: str, timeframe_ms: int, adjust: str = "none") -> Bars | None:
         """The venue's candles of ``symbol`` at a timeframe longer than the live bars' (``open`` loads them),
