@@ -99,17 +99,6 @@ def test_entries_of_a_venue_not_connected_are_kept_and_shown_unavailable(store, 
     assert again.ids().count("SOL/USDT@binance") == 1  # not added a second time by joining the table
 
 
-def test_a_table_keyed_by_bare_symbol_is_read_through_ids(store):
-    """Today's table ({symbol: instrument}): entries are ids all the same, rows give the table's key."""
-    table = {i.symbol: i for i in default_instruments()}
-    w = Watchlists(store, table)
-    assert w.ids() == SIM
-    w.create("Mine")
-    assert w.add("ETH/USDT") and w.ids() == ["ETH/USDT@sim"]  # a table key is kept as its id
-    (row,) = w.rows()
-    assert row.key == "ETH/USDT" and row.instrument is table["ETH/USDT"]
-
-
 @pytest.mark.parametrize("saved, why", [
     ("garbage", "a str is not a set of lists"),
     (42, "a int is not a set of lists"),

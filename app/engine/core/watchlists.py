@@ -19,9 +19,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
-from app.engine.core.instruments import Instrument, split_id
+from app.engine.core.instruments import Instrument, InstrumentTable, split_id
 
 log = logging.getLogger("kestrel.watchlists")
 
@@ -54,7 +54,7 @@ class Watchlists:
     """The profile's watchlists over the instrument table ``instruments`` (live: venues add to it).
     ``settings`` is the profile store (``get_setting``/``set_setting``)."""
 
-    def __init__(self, settings: Any, instruments: Mapping[str, Instrument]) -> None:
+    def __init__(self, settings: Any, instruments: InstrumentTable) -> None:
         self._settings = settings
         self._table = instruments
         self._table_len = -1
@@ -83,24 +83,17 @@ class Watchlists:
     def rows(self, name: str | None = None) -> list[WatchRow]:
         """The entries of list ``name`` with their instruments (None: venue not connected)."""
         self._follow()
-        index = self._index()
         out = []
         for entry in self._lists[self._name(name)]:
             symbol, venue = split_id(entry)
-            key, inst = index.get(entry) or self._bare(entry)
-            out.append(WatchRow(entry, symbol, venue or "", key, inst))
+            inst = dict.get(self._table, entry) or self._bare(entry)
+            out.append(WatchRow(entry, symbol, venue or "", inst.id if inst is not None else None, inst))
         return out
 
     def id_of(self, text: str) -> str:
         """The id an entry is kept under: ``text`` if it is an id, else the id of the table's instrument it
-        names (a table key, or a bare symbol one venue lists), else ``text``."""
-        if split_id(text)[1] is not None:
-            return text
-        try:
-            inst = self._table.get(text)
-        except KeyError:  # a bare symbol several venues list: kept as typed
-            return text
-        return inst.id if inst is not None else text
+        names (a bare symbol one venue lists), else ``text`` (one several venues list is kept as typed)."""
+        return self._table.canonical(text)
 
     # -------------------------------------------------------------------------------------------- editing
     def select(self, name: str) -> None:
@@ -186,21 +179,14 @@ class Watchlists:
             raise WatchlistError(f"there is a watchlist named {name} already")
         return name
 
-    def _index(self) -> dict[str, tuple[str, Instrument]]:
-        """id -> (the table's key, the instrument): the table may be keyed by id or by bare symbol."""
-        return {inst.id: (key, inst) for key, inst in self._table.items()}
-
-    def _bare(self, entry: str) -> tuple[str | None, Instrument | None]:
+    def _bare(self, entry: str) -> Instrument | None:
         """A bare symbol kept from an old value: the one instrument the table has for it, if any."""
         if split_id(entry)[1] is not None:
-            return None, None
+            return None
         try:
-            inst = self._table.get(entry)
+            return self._table.get(entry)
         except KeyError:  # listed by several venues: which one is meant cannot be told
-            return None, None
-        if inst is None:
-            return None, None
-        return next((k for k, i in self._table.items() if i is inst), entry), inst
+            return None
 
     def _follow(self) -> None:
         """Instruments new to the table join "Default" (once each)."""

@@ -101,8 +101,7 @@ class WatchlistWidget(QWidget):
     def select(self, symbol: str) -> None:
         """Select the row of ``symbol`` (a table key, an id, or a bare symbol one venue lists), if the list
         shown has it; otherwise nothing is selected."""
-        canonical = getattr(self._port, "instrument_id", None)  # the Port's bare symbol -> id, where it has one
-        symbol_id = canonical(symbol) if canonical is not None else symbol
+        symbol_id = self._port.instrument_id(symbol)
         for row, r in enumerate(self._rows):
             if symbol in (r.key, r.id) or symbol_id == r.id:
                 self.table.selectRow(row)
