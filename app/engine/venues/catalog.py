@@ -21,7 +21,7 @@ import heapq
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from app.engine.core.instruments import Instrument, make_id, split_id
+from app.engine.core.instruments import Instrument, InstrumentTable, make_id, split_id
 
 TYPES = ("spot", "equity", "swap", "future", "option")  # the types a market can have, in ranking order
 _TYPE_RANK = {"spot": 0, "equity": 0, "swap": 1, "future": 2, "option": 3}
@@ -85,7 +85,7 @@ class MarketCatalog:
     """The listable markets of the running venues (``venues``: name -> adapter, live), searchable.
     ``instruments`` (the kernel's table) tells which are subscribed."""
 
-    def __init__(self, venues: Mapping[str, Any], instruments: Mapping[str, Instrument]) -> None:
+    def __init__(self, venues: Mapping[str, Any], instruments: InstrumentTable) -> None:
         self._venues = venues
         self._instruments = instruments
         self._token: tuple = ()
@@ -108,7 +108,7 @@ class MarketCatalog:
 
     def subscribed(self, market: Market) -> bool:
         """Is ``market`` in the instrument table (streamed, tradeable)?"""
-        return any(i.symbol == market.symbol and i.venue == market.venue for i in self._instruments.values())
+        return dict.__contains__(self._instruments, market.id)  # the table is keyed by id: one lookup
 
     def search(self, text: str, venue: str | None = None, limit: int = LIMIT) -> list[Market]:
         """The markets matching ``text``, best first (see the module docstring), at most ``limit``."""

@@ -33,7 +33,7 @@ class MarketSubscriptions:
         if adapter is None:
             raise ValueError(f"venue {venue} is not connected; connect it in the Venues dock first")
         inst = next((i for i in adapter.instruments() if i.symbol == symbol), None)
-        if inst is not None and inst in self.manager.kernel.instruments.values():
+        if inst is not None and self.manager.kernel.instruments.get(inst.id) == inst:
             return inst, ""  # subscribed already: nothing changes
         note = ""
         if inst is None:
