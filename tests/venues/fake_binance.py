@@ -303,6 +303,9 @@ class FakeBinance:
                             "recvWindow": 2000, "warnOnFetchOpenOrdersWithoutSymbol": False},
                 "timeout": 3000,
             },
+            # the streams on the test's loop, where a test can watch them (the product's default, a child
+            # process, has its own tests: tests/venues/test_feed_process.py)
+            "feed_process": False,
         }
         cfg.update(over)
         return cfg

@@ -43,6 +43,9 @@ class CcxtVenueConfig(BaseModel):
                           "or otherwise, until enabled again (its config and keys are kept)")
     autoconnect: bool = Field(True, description="the window connects this venue when it starts")
     stream: Literal["auto", "ws", "poll"] = Field("auto", description="auto: ccxt.pro where supported")
+    feed_process: bool = Field(True, description="run the websocket streams in a child process that hands the "
+                               "terminal the latest book per symbol and every trade, in batches (the window "
+                               "stays smooth at any message rate); false: on the terminal's own loop")
     poll_interval_s: float = Field(1.0, gt=0, description="market data by REST polling: this often")
     order_poll_s: float = Field(1.0, gt=0, description="open orders and fills are re-read this often")
     book_depth: int = Field(10, ge=1, le=1000)

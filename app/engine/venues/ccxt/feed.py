@@ -63,6 +63,14 @@ class _SeenIds:
         return True
 
 
+def streams_websockets(exchange: Any, cfg: Any) -> bool:
+    """Whether the feed of ``exchange`` streams by websockets (``ccxt.pro`` ``watch_trades`` and
+    ``watch_order_book``) rather than polls REST: the exchange has both, and ``cfg.stream`` allows it."""
+    has = getattr(exchange, "has", {}) or {}
+    return cfg.stream != "poll" and bool(has.get("watchTrades")) and bool(has.get("watchOrderBook")) \
+        and hasattr(exchange, "watch_trades")
+
+
 class CcxtFeed:
     def __init__(self, venue: FeedHost) -> None:
         self.v = venue
@@ -82,10 +90,7 @@ class CcxtFeed:
         return bool(self._tasks)
 
     def start(self, symbols: list[str]) -> None:
-        ex = self.v.exchange
-        has = getattr(ex, "has", {}) or {}
-        ws = self.cfg.stream != "poll" and bool(has.get("watchTrades")) and bool(has.get("watchOrderBook")) \
-            and hasattr(ex, "watch_trades")
+        ws = streams_websockets(self.v.exchange, self.cfg)
         if self.cfg.stream == "ws" and not ws:
             self.v.emit_error("request", "stream", f"{self.v.name}: ccxt.pro has no websocket streams for "
                               f"{self.cfg.exchange}; using REST polling instead.")

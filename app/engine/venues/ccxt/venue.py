@@ -36,6 +36,7 @@ from app.engine.venues.ccxt.connection import (
     AWAITING_APPROVAL, DISCONNECTED, FAILED, READY, CcxtConnection,
 )
 from app.engine.venues.ccxt.feed import CcxtFeed
+from app.engine.venues.ccxt.feed_process import ProcessFeed
 from app.engine.venues.ccxt.instruments import market_entries, market_instruments
 from app.engine.venues.ccxt.orders import CcxtOrders, TrackedOrder
 from app.engine.venues.ccxt.rest import CcxtRest
@@ -74,7 +75,7 @@ class CcxtVenue(CcxtConnection, CcxtOrders, CcxtTracking, CcxtRest):
         self.state = DISCONNECTED
         self.state_detail = "not started"
         self.gate = RateGate()
-        self.feed = CcxtFeed(self)
+        self.feed: CcxtFeed | ProcessFeed = ProcessFeed(self) if config.feed_process else CcxtFeed(self)
         self._instruments: dict[str, Instrument] = {}
         self._orders: dict[str, TrackedOrder] = {}
         self._by_vid: dict[str, str] = {}
