@@ -147,8 +147,8 @@ class Delivered:
     def streaming(self) -> set[str]:
         return set(self.books) | set(self.trades)
 
-    def total(self, venue: str | None = None) -> int:
-        return sum(n for c in (self.books, self.trades) for s, n in c.items()
+    def total(self, venue: str | None = None, kinds: tuple[str, ...] = ("books", "trades")) -> int:
+        return sum(n for c in (getattr(self, k) for k in kinds) for s, n in c.items()
                    if venue is None or s.endswith("@" + venue))
 
     def close(self) -> None:
@@ -165,6 +165,7 @@ def expected_ids(venues: bool) -> set[str]:
 
 
 def run(seconds: float, *, venues: bool = True, fake_in: str = "process", tick_s: float = 0.001,
+        feed: str = "process",
         quote_s: float = 1.0, warmup_s: float = 8.0, streaming_timeout_s: float = 60.0,
         cprofile: str | None = None, trace=None) -> dict:
     """One run in this process: build the window, connect the venues, wait until every venue is ready and
@@ -200,7 +201,8 @@ def run(seconds: float, *, venues: bool = True, fake_in: str = "process", tick_s
         async def measure() -> dict:
             t_start = loop.time()
             if venues:
-                await kernel.venues.connect(parse_config(fake.config), Credentials(KEY, SECRET))
+                await kernel.venues.connect(parse_config({**fake.config, "feed_process": feed == "process"}),
+                                            Credentials(KEY, SECRET))
                 await kernel.venues.connect(parse_config({"kind": "akshare", "symbols": list(AKSHARE_CODES),
                                                           "quote_interval_s": quote_s}))
                 while CHART not in kernel.instruments and loop.time() - t_start < streaming_timeout_s:
@@ -218,6 +220,7 @@ def run(seconds: float, *, venues: bool = True, fake_in: str = "process", tick_s
             connected = {n: bool(getattr(v, "connected", False)) for n, v in kernel.venues.venues.items()}
             status = {name: st.message for name, st in kernel.venue_status.items()}
             before = {v: delivered.total(v) for v in ("sim", "binance", "akshare")}
+            trades0 = delivered.total("binance", ("trades",))
             seen0 = {s: delivered.books[s] + delivered.trades[s] for s in delivered.streaming()}
             frames0 = window.frames.frames
             lags: list[float] = []
@@ -242,11 +245,14 @@ def run(seconds: float, *, venues: bool = True, fake_in: str = "process", tick_s
                 prof.enable()
             task = loop.create_task(probe())
             f0 = fake.cpu_s() if fake else 0.0
+            child = feed_child(kernel)
+            c0 = child_cpu_s(child)
             r0, w0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
             await asyncio.sleep(seconds)
             wall = time.perf_counter() - w0
             r1 = resource.getrusage(resource.RUSAGE_SELF)
             fake_cpu = 100 * (fake.cpu_s() - f0) / wall if fake else 0.0
+            feed_cpu = 100 * (child_cpu_s(child) - c0) / wall if child else 0.0
             breakdown = trace.report(w0, w0 + wall) if trace is not None else ""
             if prof is not None:
                 prof.disable()
@@ -254,6 +260,7 @@ def run(seconds: float, *, venues: bool = True, fake_in: str = "process", tick_s
             task.cancel()
             steps = list(kernel.loop_monitor.lags_ms)
             per_venue = {v: (delivered.total(v) - before[v]) / wall for v in before}
+            binance_trades = (delivered.total("binance", ("trades",)) - trades0) / wall
             during = sorted(s for s in delivered.streaming()
                             if delivered.books[s] + delivered.trades[s] > seen0.get(s, 0))
             return {
@@ -266,9 +273,11 @@ def run(seconds: float, *, venues: bool = True, fake_in: str = "process", tick_s
                 "probe_p50": pct(lags, 0.5), "probe_p99": pct(lags, 0.99), "probe_max": max(lags),
                 "probe_samples": len(lags),
                 "ticks_per_s": sum(per_venue.values()), "ticks_per_s_by_venue": per_venue,
+                "binance_trades_per_s": binance_trades,
                 "frames_per_s": (window.frames.frames - frames0) / wall,
                 "frame_p50_ms": pct(frame_ms, 0.5), "frame_p99_ms": pct(frame_ms, 0.99),
-                "fake_cpu_pct": fake_cpu, "load": os.getloadavg()[0], "breakdown": breakdown,
+                "fake_cpu_pct": fake_cpu, "feed_cpu_pct": feed_cpu, "feed": feed if venues else "",
+                "load": os.getloadavg()[0], "breakdown": breakdown,
                 "cpu_pct": 100 * ((r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)) / wall,
             }
 
@@ -296,11 +305,29 @@ def run(seconds: float, *, venues: bool = True, fake_in: str = "process", tick_s
 
 
 # ---------------------------------------------------------------------------------------------- driver
-def spawn(args, venues: bool, tick_s: float, cprofile: str | None = None) -> dict:
+def feed_child(kernel) -> int | None:
+    """The pid of the binance venue's market-data process (``feed_process``), if it runs one."""
+    v = kernel.venues.venues.get("binance")
+    return getattr(getattr(v, "feed", None), "pid", None)
+
+
+def child_cpu_s(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    import psutil
+
+    try:
+        t = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return t.user + t.system
+
+
+def spawn(args, venues: bool, tick_s: float, cprofile: str | None = None, feed: str = "process") -> dict:
     """One run in a fresh process (``--worker``)."""
     cmd = [sys.executable, __file__, "--worker", "venues" if venues else "sim",
            "--seconds", str(args.seconds), "--fake-in", args.fake_in, "--tick-s", str(tick_s),
-           "--quote-s", str(args.quote_s), "--warmup", str(args.warmup)]
+           "--quote-s", str(args.quote_s), "--warmup", str(args.warmup), "--feed", feed]
     if cprofile:
         cmd += ["--cprofile", cprofile]
     if args.breakdown:
@@ -315,17 +342,20 @@ def spawn(args, venues: bool, tick_s: float, cprofile: str | None = None) -> dic
 
 def row(n: int, r: dict, tick_s: float | None) -> list:
     v = r["ticks_per_s_by_venue"]
-    return [n, f"3 venues, tick {tick_s:g} s" if r["venues"] else "sim alone",
+    return [n, f"3 venues, tick {tick_s:g} s, feed in {r['feed']}" if r["venues"] else "sim alone",
             f"{len(r['streaming'])}/{len(r['expected'])}", f"{r['lag_p50']:.1f}", f"{r['lag_p99']:.1f}",
             f"{r['lag_max']:.0f}", f"{r['probe_p50']:.1f}", f"{r['probe_p99']:.1f}", f"{r['probe_max']:.0f}",
             f"{r['ticks_per_s']:,.0f}", f"{v['sim']:,.0f} / {v['binance']:,.0f} / {v['akshare']:.1f}",
+            f"{r.get('binance_trades_per_s', 0):,.0f}",
             f"{r['frames_per_s']:.1f}", f"{r['frame_p50_ms']:.1f} / {r['frame_p99_ms']:.1f}",
             f"{r['cpu_pct']:.0f}",
+            f"{r['feed_cpu_pct']:.0f}" if r["venues"] and r["feed"] == "process" else "",
             f"{r['fake_cpu_pct']:.0f}" if r["venues"] else "", f"{r['load']:.1f}"]
 
 
 HEADERS = ["run", "venues", "streaming", "lag p50", "lag p99", "lag max", "5 ms p50", "5 ms p99", "5 ms max",
-           "ticks/s", "sim / binance / akshare", "frames/s", "frame tick p50 / p99 ms", "CPU %", "fake CPU %",
+           "ticks/s", "sim / binance / akshare", "binance trades/s", "frames/s", "frame tick p50 / p99 ms", "CPU %", "feed CPU %",
+           "fake CPU %",
            "load"]
 
 
@@ -338,6 +368,9 @@ def main() -> None:
     ap.add_argument("--fake-in", choices=["process", "thread"], default="process")
     ap.add_argument("--tick-s", default="0.001",
                     help="the fake Binance's tick, each symbol (a comma list: one configuration each)")
+    ap.add_argument("--feed", default="process",
+                    help="where binance's websocket streams run: process (the default, feed_process) or loop; "
+                         "a comma list: one configuration each, interleaved")
     ap.add_argument("--quote-s", type=float, default=1.0, help="akshare: each code's quote this often")
     ap.add_argument("--warmup", type=float, default=8.0, help="seconds after every instrument has streamed")
     ap.add_argument("--cprofile", default=None, help="write a cProfile of the first venues run's loop thread")
@@ -358,18 +391,22 @@ def main() -> None:
             trace = LoopTrace()
             trace.install()  # before the app is made
         res = run(args.seconds, venues=args.worker == "venues", fake_in=args.fake_in, tick_s=ticks[0],
+                  feed=args.feed,
                   quote_s=args.quote_s, warmup_s=args.warmup, cprofile=args.cprofile, trace=trace)
         print("RESULT " + json.dumps(res), flush=True)
         return
+    feeds = str(args.feed).split(",")
     runs: list[tuple[dict, float | None]] = []
     for i in range(args.repeat):
         for tick in ticks:  # interleaved: every configuration sees the same machine load
-            if args.baseline:
-                runs.append((spawn(args, False, tick), None))
-            profile_it = args.cprofile if i == 0 and tick == ticks[0] else None
-            runs.append((spawn(args, True, tick, profile_it), tick))
-            r = runs[-1][0]
-            print(f"  run {len(runs)}: tick {tick:g} s, lag p99 {r['lag_p99']:.1f} ms", file=sys.stderr)
+            for feed in feeds:
+                if args.baseline:
+                    runs.append((spawn(args, False, tick), None))
+                profile_it = args.cprofile if i == 0 and tick == ticks[0] and feed == feeds[0] else None
+                runs.append((spawn(args, True, tick, profile_it, feed), tick))
+                r = runs[-1][0]
+                print(f"  run {len(runs)}: tick {tick:g} s, feed in {feed}, lag p99 {r['lag_p99']:.1f} ms",
+                      file=sys.stderr)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {runs[0][0]['platform']}, "
           f"fake Binance in a {args.fake_in} (nice {NICE}) with {len(CCXT_SYMBOLS)} symbols, akshare "
           f"{len(AKSHARE_CODES)} codes every {args.quote_s:g} s, {args.seconds:g} s measured a run; ms")
@@ -381,9 +418,9 @@ def main() -> None:
     for n, (r, _) in enumerate(runs, 1):
         if r["breakdown"]:
             print(f"\nrun {n}: {r['breakdown']}")
-    for tick in ticks:
-        p99 = [r["lag_p99"] for r, t in runs if t == tick]
-        print(f"loop lag p99 (kernel LoopMonitor), three venues, tick {tick:g} s: "
+    for tick, feed in ((t, f) for t in ticks for f in feeds):
+        p99 = [r["lag_p99"] for r, t in runs if t == tick and r["feed"] == feed]
+        print(f"loop lag p99 (kernel LoopMonitor), three venues, tick {tick:g} s, feed in {feed}: "
               f"{', '.join(f'{x:.1f}' for x in p99)} ms; goal <= {GOAL_P99_MS:g} ms: "
               f"{'met' if max(p99) <= GOAL_P99_MS else 'NOT met'}")
     base = [r["lag_p99"] for r, t in runs if t is None]
