@@ -221,6 +221,12 @@ class VenuesView:
         """What orders on venue ``name`` are: "paper", "live", "sim", or "" (unknown)."""
         return self._manager.mode(name)
 
+    def queue_ahead(self, venue: str, client_order_id: str) -> float | None:
+        """The volume estimated ahead of a resting paper order in its price level's queue (``QueueModel``);
+        None: not a paper venue, not resting, or below the depth the book shows."""
+        fn = getattr(self._manager.venues.get(venue), "queue_ahead", None)
+        return fn(client_order_id) if fn is not None else None
+
     @property
     def board(self) -> Any:
         """Built on first use: it follows the bus from then on."""

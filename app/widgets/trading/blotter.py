@@ -1,5 +1,7 @@
 """Orders and fills blotter. Orders can be canceled from here (a CancelOrder on the bus, like any other).
-Each order says what it is by its venue's mode ("Mode": PAPER, LIVE, SIM; ``VenuesView.mode``).
+Each order says what it is by its venue's mode ("Mode": PAPER, LIVE, SIM; ``VenuesView.mode``). A resting
+paper order's Reason says, each frame, how much volume is estimated ahead of it in its level's queue (it
+fills only after that has traded: docs/VENUES.md).
 
 The selection is an order, not a row: rows move as orders arrive (working ones first, newest on top), and
 "Cancel selected" must cancel the order the person picked, wherever it has moved since."""
@@ -39,6 +41,7 @@ class BlotterWidget(QWidget):
         self._fills: list[OrderFilled] = []
         self._fills_dirty = True
         self._row_ids: list[str] = []
+        self._queue_rows: list[tuple[int, str, str]] = []  # (row, client id, venue): working paper orders
         self._selected: str | None = None  # the selected order's client id
         self._drawing = False
         self._subs = BusSubscriptions()
@@ -154,6 +157,8 @@ class BlotterWidget(QWidget):
             finally:
                 self._drawing = False
             self._follow_selection()
+        if self._queue_rows:
+            self._draw_queues()
         if self._fills_dirty:
             self._draw_fills()
 
@@ -161,6 +166,7 @@ class BlotterWidget(QWidget):
         t = self.orders
         t.setRowCount(len(orders))
         modes: dict[str, str] = {}
+        self._queue_rows = []
         for r, o in enumerate(orders):
             d = self._port.instruments[o.symbol].price_decimals if o.symbol in self._port.instruments else 4
             side_color = UP if o.side is Side.BUY else DOWN
@@ -180,6 +186,22 @@ class BlotterWidget(QWidget):
             set_cell(t, r, 10, mode, None, False)
             set_cell(t, r, 11, source_of(o.actor), None, False)
             set_cell(t, r, 12, o.reason, MUTED, False)
+            if mode == "PAPER" and o.is_working and not o.reason:
+                self._queue_rows.append((r, o.client_order_id, o.venue))
+
+    def _draw_queues(self) -> None:
+        """The Reason of each working paper order: the volume estimated ahead of it, as it is now."""
+        t, venues = self.orders, self._port.venues
+        reason = ORDER_HEADERS.index("Reason")
+        for r, cid, venue in self._queue_rows:
+            ahead = venues.queue_ahead(venue, cid)
+            if ahead is not None:
+                text = f"paper queue: {ahead:.6g} ahead"
+            else:
+                order = self._port.orders.get(cid)
+                text = "paper queue: below the book shown" if order is not None and order.price is not None \
+                    and order.status is not OrderStatus.SUBMITTED else ""
+            set_cell(t, r, reason, text, MUTED, False)
 
     def _draw_fills(self) -> None:
         self._fills_dirty = False
