@@ -165,7 +165,7 @@ def expected_ids(venues: bool) -> set[str]:
 
 
 def run(seconds: float, *, venues: bool = True, fake_in: str = "process", tick_s: float = 0.001,
-        feed: str = "process",
+        feed: str = "process", gc_freeze: bool = False,
         quote_s: float = 1.0, warmup_s: float = 8.0, streaming_timeout_s: float = 60.0,
         cprofile: str | None = None, trace=None) -> dict:
     """One run in this process: build the window, connect the venues, wait until every venue is ready and
@@ -216,6 +216,11 @@ def run(seconds: float, *, venues: bool = True, fake_in: str = "process", tick_s
             while not ready() and loop.time() - t_start < streaming_timeout_s:
                 await asyncio.sleep(0.1)
             ready_s = loop.time() - t_start
+            if gc_freeze:
+                import gc
+
+                gc.collect()
+                gc.freeze()  # everything alive now (imports, the window, ccxt) leaves every later collection
             await asyncio.sleep(warmup_s)
             connected = {n: bool(getattr(v, "connected", False)) for n, v in kernel.venues.venues.items()}
             status = {name: st.message for name, st in kernel.venue_status.items()}
@@ -328,6 +333,8 @@ def spawn(args, venues: bool, tick_s: float, cprofile: str | None = None, feed: 
     cmd = [sys.executable, __file__, "--worker", "venues" if venues else "sim",
            "--seconds", str(args.seconds), "--fake-in", args.fake_in, "--tick-s", str(tick_s),
            "--quote-s", str(args.quote_s), "--warmup", str(args.warmup), "--feed", feed]
+    if args.gc_freeze:
+        cmd += ["--gc-freeze"]
     if cprofile:
         cmd += ["--cprofile", cprofile]
     if args.breakdown:
@@ -371,6 +378,7 @@ def main() -> None:
     ap.add_argument("--feed", default="process",
                     help="where binance's websocket streams run: process (the default, feed_process) or loop; "
                          "a comma list: one configuration each, interleaved")
+    ap.add_argument("--gc-freeze", action="store_true", help="gc.freeze() once every venue is ready")
     ap.add_argument("--quote-s", type=float, default=1.0, help="akshare: each code's quote this often")
     ap.add_argument("--warmup", type=float, default=8.0, help="seconds after every instrument has streamed")
     ap.add_argument("--cprofile", default=None, help="write a cProfile of the first venues run's loop thread")
@@ -391,7 +399,7 @@ def main() -> None:
             trace = LoopTrace()
             trace.install()  # before the app is made
         res = run(args.seconds, venues=args.worker == "venues", fake_in=args.fake_in, tick_s=ticks[0],
-                  feed=args.feed,
+                  feed=args.feed, gc_freeze=args.gc_freeze,
                   quote_s=args.quote_s, warmup_s=args.warmup, cprofile=args.cprofile, trace=trace)
         print("RESULT " + json.dumps(res), flush=True)
         return
