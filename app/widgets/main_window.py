@@ -184,6 +184,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["watchlist"], self.docks["ticket"], self.docks["risk"]], [110, 200, 330],
                          Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["blotter"]], [220], Qt.Orientation.Vertical)
+        self._bottom_split_due = True  # once shown (a hidden window's docks have no widths yet)
 
     def _build_menus(self) -> None:
         """The kill-switch hotkey (application-wide), the View menu (every dock), the Trading menu and the
@@ -291,6 +292,19 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(QByteArray(base64.b64decode(geo)))
         if state:
             self.restoreState(QByteArray(base64.b64decode(state)))
+            self._bottom_split_due = False  # the trader's own layout
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        if self._bottom_split_due:
+            self._bottom_split_due = False
+            QTimer.singleShot(0, self._split_bottom)
+
+    def _split_bottom(self) -> None:
+        """The default layout's bottom row: the order table, with the most columns, gets 60 % of the width."""
+        width = self.docks["blotter"].width() + self.docks["positions"].width()
+        self.resizeDocks([self.docks["blotter"], self.docks["positions"]], [width * 6 // 10, width * 4 // 10],
+                         Qt.Orientation.Horizontal)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.safety_bar)  # wherever a saved state put it
         self.safety_bar.show()
 

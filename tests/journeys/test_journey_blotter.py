@@ -34,7 +34,7 @@ def ticket_limit_buy(qtbot, kernel, window, price: float) -> str:
 
 def click_row_of(qtbot, table, client_order_id: str) -> None:
     row = table_column(table, ID).index(client_order_id)
-    rect = table.visualRect(table.model().index(row, ID))
+    rect = table.visualRect(table.model().index(row, ORDER_HEADERS.index("Symbol")))  # where a person clicks
     assert table.viewport().rect().contains(rect.center()), "the row is not on screen"
     qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
 
@@ -131,3 +131,24 @@ def test_the_source_column_names_ticket_strategy_and_flatten(qtbot, window_facto
     assert kernel.portfolio.position(SYMBOL).quantity == 0
     sources = table_column(window.blotter.orders, SOURCE)
     assert sorted(sources) == ["flatten", "ticket", "trend_1"]
+
+
+def test_the_default_window_shows_each_orders_quantity_and_price_whole(qtbot, window_factory):
+    """In the default layout at 1600x900 the blotter's columns read whole: quantities and prices are never
+    elided to "0..." (they were, with 13 columns sharing a third of the window)."""
+    kernel, window = window_factory()
+    window.resize(1600, 900)
+    pump(qtbot, kernel, window, 500)
+    bid = kernel.market.get(SYMBOL).book.bids[3][0]
+    ticket_limit_buy(qtbot, kernel, window, bid)
+    pump(qtbot, kernel, window, 100)
+    table = window.blotter.orders
+    metrics = table.fontMetrics()
+    for name in ("Time", "Symbol", "Side", "Type", "Qty", "Price", "Filled", "Status", "Mode", "Source"):
+        col = ORDER_HEADERS.index(name)
+        text = table.item(0, col).text()
+        assert metrics.horizontalAdvance(text) + 6 <= table.columnWidth(col), (name, text, table.columnWidth(col))
+    # and the columns that matter most are on screen without scrolling
+    for name in ("Symbol", "Side", "Qty", "Price", "Filled", "Status"):
+        rect = table.visualRect(table.model().index(0, ORDER_HEADERS.index(name)))
+        assert table.viewport().rect().contains(rect), f"{name} is off screen"

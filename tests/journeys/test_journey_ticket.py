@@ -58,7 +58,7 @@ def test_limit_then_market_orders_from_the_ticket(qtbot, window_factory):
     assert "ACCEPTED" in ticket.status.text() and ticket.status.property("ok") == "true"
     row = blotter_row(window, limit.client_order_id)
     assert (row["Side"], row["Type"], row["Qty"], row["Price"], row["Status"], row["Source"]) == \
-        ("BUY", "LIMIT", "0.02", f"{bid:.1f}", "ACCEPTED", "ticket")
+        ("BUY", "LIMIT", "0.02", f"{bid:,.1f}", "ACCEPTED", "ticket")
 
     place(qtbot, kernel, window, "MARKET", "0.03", None)
     pump(qtbot, kernel, window, 100)

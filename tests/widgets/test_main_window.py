@@ -28,8 +28,8 @@ def test_ticket_order_fills_shows_in_blotter_and_moves_position(qtbot, window_fa
     orders = list(kernel.execution.orders.values())
     assert len(orders) == 1 and orders[0].status is OrderStatus.FILLED
     cid = orders[0].client_order_id
-    assert cid in table_column(window.blotter.orders, 1)
-    assert "FILLED" in table_column(window.blotter.orders, 9)
+    assert cid in table_column(window.blotter.orders, ORDER_HEADERS.index("Id"))
+    assert "FILLED" in table_column(window.blotter.orders, ORDER_HEADERS.index("Status"))
     assert cid in table_column(window.blotter.fills, 1)
     assert "BTC/USDT@sim" in table_column(window.positions.table, 0)
     assert "0.02" in table_column(window.positions.table, 1)
@@ -109,7 +109,7 @@ def test_cancel_from_the_blotter(qtbot, window_factory):
     window.blotter.cancel_button.click()
     pump(qtbot, kernel, window, 100)
     assert order.status is OrderStatus.CANCELED
-    assert "CANCELED" in table_column(window.blotter.orders, 9)
+    assert "CANCELED" in table_column(window.blotter.orders, ORDER_HEADERS.index("Status"))
 
 
 def test_watchlist_selection_points_chart_ladder_and_ticket(qtbot, window_factory):

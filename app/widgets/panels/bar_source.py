@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLineEdit, QPushButton,
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLineEdit, QPushButton, QSizePolicy,
                                QRadioButton, QWidget)
 
 from app.engine.data.bar_files import utc_text
@@ -39,6 +39,10 @@ class BarSourcePicker(QWidget):
         self._listed = False
         self.file_choice = QRadioButton("File")
         self.stored_choice = QRadioButton("Stored series")
+        # its text is "what to do" when there is no stored series (one long line): it is cut in a narrow dock
+        # (the tooltip has it whole) rather than making the dock as wide as the sentence
+        self.stored_choice.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.stored_choice.setMinimumWidth(self.stored_choice.sizeHint().width())
         self.file_choice.setChecked(True)
         self.path = QLineEdit()
         self.path.setPlaceholderText(FILE_HINT)
@@ -108,6 +112,7 @@ class BarSourcePicker(QWidget):
         for w in (self.stored_choice, self.series_box, self.since, self.until):
             w.setEnabled(bool(series))
         self.stored_choice.setText("Stored series" if series else problem)
+        self.stored_choice.setToolTip("" if series else problem)  # the whole text, where a narrow dock cuts it
         self.series_box.setVisible(bool(series))
         self.since.setVisible(bool(series))
         self.until.setVisible(bool(series))

@@ -58,6 +58,7 @@ class MlPanel(QWidget):
         self.info = QLabel("")
         self.info.setWordWrap(True)
         self.live = QLabel("")
+        self.live.setWordWrap(True)  # a sentence: wrapped, not the dock's minimum width
         self.drift = make_table(["Feature", "PSI", "Drift"])
         self.importances = make_table(["Feature", "Importance", "±", ""])
         self.metrics = make_table(["Metric", "Value"])
@@ -72,6 +73,11 @@ class MlPanel(QWidget):
         self.tabs.addTab(self.metrics, "Metrics")
 
         self.data_source = BarSourcePicker(port.bar_store)  # a file, or a stored series
+        # narrower than in the Backtest dialog: this dock shares the bottom row with the order table (longer
+        # times and names elide, their whole text is in the tooltip)
+        self.data_source.series_box.setMinimumContentsLength(12)
+        for field in (self.data_source.since, self.data_source.until):
+            field.setMinimumWidth(field.fontMetrics().horizontalAdvance("2024-01-31 09:30"))
         self.data_path = self.data_source.path
         self.kind = QComboBox()
         self.kind.addItems(list(MODELS))
@@ -97,12 +103,15 @@ class MlPanel(QWidget):
         row.addWidget(self.horizon)
         row.addWidget(self.train_button)
         row.addWidget(self.cancel_button)
-        self.data_source.extend_rows(controls, self.progress)
+        row.addWidget(self.progress, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.info)
         layout.addWidget(self.tabs, 1)
+        # the training controls on their own row, under the data they train on: beside the data rows they
+        # made the dock ~1,000 px wide at least, and the order table beside it a third of the window
         layout.addWidget(self.data_source)
+        layout.addWidget(controls)
         layout.addWidget(self.status)
 
     # ------------------------------------------------------------------------------------------ refresh

@@ -17,8 +17,10 @@ from app.widgets.common import make_table, set_cell
 from app.widgets.frame import BusSubscriptions
 from app.widgets.theme import DOWN, MUTED, UP
 
-ORDER_HEADERS = ["Time", "Id", "Symbol", "Side", "Type", "Qty", "Price", "Filled", "Avg", "Status", "Mode",
-                 "Source", "Reason"]
+# what a trader reads first, first; the client id (long, for looking an order up) last
+ORDER_HEADERS = ["Time", "Symbol", "Side", "Type", "Qty", "Price", "Filled", "Avg", "Status", "Mode", "Source",
+                 "Reason", "Id"]
+_C = {name: i for i, name in enumerate(ORDER_HEADERS)}
 FILL_HEADERS = ["Time", "Order", "Symbol", "Side", "Qty", "Price", "Fee", "Liq", "Trade id"]
 MAX_ROWS = 500
 
@@ -51,18 +53,21 @@ class BlotterWidget(QWidget):
 
         self.orders = make_table(ORDER_HEADERS)
         self.fills = make_table(FILL_HEADERS)
-        # status, instrument (the longest id listed when it opens), side, type and time must read whole
-        # ("ACCEPTED", "PARTIALLY_FILLED", "BTC/USDT@sim"):
-        # fixed columns as wide as their longest text (resize-to-contents would measure every row on every
-        # change); the others share what is left
+        # every column but the last reads whole at its usual widths ("PARTIALLY_FILLED", "BTC/USDT@binance",
+        # "65,081.25", "0.00125"): each as wide as its longest usual text (resize-to-contents would measure
+        # every row on every change), a person may drag them; the client id takes what is left, and a narrow
+        # dock scrolls sideways rather than eliding quantities and prices to "0…"
         metrics = self.orders.fontMetrics()
         header = self.orders.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        numbers = ["100,000.00", "0.000001"]
         for name, texts in (("Status", [s.value for s in OrderStatus]),
                             ("Symbol", ["BTC/USDT@sim", *list(self._port.instruments)[:50]]), ("Mode", ["PAPER"]),
-                            ("Side", ["SELL"]), ("Type", ["MARKET"]), ("Time", ["00:00:00"])):
-            col = ORDER_HEADERS.index(name)
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Fixed)
-            header.resizeSection(col, max(metrics.horizontalAdvance(t) for t in texts + [name]) + 16)
+                            ("Side", ["SELL"]), ("Type", ["MARKET"]), ("Time", ["00:00:00"]), ("Qty", numbers),
+                            ("Price", numbers), ("Filled", numbers), ("Avg", numbers), ("Source", ["ticket"]),
+                            ("Reason", ["paper queue: 0.123456 ahead"])):
+            header.resizeSection(_C[name], max(metrics.horizontalAdvance(t) for t in texts + [name]) + 16)
         self.cancel_button = QPushButton("Cancel selected")
         self.cancel_button.setToolTip("Cancel the selected working order")
         self.cancel_button.setEnabled(False)
@@ -173,26 +178,26 @@ class BlotterWidget(QWidget):
             mode = modes.get(o.venue)
             if mode is None:
                 mode = modes[o.venue] = self._port.venues.mode(o.venue).upper()
-            set_cell(t, r, 0, _t(o.created_ts), MUTED, False)
-            set_cell(t, r, 1, o.client_order_id, None, False)
-            set_cell(t, r, 2, o.symbol, None, False)
-            set_cell(t, r, 3, o.side.value, side_color, False)
-            set_cell(t, r, 4, o.order_type.value, None, False)
-            set_cell(t, r, 5, f"{o.quantity:g}")
-            set_cell(t, r, 6, "" if o.price is None else f"{o.price:.{d}f}")
-            set_cell(t, r, 7, f"{o.filled_qty:g}")
-            set_cell(t, r, 8, f"{o.avg_price:.{d}f}" if o.filled_qty else "")
-            set_cell(t, r, 9, o.status.value, UP if o.is_working else MUTED, False)
-            set_cell(t, r, 10, mode, None, False)
-            set_cell(t, r, 11, source_of(o.actor), None, False)
-            set_cell(t, r, 12, o.reason, MUTED, False)
+            set_cell(t, r, _C["Time"], _t(o.created_ts), MUTED, False)
+            set_cell(t, r, _C["Symbol"], o.symbol, None, False)
+            set_cell(t, r, _C["Side"], o.side.value, side_color, False)
+            set_cell(t, r, _C["Type"], o.order_type.value, None, False)
+            set_cell(t, r, _C["Qty"], f"{o.quantity:g}")
+            set_cell(t, r, _C["Price"], "" if o.price is None else f"{o.price:,.{d}f}")
+            set_cell(t, r, _C["Filled"], f"{o.filled_qty:g}")
+            set_cell(t, r, _C["Avg"], f"{o.avg_price:,.{d}f}" if o.filled_qty else "")
+            set_cell(t, r, _C["Status"], o.status.value, UP if o.is_working else MUTED, False)
+            set_cell(t, r, _C["Mode"], mode, None, False)
+            set_cell(t, r, _C["Source"], source_of(o.actor), None, False)
+            set_cell(t, r, _C["Reason"], o.reason, MUTED, False)
+            set_cell(t, r, _C["Id"], o.client_order_id, MUTED, False)
             if mode == "PAPER" and o.is_working and not o.reason:
                 self._queue_rows.append((r, o.client_order_id, o.venue))
 
     def _draw_queues(self) -> None:
         """The Reason of each working paper order: the volume estimated ahead of it, as it is now."""
         t, venues = self.orders, self._port.venues
-        reason = ORDER_HEADERS.index("Reason")
+        reason = _C["Reason"]
         for r, cid, venue in self._queue_rows:
             ahead = venues.queue_ahead(venue, cid)
             if ahead is not None:
