@@ -2,10 +2,14 @@
 around them, for paper trading on a market whose every print is known.
 
 The prints are recorded (tests/data/XRP-ETH-trades.csv.gz: time, id, side, price, amount); the book is not: the
-recording has none. So the book here is **synthesized**: after each print, ``levels`` levels a side one tick
-apart, the best bid one tick below the print and the best ask one tick above it, each holding ``level_qty``
-(``SynthBook``). It is restated every ``book_every_s`` of wall time, as a live depth stream never goes quiet
-(a silent book is a stale feed to the paper venue and to the risk engine).
+recording has none. So the book here is **synthesized** from the prints (``SynthBook``): a buyer's print was at
+the best ask then, a seller's at the best bid, so after each print its side's best is its price and the other
+side's best stays where the last print of that side put it (moved one tick clear if the two would cross; one
+tick either side of the first print before any). Each side has ``levels`` levels one tick apart from its best,
+each holding ``level_qty``. So the spread is the recording's own bid-ask bounce (on XRP/ETH in 2019 often 0.2 %,
+hundreds of ticks), not a made-up one; the sizes are made up. The book is restated every ``book_every_s`` of
+wall time, as a live depth stream never goes quiet (a silent book is a stale feed to the paper venue and to the
+risk engine).
 
 Time: recorded time ``t`` (ms) is sent as exchange time ``wall0 + (t - rec0) // speed``, where ``rec0`` is the
 first played minute and ``wall0`` a whole wall second: with ``speed=60`` each recorded minute is one wall
@@ -39,7 +43,7 @@ class Prints:
     def __len__(self) -> int:
         return len(self.ts)
 
-    def between(self, start_ms: int, end_ms: int) -> "Prints":
+    def between(self, start_ms: int, end_ms: int) -> Prints:
         a, b = np.searchsorted(self.ts, [start_ms, end_ms])
         return Prints(self.ts[a:b], self.id[a:b], self.price[a:b], self.qty[a:b], self.buy[a:b])
 
@@ -55,27 +59,39 @@ def recorded_prints(name: str = TRADES_FILE) -> Prints:
 
 @dataclass(frozen=True)
 class SynthBook:
-    """The book made around a print (see the module docstring): not recorded, synthesized."""
+    """The book made from the prints (see the module docstring): not recorded, synthesized."""
 
     tick: float
     levels: int = 10
     level_qty: float = 500.0
 
-    def around(self, price: float) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-        bids = [(price - k * self.tick, self.level_qty) for k in range(1, self.levels + 1)]
-        asks = [(price + k * self.tick, self.level_qty) for k in range(1, self.levels + 1)]
+    def bests(self, prints: Prints) -> tuple[np.ndarray, np.ndarray]:
+        """The best bid and ask after each print."""
+        bid, ask = float(prints.price[0]) - self.tick, float(prints.price[0]) + self.tick
+        bids, asks = np.empty(len(prints)), np.empty(len(prints))
+        for i, (price, buy) in enumerate(zip(prints.price.tolist(), prints.buy.tolist())):
+            if buy:
+                ask = price
+                bid = min(bid, ask - self.tick)
+            else:
+                bid = price
+                ask = max(ask, bid + self.tick)
+            bids[i], asks[i] = bid, ask
         return bids, asks
 
-    def walk(self, price: float, qty: float, buy: bool) -> float:
-        """The average price a market order of ``qty`` gets from the book around ``price``: the best level
-        first, each up to ``level_qty`` (what a paper fill takes, docs/VENUES.md)."""
-        left, cost, k = qty, 0.0, 0
+    def book(self, bid: float, ask: float) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+        return ([(bid - k * self.tick, self.level_qty) for k in range(self.levels)],
+                [(ask + k * self.tick, self.level_qty) for k in range(self.levels)])
+
+    def walk(self, qty: float) -> float:
+        """How far beyond the best a market order of ``qty`` averages: the best level first, each up to
+        ``level_qty`` (what a paper fill takes, docs/VENUES.md)."""
+        left, beyond, k = qty, 0.0, 0
         while left > 1e-12 and k < self.levels:
-            k += 1
             take = min(left, self.level_qty)
-            cost += take * (price + k * self.tick if buy else price - k * self.tick)
-            left -= take
-        return cost / (qty - left)
+            beyond += take * k * self.tick
+            left, k = left - take, k + 1
+        return beyond / (qty - left)
 
 
 @dataclass
@@ -92,7 +108,10 @@ class Replay:
     sent: list[tuple[int, int, int]] = field(default_factory=list)  # (index, exchange time, wall ms sent)
     _holds: dict[int, asyncio.Event] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _shown: float = 0.0
+    _shown: tuple[float, float] = (0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        self.bids, self.asks = self.book.bests(self.prints)
 
     @property
     def rec0(self) -> int:
@@ -112,9 +131,11 @@ class Replay:
         return self._holds.setdefault(index, asyncio.Event())
 
     async def show_first_book(self) -> None:
-        """The book around the first print, before the replay starts (what a client connecting sees)."""
-        self._shown = float(self.prints.price[0])
-        await self.fake.show_book(self.symbol, *self.book.around(self._shown))
+        """The book one tick either side of the first print, before the replay starts (what a client
+        connecting sees)."""
+        p0 = float(self.prints.price[0])
+        self._shown = (p0 - self.book.tick, p0 + self.book.tick)
+        await self.fake.show_book(self.symbol, *self.book.book(*self._shown))
 
     async def run(self) -> None:
         beat = asyncio.get_running_loop().create_task(self._restate())
@@ -131,8 +152,8 @@ class Replay:
                     price = float(p.price[i])
                     await self.fake.print_recorded(self.symbol, price, float(p.qty[i]),
                                                    "buy" if p.buy[i] else "sell", due, int(p.id[i]))
-                    self._shown = price
-                    await self.fake.show_book(self.symbol, *self.book.around(price))
+                    self._shown = (float(self.bids[i]), float(self.asks[i]))
+                    await self.fake.show_book(self.symbol, *self.book.book(*self._shown))
                     self.sent.append((i, due, int(time.time() * 1000)))
         finally:
             beat.cancel()
@@ -145,4 +166,4 @@ class Replay:
         while True:
             await asyncio.sleep(self.book_every_s)
             async with self._lock:
-                await self.fake.show_book(self.symbol, *self.book.around(self._shown))
+                await self.fake.show_book(self.symbol, *self.book.book(*self._shown))
