@@ -65,8 +65,10 @@ async def order_polls(venue, n: int, timeout: float = 5.0) -> None:
 class Session:
     """A kernel + venue manager + fake exchange, started inside a running loop."""
 
-    def __init__(self, profile: Path, fake: FakeBinance, approval: str = "auto", **cfg) -> None:
+    def __init__(self, profile: Path, fake: FakeBinance, approval: str = "auto", settings=None, **cfg) -> None:
+        """``settings``: the kernel's ``Settings`` (default: the defaults); ``cfg``: over the venue config."""
         self.profile, self.fake, self.approval, self.cfg = profile, fake, approval, cfg
+        self.settings = settings
         self.kernel = self.manager = self.venue = None
         self.seen: list = []
 
@@ -86,7 +88,7 @@ class Session:
         base.update(over)
         creds = Credentials(KEY, SECRET) if credentials is True else (credentials or None)
         cfg = parse_config(base)
-        self.kernel = Kernel(self.profile, Settings(), instruments=kernel_instruments(self.profile, [cfg]))
+        self.kernel = Kernel(self.profile, self.settings or Settings(), instruments=kernel_instruments(self.profile, [cfg]))
         self.kernel.bus.subscribe(object, self.seen.append)
         self.kernel.start()
         self.manager = self.kernel.venues  # the kernel's one place that wires venues

@@ -38,7 +38,10 @@ A test that drives the market by hand (``auto_market=False``): ``set_level(symbo
 changes one level of the book (0 removes it) and ``print_trade(symbol, price, qty, aggressor)`` prints a trade
 that takes its size from the resting level at that price, as a real match would; both reach websocket clients
 (a diff-depth update, a trade) and REST (``depth``; ``trades``/``aggTrades`` serve the printed trades once any
-was printed, the synthetic five before).
+was printed, the synthetic five before). A recording is replayed (tests/venues/fake_replay.py) with
+``print_recorded(symbol, price, qty, aggressor, time_ms, trade_id)``, a print at a given exchange time that
+leaves the book alone, and ``show_book(symbol, bids, asks)``, which replaces the whole book (levels that went are
+sent at 0); ``specs`` gives a market other than the BTC/ETH defaults (tick, step, min notional, mid).
 
 Candle history (``GET /api/v3/klines``): a deterministic series per (symbol, interval) from
 ``history_start_ms`` up to now (the last candle is the forming one, as Binance sends it): ``candles`` gives
@@ -64,6 +67,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import math
 import random
 import time
 import urllib.parse
@@ -150,16 +154,29 @@ class FakeMarket:
     update_id: int = 1000
     trade_id: int = 5000
     printed: list[dict] = field(default_factory=list)  # trades printed by ``print_trade`` (time, id, ...)
+    min_notional: float = 5.0
 
     @property
     def id(self) -> str:
         return self.base + self.quote
 
+    @property
+    def decimals(self) -> int:
+        """The decimals of a price on this market's tick (0.01 -> 2, 0.00000001 -> 8)."""
+        return max(0, -math.floor(math.log10(self.tick) + 1e-9))
+
+    def px(self, price: float) -> str:
+        """``price`` as Binance writes it on this market."""
+        return f"{price:.{self.decimals}f}"
+
 
 class FakeBinance:
     def __init__(self, symbols: tuple[str, ...] = ("BTC/USDT", "ETH/USDT"), *, api_key: str = "fake-key",
                  secret: str = "fake-secret", seed: int = 1, tick_s: float = 0.02, levels: int = 10,
-                 auto_market: bool = True, prices: dict[str, float] | None = None) -> None:
+                 auto_market: bool = True, prices: dict[str, float] | None = None,
+                 specs: dict[str, dict] | None = None) -> None:
+        """``specs``: per symbol, what differs from the BTC/ETH defaults (``tick``, ``step``, ``min_notional``,
+        ``mid``), e.g. ``{"XRP/ETH": {"tick": 1e-8, "step": 1.0, "min_notional": 0.01, "mid": 0.0014}}``."""
         self.api_key, self.secret = api_key, secret
         self.rng = random.Random(seed)
         self.tick_s, self.levels, self.auto_market = tick_s, levels, auto_market
@@ -168,7 +185,9 @@ class FakeBinance:
         for sym in symbols:
             base, quote = sym.split("/")
             tick, step = (0.01, 0.00001) if base == "BTC" else (0.01, 0.0001)
-            m = FakeMarket(sym, base, quote, tick, step, prices.get(base, 100.0))
+            spec = (specs or {}).get(sym, {})
+            m = FakeMarket(sym, base, quote, spec.get("tick", tick), spec.get("step", step),
+                           spec.get("mid", prices.get(base, 100.0)), min_notional=spec.get("min_notional", 5.0))
             self._rebuild_book(m)
             self.markets[m.id] = m
         self.orders: dict[int, FakeOrder] = {}
@@ -317,10 +336,11 @@ class FakeBinance:
     def _rebuild_book(self, m: FakeMarket) -> None:
         m.bids.clear()
         m.asks.clear()
-        best_bid = round(m.mid - m.tick, 2)
+        d = m.decimals
+        best_bid = round(m.mid - m.tick, d)
         for i in range(self.levels):
-            m.bids[round(best_bid - i * m.tick * 10, 2)] = round(0.5 + self.rng.random(), 4)
-            m.asks[round(best_bid + m.tick * 2 + i * m.tick * 10, 2)] = round(0.5 + self.rng.random(), 4)
+            m.bids[round(best_bid - i * m.tick * 10, d)] = round(0.5 + self.rng.random(), 4)
+            m.asks[round(best_bid + m.tick * 2 + i * m.tick * 10, d)] = round(0.5 + self.rng.random(), 4)
 
     async def _run_market(self) -> None:
         while True:
@@ -331,7 +351,7 @@ class FakeBinance:
     async def step_market(self, m: FakeMarket) -> None:
         """One market event: the mid walks, a trade prints, the book changes (one diff-depth update)."""
         old_bids, old_asks = dict(m.bids), dict(m.asks)
-        m.mid = round(m.mid * (1 + self.rng.gauss(0, 0.0002)), 2)
+        m.mid = round(m.mid * (1 + self.rng.gauss(0, 0.0002)), m.decimals)
         self._rebuild_book(m)
         m.trade_id += 1
         buyer_maker = self.rng.random() < 0.5
@@ -344,7 +364,7 @@ class FakeBinance:
         if self.record_send_times:
             self.sent_at[(m.id, m.trade_id)] = time.perf_counter()
         await self._broadcast(f"{m.id.lower()}@trade", {
-            "e": "trade", "E": now, "s": m.id, "t": m.trade_id, "p": f"{price:.2f}", "q": f"{qty:.5f}",
+            "e": "trade", "E": now, "s": m.id, "t": m.trade_id, "p": m.px(price), "q": f"{qty:.5f}",
             "T": now, "m": buyer_maker, "M": True})
         first = m.update_id + 1
         m.update_id += 1
@@ -352,10 +372,10 @@ class FakeBinance:
             self._gap.discard(m.id)
             first += 5  # ids first .. first+4 never sent: a sequence gap
             m.update_id += 5
-        bids = [[f"{p:.2f}", "0.00000000"] for p in old_bids if p not in m.bids]
-        bids += [[f"{p:.2f}", f"{q:.8f}"] for p, q in m.bids.items()]
-        asks = [[f"{p:.2f}", "0.00000000"] for p in old_asks if p not in m.asks]
-        asks += [[f"{p:.2f}", f"{q:.8f}"] for p, q in m.asks.items()]
+        bids = [[m.px(p), "0.00000000"] for p in old_bids if p not in m.bids]
+        bids += [[m.px(p), f"{q:.8f}"] for p, q in m.bids.items()]
+        asks = [[m.px(p), "0.00000000"] for p in old_asks if p not in m.asks]
+        asks += [[m.px(p), f"{q:.8f}"] for p, q in m.asks.items()]
         await self._broadcast(f"{m.id.lower()}@depth@100ms", {
             "e": "depthUpdate", "E": now, "s": m.id, "U": first, "u": m.update_id, "b": bids, "a": asks})
 
@@ -363,7 +383,7 @@ class FakeBinance:
         """One level of ``symbol``'s book ("bid" or "ask") now holds ``qty`` (0: the level is gone)."""
         m = self.markets[symbol.replace("/", "")]
         levels = m.bids if side == "bid" else m.asks
-        price = round(price, 2)
+        price = round(price, m.decimals)
         if qty > 0:
             levels[price] = round(qty, 8)
         else:
@@ -375,10 +395,10 @@ class FakeBinance:
         """A trade of ``qty`` at ``price`` by a ``aggressor`` ("sell" hits the bids, "buy" lifts the asks): it
         takes its size from the resting level at that price (the book shows the level shrink or go)."""
         m = self.markets[symbol.replace("/", "")]
-        price = round(price, 2)
+        price = round(price, m.decimals)
         m.trade_id += 1
         now = self.now_ms()
-        row = {"id": m.trade_id, "price": f"{price:.2f}", "qty": f"{qty:.8f}", "time": now,
+        row = {"id": m.trade_id, "price": m.px(price), "qty": f"{qty:.8f}", "time": now,
                "buyer_maker": aggressor == "sell"}
         m.printed.append(row)
         levels = m.bids if aggressor == "sell" else m.asks
@@ -395,13 +415,39 @@ class FakeBinance:
         await self._send_depth(m, change if aggressor == "sell" else [], change if aggressor == "buy" else [])
         return row
 
+    async def print_recorded(self, symbol: str, price: float, qty: float, aggressor: str, time_ms: int,
+                             trade_id: int | None = None) -> dict:
+        """A print as a recording has it: ``qty`` at ``price`` by the ``aggressor`` ("buy"/"sell") at exchange time
+        ``time_ms``, with the recorded ``trade_id``. The book is left alone (``show_book`` moves it)."""
+        m = self.markets[symbol.replace("/", "")]
+        m.trade_id = int(trade_id) if trade_id is not None else m.trade_id + 1
+        row = {"id": m.trade_id, "price": m.px(price), "qty": f"{qty:.8f}", "time": int(time_ms),
+               "buyer_maker": aggressor == "sell"}
+        m.printed.append(row)
+        await self._broadcast(f"{m.id.lower()}@trade", {
+            "e": "trade", "E": self.now_ms(), "s": m.id, "t": m.trade_id, "p": row["price"], "q": row["qty"],
+            "T": row["time"], "m": row["buyer_maker"], "M": True})
+        return row
+
+    async def show_book(self, symbol: str, bids: list[tuple[float, float]], asks: list[tuple[float, float]]) -> None:
+        """The whole book of ``symbol`` becomes ``bids`` and ``asks`` ((price, qty) levels): one diff-depth update,
+        with the levels that are gone at 0 (sent again unchanged, it restates the book: the stream stays live)."""
+        m = self.markets[symbol.replace("/", "")]
+        d = m.decimals
+        new_bids = {round(p, d): q for p, q in bids}
+        new_asks = {round(p, d): q for p, q in asks}
+        gone_bids = [(p, 0.0) for p in m.bids if p not in new_bids]
+        gone_asks = [(p, 0.0) for p in m.asks if p not in new_asks]
+        m.bids, m.asks = new_bids, new_asks
+        await self._send_depth(m, gone_bids + list(new_bids.items()), gone_asks + list(new_asks.items()))
+
     async def _send_depth(self, m: FakeMarket, bids: list[tuple[float, float]],
                           asks: list[tuple[float, float]]) -> None:
         m.update_id += 1
         await self._broadcast(f"{m.id.lower()}@depth@100ms", {
             "e": "depthUpdate", "E": self.now_ms(), "s": m.id, "U": m.update_id, "u": m.update_id,
-            "b": [[f"{p:.2f}", f"{q:.8f}"] for p, q in bids],
-            "a": [[f"{p:.2f}", f"{q:.8f}"] for p, q in asks]})
+            "b": [[m.px(p), f"{q:.8f}"] for p, q in bids],
+            "a": [[m.px(p), f"{q:.8f}"] for p, q in asks]})
 
     def _cross_resting(self, m: FakeMarket, price: float) -> None:
         for o in list(self.orders.values()):
@@ -611,7 +657,7 @@ class FakeBinance:
                      "tickSize": f"{m.tick:.8f}"},
                     {"filterType": "LOT_SIZE", "minQty": f"{m.step:.8f}", "maxQty": "9000.00000000",
                      "stepSize": f"{m.step:.8f}"},
-                    {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
+                    {"filterType": "NOTIONAL", "minNotional": f"{m.min_notional:.8f}", "applyMinToMarket": True,
                      "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
                 ],
                 "permissions": [], "permissionSets": [["SPOT"]], "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
@@ -630,8 +676,8 @@ class FakeBinance:
             return self._error(400, -1121, "Invalid symbol.")
         return web.json_response({
             "lastUpdateId": m.update_id,
-            "bids": [[f"{p:.2f}", f"{q:.8f}"] for p, q in sorted(m.bids.items(), reverse=True)],
-            "asks": [[f"{p:.2f}", f"{q:.8f}"] for p, q in sorted(m.asks.items())]})
+            "bids": [[m.px(p), f"{q:.8f}"] for p, q in sorted(m.bids.items(), reverse=True)],
+            "asks": [[m.px(p), f"{q:.8f}"] for p, q in sorted(m.asks.items())]})
 
     async def _trades(self, params: dict) -> web.Response:
         m = self._market(params)
@@ -644,7 +690,7 @@ class FakeBinance:
                                        "isBestMatch": True}
                                       for t in self._printed(m, params)])
         now = self.now_ms()
-        return web.json_response([{"id": m.trade_id - i, "price": f"{m.mid:.2f}", "qty": "0.01000000",
+        return web.json_response([{"id": m.trade_id - i, "price": m.px(m.mid), "qty": "0.01000000",
                                    "quoteQty": f"{m.mid * 0.01:.8f}", "time": now - i * 10,
                                    "isBuyerMaker": bool(i % 2), "isBestMatch": True} for i in range(5)][::-1])
 
@@ -657,7 +703,7 @@ class FakeBinance:
                                        "l": t["id"], "T": t["time"], "m": t["buyer_maker"], "M": True}
                                       for t in self._printed(m, params)])
         now = self.now_ms()
-        return web.json_response([{"a": m.trade_id - i, "p": f"{m.mid:.2f}", "q": "0.01000000",
+        return web.json_response([{"a": m.trade_id - i, "p": m.px(m.mid), "q": "0.01000000",
                                    "f": m.trade_id - i, "l": m.trade_id - i, "T": now - i * 10,
                                    "m": bool(i % 2), "M": True} for i in range(5)][::-1])
 
