@@ -22,7 +22,7 @@ from app.engine.core.ids import ClientOrderIdFactory
 from app.engine.core.instruments import Instrument, InstrumentTable, default_instruments
 from app.engine.core.messages import Bar, OrderStatus, OrderType, Side, SubmitOrder, TradeTick, VenueStatus
 from app.engine.core.profile_migration import MigrationError, migrate_profile, record_migration
-from app.engine.core.store import ProfileLock, Store, StoreError
+from app.engine.core.store import SCHEMA_VERSION, ProfileLock, Store, StoreError
 from app.engine.data.bar_store import BarStore
 from app.engine.data.bars import BarAggregator, synthetic_history
 from app.engine.data.market import MarketState
@@ -67,7 +67,7 @@ class Kernel:
         self.clock = clock or LiveClock()
         self.lock = ProfileLock(self.profile)
         try:
-            migrated = migrate_profile(self.profile)  # schema 1 -> 2 (instrument ids), backed up first
+            migrated = migrate_profile(self.profile)  # an older schema brought to this one, backed up first
             self.store = Store(self.profile / "kestrel.db")
         except MigrationError as exc:
             self.lock.release()
@@ -84,7 +84,7 @@ class Kernel:
             raise StoreError(f"The audit trail in {self.store.path} cannot be continued: {exc}") from exc
         self.audit_recorder = AuditRecorder(self.bus, self.audit)  # first subscriber: commands before effects
         if record_migration(self.store.conn, self.audit):  # on the trail: what was renamed, where the old is kept
-            log.warning("profile %s: migrated to schema 2 (instrument ids); backup in %s", self.profile,
+            log.warning("profile %s: migrated to schema %d; backup in %s", self.profile, SCHEMA_VERSION,
                         migrated.backup if migrated else "an earlier start's backup")
         insts = instruments or default_instruments()
         self.instruments = InstrumentTable(insts)  # by id, "BTC/USDT@sim"; a bare symbol one venue lists finds it

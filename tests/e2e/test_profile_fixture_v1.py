@@ -75,17 +75,17 @@ def test_the_v1_profile_migrates_to_instrument_ids_keeping_what_it_held(tmp_path
         assert [(i.venue, i.symbol, i.timeframe_ms, i.bars) for i in BarStore(profile).series()] == EXPECTED["bars"]
     finally:
         kernel.close()
-    assert version(profile / "kestrel.db") == 2
+    assert version(profile / "kestrel.db") == 3
     report = verify(profile / "kestrel.db")
     assert report.ok, report  # the old records (bare symbols) and the new one chain unbroken
     conn = sqlite3.connect(profile / "kestrel.db")
     records = [json.loads(p) for (p,) in conn.execute("SELECT payload FROM audit WHERE kind='ProfileMigrated'")]
     conn.close()
-    assert len(records) == 1 and records[0]["from"] == 1 and records[0]["to"] == 2
-    assert records[0]["mapping"] == {"ETH/USDT": "ETH/USDT@sim"} and records[0]["changed"] == ["strategies",
-                                                                                              "ui.charts"]
+    assert len(records) == 1 and records[0]["from"] == 1 and records[0]["to"] == 3
+    assert records[0]["mapping"] == {"ETH/USDT": "ETH/USDT@sim"}
+    assert records[0]["changed"] == ["strategies", "ui.charts", "orders (issue 20 columns)", "order_lists"]
     (backup,) = (profile / "backups").iterdir()
-    assert Path(records[0]["backup"]) == backup and backup.name.startswith("pre-v2-")
+    assert Path(records[0]["backup"]) == backup and backup.name.startswith("pre-v3-")
     assert check_backup(backup) == []
     assert version(backup / "kestrel.db") == 1
     assert settings_rows(backup / "kestrel.db") == settings_rows(FIXTURE / "kestrel.db")
@@ -104,10 +104,10 @@ def test_restore_puts_the_v1_profile_back_as_it_was(tmp_path, capsys):
 
     profile = copy_fixture(tmp_path)
     open_kernel(profile).close()
-    assert version(profile / "kestrel.db") == 2
+    assert version(profile / "kestrel.db") == 3
     assert main(["profile", "backups", "--profile", str(profile)]) == 0
     listed = capsys.readouterr().out
-    assert "pre-v2-" in listed and "whole" in listed
+    assert "pre-v3-" in listed and "whole" in listed
     (backup,) = (profile / "backups").iterdir()
     assert main(["profile", "restore", backup.name, "--profile", str(profile)]) == 0
     assert "database schema 1" in capsys.readouterr().out
@@ -134,7 +134,7 @@ def test_restore_refuses_a_damaged_backup_and_a_running_terminal(tmp_path, capsy
     assert main(["profile", "restore", str(backup), "--profile", str(profile)]) == 1
     out = capsys.readouterr().out
     assert "is not whole: settings.json is not the file that was backed up" in out and "Nothing was restored" in out
-    assert version(profile / "kestrel.db") == 2
+    assert version(profile / "kestrel.db") == 3
 
 
 def test_a_profile_from_a_newer_release_is_refused_untouched(tmp_path):
@@ -143,11 +143,11 @@ def test_a_profile_from_a_newer_release_is_refused_untouched(tmp_path):
 
     profile = copy_fixture(tmp_path)
     conn = sqlite3.connect(profile / "kestrel.db")
-    conn.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
+    conn.execute("UPDATE meta SET value='4' WHERE key='schema_version'")
     conn.commit()
     conn.close()
     before = sha256_file(profile / "kestrel.db")
-    with pytest.raises(StoreError, match=r"written by a newer Kestrel \(schema 3"):
+    with pytest.raises(StoreError, match=r"written by a newer Kestrel \(schema 4"):
         open_kernel(profile)
     assert sha256_file(profile / "kestrel.db") == before and not (profile / "backups").exists()
 
@@ -203,4 +203,4 @@ def test_kill_9_in_the_middle_of_the_migration_leaves_schema_1_and_the_next_star
         assert kernel.strategies.host.runners["sma_cross-1"].symbol == "ETH/USDT@sim"
     finally:
         kernel.close()
-    assert version(profile / "kestrel.db") == 2 and len(list((profile / "backups").iterdir())) == 2
+    assert version(profile / "kestrel.db") == 3 and len(list((profile / "backups").iterdir())) == 2

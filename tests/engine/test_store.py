@@ -104,7 +104,11 @@ def _fill(trade_id, venue="sim"):
 
 
 def _order(cid, status="SUBMITTED"):
-    return (cid, "X", "sim", "BUY", "MARKET", 1.0, None, "manual", status, 0.0, 0.0, None, "", 1, 1)
+    from app.engine.core.messages import OrderStatus, OrderType, Side
+    from app.engine.oms.orders import Order
+
+    return Order(cid, "X", "sim", Side.BUY, OrderType.MARKET, 1.0, None, "manual", OrderStatus(status),
+                 created_ts=1, updated_ts=1).journal_row()
 
 
 def test_group_commit_writes_staged_orders_and_fills_in_one_transaction_and_flags_duplicates(tmp_path):

@@ -26,6 +26,51 @@ class Side(str, enum.Enum):
 class OrderType(str, enum.Enum):
     MARKET = "MARKET"
     LIMIT = "LIMIT"
+    STOP = "STOP"  # a market order when the trigger price trades (issue 20)
+    STOP_LIMIT = "STOP_LIMIT"  # a limit order at ``price`` when ``trigger_price`` trades
+    TRAILING_STOP = "TRAILING_STOP"  # a stop that follows the best price since arming by a distance
+    TRAILING_STOP_LIMIT = "TRAILING_STOP_LIMIT"  # the same, a limit at the trigger +- limit_offset
+
+    @property
+    def is_triggered(self) -> bool:
+        """Waits for a trigger price before it becomes a market or limit order."""
+        return self in _TRIGGERED
+
+    @property
+    def is_trailing(self) -> bool:
+        return self in (OrderType.TRAILING_STOP, OrderType.TRAILING_STOP_LIMIT)
+
+
+_TRIGGERED = frozenset({OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP,
+                        OrderType.TRAILING_STOP_LIMIT})
+
+
+class TimeInForce(str, enum.Enum):
+    """How long an order works: GTC until canceled; IOC fills what it can at once and cancels the rest; FOK fills
+    whole at once or not at all; DAY until the end of the trading day (``expire_ts``)."""
+
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+    DAY = "DAY"
+
+
+class TriggerSource(str, enum.Enum):
+    """What a trigger watches: LAST (trade prints), BID_ASK (a sell stop the bid, a buy stop the ask), MARK
+    (contracts' mark price; native only)."""
+
+    LAST = "LAST"
+    BID_ASK = "BID_ASK"
+    MARK = "MARK"
+
+
+class Emulation(str, enum.Enum):
+    """Where a trigger lives, as the sender asks: AUTO (native where the venue has it), NATIVE, EMULATED (in the
+    engine). The order records what it got (``Order.emulated``)."""
+
+    AUTO = "AUTO"
+    NATIVE = "NATIVE"
+    EMULATED = "EMULATED"
 
 
 class TradingState(str, enum.Enum):
@@ -47,6 +92,9 @@ class OrderStatus(str, enum.Enum):
     CANCELED = "CANCELED"
     REJECTED = "REJECTED"  # refused by the venue
     UNKNOWN = "UNKNOWN"  # outcome unknown (timeout, crash): must be reconciled, never re-sent
+    ARMED = "ARMED"  # an emulated trigger, journaled and waiting in the engine's trigger book (issue 20)
+    WAITING = "WAITING"  # a bracket child whose entry has not filled yet: nothing armed, nothing sent
+    PENDING_REPLACE = "PENDING_REPLACE"  # the new half of a cancel-then-replace: journaled, not sent yet
 
     @property
     def is_terminal(self) -> bool:
@@ -54,7 +102,13 @@ class OrderStatus(str, enum.Enum):
 
     @property
     def is_working(self) -> bool:
+        """At a venue, or possibly (sent, answer unknown)."""
         return self in _WORKING
+
+    @property
+    def is_open(self) -> bool:
+        """Not ended: working at a venue, or armed, waiting or pending in the engine."""
+        return self in _WORKING or self in _PENDING
 
 
 _TERMINAL = frozenset({OrderStatus.DENIED, OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED})
@@ -62,6 +116,7 @@ _WORKING = frozenset(
     {OrderStatus.SUBMITTED, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_CANCEL,
      OrderStatus.UNKNOWN}
 )
+_PENDING = frozenset({OrderStatus.ARMED, OrderStatus.WAITING, OrderStatus.PENDING_REPLACE})
 
 
 # --------------------------------------------------------------------------------------------- market data
@@ -123,10 +178,21 @@ class SubmitOrder:
     side: Side
     order_type: OrderType
     quantity: float
-    price: float | None = None  # required for LIMIT
+    price: float | None = None  # required for LIMIT and STOP_LIMIT
     actor: str = "manual"  # "manual", "strategy:<name>", "kill-switch", ...
     reduce_only: bool = False
     ts: int = 0
+    # issue 20 (docs/design/issue20-orders.md); the defaults are today's plain orders
+    trigger_price: float | None = None  # STOP, STOP_LIMIT; a trailing stop's activation price
+    tif: TimeInForce = TimeInForce.GTC
+    post_only: bool = False  # a LIMIT that must rest: refused rather than take liquidity
+    trigger_source: TriggerSource = TriggerSource.LAST
+    trail_amount: float | None = None  # a trailing stop's distance in price ...
+    trail_pct: float | None = None  # ... or in percent of the best price since arming
+    limit_offset: float | None = None  # TRAILING_STOP_LIMIT: the limit this far beyond the trigger
+    emulation: Emulation = Emulation.AUTO
+    allow_marketable: bool = False  # a stop that would trigger at once is sent anyway (a person confirmed)
+    expire_ts: int | None = None  # DAY: the end of the trading day (filled in by the gate)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,12 @@
-"""Profile schema 1 -> 2: instruments named by venue-qualified ids (issue 19).
+"""Profile schema migrations, oldest first, in one transaction after one backup:
+
+- 1 -> 2: instruments named by venue-qualified ids (issue 19), below;
+- 2 -> 3: order types, triggers and order lists (issue 20, docs/design/issue20-orders.md 2.2): the orders table
+  gains its columns (``store.ORDER_COLUMNS_V3``, ``ALTER TABLE ... ADD COLUMN`` with defaults: every old row
+  reads as the plain GTC order it was, no row rewritten) and the ``order_lists`` table. An older release must
+  not open a schema-3 profile: it would not see an armed stop's protection (it refuses: newer schema).
+
+Schema 1 -> 2:
 
 A schema-1 profile names instruments by bare symbol ("BTC/USDT"); schema 2 by id ("BTC/USDT@binance"). What a
 bare symbol meant in schema 1 is kept: the venue that claimed it (a saved, enabled venue listing it took it
@@ -36,7 +44,7 @@ from app.engine.core.profile_backup import MANIFEST, backup_profile
 
 log = logging.getLogger("kestrel.profile")
 
-CURRENT = 2  # the store's SCHEMA_VERSION
+CURRENT = 3  # the store's SCHEMA_VERSION
 PENDING = "migration_audit_pending"  # meta key: the ProfileMigrated record still to append
 
 
@@ -110,8 +118,8 @@ def claims(profile: Path) -> dict[str, str]:
 
 
 def migrate_profile(profile: Path) -> Migrated | None:
-    """Bring ``profile`` to schema 2 (see the module docstring). None when there was nothing to do (a new
-    profile, or one already at 2). Raises MigrationError for a newer profile or a failed backup or write,
+    """Bring ``profile`` to schema ``CURRENT`` (see the module docstring). None when there was nothing to do (a
+    new profile, or one already there). Raises MigrationError for a newer profile or a failed backup or write,
     with nothing changed."""
     profile = Path(profile)
     db = profile / "kestrel.db"
@@ -122,15 +130,15 @@ def migrate_profile(profile: Path) -> Migrated | None:
         raise MigrationError(f"The profile {profile} was written by a newer Kestrel (schema {version}, this one "
                              f"reads up to {CURRENT}). Kestrel left it untouched. Upgrade Kestrel, or use another "
                              f"--profile.")
-    if version != 1:
+    if version not in (1, 2):
         raise MigrationError(f"The profile {profile} has an unknown schema version {version}; Kestrel left it "
                              f"untouched.")
-    claimed = claims(profile)
+    claimed = claims(profile) if version < 2 else {}
     try:
-        backup = backup_profile(profile, "pre-v2")
+        backup = backup_profile(profile, f"pre-v{CURRENT}")
     except Exception as exc:  # BackupError: already says what to do
         raise MigrationError(str(exc)) from exc
-    done = Migrated(1, CURRENT, str(backup), sha256_file(backup / MANIFEST))
+    done = Migrated(version, CURRENT, str(backup), sha256_file(backup / MANIFEST))
 
     def to_id(symbol: Any) -> Any:
         if not isinstance(symbol, str) or not symbol or split_id(symbol)[1] is not None:
@@ -139,22 +147,13 @@ def migrate_profile(profile: Path) -> Migrated | None:
         done.mapping[symbol] = new
         return new
 
-    conn = sqlite3.connect(db, timeout=10)
-    try:
-        with conn:
-            rows = dict(conn.execute("SELECT key, value FROM settings WHERE key IN ('strategies', 'ui.charts')"))
-            for key, rewrite in (("strategies", _strategies), ("ui.charts", _charts)):
-                if key not in rows:
-                    continue
-                try:
-                    value = json.loads(rows[key])
-                except ValueError:
-                    log.warning("profile migration: settings row %s is not JSON; left as it is", key)
-                    continue
-                new = rewrite(value, to_id)
-                if new != value:
-                    conn.execute("UPDATE settings SET value = ? WHERE key = ?", (json.dumps(new), key))
-                    done.changed.append(key)
+    conn = sqlite3.connect(db, timeout=10, isolation_level=None)  # our BEGIN: the ALTERs are in it too (the
+    try:  # sqlite3 module's implicit transactions leave DDL outside)
+        with _transaction(conn):
+            if version < 2:
+                _to_v2(conn, to_id, done)
+            if version < 3:
+                _to_v3(conn, done)
             conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(CURRENT),))
             # the audit record to append once the trail is open (``record_migration``): in this transaction,
             # so a crash after the commit cannot lose it
@@ -165,9 +164,57 @@ def migrate_profile(profile: Path) -> Migrated | None:
                              f"was changed (a backup is in {backup}).") from exc
     finally:
         conn.close()
-    log.warning("profile %s migrated to schema %d (instrument ids); backup in %s; %s", profile, CURRENT, backup,
+    log.warning("profile %s migrated from schema %d to %d; backup in %s; %s", profile, version, CURRENT, backup,
                 ", ".join(f"{k} -> {v}" for k, v in sorted(done.mapping.items())) or "no symbols to rename")
     return done
+
+
+class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception (a kill -9 inside: SQLite rolls back)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, kind: Any, *_rest: Any) -> None:
+        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def _to_v2(conn: sqlite3.Connection, to_id: Any, done: Migrated) -> None:
+    """Instrument ids in the settings rows that name instruments (see the module docstring)."""
+    rows = dict(conn.execute("SELECT key, value FROM settings WHERE key IN ('strategies', 'ui.charts')"))
+    for key, rewrite in (("strategies", _strategies), ("ui.charts", _charts)):
+        if key not in rows:
+            continue
+        try:
+            value = json.loads(rows[key])
+        except ValueError:
+            log.warning("profile migration: settings row %s is not JSON; left as it is", key)
+            continue
+        new = rewrite(value, to_id)
+        if new != value:
+            conn.execute("UPDATE settings SET value = ? WHERE key = ?", (json.dumps(new), key))
+            done.changed.append(key)
+
+
+def _to_v3(conn: sqlite3.Connection, done: Migrated) -> None:
+    """The orders table's issue-20 columns (with their defaults) and the order lists."""
+    from app.engine.core.store import ORDER_COLUMNS_V3, ORDER_LISTS_SQL
+
+    have = {row[1] for row in conn.execute("PRAGMA table_info(orders)")}
+    for name, sql_type, default in ORDER_COLUMNS_V3:
+        if name in have:
+            continue
+        default_sql = "" if default is None else f" DEFAULT {default!r}" if isinstance(default, str) \
+            else f" DEFAULT {default}"
+        conn.execute(f"ALTER TABLE orders ADD COLUMN {name} {sql_type}{default_sql}")
+    conn.execute(ORDER_LISTS_SQL)
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_orders_list_id ON orders(list_id)")
+    done.changed.append("orders (issue 20 columns)")
+    done.changed.append("order_lists")
 
 
 def record_migration(conn: sqlite3.Connection, audit: Any) -> dict | None:

@@ -38,12 +38,23 @@ def _import_sqlite_utils():
 
 sqlite_utils = _import_sqlite_utils()
 
-SCHEMA_VERSION = 2  # 2: instruments by venue-qualified id (core/profile_migration.py)
+SCHEMA_VERSION = 3  # 2: instruments by venue-qualified id; 3: order types, triggers, lists (profile_migration.py)
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
+# schema 3 (issue 20): the orders table's new columns, (name, SQL type, default); a schema-2 row reads as a
+# plain GTC order with no trigger and no list
+ORDER_COLUMNS_V3 = (("trigger_price", "REAL", None), ("tif", "TEXT", "GTC"), ("post_only", "INTEGER", 0),
+                    ("reduce_only", "INTEGER", 0), ("trigger_source", "TEXT", "LAST"), ("trail_amount", "REAL", None),
+                    ("trail_pct", "REAL", None), ("limit_offset", "REAL", None), ("trail_ref", "REAL", None),
+                    ("emulated", "INTEGER", 0), ("list_id", "TEXT", None), ("role", "TEXT", None),
+                    ("parent_id", "TEXT", None), ("expire_ts", "INTEGER", None), ("triggered_ts", "INTEGER", None),
+                    ("trigger_print", "REAL", None), ("replaces", "TEXT", None), ("replaced_by", "TEXT", None))
+ORDER_LISTS_SQL = ("CREATE TABLE IF NOT EXISTS order_lists (list_id TEXT PRIMARY KEY, kind TEXT NOT NULL, "
+                   "state TEXT NOT NULL, actor TEXT, created_ts INTEGER, updated_ts INTEGER, note TEXT)")
 ORDER_COLUMNS = ("client_order_id", "symbol", "venue", "side", "order_type", "quantity", "price", "actor",
-                 "status", "filled_qty", "avg_price", "venue_order_id", "reason", "created_ts", "updated_ts")
+                 "status", "filled_qty", "avg_price", "venue_order_id", "reason", "created_ts", "updated_ts",
+                 *(c for c, _t, _d in ORDER_COLUMNS_V3))
 FILL_COLUMNS = ("venue", "trade_id", "client_order_id", "symbol", "side", "price", "quantity", "fee",
                 "fee_currency", "liquidity", "ts")
 INSERT_ORDER = f"INSERT INTO orders({', '.join(ORDER_COLUMNS)}) VALUES ({', '.join('?' * len(ORDER_COLUMNS))})"
@@ -51,6 +62,9 @@ INSERT_FILL = (f"INSERT OR IGNORE INTO fills({', '.join(FILL_COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(FILL_COLUMNS))})")
 UPDATE_ORDER = ("UPDATE orders SET status=?, filled_qty=?, avg_price=?, "
                  "venue_order_id=COALESCE(?, venue_order_id), reason=?, updated_ts=? WHERE client_order_id=?")
+
+
+_PY = {"REAL": float, "TEXT": str, "INTEGER": int}
 
 
 class StoreError(RuntimeError):
@@ -197,8 +211,10 @@ class Store:
                 {"client_order_id": str, "symbol": str, "venue": str, "side": str, "order_type": str,
                  "quantity": float, "price": float, "actor": str, "status": str, "filled_qty": float,
                  "avg_price": float, "venue_order_id": str, "reason": str, "created_ts": int,
-                 "updated_ts": int},
-                pk="client_order_id", if_not_exists=True)
+                 "updated_ts": int, **{c: _PY[t] for c, t, _d in ORDER_COLUMNS_V3}},
+                pk="client_order_id", if_not_exists=True,
+                defaults={c: d for c, _t, d in ORDER_COLUMNS_V3 if d is not None})
+            self.conn.execute(ORDER_LISTS_SQL)
             db["fills"].create(
                 {"venue": str, "trade_id": str, "client_order_id": str, "symbol": str, "side": str,
                  "price": float, "quantity": float, "fee": float, "fee_currency": str, "liquidity": str,
@@ -214,6 +230,8 @@ class Store:
                 db["risk_state"].insert({"scope": "global", "state": "ACTIVE", "reason": "new profile",
                                          "actor": "system", "ts": int(time.time() * 1000)})
         self.db["orders"].create_index(["status"], if_not_exists=True)
+        if "list_id" in self.db["orders"].columns_dict:  # an older profile opened by `kestrel risk`: its orders
+            self.db["orders"].create_index(["list_id"], if_not_exists=True)  # table is the Kernel's to migrate
 
     # ------------------------------------------------------------------------------------------- helpers
     def transaction(self) -> "_Tx":

@@ -376,7 +376,10 @@ class ExecutionEngine:
     def _new_order(self, cmd: SubmitOrder) -> Order:
         now = self._clock.now_ms()
         return Order(cmd.client_order_id, cmd.symbol, cmd.venue, cmd.side, cmd.order_type, cmd.quantity,
-                     cmd.price, cmd.actor, created_ts=now, updated_ts=now)
+                     cmd.price, cmd.actor, created_ts=now, updated_ts=now, trigger_price=cmd.trigger_price,
+                     tif=cmd.tif, post_only=cmd.post_only, reduce_only=cmd.reduce_only,
+                     trigger_source=cmd.trigger_source, trail_amount=cmd.trail_amount, trail_pct=cmd.trail_pct,
+                     limit_offset=cmd.limit_offset, expire_ts=cmd.expire_ts)
 
     def _set_status(self, order: Order, status: OrderStatus) -> None:
         order.transition(status)

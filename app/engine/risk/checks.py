@@ -35,7 +35,7 @@ from typing import Any, Callable, Protocol
 
 from app.engine.core import ashare_rules
 from app.engine.core.instruments import Instrument, make_id, split_id
-from app.engine.core.messages import OrderFilled, OrderType, Side, SubmitOrder
+from app.engine.core.messages import OrderFilled, OrderType, Side, SubmitOrder, TimeInForce
 from app.engine.risk.rates import NS, ActorRates
 
 
@@ -67,6 +67,7 @@ class Denial:
 
 FLATTEN = "flatten"
 BUY, SELL, LIMIT, MARKET = Side.BUY, Side.SELL, OrderType.LIMIT, OrderType.MARKET
+GTC = TimeInForce.GTC
 ASHARE = ashare_rules.RULES
 _isfinite = math.isfinite
 
@@ -170,7 +171,7 @@ class OrderContext:
 class PreTradeChecks:
     def __init__(self, risk: RiskView) -> None:
         self.r = risk
-        self.rules = [self.permissions, self.quantity, self.price, self.ashare, self.max_qty, self.notional,
+        self.rules = [self.shape, self.permissions, self.quantity, self.price, self.ashare, self.max_qty, self.notional,
                       self.collar, self.duplicate, self.throttle, self.working_orders, self.position_limit,
                       self.gross_exposure, self.self_match]
         self.ashare_book = AShareBook(risk)
@@ -184,6 +185,20 @@ class PreTradeChecks:
             denial = rule(cmd, inst, ctx)
             if denial is not None:
                 return denial
+        return None
+
+    # ------------------------------------------------------------------------------------------- shape
+    def shape(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
+        """What the engine can place today. The messages and the journal carry stops, trailing stops, time in
+        force and post-only (issue 20, schema 3); until the engine places them, they are refused here, whole,
+        rather than sent as the plain order they would otherwise look like."""
+        if cmd.order_type is not MARKET and cmd.order_type is not LIMIT:
+            return Denial("ORDER_SHAPE", f"Kestrel cannot place {cmd.order_type.value} orders yet: only MARKET and "
+                          f"LIMIT orders, good till canceled.", limit="MARKET, LIMIT", observed=cmd.order_type.value)
+        if cmd.tif is not GTC or cmd.post_only:
+            what = "post-only" if cmd.post_only else f"time in force {cmd.tif.value}"
+            return Denial("ORDER_SHAPE", f"Kestrel cannot place {what} orders yet: only good till canceled.",
+                          limit="GTC", observed=what)
         return None
 
     # ------------------------------------------------------------------------------------- permissions
