@@ -106,12 +106,12 @@ def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_fa
                         "binance tradable")
             assert kernel.instruments["SOL/USDT@binance"].venue == "binance"
 
-            async def buy_below_market() -> str:
+            async def buy_below_market(below: float = 0.97) -> str:
                 ticket = window.ticket
                 ticket.set_symbol("SOL/USDT@binance")
                 ticket.order_type.setCurrentText("LIMIT")
                 ticket.quantity.setText("0.2")
-                price = kernel.market.get("SOL/USDT@binance").book.best_bid * 0.97
+                price = kernel.market.get("SOL/USDT@binance").book.best_bid * below
                 ticket.set_price(kernel.instruments["SOL/USDT@binance"].round_price(price))
                 cid = ticket.send(Side.BUY)
                 assert cid, ticket.status.text()
@@ -146,7 +146,9 @@ def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_fa
             await until(lambda: state(dock, "binance") == "connected", 20, "binance trading again")
             await until(lambda: kernel.risk.venue_states.get("binance", (TradingState.ACTIVE,))[0]
                         is TradingState.ACTIVE, 10, "binance tradable again")
-            cid = await buy_below_market()
+            # another price: the same order again within a second of the first (the sim clock of this window
+            # runs only as fast as the loop steps it) is refused as a duplicate, rightly
+            cid = await buy_below_market(0.96)
 
             # remove: asks first, says what happens to orders and keys
             click_venue(qtbot, dock, "binance")
