@@ -221,6 +221,10 @@ class VenuesView:
         """What orders on venue ``name`` are: "paper", "live", "sim", or "" (unknown)."""
         return self._manager.mode(name)
 
+    def order_features(self, name: str) -> frozenset[str]:
+        """What venue ``name`` takes beyond GTC market and limit orders: "IOC", "FOK", "post_only"."""
+        return self._manager.order_features(name)
+
     def queue_ahead(self, venue: str, client_order_id: str) -> float | None:
         """The volume estimated ahead of a resting paper order in its price level's queue (``QueueModel``);
         None: not a paper venue, not resting, or below the depth the book shows."""

@@ -275,9 +275,9 @@ def test_an_a_share_odd_lot_may_be_sold_only_as_the_whole_holding(profile, sim_c
 
 
 def test_orders_the_engine_cannot_place_yet_are_refused_whole_saying_so(make_kernel):
-    """Stops, trailing stops, IOC/FOK/DAY and post-only are in the messages and the journal (schema 3, issue 20)
-    before the engine places them: until then each is refused with what Kestrel can place, never sent as the
-    plain order it would look like (a stop sent as a market order would fill at once)."""
+    """Stops, trailing stops and DAY orders are in the messages and the journal (schema 3, issue 20) before the
+    engine places them: until then each is refused with what Kestrel can place, never sent as the plain order it
+    would look like (a stop sent as a market order would fill at once); a post-only market order is refused."""
     from app.engine.core.messages import TimeInForce
 
     k = kernel_with(make_kernel)
@@ -287,12 +287,13 @@ def test_orders_the_engine_cannot_place_yet_are_refused_whole_saying_so(make_ker
     for i, extra in enumerate([{"order_type": OrderType.STOP, "trigger_price": bid * 0.99},
                                {"order_type": OrderType.STOP_LIMIT, "price": bid * 0.98, "trigger_price": bid * 0.99},
                                {"order_type": OrderType.TRAILING_STOP, "trail_amount": 100.0},
-                               {"order_type": OrderType.LIMIT, "price": bid, "tif": TimeInForce.IOC},
-                               {"order_type": OrderType.LIMIT, "price": bid, "post_only": True}]):
+                               {"order_type": OrderType.LIMIT, "price": bid, "tif": TimeInForce.DAY},
+                               {"order_type": OrderType.MARKET, "post_only": True}]):
         cmd = SubmitOrder(f"shape-{i}", "BTC/USDT", "sim", Side.SELL, extra.pop("order_type"), 0.01,
                           extra.pop("price", None), "manual", **extra)
         k.bus.publish(cmd)
         assert seen[-1].client_order_id == cmd.client_order_id and seen[-1].reason == "ORDER_SHAPE"
-        assert "Kestrel cannot place" in seen[-1].message and k.execution.orders[cmd.client_order_id].status is \
-            OrderStatus.DENIED
+        said = seen[-1].message
+        assert any(x in said for x in ("Kestrel cannot place", "does not take time in force DAY", "must be a limit"))
+        assert k.execution.orders[cmd.client_order_id].status is OrderStatus.DENIED
     assert len(seen) == 5 and not [o for o in k.execution.orders.values() if o.is_working]

@@ -178,6 +178,8 @@ class PreTradeChecks:
         # When an order reaches the market, for the A-share session rules: now, live; a backtest sets it to the
         # open of the bar the order will fill in (an order sent after the close meets the next session).
         self.market_time_ms: Callable[[], int] | None = None
+        # what each venue takes beyond GTC market and limit orders ("IOC", "FOK", "post_only"; VenueManager)
+        self.venue_features: Callable[[str], frozenset[str]] | None = None
 
     def run(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
         """Every rule in order; the first denial wins."""
@@ -195,10 +197,23 @@ class PreTradeChecks:
         if cmd.order_type is not MARKET and cmd.order_type is not LIMIT:
             return Denial("ORDER_SHAPE", f"Kestrel cannot place {cmd.order_type.value} orders yet: only MARKET and "
                           f"LIMIT orders, good till canceled.", limit="MARKET, LIMIT", observed=cmd.order_type.value)
-        if cmd.tif is not GTC or cmd.post_only:
+        if cmd.tif is GTC and not cmd.post_only:
+            return None
+        has = self.venue_features(cmd.venue) if self.venue_features is not None else frozenset()
+        if cmd.post_only and cmd.order_type is not LIMIT:
+            return Denial("ORDER_SHAPE", "A post-only order must be a limit order: a market order always takes "
+                          "liquidity.", limit="LIMIT", observed=cmd.order_type.value)
+        if cmd.post_only and cmd.tif is not GTC:
+            return Denial("ORDER_SHAPE", f"A post-only order rests in the book: it cannot also be "
+                          f"{cmd.tif.value}.", limit="GTC", observed=cmd.tif.value)
+        want = "post_only" if cmd.post_only else cmd.tif.value
+        if want not in has:
             what = "post-only" if cmd.post_only else f"time in force {cmd.tif.value}"
-            return Denial("ORDER_SHAPE", f"Kestrel cannot place {what} orders yet: only good till canceled.",
-                          limit="GTC", observed=what)
+            offered = ", ".join(sorted(x.replace("_", "-") for x in has)) or "none"
+            return Denial("ORDER_SHAPE", f"Venue {cmd.venue} does not take {what} orders here (it takes: GTC, "
+                          f"{offered})." if has else f"Kestrel cannot place {what} orders on {cmd.venue} yet: "
+                          f"only good till canceled.", limit="GTC" + (f", {offered}" if has else ""),
+                          observed=what)
         return None
 
     # ------------------------------------------------------------------------------------- permissions

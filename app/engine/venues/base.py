@@ -13,6 +13,10 @@ given at construction time:
 Adapters never raise into the caller for venue-side problems: they report ``OrderRejected`` /
 ``CancelRejected`` instead. ``submit`` is fire-and-forget; acknowledgement arrives later as a report.
 
+What an adapter takes beyond good-till-canceled MARKET and LIMIT orders is its ``order_features`` (a frozenset
+of "IOC", "FOK", "post_only"; none if it has no such attribute): the risk gate refuses the rest before they are
+journaled (``ORDER_SHAPE``), so no adapter is handed an order it would have to misread.
+
 One lifecycle for every adapter (``SimVenue``, ``ReplayVenue``, ``CcxtVenue``, ``AkshareVenue``, the backtest's
 ``BarVenue``): ``start()`` (synchronous; schedules its work on the running loop if it has any) and
 ``await close()``. ``VenueManager`` is the one place that registers adapters with the ExecutionEngine and
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from app.engine.core.instruments import Instrument
-from app.engine.core.messages import OrderType, Side
+from app.engine.core.messages import OrderType, Side, TimeInForce
 
 Report = Callable[[Any], None]
 _NO_ID = frozenset({"", "none", "null", "nil", "undefined", "nan"})
@@ -50,6 +54,8 @@ class VenueOrder:
     order_type: OrderType
     quantity: float
     price: float | None
+    tif: TimeInForce = TimeInForce.GTC  # IOC / FOK: only where the venue's ``order_features`` has them
+    post_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

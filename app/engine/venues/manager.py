@@ -150,6 +150,11 @@ class VenueManager:
         kernel.portfolio.open_paper_account(config.name, config.paper_balances)
         return venue
 
+    def order_features(self, name: str) -> frozenset[str]:
+        """What venue ``name`` takes beyond GTC market and limit orders ("IOC", "FOK", "post_only"): its adapter's
+        ``order_features``; nothing for a venue not running."""
+        return getattr(self.venues.get(name), "order_features", frozenset())
+
     def mode(self, name: str) -> str:
         """What orders on venue ``name`` are: "paper", "live" (a real exchange), "sim", or "" (unknown). A
         venue not running now is known by its saved config."""

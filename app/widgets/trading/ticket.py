@@ -1,4 +1,5 @@
-"""Order ticket: symbol, type, quantity, price, Buy/Sell. It only publishes SubmitOrder; the risk engine
+"""Order ticket: symbol, type, quantity, price, time in force and post-only (what the instrument's venue takes:
+GTC always; IOC, FOK and post-only where it has them), Buy/Sell. It only publishes SubmitOrder; the risk engine
 decides. The status line shows the outcome of the ticket's last order, denials with their reason code.
 
 Nothing moves under the mouse: the status line has a fixed share of the ticket (a long message is cut
@@ -7,15 +8,22 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QVBoxLayout,
+    QWidget,
 )
 
-from app.engine.core.messages import OrderDenied, OrderStatus, OrderType, OrderUpdated, Side, SubmitOrder
+from app.engine.core.messages import (
+    OrderDenied, OrderStatus, OrderType, OrderUpdated, Side, SubmitOrder, TimeInForce,
+)
 from app.engine.port import Port
 from app.widgets.common import new_symbols
 from app.widgets.frame import BusSubscriptions
 
 LIMIT_HINT, MARKET_HINT = "limit price", "market: fills at the best price"
+TIF_TIPS = {"GTC": "good till canceled: works until it fills or you cancel it",
+            "IOC": "immediate or cancel: fills what it can now, the rest is canceled",
+            "FOK": "fill or kill: fills whole now, or not at all"}
+POST_ONLY_TIP = "post-only: rests in the book as a maker order; refused if it would trade at once"
 STATUS_LINES = 3
 
 
@@ -38,6 +46,11 @@ class TicketWidget(QWidget):
         self.quantity = QLineEdit("0.01")
         self.price = QLineEdit()
         self.price.setPlaceholderText(LIMIT_HINT)
+        self.tif = QComboBox()
+        self.tif.addItem("GTC")
+        self.tif.setToolTip(TIF_TIPS["GTC"])
+        self.post_only = QCheckBox("Post-only")
+        self.post_only.setToolTip(POST_ONLY_TIP)
         self.buy_button = QPushButton("Buy")
         self.buy_button.setObjectName("buyButton")
         self.sell_button = QPushButton("Sell")
@@ -54,6 +67,10 @@ class TicketWidget(QWidget):
         form.addRow("Type", self.order_type)
         form.addRow("Quantity", self.quantity)
         form.addRow("Price", self.price)
+        tif_row = QHBoxLayout()
+        tif_row.addWidget(self.tif, 1)
+        tif_row.addWidget(self.post_only)
+        form.addRow("Time in force", tif_row)
         buttons = QHBoxLayout()
         buttons.addWidget(self.buy_button)
         buttons.addWidget(self.sell_button)
@@ -65,6 +82,9 @@ class TicketWidget(QWidget):
         self.buy_button.clicked.connect(lambda: self.send(Side.BUY))
         self.sell_button.clicked.connect(lambda: self.send(Side.SELL))
         self.order_type.currentTextChanged.connect(self._on_type)
+        self.order_type.currentTextChanged.connect(lambda _t: self._sync_flags())
+        self.tif.currentTextChanged.connect(lambda _t: self._sync_flags())
+        self.post_only.toggled.connect(lambda _on: self._sync_flags())
         self.symbol.currentTextChanged.connect(self._on_symbol)
         self._on_symbol(self.symbol.currentText())
 
@@ -92,7 +112,30 @@ class TicketWidget(QWidget):
         self.price.setPlaceholderText(LIMIT_HINT if limit else MARKET_HINT)
         self.price.setEnabled(limit)
 
+    def _sync_flags(self) -> None:
+        """Offer what the instrument's venue takes; post-only only for a GTC limit (it must rest)."""
+        inst = self._port.instruments.get(self.symbol.currentText())
+        has = self._port.venues.order_features(inst.venue) if inst is not None else frozenset()
+        offered = ["GTC"] + [t for t in ("IOC", "FOK") if t in has]
+        if [self.tif.itemText(i) for i in range(self.tif.count())] != offered:
+            keep = self.tif.currentText()
+            self.tif.blockSignals(True)
+            self.tif.clear()
+            self.tif.addItems(offered)
+            self.tif.setCurrentText(keep if keep in offered else "GTC")
+            self.tif.blockSignals(False)
+        self.tif.setToolTip(TIF_TIPS[self.tif.currentText()])
+        can_post = "post_only" in has and self.order_type.currentText() == OrderType.LIMIT.value \
+            and self.tif.currentText() == "GTC"
+        if not can_post and self.post_only.isChecked():
+            self.post_only.setChecked(False)
+        self.post_only.setEnabled(can_post)
+        self.post_only.setToolTip(POST_ONLY_TIP if "post_only" in has or inst is None else
+                                  f"{POST_ONLY_TIP} ({inst.venue} does not take post-only orders)")
+        self.tif.setEnabled(not self.post_only.isChecked())
+
     def _on_symbol(self, symbol: str) -> None:
+        self._sync_flags()
         inst = self._port.instruments.get(symbol)
         if inst is not None:
             self.quantity.setText(f"{inst.min_qty * (1 if inst.asset_class == 'equity' else 100):g}")
@@ -118,7 +161,8 @@ class TicketWidget(QWidget):
         self._show(f"{side.value} {qty:g} {self.symbol.currentText()} sent…", True)
         inst = self._port.instruments[self.symbol.currentText()]
         self._port.send(SubmitOrder(cid, inst.symbol, inst.venue, side, otype, qty, price, actor,
-                                             ts=self._port.now_ms()))
+                                    ts=self._port.now_ms(), tif=TimeInForce(self.tif.currentText()),
+                                    post_only=self.post_only.isChecked() and self.post_only.isEnabled()))
         return cid
 
     def _on_denied(self, ev: OrderDenied) -> None:

@@ -188,6 +188,20 @@ class OrderBook:
         lvl = self._side(side).levels.get(price)
         return iter(()) if lvl is None else iter(list(lvl.orders.values()))
 
+    def available(self, taker: Side, limit: int | None = None) -> int:
+        """Lots a ``taker`` order could take now at ``limit`` or better (None: any price), ours left out (they
+        would be self-match canceled, not traded): what a fill-or-kill order needs whole."""
+        opposite = self._asks if taker is Side.BUY else self._bids
+        p = opposite.prices
+        if limit is None:
+            prices = p
+        elif taker is Side.BUY:
+            prices = p[:bisect_left(p, limit + 1)]
+        else:
+            prices = p[bisect_left(p, limit):]
+        levels = opposite.levels
+        return sum(levels[x].size - levels[x].own for x in prices)
+
     def prices_between(self, side: Side, lo: int, hi: int) -> list[int]:
         """Occupied prices p with lo <= p <= hi on ``side``, ascending (a copy)."""
         p = self._side(side).prices

@@ -41,7 +41,8 @@ from app.engine.core import ashare_rules
 from app.engine.core.ids import session_token
 from app.engine.core.instruments import Instrument, default_instruments, split_id
 from app.engine.core.messages import (BookSnapshot, CancelRejected, OrderAccepted, OrderCanceled, OrderFilled,
-                                      OrderRejected, OrderStatus, OrderType, Side, TradeTick, VenueStatus)
+                                      OrderRejected, OrderStatus, OrderType, Side, TimeInForce, TradeTick,
+                                      VenueStatus)
 from app.engine.venues.base import OpenOrderInfo, Report, VenueOrder
 from app.engine.venues.events import FeedStatus
 from app.engine.venues.sim.market_model import MarketModel, ModelParams, daily_limits
@@ -126,6 +127,7 @@ class SimVenue:
 
     name = "sim"
     mode = "sim"  # what its orders are (VenueManager.mode): simulated
+    order_features = frozenset({"IOC", "FOK", "post_only"})  # beyond GTC market and limit orders (base.py)
 
     def __init__(self, instruments: Iterable[Instrument] | None, on_report: Report, on_data: Report, *,
                  seed: int = 7, latency_ms: int = 5, start_ts_ms: int | None = None, book_levels: int = 10,
@@ -449,16 +451,39 @@ class SimVenue:
         lots = round(o.quantity / m.inst.lot_size)
         is_limit = o.order_type == OrderType.LIMIT
         ticks = m.inst.price_to_ticks(o.price) if is_limit else None
+        tif = o.tif
+        if o.post_only:  # a maker order or nothing: refused if it would take (Binance's LIMIT_MAKER)
+            best = book.best_ask_ticks() if side is Side.BUY else book.best_bid_ticks()
+            if ticks is not None and best is not None and (ticks >= best if side is Side.BUY else ticks <= best):
+                self._rejected.add(o.client_order_id)
+                self._report(OrderRejected(o.client_order_id, o.symbol, f"post-only: a {side.value.lower()} at "
+                                           f"{o.price:g} would take the {'ask' if side is Side.BUY else 'bid'} at "
+                                           f"{book.price(best):g}; not placed", self._now))
+                return
         w = _Working(o.client_order_id, f"S{self.session}-{next(self._venue_ids):06d}", o.symbol, side, lots, ticks,
                      next(self._ids))
         self._orders[w.cid] = w
         self._live[w.book_id] = w
         self._report(OrderAccepted(w.cid, w.vid, w.symbol, self._now))
+        if tif is TimeInForce.FOK:
+            there = book.available(side, ticks)
+            if there < lots:  # whole now, or nothing: it ends unfilled, as an exchange expires it
+                self._live.pop(w.book_id, None)
+                w.status = OrderStatus.CANCELED
+                where = f"at {o.price:g} or better" if is_limit else "in the book"
+                self._report(OrderCanceled(w.cid, w.symbol, f"FOK: only {book.size(there):g} of {o.quantity:g} "
+                                           f"available {where}; nothing filled", self._now))
+                return
         if is_limit:
             res = book.add_limit(w.book_id, OWNER_CLIENT, side, ticks, lots, stp=True)
         else:
             res = book.market(w.book_id, OWNER_CLIENT, side, lots, stp=True)
-        if not res.rested and res.remaining > 0:
+        if res.rested and tif is not TimeInForce.GTC and w.book_id in self._live:  # IOC/FOK never rest
+            book.cancel(w.book_id)
+            del self._live[w.book_id]
+            w.status = OrderStatus.CANCELED
+            self._report(OrderCanceled(w.cid, w.symbol, f"{tif.value} remainder", self._now))
+        elif not res.rested and res.remaining > 0:
             self._live.pop(w.book_id, None)
             w.status = OrderStatus.CANCELED
             self._report(OrderCanceled(w.cid, w.symbol, "IOC remainder", self._now))
