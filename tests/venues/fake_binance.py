@@ -199,6 +199,7 @@ class FakeBinance:
         self.served: collections.Counter[str] = collections.Counter()  # "METHOD /path" -> answers sent
         self.ws_clients: set[web.WebSocketResponse] = set()
         self.ws_connects = 0
+        self.created_params: list[dict] = []  # every create's parameters, as the exchange received them
         self.history_start_ms = HISTORY_START_MS
         self.kline_requests: list[dict] = []  # the parameters of every klines request, in arrival order
         self.sent_at: dict[tuple[str, int], float] = {}  # (symbol id, trade id) -> perf_counter at send
@@ -798,13 +799,22 @@ class FakeBinance:
         fills = []
         best = min(m.asks) if side == "BUY" else max(m.bids)
         crosses = otype == "MARKET" or (side == "BUY" and price >= best) or (side == "SELL" and price <= best)
-        if crosses:
+        tif = params.get("timeInForce", "GTC")
+        self.created_params.append(dict(params))
+        if otype == "LIMIT_MAKER" and crosses:  # Binance's post-only: refused, never traded
+            del self.orders[o.order_id]
+            return self._error(400, -2010, "Order would immediately match and take.")
+        if tif == "FOK" and (not crosses or self.partial_fills):  # whole at once, or expired unfilled
+            o.status = "EXPIRED"
+        elif crosses:
             q = round(qty / 2, 8) if self.partial_fills and otype == "LIMIT" else qty
             t = self._fill(o, best, q, maker=False)
             fills.append({"price": t["price"], "qty": t["qty"], "commission": t["commission"],
                           "commissionAsset": t["commissionAsset"], "tradeId": t["id"]})
-            if otype == "MARKET" and o.status != "FILLED":
+            if (otype == "MARKET" or tif == "IOC") and o.status != "FILLED":
                 o.status = "EXPIRED"
+        elif tif == "IOC":
+            o.status = "EXPIRED"
         if self._hang_after_place:
             await asyncio.sleep(self._hang_after_place)
         body = dict(o.as_json(), transactTime=now)

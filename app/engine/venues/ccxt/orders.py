@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from app.engine.core.messages import (
-    CancelRejected, OrderAccepted, OrderCanceled, OrderRejected, OrderType, Side,
+    CancelRejected, OrderAccepted, OrderCanceled, OrderRejected, OrderType, Side, TimeInForce,
 )
 from app.engine.venues.backoff import Backoff
 from app.engine.venues.base import VenueOrder
@@ -54,6 +54,16 @@ class CcxtOrders:
         params = {self.config.client_order_id_param: order.client_order_id}
         otype = "limit" if order.order_type == OrderType.LIMIT else "market"
         side = "buy" if order.side == Side.BUY else "sell"
+        if order.post_only:
+            params["postOnly"] = True  # ccxt's unified flag (binance spot: LIMIT_MAKER)
+        if order.tif is not TimeInForce.GTC:
+            if otype == "limit":
+                params["timeInForce"] = order.tif.value
+            elif order.tif is TimeInForce.FOK:  # a market order is IOC by nature; fill-or-kill it is not
+                self._untrack(t.cid)
+                self.on_report(OrderRejected(t.cid, t.symbol, f"{self.name} takes fill-or-kill only on limit "
+                                             f"orders: set a limit price; not sent", self.now_ms()))
+                return
         try:
             res = check_order(await self.rest(ex.create_order, order.symbol, otype, side, order.quantity,
                                               order.price, params), "create", t.cid)
@@ -76,9 +86,9 @@ class CcxtOrders:
             self.emit_error(policy.kind, "create", f"{self.name}: order {t.cid}: {reason}")
             self._spawn(self._resolve_unknown(t))
             return
-        self._accepted(t, res)
+        self._accepted(t, res, order.tif)
 
-    def _accepted(self, t: TrackedOrder, res: dict) -> None:
+    def _accepted(self, t: TrackedOrder, res: dict, tif: TimeInForce = TimeInForce.GTC) -> None:
         """The venue has the order: ``res`` passed ``check_order`` (it carries the venue's id)."""
         now = self.now_ms()
         t.vid = str(res["id"])
@@ -91,7 +101,9 @@ class CcxtOrders:
         status = res.get("status")
         done = status == "closed" and t.reported_qty >= t.quantity
         if status in ("canceled", "expired", "rejected") or done:
-            t.final_reason = "IOC remainder" if status in ("canceled", "expired") else ""
+            what = "FOK: not filled whole at once; nothing filled" if tif is TimeInForce.FOK and not t.reported_qty \
+                else f"{'IOC' if tif is TimeInForce.GTC else tif.value} remainder"
+            t.final_reason = what if status in ("canceled", "expired") else ""
             self._settle(t, res)
 
     async def _resolve_unknown(self, t: TrackedOrder) -> None:

@@ -54,6 +54,9 @@ class CcxtVenue(CcxtConnection, CcxtOrders, CcxtTracking, CcxtRest):
     """One ccxt exchange as a venue: its parts are the mixins (see the module docstring)."""
 
     mode = "live"  # what its orders are (VenueManager.mode): real ones, at the exchange
+    #: exchanges whose IOC / FOK / post-only orders (ccxt's unified timeInForce and postOnly) are checked here,
+    #: against a fake written from the exchange's docs (tests/venues/fake_binance.py); others take GTC only
+    TIF_CHECKED = frozenset({"binance"})
 
     def __init__(self, config: CcxtVenueConfig, on_report: Report, on_data: Report, *,
                  credentials: Credentials | None = None, journal: JournalView | None = None,
@@ -93,6 +96,12 @@ class CcxtVenue(CcxtConnection, CcxtOrders, CcxtTracking, CcxtRest):
                       "order_polls": 0}
 
     # ---------------------------------------------------------------------------------- VenueAdapter
+    @property
+    def order_features(self) -> frozenset[str]:
+        """What it takes beyond GTC market and limit orders (base.py): IOC, FOK (limit orders) and post-only
+        where the exchange's mapping is checked (``TIF_CHECKED``)."""
+        return frozenset({"IOC", "FOK", "post_only"}) if self.config.exchange in self.TIF_CHECKED else frozenset()
+
     @property
     def connected(self) -> bool:
         return self.state == READY
