@@ -271,3 +271,51 @@ def test_paper_without_a_venue_is_refused_with_what_to_do(tmp_path, capsys):
     assert run_headless(tmp_path / "p", 0.1, args) == 2
     err = capsys.readouterr().err
     assert "--paper needs --venue ID (a ccxt exchange, e.g. --venue binance --paper)" in err
+
+
+def test_paper_ioc_fok_and_post_only_against_the_live_book(profile, fake_factory):
+    """IOC takes what the live book shows at its price and cancels the rest; FOK fills whole from the displayed
+    book or not at all; post-only is refused when it would take and rests when it would not. Nothing is sent."""
+    from app.engine.core.messages import SubmitOrder, TimeInForce
+
+    async def go():
+        fake = await fake_factory(auto_market=False).start()
+        s = await paper(profile, fake).start(credentials=None)
+        k = s.kernel
+        try:
+            await s.tradable(BTC)
+            asks = sorted(fake.markets["BTCUSDT"].asks)
+            (p1, s1), (p2, s2) = (asks[0], 0.1), (asks[1], 0.15)  # small levels: inside the notional limits
+            await fake.set_level("BTC/USDT", "ask", p1, s1)
+            await fake.set_level("BTC/USDT", "ask", p2, s2)
+            await until(lambda: k.market.get(BTC).book.asks[:2] == ((p1, s1), (p2, s2)), 5, "the small levels")
+            bid = max(fake.markets["BTCUSDT"].bids)
+
+            def send(qty, price, **kw):
+                cid = k.port.new_order_id()
+                k.bus.publish(SubmitOrder(cid, BTC, "binance-paper", Side.BUY, OrderType.LIMIT, qty, price,
+                                          "manual", **kw))
+                return cid
+
+            async def ended(cid):
+                await until(lambda: s.order(cid).status.is_terminal, 5, f"{cid} ended")
+                return s.order(cid)
+
+            want = round(s1 + s2 + 0.05, 5)
+            ioc = await ended(send(want, p2, tif=TimeInForce.IOC))
+            assert ioc.status is OrderStatus.CANCELED and ioc.reason == "IOC remainder", (ioc.status, ioc.reason)
+            assert ioc.filled_qty == pytest.approx(s1 + s2, abs=1e-5)  # both displayed levels, in lots
+            fok = await ended(send(round(want + 0.01, 5), p2, tif=TimeInForce.FOK))
+            assert fok.status is OrderStatus.CANCELED and fok.filled_qty == 0.0
+            assert fok.reason.startswith(f"FOK: only {s1 + s2:g} of") and "nothing filled" in fok.reason
+            whole = await ended(send(round(s1 / 2, 5), p1, tif=TimeInForce.FOK))
+            assert whole.status is OrderStatus.FILLED
+            taker = await ended(send(0.01, p1, post_only=True))
+            assert taker.status is OrderStatus.REJECTED and "post-only: a buy at" in taker.reason
+            maker = send(0.02, bid, post_only=True)
+            await until(lambda: s.order(maker).status is OrderStatus.ACCEPTED, 5, "the post-only order resting")
+            assert order_calls(fake) == []  # paper: the exchange heard of none of it
+        finally:
+            await s.close()
+            await fake.stop()
+    run(go())

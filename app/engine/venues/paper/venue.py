@@ -42,7 +42,7 @@ from app.engine.core.ids import session_token
 from app.engine.core.instruments import Instrument, split_id
 from app.engine.core.messages import (
     Alert, BookSnapshot, CancelRejected, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, OrderType,
-    Side, TradeTick, VenueStatus,
+    Side, TimeInForce, TradeTick, VenueStatus,
 )
 from app.engine.venues.base import OpenOrderInfo, Report, VenueOrder
 from app.engine.venues.events import OrderNote
@@ -74,6 +74,7 @@ class PaperVenue:
     """Paper orders on a ccxt exchange's live market (see the module docstring)."""
 
     mode = "paper"
+    order_features = frozenset({"IOC", "FOK", "post_only"})  # against the live book, as the sim does (base.py)
 
     def __init__(self, config: CcxtVenueConfig, on_report: Report, on_data: Report, *,
                  now_ms: Callable[[], int] | None = None, fills: Callable[[], Iterable[dict]] | None = None,
@@ -305,11 +306,32 @@ class PaperVenue:
             del self._orders[o.client_order_id]
             self.on_report(OrderRejected(o.client_order_id, o.symbol, reason, self._now()))
             return
-        p.arrived = True
-        self.on_report(OrderAccepted(o.client_order_id, p.vid, o.symbol, self._now()))
         model = self._models[o.symbol]
         price = o.price if o.order_type == OrderType.LIMIT else None
+        levels = model.book.asks if o.side == Side.BUY else model.book.bids
+        if o.post_only and price is not None and levels and \
+                (price >= levels[0][0] if o.side == Side.BUY else price <= levels[0][0]):
+            del self._orders[o.client_order_id]
+            self.on_report(OrderRejected(o.client_order_id, o.symbol, f"post-only: a {o.side.value.lower()} at "
+                                         f"{price:g} would take the {'ask' if o.side == Side.BUY else 'bid'} at "
+                                         f"{levels[0][0]:g} of {self.market}'s live book; not placed", self._now()))
+            return
+        p.arrived = True
+        self.on_report(OrderAccepted(o.client_order_id, p.vid, o.symbol, self._now()))
+        if o.tif is TimeInForce.FOK:
+            there = sum(q for px, q in levels if price is None
+                        or (px <= price if o.side == Side.BUY else px >= price))
+            if there < o.quantity - 1e-12:  # whole at once from the displayed book, or nothing
+                del self._orders[o.client_order_id]
+                where = f"at {price:g} or better" if price is not None else "in the displayed book"
+                self.on_report(OrderCanceled(o.client_order_id, o.symbol, f"FOK: only {there:g} of "
+                                             f"{o.quantity:g} displayed {where}; nothing filled", self._now()))
+                return
         self._fills(model.place(o.client_order_id, o.side, price, o.quantity, ts=self._exchange_ms()))
+        if price is not None and o.tif is not TimeInForce.GTC and o.client_order_id in self._orders:
+            model.cancel(o.client_order_id)  # IOC / FOK never rest
+            del self._orders[o.client_order_id]
+            self.on_report(OrderCanceled(o.client_order_id, o.symbol, f"{o.tif.value} remainder", self._now()))
         if price is None and o.client_order_id in self._orders:
             del self._orders[o.client_order_id]
             self.on_report(OrderCanceled(o.client_order_id, o.symbol, "IOC remainder: the displayed depth "
