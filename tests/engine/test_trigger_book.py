@@ -376,11 +376,11 @@ def test_trailers_armed_at_different_times_merge_on_a_new_high() -> None:
     b = TriggerBook()
     b.on_price(100.0)
     b.arm_trailing("t1", "sell", distance=5.0)  # H 100
-    b.on_price(102.0)
-    b.arm_trailing("t2", "sell", distance=1.5)  # H 102
-    b.on_price(101.0)
-    b.arm_trailing("t3", "sell", distance=3.0)  # H 101
-    assert [b.water_mark(k) for k in ("t1", "t2", "t3")] == [102.0, 102.0, 101.0]
+    b.on_price(99.0)
+    b.arm_trailing("t2", "sell", distance=1.5)  # H 99
+    b.on_price(98.5)
+    b.arm_trailing("t3", "sell", distance=3.0)  # H 98.5
+    assert [b.water_mark(k) for k in ("t1", "t2", "t3")] == [100.0, 99.0, 98.5]
     b.on_price(110.0)
     assert [b.water_mark(k) for k in ("t1", "t2", "t3")] == [110.0, 110.0, 110.0]
     assert [b.trigger_of(k) for k in ("t1", "t2", "t3")] == [105.0, 108.5, 107.0]
@@ -471,3 +471,40 @@ def test_a_cancel_storm_keeps_the_heaps_small() -> None:
     assert len(b._down.items) <= 2 * 11 + 1  # 10 fixed and one cohort live
     assert sum(len(c.members) for c in b._sell_abs.cohorts) <= 2 * 10 + 1
     assert len(b.on_price(58.0)) == 20 and len(b) == 0
+
+
+# ---------------------------------------------------------------------------------------------- complexity guards
+# These look inside the book: they guard its costs (the design note's O(1) quiet print and small-into-large
+# merges), which the comparison with the naive scan cannot see.
+def test_a_new_high_moves_the_smaller_cohort_into_the_larger() -> None:
+    b = TriggerBook()
+    b.on_price(100.0)
+    for i in range(100):
+        b.arm_trailing(i, "sell", distance=5.0 + i / 1000)
+    crowd = b._armed[0].cohort
+    b.on_price(99.0)
+    b.arm_trailing("late", "sell", distance=1.0)  # the top cohort, H 99, one member
+    b.on_price(101.0)
+    assert b._armed["late"].cohort is crowd and b._armed[99].cohort is crowd
+    assert b._sell_abs.cohorts == [crowd] and crowd.h == 101.0
+
+
+def test_a_print_equal_to_a_lower_cohorts_mark_joins_it() -> None:
+    b = TriggerBook()
+    b.arm_trailing("restored", "sell", distance=2.0, ref=100.0)
+    b.on_price(99.0)
+    b.arm_trailing("new", "sell", distance=0.5)
+    b.on_price(100.0)
+    assert len(b._sell_abs.cohorts) == 1
+    assert (b.trigger_of("restored"), b.trigger_of("new")) == (98.0, 99.5)
+
+
+def test_cancelling_the_nearest_trailer_moves_its_cohort_entry_to_the_next() -> None:
+    """Otherwise every later print near the old trigger pops the cohort for nothing (no longer O(1))."""
+    b = TriggerBook()
+    b.on_price(100.0)
+    b.arm_trailing("near", "sell", distance=1.0)
+    b.arm_trailing("far", "sell", distance=4.0)
+    b.cancel("near")
+    live = [e for e in b._down.items if e[2].ver == e[1]]
+    assert [-e[0] for e in live] == [96.0]
