@@ -506,5 +506,5 @@ def test_cancelling_the_nearest_trailer_moves_its_cohort_entry_to_the_next() -> 
     b.arm_trailing("near", "sell", distance=1.0)
     b.arm_trailing("far", "sell", distance=4.0)
     b.cancel("near")
-    live = [e for e in b._down.items if e[2].ver == e[1]]
+    live = [e for e in b._sells.items if e[2].ver == e[1]]
     assert [-e[0] for e in live] == [96.0]

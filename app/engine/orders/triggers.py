@@ -53,7 +53,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections.abc import Hashable
-from heapq import heapify, heappop, heappush
+from heapq import heapify, heappop, heappush, heapreplace
 from typing import Literal
 
 Direction = Literal["up", "down"]
@@ -156,16 +156,19 @@ class TriggerBook:
     """The armed triggers of one price series of one instrument (see the module docstring)."""
 
     def __init__(self) -> None:
-        self._up = _Heap()
-        self._down = _Heap()
-        self._sell_abs = _Stack(True, False, self._down)
-        self._sell_pct = _Stack(True, True, self._down)
-        self._buy_abs = _Stack(False, False, self._up)
-        self._buy_pct = _Stack(False, True, self._up)
+        self._up = _Heap()  # fixed buy stops, and sell trailers waiting for their activation
+        self._down = _Heap()  # fixed sell stops, and buy trailers waiting for their activation
+        self._sells = _Heap()  # sell cohorts by trigger (max first)
+        self._buys = _Heap()  # buy cohorts by trigger (min first)
+        self._sell_abs = _Stack(True, False, self._sells)
+        self._sell_pct = _Stack(True, True, self._sells)
+        self._buy_abs = _Stack(False, False, self._buys)
+        self._buy_pct = _Stack(False, True, self._buys)
         # the hot path reads these lists directly; they are only ever changed in place
         self._sa, self._sp = self._sell_abs.cohorts, self._sell_pct.cohorts
         self._ba, self._bp = self._buy_abs.cohorts, self._buy_pct.cohorts
         self._ui, self._di = self._up.items, self._down.items
+        self._si, self._bi = self._sells.items, self._buys.items
         self._armed: dict[Hashable, _Armed] = {}
         self._moved: dict[_Cohort, None] = {}  # cohorts whose H moved since take_moved (insertion-ordered)
         self._seq = 0
@@ -296,8 +299,8 @@ class TriggerBook:
         cs = self._bp
         if cs and cs[-1].h > p:
             self._raise(self._buy_pct, p)
-        ui, di = self._ui, self._di
-        if (ui and ui[0][0] <= p) or (di and di[0][0] <= -p):
+        ui, di, si, bi = self._ui, self._di, self._si, self._bi
+        if (ui and ui[0][0] <= p) or (di and di[0][0] <= -p) or (si and si[0][0] <= -p) or (bi and bi[0][0] <= p):
             return self._fire(p)
         return []
 
@@ -376,14 +379,22 @@ class TriggerBook:
         return c
 
     def _post(self, c: _Cohort) -> None:
-        """(Re)enter cohort ``c`` in the global heap at its nearest member's trigger."""
+        """(Re)enter cohort ``c`` in its side's heap at its nearest member's trigger."""
         st = c.stack
-        old = c.ver
-        c.ver = self._next_ver()
-        if old != _DEAD:
-            st.heap.dropped()
         t = st.trigger(c.h, c.members[0][2].m)
-        heappush(st.heap.items, (-t if st.sell else t, c.ver, c))
+        self._repost(st.heap, c, -t if st.sell else t)
+
+    def _repost(self, heap: _Heap, c: _Cohort, k: float) -> None:
+        items, old = heap.items, c.ver
+        self._ver = v = self._ver + 1
+        c.ver = v
+        if old == _DEAD:
+            heappush(items, (k, v, c))
+        elif items[0][2] is c and items[0][1] == old:  # its entry is on top (a trend's one cohort): replace it
+            heapreplace(items, (k, v, c))
+        else:
+            heap.dropped()
+            heappush(items, (k, v, c))
 
     def _unstack(self, c: _Cohort) -> None:
         cs = c.stack.cohorts
@@ -433,8 +444,14 @@ class TriggerBook:
                 big = self._merge(big, cs.pop())
         big.h = p
         cs.append(big)
-        self._post(big)
         self._moved[big] = None
+        # _post(big), inlined: on a trending market this runs on every print
+        m = big.members[0][2].m
+        if st.pct:
+            k = -(p * m) if st.sell else p * m
+        else:
+            k = -(p - m) if st.sell else p + m
+        self._repost(st.heap, big, k)
 
     def _merge(self, a: _Cohort, b: _Cohort) -> _Cohort:
         """Move the smaller cohort's live members into the larger; return the larger."""
@@ -459,13 +476,17 @@ class TriggerBook:
 
     def _fire(self, p: float) -> list[Hashable]:
         fired: list[tuple[float, int, Hashable]] = []
-        up, down = self._up, self._down
-        ui, di = up.items, down.items
+        up, down, sells, buys = self._up, self._down, self._sells, self._buys
+        ui, di, si, bi = up.items, down.items, sells.items, buys.items
         while True:
             if ui and ui[0][0] <= p:
                 heap, (_, ver, x) = up, heappop(ui)
             elif di and di[0][0] <= -p:
                 heap, (_, ver, x) = down, heappop(di)
+            elif si and si[0][0] <= -p:
+                heap, (_, ver, x) = sells, heappop(si)
+            elif bi and bi[0][0] <= p:
+                heap, (_, ver, x) = buys, heappop(bi)
             else:
                 break
             if x.ver != ver:
