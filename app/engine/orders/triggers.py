@@ -19,14 +19,15 @@ TRAILING    a sell trailer's water mark H is the highest print since it was arme
             p raises H to p for exactly the trailers with H < p, and after it they all share H = p. Trailers with
             equal H form a **cohort**; a side's cohorts form a **stack** sorted by H (strictly decreasing from
             bottom to top for sells, L increasing for buys), one stack per side and kind of distance: four. A
-            cohort keeps a heap of its members' distances (the nearest trigger on top) and one entry in the
-            ``down`` heap (sells) or the ``up`` heap (buys) keyed by that nearest trigger, so fixed triggers and
-            trailers are checked by the same two comparisons.
+            cohort keeps a heap of its members' distances (the nearest trigger on top) and one lazy entry, keyed
+            by that nearest trigger, in its side's cohort heap (``sells`` max-first, ``buys`` min-first; apart
+            from the fixed stops so that a trend's re-posts do not churn a heap of thousands).
 NEW HIGH    a print above the top cohort's H pops every cohort with H <= p, merges them small-into-large (a trailer
             only moves into a cohort at least as large as its own, so it moves O(log n) times in its life, each
-            move O(log n)) and pushes the survivor back with H = p and its new trigger, O(log c) (c: entries in
-            the heap). On a monotone series that is one cohort whose H is overwritten. With no new high and
-            nothing crossed a print costs O(1): four stack tops and two heap tops.
+            move O(log n)) and pushes the survivor back with H = p and its new trigger, O(log c) (c: cohorts).
+            On a monotone series that is one cohort whose H is overwritten and whose entry, on top of its heap, is
+            replaced in place. With no new high and nothing crossed a print costs O(1): four stack tops and four
+            heap tops.
 RESTORE     ``arm_trailing(..., ref=H)`` places a trailer at its journaled water mark. The note's invariant (every
             cohort has processed the last print before a trailer joins with H = that print, hence restoring in
             descending ``trail_ref``) is not needed here: a trailer is inserted at its own H by bisection (O(log c)
@@ -38,10 +39,10 @@ ACTIVATION  a trailer with an activation price waits as a fixed trigger (a sell 
 ORDER       the keys one print fires come back deepest first (largest |trigger - print|), ties by arming sequence.
             ``modify`` and ``modify_trailing`` keep the key's arming sequence, so a restart that re-arms in
             journal (arming) order gives the same ties.
-MARKETABLE  arming neither fires nor refuses: a trigger that the last print has already crossed fires at the
-            next print that crosses it. The gate asks first: ``would_fire(direction, trigger)`` (STOP_MARKETABLE;
-            for a trailer restored with ``ref``, pass ``trail_trigger(...)``), and ``last_price`` is None before
-            any print (NO_MARKET_DATA).
+MARKETABLE  arming never fires, and a marketable trigger is not refused here: one that the last print has
+            crossed fires at the next print that crosses it. The gate asks first: ``would_fire(direction,
+            trigger)`` (STOP_MARKETABLE; for a trailer restored with ``ref``, pass ``trail_trigger(...)``), and
+            ``last_price`` is None before any print (NO_MARKET_DATA).
 JOURNAL     ``take_moved()`` returns the trailers whose water mark changed since they were armed or last returned
             (their cohort's H moved, or they activated): what the emulator writes as ``trail_ref``, throttled.
 
