@@ -1,5 +1,5 @@
 """The import rules, checked mechanically (pyproject's import-linter contracts): the layers (cli > bootstrap >
-widgets > api > kernel > strategy/backtest/ml > risk > oms > venues > data > core), plugins import only the
+widgets > api > kernel > strategy/backtest/ml > orders > risk > oms > venues > data > core), plugins import only the
 plugin API, widgets no venue internals and no CLI, the engine never Qt; and no import cycle anywhere."""
 import shutil
 import subprocess
