@@ -2,7 +2,7 @@
 
     python bench/bench_triggers.py [--prints 200000] [--repeat 5] [--quick]
 
-Only ``app/engine/orders/triggers.py``'s ``TriggerBook`` is measured, the pure part of the design note's section 11.2:
+Only ``app/engine/core/triggers.py``'s ``TriggerBook`` is measured, the pure part of the design note's section 11.2:
 no bus, no emulator, no journal. The issue's end-to-end goal (trade print -> triggered order handed to the venue,
 p99 <= 1 ms with 1,000 armed over 20 symbols) needs the emulator and is not measured here.
 
@@ -32,7 +32,7 @@ import time
 
 from _common import median, table
 
-from app.engine.orders.triggers import TriggerBook
+from app.engine.core.triggers import TriggerBook
 
 SYMBOLS = 20
 

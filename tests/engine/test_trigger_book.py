@@ -1,4 +1,4 @@
-"""TriggerBook (app/engine/orders/triggers.py): hand-computed cases, and random operations against a naive scan.
+"""TriggerBook (app/engine/core/triggers.py): hand-computed cases, and random operations against a naive scan.
 
 The naive book below is the definition: on each print every trailer's water mark moves, waiting trailers whose
 activation traded start from that print, then every armed key is checked, and the fired keys are sorted deepest
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.engine.orders.triggers import TriggerBook, trail_trigger
+from app.engine.core.triggers import TriggerBook, trail_trigger
 
 
 # ---------------------------------------------------------------------------------------------- the reference
