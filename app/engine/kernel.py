@@ -100,6 +100,7 @@ class Kernel:
                                self.bus.publish, seed=settings.sim.seed, latency_ms=settings.sim.latency_ms,
                                start_ts_ms=self.clock.now_ms())
         self.venues = VenueManager(self)  # the one place that wires venues: the sim now, others when added
+        self.execution.instruments = self.instruments  # a move's held order stays on the lot after late fills
         self.risk.checks.venue_features = self.venues.order_features  # IOC / FOK / post-only where they are
         self.venues.add(self.sim, instruments=False)  # its instruments are the table's sim rows already
         self.history = MarketHistory(self.bar_store, self.bars, self.instruments, self.clock, self.bus,

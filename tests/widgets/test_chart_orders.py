@@ -112,7 +112,10 @@ def test_a_denied_modify_shows_on_the_chart(qtbot, window_factory):
     chart._on_line_dragged(cid, price - 5.0)  # what a finished drag calls
     pump(qtbot, kernel, window, 20, step=10)
     assert "Modify denied [" in chart.status.text()
-    assert kernel.execution.orders[cid].status is OrderStatus.CANCELED  # cancel first: never two orders live
+    # the move was checked before anything was canceled: the order still works where it was (never none,
+    # never two)
+    assert kernel.execution.orders[cid].status is OrderStatus.ACCEPTED
+    assert [o.client_order_id for o in kernel.execution.working_orders(SYMBOL)] == [cid]
 
 
 def test_symbol_switch_and_several_chart_docks_survive_a_restart(qtbot, window_factory, profile):

@@ -193,6 +193,7 @@ class SubmitOrder:
     emulation: Emulation = Emulation.AUTO
     allow_marketable: bool = False  # a stop that would trigger at once is sent anyway (a person confirmed)
     expire_ts: int | None = None  # DAY: the end of the trading day (filled in by the gate)
+    replaces: str | None = None  # a move (ModifyOrder): sent only once this working order's cancel is confirmed
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,8 +213,10 @@ class CancelAllOrders:
 @dataclass(frozen=True, slots=True)
 class ModifyOrder:
     """Move a working limit order to ``price`` (and ``quantity``: None keeps what is left to fill). Where the
-    venue cannot amend, the engine cancels it and sends ``new_client_order_id`` in its place, through every
-    pre-trade check; a widget never does that itself."""
+    venue cannot amend (none yet), the engine checks ``new_client_order_id`` through every pre-trade check,
+    holds it (PENDING_REPLACE), cancels the old one, and sends the new one only once the venue confirmed the
+    cancel, less what the old one filled meanwhile: the two never work at once, so a move never fills twice.
+    A widget never does that itself."""
 
     client_order_id: str
     price: float

@@ -61,7 +61,8 @@ INSERT_ORDER = f"INSERT INTO orders({', '.join(ORDER_COLUMNS)}) VALUES ({', '.jo
 INSERT_FILL = (f"INSERT OR IGNORE INTO fills({', '.join(FILL_COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(FILL_COLUMNS))})")
 UPDATE_ORDER = ("UPDATE orders SET status=?, filled_qty=?, avg_price=?, "
-                 "venue_order_id=COALESCE(?, venue_order_id), reason=?, updated_ts=? WHERE client_order_id=?")
+                 "venue_order_id=COALESCE(?, venue_order_id), reason=?, updated_ts=?, "
+                 "quantity=COALESCE(?, quantity), replaced_by=COALESCE(?, replaced_by) WHERE client_order_id=?")
 
 
 _PY = {"REAL": float, "TEXT": str, "INTEGER": int}
@@ -268,15 +269,17 @@ class Store:
         self._new_orders.append(row)
 
     def stage_order_update(self, client_order_id: str, status: str, filled_qty: float, avg_price: float,
-                           venue_order_id: str | None, reason: str, ts: int) -> None:
+                           venue_order_id: str | None, reason: str, ts: int, quantity: float | None = None,
+                           replaced_by: str | None = None) -> None:
         """An order's latest state; a later update of the same order in the same commit replaces it (a
-        venue order id, once given, is kept)."""
-        if venue_order_id is None:
-            earlier = self._updates.get(client_order_id)
-            if earlier is not None:
-                venue_order_id = earlier[3]
-        self._updates[client_order_id] = (status, filled_qty, avg_price, venue_order_id, reason, ts,
-                                          client_order_id)
+        venue order id, a new quantity or a replacement, once given, is kept)."""
+        earlier = self._updates.get(client_order_id)
+        if earlier is not None:
+            venue_order_id = earlier[3] if venue_order_id is None else venue_order_id
+            quantity = earlier[6] if quantity is None else quantity
+            replaced_by = earlier[7] if replaced_by is None else replaced_by
+        self._updates[client_order_id] = (status, filled_qty, avg_price, venue_order_id, reason, ts, quantity,
+                                          replaced_by, client_order_id)
 
     @property
     def staged(self) -> bool:

@@ -64,11 +64,22 @@ class ExecutionEngine:
         self._flushing = False
         self.journal_failures = 0
         self.version = 0  # bumps on every order change: views repaint when it moves
+        # moves in flight (ModifyOrder): the old order's id -> (the held new order, the old order's filled
+        # quantity when the move was asked)
+        self._replacing: dict[str, tuple[Order, float]] = {}
+        self.instruments: Any = None  # the kernel's InstrumentTable: a move's quantity stays on the lot
+        held = []
         for row in store.orders():
             order = Order.from_row(row)
             self.orders[order.client_order_id] = order
             if order.status.is_working:
                 self._track(order)
+            elif order.status is S.PENDING_REPLACE:
+                held.append(order)
+        for order in held:  # a move a restart interrupted: never sent, so never both working
+            order.reason = (f"not sent: Kestrel stopped while {order.replaces} was being canceled for this move; "
+                            f"check that order and place it again if you still want it")
+            self._set_status(order, S.CANCELED)
         self._catch_up_from_fills()
 
     # ------------------------------------------------------------------------------------------- venues
@@ -134,16 +145,91 @@ class ExecutionEngine:
 
     def execute(self, cmd: SubmitOrder) -> Order:
         """Take an order the RiskEngine approved: it counts toward limits now, is journaled and sent at the
-        end of this dispatch (``flush``), in one commit with every other order of the burst."""
+        end of this dispatch (``flush``), in one commit with every other order of the burst. One that
+        ``replaces`` a working order (a move) is journaled and held (PENDING_REPLACE) while the old one is
+        canceled, and sent only once that cancel is confirmed (``_resolve_move``)."""
         order = self._new_order(cmd)
-        order.status = S.SUBMITTED
         cid = order.client_order_id
         self.orders[cid] = order
+        old = self.orders.get(cmd.replaces) if cmd.replaces else None
+        if cmd.replaces:
+            order.replaces = cmd.replaces
+            order.status = S.PENDING_REPLACE
+            self._store.stage_order(order.journal_row())
+            self.version += 1
+            self._notify(order)
+            if old is None or not old.status.is_working:
+                self._end_move(order, f"not sent: {cmd.replaces} was no longer working when the move arrived")
+                self._schedule()
+                return order
+            self._replacing[old.client_order_id] = (order, old.filled_qty)
+            old.replaced_by = cid
+            self._store.stage_order_update(old.client_order_id, old.status._value_, old.filled_qty,
+                                           old.avg_price, old.venue_order_id, old.reason, self._clock.now_ms(),
+                                           replaced_by=cid)
+            if not self.cancel(old.client_order_id):
+                self._resolve_move(old)
+            self._schedule()
+            return order
+        order.status = S.SUBMITTED
         self._track(order)
         self._store.stage_order(order.journal_row())
         self._outbox[cid] = order
         self._schedule()
         return order
+
+    def is_moving(self, client_order_id: str) -> bool:
+        """A move of this order is in flight: its replacement waits for its cancel."""
+        return client_order_id in self._replacing
+
+    def _resolve_move(self, old: Order) -> None:
+        """The old order of a move changed: canceled -> send the held new one, less what the old one filled
+        since the move was asked; filled, rejected, unknown, or still working after a refused cancel -> the
+        new one is canceled, saying why. Nothing else happens while the cancel is pending."""
+        entry = self._replacing.get(old.client_order_id)
+        if entry is None or old.status is S.PENDING_CANCEL:
+            return
+        new, filled_then = entry
+        del self._replacing[old.client_order_id]
+        if new.status is not S.PENDING_REPLACE:
+            return
+        if old.status is S.CANCELED:
+            late = old.filled_qty - filled_then
+            if late > 1e-12:
+                inst_lot = self._lot(new)
+                qty = new.quantity - late
+                qty = (int(qty / inst_lot + 1e-9) * inst_lot) if inst_lot else qty
+                if qty <= 1e-12:
+                    self._end_move(new, f"not sent: {old.client_order_id} filled {old.filled_qty:g} before its "
+                                        f"cancel, nothing is left to move")
+                    return
+                new.quantity = round(qty, 12)
+                new.reason = (f"{old.client_order_id} filled {late:g} more before its cancel: moved "
+                              f"{new.quantity:g}")
+            new.transition(S.SUBMITTED)
+            new.updated_ts = self._clock.now_ms()
+            self._store.stage_order_update(new.client_order_id, new.status._value_, 0.0, 0.0, None, new.reason,
+                                           new.updated_ts, quantity=new.quantity)
+            self._track(new)
+            self._outbox[new.client_order_id] = new
+            self._schedule()
+            return
+        if old.status is S.FILLED:
+            why = f"not sent: {old.client_order_id} filled before its cancel reached the venue"
+        elif old.status.is_working and old.status is not S.UNKNOWN:
+            why = f"not sent: the venue refused to cancel {old.client_order_id}, which still works at its price"
+        else:
+            why = f"not sent: {old.client_order_id} ended {old.status.value.lower()} ({old.reason})"
+        self._end_move(new, why)
+
+    def _end_move(self, new: Order, why: str) -> None:
+        new.reason = why
+        self._set_status(new, S.CANCELED)
+        self._bus.publish(OrderCanceled(new.client_order_id, new.symbol, why, new.updated_ts))
+
+    def _lot(self, order: Order) -> float:
+        inst = self.instruments.get(order.symbol) if self.instruments is not None else None
+        return getattr(inst, "lot_size", 0.0) or 0.0
 
     def cancel(self, client_order_id: str) -> bool:
         """Send a cancel now (never held back). An order still waiting to be sent is never sent."""
@@ -345,6 +431,8 @@ class ExecutionEngine:
         self._track(order)  # leaves shrink as the position grows (published next): exposure stays whole
         self._bus.publish(fill)
         self._notify(order)
+        if self._replacing and order.status is S.FILLED and order.client_order_id in self._replacing:
+            self._resolve_move(order)
 
     # ----------------------------------------------------------------------------------------- internals
     def _schedule(self) -> None:
@@ -386,6 +474,8 @@ class ExecutionEngine:
         self._persist(order)
         self._track(order)
         self._notify(order)
+        if self._replacing and order.client_order_id in self._replacing:
+            self._resolve_move(order)
 
     def _persist(self, order: Order) -> None:
         order.updated_ts = self._clock.now_ms()

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from app.engine.core.messages import (
-    CancelOrder, CommandRefused, Flatten, Halt, HaltStrategy, ModifyOrder, OrderType, Reset, SubmitOrder,
+    CommandRefused, Flatten, Halt, HaltStrategy, ModifyOrder, OrderType, Reset, SubmitOrder,
 )
 
 log = logging.getLogger("kestrel.risk")
@@ -36,10 +36,12 @@ class RiskCommands:
             self.refuse(cmd, str(exc))
 
     def on_modify(self, cmd: ModifyOrder) -> None:
-        """Move a working limit order: no venue amends yet, so it is canceled (never blocked) and the same
-        side is sent at the new price under ``cmd.new_client_order_id``, through every pre-trade check like
-        any order. The old order keeps counting against limits until the venue confirms the cancel, so a move
-        near a limit may be denied (an ``OrderDenied`` for the new id)."""
+        """Move a working limit order: no venue amends yet, so the same side at the new price is submitted
+        under ``cmd.new_client_order_id`` with ``replaces`` set, through every pre-trade check like any order
+        (the old one still counts against limits, so a move near a limit may be denied: an ``OrderDenied``
+        for the new id, and the old order stays as it was). Approved, the ExecutionEngine holds it, cancels
+        the old one and sends it only once the cancel is confirmed, less what the old one filled meanwhile:
+        the two never work at once (before, both were sent together and both could fill)."""
         risk = self.risk
         order = risk.execution.orders.get(cmd.client_order_id)
         if order is None or not order.status.is_working:
@@ -49,11 +51,14 @@ class RiskCommands:
             self.refuse(cmd, f"order {cmd.client_order_id} is a {order.order_type.value} order: only a limit "
                              f"order has a price to move")
             return
+        if risk.execution.is_moving(cmd.client_order_id):
+            self.refuse(cmd, f"order {cmd.client_order_id} is already being moved")
+            return
         now = risk.clock.now_ms()
         quantity = order.leaves_qty if cmd.quantity is None else cmd.quantity
-        risk.bus.publish(CancelOrder(cmd.client_order_id, cmd.actor, ts=now))
         risk.bus.publish(SubmitOrder(cmd.new_client_order_id, order.symbol, order.venue, order.side,
-                                     OrderType.LIMIT, quantity, cmd.price, cmd.actor, ts=now))
+                                     OrderType.LIMIT, quantity, cmd.price, cmd.actor, ts=now, tif=order.tif,
+                                     post_only=order.post_only, replaces=cmd.client_order_id))
 
     def refuse(self, cmd: object, reason: str) -> None:
         log.warning("%s refused: %s", type(cmd).__name__, reason)
