@@ -38,7 +38,8 @@ class WorkingExposure:
         old = order.booked
         if order.status.is_working:
             leaves = order.quantity - order.filled_qty
-            new = (order.actor, order.symbol, order.side, leaves if leaves > 0.0 else 0.0, order.price)
+            price = None if order.order_type.is_triggered else order.price  # a stop is off the book: it
+            new = (order.actor, order.symbol, order.side, leaves if leaves > 0.0 else 0.0, price)  # crosses nothing
             if new == old:  # a state change that moves no total (SUBMITTED -> ACCEPTED, PENDING_CANCEL)
                 return
         else:

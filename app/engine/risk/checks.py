@@ -67,6 +67,7 @@ class Denial:
 
 FLATTEN = "flatten"
 BUY, SELL, LIMIT, MARKET = Side.BUY, Side.SELL, OrderType.LIMIT, OrderType.MARKET
+STOP, STOP_LIMIT = OrderType.STOP, OrderType.STOP_LIMIT
 GTC = TimeInForce.GTC
 ASHARE = ashare_rules.RULES
 _isfinite = math.isfinite
@@ -194,12 +195,17 @@ class PreTradeChecks:
         """What the engine can place today. The messages and the journal carry stops, trailing stops, time in
         force and post-only (issue 20, schema 3); until the engine places them, they are refused here, whole,
         rather than sent as the plain order they would otherwise look like."""
-        if cmd.order_type is not MARKET and cmd.order_type is not LIMIT:
-            return Denial("ORDER_SHAPE", f"Kestrel cannot place {cmd.order_type.value} orders yet: only MARKET and "
-                          f"LIMIT orders, good till canceled.", limit="MARKET, LIMIT", observed=cmd.order_type.value)
+        has = self.venue_features(cmd.venue) if self.venue_features is not None else frozenset()
+        otype = cmd.order_type
+        if otype is STOP or otype is STOP_LIMIT:
+            denial = self._stop_shape(cmd, inst, ctx, has)
+            if denial is not None:
+                return denial
+        elif otype is not MARKET and otype is not LIMIT:
+            return Denial("ORDER_SHAPE", f"Kestrel cannot place {otype.value} orders yet: only MARKET, LIMIT, STOP "
+                          f"and STOP_LIMIT orders.", limit="MARKET, LIMIT, STOP, STOP_LIMIT", observed=otype.value)
         if cmd.tif is GTC and not cmd.post_only:
             return None
-        has = self.venue_features(cmd.venue) if self.venue_features is not None else frozenset()
         if cmd.post_only and cmd.order_type is not LIMIT:
             return Denial("ORDER_SHAPE", "A post-only order must be a limit order: a market order always takes "
                           "liquidity.", limit="LIMIT", observed=cmd.order_type.value)
@@ -214,6 +220,39 @@ class PreTradeChecks:
                           f"{offered})." if has else f"Kestrel cannot place {what} orders on {cmd.venue} yet: "
                           f"only good till canceled.", limit="GTC" + (f", {offered}" if has else ""),
                           observed=what)
+        return None
+
+    def _stop_shape(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext, has: frozenset) -> Denial | None:
+        """A stop the venue keeps (native; the engine's own triggers come with the emulator): a trigger on the
+        tick, on the far side of the last trade (else it would trigger at once: STOP_MARKETABLE), and not on
+        an A-share (China's exchanges take limit and market orders only)."""
+        name = cmd.order_type.value
+        if "STOP" not in has:
+            return Denial("ORDER_SHAPE", f"Venue {cmd.venue} does not keep {name} orders, and Kestrel does not "
+                          f"emulate them yet.", limit="native stops", observed=name)
+        if inst.rules == ASHARE:
+            return Denial("ORDER_SHAPE", f"An A-share order is a limit or a market order, not {name}.",
+                          limit="LIMIT, MARKET", observed=name)
+        tp = cmd.trigger_price
+        if tp is None or (type(tp) is not float and (isinstance(tp, bool) or not isinstance(tp, (int, float)))) \
+                or not _isfinite(tp) or tp <= 0:
+            return Denial("INVALID_PRICE", f"A stop order needs a positive trigger price, got {tp!r}.",
+                          limit="> 0", observed=repr(tp))
+        if not inst.is_on_tick(tp):
+            return Denial("PRICE_NOT_ON_TICK", f"Trigger price {tp} is not on the tick grid ({inst.tick_size}).",
+                          limit=f"tick {inst.tick_size}", observed=str(tp))
+        st = self.r.symbol_state(ctx.s)
+        last = st.last if st is not None else 0.0
+        if not last:
+            return Denial("NO_MARKET_DATA", f"No trade of {cmd.symbol} yet: a stop is placed against the last "
+                          f"trade; wait for one.", observed="none")
+        up = cmd.side is BUY
+        if ((tp <= last) if up else (tp >= last)) and not cmd.allow_marketable:
+            where = "at or below" if up else "at or above"
+            return Denial("STOP_MARKETABLE", f"A {cmd.side.value.lower()} stop at {tp:,.{inst.price_decimals}f} is "
+                          f"{where} the last trade {last:,.{inst.price_decimals}f}: it would trigger at once. Send a "
+                          f"{'market' if cmd.order_type is STOP else 'limit'} order instead.",
+                          limit=f"{'>' if up else '<'} {last}", observed=str(tp))
         return None
 
     # ------------------------------------------------------------------------------------- permissions
@@ -256,7 +295,7 @@ class PreTradeChecks:
         return held > 0 and abs(q - held) <= 1e-9 * max(1.0, held)
 
     def price(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
-        if cmd.order_type is MARKET:
+        if cmd.order_type is MARKET or cmd.order_type is STOP:
             return None
         p = cmd.price
         if p is None or (type(p) is not float and (isinstance(p, bool) or not isinstance(p, (int, float)))) \
@@ -334,6 +373,12 @@ class PreTradeChecks:
                 return Denial("PRICE_COLLAR", f"Price {cmd.price} is {dev:.2f}% away from the mid "
                               f"{mid:.{inst.price_decimals}f} (limit ±{limits.price_collar_pct}%).",
                               limit=f"{limits.price_collar_pct}%", observed=f"{dev:.2f}%")
+        elif cmd.order_type is STOP_LIMIT:  # a stop rests away from the market: its limit is collared to its trigger
+            dev = abs(cmd.price / cmd.trigger_price - 1.0) * 100.0
+            if dev > limits.price_collar_pct:
+                return Denial("PRICE_COLLAR", f"Limit {cmd.price} is {dev:.2f}% away from its trigger "
+                              f"{cmd.trigger_price} (limit ±{limits.price_collar_pct}%).",
+                              limit=f"{limits.price_collar_pct}%", observed=f"{dev:.2f}%")
         return None
 
     # -------------------------------------------------------------------------------------------- flow
@@ -408,6 +453,8 @@ class PreTradeChecks:
         return None
 
     def self_match(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
+        if cmd.order_type is STOP or cmd.order_type is STOP_LIMIT:
+            return None  # off the book until it triggers; the venue's own self-trade prevention then
         market = cmd.order_type is MARKET
         if not self.r.execution.exposure.crosses(cmd.symbol, cmd.side, None if market else cmd.price):
             return None

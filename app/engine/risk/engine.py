@@ -333,8 +333,10 @@ class RiskEngine(AutomaticTrips):
 
     # ------------------------------------------------------------------------------------------ helpers
     def valuation_price(self, cmd: SubmitOrder) -> float | None:
-        if cmd.order_type is OrderType.LIMIT:
+        if cmd.order_type is OrderType.LIMIT or cmd.order_type is OrderType.STOP_LIMIT:
             return cmd.price
+        if cmd.order_type is OrderType.STOP:
+            return cmd.trigger_price  # a market order where it triggers
         st = self.market.symbols.get(cmd.symbol)
         if st is None or st.book is None:
             return None

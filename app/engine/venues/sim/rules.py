@@ -27,12 +27,16 @@ def check_order(inst: Instrument, book: OrderBook, limits: tuple[int, int] | Non
         return refusal
     q = o.quantity
     if inst.rules == ashare_rules.RULES:
+        if o.order_type not in (OrderType.LIMIT, OrderType.MARKET):
+            return f"invalid order type: an A-share order is a limit or a market order, not {o.order_type.value}"
         refusal = ashare_rules.check_session(now_ms)
         if refusal is None and o.order_type == OrderType.LIMIT:
             refusal = ashare_rules.check_price(o.price, daily)
         if refusal is not None:
             return refusal.message
-    if o.order_type == OrderType.LIMIT:
+    if o.order_type == OrderType.STOP:
+        ref = float(o.trigger_price)  # a market order once triggered: valued where it triggers
+    elif o.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
         px = o.price
         if limits is not None and not limits[0] <= inst.price_to_ticks(px) <= limits[1]:
             lo, hi = book.price(limits[0]), book.price(limits[1])
@@ -54,8 +58,14 @@ def check_instrument(inst: Instrument, o: VenueOrder) -> str | None:
     positive and on the tick. None if it passes."""
     if o.side not in (Side.BUY, Side.SELL):
         return f"invalid side: {o.side}"
-    if o.order_type not in (OrderType.LIMIT, OrderType.MARKET):
+    if o.order_type not in (OrderType.LIMIT, OrderType.MARKET, OrderType.STOP, OrderType.STOP_LIMIT):
         return f"invalid order type: {o.order_type}"
+    if o.order_type in (OrderType.STOP, OrderType.STOP_LIMIT):
+        tp = o.trigger_price
+        if not isinstance(tp, (int, float)) or not math.isfinite(tp) or tp <= 0:
+            return f"invalid trigger price: a stop order needs a positive trigger price, got {tp}"
+        if not inst.is_on_tick(tp):
+            return f"invalid trigger price: {tp} is not a multiple of the tick size {inst.tick_size:g}"
     q = o.quantity
     if not isinstance(q, (int, float)) or not math.isfinite(q) or q <= 0:
         return f"invalid quantity: {q}"
@@ -64,7 +74,7 @@ def check_instrument(inst: Instrument, o: VenueOrder) -> str | None:
     odd_sell = inst.odd_lot_sell_whole and o.side == Side.SELL  # the holding's remainder: the broker's to check
     if (q < inst.min_qty * (1 - 1e-9) and not odd_sell) or q > inst.max_qty * (1 + 1e-9):
         return f"invalid quantity: {q} outside [{inst.min_qty:g}, {inst.max_qty:g}]"
-    if o.order_type == OrderType.LIMIT:
+    if o.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
         px = o.price
         if not isinstance(px, (int, float)) or not math.isfinite(px) or px <= 0:
             return f"invalid price: a limit order needs a positive price, got {px}"

@@ -43,8 +43,9 @@ from app.engine.core.instruments import Instrument, default_instruments, split_i
 from app.engine.core.messages import (BookSnapshot, CancelRejected, OrderAccepted, OrderCanceled, OrderFilled,
                                       OrderRejected, OrderStatus, OrderType, Side, TimeInForce, TradeTick,
                                       VenueStatus)
+from app.engine.core.triggers import TriggerBook
 from app.engine.venues.base import OpenOrderInfo, Report, VenueOrder
-from app.engine.venues.events import FeedStatus
+from app.engine.venues.events import FeedStatus, OrderNote
 from app.engine.venues.sim.market_model import MarketModel, ModelParams, daily_limits
 from app.engine.venues.sim.orderbook import OWNER_CLIENT, BookOrder, Fill, OrderBook
 from app.engine.venues.sim.rules import check_order
@@ -58,7 +59,8 @@ _NEVER = 2 ** 62  # no session edge to wait for (no A-shares)
 class _Working:
     """The venue's record of one of our orders (mutable, private)."""
 
-    __slots__ = ("cid", "vid", "symbol", "side", "lots", "price", "filled", "book_id", "status", "value")
+    __slots__ = ("cid", "vid", "symbol", "side", "lots", "price", "filled", "book_id", "status", "value",
+                 "trigger", "tif")
 
     def __init__(self, cid: str, vid: str, symbol: str, side: Side, lots: int, price: int | None,
                  book_id: int) -> None:
@@ -66,10 +68,12 @@ class _Working:
         self.lots, self.price, self.filled, self.book_id = lots, price, 0, book_id
         self.status = OrderStatus.ACCEPTED
         self.value = 0.0  # traded value so far (an A-share order's commission minimum is per order)
+        self.trigger: float | None = None  # a stop's trigger price while it waits (None: in the book, or done)
+        self.tif = TimeInForce.GTC
 
 
 class _Market:
-    __slots__ = ("inst", "id", "book", "model", "limits", "last_price", "sent_version", "ashare")
+    __slots__ = ("inst", "id", "book", "model", "limits", "last_price", "sent_version", "ashare", "triggers")
 
     def __init__(self, inst: Instrument, book: OrderBook, model: MarketModel | None,
                  limits: tuple[int, int] | None) -> None:
@@ -78,6 +82,7 @@ class _Market:
         self.last_price: float | None = None
         self.sent_version = -1
         self.ashare: _AShareSession | None = None
+        self.triggers = TriggerBook()  # our armed STOP / STOP_LIMIT orders, on the market's trade prints
 
 
 class _AShareSession:
@@ -127,7 +132,7 @@ class SimVenue:
 
     name = "sim"
     mode = "sim"  # what its orders are (VenueManager.mode): simulated
-    order_features = frozenset({"IOC", "FOK", "post_only"})  # beyond GTC market and limit orders (base.py)
+    order_features = frozenset({"IOC", "FOK", "post_only", "STOP"})  # beyond GTC market and limit (base.py)
 
     def __init__(self, instruments: Iterable[Instrument] | None, on_report: Report, on_data: Report, *,
                  seed: int = 7, latency_ms: int = 5, start_ts_ms: int | None = None, book_levels: int = 10,
@@ -153,6 +158,7 @@ class SimVenue:
         self._orders: dict[str, _Working] = {}  # every order the venue accepted, terminal ones too
         self._rejected: set[str] = set()
         self._live: dict[int, _Working] = {}  # book id -> working order
+        self._armed: dict[str, _Working] = {}  # client id -> a stop waiting for its trigger (not in the book)
         self._connected = True
         self._dropping = False
         self._withheld: list[Any] = []
@@ -211,6 +217,10 @@ class SimVenue:
 
     def open_orders(self) -> list[OpenOrderInfo]:
         out = []
+        for w in self._armed.values():  # stops waiting for their trigger
+            b = self._markets[w.symbol].book
+            out.append(OpenOrderInfo(w.cid, w.vid, w.symbol, w.side, b.size(w.lots), 0.0,
+                                     None if w.price is None else b.price(w.price)))
         for w in self._live.values():
             b = self._markets[w.symbol].book
             out.append(OpenOrderInfo(w.cid, w.vid, w.symbol, w.side, b.size(w.lots), b.size(w.filled),
@@ -416,6 +426,8 @@ class SimVenue:
     def _process(self, kind: str, payload: Any) -> None:
         if kind == "submit":
             self._do_submit(payload)
+        elif kind == "fire":
+            self._do_fire(*payload)
         else:
             self._do_cancel(*payload)
 
@@ -460,9 +472,30 @@ class SimVenue:
                                            f"{o.price:g} would take the {'ask' if side is Side.BUY else 'bid'} at "
                                            f"{book.price(best):g}; not placed", self._now))
                 return
+        stop = o.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
+        if stop:
+            last = m.last_price
+            up = side is Side.BUY
+            refusal = None
+            if last is None:
+                refusal = "stop: no trade yet to trigger against; not placed"
+            elif (o.trigger_price <= last) if up else (o.trigger_price >= last):
+                refusal = (f"stop would trigger immediately: a {side.value.lower()} stop at {o.trigger_price:g} "
+                           f"is {'at or below' if up else 'at or above'} the last trade {last:g}; not placed")
+            if refusal is not None:
+                self._rejected.add(o.client_order_id)
+                self._report(OrderRejected(o.client_order_id, o.symbol, refusal, self._now))
+                return
+            ticks = m.inst.price_to_ticks(o.price) if o.order_type == OrderType.STOP_LIMIT else None
         w = _Working(o.client_order_id, f"S{self.session}-{next(self._venue_ids):06d}", o.symbol, side, lots, ticks,
                      next(self._ids))
         self._orders[w.cid] = w
+        if stop:  # it waits off the book until a trade prints at or through its trigger (_fill -> _do_fire)
+            w.trigger, w.tif = float(o.trigger_price), tif
+            self._armed[w.cid] = w
+            m.triggers.arm_fixed(w.cid, "up" if side is Side.BUY else "down", w.trigger)
+            self._report(OrderAccepted(w.cid, w.vid, w.symbol, self._now))
+            return
         self._live[w.book_id] = w
         self._report(OrderAccepted(w.cid, w.vid, w.symbol, self._now))
         if tif is TimeInForce.FOK:
@@ -488,12 +521,37 @@ class SimVenue:
             w.status = OrderStatus.CANCELED
             self._report(OrderCanceled(w.cid, w.symbol, "IOC remainder", self._now))
 
+    def _do_fire(self, cid: str, price: float) -> None:
+        """A stop whose trigger traded: into the book as the market (STOP) or limit (STOP_LIMIT) order it
+        becomes, after the match that printed it; the report says where it triggered."""
+        w = self._armed.pop(cid, None)
+        if w is None:
+            return  # canceled meanwhile
+        m = self._markets[w.symbol]
+        self._report(OrderNote(cid, w.symbol, f"triggered: the last trade {price:g} reached the stop at "
+                                              f"{w.trigger:g}", self._now))
+        w.trigger = None
+        self._live[w.book_id] = w
+        if w.price is not None:
+            res = m.book.add_limit(w.book_id, OWNER_CLIENT, w.side, w.price, w.lots - w.filled, stp=True)
+        else:
+            res = m.book.market(w.book_id, OWNER_CLIENT, w.side, w.lots - w.filled, stp=True)
+        if not res.rested and res.remaining > 0 and w.book_id in self._live:
+            del self._live[w.book_id]
+            w.status = OrderStatus.CANCELED
+            self._report(OrderCanceled(w.cid, w.symbol, "IOC remainder: the book ran out", self._now))
+
     def _do_cancel(self, cid: str, forced: bool) -> None:
         w = self._orders.get(cid)
         if forced:
             self._report(CancelRejected(cid, "cancel rejected (fault injection)", self._now))
         elif w is None:
             self._report(CancelRejected(cid, "unknown order", self._now))
+        elif cid in self._armed:
+            del self._armed[cid]
+            self._markets[w.symbol].triggers.cancel(cid)
+            w.status, w.trigger = OrderStatus.CANCELED, None
+            self._report(OrderCanceled(cid, w.symbol, "canceled", self._now))
         elif w.book_id not in self._live:
             self._report(CancelRejected(cid, f"order not open: {w.status.value.lower()}", self._now))
         else:
@@ -506,6 +564,9 @@ class SimVenue:
         price, qty = m.book.price(f.price), m.book.size(f.qty)
         trade_id = f"T{self.session}-{next(self._trade_ids)}"
         m.last_price = price
+        if len(m.triggers):  # our stops this print reaches: they enter the book right after this match
+            for cid in m.triggers.on_price(price):
+                heapq.heappush(self._pending, (self._now, next(self._seq), "fire", (cid, price)))
         if self._connected:
             self._send(self._on_data, TradeTick(m.id, price, qty, f.taker_side, trade_id, self._now))
         if f.maker_owner == OWNER_CLIENT:
