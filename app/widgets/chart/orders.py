@@ -65,7 +65,8 @@ class ChartOrders:
         1 sell fill, 2 buy order, 3 sell order; see ``chart_items.MARKER_KINDS``)."""
         rows = list(self.fills)
         for o in self.port.orders.all():
-            if o.symbol == self.symbol and o.price is not None and o.created_ts and o.status.value != "DENIED":
+            if o.symbol == self.symbol and o.price is not None and o.created_ts and o.status.value != "DENIED" \
+                    and not o.order_type.is_triggered:
                 rows.append((o.created_ts, o.price, 2 if o.side is Side.BUY else 3))
         if not rows:
             return np.empty(0, dtype=np.int64), np.empty(0), np.empty(0, dtype=np.int8)
@@ -75,6 +76,12 @@ class ChartOrders:
     def lines(self, decimals: int) -> list[PriceLine]:
         out = []
         for o in self.port.orders.working(self.symbol):
+            if o.order_type.is_triggered and o.trigger_price is not None:  # a stop: where it triggers, dotted
+                then = "" if o.price is None else f" -> {o.price:.{decimals}f}"
+                out.append(PriceLine(o.trigger_price, BUY if o.side is Side.BUY else SELL,
+                                     f"{o.side.value} STOP {o.leaves_qty:g} @ {o.trigger_price:.{decimals}f}{then}",
+                                     Qt.PenStyle.DotLine, order_id=o.client_order_id))
+                continue
             if o.price is None:
                 continue
             buy = o.side is Side.BUY

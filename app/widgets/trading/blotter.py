@@ -18,8 +18,8 @@ from app.widgets.frame import BusSubscriptions
 from app.widgets.theme import DOWN, MUTED, UP
 
 # what a trader reads first, first; the client id (long, for looking an order up) last
-ORDER_HEADERS = ["Time", "Symbol", "Side", "Type", "Qty", "Price", "Filled", "Avg", "Status", "Mode", "Source",
-                 "Reason", "Id"]
+ORDER_HEADERS = ["Time", "Symbol", "Side", "Type", "Qty", "Price", "Trigger", "Filled", "Avg", "Status", "Mode",
+                 "Source", "Reason", "Id"]
 _C = {name: i for i, name in enumerate(ORDER_HEADERS)}
 FILL_HEADERS = ["Time", "Order", "Symbol", "Side", "Qty", "Price", "Fee", "Liq", "Trade id"]
 MAX_ROWS = 500
@@ -64,7 +64,8 @@ class BlotterWidget(QWidget):
         numbers = ["100,000.00", "0.000001"]
         for name, texts in (("Status", [s.value for s in OrderStatus]),
                             ("Symbol", ["BTC/USDT@sim", *list(self._port.instruments)[:50]]), ("Mode", ["PAPER"]),
-                            ("Side", ["SELL"]), ("Type", ["MARKET"]), ("Time", ["00:00:00"]), ("Qty", numbers),
+                            ("Side", ["SELL"]), ("Type", ["STOP_LIMIT"]), ("Time", ["00:00:00"]), ("Qty", numbers),
+                            ("Trigger", numbers),
                             ("Price", numbers), ("Filled", numbers), ("Avg", numbers), ("Source", ["ticket"]),
                             ("Reason", ["paper queue: 0.123456 ahead"])):
             header.resizeSection(_C[name], max(metrics.horizontalAdvance(t) for t in texts + [name]) + 16)
@@ -184,6 +185,7 @@ class BlotterWidget(QWidget):
             set_cell(t, r, _C["Type"], o.order_type.value, None, False)
             set_cell(t, r, _C["Qty"], f"{o.quantity:g}")
             set_cell(t, r, _C["Price"], "" if o.price is None else f"{o.price:,.{d}f}")
+            set_cell(t, r, _C["Trigger"], "" if o.trigger_price is None else f"{o.trigger_price:,.{d}f}")
             set_cell(t, r, _C["Filled"], f"{o.filled_qty:g}")
             set_cell(t, r, _C["Avg"], f"{o.avg_price:,.{d}f}" if o.filled_qty else "")
             set_cell(t, r, _C["Status"], o.status.value, UP if o.is_working else MUTED, False)

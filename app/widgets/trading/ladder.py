@@ -384,7 +384,7 @@ class LadderWidget(QWidget):
         m.max_size = max(sizes) if sizes else 1.0
         mine: dict[tuple[Side, int], list[tuple[str, float]]] = {}
         for o in orders.working(self.symbol):
-            if o.price is not None:
+            if o.price is not None and not o.order_type.is_triggered:  # a waiting stop is not in the book
                 mine.setdefault((o.side, m.ticks(o.price)), []).append((o.client_order_id, o.leaves_qty))
         m.mine = mine
         self.view.recenter()

@@ -20,6 +20,9 @@ from app.widgets.common import new_symbols
 from app.widgets.frame import BusSubscriptions
 
 LIMIT_HINT, MARKET_HINT = "limit price", "market: fills at the best price"
+TRIGGER_HINT, NO_TRIGGER_HINT = "stop: triggers when a trade prints here", "stop orders only"
+PRICED = (OrderType.LIMIT.value, OrderType.STOP_LIMIT.value)
+STOPS = (OrderType.STOP.value, OrderType.STOP_LIMIT.value)
 TIF_TIPS = {"GTC": "good till canceled: works until it fills or you cancel it",
             "IOC": "immediate or cancel: fills what it can now, the rest is canceled",
             "FOK": "fill or kill: fills whole now, or not at all"}
@@ -46,6 +49,12 @@ class TicketWidget(QWidget):
         self.quantity = QLineEdit("0.01")
         self.price = QLineEdit()
         self.price.setPlaceholderText(LIMIT_HINT)
+        self.trigger = QLineEdit()
+        self.trigger.setPlaceholderText(NO_TRIGGER_HINT)
+        self.trigger.setEnabled(False)
+        self.trigger.setToolTip("STOP: a market order when a trade prints at or through this price; STOP_LIMIT: "
+                                "a limit order at the price above. A sell stop sits below the market, a buy stop "
+                                "above it.")
         self.tif = QComboBox()
         self.tif.addItem("GTC")
         self.tif.setToolTip(TIF_TIPS["GTC"])
@@ -67,6 +76,7 @@ class TicketWidget(QWidget):
         form.addRow("Type", self.order_type)
         form.addRow("Quantity", self.quantity)
         form.addRow("Price", self.price)
+        form.addRow("Trigger", self.trigger)
         tif_row = QHBoxLayout()
         tif_row.addWidget(self.tif, 1)
         tif_row.addWidget(self.post_only)
@@ -100,8 +110,12 @@ class TicketWidget(QWidget):
             self._limit_price = text
 
     def _on_type(self, order_type: str) -> None:
-        """MARKET has no price: the box is disabled and empty, and says so; LIMIT gets the typed price back."""
-        limit = order_type == OrderType.LIMIT.value
+        """MARKET and STOP have no price: the box is disabled and empty, and says so; LIMIT and STOP_LIMIT get
+        the typed price back. The trigger box is for the stops only."""
+        stop = order_type in STOPS
+        self.trigger.setEnabled(stop)
+        self.trigger.setPlaceholderText(TRIGGER_HINT if stop else NO_TRIGGER_HINT)
+        limit = order_type in PRICED
         if limit == self.price.isEnabled():
             return
         if limit:
@@ -116,7 +130,16 @@ class TicketWidget(QWidget):
         """Offer what the instrument's venue takes; post-only only for a GTC limit (it must rest)."""
         inst = self._port.instruments.get(self.symbol.currentText())
         has = self._port.venues.order_features(inst.venue) if inst is not None else frozenset()
-        offered = ["GTC"] + [t for t in ("IOC", "FOK") if t in has]
+        offered = ["GTC"] + [t for t in ("IOC", "FOK") if t in has and self.order_type.currentText() not in STOPS]
+        types = [OrderType.LIMIT.value, OrderType.MARKET.value] + (list(STOPS) if "STOP" in has else [])
+        if [self.order_type.itemText(i) for i in range(self.order_type.count())] != types:
+            keep = self.order_type.currentText()
+            self.order_type.blockSignals(True)
+            self.order_type.clear()
+            self.order_type.addItems(types)
+            self.order_type.setCurrentText(keep if keep in types else OrderType.LIMIT.value)
+            self.order_type.blockSignals(False)
+            self._on_type(self.order_type.currentText())
         if [self.tif.itemText(i) for i in range(self.tif.count())] != offered:
             keep = self.tif.currentText()
             self.tif.blockSignals(True)
@@ -149,12 +172,17 @@ class TicketWidget(QWidget):
         the audit trail."""
         qty = _parse(self.quantity.text())
         otype = OrderType(self.order_type.currentText())
-        price = _parse(self.price.text()) if otype is OrderType.LIMIT else None
+        price = _parse(self.price.text()) if otype.value in PRICED else None
+        trigger = _parse(self.trigger.text()) if otype.value in STOPS else None
         if qty is None:
             self._show(f"Quantity {self.quantity.text()!r} is not a number.", False)
             return None
-        if otype is OrderType.LIMIT and price is None:
+        if otype.value in PRICED and price is None:
             self._show(f"Price {self.price.text()!r} is not a number.", False)
+            return None
+        if otype.value in STOPS and trigger is None:
+            self._show(f"Trigger {self.trigger.text()!r} is not a number: a stop needs the price it triggers at.",
+                       False)
             return None
         cid = self._port.new_order_id()
         self._mine.add(cid)
@@ -162,6 +190,7 @@ class TicketWidget(QWidget):
         inst = self._port.instruments[self.symbol.currentText()]
         self._port.send(SubmitOrder(cid, inst.symbol, inst.venue, side, otype, qty, price, actor,
                                     ts=self._port.now_ms(), tif=TimeInForce(self.tif.currentText()),
+                                    trigger_price=trigger,
                                     post_only=self.post_only.isChecked() and self.post_only.isEnabled()))
         return cid
 
