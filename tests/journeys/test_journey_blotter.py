@@ -152,3 +152,21 @@ def test_the_default_window_shows_each_orders_quantity_and_price_whole(qtbot, wi
     for name in ("Symbol", "Side", "Qty", "Price", "Filled", "Status"):
         rect = table.visualRect(table.model().index(0, ORDER_HEADERS.index(name)))
         assert table.viewport().rect().contains(rect), f"{name} is off screen"
+
+
+def test_the_default_window_shows_each_positions_instrument_whole(qtbot, window_factory):
+    """The order table takes 60 % of the bottom row; the positions beside it still name their instrument whole."""
+    from app.engine.core.messages import Side as _Side
+    from app.engine.core.messages import OrderType as _OT
+    from app.widgets.trading.positions import HEADERS
+
+    kernel, window = window_factory()
+    window.resize(1600, 900)
+    pump(qtbot, kernel, window, 500)
+    kernel.submit(SYMBOL, _Side.BUY, _OT.MARKET, 0.01)
+    pump(qtbot, kernel, window, 100)
+    window.positions.refresh()
+    table = window.positions.table
+    col = HEADERS.index("Symbol")
+    text = table.item(0, col).text()
+    assert text == SYMBOL and table.fontMetrics().horizontalAdvance(text) + 6 <= table.columnWidth(col)

@@ -3,7 +3,7 @@ says what it is by its venue's mode (PAPER, LIVE, SIM); each paper venue's accou
 cash."""
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QLabel, QVBoxLayout, QWidget
 
 from app.engine.port import Port
 from app.widgets.common import fmt, make_table, set_cell
@@ -18,6 +18,13 @@ class PositionsWidget(QWidget):
         self._port = port
         self._seen = -1
         self.table = make_table(HEADERS)
+        # the instrument id reads whole ("BTC/USDT@binance-paper"): as wide as the longest listed when it opens;
+        # the numbers share what is left
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
+        metrics = self.table.fontMetrics()
+        header.resizeSection(0, max(metrics.horizontalAdvance(t) for t in
+                                    ["BTC/USDT@sim", "Symbol", *list(port.instruments)[:50]]) + 16)
         self.cash = QLabel()
         self.equity = QLabel()
         top = QHBoxLayout()
