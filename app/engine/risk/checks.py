@@ -194,9 +194,12 @@ class PreTradeChecks:
     def shape(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
         """What the engine can place today. The messages and the journal carry stops, trailing stops, time in
         force and post-only (issue 20, schema 3); until the engine places them, they are refused here, whole,
-        rather than sent as the plain order they would otherwise look like."""
-        has = self.venue_features(cmd.venue) if self.venue_features is not None else frozenset()
+        rather than sent as the plain order they would otherwise look like. What each venue takes beyond GTC
+        market and limit orders is its adapter's ``order_features``."""
         otype = cmd.order_type
+        if (otype is MARKET or otype is LIMIT) and cmd.tif is GTC and not cmd.post_only:
+            return None  # the plain order: every venue takes it (the path of almost every order)
+        has = self.venue_features(cmd.venue) if self.venue_features is not None else frozenset()
         if otype is STOP or otype is STOP_LIMIT:
             denial = self._stop_shape(cmd, inst, ctx, has)
             if denial is not None:
@@ -227,7 +230,7 @@ class PreTradeChecks:
         tick, on the far side of the last trade (else it would trigger at once: STOP_MARKETABLE), and not on
         an A-share (China's exchanges take limit and market orders only)."""
         name = cmd.order_type.value
-        if "STOP" not in has:
+        if name not in has:  # "STOP" / "STOP_LIMIT" (order_features)
             return Denial("ORDER_SHAPE", f"Venue {cmd.venue} does not keep {name} orders, and Kestrel does not "
                           f"emulate them yet.", limit="native stops", observed=name)
         if inst.rules == ASHARE:
@@ -242,8 +245,8 @@ class PreTradeChecks:
             return Denial("PRICE_NOT_ON_TICK", f"Trigger price {tp} is not on the tick grid ({inst.tick_size}).",
                           limit=f"tick {inst.tick_size}", observed=str(tp))
         st = self.r.symbol_state(ctx.s)
-        last = st.last if st is not None else 0.0
-        if not last:
+        last = (st.last or (st.book.mid if st.book is not None else None)) if st is not None else None
+        if not last:  # the last trade; a backtest's bars publish no trade, its book is at the bar's price
             return Denial("NO_MARKET_DATA", f"No trade of {cmd.symbol} yet: a stop is placed against the last "
                           f"trade; wait for one.", observed="none")
         up = cmd.side is BUY

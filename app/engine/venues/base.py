@@ -14,7 +14,7 @@ Adapters never raise into the caller for venue-side problems: they report ``Orde
 ``CancelRejected`` instead. ``submit`` is fire-and-forget; acknowledgement arrives later as a report.
 
 What an adapter takes beyond good-till-canceled MARKET and LIMIT orders is its ``order_features`` (a frozenset
-of "IOC", "FOK", "post_only", "STOP" (native STOP and STOP_LIMIT orders); none if it has no such attribute):
+of "IOC", "FOK", "post_only", "STOP", "STOP_LIMIT" (native stops); none if it has no such attribute):
 the risk gate refuses the rest before they are journaled (``ORDER_SHAPE``), so no adapter is handed an order it
 would have to misread.
 

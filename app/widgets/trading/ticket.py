@@ -131,7 +131,7 @@ class TicketWidget(QWidget):
         inst = self._port.instruments.get(self.symbol.currentText())
         has = self._port.venues.order_features(inst.venue) if inst is not None else frozenset()
         offered = ["GTC"] + [t for t in ("IOC", "FOK") if t in has and self.order_type.currentText() not in STOPS]
-        types = [OrderType.LIMIT.value, OrderType.MARKET.value] + (list(STOPS) if "STOP" in has else [])
+        types = [OrderType.LIMIT.value, OrderType.MARKET.value] + [t for t in STOPS if t in has]
         if [self.order_type.itemText(i) for i in range(self.order_type.count())] != types:
             keep = self.order_type.currentText()
             self.order_type.blockSignals(True)

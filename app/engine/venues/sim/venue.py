@@ -132,7 +132,7 @@ class SimVenue:
 
     name = "sim"
     mode = "sim"  # what its orders are (VenueManager.mode): simulated
-    order_features = frozenset({"IOC", "FOK", "post_only", "STOP"})  # beyond GTC market and limit (base.py)
+    order_features = frozenset({"IOC", "FOK", "post_only", "STOP", "STOP_LIMIT"})  # beyond GTC market, limit
 
     def __init__(self, instruments: Iterable[Instrument] | None, on_report: Report, on_data: Report, *,
                  seed: int = 7, latency_ms: int = 5, start_ts_ms: int | None = None, book_levels: int = 10,
