@@ -23,8 +23,9 @@ from app.engine.core.bus import MessageBus
 from app.engine.core.clock import Clock
 from app.engine.core.instruments import Instrument, make_id, split_id
 from app.engine.core.messages import (
-    Alert, CancelAllOrders, CancelOrder, OrderDenied, OrderFilled, OrderRejected, OrderType, RiskLimitsChanged,
-    Side, SubmitOrder, TradingState, TradingStateChanged, VenueStatus,
+    Alert, CancelAllOrders, CancelOrder, OrderDenied, OrderFilled, OrderRejected, OrderStatus, OrderType,
+    OrderUpdated,
+    RiskLimitsChanged, Side, SubmitOrder, TradingState, TradingStateChanged, VenueStatus,
 )
 from app.engine.core.store import RiskStateRecord, Store
 from app.engine.data.market import MarketState
@@ -75,7 +76,11 @@ class RiskEngine(AutomaticTrips):
         self._day_ends_ms = 0  # the end of the UTC day ``_sod`` belongs to (cached: daily_pnl runs per fill)
         self.peak_equity = float(store.get_setting("risk.peak_equity") or 0.0)
         self._peak_saved = self.peak_equity
+        # a flatten held behind the cancels of its position's stops: symbol -> (their ids, who asked)
+        self._flatten_waiting: dict[str, tuple[set[str], str]] = {}
+        self._flatten_n = 0
         bus.subscribe(SubmitOrder, self.on_submit)
+        bus.subscribe(OrderUpdated, self._on_order_updated)
         bus.subscribe(CancelOrder, self.on_cancel)
         bus.subscribe(CancelAllOrders, self.on_cancel_all)
         bus.subscribe(OrderFilled, self.on_fill)
@@ -253,26 +258,68 @@ class RiskEngine(AutomaticTrips):
         return None
 
     def flatten(self, actor: str = "manual", confirmed: bool = False) -> list[str]:
-        """Close every position with reduce-only market orders through the normal order path."""
+        """Close every position with reduce-only market orders through the normal order path. A position
+        protected by working stops has them canceled first, and its close is sent only once every one of them
+        has ended (a stop that fired meanwhile has closed part or all of it: the close is what is left), so a
+        stop can never fire behind the close and open the other way."""
         if not confirmed:
             raise PermissionError("flattening needs an explicit confirmation")
-        sent = []
+        sent: list[str] = []
         with self.execution.batch():  # one journal commit for all of them
             self._flatten_positions(actor, sent)
         return sent
 
     def _flatten_positions(self, actor: str, sent: list[str]) -> None:
         for pos in list(self.portfolio.positions.values()):
-            inst = self.instruments.get(pos.symbol)
-            qty = inst.round_qty_down(abs(pos.quantity)) if inst else 0.0
-            if not qty:
+            if not pos.quantity or pos.symbol in self._flatten_waiting:
                 continue
             side = Side.SELL if pos.quantity > 0 else Side.BUY
-            cid = f"F{self.clock.now_ms():x}-{len(sent) + 1}"  # no symbol: venues limit client ids' characters
-            log.warning("flatten requested by %s: %s %s %s", actor, side.value, qty, pos.symbol)
-            self.bus.publish(SubmitOrder(cid, inst.id, inst.venue, side, OrderType.MARKET, qty, None, FLATTEN,
-                                         reduce_only=True, ts=self.clock.now_ms()))
-            sent.append(cid)
+            stops = [o.client_order_id for o in self.execution.working_orders(pos.symbol)
+                     if o.order_type.is_triggered]
+            if stops:
+                self._flatten_waiting[pos.symbol] = (set(stops), actor)
+                log.warning("flatten requested by %s: %s waits for the cancel of its %d stop(s)", actor,
+                            pos.symbol, len(stops))
+                for cid in stops:
+                    self.execution.cancel(cid)
+                continue
+            self._close(pos.symbol, actor, sent)
+
+    def _close(self, symbol: str, actor: str, sent: list[str]) -> None:
+        pos = self.portfolio.positions.get(symbol)
+        inst = self.instruments.get(symbol)
+        qty = inst.round_qty_down(abs(pos.quantity)) if inst and pos else 0.0
+        if not qty:
+            if pos is not None and pos.quantity:
+                log.warning("flatten: %s %g is below the lot; nothing sent", symbol, pos.quantity)
+            return
+        side = Side.SELL if pos.quantity > 0 else Side.BUY
+        self._flatten_n += 1
+        cid = f"F{self.clock.now_ms():x}-{self._flatten_n}"  # no symbol: venues limit client ids' characters
+        log.warning("flatten requested by %s: %s %s %s", actor, side.value, qty, symbol)
+        self.bus.publish(SubmitOrder(cid, inst.id, inst.venue, side, OrderType.MARKET, qty, None, FLATTEN,
+                                     reduce_only=True, ts=self.clock.now_ms()))
+        sent.append(cid)
+
+    def _on_order_updated(self, ev: OrderUpdated) -> None:
+        """A held flatten's stops: once none of a symbol's is working any more, close what is left of it. A
+        cancel the venue refused (the stop is working again) is sent again, and said."""
+        if not self._flatten_waiting:
+            return
+        for symbol, (stops, actor) in list(self._flatten_waiting.items()):
+            if ev.client_order_id not in stops:
+                continue
+            if not ev.status.is_terminal:
+                if ev.status.is_working and ev.status is not OrderStatus.PENDING_CANCEL:
+                    self._alarm("warning", f"Flatten of {symbol} waits",
+                                f"The venue refused to cancel stop {ev.client_order_id}; the cancel is sent again. "
+                                f"{symbol} is closed once its stops are gone.")
+                    self.execution.cancel(ev.client_order_id)
+                return
+            stops.discard(ev.client_order_id)
+            if not stops:
+                del self._flatten_waiting[symbol]
+                self._close(symbol, actor, [])
 
     def update_limits(self, changes: dict, actor: str, reason: str) -> RiskSettings:
         """Change limits. Only a person may (risk panel or CLI); each change is logged old -> new."""
