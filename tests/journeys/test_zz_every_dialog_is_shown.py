@@ -36,6 +36,7 @@ STOCK = [
     ("panels/venue_dialogs.py", "Credentials passphrase"),
     ("trading/watchlist.py", "New watchlist"),  # the same site asks for a list's new name: "Rename watchlist"
     ("trading/watchlist.py", "Delete watchlist"),
+    ("trading/positions.py", "Close position"),  # the same site asks "Reverse position"
 ]
 _SITE = re.compile(r"\b(QMessageBox|QInputDialog|QFileDialog)(\.(question|warning|critical|information|get\w+))?\(")
 

@@ -16,7 +16,7 @@ from typing import Any
 from app.engine.audit.log import AuditLog
 from app.engine.core.bus import MessageBus
 from app.engine.core.messages import (
-    Alert, CancelAllOrders, CancelOrder, CancelRejected, CommandDone, CommandRefused, Flatten, Halt,
+    Alert, CancelAllOrders, CancelOrder, CancelRejected, ClosePosition, CommandDone, CommandRefused, Flatten, Halt,
     HaltStrategy, LoadStrategy, ModifyOrder, OrderAccepted, OrderCanceled, OrderDenied, OrderFilled,
     OrderRejected, OrderSubmitted, RegisterModel, ReloadPlugin, RemoveStrategy, RescanPlugins, Reset, RiskLimitsChanged,
     SetStrategyParams, StartStrategy, StopStrategy, SubmitOrder, TradingStateChanged, VenueStatus,
@@ -28,7 +28,7 @@ RECORDED = (SubmitOrder, CancelOrder, CancelAllOrders, ModifyOrder, OrderDenied,
             OrderRejected, OrderFilled, OrderCanceled, CancelRejected, VenueStatus, CommandRefused, CommandDone,
             LoadStrategy, StartStrategy, StopStrategy, RemoveStrategy, SetStrategyParams, ReloadPlugin,
             RescanPlugins, RegisterModel)
-URGENT = (TradingStateChanged, RiskLimitsChanged, Alert, Halt, HaltStrategy, Reset, Flatten)
+URGENT = (TradingStateChanged, RiskLimitsChanged, Alert, Halt, HaltStrategy, Reset, Flatten, ClosePosition)
 
 
 class AuditRecorder:

@@ -264,6 +264,18 @@ class Flatten:
 
 
 @dataclass(frozen=True, slots=True)
+class ClosePosition:
+    """Close one position at market (``reverse``: and open the same size the other way), from the Positions
+    dock. Its working stops are canceled first; the order goes out once they have ended, for what is left.
+    Publishing it is the confirmation: ask first."""
+
+    symbol: str
+    reverse: bool = False
+    actor: str = "manual"
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class LoadStrategy:
     """Load an instance of plugin ``plugin`` (it starts STOPPED). Answered by a ``CommandDone`` whose
     ``detail`` is the instance's name, or a ``CommandRefused``."""

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from app.engine.core.messages import (
-    CommandRefused, Flatten, Halt, HaltStrategy, ModifyOrder, OrderType, Reset, SubmitOrder,
+    ClosePosition, CommandRefused, Flatten, Halt, HaltStrategy, ModifyOrder, OrderType, Reset, SubmitOrder,
 )
 
 log = logging.getLogger("kestrel.risk")
@@ -28,6 +28,13 @@ class RiskCommands:
         bus.subscribe(Reset, self.on_reset)
         bus.subscribe(Flatten, lambda c: risk.flatten(c.actor, confirmed=True))
         bus.subscribe(ModifyOrder, self.on_modify)
+        bus.subscribe(ClosePosition, self.on_close_position)
+
+    def on_close_position(self, cmd: ClosePosition) -> None:
+        try:
+            self.risk.close_position(cmd.symbol, cmd.actor, reverse=cmd.reverse)
+        except ValueError as exc:
+            self.refuse(cmd, str(exc))
 
     def on_reset(self, cmd: Reset) -> None:
         try:

@@ -77,7 +77,7 @@ class RiskEngine(AutomaticTrips):
         self.peak_equity = float(store.get_setting("risk.peak_equity") or 0.0)
         self._peak_saved = self.peak_equity
         # a flatten held behind the cancels of its position's stops: symbol -> (their ids, who asked)
-        self._flatten_waiting: dict[str, tuple[set[str], str]] = {}
+        self._flatten_waiting: dict[str, tuple[set[str], str, str, bool]] = {}  # (stops, who, order actor, reverse)
         self._flatten_n = 0
         bus.subscribe(SubmitOrder, self.on_submit)
         bus.subscribe(OrderUpdated, self._on_order_updated)
@@ -271,34 +271,49 @@ class RiskEngine(AutomaticTrips):
 
     def _flatten_positions(self, actor: str, sent: list[str]) -> None:
         for pos in list(self.portfolio.positions.values()):
-            if not pos.quantity or pos.symbol in self._flatten_waiting:
-                continue
-            side = Side.SELL if pos.quantity > 0 else Side.BUY
-            stops = [o.client_order_id for o in self.execution.working_orders(pos.symbol)
-                     if o.order_type.is_triggered]
-            if stops:
-                self._flatten_waiting[pos.symbol] = (set(stops), actor)
-                log.warning("flatten requested by %s: %s waits for the cancel of its %d stop(s)", actor,
-                            pos.symbol, len(stops))
-                for cid in stops:
-                    self.execution.cancel(cid)
-                continue
-            self._close(pos.symbol, actor, sent)
+            if pos.quantity:
+                self._close_after_stops(pos.symbol, actor, FLATTEN, False, sent)
 
-    def _close(self, symbol: str, actor: str, sent: list[str]) -> None:
+    def close_position(self, symbol: str, actor: str = "manual", reverse: bool = False) -> list[str]:
+        """Close one position at market (``reverse``: twice its size, the other way), its stops canceled first
+        (as a flatten: see ``flatten``). ValueError, saying why, if there is no such position."""
+        inst = self.instruments.get(symbol)
+        pos = self.portfolio.positions.get(inst.id if inst else symbol)
+        if inst is None or pos is None or not pos.quantity:
+            raise ValueError(f"no open position in {symbol}")
+        sent: list[str] = []
+        self._close_after_stops(inst.id, actor, actor, reverse, sent)
+        return sent
+
+    def _close_after_stops(self, symbol: str, actor: str, order_actor: str, reverse: bool, sent: list[str]) -> None:
+        if symbol in self._flatten_waiting:
+            return
+        stops = [o.client_order_id for o in self.execution.working_orders(symbol) if o.order_type.is_triggered]
+        if not stops:
+            self._close(symbol, actor, order_actor, reverse, sent)
+            return
+        self._flatten_waiting[symbol] = (set(stops), actor, order_actor, reverse)
+        log.warning("close of %s requested by %s waits for the cancel of its %d stop(s)", symbol, actor, len(stops))
+        for cid in stops:
+            self.execution.cancel(cid)
+
+    def _close(self, symbol: str, actor: str, order_actor: str, reverse: bool, sent: list[str]) -> None:
         pos = self.portfolio.positions.get(symbol)
         inst = self.instruments.get(symbol)
         qty = inst.round_qty_down(abs(pos.quantity)) if inst and pos else 0.0
         if not qty:
             if pos is not None and pos.quantity:
-                log.warning("flatten: %s %g is below the lot; nothing sent", symbol, pos.quantity)
+                log.warning("close: %s %g is below the lot; nothing sent", symbol, pos.quantity)
             return
         side = Side.SELL if pos.quantity > 0 else Side.BUY
         self._flatten_n += 1
         cid = f"F{self.clock.now_ms():x}-{self._flatten_n}"  # no symbol: venues limit client ids' characters
-        log.warning("flatten requested by %s: %s %s %s", actor, side.value, qty, symbol)
-        self.bus.publish(SubmitOrder(cid, inst.id, inst.venue, side, OrderType.MARKET, qty, None, FLATTEN,
-                                     reduce_only=True, ts=self.clock.now_ms()))
+        if reverse:  # one order through the gate: the close and the new position (two legs would leave a gap)
+            qty = inst.round_qty_down(2 * qty)
+        log.warning("%s requested by %s: %s %s %s", "reverse" if reverse else "close", actor, side.value, qty,
+                    symbol)
+        self.bus.publish(SubmitOrder(cid, inst.id, inst.venue, side, OrderType.MARKET, qty, None, order_actor,
+                                     reduce_only=not reverse, ts=self.clock.now_ms()))
         sent.append(cid)
 
     def _on_order_updated(self, ev: OrderUpdated) -> None:
@@ -306,7 +321,7 @@ class RiskEngine(AutomaticTrips):
         cancel the venue refused (the stop is working again) is sent again, and said."""
         if not self._flatten_waiting:
             return
-        for symbol, (stops, actor) in list(self._flatten_waiting.items()):
+        for symbol, (stops, actor, order_actor, reverse) in list(self._flatten_waiting.items()):
             if ev.client_order_id not in stops:
                 continue
             if not ev.status.is_terminal:
@@ -319,7 +334,7 @@ class RiskEngine(AutomaticTrips):
             stops.discard(ev.client_order_id)
             if not stops:
                 del self._flatten_waiting[symbol]
-                self._close(symbol, actor, [])
+                self._close(symbol, actor, order_actor, reverse, [])
 
     def update_limits(self, changes: dict, actor: str, reason: str) -> RiskSettings:
         """Change limits. Only a person may (risk panel or CLI); each change is logged old -> new."""

@@ -3,7 +3,10 @@ says what it is by its venue's mode (PAPER, LIVE, SIM); each paper venue's accou
 cash."""
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QHBoxLayout, QHeaderView, QLabel, QMenu, QMessageBox, QPushButton, QVBoxLayout, QWidget,
+)
 
 from app.engine.port import Port
 from app.widgets.common import fmt, make_table, set_cell
@@ -31,10 +34,81 @@ class PositionsWidget(QWidget):
         top.addWidget(self.cash)
         top.addStretch(1)
         top.addWidget(self.equity)
+        # position actions (issue 20): close at market, or reverse; each asks first and names what happens to
+        # the position's stops (canceled first: ClosePosition)
+        self.close_button = QPushButton("Close…")
+        self.close_button.setToolTip("Close the selected position at market (its stops are canceled first)")
+        self.reverse_button = QPushButton("Reverse…")
+        self.reverse_button.setToolTip("Close the selected position and open the same size the other way, at "
+                                       "market, in one order (its stops are canceled first)")
+        for b in (self.close_button, self.reverse_button):
+            b.setEnabled(False)
+        self.close_button.clicked.connect(lambda: self.ask(reverse=False))
+        self.reverse_button.clicked.connect(lambda: self.ask(reverse=True))
+        self.confirm_box: QMessageBox | None = None
+        self.table.itemSelectionChanged.connect(self._on_selection)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._menu)
+        actions = QHBoxLayout()
+        actions.addStretch(1)
+        actions.addWidget(self.close_button)
+        actions.addWidget(self.reverse_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
         layout.addWidget(self.table)
+        layout.addLayout(actions)
+
+    # ---------------------------------------------------------------------------------------- actions
+    def selected(self) -> str | None:
+        """The instrument id of the selected row with an open position (None: none)."""
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        item = self.table.item(rows[0].row(), 0)
+        pos = self._port.portfolio.positions.get(item.text()) if item is not None else None
+        return item.text() if pos is not None and pos.quantity else None
+
+    def _on_selection(self) -> None:
+        on = self.selected() is not None
+        self.close_button.setEnabled(on)
+        self.reverse_button.setEnabled(on)
+
+    def _menu(self, at) -> None:  # noqa: ANN001 - a QPoint
+        row = self.table.rowAt(at.y())
+        if row < 0:
+            return
+        self.table.selectRow(row)
+        if self.selected() is None:
+            return
+        menu = QMenu(self)
+        menu.addAction("Close at market…", lambda: self.ask(reverse=False))
+        menu.addAction("Reverse at market…", lambda: self.ask(reverse=True))
+        menu.popup(self.table.viewport().mapToGlobal(at))
+
+    def ask(self, reverse: bool) -> None:
+        """Say what will be sent, and send it if the person agrees (``ClosePosition``)."""
+        from app.engine.core.messages import ClosePosition
+
+        symbol = self.selected()
+        if symbol is None:
+            return
+        pos = self._port.portfolio.positions[symbol]
+        side = "sell" if pos.quantity > 0 else "buy"
+        qty = abs(pos.quantity) * (2 if reverse else 1)
+        stops = [o for o in self._port.orders.working(symbol) if o.order_type.is_triggered]
+        text = (f"{'Reverse' if reverse else 'Close'} {symbol}: {side} {qty:g} at market"
+                + (f", ending {-pos.quantity:+g}" if reverse else "") + ".")
+        if stops:
+            text += f" Its {len(stops)} stop order(s) are canceled first; the order goes out once they have ended."
+        box = self.confirm_box = QMessageBox(QMessageBox.Icon.Question,
+                                             "Reverse position" if reverse else "Close position", text,
+                                             QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel, self)
+        box.button(QMessageBox.StandardButton.Ok).setText("Reverse" if reverse else "Close")
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.accepted.connect(lambda: self._port.send(ClosePosition(symbol, reverse, "positions",
+                                                                   self._port.now_ms())))
+        box.open()
 
     def restyle(self) -> None:
         """The up/down colours changed: redraw every row at the next frame."""
@@ -67,3 +141,4 @@ class PositionsWidget(QWidget):
             set_cell(self.table, r, 6, fmt(p.fees, 4))
             mode = self._port.venues.mode(inst.venue).upper() if inst else ""
             set_cell(self.table, r, 7, mode, None, False)
+        self._on_selection()  # a position closed meanwhile: nothing to close or reverse
