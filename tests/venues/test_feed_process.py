@@ -166,6 +166,11 @@ def test_stream_faults_are_handled_in_the_child_and_counted_in_the_terminal(prof
             await until(lambda: s.venue.feed.gaps >= 1, 10, "the gap counted")
             await until(lambda: fake.requests.count(("GET", "/api/v3/depth")) > snapshots, 5, "a fresh snapshot")
             assert "snapshot" in [f.state for f in s.of(FeedStatus) if f.symbol == BTC and f.channel == "book"]
+            # the book back before the next fault: a drop in the middle of ccxt's re-snapshot once left the book
+            # silent for over 10 s in a full run (not reproduced in 4 tries since); the stale watchdog restarts a
+            # silent stream after stale_after_s (15 s), longer than this test waits
+            n = len(s.of(BookSnapshot))
+            await until(lambda: sum(b.symbol == BTC for b in s.of(BookSnapshot)[n:]) > 3, 10, "books after the gap")
             connects = fake.ws_connects
             await fake.drop_websockets()
             await until(lambda: fake.ws_connects > connects and s.venue.feed.reconnects >= 1, 10, "a reconnect")
