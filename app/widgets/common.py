@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QColor
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableWidget, QTableWidgetItem
+from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHeaderView, QMenu, QTableWidget, QTableWidgetItem
 
 
 def make_table(headers: list[str], parent=None) -> QTableWidget:
@@ -57,6 +57,32 @@ def cells_changed_once(table: QTableWidget, first_row: int, last_row: int) -> It
         model.blockSignals(silent)
         if not silent:
             model.dataChanged.emit(model.index(first_row, 0), model.index(last_row, model.columnCount() - 1))
+
+
+def fit_column(table: QTableWidget, col: int, texts: list[str]) -> None:
+    """Make column ``col`` as wide as the longest of ``texts`` and its header, once (resize-to-contents would
+    measure every row on every change)."""
+    name = table.horizontalHeaderItem(col).text()
+    width = max(table.fontMetrics().horizontalAdvance(t) for t in [*texts, name]) + 16
+    table.horizontalHeader().resizeSection(col, width)
+
+
+def offer(combo: QComboBox, items: list[str], choice: str) -> bool:
+    """Make ``items`` the choices of ``combo`` if they are not already, silently (rebuilding the list is not a
+    person choosing), with ``choice`` selected, or the first item if it is not among them. True if rebuilt."""
+    if [combo.itemText(i) for i in range(combo.count())] == items:
+        return False
+    combo.blockSignals(True)
+    combo.clear()
+    combo.addItems(items)
+    combo.setCurrentText(choice if choice in items else items[0])
+    combo.blockSignals(False)
+    return True
+
+
+def id_samples(instruments) -> list[str]:  # noqa: ANN001 - the Port's InstrumentTable
+    """Instrument ids to size a Symbol column by: the listed ones (the first 50) and a usual one."""
+    return ["BTC/USDT@sim", *list(instruments)[:50]]
 
 
 def fmt(value: float | None, decimals: int) -> str:

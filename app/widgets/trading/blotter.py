@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QPushButton, QTabWidget,
 
 from app.engine.core.messages import CancelOrder, OrderFilled, OrderStatus, Side
 from app.engine.port import Port
-from app.widgets.common import make_table, set_cell
+from app.widgets.common import fit_column, id_samples, make_table, set_cell
 from app.widgets.frame import BusSubscriptions
 from app.widgets.theme import DOWN, MUTED, UP
 
@@ -57,18 +57,16 @@ class BlotterWidget(QWidget):
         # "65,081.25", "0.00125"): each as wide as its longest usual text (resize-to-contents would measure
         # every row on every change), a person may drag them; the client id takes what is left, and a narrow
         # dock scrolls sideways rather than eliding quantities and prices to "0…"
-        metrics = self.orders.fontMetrics()
         header = self.orders.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         numbers = ["100,000.00", "0.000001"]
-        for name, texts in (("Status", [s.value for s in OrderStatus]),
-                            ("Symbol", ["BTC/USDT@sim", *list(self._port.instruments)[:50]]), ("Mode", ["PAPER"]),
-                            ("Side", ["SELL"]), ("Type", ["STOP_LIMIT"]), ("Time", ["00:00:00"]), ("Qty", numbers),
-                            ("Trigger", numbers),
-                            ("Price", numbers), ("Filled", numbers), ("Avg", numbers), ("Source", ["ticket"]),
+        for name, texts in (("Status", [s.value for s in OrderStatus]), ("Symbol", id_samples(port.instruments)),
+                            ("Mode", ["PAPER"]), ("Side", ["SELL"]), ("Type", ["STOP_LIMIT"]),
+                            ("Time", ["00:00:00"]), ("Qty", numbers), ("Price", numbers), ("Trigger", numbers),
+                            ("Filled", numbers), ("Avg", numbers), ("Source", ["ticket"]),
                             ("Reason", ["paper queue: 0.123456 ahead"])):
-            header.resizeSection(_C[name], max(metrics.horizontalAdvance(t) for t in texts + [name]) + 16)
+            fit_column(self.orders, _C[name], texts)
         self.cancel_button = QPushButton("Cancel selected")
         self.cancel_button.setToolTip("Cancel the selected working order")
         self.cancel_button.setEnabled(False)

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.engine.port import Port
-from app.widgets.common import fmt, make_table, set_cell
+from app.widgets.common import fit_column, fmt, id_samples, make_table, set_cell
 from app.widgets.theme import DOWN, PRICE_DOWN, PRICE_UP, UP
 
 HEADERS = ["Symbol", "Qty", "Avg price", "Mark", "Unrealized", "Realized", "Fees", "Mode"]
@@ -23,11 +23,8 @@ class PositionsWidget(QWidget):
         self.table = make_table(HEADERS)
         # the instrument id reads whole ("BTC/USDT@binance-paper"): as wide as the longest listed when it opens;
         # the numbers share what is left
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
-        metrics = self.table.fontMetrics()
-        header.resizeSection(0, max(metrics.horizontalAdvance(t) for t in
-                                    ["BTC/USDT@sim", "Symbol", *list(port.instruments)[:50]]) + 16)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
+        fit_column(self.table, 0, id_samples(port.instruments))
         self.cash = QLabel()
         self.equity = QLabel()
         top = QHBoxLayout()

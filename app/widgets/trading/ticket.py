@@ -16,7 +16,7 @@ from app.engine.core.messages import (
     OrderDenied, OrderStatus, OrderType, OrderUpdated, Side, SubmitOrder, TimeInForce,
 )
 from app.engine.port import Port
-from app.widgets.common import new_symbols
+from app.widgets.common import new_symbols, offer
 from app.widgets.frame import BusSubscriptions
 
 LIMIT_HINT, MARKET_HINT = "limit price", "market: fills at the best price"
@@ -132,21 +132,9 @@ class TicketWidget(QWidget):
         has = self._port.venues.order_features(inst.venue) if inst is not None else frozenset()
         offered = ["GTC"] + [t for t in ("IOC", "FOK") if t in has and self.order_type.currentText() not in STOPS]
         types = [OrderType.LIMIT.value, OrderType.MARKET.value] + [t for t in STOPS if t in has]
-        if [self.order_type.itemText(i) for i in range(self.order_type.count())] != types:
-            keep = self.order_type.currentText()
-            self.order_type.blockSignals(True)
-            self.order_type.clear()
-            self.order_type.addItems(types)
-            self.order_type.setCurrentText(keep if keep in types else OrderType.LIMIT.value)
-            self.order_type.blockSignals(False)
+        if offer(self.order_type, types, self.order_type.currentText()):  # LIMIT, first, if the type went
             self._on_type(self.order_type.currentText())
-        if [self.tif.itemText(i) for i in range(self.tif.count())] != offered:
-            keep = self.tif.currentText()
-            self.tif.blockSignals(True)
-            self.tif.clear()
-            self.tif.addItems(offered)
-            self.tif.setCurrentText(keep if keep in offered else "GTC")
-            self.tif.blockSignals(False)
+        offer(self.tif, offered, self.tif.currentText())  # GTC, first, if the choice went
         self.tif.setToolTip(TIF_TIPS[self.tif.currentText()])
         can_post = "post_only" in has and self.order_type.currentText() == OrderType.LIMIT.value \
             and self.tif.currentText() == "GTC"
