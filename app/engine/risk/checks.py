@@ -169,6 +169,18 @@ class OrderContext:
         self.now_ms, self.mono_ns = now_ms, mono_ns
 
 
+def _price_check(p: object, inst: Instrument, needs: str, name: str) -> Denial | None:
+    """A limit or trigger price: a positive finite number (INVALID_PRICE, "``needs``, got ...") on the tick grid
+    (PRICE_NOT_ON_TICK, "``name`` ... is not on the tick grid")."""
+    if p is None or (type(p) is not float and (isinstance(p, bool) or not isinstance(p, (int, float)))) \
+            or not _isfinite(p) or p <= 0:
+        return Denial("INVALID_PRICE", f"{needs}, got {p!r}.", limit="> 0", observed=repr(p))
+    if not inst.is_on_tick(p):
+        return Denial("PRICE_NOT_ON_TICK", f"{name} {p} is not on the tick grid ({inst.tick_size}).",
+                      limit=f"tick {inst.tick_size}", observed=str(p))
+    return None
+
+
 class PreTradeChecks:
     def __init__(self, risk: RiskView) -> None:
         self.r = risk
@@ -237,13 +249,9 @@ class PreTradeChecks:
             return Denial("ORDER_SHAPE", f"An A-share order is a limit or a market order, not {name}.",
                           limit="LIMIT, MARKET", observed=name)
         tp = cmd.trigger_price
-        if tp is None or (type(tp) is not float and (isinstance(tp, bool) or not isinstance(tp, (int, float)))) \
-                or not _isfinite(tp) or tp <= 0:
-            return Denial("INVALID_PRICE", f"A stop order needs a positive trigger price, got {tp!r}.",
-                          limit="> 0", observed=repr(tp))
-        if not inst.is_on_tick(tp):
-            return Denial("PRICE_NOT_ON_TICK", f"Trigger price {tp} is not on the tick grid ({inst.tick_size}).",
-                          limit=f"tick {inst.tick_size}", observed=str(tp))
+        denial = _price_check(tp, inst, "A stop order needs a positive trigger price", "Trigger price")
+        if denial is not None:
+            return denial
         st = self.r.symbol_state(ctx.s)
         last = (st.last or (st.book.mid if st.book is not None else None)) if st is not None else None
         if not last:  # the last trade; a backtest's bars publish no trade, its book is at the bar's price
@@ -300,15 +308,7 @@ class PreTradeChecks:
     def price(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
         if cmd.order_type is MARKET or cmd.order_type is STOP:
             return None
-        p = cmd.price
-        if p is None or (type(p) is not float and (isinstance(p, bool) or not isinstance(p, (int, float)))) \
-                or not _isfinite(p) or p <= 0:
-            return Denial("INVALID_PRICE", f"A limit order needs a positive price, got {p!r}.",
-                          limit="> 0", observed=repr(p))
-        if not inst.is_on_tick(p):
-            return Denial("PRICE_NOT_ON_TICK", f"Price {p} is not on the tick grid ({inst.tick_size}).",
-                          limit=f"tick {inst.tick_size}", observed=str(p))
-        return None
+        return _price_check(cmd.price, inst, "A limit order needs a positive price", "Price")
 
     # --------------------------------------------------------------------------------------------- A-shares
     def ashare(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
