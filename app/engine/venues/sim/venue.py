@@ -60,7 +60,7 @@ class _Working:
     """The venue's record of one of our orders (mutable, private)."""
 
     __slots__ = ("cid", "vid", "symbol", "side", "lots", "price", "filled", "book_id", "status", "value",
-                 "trigger", "tif")
+                 "trigger")
 
     def __init__(self, cid: str, vid: str, symbol: str, side: Side, lots: int, price: int | None,
                  book_id: int) -> None:
@@ -69,7 +69,6 @@ class _Working:
         self.status = OrderStatus.ACCEPTED
         self.value = 0.0  # traded value so far (an A-share order's commission minimum is per order)
         self.trigger: float | None = None  # a stop's trigger price while it waits (None: in the book, or done)
-        self.tif = TimeInForce.GTC
 
 
 class _Market:
@@ -453,7 +452,8 @@ class SimVenue:
         elif o.client_order_id in self._orders or o.client_order_id in self._rejected:
             reason = f"duplicate client order id: {o.client_order_id}"
         else:
-            reason = check_order(m.inst, m.book, m.limits, o, self._now, m.ashare and m.ashare.daily)
+            reason = check_order(m.inst, m.book, m.limits, o, self._now, m.ashare and m.ashare.daily) \
+                or self._against_market(m, o)
         if reason is not None:
             if o.client_order_id not in self._orders:
                 self._rejected.add(o.client_order_id)
@@ -462,36 +462,14 @@ class SimVenue:
         book, side = m.book, (o.side if type(o.side) is Side else Side(o.side))
         lots = round(o.quantity / m.inst.lot_size)
         is_limit = o.order_type == OrderType.LIMIT
-        ticks = m.inst.price_to_ticks(o.price) if is_limit else None
-        tif = o.tif
-        if o.post_only:  # a maker order or nothing: refused if it would take (Binance's LIMIT_MAKER)
-            best = book.best_ask_ticks() if side is Side.BUY else book.best_bid_ticks()
-            if ticks is not None and best is not None and (ticks >= best if side is Side.BUY else ticks <= best):
-                self._rejected.add(o.client_order_id)
-                self._report(OrderRejected(o.client_order_id, o.symbol, f"post-only: a {side.value.lower()} at "
-                                           f"{o.price:g} would take the {'ask' if side is Side.BUY else 'bid'} at "
-                                           f"{book.price(best):g}; not placed", self._now))
-                return
         stop = o.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
-        if stop:
-            last = m.last_price
-            up = side is Side.BUY
-            refusal = None
-            if last is None:
-                refusal = "stop: no trade yet to trigger against; not placed"
-            elif (o.trigger_price <= last) if up else (o.trigger_price >= last):
-                refusal = (f"stop would trigger immediately: a {side.value.lower()} stop at {o.trigger_price:g} "
-                           f"is {'at or below' if up else 'at or above'} the last trade {last:g}; not placed")
-            if refusal is not None:
-                self._rejected.add(o.client_order_id)
-                self._report(OrderRejected(o.client_order_id, o.symbol, refusal, self._now))
-                return
-            ticks = m.inst.price_to_ticks(o.price) if o.order_type == OrderType.STOP_LIMIT else None
+        ticks = m.inst.price_to_ticks(o.price) if is_limit or o.order_type == OrderType.STOP_LIMIT else None
+        tif = o.tif
         w = _Working(o.client_order_id, f"S{self.session}-{next(self._venue_ids):06d}", o.symbol, side, lots, ticks,
                      next(self._ids))
         self._orders[w.cid] = w
         if stop:  # it waits off the book until a trade prints at or through its trigger (_fill -> _do_fire)
-            w.trigger, w.tif = float(o.trigger_price), tif
+            w.trigger = float(o.trigger_price)
             self._armed[w.cid] = w
             m.triggers.arm_fixed(w.cid, "up" if side is Side.BUY else "down", w.trigger)
             self._report(OrderAccepted(w.cid, w.vid, w.symbol, self._now))
@@ -520,6 +498,25 @@ class SimVenue:
             self._live.pop(w.book_id, None)
             w.status = OrderStatus.CANCELED
             self._report(OrderCanceled(w.cid, w.symbol, "IOC remainder", self._now))
+
+    def _against_market(self, m: _Market, o: VenueOrder) -> str | None:
+        """What the market now refuses of ``o``: a post-only order that would take (Binance's LIMIT_MAKER), a
+        stop that would trigger at once or has no trade to trigger against. None if it passes."""
+        buy = o.side == Side.BUY
+        if o.post_only and o.order_type == OrderType.LIMIT:
+            best = m.book.best_ask_ticks() if buy else m.book.best_bid_ticks()
+            ticks = m.inst.price_to_ticks(o.price)
+            if best is not None and (ticks >= best if buy else ticks <= best):
+                return (f"post-only: a {'buy' if buy else 'sell'} at {o.price:g} would take the "
+                        f"{'ask' if buy else 'bid'} at {m.book.price(best):g}; not placed")
+        if o.order_type in (OrderType.STOP, OrderType.STOP_LIMIT):
+            last = m.last_price
+            if last is None:
+                return "stop: no trade yet to trigger against; not placed"
+            if (o.trigger_price <= last) if buy else (o.trigger_price >= last):
+                return (f"stop would trigger immediately: a {'buy' if buy else 'sell'} stop at {o.trigger_price:g} "
+                        f"is {'at or below' if buy else 'at or above'} the last trade {last:g}; not placed")
+        return None
 
     def _do_fire(self, cid: str, price: float) -> None:
         """A stop whose trigger traded: into the book as the market (STOP) or limit (STOP_LIMIT) order it
