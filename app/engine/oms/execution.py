@@ -164,9 +164,7 @@ class ExecutionEngine:
                 return order
             self._replacing[old.client_order_id] = (order, old.filled_qty)
             old.replaced_by = cid
-            self._store.stage_order_update(old.client_order_id, old.status._value_, old.filled_qty,
-                                           old.avg_price, old.venue_order_id, old.reason, self._clock.now_ms(),
-                                           replaced_by=cid)
+            self._persist(old)
             if not self.cancel(old.client_order_id):
                 self._resolve_move(old)
             self._schedule()
@@ -196,20 +194,17 @@ class ExecutionEngine:
         if old.status is S.CANCELED:
             late = old.filled_qty - filled_then
             if late > 1e-12:
-                inst_lot = self._lot(new)
-                qty = new.quantity - late
-                qty = (int(qty / inst_lot + 1e-9) * inst_lot) if inst_lot else qty
+                inst = self.instruments.get(new.symbol) if self.instruments is not None else None
+                qty = inst.round_qty_down(new.quantity - late) if inst is not None else new.quantity - late
                 if qty <= 1e-12:
                     self._end_move(new, f"not sent: {old.client_order_id} filled {old.filled_qty:g} before its "
                                         f"cancel, nothing is left to move")
                     return
-                new.quantity = round(qty, 12)
+                new.quantity = qty
                 new.reason = (f"{old.client_order_id} filled {late:g} more before its cancel: moved "
                               f"{new.quantity:g}")
             new.transition(S.SUBMITTED)
-            new.updated_ts = self._clock.now_ms()
-            self._store.stage_order_update(new.client_order_id, new.status._value_, 0.0, 0.0, None, new.reason,
-                                           new.updated_ts, quantity=new.quantity)
+            self._persist(new)
             self._track(new)
             self._outbox[new.client_order_id] = new
             self._schedule()
@@ -226,10 +221,6 @@ class ExecutionEngine:
         new.reason = why
         self._set_status(new, S.CANCELED)
         self._bus.publish(OrderCanceled(new.client_order_id, new.symbol, why, new.updated_ts))
-
-    def _lot(self, order: Order) -> float:
-        inst = self.instruments.get(order.symbol) if self.instruments is not None else None
-        return getattr(inst, "lot_size", 0.0) or 0.0
 
     def cancel(self, client_order_id: str) -> bool:
         """Send a cancel now (never held back). An order still waiting to be sent is never sent."""
@@ -481,7 +472,8 @@ class ExecutionEngine:
     def _persist(self, order: Order) -> None:
         order.updated_ts = self._clock.now_ms()
         self._store.stage_order_update(order.client_order_id, order.status._value_, order.filled_qty,
-                                       order.avg_price, order.venue_order_id, order.reason, order.updated_ts)
+                                       order.avg_price, order.venue_order_id, order.reason, order.updated_ts,
+                                       order.quantity, order.replaced_by)
 
     def _track(self, order: Order) -> None:
         """Keep ``working`` and the exposure totals in step with the order's state."""

@@ -24,8 +24,7 @@ from app.engine.core.clock import Clock
 from app.engine.core.instruments import Instrument, make_id, split_id
 from app.engine.core.messages import (
     Alert, CancelAllOrders, CancelOrder, OrderDenied, OrderFilled, OrderRejected, OrderStatus, OrderType,
-    OrderUpdated,
-    RiskLimitsChanged, Side, SubmitOrder, TradingState, TradingStateChanged, VenueStatus,
+    OrderUpdated, RiskLimitsChanged, Side, SubmitOrder, TradingState, TradingStateChanged, VenueStatus,
 )
 from app.engine.core.store import RiskStateRecord, Store
 from app.engine.data.market import MarketState
@@ -76,8 +75,9 @@ class RiskEngine(AutomaticTrips):
         self._day_ends_ms = 0  # the end of the UTC day ``_sod`` belongs to (cached: daily_pnl runs per fill)
         self.peak_equity = float(store.get_setting("risk.peak_equity") or 0.0)
         self._peak_saved = self.peak_equity
-        # a flatten held behind the cancels of its position's stops: symbol -> (their ids, who asked)
-        self._flatten_waiting: dict[str, tuple[set[str], str, str, bool]] = {}  # (stops, who, order actor, reverse)
+        # a close (flatten, ClosePosition) held behind the cancels of its position's stops:
+        # symbol -> (the stops' ids, who asked, the close order's actor, reverse)
+        self._flatten_waiting: dict[str, tuple[set[str], str, str, bool]] = {}
         self._flatten_n = 0
         bus.subscribe(SubmitOrder, self.on_submit)
         bus.subscribe(OrderUpdated, self._on_order_updated)
