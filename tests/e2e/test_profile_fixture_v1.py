@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -14,17 +13,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.kit import profiles
 from tests.kit.data import DATA
 from tests.kit.make_v1_profile import EXPECTED, START
+from tests.kit.profiles import schema_version as version
 
 FIXTURE = DATA / "profiles" / "v1"
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def copy_fixture(tmp_path: Path) -> Path:
-    profile = tmp_path / "v1"
-    shutil.copytree(FIXTURE, profile)
-    return profile
+    return profiles.copy_fixture(FIXTURE, tmp_path / "v1")
 
 
 def settings_rows(db: Path) -> dict[str, object]:
@@ -35,22 +34,8 @@ def settings_rows(db: Path) -> dict[str, object]:
         conn.close()
 
 
-def version(db: Path) -> int:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return int(conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
-    finally:
-        conn.close()
-
-
 def open_kernel(profile: Path):
-    from app.config import load_settings
-    from app.engine.core.clock import SimClock
-    from app.engine.kernel import Kernel
-
-    kernel = Kernel(profile, load_settings(profile), clock=SimClock(START + 3_600_000))
-    kernel.start()
-    return kernel
+    return profiles.open_kernel(profile, START + 3_600_000)
 
 
 def test_the_v1_profile_migrates_to_instrument_ids_keeping_what_it_held(tmp_path):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -15,25 +14,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.kit import profiles
 from tests.kit.data import DATA
 from tests.kit.make_v2_profile import EXPECTED, START
+from tests.kit.profiles import schema_version as version
 
 FIXTURE = DATA / "profiles" / "v2"
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def copy_fixture(tmp_path: Path) -> Path:
-    profile = tmp_path / "v2"
-    shutil.copytree(FIXTURE, profile)
-    return profile
-
-
-def version(db: Path) -> int:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return int(conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
-    finally:
-        conn.close()
+    return profiles.copy_fixture(FIXTURE, tmp_path / "v2")
 
 
 def rows(db: Path, sql: str) -> list[tuple]:
@@ -45,13 +36,7 @@ def rows(db: Path, sql: str) -> list[tuple]:
 
 
 def open_kernel(profile: Path):
-    from app.config import load_settings
-    from app.engine.core.clock import SimClock
-    from app.engine.kernel import Kernel
-
-    kernel = Kernel(profile, load_settings(profile), clock=SimClock(START + 3_600_000))
-    kernel.start()
-    return kernel
+    return profiles.open_kernel(profile, START + 3_600_000)
 
 
 ORDER_SQL = ("SELECT client_order_id, symbol, venue, side, order_type, quantity, price, actor, status, filled_qty, "

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from app.engine.core.messages import OrderStatus, OrderType, Side, SubmitOrder
-from tests.kit.kernel import advance
+from tests.kit.kernel import advance, kernel_with
 
 S = OrderStatus
 BTC = "BTC/USDT@sim"
@@ -15,11 +15,7 @@ BTC = "BTC/USDT@sim"
 
 @pytest.fixture
 def k(make_kernel):
-    from app.config import RiskSettings
-    from tests.kit.kernel import LOOSE_LIMITS
-
-    k = make_kernel(latency_ms=50, risk=RiskSettings(**LOOSE_LIMITS))
-    advance(k, 500)
+    k = kernel_with(make_kernel, latency_ms=50)  # loose limits, a book
     k.submit(BTC, Side.BUY, OrderType.MARKET, 0.05)
     advance(k, 200)
     assert k.portfolio.positions[BTC].quantity == pytest.approx(0.05)

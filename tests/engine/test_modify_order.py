@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from app.engine.core.messages import ModifyOrder, OrderStatus, OrderType, Side
-from tests.kit.kernel import advance
+from tests.kit.kernel import advance, kernel_with
 
 S = OrderStatus
 BTC = "BTC/USDT@sim"
@@ -16,11 +16,7 @@ BTC = "BTC/USDT@sim"
 
 @pytest.fixture
 def k(make_kernel):
-    from app.config import RiskSettings
-    from tests.kit.kernel import LOOSE_LIMITS
-
-    k = make_kernel(latency_ms=50, risk=RiskSettings(**LOOSE_LIMITS))
-    advance(k, 500)
+    k = kernel_with(make_kernel, latency_ms=50)  # loose limits, a book
     return k
 
 
@@ -126,8 +122,7 @@ def test_a_move_interrupted_by_a_stop_is_not_sent_after_the_restart(make_kernel,
     from app.config import RiskSettings
     from tests.kit.kernel import LOOSE_LIMITS
 
-    k = make_kernel(latency_ms=50, risk=RiskSettings(**LOOSE_LIMITS))
-    advance(k, 500)
+    k = kernel_with(make_kernel, latency_ms=50)
     old = rest_buy(k, 0.01)
     move(k, old, "moved-1")
     k.execution.commit_states()  # the held order is journaled ...
