@@ -344,7 +344,8 @@ class ExecutionEngine:
         try:
             adapter.submit(VenueOrder(order.client_order_id, split_id(order.symbol)[0], order.side,
                                       order.order_type, order.quantity, order.price, order.tif, order.post_only,
-                                      order.trigger_price))
+                                      order.trigger_price, order.trail_amount, order.trail_pct,
+                                      order.limit_offset))
         except Exception as exc:  # noqa: BLE001 - did it reach the venue? Unknown: never re-send, reconcile
             log.exception("venue %s failed while sending %s", order.venue, order.client_order_id)
             order.reason = f"the venue adapter failed while sending ({exc!r}); unknown until reconciled"

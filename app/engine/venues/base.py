@@ -57,7 +57,10 @@ class VenueOrder:
     price: float | None
     tif: TimeInForce = TimeInForce.GTC  # IOC / FOK: only where the venue's ``order_features`` has them
     post_only: bool = False
-    trigger_price: float | None = None  # STOP / STOP_LIMIT ("STOP" in ``order_features``)
+    trigger_price: float | None = None  # STOP / STOP_LIMIT ("STOP" in ``order_features``); a trailer's activation
+    trail_amount: float | None = None  # TRAILING_STOP(_LIMIT): the distance in price ...
+    trail_pct: float | None = None  # ... or in percent (2.0 is 2 %) of the best price since it was placed
+    limit_offset: float | None = None  # TRAILING_STOP_LIMIT: its limit this far beyond the trigger
 
 
 @dataclass(frozen=True, slots=True)
