@@ -133,6 +133,8 @@ class RiskSettings(_Model):
     duplicate_window_s: NonNegative = 1.0
     max_working_orders_strategy: Count = 20
     max_working_orders_total: Count = 100
+    max_armed_triggers_strategy: Count = Field(100, description="stops a strategy may keep armed in Kestrel")
+    max_armed_triggers_total: Count = Field(1000, description="stops Kestrel keeps armed (emulated) in all")
     daily_loss_halt_pct: Positive = Field(2.0, description="global halt at this % of start-of-day equity")
     daily_loss_strategy_pct: Positive = Field(0.5, description="strategy halt at this % of start-of-day equity")
     max_drawdown_pct: Positive = Field(5.0, description="global halt at this % below peak equity")

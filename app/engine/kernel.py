@@ -30,6 +30,7 @@ from app.engine.ml.commands import ModelCommands
 from app.engine.ml.serve import ModelSource
 from app.engine.oms.execution import ExecutionEngine
 from app.engine.oms.portfolio import Portfolio
+from app.engine.orders.emulator import OrderEmulator
 from app.engine.port import Port
 from app.engine.risk.engine import RiskEngine
 from app.engine.strategy.manager import StrategyManager
@@ -96,6 +97,10 @@ class Kernel:
         self.execution = ExecutionEngine(self.bus, self.store, self.clock)
         self.risk = RiskEngine(self.bus, self.store, self.clock, self.execution, self.instruments, self.market,
                                self.portfolio, settings.risk)
+        # stops the venue does not keep; on the bus before any strategy, so a stop fires ahead of their handlers
+        self.emulator = OrderEmulator(self.bus, self.execution, self.risk, self.instruments, self.portfolio,
+                                      self.market)
+        self.risk.checks.can_emulate = True
         self.sim = SimVenue([i for i in insts if i.venue == "sim"], self.execution.on_report,
                                self.bus.publish, seed=settings.sim.seed, latency_ms=settings.sim.latency_ms,
                                start_ts_ms=self.clock.now_ms())
@@ -177,6 +182,7 @@ class Kernel:
         mono = time.monotonic()
         if mono - self._last_sync >= 0.25:
             self._last_sync = mono
+            self.emulator.persist_trails()  # committed by the tick
             self.risk.tick()
             self.heartbeat.beat(self.risk.applied_states())
         self.strategies.tick(self.clock.now_ms())

@@ -62,9 +62,13 @@ INSERT_FILL = (f"INSERT OR IGNORE INTO fills({', '.join(FILL_COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(FILL_COLUMNS))})")
 UPDATE_ORDER = ("UPDATE orders SET status=?, filled_qty=?, avg_price=?, "
                  "venue_order_id=COALESCE(?, venue_order_id), reason=?, updated_ts=?, "
-                 "quantity=COALESCE(?, quantity), replaced_by=COALESCE(?, replaced_by) WHERE client_order_id=?")
+                 "quantity=COALESCE(?, quantity), replaced_by=COALESCE(?, replaced_by), price=COALESCE(?, price), "
+                 "trigger_price=COALESCE(?, trigger_price), trail_ref=COALESCE(?, trail_ref), "
+                 "triggered_ts=COALESCE(?, triggered_ts), trigger_print=COALESCE(?, trigger_print) "
+                 "WHERE client_order_id=?")
 
 
+_NO_TRIGGER = (None, None, None, None, None)
 _PY = {"REAL": float, "TEXT": str, "INTEGER": int}
 
 
@@ -270,16 +274,21 @@ class Store:
 
     def stage_order_update(self, client_order_id: str, status: str, filled_qty: float, avg_price: float,
                            venue_order_id: str | None, reason: str, ts: int, quantity: float | None = None,
-                           replaced_by: str | None = None) -> None:
+                           replaced_by: str | None = None, trigger: tuple | None = None) -> None:
         """An order's latest state; a later update of the same order in the same commit replaces it (a
-        venue order id, a new quantity or a replacement, once given, is kept)."""
+        venue order id, a new quantity or a replacement, once given, is kept). ``trigger``: a stop's (price,
+        trigger_price, trail_ref, triggered_ts, trigger_print), each None to keep what is written."""
         earlier = self._updates.get(client_order_id)
         if earlier is not None:
             venue_order_id = earlier[3] if venue_order_id is None else venue_order_id
             quantity = earlier[6] if quantity is None else quantity
             replaced_by = earlier[7] if replaced_by is None else replaced_by
+            if trigger is not None and earlier[8:13] != _NO_TRIGGER:
+                trigger = tuple(e if t is None else t for t, e in zip(trigger, earlier[8:13]))
+            elif trigger is None:
+                trigger = earlier[8:13]
         self._updates[client_order_id] = (status, filled_qty, avg_price, venue_order_id, reason, ts, quantity,
-                                          replaced_by, client_order_id)
+                                          replaced_by, *(trigger or _NO_TRIGGER), client_order_id)
 
     @property
     def staged(self) -> bool:

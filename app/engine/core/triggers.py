@@ -175,6 +175,7 @@ class TriggerBook:
         self._seq = 0
         self._ver = 0
         self.last_price: float | None = None
+        self.fired_at: dict[Hashable, float] = {}  # the keys the last firing print fired -> their triggers
 
     # ------------------------------------------------------------------------------------------ reading
     def __len__(self) -> int:
@@ -497,10 +498,11 @@ class TriggerBook:
             elif x.stack is None:
                 del self._armed[x.key]
                 x.ver, x.heap = _DEAD, None
-                fired.append((p - x.at if heap is up else x.at - p, x.seq, x.key))
+                fired.append((p - x.at if heap is up else x.at - p, x.seq, x.key, x.at))
             else:  # a trailer's activation price traded
                 self._moved[self._place(x, p)] = None
         fired.sort(key=_deepest_first)
+        self.fired_at = {f[2]: f[3] for f in fired}
         return [f[2] for f in fired]
 
     def _fire_cohort(self, c: _Cohort, p: float, fired: list) -> None:
@@ -520,7 +522,7 @@ class TriggerBook:
             c.live -= 1
             del self._armed[a.key]
             a.ver, a.cohort = _DEAD, None
-            fired.append((t - p if sell else p - t, a.seq, a.key))
+            fired.append((t - p if sell else p - t, a.seq, a.key, t))
         c.ver = _DEAD  # its entry was consumed by the pop
         if c.live:
             self._tidy(c)
@@ -529,5 +531,5 @@ class TriggerBook:
             self._unstack(c)
 
 
-def _deepest_first(f: tuple[float, int, Hashable]) -> tuple[float, int]:
+def _deepest_first(f: tuple) -> tuple[float, int]:
     return -f[0], f[1]

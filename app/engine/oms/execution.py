@@ -58,6 +58,12 @@ class ExecutionEngine:
         self.working: dict[str, Order] = {}  # index of non-terminal orders
         self.exposure = WorkingExposure()  # running totals over ``working``: what the limits read
         self._outbox: dict[str, Order] = {}  # approved, journal row staged, not sent yet
+        self.armed: dict[str, Order] = {}  # emulated triggers, journaled ARMED, in the emulator's books
+        self._arming: dict[str, Order] = {}  # approved emulated triggers, journal row staged, not armed yet
+        # the emulator (orders/emulator.py): told when a trigger's ARMED row is committed, and when one is
+        # canceled; until it is wired nothing is armed
+        self.on_armed: Any = None
+        self.on_disarm: Any = None
         self._inbox: list[Any] = []  # venue reports not applied yet
         self._notes: list[Order] = []  # "order changed" notifications held while a batch is open
         self._hold = 0  # > 0 inside ``batch()``: nothing is flushed until it ends
@@ -74,6 +80,8 @@ class ExecutionEngine:
             self.orders[order.client_order_id] = order
             if order.status.is_working:
                 self._track(order)
+            elif order.status is S.ARMED:
+                self.armed[order.client_order_id] = order  # the emulator re-arms them (or disarms: HALTED)
             elif order.status is S.PENDING_REPLACE:
                 held.append(order)
         for order in held:  # a move a restart interrupted: never sent, so never both working
@@ -119,6 +127,8 @@ class ExecutionEngine:
                 order.reason = reason
                 self._set_status(order, S.CANCELED)
                 notes.append(f"{cid} {order.symbol}: was {was}, the venue has no such open order; marked canceled")
+                if order.fired and not order.filled_qty:
+                    self._lost_fire(order)
             for cid in venue_open:
                 if cid not in self.orders:
                     notes.append(f"the venue has an open order {cid} that is not in our journal")
@@ -143,14 +153,24 @@ class ExecutionEngine:
         self._schedule()
         return order
 
-    def execute(self, cmd: SubmitOrder) -> Order:
+    def execute(self, cmd: SubmitOrder, emulated: bool = False) -> Order:
         """Take an order the RiskEngine approved: it counts toward limits now, is journaled and sent at the
         end of this dispatch (``flush``), in one commit with every other order of the burst. One that
         ``replaces`` a working order (a move) is journaled and held (PENDING_REPLACE) while the old one is
-        canceled, and sent only once that cancel is confirmed (``_resolve_move``)."""
+        canceled, and sent only once that cancel is confirmed (``_resolve_move``). An ``emulated`` trigger is
+        journaled ARMED and handed to the emulator once that row is committed; nothing is sent until it
+        fires (``release``)."""
         order = self._new_order(cmd)
         cid = order.client_order_id
         self.orders[cid] = order
+        if emulated:
+            order.emulated = True
+            order.status = S.ARMED
+            order.reason = "armed in Kestrel: it fires only while this terminal runs"
+            self._store.stage_order(order.journal_row())
+            self._arming[cid] = order
+            self._schedule()
+            return order
         old = self.orders.get(cmd.replaces) if cmd.replaces else None
         if cmd.replaces:
             order.replaces = cmd.replaces
@@ -222,9 +242,45 @@ class ExecutionEngine:
         self._set_status(new, S.CANCELED)
         self._bus.publish(OrderCanceled(new.client_order_id, new.symbol, why, new.updated_ts))
 
+    def release(self, order: Order, price: float | None, quantity: float, trigger_print: float, ts: int,
+                trigger: float) -> None:
+        """An armed trigger fired and the gate approved the order it becomes (``price``: a stop-limit's limit):
+        ARMED -> SUBMITTED with when and at what it fired, and sent at once (``flush`` now, not when this
+        dispatch ends: no strategy's handler of the same print delays a stop)."""
+        self.armed.pop(order.client_order_id, None)
+        order.triggered_ts, order.trigger_print = ts, trigger_print
+        order.price, order.quantity = price, quantity
+        order.reason = f"fired at {trigger_print:g} (trigger {trigger:g})"
+        order.transition(S.SUBMITTED)
+        self._persist(order)
+        self._track(order)
+        self._outbox[order.client_order_id] = order
+        self.flush()
+        self._schedule()
+
+    def deny_fire(self, order: Order, reason: str, ts: int, trigger_print: float) -> None:
+        """An armed trigger fired and the gate refused the order it becomes: DENIED, never sent."""
+        self.armed.pop(order.client_order_id, None)
+        order.triggered_ts, order.trigger_print = ts, trigger_print
+        order.reason = reason
+        self._set_status(order, S.DENIED)
+        self._schedule()
+
+    def armed_orders(self, symbol: str | None = None) -> list[Order]:
+        return [o for o in self.armed.values() if symbol is None or o.symbol == symbol]
+
+    def persist(self, order: Order) -> None:
+        """Stage an order's changed fields (an armed trigger's water mark or new trigger) for the next commit."""
+        self._persist(order)
+        self.version += 1
+
     def cancel(self, client_order_id: str) -> bool:
-        """Send a cancel now (never held back). An order still waiting to be sent is never sent."""
+        """Send a cancel now (never held back). An order still waiting to be sent is never sent; an armed
+        trigger is disarmed at once (nothing to ask a venue)."""
         order = self.orders.get(client_order_id)
+        if order is not None and order.status is S.ARMED:
+            return self._disarm(order, "canceled" if order.client_order_id in self.armed else
+                                "canceled before it was armed")
         if order is None or not order.status.is_working:
             return False
         if self._outbox.pop(client_order_id, None) is not None:
@@ -253,14 +309,45 @@ class ExecutionEngine:
     def cancel_all(self, predicate=None) -> list[str]:
         """Send every cancel first; venue reports that come back meanwhile (a zero-latency venue answers
         inside ``cancel``) and the PENDING_CANCEL notifications wait until the last cancel is out, so no
-        subscriber, however slow, can delay a cancel behind another order's events."""
+        subscriber, however slow, can delay a cancel behind another order's events. Armed triggers the
+        predicate takes are disarmed too (``disarm_all``), after the venue cancels are out."""
         sent = []
         with self.batch():
             for order in list(self.working.values()):
                 if predicate is None or predicate(order):
                     if self.cancel(order.client_order_id):
                         sent.append(order.client_order_id)
+            self.disarm_all(predicate)
         return sent
+
+    def disarm_all(self, predicate=None, reason: str = "canceled") -> list[str]:
+        """Disarm every armed trigger ``predicate`` takes (all: None), at once; the ids."""
+        gone = [o for o in list(self.armed.values()) + list(self._arming.values())
+                if predicate is None or predicate(o)]
+        for order in gone:
+            self._disarm(order, reason)
+        return [o.client_order_id for o in gone]
+
+    def _disarm(self, order: Order, reason: str) -> bool:
+        cid = order.client_order_id
+        if self.armed.pop(cid, None) is not None and self.on_disarm is not None:
+            self.on_disarm(order)
+        self._arming.pop(cid, None)  # approved but not committed: its row commits as CANCELED
+        order.reason = reason
+        self._set_status(order, S.CANCELED)
+        self._bus.publish(OrderCanceled(cid, order.symbol, reason, order.updated_ts))
+        self._schedule()
+        return True
+
+    def _lost_fire(self, order: Order) -> None:
+        """A fired stop that never reached its venue (Kestrel stopped between the fire's journal commit and
+        the send): never re-sent by itself; a person decides (a stop sent minutes late at market can be wrong)."""
+        self._bus.publish(Alert("critical", f"Stop {order.client_order_id} was lost",
+                                f"The {order.order_type.value.lower().replace('_', ' ')} {order.side.value.lower()} "
+                                f"{order.quantity:g} {order.symbol} fired at {order.trigger_print:g} but Kestrel "
+                                f"stopped before it reached {order.venue}; it was never sent. The position it "
+                                f"protected may be unprotected: check it and place a new stop or close it.",
+                                self._clock.now_ms()))
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
@@ -288,7 +375,7 @@ class ExecutionEngine:
             return
         self._flushing = True
         try:
-            while self._outbox or self._inbox or self._notes:
+            while self._outbox or self._inbox or self._notes or self._arming:
                 if not self._commit_send_apply():
                     break
         finally:
@@ -307,20 +394,27 @@ class ExecutionEngine:
     def _commit_send_apply(self) -> bool:
         outbox, self._outbox = self._outbox, {}
         inbox, self._inbox = self._inbox, []
+        arming, self._arming = self._arming, {}
         known = self.orders
         fills = [(i, e) for i, e in enumerate(inbox) if type(e) is OrderFilled and e.client_order_id in known]
         duplicates: set[int] | tuple = ()
-        if outbox or fills:  # a batch of acks/cancels only (nothing to send, no fill) needs no commit first
+        if outbox or fills or arming:  # a batch of acks/cancels only (nothing to send, no fill) needs no commit
             try:
                 fresh = self._store.commit([_fill_row(e) for _, e in fills])
             except sqlite3.Error as exc:
-                self._journal_failed(list(outbox.values()), exc)
+                self._journal_failed(list(outbox.values()) + list(arming.values()), exc)
                 self._inbox[:0] = inbox  # not applied: a fill moves nothing before it is durable
                 return False
             if not all(fresh):
                 duplicates = {i for (i, _), new in zip(fills, fresh) if not new}
         for order in outbox.values():
             self._send(order)
+        for order in arming.values():  # journaled ARMED: only now can it fire
+            self.armed[order.client_order_id] = order
+            if self.on_armed is not None:
+                self.on_armed(order)
+            self.version += 1
+            self._notify(order)
         publish = self._bus.publish
         for order in outbox.values():
             publish(OrderSubmitted(order.client_order_id, order.symbol, order.venue, order.created_ts))
@@ -342,10 +436,14 @@ class ExecutionEngine:
                                              f"no venue named {order.venue!r}", self._clock.now_ms()))
             return
         try:
-            adapter.submit(VenueOrder(order.client_order_id, split_id(order.symbol)[0], order.side,
-                                      order.order_type, order.quantity, order.price, order.tif, order.post_only,
-                                      order.trigger_price, order.trail_amount, order.trail_pct,
-                                      order.limit_offset))
+            if order.emulated:  # a fired trigger: the venue gets the plain order it became
+                sent = VenueOrder(order.client_order_id, split_id(order.symbol)[0], order.side, order.venue_type,
+                                  order.quantity, order.price, order.tif)
+            else:
+                sent = VenueOrder(order.client_order_id, split_id(order.symbol)[0], order.side, order.order_type,
+                                  order.quantity, order.price, order.tif, order.post_only, order.trigger_price,
+                                  order.trail_amount, order.trail_pct, order.limit_offset)
+            adapter.submit(sent)
         except Exception as exc:  # noqa: BLE001 - did it reach the venue? Unknown: never re-send, reconcile
             log.exception("venue %s failed while sending %s", order.venue, order.client_order_id)
             order.reason = f"the venue adapter failed while sending ({exc!r}); unknown until reconciled"
@@ -357,8 +455,9 @@ class ExecutionEngine:
         log.error("order journal commit failed (%s): %d order(s) not sent", exc, len(orders))
         now = self._clock.now_ms()
         for order in orders:
-            order.reason = f"not sent: the order journal could not be written ({exc})"
-            order.transition(S.REJECTED)
+            armed = order.status is S.ARMED
+            order.reason = f"not {'armed' if armed else 'sent'}: the order journal could not be written ({exc})"
+            order.transition(S.DENIED if armed else S.REJECTED)
             self._persist(order)
             self._track(order)
             self._bus.publish(OrderRejected(order.client_order_id, order.symbol, order.reason, now))
@@ -474,7 +573,9 @@ class ExecutionEngine:
         order.updated_ts = self._clock.now_ms()
         self._store.stage_order_update(order.client_order_id, order.status._value_, order.filled_qty,
                                        order.avg_price, order.venue_order_id, order.reason, order.updated_ts,
-                                       order.quantity, order.replaced_by)
+                                       order.quantity, order.replaced_by,
+                                       (order.price, order.trigger_price, order.trail_ref, order.triggered_ts,
+                                        order.trigger_print) if order.order_type.is_triggered else None)
 
     def _track(self, order: Order) -> None:
         """Keep ``working`` and the exposure totals in step with the order's state."""

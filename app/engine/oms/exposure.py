@@ -38,8 +38,10 @@ class WorkingExposure:
         old = order.booked
         if order.status.is_working:
             leaves = order.quantity - order.filled_qty
-            price = None if order.order_type.is_triggered else order.price  # a stop is off the book: it
-            new = (order.actor, order.symbol, order.side, leaves if leaves > 0.0 else 0.0, price)  # crosses nothing
+            otype = order.order_type
+            # a stop is off the book: it crosses nothing (a fired emulated one is the plain order it became)
+            price = None if otype.is_triggered and order.triggered_ts is None else order.price
+            new = (order.actor, order.symbol, order.side, leaves if leaves > 0.0 else 0.0, price)
             if new == old:  # a state change that moves no total (SUBMITTED -> ACCEPTED, PENDING_CANCEL)
                 return
         else:

@@ -92,6 +92,18 @@ class Order:
     def is_working(self) -> bool:
         return self.status.is_working
 
+    @property
+    def fired(self) -> bool:
+        """An emulated trigger that fired: at the venue it is the plain order it became (``venue_type``)."""
+        return self.emulated and self.triggered_ts is not None
+
+    @property
+    def venue_type(self) -> OrderType:
+        """The type the venue holds: a fired emulated stop is a market order, a fired stop-limit a limit."""
+        if self.emulated and self.triggered_ts is not None:
+            return _FIRED_AS[self.order_type]
+        return self.order_type
+
     def transition(self, new: OrderStatus) -> None:
         if new not in _ALLOWED[self.status]:
             raise InvalidTransition(f"order {self.client_order_id}: {self.status.value} -> {new.value} is not allowed")
@@ -145,6 +157,10 @@ class Order:
                    trigger_source=TriggerSource(row.get("trigger_source") or "LAST"),
                    emulated=bool(row.get("emulated")))
 
+
+_FIRED_AS = {OrderType.STOP: OrderType.MARKET, OrderType.TRAILING_STOP: OrderType.MARKET,
+             OrderType.STOP_LIMIT: OrderType.LIMIT, OrderType.TRAILING_STOP_LIMIT: OrderType.LIMIT,
+             OrderType.MARKET: OrderType.MARKET, OrderType.LIMIT: OrderType.LIMIT}
 
 # schema-3 columns read and written as they are (no enum, no flag)
 _V3_PLAIN = ("trigger_price", "trail_amount", "trail_pct", "limit_offset", "trail_ref", "list_id", "role",

@@ -35,7 +35,7 @@ from typing import Any, Callable, Protocol
 
 from app.engine.core import ashare_rules
 from app.engine.core.instruments import Instrument, make_id, split_id
-from app.engine.core.messages import OrderFilled, OrderType, Side, SubmitOrder, TimeInForce
+from app.engine.core.messages import Emulation, OrderFilled, OrderType, Side, SubmitOrder, TimeInForce, TriggerSource
 from app.engine.risk.rates import NS, ActorRates
 
 
@@ -68,7 +68,9 @@ class Denial:
 FLATTEN = "flatten"
 BUY, SELL, LIMIT, MARKET = Side.BUY, Side.SELL, OrderType.LIMIT, OrderType.MARKET
 STOP, STOP_LIMIT = OrderType.STOP, OrderType.STOP_LIMIT
+TRAILING, TRAILING_LIMIT = OrderType.TRAILING_STOP, OrderType.TRAILING_STOP_LIMIT
 GTC = TimeInForce.GTC
+EMULATED, NATIVE = Emulation.EMULATED, Emulation.NATIVE
 ASHARE = ashare_rules.RULES
 _isfinite = math.isfinite
 
@@ -161,12 +163,13 @@ class OrderContext:
     resolved limits, the limits in force, its value price (the limit price, or the best opposite price for a
     market order) and the clocks (wall for calendar rules, monotonic for rate windows)."""
 
-    __slots__ = ("a", "s", "limits", "value_price", "now_ms", "mono_ns")
+    __slots__ = ("a", "s", "limits", "value_price", "now_ms", "mono_ns", "emulated")
 
     def __init__(self, a: ActorLimits, s: SymbolLimits, limits: Any, value_price: float | None, now_ms: int,
                  mono_ns: int) -> None:
         self.a, self.s, self.limits, self.value_price = a, s, limits, value_price
         self.now_ms, self.mono_ns = now_ms, mono_ns
+        self.emulated = False  # set by ``shape``: a trigger the engine keeps (orders/emulator.py)
 
 
 def _price_check(p: object, inst: Instrument, needs: str, name: str) -> Denial | None:
@@ -187,12 +190,18 @@ class PreTradeChecks:
         self.rules = [self.shape, self.permissions, self.quantity, self.price, self.ashare, self.max_qty, self.notional,
                       self.collar, self.duplicate, self.throttle, self.working_orders, self.position_limit,
                       self.gross_exposure, self.self_match]
+        # an armed trigger that fired (``RiskEngine.check_fire``): the order it becomes, checked again in full
+        # but for the rules its arming already passed (shape, duplicates, the message throttle, order counts:
+        # the arm was the message and counted) and the quote's age (the print that fired it is the market)
+        self.fire_rules = [self.permissions, self.quantity, self.price, self.ashare, self.max_qty, self.notional,
+                           self.position_limit, self.gross_exposure, self.fire_self_match]
         self.ashare_book = AShareBook(risk)
         # When an order reaches the market, for the A-share session rules: now, live; a backtest sets it to the
         # open of the bar the order will fill in (an order sent after the close meets the next session).
         self.market_time_ms: Callable[[], int] | None = None
         # what each venue takes beyond GTC market and limit orders ("IOC", "FOK", "post_only"; VenueManager)
         self.venue_features: Callable[[str], frozenset[str]] | None = None
+        self.can_emulate = False  # an OrderEmulator keeps stops the venue does not (the kernel wires one)
 
     def run(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
         """Every rule in order; the first denial wins."""
@@ -200,6 +209,16 @@ class PreTradeChecks:
             denial = rule(cmd, inst, ctx)
             if denial is not None:
                 return denial
+        return None
+
+    def run_fire(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
+        """The rules for the order a fired trigger becomes (``fire_rules``); it counts in the rate windows."""
+        for rule in self.fire_rules:
+            denial = rule(cmd, inst, ctx)
+            if denial is not None:
+                return denial
+        ctx.a.rates.msgs.push(ctx.mono_ns)
+        self.r.rates.total.msgs.push(ctx.mono_ns)
         return None
 
     # ------------------------------------------------------------------------------------------- shape
@@ -212,13 +231,15 @@ class PreTradeChecks:
         if (otype is MARKET or otype is LIMIT) and cmd.tif is GTC and not cmd.post_only:
             return None  # the plain order: every venue takes it (the path of almost every order)
         has = self.venue_features(cmd.venue) if self.venue_features is not None else frozenset()
-        if otype is STOP or otype is STOP_LIMIT:
+        if otype.is_triggered:
             denial = self._stop_shape(cmd, inst, ctx, has)
             if denial is not None:
                 return denial
-        elif otype is not MARKET and otype is not LIMIT:
-            return Denial("ORDER_SHAPE", f"Kestrel cannot place {otype.value} orders yet: only MARKET, LIMIT, STOP "
-                          f"and STOP_LIMIT orders.", limit="MARKET, LIMIT, STOP, STOP_LIMIT", observed=otype.value)
+            if cmd.tif is not GTC or cmd.post_only:
+                return Denial("ORDER_SHAPE", f"A stop waits for its trigger: it is good till canceled, not "
+                              f"{'post-only' if cmd.post_only else cmd.tif.value}.", limit="GTC",
+                              observed="post-only" if cmd.post_only else cmd.tif.value)
+            return None
         if cmd.tif is GTC and not cmd.post_only:
             return None
         if cmd.post_only and cmd.order_type is not LIMIT:
@@ -238,32 +259,85 @@ class PreTradeChecks:
         return None
 
     def _stop_shape(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext, has: frozenset) -> Denial | None:
-        """A stop the venue keeps (native; the engine's own triggers come with the emulator): a trigger on the
-        tick, on the far side of the last trade (else it would trigger at once: STOP_MARKETABLE), and not on
-        an A-share (China's exchanges take limit and market orders only)."""
-        name = cmd.order_type.value
-        if name not in has:  # "STOP" / "STOP_LIMIT" (order_features)
-            return Denial("ORDER_SHAPE", f"Venue {cmd.venue} does not keep {name} orders, and Kestrel does not "
-                          f"emulate them yet.", limit="native stops", observed=name)
+        """A stop: kept by the venue where it has the type (native), else by the engine (emulated; also when
+        the sender asks for it, and always for bid/ask triggers, which no venue adapter keeps yet). Its
+        trigger on the tick and on the far side of the market (else it would trigger at once:
+        STOP_MARKETABLE); a trailing stop's distance positive (INVALID_TRAIL); not on an A-share (China's
+        exchanges take limit and market orders only)."""
+        otype = cmd.order_type
+        name = otype.value
         if inst.rules == ASHARE:
             return Denial("ORDER_SHAPE", f"An A-share order is a limit or a market order, not {name}.",
                           limit="LIMIT, MARKET", observed=name)
+        source = cmd.trigger_source
+        native = name in has and source is TriggerSource.LAST
+        if cmd.emulation is NATIVE and not native:
+            return Denial("ORDER_SHAPE", f"Venue {cmd.venue} does not keep {name} orders triggered on "
+                          f"{source.value.lower().replace('_', '/')} prices; Kestrel can emulate it (Exec: "
+                          f"emulated).", limit="native stops", observed=name)
+        if source is TriggerSource.MARK:
+            return Denial("ORDER_SHAPE", "A stop on the mark price is kept only by a venue that has one; "
+                          "trigger it on the last trade or on bid/ask.", limit="LAST, BID_ASK", observed="MARK")
+        ctx.emulated = cmd.emulation is EMULATED or not native
+        if ctx.emulated and not self.can_emulate:
+            return Denial("ORDER_SHAPE", f"Venue {cmd.venue} does not keep {name} orders"
+                          f"{'' if source is TriggerSource.LAST else ' on bid/ask'}, and nothing here emulates them.",
+                          limit="native stops", observed=name)
+        trailing = otype.is_trailing
         tp = cmd.trigger_price
+        if trailing:
+            denial = self._trail_shape(cmd)
+            if denial is not None or tp is None:  # a trailer's trigger is its optional activation price
+                return denial
         denial = _price_check(tp, inst, "A stop order needs a positive trigger price", "Trigger price")
         if denial is not None:
             return denial
-        st = self.r.symbol_state(ctx.s)
-        last = (st.last or (st.book.mid if st.book is not None else None)) if st is not None else None
-        if not last:  # the last trade; a backtest's bars publish no trade, its book is at the bar's price
-            return Denial("NO_MARKET_DATA", f"No trade of {cmd.symbol} yet: a stop is placed against the last "
-                          f"trade; wait for one.", observed="none")
         up = cmd.side is BUY
+        last, what = self._touch(ctx, source, up)
+        if not last:
+            return Denial("NO_MARKET_DATA", f"No {what} of {cmd.symbol} yet: a stop is placed against the {what}; "
+                          f"wait for one.", observed="none")
+        if trailing:  # an activation price: the trailer starts trailing when the market reaches it
+            return None
         if ((tp <= last) if up else (tp >= last)) and not cmd.allow_marketable:
             where = "at or below" if up else "at or above"
             return Denial("STOP_MARKETABLE", f"A {cmd.side.value.lower()} stop at {tp:,.{inst.price_decimals}f} is "
-                          f"{where} the last trade {last:,.{inst.price_decimals}f}: it would trigger at once. Send a "
-                          f"{'market' if cmd.order_type is STOP else 'limit'} order instead.",
+                          f"{where} the {what} {last:,.{inst.price_decimals}f}: it would trigger at once. Send a "
+                          f"{'market' if otype is STOP else 'limit'} order instead.",
                           limit=f"{'>' if up else '<'} {last}", observed=str(tp))
+        return None
+
+    def _touch(self, ctx: OrderContext, source: TriggerSource, up: bool) -> tuple[float | None, str]:
+        """The price a stop is placed against: the last trade, or the ask (a buy stop) / bid (a sell stop)."""
+        st = self.r.symbol_state(ctx.s)
+        if st is None:
+            return None, "trade" if source is not TriggerSource.BID_ASK else ("ask" if up else "bid")
+        if source is TriggerSource.BID_ASK:
+            book = st.book
+            return (None if book is None else book.best_ask if up else book.best_bid), "ask" if up else "bid"
+        # the last trade; a backtest's bars publish no trade, its book is at the bar's price
+        return st.last or (st.book.mid if st.book is not None else None), "last trade"
+
+    @staticmethod
+    def _trail_shape(cmd: SubmitOrder) -> Denial | None:
+        """Exactly one distance, in price or in percent, finite and positive (a percent under 100); a trailing
+        stop-limit's offset finite and not negative."""
+        amount, pct = cmd.trail_amount, cmd.trail_pct
+        if (amount is None) == (pct is None):
+            return Denial("INVALID_TRAIL", "A trailing stop needs one distance: in price or in percent, not "
+                          f"{'both' if amount is not None else 'neither'}.", limit="one of amount, %",
+                          observed=f"amount {amount!r}, % {pct!r}")
+        d = amount if pct is None else pct
+        if isinstance(d, bool) or not isinstance(d, (int, float)) or not _isfinite(d) or d <= 0 \
+                or (pct is not None and d >= 100):
+            return Denial("INVALID_TRAIL", f"A trailing distance must be above 0{' and below 100 %' if pct else ''}"
+                          f", got {d!r}{' %' if pct is not None else ''}.", limit="> 0", observed=repr(d))
+        if cmd.order_type is TRAILING_LIMIT:
+            off = cmd.limit_offset
+            if off is None or isinstance(off, bool) or not isinstance(off, (int, float)) or not _isfinite(off) \
+                    or off < 0:
+                return Denial("INVALID_TRAIL", f"A trailing stop-limit needs its limit offset from the trigger "
+                              f"(0 or more), got {off!r}.", limit=">= 0", observed=repr(off))
         return None
 
     # ------------------------------------------------------------------------------------- permissions
@@ -306,8 +380,9 @@ class PreTradeChecks:
         return held > 0 and abs(q - held) <= 1e-9 * max(1.0, held)
 
     def price(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
-        if cmd.order_type is MARKET or cmd.order_type is STOP:
-            return None
+        otype = cmd.order_type
+        if otype is MARKET or otype is STOP or otype is TRAILING or otype is TRAILING_LIMIT:
+            return None  # a trailing stop-limit's limit follows its trigger
         return _price_check(cmd.price, inst, "A limit order needs a positive price", "Price")
 
     # --------------------------------------------------------------------------------------------- A-shares
@@ -370,6 +445,8 @@ class PreTradeChecks:
         if age_s > limits.quote_max_age_s:
             return Denial("STALE_QUOTE", f"The last quote for {cmd.symbol} is {age_s:.1f} s old.",
                           limit=f"{limits.quote_max_age_s} s", observed=f"{age_s:.1f} s")
+        if ctx.emulated:  # an engine trigger rests nowhere: its order is checked again, whole, when it fires
+            return None
         if cmd.order_type is LIMIT:
             dev = abs(cmd.price / mid - 1.0) * 100.0
             if dev > limits.price_collar_pct:
@@ -414,6 +491,8 @@ class PreTradeChecks:
 
     # ---------------------------------------------------------------------------------------- exposure
     def working_orders(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
+        if ctx.emulated:
+            return self._armed_limit(cmd, ctx)
         n_all = len(self.r.execution.working)
         cap_all = ctx.limits.max_working_orders_total
         a = ctx.a
@@ -426,6 +505,22 @@ class PreTradeChecks:
             if n >= cap:
                 return Denial("MAX_WORKING_ORDERS_STRATEGY", f"{n} orders of {cmd.actor} are working; the limit "
                               f"is {cap}.", limit=str(cap), observed=str(n))
+        return None
+
+    def _armed_limit(self, cmd: SubmitOrder, ctx: OrderContext) -> Denial | None:
+        """Triggers the engine keeps are not venue orders: they count toward their own limits (arming is rare, so
+        counting one actor's is a scan)."""
+        armed = self.r.execution.armed
+        cap = ctx.limits.max_armed_triggers_total
+        if len(armed) >= cap and not ctx.a.flatten:
+            return Denial("MAX_ARMED_TRIGGERS", f"{len(armed)} stops are armed in Kestrel; the limit is {cap}.",
+                          limit=str(cap), observed=str(len(armed)))
+        if ctx.a.name is not None:
+            cap = ctx.limits.max_armed_triggers_strategy
+            n = sum(1 for o in armed.values() if o.actor == cmd.actor)
+            if n >= cap:
+                return Denial("MAX_ARMED_TRIGGERS_STRATEGY", f"{n} stops of {cmd.actor} are armed in Kestrel; the "
+                              f"limit is {cap}.", limit=str(cap), observed=str(n))
         return None
 
     def position_limit(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
@@ -455,8 +550,16 @@ class PreTradeChecks:
                           f"{x:g}x equity ({cap:,.0f}).", limit=f"{cap:.0f}", observed=f"{gross:.0f}")
         return None
 
+    def fire_self_match(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
+        """A fired stop that shrinks the position is sent even against our own resting order on the other side
+        (a dip-buy must not block a stop-loss; the venue's self-trade prevention is the second line, and the
+        order's reason says so); any other fired order is checked as a new order."""
+        if self.r.reduces(cmd):
+            return None
+        return self.self_match(cmd, inst, ctx)
+
     def self_match(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
-        if cmd.order_type is STOP or cmd.order_type is STOP_LIMIT:
+        if cmd.order_type.is_triggered:
             return None  # off the book until it triggers; the venue's own self-trade prevention then
         market = cmd.order_type is MARKET
         if not self.r.execution.exposure.crosses(cmd.symbol, cmd.side, None if market else cmd.price):

@@ -126,13 +126,14 @@ class RiskEngine(AutomaticTrips):
     def on_submit(self, cmd: SubmitOrder) -> None:
         if "@" not in cmd.symbol:  # a bare symbol names the instrument on the order's venue
             cmd = replace(cmd, symbol=make_id(cmd.symbol, cmd.venue))
+        ctx = None
         try:
-            denial = self.check(cmd)
+            denial, ctx = self._check(cmd)
         except Exception as exc:  # noqa: BLE001 - a rule that raises denies the order
             log.exception("risk check failed on %s", cmd.client_order_id)
             denial = Denial("RISK_CHECK_ERROR", f"A risk check failed ({exc!r}); the order was not sent.")
         if denial is None:
-            self.execution.execute(cmd)
+            self.execution.execute(cmd, emulated=ctx is not None and ctx.emulated)
         else:
             self._deny(cmd, denial)
 
@@ -147,23 +148,53 @@ class RiskEngine(AutomaticTrips):
                                   (lambda o: o.actor == f"strategy:{cmd.strategy}"))
 
     def check(self, cmd: SubmitOrder) -> Denial | None:
+        """Every pre-trade check of ``cmd``: the first denial, or None (approved)."""
+        return self._check(cmd)[0]
+
+    def _check(self, cmd: SubmitOrder) -> tuple[Denial | None, OrderContext | None]:
         if cmd.client_order_id in self.execution.orders:
-            return Denial("DUPLICATE_ORDER_ID", f"Client order id {cmd.client_order_id} was already used.")
+            return Denial("DUPLICATE_ORDER_ID", f"Client order id {cmd.client_order_id} was already used."), None
+        inst, denial = self._instrument(cmd)
+        if denial is not None:
+            return denial, None
+        a = self.actor_limits(cmd.actor)
+        ctx = OrderContext(a, self.symbol_limits(inst), self._limits, self.valuation_price(cmd),
+                           self.clock.now_ms(), self.clock.monotonic_ns())
+        return self._check_states(cmd, a.name) or self.checks.run(cmd, inst, ctx), ctx
+
+    def check_fire(self, cmd: SubmitOrder, trigger_print: float) -> Denial | None:
+        """The order an armed trigger becomes when ``trigger_print`` fires it (its id is the armed order's),
+        through the trading states and the pre-trade checks again (``PreTradeChecks.fire_rules``): HALTED
+        refuses it, REDUCING lets it through when it reduces. It is valued at the touch, or at the print that
+        fired it when the book is older than ``quote_max_age_s`` or missing."""
+        inst, denial = self._instrument(cmd)
+        if denial is not None:
+            return denial
+        a = self.actor_limits(cmd.actor)
+        value = cmd.price if cmd.order_type is OrderType.LIMIT else None
+        if value is None:
+            st = self.market.symbols.get(cmd.symbol)
+            fresh = st is not None and st.book is not None and \
+                (self.clock.now_ms() - st.book_ts) / 1000.0 <= self._limits.quote_max_age_s
+            value = (st.book.best_ask if cmd.side is Side.BUY else st.book.best_bid) if fresh else None
+            value = value or trigger_print
+        ctx = OrderContext(a, self.symbol_limits(inst), self._limits, value, self.clock.now_ms(),
+                           self.clock.monotonic_ns())
+        return self._check_states(cmd, a.name) or self.checks.run_fire(cmd, inst, ctx)
+
+    def _instrument(self, cmd: SubmitOrder) -> tuple[Instrument | None, Denial | None]:
         inst = self.instruments.get(cmd.symbol)
         if inst is None or inst.venue != cmd.venue:
             native, venue = split_id(cmd.symbol)
             if inst is not None or (venue is not None and venue != cmd.venue):
-                return Denial("VENUE_MISMATCH", f"{cmd.symbol} is traded on {venue}, not on {cmd.venue!r}: the "
+                return None, Denial("VENUE_MISMATCH", f"{cmd.symbol} is traded on {venue}, not on {cmd.venue!r}: the "
                               f"order goes to the venue it names, never elsewhere.", limit=venue or "",
                               observed=cmd.venue)
-            return Denial("UNKNOWN_SYMBOL", f"{native!r} is not an instrument on venue {cmd.venue!r}.")
+            return None, Denial("UNKNOWN_SYMBOL", f"{native!r} is not an instrument on venue {cmd.venue!r}.")
         gone = self.unavailable.get(inst.id)
         if gone is not None:
-            return Denial("INSTRUMENT_UNAVAILABLE", gone, limit="listed", observed="not listed")
-        a = self.actor_limits(cmd.actor)
-        ctx = OrderContext(a, self.symbol_limits(inst), self._limits, self.valuation_price(cmd),
-                           self.clock.now_ms(), self.clock.monotonic_ns())
-        return self._check_states(cmd, a.name) or self.checks.run(cmd, inst, ctx)
+            return None, Denial("INSTRUMENT_UNAVAILABLE", gone, limit="listed", observed="not listed")
+        return inst, None
 
     def _check_states(self, cmd: SubmitOrder, name: str | None) -> Denial | None:
         flatten = cmd.reduce_only and cmd.actor == FLATTEN
@@ -201,10 +232,12 @@ class RiskEngine(AutomaticTrips):
         self.state, self.state_reason = HALTED, reason
         self.version += 1
         log.critical("KILL SWITCH engaged by %s: %s", actor, reason)
+        armed = len(self.execution.armed)
         sent = self.kill_cancels.send(lambda o: True)  # before any subscriber (a slow plugin) can delay them
         self.bus.publish(TradingStateChanged(HALTED, previous, reason, actor, self.clock.now_ms()))
         self._alarm("critical", "Trading HALTED", f"Kill switch engaged by {actor}: {reason}. Cancels sent for "
-                    f"{len(sent)} working order(s). Reset it from the risk panel when it is safe.")
+                    f"{len(sent)} working order(s)" + (f"; {armed} stop(s) armed in Kestrel disarmed" if armed
+                                                       else "") + ". Reset it from the risk panel when it is safe.")
         return sent
 
     def halt_strategy(self, name: str, reason: str, actor: str = "manual",
@@ -288,6 +321,8 @@ class RiskEngine(AutomaticTrips):
     def _close_after_stops(self, symbol: str, actor: str, order_actor: str, reverse: bool, sent: list[str]) -> None:
         if symbol in self._flatten_waiting:
             return
+        for order in self.execution.armed_orders(symbol):  # Kestrel's own: gone at once
+            self.execution.cancel(order.client_order_id)
         stops = [o.client_order_id for o in self.execution.working_orders(symbol) if o.order_type.is_triggered]
         if not stops:
             self._close(symbol, actor, order_actor, reverse, sent)
@@ -400,6 +435,14 @@ class RiskEngine(AutomaticTrips):
         if cmd.order_type is OrderType.STOP:
             return cmd.trigger_price  # a market order where it triggers
         st = self.market.symbols.get(cmd.symbol)
+        if cmd.order_type.is_trailing:  # where it would trigger now: the last trade less (plus) its distance
+            last = st.last if st is not None else None
+            if not last or (cmd.trail_amount is None and cmd.trail_pct is None):
+                return cmd.trigger_price or last
+            sell = cmd.side is Side.SELL
+            if cmd.trail_amount is not None:
+                return last - cmd.trail_amount if sell else last + cmd.trail_amount
+            return last * (1 - cmd.trail_pct / 100.0) if sell else last * (1 + cmd.trail_pct / 100.0)
         if st is None or st.book is None:
             return None
         return st.book.best_ask if cmd.side is Side.BUY else st.book.best_bid

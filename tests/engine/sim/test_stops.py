@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from app.engine.core.messages import (
-    Halt, OrderDenied, OrderStatus, OrderType, Side, SubmitOrder, TimeInForce,  # noqa: F401
+    Emulation, Halt, OrderDenied, OrderStatus, OrderType, Side, SubmitOrder, TimeInForce,  # noqa: F401
 )
 from tests.kit.kernel import advance, kernel_with
 
@@ -107,10 +107,10 @@ def test_the_gate_refuses_stops_that_would_trigger_at_once_or_make_no_sense(make
     below = inst.round_price(last(k) * 0.99)
     submit(k, Side.SELL, OrderType.STOP_LIMIT, 0.01, inst.round_price(below * 0.8), below)  # fat-finger limit
     assert seen[-1].reason == "PRICE_COLLAR" and "from its trigger" in seen[-1].message
-    submit(k, Side.SELL, OrderType.TRAILING_STOP, 0.01, trail_amount=100.0)
-    assert seen[-1].reason == "ORDER_SHAPE"
-    k.risk.checks.venue_features = lambda venue: frozenset()  # a venue that keeps no stops
-    submit(k, Side.SELL, OrderType.STOP, 0.01, trigger=below)
+    submit(k, Side.SELL, OrderType.TRAILING_STOP, 0.01, trail_amount=0.0)
+    assert seen[-1].reason == "INVALID_TRAIL"
+    k.risk.checks.venue_features = lambda venue: frozenset()  # a venue that keeps no stops, asked for a native one
+    submit(k, Side.SELL, OrderType.STOP, 0.01, trigger=below, emulation=Emulation.NATIVE)
     assert seen[-1].reason == "ORDER_SHAPE" and "does not keep STOP orders" in seen[-1].message
     assert len(seen) == 5
 
