@@ -39,6 +39,7 @@ class OrdersView:
 
     def __init__(self, kernel: Kernel) -> None:
         self._execution, self._store = kernel.execution, kernel.store
+        self._emulator = getattr(kernel, "emulator", None)
 
     @property
     def version(self) -> int:
@@ -51,7 +52,19 @@ class OrdersView:
         return self._execution.orders.values()
 
     def working(self, symbol: str | None = None) -> Iterable[Any]:
+        """Orders at a venue (or possibly: sent, answer unknown)."""
         return self._execution.working_orders(symbol)
+
+    def open(self, symbol: str | None = None) -> list[Any]:
+        """Orders not ended: at a venue, or stops armed in Kestrel (``Order.emulated``)."""
+        return list(self._execution.working_orders(symbol)) + self._execution.armed_orders(symbol)
+
+    def trigger_of(self, order: Any) -> float | None:
+        """Where a stop fires now: an armed trailing stop's moving trigger (None while it waits for its activation
+        price), else its trigger price."""
+        if order.emulated and order.status.value == "ARMED" and self._emulator is not None:
+            return self._emulator.trigger_of(order)
+        return order.trigger_price
 
     def fills(self) -> list[dict[str, Any]]:
         """Every fill in the journal, oldest first; ``symbol`` is the instrument id (the journal keeps the

@@ -14,8 +14,8 @@ import pytest
 
 from app.config import RiskSettings
 from app.engine.core.messages import (
-    Alert, ClosePosition, Emulation, Halt, OrderDenied, OrderStatus, OrderType, Reset, Side, SubmitOrder,
-    TradeTick, TriggerSource,
+    Alert, ClosePosition, CommandRefused, Emulation, Halt, ModifyOrder, OrderDenied, OrderStatus, OrderType, Reset,
+    Side, SubmitOrder, TradeTick, TriggerSource,
 )
 from tests.kit.kernel import LOOSE_LIMITS, advance, kernel_with
 
@@ -260,3 +260,48 @@ def test_the_armed_limit_counts_emulated_stops_not_venue_orders(make_kernel):
     for i in range(3):
         submit(k, Side.SELL, OrderType.STOP, 0.01, inst.round_price(last(k) - (20 + i) * inst.tick_size))
     assert len(k.execution.armed) == 2 and [d.reason for d in seen] == ["MAX_ARMED_TRIGGERS"]
+
+
+def test_an_armed_stop_moves_in_place_journaled_and_fires_at_its_new_trigger_only(make_kernel):
+    k = kernel_with(make_kernel)
+    cid, trigger = long_with_stop(k, ticks=40)
+    inst = k.instruments[BTC]
+    new = inst.round_price(trigger + 30 * inst.tick_size)  # tighter: 10 ticks under the touch
+    refused = []
+    k.bus.subscribe(CommandRefused, refused.append)
+    k.bus.publish(ModifyOrder(cid, None, "unused", trigger_price=new))
+    stop = k.execution.orders[cid]
+    assert not refused and stop.status is S.ARMED and stop.trigger_price == new
+    con = sqlite3.connect(k.profile / "kestrel.db")  # committed before it was re-keyed
+    assert con.execute("SELECT trigger_price FROM orders WHERE client_order_id=?", (cid,)).fetchone()[0] == new
+    con.close()
+    push_price(k, Side.SELL, lambda p: p <= new)
+    advance(k, 50)
+    assert stop.status is S.FILLED and stop.trigger_print <= new and stop.trigger_print > trigger
+    assert "unused" not in k.execution.orders  # the same id throughout
+
+
+def test_a_move_that_would_fire_at_once_is_refused_and_the_stop_stays_where_it_was(make_kernel):
+    k = kernel_with(make_kernel)
+    cid, trigger = long_with_stop(k)
+    inst = k.instruments[BTC]
+    refused = []
+    k.bus.subscribe(CommandRefused, refused.append)
+    k.bus.publish(ModifyOrder(cid, None, "unused", trigger_price=inst.round_price(last(k) + 5 * inst.tick_size)))
+    assert refused and "STOP_MARKETABLE" in refused[0].reason
+    assert k.execution.orders[cid].trigger_price == trigger and k.execution.orders[cid].status is S.ARMED
+
+
+def test_a_native_stop_on_the_sim_moves_by_cancel_then_replace(make_kernel):
+    k = kernel_with(make_kernel)
+    cid, trigger = long_with_stop(k, ticks=40, emulation=Emulation.AUTO)
+    old = k.execution.orders[cid]
+    assert not old.emulated and old.status is S.ACCEPTED
+    inst = k.instruments[BTC]
+    new = inst.round_price(trigger + 20 * inst.tick_size)
+    k.bus.publish(ModifyOrder(cid, None, "moved-1", trigger_price=new))
+    advance(k, 50)
+    moved = k.execution.orders["moved-1"]
+    assert old.status is S.CANCELED and moved.status is S.ACCEPTED
+    assert moved.order_type is OrderType.STOP and moved.trigger_price == new and moved.quantity == old.quantity
+    assert "moved-1" in [o.client_order_id for o in k.sim.open_orders()]

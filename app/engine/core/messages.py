@@ -212,18 +212,20 @@ class CancelAllOrders:
 
 @dataclass(frozen=True, slots=True)
 class ModifyOrder:
-    """Move a working limit order to ``price`` (and ``quantity``: None keeps what is left to fill). Where the
-    venue cannot amend (none yet), the engine checks ``new_client_order_id`` through every pre-trade check,
-    holds it (PENDING_REPLACE), cancels the old one, and sends the new one only once the venue confirmed the
-    cancel, less what the old one filled meanwhile: the two never work at once, so a move never fills twice.
-    A widget never does that itself."""
+    """Move a working limit order to ``price`` (and ``quantity``: None keeps what is left to fill), or a stop to
+    ``trigger_price`` (a stop-limit's limit to ``price``; None keeps it). Where the venue cannot amend (none
+    yet), the engine checks ``new_client_order_id`` through every pre-trade check, holds it (PENDING_REPLACE),
+    cancels the old one, and sends the new one only once the venue confirmed the cancel, less what the old one
+    filled meanwhile: the two never work at once, so a move never fills twice. A stop armed in Kestrel moves in
+    place (same id, checked like a new trigger). A widget never does that itself."""
 
     client_order_id: str
-    price: float
+    price: float | None
     new_client_order_id: str
     actor: str = "manual"
     quantity: float | None = None
     ts: int = 0
+    trigger_price: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

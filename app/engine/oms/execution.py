@@ -269,10 +269,13 @@ class ExecutionEngine:
     def armed_orders(self, symbol: str | None = None) -> list[Order]:
         return [o for o in self.armed.values() if symbol is None or o.symbol == symbol]
 
-    def persist(self, order: Order) -> None:
-        """Stage an order's changed fields (an armed trigger's water mark or new trigger) for the next commit."""
+    def persist(self, order: Order, notify: bool = False) -> None:
+        """Stage an order's changed fields (an armed trigger's water mark or new trigger) for the next commit;
+        ``notify``: and publish that it changed."""
         self._persist(order)
         self.version += 1
+        if notify:
+            self._notify(order)
 
     def cancel(self, client_order_id: str) -> bool:
         """Send a cancel now (never held back). An order still waiting to be sent is never sent; an armed

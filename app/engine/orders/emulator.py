@@ -52,6 +52,7 @@ class OrderEmulator:
         self.fires = 0
         execution.on_armed = self.arm
         execution.on_disarm = self.disarm
+        risk.commands.move_armed = self.move
         bus.subscribe(TradeTick, self.on_trade)
         bus.subscribe(BookSnapshot, self.on_book)
         self._restore()
@@ -91,6 +92,17 @@ class OrderEmulator:
         else:
             book.arm_fixed(cid, "up" if buy else "down", order.trigger_price)
         self._where[cid] = book
+
+    def move(self, order: Order, trigger: float, price: float | None, quantity: float) -> None:
+        """An armed stop moved in place (``RiskCommands`` checked it): journaled first, then re-keyed in its book
+        (a crash in between arms the new trigger, never the old one)."""
+        order.trigger_price, order.price, order.quantity = trigger, price, quantity
+        order.reason = f"armed in Kestrel at {trigger:g} (moved): it fires only while this terminal runs"
+        self.execution.persist(order, notify=True)
+        self.execution.commit_states()
+        book = self._where.get(order.client_order_id)
+        if book is not None:
+            book.modify(order.client_order_id, trigger)
 
     def disarm(self, order: Order) -> None:
         book = self._where.pop(order.client_order_id, None)

@@ -434,6 +434,8 @@ class PreTradeChecks:
 
     # ------------------------------------------------------------------------------------------- price
     def collar(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
+        if ctx.emulated:  # an engine trigger rests nowhere: its order is checked again, whole, when it fires
+            return self._limit_to_trigger(cmd, ctx) if cmd.order_type is STOP_LIMIT else None
         st = self.r.symbol_state(ctx.s)
         book = st.book if st else None
         mid = book.mid if book else None
@@ -445,20 +447,25 @@ class PreTradeChecks:
         if age_s > limits.quote_max_age_s:
             return Denial("STALE_QUOTE", f"The last quote for {cmd.symbol} is {age_s:.1f} s old.",
                           limit=f"{limits.quote_max_age_s} s", observed=f"{age_s:.1f} s")
-        if ctx.emulated:  # an engine trigger rests nowhere: its order is checked again, whole, when it fires
-            return None
         if cmd.order_type is LIMIT:
             dev = abs(cmd.price / mid - 1.0) * 100.0
             if dev > limits.price_collar_pct:
                 return Denial("PRICE_COLLAR", f"Price {cmd.price} is {dev:.2f}% away from the mid "
                               f"{mid:.{inst.price_decimals}f} (limit ±{limits.price_collar_pct}%).",
                               limit=f"{limits.price_collar_pct}%", observed=f"{dev:.2f}%")
-        elif cmd.order_type is STOP_LIMIT:  # a stop rests away from the market: its limit is collared to its trigger
-            dev = abs(cmd.price / cmd.trigger_price - 1.0) * 100.0
-            if dev > limits.price_collar_pct:
-                return Denial("PRICE_COLLAR", f"Limit {cmd.price} is {dev:.2f}% away from its trigger "
-                              f"{cmd.trigger_price} (limit ±{limits.price_collar_pct}%).",
-                              limit=f"{limits.price_collar_pct}%", observed=f"{dev:.2f}%")
+        elif cmd.order_type is STOP_LIMIT:
+            return self._limit_to_trigger(cmd, ctx)
+        return None
+
+    @staticmethod
+    def _limit_to_trigger(cmd: SubmitOrder, ctx: OrderContext) -> Denial | None:
+        """A stop rests away from the market: a stop-limit's limit is collared to its trigger."""
+        limits = ctx.limits
+        dev = abs(cmd.price / cmd.trigger_price - 1.0) * 100.0
+        if dev > limits.price_collar_pct:
+            return Denial("PRICE_COLLAR", f"Limit {cmd.price} is {dev:.2f}% away from its trigger "
+                          f"{cmd.trigger_price} (limit ±{limits.price_collar_pct}%).",
+                          limit=f"{limits.price_collar_pct}%", observed=f"{dev:.2f}%")
         return None
 
     # -------------------------------------------------------------------------------------------- flow

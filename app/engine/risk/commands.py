@@ -11,7 +11,8 @@ import logging
 from typing import Any
 
 from app.engine.core.messages import (
-    ClosePosition, CommandRefused, Flatten, Halt, HaltStrategy, ModifyOrder, OrderType, Reset, SubmitOrder,
+    ClosePosition, CommandRefused, Emulation, Flatten, Halt, HaltStrategy, ModifyOrder, OrderStatus, OrderType, Reset,
+    SubmitOrder,
 )
 
 log = logging.getLogger("kestrel.risk")
@@ -22,6 +23,7 @@ class RiskCommands:
 
     def __init__(self, risk: Any) -> None:
         self.risk = risk
+        self.move_armed: Any = None  # the OrderEmulator's ``move`` (orders/emulator.py)
         bus = risk.bus
         bus.subscribe(Halt, lambda c: risk.halt(c.reason, c.actor))
         bus.subscribe(HaltStrategy, lambda c: risk.halt_strategy(c.strategy, c.reason, c.actor))
@@ -51,21 +53,55 @@ class RiskCommands:
         the two never work at once (before, both were sent together and both could fill)."""
         risk = self.risk
         order = risk.execution.orders.get(cmd.client_order_id)
+        if order is not None and order.status is OrderStatus.ARMED:
+            self._move_armed(cmd, order)
+            return
         if order is None or not order.status.is_working:
             self.refuse(cmd, f"order {cmd.client_order_id} is no longer working")
             return
-        if order.order_type is not OrderType.LIMIT:
-            self.refuse(cmd, f"order {cmd.client_order_id} is a {order.order_type.value} order: only a limit "
-                             f"order has a price to move")
+        otype = order.order_type
+        if otype is not OrderType.LIMIT and otype is not OrderType.STOP and otype is not OrderType.STOP_LIMIT \
+                or order.fired:
+            self.refuse(cmd, f"order {cmd.client_order_id} is a {order.venue_type.value} order: only a limit "
+                             f"order or a stop has a price to move")
+            return
+        if otype is OrderType.LIMIT and cmd.price is None:
+            self.refuse(cmd, f"order {cmd.client_order_id} is a limit order: say its new price")
             return
         if risk.execution.is_moving(cmd.client_order_id):
             self.refuse(cmd, f"order {cmd.client_order_id} is already being moved")
             return
         now = risk.clock.now_ms()
         quantity = order.leaves_qty if cmd.quantity is None else cmd.quantity
-        risk.bus.publish(SubmitOrder(cmd.new_client_order_id, order.symbol, order.venue, order.side,
-                                     OrderType.LIMIT, quantity, cmd.price, cmd.actor, ts=now, tif=order.tif,
-                                     post_only=order.post_only, replaces=cmd.client_order_id))
+        price = order.price if cmd.price is None else cmd.price
+        trigger = order.trigger_price if cmd.trigger_price is None else cmd.trigger_price
+        risk.bus.publish(SubmitOrder(cmd.new_client_order_id, order.symbol, order.venue, order.side, otype,
+                                     quantity, price, cmd.actor, ts=now, tif=order.tif, post_only=order.post_only,
+                                     replaces=cmd.client_order_id, reduce_only=order.reduce_only,
+                                     trigger_price=trigger if otype.is_triggered else None,
+                                     emulation=Emulation.NATIVE if otype.is_triggered else Emulation.AUTO))
+
+    def _move_armed(self, cmd: ModifyOrder, order) -> None:
+        """A stop armed in Kestrel moves in place: the same id, its new trigger (and a stop-limit's limit)
+        checked as a new stop's would be (on the tick, not marketable, the limit within the collar of the
+        trigger), journaled, then re-keyed in its trigger book. A trailing stop's trigger follows the market:
+        it is canceled and placed again instead."""
+        risk = self.risk
+        if order.order_type.is_trailing:
+            self.refuse(cmd, f"order {cmd.client_order_id} is a trailing stop: its trigger follows the market; "
+                             f"cancel it and place another with the distance you want")
+            return
+        trigger = order.trigger_price if cmd.trigger_price is None else cmd.trigger_price
+        price = order.price if cmd.price is None or order.order_type is not OrderType.STOP_LIMIT else cmd.price
+        quantity = order.quantity if cmd.quantity is None else cmd.quantity
+        moved = SubmitOrder(order.client_order_id, order.symbol, order.venue, order.side, order.order_type,
+                            quantity, price, order.actor, reduce_only=order.reduce_only, trigger_price=trigger,
+                            trigger_source=order.trigger_source, emulation=Emulation.EMULATED)
+        denial = risk.check_move(moved)
+        if denial is not None:
+            self.refuse(cmd, f"{denial.reason}: {denial.message}")
+            return
+        self.move_armed(order, trigger, price, quantity)
 
     def refuse(self, cmd: object, reason: str) -> None:
         log.warning("%s refused: %s", type(cmd).__name__, reason)

@@ -182,6 +182,22 @@ class RiskEngine(AutomaticTrips):
                            self.clock.monotonic_ns())
         return self._check_states(cmd, a.name) or self.checks.run_fire(cmd, inst, ctx)
 
+    def check_move(self, cmd: SubmitOrder) -> Denial | None:
+        """An armed stop moved in place (``cmd`` under its own id): its new trigger, limit and quantity checked
+        as a new stop's would be (the shape: on the tick, not marketable; the quantity; a stop-limit's limit
+        within the collar of its trigger)."""
+        inst, denial = self._instrument(cmd)
+        if denial is not None:
+            return denial
+        ctx = OrderContext(self.actor_limits(cmd.actor), self.symbol_limits(inst), self._limits,
+                           self.valuation_price(cmd), self.clock.now_ms(), self.clock.monotonic_ns())
+        c = self.checks
+        for rule in (c.shape, c.quantity, c.price, c.collar):
+            denial = rule(cmd, inst, ctx)
+            if denial is not None:
+                return denial
+        return None
+
     def _instrument(self, cmd: SubmitOrder) -> tuple[Instrument | None, Denial | None]:
         inst = self.instruments.get(cmd.symbol)
         if inst is None or inst.venue != cmd.venue:

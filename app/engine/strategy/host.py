@@ -337,7 +337,7 @@ class StrategyHost:
             runner.version += 1
             if runner.status is StrategyStatus.RUNNING:
                 self.call_plugin(runner, runner.strategy.on_order, event)
-        if not event.status.is_working:
+        if not event.status.is_open:
             self._instance_of.pop(event.client_order_id, None)
 
     def _on_denied(self, event: OrderDenied) -> None:

@@ -78,15 +78,22 @@ class ChartOrderLines:
         inst = self.port.instruments[self.symbol]
         price = inst.round_price(10.0 ** view_value if self.log_scale else view_value)
         order = self.port.orders.get(order_id)
-        if order is None or order.price is None or abs(price - order.price) < inst.tick_size / 2:
+        stop = order is not None and order.order_type.is_triggered
+        was = None if order is None else order.trigger_price if stop else order.price
+        if was is None or abs(price - was) < inst.tick_size / 2:
             self._orders_seen = None
             return
         new_id = self.port.new_order_id()
         self.orders.mine.add(new_id)
-        text = (f"Moved {order.side.value} {order.leaves_qty:g} to {price:.{self.decimals}f} "
-                f"(cancel {order_id}, new {new_id})")
-        if replace_order(self.port, order_id, price, new_id=new_id) is None:
-            self.show_status(f"{order_id} is no longer working", error=True)
+        what = "stop" if stop else ""
+        if stop and order.emulated:
+            text = f"Moved the {order.side.value} stop {order_id} to {price:.{self.decimals}f} (armed in Kestrel)"
+        else:
+            text = (f"Moved {order.side.value} {what + ' ' if what else ''}{order.leaves_qty:g} to "
+                    f"{price:.{self.decimals}f} (cancel {order_id}, new {new_id})")
+        answer = replace_order(self.port, order_id, price, new_id=new_id)
+        if not isinstance(answer, str):
+            self.show_status(f"{order_id} was not moved: {answer.reason}", error=True)
         elif not self.orders.denied:  # a denial (synchronous) is shown by refresh
             self.show_status(text)
         self._orders_seen = None

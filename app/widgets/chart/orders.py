@@ -19,13 +19,25 @@ from app.widgets.theme import BUY, POSITION, SELL
 
 
 def replace_order(port: Port, client_order_id: str, price: float, actor: str = "manual",
-                  new_id: str | None = None) -> str | None:
-    """Ask the engine to move a working limit order to ``price`` (``ModifyOrder``). Returns the id the order
-    continues under, or None when the engine refused (the order is no longer working, or not a limit order).
-    ``new_id``: that id (so a caller can recognise the answer, which may arrive before this returns)."""
+                  new_id: str | None = None) -> str | CommandRefused:
+    """Ask the engine to move a working limit order to ``price``, or a stop's trigger to ``price`` (a stop-limit's
+    limit keeps its distance to the trigger) (``ModifyOrder``). Returns the id the order continues under, or the
+    engine's refusal (the order is no longer working, has no price to move, the new trigger would fire at once). ``new_id``: that id (so a
+    caller can recognise the answer, which may arrive before this returns)."""
     cid = new_id or port.new_order_id()
-    answer = port.send(ModifyOrder(client_order_id, price, cid, actor, ts=port.now_ms()))
-    return None if isinstance(answer, CommandRefused) else cid
+    order = port.orders.get(client_order_id)
+    if order is not None and order.order_type.is_triggered and order.trigger_price is not None:
+        limit = None if order.price is None else order.price + (price - order.trigger_price)
+        inst = port.instruments[order.symbol] if order.symbol in port.instruments else None
+        if limit is not None and inst is not None:
+            limit = inst.round_price(limit)
+        msg = ModifyOrder(client_order_id, limit, cid, actor, ts=port.now_ms(), trigger_price=price)
+    else:
+        msg = ModifyOrder(client_order_id, price, cid, actor, ts=port.now_ms())
+    answer = port.send(msg)
+    if isinstance(answer, CommandRefused):
+        return answer
+    return client_order_id if order is not None and order.status.value == "ARMED" else cid
 
 
 class ChartOrders:
@@ -75,12 +87,18 @@ class ChartOrders:
 
     def lines(self, decimals: int) -> list[PriceLine]:
         out = []
-        for o in self.port.orders.working(self.symbol):
-            if o.order_type.is_triggered and o.trigger_price is not None:  # a stop: where it triggers, dotted
+        for o in self.port.orders.open(self.symbol):
+            if o.order_type.is_triggered and not o.fired:  # a stop: where it triggers, dotted (dash-dot: Kestrel's)
+                trigger = self.port.orders.trigger_of(o)
+                if trigger is None:
+                    continue  # a trailing stop waiting for its activation price
                 then = "" if o.price is None else f" -> {o.price:.{decimals}f}"
-                out.append(PriceLine(o.trigger_price, BUY if o.side is Side.BUY else SELL,
-                                     f"{o.side.value} STOP {o.leaves_qty:g} @ {o.trigger_price:.{decimals}f}{then}",
-                                     Qt.PenStyle.DotLine, order_id=o.client_order_id))
+                kind = "TRAIL" if o.order_type.is_trailing else "STOP"
+                out.append(PriceLine(trigger, BUY if o.side is Side.BUY else SELL,
+                                     f"{o.side.value} {kind} {o.leaves_qty:g} @ {trigger:.{decimals}f}{then}"
+                                     f"{' · emulated' if o.emulated else ''}",
+                                     Qt.PenStyle.DashDotLine if o.emulated else Qt.PenStyle.DotLine,
+                                     order_id=o.client_order_id))
                 continue
             if o.price is None:
                 continue

@@ -11,15 +11,15 @@ import datetime as dt
 
 from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
-from app.engine.core.messages import CancelOrder, OrderFilled, OrderStatus, Side
+from app.engine.core.messages import CancelOrder, OrderFilled, OrderStatus, OrderType, Side
 from app.engine.port import Port
 from app.widgets.common import fit_column, id_samples, make_table, set_cell
 from app.widgets.frame import BusSubscriptions
 from app.widgets.theme import DOWN, MUTED, UP
 
 # what a trader reads first, first; the client id (long, for looking an order up) last
-ORDER_HEADERS = ["Time", "Symbol", "Side", "Type", "Qty", "Price", "Trigger", "Filled", "Avg", "Status", "Mode",
-                 "Source", "Reason", "Id"]
+ORDER_HEADERS = ["Time", "Symbol", "Side", "Type", "Qty", "Price", "Trigger", "Exec", "Filled", "Avg", "Status",
+                 "Mode", "Source", "Reason", "Id"]
 _C = {name: i for i, name in enumerate(ORDER_HEADERS)}
 FILL_HEADERS = ["Time", "Order", "Symbol", "Side", "Qty", "Price", "Fee", "Liq", "Trade id"]
 MAX_ROWS = 500
@@ -29,6 +29,20 @@ def source_of(actor: str) -> str:
     """Who sent an order, as the blotter shows it: a strategy by its instance name, the others by what they
     are ("ticket", "ladder", "flatten", "cli", ...)."""
     return actor.split(":", 1)[1] if actor.startswith("strategy:") else actor
+
+
+TYPE_TEXT = {t: t.value.replace("_", " ").replace("TRAILING STOP", "TRAIL STOP").replace("TRAIL STOP LIMIT",
+                                                                                        "TRAIL LIMIT")
+             for t in OrderType}
+
+
+def _price_text(o, d: int) -> str:
+    """A limit's price; a trailing stop's distance ("trail 60" or "trail 1.5%") while it has no limit yet."""
+    if o.price is not None:
+        return f"{o.price:,.{d}f}"
+    if o.order_type.is_trailing:
+        return f"trail {o.trail_pct:g}%" if o.trail_pct is not None else f"trail {o.trail_amount:,.{d}f}"
+    return ""
 
 
 def _t(ms: int) -> str:
@@ -62,7 +76,7 @@ class BlotterWidget(QWidget):
         header.setStretchLastSection(True)
         numbers = ["100,000.00", "0.000001"]
         for name, texts in (("Status", [s.value for s in OrderStatus]), ("Symbol", id_samples(port.instruments)),
-                            ("Mode", ["PAPER"]), ("Side", ["SELL"]), ("Type", ["STOP_LIMIT"]),
+                            ("Mode", ["PAPER"]), ("Side", ["SELL"]), ("Type", ["TRAIL LIMIT"]), ("Exec", ["emulated"]),
                             ("Time", ["00:00:00"]), ("Qty", numbers), ("Price", numbers), ("Trigger", numbers),
                             ("Filled", numbers), ("Avg", numbers), ("Source", ["ticket"]),
                             ("Reason", ["paper queue: 0.123456 ahead"])):
@@ -130,7 +144,7 @@ class BlotterWidget(QWidget):
 
     def _update_cancel_button(self) -> None:
         order = self._port.orders.get(self._selected) if self._selected else None
-        self.cancel_button.setEnabled(order is not None and order.is_working)
+        self.cancel_button.setEnabled(order is not None and order.status.is_open)
 
     # ------------------------------------------------------------------------------------------ commands
     def cancel_row(self, row: int) -> None:
@@ -142,7 +156,7 @@ class BlotterWidget(QWidget):
             self._cancel(self._selected)
 
     def cancel_all(self) -> None:
-        for order in self._port.orders.working():
+        for order in self._port.orders.open():
             self._cancel(order.client_order_id)
 
     def _cancel(self, client_order_id: str) -> None:
@@ -153,7 +167,7 @@ class BlotterWidget(QWidget):
         orders_view = self._port.orders
         if orders_view.version != self._seen_version:
             self._seen_version = orders_view.version
-            orders = sorted(orders_view.all(), key=lambda o: (not o.is_working, -o.created_ts))[:MAX_ROWS]
+            orders = sorted(orders_view.all(), key=lambda o: (not o.status.is_open, -o.created_ts))[:MAX_ROWS]
             self._row_ids = [o.client_order_id for o in orders]
             self._drawing = True
             try:
@@ -180,13 +194,16 @@ class BlotterWidget(QWidget):
             set_cell(t, r, _C["Time"], _t(o.created_ts), MUTED, False)
             set_cell(t, r, _C["Symbol"], o.symbol, None, False)
             set_cell(t, r, _C["Side"], o.side.value, side_color, False)
-            set_cell(t, r, _C["Type"], o.order_type.value, None, False)
+            set_cell(t, r, _C["Type"], TYPE_TEXT[o.order_type], None, False)
             set_cell(t, r, _C["Qty"], f"{o.quantity:g}")
-            set_cell(t, r, _C["Price"], "" if o.price is None else f"{o.price:,.{d}f}")
-            set_cell(t, r, _C["Trigger"], "" if o.trigger_price is None else f"{o.trigger_price:,.{d}f}")
+            set_cell(t, r, _C["Price"], _price_text(o, d))
+            trigger = orders_view.trigger_of(o)
+            set_cell(t, r, _C["Trigger"], "" if trigger is None else f"{trigger:,.{d}f}")
+            set_cell(t, r, _C["Exec"], ("emulated" if o.emulated else "native") if o.order_type.is_triggered
+                     else "", MUTED, False)
             set_cell(t, r, _C["Filled"], f"{o.filled_qty:g}")
             set_cell(t, r, _C["Avg"], f"{o.avg_price:,.{d}f}" if o.filled_qty else "")
-            set_cell(t, r, _C["Status"], o.status.value, UP if o.is_working else MUTED, False)
+            set_cell(t, r, _C["Status"], o.status.value, UP if o.status.is_open else MUTED, False)
             set_cell(t, r, _C["Mode"], mode, None, False)
             set_cell(t, r, _C["Source"], source_of(o.actor), None, False)
             set_cell(t, r, _C["Reason"], o.reason, MUTED, False)
