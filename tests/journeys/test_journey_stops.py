@@ -35,7 +35,7 @@ def test_a_stop_from_the_ticket_protects_a_position_and_closes_it_when_the_marke
     t = window.ticket
     t.set_symbol(SYMBOL)
     types = [t.order_type.itemText(i) for i in range(t.order_type.count())]
-    assert types == ["LIMIT", "MARKET", "STOP", "STOP_LIMIT"]  # the sim keeps stops
+    assert types == ["LIMIT", "MARKET", "STOP", "STOP_LIMIT", "TRAILING_STOP"]
     assert not t.trigger.isEnabled()
 
     # a position to protect
@@ -53,16 +53,23 @@ def test_a_stop_from_the_ticket_protects_a_position_and_closes_it_when_the_marke
     bad = click(qtbot, kernel, window, t.sell_button)
     assert kernel.execution.orders[bad].status is OrderStatus.DENIED
     assert "STOP_MARKETABLE" in t.status.text() and "would trigger at once" in t.status.text()
+    box = t.confirm_box  # the ticket asks whether to send it anyway; the trader says no
+    assert box is not None and box.isVisible() and "Send it anyway?" in box.text()
+    (no,) = [b for b in box.buttons() if b.text() == "Cancel"]
+    qtbot.mouseClick(no, Qt.MouseButton.LeftButton)
+    pump(qtbot, kernel, window, 20)
+    assert not box.isVisible() and len(kernel.execution.orders) == 2
 
     # below the market: it waits at the sim, shown with its trigger, and on the chart where it triggers
     trigger = inst.round_price(min(last, kernel.market.get(SYMBOL).book.best_bid) - 3 * inst.tick_size)
     type_into(t.trigger, f"{trigger:.1f}")
+    assert t.exec_line.text().startswith("native: sim keeps it")
     cid = click(qtbot, kernel, window, t.sell_button)
     stop = kernel.execution.orders[cid]
     assert stop.status is OrderStatus.ACCEPTED
     shown = row(window, cid)
-    assert (shown["Type"], shown["Side"], shown["Qty"], shown["Trigger"], shown["Status"]) == \
-        ("STOP", "SELL", "0.05", f"{trigger:,.1f}", "ACCEPTED")
+    assert (shown["Type"], shown["Side"], shown["Qty"], shown["Trigger"], shown["Exec"], shown["Status"]) == \
+        ("STOP", "SELL", "0.05", f"{trigger:,.1f}", "native", "ACCEPTED")
     pump(qtbot, kernel, window, 100)
     lines = [ln for ln in window.chart.lines.lines if ln.order_id == cid]
     assert len(lines) == 1 and lines[0].value == trigger and lines[0].label.startswith("SELL STOP 0.05 @")

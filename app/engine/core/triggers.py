@@ -207,6 +207,11 @@ class TriggerBook:
             return False
         return last >= trigger if direction == "up" else last <= trigger
 
+    @property
+    def moved(self) -> bool:
+        """Some trailer's water mark changed since ``take_moved`` last ran."""
+        return bool(self._moved)
+
     def take_moved(self) -> list[tuple[Hashable, float]]:
         """(key, water mark) of each trailer whose water mark changed since it was armed or last returned here,
         in arming order."""

@@ -134,6 +134,8 @@ class OrderEmulator:
         fired = book.on_price(tick.price)
         if fired:
             self._fire_all(book, fired, tick.price, tick.ts)
+        elif book.moved:
+            self.execution.version += 1  # a trailing stop's trigger moved: the views show it
 
     def on_book(self, snap: BookSnapshot) -> None:
         if not self._bid and not self._ask:

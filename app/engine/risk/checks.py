@@ -475,6 +475,8 @@ class PreTradeChecks:
             return None
         # (side, type) as booleans: an Enum member hashes in Python code, a bool in C
         key = (cmd.actor, cmd.symbol, cmd.side is BUY, cmd.order_type is LIMIT, cmd.quantity, cmd.price)
+        if cmd.order_type.is_triggered:  # a stop is the same order only with the same trigger
+            key += (cmd.order_type, cmd.trigger_price, cmd.trail_amount, cmd.trail_pct)
         if self.r.rates.seen_within(key, ctx.mono_ns, int(window * NS)):
             return Denial("DUPLICATE_ORDER", f"An identical order was sent less than {window:g} s ago.",
                           limit=f"{window:g} s")

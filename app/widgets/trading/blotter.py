@@ -197,7 +197,7 @@ class BlotterWidget(QWidget):
             set_cell(t, r, _C["Type"], TYPE_TEXT[o.order_type], None, False)
             set_cell(t, r, _C["Qty"], f"{o.quantity:g}")
             set_cell(t, r, _C["Price"], _price_text(o, d))
-            trigger = orders_view.trigger_of(o)
+            trigger = self._port.orders.trigger_of(o)
             set_cell(t, r, _C["Trigger"], "" if trigger is None else f"{trigger:,.{d}f}")
             set_cell(t, r, _C["Exec"], ("emulated" if o.emulated else "native") if o.order_type.is_triggered
                      else "", MUTED, False)

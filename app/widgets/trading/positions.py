@@ -93,7 +93,7 @@ class PositionsWidget(QWidget):
         pos = self._port.portfolio.positions[symbol]
         side = "sell" if pos.quantity > 0 else "buy"
         qty = abs(pos.quantity) * (2 if reverse else 1)
-        stops = [o for o in self._port.orders.working(symbol) if o.order_type.is_triggered]
+        stops = [o for o in self._port.orders.open(symbol) if o.order_type.is_triggered and not o.fired]
         text = (f"{'Reverse' if reverse else 'Close'} {symbol}: {side} {qty:g} at market"
                 + (f", ending {-pos.quantity:+g}" if reverse else "") + ".")
         if stops:

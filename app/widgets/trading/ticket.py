@@ -2,18 +2,26 @@
 GTC always; IOC, FOK and post-only where it has them), Buy/Sell. It only publishes SubmitOrder; the risk engine
 decides. The status line shows the outcome of the ticket's last order, denials with their reason code.
 
+Stops (STOP, STOP LIMIT, TRAILING STOP): a trigger (a trailing stop's is optional: the price it starts trailing
+at), a trail distance in price or percent, what the trigger watches (the last trade, or bid/ask), and who keeps
+it: "auto" (the venue where it can, else Kestrel), "native" or "emulated". A line under them says which it will
+be before it is sent. A stop that would trigger at once is refused by the gate; the ticket then asks whether to
+send it anyway (it triggers at the next trade).
+
 Nothing moves under the mouse: the status line has a fixed share of the ticket (a long message is cut
 there, whole in its tooltip), so a message never pushes the fields or the Buy/Sell buttons."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from dataclasses import replace
+
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QVBoxLayout,
-    QWidget,
+    QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton, QSizePolicy,
+    QVBoxLayout, QWidget,
 )
 
 from app.engine.core.messages import (
-    OrderDenied, OrderStatus, OrderType, OrderUpdated, Side, SubmitOrder, TimeInForce,
+    Emulation, OrderDenied, OrderStatus, OrderType, OrderUpdated, Side, SubmitOrder, TimeInForce, TriggerSource,
 )
 from app.engine.port import Port
 from app.widgets.common import new_symbols, offer
@@ -21,8 +29,15 @@ from app.widgets.frame import BusSubscriptions
 
 LIMIT_HINT, MARKET_HINT = "limit price", "market: fills at the best price"
 TRIGGER_HINT, NO_TRIGGER_HINT = "stop: triggers when a trade prints here", "stop orders only"
+ACTIVATION_HINT = "optional: starts trailing when this trades"
 PRICED = (OrderType.LIMIT.value, OrderType.STOP_LIMIT.value)
-STOPS = (OrderType.STOP.value, OrderType.STOP_LIMIT.value)
+FIXED_STOPS = (OrderType.STOP.value, OrderType.STOP_LIMIT.value)
+STOPS = FIXED_STOPS + (OrderType.TRAILING_STOP.value,)
+SOURCES = {"last trade": TriggerSource.LAST, "bid/ask": TriggerSource.BID_ASK}
+EXECS = {"auto": Emulation.AUTO, "native": Emulation.NATIVE, "emulated": Emulation.EMULATED}
+EXEC_TIP = ("Who keeps the stop until it triggers. native: the venue (it works while Kestrel is closed); emulated: "
+            "Kestrel, which fires it on the first trade through its trigger and checks it again then (it works "
+            "only while this terminal runs); auto: the venue where it keeps this kind of stop, else Kestrel.")
 TIF_TIPS = {"GTC": "good till canceled: works until it fills or you cancel it",
             "IOC": "immediate or cancel: fills what it can now, the rest is canceled",
             "FOK": "fill or kill: fills whole now, or not at all"}
@@ -55,6 +70,27 @@ class TicketWidget(QWidget):
         self.trigger.setToolTip("STOP: a market order when a trade prints at or through this price; STOP_LIMIT: "
                                 "a limit order at the price above. A sell stop sits below the market, a buy stop "
                                 "above it.")
+        self.trail = QLineEdit()
+        self.trail.setPlaceholderText("trailing stops only")
+        self.trail.setEnabled(False)
+        self.trail.setToolTip("How far the stop follows behind the best price since it was placed: a sell "
+                              "trailing stop fires this far below the highest trade, a buy one this far above the "
+                              "lowest.")
+        self.trail_unit = QComboBox()
+        self.trail_unit.addItems(["price", "%"])
+        self.trail_unit.setEnabled(False)
+        self.source = QComboBox()
+        self.source.addItems(list(SOURCES))
+        self.source.setToolTip("What the trigger watches: trade prints, or the bid (a sell stop) / the ask (a buy "
+                               "stop).")
+        self.exec = QComboBox()
+        self.exec.addItems(list(EXECS))
+        self.exec.setToolTip(EXEC_TIP)
+        self.exec_line = QLabel("")
+        self.exec_line.setObjectName("ticketExec")
+        self.exec_line.setWordWrap(True)
+        self.confirm_box: QMessageBox | None = None
+        self._sent: dict[str, SubmitOrder] = {}
         self.tif = QComboBox()
         self.tif.addItem("GTC")
         self.tif.setToolTip(TIF_TIPS["GTC"])
@@ -77,6 +113,15 @@ class TicketWidget(QWidget):
         form.addRow("Quantity", self.quantity)
         form.addRow("Price", self.price)
         form.addRow("Trigger", self.trigger)
+        trail_row = QHBoxLayout()
+        trail_row.addWidget(self.trail, 1)
+        trail_row.addWidget(self.trail_unit)
+        form.addRow("Trail", trail_row)
+        stop_row = QHBoxLayout()
+        stop_row.addWidget(self.source, 1)
+        stop_row.addWidget(self.exec, 1)
+        form.addRow("Stop on", stop_row)
+        form.addRow("", self.exec_line)
         tif_row = QHBoxLayout()
         tif_row.addWidget(self.tif, 1)
         tif_row.addWidget(self.post_only)
@@ -95,6 +140,8 @@ class TicketWidget(QWidget):
         self.order_type.currentTextChanged.connect(lambda _t: self._sync_flags())
         self.tif.currentTextChanged.connect(lambda _t: self._sync_flags())
         self.post_only.toggled.connect(lambda _on: self._sync_flags())
+        self.source.currentTextChanged.connect(lambda _t: self._sync_flags())
+        self.exec.currentTextChanged.connect(lambda _t: self._sync_flags())
         self.symbol.currentTextChanged.connect(self._on_symbol)
         self._on_symbol(self.symbol.currentText())
 
@@ -113,8 +160,14 @@ class TicketWidget(QWidget):
         """MARKET and STOP have no price: the box is disabled and empty, and says so; LIMIT and STOP_LIMIT get
         the typed price back. The trigger box is for the stops only."""
         stop = order_type in STOPS
+        trailing = order_type == OrderType.TRAILING_STOP.value
         self.trigger.setEnabled(stop)
-        self.trigger.setPlaceholderText(TRIGGER_HINT if stop else NO_TRIGGER_HINT)
+        self.trigger.setPlaceholderText(ACTIVATION_HINT if trailing else TRIGGER_HINT if stop else NO_TRIGGER_HINT)
+        self.trail.setEnabled(trailing)
+        self.trail_unit.setEnabled(trailing)
+        self.trail.setPlaceholderText("distance behind the best price" if trailing else "trailing stops only")
+        self.source.setEnabled(stop)
+        self.exec.setEnabled(stop)
         limit = order_type in PRICED
         if limit == self.price.isEnabled():
             return
@@ -131,7 +184,8 @@ class TicketWidget(QWidget):
         inst = self._port.instruments.get(self.symbol.currentText())
         has = self._port.venues.order_features(inst.venue) if inst is not None else frozenset()
         offered = ["GTC"] + [t for t in ("IOC", "FOK") if t in has and self.order_type.currentText() not in STOPS]
-        types = [OrderType.LIMIT.value, OrderType.MARKET.value] + [t for t in STOPS if t in has]
+        ashare = inst is not None and inst.rules == "ashare"  # China's exchanges take limit and market orders only
+        types = [OrderType.LIMIT.value, OrderType.MARKET.value] + ([] if ashare else list(STOPS))
         if offer(self.order_type, types, self.order_type.currentText()):  # LIMIT, first, if the type went
             self._on_type(self.order_type.currentText())
         offer(self.tif, offered, self.tif.currentText())  # GTC, first, if the choice went
@@ -144,6 +198,20 @@ class TicketWidget(QWidget):
         self.post_only.setToolTip(POST_ONLY_TIP if "post_only" in has or inst is None else
                                   f"{POST_ONLY_TIP} ({inst.venue} does not take post-only orders)")
         self.tif.setEnabled(not self.post_only.isChecked())
+        self.exec_line.setText(self._exec_text(inst, has))
+
+    def _exec_text(self, inst, has: frozenset) -> str:  # noqa: ANN001
+        """Who will keep the stop on the form, as the gate will decide it (checks.PreTradeChecks._stop_shape)."""
+        otype = self.order_type.currentText()
+        if otype not in STOPS or inst is None:
+            return ""
+        native_ok = otype in has and SOURCES[self.source.currentText()] is TriggerSource.LAST
+        want = EXECS[self.exec.currentText()]
+        if want is Emulation.NATIVE and not native_ok:
+            return f"native: {inst.venue} does not keep this stop; it will be refused"
+        if want is Emulation.EMULATED or not native_ok:
+            return "emulated: Kestrel keeps it and fires it; it works only while this terminal runs"
+        return f"native: {inst.venue} keeps it, also while Kestrel is closed"
 
     def _on_symbol(self, symbol: str) -> None:
         self._sync_flags()
@@ -161,34 +229,75 @@ class TicketWidget(QWidget):
         qty = _parse(self.quantity.text())
         otype = OrderType(self.order_type.currentText())
         price = _parse(self.price.text()) if otype.value in PRICED else None
-        trigger = _parse(self.trigger.text()) if otype.value in STOPS else None
+        trailing = otype is OrderType.TRAILING_STOP
+        trigger = _parse(self.trigger.text()) if otype.value in STOPS and self.trigger.text().strip() else None
+        trail = _parse(self.trail.text()) if trailing else None
         if qty is None:
             self._show(f"Quantity {self.quantity.text()!r} is not a number.", False)
             return None
         if otype.value in PRICED and price is None:
             self._show(f"Price {self.price.text()!r} is not a number.", False)
             return None
-        if otype.value in STOPS and trigger is None:
+        if (otype.value in FIXED_STOPS or self.trigger.text().strip()) and otype.value in STOPS and trigger is None:
             self._show(f"Trigger {self.trigger.text()!r} is not a number: a stop needs the price it triggers at.",
                        False)
             return None
+        if trailing and trail is None:
+            self._show(f"Trail {self.trail.text()!r} is not a number: a trailing stop needs its distance.", False)
+            return None
+        pct = trailing and self.trail_unit.currentText() == "%"
         cid = self._port.new_order_id()
         self._mine.add(cid)
         self._show(f"{side.value} {qty:g} {self.symbol.currentText()} sent…", True)
         inst = self._port.instruments[self.symbol.currentText()]
-        self._port.send(SubmitOrder(cid, inst.symbol, inst.venue, side, otype, qty, price, actor,
-                                    ts=self._port.now_ms(), tif=TimeInForce(self.tif.currentText()),
-                                    trigger_price=trigger,
-                                    post_only=self.post_only.isChecked() and self.post_only.isEnabled()))
+        stop = otype.value in STOPS
+        cmd = SubmitOrder(cid, inst.symbol, inst.venue, side, otype, qty, price, actor, ts=self._port.now_ms(),
+                          tif=TimeInForce(self.tif.currentText()), trigger_price=trigger,
+                          post_only=self.post_only.isChecked() and self.post_only.isEnabled(),
+                          trail_amount=None if pct or not trailing else trail, trail_pct=trail if pct else None,
+                          trigger_source=SOURCES[self.source.currentText()] if stop else TriggerSource.LAST,
+                          emulation=EXECS[self.exec.currentText()] if stop else Emulation.AUTO)
+        self._sent[cid] = cmd
+        self._port.send(cmd)
         return cid
+
+    def _confirm_marketable(self, ev: OrderDenied) -> None:
+        """The gate refused a stop that would trigger at once: ask whether to send it anyway."""
+        cmd = self._sent.get(ev.client_order_id)
+        if cmd is None or cmd.allow_marketable:
+            return
+        box = self.confirm_box = QMessageBox(
+            QMessageBox.Icon.Question, "Stop would trigger at once",
+            f"{ev.message}\n\nSend it anyway? Kestrel keeps it and fires it at the next trade, as a "
+            f"{'market' if cmd.order_type is not OrderType.STOP_LIMIT else 'limit'} order (a venue refuses a stop "
+            f"that would trigger at once).",
+            QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel, self)
+        box.button(QMessageBox.StandardButton.Ok).setText("Send anyway")
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.accepted.connect(lambda: self._resend_marketable(cmd))
+        box.open()
+
+    def _resend_marketable(self, cmd: SubmitOrder) -> None:
+        cid = self._port.new_order_id()
+        self._mine.add(cid)
+        again = replace(cmd, client_order_id=cid, allow_marketable=True, ts=self._port.now_ms(),
+                        emulation=Emulation.EMULATED)
+        self._sent[cid] = again
+        self._show(f"{cmd.side.value} stop {cmd.quantity:g} {cmd.symbol} sent (confirmed marketable)…", True)
+        self._port.send(again)
 
     def _on_denied(self, ev: OrderDenied) -> None:
         if ev.client_order_id in self._mine:
             self._status = (f"Denied [{ev.reason}]: {ev.message}", False)
+            if ev.reason == "STOP_MARKETABLE":
+                self._confirm_marketable(ev)
+            self._sent.pop(ev.client_order_id, None)
 
     def _on_update(self, ev: OrderUpdated) -> None:
         if ev.client_order_id not in self._mine or ev.status is OrderStatus.DENIED:
             return
+        if ev.status.is_terminal or ev.status.is_working:
+            self._sent.pop(ev.client_order_id, None)
         order = self._port.orders.get(ev.client_order_id)
         text = f"{ev.client_order_id}: {ev.status.value}"
         if ev.filled_qty:
