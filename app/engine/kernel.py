@@ -31,6 +31,7 @@ from app.engine.ml.serve import ModelSource
 from app.engine.oms.execution import ExecutionEngine
 from app.engine.oms.portfolio import Portfolio
 from app.engine.orders.emulator import OrderEmulator
+from app.engine.orders.groups import OrderGroups
 from app.engine.port import Port
 from app.engine.risk.engine import RiskEngine
 from app.engine.strategy.manager import StrategyManager
@@ -101,6 +102,8 @@ class Kernel:
         self.emulator = OrderEmulator(self.bus, self.execution, self.risk, self.instruments, self.portfolio,
                                       self.market)
         self.risk.checks.can_emulate = True
+        self.groups = OrderGroups(self.bus, self.execution, self.risk, self.emulator, self.instruments,
+                                  self.portfolio, self.market)  # brackets and a position's protection
         self.sim = SimVenue([i for i in insts if i.venue == "sim"], self.execution.on_report,
                                self.bus.publish, seed=settings.sim.seed, latency_ms=settings.sim.latency_ms,
                                start_ts_ms=self.clock.now_ms())

@@ -194,6 +194,34 @@ class SubmitOrder:
     allow_marketable: bool = False  # a stop that would trigger at once is sent anyway (a person confirmed)
     expire_ts: int | None = None  # DAY: the end of the trading day (filled in by the gate)
     replaces: str | None = None  # a move (ModifyOrder): sent only once this working order's cancel is confirmed
+    list_id: str | None = None  # the bracket or OCO it belongs to (SubmitBracket, ProtectPosition) ...
+    role: str | None = None  # ... as its ENTRY, TP (take-profit) or SL (stop-loss)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitBracket:
+    """An entry with its protection: a take-profit and/or a stop-loss (absolute prices) that Kestrel arms as the
+    entry fills, sized to what it filled, one cancelling the other (orders/groups.py). The gate checks it whole:
+    refused, nothing of it is placed."""
+
+    list_id: str
+    entry: SubmitOrder
+    take_profit: float | None = None
+    stop_loss: float | None = None
+    actor: str = "manual"
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectPosition:
+    """Attach (or replace) a position's protection: a stop-loss and/or a take-profit for the whole position, one
+    cancelling the other. Both None: remove it."""
+
+    symbol: str
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    actor: str = "manual"
+    ts: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,6 +122,7 @@ class Store:
         self._check_contents()
         self.db = sqlite_utils.Database(self.conn)
         self._new_orders: list[tuple] = []
+        self._lists: dict[str, tuple] = {}  # order_lists rows, written with the next commit
         self._updates: dict[str, tuple] = {}
         try:
             self.conn.execute("PRAGMA journal_mode=WAL")
@@ -268,6 +269,16 @@ class Store:
     # ``commit`` before anything is sent to a venue and before venue reports are applied; one commit
     # serves a whole burst. Staged rows are in memory only: no write transaction (and so no database lock
     # that ``kestrel risk halt`` would wait for) is held while engine or plugin code runs.
+    def stage_list(self, list_id: str, kind: str, state: str, actor: str, ts: int, note: str = "") -> None:
+        """A bracket's or OCO's row in ``order_lists`` (new or changed), written with the next commit."""
+        self._lists[list_id] = (list_id, kind, state, actor, ts, ts, note)
+
+    def order_lists(self) -> dict[str, dict[str, Any]]:
+        self.commit()
+        cur = self.conn.execute("SELECT * FROM order_lists")
+        names = [d[0] for d in cur.description]
+        return {r[0]: dict(zip(names, r)) for r in cur.fetchall()}
+
     def stage_order(self, row: tuple) -> None:
         """A new order row (``ORDER_COLUMNS`` order). Durable after the next successful ``commit``."""
         self._new_orders.append(row)
@@ -301,11 +312,15 @@ class Store:
         delivery, also within ``fills``). Durable on return (WAL, synchronous=NORMAL: survives a crash or
         ``kill -9`` of this process; power loss can lose the last commits). On an error nothing is written,
         the staged rows are kept for the next attempt and ``sqlite3.Error`` is raised."""
-        if not (fills or self._new_orders or self._updates):
+        if not (fills or self._new_orders or self._updates or self._lists):
             return []
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if self._lists:
+                conn.executemany("INSERT INTO order_lists(list_id, kind, state, actor, created_ts, updated_ts, note) "
+                                 "VALUES (?,?,?,?,?,?,?) ON CONFLICT(list_id) DO UPDATE SET state=excluded.state, "
+                                 "updated_ts=excluded.updated_ts, note=excluded.note", list(self._lists.values()))
             if self._new_orders:
                 conn.executemany(INSERT_ORDER, self._new_orders)
             fresh = [conn.execute(INSERT_FILL, row).rowcount == 1 for row in fills]
@@ -318,6 +333,7 @@ class Store:
             raise
         self._new_orders.clear()
         self._updates.clear()
+        self._lists.clear()
         return fresh
 
     def orders(self, statuses: tuple[str, ...] | None = None) -> list[dict[str, Any]]:

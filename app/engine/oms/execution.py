@@ -60,6 +60,7 @@ class ExecutionEngine:
         self._outbox: dict[str, Order] = {}  # approved, journal row staged, not sent yet
         self.armed: dict[str, Order] = {}  # emulated triggers, journaled ARMED, in the emulator's books
         self._arming: dict[str, Order] = {}  # approved emulated triggers, journal row staged, not armed yet
+        self.waiting: dict[str, Order] = {}  # bracket children waiting for their entry to fill (orders/groups.py)
         # the emulator (orders/emulator.py): told when a trigger's ARMED row is committed, and when one is
         # canceled; until it is wired nothing is armed
         self.on_armed: Any = None
@@ -82,6 +83,8 @@ class ExecutionEngine:
                 self._track(order)
             elif order.status is S.ARMED:
                 self.armed[order.client_order_id] = order  # the emulator re-arms them (or disarms: HALTED)
+            elif order.status is S.WAITING:
+                self.waiting[order.client_order_id] = order  # bracket children: OrderGroups resumes them
             elif order.status is S.PENDING_REPLACE:
                 held.append(order)
         for order in held:  # a move a restart interrupted: never sent, so never both working
@@ -267,7 +270,33 @@ class ExecutionEngine:
         self._schedule()
 
     def armed_orders(self, symbol: str | None = None) -> list[Order]:
-        return [o for o in self.armed.values() if symbol is None or o.symbol == symbol]
+        """Orders Kestrel keeps: armed triggers and bracket children waiting for their entry."""
+        return [o for o in (*self.armed.values(), *self.waiting.values()) if symbol is None or o.symbol == symbol]
+
+    def hold_child(self, cmd: SubmitOrder, parent_id: str | None, reason: str) -> Order:
+        """A bracket child the gate approved with its entry: journaled WAITING (with the entry, in one commit),
+        armed by ``arm_waiting`` once the entry has filled enough to protect."""
+        order = self._new_order(cmd)
+        order.emulated, order.parent_id, order.reason = True, parent_id, reason
+        order.status = S.WAITING
+        self.orders[order.client_order_id] = order
+        self.waiting[order.client_order_id] = order
+        self._store.stage_order(order.journal_row())
+        self.version += 1
+        self._notify(order)
+        self._schedule()
+        return order
+
+    def arm_waiting(self, order: Order, reason: str) -> None:
+        """WAITING -> ARMED: journaled, then handed to the emulator (as any emulated trigger)."""
+        self.waiting.pop(order.client_order_id, None)
+        order.transition(S.ARMED)
+        order.reason = reason
+        self._persist(order)
+        self._arming[order.client_order_id] = order
+        self._schedule()
+
+
 
     def persist(self, order: Order, notify: bool = False) -> None:
         """Stage an order's changed fields (an armed trigger's water mark or new trigger) for the next commit;
@@ -281,7 +310,7 @@ class ExecutionEngine:
         """Send a cancel now (never held back). An order still waiting to be sent is never sent; an armed
         trigger is disarmed at once (nothing to ask a venue)."""
         order = self.orders.get(client_order_id)
-        if order is not None and order.status is S.ARMED:
+        if order is not None and order.status in (S.ARMED, S.WAITING):
             return self._disarm(order, "canceled" if order.client_order_id in self.armed else
                                 "canceled before it was armed")
         if order is None or not order.status.is_working:
@@ -325,7 +354,7 @@ class ExecutionEngine:
 
     def disarm_all(self, predicate=None, reason: str = "canceled") -> list[str]:
         """Disarm every armed trigger ``predicate`` takes (all: None), at once; the ids."""
-        gone = [o for o in list(self.armed.values()) + list(self._arming.values())
+        gone = [o for o in [*self.armed.values(), *self._arming.values(), *self.waiting.values()]
                 if predicate is None or predicate(o)]
         for order in gone:
             self._disarm(order, reason)
@@ -336,6 +365,7 @@ class ExecutionEngine:
         if self.armed.pop(cid, None) is not None and self.on_disarm is not None:
             self.on_disarm(order)
         self._arming.pop(cid, None)  # approved but not committed: its row commits as CANCELED
+        self.waiting.pop(cid, None)
         order.reason = reason
         self._set_status(order, S.CANCELED)
         self._bus.publish(OrderCanceled(cid, order.symbol, reason, order.updated_ts))
@@ -562,7 +592,7 @@ class ExecutionEngine:
                      cmd.price, cmd.actor, created_ts=now, updated_ts=now, trigger_price=cmd.trigger_price,
                      tif=cmd.tif, post_only=cmd.post_only, reduce_only=cmd.reduce_only,
                      trigger_source=cmd.trigger_source, trail_amount=cmd.trail_amount, trail_pct=cmd.trail_pct,
-                     limit_offset=cmd.limit_offset, expire_ts=cmd.expire_ts)
+                     limit_offset=cmd.limit_offset, expire_ts=cmd.expire_ts, list_id=cmd.list_id, role=cmd.role)
 
     def _set_status(self, order: Order, status: OrderStatus) -> None:
         order.transition(status)

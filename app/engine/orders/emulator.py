@@ -50,6 +50,9 @@ class OrderEmulator:
         self._ask: dict[str, TriggerBook] = {}  # symbol -> buy stops on the ask
         self._where: dict[str, TriggerBook] = {}  # armed id -> its book
         self.fires = 0
+        # OrderGroups: may hold a bracket child's fire while its sibling's order at the venue is canceled, and
+        # sizes it (orders/groups.py); True = held
+        self.hold: Any = None
         execution.on_armed = self.arm
         execution.on_disarm = self.disarm
         risk.commands.move_armed = self.move
@@ -85,7 +88,9 @@ class OrderEmulator:
             start = self._price_now(symbol, books)
             if start is not None:  # trailing stops trail from the market now, not from the next print
                 book.on_price(start)
-        if order.order_type.is_trailing:
+        if order.role == "TP":  # a take-profit is touched from the other side: a sell one when the market rises
+            book.arm_fixed(cid, "down" if buy else "up", order.trigger_price)
+        elif order.order_type.is_trailing:
             pct = None if order.trail_pct is None else order.trail_pct / 100.0
             book.arm_trailing(cid, "buy" if buy else "sell", distance=order.trail_amount, pct=pct,
                               activation=order.trigger_price, ref=order.trail_ref)
@@ -167,6 +172,8 @@ class OrderEmulator:
         order = self.execution.orders.get(cid)
         if order is None or order.status is not OrderStatus.ARMED:
             return
+        if order.list_id is not None and self.hold is not None and self.hold(order, price, ts, trigger):
+            return
         self.fires += 1
         now = self.clock.now_ms()
         inst = self.instruments.get(order.symbol)
@@ -180,9 +187,13 @@ class OrderEmulator:
                 self.execution.disarm_all(lambda o: o is order, reason=f"fired at {price:g} with no position left to "
                                           f"protect: nothing sent")
                 return
+        if qty <= 1e-12:
+            self.execution.disarm_all(lambda o: o is order, reason=f"fired at {price:g} with nothing left to fill: "
+                                      f"nothing sent")
+            return
         otype = order.order_type
         limit = None
-        if otype is OrderType.STOP_LIMIT:
+        if otype is OrderType.STOP_LIMIT or otype is OrderType.LIMIT:  # a stop-limit; a take-profit
             limit = order.price
         elif otype is OrderType.TRAILING_STOP_LIMIT:
             off = order.limit_offset or 0.0
@@ -202,6 +213,11 @@ class OrderEmulator:
             return
         log.info("stop %s %s %g %s fired at %g", cid, order.side.value, qty, order.symbol, price)
         self.execution.release(order, limit, order.filled_qty + qty, price, ts, trigger)
+
+    def fire_held(self, order: Order, price: float, ts: int, trigger: float) -> None:
+        """Fire a bracket child whose fire was held (its sibling's order at the venue has ended)."""
+        if order.status is OrderStatus.ARMED:
+            self._fire(order.client_order_id, price, ts, trigger)
 
     def _refuse(self, order: Order, code: str, message: str, price: float, ts: int, denial: Any = None) -> None:
         self.execution.deny_fire(order, f"fired at {price:g} and refused: {code}: {message}", ts, price)
