@@ -40,6 +40,7 @@ class OrdersView:
     def __init__(self, kernel: Kernel) -> None:
         self._execution, self._store = kernel.execution, kernel.store
         self._emulator = getattr(kernel, "emulator", None)
+        self._groups = getattr(kernel, "groups", None)
 
     @property
     def version(self) -> int:
@@ -58,6 +59,17 @@ class OrdersView:
     def open(self, symbol: str | None = None) -> list[Any]:
         """Orders not ended: at a venue, or stops armed in Kestrel (``Order.emulated``)."""
         return list(self._execution.working_orders(symbol)) + self._execution.armed_orders(symbol)
+
+    def protection(self, symbol: str) -> tuple[Any, Any, float]:
+        """A position's open protection: (its stop-loss, its take-profit, the quantity they protect); a stop the
+        trader placed alone on the other side counts as its stop-loss."""
+        sl, tp, qty = self._groups.protection(symbol) if self._groups is not None else (None, None, 0.0)
+        if sl is None:
+            for o in self.open(symbol):
+                if o.order_type.is_triggered and not o.fired and o.list_id is None:
+                    sl, qty = o, max(qty, o.leaves_qty)
+                    break
+        return sl, tp, qty
 
     def trigger_of(self, order: Any) -> float | None:
         """Where a stop fires now: an armed trailing stop's moving trigger (None while it waits for its activation

@@ -194,7 +194,8 @@ class BlotterWidget(QWidget):
             set_cell(t, r, _C["Time"], _t(o.created_ts), MUTED, False)
             set_cell(t, r, _C["Symbol"], o.symbol, None, False)
             set_cell(t, r, _C["Side"], o.side.value, side_color, False)
-            set_cell(t, r, _C["Type"], TYPE_TEXT[o.order_type], None, False)
+            set_cell(t, r, _C["Type"], TYPE_TEXT[o.order_type] + (f" ({o.role})" if o.role in ("TP", "SL") else ""),
+                     None, False)
             set_cell(t, r, _C["Qty"], f"{o.quantity:g}")
             set_cell(t, r, _C["Price"], _price_text(o, d))
             trigger = self._port.orders.trigger_of(o)

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QHBoxLayout, QHeaderView, QLabel, QMenu, QMessageBox, QPushButton, QVBoxLayout, QWidget,
+    QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMenu, QMessageBox,
+    QPushButton, QVBoxLayout, QWidget,
 )
 
 from app.engine.port import Port
 from app.widgets.common import fit_column, fmt, id_samples, make_table, set_cell
 from app.widgets.theme import DOWN, PRICE_DOWN, PRICE_UP, UP
 
-HEADERS = ["Symbol", "Qty", "Avg price", "Mark", "Unrealized", "Realized", "Fees", "Mode"]
+HEADERS = ["Symbol", "Qty", "Avg price", "Mark", "Unrealized", "Realized", "Fees", "Protection", "Mode"]
+PROTECTION = HEADERS.index("Protection")
 
 
 class PositionsWidget(QWidget):
@@ -38,7 +40,12 @@ class PositionsWidget(QWidget):
         self.reverse_button = QPushButton("Reverse…")
         self.reverse_button.setToolTip("Close the selected position and open the same size the other way, at "
                                        "market, in one order (its stops are canceled first)")
-        for b in (self.close_button, self.reverse_button):
+        self.protect_button = QPushButton("Protect…")
+        self.protect_button.setToolTip("Attach or change the selected position's stop-loss and take-profit (kept "
+                                       "by Kestrel; one cancels the other)")
+        self.protect_button.clicked.connect(self.ask_protection)
+        self.protect_dialog: QDialog | None = None
+        for b in (self.close_button, self.reverse_button, self.protect_button):
             b.setEnabled(False)
         self.close_button.clicked.connect(lambda: self.ask(reverse=False))
         self.reverse_button.clicked.connect(lambda: self.ask(reverse=True))
@@ -48,6 +55,7 @@ class PositionsWidget(QWidget):
         self.table.customContextMenuRequested.connect(self._menu)
         actions = QHBoxLayout()
         actions.addStretch(1)
+        actions.addWidget(self.protect_button)
         actions.addWidget(self.close_button)
         actions.addWidget(self.reverse_button)
         layout = QVBoxLayout(self)
@@ -70,6 +78,7 @@ class PositionsWidget(QWidget):
         on = self.selected() is not None
         self.close_button.setEnabled(on)
         self.reverse_button.setEnabled(on)
+        self.protect_button.setEnabled(on)
 
     def _menu(self, at) -> None:  # noqa: ANN001 - a QPoint
         row = self.table.rowAt(at.y())
@@ -81,6 +90,7 @@ class PositionsWidget(QWidget):
         menu = QMenu(self)
         menu.addAction("Close at market…", lambda: self.ask(reverse=False))
         menu.addAction("Reverse at market…", lambda: self.ask(reverse=True))
+        menu.addAction("Protect (stop-loss, take-profit)…", self.ask_protection)
         menu.popup(self.table.viewport().mapToGlobal(at))
 
     def ask(self, reverse: bool) -> None:
@@ -107,15 +117,69 @@ class PositionsWidget(QWidget):
                                                                    self._port.now_ms())))
         box.open()
 
+    def ask_protection(self) -> None:
+        """A small form with the position's stop-loss and take-profit (as they are now; empty: none); OK sends
+        ``ProtectPosition``, which replaces what protects it now. The engine's refusal shows in the form."""
+        from app.engine.core.messages import ProtectPosition
+
+        symbol = self.selected()
+        if symbol is None:
+            return
+        pos = self._port.portfolio.positions[symbol]
+        inst = self._port.instruments[symbol]
+        d = inst.price_decimals
+        sl, tp, _ = self._port.orders.protection(symbol)
+        dialog = self.protect_dialog = QDialog(self)
+        dialog.setWindowTitle(f"Protect {symbol}")
+        stop = QLineEdit("" if sl is None else f"{sl.trigger_price:.{d}f}")
+        take = QLineEdit("" if tp is None or tp.price is None else f"{tp.price:.{d}f}")
+        stop.setObjectName("stopLoss")
+        take.setObjectName("takeProfit")
+        stop.setPlaceholderText("none")
+        take.setPlaceholderText("none")
+        said = QLabel(f"{'Long' if pos.quantity > 0 else 'Short'} {abs(pos.quantity):g}: Kestrel keeps them and "
+                      f"fires them only while this terminal runs; one filling cancels the other.")
+        said.setWordWrap(True)
+        error = QLabel("")
+        error.setObjectName("protectError")
+        error.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        form = QFormLayout(dialog)
+        form.addRow(said)
+        form.addRow("Stop-loss", stop)
+        form.addRow("Take-profit", take)
+        form.addRow(error)
+        form.addRow(buttons)
+
+        def send() -> None:
+            prices = []
+            for box, name in ((stop, "stop-loss"), (take, "take-profit")):
+                text = box.text().strip().replace(",", "")
+                try:
+                    prices.append(float(text) if text else None)
+                except ValueError:
+                    error.setText(f"The {name} {box.text()!r} is not a number.")
+                    return
+            answer = self._port.send(ProtectPosition(symbol, prices[0], prices[1], "positions", self._port.now_ms()))
+            if answer is not None and type(answer).__name__ == "CommandRefused":
+                error.setText(answer.reason)
+                return
+            dialog.accept()
+
+        buttons.accepted.connect(send)
+        buttons.rejected.connect(dialog.reject)
+        dialog.open()
+
     def restyle(self) -> None:
         """The up/down colours changed: redraw every row at the next frame."""
         self._seen = -1
 
     def refresh(self) -> None:
         pf = self._port.portfolio
-        if pf.version == self._seen:
+        key = (pf.version, self._port.orders.version)
+        if key == self._seen:
             return
-        self._seen = pf.version
+        self._seen = key
         ccy = pf.base_currency
         text = "Cash  " + "   ".join(f"{v:,.2f} {k}" for k, v in sorted(pf.cash.items()))
         for venue, account in sorted(pf.paper_balances().items()):
@@ -136,6 +200,25 @@ class PositionsWidget(QWidget):
             set_cell(self.table, r, 5, fmt(p.realized_pnl, 2),
                      PRICE_UP if p.realized_pnl >= 0 else PRICE_DOWN)
             set_cell(self.table, r, 6, fmt(p.fees, 4))
+            set_cell(self.table, r, PROTECTION, *self._protection(p, d))
             mode = self._port.venues.mode(inst.venue).upper() if inst else ""
-            set_cell(self.table, r, 7, mode, None, False)
+            set_cell(self.table, r, HEADERS.index("Mode"), mode, None, False)
         self._on_selection()  # a position closed meanwhile: nothing to close or reverse
+
+    def _protection(self, p, d: int) -> tuple:  # noqa: ANN001 - a Position
+        """"SL 64,900.0 · TP 65,100.0" (and how much when it covers less than the position), or "unprotected" in
+        red for an open position nothing protects."""
+        if not p.quantity:
+            return ("", None, False)
+        sl, tp, qty = self._port.orders.protection(p.symbol)
+        if sl is None and tp is None:
+            return ("unprotected", DOWN, False)
+        parts = []
+        if sl is not None:
+            parts.append(f"SL {self._port.orders.trigger_of(sl) or sl.trigger_price:,.{d}f}")
+        if tp is not None:
+            parts.append(f"TP {tp.price:,.{d}f}")
+        text = " · ".join(parts)
+        if qty < abs(p.quantity) - 1e-12:
+            return (f"{text} ({qty:g} of {abs(p.quantity):g})", DOWN, False)
+        return (text, None, False)

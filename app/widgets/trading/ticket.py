@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.engine.core.messages import (
-    Emulation, OrderDenied, OrderStatus, OrderType, OrderUpdated, Side, SubmitOrder, TimeInForce, TriggerSource,
+    Emulation, OrderDenied, OrderStatus, OrderType, OrderUpdated, Side, SubmitBracket, SubmitOrder, TimeInForce,
+    TriggerSource,
 )
 from app.engine.port import Port
 from app.widgets.common import new_symbols, offer
@@ -91,6 +92,15 @@ class TicketWidget(QWidget):
         self.exec_line.setWordWrap(True)
         self.confirm_box: QMessageBox | None = None
         self._sent: dict[str, SubmitOrder] = {}
+        # protection sent with the order (a bracket): armed by Kestrel as it fills, one cancelling the other
+        self.stop_loss = QLineEdit()
+        self.stop_loss.setPlaceholderText("stop-loss")
+        self.take_profit = QLineEdit()
+        self.take_profit.setPlaceholderText("take-profit")
+        for box in (self.stop_loss, self.take_profit):
+            box.setToolTip("Attach protection to a limit or market order: Kestrel arms a stop-loss and a "
+                           "take-profit for what the order fills, one cancelling the other (kept by Kestrel: "
+                           "they fire only while this terminal runs). Empty: none.")
         self.tif = QComboBox()
         self.tif.addItem("GTC")
         self.tif.setToolTip(TIF_TIPS["GTC"])
@@ -122,6 +132,10 @@ class TicketWidget(QWidget):
         stop_row.addWidget(self.exec, 1)
         form.addRow("Stop on", stop_row)
         form.addRow("", self.exec_line)
+        attach_row = QHBoxLayout()
+        attach_row.addWidget(self.stop_loss, 1)
+        attach_row.addWidget(self.take_profit, 1)
+        form.addRow("Attach", attach_row)
         tif_row = QHBoxLayout()
         tif_row.addWidget(self.tif, 1)
         tif_row.addWidget(self.post_only)
@@ -168,6 +182,8 @@ class TicketWidget(QWidget):
         self.trail.setPlaceholderText("distance behind the best price" if trailing else "trailing stops only")
         self.source.setEnabled(stop)
         self.exec.setEnabled(stop)
+        self.stop_loss.setEnabled(not stop)
+        self.take_profit.setEnabled(not stop)
         limit = order_type in PRICED
         if limit == self.price.isEnabled():
             return
@@ -246,6 +262,14 @@ class TicketWidget(QWidget):
             self._show(f"Trail {self.trail.text()!r} is not a number: a trailing stop needs its distance.", False)
             return None
         pct = trailing and self.trail_unit.currentText() == "%"
+        attach = {}
+        if otype.value not in STOPS:
+            for box, name in ((self.stop_loss, "stop_loss"), (self.take_profit, "take_profit")):
+                if box.text().strip():
+                    attach[name] = _parse(box.text())
+                    if attach[name] is None:
+                        self._show(f"The {name.replace('_', '-')} {box.text()!r} is not a number.", False)
+                        return None
         cid = self._port.new_order_id()
         self._mine.add(cid)
         self._show(f"{side.value} {qty:g} {self.symbol.currentText()} sent…", True)
@@ -258,7 +282,11 @@ class TicketWidget(QWidget):
                           trigger_source=SOURCES[self.source.currentText()] if stop else TriggerSource.LAST,
                           emulation=EXECS[self.exec.currentText()] if stop else Emulation.AUTO)
         self._sent[cid] = cmd
-        self._port.send(cmd)
+        if attach:
+            self._port.send(SubmitBracket(f"B{cid}", cmd, attach.get("take_profit"), attach.get("stop_loss"), actor,
+                                          self._port.now_ms()))
+        else:
+            self._port.send(cmd)
         return cid
 
     def _confirm_marketable(self, ev: OrderDenied) -> None:
