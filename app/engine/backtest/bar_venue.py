@@ -1,6 +1,7 @@
 """The backtest's venue: fills market orders at the next open, limit orders when a bar's range (or a print)
-reaches them, and stop and stop-limit orders when a bar opens through or reaches their trigger, under the
-documented conventions (docs/STRATEGIES.md, "Stops in backtests"); A-shares under their rules."""
+reaches them, and stop, stop-limit and trailing stop orders when a bar opens through or reaches their
+trigger, under the documented conventions (docs/STRATEGIES.md, "Stops in backtests"); A-shares under their
+rules."""
 from __future__ import annotations
 
 import bisect
@@ -29,9 +30,14 @@ class _Resting:
     arrive_ms: int  # it trades from the first bar that opens at or after this
     filled: bool = False
     day: int = 0  # A-shares: the exchange day (days since 1970, Beijing time) the order is good for
-    limit: float | None = None  # a limit's or a stop-limit's price
+    limit: float | None = None  # a limit's or a stop-limit's price (a trailing one's moves with its trigger)
     waiting: bool = False  # a stop waiting for its trigger; a stop-limit that triggered rests as its limit
-    trigger: float | None = None  # a stop's trigger
+    trigger: float | None = None  # a stop's trigger (a trailing stop's is set after each bar: None before)
+    water: float | None = None  # a trailing stop: the best close (or high/low) since it started trailing
+
+
+_TRAILING = frozenset({OrderType.TRAILING_STOP, OrderType.TRAILING_STOP_LIMIT})
+_STOPS = frozenset({OrderType.STOP, OrderType.STOP_LIMIT}) | _TRAILING
 
 
 DAY_MS = 86_400_000
@@ -48,7 +54,7 @@ class BarVenue:
 
     name = VENUE
     # what it takes beyond market and limit orders (the risk gate reads it: venues/base.py)
-    order_features = frozenset({"STOP", "STOP_LIMIT"})
+    order_features = frozenset({"STOP", "STOP_LIMIT", "TRAILING_STOP", "TRAILING_STOP_LIMIT"})
 
     def __init__(self, instrument: Instrument, on_report, cfg: BacktestConfig, clock: SimClock,
                  on_data=None) -> None:  # noqa: ANN001 - the bus's publish (A-shares: their daily limits)
@@ -60,6 +66,8 @@ class BarVenue:
         self._maker = cfg.fee if cfg.maker_fee is None else cfg.maker_fee
         self._slip = cfg.slippage_bps / 10_000.0
         self.pending: list[_Resting] = []
+        self.trailing: list[_Resting] = []  # the trailing stops still waiting (``after_bar`` moves them)
+        self._extremes = cfg.trail_on == "extremes"
         self._n = 0
         self._trade_prefix = f"bt{session_token()}-"  # unique across runs, like every simulated venue's
         self.ashare = instrument.rules == ashare_rules.RULES
@@ -122,9 +130,12 @@ class BarVenue:
         otype = order.order_type
         if otype is OrderType.LIMIT or otype is OrderType.STOP_LIMIT:
             r.limit = order.price
-        if otype is OrderType.STOP or otype is OrderType.STOP_LIMIT:
+        if otype in _STOPS:
             r.waiting = True
-            r.trigger = order.trigger_price
+            if otype in _TRAILING:
+                self.trailing.append(r)
+            else:
+                r.trigger = order.trigger_price
         self.pending.append(r)
 
     def cancel(self, client_order_id: str) -> None:
@@ -135,8 +146,10 @@ class BarVenue:
         self._drop_done()
 
     def _drop_done(self) -> None:
-        """Forget the orders that filled, were canceled or expired."""
+        """Forget the orders that filled, were canceled or expired (and the trailing stops that triggered)."""
         self.pending = [r for r in self.pending if not r.filled]
+        if self.trailing:
+            self.trailing = [r for r in self.trailing if r.waiting and not r.filled]
 
     def open_orders(self) -> list[OpenOrderInfo]:
         return [OpenOrderInfo(r.order.client_order_id, "bt-" + r.order.client_order_id, r.order.symbol,
@@ -209,6 +222,38 @@ class BarVenue:
             r.arrive_ms = bar_open_ts + 1  # the limit it becomes trades from the next bar's open
             self._report(OrderNote(r.order.client_order_id, r.order.symbol, f"triggered at {price:g}; rests "
                                    f"as a limit at {lim:g}", ts))
+
+    def after_bar(self, open_: float, high: float, low: float, close: float, bar_open_ts: int,
+                  close_ts: int) -> None:
+        """Trailing stops trail on the bar that just closed, and the triggers they get hold from the next
+        bar, so none looks ahead. A trailing stop starts at the first close at or after its arrival or,
+        with an activation price (its ``trigger_price``), where a bar it was there for from the open first
+        reaches it (the open if it opened through it). It then follows the best close, or the best high
+        (a sell) or low (a buy) with ``trail_on="extremes"``, by its distance in price or in percent."""
+        extremes = self._extremes
+        for r in self.trailing:
+            if not r.waiting or r.filled or r.arrive_ms > close_ts:
+                continue
+            o = r.order
+            buy = o.side is Side.BUY
+            best = (low if extremes else close) if buy else (high if extremes else close)
+            w = r.water
+            if w is None:
+                a = o.trigger_price
+                if a is None:
+                    w = close  # it starts at the first close at or after its arrival
+                elif r.arrive_ms <= bar_open_ts and (low <= a if buy else high >= a):
+                    w = min(open_, a, best) if buy else max(open_, a, best)  # activated, then trails
+                else:
+                    continue
+            else:
+                w = min(w, best) if buy else max(w, best)
+            r.water = w
+            d = o.trail_amount if o.trail_amount else w * o.trail_pct / 100.0
+            r.trigger = t = w + d if buy else w - d
+            if o.order_type is OrderType.TRAILING_STOP_LIMIT:
+                off = o.limit_offset or 0.0
+                r.limit = t + off if buy else t - off
 
     def _fill(self, r: _Resting, price: float, rate: float, liquidity: str, ts: int) -> None:
         r.filled = True

@@ -14,7 +14,8 @@ and ``StrategyHost`` — with one venue swapped in: ``BarVenue``, which fills by
   when the bar opens through it. The whole quantity fills (no volume model).
 - Stops fill at the open when the bar opens through their trigger, else at the trigger when the range
   reaches it (taker, with slippage); a stop-limit likewise when that price is within its limit, else it rests
-  as the limit from the next bar (docs/STRATEGIES.md).
+  as the limit from the next bar. Trailing stops move after each bar, on its close (or its high/low with
+  ``trail_on="extremes"``), so the trigger a bar sees was set before it opened (docs/STRATEGIES.md).
 - Latency: an order arrives ``latency_ms`` after it was sent and can only fill from the first bar that
   opens at or after its arrival.
 - Fees: ``fee`` x notional, in the quote currency, on every fill (maker and taker alike unless set apart).
@@ -127,6 +128,8 @@ class Backtest:
 
     def _run(self, tmp: Path) -> BacktestResult:
         cfg = self.config
+        if cfg.trail_on not in ("close", "extremes"):
+            raise BacktestError(f"unknown trail_on {cfg.trail_on!r}: use 'close' or 'extremes'")
         data = self.data
         ticks = isinstance(data, TradeData)
         bars = trades_to_bars(data, self.timeframe_ms or 60_000) if ticks else data
@@ -291,6 +294,8 @@ class Backtest:
                 failed(runner, on_bar, exc)
             if runner.status is not running:
                 break
+            if venue.trailing:  # after on_bar: a trailing stop sent there starts at this close
+                venue.after_bar(o, h, l, c, ts, cts)
 
     @staticmethod
     def _loop_ticks(t: TradeData, tf: int, host: _BacktestHost, runner, venue: BarVenue, clock: SimClock) -> None:
@@ -331,6 +336,8 @@ class Backtest:
             host.call_plugin(runner, strategy.on_tick, _make_tick(symbol, p, s_l[i], Side.BUY, f"t{i}", ts))
             if runner.status is not StrategyStatus.RUNNING:
                 return
+            if venue.trailing:  # each print is a bar here: trailing stops trail on it
+                venue.after_bar(p, p, p, p, ts, ts)
         if cur is not None:
             clock.ms = max(clock.ms, cur[0] + tf)
             host.index, host.closing = len(ts_l), True
