@@ -2,6 +2,7 @@
 
     kestrel plugins list [--profile DIR]
     kestrel backtest --strategy NAME BARS [--params k=v,...] [--fee 0.001] [--cash 10000]
+                     [--slippage-bps 0] [--latency-ms 0] [--trail-on close|extremes]
                      [--json OUT] [--plot OUT.png] [--check-lookahead]
     kestrel backtest --strategy NAME --data TRADES.csv --ticks [--timeframe 60|1m]   tick by tick, into bars
     kestrel sweep --strategy NAME BARS --grid fast=5:50:5,slow=20:200:5 [--metric sharpe]
@@ -42,6 +43,9 @@ def add_strategy_commands(sub: argparse._SubParsersAction, common: argparse.Argu
         p.add_argument("--cash", type=float, default=10_000.0, help="starting cash, quote currency")
         p.add_argument("--slippage-bps", type=float, default=0.0, help="market fills move this much against you")
         p.add_argument("--latency-ms", type=int, default=0, help="order arrival delay")
+        p.add_argument("--trail-on", choices=("close", "extremes"), default="close",
+                       help="a trailing stop follows each bar's close (the default) or its high/low "
+                            "(tighter), from the next bar on (docs/STRATEGIES.md, 'Stops in backtests')")
         p.add_argument("--ticks", action="store_true", help="--data is a trade file: tick-by-tick backtest")
         p.add_argument("--rules", choices=("none", "ashare"), default="none",
                        help="market rules: 'ashare' = the data is a China A-share (its symbol from the file "
@@ -156,7 +160,7 @@ def main_strategy_command(args: argparse.Namespace, profile: Path) -> int:
             limits = load_settings(profile).risk
         cfg = BacktestConfig(cash=args.cash, fee=args.fee, slippage_bps=args.slippage_bps,
                              latency_ms=args.latency_ms, live_limits=limits, model_db=str(profile / "kestrel.db"),
-                             rules="" if args.rules == "none" else args.rules)
+                             rules="" if args.rules == "none" else args.rules, trail_on=args.trail_on)
     except (ParamError, DataError, ValueError, BarStoreError) as exc:
         print(f"kestrel {args.command}: {exc}", file=sys.stderr)
         return 2

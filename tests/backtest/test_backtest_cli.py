@@ -220,3 +220,25 @@ def test_rules_ashare_backtests_an_a_share_under_its_rules(tmp_path, profile_dir
         expected = (max(5.0, notional_in * 0.00025) + notional_in * 0.00001
                     + max(5.0, notional_out * 0.00025) + notional_out * 0.00001 + notional_out * 0.0005)
         assert t["fees"] == pytest.approx(expected, abs=0.05)
+
+
+def test_trail_on_sets_how_trailing_stops_follow_the_bars(tmp_path, data_file, monkeypatch, capsys):
+    """``--trail-on close|extremes`` reaches the backtest's config (default: close); anything else exits 2."""
+    from app.cli.main import main
+    from app.engine.backtest import engine
+
+    seen = []
+    real = engine.run_backtest
+
+    def spy(cls, params, data, cfg, *rest):
+        seen.append(cfg.trail_on)
+        return real(cls, params, data.slice(0, 200), cfg, *rest)
+
+    monkeypatch.setattr(engine, "run_backtest", spy)
+    common = ["backtest", "--strategy", "sma_cross", "--data", str(data_file), "--profile", str(tmp_path)]
+    assert main(common) == 0
+    assert main([*common, "--trail-on", "extremes"]) == 0
+    assert seen == ["close", "extremes"]
+    with pytest.raises(SystemExit) as exc:
+        main([*common, "--trail-on", "high"])
+    assert exc.value.code == 2 and "--trail-on: invalid choice: 'high'" in capsys.readouterr().err

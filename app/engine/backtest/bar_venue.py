@@ -1,5 +1,7 @@
-"""The backtest's venue: fills market orders at the next open and limit orders when a bar's range (or a print)
-reaches them, under the documented conventions (docs/STRATEGIES.md); A-shares under their rules."""
+"""The backtest's venue: fills market orders at the next open, limit orders when a bar's range (or a print)
+reaches them, and stop, stop-limit and trailing stop orders when a bar opens through or reaches their
+trigger, under the documented conventions (docs/STRATEGIES.md, "Stops in backtests"); A-shares under their
+rules."""
 from __future__ import annotations
 
 import bisect
@@ -16,6 +18,7 @@ from app.engine.core.ids import session_token
 from app.engine.core.instruments import Instrument
 from app.engine.core.messages import OrderAccepted, OrderCanceled, OrderFilled, OrderType, Side
 from app.engine.venues.base import OpenOrderInfo, VenueOrder
+from app.engine.venues.events import OrderNote
 
 VENUE = "backtest"
 CURRENCY = "QUOTE"
@@ -24,9 +27,17 @@ CURRENCY = "QUOTE"
 @dataclass
 class _Resting:
     order: VenueOrder
-    arrive_ms: int
+    arrive_ms: int  # it trades from the first bar that opens at or after this
     filled: bool = False
     day: int = 0  # A-shares: the exchange day (days since 1970, Beijing time) the order is good for
+    limit: float | None = None  # a limit's or a stop-limit's price (a trailing one's moves with its trigger)
+    waiting: bool = False  # a stop waiting for its trigger; a stop-limit that triggered rests as its limit
+    trigger: float | None = None  # a stop's trigger (a trailing stop's is set after each bar: None before)
+    water: float | None = None  # a trailing stop: the best close (or high/low) since it started trailing
+
+
+_TRAILING = frozenset({OrderType.TRAILING_STOP, OrderType.TRAILING_STOP_LIMIT})
+_STOPS = frozenset({OrderType.STOP, OrderType.STOP_LIMIT}) | _TRAILING
 
 
 DAY_MS = 86_400_000
@@ -42,6 +53,8 @@ class BarVenue:
     """A venue that fills against bar opens and ranges (or trade prints) under the documented conventions."""
 
     name = VENUE
+    # what it takes beyond market and limit orders (the risk gate reads it: venues/base.py)
+    order_features = frozenset({"STOP", "STOP_LIMIT", "TRAILING_STOP", "TRAILING_STOP_LIMIT"})
 
     def __init__(self, instrument: Instrument, on_report, cfg: BacktestConfig, clock: SimClock,
                  on_data=None) -> None:  # noqa: ANN001 - the bus's publish (A-shares: their daily limits)
@@ -53,6 +66,8 @@ class BarVenue:
         self._maker = cfg.fee if cfg.maker_fee is None else cfg.maker_fee
         self._slip = cfg.slippage_bps / 10_000.0
         self.pending: list[_Resting] = []
+        self.trailing: list[_Resting] = []  # the trailing stops still waiting (``after_bar`` moves them)
+        self._extremes = cfg.trail_on == "extremes"
         self._n = 0
         self._trade_prefix = f"bt{session_token()}-"  # unique across runs, like every simulated venue's
         self.ashare = instrument.rules == ashare_rules.RULES
@@ -111,14 +126,30 @@ class BarVenue:
         now = self._clock.now_ms()
         self._report(OrderAccepted(order.client_order_id, "bt-" + order.client_order_id, order.symbol, now))
         day = _exchange_days(self.at_market()) if self.ashare else 0
-        self.pending.append(_Resting(order, now + self._cfg.latency_ms, day=day))
+        r = _Resting(order, now + self._cfg.latency_ms, day=day)
+        otype = order.order_type
+        if otype is OrderType.LIMIT or otype is OrderType.STOP_LIMIT:
+            r.limit = order.price
+        if otype in _STOPS:
+            r.waiting = True
+            if otype in _TRAILING:
+                self.trailing.append(r)
+            else:
+                r.trigger = order.trigger_price
+        self.pending.append(r)
 
     def cancel(self, client_order_id: str) -> None:
         for r in self.pending:
             if r.order.client_order_id == client_order_id and not r.filled:
                 r.filled = True
                 self._report(OrderCanceled(client_order_id, r.order.symbol, "canceled", self._clock.now_ms()))
+        self._drop_done()
+
+    def _drop_done(self) -> None:
+        """Forget the orders that filled, were canceled or expired (and the trailing stops that triggered)."""
         self.pending = [r for r in self.pending if not r.filled]
+        if self.trailing:
+            self.trailing = [r for r in self.trailing if r.waiting and not r.filled]
 
     def open_orders(self) -> list[OpenOrderInfo]:
         return [OpenOrderInfo(r.order.client_order_id, "bt-" + r.order.client_order_id, r.order.symbol,
@@ -126,20 +157,27 @@ class BarVenue:
 
     # ----------------------------------------------------------------------------------------- matching
     def at_open(self, price: float, ts: int) -> None:
-        """Fill market orders that have arrived, and limits the open trades through, at ``price``."""
+        """Fill at ``price`` the orders that have arrived: market orders, stops whose trigger the open is
+        through (a gap; a stop-limit whose limit the open is beyond rests as that limit from the next bar),
+        and limits the open trades through."""
         if self.ashare:
             self._expire(ts)
         for r in list(self.pending):
             if r.filled or r.arrive_ms > ts:
                 continue
             o = r.order
-            if o.order_type is OrderType.MARKET:
-                px = price * (1.0 + self._slip) if o.side is Side.BUY else price * (1.0 - self._slip)
+            buy = o.side is Side.BUY
+            if r.waiting:
+                t = r.trigger
+                if t is not None and (price >= t if buy else price <= t):
+                    self._trigger(r, price, ts, ts)
+            elif o.order_type is OrderType.MARKET:
+                px = price * (1.0 + self._slip) if buy else price * (1.0 - self._slip)
                 self._fill(r, px, self._taker, "TAKER", ts)
-            elif (o.side is Side.BUY and price <= o.price) or (o.side is Side.SELL and price >= o.price):
+            elif (buy and price <= r.limit) or (not buy and price >= r.limit):
                 self._fill(r, price, self._maker, "MAKER", ts)
         if self.pending:
-            self.pending = [r for r in self.pending if not r.filled]
+            self._drop_done()
 
     def _expire(self, ts: int) -> None:
         """A-share orders are day orders: those of an earlier day are canceled at this open."""
@@ -149,18 +187,73 @@ class BarVenue:
                 r.filled = True
                 self._report(OrderCanceled(r.order.client_order_id, r.order.symbol,
                                            "expired at the 15:00 close (day order)", ts))
-        self.pending = [r for r in self.pending if not r.filled]
+        self._drop_done()
 
     def in_range(self, high: float, low: float, bar_open_ts: int, fill_ts: int) -> None:
-        """Fill limits whose price the bar's range reaches, at the limit price."""
+        """Fill limits whose price the bar's range reaches, at the limit price, and stops whose trigger it
+        reaches, at the trigger (a stop-limit whose trigger is beyond its limit rests as that limit from the
+        next bar)."""
         for r in list(self.pending):
-            o = r.order
-            if r.filled or r.arrive_ms > bar_open_ts or o.order_type is not OrderType.LIMIT:
+            if r.filled or r.arrive_ms > bar_open_ts:
                 continue
-            if (o.side is Side.BUY and low <= o.price) or (o.side is Side.SELL and high >= o.price):
-                self._fill(r, o.price, self._maker, "MAKER", fill_ts)
+            buy = r.order.side is Side.BUY
+            if r.waiting:
+                t = r.trigger
+                if t is not None and (high >= t if buy else low <= t):
+                    self._trigger(r, t, bar_open_ts, fill_ts)
+            elif r.limit is not None and (low <= r.limit if buy else high >= r.limit):
+                self._fill(r, r.limit, self._maker, "MAKER", fill_ts)
         if self.pending:
-            self.pending = [r for r in self.pending if not r.filled]
+            self._drop_done()
+
+    def _trigger(self, r: _Resting, price: float, bar_open_ts: int, ts: int) -> None:
+        """Stop ``r`` triggered at ``price`` (the open, or its trigger): a stop fills there plus slippage,
+        taker; a stop-limit too when ``price`` is within its limit (slippage up to the limit), else it rests
+        as that limit, which a later bar's open or range fills (never this bar's rest of the range)."""
+        r.waiting = False
+        buy = r.order.side is Side.BUY
+        px = price * (1.0 + self._slip) if buy else price * (1.0 - self._slip)
+        lim = r.limit
+        if lim is None:
+            self._fill(r, px, self._taker, "TAKER", ts)
+        elif price <= lim if buy else price >= lim:
+            self._fill(r, min(px, lim) if buy else max(px, lim), self._taker, "TAKER", ts)
+        else:
+            r.arrive_ms = bar_open_ts + 1  # the limit it becomes trades from the next bar's open
+            self._report(OrderNote(r.order.client_order_id, r.order.symbol, f"triggered at {price:g}; rests "
+                                   f"as a limit at {lim:g}", ts))
+
+    def after_bar(self, open_: float, high: float, low: float, close: float, bar_open_ts: int,
+                  close_ts: int) -> None:
+        """Trailing stops trail on the bar that just closed, and the triggers they get hold from the next
+        bar, so none looks ahead. A trailing stop starts at the first close at or after its arrival or,
+        with an activation price (its ``trigger_price``), where a bar it was there for from the open first
+        reaches it (the open if it opened through it). It then follows the best close, or the best high
+        (a sell) or low (a buy) with ``trail_on="extremes"``, by its distance in price or in percent."""
+        extremes = self._extremes
+        for r in self.trailing:
+            if not r.waiting or r.filled or r.arrive_ms > close_ts:
+                continue
+            o = r.order
+            buy = o.side is Side.BUY
+            best = (low if extremes else close) if buy else (high if extremes else close)
+            w = r.water
+            if w is None:
+                a = o.trigger_price
+                if a is None:
+                    w = close  # it starts at the first close at or after its arrival
+                elif r.arrive_ms <= bar_open_ts and (low <= a if buy else high >= a):
+                    w = min(open_, a, best) if buy else max(open_, a, best)  # activated, then trails
+                else:
+                    continue
+            else:
+                w = min(w, best) if buy else max(w, best)
+            r.water = w
+            d = o.trail_amount if o.trail_amount else w * o.trail_pct / 100.0
+            r.trigger = t = w + d if buy else w - d
+            if o.order_type is OrderType.TRAILING_STOP_LIMIT:
+                off = o.limit_offset or 0.0
+                r.limit = t + off if buy else t - off
 
     def _fill(self, r: _Resting, price: float, rate: float, liquidity: str, ts: int) -> None:
         r.filled = True

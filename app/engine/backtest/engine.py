@@ -12,6 +12,10 @@ and ``StrategyHost`` — with one venue swapped in: ``BarVenue``, which fills by
   same open. Slippage moves the fill price against the order by ``slippage_bps``.
 - Limit orders fill when a later bar's range reaches their price, at the limit price — or at the open
   when the bar opens through it. The whole quantity fills (no volume model).
+- Stops fill at the open when the bar opens through their trigger, else at the trigger when the range
+  reaches it (taker, with slippage); a stop-limit likewise when that price is within its limit, else it rests
+  as the limit from the next bar. Trailing stops move after each bar, on its close (or its high/low with
+  ``trail_on="extremes"``), so the trigger a bar sees was set before it opened (docs/STRATEGIES.md).
 - Latency: an order arrives ``latency_ms`` after it was sent and can only fill from the first bar that
   opens at or after its arrival.
 - Fees: ``fee`` x notional, in the quote currency, on every fill (maker and taker alike unless set apart).
@@ -86,20 +90,14 @@ _make_tick = _message_maker(TradeTick)
 
 
 class _BacktestHost(StrategyHost):
-    """The live host, plus: before an order is sent, the current price becomes the quote the risk gate
-    and the portfolio see (a two-sided book at that price, time-stamped now). The loops keep ``index``
-    (the bar or print being processed) and ``closing`` up to date for the tags of ``Backtest``."""
+    """The live host, plus the price being processed (``price``: the quote every order is checked against,
+    see ``Backtest._run``). The loops keep ``index`` (the bar or print being processed) and ``closing`` up to
+    date for the tags of ``Backtest``."""
 
     price = math.nan
     symbol = ""
     index = 0
     closing = False  # tick mode: True while the bar that closes before print ``index`` is fed
-
-    def submit(self, instance, symbol, side, quantity, price):  # noqa: ANN001 - same signature as the base
-        if symbol == self.symbol and self.price == self.price:
-            px = self.price
-            self.bus.publish(BookSnapshot(symbol, ((px, 1e300),), ((px, 1e300),), self.clock.now_ms()))
-        return super().submit(instance, symbol, side, quantity, price)
 
     def last_price(self, symbol: str) -> float:
         return self.price if symbol == self.symbol else super().last_price(symbol)
@@ -130,6 +128,8 @@ class Backtest:
 
     def _run(self, tmp: Path) -> BacktestResult:
         cfg = self.config
+        if cfg.trail_on not in ("close", "extremes"):
+            raise BacktestError(f"unknown trail_on {cfg.trail_on!r}: use 'close' or 'extremes'")
         data = self.data
         ticks = isinstance(data, TradeData)
         bars = trades_to_bars(data, self.timeframe_ms or 60_000) if ticks else data
@@ -154,7 +154,16 @@ class Backtest:
                            "type": cmd.order_type.value, "qty": cmd.quantity, "price": cmd.price,
                            "client_order_id": cmd.client_order_id})
 
+        def quote(cmd: SubmitOrder) -> None:  # subscribed before the risk gate, which reads it
+            """Bars publish no quotes: before the gate sees an order (a plugin's or any other), the current
+            price becomes the quote it and the portfolio see, a two-sided book time-stamped now. A stop's
+            trigger is thus checked against the price its sender saw (the close in ``on_bar``)."""
+            px = host.price
+            if cmd.symbol == symbol and px == px:
+                bus.publish(BookSnapshot(symbol, ((px, 1e300),), ((px, 1e300),), clock.now_ms()))
+
         bus.subscribe(SubmitOrder, on_submit)
+        bus.subscribe(SubmitOrder, quote)
         market = MarketState(bus, instruments.canonical)
         portfolio = Portfolio(bus, store, instruments, {CURRENCY: cfg.cash}, {CURRENCY: 1.0}, CURRENCY)
         execution = ExecutionEngine(bus, store, clock)
@@ -162,6 +171,7 @@ class Backtest:
                           cfg.live_limits or backtest_limits())
         venue = BarVenue(inst, execution.on_report, cfg, clock, bus.publish)
         execution.add_venue(venue)
+        risk.checks.venue_features = lambda name: venue.order_features if name == venue.name else frozenset()
         if venue.ashare:
             venue.set_ashare_times(data.ts, not ticks and bars.timeframe_ms >= DAY_MS)
             risk.checks.market_time_ms = venue.at_market
@@ -284,6 +294,8 @@ class Backtest:
                 failed(runner, on_bar, exc)
             if runner.status is not running:
                 break
+            if venue.trailing:  # after on_bar: a trailing stop sent there starts at this close
+                venue.after_bar(o, h, l, c, ts, cts)
 
     @staticmethod
     def _loop_ticks(t: TradeData, tf: int, host: _BacktestHost, runner, venue: BarVenue, clock: SimClock) -> None:
@@ -324,6 +336,8 @@ class Backtest:
             host.call_plugin(runner, strategy.on_tick, _make_tick(symbol, p, s_l[i], Side.BUY, f"t{i}", ts))
             if runner.status is not StrategyStatus.RUNNING:
                 return
+            if venue.trailing:  # each print is a bar here: trailing stops trail on it
+                venue.after_bar(p, p, p, p, ts, ts)
         if cur is not None:
             clock.ms = max(clock.ms, cur[0] + tf)
             host.index, host.closing = len(ts_l), True

@@ -17,6 +17,7 @@ class BacktestConfig:
     live_limits: RiskSettings | None = None  # the profile's limits, or None for backtest limits
     model_db: str | None = None  # a profile database: Strategy.model() may name registered models
     rules: str = ""  # "ashare": the data is a China A-share, traded under its rules (module docstring)
+    trail_on: str = "close"  # a trailing stop follows each bar's "close", or its high/low ("extremes")
 
 
 def backtest_limits() -> RiskSettings:
