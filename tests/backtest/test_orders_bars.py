@@ -324,12 +324,6 @@ def test_the_backtest_venue_offers_stops_and_an_unknown_trail_on_is_refused():
 
 
 # ------------------------------------------------------------------------------ trailing, through the engine
-# TODO(issue 20): the risk gate refuses TRAILING_STOP / TRAILING_STOP_LIMIT with ORDER_SHAPE until the change
-# to app/engine/risk/checks.py that accepts them lands on main. Once merged, these must pass: drop the xfail.
-GATE_TODO = "TODO: the gate takes trailing stops once risk/checks.py lands on main"
-
-
-@pytest.mark.xfail(strict=True, reason=GATE_TODO)
 @pytest.mark.parametrize("trail_on,expected", [("close", (at(3), "SELL", 9.5)),
                                                ("extremes", (at(2), "SELL", 10.6))])
 def test_a_trailing_stop_through_the_engine(trail_on, expected):
@@ -342,7 +336,6 @@ def test_a_trailing_stop_through_the_engine(trail_on, expected):
     assert [f[:3] for f in fills(res)] == [expected]
 
 
-@pytest.mark.xfail(strict=True, reason=GATE_TODO)
 def test_a_trailing_stop_in_tick_mode_trails_on_each_print():
     """Prints 10, 10.5, 10.2, 9.3; a sell trailing by 1.0 sent on the first: trigger 9.0, then 9.5 after the
     print at 10.5; 10.2 misses it and 9.3 goes through it: filled at 9.3, fee 0.002 x 9.3 = 0.0186."""
