@@ -119,8 +119,8 @@ class OrderGroups:
         if inst is None or pos is None or not inst.round_qty_down(abs(pos.quantity)):
             self._refuse(cmd, f"no open position in {cmd.symbol} to protect")
             return
-        self._end_protection(inst.id, "replaced by new protection")
         if cmd.stop_loss is None and cmd.take_profit is None:
+            self._end_protection(inst.id, "protection removed")
             return
         qty = inst.round_qty_down(abs(pos.quantity))
         side = Side.SELL if pos.quantity > 0 else Side.BUY
@@ -128,9 +128,10 @@ class OrderGroups:
         ref = SubmitOrder(lid + "-ref", inst.id, inst.venue, side.opposite, OrderType.MARKET, qty, None, cmd.actor)
         children = self._children(lid, ref, qty, cmd.take_profit, cmd.stop_loss, cmd.actor)
         denial = self._check_children(ref, cmd.take_profit, cmd.stop_loss, len(children), entry_ref=False)
-        if denial is not None:
+        if denial is not None:  # refused: what protects the position now stays
             self._refuse(cmd, f"{denial.reason}: {denial.message}")
             return
+        self._end_protection(inst.id, "replaced by new protection")
         lst = OrderList(lid, "OCO", cmd.actor, fixed=qty)
         self.execution._store.stage_list(lid, "OCO", "ACTIVE", cmd.actor, self.clock.now_ms(), f"qty={qty!r}")
         for child in children:
@@ -210,11 +211,11 @@ class OrderGroups:
     def _working(kids: list[Order]) -> bool:
         return any(k.status.is_working for k in kids)
 
-    def _finish(self, lst: OrderList, why: str) -> None:
+    def _finish(self, lst: OrderList, why: str, keep_entry: bool = False) -> None:
         lst.done = True
         lst.held = None
         orders = self.execution.orders
-        for cid in [*lst.children, *([lst.entry] if lst.entry else [])]:
+        for cid in [*lst.children, *([lst.entry] if lst.entry and not keep_entry else [])]:
             o = orders[cid]
             if o.status in (S.ARMED, S.WAITING):
                 self.execution.disarm_all(lambda x, o=o: x is o, reason=why)
@@ -224,10 +225,11 @@ class OrderGroups:
         log.info("%s %s done: %s", lst.kind, lst.list_id, why)
 
     def _end_protection(self, symbol: str, why: str) -> None:
+        """Every list protecting ``symbol`` ends: its children are disarmed; a bracket's entry still working stays,
+        a plain order from now on."""
         for lst in self.lists.values():
-            if not lst.done and lst.kind == "OCO" and any(self.execution.orders[c].symbol == symbol
-                                                          for c in lst.children):
-                self._finish(lst, why)
+            if not lst.done and any(self.execution.orders[c].symbol == symbol for c in lst.children):
+                self._finish(lst, why, keep_entry=True)
 
     def _add(self, lst: OrderList, order: Order) -> None:
         self.lists[lst.list_id] = lst
