@@ -116,14 +116,16 @@ def xrp_in_process(recorded_bars):
 def test_in_process_sweep_rows_and_best(xrp_in_process, recorded_bars):
     res = xrp_in_process
     assert (res.mode, res.where) == ("vectorised", "in-process")
-    assert [r["params"] for r in res.rows][:2] == [{"fast": 5, "slow": 20}, {"fast": 5, "slow": 30}]
+    off = {"stop_loss_pct": 0.0, "take_profit_pct": 0.0}  # its protection, off: the vectorised form's rule
+    assert [r["params"] for r in res.rows][:2] == [{"fast": 5, "slow": 20, **off}, {"fast": 5, "slow": 30, **off}]
     best = max(res.rows, key=lambda r: r["stats"]["total_return"])
     assert res.best["params"] == best["params"]
     one = run_backtest(SmaCross, best["params"], recorded_bars["XRP-ETH-1m.csv.gz"])
     assert res.best["stats"]["equity_final"] == pytest.approx(one.equity_final, rel=REL)
     xs, ys, z = res.heatmap("fast", "slow")
     assert xs == [5, 10, 15] and ys == [20, 30, 40]
-    cell = rows_by_params(res)[(("fast", 10), ("slow", 30))]["stats"]["total_return"]
+    cell = rows_by_params(res)[(("fast", 10), ("slow", 30), ("stop_loss_pct", 0.0), ("take_profit_pct", 0.0))][
+        "stats"]["total_return"]
     assert z[ys.index(30), xs.index(10)] == cell
 
 

@@ -37,6 +37,7 @@ STOCK = [
     ("trading/watchlist.py", "New watchlist"),  # the same site asks for a list's new name: "Rename watchlist"
     ("trading/watchlist.py", "Delete watchlist"),
     ("trading/positions.py", "Close position"),  # the same site asks "Reverse position"
+    ("trading/ticket.py", "Stop would trigger at once"),  # "Send anyway?" (test_journey_emulated_stops)
 ]
 _SITE = re.compile(r"\b(QMessageBox|QInputDialog|QFileDialog)(\.(question|warning|critical|information|get\w+))?\(")
 

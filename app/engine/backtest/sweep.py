@@ -29,7 +29,7 @@ from app.engine.backtest.engine import run_backtest
 from app.engine.backtest.options import BacktestConfig
 from app.engine.backtest.stats import compute_stats
 from app.engine.data.bars import Bars
-from app.engine.strategy.params import validate_params
+from app.engine.strategy.params import declared_params, validate_params
 
 Progress = Callable[[int, int], None]
 
@@ -142,10 +142,21 @@ def vectorised_run(cls: type, data: Bars, params: dict[str, Any], cfg: BacktestC
     return stats
 
 
-def can_vectorise(cls: type, cfg: BacktestConfig) -> bool:
+def can_vectorise(cls: type, cfg: BacktestConfig, combos: list[dict[str, Any]] | None = None) -> bool:
+    """The vectorised form gives the same result: no costs or rules it does not model, and (``combos``) no
+    parameter it does not take (a strategy's ``signals_params``; e.g. a stop-loss) away from its default."""
     return (callable(getattr(cls, "signals", None)) and cfg.slippage_bps == 0 and cfg.latency_ms == 0
             and (cfg.maker_fee is None or cfg.maker_fee == cfg.fee) and cfg.live_limits is None
-            and not cfg.rules)  # market rules (A-shares) need the event-driven engine
+            and not cfg.rules  # market rules (A-shares) need the event-driven engine
+            and all(_signals_cover(cls, c) for c in combos or ()))
+
+
+def _signals_cover(cls: type, params: dict[str, Any]) -> bool:
+    taken = getattr(cls, "signals_params", None)
+    if taken is None:
+        return True
+    defaults = declared_params(cls)
+    return all(k in taken or k == "symbol" or params[k] == defaults[k].default for k in params if k in defaults)
 
 
 # ------------------------------------------------------------------------------------------- workers
@@ -235,7 +246,7 @@ def run_sweep(cls: type, data: Bars, grid: dict[str, list[Any]], cfg: BacktestCo
     combos = [validate_params(cls, {**(fixed or {}), **c}) for c in combinations(grid)]
     for c in combos:
         c.pop("symbol", None)
-    vectorise = can_vectorise(cls, cfg)
+    vectorise = can_vectorise(cls, cfg, combos)
     t0 = time.perf_counter()
     total = len(combos)
     done = 0
@@ -315,7 +326,7 @@ def walk_forward(cls: type, data: Bars, grid: dict[str, list[Any]], in_sample: i
 
 def _score_window(cls: type, data: Bars, params: dict[str, Any], cfg: BacktestConfig) -> dict[str, Any]:
     """The out-of-sample run starts flat, with its indicators warming up inside the window."""
-    if can_vectorise(cls, cfg):
+    if can_vectorise(cls, cfg, [params]):
         return vectorised_run(cls, data, params, cfg)
     res = run_backtest(cls, params, data, cfg)
     return {k: v for k, v in res.stats.items() if k not in ("elapsed_s", "events_per_s")}

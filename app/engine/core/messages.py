@@ -210,6 +210,7 @@ class SubmitBracket:
     stop_loss: float | None = None
     actor: str = "manual"
     ts: int = 0
+    trail: float | None = None  # instead of ``stop_loss``: a trailing stop-loss this far (in price) behind
 
 
 @dataclass(frozen=True, slots=True)

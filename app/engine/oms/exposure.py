@@ -38,10 +38,12 @@ class WorkingExposure:
         old = order.booked
         if order.status.is_working:
             leaves = order.quantity - order.filled_qty
-            otype = order.order_type
-            # a stop is off the book: it crosses nothing (a fired emulated one is the plain order it became)
-            price = None if otype.is_triggered and order.triggered_ts is None else order.price
-            new = (order.actor, order.symbol, order.side, leaves if leaves > 0.0 else 0.0, price)
+            # a stop is off the book: it crosses nothing, and until it triggers it does not change the position
+            # (``net_leaves``: a resting stop-loss must not make the order that closes the position look like
+            # one opening the other way); a fired emulated one is the plain order it became
+            stop = order.order_type.is_triggered and order.triggered_ts is None
+            price = None if stop else order.price
+            new = (order.actor, order.symbol, order.side, leaves if leaves > 0.0 else 0.0, price, stop)
             if new == old:  # a state change that moves no total (SUBMITTED -> ACCEPTED, PENDING_CANCEL)
                 return
         else:
@@ -64,11 +66,12 @@ class WorkingExposure:
 
     # ---------------------------------------------------------------------------------------- internals
     def _add(self, b: tuple) -> None:
-        actor, symbol, side, leaves, price = b
+        actor, symbol, side, leaves, price, stop = b
         self.by_actor[actor] = self.by_actor.get(actor, 0) + 1
         n = self._counts
         _inc(self.side_leaves, n, (symbol, side), leaves)
-        _inc(self.net_leaves, n, symbol, leaves if side is BUY else -leaves)
+        if not stop:
+            _inc(self.net_leaves, n, symbol, leaves if side is BUY else -leaves)
         if price is None:
             _inc(self.unpriced_leaves, n, ("unpriced", symbol), leaves, symbol)
         else:
@@ -80,7 +83,7 @@ class WorkingExposure:
                 insort(prices, price)
 
     def _remove(self, b: tuple) -> None:
-        actor, symbol, side, leaves, price = b
+        actor, symbol, side, leaves, price, stop = b
         left = self.by_actor[actor] - 1
         if left:
             self.by_actor[actor] = left
@@ -88,7 +91,8 @@ class WorkingExposure:
             del self.by_actor[actor]
         n = self._counts
         _dec(self.side_leaves, n, (symbol, side), leaves)
-        _dec(self.net_leaves, n, symbol, leaves if side is BUY else -leaves)
+        if not stop:
+            _dec(self.net_leaves, n, symbol, leaves if side is BUY else -leaves)
         if price is None:
             _dec(self.unpriced_leaves, n, ("unpriced", symbol), leaves, symbol)
         else:

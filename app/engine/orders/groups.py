@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.engine.core.messages import (
-    CommandRefused, OrderDenied, OrderStatus, OrderType, OrderUpdated, ProtectPosition, Side, SubmitBracket,
-    SubmitOrder,
+    CommandRefused, OrderDenied, OrderStatus, OrderType, OrderUpdated, PositionChanged, ProtectPosition, Side,
+    SubmitBracket, SubmitOrder,
 )
 from app.engine.oms.orders import Order
 from app.engine.risk.checks import Denial, _price_check
@@ -65,6 +65,7 @@ class OrderGroups:
         bus.subscribe(SubmitBracket, self.on_bracket)
         bus.subscribe(ProtectPosition, self.on_protect)
         bus.subscribe(OrderUpdated, self.on_update)
+        bus.subscribe(PositionChanged, self.on_position)
         self._restore()
 
     # ------------------------------------------------------------------------------------------ reading
@@ -94,8 +95,9 @@ class OrderGroups:
             entry = SubmitOrder(**{**_fields(entry), "symbol": make_id(entry.symbol, entry.venue)})
         lid = cmd.list_id
         entry = SubmitOrder(**{**_fields(entry), "list_id": lid, "role": "ENTRY"})
-        children = self._children(lid, entry, entry.quantity, cmd.take_profit, cmd.stop_loss, cmd.actor)
-        denial = self._check_children(entry, cmd.take_profit, cmd.stop_loss, len(children), entry_ref=True)
+        children = self._children(lid, entry, entry.quantity, cmd.take_profit, cmd.stop_loss, cmd.actor, cmd.trail)
+        denial = self._check_children(entry, cmd.take_profit, cmd.stop_loss, len(children), entry_ref=True,
+                                      trail=cmd.trail)
         if denial is not None:
             self.risk._deny(entry, denial)
             self._deny_children(children, f"its bracket was refused: {denial.reason}")
@@ -143,6 +145,20 @@ class OrderGroups:
         lid = self._of.get(ev.client_order_id)
         if lid is not None:
             self._settle(self.lists[lid])
+
+    def on_position(self, ev: PositionChanged) -> None:
+        """A position closed (flat) by anything else (a close, a flatten, another order): its protection ends,
+        unless an entry is still working (it may fill later)."""
+        if ev.quantity or not self.lists:
+            return
+        for lst in list(self.lists.values()):
+            if lst.done or not lst.children or self.execution.orders[lst.children[0]].symbol != ev.symbol:
+                continue
+            entry = self.execution.orders[lst.entry] if lst.entry else None
+            self._settle(lst)  # its own child's fill closed it: that says why
+            if not lst.done and (entry is None or not entry.status.is_open) and not self._working(
+                    [self.execution.orders[c] for c in lst.children]):
+                self._finish(lst, "the position was closed")
 
     def hold(self, order: Order, price: float, ts: int, trigger: float) -> bool:
         """A child fires: held while its sibling's order works at the venue (its cancel sent), else sized to what
@@ -238,7 +254,7 @@ class OrderGroups:
             lst.children.append(order.client_order_id)
 
     def _children(self, lid: str, entry: SubmitOrder, qty: float, tp: float | None, sl: float | None,
-                  actor: str) -> list[SubmitOrder]:
+                  actor: str, trail: float | None = None) -> list[SubmitOrder]:
         side = entry.side.opposite
         now = self.clock.now_ms()
         out = []
@@ -248,15 +264,22 @@ class OrderGroups:
         if sl is not None:
             out.append(SubmitOrder(f"{lid}-sl", entry.symbol, entry.venue, side, OrderType.STOP, qty, None, actor,
                                    reduce_only=True, ts=now, trigger_price=sl, list_id=lid, role="SL"))
+        elif trail is not None:
+            out.append(SubmitOrder(f"{lid}-sl", entry.symbol, entry.venue, side, OrderType.TRAILING_STOP, qty, None,
+                                   actor, reduce_only=True, ts=now, trail_amount=trail, list_id=lid, role="SL"))
         return out
 
     def _check_children(self, entry: SubmitOrder, tp: float | None, sl: float | None, n: int,
-                        entry_ref: bool) -> Denial | None:
+                        entry_ref: bool, trail: float | None = None) -> Denial | None:
         """The children's prices on the tick and on the right side of the entry (or of the market, for a
-        position's protection); the armed-stop limit."""
+        position's protection); a trailing stop-loss's distance; the armed-stop limit."""
         inst = self.instruments.get(entry.symbol)
         if inst is None:
             return None  # the entry's own check says so
+        if trail is not None and (isinstance(trail, bool) or not isinstance(trail, (int, float))
+                                  or not math.isfinite(trail) or trail <= 0):
+            return Denial("INVALID_TRAIL", f"A trailing stop-loss needs a distance above 0, got {trail!r}.",
+                          limit="> 0", observed=repr(trail))
         for p, name in ((tp, "Take-profit"), (sl, "Stop-loss")):
             if p is not None:
                 denial = _price_check(p, inst, f"A {name.lower()} needs a positive price", f"{name} price")

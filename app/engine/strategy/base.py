@@ -149,13 +149,54 @@ class Strategy:
         return self._host.open_orders(self.instance)
 
     # -------------------------------------------------------------------------------------------- orders
-    def buy(self, quantity: float, price: float | None = None, symbol: str | None = None) -> str:
+    def buy(self, quantity: float, price: float | None = None, symbol: str | None = None, *,
+            stop_loss: float | None = None, take_profit: float | None = None, trail: float | None = None,
+            tif: str = "GTC", post_only: bool = False, reduce_only: bool = False) -> str:
         """Send a buy (market when ``price`` is None) through the risk gate; returns the client order id.
-        A denial arrives as ``on_order(OrderDenied)``."""
-        return self._host.submit(self.instance, symbol or self.p.symbol, Side.BUY, quantity, price)
+        A denial arrives as ``on_order(OrderDenied)``.
 
-    def sell(self, quantity: float, price: float | None = None, symbol: str | None = None) -> str:
-        return self._host.submit(self.instance, symbol or self.p.symbol, Side.SELL, quantity, price)
+        Added in 1.2: ``stop_loss`` / ``take_profit`` (absolute prices) or ``trail`` (a trailing stop-loss this
+        far, in price, behind the best price) make it a bracket: Kestrel arms them as the order fills, sized to
+        what filled, one cancelling the other (not in backtests yet: there the order is refused, saying so).
+        ``tif``: "GTC", "IOC" or "FOK"; ``post_only``; ``reduce_only``."""
+        return self._host.submit(self.instance, symbol or self.p.symbol, Side.BUY, quantity, price,
+                                 stop_loss=stop_loss, take_profit=take_profit, trail=trail, tif=tif,
+                                 post_only=post_only, reduce_only=reduce_only)
+
+    def sell(self, quantity: float, price: float | None = None, symbol: str | None = None, *,
+             stop_loss: float | None = None, take_profit: float | None = None, trail: float | None = None,
+             tif: str = "GTC", post_only: bool = False, reduce_only: bool = False) -> str:
+        """The mirror of ``buy``."""
+        return self._host.submit(self.instance, symbol or self.p.symbol, Side.SELL, quantity, price,
+                                 stop_loss=stop_loss, take_profit=take_profit, trail=trail, tif=tif,
+                                 post_only=post_only, reduce_only=reduce_only)
+
+    def stop(self, side: str, quantity: float, trigger: float | None = None, limit: float | None = None,
+             symbol: str | None = None, *, trail: float | None = None, trail_pct: float | None = None,
+             reduce_only: bool = False, source: str = "last") -> str:
+        """A stop (added in 1.2): ``side`` "buy" or "sell"; a market order when a trade prints at or through
+        ``trigger`` (a stop-limit at ``limit`` when given); with ``trail`` (price) or ``trail_pct`` (percent) a
+        trailing stop, ``trigger`` then being its optional activation price. ``source``: "last" (trades) or
+        "bid_ask". Kept by the venue where it can, else by Kestrel. Returns the client order id."""
+        return self._host.submit_stop(self.instance, symbol or self.p.symbol, Side(side.upper()), quantity, trigger,
+                               limit, trail, trail_pct, reduce_only, source)
+
+    def modify(self, client_order_id: str, *, price: float | None = None, quantity: float | None = None,
+               trigger: float | None = None) -> str:
+        """Move a working limit order (``price``, ``quantity``) or a stop (``trigger``) (added in 1.2). Returns the
+        id the order continues under: the same for a stop Kestrel keeps, a new one where the venue cannot amend
+        (the old one is canceled first). A refusal arrives as ``on_order``."""
+        return self._host.modify_order(self.instance, client_order_id, price, quantity, trigger)
+
+    def close_position(self, symbol: str | None = None) -> str | None:
+        """Close this strategy's own position in ``symbol`` at market, reduce-only (added in 1.2); None when it
+        is flat."""
+        sym = symbol or self.p.symbol
+        pos = self.position(sym)
+        if not pos:
+            return None
+        return self.sell(abs(pos), symbol=sym, reduce_only=True) if pos > 0 else \
+            self.buy(abs(pos), symbol=sym, reduce_only=True)
 
     def cancel(self, client_order_id: str) -> None:
         self._host.cancel(self.instance, client_order_id)

@@ -29,9 +29,10 @@ from app.engine.core.clock import Clock
 from app.engine.core.ids import ClientOrderIdFactory
 from app.engine.core.instruments import Instrument
 from app.engine.core.latency import LatencyStats
-from app.engine.core.messages import (Alert, Bar, BookSnapshot, CancelAllOrders, CancelOrder, OrderDenied, OrderFilled,
-                                      OrderType, OrderUpdated, Side, SubmitOrder, TradeTick, TradingState,
-                                      TradingStateChanged)
+from app.engine.core.messages import (Alert, Bar, BookSnapshot, CancelAllOrders, CancelOrder, ModifyOrder,
+                                      OrderDenied, OrderFilled, OrderStatus, OrderType, OrderUpdated, Side,
+                                      SubmitBracket, SubmitOrder, TimeInForce, TradeTick, TradingState,
+                                      TradingStateChanged, TriggerSource)
 from app.engine.data.market import MarketState
 from app.engine.oms.execution import ExecutionEngine
 from app.engine.oms.portfolio import Portfolio, Position
@@ -450,22 +451,71 @@ class StrategyHost:
 
     def open_orders(self, instance: str) -> list[Any]:
         actor = ACTOR_PREFIX + instance
-        return [o for o in self.execution.working.values() if o.actor == actor]
+        return [o for o in (*self.execution.working.values(), *self.execution.armed_orders()) if o.actor == actor]
 
-    def submit(self, instance: str, symbol: str, side: Side, quantity: float, price: float | None) -> str:
+    def submit(self, instance: str, symbol: str, side: Side, quantity: float, price: float | None, *,
+               stop_loss: float | None = None, take_profit: float | None = None, trail: float | None = None,
+               tif: str = "GTC", post_only: bool = False, reduce_only: bool = False) -> str:
+        runner = self._sending(instance)
+        inst = self.instruments.get(symbol)
+        cid = self._new_id(instance, runner)
+        cmd = SubmitOrder(cid, inst.id if inst else symbol, inst.venue if inst else "", side,
+                          OrderType.MARKET if price is None else OrderType.LIMIT, quantity, price,
+                          runner.actor, ts=self.clock.now_ms(), tif=TimeInForce(tif.upper()), post_only=post_only,
+                          reduce_only=reduce_only)
+        if stop_loss is None and take_profit is None and trail is None:
+            self.bus.publish(cmd)
+        else:
+            if trail is not None and stop_loss is not None:
+                raise ValueError("a bracket's stop-loss is a price (stop_loss=) or a trailing distance (trail=), "
+                                 "not both")
+            self.bus.publish(SubmitBracket(f"B{cid}", cmd, take_profit, stop_loss, runner.actor, cmd.ts,
+                                           trail=trail))
+        if self._t0:
+            self.order_latency.record(time.perf_counter_ns() - self._t0)
+        return cid
+
+    def submit_stop(self, instance: str, symbol: str, side: Side, quantity: float, trigger: float | None,
+             limit: float | None, trail: float | None, trail_pct: float | None, reduce_only: bool,
+             source: str) -> str:
+        runner = self._sending(instance)
+        if trail is not None and trail_pct is not None:
+            raise ValueError("a trailing stop trails by a price (trail=) or a percent (trail_pct=), not both")
+        trailing = trail is not None or trail_pct is not None
+        if not trailing and trigger is None:
+            raise ValueError("a stop needs its trigger price (or trail= / trail_pct= for a trailing stop)")
+        otype = (OrderType.TRAILING_STOP_LIMIT if limit is not None else OrderType.TRAILING_STOP) if trailing \
+            else (OrderType.STOP_LIMIT if limit is not None else OrderType.STOP)
+        inst = self.instruments.get(symbol)
+        cid = self._new_id(instance, runner)
+        self.bus.publish(SubmitOrder(cid, inst.id if inst else symbol, inst.venue if inst else "", side, otype,
+                                     quantity, None if trailing else limit, runner.actor, reduce_only=reduce_only,
+                                     ts=self.clock.now_ms(), trigger_price=trigger, trail_amount=trail,
+                                     trail_pct=trail_pct, limit_offset=limit if trailing else None,
+                                     trigger_source=TriggerSource(source.upper())))
+        return cid
+
+    def modify_order(self, instance: str, client_order_id: str, price: float | None, quantity: float | None,
+               trigger: float | None) -> str:
+        runner = self._sending(instance)
+        order = self.execution.orders.get(client_order_id)
+        keeps = order is not None and order.status is OrderStatus.ARMED  # moved in place by Kestrel
+        cid = client_order_id if keeps else self._new_id(instance, runner)
+        self.bus.publish(ModifyOrder(client_order_id, price, cid, runner.actor, quantity, self.clock.now_ms(),
+                                     trigger_price=trigger))
+        return cid
+
+    def _sending(self, instance: str) -> Any:
         runner = self.runners[instance]
         if runner.status is not StrategyStatus.RUNNING:
             raise StrategyStopped(f"strategy {instance} is {runner.status.value}; it cannot send orders")
-        inst = self.instruments.get(symbol)
+        return runner
+
+    def _new_id(self, instance: str, runner: Any) -> str:
         cid = self.new_order_id()
         self._instance_of[cid] = instance
         runner.orders_sent += 1
         self.touch(runner)
-        self.bus.publish(SubmitOrder(cid, inst.id if inst else symbol, inst.venue if inst else "", side,
-                                     OrderType.MARKET if price is None else OrderType.LIMIT, quantity, price,
-                                     runner.actor, ts=self.clock.now_ms()))
-        if self._t0:
-            self.order_latency.record(time.perf_counter_ns() - self._t0)
         return cid
 
     def cancel(self, instance: str, client_order_id: str) -> None:

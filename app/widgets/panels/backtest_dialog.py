@@ -147,7 +147,7 @@ class BacktestDialog(QDialog):
             return
         for c in combos:
             c.pop("symbol", None)
-        vectorise = can_vectorise(info.cls, cfg)
+        vectorise = can_vectorise(info.cls, cfg, combos)
         n_chunks = max(1, min(len(combos), 20))
         self._grid, self._mode, self._rows = grid, "sweep", []
         self._total = len(combos)
