@@ -4,7 +4,8 @@ It builds the terminal on a simulated clock, trades for ~40 minutes of simulated
 different times, so the chart has markers), leaves two working orders and a position (order and position
 lines), adds indicators, then shows the window on the X server and saves:
 
-    docs/screenshot-main-window.png   the whole window (``--x11``: also the X screen, via `import`, in /tmp)
+    docs/screenshot-main-window.png   the whole window (the long position protected: SL/TP in Positions, the
+                                      blotter and dash-dot on the chart) (``--x11``: also the X screen, via `import`, in /tmp)
     docs/screenshot-chart.png         the chart: candles, volume, SMA/EMA/Bollinger, RSI and MACD panes,
                                       fill and order markers, working-order / position / last-price lines
     docs/screenshot-ladder.png        the DOM with our orders and the depth chart
@@ -38,7 +39,7 @@ def main() -> None:
 
     from app.bootstrap import build, create_app
     from app.engine.core.clock import SimClock
-    from app.engine.core.messages import OrderType, Side
+    from app.engine.core.messages import OrderType, ProtectPosition, Side
 
     app = create_app()
     profile = Path(tempfile.mkdtemp(prefix="kestrel-shots-"))
@@ -65,6 +66,13 @@ def main() -> None:
     sell = inst.round_price(max(hi - 0.1 * (hi - lo), book.best_ask + 20 * inst.tick_size))
     kernel.submit(SYMBOL, Side.BUY, OrderType.LIMIT, 0.02, buy)  # working orders inside the visible range
     kernel.submit(SYMBOL, Side.SELL, OrderType.LIMIT, 0.01, sell)
+    run(0.2)
+    # the long position protected by Kestrel (issue 20): a stop-loss and a take-profit, one cancelling the other
+    last = kernel.market.get(SYMBOL).last
+    kernel.bus.publish(ProtectPosition(SYMBOL, stop_loss=inst.round_price(min(lo + 0.25 * (hi - lo),
+                                                                                last - 30 * inst.tick_size)),
+                                       take_profit=inst.round_price(max(hi - 0.25 * (hi - lo),
+                                                                        last + 30 * inst.tick_size))))
     run(0.2)
 
     chart = window.chart

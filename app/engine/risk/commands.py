@@ -94,6 +94,22 @@ class RiskCommands:
         trigger = order.trigger_price if cmd.trigger_price is None else cmd.trigger_price
         price = order.price if cmd.price is None or order.order_type is not OrderType.STOP_LIMIT else cmd.price
         quantity = order.quantity if cmd.quantity is None else cmd.quantity
+        if order.role == "TP":  # a take-profit is a limit at the price that touches it: both move
+            trigger = price = cmd.price if cmd.price is not None else trigger
+            last = risk.market.symbols.get(order.symbol)
+            last = last.last if last is not None else None
+            sell = order.side.value == "SELL"
+            if last and ((price <= last) if sell else (price >= last)):
+                where = "at or below" if sell else "at or above"
+                self.refuse(cmd, f"STOP_MARKETABLE: a take-profit at {price:g} is {where} the last trade {last:g}: "
+                                 f"it would be touched at once")
+                return
+            inst = risk.instruments.get(order.symbol)
+            if inst is not None and not inst.is_on_tick(price):
+                self.refuse(cmd, f"PRICE_NOT_ON_TICK: {price} is not on the tick grid ({inst.tick_size})")
+                return
+            self.move_armed(order, trigger, price, quantity)
+            return
         moved = SubmitOrder(order.client_order_id, order.symbol, order.venue, order.side, order.order_type,
                             quantity, price, order.actor, reduce_only=order.reduce_only, trigger_price=trigger,
                             trigger_source=order.trigger_source, emulation=Emulation.EMULATED)

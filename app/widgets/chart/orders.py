@@ -103,9 +103,12 @@ class ChartOrders:
             if o.price is None:
                 continue
             buy = o.side is Side.BUY
+            kept = o.emulated and not o.fired  # a take-profit Kestrel keeps: sent when the market touches it
             out.append(PriceLine(o.price, BUY if buy else SELL,
-                                 f"{o.side.value} {o.leaves_qty:g} @ {o.price:.{decimals}f}",
-                                 Qt.PenStyle.DashLine, order_id=o.client_order_id))
+                                 f"{o.side.value}{' TP' if o.role == 'TP' else ''} {o.leaves_qty:g} @ "
+                                 f"{o.price:.{decimals}f}{' · emulated' if kept else ''}",
+                                 Qt.PenStyle.DashDotLine if kept else Qt.PenStyle.DashLine,
+                                 order_id=o.client_order_id))
         pos = self.port.portfolio.positions.get(self.symbol)
         if pos is not None and pos.quantity:
             out.append(PriceLine(pos.avg_price, POSITION,

@@ -200,8 +200,8 @@ class BlotterWidget(QWidget):
             set_cell(t, r, _C["Price"], _price_text(o, d))
             trigger = self._port.orders.trigger_of(o)
             set_cell(t, r, _C["Trigger"], "" if trigger is None else f"{trigger:,.{d}f}")
-            set_cell(t, r, _C["Exec"], ("emulated" if o.emulated else "native") if o.order_type.is_triggered
-                     else "", MUTED, False)
+            set_cell(t, r, _C["Exec"], "emulated" if o.emulated else "native" if o.order_type.is_triggered else "",
+                     MUTED, False)
             set_cell(t, r, _C["Filled"], f"{o.filled_qty:g}")
             set_cell(t, r, _C["Avg"], f"{o.avg_price:,.{d}f}" if o.filled_qty else "")
             set_cell(t, r, _C["Status"], o.status.value, UP if o.status.is_open else MUTED, False)

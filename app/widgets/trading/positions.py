@@ -13,8 +13,9 @@ from app.engine.port import Port
 from app.widgets.common import fit_column, fmt, id_samples, make_table, set_cell
 from app.widgets.theme import DOWN, PRICE_DOWN, PRICE_UP, UP
 
-HEADERS = ["Symbol", "Qty", "Avg price", "Mark", "Unrealized", "Realized", "Fees", "Protection", "Mode"]
-PROTECTION = HEADERS.index("Protection")
+HEADERS = ["Symbol", "Qty", "Protection", "Avg price", "Mark", "Unrealized", "Realized", "Fees", "Mode"]
+_C = {name: i for i, name in enumerate(HEADERS)}
+PROTECTION = _C["Protection"]
 
 
 class PositionsWidget(QWidget):
@@ -23,10 +24,16 @@ class PositionsWidget(QWidget):
         self._port = port
         self._seen = -1
         self.table = make_table(HEADERS)
-        # the instrument id reads whole ("BTC/USDT@binance-paper"): as wide as the longest listed when it opens;
-        # the numbers share what is left
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
-        fit_column(self.table, 0, id_samples(port.instruments))
+        # every column reads whole (the id "BTC/USDT@binance-paper", prices, "SL 64,936.0 · TP 65,087.9"): each as
+        # wide as its usual text, a person may drag them, and a narrow dock scrolls sideways rather than eliding
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        money = ["-100,000.00"]
+        for name, texts in (("Symbol", id_samples(port.instruments)), ("Qty", ["-0.000001"]),
+                            ("Avg price", ["100,000.00"]), ("Mark", ["100,000.00"]), ("Unrealized", money),
+                            ("Realized", money), ("Fees", ["0.0000"]), ("Protection", ["SL 65,000.0 · TP 65,000.0"])):
+            fit_column(self.table, _C[name], texts)
         self.cash = QLabel()
         self.equity = QLabel()
         top = QHBoxLayout()
@@ -191,18 +198,20 @@ class PositionsWidget(QWidget):
         for r, p in enumerate(rows):
             inst = self._port.instruments.get(p.symbol)
             d = inst.price_decimals if inst else 4
-            set_cell(self.table, r, 0, p.symbol, None, False)
-            set_cell(self.table, r, 1, f"{p.quantity:g}", UP if p.quantity > 0 else DOWN if p.quantity < 0 else None)
-            set_cell(self.table, r, 2, fmt(p.avg_price, d))
-            set_cell(self.table, r, 3, fmt(p.mark, d))
-            set_cell(self.table, r, 4, fmt(p.unrealized_pnl, 2),
+            c = _C
+            set_cell(self.table, r, c["Symbol"], p.symbol, None, False)
+            set_cell(self.table, r, c["Qty"], f"{p.quantity:g}", UP if p.quantity > 0 else DOWN if p.quantity < 0
+                     else None)
+            set_cell(self.table, r, c["Avg price"], fmt(p.avg_price, d))
+            set_cell(self.table, r, c["Mark"], fmt(p.mark, d))
+            set_cell(self.table, r, c["Unrealized"], fmt(p.unrealized_pnl, 2),
                      PRICE_UP if p.unrealized_pnl >= 0 else PRICE_DOWN)
-            set_cell(self.table, r, 5, fmt(p.realized_pnl, 2),
+            set_cell(self.table, r, c["Realized"], fmt(p.realized_pnl, 2),
                      PRICE_UP if p.realized_pnl >= 0 else PRICE_DOWN)
-            set_cell(self.table, r, 6, fmt(p.fees, 4))
+            set_cell(self.table, r, c["Fees"], fmt(p.fees, 4))
             set_cell(self.table, r, PROTECTION, *self._protection(p, d))
             mode = self._port.venues.mode(inst.venue).upper() if inst else ""
-            set_cell(self.table, r, HEADERS.index("Mode"), mode, None, False)
+            set_cell(self.table, r, c["Mode"], mode, None, False)
         self._on_selection()  # a position closed meanwhile: nothing to close or reverse
 
     def _protection(self, p, d: int) -> tuple:  # noqa: ANN001 - a Position

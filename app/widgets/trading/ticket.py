@@ -87,9 +87,8 @@ class TicketWidget(QWidget):
         self.exec = QComboBox()
         self.exec.addItems(list(EXECS))
         self.exec.setToolTip(EXEC_TIP)
-        self.exec_line = QLabel("")
+        self.exec_line = QLabel("")  # who will keep it, in a word ("native" / "emulated"); the sentence in its tip
         self.exec_line.setObjectName("ticketExec")
-        self.exec_line.setWordWrap(True)
         self.confirm_box: QMessageBox | None = None
         self._sent: dict[str, SubmitOrder] = {}
         # protection sent with the order (a bracket): armed by Kestrel as it fills, one cancelling the other
@@ -130,8 +129,8 @@ class TicketWidget(QWidget):
         stop_row = QHBoxLayout()
         stop_row.addWidget(self.source, 1)
         stop_row.addWidget(self.exec, 1)
+        stop_row.addWidget(self.exec_line)
         form.addRow("Stop on", stop_row)
-        form.addRow("", self.exec_line)
         attach_row = QHBoxLayout()
         attach_row.addWidget(self.stop_loss, 1)
         attach_row.addWidget(self.take_profit, 1)
@@ -140,6 +139,9 @@ class TicketWidget(QWidget):
         tif_row.addWidget(self.tif, 1)
         tif_row.addWidget(self.post_only)
         form.addRow("Time in force", tif_row)
+        # only the rows an order type uses are shown (six at most: the ticket's height stays what it was)
+        self._form = form
+        self._rows = {"price": 3, "trigger": 4, "trail": 5, "stop": 6, "attach": 7, "tif": 8}
         buttons = QHBoxLayout()
         buttons.addWidget(self.buy_button)
         buttons.addWidget(self.sell_button)
@@ -158,6 +160,7 @@ class TicketWidget(QWidget):
         self.exec.currentTextChanged.connect(lambda _t: self._sync_flags())
         self.symbol.currentTextChanged.connect(self._on_symbol)
         self._on_symbol(self.symbol.currentText())
+        self._on_type(self.order_type.currentText())
 
     def set_symbol(self, symbol: str) -> None:
         self.symbol.setCurrentText(self._port.instrument_id(symbol))
@@ -184,6 +187,10 @@ class TicketWidget(QWidget):
         self.exec.setEnabled(stop)
         self.stop_loss.setEnabled(not stop)
         self.take_profit.setEnabled(not stop)
+        shown = {"price": not trailing, "trigger": stop, "trail": trailing, "stop": stop, "attach": not stop,
+                 "tif": not stop}
+        for name, row in self._rows.items():
+            self._form.setRowVisible(row, shown[name])
         limit = order_type in PRICED
         if limit == self.price.isEnabled():
             return
@@ -214,7 +221,9 @@ class TicketWidget(QWidget):
         self.post_only.setToolTip(POST_ONLY_TIP if "post_only" in has or inst is None else
                                   f"{POST_ONLY_TIP} ({inst.venue} does not take post-only orders)")
         self.tif.setEnabled(not self.post_only.isChecked())
-        self.exec_line.setText(self._exec_text(inst, has))
+        sentence = self._exec_text(inst, has)
+        self.exec_line.setText(sentence.split(":", 1)[0])
+        self.exec_line.setToolTip(sentence)
 
     def _exec_text(self, inst, has: frozenset) -> str:  # noqa: ANN001
         """Who will keep the stop on the form, as the gate will decide it (checks.PreTradeChecks._stop_shape)."""
