@@ -10,6 +10,7 @@ lines), adds indicators, then shows the window on the X server and saves:
                                       fill and order markers, working-order / position / last-price lines
     docs/screenshot-ladder.png        the DOM with our orders and the depth chart
     docs/screenshot-chart-docks.png   a second chart dock (ETH 5m) beside the main chart
+    docs/screenshot-hotkeys.png       Trading -> Keyboard shortcuts…
     docs/screenshot-data-dialog.png   the Data dialog: stored series (an imported file, finished downloads)
                                       and a download in progress, from the test kit's fake Binance on
                                       127.0.0.1 (a profile of its own: the shots above stay sim-only)
@@ -117,6 +118,11 @@ def main() -> None:
         window.frames.tick()
         QApplication.processEvents()
     window.grab().save(str(DOCS / "screenshot-chart-docks.png"))
+    shortcuts = window.hotkeys.open_dialog()  # Trading -> Keyboard shortcuts…
+    for _ in range(5):
+        QApplication.processEvents()
+    shortcuts.grab().save(str(DOCS / "screenshot-hotkeys.png"))
+    shortcuts.reject()
     window.close()
     kernel.close()
     data_dialog_shot()

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from app.engine.core.logring import RingHandler
 from app.engine.core.messages import Alert, OrderType, Side
 from app.engine.port import Port
+from app.widgets.hotkeys import Hotkeys
 from app.widgets.chart.docks import ChartDocks
 from app.widgets.chart.widget import ChartWidget
 from app.widgets.frame import BusSubscriptions, FrameScheduler
@@ -201,6 +202,9 @@ class MainWindow(QMainWindow):
         self.up_colors.add_to(view_menu)
         trade_menu = self.menuBar().addMenu("&Trading")
         trade_menu.addAction(self.kill_action)
+        self.hotkeys = Hotkeys(self)  # buy/sell at the touch, cancel on the symbol, close, reverse, flatten
+        self.shortcuts_action = trade_menu.addAction("Keyboard shortcuts…")
+        self.shortcuts_action.triggered.connect(lambda: self.hotkeys.open_dialog())
         data_menu = self.menuBar().addMenu("&Data")
         self.data_action = data_menu.addAction("Data…")
         self.data_action.setToolTip("the stored history: list, import, export, delete and download bars")

@@ -100,11 +100,12 @@ class PositionsWidget(QWidget):
         menu.addAction("Protect (stop-loss, take-profit)…", self.ask_protection)
         menu.popup(self.table.viewport().mapToGlobal(at))
 
-    def ask(self, reverse: bool) -> None:
-        """Say what will be sent, and send it if the person agrees (``ClosePosition``)."""
+    def ask(self, reverse: bool, symbol: str | None = None) -> None:
+        """Say what will be sent, and send it if the person agrees (``ClosePosition``); ``symbol``: that position
+        (a hotkey's), else the selected row's."""
         from app.engine.core.messages import ClosePosition
 
-        symbol = self.selected()
+        symbol = symbol or self.selected()
         if symbol is None:
             return
         pos = self._port.portfolio.positions[symbol]
