@@ -84,3 +84,28 @@ def test_a_ladder_click_while_halted_is_refused_in_the_ticket(qtbot, window_fact
     pump(qtbot, kernel, window, 50)
     assert "TRADING_HALTED" in window.ticket.status.text()
     assert not kernel.execution.working
+
+
+def test_dragging_our_order_to_another_level_moves_it(qtbot, window_factory):
+    """Item 4 of issue 20: a drag in the ladder sends ModifyOrder (the sim cannot amend: the old order is canceled
+    and the new one sent once that is confirmed); a click without moving still cancels."""
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 500)
+    ladder = window.ladder
+    book = kernel.market.get(SYMBOL).book
+    bid = book.bids[3][0]  # (three rows below stays inside the ladder's rows, above its edge row)
+    click(ladder, "Bid", bid)
+    pump(qtbot, kernel, window, 10, step=10)
+    (old,) = kernel.execution.orders.values()
+    assert old.status is OrderStatus.ACCEPTED and old.price == bid
+    to = kernel.instruments[SYMBOL].round_price(bid - 3 * kernel.instruments[SYMBOL].tick_size)
+    start, end = cell(ladder, "Buy", bid), cell(ladder, "Buy", to)
+    QTest.mousePress(ladder.view, Qt.MouseButton.LeftButton, pos=start)
+    QTest.mouseMove(ladder.view, end)
+    QTest.mouseRelease(ladder.view, Qt.MouseButton.LeftButton, pos=end)
+    pump(qtbot, kernel, window, 20, step=10)
+    (new_id,) = ladder.moved
+    new = kernel.execution.orders[new_id]
+    assert old.status is OrderStatus.CANCELED and new.status is OrderStatus.ACCEPTED
+    assert (new.side, new.price, new.quantity, new.replaces) == (Side.BUY, to, old.quantity, old.client_order_id)
+    assert ladder_row(ladder, to)["buy"] == old.quantity and ladder_row(ladder, bid)["buy"] == 0

@@ -63,6 +63,7 @@ class LadderView(QWidget):
     """The painted ladder rows."""
 
     clicked = Signal(str, int)  # (column name, price ticks)
+    dragged = Signal(str, int, int)  # our orders' column, from ticks, to ticks: a move (ModifyOrder)
     ROW_H = 18
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -287,7 +288,22 @@ class LadderView(QWidget):
                 self.update()
                 return
         t = self.row_ticks(row)
-        self.clicked.emit(self.column_at(ev.position().x()), t)
+        column = self.column_at(ev.position().x())
+        if column in ("Buy", "Sell") and self.model.mine.get((Side.BUY if column == "Buy" else Side.SELL, t)):
+            self._press = (column, t)  # our orders: a click cancels them, a drag moves them (on release)
+            return
+        self.clicked.emit(column, t)
+
+    def mouseReleaseEvent(self, ev) -> None:  # noqa: N802
+        press, self._press = getattr(self, "_press", None), None
+        if press is None or ev.button() != Qt.MouseButton.LeftButton or self.center is None:
+            return
+        row = int((ev.position().y() - self.ROW_H) // self.ROW_H)
+        to = self.row_ticks(row) if 0 < row < self.rows - 1 else press[1]
+        if to == press[1]:
+            self.clicked.emit(*press)
+        else:
+            self.dragged.emit(press[0], press[1], to)
 
     def _beyond(self, up: bool) -> int | None:
         ts = [t for (_s, t) in self.model.mine if self.row_of(t) is None and (t > self.center) == up]
@@ -334,6 +350,8 @@ class LadderWidget(QWidget):
         self.centre_button.clicked.connect(self.centre)
         self.view = LadderView()
         self.view.clicked.connect(self._on_click)
+        self.view.dragged.connect(self._on_drag)
+        self.moved: list[str] = []  # the ids the last drag's orders continue under
         self.depth_chart = DepthChart()
         head = QHBoxLayout()
         head.setContentsMargins(4, 2, 4, 2)
@@ -405,6 +423,20 @@ class LadderWidget(QWidget):
         elif column in ("Buy", "Sell"):
             side = Side.BUY if column == "Buy" else Side.SELL
             self.cancel_level(side, price)
+
+    def _on_drag(self, column: str, from_ticks: int, to_ticks: int) -> None:
+        """Our orders dragged from one price to another: each is moved (``ModifyOrder``: the engine checks it
+        and, where the venue cannot amend, cancels it before the new one goes out)."""
+        from app.widgets.chart.orders import replace_order
+
+        m = self.view.model
+        side = Side.BUY if column == "Buy" else Side.SELL
+        price = m.price(to_ticks)
+        self.moved = []
+        for cid, _q in m.mine.get((side, from_ticks), []):
+            answer = replace_order(self._port, cid, price, "ladder")
+            if isinstance(answer, str):
+                self.moved.append(answer)
 
     def cancel_level(self, side: Side, price: float) -> list[str]:
         """Cancel our working orders on ``side`` at ``price`` (through the risk engine's cancel path)."""
