@@ -170,3 +170,53 @@ def test_the_default_window_shows_each_positions_instrument_whole(qtbot, window_
     col = HEADERS.index("Symbol")
     text = table.item(0, col).text()
     assert text == SYMBOL and table.fontMetrics().horizontalAdvance(text) + 6 <= table.columnWidth(col)
+
+
+def test_edit_moves_a_limit_and_an_armed_stop_and_shows_a_refusal_in_the_form(qtbot, window_factory):
+    """Issue 20, item 4: the blotter's Edit… sends ModifyOrder, as the chart and ladder drags do."""
+    from PySide6.QtWidgets import QDialogButtonBox, QLabel, QLineEdit
+
+    from app.engine.core.messages import Emulation, SubmitOrder
+
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 500)
+    table, blotter = window.blotter.orders, window.blotter
+    inst = kernel.instruments[SYMBOL]
+    bid = kernel.market.get(SYMBOL).book.bids[5][0]
+    cid = ticket_limit_buy(qtbot, kernel, window, bid)
+    assert not blotter.edit_button.isEnabled()
+
+    def edit(order_id: str, **fields) -> QLabel:
+        click_row_of(qtbot, table, order_id)
+        assert blotter.edit_button.isEnabled()
+        qtbot.mouseClick(blotter.edit_button, Qt.MouseButton.LeftButton)
+        dialog = blotter.edit_dialog
+        assert dialog.isVisible()
+        for name, text in fields.items():
+            type_into(dialog.findChild(QLineEdit, name), text)
+        ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+        qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+        pump(qtbot, kernel, window, 20, step=10)
+        return dialog
+
+    lower = inst.round_price(bid - 5 * inst.tick_size)
+    dialog = edit(cid, editPrice=f"{lower:.1f}")
+    assert not dialog.isVisible()
+    old = kernel.execution.orders[cid]
+    (new,) = [o for o in kernel.execution.orders.values() if o.replaces == cid]
+    assert old.status is OrderStatus.CANCELED and new.status is OrderStatus.ACCEPTED and new.price == lower
+
+    # an armed stop: a trigger above the market is refused in the form; one below moves it in place
+    kernel.bus.publish(SubmitOrder("stop-e", SYMBOL, "sim", Side.SELL, OrderType.STOP, 0.01, None, "manual",
+                                   trigger_price=inst.round_price(bid - 100 * inst.tick_size),
+                                   emulation=Emulation.EMULATED))
+    pump(qtbot, kernel, window, 20)
+    above = inst.round_price(kernel.market.get(SYMBOL).last + 20 * inst.tick_size)
+    dialog = edit("stop-e", editTrigger=f"{above:.1f}")
+    assert dialog.isVisible() and "STOP_MARKETABLE" in dialog.findChild(QLabel, "editError").text()
+    dialog.reject()
+    below = inst.round_price(bid - 60 * inst.tick_size)
+    dialog = edit("stop-e", editTrigger=f"{below:.1f}")
+    assert not dialog.isVisible()
+    stop = kernel.execution.orders["stop-e"]
+    assert stop.status is OrderStatus.ARMED and stop.trigger_price == below

@@ -4,14 +4,18 @@ paper order's Reason says, each frame, how much volume is estimated ahead of it 
 fills only after that has traded: docs/VENUES.md).
 
 The selection is an order, not a row: rows move as orders arrive (working ones first, newest on top), and
-"Cancel selected" must cancel the order the person picked, wherever it has moved since."""
+"Cancel selected" must cancel the order the person picked, wherever it has moved since. "Edit…" moves it
+(``ModifyOrder``: a limit's price and quantity, a stop's trigger), as the chart and ladder drags do."""
 from __future__ import annotations
 
 import datetime as dt
 
-from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QPushButton, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QTabWidget,
+    QVBoxLayout, QWidget,
+)
 
-from app.engine.core.messages import CancelOrder, OrderFilled, OrderStatus, OrderType, Side
+from app.engine.core.messages import CancelOrder, ModifyOrder, OrderDenied, OrderFilled, OrderStatus, OrderType, Side
 from app.engine.port import Port
 from app.widgets.common import fit_column, id_samples, make_table, set_cell
 from app.widgets.frame import BusSubscriptions
@@ -34,6 +38,14 @@ def source_of(actor: str) -> str:
 TYPE_TEXT = {t: t.value.replace("_", " ").replace("TRAILING STOP", "TRAIL STOP").replace("TRAIL STOP LIMIT",
                                                                                         "TRAIL LIMIT")
              for t in OrderType}
+
+
+def _editable(o) -> bool:  # noqa: ANN001 - an Order
+    """A working limit or stop, or a stop Kestrel keeps (not a trailing one: its trigger follows the market)."""
+    if o.status.value == "ARMED":
+        return not o.order_type.is_trailing
+    return o.status.is_working and o.status.value != "PENDING_CANCEL" and not o.fired and \
+        o.order_type.value in ("LIMIT", "STOP", "STOP_LIMIT")
 
 
 def _price_text(o, d: int) -> str:
@@ -85,6 +97,13 @@ class BlotterWidget(QWidget):
         self.cancel_button.setToolTip("Cancel the selected working order")
         self.cancel_button.setEnabled(False)
         self.cancel_all_button = QPushButton("Cancel all")
+        self.edit_button = QPushButton("Edit…")
+        self.edit_button.setToolTip("Move the selected order: a limit's price and quantity, a stop's trigger "
+                                    "(checked by the risk gate; where the venue cannot amend, it is canceled "
+                                    "first and the new one sent once that is confirmed)")
+        self.edit_button.setEnabled(False)
+        self.edit_button.clicked.connect(self.edit_selected)
+        self.edit_dialog: QDialog | None = None
         self.cancel_button.clicked.connect(self.cancel_selected)
         self.cancel_all_button.clicked.connect(self.cancel_all)
         self.orders.cellDoubleClicked.connect(lambda row, _c: self.cancel_row(row))
@@ -96,6 +115,7 @@ class BlotterWidget(QWidget):
         ol.addWidget(self.orders)
         row = QHBoxLayout()
         row.addStretch(1)
+        row.addWidget(self.edit_button)
         row.addWidget(self.cancel_button)
         row.addWidget(self.cancel_all_button)
         ol.addLayout(row)
@@ -145,8 +165,73 @@ class BlotterWidget(QWidget):
     def _update_cancel_button(self) -> None:
         order = self._port.orders.get(self._selected) if self._selected else None
         self.cancel_button.setEnabled(order is not None and order.status.is_open)
+        self.edit_button.setEnabled(order is not None and _editable(order))
 
     # ------------------------------------------------------------------------------------------ commands
+    def edit_selected(self) -> QDialog | None:
+        """A form with the selected order's price, trigger and quantity as they are; OK sends ``ModifyOrder``. The
+        engine's refusal, or the gate's denial of the moved order, is shown in the form."""
+        order = self._port.orders.get(self._selected) if self._selected else None
+        if order is None or not _editable(order):
+            return None
+        inst = self._port.instruments.get(order.symbol)
+        d = inst.price_decimals if inst is not None else 8
+        dialog = self.edit_dialog = QDialog(self)
+        dialog.setWindowTitle(f"Edit {order.client_order_id}")
+        stop = order.order_type.is_triggered
+        price = QLineEdit("" if order.price is None else f"{order.price:.{d}f}")
+        price.setObjectName("editPrice")
+        price.setEnabled(order.price is not None and (not stop or order.order_type.value == "STOP_LIMIT"))
+        trigger = QLineEdit("" if order.trigger_price is None else f"{order.trigger_price:.{d}f}")
+        trigger.setObjectName("editTrigger")
+        trigger.setEnabled(stop and not order.order_type.is_trailing)
+        qty = QLineEdit(f"{order.leaves_qty:g}")
+        qty.setObjectName("editQty")
+        error = QLabel("")
+        error.setObjectName("editError")
+        error.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        form = QFormLayout(dialog)
+        form.addRow(QLabel(f"{order.side.value} {TYPE_TEXT[order.order_type]} {order.symbol}"))
+        form.addRow("Price", price)
+        form.addRow("Trigger", trigger)
+        form.addRow("Quantity", qty)
+        form.addRow(error)
+        form.addRow(buttons)
+        seen: list = []
+        unsub = self._port.subscribe(OrderDenied, seen.append)
+
+        def send() -> None:
+            values = {}
+            for box, name in ((price, "price"), (trigger, "trigger"), (qty, "quantity")):
+                text = box.text().strip().replace(",", "")
+                try:
+                    values[name] = float(text) if text and box.isEnabled() else None
+                except ValueError:
+                    error.setText(f"The {name} {box.text()!r} is not a number.")
+                    return
+            if values["quantity"] is not None and abs(values["quantity"] - order.leaves_qty) < 1e-12:
+                values["quantity"] = None  # unchanged
+            new_id = self._port.new_order_id()
+            seen.clear()
+            answer = self._port.send(ModifyOrder(order.client_order_id, values["price"], new_id, "blotter",
+                                                 values["quantity"], self._port.now_ms(),
+                                                 trigger_price=values["trigger"]))
+            if answer is not None and type(answer).__name__ == "CommandRefused":
+                error.setText(answer.reason)
+                return
+            denied = [e for e in seen if e.client_order_id == new_id]
+            if denied:
+                error.setText(f"Denied [{denied[0].reason}]: {denied[0].message}")
+                return
+            dialog.accept()
+
+        buttons.accepted.connect(send)
+        buttons.rejected.connect(dialog.reject)
+        dialog.finished.connect(lambda _r: unsub())
+        dialog.open()
+        return dialog
+
     def cancel_row(self, row: int) -> None:
         if 0 <= row < len(self._row_ids):
             self._cancel(self._row_ids[row])
