@@ -129,13 +129,15 @@ class FakeOrder:
     status: str = "NEW"
     time: int = 0
     update_time: int = 0
+    stop_price: float = 0.0  # STOP_LOSS / STOP_LOSS_LIMIT: off the book until the last trade reaches it
+    triggered: bool = False
 
     def as_json(self) -> dict:
         return {"symbol": self.symbol, "orderId": self.order_id, "orderListId": -1,
                 "clientOrderId": self.client_order_id, "price": f"{self.price:.8f}", "origQty": f"{self.qty:.8f}",
                 "executedQty": f"{self.executed:.8f}", "cummulativeQuoteQty": f"{self.quote:.8f}",
-                "status": self.status, "timeInForce": "GTC" if self.type == "LIMIT" else "IOC", "type": self.type,
-                "side": self.side, "stopPrice": "0.00000000", "icebergQty": "0.00000000", "time": self.time,
+                "status": self.status, "timeInForce": "GTC" if "LIMIT" in self.type else "IOC", "type": self.type,
+                "side": self.side, "stopPrice": f"{self.stop_price:.8f}", "icebergQty": "0.00000000", "time": self.time,
                 "updateTime": self.update_time, "isWorking": self.status in ("NEW", "PARTIALLY_FILLED"),
                 "workingTime": self.time, "origQuoteOrderQty": "0.00000000",
                 "selfTradePreventionMode": "EXPIRE_MAKER"}
@@ -155,6 +157,7 @@ class FakeMarket:
     trade_id: int = 5000
     printed: list[dict] = field(default_factory=list)  # trades printed by ``print_trade`` (time, id, ...)
     min_notional: float = 5.0
+    last_trade: float = 0.0  # what our stops trigger on
 
     @property
     def id(self) -> str:
@@ -402,6 +405,7 @@ class FakeBinance:
         row = {"id": m.trade_id, "price": m.px(price), "qty": f"{qty:.8f}", "time": now,
                "buyer_maker": aggressor == "sell"}
         m.printed.append(row)
+        self._trigger_stops(m, price)  # (our resting limits fill by fill_order; stops by what prints)
         levels = m.bids if aggressor == "sell" else m.asks
         left = round(levels.get(price, 0.0) - qty, 8)
         if price in levels:
@@ -451,11 +455,26 @@ class FakeBinance:
             "a": [[m.px(p), f"{q:.8f}"] for p, q in asks]})
 
     def _cross_resting(self, m: FakeMarket, price: float) -> None:
+        self._trigger_stops(m, price)
         for o in list(self.orders.values()):
-            if o.symbol != m.id or o.status not in ("NEW", "PARTIALLY_FILLED") or o.type != "LIMIT":
+            if o.symbol != m.id or o.status not in ("NEW", "PARTIALLY_FILLED") or \
+                    not (o.type == "LIMIT" or (o.type == "STOP_LOSS_LIMIT" and o.triggered)):
                 continue
             if (o.side == "BUY" and price < o.price) or (o.side == "SELL" and price > o.price):
                 self.fill_order(o.client_order_id, None, maker=True)
+
+    def _trigger_stops(self, m: FakeMarket, price: float) -> None:
+        m.last_trade = price
+        for o in list(self.orders.values()):  # stops the trade reaches: a market (STOP_LOSS) or a limit order now
+            if o.symbol != m.id or o.status not in ("NEW", "PARTIALLY_FILLED") or not o.stop_price or o.triggered:
+                continue
+            if (o.side == "SELL" and price <= o.stop_price) or (o.side == "BUY" and price >= o.stop_price):
+                o.triggered = True
+                best = max(m.bids) if o.side == "SELL" else min(m.asks)
+                if o.type == "STOP_LOSS":
+                    self._fill(o, best, o.qty - o.executed, maker=False)
+                elif (o.side == "SELL" and best >= o.price) or (o.side == "BUY" and best <= o.price):
+                    self._fill(o, best, o.qty - o.executed, maker=False)  # a stop-limit that crosses at once
 
     # ------------------------------------------------------------------------------------------ orders
     def order_by_client_id(self, cid: str) -> FakeOrder | None:
@@ -649,7 +668,8 @@ class FakeBinance:
                 "symbol": m.id, "status": "TRADING", "baseAsset": m.base, "baseAssetPrecision": 8,
                 "quoteAsset": m.quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
                 "baseCommissionPrecision": 8, "quoteCommissionPrecision": 8,
-                "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
+                "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
+                               "TAKE_PROFIT_LIMIT"],
                 "icebergAllowed": True, "ocoAllowed": True, "otoAllowed": True, "quoteOrderQtyMarketAllowed": True,
                 "allowTrailingStop": True, "cancelReplaceAllowed": True, "isSpotTradingAllowed": True,
                 "isMarginTradingAllowed": False,
@@ -795,6 +815,18 @@ class FakeBinance:
             return self._err("insufficient")
         now = self.now_ms()
         o = FakeOrder(next(self._order_ids), cid, m.id, side, otype, price, qty, time=now, update_time=now)
+        if otype in ("STOP_LOSS", "STOP_LOSS_LIMIT"):  # Binance spot: a stop rests off the book, funds locked
+            stop = float(params.get("stopPrice", "0") or 0)
+            last = m.last_trade if m.last_trade else (max(m.bids) + min(m.asks)) / 2
+            if stop <= 0:
+                return self._error(400, -1102, "Mandatory parameter 'stopPrice' was not sent, was empty/null, or "
+                                               "malformed.")
+            if (side == "SELL" and stop >= last) or (side == "BUY" and stop <= last):
+                return self._error(400, -2010, "Stop price would trigger immediately.")
+            o.stop_price = stop
+            self.orders[o.order_id] = o
+            self.created_params.append(dict(params))
+            return web.json_response(dict(o.as_json(), transactTime=now, fills=[]))
         self.orders[o.order_id] = o
         fills = []
         best = min(m.asks) if side == "BUY" else max(m.bids)

@@ -52,7 +52,10 @@ class CcxtOrders:
     async def _create(self, order: VenueOrder, t: TrackedOrder) -> None:
         ex = self.exchange
         params = {self.config.client_order_id_param: order.client_order_id}
-        otype = "limit" if order.order_type == OrderType.LIMIT else "market"
+        limit = order.order_type is OrderType.LIMIT or order.order_type is OrderType.STOP_LIMIT
+        otype = "limit" if limit else "market"
+        if order.order_type.is_triggered:  # ccxt's unified trigger (binance spot: STOP_LOSS / STOP_LOSS_LIMIT)
+            params["triggerPrice"] = order.trigger_price
         side = "buy" if order.side == Side.BUY else "sell"
         if order.post_only:
             params["postOnly"] = True  # ccxt's unified flag (binance spot: LIMIT_MAKER)

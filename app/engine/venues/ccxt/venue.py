@@ -57,6 +57,10 @@ class CcxtVenue(CcxtConnection, CcxtOrders, CcxtTracking, CcxtRest):
     #: exchanges whose IOC / FOK / post-only orders (ccxt's unified timeInForce and postOnly) are checked here,
     #: against a fake written from the exchange's docs (tests/venues/fake_binance.py); others take GTC only
     TIF_CHECKED = frozenset({"binance"})
+    # native stops where the mapping and the poll of open orders are checked: ccxt's "binance" is Binance spot,
+    # where a stop is an ordinary open order (STOP_LOSS / STOP_LOSS_LIMIT, listed by openOrders); binanceusdm's
+    # conditional orders are "algo" orders listed apart, which the poll does not read yet: Kestrel emulates them
+    NATIVE_STOPS = frozenset({"binance"})
 
     def __init__(self, config: CcxtVenueConfig, on_report: Report, on_data: Report, *,
                  credentials: Credentials | None = None, journal: JournalView | None = None,
@@ -99,8 +103,11 @@ class CcxtVenue(CcxtConnection, CcxtOrders, CcxtTracking, CcxtRest):
     @property
     def order_features(self) -> frozenset[str]:
         """What it takes beyond GTC market and limit orders (base.py): IOC, FOK (limit orders) and post-only
-        where the exchange's mapping is checked (``TIF_CHECKED``)."""
-        return frozenset({"IOC", "FOK", "post_only"}) if self.config.exchange in self.TIF_CHECKED else frozenset()
+        where the exchange's mapping is checked (``TIF_CHECKED``); native STOP and STOP_LIMIT (``NATIVE_STOPS``)."""
+        if self.config.exchange not in self.TIF_CHECKED:
+            return frozenset()
+        stops = {"STOP", "STOP_LIMIT"} if self.config.exchange in self.NATIVE_STOPS else set()
+        return frozenset({"IOC", "FOK", "post_only", *stops})
 
     @property
     def connected(self) -> bool:

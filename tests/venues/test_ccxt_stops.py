@@ -1,0 +1,79 @@
+"""Native stops on a ccxt venue (issue 20, items 1 and 3; design step 7), against the fake Binance on 127.0.0.1:
+real ccxt turns our STOP / STOP_LIMIT into Binance spot's STOP_LOSS / STOP_LOSS_LIMIT with its stopPrice; the
+exchange keeps it off the book (the order is polled and reconciled as open, never closed as "not at the venue"),
+fires it when a trade reaches it, and the fill comes back to the order. A stop the exchange refuses says why."""
+from __future__ import annotations
+
+from app.engine.core.messages import OrderStatus, OrderType, Side, SubmitOrder
+from tests.kit.venues import Session, run
+from tests.kit.wait import until
+
+S = OrderStatus
+BTC = "BTC/USDT@binance"
+
+
+def send(s, side, otype, qty, price=None, **kw) -> str:
+    cid = s.kernel.port.new_order_id()
+    s.kernel.bus.publish(SubmitOrder(cid, BTC, "binance", side, otype, qty, price, "manual", **kw))
+    return cid
+
+
+def test_a_native_stop_rests_at_binance_survives_reconcile_and_fires_on_a_trade(profile, fake_factory):
+    async def go():
+        fake = await fake_factory(auto_market=False).start()
+        s = await Session(profile, fake, stream="poll").start()
+        try:
+            await s.tradable()
+            m = fake.markets["BTCUSDT"]
+            bid = max(m.bids)
+            await fake.print_trade("BTC/USDT", bid, 0.001)  # a last trade for the gate (and the fake)
+            await until(lambda: s.kernel.market.get(BTC) is not None and s.kernel.market.get(BTC).last, 5,
+                        "the trade seen")
+            fake.balances["BTC"] = 1.0
+            trigger = round(bid * 0.99, 2)
+            cid = send(s, Side.SELL, OrderType.STOP, 0.01, trigger_price=trigger)
+            await until(lambda: s.order(cid).status is S.ACCEPTED, 5, "the stop at Binance")
+            stop = s.order(cid)
+            assert not stop.emulated
+            sent = fake.created_params[-1]
+            assert (sent["type"], float(sent["stopPrice"])) == ("STOP_LOSS", trigger)
+            assert fake.order_by_client_id(cid).status == "NEW"
+            # a reconcile (as after a reconnect) finds it open: it stays, it is not closed as absent
+            notes = s.kernel.execution.reconcile("binance")
+            assert stop.status is S.ACCEPTED and not [n for n in notes if cid in n]
+            # the market trades through it: Binance fires it, the fill comes back
+            await fake.print_trade("BTC/USDT", round(trigger - 1.0, 2), 0.001)
+            await until(lambda: s.order(cid).status is S.FILLED, 10, "the stop filled")
+            assert abs(s.order(cid).filled_qty - 0.01) < 1e-12
+        finally:
+            await s.close()
+            await fake.stop()
+    run(go())
+
+
+def test_a_stop_limit_is_binances_stop_loss_limit_and_a_refused_stop_says_why(profile, fake_factory):
+    async def go():
+        fake = await fake_factory(auto_market=False).start()
+        s = await Session(profile, fake, stream="poll").start()
+        try:
+            await s.tradable()
+            m = fake.markets["BTCUSDT"]
+            ask = min(m.asks)
+            await fake.print_trade("BTC/USDT", ask, 0.001, aggressor="buy")
+            await until(lambda: s.kernel.market.get(BTC) is not None and s.kernel.market.get(BTC).last, 5,
+                        "the trade seen")
+            trigger, limit = round(ask * 1.01, 2), round(ask * 1.012, 2)
+            cid = send(s, Side.BUY, OrderType.STOP_LIMIT, 0.01, limit, trigger_price=trigger)
+            await until(lambda: s.order(cid).status is S.ACCEPTED, 5, "the stop-limit at Binance")
+            sent = fake.created_params[-1]
+            assert (sent["type"], float(sent["stopPrice"]), float(sent["price"])) == \
+                ("STOP_LOSS_LIMIT", trigger, limit)
+            # Binance refuses a stop its own last price has already passed (our gate saw an older trade)
+            fake.markets["BTCUSDT"].last_trade = trigger + 5.0
+            bad = send(s, Side.BUY, OrderType.STOP, 0.01, trigger_price=round(trigger + 1.0, 2))
+            await until(lambda: s.order(bad).status.is_terminal, 5, "the refusal")
+            assert s.order(bad).status is S.REJECTED and "trigger immediately" in s.order(bad).reason
+        finally:
+            await s.close()
+            await fake.stop()
+    run(go())
