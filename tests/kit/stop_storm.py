@@ -311,7 +311,37 @@ def live(profile: Path, logdir: Path, life: int, seed: int, plan: str, nth: int)
     die(record, "end")
 
 
+def trail_high(profile: Path, logdir: Path) -> None:
+    """One life for the arming-mark test: a print well above the market, a sell trailing stop armed right after it
+    (its water mark is that print), then 1 s of the market below that mark and above its trigger, the water marks
+    persisted and committed every 0.25 s, and a kill."""
+    from app.engine.core.messages import Emulation, OrderType, Side, SubmitOrder
+
+    record = Recorder(logdir / "life-0.jsonl")
+    k = build(profile, 0, 7, 0)
+    hooks = Hooks(k, record, logdir / "sends.log", 0)
+    k.start()
+    step(k, 25)
+    inst = k.instruments[BTC]
+    high = inst.round_price(k.market.get(BTC).last + 100 * inst.tick_size)
+    k.sim.external_order(BTC, Side.SELL, 0.002, price=high)  # someone offers far above the market ...
+    asks = sum(size for price, size in k.sim.book(BTC).depth(200).asks if price <= high)
+    k.sim.external_order(BTC, Side.BUY, round(asks - 0.001, 4), price=high)  # ... and someone buys through it
+    k.bus.publish(SubmitOrder("trail", BTC, "sim", Side.SELL, OrderType.TRAILING_STOP, 0.001, None, "manual",
+                              trail_amount=200 * inst.tick_size, emulation=Emulation.AUTO))
+    record("armed-high", last=k.market.get(BTC).last, **hooks.where(k.execution.orders["trail"]))
+    for n in range(50):
+        step(k)
+        if n % PERSIST_EVERY == 0:
+            k.emulator.persist_trails()
+            k.risk.tick()
+    die(record, "end", last=k.market.get(BTC).last, **hooks.where(k.execution.orders["trail"]))
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
     prof, logs = Path(sys.argv[1]), Path(sys.argv[2])
-    live(prof, logs, int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], int(sys.argv[6]))
+    if sys.argv[3] == "trail-high":
+        trail_high(prof, logs)
+    else:
+        live(prof, logs, int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], int(sys.argv[6]))
