@@ -247,6 +247,7 @@ class Kernel:
         self.strategies.close()
         self.history.close()
         try:
+            self.emulator.persist_trails()  # trailing stops' last water marks
             self.execution.flush()
             self.execution.commit_states()  # order-state rows (acks, cancels) that rode with no commit yet
         except Exception:  # noqa: BLE001 - closing: Store.close still commits what is staged

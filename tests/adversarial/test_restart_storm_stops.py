@@ -283,15 +283,6 @@ class ArmingMarkLost(AssertionError):
     failure of that test is a real one)."""
 
 
-@pytest.mark.xfail(raises=ArmingMarkLost, strict=True, reason=(
-    "engine bug: the water mark a trailing stop is armed at is never journaled. OrderEmulator.arm "
-    "(app/engine/orders/emulator.py:90) arms it with ref=order.trail_ref (None for a new stop), so "
-    "TriggerBook._start (app/engine/core/triggers.py:361) sets told = the arming print, and take_moved() reports a "
-    "water mark only once it moves: until the first new high, persist_trails writes nothing and the row keeps "
-    "trail_ref NULL however long it is armed. After a restart the stop trails from the first print of the new "
-    "session instead of from its mark, looser by any amount (here by 9.0, 90 ticks), against the module doc ('a "
-    "mark at most 0.25 s old') and table G ('with its trail_ref; a print already past the trigger fires it at the "
-    "first print')"))
 def test_a_trailing_stop_restarts_from_the_water_mark_it_was_armed_at(tmp_path):
     """A sell trailing stop (20.0 below) armed right after a print 10.0 above the market, which then trades below that
     mark and above the trigger for 1 s, its water marks persisted and committed every 0.25 s, and a kill: the

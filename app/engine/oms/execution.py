@@ -130,7 +130,7 @@ class ExecutionEngine:
                 order.reason = reason
                 self._set_status(order, S.CANCELED)
                 notes.append(f"{cid} {order.symbol}: was {was}, the venue has no such open order; marked canceled")
-                if order.fired and not order.filled_qty:
+                if order.fired:
                     self._lost_fire(order)
             for cid in venue_open:
                 if cid not in self.orders:
@@ -373,14 +373,18 @@ class ExecutionEngine:
         return True
 
     def _lost_fire(self, order: Order) -> None:
-        """A fired stop that never reached its venue (Kestrel stopped between the fire's journal commit and
-        the send): never re-sent by itself; a person decides (a stop sent minutes late at market can be wrong)."""
+        """A fired stop the venue no longer lists open after a restart: Kestrel stopped after the fire was
+        journaled and before the venue confirmed the order, so it may never have arrived, or may have filled (or
+        part of it) while Kestrel was down. It is never re-sent by itself; a person decides (a stop sent minutes
+        late at market can be wrong)."""
+        filled = f" ({order.filled_qty:g} of it filled)" if order.filled_qty else ""
         self._bus.publish(Alert("critical", f"Stop {order.client_order_id} was lost",
                                 f"The {order.order_type.value.lower().replace('_', ' ')} {order.side.value.lower()} "
-                                f"{order.quantity:g} {order.symbol} fired at {order.trigger_print:g} but Kestrel "
-                                f"stopped before it reached {order.venue}; it was never sent. The position it "
-                                f"protected may be unprotected: check it and place a new stop or close it.",
-                                self._clock.now_ms()))
+                                f"{order.quantity:g} {order.symbol} fired at {order.trigger_print:g}{filled}, and "
+                                f"Kestrel stopped before {order.venue} confirmed it; {order.venue} does not list it "
+                                f"open now (it never arrived, or it filled while Kestrel was down). It is not sent "
+                                f"again. The position it protected may be unprotected: check the position and the "
+                                f"venue's trade history, and place a new stop or close it.", self._clock.now_ms()))
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:

@@ -94,6 +94,10 @@ class OrderEmulator:
             pct = None if order.trail_pct is None else order.trail_pct / 100.0
             book.arm_trailing(cid, "buy" if buy else "sell", distance=order.trail_amount, pct=pct,
                               activation=order.trigger_price, ref=order.trail_ref)
+            mark = book.water_mark(cid)
+            if mark is not None and mark != order.trail_ref:  # the mark it starts from is journaled too (the
+                order.trail_ref = mark  # book reports only later moves): a restart resumes from it, not looser
+                self.execution.persist(order)
         else:
             book.arm_fixed(cid, "up" if buy else "down", order.trigger_price)
         self._where[cid] = book
