@@ -34,6 +34,12 @@ class _Resting:
     waiting: bool = False  # a stop waiting for its trigger; a stop-limit that triggered rests as its limit
     trigger: float | None = None  # a stop's trigger (a trailing stop's is set after each bar: None before)
     water: float | None = None  # a trailing stop: the best close (or high/low) since it started trailing
+    oco: str | None = None  # a bracket's take-profit and stop-loss: the first to fill cancels the other
+
+
+def _limit_leg_last(r: _Resting) -> bool:
+    """Sort key: a bracket's limit leg (its take-profit) after everything else in a bar's range."""
+    return r.oco is not None and not r.waiting
 
 
 _TRAILING = frozenset({OrderType.TRAILING_STOP, OrderType.TRAILING_STOP_LIMIT})
@@ -126,7 +132,7 @@ class BarVenue:
         now = self._clock.now_ms()
         self._report(OrderAccepted(order.client_order_id, "bt-" + order.client_order_id, order.symbol, now))
         day = _exchange_days(self.at_market()) if self.ashare else 0
-        r = _Resting(order, now + self._cfg.latency_ms, day=day)
+        r = _Resting(order, now + self._cfg.latency_ms, day=day, oco=order.oco)
         otype = order.order_type
         if otype is OrderType.LIMIT or otype is OrderType.STOP_LIMIT:
             r.limit = order.price
@@ -193,7 +199,9 @@ class BarVenue:
         """Fill limits whose price the bar's range reaches, at the limit price, and stops whose trigger it
         reaches, at the trigger (a stop-limit whose trigger is beyond its limit rests as that limit from the
         next bar)."""
-        for r in list(self.pending):
+        # a bracket's stop-loss before its take-profit: when one bar's range reaches both, the stop-loss is
+        # assumed first (the conservative convention; the bar does not say which came first)
+        for r in sorted(self.pending, key=_limit_leg_last):
             if r.filled or r.arrive_ms > bar_open_ts:
                 continue
             buy = r.order.side is Side.BUY
@@ -258,6 +266,12 @@ class BarVenue:
     def _fill(self, r: _Resting, price: float, rate: float, liquidity: str, ts: int) -> None:
         r.filled = True
         o = r.order
+        if r.oco is not None:  # the other side of its bracket is canceled, before this fill is reported
+            for other in self.pending:
+                if other.oco == r.oco and other is not r and not other.filled:
+                    other.filled = True
+                    self._report(OrderCanceled(other.order.client_order_id, other.order.symbol,
+                                               f"the other side of its bracket filled at {price:g}", ts))
         self._n += 1
         self._report(OrderFilled(o.client_order_id, "bt-" + o.client_order_id, self._trade_prefix + str(self._n), o.symbol, VENUE,
                                  o.side, price, o.quantity, price * o.quantity * rate, CURRENCY, liquidity, ts))

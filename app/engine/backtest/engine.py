@@ -57,10 +57,8 @@ from app.engine.core import ashare_rules
 from app.engine.core.bus import MessageBus
 from app.engine.core.clock import SimClock
 from app.engine.core.instruments import Instrument, InstrumentTable, ashare_instrument, split_id
-from app.engine.core.messages import (
-    Bar, BookSnapshot, OrderDenied, OrderFilled, Side, SubmitBracket, SubmitOrder, TradeTick,
-)
-from app.engine.risk.checks import Denial
+from app.engine.backtest.brackets import BacktestBrackets
+from app.engine.core.messages import Bar, BookSnapshot, OrderDenied, OrderFilled, Side, SubmitOrder, TradeTick
 from app.engine.data.bar_files import TradeData, trades_to_bars
 from app.engine.data.bars import Bars
 from app.engine.data.market import MarketState
@@ -91,9 +89,6 @@ def _message_maker(cls: type) -> Any:
 _make_bar = _message_maker(Bar)
 _make_tick = _message_maker(TradeTick)
 
-
-BRACKET_REFUSAL = ("Brackets (stop_loss=, take_profit=, trail=) are not simulated in backtests yet: send the order, "
-                   "then protect the position with stop() once it has filled.")
 
 class _BacktestHost(StrategyHost):
     """The live host, plus the price being processed (``price``: the quote every order is checked against,
@@ -168,14 +163,8 @@ class Backtest:
             if cmd.symbol == symbol and px == px:
                 bus.publish(BookSnapshot(symbol, ((px, 1e300),), ((px, 1e300),), clock.now_ms()))
 
-        def no_brackets(cmd: SubmitBracket) -> None:
-            """Brackets are not simulated on bars yet: the entry is refused, saying so, never sent without the
-            protection it was sent with."""
-            risk._deny(cmd.entry, Denial("BRACKET_UNSUPPORTED", BRACKET_REFUSAL))
-
         bus.subscribe(SubmitOrder, on_submit)
         bus.subscribe(SubmitOrder, quote)
-        bus.subscribe(SubmitBracket, no_brackets)
         market = MarketState(bus, instruments.canonical)
         portfolio = Portfolio(bus, store, instruments, {CURRENCY: cfg.cash}, {CURRENCY: 1.0}, CURRENCY)
         execution = ExecutionEngine(bus, store, clock)
@@ -184,6 +173,7 @@ class Backtest:
         venue = BarVenue(inst, execution.on_report, cfg, clock, bus.publish)
         execution.add_venue(venue)
         risk.checks.venue_features = lambda name: venue.order_features if name == venue.name else frozenset()
+        BacktestBrackets(bus, risk, execution, lambda: host.price)  # brackets: children linked at the venue
         if venue.ashare:
             venue.set_ashare_times(data.ts, not ticks and bars.timeframe_ms >= DAY_MS)
             risk.checks.market_time_ms = venue.at_market

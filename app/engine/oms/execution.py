@@ -479,7 +479,8 @@ class ExecutionEngine:
             else:
                 sent = VenueOrder(order.client_order_id, split_id(order.symbol)[0], order.side, order.order_type,
                                   order.quantity, order.price, order.tif, order.post_only, order.trigger_price,
-                                  order.trail_amount, order.trail_pct, order.limit_offset)
+                                  order.trail_amount, order.trail_pct, order.limit_offset,
+                                  order.list_id if order.role in ("TP", "SL") else None)
             adapter.submit(sent)
         except Exception as exc:  # noqa: BLE001 - did it reach the venue? Unknown: never re-send, reconcile
             log.exception("venue %s failed while sending %s", order.venue, order.client_order_id)

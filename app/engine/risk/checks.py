@@ -5,7 +5,8 @@ VALIDITY      quantity > 0 on the lot grid within venue min/max; limit price > 0
 A-SHARES      instruments with ``rules == "ashare"``: session and calendar, lots by board, T+1 and no short
               selling, daily price limits (core/ashare_rules.py); VALIDITY leaves their lots to it
 SIZE          max order quantity per instrument; max order notional (manual / strategy)
-PRICE         collar around a fresh mid (a missing or stale quote denies)
+PRICE         collar around a fresh mid (a missing or stale quote denies); a reduce-only limit resting away
+              from the market (a take-profit: it can only close at a better price) is not collared
 FLOW          duplicate order within the window; message throttle per strategy and overall
 EXPOSURE      working orders per strategy and overall (in flight counts at once); position limit;
               gross exposure vs equity; self-match against our own working orders
@@ -449,6 +450,8 @@ class PreTradeChecks:
                           limit=f"{limits.quote_max_age_s} s", observed=f"{age_s:.1f} s")
         if cmd.order_type is LIMIT:
             dev = abs(cmd.price / mid - 1.0) * 100.0
+            if cmd.reduce_only and ((cmd.price > mid) if cmd.side is SELL else (cmd.price < mid)):
+                return None  # a take-profit resting away from the market: it can only close at a better price
             if dev > limits.price_collar_pct:
                 return Denial("PRICE_COLLAR", f"Price {cmd.price} is {dev:.2f}% away from the mid "
                               f"{mid:.{inst.price_decimals}f} (limit ±{limits.price_collar_pct}%).",

@@ -157,7 +157,7 @@ class Strategy:
 
         Added in 1.2: ``stop_loss`` / ``take_profit`` (absolute prices) or ``trail`` (a trailing stop-loss this
         far, in price, behind the best price) make it a bracket: Kestrel arms them as the order fills, sized to
-        what filled, one cancelling the other (not in backtests yet: there the order is refused, saying so).
+        what filled, one cancelling the other (in backtests: docs/STRATEGIES.md, "Brackets in backtests").
         ``tif``: "GTC", "IOC" or "FOK"; ``post_only``; ``reduce_only``."""
         return self._host.submit(self.instance, symbol or self.p.symbol, Side.BUY, quantity, price,
                                  stop_loss=stop_loss, take_profit=take_profit, trail=trail, tif=tif,

@@ -61,6 +61,7 @@ class VenueOrder:
     trail_amount: float | None = None  # TRAILING_STOP(_LIMIT): the distance in price ...
     trail_pct: float | None = None  # ... or in percent (2.0 is 2 %) of the best price since it was placed
     limit_offset: float | None = None  # TRAILING_STOP_LIMIT: its limit this far beyond the trigger
+    oco: str | None = None  # one-cancels-other group, for a venue that links orders itself (the backtest's)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,66 @@
+"""Brackets in backtests (``SubmitBracket``: an entry with a stop-loss and/or a take-profit), under the bar
+conventions (docs/STRATEGIES.md, "Brackets in backtests").
+
+The entry goes through the risk gate like any order. When it fills (whole: a backtest fills orders whole), its
+children are sent through the gate too, reduce-only, for the quantity it filled: the stop-loss a STOP (or a
+TRAILING_STOP with ``trail``), the take-profit a LIMIT, linked as one-cancels-other at the backtest's venue
+(``BarVenue``), so the first to fill cancels the other. An entry filled at a bar's open arms them for that bar's
+range; one filled inside a bar's range (a limit) arms them from the next bar. When one bar's range reaches both, the
+stop-loss is assumed first. A bracket whose stop-loss or take-profit is on the wrong side of its entry (its limit
+price, or the price its sender saw) is refused whole (BRACKET_SIDES), as live.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from app.engine.core.messages import OrderFilled, OrderType, Side, SubmitBracket, SubmitOrder
+from app.engine.risk.checks import Denial
+
+
+class BacktestBrackets:
+    def __init__(self, bus: Any, risk: Any, execution: Any, price_now: Any) -> None:
+        self.bus, self.risk, self.execution, self.price_now = bus, risk, execution, price_now
+        self._waiting: dict[str, SubmitBracket] = {}  # entry id -> its bracket
+        bus.subscribe(SubmitBracket, self.on_bracket)
+        bus.subscribe(OrderFilled, self.on_fill)
+
+    def on_bracket(self, cmd: SubmitBracket) -> None:
+        e = cmd.entry
+        buy = e.side is Side.BUY
+        ref = e.price if e.order_type is OrderType.LIMIT and e.price is not None else self.price_now()
+        for price, name, below in ((cmd.stop_loss, "stop-loss", buy), (cmd.take_profit, "take-profit", not buy)):
+            if price is not None and ref == ref and ((price >= ref) if below else (price <= ref)):
+                self.risk._deny(e, Denial("BRACKET_SIDES", f"The {name} {price:g} must be {'below' if below else 'above'} "
+                                          f"the entry's {ref:g} for a {'long' if buy else 'short'}.",
+                                          limit=f"{'<' if below else '>'} {ref:g}", observed=f"{price:g}"))
+                return
+        if cmd.trail is not None and not cmd.trail > 0:
+            self.risk._deny(e, Denial("INVALID_TRAIL", f"A trailing stop-loss needs a distance above 0, got "
+                                      f"{cmd.trail!r}.", limit="> 0", observed=repr(cmd.trail)))
+            return
+        self._waiting[e.client_order_id] = cmd
+        self.bus.publish(SubmitOrder(**{**_fields(e), "list_id": cmd.list_id, "role": "ENTRY"}))
+
+    def on_fill(self, fill: OrderFilled) -> None:
+        cmd = self._waiting.pop(fill.client_order_id, None)
+        if cmd is None:
+            return
+        e = cmd.entry
+        side = e.side.opposite
+        now = fill.ts
+        if cmd.stop_loss is not None or cmd.trail is not None:
+            trailing = cmd.trail is not None and cmd.stop_loss is None
+            self.bus.publish(SubmitOrder(f"{cmd.list_id}-sl", e.symbol, e.venue, side,
+                                         OrderType.TRAILING_STOP if trailing else OrderType.STOP, fill.quantity,
+                                         None, e.actor, reduce_only=True, ts=now,
+                                         trigger_price=None if trailing else cmd.stop_loss,
+                                         trail_amount=cmd.trail if trailing else None, list_id=cmd.list_id,
+                                         role="SL"))
+        if cmd.take_profit is not None:
+            self.bus.publish(SubmitOrder(f"{cmd.list_id}-tp", e.symbol, e.venue, side, OrderType.LIMIT,
+                                         fill.quantity, cmd.take_profit, e.actor, reduce_only=True, ts=now,
+                                         list_id=cmd.list_id, role="TP"))
+
+
+def _fields(cmd: SubmitOrder) -> dict:
+    return {name: getattr(cmd, name) for name in SubmitOrder.__dataclass_fields__}
