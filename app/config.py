@@ -152,6 +152,12 @@ class RiskSettings(_Model):
         return value if value is not None else getattr(self, STRATEGY_DEFAULTS[field])
 
 
+class OrderSettings(_Model):
+    fallback_to_emulation: bool = Field(
+        False, description="when a venue refuses a native stop (for another reason than funds or a rate limit), "
+                           "Kestrel keeps it instead (emulated: it fires only while this terminal runs), and says so")
+
+
 class UiSettings(_Model):
     frame_hz: bounded(int, ge=1, le=60) = Field(30, description="widgets repaint at most this often")
     chart_timeframe_s: bounded(int, ge=1, le=86_400) = 60
@@ -174,6 +180,7 @@ class Settings(_Model):
     fx_to_base: dict[str, Positive] = {"USDT": 1.0, "CNY": 0.14}
     sim: SimSettings = SimSettings()
     risk: RiskSettings = RiskSettings()
+    orders: OrderSettings = OrderSettings()
     ui: UiSettings = UiSettings()
 
 

@@ -102,6 +102,7 @@ class Kernel:
         self.emulator = OrderEmulator(self.bus, self.execution, self.risk, self.instruments, self.portfolio,
                                       self.market)
         self.risk.checks.can_emulate = True
+        self.emulator.fallback = settings.orders.fallback_to_emulation
         self.groups = OrderGroups(self.bus, self.execution, self.risk, self.emulator, self.instruments,
                                   self.portfolio, self.market)  # brackets and a position's protection
         self.sim = SimVenue([i for i in insts if i.venue == "sim"], self.execution.on_report,

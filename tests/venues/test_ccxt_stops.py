@@ -77,3 +77,66 @@ def test_a_stop_limit_is_binances_stop_loss_limit_and_a_refused_stop_says_why(pr
             await s.close()
             await fake.stop()
     run(go())
+
+
+def test_a_refused_native_stop_is_kept_by_kestrel_only_when_the_setting_allows_it(profile, fake_factory):
+    from app.config import OrderSettings, Settings
+    from app.engine.core.messages import Alert
+
+    async def go():
+        fake = await fake_factory(auto_market=False).start()
+        s = await Session(profile, fake, stream="poll",
+                          settings=Settings(orders=OrderSettings(fallback_to_emulation=True))).start()
+        alerts = []
+        s.kernel.bus.subscribe(Alert, alerts.append)
+        try:
+            await s.tradable()
+            m = fake.markets["BTCUSDT"]
+            bid = max(m.bids)
+            await fake.print_trade("BTC/USDT", bid, 0.001)
+            await until(lambda: s.kernel.market.get(BTC) is not None and s.kernel.market.get(BTC).last, 5,
+                        "the trade seen")
+            fake.balances["BTC"] = 1.0
+            trigger = round(bid * 0.99, 2)
+            m.last_trade = trigger - 1.0  # Binance's last price is past it: it refuses the native stop
+            cid = send(s, Side.SELL, OrderType.STOP, 0.01, trigger_price=trigger)
+            await until(lambda: s.order(cid).status is S.REJECTED, 5, "the refusal")
+            await until(lambda: s.kernel.execution.orders.get(cid + "e") is not None, 5, "kept by Kestrel")
+            kept = s.order(cid + "e")
+            assert kept.status is S.ARMED and kept.emulated and kept.trigger_price == trigger, kept.reason
+            said = [a for a in alerts if cid in a.title]
+            assert said and "Kestrel keeps it instead" in said[0].message and "trigger immediately" in said[0].message
+        finally:
+            await s.close()
+            await fake.stop()
+    run(go())
+
+
+def test_without_the_setting_a_refused_native_stop_is_not_replaced_and_the_alarm_says_how(profile, fake_factory):
+    from app.engine.core.messages import Alert
+
+    async def go():
+        fake = await fake_factory(auto_market=False).start()
+        s = await Session(profile, fake, stream="poll").start()
+        alerts = []
+        s.kernel.bus.subscribe(Alert, alerts.append)
+        try:
+            await s.tradable()
+            m = fake.markets["BTCUSDT"]
+            bid = max(m.bids)
+            await fake.print_trade("BTC/USDT", bid, 0.001)
+            await until(lambda: s.kernel.market.get(BTC) is not None and s.kernel.market.get(BTC).last, 5,
+                        "the trade seen")
+            fake.balances["BTC"] = 1.0
+            trigger = round(bid * 0.99, 2)
+            m.last_trade = trigger - 1.0
+            cid = send(s, Side.SELL, OrderType.STOP, 0.01, trigger_price=trigger)
+            await until(lambda: s.order(cid).status is S.REJECTED, 5, "the refusal")
+            await until(lambda: any(cid in a.title for a in alerts), 5, "the alarm")
+            assert cid + "e" not in s.kernel.execution.orders
+            said = next(a for a in alerts if cid in a.title)
+            assert said.level == "critical" and "fallback_to_emulation" in said.message
+        finally:
+            await s.close()
+            await fake.stop()
+    run(go())

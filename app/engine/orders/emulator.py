@@ -27,8 +27,8 @@ import logging
 from typing import Any
 
 from app.engine.core.messages import (
-    Alert, BookSnapshot, OrderDenied, OrderStatus, OrderType, Side, SubmitOrder, TradeTick, TradingState,
-    TriggerSource,
+    Alert, BookSnapshot, Emulation, OrderDenied, OrderRejected, OrderStatus, OrderType, Side, SubmitOrder, TradeTick,
+    TradingState, TriggerSource,
 )
 from app.engine.core.triggers import TriggerBook
 from app.engine.oms.orders import Order
@@ -58,6 +58,8 @@ class OrderEmulator:
         risk.commands.move_armed = self.move
         bus.subscribe(TradeTick, self.on_trade)
         bus.subscribe(BookSnapshot, self.on_book)
+        bus.subscribe(OrderRejected, self.on_rejected)
+        self.fallback = False  # settings.orders.fallback_to_emulation (the kernel sets it)
         self._restore()
 
     # ------------------------------------------------------------------------------------------ arming
@@ -217,6 +219,36 @@ class OrderEmulator:
             return
         log.info("stop %s %s %g %s fired at %g", cid, order.side.value, qty, order.symbol, price)
         self.execution.release(order, limit, order.filled_qty + qty, price, ts, trigger)
+
+    def on_rejected(self, ev: OrderRejected) -> None:
+        """A venue refused a native stop. With ``fallback`` (and not for funds or a rate limit, which emulation
+        would not cure) Kestrel places it again as its own, under a new id, and says so; without, it says how."""
+        order = self.execution.orders.get(ev.client_order_id)
+        if order is None or order.emulated or not order.order_type.is_triggered or order.list_id is not None:
+            return
+        why = ev.reason.lower()
+        curable = not any(w in why for w in ("fund", "balance", "rate limit", "too many", "insufficient"))
+        now = self.clock.now_ms()
+        name = order.order_type.value.lower().replace("_", " ")
+        if not (self.fallback and curable):
+            hint = ("set orders.fallback_to_emulation in settings.json to let Kestrel keep such stops, or place it "
+                    "again with 'Stop on: emulated'") if curable else "emulation would not change that"
+            self.bus.publish(Alert("critical", f"{order.venue} refused stop {order.client_order_id}",
+                                   f"{order.venue} refused the {name} {order.side.value.lower()} {order.quantity:g} "
+                                   f"{order.symbol} ({ev.reason}); nothing protects what it was for: {hint}.", now))
+            return
+        cid = f"{order.client_order_id}e"
+        self.bus.publish(SubmitOrder(cid, order.symbol, order.venue, order.side, order.order_type, order.quantity,
+                                     order.price, order.actor, reduce_only=order.reduce_only, ts=now,
+                                     trigger_price=order.trigger_price, trigger_source=order.trigger_source,
+                                     trail_amount=order.trail_amount, trail_pct=order.trail_pct,
+                                     limit_offset=order.limit_offset, emulation=Emulation.EMULATED))
+        placed = self.execution.orders.get(cid)
+        ok = placed is not None and placed.status is OrderStatus.ARMED
+        then = (f"Kestrel keeps it instead as {cid} (emulated): it fires only while this terminal runs." if ok else
+                f"Kestrel could not keep it either ({placed.reason if placed else 'not placed'}).")
+        self.bus.publish(Alert("warning" if ok else "critical", f"{order.venue} refused stop {order.client_order_id}",
+                               f"{order.venue} refused the native {name} ({ev.reason}); {then}", now))
 
     def fire_held(self, order: Order, price: float, ts: int, trigger: float) -> None:
         """Fire a bracket child whose fire was held (its sibling's order at the venue has ended)."""

@@ -478,8 +478,9 @@ class PreTradeChecks:
             return None
         # (side, type) as booleans: an Enum member hashes in Python code, a bool in C
         key = (cmd.actor, cmd.symbol, cmd.side is BUY, cmd.order_type is LIMIT, cmd.quantity, cmd.price)
-        if cmd.order_type.is_triggered:  # a stop is the same order only with the same trigger
-            key += (cmd.order_type, cmd.trigger_price, cmd.trail_amount, cmd.trail_pct)
+        if cmd.order_type.is_triggered:  # a stop is the same order only with the same trigger and keeper (a
+            # venue's refused native stop placed again as Kestrel's is not a double click)
+            key += (cmd.order_type, cmd.trigger_price, cmd.trail_amount, cmd.trail_pct, cmd.emulation)
         if self.r.rates.seen_within(key, ctx.mono_ns, int(window * NS)):
             return Denial("DUPLICATE_ORDER", f"An identical order was sent less than {window:g} s ago.",
                           limit=f"{window:g} s")
