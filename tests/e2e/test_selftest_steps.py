@@ -26,7 +26,8 @@ DOCK_STEPS = ("kill switch", "reset", "indicator dialog", "strategies", "backtes
 TRADER_CHART = {"symbol": "ETH/USDT@sim", "timeframe": "5m", "log": False,
                 "indicators": [{"name": "sma", "params": {"timeperiod": 33}}]}
 TRADER_STRATEGY = {"instance": "sma_cross-1", "plugin": "sma_cross",
-                   "params": {"symbol": "ETH/USDT@sim", "fast": 7, "slow": 30}}
+                   "params": {"symbol": "ETH/USDT@sim", "fast": 7, "slow": 30, "stop_loss_pct": 0.0,
+                              "take_profit_pct": 0.0}}  # (its protection, off: plugin API 1.2)
 
 SITECUSTOMIZE = '''import json, os, sys
 
