@@ -5,7 +5,8 @@ different times, so the chart has markers), leaves two working orders and a posi
 lines), adds indicators, then shows the window on the X server and saves:
 
     docs/screenshot-main-window.png   the whole window (the long position protected: SL/TP in Positions, the
-                                      blotter and dash-dot on the chart) (``--x11``: also the X screen, via `import`, in /tmp)
+                                      blotter and dash-dot on the chart) (``--x11``: also the X screen, via
+                                      `import`, in /tmp)
     docs/screenshot-chart.png         the chart: candles, volume, SMA/EMA/Bollinger, RSI and MACD panes,
                                       fill and order markers, working-order / position / last-price lines
     docs/screenshot-ladder.png        the DOM with our orders and the depth chart

@@ -30,8 +30,9 @@ class BacktestBrackets:
         ref = e.price if e.order_type is OrderType.LIMIT and e.price is not None else self.price_now()
         for price, name, below in ((cmd.stop_loss, "stop-loss", buy), (cmd.take_profit, "take-profit", not buy)):
             if price is not None and ref == ref and ((price >= ref) if below else (price <= ref)):
-                self.risk._deny(e, Denial("BRACKET_SIDES", f"The {name} {price:g} must be {'below' if below else 'above'} "
-                                          f"the entry's {ref:g} for a {'long' if buy else 'short'}.",
+                where = "below" if below else "above"
+                self.risk._deny(e, Denial("BRACKET_SIDES", f"The {name} {price:g} must be {where} the entry's "
+                                          f"{ref:g} for a {'long' if buy else 'short'}.",
                                           limit=f"{'<' if below else '>'} {ref:g}", observed=f"{price:g}"))
                 return
         if cmd.trail is not None and not cmd.trail > 0:

@@ -20,10 +20,11 @@ from app.widgets.theme import BUY, POSITION, SELL
 
 def replace_order(port: Port, client_order_id: str, price: float, actor: str = "manual",
                   new_id: str | None = None) -> str | CommandRefused:
-    """Ask the engine to move a working limit order to ``price``, or a stop's trigger to ``price`` (a stop-limit's
-    limit keeps its distance to the trigger) (``ModifyOrder``). Returns the id the order continues under, or the
-    engine's refusal (the order is no longer working, has no price to move, the new trigger would fire at once). ``new_id``: that id (so a
-    caller can recognise the answer, which may arrive before this returns)."""
+    """Ask the engine to move a working limit order to ``price``, or a stop's trigger to ``price`` (a
+    stop-limit's limit keeps its distance to the trigger) (``ModifyOrder``). Returns the id the order continues
+    under, or the engine's refusal (the order is no longer working, has no price to move, the new trigger would
+    fire at once). ``new_id``: that id (so a caller can recognise the answer, which may arrive before this
+    returns)."""
     cid = new_id or port.new_order_id()
     order = port.orders.get(client_order_id)
     if order is not None and order.order_type.is_triggered and order.trigger_price is not None:
@@ -112,7 +113,8 @@ class ChartOrders:
         pos = self.port.portfolio.positions.get(self.symbol)
         if pos is not None and pos.quantity:
             out.append(PriceLine(pos.avg_price, POSITION,
-                                 f"POS {pos.quantity:+g} @ {pos.avg_price:.{decimals}f}  uPnL {pos.unrealized_pnl:+,.2f}",
+                                 f"POS {pos.quantity:+g} @ {pos.avg_price:.{decimals}f}  "
+                                 f"uPnL {pos.unrealized_pnl:+,.2f}",
                                  Qt.PenStyle.SolidLine))
         return out
 
