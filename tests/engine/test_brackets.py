@@ -12,23 +12,10 @@ from app.engine.core.messages import (
     CommandRefused, Halt, OrderDenied, OrderStatus, OrderType, ProtectPosition, Side, SubmitBracket, SubmitOrder,
     TradeTick,
 )
-from tests.kit.kernel import LOOSE_LIMITS, advance, kernel_with
+from tests.kit.kernel import LOOSE_LIMITS, advance, kernel_with, last, push_price
 
 S = OrderStatus
 BTC = "BTC/USDT@sim"
-
-
-def last(k) -> float:
-    return k.market.get(BTC).last
-
-
-def push_price(k, side: Side, until, size: float = 2.0) -> None:
-    for _ in range(300):
-        if until(last(k)):
-            return
-        k.sim.external_order(BTC, side, size)
-        advance(k, 20)
-    raise AssertionError(f"the market did not get there: last {last(k)}")
 
 
 def ticks(k, n: int) -> float:

@@ -17,25 +17,11 @@ from app.engine.core.messages import (
     Alert, ClosePosition, CommandRefused, Emulation, Halt, ModifyOrder, OrderDenied, OrderStatus, OrderType, Reset,
     Side, SubmitOrder, TradeTick, TriggerSource,
 )
-from tests.kit.kernel import LOOSE_LIMITS, advance, kernel_with
+from tests.kit.kernel import LOOSE_LIMITS, advance, kernel_with, last, push_price
 
 S = OrderStatus
 BTC = "BTC/USDT@sim"
 EMU = Emulation.EMULATED
-
-
-def last(k) -> float:
-    return k.market.get(BTC).last
-
-
-def push_price(k, side: Side, until) -> None:
-    """Other participants trade the market in one direction until ``until(last)`` holds."""
-    for _ in range(300):
-        if until(last(k)):
-            return
-        k.sim.external_order(BTC, side, 2.0)
-        advance(k, 20)
-    raise AssertionError(f"the market did not get there: last {last(k)}")
 
 
 def submit(k, side, otype, qty, trigger=None, price=None, **kw) -> str:

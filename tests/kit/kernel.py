@@ -4,6 +4,8 @@ from __future__ import annotations
 from app.config import RiskSettings
 from app.engine.core.messages import OrderDenied, OrderType, Side, SubmitOrder
 
+BTC = "BTC/USDT@sim"
+
 
 def advance(kernel, ms: int, step: int = 50) -> None:
     """Move the simulated clock forward, stepping the venue as the live loop would."""
@@ -39,3 +41,19 @@ def send(k, qty, side=Side.BUY, otype=OrderType.MARKET, price=None, actor="manua
 
 def mid(k, symbol="BTC/USDT"):
     return k.market.get(symbol).book.mid
+
+
+def last(kernel, symbol: str = BTC) -> float:
+    """The last trade of ``symbol``."""
+    return kernel.market.get(symbol).last
+
+
+def push_price(kernel, side: Side, until, size: float = 2.0, symbol: str = BTC, tries: int = 300) -> None:
+    """Other participants trade the sim's market in one direction (market orders of ``size``, which sweep
+    several levels) until ``until(last)`` holds."""
+    for _ in range(tries):
+        if until(last(kernel, symbol)):
+            return
+        kernel.sim.external_order(symbol, side, size)
+        advance(kernel, 20)
+    raise AssertionError(f"the market did not get there: last {last(kernel, symbol)}")

@@ -18,6 +18,17 @@ def send(s, side, otype, qty, price=None, **kw) -> str:
     return cid
 
 
+async def long_with_a_last_trade(s, fake):
+    """A tradable session whose gate has seen a trade at the bid, with BTC to sell: (the fake's market, the bid)."""
+    await s.tradable()
+    m = fake.markets["BTCUSDT"]
+    bid = max(m.bids)
+    await fake.print_trade("BTC/USDT", bid, 0.001)
+    await until(lambda: s.kernel.market.get(BTC) is not None and s.kernel.market.get(BTC).last, 5, "the trade seen")
+    fake.balances["BTC"] = 1.0
+    return m, bid
+
+
 def test_a_native_stop_rests_at_binance_survives_reconcile_and_fires_on_a_trade(profile, fake_factory):
     async def go():
         fake = await fake_factory(auto_market=False).start()
@@ -90,13 +101,7 @@ def test_a_refused_native_stop_is_kept_by_kestrel_only_when_the_setting_allows_i
         alerts = []
         s.kernel.bus.subscribe(Alert, alerts.append)
         try:
-            await s.tradable()
-            m = fake.markets["BTCUSDT"]
-            bid = max(m.bids)
-            await fake.print_trade("BTC/USDT", bid, 0.001)
-            await until(lambda: s.kernel.market.get(BTC) is not None and s.kernel.market.get(BTC).last, 5,
-                        "the trade seen")
-            fake.balances["BTC"] = 1.0
+            m, bid = await long_with_a_last_trade(s, fake)
             trigger = round(bid * 0.99, 2)
             m.last_trade = trigger - 1.0  # Binance's last price is past it: it refuses the native stop
             cid = send(s, Side.SELL, OrderType.STOP, 0.01, trigger_price=trigger)
@@ -121,13 +126,7 @@ def test_without_the_setting_a_refused_native_stop_is_not_replaced_and_the_alarm
         alerts = []
         s.kernel.bus.subscribe(Alert, alerts.append)
         try:
-            await s.tradable()
-            m = fake.markets["BTCUSDT"]
-            bid = max(m.bids)
-            await fake.print_trade("BTC/USDT", bid, 0.001)
-            await until(lambda: s.kernel.market.get(BTC) is not None and s.kernel.market.get(BTC).last, 5,
-                        "the trade seen")
-            fake.balances["BTC"] = 1.0
+            m, bid = await long_with_a_last_trade(s, fake)
             trigger = round(bid * 0.99, 2)
             m.last_trade = trigger - 1.0
             cid = send(s, Side.SELL, OrderType.STOP, 0.01, trigger_price=trigger)

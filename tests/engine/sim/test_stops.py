@@ -9,7 +9,7 @@ import pytest
 from app.engine.core.messages import (
     Emulation, Halt, OrderDenied, OrderStatus, OrderType, Side, SubmitOrder, TimeInForce,  # noqa: F401
 )
-from tests.kit.kernel import advance, kernel_with
+from tests.kit.kernel import advance, kernel_with, last, push_price
 
 S = OrderStatus
 BTC = "BTC/USDT@sim"
@@ -20,20 +20,6 @@ def submit(k, side, otype, qty, price=None, trigger=None, **kw) -> str:
     k.bus.publish(SubmitOrder(cid, BTC, "sim", side, otype, qty, price, "manual", trigger_price=trigger, **kw))
     advance(k, 20)
     return cid
-
-
-def last(k) -> float:
-    return k.market.get(BTC).last
-
-
-def push_price(k, side: Side, until) -> None:
-    """Other participants trade the market in one direction until ``until(last)`` holds."""
-    for _ in range(200):
-        if until(last(k)):
-            return
-        k.sim.external_order(BTC, side, 2.0)  # sweeps several levels of the sim's book
-        advance(k, 20)
-    raise AssertionError(f"the market did not get there: last {last(k)}")
 
 
 def denied(k) -> list[OrderDenied]:
