@@ -80,4 +80,5 @@ def test_an_exchange_whose_mapping_is_not_checked_takes_gtc_only_and_the_gate_sa
 
     okx = CcxtVenue(parse_config({"name": "okx", "exchange": "okx"}), lambda e: None, lambda m: None)
     binance = CcxtVenue(parse_config({"name": "binance", "exchange": "binance"}), lambda e: None, lambda m: None)
-    assert okx.order_features == frozenset() and binance.order_features == {"IOC", "FOK", "post_only"}
+    assert okx.order_features == frozenset()
+    assert binance.order_features == {"IOC", "FOK", "post_only", "STOP", "STOP_LIMIT"}  # (spot's native stops)
