@@ -16,8 +16,8 @@ import base64
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSizePolicy, QToolBar,
-    QVBoxLayout, QWidget,
+    QApplication, QDockWidget, QFrame, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSizePolicy, QToolBar,
+    QScrollArea, QVBoxLayout, QWidget,
 )
 
 from app.engine.core.logring import RingHandler
@@ -175,6 +175,8 @@ class MainWindow(QMainWindow):
         ]:
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock_{name}")
+            if name == "risk":  # its limits table and texts scroll in a short dock: the default layout fits
+                widget = _scrolled(widget)  # 1600x900 (the safety bar's kill button is never inside it)
             dock.setWidget(widget)
             self.addDockWidget(area, dock)
             self.docks[name] = dock
@@ -340,3 +342,14 @@ class MainWindow(QMainWindow):
         finally:
             self._subs.clear()
             super().closeEvent(event)
+
+
+def _scrolled(widget: QWidget) -> QScrollArea:
+    """``widget`` in a frameless scroll area that gives it its full width and scrolls it vertically when the dock
+    is shorter than the widget wants."""
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return area

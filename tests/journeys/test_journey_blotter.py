@@ -220,3 +220,18 @@ def test_edit_moves_a_limit_and_an_armed_stop_and_shows_a_refusal_in_the_form(qt
     assert not dialog.isVisible()
     stop = kernel.execution.orders["stop-e"]
     assert stop.status is OrderStatus.ARMED and stop.trigger_price == below
+
+
+def test_the_default_window_fits_a_1600x900_screen(qtbot, window_factory):
+    """The default layout's minimum height fits a 900-px screen (it was 1,027 px: the status bar and the bottom of
+    the order table were below the screen's edge): the risk dock scrolls its limits table instead, and what a
+    trader needs at once is inside the window: the kill button, the ticket's Buy/Sell, the blotter, the status."""
+    kernel, window = window_factory()
+    window.resize(1600, 900)
+    pump(qtbot, kernel, window, 300)
+    assert window.minimumSizeHint().height() <= 900 and window.height() == 900
+    inside = window.rect()
+    for w in (window.kill_button, window.ticket.buy_button, window.ticket.sell_button, window.blotter.orders,
+              window.status, window.risk_panel.kill_button):
+        corner = w.mapTo(window, w.rect().bottomRight())
+        assert w.isVisible() and inside.contains(corner), (type(w).__name__, corner, inside)
