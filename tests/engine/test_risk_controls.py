@@ -274,14 +274,15 @@ def test_an_a_share_odd_lot_may_be_sold_only_as_the_whole_holding(profile, sim_c
         k.close()
 
 
-def test_orders_the_engine_cannot_place_yet_are_refused_whole_saying_so(make_kernel):
-    """DAY orders are in the messages and the journal (schema 3, issue 20) before the engine places them: until
-    then one is refused with what Kestrel can place, never sent as the plain order it would look like; a post-only
-    market order is refused. (Native STOP and STOP_LIMIT on the sim: tests/engine/sim/test_stops.py; emulated and
-    trailing stops: tests/engine/test_emulator.py.)"""
+def test_orders_the_venue_cannot_place_are_refused_whole_saying_so(make_kernel):
+    """A DAY order at a venue that does not take DAY (the sim does: tests/engine/sim/test_day_orders.py) is refused
+    with what the venue takes, never sent as the plain order it would look like; a post-only market order is
+    refused. (Native STOP and STOP_LIMIT on the sim: tests/engine/sim/test_stops.py; emulated and trailing stops:
+    tests/engine/test_emulator.py.)"""
     from app.engine.core.messages import TimeInForce
 
     k = kernel_with(make_kernel)
+    k.risk.checks.venue_features = lambda venue: frozenset({"IOC", "FOK", "post_only"})  # a venue without DAY
     seen: list[OrderDenied] = []
     k.bus.subscribe(OrderDenied, seen.append)
     bid = k.market.get("BTC/USDT").book.best_bid

@@ -38,7 +38,7 @@ def test_ioc_fok_and_post_only_from_the_ticket(qtbot, window_factory):
     t = window.ticket
     t.set_symbol(SYMBOL)
     choose(t.order_type, "LIMIT")
-    assert [t.tif.itemText(i) for i in range(t.tif.count())] == ["GTC", "IOC", "FOK"]  # what the sim takes
+    assert [t.tif.itemText(i) for i in range(t.tif.count())] == ["GTC", "IOC", "FOK", "DAY"]  # what the sim takes
     assert t.tif.isVisible() and t.post_only.isVisible() and t.post_only.isEnabled()
 
     # IOC: more than the two best ask levels, at the second: what is there fills, the rest is canceled

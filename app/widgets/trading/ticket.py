@@ -41,7 +41,8 @@ EXEC_TIP = ("Who keeps the stop until it triggers. native: the venue (it works w
             "only while this terminal runs); auto: the venue where it keeps this kind of stop, else Kestrel.")
 TIF_TIPS = {"GTC": "good till canceled: works until it fills or you cancel it",
             "IOC": "immediate or cancel: fills what it can now, the rest is canceled",
-            "FOK": "fill or kill: fills whole now, or not at all"}
+            "FOK": "fill or kill: fills whole now, or not at all",
+            "DAY": "day: works until the end of the trading day (00:00 UTC for crypto), then expires"}
 POST_ONLY_TIP = "post-only: rests in the book as a maker order; refused if it would trade at once"
 STATUS_LINES = 3
 
@@ -206,7 +207,7 @@ class TicketWidget(QWidget):
         """Offer what the instrument's venue takes; post-only only for a GTC limit (it must rest)."""
         inst = self._port.instruments.get(self.symbol.currentText())
         has = self._port.venues.order_features(inst.venue) if inst is not None else frozenset()
-        offered = ["GTC"] + [t for t in ("IOC", "FOK") if t in has and self.order_type.currentText() not in STOPS]
+        offered = ["GTC"] + [t for t in ("IOC", "FOK", "DAY") if t in has and self.order_type.currentText() not in STOPS]
         ashare = inst is not None and inst.rules == "ashare"  # China's exchanges take limit and market orders only
         types = [OrderType.LIMIT.value, OrderType.MARKET.value] + ([] if ashare else list(STOPS))
         if offer(self.order_type, types, self.order_type.currentText()):  # LIMIT, first, if the type went

@@ -50,6 +50,8 @@ from app.engine.venues.sim.market_model import MarketModel, ModelParams, daily_l
 from app.engine.venues.sim.orderbook import OWNER_CLIENT, BookOrder, Fill, OrderBook
 from app.engine.venues.sim.rules import check_order
 
+DAY_MS = 86_400_000
+
 log = logging.getLogger(__name__)
 
 EXTERNAL = 3  # owner id of orders placed through ``external_order`` (replayed feeds, tests)
@@ -60,7 +62,7 @@ class _Working:
     """The venue's record of one of our orders (mutable, private)."""
 
     __slots__ = ("cid", "vid", "symbol", "side", "lots", "price", "filled", "book_id", "status", "value",
-                 "trigger")
+                 "trigger", "expire")
 
     def __init__(self, cid: str, vid: str, symbol: str, side: Side, lots: int, price: int | None,
                  book_id: int) -> None:
@@ -69,6 +71,7 @@ class _Working:
         self.status = OrderStatus.ACCEPTED
         self.value = 0.0  # traded value so far (an A-share order's commission minimum is per order)
         self.trigger: float | None = None  # a stop's trigger price while it waits (None: in the book, or done)
+        self.expire: int | None = None  # a DAY order: when the UTC day it was placed on ends
 
 
 class _Market:
@@ -131,7 +134,7 @@ class SimVenue:
 
     name = "sim"
     mode = "sim"  # what its orders are (VenueManager.mode): simulated
-    order_features = frozenset({"IOC", "FOK", "post_only", "STOP", "STOP_LIMIT"})  # beyond GTC market, limit
+    order_features = frozenset({"IOC", "FOK", "DAY", "post_only", "STOP", "STOP_LIMIT"})  # beyond GTC market, limit
 
     def __init__(self, instruments: Iterable[Instrument] | None, on_report: Report, on_data: Report, *,
                  seed: int = 7, latency_ms: int = 5, start_ts_ms: int | None = None, book_levels: int = 10,
@@ -157,6 +160,7 @@ class SimVenue:
         self._orders: dict[str, _Working] = {}  # every order the venue accepted, terminal ones too
         self._rejected: set[str] = set()
         self._live: dict[int, _Working] = {}  # book id -> working order
+        self._expiring: list[tuple[int, str]] = []  # (when, client id) of DAY orders, a heap
         self._armed: dict[str, _Working] = {}  # client id -> a stop waiting for its trigger (not in the book)
         self._connected = True
         self._dropping = False
@@ -249,6 +253,8 @@ class SimVenue:
                     model.skip_to(skip)
             self._run_to(ts_ms, self._models)
             self._now = ts_ms
+            if self._expiring and self._expiring[0][0] <= ts_ms:
+                self._expire_days(ts_ms)
             if self._connected:
                 for m in self._markets.values():
                     if m.book.version != m.sent_version:
@@ -397,6 +403,18 @@ class SimVenue:
             m.model.set_limits(m.limits)
         self._notices.append(s.daily)
 
+    def _expire_days(self, now: int) -> None:
+        """DAY orders whose UTC day has ended leave the book, saying so."""
+        while self._expiring and self._expiring[0][0] <= now:
+            _, cid = heapq.heappop(self._expiring)
+            w = self._orders.get(cid)
+            if w is None or w.book_id not in self._live:
+                continue
+            self._markets[w.symbol].book.cancel(w.book_id)
+            del self._live[w.book_id]
+            w.status = OrderStatus.CANCELED
+            self._report(OrderCanceled(w.cid, w.symbol, "expired at the end of the UTC day (DAY order)", now))
+
     def _expire_day_orders(self, m: _Market) -> None:
         for w in [w for w in self._live.values() if w.symbol == m.inst.symbol]:
             m.book.cancel(w.book_id)
@@ -489,7 +507,10 @@ class SimVenue:
             res = book.add_limit(w.book_id, OWNER_CLIENT, side, ticks, lots, stp=True)
         else:
             res = book.market(w.book_id, OWNER_CLIENT, side, lots, stp=True)
-        if res.rested and tif is not TimeInForce.GTC and w.book_id in self._live:  # IOC/FOK never rest
+        if tif is TimeInForce.DAY and res.rested and w.book_id in self._live and m.ashare is None:
+            w.expire = (self._now // DAY_MS + 1) * DAY_MS  # crypto's trading day ends at 00:00 UTC
+            heapq.heappush(self._expiring, (w.expire, w.cid))  # (an A-share order is a day order anyway)
+        elif res.rested and tif is not TimeInForce.GTC and tif is not TimeInForce.DAY and w.book_id in self._live:
             book.cancel(w.book_id)
             del self._live[w.book_id]
             w.status = OrderStatus.CANCELED
