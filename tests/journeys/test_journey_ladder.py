@@ -34,6 +34,7 @@ def ladder_row(ladder, price: float) -> dict:
 
 def test_click_to_trade_and_cancel_at_a_level(qtbot, window_factory):
     kernel, window = window_factory()
+    window.resize(1600, 1050)  # a tall screen: the levels these tests click, up to 8 ticks off the touch, on it
     pump(qtbot, kernel, window, 500)
     ladder, ticket = window.ladder, window.ticket
     QTest.keyClick(ticket.quantity, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
@@ -77,6 +78,7 @@ def test_click_to_trade_and_cancel_at_a_level(qtbot, window_factory):
 
 def test_a_ladder_click_while_halted_is_refused_in_the_ticket(qtbot, window_factory):
     kernel, window = window_factory()
+    window.resize(1600, 1050)  # a tall screen: the levels these tests click, up to 8 ticks off the touch, on it
     pump(qtbot, kernel, window, 500)
     qtbot.mouseClick(window.kill_button, Qt.MouseButton.LeftButton)
     pump(qtbot, kernel, window, 50)
@@ -90,6 +92,7 @@ def test_dragging_our_order_to_another_level_moves_it(qtbot, window_factory):
     """Item 4 of issue 20: a drag in the ladder sends ModifyOrder (the sim cannot amend: the old order is canceled
     and the new one sent once that is confirmed); a click without moving still cancels."""
     kernel, window = window_factory()
+    window.resize(1600, 1050)  # a tall screen: the levels these tests click, up to 8 ticks off the touch, on it
     pump(qtbot, kernel, window, 500)
     ladder = window.ladder
     book = kernel.market.get(SYMBOL).book
@@ -109,3 +112,34 @@ def test_dragging_our_order_to_another_level_moves_it(qtbot, window_factory):
     assert old.status is OrderStatus.CANCELED and new.status is OrderStatus.ACCEPTED
     assert (new.side, new.price, new.quantity, new.replaces) == (Side.BUY, to, old.quantity, old.client_order_id)
     assert ladder_row(ladder, to)["buy"] == old.quantity and ladder_row(ladder, bid)["buy"] == 0
+
+
+def test_our_stops_show_at_their_trigger_and_a_drag_moves_one(qtbot, window_factory):
+    """Issue 20, item 1 (stops in the ladder): a stop waits at its trigger's row on our side, marked ◇ when Kestrel
+    keeps it (◆ when the venue does); dragging it to another row moves its trigger (the same order, armed)."""
+    from app.engine.core.messages import Emulation, SubmitOrder
+
+    kernel, window = window_factory()
+    window.resize(1600, 1050)  # a tall screen: the levels these tests click, up to 8 ticks off the touch, on it
+    pump(qtbot, kernel, window, 500)
+    ladder = window.ladder
+    inst = kernel.instruments[SYMBOL]
+    bid = kernel.market.get(SYMBOL).book.bids[2][0]
+    trigger = inst.round_price(bid - 2 * inst.tick_size)
+    kernel.bus.publish(SubmitOrder("stop-l", SYMBOL, "sim", Side.SELL, OrderType.STOP, 0.03, None, "manual",
+                                   trigger_price=trigger, emulation=Emulation.EMULATED))
+    kernel.bus.publish(SubmitOrder("stop-n", SYMBOL, "sim", Side.SELL, OrderType.STOP, 0.02, None, "manual",
+                                   trigger_price=inst.round_price(trigger - inst.tick_size)))
+    pump(qtbot, kernel, window, 20, step=10)
+    assert kernel.execution.orders["stop-l"].status is OrderStatus.ARMED
+    assert kernel.execution.orders["stop-n"].status is OrderStatus.ACCEPTED
+    assert ladder_row(ladder, trigger)["sell"] == 0.03 and ladder.view.model.stops == {"stop-l": True, "stop-n": False}
+    to = inst.round_price(trigger - 3 * inst.tick_size)
+    start, end = cell(ladder, "Sell", trigger), cell(ladder, "Sell", to)
+    QTest.mousePress(ladder.view, Qt.MouseButton.LeftButton, pos=start)
+    QTest.mouseMove(ladder.view, end)
+    QTest.mouseRelease(ladder.view, Qt.MouseButton.LeftButton, pos=end)
+    pump(qtbot, kernel, window, 20, step=10)
+    stop = kernel.execution.orders["stop-l"]
+    assert ladder.moved == ["stop-l"] and stop.status is OrderStatus.ARMED and stop.trigger_price == to
+    assert ladder_row(ladder, to)["sell"] == 0.03 and ladder_row(ladder, trigger)["sell"] == 0

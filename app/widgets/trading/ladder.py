@@ -42,6 +42,8 @@ class LadderModel:
     bids: dict[int, float] = field(default_factory=dict)
     asks: dict[int, float] = field(default_factory=dict)
     mine: dict[tuple[Side, int], list[tuple[str, float]]] = field(default_factory=dict)  # -> [(cid, leaves)]
+    # our stops among ``mine`` (at their trigger's row): client id -> True when Kestrel keeps it (emulated)
+    stops: dict[str, bool] = field(default_factory=dict)
     best_bid: int | None = None
     best_ask: int | None = None
     last: int | None = None
@@ -215,6 +217,9 @@ class LadderView(QWidget):
             p.fillRect(QRectF(xs[ci] + 1, y + 1, cw[ci] - 2, rh - 2), MINE_BG)
             qty = sum(q for _cid, q in orders)
             text = f"{qty:g}" + (f" ×{len(orders)}" if len(orders) > 1 else "")
+            kinds = [m.stops[cid] for cid, _q in orders if cid in m.stops]
+            if kinds:  # a stop waits here: ◆ the venue keeps it, ◇ Kestrel does
+                text = ("◇" if any(kinds) else "◆") + text
             p.setPen(BID_TEXT if side is Side.BUY else ASK_TEXT)
             bold.draw(p, text, xs[1] - 6 if ci == 0 else xs[4] + 6, y + ty, 1 if ci == 0 else 0)
         return above, below
@@ -401,10 +406,17 @@ class LadderWidget(QWidget):
         sizes = list(m.bids.values()) + list(m.asks.values())
         m.max_size = max(sizes) if sizes else 1.0
         mine: dict[tuple[Side, int], list[tuple[str, float]]] = {}
-        for o in orders.working(self.symbol):
-            if o.price is not None and not o.order_type.is_triggered:  # a waiting stop is not in the book
+        stops: dict[str, bool] = {}
+        for o in orders.open(self.symbol):
+            if o.order_type.is_triggered and not o.fired:  # a waiting stop: at its trigger's row, marked
+                trigger = orders.trigger_of(o)
+                if trigger is None:
+                    continue  # a trailing stop waiting for its activation price
+                mine.setdefault((o.side, m.ticks(trigger)), []).append((o.client_order_id, o.leaves_qty))
+                stops[o.client_order_id] = o.emulated
+            elif o.price is not None and o.status.is_working:
                 mine.setdefault((o.side, m.ticks(o.price)), []).append((o.client_order_id, o.leaves_qty))
-        m.mine = mine
+        m.mine, m.stops = mine, stops
         self.view.recenter()
         spread = (m.best_ask - m.best_bid) * m.tick if m.best_ask is not None and m.best_bid is not None else None
         self.title.setText(f"  {self.symbol}   " + (f"spread {spread:.{m.decimals}f}" if spread is not None
