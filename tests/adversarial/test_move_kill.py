@@ -26,11 +26,12 @@ CHILD = textwrap.dedent('''
     from app.engine.core.clock import SimClock
     from app.engine.core.messages import ModifyOrder, OrderType, Side
     from app.engine.kernel import Kernel
-    from tests.kit.kernel import LOOSE_LIMITS, advance
+    from tests.kit.kernel import LOOSE_LIMITS, advance, cannot_amend
 
     k = Kernel(Path(sys.argv[1]), Settings(sim=SimSettings(latency_ms=50), risk=RiskSettings(**LOOSE_LIMITS)),
                clock=SimClock(1_750_000_000_000))
     k.start()
+    cannot_amend(k)  # a venue that moves orders by cancel-then-replace
     advance(k, 500)
     inst = k.instruments["BTC/USDT@sim"]
     old = k.submit("BTC/USDT@sim", Side.BUY, OrderType.LIMIT, 0.01,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from app.engine.core.messages import ModifyOrder, OrderStatus, OrderType, Side
-from tests.kit.kernel import advance, kernel_with
+from tests.kit.kernel import advance, cannot_amend, kernel_with
 
 S = OrderStatus
 BTC = "BTC/USDT@sim"
@@ -17,6 +17,7 @@ BTC = "BTC/USDT@sim"
 @pytest.fixture
 def k(make_kernel):
     k = kernel_with(make_kernel, latency_ms=50)  # loose limits, a book
+    cannot_amend(k)  # these are the moves of a venue that cannot amend (the sim's amend: test_amend.py)
     return k
 
 
@@ -123,6 +124,7 @@ def test_a_move_interrupted_by_a_stop_is_not_sent_after_the_restart(make_kernel,
     from tests.kit.kernel import LOOSE_LIMITS
 
     k = kernel_with(make_kernel, latency_ms=50)
+    cannot_amend(k)
     old = rest_buy(k, 0.01)
     move(k, old, "moved-1")
     k.execution.commit_states()  # the held order is journaled ...

@@ -57,3 +57,10 @@ def push_price(kernel, side: Side, until, size: float = 2.0, symbol: str = BTC, 
         kernel.sim.external_order(symbol, side, size)
         advance(kernel, 20)
     raise AssertionError(f"the market did not get there: last {last(kernel, symbol)}")
+
+
+def cannot_amend(kernel) -> None:
+    """The sim's venue, as one that cannot amend an order in place (the gate and ModifyOrder then move orders by
+    cancel-then-replace, as on venues without an amend): for tests of that path."""
+    features = kernel.risk.checks.venue_features
+    kernel.risk.checks.venue_features = lambda venue: features(venue) - {"amend"}

@@ -87,15 +87,16 @@ def test_dragging_a_working_order_line_moves_the_order_through_the_risk_gate(qtb
     QTest.mouseRelease(view, Qt.MouseButton.LeftButton, pos=QPoint(300, y + 25))
     pump(qtbot, kernel, window, 20, step=10)
 
-    old = kernel.execution.orders[cid]
-    assert old.status is OrderStatus.CANCELED
+    # the sim amends in place: the same order, at the new price (a venue that cannot amend: test_modify_order.py)
     (new,) = [o for o in kernel.execution.working_orders(SYMBOL)]
     inst = kernel.instruments[SYMBOL]
-    assert new.side is Side.BUY and new.quantity == old.quantity and new.price < price
-    assert inst.is_on_tick(new.price)
+    assert new.client_order_id == cid and new.status is OrderStatus.ACCEPTED
+    assert new.side is Side.BUY and new.quantity == 0.01 and new.price < price
+    assert inst.is_on_tick(new.price) and new.reason.startswith("amended:")
     expected = inst.round_price(float(chart.price.mapper().to_y(y + 25 - chart.price.rect.top())))
     assert abs(new.price - expected) <= 2 * inst.tick_size
-    assert [ln.order_id for ln in chart.lines.lines if ln.order_id] == [new.client_order_id]
+    assert [ln.order_id for ln in chart.lines.lines if ln.order_id] == [cid]
+    assert [o.price for o in kernel.sim.open_orders() if o.client_order_id == cid] == [new.price]
     assert "Moved BUY" in chart.status.text()
 
 
@@ -111,7 +112,7 @@ def test_a_denied_modify_shows_on_the_chart(qtbot, window_factory):
     kernel.risk.limits = limits
     chart._on_line_dragged(cid, price - 5.0)  # what a finished drag calls
     pump(qtbot, kernel, window, 20, step=10)
-    assert "Modify denied [" in chart.status.text()
+    assert "was not moved: MAX_NOTIONAL" in chart.status.text()
     # the move was checked before anything was canceled: the order still works where it was (never none,
     # never two)
     assert kernel.execution.orders[cid].status is OrderStatus.ACCEPTED

@@ -480,6 +480,27 @@ class OrderCanceled:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderAmended:
+    """The venue changed a working order in place (``ModifyOrder`` where it amends): the same id, its new price and
+    total quantity."""
+
+    client_order_id: str
+    symbol: str
+    price: float
+    quantity: float
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AmendRejected:
+    """The venue refused to amend the order; it works as it was."""
+
+    client_order_id: str
+    reason: str
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class CancelRejected:
     client_order_id: str
     reason: str

@@ -35,8 +35,8 @@ from app.engine.core.bus import MessageBus
 from app.engine.core.clock import Clock
 from app.engine.core.instruments import split_id
 from app.engine.core.messages import (
-    Alert, CancelRejected, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, OrderStatus, OrderSubmitted,
-    OrderUpdated, SubmitOrder,
+    Alert, AmendRejected, CancelRejected, OrderAccepted, OrderAmended, OrderCanceled, OrderFilled, OrderRejected,
+    OrderStatus, OrderSubmitted, OrderUpdated, SubmitOrder,
 )
 from app.engine.core.store import Store
 from app.engine.oms.exposure import WorkingExposure
@@ -298,6 +298,25 @@ class ExecutionEngine:
 
 
 
+    def amend(self, order: Order, price: float, quantity: float) -> bool:
+        """Ask the order's venue to change it in place (the gate checked the amended order); the answer comes as
+        ``OrderAmended`` (applied: the new price and quantity, journaled) or ``AmendRejected`` (it works as it
+        was). False when its venue cannot amend."""
+        adapter = self._venues.get(order.venue)
+        if adapter is None or not hasattr(adapter, "amend"):
+            return False
+        order.reason = f"amending to {quantity:g} @ {price:g}…"
+        self.version += 1
+        self._notify(order)
+        try:
+            adapter.amend(order.client_order_id, price, quantity)
+        except Exception:  # noqa: BLE001 - a broken adapter: the order works as it was
+            log.exception("venue %s failed to take the amend of %s", order.venue, order.client_order_id)
+            order.reason = "the venue adapter failed to take the amend; the order works as it was"
+            return False
+        self._schedule()
+        return True
+
     def persist(self, order: Order, notify: bool = False) -> None:
         """Stage an order's changed fields (an armed trigger's water mark or new trigger) for the next commit;
         ``notify``: and publish that it changed."""
@@ -535,6 +554,19 @@ class ExecutionEngine:
             elif type(event) is OrderRejected:
                 order.reason = event.reason
                 self._set_status(order, S.REJECTED)
+            elif type(event) is OrderAmended:
+                if not order.status.is_working:
+                    return
+                order.price, order.quantity = event.price, max(event.quantity, order.filled_qty)
+                order.reason = f"amended: {order.leaves_qty:g} @ {event.price:g}"
+                self._persist(order)
+                self._track(order)
+                self._notify(order)
+            elif type(event) is AmendRejected:
+                order.reason = f"amend refused by the venue ({event.reason}); it works as it was"
+                self._persist(order)
+                self.version += 1
+                self._notify(order)
             elif type(event) is CancelRejected:
                 if order.status is S.PENDING_CANCEL:
                     self._set_status(order, order.status_before_cancel or S.ACCEPTED)
@@ -613,7 +645,7 @@ class ExecutionEngine:
                                        order.avg_price, order.venue_order_id, order.reason, order.updated_ts,
                                        order.quantity, order.replaced_by,
                                        (order.price, order.trigger_price, order.trail_ref, order.triggered_ts,
-                                        order.trigger_print) if order.order_type.is_triggered else None)
+                                        order.trigger_print))
 
     def _track(self, order: Order) -> None:
         """Keep ``working`` and the exposure totals in step with the order's state."""

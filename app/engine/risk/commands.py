@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from app.engine.core.messages import (
-    ClosePosition, CommandRefused, Emulation, Flatten, Halt, HaltStrategy, ModifyOrder, OrderStatus, OrderType, Reset,
+    ClosePosition, CommandDone, CommandRefused, Emulation, Flatten, Halt, HaltStrategy, ModifyOrder, OrderStatus, OrderType, Reset,
     SubmitOrder,
 )
 
@@ -71,6 +71,8 @@ class RiskCommands:
         if risk.execution.is_moving(cmd.client_order_id):
             self.refuse(cmd, f"order {cmd.client_order_id} is already being moved")
             return
+        if self._amend(cmd, order):
+            return
         now = risk.clock.now_ms()
         quantity = order.leaves_qty if cmd.quantity is None else cmd.quantity
         price = order.price if cmd.price is None else cmd.price
@@ -80,6 +82,29 @@ class RiskCommands:
                                      replaces=cmd.client_order_id, reduce_only=order.reduce_only,
                                      trigger_price=trigger if otype.is_triggered else None,
                                      emulation=Emulation.NATIVE if otype.is_triggered else Emulation.AUTO))
+
+    def _amend(self, cmd: ModifyOrder, order) -> bool:
+        """A limit order at a venue that amends (``order_features`` "amend"), for no more than it has left: changed
+        in place, keeping its id (and its queue place when only its size shrinks). False: move it by
+        cancel-then-replace instead (a venue that cannot amend, a stop, more quantity)."""
+        risk = self.risk
+        features = risk.checks.venue_features(order.venue) if risk.checks.venue_features else frozenset()
+        leaves = order.leaves_qty if cmd.quantity is None else cmd.quantity
+        if "amend" not in features or order.order_type is not OrderType.LIMIT or order.status is OrderStatus.UNKNOWN \
+                or order.status is OrderStatus.PENDING_CANCEL or leaves > order.leaves_qty + 1e-12:
+            return False
+        price = order.price if cmd.price is None else cmd.price
+        amended = SubmitOrder(order.client_order_id, order.symbol, order.venue, order.side, OrderType.LIMIT, leaves,
+                              price, order.actor, reduce_only=order.reduce_only, tif=order.tif,
+                              post_only=order.post_only)
+        denial = risk.check_amend(amended)
+        if denial is not None:
+            self.refuse(cmd, f"{denial.reason}: {denial.message}")
+            return True
+        if not risk.execution.amend(order, price, leaves):
+            return False
+        risk.bus.publish(CommandDone.to(cmd, order.client_order_id, risk.clock.now_ms()))  # the id it keeps
+        return True
 
     def _move_armed(self, cmd: ModifyOrder, order) -> None:
         """A stop armed in Kestrel moves in place: the same id, its new trigger (and a stop-limit's limit)

@@ -182,6 +182,26 @@ class RiskEngine(AutomaticTrips):
                            self.clock.monotonic_ns())
         return self._check_states(cmd, a.name) or self.checks.run_fire(cmd, inst, ctx)
 
+    def check_amend(self, cmd: SubmitOrder) -> Denial | None:
+        """A working limit order amended in place (``cmd`` under its own id, for no more than it has left): its
+        new price and quantity checked as a new order's would be (on the tick, the lot, the size limits, the
+        collar, our own orders on the other side). What it adds to exposure it already added (no more quantity),
+        so the exposure limits are not asked again; HALTED refuses it."""
+        inst, denial = self._instrument(cmd)
+        if denial is not None:
+            return denial
+        if self.state is HALTED:
+            return Denial("TRADING_HALTED", f"Trading is HALTED ({self.state_reason}); no order is changed until a "
+                          f"person resets the kill switch.", limit="ACTIVE", observed="HALTED")
+        ctx = OrderContext(self.actor_limits(cmd.actor), self.symbol_limits(inst), self._limits,
+                           self.valuation_price(cmd), self.clock.now_ms(), self.clock.monotonic_ns())
+        c = self.checks
+        for rule in (c.quantity, c.price, c.ashare, c.max_qty, c.notional, c.collar, c.self_match):
+            denial = rule(cmd, inst, ctx)
+            if denial is not None:
+                return denial
+        return None
+
     def check_move(self, cmd: SubmitOrder) -> Denial | None:
         """An armed stop moved in place (``cmd`` under its own id): its new trigger, limit and quantity checked
         as a new stop's would be (the shape: on the tick, not marketable; the quantity; a stop-limit's limit

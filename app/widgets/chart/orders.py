@@ -38,6 +38,8 @@ def replace_order(port: Port, client_order_id: str, price: float, actor: str = "
     answer = port.send(msg)
     if isinstance(answer, CommandRefused):
         return answer
+    if answer is not None and getattr(answer, "detail", None):  # CommandDone: amended in place, the same id
+        return answer.detail
     return client_order_id if order is not None and order.status.value == "ARMED" else cid
 
 

@@ -40,9 +40,9 @@ from typing import Any, Iterable, Mapping
 from app.engine.core import ashare_rules
 from app.engine.core.ids import session_token
 from app.engine.core.instruments import Instrument, default_instruments, split_id
-from app.engine.core.messages import (BookSnapshot, CancelRejected, OrderAccepted, OrderCanceled, OrderFilled,
-                                      OrderRejected, OrderStatus, OrderType, Side, TimeInForce, TradeTick,
-                                      VenueStatus)
+from app.engine.core.messages import (AmendRejected, BookSnapshot, CancelRejected, OrderAccepted, OrderAmended,
+                                      OrderCanceled, OrderFilled, OrderRejected, OrderStatus, OrderType, Side,
+                                      TimeInForce, TradeTick, VenueStatus)
 from app.engine.core.triggers import TriggerBook
 from app.engine.venues.base import OpenOrderInfo, Report, VenueOrder
 from app.engine.venues.events import FeedStatus, OrderNote
@@ -134,7 +134,7 @@ class SimVenue:
 
     name = "sim"
     mode = "sim"  # what its orders are (VenueManager.mode): simulated
-    order_features = frozenset({"IOC", "FOK", "DAY", "post_only", "STOP", "STOP_LIMIT"})  # beyond GTC market, limit
+    order_features = frozenset({"IOC", "FOK", "DAY", "post_only", "STOP", "STOP_LIMIT", "amend"})  # beyond GTC market, limit
 
     def __init__(self, instruments: Iterable[Instrument] | None, on_report: Report, on_data: Report, *,
                  seed: int = 7, latency_ms: int = 5, start_ts_ms: int | None = None, book_levels: int = 10,
@@ -217,6 +217,15 @@ class SimVenue:
         if forced:
             self._reject_cancels -= 1
         self._enqueue("cancel", (client_order_id, forced))
+
+    def amend(self, client_order_id: str, price: float, quantity: float) -> None:
+        """Change a resting limit order in place (``order_features`` "amend"): ``quantity`` is what is left to fill.
+        A smaller quantity at the same price keeps its place in the queue; a new price joins the back of the new
+        level's queue (and trades at once if it crosses). The answer is ``OrderAmended`` or ``AmendRejected``."""
+        if not self._connected:
+            self._send(self._on_report, AmendRejected(client_order_id, "venue disconnected", self._now))
+            return
+        self._enqueue("amend", (client_order_id, price, quantity))
 
     def open_orders(self) -> list[OpenOrderInfo]:
         out = []
@@ -445,8 +454,40 @@ class SimVenue:
             self._do_submit(payload)
         elif kind == "fire":
             self._do_fire(*payload)
+        elif kind == "amend":
+            self._do_amend(*payload)
         else:
             self._do_cancel(*payload)
+
+    def _do_amend(self, cid: str, price: float, quantity: float) -> None:
+        w = self._orders.get(cid)
+        if w is None or w.book_id not in self._live or w.price is None:
+            self._report(AmendRejected(cid, "order not open" if w is None or w.book_id not in self._live else
+                                       "only a limit order has a price to amend", self._now))
+            return
+        m = self._markets[w.symbol]
+        inst, book = m.inst, m.book
+        ticks, leaves = inst.price_to_ticks(price), round(quantity / inst.lot_size)
+        if leaves <= 0:
+            self._report(AmendRejected(cid, "nothing left to fill: cancel it instead", self._now))
+            return
+        if m.limits is not None and not m.limits[0] <= ticks <= m.limits[1]:
+            self._report(AmendRejected(cid, "price outside the day's limits", self._now))
+            return
+        left = w.lots - w.filled
+        w.lots = w.filled + leaves
+        if ticks == w.price and leaves <= left:
+            book.reduce(w.book_id, leaves)  # keeps its place in the queue
+            self._report(OrderAmended(cid, w.symbol, price, book.size(w.lots), self._now))
+            return
+        book.cancel(w.book_id)  # a new price, or more: the back of the queue
+        w.price = ticks
+        self._report(OrderAmended(cid, w.symbol, price, book.size(w.lots), self._now))
+        res = book.add_limit(w.book_id, OWNER_CLIENT, w.side, ticks, leaves, stp=True)
+        if not res.rested and res.remaining > 0:  # (self-trade prevention took the rest)
+            self._live.pop(w.book_id, None)
+            w.status = OrderStatus.CANCELED
+            self._report(OrderCanceled(cid, w.symbol, "canceled: it would have traded with our own order", self._now))
 
     @staticmethod
     def _send(callback: Report, event: Any) -> None:
