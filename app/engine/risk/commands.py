@@ -11,8 +11,8 @@ import logging
 from typing import Any
 
 from app.engine.core.messages import (
-    ClosePosition, CommandDone, CommandRefused, Emulation, Flatten, Halt, HaltStrategy, ModifyOrder, OrderStatus, OrderType, Reset,
-    SubmitOrder,
+    ClosePosition, CommandDone, CommandRefused, Emulation, Flatten, Halt, HaltStrategy, ModifyOrder, OrderStatus,
+    OrderType, Reset, SubmitOrder,
 )
 
 log = logging.getLogger("kestrel.risk")

@@ -134,7 +134,8 @@ class SimVenue:
 
     name = "sim"
     mode = "sim"  # what its orders are (VenueManager.mode): simulated
-    order_features = frozenset({"IOC", "FOK", "DAY", "post_only", "STOP", "STOP_LIMIT", "amend"})  # beyond GTC market, limit
+    # beyond GTC market and limit orders (base.py)
+    order_features = frozenset({"IOC", "FOK", "DAY", "post_only", "STOP", "STOP_LIMIT", "amend"})
 
     def __init__(self, instruments: Iterable[Instrument] | None, on_report: Report, on_data: Report, *,
                  seed: int = 7, latency_ms: int = 5, start_ts_ms: int | None = None, book_levels: int = 10,
