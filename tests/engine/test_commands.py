@@ -71,8 +71,12 @@ def test_a_strategy_kill_switch_and_flatten_as_commands(make_kernel):
 
 
 def test_modify_moves_a_working_order_through_the_risk_gate(make_kernel):
+    """At a venue that cannot amend (the sim's amend in place: tests/engine/test_amend.py)."""
+    from tests.kit.kernel import cannot_amend
+
     k = make_kernel()
     advance(k, 500)
+    cannot_amend(k)
     inst = k.instruments["BTC/USDT"]
     bid = k.market.get("BTC/USDT").book.best_bid
     old = k.submit("BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01, inst.round_price(bid * 0.99))
