@@ -143,6 +143,7 @@ class MainWindow(QMainWindow):
         self.watchlist.symbolSelected.connect(self.set_symbol)
         self.watchlist.historyRequested.connect(self.download_history)
         self.ladder.tradeRequested.connect(self._ladder_trade)
+        self.ladder.stopRequested.connect(self._ladder_stop)
         self.restore_layout()
         self.watchlist.select(self.chart.symbol)
         self.frames.start()
@@ -269,6 +270,17 @@ class MainWindow(QMainWindow):
         self.ticket.order_type.setCurrentText(OrderType.LIMIT.value)
         self.ticket.set_price(price)
         self.ticket.send(side, actor="ladder")
+
+    def _ladder_stop(self, side: Side, trigger: float) -> None:
+        """A ladder Ctrl+click: a stop triggering at the clicked price with the ticket's quantity, sent by the
+        ticket (its "Stop on" choices apply; a stop that would trigger at once is refused, and the ticket asks)."""
+        t = self.ticket
+        if OrderType.STOP.value not in [t.order_type.itemText(i) for i in range(t.order_type.count())]:
+            t.status.setText(f"{t.symbol.currentText()}: stops are not offered for this instrument.")
+            return
+        t.order_type.setCurrentText(OrderType.STOP.value)
+        t.trigger.setText(f"{trigger:.{self.port.instruments[t.symbol.currentText()].price_decimals}f}")
+        t.send(side, actor="ladder")
 
     def refresh(self) -> None:
         if self._alerts:

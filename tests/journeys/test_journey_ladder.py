@@ -141,3 +141,32 @@ def test_our_stops_show_at_their_trigger_and_a_drag_moves_one(qtbot, window_fact
     stop = kernel.execution.orders["stop-l"]
     assert ladder.moved == ["stop-l"] and stop.status is OrderStatus.ARMED and stop.trigger_price == to
     assert ladder_row(ladder, to)["sell"] == 0.03 and ladder_row(ladder, trigger)["sell"] == 0
+
+
+def test_ctrl_click_places_a_stop_at_that_level(qtbot, window_factory):
+    """Ctrl+click in the ask column below the market: a sell stop triggering there, with the ticket's quantity;
+    in the bid column above the market: a buy stop. Both wait at their row, marked ◆ (the sim keeps them)."""
+    kernel, window = window_factory()
+    window.resize(1600, 1050)
+    pump(qtbot, kernel, window, 500)
+    ladder, ticket = window.ladder, window.ticket
+    QTest.keyClick(ticket.quantity, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(ticket.quantity, "0.04")
+    inst = kernel.instruments[SYMBOL]
+    book = kernel.market.get(SYMBOL).book
+    below = inst.round_price(min(book.best_bid, kernel.market.get(SYMBOL).last) - 4 * inst.tick_size)
+    above = inst.round_price(max(book.best_ask, kernel.market.get(SYMBOL).last) + 4 * inst.tick_size)
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    QTest.mouseClick(ladder.view, Qt.MouseButton.LeftButton, ctrl, cell(ladder, "Ask", below))
+    QTest.mouseClick(ladder.view, Qt.MouseButton.LeftButton, ctrl, cell(ladder, "Bid", above))
+    pump(qtbot, kernel, window, 20, step=10)
+    stops = sorted(((o.side, o.order_type, o.trigger_price, o.quantity, o.status, o.actor)
+                    for o in kernel.execution.orders.values()), key=lambda r: r[2])
+    assert stops == [(Side.SELL, OrderType.STOP, below, 0.04, OrderStatus.ACCEPTED, "ladder"),
+                     (Side.BUY, OrderType.STOP, above, 0.04, OrderStatus.ACCEPTED, "ladder")]
+    assert ladder_row(ladder, below)["sell"] == 0.04 and ladder_row(ladder, above)["buy"] == 0.04
+    assert sorted(ladder.view.model.stops.values()) == [False, False]  # ◆: the venue keeps them
+    # a plain click at the same cells still trades a limit (no Ctrl held over)
+    click(ladder, "Bid", below)
+    pump(qtbot, kernel, window, 20, step=10)
+    assert any(o.order_type is OrderType.LIMIT and o.price == below for o in kernel.execution.orders.values())

@@ -7,9 +7,11 @@ the top or bottom edge (click there to scroll to them). The view re-centres when
 half, unless the trader scrolled it (the wheel); ``Centre`` (or the space bar) re-centres and follows again.
 
 Clicks, all routed through the risk gate: a bid cell buys at that price, an ask cell sells at that price
-(the window sends them through the order ticket, with its quantity, so a denial shows there); a click on
-our orders at a level cancels them (CancelOrder on the bus). Everything repaints at frame rate: book
-updates between two frames cost one repaint.
+(the window sends them through the order ticket, with its quantity, so a denial shows there); Ctrl+click
+places a stop there instead (a buy stop in the bid column above the market, a sell stop in the ask column
+below it); a click on our orders at a level cancels them (CancelOrder on the bus), a drag moves them (our stops
+show at their trigger, ◆ kept by the venue, ◇ by Kestrel). Everything repaints at frame rate: book updates
+between two frames cost one repaint.
 """
 from __future__ import annotations
 
@@ -294,6 +296,7 @@ class LadderView(QWidget):
                 return
         t = self.row_ticks(row)
         column = self.column_at(ev.position().x())
+        self.ctrl = bool(ev.modifiers() & Qt.KeyboardModifier.ControlModifier)  # Ctrl+click: a stop there
         if column in ("Buy", "Sell") and self.model.mine.get((Side.BUY if column == "Buy" else Side.SELL, t)):
             self._press = (column, t)  # our orders: a click cancels them, a drag moves them (on release)
             return
@@ -342,6 +345,7 @@ class LadderWidget(QWidget):
     """The DOM dock: title, ladder, cumulative depth chart. ``refresh`` runs at frame rate."""
 
     tradeRequested = Signal(object, float)  # (Side, price): the window sends it through the ticket
+    stopRequested = Signal(object, float)  # (Side, trigger): Ctrl+click, a stop through the ticket
 
     def __init__(self, port: Port, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -428,7 +432,10 @@ class LadderWidget(QWidget):
     def _on_click(self, column: str, ticks: int) -> None:
         m = self.view.model
         price = m.price(ticks)
-        if column == "Bid":
+        ctrl, self.view.ctrl = getattr(self.view, "ctrl", False), False
+        if column in ("Bid", "Ask") and ctrl:
+            self.stopRequested.emit(Side.BUY if column == "Bid" else Side.SELL, price)
+        elif column == "Bid":
             self.tradeRequested.emit(Side.BUY, price)
         elif column == "Ask":
             self.tradeRequested.emit(Side.SELL, price)
