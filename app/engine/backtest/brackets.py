@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from dataclasses import replace
+
 from app.engine.core.messages import OrderFilled, OrderType, Side, SubmitBracket, SubmitOrder
-from app.engine.risk.checks import Denial
+from app.engine.orders.groups import sides_denial, trail_denial
 
 
 class BacktestBrackets:
@@ -26,21 +28,18 @@ class BacktestBrackets:
 
     def on_bracket(self, cmd: SubmitBracket) -> None:
         e = cmd.entry
-        buy = e.side is Side.BUY
-        ref = e.price if e.order_type is OrderType.LIMIT and e.price is not None else self.price_now()
-        for price, name, below in ((cmd.stop_loss, "stop-loss", buy), (cmd.take_profit, "take-profit", not buy)):
-            if price is not None and ref == ref and ((price >= ref) if below else (price <= ref)):
-                where = "below" if below else "above"
-                self.risk._deny(e, Denial("BRACKET_SIDES", f"The {name} {price:g} must be {where} the entry's "
-                                          f"{ref:g} for a {'long' if buy else 'short'}.",
-                                          limit=f"{'<' if below else '>'} {ref:g}", observed=f"{price:g}"))
-                return
-        if cmd.trail is not None and not cmd.trail > 0:
-            self.risk._deny(e, Denial("INVALID_TRAIL", f"A trailing stop-loss needs a distance above 0, got "
-                                      f"{cmd.trail!r}.", limit="> 0", observed=repr(cmd.trail)))
+        limit = e.order_type is OrderType.LIMIT and e.price is not None
+        inst = self.risk.instruments.get(e.symbol)
+        ref = e.price if limit else self.price_now()
+        denial = None if ref != ref else sides_denial(  # (no price yet: nothing to compare with)
+            e.side is Side.BUY, ref, "its entry price" if limit else "the price now", cmd.stop_loss,
+            cmd.take_profit, inst.price_decimals if inst is not None else 8)
+        denial = denial or trail_denial(cmd.trail)
+        if denial is not None:
+            self.risk._deny(e, denial)
             return
         self._waiting[e.client_order_id] = cmd
-        self.bus.publish(SubmitOrder(**{**_fields(e), "list_id": cmd.list_id, "role": "ENTRY"}))
+        self.bus.publish(replace(e, list_id=cmd.list_id, role="ENTRY"))
 
     def on_fill(self, fill: OrderFilled) -> None:
         cmd = self._waiting.pop(fill.client_order_id, None)
@@ -62,6 +61,3 @@ class BacktestBrackets:
                                          fill.quantity, cmd.take_profit, e.actor, reduce_only=True, ts=now,
                                          list_id=cmd.list_id, role="TP"))
 
-
-def _fields(cmd: SubmitOrder) -> dict:
-    return {name: getattr(cmd, name) for name in SubmitOrder.__dataclass_fields__}

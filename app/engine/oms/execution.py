@@ -296,8 +296,6 @@ class ExecutionEngine:
         self._arming[order.client_order_id] = order
         self._schedule()
 
-
-
     def amend(self, order: Order, price: float, quantity: float) -> bool:
         """Ask the order's venue to change it in place (the gate checked the amended order); the answer comes as
         ``OrderAmended`` (applied: the new price and quantity, journaled) or ``AmendRejected`` (it works as it
@@ -564,9 +562,7 @@ class ExecutionEngine:
                 self._notify(order)
             elif type(event) is AmendRejected:
                 order.reason = f"amend refused by the venue ({event.reason}); it works as it was"
-                self._persist(order)
-                self.version += 1
-                self._notify(order)
+                self.persist(order, notify=True)
             elif type(event) is CancelRejected:
                 if order.status is S.PENDING_CANCEL:
                     self._set_status(order, order.status_before_cancel or S.ACCEPTED)

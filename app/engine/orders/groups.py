@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.engine.core.messages import (
@@ -92,9 +92,9 @@ class OrderGroups:
         entry = cmd.entry
         if "@" not in entry.symbol:
             from app.engine.core.instruments import make_id
-            entry = SubmitOrder(**{**_fields(entry), "symbol": make_id(entry.symbol, entry.venue)})
+            entry = replace(entry, symbol=make_id(entry.symbol, entry.venue))
         lid = cmd.list_id
-        entry = SubmitOrder(**{**_fields(entry), "list_id": lid, "role": "ENTRY"})
+        entry = replace(entry, list_id=lid, role="ENTRY")
         children = self._children(lid, entry, entry.quantity, cmd.take_profit, cmd.stop_loss, cmd.actor, cmd.trail)
         denial = self._check_children(entry, cmd.take_profit, cmd.stop_loss, len(children), entry_ref=True,
                                       trail=cmd.trail)
@@ -276,10 +276,9 @@ class OrderGroups:
         inst = self.instruments.get(entry.symbol)
         if inst is None:
             return None  # the entry's own check says so
-        if trail is not None and (isinstance(trail, bool) or not isinstance(trail, (int, float))
-                                  or not math.isfinite(trail) or trail <= 0):
-            return Denial("INVALID_TRAIL", f"A trailing stop-loss needs a distance above 0, got {trail!r}.",
-                          limit="> 0", observed=repr(trail))
+        denial = trail_denial(trail)
+        if denial is not None:
+            return denial
         for p, name in ((tp, "Take-profit"), (sl, "Stop-loss")):
             if p is not None:
                 denial = _price_check(p, inst, f"A {name.lower()} needs a positive price", f"{name} price")
@@ -295,15 +294,9 @@ class OrderGroups:
             what = "the last trade"
         if ref is None or not math.isfinite(ref):
             return Denial("NO_MARKET_DATA", f"No price of {inst.id} yet to place protection against.")
-        d = inst.price_decimals
-        if sl is not None and ((sl >= ref) if buy else (sl <= ref)):
-            return Denial("BRACKET_SIDES", f"The stop-loss {sl:,.{d}f} must be {'below' if buy else 'above'} "
-                          f"{what} {ref:,.{d}f} for a {'long' if buy else 'short'}.", limit=f"{'<' if buy else '>'} "
-                          f"{ref}", observed=str(sl))
-        if tp is not None and ((tp <= ref) if buy else (tp >= ref)):
-            return Denial("BRACKET_SIDES", f"The take-profit {tp:,.{d}f} must be {'above' if buy else 'below'} "
-                          f"{what} {ref:,.{d}f} for a {'long' if buy else 'short'}.", limit=f"{'>' if buy else '<'} "
-                          f"{ref}", observed=str(tp))
+        denial = sides_denial(buy, ref, what, sl, tp, inst.price_decimals)
+        if denial is not None:
+            return denial
         limits = self.risk.limits
         if len(self.execution.armed) + len(self.execution.waiting) + n > limits.max_armed_triggers_total:
             return Denial("MAX_ARMED_TRIGGERS", f"{len(self.execution.armed)} stops are armed in Kestrel; the limit "
@@ -341,8 +334,30 @@ class OrderGroups:
             self._settle(lst)
 
 
-def _fields(cmd: SubmitOrder) -> dict:
-    return {name: getattr(cmd, name) for name in SubmitOrder.__dataclass_fields__}
+def trail_denial(trail: float | None) -> Denial | None:
+    """A bracket's trailing stop-loss distance (live and in backtests): above 0 and finite, or INVALID_TRAIL."""
+    if trail is not None and (isinstance(trail, bool) or not isinstance(trail, (int, float))
+                              or not math.isfinite(trail) or trail <= 0):
+        return Denial("INVALID_TRAIL", f"A trailing stop-loss needs a distance above 0, got {trail!r}.",
+                      limit="> 0", observed=repr(trail))
+    return None
+
+
+def sides_denial(buy: bool, ref: float, what: str, stop_loss: float | None, take_profit: float | None,
+                 decimals: int) -> Denial | None:
+    """A bracket's protection on the right side of what it protects (live: ``OrderGroups``; backtests:
+    ``BacktestBrackets``): for a long (``buy``) stop-loss < ``ref`` < take-profit, the mirror for a short, else
+    BRACKET_SIDES (``what`` names ``ref`` in the message)."""
+    d, side = decimals, "long" if buy else "short"
+    if stop_loss is not None and ((stop_loss >= ref) if buy else (stop_loss <= ref)):
+        return Denial("BRACKET_SIDES", f"The stop-loss {stop_loss:,.{d}f} must be {'below' if buy else 'above'} "
+                      f"{what} {ref:,.{d}f} for a {side}.", limit=f"{'<' if buy else '>'} {ref}",
+                      observed=str(stop_loss))
+    if take_profit is not None and ((take_profit <= ref) if buy else (take_profit >= ref)):
+        return Denial("BRACKET_SIDES", f"The take-profit {take_profit:,.{d}f} must be {'above' if buy else 'below'} "
+                      f"{what} {ref:,.{d}f} for a {side}.", limit=f"{'>' if buy else '<'} {ref}",
+                      observed=str(take_profit))
+    return None
 
 
 def _name(role: str | None) -> str:
