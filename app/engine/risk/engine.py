@@ -157,7 +157,7 @@ class RiskEngine(AutomaticTrips):
         inst, denial = self._instrument(cmd)
         if denial is not None:
             return denial, None
-        a = self.actor_limits(cmd.actor)
+        a = self.actor_limits(cmd.actor)  # (the per-order path: the context built here, not in _context)
         ctx = OrderContext(a, self.symbol_limits(inst), self._limits, self.valuation_price(cmd),
                            self.clock.now_ms(), self.clock.monotonic_ns())
         return self._check_states(cmd, a.name) or self.checks.run(cmd, inst, ctx), ctx
@@ -170,7 +170,6 @@ class RiskEngine(AutomaticTrips):
         inst, denial = self._instrument(cmd)
         if denial is not None:
             return denial
-        a = self.actor_limits(cmd.actor)
         value = cmd.price if cmd.order_type is OrderType.LIMIT else None
         if value is None:
             st = self.market.symbols.get(cmd.symbol)
@@ -178,45 +177,46 @@ class RiskEngine(AutomaticTrips):
                 (self.clock.now_ms() - st.book_ts) / 1000.0 <= self._limits.quote_max_age_s
             value = (st.book.best_ask if cmd.side is Side.BUY else st.book.best_bid) if fresh else None
             value = value or trigger_print
-        ctx = OrderContext(a, self.symbol_limits(inst), self._limits, value, self.clock.now_ms(),
-                           self.clock.monotonic_ns())
-        return self._check_states(cmd, a.name) or self.checks.run_fire(cmd, inst, ctx)
+        ctx = self._context(cmd, inst, value)
+        return self._check_states(cmd, ctx.a.name) or self.checks.run_fire(cmd, inst, ctx)
 
     def check_amend(self, cmd: SubmitOrder) -> Denial | None:
         """A working limit order amended in place (``cmd`` under its own id, for no more than it has left): its
         new price and quantity checked as a new order's would be (on the tick, the lot, the size limits, the
         collar, our own orders on the other side). What it adds to exposure it already added (no more quantity),
         so the exposure limits are not asked again; HALTED refuses it."""
-        inst, denial = self._instrument(cmd)
-        if denial is not None:
-            return denial
-        if self.state is HALTED:
-            return Denial("TRADING_HALTED", f"Trading is HALTED ({self.state_reason}); no order is changed until a "
-                          f"person resets the kill switch.", limit="ACTIVE", observed="HALTED")
-        ctx = OrderContext(self.actor_limits(cmd.actor), self.symbol_limits(inst), self._limits,
-                           self.valuation_price(cmd), self.clock.now_ms(), self.clock.monotonic_ns())
         c = self.checks
-        for rule in (c.quantity, c.price, c.ashare, c.max_qty, c.notional, c.collar, c.self_match):
-            denial = rule(cmd, inst, ctx)
-            if denial is not None:
-                return denial
-        return None
+        return self._run_rules(cmd, (self._not_halted, c.quantity, c.price, c.ashare, c.max_qty, c.notional,
+                                     c.collar, c.self_match))
 
     def check_move(self, cmd: SubmitOrder) -> Denial | None:
         """An armed stop moved in place (``cmd`` under its own id): its new trigger, limit and quantity checked
         as a new stop's would be (the shape: on the tick, not marketable; the quantity; a stop-limit's limit
         within the collar of its trigger)."""
+        c = self.checks
+        return self._run_rules(cmd, (c.shape, c.quantity, c.price, c.collar))
+
+    def _run_rules(self, cmd: SubmitOrder, rules: tuple) -> Denial | None:
+        """Some of the pre-trade rules, in order, for an order that keeps its id (an amend, a move in place)."""
         inst, denial = self._instrument(cmd)
         if denial is not None:
             return denial
-        ctx = OrderContext(self.actor_limits(cmd.actor), self.symbol_limits(inst), self._limits,
-                           self.valuation_price(cmd), self.clock.now_ms(), self.clock.monotonic_ns())
-        c = self.checks
-        for rule in (c.shape, c.quantity, c.price, c.collar):
+        ctx = self._context(cmd, inst, self.valuation_price(cmd))
+        for rule in rules:
             denial = rule(cmd, inst, ctx)
             if denial is not None:
                 return denial
         return None
+
+    def _not_halted(self, cmd: SubmitOrder, inst: Instrument, ctx: OrderContext) -> Denial | None:
+        if self.state is HALTED:
+            return Denial("TRADING_HALTED", f"Trading is HALTED ({self.state_reason}); no order is changed until a "
+                          f"person resets the kill switch.", limit="ACTIVE", observed="HALTED")
+        return None
+
+    def _context(self, cmd: SubmitOrder, inst: Instrument, value: float | None) -> OrderContext:
+        return OrderContext(self.actor_limits(cmd.actor), self.symbol_limits(inst), self._limits, value,
+                            self.clock.now_ms(), self.clock.monotonic_ns())
 
     def _instrument(self, cmd: SubmitOrder) -> tuple[Instrument | None, Denial | None]:
         inst = self.instruments.get(cmd.symbol)
