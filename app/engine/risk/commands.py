@@ -14,6 +14,7 @@ from app.engine.core.messages import (
     ClosePosition, CommandDone, CommandRefused, Emulation, Flatten, Halt, HaltStrategy, ModifyOrder, OrderStatus,
     OrderType, Reset, SubmitOrder,
 )
+from app.engine.risk.checks import _price_check
 
 log = logging.getLogger("kestrel.risk")
 
@@ -45,12 +46,13 @@ class RiskCommands:
             self.refuse(cmd, str(exc))
 
     def on_modify(self, cmd: ModifyOrder) -> None:
-        """Move a working limit order: no venue amends yet, so the same side at the new price is submitted
-        under ``cmd.new_client_order_id`` with ``replaces`` set, through every pre-trade check like any order
-        (the old one still counts against limits, so a move near a limit may be denied: an ``OrderDenied``
-        for the new id, and the old order stays as it was). Approved, the ExecutionEngine holds it, cancels
-        the old one and sends it only once the cancel is confirmed, less what the old one filled meanwhile:
-        the two never work at once (before, both were sent together and both could fill)."""
+        """Move an order: a stop Kestrel keeps moves in place (``_move_armed``); a working limit at a venue that
+        amends is changed in place (``_amend``). Otherwise (a venue that cannot amend, more quantity, a stop at
+        the venue) the same side at the new price is submitted under ``cmd.new_client_order_id`` with
+        ``replaces`` set, through every pre-trade check like any order (the old one still counts against limits,
+        so a move near a limit may be denied: an ``OrderDenied`` for the new id, and the old order stays as it
+        was). Approved, the ExecutionEngine holds it, cancels the old one and sends it only once the cancel is
+        confirmed, less what the old one filled meanwhile: the two never work at once."""
         risk = self.risk
         order = risk.execution.orders.get(cmd.client_order_id)
         if order is not None and order.status is OrderStatus.ARMED:
@@ -130,8 +132,10 @@ class RiskCommands:
                                  f"it would be touched at once")
                 return
             inst = risk.instruments.get(order.symbol)
-            if inst is not None and not inst.is_on_tick(price):
-                self.refuse(cmd, f"PRICE_NOT_ON_TICK: {price} is not on the tick grid ({inst.tick_size})")
+            denial = None if inst is None else _price_check(price, inst, "A take-profit needs a positive price",
+                                                             "Take-profit price")
+            if denial is not None:
+                self.refuse(cmd, f"{denial.reason}: {denial.message}")
                 return
             self.move_armed(order, trigger, price, quantity)
             return
