@@ -27,6 +27,7 @@ from app.engine.core.messages import (
     OrderUpdated, RiskLimitsChanged, Side, SubmitOrder, TradingState, TradingStateChanged, VenueStatus,
 )
 from app.engine.core.store import RiskStateRecord, Store
+from app.engine.core.triggers import trail_trigger
 from app.engine.data.market import MarketState
 from app.engine.oms.execution import ExecutionEngine
 from app.engine.oms.portfolio import Portfolio, Position
@@ -475,10 +476,8 @@ class RiskEngine(AutomaticTrips):
             last = st.last if st is not None else None
             if not last or (cmd.trail_amount is None and cmd.trail_pct is None):
                 return cmd.trigger_price or last
-            sell = cmd.side is Side.SELL
-            if cmd.trail_amount is not None:
-                return last - cmd.trail_amount if sell else last + cmd.trail_amount
-            return last * (1 - cmd.trail_pct / 100.0) if sell else last * (1 + cmd.trail_pct / 100.0)
+            pct = None if cmd.trail_pct is None else cmd.trail_pct / 100.0  # (the book's own formula)
+            return trail_trigger("sell" if cmd.side is Side.SELL else "buy", last, cmd.trail_amount, pct)
         if st is None or st.book is None:
             return None
         return st.book.best_ask if cmd.side is Side.BUY else st.book.best_bid
