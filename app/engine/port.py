@@ -250,6 +250,12 @@ class VenuesView:
         """What venue ``name`` takes beyond GTC market and limit orders: "IOC", "FOK", "post_only"."""
         return self._manager.order_features(name)
 
+    def keeps_stop(self, venue: str, order_type: Any, source: Any) -> bool:
+        """Whether venue ``venue`` keeps this kind of stop itself (else Kestrel emulates it), as the gate decides."""
+        from app.engine.risk.checks import keeps_natively
+
+        return keeps_natively(order_type, source, self._manager.order_features(venue))
+
     def queue_ahead(self, venue: str, client_order_id: str) -> float | None:
         """The volume estimated ahead of a resting paper order in its price level's queue (``QueueModel``);
         None: not a paper venue, not resting, or below the depth the book shows."""

@@ -185,6 +185,13 @@ def _price_check(p: object, inst: Instrument, needs: str, name: str) -> Denial |
     return None
 
 
+def keeps_natively(order_type: OrderType, source: TriggerSource, features: frozenset[str]) -> bool:
+    """Whether a venue with ``features`` (its adapter's ``order_features``) keeps this stop itself: it has the type
+    and the stop watches trades (no adapter keeps bid/ask triggers yet). Else Kestrel emulates it (the ticket says
+    which before it is sent, from this same answer)."""
+    return order_type.value in features and source is TriggerSource.LAST
+
+
 class PreTradeChecks:
     def __init__(self, risk: RiskView) -> None:
         self.r = risk
@@ -271,7 +278,7 @@ class PreTradeChecks:
             return Denial("ORDER_SHAPE", f"An A-share order is a limit or a market order, not {name}.",
                           limit="LIMIT, MARKET", observed=name)
         source = cmd.trigger_source
-        native = name in has and source is TriggerSource.LAST
+        native = keeps_natively(otype, source, has)
         if cmd.emulation is NATIVE and not native:
             return Denial("ORDER_SHAPE", f"Venue {cmd.venue} does not keep {name} orders triggered on "
                           f"{source.value.lower().replace('_', '/')} prices; Kestrel can emulate it (Exec: "

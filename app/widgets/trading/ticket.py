@@ -207,7 +207,8 @@ class TicketWidget(QWidget):
         """Offer what the instrument's venue takes; post-only only for a GTC limit (it must rest)."""
         inst = self._port.instruments.get(self.symbol.currentText())
         has = self._port.venues.order_features(inst.venue) if inst is not None else frozenset()
-        offered = ["GTC"] + [t for t in ("IOC", "FOK", "DAY") if t in has and self.order_type.currentText() not in STOPS]
+        stop = self.order_type.currentText() in STOPS  # a stop is good till canceled
+        offered = ["GTC"] + [t for t in ("IOC", "FOK", "DAY") if t in has and not stop]
         ashare = inst is not None and inst.rules == "ashare"  # China's exchanges take limit and market orders only
         types = [OrderType.LIMIT.value, OrderType.MARKET.value] + ([] if ashare else list(STOPS))
         if offer(self.order_type, types, self.order_type.currentText()):  # LIMIT, first, if the type went
@@ -222,16 +223,16 @@ class TicketWidget(QWidget):
         self.post_only.setToolTip(POST_ONLY_TIP if "post_only" in has or inst is None else
                                   f"{POST_ONLY_TIP} ({inst.venue} does not take post-only orders)")
         self.tif.setEnabled(not self.post_only.isChecked())
-        sentence = self._exec_text(inst, has)
+        sentence = self._exec_text(inst)
         self.exec_line.setText(sentence.split(":", 1)[0])
         self.exec_line.setToolTip(sentence)
 
-    def _exec_text(self, inst, has: frozenset) -> str:  # noqa: ANN001
-        """Who will keep the stop on the form, as the gate will decide it (checks.PreTradeChecks._stop_shape)."""
+    def _exec_text(self, inst) -> str:  # noqa: ANN001
+        """Who will keep the stop on the form, as the gate will decide it (``VenuesView.keeps_stop``)."""
         otype = self.order_type.currentText()
         if otype not in STOPS or inst is None:
             return ""
-        native_ok = otype in has and SOURCES[self.source.currentText()] is TriggerSource.LAST
+        native_ok = self._port.venues.keeps_stop(inst.venue, OrderType(otype), SOURCES[self.source.currentText()])
         want = EXECS[self.exec.currentText()]
         if want is Emulation.NATIVE and not native_ok:
             return f"native: {inst.venue} does not keep this stop; it will be refused"
