@@ -396,8 +396,7 @@ class ExecutionEngine:
         late at market can be wrong)."""
         filled = f" ({order.filled_qty:g} of it filled)" if order.filled_qty else ""
         self._bus.publish(Alert("critical", f"Stop {order.client_order_id} was lost",
-                                f"The {order.order_type.value.lower().replace('_', ' ')} {order.side.value.lower()} "
-                                f"{order.quantity:g} {order.symbol} fired at {order.trigger_print:g}{filled}, and "
+                                f"The {order.described} fired at {order.trigger_print:g}{filled}, and "
                                 f"Kestrel stopped before {order.venue} confirmed it; {order.venue} does not list it "
                                 f"open now (it never arrived, or it filled while Kestrel was down). It is not sent "
                                 f"again. The position it protected may be unprotected: check the position and the "

@@ -93,6 +93,12 @@ class Order:
         return self.status.is_working
 
     @property
+    def described(self) -> str:
+        """The order in words, for alarms: "stop limit sell 0.05 BTC/USDT@sim"."""
+        return f"{self.order_type.value.lower().replace('_', ' ')} {self.side.value.lower()} {self.quantity:g} " \
+               f"{self.symbol}"
+
+    @property
     def fired(self) -> bool:
         """An emulated trigger that fired: at the venue it is the plain order it became (``venue_type``)."""
         return self.emulated and self.triggered_ts is not None

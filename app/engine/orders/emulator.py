@@ -234,8 +234,7 @@ class OrderEmulator:
             hint = ("set orders.fallback_to_emulation in settings.json to let Kestrel keep such stops, or place it "
                     "again with 'Stop on: emulated'") if curable else "emulation would not change that"
             self.bus.publish(Alert("critical", f"{order.venue} refused stop {order.client_order_id}",
-                                   f"{order.venue} refused the {name} {order.side.value.lower()} {order.quantity:g} "
-                                   f"{order.symbol} ({ev.reason}); nothing protects what it was for: {hint}.", now))
+                                   f"{order.venue} refused the {order.described} ({ev.reason}); nothing protects what it was for: {hint}.", now))
             return
         cid = f"{order.client_order_id}e"
         self.bus.publish(SubmitOrder(cid, order.symbol, order.venue, order.side, order.order_type, order.quantity,
@@ -263,8 +262,7 @@ class OrderEmulator:
         pos = self.portfolio.positions.get(order.symbol)
         held = f"The position is {pos.quantity:g}" if pos is not None and pos.quantity else "There is no position"
         self.bus.publish(Alert("critical", f"Stop {order.client_order_id} refused when it fired",
-                               f"The {order.order_type.value.lower().replace('_', ' ')} {order.side.value.lower()} "
-                               f"{order.quantity:g} {order.symbol} fired at {price:g} and was refused: {code} "
+                               f"The {order.described} fired at {price:g} and was refused: {code} "
                                f"({message}). {held}: it is not protected by this stop any more.", now))
 
     # ------------------------------------------------------------------------------------------ journal
