@@ -234,7 +234,8 @@ class OrderEmulator:
             hint = ("set orders.fallback_to_emulation in settings.json to let Kestrel keep such stops, or place it "
                     "again with 'Stop on: emulated'") if curable else "emulation would not change that"
             self.bus.publish(Alert("critical", f"{order.venue} refused stop {order.client_order_id}",
-                                   f"{order.venue} refused the {order.described} ({ev.reason}); nothing protects what it was for: {hint}.", now))
+                                   f"{order.venue} refused the {order.described} ({ev.reason}); nothing protects "
+                                   f"what it was for: {hint}.", now))
             return
         cid = f"{order.client_order_id}e"
         self.bus.publish(SubmitOrder(cid, order.symbol, order.venue, order.side, order.order_type, order.quantity,
