@@ -112,3 +112,28 @@ def add_choices(menu: QMenu, choices: Mapping[str, str], pick: Callable[[str], N
         action.triggered.connect(lambda _checked=False, k=key: pick(k))
         actions[key] = action
     return actions
+
+
+def parse_number(text: str) -> float | None:
+    """A number as a person types it ("65,000.5"); None when it is not one. NaN and inf pass through: the risk
+    engine denies them with a reason code."""
+    try:
+        return float(text.strip().replace(",", ""))
+    except ValueError:
+        return None
+
+
+def read_numbers(boxes: list, error) -> list | None:  # noqa: ANN001 - (QLineEdit, name) pairs, a QLabel
+    """The numbers in a form's boxes, ``(box, name)`` pairs: None for an empty or disabled box. None when one is
+    not a number, the form's ``error`` label saying which."""
+    values = []
+    for box, name in boxes:
+        if not box.text().strip() or not box.isEnabled():
+            values.append(None)
+            continue
+        value = parse_number(box.text())
+        if value is None:
+            error.setText(f"The {name} {box.text()!r} is not a number.")
+            return None
+        values.append(value)
+    return values

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.engine.core.messages import CancelOrder, OrderType, Side, SubmitOrder, TimeInForce
+from app.widgets.common import parse_number
 
 SETTING = "ui.hotkeys"
 FIXED = {"Kill switch": "Ctrl+Shift+K", "Find symbol": "Ctrl+K"}  # shown, never changed or taken
@@ -97,10 +98,7 @@ class Hotkeys:
         st = port.market.symbols.get(symbol)
         book = st.book if st is not None else None
         price = None if book is None else book.best_ask if side is Side.BUY else book.best_bid
-        try:
-            qty = float(ticket.quantity.text().replace(",", ""))
-        except ValueError:
-            qty = None
+        qty = parse_number(ticket.quantity.text())
         if inst is None or price is None or not qty:
             why = "no quote yet" if price is None else f"the ticket's quantity {ticket.quantity.text()!r}"
             ticket.status.setText(f"Hotkey {side.value.lower()} not sent: {why}.")

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 
 from app.engine.core.messages import CancelOrder, ModifyOrder, OrderDenied, OrderFilled, OrderStatus, OrderType, Side
 from app.engine.port import Port
-from app.widgets.common import fit_column, id_samples, make_table, set_cell
+from app.widgets.common import fit_column, id_samples, make_table, read_numbers, set_cell
 from app.widgets.frame import BusSubscriptions
 from app.widgets.theme import DOWN, MUTED, UP
 
@@ -202,14 +202,10 @@ class BlotterWidget(QWidget):
         unsub = self._port.subscribe(OrderDenied, seen.append)
 
         def send() -> None:
-            values = {}
-            for box, name in ((price, "price"), (trigger, "trigger"), (qty, "quantity")):
-                text = box.text().strip().replace(",", "")
-                try:
-                    values[name] = float(text) if text and box.isEnabled() else None
-                except ValueError:
-                    error.setText(f"The {name} {box.text()!r} is not a number.")
-                    return
+            numbers = read_numbers([(price, "price"), (trigger, "trigger"), (qty, "quantity")], error)
+            if numbers is None:
+                return
+            values = dict(zip(("price", "trigger", "quantity"), numbers))
             if values["quantity"] is not None and abs(values["quantity"] - order.leaves_qty) < 1e-12:
                 values["quantity"] = None  # unchanged
             new_id = self._port.new_order_id()

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.engine.port import Port
-from app.widgets.common import fit_column, fmt, id_samples, make_table, set_cell
+from app.widgets.common import fit_column, fmt, id_samples, make_table, read_numbers, set_cell
 from app.widgets.theme import DOWN, PRICE_DOWN, PRICE_UP, UP
 
 HEADERS = ["Symbol", "Qty", "Protection", "Avg price", "Mark", "Unrealized", "Realized", "Fees", "Mode"]
@@ -160,14 +160,9 @@ class PositionsWidget(QWidget):
         form.addRow(buttons)
 
         def send() -> None:
-            prices = []
-            for box, name in ((stop, "stop-loss"), (take, "take-profit")):
-                text = box.text().strip().replace(",", "")
-                try:
-                    prices.append(float(text) if text else None)
-                except ValueError:
-                    error.setText(f"The {name} {box.text()!r} is not a number.")
-                    return
+            prices = read_numbers([(stop, "stop-loss"), (take, "take-profit")], error)
+            if prices is None:
+                return
             answer = self._port.send(ProtectPosition(symbol, prices[0], prices[1], "positions", self._port.now_ms()))
             if answer is not None and type(answer).__name__ == "CommandRefused":
                 error.setText(answer.reason)

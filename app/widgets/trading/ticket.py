@@ -25,7 +25,7 @@ from app.engine.core.messages import (
     TriggerSource,
 )
 from app.engine.port import Port
-from app.widgets.common import new_symbols, offer
+from app.widgets.common import new_symbols, offer, parse_number
 from app.widgets.frame import BusSubscriptions
 
 LIMIT_HINT, MARKET_HINT = "limit price", "market: fills at the best price"
@@ -253,12 +253,12 @@ class TicketWidget(QWidget):
         """Parse the form and publish a SubmitOrder; bad text gets a clear message, not an exception.
         ``actor`` says where the order came from (the ladder sends through here too) for the blotter and
         the audit trail."""
-        qty = _parse(self.quantity.text())
+        qty = parse_number(self.quantity.text())
         otype = OrderType(self.order_type.currentText())
-        price = _parse(self.price.text()) if otype.value in PRICED else None
+        price = parse_number(self.price.text()) if otype.value in PRICED else None
         trailing = otype is OrderType.TRAILING_STOP
-        trigger = _parse(self.trigger.text()) if otype.value in STOPS and self.trigger.text().strip() else None
-        trail = _parse(self.trail.text()) if trailing else None
+        trigger = parse_number(self.trigger.text()) if otype.value in STOPS and self.trigger.text().strip() else None
+        trail = parse_number(self.trail.text()) if trailing else None
         if qty is None:
             self._show(f"Quantity {self.quantity.text()!r} is not a number.", False)
             return None
@@ -277,7 +277,7 @@ class TicketWidget(QWidget):
         if otype.value not in STOPS:
             for box, name in ((self.stop_loss, "stop_loss"), (self.take_profit, "take_profit")):
                 if box.text().strip():
-                    attach[name] = _parse(box.text())
+                    attach[name] = parse_number(box.text())
                     if attach[name] is None:
                         self._show(f"The {name.replace('_', '-')} {box.text()!r} is not a number.", False)
                         return None
@@ -360,10 +360,3 @@ class TicketWidget(QWidget):
         self.status.style().unpolish(self.status)
         self.status.style().polish(self.status)
 
-
-def _parse(text: str) -> float | None:
-    try:
-        value = float(text.strip().replace(",", ""))
-    except ValueError:
-        return None
-    return value  # NaN and inf pass through: the risk engine denies them with a reason code
