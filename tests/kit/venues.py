@@ -128,6 +128,15 @@ class Session:
     def order(self, cid):
         return self.kernel.execution.orders[cid]
 
+    def send(self, side, otype, qty, price=None, symbol: str = "BTC/USDT@binance", **kw) -> str:
+        """Publish a manual SubmitOrder for ``symbol`` on its venue; its client order id."""
+        from app.engine.core.messages import SubmitOrder
+
+        cid = self.kernel.port.new_order_id()
+        self.kernel.bus.publish(SubmitOrder(cid, symbol, symbol.split("@")[1], side, otype, qty, price, "manual",
+                                            **kw))
+        return cid
+
 
 @contextlib.asynccontextmanager
 async def running(profile: Path, **cfg):

@@ -4,18 +4,12 @@ exchange keeps it off the book (the order is polled and reconciled as open, neve
 fires it when a trade reaches it, and the fill comes back to the order. A stop the exchange refuses says why."""
 from __future__ import annotations
 
-from app.engine.core.messages import OrderStatus, OrderType, Side, SubmitOrder
+from app.engine.core.messages import OrderStatus, OrderType, Side
 from tests.kit.venues import Session, run
 from tests.kit.wait import until
 
 S = OrderStatus
 BTC = "BTC/USDT@binance"
-
-
-def send(s, side, otype, qty, price=None, **kw) -> str:
-    cid = s.kernel.port.new_order_id()
-    s.kernel.bus.publish(SubmitOrder(cid, BTC, "binance", side, otype, qty, price, "manual", **kw))
-    return cid
 
 
 async def long_with_a_last_trade(s, fake):
@@ -42,7 +36,7 @@ def test_a_native_stop_rests_at_binance_survives_reconcile_and_fires_on_a_trade(
                         "the trade seen")
             fake.balances["BTC"] = 1.0
             trigger = round(bid * 0.99, 2)
-            cid = send(s, Side.SELL, OrderType.STOP, 0.01, trigger_price=trigger)
+            cid = s.send(Side.SELL, OrderType.STOP, 0.01, trigger_price=trigger)
             await until(lambda: s.order(cid).status is S.ACCEPTED, 5, "the stop at Binance")
             stop = s.order(cid)
             assert not stop.emulated
@@ -74,14 +68,14 @@ def test_a_stop_limit_is_binances_stop_loss_limit_and_a_refused_stop_says_why(pr
             await until(lambda: s.kernel.market.get(BTC) is not None and s.kernel.market.get(BTC).last, 5,
                         "the trade seen")
             trigger, limit = round(ask * 1.01, 2), round(ask * 1.012, 2)
-            cid = send(s, Side.BUY, OrderType.STOP_LIMIT, 0.01, limit, trigger_price=trigger)
+            cid = s.send(Side.BUY, OrderType.STOP_LIMIT, 0.01, limit, trigger_price=trigger)
             await until(lambda: s.order(cid).status is S.ACCEPTED, 5, "the stop-limit at Binance")
             sent = fake.created_params[-1]
             assert (sent["type"], float(sent["stopPrice"]), float(sent["price"])) == \
                 ("STOP_LOSS_LIMIT", trigger, limit)
             # Binance refuses a stop its own last price has already passed (our gate saw an older trade)
             fake.markets["BTCUSDT"].last_trade = trigger + 5.0
-            bad = send(s, Side.BUY, OrderType.STOP, 0.01, trigger_price=round(trigger + 1.0, 2))
+            bad = s.send(Side.BUY, OrderType.STOP, 0.01, trigger_price=round(trigger + 1.0, 2))
             await until(lambda: s.order(bad).status.is_terminal, 5, "the refusal")
             assert s.order(bad).status is S.REJECTED and "trigger immediately" in s.order(bad).reason
         finally:
@@ -104,7 +98,7 @@ def test_a_refused_native_stop_is_kept_by_kestrel_only_when_the_setting_allows_i
             m, bid = await long_with_a_last_trade(s, fake)
             trigger = round(bid * 0.99, 2)
             m.last_trade = trigger - 1.0  # Binance's last price is past it: it refuses the native stop
-            cid = send(s, Side.SELL, OrderType.STOP, 0.01, trigger_price=trigger)
+            cid = s.send(Side.SELL, OrderType.STOP, 0.01, trigger_price=trigger)
             await until(lambda: s.order(cid).status is S.REJECTED, 5, "the refusal")
             await until(lambda: s.kernel.execution.orders.get(cid + "e") is not None, 5, "kept by Kestrel")
             kept = s.order(cid + "e")
@@ -129,7 +123,7 @@ def test_without_the_setting_a_refused_native_stop_is_not_replaced_and_the_alarm
             m, bid = await long_with_a_last_trade(s, fake)
             trigger = round(bid * 0.99, 2)
             m.last_trade = trigger - 1.0
-            cid = send(s, Side.SELL, OrderType.STOP, 0.01, trigger_price=trigger)
+            cid = s.send(Side.SELL, OrderType.STOP, 0.01, trigger_price=trigger)
             await until(lambda: s.order(cid).status is S.REJECTED, 5, "the refusal")
             await until(lambda: any(cid in a.title for a in alerts), 5, "the alarm")
             assert cid + "e" not in s.kernel.execution.orders

@@ -3,18 +3,12 @@ turns our flags into Binance's own (timeInForce, LIMIT_MAKER), and the exchange'
 -2010 "would immediately match" refusal) end our orders with the reason a trader reads."""
 from __future__ import annotations
 
-from app.engine.core.messages import OrderStatus, OrderType, Side, SubmitOrder, TimeInForce
+from app.engine.core.messages import OrderStatus, OrderType, Side, TimeInForce
 from tests.kit.venues import Session, run
 from tests.kit.wait import until
 
 S = OrderStatus
 BTC = "BTC/USDT@binance"
-
-
-def send(s, side, otype, qty, price=None, **kw) -> str:
-    cid = s.kernel.port.new_order_id()
-    s.kernel.bus.publish(SubmitOrder(cid, BTC, "binance", side, otype, qty, price, "manual", **kw))
-    return cid
 
 
 async def ended(s, cid):
@@ -31,20 +25,20 @@ def test_ioc_and_fok_become_binances_time_in_force_and_end_as_the_exchange_says(
             await s.tradable()
             ask = min(fake.markets["BTCUSDT"].asks)
             bid = max(fake.markets["BTCUSDT"].bids)
-            ioc = await ended(s, send(s, Side.BUY, OrderType.LIMIT, 0.02, ask, tif=TimeInForce.IOC))
+            ioc = await ended(s, s.send(Side.BUY, OrderType.LIMIT, 0.02, ask, tif=TimeInForce.IOC))
             assert ioc.status is S.CANCELED and abs(ioc.filled_qty - 0.01) < 1e-12 and ioc.reason == "IOC remainder"
             assert fake.created_params[-1]["timeInForce"] == "IOC" and fake.created_params[-1]["type"] == "LIMIT"
-            resting = await ended(s, send(s, Side.BUY, OrderType.LIMIT, 0.01, round(bid * 0.999, 2),
+            resting = await ended(s, s.send(Side.BUY, OrderType.LIMIT, 0.01, round(bid * 0.999, 2),
                                           tif=TimeInForce.IOC))
             assert resting.status is S.CANCELED and resting.filled_qty == 0.0  # nothing there: expired
-            fok = await ended(s, send(s, Side.BUY, OrderType.LIMIT, 0.04, ask, tif=TimeInForce.FOK))
+            fok = await ended(s, s.send(Side.BUY, OrderType.LIMIT, 0.04, ask, tif=TimeInForce.FOK))
             assert fok.status is S.CANCELED and fok.filled_qty == 0.0
             assert fok.reason == "FOK: not filled whole at once; nothing filled"
             assert fake.created_params[-1]["timeInForce"] == "FOK"
             fake.partial_fills = False
-            whole = await ended(s, send(s, Side.BUY, OrderType.LIMIT, 0.06, ask, tif=TimeInForce.FOK))
+            whole = await ended(s, s.send(Side.BUY, OrderType.LIMIT, 0.06, ask, tif=TimeInForce.FOK))
             assert whole.status is S.FILLED and abs(whole.filled_qty - 0.06) < 1e-12
-            market = await ended(s, send(s, Side.BUY, OrderType.MARKET, 0.01, tif=TimeInForce.FOK))
+            market = await ended(s, s.send(Side.BUY, OrderType.MARKET, 0.01, tif=TimeInForce.FOK))
             assert market.status is S.REJECTED and "fill-or-kill only on limit orders" in market.reason
             assert fake.created_params[-1]["timeInForce"] == "FOK"  # the market FOK was never sent
         finally:
@@ -61,11 +55,11 @@ def test_post_only_is_binances_limit_maker_refused_when_it_would_take(profile, f
             await s.tradable()
             ask = min(fake.markets["BTCUSDT"].asks)
             bid = max(fake.markets["BTCUSDT"].bids)
-            taker = await ended(s, send(s, Side.BUY, OrderType.LIMIT, 0.01, ask, post_only=True))
+            taker = await ended(s, s.send(Side.BUY, OrderType.LIMIT, 0.01, ask, post_only=True))
             assert taker.status is S.REJECTED and taker.filled_qty == 0.0
             assert "post-only order would have filled at once" in taker.reason
             assert fake.created_params[-1]["type"] == "LIMIT_MAKER"
-            cid = send(s, Side.BUY, OrderType.LIMIT, 0.01, bid, post_only=True)
+            cid = s.send(Side.BUY, OrderType.LIMIT, 0.01, bid, post_only=True)
             await until(lambda: s.order(cid).status is S.ACCEPTED, 5, "the maker order resting")
             assert fake.order_by_client_id(cid).type == "LIMIT_MAKER"
         finally:
