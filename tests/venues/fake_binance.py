@@ -7,7 +7,8 @@ logic of ``ccxt.pro``) through Kestrel's adapter, without the internet.
 Market: each symbol has a seeded random-walk book (``levels`` per side) and prints a trade and a diff-depth
 update every ``tick_s``. Orders: LIMIT and MARKET; a market order or a crossing limit fills against the book
 at once (``partial_fills`` fills half and rests the rest), others rest until ``fill_order`` or the walk
-crosses them. Signed endpoints check the API key, the HMAC-SHA256 signature and the timestamp against
+crosses them. ``POST /order/cancelReplace`` (ccxt's ``editOrder``) cancels one and places another, as
+Binance does (``replaced`` lists them). Signed endpoints check the API key, the HMAC-SHA256 signature and the timestamp against
 ``recvWindow`` on the exchange's own clock (``clock_offset_ms``).
 
 What it heard: ``requests`` ((method, path) in arrival order), ``arrived`` (with the arrival time), ``served``
@@ -203,6 +204,9 @@ class FakeBinance:
         self.ws_clients: set[web.WebSocketResponse] = set()
         self.ws_connects = 0
         self.created_params: list[dict] = []  # every create's parameters, as the exchange received them
+        self.replaced: list[tuple[int, int]] = []  # (old order id, new order id) of every cancel-replace
+        self.replace_params: list[dict] = []  # every cancel-replace's parameters, as the exchange received them
+        self.replace_refused: list[dict] = []  # the new order's refusal of every cancel-replace that canceled only
         self.history_start_ms = HISTORY_START_MS
         self.kline_requests: list[dict] = []  # the parameters of every klines request, in arrival order
         self.sent_at: dict[tuple[str, int], float] = {}  # (symbol id, trade id) -> perf_counter at send
@@ -478,7 +482,8 @@ class FakeBinance:
 
     # ------------------------------------------------------------------------------------------ orders
     def order_by_client_id(self, cid: str) -> FakeOrder | None:
-        for o in self.orders.values():
+        """The newest order with this client order id (a cancel-replace may give its new order the old one's)."""
+        for o in reversed(self.orders.values()):
             if o.client_order_id == cid:
                 return o
         return None
@@ -642,6 +647,7 @@ class FakeBinance:
                   ("GET", "trades"): self._trades, ("GET", "aggTrades"): self._agg_trades,
                   ("GET", "klines"): self._klines}
         private = {("POST", "order"): self._create, ("DELETE", "order"): self._cancel,
+                   ("POST", "order/cancelReplace"): self._cancel_replace,
                    ("GET", "order"): self._query, ("GET", "openOrders"): self._open_orders,
                    ("GET", "allOrders"): self._all_orders, ("GET", "myTrades"): self._my_trades_route,
                    ("GET", "account"): self._account}
@@ -791,7 +797,7 @@ class FakeBinance:
             ts = np.concatenate([ts, ts[-self.kline_repeat:]])
         return web.json_response(self._rows(m.id, step, ts))
 
-    async def _create(self, params: dict) -> web.Response:
+    async def _create(self, params: dict, replacing: FakeOrder | None = None) -> web.Response:
         if self._reject_next is not None:
             status, code, msg = self._reject_next
             self._reject_next = None
@@ -800,7 +806,7 @@ class FakeBinance:
         if m is None:
             return self._error(400, -1121, "Invalid symbol.")
         cid = params.get("newClientOrderId") or f"fake{next(self._order_ids)}"
-        if self.order_by_client_id(cid) is not None:
+        if self.order_by_client_id(cid) not in (None, replacing):  # (its cancel-replace's old order: canceled)
             return self._err("duplicate")
         qty = float(params.get("quantity", "0"))
         otype, side = params.get("type", "LIMIT"), params.get("side", "BUY")
@@ -873,6 +879,46 @@ class FakeBinance:
             return self._err("unknown_order")
         o.status, o.update_time = "CANCELED", self.now_ms()
         return web.json_response(o.as_json())
+
+    async def _cancel_replace(self, params: dict) -> web.Response:
+        """Binance spot's cancel-replace (ccxt ``editOrder``), in ``STOP_ON_FAILURE`` mode: the old order is
+        canceled, then the new one placed. A cancel that fails (no such open order; ``cancelRestrictions``
+        ONLY_NEW and it has filled partly) places nothing: 400 -2022. A new order that fails after the cancel
+        leaves the old one canceled: 409 -2021. ``newClientOrderId`` may be the old order's (unique among open
+        orders)."""
+        self.replace_params.append(dict(params))
+        if params.get("cancelReplaceMode") != "STOP_ON_FAILURE":
+            return self._error(400, -1102, "this fake takes cancelReplaceMode=STOP_ON_FAILURE only")
+        find = {"symbol": params.get("symbol", "")}
+        if "cancelOrderId" in params:
+            find["orderId"] = params["cancelOrderId"]
+        elif "cancelOrigClientOrderId" in params:
+            find["origClientOrderId"] = params["cancelOrigClientOrderId"]
+        o = self._find(find)
+        if isinstance(o, web.Response):
+            return o
+        refusal = None
+        if o is None or o.status not in ("NEW", "PARTIALLY_FILLED"):
+            refusal = {"code": -2011, "msg": "Unknown order sent."}
+        elif params.get("cancelRestrictions") == "ONLY_NEW" and o.status != "NEW":
+            refusal = {"code": -2011, "msg": "Order was not canceled due to cancel restrictions."}
+        if refusal is not None:
+            return web.json_response({"code": -2022, "msg": "Order cancel-replace failed.", "data": {
+                "cancelResult": "FAILURE", "newOrderResult": "NOT_ATTEMPTED", "cancelResponse": refusal,
+                "newOrderResponse": None}}, status=400)
+        o.status, o.update_time = "CANCELED", self.now_ms()
+        canceled = dict(o.as_json(), origClientOrderId=o.client_order_id)
+        new = {k: v for k, v in params.items() if not k.startswith("cancel")}
+        placed = await self._create(new, replacing=o)
+        body = json.loads(placed.body)
+        if placed.status != 200:
+            self.replace_refused.append(body)
+            return web.json_response({"code": -2021, "msg": "Order cancel-replace partially failed.", "data": {
+                "cancelResult": "SUCCESS", "newOrderResult": "FAILURE", "cancelResponse": canceled,
+                "newOrderResponse": body}}, status=409)
+        self.replaced.append((o.order_id, body["orderId"]))
+        return web.json_response({"cancelResult": "SUCCESS", "newOrderResult": "SUCCESS",
+                                  "cancelResponse": canceled, "newOrderResponse": body})
 
     async def _query(self, params: dict) -> web.Response:
         o = self._find(params)

@@ -299,9 +299,12 @@ class ExecutionEngine:
     def amend(self, order: Order, price: float, quantity: float) -> bool:
         """Ask the order's venue to change it in place (the gate checked the amended order); the answer comes as
         ``OrderAmended`` (applied: the new price and quantity, journaled) or ``AmendRejected`` (it works as it
-        was). False when its venue cannot amend."""
+        was). False when its venue cannot amend (it, or this order: ``can_amend``)."""
         adapter = self._venues.get(order.venue)
         if adapter is None or not hasattr(adapter, "amend"):
+            return False
+        can = getattr(adapter, "can_amend", None)  # a venue that amends some orders only (ccxt: unfilled limits)
+        if can is not None and not can(order.client_order_id):
             return False
         order.reason = f"amending to {quantity:g} @ {price:g}…"
         self.version += 1

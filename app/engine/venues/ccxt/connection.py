@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from app.engine.core.messages import Alert
+from app.engine.core.messages import Alert, OrderType, TimeInForce
 from app.engine.venues.backoff import Backoff
 from app.engine.venues.base import venue_id
 from app.engine.venues.ccxt.errors import classify, detail
 from app.engine.venues.ccxt.instruments import market_instruments
 from app.engine.venues.ccxt.lookup import find_by_client_id, open_rows, per_order
-from app.engine.venues.ccxt.orders import TrackedOrder
+from app.engine.venues.ccxt.orders import TrackedOrder, day_end
 from app.engine.venues.ccxt.rest import make_exchange
 from app.engine.venues.ccxt.tracking import VenueLost
 from app.engine.venues.events import ReconciliationApplied, ReconciliationProposed
@@ -158,8 +158,13 @@ class CcxtConnection:
         for o in self.journal.working(self.name):
             t = self._orders.get(o.client_order_id)
             if t is None:
+                plain = getattr(o, "order_type", None) is OrderType.LIMIT and \
+                    getattr(o, "tif", TimeInForce.GTC) is TimeInForce.GTC and not getattr(o, "fired", False)
                 t = TrackedOrder(o.client_order_id, o.symbol, o.side, o.quantity, o.created_ts,
-                             venue_id(o.venue_order_id), reported_qty=o.filled_qty)
+                                 venue_id(o.venue_order_id), reported_qty=o.filled_qty,
+                                 price=getattr(o, "price", None), post_only=getattr(o, "post_only", False),
+                                 plain_limit=plain, day_end_ms=day_end(o.created_ts) if getattr(
+                                     o, "tif", None) is TimeInForce.DAY else 0)
                 self._orders[o.client_order_id] = t
             if t.vid:
                 self._by_vid[t.vid] = t.cid
@@ -167,6 +172,9 @@ class CcxtConnection:
         for cid, o in seen + [(c, o) for c, o in view.by_client_id.items() if o]:
             t = self._orders.get(cid)
             vid = venue_id(o.get("id"))
+            if t is not None and t.vid and vid not in (None, t.vid) and o.get("status") == "open":
+                self._replaced(t, o)  # a cancel-replace (a move) whose answer Kestrel stopped before reading
+                continue
             if t is not None and vid is not None:
                 t.vid = vid
                 self._by_vid[t.vid] = cid

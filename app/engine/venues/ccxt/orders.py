@@ -5,6 +5,15 @@ ORDERS        create with our client order id. A refusal (funds, invalid, rate l
               ``OrderStatusUnknown``: the order is looked up by client order id until found (acknowledged)
               or absent for ``unknown_grace_s`` (rejected as "not placed"); it is never re-sent.
 CANCELS       a cancel whose answer was lost is looked up before it is sent again.
+DAY           (``TIF_CHECKED``: Binance spot has no DAY) a DAY order is sent as GTC and canceled by Kestrel at
+              00:00 UTC, the end of crypto's trading day, on the exchange's clock; if Kestrel is not running then,
+              when it next connects (``expire_day_orders``), saying so.
+AMENDS        (``AMENDS``: Binance spot) ccxt's editOrder, a cancel-replace under the same client order id, only
+              for a GTC limit with nothing filled and with ``cancelRestrictions=ONLY_NEW``, so the new order never
+              adds to a fill of the old one. Its answer is ``OrderAmended`` + ``OrderAccepted`` (the new venue
+              id) or ``AmendRejected``; a failed or lost answer is settled by looking the client order id up: a
+              new venue id is the replacement, the old one open is a refusal, the old one canceled is a replace
+              whose new order the venue refused (the order has ended: ``OrderCanceled`` saying so).
 """
 from __future__ import annotations
 
@@ -14,15 +23,24 @@ import time
 from dataclasses import dataclass, field
 
 from app.engine.core.messages import (
-    CancelRejected, OrderAccepted, OrderCanceled, OrderRejected, OrderType, Side, TimeInForce,
+    AmendRejected, CancelRejected, OrderAccepted, OrderAmended, OrderCanceled, OrderRejected, OrderType, Side,
+    TimeInForce,
 )
 from app.engine.venues.backoff import Backoff
-from app.engine.venues.base import VenueOrder
+from app.engine.venues.base import VenueOrder, venue_id
 from app.engine.venues.ccxt.errors import check_order, classify, detail, is_definite_refusal
 from app.engine.venues.ccxt.lookup import find_by_client_id, per_order
 from app.engine.venues.events import OrderStatusUnknown
 
 log = logging.getLogger("kestrel.venues.ccxt")
+
+
+DAY_MS = 86_400_000
+
+
+def day_end(ts_ms: int) -> int:
+    """The end of the UTC day ``ts_ms`` is in (00:00 UTC after it): when a DAY order placed then expires."""
+    return (int(ts_ms) // DAY_MS + 1) * DAY_MS
 
 
 @dataclass
@@ -44,6 +62,13 @@ class TrackedOrder:
     final_reason: str = ""
     missing_since: float = 0.0  # monotonic time the venue first had no record of it (0: it had)
     trouble: str = ""  # the last per-order failure shown to the trader (shown once per distinct text)
+    price: float | None = None  # a limit's price at the venue
+    post_only: bool = False
+    plain_limit: bool = False  # a GTC limit order: the one kind editOrder changes (``can_amend``)
+    amending: tuple[float, float] | None = None  # an editOrder in flight (price, quantity) until its outcome is known
+    amend_text: str = ""  # why an editOrder failed, while the poll is to settle its outcome
+    day_end_ms: int = 0  # a DAY order (sent as GTC): Kestrel cancels it at this exchange time, its UTC day's end
+    expiring: bool = False  # that cancel is under way (its reason is ``final_reason``)
 
 
 class CcxtOrders:
@@ -59,7 +84,7 @@ class CcxtOrders:
         side = "buy" if order.side == Side.BUY else "sell"
         if order.post_only:
             params["postOnly"] = True  # ccxt's unified flag (binance spot: LIMIT_MAKER)
-        if order.tif is not TimeInForce.GTC:
+        if order.tif is not TimeInForce.GTC and order.tif is not TimeInForce.DAY:  # (DAY: a GTC Kestrel ends)
             if otype == "limit":
                 params["timeInForce"] = order.tif.value
             elif order.tif is TimeInForce.FOK:  # a market order is IOC by nature; fill-or-kill it is not
@@ -143,10 +168,105 @@ class CcxtOrders:
                 self.on_report(OrderRejected(t.cid, t.symbol, why, self.now_ms()))
                 return
 
+    def expire_day_orders(self) -> None:
+        """Cancel the DAY orders whose UTC day has ended on the exchange's clock, saying why."""
+        now = self.now_ms() + self.time_offset_ms
+        for t in list(self._orders.values()):
+            if not t.day_end_ms or now < t.day_end_ms or t.expiring or t.canceled or t.phase != "live" \
+                    or t.amending is not None:
+                continue
+            t.expiring = True
+            late = now - t.day_end_ms > 60_000
+            t.final_reason = ("expired at the end of the UTC day (DAY order: " + (
+                f"Kestrel was not running at 00:00 UTC and canceled it when it connected again; {self.name} has "
+                f"no DAY orders)" if late else f"canceled by Kestrel at 00:00 UTC; {self.name} has no DAY orders)"))
+            log.warning("%s: DAY order %s: %s", self.name, t.cid, t.final_reason)
+            self._spawn(self._cancel(t))
+
+    async def _amend(self, t: TrackedOrder, price: float, quantity: float) -> None:
+        """editOrder: Binance's cancel-replace of ``t`` by a limit at ``price`` for ``quantity``, keeping its client
+        order id, only if the old order has no fill at the venue (``ONLY_NEW``)."""
+        side = "buy" if t.side == Side.BUY else "sell"
+        params = {self.config.client_order_id_param: t.cid, "cancelRestrictions": "ONLY_NEW"}
+        if t.post_only:
+            params["postOnly"] = True
+        try:
+            res = check_order(await self.rest(self.exchange.edit_order, t.vid, t.symbol, "limit", side, quantity,
+                                              price, params), "amend", t.cid)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - refused, half done, or lost: the venue's record says which
+            text = detail(exc, self.secrets())
+            log.warning("%s: amend of %s to %g @ %g: %s (%s); looking it up", self.name, t.cid, quantity, price,
+                        classify(exc).title, text)
+            await self._amend_outcome(t, text)
+            return
+        self._replaced(t, res)
+
+    async def _amend_outcome(self, t: TrackedOrder, text: str) -> None:
+        """After an editOrder that failed or went unanswered: the newest order with our client order id says
+        what happened. Looked up until it answers (3 tries); then the poll settles it (``_amend_seen``)."""
+        backoff = Backoff(0.2, 2.0)
+        for _ in range(3):
+            try:
+                found = await find_by_client_id(self, t.cid, t.symbol)  # by client id: the newest of the two
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - cannot tell yet
+                log.info("%s: lookup of %s after its amend failed (%s)", self.name, t.cid,
+                         detail(exc, self.secrets()))
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            if self._orders.get(t.cid) is t:
+                self._amend_seen(t, found, text)
+            return
+        t.amend_text = text  # the poll decides when the venue answers again
+
+    def _amend_seen(self, t: TrackedOrder, found: dict | None, text: str) -> None:
+        """The venue's record of an order whose editOrder outcome was not known: a new venue id is the
+        replacement; the old order still open means the amend was refused; the old order ended means it was
+        canceled by the replace whose new order the venue refused (or it filled first): the poll's settle
+        reports that end."""
+        vid = venue_id(found.get("id")) if found else None
+        if vid is not None and vid != t.vid:
+            self._replaced(t, found)
+            return
+        t.amending, t.amend_text = None, ""
+        if found is None:
+            return  # neither: the poll's lookup settles it
+        if found.get("status") == "open":
+            self.on_report(AmendRejected(t.cid, text, self.now_ms()))
+            return
+        if found.get("status") == "canceled":
+            t.final_reason = (f"canceled by {self.name}'s cancel-replace, which then refused the new order "
+                              f"({text}); nothing of it is working: place it again if you still want it")
+            self.emit_error("order", "amend", f"{self.name}: order {t.cid}: {t.final_reason}", alert="warning")
+        else:
+            self.on_report(AmendRejected(t.cid, f"it {found.get('status')} before the amend reached it",
+                                         self.now_ms()))
+        self._settle(t, found)
+
+    def _replaced(self, t: TrackedOrder, res: dict) -> None:
+        """The venue canceled ``t``'s old order and placed ``res`` under its client order id: the same order
+        for Kestrel, at its new price and quantity, with a new venue id."""
+        t.amending = None
+        t.amend_text = ""
+        self._by_vid.pop(t.vid or "", None)
+        t.vid = None
+        t.price = float(res.get("price") or t.price or 0.0)
+        t.quantity = t.reported_qty + float(res.get("amount") or 0.0)
+        self.on_report(OrderAmended(t.cid, t.symbol, t.price, t.quantity, self.now_ms()))
+        self._accepted(t, res)
+
     async def _cancel(self, t: TrackedOrder) -> None:
         """Cancel ``t``. A cancel whose answer was lost or unreadable may have taken effect: the order is
-        looked up before the cancel is sent again (at most 3 sends); a refusal is ``CancelRejected``."""
+        looked up before the cancel is sent again (at most 3 sends); a refusal is ``CancelRejected``. A cancel
+        that comes while the order's amend is in flight waits for its outcome (it may have a new venue id)."""
         ex = self.exchange
+        for _ in range(100):
+            if t.amending is None or self._closing:
+                break
+            await asyncio.sleep(0.05)
         backoff = Backoff(0.2, 2.0)
         for attempt in range(3):
             try:
@@ -168,6 +288,7 @@ class CcxtOrders:
                     if await self._cancel_took_effect(t):
                         return
                     continue
+                t.expiring = False  # a DAY order's end is tried again at the next poll
                 self.on_report(CancelRejected(t.cid, policy.message(self.name, text), self.now_ms()))
                 return
             self._canceled(t, res)
@@ -197,11 +318,11 @@ class CcxtOrders:
         if self._orders.get(t.cid) is not t:
             return  # the poll found its end first
         t.canceled = True
-        t.final_reason = "canceled"
+        t.final_reason = t.final_reason if t.expiring else "canceled"
         if t.vid is None:
             t.vid = str(res["id"])
             self._by_vid[t.vid] = t.cid
         filled = t.cancel_filled = float(res.get("filled") or 0.0)
         if filled <= t.reported_qty + 1e-12:
-            self.on_report(OrderCanceled(t.cid, t.symbol, "canceled", self.now_ms()))
+            self.on_report(OrderCanceled(t.cid, t.symbol, t.final_reason, self.now_ms()))
             self._untrack(t.cid)

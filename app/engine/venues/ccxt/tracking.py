@@ -14,7 +14,7 @@ import logging
 import time
 
 from app.engine.core.messages import OrderAccepted, OrderCanceled, OrderFilled
-from app.engine.venues.base import OpenOrderInfo
+from app.engine.venues.base import OpenOrderInfo, venue_id
 from app.engine.venues.ccxt.errors import classify, detail
 from app.engine.venues.ccxt.lookup import find_by_client_id, open_rows, per_order
 from app.engine.venues.ccxt.orders import TrackedOrder
@@ -37,6 +37,7 @@ class CcxtTracking:
             try:
                 await self._sync_time()
                 await self._poll_orders()
+                self.expire_day_orders()
                 self.stats["order_polls"] += 1
                 failures = 0
             except asyncio.CancelledError:
@@ -67,9 +68,19 @@ class CcxtTracking:
             for t in ours:
                 if self._orders.get(t.cid) is not t:
                     continue  # settled meanwhile (its cancel answered while this poll awaited the venue)
+                if t.amending is not None and not t.amend_text:
+                    continue  # its editOrder is in flight: its answer says what it is
                 o = open_by_cid.get(t.cid)
+                if t.amend_text:  # an editOrder whose outcome the venue did not say: its record does
+                    found = o if o is not None else await find_by_client_id(self, t.cid, t.symbol)
+                    if self._orders.get(t.cid) is t:
+                        self._amend_seen(t, found, t.amend_text)
+                    continue
                 if o is not None:
                     t.missing_since = 0.0
+                    if t.vid is not None and venue_id(o.get("id")) not in (None, t.vid):
+                        self._replaced(t, o)  # replaced by a cancel-replace whose answer we never read
+                        continue
                     if t.vid is None:
                         t.vid = str(o["id"])
                         self._by_vid[t.vid] = t.cid

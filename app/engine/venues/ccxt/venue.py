@@ -8,7 +8,7 @@ This module holds the adapter's face (the ``VenueAdapter`` calls, its lifecycle,
 parts live beside it, each with the rules it keeps:
 
   connection.py   connect, reconcile with the journal, a person's approval, reconnect (STATES, CONNECT)
-  orders.py       create, UNKNOWN creates resolved by client order id, cancels (ORDERS)
+  orders.py       create, UNKNOWN creates resolved by client order id, cancels, amends (ORDERS)
   tracking.py     the order poll, fills before ends, one order's trouble apart from the venue's (TRACKING)
   lookup.py       one order by client order id, the open-orders list; which failures are about one order
   rest.py         the ccxt exchange object, REST through the rate gate, rate limits, clock (RATE LIMITS)
@@ -28,7 +28,9 @@ import time
 from typing import Any, Awaitable, Callable
 
 from app.engine.core.instruments import Instrument
-from app.engine.core.messages import Alert, CancelRejected, OrderRejected, VenueStatus
+from app.engine.core.messages import (
+    Alert, AmendRejected, CancelRejected, OrderRejected, OrderType, TimeInForce, VenueStatus,
+)
 from app.engine.venues.backoff import RateGate
 from app.engine.venues.base import OpenOrderInfo, Report, VenueOrder
 from app.engine.venues.catalog import Market
@@ -38,7 +40,7 @@ from app.engine.venues.ccxt.connection import (
 from app.engine.venues.ccxt.feed import CcxtFeed
 from app.engine.venues.ccxt.feed_process import ProcessFeed
 from app.engine.venues.ccxt.instruments import market_entries, market_instruments
-from app.engine.venues.ccxt.orders import CcxtOrders, TrackedOrder
+from app.engine.venues.ccxt.orders import CcxtOrders, TrackedOrder, day_end
 from app.engine.venues.ccxt.rest import CcxtRest
 from app.engine.venues.ccxt.tracking import CcxtTracking
 from app.engine.venues.credentials import Credentials
@@ -61,6 +63,10 @@ class CcxtVenue(CcxtConnection, CcxtOrders, CcxtTracking, CcxtRest):
     # where a stop is an ordinary open order (STOP_LOSS / STOP_LOSS_LIMIT, listed by openOrders); binanceusdm's
     # conditional orders are "algo" orders listed apart, which the poll does not read yet: Kestrel emulates them
     NATIVE_STOPS = frozenset({"binance"})
+    # ModifyOrder through ccxt's editOrder where its semantics are checked here: Binance spot's cancel-replace
+    # (one request: the old order canceled, a new one placed under the same client order id; a new venue id and
+    # the back of the new level's queue). Elsewhere a move is Kestrel's cancel-then-replace.
+    AMENDS = frozenset({"binance"})
 
     def __init__(self, config: CcxtVenueConfig, on_report: Report, on_data: Report, *,
                  credentials: Credentials | None = None, journal: JournalView | None = None,
@@ -103,11 +109,15 @@ class CcxtVenue(CcxtConnection, CcxtOrders, CcxtTracking, CcxtRest):
     @property
     def order_features(self) -> frozenset[str]:
         """What it takes beyond GTC market and limit orders (base.py): IOC, FOK (limit orders) and post-only
-        where the exchange's mapping is checked (``TIF_CHECKED``); native STOP and STOP_LIMIT (``NATIVE_STOPS``)."""
-        if self.config.exchange not in self.TIF_CHECKED:
+        where the exchange's mapping is checked (``TIF_CHECKED``); DAY there too, as a GTC order Kestrel cancels at
+        00:00 UTC (``expire_day_orders``); native STOP and STOP_LIMIT (``NATIVE_STOPS``);
+        "amend" through ccxt's editOrder (``AMENDS``, and ``can_amend`` for each order)."""
+        exchange = self.config.exchange
+        if exchange not in self.TIF_CHECKED:
             return frozenset()
-        stops = {"STOP", "STOP_LIMIT"} if self.config.exchange in self.NATIVE_STOPS else set()
-        return frozenset({"IOC", "FOK", "post_only", *stops})
+        stops = {"STOP", "STOP_LIMIT"} if exchange in self.NATIVE_STOPS else set()
+        amend = {"amend"} if exchange in self.AMENDS else set()
+        return frozenset({"IOC", "FOK", "DAY", "post_only", *stops, *amend})
 
     @property
     def connected(self) -> bool:
@@ -170,7 +180,10 @@ class CcxtVenue(CcxtConnection, CcxtOrders, CcxtTracking, CcxtRest):
             self.on_report(OrderRejected(order.client_order_id, order.symbol, why, self.now_ms()))
             return
         t = TrackedOrder(order.client_order_id, order.symbol, order.side, order.quantity, self.now_ms(),
-                     phase="creating")
+                         phase="creating", price=order.price, post_only=order.post_only,
+                         plain_limit=order.order_type is OrderType.LIMIT and order.tif is TimeInForce.GTC,
+                         day_end_ms=day_end(self.now_ms() + self.time_offset_ms) if order.tif is TimeInForce.DAY
+                         else 0)
         self._orders[t.cid] = t
         self._spawn(self._create(order, t))
 
@@ -184,6 +197,27 @@ class CcxtVenue(CcxtConnection, CcxtOrders, CcxtTracking, CcxtRest):
             self.on_report(CancelRejected(client_order_id, f"venue {self.name} disconnected", self.now_ms()))
             return
         self._spawn(self._cancel(t))
+
+    def can_amend(self, client_order_id: str) -> bool:
+        """Can ``ModifyOrder`` change this order through editOrder (else: cancel-then-replace)? A GTC limit
+        order, live, with nothing filled: Binance's cancel-replace places the whole new quantity beside what
+        the old order filled, so it is sent with ``cancelRestrictions=ONLY_NEW`` and only for an order with no
+        fill (a fill that races it makes the venue refuse it: the order works as it was)."""
+        t = self._orders.get(client_order_id)
+        return ("amend" in self.order_features and self.state == READY and t is not None and t.phase == "live"
+                and bool(t.vid) and t.plain_limit and not t.reported_qty and not t.canceled and t.amending is None)
+
+    def amend(self, client_order_id: str, price: float, quantity: float) -> None:
+        """Move the order to ``price`` for ``quantity`` through ccxt's editOrder (``can_amend`` said it may);
+        the answer comes as ``OrderAmended`` (then ``OrderAccepted`` with its new venue id) or
+        ``AmendRejected``."""
+        t = self._orders.get(client_order_id)
+        if t is None or self.exchange is None:
+            self.on_report(AmendRejected(client_order_id, f"venue {self.name} has no live record of it; it was "
+                                         f"not changed", self.now_ms()))
+            return
+        t.amending = (price, quantity)
+        self._spawn(self._amend(t, price, quantity))
 
     # ------------------------------------------------------------------------------------- lifecycle
     def now_ms(self) -> int:
