@@ -8,10 +8,13 @@ import asyncio
 import json
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QInputDialog, QMessageBox
+from PySide6.QtWidgets import QDialogButtonBox, QInputDialog, QLineEdit, QMessageBox
+
+from app.widgets.trading.blotter import ORDER_HEADERS
 
 from tests.kit.journeys import click_venue, visible
 from tests.kit.journeys import venue_state as state
+from tests.kit.ui import table_column, type_into
 from tests.kit.venues import no_internet  # noqa: F401 (autouse: every socket must go to 127.0.0.1)
 from tests.kit.wait import until
 from tests.venues.fake_binance import FakeBinance
@@ -149,6 +152,30 @@ def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_fa
             # another price: the same order again within a second of the first (the sim clock of this window
             # runs only as fast as the loop steps it) is refused as a duplicate, rightly
             cid = await buy_below_market(0.96)
+
+            # issue 20: the ticket offers DAY at binance (Kestrel ends it at 00:00 UTC), and the blotter's Edit…
+            # moves the order through Binance's cancel-replace: the same order, at its new price, a new venue id
+            ticket = window.ticket
+            assert "DAY" in [ticket.tif.itemText(i) for i in range(ticket.tif.count())]
+            order, old_vid = kernel.execution.orders[cid], kernel.execution.orders[cid].venue_order_id
+            lower = kernel.instruments["SOL/USDT@binance"].round_price(order.price * 0.99)
+            table = window.blotter.orders
+            await until(lambda: cid in table_column(table, ORDER_HEADERS.index("Id")), 5, "the order in the blotter")
+            row = table_column(table, ORDER_HEADERS.index("Id")).index(cid)
+            rect = table.visualRect(table.model().index(row, ORDER_HEADERS.index("Symbol")))
+            qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+            qtbot.mouseClick(window.blotter.edit_button, Qt.MouseButton.LeftButton)
+            dialog = window.blotter.edit_dialog
+            assert dialog.isVisible()
+            type_into(dialog.findChild(QLineEdit, "editPrice"), f"{lower:g}")
+            qtbot.mouseClick(dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok),
+                             Qt.MouseButton.LeftButton)
+            await until(lambda: order.price == lower and order.venue_order_id != old_vid, 10, "the order moved")
+            assert fake.requests.count(("POST", "/api/v3/order/cancelReplace")) == 1 and len(fake.replaced) == 1
+            await until(lambda: float(table_column(table, ORDER_HEADERS.index("Price"))[
+                table_column(table, ORDER_HEADERS.index("Id")).index(cid)].replace(",", "")) == lower, 5,
+                "the new price in the blotter")
+            assert order.status is OrderStatus.ACCEPTED and order.reason.startswith("amended"), order.reason
 
             # remove: asks first, says what happens to orders and keys
             click_venue(qtbot, dock, "binance")

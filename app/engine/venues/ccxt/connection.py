@@ -159,7 +159,8 @@ class CcxtConnection:
             t = self._orders.get(o.client_order_id)
             if t is None:
                 plain = getattr(o, "order_type", None) is OrderType.LIMIT and \
-                    getattr(o, "tif", TimeInForce.GTC) is TimeInForce.GTC and not getattr(o, "fired", False)
+                    getattr(o, "tif", TimeInForce.GTC) in (TimeInForce.GTC, TimeInForce.DAY) and \
+                    not getattr(o, "fired", False)
                 t = TrackedOrder(o.client_order_id, o.symbol, o.side, o.quantity, o.created_ts,
                                  venue_id(o.venue_order_id), reported_qty=o.filled_qty,
                                  price=getattr(o, "price", None), post_only=getattr(o, "post_only", False),

@@ -9,7 +9,7 @@ DAY           (``TIF_CHECKED``: Binance spot has no DAY) a DAY order is sent as 
               00:00 UTC, the end of crypto's trading day, on the exchange's clock; if Kestrel is not running then,
               when it next connects (``expire_day_orders``), saying so.
 AMENDS        (``AMENDS``: Binance spot) ccxt's editOrder, a cancel-replace under the same client order id, only
-              for a GTC limit with nothing filled and with ``cancelRestrictions=ONLY_NEW``, so the new order never
+              for a resting limit (GTC, DAY) with nothing filled and with ``cancelRestrictions=ONLY_NEW``, so the new order never
               adds to a fill of the old one. Its answer is ``OrderAmended`` + ``OrderAccepted`` (the new venue
               id) or ``AmendRejected``; a failed or lost answer is settled by looking the client order id up: a
               new venue id is the replacement, the old one open is a refusal, the old one canceled is a replace
@@ -64,7 +64,7 @@ class TrackedOrder:
     trouble: str = ""  # the last per-order failure shown to the trader (shown once per distinct text)
     price: float | None = None  # a limit's price at the venue
     post_only: bool = False
-    plain_limit: bool = False  # a GTC limit order: the one kind editOrder changes (``can_amend``)
+    plain_limit: bool = False  # a resting limit (GTC or DAY): the one kind editOrder changes (``can_amend``)
     amending: tuple[float, float] | None = None  # an editOrder in flight (price, quantity) until its outcome is known
     amend_text: str = ""  # why an editOrder failed, while the poll is to settle its outcome
     day_end_ms: int = 0  # a DAY order (sent as GTC): Kestrel cancels it at this exchange time, its UTC day's end

@@ -52,6 +52,9 @@ log = logging.getLogger("kestrel.venues.ccxt")
 logging.getLogger("ccxt").setLevel(logging.WARNING)  # its DEBUG lines carry request headers (API keys)
 
 
+_RESTING = (TimeInForce.GTC, TimeInForce.DAY)  # a limit with these rests: editOrder may move it
+
+
 class CcxtVenue(CcxtConnection, CcxtOrders, CcxtTracking, CcxtRest):
     """One ccxt exchange as a venue: its parts are the mixins (see the module docstring)."""
 
@@ -181,7 +184,7 @@ class CcxtVenue(CcxtConnection, CcxtOrders, CcxtTracking, CcxtRest):
             return
         t = TrackedOrder(order.client_order_id, order.symbol, order.side, order.quantity, self.now_ms(),
                          phase="creating", price=order.price, post_only=order.post_only,
-                         plain_limit=order.order_type is OrderType.LIMIT and order.tif is TimeInForce.GTC,
+                         plain_limit=order.order_type is OrderType.LIMIT and order.tif in _RESTING,
                          day_end_ms=day_end(self.now_ms() + self.time_offset_ms) if order.tif is TimeInForce.DAY
                          else 0)
         self._orders[t.cid] = t
@@ -199,8 +202,8 @@ class CcxtVenue(CcxtConnection, CcxtOrders, CcxtTracking, CcxtRest):
         self._spawn(self._cancel(t))
 
     def can_amend(self, client_order_id: str) -> bool:
-        """Can ``ModifyOrder`` change this order through editOrder (else: cancel-then-replace)? A GTC limit
-        order, live, with nothing filled: Binance's cancel-replace places the whole new quantity beside what
+        """Can ``ModifyOrder`` change this order through editOrder (else: cancel-then-replace)? A resting limit
+        order (GTC, or DAY: a GTC Kestrel ends), live, with nothing filled: Binance's cancel-replace places the whole new quantity beside what
         the old order filled, so it is sent with ``cancelRestrictions=ONLY_NEW`` and only for an order with no
         fill (a fill that races it makes the venue refuse it: the order works as it was)."""
         t = self._orders.get(client_order_id)
