@@ -8,8 +8,8 @@ Market: each symbol has a seeded random-walk book (``levels`` per side) and prin
 update every ``tick_s``. Orders: LIMIT and MARKET; a market order or a crossing limit fills against the book
 at once (``partial_fills`` fills half and rests the rest), others rest until ``fill_order`` or the walk
 crosses them. ``POST /order/cancelReplace`` (ccxt's ``editOrder``) cancels one and places another, as
-Binance does (``replaced`` lists them). Signed endpoints check the API key, the HMAC-SHA256 signature and the timestamp against
-``recvWindow`` on the exchange's own clock (``clock_offset_ms``).
+Binance does (``replaced`` lists them). Signed endpoints check the API key, the HMAC-SHA256 signature and the
+timestamp against ``recvWindow`` on the exchange's own clock (``clock_offset_ms``).
 
 What it heard: ``requests`` ((method, path) in arrival order), ``arrived`` (with the arrival time), ``served``
 (answers sent per "METHOD /path"): a test waits for N more polls to be answered instead of sleeping.

@@ -9,10 +9,10 @@ DAY           (``TIF_CHECKED``: Binance spot has no DAY) a DAY order is sent as 
               00:00 UTC, the end of crypto's trading day, on the exchange's clock; if Kestrel is not running then,
               when it next connects (``expire_day_orders``), saying so.
 AMENDS        (``AMENDS``: Binance spot) ccxt's editOrder, a cancel-replace under the same client order id, only
-              for a resting limit (GTC, DAY) with nothing filled and with ``cancelRestrictions=ONLY_NEW``, so the new order never
-              adds to a fill of the old one. Its answer is ``OrderAmended`` + ``OrderAccepted`` (the new venue
-              id) or ``AmendRejected``; a failed or lost answer is settled by looking the client order id up: a
-              new venue id is the replacement, the old one open is a refusal, the old one canceled is a replace
+              for a resting limit (GTC, DAY) with nothing filled and with ``cancelRestrictions=ONLY_NEW``, so the
+              new order never adds to a fill of the old one. Its answer is ``OrderAmended`` + ``OrderAccepted``
+              (the new venue id) or ``AmendRejected``; a failed or lost answer is settled by looking the client
+              order id up: a new venue id is the replacement, the old one open is a refusal, the old one canceled is a replace
               whose new order the venue refused (the order has ended: ``OrderCanceled`` saying so).
 """
 from __future__ import annotations

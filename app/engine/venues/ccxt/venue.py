@@ -203,9 +203,10 @@ class CcxtVenue(CcxtConnection, CcxtOrders, CcxtTracking, CcxtRest):
 
     def can_amend(self, client_order_id: str) -> bool:
         """Can ``ModifyOrder`` change this order through editOrder (else: cancel-then-replace)? A resting limit
-        order (GTC, or DAY: a GTC Kestrel ends), live, with nothing filled: Binance's cancel-replace places the whole new quantity beside what
-        the old order filled, so it is sent with ``cancelRestrictions=ONLY_NEW`` and only for an order with no
-        fill (a fill that races it makes the venue refuse it: the order works as it was)."""
+        order (GTC, or DAY: a GTC Kestrel ends), live, with nothing filled: Binance's cancel-replace places the
+        whole new quantity beside what the old order filled, so it is sent with ``cancelRestrictions=ONLY_NEW``
+        and only for an order with no fill (a fill that races it makes the venue refuse it: the order works as it
+        was)."""
         t = self._orders.get(client_order_id)
         return ("amend" in self.order_features and self.state == READY and t is not None and t.phase == "live"
                 and bool(t.vid) and t.plain_limit and not t.reported_qty and not t.canceled and t.amending is None)
