@@ -12,8 +12,9 @@ AMENDS        (``AMENDS``: Binance spot) ccxt's editOrder, a cancel-replace unde
               for a resting limit (GTC, DAY) with nothing filled and with ``cancelRestrictions=ONLY_NEW``, so the
               new order never adds to a fill of the old one. Its answer is ``OrderAmended`` + ``OrderAccepted``
               (the new venue id) or ``AmendRejected``; a failed or lost answer is settled by looking the client
-              order id up: a new venue id is the replacement, the old one open is a refusal, the old one canceled is a replace
-              whose new order the venue refused (the order has ended: ``OrderCanceled`` saying so).
+              order id up: a new venue id is the replacement, the old one open is a refusal, the old one
+              canceled is a replace whose new order the venue refused (the order has ended: ``OrderCanceled``
+              saying so).
 """
 from __future__ import annotations
 
