@@ -250,11 +250,14 @@ class VenuesView:
         """What venue ``name`` takes beyond GTC market and limit orders: "IOC", "FOK", "post_only"."""
         return self._manager.order_features(name)
 
-    def keeps_stop(self, venue: str, order_type: Any, source: Any) -> bool:
-        """Whether venue ``venue`` keeps this kind of stop itself (else Kestrel emulates it), as the gate decides."""
+    def keeps_stop(self, venue: str, order_type: Any, source: Any, trail_amount: float | None = None,
+                   trail_pct: float | None = None, activation: float | None = None) -> bool:
+        """Whether venue ``venue`` keeps this stop itself (else Kestrel emulates it), as the gate decides (a
+        trailing stop's distance and activation price decide too)."""
         from app.engine.risk.checks import keeps_natively
 
-        return keeps_natively(order_type, source, self._manager.order_features(venue))
+        return keeps_natively(order_type, source, self._manager.order_features(venue), trail_amount, trail_pct,
+                              activation)
 
     def queue_ahead(self, venue: str, client_order_id: str) -> float | None:
         """The volume estimated ahead of a resting paper order in its price level's queue (``QueueModel``);

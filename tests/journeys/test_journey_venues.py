@@ -14,7 +14,7 @@ from app.widgets.trading.blotter import ORDER_HEADERS
 
 from tests.kit.journeys import click_venue, visible
 from tests.kit.journeys import venue_state as state
-from tests.kit.ui import table_column, type_into
+from tests.kit.ui import choose, table_column, type_into
 from tests.kit.venues import no_internet  # noqa: F401 (autouse: every socket must go to 127.0.0.1)
 from tests.kit.wait import until
 from tests.venues.fake_binance import FakeBinance
@@ -157,6 +157,14 @@ def test_connect_disable_restart_enable_edit_and_remove_a_venue(qtbot, window_fa
             # moves the order through Binance's cancel-replace: the same order, at its new price, a new venue id
             ticket = window.ticket
             assert "DAY" in [ticket.tif.itemText(i) for i in range(ticket.tif.count())]
+            # a trailing stop by 1 % is Binance's own (it trails there while Kestrel is closed); by price, Kestrel's
+            choose(ticket.order_type, "TRAILING_STOP")
+            type_into(ticket.trail, "1")
+            choose(ticket.trail_unit, "%")
+            assert ticket.exec_line.text() == "native" and "binance keeps it" in ticket.exec_line.toolTip()
+            choose(ticket.trail_unit, "price")
+            assert ticket.exec_line.text() == "emulated", ticket.exec_line.text()
+            choose(ticket.order_type, "LIMIT")
             order, old_vid = kernel.execution.orders[cid], kernel.execution.orders[cid].venue_order_id
             lower = kernel.instruments["SOL/USDT@binance"].round_price(order.price * 0.99)
             table = window.blotter.orders

@@ -132,6 +132,8 @@ class FakeOrder:
     update_time: int = 0
     stop_price: float = 0.0  # STOP_LOSS / STOP_LOSS_LIMIT: off the book until the last trade reaches it
     triggered: bool = False
+    trailing_delta: int = 0  # a trailing STOP_LOSS: basis points behind the best trade since it was placed
+    water: float = 0.0  # that best trade (a sell's highest, a buy's lowest)
 
     def as_json(self) -> dict:
         return {"symbol": self.symbol, "orderId": self.order_id, "orderListId": -1,
@@ -141,7 +143,8 @@ class FakeOrder:
                 "side": self.side, "stopPrice": f"{self.stop_price:.8f}", "icebergQty": "0.00000000", "time": self.time,
                 "updateTime": self.update_time, "isWorking": self.status in ("NEW", "PARTIALLY_FILLED"),
                 "workingTime": self.time, "origQuoteOrderQty": "0.00000000",
-                "selfTradePreventionMode": "EXPIRE_MAKER"}
+                "selfTradePreventionMode": "EXPIRE_MAKER",
+                **({"trailingDelta": self.trailing_delta, "trailingTime": self.time} if self.trailing_delta else {})}
 
 
 @dataclass
@@ -470,7 +473,13 @@ class FakeBinance:
     def _trigger_stops(self, m: FakeMarket, price: float) -> None:
         m.last_trade = price
         for o in list(self.orders.values()):  # stops the trade reaches: a market (STOP_LOSS) or a limit order now
-            if o.symbol != m.id or o.status not in ("NEW", "PARTIALLY_FILLED") or not o.stop_price or o.triggered:
+            if o.symbol != m.id or o.status not in ("NEW", "PARTIALLY_FILLED") or o.triggered:
+                continue
+            if o.trailing_delta:  # Binance's trailing stop: it follows the best trade, its stop that far behind
+                o.water = max(o.water, price) if o.side == "SELL" else min(o.water, price)
+                f = o.trailing_delta / 10_000
+                o.stop_price = round(o.water * (1 - f) if o.side == "SELL" else o.water * (1 + f), m.decimals)
+            if not o.stop_price:
                 continue
             if (o.side == "SELL" and price <= o.stop_price) or (o.side == "BUY" and price >= o.stop_price):
                 o.triggered = True
@@ -824,6 +833,14 @@ class FakeBinance:
         if otype in ("STOP_LOSS", "STOP_LOSS_LIMIT"):  # Binance spot: a stop rests off the book, funds locked
             stop = float(params.get("stopPrice", "0") or 0)
             last = m.last_trade if m.last_trade else (max(m.bids) + min(m.asks)) / 2
+            if "trailingDelta" in params and not stop:  # trails from the last price, at once
+                delta = params["trailingDelta"]
+                if not delta.isdigit() or not 10 <= int(delta) <= 2000:
+                    return self._error(400, -2010, "Invalid trailingDelta.")
+                o.trailing_delta, o.water = int(delta), last
+                self.orders[o.order_id] = o
+                self.created_params.append(dict(params))
+                return web.json_response(dict(o.as_json(), transactTime=now, fills=[]))
             if stop <= 0:
                 return self._error(400, -1102, "Mandatory parameter 'stopPrice' was not sent, was empty/null, or "
                                                "malformed.")

@@ -133,3 +133,39 @@ def test_without_the_setting_a_refused_native_stop_is_not_replaced_and_the_alarm
             await s.close()
             await fake.stop()
     run(go())
+
+
+def test_a_percent_trailing_stop_is_binances_trailing_delta_and_trails_at_binance(profile, fake_factory):
+    """Binance spot keeps a trailing stop itself (a STOP_LOSS with trailingDelta, in basis points): one by a whole
+    number of basis points, on the last trade, with no activation price is sent there (native: it works while
+    Kestrel is closed); by price, or with an activation price, Kestrel keeps it."""
+    async def go():
+        fake = await fake_factory(auto_market=False).start()
+        s = await Session(profile, fake, stream="poll").start()
+        try:
+            m, bid = await long_with_a_last_trade(s, fake)
+            cid = s.send(Side.SELL, OrderType.TRAILING_STOP, 0.01, trail_pct=1.0)
+            await until(lambda: s.order(cid).status is S.ACCEPTED, 5, "the trailing stop at Binance")
+            assert not s.order(cid).emulated
+            sent = fake.created_params[-1]
+            assert (sent["type"], sent["trailingDelta"], sent.get("stopPrice")) == ("STOP_LOSS", "100", None)
+            # the market rises 2 %, then falls to 0.5 % under where it started: a stop that did not trail would still
+            # wait at -1 % from the start; Binance's followed the high, so 2.5 % off it, it fires
+            high = round(bid * 1.02, 2)
+            await fake.print_trade("BTC/USDT", high, 0.001, aggressor="buy")
+            await fake.print_trade("BTC/USDT", round(bid * 0.995, 2), 0.001)
+            await until(lambda: s.order(cid).status is S.FILLED, 10, "the trailing stop filled")
+            assert fake.order_by_client_id(cid).stop_price == round(high * 0.99, 2)
+            # by price, or with an activation price: Kestrel keeps it
+            by_price = s.send(Side.SELL, OrderType.TRAILING_STOP, 0.01, trail_amount=50.0)
+            activated = s.send(Side.SELL, OrderType.TRAILING_STOP, 0.01, trail_pct=1.0,
+                               trigger_price=round(bid * 1.05, 2))
+            odd = s.send(Side.SELL, OrderType.TRAILING_STOP, 0.01, trail_pct=0.125)  # 12.5 basis points
+            await until(lambda: all(s.order(c).status is S.ARMED for c in (by_price, activated, odd)), 5,
+                        "kept by Kestrel")
+            assert all(s.order(c).emulated for c in (by_price, activated, odd))
+            assert [p["type"] for p in fake.created_params].count("STOP_LOSS") == 1  # none of them went to Binance
+        finally:
+            await s.close()
+            await fake.stop()
+    run(go())

@@ -185,11 +185,26 @@ def _price_check(p: object, inst: Instrument, needs: str, name: str) -> Denial |
     return None
 
 
-def keeps_natively(order_type: OrderType, source: TriggerSource, features: frozenset[str]) -> bool:
+#: a venue's own trailing stop (Binance spot's ``trailingDelta``) trails by a percent in whole basis points, 0.1 % to
+#: 20 %, from the last price when it is placed, with no activation price
+NATIVE_TRAIL_BIPS = (10, 2000)
+
+
+def keeps_natively(order_type: OrderType, source: TriggerSource, features: frozenset[str],
+                   trail_amount: float | None = None, trail_pct: float | None = None,
+                   activation: float | None = None) -> bool:
     """Whether a venue with ``features`` (its adapter's ``order_features``) keeps this stop itself: it has the type
-    and the stop watches trades (no adapter keeps bid/ask triggers yet). Else Kestrel emulates it (the ticket says
-    which before it is sent, from this same answer)."""
-    return order_type.value in features and source is TriggerSource.LAST
+    and the stop watches trades (no adapter keeps bid/ask triggers yet); a trailing stop, when it trails by a
+    percent the venue can express (``NATIVE_TRAIL_BIPS``) and has no activation price. Else Kestrel emulates it
+    (the ticket says which before it is sent, from this same answer)."""
+    if order_type.value not in features or source is not TriggerSource.LAST:
+        return False
+    if order_type.is_trailing:
+        if trail_amount is not None or activation is not None or trail_pct is None:
+            return False
+        bips = trail_pct * 100.0
+        return abs(bips - round(bips)) < 1e-6 and NATIVE_TRAIL_BIPS[0] <= round(bips) <= NATIVE_TRAIL_BIPS[1]
+    return True
 
 
 class PreTradeChecks:
@@ -278,7 +293,7 @@ class PreTradeChecks:
             return Denial("ORDER_SHAPE", f"An A-share order is a limit or a market order, not {name}.",
                           limit="LIMIT, MARKET", observed=name)
         source = cmd.trigger_source
-        native = keeps_natively(otype, source, has)
+        native = keeps_natively(otype, source, has, cmd.trail_amount, cmd.trail_pct, cmd.trigger_price)
         if cmd.emulation is NATIVE and not native:
             return Denial("ORDER_SHAPE", f"Venue {cmd.venue} does not keep {name} orders triggered on "
                           f"{source.value.lower().replace('_', '/')} prices; Kestrel can emulate it (Exec: "

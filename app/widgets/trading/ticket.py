@@ -159,6 +159,9 @@ class TicketWidget(QWidget):
         self.post_only.toggled.connect(lambda _on: self._sync_flags())
         self.source.currentTextChanged.connect(lambda _t: self._sync_flags())
         self.exec.currentTextChanged.connect(lambda _t: self._sync_flags())
+        for edit in (self.trail, self.trigger):  # a trailing stop's distance and activation: native or emulated
+            edit.textChanged.connect(lambda _t: self._sync_flags())
+        self.trail_unit.currentTextChanged.connect(lambda _t: self._sync_flags())
         self.symbol.currentTextChanged.connect(self._on_symbol)
         self._on_symbol(self.symbol.currentText())
         self._on_type(self.order_type.currentText())
@@ -232,7 +235,13 @@ class TicketWidget(QWidget):
         otype = self.order_type.currentText()
         if otype not in STOPS or inst is None:
             return ""
-        native_ok = self._port.venues.keeps_stop(inst.venue, OrderType(otype), SOURCES[self.source.currentText()])
+        trail = activation = None
+        if otype == OrderType.TRAILING_STOP.value:
+            trail = parse_number(self.trail.text()) if self.trail.text().strip() else None
+            activation = parse_number(self.trigger.text()) if self.trigger.text().strip() else None
+        pct = self.trail_unit.currentText() == "%"
+        native_ok = self._port.venues.keeps_stop(inst.venue, OrderType(otype), SOURCES[self.source.currentText()],
+                                                 None if pct else trail, trail if pct else None, activation)
         want = EXECS[self.exec.currentText()]
         if want is Emulation.NATIVE and not native_ok:
             return f"native: {inst.venue} does not keep this stop; it will be refused"

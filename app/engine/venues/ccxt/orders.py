@@ -80,7 +80,10 @@ class CcxtOrders:
         params = {self.config.client_order_id_param: order.client_order_id}
         limit = order.order_type is OrderType.LIMIT or order.order_type is OrderType.STOP_LIMIT
         otype = "limit" if limit else "market"
-        if order.order_type.is_triggered:  # ccxt's unified trigger (binance spot: STOP_LOSS / STOP_LOSS_LIMIT)
+        if order.order_type.is_trailing:  # binance spot: a STOP_LOSS with trailingDelta, in basis points
+            params["trailingPercent"] = f"{round(order.trail_pct * 100) / 100:g}"
+            params["stopLossOrTakeProfit"] = "stopLoss"
+        elif order.order_type.is_triggered:  # ccxt's unified trigger (binance spot: STOP_LOSS / STOP_LOSS_LIMIT)
             params["triggerPrice"] = order.trigger_price
         side = "buy" if order.side == Side.BUY else "sell"
         if order.post_only:

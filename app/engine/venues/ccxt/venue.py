@@ -64,7 +64,8 @@ class CcxtVenue(CcxtConnection, CcxtOrders, CcxtTracking, CcxtRest):
     TIF_CHECKED = frozenset({"binance"})
     # native stops where the mapping and the poll of open orders are checked: ccxt's "binance" is Binance spot,
     # where a stop is an ordinary open order (STOP_LOSS / STOP_LOSS_LIMIT, listed by openOrders); binanceusdm's
-    # conditional orders are "algo" orders listed apart, which the poll does not read yet: Kestrel emulates them
+    # conditional orders are "algo" orders listed apart, which the poll does not read yet: Kestrel emulates them.
+    # TRAILING_STOP: a STOP_LOSS with trailingDelta, for a percent in whole basis points (checks.keeps_natively)
     NATIVE_STOPS = frozenset({"binance"})
     # ModifyOrder through ccxt's editOrder where its semantics are checked here: Binance spot's cancel-replace
     # (one request: the old order canceled, a new one placed under the same client order id; a new venue id and
@@ -114,11 +115,11 @@ class CcxtVenue(CcxtConnection, CcxtOrders, CcxtTracking, CcxtRest):
         """What it takes beyond GTC market and limit orders (base.py): IOC, FOK (limit orders) and post-only
         where the exchange's mapping is checked (``TIF_CHECKED``); DAY there too, as a GTC order Kestrel cancels at
         00:00 UTC (``expire_day_orders``); native STOP and STOP_LIMIT (``NATIVE_STOPS``);
-        "amend" through ccxt's editOrder (``AMENDS``, and ``can_amend`` for each order)."""
+        a TRAILING_STOP by percent (Binance's trailingDelta); "amend" through ccxt's editOrder (``AMENDS``, and ``can_amend`` for each order)."""
         exchange = self.config.exchange
         if exchange not in self.TIF_CHECKED:
             return frozenset()
-        stops = {"STOP", "STOP_LIMIT"} if exchange in self.NATIVE_STOPS else set()
+        stops = {"STOP", "STOP_LIMIT", "TRAILING_STOP"} if exchange in self.NATIVE_STOPS else set()
         amend = {"amend"} if exchange in self.AMENDS else set()
         return frozenset({"IOC", "FOK", "DAY", "post_only", *stops, *amend})
 
