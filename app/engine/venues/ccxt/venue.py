@@ -114,8 +114,8 @@ class CcxtVenue(CcxtConnection, CcxtOrders, CcxtTracking, CcxtRest):
     def order_features(self) -> frozenset[str]:
         """What it takes beyond GTC market and limit orders (base.py): IOC, FOK (limit orders) and post-only
         where the exchange's mapping is checked (``TIF_CHECKED``); DAY there too, as a GTC order Kestrel cancels at
-        00:00 UTC (``expire_day_orders``); native STOP and STOP_LIMIT (``NATIVE_STOPS``);
-        a TRAILING_STOP by percent (Binance's trailingDelta); "amend" through ccxt's editOrder (``AMENDS``, and ``can_amend`` for each order)."""
+        00:00 UTC (``expire_day_orders``); native STOP and STOP_LIMIT (``NATIVE_STOPS``) and a TRAILING_STOP by
+        percent (Binance's trailingDelta); "amend" through ccxt's editOrder (``AMENDS``; ``can_amend`` per order)."""
         exchange = self.config.exchange
         if exchange not in self.TIF_CHECKED:
             return frozenset()
