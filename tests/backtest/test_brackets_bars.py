@@ -105,3 +105,47 @@ def test_a_trailing_stop_loss_bracket_trails_on_closes():
                     closes=[10, 10.5, 11.0, 10.0])
     res = run_backtest(bracket_at_bar0(trail=1.0), {}, data, FEES)
     assert fills(res)[1:] == [(at(3), "SELL", 10.0, 2.0, pytest.approx(0.04))]
+
+
+def closing_at_bar1(close: str, **kw):
+    """Buys 2 with a bracket from on_bar of bar 0 (filled at bar 1's open), then closes the position from on_bar of
+    bar 1 (filled at bar 2's open): ``close`` "close_position" (reduce-only) or "sell" (a plain sell of it)."""
+
+    class Closing(Strategy):
+        name = "closing"
+        api_version = "1.2"
+        denials: list = []
+
+        def on_start(self) -> None:
+            self.n = 0
+            Closing.denials = []
+
+        def on_bar(self, bar) -> None:
+            if self.n == 0:
+                self.buy(2.0, **kw)
+            elif self.n == 1:
+                self.close_position() if close == "close_position" else self.sell(self.position())
+            self.n += 1
+
+        def on_order(self, event) -> None:
+            if isinstance(event, OrderDenied):
+                Closing.denials.append(event.reason)
+
+    return Closing
+
+
+@pytest.mark.parametrize("close", ["close_position", "sell"])
+@pytest.mark.parametrize("kw", [dict(stop_loss=9.5, take_profit=11.0), dict(stop_loss=9.5), dict(take_profit=11.0)],
+                         ids=["both", "stop-loss", "take-profit"])
+def test_closing_the_position_ends_the_brackets_children(close, kw):
+    """Entry 2 at bar 1's open 10.0 (taker 0.04), closed at bar 2's open 10.0 (0.04); bar 3 falls through the
+    stop-loss 9.5 and bar 4 rises through the take-profit 11.0: neither fills, the position stays flat. (A
+    reduce-only close used to be refused while the take-profit rested (REDUCING_ONLY), and a child left working
+    after a close fired later on the flat position, opening a short.)"""
+    data = toy_bars([10, 10.0, 10.0, 9.6, 10.0], highs=[10.1, 10.2, 10.2, 9.7, 11.5],
+                    lows=[9.9, 9.8, 9.8, 9.0, 9.9], closes=[10, 10.0, 10.0, 9.2, 11.2])
+    strategy = closing_at_bar1(close, **kw)
+    res = run_backtest(strategy, {}, data, FEES)
+    assert strategy.denials == []
+    assert fills(res) == [(at(1), "BUY", 10.0, 2.0, pytest.approx(0.04)),
+                          (at(2), "SELL", 10.0, 2.0, pytest.approx(0.04))]

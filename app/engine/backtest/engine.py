@@ -165,6 +165,7 @@ class Backtest:
 
         bus.subscribe(SubmitOrder, on_submit)
         bus.subscribe(SubmitOrder, quote)
+        bus.subscribe(SubmitOrder, lambda cmd: brackets.before_gate(cmd))  # a close ends its brackets' children
         market = MarketState(bus, instruments.canonical)
         portfolio = Portfolio(bus, store, instruments, {CURRENCY: cfg.cash}, {CURRENCY: 1.0}, CURRENCY)
         execution = ExecutionEngine(bus, store, clock)
@@ -173,7 +174,7 @@ class Backtest:
         venue = BarVenue(inst, execution.on_report, cfg, clock, bus.publish)
         execution.add_venue(venue)
         risk.checks.venue_features = lambda name: venue.order_features if name == venue.name else frozenset()
-        BacktestBrackets(bus, risk, execution, lambda: host.price)  # brackets: children linked at the venue
+        brackets = BacktestBrackets(bus, risk, execution, lambda: host.price)  # children linked at the venue
         if venue.ashare:
             venue.set_ashare_times(data.ts, not ticks and bars.timeframe_ms >= DAY_MS)
             risk.checks.market_time_ms = venue.at_market
