@@ -149,3 +149,13 @@ def test_closing_the_position_ends_the_brackets_children(close, kw):
     assert strategy.denials == []
     assert fills(res) == [(at(1), "BUY", 10.0, 2.0, pytest.approx(0.04)),
                           (at(2), "SELL", 10.0, 2.0, pytest.approx(0.04))]
+
+
+def test_an_entry_whose_open_is_already_through_its_stop_loss_is_stopped_at_that_open():
+    """The signal's close is 10.0; bar 1 gaps down to open at 9.4, under the stop-loss 9.5, and never trades above
+    9.45. The entry fills at 9.4 and its stop-loss at the same open 9.4 (taker 0.002 x 9.4 x 2 = 0.0376): never at
+    9.5, a price bar 1 did not trade (which would be a stop-loss that made money)."""
+    data = toy_bars([10, 9.4, 9.4], highs=[10.1, 9.45, 9.5], lows=[9.9, 9.3, 9.3], closes=[10, 9.4, 9.4])
+    res = run_backtest(bracket_at_bar0(stop_loss=9.5, take_profit=11.0), {}, data, FEES)
+    assert fills(res) == [(at(1), "BUY", 9.4, 2.0, pytest.approx(0.0376)),
+                          (at(1), "SELL", 9.4, 2.0, pytest.approx(0.0376))]

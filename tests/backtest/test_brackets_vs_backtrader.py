@@ -12,8 +12,8 @@ the documented conventions (docs/STRATEGIES.md, "Brackets in backtests") differ 
     reached it, else the take-profit): Kestrel arms a market entry's children for the bar it filled at the open of,
     backtrader from the next bar, so backtrader's exit is later (or the trade is still open at the end). Some of
     these ("a open" in the printed counts) entered at an open already through a child (a gap from the signal bar's
-    close): Kestrel fills that child at its own price in the entry bar, not at the open, even when that price is
-    outside the bar's range (docs/STRATEGIES.md, "Brackets in backtests", "Not yet").
+    close): Kestrel fills that child at that open, as any stop or limit the open trades through, never at its own
+    price, which the bar may not have traded. Every exit is inside its bar's range.
 (b) A later bar opened through the take-profit and its range also reached the stop-loss: Kestrel fills the
     take-profit at the open, backtrader (which tries the stop child first, over the whole bar) the stop-loss at its
     trigger; same bar, and the pnl differs by qty x (open - stop-loss) x (1 - fee).
@@ -108,10 +108,14 @@ def compare(data, res, theirs: list[dict], stop: float, take: float) -> collecti
             assert b["exit_time"] is None or b["exit_time"] > a["exit_time"], where
             low_reached = data.low[i] <= sl
             assert low_reached or data.high[i] >= tp, where
-            assert kinds[k] == ("stop" if low_reached else "limit"), (where, kinds[k])
-            assert close_rel(a["exit_price"], sl if low_reached else tp), (where, a["exit_price"], sl, tp)
+            gapped = data.open[i] <= sl or data.open[i] >= tp  # the entry's open already through a child: it
+            by_stop = data.open[i] <= sl if gapped else low_reached  # fills at that open, else the stop-loss first
+            assert kinds[k] == ("stop" if by_stop else "limit"), (where, kinds[k])
+            want = data.open[i] if gapped else sl if low_reached else tp
+            assert close_rel(a["exit_price"], want), (where, a["exit_price"], want, sl, tp)
+            assert data.low[i] * (1 - 1e-12) <= a["exit_price"] <= data.high[i] * (1 + 1e-12), where  # traded
             seen["a"] += 1
-            seen["a open"] += bool(data.open[i] <= sl or data.open[i] >= tp)
+            seen["a open"] += gapped
         else:  # (b): the same later bar, opened through the take-profit, its range reaching the stop-loss
             j = row[a["exit_time"]]
             assert a["exit_time"] == b["exit_time"] and j > i, (where, a["exit_time"], b["exit_time"])

@@ -75,4 +75,5 @@ def test_an_exchange_whose_mapping_is_not_checked_takes_gtc_only_and_the_gate_sa
     okx = CcxtVenue(parse_config({"name": "okx", "exchange": "okx"}), lambda e: None, lambda m: None)
     binance = CcxtVenue(parse_config({"name": "binance", "exchange": "binance"}), lambda e: None, lambda m: None)
     assert okx.order_features == frozenset()
-    assert binance.order_features == {"IOC", "FOK", "DAY", "post_only", "STOP", "STOP_LIMIT", "amend"}  # (spot)
+    assert binance.order_features == {"IOC", "FOK", "DAY", "post_only", "STOP", "STOP_LIMIT", "TRAILING_STOP_BIPS",
+                                      "amend"}  # (spot)

@@ -168,22 +168,32 @@ class BarVenue:
         and limits the open trades through."""
         if self.ashare:
             self._expire(ts)
-        for r in list(self.pending):
-            if r.filled or r.arrive_ms > ts:
-                continue
-            o = r.order
-            buy = o.side is Side.BUY
-            if r.waiting:
-                t = r.trigger
-                if t is not None and (price >= t if buy else price <= t):
-                    self._trigger(r, price, ts, ts)
-            elif o.order_type is OrderType.MARKET:
-                px = price * (1.0 + self._slip) if buy else price * (1.0 - self._slip)
-                self._fill(r, px, self._taker, "TAKER", ts)
-            elif (buy and price <= r.limit) or (not buy and price >= r.limit):
-                self._fill(r, price, self._maker, "MAKER", ts)
+        there = list(self.pending)
+        for r in there:
+            self._open_one(r, price, ts)
+        # a bracket's children sent by an entry this open filled meet this open too: one the open is already
+        # through (it gapped past it from the signal's close) fills at the open, never at its own price, which
+        # this bar may not have traded
+        seen = {id(r) for r in there}
+        for r in [r for r in self.pending if id(r) not in seen and r.oco is not None]:
+            self._open_one(r, price, ts)
         if self.pending:
             self._drop_done()
+
+    def _open_one(self, r: _Resting, price: float, ts: int) -> None:
+        if r.filled or r.arrive_ms > ts:
+            return
+        o = r.order
+        buy = o.side is Side.BUY
+        if r.waiting:
+            t = r.trigger
+            if t is not None and (price >= t if buy else price <= t):
+                self._trigger(r, price, ts, ts)
+        elif o.order_type is OrderType.MARKET:
+            px = price * (1.0 + self._slip) if buy else price * (1.0 - self._slip)
+            self._fill(r, px, self._taker, "TAKER", ts)
+        elif (buy and price <= r.limit) or (not buy and price >= r.limit):
+            self._fill(r, price, self._maker, "MAKER", ts)
 
     def _expire(self, ts: int) -> None:
         """A-share orders are day orders: those of an earlier day are canceled at this open."""

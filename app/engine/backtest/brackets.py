@@ -57,7 +57,7 @@ class BacktestBrackets:
         qty = pos.quantity if pos is not None else 0.0
         if not qty or cmd.side.sign * qty > 0 or cmd.quantity < abs(qty) - 1e-12:
             return
-        if self.execution._flushing or self.execution._hold:
+        if self.execution.busy:
             return
         self._end(cmd.symbol)
         self.execution.flush()  # the cancels applied now: the gate sees the position without them

@@ -405,6 +405,11 @@ class ExecutionEngine:
                                 f"again. The position it protected may be unprotected: check the position and the "
                                 f"venue's trade history, and place a new stop or close it.", self._clock.now_ms()))
 
+    @property
+    def busy(self) -> bool:
+        """Inside a flush or a ``batch()``: what is asked now is applied only when that ends."""
+        return self._flushing or bool(self._hold)
+
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
         """Hold sends of new orders, report processing and notifications until the block ends, then flush

@@ -69,6 +69,7 @@ class Denial:
 FLATTEN = "flatten"
 BUY, SELL, LIMIT, MARKET = Side.BUY, Side.SELL, OrderType.LIMIT, OrderType.MARKET
 STOP, STOP_LIMIT = OrderType.STOP, OrderType.STOP_LIMIT
+_FLAGS = frozenset({"IOC", "FOK", "DAY", "post_only"})  # the time-in-force words of ``order_features``
 TRAILING, TRAILING_LIMIT = OrderType.TRAILING_STOP, OrderType.TRAILING_STOP_LIMIT
 GTC = TimeInForce.GTC
 EMULATED, NATIVE = Emulation.EMULATED, Emulation.NATIVE
@@ -185,8 +186,8 @@ def _price_check(p: object, inst: Instrument, needs: str, name: str) -> Denial |
     return None
 
 
-#: a venue's own trailing stop (Binance spot's ``trailingDelta``) trails by a percent in whole basis points, 0.1 % to
-#: 20 %, from the last price when it is placed, with no activation price
+#: a venue whose ``order_features`` has "TRAILING_STOP_BIPS" (Binance spot's ``trailingDelta``) keeps a trailing stop
+#: by a percent in whole basis points, 0.1 % to 20 %, from the last price when it is placed, with no activation price
 NATIVE_TRAIL_BIPS = (10, 2000)
 
 
@@ -194,17 +195,20 @@ def keeps_natively(order_type: OrderType, source: TriggerSource, features: froze
                    trail_amount: float | None = None, trail_pct: float | None = None,
                    activation: float | None = None) -> bool:
     """Whether a venue with ``features`` (its adapter's ``order_features``) keeps this stop itself: it has the type
-    and the stop watches trades (no adapter keeps bid/ask triggers yet); a trailing stop, when it trails by a
-    percent the venue can express (``NATIVE_TRAIL_BIPS``) and has no activation price. Else Kestrel emulates it
+    and the stop watches trades (no adapter keeps bid/ask triggers yet); at a venue that keeps trailing stops by
+    basis points only ("TRAILING_STOP_BIPS"), one by such a percent (``NATIVE_TRAIL_BIPS``) without an activation
+    price. Else Kestrel emulates it
     (the ticket says which before it is sent, from this same answer)."""
-    if order_type.value not in features or source is not TriggerSource.LAST:
+    if source is not TriggerSource.LAST:
         return False
-    if order_type.is_trailing:
+    if order_type.value in features:
+        return True
+    if order_type is OrderType.TRAILING_STOP and "TRAILING_STOP_BIPS" in features:
         if trail_amount is not None or activation is not None or trail_pct is None:
             return False
         bips = trail_pct * 100.0
         return abs(bips - round(bips)) < 1e-6 and NATIVE_TRAIL_BIPS[0] <= round(bips) <= NATIVE_TRAIL_BIPS[1]
-    return True
+    return False
 
 
 class PreTradeChecks:
@@ -274,7 +278,7 @@ class PreTradeChecks:
         want = "post_only" if cmd.post_only else cmd.tif.value
         if want not in has:
             what = "post-only" if cmd.post_only else f"time in force {cmd.tif.value}"
-            offered = ", ".join(sorted(x.replace("_", "-") for x in has)) or "none"
+            offered = ", ".join(sorted(x.replace("_", "-") for x in has if x in _FLAGS)) or "none"
             return Denial("ORDER_SHAPE", f"Venue {cmd.venue} does not take {what} orders here (it takes: GTC, "
                           f"{offered})." if has else f"Kestrel cannot place {what} orders on {cmd.venue} yet: "
                           f"only good till canceled.", limit="GTC" + (f", {offered}" if has else ""),

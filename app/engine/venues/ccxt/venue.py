@@ -65,7 +65,7 @@ class CcxtVenue(CcxtConnection, CcxtOrders, CcxtTracking, CcxtRest):
     # native stops where the mapping and the poll of open orders are checked: ccxt's "binance" is Binance spot,
     # where a stop is an ordinary open order (STOP_LOSS / STOP_LOSS_LIMIT, listed by openOrders); binanceusdm's
     # conditional orders are "algo" orders listed apart, which the poll does not read yet: Kestrel emulates them.
-    # TRAILING_STOP: a STOP_LOSS with trailingDelta, for a percent in whole basis points (checks.keeps_natively)
+    # TRAILING_STOP_BIPS: a STOP_LOSS with trailingDelta, by a percent in whole basis points (checks.keeps_natively)
     NATIVE_STOPS = frozenset({"binance"})
     # ModifyOrder through ccxt's editOrder where its semantics are checked here: Binance spot's cancel-replace
     # (one request: the old order canceled, a new one placed under the same client order id; a new venue id and
@@ -119,7 +119,7 @@ class CcxtVenue(CcxtConnection, CcxtOrders, CcxtTracking, CcxtRest):
         exchange = self.config.exchange
         if exchange not in self.TIF_CHECKED:
             return frozenset()
-        stops = {"STOP", "STOP_LIMIT", "TRAILING_STOP"} if exchange in self.NATIVE_STOPS else set()
+        stops = {"STOP", "STOP_LIMIT", "TRAILING_STOP_BIPS"} if exchange in self.NATIVE_STOPS else set()
         amend = {"amend"} if exchange in self.AMENDS else set()
         return frozenset({"IOC", "FOK", "DAY", "post_only", *stops, *amend})
 
