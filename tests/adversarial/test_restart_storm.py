@@ -162,6 +162,7 @@ def test_restart_storm_forty_kills(tmp_path):
     run_storm(tmp_path, restarts=40)
 
 
+@pytest.mark.slow  # (in the default suite: test_selftest_steps.py runs it twice on one profile, the log checked)
 def test_the_self_test_passes_twice_on_the_same_profile(tmp_path):
     """The first report of lost fills: the second self-test on a profile failed ("not filled within 5 s";
     the log said "duplicate fill ignored: sim T-21")."""

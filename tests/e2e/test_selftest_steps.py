@@ -184,6 +184,8 @@ def test_twice_on_a_traders_profile_on_the_plain_install_every_dock_driven_and_t
                          steps["model training"])
         assert "self-test passed" in r.stdout and "FAIL" not in r.stdout
         assert what_the_trader_has(profile) == before, f"run {run} changed the profile"
+    # the first report of lost fills: a second self-test on one profile saw "duplicate fill ignored"
+    assert "duplicate fill ignored" not in (profile / "logs" / "kestrel.log").read_text()
 
 
 def test_a_step_that_fails_is_named_with_its_reason_and_the_steps_are_still_undone(tmp_path):

@@ -125,6 +125,7 @@ def test_the_desktop_entry_starts_kestrel():
     assert re.search(r"^Exec=kestrel\b", entry, re.M) and "Icon=kestrel" in entry and "Type=Application" in entry
 
 
+@pytest.mark.slow  # packaging (ldd over Qt's libraries, 23 s)
 @pytest.mark.skipif(not sys.platform.startswith("linux") or shutil.which("dpkg") is None, reason="Debian only")
 def test_the_deb_depends_on_every_system_library_qts_xcb_plugin_loads():
     """A Qt upgrade that links one more xcb library must show up here, not on a trader's desktop."""
