@@ -612,8 +612,8 @@ def latency_tables(res: dict, every: int) -> str:
             first, last = median([x[0] for x in xs]), median([x[1] for x in xs])
             rows.append([f"{n}", f"{len(xs)}", f"{median([x[2] for x in xs]):.0f}", f"{first:,.0f}", f"{last:,.0f}",
                          f"{(last - first) / max(n - 1, 1):,.0f}" if n > 1 else ""])
-        out += ["\none print through n stops at one level: each fired stop is committed and sent before the next "
-                "is checked [µs, medians]",
+        out += ["\none print through n stops at one level: the first is sent at once, the others checked, committed "
+                "once and sent together [µs, medians]",
                 table(["stops at the level", "prints", "sent", "to the first submit", "to the last submit",
                        "per further stop"], rows)]
     return "\n".join(out)
