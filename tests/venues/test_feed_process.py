@@ -117,6 +117,7 @@ def test_a_killed_child_is_replaced_and_the_venue_stays_up(profile, fake_factory
         s = await Session(profile, fake, feed_process=True).start()
         try:
             await s.tradable()
+            await s.tradable("ETH/USDT")  # both streaming before the kill: each then says it is reconnecting
             first = s.venue.feed.pid
             os.kill(first, signal.SIGKILL)
             await until(lambda: any(e.operation == "feed" and "exit code -9" in e.message
