@@ -139,9 +139,10 @@ class Session:
 
 
 @contextlib.asynccontextmanager
-async def running(profile: Path, **cfg):
-    """A started ``Session`` (kernel + venue) on a fresh fake Binance (``session.fake``), both stopped after."""
-    fake = await make_fake().start()
+async def running(profile: Path, fake_kw: dict | None = None, **cfg):
+    """A started ``Session`` (kernel + venue) on a fresh fake Binance (``session.fake``; ``fake_kw`` to
+    ``FakeBinance``), both stopped after."""
+    fake = await make_fake(**(fake_kw or {})).start()
     try:
         s = await Session(profile, fake, **cfg).start()
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 
 from app.engine.core.messages import CommandDone, CommandRefused, ModifyOrder, OrderStatus, OrderType, Side
-from tests.kit.venues import Session, run
+from tests.kit.venues import Session, run, running
 from tests.kit.wait import until
 
 S = OrderStatus
@@ -40,11 +40,10 @@ def at_venue(fake, cid: str) -> list[tuple[str, float, float, str]]:
     return [(o.status, o.price, o.qty, str(o.order_id)) for o in fake.orders.values() if o.client_order_id == cid]
 
 
-def test_a_move_at_binance_is_one_cancel_replace_that_keeps_the_order_and_its_fills(profile, fake_factory):
+def test_a_move_at_binance_is_one_cancel_replace_that_keeps_the_order_and_its_fills(profile):
     async def go():
-        fake = await fake_factory(auto_market=False).start()
-        s = await Session(profile, fake, stream="poll").start()
-        try:
+        async with running(profile, {"auto_market": False}, stream="poll") as s:
+            fake = s.fake
             cid, price = await resting_buy(s, fake)
             old_vid = s.order(cid).venue_order_id
             seen = answers(s)
@@ -72,17 +71,13 @@ def test_a_move_at_binance_is_one_cancel_replace_that_keeps_the_order_and_its_fi
             fake.fill_order(cid)  # a trade at Binance fills the new order
             await until(lambda: s.order(cid).status is S.FILLED, 5, "the moved order filled")
             assert abs(s.order(cid).filled_qty - 0.01) < 1e-12
-        finally:
-            await s.close()
-            await fake.stop()
     run(go())
 
 
-def test_a_fill_that_races_the_move_makes_binance_refuse_it_and_nothing_is_bought_twice(profile, fake_factory):
+def test_a_fill_that_races_the_move_makes_binance_refuse_it_and_nothing_is_bought_twice(profile):
     async def go():
-        fake = await fake_factory(auto_market=False).start()
-        s = await Session(profile, fake, stream="poll").start()
-        try:
+        async with running(profile, {"auto_market": False}, stream="poll") as s:
+            fake = s.fake
             cid, price = await resting_buy(s, fake, qty=0.02)
             # half fills at Binance; Kestrel has not seen the trade yet when the move goes out
             fake.slow("GET /api/v3/myTrades", 1.5)
@@ -102,21 +97,17 @@ def test_a_fill_that_races_the_move_makes_binance_refuse_it_and_nothing_is_bough
                         and s.order("moved-1").status is S.ACCEPTED, 5, "the replacement")
             assert s.order(cid).status is S.CANCELED and abs(s.order("moved-1").quantity - 0.01) < 1e-12
             assert fake.requests.count(("POST", "/api/v3/order/cancelReplace")) == 1
-        finally:
-            await s.close()
-            await fake.stop()
     run(go())
 
 
-def test_a_replace_whose_new_order_binance_refuses_ends_the_order_and_says_so(profile, fake_factory):
+def test_a_replace_whose_new_order_binance_refuses_ends_the_order_and_says_so(profile):
     from app.engine.core.messages import Alert
 
     async def go():
-        fake = await fake_factory(auto_market=False).start()
-        s = await Session(profile, fake, stream="poll").start()
-        alerts: list = []
-        s.kernel.bus.subscribe(Alert, alerts.append)
-        try:
+        async with running(profile, {"auto_market": False}, stream="poll") as s:
+            fake = s.fake
+            alerts: list = []
+            s.kernel.bus.subscribe(Alert, alerts.append)
             cid, price = await resting_buy(s, fake)
             fake.reject_next_order("insufficient")  # the new order is refused after the cancel
             s.kernel.bus.publish(ModifyOrder(cid, round(price - 10.0, 2), "not-used"))
@@ -124,17 +115,13 @@ def test_a_replace_whose_new_order_binance_refuses_ends_the_order_and_says_so(pr
             assert "refused the new order" in s.order(cid).reason and "place it again" in s.order(cid).reason
             assert [st for st, *_ in at_venue(fake, cid)] == ["CANCELED"]
             await until(lambda: any(cid in a.message for a in alerts), 5, "the alert")
-        finally:
-            await s.close()
-            await fake.stop()
     run(go())
 
 
-def test_a_move_whose_answer_is_lost_is_settled_by_the_venues_record(profile, fake_factory):
+def test_a_move_whose_answer_is_lost_is_settled_by_the_venues_record(profile):
     async def go():
-        fake = await fake_factory(auto_market=False).start()
-        s = await Session(profile, fake, stream="poll").start()
-        try:
+        async with running(profile, {"auto_market": False}, stream="poll") as s:
+            fake = s.fake
             cid, price = await resting_buy(s, fake)
             old_vid = s.order(cid).venue_order_id
             fake.fault(REPLACE, "drop", reached=True)  # Binance replaces it; the answer never arrives
@@ -145,9 +132,6 @@ def test_a_move_whose_answer_is_lost_is_settled_by_the_venues_record(profile, fa
             assert fake.requests.count(("POST", "/api/v3/order/cancelReplace")) == 1  # never sent twice
             fake.fill_order(cid)  # a trade at Binance fills the new order
             await until(lambda: s.order(cid).status is S.FILLED, 5, "the moved order filled")
-        finally:
-            await s.close()
-            await fake.stop()
     run(go())
 
 

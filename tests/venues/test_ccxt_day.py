@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from app.engine.core.messages import OrderStatus, OrderType, Side, TimeInForce
 from app.engine.venues.ccxt.orders import day_end
-from tests.kit.venues import Session, order_polls, run
+from tests.kit.venues import Session, order_polls, run, running
 from tests.kit.wait import until
 
 S = OrderStatus
@@ -25,13 +25,12 @@ async def day_buy(s, fake) -> tuple[str, float]:
     return cid, price
 
 
-def test_a_day_order_at_binance_is_a_gtc_that_kestrel_cancels_at_midnight_utc(profile, fake_factory):
+def test_a_day_order_at_binance_is_a_gtc_that_kestrel_cancels_at_midnight_utc(profile):
     async def go():
-        fake = await fake_factory(auto_market=False).start()
-        s = await Session(profile, fake, stream="poll").start()
-        by = [0]
-        shifted(s, by)
-        try:
+        async with running(profile, {"auto_market": False}, stream="poll") as s:
+            fake = s.fake
+            by = [0]
+            shifted(s, by)
             cid, _ = await day_buy(s, fake)
             assert fake.created_params[-1].get("timeInForce") == "GTC"  # Binance has no DAY
             exchange_now = s.venue.now_ms() + s.venue.time_offset_ms
@@ -43,9 +42,6 @@ def test_a_day_order_at_binance_is_a_gtc_that_kestrel_cancels_at_midnight_utc(pr
             assert "expired at the end of the UTC day" in s.order(cid).reason
             assert "canceled by Kestrel at 00:00 UTC" in s.order(cid).reason, s.order(cid).reason
             assert fake.order_by_client_id(cid).status == "CANCELED"
-        finally:
-            await s.close()
-            await fake.stop()
     run(go())
 
 
