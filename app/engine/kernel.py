@@ -20,7 +20,9 @@ from app.engine.core.clock import Clock, LiveClock
 from app.engine.core.heartbeat import Heartbeat
 from app.engine.core.ids import ClientOrderIdFactory
 from app.engine.core.instruments import Instrument, InstrumentTable, default_instruments
-from app.engine.core.messages import Bar, OrderStatus, OrderType, Side, SubmitOrder, TradeTick, VenueStatus
+from app.engine.core.messages import (
+    Alert, AlertFired, Bar, OrderStatus, OrderType, Side, SubmitOrder, TradeTick, VenueStatus,
+)
 from app.engine.core.profile_migration import MigrationError, migrate_profile, record_migration
 from app.engine.core.store import SCHEMA_VERSION, ProfileLock, Store, StoreError
 from app.engine.data.bar_store import BarStore
@@ -30,6 +32,8 @@ from app.engine.ml.commands import ModelCommands
 from app.engine.ml.serve import ModelSource
 from app.engine.oms.execution import ExecutionEngine
 from app.engine.oms.portfolio import Portfolio
+from app.engine.alerts.engine import AlertEngine
+from app.engine.alerts.store import AlertStore
 from app.engine.orders.emulator import OrderEmulator
 from app.engine.orders.groups import OrderGroups
 from app.engine.port import Port
@@ -128,6 +132,10 @@ class Kernel:
         self._stopping = False
         self._closed = False
         self.model_commands = ModelCommands(self.bus, self.clock, self.store, self.profile)  # Models dock
+        # a trader's alert rules (issue 21): in the profile's database, evaluated on the bus, shown by the window
+        self.alerts = AlertEngine(self.bus, AlertStore(self.store.conn), self.clock, self.market, self.risk,
+                                  self.portfolio, self.instruments)
+        self.alerts.on_fire.append(self._show_alert)
         self.port = Port(self)  # what the window gets: commands in, read models out
 
     # ----------------------------------------------------------------------------------------- lifecycle
@@ -146,6 +154,7 @@ class Kernel:
         self.sim.advance_to(self.clock.now_ms())  # first books and prices
         self.bus.publish(VenueStatus("sim", self.sim.connected, "simulated exchange", self.clock.now_ms()))
         self.heartbeat.beat(self.risk.applied_states(), force=True)
+        self.alerts.start()  # the stored rules, armed again
         log.info("kernel started: profile %s, trading state %s", self.profile, self.risk.state.value)
 
     def _seed_history(self) -> None:
@@ -188,6 +197,7 @@ class Kernel:
             self._last_sync = mono
             self.emulator.persist_trails()  # committed by the tick
             self.risk.tick()
+            self.alerts.tick()  # rules changed by `kestrel alerts`, expiries, account rules
             self.heartbeat.beat(self.risk.applied_states())
         self.strategies.tick(self.clock.now_ms())
         self.history.poll()
@@ -209,6 +219,11 @@ class Kernel:
 
     def stop(self) -> None:
         self._stopping = True
+
+    def _show_alert(self, fired: AlertFired, seq: int) -> None:
+        """A trader's alert fired: the window's banner, sound and tray take it as an ``Alert``."""
+        self.bus.publish(Alert("warning", f"Alert {fired.rule_id}: {fired.title}", fired.message, fired.ts,
+                               {"event": "alert_fired", "rule": fired.rule_id, "history": seq}))
 
     async def shutdown(self, timeout_s: float = 5.0) -> None:
         """The first half of a clean close, while the loop still runs (SIGTERM, SIGINT, log-out, the window

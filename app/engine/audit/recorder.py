@@ -16,10 +16,11 @@ from typing import Any
 from app.engine.audit.log import AuditLog
 from app.engine.core.bus import MessageBus
 from app.engine.core.messages import (
-    Alert, CancelAllOrders, CancelOrder, CancelRejected, ClosePosition, CommandDone, CommandRefused, Flatten, Halt,
-    HaltStrategy, LoadStrategy, ModifyOrder, OrderAccepted, OrderCanceled, OrderDenied, OrderFilled,
-    OrderRejected, OrderSubmitted, RegisterModel, ReloadPlugin, RemoveStrategy, RescanPlugins, Reset, RiskLimitsChanged,
-    SetStrategyParams, StartStrategy, StopStrategy, SubmitOrder, TradingStateChanged, VenueStatus,
+    Alert, AlertFired, AlertRuleChanged, CancelAllOrders, CancelOrder, CancelRejected, ClosePosition, CommandDone,
+    CommandRefused, Flatten, Halt, HaltStrategy, LoadStrategy, ModifyOrder, OrderAccepted, OrderCanceled,
+    OrderDenied, OrderFilled, OrderRejected, OrderSubmitted, RegisterModel, ReloadPlugin, RemoveAlert, RemoveStrategy,
+    RescanPlugins, Reset, RiskLimitsChanged, SetAlert, SetStrategyParams, StartStrategy, StopStrategy, SubmitOrder,
+    TradingStateChanged, VenueStatus,
 )
 
 log = logging.getLogger("kestrel.audit")
@@ -27,7 +28,7 @@ log = logging.getLogger("kestrel.audit")
 RECORDED = (SubmitOrder, CancelOrder, CancelAllOrders, ModifyOrder, OrderDenied, OrderSubmitted, OrderAccepted,
             OrderRejected, OrderFilled, OrderCanceled, CancelRejected, VenueStatus, CommandRefused, CommandDone,
             LoadStrategy, StartStrategy, StopStrategy, RemoveStrategy, SetStrategyParams, ReloadPlugin,
-            RescanPlugins, RegisterModel)
+            RescanPlugins, RegisterModel, SetAlert, RemoveAlert, AlertRuleChanged, AlertFired)
 URGENT = (TradingStateChanged, RiskLimitsChanged, Alert, Halt, HaltStrategy, Reset, Flatten, ClosePosition)
 
 

@@ -577,3 +577,52 @@ class Alert:
     message: str
     ts: int = 0
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+# ------------------------------------------------------------------------------------------------------ alerts
+@dataclass(frozen=True, slots=True)
+class SetAlert:
+    """Command: add an alert rule, or replace the one with the same id (``rule``: ``AlertRule.to_dict()``)."""
+
+    rule: dict
+    actor: str = "manual"
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveAlert:
+    """Command: delete alert rule ``rule_id``."""
+
+    rule_id: str
+    actor: str = "manual"
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRuleChanged:
+    """An alert rule was set, changed, removed, armed after a restart or expired (``action``), and what it is now.
+    ``note``: what the trader should know, e.g. that the price is already across the level."""
+
+    rule_id: str
+    action: str  # "set", "removed", "armed", "expired", "disabled"
+    rule: dict
+    actor: str = ""
+    note: str = ""
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFired:
+    """An alert rule's condition came true: what the trader is told (``title``, ``message``), where it goes
+    (``channels``), and how many firings the rule's flood limit merged into this one (``throttled``)."""
+
+    rule_id: str
+    kind: str
+    symbol: str
+    title: str
+    message: str
+    value: float = float("nan")
+    channels: tuple = ()
+    throttled: int = 0
+    ts: int = 0
+

@@ -242,7 +242,8 @@ class StrategyHost:
         self.bus.publish(CancelAllOrders(actor="strategy-manager", strategy=runner.instance, ts=self.clock.now_ms()))
         self.bus.publish(Alert("warning", f"Strategy {runner.instance} faulted",
                                f"{reason}. Its orders were canceled; the terminal and other strategies go on. "
-                               f"Fix the plugin and press Reload, or Start to try again.", self.clock.now_ms()))
+                               f"Fix the plugin and press Reload, or Start to try again.", self.clock.now_ms(),
+                               {"event": "strategy_faulted", "strategy": runner.instance}))
         self.touch(runner)
 
     def touch(self, runner: Runner) -> None:

@@ -1,0 +1,401 @@
+"""The alert engine (issue 21): a trader's rules, evaluated in the engine as the market moves, fired once (or
+repeating with a cool-down), persisted, audited and armed again after a restart.
+
+PRICES        price_above / price_below rules of one symbol live in a ``TriggerBook`` (core/triggers.py) keyed by
+              rule id: a print costs a few comparisons however many rules there are, and only the ticking
+              symbol's book is asked. A level is crossed from the other side: a rule set with the price already
+              across is said so (``AlertRuleChanged.note``) and waits for the price to come back first (it is
+              armed the other way, then flipped). Before a symbol's first print its rules wait for that print.
+MOVES         pct_move rules keep the lowest and highest print of their window in monotonic deques (O(1)
+              amortised per print per rule on the ticking symbol); after a firing the window starts again.
+ACCOUNT       daily PnL, drawdown and gross exposure rules are read from the risk engine's figures at its tick
+              (0.25 s): the same numbers the risk panel shows.
+EVENTS        a fill, a refusal, a strategy that faults, a venue that disconnects, a model's drift alarm.
+FIRING        ``AlertFired`` on the bus (the window shows it; delivery takes it to the rule's channels) and a row
+              in ``alert_history``. A rule fires once ("fired") unless it repeats; a repeating rule waits its
+              cool-down, and what comes true meanwhile is counted and said with its next firing (``throttled``).
+CHANGES       ``SetAlert`` / ``RemoveAlert`` on the bus (the window), or ``kestrel alerts`` writing the database
+              from another process: the engine reads ``alert_meta.rev`` at each tick and re-arms what changed,
+              within 0.25 s. Every change and every firing is an ``AlertRuleChanged`` / ``AlertFired`` on the bus,
+              which the audit recorder writes to the trail.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import sqlite3
+from collections import deque
+from typing import Any, Callable
+
+from app.engine.alerts.rules import PRICE_KINDS, AlertRule
+from app.engine.alerts.store import AlertStore
+from app.engine.core.messages import (
+    Alert, AlertFired, AlertRuleChanged, OrderDenied, OrderFilled, OrderRejected, RemoveAlert, SetAlert, TradeTick,
+    VenueStatus,
+)
+from app.engine.core.triggers import TriggerBook
+
+log = logging.getLogger("kestrel.alerts")
+
+
+class _Move:
+    """One pct_move rule's window: the lowest and highest prints of the last ``window_ms``."""
+
+    __slots__ = ("rule_id", "pct", "window_ms", "lows", "highs")
+
+    def __init__(self, rule_id: str, pct: float, window_s: float) -> None:
+        self.rule_id, self.pct, self.window_ms = rule_id, pct / 100.0, int(window_s * 1000)
+        self.lows: deque = deque()  # (ts, price), prices increasing
+        self.highs: deque = deque()  # (ts, price), prices decreasing
+
+    def on_price(self, ts: int, p: float) -> tuple[float, float] | None:
+        """(the window's extreme, the move as a fraction) when the move reached its size, else None."""
+        lows, highs, start = self.lows, self.highs, ts - self.window_ms
+        while lows and lows[-1][1] >= p:
+            lows.pop()
+        lows.append((ts, p))
+        while highs and highs[-1][1] <= p:
+            highs.pop()
+        highs.append((ts, p))
+        while lows[0][0] < start:
+            lows.popleft()
+        while highs[0][0] < start:
+            highs.popleft()
+        low, high = lows[0][1], highs[0][1]
+        if low > 0 and p >= low * (1.0 + self.pct):
+            return low, p / low - 1.0
+        if high > 0 and p <= high * (1.0 - self.pct):
+            return high, p / high - 1.0
+        return None
+
+    def restart(self) -> None:
+        self.lows.clear()
+        self.highs.clear()
+
+
+class AlertEngine:
+    def __init__(self, bus: Any, store: AlertStore, clock: Any, market: Any = None, risk: Any = None,
+                 portfolio: Any = None, instruments: Any = None) -> None:
+        self.bus, self.store, self.clock = bus, store, clock
+        self.market, self.risk, self.portfolio, self.instruments = market, risk, portfolio, instruments
+        self.rules: dict[str, AlertRule] = {}
+        self._books: dict[str, TriggerBook] = {}  # symbol -> its price rules' book
+        self._flipped: set[str] = set()  # price rules armed the other way, waiting for the price to come back
+        self._unpriced: dict[str, list[str]] = {}  # symbol -> price rules waiting for its first print
+        self._moves: dict[str, list[_Move]] = {}  # symbol -> its pct_move rules
+        self._account: list[str] = []
+        self._events: dict[str, list[str]] = {}  # kind -> rule ids
+        self._held: dict[str, int] = {}  # rule id -> firings its cool-down held back since it last fired
+        self._rev = -1
+        self.version = 0  # bumped on every change a view shows (rules, firings)
+        self.fired = 0
+        self.on_fire: list[Callable[[AlertFired, int], None]] = []  # delivery: (the firing, its history row)
+        bus.subscribe(SetAlert, self.on_set)
+        bus.subscribe(RemoveAlert, self.on_remove)
+        bus.subscribe(TradeTick, self.on_trade)
+        bus.subscribe(OrderFilled, self._on_filled)
+        bus.subscribe(OrderDenied, self._on_refused)
+        bus.subscribe(OrderRejected, self._on_refused)
+        bus.subscribe(VenueStatus, self._on_venue)
+        bus.subscribe(Alert, self._on_alert)
+
+    # --------------------------------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        """Arm every stored rule (after a restart: the same rules, armed again)."""
+        self.reload("armed")
+
+    def tick(self) -> None:
+        """Every 0.25 s: rules changed by another process, expiries, the account rules."""
+        try:
+            rev = self.store.rev()
+        except sqlite3.Error as exc:
+            log.warning("alert rules could not be read (%s); trying again", exc)
+            rev = self._rev
+        if rev != self._rev:
+            self.reload("set")
+        now = self.clock.now_ms()
+        for rule in list(self.rules.values()):
+            if rule.expires_ts and now >= rule.expires_ts and rule.state == "armed":
+                self._end(rule, "expired", f"expired at {_utc(rule.expires_ts)} without firing")
+        if self._account:
+            self._check_account(now)
+
+    def reload(self, action: str) -> None:
+        """Read the rules from the database and re-arm what differs from what is armed."""
+        self._rev = self.store.rev()
+        stored = {r.id: r for r in self.store.rules()}
+        for rid in [rid for rid in self.rules if rid not in stored]:
+            old = self._disarm(rid)
+            self._announce(old, "removed", old.actor)
+        for rid, rule in stored.items():
+            if self.rules.get(rid) == rule:
+                continue
+            if rid in self.rules:
+                self._disarm(rid)
+            note = self._arm(rule)
+            self._announce(rule, action, rule.actor, note)
+        self.version += 1
+
+    # -------------------------------------------------------------------------------------- commands
+    def on_set(self, cmd: SetAlert) -> None:
+        """Add or replace a rule from the window; a bad rule is refused with its reason (an Alert)."""
+        now = self.clock.now_ms()
+        try:
+            rule = AlertRule.from_dict(dict(cmd.rule)).with_(actor=cmd.actor, updated_ts=now).check()
+            if not rule.id:
+                rule = rule.with_(created_ts=now)
+            if rule.symbol and self.instruments is not None and self.instruments.get(rule.symbol) is None:
+                raise ValueError(f"unknown symbol {rule.symbol!r}")
+            rule = self.store.save(rule)
+        except (ValueError, KeyError, sqlite3.Error) as exc:
+            self.bus.publish(Alert("warning", "Alert not set", f"The alert was not set: {exc}", now))
+            return
+        self.reload("set")
+
+    def on_remove(self, cmd: RemoveAlert) -> None:
+        try:
+            self.store.delete(cmd.rule_id)
+        except (ValueError, sqlite3.Error) as exc:
+            self.bus.publish(Alert("warning", "Alert not removed", f"Alert {cmd.rule_id}: {exc}",
+                                   self.clock.now_ms()))
+            return
+        self.reload("set")
+
+    # ----------------------------------------------------------------------------------------- arming
+    def _arm(self, rule: AlertRule) -> str:
+        """Arm ``rule`` if it is armed in the store; what the trader should know about it ("" if nothing)."""
+        self.rules[rule.id] = rule
+        if rule.state != "armed":
+            return ""
+        k = rule.kind
+        if k in PRICE_KINDS:
+            last = self._last(rule.symbol)
+            if last is None:
+                self._unpriced.setdefault(rule.symbol, []).append(rule.id)
+                return f"no price of {rule.symbol} yet: it is armed from the first one"
+            return self._arm_price(rule, last)
+        if k == "pct_move":
+            self._moves.setdefault(rule.symbol, []).append(_Move(rule.id, rule.level, rule.window_s))
+        elif k in ("daily_pnl_below", "drawdown_above", "exposure_above"):
+            self._account.append(rule.id)
+        elif k == "indicator":
+            return "indicator conditions are not evaluated yet: it stays armed and does not fire"
+        else:
+            self._events.setdefault(k, []).append(rule.id)
+        return ""
+
+    def _arm_price(self, rule: AlertRule, last: float) -> str:
+        book = self._books.setdefault(rule.symbol, TriggerBook())
+        up = rule.kind == "price_above"
+        across = last >= rule.level if up else last <= rule.level
+        if across:  # wait for the price to come back to the near side first, then cross
+            self._flip(book, rule)
+            where = "above" if up else "below"
+            return (f"{rule.symbol} is already {where} {rule.level:,.10g} (last {last:,.10g}): it fires when the price "
+                    f"comes back and crosses it again")
+        book.arm_fixed(rule.id, "up" if up else "down", rule.level)
+        return ""
+
+    def _flip(self, book: TriggerBook, rule: AlertRule) -> None:
+        """Arm ``rule`` the other way: it is across its level and must come back (strictly) before it can cross
+        again, so a price sitting on the level does not fire it print after print."""
+        if rule.kind == "price_above":
+            book.arm_fixed(rule.id, "down", math.nextafter(rule.level, -math.inf))
+        else:
+            book.arm_fixed(rule.id, "up", math.nextafter(rule.level, math.inf))
+        self._flipped.add(rule.id)
+
+    def _disarm(self, rid: str) -> AlertRule:
+        rule = self.rules.pop(rid)
+        book = self._books.get(rule.symbol)
+        if book is not None and rid in book:
+            book.cancel(rid)
+        self._flipped.discard(rid)
+        waiting = self._unpriced.get(rule.symbol)
+        if waiting and rid in waiting:
+            waiting.remove(rid)
+        moves = self._moves.get(rule.symbol)
+        if moves:
+            self._moves[rule.symbol] = [m for m in moves if m.rule_id != rid]
+        if rid in self._account:
+            self._account.remove(rid)
+        ids = self._events.get(rule.kind)
+        if ids and rid in ids:
+            ids.remove(rid)
+        self._held.pop(rid, None)
+        return rule
+
+    def _last(self, symbol: str) -> float | None:
+        st = self.market.get(symbol) if self.market is not None else None
+        return st.last if st is not None and st.last else None
+
+    # ------------------------------------------------------------------------------------------ prints
+    def on_trade(self, tick: TradeTick) -> None:
+        sym, p = tick.symbol, tick.price
+        waiting = self._unpriced.get(sym)
+        if waiting:
+            for rid in waiting:
+                note = self._arm_price(self.rules[rid], p)
+                if note:
+                    self._announce(self.rules[rid], "armed", "", note)
+            waiting.clear()
+        book = self._books.get(sym)
+        if book is not None:
+            fired = book.on_price(p)
+            for rid in fired:
+                self._price_crossed(rid, p, tick.ts)
+        moves = self._moves.get(sym)
+        if moves:
+            for m in moves:
+                hit = m.on_price(tick.ts, p)
+                if hit is not None:
+                    m.restart()
+                    ref, frac = hit
+                    rule = self.rules[m.rule_id]
+                    self._fire(rule, f"{sym} {'+' if frac > 0 else ''}{frac * 100:.2f} % in "
+                                     f"{_window(rule.window_s)}", f"{sym} moved from {ref:,.10g} to {p:,.10g} "
+                                     f"({frac * 100:+.2f} %) within {_window(rule.window_s)}.", p, tick.ts)
+
+    def _price_crossed(self, rid: str, p: float, ts: int) -> None:
+        rule = self.rules.get(rid)
+        if rule is None:
+            return
+        up = rule.kind == "price_above"
+        book = self._books[rule.symbol]
+        if rid in self._flipped:  # back on the near side: now armed to cross
+            self._flipped.discard(rid)
+            book.arm_fixed(rid, "up" if up else "down", rule.level)
+            return
+        where = "above" if up else "below"
+        fired = self._fire(rule, f"{rule.symbol} {where} {rule.level:,.10g}",
+                           f"{rule.symbol} crossed {where} {rule.level:,.10g}: last {p:,.10g}.", p, ts)
+        if fired is not None and rule.repeat or fired is None and rule.state == "armed":
+            self._flip(book, rule)  # crosses again only after coming back
+
+    # ----------------------------------------------------------------------------------------- account
+    def _check_account(self, now: int) -> None:
+        risk = self.risk
+        if risk is None:
+            return
+        pnl, _sod = risk.daily_pnl()
+        equity = risk.portfolio.equity()
+        peak = max(risk.peak_equity, equity)
+        gross = risk.portfolio.gross_exposure()
+        for rid in list(self._account):
+            rule = self.rules[rid]
+            k, level = rule.kind, rule.level
+            if k == "daily_pnl_below" and pnl < level:
+                self._fire(rule, f"Daily PnL {pnl:,.2f}", f"The day's PnL is {pnl:,.2f}, below {level:,.2f}.", pnl,
+                           now)
+            elif k == "drawdown_above" and peak > 0 and (dd := (peak - equity) / peak * 100.0) > level:
+                self._fire(rule, f"Drawdown {dd:.2f} %", f"Equity {equity:,.2f} is {dd:.2f} % below its peak "
+                                                         f"{peak:,.2f} (alert above {level:g} %).", dd, now)
+            elif k == "exposure_above" and gross > level:
+                self._fire(rule, f"Gross exposure {gross:,.2f}", f"Gross exposure is {gross:,.2f}, above "
+                                                                 f"{level:,.2f}.", gross, now)
+
+    # ------------------------------------------------------------------------------------------ events
+    def _on_filled(self, fill: OrderFilled) -> None:
+        for rid in self._matching("order_filled", fill.symbol):
+            self._fire(self.rules[rid], f"Filled: {fill.side.value} {fill.quantity:g} {fill.symbol}",
+                       f"Order {fill.client_order_id}: {fill.side.value} {fill.quantity:g} {fill.symbol} at "
+                       f"{fill.price:,.10g} on {fill.venue}.", fill.price, fill.ts)
+
+    def _on_refused(self, ev: Any) -> None:
+        symbol = getattr(ev, "symbol", "")
+        reason = getattr(ev, "message", "") or getattr(ev, "reason", "")
+        for rid in self._matching("order_rejected", symbol):
+            self._fire(self.rules[rid], f"Order refused: {symbol}", f"Order {ev.client_order_id} ({symbol}) was "
+                       f"refused: {reason}", math.nan, getattr(ev, "ts", 0) or self.clock.now_ms())
+
+    def _on_venue(self, st: VenueStatus) -> None:
+        if st.connected:
+            return
+        for rid in self._matching("venue_down", st.venue, target=True):
+            self._fire(self.rules[rid], f"Venue {st.venue} down", f"{st.venue}: {st.message}", math.nan,
+                       st.ts or self.clock.now_ms())
+
+    def _on_alert(self, a: Alert) -> None:
+        event = a.extra.get("event") if a.extra else None
+        if event == "strategy_faulted":
+            for rid in self._matching("strategy_faulted", a.extra.get("strategy", ""), target=True):
+                self._fire(self.rules[rid], a.title, a.message, math.nan, a.ts or self.clock.now_ms())
+        elif event == "model_drift":
+            psi = float(a.extra.get("psi", math.nan))
+            for rid in self._matching("model_drift", a.extra.get("model", ""), target=True):
+                if psi >= (self.rules[rid].level or 0.0):
+                    self._fire(self.rules[rid], a.title, a.message, psi, a.ts or self.clock.now_ms())
+
+    def _matching(self, kind: str, what: str, target: bool = False) -> list[str]:
+        out = []
+        for rid in self._events.get(kind, ()):
+            rule = self.rules[rid]
+            want = rule.target if target else rule.symbol
+            if not want or want == what:
+                out.append(rid)
+        return out
+
+    # ------------------------------------------------------------------------------------------ firing
+    def _fire(self, rule: AlertRule, title: str, message: str, value: float, ts: int) -> AlertFired | None:
+        """Fire ``rule`` unless its cool-down holds it back (then it is counted); the firing, or None."""
+        if rule.state != "armed":
+            return None
+        now = self.clock.now_ms()
+        if rule.repeat and rule.last_fired_ts and now - rule.last_fired_ts < rule.cooldown * 1000:
+            self._held[rule.id] = self._held.get(rule.id, 0) + 1
+            return None
+        held = self._held.pop(rule.id, 0)
+        if held:
+            message += f" ({held} more time{'s' if held > 1 else ''} during the cool-down: not sent)"
+        if rule.note:
+            message += f" Note: {rule.note}"
+        ev = AlertFired(rule.id, rule.kind, rule.symbol, title, message, value, rule.channels, held, ts or now)
+        state = rule.state if rule.repeat else "fired"
+        rule = rule.with_(last_fired_ts=now, state=state, updated_ts=now)
+        self.rules[rule.id] = rule
+        try:
+            self.store.save(rule)
+            self._rev = self.store.rev()  # our own change: nothing to re-arm
+            seq = self.store.record_fired(rule.id, ev.ts, rule.kind, rule.symbol, title, message, value, held)
+        except (sqlite3.Error, KeyError) as exc:  # it fires all the same; the trader is told it was not saved
+            log.error("alert %s fired but could not be saved (%s)", rule.id, exc)
+            seq = 0
+        if state != "armed":
+            self._disarm(rule.id)
+            self.rules[rule.id] = rule
+        self.fired += 1
+        self.version += 1
+        self.bus.publish(ev)
+        for deliver in self.on_fire:
+            try:
+                deliver(ev, seq)
+            except Exception:  # noqa: BLE001 - delivery must never break the engine
+                log.exception("alert %s: delivery failed to take it", rule.id)
+        return ev
+
+    def _end(self, rule: AlertRule, state: str, note: str) -> None:
+        rule = rule.with_(state=state, updated_ts=self.clock.now_ms())
+        self._disarm(rule.id)
+        self.rules[rule.id] = rule
+        try:
+            self.store.save(rule)
+            self._rev = self.store.rev()
+        except (sqlite3.Error, KeyError) as exc:
+            log.error("alert %s: %s, but that could not be saved (%s)", rule.id, state, exc)
+        self._announce(rule, state, "", note)
+        self.version += 1
+
+    def _announce(self, rule: AlertRule, action: str, actor: str, note: str = "") -> None:
+        self.bus.publish(AlertRuleChanged(rule.id, action, rule.to_dict(), actor, note, self.clock.now_ms()))
+        if note and action in ("set", "armed"):
+            log.info("alert %s (%s): %s", rule.id, rule.describe(), note)
+
+
+def _window(s: float) -> str:
+    return f"{s / 60:g} min" if s >= 60 else f"{s:g} s"
+
+
+def _utc(ms: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
