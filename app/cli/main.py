@@ -9,6 +9,7 @@
         [--strategy NAME[:k=v,...]] ...       start strategies (saved instances or plugins) headless
     kestrel keys set|delete|list [VENUE]       API keys in the OS keyring (secret read from stdin)
     kestrel risk status|halt|reset|limits|set the kill switch and limits, from any terminal
+    kestrel alerts add|list|remove|test       alert rules (a running terminal arms them within 1 s); channels
     kestrel audit verify|checkpoint           check the hash-chained audit trail; export a signed checkpoint
     kestrel plugins list                      strategy plugins found, broken ones with their error
     kestrel backtest --strategy N --data F    event-driven backtest of a plugin on a bar file, or on stored bars:
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--strategy", action="append", default=[], metavar="NAME[:k=v,...]",
                      help="start this strategy (a saved instance's name, or a plugin's: `kestrel plugins list`) "
                           "with these parameters; repeatable, e.g. --strategy sma_cross:fast=5,slow=20")
+    from app.cli.alerts import add_alert_commands
     from app.cli.audit import add_audit_commands
     from app.cli.data import add_data_commands
     from app.cli.keys import add_keys_commands
@@ -72,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     from app.cli.strategies import add_strategy_commands
 
     add_risk_commands(sub, common)
+    add_alert_commands(sub, common)
     add_audit_commands(sub, common)
     add_strategy_commands(sub, common)
     add_ml_commands(sub, common)
@@ -128,6 +131,10 @@ def _main(argv: list[str] | None) -> int:
         from app.cli.profile import main_profile
 
         return main_profile(args, profile)
+    if args.command == "alerts":
+        from app.cli.alerts import main_alerts
+
+        return main_alerts(args, profile)
     if args.command == "risk":
         from app.cli.risk import main_risk
 

@@ -144,8 +144,11 @@ class AlertEngine:
             rule = AlertRule.from_dict(dict(cmd.rule)).with_(actor=cmd.actor, updated_ts=now).check()
             if not rule.id:
                 rule = rule.with_(created_ts=now)
-            if rule.symbol and self.instruments is not None and self.instruments.get(rule.symbol) is None:
-                raise ValueError(f"unknown symbol {rule.symbol!r}")
+            if rule.symbol and self.instruments is not None:
+                inst = self.instruments.get(rule.symbol)
+                if inst is None:
+                    raise ValueError(f"unknown symbol {rule.symbol!r}")
+                rule = rule.with_(symbol=inst.id)
             rule = self.store.save(rule)
         except (ValueError, KeyError, sqlite3.Error) as exc:
             self.bus.publish(Alert("warning", "Alert not set", f"The alert was not set: {exc}", now))

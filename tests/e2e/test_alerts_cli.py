@@ -1,0 +1,69 @@
+"""`kestrel alerts ...` beside a terminal running on the same profile (issue 21, item 5): a rule added from the
+command line is armed by the running terminal within a second (the command prints what the terminal said), fires
+there when the market crosses it, and every step is on one verifiable audit trail."""
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import subprocess
+import sys
+
+from tests.e2e.test_risk_cli import ROOT, cli
+from tests.kit.terminal import wait_for_beats
+from tests.kit.wait import wait_until
+
+
+def audit_rows(prof, kind: str) -> list[tuple[int, str, dict]]:
+    with sqlite3.connect(prof / "kestrel.db") as db:
+        return [(ts, actor, json.loads(p)) for ts, actor, p in
+                db.execute("SELECT ts_utc_ms, actor, payload FROM audit WHERE kind=? ORDER BY seq", (kind,))]
+
+
+def test_a_rule_added_beside_a_running_terminal_is_armed_within_a_second_and_fires_there(tmp_path):
+    prof = tmp_path / "p"
+    running = subprocess.Popen([sys.executable, "main.py", "run", "--headless", "--duration", "40", "--profile",
+                                str(prof)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert "trading state ACTIVE" in running.stdout.readline()
+        wait_for_beats(prof, 2)
+        # far above the market: the terminal says the price is already below, with the last trade
+        r = cli("alerts", "add", "--symbol", "BTC/USDT", "--below", "10000000", "--profile", str(prof))
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith("alert 1 set: BTC/USDT@sim crosses below 10,000,000"), r.stdout
+        assert "The running terminal armed it. BTC/USDT@sim is already below 10,000,000" in r.stdout, r.stdout
+        (set_ts, actor, _), = audit_rows(prof, "SetAlert")
+        armed = [(ts, p) for ts, _a, p in audit_rows(prof, "AlertRuleChanged") if p["rule_id"] == "1"]
+        assert actor == "cli" and armed and armed[0][0] - set_ts < 1000, (set_ts, armed)  # within a second
+        last = float(re.search(r"last ([\d,.]+)", r.stdout).group(1).replace(",", ""))
+        # a level just above and one just below the last trade: the market crosses one of them within seconds
+        for flag, level in (("--above", last + 0.5), ("--below", last - 0.5)):
+            r = cli("alerts", "add", "--symbol", "BTC/USDT", flag, f"{level:.1f}", "--note", "near", "--profile",
+                    str(prof))
+            assert r.returncode == 0 and "The running terminal armed it." in r.stdout, r.stdout + r.stderr
+        fired = wait_until(lambda: [p for _t, _a, p in audit_rows(prof, "AlertFired")], 20, "an alert to fire")
+        assert fired[0]["rule_id"] in ("2", "3") and "Note: near" in fired[0]["message"]
+    finally:
+        running.kill()
+        running.wait(10)
+    listed = cli("alerts", "list", "--profile", str(prof))
+    assert re.search(r"^\s+[23]\s+fired\s+BTC/USDT@sim crosses", listed.stdout, re.M), listed.stdout
+    assert "last fired" in listed.stdout
+    r = cli("alerts", "remove", "1", "--profile", str(prof))
+    assert r.returncode == 0 and "alert 1 removed" in r.stdout
+    verify = cli("audit", "verify", "--profile", str(prof))
+    assert verify.returncode == 0 and "intact" in verify.stdout, verify.stdout + verify.stderr
+
+
+def test_bad_input_is_refused_with_the_reason(tmp_path):
+    prof = tmp_path / "p"
+    r = cli("alerts", "add", "--symbol", "NOPE", "--above", "5", "--profile", str(prof))
+    assert r.returncode == 2 and "unknown symbol 'NOPE'" in r.stderr
+    r = cli("alerts", "add", "--symbol", "BTC/USDT", "--below", "-1", "--profile", str(prof))
+    assert r.returncode == 2 and "must be positive" in r.stderr
+    r = cli("alerts", "add", "--symbol", "BTC/USDT", "--when", "rsi(14) > 70", "--profile", str(prof))
+    assert r.returncode == 2 and "--when needs --timeframe" in r.stderr
+    r = cli("alerts", "remove", "42", "--profile", str(prof))
+    assert r.returncode == 1 and "no alert 42" in r.stderr
+    r = cli("alerts", "remove", "abc", "--profile", str(prof))
+    assert r.returncode == 2 and "is a number" in r.stderr
