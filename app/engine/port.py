@@ -316,6 +316,29 @@ class Health:
         return self._host.order_latency
 
 
+class AlertsView:
+    """The trader's alert rules and what they fired (the Alerts dock, the chart's alert lines)."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self._alerts = kernel.alerts
+
+    @property
+    def version(self) -> int:
+        return self._alerts.version
+
+    def rules(self, symbol: str | None = None) -> list[Any]:
+        """Every rule (``AlertRule``), by id; or those on ``symbol``."""
+        rules = sorted(self._alerts.rules.values(), key=lambda r: int(r.id))
+        return rules if symbol is None else [r for r in rules if r.symbol == symbol]
+
+    def get(self, rule_id: str) -> Any:
+        return self._alerts.rules.get(rule_id)
+
+    def history(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The newest firings first, with their delivery per channel."""
+        return self._alerts.store.history(limit)
+
+
 class Port:
     def __init__(self, kernel: Kernel) -> None:
         self._bus, self._clock, self._store = kernel.bus, kernel.clock, kernel.store
@@ -334,6 +357,7 @@ class Port:
         self.strategies = StrategiesView(kernel)
         self.venues = VenuesView(kernel)
         self.markets = MarketsView(kernel)
+        self.alerts = AlertsView(kernel)
         self.watchlists = Watchlists(kernel.store, kernel.instruments)  # the watchlist dock's (window state)
         self._models: ModelsOverview | None = None
         self._make_models = lambda: ModelsOverview(kernel)  # on first use: the window's, not a headless run's

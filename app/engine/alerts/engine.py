@@ -30,8 +30,8 @@ from typing import Any, Callable
 from app.engine.alerts.rules import PRICE_KINDS, AlertRule
 from app.engine.alerts.store import AlertStore
 from app.engine.core.messages import (
-    Alert, AlertFired, AlertRuleChanged, OrderDenied, OrderFilled, OrderRejected, RemoveAlert, SetAlert, TradeTick,
-    VenueStatus,
+    Alert, AlertFired, AlertRuleChanged, CommandDone, CommandRefused, OrderDenied, OrderFilled, OrderRejected,
+    RemoveAlert, SetAlert, TradeTick, VenueStatus,
 )
 from app.engine.core.triggers import TriggerBook
 
@@ -151,18 +151,24 @@ class AlertEngine:
                 rule = rule.with_(symbol=inst.id)
             rule = self.store.save(rule)
         except (ValueError, KeyError, sqlite3.Error) as exc:
-            self.bus.publish(Alert("warning", "Alert not set", f"The alert was not set: {exc}", now))
+            why = str(exc).strip("'\"") if isinstance(exc, KeyError) else str(exc)
+            self.bus.publish(CommandRefused.to(cmd, f"The alert was not set: {why}", now))
             return
         self.reload("set")
+        self.bus.publish(CommandDone.to(cmd, rule.id, now))  # the rule's id
 
     def on_remove(self, cmd: RemoveAlert) -> None:
+        now = self.clock.now_ms()
         try:
-            self.store.delete(cmd.rule_id)
+            gone = self.store.delete(cmd.rule_id)
         except (ValueError, sqlite3.Error) as exc:
-            self.bus.publish(Alert("warning", "Alert not removed", f"Alert {cmd.rule_id}: {exc}",
-                                   self.clock.now_ms()))
+            self.bus.publish(CommandRefused.to(cmd, f"Alert {cmd.rule_id} was not removed: {exc}", now))
+            return
+        if not gone:
+            self.bus.publish(CommandRefused.to(cmd, f"There is no alert {cmd.rule_id}.", now))
             return
         self.reload("set")
+        self.bus.publish(CommandDone.to(cmd, cmd.rule_id, now))
 
     # ----------------------------------------------------------------------------------------- arming
     def _arm(self, rule: AlertRule) -> str:

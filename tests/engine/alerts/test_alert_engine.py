@@ -117,15 +117,15 @@ def test_rules_are_armed_again_after_a_restart_and_expire(make_kernel, profile):
 def test_a_bad_rule_is_refused_saying_why_and_a_removed_rule_is_gone(make_kernel):
     k = kernel_with(make_kernel)
     seen = watch(k)
-    k.bus.publish(SetAlert({"kind": "price_above", "symbol": BTC, "level": -5}, "manual"))
-    k.bus.publish(SetAlert({"kind": "price_above", "symbol": "NOPE/USDT@sim", "level": 5}, "manual"))
-    said = [a.message for a in seen["alerts"] if a.title == "Alert not set"]
+    said = [k.port.send(SetAlert({"kind": "price_above", "symbol": BTC, "level": -5}, "manual")).reason,
+            k.port.send(SetAlert({"kind": "price_above", "symbol": "NOPE/USDT@sim", "level": 5}, "manual")).reason]
     assert "must be positive" in said[0] and "unknown symbol 'NOPE/USDT@sim'" in said[1]
     assert not k.alerts.rules
     level = away(k, 6)
     rid = set_rule(k, kind="price_above", symbol=BTC, level=level)
-    k.bus.publish(RemoveAlert(rid, "manual"))
+    assert k.port.send(RemoveAlert(rid, "manual")).detail == rid
     assert rid not in k.alerts.rules and k.alerts.store.get(rid) is None
+    assert "no alert" in k.port.send(RemoveAlert(rid, "manual")).reason
     push_price(k, Side.BUY, lambda p: p >= level)
     assert not seen["fired"]
 
