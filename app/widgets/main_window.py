@@ -27,6 +27,7 @@ from app.widgets.hotkeys import Hotkeys
 from app.widgets.chart.docks import ChartDocks
 from app.widgets.chart.widget import ChartWidget
 from app.widgets.frame import BusSubscriptions, FrameScheduler
+from app.widgets.panels.alerts import AlertsPanel
 from app.widgets.panels.data_dialog import DataDialog
 from app.widgets.panels.log import LogPane
 from app.widgets.panels.models import MlPanel
@@ -133,7 +134,8 @@ class MainWindow(QMainWindow):
         self.data_dialog: DataDialog | None = None
 
         for view in (self.chart, self.watchlist, self.ladder, self.ticket, self.blotter, self.positions,
-                     self.risk_panel, self.strategies, self.ml_panel, self.log_pane, self.status, self):
+                     self.risk_panel, self.strategies, self.ml_panel, self.alerts_panel, self.log_pane, self.status,
+                     self):
             self.frames.add(view)
 
         self._build_safety_bar()
@@ -159,6 +161,7 @@ class MainWindow(QMainWindow):
         self.risk_panel = RiskPanel(port)
         self.strategies = StrategyManagerWidget(port)
         self.ml_panel = MlPanel(port)
+        self.alerts_panel = AlertsPanel(port)
         self.log_pane = LogPane(ring)
         self.status = StatusBar(port)
         self.setStatusBar(self.status)
@@ -172,7 +175,7 @@ class MainWindow(QMainWindow):
             ("blotter", "Orders && fills", self.blotter, B),
             ("positions", "Positions && account", self.positions, B),
             ("strategies", "Strategies", self.strategies, B), ("ml", "Models", self.ml_panel, B),
-            ("log", "Log", self.log_pane, B),
+            ("alerts", "Alerts", self.alerts_panel, B), ("log", "Log", self.log_pane, B),
         ]:
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock_{name}")
@@ -181,7 +184,7 @@ class MainWindow(QMainWindow):
             dock.setWidget(widget)
             self.addDockWidget(area, dock)
             self.docks[name] = dock
-        for name in ("strategies", "ml", "log"):  # one tab group beside the order table
+        for name in ("strategies", "ml", "alerts", "log"):  # one tab group beside the order table
             self.tabifyDockWidget(self.docks["positions"], self.docks[name])
         self.docks["positions"].raise_()
         self.resizeDocks([self.docks["watchlist"], self.docks["ladder"]], [420, 330], Qt.Orientation.Horizontal)
@@ -290,6 +293,7 @@ class MainWindow(QMainWindow):
                 self.banner.show_alert(worst)
                 QApplication.beep()
                 self._notify(worst)
+                QApplication.alert(self)  # the taskbar entry flashes until the window is looked at
 
     def _notify(self, alert: Alert) -> None:
         """A desktop notification where the system has a tray; the banner stays until acknowledged anyway."""

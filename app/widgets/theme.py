@@ -28,6 +28,7 @@ BID_TEXT, ASK_TEXT = QColor("#7ee2a8"), QColor("#ff9b9b")
 
 # ---------------------------------------------------------------------------------------------- meaning
 UP, DOWN, MUTED = QColor("#4ade80"), QColor("#f87171"), QColor("#9aa3ad")  # good/bad: states, messages
+ALERT = QColor("#fbbf24")  # a trader's price alert on the chart
 # A price's direction, in the trader's convention (settings ``ui.up_color_convention``): green up / red down,
 # or red up / green down as China's A-share screens draw it. ``set_up_convention`` recolours these objects
 # in place, so every view that imported them draws the new convention at its next paint.

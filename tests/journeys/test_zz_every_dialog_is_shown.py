@@ -38,6 +38,7 @@ STOCK = [
     ("trading/watchlist.py", "Delete watchlist"),
     ("trading/positions.py", "Close position"),  # the same site asks "Reverse position"
     ("trading/ticket.py", "Stop would trigger at once"),  # "Send anyway?" (test_journey_emulated_stops)
+    ("panels/alerts.py", "Delete alert"),  # (test_journey_alerts)
 ]
 _SITE = re.compile(r"\b(QMessageBox|QInputDialog|QFileDialog)(\.(question|warning|critical|information|get\w+))?\(")
 

@@ -86,7 +86,7 @@ class ChartFeed:
             self._update_readout()
         if self.orders is None or self.series is None:
             return
-        key = self.orders.state_key()
+        key = (self.orders.state_key(), self.port.alerts.version if self.port is not None else 0)
         if key != self._orders_seen:
             self._orders_seen = key
             self._marker_src = self.orders.markers()

@@ -10,7 +10,10 @@ from PySide6.QtCore import Qt
 from app.widgets.chart.axes import Tag
 from app.widgets.chart.overlays import PriceLine
 from app.widgets.chart.view import Pane
-from app.widgets.theme import CANDLE_DOWN, CANDLE_UP, SELL, TEXT_MUTED, css_color
+from app.engine.alerts.rules import PRICE_KINDS
+from app.widgets.theme import ALERT, CANDLE_DOWN, CANDLE_UP, SELL, TEXT_MUTED, css_color
+
+ALERT_LINE = "alert:"  # an alert's line on the chart: "alert:<rule id>" where an order's line has its id
 
 
 class ChartOrderLines:
@@ -30,6 +33,7 @@ class ChartOrderLines:
         lines: list[PriceLine] = []
         if self.orders is not None and self.series is not None:
             lines = self.orders.lines(self.decimals)
+        lines += self._alert_lines()
         last = getattr(self, "_last_line", None)
         f = self._yfun
         shown = []
@@ -70,8 +74,35 @@ class ChartOrderLines:
                             np.asarray(kinds, dtype=np.int8))
         self._update_markers()
 
+    def _alert_lines(self) -> list[PriceLine]:
+        """The armed price alerts of this symbol: dash-dot-dot lines tagged with a bell, dragged to move them."""
+        if self.port is None or not self.symbol:
+            return []
+        return [PriceLine(r.level, ALERT, f"\U0001F514 {r.id} {'above' if r.kind == 'price_above' else 'below'}",
+                          Qt.PenStyle.DashDotDotLine, ALERT_LINE + r.id)
+                for r in self.port.alerts.rules(self.symbol) if r.kind in PRICE_KINDS and r.state == "armed"]
+
+    def _on_alert_dragged(self, rule_id: str, price: float) -> None:
+        from app.engine.core.messages import CommandRefused, SetAlert
+
+        rule = self.port.alerts.get(rule_id)
+        if rule is None:
+            return
+        answer = self.port.send(SetAlert(rule.with_(level=price).to_dict(), "manual", self.port.now_ms()))
+        if isinstance(answer, CommandRefused):
+            self.show_status(answer.reason, error=True)
+        else:
+            self.show_status(f"Alert {rule_id} moved to {price:.{self.decimals}f}")
+        self._orders_seen = None
+        self.refresh()
+
     def _on_line_dragged(self, order_id: str, view_value: float) -> None:
         if self.port is None:
+            return
+        if order_id.startswith(ALERT_LINE):
+            inst = self.port.instruments[self.symbol]
+            self._on_alert_dragged(order_id[len(ALERT_LINE):],
+                                   inst.round_price(10.0 ** view_value if self.log_scale else view_value))
             return
         from app.widgets.chart.orders import replace_order
 
@@ -100,10 +131,41 @@ class ChartOrderLines:
         self.refresh()
 
     def _on_line_cancel(self, order_id: str) -> None:
-        from app.engine.core.messages import CancelOrder
+        from app.engine.core.messages import CancelOrder, CommandRefused, RemoveAlert
 
+        if order_id.startswith(ALERT_LINE):  # right click on an alert's line: it is removed
+            rule_id = order_id[len(ALERT_LINE):]
+            answer = self.port.send(RemoveAlert(rule_id, "manual", self.port.now_ms()))
+            if isinstance(answer, CommandRefused):
+                self.show_status(answer.reason, error=True)
+            else:
+                self.show_status(f"Alert {rule_id} removed")
+            return
         self.port.send(CancelOrder(order_id, "manual", ts=self.port.now_ms()))
         self.show_status(f"Cancel {order_id} sent")
+
+    def alert_at(self, view_value: float) -> str | None:
+        """Set an alert where the trader right-clicked the price pane: above the last price, one that fires when
+        the market crosses above it; below, one when it crosses below. Its id, or None (refused: said)."""
+        from app.engine.core.messages import CommandRefused, SetAlert
+
+        if self.port is None or not self.symbol:
+            return None
+        inst = self.port.instruments[self.symbol]
+        price = inst.round_price(10.0 ** view_value if self.log_scale else view_value)
+        st = self.port.market.get(self.symbol)
+        last = st.last if st is not None and st.last else None
+        kind = "price_below" if last is not None and price < last else "price_above"
+        answer = self.port.send(SetAlert({"kind": kind, "symbol": self.symbol, "level": price}, "manual",
+                                         self.port.now_ms()))
+        if isinstance(answer, CommandRefused):
+            self.show_status(answer.reason, error=True)
+            return None
+        where = "below" if kind == "price_below" else "above"
+        self.show_status(f"Alert {answer.detail}: when {self.symbol} crosses {where} {price:.{self.decimals}f}")
+        self._orders_seen = None
+        self.refresh()
+        return answer.detail
 
     def show_status(self, text: str, error: bool = False) -> None:
         self.status_text = text

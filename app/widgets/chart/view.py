@@ -266,6 +266,7 @@ class ChartView(QWidget):
     cancelLineRequested = Signal(str)  # right click on a working order's line: its client order id
     keyPressed = Signal(object)  # a QKeyEvent: a slot that handles it accepts it
     timeMenuRequested = Signal(object)  # right click on the time scale: the global QPoint (the zone menu)
+    priceMenuRequested = Signal(object, float)  # right click in the price pane off a line: (global QPoint, view y)
 
     def __init__(self, parent: QWidget, ts_source: Callable[[], Any],
                  zone_source: Callable[[], Any] | None = None) -> None:
@@ -450,6 +451,10 @@ class ChartView(QWidget):
             ev.accept()
         elif ev.button() == Qt.MouseButton.RightButton and self.time_rect.contains(pos):
             self.timeMenuRequested.emit(ev.globalPosition().toPoint())
+            ev.accept()
+        elif ev.button() == Qt.MouseButton.RightButton and pane is lines.pane and pane.rect.contains(pos):
+            value = pane.mapper().to_y(pos.y() - pane.rect.top())
+            self.priceMenuRequested.emit(ev.globalPosition().toPoint(), float(value))
             ev.accept()
         else:
             super().mousePressEvent(ev)

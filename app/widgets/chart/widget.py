@@ -166,7 +166,21 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
         view.cancelLineRequested.connect(self._on_line_cancel)
         view.keyPressed.connect(lambda ev: ev.setAccepted(self._key(ev)))
         view.timeMenuRequested.connect(self._time_menu_at)
+        view.priceMenuRequested.connect(self._price_menu_at)
         self.volume = self.volume_pane.add(VolumeLayer())
+
+    def _price_menu_at(self, where, view_value: float) -> None:
+        """Right click in the price pane: an alert at the price under the mouse."""
+        if self.port is None or not self.symbol or self.symbol not in self.port.instruments:
+            return
+        inst = self.port.instruments[self.symbol]
+        price = inst.round_price(10.0 ** view_value if self.log_scale else view_value)
+        menu = QMenu(self)
+        menu.setObjectName("chartPriceMenu")
+        action = menu.addAction(f"Alert when {inst.symbol} crosses {price:,.{self.decimals}f}")
+        action.triggered.connect(lambda: self.alert_at(view_value))
+        self.price_menu = menu
+        menu.popup(where)
 
     # ------------------------------------------------------------------------------------------ public API
     def set_bars(self, df: Any) -> None:

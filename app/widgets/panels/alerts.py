@@ -1,0 +1,305 @@
+"""Alerts: a dock with the trader's alert rules (new, edit, enable/disable, delete) and what they fired, with the
+delivery of each firing; and the dialog that sets a rule. Views only: the rules are the engine's
+(``Port.alerts``); every change is a ``SetAlert`` / ``RemoveAlert`` command, refused with its reason when the
+engine will not take it (the dialog then stays open and says why)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
+    QPushButton, QSplitter, QVBoxLayout, QWidget,
+)
+
+from app.engine.alerts.rules import KINDS, TIMEFRAMES_MS, AlertRule
+from app.engine.core.messages import CommandRefused, RemoveAlert, SetAlert
+from app.engine.port import Port
+from app.widgets.common import make_table, parse_number, set_cell
+from app.widgets.theme import DOWN, MUTED, UP, css_color
+
+RULE_HEADERS = ["Id", "State", "Alert", "Mode", "Channels", "Note", "Last fired"]
+HISTORY_HEADERS = ["Time", "Alert", "Message", "Delivery"]
+KIND_LABELS = {
+    "price_above": "Price crosses above", "price_below": "Price crosses below", "pct_move": "Price moves %",
+    "indicator": "Indicator condition", "daily_pnl_below": "Daily PnL below", "drawdown_above": "Drawdown above %",
+    "exposure_above": "Gross exposure above", "order_filled": "An order fills", "order_rejected": "An order is refused",
+    "strategy_faulted": "A strategy faults", "venue_down": "A venue disconnects",
+    "model_drift": "Model drift (PSI) above",
+}
+#: which fields each kind uses (the dialog shows only those)
+FIELDS = {
+    "price_above": {"symbol", "level"}, "price_below": {"symbol", "level"}, "pct_move": {"symbol", "level", "window"},
+    "indicator": {"symbol", "expr", "timeframe"}, "daily_pnl_below": {"level"}, "drawdown_above": {"level"},
+    "exposure_above": {"level"}, "order_filled": {"symbol"}, "order_rejected": {"symbol"},
+    "strategy_faulted": {"target"}, "venue_down": {"target"}, "model_drift": {"level", "target"},
+}
+OPTIONAL = {"order_filled": {"symbol"}, "order_rejected": {"symbol"}, "strategy_faulted": {"target"},
+            "venue_down": {"target"}, "model_drift": {"target"}}
+
+
+def _time(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000).strftime("%m-%d %H:%M:%S") if ms else ""
+
+
+class AlertDialog(QDialog):
+    """Set a new alert, or change one: only the fields its kind uses are shown; a refusal is shown here."""
+
+    def __init__(self, port: Port, rule: AlertRule | None = None, parent: QWidget | None = None,
+                 symbol: str = "", level: float | None = None, kind: str = "price_above") -> None:
+        super().__init__(parent)
+        self._port, self._rule = port, rule
+        self.setWindowTitle(f"Alert {rule.id}" if rule is not None and rule.id else "New alert")
+        self.kind = QComboBox()
+        self.kind.setObjectName("alertKind")
+        for k in KINDS:
+            self.kind.addItem(KIND_LABELS[k], k)
+        self.symbol = QComboBox()
+        self.symbol.setObjectName("alertSymbol")
+        self.symbol.setEditable(True)
+        self.symbol.addItems(sorted(port.instruments))
+        self.level = QLineEdit()
+        self.level.setObjectName("alertLevel")
+        self.window_min = QLineEdit("5")
+        self.window_min.setObjectName("alertWindow")
+        self.expr = QLineEdit()
+        self.expr.setObjectName("alertExpr")
+        self.expr.setPlaceholderText("e.g. rsi(14) > 70, close crosses sma(200)")
+        self.timeframe = QComboBox()
+        self.timeframe.setObjectName("alertTimeframe")
+        self.timeframe.addItems(list(TIMEFRAMES_MS))
+        self.target = QLineEdit()
+        self.target.setObjectName("alertTarget")
+        self.target.setPlaceholderText("any")
+        self.repeat = QCheckBox("Repeat")
+        self.repeat.setObjectName("alertRepeat")
+        self.cooldown = QLineEdit("60")
+        self.cooldown.setObjectName("alertCooldown")
+        self.note = QLineEdit()
+        self.note.setObjectName("alertNote")
+        self.channels = QLineEdit()
+        self.channels.setObjectName("alertChannels")
+        self.channels.setPlaceholderText("channel names, comma-separated (the window always shows it)")
+        self.error = QLabel()
+        self.error.setObjectName("alertError")
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet(css_color(DOWN))
+        form = QFormLayout()
+        self._rows: dict[str, int] = {}
+        for key, label, widget in (("kind", "When", self.kind), ("symbol", "Symbol", self.symbol),
+                                   ("level", "Level", self.level), ("window", "Within (min)", self.window_min),
+                                   ("expr", "Condition", self.expr), ("timeframe", "Timeframe", self.timeframe),
+                                   ("target", "Only", self.target)):
+            self._rows[key] = form.rowCount()
+            form.addRow(label, widget)
+        repeat_row = QHBoxLayout()
+        repeat_row.addWidget(self.repeat)
+        repeat_row.addWidget(QLabel("cool-down (s)"))
+        repeat_row.addWidget(self.cooldown)
+        form.addRow("", repeat_row)
+        form.addRow("Note", self.note)
+        form.addRow("Channels", self.channels)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.submit)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(self.error)
+        lay.addWidget(buttons)
+        self._form = form
+        self.kind.currentIndexChanged.connect(lambda _i: self._show_fields())
+        self._fill(rule, symbol, level, kind)
+        self._show_fields()
+
+    def _fill(self, rule: AlertRule | None, symbol: str, level: float | None, kind: str) -> None:
+        if rule is not None:
+            kind, symbol, level = rule.kind, rule.symbol, rule.level
+            self.window_min.setText(f"{rule.window_s / 60:g}" if rule.window_s else "5")
+            self.expr.setText(rule.expr)
+            if rule.timeframe:
+                self.timeframe.setCurrentText(rule.timeframe)
+            self.target.setText(rule.target)
+            self.repeat.setChecked(rule.repeat)
+            self.cooldown.setText(f"{rule.cooldown_s:g}")
+            self.note.setText(rule.note)
+            self.channels.setText(", ".join(rule.channels))
+        self.kind.setCurrentIndex(max(self.kind.findData(kind), 0))
+        if symbol:
+            self.symbol.setCurrentText(symbol)
+        if level is not None:
+            self.level.setText(f"{level:.10g}")
+
+    def _show_fields(self) -> None:
+        used = FIELDS[self.kind.currentData()]
+        for key, row in self._rows.items():
+            if key != "kind":
+                self._form.setRowVisible(row, key in used)
+
+    def rule(self) -> AlertRule | None:
+        """The rule on the form, or None (the error label says what is wrong)."""
+        kind = self.kind.currentData()
+        used = FIELDS[kind]
+        level = window = cooldown = None
+        if "level" in used:
+            level = parse_number(self.level.text())
+            if level is None:
+                self.error.setText(f"Level {self.level.text()!r} is not a number.")
+                return None
+        if "window" in used:
+            window = parse_number(self.window_min.text())
+            if window is None:
+                self.error.setText(f"Within {self.window_min.text()!r} is not a number of minutes.")
+                return None
+        cooldown = parse_number(self.cooldown.text())
+        if cooldown is None:
+            self.error.setText(f"Cool-down {self.cooldown.text()!r} is not a number of seconds.")
+            return None
+        base = self._rule if self._rule is not None else AlertRule(kind)
+        return base.with_(
+            kind=kind, symbol=self.symbol.currentText().strip() if "symbol" in used else "", level=level,
+            window_s=(window or 0.0) * 60.0, expr=self.expr.text().strip() if "expr" in used else "",
+            timeframe=self.timeframe.currentText() if "timeframe" in used else "",
+            target=self.target.text().strip() if "target" in used else "", repeat=self.repeat.isChecked(),
+            cooldown_s=cooldown, note=self.note.text().strip(),
+            channels=tuple(c.strip() for c in self.channels.text().split(",") if c.strip()),
+            state="armed" if base.state in ("fired", "expired") else base.state)
+
+    def submit(self) -> None:
+        rule = self.rule()
+        if rule is None:
+            return
+        answer = self._port.send(SetAlert(rule.to_dict(), "manual", self._port.now_ms()))
+        if isinstance(answer, CommandRefused):
+            self.error.setText(answer.reason)
+            return
+        self.set_id = answer.detail if answer is not None else ""
+        self.accept()
+
+
+class AlertsPanel(QWidget):
+    """The rules (New…, Edit…, Disable/Enable, Delete act on the selected one) above what they fired."""
+
+    def __init__(self, port: Port, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._port = port
+        self._seen = -1
+        self.dialog: AlertDialog | None = None
+        self.rules = make_table(RULE_HEADERS)
+        self.rules.setObjectName("alertRules")
+        self.history = make_table(HISTORY_HEADERS)
+        self.history.setObjectName("alertHistory")
+        self.new_button = QPushButton("New…")
+        self.edit_button = QPushButton("Edit…")
+        self.toggle_button = QPushButton("Disable")
+        self.delete_button = QPushButton("Delete")
+        self.message = QLabel()
+        self.message.setObjectName("alertsMessage")
+        self.message.setWordWrap(True)
+        buttons = QHBoxLayout()
+        for b in (self.new_button, self.edit_button, self.toggle_button, self.delete_button):
+            buttons.addWidget(b)
+        buttons.addWidget(self.message, 1)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.rules)
+        split.addWidget(self.history)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addLayout(buttons)
+        lay.addWidget(split, 1)
+        self.new_button.clicked.connect(lambda: self.open_dialog())
+        self.edit_button.clicked.connect(self._edit)
+        self.toggle_button.clicked.connect(self._toggle)
+        self.delete_button.clicked.connect(self._delete)
+        self.rules.itemSelectionChanged.connect(self._sync_buttons)
+        self._sync_buttons()
+
+    # ------------------------------------------------------------------------------------------ actions
+    def selected(self) -> AlertRule | None:
+        rows = self.rules.selectionModel().selectedRows()
+        if not rows:
+            return None
+        item = self.rules.item(rows[0].row(), 0)
+        return self._port.alerts.get(item.text()) if item is not None else None
+
+    def open_dialog(self, rule: AlertRule | None = None, **preset: Any) -> AlertDialog:
+        self.dialog = AlertDialog(self._port, rule, self, **preset)
+        self.dialog.accepted.connect(lambda: self._say(f"Alert {getattr(self.dialog, 'set_id', '')} set."))
+        self.dialog.open()
+        return self.dialog
+
+    def _edit(self) -> None:
+        rule = self.selected()
+        if rule is not None:
+            self.open_dialog(rule)
+
+    def _toggle(self) -> None:
+        rule = self.selected()
+        if rule is None:
+            return
+        state = "disabled" if rule.state == "armed" else "armed"
+        answer = self._port.send(SetAlert(rule.with_(state=state).to_dict(), "manual", self._port.now_ms()))
+        if isinstance(answer, CommandRefused):
+            self._say(answer.reason, error=True)
+        else:
+            self._say(f"Alert {rule.id} {'disabled' if state == 'disabled' else 'armed'}.")
+
+    def _delete(self) -> None:
+        rule = self.selected()
+        if rule is None:
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, "Delete alert",
+                          f"Delete alert {rule.id} ({rule.describe()})? Its history stays.",
+                          QMessageBox.StandardButton.Cancel, self)
+        delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
+        self.confirm = box
+        box.exec()
+        if box.clickedButton() is not delete:
+            return
+        answer = self._port.send(RemoveAlert(rule.id, "manual", self._port.now_ms()))
+        if isinstance(answer, CommandRefused):
+            self._say(answer.reason, error=True)
+        else:
+            self._say(f"Alert {rule.id} deleted.")
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self.message.setText(text)
+        self.message.setStyleSheet(css_color(DOWN if error else MUTED))
+
+    def _sync_buttons(self) -> None:
+        rule = self.selected()
+        for b in (self.edit_button, self.toggle_button, self.delete_button):
+            b.setEnabled(rule is not None)
+        self.toggle_button.setText("Disable" if rule is None or rule.state == "armed" else "Arm")
+
+    # ------------------------------------------------------------------------------------------ refresh
+    def refresh(self) -> None:
+        view = self._port.alerts
+        if view.version == self._seen:
+            return
+        self._seen = view.version
+        selected = self.selected()
+        rules = view.rules()
+        history = view.history(200)
+        last = {}
+        for h in history:
+            last.setdefault(h["rule_id"], h)
+        t = self.rules
+        t.setRowCount(len(rules))
+        for i, r in enumerate(rules):
+            color = UP if r.state == "armed" else MUTED
+            fired = last.get(r.id)
+            mode = f"repeat, {r.cooldown:g} s" if r.repeat else "once"
+            for c, text in enumerate((r.id, r.state, r.describe(), mode, ", ".join(r.channels) or "window", r.note,
+                                      _time(fired["ts"]) if fired else "")):
+                set_cell(t, i, c, text, color if c == 1 else None, align_right=c == 0)
+            if selected is not None and r.id == selected.id:
+                t.selectRow(i)
+        h = self.history
+        h.setRowCount(len(history))
+        for i, row in enumerate(history):
+            delivery = ", ".join(f"{k}: {v}" for k, v in row["delivery"].items()) or "window"
+            for c, text in enumerate((_time(row["ts"]), f"{row['rule_id']}: {row['title']}", row["message"],
+                                      delivery)):
+                set_cell(h, i, c, text, align_right=False)
+        self._sync_buttons()
