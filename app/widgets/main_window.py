@@ -146,6 +146,8 @@ class MainWindow(QMainWindow):
         self.watchlist.historyRequested.connect(self.download_history)
         self.ladder.tradeRequested.connect(self._ladder_trade)
         self.ladder.stopRequested.connect(self._ladder_stop)
+        self.watchlist.alertRequested.connect(self.new_alert)
+        self.ladder.alertRequested.connect(self.new_alert)
         self.restore_layout()
         self.watchlist.select(self.chart.symbol)
         self.frames.start()
@@ -284,6 +286,17 @@ class MainWindow(QMainWindow):
         t.order_type.setCurrentText(OrderType.STOP.value)
         t.trigger.setText(f"{trigger:.{self.port.instruments[t.symbol.currentText()].price_decimals}f}")
         t.send(side, actor="ladder")
+
+    def new_alert(self, symbol: str, level: float | None = None) -> None:
+        """The Alerts dock's New… dialog for ``symbol``, at ``level`` (the ladder's row) or its last price; above
+        the market it fires on a cross above, below it on a cross below."""
+        st = self.port.market.get(symbol)
+        last = st.last if st is not None and st.last else None
+        level = level if level is not None else last
+        kind = "price_below" if level is not None and last is not None and level < last else "price_above"
+        self.docks["alerts"].show()
+        self.docks["alerts"].raise_()
+        self.alerts_panel.open_dialog(symbol=symbol, level=level, kind=kind)
 
     def refresh(self) -> None:
         if self._alerts:

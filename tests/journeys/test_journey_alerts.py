@@ -115,3 +115,34 @@ def test_an_alert_from_the_chart_is_drawn_dragged_and_fires_and_the_dock_manages
     pump(qtbot, kernel, window, 20)
     assert "2" not in kernel.alerts.rules and table_column(panel.rules, 0) == ["1"]
     assert isinstance(panel.confirm, QMessageBox)
+
+
+def test_alert_from_the_watchlist_and_the_ladder_opens_the_dialog_there(qtbot, window_factory):
+    from tests.journeys.test_journey_data import click_menu_item, right_click_row
+
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 300)
+    panel = window.alerts_panel
+    # the watchlist's row menu: Alert… on BTC/USDT opens the dialog for it, at its last price
+    menu = right_click_row(qtbot, window.watchlist.table, "BTC/USDT")
+    click_menu_item(qtbot, menu, "Alert…")
+    dialog = panel.dialog
+    assert dialog.isVisible() and dialog.symbol.currentText() == SYMBOL
+    assert float(dialog.level.text()) == kernel.market.get(SYMBOL).last
+    dialog.reject()
+    # the ladder: right click a row three above its middle; the dialog opens at that price, "crosses above"
+    ladder = window.ladder
+    ladder.set_symbol(SYMBOL)
+    pump(qtbot, kernel, window, 50)
+    view = ladder.view
+    row = view.rows // 2 - 3
+    price = view.model.price(view.row_ticks(row))
+    QTest.mouseClick(view, Qt.MouseButton.RightButton, pos=QPoint(20, int(view.ROW_H * (row + 1.5))))
+    dialog = panel.dialog
+    assert dialog.isVisible() and float(dialog.level.text()) == price
+    assert dialog.kind.currentData() == ("price_above" if price >= kernel.market.get(SYMBOL).last else "price_below")
+    ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+    qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+    pump(qtbot, kernel, window, 20)
+    (rule,) = kernel.alerts.rules.values()
+    assert rule.symbol == SYMBOL and rule.level == price

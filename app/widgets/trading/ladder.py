@@ -67,6 +67,7 @@ class LadderView(QWidget):
     """The painted ladder rows."""
 
     clicked = Signal(str, int)  # (column name, price ticks)
+    alertClicked = Signal(int)  # right click on a price row: its ticks (an alert there)
     dragged = Signal(str, int, int)  # our orders' column, from ticks, to ticks: a move (ModifyOrder)
     ROW_H = 18
 
@@ -281,6 +282,11 @@ class LadderView(QWidget):
 
     # ------------------------------------------------------------------------------------------- mouse
     def mousePressEvent(self, ev) -> None:  # noqa: N802
+        if ev.button() == Qt.MouseButton.RightButton and self.center is not None:
+            row = int((ev.position().y() - self.ROW_H) // self.ROW_H)
+            if ev.position().y() >= self.ROW_H and 0 < row < self.rows - 1:
+                self.alertClicked.emit(self.row_ticks(row))
+            return
         if ev.button() != Qt.MouseButton.LeftButton or self.center is None:
             return
         y = ev.position().y()
@@ -346,6 +352,7 @@ class LadderWidget(QWidget):
 
     tradeRequested = Signal(object, float)  # (Side, price): the window sends it through the ticket
     stopRequested = Signal(object, float)  # (Side, trigger): Ctrl+click, a stop through the ticket
+    alertRequested = Signal(str, float)  # (instrument id, price): right click on a row, an alert there
 
     def __init__(self, port: Port, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -359,6 +366,8 @@ class LadderWidget(QWidget):
         self.centre_button.clicked.connect(self.centre)
         self.view = LadderView()
         self.view.clicked.connect(self._on_click)
+        self.view.alertClicked.connect(lambda ticks: self.alertRequested.emit(self.symbol,
+                                                                               self.view.model.price(ticks)))
         self.view.dragged.connect(self._on_drag)
         self.moved: list[str] = []  # the ids the last drag's orders continue under
         self.depth_chart = DepthChart()

@@ -30,6 +30,7 @@ FIND_HOTKEY = "Ctrl+K"
 class WatchlistWidget(QWidget):
     symbolSelected = Signal(str)
     historyRequested = Signal(str)  # Download history… on a row: the symbol
+    alertRequested = Signal(str)  # Alert… on a row: the instrument id
 
     def __init__(self, port: Port, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -277,6 +278,8 @@ class WatchlistWidget(QWidget):
             name = self._lists.current
             if r.key is not None:
                 self.menu.addAction("Download history…", lambda: self.historyRequested.emit(r.key))
+            if r.id in self._port.instruments:
+                self.menu.addAction("Alert…", lambda: self.alertRequested.emit(r.id))
             self.menu.addAction(f"Remove from {name}", lambda: self._edit(self._lists.remove, r.id))
             up = self.menu.addAction("Move up", lambda: self._edit(self._lists.move, r.id, row - 1))
             up.setEnabled(row > 0)
