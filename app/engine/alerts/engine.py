@@ -6,8 +6,9 @@ PRICES        price_above / price_below rules of one symbol live in a ``TriggerB
               symbol's book is asked. A level is crossed from the other side: a rule set with the price already
               across is said so (``AlertRuleChanged.note``) and waits for the price to come back first (it is
               armed the other way, then flipped). Before a symbol's first print its rules wait for that print.
-MOVES         pct_move rules keep the lowest and highest print of their window in monotonic deques (O(1)
-              amortised per print per rule on the ticking symbol); after a firing the window starts again.
+MOVES         pct_move rules of one symbol and window length share the window's lowest and highest prints
+              (monotonic deques, O(1) amortised per print) and sit sorted by size: a print costs one comparison
+              for all of them. A rule that fired rests one window, so its next move is measured after it.
 ACCOUNT       daily PnL, drawdown and gross exposure rules are read from the risk engine's figures at its tick
               (0.25 s): the same numbers the risk panel shows.
 EVENTS        a fill, a refusal, a strategy that faults, a venue that disconnects, a model's drift alarm.
@@ -24,7 +25,9 @@ from __future__ import annotations
 import logging
 import math
 import sqlite3
+from bisect import bisect_right, insort
 from collections import deque
+from heapq import heapify, heappop, heappush
 from typing import Any, Callable
 
 from app.engine.alerts.rules import PRICE_KINDS, AlertRule
@@ -38,18 +41,34 @@ from app.engine.core.triggers import TriggerBook
 log = logging.getLogger("kestrel.alerts")
 
 
-class _Move:
-    """One pct_move rule's window: the lowest and highest prints of the last ``window_ms``."""
+class _Moves:
+    """The pct_move rules of one symbol and one window length: the window's lowest and highest prints in
+    monotonic deques (O(1) amortised per print, shared by every rule of that window), and the rules' sizes sorted,
+    so a print asks one comparison for all of them. A rule that fired rests for one window (its next move is
+    measured on prints after its firing), then rejoins."""
 
-    __slots__ = ("rule_id", "pct", "window_ms", "lows", "highs")
+    __slots__ = ("window_ms", "lows", "highs", "sizes", "resting")
 
-    def __init__(self, rule_id: str, pct: float, window_s: float) -> None:
-        self.rule_id, self.pct, self.window_ms = rule_id, pct / 100.0, int(window_s * 1000)
+    def __init__(self, window_ms: int) -> None:
+        self.window_ms = window_ms
         self.lows: deque = deque()  # (ts, price), prices increasing
         self.highs: deque = deque()  # (ts, price), prices decreasing
+        self.sizes: list[tuple[float, str]] = []  # (move as a fraction, rule id), smallest first
+        self.resting: list[tuple[int, str, float]] = []  # (back at ts, rule id, size), a heap
 
-    def on_price(self, ts: int, p: float) -> tuple[float, float] | None:
-        """(the window's extreme, the move as a fraction) when the move reached its size, else None."""
+    def add(self, rule_id: str, size: float) -> None:
+        insort(self.sizes, (size, rule_id))
+
+    def remove(self, rule_id: str) -> None:
+        self.sizes = [x for x in self.sizes if x[1] != rule_id]
+        self.resting = [x for x in self.resting if x[1] != rule_id]
+        heapify(self.resting)
+
+    def __len__(self) -> int:
+        return len(self.sizes) + len(self.resting)
+
+    def on_price(self, ts: int, p: float) -> list[tuple[str, float, float]]:
+        """The rules whose move this print completes: (rule id, the window's extreme, the move as a fraction)."""
         lows, highs, start = self.lows, self.highs, ts - self.window_ms
         while lows and lows[-1][1] >= p:
             lows.pop()
@@ -61,16 +80,24 @@ class _Move:
             lows.popleft()
         while highs[0][0] < start:
             highs.popleft()
+        resting = self.resting
+        while resting and resting[0][0] <= ts:
+            _, rid, size = heappop(resting)
+            insort(self.sizes, (size, rid))
+        sizes = self.sizes
+        if not sizes:
+            return []
         low, high = lows[0][1], highs[0][1]
-        if low > 0 and p >= low * (1.0 + self.pct):
-            return low, p / low - 1.0
-        if high > 0 and p <= high * (1.0 - self.pct):
-            return high, p / high - 1.0
-        return None
-
-    def restart(self) -> None:
-        self.lows.clear()
-        self.highs.clear()
+        up = p / low - 1.0 if low > 0 else 0.0
+        down = 1.0 - p / high if high > 0 else 0.0
+        move, ref = (up, low) if up >= down else (-down, high)
+        if abs(move) < sizes[0][0]:
+            return []  # (the path of almost every print)
+        n = bisect_right(sizes, (abs(move), "\uffff"))
+        hit, self.sizes = sizes[:n], sizes[n:]
+        for size, rid in hit:
+            heappush(resting, (ts + self.window_ms, rid, size))
+        return [(rid, ref, move) for _size, rid in hit]
 
 
 class AlertEngine:
@@ -82,7 +109,7 @@ class AlertEngine:
         self._books: dict[str, TriggerBook] = {}  # symbol -> its price rules' book
         self._flipped: set[str] = set()  # price rules armed the other way, waiting for the price to come back
         self._unpriced: dict[str, list[str]] = {}  # symbol -> price rules waiting for its first print
-        self._moves: dict[str, list[_Move]] = {}  # symbol -> its pct_move rules
+        self._moves: dict[str, dict[int, _Moves]] = {}  # symbol -> window ms -> its pct_move rules
         self._account: list[str] = []
         self._events: dict[str, list[str]] = {}  # kind -> rule ids
         self._held: dict[str, int] = {}  # rule id -> firings its cool-down held back since it last fired
@@ -184,7 +211,12 @@ class AlertEngine:
                 return f"no price of {rule.symbol} yet: it is armed from the first one"
             return self._arm_price(rule, last)
         if k == "pct_move":
-            self._moves.setdefault(rule.symbol, []).append(_Move(rule.id, rule.level, rule.window_s))
+            windows = self._moves.setdefault(rule.symbol, {})
+            ms = int(rule.window_s * 1000)
+            group = windows.get(ms)
+            if group is None:
+                group = windows[ms] = _Moves(ms)
+            group.add(rule.id, rule.level / 100.0)
         elif k in ("daily_pnl_below", "drawdown_above", "exposure_above"):
             self._account.append(rule.id)
         elif k == "indicator":
@@ -194,7 +226,9 @@ class AlertEngine:
         return ""
 
     def _arm_price(self, rule: AlertRule, last: float) -> str:
-        book = self._books.setdefault(rule.symbol, TriggerBook())
+        book = self._books.get(rule.symbol)
+        if book is None:
+            book = self._books[rule.symbol] = TriggerBook()
         up = rule.kind == "price_above"
         across = last >= rule.level if up else last <= rule.level
         if across:  # wait for the price to come back to the near side first, then cross
@@ -223,9 +257,12 @@ class AlertEngine:
         waiting = self._unpriced.get(rule.symbol)
         if waiting and rid in waiting:
             waiting.remove(rid)
-        moves = self._moves.get(rule.symbol)
-        if moves:
-            self._moves[rule.symbol] = [m for m in moves if m.rule_id != rid]
+        if rule.kind == "pct_move":
+            group = self._moves.get(rule.symbol, {}).get(int(rule.window_s * 1000))
+            if group is not None:
+                group.remove(rid)
+                if not group:
+                    del self._moves[rule.symbol][group.window_ms]
         if rid in self._account:
             self._account.remove(rid)
         ids = self._events.get(rule.kind)
@@ -253,14 +290,11 @@ class AlertEngine:
             fired = book.on_price(p)
             for rid in fired:
                 self._price_crossed(rid, p, tick.ts)
-        moves = self._moves.get(sym)
-        if moves:
-            for m in moves:
-                hit = m.on_price(tick.ts, p)
-                if hit is not None:
-                    m.restart()
-                    ref, frac = hit
-                    rule = self.rules[m.rule_id]
+        windows = self._moves.get(sym)
+        if windows:
+            for group in windows.values():
+                for rid, ref, frac in group.on_price(tick.ts, p):
+                    rule = self.rules[rid]
                     self._fire(rule, f"{sym} {'+' if frac > 0 else ''}{frac * 100:.2f} % in "
                                      f"{_window(rule.window_s)}", f"{sym} moved from {ref:,.10g} to {p:,.10g} "
                                      f"({frac * 100:+.2f} %) within {_window(rule.window_s)}.", p, tick.ts)
@@ -362,10 +396,11 @@ class AlertEngine:
         state = rule.state if rule.repeat else "fired"
         rule = rule.with_(last_fired_ts=now, state=state, updated_ts=now)
         self.rules[rule.id] = rule
-        try:
-            self.store.save(rule)
-            self._rev = self.store.rev()  # our own change: nothing to re-arm
-            seq = self.store.record_fired(rule.id, ev.ts, rule.kind, rule.symbol, title, message, value, held)
+        try:  # saved before it is handed on: a restart never fires a once-rule twice
+            before = self._rev
+            seq, rev = self.store.save_fired(rule, ev.ts, title, message, value, held)
+            if rev == before + 1:
+                self._rev = rev  # only our own change since the last read: nothing to re-arm
         except (sqlite3.Error, KeyError) as exc:  # it fires all the same; the trader is told it was not saved
             log.error("alert %s fired but could not be saved (%s)", rule.id, exc)
             seq = 0

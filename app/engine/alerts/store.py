@@ -54,6 +54,29 @@ class AlertStore:
         row = self.conn.execute("SELECT rule FROM alert_rules WHERE id=?", (_int_id(rule_id),)).fetchone()
         return AlertRule.from_dict(dict(json.loads(row[0]), id=str(rule_id))) if row else None
 
+    def save_fired(self, rule: AlertRule, ts: int, title: str, message: str, value: float,
+                   throttled: int) -> tuple[int, int]:
+        """A firing: the rule's new state and its history row, in one transaction; (the row's number, the rules'
+        revision after it, which is this change's only if the revision before was the caller's)."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            body = rule.to_dict()
+            body.pop("id")
+            conn.execute("UPDATE alert_rules SET rule=?, updated_ts=? WHERE id=?",
+                         (json.dumps(body, sort_keys=True), rule.updated_ts, _int_id(rule.id)))
+            self._bump()
+            cur = conn.execute("INSERT INTO alert_history(rule_id, ts, kind, symbol, title, message, value, "
+                               "throttled) VALUES (?,?,?,?,?,?,?,?)",
+                               (rule.id, ts, rule.kind, rule.symbol, title, message, value, throttled))
+            rev = self.rev()
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return int(cur.lastrowid), rev
+
     def save(self, rule: AlertRule) -> AlertRule:
         """Insert ``rule`` (no id: the store gives the next one) or replace the one with its id; the rule as
         stored (with its id)."""
