@@ -334,6 +334,10 @@ class AlertsView:
     def get(self, rule_id: str) -> Any:
         return self._alerts.rules.get(rule_id)
 
+    def note(self, rule_id: str) -> str:
+        """What the engine said when it last armed the rule (e.g. that the price is already across), or ""."""
+        return self._alerts.notes.get(rule_id, "")
+
     def history(self, limit: int = 200) -> list[dict[str, Any]]:
         """The newest firings first, with their delivery per channel."""
         return self._alerts.store.history(limit)

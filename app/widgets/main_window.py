@@ -147,6 +147,7 @@ class MainWindow(QMainWindow):
         self.ladder.tradeRequested.connect(self._ladder_trade)
         self.ladder.stopRequested.connect(self._ladder_stop)
         self.watchlist.alertRequested.connect(self.new_alert)
+        self.alerts_panel.current_symbol = lambda: self.chart.symbol
         self.ladder.alertRequested.connect(self.new_alert)
         self.restore_layout()
         self.watchlist.select(self.chart.symbol)

@@ -146,3 +146,24 @@ def test_alert_from_the_watchlist_and_the_ladder_opens_the_dialog_there(qtbot, w
     pump(qtbot, kernel, window, 20)
     (rule,) = kernel.alerts.rules.values()
     assert rule.symbol == SYMBOL and rule.level == price
+
+
+def test_an_alert_set_with_the_price_already_across_says_so_in_the_dock(qtbot, window_factory):
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 300)
+    panel = window.alerts_panel
+    window.docks["alerts"].raise_()
+    window.chart.set_symbol(SYMBOL)
+    pump(qtbot, kernel, window, 20)
+    last = kernel.market.get(SYMBOL).last
+    qtbot.mouseClick(panel.new_button, Qt.MouseButton.LeftButton)
+    dialog = panel.dialog
+    assert dialog.symbol.currentText() == SYMBOL  # New… starts on the chart's symbol, at its last price
+    choose(dialog.kind, "Price crosses above")
+    type_into(dialog.level, f"{last - 50:.1f}")  # the market is above it already
+    qtbot.mouseClick(dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok),
+                     Qt.MouseButton.LeftButton)
+    pump(qtbot, kernel, window, 20)
+    assert not dialog.isVisible()
+    text = panel.message.text()
+    assert text.startswith("Alert 1 set.") and "is already above" in text and "comes back" in text

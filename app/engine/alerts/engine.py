@@ -114,6 +114,7 @@ class AlertEngine:
         self._events: dict[str, list[str]] = {}  # kind -> rule ids
         self._held: dict[str, int] = {}  # rule id -> firings its cool-down held back since it last fired
         self._rev = -1
+        self.notes: dict[str, str] = {}  # rule id -> what the trader was told when it was last set or armed
         self.version = 0  # bumped on every change a view shows (rules, firings)
         self.fired = 0
         self.on_fire: list[Callable[[AlertFired, int], None]] = []  # delivery: (the firing, its history row)
@@ -430,6 +431,8 @@ class AlertEngine:
         self.version += 1
 
     def _announce(self, rule: AlertRule, action: str, actor: str, note: str = "") -> None:
+        if action in ("set", "armed"):
+            self.notes[rule.id] = note  # what the views say beside it ("already above ...")
         self.bus.publish(AlertRuleChanged(rule.id, action, rule.to_dict(), actor, note, self.clock.now_ms()))
         if note and action in ("set", "armed"):
             log.info("alert %s (%s): %s", rule.id, rule.describe(), note)

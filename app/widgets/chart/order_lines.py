@@ -162,7 +162,9 @@ class ChartOrderLines:
             self.show_status(answer.reason, error=True)
             return None
         where = "below" if kind == "price_below" else "above"
-        self.show_status(f"Alert {answer.detail}: when {self.symbol} crosses {where} {price:.{self.decimals}f}")
+        note = self.port.alerts.note(answer.detail)
+        self.show_status(f"Alert {answer.detail}: when {self.symbol} crosses {where} {price:.{self.decimals}f}"
+                         + (f". {note}" if note else ""))
         self._orders_seen = None
         self.refresh()
         return answer.detail

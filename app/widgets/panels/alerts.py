@@ -185,6 +185,7 @@ class AlertsPanel(QWidget):
         self._port = port
         self._seen = -1
         self.dialog: AlertDialog | None = None
+        self.current_symbol = lambda: ""  # the symbol New… starts with (the window: its chart's)
         self.rules = make_table(RULE_HEADERS)
         self.rules.setObjectName("alertRules")
         self.history = make_table(HISTORY_HEADERS)
@@ -223,10 +224,19 @@ class AlertsPanel(QWidget):
         return self._port.alerts.get(item.text()) if item is not None else None
 
     def open_dialog(self, rule: AlertRule | None = None, **preset: Any) -> AlertDialog:
+        if rule is None and not preset.get("symbol"):
+            symbol = self.current_symbol()
+            st = self._port.market.get(symbol) if symbol else None
+            preset = {**preset, "symbol": symbol, "level": preset.get("level") or (st.last if st else None)}
         self.dialog = AlertDialog(self._port, rule, self, **preset)
-        self.dialog.accepted.connect(lambda: self._say(f"Alert {getattr(self.dialog, 'set_id', '')} set."))
+        self.dialog.accepted.connect(self._set_said)
         self.dialog.open()
         return self.dialog
+
+    def _set_said(self) -> None:
+        rid = getattr(self.dialog, "set_id", "")
+        note = self._port.alerts.note(rid)
+        self._say(f"Alert {rid} set." + (f" {note}" if note else ""))
 
     def _edit(self) -> None:
         rule = self.selected()
