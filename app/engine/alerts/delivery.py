@@ -129,7 +129,7 @@ class Sender:
         if result:
             return True, "", ms, False
         if result.status.name == "TIMEOUT":
-            return False, f"no answer within {timeout_s:g} s", ms, True
+            return False, f"no answer within {timeout_s:.3g} s", ms, True
         said = [e.message for e in result.logs() if e.level in ("WARNING", "ERROR", "CRITICAL")]
         reason = " ".join(dict.fromkeys(s.strip() for s in said if s.strip()))
         return False, redact(reason or "the service refused the message (apprise gave no detail)"), ms, True
