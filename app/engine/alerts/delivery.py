@@ -267,8 +267,6 @@ class _ChannelWorker:
     def _send(self, batch: _Batch) -> None:
         p = self.policy
         title, body = compose(batch.items, p.max_lines)
-        if len(batch.items) > 1:
-            self._report(AlertThrottled(self.name, batch.ids, len(batch.items), p.min_interval_s))
         backoff = Backoff(base_s=p.backoff_base_s, cap_s=p.backoff_cap_s, floor_s=p.backoff_base_s / 2)
         oldest = batch.items[0].t0
         queued_ms, reason = None, ""
@@ -283,6 +281,8 @@ class _ChannelWorker:
             started = time.monotonic()
             if queued_ms is None:
                 queued_ms = (time.perf_counter() - oldest) * 1000.0
+                if len(batch.items) > 1:
+                    self._report(AlertThrottled(self.name, batch.ids, len(batch.items), p.min_interval_s))
             with self._cond:
                 sender = self._sender
             ok, reason, send_ms, retryable = sender.send(title, body, timeout)
