@@ -28,7 +28,9 @@ _NOT_SECRET = frozenset({"true", "false", "post", "get", "put", "patch", "none",
 _SCHEME = re.compile(r"^\s*([A-Za-z][A-Za-z0-9+.-]{0,31})://(.*)$", re.S)
 _URL = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]{0,31})://([^\s\"'<>]*)")
 _SPLIT = re.compile(r"[/:@?&=#,;+\s]+")
-_LOGGERS = ("apprise", "urllib3.connectionpool")
+# a logger's filters see only its own records, not its children's: each module logger that prints URLs or paths
+_LOGGERS = ("apprise", "urllib3.connectionpool", "urllib3.poolmanager", "urllib3.util.retry", "urllib3.connection",
+            "urllib3.response")
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
