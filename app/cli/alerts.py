@@ -177,8 +177,13 @@ def _channels(profile: Path, urls: list[str]) -> tuple[str, ...]:
         from app.engine.alerts.channels import ChannelStore
     except ImportError:
         raise ValueError("notification channels are not available in this build") from None
+    from app.engine.alerts.channels import ChannelError
+
     store = ChannelStore(profile)
-    return tuple(store.add_url(url) for url in urls)
+    try:
+        return tuple(store.ensure(url) for url in urls)
+    except ChannelError as exc:
+        raise ValueError(f"--notify: {exc}") from None
 
 
 def _audit_head(store) -> int:

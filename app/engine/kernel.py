@@ -33,6 +33,7 @@ from app.engine.ml.serve import ModelSource
 from app.engine.oms.execution import ExecutionEngine
 from app.engine.oms.portfolio import Portfolio
 from app.engine.alerts.engine import AlertEngine
+from app.engine.alerts.notify import AlertNotifier
 from app.engine.alerts.store import AlertStore
 from app.engine.orders.emulator import OrderEmulator
 from app.engine.orders.groups import OrderGroups
@@ -136,6 +137,7 @@ class Kernel:
         self.alerts = AlertEngine(self.bus, AlertStore(self.store.conn), self.clock, self.market, self.risk,
                                   self.portfolio, self.instruments)
         self.alerts.on_fire.append(self._show_alert)
+        self.notifier = AlertNotifier(self.alerts, self.profile, self.bus, self.clock)  # to the rules' channels
         self.port = Port(self)  # what the window gets: commands in, read models out
 
     # ----------------------------------------------------------------------------------------- lifecycle
@@ -155,6 +157,7 @@ class Kernel:
         self.bus.publish(VenueStatus("sim", self.sim.connected, "simulated exchange", self.clock.now_ms()))
         self.heartbeat.beat(self.risk.applied_states(), force=True)
         self.alerts.start()  # the stored rules, armed again
+        self.notifier.start()  # the channels, read from the keyring on a thread
         log.info("kernel started: profile %s, trading state %s", self.profile, self.risk.state.value)
 
     def _seed_history(self) -> None:
@@ -201,6 +204,7 @@ class Kernel:
             self.heartbeat.beat(self.risk.applied_states())
         self.strategies.tick(self.clock.now_ms())
         self.history.poll()
+        self.notifier.drain()  # deliveries' outcomes, channel reads
         self.audit_recorder.flush()
 
     async def run(self, duration: float | None = None) -> None:
@@ -268,6 +272,10 @@ class Kernel:
             self.execution.commit_states()  # order-state rows (acks, cancels) that rode with no commit yet
         except Exception:  # noqa: BLE001 - closing: Store.close still commits what is staged
             log.exception("while closing: committing order states")
+        try:
+            self.notifier.close()  # what is queued gets one last try; the rest is recorded undelivered
+        except Exception:  # noqa: BLE001 - closing: report and go on
+            log.exception("while closing: alert delivery")
         self.audit_recorder.flush()
         self.heartbeat.beat(self.risk.applied_states(), force=True, closed=True)
         self.store.close()
