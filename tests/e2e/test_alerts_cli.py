@@ -67,3 +67,18 @@ def test_bad_input_is_refused_with_the_reason(tmp_path):
     assert r.returncode == 1 and "no alert 42" in r.stderr
     r = cli("alerts", "remove", "abc", "--profile", str(prof))
     assert r.returncode == 2 and "is a number" in r.stderr
+
+
+def test_alerts_test_sends_one_notification_or_says_why_not(tmp_path):
+    from tests.kit.webhook import WebhookReceiver, closed_port
+
+    prof = tmp_path / "p"
+    with WebhookReceiver() as hook:
+        r = cli("alerts", "test", hook.url("desk"), "--profile", str(prof))
+        assert r.returncode == 0, r.stdout + r.stderr
+        (got,) = hook.requests
+        assert "Kestrel test notification" in str(got.body)
+    r = cli("alerts", "test", f"json://127.0.0.1:{closed_port()}/x", "--profile", str(prof))
+    assert r.returncode == 1 and r.stderr.strip(), r.stdout + r.stderr
+    r = cli("alerts", "test", "nonsense://what", "--profile", str(prof))
+    assert r.returncode == 1 and r.stderr.strip()
