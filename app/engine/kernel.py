@@ -138,6 +138,8 @@ class Kernel:
                                   self.portfolio, self.instruments)
         self.alerts.on_fire.append(self._show_alert)
         self.notifier = AlertNotifier(self.alerts, self.profile, self.bus, self.clock)  # to the rules' channels
+        self.alerts.models = lambda: [(inst, h.name, h) for inst, runner in self.strategies.host.runners.items()
+                                      if runner.status.value == "RUNNING" for h in runner.models]
         self.port = Port(self)  # what the window gets: commands in, read models out
 
     # ----------------------------------------------------------------------------------------- lifecycle

@@ -11,7 +11,8 @@ MOVES         pct_move rules of one symbol and window length share the window's 
               for all of them. A rule that fired rests one window, so its next move is measured after it.
 ACCOUNT       daily PnL, drawdown and gross exposure rules are read from the risk engine's figures at its tick
               (0.25 s): the same numbers the risk panel shows.
-EVENTS        a fill, a refusal, a strategy that faults, a venue that disconnects, a model's drift alarm.
+EVENTS        a fill, a refusal, a strategy that faults, a venue that disconnects; a model's drift (the PSI of the
+              models running strategies hold, read once a second at the tick, as the Models dock shows it).
 FIRING        ``AlertFired`` on the bus (the window shows it; delivery takes it to the rule's channels) and a row
               in ``alert_history``. A rule fires once ("fired") unless it repeats; a repeating rule waits its
               cool-down, and what comes true meanwhile is counted and said with its next firing (``throttled``).
@@ -118,6 +119,8 @@ class AlertEngine:
         self.version = 0  # bumped on every change a view shows (rules, firings)
         self.fired = 0
         self.on_fire: list[Callable[[AlertFired, int], None]] = []  # delivery: (the firing, its history row)
+        self.models: Callable[[], list[tuple[str, str, Any]]] | None = None  # (instance, model, handle) in use
+        self._drift_checked = 0
         bus.subscribe(SetAlert, self.on_set)
         bus.subscribe(RemoveAlert, self.on_remove)
         bus.subscribe(TradeTick, self.on_trade)
@@ -147,6 +150,9 @@ class AlertEngine:
                 self._end(rule, "expired", f"expired at {_utc(rule.expires_ts)} without firing")
         if self._account:
             self._check_account(now)
+        if self._events.get("model_drift") and self.models is not None and now - self._drift_checked >= 1000:
+            self._drift_checked = now
+            self._check_drift(now)
 
     def reload(self, action: str) -> None:
         """Read the rules from the database and re-arm what differs from what is armed."""
@@ -338,6 +344,26 @@ class AlertEngine:
                 self._fire(rule, f"Gross exposure {gross:,.2f}", f"Gross exposure is {gross:,.2f}, above "
                                                                  f"{level:,.2f}.", gross, now)
 
+    def _check_drift(self, now: int) -> None:
+        """Each model a running strategy holds: its features' PSI against its training data (as the Models dock
+        shows it); a rule fires when the largest is at or above its level."""
+        for instance, name, handle in self.models():
+            drift = getattr(handle, "drift", None)
+            if drift is None:
+                continue
+            values = drift.psi()
+            finite = [(float(v), f) for v, f in zip(values, drift.names) if v == v]
+            if not finite:
+                continue
+            worst, feature = max(finite)
+            for rid in self._matching("model_drift", name, target=True):
+                rule = self.rules[rid]
+                if worst >= (rule.level or 0.0):
+                    self._fire(rule, f"Model {name} drifting (PSI {worst:.2f})",
+                               f"Model {name}, used by {instance}: feature {feature} has PSI {worst:.2f} against its "
+                               f"training data (alert at {rule.level:g}). Its scores may no longer mean what they "
+                               f"did; see the Models dock.", worst, now)
+
     # ------------------------------------------------------------------------------------------ events
     def _on_filled(self, fill: OrderFilled) -> None:
         for rid in self._matching("order_filled", fill.symbol):
@@ -364,11 +390,7 @@ class AlertEngine:
         if event == "strategy_faulted":
             for rid in self._matching("strategy_faulted", a.extra.get("strategy", ""), target=True):
                 self._fire(self.rules[rid], a.title, a.message, math.nan, a.ts or self.clock.now_ms())
-        elif event == "model_drift":
-            psi = float(a.extra.get("psi", math.nan))
-            for rid in self._matching("model_drift", a.extra.get("model", ""), target=True):
-                if psi >= (self.rules[rid].level or 0.0):
-                    self._fire(self.rules[rid], a.title, a.message, psi, a.ts or self.clock.now_ms())
+
 
     def _matching(self, kind: str, what: str, target: bool = False) -> list[str]:
         out = []

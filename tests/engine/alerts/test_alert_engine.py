@@ -158,3 +158,30 @@ def test_every_change_and_firing_is_on_the_audit_trail(make_kernel, profile):
     kinds = [r[0] for r in rows]
     assert kinds.index("SetAlert") < kinds.index("AlertRuleChanged") < kinds.index("AlertFired")
     assert any(r[0] == "AlertFired" and r[1].get("rule_id") == rid for r in rows)
+
+
+def test_a_model_drift_alert_fires_when_a_features_psi_passes_its_level(make_kernel):
+    """The PSI is a real ``DriftMonitor``'s (what the Models dock shows) fed live rows unlike its training data."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from app.engine.ml.drift import DriftMonitor, DriftReference
+
+    k = kernel_with(make_kernel)
+    seen = watch(k)
+    rng = np.random.default_rng(3)
+    monitor = DriftMonitor(DriftReference.from_training(rng.normal(0, 1, (2000, 2))), ["ret_1", "rsi_14"])
+    k.alerts.models = lambda: [("sma_ml-1", "linear-h5", SimpleNamespace(name="linear-h5", drift=monitor))]
+    rid = set_rule(k, kind="model_drift", level=0.25, target="linear-h5")
+    for row in rng.normal(0, 1, (200, 2)):  # like the training data: stable
+        monitor.update(row)
+    advance(k, 1_100)
+    k.alerts.tick()
+    assert not seen["fired"]
+    for row in rng.normal([0, 2.5], 1, (400, 2)):  # the second feature moved
+        monitor.update(row)
+    advance(k, 1_100)
+    k.alerts.tick()
+    (fired,) = seen["fired"]
+    assert fired.rule_id == rid and "rsi_14" in fired.message and fired.value >= 0.25
