@@ -7,7 +7,8 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QDialogButtonBox, QLabel, QMessageBox
 
-from app.engine.core.messages import Side
+from app.engine.core.messages import SetAlert, Side
+from tests.engine.alerts.test_delivery import memory_keyring  # noqa: F401 (fixture)
 from tests.kit.ui import choose, pump, table_column, type_into
 from tests.widgets.test_chart_orders import line_y
 
@@ -167,3 +168,45 @@ def test_an_alert_set_with_the_price_already_across_says_so_in_the_dock(qtbot, w
     assert not dialog.isVisible()
     text = panel.message.text()
     assert text.startswith("Alert 1 set.") and "is already above" in text and "comes back" in text
+
+
+def test_channels_are_added_tested_and_an_alert_reaches_one(qtbot, window_factory, memory_keyring):  # noqa: F811
+    from tests.kit.webhook import WebhookReceiver
+
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 300)
+    panel = window.alerts_panel
+    window.docks["alerts"].raise_()
+    with WebhookReceiver() as hook:
+        qtbot.mouseClick(panel.channels_button, Qt.MouseButton.LeftButton)
+        dialog = panel.channels_dialog
+        assert dialog.isVisible()
+        qtbot.waitUntil(lambda: dialog.busy == 0)
+        assert "No channels yet" in dialog.status.text()
+        # a URL apprise does not take is refused, saying so
+        type_into(dialog.name, "desk")
+        type_into(dialog.url, "nonsense://what")
+        qtbot.mouseClick(dialog.add_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: dialog.busy == 0, timeout=10_000)
+        assert dialog.status.text().startswith("Not added")
+        type_into(dialog.url, hook.url("alerts"))
+        qtbot.mouseClick(dialog.add_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: dialog.busy == 0 and dialog.table.rowCount() == 1, timeout=10_000)
+        assert table_column(dialog.table, 0) == ["desk"] and "/alerts" not in table_column(dialog.table, 1)[0]
+        assert dialog.url.text() == ""  # the URL (a token) is not left on screen
+        dialog.table.selectRow(0)
+        qtbot.mouseClick(dialog.test_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: dialog.busy == 0, timeout=15_000)
+        assert len(hook.requests) == 1 and "Kestrel test notification" in str(hook.requests[0].body)
+        dialog.reject()
+        # an alert on the channel: set in the dialog, fired by the market, posted to the receiver
+        last = kernel.market.get(SYMBOL).last
+        rid = kernel.port.send(SetAlert({"kind": "price_above", "symbol": SYMBOL, "level": last + 0.6,
+                                         "channels": ["desk"]}, "manual")).detail
+        move_market(qtbot, kernel, window, Side.BUY, lambda p: p >= last + 0.6)
+        qtbot.waitUntil(lambda: (pump(qtbot, kernel, window, 20) or True) and len(hook.requests) == 2,
+                        timeout=15_000)
+        assert "above" in str(hook.requests[1].body) and rid == "1"
+        qtbot.waitUntil(lambda: (pump(qtbot, kernel, window, 20) or True)
+                        and table_column(panel.history, 3)[:1] != [] and "desk: delivered" in
+                        table_column(panel.history, 3)[0], timeout=15_000)

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from app.engine.alerts.delivery import (
     AlertDelivered, AlertRetrying, AlertThrottled, AlertUndelivered, Deliverer, DeliveryPolicy,
 )
-from app.engine.core.messages import Alert, AlertFired
+from app.engine.core.messages import Alert, AlertChannelsChanged, AlertFired
 
 log = logging.getLogger("kestrel.alerts")
 
@@ -41,8 +41,10 @@ class AlertNotifier:
         self._absent: set[str] = set()  # names the keyring did not hold at the last read
         self._waiting: list[tuple[AlertFired, int]] = []  # alerts waiting for a channel's read
         self._reading = False
+        self._again = self._replace = False
         self.results: deque = deque(maxlen=200)  # the latest outcomes, for a view
         engine.on_fire.append(self.fired)
+        bus.subscribe(AlertChannelsChanged, lambda _cmd: self._read(again=True))
 
     # ------------------------------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -84,10 +86,12 @@ class AlertNotifier:
         self.deliverer.deliver(str(seq), ev.title, ev.message, ev.channels, ev.ts)
 
     # ------------------------------------------------------------------------------------------ keyring
-    def _read(self) -> None:
+    def _read(self, again: bool = False) -> None:
         if self._reading:
+            self._again = self._again or again
             return
-        self._reading = True
+        self._reading, self._again = True, False
+        self._replace = again
 
         def read() -> None:
             try:
@@ -103,6 +107,10 @@ class AlertNotifier:
         self._reading = False
         for name, url in urls.items():
             self.deliverer.set_channel(name, url)
+        if self._replace and not error:  # the keyring is the truth: a channel no longer there is let go
+            for name in self._known - set(urls):
+                self.deliverer.remove_channel(name)
+            self._known = set()
         self._known |= set(urls)
         waiting, self._waiting = self._waiting, []
         self._absent = {c for ev, _ in waiting for c in ev.channels if c not in self._known}
@@ -112,6 +120,8 @@ class AlertNotifier:
                                    f"alerts are shown in the window only.", self.clock.now_ms()))
         for ev, seq in waiting:
             self._send(ev, seq)
+        if self._again:
+            self._read(again=True)
 
     # ------------------------------------------------------------------------------------------ outcomes
     def _on_result(self, r: Any) -> None:

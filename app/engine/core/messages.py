@@ -599,6 +599,14 @@ class RemoveAlert:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertChannelsChanged:
+    """Command: the notification channels in the keyring changed (the Channels dialog): read them again."""
+
+    actor: str = "manual"
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class AlertRuleChanged:
     """An alert rule was set, changed, removed, armed after a restart or expired (``action``), and what it is now.
     ``note``: what the trader should know, e.g. that the price is already across the level."""

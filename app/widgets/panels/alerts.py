@@ -7,14 +7,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from PySide6.QtCore import Qt
+import threading
+
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
     QPushButton, QSplitter, QVBoxLayout, QWidget,
 )
 
 from app.engine.alerts.rules import KINDS, TIMEFRAMES_MS, AlertRule
-from app.engine.core.messages import CommandRefused, RemoveAlert, SetAlert
+from app.engine.core.messages import AlertChannelsChanged, CommandRefused, RemoveAlert, SetAlert
 from app.engine.port import Port
 from app.widgets.common import make_table, parse_number, set_cell
 from app.widgets.theme import DOWN, MUTED, UP, css_color
@@ -177,6 +179,149 @@ class AlertDialog(QDialog):
         self.accept()
 
 
+class _Done(QObject):
+    """Carries a worker thread's answer back to the UI thread (a queued signal)."""
+
+    done = Signal(object, object)  # (what to call with the answer, the answer)
+
+
+class ChannelsDialog(QDialog):
+    """The notification channels: a name and an apprise URL each (Telegram, e-mail, Slack, ntfy, webhooks ...),
+    kept in the OS keyring and shown masked; Add checks the URL, Test sends one notification, Remove forgets one.
+    Every keyring call and every send runs on a thread: the window never waits for them."""
+
+    def __init__(self, port: Port, parent: QWidget | None = None, store_factory: Any = None) -> None:
+        super().__init__(parent)
+        self._port = port
+        if store_factory is None:
+            def store_factory() -> Any:
+                from app.engine.alerts.channels import ChannelStore
+
+                return ChannelStore(port.profile)
+        self._store = store_factory
+        self.setWindowTitle("Alert channels")
+        self.table = make_table(["Name", "Where"])
+        self.table.setObjectName("channelsTable")
+        self.name = QLineEdit()
+        self.name.setObjectName("channelName")
+        self.name.setPlaceholderText("e.g. phone")
+        self.url = QLineEdit()
+        self.url.setObjectName("channelUrl")
+        self.url.setPlaceholderText("tgram://bottoken/ChatID, ntfy://topic, mailto://user:pass@gmail.com, json://host/path")
+        self.add_button = QPushButton("Add")
+        self.test_button = QPushButton("Test")
+        self.remove_button = QPushButton("Remove")
+        self.status = QLabel("reading the keyring…")
+        self.status.setObjectName("channelsStatus")
+        self.status.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("Name", self.name)
+        form.addRow("URL", self.url)
+        row = QHBoxLayout()
+        for b in (self.add_button, self.test_button, self.remove_button):
+            row.addWidget(b)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.table, 1)
+        lay.addLayout(form)
+        lay.addLayout(row)
+        lay.addWidget(self.status)
+        lay.addWidget(close)
+        self._bridge = _Done()
+        self._bridge.done.connect(lambda fn, answer: fn(answer))
+        self.busy = 0
+        self.add_button.clicked.connect(self._add)
+        self.test_button.clicked.connect(self._test)
+        self.remove_button.clicked.connect(self._remove)
+        self._run(lambda: self._store().list(), self._listed)
+
+    def _run(self, work: Any, then: Any) -> None:
+        """``work()`` on a thread; ``then(result or the exception)`` back on the UI thread."""
+        self.busy += 1
+
+        def go() -> None:
+            try:
+                answer = work()
+            except Exception as exc:  # noqa: BLE001 - said in the dialog
+                answer = exc
+            self._bridge.done.emit(self._finish(then), answer)
+
+        threading.Thread(target=go, name="alert-channels-ui", daemon=True).start()
+
+    def _finish(self, then: Any) -> Any:
+        def call(answer: Any) -> None:
+            self.busy -= 1
+            then(answer)
+        return call
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet(css_color(DOWN if error else MUTED))
+
+    def _listed(self, answer: Any) -> None:
+        if isinstance(answer, Exception):
+            self._say(f"The channels could not be read: {answer}", error=True)
+            return
+        self.table.setRowCount(len(answer))
+        for i, (name, masked) in enumerate(answer):
+            set_cell(self.table, i, 0, name, align_right=False)
+            set_cell(self.table, i, 1, masked, align_right=False)
+        self._say(f"{len(answer)} channel(s)." if answer else "No channels yet: add one (its URL is kept in the "
+                                                              "keyring, never in a file).")
+
+    def _selected(self) -> str:
+        rows = self.table.selectionModel().selectedRows()
+        return self.table.item(rows[0].row(), 0).text() if rows else self.name.text().strip()
+
+    def _add(self) -> None:
+        name, url = self.name.text().strip(), self.url.text().strip()
+        if not name or not url:
+            self._say("A channel needs a name and a URL.", error=True)
+            return
+
+        def added(answer: Any) -> None:
+            if isinstance(answer, Exception):
+                self._say(f"Not added: {answer}", error=True)
+                return
+            self.url.clear()  # the URL holds the token: not left on screen
+            self._port.send(AlertChannelsChanged("manual", self._port.now_ms()))
+            self._say(f"Channel {name} added.")
+            self._run(lambda: self._store().list(), lambda listed: (self._listed(listed),
+                                                                    self._say(f"Channel {name} added.")))
+
+        self._say(f"Checking {name}…")
+        self._run(lambda: self._store().add(name, url), added)
+
+    def _test(self) -> None:
+        target = self.url.text().strip() or self._selected()
+        if not target:
+            self._say("Pick a channel (or type a URL) to test.", error=True)
+            return
+        from app.engine.alerts.delivery import test_channel
+
+        self._say("Sending a test notification…")
+        self._run(lambda: test_channel(target, self._port.profile),
+                  lambda answer: self._say(str(answer), error=True) if isinstance(answer, Exception)
+                  else self._say(answer[1], error=not answer[0]))
+
+    def _remove(self) -> None:
+        name = self._selected()
+        if not name:
+            self._say("Pick a channel to remove.", error=True)
+            return
+
+        def removed(answer: Any) -> None:
+            if isinstance(answer, Exception) or not answer:
+                self._say(f"{name} was not removed: {answer or 'no such channel'}", error=True)
+                return
+            self._port.send(AlertChannelsChanged("manual", self._port.now_ms()))
+            self._run(lambda: self._store().list(), lambda listed: (self._listed(listed),
+                                                                    self._say(f"Channel {name} removed.")))
+
+        self._run(lambda: self._store().remove(name), removed)
+
+
 class AlertsPanel(QWidget):
     """The rules (New…, Edit…, Disable/Enable, Delete act on the selected one) above what they fired."""
 
@@ -194,11 +339,15 @@ class AlertsPanel(QWidget):
         self.edit_button = QPushButton("Edit…")
         self.toggle_button = QPushButton("Disable")
         self.delete_button = QPushButton("Delete")
+        self.channels_button = QPushButton("Channels…")
+        self.channels_button.setToolTip("where alerts are sent besides this window: Telegram, e-mail, Slack, ntfy, "
+                                        "webhooks …, each testable")
+        self.channels_dialog: ChannelsDialog | None = None
         self.message = QLabel()
         self.message.setObjectName("alertsMessage")
         self.message.setWordWrap(True)
         buttons = QHBoxLayout()
-        for b in (self.new_button, self.edit_button, self.toggle_button, self.delete_button):
+        for b in (self.new_button, self.edit_button, self.toggle_button, self.delete_button, self.channels_button):
             buttons.addWidget(b)
         buttons.addWidget(self.message, 1)
         split = QSplitter(Qt.Orientation.Vertical)
@@ -212,6 +361,7 @@ class AlertsPanel(QWidget):
         self.edit_button.clicked.connect(self._edit)
         self.toggle_button.clicked.connect(self._toggle)
         self.delete_button.clicked.connect(self._delete)
+        self.channels_button.clicked.connect(lambda: self.open_channels())
         self.rules.itemSelectionChanged.connect(self._sync_buttons)
         self._sync_buttons()
 
@@ -232,6 +382,11 @@ class AlertsPanel(QWidget):
         self.dialog.accepted.connect(self._set_said)
         self.dialog.open()
         return self.dialog
+
+    def open_channels(self, store_factory: Any = None) -> ChannelsDialog:
+        self.channels_dialog = ChannelsDialog(self._port, self, store_factory)
+        self.channels_dialog.open()
+        return self.channels_dialog
 
     def _set_said(self) -> None:
         rid = getattr(self.dialog, "set_id", "")
