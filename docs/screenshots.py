@@ -12,6 +12,7 @@ lines), adds indicators, then shows the window on the X server and saves:
     docs/screenshot-ladder.png        the DOM with our orders and the depth chart
     docs/screenshot-chart-docks.png   a second chart dock (ETH 5m) beside the main chart
     docs/screenshot-hotkeys.png       Trading -> Keyboard shortcuts…
+    docs/screenshot-alerts.png        the Alerts dock (rules, what fired) and an alert's line on the chart
     docs/screenshot-data-dialog.png   the Data dialog: stored series (an imported file, finished downloads)
                                       and a download in progress, from the test kit's fake Binance on
                                       127.0.0.1 (a profile of its own: the shots above stay sim-only)
@@ -124,12 +125,36 @@ def main() -> None:
         QApplication.processEvents()
     shortcuts.grab().save(str(DOCS / "screenshot-hotkeys.png"))
     shortcuts.reject()
+    alerts_shot(kernel, window, run)
     window.close()
     kernel.close()
     data_dialog_shot()
     history_chart_shot()
     print("saved screenshots in", DOCS)
     app.quit()
+
+
+def alerts_shot(kernel, window, run) -> None:
+    """The Alerts dock beside the chart (issue 21): a level drawn on the chart, a move, a fill alert; two fired."""
+    from PySide6.QtWidgets import QApplication
+
+    from app.engine.core.messages import SetAlert
+
+    inst = kernel.instruments[SYMBOL]
+    last = kernel.market.get(SYMBOL).last
+    for rule in ({"kind": "price_above", "symbol": SYMBOL, "level": inst.round_price(last + 40 * inst.tick_size),
+                  "note": "breakout?"},
+                 {"kind": "price_below", "symbol": SYMBOL, "level": inst.round_price(last - 150 * inst.tick_size),
+                  "note": "stop out?"},
+                 {"kind": "pct_move", "symbol": SYMBOL, "level": 0.5, "window_s": 600, "repeat": True},
+                 {"kind": "order_filled", "symbol": SYMBOL, "repeat": True, "cooldown_s": 5}):
+        kernel.port.send(SetAlert(rule, "manual"))
+    run(1)
+    window.docks["alerts"].raise_()
+    for _ in range(10):
+        window.frames.tick()
+        QApplication.processEvents()
+    window.grab().save(str(DOCS / "screenshot-alerts.png"))
 
 
 def data_dialog_shot() -> None:

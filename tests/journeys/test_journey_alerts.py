@@ -50,7 +50,7 @@ def test_an_alert_from_the_chart_is_drawn_dragged_and_fires_and_the_dock_manages
     assert rule.kind == "price_above" and rule.level > last and abs(line_y(chart, rule.level) - clicked) <= 1
     assert "Alert 1: when BTC/USDT@sim crosses above" in chart.status.text()
     (line,) = alert_lines(chart)
-    assert line.style == Qt.PenStyle.DashDotDotLine and "1 above" in line.label
+    assert line.style == Qt.PenStyle.DashDotDotLine and line.label == "alert 1 ↑"
     assert table_column(panel.rules, 0) == ["1"] and table_column(panel.rules, 1) == ["armed"]
 
     # drag its line down to 6 px above the market: the same alert, at the new level

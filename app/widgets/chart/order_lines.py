@@ -75,10 +75,11 @@ class ChartOrderLines:
         self._update_markers()
 
     def _alert_lines(self) -> list[PriceLine]:
-        """The armed price alerts of this symbol: dash-dot-dot lines tagged with a bell, dragged to move them."""
+        """The armed price alerts of this symbol: dash-dot-dot lines tagged "alert N ↑" (crosses above) or "↓",
+        dragged to move them."""
         if self.port is None or not self.symbol:
             return []
-        return [PriceLine(r.level, ALERT, f"\U0001F514 {r.id} {'above' if r.kind == 'price_above' else 'below'}",
+        return [PriceLine(r.level, ALERT, f"alert {r.id} {'↑' if r.kind == 'price_above' else '↓'}",
                           Qt.PenStyle.DashDotDotLine, ALERT_LINE + r.id)
                 for r in self.port.alerts.rules(self.symbol) if r.kind in PRICE_KINDS and r.state == "armed"]
 

@@ -11,7 +11,8 @@ import threading
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+    QMessageBox,
     QPushButton, QSplitter, QVBoxLayout, QWidget,
 )
 
@@ -335,6 +336,12 @@ class AlertsPanel(QWidget):
         self.rules.setObjectName("alertRules")
         self.history = make_table(HISTORY_HEADERS)
         self.history.setObjectName("alertHistory")
+        fit, stretch = QHeaderView.ResizeMode.ResizeToContents, QHeaderView.ResizeMode.Stretch
+        for table, wide in ((self.rules, RULE_HEADERS.index("Alert")),
+                            (self.history, HISTORY_HEADERS.index("Message"))):
+            header = table.horizontalHeader()
+            for c in range(table.columnCount()):
+                header.setSectionResizeMode(c, stretch if c == wide else fit)
         self.new_button = QPushButton("New…")
         self.edit_button = QPushButton("Edit…")
         self.toggle_button = QPushButton("Disable")
