@@ -104,6 +104,9 @@ class ExprError(ValueError):
         self.hint = hint
         super().__init__(message, position)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message, self.position, self.text, self.hint))
+
     @property
     def summary(self) -> str:
         """One line: the message, the position and the hint (for a status bar or a log)."""
@@ -749,11 +752,11 @@ class Evaluator:
         slots = {call: len(FIELDS) + n for n, call in enumerate(calls)}
         self._feeds = []
         for call, slot in slots.items():
-            spec = condition.registry[call.name]
+            spec = condition._specs[call.name]
             stream = spec.stream_factory(**dict(call.params))
             inputs = (call.source,) if call.source else spec.inputs
             self._feeds.append(_feed_fn(self._env, slot, stream.update, [FIELDS.index(i) for i in inputs]))
-        self._root = _cond_fn(condition.root, self._env, slots)
+        self._root = _cond_fn(condition._root, self._env, slots)
 
     def update(self, open: float, high: float, low: float, close: float, volume: float,
                final: bool = True) -> bool | None:
@@ -773,7 +776,8 @@ class Evaluator:
 
     def warm(self, open: Sequence[float], high: Sequence[float], low: Sequence[float], close: Sequence[float],
              volume: Sequence[float]) -> bool | None:
-        """Feed closed bars of history in order, exactly as ``update`` does; the condition at the last one."""
+        """Feed closed bars of history in order, exactly as ``update`` does; the condition at the last one
+        (None for none)."""
         cols = [list(map(float, c)) for c in (open, high, low, close, volume)]
         n = len(cols[3])
         if any(len(c) != n for c in cols):
@@ -789,25 +793,26 @@ class Condition:
     """A checked alert condition.  Immutable; each ``new_state()`` is an independent evaluator."""
 
     def __init__(self, root: _Cond, calls: tuple[IndicatorCall, ...], specs: Mapping[str, IndicatorSpec]):
-        self.root = root
+        self._root = root
         self.text = root.text()  # normalised: compile(c.text) is the same condition and gives this text again
         self.indicators = calls  # distinct calls in order of appearance: one stream each
-        self.registry = specs
+        self._specs = specs
 
     def new_state(self) -> Evaluator:
         return Evaluator(self)
 
     @cached_property
     def needs_warmup(self) -> int | None:
-        """Final bars fed before ``update`` first returns True/False on gap-free data (None: not found).
+        """The final bars it takes before ``update`` answers True/False (on data without NaN), or None.
 
         Measured, not declared (the registry has no lookbacks): each indicator's stream is fed a synthetic
-        random walk until the outputs used are defined.  A cross needs one bar more.
+        random walk until the outputs used are defined (None if one never is); a cross needs one bar more.
+        A division by zero can still make a later bar None.
         """
         lookback: dict[tuple[IndicatorCall, int], int | None] = {}
         for node in self._values():
             if isinstance(node, _Ind) and (node.call, node.k) not in lookback:
-                lookback[(node.call, node.k)] = _lookback(self.registry[node.call.name], node.call, node.k)
+                lookback[(node.call, node.k)] = _lookback(self._specs[node.call.name], node.call, node.k)
 
         def need(node: _Cond) -> int | None:
             if isinstance(node, _Bool):
@@ -819,11 +824,11 @@ class Condition:
             if None in lbs:
                 return None
             return max(lbs, default=0) + 1 + (node.op.startswith("crosses"))  # type: ignore[type-var]
-        return need(self.root)
+        return need(self._root)
 
     def _values(self) -> list[_Value]:
         out: list[_Value] = []
-        stack: list[_Cond] = [self.root]
+        stack: list[_Cond] = [self._root]
         while stack:
             node = stack.pop()
             if isinstance(node, _Bool):

@@ -4,6 +4,7 @@ series (warm-up as None, warm() on history then live == live throughout, a formi
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -238,6 +239,7 @@ def test_the_error_shows_the_expression_with_a_caret() -> None:
     with pytest.raises(ExprError) as info:
         compile("rsx(14) > 70")
     assert str(info.value) == "unknown indicator 'rsx' at 0 (did you mean rsi?)\n  rsx(14) > 70\n  ^"
+    assert str(pickle.loads(pickle.dumps(info.value))) == str(info.value)  # e.g. from a worker process
     with pytest.raises(ExprError) as info:
         compile("close > rsi(14)")
     lines = str(info.value).splitlines()
