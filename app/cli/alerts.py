@@ -160,7 +160,7 @@ def _instrument(profile: Path, text: str) -> str:
 def _check_expr(text: str) -> str:
     """``text`` if it parses as a condition (ValueError with the position of the error otherwise)."""
     try:
-        from app.engine.alerts.expr import ExprError, compile_condition
+        from app.engine.alerts.expr import ExprError, compile as compile_condition
     except ImportError:
         raise ValueError("indicator conditions are not available in this build") from None
     try:

@@ -138,6 +138,7 @@ class Kernel:
                                   self.portfolio, self.instruments)
         self.alerts.on_fire.append(self._show_alert)
         self.notifier = AlertNotifier(self.alerts, self.profile, self.bus, self.clock)  # to the rules' channels
+        self.alerts.history = self._alert_history
         self.alerts.models = lambda: [(inst, h.name, h) for inst, runner in self.strategies.host.runners.items()
                                       if runner.status.value == "RUNNING" for h in runner.models]
         self.port = Port(self)  # what the window gets: commands in, read models out
@@ -313,6 +314,31 @@ class Kernel:
         cols = [series.column(c)[start:end].tolist() for c in ("ts", "open", "high", "low", "close", "volume")]
         symbol = series.symbol or symbol  # the id
         return [Bar(symbol, tf, int(t), o, h, lo, c, v, True) for t, o, h, lo, c, v in zip(*cols)]
+
+    def _alert_history(self, symbol: str, tf_ms: int, n: int) -> tuple | None:
+        """For an indicator alert's warm-up: the last ``n`` closed ``tf_ms`` bars of ``symbol`` as arrays (open,
+        high, low, close, volume), resampled from the chart's bars (``bar_history``), and the bar forming now
+        (bucket, o, h, l, c, v) from the closed base bars in it; None where ``tf_ms`` is not a multiple of them."""
+        import numpy as np
+
+        from app.engine.data.resample import resample
+
+        base = self.bars.timeframe_ms
+        if tf_ms < base or tf_ms % base:
+            return None
+        k = tf_ms // base
+        bars = self.bar_history(symbol, (n + 1) * k)
+        if not bars:
+            return None
+        cols = [np.array([getattr(b, f) for b in bars], dtype=np.float64)
+                for f in ("open", "high", "low", "close", "volume")]
+        ts, o, h, lo, c, v = resample(np.array([b.ts for b in bars], dtype=np.int64), *cols, tf_ms)
+        now = self.clock.now_ms()
+        forming = None
+        if len(ts) and ts[-1] + tf_ms > now:  # the last bucket has not closed: it is the forming bar
+            forming = (int(ts[-1]), float(o[-1]), float(h[-1]), float(lo[-1]), float(c[-1]), float(v[-1]))
+            ts, o, h, lo, c, v = ts[:-1], o[:-1], h[:-1], lo[:-1], c[:-1], v[:-1]
+        return (o[-n:], h[-n:], lo[-n:], c[-n:], v[-n:]), forming
 
     def _saved_venues(self) -> list[str]:
         from app.engine.venues.venue_config import list_configs

@@ -63,6 +63,15 @@ def test_bad_input_is_refused_with_the_reason(tmp_path):
     assert r.returncode == 2 and "must be positive" in r.stderr
     r = cli("alerts", "add", "--symbol", "BTC/USDT", "--when", "rsi(14) > 70", "--profile", str(prof))
     assert r.returncode == 2 and "--when needs --timeframe" in r.stderr
+    r = cli("alerts", "add", "--symbol", "BTC/USDT", "--when", "rsx(14) > 70", "--timeframe", "5m", "--profile",
+            str(prof))
+    assert r.returncode == 2 and "unknown indicator 'rsx' at 0" in r.stderr and "rsi" in r.stderr, r.stderr
+    r = cli("alerts", "add", "--symbol", "BTC/USDT", "--when", "close > rsi(14)", "--timeframe", "5m", "--profile",
+            str(prof))
+    assert r.returncode == 2 and "at 6" in r.stderr, r.stderr  # the comparison of a price with an oscillator
+    r = cli("alerts", "add", "--symbol", "BTC/USDT", "--when", "RSI(14)>70", "--timeframe", "5m", "--profile",
+            str(prof))
+    assert r.returncode == 0 and "BTC/USDT@sim 5m: rsi(14) > 70" in r.stdout, r.stdout + r.stderr
     r = cli("alerts", "remove", "42", "--profile", str(prof))
     assert r.returncode == 1 and "no alert 42" in r.stderr
     r = cli("alerts", "remove", "abc", "--profile", str(prof))

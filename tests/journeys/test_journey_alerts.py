@@ -210,3 +210,26 @@ def test_channels_are_added_tested_and_an_alert_reaches_one(qtbot, window_factor
         qtbot.waitUntil(lambda: (pump(qtbot, kernel, window, 20) or True)
                         and table_column(panel.history, 3)[:1] != [] and "desk: delivered" in
                         table_column(panel.history, 3)[0], timeout=15_000)
+
+
+def test_an_indicator_condition_is_checked_in_the_dialog(qtbot, window_factory):
+    kernel, window = window_factory()
+    pump(qtbot, kernel, window, 300)
+    panel = window.alerts_panel
+    window.docks["alerts"].raise_()
+    qtbot.mouseClick(panel.new_button, Qt.MouseButton.LeftButton)
+    dialog = panel.dialog
+    choose(dialog.kind, "Indicator condition")
+    assert dialog.expr.isVisible() and dialog.timeframe.isVisible() and not dialog.level.isVisible()
+    type_into(dialog.expr, "close > rsi(14)")
+    ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+    qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+    assert dialog.isVisible() and " at 6" in dialog.error.text(), dialog.error.text()  # where the error is
+    type_into(dialog.expr, "RSI(14)>70")
+    choose(dialog.timeframe, "5m")
+    qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+    pump(qtbot, kernel, window, 20)
+    assert not dialog.isVisible()
+    (rule,) = kernel.alerts.rules.values()
+    assert (rule.kind, rule.expr, rule.timeframe) == ("indicator", "rsi(14) > 70", "5m")
+    assert "5m: rsi(14) > 70" in table_column(panel.rules, 2)[0]

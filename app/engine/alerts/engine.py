@@ -6,6 +6,10 @@ PRICES        price_above / price_below rules of one symbol live in a ``TriggerB
               symbol's book is asked. A level is crossed from the other side: a rule set with the price already
               across is said so (``AlertRuleChanged.note``) and waits for the price to come back first (it is
               armed the other way, then flipped). Before a symbol's first print its rules wait for that print.
+INDICATORS    an indicator rule's condition (expr.py) runs on the streaming kernels, fed each closed bar of its
+              symbol and timeframe, built here from the prints (UTC buckets); it is warmed up at arming on the
+              bars before now (``history``) and fires when the condition turns true (a rule whose condition is
+              already true when it is set says so and waits for it to turn false, then true).
 MOVES         pct_move rules of one symbol and window length share the window's lowest and highest prints
               (monotonic deques, O(1) amortised per print) and sit sorted by size: a print costs one comparison
               for all of them. A rule that fired rests one window, so its next move is measured after it.
@@ -101,6 +105,51 @@ class _Moves:
         return [(rid, ref, move) for _size, rid in hit]
 
 
+class _Watch:
+    """One indicator rule: its evaluator (its own streams) and the last answer (it fires on false -> true)."""
+
+    __slots__ = ("rule_id", "ev", "prev")
+
+    def __init__(self, rule_id: str, ev: Any, prev: bool | None) -> None:
+        self.rule_id, self.ev, self.prev = rule_id, ev, prev
+
+
+class _BarsOf:
+    """The bars of one symbol at one timeframe, built from its prints (UTC buckets): a bar closes at the first
+    print of the next bucket, or at the tick once its time has passed; its indicator rules are fed then."""
+
+    __slots__ = ("tf_ms", "bucket", "o", "h", "low", "c", "v", "watches")
+
+    def __init__(self, tf_ms: int) -> None:
+        self.tf_ms, self.bucket = tf_ms, -1
+        self.o = self.h = self.low = self.c = self.v = 0.0
+        self.watches: list[_Watch] = []
+
+    def on_trade(self, ts: int, p: float, size: float) -> tuple[float, float, float, float, float] | None:
+        """The bar this print closed (open, high, low, close, volume), if it starts a new one."""
+        b = ts - ts % self.tf_ms
+        closed = None
+        if b != self.bucket:
+            if self.bucket >= 0:
+                closed = (self.o, self.h, self.low, self.c, self.v)
+            self.bucket, self.o, self.h, self.low, self.c, self.v = b, p, p, p, p, size
+            return closed
+        if p > self.h:
+            self.h = p
+        elif p < self.low:
+            self.low = p
+        self.c = p
+        self.v += size
+        return None
+
+    def close_due(self, now: int) -> tuple[float, float, float, float, float] | None:
+        """The forming bar, closed, if its time has passed with no print since (then no bar forms until one)."""
+        if self.bucket >= 0 and now >= self.bucket + self.tf_ms:
+            self.bucket = -1
+            return self.o, self.h, self.low, self.c, self.v
+        return None
+
+
 class AlertEngine:
     def __init__(self, bus: Any, store: AlertStore, clock: Any, market: Any = None, risk: Any = None,
                  portfolio: Any = None, instruments: Any = None) -> None:
@@ -111,6 +160,11 @@ class AlertEngine:
         self._flipped: set[str] = set()  # price rules armed the other way, waiting for the price to come back
         self._unpriced: dict[str, list[str]] = {}  # symbol -> price rules waiting for its first print
         self._moves: dict[str, dict[int, _Moves]] = {}  # symbol -> window ms -> its pct_move rules
+        self._bars: dict[str, dict[int, _BarsOf]] = {}  # symbol -> timeframe ms -> its indicator rules
+        #: the last ``n`` closed bars of a symbol at a timeframe, oldest first, as arrays (o, h, l, c, v), and the
+        #: bar forming now (bucket, o, h, l, c, v) or None, to warm an indicator rule up at once (the kernel: its
+        #: live bars and the bar store, resampled); None: it starts cold
+        self.history: Callable[[str, int, int], tuple | None] | None = None
         self._account: list[str] = []
         self._events: dict[str, list[str]] = {}  # kind -> rule ids
         self._held: dict[str, int] = {}  # rule id -> firings its cool-down held back since it last fired
@@ -148,6 +202,11 @@ class AlertEngine:
         for rule in list(self.rules.values()):
             if rule.expires_ts and now >= rule.expires_ts and rule.state == "armed":
                 self._end(rule, "expired", f"expired at {_utc(rule.expires_ts)} without firing")
+        for sym, groups in self._bars.items():
+            for group in groups.values():
+                bar = group.close_due(now) if group.watches else None
+                if bar is not None:
+                    self._bar_closed(sym, group, bar, now)
         if self._account:
             self._check_account(now)
         if self._events.get("model_drift") and self.models is not None and now - self._drift_checked >= 1000:
@@ -178,6 +237,13 @@ class AlertEngine:
             rule = AlertRule.from_dict(dict(cmd.rule)).with_(actor=cmd.actor, updated_ts=now).check()
             if not rule.id:
                 rule = rule.with_(created_ts=now)
+            if rule.kind == "indicator":
+                from app.engine.alerts.expr import ExprError, compile as compile_expr
+
+                try:
+                    rule = rule.with_(expr=compile_expr(rule.expr).text)
+                except ExprError as exc:
+                    raise ValueError(str(exc)) from None
             if rule.symbol and self.instruments is not None:
                 inst = self.instruments.get(rule.symbol)
                 if inst is None:
@@ -227,7 +293,7 @@ class AlertEngine:
         elif k in ("daily_pnl_below", "drawdown_above", "exposure_above"):
             self._account.append(rule.id)
         elif k == "indicator":
-            return "indicator conditions are not evaluated yet: it stays armed and does not fire"
+            return self._arm_indicator(rule)
         else:
             self._events.setdefault(k, []).append(rule.id)
         return ""
@@ -245,6 +311,54 @@ class AlertEngine:
                     f"comes back and crosses it again")
         book.arm_fixed(rule.id, "up" if up else "down", rule.level)
         return ""
+
+    def _arm_indicator(self, rule: AlertRule) -> str:
+        """The rule's condition on the streaming kernels, warmed up on the bars before now where they are known;
+        what the trader should know (already true; warming up)."""
+        from app.engine.alerts.expr import ExprError, compile as compile_expr
+        from app.engine.alerts.rules import timeframe_ms
+
+        try:
+            cond = compile_expr(rule.expr)
+            tf = timeframe_ms(rule.timeframe)
+        except (ExprError, ValueError) as exc:
+            self._unarmed(rule, f"its condition cannot be evaluated: {exc}")
+            return f"not armed: {exc}"
+        ev = cond.new_state()
+        need = cond.needs_warmup or 0
+        known = self.history(rule.symbol, tf, max(need + 1, 2)) if self.history is not None else None
+        bars, forming = known if known is not None else (None, None)
+        now_true = ev.warm(*bars) if bars is not None and len(bars[0]) else None
+        group = self._bars.setdefault(rule.symbol, {}).get(tf)
+        if group is None:
+            group = self._bars[rule.symbol][tf] = _BarsOf(tf)
+            if forming is not None:  # the bar forming now, from the closed base bars in it so far
+                group.bucket, group.o, group.h, group.low, group.c, group.v = forming
+        group.watches.append(_Watch(rule.id, ev, now_true))
+        if now_true:
+            return (f"the condition is already true on the last closed {rule.timeframe} bar: it fires when it "
+                    f"turns true again")
+        if now_true is None and need:
+            return f"warming up: it needs {need} closed {rule.timeframe} bars of {rule.symbol} before it can fire"
+        return ""
+
+    def _unarmed(self, rule: AlertRule, why: str) -> None:
+        log.warning("alert %s (%s) not armed: %s", rule.id, rule.describe(), why)
+
+    def _bar_closed(self, symbol: str, group: _BarsOf, bar: tuple, ts: int) -> None:
+        for w in list(group.watches):
+            try:
+                now = w.ev.update(*bar, final=True)
+            except Exception:  # noqa: BLE001 - one rule's failure must not stop the others
+                log.exception("alert %s: its condition failed on a bar", w.rule_id)
+                continue
+            was, w.prev = w.prev, now
+            if now and was is False:
+                rule = self.rules.get(w.rule_id)
+                if rule is not None:
+                    self._fire(rule, f"{symbol} {rule.timeframe}: {rule.expr}",
+                               f"{symbol}: {rule.expr} on the {rule.timeframe} bar that closed at {bar[3]:,.10g}.",
+                               bar[3], ts)
 
     def _flip(self, book: TriggerBook, rule: AlertRule) -> None:
         """Arm ``rule`` the other way: it is across its level and must come back (strictly) before it can cross
@@ -270,6 +384,9 @@ class AlertEngine:
                 group.remove(rid)
                 if not group:
                     del self._moves[rule.symbol][group.window_ms]
+        if rule.kind == "indicator":
+            for group in self._bars.get(rule.symbol, {}).values():
+                group.watches = [w for w in group.watches if w.rule_id != rid]
         if rid in self._account:
             self._account.remove(rid)
         ids = self._events.get(rule.kind)
@@ -297,6 +414,13 @@ class AlertEngine:
             fired = book.on_price(p)
             for rid in fired:
                 self._price_crossed(rid, p, tick.ts)
+        groups = self._bars.get(sym)
+        if groups:
+            for group in groups.values():
+                if group.watches:
+                    bar = group.on_trade(tick.ts, p, tick.size)
+                    if bar is not None:
+                        self._bar_closed(sym, group, bar, tick.ts)
         windows = self._moves.get(sym)
         if windows:
             for group in windows.values():

@@ -185,3 +185,30 @@ def test_a_model_drift_alert_fires_when_a_features_psi_passes_its_level(make_ker
     k.alerts.tick()
     (fired,) = seen["fired"]
     assert fired.rule_id == rid and "rsi_14" in fired.message and fired.value >= 0.25
+
+
+def test_an_indicator_alert_fires_on_each_bar_its_condition_turns_true(make_kernel):
+    """``close crosses above sma(3)`` on 1-minute bars of the sim market: the engine fires on exactly the bars where
+    numpy, on the kernel's own 1-minute bars (the chart's), finds the cross, and never on the bars it was warmed up
+    on (the seeded history before it was set)."""
+    import numpy as np
+
+    k = kernel_with(make_kernel)
+    seen = watch(k)
+    rid = set_rule(k, kind="indicator", symbol=BTC, expr="close crosses above sma(3)", timeframe="1m", repeat=True,
+                   cooldown_s=0)
+    armed_at = k.clock.now_ms()
+    advance(k, 25 * 60_000, step=500)
+    series = k.bars.get(BTC)
+    ts, close = series.column("ts"), series.column("close")
+    closed = ts + 60_000 <= k.clock.now_ms()
+    ts, close = ts[closed], close[closed]
+    sma = np.convolve(close, np.ones(3) / 3, mode="full")[: len(close)]
+    sma[:2] = np.nan
+    crossed = (close[1:] > sma[1:]) & (close[:-1] <= sma[:-1])
+    want = [int(t) for t, c in zip(ts[1:], crossed) if c and t >= armed_at - armed_at % 60_000]
+    got = [f.ts - f.ts % 60_000 - 60_000 for f in seen["fired"]]  # a bar fires at the first print after it
+    assert len(want) >= 2, "the market never crossed: nothing was tested"
+    assert got == want, (got, want)
+    print("fired on", len(got), "bars")
+    assert all(f.rule_id == rid and "close crosses above sma(3)" in f.message for f in seen["fired"])
