@@ -42,6 +42,7 @@ from app.engine.core.messages import (
     RemoveAlert, SetAlert, TradeTick, VenueStatus,
 )
 from app.engine.core.triggers import TriggerBook
+from app.engine.venues.events import FeedStatus
 
 log = logging.getLogger("kestrel.alerts")
 
@@ -182,6 +183,7 @@ class AlertEngine:
         bus.subscribe(OrderDenied, self._on_refused)
         bus.subscribe(OrderRejected, self._on_refused)
         bus.subscribe(VenueStatus, self._on_venue)
+        bus.subscribe(FeedStatus, self._on_feed)
         bus.subscribe(Alert, self._on_alert)
 
     # --------------------------------------------------------------------------------------- lifecycle
@@ -507,6 +509,15 @@ class AlertEngine:
             return
         for rid in self._matching("venue_down", st.venue, target=True):
             self._fire(self.rules[rid], f"Venue {st.venue} down", f"{st.venue}: {st.message}", math.nan,
+                       st.ts or self.clock.now_ms())
+
+    def _on_feed(self, st: FeedStatus) -> None:
+        """A symbol's market data down or stale: a venue_down rule on that venue (or on any) fires."""
+        if st.state not in ("down", "stale"):
+            return
+        for rid in self._matching("venue_down", st.venue, target=True):
+            self._fire(self.rules[rid], f"{st.venue} {st.symbol} feed {st.state}",
+                       f"{st.venue}: the {st.channel} of {st.symbol} is {st.state}: {st.message}", math.nan,
                        st.ts or self.clock.now_ms())
 
     def _on_alert(self, a: Alert) -> None:

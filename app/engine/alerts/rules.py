@@ -10,7 +10,8 @@ KINDS         price_above / price_below   the last trade crosses ``level`` (from
               exposure_above              gross exposure (base currency) exceeds ``level``
               order_filled / order_rejected   one of our orders fills / is refused (``symbol``: only that one)
               strategy_faulted            a strategy faults (``target``: only that instance)
-              venue_down                  a venue disconnects (``target``: only that venue)
+              venue_down                  a venue disconnects, or one of its feeds is down or stale (``target``:
+                                          only that venue)
               model_drift                 a model's feature PSI exceeds ``level`` (``target``: only that model)
 ONCE/REPEAT   a rule fires once (then its state is "fired") unless ``repeat``; a repeating rule waits
               ``cooldown_s`` between firings. ``expires_ts`` (ms, 0: never) ends it ("expired").
@@ -118,7 +119,7 @@ class AlertRule:
             what = f"gross exposure exceeds {self.level:,.2f}"
         else:
             noun = {"order_filled": "an order fills", "order_rejected": "an order is rejected",
-                    "strategy_faulted": "a strategy faults", "venue_down": "a venue disconnects",
+                    "strategy_faulted": "a strategy faults", "venue_down": "a venue or its feed goes down",
                     "model_drift": f"a model's drift (PSI) exceeds {self.level or 0:g}"}[k]
             scope = s or self.target
             what = noun + (f" ({scope})" if scope else "")

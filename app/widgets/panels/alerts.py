@@ -28,7 +28,7 @@ KIND_LABELS = {
     "price_above": "Price crosses above", "price_below": "Price crosses below", "pct_move": "Price moves %",
     "indicator": "Indicator condition", "daily_pnl_below": "Daily PnL below", "drawdown_above": "Drawdown above %",
     "exposure_above": "Gross exposure above", "order_filled": "An order fills", "order_rejected": "An order is refused",
-    "strategy_faulted": "A strategy faults", "venue_down": "A venue disconnects",
+    "strategy_faulted": "A strategy faults", "venue_down": "A venue or feed goes down",
     "model_drift": "Model drift (PSI) above",
 }
 #: which fields each kind uses (the dialog shows only those)

@@ -212,3 +212,20 @@ def test_an_indicator_alert_fires_on_each_bar_its_condition_turns_true(make_kern
     assert got == want, (got, want)
     print("fired on", len(got), "bars")
     assert all(f.rule_id == rid and "close crosses above sma(3)" in f.message for f in seen["fired"])
+
+
+def test_a_venue_or_feed_down_alert(make_kernel):
+    from app.engine.core.messages import VenueStatus
+    from app.engine.venues.events import FeedStatus
+
+    k = kernel_with(make_kernel)
+    seen = watch(k)
+    rid = set_rule(k, kind="venue_down", target="binance", repeat=True, cooldown_s=0)
+    k.bus.publish(VenueStatus("sim", False, "closed", k.clock.now_ms()))  # another venue: not this rule's
+    k.bus.publish(FeedStatus("binance", "BTC/USDT", "trades", "live", "", k.clock.now_ms()))
+    assert not seen["fired"]
+    k.bus.publish(FeedStatus("binance", "BTC/USDT", "trades", "stale", "no trade for 5 s", k.clock.now_ms()))
+    k.clock.advance(1_100)  # (a repeating rule fires at most once a second)
+    k.bus.publish(VenueStatus("binance", False, "connection lost", k.clock.now_ms()))
+    assert [f.title for f in seen["fired"]] == ["binance BTC/USDT feed stale", "Venue binance down"]
+    assert all(f.rule_id == rid for f in seen["fired"])
