@@ -229,3 +229,24 @@ def test_a_venue_or_feed_down_alert(make_kernel):
     k.bus.publish(VenueStatus("binance", False, "connection lost", k.clock.now_ms()))
     assert [f.title for f in seen["fired"]] == ["binance BTC/USDT feed stale", "Venue binance down"]
     assert all(f.rule_id == rid for f in seen["fired"])
+
+
+def test_a_strategy_fault_alert_names_the_strategy(make_kernel, profile):
+    from tests.engine.test_strategy_manager import write_plugin
+
+    write_plugin(profile, "breaks", """
+    class Breaks(Strategy):
+        name = "breaks"
+        def on_tick(self, tick):
+            raise ZeroDivisionError("plugin bug")
+    """)
+    k = kernel_with(make_kernel)
+    seen = watch(k)
+    rid = set_rule(k, kind="strategy_faulted", target="bad")
+    set_rule(k, kind="strategy_faulted", target="another")  # another instance's: never fires here
+    k.strategies.rescan()
+    k.strategies.load("breaks", "bad", {"symbol": "BTC/USDT"})
+    k.strategies.start("bad")
+    advance(k, 500)
+    (fired,) = seen["fired"]
+    assert fired.rule_id == rid and "bad" in fired.title and "ZeroDivisionError: plugin bug" in fired.message
