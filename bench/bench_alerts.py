@@ -11,9 +11,10 @@ Cost       ticks/s with 0, 1,000 and 10,000 price rules (crosses above / below, 
            cost the ticking symbols anything). Goal: the cost grows with the rules on the ticking symbol, not
            with all rules. Medians of ``--repeat``; configurations alternate within each repetition.
 Latency    1,000 price rules armed over the 50 symbols, then prints that cross one rule each: the time from
-           ``bus.publish(tick)`` to the fired alert handed to delivery (``AlertEngine.on_fire``: here a function
-           that takes the time; in the terminal, the deliverer's queue), p50 / p99 over ``--fires`` firings
-           (each firing saves the rule's state and a history row: one SQLite commit). Goal p99 <= 5 ms.
+           ``bus.publish(tick)`` to the fired alert handed to a real ``Deliverer``'s channel queue (each firing
+           saves the rule's state and a history row first: one SQLite commit), goal p99 <= 5 ms; and to the
+           notification's arrival at a webhook on 127.0.0.1 (apprise ``json://``, the channel's worker thread),
+           goal <= 1 s. One firing at a time, each waited for; p50 / p99 over ``--fires`` firings.
 """
 from __future__ import annotations
 
@@ -111,26 +112,46 @@ def cost(n_ticks: int, repeat: int) -> list[list[str]]:
     return rows
 
 
-def latency(fires: int) -> tuple[float, float, float]:
-    with tempfile.TemporaryDirectory() as tmp:
+def latency(fires: int) -> dict[str, tuple[float, float, float]]:
+    """tick -> fired -> handed to a real ``Deliverer`` (its queue: the in-process part), and -> received by a
+    webhook on 127.0.0.1 through apprise (end to end). One firing at a time, each waited for."""
+    from app.engine.alerts.delivery import Deliverer, DeliveryPolicy
+    from tests.kit.webhook import WebhookReceiver
+
+    handed: list[int] = []
+    with tempfile.TemporaryDirectory() as tmp, WebhookReceiver() as hook:
         bus, engine, store = build(Path(tmp), 1_000, "price", "over 50")
-        handed: list[int] = []
-        engine.on_fire.append(lambda ev, seq: handed.append(time.perf_counter_ns()))
-        # one rule each, just above the market, re-armed by hand for every firing
-        took = []
+        deliverer = Deliverer(lambda r: None, channels={"hook": hook.url("bench")},
+                              policy=DeliveryPolicy(min_interval_s=0.0))
+
+        def deliver(ev, seq) -> None:
+            deliverer.deliver(str(seq), ev.title, ev.message, ("hook",), ev.ts)
+            handed.append(time.perf_counter_ns())
+
+        engine.on_fire.append(deliver)
+        took, e2e = [], []
         for i in range(fires):
             sym = SYMBOLS[i % len(SYMBOLS)]
-            rule = engine.store.save(AlertRule("price_above", sym, level=100.5 + (i % 7) * 0.01))
+            engine.store.save(AlertRule("price_above", sym, level=100.5 + (i % 7) * 0.01))
             engine.reload("set")
             bus.publish(TradeTick(sym, 100.0, 1.0, BUY, "t", 1_750_000_000_000 + 2 * i))
+            n = len(hook.requests)
             t0 = time.perf_counter_ns()
             bus.publish(TradeTick(sym, 101.0, 1.0, BUY, "t", 1_750_000_000_001 + 2 * i))
-            assert handed, f"rule {rule.id} did not fire"
             took.append((handed.pop() - t0) / 1000.0)
+            end = time.monotonic() + 5
+            while len(hook.requests) <= n and time.monotonic() < end:
+                time.sleep(0.0002)
+            e2e.append((hook.requests[-1].at * 1e9 - t0) / 1e6 if len(hook.requests) > n else float("inf"))
             bus.publish(TradeTick(sym, 100.0, 1.0, BUY, "t", 1_750_000_000_001 + 2 * i))
+        deliverer.close(1.0)
         store.close()
-    took.sort()
-    return took[len(took) // 2], took[int(len(took) * 0.99)], took[-1]
+
+    def spread(xs: list[float]) -> tuple[float, float, float]:
+        xs = sorted(xs)
+        return xs[len(xs) // 2], xs[int(len(xs) * 0.99)], xs[-1]
+
+    return {"handed": spread(took), "end to end": spread(e2e)}
 
 
 def main() -> None:
@@ -144,10 +165,14 @@ def main() -> None:
         a.ticks, a.repeat, a.fires = 20_000, 3, 500
     print(f"cost per tick: {a.ticks:,} TradeTicks over 50 symbols through the bus; medians of {a.repeat}")
     print(table(["config", "rules per ticking symbol", "ticks/s", "µs/tick", "x the 0 run"], cost(a.ticks, a.repeat)))
-    p50, p99, worst = latency(a.fires)
-    print(f"\ntick -> alert fired -> handed to delivery, 1,000 rules armed over 50 symbols, {a.fires:,} firings: "
-          f"p50 {p50:,.0f} µs, p99 {p99:,.0f} µs, max {worst:,.0f} µs (goal p99 <= 5,000 µs: "
+    lat = latency(a.fires)
+    p50, p99, worst = lat["handed"]
+    print(f"\ntick -> alert fired -> handed to the channel's queue, 1,000 rules armed over 50 symbols, {a.fires:,} "
+          f"firings: p50 {p50:,.0f} µs, p99 {p99:,.0f} µs, max {worst:,.0f} µs (goal p99 <= 5,000 µs: "
           f"{'met' if p99 <= 5_000 else 'NOT met'})")
+    p50, p99, worst = lat["end to end"]
+    print(f"tick -> ... -> a webhook on 127.0.0.1 has it (apprise json://): p50 {p50:,.1f} ms, p99 {p99:,.1f} ms, "
+          f"max {worst:,.1f} ms (goal <= 1,000 ms: {'met' if p99 <= 1_000 else 'NOT met'})")
 
 
 if __name__ == "__main__":
