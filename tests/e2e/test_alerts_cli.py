@@ -91,3 +91,51 @@ def test_alerts_test_sends_one_notification_or_says_why_not(tmp_path):
     assert r.returncode == 1 and r.stderr.strip(), r.stdout + r.stderr
     r = cli("alerts", "test", "nonsense://what", "--profile", str(prof))
     assert r.returncode == 1 and r.stderr.strip()
+
+
+def test_an_alert_queued_when_the_terminal_is_killed_is_sent_after_the_restart(tmp_path):
+    """kill -9 while the alert's channel hangs: the next start sends it again (saying so) rather than lose it."""
+    import os
+    import signal
+
+    from tests.kit.webhook import WebhookReceiver
+
+    prof = tmp_path / "p"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+           "KESTREL_CREDENTIALS_PASSPHRASE": "channels-passphrase"}  # no OS keyring: the encrypted file
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "main.py", *args, "--profile", str(prof)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60, env=env)
+
+    def terminal() -> subprocess.Popen:
+        p = subprocess.Popen([sys.executable, "main.py", "run", "--headless", "--duration", "60", "--profile",
+                              str(prof)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env=env)
+        assert "trading state ACTIVE" in p.stdout.readline()
+        return p
+
+    with WebhookReceiver(mode="hang", hang_s=60) as hook:
+        first = terminal()
+        try:
+            wait_for_beats(prof, 2)
+            r = run("alerts", "add", "--symbol", "BTC/USDT", "--below", "10000000")
+            last = float(re.search(r"last ([\d,.]+)", r.stdout).group(1).replace(",", ""))
+            for flag, level in (("--above", last + 0.5), ("--below", last - 0.5)):
+                r = run("alerts", "add", "--symbol", "BTC/USDT", flag, f"{level:.1f}", "--notify", hook.url("desk"))
+                assert r.returncode == 0, r.stdout + r.stderr
+            wait_until(lambda: hook.requests, 20, "the alert's first try, which hangs")
+        finally:
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait(10)
+        hook.mode = "ok"
+        second = terminal()
+        try:
+            again = wait_until(lambda: [q for q in hook.requests if "again after a restart" in str(q.body)], 20,
+                               "the alert sent again after the restart")
+            assert len(again) == 1 and again[0].answered == "ok"
+        finally:
+            second.kill()
+            second.wait(10)
+    listed = run("alerts", "list")
+    assert "fired" in listed.stdout

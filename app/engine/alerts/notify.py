@@ -49,8 +49,20 @@ class AlertNotifier:
     # ------------------------------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         """Read every channel from the keyring, on a thread, if a rule names one (else the keyring is not asked:
-        a machine without one and without channels is never asked for a passphrase or warned)."""
-        if any(r.channels for r in self.engine.rules.values()):
+        a machine without one and without channels is never asked for a passphrase or warned). Alerts whose
+        delivery never ended (the terminal was killed while they were queued) are sent again, saying so: a
+        trader may get one twice after a crash, never none."""
+        try:
+            pending = self.engine.store.pending_deliveries()
+        except Exception as exc:  # noqa: BLE001 - sqlite3.Error: said in the log, the terminal goes on
+            log.warning("alert deliveries left by the last run could not be read: %s", exc)
+            pending = []
+        for row in pending:
+            ev = AlertFired(row["rule_id"], row["kind"], row["symbol"], f"(again after a restart) {row['title']}",
+                            row["message"], row["value"] if row["value"] is not None else float("nan"),
+                            tuple(row["pending"]), row["throttled"], row["ts"])
+            self._waiting.append((ev, row["seq"]))
+        if pending or any(r.channels for r in self.engine.rules.values()):
             self._read()
 
     def drain(self) -> None:

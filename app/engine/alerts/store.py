@@ -137,6 +137,16 @@ class AlertStore:
         delivery[channel] = status
         self.conn.execute("UPDATE alert_history SET delivery=? WHERE seq=?", (json.dumps(delivery), seq))
 
+    def pending_deliveries(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """Firings whose delivery to a channel never ended (still "queued" or "retrying": the terminal stopped
+        without a close, e.g. killed), newest last, with those channels in ``pending``."""
+        out = []
+        for row in reversed(self.history(limit)):
+            pending = [c for c, status in row["delivery"].items() if status.startswith(("queued", "retrying"))]
+            if pending:
+                out.append(dict(row, pending=pending))
+        return out
+
     def history(self, limit: int = 200, rule_id: str | None = None) -> list[dict[str, Any]]:
         """The newest firings first."""
         sql = "SELECT seq, rule_id, ts, kind, symbol, title, message, value, throttled, delivery FROM alert_history"
