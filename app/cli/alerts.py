@@ -34,6 +34,9 @@ def add_alert_commands(sub, common: argparse.ArgumentParser) -> None:
     add.add_argument("--cooldown", type=float, default=60.0, metavar="S", help="seconds between two firings of a "
                      "repeating rule (default 60)")
     add.add_argument("--note", default="", help="a note shown with the alert")
+    add.add_argument("--expires", default=None, metavar="WHEN",
+                     help="end the rule unfired then: a time (ISO 8601, UTC unless it says, e.g. 2026-12-31T18:00) "
+                          "or a span from now (30m, 8h, 2d)")
     asub.add_parser("list", parents=[common], help="the alert rules and their last firings")
     rm = asub.add_parser("remove", parents=[common], help="delete an alert rule")
     rm.add_argument("id")
@@ -81,9 +84,10 @@ def _add(args: argparse.Namespace, profile: Path, store, alerts) -> int:
         else:
             kind, level = ("price_above", args.above) if args.above is not None else ("price_below", args.below)
             rule = AlertRule(kind, symbol, level=level)
+        expires = _expiry(args.expires, now) if args.expires else 0
         channels = _channels(profile, args.notify)
         rule = rule.with_(repeat=args.repeat, cooldown_s=args.cooldown, note=args.note, channels=channels,
-                          created_ts=now, updated_ts=now, actor=ACTOR).check()
+                          expires_ts=expires, created_ts=now, updated_ts=now, actor=ACTOR).check()
     except ValueError as exc:
         print(f"kestrel alerts add: {exc}", file=sys.stderr)
         return 2
@@ -107,6 +111,8 @@ def _list(alerts) -> int:
         fired = last.get(r.id)
         when = f"; last fired {_utc(fired['ts'])}: {fired['title']}" if fired else ""
         mode = f"repeat every >= {r.cooldown:g} s" if r.repeat else "once"
+        if r.expires_ts:
+            mode += f", until {_utc(r.expires_ts)}"
         print(f"{r.id:>4}  {r.state:<8} {r.describe()}  [{mode}]" + (f"  channels: {', '.join(r.channels)}"
                                                                       if r.channels else "") +
               (f"  note: {r.note}" if r.note else "") + when)
@@ -184,6 +190,28 @@ def _channels(profile: Path, urls: list[str]) -> tuple[str, ...]:
         return tuple(store.ensure(url) for url in urls)
     except ChannelError as exc:
         raise ValueError(f"--notify: {exc}") from None
+
+
+def _expiry(text: str, now_ms: int) -> int:
+    """``--expires``: a span from now (30m, 8h, 2d) or a time (ISO 8601; UTC unless it names its offset), in ms;
+    ValueError saying what it takes."""
+    import datetime as dt
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([mhd])\s*", text)
+    if m:
+        return now_ms + int(float(m.group(1)) * {"m": 60_000, "h": 3_600_000, "d": 86_400_000}[m.group(2)])
+    try:
+        when = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"--expires {text!r}: a span from now (30m, 8h, 2d) or a time such as "
+                         f"2026-12-31T18:00 (UTC unless it says)") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    ms = int(when.timestamp() * 1000)
+    if ms <= now_ms:
+        raise ValueError(f"--expires {text!r} is already past")
+    return ms
 
 
 def _audit_head(store) -> int:

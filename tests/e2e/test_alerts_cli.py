@@ -69,9 +69,13 @@ def test_bad_input_is_refused_with_the_reason(tmp_path):
     r = cli("alerts", "add", "--symbol", "BTC/USDT", "--when", "close > rsi(14)", "--timeframe", "5m", "--profile",
             str(prof))
     assert r.returncode == 2 and "at 6" in r.stderr, r.stderr  # the comparison of a price with an oscillator
-    r = cli("alerts", "add", "--symbol", "BTC/USDT", "--when", "RSI(14)>70", "--timeframe", "5m", "--profile",
-            str(prof))
+    r = cli("alerts", "add", "--symbol", "BTC/USDT", "--when", "RSI(14)>70", "--timeframe", "5m", "--expires",
+            "2h", "--profile", str(prof))
     assert r.returncode == 0 and "BTC/USDT@sim 5m: rsi(14) > 70" in r.stdout, r.stdout + r.stderr
+    assert "until" in cli("alerts", "list", "--profile", str(prof)).stdout
+    r = cli("alerts", "add", "--symbol", "BTC/USDT", "--above", "1", "--expires", "2001-01-01", "--profile",
+            str(prof))
+    assert r.returncode == 2 and "already past" in r.stderr
     r = cli("alerts", "remove", "42", "--profile", str(prof))
     assert r.returncode == 1 and "no alert 42" in r.stderr
     r = cli("alerts", "remove", "abc", "--profile", str(prof))

@@ -87,10 +87,13 @@ def test_an_alert_from_the_chart_is_drawn_dragged_and_fires_and_the_dock_manages
     type_into(dialog.level, "0.5")
     type_into(dialog.window_min, "10")
     type_into(dialog.note, "breakout?")
+    type_into(dialog.expires, "8")  # ends unfired in 8 hours
     qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
     pump(qtbot, kernel, window, 20)
     assert not dialog.isVisible()
     assert kernel.alerts.rules["2"].kind == "pct_move" and kernel.alerts.rules["2"].window_s == 600
+    assert abs(kernel.alerts.rules["2"].expires_ts - kernel.clock.now_ms() - 8 * 3_600_000) < 1_000
+    assert "until" in table_column(panel.rules, 3)[1]
     assert table_column(panel.rules, 0) == ["1", "2"] and "moves 0.5 % within 10 min" in table_column(
         panel.rules, 2)[1]
 

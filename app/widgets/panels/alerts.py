@@ -79,6 +79,9 @@ class AlertDialog(QDialog):
         self.repeat.setObjectName("alertRepeat")
         self.cooldown = QLineEdit("60")
         self.cooldown.setObjectName("alertCooldown")
+        self.expires = QLineEdit()
+        self.expires.setObjectName("alertExpires")
+        self.expires.setPlaceholderText("never; or hours from now, e.g. 8")
         self.note = QLineEdit()
         self.note.setObjectName("alertNote")
         self.channels = QLineEdit()
@@ -101,6 +104,7 @@ class AlertDialog(QDialog):
         repeat_row.addWidget(QLabel("cool-down (s)"))
         repeat_row.addWidget(self.cooldown)
         form.addRow("", repeat_row)
+        form.addRow("Expires in (h)", self.expires)
         form.addRow("Note", self.note)
         form.addRow("Channels", self.channels)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -158,13 +162,21 @@ class AlertDialog(QDialog):
         if cooldown is None:
             self.error.setText(f"Cool-down {self.cooldown.text()!r} is not a number of seconds.")
             return None
+        expires_ts = self._rule.expires_ts if self._rule is not None and not self.expires.text().strip() else 0
+        if self.expires.text().strip():
+            hours = parse_number(self.expires.text())
+            if hours is None or not hours > 0:
+                self.error.setText(f"Expires in {self.expires.text()!r}: a number of hours above 0, or empty "
+                                   f"for never.")
+                return None
+            expires_ts = self._port.now_ms() + int(hours * 3_600_000)
         base = self._rule if self._rule is not None else AlertRule(kind)
         return base.with_(
             kind=kind, symbol=self.symbol.currentText().strip() if "symbol" in used else "", level=level,
             window_s=(window or 0.0) * 60.0, expr=self.expr.text().strip() if "expr" in used else "",
             timeframe=self.timeframe.currentText() if "timeframe" in used else "",
             target=self.target.text().strip() if "target" in used else "", repeat=self.repeat.isChecked(),
-            cooldown_s=cooldown, note=self.note.text().strip(),
+            cooldown_s=cooldown, note=self.note.text().strip(), expires_ts=expires_ts,
             channels=tuple(c.strip() for c in self.channels.text().split(",") if c.strip()),
             state="armed" if base.state in ("fired", "expired") else base.state)
 
@@ -462,6 +474,8 @@ class AlertsPanel(QWidget):
             color = UP if r.state == "armed" else MUTED
             fired = last.get(r.id)
             mode = f"repeat, {r.cooldown:g} s" if r.repeat else "once"
+            if r.expires_ts:
+                mode += f", until {_time(r.expires_ts)}"
             for c, text in enumerate((r.id, r.state, r.describe(), mode, ", ".join(r.channels) or "window", r.note,
                                       _time(fired["ts"]) if fired else "")):
                 set_cell(t, i, c, text, color if c == 1 else None, align_right=c == 0)
