@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.kit.keyrings import memory_keyring, no_keyring  # noqa: E402, F401 (fixtures for every test)
+
 
 @pytest.fixture
 def profile(tmp_path: Path) -> Path:

@@ -8,7 +8,6 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QDialogButtonBox, QLabel, QMessageBox
 
 from app.engine.core.messages import SetAlert, Side
-from tests.engine.alerts.test_delivery import memory_keyring  # noqa: F401 (fixture)
 from tests.kit.ui import choose, pump, table_column, type_into
 from tests.widgets.test_chart_orders import line_y
 
@@ -173,7 +172,7 @@ def test_an_alert_set_with_the_price_already_across_says_so_in_the_dock(qtbot, w
     assert text.startswith("Alert 1 set.") and "is already above" in text and "comes back" in text
 
 
-def test_channels_are_added_tested_and_an_alert_reaches_one(qtbot, window_factory, memory_keyring):  # noqa: F811
+def test_channels_are_added_tested_and_an_alert_reaches_one(qtbot, window_factory, memory_keyring):
     from tests.kit.webhook import WebhookReceiver
 
     kernel, window = window_factory()

@@ -9,6 +9,7 @@ series       hand-made and generated series (toy bars and trades, bar CSVs for t
 terminal     a terminal in another process: its heartbeat, counted and aged
 venues       the fake Binance around a real kernel and venue manager; no sockets beyond 127.0.0.1
 webhook      a real HTTP receiver on 127.0.0.1 for notification channels: answers, refuses, hangs; a closed port
+keyrings     an in-memory keyring and keyring's "none available" one (fixtures, made global by tests/conftest.py)
 indicators   the indicator tests' inputs (recorded candles as arrays, adversarial synthetic series)
 indicator_cases  parameter cases per indicator and the TA-Lib reference call of each
 ml           the ML tests' small helpers

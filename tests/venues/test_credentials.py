@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 
-import keyring
 import pytest
-from keyring.backend import KeyringBackend
 
 from app.engine.venues.credentials import (
     SERVICE, CredentialError, Credentials, CredentialStore, NoKeyringError, keyring_available,
@@ -16,33 +14,6 @@ from app.engine.venues.venue_config import VenueConfigError, parse_config
 SECRET = "s3cret-PLANTED-0000-abcdef"
 
 
-class MemoryKeyring(KeyringBackend):
-    priority = -1  # never picked by keyring's own discovery (subclasses register themselves)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.items: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service, username):
-        return self.items.get((service, username))
-
-    def set_password(self, service, username, password):
-        self.items[(service, username)] = password
-
-    def delete_password(self, service, username):
-        if (service, username) not in self.items:
-            raise keyring.errors.PasswordDeleteError(username)
-        del self.items[(service, username)]
-
-
-@pytest.fixture
-def memory_keyring():
-    before = keyring.get_keyring()
-    kr = MemoryKeyring()
-    kr.priority = 5  # as usable as an OS keyring, for this test only
-    keyring.set_keyring(kr)
-    yield kr
-    keyring.set_keyring(before)
 
 
 def test_keyring_path_uses_the_kestrel_service(profile, memory_keyring):
@@ -57,15 +28,6 @@ def test_keyring_path_uses_the_kestrel_service(profile, memory_keyring):
     assert not (profile / "credentials.enc").exists()
 
 
-@pytest.fixture
-def no_keyring():
-    """keyring's own "nothing available" backend, as on this box (other test modules register theirs)."""
-    from keyring.backends import fail
-
-    before = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    yield
-    keyring.set_keyring(before)
 
 
 def test_encrypted_file_fallback(profile, no_keyring):

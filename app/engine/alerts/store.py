@@ -9,9 +9,10 @@ WRITES        each in one transaction with the bump of ``rev``; a busy database 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from typing import Any
+from typing import Any, Iterator
 
 from app.engine.alerts.rules import AlertRule
 
@@ -54,13 +55,24 @@ class AlertStore:
         row = self.conn.execute("SELECT rule FROM alert_rules WHERE id=?", (_int_id(rule_id),)).fetchone()
         return AlertRule.from_dict(dict(json.loads(row[0]), id=str(rule_id))) if row else None
 
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE: it waits for another process's writer, busy_timeout)."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
     def save_fired(self, rule: AlertRule, ts: int, title: str, message: str, value: float,
                    throttled: int) -> tuple[int, int]:
         """A firing: the rule's new state and its history row, in one transaction; (the row's number, the rules'
         revision after it, which is this change's only if the revision before was the caller's)."""
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._tx() as conn:
             body = rule.to_dict()
             body.pop("id")
             conn.execute("UPDATE alert_rules SET rule=?, updated_ts=? WHERE id=?",
@@ -70,19 +82,12 @@ class AlertStore:
                                "throttled) VALUES (?,?,?,?,?,?,?,?)",
                                (rule.id, ts, rule.kind, rule.symbol, title, message, value, throttled))
             rev = self.rev()
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         return int(cur.lastrowid), rev
 
     def save(self, rule: AlertRule) -> AlertRule:
         """Insert ``rule`` (no id: the store gives the next one) or replace the one with its id; the rule as
         stored (with its id)."""
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._tx() as conn:
             body = rule.to_dict()
             body.pop("id")
             text = json.dumps(body, sort_keys=True)
@@ -96,25 +101,13 @@ class AlertStore:
                 cur = conn.execute("INSERT INTO alert_rules(rule, updated_ts) VALUES (?, ?)", (text, rule.updated_ts))
                 saved = rule.with_(id=str(cur.lastrowid))
             self._bump()
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         return saved
 
     def delete(self, rule_id: str) -> bool:
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._tx() as conn:
             n = conn.execute("DELETE FROM alert_rules WHERE id=?", (_int_id(rule_id),)).rowcount
             if n:
                 self._bump()
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         return bool(n)
 
     def _bump(self) -> None:

@@ -8,7 +8,6 @@ import time
 
 from app.engine.alerts.channels import ChannelStore
 from app.engine.core.messages import Alert, SetAlert, Side
-from tests.engine.alerts.test_delivery import memory_keyring  # noqa: F401 (fixture)
 from tests.kit.kernel import BTC, advance, kernel_with, last, push_price
 from tests.kit.webhook import WebhookReceiver
 
@@ -23,7 +22,7 @@ def step_until(k, cond, timeout: float = 10.0) -> None:
 
 
 def test_a_fired_alert_is_posted_to_its_channel_and_the_history_says_delivered(make_kernel, profile,
-                                                                               memory_keyring):  # noqa: F811
+                                                                               memory_keyring):
     with WebhookReceiver() as hook:
         ChannelStore(profile).add("desk", hook.url("alerts"))
         k = kernel_with(make_kernel)
@@ -38,7 +37,7 @@ def test_a_fired_alert_is_posted_to_its_channel_and_the_history_says_delivered(m
 
 
 def test_a_channel_the_keyring_does_not_hold_is_undelivered_and_the_window_is_told(make_kernel,
-                                                                                  memory_keyring):  # noqa: F811
+                                                                                  memory_keyring):
     k = kernel_with(make_kernel)
     said: list[Alert] = []
     k.bus.subscribe(Alert, said.append)
