@@ -22,7 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 
 DOCK_STEPS = ("kill switch", "reset", "indicator dialog", "strategies", "backtest", "sweep", "venues",
-              "data", "model training")
+              "data", "alerts", "model training")
 TRADER_CHART = {"symbol": "ETH/USDT@sim", "timeframe": "5m", "log": False,
                 "indicators": [{"name": "sma", "params": {"timeperiod": 33}}]}
 TRADER_STRATEGY = {"instance": "sma_cross-1", "plugin": "sma_cross",
@@ -180,6 +180,8 @@ def test_twice_on_a_traders_profile_on_the_plain_install_every_dock_driven_and_t
         assert steps["sweep"].startswith("best total_return ") and steps["sweep"].endswith("dialog closed")
         assert "sim listed (connected)" in steps["venues"] and "fits 1366x768; canceled, nothing saved" in steps[
             "venues"]
+        assert re.search(r"^alert \d+ set from New… on \S+@sim above [\d,.]+, listed, its line on the chart; "
+                         r"dialog .* fits 1366x768; deleted after asking$", steps["alerts"]), steps["alerts"]
         assert re.search(r"^linear-h5 v1 trained in its worker within [\d.]+ s of Train .* deleted again$",
                          steps["model training"])
         assert "self-test passed" in r.stdout and "FAIL" not in r.stdout

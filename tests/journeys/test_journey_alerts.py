@@ -106,15 +106,10 @@ def test_an_alert_from_the_chart_is_drawn_dragged_and_fires_and_the_dock_manages
     pump(qtbot, kernel, window, 20)
     assert kernel.alerts.rules["2"].state == "armed"
 
-    def confirm() -> None:
-        box = panel.confirm
-        assert "Delete alert 2" in box.text()
-        qtbot.mouseClick(next(b for b in box.buttons() if b.text() == "Delete"), Qt.MouseButton.LeftButton)
-
-    from PySide6.QtCore import QTimer
-
-    QTimer.singleShot(50, confirm)
     qtbot.mouseClick(panel.delete_button, Qt.MouseButton.LeftButton)
+    box = panel.confirm
+    assert box.isVisible() and "Delete alert 2" in box.text() and "2" in kernel.alerts.rules  # asked first
+    qtbot.mouseClick(next(b for b in box.buttons() if b.text() == "Delete"), Qt.MouseButton.LeftButton)
     pump(qtbot, kernel, window, 20)
     assert "2" not in kernel.alerts.rules and table_column(panel.rules, 0) == ["1"]
     assert isinstance(panel.confirm, QMessageBox)

@@ -62,7 +62,7 @@ class DockSteps:
     def steps(self) -> list[tuple[str, Callable[[], str]]]:
         return [("indicator dialog", self.indicator_dialog), ("strategies", self.strategies),
                 ("backtest", self.backtest), ("sweep", self.sweep), ("venues", self.venues),
-                ("data", self.data), ("model training", self.model_training)]
+                ("data", self.data), ("alerts", self.alerts), ("model training", self.model_training)]
 
     def undo_all(self) -> list[str]:
         """Take back what the steps added (latest first); what could not be taken back, one line each."""
@@ -341,6 +341,59 @@ class DockSteps:
         if not self._wait(1.0, lambda: not shown(DataDialog)):
             raise StepFailed("the Data dialog did not close")
         return f"dialog {dialog.width()}x{dialog.height()} px; a bar file imported and listed ({info.bars:,} bars)"
+
+    # ------------------------------------------------------------------------------------- alerts
+    def alerts(self) -> str:
+        """The Alerts dock: New… sets an alert on the chart's symbol far above its market (it never fires), the
+        dock lists it and the chart draws its line; Delete asks first, then it is gone: the trader's own rules
+        are left as they were."""
+        from app.engine.core.messages import RemoveAlert
+        from app.widgets.panels.alerts import AlertDialog
+
+        bring_up(self.window.docks["alerts"])
+        panel, rules = self.window.alerts_panel, self.kernel.alerts.rules
+        before = dict(rules)
+        click(panel.new_button, "New…")
+        dialogs = shown(AlertDialog)
+        if len(dialogs) != 1:
+            raise StepFailed("New… did not open the alert dialog")
+        dialog = dialogs[0]
+        self.undo.append(("the alert dialog", lambda: [d.reject() for d in shown(AlertDialog)]))
+        painted(dialog, "the alert dialog")
+        fits = fits_small_screen(dialog, "the alert dialog")
+        choose(dialog.kind, "Price crosses above", "the alert's kind")
+        symbol = dialog.symbol.currentText()
+        st = self.kernel.market.get(symbol)
+        if st is None or not st.last:
+            raise StepFailed(f"no price of {symbol} to set an alert against")
+        level = round(st.last * 10, 2)
+        type_into(dialog.level, f"{level:.2f}")
+        click(dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok), "OK")
+        new = [rid for rid in rules if rid not in before]
+        if len(new) != 1 or shown(AlertDialog):
+            raise StepFailed(f"OK set {new or 'no alert'}: {dialog.error.text()!r}")
+        rid = new[0]
+        self.undo.append((f"alert {rid}", lambda: self.kernel.port.send(RemoveAlert(rid, "self-test"))
+                          if rid in self.kernel.alerts.rules else None))
+        self._wait(0.3, lambda: any(ln.order_id == f"alert:{rid}" for ln in self.window.chart.lines.lines))
+        drawn = any(ln.order_id == f"alert:{rid}" for ln in self.window.chart.lines.lines)
+        if symbol == self.window.chart.symbol and not drawn:
+            raise StepFailed(f"alert {rid} is not drawn on the {symbol} chart")
+        items = panel.rules.findItems(rid, Qt.MatchFlag.MatchExactly)
+        if not items:
+            raise StepFailed(f"alert {rid} is not listed in the Alerts dock")
+        click_item(panel.rules, items[0], f"alert {rid}")
+        click(panel.delete_button, "Delete")
+        boxes = shown(QMessageBox)
+        if len(boxes) != 1 or f"Delete alert {rid}" not in boxes[0].text():
+            raise StepFailed(f"Delete did not ask first ({[b.text() for b in boxes]})")
+        painted(boxes[0], "the Delete box")
+        click(next(b for b in boxes[0].buttons() if b.text() == "Delete"), "Delete")
+        self._wait(0.1, None)
+        if rid in rules or {k: v for k, v in rules.items()} != before:
+            raise StepFailed(f"Delete left the rules as {sorted(rules)} (before: {sorted(before)})")
+        return (f"alert {rid} set from New… on {symbol} above {level:,.2f}, listed"
+                f"{', its line on the chart' if drawn else ''}; dialog {fits}; deleted after asking")
 
     # ------------------------------------------------------------------------------------- models
     def start_training(self) -> None:

@@ -429,6 +429,8 @@ class AlertsPanel(QWidget):
             self._say(f"Alert {rule.id} {'disabled' if state == 'disabled' else 'armed'}.")
 
     def _delete(self) -> None:
+        """Delete the selected rule, once the trader confirms it in a box (not modal to the loop: the market
+        keeps running while it is open)."""
         rule = self.selected()
         if rule is None:
             return
@@ -436,15 +438,16 @@ class AlertsPanel(QWidget):
                           f"Delete alert {rule.id} ({rule.describe()})? Its history stays.",
                           QMessageBox.StandardButton.Cancel, self)
         delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
+        box.buttonClicked.connect(lambda button: self._delete_confirmed(rule.id) if button is delete else None)
         self.confirm = box
-        box.exec()
-        if box.clickedButton() is not delete:
-            return
-        answer = self._port.send(RemoveAlert(rule.id, "manual", self._port.now_ms()))
+        box.open()
+
+    def _delete_confirmed(self, rule_id: str) -> None:
+        answer = self._port.send(RemoveAlert(rule_id, "manual", self._port.now_ms()))
         if isinstance(answer, CommandRefused):
             self._say(answer.reason, error=True)
         else:
-            self._say(f"Alert {rule.id} deleted.")
+            self._say(f"Alert {rule_id} deleted.")
 
     def _say(self, text: str, error: bool = False) -> None:
         self.message.setText(text)
