@@ -30,7 +30,8 @@ def test_self_test_passes_every_step(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     steps = ("window", "feed", "chart", "ticket order", "fill", "position", "kill switch", "reset",
              "indicator dialog", "strategies", "backtest", "sweep", "venues", "data", "alerts", "model training",
-             "audit", "indicators", "ML inference", "plugins", "user plugin", "worker process", "venue libraries", "secrets")
+             "audit", "indicators", "ML inference", "plugins", "user plugin", "worker process", "venue libraries",
+             "secrets")
     reported = [m.group(1) for m in re.finditer(r"^ok   (.+?)\s+[\d.]+ ms ", r.stdout, re.MULTILINE)]
     assert reported == list(steps), r.stdout  # every step, in order, each ok
     assert "numba cache" in r.stdout
