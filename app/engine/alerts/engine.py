@@ -233,7 +233,7 @@ class AlertEngine:
 
     # -------------------------------------------------------------------------------------- commands
     def on_set(self, cmd: SetAlert) -> None:
-        """Add or replace a rule from the window; a bad rule is refused with its reason (an Alert)."""
+        """Add or replace a rule from the window; a bad rule is refused with its reason (``CommandRefused``)."""
         now = self.clock.now_ms()
         try:
             rule = AlertRule.from_dict(dict(cmd.rule)).with_(actor=cmd.actor, updated_ts=now).check()
