@@ -111,7 +111,7 @@ def until_stored(store: BarStore, n: int, since: int, timeout: float = 10.0) -> 
 
 def test_garbage_candles_are_said_on_the_chart_store_nothing_and_the_terminal_keeps_trading(profile):
     async def go():
-        async with running(profile, stream="poll") as s:
+        async with running(profile, stream="poll", history_retry_base_s=0.02) as s:  # (retries soon: same path)
             fake = s.fake
             k = s.kernel
             for kind in ("malformed", "html", "truncated"):

@@ -23,6 +23,7 @@ import numpy as np
 from app.engine.data.bar_store import BarStore
 from app.engine.data.bars import Bars
 from app.engine.data.resample import timeframe_label
+from app.engine.venues.backoff import Backoff
 from app.engine.venues.ccxt.history import HistoryError, fetch_history
 
 
@@ -38,7 +39,8 @@ class DownloadReport:
 
 
 async def download_ccxt(store: BarStore, exchange: Any, venue: str, symbol: str, timeframe_ms: int, since: int,
-                        until: int, *, progress: Callable[[int, int], None] | None = None) -> DownloadReport:
+                        until: int, *, progress: Callable[[int, int], None] | None = None,
+                        retry_base_s: float = 0.5) -> DownloadReport:
     timeframe = timeframe_label(timeframe_ms)  # ccxt's notation: 1m, 4h, 1d, 1w
     report = DownloadReport(symbol)
     report.requested = [(int(a), int(b)) for a, b in store.gaps(venue, symbol, timeframe_ms, since, until)]
@@ -55,7 +57,7 @@ async def download_ccxt(store: BarStore, exchange: Any, venue: str, symbol: str,
                 progress(min(base + delivered, expected), expected)
         try:
             result = await fetch_history(exchange, symbol, timeframe, start, end, on_page=on_page,
-                                         progress=step)
+                                         progress=step, backoff=Backoff(base_s=retry_base_s, cap_s=10.0))
         except HistoryError as exc:
             _mark_empty(store, report, venue, symbol, timeframe_ms, getattr(exc, "result", None))
             report.complete, report.stopped = False, str(exc)

@@ -71,7 +71,8 @@ class CcxtSource:
             from app.engine.venues.ccxt.rest import make_exchange
 
             self._exchange = await asyncio.to_thread(make_exchange, self.config, None)
-        return await download_ccxt(store, self._exchange, self.name, symbol, tf, since, until, progress=progress)
+        return await download_ccxt(store, self._exchange, self.name, symbol, tf, since, until, progress=progress,
+                                   retry_base_s=getattr(self.config, "history_retry_base_s", 0.5))
 
     async def close(self) -> None:
         if self._exchange is not None:

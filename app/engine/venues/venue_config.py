@@ -51,6 +51,8 @@ class CcxtVenueConfig(BaseModel):
     book_depth: int = Field(10, ge=1, le=1000)
     reconnect_base_s: float = Field(0.25, gt=0, description="first reconnect within U(0, this); doubles")
     reconnect_cap_s: float = Field(30.0, gt=0)
+    history_retry_base_s: float = Field(0.5, gt=0, description="a candle download's retry after an interruption "
+                                        "waits about this long, doubling up to 10 s, 5 times in a row at most")
     stale_after_s: float = Field(15.0, gt=0, description="a stream silent this long is restarted")
     unknown_grace_s: float = Field(15.0, gt=0, description="an UNKNOWN create with no order found by its "
                                    "client order id after this long was not placed")
