@@ -116,7 +116,7 @@ def _list(alerts) -> int:
         print(f"{r.id:>4}  {r.state:<8} {r.describe()}  [{mode}]" + (f"  channels: {', '.join(r.channels)}"
                                                                       if r.channels else "") +
               (f"  note: {r.note}" if r.note else "") + when)
-    for rid, why in getattr(alerts, "broken", []):
+    for rid, why in alerts.broken:
         print(f"{rid:>4}  unreadable: {why}")
     return 0
 

@@ -35,7 +35,7 @@ from collections import deque
 from heapq import heapify, heappop, heappush
 from typing import Any, Callable
 
-from app.engine.alerts.rules import PRICE_KINDS, AlertRule
+from app.engine.alerts.rules import PRICE_KINDS, AlertRule, duration_text
 from app.engine.alerts.store import AlertStore
 from app.engine.core.messages import (
     Alert, AlertFired, AlertRuleChanged, CommandDone, CommandRefused, OrderDenied, OrderFilled, OrderRejected,
@@ -429,8 +429,8 @@ class AlertEngine:
                 for rid, ref, frac in group.on_price(tick.ts, p):
                     rule = self.rules[rid]
                     self._fire(rule, f"{sym} {'+' if frac > 0 else ''}{frac * 100:.2f} % in "
-                                     f"{_window(rule.window_s)}", f"{sym} moved from {ref:,.10g} to {p:,.10g} "
-                                     f"({frac * 100:+.2f} %) within {_window(rule.window_s)}.", p, tick.ts)
+                                     f"{duration_text(rule.window_s)}", f"{sym} moved from {ref:,.10g} to {p:,.10g} "
+                                     f"({frac * 100:+.2f} %) within {duration_text(rule.window_s)}.", p, tick.ts)
 
     def _price_crossed(self, rid: str, p: float, ts: int) -> None:
         rule = self.rules.get(rid)
@@ -593,10 +593,6 @@ class AlertEngine:
         self.bus.publish(AlertRuleChanged(rule.id, action, rule.to_dict(), actor, note, self.clock.now_ms()))
         if note and action in ("set", "armed"):
             log.info("alert %s (%s): %s", rule.id, rule.describe(), note)
-
-
-def _window(s: float) -> str:
-    return f"{s / 60:g} min" if s >= 60 else f"{s:g} s"
 
 
 def _utc(ms: int) -> str:

@@ -108,7 +108,7 @@ class AlertRule:
         elif k == "price_below":
             what = f"{s} crosses below {self.level:,.10g}"
         elif k == "pct_move":
-            what = f"{s} moves {self.level:g} % within {_duration(self.window_s)}"
+            what = f"{s} moves {self.level:g} % within {duration_text(self.window_s)}"
         elif k == "indicator":
             what = f"{s} {self.timeframe}: {self.expr}"
         elif k == "daily_pnl_below":
@@ -164,7 +164,8 @@ def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _duration(s: float) -> str:
+def duration_text(s: float) -> str:
+    """A window in seconds as a trader reads it: "10 min", "1 h", "90 s"."""
     if s >= 3600 and s % 3600 == 0:
         return f"{s / 3600:g} h"
     if s >= 60 and s % 60 == 0:

@@ -32,6 +32,7 @@ class AlertStore:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self.broken: list[tuple[str, str]] = []  # (id, why) of rows the last ``rules()`` could not read
         for sql in SCHEMA:
             conn.execute(sql)
 
@@ -43,7 +44,7 @@ class AlertStore:
     def rules(self) -> list[AlertRule]:
         """Every rule, oldest first. A row that does not read as a rule is skipped (``broken`` lists it)."""
         out = []
-        self.broken: list[tuple[str, str]] = []
+        self.broken = []
         for rid, text in self.conn.execute("SELECT id, rule FROM alert_rules ORDER BY id"):
             try:
                 out.append(AlertRule.from_dict(dict(json.loads(text), id=str(rid))))
@@ -115,13 +116,6 @@ class AlertStore:
                           "ON CONFLICT(key) DO UPDATE SET value = value + 1")
 
     # ----------------------------------------------------------------------------------------- history
-    def record_fired(self, rule_id: str, ts: int, kind: str, symbol: str, title: str, message: str, value: float,
-                     throttled: int) -> int:
-        cur = self.conn.execute("INSERT INTO alert_history(rule_id, ts, kind, symbol, title, message, value, "
-                                "throttled) VALUES (?,?,?,?,?,?,?,?)",
-                                (rule_id, ts, kind, symbol, title, message, value, throttled))
-        return int(cur.lastrowid)
-
     def record_delivery(self, seq: int, channel: str, status: str) -> None:
         row = self.conn.execute("SELECT delivery FROM alert_history WHERE seq=?", (seq,)).fetchone()
         if row is None:

@@ -74,9 +74,12 @@ class ChartNavigation:
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log10(np.where(y > 0, y, np.nan))
 
+    def _price_of_view(self, v: float) -> float:
+        """The price at view value ``v`` (the inverse of ``_yfun``: a log chart's view is log10 of the price)."""
+        return 10.0 ** v if self.log_scale else v
+
     def _fmt_view(self, v: float) -> str:
-        p = 10.0 ** v if self.log_scale else v
-        return f"{p:,.{self.decimals}f}"
+        return f"{self._price_of_view(v):,.{self.decimals}f}"
 
     def _key(self, ev) -> bool:
         k, span = ev.key(), self._x[1] - self._x[0]

@@ -103,12 +103,12 @@ class ChartOrderLines:
         if order_id.startswith(ALERT_LINE):
             inst = self.port.instruments[self.symbol]
             self._on_alert_dragged(order_id[len(ALERT_LINE):],
-                                   inst.round_price(10.0 ** view_value if self.log_scale else view_value))
+                                   inst.round_price(self._price_of_view(view_value)))
             return
         from app.widgets.chart.orders import replace_order
 
         inst = self.port.instruments[self.symbol]
-        price = inst.round_price(10.0 ** view_value if self.log_scale else view_value)
+        price = inst.round_price(self._price_of_view(view_value))
         order = self.port.orders.get(order_id)
         stop = order is not None and order.order_type.is_triggered
         was = None if order is None else order.trigger_price if stop else order.price
@@ -153,7 +153,7 @@ class ChartOrderLines:
         if self.port is None or not self.symbol:
             return None
         inst = self.port.instruments[self.symbol]
-        price = inst.round_price(10.0 ** view_value if self.log_scale else view_value)
+        price = inst.round_price(self._price_of_view(view_value))
         st = self.port.market.get(self.symbol)
         last = st.last if st is not None and st.last else None
         kind = "price_below" if last is not None and price < last else "price_above"

@@ -174,7 +174,7 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
         if self.port is None or not self.symbol or self.symbol not in self.port.instruments:
             return
         inst = self.port.instruments[self.symbol]
-        price = inst.round_price(10.0 ** view_value if self.log_scale else view_value)
+        price = inst.round_price(self._price_of_view(view_value))
         menu = QMenu(self)
         menu.setObjectName("chartPriceMenu")
         action = menu.addAction(f"Alert when {inst.symbol} crosses {price:,.{self.decimals}f}")

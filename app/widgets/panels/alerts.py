@@ -38,8 +38,6 @@ FIELDS = {
     "exposure_above": {"level"}, "order_filled": {"symbol"}, "order_rejected": {"symbol"},
     "strategy_faulted": {"target"}, "venue_down": {"target"}, "model_drift": {"level", "target"},
 }
-OPTIONAL = {"order_filled": {"symbol"}, "order_rejected": {"symbol"}, "strategy_faulted": {"target"},
-            "venue_down": {"target"}, "model_drift": {"target"}}
 
 
 def _time(ms: int) -> str:
