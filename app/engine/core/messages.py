@@ -634,3 +634,33 @@ class AlertFired:
     throttled: int = 0
     ts: int = 0
 
+
+
+# -------------------------------------------------------------------------------------------------------- news
+@dataclass(frozen=True, slots=True)
+class NewsRecord:
+    """A stored news item. ``arrived_ms`` is when it reached Kestrel (features and alerts use only this);
+    ``published_ms`` is what the source claims. ``symbols`` are the keys it is about (``600519.SH``, ``BTC``);
+    ``score`` the default scorer's sentiment in [-1, 1] (NaN: not scored yet)."""
+
+    id: int
+    source: str
+    kind: str  # "news" | "flash" | "notice"
+    title: str
+    summary: str
+    url: str
+    published_ms: int
+    arrived_ms: int
+    symbols: tuple = ()
+    lang: str = ""
+    score: float = float("nan")
+    flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NewsArrived:
+    """Items stored for the first time, in one batch (one poll of one source, or their scores)."""
+
+    items: tuple
+    source: str = ""
+    ts: int = 0
