@@ -35,6 +35,10 @@ from app.engine.oms.portfolio import Portfolio
 from app.engine.alerts.engine import AlertEngine
 from app.engine.alerts.notify import AlertNotifier
 from app.engine.alerts.store import AlertStore
+from app.engine.news.reader import NewsReader
+from app.engine.news.service import NewsService
+from app.engine.news.store import NewsStore
+from app.engine.news.text import NewsKey, SymbolMatcher
 from app.engine.orders.emulator import OrderEmulator
 from app.engine.orders.groups import OrderGroups
 from app.engine.port import Port
@@ -141,6 +145,12 @@ class Kernel:
         self.alerts.history = self._alert_history
         self.alerts.models = lambda: [(inst, h.name, h) for inst, runner in self.strategies.host.runners.items()
                                       if runner.status.value == "RUNNING" for h in runner.models]
+        # news, sentiment and fundamentals (issue 22): sources polled on the loop, items in the profile's database
+        self.news_store = NewsStore(self.store.conn)
+        self.news = NewsService(self.news_store, self.bus, self.clock.now_ms, watched=self._news_watched,
+                                matcher=self._news_matcher, scorers=self._news_scorers)
+        self.news_reader = NewsReader(self.news_store, self.clock.now_ms)
+        self.strategies.host.news = self.news_reader  # Strategy.news(), Strategy.sentiment(): as of the clock
         self.port = Port(self)  # what the window gets: commands in, read models out
 
     # ----------------------------------------------------------------------------------------- lifecycle
@@ -215,6 +225,7 @@ class Kernel:
         period = self.settings.sim.step_ms / 1000.0
         loop = asyncio.get_running_loop()
         end = None if duration is None else loop.time() + duration
+        self.news.start()  # the news sources' polls (none on a fresh profile)
         while not self._stopping and (end is None or loop.time() < end):
             expected = loop.time() + period
             await asyncio.sleep(period)
@@ -238,6 +249,7 @@ class Kernel:
         stepping until every cancel asked for has its answer (none left PENDING_CANCEL), at most
         ``timeout_s``; then every venue closes. ``close`` (after the loop) closes the store."""
         self.stop()
+        await self.news.stop()
         log.info("closing: stopping strategies and waiting for pending cancels")
         self.strategies.stop_all("terminal closing")
         loop = asyncio.get_running_loop()
@@ -279,6 +291,8 @@ class Kernel:
             self.notifier.close()  # what is queued gets one last try; the rest is recorded undelivered
         except Exception:  # noqa: BLE001 - closing: report and go on
             log.exception("while closing: alert delivery")
+        if self.news.executor is not None:
+            self.news.executor.shutdown()  # a poll still running is abandoned; what it fetched is not stored
         self.audit_recorder.flush()
         self.heartbeat.beat(self.risk.applied_states(), force=True, closed=True)
         self.store.close()
@@ -339,6 +353,33 @@ class Kernel:
             forming = (int(ts[-1]), float(o[-1]), float(h[-1]), float(lo[-1]), float(c[-1]), float(v[-1]))
             ts, o, h, lo, c, v = ts[:-1], o[:-1], h[:-1], lo[:-1], c[:-1], v[:-1]
         return (o[-n:], h[-n:], lo[-n:], c[-n:], v[-n:]), forming
+
+    def _news_watched(self) -> list[str]:
+        """News keys of the A-shares with live market data (the per-stock news sources poll these)."""
+        keys: list[str] = []
+        for symbol in list(self.market.symbols):
+            inst = self.instruments.get(symbol)
+            if inst is not None and inst.rules == "ashare" and (k := NewsKey.of(inst.symbol)) not in keys:
+                keys.append(k)
+        return keys
+
+    def _news_matcher(self) -> SymbolMatcher:
+        """What items are about: A-share names from akshare's list (when it was fetched), the instruments' crypto
+        base assets."""
+        names: dict[str, str] = {}
+        try:
+            for sym, name in self.store.conn.execute("SELECT symbol, name FROM ak_names"):
+                if name:
+                    names[str(name).replace(" ", "")] = NewsKey.of(str(sym))
+        except Exception:  # noqa: BLE001 - no akshare list cached yet: codes and tickers only
+            pass
+        tickers = {NewsKey.of(i.symbol) for i in self.instruments.values() if i.rules != "ashare"}
+        return SymbolMatcher(names, tickers)
+
+    def _news_scorers(self) -> tuple[list[Any], list[str]]:
+        from app.engine.news.sentiment import load_scorers
+
+        return load_scorers(self.profile)
 
     def _saved_venues(self) -> list[str]:
         from app.engine.venues.venue_config import list_configs

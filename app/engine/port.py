@@ -343,6 +343,68 @@ class AlertsView:
         return self._alerts.store.history(limit)
 
 
+class NewsView:
+    """The news the profile holds and its sources' state (the News dock, the chart's news markers)."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self._service = kernel.news
+        self._store = kernel.news_store
+        self._reader = kernel.news_reader
+        self._seen_max = -1
+        self._rev = 0
+
+    @property
+    def version(self) -> int:
+        """Changes when items arrive (here or from ``kestrel news fetch`` in another process) or a source's state
+        changes."""
+        top = self._store.max_id()
+        if top != self._seen_max:
+            self._seen_max, self._rev = top, self._rev + 1
+        return self._service.version * 1_000_003 + self._rev
+
+    @staticmethod
+    def key(symbol: str) -> str:
+        """The key news about instrument ``symbol`` is filed under: ``600519.SH``, ``BTC``."""
+        from app.engine.news.text import NewsKey
+
+        return NewsKey.of(symbol)
+
+    def recent(self, symbol: str | None = None, kinds: tuple[str, ...] = (), limit: int = 200) -> list[Any]:
+        """``NewsRecord``s, newest arrival first: about ``symbol`` (an instrument id) or all, of ``kinds``."""
+        return self._store.recent(self.key(symbol) if symbol else None, kinds=kinds, limit=limit)
+
+    def markers(self, symbol: str, since_ms: int | None = None, limit: int = 500) -> list[tuple[int, str, float]]:
+        """(arrival ms, title, score) of the items about ``symbol``, for the chart's time axis."""
+        return [(r.arrived_ms, r.title, r.score) for r in
+                self._store.recent(self.key(symbol), since_ms=since_ms, limit=limit)]
+
+    def sentiment(self, symbol: str, window_s: float = 3600.0) -> float:
+        return self._reader.sentiment(symbol, window_s)
+
+    def sources(self) -> list[dict[str, Any]]:
+        """Each source: name, kind, target, poll_s, enabled and its live status (state, counts, last error)."""
+        self._service.reload_sources()
+        return [{"name": st.name, "kind": st.kind, "target": st.target, "poll_s": st.poll_s,
+                 "enabled": st.enabled, "status": st.status()} for st in self._service.sources.values()]
+
+    def scorer_problems(self) -> list[str]:
+        return list(self._service.scorer_errors)
+
+    def add_source(self, name: str, kind: str, target: str = "", poll_s: float | None = None) -> None:
+        """Add (or change) a source; ``ValueError`` with the reason when it cannot be."""
+        self._service.add_source(name, kind, target, poll_s)
+
+    def remove_source(self, name: str) -> None:
+        self._service.remove_source(name)
+
+    def poll_now(self, name: str) -> None:
+        """Poll ``name`` at the next second, even while paused (the trader asked)."""
+        st = self._service.sources.get(name)
+        if st is not None:
+            st.next_due = st.paused_until = 0.0
+            self._service.version += 1
+
+
 class Port:
     def __init__(self, kernel: Kernel) -> None:
         self._bus, self._clock, self._store = kernel.bus, kernel.clock, kernel.store
@@ -362,6 +424,7 @@ class Port:
         self.venues = VenuesView(kernel)
         self.markets = MarketsView(kernel)
         self.alerts = AlertsView(kernel)
+        self.news = NewsView(kernel)
         self.watchlists = Watchlists(kernel.store, kernel.instruments)  # the watchlist dock's (window state)
         self._models: ModelsOverview | None = None
         self._make_models = lambda: ModelsOverview(kernel)  # on first use: the window's, not a headless run's

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -84,7 +85,7 @@ def check_source(kind: str, target: str) -> str:
 class NewsService:
     def __init__(self, store: NewsStore, bus: Any, now_ms: Callable[[], int], *,
                  watched: Callable[[], Sequence[str]] = lambda: (), matcher: Callable[[], SymbolMatcher] | None = None,
-                 scorers: Callable[[], Sequence[Any]] | None = None, executor: Any = None,
+                 scorers: Callable[[], tuple[Sequence[Any], list[str]]] | None = None, executor: Any = None,
                  fetchers: dict[str, Callable[..., Any]] | None = None, deadline_s: float = 20.0,
                  ban_base_s: float = 30.0, ban_cap_s: float = 1800.0, rng: random.Random | None = None) -> None:
         self.store = store
@@ -96,6 +97,7 @@ class NewsService:
         self._scorers_fn = scorers
         self.scorers: list[Any] = []
         self.scorer_errors: list[str] = []
+        self._scorer_lock = threading.Lock()
         self.executor = executor
         self.fetchers = dict(fetchers or {})  # tests: kind -> fetch(target or symbol)
         self.deadline_s = deadline_s
@@ -202,7 +204,6 @@ class NewsService:
 
     async def _call(self, st: SourceState, symbol: str) -> tuple[list[NewsItem], Counts, str]:
         matcher = self.matcher()
-        scorers = self._scorer_list()
         fetch = self.fetchers.get(st.kind)
 
         def work() -> tuple[list[NewsItem], Counts, str]:
@@ -217,7 +218,7 @@ class NewsService:
                 df = fn(symbol[:6]) if per_symbol else fn()
                 items, counts = parse(df, symbol, matcher) if per_symbol else parse(df, matcher)
                 problem = ""
-            return score_items(items, scorers), counts, problem
+            return score_items(items, self._scorer_list()), counts, problem
 
         if self.executor is None:
             from app.engine.venues.executor import DeadlineExecutor
@@ -280,9 +281,17 @@ class NewsService:
         self._matcher = None
 
     def _scorer_list(self) -> list[Any]:
-        if not self.scorers and self._scorers_fn is not None:
+        """The scorers, loaded on first use on a worker (a model's session takes a while to open)."""
+        with self._scorer_lock:
+            return self._load_scorers()
+
+    def _load_scorers(self) -> list[Any]:
+        if not self.scorers and not self.scorer_errors and self._scorers_fn is not None:
             try:
-                self.scorers = list(self._scorers_fn())
+                self.scorers, self.scorer_errors = self._scorers_fn()
+                self.scorers = list(self.scorers)
+                for why in self.scorer_errors:
+                    log.warning("news scorer refused: %s", why)
             except Exception as exc:  # noqa: BLE001 - scoring is optional: items are stored unscored
                 self.scorer_errors = [str(exc)]
                 log.warning("news scorers unavailable: %s", exc)

@@ -109,6 +109,20 @@ class Strategy:
     def last_price(self, symbol: str | None = None) -> float:
         return self._host.last_price(symbol or self.p.symbol)
 
+    # ------------------------------------------------------------------------------------------------ news
+    def news(self, symbol: str | None = None, since: Any = None, limit: int = 100) -> list[Any]:
+        """News items (``NewsRecord``: title, summary, url, source, kind, published_ms, arrived_ms, score) about
+        ``symbol`` that had *arrived* by now, newest first; ``since``: epoch ms, a date or ISO text, or seconds
+        before now as a negative number. In a backtest, only what had arrived by the bar. [] without news."""
+        reader = self._host.news
+        return [] if reader is None else reader.news(symbol or self.p.symbol, since, limit)
+
+    def sentiment(self, symbol: str | None = None, window: float = 3600.0) -> float:
+        """The mean sentiment score in [-1, 1] of the items about ``symbol`` that arrived within the last
+        ``window`` seconds (the ``news.sentiment`` feature's rule); NaN when there is none."""
+        reader = self._host.news
+        return math.nan if reader is None else reader.sentiment(symbol or self.p.symbol, window)
+
     # ------------------------------------------------------------------------------------------- account
     def position(self, symbol: str | None = None) -> float:
         """This strategy's own signed position (other strategies' and manual trades are not in it)."""

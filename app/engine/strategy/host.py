@@ -84,6 +84,7 @@ class StrategyHost:
         self._instance_of: dict[str, str] = {}  # client order id -> instance, while the order is working
         self.models: Any = None  # a ml.serve.ModelSource; None: bundled model and model folders only
         self.bar_history: Callable[[str, int], list[Bar]] | None = None  # live: the terminal's closed bars
+        self.news: Any = None  # a news.reader.NewsReader (Strategy.news, Strategy.sentiment); None: no news
         self.order_latency = LatencyStats()
         self._t0 = 0  # perf_counter_ns when the market event being dispatched reached the host (0: none)
         self._bar_t0: tuple[str, int] | None = None  # a closed bar's t0, for the tick that closed it

@@ -7,8 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-API_VERSION = "1.2"  # 1.1 added Strategy.model(), history(), lot_size, round_qty(), Model and ta; 1.2 stops,
-# brackets, time in force, modify and close_position (issue 20)
+API_VERSION = "1.3"  # 1.1 added Strategy.model(), history(), lot_size, round_qty(), Model and ta; 1.2 stops,
+# brackets, time in force, modify and close_position (issue 20); 1.3 news() and sentiment() (issue 22)
 
 
 def api_compatible(declared: str) -> bool:
