@@ -10,6 +10,7 @@
     kestrel keys set|delete|list [VENUE]       API keys in the OS keyring (secret read from stdin)
     kestrel risk status|halt|reset|limits|set the kill switch and limits, from any terminal
     kestrel alerts add|list|remove|test       alert rules (a running terminal arms them within 1 s); channels
+    kestrel news fetch|list|score|sources     news: poll once, list what is stored, score a text, the sources
     kestrel audit verify|checkpoint           check the hash-chained audit trail; export a signed checkpoint
     kestrel plugins list                      strategy plugins found, broken ones with their error
     kestrel backtest --strategy N --data F    event-driven backtest of a plugin on a bar file, or on stored bars:
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     from app.cli.data import add_data_commands
     from app.cli.keys import add_keys_commands
     from app.cli.ml import add_ml_commands
+    from app.cli.news import add_news_commands
     from app.cli.profile import add_profile_commands
     from app.cli.risk import add_risk_commands
     from app.cli.strategies import add_strategy_commands
@@ -78,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_audit_commands(sub, common)
     add_strategy_commands(sub, common)
     add_ml_commands(sub, common)
+    add_news_commands(sub, common)
     add_keys_commands(sub, common)
     add_data_commands(sub, common)
     add_profile_commands(sub, common)
@@ -131,6 +134,10 @@ def _main(argv: list[str] | None) -> int:
         from app.cli.profile import main_profile
 
         return main_profile(args, profile)
+    if args.command == "news":
+        from app.cli.news import main_news
+
+        return main_news(args, profile)
     if args.command == "alerts":
         from app.cli.alerts import main_alerts
 

@@ -91,6 +91,15 @@ def make_item(source: str, kind: str, title: Any, summary: Any, url: Any, source
 # --------------------------------------------------------------------------------------------------------- RSS
 def fetch_url(url: str, timeout_s: float = 15.0) -> tuple[bytes, str]:
     """The feed's bytes and its Content-Type (with ``requests``: the executor bounds its timeout)."""
+    if url.lower().startswith("file://"):  # a feed saved on disk (offline, tests)
+        from urllib.parse import unquote, urlparse
+
+        path = unquote(urlparse(url).path)
+        try:
+            with open(path, "rb") as fh:
+                return fh.read(MAX_FEED_BYTES), ""
+        except OSError as exc:
+            raise SourceRefused(f"cannot read {path}: {exc.strerror or exc}") from None
     import requests
 
     from app.engine.venues.backoff import parse_retry_after
