@@ -45,7 +45,7 @@ def test_figures_with_their_dates_and_when_they_were_fetched(tab):
     assert shown["Market cap (总市值)"] == ("1.94 万亿 元", "2024-10-11")
     assert shown["ROE % (净资产收益率)"] == ("24.64 %", "2024-09-30")
     assert shown["Revenue YoY % (营业总收入增长率)"] == ("+15.04 %", "2024-09-30")
-    assert list(shown)[0] == "Market cap (总市值)"  # valuation first, in FIELDS order
+    assert next(iter(shown)) == "Market cap (总市值)"  # valuation first, in FIELDS order
     assert tab.stale.text() == "" and not tab.message.isVisible()
 
 

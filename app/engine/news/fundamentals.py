@@ -125,9 +125,7 @@ def _number(v: Any) -> float | None:
     if v is None or isinstance(v, bool):
         return None
     if isinstance(v, str):
-        v = v.strip().replace(",", "")
-        if v.endswith("%"):
-            v = v[:-1]
+        v = v.strip().replace(",", "").removesuffix("%")
     try:
         f = float(v)
     except (TypeError, ValueError):
@@ -292,11 +290,23 @@ class FundamentalsStore:
 
     def put(self, symbol: str, figures: dict[str, Figure] | list[Figure], fetched_ms: int | None = None) -> None:
         a_share_code(symbol)
+        """Store ``figures`` in one transaction, fetched at ``fetched_ms`` (default: each figure's own, else now)."""
         items = list(figures.values()) if isinstance(figures, dict) else list(figures)
-        now = int(time.time() * 1000) if fetched_ms is None else fetched_ms
-        rows = [(symbol, f.field, f.report_date, f.value, f.source, f.fetched_ms or now) for f in items]
-        with self.conn:
-            self.conn.executemany("INSERT OR REPLACE INTO fundamentals VALUES (?, ?, ?, ?, ?, ?)", rows)
+        now = int(time.time() * 1000)
+        rows = [(symbol, f.field, f.report_date, f.value, f.source, fetched_ms or f.fetched_ms or now)
+                for f in items]
+        sql = "INSERT OR REPLACE INTO fundamentals VALUES (?, ?, ?, ?, ?, ?)"
+        if self.conn.in_transaction:  # the caller's transaction
+            self.conn.executemany(sql, rows)
+            return
+        self.conn.execute("BEGIN")
+        try:
+            self.conn.executemany(sql, rows)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
 
     def latest(self, symbol: str) -> dict[str, Figure]:
         """Each field's figure of the newest report date (ISO dates sort as text)."""

@@ -12,8 +12,18 @@ import pandas as pd
 import pytest
 
 from app.engine.news.fundamentals import (
-    ABSTRACT_FN, NOT_A_SHARE, VALUE_FN, Figure, FundamentalsError, FundamentalsStore, NotAShare, a_share_code,
-    fetch_fundamentals, format_value, parse_abstract, parse_value,
+    ABSTRACT_FN,
+    NOT_A_SHARE,
+    VALUE_FN,
+    Figure,
+    FundamentalsError,
+    FundamentalsStore,
+    NotAShare,
+    a_share_code,
+    fetch_fundamentals,
+    format_value,
+    parse_abstract,
+    parse_value,
 )
 from app.engine.venues.executor import DeadlineExecutor
 from tests.kit.venues import run
