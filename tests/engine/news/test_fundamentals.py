@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import sqlite3
 import threading
 import time
 
@@ -212,7 +213,7 @@ def test_store_round_trip_and_the_latest_report_date_wins(tmp_path):
     store.put("600519.SH", [Figure("roe", 24.64, "2024-09-30", ABSTRACT_FN),
                             Figure("pe_ttm", 24.08, "2024-10-11", VALUE_FN)], fetched_ms=2_000)
     store.put("600519.SH", [Figure("roe", 16.9, "2024-06-30", ABSTRACT_FN)], fetched_ms=3_000)  # an older report
-    again = FundamentalsStore(db)  # a new connection: it is on disk
+    again = FundamentalsStore(sqlite3.connect(str(db), isolation_level=None))  # the profile's kind of connection
     latest = again.latest("600519.SH")
     assert latest["roe"] == Figure("roe", 24.64, "2024-09-30", ABSTRACT_FN, 2_000)
     assert latest["pe_ttm"].fetched_ms == 2_000
