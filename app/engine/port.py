@@ -352,6 +352,8 @@ class NewsView:
         self._reader = kernel.news_reader
         self._seen_max = -1
         self._rev = 0
+        self._fundamentals: Any = None
+        self._fund_executor: Any = None
 
     @property
     def version(self) -> int:
@@ -396,6 +398,34 @@ class NewsView:
 
     def remove_source(self, name: str) -> None:
         self._service.remove_source(name)
+
+    # ---------------------------------------------------------------------------------------- fundamentals
+    def fundamentals(self, symbol: str) -> tuple[dict[str, Any], int | None]:
+        """The stored figures of A-share ``symbol`` (field -> ``Figure``) and when they were fetched."""
+        from app.engine.news.fundamentals import is_a_share
+
+        key = self.key(symbol)
+        if not is_a_share(key):
+            return {}, None
+        return self._fund_store().latest(key), self._fund_store().fetched_ms(key)
+
+    async def refresh_fundamentals(self, symbol: str) -> Any:
+        """Fetch ``symbol``'s valuation and report figures through akshare (on the news executor, with a deadline);
+        a ``FundamentalsResult`` (stored figures marked stale where a call failed). ``NotAShare`` for others."""
+        from app.engine.news.fundamentals import AkshareFundamentals, fetch_fundamentals
+        from app.engine.venues.executor import DeadlineExecutor
+
+        if self._fund_executor is None:
+            self._fund_executor = DeadlineExecutor(workers=1, max_stuck=2, name="fundamentals")
+        return await fetch_fundamentals(self.key(symbol), AkshareFundamentals(), self._fund_executor,
+                                        store=self._fund_store())
+
+    def _fund_store(self) -> Any:
+        if self._fundamentals is None:
+            from app.engine.news.fundamentals import FundamentalsStore
+
+            self._fundamentals = FundamentalsStore(self._store.conn)
+        return self._fundamentals
 
     def poll_now(self, name: str) -> None:
         """Poll ``name`` at the next second, even while paused (the trader asked)."""

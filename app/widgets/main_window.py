@@ -27,6 +27,7 @@ from app.widgets.hotkeys import Hotkeys
 from app.widgets.chart.docks import ChartDocks
 from app.widgets.chart.widget import ChartWidget
 from app.widgets.frame import BusSubscriptions, FrameScheduler
+from app.widgets.news.panel import NewsPanel
 from app.widgets.panels.alerts import AlertsPanel
 from app.widgets.panels.data_dialog import DataDialog
 from app.widgets.panels.log import LogPane
@@ -134,7 +135,8 @@ class MainWindow(QMainWindow):
         self.data_dialog: DataDialog | None = None
 
         for view in (self.chart, self.watchlist, self.ladder, self.ticket, self.blotter, self.positions,
-                     self.risk_panel, self.strategies, self.ml_panel, self.alerts_panel, self.log_pane, self.status,
+                     self.risk_panel, self.strategies, self.ml_panel, self.alerts_panel, self.news_panel,
+                     self.log_pane, self.status,
                      self):
             self.frames.add(view)
 
@@ -148,6 +150,7 @@ class MainWindow(QMainWindow):
         self.ladder.stopRequested.connect(self._ladder_stop)
         self.watchlist.alertRequested.connect(self.new_alert)
         self.alerts_panel.current_symbol = lambda: self.chart.symbol
+        self.news_panel.current_symbol = lambda: self.chart.symbol
         self.ladder.alertRequested.connect(self.new_alert)
         self.restore_layout()
         self.watchlist.select(self.chart.symbol)
@@ -165,6 +168,7 @@ class MainWindow(QMainWindow):
         self.strategies = StrategyManagerWidget(port)
         self.ml_panel = MlPanel(port)
         self.alerts_panel = AlertsPanel(port)
+        self.news_panel = NewsPanel(port)
         self.log_pane = LogPane(ring)
         self.status = StatusBar(port)
         self.setStatusBar(self.status)
@@ -178,7 +182,8 @@ class MainWindow(QMainWindow):
             ("blotter", "Orders && fills", self.blotter, B),
             ("positions", "Positions && account", self.positions, B),
             ("strategies", "Strategies", self.strategies, B), ("ml", "Models", self.ml_panel, B),
-            ("alerts", "Alerts", self.alerts_panel, B), ("log", "Log", self.log_pane, B),
+            ("alerts", "Alerts", self.alerts_panel, B), ("news", "News", self.news_panel, B),
+            ("log", "Log", self.log_pane, B),
         ]:
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock_{name}")
@@ -187,7 +192,7 @@ class MainWindow(QMainWindow):
             dock.setWidget(widget)
             self.addDockWidget(area, dock)
             self.docks[name] = dock
-        for name in ("strategies", "ml", "alerts", "log"):  # one tab group beside the order table
+        for name in ("strategies", "ml", "alerts", "news", "log"):  # one tab group beside the order table
             self.tabifyDockWidget(self.docks["positions"], self.docks[name])
         self.docks["positions"].raise_()
         self.resizeDocks([self.docks["watchlist"], self.docks["ladder"]], [420, 330], Qt.Orientation.Horizontal)

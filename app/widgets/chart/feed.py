@@ -82,6 +82,7 @@ class ChartFeed:
         self._sync_feed()
         self._sync_serving()
         self._sync_history()
+        self._sync_news()
         if self._readout_dirty:
             self._update_readout()
         if self.orders is None or self.series is None:

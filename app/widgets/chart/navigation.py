@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QToolTip
 
 from app.engine.data.resample import timeframe_label
 from app.widgets.chart.axes import Tag, format_time
@@ -112,6 +113,13 @@ class ChartNavigation:
         i = min(max(int(round(self.view.x_at(pos.x()))), 0), s.n - 1)
         y_px = pos.y() - pane.rect.top()
         self._set_hover(i, (pane, y_px, pane.mapper().to_y(y_px)))
+        tip = self.news_at(pos.x(), pos.y(), pane)  # a news mark under the mouse: its titles
+        if tip != self.news_tip:
+            self.news_tip = tip
+            if tip:
+                QToolTip.showText(self.view.mapToGlobal(pos.toPoint()), tip, self.view)
+            else:
+                QToolTip.hideText()
 
     def _set_hover(self, i: int | None, where: tuple | None) -> None:
         if i == self._hover and where is None and self._hover is None:

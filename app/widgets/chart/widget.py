@@ -34,6 +34,7 @@ from app.widgets.chart.indicator_jobs import ChartIndicators, IndicatorBridge
 from app.widgets.chart.indicators import ChartIndicator
 from app.widgets.chart.layers import CandleLayer, VolumeLayer
 from app.widgets.chart.lod import level_for
+from app.widgets.chart.news import ChartNews, NewsLayer
 from app.widgets.chart.navigation import DEFAULT_VISIBLE, FOLLOW_STEP, RIGHT_MARGIN, ChartNavigation
 from app.widgets.chart.order_lines import ChartOrderLines
 from app.widgets.chart.overlays import MarkerLayer, PriceLinesLayer
@@ -45,8 +46,8 @@ from app.widgets.chart.zones import CHOICES
 log = logging.getLogger("kestrel.ui.chart")
 
 
-class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, ChartTimeZone, ChartPrices,
-                  QWidget):
+class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, ChartNews, ChartTimeZone,
+                  ChartPrices, QWidget):
     """Candles + volume + indicator panes for one symbol and timeframe."""
 
     stateChanged = Signal()  # symbol, timeframe, scale or indicators changed: what ``state()`` returns
@@ -77,6 +78,7 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
         self._feed_n = 0
         self._orders_seen: tuple | None = None
         self._marker_src: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._init_news()
         self._hover: int | None = None
         self._failed_layout = False
         self._bridge = IndicatorBridge()
@@ -154,6 +156,7 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
         self.volume_pane = self.view.add_pane("volume", 1.4)
         self.candles = self.price.add(CandleLayer())
         self.markers = self.price.add(MarkerLayer())
+        self.news_layer = self.price.add(NewsLayer())  # news marks on the time axis (chart/news.py)
         self.lines = self.price.add(PriceLinesLayer(self._on_line_dragged, self._on_line_cancel))
         self.lines.format_value = self._fmt_view
         view = self.view
@@ -283,6 +286,7 @@ class ChartWidget(ChartFeed, ChartIndicators, ChartNavigation, ChartOrderLines, 
         self.candles.set_window(win, strip, last_only)
         self.volume.set_window(win, strip, last_only)
         self.markers.set_window(win, strip)
+        self.news_layer.set_window(win, strip)
         m = len(win.x)
         for item, mn, mx in c.lines:
             item.set_data(win.x[: len(mn)], mn[:m], mx[:m], win.k, strip, last_only)

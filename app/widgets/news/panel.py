@@ -1,0 +1,323 @@
+"""The News dock: the chart symbol's news, the market flash, or everything, newest arrival first, coloured by
+sentiment, new items in bold for a minute, a double click opens the link; the sources' state on one line (stale
+ones say since when); Sources… adds a feed or akshare and shows each source's counts; the Fundamentals tab
+for A-shares. A view only: the items are the engine's (``Port.news``)."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import math
+import time
+from typing import Any
+
+from PySide6.QtCore import QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QFont
+from PySide6.QtWidgets import (
+    QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
+    QTabWidget, QVBoxLayout, QWidget,
+)
+
+from app.engine.port import Port
+from app.widgets.common import make_table, set_cell
+from app.widgets.news.fundamentals import FundamentalsTab
+from app.widgets.theme import ALERT, DOWN, MUTED, UP, css_color
+
+HEADERS = ["Arrived", "Source", "Score", "Symbols", "Title"]
+SOURCE_HEADERS = ["Name", "Kind", "State", "Stored", "Dup", "Skipped", "Last error", "Target"]
+FILTERS = (("This symbol", "symbol"), ("Flash", "flash"), ("All", "all"))
+NEW_FOR_S = 60.0
+KIND_LABELS = {"rss": "RSS/Atom feed (URL)", "akshare-flash": "akshare: market flash news",
+               "akshare-news": "akshare: A-share news (watched stocks)",
+               "akshare-notices": "akshare: A-share announcements (watched stocks)"}
+
+
+def _time(ms: int) -> str:
+    if not ms:
+        return ""
+    d = dt.datetime.fromtimestamp(ms / 1000)
+    return d.strftime("%H:%M:%S") if d.date() == dt.date.today() else d.strftime("%m-%d %H:%M")
+
+
+def score_color(score: float):
+    if math.isnan(score):
+        return MUTED
+    return UP if score > 0.05 else DOWN if score < -0.05 else MUTED
+
+
+class SourcesDialog(QDialog):
+    """The news sources: each one's state and counts; add a feed or an akshare kind; remove; poll now."""
+
+    def __init__(self, port: Port, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._port = port
+        self.setWindowTitle("News sources")
+        self.table = make_table(SOURCE_HEADERS, self)
+        self.table.setObjectName("newsSources")
+        self.kind = QComboBox()
+        self.kind.setObjectName("newsSourceKind")
+        for k, label in KIND_LABELS.items():
+            self.kind.addItem(label, k)
+        self.name = QLineEdit()
+        self.name.setObjectName("newsSourceName")
+        self.name.setPlaceholderText("a short name, e.g. coindesk")
+        self.target = QLineEdit()
+        self.target.setObjectName("newsSourceTarget")
+        self.target.setPlaceholderText("https://… (a feed); for akshare: blank, or A-share codes 600519,000001")
+        self.message = QLabel()
+        self.message.setObjectName("newsSourcesMessage")
+        self.message.setWordWrap(True)
+        self.add_button = QPushButton("Add")
+        self.remove_button = QPushButton("Remove")
+        self.poll_button = QPushButton("Poll now")
+        form = QFormLayout()
+        form.addRow("Kind", self.kind)
+        form.addRow("Name", self.name)
+        form.addRow("Feed / symbols", self.target)
+        buttons = QHBoxLayout()
+        for b in (self.add_button, self.remove_button, self.poll_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.table, 1)
+        lay.addLayout(form)
+        lay.addLayout(buttons)
+        lay.addWidget(self.message)
+        lay.addWidget(close)
+        self.add_button.clicked.connect(self.add)
+        self.remove_button.clicked.connect(self.remove)
+        self.poll_button.clicked.connect(self.poll)
+        self.resize(860, 380)
+        self.refresh()
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self.message.setText(text)
+        self.message.setStyleSheet(f"color: {css_color(DOWN if error else UP)}")
+
+    def add(self) -> None:
+        kind = self.kind.currentData()
+        name = self.name.text().strip() or (kind if kind != "rss" else "")
+        if not name:
+            self._say("Give the source a name.", error=True)
+            return
+        try:
+            self._port.news.add_source(name, kind, self.target.text().strip())
+        except ValueError as exc:
+            self._say(str(exc), error=True)
+            return
+        self._port.news.poll_now(name)
+        self._say(f"Added {name}: polled within a second.")
+        self.refresh()
+
+    def _selected(self) -> str:
+        rows = self.table.selectionModel().selectedRows()
+        item = self.table.item(rows[0].row(), 0) if rows else None
+        return item.text() if item is not None else ""
+
+    def remove(self) -> None:
+        name = self._selected()
+        if name:
+            self._port.news.remove_source(name)
+            self._say(f"Removed {name} (its stored items stay).")
+            self.refresh()
+
+    def poll(self) -> None:
+        name = self._selected()
+        if name:
+            self._port.news.poll_now(name)
+            self._say(f"Polling {name}.")
+
+    def refresh(self) -> None:
+        rows = self._port.news.sources()
+        t = self.table
+        t.setRowCount(len(rows))
+        for i, r in enumerate(rows):
+            st = r["status"]
+            state = st.get("state", "waiting")
+            if state == "paused":
+                state = f"paused {st.get('paused_s', 0):.0f} s"
+            skipped = sum(int(st.get(k, 0)) for k in ("empty", "unreadable"))
+            color = UP if state == "ok" else DOWN if state.startswith(("paused", "retrying")) else MUTED
+            for c, text in enumerate((r["name"], r["kind"], state, str(st.get("stored", 0)),
+                                      str(st.get("duplicates", 0)), str(skipped),
+                                      st.get("last_error") or st.get("last_problem") or "", r["target"])):
+                set_cell(t, i, c, text, color if c == 2 else None, align_right=c in (3, 4, 5))
+
+
+class NewsPanel(QWidget):
+    """News items and the sources' state; the Fundamentals tab beside them."""
+
+    linkOpened = Signal(str)
+
+    def __init__(self, port: Port, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._port = port
+        self._seen: tuple = ()
+        self._checked = 0.0
+        self._known: set[int] = set()
+        self._first_seen: dict[int, float] = {}
+        self._rows: list[Any] = []
+        self.current_symbol = lambda: ""  # the window: its chart's symbol
+        self.open_url = QDesktopServices.openUrl  # tests replace it (no browser)
+        self.filter = QComboBox()
+        self.filter.setObjectName("newsFilter")
+        for label, key in FILTERS:
+            self.filter.addItem(label, key)
+        self.sources_button = QPushButton("Sources…")
+        self.sources_button.setObjectName("newsSourcesButton")
+        self.status = QLabel()
+        self.status.setObjectName("newsStatus")
+        self.status.setWordWrap(True)
+        self.table = make_table(HEADERS)
+        self.table.setObjectName("newsTable")
+        header = self.table.horizontalHeader()
+        for c in range(len(HEADERS)):
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.Stretch if c == 4 else
+                                        QHeaderView.ResizeMode.ResizeToContents)
+        self.table.cellDoubleClicked.connect(self._open_row)
+        self.fundamentals = FundamentalsTab()
+        self.fundamentals.refresh_requested.connect(self._refresh_fundamentals)
+        self.sources_dialog: SourcesDialog | None = None
+        news = QWidget()
+        nl = QVBoxLayout(news)
+        nl.setContentsMargins(0, 0, 0, 0)
+        top = QHBoxLayout()
+        top.addWidget(self.filter)
+        top.addWidget(self.status, 1)
+        top.addWidget(self.sources_button)
+        nl.addLayout(top)
+        nl.addWidget(self.table, 1)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("newsTabs")
+        self.tabs.addTab(news, "News")
+        self.tabs.addTab(self.fundamentals, "Fundamentals")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addWidget(self.tabs)
+        self.filter.currentIndexChanged.connect(lambda _i: self.refresh(force=True))
+        self.sources_button.clicked.connect(self.open_sources)
+        self.tabs.currentChanged.connect(lambda _i: self._show_fundamentals())
+        self._fund_symbol = ""
+        self._fund_task: asyncio.Task | None = None
+
+    # ------------------------------------------------------------------------------------------ actions
+    def open_sources(self) -> SourcesDialog:
+        self.sources_dialog = SourcesDialog(self._port, self)
+        self.sources_dialog.open()
+        return self.sources_dialog
+
+    def _open_row(self, row: int, _col: int) -> None:
+        if 0 <= row < len(self._rows) and self._rows[row].url:
+            url = self._rows[row].url
+            self.open_url(QUrl(url))
+            self.linkOpened.emit(url)
+
+    # ------------------------------------------------------------------------------------------ refresh
+    def refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._checked < 0.25:
+            return
+        self._checked = now
+        news = self._port.news
+        mode = self.filter.currentData()
+        symbol = self.current_symbol() if mode == "symbol" else ""
+        key = (news.version, mode, symbol, int(now // 10))  # and every 10 s: "new" fades, pauses count down
+        if key == self._seen and not force:
+            return
+        self._seen = key
+        if self.tabs.currentWidget() is self.fundamentals and symbol != self._fund_symbol:
+            self._show_fundamentals()
+        if mode == "symbol":
+            rows = news.recent(symbol, limit=200) if symbol else []
+        elif mode == "flash":
+            rows = news.recent(None, kinds=("flash",), limit=200)
+        else:
+            rows = news.recent(None, limit=300)
+        self._rows = rows
+        first = not self._known
+        t = self.table
+        t.setRowCount(len(rows))
+        bold, plain = QFont(), QFont()
+        bold.setBold(True)
+        for i, r in enumerate(rows):
+            if r.id not in self._known:
+                self._known.add(r.id)
+                if not first:
+                    self._first_seen[r.id] = now
+            new = now - self._first_seen.get(r.id, -1e9) < NEW_FOR_S
+            score = "" if math.isnan(r.score) else f"{r.score:+.2f}"
+            color = score_color(r.score)
+            for c, text in enumerate((_time(r.arrived_ms), r.source, score, " ".join(r.symbols), r.title)):
+                set_cell(t, i, c, text, color if c in (2, 4) else None, align_right=c == 2)
+                item = t.item(i, c)
+                if item.font().bold() != new:
+                    item.setFont(bold if new else plain)
+            tip = r.summary[:600] + ("\n" if r.summary else "") + r.url + \
+                f"\npublished {_time(r.published_ms)} · arrived {_time(r.arrived_ms)}"
+            if t.item(i, 4).toolTip() != tip:
+                t.item(i, 4).setToolTip(tip)
+        self._show_status(rows, mode, symbol)
+
+    def new_rows(self) -> list[int]:
+        """Rows shown in bold (arrived in the last minute while the dock was open)."""
+        return [i for i in range(self.table.rowCount()) if self.table.item(i, 4).font().bold()]
+
+    def _show_status(self, rows: list[Any], mode: str, symbol: str) -> None:
+        sources = self._port.news.sources()
+        parts, stale = [], []
+        for s in sources:
+            st = s["status"]
+            if st.get("state") in ("paused", "retrying"):
+                since = _time(int(st.get("last_ok_ms") or 0)) or "never fetched"
+                stale.append(f"{s['name']}: {st.get('last_error', '')} (stale since {since})")
+            elif st.get("state") == "ok":
+                parts.append(s["name"])
+        if not sources:
+            text = "No news sources: Sources… adds a feed (RSS/Atom) or akshare (A-shares)."
+        elif stale:
+            text = "Stale — " + "; ".join(stale) + (f". OK: {', '.join(parts)}" if parts else "")
+        else:
+            text = f"{len(rows)} items" + (f" about {self._port.news.key(symbol)}" if symbol else "") + \
+                (f" · {', '.join(parts)} ok" if parts else "")
+        if mode == "symbol" and not symbol:
+            text = "No symbol on the chart. " + text
+        problems = self._port.news.scorer_problems()
+        if problems:
+            text += " · scorer refused: " + problems[0]
+        if self.status.text() != text:
+            self.status.setText(text)
+            self.status.setStyleSheet(f"color: {css_color(ALERT if stale else MUTED)}")
+
+    # ------------------------------------------------------------------------------------ fundamentals
+    def _show_fundamentals(self) -> None:
+        symbol = self.current_symbol()
+        self._fund_symbol = symbol
+        key = self._port.news.key(symbol) if symbol else ""
+        figures, fetched = self._port.news.fundamentals(symbol) if symbol else ({}, None)
+        self.fundamentals.show_figures(key, figures, fetched or 0, False, [])
+
+    def _refresh_fundamentals(self, symbol: str) -> None:
+        if self._fund_task is not None and not self._fund_task.done():
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.fundamentals.show_figures(symbol, *self._port.news.fundamentals(symbol)[:1], 0, True,
+                                           ["no event loop: cannot fetch here"])
+            return
+        self.fundamentals.refresh.setEnabled(False)
+        self.fundamentals.refresh.setText("Fetching…")
+
+        async def go() -> None:
+            try:
+                r = await self._port.news.refresh_fundamentals(symbol)
+                self.fundamentals.show_figures(r.symbol, r.figures, r.fetched_ms, r.stale, list(r.errors))
+            except Exception as exc:  # noqa: BLE001 - shown, never raised into the loop
+                figures, fetched = self._port.news.fundamentals(symbol)
+                self.fundamentals.show_figures(self._port.news.key(symbol), figures, fetched or 0, True, [str(exc)])
+            finally:
+                self.fundamentals.refresh.setEnabled(True)
+                self.fundamentals.refresh.setText("Refresh")
+
+        self._fund_task = loop.create_task(go())
