@@ -29,7 +29,7 @@ class FundamentalsTab(QWidget):
         self.header.setObjectName("fundamentalsHeader")
         self.stale = QLabel("")
         self.stale.setObjectName("fundamentalsStale")
-        self.stale.setStyleSheet(f"color: {css_color(ALERT)}")
+        self.stale.setStyleSheet(css_color(ALERT))
         self.refresh = QPushButton("Refresh")
         self.refresh.setObjectName("fundamentalsRefresh")
         self.refresh.clicked.connect(self._refresh)
@@ -41,7 +41,7 @@ class FundamentalsTab(QWidget):
         self.errors = QLabel("")
         self.errors.setObjectName("fundamentalsErrors")
         self.errors.setWordWrap(True)
-        self.errors.setStyleSheet(f"color: {css_color(MUTED)}")
+        self.errors.setStyleSheet(css_color(MUTED))
 
         top = QHBoxLayout()
         top.addWidget(self.header, 1)

@@ -93,7 +93,7 @@ class SourcesDialog(QDialog):
 
     def _say(self, text: str, error: bool = False) -> None:
         self.message.setText(text)
-        self.message.setStyleSheet(f"color: {css_color(DOWN if error else UP)}")
+        self.message.setStyleSheet(css_color(DOWN if error else UP))
 
     def add(self) -> None:
         kind = self.kind.currentData()
@@ -287,7 +287,7 @@ class NewsPanel(QWidget):
             text += " · scorer refused: " + problems[0]
         if self.status.text() != text:
             self.status.setText(text)
-            self.status.setStyleSheet(f"color: {css_color(ALERT if stale else MUTED)}")
+            self.status.setStyleSheet(css_color(ALERT if stale else MUTED))
 
     # ------------------------------------------------------------------------------------ fundamentals
     def _show_fundamentals(self) -> None:
