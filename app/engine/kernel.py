@@ -151,6 +151,8 @@ class Kernel:
                                 matcher=self._news_matcher, scorers=self._news_scorers)
         self.news_reader = NewsReader(self.news_store, self.clock.now_ms)
         self.strategies.host.news = self.news_reader  # Strategy.news(), Strategy.sentiment(): as of the clock
+        self.alerts.sentiment = self.news_reader.sentiment  # sentiment alert rules
+        self.alerts.news_key = NewsKey.of
         self.port = Port(self)  # what the window gets: commands in, read models out
 
     # ----------------------------------------------------------------------------------------- lifecycle

@@ -35,11 +35,11 @@ from collections import deque
 from heapq import heapify, heappop, heappush
 from typing import Any, Callable
 
-from app.engine.alerts.rules import PRICE_KINDS, AlertRule, duration_text
+from app.engine.alerts.rules import PRICE_KINDS, SENTIMENT_KINDS, AlertRule, duration_text, keywords
 from app.engine.alerts.store import AlertStore
 from app.engine.core.messages import (
-    Alert, AlertFired, AlertRuleChanged, CommandDone, CommandRefused, OrderDenied, OrderFilled, OrderRejected,
-    RemoveAlert, SetAlert, TradeTick, VenueStatus,
+    Alert, AlertFired, AlertRuleChanged, CommandDone, CommandRefused, NewsArrived, OrderDenied, OrderFilled,
+    OrderRejected, RemoveAlert, SetAlert, TradeTick, VenueStatus,
 )
 from app.engine.core.triggers import TriggerBook
 from app.engine.venues.events import FeedStatus
@@ -176,6 +176,12 @@ class AlertEngine:
         self.on_fire: list[Callable[[AlertFired, int], None]] = []  # delivery: (the firing, its history row)
         self.models: Callable[[], list[tuple[str, str, Any]]] | None = None  # (instance, model, handle) in use
         self._drift_checked = 0
+        #: news (issue 22): the mean sentiment of a symbol's news over a window (seconds), as of now, and the key
+        #: news about an instrument is filed under ("BTC/USDT@sim" -> "BTC"); None: sentiment rules wait
+        self.sentiment: Callable[[str, float], float] | None = None
+        self.news_key: Callable[[str], str] = lambda symbol: symbol
+        self._across: dict[str, bool] = {}  # sentiment rule id -> its condition held at the last check
+        bus.subscribe(NewsArrived, self._on_news)
         bus.subscribe(SetAlert, self.on_set)
         bus.subscribe(RemoveAlert, self.on_remove)
         bus.subscribe(TradeTick, self.on_trade)
@@ -298,6 +304,12 @@ class AlertEngine:
             return self._arm_indicator(rule)
         else:
             self._events.setdefault(k, []).append(rule.id)
+            if k in SENTIMENT_KINDS:
+                value = self._sentiment(rule)
+                self._across[rule.id] = across = _sentiment_across(rule, value)
+                if across:
+                    return (f"{rule.symbol}'s news sentiment is already {value:+.2f}: it fires when it comes back "
+                            f"and crosses {rule.level:+.2f} again")
         return ""
 
     def _arm_price(self, rule: AlertRule, last: float) -> str:
@@ -395,6 +407,7 @@ class AlertEngine:
         if ids and rid in ids:
             ids.remove(rid)
         self._held.pop(rid, None)
+        self._across.pop(rid, None)
         return rule
 
     def _last(self, symbol: str) -> float | None:
@@ -527,6 +540,51 @@ class AlertEngine:
                 self._fire(self.rules[rid], a.title, a.message, math.nan, a.ts or self.clock.now_ms())
 
 
+    def _sentiment(self, rule: AlertRule) -> float:
+        if self.sentiment is None:
+            return math.nan
+        try:
+            return float(self.sentiment(rule.symbol, rule.window_s))
+        except Exception as exc:  # noqa: BLE001 - a busy or broken news table: the rule waits for the next item
+            log.warning("alert %s: the news sentiment of %s could not be read (%s)", rule.id, rule.symbol, exc)
+            return math.nan
+
+    def _on_news(self, ev: NewsArrived) -> None:
+        """New items: keyword rules look at each; sentiment rules about their symbols check their mean."""
+        now = self.clock.now_ms()
+        about: set[str] = set()
+        for item in ev.items:
+            about.update(item.symbols)
+        for kind in SENTIMENT_KINDS:
+            for rid in list(self._events.get(kind, ())):
+                rule = self.rules[rid]
+                if self.news_key(rule.symbol) not in about:
+                    continue
+                value = self._sentiment(rule)
+                across, was = _sentiment_across(rule, value), self._across.get(rid, False)
+                self._across[rid] = across
+                if across and not was:
+                    side = "above" if kind == "sentiment_above" else "below"
+                    self._fire(rule, f"{rule.symbol} news sentiment {value:+.2f}",
+                               f"The mean sentiment of the news about {rule.symbol} over the last "
+                               f"{duration_text(rule.window_s)} is {value:+.2f}, {side} {rule.level:+.2f}.", value,
+                               ev.ts or now)
+        for rid in list(self._events.get("news_keyword", ())):
+            rule = self.rules[rid]
+            words = keywords(rule.expr)
+            key = self.news_key(rule.symbol) if rule.symbol else ""
+            for item in ev.items:
+                if key and key not in item.symbols:
+                    continue
+                text = f"{item.title} {item.summary}".casefold()
+                hit = next((w for w in words if w in text), None)
+                if hit is not None:
+                    self._fire(rule, f"News: {item.title[:80]}",
+                               f"{item.title} ({item.source}; mentions {hit!r}) {item.url}".strip(),
+                               item.score, item.arrived_ms or now)
+                    if self.rules[rid].state != "armed":
+                        break
+
     def _matching(self, kind: str, what: str, target: bool = False) -> list[str]:
         out = []
         for rid in self._events.get(kind, ()):
@@ -593,6 +651,12 @@ class AlertEngine:
         self.bus.publish(AlertRuleChanged(rule.id, action, rule.to_dict(), actor, note, self.clock.now_ms()))
         if note and action in ("set", "armed"):
             log.info("alert %s (%s): %s", rule.id, rule.describe(), note)
+
+
+def _sentiment_across(rule: AlertRule, value: float) -> bool:
+    if value != value:
+        return False
+    return value > rule.level if rule.kind == "sentiment_above" else value < rule.level
 
 
 def _utc(ms: int) -> str:

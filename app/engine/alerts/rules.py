@@ -13,6 +13,10 @@ KINDS         price_above / price_below   the last trade crosses ``level`` (from
               venue_down                  a venue disconnects, or one of its feeds is down or stale (``target``:
                                           only that venue)
               model_drift                 a model's feature PSI exceeds ``level`` (``target``: only that model)
+              sentiment_above / _below    the mean sentiment (-1..1) of the news about ``symbol`` that arrived within
+                                          ``window_s`` crosses ``level`` (checked as items arrive)
+              news_keyword                a new item (about ``symbol``, or any) holds one of the words in ``expr``
+                                          (comma-separated, any case)
 ONCE/REPEAT   a rule fires once (then its state is "fired") unless ``repeat``; a repeating rule waits
               ``cooldown_s`` between firings. ``expires_ts`` (ms, 0: never) ends it ("expired").
 CHANNELS      names of notification channels (their URLs live in the OS keyring, never here); the window (banner,
@@ -28,7 +32,9 @@ PRICE_KINDS = ("price_above", "price_below")
 TICK_KINDS = PRICE_KINDS + ("pct_move",)
 ACCOUNT_KINDS = ("daily_pnl_below", "drawdown_above", "exposure_above")
 EVENT_KINDS = ("order_filled", "order_rejected", "strategy_faulted", "venue_down", "model_drift")
-KINDS = TICK_KINDS + ("indicator",) + ACCOUNT_KINDS + EVENT_KINDS
+SENTIMENT_KINDS = ("sentiment_above", "sentiment_below")
+NEWS_KINDS = SENTIMENT_KINDS + ("news_keyword",)
+KINDS = TICK_KINDS + ("indicator",) + ACCOUNT_KINDS + EVENT_KINDS + NEWS_KINDS
 STATES = ("armed", "fired", "expired", "disabled")
 MIN_COOLDOWN_S = 1.0  # a repeating rule never fires more often than this, whatever it says
 
@@ -79,6 +85,15 @@ class AlertRule:
             raise ValueError(f"a drawdown level is a percent above 0 and below 100, got {self.level:g}")
         if k in ("exposure_above", "model_drift") and self.level <= 0:
             raise ValueError(f"a {k} level must be positive, got {self.level:g}")
+        if k in SENTIMENT_KINDS:
+            if not self.symbol:
+                raise ValueError(f"a {k} alert needs a symbol")
+            if self.level is None or not _finite(self.level) or not -1 <= self.level <= 1:
+                raise ValueError(f"a sentiment level is a score from -1 to 1, got {self.level!r}")
+            if not _finite(self.window_s) or self.window_s <= 0:
+                raise ValueError(f"a sentiment alert needs a window in seconds above 0, got {self.window_s!r}")
+        if k == "news_keyword" and not keywords(self.expr):
+            raise ValueError("a news keyword alert needs a word to look for, e.g. 'hack, exploit'")
         if k == "indicator":
             if not self.expr.strip():
                 raise ValueError("an indicator alert needs a condition, e.g. 'rsi(14) > 70'")
@@ -117,6 +132,11 @@ class AlertRule:
             what = f"the drawdown exceeds {self.level:g} %"
         elif k == "exposure_above":
             what = f"gross exposure exceeds {self.level:,.2f}"
+        elif k in SENTIMENT_KINDS:
+            what = (f"{s} news sentiment over {duration_text(self.window_s)} crosses "
+                    f"{'above' if k == 'sentiment_above' else 'below'} {self.level:+.2f}")
+        elif k == "news_keyword":
+            what = f"news{' about ' + s if s else ''} mentions {' or '.join(repr(w) for w in keywords(self.expr))}"
         else:
             noun = {"order_filled": "an order fills", "order_rejected": "an order is rejected",
                     "strategy_faulted": "a strategy faults", "venue_down": "a venue or its feed goes down",
@@ -158,6 +178,11 @@ def timeframe_ms(tf: str) -> int:
         return TIMEFRAMES_MS[tf.strip().lower()]
     except KeyError:
         raise ValueError(f"unknown timeframe {tf!r}: one of {', '.join(TIMEFRAMES_MS)}") from None
+
+
+def keywords(expr: str) -> list[str]:
+    """The words a news_keyword rule looks for (comma-separated, case-folded, blanks dropped)."""
+    return [w.strip().casefold() for w in (expr or "").split(",") if w.strip()]
 
 
 def _finite(x: Any) -> bool:

@@ -184,6 +184,7 @@ class Backtest:
             from app.engine.ml.serve import ModelSource
 
             host.models = ModelSource(db_path=cfg.model_db)
+            host.news = _news_reader(cfg.model_db, clock)  # Strategy.news(): what had arrived by the bar
         store.begin_scratch()
         fills: list[OrderFilled] = []
         fill_steps: list[int] = []
@@ -365,6 +366,17 @@ class BacktestError(RuntimeError):
 
 
 _base_on_tick = Strategy.on_tick
+
+
+def _news_reader(db_path: str, clock: Any) -> Any:
+    """The profile's stored news, as of the backtest's clock (an item is seen from the bar its arrival falls in)."""
+    from app.engine.news.reader import NewsReader
+    from app.engine.news.store import NewsStore
+
+    try:
+        return NewsReader(NewsStore(db_path), clock.now_ms)
+    except Exception:  # noqa: BLE001 - no readable news: Strategy.news() is empty, as with no news stored
+        return None
 
 
 def run_backtest(cls: type, params: dict[str, Any], data: Bars | TradeData,

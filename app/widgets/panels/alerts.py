@@ -30,6 +30,8 @@ KIND_LABELS = {
     "exposure_above": "Gross exposure above", "order_filled": "An order fills", "order_rejected": "An order is refused",
     "strategy_faulted": "A strategy faults", "venue_down": "A venue or feed goes down",
     "model_drift": "Model drift (PSI) above",
+    "sentiment_above": "News sentiment above", "sentiment_below": "News sentiment below",
+    "news_keyword": "News mentions a word",
 }
 #: which fields each kind uses (the dialog shows only those)
 FIELDS = {
@@ -37,6 +39,8 @@ FIELDS = {
     "indicator": {"symbol", "expr", "timeframe"}, "daily_pnl_below": {"level"}, "drawdown_above": {"level"},
     "exposure_above": {"level"}, "order_filled": {"symbol"}, "order_rejected": {"symbol"},
     "strategy_faulted": {"target"}, "venue_down": {"target"}, "model_drift": {"level", "target"},
+    "sentiment_above": {"symbol", "level", "window"}, "sentiment_below": {"symbol", "level", "window"},
+    "news_keyword": {"symbol", "expr"},
 }
 
 
