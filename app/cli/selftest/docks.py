@@ -31,6 +31,15 @@ MODEL = "linear"  # the quickest to train
 EQUITY_PEN = "#4fc3f7"  # backtest_report.equity_widget's curve
 
 
+SELFTEST_TITLES = {"good": "Kestrel self-test: profits beat", "bad": "Kestrel self-test: losses",
+                   "zh": "自检：贵州茅台净利润同比增长"}
+SELFTEST_FEED = f"""<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>self-test</title>
+<item><title>{SELFTEST_TITLES["good"]} forecasts, strong gains</title><link>https://kestrel.invalid/1</link></item>
+<item><title>{SELFTEST_TITLES["bad"]} and a default after the fraud probe</title><link>https://kestrel.invalid/2</link>
+</item><item><title>{SELFTEST_TITLES["zh"]}，股价大涨</title><link>https://kestrel.invalid/3</link></item>
+</channel></rss>"""
+
+
 def bring_up(dock: QDockWidget) -> None:
     """Show a dock as a person does: View > its name if the trader closed it, then its tab to the front (the
     self-test puts the trader's layout back when it ends)."""
@@ -62,7 +71,8 @@ class DockSteps:
     def steps(self) -> list[tuple[str, Callable[[], str]]]:
         return [("indicator dialog", self.indicator_dialog), ("strategies", self.strategies),
                 ("backtest", self.backtest), ("sweep", self.sweep), ("venues", self.venues),
-                ("data", self.data), ("alerts", self.alerts), ("model training", self.model_training)]
+                ("data", self.data), ("alerts", self.alerts), ("news", self.news),
+                ("model training", self.model_training)]
 
     def undo_all(self) -> list[str]:
         """Take back what the steps added (latest first); what could not be taken back, one line each."""
@@ -394,6 +404,55 @@ class DockSteps:
             raise StepFailed(f"Delete left the rules as {sorted(rules)} (before: {sorted(before)})")
         return (f"alert {rid} set from New… on {symbol} above {level:,.2f}, listed"
                 f"{', its line on the chart' if drawn else ''}; dialog {fits}; deleted after asking")
+
+    # --------------------------------------------------------------------------------------- news
+    def news(self) -> str:
+        """The News dock: Sources… adds a feed (a file written here: no network), its poll stores and scores the
+        items (the lexicons of the plain install: English and Chinese), the dock lists them coloured by score;
+        then the source and its items are removed: the trader's news is left as it was."""
+        import asyncio
+
+        from app.widgets.news.panel import SourcesDialog
+
+        name = "kestrel-self-test-feed"
+        feed = self.test.scratch / "selftest-feed.xml"
+        feed.write_text(SELFTEST_FEED, encoding="utf-8")
+        bring_up(self.window.docks["news"])
+        panel, news = self.window.news_panel, self.kernel.news
+        click(panel.sources_button, "Sources…")
+        dialogs = shown(SourcesDialog)
+        if len(dialogs) != 1:
+            raise StepFailed("Sources… did not open the news sources dialog")
+        dialog = dialogs[0]
+        self.undo.append(("the news sources dialog", lambda: [d.reject() for d in shown(SourcesDialog)]))
+        self.undo.append((f"news source {name}", lambda: (news.remove_source(name), news.store.forget(name))))
+        painted(dialog, "the news sources dialog")
+        choose(dialog.kind, "RSS/Atom feed (URL)", "the source's kind")
+        type_into(dialog.name, name)
+        type_into(dialog.target, feed.as_uri())
+        click(dialog.add_button, "Add")
+        if name not in news.sources:
+            raise StepFailed(f"Add did not add the feed: {dialog.message.text()!r}")
+        dialog.reject()
+        records = asyncio.run(news.poll(news.sources[name]))  # the poll the service's task runs
+        if len(records) != 3:
+            st = news.sources[name]
+            raise StepFailed(f"the feed's poll stored {len(records)} of 3 items ({st.last_error or st.last_problem})")
+        choose(panel.filter, "All", "the news filter")
+        self._wait(1.0, lambda: {r.title for r in records} <= set(panel.table.item(i, 4).text() for i in
+                                                                  range(panel.table.rowCount())))
+        shown_titles = [panel.table.item(i, 4).text() for i in range(panel.table.rowCount())]
+        scores = {r.title: r.score for r in records}
+        want = {"good": 1, "bad": -1, "zh": 1}
+        got = {k: next(scores[t] for t in scores if t.startswith(SELFTEST_TITLES[k])) for k in want}
+        wrong = [k for k, sign in want.items() if not got[k] * sign > 0]
+        if wrong or not all(r.title in shown_titles for r in records):
+            raise StepFailed(f"news scores {got} (want the signs {want}); listed: {shown_titles[:5]}")
+        news.remove_source(name)
+        gone = news.store.forget(name)
+        self.undo.pop()
+        return (f"a feed added in Sources… ({feed.name}), 3 items stored and listed, lexicon scores "
+                f"{got['good']:+.2f} / {got['bad']:+.2f} / zh {got['zh']:+.2f}; source and its {gone} items removed")
 
     # ------------------------------------------------------------------------------------- models
     def start_training(self) -> None:

@@ -168,6 +168,14 @@ class NewsStore:
             "ON CONFLICT(name) DO UPDATE SET kind=excluded.kind, target=excluded.target, poll_s=excluded.poll_s, "
             "enabled=excluded.enabled", (name, kind, target, poll_s, int(enabled)))
 
+    def forget(self, source: str) -> int:
+        """Delete the items ``source`` brought (with their symbols and scores); how many."""
+        with self._tx() as conn:
+            ids = [r[0] for r in conn.execute("SELECT id FROM news_items WHERE source=?", (source,))]
+            for table, col in (("news_symbols", "item_id"), ("news_scores", "item_id"), ("news_items", "id")):
+                conn.executemany(f"DELETE FROM {table} WHERE {col}=?", [(i,) for i in ids])
+        return len(ids)
+
     def remove_source(self, name: str) -> bool:
         return self.conn.execute("DELETE FROM news_sources WHERE name=?", (name,)).rowcount > 0
 
