@@ -199,7 +199,8 @@ def test_damaged_missing_or_mismatched_models_are_refused_in_words(en_model, tmp
     (tmp_path / "badjson.onnx").write_bytes(good)
     (tmp_path / "badjson.json").write_text("{labels: oops")
     _refused(tmp_path / "badjson.onnx", "sidecar is not readable JSON")
-    for labels, words in (([0, 1], "3 class probabilities"), ([2, 0, 1], "-1, 0, 1"), ("up", "-1, 0, 1")):
+    for labels, words in (([-1, 1], "3 class probabilities"), ([-1, 1, 1], "distinct"),
+                           ([2, 0, 1], "-1, 0, 1"), ("up", "-1, 0, 1")):
         (tmp_path / "badlabels.onnx").write_bytes(good)
         (tmp_path / "badlabels.json").write_text(json.dumps({"labels": labels}))
         _refused(tmp_path / "badlabels.onnx", words)
@@ -241,7 +242,7 @@ def test_a_string_input_of_the_wrong_shape_is_refused(en_model, tmp_path):
     m = onnx.load_model_from_string(en_model[0].read_bytes())
     m.graph.input[0].type.tensor_type.shape.dim[1].dim_value = 4
     (tmp_path / "wide.onnx").write_bytes(m.SerializeToString())
-    _refused(tmp_path / "wide.onnx")
+    _refused(tmp_path / "wide.onnx", "shape [None, 4]", "takes [N, 1]")
 
 
 def test_load_scorers_keeps_the_lexicon_and_reports_refused_models(en_model, tmp_path):
