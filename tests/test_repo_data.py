@@ -38,3 +38,14 @@ def test_the_recorded_data_is_in_the_repository_and_its_readme_names_every_file_
     for name, digest in listed.items():
         assert hashlib.sha256((DATA / name).read_bytes()).hexdigest() == digest, name
     assert sum((DATA / n).stat().st_size for n in on_disk) < 1_000_000  # small: the suite's inputs only
+
+
+def test_the_headline_sets_are_listed_with_their_checksums():
+    """The written headline sets (HEADLINES.md) are pinned like the recorded data: a changed label changes the
+    measured accuracy, so the change must show in the README too."""
+    listed = dict(re.findall(r"^\| (headlines_\w+\.csv) \|.*`([0-9a-f]{64})`", (DATA / "README.md").read_text(),
+                             re.MULTILINE))
+    assert set(listed) == {p.name for p in DATA.glob("headlines_*.csv")} == {"headlines_en.csv", "headlines_zh.csv"}
+    for name, digest in listed.items():
+        assert hashlib.sha256((DATA / name).read_bytes()).hexdigest() == digest, name
+    assert (DATA / "HEADLINES.md").is_file()

@@ -6,7 +6,11 @@ import importlib.metadata
 import json
 import logging
 import math
+import os
 import pickle
+import subprocess
+import sys
+import textwrap
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -95,6 +99,27 @@ def test_jieba_is_quiet_when_the_lexicon_loads(capfd):
     jieba.setLogLevel(logging.DEBUG)
     LexiconScorer().warm()
     assert "prefix dict" not in capfd.readouterr().err
+
+
+def test_scoring_writes_nothing_and_prints_nothing(en_model, tmp_path):
+    """No jieba cache in the temp folder, no onnxruntime telemetry under HOME (app.engine.news opts out as
+    app.engine.ml does), nothing on stderr."""
+    home, tmp = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir()
+    tmp.mkdir()
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[3])!r})
+        from app.engine.news.sentiment import LexiconScorer, OnnxScorer
+        print(LexiconScorer().score(["净利润大幅增长", "Profit gains"]), OnnxScorer({str(en_model[0])!r}).score(["x"]))
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "ORT_"))}
+    env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"), TMPDIR=str(tmp))
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                       cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert list(home.rglob("*")) == [] and list(tmp.rglob("*")) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "tmp"]
 
 
 def test_lexicon_loads_once_when_many_threads_score_first():
@@ -199,7 +224,8 @@ def test_damaged_missing_or_mismatched_models_are_refused_in_words(en_model, tmp
     (tmp_path / "badjson.onnx").write_bytes(good)
     (tmp_path / "badjson.json").write_text("{labels: oops")
     _refused(tmp_path / "badjson.onnx", "sidecar is not readable JSON")
-    for labels, words in (([0, 1], "3 class probabilities"), ([2, 0, 1], "-1, 0, 1"), ("up", "-1, 0, 1")):
+    for labels, words in (([-1, 1], "3 class probabilities"), ([-1, 1, 1], "distinct"),
+                           ([2, 0, 1], "-1, 0, 1"), ("up", "-1, 0, 1")):
         (tmp_path / "badlabels.onnx").write_bytes(good)
         (tmp_path / "badlabels.json").write_text(json.dumps({"labels": labels}))
         _refused(tmp_path / "badlabels.onnx", words)
@@ -241,7 +267,7 @@ def test_a_string_input_of_the_wrong_shape_is_refused(en_model, tmp_path):
     m = onnx.load_model_from_string(en_model[0].read_bytes())
     m.graph.input[0].type.tensor_type.shape.dim[1].dim_value = 4
     (tmp_path / "wide.onnx").write_bytes(m.SerializeToString())
-    _refused(tmp_path / "wide.onnx")
+    _refused(tmp_path / "wide.onnx", "shape [None, 4]", "takes [N, 1]")
 
 
 def test_load_scorers_keeps_the_lexicon_and_reports_refused_models(en_model, tmp_path):
