@@ -171,10 +171,11 @@ class NewsPanel(QWidget):
         self.status.setWordWrap(True)
         self.table = make_table(HEADERS)
         self.table.setObjectName("newsTable")
-        header = self.table.horizontalHeader()
-        for c in range(len(HEADERS)):
-            header.setSectionResizeMode(c, QHeaderView.ResizeMode.Stretch if c == 4 else
-                                        QHeaderView.ResizeMode.ResizeToContents)
+        header = self.table.horizontalHeader()  # fixed widths: sizing to contents re-measures every row per change
+        for c, width in enumerate((104, 120, 52, 96)):
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
+            self.table.setColumnWidth(c, width)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
         self.table.cellDoubleClicked.connect(self._open_row)
         self.fundamentals = FundamentalsTab()
         self.fundamentals.refresh_requested.connect(self._refresh_fundamentals)
