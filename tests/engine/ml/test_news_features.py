@@ -255,3 +255,78 @@ def test_bad_news_declarations_are_refused():
 
 def test_warm_up_of_a_spec_with_news():
     assert warmup_bars(NEWS_SPEC) == 2  # surprise needs 2 bars before it
+
+
+# ---------------------------------------------------------------------------------- training, serving
+NEWS_TEXT = "news.sentiment:30m,news.count:30m,news.surprise:30m:5"
+
+
+@pytest.fixture(scope="module")
+def gen_news(gen_bars) -> NewsSeries:
+    """About one item every two minutes over the generated bars, a fifth unscored."""
+    rng = np.random.default_rng(5)
+    a, sc = random_news(rng, int(gen_bars.ts[0]) - 60 * MINUTE, int(gen_bars.ts[-1]) + 5 * MINUTE, 1000)
+    return NewsSeries(a, sc)
+
+
+@pytest.fixture(scope="module")
+def news_model(tmp_path_factory, gen_bars, gen_news):
+    from app.engine.ml.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("news") / "artifact"
+    cfg = TrainConfig(model="gbm", horizon=3, small=True, n_splits=2, importance_repeats=2, name="news",
+                      extra_features=NEWS_TEXT)
+    return train(gen_bars, cfg, out, news=gen_news), out
+
+
+def test_training_with_news_features_lists_them_in_the_manifest(news_model, gen_news):
+    result, out = news_model
+    m = json.loads((out / "manifest.json").read_text())
+    cols = ["news.sentiment(30m)", "news.count(30m)", "news.surprise(30m,5)"]
+    assert m["features"][-3:] == cols and len(m["features"]) == len(default_spec().names) + 3
+    assert m["news"]["features"] == cols and m["news"]["clock"] == "arrived_ms" and m["news"]["scorer"] == "lexicon"
+    assert m["news"]["items"] == len(gen_news)
+    assert FeatureSpec.from_json(m["spec"]).needs_news
+    assert "backtest" not in m["metrics"] and any("backtest was skipped" in w for w in m["warnings"])
+    assert {d["feature"] for d in m["importances"]} >= set(cols)
+
+
+def test_a_served_news_model_fed_items_before_each_close_scores_the_training_rows(news_model, gen_bars, gen_news):
+    from app.engine.core.messages import Bar
+    from app.engine.ml.serve import ModelSource
+
+    _, out = news_model
+    handle = ModelSource().handle(str(out))
+    assert handle.needs_news and handle.news_scorer == "lexicon"
+    bars = gen_bars.slice(1500, 1700)
+    tf = bars.timeframe_ms
+    X = handle.loaded.spec.compute(bars, news=gen_news)
+    handle.add_news(gen_news.until(int(bars.ts[0])))  # the stored history at load
+    k = len(gen_news.until(int(bars.ts[0])))
+    a, s = gen_news.arrived_ms, gen_news.score
+    for i in range(len(bars)):
+        while k < len(a) and a[k] <= bars.ts[i] + tf:
+            handle.on_news(int(a[k]), float(s[k]))
+            k += 1
+        r = bars.row(i)
+        handle.update(Bar("GEN", tf, r["ts"], r["open"], r["high"], r["low"], r["close"], r["volume"]))
+        assert bit_equal(np.array(handle.last_row), X[i]), f"bar {i}"
+    assert handle.ready
+
+
+def test_training_refuses_news_features_without_news_and_catches_a_kernel_that_reads_late_news(
+        tmp_path, gen_bars, gen_news, monkeypatch):
+    from app.engine.ml import features
+    from app.engine.ml.splits import LeakError
+    from app.engine.ml.train import TrainConfig, TrainError, train
+
+    cfg = TrainConfig(model="logistic", horizon=3, n_splits=2, backtest=False, importance_repeats=1,
+                      extra_features="news.sentiment:30m")
+    with pytest.raises(TrainError, match=r"news\.sentiment\(30m\) needs the symbol's news"):
+        train(gen_bars, cfg, tmp_path / "a")
+    with pytest.raises(TrainError, match="news feature 'news.sentiment:soon'"):
+        TrainConfig(extra_features="news.sentiment:soon").check()
+    # a kernel that looks one bar further than the close: the news look-ahead check refuses to train
+    monkeypatch.setattr(features, "news_sentiment", lambda c, s, w: news_sentiment(c + MINUTE, s, w))
+    with pytest.raises(LeakError, match=r"news\.sentiment\(30m\).*news that arrived after bar"):
+        train(gen_bars, cfg, tmp_path / "b", news=gen_news)
