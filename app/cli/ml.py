@@ -3,7 +3,8 @@
     kestrel ml train BARS --model gbm --horizon N [--out DIR] [--name NAME] [--threshold R]
                      [--test-frac F] [--seed S] [--fee F] [--small] [--no-backtest] [--features TEXT]
     --features: features added to the default spec, e.g. news.sentiment:1h,news.count:30m,news.surprise:1h
-          (news features read the symbol's stored news, by arrival time, from the profile: kestrel news fetch)
+          (news features read the symbol's stored news, by arrival time, from the profile: kestrel news fetch;
+          --news-symbol S names the symbol when it is not the bars' own)
     BARS: --data FILE.csv [--time-unit s|ms|us|ns|iso] [--time-format FMT] [--tz ZONE] (data_files.py), or a
           series of the profile's bar store: --venue NAME --symbol S --timeframe TF [--since DATE] [--until DATE]
     kestrel ml list [--json]                 every registered model, its file verified against its sha256
@@ -48,6 +49,9 @@ def add_ml_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
                     help="features added to the default ones, comma-separated: news.sentiment:WINDOW, "
                          "news.count:WINDOW, news.surprise:WINDOW[:BASE_BARS] (WINDOW e.g. 30m, 1h, 1d); news "
                          "features use the symbol's stored news (kestrel news fetch)")
+    tr.add_argument("--news-symbol", default=None, metavar="S",
+                    help="whose stored news feeds the news features (default: the bars' symbol: --symbol, or "
+                         "the bar file's name without its extension)")
     ls = msub.add_parser("list", parents=[common], help="registered models, files verified")
     ls.add_argument("--json", action="store_true", help="print JSON")
     sh = msub.add_parser("show", parents=[common], help="one model's details")
@@ -152,8 +156,8 @@ def _train(args: argparse.Namespace, profile: Path) -> int:
     try:
         try:
             data = read_source(args, profile)
-            news = (_news_series(profile, data.bars.symbol, cfg.news_scorer) if cfg.feature_spec().needs_news
-                    else None)
+            news = (_news_series(profile, args.news_symbol or data.bars.symbol, cfg.news_scorer)
+                    if cfg.feature_spec().needs_news else None)
         except (DataError, ValueError, BarStoreError) as exc:  # NoNews is a ValueError
             print(f"kestrel ml train: {exc}", file=sys.stderr)
             return 2
