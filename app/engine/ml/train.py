@@ -229,7 +229,7 @@ def train(bars: Bars, cfg: TrainConfig, out_dir: str | Path, progress: Progress 
     tf = bars.timeframe_ms
 
     def compute(c: dict[str, np.ndarray], items: NewsSeries | None = news) -> np.ndarray:
-        return spec.compute(c, news=items, timeframe_ms=tf if spec.needs_news else None)
+        return spec.compute(c, news=items, timeframe_ms=tf) if spec.needs_news else spec.compute(c)
 
     try:
         X = compute(cols)
