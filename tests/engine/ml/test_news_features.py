@@ -144,16 +144,19 @@ WIDE_NEWS = FeatureSpec((
     *parse_news_features("news.sentiment:7m,news.count:3m,news.surprise:7m:4,news.surprise:20m,news.count:45m"),
     news_feature("sentiment", "2m", lag=2),
 ))
+# a surprise looking further back (30 bars) than any window (5m): what the stream may forget is set by both
+DEEP_BASE = FeatureSpec(tuple(parse_news_features("news.surprise:5m:30,news.count:2m")))
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_streaming_equals_vectorised_bit_for_bit_with_bursts_nan_scores_and_late_items(seed, gen_bars):
+@pytest.mark.parametrize("seed, spec", [(0, WIDE_NEWS), (1, WIDE_NEWS), (2, WIDE_NEWS), (3, DEEP_BASE),
+                                        (4, DEEP_BASE)])
+def test_streaming_equals_vectorised_bit_for_bit_with_bursts_nan_scores_and_late_items(seed, spec, gen_bars):
     rng = np.random.default_rng(seed)
     bars = gen_bars.slice(0, 600)
     tf = bars.timeframe_ms
     close = bars.ts + tf
     a, sc = random_news(rng, int(bars.ts[0]) - 30 * MINUTE, int(close[-1]) + MINUTE, 1500)
-    stream = WIDE_NEWS.stream(tf)
+    stream = spec.stream(tf)
     fed_a: list[int] = []
     fed_s: list[float] = []
     order = np.argsort(a, kind="stable")
@@ -175,9 +178,9 @@ def test_streaming_equals_vectorised_bit_for_bit_with_bursts_nan_scores_and_late
             stream.update(*args, final=False)  # a preview commits nothing
         rows.append(stream.update(*args))
     S = np.array(rows)
-    X = WIDE_NEWS.compute(bars, news=NewsSeries(np.array(fed_a), np.array(fed_s)))
+    X = spec.compute(bars, news=NewsSeries(np.array(fed_a), np.array(fed_s)))
     assert np.array_equal(X, S, equal_nan=True) and bit_equal(X, S)
-    assert np.isfinite(X[-50:, 1:4]).all()  # the data exercises real values, not only NaN
+    assert np.isfinite(X[-50:]).sum() > 0.8 * X[-50:].size  # the data exercises real values, not only NaN
     assert stream.news_items < len(fed_a)  # items too old for any later bar were dropped on the way
 
 
