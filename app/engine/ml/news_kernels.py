@@ -106,24 +106,39 @@ def window_bounds(close_ms: np.ndarray, arrived_ms: np.ndarray, window_ms: int) 
     return lo, hi
 
 
-def _window_sums(lo: np.ndarray, hi: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per window: the sum of its finite scores (left to right, from 0.0) and how many there are.
+_FEW_WINDOWS = 64  # at most this many windows: one accumulate per window; more: one pass per position
 
-    Vectorised over windows, one pass per position inside a window, so the work is the total number of
-    items over all windows, and each window's sum is the same sequence of additions whatever other
-    windows are computed alongside it.
+
+def _window_sums(lo: np.ndarray, hi: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per window ``score[lo:hi]``: the sum of its scored items, added left to right from 0.0, and how many.
+
+    Either way of computing it (one ``np.add.accumulate`` per window when there are few, as in the stream;
+    one vectorised pass per position inside the windows when there are many, as in training, where the
+    work is the total number of items over all windows) performs the same IEEE additions in the same
+    order, so a window's sum depends only on its items and their order. Unscored items add 0.0; a -0.0
+    score is read as 0.0, so that starting from 0.0 or from the first item gives the same bits.
     """
     n = len(lo)
     total = np.zeros(n, dtype=np.float64)
-    scored = np.zeros(n, dtype=np.int64)
-    size = hi - lo
+    if n == 0:
+        return total, np.zeros(0, dtype=np.int64)
+    a, b = int(lo.min()), int(hi.max())  # lo <= hi: every window is inside score[a:b]
+    seg = score[a:b]
+    ok = ~np.isnan(seg)
+    s0 = np.where(ok, seg, 0.0) + 0.0
+    prefix = np.zeros(len(seg) + 1, dtype=np.int64)
+    np.cumsum(ok, out=prefix[1:])
+    i0, i1 = lo - a, hi - a
+    scored = prefix[i1] - prefix[i0]  # whole numbers: exact
+    size = i1 - i0
+    if n <= _FEW_WINDOWS:
+        for i in np.flatnonzero(size > 0).tolist():
+            total[i] = np.add.accumulate(s0[i0[i]:i1[i]])[-1]
+        return total, scored
     idx = np.flatnonzero(size > 0)
     k = 0
     while idx.size:
-        x = score[lo[idx] + k]
-        ok = ~np.isnan(x)
-        total[idx] += np.where(ok, x, 0.0)
-        scored[idx] += ok
+        total[idx] += s0[i0[idx] + k]
         k += 1
         idx = idx[size[idx] > k]
     return total, scored
