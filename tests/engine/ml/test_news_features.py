@@ -206,6 +206,10 @@ def test_the_kernel_on_a_single_close_equals_the_vectorised_row_bit_for_bit():
         base = extra[0] if extra else 0
         one = np.array([fn(close[max(0, i - base): i + 1], s, 90_000, *extra)[-1] for i in range(len(close))])
         assert bit_equal(full, one), fn.__name__
+    zeros = NewsSeries(np.arange(200), np.full(200, -0.0))  # sums of -0.0 only: the sign of zero must agree
+    close = np.arange(100, 200)
+    full = news_sentiment(close, zeros, 5)
+    assert bit_equal(full, [news_sentiment(close[i:i + 1], zeros, 5)[0] for i in range(len(close))])
 
 
 # ------------------------------------------------------------------------------------------ the spec
