@@ -1,7 +1,10 @@
 """``kestrel ml``: train, list and inspect models in the profile's registry.
 
     kestrel ml train BARS --model gbm --horizon N [--out DIR] [--name NAME] [--threshold R]
-                     [--test-frac F] [--seed S] [--fee F] [--small] [--no-backtest]
+                     [--test-frac F] [--seed S] [--fee F] [--small] [--no-backtest] [--features TEXT]
+    --features: features added to the default spec, e.g. news.sentiment:1h,news.count:30m,news.surprise:1h
+          (news features read the symbol's stored news, by arrival time, from the profile: kestrel news fetch;
+          --news-symbol S names the symbol when it is not the bars' own)
     BARS: --data FILE.csv [--time-unit s|ms|us|ns|iso] [--time-format FMT] [--tz ZONE] (data_files.py), or a
           series of the profile's bar store: --venue NAME --symbol S --timeframe TF [--since DATE] [--until DATE]
     kestrel ml list [--json]                 every registered model, its file verified against its sha256
@@ -42,6 +45,13 @@ def add_ml_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
     tr.add_argument("--small", action="store_true", help="small, fast models (a quick look)")
     tr.add_argument("--no-backtest", action="store_true", help="skip the signal backtest")
     tr.add_argument("--json", type=Path, default=None, help="write the manifest (metrics, importances) here")
+    tr.add_argument("--features", default="", metavar="TEXT",
+                    help="features added to the default ones, comma-separated: news.sentiment:WINDOW, "
+                         "news.count:WINDOW, news.surprise:WINDOW[:BASE_BARS] (WINDOW e.g. 30m, 1h, 1d); news "
+                         "features use the symbol's stored news (kestrel news fetch)")
+    tr.add_argument("--news-symbol", default=None, metavar="S",
+                    help="whose stored news feeds the news features (default: the bars' symbol: --symbol, or "
+                         "the bar file's name without its extension)")
     ls = msub.add_parser("list", parents=[common], help="registered models, files verified")
     ls.add_argument("--json", action="store_true", help="print JSON")
     sh = msub.add_parser("show", parents=[common], help="one model's details")
@@ -74,6 +84,35 @@ def _open_store(profile: Path):
     return Store(profile / "kestrel.db")
 
 
+class NoNews(ValueError):
+    """The profile holds no news for the symbol a model with news features is trained on."""
+
+
+def _news_series(profile: Path, symbol: str, scorer: str = "lexicon"):
+    """The symbol's stored news as a ``NewsSeries`` (arrival times, ``scorer``'s scores), from the
+    profile's ``kestrel.db``; ``NoNews`` (exit 2) when there is no news store or it holds nothing for it."""
+    from app.engine.ml.news_kernels import NewsSeries
+
+    missing = NoNews(f"no news stored for {symbol} in this profile: run `kestrel news fetch` first")
+    db = profile / "kestrel.db"
+    try:
+        from app.engine.news.store import NewsStore
+    except ImportError:
+        raise missing from None
+    if not db.exists():
+        raise missing
+    store = NewsStore(db)
+    try:
+        arrived, score = store.series(symbol, scorer=scorer)
+    finally:
+        close = getattr(store, "close", None)
+        if close is not None:
+            close()
+    if len(arrived) == 0:
+        raise missing
+    return NewsSeries(arrived, score)
+
+
 def main_ml_command(args: argparse.Namespace, profile: Path) -> int:
     from app.engine.core.store import StoreError
 
@@ -103,7 +142,7 @@ def _train(args: argparse.Namespace, profile: Path) -> int:
 
     cfg = TrainConfig(model=args.model, horizon=args.horizon, threshold=args.threshold, test_frac=args.test_frac,
                       n_splits=args.splits, seed=args.seed, small=args.small, fee=args.fee,
-                      backtest=not args.no_backtest, name=args.name)
+                      backtest=not args.no_backtest, name=args.name, extra_features=args.features or "")
     try:
         cfg.check()
         check_source(args)
@@ -117,13 +156,15 @@ def _train(args: argparse.Namespace, profile: Path) -> int:
     try:
         try:
             data = read_source(args, profile)
-        except (DataError, ValueError, BarStoreError) as exc:
+            news = (_news_series(profile, args.news_symbol or data.bars.symbol, cfg.news_scorer)
+                    if cfg.feature_spec().needs_news else None)
+        except (DataError, ValueError, BarStoreError) as exc:  # NoNews is a ValueError
             print(f"kestrel ml train: {exc}", file=sys.stderr)
             return 2
         with tempfile.TemporaryDirectory(prefix="kestrel-ml-") as tmp:
             out = args.out or Path(tmp) / "artifact"
             try:
-                result = train(data.bars, cfg, out, _progress, source=data.source)
+                result = train(data.bars, cfg, out, _progress, source=data.source, news=news)
             except (TrainError, ValueError) as exc:  # LeakError is a ValueError
                 sys.stderr.write("\n")
                 print(f"kestrel ml train: {exc}", file=sys.stderr)

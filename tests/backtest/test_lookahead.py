@@ -130,3 +130,38 @@ def test_tick_data_cuts_fall_between_bars_so_sma_cross_stays_clean_and_a_peek_is
 def test_cuts_outside_the_data_are_refused(xrp):
     with pytest.raises(ValueError, match="no usable cut"):
         check_strategy_lookahead(SmaCross, {}, xrp, cuts=(0, 1, len(xrp), 10 * len(xrp)))
+
+
+# ------------------------------------------------------------------------------------------------- news
+def test_news_features_use_only_items_that_had_arrived_by_each_close_and_published_times_would_leak(xrp):
+    """``check_news_lookahead`` recomputes the features with the items the terminal held at a bar's close
+    (arrived by then) and compares with all items. Keyed by arrival time the news features are clean; keyed
+    by the sources' published time (back-dated: published before a close, arrived after it) they are caught."""
+    from app.engine.ml.features import FeatureSpec, parse_news_features
+    from app.engine.ml.news_kernels import NewsSeries
+    from app.engine.ml.splits import LeakError, check_news_lookahead
+
+    bars = xrp.slice(0, 400)
+    close = bars.ts + bars.timeframe_ms
+    rng = np.random.default_rng(3)
+    arrived = np.sort(rng.integers(int(bars.ts[0]), int(close[-1]), 300))
+    published = arrived - rng.integers(0, 20 * bars.timeframe_ms, 300)  # the feed back-dates by up to 20 bars
+    score = np.tanh(rng.standard_normal(300))
+    spec = FeatureSpec(tuple(parse_news_features("news.sentiment:30m,news.count:30m,news.surprise:30m:4")))
+
+    def stored(t_ms: int) -> dict[str, np.ndarray]:
+        known = arrived <= t_ms  # what the news store held at t
+        return {"arrived_ms": arrived[known], "published_ms": published[known], "score": score[known]}
+
+    def compute(items: NewsSeries):
+        return spec.compute(bars, news=items)
+
+    def by_arrival(t_ms: int) -> NewsSeries:
+        return NewsSeries(stored(t_ms)["arrived_ms"], stored(t_ms)["score"])
+
+    def by_published(t_ms: int) -> NewsSeries:
+        return NewsSeries(stored(t_ms)["published_ms"], stored(t_ms)["score"])
+
+    check_news_lookahead(compute, close, by_arrival, spec.names)  # clean
+    with pytest.raises(LeakError, match="looks ahead: its value at bar .* news that arrived after bar"):
+        check_news_lookahead(compute, close, by_published, spec.names)

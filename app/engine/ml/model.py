@@ -28,6 +28,7 @@ class Model:
     horizon: int = 0
     feature_names: tuple[str, ...] = ()
     score: float = math.nan
+    needs_news: bool = False  # the model has news features (see on_news)
 
     @property
     def ready(self) -> bool:
@@ -43,4 +44,9 @@ class Model:
 
     def on_book(self, book: BookSnapshot) -> None:
         """The latest book (for book features); it counts for the next ``update``/``preview``."""
+        raise NotImplementedError
+
+    def on_news(self, arrived_ms: int, score: float) -> None:
+        """A news item of the symbol (for news features; the terminal feeds these itself): it counts for
+        every bar that closes at or after ``arrived_ms``."""
         raise NotImplementedError

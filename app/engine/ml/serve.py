@@ -27,7 +27,7 @@ import numpy as np
 from app.engine.core.latency import LatencyStats
 from app.engine.ml.artifact import read_manifest
 from app.engine.ml.drift import DriftMonitor, DriftReference
-from app.engine.ml.features import FeatureError, FeatureSpec
+from app.engine.ml.features import FeatureError, FeatureSpec, NewsSeries
 from app.engine.ml.model import Model, ModelError
 from app.paths import bundled_model_dir
 
@@ -251,7 +251,16 @@ def _finite(row: list[float]) -> bool:
 
 class ModelHandle(Model):
     """What ``Strategy.model()`` returns: features (streaming kernels) -> onnxruntime -> score, with a drift
-    monitor on closed bars and the inference time of each call."""
+    monitor on closed bars and the inference time of each call.
+
+    A model with news features (``needs_news``) must be given its symbol's news items: the stored ones
+    with ``add_news`` once it is loaded (before the strategy warms up on history bars), then each new item
+    with ``on_news`` as it arrives, using our arrival time and the score of ``news_scorer`` (the scorer it
+    was trained with). The strategy host does this, not the plugin: ``StrategyHost.load_model`` after
+    ``ModelSource.handle``, and the host's handler of the news-arrived bus message for every running
+    strategy whose symbol the item names. Items must reach the handle before the bar they belong to closes
+    (``arrived_ms <= bar.ts + bar.timeframe_ms``), as bus order gives.
+    """
 
     def __init__(self, loaded: LoadedModel) -> None:
         self.loaded = loaded
@@ -267,6 +276,8 @@ class ModelHandle(Model):
         self.score = math.nan
         self.last_row: list[float] = []
         self._predict = loaded.onnx.predict_row
+        self.needs_news = loaded.spec.needs_news
+        self.news_scorer = str((loaded.manifest.get("news") or {}).get("scorer") or "lexicon")
 
     def _score(self, row: list[float]) -> float:
         if not _finite(row):
@@ -277,6 +288,8 @@ class ModelHandle(Model):
         return p
 
     def update(self, bar: Any) -> float:
+        if self.needs_news:
+            self.features.timeframe_ms = bar.timeframe_ms
         row = self.features.update(bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, True)
         self.last_row = row
         if self.drift is not None:
@@ -285,10 +298,23 @@ class ModelHandle(Model):
         return self.score
 
     def preview(self, bar: Any) -> float:
+        if self.needs_news:
+            self.features.timeframe_ms = bar.timeframe_ms
         return self._score(self.features.update(bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, False))
 
     def on_book(self, book: Any) -> None:
         self.features.on_book(book)
+
+    def on_news(self, arrived_ms: int, score: float) -> None:
+        """One news item of this model's symbol (arrival time, score in [-1, 1] or NaN); a no-op for a model
+        without news features."""
+        if self.needs_news:
+            self.features.on_news(arrived_ms, score)
+
+    def add_news(self, series: NewsSeries) -> None:
+        """The symbol's stored items (``NewsSeries``), e.g. at load, before the warm-up bars."""
+        if self.needs_news:
+            self.features.add_news(series)
 
 
 __all__ = ["ModelError", "OnnxModel", "LoadedModel", "ModelSource", "ModelHandle", "open_model", "session_options",

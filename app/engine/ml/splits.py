@@ -15,12 +15,14 @@ Checks (each raises ``LeakError`` saying what leaked):
   training row whose label window overlaps the test block or falls in the embargo.
 - ``check_feature_lookahead``: recomputes the features on data cut at several bars and compares with the full
   computation: a feature whose past values change when the future is removed reads the future.
+- ``check_news_lookahead``: the same for news: recomputes the features with only the items known at a bar's
+  close (arrived by then) and compares that bar and the ones before it with the computation on all items.
 - ``suspicious_features``: a single feature that alone predicts the out-of-sample label almost perfectly
   (a label copied into the features by mistake).
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -124,6 +126,34 @@ def check_feature_lookahead(compute: Callable[[dict[str, np.ndarray]], np.ndarra
             row = int(np.flatnonzero(~same[:, j])[0])
             raise LeakError(f"feature {names[j]!r} looks ahead: its value at bar {row} changes when the bars "
                             f"after bar {cut} are removed ({want[row, j]!r} with them, {got[row, j]!r} without)")
+
+
+def check_news_lookahead(compute: Callable[[Any], np.ndarray], close_ms: np.ndarray,
+                         known_at: Callable[[int], Any], names: Sequence[str],
+                         cuts: Sequence[int] | None = None) -> None:
+    """News features at bar ``t`` may use only the items that had reached us by bar ``t``'s close.
+
+    ``compute(news)`` gives the feature matrix for a news series; ``known_at(ms)`` the series of the items
+    that had arrived by ``ms`` (for a stored series, ``series.until``). For each cut bar ``t``, the rows
+    ``<= t`` computed from ``known_at(close_ms[t])`` must equal those computed from every item
+    (``known_at`` of the last close); any difference is ``LeakError`` naming the feature and the bar.
+    """
+    close_ms = np.asarray(close_ms, dtype=np.int64)
+    n = len(close_ms)
+    full = compute(known_at(int(close_ms[-1])))
+    if cuts is None:
+        cuts = sorted({max(0, n // 4), max(0, n // 2), max(0, (3 * n) // 4), max(0, n - 2)})
+    for cut in cuts:
+        got = compute(known_at(int(close_ms[cut])))[: cut + 1]
+        want = full[: cut + 1]
+        same = (got == want) | (np.isnan(got) & np.isnan(want))
+        bad_cols = np.flatnonzero(~same.all(axis=0))
+        if bad_cols.size:
+            j = int(bad_cols[0])
+            row = int(np.flatnonzero(~same[:, j])[0])
+            raise LeakError(f"feature {names[j]!r} looks ahead: its value at bar {row} changes when the news that "
+                            f"arrived after bar {cut} closed is removed ({want[row, j]!r} with it, "
+                            f"{got[row, j]!r} without)")
 
 
 def suspicious_features(X: np.ndarray, y: np.ndarray, names: Sequence[str], splits: Sequence[Split],

@@ -13,6 +13,12 @@
 8. a backtest of the signal on the holdout bars through the event-driven backtester, with the bundled
    ``ml_signal`` strategy loading the exported model exactly as it would live.
 
+News features (``TrainConfig.extra_features``, e.g. ``"news.sentiment:1h,news.count:1h"``) are appended to
+the spec and computed from ``news``, the symbol's items by arrival time, at each bar's close; the news
+look-ahead check recomputes them with only the items known at several bars' closes. The manifest lists
+them under ``news`` (so whoever serves the model knows to feed it news). The signal backtest is skipped for
+such models (the backtester does not deliver news yet), with a warning in the manifest.
+
 Models: ``gbm`` (GradientBoostingClassifier), ``rf`` (RandomForestClassifier), ``logistic`` (scaled
 LogisticRegression), ``linear`` (scaled Ridge on the forward return), ``ensemble`` (soft vote of the three
 classifiers). ``small=True`` shrinks them for tests and quick looks. Everything is seeded.
@@ -32,11 +38,20 @@ from app.engine.ml import CLASSIFIERS, MODELS
 from app.engine.ml.artifact import write_artifact, write_manifest
 from app.engine.ml.drift import DriftReference
 from app.engine.ml.export import agreement, sklearn_scores, to_onnx
-from app.engine.ml.features import FeatureError, FeatureSpec, default_spec, finite_rows
+from app.engine.ml.features import (
+    Feature,
+    FeatureError,
+    FeatureSpec,
+    NewsSeries,
+    default_spec,
+    finite_rows,
+    parse_news_features,
+)
 from app.engine.ml.labels import direction, forward_return
 from app.engine.ml.splits import (
     LeakError,
     check_feature_lookahead,
+    check_news_lookahead,
     check_split,
     suspicious_features,
     walk_forward_splits,
@@ -64,6 +79,19 @@ class TrainConfig:
     importance_repeats: int = 5
     name: str | None = None
     spec: FeatureSpec | None = None
+    # appended to the spec (default_spec() when None): features, or news text "news.sentiment:1h,news.count:30m"
+    extra_features: tuple[Feature, ...] | str = ()
+    news_scorer: str = "lexicon"  # whose scores the news series holds (recorded; serving feeds the same)
+
+    def feature_spec(self) -> FeatureSpec:
+        """The spec to train: ``spec`` (or the default one) followed by ``extra_features``."""
+        base = self.spec or default_spec()
+        extra = self.extra_features
+        try:
+            extra = parse_news_features(extra) if isinstance(extra, str) else tuple(extra)
+            return FeatureSpec(base.features + tuple(extra), base.version) if extra else base
+        except FeatureError as exc:
+            raise TrainError(str(exc)) from None
 
     def check(self) -> None:
         if self.model not in MODELS:
@@ -83,6 +111,7 @@ class TrainConfig:
 
             if not _NAME.match(self.name):
                 raise TrainError(f"model name {self.name!r}: use letters, digits, '_', '-' and '.' (up to 64)")
+        self.feature_spec()
 
 
 @dataclass
@@ -177,11 +206,12 @@ def _versions() -> dict[str, str]:
 
 # ------------------------------------------------------------------------------------------------- train
 def train(bars: Bars, cfg: TrainConfig, out_dir: str | Path, progress: Progress | None = None,
-          source: str = "") -> TrainResult:
-    """Train, check, export and evaluate a model on ``bars``; write the artifact to ``out_dir``."""
+          source: str = "", news: NewsSeries | None = None) -> TrainResult:
+    """Train, check, export and evaluate a model on ``bars``; write the artifact to ``out_dir``.
+    ``news``: the symbol's items (arrival time, score), needed when the spec has news features."""
     say = progress or (lambda _f, _m: None)
     cfg.check()
-    spec = cfg.spec or default_spec()
+    spec = cfg.feature_spec()
     classifier = cfg.model in CLASSIFIERS
     h = cfg.horizon
     embargo = h if cfg.embargo is None else cfg.embargo
@@ -196,12 +226,19 @@ def train(bars: Bars, cfg: TrainConfig, out_dir: str | Path, progress: Progress 
 
     say(0.02, "computing features")
     cols = bars.as_dict()
+    tf = bars.timeframe_ms
+
+    def compute(c: dict[str, np.ndarray], items: NewsSeries | None = news) -> np.ndarray:
+        return spec.compute(c, news=items, timeframe_ms=tf) if spec.needs_news else spec.compute(c)
+
     try:
-        X = spec.compute(cols)
+        X = compute(cols)
     except FeatureError as exc:
         raise TrainError(str(exc)) from None
     say(0.08, "checking features for look-ahead")
-    check_feature_lookahead(spec.compute, cols, spec.names)
+    check_feature_lookahead(compute, cols, spec.names)
+    if spec.needs_news and news is not None:
+        check_news_lookahead(lambda items: compute(cols, items), bars.ts + tf, news.until, spec.names)
 
     X32 = X.astype(np.float32).astype(np.float64)  # what serving feeds the model (see export.py)
     valid = finite_rows(X) & np.isfinite(y)
@@ -235,13 +272,16 @@ def train(bars: Bars, cfg: TrainConfig, out_dir: str | Path, progress: Progress 
 
     metrics = {"cv": _mean_metrics(fold_metrics), "cv_folds": fold_metrics, "holdout": holdout_metrics,
                "agreement": agree}
+    if spec.needs_news and cfg.backtest:
+        warnings.append("the signal backtest was skipped: backtests do not deliver news to a model yet")
     manifest = _manifest(cfg, spec, bars, source, est, train_pos=train_pos, test_pos=test_pos,
                          embargo=embargo, folds=len(folds_pos), metrics=metrics, importances=importances,
                          reference=reference, warnings=warnings)
+    manifest["news"] = _news_manifest(spec, news, cfg.news_scorer)
     out = write_artifact(Path(out_dir), onnx_bytes, manifest)
     manifest = _reread(out)
 
-    if cfg.backtest:
+    if cfg.backtest and not spec.needs_news:
         say(0.85, "backtesting the signal on the holdout bars")
         manifest["metrics"]["backtest"] = backtest_signal(out, bars.slice(int(test_pos[0]), n), cfg.fee)
     manifest["metrics"]["train_seconds"] = round(time.perf_counter() - t_start, 2)
@@ -311,6 +351,16 @@ def _manifest(cfg: TrainConfig, spec: FeatureSpec, bars: Bars, source: str, est:
         "params": {k: v for k, v in est.get_params(deep=False).items() if isinstance(v, (int, float, str, bool))},
         "seed": cfg.seed, "created_ms": int(time.time() * 1000), "versions": _versions(),
     }
+
+
+def _news_manifest(spec: FeatureSpec, news: NewsSeries | None, scorer: str) -> dict[str, Any] | None:
+    """What a served model needs to know about its news: which columns, and what it was trained on."""
+    if not spec.needs_news:
+        return None
+    a, s = news.arrived_ms, news.score  # news is not None: compute() refused a spec with news features
+    return {"features": spec.news_columns, "clock": "arrived_ms", "scorer": scorer, "items": int(len(a)),
+            "scored": int(np.count_nonzero(~np.isnan(s))),
+            "first_arrived_ms": int(a[0]) if len(a) else None, "last_arrived_ms": int(a[-1]) if len(a) else None}
 
 
 def _check_labels_vary(y: np.ndarray, rows: np.ndarray, classifier: bool, horizon: int, threshold: float) -> None:
