@@ -30,10 +30,11 @@ from app.engine.core.ids import ClientOrderIdFactory
 from app.engine.core.instruments import Instrument
 from app.engine.core.latency import LatencyStats
 from app.engine.core.messages import (Alert, Bar, BookSnapshot, CancelAllOrders, CancelOrder, ModifyOrder,
-                                      OrderDenied, OrderFilled, OrderStatus, OrderType, OrderUpdated, Side,
+                                      NewsArrived, OrderDenied, OrderFilled, OrderStatus, OrderType, OrderUpdated, Side,
                                       SubmitBracket, SubmitOrder, TimeInForce, TradeTick, TradingState,
                                       TradingStateChanged, TriggerSource)
 from app.engine.data.market import MarketState
+from app.engine.news.text import NewsKey
 from app.engine.oms.execution import ExecutionEngine
 from app.engine.oms.portfolio import Portfolio, Position
 from app.engine.strategy.params import validate_params
@@ -94,6 +95,7 @@ class StrategyHost:
         bus.subscribe(OrderDenied, self._on_denied)
         bus.subscribe(OrderFilled, self._on_fill)
         bus.subscribe(TradingStateChanged, self._on_trading_state)
+        bus.subscribe(NewsArrived, self._on_news)
 
     def close(self) -> None:
         logging.getLogger("kestrel.strategy").removeHandler(self._handler)
@@ -408,9 +410,33 @@ class StrategyHost:
 
         handle = (self.models or ModelSource()).handle(ref)
         runner = self.runners[instance]
+        if getattr(handle, "needs_news", False) and self.news is not None:  # its news features: the stored items
+            from app.engine.ml.news_kernels import NewsSeries
+
+            arrived, score = self.news.store.series(NewsKey.of(runner.params.get("symbol", "")), handle.news_scorer)
+            handle.add_news(NewsSeries(arrived, score))
         runner.models.append(handle)
         self.touch(runner)
         return handle
+
+    def _on_news(self, ev: NewsArrived) -> None:
+        """New items to the models with news features of the strategies on the symbols they are about (before any
+        bar that closes after their arrival: the bus delivers in order)."""
+        for runner in self.runners.values():
+            models = [h for h in runner.models if getattr(h, "needs_news", False)]
+            if not models:
+                continue
+            key = NewsKey.of(runner.params.get("symbol", ""))
+            for item in ev.items:
+                if key in item.symbols:
+                    for h in models:
+                        score = item.score if h.news_scorer == "lexicon" else self._score_of(item.id, h.news_scorer)
+                        h.on_news(item.arrived_ms, score)
+
+    def _score_of(self, item_id: int, scorer: str) -> float:
+        row = self.news.store.conn.execute("SELECT score FROM news_scores WHERE item_id=? AND scorer=?",
+                                           (item_id, scorer)).fetchone() if self.news is not None else None
+        return math.nan if row is None or row[0] is None else float(row[0])
 
     def history(self, symbol: str, bars: int) -> list[Bar]:
         if self.bar_history is None or bars <= 0:

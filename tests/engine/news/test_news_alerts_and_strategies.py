@@ -114,3 +114,35 @@ def test_a_backtest_strategy_sees_an_item_from_the_bar_its_arrival_falls_in(tmp_
     assert titles == [[], ["first"], ["at close", "first"], ["at close", "first"], ["at close", "first"]]
     assert math.isnan(ReadsNews.seen[0][2]) and ReadsNews.seen[1][2] == 0.4
     assert math.isclose(ReadsNews.seen[2][2], 0.1)
+
+
+class _NewsModel:
+    """A model handle with news features, as ModelHandle presents them (what the host calls)."""
+
+    needs_news, news_scorer = True, "lexicon"
+
+    def __init__(self) -> None:
+        self.added, self.live = None, []
+
+    def add_news(self, series) -> None:
+        self.added = series
+
+    def on_news(self, arrived_ms: int, score: float) -> None:
+        self.live.append((arrived_ms, score))
+
+
+def test_a_running_strategys_news_model_gets_the_stored_items_then_each_new_one_about_its_symbol(make_kernel):
+    from app.engine.strategy.runner import Runner
+
+    k = kernel_with(make_kernel)
+    btc, eth = (("BTC", "ticker"),), (("ETH", "ticker"),)
+    arrive(k, ("stored", 0.3, btc))
+    host = k.strategies.host
+    model = _NewsModel()
+    host.runners["probe"] = Runner("probe", "probe", object, {"symbol": BTC})
+    host.models = type("Source", (), {"handle": staticmethod(lambda ref: model)})()
+    host.load_model("probe", "news-model")
+    assert model.added.arrived_ms.tolist() == [k.clock.now_ms()] and model.added.score.tolist() == [0.3]
+    k.clock.advance(1000)
+    arrive(k, ("about ETH", -0.5, eth), ("about BTC", -0.7, btc))
+    assert model.live == [(k.clock.now_ms(), -0.7)]
