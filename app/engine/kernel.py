@@ -39,6 +39,7 @@ from app.engine.news.reader import NewsReader
 from app.engine.news.service import NewsService
 from app.engine.news.store import NewsStore
 from app.engine.news.text import NewsKey, SymbolMatcher
+from app.engine.news.worker import NewsProcess
 from app.engine.orders.emulator import OrderEmulator
 from app.engine.orders.groups import OrderGroups
 from app.engine.port import Port
@@ -148,7 +149,8 @@ class Kernel:
         # news, sentiment and fundamentals (issue 22): sources polled on the loop, items in the profile's database
         self.news_store = NewsStore(self.store.conn)
         self.news = NewsService(self.news_store, self.bus, self.clock.now_ms, watched=self._news_watched,
-                                matcher=self._news_matcher, scorers=self._news_scorers)
+                                matcher=self._news_matcher, scorers=self._news_scorers,
+                                process=NewsProcess(self.profile))  # parsing and scoring in a worker process
         self.news_reader = NewsReader(self.news_store, self.clock.now_ms)
         self.strategies.host.news = self.news_reader  # Strategy.news(), Strategy.sentiment(): as of the clock
         self.alerts.sentiment = self.news_reader.sentiment  # sentiment alert rules
@@ -295,6 +297,7 @@ class Kernel:
             log.exception("while closing: alert delivery")
         if self.news.executor is not None:
             self.news.executor.shutdown()  # a poll still running is abandoned; what it fetched is not stored
+        self.news.process.shutdown()
         self.audit_recorder.flush()
         self.heartbeat.beat(self.risk.applied_states(), force=True, closed=True)
         self.store.close()

@@ -65,12 +65,12 @@ def test_a_feed_added_in_the_dock_shows_its_news_in_the_dock_and_on_the_chart(qt
     dialog.close()
 
     choose(panel.filter, "All")
-    drive(run_async, kernel, window, qtbot, lambda: panel.table.rowCount() == 3)
-    titles = table_column(panel.table, 4)
+    drive(run_async, kernel, window, qtbot, lambda: panel.model.rowCount() == 3)
+    titles = panel.column(4)
     assert set(titles) == {"Bitcoin gains as ETF inflows beat forecasts", "ETH exchange hacked, losses mount",
                            "Markets wait for the Fed"}  # the markup is gone
     assert panel.new_rows() == [] or len(panel.new_rows()) == 3  # the first fill is not "new"; later ones are
-    scores = dict(zip(titles, table_column(panel.table, 2)))
+    scores = dict(zip(titles, panel.column(2)))
     assert float(scores["Bitcoin gains as ETF inflows beat forecasts"]) > 0
     assert float(scores["ETH exchange hacked, losses mount"]) < 0
     assert "desk ok" in panel.status.text()
@@ -78,11 +78,11 @@ def test_a_feed_added_in_the_dock_shows_its_news_in_the_dock_and_on_the_chart(qt
     # the chart's symbol only: BTC/USDT@sim shows the Bitcoin item
     choose(panel.filter, "This symbol")
     pump(qtbot, kernel, window, 300)
-    assert table_column(panel.table, 4) == ["Bitcoin gains as ETF inflows beat forecasts"]
-    assert table_column(panel.table, 3) == ["BTC"]
+    assert panel.column(4) == ["Bitcoin gains as ETF inflows beat forecasts"]
+    assert panel.column(3) == ["BTC"]
     opened = []
     panel.open_url = lambda url: opened.append(url.toString())
-    rect = panel.table.visualItemRect(panel.table.item(0, 4))
+    rect = panel.row_rect(0)
     QTest.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())  # press, release,
     QTest.mouseDClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())  # the double click
     assert opened == ["https://news.example/1"]
@@ -104,15 +104,15 @@ def test_a_feed_added_in_the_dock_shows_its_news_in_the_dock_and_on_the_chart(qt
                                  "<link>https://news.example/4</link></item></channel>"), encoding="utf-8")
     window.news_panel.refresh(force=True)
     kernel.news.sources["desk"].next_due = 0.0
-    drive(run_async, kernel, window, qtbot, lambda: panel.table.rowCount() == 2)
-    assert table_column(panel.table, 4)[0] == "Bitcoin miners expand capacity" and panel.new_rows() == [0]
+    drive(run_async, kernel, window, qtbot, lambda: panel.model.rowCount() == 2)
+    assert panel.column(4)[0] == "Bitcoin miners expand capacity" and panel.new_rows() == [0]
 
     # the feed goes away: the dock says stale since when, and the stored items stay
     feed.unlink()
     kernel.news.sources["desk"].next_due = 0.0
     drive(run_async, kernel, window, qtbot, lambda: "Stale" in panel.status.text())
     assert "desk: cannot read" in panel.status.text() and "stale since" in panel.status.text()
-    assert panel.table.rowCount() == 2
+    assert panel.model.rowCount() == 2
 
 
 class FakeAkshare:

@@ -439,9 +439,8 @@ class DockSteps:
             st = news.sources[name]
             raise StepFailed(f"the feed's poll stored {len(records)} of 3 items ({st.last_error or st.last_problem})")
         choose(panel.filter, "All", "the news filter")
-        self._wait(1.0, lambda: {r.title for r in records} <= set(panel.table.item(i, 4).text() for i in
-                                                                  range(panel.table.rowCount())))
-        shown_titles = [panel.table.item(i, 4).text() for i in range(panel.table.rowCount())]
+        self._wait(1.0, lambda: {r.title for r in records} <= set(panel.column(4)))
+        shown_titles = panel.column(4)
         scores = {r.title: r.score for r in records}
         want = {"good": 1, "bad": -1, "zh": 1}
         got = {k: next(scores[t] for t in scores if t.startswith(SELFTEST_TITLES[k])) for k in want}

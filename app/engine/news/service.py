@@ -30,7 +30,7 @@ log = logging.getLogger("kestrel.news")
 KINDS = ("rss", "akshare-flash", "akshare-news", "akshare-notices")
 DEFAULT_POLL_S = {"rss": 300.0, "akshare-flash": 60.0, "akshare-news": 300.0, "akshare-notices": 900.0}
 MIN_POLL_S = 15.0
-CHUNK = 100
+CHUNK = 50
 
 
 @dataclass
@@ -87,7 +87,8 @@ class NewsService:
                  watched: Callable[[], Sequence[str]] = lambda: (), matcher: Callable[[], SymbolMatcher] | None = None,
                  scorers: Callable[[], tuple[Sequence[Any], list[str]]] | None = None, executor: Any = None,
                  fetchers: dict[str, Callable[..., Any]] | None = None, deadline_s: float = 20.0,
-                 ban_base_s: float = 30.0, ban_cap_s: float = 1800.0, rng: random.Random | None = None) -> None:
+                 ban_base_s: float = 30.0, ban_cap_s: float = 1800.0, rng: random.Random | None = None,
+                 process: Any = None) -> None:
         self.store = store
         self.bus = bus
         self.now_ms = now_ms
@@ -100,6 +101,7 @@ class NewsService:
         self._scorer_lock = threading.Lock()
         self.executor = executor
         self.fetchers = dict(fetchers or {})  # tests: kind -> fetch(target or symbol)
+        self.process = process  # a worker.NewsProcess (the window): parsing and scoring there; None: on the thread
         self.deadline_s = deadline_s
         self.ban_base_s, self.ban_cap_s = ban_base_s, ban_cap_s
         self.rng = rng or random.Random()
@@ -136,6 +138,8 @@ class NewsService:
     # ------------------------------------------------------------------------------------------------- loop
     def start(self) -> None:
         if self._task is None:
+            if self.process is not None and any(st.enabled for st in self.sources.values()):
+                self.process.warm()  # the worker and its scorers, before the first poll needs them
             self._task = asyncio.get_running_loop().create_task(self._run(), name="news")
 
     async def stop(self) -> None:
@@ -206,24 +210,25 @@ class NewsService:
         matcher = self.matcher()
         fetch = self.fetchers.get(st.kind)
 
+        t0 = time.monotonic()
+
         def work() -> tuple[list[NewsItem], Counts, str]:
             if st.kind == "rss":
-                data, ctype = fetch(st.target) if fetch else fetch_url(st.target, self.deadline_s)
-                items, counts, problem = parse_feed(data, ctype, st.name, matcher)
-                if not items and problem and counts.entries == 0:
-                    raise ValueError(f"not a readable feed: {problem}")
+                payload = fetch(st.target) if fetch else fetch_url(st.target, self.deadline_s)
             else:
-                ak_fetch, parse, per_symbol = AKSHARE[st.kind.split("-", 1)[1]]
+                ak_fetch, _parse, per_symbol = AKSHARE[st.kind.split("-", 1)[1]]
                 fn = fetch or ak_fetch
-                df = fn(symbol[:6]) if per_symbol else fn()
-                items, counts = parse(df, symbol, matcher) if per_symbol else parse(df, matcher)
-                problem = ""
+                payload = fn(symbol[:6]) if per_symbol else fn()
+            if self.process is not None:  # parse and score off this process: the loop keeps the GIL
+                left = self.deadline_s - (time.monotonic() - t0)
+                items, counts, problem = self.process.run(st.kind, payload, st.name, matcher, symbol, left)
+                self.scorer_errors = list(self.process.refused)
+                return items, counts, problem
+            items, counts, problem = parse_payload(st.kind, payload, st.name, matcher, symbol)
             return score_items(items, self._scorer_list()), counts, problem
 
-        if self.executor is None:
-            from app.engine.venues.executor import DeadlineExecutor
-
-            self.executor = DeadlineExecutor(workers=1, max_stuck=2, name="news")
+        if self.executor is None:  # made on a thread: its first use imports requests (~0.1 s), not on the loop
+            self.executor = await asyncio.to_thread(_make_executor)
         return await self.executor.call(work, deadline_s=self.deadline_s)
 
     async def store_items(self, items: Sequence[NewsItem], arrived_ms: int, st: SourceState | None = None) -> list:
@@ -296,6 +301,26 @@ class NewsService:
                 self.scorer_errors = [str(exc)]
                 log.warning("news scorers unavailable: %s", exc)
         return self.scorers
+
+
+def _make_executor() -> Any:
+    from app.engine.venues.executor import DeadlineExecutor
+
+    return DeadlineExecutor(workers=1, max_stuck=2, name="news")
+
+
+def parse_payload(kind: str, payload: Any, source: str, matcher: SymbolMatcher | None,
+                  symbol: str = "") -> tuple[list[NewsItem], Counts, str]:
+    """A source's answer as items: ``payload`` is (bytes, content type) for a feed, a frame for akshare."""
+    if kind == "rss":
+        data, ctype = payload
+        items, counts, problem = parse_feed(data, ctype, source, matcher)
+        if not items and problem and counts.entries == 0:
+            raise ValueError(f"not a readable feed: {problem}")
+        return items, counts, problem
+    _fetch, parse, per_symbol = AKSHARE[kind.split("-", 1)[1]]
+    items, counts = parse(payload, symbol, matcher) if per_symbol else parse(payload, matcher)
+    return items, counts, ""
 
 
 def score_items(items: Sequence[NewsItem], scorers: Sequence[Any]) -> list[NewsItem]:

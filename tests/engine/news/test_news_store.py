@@ -226,5 +226,5 @@ def test_a_burst_is_stored_in_chunks_with_the_loop_running_between(store):
         return out
 
     out = asyncio.run(run())
-    assert len(out) == 1000 and len(got) == 10 and store.count() == 1000
-    assert len(ticks) >= 10  # the loop ran between chunks
+    assert len(out) == 1000 and len(got) == 20 and store.count() == 1000
+    assert len(ticks) >= 20  # the loop ran between chunks
