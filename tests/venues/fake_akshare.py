@@ -26,6 +26,7 @@ HOSTS = {
     "82.push2.eastmoney.com": "eastmoney",
     "quotes.sina.cn": "sina", "finance.sina.com.cn": "sina",
     "web.ifzq.gtimg.cn": "tencent", "proxy.finance.qq.com": "tencent",
+    "np-weblist.eastmoney.com": "eastmoney", "np-anotice-stock.eastmoney.com": "eastmoney",  # news (issue 22)
 }
 
 
@@ -43,6 +44,14 @@ class FakeAkshareHTTP:
         self.names = dict(NAMES)
         self._lock = threading.Lock()
         self._release = threading.Event()
+        #: eastmoney's flash news (快讯), newest first: (code, title, summary, showTime)
+        self.flash = [("202612073012345678", "<b>央行</b>：保持流动性合理充裕", "央行表示将保持流动性合理充裕。",
+                       "2026-12-07 09:31:05"),
+                      ("202612073012345600", "贵州茅台：净利润同比增长15%", "贵州茅台发布公告，净利润同比增长。",
+                       "2026-12-07 09:30:00")]
+        #: announcements per code: (art_code, title, column_name, notice_date)
+        self.notices = {"600519": [("AN202612071234567890", "贵州茅台关于回购股份的公告", "重大事项",
+                                    "2026-12-07 00:00:00")]}
 
     def install(self, monkeypatch) -> "FakeAkshareHTTP":
         fake = self
@@ -97,9 +106,23 @@ class FakeAkshareHTTP:
             return _response(request, 200, 'trend_qfq={"code":0,"msg":"","data":[["2001-08-27","34.51"]]}')
         if url.hostname == "proxy.finance.qq.com":
             return _response(request, 200, self._tx_klines(q))
+        if url.hostname == "np-weblist.eastmoney.com" and path == "/comm/web/getFastNewsList":
+            return _response(request, 200, json.dumps({"code": "1", "data": {"fastNewsList": [
+                {"code": c, "title": t, "summary": sm, "showTime": when} for c, t, sm, when in self.flash]}}))
+        if url.hostname == "np-anotice-stock.eastmoney.com" and path == "/api/security/ann":
+            return _response(request, 200, json.dumps(self._em_notices(q)))
         return _response(request, 404, "not found", "text/html")
 
     # ----------------------------------------------------------------------------------------- payloads
+    def _em_notices(self, q: dict) -> dict:
+        code = q.get("stock_list", "")
+        rows = [{"art_code": art, "display_time": f"{day[:10]} 18:00:00:000", "eiTime": f"{day[:10]} 18:00:00",
+                 "notice_date": day, "title": title, "codes": [{"stock_code": code, "short_name":
+                 self.names.get(code, code), "ann_type": "A,SHA", "inner_code": "1", "market_code": "1"}],
+                 "columns": [{"column_code": "001", "column_name": column}]}
+                for art, title, column, day in self.notices.get(code, [])]
+        return {"data": {"list": rows, "page_index": 1, "page_size": 100, "total_hits": len(rows)}, "success": 1}
+
     def _em_quote(self, secid: str) -> dict:
         code = secid.split(".")[1]
         tick = 0.01

@@ -234,8 +234,15 @@ def ak_notices(code: str, days: int = 30) -> Any:
 
     end = dt.datetime.now(SHANGHAI).date()
     start = end - dt.timedelta(days=days)
-    return stock_individual_notice_report(security=code, symbol="全部", begin_date=start.strftime("%Y%m%d"),
-                                          end_date=end.strftime("%Y%m%d"))
+    try:
+        return stock_individual_notice_report(security=code, symbol="全部", begin_date=start.strftime("%Y%m%d"),
+                                              end_date=end.strftime("%Y%m%d"))
+    except KeyError as exc:  # akshare 1.19 on zero announcements: its empty frame has no 代码 column to index
+        if exc.args and exc.args[0] == "代码":
+            import pandas as pd
+
+            return pd.DataFrame(columns=["代码", "名称", "公告标题", "公告类型", "公告日期", "网址"])
+        raise
 
 
 #: the akshare news kinds: (fetch, parse, per symbol?)
