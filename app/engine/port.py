@@ -20,6 +20,8 @@ the window's own state, kept in the profile; so are the person's ``watchlists`` 
 """
 from __future__ import annotations
 
+import asyncio
+
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
@@ -415,8 +417,8 @@ class NewsView:
         from app.engine.news.fundamentals import AkshareFundamentals, fetch_fundamentals
         from app.engine.venues.executor import DeadlineExecutor
 
-        if self._fund_executor is None:
-            self._fund_executor = DeadlineExecutor(workers=1, max_stuck=2, name="fundamentals")
+        if self._fund_executor is None:  # made on a thread: its first use imports requests (~0.1 s)
+            self._fund_executor = await asyncio.to_thread(DeadlineExecutor, 1, 2, "fundamentals")
         return await fetch_fundamentals(self.key(symbol), AkshareFundamentals(), self._fund_executor,
                                         store=self._fund_store())
 

@@ -160,6 +160,9 @@ def test_the_fundamentals_tab_shows_an_a_shares_figures_with_their_dates(qtbot, 
     roe = next(v for k, v in figures.items() if "ROE" in k)
     assert roe[1] == "2023-09-30" and not math.isnan(float(roe[0].split()[0].replace("%", "")))
 
+    qtbot.mouseClick(tab.refresh, Qt.MouseButton.LeftButton)  # again at once: not sent, said why
+    assert tab.errors.text().startswith("Fetched 0 s ago; Refresh again in 60 s")
+
     window.set_symbol("BTC/USDT@sim")  # not an A-share: said so
     panel.tabs.setCurrentWidget(panel.news_tab if hasattr(panel, "news_tab") else panel.tabs.widget(0))
     panel.tabs.setCurrentWidget(panel.fundamentals)

@@ -26,6 +26,7 @@ HEADERS = ["Arrived", "Source", "Score", "Symbols", "Title"]
 SOURCE_HEADERS = ["Name", "Kind", "State", "Stored", "Dup", "Skipped", "Last error", "Target"]
 FILTERS = (("This symbol", "symbol"), ("Flash", "flash"), ("All", "all"))
 NEW_FOR_S = 60.0
+FUND_MIN_S = 60.0  # the Fundamentals tab's Refresh asks akshare at most this often per symbol
 KIND_LABELS = {"rss": "RSS/Atom feed (URL)", "akshare-flash": "akshare: market flash news",
                "akshare-news": "akshare: A-share news (watched stocks)",
                "akshare-notices": "akshare: A-share announcements (watched stocks)"}
@@ -363,6 +364,11 @@ class NewsPanel(QWidget):
 
     def _refresh_fundamentals(self, symbol: str) -> None:
         if self._fund_task is not None and not self._fund_task.done():
+            return
+        _figures, fetched = self._port.news.fundamentals(symbol)
+        age = time.time() - fetched / 1000 if fetched else math.inf  # fetched_ms is the wall clock
+        if 0 <= age < FUND_MIN_S:  # eastmoney and sina ban rapid callers: once a minute is plenty for these figures
+            self.fundamentals.errors.setText(f"Fetched {age:.0f} s ago; Refresh again in {FUND_MIN_S - age:.0f} s.")
             return
         try:
             loop = asyncio.get_running_loop()
