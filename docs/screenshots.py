@@ -13,6 +13,7 @@ lines), adds indicators, then shows the window on the X server and saves:
     docs/screenshot-chart-docks.png   a second chart dock (ETH 5m) beside the main chart
     docs/screenshot-hotkeys.png       Trading -> Keyboard shortcuts…
     docs/screenshot-alerts.png        the Alerts dock (rules, what fired) and an alert's line on the chart
+    docs/screenshot-news.png          the News dock (a feed's items scored and coloured) and the chart's news marks
     docs/screenshot-data-dialog.png   the Data dialog: stored series (an imported file, finished downloads)
                                       and a download in progress, from the test kit's fake Binance on
                                       127.0.0.1 (a profile of its own: the shots above stay sim-only)
@@ -56,9 +57,11 @@ def main() -> None:
             clock.advance(int(every_s * 1000))
             kernel.step()
 
+    news = NewsFeed(kernel, profile)
     plan = [(Side.BUY, 0.03), (Side.SELL, 0.01), (Side.BUY, 0.02), (Side.SELL, 0.02), (Side.BUY, 0.01)]
     for side, qty in plan:  # fills spread over the session
         run(7)
+        news.arrive(2)  # news arriving through the session: marks along the chart's time axis
         kernel.submit(SYMBOL, side, OrderType.MARKET, qty)
     run(3)
     bars = kernel.bars.get(SYMBOL)
@@ -126,6 +129,8 @@ def main() -> None:
     shortcuts.grab().save(str(DOCS / "screenshot-hotkeys.png"))
     shortcuts.reject()
     alerts_shot(kernel, window, run)
+    news.arrive(2)
+    news_shot(kernel, window)
     window.close()
     kernel.close()
     data_dialog_shot()
@@ -155,6 +160,60 @@ def alerts_shot(kernel, window, run) -> None:
         window.frames.tick()
         QApplication.processEvents()
     window.grab().save(str(DOCS / "screenshot-alerts.png"))
+
+
+HEADLINES = [  # written for these pictures, not copied from any source
+    "Bitcoin gains as ETF inflows beat forecasts",
+    "ETH staking platform hacked, losses mount",
+    "贵州茅台(600519)：前三季度净利润同比增长15%",
+    "Fed minutes: officials see rates on hold into spring",
+    "Bitcoin miners report record hashrate; shares rally",
+    "Crypto lender files for bankruptcy after withdrawals freeze",
+    "ETH developers schedule the next network upgrade",
+    "Regulator opens probe into exchange's BTC order book",
+    "比特币现货ETF资金流入创新高",
+    "Bitcoin slips as traders take profits after the rally",
+    "Stablecoin issuer publishes reserve attestation",
+    "ETH futures open interest climbs to a six-month high",
+]
+
+
+class NewsFeed:
+    """A feed file the profile polls (as a trader's RSS source): ``arrive(n)`` publishes n more headlines and runs
+    the poll the News service would (parsed and scored in its worker process)."""
+
+    def __init__(self, kernel, profile: Path) -> None:
+        self.kernel, self.n = kernel, 0
+        self.path = profile / "shots-feed.xml"
+        self.path.write_text(self._xml(), encoding="utf-8")
+        kernel.news.add_source("desk", "rss", self.path.as_uri())
+
+    def _xml(self) -> str:
+        items = "".join(f"<item><title>{t}</title><link>https://news.invalid/{i}</link></item>"
+                        for i, t in enumerate(HEADLINES[:self.n]))
+        return f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>desk</title>{items}' \
+               f"</channel></rss>"
+
+    def arrive(self, n: int) -> None:
+        import asyncio
+
+        self.n = min(len(HEADLINES), self.n + n)
+        self.path.write_text(self._xml(), encoding="utf-8")
+        asyncio.run(self.kernel.news.poll(self.kernel.news.sources["desk"]))
+
+
+def news_shot(kernel, window) -> None:
+    """The News dock (All: coloured by score) beside the chart with its news marks (issue 22)."""
+    from PySide6.QtWidgets import QApplication
+
+    window.docks["news"].raise_()
+    panel = window.news_panel
+    panel.filter.setCurrentIndex(panel.filter.findData("all"))
+    for _ in range(10):
+        window.frames.tick()
+        QApplication.processEvents()
+        time.sleep(0.06)  # the chart's marks follow within half a second
+    window.grab().save(str(DOCS / "screenshot-news.png"))
 
 
 def data_dialog_shot() -> None:

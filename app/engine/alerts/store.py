@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from typing import Any, Iterator
+from typing import Any
 
 from app.engine.alerts.rules import AlertRule
+from app.engine.core.sqlite_tx import write_tx
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS alert_rules (id INTEGER PRIMARY KEY AUTOINCREMENT, rule TEXT NOT NULL, "
@@ -56,18 +57,9 @@ class AlertStore:
         row = self.conn.execute("SELECT rule FROM alert_rules WHERE id=?", (_int_id(rule_id),)).fetchone()
         return AlertRule.from_dict(dict(json.loads(row[0]), id=str(rule_id))) if row else None
 
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> "contextlib.AbstractContextManager[sqlite3.Connection]":
         """One write transaction (BEGIN IMMEDIATE: it waits for another process's writer, busy_timeout)."""
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        return write_tx(self.conn)
 
     def save_fired(self, rule: AlertRule, ts: int, title: str, message: str, value: float,
                    throttled: int) -> tuple[int, int]:

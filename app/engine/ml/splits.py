@@ -119,13 +119,20 @@ def check_feature_lookahead(compute: Callable[[dict[str, np.ndarray]], np.ndarra
         part = {k: np.asarray(v)[: cut + 1] for k, v in bars.items()}
         got = compute(part)
         want = full[: cut + 1]
-        same = (got == want) | (np.isnan(got) & np.isnan(want))
-        bad_cols = np.flatnonzero(~same.all(axis=0))
-        if bad_cols.size:
-            j = int(bad_cols[0])
-            row = int(np.flatnonzero(~same[:, j])[0])
+        if (diff := _first_difference(got, want)) is not None:
+            row, j = diff
             raise LeakError(f"feature {names[j]!r} looks ahead: its value at bar {row} changes when the bars "
                             f"after bar {cut} are removed ({want[row, j]!r} with them, {got[row, j]!r} without)")
+
+
+def _first_difference(got: np.ndarray, want: np.ndarray) -> tuple[int, int] | None:
+    """(row, column) of the first column's first cell that differs (NaN equals NaN), or None."""
+    same = (got == want) | (np.isnan(got) & np.isnan(want))
+    bad_cols = np.flatnonzero(~same.all(axis=0))
+    if not bad_cols.size:
+        return None
+    j = int(bad_cols[0])
+    return int(np.flatnonzero(~same[:, j])[0]), j
 
 
 def check_news_lookahead(compute: Callable[[Any], np.ndarray], close_ms: np.ndarray,
@@ -146,11 +153,8 @@ def check_news_lookahead(compute: Callable[[Any], np.ndarray], close_ms: np.ndar
     for cut in cuts:
         got = compute(known_at(int(close_ms[cut])))[: cut + 1]
         want = full[: cut + 1]
-        same = (got == want) | (np.isnan(got) & np.isnan(want))
-        bad_cols = np.flatnonzero(~same.all(axis=0))
-        if bad_cols.size:
-            j = int(bad_cols[0])
-            row = int(np.flatnonzero(~same[:, j])[0])
+        if (diff := _first_difference(got, want)) is not None:
+            row, j = diff
             raise LeakError(f"feature {names[j]!r} looks ahead: its value at bar {row} changes when the news that "
                             f"arrived after bar {cut} closed is removed ({want[row, j]!r} with it, "
                             f"{got[row, j]!r} without)")

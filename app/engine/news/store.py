@@ -18,11 +18,12 @@ import math
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from app.engine.core.messages import NewsRecord
+from app.engine.core.sqlite_tx import write_tx
 from app.engine.news.text import norm_title
 
 DAY_MS = 86_400_000
@@ -93,17 +94,9 @@ class NewsStore:
         if self.own:
             self.conn.close()
 
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+    def _tx(self) -> "contextlib.AbstractContextManager[sqlite3.Connection]":
+        """One write transaction (BEGIN IMMEDIATE: it waits for another process's writer, busy_timeout)."""
+        return write_tx(self.conn)
 
     # ------------------------------------------------------------------------------------------------ writes
     def add(self, items: Iterable[NewsItem], arrived_ms: int) -> Added:
