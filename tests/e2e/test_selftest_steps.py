@@ -22,7 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 
 DOCK_STEPS = ("kill switch", "reset", "indicator dialog", "strategies", "backtest", "sweep", "venues",
-              "data", "alerts", "model training")
+              "data", "alerts", "news", "model training")
 TRADER_CHART = {"symbol": "ETH/USDT@sim", "timeframe": "5m", "log": False,
                 "indicators": [{"name": "sma", "params": {"timeperiod": 33}}]}
 TRADER_STRATEGY = {"instance": "sma_cross-1", "plugin": "sma_cross",
