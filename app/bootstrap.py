@@ -35,6 +35,13 @@ def create_app():
         text = qss.read_text()
         if app.styleSheet() != text:  # re-setting it re-polishes every live widget for nothing
             app.setStyleSheet(text)
+    if getattr(app, "_kestrel_gc", None) is None:
+        # Python's cycle collector runs in whichever thread allocates when a threshold is reached: a news, akshare or
+        # strategy worker thread can then free a cycle holding Qt objects of the GUI thread, and Qt crashes later in
+        # its event processing (seen as a segfault in processEvents). Collect on the GUI thread only, on a timer.
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        app._kestrel_gc = GarbageCollector(interval=0.5)
     return app
 
 

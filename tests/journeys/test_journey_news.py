@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QDialogButtonBox
 
 from tests.kit.ui import choose, pump, table_column, type_into
 
@@ -99,13 +100,31 @@ def test_a_feed_added_in_the_dock_shows_its_news_in_the_dock_and_on_the_chart(qt
     QTest.mouseMove(chart.view, QPoint(x, int(chart.price.rect.top() + 40)))
     qtbot.waitUntil(lambda: chart.news_tip == "")
 
-    # a second item arrives: bold as new
+    # Alerts → New…: "News mentions a word" (miners), on the chart's symbol
+    window.docks["alerts"].raise_()
+    qtbot.mouseClick(window.alerts_panel.new_button, Qt.MouseButton.LeftButton)
+    dialog = window.alerts_panel.dialog
+    qtbot.waitExposed(dialog)
+    choose(dialog.kind, "News mentions a word")
+    assert dialog.expr.isVisible() and not dialog.level.isVisible() and "comma-separated" in \
+        dialog.expr.placeholderText()
+    type_into(dialog.expr, "miners, halving")
+    qtbot.mouseClick(dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok),
+                     Qt.MouseButton.LeftButton)
+    assert not dialog.isVisible()
+    pump(qtbot, kernel, window, 50)
+    assert "news about BTC/USDT@sim mentions 'miners' or 'halving'" in table_column(window.alerts_panel.rules, 2)
+    window.docks["news"].raise_()
+
+    # a second item arrives: bold as new, and the keyword alert fires (the banner says so)
     feed.write_text(FEED.replace("</channel>", "<item><title>Bitcoin miners expand capacity</title>"
                                  "<link>https://news.example/4</link></item></channel>"), encoding="utf-8")
     window.news_panel.refresh(force=True)
     kernel.news.sources["desk"].next_due = 0.0
     drive(run_async, kernel, window, qtbot, lambda: panel.model.rowCount() == 2)
     assert panel.column(4)[0] == "Bitcoin miners expand capacity" and panel.new_rows() == [0]
+    pump(qtbot, kernel, window, 100)
+    assert window.banner.isVisible() and "News: Bitcoin miners expand capacity" in window.banner.label.text()
 
     # the feed goes away: the dock says stale since when, and the stored items stay
     feed.unlink()

@@ -140,7 +140,11 @@ class AlertDialog(QDialog):
             self.level.setText(f"{level:.10g}")
 
     def _show_fields(self) -> None:
-        used = FIELDS[self.kind.currentData()]
+        kind = self.kind.currentData()
+        used = FIELDS[kind]
+        self.expr.setPlaceholderText("words, comma-separated, e.g. hack, exploit" if kind == "news_keyword" else
+                                     "e.g. rsi(14) > 70, close crosses sma(200)")
+        self.level.setPlaceholderText("a score from -1 to 1, e.g. -0.3" if kind.startswith("sentiment") else "")
         for key, row in self._rows.items():
             if key != "kind":
                 self._form.setRowVisible(row, key in used)
