@@ -22,7 +22,8 @@ import textwrap
 import app.widgets
 
 VIRTUALS = {"event", "eventFilter", "sizeHint", "minimumSizeHint", "heightForWidth", "hasHeightForWidth",
-            "accept", "reject", "done"}  # plus every ``*Event`` handler
+            "accept", "reject", "done",
+            "rowCount", "columnCount", "data", "headerData"}  # (a table model's) plus every ``*Event`` handler
 ALLOWED: dict[tuple[str, str], str] = {}  # (class, name) -> why this shadowing is meant
 SKIP = {"staticMetaObject"}  # PySide sets it on every subclass
 

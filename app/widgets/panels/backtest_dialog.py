@@ -45,8 +45,9 @@ def shutdown_pool(finished: bool) -> None:
 
 class BacktestDialog(QDialog):
     def __init__(self, strategies: Any, plugin: str, params: dict, parent: QWidget | None = None,
-                 bar_store: Any | None = None) -> None:
+                 bar_store: Any | None = None, profile_db: str | None = None) -> None:
         super().__init__(parent)
+        self.profile_db = profile_db  # the profile's database: registered models and stored news, as the CLI's
         self.setWindowTitle(f"Backtest {plugin}")
         self.resize(1000, 700)
         self.strategies = strategies  # the plugins (Port.strategies)
@@ -116,7 +117,7 @@ class BacktestDialog(QDialog):
         if isinstance(data, str):
             load_bars(Path(data))  # fail here, with the file's problem, not in a worker
         cfg = BacktestConfig(cash=self.cash.value(), fee=self.fee.value(),
-                             rules="ashare" if self.ashare.isChecked() else "")
+                             rules="ashare" if self.ashare.isChecked() else "", model_db=self.profile_db)
         return info, PluginRef(info.name, info.origin, info.source), params, data, cfg
 
     def run_backtest(self) -> None:

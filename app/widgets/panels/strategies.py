@@ -273,7 +273,8 @@ class StrategyManagerWidget(QWidget):
         plugin = runner.plugin if runner else self.plugin_box.currentText()
         params = dict(runner.params) if runner else {}
         # a top-level window of its own (closing the main window closes it through ``destroyed``)
-        dialog = BacktestDialog(self.strategies, plugin, params, bar_store=self._port.bar_store)
+        dialog = BacktestDialog(self.strategies, plugin, params, bar_store=self._port.bar_store,
+                                profile_db=str(self._port.profile / "kestrel.db"))
         self.destroyed.connect(dialog.close)
         dialog.show()
         self._dialog = dialog
