@@ -35,13 +35,10 @@ def create_app():
         text = qss.read_text()
         if app.styleSheet() != text:  # re-setting it re-polishes every live widget for nothing
             app.setStyleSheet(text)
-    if getattr(app, "_kestrel_gc", None) is None:
-        # Python's cycle collector runs in whichever thread allocates when a threshold is reached: a news, akshare or
-        # strategy worker thread can then free a cycle holding Qt objects of the GUI thread, and Qt crashes later in
-        # its event processing (seen as a segfault in processEvents). Collect on the GUI thread only, on a timer.
-        from pyqtgraph.util.garbage_collector import GarbageCollector
+    if getattr(app, "_kestrel_gc", None) is None:  # cycles collected on the GUI thread only (app/gui_gc.py)
+        from app.gui_gc import GuiCollector
 
-        app._kestrel_gc = GarbageCollector(interval=0.5)
+        app._kestrel_gc = GuiCollector(app)
     return app
 
 
@@ -174,6 +171,9 @@ def launch_gui(profile: Path) -> int:
     shown = time.perf_counter() - T0
     schedule_indicator_warmup(app)
     schedule_ml_warmup()
+    from app.gui_gc import freeze_startup
+
+    QTimer.singleShot(6000, freeze_startup)  # after the warm-ups: start-up's objects out of every full collection
     if os.environ.get("KESTREL_EXIT_AFTER_SHOWN"):
         def report() -> None:
             print(f"window shown {shown:.3f} s after the GUI code loaded (bench/bench_startup.py times the whole "
