@@ -92,22 +92,20 @@ def _news_series(profile: Path, symbol: str, scorer: str = "lexicon"):
     """The symbol's stored news as a ``NewsSeries`` (arrival times, ``scorer``'s scores), from the
     profile's ``kestrel.db``; ``NoNews`` (exit 2) when there is no news store or it holds nothing for it."""
     from app.engine.ml.news_kernels import NewsSeries
+    from app.engine.news.store import NewsStore
+    from app.engine.news.text import NewsKey
 
-    missing = NoNews(f"no news stored for {symbol} in this profile: run `kestrel news fetch` first")
+    key = NewsKey.of(symbol)  # "BTC/USDT@binance" -> "BTC", "600519" -> "600519.SH": what news is filed under
+    missing = NoNews(f"no news stored for {symbol}{f' ({key})' if key != symbol else ''} in this profile: run "
+                     f"`kestrel news fetch` first")
     db = profile / "kestrel.db"
-    try:
-        from app.engine.news.store import NewsStore
-    except ImportError:
-        raise missing from None
     if not db.exists():
         raise missing
     store = NewsStore(db)
     try:
-        arrived, score = store.series(symbol, scorer=scorer)
+        arrived, score = store.series(key, scorer=scorer)
     finally:
-        close = getattr(store, "close", None)
-        if close is not None:
-            close()
+        store.close()
     if len(arrived) == 0:
         raise missing
     return NewsSeries(arrived, score)
