@@ -29,7 +29,8 @@ def test_self_test_passes_every_step(tmp_path):
     r = run(["--self-test", "--profile", str(tmp_path / "p")])
     assert r.returncode == 0, r.stdout + r.stderr
     steps = ("window", "feed", "chart", "ticket order", "fill", "position", "kill switch", "reset",
-             "indicator dialog", "strategies", "backtest", "sweep", "venues", "data", "alerts", "news", "model training",
+             "indicator dialog", "strategies", "backtest", "sweep", "venues", "data", "alerts", "news",
+             "model training",
              "audit", "indicators", "ML inference", "plugins", "user plugin", "worker process", "venue libraries",
              "secrets")
     reported = [m.group(1) for m in re.finditer(r"^ok   (.+?)\s+[\d.]+ ms ", r.stdout, re.MULTILINE)]
