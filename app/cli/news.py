@@ -170,7 +170,7 @@ def _sources(args: argparse.Namespace, store) -> int:
             print(f"kestrel news sources: {why}", file=sys.stderr)
             return 2
         store.set_source(name, kind, tgt, max(15.0, args.every or DEFAULT_POLL_S[kind]))
-        print(f"added {name}: {kind} {tgt}".rstrip() + " (a running terminal polls it from the next second)")
+        print(f"added {name}: {kind} {tgt}".rstrip() + " (a running terminal starts polling it within 5 s)")
         return 0
     if args.remove:
         if not store.remove_source(args.remove):

@@ -112,17 +112,25 @@ class NewsService:
 
     # ----------------------------------------------------------------------------------------------- sources
     def reload_sources(self) -> None:
+        """The sources as the database has them now (another process may have changed them)."""
         rows = {r["name"]: r for r in self.store.sources()}
+        changed = False
         for name in list(self.sources):
             if name not in rows:
                 del self.sources[name]
+                changed = True
         for name, r in rows.items():
             st = self.sources.get(name)
+            poll_s = max(MIN_POLL_S, float(r["poll_s"]))
             if st is None or (st.kind, st.target) != (r["kind"], r["target"]):
-                st = SourceState(name, r["kind"], r["target"], max(MIN_POLL_S, float(r["poll_s"])))
+                st = SourceState(name, r["kind"], r["target"], poll_s)
                 self.sources[name] = st
-            st.poll_s, st.enabled = max(MIN_POLL_S, float(r["poll_s"])), r["enabled"]
-        self.version += 1
+                changed = True
+            if (st.poll_s, st.enabled) != (poll_s, r["enabled"]):
+                st.poll_s, st.enabled = poll_s, r["enabled"]
+                changed = True
+        if changed:
+            self.version += 1
 
     def add_source(self, name: str, kind: str, target: str = "", poll_s: float | None = None) -> None:
         why = check_source(kind, target)
@@ -152,8 +160,15 @@ class NewsService:
             self._task = None
 
     async def _run(self) -> None:
+        reloaded = time.monotonic()
         while True:
             now = time.monotonic()
+            if now - reloaded >= 5.0:  # sources added or removed by `kestrel news sources` in another process
+                reloaded = now
+                try:
+                    self.reload_sources()
+                except Exception as exc:  # noqa: BLE001 - a busy database: the next round reads them
+                    log.warning("news sources not re-read: %s", exc)
             for st in list(self.sources.values()):
                 if st.enabled and not st.busy and now >= st.next_due and now >= st.paused_until:
                     st.busy = True

@@ -228,3 +228,28 @@ def test_a_burst_is_stored_in_chunks_with_the_loop_running_between(store):
     out = asyncio.run(run())
     assert len(out) == 1000 and len(got) == 20 and store.count() == 1000
     assert len(ticks) >= 20  # the loop ran between chunks
+
+
+def test_a_source_added_by_another_process_is_polled_by_the_running_service(tmp_path):
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(rss(item("from the other process", link="https://x/9")))
+    store = NewsStore(tmp_path / "kestrel.db")
+    svc, got, _ = _service(store, {})
+
+    async def run():
+        svc.start()
+        try:
+            other = NewsStore(tmp_path / "kestrel.db")  # `kestrel news sources --add` beside the terminal
+            other.set_source("other", "rss", feed.as_uri(), 300.0)
+            other.close()
+            for _ in range(100):
+                await asyncio.sleep(0.1)
+                if got:
+                    return time.monotonic()
+            raise AssertionError("the running service never polled the new source")
+        finally:
+            await svc.stop()
+
+    asyncio.run(run())
+    assert [r.title for ev in got for r in ev.items] == ["from the other process"]
+    store.close()
