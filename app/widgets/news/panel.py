@@ -10,7 +10,7 @@ import math
 import time
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QUrl, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
@@ -112,6 +112,10 @@ class SourcesDialog(QDialog):
         self.setWindowTitle("News sources")
         self.table = make_table(SOURCE_HEADERS, self)
         self.table.setObjectName("newsSources")
+        header = self.table.horizontalHeader()
+        for c in range(len(SOURCE_HEADERS)):  # a few rows: the short columns fit their contents, the error stretches
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.Stretch if SOURCE_HEADERS[c] == "Last error"
+                                        else QHeaderView.ResizeMode.ResizeToContents)
         self.kind = QComboBox()
         self.kind.setObjectName("newsSourceKind")
         for k, label in KIND_LABELS.items():
@@ -149,6 +153,9 @@ class SourcesDialog(QDialog):
         self.poll_button.clicked.connect(self.poll)
         self.resize(860, 380)
         self.refresh()
+        self._timer = QTimer(self)  # states, pauses and counts as they change while it is open
+        self._timer.timeout.connect(self.refresh)
+        self._timer.start(1000)
 
     def _say(self, text: str, error: bool = False) -> None:
         self.message.setText(text)
@@ -202,6 +209,8 @@ class SourcesDialog(QDialog):
                                       str(st.get("duplicates", 0)), str(skipped),
                                       st.get("last_error") or st.get("last_problem") or "", r["target"])):
                 set_cell(t, i, c, text, color if c == 2 else None, align_right=c in (3, 4, 5))
+                if c in (6, 7) and t.item(i, c).toolTip() != text:
+                    t.item(i, c).setToolTip(text)  # the whole error or URL
 
 
 class NewsPanel(QWidget):
@@ -334,8 +343,9 @@ class NewsPanel(QWidget):
         for s in sources:
             st = s["status"]
             if st.get("state") in ("paused", "retrying"):
-                since = _time(int(st.get("last_ok_ms") or 0)) or "never fetched"
-                stale.append(f"{s['name']}: {st.get('last_error', '')} (stale since {since})")
+                since = _time(int(st.get("last_ok_ms") or 0))
+                stale.append(f"{s['name']}: {st.get('last_error', '')} "
+                             + (f"(stale since {since})" if since else "(nothing fetched yet)"))
             elif st.get("state") == "ok":
                 parts.append(s["name"])
         if not sources:
