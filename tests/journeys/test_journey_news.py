@@ -132,6 +132,13 @@ def test_a_feed_added_in_the_dock_shows_its_news_in_the_dock_and_on_the_chart(qt
     drive(run_async, kernel, window, qtbot, lambda: "Stale" in panel.status.text())
     assert "desk: cannot read" in panel.status.text() and "stale since" in panel.status.text()
     assert panel.model.rowCount() == 2
+    qtbot.mouseClick(panel.sources_button, Qt.MouseButton.LeftButton)  # the source's counts and its error
+    dialog = panel.sources_dialog
+    qtbot.waitExposed(dialog)
+    (row,) = [i for i, name in enumerate(table_column(dialog.table, 0)) if name == "desk"]
+    assert table_column(dialog.table, 2)[row].startswith("paused ") and table_column(dialog.table, 3)[row] == "4"
+    assert table_column(dialog.table, 6)[row].startswith("cannot read")
+    dialog.close()
 
 
 class FakeAkshare:
