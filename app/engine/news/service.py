@@ -106,6 +106,7 @@ class NewsService:
         self.ban_base_s, self.ban_cap_s = ban_base_s, ban_cap_s
         self.rng = rng or random.Random()
         self.sources: dict[str, SourceState] = {}
+        self.sources_every_s = 5.0  # how often the running service re-reads news_sources
         self.version = 0  # bumped on any change the dock shows
         self._task: asyncio.Task | None = None
         self.reload_sources()
@@ -163,7 +164,7 @@ class NewsService:
         reloaded = time.monotonic()
         while True:
             now = time.monotonic()
-            if now - reloaded >= 5.0:  # sources added or removed by `kestrel news sources` in another process
+            if now - reloaded >= self.sources_every_s:  # sources added or removed by `kestrel news sources` elsewhere
                 reloaded = now
                 try:
                     self.reload_sources()

@@ -235,6 +235,7 @@ def test_a_source_added_by_another_process_is_polled_by_the_running_service(tmp_
     feed.write_bytes(rss(item("from the other process", link="https://x/9")))
     store = NewsStore(tmp_path / "kestrel.db")
     svc, got, _ = _service(store, {})
+    svc.sources_every_s = 0.3  # (5 s in the terminal)
 
     async def run():
         svc.start()
