@@ -31,6 +31,7 @@ KINDS = ("rss", "akshare-flash", "akshare-news", "akshare-notices")
 DEFAULT_POLL_S = {"rss": 300.0, "akshare-flash": 60.0, "akshare-news": 300.0, "akshare-notices": 900.0}
 MIN_POLL_S = 15.0
 CHUNK = 50
+MATCHER_TTL_S = 600.0
 
 
 @dataclass
@@ -95,6 +96,7 @@ class NewsService:
         self.watched = watched  # news keys of the A-shares the trader has open (per-stock sources poll these)
         self._matcher_fn = matcher or (lambda: SymbolMatcher())
         self._matcher: SymbolMatcher | None = None
+        self._matcher_at = 0.0
         self._scorers_fn = scorers
         self.scorers: list[Any] = []
         self.scorer_errors: list[str] = []
@@ -294,8 +296,10 @@ class NewsService:
 
     # ------------------------------------------------------------------------------------------- matching
     def matcher(self) -> SymbolMatcher:
-        if self._matcher is None:
-            self._matcher = self._matcher_fn()
+        """What items are about: rebuilt every ``MATCHER_TTL_S`` (akshare's name list may arrive after start)."""
+        now = time.monotonic()
+        if self._matcher is None or now - self._matcher_at >= MATCHER_TTL_S:
+            self._matcher, self._matcher_at = self._matcher_fn(), now
         return self._matcher
 
     def refresh_matcher(self) -> None:
