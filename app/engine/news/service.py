@@ -25,6 +25,7 @@ from app.engine.core.messages import NewsArrived
 from app.engine.news.sources import AKSHARE, Counts, SourceRefused, fetch_url, parse_feed
 from app.engine.news.store import DEFAULT_SCORER, NewsItem, NewsStore
 from app.engine.news.text import SymbolMatcher
+from app.engine.venues.backoff import ban_pause
 
 log = logging.getLogger("kestrel.news")
 KINDS = ("rss", "akshare-flash", "akshare-news", "akshare-notices")
@@ -276,8 +277,7 @@ class NewsService:
             why = f"busy: {exc}"
         else:
             why = str(exc) or type(exc).__name__
-        ceiling = min(self.ban_cap_s, self.ban_base_s * 2 ** min(st.failures - 1, 20))
-        pause = ceiling * (0.5 + 0.5 * self.rng.random())
+        pause = ban_pause(st.failures, self.ban_base_s, self.ban_cap_s, self.rng)
         if isinstance(exc, SourceRefused) and exc.retry_after_s is not None:
             pause = max(pause, exc.retry_after_s)
         st.paused_until = time.monotonic() + pause

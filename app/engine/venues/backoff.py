@@ -32,6 +32,14 @@ class Backoff:
         self.attempts = 0
 
 
+def ban_pause(failures: int, base_s: float, cap_s: float, rng: random.Random) -> float:
+    """Seconds to leave a source alone after its ``failures``-th failure in a row: ``base_s`` doubling up to
+    ``cap_s``, with equal jitter (half fixed, half random): never hammer a source that bans us, and never all
+    clients back at once."""
+    ceiling = min(cap_s, base_s * 2 ** min(failures - 1, 20))
+    return ceiling * (0.5 + 0.5 * rng.random())
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date. None if absent/bad."""
     if value is None:

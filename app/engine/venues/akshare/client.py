@@ -28,6 +28,7 @@ from typing import Any
 from app.engine.core.messages import Bar
 from app.engine.venues.akshare import data as akshare_data
 from app.engine.venues.akshare.data import Quote
+from app.engine.venues.backoff import ban_pause
 from app.engine.venues.executor import CallTimedOut, DeadlineExecutor, ExecutorSaturated
 
 log = logging.getLogger("kestrel.venues.akshare")
@@ -207,8 +208,7 @@ class AkshareClient:
 
     def _failed(self, st: SourceState, why: str) -> None:
         st.failures += 1
-        ceiling = min(self.ban_cap_s, self.ban_base_s * 2 ** min(st.failures - 1, 20))
-        pause = ceiling * (0.5 + 0.5 * self.rng.random())  # equal jitter: never hammer a source that bans us
+        pause = ban_pause(st.failures, self.ban_base_s, self.ban_cap_s, self.rng)
         st.paused_until = time.monotonic() + pause
         st.last_error = why
         log.warning("akshare source %s failed (%s); paused %.0f s (failure %d)", st.name, why, pause,
