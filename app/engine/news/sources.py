@@ -14,10 +14,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from app.engine.core.ashare_rules import SHANGHAI
 from app.engine.news.store import MARKUP, REPAIRED, NewsItem
 from app.engine.news.text import SymbolMatcher, cjk_share, clean, repair
+from app.engine.venues.akshare.data import shanghai_ms
 
-SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 USER_AGENT = "Kestrel/0.1 (+news reader)"
 MAX_FEED_BYTES = 8 * 1024 * 1024
 
@@ -148,14 +149,11 @@ def parse_feed(data: bytes | str, content_type: str, source: str,
 
 # ----------------------------------------------------------------------------------------------------- akshare
 def _sh_ms(text: Any) -> int:
-    """Shanghai local time text ("2026-12-07 09:31:05", "2026-12-07 09:31", "2026-12-07") -> epoch ms; 0 if bad."""
-    s = str(text or "").strip()
-    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d %H:%M:%S", "%Y%m%d"):
-        try:
-            return int(dt.datetime.strptime(s[:19], fmt).replace(tzinfo=SHANGHAI).timestamp() * 1000)
-        except ValueError:
-            continue
-    return 0
+    """Shanghai local time text ("2026-12-07 09:31:05", "... 09:31", "2026-12-07") -> epoch ms; 0 if it is not."""
+    try:
+        return shanghai_ms(str(text or "").strip()[:19])
+    except ValueError:
+        return 0
 
 
 def _rows(df: Any, need: tuple[str, ...], what: str) -> list[dict]:

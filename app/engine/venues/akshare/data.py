@@ -52,7 +52,8 @@ def _num(v) -> float:
     return f if f == f else 0.0  # NaN -> 0
 
 
-def _local_ms(text: str) -> int:
+def shanghai_ms(text: str) -> int:
+    """Shanghai local time text (seconds, minutes or a date) -> epoch ms; ValueError when it is not one."""
     fmt = "%Y-%m-%d %H:%M:%S" if text.count(":") == 2 else ("%Y-%m-%d %H:%M" if ":" in text else "%Y-%m-%d")
     return int(dt.datetime.strptime(text, fmt).replace(tzinfo=SHANGHAI).timestamp() * 1000)
 
@@ -96,7 +97,7 @@ def daily_eastmoney(symbol: str, start: str = "19700101", end: str = "20500101",
                          adjust=ADJUSTMENTS[adjust])
     if df.empty:
         return []
-    return [Bar(symbol, DAY_MS, _local_ms(str(r["日期"])), _num(r["开盘"]), _num(r["最高"]),
+    return [Bar(symbol, DAY_MS, shanghai_ms(str(r["日期"])), _num(r["开盘"]), _num(r["最高"]),
                 _num(r["最低"]), _num(r["收盘"]), _num(r["成交量"]) * 100) for _, r in df.iterrows()]
 
 
@@ -105,7 +106,7 @@ def daily_tencent(symbol: str, start: str = "19700101", end: str = "20500101", a
 
     df = stock_zh_a_hist_tx(symbol=market_prefix(symbol), start_date=start, end_date=end,
                             adjust=ADJUSTMENTS[adjust])
-    return [Bar(symbol, DAY_MS, _local_ms(str(r["date"])), _num(r["open"]), _num(r["high"]), _num(r["low"]),
+    return [Bar(symbol, DAY_MS, shanghai_ms(str(r["date"])), _num(r["open"]), _num(r["high"]), _num(r["low"]),
                 _num(r["close"]), _num(r["volume"])) for _, r in df.iterrows()]
 
 
@@ -114,7 +115,7 @@ def minute_eastmoney(symbol: str, period: str = "1", adjust: str = "none") -> li
 
     df = stock_zh_a_hist_min_em(symbol=code_of(symbol), period=period, adjust=ADJUSTMENTS[adjust])
     tf = int(period) * MIN_MS
-    return [Bar(symbol, tf, _local_ms(str(r["时间"])) - tf, _num(r["开盘"]), _num(r["最高"]),
+    return [Bar(symbol, tf, shanghai_ms(str(r["时间"])) - tf, _num(r["开盘"]), _num(r["最高"]),
                 _num(r["最低"]), _num(r["收盘"]), _num(r["成交量"]) * 100) for _, r in df.iterrows()]
 
 
@@ -125,7 +126,7 @@ def minute_sina(symbol: str, period: str = "1", adjust: str = "none") -> list[Ba
 
     df = stock_zh_a_minute(symbol=market_prefix(symbol), period=period, adjust="")
     tf = int(period) * MIN_MS
-    return [Bar(symbol, tf, _local_ms(str(r["day"])) - tf, _num(r["open"]), _num(r["high"]), _num(r["low"]),
+    return [Bar(symbol, tf, shanghai_ms(str(r["day"])) - tf, _num(r["open"]), _num(r["high"]), _num(r["low"]),
                 _num(r["close"]), _num(r["volume"])) for _, r in df.iterrows()]
 
 
