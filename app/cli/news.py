@@ -70,15 +70,11 @@ def _local(ms: int) -> str:
 async def _fetch(args: argparse.Namespace, store, profile: Path) -> int:
     from app.engine.core.bus import MessageBus
     from app.engine.news.service import NewsService, SourceState
+    from app.engine.news.store import ashare_names
     from app.engine.news.text import CRYPTO_NAMES, NewsKey, SymbolMatcher
 
     symbols = [NewsKey.of(s) for s in args.symbols]
-    names: dict[str, str] = {}
-    try:
-        names = {str(n).replace(" ", ""): NewsKey.of(str(s)) for s, n in
-                 store.conn.execute("SELECT symbol, name FROM ak_names") if n}
-    except Exception:  # noqa: BLE001 - no akshare name list cached in this profile
-        pass
+    names = ashare_names(store.conn)
     tickers = set(CRYPTO_NAMES.values()) | {s for s in symbols if not s[:1].isdigit()}
 
     def scorers():
@@ -106,10 +102,8 @@ async def _fetch(args: argparse.Namespace, store, profile: Path) -> int:
         return 2
     ok = 0
     for st in states:
-        per = max(1, len([k.strip() for k in st.target.split(",") if k.strip()])) \
-            if st.kind in ("akshare-news", "akshare-notices") else 1
         new = 0
-        for _ in range(per):
+        for _ in range(len(svc.symbols_of(st)) or 1):  # a per-stock source: each of its A-shares once
             new += len(await svc.poll(st))
             if st.failures:
                 break

@@ -37,7 +37,7 @@ from app.engine.alerts.notify import AlertNotifier
 from app.engine.alerts.store import AlertStore
 from app.engine.news.reader import NewsReader
 from app.engine.news.service import NewsService
-from app.engine.news.store import NewsStore
+from app.engine.news.store import NewsStore, ashare_names
 from app.engine.news.text import NewsKey, SymbolMatcher
 from app.engine.news.worker import NewsProcess
 from app.engine.orders.emulator import OrderEmulator
@@ -149,8 +149,8 @@ class Kernel:
         # news, sentiment and fundamentals (issue 22): sources polled on the loop, items in the profile's database
         self.news_store = NewsStore(self.store.conn)
         self.news = NewsService(self.news_store, self.bus, self.clock.now_ms, watched=self._news_watched,
-                                matcher=self._news_matcher, scorers=self._news_scorers,
-                                process=NewsProcess(self.profile))  # parsing and scoring in a worker process
+                                matcher=self._news_matcher,
+                                process=NewsProcess(self.profile))  # parsing and scoring (its scorers) there
         self.news_reader = NewsReader(self.news_store, self.clock.now_ms)
         self.strategies.host.news = self.news_reader  # Strategy.news(), Strategy.sentiment(): as of the clock
         self.alerts.sentiment = self.news_reader.sentiment  # sentiment alert rules
@@ -371,20 +371,8 @@ class Kernel:
     def _news_matcher(self) -> SymbolMatcher:
         """What items are about: A-share names from akshare's list (when it was fetched), the instruments' crypto
         base assets."""
-        names: dict[str, str] = {}
-        try:
-            for sym, name in self.store.conn.execute("SELECT symbol, name FROM ak_names"):
-                if name:
-                    names[str(name).replace(" ", "")] = NewsKey.of(str(sym))
-        except Exception:  # noqa: BLE001 - no akshare list cached yet: codes and tickers only
-            pass
         tickers = {NewsKey.of(i.symbol) for i in self.instruments.values() if i.rules != "ashare"}
-        return SymbolMatcher(names, tickers)
-
-    def _news_scorers(self) -> tuple[list[Any], list[str]]:
-        from app.engine.news.sentiment import load_scorers
-
-        return load_scorers(self.profile)
+        return SymbolMatcher(ashare_names(self.store.conn), tickers)
 
     def _saved_venues(self) -> list[str]:
         from app.engine.venues.venue_config import list_configs

@@ -14,6 +14,7 @@ FAILURES      a source that fails (an error, a hang, HTTP 4xx/5xx, an executor f
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import threading
@@ -23,12 +24,13 @@ from typing import Any, Callable, Sequence
 
 from app.engine.core.messages import NewsArrived
 from app.engine.news.sources import AKSHARE, Counts, SourceRefused, fetch_url, parse_feed
-from app.engine.news.store import DEFAULT_SCORER, NewsItem, NewsStore
+from app.engine.news.store import NewsItem, NewsStore
 from app.engine.news.text import SymbolMatcher
 from app.engine.venues.backoff import ban_pause
 
 log = logging.getLogger("kestrel.news")
 KINDS = ("rss", "akshare-flash", "akshare-news", "akshare-notices")
+PER_SYMBOL = ("akshare-news", "akshare-notices")  # polled one A-share at a time
 DEFAULT_POLL_S = {"rss": 300.0, "akshare-flash": 60.0, "akshare-news": 300.0, "akshare-notices": 900.0}
 MIN_POLL_S = 15.0
 CHUNK = 50
@@ -191,10 +193,8 @@ class NewsService:
         """One poll of ``st``: the records stored. Failures pause the source and return []."""
         st.polls += 1
         symbol = ""
-        if st.kind in ("akshare-news", "akshare-notices"):
-            keys = [k for k in self.watched() if k[:1].isdigit()]
-            if st.target:
-                keys = [k.strip() for k in st.target.split(",") if k.strip()]
+        keys = self.symbols_of(st)
+        if st.kind in PER_SYMBOL:
             if not keys:
                 st.next_due = time.monotonic() + st.poll_s
                 return []
@@ -214,16 +214,17 @@ class NewsService:
         if st.failures:
             log.info("news source %s answers again", st.name)
         st.failures, st.last_error, st.last_ok_ms = 0, "", arrived
-        per = len(self._per_symbol(st)) or 1
-        st.next_due = time.monotonic() + st.poll_s / per
+        st.next_due = time.monotonic() + st.poll_s / (len(keys) or 1)
         self._save_status(st)
         return records
 
-    def _per_symbol(self, st: SourceState) -> list[str]:
-        if st.kind not in ("akshare-news", "akshare-notices"):
+    def symbols_of(self, st: SourceState) -> list[str]:
+        """The A-shares a per-stock source polls in turn (its own list, else the watched ones); [] for the others."""
+        if st.kind not in PER_SYMBOL:
             return []
-        return [k.strip() for k in st.target.split(",") if k.strip()] if st.target else \
-            [k for k in self.watched() if k[:1].isdigit()]
+        if st.target:
+            return [k.strip() for k in st.target.split(",") if k.strip()]
+        return [k for k in self.watched() if k[:1].isdigit()]
 
     async def _call(self, st: SourceState, symbol: str) -> tuple[list[NewsItem], Counts, str]:
         matcher = self.matcher()
@@ -354,16 +355,8 @@ def score_items(items: Sequence[NewsItem], scorers: Sequence[Any]) -> list[NewsI
             per.append((s.name, s.score(texts)))
         except Exception as exc:  # noqa: BLE001 - one scorer failing leaves the others
             log.warning("news scorer %s failed: %s", getattr(s, "name", s), exc)
-    out = []
-    for i, it in enumerate(items):
-        out.append(_with_scores(it, tuple((name, float(v[i])) for name, v in per)))
-    return out
+    return [dataclasses.replace(it, scores=tuple((name, float(v[i])) for name, v in per))
+            for i, it in enumerate(items)]
 
 
-def _with_scores(it: NewsItem, scores: tuple) -> NewsItem:
-    import dataclasses
-
-    return dataclasses.replace(it, scores=scores)
-
-
-__all__ = ["NewsService", "SourceState", "score_items", "check_source", "KINDS", "DEFAULT_SCORER"]
+__all__ = ["NewsService", "SourceState", "score_items", "check_source", "KINDS"]

@@ -24,7 +24,7 @@ import numpy as np
 
 from app.engine.core.messages import NewsRecord
 from app.engine.core.sqlite_tx import write_tx
-from app.engine.news.text import norm_title
+from app.engine.news.text import NewsKey, norm_title
 
 DAY_MS = 86_400_000
 FUTURE_SLACK_MS = 300_000
@@ -232,3 +232,13 @@ class NewsStore:
 
     def count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM news_items").fetchone()[0])
+
+
+def ashare_names(conn: sqlite3.Connection) -> dict[str, str]:
+    """A-share name -> news key, from akshare's name list cached in the profile (``ak_names``); {} before it was
+    ever fetched."""
+    try:
+        rows = conn.execute("SELECT symbol, name FROM ak_names").fetchall()
+    except sqlite3.Error:  # no akshare list cached in this profile yet: codes and tickers only
+        return {}
+    return {str(name).replace(" ", ""): NewsKey.of(str(sym)) for sym, name in rows if name}
