@@ -129,8 +129,7 @@ class SymbolMatcher:
                     found.setdefault(up, "ticker")
                 elif (k := self.crypto.get(w.casefold())) is not None:
                     found.setdefault(k, "name")
-            if any(n in text for n in ("比特币", "以太坊")):
-                for n, k in self.crypto.items():
-                    if n in text:
-                        found.setdefault(k, "name")
+            for n, k in self.crypto.items():  # Chinese names have no word boundaries: found inside the text
+                if not n.isascii() and n in text:
+                    found.setdefault(k, "name")
         return list(found.items())

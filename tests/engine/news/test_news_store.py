@@ -72,6 +72,7 @@ def test_news_keys_and_symbol_matching():
     assert m.find("贵州茅台(600519)与平安银行公告") == [("600519.SH", "code"), ("000001.SZ", "name")]
     assert m.find("Bitcoin and ETH rally; one more thing") == [("BTC", "name"), ("ETH", "ticker")]
     assert m.find("比特币大涨") == [("BTC", "name")]
+    assert m.find("比特币大涨, together with whether") == [("BTC", "name")]  # no "ether" inside English words
     assert m.find("no symbols here 1234567") == []
 
 
