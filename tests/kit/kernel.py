@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from app.config import RiskSettings
-from app.engine.core.messages import OrderDenied, OrderType, Side, SubmitOrder
+from app.engine.core.messages import OrderDenied, OrderType, SetAlert, Side, SubmitOrder
 
 BTC = "BTC/USDT@sim"
 
@@ -64,3 +64,11 @@ def cannot_amend(kernel) -> None:
     cancel-then-replace, as on venues without an amend): for tests of that path."""
     features = kernel.risk.checks.venue_features
     kernel.risk.checks.venue_features = lambda venue: features(venue) - {"amend"}
+
+
+def set_rule(k, **rule) -> str:
+    """Set an alert rule as the window does (a ``SetAlert`` on the bus); its id."""
+    before = set(k.alerts.rules)
+    k.bus.publish(SetAlert(rule, "manual", k.clock.now_ms()))
+    (rid,) = set(k.alerts.rules) - before
+    return rid

@@ -8,7 +8,7 @@ import json
 import sqlite3
 
 from app.engine.core.messages import Alert, AlertFired, AlertRuleChanged, RemoveAlert, SetAlert, Side
-from tests.kit.kernel import BTC, advance, kernel_with, last, push_price
+from tests.kit.kernel import BTC, advance, kernel_with, last, push_price, set_rule
 
 
 def watch(k) -> dict[str, list]:
@@ -23,14 +23,6 @@ def away(k, ticks: int) -> float:
     """A price ``ticks`` ticks from the last trade (above for positive)."""
     inst = k.instruments[BTC]
     return inst.round_price(last(k) + ticks * inst.tick_size)
-
-
-def set_rule(k, **rule) -> str:
-    """Set a rule as the window does; its id."""
-    before = set(k.alerts.rules)
-    k.bus.publish(SetAlert(rule, "manual", k.clock.now_ms()))
-    (rid,) = set(k.alerts.rules) - before
-    return rid
 
 
 def test_a_price_alert_fires_once_when_the_market_crosses_its_level(make_kernel):

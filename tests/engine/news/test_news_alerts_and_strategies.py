@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import math
 
-from app.engine.core.messages import AlertFired, SetAlert
+from app.engine.core.messages import AlertFired
 from app.engine.news.reader import NewsReader
 from app.engine.news.store import NewsItem
-from tests.kit.kernel import BTC, kernel_with
+from tests.kit.kernel import BTC, kernel_with, set_rule
 
 
 def arrive(k, *items: tuple[str, float, tuple]) -> None:
@@ -17,13 +17,6 @@ def arrive(k, *items: tuple[str, float, tuple]) -> None:
     made = [NewsItem("desk", "news", t, url=f"https://n/{k.news_store.max_id() + i}", symbols=syms,
                      scores=(("lexicon", s),)) for i, (t, s, syms) in enumerate(items, 1)]
     asyncio.run(k.news.store_items(made, k.clock.now_ms()))
-
-
-def set_rule(k, **rule) -> str:
-    before = set(k.alerts.rules)
-    k.bus.publish(SetAlert(rule, "manual", k.clock.now_ms()))
-    (rid,) = set(k.alerts.rules) - before
-    return rid
 
 
 def test_a_keyword_alert_fires_on_an_item_that_mentions_it_about_its_symbol(make_kernel):
