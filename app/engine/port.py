@@ -352,19 +352,14 @@ class NewsView:
         self._service = kernel.news
         self._store = kernel.news_store
         self._reader = kernel.news_reader
-        self._seen_max = -1
-        self._rev = 0
         self._fundamentals: Any = None
         self._fund_executor: Any = None
 
     @property
-    def version(self) -> int:
-        """Changes when items arrive (here or from ``kestrel news fetch`` in another process) or a source's state
-        changes."""
-        top = self._store.max_id()
-        if top != self._seen_max:
-            self._seen_max, self._rev = top, self._rev + 1
-        return self._service.version * 1_000_003 + self._rev
+    def version(self) -> tuple[int, int]:
+        """Changes when items arrive (here or from ``kestrel news fetch`` in another process: the newest id) or a
+        source's state changes."""
+        return self._service.version, self._store.max_id()
 
     @staticmethod
     def key(symbol: str) -> str:

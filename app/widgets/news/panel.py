@@ -225,7 +225,6 @@ class NewsPanel(QWidget):
         self._checked = 0.0
         self._known: set[int] = set()
         self._first_seen: dict[int, float] = {}
-        self._rows: list[Any] = []
         self.current_symbol = lambda: ""  # the window: its chart's symbol
         self.open_url = QDesktopServices.openUrl  # tests replace it (no browser)
         self.filter = QComboBox()
@@ -286,8 +285,9 @@ class NewsPanel(QWidget):
         return self.sources_dialog
 
     def _open_row(self, row: int, _col: int) -> None:
-        if 0 <= row < len(self._rows) and self._rows[row].url:
-            url = self._rows[row].url
+        rows = self.model.rows
+        if 0 <= row < len(rows) and rows[row].url:
+            url = rows[row].url
             self.open_url(QUrl(url))
             self.linkOpened.emit(url)
 
@@ -312,7 +312,6 @@ class NewsPanel(QWidget):
             rows = news.recent(None, kinds=("flash",), limit=200)
         else:
             rows = news.recent(None, limit=300)
-        self._rows = rows
         first = not self._known
         for r in rows:
             if r.id not in self._known:
