@@ -23,24 +23,10 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from app.engine.news import lexicon
+from app.engine.news.text import language
 
 LANGS = frozenset({"en", "zh"})
-_CJK = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
-_LATIN = re.compile(r"[A-Za-z]")
 _EN_TOKEN = re.compile(r"[a-z]+")
-ZH_SHARE = 0.3  # CJK share of the letters at or above which a text is Chinese (docs/design/issue22-news.md 2.6)
-
-
-def language(text: str) -> str:
-    """``"zh"`` when CJK characters are at least 30% of CJK + ASCII letters, else ``"en"`` (also with no letters).
-
-    Digits, codes such as ``600519.SH`` and punctuation do not count. No language detector: the two languages
-    Kestrel scores differ by script, and a rule this simple is predictable."""
-    cjk = len(_CJK.findall(text))
-    latin = len(_LATIN.findall(text))
-    if cjk + latin == 0:
-        return "en"
-    return "zh" if cjk / (cjk + latin) >= ZH_SHARE else "en"
 
 
 class ScorerError(RuntimeError):

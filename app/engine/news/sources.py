@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from app.engine.core.ashare_rules import SHANGHAI
 from app.engine.news.store import MARKUP, REPAIRED, NewsItem
-from app.engine.news.text import SymbolMatcher, cjk_share, clean, repair
+from app.engine.news.text import SymbolMatcher, clean, language, repair
 from app.engine.venues.akshare.data import shanghai_ms
 
 USER_AGENT = "Kestrel/0.1 (+news reader)"
@@ -84,7 +84,7 @@ def make_item(source: str, kind: str, title: Any, summary: Any, url: Any, source
         for key, how in matcher.find(t + " " + s):
             if all(key != k for k, _ in found):
                 found.append((key, how))
-    lang = "zh" if cjk_share(t + s) >= 0.3 else "en"
+    lang = language(t + s)
     return NewsItem(source, kind, t[:500], s[:4000], url_s[:2000], sid[:500], published_ms, tuple(found), flags,
                     lang)
 

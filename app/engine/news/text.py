@@ -20,6 +20,8 @@ _TAG = re.compile(r"<[^>]{0,2000}>")
 _SPACE = re.compile(r"\s+")
 _INLINE = re.compile(r"</?(?:b|i|u|em|strong|span|a|font|sup|sub|mark|small|big|code)\b", re.I)  # no word break
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+_LATIN = re.compile(r"[A-Za-z]")
+ZH_SHARE = 0.3  # CJK share of the letters at or above which a text is Chinese (docs/design/issue22-news.md 2.6)
 _LATIN1 = re.compile(r"[\u0080-\u00ff\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u203a"
                      r"\u20ac\u2122]")
 _CODE = re.compile(r"(?<![0-9A-Za-z])((?:60[0-5]|688|689|000|001|002|003|300|301)\d{3})(?:\.(SH|SZ|sh|sz))?"
@@ -52,10 +54,17 @@ def norm_title(text: str) -> str:
     return "".join(ch for ch in s if unicodedata.category(ch)[0] in "LN")
 
 
-def cjk_share(text: str) -> float:
+def language(text: str) -> str:
+    """``"zh"`` when CJK characters are at least ``ZH_SHARE`` of CJK + ASCII letters, else ``"en"`` (also with no
+    letters).
+
+    Digits, codes such as ``600519.SH`` and punctuation do not count. No language detector: the two languages
+    Kestrel scores differ by script, and a rule this simple is predictable."""
     cjk = len(_CJK.findall(text))
-    letters = sum(1 for ch in text if ch.isascii() and ch.isalpha())
-    return cjk / (cjk + letters) if cjk + letters else 0.0
+    latin = len(_LATIN.findall(text))
+    if cjk + latin == 0:
+        return "en"
+    return "zh" if cjk / (cjk + latin) >= ZH_SHARE else "en"
 
 
 def repair(text: str) -> tuple[str, str]:
