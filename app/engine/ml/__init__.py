@@ -22,10 +22,7 @@ for versions that read that name) unless the user set those variables. It must r
 first imported; every Kestrel path to onnxruntime goes through this package
 (``tests/engine/ml/test_serve.py`` checks that nothing lands under ``HOME``).
 """
-import os as _os
-
-_os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-_os.environ.setdefault("ORT_TELEMETRY_DISABLED", "1")
+from app.engine.core import onnx_runtime as _onnx_runtime  # noqa: F401 - imported for its opt-out, first
 
 MODELS = ("gbm", "rf", "logistic", "linear", "ensemble")  # what ``kestrel ml train --model`` accepts
 CLASSIFIERS = ("gbm", "rf", "logistic", "ensemble")  # the others predict a return

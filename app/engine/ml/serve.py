@@ -25,6 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from app.engine.core.latency import LatencyStats
+from app.engine.core.onnx_runtime import session_options
 from app.engine.ml.artifact import read_manifest
 from app.engine.ml.drift import DriftMonitor, DriftReference
 from app.engine.ml.features import FeatureError, FeatureSpec, NewsSeries
@@ -35,20 +36,6 @@ BUNDLED_DIR = bundled_model_dir()  # resources/models/default, from source or in
 # One onnxruntime session per distinct model file (by sha256) in the process: ten strategies on the same
 # model share its trees in memory and in the CPU caches; each keeps its own input/output binding.
 _SESSIONS: "weakref.WeakValueDictionary[str, Any]" = weakref.WeakValueDictionary()
-
-
-def session_options() -> Any:
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.log_severity_level = 3  # errors only: skl2onnx graphs trigger harmless "unused initializer" warnings
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    so.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    return so
 
 
 class OnnxModel:

@@ -4,10 +4,7 @@ publication and arrival times, scored by offline lexicons or a trader's ONNX mod
 lexicon     the sentiment word lists, read as data from the cntext wheel (never imported)
 sentiment   ``language``, the scorers (lexicon, ONNX) and ``load_scorers``
 
-Importing this package opts out of onnxruntime's telemetry, as ``app.engine.ml`` does (its docstring says why):
+Importing this package opts out of onnxruntime's telemetry, as ``app.engine.ml`` does (``core/onnx_runtime.py``):
 the ONNX scorer is a second path to onnxruntime that does not go through ``app.engine.ml``.
 """
-import os as _os
-
-_os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-_os.environ.setdefault("ORT_TELEMETRY_DISABLED", "1")
+from app.engine.core import onnx_runtime as _onnx_runtime  # noqa: F401 - imported for its opt-out, first

@@ -22,6 +22,7 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from app.engine.core.onnx_runtime import session_options
 from app.engine.news import lexicon
 from app.engine.news.text import language
 
@@ -168,20 +169,6 @@ _ADD_FREQ = 1000  # high enough that jieba keeps a dictionary term whole rather 
 
 
 # ------------------------------------------------------------------------------------------------------- onnx
-def _session_options() -> Any:
-    """One thread, sequential, no spinning: scoring shares a desktop with the UI (as ml.serve does)."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.log_severity_level = 3
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    so.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    return so
-
-
 def _first_line(e: BaseException) -> str:
     text = str(e).strip() or type(e).__name__
     return text.splitlines()[0][:300]
@@ -216,7 +203,7 @@ class OnnxScorer:
         import onnxruntime as ort  # app.engine.news (this package) opted out of its telemetry on import
 
         try:
-            self._session = ort.InferenceSession(data, _session_options(), providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(data, session_options(), providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types for damaged or unsupported graphs
             raise ScorerError(f"{path}: not a usable ONNX model, the file is damaged or truncated or uses "
                               f"operators this onnxruntime lacks ({_first_line(e)})") from None
