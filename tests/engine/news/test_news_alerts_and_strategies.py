@@ -139,3 +139,29 @@ def test_a_running_strategys_news_model_gets_the_stored_items_then_each_new_one_
     k.clock.advance(1000)
     arrive(k, ("about ETH", -0.5, eth), ("about BTC", -0.7, btc))
     assert model.live == [(k.clock.now_ms(), -0.7)]
+
+
+def test_strategy_sentiment_equals_the_news_sentiment_feature_at_the_same_close(tmp_path):
+    """Strategy.sentiment() (SQL over the store) and the model feature news.sentiment (the kernel) are two
+    implementations of one window rule: they must agree, including items at the window's edges and unscored ones."""
+    import numpy as np
+
+    from app.engine.ml.news_kernels import NewsSeries, news_sentiment
+    from app.engine.news.store import NewsStore
+
+    rng = np.random.default_rng(7)
+    t0, w = 1_700_000_000_000, 3_600_000
+    store = NewsStore(tmp_path / "kestrel.db")
+    arrived = np.sort(rng.integers(t0, t0 + 6 * w, 300)).astype(np.int64)
+    arrived[10] = arrived[9]  # two in one millisecond
+    for i, t in enumerate(arrived.tolist()):
+        score = float("nan") if i % 7 == 0 else float(np.round(rng.uniform(-1, 1), 6))
+        store.add([NewsItem("d", "news", f"n{i}", url=f"u{i}", symbols=(("BTC", "ticker"),),
+                            scores=(("lexicon", score),))], t)
+    series = NewsSeries(*store.series("BTC"))
+    closes = [int(arrived[50]), int(arrived[120]) + w, int(arrived[200]) - 1, t0 + 3 * w]  # an edge, past, inside
+    for c in closes:
+        want = news_sentiment(np.array([c], dtype=np.int64), series, w)[0]
+        got = NewsReader(store, lambda c=c: c).sentiment(BTC, w / 1000)
+        assert got == want or (math.isnan(got) and math.isnan(want)), (c, got, want)
+    store.close()
